@@ -1,0 +1,253 @@
+"""One forward pass in, one immutable Trace out: everything the views show about an input."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+
+from explainer.architectures import MlpProbe, adapter_for
+from explainer.loading import ModelBundle
+from explainer.models import GatePin, MarkerForce
+
+MAX_TEXT_CHARS = 100_000  # beyond this, tokenising alone gets slow; no classifier reads that much anyway
+
+
+class InputError(ValueError):
+    """The input text cannot be traced; the message says why in words a user can act on."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What one forward pass showed. Numpy on CPU, read-only, no model reference, picklable."""
+
+    model_name: str
+    architecture: str  # config.model_type
+    text: str
+    tokens: tuple[str, ...]
+    offsets: np.ndarray  # [T, 2] character span of each token in `text`; (0, 0) for special tokens
+    special_tokens: np.ndarray  # [T] bool, True for [CLS]/[SEP]/<s>/... added by the tokenizer
+    label_names: tuple[str, ...]
+    logits: np.ndarray  # [labels]
+    probabilities: np.ndarray  # [labels]
+    predicted: int
+    attentions: np.ndarray  # [layers, heads, T, T], query x key, rows sum to 1
+    hidden_states: np.ndarray  # [layers+1, T, d], embeddings first
+    layer_logits: np.ndarray | None  # [layers+1, labels], the classifier head read off each layer (logit lens)
+    mlp_update_ratio: np.ndarray | None  # [layers, T], ||MLP update|| / ||residual entering the MLP||
+    thought_markers: np.ndarray | None  # [layers, T, K] marker routing probabilities (ThoughtBeacon only)
+    marker_contributions: np.ndarray | None  # [layers, T], ||W_m m|| / ||x|| (ThoughtBeacon only)
+    beacon_gates: np.ndarray | None  # [layers, T], gate g in [0, 1] (ThoughtBeacon only)
+    beacon_threshold: float | None  # tau the gates were applied with (ThoughtBeacon only)
+    forced_markers: tuple[MarkerForce, ...]
+    pinned_gates: tuple[GatePin, ...]
+    truncated: bool  # the text had more tokens than the model reads; only the first max_length were used
+    num_text_tokens: int  # tokens the whole text has (before truncation, special tokens excluded)
+    max_length: int
+    untrained: bool  # the model is an untrained placeholder
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled arrays come back writeable; freeze them again.
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.__post_init__()
+
+    @property
+    def predicted_label(self) -> str:
+        return self.label_names[self.predicted]
+
+    @property
+    def num_layers(self) -> int:
+        return self.attentions.shape[0]
+
+    @property
+    def num_heads(self) -> int:
+        return self.attentions.shape[1]
+
+    @property
+    def layer_probabilities(self) -> np.ndarray | None:  # [layers+1, labels]
+        if self.layer_logits is None:
+            return None
+        shifted = np.exp(self.layer_logits - self.layer_logits.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+
+    @property
+    def marker_path(self) -> np.ndarray | None:  # [layers, T], argmax marker per slot
+        return None if self.thought_markers is None else self.thought_markers.argmax(axis=-1)
+
+    def shapes(self) -> dict[str, list[int] | None]:
+        """The shape of every captured array (None where this architecture has no such field)."""
+        return {
+            item.name: list(value.shape) if isinstance(value := getattr(self, item.name), np.ndarray) else None
+            for item in fields(self)
+            if "np.ndarray" in str(item.type)
+        }
+
+
+def validate_text(text: str) -> str:
+    if not isinstance(text, str):
+        raise InputError(f"Text must be a string, not {type(text).__name__}")
+    if not text.strip():
+        raise InputError("The text is empty: type a sentence to analyse.")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(
+            f"The text has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}. "
+            "Paste a shorter passage (the model reads only its first few hundred tokens anyway)."
+        )
+    return text
+
+
+def trace(
+    bundle: ModelBundle,
+    text: str,
+    *,
+    beacon_threshold: float | None = None,
+    forced_markers: Sequence[MarkerForce] = (),
+    pinned_gates: Sequence[GatePin] = (),
+) -> Trace:
+    """Run `text` through the model once and capture what happens inside.
+
+    Thread-safe: the forward pass and its hooks run under the bundle's lock. Text longer than the model
+    reads is truncated, and the Trace says so (`truncated`, `num_text_tokens`).
+    """
+    validate_text(text)
+    tokenizer, model = bundle.tokenizer, bundle.model
+    num_text_tokens = len(tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+    encoded = tokenizer(
+        text,
+        truncation=True,
+        max_length=bundle.max_length,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+        return_tensors="pt",
+    )
+    offsets = encoded.pop("offset_mapping")[0].numpy()
+    special = encoded.pop("special_tokens_mask")[0].numpy().astype(bool)
+    inputs = {k: v.to(bundle.device) for k, v in encoded.items()}
+    is_ours = model.config.model_type == "thought_beacon"
+    extra: dict[str, Any] = {}
+    if is_ours:
+        extra = {
+            "beacon_threshold": beacon_threshold,
+            "forced_markers": tuple(forced_markers),
+            "pinned_gates": tuple(pinned_gates),
+        }
+        _check_interventions(model, inputs["input_ids"].shape[1], forced_markers, pinned_gates)
+    elif forced_markers or pinned_gates or beacon_threshold is not None:
+        raise InputError("Forcing markers, pinning gates and beacon thresholds need a ThoughtBeacon model")
+
+    adapter = adapter_for(model)
+    with bundle.lock, torch.inference_mode():
+        probes = adapter.mlp_probes(model) if adapter and adapter.mlp_probes else []
+        with _record_mlp_norms(probes) as norms:
+            out = model(**inputs, output_attentions=True, output_hidden_states=True, **extra)
+        hidden = out.hidden_states
+        layer_logits = adapter.logit_lens(model, hidden, inputs["attention_mask"]) if adapter else None
+
+    if not out.attentions or out.attentions[0] is None:
+        raise RuntimeError(f"{bundle.name} returned no attention weights: it must run with eager attention")
+    logits = _numpy(out.logits[0])
+    probabilities = _numpy(out.logits[0].float().softmax(-1))
+    if is_ours:
+        mlp_ratio = _stack(out.mlp_update_ratios)
+    elif norms:
+        mlp_ratio = np.stack([update / np.maximum(residual, 1e-12) for residual, update in norms])
+    else:
+        mlp_ratio = None
+    tokens = tuple(tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist()))
+    return Trace(
+        model_name=bundle.name,
+        architecture=model.config.model_type,
+        text=text,
+        tokens=tokens,
+        offsets=offsets,
+        special_tokens=special,
+        label_names=bundle.label_names,
+        logits=logits,
+        probabilities=probabilities,
+        predicted=int(probabilities.argmax()),
+        attentions=_stack(out.attentions),
+        hidden_states=_stack(hidden),
+        layer_logits=None if layer_logits is None else _numpy(layer_logits[:, 0]),
+        mlp_update_ratio=mlp_ratio,
+        thought_markers=_stack(getattr(out, "thought_markers", None)),
+        marker_contributions=_stack(getattr(out, "marker_contributions", None)),
+        beacon_gates=_stack(getattr(out, "beacon_gates", None)),
+        beacon_threshold=_effective_tau(model, beacon_threshold) if is_ours else None,
+        forced_markers=tuple(forced_markers),
+        pinned_gates=tuple(pinned_gates),
+        truncated=num_text_tokens > len(tokens) - int(special.sum()),
+        num_text_tokens=num_text_tokens,
+        max_length=bundle.max_length,
+        untrained=bundle.untrained,
+    )
+
+
+@contextlib.contextmanager
+def _record_mlp_norms(probes: list[MlpProbe]) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
+    """Forward hooks measuring per-token norms of the residual entering each MLP and of its update.
+
+    Every handle is removed on exit, also when the forward pass raises."""
+    residual_norms: dict[int, np.ndarray] = {}
+    update_norms: dict[int, np.ndarray] = {}
+    results: list[tuple[np.ndarray, np.ndarray]] = []
+    handles = []
+
+    def keep(store: dict[int, np.ndarray], index: int, tensor: torch.Tensor) -> None:
+        store[index] = _numpy(tensor[0].float().norm(dim=-1))  # [T]
+
+    try:
+        for index, (reader, writer) in enumerate(probes):
+            handles.append(reader.register_forward_hook(lambda m, a, o, i=index: keep(residual_norms, i, a[0])))
+            handles.append(writer.register_forward_hook(lambda m, a, o, i=index: keep(update_norms, i, o)))
+        yield results
+        results.extend((residual_norms[i], update_norms[i]) for i in range(len(probes)))
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _check_interventions(
+    model: Any, length: int, forces: Sequence[MarkerForce], pins: Sequence[GatePin]
+) -> None:
+    config = model.config
+    for force in forces:
+        if config.num_thought_markers == 0:
+            raise InputError("This model has no thought markers to force")
+        if not 0 <= force.marker < config.num_thought_markers:
+            raise InputError(f"Marker {force.marker} does not exist: the model has {config.num_thought_markers}")
+    if pins and not config.use_beacons:
+        raise InputError("This model has no activation beacons to pin")
+    for item in [*forces, *pins]:
+        if not 0 <= item.layer < config.num_hidden_layers:
+            raise InputError(f"Layer {item.layer} does not exist: the model has {config.num_hidden_layers}")
+        bad = [p for p in (item.positions or ()) if not 0 <= p < length]
+        if bad:
+            raise InputError(f"Token positions {bad} are outside this input's {length} tokens")
+
+
+def _effective_tau(model: Any, beacon_threshold: float | None) -> float | None:
+    if not model.config.use_beacons:
+        return None
+    return model.config.beacon_threshold if beacon_threshold is None else beacon_threshold
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().float().cpu().numpy()
+
+
+def _stack(per_layer: tuple[torch.Tensor, ...] | None) -> np.ndarray | None:
+    """Layers x [1, ...] tensors -> [layers, ...] array of the single batch row."""
+    if not per_layer:
+        return None
+    return _numpy(torch.stack([t[0] for t in per_layer]))

@@ -1,0 +1,45 @@
+"""Shared pieces of the `python -m explainer.<tool>` command-line entry points."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def make_module_callable(module_name: str, function: Callable[..., Any]) -> None:
+    """Let a CLI module share its name with a library function: `explainer.trace` is both the
+    `python -m explainer.trace` tool and `explainer.trace(bundle, text)`. Importing the tool module would
+    otherwise replace the function on the package, so the module forwards calls to the function."""
+
+    class CallableModule(types.ModuleType):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return function(*args, **kwargs)
+
+    sys.modules[module_name].__class__ = CallableModule
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def print_json(payload: dict[str, Any]) -> None:
+    print(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False))
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error for the user and exit non-zero."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)

@@ -1,0 +1,106 @@
+"""Cached model loading and tracing, and the shared sidebar (model, text, device) every page reads.
+
+Caches hold models (cache_resource: one per process, shared by sessions, guarded by the bundle's lock) and
+Traces (cache_data: keyed by model name and text). session_state holds widget values only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from explainer import registry
+from explainer.capture import MAX_TEXT_CHARS, InputError, Trace, trace
+from explainer.loading import ModelBundle, ModelLoadError, load_model
+
+OTHER_MODEL = "Other: a local folder or hub id…"
+DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the sidebar chose: a loaded bundle and the text, or the reason there is none."""
+
+    bundle: ModelBundle | None
+    text: str
+    error: str | None
+
+
+@st.cache_resource(show_spinner="Loading model…")
+def get_bundle(name: str) -> ModelBundle:
+    return load_model(name)
+
+
+@st.cache_data(show_spinner="Running the model…", max_entries=64)
+def get_trace(model_name: str, text: str) -> Trace:
+    return trace(get_bundle(model_name), text)
+
+
+def _init_from_query_params() -> None:
+    """First run of a session: a shared link's query parameters seed the widgets."""
+    if "model_choice" in st.session_state:
+        return
+    names = [m.name for m in registry.available()]
+    model = st.query_params.get("model", names[0])
+    if model in names:
+        st.session_state.model_choice = model
+    else:
+        st.session_state.model_choice = OTHER_MODEL
+        st.session_state.model_other = model
+    st.session_state.text = st.query_params.get("text", DEFAULT_TEXT)
+
+
+def selection() -> Selection:
+    """The model and text the sidebar holds now (from widget state), with the model loaded."""
+    choice = st.session_state.get("model_choice")
+    name = st.session_state.get("model_other", "").strip() if choice == OTHER_MODEL else choice
+    text = st.session_state.get("text", "")
+    if not name:
+        return Selection(bundle=None, text=text, error="Enter a model folder or hub id in the sidebar.")
+    try:
+        return Selection(bundle=get_bundle(name), text=text, error=None)
+    except ModelLoadError as load_error:
+        return Selection(bundle=None, text=text, error=str(load_error))
+
+
+def sidebar() -> None:
+    """Draw the shared sidebar (model picker, text, device badge) and mirror it into the URL.
+    Called once per run by app.py, before the page."""
+    _init_from_query_params()
+    shipped = {m.name: m.description for m in registry.available()}
+    with st.sidebar:
+        st.header("Model")
+        choice = st.selectbox("Model", [*shipped, OTHER_MODEL], key="model_choice", label_visibility="collapsed")
+        if choice == OTHER_MODEL:
+            st.text_input("Folder or hub id", key="model_other", placeholder="/path/to/checkpoint")
+        else:
+            st.caption(shipped[choice])
+        st.header("Input")
+        st.text_area("Text to analyse", key="text", height=140, max_chars=MAX_TEXT_CHARS)
+        current = selection()
+        if current.bundle is not None:
+            st.caption(f"Device: **{current.bundle.device_label}**")
+            if current.bundle.untrained:
+                st.warning("Untrained model: random weights. Its predictions mean nothing.", icon="⚠️")
+    model_param = current.bundle.name if current.bundle is not None else st.session_state.get("model_other", "")
+    st.query_params.update({"model": model_param, "text": current.text})
+
+
+def current_trace() -> Trace | None:
+    """The Trace of the selected model and text, or None after showing on the page why there is none."""
+    current = selection()
+    if current.error:
+        st.error(current.error)
+        return None
+    try:
+        result = get_trace(current.bundle.name, current.text)
+    except InputError as input_error:
+        st.info(str(input_error))
+        return None
+    if result.truncated:
+        st.warning(
+            f"The text has {result.num_text_tokens:,} tokens; the model reads {result.max_length:,} at most. "
+            "Only the beginning was analysed."
+        )
+    return result

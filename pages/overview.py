@@ -1,0 +1,21 @@
+"""Overview: the prediction and one attention head for the sidebar's model and text."""
+
+import streamlit as st
+
+from explainer import plots
+from explainer.ui import session
+
+st.title("Overview")
+trace = session.current_trace()
+if trace is not None:
+    st.subheader(f"Prediction: {trace.predicted_label} ({trace.probabilities[trace.predicted]:.1%})")
+    st.plotly_chart(plots.prediction_bars(trace), width="stretch", key="prediction")
+
+    st.subheader("Attention")
+    left, right = st.columns(2)
+    layer = left.number_input("Layer", 0, trace.num_layers - 1, trace.num_layers - 1, key="overview_layer")
+    head = right.number_input("Head", 0, trace.num_heads - 1, 0, key="overview_head")
+    st.plotly_chart(plots.attention_heatmap(trace, int(layer), int(head)), width="stretch", key="attention")
+    st.caption(
+        f"{trace.model_name} · {len(trace.tokens)} tokens · {trace.num_layers} layers × {trace.num_heads} heads"
+    )
