@@ -122,15 +122,16 @@ def trace(
     """
     validate_text(text)
     tokenizer, model = bundle.tokenizer, bundle.model
-    num_text_tokens = len(tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
-    encoded = tokenizer(
-        text,
-        truncation=True,
-        max_length=bundle.max_length,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-        return_tensors="pt",
-    )
+    with bundle.lock:  # fast tokenizers switch truncation on and off per call: not safe across threads
+        num_text_tokens = len(tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        encoded = tokenizer(
+            text,
+            truncation=True,
+            max_length=bundle.max_length,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_tensors="pt",
+        )
     offsets = encoded.pop("offset_mapping")[0].numpy()
     special = encoded.pop("special_tokens_mask")[0].numpy().astype(bool)
     inputs = {k: v.to(bundle.device) for k, v in encoded.items()}

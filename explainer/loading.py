@@ -6,9 +6,12 @@ refused unless the caller opts in, never `trust_remote_code`, CUDA when present.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from transformers import (
@@ -122,26 +125,40 @@ def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, Pre
 
 
 def _load_hub(hub_id: str, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
-    config = _load_config(hub_id)
+    # Offline, huggingface_hub retries for ~30 s before failing: probe once, then use only the local cache.
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "") or not _hub_reachable()
+    config = _load_config(hub_id, local_files_only=offline)
     try:
-        model = _from_pretrained(hub_id, config, use_safetensors=True)
+        model = _from_pretrained(hub_id, config, use_safetensors=True, local_files_only=offline)
     except ModelLoadError:
         if not allow_pickle:
             raise ModelLoadError(
                 f"Hub model {hub_id} could not be loaded from safetensors weights; pickle weights are refused "
                 "unless allow_pickle=True."
             ) from None
-        model = _from_pretrained(hub_id, config, use_safetensors=False)
-    return model, _load_tokenizer(hub_id)
+        model = _from_pretrained(hub_id, config, use_safetensors=False, local_files_only=offline)
+    return model, _load_tokenizer(hub_id, local_files_only=offline)
 
 
-def _load_config(source: str):
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+        socket.create_connection((endpoint.hostname or "", port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_config(source: str, local_files_only: bool = False):
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=local_files_only)
     except OSError as error:
+        where = "the hub is unreachable from this machine and it is not in the local Hugging Face cache" if (
+            local_files_only
+        ) else "not found on the Hugging Face hub"
         raise ModelLoadError(
-            f"Could not find model '{source}': not a shipped model, not a local folder, and not reachable as a "
-            f"Hugging Face hub id (this machine may be offline). Details: {error}"
+            f"Could not find model '{source}': not a shipped model, not a local folder, and {where}."
         ) from error
     except ValueError as error:  # unknown model_type, or a config that asks for remote code
         raise ModelLoadError(f"Unsupported model config in '{source}': {error}") from error
@@ -154,7 +171,9 @@ def _load_config(source: str):
     return config
 
 
-def _from_pretrained(source: str, config, use_safetensors: bool) -> PreTrainedModel:
+def _from_pretrained(
+    source: str, config, use_safetensors: bool, local_files_only: bool = False
+) -> PreTrainedModel:
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
             source,
@@ -164,6 +183,7 @@ def _from_pretrained(source: str, config, use_safetensors: bool) -> PreTrainedMo
             trust_remote_code=False,
             output_loading_info=True,
             dtype=torch.float32,
+            local_files_only=local_files_only,
         )
     except ValueError as error:
         if "Unrecognized configuration class" in str(error):
@@ -186,9 +206,11 @@ def _from_pretrained(source: str, config, use_safetensors: bool) -> PreTrainedMo
     return model
 
 
-def _load_tokenizer(source: str) -> PreTrainedTokenizerFast:
+def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTokenizerFast:
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, use_fast=True, trust_remote_code=False, local_files_only=local_files_only
+        )
     except (OSError, ValueError, TypeError) as error:
         raise ModelLoadError(f"'{source}' has no usable tokenizer: {error}") from error
     if not getattr(tokenizer, "is_fast", False):
