@@ -1,0 +1,480 @@
+"""Read labelled text-classification data (CSV, TSV, JSONL) for the Errors view, evaluation and training.
+
+    data = read_dataset("dev.tsv", label_names=("negative", "positive"))   # -> LabelledData
+    with iter_rows(upload_bytes, filename="mine.csv") as rows:             # streams, bounded memory
+        for row in rows: ...                                                # Row(line, text, label, extra)
+    rows.problems                                                           # [(line, reason), ...]
+
+Policy: a row that cannot be used (wrong number of fields, invalid JSON, empty text, missing label) is
+skipped and reported with its 1-based line number in `problems`, never dropped silently. A fault of the
+whole file (not UTF-8, no text or label column, labels that match none of the expected names, no usable
+row) raises DatasetError saying what was found. TSV is read without quoting (SST-2 style: a `"` is text).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain, islice
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+import pandas as pd
+
+TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "comment", "utterance", "query")
+LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment", "y", "gold")
+FORMATS = ("csv", "tsv", "jsonl")
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+SAMPLE_ROWS = 1000  # records read ahead to detect columns and labels before the first row is yielded
+CHUNK = 1 << 20  # bytes per read in the hashing / UTF-8 pass
+BOM = codecs.BOM_UTF8
+_INT = re.compile(r"[+-]?\d+(\.0*)?")  # "1" and "1.0" (pandas writes integer labels as floats next to NaN)
+
+Source = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
+Record = tuple[int, dict[str, Any] | None, str | None]  # (first line, fields or None, problem)
+
+# Long reviews and whole documents in one field exceed csv's default 128 KiB limit; C long caps it on Windows.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+class DatasetError(ValueError):
+    """The file as a whole cannot be used; the message says what was found and what was expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int  # 1-based line where the record starts (the header is line 1)
+    text: str
+    label: int
+    extra: dict[str, Any]  # the other columns: strings for CSV/TSV, JSON values for JSONL
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    texts: tuple[str, ...]
+    labels: tuple[int, ...]  # ids into label_names
+    label_names: tuple[str, ...]
+    extra: dict[str, tuple[Any, ...]]  # column -> one value per row, e.g. "capability"
+    problems: tuple[tuple[int, str], ...]  # (line, reason) of every skipped row
+    source: str  # path or upload name, for messages
+    content_hash: str  # sha256 of the raw bytes: a cache key that changes when the file does
+    lines: tuple[int, ...] = ()  # source line of each row, so a view can point back into the file
+    text_column: str = "text"
+    label_column: str = "label"
+    format: str = "csv"
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def to_frame(self) -> pd.DataFrame:
+        columns: dict[str, Any] = {"text": list(self.texts), "label": list(self.labels)}
+        columns.update({name: list(values) for name, values in self.extra.items() if name not in columns})
+        if "line" not in columns and self.lines:
+            columns["line"] = list(self.lines)
+        return pd.DataFrame(columns)
+
+
+# ---- bytes: where they come from, their hash, UTF-8 --------------------------------------------------------
+
+
+class _Raw:
+    """The input as bytes on demand: a path is re-opened per pass so memory stays bounded."""
+
+    def __init__(self, source: Source, filename: str | None) -> None:
+        self.path: Path | None = None
+        self.data: bytes | None = None
+        if isinstance(source, (str, os.PathLike)):
+            self.path = Path(source)
+            if not self.path.is_file():
+                raise DatasetError(f"{self.path}: no such file")
+            self.name = str(self.path)
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            self.data = bytes(source)
+        elif hasattr(source, "read"):  # an open binary file or a Streamlit UploadedFile
+            # getvalue() ignores the read position, which an earlier read (a preview) leaves at the end.
+            self.data = source.getvalue() if hasattr(source, "getvalue") else source.read()
+            filename = filename or getattr(source, "name", None)
+        else:
+            raise TypeError(f"read a path, bytes or a binary file, not {type(source).__name__}")
+        if self.data is not None:
+            self.name = filename or "<bytes>"
+        self.suffix = Path(filename or self.name).suffix.lower()
+
+    def open(self) -> IO[bytes]:
+        return self.path.open("rb") if self.path is not None else io.BytesIO(self.data or b"")
+
+    def scan(self) -> str:
+        """sha256 of the bytes, checking UTF-8 on the way so a bad byte fails before any row is used."""
+        digest = hashlib.sha256()
+        pending, pending_at, newlines = b"", 0, 0  # undecoded tail, its file offset, lines before it
+        with self.open() as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+                data = pending + chunk
+                try:
+                    _, used = codecs.utf_8_decode(data, "strict", False)
+                except UnicodeDecodeError as e:
+                    self._not_utf8(data, e.start, pending_at, newlines)
+                newlines += data.count(b"\n", 0, used)
+                pending, pending_at = data[used:], pending_at + used
+        if pending:  # the file ends inside a multi-byte character
+            self._not_utf8(pending, 0, pending_at, newlines)
+        return digest.hexdigest()
+
+    def _not_utf8(self, data: bytes, at: int, base: int, newlines: int) -> None:
+        line = newlines + data.count(b"\n", 0, at) + 1
+        raise DatasetError(
+            f"{self.name} is not UTF-8: byte 0x{data[at]:02x} at byte offset {base + at} (line {line}) "
+            "is not valid UTF-8; save the file as UTF-8 and load it again"
+        )
+
+    def lines(self) -> Iterator[str]:
+        """Decoded lines with their line endings (csv needs them for quoted newlines), BOM removed."""
+        with self.open() as f:
+            for number, raw in enumerate(f):
+                if number == 0 and raw.startswith(BOM):
+                    raw = raw[len(BOM):]
+                yield raw.decode("utf-8")  # scan() has checked the encoding already
+
+    def first_line(self) -> str:
+        return next((line for line in self.lines() if line.strip()), "")
+
+
+def _detect_format(raw: _Raw, format: str | None) -> str:
+    if format is not None:
+        fmt = {"json": "jsonl", "ndjson": "jsonl"}.get(format.lower(), format.lower())
+        if fmt not in FORMATS:
+            raise DatasetError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+        return fmt
+    if raw.suffix in EXTENSIONS:
+        return EXTENSIONS[raw.suffix]
+    # No telling extension (an upload named "data" or ".txt"): sniff the first non-blank line.
+    first = raw.first_line().lstrip()
+    if first.startswith("{"):
+        return "jsonl"
+    return "tsv" if "\t" in first else "csv"
+
+
+# ---- records: one dict per row, or the reason it has none ---------------------------------------------------
+
+
+def _delimited_records(raw: _Raw, fmt: str) -> tuple[list[str], Iterator[Record]]:
+    if fmt == "tsv":  # SST-2 and most TSV exports do not quote: a quote character is part of the text
+        reader = csv.reader(raw.lines(), delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.reader(raw.lines())
+    header: list[str] | None = None
+    for fields in reader:
+        if fields and any(f.strip() for f in fields):
+            header = fields
+            break
+    if header is None:
+        raise DatasetError(f"{raw.name} is empty: no header row")
+    # Pandas writes its index as an unnamed first column; give every blank name a usable one.
+    columns = [name.strip() or f"column_{i + 1}" for i, name in enumerate(header)]
+    if len(set(columns)) != len(columns):
+        raise DatasetError(f"{raw.name}: repeated column names in the header {columns}")
+
+    def records() -> Iterator[Record]:
+        while True:
+            start = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                yield start, None, f"unreadable {fmt.upper()} record: {e}"
+                continue
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # a blank line holds no row
+            if len(fields) != len(columns):
+                reason = f"expected {len(columns)} fields, found {len(fields)}"
+                if reader.line_num > start:
+                    reason += f" (record runs over lines {start}-{reader.line_num}: an unclosed quote?)"
+                yield start, None, reason
+                continue
+            yield start, dict(zip(columns, fields)), None
+
+    return columns, records()
+
+
+def _jsonl_records(raw: _Raw) -> Iterator[Record]:
+    for number, line in enumerate(raw.lines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield number, None, f"invalid JSON: {e.msg} (column {e.colno})"
+            continue
+        if not isinstance(value, dict):
+            yield number, None, f"expected a JSON object, found {type(value).__name__}"
+            continue
+        yield number, value, None
+
+
+# ---- columns and labels -------------------------------------------------------------------------------------
+
+
+def _pick_column(columns: Sequence[str], wanted: str | None, known: Sequence[str], kind: str, source: str) -> str:
+    if wanted is not None:
+        if wanted in columns:
+            return wanted
+        folded = [c for c in columns if c.casefold() == wanted.casefold()]
+        if folded:
+            return folded[0]
+        raise DatasetError(f"{source}: no {kind} column {wanted!r}; columns found: {list(columns)}")
+    by_name = {c.strip().casefold(): c for c in columns}
+    return next((by_name[name] for name in known if name in by_name), "")
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    try:
+        float(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _guess_text_column(columns: Sequence[str], sample: list[dict[str, Any]], exclude: str) -> str:
+    """The column of strings (not numbers) with the longest mean length in the sample, or ""."""
+    best, best_length = "", 0.0
+    for column in columns:
+        values = [r.get(column) for r in sample if r.get(column) not in (None, "")]
+        if column == exclude or not values:
+            continue
+        if not all(isinstance(v, str) for v in values) or sum(map(_is_number, values)) * 2 >= len(values):
+            continue
+        length = sum(map(len, values)) / len(values)
+        if length > best_length:
+            best, best_length = column, length
+    return best
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, float) and math.isnan(value)
+    )
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None  # true/false is no class id; say so through the unknown-label error
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str) and _INT.fullmatch(value.strip()):
+        return int(float(value))
+    return None
+
+
+class _Labels:
+    """Maps raw label values to ids: names (case-insensitive) first, then integer ids in range."""
+
+    def __init__(self, names: Sequence[str] | None, sample: list[Any], source: str) -> None:
+        self.inferred_ints = False
+        if names is None:
+            found = [v for v in sample if not _is_missing(v)]
+            ints = [v for v in found if _as_int(v) is not None]
+            if len(ints) == len(found):  # ids only: keep them, names become "0", "1", ...
+                self.inferred_ints, names = True, ()
+            elif not ints:  # names only: sorted, so "negative" < "positive" gives the usual 0/1
+                names = sorted({str(v).strip() for v in found}, key=str.casefold)
+            else:
+                raise DatasetError(
+                    f"{source}: labels mix ids and names ({_show(found)}); pass label_names to say which is which"
+                )
+        self.names = tuple(names)
+        self._ids = {name.strip().casefold(): i for i, name in enumerate(self.names)}
+        self.max_id = len(self.names) - 1
+
+    def __call__(self, value: Any) -> int | None:
+        if isinstance(value, str) and value.strip().casefold() in self._ids:
+            return self._ids[value.strip().casefold()]
+        number = _as_int(value)
+        if number is None or number < 0 or (not self.inferred_ints and number >= len(self.names)):
+            return None
+        self.max_id = max(self.max_id, number)
+        return number
+
+    def expected(self) -> str:
+        return "integer ids 0, 1, ..." if self.inferred_ints else str(list(self.names))
+
+    def final_names(self) -> tuple[str, ...]:
+        return tuple(str(i) for i in range(self.max_id + 1)) if self.inferred_ints else self.names
+
+
+def _show(values: Sequence[Any], limit: int = 20) -> str:
+    distinct = sorted({repr(v.strip() if isinstance(v, str) else v) for v in values})
+    more = f", ... ({len(distinct) - limit} more)" if len(distinct) > limit else ""
+    return ", ".join(distinct[:limit]) + more
+
+
+# ---- the stream --------------------------------------------------------------------------------------------
+
+
+class RowStream:
+    """The good rows of one file, in order, read once. Columns and labels are known on construction
+    (from the first SAMPLE_ROWS records); `problems` fills in as rows are read."""
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        format: str | None = None,
+        label_names: Sequence[str] | None = None,
+        filename: str | None = None,
+    ) -> None:
+        raw = _Raw(source, filename)
+        self.source = raw.name
+        self.content_hash = raw.scan()
+        self.format = _detect_format(raw, format)
+        if self.format == "jsonl":
+            if raw.first_line().lstrip().startswith("["):
+                raise DatasetError(f"{self.source} holds a JSON array; give one JSON object per line (JSONL)")
+            columns: list[str] = []
+            records = _jsonl_records(raw)
+        else:
+            columns, records = _delimited_records(raw, self.format)
+        sample = list(islice(records, SAMPLE_ROWS))
+        fields = [r for _, r, _ in sample if r is not None]
+        if self.format == "jsonl":  # JSON objects need not share keys: take every key the sample shows
+            columns = list(dict.fromkeys(key for r in fields for key in r))
+        self.columns = tuple(columns)
+
+        self.label_column = _pick_column(columns, label_column, LABEL_COLUMNS, "label", self.source)
+        if not self.label_column:
+            raise DatasetError(
+                f"{self.source}: no label column found (looked for {', '.join(LABEL_COLUMNS)}); "
+                f"columns found: {columns}"
+            )
+        self.text_column = _pick_column(columns, text_column, TEXT_COLUMNS, "text", self.source)
+        self.text_column = self.text_column or _guess_text_column(columns, fields, self.label_column)
+        if not self.text_column or self.text_column == self.label_column:
+            raise DatasetError(
+                f"{self.source}: no text column found (looked for {', '.join(TEXT_COLUMNS)} or a column of "
+                f"words); columns found: {columns}"
+            )
+        self.extra_columns = tuple(c for c in columns if c not in (self.text_column, self.label_column))
+
+        raw_labels = [r.get(self.label_column) for r in fields]
+        self._labels = _Labels(label_names, raw_labels, self.source)
+        unknown = [v for v in raw_labels if not _is_missing(v) and self._labels(v) is None]
+        if unknown:  # checked before any row is yielded, so a wrong label set fails fast with all of them
+            raise DatasetError(
+                f"{self.source}: unknown labels {_show(unknown)}; expected {self._labels.expected()} "
+                f"(labels found: {_show([v for v in raw_labels if not _is_missing(v)])})"
+            )
+        self.problems: list[tuple[int, str]] = []
+        self.rows_read = 0
+        self._records: Iterator[Record] | None = chain(sample, records)
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """The names of the label ids; for bare integer ids, "0".."max id seen so far"."""
+        return self._labels.final_names()
+
+    def __iter__(self) -> Iterator[Row]:
+        if self._records is None:
+            raise RuntimeError("a RowStream can be read once; call iter_rows again")
+        records, self._records = self._records, None
+        return self._rows(records)
+
+    def _rows(self, records: Iterator[Record]) -> Iterator[Row]:
+        for line, fields, problem in records:
+            if fields is None:
+                self.problems.append((line, problem or "unreadable row"))
+                continue
+            text, label = fields.get(self.text_column), fields.get(self.label_column)
+            if self.text_column not in fields:
+                self.problems.append((line, f"no {self.text_column!r} field"))
+            elif not isinstance(text, str):
+                self.problems.append((line, f"text is {type(text).__name__}, not a string"))
+            elif not text.strip():
+                self.problems.append((line, "empty text"))
+            elif _is_missing(label):
+                self.problems.append((line, "missing label"))
+            elif (label_id := self._labels(label)) is None:
+                raise DatasetError(
+                    f"{self.source}: line {line}: unknown label {_show([label])}; "
+                    f"expected {self._labels.expected()}"
+                )
+            else:
+                self.rows_read += 1
+                yield Row(line, text, label_id, {c: fields.get(c) for c in self.extra_columns})
+        if not self.rows_read:
+            shown = "; ".join(f"line {n}: {why}" for n, why in self.problems[:5])
+            raise DatasetError(f"{self.source}: no usable rows" + (f" ({shown})" if shown else ""))
+
+    def close(self) -> None:
+        self._records = None  # drops the generators, which closes the open file
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+def iter_rows(
+    source: Source,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    format: str | None = None,
+    label_names: Sequence[str] | None = None,
+    filename: str | None = None,
+) -> RowStream:
+    """Stream the rows of a CSV/TSV/JSONL file, a path or bytes (`filename` names an upload for sniffing)."""
+    return RowStream(
+        source, text_column=text_column, label_column=label_column, format=format,
+        label_names=label_names, filename=filename,
+    )
+
+
+def read_dataset(
+    source: Source,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    format: str | None = None,
+    label_names: Sequence[str] | None = None,
+    filename: str | None = None,
+) -> LabelledData:
+    """Read a whole labelled file into memory; skipped rows are listed in `.problems`."""
+    stream = iter_rows(
+        source, text_column=text_column, label_column=label_column, format=format,
+        label_names=label_names, filename=filename,
+    )
+    texts: list[str] = []
+    labels: list[int] = []
+    lines: list[int] = []
+    extra: dict[str, list[Any]] = {c: [] for c in stream.extra_columns}
+    with stream:
+        for row in stream:
+            texts.append(row.text)
+            labels.append(row.label)
+            lines.append(row.line)
+            for column, values in extra.items():
+                values.append(row.extra[column])
+    return LabelledData(
+        texts=tuple(texts), labels=tuple(labels), label_names=stream.label_names,
+        extra={c: tuple(v) for c, v in extra.items()}, problems=tuple(stream.problems),
+        source=stream.source, content_hash=stream.content_hash, lines=tuple(lines),
+        text_column=stream.text_column, label_column=stream.label_column, format=stream.format,
+    )
