@@ -20,7 +20,7 @@ _PUBLIC = {
     "ModelLoadError": "explainer.loading",
     "load_model": "explainer.loading",
 }
-__all__ = sorted(_PUBLIC)
+__all__ = ["InputError", "ModelBundle", "ModelLoadError", "Trace", "load_model", "trace"]
 
 if TYPE_CHECKING:
     from explainer.capture import InputError, Trace, trace

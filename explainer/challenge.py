@@ -192,7 +192,11 @@ LONG_OPENINGS = (
     "I finally caught up with this {f} on a long train journey last month, after it had sat on my list for ages",
     "We chose this {f} almost at random at the local cinema, mostly because the showing time suited all of us",
 )
-LONG_MIDDLES = ("and by the end I felt that", "and honestly I thought that", "and when the credits rolled we agreed that")
+LONG_MIDDLES = (
+    "and by the end I felt that",
+    "and honestly I thought that",
+    "and when the credits rolled we agreed that",
+)
 LONG_CODAS = {
     0: ("so I would not recommend it to anyone.", "and I wish I had spent those two hours on something else.",
         "and I would not watch it again even for free."),

@@ -189,7 +189,7 @@ def _from_pretrained(
         if "Unrecognized configuration class" in str(error):
             raise ModelLoadError(f"'{source}' ({config.model_type}) has no sequence-classification model") from error
         raise ModelLoadError(f"Could not load weights of '{source}': {error}") from error
-    except (OSError, RuntimeError, EnvironmentError) as error:
+    except (OSError, RuntimeError) as error:
         raise ModelLoadError(f"Weights of '{source}' are missing or corrupt: {error}") from error
     except Exception as error:  # safetensors raises its own error type on a damaged file
         if type(error).__name__ == "SafetensorError":

@@ -33,7 +33,7 @@ def summary(result: Trace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer.trace", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="shipped model name, local folder or hub id (default: app default)")
+    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
     parser.add_argument("--text", required=True, help="the input text")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")

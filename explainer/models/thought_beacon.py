@@ -19,8 +19,9 @@ Positions with g < tau skip the MLP: only kept positions are gathered, run and s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -71,7 +72,7 @@ class ThoughtBeaconConfig(PretrainedConfig):
     ):
         super().__init__(pad_token_id=pad_token_id, **kwargs)
         if hidden_size % num_attention_heads:
-            raise ValueError(f"hidden_size {hidden_size} is not a multiple of num_attention_heads {num_attention_heads}")
+            raise ValueError(f"hidden_size {hidden_size} is not a multiple of {num_attention_heads} attention heads")
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
@@ -135,7 +136,8 @@ class ThoughtBeaconLayer(nn.Module):
         self.attn_norm = nn.LayerNorm(d, eps=eps)
         self.attn = SelfAttention(config)
         self.mlp_norm = nn.LayerNorm(d, eps=eps)
-        self.mlp = nn.Sequential(nn.Linear(d, config.intermediate_size), nn.GELU(), nn.Linear(config.intermediate_size, d))
+        ff = config.intermediate_size
+        self.mlp = nn.Sequential(nn.Linear(d, ff), nn.GELU(), nn.Linear(ff, d))
         if config.use_beacons:
             self.beacon = nn.Parameter(torch.zeros(d))  # b_l
             self.gate = nn.Linear(2 * d, 1)  # W_a,l
