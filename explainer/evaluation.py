@@ -46,7 +46,8 @@ def predict(
     config = model.config
     is_ours = config.model_type == "thought_beacon"
     with bundle.lock:  # tokenizer truncation state is per call: see capture.trace
-        lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=bundle.max_length)["input_ids"]]
+        encoded = tokenizer(list(texts), truncation=True, max_length=bundle.max_length)["input_ids"]
+    lengths = [len(ids) for ids in encoded]
     order = np.argsort(lengths, kind="stable")
     probabilities = np.zeros((len(texts), config.num_labels), dtype=np.float32)
     k = getattr(config, "num_thought_markers", 0) if is_ours else 0
