@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -21,9 +22,10 @@ class InputError(ValueError):
     """The input text cannot be traced; the message says why in words a user can act on."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Trace:
-    """What one forward pass showed. Numpy on CPU, read-only, no model reference, picklable."""
+    """What one forward pass showed. Numpy on CPU, read-only, no model reference, picklable.
+    Two Traces are equal when every field is (arrays compared element-wise)."""
 
     model_name: str
     architecture: str  # config.model_type
@@ -61,6 +63,22 @@ class Trace:
         for key, value in state.items():
             object.__setattr__(self, key, value)
         self.__post_init__()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Trace):
+            return NotImplemented
+        for item in fields(self):
+            mine, theirs = getattr(self, item.name), getattr(other, item.name)
+            if isinstance(mine, np.ndarray) or isinstance(theirs, np.ndarray):
+                if not (isinstance(mine, np.ndarray) and isinstance(theirs, np.ndarray)):
+                    return False
+                if mine.shape != theirs.shape or not np.array_equal(mine, theirs):
+                    return False
+            elif mine != theirs:
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]  # holds arrays: not hashable
 
     @property
     def predicted_label(self) -> str:
@@ -121,19 +139,31 @@ def trace(
     reads is truncated, and the Trace says so (`truncated`, `num_text_tokens`).
     """
     validate_text(text)
+    forced_markers = tuple(_normalise(f, MarkerForce) for f in forced_markers)
+    pinned_gates = tuple(_normalise(p, GatePin) for p in pinned_gates)
+    if beacon_threshold is not None and not (math.isfinite(beacon_threshold) and 0 <= beacon_threshold <= 1):
+        raise InputError(f"The beacon threshold must be a number from 0 to 1, not {beacon_threshold}")
     tokenizer, model = bundle.tokenizer, bundle.model
     with bundle.lock:  # fast tokenizers switch truncation on and off per call: not safe across threads
-        num_text_tokens = len(tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        # One call: with overflowing tokens on, text past max_length comes back as extra rows, which both
+        # flags truncation and counts the text's tokens without tokenising twice.
         encoded = tokenizer(
             text,
             truncation=True,
             max_length=bundle.max_length,
+            return_overflowing_tokens=True,
             return_offsets_mapping=True,
             return_special_tokens_mask=True,
-            return_tensors="pt",
         )
-    offsets = encoded.pop("offset_mapping")[0].numpy()
-    special = encoded.pop("special_tokens_mask")[0].numpy().astype(bool)
+    # Rows are the chunks of the text (only the first when it fits); the model reads the first.
+    special_rows = encoded.pop("special_tokens_mask")
+    num_text_tokens = sum(len(row) - sum(row) for row in special_rows)
+    offsets = np.array(encoded.pop("offset_mapping")[0], dtype=np.int64).reshape(-1, 2)
+    special = np.array(special_rows[0], dtype=bool)
+    encoded.pop("overflow_to_sample_mapping", None)
+    encoded = {key: torch.tensor(rows[:1]) for key, rows in encoded.items()}
+    if num_text_tokens == 0:
+        raise InputError("The text has nothing the model can read (only spaces, control or invisible characters).")
     inputs = {k: v.to(bundle.device) for k, v in encoded.items()}
     is_ours = model.config.model_type == "thought_beacon"
     extra: dict[str, Any] = {}
@@ -218,6 +248,24 @@ def _record_mlp_norms(probes: list[MlpProbe]) -> Iterator[list[tuple[np.ndarray,
             handle.remove()
 
 
+def _normalise(item: MarkerForce | GatePin, kind: type) -> MarkerForce | GatePin:
+    """A copy with positions as a tuple of ints (the Trace must not share the caller's list), checked."""
+    layer, positions, last = item
+    if positions is not None:
+        if isinstance(positions, (int, np.integer)) or not all(isinstance(p, (int, np.integer)) for p in positions):
+            raise InputError(f"Positions must be a list of token indices or None, not {positions!r}")
+        positions = tuple(int(p) for p in positions)
+    if not isinstance(layer, (int, np.integer)):
+        raise InputError(f"Layer must be an integer, not {layer!r}")
+    if kind is MarkerForce:
+        if not isinstance(last, (int, np.integer)):
+            raise InputError(f"A forced marker must be an integer marker id, not {last!r}")
+        return MarkerForce(int(layer), positions, int(last))
+    if not (isinstance(last, (int, float, np.number)) and math.isfinite(last) and 0 <= last <= 1):
+        raise InputError(f"A pinned gate must be a value from 0 to 1, not {last!r}")
+    return GatePin(int(layer), positions, float(last))
+
+
 def _check_interventions(
     model: Any, length: int, forces: Sequence[MarkerForce], pins: Sequence[GatePin]
 ) -> None:
@@ -244,11 +292,18 @@ def _effective_tau(model: Any, beacon_threshold: float | None) -> float | None:
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().float().cpu().numpy()
+    # A copy: a view would keep the torch storage (and its autograd/inference state) alive with the Trace.
+    return np.array(tensor.detach().float().cpu().numpy(), copy=True)
 
 
 def _stack(per_layer: tuple[torch.Tensor, ...] | None) -> np.ndarray | None:
-    """Layers x [1, ...] tensors -> [layers, ...] array of the single batch row."""
+    """Layers x [1, ...] tensors -> [layers, ...] array of the single batch row.
+
+    Copied once, straight into a numpy array: attention of a 512-token BERT-base input is 151 MB, and a
+    torch.stack followed by a copy would write (and page-fault) that twice."""
     if not per_layer:
         return None
-    return _numpy(torch.stack([t[0] for t in per_layer]))
+    result = np.empty((len(per_layer), *per_layer[0].shape[1:]), dtype=np.float32)
+    for index, tensor in enumerate(per_layer):
+        result[index] = tensor[0].detach().float().cpu().numpy()
+    return result

@@ -25,6 +25,7 @@ from transformers.utils import logging as hf_logging
 
 import explainer.models  # noqa: F401  (registers the ThoughtBeacon Auto classes)
 from explainer import registry
+from explainer.memory import keep_freed_memory_mapped
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -73,6 +74,7 @@ def load_model(
 
     `None` loads the app's default model. Raises ModelLoadError with a message naming the problem.
     """
+    keep_freed_memory_mapped()  # a process that loads models traces them: see explainer/memory.py
     name = str(name_or_path) if name_or_path is not None else registry.default_model_name()
     folder = registry.resolve(name)
     target = torch.device(device) if device is not None else default_device()

@@ -1,0 +1,289 @@
+"""Shared fixtures: tiny classifiers of every supported family, built from configs and saved locally.
+
+Nothing is downloaded: every model is made from a config (vocab 99, hidden 32, 2 layers, 4 heads,
+intermediate 37) with a fixed seed, saved with `save_pretrained` (safetensors) next to a WordPiece
+tokenizer trained here on the sentences below, and loaded back through `explainer.load_model`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+# Everything here loads from local folders, which never touches the network. HF_HUB_OFFLINE is left
+# alone on purpose: load_model takes a different path for hub ids when it is set, and tests/test_hub.py
+# checks the path where it is not. Tests that pass a hub id set it themselves (monkeypatch).
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `pytest` run from elsewhere than `python -m pytest` in the repo root
+    sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import (  # noqa: E402
+    BertConfig,
+    BertForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    GPT2Config,
+    GPT2ForSequenceClassification,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+)
+
+from explainer.loading import ModelBundle, load_model  # noqa: E402
+from explainer.models import ThoughtBeaconConfig, ThoughtBeaconForSequenceClassification  # noqa: E402
+from explainer.tokenization import train_wordpiece  # noqa: E402
+
+VOCAB = 99
+HIDDEN = 32
+LAYERS = 2
+HEADS = 4
+INTERMEDIATE = 37
+MARKERS = 5
+MAX_POSITIONS = 64  # small, so truncation tests stay fast; RoBERTa gets 2 more (see below)
+SEED = 0
+ID2LABEL = {0: "neg", 1: "pos"}
+LABEL2ID = {"neg": 0, "pos": 1}
+
+FAMILIES = ("ours", "baseline", "bert", "distilbert", "roberta", "gpt2")
+HF_FAMILIES = ("bert", "distilbert", "roberta", "gpt2")
+
+CORPUS = [
+    "The film is a quiet triumph, warm and funny from the first scene to the last.",
+    "I wanted to love this movie, but the plot falls apart halfway through.",
+    "A dull, lifeless script that wastes a talented cast.",
+    "The performances are wonderful, even if the ending feels rushed.",
+    "Not a single moment of this story rings true.",
+    "What a delight: clever, tender and beautifully shot.",
+    "The jokes land, the music soars, and the cast clearly had fun.",
+    "It is too long, too loud and far too pleased with itself.",
+    "A gentle, honest little film that stays with you.",
+    "The dialogue is stiff and the pacing is painfully slow.",
+    "Brilliant acting lifts a fairly simple story.",
+    "I laughed, I cried, and I would watch it again tomorrow.",
+    "The sequel repeats every mistake of the original.",
+    "Sharp writing and a great lead make this one worth seeing.",
+    "Nothing happens for two hours, and then it just ends.",
+    "The visual effects are stunning but the characters are thin.",
+    "An instant classic with a big heart.",
+    "The plot makes no sense and the actors seem bored.",
+    "Warm, witty and wise, it is the best film of the year.",
+    "I fell asleep twice and regret buying the ticket.",
+    "The director keeps the tension high until the final frame.",
+    "A mess of ideas that never come together.",
+    "Every scene is crafted with care and real affection.",
+    "The story is predictable, but the cast is charming.",
+    "Bad sound, bad lighting, bad everything.",
+    "This movie made my whole family smile.",
+    "A tired remake with nothing new to say.",
+    "Fresh, bold and surprisingly moving.",
+    "The second half drags and the twist is obvious.",
+    "It is a small film, but a very good one.",
+    "The critics loved it; I found it cold and empty.",
+    "Funny, fast and full of life.",
+    "The worst movie I have seen in years.",
+    "A lovely score and a clever script.",
+    "Overlong, confused and badly edited.",
+    "The kids will love it and the parents will too.",
+]
+
+
+def tiny_config(family: str, **overrides) -> PretrainedConfig:
+    """The tiny config of one family: 2 labels (neg, pos), pad id 0 like the tokenizer's [PAD]."""
+    labels = {"id2label": dict(ID2LABEL), "label2id": dict(LABEL2ID)}
+    # A larger init than the default 0.02 makes logits, lens rows and updates far from zero, so
+    # closeness checks at 1e-5 can tell right from wrong.
+    init = 0.2
+    if family in ("ours", "baseline"):
+        kwargs = dict(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            intermediate_size=INTERMEDIATE,
+            max_position_embeddings=MAX_POSITIONS,
+            initializer_range=init,
+            num_thought_markers=MARKERS if family == "ours" else 0,
+            use_beacons=family == "ours",
+            pad_token_id=0,
+            **labels,
+        )
+        kwargs.update(overrides)
+        return ThoughtBeaconConfig(**kwargs)
+    if family == "bert":
+        kwargs = dict(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            intermediate_size=INTERMEDIATE,
+            max_position_embeddings=MAX_POSITIONS,
+            initializer_range=init,
+            pad_token_id=0,
+            **labels,
+        )
+        kwargs.update(overrides)
+        return BertConfig(**kwargs)
+    if family == "distilbert":
+        kwargs = dict(
+            vocab_size=VOCAB,
+            dim=HIDDEN,
+            n_layers=LAYERS,
+            n_heads=HEADS,
+            hidden_dim=INTERMEDIATE,
+            max_position_embeddings=MAX_POSITIONS,
+            initializer_range=init,
+            pad_token_id=0,
+            **labels,
+        )
+        kwargs.update(overrides)
+        return DistilBertConfig(**kwargs)
+    if family == "roberta":
+        # RoBERTa position ids start after the padding index: max_length = positions - pad_token_id - 1.
+        kwargs = dict(
+            vocab_size=VOCAB,
+            hidden_size=HIDDEN,
+            num_hidden_layers=LAYERS,
+            num_attention_heads=HEADS,
+            intermediate_size=INTERMEDIATE,
+            max_position_embeddings=MAX_POSITIONS + 2,
+            initializer_range=init,
+            pad_token_id=0,
+            bos_token_id=2,
+            eos_token_id=3,
+            **labels,
+        )
+        kwargs.update(overrides)
+        return RobertaConfig(**kwargs)
+    if family == "gpt2":
+        kwargs = dict(
+            vocab_size=VOCAB,
+            n_embd=HIDDEN,
+            n_layer=LAYERS,
+            n_head=HEADS,
+            n_inner=INTERMEDIATE,
+            n_positions=MAX_POSITIONS,
+            initializer_range=init,
+            pad_token_id=0,
+            bos_token_id=2,
+            eos_token_id=3,
+            **labels,
+        )
+        kwargs.update(overrides)
+        return GPT2Config(**kwargs)
+    raise KeyError(family)
+
+
+MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
+    "ours": ThoughtBeaconForSequenceClassification,
+    "baseline": ThoughtBeaconForSequenceClassification,
+    "bert": BertForSequenceClassification,
+    "distilbert": DistilBertForSequenceClassification,
+    "roberta": RobertaForSequenceClassification,
+    "gpt2": GPT2ForSequenceClassification,
+}
+
+
+def build_model(family: str, seed: int = SEED, **overrides) -> PreTrainedModel:
+    """A freshly initialised tiny classifier of `family`, seeded, in eval mode.
+
+    LayerNorm scales and shifts are moved off their (1, 0) init, as training would: with the identity
+    affine, LN(LN(x)) == LN(x) and a logit lens that normalised twice would go unnoticed."""
+    torch.manual_seed(seed)
+    model = MODEL_CLASSES[family](tiny_config(family, **overrides)).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.copy_(1.0 + 0.3 * torch.randn_like(module.weight))
+                module.bias.copy_(0.1 * torch.randn_like(module.bias))
+    return model
+
+
+def save_checkpoint(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)  # safetensors in transformers 5
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def explainer_cache(tmp_path_factory) -> Path:
+    """Models built on demand (the untrained placeholder) go to a temporary folder, not ~/.cache."""
+    cache = tmp_path_factory.mktemp("explainer-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXPLAINER_CACHE", str(cache))
+        yield cache
+
+
+@pytest.fixture(scope="session")
+def tokenizer() -> PreTrainedTokenizerFast:
+    tok = train_wordpiece(CORPUS * 2, vocab_size=VOCAB)
+    assert len(tok) <= VOCAB, f"tokenizer has {len(tok)} ids, the tiny models embed only {VOCAB}"
+    assert tok.pad_token_id == 0
+    return tok
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory, tokenizer) -> Callable[[str], Path]:
+    """checkpoint(family) -> folder holding config.json, model.safetensors and the tokenizer (built once)."""
+    root = tmp_path_factory.mktemp("checkpoints")
+    folders: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in folders:
+            folders[family] = save_checkpoint(build_model(family), tokenizer, root / family)
+        return folders[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def bundle(checkpoint) -> Callable[[str], ModelBundle]:
+    """bundle(family) -> the ModelBundle `load_model` makes of that family's folder (loaded once, shared)."""
+    bundles: dict[str, ModelBundle] = {}
+
+    def get(family: str) -> ModelBundle:
+        if family not in bundles:
+            bundles[family] = load_model(checkpoint(family), device="cpu")
+        return bundles[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def ours_bundle(bundle) -> ModelBundle:
+    return bundle("ours")
+
+
+@pytest.fixture(scope="session")
+def bert_bundle(bundle) -> ModelBundle:
+    return bundle("bert")
+
+
+@pytest.fixture
+def ours_model() -> ThoughtBeaconForSequenceClassification:
+    """A private, mutable ThoughtBeacon model (K=5, beacons on) for tests that change its weights."""
+    return build_model("ours")
+
+
+@pytest.fixture
+def encode(tokenizer):
+    """encode(text or texts) -> model inputs (input_ids, attention_mask) as tensors, padded for batches."""
+
+    def run(texts):
+        return dict(tokenizer(texts, return_tensors="pt", padding=True))
+
+    return run
+
+
+def pytest_configure(config) -> None:
+    # pytest.ini declares these; registering again is harmless and keeps `--strict-markers` happy without it.
+    registered = " ".join(config.getini("markers"))
+    for name, text in (("slow", "slow: takes more than a few seconds"), ("browser", "browser: drives a real browser")):
+        if name not in registered:
+            config.addinivalue_line("markers", text)
