@@ -212,7 +212,9 @@ class ThoughtBeaconPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.beacon)
                 init.constant_(module.gate.bias, self.config.beacon_init_bias)
         elif isinstance(module, ThoughtBeaconForSequenceClassification) and module.markers is not None:
-            init.normal_(module.markers, mean=0.0, std=1.0)
+            # Same scale as the token embeddings: larger markers swamp the residual stream once W_m moves
+            # off zero, and training stalls at chance (measured: loss 0.69 at std 1.0).
+            init.normal_(module.markers, mean=0.0, std=self.config.initializer_range)
 
 
 class ThoughtBeaconForSequenceClassification(ThoughtBeaconPreTrainedModel):

@@ -1,0 +1,114 @@
+"""`python -m explainer.train --data TRAIN --eval DEV --arch thought-beacon|baseline --out DIR [...]`
+
+Trains from scratch (WordPiece tokenizer, then the model), keeps the best dev checkpoint, picks the beacon
+threshold, evaluates on dev and the shipped challenge set, and writes weights, config, tokenizer,
+metrics.json and a model card into DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from explainer.challenge import DEFAULT_PATH as CHALLENGE_PATH
+from explainer.cli_support import fail
+from explainer.datasets import DatasetError, read_dataset
+from explainer.evaluation import evaluate, predict
+from explainer.loading import ModelBundle, load_model
+from explainer.model_card import write_card, write_metrics
+from explainer.training import TrainSettings, train
+
+LABEL_NAMES = ("negative", "positive")
+TAU_GRID = tuple(round(x, 2) for x in np.arange(0.05, 1.0, 0.05))
+TAU_TOLERANCE = 0.005  # accuracy the shipped tau may cost against the dense model
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSettings]:
+    parser = argparse.ArgumentParser(prog="python -m explainer.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="training file (CSV, TSV or JSONL with text and label)")
+    parser.add_argument("--eval", required=True, help="dev file: picks the checkpoint and the beacon threshold")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--limit", type=int, default=None, help="train on the first N rows only (smoke tests)")
+    for field in dataclasses.fields(TrainSettings):
+        flag = "--" + field.name.replace("_", "-")
+        parser.add_argument(flag, type=type(field.default), default=field.default)
+    args = parser.parse_args(argv)
+    if args.arch not in ("thought-beacon", "baseline"):
+        parser.error("--arch must be thought-beacon or baseline")
+    settings = TrainSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)})
+    return args, settings
+
+
+def pick_tau(bundle: ModelBundle, texts, labels, dense_accuracy: float) -> float:
+    """The largest threshold whose dev accuracy stays within TAU_TOLERANCE of the dense model's."""
+    chosen = 0.0
+    for tau in TAU_GRID:
+        if evaluate(bundle, texts, labels, beacon_threshold=tau)["accuracy"] >= dense_accuracy - TAU_TOLERANCE:
+            chosen = tau
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, settings = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    try:
+        train_data = read_dataset(args.data, label_names=LABEL_NAMES)
+        dev = read_dataset(args.eval, label_names=LABEL_NAMES)
+        challenge = read_dataset(CHALLENGE_PATH, label_names=LABEL_NAMES)
+    except (DatasetError, OSError) as error:
+        fail(str(error))
+    for name, data in (("train", train_data), ("dev", dev)):
+        if data.problems:
+            print(f"{name}: skipped {len(data.problems)} rows, first: {data.problems[:3]}", file=sys.stderr)
+    texts, labels = train_data.texts[: args.limit], train_data.labels[: args.limit]
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def dev_accuracy(model, tokenizer) -> float:
+        bundle = ModelBundle("training", model, tokenizer, LABEL_NAMES, device, max_length=512)
+        predicted = predict(bundle, dev.texts, batch_size=128, beacon_threshold=0.0).predicted
+        return float((predicted == np.asarray(dev.labels)).mean())
+
+    with tqdm(total=1, desc=f"training {settings.arch}", unit="step", file=sys.stderr) as bar:
+        def progress(step: int, total: int, losses: dict[str, float]) -> None:
+            bar.total = total
+            bar.update(step - bar.n)
+            if step % 20 == 0:
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+
+        log = train(texts, labels, LABEL_NAMES, settings, args.out, dev_accuracy, device, progress)
+
+    bundle = load_model(args.out, device=device)
+    config = bundle.model.config
+    metrics: dict = {"training": {**log, "n_train": len(texts)}}
+    if config.use_beacons:
+        dense = evaluate(bundle, dev.texts, dev.labels, beacon_threshold=0.0)
+        tau = pick_tau(bundle, dev.texts, dev.labels, dense["accuracy"])
+        config.beacon_threshold = tau
+        config.save_pretrained(args.out)
+        metrics.update({"dev_dense": dense, "beacon_threshold": tau, "tau_tolerance": TAU_TOLERANCE})
+    metrics["dev"] = evaluate(bundle, dev.texts, dev.labels)
+    capabilities = challenge.extra["capability"]
+    metrics["challenge"] = {}
+    for capability in sorted(set(capabilities)):
+        rows = [i for i, c in enumerate(capabilities) if c == capability]
+        result = evaluate(bundle, [challenge.texts[i] for i in rows], [challenge.labels[i] for i in rows])
+        metrics["challenge"][capability] = {"n": result["n"], "accuracy": result["accuracy"]}
+    write_metrics(args.out, metrics)
+    write_card(args.out, args.out.name, metrics)
+    summary = {k: metrics["dev"][k] for k in ("accuracy", "macro_f1", "skip_rate", "total_flops_saved")}
+    print(f"{args.out}: dev {summary}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Train a ThoughtBeacon model or its baseline twin from scratch on a labelled text file.
+
+Loss = cross-entropy
+     + beacon_sparsity * mean gate over real tokens            (pushes MLP work towards skippable)
+     + marker_confidence * mean routing entropy per slot        (each slot picks one marker clearly)
+     + marker_balance * (log K - entropy of mean routing)       (every marker stays in use)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerFast, get_linear_schedule_with_warmup
+
+from explainer.models import ThoughtBeaconConfig, ThoughtBeaconForSequenceClassification, ThoughtBeaconOutput
+from explainer.tokenization import train_wordpiece
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    arch: str = "thought-beacon"  # or "baseline": no markers, no beacons, otherwise identical
+    epochs: int = 3
+    seed: int = 0
+    max_length: int = 64
+    batch_size: int = 64
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_share: float = 0.06
+    vocab_size: int = 8000
+    hidden_size: int = 256
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 1024
+    dropout: float = 0.1
+    num_markers: int = 16
+    marker_temperature: float = 0.2  # sharper routing: at 1.0 it stayed near uniform (entropy 2.46 of 2.77)
+    beacon_sparsity: float = 0.1
+    marker_confidence: float = 0.1
+    marker_balance: float = 0.1
+    evals_per_epoch: int = 2
+
+
+def build_model(
+    settings: TrainSettings, vocab_size: int, label_names: Sequence[str]
+) -> ThoughtBeaconForSequenceClassification:
+    ours = settings.arch == "thought-beacon"
+    config = ThoughtBeaconConfig(
+        vocab_size=vocab_size,
+        hidden_size=settings.hidden_size,
+        num_hidden_layers=settings.num_layers,
+        num_attention_heads=settings.num_heads,
+        intermediate_size=settings.intermediate_size,
+        max_position_embeddings=512,
+        hidden_dropout_prob=settings.dropout,
+        attention_probs_dropout_prob=settings.dropout,
+        num_thought_markers=settings.num_markers if ours else 0,
+        marker_temperature=settings.marker_temperature,
+        use_beacons=ours,
+        id2label=dict(enumerate(label_names)),
+        label2id={name: i for i, name in enumerate(label_names)},
+    )
+    return ThoughtBeaconForSequenceClassification(config)
+
+
+def auxiliary_losses(out: ThoughtBeaconOutput, mask: torch.Tensor, settings: TrainSettings) -> dict[str, torch.Tensor]:
+    """The beacon and marker terms, averaged over real (unpadded) tokens and layers."""
+    terms: dict[str, torch.Tensor] = {}
+    real = mask.bool()  # [batch, T]
+    if out.beacon_gates is not None:
+        gates = torch.stack(out.beacon_gates)[:, real]  # [layers, real tokens]
+        terms["beacon_sparsity"] = settings.beacon_sparsity * gates.mean()
+    if out.thought_markers is not None:
+        routing = torch.stack(out.thought_markers)[:, real]  # [layers, real tokens, K]
+        entropy = -(routing * routing.clamp_min(1e-9).log()).sum(-1).mean()
+        usage = routing.mean(dim=1)  # [layers, K]
+        usage_entropy = -(usage * usage.clamp_min(1e-9).log()).sum(-1).mean()
+        terms["marker_confidence"] = settings.marker_confidence * entropy
+        terms["marker_balance"] = settings.marker_balance * (math.log(routing.shape[-1]) - usage_entropy)
+    return terms
+
+
+def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar lengths (dynamic padding wastes little): sort within pools of 50 batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def train(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    label_names: Sequence[str],
+    settings: TrainSettings,
+    out_dir: Path,
+    evaluate_fn: Callable[[ThoughtBeaconForSequenceClassification, PreTrainedTokenizerFast], float],
+    device: torch.device,
+    progress: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> dict:
+    """Train, keep the checkpoint with the best `evaluate_fn` score (dev accuracy) in `out_dir`, return a log."""
+    random.seed(settings.seed)
+    np.random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    tokenizer = train_wordpiece(texts, vocab_size=settings.vocab_size, model_max_length=512)
+    model = build_model(settings, len(tokenizer), label_names).to(device)
+    encoded = tokenizer(list(texts), truncation=True, max_length=settings.max_length)["input_ids"]
+    lengths = [len(ids) for ids in encoded]
+    label_tensor = torch.tensor(list(labels), dtype=torch.long)
+
+    rng = random.Random(settings.seed)
+    steps_per_epoch = math.ceil(len(texts) / settings.batch_size)
+    total_steps = steps_per_epoch * settings.epochs
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "norm" in n]
+    decay = [p for n, p in model.named_parameters() if not (p.ndim < 2 or "norm" in n)]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.learning_rate,
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_share * total_steps), total_steps)
+    eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
+
+    best, history, step = -1.0, [], 0
+    for _epoch in range(settings.epochs):
+        for batch_rows in length_bucketed_batches(lengths, settings.batch_size, rng):
+            model.train()
+            width = max(lengths[i] for i in batch_rows)
+            ids = torch.zeros(len(batch_rows), width, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, i in enumerate(batch_rows):
+                ids[row, : lengths[i]] = torch.tensor(encoded[i])
+                mask[row, : lengths[i]] = 1
+            ids, mask = ids.to(device), mask.to(device)
+            out = model(input_ids=ids, attention_mask=mask, labels=label_tensor[batch_rows].to(device),
+                        beacon_threshold=0.0)
+            terms = auxiliary_losses(out, mask, settings)
+            loss = out.loss + sum(terms.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if progress:
+                losses = {"loss": out.loss.item(), **{k: v.item() for k, v in terms.items()}}
+                progress(step, total_steps, losses)
+            if step % eval_every == 0 or step == total_steps:
+                model.eval()
+                score = evaluate_fn(model, tokenizer)
+                history.append({"step": step, "epoch": step / steps_per_epoch, "loss": out.loss.item(),
+                                "dev_accuracy": score})
+                if score > best:
+                    best = score
+                    model.save_pretrained(out_dir)
+                    tokenizer.save_pretrained(out_dir)
+    log = {"settings": asdict(settings), "best_dev_accuracy": best, "history": history, "steps": total_steps}
+    (out_dir / "training_log.json").write_text(json.dumps(log, indent=2))
+    return log

@@ -1,0 +1,84 @@
+"""Training from scratch: a tiny run learns, and the CLI writes a loadable model with its card and metrics."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from explainer import load_model, trace
+from explainer.train import main as train_main
+from explainer.training import TrainSettings, length_bucketed_batches, train
+
+POSITIVE = ["good", "great", "wonderful", "lovely", "superb", "fine"]
+NEGATIVE = ["bad", "awful", "dull", "boring", "terrible", "weak"]
+TINY = dict(vocab_size=120, hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64, num_markers=4,
+            batch_size=16, learning_rate=3e-3, max_length=16,
+            beacon_sparsity=0.02)  # 64 steps: the full recipe's 0.1 shuts the gates before the MLPs learn
+
+
+def toy_data(n: int, seed: int) -> tuple[list[str], list[int]]:
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        label = rng.randint(0, 1)
+        word = rng.choice(POSITIVE if label else NEGATIVE)
+        texts.append(f"the {rng.choice(['film', 'plot', 'cast'])} was {word}")
+        labels.append(label)
+    return texts, labels
+
+
+@pytest.mark.parametrize("arch", ["thought-beacon", "baseline"])
+def test_tiny_run_lowers_the_loss_and_keeps_the_best_checkpoint(tmp_path, arch):
+    texts, labels = toy_data(256, seed=0)
+    settings = TrainSettings(arch=arch, epochs=4, evals_per_epoch=1, **TINY)
+    losses: list[float] = []
+    scores = iter([0.5, 0.9, 0.7, 0.8])  # the second evaluation is the best: that checkpoint must stay
+    saved: list[torch.Tensor] = []
+
+    def score(model, tokenizer) -> float:
+        value = next(scores)
+        if value == 0.9:
+            saved.append(model.classifier.weight.detach().clone())
+        return value
+
+    log = train(texts, labels, ("negative", "positive"), settings, tmp_path, score, torch.device("cpu"),
+                lambda step, total, parts: losses.append(parts["loss"]))
+    assert sum(losses[-8:]) / 8 < sum(losses[:8]) / 8 - 0.2
+    assert log["best_dev_accuracy"] == 0.9 and len(log["history"]) == settings.epochs
+    bundle = load_model(tmp_path)
+    assert torch.equal(bundle.model.classifier.weight, saved[0])
+    assert (bundle.model.config.num_thought_markers > 0) == (arch == "thought-beacon")
+
+
+def test_batches_cover_every_row_once_with_similar_lengths():
+    lengths = [random.Random(i).randint(1, 60) for i in range(1000)]
+    batches = length_bucketed_batches(lengths, 32, random.Random(0))
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    spreads = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches]
+    assert sum(spreads) / len(spreads) < 5  # sorted within pools: padding stays small
+
+
+def test_train_cli_writes_model_metrics_and_card(tmp_path):
+    for name, seed, n in (("train.tsv", 1, 320), ("dev.tsv", 2, 64)):
+        texts, labels = toy_data(n, seed)
+        (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    out = tmp_path / "model"
+    args = ["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "dev.tsv"), "--out", str(out),
+            "--arch", "thought-beacon", "--epochs", "3"]
+    for key, value in TINY.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    train_main(args)
+    metrics = json.loads((out / "metrics.json").read_text())
+    card = (out / "README.md").read_text()
+    assert metrics["dev"]["n"] == 64 and 0 <= metrics["dev"]["accuracy"] <= 1
+    assert f"| accuracy | {metrics['dev']['accuracy']:.4f} |" in card
+    assert f"| skip rate (MLP evaluations skipped) | {100 * metrics['dev']['skip_rate']:.1f}% |" in card
+    assert set(metrics["challenge"]) >= {"negation", "contrast", "typo"}
+    assert "Activation Beacon" in card and "unrelated" in card
+    bundle = load_model(out)
+    assert bundle.model.config.beacon_threshold == metrics["beacon_threshold"]
+    assert bundle.label_names == ("negative", "positive")
+    assert trace(bundle, "the plot was great").predicted_label in bundle.label_names
