@@ -12,13 +12,14 @@ from typing import Any
 
 import torch
 
-from explainer.bench import capture
+from explainer.bench import beacons, capture
 from explainer.bench.common import BenchOptions
 
 BenchFunction = Callable[[BenchOptions], dict[str, Any]]
 
 BENCHES: dict[str, BenchFunction] = {
     "capture": capture.run,
+    "beacons": beacons.run,
 }
 
 
