@@ -1,7 +1,8 @@
 """The models the app ships, by name, and where they live.
 
-Until trained models are in assets/models/, the default is an untrained ThoughtBeacon model built on first
-use (random weights, labelled as untrained everywhere it is shown).
+The default is the first shipped model present in assets/models/. A checkout without them (or a test) falls
+back to an untrained ThoughtBeacon model built on first use (random weights, labelled as untrained wherever
+it is shown); `load_model("untrained-thought-beacon")` builds it on request.
 """
 
 from __future__ import annotations
@@ -42,14 +43,14 @@ def cache_dir() -> Path:
 
 
 def available() -> list[ShippedModel]:
-    """Shipped models present on disk, then the untrained placeholder."""
+    """Shipped models present on disk, default first; the untrained placeholder only when none is."""
     present = [m for m in SHIPPED if (m.folder / "config.json").is_file()]
     placeholder = ShippedModel(
         UNTRAINED_NAME,
         cache_dir() / UNTRAINED_NAME,
         "UNTRAINED ThoughtBeacon model with random weights: shows the machinery, its predictions mean nothing",
     )
-    return present + [placeholder]
+    return present or [placeholder]
 
 
 def default_model_name() -> str:

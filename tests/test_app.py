@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from explainer import registry
 from tests.browser_support import ROOT
 
 pytestmark = pytest.mark.slow
@@ -27,15 +28,17 @@ def test_default_run_shows_prediction_and_attention():
     assert not app.exception
     assert any(h.value.startswith("Prediction: ") for h in app.subheader)
     assert len(app.get("plotly_chart")) == 2
-    assert any("Untrained model" in w.value for w in app.warning)  # the placeholder says what it is
+    untrained = registry.default_model_name() == registry.UNTRAINED_NAME
+    assert any("Untrained model" in w.value for w in app.warning) == untrained  # only a placeholder warns
     assert app.query_params["text"] == app.text_area(key="text").value
 
 
 def test_query_params_seed_text_and_model():
-    app = run_app({"text": "A gentle film with a big heart.", "model": "untrained-thought-beacon"})
+    last = registry.available()[-1].name
+    app = run_app({"text": "A gentle film with a big heart.", "model": last})
     assert not app.exception
     assert app.text_area(key="text").value == "A gentle film with a big heart."
-    assert app.selectbox(key="model_choice").value == "untrained-thought-beacon"
+    assert app.selectbox(key="model_choice").value == last
 
 
 def test_empty_text_gets_a_message_not_an_error():

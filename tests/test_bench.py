@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from explainer import registry
 from explainer.bench import BENCHES, BenchOptions, UnknownBench, run_bench
 from explainer.bench import capture as capture_bench
 from explainer.bench.__main__ import main
@@ -152,7 +153,7 @@ def test_capture_bench_on_tiny_models(tiny_bert):
     assert len(cases) == 4
     assert cases[0] == "tiny bert 8 tokens"
     assert cases[1].startswith("tiny bert 32 tokens (text of") and cases[1].endswith("truncated)")
-    assert cases[2] == "default model untrained-thought-beacon 8 tokens"
+    assert cases[2] == f"default model {registry.default_model_name()} 8 tokens"
 
 
 def test_cli_quick_json(capsys):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from explainer import registry
 from tests.browser_support import CHROMIUM, CHROMIUM_FLAGS, streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -49,7 +50,9 @@ def test_overview_shows_prediction_and_heatmap(browser, app_url, tmp_path):
     wait_for_heatmap(page)
     assert page.locator(".js-plotly-plot").count() >= 2  # probabilities + attention
     assert page.locator("[data-testid='stException']").count() == 0
-    assert page.get_by_text("Untrained model", exact=False).count() >= 1 or "sst2" in page.content()
+    default = registry.default_model_name()
+    assert page.get_by_text(default, exact=False).count() >= 1  # the picker shows the default model
+    assert (page.get_by_text("Untrained model", exact=False).count() >= 1) == (default == registry.UNTRAINED_NAME)
     page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
     assert not dialogs
 

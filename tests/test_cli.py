@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from explainer import registry
 from tests.browser_support import ROOT
 
 
@@ -22,7 +23,8 @@ def test_trace_cli_on_default_model(tmp_path):
     done = run_cli("--text", "A quiet <b>triumph</b>.", "--json", cache=tmp_path)
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
-    assert payload["model"] == "untrained-thought-beacon" and payload["untrained"] is True
+    assert payload["model"] == registry.default_model_name()
+    assert payload["untrained"] is (payload["model"] == registry.UNTRAINED_NAME)
     assert payload["tokens"][0] == "[CLS]" and "triumph" in "".join(payload["tokens"]).replace("##", "")
     assert payload["label"] in payload["probabilities"]
     assert abs(sum(payload["probabilities"].values()) - 1) < 1e-5
