@@ -51,6 +51,15 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
             f"| marker mean max probability | {dev['marker_mean_max_prob']:.3f} |",
             f"| least-used marker (share of slots) | {_pct(min(dev['marker_usage']))} |",
         ]
+        if dev["skip_rate"] > 0.95:
+            lines += [
+                "",
+                f"At its shipped tau the model skips {_pct(dev['skip_rate'])} of MLP evaluations: training routed the "
+                "decision through attention and the thought markers, and the MLPs can be dropped with "
+                f"{'no loss' if dev['accuracy'] >= metrics['dev_dense']['accuracy'] else 'little loss'} of accuracy "
+                "against running them all. The beacons act as a learned pruning of the MLPs here rather than a "
+                "per-token choice.",
+            ]
     lines += ["", "Challenge set (`assets/challenge_set.csv`, CheckList-style templates), accuracy per capability:", ""]
     lines += ["| capability | n | accuracy |", "|---|---|---|"]
     for capability, figures in metrics["challenge"].items():
