@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers import AutoTokenizer
 
 from explainer.challenge import DEFAULT_PATH as CHALLENGE_PATH
 from explainer.cli_support import fail
@@ -37,6 +38,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N rows only (smoke tests)")
+    parser.add_argument(
+        "--tokenizer", type=Path, default=None,
+        help="reuse the tokenizer saved in this folder (e.g. a shipped model's) instead of training one: "
+        "training a WordPiece vocabulary is not bit-reproducible, everything after it is, given --seed",
+    )
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
         parser.add_argument(flag, type=type(field.default), default=field.default)
@@ -86,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
             if step % 20 == 0:
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
 
-        log = train(texts, labels, LABEL_NAMES, settings, args.out, dev_accuracy, device, progress)
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else None
+        log = train(texts, labels, LABEL_NAMES, settings, args.out, dev_accuracy, device, progress, tokenizer)
 
     bundle = load_model(args.out, device=device)
     config = bundle.model.config

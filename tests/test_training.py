@@ -70,6 +70,18 @@ def test_tiny_run_lowers_the_loss_and_keeps_the_best_checkpoint(tmp_path, arch):
     assert (bundle.model.config.num_thought_markers > 0) == (arch == "thought-beacon")
 
 
+def test_same_seed_and_tokenizer_give_identical_weights(tmp_path):
+    texts, labels = toy_data(64, seed=3)
+    settings = TrainSettings(epochs=1, evals_per_epoch=1, **TINY)
+    weights = []
+    for run in ("a", "b"):
+        train(texts, labels, ("negative", "positive"), settings, tmp_path / run, lambda m, t: 0.5,
+              torch.device("cpu"), tokenizer=fixed_tokenizer())
+        weights.append(load_model(tmp_path / run).model.state_dict())
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
 def test_batches_cover_every_row_once_with_similar_lengths():
     lengths = [random.Random(i).randint(1, 60) for i in range(1000)]
     batches = length_bucketed_batches(lengths, 32, random.Random(0))
@@ -83,8 +95,9 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
         texts, labels = toy_data(n, seed)
         (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
     out = tmp_path / "model"
+    fixed_tokenizer().save_pretrained(tmp_path / "tokenizer")
     args = ["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "dev.tsv"), "--out", str(out),
-            "--arch", "thought-beacon", "--epochs", "3"]
+            "--arch", "thought-beacon", "--epochs", "3", "--tokenizer", str(tmp_path / "tokenizer")]
     for key, value in TINY.items():
         args += ["--" + key.replace("_", "-"), str(value)]
     train_main(args)
@@ -96,6 +109,7 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
     assert set(metrics["challenge"]) >= {"negation", "contrast", "typo"}
     assert "Activation Beacon" in card and "unrelated" in card
     bundle = load_model(out)
+    assert bundle.tokenizer.get_vocab() == fixed_tokenizer().get_vocab()  # --tokenizer was reused as given
     assert bundle.model.config.beacon_threshold == metrics["beacon_threshold"]
     assert bundle.label_names == ("negative", "positive")
     assert trace(bundle, "the plot was great").predicted_label in bundle.label_names
