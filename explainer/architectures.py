@@ -23,7 +23,7 @@ MlpProbe = tuple[nn.Module, nn.Module]
 @dataclass(frozen=True)
 class Adapter:
     mlp_probes: Callable[[PreTrainedModel], list[MlpProbe]] | None
-    # (model, hidden_states tuple of [batch, T, d], attention_mask [batch, T]) -> [layers+1, batch, labels]
+    # (model, hidden_states tuple of [batch, T, d], input_ids [batch, T]) -> [layers+1, batch, labels]
     logit_lens: Callable[[PreTrainedModel, tuple[torch.Tensor, ...], torch.Tensor], torch.Tensor] | None
 
 
@@ -34,11 +34,11 @@ def _bert_like_probes(encoder_layers: Callable[[PreTrainedModel], nn.ModuleList]
     return probes
 
 
-def _bert_lens(model, hidden_states, attention_mask):
+def _bert_lens(model, hidden_states, input_ids):
     return torch.stack([model.classifier(model.bert.pooler(h)) for h in hidden_states])
 
 
-def _roberta_lens(model, hidden_states, attention_mask):
+def _roberta_lens(model, hidden_states, input_ids):
     return torch.stack([model.classifier(h) for h in hidden_states])
 
 
@@ -46,7 +46,7 @@ def _distilbert_probes(model) -> list[MlpProbe]:
     return [(layer.ffn, layer.ffn) for layer in model.distilbert.transformer.layer]
 
 
-def _distilbert_lens(model, hidden_states, attention_mask):
+def _distilbert_lens(model, hidden_states, input_ids):
     return torch.stack(
         [model.classifier(nn.functional.relu(model.pre_classifier(h[:, 0]))) for h in hidden_states]
     )
@@ -56,10 +56,12 @@ def _gpt2_probes(model) -> list[MlpProbe]:
     return [(block.ln_2, block.mlp) for block in model.transformer.h]
 
 
-def _gpt2_lens(model, hidden_states, attention_mask):
-    # GPT-2 classifies from the last real token; its final hidden state already went through ln_f.
-    last = attention_mask.sum(dim=1) - 1  # [batch]
-    rows = torch.arange(attention_mask.shape[0], device=attention_mask.device)
+def _gpt2_lens(model, hidden_states, input_ids):
+    # GPT-2 classifies from the rightmost token that is not pad_token_id (HF's own rule, so a text ending in a
+    # literal pad/EOS token reads the same slot); its final hidden state already went through ln_f.
+    positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
+    last = ((input_ids != model.config.pad_token_id).int() * positions).argmax(-1)  # [batch]
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
     lens = []
     for index, h in enumerate(hidden_states):
         normed = h if index == len(hidden_states) - 1 else model.transformer.ln_f(h)
@@ -67,7 +69,7 @@ def _gpt2_lens(model, hidden_states, attention_mask):
     return torch.stack(lens)
 
 
-def _thought_beacon_lens(model, hidden_states, attention_mask):
+def _thought_beacon_lens(model, hidden_states, input_ids):
     return torch.stack([model.classify(h) for h in hidden_states])
 
 

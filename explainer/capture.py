@@ -183,7 +183,7 @@ def trace(
         with _record_mlp_norms(probes) as norms:
             out = model(**inputs, output_attentions=True, output_hidden_states=True, **extra)
         hidden = out.hidden_states
-        layer_logits = adapter.logit_lens(model, hidden, inputs["attention_mask"]) if adapter else None
+        layer_logits = adapter.logit_lens(model, hidden, inputs["input_ids"]) if adapter else None
 
     if not out.attentions or out.attentions[0] is None:
         raise RuntimeError(f"{bundle.name} returned no attention weights: it must run with eager attention")

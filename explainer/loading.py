@@ -106,7 +106,8 @@ def load_model(
 
 
 def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or Path(name).suffix != ""
+    # Hub ids are "name" or "org/name" and may contain dots ("org/model-v1.5"); anything else is a path.
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 
 
 def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
@@ -130,15 +131,9 @@ def _load_hub(hub_id: str, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrai
     # Offline, huggingface_hub retries for ~30 s before failing: probe once, then use only the local cache.
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "") or not _hub_reachable()
     config = _load_config(hub_id, local_files_only=offline)
-    try:
-        model = _from_pretrained(hub_id, config, use_safetensors=True, local_files_only=offline)
-    except ModelLoadError:
-        if not allow_pickle:
-            raise ModelLoadError(
-                f"Hub model {hub_id} could not be loaded from safetensors weights; pickle weights are refused "
-                "unless allow_pickle=True."
-            ) from None
-        model = _from_pretrained(hub_id, config, use_safetensors=False, local_files_only=offline)
+    # use_safetensors=None lets transformers fall back to pickle weights; only when the caller opted in.
+    safetensors_only = None if allow_pickle else True
+    model = _from_pretrained(hub_id, config, use_safetensors=safetensors_only, local_files_only=offline)
     return model, _load_tokenizer(hub_id, local_files_only=offline)
 
 
@@ -174,7 +169,7 @@ def _load_config(source: str, local_files_only: bool = False):
 
 
 def _from_pretrained(
-    source: str, config, use_safetensors: bool, local_files_only: bool = False
+    source: str, config, use_safetensors: bool | None, local_files_only: bool = False
 ) -> PreTrainedModel:
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(

@@ -43,7 +43,7 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
     ]
     if ours:
         lines += [
-            f"| beacon threshold tau | {metrics['beacon_threshold']:.2f} |",
+            f"| beacon threshold tau (chosen on this dev set) | {metrics['beacon_threshold']:.2f} |",
             f"| accuracy with every MLP run (tau = 0) | {metrics['dev_dense']['accuracy']:.4f} |",
             f"| skip rate (MLP evaluations skipped) | {_pct(dev['skip_rate'])} |",
             f"| MLP FLOPs saved | {_pct(dev['mlp_flops_saved'])} |",

@@ -19,7 +19,7 @@ from transformers import AutoTokenizer
 
 from explainer.challenge import DEFAULT_PATH as CHALLENGE_PATH
 from explainer.cli_support import fail
-from explainer.datasets import DatasetError, read_dataset
+from explainer.datasets import DatasetError, LabelledData, read_dataset
 from explainer.evaluation import evaluate, predict
 from explainer.loading import ModelBundle, load_model
 from explainer.model_card import write_card, write_metrics
@@ -78,10 +78,12 @@ def main(argv: list[str] | None = None) -> None:
         if data.problems:
             print(f"{name}: skipped {len(data.problems)} rows, first: {data.problems[:3]}", file=sys.stderr)
     texts, labels = train_data.texts[: args.limit], train_data.labels[: args.limit]
+    if not texts:
+        fail(f"{args.data} has no usable training rows")
     args.out.mkdir(parents=True, exist_ok=True)
 
     def dev_accuracy(model, tokenizer) -> float:
-        bundle = ModelBundle("training", model, tokenizer, LABEL_NAMES, device, max_length=512)
+        bundle = ModelBundle("training", model, tokenizer, LABEL_NAMES, device, max_length=settings.max_length)
         predicted = predict(bundle, dev.texts, batch_size=128, beacon_threshold=0.0).predicted
         return float((predicted == np.asarray(dev.labels)).mean())
 
@@ -95,14 +97,20 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else None
         log = train(texts, labels, LABEL_NAMES, settings, args.out, dev_accuracy, device, progress, tokenizer)
 
-    bundle = load_model(args.out, device=device)
+    finalize(args.out, dev, challenge, {**log, "n_train": len(texts)}, device)
+
+
+def finalize(out: Path, dev: LabelledData, challenge: LabelledData, training: dict, device=None) -> dict:
+    """Evaluate the checkpoint in `out` as shipped: pick tau on dev (ThoughtBeacon), evaluate dev and every
+    challenge capability, and write metrics.json and the model card. Rerunnable on a shipped folder."""
+    bundle = load_model(out, device=device)
     config = bundle.model.config
-    metrics: dict = {"training": {**log, "n_train": len(texts)}}
+    metrics: dict = {"training": training}
     if config.use_beacons:
         dense = evaluate(bundle, dev.texts, dev.labels, beacon_threshold=0.0)
         tau = pick_tau(bundle, dev.texts, dev.labels, dense["accuracy"])
         config.beacon_threshold = tau
-        config.save_pretrained(args.out)
+        config.save_pretrained(out)
         metrics.update({"dev_dense": dense, "beacon_threshold": tau, "tau_tolerance": TAU_TOLERANCE})
     metrics["dev"] = evaluate(bundle, dev.texts, dev.labels)
     capabilities = challenge.extra["capability"]
@@ -111,10 +119,11 @@ def main(argv: list[str] | None = None) -> None:
         rows = [i for i, c in enumerate(capabilities) if c == capability]
         result = evaluate(bundle, [challenge.texts[i] for i in rows], [challenge.labels[i] for i in rows])
         metrics["challenge"][capability] = {"n": result["n"], "accuracy": result["accuracy"]}
-    write_metrics(args.out, metrics)
-    write_card(args.out, args.out.name, metrics)
+    write_metrics(out, metrics)
+    write_card(out, out.name, metrics)
     summary = {k: metrics["dev"][k] for k in ("accuracy", "macro_f1", "skip_rate", "total_flops_saved")}
-    print(f"{args.out}: dev {summary}", file=sys.stderr)
+    print(f"{out}: dev {summary}", file=sys.stderr)
+    return metrics
 
 
 if __name__ == "__main__":

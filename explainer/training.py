@@ -115,11 +115,16 @@ def train(
     Without `tokenizer`, a WordPiece tokenizer is trained on `texts` first. Note: `tokenizers`' trainer breaks
     ties in hash-map order, so its vocabulary differs slightly between processes and a rerun with the same
     seed is close to, not identical with, the last one; the tokenizer is saved with the model."""
+    if not texts:
+        raise ValueError("No training rows: the training file has no usable rows")
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
     if tokenizer is None:
-        tokenizer = train_wordpiece(texts, vocab_size=settings.vocab_size, model_max_length=512)
+        tokenizer = train_wordpiece(texts, vocab_size=settings.vocab_size)
+    # Positions past the training length never get trained: the saved tokenizer states the model's real limit,
+    # so loading, the app and evaluation truncate there.
+    tokenizer.model_max_length = settings.max_length
     model = build_model(settings, len(tokenizer), label_names).to(device)
     encoded = tokenizer(list(texts), truncation=True, max_length=settings.max_length)["input_ids"]
     lengths = [len(ids) for ids in encoded]

@@ -24,3 +24,10 @@ def test_paths_are_not_mistaken_for_hub_ids(tmp_path):
         explainer.load_model(str(tmp_path / "missing" / "model"))
     with pytest.raises(explainer.ModelLoadError, match="not found"):
         explainer.load_model("./relative/missing")
+
+
+def test_hub_ids_with_dots_are_hub_ids_not_paths(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setattr(loading, "_hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(explainer.ModelLoadError, match="unreachable"):  # not "folder not found"
+        explainer.load_model("some-org/classifier-v1.5")

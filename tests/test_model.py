@@ -392,3 +392,11 @@ def test_invalid_layer_raises_value_error(ours_model, encode, intervention):
 def test_config_rejects_hidden_size_not_divisible_by_heads():
     with pytest.raises(ValueError, match="multiple"):
         ThoughtBeaconConfig(hidden_size=30, num_attention_heads=4)
+
+
+def test_skipping_runs_under_autocast(ours_model, encode):
+    """Mixed precision runs the MLP in bf16; the scatter into the update must follow that dtype."""
+    inputs = encode(["the film was good", "a dull plot"])
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ours_model(**inputs, beacon_threshold=0.9)
+    assert torch.isfinite(out.logits.float()).all()

@@ -110,6 +110,13 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
     assert "Activation Beacon" in card and "unrelated" in card
     bundle = load_model(out)
     assert bundle.tokenizer.get_vocab() == fixed_tokenizer().get_vocab()  # --tokenizer was reused as given
+    assert bundle.max_length == TINY["max_length"]  # the model reads what it was trained on, no more
     assert bundle.model.config.beacon_threshold == metrics["beacon_threshold"]
     assert bundle.label_names == ("negative", "positive")
     assert trace(bundle, "the plot was great").predicted_label in bundle.label_names
+
+
+def test_training_without_rows_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="No training rows"):
+        train([], [], ("negative", "positive"), TrainSettings(**TINY), tmp_path, lambda m, t: 0.0,
+              torch.device("cpu"))

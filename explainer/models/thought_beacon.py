@@ -178,8 +178,9 @@ class ThoughtBeaconLayer(nn.Module):
         elif tau > 0:
             # Really skip: run the MLP only on the (batch, position) slots whose gate reaches tau.
             kept = (gates >= tau).nonzero(as_tuple=True)
-            update = torch.zeros_like(h)
-            update[kept] = gates[kept].unsqueeze(-1) * self.mlp(normed[kept])
+            computed = gates[kept].unsqueeze(-1) * self.mlp(normed[kept])
+            update = h.new_zeros(h.shape, dtype=computed.dtype)  # autocast may run the MLP in lower precision
+            update[kept] = computed
         else:
             update = gates.unsqueeze(-1) * self.mlp(normed)
         return {

@@ -27,12 +27,13 @@ class Selection:
     error: str | None
 
 
-@st.cache_resource(show_spinner="Loading model…")
+@st.cache_resource(show_spinner="Loading model…", max_entries=4)
 def get_bundle(name: str) -> ModelBundle:
     return load_model(name)
 
 
-@st.cache_data(show_spinner="Running the model…", max_entries=64)
+# A 512-token BERT-base Trace is ~170 MB (attention alone 151 MB): keep few, and not forever.
+@st.cache_data(show_spinner="Running the model…", max_entries=8, ttl=3600)
 def get_trace(model_name: str, text: str) -> Trace:
     return trace(get_bundle(model_name), text)
 
@@ -62,6 +63,8 @@ def selection() -> Selection:
         return Selection(bundle=get_bundle(name), text=text, error=None)
     except ModelLoadError as load_error:
         return Selection(bundle=None, text=text, error=str(load_error))
+    except Exception as error:  # anything else a foreign checkpoint throws: say it, keep the page alive
+        return Selection(bundle=None, text=text, error=f"Could not load '{name}': {type(error).__name__}: {error}")
 
 
 def sidebar() -> None:
