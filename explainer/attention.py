@@ -1,0 +1,70 @@
+"""Derived views of a Trace's attention: rollout and per-head statistics. Pure numpy, no model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def attention_rollout(attentions: np.ndarray, residual: bool = True) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020): how much each token's final representation draws on each input
+    token, through all layers. `attentions` [layers, heads, T, T] -> [T, T] (query x input token).
+
+    Heads are averaged; with `residual`, each layer is 0.5 * A + 0.5 * I, re-normalised per row, to account for
+    the skip connection. Layers compose as A_L' ... A_1'."""
+    mean = attentions.astype(np.float64).mean(axis=1)  # [layers, T, T]
+    size = mean.shape[-1]
+    rollout = np.eye(size)
+    for layer in mean:
+        step = 0.5 * layer + 0.5 * np.eye(size) if residual else layer
+        step = step / step.sum(axis=-1, keepdims=True)
+        rollout = step @ rollout
+    return rollout
+
+
+@dataclass(frozen=True)
+class HeadStatistics:
+    """Per-head summaries, each [layers, heads], averaged over query positions."""
+
+    entropy: np.ndarray  # nats; low = focused head
+    mean_distance: np.ndarray  # expected |query - key| in tokens
+    first_token_share: np.ndarray  # weight on position 0 ([CLS] / <s> / first token)
+    last_token_share: np.ndarray  # weight on the last position ([SEP] / </s> / last token)
+    self_share: np.ndarray  # weight on the query's own position
+    previous_token_share: np.ndarray  # weight on the position before the query (queries 1.. only)
+
+    def as_rows(self) -> list[dict[str, float | int]]:
+        """One dict per head, for a sortable table."""
+        layers, heads = self.entropy.shape
+        return [
+            {"layer": layer, "head": head, **{name: float(getattr(self, name)[layer, head]) for name in FIELDS}}
+            for layer in range(layers)
+            for head in range(heads)
+        ]
+
+
+FIELDS = ("entropy", "mean_distance", "first_token_share", "last_token_share", "self_share", "previous_token_share")
+
+
+def head_statistics(attentions: np.ndarray) -> HeadStatistics:
+    """Statistics of every head from attention [layers, heads, T, T] (rows sum to 1)."""
+    weights = attentions.astype(np.float64)
+    size = weights.shape[-1]
+    positions = np.arange(size)
+    distance = np.abs(positions[:, None] - positions[None, :])  # [T, T]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        plogp = np.where(weights > 0, weights * np.log(weights), 0.0)
+    previous = (
+        weights[..., positions[1:], positions[1:] - 1].mean(axis=-1)
+        if size > 1
+        else np.zeros(weights.shape[:2])
+    )
+    return HeadStatistics(
+        entropy=-plogp.sum(axis=-1).mean(axis=-1),
+        mean_distance=(weights * distance).sum(axis=-1).mean(axis=-1),
+        first_token_share=weights[..., :, 0].mean(axis=-1),
+        last_token_share=weights[..., :, -1].mean(axis=-1),
+        self_share=weights[..., positions, positions].mean(axis=-1),
+        previous_token_share=previous,
+    )
