@@ -65,3 +65,24 @@ def test_changing_head_reuses_the_cached_trace(monkeypatch):
     app.number_input(key="overview_head").set_value(1).run()
     assert not app.exception
     assert calls == []
+
+
+def test_attention_page_draws_every_view_from_one_trace(monkeypatch):
+    app = run_app()
+    app.switch_page("pages/attention.py").run()
+    assert not app.exception
+    assert [h.value for h in app.subheader][:2] == ["Head statistics", "Attention rollout"]
+    assert len(app.get("plotly_chart")) == 4  # head, statistics map, rollout, logit lens
+    table = app.dataframe[0].value
+    layers = app.number_input(key="attention_layer").max + 1
+    heads = app.number_input(key="attention_head").max + 1
+    assert len(table) == layers * heads and {"entropy", "self_share"} <= set(table.columns)
+
+    import explainer.ui.session as session
+
+    calls = []
+    original = session.trace
+    monkeypatch.setattr(session, "trace", lambda *a, **k: calls.append(a) or original(*a, **k))
+    app.number_input(key="attention_layer").set_value(1).run()
+    app.selectbox(key="attention_statistic").set_value("mean_distance").run()
+    assert not app.exception and calls == []  # layer, head and statistic changes reuse the cached Trace

@@ -68,3 +68,15 @@ def test_html_in_text_is_shown_as_text_not_run(browser, app_url):
     ticks = page.locator(".js-plotly-plot .xtick text").all_text_contents()
     assert any("<" in tick for tick in ticks), ticks
     assert page.locator(".js-plotly-plot img").count() == 0
+
+
+def test_attention_page_renders_all_views(browser, app_url, tmp_path):
+    text = urllib.parse.quote("A dull plot, but great acting.")
+    page, dialogs = open_page(browser, f"{app_url}/attention?text={text}")
+    page.get_by_text("Attention rollout").first.wait_for(timeout=90_000)
+    page.locator(".js-plotly-plot").nth(3).wait_for(timeout=60_000)  # head, statistics, rollout, logit lens
+    assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 3
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("[data-testid='stDataFrame']").count() == 1
+    page.screenshot(path=str(tmp_path / "attention.png"), full_page=True)
+    assert not dialogs

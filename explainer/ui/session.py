@@ -53,7 +53,11 @@ def _init_from_query_params() -> None:
 
 
 def selection() -> Selection:
-    """The model and text the sidebar holds now (from widget state), with the model loaded."""
+    """The model and text the sidebar holds now (from widget state), with the model loaded.
+
+    A page run without the sidebar (a page opened on its own, as AppTest does) finds no widget state and
+    reads the shared link's query parameters instead."""
+    _init_from_query_params()
     choice = st.session_state.get("model_choice")
     name = st.session_state.get("model_other", "").strip() if choice == OTHER_MODEL else choice
     text = st.session_state.get("text", "")
