@@ -161,18 +161,13 @@ def trace(
     offsets = np.array(encoded.pop("offset_mapping")[0], dtype=np.int64).reshape(-1, 2)
     special = np.array(special_rows[0], dtype=bool)
     encoded.pop("overflow_to_sample_mapping", None)
-    encoded = {key: torch.tensor(rows[:1]) for key, rows in encoded.items()}
     if num_text_tokens == 0:
         raise InputError("The text has nothing the model can read (only spaces, control or invisible characters).")
-    inputs = {k: v.to(bundle.device) for k, v in encoded.items()}
+    inputs = {key: torch.tensor(rows[:1], device=bundle.device) for key, rows in encoded.items()}
     is_ours = model.config.model_type == "thought_beacon"
     extra: dict[str, Any] = {}
     if is_ours:
-        extra = {
-            "beacon_threshold": beacon_threshold,
-            "forced_markers": tuple(forced_markers),
-            "pinned_gates": tuple(pinned_gates),
-        }
+        extra = {"beacon_threshold": beacon_threshold, "forced_markers": forced_markers, "pinned_gates": pinned_gates}
         _check_interventions(model, inputs["input_ids"].shape[1], forced_markers, pinned_gates)
     elif forced_markers or pinned_gates or beacon_threshold is not None:
         raise InputError("Forcing markers, pinning gates and beacon thresholds need a ThoughtBeacon model")
@@ -195,7 +190,7 @@ def trace(
         mlp_ratio = np.stack([update / np.maximum(residual, 1e-12) for residual, update in norms])
     else:
         mlp_ratio = None
-    tokens = tuple(tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist()))
+    tokens = tuple(tokenizer.convert_ids_to_tokens(encoded["input_ids"][0]))
     return Trace(
         model_name=bundle.name,
         architecture=model.config.model_type,
@@ -215,8 +210,8 @@ def trace(
         marker_contributions=_stack(getattr(out, "marker_contributions", None)),
         beacon_gates=_stack(getattr(out, "beacon_gates", None)),
         beacon_threshold=_effective_tau(model, beacon_threshold) if is_ours else None,
-        forced_markers=tuple(forced_markers),
-        pinned_gates=tuple(pinned_gates),
+        forced_markers=forced_markers,
+        pinned_gates=pinned_gates,
         truncated=num_text_tokens > len(tokens) - int(special.sum()),
         num_text_tokens=num_text_tokens,
         max_length=bundle.max_length,
