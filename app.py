@@ -1,4 +1,7 @@
-"""Entry point: `streamlit run app.py`. Page config, the shared sidebar, navigation over pages/."""
+"""Entry point: `streamlit run app.py`. Page config, the shared sidebar, navigation over app_pages/.
+
+Not "pages/": with a folder of that name beside app.py, Streamlit 1.67 reset the sidebar's widgets (model,
+text) on every change made in them."""
 
 import streamlit as st
 
@@ -8,8 +11,8 @@ st.set_page_config(page_title="Transformer Explainer", page_icon="🔎", layout=
 session.sidebar()
 page = st.navigation(
     [
-        st.Page("pages/overview.py", title="Overview", icon=":material/search:", default=True),
-        st.Page("pages/attention.py", title="Attention", icon=":material/grid_view:", url_path="attention"),
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/search:", default=True),
+        st.Page("app_pages/attention.py", title="Attention", icon=":material/grid_view:", url_path="attention"),
     ]
 )
 page.run()

@@ -12,6 +12,17 @@ fi
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 
+# bertviz's views need require.js, d3 and jQuery: from the npm registry now, inlined by the app at run time
+# (no CDN). Pinned in frontend/package-lock.json.
+if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if command -v npm >/dev/null 2>&1; then
+  npm ci --prefix frontend --no-audit --no-fund --loglevel=error
+else
+  echo "NOTE: npm is missing: the bertviz views stay off until 'npm ci --prefix frontend' is run." >&2
+fi
+
 # Browser tests drive Debian's Chromium (never a browser downloaded by a test tool).
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
   echo "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo present)"

@@ -13,7 +13,7 @@ def attention_rollout(attentions: np.ndarray, residual: bool = True) -> np.ndarr
 
     Heads are averaged; with `residual`, each layer is 0.5 * A + 0.5 * I, re-normalised per row, to account for
     the skip connection. Layers compose as A_L' ... A_1'."""
-    mean = attentions.astype(np.float64).mean(axis=1)  # [layers, T, T]
+    mean = attentions.mean(axis=1, dtype=np.float64)  # [layers, T, T]; no float64 copy of every head
     size = mean.shape[-1]
     rollout = np.eye(size)
     for layer in mean:
@@ -48,23 +48,23 @@ FIELDS = ("entropy", "mean_distance", "first_token_share", "last_token_share", "
 
 
 def head_statistics(attentions: np.ndarray) -> HeadStatistics:
-    """Statistics of every head from attention [layers, heads, T, T] (rows sum to 1)."""
-    weights = attentions.astype(np.float64)
-    size = weights.shape[-1]
+    """Statistics of every head from attention [layers, heads, T, T] (rows sum to 1).
+
+    Computed one layer at a time in the attention's own precision with float64 sums: converting a 512-token,
+    144-head stack to float64 at once would allocate ~300 MB per temporary."""
+    layers, heads, size, _ = attentions.shape
     positions = np.arange(size)
-    distance = np.abs(positions[:, None] - positions[None, :])  # [T, T]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        plogp = np.where(weights > 0, weights * np.log(weights), 0.0)
-    previous = (
-        weights[..., positions[1:], positions[1:] - 1].mean(axis=-1)
-        if size > 1
-        else np.zeros(weights.shape[:2])
-    )
-    return HeadStatistics(
-        entropy=-plogp.sum(axis=-1).mean(axis=-1),
-        mean_distance=(weights * distance).sum(axis=-1).mean(axis=-1),
-        first_token_share=weights[..., :, 0].mean(axis=-1),
-        last_token_share=weights[..., :, -1].mean(axis=-1),
-        self_share=weights[..., positions, positions].mean(axis=-1),
-        previous_token_share=previous,
-    )
+    distance = np.abs(positions[:, None] - positions[None, :]).astype(attentions.dtype)  # [T, T]
+    fields = {name: np.zeros((layers, heads)) for name in FIELDS}
+    for layer in range(layers):
+        weights = attentions[layer]  # [heads, T, T]
+        logs = np.log(np.where(weights > 0, weights, 1))  # 0 log 0 = 0
+        fields["entropy"][layer] = -np.einsum("hqk,hqk->h", weights, logs, dtype=np.float64) / size
+        fields["mean_distance"][layer] = np.einsum("hqk,qk->h", weights, distance, dtype=np.float64) / size
+        fields["first_token_share"][layer] = weights[:, :, 0].mean(axis=-1, dtype=np.float64)
+        fields["last_token_share"][layer] = weights[:, :, -1].mean(axis=-1, dtype=np.float64)
+        fields["self_share"][layer] = weights[:, positions, positions].mean(axis=-1, dtype=np.float64)
+        if size > 1:
+            previous = weights[:, positions[1:], positions[1:] - 1]
+            fields["previous_token_share"][layer] = previous.mean(axis=-1, dtype=np.float64)
+    return HeadStatistics(**fields)

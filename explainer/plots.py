@@ -79,7 +79,7 @@ def attention_heatmap(trace: Trace, layer: int, head: int) -> go.Figure:
 def rollout_heatmap(rollout: np.ndarray, trace: Trace) -> go.Figure:
     """Attention rollout [T, T]: how much each final position draws on each input token."""
     return _token_heatmap(
-        rollout,
+        rollout.astype(np.float32),  # float64 would double what the browser receives
         token_labels(trace),
         "Attention rollout (all layers, residual included)",
         "position %{y}<br>draws on %{x}<br>share %{z:.4f}<extra></extra>",
@@ -87,23 +87,123 @@ def rollout_heatmap(rollout: np.ndarray, trace: Trace) -> go.Figure:
     )
 
 
-def head_statistic_map(values: np.ndarray, name: str) -> go.Figure:
-    """A layers x heads map of one head statistic."""
+def _head_picker(figure: go.Figure, layers: int, heads: int, x, y, hover: list[str], selected) -> None:
+    """Overlay one invisible scatter point per head: heatmaps cannot be selected in Streamlit, points can,
+    so a click anywhere near a head's cell selects it (customdata = [layer, head]). The chosen head is ringed."""
+    layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
+    figure.add_trace(
+        go.Scatter(
+            x=np.asarray(x).ravel(),
+            y=np.asarray(y).ravel(),
+            mode="markers",
+            marker={"size": 18, "opacity": 0.0, "color": "black"},
+            customdata=np.stack([layer_index.ravel(), head_index.ravel()], axis=1),
+            hovertext=hover,
+            hovertemplate="%{hovertext}<extra></extra>",
+            showlegend=False,
+            name="heads",
+        )
+    )
+    if selected is not None:
+        layer, head = selected
+        figure.add_trace(
+            go.Scatter(
+                x=[np.asarray(x)[layer, head]],
+                y=[np.asarray(y)[layer, head]],
+                mode="markers",
+                marker={"size": 16, "symbol": "square-open", "color": "red", "line": {"width": 2}},
+                hoverinfo="skip",
+                showlegend=False,
+                name="selected",
+            )
+        )
+    figure.update_layout(hovermode="closest", hoverdistance=40, clickmode="event+select", dragmode=False)
+
+
+def head_statistic_map(values: np.ndarray, name: str, selected: tuple[int, int] | None = None) -> go.Figure:
+    """A layers x heads map of one head statistic; click a cell to open that head."""
     layers, heads = values.shape
     figure = go.Figure(
         go.Heatmap(
             z=values,
-            x=[f"head {h}" for h in range(heads)],
-            y=[f"layer {layer}" for layer in range(layers)],
+            x=np.arange(heads),
+            y=np.arange(layers),
             colorscale="Viridis",
             colorbar={"title": name},
-            hovertemplate="%{y}, %{x}<br>" + name + " %{z:.3f}<extra></extra>",
+            hoverinfo="skip",
+        )
+    )
+    layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
+    hover = [f"layer {lay}, head {hd}<br>{name} {values[lay, hd]:.3f}" for lay, hd in np.ndindex(layers, heads)]
+    _head_picker(figure, layers, heads, head_index, layer_index, hover, selected)
+    figure.update_layout(
+        title=name.replace("_", " "),
+        xaxis={"title": "head", "dtick": 1},
+        yaxis={"title": "layer", "autorange": "reversed", "dtick": 1},
+        height=140 + 36 * layers,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def head_grid(thumbnails: np.ndarray, selected: tuple[int, int] | None = None) -> go.Figure:
+    """Every head at once: [layers, heads, c, c] thumbnails tiled into one heatmap (one trace keeps a 144-head
+    grid fast to build and small to send), each scaled to its own maximum. Click a thumbnail to open it."""
+    layers, heads, cells, _ = thumbnails.shape
+    stride = cells + 1  # one blank row/column between thumbnails
+    # 8-bit shades: a thumbnail needs no more, and it sends a quarter of float32's bytes.
+    mosaic = np.zeros((layers * stride - 1, heads * stride - 1), dtype=np.uint8)
+    shades = np.round(np.clip(thumbnails, 0.0, 1.0) * 255).astype(np.uint8)
+    for layer in range(layers):
+        for head in range(heads):
+            mosaic[layer * stride : layer * stride + cells, head * stride : head * stride + cells] = shades[layer, head]
+    figure = go.Figure(go.Heatmap(z=mosaic, zmin=0, zmax=255, colorscale="Blues", showscale=False, hoverinfo="skip"))
+    layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
+    centre = (cells - 1) / 2
+    hover = [f"layer {lay}, head {hd}" for lay, hd in np.ndindex(layers, heads)]
+    _head_picker(figure, layers, heads, head_index * stride + centre, layer_index * stride + centre, hover, selected)
+    figure.update_traces(marker={"size": max(10, min(40, 600 // max(heads, 1)))}, selector={"name": "heads"})
+    figure.update_layout(
+        xaxis={
+            "title": "head",
+            "tickvals": np.arange(heads) * stride + centre,
+            "ticktext": [str(h) for h in range(heads)],
+            "showgrid": False,
+            "zeroline": False,
+        },
+        yaxis={
+            "title": "layer",
+            "tickvals": np.arange(layers) * stride + centre,
+            "ticktext": [str(layer) for layer in range(layers)],
+            "autorange": "reversed",
+            "scaleanchor": "x",
+            "showgrid": False,
+            "zeroline": False,
+        },
+        height=min(900, 120 + 60 * layers),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        plot_bgcolor="white",
+    )
+    return figure
+
+
+def rollout_first_token(rollout: np.ndarray, trace: Trace) -> go.Figure:
+    """Row 0 of the rollout: how much the first token ([CLS], what BERT-style heads classify from) draws on
+    each input token."""
+    labels = token_labels(trace)
+    figure = go.Figure(
+        go.Bar(
+            x=labels,
+            y=rollout[0].astype(np.float32),
+            marker_color="#6a51a3",
+            hovertemplate="%{x}<br>share %{y:.4f}<extra></extra>",
         )
     )
     figure.update_layout(
-        title=name.replace("_", " "),
-        yaxis={"autorange": "reversed"},
-        height=120 + 40 * layers,
+        title=f"Rollout to the first token ({html.escape(trace.tokens[0])})",
+        xaxis={"title": "input token", "type": "category", "tickangle": -60},
+        yaxis={"title": "share"},
+        height=340,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return figure

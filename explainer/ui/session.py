@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explainer import registry
+from explainer import attention_views, registry
 from explainer.capture import MAX_TEXT_CHARS, InputError, Trace, trace
 from explainer.loading import ModelBundle, ModelLoadError, load_model
 
@@ -38,10 +38,20 @@ def get_trace(model_name: str, text: str) -> Trace:
     return trace(get_bundle(model_name), text)
 
 
+@st.cache_data(show_spinner="Summarising attention…", max_entries=8, ttl=3600)
+def get_attention_derived(model_name: str, text: str) -> attention_views.Derived:
+    """Rollout, head statistics and thumbnails: per Trace, not per layer/head choice."""
+    return attention_views.derive(get_trace(model_name, text))
+
+
+LINK_KEY = "_link_params"  # the query parameters the session was opened with
+
+
 def _init_from_query_params() -> None:
     """First run of a session: a shared link's query parameters seed the widgets."""
     if "model_choice" in st.session_state:
         return
+    st.session_state[LINK_KEY] = st.query_params.to_dict()
     names = [m.name for m in registry.available()]
     model = st.query_params.get("model", names[0])
     if model in names:
@@ -91,7 +101,30 @@ def sidebar() -> None:
             if current.bundle.untrained:
                 st.warning("Untrained model: random weights. Its predictions mean nothing.", icon="⚠️")
     model_param = current.bundle.name if current.bundle is not None else st.session_state.get("model_other", "")
+    # Replace, not update: options of the page left behind must not linger in the link; the page now
+    # shown adds its own (publish_options).
     st.query_params.update({"model": model_param, "text": current.text})
+
+
+def seed_option(key: str, param: str, parse, default):
+    """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
+    `default`. Later runs keep whatever the user chose. Returns the current value."""
+    if key not in st.session_state:
+        _init_from_query_params()
+        raw = st.session_state.get(LINK_KEY, {}).get(param)
+        value = default
+        if raw is not None:
+            try:
+                value = parse(raw)
+            except (TypeError, ValueError):
+                value = default  # a hand-edited link: fall back, never fail the page
+        st.session_state[key] = value
+    return st.session_state[key]
+
+
+def publish_options(options: dict[str, str]) -> None:
+    """Put the page's options into the link, beside model and text."""
+    st.query_params.update(options)
 
 
 def current_trace() -> Trace | None:
