@@ -25,10 +25,11 @@ def _open_head(layer: int, head: int) -> None:
 
 def _on_chart_click(key: str) -> None:
     """A click on a head in the grid or the statistics map opens that head."""
-    points = st.session_state[key].selection.get("points", [])
-    for point in points:
+    for point in st.session_state[key].selection.get("points", []):
         custom = point.get("customdata")
-        if custom is not None and len(custom) == 2:
+        if isinstance(custom, dict):  # plotly hands a typed-array row over as {"0": layer, "1": head}
+            custom = [custom.get("0"), custom.get("1")]
+        if isinstance(custom, list | tuple) and len(custom) == 2 and None not in custom:
             _open_head(*custom)
             return
 

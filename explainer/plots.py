@@ -89,14 +89,16 @@ def rollout_heatmap(rollout: np.ndarray, trace: Trace) -> go.Figure:
 
 def _head_picker(figure: go.Figure, layers: int, heads: int, x, y, hover: list[str], selected) -> None:
     """Overlay one invisible scatter point per head: heatmaps cannot be selected in Streamlit, points can,
-    so a click anywhere near a head's cell selects it (customdata = [layer, head]). The chosen head is ringed."""
+    so a click near a head's centre selects it (customdata = [layer, head]). The chosen head is ringed."""
     layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
     figure.add_trace(
         go.Scatter(
             x=np.asarray(x).ravel(),
             y=np.asarray(y).ravel(),
             mode="markers",
-            marker={"size": 18, "opacity": 0.0, "color": "black"},
+            # small markers: plotly picks the point nearest the click (within hoverdistance); big ones overlap
+            # and the first of them wins.
+            marker={"size": 6, "opacity": 0.0, "color": "black"},
             customdata=np.stack([layer_index.ravel(), head_index.ravel()], axis=1),
             hovertext=hover,
             hovertemplate="%{hovertext}<extra></extra>",
@@ -162,7 +164,6 @@ def head_grid(thumbnails: np.ndarray, selected: tuple[int, int] | None = None) -
     centre = (cells - 1) / 2
     hover = [f"layer {lay}, head {hd}" for lay, hd in np.ndindex(layers, heads)]
     _head_picker(figure, layers, heads, head_index * stride + centre, layer_index * stride + centre, hover, selected)
-    figure.update_traces(marker={"size": max(10, min(40, 600 // max(heads, 1)))}, selector={"name": "heads"})
     figure.update_layout(
         xaxis={
             "title": "head",

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from explainer.bench import beacons, capture
+from explainer.bench import attention, beacons, capture
 from explainer.bench.common import BenchOptions
 
 BenchFunction = Callable[[BenchOptions], dict[str, Any]]
@@ -20,6 +20,7 @@ BenchFunction = Callable[[BenchOptions], dict[str, Any]]
 BENCHES: dict[str, BenchFunction] = {
     "capture": capture.run,
     "beacons": beacons.run,
+    "attention": attention.run,
 }
 
 
