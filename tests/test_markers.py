@@ -68,7 +68,8 @@ def test_forcing_the_marker_already_chosen_changes_nothing(one_hot_bundle):
     one_hot = free.thought_markers.max(-1) == 1.0  # [layers, T]; a rare near-tie stays soft
     assert one_hot.mean() > 0.9
     path = free.marker_path
-    forces = [MarkerForce(layer, [p], int(path[layer, p])) for layer in range(LAYERS) for p in range(8) if one_hot[layer, p]]
+    slots = [(layer, p) for layer in range(LAYERS) for p in range(8) if one_hot[layer, p]]
+    forces = [MarkerForce(layer, [p], int(path[layer, p])) for layer, p in slots]
     assert len(forces) >= 10
     forced = trace(one_hot_bundle, TEXT, forced_markers=forces)
     assert_traces_identical(free, forced)
