@@ -150,3 +150,17 @@ def load_cached_sweep(bundle: ModelBundle, data: LabelledData, taus: Sequence[fl
         return None
     grid = sweep_taus(float(bundle.model.config.beacon_threshold), taus)
     return disk_cache.load("tau_sweep", VERSION, disk_cache.model_fingerprint(bundle), data.content_hash, grid)
+
+
+def reported_skip_rate(model_folder: Any) -> float | None:
+    """The skip rate on the dev set that the model's own metrics.json reports (shipped models), if any."""
+    import json
+    from pathlib import Path
+
+    if model_folder is None:
+        return None
+    try:
+        metrics = json.loads((Path(model_folder) / "metrics.json").read_text(encoding="utf-8"))
+        return float(metrics["dev"]["skip_rate"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
