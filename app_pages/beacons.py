@@ -64,11 +64,11 @@ elif trace is not None:
         saved = beacons.input_compute(at_tau, config)
         cols = st.columns(4)
         cols[0].metric("MLP evaluations skipped", f"{saved.skip_rate:.1%}", f"{saved.skipped} of {saved.slots}",
-                       delta_color="off")
+                       delta_color="off", delta_arrow="off")
         cols[1].metric("MLP FLOPs saved", f"{saved.skip_rate:.1%}")
         cols[2].metric("Total FLOPs saved", f"{saved.total_flops_saved:.1%}")
         cols[3].metric("Prediction at this τ", at_tau.predicted_label, f"{at_tau.probabilities.max():.1%}",
-                       delta_color="off")
+                       delta_color="off", delta_arrow="off")
         st.plotly_chart(marker_plots.gate_map(at_tau), width="stretch", key="beacons_gate_map", config=chart)
         st.plotly_chart(marker_plots.skip_mask_map(saved.skip_mask, at_tau, float(tau)), width="stretch",
                         key="beacons_skip_map", config=chart)
@@ -96,7 +96,8 @@ elif trace is not None:
             left, right = st.columns([1, 2])
             left.plotly_chart(marker_plots.prediction_change(at_tau, pinned, "pinned"), width="stretch",
                               key="beacons_pin_bars", config=chart)
-            right.plotly_chart(marker_plots.gate_map(pinned), width="stretch", key="beacons_pin_map", config=chart)
+            right.plotly_chart(marker_plots.gate_map(pinned, "Gates after pinning"), width="stretch",
+                               key="beacons_pin_map", config=chart)
 
     st.subheader("Accuracy against compute")
     st.caption("The evaluation run once per τ (0 to 1 in steps of 0.05, plus the model's own) over a labelled "

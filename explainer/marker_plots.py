@@ -69,7 +69,7 @@ def marker_map(trace: Trace, title: str = "Chosen marker per layer and token") -
             texttemplate="%{text}",
             customdata=hover,
             hovertemplate="%{customdata}<extra></extra>",
-            colorbar={"title": "marker", "tickvals": list(range(k)), "ticktext": [f"m{m}" for m in range(k)]},
+            showscale=False,  # every cell is labelled with its marker id
             xgap=1,
             ygap=1,
         )
@@ -139,8 +139,6 @@ def reasoning_sankey(trace: Trace, token: int | None = None) -> go.Figure:
             node={
                 "label": [f"L{layer} m{m}" for layer, m in keys],
                 "color": [marker_color(m) for _, m in keys],
-                "x": [0.01 + 0.98 * layer / max(layers - 1, 1) for layer, _ in keys],
-                "y": [0.05 + 0.9 * m / max(trace.thought_markers.shape[2] - 1, 1) for _, m in keys],
                 "customdata": node_hover,
                 "hovertemplate": "%{customdata}<extra></extra>",
                 "pad": 8,
@@ -194,7 +192,7 @@ def _layers_by_tokens(trace: Trace, values: np.ndarray, title: str, name: str, c
     return figure
 
 
-def gate_map(trace: Trace) -> go.Figure:
+def gate_map(trace: Trace, title: str = "Beacon gate g per layer and token") -> go.Figure:
     """Beacon gates g (how much of its MLP each slot applies) per layer and token; hover says kept/skipped."""
     if trace.beacon_gates is None:
         raise ValueError(f"{trace.model_name} has no activation beacons")
@@ -209,8 +207,7 @@ def gate_map(trace: Trace) -> go.Figure:
         ]
         for layer, row in enumerate(trace.beacon_gates)
     ]
-    return _layers_by_tokens(trace, trace.beacon_gates, "Beacon gate g per layer and token", "gate", "Viridis", 1.0,
-                             extra)
+    return _layers_by_tokens(trace, trace.beacon_gates, title, "gate", "Viridis", 1.0, extra)
 
 
 def skip_mask_map(skip_mask: np.ndarray, trace: Trace, tau: float) -> go.Figure:
@@ -256,14 +253,17 @@ def tau_curve(result: dict[str, Any], current_tau: float | None = None) -> go.Fi
         point = _nearest(points, tau)
         if point is not None:
             figure.add_trace(
-                go.Scatter(x=[point["flops_saved"]], y=[point["accuracy"]], mode="markers+text", name=label,
-                           text=[f"{label} {point['tau']:.2f}"], textposition="top left",
+                go.Scatter(x=[point["flops_saved"]], y=[point["accuracy"]], mode="markers",
+                           name=f"{label} ({point['tau']:.2f})",
                            marker={"symbol": symbol, "size": size, "color": "#d62728", "line": {"width": 2}},
                            hoverinfo="skip")
             )
+    # A y range of at least 10 points: a 1-point dip must not fill the plot's height.
+    low, high = min(y), max(y)
+    pad = max(0.0, 0.1 - (high - low)) / 2 + 0.01
     figure.update_layout(
         xaxis={"title": "share of total FLOPs saved", "tickformat": ".0%"},
-        yaxis={"title": "accuracy"},
+        yaxis={"title": "accuracy", "range": [max(0.0, low - pad), min(1.0, high + pad)], "tickformat": ".0%"},
         height=420,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         legend={"orientation": "h", "y": -0.2},
