@@ -96,6 +96,13 @@ elif trace is not None:
             cols[1].plotly_chart(marker_plots.marker_matrix(md.effect_matrix(dictionary, label, "forced_effect"),
                                  f"Forced effect on the '{label}' logit", "Δ logit", diverging=True),
                                  width="stretch", key="markers_effect", config=chart_config)
+            st.markdown("**Look up a marker**")
+            pick_layer, pick_marker = st.columns(2)
+            card_layer = pick_layer.selectbox("Layer", list(range(layers)), key="markers_card_layer",
+                                              format_func=lambda v: f"layer {v}")
+            card_marker = pick_marker.selectbox("Marker ", list(range(k)), key="markers_card_marker",
+                                                format_func=lambda m: f"m{m}")
+            tb.marker_card(dictionary, card_layer, card_marker)
             table: pd.DataFrame = md.to_frame(dictionary)
             st.dataframe(table.round(4), hide_index=True, width="stretch", key="markers_table")
             st.download_button("Dictionary as CSV", table.to_csv(index=False), "marker_dictionary.csv", "text/csv",

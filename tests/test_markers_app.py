@@ -89,6 +89,21 @@ def test_dictionary_builds_with_progress_then_comes_from_disk(checkpoint, monkey
     monkeypatch.setattr(md, "build_dictionary", lambda *a, **k: pytest.fail("recomputed"))
     again = open_page({"model": folder, "text": "Another text."})
     assert not again.exception and len(again.dataframe[0].value) == 10
+    assert any("Layer 0, marker m0" in m.value for m in again.markdown)  # the marker card
+
+
+def test_dictionary_of_a_file_shows_its_text_escaped(checkpoint, tmp_path):
+    rows = [f"Review {i}: a <b>bold</b> <img src=x onerror=alert(1)> claim that it is good." for i in range(6)]
+    (tmp_path / "mine.csv").write_text("text,label\n" + "".join(f'"{r}",{i % 2}\n' for i, r in enumerate(rows)))
+    app = open_page({"model": str(checkpoint("ours"))})
+    app.radio(key="markers_data_source").set_value("Path on this machine").run()
+    app.text_input(key="markers_data_path").set_value(str(tmp_path / "mine.csv")).run()
+    assert "6 texts from" in " ".join(c.value for c in app.caption)
+    app.button(key="markers_build").click().run()
+    assert not app.exception
+    card = next(m.value for m in app.markdown if "marker-card" in m.value)
+    assert "&lt;b&gt;" in card or "&lt;img" in card  # the contexts hold the markup, escaped
+    assert "<b>bold" not in card and "<img" not in card
 
 
 def test_bad_data_path_is_a_clear_message(checkpoint):

@@ -3,6 +3,7 @@ switch to the shipped ThoughtBeacon model, layer/token pickers, the data-set pic
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -136,3 +137,26 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
         note += f" ({len(data.problems)} rows skipped, first at line {data.problems[0][0]}: {data.problems[0][1]})"
     st.caption(note)
     return data
+
+
+def marker_card(dictionary: dict, layer: int, marker: int) -> None:
+    """One dictionary entry in words: share, confidence, top tokens, contexts (token highlighted), effects.
+    All text from the data is HTML-escaped before it is shown."""
+    entry = next(e for e in dictionary["entries"] if e["layer"] == layer and e["marker"] == marker)
+    tokens = ", ".join(f"<code>{html.escape(t['token'])}</code> ×{t['count']}" for t in entry["top_tokens"]) or "none"
+    contexts = "".join(
+        f"<li>…{html.escape(e['left'])}<mark>{html.escape(e['token'])}</mark>{html.escape(e['right'])}… "
+        f"<small>(p {e['prob']:.3f})</small></li>"
+        for e in entry["examples"]
+    )
+    effects = " · ".join(
+        f"{html.escape(label)}: direct {entry['direct_effect'][label]:+.4f}"
+        + (f", forced {entry['forced_effect'][label]:+.3f}" if entry.get("forced_effect") else "")
+        for label in dictionary["label_names"]
+    )
+    st.markdown(
+        f"<div class='marker-card'><b>Layer {layer}, marker m{marker}</b>: chosen by {entry['share']:.1%} of the "
+        f"tokens at this layer (mean probability {entry['mean_prob']:.3f}).<br>Most frequent tokens: {tokens}"
+        f"<br>Contexts where it is most likely:<ul>{contexts}</ul>Effect on the logits (Δ): {effects}</div>",
+        unsafe_allow_html=True,
+    )
