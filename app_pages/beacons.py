@@ -59,7 +59,7 @@ elif trace is not None:
     session.seed_option("beacons_tau", "tau", lambda raw: min(max(float(raw), 0.0), 1.0), model_tau)
     tau = st.slider("Threshold τ", 0.0, 1.0, step=0.01, key="beacons_tau",
                     help=f"The model's own τ is {model_tau:.2f}. τ = 0 runs every MLP (scaled by its gate).")
-    at_tau = tb.intervened(trace.model_name, trace.text, float(tau))
+    at_tau = trace if float(tau) == model_tau else tb.intervened(trace.model_name, trace.text, float(tau))
     if at_tau is not None:
         saved = beacons.input_compute(at_tau, config)
         cols = st.columns(4)
