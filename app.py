@@ -13,6 +13,8 @@ page = st.navigation(
     [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/search:", default=True),
         st.Page("app_pages/attention.py", title="Attention", icon=":material/grid_view:", url_path="attention"),
+        st.Page("app_pages/markers.py", title="Thought markers", icon=":material/route:", url_path="markers"),
+        st.Page("app_pages/beacons.py", title="Beacons", icon=":material/bolt:", url_path="beacons"),
     ]
 )
 page.run()

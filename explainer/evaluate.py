@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beacon-threshold", type=float, default=None, help="tau (default: the model's own)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    parser.add_argument("--sweep-tau", action="store_true", help="accuracy vs compute over tau 0..1 (cached)")
     args = parser.parse_args(argv)
     try:
         bundle = load_model(args.model)
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"skipped line {line}: {reason}", file=sys.stderr)
     from tqdm.auto import tqdm
 
+    if args.sweep_tau:
+        _sweep_tau(bundle, data, args.batch_size, tqdm)
+        return
     with tqdm(total=len(data), desc="evaluating", unit="ex", file=sys.stderr) as bar:
         result = evaluate(
             bundle,
@@ -49,6 +53,24 @@ def main(argv: list[str] | None = None) -> None:
         )
     result = {"model": bundle.name, "data": str(args.data), "skipped_rows": len(data.problems), **result}
     print_json(result)
+
+
+def _sweep_tau(bundle, data, batch_size: int, tqdm) -> None:
+    """--sweep-tau: tau, accuracy, skip_rate, flops_saved per point (explainer.beacons.cached_sweep)."""
+    from explainer.beacons import NoBeaconsError, cached_sweep
+
+    with tqdm(desc="sweeping tau", unit="ex", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            result, was_cached = cached_sweep(bundle, data, batch_size=batch_size, progress=progress)
+        except NoBeaconsError as error:
+            fail(str(error))
+    print_json({"model": bundle.name, "data": str(data.source), "skipped_rows": len(data.problems),
+                "cached": was_cached, **result})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,119 @@
+"""Activation beacons: the gates per layer and token, what a threshold tau skips and saves, pinning gates, and
+accuracy against compute over tau on a data set. Models without beacons get the measured MLP update ratio.
+Options live in the shareable link (tau, pin_layers, pin_pos, pin)."""
+
+import pandas as pd
+import streamlit as st
+
+from explainer import beacons, marker_plots, registry
+from explainer.interventions import compare, gate_pins
+from explainer.ui import session
+from explainer.ui import thought_beacon as tb
+
+PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: skip the MLP)": 0.0}
+
+
+def _ints(raw: str) -> list[int]:
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
+def _pin_choice(raw: str) -> str:
+    names = {value: name for name, value in PIN_VALUES.items()}
+    if float(raw) not in names:
+        raise ValueError(raw)
+    return names[float(raw)]
+
+
+st.title("Activation beacons")
+st.markdown(
+    "Each layer has a small **beacon** gate per word that decides how much of the layer's feed-forward network "
+    "(MLP) to apply there. Where the gate is below a threshold **τ** the MLP is **skipped** outright, which is "
+    "where compute is saved; higher τ skips more."
+)
+trace = session.current_trace()
+if trace is not None and trace.beacon_gates is None:
+    tb.offer_switch(trace.model_name, "On a ThoughtBeacon model this page shows the gate of every layer and word, "
+                    "which MLP evaluations a threshold τ skips and the compute saved, lets you pin gates open or "
+                    "shut, and plots accuracy against compute over τ.", "use_beacons")
+    if trace.mlp_update_ratio is not None:
+        st.subheader("Measured MLP update ratio (this model has no beacons)")
+        st.caption("Not a gate: how large each layer's MLP update is next to the word's state, ‖MLP(h)‖ / ‖h‖, "
+                   "measured with hooks. Small values mark MLP evaluations that change little.")
+        st.plotly_chart(marker_plots.mlp_ratio_map(trace), width="stretch", key="beacons_ratio_map")
+elif trace is not None:
+    bundle = session.selection().bundle
+    config = bundle.model.config
+    model_tau = float(config.beacon_threshold)
+    layers, count = trace.beacon_gates.shape
+    chart = {"displaylogo": False}
+    own = beacons.input_compute(trace, config)
+    reported = beacons.reported_skip_rate(registry.resolve(bundle.name))
+    if own.skip_rate >= 0.9:
+        st.info(
+            f"Read the numbers with this in mind: at its own τ = {model_tau:.2f} this model skips "
+            f"{own.skip_rate:.1%} of MLP evaluations on this input"
+            + (f" ({reported:.1%} on the SST-2 dev set)" if reported is not None else "")
+            + ". Its gates act almost as a learned removal of the MLPs rather than a per-word choice: training "
+            "moved the work into attention and the thought markers. Lower τ to see where the gates still differ."
+        )
+    session.seed_option("beacons_tau", "tau", lambda raw: min(max(float(raw), 0.0), 1.0), model_tau)
+    tau = st.slider("Threshold τ", 0.0, 1.0, step=0.01, key="beacons_tau",
+                    help=f"The model's own τ is {model_tau:.2f}. τ = 0 runs every MLP (scaled by its gate).")
+    at_tau = trace if float(tau) == model_tau else tb.intervened(trace.model_name, trace.text, float(tau))
+    if at_tau is not None:
+        saved = beacons.input_compute(at_tau, config)
+        cols = st.columns(4)
+        cols[0].metric("MLP evaluations skipped", f"{saved.skip_rate:.1%}", f"{saved.skipped} of {saved.slots}",
+                       delta_color="off", delta_arrow="off")
+        cols[1].metric("MLP FLOPs saved", f"{saved.skip_rate:.1%}")
+        cols[2].metric("Total FLOPs saved", f"{saved.total_flops_saved:.1%}")
+        cols[3].metric("Prediction at this τ", at_tau.predicted_label, f"{at_tau.probabilities.max():.1%}",
+                       delta_color="off", delta_arrow="off")
+        st.plotly_chart(marker_plots.gate_map(at_tau), width="stretch", key="beacons_gate_map", config=chart)
+        st.plotly_chart(marker_plots.skip_mask_map(saved.skip_mask, at_tau, float(tau)), width="stretch",
+                        key="beacons_skip_map", config=chart)
+
+        st.subheader("Pin gates")
+        st.caption("Force gates open or shut at the chosen layers and tokens and re-run the model at this τ.")
+        session.seed_option("beacons_pin_layers", "pin_layers", _ints, [])
+        session.seed_option("beacons_pin_positions", "pin_pos", _ints, [])
+        session.seed_option("beacons_pin_value", "pin", _pin_choice, next(iter(PIN_VALUES)))
+        pin_layers, positions = tb.choose_slots(at_tau, "beacons_pin")
+        value = PIN_VALUES[st.radio("Pin to", list(PIN_VALUES), key="beacons_pin_value", horizontal=True)]
+        session.publish_options({"tau": f"{tau:.2f}", "pin_layers": ",".join(map(str, pin_layers)),
+                                 "pin_pos": ",".join(map(str, positions)), "pin": f"{value:g}"})
+        pinned = tb.intervened(trace.model_name, trace.text, float(tau), (), gate_pins(pin_layers, positions, value)) \
+            if pin_layers else None
+        if pinned is None:
+            st.caption("Choose at least one layer to pin.")
+        else:
+            change = compare(at_tau, pinned)
+            after = beacons.input_compute(pinned, config)
+            st.markdown(f"Prediction: {tb.prediction_line(at_tau)} → after pinning: {tb.prediction_line(pinned)}"
+                        + (" · **the label flipped**" if change.flipped else ""))
+            st.caption(f"MLP evaluations skipped: {saved.skip_rate:.1%} → {after.skip_rate:.1%}; "
+                       f"{change.changed_skips} skip decisions changed (later layers see a different state).")
+            left, right = st.columns([1, 2])
+            left.plotly_chart(marker_plots.prediction_change(at_tau, pinned, "pinned"), width="stretch",
+                              key="beacons_pin_bars", config=chart)
+            right.plotly_chart(marker_plots.gate_map(pinned, "Gates after pinning"), width="stretch",
+                               key="beacons_pin_map", config=chart)
+
+    st.subheader("Accuracy against compute")
+    st.caption("The evaluation run once per τ (0 to 1 in steps of 0.05, plus the model's own) over a labelled "
+               "data set: accuracy, share of MLP evaluations skipped and of total FLOPs saved.")
+    data = tb.dataset_picker("beacons_data", bundle.label_names)
+    if data is not None:
+        result = beacons.load_cached_sweep(bundle, data)
+        if result is None and st.button("Run the sweep", key="beacons_sweep", type="primary"):
+            result, _ = beacons.cached_sweep(bundle, data, progress=tb.progress_bar("Sweeping τ…"))
+        if result is None:
+            st.caption(f"Not run yet for this model and data: {len(beacons.sweep_taus(model_tau))} passes over "
+                       f"{len(data):,} texts; cached on disk afterwards.")
+        else:
+            st.plotly_chart(marker_plots.tau_curve(result, float(tau)), width="stretch", key="beacons_curve",
+                            config=chart)
+            if not result["monotone_skip_rate"]:
+                st.caption("The skip rate is not monotone in τ here: skipping early MLPs changes later gates.")
+            st.dataframe(pd.DataFrame(result["points"]).round(4), hide_index=True, width="stretch",
+                         key="beacons_table")

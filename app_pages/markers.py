@@ -1,0 +1,109 @@
+"""Thought markers: the marker each token picks at each layer, its path across layers, forcing a marker, and
+the marker dictionary over a data set. Options live in the shareable link (path, force_layers, force_pos,
+force_marker)."""
+
+import pandas as pd
+import streamlit as st
+
+from explainer import marker_dictionary as md
+from explainer import marker_plots
+from explainer.interventions import compare, marker_forces
+from explainer.ui import session
+from explainer.ui import thought_beacon as tb
+
+
+def _ints(raw: str) -> list[int]:
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
+st.title("Thought markers")
+st.markdown(
+    "At every layer, each word of the input picks one of a small set of learned **thought markers**, a shared "
+    "vocabulary of internal states that the model adds to its working memory. Following a word's markers from "
+    "layer to layer gives a readable **reasoning path**; forcing a different marker shows how the answer depends on it."
+)
+trace = session.current_trace()
+if trace is not None and trace.thought_markers is None:
+    tb.offer_switch(trace.model_name, "On a ThoughtBeacon model this page shows, for every layer and word, the marker "
+                    "it picked, the path words take across layers, a dictionary of what each marker stands for, and "
+                    "lets you force a marker to see the prediction move.", "num_thought_markers")
+elif trace is not None:
+    bundle = session.selection().bundle
+    layers, count, k = trace.thought_markers.shape
+    st.caption(f"{trace.model_name}: predicts {tb.prediction_line(trace)} · {count} tokens · {layers} layers · "
+               f"{k} markers")
+    chart_config = {"displaylogo": False}
+    st.subheader("Marker per layer and token")
+    st.caption("Hover a cell for the whole routing distribution and how much the marker adds to the word's state "
+               "(‖W_m m‖ / ‖x‖).")
+    st.plotly_chart(marker_plots.marker_map(trace), width="stretch", key="markers_map", config=chart_config)
+
+    st.subheader("Reasoning path")
+    session.seed_option("markers_path_token", "path", lambda raw: -1 if raw == "all" else int(raw), -1)
+    if not -1 <= st.session_state.markers_path_token < count:
+        st.session_state.markers_path_token = -1
+    labels = marker_plots.token_labels(trace)
+    token = st.selectbox("Token", [-1, *range(count)], key="markers_path_token",
+                         format_func=lambda i: "All tokens" if i < 0 else labels[i])
+    st.plotly_chart(marker_plots.reasoning_sankey(trace, None if token < 0 else token), width="stretch",
+                    key="markers_sankey", config=chart_config)
+
+    st.subheader("Force a marker")
+    st.caption("Override the routing with one marker at the chosen layers and tokens, then re-run the model.")
+    session.seed_option("markers_force_layers", "force_layers", _ints, [])
+    session.seed_option("markers_force_positions", "force_pos", _ints, [])
+    session.seed_option("markers_force_marker", "force_marker", int, 0)
+    if not 0 <= st.session_state.markers_force_marker < k:
+        st.session_state.markers_force_marker = 0
+    force_layers, positions = tb.choose_slots(trace, "markers_force")
+    marker = st.selectbox("Marker", list(range(k)), key="markers_force_marker", format_func=lambda m: f"m{m}")
+    session.publish_options({"path": "all" if token < 0 else str(token), "force_marker": str(marker),
+                             "force_layers": ",".join(map(str, force_layers)),
+                             "force_pos": ",".join(map(str, positions))})
+    forced = tb.intervened(trace.model_name, trace.text, None, marker_forces(force_layers, positions, marker)) \
+        if force_layers else None
+    if forced is None:
+        st.caption("Choose at least one layer to force.")
+    else:
+        change = compare(trace, forced)
+        st.markdown(f"Prediction: {tb.prediction_line(trace)} → after forcing m{marker}: "
+                    f"{tb.prediction_line(forced)}" + (" · **the label flipped**" if change.flipped else ""))
+        st.caption(f"{change.changed_markers} of {layers * count} (layer, token) marker choices differ from before "
+                   "(forced ones included).")
+        left, right = st.columns([1, 2])
+        left.plotly_chart(marker_plots.prediction_change(trace, forced, "forced"), width="stretch",
+                          key="markers_force_bars", config=chart_config)
+        right.plotly_chart(marker_plots.marker_map(forced, "After forcing (forced slots outlined)"),
+                           width="stretch", key="markers_force_map", config=chart_config)
+
+    st.subheader("Marker dictionary")
+    st.caption("Over a data set: which words each marker collects at each layer, example contexts, and its effect "
+               "on each label's logit — **direct** (the marker's write added straight to the [CLS] state that the "
+               "classifier reads) and **forced** (the mean change when the marker is forced on every word).")
+    data = tb.dataset_picker("markers_data", bundle.label_names)
+    if data is not None:
+        dictionary = md.load_cached_dictionary(bundle, data)
+        if dictionary is None and st.button("Build the dictionary", key="markers_build", type="primary"):
+            dictionary, _ = md.cached_dictionary(bundle, data, progress=tb.progress_bar("Building the dictionary…"))
+        if dictionary is None:
+            st.caption(f"Not built yet for this model and data: one pass over the data, plus {layers * k} forced "
+                       "passes for the forced effect; cached on disk afterwards.")
+        else:
+            label = st.selectbox("Label", list(bundle.label_names), key="markers_effect_label")
+            cols = st.columns(2)
+            cols[0].plotly_chart(marker_plots.marker_matrix(md.share_matrix(dictionary), "Share of tokens", "share"),
+                                 width="stretch", key="markers_share", config=chart_config)
+            cols[1].plotly_chart(marker_plots.marker_matrix(md.effect_matrix(dictionary, label, "forced_effect"),
+                                 f"Forced effect on the '{label}' logit", "Δ logit", diverging=True),
+                                 width="stretch", key="markers_effect", config=chart_config)
+            st.markdown("**Look up a marker**")
+            pick_layer, pick_marker = st.columns(2)
+            card_layer = pick_layer.selectbox("Layer", list(range(layers)), key="markers_card_layer",
+                                              format_func=lambda v: f"layer {v}")
+            card_marker = pick_marker.selectbox("Marker ", list(range(k)), key="markers_card_marker",
+                                                format_func=lambda m: f"m{m}")
+            tb.marker_card(dictionary, card_layer, card_marker)
+            table: pd.DataFrame = md.to_frame(dictionary)
+            st.dataframe(table.round(4), hide_index=True, width="stretch", key="markers_table")
+            st.download_button("Dictionary as CSV", table.to_csv(index=False), "marker_dictionary.csv", "text/csv",
+                               key="markers_csv", on_click="ignore")

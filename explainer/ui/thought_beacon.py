@@ -1,0 +1,162 @@
+"""Streamlit pieces shared by the Thought markers and Beacons pages: intervened traces (cached), the offer to
+switch to the shipped ThoughtBeacon model, layer/token pickers, the data-set picker and progress bars."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import streamlit as st
+
+from explainer import registry
+from explainer.capture import InputError, Trace, trace
+from explainer.datasets import DatasetError, LabelledData, read_dataset
+from explainer.models import GatePin, MarkerForce
+from explainer.plots import token_labels
+from explainer.ui import session
+
+CHALLENGE_SET = registry.ASSETS / "challenge_set.csv"
+SOURCES = ("Shipped challenge set", "Upload a file", "Path on this machine")
+
+
+@st.cache_data(show_spinner="Running the model…", max_entries=32, ttl=3600)
+def get_trace_with(
+    model_name: str,
+    text: str,
+    tau: float | None,
+    forces: tuple[MarkerForce, ...] = (),
+    pins: tuple[GatePin, ...] = (),
+) -> Trace:
+    """A Trace at threshold `tau` with markers forced / gates pinned; keyed by all of them."""
+    return trace(session.get_bundle(model_name), text, beacon_threshold=tau, forced_markers=forces, pinned_gates=pins)
+
+
+def intervened(model_name: str, text: str, tau: float | None, forces=(), pins=()) -> Trace | None:
+    try:
+        return get_trace_with(model_name, text, tau, tuple(forces), tuple(pins))
+    except InputError as error:
+        st.error(str(error))
+        return None
+
+
+def shipped_thought_beacon(feature: str) -> str | None:
+    """The first shipped model that has `feature` ("num_thought_markers" or "use_beacons"), by its config."""
+    for model in registry.available():
+        if model.name == registry.UNTRAINED_NAME:
+            return model.name  # the placeholder is a ThoughtBeacon model with both
+        try:
+            config = json.loads((model.folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if config.get("model_type") == "thought_beacon" and config.get(feature):
+            return model.name
+    return None
+
+
+def _switch_to(name: str) -> None:
+    st.session_state["model_choice"] = name
+    st.session_state.pop("model_other", None)
+
+
+def offer_switch(model_name: str, what: str, feature: str) -> None:
+    """Say plainly what this page would show, and offer the shipped ThoughtBeacon model (one click)."""
+    target = shipped_thought_beacon(feature)
+    st.info(f"**{model_name}** is not a ThoughtBeacon model with this feature. {what}")
+    if target is not None:
+        st.button(f"Switch to {target}", key="switch_to_thought_beacon", on_click=_switch_to, args=(target,),
+                  type="primary", icon=":material/swap_horiz:")
+
+
+def choose_slots(result: Trace, prefix: str) -> tuple[list[int], list[int]]:
+    """Layer and token-position multiselects (labels "3 movie"); choices that no longer exist are dropped."""
+    layers, count = result.num_layers, len(result.tokens)
+    for key, limit in ((f"{prefix}_layers", layers), (f"{prefix}_positions", count)):
+        if key in st.session_state:
+            st.session_state[key] = [v for v in st.session_state[key] if 0 <= v < limit]
+    labels = token_labels(result)
+    left, right = st.columns(2)
+    chosen_layers = left.multiselect("Layers", list(range(layers)), key=f"{prefix}_layers",
+                                     format_func=lambda v: f"layer {v}")
+    positions = right.multiselect("Tokens (none chosen: every token)", list(range(count)), key=f"{prefix}_positions",
+                                  format_func=lambda i: labels[i])
+    return chosen_layers, positions
+
+
+def prediction_line(result: Trace) -> str:
+    return f"**{result.predicted_label}** ({result.probabilities[result.predicted]:.1%})"
+
+
+def progress_bar(label: str) -> Callable[[int, int], None]:
+    """A callback for the library's `progress(done, total)` that fills an st.progress bar."""
+    bar = st.progress(0.0, text=label)
+
+    def update(done: int, total: int) -> None:
+        bar.progress(min(done / total, 1.0) if total else 1.0, text=f"{label} {done:,}/{total:,}")
+
+    return update
+
+
+@st.cache_data(show_spinner="Reading the data set…", max_entries=8)
+def _read(source: str | bytes, filename: str | None, label_names: tuple[str, ...], version: int = 0) -> LabelledData:
+    """`version`: a path's modification time, so that a file changed on disk is read again."""
+    return read_dataset(source, label_names=label_names, filename=filename)
+
+
+def _read_path(path: str, label_names: tuple[str, ...]) -> LabelledData:
+    try:
+        version = Path(path).expanduser().stat().st_mtime_ns
+    except OSError:
+        version = 0  # read_dataset says what is wrong with the path
+    return _read(str(Path(path).expanduser()), None, label_names, version)
+
+
+def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | None:
+    """The shipped challenge set by default, an uploaded file, or a path; None (with a message) when unusable."""
+    source = st.radio("Data set", SOURCES, horizontal=True, key=f"{prefix}_source")
+    try:
+        if source == SOURCES[0]:
+            data = _read_path(str(CHALLENGE_SET), label_names)
+        elif source == SOURCES[1]:
+            upload = st.file_uploader("Labelled CSV, TSV or JSONL", type=["csv", "tsv", "jsonl", "json"],
+                                      key=f"{prefix}_upload")
+            if upload is None:
+                return None
+            data = _read(upload.getvalue(), upload.name, label_names)
+        else:
+            path = st.text_input("Path to a labelled CSV, TSV or JSONL file", key=f"{prefix}_path").strip()
+            if not path:
+                return None
+            data = _read_path(path, label_names)
+    except DatasetError as error:
+        st.error(str(error))
+        return None
+    note = f"{len(data):,} texts from {data.source}"
+    if data.problems:
+        note += f" ({len(data.problems)} rows skipped, first at line {data.problems[0][0]}: {data.problems[0][1]})"
+    st.caption(note)
+    return data
+
+
+def marker_card(dictionary: dict, layer: int, marker: int) -> None:
+    """One dictionary entry in words: share, confidence, top tokens, contexts (token highlighted), effects.
+    All text from the data is HTML-escaped before it is shown."""
+    entry = next(e for e in dictionary["entries"] if e["layer"] == layer and e["marker"] == marker)
+    tokens = ", ".join(f"<code>{html.escape(t['token'])}</code> ×{t['count']}" for t in entry["top_tokens"]) or "none"
+    contexts = "".join(
+        f"<li>…{html.escape(e['left'])}<mark>{html.escape(e['token'])}</mark>{html.escape(e['right'])}… "
+        f"<small>(p {e['prob']:.3f})</small></li>"
+        for e in entry["examples"]
+    )
+    effects = " · ".join(
+        f"{html.escape(label)}: direct {entry['direct_effect'][label]:+.4f}"
+        + (f", forced {entry['forced_effect'][label]:+.3f}" if entry.get("forced_effect") else "")
+        for label in dictionary["label_names"]
+    )
+    st.markdown(
+        f"<div class='marker-card'><b>Layer {layer}, marker m{marker}</b>: chosen by {entry['share']:.1%} of the "
+        f"tokens at this layer (mean probability {entry['mean_prob']:.3f}).<br>Most frequent tokens: {tokens}"
+        f"<br>Contexts where it is most likely:<ul>{contexts}</ul>Effect on the logits (Δ): {effects}</div>",
+        unsafe_allow_html=True,
+    )
