@@ -16,6 +16,7 @@ import torch
 from explainer.loading import ModelBundle
 
 Progress = Callable[[int, int], None]  # (done, total) -> None
+LENGTH_CHUNK = 4096  # texts tokenised at once to measure lengths: bounds memory on 100,000-row files
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Predictions:
     tokens: int  # real tokens over all inputs
     max_prob_sum: float  # sum over (layer, token) slots of the top marker probability
     marker_counts: np.ndarray | None  # [K], slots where each marker is the argmax
+    lengths: np.ndarray | None = None  # [N] tokens each input was read with (special tokens included)
 
     @property
     def predicted(self) -> np.ndarray:  # [N]
@@ -41,13 +43,14 @@ def predict(
     beacon_threshold: float | None = None,
     progress: Progress | None = None,
 ) -> Predictions:
-    """Probabilities for every text, in the input order. Texts longer than the model reads are truncated."""
+    """Probabilities for every text, in the input order. Texts longer than the model reads are truncated.
+
+    Memory stays bounded on large inputs: lengths are measured chunk by chunk and kept as one integer per text,
+    and only the probabilities of each batch are kept, never hidden states."""
     model, tokenizer = bundle.model, bundle.tokenizer
     config = model.config
     is_ours = config.model_type == "thought_beacon"
-    with bundle.lock:  # tokenizer truncation state is per call: see capture.trace
-        encoded = tokenizer(list(texts), truncation=True, max_length=bundle.max_length)["input_ids"]
-    lengths = [len(ids) for ids in encoded]
+    lengths = token_lengths(bundle, texts)
     order = np.argsort(lengths, kind="stable")
     probabilities = np.zeros((len(texts), config.num_labels), dtype=np.float32)
     k = getattr(config, "num_thought_markers", 0) if is_ours else 0
@@ -89,7 +92,19 @@ def predict(
         tokens=tokens,
         max_prob_sum=max_prob_sum,
         marker_counts=marker_counts,
+        lengths=lengths,
     )
+
+
+def token_lengths(bundle: ModelBundle, texts: Sequence[str]) -> np.ndarray:  # [N]
+    """Tokens each text is read with (truncated at the model's limit), measured LENGTH_CHUNK texts at a time."""
+    lengths = np.zeros(len(texts), dtype=np.int32)
+    for first in range(0, len(texts), LENGTH_CHUNK):
+        chunk = [texts[i] for i in range(first, min(first + LENGTH_CHUNK, len(texts)))]
+        with bundle.lock:  # tokenizer truncation state is per call: see capture.trace
+            encoded = bundle.tokenizer(chunk, truncation=True, max_length=bundle.max_length)["input_ids"]
+        lengths[first : first + len(chunk)] = [len(ids) for ids in encoded]
+    return lengths
 
 
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray, num_labels: int) -> dict:
