@@ -186,6 +186,8 @@ def test_predict_tokenises_in_bounded_chunks(ours_bundle, monkeypatch):
     progress: list[int] = []
     result = evaluation.predict(ours_bundle, texts, batch_size=4, progress=lambda done, total: progress.append(done))
     assert max(sizes) <= 7 and result.probabilities.shape == (40, 2)
+    single = [trace(ours_bundle, text).probabilities for text in texts]
+    np.testing.assert_allclose(result.probabilities, single, atol=1e-5)
     assert progress == sorted(progress) and progress[-1] == 40 and len(progress) == 10
 
 
