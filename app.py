@@ -13,6 +13,8 @@ page = st.navigation(
     [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/search:", default=True),
         st.Page("app_pages/attention.py", title="Attention", icon=":material/grid_view:", url_path="attention"),
+        st.Page("app_pages/errors.py", title="Errors", icon=":material/rule:", url_path="errors"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     ]
 )
 page.run()
