@@ -74,7 +74,7 @@ def reliability_figure(calibration: Calibration) -> go.Figure:
         yaxis={"title": "accuracy", "range": [0, 1.02]}, margin={"l": 10, "r": 10, "t": 40, "b": 40},
         legend={"orientation": "h", "y": -0.25},
     )
-    figure.update_yaxes(title_text="examples", secondary_y=True, showgrid=False)
+    figure.update_yaxes(title_text="examples", secondary_y=True, showgrid=False, tickformat="d", rangemode="tozero")
     return figure
 
 

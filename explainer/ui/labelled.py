@@ -123,11 +123,14 @@ def view_picker(key: str) -> str:
 def request_open(view: str, text: str) -> None:
     """From a callback: put `text` into the shared sidebar text and ask the next run to switch to `view`."""
     st.session_state["text"] = text
-    st.session_state[OPEN_KEY] = available_views()[view]
+    st.session_state[OPEN_KEY] = (available_views()[view], text)
 
 
 def follow_open_request() -> None:
-    """Call at the top of a page: switch to the view a table selection asked for."""
-    page = st.session_state.pop(OPEN_KEY, None)
-    if page is not None:
-        st.switch_page(page)
+    """Call at the top of a page: switch to the view a table selection asked for, with model and text in the
+    link (switch_page replaces the query parameters)."""
+    request = st.session_state.pop(OPEN_KEY, None)
+    if request is not None:
+        page, text = request
+        model = st.query_params.get("model", "")
+        st.switch_page(page, query_params={"model": model, "text": text} if model else {"text": text})
