@@ -16,6 +16,7 @@ import torch
 from explainer.loading import ModelBundle
 
 Progress = Callable[[int, int], None]  # (done, total) -> None
+LENGTH_CHUNK = 4096  # texts tokenised at once: bounds the tokenizer's memory on 100,000-row files
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Predictions:
     tokens: int  # real tokens over all inputs
     max_prob_sum: float  # sum over (layer, token) slots of the top marker probability
     marker_counts: np.ndarray | None  # [K], slots where each marker is the argmax
+    lengths: np.ndarray | None = None  # [N] tokens each input was read with (special tokens included)
 
     @property
     def predicted(self) -> np.ndarray:  # [N]
@@ -41,14 +43,18 @@ def predict(
     beacon_threshold: float | None = None,
     progress: Progress | None = None,
 ) -> Predictions:
-    """Probabilities for every text, in the input order. Texts longer than the model reads are truncated."""
+    """Probabilities for every text, in the input order. Texts longer than the model reads are truncated.
+
+    Memory stays bounded on large inputs: texts are tokenised LENGTH_CHUNK at a time into compact id arrays,
+    batches are padded from those, and only each batch's probabilities are kept, never hidden states."""
     model, tokenizer = bundle.model, bundle.tokenizer
     config = model.config
     is_ours = config.model_type == "thought_beacon"
-    with bundle.lock:  # tokenizer truncation state is per call: see capture.trace
-        encoded = tokenizer(list(texts), truncation=True, max_length=bundle.max_length)["input_ids"]
-    lengths = [len(ids) for ids in encoded]
+    ids = token_ids(bundle, texts)  # tokenised once; batches are padded from these
+    lengths = np.fromiter((len(row) for row in ids), dtype=np.int32, count=len(ids))
     order = np.argsort(lengths, kind="stable")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    left = tokenizer.padding_side == "left"
     probabilities = np.zeros((len(texts), config.num_labels), dtype=np.float32)
     k = getattr(config, "num_thought_markers", 0) if is_ours else 0
     marker_counts = np.zeros(k, dtype=np.int64) if k else None
@@ -59,18 +65,16 @@ def predict(
     start = time.perf_counter()
     for first in range(0, len(texts), batch_size):
         rows = order[first : first + batch_size]
+        input_ids, attention_mask = _pad([ids[i] for i in rows], pad_id, left)  # [batch, T] each
         with bundle.lock, torch.inference_mode():
-            batch = tokenizer(
-                [texts[i] for i in rows],
-                truncation=True,
-                max_length=bundle.max_length,
-                padding=True,
-                return_tensors="pt",
-            ).to(bundle.device)
-            out = model(**batch, **extra)
+            out = model(
+                input_ids=torch.from_numpy(input_ids).to(bundle.device),
+                attention_mask=torch.from_numpy(attention_mask).to(bundle.device),
+                **extra,
+            )
         probabilities[rows] = out.logits.float().softmax(-1).cpu().numpy()
-        mask = batch["attention_mask"].bool()  # [batch, T]
-        tokens += int(mask.sum())
+        mask = torch.from_numpy(attention_mask).to(bundle.device).bool()  # [batch, T]
+        tokens += int(attention_mask.sum())
         if is_ours and out.beacon_gates is not None:
             gates = torch.stack(out.beacon_gates)  # [layers, batch, T]
             slots += int(mask.sum()) * gates.shape[0]
@@ -89,7 +93,40 @@ def predict(
         tokens=tokens,
         max_prob_sum=max_prob_sum,
         marker_counts=marker_counts,
+        lengths=lengths,
     )
+
+
+def _pad(rows: list[np.ndarray], pad_id: int, left: bool) -> tuple[np.ndarray, np.ndarray]:
+    """input_ids [batch, T] padded to the longest row (on the tokenizer's padding side), attention_mask [batch, T]."""
+    width = max(len(row) for row in rows)
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        input_ids[i, span] = row
+        attention_mask[i, span] = 1
+    return input_ids, attention_mask
+
+
+def token_ids(bundle: ModelBundle, texts: Sequence[str]) -> list[np.ndarray]:
+    """The token ids of each text (truncated at the model's limit, special tokens added), tokenised
+    LENGTH_CHUNK texts at a time and kept as one compact int32 array per text."""
+    ids: list[np.ndarray] = []
+    for first in range(0, len(texts), LENGTH_CHUNK):
+        chunk = [texts[i] for i in range(first, min(first + LENGTH_CHUNK, len(texts)))]
+        with bundle.lock:  # tokenizer truncation state is per call: see capture.trace
+            encoded = bundle.tokenizer(
+                chunk, truncation=True, max_length=bundle.max_length,
+                return_attention_mask=False, return_token_type_ids=False,
+            )["input_ids"]
+        ids.extend(np.asarray(row, dtype=np.int32) for row in encoded)
+    return ids
+
+
+def token_lengths(bundle: ModelBundle, texts: Sequence[str]) -> np.ndarray:  # [N]
+    """Tokens each text is read with (truncated at the model's limit, special tokens included)."""
+    return np.fromiter((len(row) for row in token_ids(bundle, texts)), dtype=np.int32, count=len(texts))
 
 
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray, num_labels: int) -> dict:

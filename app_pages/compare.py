@@ -1,0 +1,128 @@
+"""Compare: the sidebar's model (A) and a second model (B) side by side, on the sidebar's text (predictions,
+attention with heads matched by pattern similarity, attributions and their rank agreement) or on a data set
+(both metrics and confusion matrices, the examples where one is right and the other wrong)."""
+
+import pandas as pd
+import streamlit as st
+
+from explainer import error_plots, plots, registry
+from explainer.capture import InputError
+from explainer.compare import CompareError, compare_data, compare_text
+from explainer.ui import export, labelled, session
+
+MODES = ("This text", "A data set")
+
+
+@st.cache_data(show_spinner="Running both models…", max_entries=8, ttl=3600)
+def get_comparison(name_a: str, name_b: str, text: str, by_layer: bool):
+    return compare_text(session.get_bundle(name_a), session.get_bundle(name_b), text, by_layer=by_layer)
+
+
+def _open_disagreement() -> None:
+    selected = st.session_state.compare_table.selection.get("rows", [])
+    if selected:
+        labelled.request_open(st.session_state.compare_view, st.session_state["_compare_texts"][selected[0]])
+
+
+labelled.follow_open_request()
+st.title("Compare")
+current = session.selection()
+if current.error:
+    st.error(current.error)
+    st.stop()
+bundle_a = current.bundle
+shipped = [m.name for m in registry.available()]
+others = [name for name in shipped if name != bundle_a.name] or shipped
+session.seed_option("compare_model_b", "model_b", str, others[0])
+session.seed_option("compare_mode", "on", lambda raw: raw if raw in MODES else MODES[0], MODES[0])
+left, right = st.columns([2, 1])
+name_b = left.text_input("Model B (shipped name, folder or hub id)", key="compare_model_b",
+                         help="Shipped: " + ", ".join(shipped)).strip()
+mode = right.radio("Compare on", MODES, key="compare_mode", horizontal=True)
+session.publish_options({"model_b": name_b, "on": mode})
+try:
+    bundle_b = session.get_bundle(name_b)
+except Exception as error:  # a foreign checkpoint may throw anything: say it, keep the page alive
+    st.error(f"Model B: {error}")
+    st.stop()
+name_a = bundle_a.name
+image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="compare_image_format")
+
+
+def chart(figure, name: str) -> None:
+    st.plotly_chart(figure, width="stretch", key=f"compare_{name}", config=export.image_config(name, image_format))
+
+
+if mode == MODES[0]:
+    by_layer = st.toggle("Match heads only within the same layer", key="compare_by_layer")
+    try:
+        result = get_comparison(name_a, name_b, current.text, by_layer)
+    except (InputError, CompareError) as error:
+        st.info(str(error))
+        st.stop()
+    columns = st.columns(2)
+    for column, side, trace in ((columns[0], "A", result.trace_a), (columns[1], "B", result.trace_b)):
+        column.subheader(f"{side}: {trace.model_name}")
+        column.markdown(f"Predicts **{trace.predicted_label}** ({trace.probabilities[trace.predicted]:.1%})")
+        with column:
+            chart(plots.prediction_bars(trace), f"prediction_{side}")
+    st.subheader("Attention, heads matched by pattern")
+    st.caption(
+        f"Compared on {len(result.units)} {result.level}s"
+        + (" (the two tokenisers differ: each model's tokens pooled into words)" if result.level == "word" else "")
+        + f". Similarity: correlation of the two heads' attention maps on this text; mean over the "
+        f"{len(result.matching.pairs)} matched pairs {result.matching.mean_similarity:.3f}. Select a pair."
+    )
+    rows = result.matching.as_rows()
+    picked = st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare_pairs", selection_mode="single-row",
+                          on_select="rerun", height=240)
+    index = (picked.selection.get("rows") or [0])[0] if picked else 0
+    pair = result.matching.pairs[index]
+    chart(error_plots.paired_heatmaps(result.attention_a[pair.layer_a, pair.head_a],
+                                      result.attention_b[pair.layer_b, pair.head_b], result.units,
+                                      f"A layer {pair.layer_a}, head {pair.head_a}",
+                                      f"B layer {pair.layer_b}, head {pair.head_b} (similarity {pair.similarity:.3f})"),
+          "matched_pair")
+    with st.expander("Similarity of every pair of heads"):
+        chart(error_plots.similarity_figure(result.matching, name_a, name_b), "similarity")
+    st.subheader("Attributions")
+    agreement = result.agreement
+    target = result.trace_a.label_names[result.target]
+    st.caption(f"Gradient × input on the token embeddings, towards '{target}', per {result.level}.")
+    cells = st.columns(3)
+    cells[0].metric("Spearman rank correlation", f"{agreement.spearman:.3f}")
+    cells[1].metric("Kendall tau", f"{agreement.kendall:.3f}")
+    cells[2].metric(f"Top-{agreement.k} overlap", f"{agreement.top_k_overlap:.0%}")
+    chart(error_plots.paired_attributions(result.attribution_a, result.attribution_b, result.units, f"A {name_a}",
+                                          f"B {name_b}"), "attributions")
+else:
+    choice = labelled.data_widgets("compare")
+    comparison = labelled.run_report(
+        bundle_a, choice,
+        lambda data, progress: compare_data(bundle_a, bundle_b, data, progress_a=progress, progress_b=progress),
+        key="_compare_report", label=" per model", also=(bundle_b.name, id(bundle_b)),
+    )
+    if comparison is None:
+        st.stop()
+    labelled.show_problems(comparison.report_a)
+    counts = comparison.counts
+    cells = st.columns(4)
+    cells[0].metric("Both right", f"{counts['both_right']:,}")
+    cells[1].metric("Only A right", f"{counts['only_a_right']:,}")
+    cells[2].metric("Only B right", f"{counts['only_b_right']:,}")
+    cells[3].metric("Both wrong", f"{counts['both_wrong']:,}")
+    columns = st.columns(2)
+    for column, side, report in ((columns[0], "A", comparison.report_a), (columns[1], "B", comparison.report_b)):
+        metrics = report.metrics
+        column.subheader(f"{side}: {report.model_name}")
+        column.markdown(f"Accuracy **{metrics['accuracy']:.1%}** · macro-F1 **{metrics['macro_f1']:.3f}** · "
+                        f"ECE **{report.calibration.ece:.3f}**")
+        with column:
+            chart(error_plots.confusion_figure(metrics["confusion"], report.label_names), f"confusion_{side}")
+    st.subheader("Where they disagree")
+    st.caption("One model right, the other wrong; the most confident mistake first. Select a row to open it.")
+    labelled.view_picker("compare_view")
+    table = comparison.disagreements
+    st.session_state["_compare_texts"] = table["text"].tolist()
+    st.dataframe(table.round(4), hide_index=True, width="stretch", key="compare_table", selection_mode="single-row",
+                 on_select=_open_disagreement)

@@ -1,0 +1,96 @@
+"""Errors: a labelled data set through the model; metrics, confusion matrix, calibration, and the misclassified
+examples, filterable, each opening in the per-example views. Predictions are cached on disk per (model, data)."""
+
+import pandas as pd
+import streamlit as st
+
+from explainer import error_plots
+from explainer.errors import ExampleFilter, analyse, confusion_cell, filter_examples, predictions_csv
+from explainer.ui import export, labelled, session
+
+labelled.follow_open_request()
+st.title("Errors")
+current = session.selection()
+if current.error:
+    st.error(current.error)
+    st.stop()
+bundle = current.bundle
+choice = labelled.data_widgets("errors")
+report = labelled.run_report(bundle, choice, lambda data, progress: analyse(bundle, data, progress=progress),
+                             key="_errors_report")
+if report is None:
+    st.stop()
+
+metrics, names = report.metrics, report.label_names
+st.caption(
+    f"{report.model_name} on {report.source}: {metrics['n']:,} examples"
+    + (" (predictions read from the cache)" if report.cached else f" ({metrics['examples_per_s']:,.0f} examples/s)")
+)
+labelled.show_problems(report)
+cells = st.columns(4)
+cells[0].metric("Accuracy", f"{metrics['accuracy']:.1%}")
+cells[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}")
+cells[2].metric("Calibration error (ECE)", f"{report.calibration.ece:.3f}")
+cells[3].metric("Misclassified", f"{int((~report.frame['correct']).sum()):,}")
+support = [sum(row) for row in metrics["confusion"]]
+st.dataframe(
+    pd.DataFrame({"label": names, "precision": metrics["precision"], "recall": metrics["recall"],
+                  "F1": metrics["f1"], "support": support}).round(4),
+    hide_index=True,
+)
+image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="errors_image_format")
+left, right = st.columns(2)
+with left:
+    st.subheader("Confusion matrix")
+    st.caption("Rows: true label; columns: predicted. Click a cell to list its examples.")
+    matrix = st.plotly_chart(
+        error_plots.confusion_figure(metrics["confusion"], names), key="errors_confusion", on_select="rerun",
+        selection_mode="points", config=export.image_config("confusion", image_format),
+    )
+with right:
+    st.subheader("Calibration")
+    reliability = error_plots.reliability_figure(report.calibration)
+    st.plotly_chart(reliability, key="errors_reliability", config=export.image_config("reliability", image_format))
+
+labelled.view_picker("errors_view")
+
+
+def _open(table_key: str, rows_key: str) -> None:
+    selected = st.session_state[table_key].selection.get("rows", [])
+    if selected:
+        labelled.request_open(st.session_state["errors_view"], st.session_state[rows_key][selected[0]])
+
+
+def example_table(frame: pd.DataFrame, key: str) -> None:
+    shown = frame.head(2000)
+    st.session_state[f"{key}_texts"] = shown["text"].tolist()
+    st.dataframe(shown.round(4), hide_index=True, width="stretch", key=key, selection_mode="single-row",
+                 on_select=lambda: _open(key, f"{key}_texts"))
+    if len(frame) > len(shown):
+        st.caption(f"The {len(shown):,} most confident of {len(frame):,}; narrow the filters to see others.")
+
+
+points = (matrix.selection or {}).get("points", []) if matrix else []
+cell = next((p.get("customdata") for p in points if isinstance(p.get("customdata"), list | dict)), None)
+if cell is not None:
+    true_id, predicted_id = (cell.get("0"), cell.get("1")) if isinstance(cell, dict) else cell
+    st.subheader(f"True {names[int(true_id)]}, predicted {names[int(predicted_id)]}")
+    example_table(confusion_cell(report.frame, names[int(true_id)], names[int(predicted_id)]), "errors_cell_table")
+
+st.subheader("Misclassified examples")
+st.caption("Most confident mistakes first. Select a row to open that example.")
+columns = st.columns([3, 2, 2, 2, 2])
+text = columns[0].text_input("Text contains", key="errors_filter_text")
+longest = int(report.frame["tokens"].max())
+tokens = columns[1].slider("Tokens", 1, max(longest, 2), (1, max(longest, 2)), key="errors_filter_tokens")
+tags: list[str] = []
+if report.tag_column:
+    tags = columns[2].multiselect(report.tag_column.capitalize(), sorted(report.frame[report.tag_column].unique()),
+                                  key="errors_filter_tags")
+true_labels = columns[3].multiselect("True label", list(names), key="errors_filter_true")
+predicted_labels = columns[4].multiselect("Predicted", list(names), key="errors_filter_predicted")
+rule = ExampleFilter(errors_only=True, text=text, min_tokens=tokens[0], max_tokens=tokens[1], tags=tuple(tags),
+                     true_labels=tuple(true_labels), predicted_labels=tuple(predicted_labels))
+example_table(filter_examples(report.frame, rule, report.tag_column), "errors_table")
+st.download_button("Predictions as CSV", data=lambda: predictions_csv(report.frame), file_name="predictions.csv",
+                   mime="text/csv", key="errors_download", on_click="ignore", icon=":material/download:")

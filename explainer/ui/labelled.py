@@ -1,0 +1,136 @@
+"""Streamlit glue of the Errors and Compare pages: choosing a labelled data set, running it with a progress bar
+(the report kept per session, the predictions on disk), and opening one example in another view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from explainer.challenge import DEFAULT_PATH
+from explainer.datasets import DatasetError, LabelledData
+from explainer.errors import MAX_UPLOAD_BYTES, ErrorReport, check_upload_size, load_labelled
+from explainer.loading import ModelBundle
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
+# The per-example views, in the order they are offered; only those present in this checkout are listed.
+VIEWS = {
+    "Attribution": "app_pages/attribution.py",
+    "Attention": "app_pages/attention.py",
+    "Thought markers": "app_pages/markers.py",
+}
+OPEN_KEY = "_open_example"  # (page, text) set by a table's callback, acted on by the next run
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    """What the data widgets chose; `load(bundle)` reads it (DatasetError with the reason when it cannot)."""
+
+    kind: str
+    upload: object | None = None  # a Streamlit UploadedFile
+    path: str = ""
+    text_column: str | None = None
+    label_column: str | None = None
+
+    @property
+    def identity(self) -> tuple:
+        """Changes whenever the data would: which file, its size or mtime, which columns."""
+        if self.kind == SOURCES[1] and self.upload is not None:
+            ident: tuple = ("upload", self.upload.file_id, self.upload.size)
+        else:
+            path = Path(self.path if self.kind == SOURCES[2] else DEFAULT_PATH).expanduser()
+            stat = path.stat() if path.is_file() else None
+            ident = ("path", str(path), stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0)
+        return (*ident, self.text_column, self.label_column)
+
+    def load(self, bundle: ModelBundle) -> LabelledData:
+        columns = {"text_column": self.text_column, "label_column": self.label_column}
+        if self.kind == SOURCES[1]:
+            if self.upload is None:
+                raise DatasetError("Choose a CSV, TSV or JSONL file to upload.")
+            check_upload_size(self.upload.size, self.upload.name)
+            return load_labelled(bundle, self.upload, filename=self.upload.name, **columns)
+        if self.kind == SOURCES[2]:
+            if not self.path.strip():
+                raise DatasetError("Enter the path of a CSV, TSV or JSONL file on this machine.")
+            return load_labelled(bundle, Path(self.path.strip()).expanduser(), **columns)
+        return load_labelled(bundle, DEFAULT_PATH, **columns)
+
+
+def data_widgets(prefix: str) -> DataChoice:
+    """Source (challenge set, upload, path) and the optional column names."""
+    kind = st.radio("Data set", SOURCES, horizontal=True, key=f"{prefix}_source")
+    upload, path = None, ""
+    if kind == SOURCES[1]:
+        upload = st.file_uploader(
+            f"Labelled CSV, TSV or JSONL (at most {MAX_UPLOAD_BYTES // 2**20} MB; UTF-8)",
+            type=["csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt"], key=f"{prefix}_upload",
+        )
+    elif kind == SOURCES[2]:
+        path = st.text_input("Path", key=f"{prefix}_path", placeholder="/data/sst2/dev.tsv")
+    with st.expander("Columns (detected unless named here)"):
+        left, right = st.columns(2)
+        text_column = left.text_input("Text column", key=f"{prefix}_text_column").strip() or None
+        label_column = right.text_input("Label column", key=f"{prefix}_label_column").strip() or None
+    return DataChoice(kind, upload, path, text_column, label_column)
+
+
+def run_report(
+    bundle: ModelBundle, choice: DataChoice, analyse, key: str, label: str = "", also: tuple = ()
+) -> object | None:
+    """`analyse(data, progress)` on the chosen data with a progress bar; its result kept in this session for the
+    same model and data (reruns from widgets are instant; `also` names anything else the result depends on).
+    None after showing why there is no result."""
+    identity = (bundle.name, id(bundle), choice.identity, also)
+    kept = st.session_state.get(key)
+    if kept is not None and kept[0] == identity:
+        return kept[1]
+    try:
+        data = choice.load(bundle)
+        bar = st.progress(0.0, text=f"Predicting {len(data):,} examples{label}…")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / max(total, 1), text=f"Predicted {done:,} of {total:,} examples{label}")
+
+        result = analyse(data, progress)
+        bar.empty()
+    except (DatasetError, ValueError) as error:
+        st.error(str(error))
+        return None
+    st.session_state[key] = (identity, result)
+    return result
+
+
+def show_problems(report: ErrorReport) -> None:
+    if report.problems:
+        with st.expander(f"{len(report.problems):,} rows of {report.source} skipped", icon=":material/warning:"):
+            st.text("\n".join(f"line {line}: {reason}" for line, reason in report.problems[:500]))
+            if len(report.problems) > 500:
+                st.caption(f"… and {len(report.problems) - 500:,} more")
+
+
+def available_views() -> dict[str, str]:
+    return {name: page for name, page in VIEWS.items() if (ROOT / page).is_file()}
+
+
+def view_picker(key: str) -> str:
+    views = available_views()
+    return st.radio("Selecting a row opens it in", list(views), horizontal=True, key=key)
+
+
+def request_open(view: str, text: str) -> None:
+    """From a callback: put `text` into the shared sidebar text and ask the next run to switch to `view`."""
+    st.session_state["text"] = text
+    st.session_state[OPEN_KEY] = (available_views()[view], text)
+
+
+def follow_open_request() -> None:
+    """Call at the top of a page: switch to the view a table selection asked for, with model and text in the
+    link (switch_page replaces the query parameters)."""
+    request = st.session_state.pop(OPEN_KEY, None)
+    if request is not None:
+        page, text = request
+        model = st.query_params.get("model", "")
+        st.switch_page(page, query_params={"model": model, "text": text} if model else {"text": text})

@@ -1,0 +1,99 @@
+"""Errors and Compare pages in a real browser: a misclassified row of the challenge set opens its example."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+
+import pytest
+
+from explainer import load_model
+from explainer.challenge import DEFAULT_PATH
+from explainer.errors import ExampleFilter, analyse, filter_examples, load_labelled
+from tests.browser_support import ROOT
+from tests.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROW_HEIGHT = 35  # glide-data-grid's row and header height in Streamlit
+SHOTS = os.environ.get("EXPLAINER_SCREENSHOTS")  # a folder to keep screenshots in, for looking at the pages
+
+
+@pytest.fixture(scope="module")
+def most_confident_mistake() -> str:
+    """The first row of the Errors page's misclassified table: the default model's most confident mistake."""
+    bundle = load_model(device="cpu")
+    report = analyse(bundle, load_labelled(bundle, DEFAULT_PATH))
+    return filter_examples(report.frame, ExampleFilter(errors_only=True))["text"].iloc[0]
+
+
+def open_errors(browser, url: str):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    remote = block_network(page)
+    page.goto(f"{url}/errors", wait_until="domcontentloaded")
+    page.get_by_text("Misclassified examples").first.wait_for(timeout=120_000)
+    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)  # confusion matrix, reliability diagram
+    return page, dialogs, remote
+
+
+def click_first_row(page, table) -> None:
+    page.wait_for_timeout(1500)  # let the run that drew the table finish
+    table.scroll_into_view_if_needed()
+    table.click(position={"x": 20, "y": ROW_HEIGHT + ROW_HEIGHT / 2})
+
+
+def screenshot(page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def _open_row_in(browser, app_url, most_confident_mistake, view: str, url_path: str):  # noqa: F811
+    page, dialogs, remote = open_errors(browser, app_url)
+    assert page.locator("[data-testid='stException']").count() == 0
+    screenshot(page, "errors")
+    choice = page.locator("[data-testid='stRadio']").filter(has_text="opens it in")
+    choice.get_by_text(view, exact=True).click()
+    tables = page.locator("[data-testid='stDataFrame']")  # per-class metrics, misclassified examples
+    click_first_row(page, tables.last)
+    page.wait_for_url(f"**/{url_path}?**", timeout=60_000)
+    page.locator("textarea").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert page.locator("textarea").first.input_value() == most_confident_mistake
+    shown = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert shown["text"] == [most_confident_mistake]  # the link carries it: shareable
+    screenshot(page, f"errors-opened-{url_path}")
+    assert not dialogs and remote == []
+    return page
+
+
+@pytest.mark.skipif(not (ROOT / "app_pages" / "attribution.py").is_file(), reason="no Attribution page here")
+def test_a_misclassified_row_opens_its_attribution_view(browser, app_url, most_confident_mistake):  # noqa: F811
+    _open_row_in(browser, app_url, most_confident_mistake, "Attribution", "attribution")
+
+
+def test_a_misclassified_row_opens_its_attention_view(browser, app_url, most_confident_mistake):  # noqa: F811
+    page = _open_row_in(browser, app_url, most_confident_mistake, "Attention", "attention")
+    page.get_by_text("Attention rollout").first.wait_for(timeout=90_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_compare_page_shows_both_models_and_matched_heads(browser, app_url):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    remote = block_network(page)
+    text = "Not <b>bad</b> at all, a warm and funny film."
+    page.goto(f"{app_url}/compare?{urllib.parse.urlencode({'text': text})}", wait_until="domcontentloaded")
+    page.get_by_text("Spearman rank correlation").first.wait_for(timeout=120_000)
+    # 2 predictions, matched pair, similarity (in a closed expander: hidden), attributions
+    page.locator(".js-plotly-plot").nth(4).wait_for(timeout=60_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("b", has_text="bad").count() == 0  # markup in the text stays text
+    screenshot(page, "compare-text")
+    page.locator("[data-testid='stRadio']").filter(has_text="Compare on").get_by_text("A data set").click()
+    page.get_by_text("Where they disagree").first.wait_for(timeout=120_000)
+    page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)  # both confusion matrices
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert "on=A+data+set" in page.url or "on=A%20data%20set" in page.url
+    screenshot(page, "compare-data")
+    assert remote == []

@@ -1,0 +1,127 @@
+"""Streamlit AppTest of the Errors and Compare pages (no JavaScript: the browser tests click the tables)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer import load_model, registry
+from explainer.challenge import DEFAULT_PATH
+from explainer.errors import analyse, load_labelled
+from explainer.ui.labelled import OPEN_KEY, SOURCES
+from tests.browser_support import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.getbasetemp() / "errors-app-cache"))
+
+
+@pytest.fixture(scope="module")
+def challenge_report():
+    bundle = load_model(device="cpu")
+    return analyse(bundle, load_labelled(bundle, DEFAULT_PATH))
+
+
+def open_page(page: str, query: dict[str, str] | None = None) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def metric(app: AppTest, label: str) -> str:
+    return next(m.value for m in app.metric if m.label == label)
+
+
+def errors_table(app: AppTest) -> pd.DataFrame:
+    return next(d.value for d in app.dataframe if "confidence" in d.value.columns)
+
+
+def test_errors_page_on_the_challenge_set(challenge_report):
+    app = open_page("app_pages/errors.py")
+    assert metric(app, "Accuracy") == f"{challenge_report.metrics['accuracy']:.1%}"
+    assert metric(app, "Calibration error (ECE)") == f"{challenge_report.calibration.ece:.3f}"
+    assert [s.value for s in app.subheader] == ["Confusion matrix", "Calibration", "Misclassified examples"]
+    table = errors_table(app)
+    assert len(table) == int((~challenge_report.frame["correct"]).sum())
+    assert (table["label"] != table["predicted"]).all() and table["confidence"].is_monotonic_decreasing
+    assert len(app.get("plotly_chart")) == 2
+
+    app.text_input(key="errors_filter_text").set_value("not").run()
+    app.multiselect(key="errors_filter_tags").set_value(["negation"]).run()
+    filtered = errors_table(app)
+    assert len(filtered) >= 1 and filtered["text"].str.contains("not", case=False).all()
+    assert (filtered["capability"] == "negation").all()
+
+    reopened = open_page("app_pages/errors.py")  # a new session: predictions come from the disk cache
+    assert any("read from the cache" in c.value for c in reopened.caption)
+
+
+def test_bad_files_get_clear_messages(tmp_path):
+    app = open_page("app_pages/errors.py")
+    app.radio(key="errors_source").set_value(SOURCES[2]).run()
+    assert any("Enter the path" in e.value for e in app.error)
+
+    moods = tmp_path / "moods.csv"
+    moods.write_text("text,label\ngood film,happy\nbad film,sad\n")
+    app.text_input(key="errors_path").set_value(str(moods)).run()
+    message = " ".join(e.value for e in app.error)
+    assert "['negative', 'positive']" in message and "'happy'" in message and "'sad'" in message
+
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text,label\ncafé crème,positive\n".encode("latin-1"))
+    app.text_input(key="errors_path").set_value(str(latin)).run()
+    assert any("not UTF-8" in e.value for e in app.error)
+
+    broken = tmp_path / "broken.tsv"
+    broken.write_text("sentence\tlabel\na fine film\t1\nno label here\n\t0\nawful\t0\n")
+    app.text_input(key="errors_path").set_value(str(broken)).run()
+    assert not app.exception and not app.error
+    assert any("2 rows of" in e.label for e in app.expander)
+    assert "line 3: expected 2 fields, found 1" in app.text[0].value and "line 4: empty text" in app.text[0].value
+    assert metric(app, "Misclassified") in {"0", "1", "2"}
+
+
+def test_an_open_request_switches_to_the_view_with_the_text():
+    app = open_page("app_pages/errors.py")
+    text = "The dialogue is superb, but overall the film is awful."
+    app.session_state["text"] = text
+    app.session_state[OPEN_KEY] = ("app_pages/attention.py", text)
+    app.run()
+    assert not app.exception
+    assert app.query_params["text"] == [text] or app.query_params["text"] == text
+    assert "Attention rollout" in [s.value for s in app.subheader]
+
+
+def test_compare_page_on_a_text_and_on_the_challenge_set(challenge_report):
+    other = [m.name for m in registry.available() if m.name != registry.default_model_name()][0]
+    app = open_page("app_pages/compare.py", {"text": "Not bad at all, a warm and funny film."})
+    assert [s.value for s in app.subheader][:2] == [f"A: {registry.default_model_name()}", f"B: {other}"]
+    pairs = next(d.value for d in app.dataframe if "similarity" in d.value.columns)
+    bundle = load_model(device="cpu")
+    config = bundle.model.config
+    assert len(pairs) == config.num_hidden_layers * config.num_attention_heads
+    assert pairs["similarity"].is_monotonic_decreasing
+    assert {m.label for m in app.metric} == {"Spearman rank correlation", "Kendall tau", "Top-5 overlap"}
+    assert app.query_params["model_b"] in (other, [other])
+
+    app.radio(key="compare_mode").set_value("A data set").run()
+    assert not app.exception
+    counts = [int(metric(app, name).replace(",", "")) for name in ("Both right", "Only A right", "Only B right",
+                                                                    "Both wrong")]
+    assert sum(counts) == challenge_report.metrics["n"]
+    table = next(d.value for d in app.dataframe if "right" in d.value.columns)
+    assert len(table) == counts[1] + counts[2]
+    assert (table["right"] == "A").sum() == counts[1]
+
+
+def test_compare_page_with_a_missing_model_b_says_so(tmp_path):
+    app = open_page("app_pages/compare.py", {"model_b": str(tmp_path / "nothing")})
+    assert any("Model B" in e.value and "not found" in e.value for e in app.error)
