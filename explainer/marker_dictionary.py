@@ -99,12 +99,14 @@ def build_dictionary(
         inputs = {key: value.to(bundle.device) for key, value in encoded.items()}
         with bundle.lock, torch.inference_mode():
             out = model(**inputs, output_hidden_states=True)
-            if options.forced_effect:
-                free = out.logits.double()
-                for layer in range(layers):
-                    for marker in range(k):
+        if options.forced_effect:
+            free = out.logits.double()
+            for layer in range(layers):
+                for marker in range(k):
+                    # the lock per pass, not per batch: other sessions' traces can run in between
+                    with bundle.lock, torch.inference_mode():
                         forced = model(**inputs, forced_markers=[MarkerForce(layer, None, marker)]).logits
-                        forced_sums[layer, marker] += (forced.double() - free).sum(dim=0).cpu().numpy()
+                    forced_sums[layer, marker] += (forced.double() - free).sum(dim=0).cpu().numpy()
         mask = inputs["attention_mask"].bool().cpu().numpy()  # [batch, T]
         routing = torch.stack(out.thought_markers).float().cpu().numpy()  # [layers, batch, T, K]
         final_cls.append(out.hidden_states[-1][:, 0, :].float().cpu())
