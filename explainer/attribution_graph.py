@@ -42,7 +42,7 @@ OUTPUT_PROJECTIONS: dict[str, Callable[[Any], list[nn.Module]]] = {
 }
 SUPPORTED = tuple(OUTPUT_PROJECTIONS)
 DEFAULT_STEPS = 8
-DEFAULT_THRESHOLD = 0.4  # Hao et al.'s tree threshold, relative to the strongest edge of each layer
+DEFAULT_THRESHOLD = 0.25  # relative to the strongest edge of each layer (Hao et al. prune their tree at 0.4)
 MAX_HEADS_SHOWN = 3
 
 
