@@ -13,6 +13,7 @@ page = st.navigation(
     [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/search:", default=True),
         st.Page("app_pages/attention.py", title="Attention", icon=":material/grid_view:", url_path="attention"),
+        st.Page("app_pages/attribution.py", title="Attribution", icon=":material/insights:", url_path="attribution"),
     ]
 )
 page.run()
