@@ -23,7 +23,7 @@ DIVERGING = "RdBu"  # red against the label, blue for it
 
 def token_labels(tokens: tuple[str, ...]) -> list[str]:
     """Unique, escaped axis labels ("3 movie"): repeated tokens must not merge on a categorical axis."""
-    return [f"{i} {html.escape(token)}" for i, token in enumerate(tokens)]
+    return [f"{i} {html.escape(token, quote=False)}" for i, token in enumerate(tokens)]  # plotly shows &quot;
 
 
 def _color(value: float, scale: float) -> str:
@@ -182,7 +182,7 @@ def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Fi
     """Layers bottom (input tokens) to top (prediction); tokens across. Edge width grows with attribution;
     hovering an edge's midpoint shows its weight and the heads carrying it."""
     figure = go.Figure()
-    labels = [html.escape(t) for t in graph.tokens]
+    labels = [html.escape(t, quote=False) for t in graph.tokens]
     strongest = max((e.weight for e in graph.edges), default=1.0) or 1.0
     mid_x, mid_y, mid_text = [], [], []
     for edge in graph.edges:
