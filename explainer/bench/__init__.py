@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from explainer.bench import attention, beacons, capture
+from explainer.bench import attention, attribution, beacons, capture
 from explainer.bench.common import BenchOptions
 
 BenchFunction = Callable[[BenchOptions], dict[str, Any]]
@@ -21,6 +21,7 @@ BENCHES: dict[str, BenchFunction] = {
     "capture": capture.run,
     "beacons": beacons.run,
     "attention": attention.run,
+    "attribution": attribution.run,
 }
 
 
