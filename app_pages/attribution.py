@@ -10,13 +10,14 @@ import streamlit as st
 from explainer import attribution_plots as plots
 from explainer.attribution import METHOD_TITLES, METHODS, AttributionOptions
 from explainer.attribution_graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
-from explainer.attribution_inputs import BASELINES
+from explainer.attribution_inputs import BASELINES, cheap_enough
 from explainer.capture import InputError
 from explainer.faithfulness import agreement
 from explainer.ui import attribution_session as cache
 from explainer.ui import export, session
 
 PREDICTED = "Predicted label"
+ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for
 
 st.title("Attribution")
 trace = session.current_trace()
@@ -41,7 +42,7 @@ if trace is not None:
     session.publish_options({"method": method, "baseline": baseline, "target": target_choice,
                              "threshold": f"{st.session_state.attribution_threshold:.2f}"})
     target = None if target_choice == PREDICTED else target_choice
-    options = AttributionOptions(baseline=baseline)
+    options = AttributionOptions(baseline=baseline, max_steps=128)
 
     def chart(figure, key: str) -> None:
         config = export.image_config(key, image_format)
@@ -49,11 +50,10 @@ if trace is not None:
         export.html_button(figure, key, key=f"attribution_{key}_html")
 
     try:
-        results = cache.get_attributions(name, text, target, options)
+        result = cache.get_attribution(name, text, method, target, options)
     except InputError as error:
         st.info(str(error))
         st.stop()
-    result = results[method]
     st.caption(
         f"{result.model_name}: attributing **{result.target_label}** (logit {result.target_logit:.3f}) · "
         f"{len(result.tokens)} tokens · blue supports the label, red speaks against it"
@@ -72,7 +72,15 @@ if trace is not None:
     if result.layer_scores is not None:
         chart(plots.layer_heatmap(result), "layers")
 
+    # Every method and the graph take seconds on small models; on long inputs to large ones, minutes: ask first.
+    if not (cheap_enough(current.bundle, len(result.tokens)) or st.session_state.get(ASKED) == (name, text)):
+        st.info(f"Every method, faithfulness, agreement and the graph take a while on {len(result.tokens)} tokens "
+                "of this model.")
+        st.button("Compute them", on_click=lambda: st.session_state.update({ASKED: (name, text)}))
+        st.stop()
+
     st.subheader("Every method")
+    results = cache.get_attributions(name, text, target, options)
     st.dataframe(plots.methods_table(results).round(4), hide_index=True, width="stretch")
     st.download_button(
         "Attributions as JSON",

@@ -155,3 +155,15 @@ def rows_per_batch(bundle: ModelBundle, length: int, budget_bytes: float = 1.5e9
     hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", 768)
     per_row = 4 * layers * (4 * heads * length * length + 16 * length * hidden)
     return max(1, int(budget_bytes // per_row))
+
+
+AUTO_BUDGET = 600_000  # layers x hidden x tokens: the shipped model at 512 tokens, BERT-base at ~64
+
+
+def cheap_enough(bundle: ModelBundle, length: int) -> bool:
+    """Whether every method and the graph finish in seconds on a CPU for an input of `length` tokens, so a page
+    may run them without being asked."""
+    config = bundle.model.config
+    layers = getattr(config, "num_hidden_layers", None) or 12
+    hidden = getattr(config, "hidden_size", None) or 768
+    return layers * hidden * length <= AUTO_BUDGET or bundle.device.type == "cuda"

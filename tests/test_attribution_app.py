@@ -68,3 +68,16 @@ def test_bad_link_falls_back_and_empty_text_gets_a_message():
     assert app.selectbox(key="attribution_target").value == "Predicted label"
     empty = run_page({"text": "   "})
     assert not empty.exception and empty.info
+
+
+def test_expensive_sections_wait_to_be_asked_for(monkeypatch):
+    from explainer import attribution_inputs
+
+    monkeypatch.setattr(attribution_inputs, "AUTO_BUDGET", 0)  # as if the input were long and the model large
+    app = run_page({"text": "A long, long film."})
+    assert not app.exception
+    assert len(app.get("plotly_chart")) == 1  # only the chosen method's bars
+    assert "Every method" not in [h.value for h in app.subheader]
+    app.button[0].click().run()
+    assert not app.exception
+    assert "Attribution graph" in [h.value for h in app.subheader] and len(app.get("plotly_chart")) == 5
