@@ -115,6 +115,11 @@ class Attribution:
             if isinstance(value, np.ndarray):
                 value.flags.writeable = False
 
+    def __setstate__(self, state: dict) -> None:  # unpickled arrays (st.cache_data) come back writeable
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.__post_init__()
+
     @property
     def target_label(self) -> str:
         return self.label_names[self.target]

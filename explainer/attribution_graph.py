@@ -81,6 +81,11 @@ class AttentionAttribution:
             if isinstance(value, np.ndarray):
                 value.flags.writeable = False
 
+    def __setstate__(self, state: dict) -> None:  # unpickled arrays (st.cache_data) come back writeable
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.__post_init__()
+
     @property
     def num_layers(self) -> int:
         return self.scores.shape[0]

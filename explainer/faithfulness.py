@@ -47,6 +47,11 @@ class Faithfulness:
             if isinstance(value, np.ndarray):
                 value.flags.writeable = False
 
+    def __setstate__(self, state: dict) -> None:  # unpickled arrays (st.cache_data) come back writeable
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self.__post_init__()
+
     def summary(self) -> dict[str, float]:
         return {
             "deletion_auc": self.deletion_auc,

@@ -163,3 +163,22 @@ def test_prepare_keeps_special_tokens_in_every_baseline(bundle):
         keep = torch.tensor(prepared.special)
         assert torch.equal(prepared.baseline_embeddings[0, keep], prepared.embeddings[0, keep])
         assert not torch.equal(prepared.baseline_embeddings[0, ~keep], prepared.embeddings[0, ~keep])
+
+
+def test_results_stay_read_only_after_pickling(bundle):
+    import pickle
+
+    from explainer.attribution_graph import attention_attribution
+    from explainer.faithfulness import faithfulness
+
+    loaded = bundle("bert")
+    result = attribute(loaded, TEXT, "saliency")
+    for item, field in (
+        (result, "scores"),
+        (attention_attribution(loaded, TEXT, steps=2), "scores"),
+        (faithfulness(loaded, result), "deletion"),
+    ):
+        copy = pickle.loads(pickle.dumps(item))
+        np.testing.assert_array_equal(getattr(copy, field), getattr(item, field))
+        with pytest.raises(ValueError):
+            getattr(copy, field)[0] = 1.0
