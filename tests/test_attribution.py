@@ -182,3 +182,55 @@ def test_results_stay_read_only_after_pickling(bundle):
         np.testing.assert_array_equal(getattr(copy, field), getattr(item, field))
         with pytest.raises(ValueError):
             getattr(copy, field)[0] = 1.0
+
+
+def test_layer_conductance_matches_captums_layer_conductance_one_layer_at_a_time(bundle):
+    from captum.attr import LayerConductance
+
+    loaded = bundle("bert")
+    ours = attribute(loaded, TEXT, "layer_conductance", options=AttributionOptions(conductance_steps=128))
+    prepared = prepare(loaded, TEXT)
+
+    def forward(embeds):
+        return loaded.model(inputs_embeds=embeds).logits[:, ours.target]
+
+    for layer, module in enumerate(loaded.model.bert.encoder.layer):
+        values = LayerConductance(forward, module).attribute(
+            prepared.embeddings, baselines=prepared.baseline_embeddings, n_steps=128, method="riemann_trapezoid"
+        )
+        reference = values[0].sum(dim=-1).detach().numpy()
+        np.testing.assert_allclose(ours.layer_scores[layer + 1], reference, atol=0.01 * np.abs(reference).max())
+
+
+def test_no_method_leaves_a_hook_or_a_gradient_even_when_the_model_raises(bundle):
+    loaded = bundle("bert")
+
+    def counts():
+        modules = loaded.model.modules()
+        return [len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in modules]
+
+    before = counts()
+    attribute_all(loaded, TEXT, options=AttributionOptions(samples=20, conductance_steps=4))
+    assert counts() == before
+
+    class Boom(RuntimeError):
+        pass
+
+    calls = []
+
+    def explode(module, args):
+        calls.append(1)
+        if len(calls) > 1:  # let the prediction pass, fail inside the method
+            raise Boom("mid-forward failure")
+
+    for method in METHODS:
+        calls.clear()
+        handle = loaded.model.bert.encoder.layer[1].register_forward_pre_hook(explode)
+        try:
+            with pytest.raises(Boom):
+                attribute(loaded, TEXT, method, options=AttributionOptions(samples=20, conductance_steps=4))
+        finally:
+            handle.remove()
+        assert counts() == before, method
+    assert all(p.grad is None for p in loaded.model.parameters())
+    assert attribute(loaded, TEXT, "saliency").scores.shape == (len(loaded.tokenizer(TEXT)["input_ids"]),)
