@@ -13,6 +13,7 @@ page = st.navigation(
     [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/search:", default=True),
         st.Page("app_pages/attention.py", title="Attention", icon=":material/grid_view:", url_path="attention"),
+        st.Page("app_pages/attribution.py", title="Attribution", icon=":material/insights:", url_path="attribution"),
         st.Page("app_pages/markers.py", title="Thought markers", icon=":material/route:", url_path="markers"),
         st.Page("app_pages/beacons.py", title="Beacons", icon=":material/bolt:", url_path="beacons"),
         st.Page("app_pages/errors.py", title="Errors", icon=":material/rule:", url_path="errors"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from explainer.bench import attention, batch, beacons, capture
+from explainer.bench import attention, attribution, batch, beacons, capture
 from explainer.bench.common import BenchOptions
 
 BenchFunction = Callable[[BenchOptions], dict[str, Any]]
@@ -22,6 +22,7 @@ BENCHES: dict[str, BenchFunction] = {
     "beacons": beacons.run,
     "attention": attention.run,
     "batch": batch.run,
+    "attribution": attribution.run,
 }
 
 

@@ -1,0 +1,139 @@
+"""Attribution: which tokens drive the prediction, by every method; how faithful each is and how much they
+agree; and the attribution graph of the attention flow. Options live in the shareable link
+(method, baseline, target, threshold)."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from explainer import attribution_plots as plots
+from explainer.attribution import METHOD_TITLES, METHODS, AttributionOptions
+from explainer.attribution_graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
+from explainer.attribution_inputs import BASELINES, cheap_enough
+from explainer.capture import InputError
+from explainer.faithfulness import agreement
+from explainer.ui import attribution_session as cache
+from explainer.ui import export, session
+
+PREDICTED = "Predicted label"
+ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for
+
+st.title("Attribution")
+trace = session.current_trace()
+if trace is not None:
+    current = session.selection()
+    name, text = current.bundle.name, current.text
+    targets = [PREDICTED, *trace.label_names]
+    session.seed_option("attribution_method", "method", lambda raw: raw if raw in METHODS else METHODS[0], METHODS[0])
+    session.seed_option("attribution_baseline", "baseline", lambda raw: raw if raw in BASELINES else "pad", "pad")
+    session.seed_option("attribution_target", "target", lambda raw: raw if raw in targets else PREDICTED, PREDICTED)
+    session.seed_option("attribution_threshold", "threshold", lambda raw: min(max(float(raw), 0.0), 1.0),
+                        DEFAULT_THRESHOLD)
+    if st.session_state.attribution_target not in targets:
+        st.session_state.attribution_target = PREDICTED
+
+    left, middle, right, far = st.columns([2, 2, 1, 1])
+    method = left.selectbox("Method", METHODS, format_func=METHOD_TITLES.get, key="attribution_method")
+    target_choice = middle.selectbox("Target label", targets, key="attribution_target")
+    baseline = right.radio("Baseline", BASELINES, key="attribution_baseline", help="What replaces text tokens "
+                           "(integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special tokens stay.")
+    image_format = far.radio("Image export", ["png", "svg"], key="attribution_image_format")
+    session.publish_options({"method": method, "baseline": baseline, "target": target_choice,
+                             "threshold": f"{st.session_state.attribution_threshold:.2f}"})
+    target = None if target_choice == PREDICTED else target_choice
+    options = AttributionOptions(baseline=baseline, max_steps=128)
+
+    def chart(figure, key: str) -> None:
+        config = export.image_config(key, image_format)
+        st.plotly_chart(figure, width="stretch", key=f"attribution_{key}", config=config)
+        export.html_button(figure, key, key=f"attribution_{key}_html")
+
+    try:
+        result = cache.get_attribution(name, text, method, target, options)
+    except InputError as error:
+        st.info(str(error))
+        st.stop()
+    st.caption(
+        f"{result.model_name}: attributing **{result.target_label}** (logit {result.target_logit:.3f}) · "
+        f"{len(result.tokens)} tokens · blue supports the label, red speaks against it"
+    )
+    for note in result.notes:
+        st.caption(note)
+
+    st.subheader(METHOD_TITLES[method])
+    st.markdown(plots.highlighted_html(result), unsafe_allow_html=True)
+    if result.convergence_delta is not None:
+        st.caption(
+            f"Convergence delta {result.convergence_delta:+.5f} "
+            f"({result.relative_delta:.2%} of F(x) − F(baseline) = {result.logit_gap:+.4f}) · {result.steps} steps"
+        )
+    chart(plots.bars(result), "bars")
+    if result.layer_scores is not None:
+        chart(plots.layer_heatmap(result), "layers")
+
+    # Every method and the graph take seconds on small models; on long inputs to large ones, minutes: ask first.
+    if not (cheap_enough(current.bundle, len(result.tokens)) or st.session_state.get(ASKED) == (name, text)):
+        st.info(f"Every method, faithfulness, agreement and the graph take a while on {len(result.tokens)} tokens "
+                "of this model.")
+        st.button("Compute them", on_click=lambda: st.session_state.update({ASKED: (name, text)}))
+        st.stop()
+
+    st.subheader("Every method")
+    results = cache.get_attributions(name, text, target, options)
+    st.dataframe(plots.methods_table(results).round(4), hide_index=True, width="stretch")
+    st.download_button(
+        "Attributions as JSON",
+        json.dumps({m: r.as_dict() for m, r in results.items()}, indent=1),
+        file_name="attributions.json",
+        mime="application/json",
+        key="attribution_json",
+        on_click="ignore",
+    )
+
+    st.subheader("Faithfulness")
+    st.caption(
+        "Tokens removed (replaced by the baseline) or inserted in the order each method ranks them. Faithful "
+        "rankings make deletion fall and insertion rise fast. Comprehensiveness and sufficiency: ERASER "
+        "(DeYoung et al. 2020), tokens removed from the sequence at 1, 5, 10, 20 and 50%."
+    )
+    faithful = cache.get_faithfulness(name, text, target, options)
+    chart(plots.faithfulness_curves(faithful), "faithfulness")
+    summary = pd.DataFrame([{"method": METHOD_TITLES[m], **f.summary()} for m, f in faithful.items()])
+    st.dataframe(summary.round(4), hide_index=True, width="stretch")
+
+    st.subheader("Agreement between methods")
+    st.caption("Rank agreement over the text tokens, by magnitude (|attribution|).")
+    agreed = agreement(results)
+    one, two = st.columns(2)
+    with one:
+        chart(plots.agreement_heatmap(agreed, "spearman"), "agreement_spearman")
+    with two:
+        chart(plots.agreement_heatmap(agreed, "overlap"), "agreement_overlap")
+
+    st.subheader("Attribution graph")
+    st.caption(
+        "Self-attention attribution (Hao et al. 2021): integrated gradients over each layer's attention. Nodes are "
+        "(layer, token); an edge carries the attribution of the attention from one token to another, summed over "
+        "heads (hover a midpoint for the heads). Kept: edges above the threshold (share of their layer's strongest) "
+        f"that lie on a path to the prediction (red). Supported families: {', '.join(SUPPORTED)}."
+    )
+    if not supports_graph(current.bundle.architecture):
+        st.info(f"The attribution graph is not available for {current.bundle.architecture} models.")
+    else:
+        threshold = st.slider("Threshold", 0.0, 1.0, step=0.05, key="attribution_threshold")
+        heads = cache.get_attention_attribution(name, text, target, DEFAULT_STEPS)
+        graph = heads.graph(threshold)
+        st.caption(
+            f"{len(graph.edges)} edges · completeness error per layer: "
+            + ", ".join(f"{d:.1%}" for d in heads.relative_deltas)
+        )
+        chart(plots.graph_figure(graph, heads), "graph")
+        st.download_button(
+            "Graph as JSON",
+            json.dumps(graph.as_dict(), indent=1),
+            file_name="attribution-graph.json",
+            mime="application/json",
+            key="attribution_graph_json",
+            on_click="ignore",
+        )

@@ -1,0 +1,155 @@
+"""The `attribution` bench: integrated gradients and the attribution graph against one forward+backward pass.
+
+Reference: one forward+backward pass of the input (its word embeddings, the target logit's gradient), what
+the cheapest gradient method costs. Measured against it, alternating in one run:
+- ours: `attribute(..., "integrated_gradients")` with its defaults (Gauss-Legendre steps in one batch, doubled
+  until the convergence delta is under 1% of the logit gap F(x) - F(baseline)). Target: ratio <= 10 with that
+  delta.
+- captum's default call: IntegratedGradients(...).attribute(n_steps=50), all 50 steps in one batch.
+- the attribution graph (self-attention attribution of every layer, default steps); target: completeness
+  error under 5% in every layer (no time target).
+On the default model and a random BERT-base-sized one, at 64 and 128 tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from explainer.bench.capture import DEFAULT_LABEL, ModelFactory, default_models
+from explainer.bench.common import BenchOptions, measure_alternating, report, result, text_with_tokens
+
+NAME = "attribution"
+METRIC = "seconds per input"
+REFERENCE_NAME = "one forward+backward pass (target logit, gradient w.r.t. the embeddings)"
+MAX_RATIO = 10.0
+MAX_RELATIVE_DELTA = 0.01
+GRAPH_MAX_DELTA = 0.05
+LENGTHS = (64, 128)
+QUICK_LENGTHS = (16, 32)
+
+
+def forward_backward(bundle, text: str) -> Callable[[], Any]:
+    from explainer.attribution_inputs import logits_of_embeddings, prepare, target_of
+
+    prepared = prepare(bundle, text)
+    label, _ = target_of(bundle, prepared, None)
+    forward = logits_of_embeddings(bundle, prepared)
+
+    def run():
+        with bundle.lock, torch.enable_grad():
+            embeds = prepared.embeddings.clone().requires_grad_(True)
+            return torch.autograd.grad(forward(embeds)[0, label], embeds)
+
+    return run
+
+
+def captum_default(bundle, text: str) -> Callable[[], Any]:
+    from captum.attr import IntegratedGradients
+
+    from explainer.attribution_inputs import logits_of_embeddings, prepare, target_of
+
+    prepared = prepare(bundle, text)
+    label, _ = target_of(bundle, prepared, None)
+    forward = logits_of_embeddings(bundle, prepared)
+    ig = IntegratedGradients(lambda embeds: forward(embeds)[:, label])
+
+    def run():
+        with bundle.lock, torch.enable_grad():
+            return ig.attribute(prepared.embeddings, baselines=prepared.baseline_embeddings, n_steps=50)
+
+    return run
+
+
+def run(
+    options: BenchOptions = BenchOptions(),
+    *,
+    models: Sequence[ModelFactory] | None = None,
+    lengths: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Time IG (ours and captum's default call) and the graph against one forward+backward pass, for every
+    model and length; `models` and `lengths` replace the defaults (tests pass tiny models)."""
+    models = default_models(options.quick) if models is None else models
+    lengths = (QUICK_LENGTHS if options.quick else LENGTHS) if lengths is None else lengths
+    repeats = min(options.effective_repeats, 3)  # IG and the graph take seconds to minutes per call on a CPU
+    rows = []
+    for label, build in models:
+        bundle = build()
+        name = f"{label} {bundle.name}" if label == DEFAULT_LABEL else label
+        measured = set()
+        for length in lengths:
+            if min(length, bundle.max_length) in measured:
+                continue  # truncated to a length already measured (the shipped model reads 64 tokens)
+            measured.add(min(length, bundle.max_length))
+            rows += _rows(bundle, name, length, repeats)
+        del bundle
+    return report(NAME, rows)
+
+
+def _rows(bundle, name: str, length: int, repeats: int) -> list[dict[str, Any]]:
+    from explainer.attribution import attribute
+    from explainer.attribution_graph import attention_attribution
+
+    text = text_with_tokens(bundle.tokenizer, length, max_length=bundle.max_length)
+    if length >= bundle.max_length:  # the model reads no more: say so, as the capture bench does
+        total = len(bundle.tokenizer(text, truncation=False)["input_ids"])
+        name = f"{name} {bundle.max_length} tokens (text of {total}, truncated)"
+        length_label = ""
+    else:
+        length_label = f" {length} tokens"
+    reference = forward_backward(bundle, text)
+    reference()  # warm-up
+    outcome: dict[str, Any] = {}
+
+    def ours():
+        outcome["ig"] = attribute(bundle, text, "integrated_gradients")
+
+    def graph():
+        outcome["graph"] = attention_attribution(bundle, text)
+
+    rows = []
+    timing = measure_alternating(ours, reference, repeats=repeats, warmup=1)
+    ig = outcome["ig"]
+    delta = ig.relative_delta if ig.relative_delta is not None else 0.0
+    rows.append(
+        result(
+            case=f"{name}{length_label}: integrated gradients, ours ({ig.steps} steps, "
+            f"|delta| {delta:.2%} of the logit gap)",
+            metric=METRIC,
+            ours=timing.ours,
+            reference=timing.reference,
+            reference_name=REFERENCE_NAME,
+            target=f"ratio <= {MAX_RATIO:g} at |delta| < {MAX_RELATIVE_DELTA:.0%} of the logit gap",
+            meets=lambda ratio: ratio <= MAX_RATIO and delta < MAX_RELATIVE_DELTA,
+        )
+    )
+    timing = measure_alternating(captum_default(bundle, text), reference, repeats=repeats, warmup=0)
+    rows.append(
+        result(
+            case=f"{name}{length_label}: integrated gradients, captum's default call (50 steps, one batch)",
+            metric=METRIC,
+            ours=timing.ours,
+            reference=timing.reference,
+            reference_name=REFERENCE_NAME,
+            target=f"ratio <= {MAX_RATIO:g}",
+            meets=lambda ratio: ratio <= MAX_RATIO,
+        )
+    )
+    timing = measure_alternating(graph, reference, repeats=repeats, warmup=0)
+    heads = outcome["graph"]
+    worst = float(heads.relative_deltas.max())
+    rows.append(
+        result(
+            case=f"{name}{length_label}: attribution graph ({heads.steps} steps x {heads.num_layers} layers, "
+            f"worst layer |delta| {worst:.2%})",
+            metric=METRIC,
+            ours=timing.ours,
+            reference=timing.reference,
+            reference_name=REFERENCE_NAME,
+            target=f"no time target; completeness error < {GRAPH_MAX_DELTA:.0%} in every layer",
+            meets=worst < GRAPH_MAX_DELTA,
+        )
+    )
+    return rows

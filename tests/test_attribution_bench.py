@@ -1,0 +1,32 @@
+"""The attribution bench on tiny models: registered, the DESIGN section 9 shape, every row present with its
+ratio and target."""
+
+from __future__ import annotations
+
+from explainer.bench import BENCHES, BenchOptions
+from explainer.bench import attribution as attribution_bench
+from explainer.bench.common import RESULT_KEYS, random_bert
+
+TINY_BERT = {"num_hidden_layers": 2, "num_attention_heads": 2, "hidden_size": 32, "intermediate_size": 64,
+             "max_position_embeddings": 64}
+
+
+def test_attribution_bench_reports_ig_captum_and_graph_against_forward_backward():
+    assert BENCHES["attribution"] is attribution_bench.run
+    data = attribution_bench.run(
+        BenchOptions(repeats=1, quick=True), models=[("tiny bert", lambda: random_bert(**TINY_BERT))], lengths=[16]
+    )
+    assert data["bench"] == "attribution" and data["machine"]
+    rows = data["results"]
+    assert len(rows) == 3
+    for row in rows:
+        assert tuple(row) == RESULT_KEYS
+        assert row["ours"] > 0 and row["reference"] > 0
+        assert row["ratio"] == row["ours"] / row["reference"]
+        assert row["reference_name"].startswith("one forward+backward")
+    assert "integrated gradients, ours" in rows[0]["case"] and "steps" in rows[0]["case"]
+    assert "captum's default call (50 steps" in rows[1]["case"]
+    assert "attribution graph" in rows[2]["case"]
+    assert rows[1]["meets"] == (rows[1]["ratio"] <= 10)
+    if rows[0]["meets"]:
+        assert rows[0]["ratio"] <= 10
