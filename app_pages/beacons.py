@@ -10,7 +10,7 @@ from explainer.interventions import compare, gate_pins
 from explainer.ui import session
 from explainer.ui import thought_beacon as tb
 
-PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: skip the MLP)": 0.0}
+PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: no MLP update; skipped when τ > 0)": 0.0}
 
 
 def _ints(raw: str) -> list[int]:
@@ -56,7 +56,7 @@ elif trace is not None:
             + ". Its gates act almost as a learned removal of the MLPs rather than a per-word choice: training "
             "moved the work into attention and the thought markers. Lower τ to see where the gates still differ."
         )
-    session.seed_option("beacons_tau", "tau", lambda raw: min(max(float(raw), 0.0), 1.0), model_tau)
+    session.seed_option("beacons_tau", "tau", beacons.parse_tau, model_tau)
     tau = st.slider("Threshold τ", 0.0, 1.0, step=0.01, key="beacons_tau",
                     help=f"The model's own τ is {model_tau:.2f}. τ = 0 runs every MLP (scaled by its gate).")
     at_tau = trace if float(tau) == model_tau else tb.intervened(trace.model_name, trace.text, float(tau))

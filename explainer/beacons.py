@@ -9,6 +9,7 @@ through the earlier layers too: a sweep reports whether its skip rate came out m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,14 @@ def input_compute(trace: Trace, config: Any) -> InputCompute:
         total_flops_saved=rate * mlp_flops_share(config, float(len(trace.tokens))),
         skip_mask=mask,
     )
+
+
+def parse_tau(raw: str) -> float:
+    """A tau from a shared link, clamped to [0, 1]; ValueError for anything that is not a finite number."""
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"tau must be a finite number, got {raw!r}")
+    return min(max(value, 0.0), 1.0)
 
 
 def sweep_taus(model_tau: float | None, taus: Sequence[float] | None = None) -> list[float]:
@@ -135,7 +144,7 @@ def cached_sweep(
 ) -> tuple[dict[str, Any], bool]:
     """(sweep, was_cached): from the disk cache when this model, file content and taus were seen."""
     grid = sweep_taus(float(bundle.model.config.beacon_threshold), taus) if has_beacons(bundle) else []
-    key = (VERSION, disk_cache.model_fingerprint(bundle), data.content_hash, grid)
+    key = (VERSION, *disk_cache.input_key(bundle, data), grid)
 
     def compute() -> dict[str, Any]:
         result = sweep(bundle, data.texts, data.labels, taus=taus, batch_size=batch_size, progress=progress)
@@ -149,7 +158,7 @@ def load_cached_sweep(bundle: ModelBundle, data: LabelledData, taus: Sequence[fl
     if not has_beacons(bundle):
         return None
     grid = sweep_taus(float(bundle.model.config.beacon_threshold), taus)
-    return disk_cache.load("tau_sweep", VERSION, disk_cache.model_fingerprint(bundle), data.content_hash, grid)
+    return disk_cache.load("tau_sweep", VERSION, *disk_cache.input_key(bundle, data), grid)
 
 
 def reported_skip_rate(model_folder: Any) -> float | None:

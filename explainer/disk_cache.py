@@ -38,6 +38,14 @@ def model_fingerprint(bundle) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
+def input_key(bundle, data) -> tuple:
+    """What identifies a model's pass over a labelled file: its weights, the file's bytes, which columns were read,
+    how many rows survived, and how many tokens the model reads. Every per-data-set cache keys on all of it."""
+    return (
+        model_fingerprint(bundle), data.content_hash, data.text_column, data.label_column, len(data), bundle.max_length
+    )
+
+
 def cache_path(namespace: str, *key_parts: Any) -> Path:
     """The file for this key (it may not exist yet)."""
     digest = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:40]

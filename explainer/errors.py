@@ -76,10 +76,7 @@ def load_labelled(
 
 def cache_key(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> tuple:
     """What identifies a prediction pass: the weights, the file's bytes, which columns were read, tau."""
-    return (
-        CACHE_VERSION, disk_cache.model_fingerprint(bundle), data.content_hash, data.text_column, data.label_column,
-        len(data), beacon_threshold, bundle.max_length,
-    )
+    return (CACHE_VERSION, *disk_cache.input_key(bundle, data), beacon_threshold)
 
 
 def _to_json(p: Predictions) -> dict:

@@ -138,7 +138,8 @@ def build_dictionary(
         if progress:
             progress(done, work)
 
-    effects = _direct_effects(model, torch.cat(final_cls))  # [layers, K, labels]
+    with bundle.lock:  # model modules run: serialised like every other use of the shared model
+        effects = _direct_effects(model, torch.cat(final_cls))  # [layers, K, labels]
     layer_slots = counts.sum(axis=1, keepdims=True)
     entries = []
     for layer in range(layers):
@@ -291,7 +292,7 @@ def load_cached_dictionary(
 
 
 def _key(bundle: ModelBundle, data: LabelledData, options: DictionaryOptions) -> tuple:
-    return (VERSION, disk_cache.model_fingerprint(bundle), data.content_hash, asdict(options))
+    return (VERSION, *disk_cache.input_key(bundle, data), asdict(options))
 
 
 def write_outputs(dictionary: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:

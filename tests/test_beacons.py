@@ -14,6 +14,7 @@ from explainer.beacons import (
     cached_sweep,
     input_compute,
     load_cached_sweep,
+    parse_tau,
     sweep,
     sweep_taus,
 )
@@ -53,6 +54,8 @@ def test_pinning_shut_skips_exactly_the_pinned_slots(ours_bundle):
     before, after = input_compute(free, ours_bundle.model.config), input_compute(pinned, ours_bundle.model.config)
     assert after.skip_mask[1, 2] and after.skip_mask[1, 3]
     assert np.array_equal(after.skip_mask[0], before.skip_mask[0])  # layer 0 is before the pin
+    others = [i for i in range(len(free.tokens)) if i not in (2, 3)]
+    assert np.array_equal(after.skip_mask[1, others], before.skip_mask[1, others])  # gates read h
     assert pinned.mlp_update_ratio[1, 2] == 0 and pinned.mlp_update_ratio[1, 3] == 0
     assert compare(free, pinned).changed_skips >= 2 - int(before.skip_mask[1, 2]) - int(before.skip_mask[1, 3])
     assert gate_pins([0, 0], [], 1.0) == (GatePin(0, None, 1.0),)
@@ -116,6 +119,27 @@ def test_sweep_is_cached_on_disk_and_refused_without_beacons(ours_bundle, bundle
     assert was_cached and calls == [] and again == first == load_cached_sweep(ours_bundle, data, taus)
     with pytest.raises(NoBeaconsError, match="no activation beacons"):
         sweep(bundle("baseline"), TEXTS, LABELS)
+
+
+def test_sweep_cache_tells_apart_the_columns_read_from_one_file(ours_bundle, tmp_path):
+    path = tmp_path / "two.csv"
+    pd.DataFrame({"text": TEXTS, "other": TEXTS[::-1], "label": LABELS}).to_csv(path, index=False)
+    taus = [0.0, 1.0]
+    first = read_dataset(path, text_column="text", label_names=ours_bundle.label_names)
+    second = read_dataset(path, text_column="other", label_names=ours_bundle.label_names)
+    assert first.content_hash == second.content_hash
+    cached_sweep(ours_bundle, first, taus=taus)
+    assert load_cached_sweep(ours_bundle, second, taus) is None  # same bytes, other column: not the same result
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "x"])
+def test_a_link_tau_that_is_not_a_finite_number_is_refused(raw):
+    with pytest.raises(ValueError):
+        parse_tau(raw)
+
+
+def test_a_link_tau_is_clamped():
+    assert (parse_tau("-1"), parse_tau("0.3"), parse_tau("7")) == (0.0, 0.3, 1.0)
 
 
 def test_evaluate_cli_sweep_tau(checkpoint, tmp_path, capsys):
