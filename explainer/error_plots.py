@@ -74,7 +74,8 @@ def reliability_figure(calibration: Calibration) -> go.Figure:
         yaxis={"title": "accuracy", "range": [0, 1.02]}, margin={"l": 10, "r": 10, "t": 40, "b": 40},
         legend={"orientation": "h", "y": -0.25},
     )
-    figure.update_yaxes(title_text="examples", secondary_y=True, showgrid=False, tickformat="d", rangemode="tozero")
+    step = max(1, int(np.ceil(calibration.counts.max() / 5))) if calibration.counts.size else 1
+    figure.update_yaxes(title_text="examples", secondary_y=True, showgrid=False, dtick=step, rangemode="tozero")
     return figure
 
 
