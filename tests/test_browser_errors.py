@@ -118,3 +118,18 @@ def test_uploads_non_utf8_refused_and_a_good_file_scored(browser, app_url, tmp_p
     assert page.locator("b", has_text="and").count() == 0
     screenshot(page, "errors-upload")
     assert not dialogs and remote == []
+
+
+def test_clicking_a_confusion_cell_lists_its_examples(browser, app_url, most_confident_mistake):  # noqa: F811
+    page, dialogs, remote = open_errors(browser, app_url)
+    chart = page.locator(".js-plotly-plot").first  # the confusion matrix
+    page.wait_for_timeout(1500)
+    chart.scroll_into_view_if_needed()
+    point = chart.locator(".scatterlayer .trace").first.locator("path.point").nth(1)  # true 0, predicted 1
+    box = point.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.get_by_role("heading", name="True negative, predicted positive").wait_for(timeout=60_000)
+    tables = page.locator("[data-testid='stDataFrame']")
+    assert tables.count() == 3  # per-class metrics, the cell's examples, the misclassified examples
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert not dialogs and remote == []
