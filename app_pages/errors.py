@@ -15,7 +15,15 @@ if current.error:
     st.error(current.error)
     st.stop()
 bundle = current.bundle
+# A shared link may name a file on this machine (data=PATH) and a text filter (q=...).
+session.seed_option("errors_path", "data", str, "")
+session.seed_option("errors_source", "data", lambda raw: labelled.SOURCES[2] if raw else labelled.SOURCES[0],
+                    labelled.SOURCES[0])
+session.seed_option("errors_filter_text", "q", str, "")
 choice = labelled.data_widgets("errors")
+link = {"data": choice.path.strip() if choice.kind == labelled.SOURCES[2] else "",
+        "q": st.session_state.errors_filter_text}
+session.publish_options({key: value for key, value in link.items() if value})
 report = labelled.run_report(bundle, choice, lambda data, progress: analyse(bundle, data, progress=progress),
                              key="_errors_report")
 if report is None:

@@ -39,7 +39,9 @@ def input_x_gradient(bundle: ModelBundle, text: str, target: int) -> np.ndarray:
     """Gradient x input on the token embeddings (captum's LayerGradientXActivation), summed over the hidden size:
     one score per token of `trace(bundle, text)`, towards the logit of label `target`.
 
-    The one attribution the Compare page needs; explainer.attribution (issue 6) provides the full set of methods.
+    ThoughtBeacon models are attributed dense (tau = 0: every MLP runs, gates still scale the updates), because
+    skipping at tau is a step function that gradients cannot see; explainer.attribution does the same, and its
+    `attribute(bundle, text, "input_x_gradient", target=...).scores` gives these same numbers.
     """
     from captum.attr import LayerGradientXActivation
 
@@ -47,8 +49,10 @@ def input_x_gradient(bundle: ModelBundle, text: str, target: int) -> np.ndarray:
     with bundle.lock:
         inputs = tokenizer(text, truncation=True, max_length=bundle.max_length, return_tensors="pt").to(bundle.device)
 
+        dense = {"beacon_threshold": 0.0} if bundle.architecture == "thought_beacon" else {}
+
         def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return model(input_ids=input_ids, attention_mask=attention_mask).logits
+            return model(input_ids=input_ids, attention_mask=attention_mask, **dense).logits
 
         method = LayerGradientXActivation(forward, model.get_input_embeddings())
         with torch.enable_grad():

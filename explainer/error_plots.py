@@ -20,26 +20,27 @@ def _escaped(names: Sequence[str]) -> list[str]:
 
 
 def confusion_figure(confusion: Sequence[Sequence[int]], label_names: Sequence[str], title: str = "") -> go.Figure:
-    """Rows: true label, columns: predicted. Each cell carries (true, predicted) ids as customdata for clicks."""
+    """Rows: true label, columns: predicted. A click on a cell selects its point, customdata (true, predicted)."""
     matrix = np.asarray(confusion, dtype=np.int64)  # [labels, labels]
     names = _escaped(label_names)
     n = len(names)
-    ids = np.stack(np.meshgrid(np.arange(n), np.arange(n), indexing="ij"), axis=-1)  # [labels, labels, 2]
     figure = go.Figure(
-        go.Heatmap(
-            z=matrix, x=names, y=names, colorscale="Blues", showscale=False, customdata=ids,
-            text=matrix, texttemplate="%{text}",
-            hovertemplate="true %{y}, predicted %{x}: %{z} examples<extra></extra>",
-        )
+        go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", showscale=False, text=matrix,
+                   texttemplate="%{text}", hoverinfo="skip")
     )
-    # Invisible points on the cells: plotly reports clicks on scatter points, not on heatmap cells.
+    # One small invisible point per cell: heatmap cells cannot be selected in Streamlit, points can, and plotly
+    # picks the point nearest a click (within hoverdistance). customdata = [true id, predicted id].
     figure.add_trace(
         go.Scatter(
             x=[names[j] for i in range(n) for j in range(n)], y=[names[i] for i in range(n) for j in range(n)],
-            mode="markers", marker={"size": 40, "opacity": 0.01, "symbol": "square"},
-            customdata=[[i, j] for i in range(n) for j in range(n)], hoverinfo="skip", showlegend=False,
+            mode="markers", marker={"size": 6, "opacity": 0.0, "color": "black"},
+            customdata=[[i, j] for i in range(n) for j in range(n)],
+            hovertext=[f"true {names[i]}, predicted {names[j]}: {matrix[i, j]} examples" for i in range(n)
+                       for j in range(n)],
+            hovertemplate="%{hovertext}<extra></extra>", showlegend=False, name="cells",
         )
     )
+    figure.update_layout(hovermode="closest", hoverdistance=200, clickmode="event+select", dragmode=False)
     figure.update_layout(
         title=title, xaxis={"title": "predicted", "side": "bottom"}, yaxis={"title": "true", "autorange": "reversed"},
         height=160 + 60 * n, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40},
@@ -74,7 +75,8 @@ def reliability_figure(calibration: Calibration) -> go.Figure:
         yaxis={"title": "accuracy", "range": [0, 1.02]}, margin={"l": 10, "r": 10, "t": 40, "b": 40},
         legend={"orientation": "h", "y": -0.25},
     )
-    figure.update_yaxes(title_text="examples", secondary_y=True, showgrid=False, tickformat="d", rangemode="tozero")
+    step = max(1, int(np.ceil(calibration.counts.max() / 5))) if calibration.counts.size else 1
+    figure.update_yaxes(title_text="examples", secondary_y=True, showgrid=False, dtick=step, rangemode="tozero")
     return figure
 
 

@@ -12,7 +12,7 @@ No Streamlit here; the page and the CLI call these.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -181,7 +181,6 @@ class ErrorReport:
     content_hash: str
     cached: bool  # the predictions came from the disk cache
     tag_column: str | None = None  # the extra column the table can be filtered by (e.g. "capability")
-    extra: dict = field(default_factory=dict)
 
     @property
     def errors(self) -> pd.DataFrame:

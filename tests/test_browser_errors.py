@@ -97,3 +97,39 @@ def test_compare_page_shows_both_models_and_matched_heads(browser, app_url):  # 
     assert "on=A+data+set" in page.url or "on=A%20data%20set" in page.url
     screenshot(page, "compare-data")
     assert remote == []
+
+
+def test_uploads_non_utf8_refused_and_a_good_file_scored(browser, app_url, tmp_path):  # noqa: F811
+    page, dialogs, remote = open_errors(browser, app_url)
+    page.locator("[data-testid='stRadio']").filter(has_text="Challenge set").get_by_text("Upload a file").click()
+    chooser = page.locator("input[type='file']")
+    chooser.wait_for(state="attached", timeout=30_000)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text,label\ncafé crème,positive\n".encode("latin-1"))
+    chooser.set_input_files(str(latin))
+    page.get_by_text("is not UTF-8", exact=False).first.wait_for(timeout=60_000)
+    good = tmp_path / "mine.jsonl"
+    good.write_text('{"text": "A warm <b>and</b> funny film.", "label": "positive"}\nnot json\n'
+                    '{"text": "Dull and far too long.", "label": "negative"}\n')
+    chooser.set_input_files(str(good))
+    page.get_by_text("1 row of mine.jsonl skipped", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text("mine.jsonl: 2 examples", exact=False).first.wait_for(timeout=60_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("b", has_text="and").count() == 0
+    screenshot(page, "errors-upload")
+    assert not dialogs and remote == []
+
+
+def test_clicking_a_confusion_cell_lists_its_examples(browser, app_url, most_confident_mistake):  # noqa: F811
+    page, dialogs, remote = open_errors(browser, app_url)
+    chart = page.locator(".js-plotly-plot").first  # the confusion matrix
+    page.wait_for_timeout(1500)
+    chart.scroll_into_view_if_needed()
+    point = chart.locator(".scatterlayer .trace").first.locator("path.point").nth(1)  # true 0, predicted 1
+    box = point.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.get_by_role("heading", name="True negative, predicted positive").wait_for(timeout=60_000)
+    tables = page.locator("[data-testid='stDataFrame']")
+    assert tables.count() == 3  # per-class metrics, the cell's examples, the misclassified examples
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert not dialogs and remote == []

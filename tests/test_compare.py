@@ -93,9 +93,13 @@ def test_constant_maps_correlate_zero():
     assert np.all(head_similarity(uniform, uniform) == 0)
 
 
-def test_input_x_gradient_equals_autograd(bert_bundle):
+@pytest.mark.parametrize("family", ["bert", "ours"])
+def test_input_x_gradient_equals_autograd(bundle, family):
+    """ThoughtBeacon: attributed dense (tau 0), every MLP run, as explainer.attribution does."""
+    bert_bundle = bundle(family)
     scores = input_x_gradient(bert_bundle, TEXT, target=1)
     model, tokenizer = bert_bundle.model, bert_bundle.tokenizer
+    dense = {"beacon_threshold": 0.0} if family == "ours" else {}
     inputs = tokenizer(TEXT, return_tensors="pt")
     kept = {}
 
@@ -105,7 +109,7 @@ def test_input_x_gradient_equals_autograd(bert_bundle):
 
     handle = model.get_input_embeddings().register_forward_hook(keep)
     try:
-        model(**inputs).logits[0, 1].backward()
+        model(**inputs, **dense).logits[0, 1].backward()
     finally:
         handle.remove()
         model.zero_grad()

@@ -89,6 +89,16 @@ def test_bad_files_get_clear_messages(tmp_path):
     assert metric(app, "Misclassified") in {"0", "1", "2"}
 
 
+def test_a_shared_link_names_the_file_and_the_filter(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\nnot a good film,negative\nnot bad at all,positive\ngreat,positive\n")
+    app = open_page("app_pages/errors.py", {"data": str(path), "q": "not"})
+    assert app.radio(key="errors_source").value == SOURCES[2] and app.text_input(key="errors_path").value == str(path)
+    assert any("rows.csv: 3 examples" in c.value for c in app.caption)
+    assert errors_table(app)["text"].str.contains("not").all()
+    assert app.query_params["data"] in (str(path), [str(path)]) and app.query_params["q"] in ("not", ["not"])
+
+
 def test_an_open_request_switches_to_the_view_with_the_text():
     app = open_page("app_pages/errors.py")
     text = "The dialogue is superb, but overall the film is awful."

@@ -105,7 +105,9 @@ def run_report(
 
 def show_problems(report: ErrorReport) -> None:
     if report.problems:
-        with st.expander(f"{len(report.problems):,} rows of {report.source} skipped", icon=":material/warning:"):
+        count = len(report.problems)
+        title = f"{count:,} row{'s' if count != 1 else ''} of {report.source} skipped"
+        with st.expander(title, icon=":material/warning:"):
             st.text("\n".join(f"line {line}: {reason}" for line, reason in report.problems[:500]))
             if len(report.problems) > 500:
                 st.caption(f"… and {len(report.problems) - 500:,} more")
