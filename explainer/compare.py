@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 
 from explainer.capture import Trace, trace
@@ -36,30 +35,11 @@ class CompareError(ValueError):
 
 
 def input_x_gradient(bundle: ModelBundle, text: str, target: int) -> np.ndarray:  # [T]
-    """Gradient x input on the token embeddings (captum's LayerGradientXActivation), summed over the hidden size:
-    one score per token of `trace(bundle, text)`, towards the logit of label `target`.
+    """Gradient x input on the token embeddings, one score per token of `trace(bundle, text)`, towards the logit
+    of label `target` (explainer.attribution's method; ThoughtBeacon models are attributed dense there)."""
+    from explainer.attribution import attribute
 
-    ThoughtBeacon models are attributed dense (tau = 0: every MLP runs, gates still scale the updates), because
-    skipping at tau is a step function that gradients cannot see; explainer.attribution does the same, and its
-    `attribute(bundle, text, "input_x_gradient", target=...).scores` gives these same numbers.
-    """
-    from captum.attr import LayerGradientXActivation
-
-    model, tokenizer = bundle.model, bundle.tokenizer
-    with bundle.lock:
-        inputs = tokenizer(text, truncation=True, max_length=bundle.max_length, return_tensors="pt").to(bundle.device)
-
-        dense = {"beacon_threshold": 0.0} if bundle.architecture == "thought_beacon" else {}
-
-        def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return model(input_ids=input_ids, attention_mask=attention_mask, **dense).logits
-
-        method = LayerGradientXActivation(forward, model.get_input_embeddings())
-        with torch.enable_grad():
-            scores = method.attribute(
-                inputs["input_ids"], target=int(target), additional_forward_args=(inputs["attention_mask"],)
-            )
-    return scores[0].sum(dim=-1).detach().float().cpu().numpy()
+    return attribute(bundle, text, "input_x_gradient", target=int(target)).scores
 
 
 @dataclass(frozen=True)
