@@ -88,6 +88,9 @@ def test_beacons_page_renders_and_pinning_changes_the_prediction(browser, app_ur
 
     for layer in range(4):
         pick(page, "stMultiSelect", "Layers", f"layer {layer}")
+    # each pick reruns the page: wait for the run that has all four layers before reading what it shows
+    page.wait_for_function("() => /pin_layers=0(%2C|,)1(%2C|,)2(%2C|,)3/.test(location.search)", timeout=60_000)
+    page.wait_for_timeout(1500)
     line = shown_prediction(page, "after pinning")
     before, after = line.split("→")
     assert before.replace("Prediction:", "").strip() != after.replace("after pinning:", "").strip(), line
