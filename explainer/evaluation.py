@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from explainer.loading import ModelBundle
+from explainer.models import is_thought_beacon
 
 Progress = Callable[[int, int], None]  # (done, total) -> None
 
@@ -44,7 +45,7 @@ def predict(
     """Probabilities for every text, in the input order. Texts longer than the model reads are truncated."""
     model, tokenizer = bundle.model, bundle.tokenizer
     config = model.config
-    is_ours = config.model_type == "thought_beacon"
+    is_ours = is_thought_beacon(config)
     with bundle.lock:  # tokenizer truncation state is per call: see capture.trace
         encoded = tokenizer(list(texts), truncation=True, max_length=bundle.max_length)["input_ids"]
     lengths = [len(ids) for ids in encoded]
