@@ -1,4 +1,5 @@
-"""The models the app ships, by name, and where they live.
+"""The models the app ships, by name, and where they live, grouped for the model picker, and the natural
+pairs to compare (PAIRS: with vs without markers and beacons; from scratch vs pretrained).
 
 The default is the first shipped model present in assets/models/. A checkout without them (or a test) falls
 back to an untrained ThoughtBeacon model built on first use (random weights, labelled as untrained wherever
@@ -15,11 +16,16 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 UNTRAINED_NAME = "untrained-thought-beacon"
 
 
+FROM_SCRATCH = "Trained from scratch"
+PRETRAINED = "Pretrained MiniLM, fine-tuned"
+
+
 @dataclass(frozen=True)
 class ShippedModel:
     name: str
     folder: Path
     description: str  # one line for the model picker
+    group: str = FROM_SCRATCH  # heading the picker files it under
 
 
 SHIPPED: tuple[ShippedModel, ...] = (
@@ -33,6 +39,35 @@ SHIPPED: tuple[ShippedModel, ...] = (
         ASSETS / "models" / "sst2-baseline",
         "Baseline twin of sst2-thought-beacon: same size and training, no markers, no beacons",
     ),
+    ShippedModel(
+        "sst2-minilm-thought-beacon",
+        ASSETS / "models" / "sst2-minilm-thought-beacon",
+        "Pretrained MiniLM-L6 with thought markers and activation beacons retrofitted, LoRA-tuned on SST-2",
+        PRETRAINED,
+    ),
+    ShippedModel(
+        "sst2-minilm-baseline",
+        ASSETS / "models" / "sst2-minilm-baseline",
+        "Baseline twin of sst2-minilm-thought-beacon: same MiniLM and LoRA tuning, no markers, no beacons",
+        PRETRAINED,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    left: str
+    right: str
+    question: str  # what comparing the two shows, one line
+
+
+# The natural comparisons, for the Compare page: each differs from its partner in one respect.
+PAIRS: tuple[ModelPair, ...] = (
+    ModelPair("sst2-minilm-thought-beacon", "sst2-minilm-baseline",
+              "With vs without thought markers and beacons (pretrained MiniLM)"),
+    ModelPair("sst2-thought-beacon", "sst2-baseline", "With vs without thought markers and beacons (from scratch)"),
+    ModelPair("sst2-minilm-thought-beacon", "sst2-thought-beacon", "Pretrained vs from scratch (ThoughtBeacon)"),
+    ModelPair("sst2-minilm-baseline", "sst2-baseline", "Pretrained vs from scratch (baseline)"),
 )
 
 
@@ -55,6 +90,18 @@ def available() -> list[ShippedModel]:
 
 def default_model_name() -> str:
     return available()[0].name
+
+
+def available_pairs() -> list[ModelPair]:
+    """The PAIRS whose two models are both present on disk."""
+    present = {m.name for m in available()}
+    return [pair for pair in PAIRS if pair.left in present and pair.right in present]
+
+
+def picker_label(name: str) -> str:
+    """How the model picker lists a model: its group, then its name (names that are not shipped: as given)."""
+    group = next((m.group for m in SHIPPED if m.name == name), None)
+    return f"{group} · {name}" if group else name
 
 
 def resolve(name: str) -> Path | None:
