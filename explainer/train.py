@@ -25,6 +25,7 @@ from explainer.datasets import DatasetError, LabelledData, read_dataset
 from explainer.evaluation import evaluate, predict
 from explainer.loading import ModelBundle, load_model
 from explainer.model_card import write_card, write_metrics
+from explainer.models.retrofit import ADAPTER_FILE
 from explainer.training import TrainSettings, train
 
 LABEL_NAMES = ("negative", "positive")
@@ -134,6 +135,9 @@ def finalize(
     bundle = load_model(out, device=device)
     config = bundle.model.config
     metrics: dict = {"training": training}
+    if (out / ADAPTER_FILE).is_file():
+        metrics["base"] = {"model": config.base_model, "sha256": config.base_sha256,
+                           "adapter_bytes": (out / ADAPTER_FILE).stat().st_size}
     if config.use_beacons:
         dense = evaluate(bundle, dev.texts, dev.labels, beacon_threshold=0.0)
         sweep = tau_sweep(bundle, dev.texts, dev.labels)
