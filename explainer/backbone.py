@@ -81,6 +81,24 @@ def _hub_folder(repo_id: str) -> Path | None:
     return None
 
 
+def present_offline(base: str | Path) -> bool:
+    """Whether the base can be found without the network (a folder, the weights package or the HF cache):
+    the model picker lists a retrofitted model only then. Cheap: nothing is hashed or loaded."""
+    path = Path(base).expanduser()
+    if path.is_dir():
+        return (path / WEIGHTS).is_file()
+    name = str(base)
+    if name in PACKAGED and packaged_folder(*PACKAGED[name]) is not None:
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, WEIGHTS)
+    except (ValueError, OSError):
+        return False
+    return isinstance(cached, str)
+
+
 def locate(base: str | Path) -> Path:
     """The folder holding the base model's config.json and model.safetensors (not yet verified)."""
     path = Path(base).expanduser()

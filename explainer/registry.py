@@ -12,6 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from explainer import backbone
+from explainer.backbone import MINILM_ID
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 UNTRAINED_NAME = "untrained-thought-beacon"
 
@@ -26,6 +29,7 @@ class ShippedModel:
     folder: Path
     description: str  # one line for the model picker
     group: str = FROM_SCRATCH  # heading the picker files it under
+    base: str | None = None  # pretrained base it was fine-tuned from (only an adapter ships), if any
 
 
 SHIPPED: tuple[ShippedModel, ...] = (
@@ -44,12 +48,14 @@ SHIPPED: tuple[ShippedModel, ...] = (
         ASSETS / "models" / "sst2-minilm-thought-beacon",
         "Pretrained MiniLM-L6 with thought markers and activation beacons retrofitted, LoRA-tuned on SST-2",
         PRETRAINED,
+        MINILM_ID,
     ),
     ShippedModel(
         "sst2-minilm-baseline",
         ASSETS / "models" / "sst2-minilm-baseline",
         "Baseline twin of sst2-minilm-thought-beacon: same MiniLM and LoRA tuning, no markers, no beacons",
         PRETRAINED,
+        MINILM_ID,
     ),
 )
 
@@ -78,8 +84,12 @@ def cache_dir() -> Path:
 
 
 def available() -> list[ShippedModel]:
-    """Shipped models present on disk, default first; the untrained placeholder only when none is."""
-    present = [m for m in SHIPPED if (m.folder / "config.json").is_file()]
+    """Shipped models present on disk (with their pretrained base, for adapters), default first; the untrained
+    placeholder only when none is."""
+    present = [
+        m for m in SHIPPED
+        if (m.folder / "config.json").is_file() and (m.base is None or backbone.present_offline(m.base))
+    ]
     placeholder = ShippedModel(
         UNTRAINED_NAME,
         cache_dir() / UNTRAINED_NAME,

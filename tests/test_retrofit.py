@@ -228,3 +228,39 @@ def test_shipped_minilm_models_load_with_the_base_resolved(name):
     assert bundle.model.config.base_model == backbone.MINILM_ID
     result = trace(bundle, "A gentle, honest little film that stays with you.")
     assert result.label_names[result.predicted] == "positive"
+
+
+def test_the_picker_offers_an_adapter_only_when_its_base_is_present(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    from explainer import registry
+
+    for name in ("scratch", "adapter"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    shipped = (
+        registry.ShippedModel("adapter", tmp_path / "adapter", "retrofitted", registry.PRETRAINED, backbone.MINILM_ID),
+        registry.ShippedModel("scratch", tmp_path / "scratch", "from scratch"),
+    )
+    monkeypatch.setattr(registry, "SHIPPED", shipped)
+    monkeypatch.setattr(backbone, "packaged_folder", lambda *names: tmp_path / "minilm")
+    assert [m.name for m in registry.available()] == ["adapter", "scratch"]
+    assert registry.picker_label("adapter") == f"{registry.PRETRAINED} · adapter"
+    assert registry.picker_label("/some/folder") == "/some/folder"
+    monkeypatch.setattr(backbone, "packaged_folder", lambda *names: None)
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *args, **kwargs: None)
+    assert [m.name for m in registry.available()] == ["scratch"]  # no base: not offered, default falls back
+    assert registry.default_model_name() == "scratch"
+
+
+def test_pairs_name_shipped_models_and_differ_in_one_respect():
+    from explainer import registry
+
+    by_name = {m.name: m for m in registry.SHIPPED}
+    for pair in registry.PAIRS:
+        left, right = by_name[pair.left], by_name[pair.right]
+        same_group = left.group == right.group
+        same_kind = ("baseline" in left.name) == ("baseline" in right.name)
+        assert same_group != same_kind, pair  # markers/beacons differ, or the training origin does, not both
+    present = {m.name for m in registry.available()}
+    assert all(p.left in present and p.right in present for p in registry.available_pairs())
