@@ -79,8 +79,8 @@ def render_retrofit_card(name: str, metrics: dict[str, Any]) -> str:
         "epochs; checkpoint chosen on dev accuracy "
         f"(best {training['best_dev_accuracy']:.4f}{' with every feed-forward block run' if ours else ''}). "
         "The base encoder is frozen; LoRA (Hugging Face `peft`) adapts the attention projections (query, key, value, "
-        "output) and the feed-forward projections of every layer; pooler, classifier"
-        + (" and every retrofit tensor" if ours else "") + " train in full.",
+        "output) and the feed-forward projections of every layer; "
+        + ("pooler, classifier and every retrofit tensor" if ours else "pooler and classifier") + " train in full.",
         "",
         "| hyper-parameter | value |",
         "|---|---|",
@@ -92,14 +92,17 @@ def render_retrofit_card(name: str, metrics: dict[str, Any]) -> str:
         *(_mechanisms() if ours else [
             "## Baseline twin",
             "",
-            "No thought markers and no activation beacons: the same base, LoRA rank, data, schedule and seed as "
-            "`sst2-minilm-thought-beacon`, so the two can be compared side by side.",
+            "No thought markers and no activation beacons: the same base, LoRA targets and rank, data, optimiser "
+            "and seed as `sst2-minilm-thought-beacon`, so the two can be compared side by side; the step budget "
+            "of each is in its card (max_steps above).",
             "",
         ]),
         "## Limitations",
         "",
         "Fine-tuned on movie-review sentiment only, and briefly. The base is a sentence-embedding model "
-        "(trained for similarity, not classification). "
+        "(trained for similarity, not classification). The checkpoint"
+        + (" and tau were" if ours else " was") + " chosen on the dev set these figures come from, so they "
+        "are slightly optimistic. "
         f"Its weakest challenge-set capabilities: {_weakest(metrics['challenge'])}.",
     ]
     return "\n".join(lines) + "\n"
