@@ -80,6 +80,8 @@ ADAPTERS: dict[str, Adapter] = {
     "gpt2": Adapter(_gpt2_probes, _gpt2_lens),
     # Our model reports its MLP update ratios through its outputs: no hooks needed.
     "thought_beacon": Adapter(None, _thought_beacon_lens),
+    # BERT/MiniLM with retrofitted markers and beacons: BERT's own pooler + classifier read its hidden states.
+    "thought_beacon_bert": Adapter(None, _bert_lens),
 }
 
 

@@ -36,6 +36,7 @@ from explainer.loading import ModelBundle
 OUTPUT_PROJECTIONS: dict[str, Callable[[Any], list[nn.Module]]] = {
     "thought_beacon": lambda m: [layer.attn.out for layer in m.layers],
     "bert": lambda m: [layer.attention.output.dense for layer in m.bert.encoder.layer],
+    "thought_beacon_bert": lambda m: [layer.attention.output.dense for layer in m.bert.encoder.layer],
     "roberta": lambda m: [layer.attention.output.dense for layer in m.roberta.encoder.layer],
     "distilbert": lambda m: [layer.attention.out_lin for layer in m.distilbert.transformer.layer],
     "gpt2": lambda m: [block.attn.c_proj for block in m.transformer.h],

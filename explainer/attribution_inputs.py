@@ -18,6 +18,7 @@ import torch
 
 from explainer.capture import InputError, validate_text
 from explainer.loading import ModelBundle
+from explainer.models import is_thought_beacon
 
 BASELINES = ("pad", "mask", "zero")
 
@@ -56,7 +57,7 @@ def readout_position(model_type: str, length: int) -> int:
 
 
 def extra_forward_args(bundle: ModelBundle) -> dict[str, Any]:
-    return {"beacon_threshold": 0.0} if bundle.architecture == "thought_beacon" else {}
+    return {"beacon_threshold": 0.0} if is_thought_beacon(bundle.model.config) else {}
 
 
 def baseline_token_id(bundle: ModelBundle, baseline: str) -> int | None:

@@ -21,6 +21,7 @@ from explainer.capture import Trace
 from explainer.datasets import LabelledData
 from explainer.evaluation import mlp_flops_share, predict, summarise
 from explainer.loading import ModelBundle
+from explainer.models import is_thought_beacon
 
 Progress = Callable[[int, int], None]  # (text passes done, total) -> None
 DEFAULT_TAUS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))  # 0, 0.05, ..., 1
@@ -33,7 +34,7 @@ class NoBeaconsError(ValueError):
 
 def has_beacons(bundle_or_config: Any) -> bool:
     config = getattr(getattr(bundle_or_config, "model", None), "config", bundle_or_config)
-    return config.model_type == "thought_beacon" and bool(getattr(config, "use_beacons", False))
+    return is_thought_beacon(config) and bool(getattr(config, "use_beacons", False))
 
 
 @dataclass(frozen=True)

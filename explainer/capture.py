@@ -13,7 +13,7 @@ import torch
 
 from explainer.architectures import MlpProbe, adapter_for
 from explainer.loading import ModelBundle
-from explainer.models import GatePin, MarkerForce
+from explainer.models import GatePin, MarkerForce, is_thought_beacon
 
 MAX_TEXT_CHARS = 100_000  # beyond this, tokenising alone gets slow; no classifier reads that much anyway
 
@@ -164,7 +164,7 @@ def trace(
     if num_text_tokens == 0:
         raise InputError("The text has nothing the model can read (only spaces, control or invisible characters).")
     inputs = {key: torch.tensor(rows[:1], device=bundle.device) for key, rows in encoded.items()}
-    is_ours = model.config.model_type == "thought_beacon"
+    is_ours = is_thought_beacon(model.config)
     extra: dict[str, Any] = {}
     if is_ours:
         extra = {"beacon_threshold": beacon_threshold, "forced_markers": forced_markers, "pinned_gates": pinned_gates}

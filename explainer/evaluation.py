@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from explainer.loading import ModelBundle
+from explainer.models import is_thought_beacon
 
 Progress = Callable[[int, int], None]  # (done, total) -> None
 LENGTH_CHUNK = 4096  # texts tokenised at once: bounds the tokenizer's memory on 100,000-row files
@@ -49,7 +50,7 @@ def predict(
     batches are padded from those, and only each batch's probabilities are kept, never hidden states."""
     model, tokenizer = bundle.model, bundle.tokenizer
     config = model.config
-    is_ours = config.model_type == "thought_beacon"
+    is_ours = is_thought_beacon(config)
     ids = token_ids(bundle, texts)  # tokenised once; batches are padded from these
     lengths = np.fromiter((len(row) for row in ids), dtype=np.int32, count=len(ids))
     order = np.argsort(lengths, kind="stable")

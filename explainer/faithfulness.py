@@ -24,6 +24,7 @@ import torch
 from explainer.attribution import Attribution
 from explainer.attribution_inputs import prepare, rows_per_batch
 from explainer.loading import ModelBundle
+from explainer.models import is_thought_beacon
 
 ERASER_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 MAX_CURVE_POINTS = 21
@@ -135,7 +136,7 @@ def _eraser(bundle, ids: list[int], order: np.ndarray, attribution: Attribution,
     longest = max(len(s) for s in sequences)
     input_ids = torch.tensor([s + [pad] * (longest - len(s)) for s in sequences], device=bundle.device)
     mask = torch.tensor([[1] * len(s) + [0] * (longest - len(s)) for s in sequences], device=bundle.device)
-    extra = {"beacon_threshold": 0.0} if bundle.architecture == "thought_beacon" else {}
+    extra = {"beacon_threshold": 0.0} if is_thought_beacon(bundle.model.config) else {}
     chunk = rows_per_batch(bundle, longest)
     probabilities = []
     with bundle.lock, torch.no_grad():

@@ -25,7 +25,9 @@ from transformers.utils import logging as hf_logging
 
 import explainer.models  # noqa: F401  (registers the ThoughtBeacon Auto classes)
 from explainer import registry
+from explainer.backbone import BackboneError
 from explainer.memory import keep_freed_memory_mapped
+from explainer.models.retrofit import ADAPTER_FILE, load_retrofit
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -113,6 +115,8 @@ def _looks_like_path(name: str) -> bool:
 def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder} has no config.json: it is not a Hugging Face model folder")
+    if (folder / ADAPTER_FILE).is_file():
+        return _load_adapter(folder), _load_tokenizer(str(folder))
     has_safe = any((folder / f).is_file() for f in SAFE_WEIGHTS)
     has_pickle = any((folder / f).is_file() for f in PICKLE_WEIGHTS)
     if not has_safe and not has_pickle:
@@ -125,6 +129,21 @@ def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, Pre
     config = _load_config(str(folder))
     model = _from_pretrained(str(folder), config, use_safetensors=has_safe)
     return model, _load_tokenizer(str(folder))
+
+
+def _load_adapter(folder: Path) -> PreTrainedModel:
+    """Markers and beacons retrofitted onto a pretrained base: the folder holds only the trained tensors, and
+    the base is located offline and verified against the SHA-256 its config records (explainer/backbone.py)."""
+    try:
+        return load_retrofit(folder)
+    except BackboneError as error:
+        raise ModelLoadError(str(error)) from error
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"Adapter checkpoint {folder} is damaged or does not fit its base: {error}") from error
+    except Exception as error:  # safetensors raises its own error type on a damaged file
+        if type(error).__name__ == "SafetensorError":
+            raise ModelLoadError(f"Adapter weights in {folder} are corrupt: {error}") from error
+        raise
 
 
 def _load_hub(hub_id: str, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:

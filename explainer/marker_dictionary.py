@@ -32,7 +32,7 @@ import torch
 from explainer import disk_cache
 from explainer.datasets import LabelledData
 from explainer.loading import ModelBundle
-from explainer.models import MarkerForce
+from explainer.models import MarkerForce, is_thought_beacon
 
 Progress = Callable[[int, int], None]  # (text passes done, total) -> None
 VERSION = 1  # bump when the result's meaning or layout changes: old cache entries then miss
@@ -53,7 +53,7 @@ class DictionaryOptions:
 
 def has_markers(bundle: ModelBundle) -> bool:
     config = bundle.model.config
-    return config.model_type == "thought_beacon" and getattr(config, "num_thought_markers", 0) > 0
+    return is_thought_beacon(config) and getattr(config, "num_thought_markers", 0) > 0
 
 
 def build_dictionary(
@@ -212,12 +212,18 @@ def _examples(heap: list[tuple], texts: Sequence[str], tokenizer, options: Dicti
     return result
 
 
+def _marker_layers(model) -> list:
+    """The per-layer modules holding W_m,l: the from-scratch model's layers, or the retrofit's extra layers."""
+    return list(model.retrofit) if hasattr(model, "retrofit") else list(model.layers)
+
+
 @torch.inference_mode()
 def _direct_effects(model, final_cls: torch.Tensor, chunk: int = 4096) -> np.ndarray:
     """[layers, K, labels]: mean over texts of head(x + W_m,l M_k) - head(x), x = each text's final [CLS] residual."""
     device = next(model.parameters()).device
     x = final_cls.to(device)  # [N, d]
-    writes = torch.stack([layer.marker_proj(model.markers) for layer in model.layers]).float()  # [layers, K, d]
+    writes = torch.stack([layer.marker_proj(model.markers) for layer in _marker_layers(model)])
+    writes = writes.float()  # [layers, K, d]
     layers, k, d = writes.shape
     flat = writes.reshape(-1, d)  # [layers*K, d]
     totals = torch.zeros(layers * k, model.config.num_labels, dtype=torch.float64, device=device)

@@ -23,6 +23,10 @@ def _pct(value: float) -> str:
 
 def render_card(name: str, metrics: dict[str, Any]) -> str:
     settings = metrics["training"]["settings"]
+    if settings.get("backbone"):  # retrofitted onto a pretrained encoder: its own card
+        from explainer.retrofit_card import render_retrofit_card
+
+        return render_retrofit_card(name, metrics)
     dev = metrics["dev"]
     ours = settings["arch"] == "thought-beacon"
     lines = [

