@@ -18,6 +18,14 @@ def get_comparison(name_a: str, name_b: str, text: str, by_layer: bool):
     return compare_text(session.get_bundle(name_a), session.get_bundle(name_b), text, by_layer=by_layer)
 
 
+def _use_pair() -> None:
+    """A natural pair picked: the sidebar's model becomes A, the text box B."""
+    pair = st.session_state.compare_pair
+    if pair is not None:
+        st.session_state.model_choice, st.session_state.compare_model_b = pair.left, pair.right
+        st.session_state.compare_pair = None
+
+
 def _open_disagreement() -> None:
     selected = st.session_state.compare_table.selection.get("rows", [])
     if selected:
@@ -33,7 +41,13 @@ if current.error:
 bundle_a = current.bundle
 shipped = [m.name for m in registry.available()]
 others = [name for name in shipped if name != bundle_a.name] or shipped
-session.seed_option("compare_model_b", "model_b", str, others[0])
+pairs = registry.available_pairs()
+twin = next((p.right for p in pairs if p.left == bundle_a.name), None)  # its natural partner, when it has one
+session.seed_option("compare_model_b", "model_b", str, twin or others[0])
+if pairs:
+    st.selectbox("Natural pairs", pairs, index=None, key="compare_pair", on_change=_use_pair,
+                 format_func=lambda p: f"{p.question}: {p.left} vs {p.right}",
+                 placeholder="Pick a pair to load both models…")
 session.seed_option("compare_mode", "on", lambda raw: raw if raw in MODES else MODES[0], MODES[0])
 left, right = st.columns([2, 1])
 name_b = left.text_input("Model B (shipped name, folder or hub id)", key="compare_model_b",

@@ -135,3 +135,16 @@ def test_compare_page_on_a_text_and_on_the_challenge_set(challenge_report):
 def test_compare_page_with_a_missing_model_b_says_so(tmp_path):
     app = open_page("app_pages/compare.py", {"model_b": str(tmp_path / "nothing")})
     assert any("Model B" in e.value and "not found" in e.value for e in app.error)
+
+
+def test_compare_page_offers_the_natural_pairs_and_loads_both_models():
+    pairs = registry.available_pairs()
+    if len(pairs) < 2:
+        pytest.skip("needs two shipped pairs (the MiniLM base package is absent)")
+    app = open_page("app_pages/compare.py", {"text": "A gentle film with a big heart."})
+    assert app.text_input(key="compare_model_b").value == pairs[0].right  # the default model's twin
+    app.selectbox(key="compare_pair").select_index(1).run()
+    assert not app.exception, app.exception
+    assert app.session_state["model_choice"] == pairs[1].left
+    assert app.text_input(key="compare_model_b").value == pairs[1].right
+    assert [s.value for s in app.subheader][:2] == [f"A: {pairs[1].left}", f"B: {pairs[1].right}"]
