@@ -9,6 +9,15 @@ from explainer import registry
 from explainer.ui.thought_beacon import shipped_thought_beacon
 from tests.browser_support import ROOT
 
+# These tests check facts of the from-scratch shipped model (which marker flips which text, its near-total MLP
+# skipping), so they name it rather than take the app's default.
+FROM_SCRATCH = "sst2-thought-beacon"
+
+
+def from_scratch_model() -> str | None:
+    return FROM_SCRATCH if FROM_SCRATCH in {m.name for m in registry.available()} else None
+
+
 pytestmark = pytest.mark.slow
 PAGE = str(ROOT / "app_pages" / "beacons.py")
 TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
@@ -31,9 +40,9 @@ def metrics(app: AppTest) -> dict[str, str]:
 
 
 def test_shipped_model_tau_slider_pins_and_the_honest_note():
-    name = shipped_thought_beacon("use_beacons")
+    name = from_scratch_model()
     if name is None or name == registry.UNTRAINED_NAME:
-        pytest.skip("needs the shipped ThoughtBeacon model")
+        pytest.skip(f"needs the shipped {FROM_SCRATCH} model")
     app = open_page({"model": name, "text": TEXT})
     assert not app.exception
     assert "**skipped**" in app.markdown[0].value  # the plain-words definition on top

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 
+import numpy as np
 import pytest
 
 from explainer import load_model
@@ -120,15 +121,29 @@ def test_uploads_non_utf8_refused_and_a_good_file_scored(browser, app_url, tmp_p
     assert not dialogs and remote == []
 
 
-def test_clicking_a_confusion_cell_lists_its_examples(browser, app_url, most_confident_mistake):  # noqa: F811
+@pytest.fixture(scope="module")
+def busiest_mistake_cell() -> tuple[int, str, str]:
+    """(point index, true label, predicted label) of the default model's fullest off-diagonal confusion cell."""
+    bundle = load_model(device="cpu")
+    report = analyse(bundle, load_labelled(bundle, DEFAULT_PATH))
+    matrix = np.array(report.metrics["confusion"])
+    np.fill_diagonal(matrix, -1)
+    true, predicted = np.unravel_index(int(matrix.argmax()), matrix.shape)
+    assert matrix[true, predicted] > 0, "the default model makes no mistake on the challenge set"
+    names = bundle.label_names
+    return int(true * len(names) + predicted), names[true], names[predicted]
+
+
+def test_clicking_a_confusion_cell_lists_its_examples(browser, app_url, busiest_mistake_cell):  # noqa: F811
+    index, true, predicted = busiest_mistake_cell
     page, dialogs, remote = open_errors(browser, app_url)
     chart = page.locator(".js-plotly-plot").first  # the confusion matrix
     page.wait_for_timeout(1500)
     chart.scroll_into_view_if_needed()
-    point = chart.locator(".scatterlayer .trace").first.locator("path.point").nth(1)  # true 0, predicted 1
+    point = chart.locator(".scatterlayer .trace").first.locator("path.point").nth(index)  # row-major cells
     box = point.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.get_by_role("heading", name="True negative, predicted positive").wait_for(timeout=60_000)
+    page.get_by_role("heading", name=f"True {true}, predicted {predicted}").wait_for(timeout=60_000)
     tables = page.locator("[data-testid='stDataFrame']")
     assert tables.count() == 3  # per-class metrics, the cell's examples, the misclassified examples
     assert page.locator("[data-testid='stException']").count() == 0

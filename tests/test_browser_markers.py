@@ -9,8 +9,16 @@ import urllib.parse
 import pytest
 
 from explainer import registry
-from explainer.ui.thought_beacon import shipped_thought_beacon
 from tests.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
+
+# These tests check facts of the from-scratch shipped model (which marker flips which text, its near-total MLP
+# skipping), so they name it rather than take the app's default.
+FROM_SCRATCH = "sst2-thought-beacon"
+
+
+def from_scratch_model() -> str | None:
+    return FROM_SCRATCH if FROM_SCRATCH in {m.name for m in registry.available()} else None
+
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 FLIPS = "Not a single moment of this story rings true."  # shipped model: m2 forced at layer 0 flips it
@@ -19,9 +27,9 @@ SHOTS = os.environ.get("EXPLAINER_SCREENSHOTS")  # a folder to keep the screensh
 
 @pytest.fixture(scope="module")
 def model() -> str:
-    name = shipped_thought_beacon("num_thought_markers")
+    name = from_scratch_model()
     if name is None or name == registry.UNTRAINED_NAME:
-        pytest.skip("needs the shipped ThoughtBeacon model")
+        pytest.skip(f"needs the shipped {FROM_SCRATCH} model")
     return name
 
 
