@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from explainer.attribution_inputs import (
     target_of,
 )
 from explainer.capture import InputError
+from explainer.frozen import FrozenArrays
 from explainer.loading import ModelBundle
 
 METHODS = (
@@ -85,7 +86,7 @@ class AttributionOptions:
 
 
 @dataclass(frozen=True, eq=False)
-class Attribution:
+class Attribution(FrozenArrays):
     """One method's attribution of one prediction. Numpy on CPU, read-only, no model reference."""
 
     method: str
@@ -108,17 +109,6 @@ class Attribution:
     seconds: float
     truncated: bool
     notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, np.ndarray):
-                value.flags.writeable = False
-
-    def __setstate__(self, state: dict) -> None:  # unpickled arrays (st.cache_data) come back writeable
-        for key, value in state.items():
-            object.__setattr__(self, key, value)
-        self.__post_init__()
 
     @property
     def target_label(self) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from explainer.attribution_inputs import DENSE_NOTE, prepare, rows_per_batch, target_of
+from explainer.frozen import FrozenArrays
 from explainer.loading import ModelBundle
 
 # Per family: the modules whose input is each layer's merged attention context, in layer order.
@@ -56,7 +57,7 @@ def supports_graph(architecture: str) -> bool:
 
 
 @dataclass(frozen=True, eq=False)
-class AttentionAttribution:
+class AttentionAttribution(FrozenArrays):
     """Hao et al.'s attribution of every attention weight of one input. Numpy, read-only, no model reference."""
 
     model_name: str
@@ -75,17 +76,6 @@ class AttentionAttribution:
     seconds: float
     truncated: bool
     notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, np.ndarray):
-                value.flags.writeable = False
-
-    def __setstate__(self, state: dict) -> None:  # unpickled arrays (st.cache_data) come back writeable
-        for key, value in state.items():
-            object.__setattr__(self, key, value)
-        self.__post_init__()
 
     @property
     def num_layers(self) -> int:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from explainer.architectures import MlpProbe, adapter_for
+from explainer.frozen import FrozenArrays
 from explainer.loading import ModelBundle
 from explainer.models import GatePin, MarkerForce, is_thought_beacon
 
@@ -23,7 +24,7 @@ class InputError(ValueError):
 
 
 @dataclass(frozen=True, eq=False)
-class Trace:
+class Trace(FrozenArrays):
     """What one forward pass showed. Numpy on CPU, read-only, no model reference, picklable.
     Two Traces are equal when every field is (arrays compared element-wise)."""
 
@@ -51,18 +52,6 @@ class Trace:
     num_text_tokens: int  # tokens the whole text has (before truncation, special tokens excluded)
     max_length: int
     untrained: bool  # the model is an untrained placeholder
-
-    def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, np.ndarray):
-                value.flags.writeable = False
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # Unpickled arrays come back writeable; freeze them again.
-        for key, value in state.items():
-            object.__setattr__(self, key, value)
-        self.__post_init__()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ import torch
 
 from explainer.attribution import Attribution
 from explainer.attribution_inputs import prepare, rows_per_batch
+from explainer.frozen import FrozenArrays
 from explainer.loading import ModelBundle
 from explainer.models import is_thought_beacon
 
@@ -31,7 +32,7 @@ MAX_CURVE_POINTS = 21
 
 
 @dataclass(frozen=True, eq=False)
-class Faithfulness:
+class Faithfulness(FrozenArrays):
     method: str
     fractions: np.ndarray  # [P] share of the text tokens deleted / inserted
     deletion: np.ndarray  # [P] target probability, top tokens replaced by the baseline
@@ -41,17 +42,6 @@ class Faithfulness:
     aopc: float  # mean of p(x) - deletion: higher is more faithful
     comprehensiveness: float  # higher is more faithful
     sufficiency: float  # lower is more faithful
-
-    def __post_init__(self) -> None:
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, np.ndarray):
-                value.flags.writeable = False
-
-    def __setstate__(self, state: dict) -> None:  # unpickled arrays (st.cache_data) come back writeable
-        for key, value in state.items():
-            object.__setattr__(self, key, value)
-        self.__post_init__()
 
     def summary(self) -> dict[str, float]:
         return {
