@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from explainer.model_card import _weakest
+
 # Settings that shape only the from-scratch encoder (the base fixes them) or only ThoughtBeacon models.
 SCRATCH_ONLY = {"vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"}
 OURS_ONLY = {"num_markers", "marker_temperature", "beacon_sparsity", "marker_confidence", "marker_balance"}
@@ -106,11 +108,6 @@ def render_retrofit_card(name: str, metrics: dict[str, Any]) -> str:
         f"Its weakest challenge-set capabilities: {_weakest(metrics['challenge'])}.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _weakest(challenge: dict[str, dict[str, float]], count: int = 2) -> str:
-    ranked = sorted(challenge.items(), key=lambda item: item[1]["accuracy"])[:count]
-    return ", ".join(f"{name} ({figures['accuracy']:.0%})" for name, figures in ranked)
 
 
 def _mechanisms() -> list[str]:
