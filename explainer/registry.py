@@ -19,8 +19,8 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 UNTRAINED_NAME = "untrained-thought-beacon"
 
 
-FROM_SCRATCH = "Trained from scratch"
-PRETRAINED = "Pretrained MiniLM, fine-tuned"
+FROM_SCRATCH = "from scratch"
+PRETRAINED = "pretrained MiniLM"
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,10 @@ def available_pairs() -> list[ModelPair]:
 
 
 def picker_label(name: str) -> str:
-    """How the model picker lists a model: its group, then its name (names that are not shipped: as given)."""
+    """How the model picker lists a model: its name, then its group, so a narrow sidebar cuts the group first
+    (names that are not shipped: as given)."""
     group = next((m.group for m in SHIPPED if m.name == name), None)
-    return f"{group} · {name}" if group else name
+    return f"{name} ({group})" if group else name
 
 
 def resolve(name: str) -> Path | None:

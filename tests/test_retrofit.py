@@ -245,7 +245,7 @@ def test_the_picker_offers_an_adapter_only_when_its_base_is_present(monkeypatch,
     monkeypatch.setattr(registry, "SHIPPED", shipped)
     monkeypatch.setattr(backbone, "packaged_folder", lambda *names: tmp_path / "minilm")
     assert [m.name for m in registry.available()] == ["adapter", "scratch"]
-    assert registry.picker_label("adapter") == f"{registry.PRETRAINED} · adapter"
+    assert registry.picker_label("adapter") == f"adapter ({registry.PRETRAINED})"
     assert registry.picker_label("/some/folder") == "/some/folder"
     monkeypatch.setattr(backbone, "packaged_folder", lambda *names: None)
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *args, **kwargs: None)

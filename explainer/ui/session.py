@@ -89,7 +89,7 @@ def sidebar() -> None:
     with st.sidebar:
         st.header("Model")
         choice = st.selectbox("Model", [*shipped, OTHER_MODEL], key="model_choice", label_visibility="collapsed",
-                              format_func=registry.picker_label)  # grouped: "Trained from scratch · name"
+                              format_func=registry.picker_label)  # "name (group)"
         if choice == OTHER_MODEL:
             st.text_input("Folder or hub id", key="model_other", placeholder="/path/to/checkpoint")
         else:
