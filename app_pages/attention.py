@@ -14,10 +14,6 @@ from explainer.bertviz_views import FrontendMissingError
 from explainer.ui import export, session
 
 
-def _ints(raw: str) -> list[int]:
-    return [int(part) for part in raw.split(",") if part.strip()]
-
-
 def _open_head(layer: int, head: int) -> None:
     st.session_state.attention_layer = int(layer)
     st.session_state.attention_head = int(head)
@@ -56,8 +52,8 @@ if trace is not None:
     session.seed_option("attention_layer", "layer", int, 0)
     session.seed_option("attention_head", "head", int, 0)
     session.seed_option("attention_statistic", "stat", lambda raw: raw if raw in FIELDS else FIELDS[0], FIELDS[0])
-    session.seed_option("bertviz_layers", "bv_layers", _ints, [])
-    session.seed_option("bertviz_heads", "bv_heads", _ints, [])
+    session.seed_option("bertviz_layers", "bv_layers", session.parse_ints, [])
+    session.seed_option("bertviz_heads", "bv_heads", session.parse_ints, [])
     session.seed_option("bertviz_window", "window", int, 0)
     st.session_state.attention_layer = min(max(int(st.session_state.attention_layer), 0), layers - 1)
     st.session_state.attention_head = min(max(int(st.session_state.attention_head), 0), heads - 1)

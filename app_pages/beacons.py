@@ -13,10 +13,6 @@ from explainer.ui import thought_beacon as tb
 PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: no MLP update; skipped when τ > 0)": 0.0}
 
 
-def _ints(raw: str) -> list[int]:
-    return [int(part) for part in raw.split(",") if part.strip()]
-
-
 def _pin_choice(raw: str) -> str:
     names = {value: name for name, value in PIN_VALUES.items()}
     if float(raw) not in names:
@@ -75,8 +71,8 @@ elif trace is not None:
 
         st.subheader("Pin gates")
         st.caption("Force gates open or shut at the chosen layers and tokens and re-run the model at this τ.")
-        session.seed_option("beacons_pin_layers", "pin_layers", _ints, [])
-        session.seed_option("beacons_pin_positions", "pin_pos", _ints, [])
+        session.seed_option("beacons_pin_layers", "pin_layers", session.parse_ints, [])
+        session.seed_option("beacons_pin_positions", "pin_pos", session.parse_ints, [])
         session.seed_option("beacons_pin_value", "pin", _pin_choice, next(iter(PIN_VALUES)))
         pin_layers, positions = tb.choose_slots(at_tau, "beacons_pin")
         value = PIN_VALUES[st.radio("Pin to", list(PIN_VALUES), key="beacons_pin_value", horizontal=True)]

@@ -13,11 +13,6 @@ from explainer.interventions import compare, marker_forces
 from explainer.ui import session
 from explainer.ui import thought_beacon as tb
 
-
-def _ints(raw: str) -> list[int]:
-    return [int(part) for part in raw.split(",") if part.strip()]
-
-
 st.title("Thought markers")
 st.markdown(
     "At every layer, each word of the input picks one of a small set of learned **thought markers**, a shared "
@@ -52,8 +47,8 @@ elif trace is not None:
 
     st.subheader("Force a marker")
     st.caption("Override the routing with one marker at the chosen layers and tokens, then re-run the model.")
-    session.seed_option("markers_force_layers", "force_layers", _ints, [])
-    session.seed_option("markers_force_positions", "force_pos", _ints, [])
+    session.seed_option("markers_force_layers", "force_layers", session.parse_ints, [])
+    session.seed_option("markers_force_positions", "force_pos", session.parse_ints, [])
     session.seed_option("markers_force_marker", "force_marker", int, 0)
     if not 0 <= st.session_state.markers_force_marker < k:
         st.session_state.markers_force_marker = 0

@@ -107,6 +107,11 @@ def sidebar() -> None:
     st.query_params.update({"model": model_param, "text": current.text})
 
 
+def parse_ints(raw: str) -> list[int]:
+    """A list option from a link, e.g. "0,2,3" (ValueError on anything else, so seed_option falls back)."""
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
 def seed_option(key: str, param: str, parse, default):
     """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
     `default`. Later runs keep whatever the user chose. Returns the current value."""
