@@ -287,3 +287,14 @@ def pytest_configure(config) -> None:
     for name, text in (("slow", "slow: takes more than a few seconds"), ("browser", "browser: drives a real browser")):
         if name not in registered:
             config.addinivalue_line("markers", text)
+
+
+# Tests that check facts of the from-scratch shipped model (which marker flips which text, its near-total MLP
+# skipping) name it rather than take the app's default.
+FROM_SCRATCH = "sst2-thought-beacon"
+
+
+def from_scratch_model() -> str | None:
+    from explainer import registry
+
+    return FROM_SCRATCH if FROM_SCRATCH in {m.name for m in registry.available()} else None

@@ -8,15 +8,7 @@ from streamlit.testing.v1 import AppTest
 from explainer import registry
 from explainer.ui.thought_beacon import shipped_thought_beacon
 from tests.browser_support import ROOT
-
-# These tests check facts of the from-scratch shipped model (which marker flips which text, its near-total MLP
-# skipping), so they name it rather than take the app's default.
-FROM_SCRATCH = "sst2-thought-beacon"
-
-
-def from_scratch_model() -> str | None:
-    return FROM_SCRATCH if FROM_SCRATCH in {m.name for m in registry.available()} else None
-
+from tests.conftest import FROM_SCRATCH, from_scratch_model
 
 pytestmark = pytest.mark.slow
 PAGE = str(ROOT / "app_pages" / "beacons.py")

@@ -9,16 +9,8 @@ import urllib.parse
 import pytest
 
 from explainer import registry
+from tests.conftest import FROM_SCRATCH, from_scratch_model
 from tests.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
-
-# These tests check facts of the from-scratch shipped model (which marker flips which text, its near-total MLP
-# skipping), so they name it rather than take the app's default.
-FROM_SCRATCH = "sst2-thought-beacon"
-
-
-def from_scratch_model() -> str | None:
-    return FROM_SCRATCH if FROM_SCRATCH in {m.name for m in registry.available()} else None
-
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 FLIPS = "Not a single moment of this story rings true."  # shipped model: m2 forced at layer 0 flips it
