@@ -64,10 +64,7 @@ if trace is not None:
     st.subheader(METHOD_TITLES[method])
     st.markdown(plots.highlighted_html(result), unsafe_allow_html=True)
     if result.convergence_delta is not None:
-        st.caption(
-            f"Convergence delta {result.convergence_delta:+.5f} "
-            f"({result.relative_delta:.2%} of F(x) − F(baseline) = {result.logit_gap:+.4f}) · {result.steps} steps"
-        )
+        st.caption(plots.convergence_caption(result))
     chart(plots.bars(result), "bars")
     if result.layer_scores is not None:
         chart(plots.layer_heatmap(result), "layers")

@@ -1,9 +1,10 @@
 """Attribution of one prediction to the input tokens: one call per method, configured up front, arrays back.
 
-Gradient and perturbation methods are captum's, run on the word embeddings (see attribution_inputs.py):
-integrated gradients (batched steps, Gauss-Legendre, steps doubled until the convergence delta is within
-`tolerance` of the logit gap), saliency, input x gradient, occlusion, LIME and KernelSHAP. Layer conductance
-per layer, attention rollout and gradient x attention live in attribution_layers.py.
+Gradient and perturbation methods run on the word embeddings (see attribution_inputs.py): integrated gradients
+(by default on an adaptive nested grid of Simpson panels, each round one batch, refined until the error bound is
+within `tolerance` of the logit gap: see ig_adaptive.py; captum's fixed rules on request), and captum's saliency,
+input x gradient, occlusion, LIME and KernelSHAP. Layer conductance per layer, attention rollout and gradient x
+attention live in attribution_layers.py.
 
 Every model use runs under the bundle's lock, with gradients enabled, and leaves the model as it found it
 (no hooks here; no train(), no config change).
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from captum.attr import InputXGradient, IntegratedGradients, KernelShap, Lime, Occlusion, Saliency
 
+from explainer import ig_adaptive
 from explainer.attribution_inputs import (
     BASELINES,
     DENSE_NOTE,
@@ -57,7 +59,10 @@ METHOD_TITLES = {
     "grad_x_attention": "Gradient × attention",
 }
 SIGNED = {"integrated_gradients", "input_x_gradient", "occlusion", "lime", "kernel_shap", "layer_conductance"}
-INTEGRATIONS = ("gausslegendre", "riemann_trapezoid", "riemann_middle")
+# "adaptive": ig_adaptive.py (nested Simpson panels, bisected where the exact per-panel error is); the others
+# are captum's fixed rules, their step count doubled until the delta is within tolerance. Not captum's
+# riemann_trapezoid: its weights sum to (n-1)/n, so it is biased by F-gap/n (tests/test_ig_adaptive.py).
+INTEGRATIONS = ("adaptive", "gausslegendre", "riemann_middle")
 
 
 @dataclass(frozen=True)
@@ -65,10 +70,11 @@ class AttributionOptions:
     """How methods run. Hashable: it is part of every cache key."""
 
     baseline: str = "pad"  # pad | mask | zero: what replaces text tokens (special tokens stay)
-    steps: int = 8  # integrated gradients: first step count (8 Gauss-Legendre points converge on smooth models)
-    max_steps: int = 256  # ... doubled up to this while the delta exceeds `tolerance` x the logit gap
+    steps: int = 8  # integrated gradients: intervals of the first grid (adaptive) / first step count (captum's)
+    max_steps: int = 256  # ... path points allowed while the delta exceeds `tolerance` x the logit gap
     tolerance: float = 0.01
-    integration: str = "gausslegendre"  # captum's IG method
+    integration: str = "adaptive"  # one of INTEGRATIONS
+    ig_stop: str = "error_bound"  # adaptive IG stops on: error_bound (no cancellation) | delta (captum's rules: delta)
     conductance_steps: int = 32  # trapezoid points of layer conductance
     samples: int = 200  # LIME and KernelSHAP perturbed samples
     seed: int = 0  # LIME / KernelSHAP sampling
@@ -76,11 +82,15 @@ class AttributionOptions:
     def __post_init__(self) -> None:
         if self.baseline not in BASELINES:
             raise InputError(f"Unknown baseline '{self.baseline}': choose one of {', '.join(BASELINES)}")
+        if self.ig_stop not in ig_adaptive.STOPS:
+            raise InputError(f"Unknown ig_stop '{self.ig_stop}': choose one of {', '.join(ig_adaptive.STOPS)}")
         if self.integration not in INTEGRATIONS:
             raise InputError(f"Unknown integration '{self.integration}': choose one of {', '.join(INTEGRATIONS)}")
         for name in ("steps", "max_steps", "conductance_steps", "samples"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise InputError(f"{name} must be a positive whole number, not {getattr(self, name)!r}")
+        if self.integration == "adaptive" and self.max_steps < 3:
+            raise InputError(f"max_steps must be at least 3 for adaptive integration (one panel), not {self.max_steps}")
         if not (math.isfinite(self.tolerance) and self.tolerance > 0):
             raise InputError(f"tolerance must be a positive number, not {self.tolerance!r}")
 
@@ -109,6 +119,7 @@ class Attribution(FrozenArrays):
     seconds: float
     truncated: bool
     notes: tuple[str, ...] = ()
+    error_bound: float | None = None  # adaptive IG: sum over path panels of |error| (>= |delta|)
 
     @property
     def target_label(self) -> str:
@@ -151,6 +162,8 @@ class Attribution(FrozenArrays):
             out["convergence_delta"] = self.convergence_delta
             out["baseline_logit"] = self.baseline_logit
             out["steps"] = self.steps
+        if self.error_bound is not None:
+            out["error_bound"] = self.error_bound
         if self.truncated:
             out["truncated"] = True
         if self.notes:
@@ -198,6 +211,7 @@ def attribute(
         seconds=seconds,
         truncated=prepared.truncated,
         notes=notes,
+        error_bound=computed.error_bound,
     )
 
 
@@ -227,6 +241,7 @@ class Computed:
     delta: float | None = None
     baseline_logit: float | None = None
     steps: int | None = None
+    error_bound: float | None = None
 
 
 def _rng_devices(bundle: ModelBundle) -> list[int]:
@@ -290,8 +305,24 @@ def _compute(
 def integrated_gradients(
     forward, x: torch.Tensor, base: torch.Tensor, target_logit: float, options: AttributionOptions, batch: int
 ):
-    """IG from `base` to `x` ([1, T, d]; F(x) = target_logit): steps batched (`batch` rows per pass), doubled
-    from options.steps up to options.max_steps until |delta| <= tolerance x |F(x) - F(base)|."""
+    """IG from `base` to `x` ([1, T, d]; F(x) = target_logit) with `batch` path points per pass, refined until
+    the error bound (adaptive; or |delta|) <= tolerance x |F(x) - F(base)| or options.max_steps points are
+    spent."""
+    if options.integration == "adaptive":
+        evaluate = ig_adaptive.path_integrand(forward, x, base, batch)
+        path = ig_adaptive.integrate(
+            evaluate,
+            tolerance=options.tolerance,
+            max_points=options.max_steps,
+            first_intervals=options.steps,
+            stop=options.ig_stop,
+        )
+        baseline_logit = float(path.values[0])
+        delta_value = float(path.token_scores.sum()) - (target_logit - baseline_logit)
+        return Computed(
+            scores=path.token_scores.astype(np.float32), delta=delta_value, baseline_logit=baseline_logit,
+            steps=path.points, error_bound=path.error_bound,
+        )
     ig = IntegratedGradients(forward)
     with torch.no_grad():  # F(x) is known from the prediction; the delta is computed here, not by captum again
         baseline_logit = float(forward(base)[0])

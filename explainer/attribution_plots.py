@@ -245,3 +245,16 @@ def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Fi
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return figure
+
+
+def convergence_caption(result: Attribution) -> str:
+    """One line on how well a path method converged: delta, its share of the logit gap, the error bound where
+    the method has one (adaptive IG), and the path points used."""
+    parts = [f"Convergence delta {result.convergence_delta:+.5f}"]
+    if result.logit_gap:
+        parts[0] += f" ({result.relative_delta:.2%} of F(x) − F(baseline) = {result.logit_gap:+.4f})"
+        if result.error_bound is not None:
+            share = result.error_bound / abs(result.logit_gap)
+            parts.append(f"error bound {share:.2%} (sum of |error| over path panels)")
+    parts.append(f"{result.steps} path points")
+    return " · ".join(parts)

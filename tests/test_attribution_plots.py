@@ -60,3 +60,15 @@ def test_curves_agreement_and_graph_figures(bundle, results):
     assert len(figure.data[-2].hovertext) == len(graph.edges)
     assert all("<script" not in text for text in figure.data[-1].hovertext)
     assert attribute(loaded, TEXT, "saliency").tokens == graph.tokens
+
+
+def test_convergence_caption_states_delta_bound_and_points(results):
+    ig = results["integrated_gradients"]
+    caption = plots.convergence_caption(ig)
+    assert f"{ig.convergence_delta:+.5f}" in caption
+    assert f"{ig.relative_delta:.2%}" in caption
+    assert f"error bound {ig.error_bound / abs(ig.logit_gap):.2%}" in caption
+    assert caption.endswith(f"{ig.steps} path points")
+    assert ig.error_bound >= abs(ig.convergence_delta) - 1e-6  # the bound holds the delta
+    conductance = plots.convergence_caption(results["layer_conductance"])
+    assert "error bound" not in conductance and "path points" in conductance

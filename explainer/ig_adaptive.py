@@ -1,0 +1,142 @@
+"""Integrated gradients on a nested, adaptive grid of path points, each panel checked against its exact value.
+
+Along the straight path p(a) = b + a (x - b), the IG integrand summed over every input dimension is dF(p(a))/da,
+so its integral over any stretch [a, c] is exactly F(p(c)) - F(p(a)). Every gradient evaluation returns F at its
+point as well, so each Simpson panel [a, c] (points a, (a+c)/2, c) knows its own quadrature error at no extra
+cost: Simpson(a, c) - (F(p(c)) - F(p(a))). Their sum is captum's convergence delta.
+
+The grid starts uniform; each round bisects, in one batch, the panels that carry most of the error (each split
+adds two points and keeps the three it had: points are dyadic and nested, none is thrown away), until the error
+bound, the sum of |error| over panels, is within tolerance x |F(x) - F(b)| (and so |delta| too) or the point
+budget is spent. Attributions are the composite Simpson rule on the final grid, token by token.
+
+Why: trained models here have narrow features along the path (the ThoughtBeacon marker softmax runs at
+temperature 0.2; features ~0.02 wide in a are common). Doubling Gauss-Legendre until |delta| < 1% evaluated
+8 + 16 + 32 + 64 = 120 points on such inputs, and stopping on |delta| alone lets errors of opposite sign in
+different stretches cancel: on 16 texts of the shipped default, measured against 256-point Gauss-Legendre, it
+left single tokens off by up to 9% of the gap (up to 6% for this rule stopped on |delta|). Stopped on the bound,
+this rule used half the points of the doubling (17-59, median 23) and kept every token within 2.1% of the gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+FIRST_INTERVALS = 8  # the uniform grid the first round evaluates: 9 points, 4 Simpson panels
+REFINE_SHARE = 0.5  # each round bisects the largest-error panels that together carry this share of |error|
+SMALLEST_INTERVAL = 2.0**-20  # below this a panel is not split further (float32 paths stop changing)
+STOPS = ("error_bound", "delta")
+
+
+@dataclass(frozen=True)
+class PathIntegral:
+    """The outcome of one adaptive IG run."""
+
+    token_scores: np.ndarray  # [T] attribution of each token (integrand summed over the embedding dimension)
+    alphas: np.ndarray  # [P] the grid's points, ascending, 0 and 1 included
+    values: np.ndarray  # [P] F at each point (values[0] = F(baseline), values[-1] = F(x))
+    delta: float  # sum(token_scores) - (values[-1] - values[0]): the quadrature error, exactly
+    error_bound: float  # sum over panels of |Simpson - exact|: >= |delta|, no cancellation between panels
+    rounds: int  # batches of points evaluated
+
+    @property
+    def points(self) -> int:
+        return int(self.alphas.shape[0])
+
+
+def path_integrand(
+    forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, base: torch.Tensor, batch: int
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """g(alphas [n]) -> (F [n], per-token integrand [n, T]) on the path from `base` to `x` ([1, T, d]); `forward`
+    maps embeddings [B, T, d] to the target's logit [B]. Runs `batch` points per forward+backward pass."""
+    direction = x - base  # [1, T, d]
+
+    def evaluate(alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, integrand = [], []
+        for start in range(0, len(alphas), batch):
+            chunk = torch.tensor(alphas[start : start + batch], dtype=x.dtype, device=x.device)
+            with torch.enable_grad():
+                points = (base + chunk[:, None, None] * direction).requires_grad_(True)  # [n, T, d]
+                logits = forward(points)  # [n]
+                (grads,) = torch.autograd.grad(logits.sum(), points)
+            values.append(logits.detach().double().cpu().numpy())
+            integrand.append((grads * direction).sum(dim=-1).detach().double().cpu().numpy())
+        return np.concatenate(values), np.concatenate(integrand)
+
+    return evaluate
+
+
+def integrate(
+    evaluate: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    *,
+    tolerance: float,
+    max_points: int,
+    first_intervals: int = FIRST_INTERVALS,
+    stop: str = "error_bound",
+) -> PathIntegral:
+    """Adaptive Simpson IG with `evaluate` (see path_integrand). The first grid has `first_intervals` intervals
+    (rounded up to even: Simpson panels span two). Stops when the `stop` measure is within tolerance x
+    |F(1) - F(0)|, or when `max_points` points (at least 3) are spent. `stop`: "error_bound", the sum of |error|
+    over panels (default: errors of opposite sign cannot cancel), or "delta", |sum of errors| (captum's
+    convergence delta)."""
+    if stop not in STOPS:
+        raise ValueError(f"Unknown stop '{stop}': choose one of {', '.join(STOPS)}")
+    max_points = max(3, max_points)
+    panels = max(1, min((first_intervals + 1) // 2, (max_points - 1) // 2))
+    ends = np.linspace(0.0, 1.0, panels + 1)
+    starts, stops = ends[:-1], ends[1:]  # [P] each panel's ends; its middle point is evaluated too
+    # Every point is computed as (a + c) / 2 of the floats it lies between, here and when splitting, so a panel's
+    # points are found again by exact float lookup.
+    alphas = np.sort(np.concatenate([ends, (starts + stops) / 2]))
+    values, integrand = evaluate(alphas)
+    rounds = 1
+    while True:
+        index = {alpha: i for i, alpha in enumerate(alphas)}  # dyadic floats: exact keys
+        a, m, c = (np.array([index[x] for x in xs]) for xs in (starts, (starts + stops) / 2, stops))
+        widths = stops - starts
+        # Simpson per panel and token: [P, T]; its sum over tokens minus the exact F(c) - F(a) is the panel's error.
+        simpson = widths[:, None] / 6 * (integrand[a] + 4 * integrand[m] + integrand[c])
+        errors = simpson.sum(1) - (values[c] - values[a])
+        delta, error_bound = float(errors.sum()), float(np.abs(errors).sum())
+        if (error_bound if stop == "error_bound" else abs(delta)) <= tolerance * abs(values[-1] - values[0]):
+            break
+        split = _intervals_to_split(errors, widths, (max_points - len(alphas)) // 2)  # 2 new points per split
+        if len(split) == 0:
+            break
+        middles = (starts[split] + stops[split]) / 2
+        new = np.concatenate([(starts[split] + middles) / 2, (middles + stops[split]) / 2])
+        new_values, new_integrand = evaluate(new)
+        rounds += 1
+        keep = np.setdiff1d(np.arange(len(starts)), split)
+        starts = np.concatenate([starts[keep], starts[split], middles])
+        stops = np.concatenate([stops[keep], middles, stops[split]])
+        order = np.argsort(np.concatenate([alphas, new]), kind="stable")
+        alphas = np.concatenate([alphas, new])[order]
+        values = np.concatenate([values, new_values])[order]
+        integrand = np.concatenate([integrand, new_integrand])[order]
+    token_scores = simpson.sum(0)  # [T]
+    return PathIntegral(
+        token_scores=token_scores,
+        alphas=alphas,
+        values=values,
+        delta=float(token_scores.sum() - (values[-1] - values[0])),
+        error_bound=error_bound,
+        rounds=rounds,
+    )
+
+
+def _intervals_to_split(errors: np.ndarray, widths: np.ndarray, budget: int) -> np.ndarray:
+    """Indices of the panels, largest |error| first, that together carry REFINE_SHARE of the total |error|
+    (at least one, at most `budget`), leaving out panels already at the smallest width."""
+    magnitude = np.where(widths > SMALLEST_INTERVAL, np.abs(errors), 0.0)
+    total = magnitude.sum()
+    if total <= 0 or budget <= 0:
+        return np.array([], dtype=np.int64)
+    order = np.argsort(-magnitude, kind="stable")
+    covered = np.cumsum(magnitude[order])
+    count = min(int(np.searchsorted(covered, REFINE_SHARE * total)) + 1, budget, int((magnitude > 0).sum()))
+    return np.sort(order[:count])
