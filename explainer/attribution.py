@@ -71,10 +71,10 @@ class AttributionOptions:
 
     baseline: str = "pad"  # pad | mask | zero: what replaces text tokens (special tokens stay)
     steps: int = 8  # integrated gradients: intervals of the first grid (adaptive) / first step count (captum's)
-    max_steps: int = 256  # ... path points allowed while the delta exceeds `tolerance` x the logit gap
+    max_steps: int = 256  # ... path points allowed while the error bound (captum's rules: delta) > tolerance x gap
     tolerance: float = 0.01
     integration: str = "adaptive"  # one of INTEGRATIONS
-    ig_stop: str = "error_bound"  # adaptive IG stops on: error_bound (no cancellation) | delta (captum's rules: delta)
+    ig_stop: str = "error_bound"  # adaptive IG stops on: error_bound (no cancellation) | delta
     conductance_steps: int = 32  # trapezoid points of layer conductance
     samples: int = 200  # LIME and KernelSHAP perturbed samples
     seed: int = 0  # LIME / KernelSHAP sampling

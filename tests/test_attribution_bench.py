@@ -33,3 +33,19 @@ def test_attribution_bench_reports_ig_captum_and_graph_against_forward_backward(
     assert rows[2]["meets"] == (rows[2]["ratio"] <= 10)
     if rows[0]["meets"]:
         assert rows[0]["ratio"] <= 10
+
+
+def test_attribution_bench_sentence_row_times_ours_on_real_sentences(tmp_path):
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence\tlabel\na quiet triumph .\t1\na dull , lifeless script .\t0\nwarm and funny .\t1\n")
+    rows = attribution_bench.run(
+        BenchOptions(repeats=1, quick=True),
+        models=[("tiny bert", lambda: random_bert(**TINY_BERT))],
+        lengths=[16],
+        data=data,
+    )["results"]
+    assert len(rows) == 5
+    row = rows[-1]
+    assert "ours on 3 SST-2 dev sentences" in row["case"] and "points median" in row["case"]
+    assert row["metric"] == "seconds for all sentences"
+    assert row["ours"] > 0 and row["reference"] > 0 and row["ratio"] == row["ours"] / row["reference"]

@@ -11,12 +11,15 @@ Every IG row also says how far its worst token is from a 128-point Gauss-Legendr
 the gap: the delta is a sum over tokens and can be small while single tokens are off.
 - the attribution graph (self-attention attribution of every layer, default steps); target: completeness
   error under 5% in every layer (no time target).
-On the default model and a random BERT-base-sized one, at 64 and 128 tokens.
+On the default model and a random BERT-base-sized one, at 64 and 128 tokens; and, where the SST-2 dev set is on
+hand (see bench/batch.py), ours on SENTENCES real dev sentences for the default model, the inputs it is made for:
+total time against total reference time, with the median and spread of the per-sentence ratios.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,6 +35,8 @@ MAX_RELATIVE_DELTA = 0.01
 GRAPH_MAX_DELTA = 0.05
 LENGTHS = (64, 128)
 QUICK_LENGTHS = (16, 32)
+SENTENCES = 16
+SENTENCE_SEED = 1
 
 
 def forward_backward(bundle, text: str) -> Callable[[], Any]:
@@ -76,9 +81,15 @@ def run(
     *,
     models: Sequence[ModelFactory] | None = None,
     lengths: Sequence[int] | None = None,
+    data: str | Path | None = None,
 ) -> dict[str, Any]:
     """Time IG (ours and captum's default call) and the graph against one forward+backward pass, for every
-    model and length; `models` and `lengths` replace the defaults (tests pass tiny models)."""
+    model and length; `models` and `lengths` replace the defaults (tests pass tiny models). The sentence row
+    runs for the default model when the SST-2 dev set is found, or for the first model when `data` is given."""
+    from explainer.bench.batch import default_data
+
+    sentences_from = Path(data) if data is not None else default_data()
+    given = models is not None
     models = default_models(options.quick) if models is None else models
     lengths = (QUICK_LENGTHS if options.quick else LENGTHS) if lengths is None else lengths
     repeats = min(options.effective_repeats, 3)  # IG and the graph take seconds to minutes per call on a CPU
@@ -92,8 +103,53 @@ def run(
                 continue  # truncated to a length already measured (the shipped model reads 64 tokens)
             measured.add(min(length, bundle.max_length))
             rows += _rows(bundle, name, length, repeats)
+        # The sentence row: once, for the default model (tests: for the first model, given `data`).
+        wanted = (data is not None and label == models[0][0]) if given else label == DEFAULT_LABEL and not options.quick
+        if wanted and sentences_from.is_file():
+            rows.append(_sentence_row(bundle, name, sentences_from, repeats))
         del bundle
     return report(NAME, rows)
+
+
+def _sentence_row(bundle, name: str, path: Path, repeats: int) -> dict[str, Any]:
+    """Ours on SENTENCES dev sentences (fixed seed), each alternated with its own forward+backward pass."""
+    import numpy as np
+
+    from explainer.attribution import attribute
+    from explainer.datasets import read_dataset
+
+    texts = list(read_dataset(path, label_names=bundle.label_names).texts)
+    chosen = np.random.default_rng(SENTENCE_SEED).choice(len(texts), min(SENTENCES, len(texts)), replace=False)
+    ours_total = reference_total = 0.0
+    ratios, points, deltas, bounds = [], [], [], []
+    for index in chosen:
+        text = texts[int(index)]
+        outcome: dict[str, Any] = {}
+
+        def ours(text=text, outcome=outcome):
+            outcome["ig"] = attribute(bundle, text, "integrated_gradients")
+
+        timing = measure_alternating(ours, forward_backward(bundle, text), repeats=repeats, warmup=1)
+        ours_total += timing.ours
+        reference_total += timing.reference
+        ratios.append(timing.ours / timing.reference)
+        ig = outcome["ig"]
+        points.append(ig.steps)
+        deltas.append(ig.relative_delta or 0.0)
+        bounds.append(ig.error_bound / abs(ig.logit_gap) if ig.logit_gap else 0.0)
+    ratios_array = np.array(ratios)
+    return result(
+        case=f"{name}: integrated gradients, ours on {len(chosen)} SST-2 dev sentences (per sentence: ratio median "
+        f"{np.median(ratios_array):.1f}, {np.min(ratios_array):.1f}-{np.max(ratios_array):.1f}, <= {MAX_RATIO:g} on "
+        f"{int((ratios_array <= MAX_RATIO).sum())}; points median {int(np.median(points))}; worst |delta| "
+        f"{max(deltas):.2%}, worst error bound {max(bounds):.2%} of the logit gap)",
+        metric="seconds for all sentences",
+        ours=ours_total,
+        reference=reference_total,
+        reference_name=REFERENCE_NAME,
+        target=f"ratio <= {MAX_RATIO:g} at |delta| < {MAX_RELATIVE_DELTA:.0%} of the logit gap",
+        meets=lambda ratio: ratio <= MAX_RATIO and max(deltas) < MAX_RELATIVE_DELTA,
+    )
 
 
 def _rows(bundle, name: str, length: int, repeats: int) -> list[dict[str, Any]]:
