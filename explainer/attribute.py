@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--method", required=True, choices=CHOICES, metavar="NAME", help=", ".join(CHOICES))
     parser.add_argument("--target", default=None, help="label name or index to attribute (default: predicted)")
     parser.add_argument("--baseline", default="pad", choices=BASELINES, help="what replaces text tokens")
-    parser.add_argument("--steps", type=int, default=None, help="integration steps (IG: first count; graph)")
+    parser.add_argument("--steps", type=int, default=None, help="IG: intervals of the first grid; graph: steps")
     parser.add_argument("--samples", type=int, default=200, help="LIME / KernelSHAP samples")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="graph: relative edge threshold")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
