@@ -1,6 +1,6 @@
 """Shared fixtures: tiny classifiers of every supported family, built from configs and saved locally.
 
-Nothing is downloaded: every model is made from a config (vocab 99, hidden 32, 2 layers, 4 heads,
+Nothing is downloaded: every model is made from a config (vocab 128, hidden 32, 2 layers, 4 heads,
 intermediate 37) with a fixed seed, saved with `save_pretrained` (safetensors) next to a WordPiece
 tokenizer trained here on the sentences below, and loaded back through `explainer.load_model`.
 """
@@ -37,9 +37,9 @@ from transformers import (  # noqa: E402
 
 from explainer.loading import ModelBundle, load_model  # noqa: E402
 from explainer.models import ThoughtBeaconConfig, ThoughtBeaconForSequenceClassification  # noqa: E402
-from explainer.tokenization import train_wordpiece  # noqa: E402
+from explainer.tokenization import whole_word_wordpiece  # noqa: E402
 
-VOCAB = 99
+VOCAB = 128  # 5 special tokens, ~70 characters alone, ~27 as '##' continuations, whole words
 HIDDEN = 32
 LAYERS = 2
 HEADS = 4
@@ -222,7 +222,7 @@ def explainer_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tokenizer() -> PreTrainedTokenizerFast:
-    tok = train_wordpiece(CORPUS * 2, vocab_size=VOCAB)
+    tok = whole_word_wordpiece(CORPUS * 2, vocab_size=VOCAB)  # same ids in every run (the trainer's are not)
     assert len(tok) <= VOCAB, f"tokenizer has {len(tok)} ids, the tiny models embed only {VOCAB}"
     assert tok.pad_token_id == 0
     return tok

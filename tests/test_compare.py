@@ -25,7 +25,7 @@ from explainer.compare import (
 )
 from explainer.errors import load_labelled
 from explainer.head_matching import head_similarity, match_heads
-from explainer.tokenization import train_wordpiece
+from explainer.tokenization import whole_word_wordpiece
 from tests.conftest import CORPUS, HEADS, HIDDEN, LAYERS, build_model, save_checkpoint
 
 TEXT = "The film is a quiet triumph, warm and funny from the first scene to the last."
@@ -137,8 +137,8 @@ def test_same_tokens_compare_on_tokens(bundle):
 
 
 def test_different_tokenisers_compare_on_words(tmp_path, ours_bundle):
-    """B reads with a WordPiece vocabulary learnt from other sentences, so it splits the words differently."""
-    other = train_wordpiece(CORPUS[12:20] * 2, vocab_size=70)
+    """B reads with a WordPiece vocabulary from other sentences, so it splits the words differently."""
+    other = whole_word_wordpiece(CORPUS[12:20] * 2, vocab_size=110)
     b = load_model(save_checkpoint(build_model("bert"), other, tmp_path / "other-vocab"), device="cpu")
     text = "A quiet triumph, warm and funny."
     result = compare_text(ours_bundle, b, text)
