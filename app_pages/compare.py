@@ -68,6 +68,7 @@ def chart(figure, name: str) -> None:
 
 
 if mode == MODES[0]:
+    session.publish_options(labelled.data_link(labelled.DataChoice(labelled.SOURCES[0])))  # no data in the link
     by_layer = st.toggle("Match heads only within the same layer", key="compare_by_layer")
     try:
         result = get_comparison(name_a, name_b, current.text, by_layer)
@@ -110,7 +111,9 @@ if mode == MODES[0]:
     chart(error_plots.paired_attributions(result.attribution_a, result.attribution_b, result.units, f"A {name_a}",
                                           f"B {name_b}"), "attributions")
 else:
+    labelled.seed_data_widgets("compare")
     choice = labelled.data_widgets("compare")
+    session.publish_options(labelled.data_link(choice))
     comparison = labelled.run_report(
         bundle_a, choice,
         lambda data, progress: compare_data(bundle_a, bundle_b, data, progress_a=progress, progress_b=progress),

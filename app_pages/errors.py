@@ -15,15 +15,11 @@ if current.error:
     st.error(current.error)
     st.stop()
 bundle = current.bundle
-# A shared link may name a file on this machine (data=PATH) and a text filter (q=...).
-session.seed_option("errors_path", "data", str, "")
-session.seed_option("errors_source", "data", lambda raw: labelled.SOURCES[2] if raw else labelled.SOURCES[0],
-                    labelled.SOURCES[0])
+# A shared link may name a file on this machine (data=PATH, text_column, label_column) and every filter below.
+labelled.seed_data_widgets("errors")
 session.seed_option("errors_filter_text", "q", str, "")
 choice = labelled.data_widgets("errors")
-link = {"data": choice.path.strip() if choice.kind == labelled.SOURCES[2] else "",
-        "q": st.session_state.errors_filter_text}
-session.publish_options({key: value for key, value in link.items() if value})
+session.publish_options(labelled.data_link(choice))
 report = labelled.run_report(bundle, choice, lambda data, progress: analyse(bundle, data, progress=progress),
                              key="_errors_report")
 if report is None:
@@ -88,15 +84,29 @@ if cell is not None:
 st.subheader("Misclassified examples")
 st.caption("Most confident mistakes first. Select a row to open that example.")
 columns = st.columns([3, 2, 2, 2, 2])
+longest = max(int(report.frame["tokens"].max()), 2)
+tag_names = sorted(report.frame[report.tag_column].unique()) if report.tag_column else []
+seeds = {"errors_filter_tokens": ("tokens", lambda raw: session.parse_range(raw, 1, longest), (1, longest)),
+         "errors_filter_true": ("true", lambda raw: session.parse_names(raw, names), []),
+         "errors_filter_predicted": ("pred", lambda raw: session.parse_names(raw, names), []),
+         "errors_filter_tags": ("tags", lambda raw: session.parse_names(raw, tag_names), [])}
+for key, (param, parse, default) in seeds.items():
+    session.seed_option(key, param, parse, default)
+# Another data set may have other labels, tags or lengths: keep only what this one has.
+low, high = st.session_state.errors_filter_tokens
+st.session_state.errors_filter_tokens = session.parse_range(f"{low}-{high}", 1, longest)
+for key, allowed in (("errors_filter_true", names), ("errors_filter_predicted", names),
+                     ("errors_filter_tags", tag_names)):
+    st.session_state[key] = [name for name in st.session_state[key] if name in allowed]
 text = columns[0].text_input("Text contains", key="errors_filter_text")
-longest = int(report.frame["tokens"].max())
-tokens = columns[1].slider("Tokens", 1, max(longest, 2), (1, max(longest, 2)), key="errors_filter_tokens")
+tokens = columns[1].slider("Tokens", 1, longest, key="errors_filter_tokens")
 tags: list[str] = []
 if report.tag_column:
-    tags = columns[2].multiselect(report.tag_column.capitalize(), sorted(report.frame[report.tag_column].unique()),
-                                  key="errors_filter_tags")
+    tags = columns[2].multiselect(report.tag_column.capitalize(), tag_names, key="errors_filter_tags")
 true_labels = columns[3].multiselect("True label", list(names), key="errors_filter_true")
 predicted_labels = columns[4].multiselect("Predicted", list(names), key="errors_filter_predicted")
+session.publish_options({"q": text, "tokens": "" if tokens == (1, longest) else f"{tokens[0]}-{tokens[1]}",
+                         "tags": ",".join(tags), "true": ",".join(true_labels), "pred": ",".join(predicted_labels)})
 rule = ExampleFilter(errors_only=True, text=text, min_tokens=tokens[0], max_tokens=tokens[1], tags=tuple(tags),
                      true_labels=tuple(true_labels), predicted_labels=tuple(predicted_labels))
 example_table(filter_examples(report.frame, rule, report.tag_column), "errors_table")

@@ -99,6 +99,40 @@ def test_a_shared_link_names_the_file_and_the_filter(tmp_path):
     assert app.query_params["data"] in (str(path), [str(path)]) and app.query_params["q"] in ("not", ["not"])
 
 
+def test_a_shared_link_carries_every_filter_and_the_columns_and_drops_cleared_ones(tmp_path):
+    path = tmp_path / "rows.tsv"
+    rows = ["not a good film at all", "not bad , really", "great", "awful , not fun", "not my kind of thing , sadly"]
+    path.write_text("review\tgold\n" + "".join(f"{text}\t{i % 2}\n" for i, text in enumerate(rows)))
+    query = {"data": str(path), "text_column": "review", "label_column": "gold", "q": "not", "tokens": "3-7",
+             "true": "negative,nonsense", "pred": "positive"}
+    app = open_page("app_pages/errors.py", query)
+    assert app.text_input(key="errors_text_column").value == "review"
+    assert app.text_input(key="errors_label_column").value == "gold"
+    assert app.slider(key="errors_filter_tokens").value == (3, 7)
+    assert app.multiselect(key="errors_filter_true").value == ["negative"]  # unknown names dropped
+    assert app.multiselect(key="errors_filter_predicted").value == ["positive"]
+    table = errors_table(app)
+    assert (table["label"] == "negative").all() and (table["predicted"] == "positive").all()
+    assert table["tokens"].between(3, 7).all() and table["text"].str.contains("not").all()
+
+    def param(name):
+        value = app.query_params.get(name)
+        return value[0] if isinstance(value, list) else value
+
+    assert param("tokens") == "3-7" and param("true") == "negative" and param("label_column") == "gold"
+    app.text_input(key="errors_filter_text").set_value("").run()
+    app.multiselect(key="errors_filter_true").set_value([]).run()
+    assert param("q") is None and param("true") is None  # cleared filters leave the link
+    assert param("tokens") == "3-7" and param("data") == str(path)
+
+    compare = open_page("app_pages/compare.py", {"on": "A data set", "data": str(path), "text_column": "review",
+                                                 "label_column": "gold"})
+    assert compare.radio(key="compare_source").value == SOURCES[2]
+    assert compare.text_input(key="compare_path").value == str(path)
+    counts = [int(metric(compare, name)) for name in ("Both right", "Only A right", "Only B right", "Both wrong")]
+    assert sum(counts) == len(rows)
+
+
 def test_an_open_request_switches_to_the_view_with_the_text():
     app = open_page("app_pages/errors.py")
     text = "The dialogue is superb, but overall the film is awful."
@@ -124,6 +158,7 @@ def test_compare_page_on_a_text_and_on_the_challenge_set(challenge_report):
 
     app.radio(key="compare_mode").set_value("A data set").run()
     assert not app.exception
+    assert "data" not in app.query_params  # the shipped challenge set: nothing to name
     counts = [int(metric(app, name).replace(",", "")) for name in ("Both right", "Only A right", "Only B right",
                                                                     "Both wrong")]
     assert sum(counts) == challenge_report.metrics["n"]

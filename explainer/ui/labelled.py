@@ -12,6 +12,7 @@ from explainer.challenge import DEFAULT_PATH
 from explainer.datasets import DatasetError, LabelledData
 from explainer.errors import MAX_UPLOAD_BYTES, ErrorReport, check_upload_size, load_labelled
 from explainer.loading import ModelBundle
+from explainer.ui import session
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
@@ -59,6 +60,24 @@ class DataChoice:
         return load_labelled(bundle, DEFAULT_PATH, **columns)
 
 
+def seed_data_widgets(prefix: str) -> None:
+    """First values of the data widgets from a shared link: data=PATH (a file on this machine), text_column,
+    label_column. Call before data_widgets."""
+    session.seed_option(f"{prefix}_path", "data", str, "")
+    session.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
+    session.seed_option(f"{prefix}_text_column", "text_column", str, "")
+    session.seed_option(f"{prefix}_label_column", "label_column", str, "")
+
+
+def data_link(choice: DataChoice) -> dict[str, str]:
+    """The link options that reproduce `choice` (empty values leave the link: see session.publish_options)."""
+    return {
+        "data": choice.path.strip() if choice.kind == SOURCES[2] else "",
+        "text_column": choice.text_column or "",
+        "label_column": choice.label_column or "",
+    }
+
+
 def data_widgets(prefix: str) -> DataChoice:
     """Source (challenge set, upload, path) and the optional column names."""
     kind = st.radio("Data set", SOURCES, horizontal=True, key=f"{prefix}_source")
@@ -68,6 +87,7 @@ def data_widgets(prefix: str) -> DataChoice:
             f"Labelled CSV, TSV or JSONL (at most {MAX_UPLOAD_BYTES // 2**20} MB; UTF-8)",
             type=["csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt"], key=f"{prefix}_upload",
         )
+        st.caption("An uploaded file does not travel in a shared link; a path on this machine does.")
     elif kind == SOURCES[2]:
         path = st.text_input("Path", key=f"{prefix}_path", placeholder="/data/sst2/dev.tsv")
     with st.expander("Columns (detected unless named here)"):

@@ -112,6 +112,19 @@ def parse_ints(raw: str) -> list[int]:
     return [int(part) for part in raw.split(",") if part.strip()]
 
 
+def parse_names(raw: str, allowed) -> list[str]:
+    """A list of names from a link, e.g. "negative,positive", keeping only those in `allowed`, in its order."""
+    wanted = {part.strip() for part in raw.split(",")}
+    return [name for name in allowed if name in wanted]
+
+
+def parse_range(raw: str, low: int, high: int) -> tuple[int, int]:
+    """An inclusive range from a link, e.g. "3-20", clamped to [low, high] (ValueError if it is not one)."""
+    first, last = (int(part) for part in raw.split("-", 1))
+    first, last = sorted((min(max(first, low), high), min(max(last, low), high)))
+    return first, last
+
+
 def seed_option(key: str, param: str, parse, default):
     """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
     `default`. Later runs keep whatever the user chose. Returns the current value."""
@@ -129,8 +142,13 @@ def seed_option(key: str, param: str, parse, default):
 
 
 def publish_options(options: dict[str, str]) -> None:
-    """Put the page's options into the link, beside model and text."""
-    st.query_params.update(options)
+    """Put the page's options into the link, beside model and text. An empty value takes its option out of the
+    link (opening the link then gives that option its default, which every page makes the empty choice)."""
+    for key, value in options.items():
+        if value == "":
+            st.query_params.pop(key, None)
+        else:
+            st.query_params[key] = value
 
 
 def current_trace() -> Trace | None:
