@@ -59,8 +59,8 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, model_max_length: int
 def whole_word_wordpiece(texts: Iterable[str], vocab_size: int, model_max_length: int = 512) -> PreTrainedTokenizerFast:
     """The same pipeline with a vocabulary built without a trainer, so the same texts give the same ids in
     every process (tests rely on that): special tokens, every lower-case letter, digit, ASCII punctuation mark
-    and character of the texts alone, every character that continues a word as "##" + it, then whole words by frequency, ties
-    alphabetical, up to `vocab_size`. Words left out are spelled in characters."""
+    and character of the texts alone, every character that continues a word as "##" + it, then whole words by
+    frequency, ties alphabetical, up to `vocab_size`. Words left out are spelled in characters."""
     texts = list(texts)
     splitter = _bert_style_pipeline(models.WordPiece(vocab={"[UNK]": 0}, unk_token="[UNK]"))
     counts: Counter[str] = Counter()

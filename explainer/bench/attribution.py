@@ -25,7 +25,14 @@ from typing import Any
 import torch
 
 from explainer.bench.capture import DEFAULT_LABEL, ModelFactory, default_models
-from explainer.bench.common import BenchOptions, measure_alternating, report, result, text_with_tokens
+from explainer.bench.common import (
+    BenchOptions,
+    measure_alternating,
+    report,
+    result,
+    text_with_tokens,
+    timed_result,
+)
 
 NAME = "attribution"
 METRIC = "seconds per input"
@@ -152,6 +159,13 @@ def _sentence_row(bundle, name: str, path: Path, repeats: int) -> dict[str, Any]
     )
 
 
+def _row(case: str, timing, target: str, meets) -> dict[str, Any]:
+    """A result row timed against REFERENCE_NAME."""
+    return timed_result(
+        case=case, metric=METRIC, timing=timing, reference_name=REFERENCE_NAME, target=target, meets=meets
+    )
+
+
 def _rows(bundle, name: str, length: int, repeats: int) -> list[dict[str, Any]]:
     from explainer.attribution import AttributionOptions, attribute
     from explainer.attribution_graph import attention_attribution
@@ -185,16 +199,13 @@ def _rows(bundle, name: str, length: int, repeats: int) -> list[dict[str, Any]]:
         ig = outcome[key]
         delta = ig.relative_delta if ig.relative_delta is not None else 0.0
         rows.append(
-            result(
-                case=f"{name}{length_label}: integrated gradients, {label} ({ig.steps} points, |delta| {delta:.2%}, "
+            _row(
+                f"{name}{length_label}: integrated gradients, {label} ({ig.steps} points, |delta| {delta:.2%}, "
                 f"error bound {ig.error_bound / abs(ig.logit_gap):.2%}, worst token "
                 f"{worst_token_error(ig.scores, truth):.2%} of the logit gap)",
-                metric=METRIC,
-                ours=timing.ours,
-                reference=timing.reference,
-                reference_name=REFERENCE_NAME,
-                target=f"ratio <= {MAX_RATIO:g} at |delta| < {MAX_RELATIVE_DELTA:.0%} of the logit gap",
-                meets=lambda ratio, delta=delta: ratio <= MAX_RATIO and delta < MAX_RELATIVE_DELTA,
+                timing,
+                f"ratio <= {MAX_RATIO:g} at |delta| < {MAX_RELATIVE_DELTA:.0%} of the logit gap",
+                lambda ratio, delta=delta: ratio <= MAX_RATIO and delta < MAX_RELATIVE_DELTA,
             )
         )
     captum_run = captum_default(bundle, text)
@@ -206,30 +217,24 @@ def _rows(bundle, name: str, length: int, repeats: int) -> list[dict[str, Any]]:
     captum_scores = outcome["captum"][0].sum(-1).detach().double().cpu().numpy()
     captum_delta = abs(captum_scores.sum() - truth.logit_gap) / abs(truth.logit_gap)
     rows.append(
-        result(
-            case=f"{name}{length_label}: integrated gradients, captum's default call (50 steps, one batch, "
+        _row(
+            f"{name}{length_label}: integrated gradients, captum's default call (50 steps, one batch, "
             f"|delta| {captum_delta:.2%}, worst token {worst_token_error(captum_scores, truth):.2%} of the logit gap)",
-            metric=METRIC,
-            ours=timing.ours,
-            reference=timing.reference,
-            reference_name=REFERENCE_NAME,
-            target=f"ratio <= {MAX_RATIO:g}",
-            meets=lambda ratio: ratio <= MAX_RATIO,
+            timing,
+            f"ratio <= {MAX_RATIO:g}",
+            lambda ratio: ratio <= MAX_RATIO,
         )
     )
     timing = measure_alternating(graph, reference, repeats=repeats, warmup=0)
     heads = outcome["graph"]
     worst = float(heads.relative_deltas.max())
     rows.append(
-        result(
-            case=f"{name}{length_label}: attribution graph ({heads.steps} steps x {heads.num_layers} layers, "
+        _row(
+            f"{name}{length_label}: attribution graph ({heads.steps} steps x {heads.num_layers} layers, "
             f"worst layer |delta| {worst:.2%})",
-            metric=METRIC,
-            ours=timing.ours,
-            reference=timing.reference,
-            reference_name=REFERENCE_NAME,
-            target=f"no time target; completeness error < {GRAPH_MAX_DELTA:.0%} in every layer",
-            meets=worst < GRAPH_MAX_DELTA,
+            timing,
+            f"no time target; completeness error < {GRAPH_MAX_DELTA:.0%} in every layer",
+            worst < GRAPH_MAX_DELTA,
         )
     )
     return rows

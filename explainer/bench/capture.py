@@ -19,8 +19,8 @@ from explainer.bench.common import (
     random_bert,
     ratio_at_most,
     report,
-    result,
     text_with_tokens,
+    timed_result,
 )
 
 NAME = "capture"
@@ -93,14 +93,8 @@ def run(
                 traced(bundle, text), plain_forward(bundle, text), repeats=options.effective_repeats, warmup=2
             )
             rows.append(
-                result(
-                    case=case,
-                    metric=METRIC,
-                    ours=timing.ours,
-                    reference=timing.reference,
-                    reference_name=REFERENCE_NAME,
-                    target=target,
-                    meets=meets,
+                timed_result(
+                    case=case, metric=METRIC, timing=timing, reference_name=REFERENCE_NAME, target=target, meets=meets
                 )
             )
         del bundle

@@ -166,6 +166,21 @@ def ratio_at_most(limit: float) -> tuple[str, Callable[[float], bool]]:
     return f"ratio <= {limit:g}", lambda ratio: ratio <= limit
 
 
+def timed_result(
+    *, case: str, metric: str, timing: Timing, reference_name: str, target: str, meets: bool | Callable[[float], bool]
+) -> dict[str, Any]:
+    """result() of one measure_alternating Timing: its medians as ours and reference."""
+    return result(
+        case=case,
+        metric=metric,
+        ours=timing.ours,
+        reference=timing.reference,
+        reference_name=reference_name,
+        target=target,
+        meets=meets,
+    )
+
+
 def report(bench: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     """The whole output of one bench, exactly the DESIGN section 9 shape."""
     return {"bench": bench, "machine": machine(), "results": list(results)}
