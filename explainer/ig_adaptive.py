@@ -28,7 +28,7 @@ import torch
 
 FIRST_INTERVALS = 8  # the uniform grid the first round evaluates: 9 points, 4 Simpson panels
 REFINE_SHARE = 0.5  # each round bisects the largest-error panels that together carry this share of |error|
-SMALLEST_INTERVAL = 2.0**-20  # below this a panel is not split further (float32 paths stop changing)
+SMALLEST_PANEL = 2.0**-20  # below this a panel is not split further (float32 paths stop changing)
 STOPS = ("error_bound", "delta")
 
 
@@ -95,7 +95,7 @@ def integrate(
     values, integrand = evaluate(alphas)
     rounds = 1
     while True:
-        index = {alpha: i for i, alpha in enumerate(alphas)}  # dyadic floats: exact keys
+        index = {alpha: i for i, alpha in enumerate(alphas)}  # exact float keys (see above)
         a, m, c = (np.array([index[x] for x in xs]) for xs in (starts, (starts + stops) / 2, stops))
         widths = stops - starts
         # Simpson per panel and token: [P, T]; its sum over tokens minus the exact F(c) - F(a) is the panel's error.
@@ -104,7 +104,7 @@ def integrate(
         delta, error_bound = float(errors.sum()), float(np.abs(errors).sum())
         if (error_bound if stop == "error_bound" else abs(delta)) <= tolerance * abs(values[-1] - values[0]):
             break
-        split = _intervals_to_split(errors, widths, (max_points - len(alphas)) // 2)  # 2 new points per split
+        split = _panels_to_split(errors, widths, (max_points - len(alphas)) // 2)  # 2 new points per split
         if len(split) == 0:
             break
         middles = (starts[split] + stops[split]) / 2
@@ -129,10 +129,10 @@ def integrate(
     )
 
 
-def _intervals_to_split(errors: np.ndarray, widths: np.ndarray, budget: int) -> np.ndarray:
+def _panels_to_split(errors: np.ndarray, widths: np.ndarray, budget: int) -> np.ndarray:
     """Indices of the panels, largest |error| first, that together carry REFINE_SHARE of the total |error|
     (at least one, at most `budget`), leaving out panels already at the smallest width."""
-    magnitude = np.where(widths > SMALLEST_INTERVAL, np.abs(errors), 0.0)
+    magnitude = np.where(widths > SMALLEST_PANEL, np.abs(errors), 0.0)
     total = magnitude.sum()
     if total <= 0 or budget <= 0:
         return np.array([], dtype=np.int64)
