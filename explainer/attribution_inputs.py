@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainer.capture import InputError, validate_text
+from explainer.capture import InputError, encode
 from explainer.loading import ModelBundle
 from explainer.models import is_thought_beacon
 
@@ -74,23 +74,10 @@ def baseline_token_id(bundle: ModelBundle, baseline: str) -> int | None:
 
 def prepare(bundle: ModelBundle, text: str, baseline: str = "pad") -> Prepared:
     """Tokenise `text` (truncated to what the model reads) and build its embeddings and baseline."""
-    validate_text(text)
+    encoded = encode(bundle, text)
     replacement = baseline_token_id(bundle, baseline)
-    with bundle.lock:  # fast tokenizers flip truncation per call
-        encoded = bundle.tokenizer(
-            text,
-            truncation=True,
-            max_length=bundle.max_length,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-        )
-    special_rows = encoded["special_tokens_mask"]
-    num_text_tokens = sum(len(row) - sum(row) for row in special_rows)
-    if num_text_tokens == 0:
-        raise InputError("The text has nothing the model can read (only spaces, control or invisible characters).")
-    ids = list(encoded["input_ids"][0])
-    special = np.array(special_rows[0], dtype=bool)
+    ids = encoded.inputs["input_ids"]
+    special = encoded.special
     input_ids = torch.tensor([ids], device=bundle.device)
     embedding = bundle.model.get_input_embeddings()
     with bundle.lock, torch.no_grad():
@@ -107,14 +94,14 @@ def prepare(bundle: ModelBundle, text: str, baseline: str = "pad") -> Prepared:
         input_ids=input_ids,
         special=special,
         tokens=tuple(bundle.tokenizer.convert_ids_to_tokens(ids)),
-        offsets=np.array(encoded["offset_mapping"][0], dtype=np.int64).reshape(-1, 2),
+        offsets=encoded.offsets,
         embeddings=embeddings,
         baseline_embeddings=baseline_embeddings,
         baseline_ids=baseline_ids,
         readout=readout_position(bundle.architecture, len(ids)),
         extra=extra_forward_args(bundle),
-        truncated=num_text_tokens > len(ids) - int(special.sum()),
-        num_text_tokens=num_text_tokens,
+        truncated=encoded.truncated,
+        num_text_tokens=encoded.num_text_tokens,
     )
 
 

@@ -114,6 +114,50 @@ def validate_text(text: str) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """One text tokenised for the model: the first chunk it reads, and how much of the text there was."""
+
+    inputs: dict[str, list[int]]  # model inputs of the first chunk (input_ids, attention_mask, ...)
+    special: np.ndarray  # [T] bool, tokens added by the tokenizer
+    offsets: np.ndarray  # [T, 2] character span of each token; (0, 0) for special tokens
+    num_text_tokens: int  # text tokens of the whole text, every chunk
+
+    @property
+    def truncated(self) -> bool:
+        """The text has more tokens than the model reads."""
+        return self.num_text_tokens > len(self.special) - int(self.special.sum())
+
+
+def encode(bundle: ModelBundle, text: str) -> Encoded:
+    """Validate and tokenise `text` for `bundle`, truncated to what the model reads (InputError when nothing of
+    it is readable)."""
+    validate_text(text)
+    with bundle.lock:  # fast tokenizers switch truncation on and off per call: not safe across threads
+        # One call: with overflowing tokens on, text past max_length comes back as extra rows, which both
+        # flags truncation and counts the text's tokens without tokenising twice.
+        encoded = bundle.tokenizer(
+            text,
+            truncation=True,
+            max_length=bundle.max_length,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+        )
+    special_rows = encoded.pop("special_tokens_mask")
+    num_text_tokens = sum(len(row) - sum(row) for row in special_rows)
+    if num_text_tokens == 0:
+        raise InputError("The text has nothing the model can read (only spaces, control or invisible characters).")
+    offsets = np.array(encoded.pop("offset_mapping")[0], dtype=np.int64).reshape(-1, 2)
+    encoded.pop("overflow_to_sample_mapping", None)
+    return Encoded(
+        inputs={key: list(rows[0]) for key, rows in encoded.items()},
+        special=np.array(special_rows[0], dtype=bool),
+        offsets=offsets,
+        num_text_tokens=num_text_tokens,
+    )
+
+
 def trace(
     bundle: ModelBundle,
     text: str,
@@ -127,32 +171,14 @@ def trace(
     Thread-safe: the forward pass and its hooks run under the bundle's lock. Text longer than the model
     reads is truncated, and the Trace says so (`truncated`, `num_text_tokens`).
     """
-    validate_text(text)
+    encoded = encode(bundle, text)
     forced_markers = tuple(_normalise(f, MarkerForce) for f in forced_markers)
     pinned_gates = tuple(_normalise(p, GatePin) for p in pinned_gates)
     if beacon_threshold is not None and not (math.isfinite(beacon_threshold) and 0 <= beacon_threshold <= 1):
         raise InputError(f"The beacon threshold must be a number from 0 to 1, not {beacon_threshold}")
-    tokenizer, model = bundle.tokenizer, bundle.model
-    with bundle.lock:  # fast tokenizers switch truncation on and off per call: not safe across threads
-        # One call: with overflowing tokens on, text past max_length comes back as extra rows, which both
-        # flags truncation and counts the text's tokens without tokenising twice.
-        encoded = tokenizer(
-            text,
-            truncation=True,
-            max_length=bundle.max_length,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-        )
-    # Rows are the chunks of the text (only the first when it fits); the model reads the first.
-    special_rows = encoded.pop("special_tokens_mask")
-    num_text_tokens = sum(len(row) - sum(row) for row in special_rows)
-    offsets = np.array(encoded.pop("offset_mapping")[0], dtype=np.int64).reshape(-1, 2)
-    special = np.array(special_rows[0], dtype=bool)
-    encoded.pop("overflow_to_sample_mapping", None)
-    if num_text_tokens == 0:
-        raise InputError("The text has nothing the model can read (only spaces, control or invisible characters).")
-    inputs = {key: torch.tensor(rows[:1], device=bundle.device) for key, rows in encoded.items()}
+    model = bundle.model
+    offsets, special, num_text_tokens = encoded.offsets, encoded.special, encoded.num_text_tokens
+    inputs = {key: torch.tensor([row], device=bundle.device) for key, row in encoded.inputs.items()}
     is_ours = is_thought_beacon(model.config)
     extra: dict[str, Any] = {}
     if is_ours:
@@ -179,7 +205,7 @@ def trace(
         mlp_ratio = np.stack([update / np.maximum(residual, 1e-12) for residual, update in norms])
     else:
         mlp_ratio = None
-    tokens = tuple(tokenizer.convert_ids_to_tokens(encoded["input_ids"][0]))
+    tokens = tuple(bundle.tokenizer.convert_ids_to_tokens(encoded.inputs["input_ids"]))
     return Trace(
         model_name=bundle.name,
         architecture=model.config.model_type,
@@ -201,7 +227,7 @@ def trace(
         beacon_threshold=_effective_tau(model, beacon_threshold) if is_ours else None,
         forced_markers=forced_markers,
         pinned_gates=pinned_gates,
-        truncated=num_text_tokens > len(tokens) - int(special.sum()),
+        truncated=encoded.truncated,
         num_text_tokens=num_text_tokens,
         max_length=bundle.max_length,
         untrained=bundle.untrained,
