@@ -21,6 +21,32 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _results_head(dev: dict[str, Any]) -> list[str]:
+    """The card's Results heading and the first rows of its dev-set table (both cards start it the same way)."""
+    return [
+        "## Results",
+        "",
+        f"SST-2 dev ({dev['n']} sentences), from `python -m explainer.evaluate`:",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| accuracy | {dev['accuracy']:.4f} |",
+        f"| macro-F1 | {dev['macro_f1']:.4f} |",
+    ]
+
+
+def _challenge_table(challenge: dict[str, dict[str, float]]) -> list[str]:
+    """Accuracy per challenge-set capability, as a Markdown table after a blank line and its caption."""
+    return [
+        "",
+        "Challenge set (`assets/challenge_set.csv`, CheckList-style templates), accuracy per capability:",
+        "",
+        "| capability | n | accuracy |",
+        "|---|---|---|",
+        *[f"| {name} | {figures['n']} | {figures['accuracy']:.3f} |" for name, figures in challenge.items()],
+    ]
+
+
 def render_card(name: str, metrics: dict[str, Any]) -> str:
     settings = metrics["training"]["settings"]
     if settings.get("backbone"):  # retrofitted onto a pretrained encoder: its own card
@@ -36,14 +62,7 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
         "GLUE SST-2 (Socher et al. 2013), binary sentiment: `negative` / `positive`.",
         "Shipped with the Transformer Explainer workbench; load it with `explainer.load_model(folder)`.",
         "",
-        "## Results",
-        "",
-        f"SST-2 dev ({dev['n']} sentences), from `python -m explainer.evaluate`:",
-        "",
-        "| metric | value |",
-        "|---|---|",
-        f"| accuracy | {dev['accuracy']:.4f} |",
-        f"| macro-F1 | {dev['macro_f1']:.4f} |",
+        *_results_head(dev),
     ]
     if ours:
         lines += [
@@ -64,10 +83,7 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
                 "against running them all. The beacons act as a learned pruning of the MLPs here rather than a "
                 "per-token choice.",
             ]
-    lines += ["", "Challenge set (`assets/challenge_set.csv`, CheckList-style templates), accuracy per capability:", ""]
-    lines += ["| capability | n | accuracy |", "|---|---|---|"]
-    for capability, figures in metrics["challenge"].items():
-        lines.append(f"| {capability} | {figures['n']} | {figures['accuracy']:.3f} |")
+    lines += _challenge_table(metrics["challenge"])
     lines += [
         "",
         "## Training",

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from explainer.model_card import _weakest
+from explainer.model_card import OURS_ONLY, _challenge_table, _pct, _results_head, _weakest
 
-# Settings that shape only the from-scratch encoder (the base fixes them) or only ThoughtBeacon models.
+# Settings that shape only the from-scratch encoder (the base fixes them).
 SCRATCH_ONLY = {"vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"}
-OURS_ONLY = {"num_markers", "marker_temperature", "beacon_sparsity", "marker_confidence", "marker_balance"}
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
 
 
 def render_retrofit_card(name: str, metrics: dict[str, Any]) -> str:
@@ -39,14 +34,7 @@ def render_retrofit_card(name: str, metrics: dict[str, Any]) -> str:
         f"cache), refuses them unless `model.safetensors` has SHA-256 `{base.get('sha256', '?')}`, "
         "and merges the LoRA deltas into them.",
         "",
-        "## Results",
-        "",
-        f"SST-2 dev ({dev['n']} sentences), from `python -m explainer.evaluate`:",
-        "",
-        "| metric | value |",
-        "|---|---|",
-        f"| accuracy | {dev['accuracy']:.4f} |",
-        f"| macro-F1 | {dev['macro_f1']:.4f} |",
+        *_results_head(dev),
     ]
     if ours:
         lines += [
@@ -65,10 +53,7 @@ def render_retrofit_card(name: str, metrics: dict[str, Any]) -> str:
             *[f"| {row['tau']:.2f} | {row['accuracy']:.4f} | {_pct(row['skip_rate'])} |"
               for row in metrics["tau_sweep"] if round(row["tau"] * 100) % 10 == 0 or row["tau"] == 0.95],
         ]
-    lines += ["", "Challenge set (`assets/challenge_set.csv`, CheckList-style templates), accuracy per capability:", ""]
-    lines += ["| capability | n | accuracy |", "|---|---|---|"]
-    for capability, figures in metrics["challenge"].items():
-        lines.append(f"| {capability} | {figures['n']} | {figures['accuracy']:.3f} |")
+    lines += _challenge_table(metrics["challenge"])
     stopped = " (stopped by its time limit)" if training.get("stopped_by_time_limit") else ""
     epochs = training["steps"] * settings["batch_size"] / training["n_train"]
     lines += [
