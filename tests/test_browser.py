@@ -105,6 +105,10 @@ def bertviz_frames(page):
 def test_attention_page_renders_every_view_offline_with_markup_as_text(browser, app_url, tmp_path):
     text = "Not <img src=x onerror=alert(1)> bad <script>alert(1)</script> at all."
     page, dialogs, remote = open_attention(browser, app_url, {"text": text})
+    # Wait for what is counted below: plotly draws its layers, and the bertviz iframes attach, after the page
+    # first shows its charts (under load that took longer than the counts below allowed).
+    page.locator(".js-plotly-plot .heatmaplayer").nth(3).wait_for(timeout=60_000)
+    page.locator("iframe").nth(1).wait_for(timeout=60_000)
     assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 4  # grid, head, statistics, rollout
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[data-testid='stDataFrame']").count() == 1
