@@ -5,10 +5,11 @@ so its integral over any stretch [a, c] is exactly F(p(c)) - F(p(a)). Every grad
 point as well, so each Simpson panel [a, c] (points a, (a+c)/2, c) knows its own quadrature error at no extra
 cost: Simpson(a, c) - (F(p(c)) - F(p(a))). Their sum is captum's convergence delta.
 
-The grid starts uniform; each round bisects, in one batch, the panels that carry most of the error (each split
-adds two points and keeps the three it had: points are dyadic and nested, none is thrown away), until the error
-bound, the sum of |error| over panels, is within tolerance x |F(x) - F(b)| (and so |delta| too) or the point
-budget is spent. Attributions are the composite Simpson rule on the final grid, token by token.
+The grid starts uniform; each round bisects, in one batch, the panels that carry half the error and every panel
+well over its width's share of the tolerance (each split adds two points and keeps the three it had: points are
+dyadic and nested, none is thrown away), until the error bound, the sum of |error| over panels, is within
+tolerance x |F(x) - F(b)| (and so |delta| too) or the point budget is spent. Attributions are the composite
+Simpson rule on the final grid, token by token.
 
 Why: trained models here have narrow features along the path (the ThoughtBeacon marker softmax runs at
 temperature 0.2; features ~0.02 wide in a are common). Doubling Gauss-Legendre until |delta| < 1% evaluated
@@ -16,6 +17,10 @@ temperature 0.2; features ~0.02 wide in a are common). Doubling Gauss-Legendre u
 different stretches cancel: on 16 texts of the shipped default, measured against 256-point Gauss-Legendre, it
 left single tokens off by up to 9% of the gap (up to 6% for this rule stopped on |delta|). Stopped on the bound,
 this rule used half the points of the doubling (17-59, median 23) and kept every token within 2.1% of the gap.
+A round costs a pass over the model besides its points (on a 2-core CPU a short sentence's pass costs as much as
+~5 points in a batch), so splitting every clearly failing panel at once, not only the worst half, cut the rounds
+(median 5 -> 3 on 40 dev sentences, simulated on 1025-point grids) and the time of 16 dev sentences from 11.0x to
+9.3x one forward+backward pass, for the same accuracy.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ import numpy as np
 import torch
 
 FIRST_INTERVALS = 8  # the uniform grid the first round evaluates: 9 points, 4 Simpson panels
-REFINE_SHARE = 0.5  # each round bisects the largest-error panels that together carry this share of |error|
+REFINE_SHARE = 0.5  # each round bisects the largest-error panels that together carry this share of |error| ...
+OVER_SHARE = 2.0  # ... and every panel whose |error| is over this many times its width's share of the tolerance
 SMALLEST_PANEL = 2.0**-20  # below this a panel is not split further (float32 paths stop changing)
 STOPS = ("error_bound", "delta")
 
@@ -104,7 +110,8 @@ def integrate(
         delta, error_bound = float(errors.sum()), float(np.abs(errors).sum())
         if (error_bound if stop == "error_bound" else abs(delta)) <= tolerance * abs(values[-1] - values[0]):
             break
-        split = _panels_to_split(errors, widths, (max_points - len(alphas)) // 2)  # 2 new points per split
+        allowed = tolerance * abs(values[-1] - values[0])
+        split = _panels_to_split(errors, widths, allowed, (max_points - len(alphas)) // 2)  # 2 new points per split
         if len(split) == 0:
             break
         middles = (starts[split] + stops[split]) / 2
@@ -129,14 +136,21 @@ def integrate(
     )
 
 
-def _panels_to_split(errors: np.ndarray, widths: np.ndarray, budget: int) -> np.ndarray:
-    """Indices of the panels, largest |error| first, that together carry REFINE_SHARE of the total |error|
-    (at least one, at most `budget`), leaving out panels already at the smallest width."""
+def _panels_to_split(errors: np.ndarray, widths: np.ndarray, allowed: float, budget: int) -> np.ndarray:
+    """Indices of the panels to bisect: the largest-|error| ones that together carry REFINE_SHARE of the total
+    |error| (at least one), and every panel whose |error| is over OVER_SHARE x its width's share of `allowed`
+    (the tolerated error bound); at most `budget`, largest |error| first, leaving out panels already at the
+    smallest width. Why both: a round costs a fixed overhead (a pass over the model) besides its points, so
+    splitting every clearly failing panel at once saves rounds; the share rule keeps progress when all fail
+    a little."""
     magnitude = np.where(widths > SMALLEST_PANEL, np.abs(errors), 0.0)
     total = magnitude.sum()
     if total <= 0 or budget <= 0:
         return np.array([], dtype=np.int64)
     order = np.argsort(-magnitude, kind="stable")
     covered = np.cumsum(magnitude[order])
-    count = min(int(np.searchsorted(covered, REFINE_SHARE * total)) + 1, budget, int((magnitude > 0).sum()))
-    return np.sort(order[:count])
+    chosen = np.zeros(len(magnitude), dtype=bool)
+    chosen[order[: int(np.searchsorted(covered, REFINE_SHARE * total)) + 1]] = True
+    chosen |= magnitude > OVER_SHARE * allowed * widths
+    chosen &= magnitude > 0
+    return np.sort(order[chosen[order]][:budget])

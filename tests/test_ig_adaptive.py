@@ -102,12 +102,12 @@ def test_stopping_on_delta_alone_can_stop_while_tokens_are_still_wrong():
     sums each panel's error over tokens, so tokens within one panel can still offset: hence the factor 2.)"""
     x, base, forward, exact = separable_steps(sharpness=12.0)
     evaluate = ig_adaptive.path_integrand(forward, x, base, batch=16)
-    tolerance = 1e-2
+    tolerance = 2e-2
     on_delta = ig_adaptive.integrate(evaluate, tolerance=tolerance, max_points=512, stop="delta")
     on_bound = ig_adaptive.integrate(evaluate, tolerance=tolerance, max_points=512)
     gap = abs(exact.sum())
     assert abs(on_delta.delta) <= tolerance * gap and abs(on_bound.delta) <= tolerance * gap
-    assert on_delta.error_bound > 5 * tolerance * gap  # |delta| read under 1% thanks to cancellation
+    assert on_delta.error_bound > 2 * tolerance * gap  # |delta| read under 2% thanks to cancellation
     assert on_delta.points < on_bound.points
     worst_on_bound = np.abs(on_bound.token_scores - exact).max()
     assert worst_on_bound <= 2 * tolerance * gap
@@ -132,6 +132,21 @@ def test_points_are_nested_and_the_budget_holds():
     assert (np.diff(path.alphas) > 0).all()
     # Every later point halves an interval of the grid before it (dyadic: exact in binary).
     assert all(np.all(np.round(call * 2**20) == call * 2**20) for call in calls)
+
+
+def test_a_round_splits_the_panels_carrying_half_the_error_and_every_panel_well_over_its_share():
+    widths = np.full(4, 0.25)
+    allowed = 0.01  # the tolerated error bound: a quarter-width panel's share is 0.0025
+    errors = np.array([0.1, -0.001, -0.006, 0.0001])
+    # Panel 0 alone carries half the |error|; panel 2 is over twice its share (0.005) too; 1 and 3 are within.
+    np.testing.assert_array_equal(ig_adaptive._panels_to_split(errors, widths, allowed, budget=10), [0, 2])
+    np.testing.assert_array_equal(ig_adaptive._panels_to_split(errors, widths, allowed, budget=1), [0])
+    # A loose tolerance leaves only the share rule: one panel still splits, so every round makes progress.
+    np.testing.assert_array_equal(ig_adaptive._panels_to_split(errors, widths, 1.0, budget=10), [0])
+    # A panel at the smallest width is never split, however large its error.
+    tiny = np.array([0.5, 0.5, ig_adaptive.SMALLEST_PANEL, 0.5 - ig_adaptive.SMALLEST_PANEL])
+    np.testing.assert_array_equal(ig_adaptive._panels_to_split(errors[[2, 1, 0, 3]], tiny, allowed, 10), [0])
+    assert len(ig_adaptive._panels_to_split(np.zeros(4), widths, allowed, budget=10)) == 0
 
 
 def test_the_model_path_default_is_adaptive_and_meets_the_tolerance(bundle):
