@@ -44,8 +44,20 @@ def test_attribution_bench_sentence_row_times_ours_on_real_sentences(tmp_path):
         lengths=[16],
         data=data,
     )["results"]
-    assert len(rows) == 5
-    row = rows[-1]
-    assert "ours on 3 SST-2 dev sentences" in row["case"] and "points median" in row["case"]
-    assert row["metric"] == "seconds for all sentences"
-    assert row["ours"] > 0 and row["reference"] > 0 and row["ratio"] == row["ours"] / row["reference"]
+    assert len(rows) == 6
+    sentences, joined = rows[-2:]
+    assert "ours on 3 SST-2 dev sentences" in sentences["case"] and "points median" in sentences["case"]
+    assert f"ours on {attribution_bench.LONG_TEXTS} texts of {attribution_bench.LONG_TOKENS} tokens" in joined["case"]
+    for row in (sentences, joined):
+        assert row["metric"] == "seconds for all texts"
+        assert row["ours"] > 0 and row["reference"] > 0 and row["ratio"] == row["ours"] / row["reference"]
+
+
+def test_joined_dev_texts_have_the_asked_token_count(tmp_path):
+    data = tmp_path / "dev.tsv"
+    data.write_text("sentence\tlabel\na quiet triumph .\t1\na dull , lifeless script .\t0\nwarm and funny .\t1\n")
+    bundle = random_bert(**TINY_BERT)
+    texts = attribution_bench._joined_dev_texts(bundle, data, 20)
+    assert len(texts) == attribution_bench.LONG_TEXTS
+    assert [len(bundle.tokenizer(text)["input_ids"]) for text in texts] == [20] * len(texts)
+    assert len(set(texts)) > 1  # drawn at random, not one text repeated
