@@ -17,24 +17,30 @@ from typing import Any
 
 from explainer import registry
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "config.json")
-
 
 def cache_root() -> Path:
     return registry.cache_dir() / "results"
 
 
+def folder_stamp(folder: Path) -> str:
+    """Path, size and modification time of every file in a model folder (weights, adapter, config, tokenizer):
+    what a load reads. Taken when the model is loaded (ModelBundle.folder_stamp)."""
+    lines = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            stat = path.stat()
+            lines.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "\n".join(lines)
+
+
 def model_fingerprint(bundle) -> str:
-    """Identifies a loaded model's weights: its folder's weight/config files (path, size, mtime) when it has
-    one, else its name and config. Changing a checkpoint in place changes the fingerprint."""
-    folder = registry.resolve(bundle.name)
+    """Identifies a loaded model's weights: its name, config and the stamp of its folder's files as they were
+    when it was loaded (a model loaded without a folder: name and config alone). So a checkpoint changed in
+    place gets a new fingerprint once it is loaded again, and results of the model still in memory never go
+    under the new files' key."""
     parts: list[str] = [bundle.name, bundle.model.config.to_json_string(use_diff=False)]
-    if folder is not None:
-        for filename in WEIGHT_FILES:
-            path = folder / filename
-            if path.is_file():
-                stat = path.stat()
-                parts.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    if bundle.folder_stamp is not None:
+        parts.append(bundle.folder_stamp)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 

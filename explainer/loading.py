@@ -26,6 +26,7 @@ from transformers.utils import logging as hf_logging
 import explainer.models  # noqa: F401  (registers the ThoughtBeacon Auto classes)
 from explainer import registry
 from explainer.backbone import BackboneError
+from explainer.disk_cache import folder_stamp
 from explainer.memory import keep_freed_memory_mapped
 from explainer.models.retrofit import ADAPTER_FILE, load_retrofit
 
@@ -49,6 +50,7 @@ class ModelBundle:
     device: torch.device
     max_length: int  # most tokens one input may have, special tokens included
     untrained: bool = False  # a placeholder with random weights: its predictions mean nothing
+    folder_stamp: str | None = None  # its folder's files when loaded (disk_cache.folder_stamp); None: no folder
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
@@ -80,7 +82,9 @@ def load_model(
     name = str(name_or_path) if name_or_path is not None else registry.default_model_name()
     folder = registry.resolve(name)
     target = torch.device(device) if device is not None else default_device()
+    stamp = None
     if folder is not None:
+        stamp = folder_stamp(folder)  # before the files are read
         model, tokenizer = _load_folder(folder, allow_pickle)
     elif _looks_like_path(name):
         raise ModelLoadError(f"Model folder not found: {name}")
@@ -102,6 +106,7 @@ def load_model(
         device=target,
         max_length=_max_length(model, tokenizer),
         untrained=bool(getattr(model.config, "explainer_untrained", False)),
+        folder_stamp=stamp,
     )
     _check_attention_is_returned(bundle)
     return bundle

@@ -28,7 +28,7 @@ def test_damaged_file_is_a_miss(tmp_path, monkeypatch):
     assert not list(path.parent.glob("*.tmp"))
 
 
-def test_fingerprint_changes_with_the_checkpoint(tmp_path, checkpoint):
+def test_fingerprint_follows_the_checkpoint_as_loaded(tmp_path, checkpoint):
     import shutil
 
     from explainer import load_model
@@ -37,8 +37,16 @@ def test_fingerprint_changes_with_the_checkpoint(tmp_path, checkpoint):
 
     loaded = load_model(str(folder))
     first = disk_cache.model_fingerprint(loaded)
-    assert first == disk_cache.model_fingerprint(loaded)
+    assert first == disk_cache.model_fingerprint(loaded) == disk_cache.model_fingerprint(load_model(str(folder)))
     weights = folder / "model.safetensors"
     stat = weights.stat()
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    assert disk_cache.model_fingerprint(loaded) != first
+    # The model in memory is still the one loaded: its results keep their key, not the new file's.
+    assert disk_cache.model_fingerprint(loaded) == first
+    reloaded = load_model(str(folder))
+    assert disk_cache.model_fingerprint(reloaded) != first
+    # The tokenizer is part of the checkpoint too: another vocabulary gives other predictions.
+    tokenizer_file = folder / "tokenizer.json"
+    assert tokenizer_file.is_file()
+    tokenizer_file.write_text(tokenizer_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert disk_cache.model_fingerprint(load_model(str(folder))) != disk_cache.model_fingerprint(reloaded)
