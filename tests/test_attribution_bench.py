@@ -53,11 +53,10 @@ def test_attribution_bench_sentence_row_times_ours_on_real_sentences(tmp_path):
         assert row["ours"] > 0 and row["reference"] > 0 and row["ratio"] == row["ours"] / row["reference"]
 
 
-def test_joined_dev_texts_have_the_asked_token_count(tmp_path):
-    data = tmp_path / "dev.tsv"
-    data.write_text("sentence\tlabel\na quiet triumph .\t1\na dull , lifeless script .\t0\nwarm and funny .\t1\n")
+def test_joined_dev_texts_have_the_asked_token_count():
+    dev = ["a quiet triumph .", "a dull , lifeless script .", "warm and funny ."]
     bundle = random_bert(**TINY_BERT)
-    texts = attribution_bench._joined_dev_texts(bundle, data, 20)
+    texts = attribution_bench._joined_dev_texts(bundle.tokenizer, dev, 20)
     assert len(texts) == attribution_bench.LONG_TEXTS
     assert [len(bundle.tokenizer(text)["input_ids"]) for text in texts] == [20] * len(texts)
     assert len(set(texts)) > 1  # drawn at random, not one text repeated

@@ -118,34 +118,30 @@ def run(
         # The sentence row: once, for the default model (tests: for the first model, given `data`).
         wanted = (data is not None and label == models[0][0]) if given else label == DEFAULT_LABEL and not options.quick
         if wanted and sentences_from.is_file():
-            rows.append(_dev_text_row(bundle, name, _dev_sentences(bundle, sentences_from), repeats))
-            long_texts = _joined_dev_texts(bundle, sentences_from, LONG_TOKENS)
+            from explainer.datasets import read_dataset
+
+            dev = list(read_dataset(sentences_from, label_names=bundle.label_names).texts)
+            rows.append(_dev_text_row(bundle, name, _dev_sentences(dev), repeats))
+            long_texts = _joined_dev_texts(bundle.tokenizer, dev, LONG_TOKENS)
             joined = f"texts of {LONG_TOKENS} tokens (dev sentences joined)"
             rows.append(_dev_text_row(bundle, name, long_texts, repeats, joined))
         del bundle
     return report(NAME, rows)
 
 
-def _dev_sentences(bundle, path: Path) -> list[str]:
-    """SENTENCES dev sentences (fixed seed)."""
+def _dev_sentences(texts: list[str]) -> list[str]:
+    """SENTENCES of the dev sentences `texts` (fixed seed)."""
     import numpy as np
 
-    from explainer.datasets import read_dataset
-
-    texts = list(read_dataset(path, label_names=bundle.label_names).texts)
     chosen = np.random.default_rng(SENTENCE_SEED).choice(len(texts), min(SENTENCES, len(texts)), replace=False)
     return [texts[int(index)] for index in chosen]
 
 
-def _joined_dev_texts(bundle, path: Path, tokens: int) -> list[str]:
-    """LONG_TEXTS texts of `tokens` tokens (special tokens included), each dev sentences drawn at random (fixed
-    seed) and joined, cut at the token count."""
+def _joined_dev_texts(tokenizer, texts: list[str], tokens: int) -> list[str]:
+    """LONG_TEXTS texts of `tokens` tokens (special tokens included), each made of dev sentences drawn at random
+    (fixed seed) from `texts` and joined, cut at the token count."""
     import numpy as np
 
-    from explainer.datasets import read_dataset
-
-    texts = list(read_dataset(path, label_names=bundle.label_names).texts)
-    tokenizer = bundle.tokenizer
     room = tokens - len(tokenizer("")["input_ids"])  # what the special tokens leave
     generator = np.random.default_rng(SENTENCE_SEED)
     joined = []
