@@ -175,6 +175,9 @@ def _load_config(source: str, local_files_only: bool = False):
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=local_files_only)
     except OSError as error:
+        config_file = Path(source).expanduser() / "config.json"
+        if config_file.is_file():  # the folder is there: its config.json is unreadable or not valid JSON
+            raise ModelLoadError(f"The config of '{source}' cannot be read: {error}") from error
         where = "the hub is unreachable from this machine and it is not in the local Hugging Face cache" if (
             local_files_only
         ) else "not found on the Hugging Face hub"
@@ -227,7 +230,15 @@ def _from_pretrained(
     return model
 
 
+# Files that hold a tokenizer's vocabulary, in the formats AutoTokenizer reads.
+VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                    "tokenizer.model")
+
+
 def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTokenizerFast:
+    folder = Path(source).expanduser()
+    if folder.is_dir() and not any((folder / name).is_file() for name in VOCABULARY_FILES):
+        raise ModelLoadError(_no_tokenizer_files(source))
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             source, use_fast=True, trust_remote_code=False, local_files_only=local_files_only
@@ -236,7 +247,16 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
         raise ModelLoadError(f"'{source}' has no usable tokenizer: {error}") from error
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"The tokenizer of '{source}' is not a fast tokenizer: character offsets need one")
+    # With no tokenizer files, transformers builds the config's tokenizer class with only its special tokens,
+    # which turns every word into [UNK]: refuse it rather than explain a model that reads nothing.
+    if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):
+        raise ModelLoadError(_no_tokenizer_files(source))
     return tokenizer
+
+
+def _no_tokenizer_files(source: str) -> str:
+    return f"'{source}' has no tokenizer files ({', '.join(VOCABULARY_FILES)}): save the tokenizer beside the model"
+
 
 
 def _require_classifier_head(model: PreTrainedModel, name: str) -> None:

@@ -89,6 +89,25 @@ def test_folder_without_weights_is_refused(tmp_path, checkpoint):
         load_model(folder)
 
 
+@pytest.mark.parametrize("content", ["{ not json", ""])
+def test_unreadable_config_is_named_as_such(tmp_path, checkpoint, content):
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "bad-config")
+    (folder / "config.json").write_text(content)
+    with pytest.raises(ModelLoadError, match="config of .* cannot be read") as error:
+        load_model(folder)
+    assert "Could not find" not in str(error.value)  # the folder is there: not a missing model
+
+
+@pytest.mark.parametrize("family", ["bert", "ours"])
+def test_folder_without_tokenizer_files_is_refused(tmp_path, checkpoint, family):
+    folder = copy_checkpoint(checkpoint, family, tmp_path / "no-tokenizer")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    assert not any(path.name.startswith(("tokenizer", "vocab")) for path in folder.iterdir())
+    with pytest.raises(ModelLoadError, match="no tokenizer files"):
+        load_model(folder)
+
+
 def _pickle_only_checkpoint(tmp_path, tokenizer):
     model = build_model("bert")
     folder = tmp_path / "pickle-only"
