@@ -13,7 +13,7 @@ from explainer.attribution import METHODS, AttributionOptions, attribute
 from explainer.attribution_graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, GraphUnsupported, attention_attribution
 from explainer.attribution_inputs import BASELINES
 from explainer.capture import InputError
-from explainer.cli_support import fail, make_module_callable, print_json
+from explainer.cli_support import at_least_one, fail, make_module_callable, print_json, unit_interval
 from explainer.loading import ModelLoadError, load_model
 
 make_module_callable(__name__, attribute)
@@ -28,9 +28,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--method", required=True, choices=CHOICES, metavar="NAME", help=", ".join(CHOICES))
     parser.add_argument("--target", default=None, help="label name or index to attribute (default: predicted)")
     parser.add_argument("--baseline", default="pad", choices=BASELINES, help="what replaces text tokens")
-    parser.add_argument("--steps", type=int, default=None, help="IG: intervals of the first grid; graph: steps")
-    parser.add_argument("--samples", type=int, default=200, help="LIME / KernelSHAP samples")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="graph: relative edge threshold")
+    parser.add_argument(
+        "--steps", type=at_least_one, default=None, help="IG: intervals of the first grid; graph: steps"
+    )
+    parser.add_argument("--samples", type=at_least_one, default=200, help="LIME / KernelSHAP samples")
+    parser.add_argument(
+        "--threshold", type=unit_interval, default=DEFAULT_THRESHOLD, help="graph: relative edge threshold"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
     args = parser.parse_args(argv)
@@ -48,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
                 "steps": result.steps,
             }
         else:
-            steps = {"steps": args.steps, "conductance_steps": args.steps} if args.steps else {}
+            steps = {"steps": args.steps, "conductance_steps": args.steps} if args.steps is not None else {}
             options = AttributionOptions(baseline=args.baseline, samples=args.samples, **steps)
             payload = attribute(bundle, args.text, args.method, target=args.target, options=options).as_dict()
     except (ModelLoadError, InputError, GraphUnsupported, ValueError) as error:

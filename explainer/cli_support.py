@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import sys
 import types
 from collections.abc import Callable
@@ -37,6 +39,28 @@ def to_jsonable(value: Any) -> Any:
 
 def print_json(payload: dict[str, Any]) -> None:
     print(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False))
+
+
+def at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (batch sizes, step and sample counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """argparse type: a number from 0 to 1 (thresholds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
+    return value
 
 
 def fail(message: str, code: int = 2) -> None:

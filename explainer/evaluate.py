@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from explainer.cli_support import fail, make_module_callable, print_json
+from explainer.cli_support import at_least_one, fail, make_module_callable, print_json, unit_interval
 from explainer.datasets import DatasetError
 from explainer.evaluation import evaluate
 from explainer.loading import ModelLoadError, load_model
@@ -33,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", required=True, help="labelled CSV, TSV or JSONL file")
     parser.add_argument("--text-column", default=None)
     parser.add_argument("--label-column", default=None)
-    parser.add_argument("--beacon-threshold", type=float, default=None, help="tau (default: the model's own)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
+    parser.add_argument("--batch-size", type=at_least_one, default=32)
     parser.add_argument("--predictions-out", default=None, help="write per-example predictions to this CSV file")
     parser.add_argument("--no-cache", action="store_true", help="recompute predictions instead of reading the cache")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     names = args.model or [None]
     if len(names) > MAX_MODELS:
         fail(f"give at most {MAX_MODELS} models (--model A --model B), got {len(names)}")
+    if args.predictions_out and Path(args.predictions_out).is_dir():
+        fail(f"--predictions-out {args.predictions_out} is a folder: give a file name ending in .csv")
     from explainer import errors
     from explainer.compare import CompareError, compare_data
 
@@ -96,8 +98,12 @@ def main(argv: list[str] | None = None) -> None:
     if len(data.problems) > 20:
         print(f"... and {len(data.problems) - 20} more skipped lines", file=sys.stderr)
     if args.sweep_tau:
+        from explainer.beacons import has_beacons
+
         if len(bundles) > 1:
             fail("--sweep-tau takes one model")
+        if not has_beacons(bundles[0]):  # before the progress bar, so the message stands on its own line
+            fail(f"{bundles[0].name} has no activation beacons: a tau sweep needs a ThoughtBeacon model")
         _sweep_tau(bundles[0], data, args.batch_size)
         return
     if args.no_cache:
@@ -127,8 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     results = [_model_result(report, str(args.data)) for report in reports]
     if args.predictions_out:
         out = Path(args.predictions_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _predictions_frame(reports).to_csv(out, index=False)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            _predictions_frame(reports).to_csv(out, index=False)
+        except OSError as error:
+            fail(f"cannot write to {out}: {error.strerror or error}")
     if comparison is None:
         payload = results[0]
     else:

@@ -48,6 +48,8 @@ def predict(
 
     Memory stays bounded on large inputs: texts are tokenised LENGTH_CHUNK at a time into compact id arrays,
     batches are padded from those, and only each batch's probabilities are kept, never hidden states."""
+    if batch_size < 1:  # range() below would run no batch and leave every probability at zero
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     model, tokenizer = bundle.model, bundle.tokenizer
     config = model.config
     is_ours = is_thought_beacon(config)

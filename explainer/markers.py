@@ -10,10 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explainer.cli_support import fail, print_json
+from explainer.cli_support import at_least_one, fail, print_json
 from explainer.datasets import DatasetError, read_dataset
 from explainer.loading import ModelLoadError, load_model
-from explainer.marker_dictionary import DictionaryOptions, NoMarkersError, cached_dictionary, write_outputs
+from explainer.marker_dictionary import (
+    DictionaryOptions,
+    NoMarkersError,
+    cached_dictionary,
+    has_markers,
+    write_outputs,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,14 +29,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="folder for marker_dictionary.json and .csv")
     parser.add_argument("--text-column", default=None)
     parser.add_argument("--label-column", default=None)
-    parser.add_argument("--top-tokens", type=int, default=DictionaryOptions.top_tokens)
-    parser.add_argument("--examples", type=int, default=DictionaryOptions.examples)
+    parser.add_argument("--top-tokens", type=at_least_one, default=DictionaryOptions.top_tokens)
+    parser.add_argument("--examples", type=at_least_one, default=DictionaryOptions.examples)
     parser.add_argument("--no-forced-effect", action="store_true", help="skip the layers x markers forced passes")
-    parser.add_argument("--batch-size", type=int, default=DictionaryOptions.batch_size)
+    parser.add_argument("--batch-size", type=at_least_one, default=DictionaryOptions.batch_size)
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     args = parser.parse_args(argv)
-    if args.top_tokens < 1 or args.examples < 1 or args.batch_size < 1:
-        fail("--top-tokens, --examples and --batch-size must be at least 1")
     try:
         bundle = load_model(args.model)
         data = read_dataset(
@@ -46,6 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         batch_size=args.batch_size,
         forced_effect=not args.no_forced_effect,
     )
+    if not has_markers(bundle):  # before the progress bar, so the message stands on its own line
+        fail(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
     from tqdm.auto import tqdm
 
     try:

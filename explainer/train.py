@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from explainer.challenge import DEFAULT_PATH as CHALLENGE_PATH
-from explainer.cli_support import fail
+from explainer.cli_support import at_least_one, fail
 from explainer.datasets import DatasetError, LabelledData, read_dataset
 from explainer.evaluation import evaluate, predict
 from explainer.loading import ModelBundle, load_model
@@ -40,8 +40,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     parser.add_argument("--eval", required=True, help="dev file: picks the checkpoint and the beacon threshold")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--limit", type=int, default=None, help="train on the first N rows only (smoke tests)")
+    parser.add_argument("--threads", type=at_least_one, default=None, help="torch CPU threads")
+    parser.add_argument("--limit", type=at_least_one, default=None, help="train on the first N rows only (smoke tests)")
     parser.add_argument(
         "--tokenizer", type=Path, default=None,
         help="reuse the tokenizer saved in this folder (e.g. a shipped model's) instead of training one: "

@@ -57,3 +57,5 @@ def test_cli_reports_bad_input(checkpoint, tmp_path):
     label = run_cli("--model", str(checkpoint("bert")), "--text", "hi", "--method", "saliency", "--target", "x",
                     cache=tmp_path)
     assert label.returncode == 2 and "Unknown label" in label.stderr
+    steps = run_cli("--text", "hi", "--method", "integrated_gradients", "--steps", "0", cache=tmp_path)
+    assert steps.returncode == 2 and "at least 1" in steps.stderr  # once ignored: 0 fell back to the default

@@ -239,3 +239,56 @@ def test_cli_refuses_unknown_labels(checkpoint, tmp_path):
         env={**__import__("os").environ, "EXPLAINER_CACHE": str(tmp_path / "cache")},
     )
     assert result.returncode == 2 and "['neg', 'pos']" in result.stderr and "'happy'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option, value, complaint",
+    [("--batch-size", "0", "at least 1"), ("--batch-size", "-1", "at least 1"),
+     ("--beacon-threshold", "5", "from 0 to 1"), ("--beacon-threshold", "nan", "from 0 to 1")],
+)
+def test_cli_refuses_out_of_range_options_before_any_work(checkpoint, tmp_path, capsys, monkeypatch, option, value,
+                                                          complaint):
+    """A negative batch size once ran no batch and cached all-zero probabilities as results."""
+    from explainer.evaluate import main
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(checkpoint("ours")), "--data", str(data), option, value])
+    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_predict_refuses_a_batch_size_below_one(ours_bundle):
+    from explainer.evaluation import predict
+
+    with pytest.raises(ValueError, match="at least 1"):
+        predict(ours_bundle, ["good"], batch_size=0)
+
+
+def test_cli_reports_an_unwritable_predictions_file_in_one_line(checkpoint, tmp_path, capsys, monkeypatch):
+    from explainer.evaluate import main
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes())
+    (tmp_path / "a-file").write_text("not a folder")
+    for out, complaint in ((tmp_path, "is a folder"), (tmp_path / "a-file" / "p.csv", "cannot write to")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--model", str(checkpoint("ours")), "--data", str(data), "--predictions-out", str(out)])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and complaint in err and "Traceback" not in err
+
+
+def test_cli_sweep_on_a_model_without_beacons_says_so_before_any_progress_bar(checkpoint, tmp_path, capsys,
+                                                                                monkeypatch):
+    from explainer.evaluate import main
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(checkpoint("baseline")), "--data", str(data), "--sweep-tau"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error: ") and "no activation beacons" in err

@@ -220,4 +220,5 @@ def test_cli_refuses_a_model_without_markers_with_a_clear_message(checkpoint, tm
         main(["--model", str(checkpoint("baseline")), "--data", str(labelled_csv(tmp_path / "d.csv")),
               "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
-    assert "no thought markers" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no thought markers" in err  # no progress bar drawn before it
