@@ -2,7 +2,6 @@
 the marker dictionary over a data set. Options live in the shareable link (path, force_layers, force_pos,
 force_marker)."""
 
-import html
 
 import pandas as pd
 import streamlit as st
@@ -10,6 +9,7 @@ import streamlit as st
 from explainer import marker_dictionary as md
 from explainer import marker_plots
 from explainer.interventions import compare, marker_forces
+from explainer.plots import plot_text
 from explainer.ui import session
 from explainer.ui import thought_beacon as tb
 
@@ -91,7 +91,7 @@ elif trace is not None:
             cols[0].plotly_chart(marker_plots.marker_matrix(md.share_matrix(dictionary), "Share of tokens", "share"),
                                  width="stretch", key="markers_share", config=chart_config)
             cols[1].plotly_chart(marker_plots.marker_matrix(md.effect_matrix(dictionary, label, "forced_effect"),
-                                 f"Forced effect on the '{html.escape(label)}' logit", "Δ logit", diverging=True),
+                                 f"Forced effect on the '{plot_text(label)}' logit", "Δ logit", diverging=True),
                                  width="stretch", key="markers_effect", config=chart_config)
             st.markdown("**Look up a marker**")
             pick_layer, pick_marker = st.columns(2)

@@ -17,13 +17,14 @@ from plotly.subplots import make_subplots
 from explainer.attribution import METHOD_TITLES, Attribution
 from explainer.attribution_graph import AttentionAttribution, AttributionGraph
 from explainer.faithfulness import Agreement, Faithfulness
+from explainer.plots import plot_text
 
 DIVERGING = "RdBu"  # red against the label, blue for it
 
 
 def token_labels(tokens: tuple[str, ...]) -> list[str]:
     """Unique, escaped axis labels ("3 movie"): repeated tokens must not merge on a categorical axis."""
-    return [f"{i} {html.escape(token, quote=False)}" for i, token in enumerate(tokens)]  # plotly shows &quot;
+    return [f"{i} {plot_text(token)}" for i, token in enumerate(tokens)]
 
 
 def _color(value: float, scale: float) -> str:
@@ -74,7 +75,7 @@ def bars(attribution: Attribution) -> go.Figure:
         )
     )
     figure.update_layout(
-        title=f"{attribution.title} → {html.escape(attribution.target_label)}",
+        title=f"{attribution.title} → {plot_text(attribution.target_label)}",
         xaxis={"type": "category", "tickangle": -60},
         yaxis={"title": "attribution"},
         height=360,
@@ -127,7 +128,7 @@ def faithfulness_curves(results: Mapping[str, Faithfulness]) -> go.Figure:
     figure = make_subplots(rows=1, cols=2, subplot_titles=titles)
     for index, (method, result) in enumerate(results.items()):
         color = _PALETTE[index % len(_PALETTE)]
-        name = html.escape(METHOD_TITLES.get(method, method))
+        name = plot_text(METHOD_TITLES.get(method, method))
         for column, values in ((1, result.deletion), (2, result.insertion)):
             figure.add_trace(
                 go.Scatter(
@@ -154,7 +155,7 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 
 def agreement_heatmap(result: Agreement, measure: str = "spearman") -> go.Figure:
     values = result.spearman if measure == "spearman" else result.top_k_overlap
-    names = [html.escape(METHOD_TITLES.get(m, m)) for m in result.methods]
+    names = [plot_text(METHOD_TITLES.get(m, m)) for m in result.methods]
     title = "Spearman rank correlation" if measure == "spearman" else f"Top-{result.k} overlap"
     figure = go.Figure(
         go.Heatmap(
@@ -182,7 +183,7 @@ def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Fi
     """Layers bottom (input tokens) to top (prediction); tokens across. Edge width grows with attribution;
     hovering an edge's midpoint shows its weight and the heads carrying it."""
     figure = go.Figure()
-    labels = [html.escape(t, quote=False) for t in graph.tokens]
+    labels = [plot_text(t) for t in graph.tokens]
     strongest = max((e.weight for e in graph.edges), default=1.0) or 1.0
     mid_x, mid_y, mid_text = [], [], []
     for edge in graph.edges:
@@ -227,7 +228,7 @@ def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Fi
         )
     )
     figure.update_layout(
-        title=f"Attribution graph → {html.escape(graph.target_label)} (threshold {graph.threshold:.2f})",
+        title=f"Attribution graph → {plot_text(graph.target_label)} (threshold {graph.threshold:.2f})",
         xaxis={
             "tickmode": "array",
             "tickvals": list(range(len(labels))),

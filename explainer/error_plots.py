@@ -4,7 +4,6 @@ subset of HTML in axis labels and hover text)."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,10 +12,11 @@ from plotly.subplots import make_subplots
 
 from explainer.errors import Calibration
 from explainer.head_matching import HeadMatching
+from explainer.plots import plot_text
 
 
 def _escaped(names: Sequence[str]) -> list[str]:
-    return [html.escape(str(name)) for name in names]
+    return [plot_text(name) for name in names]
 
 
 def confusion_figure(confusion: Sequence[Sequence[int]], label_names: Sequence[str], title: str = "") -> go.Figure:
@@ -101,8 +101,8 @@ def similarity_figure(matching: HeadMatching, name_a: str, name_b: str) -> go.Fi
     )
     size = min(900, 200 + 14 * max(len(rows), len(columns)))
     figure.update_layout(
-        height=size, xaxis={"title": f"B: {html.escape(name_b)}"},
-        yaxis={"title": f"A: {html.escape(name_a)}", "autorange": "reversed"},
+        height=size, xaxis={"title": f"B: {plot_text(name_b)}"},
+        yaxis={"title": f"A: {plot_text(name_a)}", "autorange": "reversed"},
         margin={"l": 10, "r": 10, "t": 10, "b": 40}, showlegend=False,
     )
     return figure
@@ -111,8 +111,8 @@ def similarity_figure(matching: HeadMatching, name_a: str, name_b: str) -> go.Fi
 def paired_heatmaps(map_a: np.ndarray, map_b: np.ndarray, units: Sequence[str], title_a: str,
                     title_b: str) -> go.Figure:
     """Two [U, U] attention maps (query rows, key columns) side by side on the same units."""
-    labels = [f"{i} {html.escape(u)}" for i, u in enumerate(units)]
-    figure = make_subplots(rows=1, cols=2, subplot_titles=(html.escape(title_a), html.escape(title_b)),
+    labels = [f"{i} {plot_text(u)}" for i, u in enumerate(units)]
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(plot_text(title_a), plot_text(title_b)),
                            horizontal_spacing=0.12)
     top = float(max(map_a.max(), map_b.max(), 1e-9))
     for column, matrix in ((1, map_a), (2, map_b)):
@@ -128,12 +128,12 @@ def paired_heatmaps(map_a: np.ndarray, map_b: np.ndarray, units: Sequence[str], 
 
 def paired_attributions(a: np.ndarray, b: np.ndarray, units: Sequence[str], name_a: str, name_b: str) -> go.Figure:
     """Both models' attribution per unit as grouped horizontal bars, each scaled to its own largest magnitude."""
-    labels = [f"{i} {html.escape(u)}" for i, u in enumerate(units)]
+    labels = [f"{i} {plot_text(u)}" for i, u in enumerate(units)]
     figure = go.Figure()
     for values, name, color in ((a, name_a, "#1f77b4"), (b, name_b, "#ff7f0e")):
         scale = float(np.abs(values).max()) or 1.0
         figure.add_trace(
-            go.Bar(y=labels, x=values / scale, orientation="h", name=html.escape(name), marker_color=color,
+            go.Bar(y=labels, x=values / scale, orientation="h", name=plot_text(name), marker_color=color,
                    customdata=values, hovertemplate="%{y}: %{customdata:.4g} (scaled %{x:.2f})<extra></extra>")
         )
     figure.update_layout(

@@ -5,14 +5,13 @@ Token text is HTML-escaped wherever plotly renders it (axes, hover, node labels)
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 from explainer.capture import Trace
-from explainer.plots import token_labels
+from explainer.plots import plot_text, token_labels
 
 PALETTE = (  # 20 distinguishable colours (plotly's Dark24 start, then Light24); markers beyond wrap around
     "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86", "#EB663B", "#511CFB",
@@ -113,7 +112,7 @@ def reasoning_sankey(trace: Trace, token: int | None = None) -> go.Figure:
     path = trace.marker_path  # [layers, T]
     layers, length = path.shape
     positions = list(range(length)) if token is None else [token]
-    escaped = [html.escape(t) for t in trace.tokens]
+    escaped = [plot_text(t) for t in trace.tokens]
     nodes: dict[tuple[int, int], int] = {}
     members: dict[tuple[int, int], list[str]] = {}
     for layer in range(layers):
@@ -308,7 +307,7 @@ def marker_matrix(values: np.ndarray, title: str, name: str, diverging: bool = F
 
 def prediction_change(before: Trace, after: Trace, after_name: str = "after") -> go.Figure:
     """Grouped bars: each label's probability before and after an intervention."""
-    labels = [html.escape(name) for name in before.label_names]
+    labels = [plot_text(name) for name in before.label_names]
     figure = go.Figure(
         [
             go.Bar(name="before", x=labels, y=before.probabilities, marker_color="#b0b0b0",

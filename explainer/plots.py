@@ -14,13 +14,19 @@ import plotly.graph_objects as go
 from explainer.capture import Trace
 
 
+def plot_text(text: str) -> str:
+    """`text` escaped for a plotly label, title or hover: <, > and & only. Plotly reads a subset of HTML tags in
+    them but shows entities such as &quot; literally, so quotes are left as they are."""
+    return html.escape(str(text), quote=False)
+
+
 def token_labels(trace: Trace) -> list[str]:
     """Unique, escaped axis labels ("3 movie"): repeated tokens must not merge on a categorical axis."""
-    return [f"{i} {html.escape(token)}" for i, token in enumerate(trace.tokens)]
+    return [f"{i} {plot_text(token)}" for i, token in enumerate(trace.tokens)]
 
 
 def prediction_bars(trace: Trace) -> go.Figure:
-    labels = [html.escape(name) for name in trace.label_names]
+    labels = [plot_text(name) for name in trace.label_names]
     colors = ["#b0b0b0" if i != trace.predicted else "#1f77b4" for i in range(len(labels))]
     figure = go.Figure(
         go.Bar(
@@ -201,7 +207,7 @@ def rollout_first_token(rollout: np.ndarray, trace: Trace) -> go.Figure:
         )
     )
     figure.update_layout(
-        title=f"Rollout to the first token ({html.escape(trace.tokens[0])})",
+        title=f"Rollout to the first token ({plot_text(trace.tokens[0])})",
         xaxis={"title": "input token", "type": "category", "tickangle": -60},
         yaxis={"title": "share"},
         height=340,
@@ -220,8 +226,8 @@ def logit_lens_chart(trace: Trace) -> go.Figure:
                 x=list(range(probabilities.shape[0])),
                 y=probabilities[:, index],
                 mode="lines+markers",
-                name=html.escape(name),
-                hovertemplate="layer %{x}<br>p = %{y:.3f}<extra>" + html.escape(name) + "</extra>",
+                name=plot_text(name),
+                hovertemplate="layer %{x}<br>p = %{y:.3f}<extra>" + plot_text(name) + "</extra>",
             )
         )
     figure.update_layout(
