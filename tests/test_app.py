@@ -67,6 +67,20 @@ def test_changing_head_reuses_the_cached_trace(monkeypatch):
     assert calls == []
 
 
+def test_overview_layer_and_head_live_in_the_link():
+    app = run_app({"layer": "1", "head": "2"})
+    assert not app.exception
+    assert (app.number_input(key="overview_layer").value, app.number_input(key="overview_head").value) == (1, 2)
+    app.number_input(key="overview_head").set_value(0).run()
+    assert app.query_params["layer"] == "1" and app.query_params["head"] == "0"
+    clamped = run_app({"layer": "99", "head": "-3"})  # a link made for a bigger model
+    layers = clamped.number_input(key="overview_layer").max + 1
+    assert clamped.number_input(key="overview_layer").value == layers - 1
+    assert clamped.number_input(key="overview_head").value == 0 and not clamped.exception
+    default = run_app()
+    assert default.number_input(key="overview_layer").value == layers - 1  # the last layer unless the link says
+
+
 def test_attention_page_draws_every_view_from_one_trace(monkeypatch):
     app = run_app()
     app.switch_page("app_pages/attention.py").run()
