@@ -54,6 +54,9 @@ name_b = left.text_input("Model B (shipped name, folder or hub id)", key="compar
                          help="Shipped: " + ", ".join(shipped)).strip()
 mode = right.radio("Compare on", MODES, key="compare_mode", horizontal=True)
 session.publish_options({"model_b": name_b, "on": mode})
+if not name_b:
+    st.info("Enter model B above: a shipped name (" + ", ".join(shipped) + "), a model folder or a hub id.")
+    st.stop()
 try:
     bundle_b = session.get_bundle(name_b)
 except Exception as error:  # a foreign checkpoint may throw anything: say it, keep the page alive
@@ -69,12 +72,16 @@ def chart(figure, name: str) -> None:
 
 if mode == MODES[0]:
     session.publish_options(labelled.data_link(labelled.DataChoice(labelled.SOURCES[0])))  # no data in the link
+    session.seed_option("compare_by_layer", "same_layer", lambda raw: raw == "1", False)
     by_layer = st.toggle("Match heads only within the same layer", key="compare_by_layer")
+    session.publish_options({"same_layer": "1" if by_layer else ""})
     try:
         result = get_comparison(name_a, name_b, current.text, by_layer)
     except (InputError, CompareError) as error:
         st.info(str(error))
         st.stop()
+    for side, trace in (("A", result.trace_a), ("B", result.trace_b)):
+        session.warn_if_truncated(trace, f"Model {side} ({trace.model_name}): ")
     columns = st.columns(2)
     for column, side, trace in ((columns[0], "A", result.trace_a), (columns[1], "B", result.trace_b)):
         column.subheader(f"{side}: {trace.model_name}")
@@ -113,7 +120,7 @@ if mode == MODES[0]:
 else:
     labelled.seed_data_widgets("compare")
     choice = labelled.data_widgets("compare")
-    session.publish_options(labelled.data_link(choice))
+    session.publish_options({**labelled.data_link(choice), "same_layer": ""})  # a text-mode option
     comparison = labelled.run_report(
         bundle_a, choice,
         lambda data, progress: compare_data(bundle_a, bundle_b, data, progress_a=progress, progress_b=progress),

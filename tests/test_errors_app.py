@@ -183,3 +183,24 @@ def test_compare_page_offers_the_natural_pairs_and_loads_both_models():
     assert app.session_state["model_choice"] == pairs[1].left
     assert app.text_input(key="compare_model_b").value == pairs[1].right
     assert [s.value for s in app.subheader][:2] == [f"A: {pairs[1].left}", f"B: {pairs[1].right}"]
+
+
+def test_compare_page_keeps_the_same_layer_choice_in_the_link_and_warns_on_long_text():
+    long_text = "A warm and funny film. " * 120  # far past what either model reads
+    app = open_page("app_pages/compare.py", {"text": long_text, "same_layer": "1"})
+    assert app.toggle(key="compare_by_layer").value is True
+    assert app.query_params["same_layer"] in ("1", ["1"])
+    pairs = next(d.value for d in app.dataframe if "similarity" in d.value.columns)
+    layer_of = lambda head: head.split(".")[0]  # noqa: E731  ("L2.H5" -> "L2")
+    assert (pairs["A head"].map(layer_of) == pairs["B head"].map(layer_of)).all()  # matched within layers
+    warnings = [w.value for w in app.warning if "Only the beginning was analysed" in w.value]
+    assert len(warnings) == 2 and warnings[0].startswith("Model A") and warnings[1].startswith("Model B")
+    app.toggle(key="compare_by_layer").set_value(False).run()
+    assert not app.exception and "same_layer" not in app.query_params
+
+
+def test_compare_page_with_model_b_cleared_asks_for_one():
+    app = open_page("app_pages/compare.py", {"text": "A gentle film with a big heart."})
+    app.text_input(key="compare_model_b").set_value("  ").run()
+    assert not app.exception and not app.error
+    assert any("Enter model B" in i.value for i in app.info)

@@ -162,9 +162,14 @@ def current_trace() -> Trace | None:
     except InputError as input_error:
         st.info(str(input_error))
         return None
+    warn_if_truncated(result)
+    return result
+
+
+def warn_if_truncated(result: Trace, who: str = "") -> None:
+    """Say on the page when the model read only the beginning of the text; `who` names the model ("Model B: ")."""
     if result.truncated:
         st.warning(
-            f"The text has {result.num_text_tokens:,} tokens; the model reads {result.max_length:,} at most. "
+            f"{who}The text has {result.num_text_tokens:,} tokens; the model reads {result.max_length:,} at most. "
             "Only the beginning was analysed."
         )
-    return result
