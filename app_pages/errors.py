@@ -94,7 +94,11 @@ for key, (param, parse, default) in seeds.items():
     session.seed_option(key, param, parse, default)
 # Another data set may have other labels, tags or lengths: keep only what this one has.
 low, high = st.session_state.errors_filter_tokens
+previous_longest = st.session_state.get("_errors_longest")
+if previous_longest is not None and high >= previous_longest:
+    high = longest  # the range was open at the top: keep it open on this data set, which may hold longer texts
 st.session_state.errors_filter_tokens = session.parse_range(f"{low}-{high}", 1, longest)
+st.session_state._errors_longest = longest
 for key, allowed in (("errors_filter_true", names), ("errors_filter_predicted", names),
                      ("errors_filter_tags", tag_names)):
     st.session_state[key] = [name for name in st.session_state[key] if name in allowed]

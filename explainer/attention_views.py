@@ -93,7 +93,8 @@ def build(trace: Trace, options: AttentionOptions, derived: Derived | None = Non
     if derived.grid_block > 1:
         notes["grid"] = (
             f"{len(trace.tokens)} tokens: each thumbnail is average-pooled to {derived.grid.shape[-1]} x "
-            f"{derived.grid.shape[-1]} blocks of about {derived.grid_block:.0f} tokens. Click one for the full head."
+            f"{derived.grid.shape[-1]} cells of {derived.grid_block:.1f} tokens a side on average. Click one for "
+            "the full head."
         )
 
     head_view = model_view = None

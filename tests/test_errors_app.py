@@ -99,6 +99,26 @@ def test_a_shared_link_names_the_file_and_the_filter(tmp_path):
     assert app.query_params["data"] in (str(path), [str(path)]) and app.query_params["q"] in ("not", ["not"])
 
 
+def test_an_open_token_filter_widens_to_a_data_set_with_longer_texts(tmp_path):
+    short, long = tmp_path / "short.csv", tmp_path / "long.csv"
+    short.write_text("text,label\ngood,negative\nbad,positive\n")
+    long_text = "a " * 40 + "wonderful film"
+    long.write_text(f"text,label\n{long_text},negative\nawful,positive\n")
+    app = open_page("app_pages/errors.py", {"data": str(short)})
+    short_range = app.slider(key="errors_filter_tokens").value
+    app.text_input(key="errors_path").set_value(str(long)).run()
+    assert not app.exception
+    low, high = app.slider(key="errors_filter_tokens").value
+    assert high > short_range[1] and low == 1  # not left at the short file's longest
+    assert len(errors_table(app)) == 2 and "tokens" not in app.query_params  # both mistakes shown, no filter
+    app.slider(key="errors_filter_tokens").set_value((1, 5)).run()  # a real choice narrows ...
+    longer = tmp_path / "longer.csv"
+    longer.write_text(f"text,label\n{long_text} {long_text},negative\nawful,positive\n")
+    app.text_input(key="errors_path").set_value(str(longer)).run()
+    assert app.slider(key="errors_filter_tokens").value == (1, 5)  # ... and stays on the next file
+    assert app.query_params["tokens"] in ("1-5", ["1-5"])
+
+
 def test_a_shared_link_carries_every_filter_and_the_columns_and_drops_cleared_ones(tmp_path):
     path = tmp_path / "rows.tsv"
     rows = ["not a good film at all", "not bad , really", "great", "awful , not fun", "not my kind of thing , sadly"]
