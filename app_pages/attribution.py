@@ -77,7 +77,18 @@ if trace is not None:
         st.stop()
 
     st.subheader("Every method")
-    results = cache.get_attributions(name, text, target, options)
+    # Each method and its faithfulness is cached on its own: a bar over all of them, gone once they are in.
+    bar = st.progress(0.0)
+
+    def step(stage: str, offset: int):
+        def report(done: int, total: int, method: str) -> None:
+            bar.progress((offset + done) / (2 * total), text=f"{stage}: {METHOD_TITLES[method]} done ({done}/{total})")
+
+        return report
+
+    results = cache.get_attributions(name, text, target, options, progress=step("Attributing", 0))
+    faithful = cache.get_faithfulness(name, text, target, options, progress=step("Faithfulness", len(METHODS)))
+    bar.empty()
     st.dataframe(plots.methods_table(results).round(4), hide_index=True, width="stretch")
     st.download_button(
         "Attributions as JSON",
@@ -94,7 +105,6 @@ if trace is not None:
         "rankings make deletion fall and insertion rise fast. Comprehensiveness and sufficiency: ERASER "
         "(DeYoung et al. 2020), tokens removed from the sequence at 1, 5, 10, 20 and 50%."
     )
-    faithful = cache.get_faithfulness(name, text, target, options)
     chart(plots.faithfulness_curves(faithful), "faithfulness")
     summary = pd.DataFrame([{"method": METHOD_TITLES[m], **f.summary()} for m, f in faithful.items()])
     st.dataframe(summary.round(4), hide_index=True, width="stretch")

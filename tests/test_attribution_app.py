@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from explainer.attribution import AttributionOptions
 from tests.browser_support import ROOT
 
 pytestmark = pytest.mark.slow
@@ -81,3 +82,22 @@ def test_expensive_sections_wait_to_be_asked_for(monkeypatch):
     app.button[0].click().run()
     assert not app.exception
     assert "Attribution graph" in [h.value for h in app.subheader] and len(app.get("plotly_chart")) == 5
+
+
+def test_every_method_and_its_faithfulness_report_progress_and_the_bar_goes(bundle, monkeypatch):
+    from explainer.attribution import METHODS
+    from explainer.ui import attribution_session as cache
+
+    monkeypatch.setattr(cache, "get_bundle", lambda name: bundle("bert"))
+    options = AttributionOptions(samples=10, conductance_steps=4)
+    seen: list[tuple] = []
+    results = cache.get_attributions("tiny-bert", "A fine film.", None, options, progress=lambda *a: seen.append(a))
+    assert seen == [(i + 1, len(METHODS), m) for i, m in enumerate(METHODS)] and list(results) == list(METHODS)
+    seen.clear()
+    faithful = cache.get_faithfulness("tiny-bert", "A fine film.", None, options, progress=lambda *a: seen.append(a))
+    assert seen == [(i + 1, len(METHODS), m) for i, m in enumerate(METHODS)] and list(faithful) == list(METHODS)
+
+    monkeypatch.undo()  # the page runs on the real default model
+    app = run_page({"text": "A fine film."})
+    assert not app.exception and "Faithfulness" in [h.value for h in app.subheader]
+    assert not app.get("progress")  # emptied once every method is in

@@ -6,12 +6,16 @@ method, the graph of a BERT-base input) are kept few and expire.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from explainer.attribution import METHODS, Attribution, AttributionOptions, attribute
 from explainer.attribution_graph import AttentionAttribution, attention_attribution
 from explainer.faithfulness import Faithfulness, faithfulness
 from explainer.ui.session import get_bundle
+
+Progress = Callable[[int, int, str], None]
 
 
 @st.cache_data(show_spinner="Attributing…", max_entries=64, ttl=3600)
@@ -20,19 +24,35 @@ def get_attribution(model_name: str, text: str, method: str, target: str | None,
 
 
 def get_attributions(
-    model_name: str, text: str, target: str | None, options: AttributionOptions
+    model_name: str, text: str, target: str | None, options: AttributionOptions, progress: Progress | None = None
 ) -> dict[str, Attribution]:
-    """Every method, each cached on its own (the method picked first is not computed twice)."""
-    return {method: get_attribution(model_name, text, method, target, options) for method in METHODS}
+    """Every method, each cached on its own (the method picked first is not computed twice);
+    `progress(done, total, method)` after each."""
+    results = {}
+    for index, method in enumerate(METHODS):
+        results[method] = get_attribution(model_name, text, method, target, options)
+        if progress is not None:
+            progress(index + 1, len(METHODS), method)
+    return results
 
 
-@st.cache_data(show_spinner="Measuring faithfulness…", max_entries=8, ttl=3600)
+@st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
+def get_method_faithfulness(
+    model_name: str, text: str, method: str, target: str | None, options: AttributionOptions
+) -> Faithfulness:
+    return faithfulness(get_bundle(model_name), get_attribution(model_name, text, method, target, options))
+
+
 def get_faithfulness(
-    model_name: str, text: str, target: str | None, options: AttributionOptions
+    model_name: str, text: str, target: str | None, options: AttributionOptions, progress: Progress | None = None
 ) -> dict[str, Faithfulness]:
-    bundle = get_bundle(model_name)
-    results = get_attributions(model_name, text, target, options)
-    return {method: faithfulness(bundle, result) for method, result in results.items()}
+    """Faithfulness of every method, each cached on its own; `progress(done, total, method)` after each."""
+    results = {}
+    for index, method in enumerate(METHODS):
+        results[method] = get_method_faithfulness(model_name, text, method, target, options)
+        if progress is not None:
+            progress(index + 1, len(METHODS), method)
+    return results
 
 
 @st.cache_data(show_spinner="Attributing every attention weight (the graph)…", max_entries=4, ttl=3600)
