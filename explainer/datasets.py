@@ -95,6 +95,8 @@ class _Raw:
         self.data: bytes | None = None
         if isinstance(source, (str, os.PathLike)):
             self.path = Path(source)
+            if self.path.is_dir():
+                raise DatasetError(f"{self.path} is a folder: give the path of a CSV, TSV or JSONL file")
             if not self.path.is_file():
                 raise DatasetError(f"{self.path}: no such file")
             self.name = str(self.path)
@@ -376,10 +378,10 @@ class RowStream:
         self._labels = _Labels(label_names, raw_labels, self.source)
         unknown = [v for v in raw_labels if not _is_missing(v) and self._labels(v) is None]
         if unknown:  # checked before any row is yielded, so a wrong label set fails fast with all of them
-            raise DatasetError(
-                f"{self.source}: unknown labels {_show(unknown)}; expected {self._labels.expected()} "
-                f"(labels found: {_show([v for v in raw_labels if not _is_missing(v)])})"
-            )
+            found = _show([v for v in raw_labels if not _is_missing(v)])
+            also = f" (labels found: {found})" if found != _show(unknown) else ""  # only when some are known
+            expected = self._labels.expected()
+            raise DatasetError(f"{self.source}: unknown labels {_show(unknown)}; expected {expected}{also}")
         self.problems: list[tuple[int, str]] = []
         self.rows_read = 0
         self._records: Iterator[Record] | None = chain(sample, records)

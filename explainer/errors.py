@@ -65,8 +65,7 @@ def load_labelled(
     except DatasetError as error:
         if "unknown label" in str(error):
             raise DatasetError(
-                f"The model {bundle.name} knows the labels {list(bundle.label_names)} "
-                f"(ids 0-{len(bundle.label_names) - 1}), which this data set does not use: {error}"
+                f"{error}, the labels of the model {bundle.name} (or their ids 0-{len(bundle.label_names) - 1})"
             ) from error
         raise
 

@@ -209,6 +209,10 @@ def test_unknown_label_names_list_found_and_expected(tmp_path):
     message = str(error.value)
     assert "unknown labels 'mixed', 'neutral'" in message and "['negative', 'positive']" in message
     assert "labels found: 'mixed', 'negative', 'neutral', 'positive'" in message
+    path = write(tmp_path, "all.csv", "text,label\na,happy\nb,sad\n")
+    with pytest.raises(DatasetError) as error:
+        read_dataset(path, label_names=NAMES)
+    assert "unknown labels 'happy', 'sad'" in str(error.value) and "labels found" not in str(error.value)  # said once
     with pytest.raises(DatasetError, match="unknown labels '2'"):  # an id past the end of label_names
         read_dataset(write(tmp_path, "i.csv", "text,label\na,2\n"), label_names=NAMES)
     with pytest.raises(DatasetError, match="mix ids and names"):
@@ -251,6 +255,8 @@ def test_no_label_column_lists_the_columns(tmp_path):
 def test_other_file_errors(tmp_path):
     with pytest.raises(DatasetError, match="no such file"):
         read_dataset(tmp_path / "missing.csv")
+    with pytest.raises(DatasetError, match="is a folder"):
+        read_dataset(tmp_path)
     with pytest.raises(DatasetError, match="JSON array"):
         read_dataset(write(tmp_path, "a.json", '[{"text": "x", "label": 1}]'))
     with pytest.raises(DatasetError, match="repeated column names"):
