@@ -102,7 +102,8 @@ elif trace is not None:
     if data is not None:
         result = beacons.load_cached_sweep(bundle, data)
         if result is None and st.button("Run the sweep", key="beacons_sweep", type="primary"):
-            result, _ = beacons.cached_sweep(bundle, data, progress=tb.progress_bar("Sweeping τ…"))
+            with tb.progress_bar("Sweeping τ…") as progress:
+                result, _ = beacons.cached_sweep(bundle, data, progress=progress)
         if result is None:
             st.caption(f"Not run yet for this model and data: {len(beacons.sweep_taus(model_tau))} passes over "
                        f"{len(data):,} texts; cached on disk afterwards.")

@@ -81,10 +81,13 @@ elif trace is not None:
     if data is not None:
         dictionary = md.load_cached_dictionary(bundle, data)
         if dictionary is None and st.button("Build the dictionary", key="markers_build", type="primary"):
-            dictionary, _ = md.cached_dictionary(bundle, data, progress=tb.progress_bar("Building the dictionary…"))
+            with tb.progress_bar("Building the dictionary…") as progress:
+                dictionary, _ = md.cached_dictionary(bundle, data, progress=progress)
         if dictionary is None:
-            st.caption(f"Not built yet for this model and data: one pass over the data, plus {layers * k} forced "
-                       "passes for the forced effect; cached on disk afterwards.")
+            passes = len(data) * (1 + layers * k)
+            st.caption(f"Not built yet for this model and data: each of the {len(data):,} texts runs once, then "
+                       f"{layers * k} more times with one marker forced for the forced effect ({passes:,} passes; "
+                       "on a CPU, minutes per thousand). Cached on disk afterwards.")
         else:
             label = st.selectbox("Label", list(bundle.label_names), key="markers_effect_label")
             cols = st.columns(2)

@@ -99,6 +99,9 @@ def build_dictionary(
         inputs = {key: value.to(bundle.device) for key, value in encoded.items()}
         with bundle.lock, torch.inference_mode():
             out = model(**inputs, output_hidden_states=True)
+        done += len(batch_texts)
+        if progress:  # reported per layer of forced passes too: a batch of them takes minutes on a CPU
+            progress(done, work)
         if options.forced_effect:
             free = out.logits.double()
             for layer in range(layers):
@@ -107,6 +110,9 @@ def build_dictionary(
                     with bundle.lock, torch.inference_mode():
                         forced = model(**inputs, forced_markers=[MarkerForce(layer, None, marker)]).logits
                     forced_sums[layer, marker] += (forced.double() - free).sum(dim=0).cpu().numpy()
+                done += len(batch_texts) * k
+                if progress:
+                    progress(done, work)
         mask = inputs["attention_mask"].bool().cpu().numpy()  # [batch, T]
         routing = torch.stack(out.thought_markers).float().cpu().numpy()  # [layers, batch, T, K]
         final_cls.append(out.hidden_states[-1][:, 0, :].float().cpu())
@@ -134,9 +140,6 @@ def build_dictionary(
                         heapq.heappush(heap, item)
                     elif item > heap[0]:
                         heapq.heapreplace(heap, item)
-        done += len(batch_texts) * (1 + (layers * k if options.forced_effect else 0))
-        if progress:
-            progress(done, work)
 
     with bundle.lock:  # model modules run: serialised like every other use of the shared model
         effects = _direct_effects(model, torch.cat(final_cls))  # [layers, K, labels]

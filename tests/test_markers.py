@@ -120,6 +120,8 @@ def test_dictionary_matches_per_text_traces(ours_bundle):
     traces = [trace(ours_bundle, text) for text in TEXTS]
     total = len(TEXTS) * (1 + LAYERS * MARKERS)
     assert progress[-1] == (total, total) and [d for d, _ in progress] == sorted(d for d, _ in progress)
+    batches = -(-len(TEXTS) // 5)
+    assert len(progress) == batches * (1 + LAYERS)  # after each batch's free pass and each layer of forced ones
     assert result["slots"] == sum(len(t.tokens) for t in traces)
     assert (result["layers"], result["markers"], result["texts"]) == (LAYERS, MARKERS, len(TEXTS))
     entries = {(e["layer"], e["marker"]): e for e in result["entries"]}

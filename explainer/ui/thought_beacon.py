@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import streamlit as st
@@ -15,10 +16,10 @@ from explainer.capture import InputError, Trace, trace
 from explainer.datasets import DatasetError, LabelledData, read_dataset
 from explainer.models import THOUGHT_BEACON_TYPES, GatePin, MarkerForce
 from explainer.plots import token_labels
-from explainer.ui import session
+from explainer.ui import labelled, session
 
 CHALLENGE_SET = registry.ASSETS / "challenge_set.csv"
-SOURCES = ("Shipped challenge set", "Upload a file", "Path on this machine")
+SOURCES = labelled.SOURCES  # the same data-set choice, worded the same, as on the Errors and Compare pages
 
 
 @st.cache_data(show_spinner="Running the model…", max_entries=32, ttl=3600)
@@ -88,14 +89,19 @@ def prediction_line(result: Trace) -> str:
     return f"**{result.predicted_label}** ({result.probabilities[result.predicted]:.1%})"
 
 
-def progress_bar(label: str) -> Callable[[int, int], None]:
-    """A callback for the library's `progress(done, total)` that fills an st.progress bar."""
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """`with progress_bar(label) as progress:` a callback for the library's `progress(done, total)` that fills an
+    st.progress bar, which goes when the work is done (the results take its place)."""
     bar = st.progress(0.0, text=label)
 
     def update(done: int, total: int) -> None:
         bar.progress(min(done / total, 1.0) if total else 1.0, text=f"{label} {done:,}/{total:,}")
 
-    return update
+    try:
+        yield update
+    finally:
+        bar.empty()
 
 
 @st.cache_data(show_spinner="Reading the data set…", max_entries=8)
