@@ -86,8 +86,8 @@ elif trace is not None:
         if dictionary is None:
             passes = len(data) * (1 + layers * k)
             st.caption(f"Not built yet for this model and data: each of the {len(data):,} texts runs once, then "
-                       f"{layers * k} more times with one marker forced for the forced effect ({passes:,} passes; "
-                       "on a CPU, minutes per thousand). Cached on disk afterwards.")
+                       f"{layers * k} more times with one marker forced for the forced effect: {passes:,} passes in "
+                       "all, many minutes on a CPU for thousands. Cached on disk afterwards.")
         else:
             label = st.selectbox("Label", list(bundle.label_names), key="markers_effect_label")
             cols = st.columns(2)
