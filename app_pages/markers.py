@@ -39,7 +39,7 @@ elif trace is not None:
     session.seed_option("markers_path_token", "path", lambda raw: -1 if raw == "all" else int(raw), -1)
     if not -1 <= st.session_state.markers_path_token < count:
         st.session_state.markers_path_token = -1
-    labels = marker_plots.token_labels(trace)
+    labels = marker_plots.token_labels(trace, plotly=False)  # a widget: text as typed
     token = st.selectbox("Token", [-1, *range(count)], key="markers_path_token",
                          format_func=lambda i: "All tokens" if i < 0 else labels[i])
     st.plotly_chart(marker_plots.reasoning_sankey(trace, None if token < 0 else token), width="stretch",

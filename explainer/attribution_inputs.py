@@ -147,7 +147,7 @@ def rows_per_batch(bundle: ModelBundle, length: int, budget_bytes: float = 1.5e9
 
 # layers x hidden x tokens. Every method, their faithfulness and the graph take ~15 s on 2 CPU cores for the
 # shipped MiniLM at 64 tokens, ~30 s at 128 and ~65 s at 256: this runs them unasked up to ~100 tokens of it
-# (~240 of the from-scratch model, ~30 of BERT-base).
+# (~220 of the from-scratch model, ~25 of BERT-base).
 AUTO_BUDGET = 230_000
 
 

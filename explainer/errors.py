@@ -65,7 +65,7 @@ def load_labelled(
     except DatasetError as error:
         if "unknown label" in str(error):
             raise DatasetError(
-                f"{error}, the labels of the model {bundle.name} (or their ids 0-{len(bundle.label_names) - 1})"
+                f"The model {bundle.name} takes its label names or ids 0-{len(bundle.label_names) - 1}. {error}"
             ) from error
         raise
 

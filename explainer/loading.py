@@ -230,15 +230,7 @@ def _from_pretrained(
     return model
 
 
-# Files that hold a tokenizer's vocabulary, in the formats AutoTokenizer reads.
-VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
-                    "tokenizer.model")
-
-
 def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTokenizerFast:
-    folder = Path(source).expanduser()
-    if folder.is_dir() and not any((folder / name).is_file() for name in VOCABULARY_FILES):
-        raise ModelLoadError(_no_tokenizer_files(source))
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             source, use_fast=True, trust_remote_code=False, local_files_only=local_files_only
@@ -250,12 +242,11 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
     # With no tokenizer files, transformers builds the config's tokenizer class with only its special tokens,
     # which turns every word into [UNK]: refuse it rather than explain a model that reads nothing.
     if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):
-        raise ModelLoadError(_no_tokenizer_files(source))
+        raise ModelLoadError(
+            f"'{source}' has no tokenizer files (such as tokenizer.json or vocab.txt): its tokenizer would have no "
+            "vocabulary. Save the tokenizer beside the model."
+        )
     return tokenizer
-
-
-def _no_tokenizer_files(source: str) -> str:
-    return f"'{source}' has no tokenizer files ({', '.join(VOCABULARY_FILES)}): save the tokenizer beside the model"
 
 
 

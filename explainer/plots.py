@@ -20,9 +20,10 @@ def plot_text(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
-def token_labels(trace: Trace) -> list[str]:
-    """Unique, escaped axis labels ("3 movie"): repeated tokens must not merge on a categorical axis."""
-    return [f"{i} {plot_text(token)}" for i, token in enumerate(trace.tokens)]
+def token_labels(trace: Trace, plotly: bool = True) -> list[str]:
+    """Unique labels ("3 movie"): repeated tokens must not merge on a categorical axis. Escaped for plotly;
+    `plotly=False` gives them as typed, for Streamlit widgets, which show text literally."""
+    return [f"{i} {plot_text(token) if plotly else token}" for i, token in enumerate(trace.tokens)]
 
 
 def prediction_bars(trace: Trace) -> go.Figure:

@@ -76,7 +76,7 @@ def choose_slots(result: Trace, prefix: str) -> tuple[list[int], list[int]]:
     for key, limit in ((f"{prefix}_layers", layers), (f"{prefix}_positions", count)):
         if key in st.session_state:
             st.session_state[key] = [v for v in st.session_state[key] if 0 <= v < limit]
-    labels = token_labels(result)
+    labels = token_labels(result, plotly=False)  # widgets show text as typed
     left, right = st.columns(2)
     chosen_layers = left.multiselect("Layers", list(range(layers)), key=f"{prefix}_layers",
                                      format_func=lambda v: f"layer {v}")
