@@ -19,8 +19,10 @@ def image_config(name: str, image_format: str) -> dict[str, Any]:
 
 
 def figure_html(figure: go.Figure, title: str) -> str:
-    """The figure as one offline HTML page."""
-    body = figure.to_html(include_plotlyjs=True, full_html=False)
+    """The figure as one offline HTML page, drawn with plotly's own template: importing Streamlit makes its
+    "streamlit" template the default, whose placeholder colours (#000001, ...) only the app's page replaces and
+    which lacks the axis automargin that the figures' narrow margins rely on."""
+    body = go.Figure(figure).update_layout(template="plotly").to_html(include_plotlyjs=True, full_html=False)
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
         f"<body>{body}</body></html>"
