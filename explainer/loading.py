@@ -129,7 +129,9 @@ def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, Pre
     if not has_safe and not allow_pickle:
         raise ModelLoadError(
             f"{folder} has only pickle weights (pytorch_model.bin). Unpickling can run arbitrary code, so it is "
-            "refused: convert the checkpoint to safetensors, or load with allow_pickle=True if you trust it."
+            "refused. Convert it to safetensors (load it once where you trust it and save_pretrained it again), or, "
+            "if you trust it, opt in: --allow-pickle on the trace and attribute command lines, allow_pickle=True "
+            "in Python. The app never unpickles."
         )
     config = _load_config(str(folder))
     model = _from_pretrained(str(folder), config, use_safetensors=has_safe)
