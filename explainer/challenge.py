@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
+from explainer.cli_support import at_least_one, fail
+
 CAPABILITIES = ("negation", "contrast", "intensifier", "diminisher", "neutral_filler", "typo", "long")
 LABEL_NAMES = ("negative", "positive")
 COLUMNS = ("text", "label", "capability")
@@ -256,14 +258,23 @@ def counts(examples: Iterable[Example]) -> Iterator[tuple[str, int, int]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer.challenge", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="CSV to write (text,label,capability)")
     parser.add_argument("--seed", type=int, default=SEED)
-    parser.add_argument("--per-capability", type=int, default=PER_CAPABILITY)
+    parser.add_argument("--per-capability", type=at_least_one, default=PER_CAPABILITY,
+                        help="rows per capability, an even number (half negative, half positive)")
     args = parser.parse_args(argv)
-    examples = generate(args.seed, args.per_capability)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(to_csv(examples), encoding="utf-8", newline="")
+    if args.out.is_dir():
+        fail(f"--out {args.out} is a folder: give a file name ending in .csv")
+    try:
+        examples = generate(args.seed, args.per_capability)
+    except ValueError as error:  # odd count, or more rows than the templates make
+        fail(str(error))
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(to_csv(examples), encoding="utf-8", newline="")
+    except OSError as error:
+        fail(f"cannot write to {args.out}: {error.strerror or error}")
     for capability, negative, positive in counts(examples):
         print(f"{capability:15s} {negative + positive:4d} rows ({negative} negative, {positive} positive)")
     print(f"{len(examples)} rows -> {args.out}")

@@ -90,8 +90,7 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
         "",
         f"Data: SST-2 `train.tsv` ({metrics['training']['n_train']} phrases); checkpoint chosen on dev accuracy "
         f"(best {metrics['training']['best_dev_accuracy']:.4f}{' with every MLP run' if ours else ''})."
-        + (" The shipped tau was chosen on dev as the largest threshold whose accuracy stays within "
-           f"{metrics['tau_tolerance']:.3f} of the dense accuracy." if ours else ""),
+        + (_tau_choice(metrics) if ours else ""),
         "",
         "| hyper-parameter | value |",
         "|---|---|",
@@ -148,7 +147,33 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer.model_card", description=main.__doc__)
     parser.add_argument("folder", type=Path)
     folder = parser.parse_args(argv).folder
-    write_card(folder, folder.name, json.loads((folder / "metrics.json").read_text()))
+    from explainer.cli_support import fail
+
+    if not folder.is_dir():
+        fail(f"{folder} is not a model folder")
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fail(f"{folder} has no metrics.json: train or evaluate the model first (python -m explainer.train)")
+    except (OSError, ValueError) as error:
+        fail(f"cannot read {folder / 'metrics.json'}: {error}")
+    try:
+        write_card(folder, folder.name, metrics)
+    except (KeyError, TypeError) as error:
+        fail(f"{folder / 'metrics.json'} lacks what a model card needs ({error}): was it written by explainer.train?")
+    except OSError as error:
+        fail(f"cannot write {folder / 'README.md'}: {error}")
+
+
+def _tau_choice(metrics: dict[str, Any]) -> str:
+    """How train.pick_tau chose the shipped tau: by default within the accuracy tolerance; with --min-skip-rate
+    it may have taken the smallest tau skipping enough instead (its `tau_rule` says so)."""
+    rule = metrics.get("tau_rule", "")
+    if rule.startswith("smallest"):
+        return (f" The shipped tau was chosen on dev as the {rule}: the largest threshold whose accuracy stays "
+                f"within {metrics['tau_tolerance']:.3f} of the dense accuracy skipped less than that.")
+    return (" The shipped tau was chosen on dev as the largest threshold whose accuracy stays within "
+            f"{metrics['tau_tolerance']:.3f} of the dense accuracy.")
 
 
 def write_card(out_dir: Path, name: str, metrics: dict[str, Any]) -> None:

@@ -20,13 +20,13 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from explainer.challenge import DEFAULT_PATH as CHALLENGE_PATH
-from explainer.cli_support import at_least_one, fail
+from explainer.cli_support import at_least_one, fail, unit_interval
 from explainer.datasets import DatasetError, LabelledData, read_dataset
 from explainer.evaluation import evaluate, predict
 from explainer.loading import ModelBundle, load_model
 from explainer.model_card import write_card, write_metrics
 from explainer.models.retrofit import ADAPTER_FILE
-from explainer.training import TrainSettings, train
+from explainer.training import TrainSettings, settings_problems, train
 
 LABEL_NAMES = ("negative", "positive")
 TAU_GRID = tuple(round(x, 2) for x in np.arange(0.05, 1.0, 0.05))
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
         "training a WordPiece vocabulary is not bit-reproducible, everything after it is, given --seed",
     )
     parser.add_argument(
-        "--min-skip-rate", type=float, default=0.0,
+        "--min-skip-rate", type=unit_interval, default=0.0,
         help="if the tau within the accuracy tolerance skips less than this share of MLP evaluations, ship the "
         "smallest tau that skips at least this much instead",
     )
@@ -59,7 +59,29 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     if args.arch not in ("thought-beacon", "baseline"):
         parser.error("--arch must be thought-beacon or baseline")
     settings = TrainSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)})
+    problems = settings_problems(settings)
+    if problems:
+        parser.error("; ".join(problems))
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file: give a folder")
     return args, settings
+
+
+# What a model folder holds besides its tokenizer (which training writes again): removed before training into a
+# folder that holds a model, so a from-scratch model cannot be read back beside a stale retrofit adapter (or the
+# reverse), and an old card and metrics cannot describe the new weights.
+MODEL_FILES = ("config.json", "model.safetensors", ADAPTER_FILE, "pytorch_model.bin", "metrics.json",
+               "training_log.json", "README.md")
+
+
+def clear_model(out: Path) -> list[str]:
+    """Remove MODEL_FILES from `out` when it holds a model (a config.json); returns the names removed."""
+    if not (out / "config.json").is_file():
+        return []  # not a model folder: nothing of the user's is touched
+    removed = [name for name in MODEL_FILES if (out / name).is_file()]
+    for name in removed:
+        (out / name).unlink()
+    return removed
 
 
 def tau_sweep(bundle: ModelBundle, texts, labels) -> list[dict]:
@@ -101,7 +123,13 @@ def main(argv: list[str] | None = None) -> None:
     texts, labels = train_data.texts[: args.limit], train_data.labels[: args.limit]
     if not texts:
         fail(f"{args.data} has no usable training rows")
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        removed = clear_model(args.out)
+    except OSError as error:
+        fail(f"cannot write to {args.out}: {error.strerror or error}")
+    if removed:
+        print(f"replacing the model in {args.out}: removed {', '.join(removed)}", file=sys.stderr)
 
     def dev_accuracy(model, tokenizer) -> float:
         bundle = ModelBundle("training", model, tokenizer, LABEL_NAMES, device, max_length=tokenizer.model_max_length)

@@ -61,6 +61,36 @@ class TrainSettings:
     time_limit_minutes: float = 0.0  # stop (evaluating and keeping the best checkpoint) after this long; 0: none
 
 
+def settings_problems(settings: TrainSettings) -> list[str]:
+    """What is out of range in `settings` (empty when it can train): checked before any work, so a bad value is a
+    clear message, not a ZeroDivisionError or an empty checkpoint folder minutes later."""
+    problems = []
+    at_least_one = ("epochs", "max_length", "batch_size", "vocab_size", "num_layers", "num_heads",
+                    "evals_per_epoch", "lora_rank")
+    if not settings.backbone:
+        at_least_one += ("hidden_size", "intermediate_size")
+    for name in at_least_one:
+        if getattr(settings, name) < 1:
+            problems.append(f"{name} must be at least 1, not {getattr(settings, name)}")
+    for name in ("learning_rate", "marker_temperature", "lora_alpha"):
+        value = getattr(settings, name)
+        if not (math.isfinite(value) and value > 0):
+            problems.append(f"{name} must be a positive number, not {value}")
+    for name in ("weight_decay", "beacon_sparsity", "marker_confidence", "marker_balance", "time_limit_minutes"):
+        value = getattr(settings, name)
+        if not (math.isfinite(value) and value >= 0):
+            problems.append(f"{name} must be zero or more, not {value}")
+    for name in ("warmup_share", "dropout"):
+        value = getattr(settings, name)
+        if not (math.isfinite(value) and 0 <= value < 1):
+            problems.append(f"{name} must be from 0 up to (not including) 1, not {value}")
+    if settings.max_steps < 0 or settings.num_markers < 0:
+        problems.append("max_steps and num_markers must be zero or more")
+    if not settings.backbone and settings.num_heads >= 1 and settings.hidden_size % settings.num_heads:
+        problems.append(f"hidden_size {settings.hidden_size} must be a multiple of num_heads {settings.num_heads}")
+    return problems
+
+
 def build_model(
     settings: TrainSettings, vocab_size: int, label_names: Sequence[str]
 ) -> ThoughtBeaconForSequenceClassification:

@@ -82,3 +82,18 @@ def test_cli_writes_the_same_file(tmp_path, capsys):
 def test_odd_size_is_refused():
     with pytest.raises(ValueError, match="even"):
         generate(per_capability=7)
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [(["--per-capability", "3"], "must be even"), (["--per-capability", "0"], "at least 1"),
+     (["--per-capability", "100000"], "templates make only"), (["--out", "{tmp}"], "is a folder"),
+     (["--out", "{tmp}/a-file/x.csv"], "cannot write to")],
+)
+def test_cli_refuses_bad_counts_and_outputs_without_touching_the_shipped_set(tmp_path, capsys, args, complaint):
+    (tmp_path / "a-file").write_text("not a folder")
+    shipped = challenge.DEFAULT_PATH.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        challenge.main([arg.replace("{tmp}", str(tmp_path)) for arg in args])
+    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
+    assert challenge.DEFAULT_PATH.read_bytes() == shipped

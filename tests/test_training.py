@@ -100,7 +100,13 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
             "--arch", "thought-beacon", "--epochs", "3", "--tokenizer", str(tmp_path / "tokenizer")]
     for key, value in TINY.items():
         args += ["--" + key.replace("_", "-"), str(value)]
+    out.mkdir()  # a retrofit's folder was here: its adapter must not be read back beside the new weights
+    (out / "config.json").write_text("{}")
+    (out / "adapter.safetensors").write_bytes(b"stale")
+    (out / "metrics.json").write_text('{"stale": true}')
+    (out / "notes.txt").write_text("mine")
     train_main(args)
+    assert not (out / "adapter.safetensors").exists() and (out / "notes.txt").read_text() == "mine"
     metrics = json.loads((out / "metrics.json").read_text())
     card = (out / "README.md").read_text()
     assert metrics["dev"]["n"] == 64 and 0 <= metrics["dev"]["accuracy"] <= 1
@@ -120,3 +126,32 @@ def test_training_without_rows_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="No training rows"):
         train([], [], ("negative", "positive"), TrainSettings(**TINY), tmp_path, lambda m, t: 0.0,
               torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    "extra, complaint",
+    [(["--batch-size", "0"], "batch_size must be at least 1"), (["--epochs", "0"], "epochs must be at least 1"),
+     (["--evals-per-epoch", "0"], "evals_per_epoch"), (["--learning-rate", "-1"], "learning_rate"),
+     (["--hidden-size", "16", "--num-heads", "3"], "multiple of num_heads"), (["--min-skip-rate", "2"], "from 0 to 1"),
+     (["--out-is-a-file"], "is a file")],
+)
+def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra, complaint):
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\n")
+    out = tmp_path / "model"
+    if extra == ["--out-is-a-file"]:
+        out.write_text("a file")
+        extra = []
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "train.tsv"), "--out", str(out),
+                    *extra])
+    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
+    assert not out.is_dir()  # nothing was created
+
+
+def test_settings_problems_is_empty_for_the_defaults_and_a_retrofit():
+    from explainer.training import settings_problems
+
+    assert settings_problems(TrainSettings()) == []
+    assert settings_problems(TrainSettings(**TINY)) == []
+    assert settings_problems(TrainSettings(backbone="some/base", hidden_size=0)) == []  # the base's sizes count
+    assert len(settings_problems(TrainSettings(dropout=1.0, warmup_share=float("nan")))) == 2
