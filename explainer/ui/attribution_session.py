@@ -7,6 +7,7 @@ method, the graph of a BERT-base input) are kept few and expire.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import streamlit as st
 
@@ -16,6 +17,7 @@ from explainer.faithfulness import Faithfulness, faithfulness
 from explainer.ui.session import get_bundle
 
 Progress = Callable[[int, int, str], None]
+T = TypeVar("T")
 
 
 @st.cache_data(show_spinner="Attributing…", max_entries=64, ttl=3600)
@@ -28,9 +30,14 @@ def get_attributions(
 ) -> dict[str, Attribution]:
     """Every method, each cached on its own (the method picked first is not computed twice);
     `progress(done, total, method)` after each."""
+    return _each_method(lambda method: get_attribution(model_name, text, method, target, options), progress)
+
+
+def _each_method(compute: Callable[[str], T], progress: Progress | None) -> dict[str, T]:
+    """{method: compute(method)} over METHODS, reporting progress after each."""
     results = {}
     for index, method in enumerate(METHODS):
-        results[method] = get_attribution(model_name, text, method, target, options)
+        results[method] = compute(method)
         if progress is not None:
             progress(index + 1, len(METHODS), method)
     return results
@@ -47,12 +54,7 @@ def get_faithfulness(
     model_name: str, text: str, target: str | None, options: AttributionOptions, progress: Progress | None = None
 ) -> dict[str, Faithfulness]:
     """Faithfulness of every method, each cached on its own; `progress(done, total, method)` after each."""
-    results = {}
-    for index, method in enumerate(METHODS):
-        results[method] = get_method_faithfulness(model_name, text, method, target, options)
-        if progress is not None:
-            progress(index + 1, len(METHODS), method)
-    return results
+    return _each_method(lambda method: get_method_faithfulness(model_name, text, method, target, options), progress)
 
 
 @st.cache_data(show_spinner="Attributing every attention weight (the graph)…", max_entries=4, ttl=3600)
