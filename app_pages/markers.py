@@ -2,7 +2,6 @@
 the marker dictionary over a data set. Options live in the shareable link (path, force_layers, force_pos,
 force_marker)."""
 
-
 import pandas as pd
 import streamlit as st
 
