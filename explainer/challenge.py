@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
-from explainer.cli_support import at_least_one, fail
+from explainer.cli_support import at_least_one, fail, writing_to
 
 CAPABILITIES = ("negation", "contrast", "intensifier", "diminisher", "neutral_filler", "typo", "long")
 LABEL_NAMES = ("negative", "positive")
@@ -270,11 +270,9 @@ def main(argv: list[str] | None = None) -> None:
         examples = generate(args.seed, args.per_capability)
     except ValueError as error:  # odd count, or more rows than the templates make
         fail(str(error))
-    try:
+    with writing_to(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(to_csv(examples), encoding="utf-8", newline="")
-    except OSError as error:
-        fail(f"cannot write to {args.out}: {error.strerror or error}")
     for capability, negative, positive in counts(examples):
         print(f"{capability:15s} {negative + positive:4d} rows ({negative} negative, {positive} positive)")
     print(f"{len(examples)} rows -> {args.out}")

@@ -7,7 +7,9 @@ import json
 import math
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,3 +69,13 @@ def fail(message: str, code: int = 2) -> None:
     """Print a one-line error for the user and exit non-zero."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+@contextmanager
+def writing_to(path: str | Path) -> Iterator[None]:
+    """`with writing_to(path):` an OSError while writing `path` (a folder in the way, no permission, a full disk)
+    becomes one line for the user instead of a traceback."""
+    try:
+        yield
+    except OSError as error:
+        fail(f"cannot write to {path}: {error.strerror or error}")

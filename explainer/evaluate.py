@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from explainer.cli_support import at_least_one, fail, make_module_callable, print_json, unit_interval
+from explainer.cli_support import at_least_one, fail, make_module_callable, print_json, unit_interval, writing_to
 from explainer.datasets import DatasetError
 from explainer.evaluation import evaluate
 from explainer.loading import ModelLoadError, load_model
@@ -133,11 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     results = [_model_result(report, str(args.data)) for report in reports]
     if args.predictions_out:
         out = Path(args.predictions_out)
-        try:
+        with writing_to(out):
             out.parent.mkdir(parents=True, exist_ok=True)
             _predictions_frame(reports).to_csv(out, index=False)
-        except OSError as error:
-            fail(f"cannot write to {out}: {error.strerror or error}")
     if comparison is None:
         payload = results[0]
     else:

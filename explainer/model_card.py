@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from explainer.cli_support import fail
+
 
 def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -147,8 +149,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer.model_card", description=main.__doc__)
     parser.add_argument("folder", type=Path)
     folder = parser.parse_args(argv).folder
-    from explainer.cli_support import fail
-
     if not folder.is_dir():
         fail(f"{folder} is not a model folder")
     try:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyError, TypeError) as error:
         fail(f"{folder / 'metrics.json'} lacks what a model card needs ({error}): was it written by explainer.train?")
     except OSError as error:
-        fail(f"cannot write {folder / 'README.md'}: {error}")
+        fail(f"cannot write to {folder / 'README.md'}: {error.strerror or error}")
 
 
 def _tau_choice(metrics: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from explainer.challenge import DEFAULT_PATH as CHALLENGE_PATH
-from explainer.cli_support import at_least_one, fail, unit_interval
+from explainer.cli_support import at_least_one, fail, unit_interval, writing_to
 from explainer.datasets import DatasetError, LabelledData, read_dataset
 from explainer.evaluation import evaluate, predict
 from explainer.loading import ModelBundle, load_model
@@ -123,11 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     texts, labels = train_data.texts[: args.limit], train_data.labels[: args.limit]
     if not texts:
         fail(f"{args.data} has no usable training rows")
-    try:
+    with writing_to(args.out):
         args.out.mkdir(parents=True, exist_ok=True)
         removed = clear_model(args.out)
-    except OSError as error:
-        fail(f"cannot write to {args.out}: {error.strerror or error}")
     if removed:
         print(f"replacing the model in {args.out}: removed {', '.join(removed)}", file=sys.stderr)
 
