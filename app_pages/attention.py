@@ -8,10 +8,10 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from explainer import attention_views
-from explainer.attention import FIELDS
-from explainer.bertviz_views import FrontendMissingError
+from explainer.attention.statistics import FIELDS
 from explainer.ui import export, session
+from explainer.views import attention_page as attention_views
+from explainer.views.bertviz import FrontendMissingError
 
 
 def _open_head(layer: int, head: int) -> None:

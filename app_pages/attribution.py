@@ -7,14 +7,14 @@ import json
 import pandas as pd
 import streamlit as st
 
-from explainer import attribution_plots as plots
-from explainer.attribution import METHOD_TITLES, METHODS, AttributionOptions
-from explainer.attribution_graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
-from explainer.attribution_inputs import BASELINES, cheap_enough
-from explainer.capture import InputError
-from explainer.faithfulness import agreement
+from explainer.attribution.faithfulness import agreement
+from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
+from explainer.attribution.inputs import BASELINES, cheap_enough
+from explainer.attribution.methods import METHOD_TITLES, METHODS, AttributionOptions
+from explainer.capture.tracing import InputError
 from explainer.ui import attribution_session as cache
 from explainer.ui import export, session
+from explainer.views import attribution as plots
 
 PREDICTED = "Predicted label"
 ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for

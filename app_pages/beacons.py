@@ -5,10 +5,12 @@ Options live in the shareable link (tau, pin_layers, pin_pos, pin)."""
 import pandas as pd
 import streamlit as st
 
-from explainer import beacons, marker_plots, registry
-from explainer.interventions import compare, gate_pins
+from explainer.loading import shipped as registry
+from explainer.thought_beacon import beacons
+from explainer.thought_beacon.interventions import compare, gate_pins
 from explainer.ui import session
 from explainer.ui import thought_beacon as tb
+from explainer.views import thought_beacon as marker_plots
 
 PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: no MLP update; skipped when τ > 0)": 0.0}
 

@@ -5,10 +5,12 @@ attention with heads matched by pattern similarity, attributions and their rank 
 import pandas as pd
 import streamlit as st
 
-from explainer import error_plots, plots, registry
-from explainer.capture import InputError
-from explainer.compare import CompareError, compare_data, compare_text
+from explainer.capture.tracing import InputError
+from explainer.evaluation.compare import CompareError, compare_data, compare_text
+from explainer.loading import shipped as registry
 from explainer.ui import export, labelled, session
+from explainer.views import attention as plots
+from explainer.views import evaluation as error_plots
 
 MODES = ("This text", "A data set")
 

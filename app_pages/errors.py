@@ -4,9 +4,9 @@ examples, filterable, each opening in the per-example views. Predictions are cac
 import pandas as pd
 import streamlit as st
 
-from explainer import error_plots
-from explainer.errors import ExampleFilter, analyse, confusion_cell, filter_examples, predictions_csv
+from explainer.evaluation.error_report import ExampleFilter, analyse, confusion_cell, filter_examples, predictions_csv
 from explainer.ui import export, labelled, session
+from explainer.views import evaluation as error_plots
 
 labelled.follow_open_request()
 st.title("Errors")

@@ -5,12 +5,12 @@ force_marker)."""
 import pandas as pd
 import streamlit as st
 
-from explainer import marker_dictionary as md
-from explainer import marker_plots
-from explainer.interventions import compare, marker_forces
-from explainer.plots import plot_text
+from explainer.thought_beacon import marker_dictionary as md
+from explainer.thought_beacon.interventions import compare, marker_forces
 from explainer.ui import session
 from explainer.ui import thought_beacon as tb
+from explainer.views import thought_beacon as marker_plots
+from explainer.views.attention import plot_text
 
 st.title("Thought markers")
 st.markdown(

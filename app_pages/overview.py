@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from explainer import plots
 from explainer.ui import session
+from explainer.views import attention as plots
 
 st.title("Overview")
 trace = session.current_trace()

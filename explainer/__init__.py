@@ -13,18 +13,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _PUBLIC = {
-    "InputError": "explainer.capture",
-    "Trace": "explainer.capture",
-    "trace": "explainer.capture",
-    "ModelBundle": "explainer.loading",
-    "ModelLoadError": "explainer.loading",
-    "load_model": "explainer.loading",
+    "InputError": "explainer.capture.tracing",
+    "Trace": "explainer.capture.tracing",
+    "trace": "explainer.capture.tracing",
+    "ModelBundle": "explainer.loading.bundle",
+    "ModelLoadError": "explainer.loading.bundle",
+    "load_model": "explainer.loading.bundle",
 }
 __all__ = ["InputError", "ModelBundle", "ModelLoadError", "Trace", "load_model", "trace"]
 
 if TYPE_CHECKING:
-    from explainer.capture import InputError, Trace, trace
-    from explainer.loading import ModelBundle, ModelLoadError, load_model
+    from explainer.capture.tracing import InputError, Trace, trace
+    from explainer.loading.bundle import ModelBundle, ModelLoadError, load_model
 
 
 def __getattr__(name: str) -> Any:

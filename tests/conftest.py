@@ -35,9 +35,9 @@ from transformers import (  # noqa: E402
     RobertaForSequenceClassification,
 )
 
-from explainer.loading import ModelBundle, load_model  # noqa: E402
+from explainer.loading.bundle import ModelBundle, load_model  # noqa: E402
 from explainer.models import ThoughtBeaconConfig, ThoughtBeaconForSequenceClassification  # noqa: E402
-from explainer.tokenization import whole_word_wordpiece  # noqa: E402
+from explainer.models.tokenization_wordpiece import whole_word_wordpiece  # noqa: E402
 
 VOCAB = 128  # 5 special tokens, ~70 characters alone, ~27 as '##' continuations, whole words
 HIDDEN = 32
@@ -281,12 +281,23 @@ def encode(tokenizer):
     return run
 
 
+TIERS = ("unit", "app", "browser", "cli", "bench")  # tests/<tier>/...: each test carries its tier's marker
+
+
 def pytest_configure(config) -> None:
     # pytest.ini declares these; registering again is harmless and keeps `--strict-markers` happy without it.
     registered = " ".join(config.getini("markers"))
-    for name, text in (("slow", "slow: takes more than a few seconds"), ("browser", "browser: drives a real browser")):
-        if name not in registered:
-            config.addinivalue_line("markers", text)
+    for name in ("slow", *TIERS):
+        if f"{name}:" not in registered:
+            config.addinivalue_line("markers", f"{name}: see pytest.ini")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test with its tier (the folder under tests/), so `-m "not browser"` runs the fast tiers."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if len(parts) > 1 and parts[0] in TIERS:
+            item.add_marker(parts[0])
 
 
 # Tests that check facts of the from-scratch shipped model (which marker flips which text, its near-total MLP
@@ -295,6 +306,6 @@ FROM_SCRATCH = "sst2-thought-beacon"
 
 
 def from_scratch_model() -> str | None:
-    from explainer import registry
+    from explainer.loading import shipped as registry
 
     return FROM_SCRATCH if FROM_SCRATCH in {m.name for m in registry.available()} else None

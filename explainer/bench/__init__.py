@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m explainer.bench NAME [--json] [--repeats N] [--quick] [--threads N]`.
+"""Benchmarks: `python -m explainer bench NAME [--json] [--repeats N] [--quick] [--threads N]`.
 
 Each bench is a function `(BenchOptions) -> report dict` (DESIGN section 9 shape, built with
 `explainer.bench.common.report`). To add one, write explainer/bench/NAME.py with a `run(options)` and add

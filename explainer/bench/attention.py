@@ -46,7 +46,7 @@ def utf8_size(text: str) -> int:
 
 def page_payload(trace) -> dict[str, int]:
     """Ours: what a page run does from a cached Trace; returns the bytes of each figure."""
-    from explainer import attention_views
+    from explainer.views import attention_page as attention_views
 
     page = attention_views.build(trace, attention_views.AttentionOptions(), attention_views.derive(trace))
     return attention_views.payload_bytes(page)

@@ -52,7 +52,7 @@ LONG_TOKENS = 64
 
 
 def forward_backward(bundle, text: str) -> Callable[[], Any]:
-    from explainer.attribution_inputs import logits_of_embeddings, prepare, target_of
+    from explainer.attribution.inputs import logits_of_embeddings, prepare, target_of
 
     prepared = prepare(bundle, text)
     label, _ = target_of(bundle, prepared, None)
@@ -74,7 +74,7 @@ def worst_token_error(scores, reference) -> float:
 def captum_default(bundle, text: str) -> Callable[[], Any]:
     from captum.attr import IntegratedGradients
 
-    from explainer.attribution_inputs import logits_of_embeddings, prepare, target_of
+    from explainer.attribution.inputs import logits_of_embeddings, prepare, target_of
 
     prepared = prepare(bundle, text)
     label, _ = target_of(bundle, prepared, None)
@@ -118,7 +118,7 @@ def run(
         # The sentence row: once, for the default model (tests: for the first model, given `data`).
         wanted = (data is not None and label == models[0][0]) if given else label == DEFAULT_LABEL and not options.quick
         if wanted and sentences_from.is_file():
-            from explainer.datasets import read_dataset
+            from explainer.data.labelled import read_dataset
 
             dev = list(read_dataset(sentences_from, label_names=bundle.label_names).texts)
             rows.append(_dev_text_row(bundle, name, _dev_sentences(dev), repeats))
@@ -157,7 +157,7 @@ def _dev_text_row(bundle, name: str, texts: list[str], repeats: int, what: str =
     """Ours on `texts`, each alternated with its own forward+backward pass."""
     import numpy as np
 
-    from explainer.attribution import attribute
+    from explainer.attribution.methods import attribute
 
     ours_total = reference_total = 0.0
     ratios, points, deltas, bounds = [], [], [], []
@@ -198,8 +198,8 @@ def _row(case: str, timing, target: str, meets) -> dict[str, Any]:
 
 
 def _rows(bundle, name: str, length: int, repeats: int) -> list[dict[str, Any]]:
-    from explainer.attribution import AttributionOptions, attribute
-    from explainer.attribution_graph import attention_attribution
+    from explainer.attribution.graph import attention_attribution
+    from explainer.attribution.methods import AttributionOptions, attribute
 
     text = text_with_tokens(bundle.tokenizer, length, max_length=bundle.max_length)
     if length >= bundle.max_length:  # the model reads no more: say so, as the capture bench does

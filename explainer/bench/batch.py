@@ -1,7 +1,7 @@
 """The `batch` bench: batch prediction over the SST-2 dev set, ours against transformers' pipeline.
 
-Ours: `explainer.evaluation.predict` (tokenised once, length-sorted dynamic batches of 32, probabilities of every
-label). Reference: `pipeline("text-classification")` on the same model object and tokenizer, asked for every
+Ours: `explainer.evaluation.predict.predict` (tokenised once, length-sorted dynamic batches of 32, probabilities of
+every label). Reference: `pipeline("text-classification")` on the same model object and tokenizer, asked for every
 label's score (top_k=None), once with its default batch size (1) and once with batch_size=32 (padded per batch in
 input order). Our ThoughtBeacon output carries per-layer tuples (gates, routing) that the pipeline's
 un-batching cannot split, so the reference keeps only the logits of each forward pass (`_LogitsOnly`, the one
@@ -62,8 +62,8 @@ def run(options: BenchOptions = BenchOptions(), *, bundle=None, data: str | Path
     from transformers.utils import logging as hf_logging
 
     from explainer import load_model
-    from explainer.datasets import read_dataset
-    from explainer.evaluation import predict
+    from explainer.data.labelled import read_dataset
+    from explainer.evaluation.predict import predict
 
     path = Path(data) if data is not None else default_data()
     if not path.is_file():

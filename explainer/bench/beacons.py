@@ -30,9 +30,9 @@ def _forward(bundle, texts: list[str], tau: float):
 
 def run(options: BenchOptions = BenchOptions(), *, bundle=None) -> dict[str, Any]:
     from explainer import load_model
-    from explainer.challenge import DEFAULT_PATH
-    from explainer.datasets import read_dataset
-    from explainer.evaluation import predict
+    from explainer.data.challenge import DEFAULT_PATH
+    from explainer.data.labelled import read_dataset
+    from explainer.evaluation.predict import predict
 
     bundle = bundle or load_model()
     config = bundle.model.config

@@ -230,8 +230,8 @@ def random_bert_folder(**config_overrides: Any) -> Path:
             return folder
         from transformers import BertConfig, BertForSequenceClassification
 
-        from explainer.tokenization import train_wordpiece
-        from explainer.untrained import demo_texts
+        from explainer.loading.untrained import demo_texts
+        from explainer.models.tokenization_wordpiece import train_wordpiece
 
         tokenizer = train_wordpiece(demo_texts() * 4, vocab_size=600)
         labels = {0: "negative", 1: "positive"}
@@ -270,7 +270,7 @@ _WORDS: list[str] | None = None
 def _words() -> list[str]:
     global _WORDS
     if _WORDS is None:
-        from explainer.untrained import demo_texts
+        from explainer.loading.untrained import demo_texts
 
         _WORDS = " ".join(demo_texts()).split()
     return _WORDS

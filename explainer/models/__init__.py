@@ -3,8 +3,8 @@ ThoughtBeacon encoder and the retrofit of thought markers and beacons onto a pre
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from explainer.models.retrofit import ThoughtBeaconBertConfig, ThoughtBeaconBertForSequenceClassification
-from explainer.models.thought_beacon import (
+from explainer.models.modeling_retrofit import ThoughtBeaconBertConfig, ThoughtBeaconBertForSequenceClassification
+from explainer.models.modeling_thought_beacon import (
     GatePin,
     MarkerForce,
     ThoughtBeaconConfig,

@@ -11,9 +11,9 @@ from typing import TypeVar
 
 import streamlit as st
 
-from explainer.attribution import METHODS, Attribution, AttributionOptions, attribute
-from explainer.attribution_graph import AttentionAttribution, attention_attribution
-from explainer.faithfulness import Faithfulness, faithfulness
+from explainer.attribution.faithfulness import Faithfulness, faithfulness
+from explainer.attribution.graph import AttentionAttribution, attention_attribution
+from explainer.attribution.methods import METHODS, Attribution, AttributionOptions, attribute
 from explainer.ui.session import get_bundle
 
 Progress = Callable[[int, int, str], None]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from explainer.challenge import DEFAULT_PATH
-from explainer.datasets import DatasetError, LabelledData
-from explainer.errors import MAX_UPLOAD_BYTES, ErrorReport, check_upload_size, load_labelled
-from explainer.loading import ModelBundle
+from explainer.data.challenge import DEFAULT_PATH
+from explainer.data.labelled import DatasetError, LabelledData
+from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, ErrorReport, check_upload_size, load_labelled
+from explainer.loading.bundle import ModelBundle
 from explainer.ui import session
 
 ROOT = Path(__file__).resolve().parents[2]

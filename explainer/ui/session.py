@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explainer import attention_views, registry
-from explainer.capture import MAX_TEXT_CHARS, InputError, Trace, trace
-from explainer.loading import ModelBundle, ModelLoadError, load_model
+from explainer.capture.tracing import MAX_TEXT_CHARS, InputError, Trace, trace
+from explainer.loading import shipped as registry
+from explainer.loading.bundle import ModelBundle, ModelLoadError, load_model
+from explainer.views import attention_page as attention_views
 
 OTHER_MODEL = "Other: a local folder or hub id…"
 DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from explainer import registry
-from explainer.capture import InputError, Trace, trace
-from explainer.datasets import DatasetError, LabelledData, read_dataset
+from explainer.capture.tracing import InputError, Trace, trace
+from explainer.data.labelled import DatasetError, LabelledData, read_dataset
+from explainer.loading import shipped as registry
 from explainer.models import THOUGHT_BEACON_TYPES, GatePin, MarkerForce
-from explainer.plots import token_labels
 from explainer.ui import labelled, session
+from explainer.views.attention import token_labels
 
 CHALLENGE_SET = registry.ASSETS / "challenge_set.csv"
 SOURCES = labelled.SOURCES  # the same data-set choice, worded the same, as on the Errors and Compare pages

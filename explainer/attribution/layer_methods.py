@@ -1,0 +1,105 @@
+"""Attributions read off the model's layers: layer conductance per layer, attention rollout, and
+gradient x attention (Chefer et al. 2021). No hooks: hidden states and attention probabilities come back
+through the model's own outputs, and gradients are taken with respect to those tensors.
+
+Layer conductance (Dhamdhere et al. 2019, captum's LayerConductance) of every layer at once: along the
+integrated-gradients path from the baseline to the input, for each layer output h_l,
+    cond_l[i] = sum_d  integral  dF/dh_l[i,d] * dh_l[i,d]/dalpha  dalpha,
+computed with the trapezoid rule on one batch of `conductance_steps + 1` path points. Each layer's row sums
+to F(x) - F(baseline) (up to the integration error, reported as the delta: the largest over layers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from explainer.attention.statistics import attention_rollout
+from explainer.attribution.inputs import Prepared, rows_per_batch
+from explainer.loading.bundle import ModelBundle
+
+
+def compute(bundle: ModelBundle, prepared: Prepared, method: str, label: int, options):
+    from explainer.attribution.methods import Computed
+
+    if method == "layer_conductance":
+        layers, delta, baseline_logit = layer_conductance(bundle, prepared, label, options.conductance_steps)
+        return Computed(
+            scores=layers.mean(axis=0),
+            layer_scores=layers,
+            delta=delta,
+            baseline_logit=baseline_logit,
+            steps=options.conductance_steps,
+        )
+    attentions, grads = attention_and_gradients(bundle, prepared, label, with_gradients=method != "rollout")
+    if method == "rollout":
+        return Computed(scores=attention_rollout(attentions)[prepared.readout].astype(np.float32))
+    return Computed(scores=grad_x_attention(attentions, grads, prepared.readout))
+
+
+def layer_conductance(
+    bundle: ModelBundle, prepared: Prepared, label: int, steps: int
+) -> tuple[np.ndarray, float, float]:
+    """([layers+1, T] conductance of every layer output, embeddings first; the largest completeness error over
+    layers; F(baseline)). Call under the bundle's lock with gradients enabled."""
+    forward = bundle.model
+    x, base = prepared.embeddings, prepared.baseline_embeddings
+    alphas = torch.linspace(0.0, 1.0, steps + 1, device=x.device, dtype=x.dtype)
+    chunk = rows_per_batch(bundle, prepared.length)
+    states: list[list[torch.Tensor]] = []  # per chunk: layers+1 x [rows, T, d]
+    grads: list[list[torch.Tensor]] = []
+    values: list[torch.Tensor] = []
+    for part in alphas.split(chunk):
+        embeds = base + part[:, None, None] * (x - base)
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=x.device)
+        out = forward(inputs_embeds=embeds, attention_mask=mask, output_hidden_states=True, **prepared.extra)
+        hidden = list(out.hidden_states)
+        target = out.logits[:, label]
+        grads.append([g.detach() for g in torch.autograd.grad(target.sum(), hidden)])
+        states.append([h.detach() for h in hidden])
+        values.append(target.detach())
+    rows = []
+    for layer in range(len(states[0])):
+        h = torch.cat([s[layer] for s in states])  # [steps+1, T, d]
+        g = torch.cat([s[layer] for s in grads])
+        mean_grad = 0.5 * (g[1:] + g[:-1])  # trapezoid: gradient at each segment's ends, averaged
+        rows.append((mean_grad * (h[1:] - h[:-1])).sum(dim=(0, 2)))  # [T]
+    scores = torch.stack(rows).float().cpu().numpy()
+    logits = torch.cat(values)
+    gap = float(logits[-1] - logits[0])
+    delta = float(max((scores.sum(axis=1) - gap), key=abs))
+    return scores, delta, float(logits[0])
+
+
+def attention_and_gradients(
+    bundle: ModelBundle, prepared: Prepared, label: int, with_gradients: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(attention [layers, heads, T, T], d target logit / d attention of the same shape or None)."""
+    context = torch.enable_grad() if with_gradients else torch.no_grad()
+    with context:
+        out = bundle.model(
+            inputs_embeds=prepared.embeddings,
+            attention_mask=torch.ones(prepared.input_ids.shape, dtype=torch.long, device=prepared.input_ids.device),
+            output_attentions=True,
+            **prepared.extra,
+        )
+        attentions = list(out.attentions)
+        if not attentions or attentions[0] is None:
+            raise RuntimeError(f"{bundle.name} returned no attention weights: it must run with eager attention")
+        grads = torch.autograd.grad(out.logits[0, label], attentions) if with_gradients else None
+    stacked = torch.stack([a[0] for a in attentions]).detach().float().cpu().numpy()
+    if grads is None:
+        return stacked, None
+    return stacked, torch.stack([g[0] for g in grads]).float().cpu().numpy()
+
+
+def grad_x_attention(attentions: np.ndarray, grads: np.ndarray, readout: int) -> np.ndarray:
+    """Chefer et al. (2021), rule for self-attention: per layer A_bar = mean over heads of (grad * A)^+,
+    relevance R = I, then R <- R + A_bar R through the layers; the readout row of R, the identity removed.
+    attentions, grads: [layers, heads, T, T] -> [T]."""
+    size = attentions.shape[-1]
+    relevance = np.eye(size)
+    for attention, grad in zip(attentions, grads):
+        mixed = np.clip(grad * attention, 0, None).mean(axis=0)  # [T, T]
+        relevance = relevance + mixed @ relevance
+    return (relevance[readout] - np.eye(size)[readout]).astype(np.float32)

@@ -1,0 +1,43 @@
+"""The command layer: `python -m explainer <command> ...`, one module per command, each with `main(argv)`.
+
+Commands import the library; the library never imports from here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# command -> (module under explainer.cli, one line for --help). Modules load only when their command runs, so
+# `--help` and the data-only commands start without importing torch.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "trace": ("trace", "trace one input: prediction, tokens and the shape of every captured array (JSON)"),
+    "attribute": ("attribute", "attribute one prediction with a method, or build the attribution graph (JSON)"),
+    "evaluate": ("evaluate", "evaluate one or two models on a labelled file; --sweep-tau for the beacon sweep"),
+    "markers": ("markers", "build the thought-marker dictionary of a data set (JSON and CSV)"),
+    "train": ("train", "train a ThoughtBeacon or baseline model (from scratch or retrofitted with LoRA)"),
+    "challenge": ("challenge", "write the CheckList-style labelled challenge set"),
+    "model-card": ("model_card", "re-render a model folder's card from its metrics.json"),
+    "bench": ("bench", "run a benchmark against its reference: bench NAME --json"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m explainer <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "python -m explainer <command> --help shows a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command '{command}'\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"explainer.cli.{COMMANDS[command][0]}")
+    return module.main(rest) or 0

@@ -1,0 +1,46 @@
+"""Command line of the benches: `python -m explainer bench NAME [--json] [--repeats N] [--quick] [--threads N]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from explainer.bench import BENCHES, BenchOptions, UnknownBench, run_bench
+from explainer.bench.common import format_table
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m explainer bench",
+        description="Time our code against its reference, alternating in one run; medians reported.",
+    )
+    p.add_argument("name", help=f"bench to run: {', '.join(sorted(BENCHES))}")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (default: a table)")
+    p.add_argument("--repeats", type=_positive, default=7, help="timed repetitions per side (default 7)")
+    p.add_argument("--quick", action="store_true", help="fewer repeats and smaller cases (for tests)")
+    p.add_argument("--threads", type=_positive, default=None, help="torch.set_num_threads before running")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    options = BenchOptions(repeats=args.repeats, quick=args.quick, threads=args.threads)
+    try:
+        data = run_bench(args.name, options)
+    except UnknownBench as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_table(data))
+    return 0
+

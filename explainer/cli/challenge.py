@@ -1,0 +1,33 @@
+"""`python -m explainer challenge [--out FILE] [--seed N] [--per-capability N]`: write the challenge set."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from explainer.cli.common import at_least_one, fail, writing_to
+from explainer.data.challenge import DEFAULT_PATH, PER_CAPABILITY, SEED, counts, generate, to_csv
+
+DESCRIPTION = "Write the CheckList-style labelled challenge set (text,label,capability) from its templates."
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m explainer challenge", description=DESCRIPTION)
+    parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="CSV to write (text,label,capability)")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--per-capability", type=at_least_one, default=PER_CAPABILITY,
+                        help="rows per capability, an even number (half negative, half positive)")
+    args = parser.parse_args(argv)
+    if args.out.is_dir():
+        fail(f"--out {args.out} is a folder: give a file name ending in .csv")
+    try:
+        examples = generate(args.seed, args.per_capability)
+    except ValueError as error:  # odd count, or more rows than the templates make
+        fail(str(error))
+    with writing_to(args.out):
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(to_csv(examples), encoding="utf-8", newline="")
+    for capability, negative, positive in counts(examples):
+        print(f"{capability:15s} {negative + positive:4d} rows ({negative} negative, {positive} positive)")
+    print(f"{len(examples)} rows -> {args.out}")
+

@@ -1,0 +1,159 @@
+"""`python -m explainer evaluate --model A [--model B] --data FILE [--predictions-out FILE.csv] --json`
+
+Batch-predict a labelled file (CSV, TSV or JSONL) and print accuracy, macro-F1, per-class precision/recall/F1,
+the confusion matrix, expected calibration error, compute skipped by the activation beacons, throughput and,
+for ThoughtBeacon models, marker statistics. With two models: each model's figures and how often they disagree
+(one right, the other wrong). Predictions are cached on disk by (model, data content hash); --no-cache recomputes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from explainer.cli.common import at_least_one, fail, print_json, unit_interval, writing_to
+from explainer.data.labelled import DatasetError
+from explainer.loading.bundle import ModelLoadError, load_model
+
+MAX_MODELS = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explainer evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", action="append", default=None,
+        help="shipped model, local folder or hub id (default: app default); give twice to compare two models",
+    )
+    parser.add_argument("--data", required=True, help="labelled CSV, TSV or JSONL file")
+    parser.add_argument("--text-column", default=None)
+    parser.add_argument("--label-column", default=None)
+    parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
+    parser.add_argument("--batch-size", type=at_least_one, default=32)
+    parser.add_argument("--predictions-out", default=None, help="write per-example predictions to this CSV file")
+    parser.add_argument("--no-cache", action="store_true", help="recompute predictions instead of reading the cache")
+    parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    parser.add_argument("--sweep-tau", action="store_true", help="accuracy vs compute over tau 0..1 (cached)")
+    return parser
+
+
+def _progress(desc: str):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=desc, unit="ex", file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    return bar, update
+
+
+def _model_result(report, data_path: str) -> dict:
+    return {
+        "model": report.model_name,
+        "data": data_path,
+        "skipped_rows": len(report.problems),
+        **report.metrics,
+        "ece": report.calibration.ece,
+        "cached": report.cached,
+    }
+
+
+def _predictions_frame(reports: list) -> pd.DataFrame:
+    """One row per example: line, text, label, then each model's prediction, confidence, correct, probabilities
+    (columns suffixed with " A" / " B" when there are two models)."""
+    first = reports[0].frame
+    frame = first[[c for c in first.columns if c in ("line", "text", "label") or c == reports[0].tag_column]].copy()
+    for index, report in enumerate(reports):
+        suffix = "" if len(reports) == 1 else f" {'AB'[index]}"
+        per_model = report.frame.drop(columns=[c for c in frame.columns if c in report.frame.columns])
+        frame = pd.concat([frame, per_model.add_suffix(suffix)], axis=1)
+    return frame
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    names = args.model or [None]
+    if len(names) > MAX_MODELS:
+        fail(f"give at most {MAX_MODELS} models (--model A --model B), got {len(names)}")
+    if args.predictions_out and Path(args.predictions_out).is_dir():
+        fail(f"--predictions-out {args.predictions_out} is a folder: give a file name ending in .csv")
+    from explainer.evaluation import error_report as errors
+    from explainer.evaluation.compare import CompareError, compare_data
+
+    try:
+        bundles = [load_model(name) for name in names]
+        data = errors.load_labelled(bundles[0], args.data, text_column=args.text_column,
+                                    label_column=args.label_column)
+    except (ModelLoadError, DatasetError, OSError) as error:
+        fail(str(error))
+    for line, reason in data.problems[:20]:
+        print(f"skipped line {line}: {reason}", file=sys.stderr)
+    if len(data.problems) > 20:
+        print(f"... and {len(data.problems) - 20} more skipped lines", file=sys.stderr)
+    if args.sweep_tau:
+        from explainer.thought_beacon.beacons import has_beacons
+
+        if len(bundles) > 1:
+            fail("--sweep-tau takes one model")
+        if not has_beacons(bundles[0]):  # before the progress bar, so the message stands on its own line
+            fail(f"{bundles[0].name} has no activation beacons: a tau sweep needs a ThoughtBeacon model")
+        _sweep_tau(bundles[0], data, args.batch_size)
+        return
+    if args.no_cache:
+        from explainer.data import disk_cache
+
+        for bundle in bundles:
+            disk_cache.cache_path(errors.NAMESPACE, *errors.cache_key(bundle, data, args.beacon_threshold)).unlink(
+                missing_ok=True
+            )
+    bars = [_progress(f"{bundle.name}") for bundle in bundles]
+    try:
+        if len(bundles) == 1:
+            reports = [errors.analyse(bundles[0], data, beacon_threshold=args.beacon_threshold,
+                                      batch_size=args.batch_size, progress=bars[0][1])]
+            comparison = None
+        else:
+            comparison = compare_data(
+                bundles[0], bundles[1], data, progress_a=bars[0][1], progress_b=bars[1][1],
+                beacon_threshold=args.beacon_threshold, batch_size=args.batch_size,
+            )
+            reports = [comparison.report_a, comparison.report_b]
+    except (CompareError, DatasetError) as error:
+        fail(str(error))
+    finally:
+        for bar, _ in bars:
+            bar.close()
+    results = [_model_result(report, str(args.data)) for report in reports]
+    if args.predictions_out:
+        out = Path(args.predictions_out)
+        with writing_to(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            _predictions_frame(reports).to_csv(out, index=False)
+    if comparison is None:
+        payload = results[0]
+    else:
+        payload = {"data": str(args.data), "skipped_rows": len(data.problems), "models": results,
+                   "disagreement": comparison.counts}
+    if args.predictions_out:
+        payload["predictions_out"] = str(args.predictions_out)
+    print_json(payload)
+
+
+def _sweep_tau(bundle, data, batch_size: int) -> None:
+    """--sweep-tau: tau, accuracy, skip_rate, flops_saved per point (explainer.beacons.cached_sweep)."""
+    from explainer.thought_beacon.beacons import NoBeaconsError, cached_sweep
+
+    bar, progress = _progress("sweeping tau")
+    try:
+        result, was_cached = cached_sweep(bundle, data, batch_size=batch_size, progress=progress)
+    except NoBeaconsError as error:
+        fail(str(error))
+    finally:
+        bar.close()
+    print_json({"model": bundle.name, "data": str(data.source), "skipped_rows": len(data.problems),
+                "cached": was_cached, **result})
+

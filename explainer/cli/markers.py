@@ -1,0 +1,89 @@
+"""`python -m explainer markers --model M --data FILE --out DIR [--json]`: the marker dictionary of a data set.
+
+Writes DIR/marker_dictionary.json (everything) and DIR/marker_dictionary.csv (one row per layer and marker:
+share, confidence, top tokens, example contexts, direct and forced effect on each label's logit) and prints a
+JSON summary. Results are cached on disk: a second run on the same model, file and options is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from explainer.cli.common import at_least_one, fail, print_json
+from explainer.data.labelled import DatasetError, read_dataset
+from explainer.loading.bundle import ModelLoadError, load_model
+from explainer.thought_beacon.marker_dictionary import (
+    DictionaryOptions,
+    NoMarkersError,
+    cached_dictionary,
+    has_markers,
+    write_outputs,
+)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m explainer markers", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--data", required=True, help="labelled CSV, TSV or JSONL file")
+    parser.add_argument("--out", required=True, help="folder for marker_dictionary.json and .csv")
+    parser.add_argument("--text-column", default=None)
+    parser.add_argument("--label-column", default=None)
+    parser.add_argument("--top-tokens", type=at_least_one, default=DictionaryOptions.top_tokens)
+    parser.add_argument("--examples", type=at_least_one, default=DictionaryOptions.examples)
+    parser.add_argument("--no-forced-effect", action="store_true", help="skip the layers x markers forced passes")
+    parser.add_argument("--batch-size", type=at_least_one, default=DictionaryOptions.batch_size)
+    parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    args = parser.parse_args(argv)
+    try:
+        bundle = load_model(args.model)
+        data = read_dataset(
+            args.data, text_column=args.text_column, label_column=args.label_column, label_names=bundle.label_names
+        )
+    except (ModelLoadError, DatasetError, OSError) as error:
+        fail(str(error))
+    for line, reason in data.problems[:20]:
+        print(f"skipped line {line}: {reason}", file=sys.stderr)
+    options = DictionaryOptions(
+        top_tokens=args.top_tokens,
+        examples=args.examples,
+        batch_size=args.batch_size,
+        forced_effect=not args.no_forced_effect,
+    )
+    if not has_markers(bundle):  # before the progress bar, so the message stands on its own line
+        fail(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
+    from tqdm.auto import tqdm
+
+    try:
+        with tqdm(desc="marker dictionary", unit="pass", file=sys.stderr) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            dictionary, was_cached = cached_dictionary(bundle, data, options, progress=progress)
+        json_path, csv_path = write_outputs(dictionary, args.out)
+    except NoMarkersError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"cannot write to {args.out}: {error}")
+    busiest = sorted(dictionary["entries"], key=lambda e: -e["share"])[:5]
+    print_json(
+        {
+            "model": bundle.name,
+            "data": str(args.data),
+            "texts": dictionary["texts"],
+            "slots": dictionary["slots"],
+            "layers": dictionary["layers"],
+            "markers": dictionary["markers"],
+            "skipped_rows": len(data.problems),
+            "cached": was_cached,
+            "json": str(json_path),
+            "csv": str(csv_path),
+            "busiest": [
+                {k: e[k] for k in ("layer", "marker", "share", "mean_prob")} | {"top_tokens": e["top_tokens"][:3]}
+                for e in busiest
+            ],
+        }
+    )
+

@@ -1,0 +1,31 @@
+"""`python -m explainer model-card DIR`: re-render a model's card (README.md) from its metrics.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from explainer.cli.common import fail
+from explainer.training.model_card import write_card
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m explainer model-card DIR`: re-render DIR/README.md from DIR/metrics.json."""
+    parser = argparse.ArgumentParser(prog="python -m explainer model-card", description=main.__doc__)
+    parser.add_argument("folder", type=Path)
+    folder = parser.parse_args(argv).folder
+    if not folder.is_dir():
+        fail(f"{folder} is not a model folder")
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fail(f"{folder} has no metrics.json: train or evaluate the model first (python -m explainer train)")
+    except (OSError, ValueError) as error:
+        fail(f"cannot read {folder / 'metrics.json'}: {error}")
+    try:
+        write_card(folder, folder.name, metrics)
+    except (KeyError, TypeError) as error:
+        fail(f"{folder / 'metrics.json'} lacks what a model card needs ({error}): was it written by explainer.train?")
+    except OSError as error:
+        fail(f"cannot write to {folder / 'README.md'}: {error.strerror or error}")

@@ -1,0 +1,45 @@
+"""`python -m explainer trace [--model NAME_OR_PATH] --text "..." --json`: trace one input from the shell.
+
+Prints the model, tokens, predicted label, probabilities, whether the text was truncated, and the shape of
+every captured array.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from explainer.capture.tracing import InputError, Trace, trace
+from explainer.cli.common import fail, print_json
+from explainer.loading.bundle import ModelLoadError, load_model
+
+
+def summary(result: Trace) -> dict[str, Any]:
+    return {
+        "model": result.model_name,
+        "architecture": result.architecture,
+        "untrained": result.untrained,
+        "tokens": list(result.tokens),
+        "label": result.predicted_label,
+        "probabilities": dict(zip(result.label_names, result.probabilities.tolist())),
+        "truncated": result.truncated,
+        "num_text_tokens": result.num_text_tokens,
+        "max_length": result.max_length,
+        "shapes": result.shapes(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m explainer trace", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--text", required=True, help="the input text")
+    parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
+    args = parser.parse_args(argv)
+    try:
+        bundle = load_model(args.model, allow_pickle=args.allow_pickle)
+        result = trace(bundle, args.text)
+    except (ModelLoadError, InputError) as error:
+        fail(str(error))
+    print_json(summary(result))
+

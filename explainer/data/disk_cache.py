@@ -1,0 +1,92 @@
+"""Results cached on disk between runs (batch predictions, marker dictionaries, tau sweeps).
+
+A key is a namespace plus whatever identifies the result: the model's fingerprint (changes when its weights
+or config do), the data set's content hash, the options. Values are JSON (dicts, lists, numbers, strings);
+writes are atomic, so a crash or a second process never leaves half a file. Nothing here unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from explainer.loading import shipped as registry
+
+
+def cache_root() -> Path:
+    return registry.cache_dir() / "results"
+
+
+def folder_stamp(folder: Path) -> str:
+    """Path, size and modification time of every file in a model folder (weights, adapter, config, tokenizer):
+    what a load reads. Taken when the model is loaded (ModelBundle.folder_stamp)."""
+    lines = []
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            stat = path.stat()
+            lines.append(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    return "\n".join(lines)
+
+
+def model_fingerprint(bundle) -> str:
+    """Identifies a loaded model's weights: its name, config and the stamp of its folder's files as they were
+    when it was loaded (a model loaded without a folder: name and config alone). So a checkpoint changed in
+    place gets a new fingerprint once it is loaded again, and results of the model still in memory never go
+    under the new files' key."""
+    parts: list[str] = [bundle.name, bundle.model.config.to_json_string(use_diff=False)]
+    if bundle.folder_stamp is not None:
+        parts.append(bundle.folder_stamp)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def input_key(bundle, data) -> tuple:
+    """What identifies a model's pass over a labelled file: its weights, the file's bytes, which columns were read,
+    how many rows survived, and how many tokens the model reads. Every per-data-set cache keys on all of it."""
+    return (
+        model_fingerprint(bundle), data.content_hash, data.text_column, data.label_column, len(data), bundle.max_length
+    )
+
+
+def cache_path(namespace: str, *key_parts: Any) -> Path:
+    """The file for this key (it may not exist yet)."""
+    digest = hashlib.sha256(json.dumps(key_parts, sort_keys=True, default=str).encode()).hexdigest()[:40]
+    return cache_root() / namespace / f"{digest}.json"
+
+
+def load(namespace: str, *key_parts: Any) -> Any | None:
+    """The cached value, or None when absent or unreadable (a damaged file is treated as a miss)."""
+    path = cache_path(namespace, *key_parts)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def store(namespace: str, value: Any, *key_parts: Any) -> Path:
+    """Write `value` as JSON atomically; returns its path."""
+    path = cache_path(namespace, *key_parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(value, out)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def cached(namespace: str, key_parts: tuple[Any, ...], compute: Callable[[], Any]) -> tuple[Any, bool]:
+    """(value, was_cached): the stored value for the key, or compute it, store it and return it."""
+    value = load(namespace, *key_parts)
+    if value is not None:
+        return value, True
+    value = compute()
+    store(namespace, value, *key_parts)
+    return value, False

@@ -1,0 +1,224 @@
+"""Two models side by side: on one text (predictions, attention with heads matched, attributions and their rank
+agreement) and on a data set (both metrics, the examples where one is right and the other wrong).
+
+Two models may tokenise differently (the shipped ones do): attention and attributions are then compared on
+words (runs of letters/digits, or one punctuation mark), pooling each model's tokens into the words they cover.
+Special tokens ([CLS], [SEP], <s>...) cover no word and drop out of a word-level comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from explainer.attention.head_matching import HeadMatching, match_heads
+from explainer.capture.tracing import Trace, trace
+from explainer.data.labelled import DatasetError, LabelledData
+from explainer.evaluation.error_report import ErrorReport, analyse
+from explainer.evaluation.predict import Progress
+from explainer.loading.bundle import ModelBundle
+
+WORD = re.compile(r"\w+|[^\w\s]")
+TOP_K = 5
+
+
+class CompareError(ValueError):
+    """The two models cannot be compared this way; the message says why."""
+
+
+# ---- attribution -------------------------------------------------------------------------------------------
+
+
+def input_x_gradient(bundle: ModelBundle, text: str, target: int) -> np.ndarray:  # [T]
+    """Gradient x input on the token embeddings, one score per token of `trace(bundle, text)`, towards the logit
+    of label `target` (explainer.attribution's method; ThoughtBeacon models are attributed dense there)."""
+    from explainer.attribution.methods import attribute
+
+    return attribute(bundle, text, "input_x_gradient", target=int(target)).scores
+
+
+@dataclass(frozen=True)
+class RankAgreement:
+    spearman: float  # rank correlation of the two attributions (signed), nan with fewer than 2 units
+    kendall: float
+    top_k_overlap: float  # |top-k(A) ∩ top-k(B)| / k, top by absolute attribution
+    k: int
+
+
+def rank_agreement(a: np.ndarray, b: np.ndarray, k: int = TOP_K) -> RankAgreement:
+    """a [U], b [U]: attributions of the same units by two models."""
+    if a.shape != b.shape:
+        raise ValueError(f"attributions of different lengths: {a.shape} vs {b.shape}")
+    k = min(k, len(a))
+    if len(a) < 2:
+        return RankAgreement(spearman=float("nan"), kendall=float("nan"), top_k_overlap=1.0 if k else 0.0, k=k)
+    spearman = float(stats.spearmanr(a, b).statistic)
+    kendall = float(stats.kendalltau(a, b).statistic)
+    top_a = set(np.argsort(-np.abs(a), kind="stable")[:k].tolist())
+    top_b = set(np.argsort(-np.abs(b), kind="stable")[:k].tolist())
+    return RankAgreement(spearman=spearman, kendall=kendall, top_k_overlap=len(top_a & top_b) / k if k else 0.0, k=k)
+
+
+# ---- units: tokens, or words when the tokenisers differ ----------------------------------------------------
+
+
+def word_membership(t: Trace, words: list[tuple[int, int]]) -> np.ndarray:  # [W, T]
+    """1 where token t covers (part of) word w; special tokens cover nothing."""
+    membership = np.zeros((len(words), len(t.tokens)), dtype=np.float64)
+    starts = np.array([s for s, _ in words])
+    ends = np.array([e for _, e in words])
+    for i, (start, end) in enumerate(t.offsets.tolist()):
+        if t.special_tokens[i] or end <= start:
+            continue
+        membership[(starts < end) & (ends > start), i] = 1.0
+    return membership
+
+
+def pool_attention(attentions: np.ndarray, membership: np.ndarray) -> np.ndarray:
+    """[L, H, T, T] -> [L, H, W, W]: mean over the word's query tokens of the weight on all its key tokens."""
+    query = membership / np.maximum(membership.sum(axis=1, keepdims=True), 1.0)  # [W, T]
+    return np.einsum("wq,lhqk,vk->lhwv", query, attentions.astype(np.float64), membership)
+
+
+@dataclass(frozen=True)
+class TextComparison:
+    trace_a: Trace
+    trace_b: Trace
+    level: str  # "token" (same tokens in both) or "word"
+    units: tuple[str, ...]  # the tokens or words compared
+    attention_a: np.ndarray  # [La, Ha, U, U]
+    attention_b: np.ndarray  # [Lb, Hb, U, U]
+    matching: HeadMatching
+    target: int  # label the attributions are towards
+    attribution_a: np.ndarray  # [U]
+    attribution_b: np.ndarray  # [U]
+    agreement: RankAgreement
+
+    @property
+    def same_prediction(self) -> bool:
+        return self.trace_a.predicted_label.casefold() == self.trace_b.predicted_label.casefold()
+
+
+def label_order(names_a: tuple[str, ...], names_b: tuple[str, ...]) -> list[int]:
+    """For each label of A, the index of the same label (by name, case-insensitive) in B; CompareError if the
+    two models do not have the same labels."""
+    folded_b = [n.casefold() for n in names_b]
+    if sorted(n.casefold() for n in names_a) != sorted(folded_b):
+        raise CompareError(
+            f"the two models have different labels: A has {list(names_a)}, B has {list(names_b)}; "
+            "they can be compared on one text, not scored on one data set"
+        )
+    return [folded_b.index(n.casefold()) for n in names_a]
+
+
+def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_layer: bool = False,
+                 target: int | None = None) -> TextComparison:
+    """Both models on `text`. Attributions are towards A's predicted label (or `target`, an id of A's labels),
+    the same label in B by name when B has it, else the same id."""
+    trace_a, trace_b = trace(bundle_a, text), trace(bundle_b, text)
+    target_a = trace_a.predicted if target is None else int(target)
+    folded_b = [n.casefold() for n in trace_b.label_names]
+    name = trace_a.label_names[target_a].casefold()
+    target_b = folded_b.index(name) if name in folded_b else min(target_a, len(folded_b) - 1)
+    scores_a = input_x_gradient(bundle_a, text, target_a)
+    scores_b = input_x_gradient(bundle_b, text, target_b)
+    if trace_a.tokens == trace_b.tokens:
+        level, units = "token", trace_a.tokens
+        attention_a, attention_b = trace_a.attentions, trace_b.attentions
+        attribution_a, attribution_b = scores_a, scores_b
+    else:
+        spans = [(m.start(), m.end()) for m in WORD.finditer(text)]
+        member_a, member_b = word_membership(trace_a, spans), word_membership(trace_b, spans)
+        covered = (member_a.sum(axis=1) > 0) & (member_b.sum(axis=1) > 0)  # words both models read
+        if not covered.any():
+            raise CompareError("the two models share no word of this text to compare")
+        member_a, member_b = member_a[covered], member_b[covered]
+        level = "word"
+        units = tuple(text[s:e] for (s, e), keep in zip(spans, covered) if keep)
+        attention_a, attention_b = pool_attention(trace_a.attentions, member_a), pool_attention(trace_b.attentions,
+                                                                                                member_b)
+        attribution_a, attribution_b = member_a @ scores_a, member_b @ scores_b
+    matching = match_heads(attention_a, attention_b, by_layer=by_layer and trace_a.num_layers == trace_b.num_layers)
+    return TextComparison(
+        trace_a=trace_a, trace_b=trace_b, level=level, units=tuple(units),
+        attention_a=attention_a, attention_b=attention_b, matching=matching, target=target_a,
+        attribution_a=attribution_a, attribution_b=attribution_b,
+        agreement=rank_agreement(attribution_a, attribution_b),
+    )
+
+
+# ---- a data set --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataComparison:
+    report_a: ErrorReport
+    report_b: ErrorReport
+    counts: dict[str, int]  # both_right, both_wrong, only_a_right, only_b_right, different_predictions
+    disagreements: pd.DataFrame  # the rows where exactly one model is right, most confident mistake first
+
+
+def compare_data(
+    bundle_a: ModelBundle,
+    bundle_b: ModelBundle,
+    data: LabelledData,
+    *,
+    progress_a: Progress | None = None,
+    progress_b: Progress | None = None,
+    beacon_threshold: float | None = None,
+    batch_size: int = 32,
+) -> DataComparison:
+    """Both models on one labelled data set (read with A's labels). B's labels must be A's, in any order."""
+    order = label_order(bundle_a.label_names, bundle_b.label_names)
+    data_b = data
+    if order != list(range(len(order))):  # B numbers the same labels differently
+        data_b = dataclasses.replace(data, labels=tuple(order[label] for label in data.labels))
+    options = {"beacon_threshold": beacon_threshold, "batch_size": batch_size}
+    report_a = analyse(bundle_a, data, progress=progress_a, **options)
+    report_b = analyse(bundle_b, data_b, progress=progress_b, **options)
+    return DataComparison(report_a, report_b, disagreement_counts(report_a, report_b),
+                          disagreement_table(report_a, report_b))
+
+
+def disagreement_counts(report_a: ErrorReport, report_b: ErrorReport) -> dict[str, int]:
+    a, b = report_a.frame["correct"].to_numpy(bool), report_b.frame["correct"].to_numpy(bool)
+    if len(a) != len(b):
+        raise DatasetError("the two reports are of different data sets")
+    predicted_a = report_a.frame["predicted"].str.casefold().to_numpy()
+    predicted_b = report_b.frame["predicted"].str.casefold().to_numpy()
+    return {
+        "n": int(len(a)),
+        "both_right": int((a & b).sum()),
+        "both_wrong": int((~a & ~b).sum()),
+        "only_a_right": int((a & ~b).sum()),
+        "only_b_right": int((~a & b).sum()),
+        "different_predictions": int((predicted_a != predicted_b).sum()),
+    }
+
+
+def disagreement_table(report_a: ErrorReport, report_b: ErrorReport) -> pd.DataFrame:
+    """line, text, label, right ("A" or "B"), A's and B's prediction and confidence (and the tag column)."""
+    a, b = report_a.frame, report_b.frame
+    columns = {
+        "line": a["line"],
+        "text": a["text"],
+        "label": a["label"],
+        "right": np.where(a["correct"], "A", "B"),
+        "predicted A": a["predicted"],
+        "confidence A": a["confidence"],
+        "predicted B": b["predicted"].to_numpy(),
+        "confidence B": b["confidence"].to_numpy(),
+        "tokens A": a["tokens"],
+    }
+    if report_a.tag_column:
+        columns[report_a.tag_column] = a[report_a.tag_column]
+    table = pd.DataFrame(columns)
+    keep = a["correct"].to_numpy(bool) != b["correct"].to_numpy(bool)
+    table = table[keep]
+    wrong_confidence = np.where(table["right"] == "A", table["confidence B"], table["confidence A"])
+    return table.iloc[np.argsort(-wrong_confidence, kind="stable")]

@@ -1,0 +1,294 @@
+"""The Errors view's library: a labelled data set batch-predicted (cached on disk), its metrics and calibration,
+and the table of examples with its filters.
+
+    data = load_labelled(bundle, "assets/challenge_set.csv")      # labels matched to the model's, or DatasetError
+    report = analyse(bundle, data, progress=print)                 # cached by (model fingerprint, content hash)
+    report.metrics["macro_f1"], report.calibration.ece
+    filter_examples(report.frame, ExampleFilter(errors_only=True, text="not"))  # sorted by confidence
+
+No Streamlit here; the page and the CLI call these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from explainer.data import disk_cache
+from explainer.data.labelled import DatasetError, LabelledData, Source, read_dataset
+from explainer.evaluation.predict import Predictions, Progress, predict, summarise
+from explainer.loading.bundle import ModelBundle
+
+NAMESPACE = "predictions"
+CACHE_VERSION = 1  # bump when the cached layout changes
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # an upload larger than this is refused with a message
+TAG_COLUMNS = ("capability", "tag", "category", "group")  # an extra column of these names filters the table
+CALIBRATION_BINS = 10
+
+
+# ---- loading ------------------------------------------------------------------------------------------------
+
+
+def check_upload_size(size: int, name: str = "the file") -> None:
+    """Refuse an upload over MAX_UPLOAD_BYTES before reading it, with sizes in MB."""
+    if size > MAX_UPLOAD_BYTES:
+        raise DatasetError(
+            f"{name} is {size / 2**20:,.1f} MB; uploads are limited to {MAX_UPLOAD_BYTES / 2**20:,.0f} MB. "
+            "Give a path to the file on this machine instead, or split it."
+        )
+
+
+def load_labelled(
+    bundle: ModelBundle,
+    source: Source,
+    *,
+    filename: str | None = None,
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> LabelledData:
+    """Read a labelled file with its labels matched to the model's (by name, case-insensitive, or by id).
+
+    A file whose labels the model does not know raises DatasetError naming the model's labels and the file's."""
+    size = getattr(source, "size", None)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        size = len(source)
+    if size is not None:
+        check_upload_size(int(size), filename or getattr(source, "name", "the file"))
+    try:
+        return read_dataset(
+            source, filename=filename, text_column=text_column, label_column=label_column,
+            label_names=bundle.label_names,
+        )
+    except DatasetError as error:
+        if "unknown label" in str(error):
+            raise DatasetError(
+                f"The model {bundle.name} takes its label names or ids 0-{len(bundle.label_names) - 1}. {error}"
+            ) from error
+        raise
+
+
+# ---- predictions, cached ------------------------------------------------------------------------------------
+
+
+def cache_key(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> tuple:
+    """What identifies a prediction pass: the weights, the file's bytes, which columns were read, tau."""
+    return (CACHE_VERSION, *disk_cache.input_key(bundle, data), beacon_threshold)
+
+
+def _to_json(p: Predictions) -> dict:
+    return {
+        "probabilities": p.probabilities.tolist(),
+        "lengths": p.lengths.tolist() if p.lengths is not None else None,
+        "seconds": p.seconds,
+        "slots": p.slots,
+        "skipped_slots": p.skipped_slots,
+        "tokens": p.tokens,
+        "max_prob_sum": p.max_prob_sum,
+        "marker_counts": p.marker_counts.tolist() if p.marker_counts is not None else None,
+    }
+
+
+def _from_json(value: dict) -> Predictions:
+    return Predictions(
+        probabilities=np.asarray(value["probabilities"], dtype=np.float32),
+        seconds=float(value["seconds"]),
+        slots=int(value["slots"]),
+        skipped_slots=int(value["skipped_slots"]),
+        tokens=int(value["tokens"]),
+        max_prob_sum=float(value["max_prob_sum"]),
+        marker_counts=None if value["marker_counts"] is None else np.asarray(value["marker_counts"], dtype=np.int64),
+        lengths=None if value["lengths"] is None else np.asarray(value["lengths"], dtype=np.int32),
+    )
+
+
+def cached_predictions(
+    bundle: ModelBundle,
+    data: LabelledData,
+    *,
+    beacon_threshold: float | None = None,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> tuple[Predictions, bool]:
+    """(predictions, came_from_cache). Reopening the same file with the same model reads them from disk."""
+    value, was_cached = disk_cache.cached(
+        NAMESPACE,
+        cache_key(bundle, data, beacon_threshold),
+        lambda: _to_json(
+            predict(bundle, data.texts, batch_size=batch_size, beacon_threshold=beacon_threshold, progress=progress)
+        ),
+    )
+    try:
+        predictions = _from_json(value)
+    except (KeyError, TypeError, ValueError):  # a file of an older layout: compute afresh
+        predictions = predict(bundle, data.texts, batch_size=batch_size, beacon_threshold=beacon_threshold,
+                              progress=progress)
+        disk_cache.store(NAMESPACE, _to_json(predictions), *cache_key(bundle, data, beacon_threshold))
+        return predictions, False
+    if predictions.probabilities.shape != (len(data), bundle.model.config.num_labels):
+        raise ValueError("cached predictions do not match the data set; clear the cache folder")
+    if was_cached and progress:
+        progress(len(data), len(data))
+    return predictions, was_cached
+
+
+# ---- calibration -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Reliability of the top-label confidence in equal-width bins over [0, 1]."""
+
+    edges: np.ndarray  # [bins+1]
+    counts: np.ndarray  # [bins] examples whose confidence falls in the bin
+    confidence: np.ndarray  # [bins] mean confidence in the bin (nan when empty)
+    accuracy: np.ndarray  # [bins] share correct in the bin (nan when empty)
+    ece: float  # expected calibration error: sum over bins of count/N * |accuracy - confidence|
+
+
+def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> Calibration:
+    """confidence [N] in [0, 1] (the predicted class's probability), correct [N] bool. Bins are (lo, hi],
+    the first one [0, hi]."""
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)  # [N]
+    counts = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(which, weights=confidence, minlength=bins) / counts
+        accuracy = np.bincount(which, weights=correct, minlength=bins) / counts
+    filled = counts > 0
+    n = len(confidence)
+    ece = float(np.sum(counts[filled] / n * np.abs(accuracy[filled] - mean_confidence[filled]))) if n else 0.0
+    return Calibration(edges=edges, counts=counts, confidence=mean_confidence, accuracy=accuracy, ece=ece)
+
+
+# ---- the report --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    model_name: str
+    label_names: tuple[str, ...]
+    frame: pd.DataFrame  # one row per example, in file order: see example_table
+    metrics: dict  # evaluation.summarise: accuracy, macro_f1, precision/recall/f1, confusion, throughput...
+    calibration: Calibration
+    problems: tuple[tuple[int, str], ...]  # (line, reason) of every row skipped in the file
+    source: str
+    content_hash: str
+    cached: bool  # the predictions came from the disk cache
+    tag_column: str | None = None  # the extra column the table can be filtered by (e.g. "capability")
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        return filter_examples(self.frame, ExampleFilter(errors_only=True))
+
+
+def tag_column(data: LabelledData) -> str | None:
+    by_name = {name.casefold(): name for name in data.extra}
+    return next((by_name[name] for name in TAG_COLUMNS if name in by_name), None)
+
+
+def example_table(data: LabelledData, predictions: Predictions, label_names: Sequence[str]) -> pd.DataFrame:
+    """line, text, label, predicted, confidence, correct, tokens, the tag column, p(<label>) per label."""
+    probabilities = predictions.probabilities  # [N, labels]
+    predicted = probabilities.argmax(axis=1)
+    labels = np.asarray(data.labels, dtype=np.int64)
+    names = np.asarray(label_names, dtype=object)
+    frame = pd.DataFrame(
+        {
+            "line": list(data.lines) if data.lines else list(range(2, len(data) + 2)),
+            "text": list(data.texts),
+            "label": names[labels],
+            "predicted": names[predicted],
+            "confidence": probabilities[np.arange(len(predicted)), predicted].astype(np.float64),
+            "correct": predicted == labels,
+            "tokens": predictions.lengths if predictions.lengths is not None else np.zeros(len(labels), np.int32),
+        }
+    )
+    tag = tag_column(data)
+    if tag is not None:
+        frame[tag] = [("" if v is None else str(v)) for v in data.extra[tag]]
+    for i, name in enumerate(label_names):
+        frame[f"p({name})"] = probabilities[:, i].astype(np.float64)
+    return frame
+
+
+def analyse(
+    bundle: ModelBundle,
+    data: LabelledData,
+    *,
+    beacon_threshold: float | None = None,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> ErrorReport:
+    """Predict (or read the cached predictions of) every row and summarise them."""
+    if not len(data):
+        raise DatasetError(f"{data.source}: no rows to evaluate")
+    predictions, was_cached = cached_predictions(
+        bundle, data, beacon_threshold=beacon_threshold, batch_size=batch_size, progress=progress
+    )
+    labels = np.asarray(data.labels, dtype=np.int64)
+    metrics = summarise(bundle, labels, predictions)
+    frame = example_table(data, predictions, bundle.label_names)
+    return ErrorReport(
+        model_name=bundle.name,
+        label_names=tuple(bundle.label_names),
+        frame=frame,
+        metrics=metrics,
+        calibration=calibration(frame["confidence"].to_numpy(), frame["correct"].to_numpy()),
+        problems=tuple(data.problems),
+        source=data.source,
+        content_hash=data.content_hash,
+        cached=was_cached,
+        tag_column=tag_column(data),
+    )
+
+
+# ---- the table's filters -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExampleFilter:
+    errors_only: bool = True
+    text: str = ""  # case-insensitive substring
+    min_tokens: int | None = None
+    max_tokens: int | None = None
+    tags: tuple[str, ...] = ()  # values of the report's tag column; empty: all
+    true_labels: tuple[str, ...] = ()  # empty: all
+    predicted_labels: tuple[str, ...] = ()  # empty: all
+
+
+def filter_examples(frame: pd.DataFrame, rule: ExampleFilter, tag: str | None = None) -> pd.DataFrame:
+    """The rows that pass `rule`, most confident first (confident mistakes are the interesting ones)."""
+    keep = np.ones(len(frame), dtype=bool)
+    if rule.errors_only:
+        keep &= ~frame["correct"].to_numpy(dtype=bool)
+    if rule.text.strip():
+        keep &= frame["text"].str.contains(rule.text.strip(), case=False, regex=False).to_numpy()
+    if rule.min_tokens is not None:
+        keep &= frame["tokens"].to_numpy() >= rule.min_tokens
+    if rule.max_tokens is not None:
+        keep &= frame["tokens"].to_numpy() <= rule.max_tokens
+    if rule.tags:
+        column = tag or next((c for c in TAG_COLUMNS if c in frame.columns), None)
+        if column is not None:
+            keep &= frame[column].isin(rule.tags).to_numpy()
+    if rule.true_labels:
+        keep &= frame["label"].isin(rule.true_labels).to_numpy()
+    if rule.predicted_labels:
+        keep &= frame["predicted"].isin(rule.predicted_labels).to_numpy()
+    return frame[keep].sort_values("confidence", ascending=False, kind="stable")
+
+
+def confusion_cell(frame: pd.DataFrame, true_label: str, predicted_label: str) -> pd.DataFrame:
+    """The examples of one confusion-matrix cell, most confident first."""
+    rule = ExampleFilter(errors_only=False, true_labels=(true_label,), predicted_labels=(predicted_label,))
+    return filter_examples(frame, rule)
+
+
+def predictions_csv(frame: pd.DataFrame) -> bytes:
+    """The per-example table as UTF-8 CSV (what the page's download button and the CLI write)."""
+    return frame.to_csv(index=False).encode("utf-8")

@@ -1,0 +1,209 @@
+"""Batch prediction over a labelled data set and the figures computed from it.
+
+Inputs are sorted by length and padded per batch (dynamic padding), so short texts do not pay for long ones.
+For ThoughtBeacon models the pass also counts skipped MLP evaluations and marker routing statistics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explainer.loading.bundle import ModelBundle
+from explainer.models import is_thought_beacon
+
+Progress = Callable[[int, int], None]  # (done, total) -> None
+LENGTH_CHUNK = 4096  # texts tokenised at once: bounds the tokenizer's memory on 100,000-row files
+
+
+@dataclass(frozen=True)
+class Predictions:
+    probabilities: np.ndarray  # [N, labels]
+    seconds: float  # wall-clock time of the whole pass
+    slots: int  # (layer, real token) MLP slots evaluated or skipped
+    skipped_slots: int  # of those, skipped because the gate was below tau
+    tokens: int  # real tokens over all inputs
+    max_prob_sum: float  # sum over (layer, token) slots of the top marker probability
+    marker_counts: np.ndarray | None  # [K], slots where each marker is the argmax
+    lengths: np.ndarray | None = None  # [N] tokens each input was read with (special tokens included)
+
+    @property
+    def predicted(self) -> np.ndarray:  # [N]
+        return self.probabilities.argmax(axis=1)
+
+
+def predict(
+    bundle: ModelBundle,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 32,
+    beacon_threshold: float | None = None,
+    progress: Progress | None = None,
+) -> Predictions:
+    """Probabilities for every text, in the input order. Texts longer than the model reads are truncated.
+
+    Memory stays bounded on large inputs: texts are tokenised LENGTH_CHUNK at a time into compact id arrays,
+    batches are padded from those, and only each batch's probabilities are kept, never hidden states."""
+    if batch_size < 1:  # range() below would run no batch and leave every probability at zero
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    model, tokenizer = bundle.model, bundle.tokenizer
+    config = model.config
+    is_ours = is_thought_beacon(config)
+    ids = token_ids(bundle, texts)  # tokenised once; batches are padded from these
+    lengths = np.fromiter((len(row) for row in ids), dtype=np.int32, count=len(ids))
+    order = np.argsort(lengths, kind="stable")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    left = tokenizer.padding_side == "left"
+    probabilities = np.zeros((len(texts), config.num_labels), dtype=np.float32)
+    k = getattr(config, "num_thought_markers", 0) if is_ours else 0
+    marker_counts = np.zeros(k, dtype=np.int64) if k else None
+    slots = skipped = tokens = 0
+    max_prob_sum = 0.0
+    extra = {"beacon_threshold": beacon_threshold} if is_ours else {}
+    tau = (config.beacon_threshold if beacon_threshold is None else beacon_threshold) if is_ours else 0.0
+    start = time.perf_counter()
+    for first in range(0, len(texts), batch_size):
+        rows = order[first : first + batch_size]
+        input_ids, attention_mask = _pad([ids[i] for i in rows], pad_id, left)  # [batch, T] each
+        with bundle.lock, torch.inference_mode():
+            out = model(
+                input_ids=torch.from_numpy(input_ids).to(bundle.device),
+                attention_mask=torch.from_numpy(attention_mask).to(bundle.device),
+                **extra,
+            )
+        probabilities[rows] = out.logits.float().softmax(-1).cpu().numpy()
+        mask = torch.from_numpy(attention_mask).to(bundle.device).bool()  # [batch, T]
+        tokens += int(attention_mask.sum())
+        if is_ours and out.beacon_gates is not None:
+            gates = torch.stack(out.beacon_gates)  # [layers, batch, T]
+            slots += int(mask.sum()) * gates.shape[0]
+            skipped += int(((gates < tau) & mask).sum()) if tau > 0 else 0
+        if marker_counts is not None:
+            routing = torch.stack(out.thought_markers)[:, mask]  # [layers, real tokens, K]
+            max_prob_sum += float(routing.max(dim=-1).values.sum())
+            marker_counts += np.bincount(routing.argmax(-1).flatten().cpu().numpy(), minlength=k)
+        if progress:
+            progress(min(first + batch_size, len(texts)), len(texts))
+    return Predictions(
+        probabilities=probabilities,
+        seconds=time.perf_counter() - start,
+        slots=slots,
+        skipped_slots=skipped,
+        tokens=tokens,
+        max_prob_sum=max_prob_sum,
+        marker_counts=marker_counts,
+        lengths=lengths,
+    )
+
+
+def _pad(rows: list[np.ndarray], pad_id: int, left: bool) -> tuple[np.ndarray, np.ndarray]:
+    """input_ids [batch, T] padded to the longest row (on the tokenizer's padding side), attention_mask [batch, T]."""
+    width = max(len(row) for row in rows)
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if left else slice(0, len(row))
+        input_ids[i, span] = row
+        attention_mask[i, span] = 1
+    return input_ids, attention_mask
+
+
+def token_ids(bundle: ModelBundle, texts: Sequence[str]) -> list[np.ndarray]:
+    """The token ids of each text (truncated at the model's limit, special tokens added), tokenised
+    LENGTH_CHUNK texts at a time and kept as one compact int32 array per text."""
+    ids: list[np.ndarray] = []
+    for first in range(0, len(texts), LENGTH_CHUNK):
+        chunk = [texts[i] for i in range(first, min(first + LENGTH_CHUNK, len(texts)))]
+        with bundle.lock:  # tokenizer truncation state is per call: see capture.trace
+            encoded = bundle.tokenizer(
+                chunk, truncation=True, max_length=bundle.max_length,
+                return_attention_mask=False, return_token_type_ids=False,
+            )["input_ids"]
+        ids.extend(np.asarray(row, dtype=np.int32) for row in encoded)
+    return ids
+
+
+def token_lengths(bundle: ModelBundle, texts: Sequence[str]) -> np.ndarray:  # [N]
+    """Tokens each text is read with (truncated at the model's limit, special tokens included)."""
+    return np.fromiter((len(row) for row in token_ids(bundle, texts)), dtype=np.int32, count=len(texts))
+
+
+def classification_metrics(labels: np.ndarray, predicted: np.ndarray, num_labels: int) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (rows: true, cols: predicted)."""
+    confusion = np.zeros((num_labels, num_labels), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    true_positive = np.diag(confusion).astype(float)
+    predicted_count = confusion.sum(axis=0)
+    actual_count = confusion.sum(axis=1)
+    precision = np.divide(true_positive, predicted_count, out=np.zeros(num_labels), where=predicted_count > 0)
+    recall = np.divide(true_positive, actual_count, out=np.zeros(num_labels), where=actual_count > 0)
+    denominator = precision + recall
+    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(num_labels), where=denominator > 0)
+    return {
+        "n": int(len(labels)),
+        "accuracy": float((labels == predicted).mean()) if len(labels) else 0.0,
+        "macro_f1": float(f1.mean()),
+        "precision": precision.tolist(),
+        "recall": recall.tolist(),
+        "f1": f1.tolist(),
+        "confusion": confusion.tolist(),
+    }
+
+
+def mlp_flops_share(config, mean_length: float) -> float:
+    """Share of one layer's forward FLOPs spent in the MLP, per token, at this mean sequence length.
+
+    Counts multiply-adds as 2 FLOPs: attention projections 8 d^2, scores and mixing 4 T d, MLP 4 d ff,
+    and for ThoughtBeacon models the router, marker mixing and projection, and the gate."""
+    d, ff = config.hidden_size, config.intermediate_size
+    k = getattr(config, "num_thought_markers", 0)
+    mlp = 4 * d * ff
+    other = 8 * d * d + 4 * mean_length * d
+    if k:
+        other += 2 * d * k + 2 * k * d + 2 * d * d
+    if getattr(config, "use_beacons", False):
+        other += 4 * d
+    return mlp / (mlp + other)
+
+
+def summarise(bundle: ModelBundle, labels: np.ndarray, predictions: Predictions) -> dict:
+    """The evaluation CLI's figures: classification metrics, compute skipped, throughput, marker statistics."""
+    config = bundle.model.config
+    result = classification_metrics(labels, predictions.predicted, config.num_labels)
+    skip_rate = predictions.skipped_slots / predictions.slots if predictions.slots else 0.0
+    n = len(labels)
+    mean_length = predictions.tokens / n if n else 0.0
+    result.update(
+        {
+            "label_names": list(bundle.label_names),
+            "skip_rate": skip_rate,
+            "mlp_flops_saved": skip_rate,  # every MLP evaluation costs the same, so the shares coincide
+            "total_flops_saved": skip_rate * mlp_flops_share(config, mean_length) if predictions.slots else 0.0,
+            "examples_per_s": n / predictions.seconds if predictions.seconds > 0 else 0.0,
+        }
+    )
+    if predictions.marker_counts is not None:
+        marker_slots = int(predictions.marker_counts.sum())
+        result["marker_mean_max_prob"] = predictions.max_prob_sum / marker_slots if marker_slots else 0.0
+        result["marker_usage"] = (predictions.marker_counts / max(marker_slots, 1)).tolist()
+    return result
+
+
+def evaluate(
+    bundle: ModelBundle,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    beacon_threshold: float | None = None,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> dict:
+    """Predict every text and summarise against `labels` (ids in the model's label order)."""
+    predictions = predict(
+        bundle, texts, batch_size=batch_size, beacon_threshold=beacon_threshold, progress=progress
+    )
+    return summarise(bundle, np.asarray(labels, dtype=np.int64), predictions)

@@ -1,0 +1,288 @@
+"""Load a sequence classifier (ours or any Hugging Face one) into a ModelBundle ready for capture.
+
+Policy: eager attention (SDPA returns no attention weights), safetensors preferred, pickle weights
+refused unless the caller opts in, never `trust_remote_code`, CUDA when present.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
+from transformers.utils import logging as hf_logging
+
+import explainer.models  # noqa: F401  (registers the ThoughtBeacon Auto classes)
+from explainer.data.disk_cache import folder_stamp
+from explainer.families import family_of, sizes
+from explainer.loading import shipped as registry
+from explainer.loading.backbone import BackboneError
+from explainer.loading.memory import keep_freed_memory_mapped
+from explainer.models.modeling_retrofit import ADAPTER_FILE, load_retrofit
+
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+class ModelLoadError(ValueError):
+    """A checkpoint could not be loaded; the message names the problem and what to do."""
+
+
+@dataclass(frozen=True, eq=False)
+class ModelBundle:
+    """A loaded model with everything capture needs. Shared across threads: take `lock` around any use
+    of `model` (hooks, gradients, overrides), as `trace()` does."""
+
+    name: str  # what the user picked: a shipped name, a folder or a hub id
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerFast
+    label_names: tuple[str, ...]
+    device: torch.device
+    max_length: int  # most tokens one input may have, special tokens included
+    untrained: bool = False  # a placeholder with random weights: its predictions mean nothing
+    folder_stamp: str | None = None  # its folder's files when loaded (disk_cache.folder_stamp); None: no folder
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def architecture(self) -> str:
+        return self.model.config.model_type
+
+    @property
+    def device_label(self) -> str:
+        if self.device.type == "cuda":
+            return f"GPU: {torch.cuda.get_device_name(self.device)}"
+        return "CPU"
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(
+    name_or_path: str | Path | None = None,
+    *,
+    device: str | torch.device | None = None,
+    allow_pickle: bool = False,
+) -> ModelBundle:
+    """Load a shipped model by name, a local Hugging Face folder, or a hub id (when online).
+
+    `None` loads the app's default model. Raises ModelLoadError with a message naming the problem.
+    """
+    keep_freed_memory_mapped()  # a process that loads models traces them: see explainer/memory.py
+    name = str(name_or_path) if name_or_path is not None else registry.default_model_name()
+    folder = registry.resolve(name)
+    target = torch.device(device) if device is not None else default_device()
+    stamp = None
+    if folder is not None:
+        stamp = folder_stamp(folder)  # before the files are read
+        model, tokenizer = _load_folder(folder, allow_pickle)
+    elif _looks_like_path(name):
+        raise ModelLoadError(f"Model folder not found: {name}")
+    else:
+        model, tokenizer = _load_hub(name, allow_pickle)
+
+    _require_classifier_head(model, name)
+    if tokenizer.pad_token is None:  # GPT-2 style tokenizers: pad with end-of-text so batches work
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    model.to(target).eval()
+    labels = tuple(str(model.config.id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels))
+    bundle = ModelBundle(
+        name=name,
+        model=model,
+        tokenizer=tokenizer,
+        label_names=labels,
+        device=target,
+        max_length=_max_length(model, tokenizer),
+        untrained=bool(getattr(model.config, "explainer_untrained", False)),
+        folder_stamp=stamp,
+    )
+    _check_attention_is_returned(bundle)
+    return bundle
+
+
+def _looks_like_path(name: str) -> bool:
+    # Hub ids are "name" or "org/name" and may contain dots ("org/model-v1.5"); anything else is a path.
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"{folder} has no config.json: it is not a Hugging Face model folder")
+    if (folder / ADAPTER_FILE).is_file():
+        return _load_adapter(folder), _load_tokenizer(str(folder))
+    has_safe = any((folder / f).is_file() for f in SAFE_WEIGHTS)
+    has_pickle = any((folder / f).is_file() for f in PICKLE_WEIGHTS)
+    if not has_safe and not has_pickle:
+        raise ModelLoadError(f"{folder} has no weights: expected model.safetensors (or pytorch_model.bin)")
+    if not has_safe and not allow_pickle:
+        raise ModelLoadError(
+            f"{folder} has only pickle weights (pytorch_model.bin). Unpickling can run arbitrary code, so it is "
+            "refused. Convert it to safetensors (load it once where you trust it and save_pretrained it again), or, "
+            "if you trust it, opt in: --allow-pickle on the trace and attribute command lines, allow_pickle=True "
+            "in Python. The app never unpickles."
+        )
+    config = _load_config(str(folder))
+    model = _from_pretrained(str(folder), config, use_safetensors=has_safe)
+    return model, _load_tokenizer(str(folder))
+
+
+def _load_adapter(folder: Path) -> PreTrainedModel:
+    """Markers and beacons retrofitted onto a pretrained base: the folder holds only the trained tensors, and
+    the base is located offline and verified against the SHA-256 its config records (explainer/backbone.py)."""
+    try:
+        return load_retrofit(folder)
+    except BackboneError as error:
+        raise ModelLoadError(str(error)) from error
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"Adapter checkpoint {folder} is damaged or does not fit its base: {error}") from error
+    except Exception as error:  # safetensors raises its own error type on a damaged file
+        if type(error).__name__ == "SafetensorError":
+            raise ModelLoadError(f"Adapter weights in {folder} are corrupt: {error}") from error
+        raise
+
+
+def _load_hub(hub_id: str, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    # Offline, huggingface_hub retries for ~30 s before failing: probe once, then use only the local cache.
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "") or not _hub_reachable()
+    config = _load_config(hub_id, local_files_only=offline)
+    # use_safetensors=None lets transformers fall back to pickle weights; only when the caller opted in.
+    safetensors_only = None if allow_pickle else True
+    model = _from_pretrained(hub_id, config, use_safetensors=safetensors_only, local_files_only=offline)
+    return model, _load_tokenizer(hub_id, local_files_only=offline)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname or "", port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_config(source: str, local_files_only: bool = False):
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=local_files_only)
+    except OSError as error:
+        config_file = Path(source).expanduser() / "config.json"
+        if config_file.is_file():  # the folder is there: its config.json is unreadable or not valid JSON
+            raise ModelLoadError(f"The config of '{source}' cannot be read: {error}") from error
+        where = "the hub is unreachable from this machine and it is not in the local Hugging Face cache" if (
+            local_files_only
+        ) else "not found on the Hugging Face hub"
+        raise ModelLoadError(
+            f"Could not find model '{source}': not a shipped model, not a local folder, and {where}."
+        ) from error
+    except ValueError as error:  # unknown model_type, or a config that asks for remote code
+        raise ModelLoadError(f"Unsupported model config in '{source}': {error}") from error
+    architectures = getattr(config, "architectures", None) or []
+    if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
+        raise ModelLoadError(
+            f"'{source}' is a {', '.join(architectures)} checkpoint, not a sequence classifier: "
+            "its classification head would be random. Load a *ForSequenceClassification checkpoint."
+        )
+    return config
+
+
+def _from_pretrained(
+    source: str, config, use_safetensors: bool | None, local_files_only: bool = False
+) -> PreTrainedModel:
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            source,
+            config=config,
+            attn_implementation="eager",
+            use_safetensors=use_safetensors,
+            trust_remote_code=False,
+            output_loading_info=True,
+            dtype=torch.float32,
+            local_files_only=local_files_only,
+        )
+    except ValueError as error:
+        if "Unrecognized configuration class" in str(error):
+            raise ModelLoadError(f"'{source}' ({config.model_type}) has no sequence-classification model") from error
+        raise ModelLoadError(f"Could not load weights of '{source}': {error}") from error
+    except (OSError, RuntimeError) as error:
+        raise ModelLoadError(f"Weights of '{source}' are missing or corrupt: {error}") from error
+    except Exception as error:  # safetensors raises its own error type on a damaged file
+        if type(error).__name__ == "SafetensorError":
+            raise ModelLoadError(f"Weights of '{source}' are corrupt: {error}") from error
+        raise
+    missing = [key for key in info.get("missing_keys", []) if "classifier" in key or "score" in key]
+    if missing:
+        raise ModelLoadError(
+            f"'{source}' has no trained classification head (missing {', '.join(sorted(missing)[:4])}): "
+            "it is not a fine-tuned sequence classifier."
+        )
+    if missing_all := info.get("missing_keys"):
+        raise ModelLoadError(f"Weights of '{source}' are incomplete: missing {', '.join(sorted(missing_all)[:6])}")
+    return model
+
+
+def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTokenizerFast:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, use_fast=True, trust_remote_code=False, local_files_only=local_files_only
+        )
+    except (OSError, ValueError, TypeError) as error:
+        raise ModelLoadError(f"'{source}' has no usable tokenizer: {error}") from error
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"The tokenizer of '{source}' is not a fast tokenizer: character offsets need one")
+    # With no tokenizer files, transformers builds the config's tokenizer class with only its special tokens,
+    # which turns every word into [UNK]: refuse it rather than explain a model that reads nothing.
+    if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):
+        raise ModelLoadError(
+            f"'{source}' has no tokenizer files (such as tokenizer.json or vocab.txt): its tokenizer would have no "
+            "vocabulary. Save the tokenizer beside the model."
+        )
+    return tokenizer
+
+
+
+def _require_classifier_head(model: PreTrainedModel, name: str) -> None:
+    if not hasattr(model.config, "id2label") or model.config.num_labels < 1:
+        raise ModelLoadError(f"'{name}' defines no labels")
+
+
+def _max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> int:
+    config = model.config
+    candidates = []
+    positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if positions:
+        candidates.append(positions - family_of(config).position_offset(config))
+    if 0 < tokenizer.model_max_length < 100_000:
+        candidates.append(tokenizer.model_max_length)
+    return min(candidates) if candidates else 512
+
+
+def _check_attention_is_returned(bundle: ModelBundle) -> None:
+    """Eager attention is enforced at load; this proves it: SDPA would silently return no weights."""
+    encoded = bundle.tokenizer("attention check", return_tensors="pt").to(bundle.device)
+    with bundle.lock, torch.inference_mode():
+        out = bundle.model(
+            input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], output_attentions=True
+        )
+    attentions = getattr(out, "attentions", None)
+    if not attentions or len(attentions) != sizes(bundle.model.config).layers or attentions[0] is None:
+        raise ModelLoadError(
+            f"'{bundle.name}' does not return attention weights even with eager attention "
+            f"(implementation: {bundle.model.config._attn_implementation}); its attention cannot be shown"
+        )
+
+
+hf_logging.set_verbosity_error()  # hide HF chatter on long inputs and loading; our errors say what matters
+hf_logging.disable_progress_bar()

@@ -1,0 +1,1 @@
+"""thought_beacon."""

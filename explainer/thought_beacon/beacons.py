@@ -1,0 +1,176 @@
+"""Compute saved by the activation beacons: for one input (from its Trace) and over a data set across tau.
+
+At threshold tau a (layer, token) slot skips its MLP when its gate g < tau (DESIGN.md section 4). The share of
+MLP evaluations skipped is also the share of MLP FLOPs saved (every evaluation costs the same); the share of
+the model's total FLOPs saved weighs that by the MLP's share of a layer (`evaluation.mlp_flops_share`).
+Skipping at layer l changes what later layers see, so their gates, and hence the skip rate, depend on tau
+through the earlier layers too: a sweep reports whether its skip rate came out monotone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from explainer.capture.tracing import Trace
+from explainer.data import disk_cache
+from explainer.data.labelled import LabelledData
+from explainer.evaluation.predict import mlp_flops_share, predict, summarise
+from explainer.loading.bundle import ModelBundle
+from explainer.models import is_thought_beacon
+
+Progress = Callable[[int, int], None]  # (text passes done, total) -> None
+DEFAULT_TAUS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))  # 0, 0.05, ..., 1
+VERSION = 1  # bump when a sweep's meaning or layout changes
+
+
+class NoBeaconsError(ValueError):
+    """The model has no activation beacons, so there is nothing to skip."""
+
+
+def has_beacons(bundle_or_config: Any) -> bool:
+    config = getattr(getattr(bundle_or_config, "model", None), "config", bundle_or_config)
+    return is_thought_beacon(config) and bool(getattr(config, "use_beacons", False))
+
+
+@dataclass(frozen=True)
+class InputCompute:
+    """What the beacons skipped on one input at the Trace's tau."""
+
+    tau: float
+    slots: int  # (layer, token) MLP slots
+    skipped: int  # of those, skipped (gate < tau)
+    skip_rate: float  # skipped / slots, also the share of MLP FLOPs saved
+    total_flops_saved: float  # share of the whole forward pass's FLOPs saved
+    skip_mask: np.ndarray  # [layers, T] bool, True where the MLP was skipped
+
+
+def input_compute(trace: Trace, config: Any) -> InputCompute:
+    """Skip mask and compute saved for the input of `trace` (a ThoughtBeacon Trace with gates)."""
+    if trace.beacon_gates is None or trace.beacon_threshold is None:
+        raise NoBeaconsError(f"{trace.model_name} has no activation beacons")
+    tau = float(trace.beacon_threshold)
+    mask = trace.beacon_gates < tau if tau > 0 else np.zeros(trace.beacon_gates.shape, dtype=bool)
+    slots, skipped = int(mask.size), int(mask.sum())
+    rate = skipped / slots if slots else 0.0
+    return InputCompute(
+        tau=tau,
+        slots=slots,
+        skipped=skipped,
+        skip_rate=rate,
+        total_flops_saved=rate * mlp_flops_share(config, float(len(trace.tokens))),
+        skip_mask=mask,
+    )
+
+
+def parse_tau(raw: str) -> float:
+    """A tau from a shared link, clamped to [0, 1]; ValueError for anything that is not a finite number."""
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"tau must be a finite number, got {raw!r}")
+    return min(max(value, 0.0), 1.0)
+
+
+def sweep_taus(model_tau: float | None, taus: Sequence[float] | None = None) -> list[float]:
+    """The taus a sweep runs: `taus` (default 0, 0.05, ..., 1) plus the model's own, sorted, without repeats."""
+    chosen = set(round(float(t), 6) for t in (DEFAULT_TAUS if taus is None else taus))
+    if model_tau is not None:
+        chosen.add(round(float(model_tau), 6))
+    bad = [t for t in chosen if not 0 <= t <= 1]
+    if bad:
+        raise ValueError(f"tau must be from 0 to 1, not {sorted(bad)}")
+    return sorted(chosen)
+
+
+def sweep(
+    bundle: ModelBundle,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    taus: Sequence[float] | None = None,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Accuracy against compute over tau: one evaluation pass of the data per tau (evaluation.predict).
+
+    Returns {"model_tau", "n", "points": [{"tau", "accuracy", "macro_f1", "skip_rate", "mlp_flops_saved",
+    "flops_saved"}, ...] sorted by tau, "monotone_skip_rate"}; `flops_saved` is the share of total FLOPs."""
+    if not has_beacons(bundle):
+        raise NoBeaconsError(f"{bundle.name} has no activation beacons: a tau sweep needs a ThoughtBeacon model")
+    if not texts:
+        raise ValueError("No texts to sweep over")
+    model_tau = float(bundle.model.config.beacon_threshold)
+    grid = sweep_taus(model_tau, taus)
+    label_array = np.asarray(labels, dtype=np.int64)
+    points = []
+    for index, tau in enumerate(grid):
+        def step(done: int, total: int, index: int = index) -> None:
+            if progress:
+                progress(index * len(texts) + done, len(grid) * len(texts))
+
+        predictions = predict(bundle, texts, batch_size=batch_size, beacon_threshold=tau, progress=step)
+        summary = summarise(bundle, label_array, predictions)
+        points.append(
+            {
+                "tau": tau,
+                "accuracy": summary["accuracy"],
+                "macro_f1": summary["macro_f1"],
+                "skip_rate": summary["skip_rate"],
+                "mlp_flops_saved": summary["mlp_flops_saved"],
+                "flops_saved": summary["total_flops_saved"],
+            }
+        )
+    rates = [p["skip_rate"] for p in points]
+    return {
+        "version": VERSION,
+        "model": bundle.name,
+        "model_tau": model_tau,
+        "n": len(texts),
+        "points": points,
+        "monotone_skip_rate": all(a <= b for a, b in zip(rates, rates[1:])),
+    }
+
+
+def cached_sweep(
+    bundle: ModelBundle,
+    data: LabelledData,
+    *,
+    taus: Sequence[float] | None = None,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """(sweep, was_cached): from the disk cache when this model, file content and taus were seen."""
+    grid = sweep_taus(float(bundle.model.config.beacon_threshold), taus) if has_beacons(bundle) else []
+    key = (VERSION, *disk_cache.input_key(bundle, data), grid)
+
+    def compute() -> dict[str, Any]:
+        result = sweep(bundle, data.texts, data.labels, taus=taus, batch_size=batch_size, progress=progress)
+        return {**result, "data": data.source}
+
+    return disk_cache.cached("tau_sweep", key, compute)
+
+
+def load_cached_sweep(bundle: ModelBundle, data: LabelledData, taus: Sequence[float] | None = None) -> dict | None:
+    """The cached sweep, or None when it has not been computed (never computes)."""
+    if not has_beacons(bundle):
+        return None
+    grid = sweep_taus(float(bundle.model.config.beacon_threshold), taus)
+    return disk_cache.load("tau_sweep", VERSION, *disk_cache.input_key(bundle, data), grid)
+
+
+def reported_skip_rate(model_folder: Any) -> float | None:
+    """The skip rate on the dev set that the model's own metrics.json reports (shipped models), if any."""
+    import json
+    from pathlib import Path
+
+    if model_folder is None:
+        return None
+    try:
+        metrics = json.loads((Path(model_folder) / "metrics.json").read_text(encoding="utf-8"))
+        return float(metrics["dev"]["skip_rate"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -1,0 +1,64 @@
+"""Interventions chosen in the UI turned into model arguments, and what they changed.
+
+`marker_forces` / `gate_pins` build the tuples `capture.trace` takes (hashable, so a cached trace can key on
+them); `compare` says how the prediction and the internals moved between a Trace and its intervened twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from explainer.capture.tracing import Trace
+from explainer.models import GatePin, MarkerForce
+
+
+def _positions(positions: Iterable[int] | None) -> tuple[int, ...] | None:
+    chosen = tuple(sorted({int(p) for p in positions})) if positions is not None else ()
+    return chosen or None  # nothing chosen: every position
+
+
+def marker_forces(layers: Iterable[int], positions: Iterable[int] | None, marker: int) -> tuple[MarkerForce, ...]:
+    """Force `marker` at every chosen layer, at `positions` (None or empty: every token)."""
+    where = _positions(positions)
+    return tuple(MarkerForce(int(layer), where, int(marker)) for layer in sorted({int(v) for v in layers}))
+
+
+def gate_pins(layers: Iterable[int], positions: Iterable[int] | None, value: float) -> tuple[GatePin, ...]:
+    """Pin the gate to `value` (1 open, 0 shut) at every chosen layer, at `positions` (None or empty: every token)."""
+    where = _positions(positions)
+    return tuple(GatePin(int(layer), where, float(value)) for layer in sorted({int(v) for v in layers}))
+
+
+@dataclass(frozen=True)
+class Change:
+    """How an intervention moved one input."""
+
+    before_label: str
+    after_label: str
+    flipped: bool  # the predicted label changed
+    probability_shift: np.ndarray  # [labels], after - before
+    changed_markers: int  # (layer, token) slots whose argmax marker differs (0 without markers)
+    changed_skips: int  # (layer, token) slots whose skip decision at tau differs (0 without beacons)
+
+
+def compare(before: Trace, after: Trace) -> Change:
+    if before.tokens != after.tokens:
+        raise ValueError("The two Traces are of different inputs")
+    changed_markers = 0
+    if before.marker_path is not None and after.marker_path is not None:
+        changed_markers = int((before.marker_path != after.marker_path).sum())
+    changed_skips = 0
+    if before.beacon_gates is not None and after.beacon_gates is not None:
+        changed_skips = int(((before.beacon_gates < (before.beacon_threshold or 0))
+                             != (after.beacon_gates < (after.beacon_threshold or 0))).sum())
+    return Change(
+        before_label=before.predicted_label,
+        after_label=after.predicted_label,
+        flipped=before.predicted != after.predicted,
+        probability_shift=after.probabilities - before.probabilities,
+        changed_markers=changed_markers,
+        changed_skips=changed_skips,
+    )

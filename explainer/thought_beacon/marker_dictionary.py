@@ -1,0 +1,316 @@
+"""The marker dictionary: what each thought marker stands for, read off a data set.
+
+For every layer l and marker k, over every token slot of every text (special tokens included):
+- `count` / `share`: slots whose routing argmax at layer l is k (share of that layer's slots);
+- `mean_prob`: the mean routing probability p[l,i,k] over those slots (how confidently they chose k);
+- `top_tokens`: the tokens most often routed to k at layer l;
+- `examples`: the contexts with the highest p[l,i,k], the token cut out with the text either side;
+- `direct_effect`: per label, the mean change of that label's logit when marker k's write at layer l,
+  W_m,l M_k, is added straight to the final [CLS] residual stream (later layers skipped; the classifier head
+  is evaluated at each text's own final residual, so its non-linearity is respected). This is direct logit
+  attribution: with CLS pooling, only the [CLS] slot has a direct path to the classifier;
+- `forced_effect` (when `DictionaryOptions.forced_effect`): per label, the mean change of that label's logit
+  when marker k is forced at layer l on every token (the causal, total effect through all later layers).
+  It costs one extra pass over the data per (layer, marker).
+
+The result is plain JSON (a dict) so it is cached on disk (`cached_dictionary`) and written by the CLI
+(`python -m explainer markers`) as JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from explainer.data import disk_cache
+from explainer.data.labelled import LabelledData
+from explainer.loading.bundle import ModelBundle
+from explainer.models import MarkerForce, is_thought_beacon
+
+Progress = Callable[[int, int], None]  # (text passes done, total) -> None
+VERSION = 1  # bump when the result's meaning or layout changes: old cache entries then miss
+
+
+class NoMarkersError(ValueError):
+    """The model has no thought markers, so it has no marker dictionary."""
+
+
+@dataclass(frozen=True)
+class DictionaryOptions:
+    top_tokens: int = 8  # tokens listed per (layer, marker)
+    examples: int = 3  # contexts listed per (layer, marker)
+    context_chars: int = 40  # characters of text either side of an example's token
+    batch_size: int = 32
+    forced_effect: bool = True  # also measure the causal effect of forcing each marker (layers x K more passes)
+
+
+def has_markers(bundle: ModelBundle) -> bool:
+    config = bundle.model.config
+    return is_thought_beacon(config) and getattr(config, "num_thought_markers", 0) > 0
+
+
+def build_dictionary(
+    bundle: ModelBundle,
+    texts: Sequence[str],
+    options: DictionaryOptions = DictionaryOptions(),
+    *,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The dictionary of `bundle`'s markers over `texts`, at the model's own tau. See the module docstring."""
+    if not has_markers(bundle):
+        raise NoMarkersError(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
+    if not texts:
+        raise ValueError("No texts to build a marker dictionary from")
+    model, tokenizer = bundle.model, bundle.tokenizer
+    layers, k = model.config.num_hidden_layers, model.config.num_thought_markers
+    vocab = max(len(tokenizer), model.config.vocab_size)
+    counts = np.zeros((layers, k), dtype=np.int64)
+    prob_sums = np.zeros((layers, k), dtype=np.float64)  # sum of p[l,i,k] over slots whose argmax is k
+    token_counts = np.zeros((layers, k, vocab), dtype=np.int64)
+    # per (layer, marker): a min-heap of (probability, text index, position, start, end, special, token id)
+    best: list[list[list[tuple]]] = [[[] for _ in range(k)] for _ in range(layers)]
+    keep = 4 * options.examples  # candidates kept, so that the final pick can prefer distinct texts
+    final_cls: list[torch.Tensor] = []  # [batch, d] per batch
+    forced_sums = np.zeros((layers, k, model.config.num_labels), dtype=np.float64)
+    slots = 0
+    work = len(texts) * (1 + (layers * k if options.forced_effect else 0))  # text passes, for progress
+    done = 0
+    for first in range(0, len(texts), options.batch_size):
+        batch_texts = list(texts[first : first + options.batch_size])
+        with bundle.lock:  # tokenizer truncation state is per call (see capture.trace)
+            encoded = tokenizer(
+                batch_texts,
+                truncation=True,
+                max_length=bundle.max_length,
+                padding=True,
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+                return_tensors="pt",
+            )
+        offsets = encoded.pop("offset_mapping").numpy()  # [batch, T, 2]
+        special = encoded.pop("special_tokens_mask").numpy().astype(bool)  # [batch, T]
+        inputs = {key: value.to(bundle.device) for key, value in encoded.items()}
+        with bundle.lock, torch.inference_mode():
+            out = model(**inputs, output_hidden_states=True)
+        done += len(batch_texts)
+        if progress:  # reported per layer of forced passes too: a batch of them takes minutes on a CPU
+            progress(done, work)
+        if options.forced_effect:
+            free = out.logits.double()
+            for layer in range(layers):
+                for marker in range(k):
+                    # the lock per pass, not per batch: other sessions' traces can run in between
+                    with bundle.lock, torch.inference_mode():
+                        forced = model(**inputs, forced_markers=[MarkerForce(layer, None, marker)]).logits
+                    forced_sums[layer, marker] += (forced.double() - free).sum(dim=0).cpu().numpy()
+                done += len(batch_texts) * k
+                if progress:
+                    progress(done, work)
+        mask = inputs["attention_mask"].bool().cpu().numpy()  # [batch, T]
+        routing = torch.stack(out.thought_markers).float().cpu().numpy()  # [layers, batch, T, K]
+        final_cls.append(out.hidden_states[-1][:, 0, :].float().cpu())
+        ids = inputs["input_ids"].cpu().numpy()  # [batch, T]
+        rows, positions = np.nonzero(mask)
+        slots += len(rows)
+        for layer in range(layers):
+            probs = routing[layer, rows, positions]  # [slots, K]
+            chosen = probs.argmax(-1)  # [slots]
+            np.add.at(counts[layer], chosen, 1)
+            np.add.at(prob_sums[layer], chosen, probs[np.arange(len(chosen)), chosen])
+            np.add.at(token_counts[layer], (chosen, ids[rows, positions]), 1)
+            for marker in range(k):
+                column = probs[:, marker]
+                top = np.argsort(-column, kind="stable")[:keep]
+                heap = best[layer][marker]
+                for index in top:
+                    row, position = int(rows[index]), int(positions[index])
+                    start, end = (int(v) for v in offsets[row, position])
+                    item = (
+                        float(column[index]), first + row, position, start, end, bool(special[row, position]),
+                        int(ids[row, position]),
+                    )
+                    if len(heap) < keep:
+                        heapq.heappush(heap, item)
+                    elif item > heap[0]:
+                        heapq.heapreplace(heap, item)
+
+    with bundle.lock:  # model modules run: serialised like every other use of the shared model
+        effects = _direct_effects(model, torch.cat(final_cls))  # [layers, K, labels]
+    layer_slots = counts.sum(axis=1, keepdims=True)
+    entries = []
+    for layer in range(layers):
+        for marker in range(k):
+            count = int(counts[layer, marker])
+            top_ids = np.argsort(-token_counts[layer, marker], kind="stable")[: options.top_tokens]
+            entries.append(
+                {
+                    "layer": layer,
+                    "marker": marker,
+                    "count": count,
+                    "share": count / int(layer_slots[layer, 0]) if layer_slots[layer, 0] else 0.0,
+                    "mean_prob": float(prob_sums[layer, marker] / count) if count else 0.0,
+                    "top_tokens": [
+                        {"token": tokenizer.convert_ids_to_tokens(int(i)), "count": int(token_counts[layer, marker, i])}
+                        for i in top_ids
+                        if token_counts[layer, marker, i] > 0
+                    ],
+                    "examples": _examples(best[layer][marker], texts, tokenizer, options),
+                    "direct_effect": dict(zip(bundle.label_names, effects[layer, marker].tolist(), strict=True)),
+                    "forced_effect": dict(
+                        zip(bundle.label_names, (forced_sums[layer, marker] / len(texts)).tolist(), strict=True)
+                    )
+                    if options.forced_effect
+                    else None,
+                }
+            )
+    return {
+        "version": VERSION,
+        "model": bundle.name,
+        "texts": len(texts),
+        "slots": slots,
+        "layers": layers,
+        "markers": k,
+        "label_names": list(bundle.label_names),
+        "beacon_threshold": float(model.config.beacon_threshold) if model.config.use_beacons else None,
+        "options": asdict(options),
+        "entries": entries,
+    }
+
+
+def _examples(heap: list[tuple], texts: Sequence[str], tokenizer, options: DictionaryOptions) -> list[dict]:
+    """The highest-probability contexts, one per text where there are enough distinct texts."""
+    ranked = sorted(heap, reverse=True)
+    picked, seen = [], set()
+    for item in ranked:  # distinct texts first...
+        if item[1] not in seen and len(picked) < options.examples:
+            picked.append(item)
+            seen.add(item[1])
+    for item in ranked:  # ...then fill up with the rest
+        if len(picked) >= options.examples:
+            break
+        if item not in picked:
+            picked.append(item)
+    result = []
+    for prob, text_index, position, start, end, special, token_id in sorted(picked, reverse=True):
+        text = texts[text_index]
+        width = options.context_chars
+        if special or end <= start:  # [CLS]/[SEP]: no span in the text; show where the text starts or ends
+            token = tokenizer.convert_ids_to_tokens(token_id)
+            left, middle, right = ("", token, text[:width]) if position == 0 else (text[-width:], token, "")
+        else:
+            left, middle, right = text[max(0, start - width) : start], text[start:end], text[end : end + width]
+        result.append(
+            {
+                "text_index": text_index, "position": position, "prob": prob,
+                "left": left, "token": middle, "right": right,
+            }
+        )
+    return result
+
+
+def _marker_layers(model) -> list:
+    """The per-layer modules holding W_m,l: the from-scratch model's layers, or the retrofit's extra layers."""
+    return list(model.retrofit) if hasattr(model, "retrofit") else list(model.layers)
+
+
+@torch.inference_mode()
+def _direct_effects(model, final_cls: torch.Tensor, chunk: int = 4096) -> np.ndarray:
+    """[layers, K, labels]: mean over texts of head(x + W_m,l M_k) - head(x), x = each text's final [CLS] residual."""
+    device = next(model.parameters()).device
+    x = final_cls.to(device)  # [N, d]
+    writes = torch.stack([layer.marker_proj(model.markers) for layer in _marker_layers(model)])
+    writes = writes.float()  # [layers, K, d]
+    layers, k, d = writes.shape
+    flat = writes.reshape(-1, d)  # [layers*K, d]
+    totals = torch.zeros(layers * k, model.config.num_labels, dtype=torch.float64, device=device)
+    step = max(1, chunk // max(1, len(flat)))
+    for first in range(0, len(x), step):
+        part = x[first : first + step]  # [n, d]
+        base = model.classify(part[:, None, :]).double()  # [n, labels]
+        shifted = model.classify(part[None, :, None, :] + flat[:, None, None, :])  # [layers*K, n, labels]
+        totals += (shifted.double() - base[None]).sum(dim=1)
+    return (totals / len(x)).reshape(layers, k, -1).cpu().numpy()
+
+
+def to_frame(dictionary: dict[str, Any]) -> pd.DataFrame:
+    """One row per (layer, marker): the CSV layout, also what the page shows as a table."""
+    rows = []
+    for entry in dictionary["entries"]:
+        row = {
+            "layer": entry["layer"],
+            "marker": entry["marker"],
+            "count": entry["count"],
+            "share": entry["share"],
+            "mean_prob": entry["mean_prob"],
+            "top_tokens": ", ".join(f"{t['token']} ({t['count']})" for t in entry["top_tokens"]),
+            "examples": " | ".join(f"{e['left']}[{e['token']}]{e['right']}" for e in entry["examples"]),
+        }
+        for label, value in entry["direct_effect"].items():
+            row[f"direct_effect_{label}"] = value
+        for label, value in (entry.get("forced_effect") or {}).items():
+            row[f"forced_effect_{label}"] = value
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def effect_matrix(dictionary: dict[str, Any], label: str, kind: str = "direct_effect") -> np.ndarray | None:
+    """[layers, K] of one label's `direct_effect` or `forced_effect`; None when the dictionary lacks that kind."""
+    result = np.zeros((dictionary["layers"], dictionary["markers"]))
+    for entry in dictionary["entries"]:
+        if not entry.get(kind):
+            return None
+        result[entry["layer"], entry["marker"]] = entry[kind][label]
+    return result
+
+
+def share_matrix(dictionary: dict[str, Any]) -> np.ndarray:  # [layers, K]
+    result = np.zeros((dictionary["layers"], dictionary["markers"]))
+    for entry in dictionary["entries"]:
+        result[entry["layer"], entry["marker"]] = entry["share"]
+    return result
+
+
+def cached_dictionary(
+    bundle: ModelBundle,
+    data: LabelledData,
+    options: DictionaryOptions = DictionaryOptions(),
+    *,
+    progress: Progress | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """(dictionary, was_cached): from the disk cache when this model, file content and options were seen."""
+    key = _key(bundle, data, options)
+
+    def compute() -> dict[str, Any]:
+        return {**build_dictionary(bundle, data.texts, options, progress=progress), "data": data.source}
+
+    return disk_cache.cached("marker_dictionary", key, compute)
+
+
+def load_cached_dictionary(
+    bundle: ModelBundle, data: LabelledData, options: DictionaryOptions = DictionaryOptions()
+) -> dict[str, Any] | None:
+    """The cached dictionary, or None when it has not been computed (never computes)."""
+    return disk_cache.load("marker_dictionary", *_key(bundle, data, options)) if has_markers(bundle) else None
+
+
+def _key(bundle: ModelBundle, data: LabelledData, options: DictionaryOptions) -> tuple:
+    return (VERSION, *disk_cache.input_key(bundle, data), asdict(options))
+
+
+def write_outputs(dictionary: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write marker_dictionary.json and marker_dictionary.csv into `out_dir`; returns their paths."""
+    import json
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, csv_path = folder / "marker_dictionary.json", folder / "marker_dictionary.csv"
+    json_path.write_text(json.dumps(dictionary, indent=2, ensure_ascii=False), encoding="utf-8")
+    to_frame(dictionary).to_csv(csv_path, index=False)
+    return json_path, csv_path

@@ -1,0 +1,240 @@
+"""Figures built from a Trace: pure functions, no model, no Streamlit.
+
+Token text is HTML-escaped wherever plotly renders it (axis labels, hover), because plotly interprets a
+subset of HTML in those strings.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+
+from explainer.capture.tracing import Trace
+
+
+def plot_text(text: str) -> str:
+    """`text` escaped for a plotly label, title or hover: <, > and & only. Plotly reads a subset of HTML tags in
+    them but shows entities such as &quot; literally, so quotes are left as they are."""
+    return html.escape(str(text), quote=False)
+
+
+def token_labels(trace: Trace, plotly: bool = True) -> list[str]:
+    """Unique labels ("3 movie"): repeated tokens must not merge on a categorical axis. Escaped for plotly;
+    `plotly=False` gives them as typed, for Streamlit widgets, which show text literally."""
+    return [f"{i} {plot_text(token) if plotly else token}" for i, token in enumerate(trace.tokens)]
+
+
+def prediction_bars(trace: Trace) -> go.Figure:
+    labels = [plot_text(name) for name in trace.label_names]
+    colors = ["#b0b0b0" if i != trace.predicted else "#1f77b4" for i in range(len(labels))]
+    figure = go.Figure(
+        go.Bar(
+            x=trace.probabilities,
+            y=labels,
+            orientation="h",
+            marker_color=colors,
+            text=[f"{p:.1%}" for p in trace.probabilities],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        xaxis={"range": [0, 1], "title": "probability"},
+        yaxis={"autorange": "reversed"},
+        height=80 + 40 * len(labels),
+        margin={"l": 10, "r": 10, "t": 10, "b": 40},
+    )
+    return figure
+
+
+def _token_heatmap(matrix, labels: list[str], title: str, hover: str, colorscale: str = "Blues") -> go.Figure:
+    figure = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=labels,
+            y=labels,
+            colorscale=colorscale,
+            zmin=0.0,
+            zmax=float(matrix.max()) if matrix.size else 1.0,
+            colorbar={"title": "weight"},
+            hovertemplate=hover,
+        )
+    )
+    size = min(900, 220 + 18 * len(labels))
+    figure.update_layout(
+        title=title,
+        xaxis={"title": "key", "tickangle": -60, "type": "category"},
+        yaxis={"title": "query", "autorange": "reversed", "type": "category"},
+        height=size,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def attention_heatmap(trace: Trace, layer: int, head: int) -> go.Figure:
+    """One head's attention, query tokens down, key tokens across; hover shows both tokens and the weight."""
+    return _token_heatmap(
+        trace.attentions[layer, head],
+        token_labels(trace),
+        f"Layer {layer}, head {head}",
+        "query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
+    )
+
+
+def rollout_heatmap(rollout: np.ndarray, trace: Trace) -> go.Figure:
+    """Attention rollout [T, T]: how much each final position draws on each input token."""
+    return _token_heatmap(
+        rollout.astype(np.float32),  # float64 would double what the browser receives
+        token_labels(trace),
+        "Attention rollout (all layers, residual included)",
+        "position %{y}<br>draws on %{x}<br>share %{z:.4f}<extra></extra>",
+        colorscale="Purples",
+    )
+
+
+def _head_picker(figure: go.Figure, layers: int, heads: int, x, y, hover: list[str], selected) -> None:
+    """Overlay one invisible scatter point per head: heatmaps cannot be selected in Streamlit, points can,
+    so a click near a head's centre selects it (customdata = [layer, head]). The chosen head is ringed."""
+    layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
+    figure.add_trace(
+        go.Scatter(
+            x=np.asarray(x).ravel(),
+            y=np.asarray(y).ravel(),
+            mode="markers",
+            # small markers: plotly picks the point nearest the click (within hoverdistance); big ones overlap
+            # and the first of them wins.
+            marker={"size": 6, "opacity": 0.0, "color": "black"},
+            customdata=np.stack([layer_index.ravel(), head_index.ravel()], axis=1),
+            hovertext=hover,
+            hovertemplate="%{hovertext}<extra></extra>",
+            showlegend=False,
+            name="heads",
+        )
+    )
+    if selected is not None:
+        layer, head = selected
+        figure.add_trace(
+            go.Scatter(
+                x=[np.asarray(x)[layer, head]],
+                y=[np.asarray(y)[layer, head]],
+                mode="markers",
+                marker={"size": 16, "symbol": "square-open", "color": "red", "line": {"width": 2}},
+                hoverinfo="skip",
+                showlegend=False,
+                name="selected",
+            )
+        )
+    figure.update_layout(hovermode="closest", hoverdistance=40, clickmode="event+select", dragmode=False)
+
+
+def head_statistic_map(values: np.ndarray, name: str, selected: tuple[int, int] | None = None) -> go.Figure:
+    """A layers x heads map of one head statistic; click a cell to open that head."""
+    layers, heads = values.shape
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=np.arange(heads),
+            y=np.arange(layers),
+            colorscale="Viridis",
+            colorbar={"title": name},
+            hoverinfo="skip",
+        )
+    )
+    layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
+    hover = [f"layer {lay}, head {hd}<br>{name} {values[lay, hd]:.3f}" for lay, hd in np.ndindex(layers, heads)]
+    _head_picker(figure, layers, heads, head_index, layer_index, hover, selected)
+    figure.update_layout(
+        title=name.replace("_", " "),
+        xaxis={"title": "head", "dtick": 1},
+        yaxis={"title": "layer", "autorange": "reversed", "dtick": 1},
+        height=140 + 36 * layers,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def head_grid(thumbnails: np.ndarray, selected: tuple[int, int] | None = None) -> go.Figure:
+    """Every head at once: [layers, heads, c, c] thumbnails tiled into one heatmap (one trace keeps a 144-head
+    grid fast to build and small to send), each scaled to its own maximum. Click a thumbnail to open it."""
+    layers, heads, cells, _ = thumbnails.shape
+    stride = cells + 1  # one blank row/column between thumbnails
+    # 8-bit shades: a thumbnail needs no more, and it sends a quarter of float32's bytes.
+    mosaic = np.zeros((layers * stride - 1, heads * stride - 1), dtype=np.uint8)
+    shades = np.round(np.clip(thumbnails, 0.0, 1.0) * 255).astype(np.uint8)
+    for layer in range(layers):
+        for head in range(heads):
+            mosaic[layer * stride : layer * stride + cells, head * stride : head * stride + cells] = shades[layer, head]
+    figure = go.Figure(go.Heatmap(z=mosaic, zmin=0, zmax=255, colorscale="Blues", showscale=False, hoverinfo="skip"))
+    layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
+    centre = (cells - 1) / 2
+    hover = [f"layer {lay}, head {hd}" for lay, hd in np.ndindex(layers, heads)]
+    _head_picker(figure, layers, heads, head_index * stride + centre, layer_index * stride + centre, hover, selected)
+    figure.update_layout(
+        xaxis={
+            "title": "head",
+            "tickvals": np.arange(heads) * stride + centre,
+            "ticktext": [str(h) for h in range(heads)],
+            "showgrid": False,
+            "zeroline": False,
+        },
+        yaxis={
+            "title": "layer",
+            "tickvals": np.arange(layers) * stride + centre,
+            "ticktext": [str(layer) for layer in range(layers)],
+            "autorange": "reversed",
+            "scaleanchor": "x",
+            "showgrid": False,
+            "zeroline": False,
+        },
+        height=min(900, 120 + 60 * layers),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        plot_bgcolor="white",
+    )
+    return figure
+
+
+def rollout_first_token(rollout: np.ndarray, trace: Trace) -> go.Figure:
+    """Row 0 of the rollout: how much the first token ([CLS], what BERT-style heads classify from) draws on
+    each input token."""
+    labels = token_labels(trace)
+    figure = go.Figure(
+        go.Bar(
+            x=labels,
+            y=rollout[0].astype(np.float32),
+            marker_color="#6a51a3",
+            hovertemplate="%{x}<br>share %{y:.4f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=f"Rollout to the first token ({plot_text(trace.tokens[0])})",
+        xaxis={"title": "input token", "type": "category", "tickangle": -60},
+        yaxis={"title": "share"},
+        height=340,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def logit_lens_chart(trace: Trace) -> go.Figure:
+    """The classifier head read off every layer: one line per label, embeddings (layer 0) to the output."""
+    probabilities = trace.layer_probabilities
+    figure = go.Figure()
+    for index, name in enumerate(trace.label_names):
+        figure.add_trace(
+            go.Scatter(
+                x=list(range(probabilities.shape[0])),
+                y=probabilities[:, index],
+                mode="lines+markers",
+                name=plot_text(name),
+                hovertemplate="layer %{x}<br>p = %{y:.3f}<extra>" + plot_text(name) + "</extra>",
+            )
+        )
+    figure.update_layout(
+        xaxis={"title": "layer (0 = embeddings)", "dtick": 1},
+        yaxis={"title": "probability", "range": [0, 1]},
+        height=320,
+        margin={"l": 10, "r": 10, "t": 10, "b": 40},
+    )
+    return figure

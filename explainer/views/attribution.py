@@ -1,0 +1,261 @@
+"""Figures and HTML of attributions: pure functions, no model, no Streamlit.
+
+Token text is HTML-escaped everywhere it is rendered (the highlighted text, axis labels, hover), because
+user text may contain markup and plotly interprets a subset of HTML in its strings.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from explainer.attribution.faithfulness import Agreement, Faithfulness
+from explainer.attribution.graph import AttentionAttribution, AttributionGraph
+from explainer.attribution.methods import METHOD_TITLES, Attribution
+from explainer.views.attention import plot_text
+
+DIVERGING = "RdBu"  # red against the label, blue for it
+
+
+def token_labels(tokens: tuple[str, ...]) -> list[str]:
+    """Unique, escaped axis labels ("3 movie"): repeated tokens must not merge on a categorical axis."""
+    return [f"{i} {plot_text(token)}" for i, token in enumerate(tokens)]
+
+
+def _color(value: float, scale: float) -> str:
+    """Blue for positive, red for negative, white at zero; alpha grows with |value| / scale."""
+    strength = 0.0 if scale <= 0 else min(abs(value) / scale, 1.0)
+    rgb = "33, 102, 172" if value >= 0 else "178, 24, 43"
+    return f"rgba({rgb}, {0.85 * strength:.3f})"
+
+
+def highlighted_html(attribution: Attribution) -> str:
+    """The input text, each token's span shaded by its attribution (blue for the target label, red against);
+    special tokens shown in brackets. Every piece of user text is escaped."""
+    scores = attribution.scores
+    scale = float(np.abs(scores).max()) if scores.size else 0.0
+    text = attribution.text
+    parts: list[str] = []
+    cursor = 0
+    for index, token in enumerate(attribution.tokens):
+        start, end = (int(v) for v in attribution.offsets[index])
+        value = float(scores[index])
+        if attribution.special_tokens[index] or end <= max(start, cursor):
+            shown = f"<small style='opacity:0.6;margin:0 4px'>{html.escape(token)}</small>"
+        else:
+            if start > cursor:
+                parts.append(html.escape(text[cursor:start]))
+            shown = html.escape(text[max(start, cursor) : end])  # overlapping offsets: show each character once
+            cursor = end
+        parts.append(
+            f"<span class='attribution-token' title='{html.escape(token)}: {value:+.4f}' "
+            f"style='background:{_color(value, scale)};padding:1px 2px;border-radius:3px'>{shown}</span>"
+        )
+    return (
+        "<div class='attribution-text' style='line-height:2;font-size:1.05rem;white-space:pre-wrap'>"
+        + "".join(parts)
+        + "</div>"
+    )
+
+
+def bars(attribution: Attribution) -> go.Figure:
+    labels = token_labels(attribution.tokens)
+    scores = attribution.scores
+    figure = go.Figure(
+        go.Bar(
+            x=labels,
+            y=scores,
+            marker_color=["#2166ac" if v >= 0 else "#b2182b" for v in scores],
+            hovertemplate="%{x}<br>attribution %{y:.4f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=f"{attribution.title} → {plot_text(attribution.target_label)}",
+        xaxis={"type": "category", "tickangle": -60},
+        yaxis={"title": "attribution"},
+        height=360,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def layer_heatmap(attribution: Attribution) -> go.Figure:
+    """Layers x tokens of a per-layer method (embeddings first)."""
+    if attribution.layer_scores is None:
+        raise ValueError(f"{attribution.method} has no per-layer scores")
+    values = attribution.layer_scores
+    bound = float(np.abs(values).max()) or 1.0
+    rows = ["embeddings", *[f"layer {i}" for i in range(1, values.shape[0])]]
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=token_labels(attribution.tokens),
+            y=rows,
+            colorscale=DIVERGING,
+            zmid=0.0,
+            zmin=-bound,
+            zmax=bound,
+            colorbar={"title": "conductance"},
+            hovertemplate="%{y}<br>%{x}<br>%{z:.4f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=f"{attribution.title} per layer",
+        xaxis={"type": "category", "tickangle": -60},
+        yaxis={"type": "category", "autorange": "reversed"},
+        height=160 + 40 * values.shape[0],
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def methods_table(attributions: Mapping[str, Attribution]) -> pd.DataFrame:
+    """One row per token, one column per method (raw values), plus each method's convergence delta below."""
+    first = next(iter(attributions.values()))
+    table = pd.DataFrame({"token": list(first.tokens)})
+    for method, result in attributions.items():
+        table[METHOD_TITLES[method]] = result.scores
+    return table
+
+
+def faithfulness_curves(results: Mapping[str, Faithfulness]) -> go.Figure:
+    titles = ("Deletion (lower is better)", "Insertion (higher is better)")
+    figure = make_subplots(rows=1, cols=2, subplot_titles=titles)
+    for index, (method, result) in enumerate(results.items()):
+        color = _PALETTE[index % len(_PALETTE)]
+        name = plot_text(METHOD_TITLES.get(method, method))
+        for column, values in ((1, result.deletion), (2, result.insertion)):
+            figure.add_trace(
+                go.Scatter(
+                    x=result.fractions,
+                    y=values,
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=method,
+                    showlegend=column == 1,
+                    line={"color": color},
+                    hovertemplate=f"{name}<br>%{{x:.0%}} of tokens<br>p = %{{y:.3f}}<extra></extra>",
+                ),
+                row=1,
+                col=column,
+            )
+    figure.update_xaxes(title="share of text tokens", tickformat=".0%")
+    figure.update_yaxes(title="target probability", range=[0, 1])
+    figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return figure
+
+
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+
+
+def agreement_heatmap(result: Agreement, measure: str = "spearman") -> go.Figure:
+    values = result.spearman if measure == "spearman" else result.top_k_overlap
+    names = [plot_text(METHOD_TITLES.get(m, m)) for m in result.methods]
+    title = "Spearman rank correlation" if measure == "spearman" else f"Top-{result.k} overlap"
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=names,
+            y=names,
+            colorscale=DIVERGING if measure == "spearman" else "Blues",
+            zmin=-1 if measure == "spearman" else 0,
+            zmax=1,
+            text=np.round(values, 2),
+            texttemplate="%{text}",
+            hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=title,
+        yaxis={"autorange": "reversed"},
+        height=160 + 40 * len(names),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Figure:
+    """Layers bottom (input tokens) to top (prediction); tokens across. Edge width grows with attribution;
+    hovering an edge's midpoint shows its weight and the heads carrying it."""
+    figure = go.Figure()
+    labels = [plot_text(t) for t in graph.tokens]
+    strongest = max((e.weight for e in graph.edges), default=1.0) or 1.0
+    mid_x, mid_y, mid_text = [], [], []
+    for edge in graph.edges:
+        (l0, j), (l1, i) = edge.source, edge.target
+        figure.add_trace(
+            go.Scatter(
+                x=[j, i],
+                y=[l0, l1],
+                mode="lines",
+                line={"width": 1 + 7 * edge.weight / strongest, "color": "rgba(33, 102, 172, 0.6)"},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        heads = ", ".join(f"head {h}: {v:.3f}" for h, v in edge.heads)
+        mid_x.append((i + j) / 2)
+        mid_y.append((l0 + l1) / 2)
+        mid_text.append(
+            f"layer {l1}: {i} {labels[i]} ← {j} {labels[j]}<br>attribution {edge.weight:.4f} "
+            f"({edge.relative:.0%} of the layer's strongest)<br>{heads}"
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=mid_x, y=mid_y, mode="markers", marker={"size": 8, "opacity": 0.0}, hovertext=mid_text,
+            hoverinfo="text", showlegend=False, name="edges",
+        )
+    )
+    nodes = list(graph.nodes)
+    figure.add_trace(
+        go.Scatter(
+            x=[p for _, p in nodes],
+            y=[layer for layer, _ in nodes],
+            mode="markers",
+            marker={
+                "size": [16 if n == graph.prediction else 10 for n in nodes],
+                "color": ["#d62728" if n == graph.prediction else "#1f77b4" for n in nodes],
+            },
+            hovertext=[f"layer {layer}, token {p} {labels[p]}" for layer, p in nodes],
+            hoverinfo="text",
+            showlegend=False,
+            name="nodes",
+        )
+    )
+    figure.update_layout(
+        title=f"Attribution graph → {plot_text(graph.target_label)} (threshold {graph.threshold:.2f})",
+        xaxis={
+            "tickmode": "array",
+            "tickvals": list(range(len(labels))),
+            "ticktext": [f"{i} {t}" for i, t in enumerate(labels)],
+            "tickangle": -60,
+            "range": [-0.5, len(labels) - 0.5],
+        },
+        yaxis={
+            "tickmode": "array",
+            "tickvals": list(range(graph.num_layers + 1)),
+            "ticktext": ["input", *[f"layer {i}" for i in range(1, graph.num_layers + 1)]],
+            "range": [-0.3, graph.num_layers + 0.3],
+        },
+        height=260 + 70 * graph.num_layers,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def convergence_caption(result: Attribution) -> str:
+    """One line on how well a path method converged: delta, its share of the logit gap, the error bound where
+    the method has one (adaptive IG), and the path points used."""
+    parts = [f"Convergence delta {result.convergence_delta:+.5f}"]
+    if result.logit_gap:
+        parts[0] += f" ({result.relative_delta:.2%} of F(x) − F(baseline) = {result.logit_gap:+.4f})"
+        if result.error_bound is not None:
+            share = result.error_bound / abs(result.logit_gap)
+            parts.append(f"error bound {share:.2%} (sum of |error| over path panels)")
+    parts.append(f"{result.steps} path points")
+    return " · ".join(parts)

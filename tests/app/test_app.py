@@ -1,0 +1,169 @@
+"""Streamlit AppTest (no JavaScript): the app runs its pages from the sidebar's state and query params."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer.loading import shipped as registry
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.getbasetemp() / "app-cache"))
+
+
+def run_app(query: dict[str, str] | None = None) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def test_default_run_shows_prediction_and_attention():
+    app = run_app()
+    assert not app.exception
+    assert any(h.value.startswith("Prediction: ") for h in app.subheader)
+    assert len(app.get("plotly_chart")) == 2
+    untrained = registry.default_model_name() == registry.UNTRAINED_NAME
+    assert any("Untrained model" in w.value for w in app.warning) == untrained  # only a placeholder warns
+    assert app.query_params["text"] == app.text_area(key="text").value
+
+
+def test_query_params_seed_text_and_model():
+    last = registry.available()[-1].name
+    app = run_app({"text": "A gentle film with a big heart.", "model": last})
+    assert not app.exception
+    assert app.text_area(key="text").value == "A gentle film with a big heart."
+    assert app.selectbox(key="model_choice").value == last
+
+
+def test_empty_text_gets_a_message_not_an_error():
+    app = run_app()
+    app.text_area(key="text").set_value("   ").run()
+    assert not app.exception
+    assert any("empty" in i.value for i in app.info)
+    assert not app.get("plotly_chart")
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    app = run_app({"model": str(tmp_path / "no-such-model")})
+    assert not app.exception
+    assert any("not found" in e.value for e in app.error)
+
+
+def test_changing_head_reuses_the_cached_trace(monkeypatch):
+    app = run_app()
+    import explainer.ui.session as session
+
+    calls = []
+    original = session.trace
+    monkeypatch.setattr(session, "trace", lambda *a, **k: calls.append(a) or original(*a, **k))
+    app.number_input(key="overview_head").set_value(1).run()
+    assert not app.exception
+    assert calls == []
+
+
+def test_overview_layer_and_head_live_in_the_link():
+    app = run_app({"layer": "1", "head": "2"})
+    assert not app.exception
+    assert (app.number_input(key="overview_layer").value, app.number_input(key="overview_head").value) == (1, 2)
+    app.number_input(key="overview_head").set_value(0).run()
+    assert app.query_params["layer"] == "1" and app.query_params["head"] == "0"
+    clamped = run_app({"layer": "99", "head": "-3"})  # a link made for a bigger model
+    layers = clamped.number_input(key="overview_layer").max + 1
+    assert clamped.number_input(key="overview_layer").value == layers - 1
+    assert clamped.number_input(key="overview_head").value == 0 and not clamped.exception
+    default = run_app()
+    assert default.number_input(key="overview_layer").value == layers - 1  # the last layer unless the link says
+
+
+def test_attention_page_draws_every_view_from_one_trace(monkeypatch):
+    app = run_app()
+    app.switch_page("app_pages/attention.py").run()
+    assert not app.exception
+    titles = [h.value for h in app.subheader]
+    assert titles == [
+        "Every head",
+        "Layer 0, head 0",
+        "bertviz",
+        "Head statistics",
+        "Attention rollout",
+        "Prediction by layer (logit lens)",
+    ]
+    # grid, head, statistics map, rollout to the first token, rollout matrix, logit lens
+    assert len(app.get("plotly_chart")) == 6
+    assert len(app.get("iframe")) == 2  # bertviz head view and model view
+    table = app.dataframe[0].value
+    layers = app.number_input(key="attention_layer").max + 1
+    heads = app.number_input(key="attention_head").max + 1
+    assert len(table) == layers * heads and {"entropy", "self_share"} <= set(table.columns)
+    assert app.query_params["layer"] == "0" and app.query_params["stat"] == "entropy"
+
+    import explainer.ui.session as session
+
+    calls = []
+    original = session.trace
+    monkeypatch.setattr(session, "trace", lambda *a, **k: calls.append(a) or original(*a, **k))
+    app.number_input(key="attention_layer").set_value(1).run()
+    app.number_input(key="attention_head").set_value(1).run()
+    app.selectbox(key="attention_statistic").set_value("mean_distance").run()
+    app.multiselect(key="bertviz_layers").set_value([0, 1]).run()
+    assert not app.exception and calls == []  # every option change reuses the cached Trace
+    assert "Layer 1, head 1" in [h.value for h in app.subheader]
+    # the link carries the page's options beside model and text
+    assert app.query_params["layer"] == "1" and app.query_params["head"] == "1"
+    assert app.query_params["stat"] == "mean_distance" and app.query_params["bv_layers"] == "0,1"
+    assert app.query_params["model"] and app.query_params["text"]
+
+
+def test_attention_link_reproduces_the_view():
+    query = {"text": "Not good at all.", "layer": "1", "head": "1", "stat": "self_share", "bv_layers": "1"}
+    app = AppTest.from_file(str(ROOT / "app_pages" / "attention.py"), default_timeout=120)
+    for key, value in query.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception
+    assert app.number_input(key="attention_layer").value == 1
+    assert app.number_input(key="attention_head").value == 1
+    assert app.selectbox(key="attention_statistic").value == "self_share"
+    assert app.multiselect(key="bertviz_layers").value == [1]
+    assert "Layer 1, head 1" in [h.value for h in app.subheader]
+
+
+def test_attention_link_with_bad_options_falls_back():
+    query = {"layer": "99", "head": "x", "stat": "nonsense", "bv_layers": "a,b", "window": "-5"}
+    app = AppTest.from_file(str(ROOT / "app_pages" / "attention.py"), default_timeout=120)
+    for key, value in query.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception
+    layer = app.number_input(key="attention_layer")
+    assert layer.value == layer.max  # clamped to the model's last layer
+    assert app.number_input(key="attention_head").value == 0
+    assert app.selectbox(key="attention_statistic").value == "entropy"
+    assert app.number_input(key="bertviz_window").value == 0
+
+
+def test_sidebar_model_switch_and_text_change_carry_to_the_attention_page():
+    names = [m.name for m in registry.available()]
+    if len(names) < 2:
+        pytest.skip("needs two shipped models")
+    app = run_app()
+    app.selectbox(key="model_choice").set_value(names[1]).run()
+    assert not app.exception
+    assert app.query_params["model"] == names[1]
+    assert names[1] in " ".join(c.value for c in app.caption)
+    app.text_area(key="text").set_value("Utterly wonderful.").run()
+    assert not app.exception and app.query_params["text"] == "Utterly wonderful."
+    # AppTest runs a switched-to page without app.py's sidebar: the page reads the shared state / link
+    app.switch_page("app_pages/attention.py").run()
+    assert not app.exception
+    assert app.caption[0].value.startswith(f"{names[1]}: predicts")
+    tokens = int(app.caption[0].value.split(" tokens")[0].rsplit("· ", 1)[1])
+    from explainer import load_model
+
+    assert tokens == len(load_model(names[1]).tokenizer("Utterly wonderful.")["input_ids"])  # the new text

@@ -1,0 +1,103 @@
+"""AppTest of the Attribution page (no JavaScript): every section draws, the link carries the options, the
+options change what is shown, and a bad link falls back."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer.attribution.methods import AttributionOptions
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+PAGE = str(ROOT / "app_pages" / "attribution.py")
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.getbasetemp() / "app-cache"))
+
+
+def run_page(query: dict[str, str]) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=300)
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def test_page_draws_every_section_from_the_link():
+    query = {"text": "A warm, <b>funny</b> film.", "method": "layer_conductance", "baseline": "mask",
+             "target": "negative", "threshold": "0.1"}
+    app = run_page(query)
+    assert not app.exception, app.exception
+    assert app.selectbox(key="attribution_method").value == "layer_conductance"
+    assert app.radio(key="attribution_baseline").value == "mask"
+    assert app.slider(key="attribution_threshold").value == pytest.approx(0.1)
+    subheaders = [h.value for h in app.subheader]
+    for title in ("Layer conductance", "Every method", "Faithfulness", "Agreement between methods",
+                  "Attribution graph"):
+        assert title in subheaders
+    # bars, layers heatmap, curves, two agreement maps, the graph
+    assert len(app.get("plotly_chart")) == 6
+    assert "attributing **negative**" in app.caption[0].value
+    markdown = " ".join(m.value for m in app.markdown)
+    assert "&lt;" in markdown and "&gt;" in markdown and "<b>" not in markdown  # the user's markup stays text
+    assert any("Convergence delta" in c.value for c in app.caption)
+    assert app.query_params["method"] == "layer_conductance" and app.query_params["target"] == "negative"
+
+
+def test_changing_method_and_threshold_updates_the_view():
+    app = run_page({"text": "Dull and far too long."})
+    assert not app.exception
+    assert app.selectbox(key="attribution_method").value == "integrated_gradients"
+    assert len(app.get("plotly_chart")) == 5  # no layer heatmap for integrated gradients
+    edges_before = next(c.value for c in app.caption if " edges · " in c.value)
+    app.selectbox(key="attribution_method").set_value("occlusion").run()
+    assert not app.exception and "Occlusion" in [h.value for h in app.subheader]
+    assert not any("Convergence delta" in c.value for c in app.caption)
+    app.slider(key="attribution_threshold").set_value(0.0).run()
+    edges_after = next(c.value for c in app.caption if " edges · " in c.value)
+    assert int(edges_after.split()[0]) >= int(edges_before.split()[0])
+    assert app.query_params["method"] == "occlusion" and app.query_params["threshold"] == "0.00"
+
+
+def test_bad_link_falls_back_and_empty_text_gets_a_message():
+    app = run_page({"text": "Fine.", "method": "magic", "baseline": "noise", "target": "nobody", "threshold": "x"})
+    assert not app.exception
+    assert app.selectbox(key="attribution_method").value == "integrated_gradients"
+    assert app.radio(key="attribution_baseline").value == "pad"
+    assert app.selectbox(key="attribution_target").value == "Predicted label"
+    empty = run_page({"text": "   "})
+    assert not empty.exception and empty.info
+
+
+def test_expensive_sections_wait_to_be_asked_for(monkeypatch):
+    from explainer.attribution import inputs as attribution_inputs
+
+    monkeypatch.setattr(attribution_inputs, "AUTO_BUDGET", 0)  # as if the input were long and the model large
+    app = run_page({"text": "A long, long film."})
+    assert not app.exception
+    assert len(app.get("plotly_chart")) == 1  # only the chosen method's bars
+    assert "Every method" not in [h.value for h in app.subheader]
+    app.button[0].click().run()
+    assert not app.exception
+    assert "Attribution graph" in [h.value for h in app.subheader] and len(app.get("plotly_chart")) == 5
+
+
+def test_every_method_and_its_faithfulness_report_progress_and_the_bar_goes(bundle, monkeypatch):
+    from explainer.attribution.methods import METHODS
+    from explainer.ui import attribution_session as cache
+
+    monkeypatch.setattr(cache, "get_bundle", lambda name: bundle("bert"))
+    options = AttributionOptions(samples=10, conductance_steps=4)
+    seen: list[tuple] = []
+    results = cache.get_attributions("tiny-bert", "A fine film.", None, options, progress=lambda *a: seen.append(a))
+    assert seen == [(i + 1, len(METHODS), m) for i, m in enumerate(METHODS)] and list(results) == list(METHODS)
+    seen.clear()
+    faithful = cache.get_faithfulness("tiny-bert", "A fine film.", None, options, progress=lambda *a: seen.append(a))
+    assert seen == [(i + 1, len(METHODS), m) for i, m in enumerate(METHODS)] and list(faithful) == list(METHODS)
+
+    monkeypatch.undo()  # the page runs on the real default model
+    app = run_page({"text": "A fine film."})
+    assert not app.exception and "Faithfulness" in [h.value for h in app.subheader]
+    assert not app.get("progress")  # emptied once every method is in

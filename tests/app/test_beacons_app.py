@@ -1,0 +1,93 @@
+"""AppTest (no JavaScript) of the Beacons page: shipped model, a tiny model for the sweep, a model without beacons."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer.loading import shipped as registry
+from explainer.ui.thought_beacon import shipped_thought_beacon
+from tests.conftest import FROM_SCRATCH, ROOT, from_scratch_model
+
+pytestmark = pytest.mark.slow
+PAGE = str(ROOT / "app_pages" / "beacons.py")
+TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+
+
+def open_page(query: dict[str, str]) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=300)
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def metrics(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def test_shipped_model_tau_slider_pins_and_the_honest_note():
+    name = from_scratch_model()
+    if name is None or name == registry.UNTRAINED_NAME:
+        pytest.skip(f"needs the shipped {FROM_SCRATCH} model")
+    app = open_page({"model": name, "text": TEXT})
+    assert not app.exception
+    assert "**skipped**" in app.markdown[0].value  # the plain-words definition on top
+    assert any("learned removal of the MLPs" in i.value for i in app.info)  # said, not hidden
+    assert len(app.get("plotly_chart")) == 2  # gate map, skip mask
+    at_model_tau = metrics(app)["MLP evaluations skipped"]
+    app.slider(key="beacons_tau").set_value(0.0).run()
+    assert not app.exception
+    assert metrics(app)["MLP evaluations skipped"] == "0.0%" != at_model_tau
+    assert metrics(app)["Total FLOPs saved"] == "0.0%" and app.query_params["tau"] == "0.00"
+    app.slider(key="beacons_tau").set_value(0.95).run()
+    app.multiselect(key="beacons_pin_layers").set_value([0, 1, 2, 3]).run()
+    app.radio(key="beacons_pin_value").set_value("open (1: run the MLP in full)").run()
+    assert not app.exception
+    line = next(m.value for m in app.markdown if m.value.startswith("Prediction:"))
+    before, after = line.split(" → after pinning: ")
+    assert before != after.split(" · ")[0]  # the shown prediction moved
+    assert len(app.get("plotly_chart")) == 4  # + before/after bars, pinned gate map
+    assert app.query_params["pin_layers"] == "0,1,2,3" and app.query_params["pin"] == "1"
+
+
+def test_sweep_runs_with_progress_then_comes_from_disk(checkpoint, monkeypatch):
+    folder = str(checkpoint("ours"))
+    app = open_page({"model": folder, "text": TEXT})
+    assert not app.exception
+    assert "Not run yet" in " ".join(c.value for c in app.caption)
+    app.button(key="beacons_sweep").click().run()
+    assert not app.exception
+    assert not app.get("progress")  # the finished bar gives way to the results
+    table = app.dataframe[0].value
+    assert list(table["tau"]) == sorted(table["tau"]) and len(table) == 21
+    assert {"accuracy", "skip_rate", "flops_saved"} <= set(table.columns)
+    assert table["skip_rate"].is_monotonic_increasing
+    import explainer.thought_beacon.beacons as beacons
+
+    monkeypatch.setattr(beacons, "sweep", lambda *a, **k: pytest.fail("recomputed"))
+    again = open_page({"model": folder, "text": "Something else."})
+    assert not again.exception and len(again.dataframe[0].value) == 21
+    assert len(again.get("plotly_chart")) == 3  # gate map, skip mask, curve
+
+
+def test_link_with_bad_options_falls_back(checkpoint):
+    app = open_page({"model": str(checkpoint("ours")), "tau": "7", "pin_layers": "a", "pin": "0.5"})
+    assert not app.exception
+    assert app.slider(key="beacons_tau").value == 1.0  # clamped
+    assert app.multiselect(key="beacons_pin_layers").value == []
+    assert app.radio(key="beacons_pin_value").value.startswith("open")
+
+
+def test_model_without_beacons_shows_the_measured_mlp_ratio_and_offers_a_switch(checkpoint):
+    app = open_page({"model": str(checkpoint("bert")), "text": TEXT})
+    assert not app.exception
+    assert any("not a ThoughtBeacon model" in i.value for i in app.info)
+    assert [h.value for h in app.subheader] == ["Measured MLP update ratio (this model has no beacons)"]
+    assert len(app.get("plotly_chart")) == 1
+    app.button(key="switch_to_thought_beacon").click().run()
+    assert not app.exception and app.session_state["model_choice"] == shipped_thought_beacon("use_beacons")

@@ -1,0 +1,227 @@
+"""Streamlit AppTest of the Errors and Compare pages (no JavaScript: the browser tests click the tables)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer import load_model
+from explainer.data.challenge import DEFAULT_PATH
+from explainer.evaluation.error_report import analyse, load_labelled
+from explainer.loading import shipped as registry
+from explainer.ui.labelled import OPEN_KEY, SOURCES
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.getbasetemp() / "errors-app-cache"))
+
+
+@pytest.fixture(scope="module")
+def challenge_report():
+    bundle = load_model(device="cpu")
+    return analyse(bundle, load_labelled(bundle, DEFAULT_PATH))
+
+
+def open_page(page: str, query: dict[str, str] | None = None) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def metric(app: AppTest, label: str) -> str:
+    return next(m.value for m in app.metric if m.label == label)
+
+
+def errors_table(app: AppTest) -> pd.DataFrame:
+    return next(d.value for d in app.dataframe if "confidence" in d.value.columns)
+
+
+def test_errors_page_on_the_challenge_set(challenge_report):
+    app = open_page("app_pages/errors.py")
+    assert metric(app, "Accuracy") == f"{challenge_report.metrics['accuracy']:.1%}"
+    assert metric(app, "Calibration error (ECE)") == f"{challenge_report.calibration.ece:.3f}"
+    assert [s.value for s in app.subheader] == ["Confusion matrix", "Calibration", "Misclassified examples"]
+    table = errors_table(app)
+    assert len(table) == int((~challenge_report.frame["correct"]).sum())
+    assert (table["label"] != table["predicted"]).all() and table["confidence"].is_monotonic_decreasing
+    assert len(app.get("plotly_chart")) == 2
+
+    app.text_input(key="errors_filter_text").set_value("not").run()
+    app.multiselect(key="errors_filter_tags").set_value(["negation"]).run()
+    filtered = errors_table(app)
+    assert len(filtered) >= 1 and filtered["text"].str.contains("not", case=False).all()
+    assert (filtered["capability"] == "negation").all()
+
+    reopened = open_page("app_pages/errors.py")  # a new session: predictions come from the disk cache
+    assert any("read from the cache" in c.value for c in reopened.caption)
+
+
+def test_bad_files_get_clear_messages(tmp_path):
+    app = open_page("app_pages/errors.py")
+    app.radio(key="errors_source").set_value(SOURCES[2]).run()
+    assert any("Enter the path" in e.value for e in app.error)
+
+    moods = tmp_path / "moods.csv"
+    moods.write_text("text,label\ngood film,happy\nbad film,sad\n")
+    app.text_input(key="errors_path").set_value(str(moods)).run()
+    message = " ".join(e.value for e in app.error)
+    assert "['negative', 'positive']" in message and "'happy'" in message and "'sad'" in message
+
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text,label\ncafé crème,positive\n".encode("latin-1"))
+    app.text_input(key="errors_path").set_value(str(latin)).run()
+    assert any("not UTF-8" in e.value for e in app.error)
+
+    broken = tmp_path / "broken.tsv"
+    broken.write_text("sentence\tlabel\na fine film\t1\nno label here\n\t0\nawful\t0\n")
+    app.text_input(key="errors_path").set_value(str(broken)).run()
+    assert not app.exception and not app.error
+    assert any("2 rows of" in e.label for e in app.expander)
+    assert "line 3: expected 2 fields, found 1" in app.text[0].value and "line 4: empty text" in app.text[0].value
+    assert metric(app, "Misclassified") in {"0", "1", "2"}
+
+
+def test_a_shared_link_names_the_file_and_the_filter(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\nnot a good film,negative\nnot bad at all,positive\ngreat,positive\n")
+    app = open_page("app_pages/errors.py", {"data": str(path), "q": "not"})
+    assert app.radio(key="errors_source").value == SOURCES[2] and app.text_input(key="errors_path").value == str(path)
+    assert any("rows.csv: 3 examples" in c.value for c in app.caption)
+    assert errors_table(app)["text"].str.contains("not").all()
+    assert app.query_params["data"] in (str(path), [str(path)]) and app.query_params["q"] in ("not", ["not"])
+
+
+def test_an_open_token_filter_widens_to_a_data_set_with_longer_texts(tmp_path):
+    short, long = tmp_path / "short.csv", tmp_path / "long.csv"
+    short.write_text("text,label\ngood,negative\nbad,positive\n")
+    long_text = "a " * 40 + "wonderful film"
+    long.write_text(f"text,label\n{long_text},negative\nawful,positive\n")
+    app = open_page("app_pages/errors.py", {"data": str(short)})
+    short_range = app.slider(key="errors_filter_tokens").value
+    app.text_input(key="errors_path").set_value(str(long)).run()
+    assert not app.exception
+    low, high = app.slider(key="errors_filter_tokens").value
+    assert high > short_range[1] and low == 1  # not left at the short file's longest
+    assert len(errors_table(app)) == 2 and "tokens" not in app.query_params  # both mistakes shown, no filter
+    app.slider(key="errors_filter_tokens").set_value((1, 5)).run()  # a real choice narrows ...
+    longer = tmp_path / "longer.csv"
+    longer.write_text(f"text,label\n{long_text} {long_text},negative\nawful,positive\n")
+    app.text_input(key="errors_path").set_value(str(longer)).run()
+    assert app.slider(key="errors_filter_tokens").value == (1, 5)  # ... and stays on the next file
+    assert app.query_params["tokens"] in ("1-5", ["1-5"])
+
+
+def test_a_shared_link_carries_every_filter_and_the_columns_and_drops_cleared_ones(tmp_path):
+    path = tmp_path / "rows.tsv"
+    rows = ["not a good film at all", "not bad , really", "great", "awful , not fun", "not my kind of thing , sadly"]
+    path.write_text("review\tgold\n" + "".join(f"{text}\t{i % 2}\n" for i, text in enumerate(rows)))
+    query = {"data": str(path), "text_column": "review", "label_column": "gold", "q": "not", "tokens": "3-7",
+             "true": "negative,nonsense", "pred": "positive"}
+    app = open_page("app_pages/errors.py", query)
+    assert app.text_input(key="errors_text_column").value == "review"
+    assert app.text_input(key="errors_label_column").value == "gold"
+    assert app.slider(key="errors_filter_tokens").value == (3, 7)
+    assert app.multiselect(key="errors_filter_true").value == ["negative"]  # unknown names dropped
+    assert app.multiselect(key="errors_filter_predicted").value == ["positive"]
+    table = errors_table(app)
+    assert (table["label"] == "negative").all() and (table["predicted"] == "positive").all()
+    assert table["tokens"].between(3, 7).all() and table["text"].str.contains("not").all()
+
+    def param(name):
+        value = app.query_params.get(name)
+        return value[0] if isinstance(value, list) else value
+
+    assert param("tokens") == "3-7" and param("true") == "negative" and param("label_column") == "gold"
+    app.text_input(key="errors_filter_text").set_value("").run()
+    app.multiselect(key="errors_filter_true").set_value([]).run()
+    assert param("q") is None and param("true") is None  # cleared filters leave the link
+    assert param("tokens") == "3-7" and param("data") == str(path)
+
+    compare = open_page("app_pages/compare.py", {"on": "A data set", "data": str(path), "text_column": "review",
+                                                 "label_column": "gold"})
+    assert compare.radio(key="compare_source").value == SOURCES[2]
+    assert compare.text_input(key="compare_path").value == str(path)
+    counts = [int(metric(compare, name)) for name in ("Both right", "Only A right", "Only B right", "Both wrong")]
+    assert sum(counts) == len(rows)
+
+
+def test_an_open_request_switches_to_the_view_with_the_text():
+    app = open_page("app_pages/errors.py")
+    text = "The dialogue is superb, but overall the film is awful."
+    app.session_state["text"] = text
+    app.session_state[OPEN_KEY] = ("app_pages/attention.py", text)
+    app.run()
+    assert not app.exception
+    assert app.query_params["text"] == [text] or app.query_params["text"] == text
+    assert "Attention rollout" in [s.value for s in app.subheader]
+
+
+def test_compare_page_on_a_text_and_on_the_challenge_set(challenge_report):
+    other = [m.name for m in registry.available() if m.name != registry.default_model_name()][0]
+    app = open_page("app_pages/compare.py", {"text": "Not bad at all, a warm and funny film."})
+    assert [s.value for s in app.subheader][:2] == [f"A: {registry.default_model_name()}", f"B: {other}"]
+    pairs = next(d.value for d in app.dataframe if "similarity" in d.value.columns)
+    bundle = load_model(device="cpu")
+    config = bundle.model.config
+    assert len(pairs) == config.num_hidden_layers * config.num_attention_heads
+    assert pairs["similarity"].is_monotonic_decreasing
+    assert {m.label for m in app.metric} == {"Spearman rank correlation", "Kendall tau", "Top-5 overlap"}
+    assert app.query_params["model_b"] in (other, [other])
+
+    app.radio(key="compare_mode").set_value("A data set").run()
+    assert not app.exception
+    assert "data" not in app.query_params  # the shipped challenge set: nothing to name
+    counts = [int(metric(app, name).replace(",", "")) for name in ("Both right", "Only A right", "Only B right",
+                                                                    "Both wrong")]
+    assert sum(counts) == challenge_report.metrics["n"]
+    table = next(d.value for d in app.dataframe if "right" in d.value.columns)
+    assert len(table) == counts[1] + counts[2]
+    assert (table["right"] == "A").sum() == counts[1]
+
+
+def test_compare_page_with_a_missing_model_b_says_so(tmp_path):
+    app = open_page("app_pages/compare.py", {"model_b": str(tmp_path / "nothing")})
+    assert any("Model B" in e.value and "not found" in e.value for e in app.error)
+
+
+def test_compare_page_offers_the_natural_pairs_and_loads_both_models():
+    pairs = registry.available_pairs()
+    if len(pairs) < 2:
+        pytest.skip("needs two shipped pairs (the MiniLM base package is absent)")
+    app = open_page("app_pages/compare.py", {"text": "A gentle film with a big heart."})
+    assert app.text_input(key="compare_model_b").value == pairs[0].right  # the default model's twin
+    app.selectbox(key="compare_pair").select_index(1).run()
+    assert not app.exception, app.exception
+    assert app.session_state["model_choice"] == pairs[1].left
+    assert app.text_input(key="compare_model_b").value == pairs[1].right
+    assert [s.value for s in app.subheader][:2] == [f"A: {pairs[1].left}", f"B: {pairs[1].right}"]
+
+
+def test_compare_page_keeps_the_same_layer_choice_in_the_link_and_warns_on_long_text():
+    long_text = "A warm and funny film. " * 120  # far past what either model reads
+    app = open_page("app_pages/compare.py", {"text": long_text, "same_layer": "1"})
+    assert app.toggle(key="compare_by_layer").value is True
+    assert app.query_params["same_layer"] in ("1", ["1"])
+    pairs = next(d.value for d in app.dataframe if "similarity" in d.value.columns)
+    layer_of = lambda head: head.split(".")[0]  # noqa: E731  ("L2.H5" -> "L2")
+    assert (pairs["A head"].map(layer_of) == pairs["B head"].map(layer_of)).all()  # matched within layers
+    warnings = [w.value for w in app.warning if "Only the beginning was analysed" in w.value]
+    assert len(warnings) == 2 and warnings[0].startswith("Model A") and warnings[1].startswith("Model B")
+    app.toggle(key="compare_by_layer").set_value(False).run()
+    assert not app.exception and "same_layer" not in app.query_params
+
+
+def test_compare_page_with_model_b_cleared_asks_for_one():
+    app = open_page("app_pages/compare.py", {"text": "A gentle film with a big heart."})
+    app.text_input(key="compare_model_b").set_value("  ").run()
+    assert not app.exception and not app.error
+    assert any("Enter model B" in i.value for i in app.info)

@@ -1,0 +1,127 @@
+"""AppTest (no JavaScript) of the Thought markers page: shipped model, a tiny model for the dictionary, a
+model without markers."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer.loading import shipped as registry
+from explainer.ui.thought_beacon import shipped_thought_beacon
+from tests.conftest import FROM_SCRATCH, ROOT, from_scratch_model
+
+pytestmark = pytest.mark.slow
+PAGE = str(ROOT / "app_pages" / "markers.py")
+FLIPS = "Not a single moment of this story rings true."  # the shipped model: m2 forced at layer 0 flips it
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+
+
+def open_page(query: dict[str, str]) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=300)
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def shipped_or_skip() -> str:
+    name = from_scratch_model()
+    if name is None or name == registry.UNTRAINED_NAME:
+        pytest.skip(f"needs the shipped {FROM_SCRATCH} model")
+    return name
+
+
+def markdown(app: AppTest) -> str:
+    return "\n".join(m.value for m in app.markdown)
+
+
+def test_shipped_model_map_path_and_force_flip():
+    name = shipped_or_skip()
+    app = open_page({"model": name, "text": FLIPS})
+    assert not app.exception
+    assert [h.value for h in app.subheader] == ["Marker per layer and token", "Reasoning path", "Force a marker",
+                                                "Marker dictionary"]
+    assert len(app.get("plotly_chart")) == 2  # marker map, Sankey
+    assert "thought markers" in markdown(app)  # the plain-words definition on top
+    assert "Choose at least one layer" in " ".join(c.value for c in app.caption)
+    app.selectbox(key="markers_path_token").set_value(3).run()
+    assert not app.exception and app.query_params["path"] == "3"
+    app.multiselect(key="markers_force_layers").set_value([0]).run()
+    app.selectbox(key="markers_force_marker").set_value(2).run()
+    assert not app.exception
+    text = markdown(app)
+    assert "Prediction: **negative**" in text and "after forcing m2: **positive**" in text and "flipped" in text
+    assert len(app.get("plotly_chart")) == 4  # + before/after bars, forced marker map
+    assert app.query_params["force_layers"] == "0" and app.query_params["force_marker"] == "2"
+    # only at the last token ([SEP]): the forced map outlines just that slot, and the prediction is shown again
+    last = len(app.multiselect(key="markers_force_positions").options) - 1
+    app.multiselect(key="markers_force_positions").set_value([last]).run()
+    assert not app.exception and "after forcing m2" in markdown(app)
+    assert app.query_params["force_pos"] == str(last)
+
+
+def test_link_reproduces_the_forced_view():
+    name = shipped_or_skip()
+    app = open_page({"model": name, "text": FLIPS, "force_layers": "0", "force_marker": "2", "path": "all"})
+    assert not app.exception
+    assert app.multiselect(key="markers_force_layers").value == [0]
+    assert "after forcing m2: **positive**" in markdown(app)
+    bad = open_page({"model": name, "text": FLIPS, "force_layers": "x", "force_marker": "99", "path": "500"})
+    assert not bad.exception and bad.selectbox(key="markers_force_marker").value == 0
+
+
+def test_dictionary_builds_with_progress_then_comes_from_disk(checkpoint, monkeypatch):
+    folder = str(checkpoint("ours"))
+    app = open_page({"model": folder, "text": "A gentle film with a big heart."})
+    assert not app.exception
+    assert "Not built yet" in " ".join(c.value for c in app.caption)
+    app.button(key="markers_build").click().run()
+    assert not app.exception
+    assert not app.get("progress")  # the finished bar gives way to the results
+    table = app.dataframe[0].value
+    assert len(table) == 2 * 5 and {"layer", "marker", "top_tokens", "examples"} <= set(table.columns)
+    assert len(app.get("plotly_chart")) == 4  # map, Sankey, share, forced effect
+    # A fresh session (no Streamlit cache of the run) finds it on disk: nothing is recomputed.
+    import explainer.thought_beacon.marker_dictionary as md
+
+    monkeypatch.setattr(md, "build_dictionary", lambda *a, **k: pytest.fail("recomputed"))
+    again = open_page({"model": folder, "text": "Another text."})
+    assert not again.exception and len(again.dataframe[0].value) == 10
+    assert any("Layer 0, marker m0" in m.value for m in again.markdown)  # the marker card
+
+
+def test_dictionary_of_a_file_shows_its_text_escaped(checkpoint, tmp_path):
+    rows = [f"Review {i}: a <b>bold</b> <img src=x onerror=alert(1)> claim that it is good." for i in range(6)]
+    (tmp_path / "mine.csv").write_text("text,label\n" + "".join(f'"{r}",{i % 2}\n' for i, r in enumerate(rows)))
+    app = open_page({"model": str(checkpoint("ours"))})
+    app.radio(key="markers_data_source").set_value("Path on this machine").run()
+    app.text_input(key="markers_data_path").set_value(str(tmp_path / "mine.csv")).run()
+    assert "6 texts from" in " ".join(c.value for c in app.caption)
+    app.button(key="markers_build").click().run()
+    assert not app.exception
+    card = next(m.value for m in app.markdown if "marker-card" in m.value)
+    assert "&lt;b&gt;" in card or "&lt;img" in card  # the contexts hold the markup, escaped
+    assert "<b>bold" not in card and "<img" not in card
+
+
+def test_bad_data_path_is_a_clear_message(checkpoint):
+    app = open_page({"model": str(checkpoint("ours"))})
+    app.radio(key="markers_data_source").set_value("Path on this machine").run()
+    app.text_input(key="markers_data_path").set_value("/no/such/file.csv").run()
+    assert not app.exception
+    assert any("no such file" in e.value for e in app.error)
+
+
+def test_model_without_markers_offers_the_shipped_one(checkpoint):
+    app = open_page({"model": str(checkpoint("baseline"))})
+    assert not app.exception
+    assert any("not a ThoughtBeacon model" in i.value and "force a marker" in i.value for i in app.info)
+    assert not app.get("plotly_chart")
+    target = shipped_thought_beacon("num_thought_markers")
+    app.button(key="switch_to_thought_beacon").click().run()
+    assert not app.exception
+    assert app.session_state["model_choice"] == target
+    assert app.get("plotly_chart")  # the page now shows the marker map of the shipped model

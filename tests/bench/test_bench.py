@@ -1,0 +1,199 @@
+"""The bench harness: registry and CLI, alternating timing, the DESIGN section 9 report shape, and the capture
+bench run quickly on tiny models (the BERT-base-sized run is marked slow)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from explainer.bench import BENCHES, BenchOptions, UnknownBench, run_bench
+from explainer.bench import capture as capture_bench
+from explainer.bench.common import (
+    RESULT_KEYS,
+    format_table,
+    machine,
+    measure_alternating,
+    random_bert,
+    ratio_at_most,
+    report,
+    result,
+    text_with_tokens,
+)
+from explainer.cli.bench import main
+from explainer.loading import shipped as registry
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY_BERT = {
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "max_position_embeddings": 32,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache(tmp_path_factory):
+    """The untrained placeholder builds into a temporary folder, never the user's cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.mktemp("explainer-cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny_bert():
+    return random_bert(**TINY_BERT)
+
+
+def check_report(data: dict, bench: str) -> None:
+    assert list(data) == ["bench", "machine", "results"]
+    assert data["bench"] == bench
+    assert isinstance(data["machine"], str) and data["machine"]
+    assert data["results"]
+    for row in data["results"]:
+        assert tuple(row) == RESULT_KEYS
+        assert isinstance(row["case"], str) and row["case"]
+        assert isinstance(row["metric"], str) and isinstance(row["target"], str)
+        assert isinstance(row["reference_name"], str) and row["reference_name"]
+        assert isinstance(row["ours"], float) and row["ours"] > 0
+        assert isinstance(row["reference"], float) and row["reference"] > 0
+        assert row["ratio"] == pytest.approx(row["ours"] / row["reference"], rel=1e-12)
+        assert isinstance(row["meets"], bool)
+
+
+def check_capture_rows(data: dict) -> None:
+    for row in data["results"]:
+        assert row["metric"] == "seconds per input"
+        assert row["reference_name"] == "plain forward (tokenize + model(**inputs))"
+        assert row["target"] == "ratio <= 1.15"
+        assert row["meets"] == (row["ratio"] <= 1.15)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def test_machine_names_cpu_threads_and_torch():
+    import torch
+
+    line = machine()
+    assert "cores" in line and f"torch {torch.__version__}" in line
+    assert f"{torch.get_num_threads()} threads" in line
+
+
+def test_measure_alternating_runs_ours_and_reference_in_turn():
+    calls: list[str] = []
+    timing = measure_alternating(lambda: calls.append("A"), lambda: calls.append("B"), repeats=4, warmup=2)
+    assert calls == ["A", "B"] * 6  # 2 warm-up rounds, then 4 timed ones, always alternating
+    assert len(timing.ours_samples) == len(timing.reference_samples) == 4
+    ours, reference = timing  # unpacks as the two medians
+    assert ours == timing.ours >= 0 and reference == timing.reference >= 0
+    with pytest.raises(ValueError):
+        measure_alternating(lambda: None, lambda: None, repeats=0)
+
+
+def test_measure_alternating_reports_medians():
+    import time
+
+    timing = measure_alternating(lambda: time.sleep(0.004), lambda: None, repeats=3, warmup=0)
+    assert timing.ours >= 0.004 > timing.reference
+    assert sorted(timing.ours_samples)[1] == timing.ours
+
+
+def test_result_row_shape_ratio_and_meets():
+    target, meets = ratio_at_most(1.15)
+    assert target == "ratio <= 1.15"
+    row = result(case="c", metric="seconds", ours=1.2, reference=1.0, reference_name="r", target=target, meets=meets)
+    assert tuple(row) == RESULT_KEYS
+    assert row["ratio"] == pytest.approx(1.2) and row["meets"] is False
+    row = result(case="c", metric="seconds", ours=0.5, reference=1.0, reference_name="r", target="t", meets=True)
+    assert row["ratio"] == 0.5 and row["meets"] is True
+    data = report("demo", [row])
+    check_report(data, "demo")
+    json.loads(json.dumps(data))
+    table = format_table(data)
+    assert "demo" in table and "0.500" in table and "yes" in table
+
+
+@pytest.mark.parametrize("n", [3, 8, 17, 31])
+def test_text_with_tokens_is_exact(tiny_bert, n):
+    text = text_with_tokens(tiny_bert.tokenizer, n)
+    assert len(tiny_bert.tokenizer(text)["input_ids"]) == n
+
+
+def test_text_with_tokens_overflows_max_length(tiny_bert):
+    assert tiny_bert.max_length == 32
+    text = text_with_tokens(tiny_bert.tokenizer, 40, max_length=tiny_bert.max_length)
+    assert len(tiny_bert.tokenizer(text, truncation=False)["input_ids"]) > tiny_bert.max_length
+
+
+def test_random_bert_uses_the_real_loading_path(tiny_bert):
+    assert tiny_bert.architecture == "bert"
+    assert tiny_bert.label_names == ("negative", "positive")
+    assert (Path(tiny_bert.name) / "model.safetensors").is_file()
+    assert random_bert(**TINY_BERT).name == tiny_bert.name  # the folder is built once per process
+
+
+# ------------------------------------------------------------------------------------------ capture bench
+
+
+def test_capture_bench_on_tiny_models(tiny_bert):
+    from explainer import load_model
+
+    models = [("tiny bert", lambda: tiny_bert), ("default model", load_model)]
+    data = capture_bench.run(BenchOptions(repeats=2, quick=True), models=models, lengths=(8, 32))
+    check_report(data, "capture")
+    check_capture_rows(data)
+    cases = [row["case"] for row in data["results"]]
+    assert len(cases) == 4
+    assert cases[0] == "tiny bert 8 tokens"
+    assert cases[1].startswith("tiny bert 32 tokens (text of") and cases[1].endswith("truncated)")
+    assert cases[2] == f"default model {registry.default_model_name()} 8 tokens"
+
+
+def test_cli_quick_json(capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert main(["capture", "--json", "--quick", "--repeats", "1", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    data = json.loads(capsys.readouterr().out)
+    check_report(data, "capture")
+    check_capture_rows(data)
+    assert "with 1 threads" in data["machine"]
+
+
+def test_registry_lists_capture_and_rejects_unknown_names():
+    assert "capture" in BENCHES and callable(BENCHES["capture"])
+    with pytest.raises(UnknownBench, match="Known benches: .*capture"):
+        run_bench("nosuch")
+
+
+def test_cli_unknown_bench_exits_2_with_the_known_names():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "explainer", "bench", "nosuch"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "nosuch" in done.stderr and "capture" in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.slow
+def test_capture_bench_bert_base_once():
+    """The BERT-base-sized model really is BERT-base-sized and its 512-token case runs (one repeat)."""
+    bundle = random_bert()
+    config = bundle.model.config
+    assert (config.num_hidden_layers, config.num_attention_heads, config.hidden_size) == (12, 12, 768)
+    assert bundle.max_length == 512
+    data = capture_bench.run(BenchOptions(repeats=1), models=[("bert-base", lambda: bundle)], lengths=(512,))
+    check_report(data, "capture")
+    check_capture_rows(data)
+    assert not math.isnan(data["results"][0]["ratio"])

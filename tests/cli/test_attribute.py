@@ -1,0 +1,61 @@
+"""`python -m explainer attribute` prints JSON for every method and the graph, and fails clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+TEXT = "The film is a quiet <b>triumph</b>."
+
+
+def run_cli(*args: str, cache) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EXPLAINER_CACHE": str(cache)}
+    return subprocess.run(
+        [sys.executable, "-m", "explainer", "attribute", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "layer_conductance"])
+def test_cli_prints_tokens_attributions_target_and_delta(checkpoint, tmp_path, method):
+    done = run_cli("--model", str(checkpoint("bert")), "--text", TEXT, "--method", method, "--json", cache=tmp_path)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    tokens = payload["tokens"]
+    assert tokens[0] == "[CLS]" and payload["target_label"] in ("neg", "pos")
+    if method == "layer_conductance":
+        assert len(payload["attributions"]) == 3 and all(len(row) == len(tokens) for row in payload["attributions"])
+    else:
+        assert len(payload["attributions"]) == len(tokens)
+    gap = payload["target_logit"] - payload["baseline_logit"]
+    row = payload["attributions"][-1] if method == "layer_conductance" else payload["attributions"]
+    assert abs(sum(row) - gap) <= abs(payload["convergence_delta"]) + 1e-4
+
+
+def test_cli_graph_prints_nodes_and_edges(checkpoint, tmp_path):
+    done = run_cli(
+        "--model", str(checkpoint("gpt2")), "--text", TEXT, "--method", "graph", "--threshold", "0", cache=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["nodes"] and payload["edges"]
+    assert set(payload["edges"][0]) >= {"source", "target", "weight", "heads"}
+    assert payload["prediction"] == f"2:{len(payload['tokens']) - 1}"  # GPT-2 reads its last token
+
+
+def test_cli_reports_bad_input(checkpoint, tmp_path):
+    empty = run_cli("--model", str(checkpoint("bert")), "--text", " ", "--method", "saliency", cache=tmp_path)
+    assert empty.returncode == 2 and "empty" in empty.stderr
+    unknown = run_cli("--text", "hi", "--method", "magic", cache=tmp_path)
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+    label = run_cli("--model", str(checkpoint("bert")), "--text", "hi", "--method", "saliency", "--target", "x",
+                    cache=tmp_path)
+    assert label.returncode == 2 and "Unknown label" in label.stderr
+    steps = run_cli("--text", "hi", "--method", "integrated_gradients", "--steps", "0", cache=tmp_path)
+    assert steps.returncode == 2 and "at least 1" in steps.stderr  # once ignored: 0 fell back to the default

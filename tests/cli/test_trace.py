@@ -1,0 +1,43 @@
+"""`python -m explainer trace` prints JSON describing one trace, and fails clearly on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from explainer.loading import shipped as registry
+from tests.conftest import ROOT
+
+
+def run_cli(*args: str, cache) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EXPLAINER_CACHE": str(cache)}
+    return subprocess.run(
+        [sys.executable, "-m", "explainer", "trace", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+
+
+def test_trace_cli_on_default_model(tmp_path):
+    done = run_cli("--text", "A quiet <b>triumph</b>.", "--json", cache=tmp_path)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["model"] == registry.default_model_name()
+    assert payload["untrained"] is (payload["model"] == registry.UNTRAINED_NAME)
+    assert payload["tokens"][0] == "[CLS]" and "triumph" in "".join(payload["tokens"]).replace("##", "")
+    assert payload["label"] in payload["probabilities"]
+    assert abs(sum(payload["probabilities"].values()) - 1) < 1e-5
+    assert payload["truncated"] is False
+    shapes = payload["shapes"]
+    layers, heads, t, t2 = shapes["attentions"]
+    assert t == t2 == len(payload["tokens"])
+    assert shapes["hidden_states"][:2] == [layers + 1, t]
+    assert shapes["thought_markers"][:2] == [layers, t] and shapes["beacon_gates"] == [layers, t]
+
+
+def test_trace_cli_reports_bad_input_and_missing_model(tmp_path):
+    empty = run_cli("--text", "", "--json", cache=tmp_path)
+    assert empty.returncode == 2 and "empty" in empty.stderr
+    missing = run_cli("--model", str(tmp_path / "nope"), "--text", "hi", cache=tmp_path)
+    assert missing.returncode == 2 and "not found" in missing.stderr

@@ -1,0 +1,138 @@
+"""Self-attention attribution and the attribution graph: completeness per layer against an independent
+forward pass with one layer's attention output zeroed, pruning (threshold, paths to the prediction), every
+family, and hooks that never survive a run or an exception."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from explainer.attribution.graph import attention_attribution, build_graph
+from explainer.families import family_of
+from tests.conftest import FAMILIES
+
+TEXT = "The film is a quiet triumph, warm and funny."
+
+
+def zeroed_layer_logit(loaded, layer: int, label: int) -> float:
+    """F with layer `layer`'s attention context zeroed, via a forward hook on the whole attention block
+    (not the projection pre-hook the code uses): the block then returns only the projection's bias."""
+    projection = family_of(loaded.model).attention_outputs(loaded.model)[layer]
+    block = {
+        "thought_beacon": lambda m: m.layers[layer].attn,
+        "bert": lambda m: m.bert.encoder.layer[layer].attention,
+        "gpt2": lambda m: m.transformer.h[layer].attn,
+    }[loaded.architecture](loaded.model)
+
+    def replace(module, args, output):
+        first = output[0]
+        bias = projection.bias.view(*([1] * (first.dim() - 1)), -1)
+        if loaded.architecture == "bert":  # BertAttention adds the residual and normalises after the projection
+            hidden = args[0]
+            return (loaded.model.bert.encoder.layer[layer].attention.output.LayerNorm(bias + hidden), *output[1:])
+        return (bias.expand_as(first), *output[1:])
+
+    extra = {"beacon_threshold": 0.0} if loaded.architecture == "thought_beacon" else {}
+    handle = block.register_forward_hook(replace)
+    try:
+        with torch.no_grad():
+            ids = loaded.tokenizer(TEXT, return_tensors="pt")["input_ids"]
+            return float(loaded.model(input_ids=ids, **extra).logits[0, label])
+    finally:
+        handle.remove()
+
+
+@pytest.mark.parametrize("family", ["ours", "bert", "gpt2"])
+def test_each_layer_sums_to_the_effect_of_zeroing_its_attention(bundle, family):
+    loaded = bundle(family)
+    result = attention_attribution(loaded, TEXT, steps=32)
+    layers = loaded.model.config.num_hidden_layers
+    assert result.scores.shape == (layers, 4, len(result.tokens), len(result.tokens))
+    for layer in range(layers):
+        independent = zeroed_layer_logit(loaded, layer, result.target)
+        assert result.zeroed_logits[layer] == pytest.approx(independent, abs=1e-4)
+        gap = result.logits[result.target] - independent
+        assert result.scores[layer].sum() == pytest.approx(gap, abs=abs(result.deltas[layer]) + 1e-4)
+    assert (result.relative_deltas < 0.02).all(), result.relative_deltas
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_graph_on_every_family_keeps_only_edges_on_a_path_to_the_prediction(bundle, family):
+    loaded = bundle(family)
+    result = attention_attribution(loaded, TEXT, steps=4)
+    layers = result.num_layers
+    for threshold in (0.0, 0.2, 0.5):
+        graph = build_graph(result, threshold)
+        assert graph.prediction == (layers, result.readout)
+        edges = {(e.source, e.target) for e in graph.edges}
+        # Independent check, walking up: from every edge's target, kept edges reach the prediction.
+        upward: dict = {}
+        for source, target in edges:
+            upward.setdefault(source, set()).add(target)
+
+        def reaches(node, upward=upward, goal=graph.prediction) -> bool:
+            return node == goal or any(reaches(n) for n in upward.get(node, ()))
+
+        for edge in graph.edges:
+            assert edge.target[0] == edge.source[0] + 1
+            assert reaches(edge.target), edge
+            assert edge.relative >= threshold - 1e-9 and edge.weight > 0
+            per_head = result.scores[edge.source[0], :, edge.target[1], edge.source[1]]
+            assert edge.weight == pytest.approx(float(per_head.sum()), rel=1e-5)
+            assert [h for h, _ in edge.heads] == list(np.argsort(-per_head)[: len(edge.heads)])
+        assert set(graph.nodes) == {n for e in edges for n in e} | {graph.prediction}
+    # A lower threshold never loses an edge.
+    low, high = build_graph(result, 0.1), build_graph(result, 0.6)
+    assert {(e.source, e.target) for e in high.edges} <= {(e.source, e.target) for e in low.edges}
+
+
+def test_graph_json_has_nodes_and_weighted_edges_with_heads(bundle):
+    result = attention_attribution(bundle("bert"), TEXT, steps=4)
+    data = json.loads(json.dumps(result.graph(0.0).as_dict()))
+    assert data["prediction"] == f"{result.num_layers}:0" and data["nodes"] and data["edges"]
+    ids = {n["id"] for n in data["nodes"]}
+    for edge in data["edges"]:
+        assert edge["source"] in ids and edge["target"] in ids
+        assert edge["weight"] > 0 and edge["heads"] and {"head", "attribution"} <= set(edge["heads"][0])
+    with pytest.raises(ValueError, match="threshold"):
+        result.graph(1.5)
+
+
+def hook_counts(model: nn.Module) -> list[int]:
+    return [len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules()]
+
+
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize("family", ["ours", "distilbert"])
+def test_no_hook_survives_a_run_or_an_exception(bundle, family):
+    loaded = bundle(family)
+    attention_attribution(loaded, TEXT, steps=2)
+    before = hook_counts(loaded.model)
+    seen: list[int] = []
+    last = family_of(loaded.model).attention_outputs(loaded.model)[-1]
+    spy = last.register_forward_pre_hook(lambda m, a: seen.append(len(m._forward_pre_hooks)))
+    try:
+        attention_attribution(loaded, TEXT, steps=2)
+    finally:
+        spy.remove()
+    assert max(seen) == 2  # the spy and the scaling hook were both there during the attribution passes
+    assert hook_counts(loaded.model) == before
+
+    def explode(module, args):
+        raise Boom("mid-forward failure")
+
+    handle = last.register_forward_pre_hook(explode)
+    try:
+        with pytest.raises(Boom):
+            attention_attribution(loaded, TEXT, steps=2)
+    finally:
+        handle.remove()
+    assert hook_counts(loaded.model) == before
+    assert not loaded.model.training

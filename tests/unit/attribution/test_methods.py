@@ -1,0 +1,236 @@
+"""Attribution methods: completeness of integrated gradients and layer conductance against independent
+forward passes, every method on every family, targets, bad input, no shared state changed, and a model the
+test trains in seconds where the answer token is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explainer.attribution.inputs import prepare
+from explainer.attribution.layer_methods import grad_x_attention
+from explainer.attribution.methods import METHODS, AttributionOptions, attribute, attribute_all
+from explainer.capture.tracing import InputError
+from tests.conftest import FAMILIES
+
+TEXT = "The film is a quiet triumph, warm and funny."
+
+
+def logit_of_ids(loaded, ids: torch.Tensor, label: int) -> float:
+    """F for token ids, straight through the model (not through the attribution code)."""
+    extra = {"beacon_threshold": 0.0} if loaded.architecture == "thought_beacon" else {}
+    with torch.no_grad():
+        return float(loaded.model(input_ids=ids, **extra).logits[0, label])
+
+
+@pytest.mark.parametrize("family", ["ours", "bert"])
+@pytest.mark.parametrize("baseline", ["pad", "mask"])
+def test_integrated_gradients_sum_to_the_logit_gap_within_the_reported_delta(bundle, family, baseline):
+    loaded = bundle(family)
+    result = attribute(loaded, TEXT, "integrated_gradients", options=AttributionOptions(baseline=baseline))
+    ids = loaded.tokenizer(TEXT, return_tensors="pt")["input_ids"]
+    base = ids.clone()
+    token = loaded.tokenizer.pad_token_id if baseline == "pad" else loaded.tokenizer.mask_token_id
+    special = torch.tensor(result.special_tokens)
+    base[0, ~special] = token
+    assert base[0, special].tolist() == ids[0, special].tolist()  # special tokens kept in the baseline
+    gap = logit_of_ids(loaded, ids, result.target) - logit_of_ids(loaded, base, result.target)
+    assert result.logit_gap == pytest.approx(gap, abs=1e-4)
+    assert abs(result.scores.sum() - gap) <= abs(result.convergence_delta) + 1e-4
+    assert result.relative_delta <= 0.01  # steps were doubled until within the tolerance
+    assert result.scores.shape == (len(result.tokens),)
+
+
+def test_zero_baseline_and_ig_delta_without_enough_steps(bundle):
+    loaded = bundle("bert")
+    ig = "integrated_gradients"
+    few = attribute(loaded, TEXT, ig, options=AttributionOptions(baseline="zero", steps=2, max_steps=3))
+    many = attribute(loaded, TEXT, ig, options=AttributionOptions(baseline="zero", steps=64))
+    assert few.steps == 3 and many.steps >= 65  # one Simpson panel; a first grid of 64 intervals
+    assert many.logit_gap == pytest.approx(few.logit_gap)
+    # The reported delta is the real error of each run: sum - gap.
+    for result in (few, many):
+        assert result.scores.sum() - result.logit_gap == pytest.approx(result.convergence_delta, abs=1e-4)
+    assert abs(many.convergence_delta) <= abs(few.convergence_delta) + 1e-6
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_method_has_one_score_per_token_on_every_family(bundle, family):
+    loaded = bundle(family)
+    results = attribute_all(loaded, TEXT, options=AttributionOptions(samples=40, conductance_steps=8))
+    count = len(loaded.tokenizer(TEXT)["input_ids"])
+    assert list(results) == list(METHODS)
+    for method, result in results.items():
+        assert result.scores.shape == (count,), method
+        assert np.isfinite(result.scores).all(), method
+        assert len(result.tokens) == count
+        assert result.target == int(result.logits.argmax())
+    layers = loaded.model.config.num_hidden_layers
+    assert results["layer_conductance"].layer_scores.shape == (layers + 1, count)
+    assert (results["saliency"].scores >= 0).all()
+    assert (results["rollout"].scores >= 0).all()
+
+
+@pytest.mark.parametrize("family", ["ours", "gpt2"])
+def test_layer_conductance_rows_each_sum_to_the_gap_and_the_first_is_ig(bundle, family):
+    loaded = bundle(family)
+    options = AttributionOptions(conductance_steps=128, steps=128, max_steps=128)
+    conductance = attribute(loaded, TEXT, "layer_conductance", options=options)
+    gap = conductance.logit_gap
+    tolerance = abs(conductance.convergence_delta) + 1e-5
+    np.testing.assert_allclose(conductance.layer_scores.sum(axis=1), gap, atol=tolerance)
+    assert conductance.relative_delta < 0.02
+    if family == "ours":  # our embedding output is word + position embeddings: its conductance is IG itself
+        ig = attribute(loaded, TEXT, "integrated_gradients", options=options)
+        np.testing.assert_allclose(conductance.layer_scores[0], ig.scores, atol=0.02 * abs(gap) + 1e-4)
+
+
+def test_occlusion_is_the_logit_drop_of_each_token(bundle):
+    loaded = bundle("bert")
+    result = attribute(loaded, TEXT, "occlusion")
+    ids = loaded.tokenizer(TEXT, return_tensors="pt")["input_ids"]
+    full = logit_of_ids(loaded, ids, result.target)
+    for position in (1, 3):
+        occluded = ids.clone()
+        occluded[0, position] = loaded.tokenizer.pad_token_id
+        assert result.scores[position] == pytest.approx(full - logit_of_ids(loaded, occluded, result.target), abs=1e-4)
+    assert np.allclose(result.scores[result.special_tokens], 0, atol=1e-5)  # baseline keeps them: no effect
+
+
+def test_grad_x_attention_by_hand():
+    attention = np.array([[[[1.0, 0.0], [0.5, 0.5]]], [[[0.2, 0.8], [0.0, 1.0]]]])  # [2 layers, 1 head, 2, 2]
+    grads = np.array([[[[1.0, -1.0], [2.0, 0.0]]], [[[1.0, 1.0], [-1.0, 1.0]]]])
+    a1 = np.array([[1.0, 0.0], [1.0, 0.0]])  # (grad * A)^+ of layer 1
+    a2 = np.array([[0.2, 0.8], [0.0, 1.0]])
+    relevance = np.eye(2) + a1 @ np.eye(2)
+    relevance = relevance + a2 @ relevance
+    expected = relevance[0] - np.eye(2)[0]
+    np.testing.assert_allclose(grad_x_attention(attention, grads, readout=0), expected, rtol=1e-6)
+
+
+def test_target_by_name_and_index_and_bad_input(bundle):
+    loaded = bundle("bert")
+    by_name = attribute(loaded, TEXT, "input_x_gradient", target="neg")
+    by_index = attribute(loaded, TEXT, "input_x_gradient", target=0)
+    other = attribute(loaded, TEXT, "input_x_gradient", target=1)
+    assert by_name.target == by_index.target == 0 and by_name.target_label == "neg"
+    np.testing.assert_allclose(by_name.scores, by_index.scores)
+    assert not np.allclose(by_name.scores, other.scores)
+    with pytest.raises(InputError, match="Unknown label"):
+        attribute(loaded, TEXT, "saliency", target="maybe")
+    with pytest.raises(InputError, match="out of range"):
+        attribute(loaded, TEXT, "saliency", target=5)
+    with pytest.raises(InputError, match="Unknown method"):
+        attribute(loaded, TEXT, "magic")
+    with pytest.raises(InputError, match="empty"):
+        attribute(loaded, "   ", "saliency")
+    with pytest.raises(InputError, match="baseline"):
+        AttributionOptions(baseline="noise")
+
+
+def test_attribution_leaves_the_model_as_it_was(bundle):
+    loaded = bundle("ours")
+    before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
+    config = loaded.model.config.to_json_string()
+    attribute_all(loaded, TEXT, options=AttributionOptions(samples=20, conductance_steps=4))
+    assert not loaded.model.training
+    assert loaded.model.config.to_json_string() == config
+    assert all(torch.equal(before[k], v) for k, v in loaded.model.state_dict().items())
+    assert all(p.grad is None for p in loaded.model.parameters())
+
+
+def test_results_are_read_only_and_json_ready(bundle):
+    result = attribute(bundle("bert"), TEXT, "layer_conductance", options=AttributionOptions(conductance_steps=4))
+    with pytest.raises(ValueError):
+        result.scores[0] = 1.0
+    data = result.as_dict()
+    assert data["tokens"] == list(result.tokens)
+    assert len(data["attributions"]) == result.layer_scores.shape[0]
+    assert "convergence_delta" in data and data["target_label"] == result.target_label
+
+
+def test_truncated_input_is_attributed_on_what_the_model_reads(bundle):
+    loaded = bundle("bert")
+    result = attribute(loaded, "good " * 200, "saliency")
+    assert result.truncated and len(result.tokens) == loaded.max_length
+
+
+def test_prepare_keeps_special_tokens_in_every_baseline(bundle):
+    loaded = bundle("roberta")
+    for baseline in ("pad", "mask", "zero"):
+        prepared = prepare(loaded, TEXT, baseline)
+        keep = torch.tensor(prepared.special)
+        assert torch.equal(prepared.baseline_embeddings[0, keep], prepared.embeddings[0, keep])
+        assert not torch.equal(prepared.baseline_embeddings[0, ~keep], prepared.embeddings[0, ~keep])
+
+
+def test_results_stay_read_only_after_pickling(bundle):
+    import pickle
+
+    from explainer.attribution.faithfulness import faithfulness
+    from explainer.attribution.graph import attention_attribution
+
+    loaded = bundle("bert")
+    result = attribute(loaded, TEXT, "saliency")
+    for item, field in (
+        (result, "scores"),
+        (attention_attribution(loaded, TEXT, steps=2), "scores"),
+        (faithfulness(loaded, result), "deletion"),
+    ):
+        copy = pickle.loads(pickle.dumps(item))
+        np.testing.assert_array_equal(getattr(copy, field), getattr(item, field))
+        with pytest.raises(ValueError):
+            getattr(copy, field)[0] = 1.0
+
+
+def test_layer_conductance_matches_captums_layer_conductance_one_layer_at_a_time(bundle):
+    from captum.attr import LayerConductance
+
+    loaded = bundle("bert")
+    ours = attribute(loaded, TEXT, "layer_conductance", options=AttributionOptions(conductance_steps=128))
+    prepared = prepare(loaded, TEXT)
+
+    def forward(embeds):
+        return loaded.model(inputs_embeds=embeds).logits[:, ours.target]
+
+    for layer, module in enumerate(loaded.model.bert.encoder.layer):
+        values = LayerConductance(forward, module).attribute(
+            prepared.embeddings, baselines=prepared.baseline_embeddings, n_steps=128, method="riemann_trapezoid"
+        )
+        reference = values[0].sum(dim=-1).detach().numpy()
+        np.testing.assert_allclose(ours.layer_scores[layer + 1], reference, atol=0.01 * np.abs(reference).max())
+
+
+def test_no_method_leaves_a_hook_or_a_gradient_even_when_the_model_raises(bundle):
+    loaded = bundle("bert")
+
+    def counts():
+        modules = loaded.model.modules()
+        return [len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in modules]
+
+    before = counts()
+    attribute_all(loaded, TEXT, options=AttributionOptions(samples=20, conductance_steps=4))
+    assert counts() == before
+
+    class Boom(RuntimeError):
+        pass
+
+    calls = []
+
+    def explode(module, args):
+        calls.append(1)
+        if len(calls) > 1:  # let the prediction pass, fail inside the method
+            raise Boom("mid-forward failure")
+
+    for method in METHODS:
+        calls.clear()
+        handle = loaded.model.bert.encoder.layer[1].register_forward_pre_hook(explode)
+        try:
+            with pytest.raises(Boom):
+                attribute(loaded, TEXT, method, options=AttributionOptions(samples=20, conductance_steps=4))
+        finally:
+            handle.remove()
+        assert counts() == before, method
+    assert all(p.grad is None for p in loaded.model.parameters())
+    assert attribute(loaded, TEXT, "saliency").scores.shape == (len(loaded.tokenizer(TEXT)["input_ids"]),)

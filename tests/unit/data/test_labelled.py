@@ -1,0 +1,296 @@
+"""Labelled data reading: formats, column and label detection, problems reported by line, whole-file errors.
+
+Every file here is written by the test itself; SST-2 is only read from ../shared when it is present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from explainer.data import labelled as datasets
+from explainer.data.labelled import DatasetError, LabelledData, iter_rows, read_dataset
+
+SST2 = Path(__file__).resolve().parents[4] / "shared" / "data" / "sst2"
+NAMES = ("negative", "positive")
+
+
+def write(folder: Path, name: str, content: str | bytes) -> Path:
+    path = folder / name
+    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+    return path
+
+
+# ---- good files -----------------------------------------------------------------------------------------
+
+
+def test_csv_with_quoted_commas_and_newlines(tmp_path):
+    path = write(tmp_path, "reviews.csv", (
+        'id,review,sentiment,capability\n'
+        '1,"Slow, but worth it.",positive,contrast\n'
+        '2,"Two lines:\nboth dull.",Negative,filler\n'
+        '3,"She said ""wow"".",POSITIVE,quote\n'
+    ))
+    data = read_dataset(path, label_names=NAMES)
+    assert isinstance(data, LabelledData) and len(data) == 3 and data.problems == ()
+    assert data.texts == ("Slow, but worth it.", "Two lines:\nboth dull.", 'She said "wow".')
+    assert data.labels == (1, 0, 1) and data.label_names == NAMES
+    assert (data.text_column, data.label_column, data.format) == ("review", "sentiment", "csv")
+    assert data.extra == {"id": ("1", "2", "3"), "capability": ("contrast", "filler", "quote")}
+    assert data.lines == (2, 3, 5)  # the record with a newline in it takes lines 3-4
+    assert data.content_hash == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_tsv_is_read_without_quoting(tmp_path):
+    path = write(tmp_path, "dev.tsv", 'sentence\tlabel\na "quoted" word , here\t1\nit \'s flat\t0\n')
+    data = read_dataset(path)
+    assert data.texts == ('a "quoted" word , here', "it 's flat")
+    assert data.labels == (1, 0) and data.label_names == ("0", "1") and data.format == "tsv"
+
+
+def test_jsonl_with_ints_names_and_extra_keys(tmp_path):
+    rows = [
+        {"text": "A lovely film.", "label": 1, "source": "a"},
+        {"text": "Dull.", "label": "0"},
+        {"text": "Great fun.", "label": 1.0, "source": "b"},
+    ]
+    path = write(tmp_path, "data.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    data = read_dataset(path, label_names=NAMES)
+    assert data.labels == (1, 0, 1) and data.format == "jsonl"
+    assert data.extra == {"source": ("a", None, "b")}
+
+
+def test_label_names_inferred_when_not_given(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\ngood,pos\nbad,neg\nfine,pos\n")
+    data = read_dataset(path)
+    assert data.label_names == ("neg", "pos") and data.labels == (1, 0, 1)  # sorted, so neg=0, pos=1
+    ids = read_dataset(write(tmp_path, "i.csv", "text,label\na,0\nb,2\n"))
+    assert ids.labels == (0, 2) and ids.label_names == ("0", "1", "2")
+
+
+def test_bytes_uploads_use_the_filename_or_sniff(tmp_path):
+    csv_bytes = b"text,label\n\"a, b\",1\n"
+    assert read_dataset(csv_bytes, filename="up.csv").texts == ("a, b",)
+    assert read_dataset(io.BytesIO(csv_bytes)).format == "csv"  # no name: sniffed
+    assert read_dataset(b"text\tlabel\nx y\t0\n").format == "tsv"
+    assert read_dataset(b'{"text": "x", "label": 1}\n', filename="upload.txt").format == "jsonl"
+    upload = io.BytesIO(b'{"text": "x", "label": 1}\n')
+    upload.name = "mine.jsonl"  # what Streamlit's UploadedFile carries
+    data = read_dataset(upload)
+    assert data.source == "mine.jsonl" and data.content_hash == hashlib.sha256(upload.getvalue()).hexdigest()
+
+
+def test_format_override(tmp_path):
+    path = write(tmp_path, "export.csv", "text\tlabel\nx, y\t1\n")  # tab-separated despite its name
+    with pytest.raises(DatasetError, match="no label column"):
+        read_dataset(path)
+    data = read_dataset(path, format="tsv")
+    assert data.texts == ("x, y",) and data.labels == (1,) and data.format == "tsv"
+    with pytest.raises(DatasetError, match="unknown format 'xml'"):
+        read_dataset(path, format="xml")
+
+
+def test_column_override_and_guess(tmp_path):
+    path = write(tmp_path, "d.csv", "id,body,title,verdict,label\n1,A long body of words,Short,1,0\n")
+    guessed = read_dataset(path, label_column="verdict")
+    assert guessed.text_column == "body" and guessed.labels == (1,)  # the longest string column
+    chosen = read_dataset(path, text_column="TITLE", label_column="label")  # names match case-insensitively
+    assert chosen.texts == ("Short",) and chosen.labels == (0,) and "verdict" in chosen.extra
+    with pytest.raises(DatasetError, match=r"no text column 'missing'; columns found: \['id', 'body'"):
+        read_dataset(path, text_column="missing")
+
+
+def test_windows_line_endings_and_huge_fields(tmp_path):
+    long_text = "word " * 40_000  # 200 KB: past csv's default 128 KiB field limit
+    for name, content in (
+        ("d.csv", f'text,label\r\n"{long_text}",1\r\nshort,0\r\n'),
+        ("d.tsv", f"text\tlabel\r\n{long_text}\t1\r\nshort\t0\r\n"),
+        ("d.jsonl", f'{{"text": "{long_text}", "label": 1}}\r\n{{"text": "short", "label": 0}}\r\n'),
+    ):
+        data = read_dataset(write(tmp_path, name, content))
+        assert data.texts == (long_text, "short") and data.labels == (1, 0) and data.problems == (), name
+
+
+def test_upload_already_read_once():
+    upload = io.BytesIO(b"text,label\nx,1\n")
+    upload.read()  # a preview consumed it
+    assert read_dataset(upload, filename="u.csv").texts == ("x",)
+
+
+def test_bom_is_removed(tmp_path):
+    raw = "\ufefftext,label\nhello there,1\n".encode()
+    data = read_dataset(write(tmp_path, "bom.csv", raw))
+    assert data.text_column == "text" and data.texts == ("hello there",)
+    assert data.content_hash == hashlib.sha256(raw).hexdigest()  # of the bytes as given, BOM included
+
+
+def test_to_frame(tmp_path):
+    data = read_dataset(write(tmp_path, "d.csv", "text,label,capability\na,1,typo\nb,0,long\n"))
+    frame = data.to_frame()
+    assert list(frame.columns) == ["text", "label", "capability", "line"]
+    assert frame["capability"].tolist() == ["typo", "long"] and frame["line"].tolist() == [2, 3]
+
+
+# ---- bad rows: skipped, reported with their line --------------------------------------------------------
+
+
+def test_malformed_csv_rows_reported_by_line(tmp_path):
+    path = write(tmp_path, "bad.csv", (
+        "text,label\n"                    # 1
+        '"first line\nsecond line",1\n'  # 2-3: one record
+        "good one,0\n"                    # 4
+        "too,many,fields\n"               # 5
+        "\n"                              # 6: blank, ignored
+        " ,1\n"                           # 7
+        "no label,\n"                     # 8
+        "last,1\n"                        # 9
+    ))
+    data = read_dataset(path)
+    assert data.texts == ("first line\nsecond line", "good one", "last") and data.lines == (2, 4, 9)
+    assert data.problems == (
+        (5, "expected 2 fields, found 3"), (7, "empty text"), (8, "missing label"),
+    )
+
+
+def test_unclosed_quote_names_the_span(tmp_path):
+    path = write(tmp_path, "q.csv", 'text,label\nfine,1\n"oops,0\nmore,1\n')
+    data = read_dataset(path)
+    assert data.texts == ("fine",)
+    (line, reason), = data.problems
+    assert line == 3 and "lines 3-4" in reason and "unclosed quote" in reason
+
+
+def test_malformed_jsonl_rows_reported_by_line(tmp_path):
+    path = write(tmp_path, "bad.jsonl", (
+        '{"text": "ok", "label": 1}\n'   # 1
+        '{"text": "broken", "label": \n'  # 2
+        '\n'                              # 3: blank
+        '[1, 2]\n'                        # 4
+        '{"text": "", "label": 0}\n'      # 5
+        '{"text": "no label"}\n'          # 6
+        '{"label": 1}\n'                  # 7
+        '{"text": 5, "label": 1}\n'       # 8
+        '{"text": "fine", "label": 0}\n'  # 9
+    ))
+    data = read_dataset(path)
+    assert data.texts == ("ok", "fine") and data.lines == (1, 9)
+    assert [line for line, _ in data.problems] == [2, 4, 5, 6, 7, 8]
+    reasons = dict(data.problems)
+    assert reasons[2].startswith("invalid JSON") and "JSON object" in reasons[4]
+    assert reasons[5] == "empty text" and reasons[6] == "missing label" and "text" in reasons[7]
+    assert "not a string" in reasons[8]
+
+
+def test_tsv_row_with_extra_tab(tmp_path):
+    data = read_dataset(write(tmp_path, "d.tsv", "sentence\tlabel\na\tb\t1\nok\t0\n"))
+    assert data.texts == ("ok",) and data.problems == ((2, "expected 2 fields, found 3"),)
+
+
+def test_every_row_bad_is_an_error(tmp_path):
+    with pytest.raises(DatasetError, match=r"no usable rows \(line 2: empty text; line 3: missing label\)"):
+        read_dataset(write(tmp_path, "d.csv", "text,label\n,1\nx,\n"))
+    with pytest.raises(DatasetError, match="no usable rows"):
+        read_dataset(write(tmp_path, "h.csv", "text,label\n"))
+    with pytest.raises(DatasetError, match="empty"):
+        read_dataset(write(tmp_path, "e.csv", ""))
+
+
+# ---- whole-file errors ----------------------------------------------------------------------------------
+
+
+def test_unknown_label_names_list_found_and_expected(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\na,positive\nb,neutral\nc,negative\nd,mixed\n")
+    with pytest.raises(DatasetError) as error:
+        read_dataset(path, label_names=NAMES)
+    message = str(error.value)
+    assert "unknown labels 'mixed', 'neutral'" in message and "['negative', 'positive']" in message
+    assert "labels found: 'mixed', 'negative', 'neutral', 'positive'" in message
+    path = write(tmp_path, "all.csv", "text,label\na,happy\nb,sad\n")
+    with pytest.raises(DatasetError) as error:
+        read_dataset(path, label_names=NAMES)
+    assert "unknown labels 'happy', 'sad'" in str(error.value) and "labels found" not in str(error.value)  # said once
+    with pytest.raises(DatasetError, match="unknown labels '2'"):  # an id past the end of label_names
+        read_dataset(write(tmp_path, "i.csv", "text,label\na,2\n"), label_names=NAMES)
+    with pytest.raises(DatasetError, match="mix ids and names"):
+        read_dataset(write(tmp_path, "m.csv", "text,label\na,1\nb,positive\n"))
+
+
+def test_unknown_label_after_the_sample_names_its_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "SAMPLE_ROWS", 2)
+    path = write(tmp_path, "d.csv", "text,label\na,0\nb,1\nc,1\nd,7\n")
+    with pytest.raises(DatasetError, match=r"line 5: unknown label '7'; expected \['negative', 'positive'\]"):
+        read_dataset(path, label_names=NAMES)
+
+
+def test_not_utf8_gives_the_byte_offset(tmp_path):
+    raw = b"text,label\nok,1\ncaf\xe9,0\n"
+    with pytest.raises(DatasetError, match=r"not UTF-8: byte 0xe9 at byte offset 19 \(line 3\)"):
+        read_dataset(write(tmp_path, "latin1.csv", raw))
+    with pytest.raises(DatasetError, match=r"not UTF-8: .* byte offset 12"):  # cut inside "é"
+        read_dataset(b"text,label\nx\xc3", filename="cut.csv")
+
+
+def test_not_utf8_offset_across_read_chunks(monkeypatch):
+    monkeypatch.setattr(datasets, "CHUNK", 4)  # a bad byte and valid multi-byte characters span chunks
+    raw = "text,label\nnaïve café,1\n".encode() + b"\xff,0\n"
+    with pytest.raises(DatasetError, match=rf"byte offset {len(raw) - 4} \(line 3\)"):
+        read_dataset(raw, filename="x.csv")
+
+
+def test_no_text_column_lists_the_columns(tmp_path):
+    path = write(tmp_path, "d.csv", "id,score,label\n1,0.5,1\n2,0.25,0\n")
+    with pytest.raises(DatasetError, match=r"no text column found .*columns found: \['id', 'score', 'label'\]"):
+        read_dataset(path)
+
+
+def test_no_label_column_lists_the_columns(tmp_path):
+    with pytest.raises(DatasetError, match=r"no label column found .*columns found: \['text', 'stars'\]"):
+        read_dataset(write(tmp_path, "d.csv", "text,stars\nnice,5\n"))
+
+
+def test_other_file_errors(tmp_path):
+    with pytest.raises(DatasetError, match="no such file"):
+        read_dataset(tmp_path / "missing.csv")
+    with pytest.raises(DatasetError, match="is a folder"):
+        read_dataset(tmp_path)
+    with pytest.raises(DatasetError, match="JSON array"):
+        read_dataset(write(tmp_path, "a.json", '[{"text": "x", "label": 1}]'))
+    with pytest.raises(DatasetError, match="repeated column names"):
+        read_dataset(write(tmp_path, "r.csv", "text,text,label\na,b,1\n"))
+
+
+# ---- streaming ------------------------------------------------------------------------------------------
+
+
+def test_iter_rows_streams_and_reports_problems(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "SAMPLE_ROWS", 10)  # most rows come after the look-ahead
+    lines = ["text,label"] + [f"row {i},{i % 2}" if i % 100 else "," for i in range(1, 1001)]
+    path = write(tmp_path, "big.csv", "\n".join(lines) + "\n")
+    with iter_rows(path, label_names=NAMES) as stream:
+        assert stream.text_column == "text" and stream.label_names == NAMES  # known before any row is read
+        rows = iter(stream)
+        first = next(rows)
+        assert (first.line, first.text, first.label, first.extra) == (2, "row 1", 1, {})
+        assert stream.problems == []  # filled in as the reading gets there
+        lines = [first.line] + [row.line for row in rows]
+    assert len(lines) == 990 and stream.rows_read == 990 and lines[-1] == 1000
+    assert [line for line, _ in stream.problems] == list(range(101, 1002, 100))
+    with pytest.raises(RuntimeError, match="read once"):
+        list(stream)
+
+
+# ---- the real data, when the machine has it -------------------------------------------------------------
+
+
+@pytest.mark.skipif(not (SST2 / "dev.tsv").is_file(), reason="SST-2 is not in ../shared/data on this machine")
+def test_sst2_reads_without_problems():
+    dev = read_dataset(SST2 / "dev.tsv", label_names=NAMES)
+    assert len(dev) == 872 and dev.problems == () and set(dev.labels) == {0, 1}
+    assert dev.text_column == "sentence"
+    if (SST2 / "train.tsv").is_file():
+        train = read_dataset(SST2 / "train.tsv")
+        assert len(train) == 67349 and train.problems == ()

@@ -1,0 +1,223 @@
+"""Head matching, attribution agreement and data-set comparison of two models; the batch bench."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+
+from explainer import load_model
+from explainer.attention.head_matching import head_similarity, match_heads
+from explainer.bench.batch import run as run_batch_bench
+from explainer.bench.common import BenchOptions
+from explainer.capture.tracing import trace
+from explainer.evaluation.compare import (
+    CompareError,
+    compare_data,
+    compare_text,
+    input_x_gradient,
+    pool_attention,
+    rank_agreement,
+    word_membership,
+)
+from explainer.evaluation.error_report import load_labelled
+from explainer.models.tokenization_wordpiece import whole_word_wordpiece
+from tests.conftest import CORPUS, HEADS, HIDDEN, LAYERS, build_model, save_checkpoint
+
+TEXT = "The film is a quiet triumph, warm and funny from the first scene to the last."
+PERMUTATIONS = [[2, 0, 3, 1], [1, 3, 0, 2]]  # per layer: new head i is old head PERMUTATIONS[layer][i]
+
+
+def permute_bert_heads(model, permutations) -> None:
+    """Reorder the heads of every layer of a BertForSequenceClassification in place: Q, K, V output rows and the
+    attention output's input columns move together, so the function computed is unchanged."""
+    size = HIDDEN // HEADS
+    with torch.no_grad():
+        for layer, order in zip(model.bert.encoder.layer, permutations):
+            index = torch.cat([torch.arange(h * size, (h + 1) * size) for h in order])
+            for linear in (layer.attention.self.query, layer.attention.self.key, layer.attention.self.value):
+                linear.weight.copy_(linear.weight[index])
+                linear.bias.copy_(linear.bias[index])
+            dense = layer.attention.output.dense
+            dense.weight.copy_(dense.weight[:, index])
+
+
+@pytest.fixture(scope="module")
+def permuted_bert(tmp_path_factory, tokenizer):
+    model = build_model("bert")
+    permute_bert_heads(model, PERMUTATIONS)
+    return load_model(save_checkpoint(model, tokenizer, tmp_path_factory.mktemp("permuted") / "bert"), device="cpu")
+
+
+def test_permuted_heads_leave_the_output_unchanged_and_are_matched_back(bert_bundle, permuted_bert):
+    original, permuted = trace(bert_bundle, TEXT), trace(permuted_bert, TEXT)
+    np.testing.assert_allclose(permuted.logits, original.logits, atol=1e-5)
+    for layer, order in enumerate(PERMUTATIONS):
+        np.testing.assert_allclose(permuted.attentions[layer], original.attentions[layer][order], atol=1e-5)
+        assert not np.allclose(permuted.attentions[layer], original.attentions[layer], atol=1e-3)  # order differs
+    for by_layer in (False, True):
+        matching = match_heads(original.attentions, permuted.attentions, by_layer=by_layer)
+        assert len(matching.pairs) == LAYERS * HEADS
+        found = {(p.layer_a, p.head_a): (p.layer_b, p.head_b) for p in matching.pairs}
+        truth = {(layer, old): (layer, new) for layer, order in enumerate(PERMUTATIONS)
+                 for new, old in enumerate(order)}
+        assert found == truth
+        assert all(p.similarity == pytest.approx(1.0, abs=1e-5) for p in matching.pairs)
+    index_pairs = sum(found[(layer, head)] == (layer, head) for layer in range(LAYERS) for head in range(HEADS))
+    assert index_pairs < LAYERS * HEADS  # matching by index alone would have been wrong
+
+
+def test_matching_across_layers_and_with_different_head_counts():
+    rng = np.random.default_rng(0)
+    attention = rng.dirichlet(np.ones(6), size=(3, 4, 6))  # [3 layers, 4 heads, 6, 6]
+    flat = attention.reshape(12, 6, 6)
+    order = rng.permutation(12)
+    shuffled = flat[order].reshape(3, 4, 6, 6)  # heads moved across layers too
+    matching = match_heads(attention, shuffled)
+    for pair in matching.pairs:
+        assert order[pair.layer_b * 4 + pair.head_b] == pair.layer_a * 4 + pair.head_a
+    fewer = match_heads(attention, flat[order[:5]].reshape(1, 5, 6, 6))  # B has 5 heads: 5 pairs
+    assert len(fewer.pairs) == 5
+    assert all(order[p.head_b] == p.layer_a * 4 + p.head_a for p in fewer.pairs)
+    similarity = head_similarity(attention, shuffled)
+    expected = np.corrcoef(flat.reshape(12, -1), shuffled.reshape(12, -1))[:12, 12:]
+    np.testing.assert_allclose(similarity, expected, atol=1e-12)
+
+
+def test_constant_maps_correlate_zero():
+    uniform = np.full((1, 2, 3, 3), 1 / 3)
+    assert np.all(head_similarity(uniform, uniform) == 0)
+
+
+@pytest.mark.parametrize("family", ["bert", "ours"])
+def test_input_x_gradient_equals_autograd(bundle, family):
+    """ThoughtBeacon: attributed dense (tau 0), every MLP run, as explainer.attribution does."""
+    bert_bundle = bundle(family)
+    scores = input_x_gradient(bert_bundle, TEXT, target=1)
+    model, tokenizer = bert_bundle.model, bert_bundle.tokenizer
+    dense = {"beacon_threshold": 0.0} if family == "ours" else {}
+    inputs = tokenizer(TEXT, return_tensors="pt")
+    kept = {}
+
+    def keep(module, args, output):
+        output.retain_grad()
+        kept["embeddings"] = output
+
+    handle = model.get_input_embeddings().register_forward_hook(keep)
+    try:
+        model(**inputs, **dense).logits[0, 1].backward()
+    finally:
+        handle.remove()
+        model.zero_grad()
+    embeddings = kept["embeddings"]
+    expected = (embeddings.grad * embeddings).sum(-1)[0].detach().numpy()
+    assert scores.shape == (len(trace(bert_bundle, TEXT).tokens),)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_rank_agreement_against_scipy():
+    a = np.array([0.5, -0.2, 0.9, 0.0, -1.3, 0.4])
+    b = np.array([0.4, -0.1, 1.0, 0.1, -0.2, 0.3])
+    result = rank_agreement(a, b, k=3)
+    assert result.spearman == pytest.approx(stats.spearmanr(a, b).statistic)
+    assert result.kendall == pytest.approx(stats.kendalltau(a, b).statistic)
+    assert result.top_k_overlap == pytest.approx(2 / 3)  # top |a|: 4, 2, 0; top |b|: 2, 0, 5
+    assert rank_agreement(a, a).spearman == pytest.approx(1.0)
+    assert rank_agreement(a, -a).spearman == pytest.approx(-1.0)
+
+
+def test_same_tokens_compare_on_tokens(bundle):
+    result = compare_text(bundle("ours"), bundle("bert"), TEXT)
+    assert result.level == "token" and result.units == result.trace_a.tokens
+    assert result.attention_a.shape[-1] == len(result.units) == result.attribution_b.shape[0]
+
+
+def test_different_tokenisers_compare_on_words(tmp_path, ours_bundle):
+    """B reads with a WordPiece vocabulary from other sentences, so it splits the words differently."""
+    other = whole_word_wordpiece(CORPUS[12:20] * 2, vocab_size=110)
+    b = load_model(save_checkpoint(build_model("bert"), other, tmp_path / "other-vocab"), device="cpu")
+    text = "A quiet triumph, warm and funny."
+    result = compare_text(ours_bundle, b, text)
+    assert result.trace_a.tokens != result.trace_b.tokens
+    assert result.level == "word" and result.units == ("A", "quiet", "triumph", ",", "warm", "and", "funny", ".")
+    assert result.attention_a.shape == (*result.trace_a.attentions.shape[:2], 8, 8)
+    assert result.attention_b.shape == (*result.trace_b.attentions.shape[:2], 8, 8)
+    words = [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]", text)]
+    membership = word_membership(result.trace_b, words)  # [8, T_b]: every word covered, specials in none
+    assert (membership.sum(axis=1) >= 1).all() and membership[:, result.trace_b.special_tokens].sum() == 0
+    target_b = list(b.label_names).index(ours_bundle.label_names[result.target])
+    np.testing.assert_allclose(result.attribution_b, membership @ input_x_gradient(b, text, target_b), rtol=1e-6)
+    assert len(result.matching.pairs) == LAYERS * HEADS
+
+
+def test_pooling_with_one_token_per_word_is_the_identity_on_those_tokens():
+    rng = np.random.default_rng(1)
+    attention = rng.dirichlet(np.ones(5), size=(2, 3, 5))  # [2, 3, 5, 5]
+    membership = np.zeros((3, 5))
+    membership[[0, 1, 2], [1, 2, 3]] = 1.0  # tokens 0 and 4 are special
+    np.testing.assert_allclose(pool_attention(attention, membership), attention[:, :, 1:4, 1:4])
+    membership[1, 3] = 1.0  # word 1 spans tokens 2 and 3
+    pooled = pool_attention(attention, membership)
+    np.testing.assert_allclose(pooled[..., 1, 0], attention[..., 2:4, 1].mean(-1))
+    np.testing.assert_allclose(pooled[..., 0, 1], attention[..., 1, 2:4].sum(-1))
+
+
+def test_compare_data_counts_and_reordered_labels(tmp_path, tokenizer, ours_bundle):
+    """B is A with its label ids swapped (and the classifier rows with them): the same model under other ids."""
+    model = build_model("ours")
+    with torch.no_grad():
+        model.classifier.weight.copy_(model.classifier.weight.flip(0))
+        model.classifier.bias.copy_(model.classifier.bias.flip(0))
+    model.config.id2label, model.config.label2id = {0: "pos", 1: "neg"}, {"pos": 0, "neg": 1}
+    swapped = load_model(save_checkpoint(model, tokenizer, tmp_path / "swapped"), device="cpu")
+    rows = pd.DataFrame({"text": [TEXT, "A dull, lifeless script.", "Funny, fast and full of life.", "Bad."],
+                         "label": ["pos", "neg", "pos", "neg"]})
+    data = load_labelled(ours_bundle, rows.to_csv(index=False).encode(), filename="rows.csv")
+    result = compare_data(ours_bundle, swapped, data)
+    assert result.counts["only_a_right"] == result.counts["only_b_right"] == result.counts["different_predictions"] == 0
+    assert result.report_a.metrics["accuracy"] == result.report_b.metrics["accuracy"]
+    assert result.report_b.frame["predicted"].tolist() == result.report_a.frame["predicted"].tolist()
+    assert result.disagreements.empty
+
+
+def test_compare_data_lists_the_disagreements(bundle, ours_bundle):
+    rows = pd.DataFrame({"text": [TEXT, "A dull, lifeless script.", "Funny, fast and full of life.", "Bad.",
+                                  "The worst movie I have seen in years.", "An instant classic with a big heart."],
+                         "label": ["pos", "neg", "pos", "neg", "neg", "pos"]})
+    data = load_labelled(ours_bundle, rows.to_csv(index=False).encode(), filename="rows.csv")
+    result = compare_data(ours_bundle, bundle("bert"), data)
+    a, b = result.report_a.frame["correct"], result.report_b.frame["correct"]
+    assert set(result.disagreements["text"]) == set(rows["text"][a != b])
+    assert result.counts["only_a_right"] == int((a & ~b).sum())
+    by_text = dict(zip(result.disagreements["text"], result.disagreements["right"]))
+    assert by_text == {text: "A" if right else "B" for text, right in zip(rows["text"][a != b], a[a != b])}
+
+
+def test_models_with_other_labels_are_refused_on_a_data_set(tmp_path, tokenizer, ours_bundle):
+    model = build_model("ours")
+    model.config.id2label, model.config.label2id = {0: "sad", 1: "happy"}, {"sad": 0, "happy": 1}
+    moods = load_model(save_checkpoint(model, tokenizer, tmp_path / "moods"), device="cpu")
+    data = load_labelled(ours_bundle, b"text,label\ngood,pos\n", filename="rows.csv")
+    with pytest.raises(CompareError, match=r"A has \['neg', 'pos'\], B has \['sad', 'happy'\]"):
+        compare_data(ours_bundle, moods, data)
+
+
+def test_batch_bench_on_a_tiny_model(tmp_path, ours_bundle):
+    dev = tmp_path / "dev.tsv"
+    texts = [TEXT, "A dull, lifeless script.", "Funny, fast and full of life.", "Bad."] * 10
+    dev.write_text("sentence\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts)))
+    data = run_batch_bench(BenchOptions(repeats=1, quick=True), bundle=ours_bundle, data=dev)
+    assert data["bench"] == "batch" and len(data["results"]) == 2
+    for row in data["results"]:
+        assert row["metric"] == "examples per second" and "pipeline" in row["reference_name"]
+        assert row["ratio"] == pytest.approx(row["ours"] / row["reference"])
+        assert row["meets"] == (row["ratio"] >= 1.5)
+
+
+def test_batch_bench_without_the_data_says_so(tmp_path, ours_bundle):
+    data = run_batch_bench(BenchOptions(repeats=1), bundle=ours_bundle, data=tmp_path / "absent.tsv")
+    assert data["results"] == [] and "not found" in data["skipped"][0]

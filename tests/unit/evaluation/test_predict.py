@@ -1,0 +1,68 @@
+"""Batch evaluation: metrics against hand computation, batched predictions against single traces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explainer.capture.tracing import trace
+from explainer.evaluation.predict import classification_metrics, evaluate, mlp_flops_share, predict
+
+TEXTS = [
+    "the film is good",
+    "a dull and boring plot that never ends and never improves",
+    "great",
+    "not bad at all, the acting is fine",
+    "terrible",
+    "the ending is wonderful but the middle drags on for far too long",
+]
+LABELS = [1, 0, 1, 1, 0, 1]
+
+
+def test_metrics_match_hand_computation():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 0, 1, 2, 2])
+    result = classification_metrics(labels, predicted, 3)
+    assert result["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    assert result["accuracy"] == pytest.approx(4 / 6)
+    # class 0: P 2/2, R 2/3; class 1: P 1/2, R 1/2; class 2: P 1/2, R 1/1
+    assert result["precision"] == pytest.approx([1.0, 0.5, 0.5])
+    assert result["recall"] == pytest.approx([2 / 3, 0.5, 1.0])
+    f1 = [2 * 1 * (2 / 3) / (1 + 2 / 3), 0.5, 2 * 0.5 / 1.5]
+    assert result["f1"] == pytest.approx(f1)
+    assert result["macro_f1"] == pytest.approx(sum(f1) / 3)
+
+
+def test_metrics_with_a_class_never_predicted():
+    result = classification_metrics(np.array([0, 1]), np.array([0, 0]), 2)
+    assert result["precision"] == [0.5, 0.0] and result["f1"][1] == 0.0
+
+
+@pytest.mark.parametrize("family", ["ours", "bert", "gpt2"])
+def test_batched_predictions_equal_single_traces(bundle, family):
+    b = bundle(family)
+    batched = predict(b, TEXTS, batch_size=4)
+    single = np.stack([trace(b, text).probabilities for text in TEXTS])
+    np.testing.assert_allclose(batched.probabilities, single, atol=1e-5)
+
+
+def test_skip_rate_and_marker_statistics_match_traces(ours_bundle):
+    tau = float(np.median(np.concatenate([trace(ours_bundle, t).beacon_gates.ravel() for t in TEXTS])))
+    result = evaluate(ours_bundle, TEXTS, LABELS, beacon_threshold=tau, batch_size=4)
+    traces = [trace(ours_bundle, t, beacon_threshold=tau) for t in TEXTS]
+    gates = np.concatenate([t.beacon_gates.ravel() for t in traces])
+    assert 0 < result["skip_rate"] < 1
+    assert result["skip_rate"] == pytest.approx((gates < tau).mean())
+    routing = np.concatenate([t.thought_markers.reshape(-1, t.thought_markers.shape[-1]) for t in traces])
+    assert result["marker_mean_max_prob"] == pytest.approx(routing.max(-1).mean(), rel=1e-5)
+    usage = np.bincount(routing.argmax(-1), minlength=routing.shape[-1]) / len(routing)
+    np.testing.assert_allclose(result["marker_usage"], usage, atol=1e-9)
+    share = mlp_flops_share(ours_bundle.model.config, sum(len(t.tokens) for t in traces) / len(traces))
+    assert result["total_flops_saved"] == pytest.approx(result["skip_rate"] * share)
+    assert result["accuracy"] == pytest.approx(np.mean([t.predicted == y for t, y in zip(traces, LABELS)]))
+
+
+def test_dense_run_skips_nothing(ours_bundle, bundle):
+    assert evaluate(ours_bundle, TEXTS, LABELS, beacon_threshold=0.0)["skip_rate"] == 0.0
+    baseline = evaluate(bundle("baseline"), TEXTS, LABELS)
+    assert baseline["skip_rate"] == 0.0 and "marker_usage" not in baseline

@@ -1,0 +1,233 @@
+"""load_model: every family loads ready for capture; every broken or unsafe checkpoint is a ModelLoadError."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from transformers import BertForMaskedLM, BertModel
+
+from explainer.capture.tracing import trace
+from explainer.loading import shipped as registry
+from explainer.loading.bundle import ModelBundle, ModelLoadError, load_model
+from tests.conftest import CORPUS, FAMILIES, LAYERS, MAX_POSITIONS, build_model, save_checkpoint, tiny_config
+
+
+def copy_checkpoint(checkpoint, family: str, target):
+    return shutil.copytree(checkpoint(family), target)
+
+
+# --- every family -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_loads_ready_for_capture(bundle, checkpoint, family):
+    loaded = bundle(family)
+    assert isinstance(loaded, ModelBundle)
+    assert loaded.name == str(checkpoint(family))
+    assert loaded.label_names == ("neg", "pos")
+    assert loaded.device == torch.device("cpu") and loaded.device_label == "CPU"
+    assert next(loaded.model.parameters()).device.type == "cpu"
+    assert loaded.model.config._attn_implementation == "eager"
+    assert not loaded.model.training
+    assert loaded.untrained is False
+    assert loaded.tokenizer.is_fast
+    assert loaded.tokenizer.pad_token_id == 0
+    config = loaded.model.config
+    assert loaded.architecture == config.model_type
+    expected_type = {"ours": "thought_beacon", "baseline": "thought_beacon"}.get(family, family)
+    assert config.model_type == expected_type
+    if family == "roberta":
+        assert loaded.max_length == config.max_position_embeddings - config.pad_token_id - 1 == MAX_POSITIONS + 1
+    else:
+        assert loaded.max_length == MAX_POSITIONS
+    # The longest input allowed really runs (position embeddings suffice).
+    encoded = loaded.tokenizer(" ".join(CORPUS), truncation=True, max_length=loaded.max_length, return_tensors="pt")
+    assert encoded["input_ids"].shape[1] == loaded.max_length
+    with torch.no_grad():
+        out = loaded.model(**encoded, output_attentions=True)
+    assert len(out.attentions) == LAYERS
+
+
+def test_explicit_device_is_used(checkpoint):
+    loaded = load_model(str(checkpoint("bert")), device=torch.device("cpu"))
+    assert loaded.device.type == "cpu"
+
+
+# --- broken and unsafe checkpoints --------------------------------------------------------------------------
+
+
+def test_missing_path_names_the_path(tmp_path):
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(ModelLoadError) as error:
+        load_model(missing)
+    assert str(missing) in str(error.value)
+    with pytest.raises(ModelLoadError, match="no-such-model"):
+        load_model(str(missing))
+
+
+def test_unknown_hub_id_offline_is_a_load_error_naming_it(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never try the network from tests
+    with pytest.raises(ModelLoadError, match="nobody-here/no-such-classifier"):
+        load_model("nobody-here/no-such-classifier")
+
+
+def test_folder_without_config_is_refused(tmp_path, tokenizer):
+    folder = tmp_path / "no-config"
+    folder.mkdir()
+    tokenizer.save_pretrained(folder)
+    with pytest.raises(ModelLoadError, match="config.json"):
+        load_model(folder)
+
+
+def test_folder_without_weights_is_refused(tmp_path, checkpoint):
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "no-weights")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="weights"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("content", ["{ not json", ""])
+def test_unreadable_config_is_named_as_such(tmp_path, checkpoint, content):
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "bad-config")
+    (folder / "config.json").write_text(content)
+    with pytest.raises(ModelLoadError, match="config of .* cannot be read") as error:
+        load_model(folder)
+    assert "Could not find" not in str(error.value)  # the folder is there: not a missing model
+
+
+@pytest.mark.parametrize("family", ["bert", "ours"])
+def test_folder_without_tokenizer_files_is_refused(tmp_path, checkpoint, family):
+    folder = copy_checkpoint(checkpoint, family, tmp_path / "no-tokenizer")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    assert not any(path.name.startswith(("tokenizer", "vocab")) for path in folder.iterdir())
+    with pytest.raises(ModelLoadError, match="no tokenizer files|no usable tokenizer"):
+        load_model(folder)
+
+
+def _pickle_only_checkpoint(tmp_path, tokenizer):
+    model = build_model("bert")
+    folder = tmp_path / "pickle-only"
+    folder.mkdir()
+    model.config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # what save_pretrained(safe_serialization=False) wrote
+    tokenizer.save_pretrained(folder)
+    return model, folder
+
+
+def test_pickle_weights_are_refused_unless_allowed(tmp_path, tokenizer, encode):
+    model, folder = _pickle_only_checkpoint(tmp_path, tokenizer)
+    assert not (folder / "model.safetensors").exists()
+    with pytest.raises(ModelLoadError, match="(?i)pickle") as error:
+        load_model(folder)
+    assert "allow_pickle" in str(error.value)
+
+    loaded = load_model(folder, allow_pickle=True, device="cpu")
+    assert loaded.label_names == ("neg", "pos")
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+    inputs = encode(CORPUS[1])
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(**inputs).logits, model(**inputs).logits, atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "bad-header"])
+def test_corrupt_safetensors_is_a_load_error(tmp_path, checkpoint, damage):
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / damage)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    if damage == "garbage":
+        weights.write_bytes(b"\x8b\x00not a safetensors file\xff" * 100)
+    elif damage == "truncated":
+        weights.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        weights.write_bytes(b"")
+    else:  # a plausible header length followed by broken JSON
+        weights.write_bytes((64).to_bytes(8, "little") + b"{" * 64 + data[72:])
+    with pytest.raises(ModelLoadError, match="(?i)corrupt|weights"):
+        load_model(folder)
+
+
+def test_masked_lm_checkpoint_is_not_a_sequence_classifier(tmp_path, tokenizer):
+    torch.manual_seed(0)
+    folder = save_checkpoint(BertForMaskedLM(tiny_config("bert")), tokenizer, tmp_path / "mlm")
+    with pytest.raises(ModelLoadError, match="not a sequence classifier"):
+        load_model(folder)
+
+
+def test_checkpoint_without_a_trained_head_is_refused(tmp_path, tokenizer):
+    """A bare encoder saved under a config that claims to be a classifier: the head would be random."""
+    torch.manual_seed(0)
+    encoder = BertModel(tiny_config("bert"), add_pooling_layer=True)
+    folder = save_checkpoint(encoder, tokenizer, tmp_path / "headless")
+    config = json.loads((folder / "config.json").read_text())
+    config["architectures"] = ["BertForSequenceClassification"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="classification head|classifier"):
+        load_model(folder)
+
+
+# --- remote code is never run -------------------------------------------------------------------------------
+
+REMOTE_CODE = """
+import pathlib
+pathlib.Path({marker!r}).write_text("remote code ran")
+from transformers import BertConfig, BertForSequenceClassification
+
+class EvilConfig(BertConfig):
+    model_type = "evil-bert"
+
+class EvilModel(BertForSequenceClassification):
+    config_class = EvilConfig
+"""
+
+
+@pytest.mark.parametrize("model_type", ["evil-bert", "bert"])
+def test_auto_map_remote_code_is_never_executed(tmp_path, checkpoint, model_type):
+    """A config asking for its own code (auto_map) must not run it: error or load the built-in class."""
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / f"remote-{model_type}")
+    marker = tmp_path / f"remote-code-ran-{model_type}"
+    (folder / "evil.py").write_text(REMOTE_CODE.format(marker=str(marker)))
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = model_type
+    config["architectures"] = ["EvilModel"] if model_type != "bert" else ["BertForSequenceClassification"]
+    config["auto_map"] = {
+        "AutoConfig": "evil.EvilConfig",
+        "AutoModel": "evil.EvilModel",
+        "AutoModelForSequenceClassification": "evil.EvilModel",
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    tokenizer_config["auto_map"] = {"AutoTokenizer": ["evil.EvilTokenizer", "evil.EvilTokenizer"]}
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+
+    try:
+        loaded = load_model(folder)
+    except ModelLoadError:
+        loaded = None
+    assert not marker.exists(), "load_model executed code shipped inside the checkpoint"
+    if model_type != "bert":
+        assert loaded is None, "an unknown model_type can only be loaded by running its code"
+    if loaded is not None:
+        assert type(loaded.model).__module__.startswith("transformers.")
+
+
+# --- the untrained placeholder ------------------------------------------------------------------------------
+
+
+def test_untrained_placeholder_builds_offline_into_the_cache(explainer_cache):
+    assert registry.cache_dir() == explainer_cache
+    loaded = load_model(registry.UNTRAINED_NAME, device="cpu")
+    assert loaded.untrained is True
+    assert loaded.name == registry.UNTRAINED_NAME
+    assert loaded.architecture == "thought_beacon"
+    assert (explainer_cache / registry.UNTRAINED_NAME / "config.json").is_file()
+    assert (explainer_cache / registry.UNTRAINED_NAME / "model.safetensors").is_file()
+    assert trace(loaded, "A quiet triumph.").untrained is True
+    # A second load reuses the folder and gives the same weights.
+    again = load_model(registry.UNTRAINED_NAME, device="cpu")
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(again.model.state_dict()[key], value), key

@@ -1,0 +1,226 @@
+"""Thought markers: forcing through trace(), the marker dictionary (checked against per-text traces), its CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from explainer.capture.tracing import trace
+from explainer.data.labelled import read_dataset
+from explainer.loading.bundle import load_model
+from explainer.models import MarkerForce
+from explainer.thought_beacon.interventions import compare, marker_forces
+from explainer.thought_beacon.marker_dictionary import (
+    DictionaryOptions,
+    NoMarkersError,
+    build_dictionary,
+    cached_dictionary,
+    effect_matrix,
+    load_cached_dictionary,
+    to_frame,
+)
+from tests.conftest import CORPUS, LAYERS, MARKERS, build_model, save_checkpoint
+
+TEXT = "The jokes land, the music soars, and the cast clearly had fun."
+TEXTS = CORPUS[:12]
+
+
+def marker_model(**overrides):
+    """The tiny ThoughtBeacon model with W_m moved off its zero init (as training does), so markers matter."""
+    model = build_model("ours", **overrides)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.marker_proj.weight.copy_(torch.randn(layer.marker_proj.weight.shape, generator=generator))
+    return model
+
+
+def saved(model, tokenizer, folder):
+    return load_model(save_checkpoint(model, tokenizer, folder), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ours_bundle(tmp_path_factory, tokenizer):
+    return saved(marker_model(), tokenizer, tmp_path_factory.mktemp("markers") / "ours")
+
+
+@pytest.fixture(scope="module")
+def one_hot_bundle(tmp_path_factory, tokenizer):
+    """Routing exactly one-hot: temperature 1e-4 saturates the softmax."""
+    return saved(marker_model(marker_temperature=1e-4), tokenizer, tmp_path_factory.mktemp("one-hot") / "ours")
+
+
+def assert_traces_identical(a, b) -> None:
+    for name in ("logits", "probabilities", "attentions", "hidden_states", "thought_markers", "beacon_gates",
+                 "marker_contributions", "mlp_update_ratio", "layer_logits"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+# --- forcing --------------------------------------------------------------------------------------------------
+
+
+def test_forcing_the_marker_already_chosen_changes_nothing(one_hot_bundle):
+    free = trace(one_hot_bundle, TEXT)
+    # [layers, T]: exactly one-hot (max 1.0 alone is not enough: 1.0 + 1e-20 rounds to 1.0); a near-tie stays soft
+    one_hot = (free.thought_markers.max(-1) == 1.0) & ((free.thought_markers == 0).sum(-1) == MARKERS - 1)
+    assert one_hot.mean() > 0.9
+    path = free.marker_path
+    slots = [(layer, p) for layer in range(LAYERS) for p in range(8) if one_hot[layer, p]]
+    forces = [MarkerForce(layer, [p], int(path[layer, p])) for layer, p in slots]
+    assert len(forces) >= 10
+    forced = trace(one_hot_bundle, TEXT, forced_markers=forces)
+    assert_traces_identical(free, forced)
+    other = [MarkerForce(f.layer, f.positions, (f.marker + 1) % MARKERS) for f in forces]
+    assert not np.allclose(trace(one_hot_bundle, TEXT, forced_markers=other).logits, free.logits, atol=1e-4)
+    assert forced.forced_markers == tuple(MarkerForce(f.layer, tuple(f.positions), f.marker) for f in forces)
+
+
+def test_forcing_changes_routing_and_output_exactly_as_requested(ours_bundle, tokenizer, tmp_path):
+    layer, marker = 1, 3
+    free = trace(ours_bundle, TEXT)
+    forced = trace(ours_bundle, TEXT, forced_markers=marker_forces([layer], None, marker))
+    # routing: one-hot at the forced layer, untouched before it; everything before the forced layer identical
+    assert np.array_equal(forced.thought_markers[layer], np.eye(MARKERS, dtype=np.float32)[[marker] * len(free.tokens)])
+    assert np.array_equal(forced.thought_markers[:layer], free.thought_markers[:layer])
+    assert np.array_equal(forced.hidden_states[: layer + 1], free.hidden_states[: layer + 1])
+    assert (forced.marker_path[layer] == marker).all()
+    # output: the same as a model whose router at that layer always picks `marker` (an independent route)
+    reference = marker_model()
+    with torch.no_grad():
+        router = reference.layers[layer].router
+        router.weight.zero_()
+        router.bias.copy_(torch.nn.functional.one_hot(torch.tensor(marker), MARKERS).float() * 1e4)
+    rerouted = trace(saved(reference, tokenizer, tmp_path / "rerouted"), TEXT)
+    np.testing.assert_allclose(forced.logits, rerouted.logits, atol=1e-6)
+    np.testing.assert_allclose(forced.hidden_states, rerouted.hidden_states, atol=1e-5)
+    assert not np.allclose(forced.logits, free.logits, atol=1e-4)  # and it did move the output
+    change = compare(free, forced)
+    assert change.changed_markers == int((free.marker_path[layer] != marker).sum()) + int(
+        (free.marker_path[layer + 1 :] != forced.marker_path[layer + 1 :]).sum()
+    )
+    np.testing.assert_allclose(change.probability_shift, forced.probabilities - free.probabilities)
+
+
+def test_marker_forces_builds_one_force_per_layer_and_empty_positions_mean_all():
+    assert marker_forces([1, 0, 1], [], 2) == (MarkerForce(0, None, 2), MarkerForce(1, None, 2))
+    assert marker_forces([0], [5, 3, 5], 1) == (MarkerForce(0, (3, 5), 1),)
+
+
+# --- the dictionary -------------------------------------------------------------------------------------------
+
+
+def test_dictionary_matches_per_text_traces(ours_bundle):
+    options = DictionaryOptions(top_tokens=5, examples=2, batch_size=5)  # batches of 5: padding in play
+    progress: list[tuple[int, int]] = []
+    result = build_dictionary(ours_bundle, TEXTS, options, progress=lambda d, t: progress.append((d, t)))
+    traces = [trace(ours_bundle, text) for text in TEXTS]
+    total = len(TEXTS) * (1 + LAYERS * MARKERS)
+    assert progress[-1] == (total, total) and [d for d, _ in progress] == sorted(d for d, _ in progress)
+    batches = -(-len(TEXTS) // 5)
+    assert len(progress) == batches * (1 + LAYERS)  # after each batch's free pass and each layer of forced ones
+    assert result["slots"] == sum(len(t.tokens) for t in traces)
+    assert (result["layers"], result["markers"], result["texts"]) == (LAYERS, MARKERS, len(TEXTS))
+    entries = {(e["layer"], e["marker"]): e for e in result["entries"]}
+    assert len(entries) == LAYERS * MARKERS
+    for layer in range(LAYERS):
+        paths = np.concatenate([t.marker_path[layer] for t in traces])
+        probs = np.concatenate([t.thought_markers[layer] for t in traces])  # [slots, K]
+        tokens = [tok for t in traces for tok in t.tokens]
+        assert sum(entries[layer, k]["share"] for k in range(MARKERS)) == pytest.approx(1.0)
+        for k in range(MARKERS):
+            entry = entries[layer, k]
+            chosen = paths == k
+            assert entry["count"] == int(chosen.sum())
+            if chosen.any():
+                assert entry["mean_prob"] == pytest.approx(float(probs[chosen, k].mean()), abs=1e-5)
+                expected = pd.Series([tok for tok, c in zip(tokens, chosen) if c]).value_counts()
+                top = entry["top_tokens"][0]
+                assert top["count"] == expected.iloc[0] and expected[top["token"]] == top["count"]
+            # the first example is the slot with the highest probability of k anywhere in the data
+            best = entry["examples"][0]
+            assert best["prob"] == pytest.approx(float(probs[:, k].max()), abs=1e-5)
+            hit = traces[best["text_index"]]
+            assert hit.thought_markers[layer, best["position"], k] == pytest.approx(best["prob"], abs=1e-5)
+            start, end = hit.offsets[best["position"]]
+            if end > start:
+                assert best["token"] == hit.text[start:end]
+                assert hit.text.startswith(best["left"] + best["token"] + best["right"], start - len(best["left"]))
+
+
+def test_direct_and_forced_effects_match_their_definitions(ours_bundle):
+    result = build_dictionary(ours_bundle, TEXTS, DictionaryOptions(batch_size=4))
+    model = ours_bundle.model
+    layer, marker, label = 1, 2, "pos"
+    traces = [trace(ours_bundle, text) for text in TEXTS]
+    with torch.no_grad():
+        write = model.layers[layer].marker_proj(model.markers[marker])  # W_m,l M_k, [d]
+        deltas = []
+        for t in traces:
+            final = torch.from_numpy(np.array(t.hidden_states[-1]))  # [T, d]
+            deltas.append((model.classify(final + write * (torch.arange(len(final)) == 0)[:, None]) -
+                           model.classify(final))[1].item())
+    direct = effect_matrix(result, label)
+    assert direct.shape == (LAYERS, MARKERS)
+    assert direct[layer, marker] == pytest.approx(np.mean(deltas), abs=1e-5)
+    forced = [trace(ours_bundle, text, forced_markers=[MarkerForce(layer, None, marker)]) for text in TEXTS]
+    expected = np.mean([f.logits[1] - t.logits[1] for f, t in zip(forced, traces)])
+    assert effect_matrix(result, label, "forced_effect")[layer, marker] == pytest.approx(expected, abs=1e-5)
+    assert abs(expected) > 1e-4  # forcing really moves the logit on this tiny model
+
+
+def test_dictionary_without_forced_effect_and_on_a_model_without_markers(ours_bundle, bundle):
+    result = build_dictionary(ours_bundle, TEXTS[:3], DictionaryOptions(forced_effect=False))
+    assert effect_matrix(result, "pos", "forced_effect") is None
+    assert "forced_effect_pos" not in to_frame(result).columns
+    with pytest.raises(NoMarkersError, match="no thought markers"):
+        build_dictionary(bundle("baseline"), TEXTS[:3])
+
+
+def labelled_csv(path, texts=TEXTS):
+    pd.DataFrame({"text": texts, "label": [i % 2 for i in range(len(texts))]}).to_csv(path, index=False)
+    return path
+
+
+def test_dictionary_is_cached_on_disk(ours_bundle, tmp_path):
+    data = read_dataset(labelled_csv(tmp_path / "d.csv"), label_names=ours_bundle.label_names)
+    options = DictionaryOptions(forced_effect=False)
+    assert load_cached_dictionary(ours_bundle, data, options) is None
+    first, was_cached = cached_dictionary(ours_bundle, data, options)
+    assert not was_cached
+    calls = []
+    again, was_cached = cached_dictionary(ours_bundle, data, options, progress=lambda d, t: calls.append(d))
+    assert was_cached and calls == [] and again == first == load_cached_dictionary(ours_bundle, data, options)
+    changed = read_dataset(labelled_csv(tmp_path / "d.csv", TEXTS[:5]), label_names=ours_bundle.label_names)
+    assert load_cached_dictionary(ours_bundle, changed, options) is None  # new content, new key
+
+
+def test_cli_writes_json_and_csv(ours_bundle, tmp_path, capsys):
+    from explainer.cli.markers import main
+
+    out = tmp_path / "out"
+    main(["--model", ours_bundle.name, "--data", str(labelled_csv(tmp_path / "d.csv")), "--out", str(out),
+          "--no-forced-effect", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["texts"] == len(TEXTS) and summary["layers"] == LAYERS and summary["markers"] == MARKERS
+    saved = json.loads((out / "marker_dictionary.json").read_text())
+    assert len(saved["entries"]) == LAYERS * MARKERS
+    table = pd.read_csv(out / "marker_dictionary.csv")
+    assert len(table) == LAYERS * MARKERS
+    assert {"layer", "marker", "share", "top_tokens", "examples", "direct_effect_neg", "direct_effect_pos"} <= set(
+        table.columns
+    )
+
+
+def test_cli_refuses_a_model_without_markers_with_a_clear_message(checkpoint, tmp_path, capsys):
+    from explainer.cli.markers import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(checkpoint("baseline")), "--data", str(labelled_csv(tmp_path / "d.csv")),
+              "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no thought markers" in err  # no progress bar drawn before it

@@ -1,0 +1,88 @@
+"""The Attention page's figures, built from a Trace without Streamlit: pooling, limits, click targets, sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from explainer import trace
+from explainer.views import attention_page as attention_views
+from explainer.views.attention_page import AttentionOptions, build, derive, payload_bytes, pool_attention
+
+
+@pytest.fixture(scope="module")
+def small_trace(bundle):
+    return trace(bundle("bert"), "a dull plot , but great acting")
+
+
+def long_trace(base, tokens: int, seed: int = 0):
+    """`base` with random attention over `tokens` tokens (rows sum to 1), to exercise the size limits."""
+    rng = np.random.default_rng(seed)
+    weights = rng.random((base.num_layers, base.num_heads, tokens, tokens)).astype(np.float32)
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return dataclasses.replace(
+        base,
+        tokens=tuple(f"t{i}" for i in range(tokens)),
+        attentions=weights,
+        offsets=np.zeros((tokens, 2), dtype=np.int64),
+        special_tokens=np.zeros(tokens, dtype=bool),
+        hidden_states=np.zeros((base.num_layers + 1, tokens, base.hidden_states.shape[-1]), dtype=np.float32),
+    )
+
+
+def test_pooling_averages_blocks_exactly():
+    rng = np.random.default_rng(1)
+    attention = rng.random((1, 1, 10, 10)).astype(np.float32)
+    pooled, block = pool_attention(attention, cells=5)
+    assert pooled.shape == (1, 1, 5, 5) and block == 2.0
+    expected = attention[0, 0].reshape(5, 2, 5, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(pooled[0, 0], expected, rtol=1e-6)
+    same, one = pool_attention(attention, cells=32)  # short inputs are not pooled
+    assert one == 1.0 and np.array_equal(same, attention)
+
+
+def test_page_has_every_figure_and_no_limits_on_a_short_input(small_trace):
+    page = build(small_trace, AttentionOptions(layer=1, head=1))
+    assert list(page.figures) == ["head", "grid", "statistics", "rollout_first", "rollout", "logit_lens"]
+    assert page.figures["head"].layout.title.text == "Layer 1, head 1"
+    assert page.notes == {}
+    assert page.head_view is not None and page.head_view.layers == (1,)  # head view follows the chosen layer
+    assert page.model_view.layers == tuple(range(small_trace.num_layers))
+    np.testing.assert_allclose(page.figures["rollout_first"].data[0].y, page.rollout[0], rtol=1e-6)
+    sizes = payload_bytes(page)
+    assert set(sizes) == {*page.figures, "head_view", "model_view"} and all(size > 0 for size in sizes.values())
+
+
+def test_grid_and_statistics_map_points_name_their_head(small_trace):
+    page = build(small_trace, AttentionOptions(layer=1, head=0))
+    layers, heads = small_trace.num_layers, small_trace.num_heads
+    for name in ("grid", "statistics"):
+        picker = next(t for t in page.figures[name].data if t.name == "heads")
+        assert [tuple(c) for c in picker.customdata] == [(lay, hd) for lay in range(layers) for hd in range(heads)]
+        ring = next(t for t in page.figures[name].data if t.name == "selected")
+        index = 1 * heads + 0
+        assert (ring.x[0], ring.y[0]) == (picker.x[index], picker.y[index])  # the open head is ringed
+    stat = page.figures["statistics"].data[0].z
+    np.testing.assert_allclose(stat, page.statistics.entropy)
+
+
+def test_long_input_pools_thumbnails_windows_bertviz_and_says_so(small_trace):
+    long = long_trace(small_trace, 200)
+    page = build(long, AttentionOptions(bertviz_layers=(0, 1)))
+    assert set(page.notes) == {"grid", "head_view", "model_view"}
+    assert "pooled" in page.notes["grid"] and "Showing tokens" in page.notes["head_view"]
+    assert page.figures["grid"].data[0].z.shape[0] == long.num_layers * 33 - 1  # 32-cell thumbnails + gaps
+    for view in (page.head_view, page.model_view):
+        cells = len(view.layers) * len(view.heads) * (view.token_end - view.token_start) ** 2
+        assert cells <= attention_views.bertviz_views.DEFAULT_VALUE_BUDGET and view.limited
+    # the full head and the rollout stay complete
+    assert len(page.figures["head"].data[0].x) == 200 and page.rollout.shape == (200, 200)
+
+
+def test_derived_is_reused_and_matches(small_trace):
+    derived = derive(small_trace)
+    again = build(small_trace, AttentionOptions(statistic="self_share"), derived)
+    np.testing.assert_allclose(again.figures["statistics"].data[0].z, derived.statistics.self_share)
+    assert again.rollout is derived.rollout

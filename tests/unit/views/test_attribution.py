@@ -1,0 +1,74 @@
+"""Attribution figures and HTML: escaping of user text, one bar / cell per token, graph traces per edge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explainer.attribution.faithfulness import agreement, faithfulness
+from explainer.attribution.graph import attention_attribution
+from explainer.attribution.methods import AttributionOptions, attribute, attribute_all
+from explainer.views import attribution as plots
+
+TEXT = 'Great <script>alert("x")</script> & <b>bold</b> film.'
+
+
+@pytest.fixture(scope="module")
+def results(bundle):
+    return attribute_all(bundle("bert"), TEXT, options=AttributionOptions(samples=20, conductance_steps=4))
+
+
+def test_highlighted_text_escapes_markup_and_keeps_every_character(results):
+    result = results["integrated_gradients"]
+    markup = plots.highlighted_html(result)
+    assert "<script" not in markup and "<b>" not in markup
+    assert "&lt;" in markup and "&amp;" in markup
+    assert markup.count("class='attribution-token'") == len(result.tokens)
+    # The text between the tags, unescaped, is the input's characters in order (spaces aside).
+    import html
+    import re
+
+    visible = html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<small[^>]*>.*?</small>", "", markup)))
+    assert visible.replace(" ", "").lower() == TEXT.replace(" ", "").lower()
+    strongest = int(np.abs(result.scores).argmax())
+    assert "0.850)" in markup.split("class='attribution-token'")[strongest + 1]  # full colour on the strongest
+
+
+def test_figures_have_one_value_per_token_and_escaped_labels(results):
+    result = results["layer_conductance"]
+    bars = plots.bars(result)
+    assert len(bars.data[0].y) == len(result.tokens)
+    assert not any("<script" in str(label) for label in bars.data[0].x)
+    heatmap = plots.layer_heatmap(result)
+    assert np.asarray(heatmap.data[0].z).shape == result.layer_scores.shape
+    with pytest.raises(ValueError):
+        plots.layer_heatmap(results["saliency"])
+    table = plots.methods_table(results)
+    assert list(table["token"]) == list(result.tokens) and table.shape[1] == 1 + len(results)
+
+
+def test_curves_agreement_and_graph_figures(bundle, results):
+    loaded = bundle("bert")
+    curves = plots.faithfulness_curves({m: faithfulness(loaded, results[m]) for m in ("occlusion", "saliency")})
+    assert len(curves.data) == 4  # two methods x (deletion, insertion)
+    matrix = plots.agreement_heatmap(agreement(results), "overlap")
+    assert np.asarray(matrix.data[0].z).shape == (len(results), len(results))
+    heads = attention_attribution(loaded, TEXT, steps=2)
+    graph = heads.graph(0.0)
+    figure = plots.graph_figure(graph, heads)
+    assert len(figure.data) == len(graph.edges) + 2  # one line per edge, the hover midpoints, the nodes
+    assert len(figure.data[-2].hovertext) == len(graph.edges)
+    assert all("<script" not in text for text in figure.data[-1].hovertext)
+    assert attribute(loaded, TEXT, "saliency").tokens == graph.tokens
+
+
+def test_convergence_caption_states_delta_bound_and_points(results):
+    ig = results["integrated_gradients"]
+    caption = plots.convergence_caption(ig)
+    assert f"{ig.convergence_delta:+.5f}" in caption
+    assert f"{ig.relative_delta:.2%}" in caption
+    assert f"error bound {ig.error_bound / abs(ig.logit_gap):.2%}" in caption
+    assert caption.endswith(f"{ig.steps} path points")
+    assert ig.error_bound >= abs(ig.convergence_delta) - 1e-6  # the bound holds the delta
+    conductance = plots.convergence_caption(results["layer_conductance"])
+    assert "error bound" not in conductance and "path points" in conductance

@@ -1,0 +1,43 @@
+"""User text in plotly figures: tags escaped (plotly reads a subset of HTML), quotes shown as typed (plotly
+shows entities such as &quot; literally)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from explainer.capture.tracing import trace
+from explainer.views import attention as plots
+from explainer.views import evaluation as error_plots
+from explainer.views.attention import plot_text
+
+TEXT = 'Loved it "truly" & <b>bold</b>'
+
+
+def _labels_are_safe_and_literal(labels) -> None:
+    joined = " ".join(labels)
+    assert '"' in joined and "&quot;" not in joined  # the quote as typed
+    assert "<b>" not in joined and "&lt;" in joined  # the tag as text
+
+
+def test_plot_text_escapes_tags_and_ampersands_but_not_quotes():
+    assert plot_text('<b>"a" & \'b\'</b>') == "&lt;b&gt;\"a\" &amp; 'b'&lt;/b&gt;"
+    assert plot_text(3) == "3"
+
+
+def test_attention_figures_show_quotes_as_typed_and_tags_as_text(bundle):
+    captured = trace(bundle("bert"), TEXT)
+    _labels_are_safe_and_literal(plots.token_labels(captured))
+    widget_labels = plots.token_labels(captured, plotly=False)  # Streamlit widgets show text literally
+    assert any("<" in label for label in widget_labels) and not any("&lt;" in label for label in widget_labels)
+    heatmap = plots.attention_heatmap(captured, 0, 0).data[0]
+    _labels_are_safe_and_literal(heatmap.x)
+
+
+def test_compare_figures_show_quotes_as_typed_and_tags_as_text():
+    units = ['"truly"', "<b>", "&"]
+    heatmaps = error_plots.paired_heatmaps(np.eye(3), np.eye(3), units, 'A "x"', "B <i>")
+    _labels_are_safe_and_literal(heatmaps.data[0].x)
+    assert [a.text for a in heatmaps.layout.annotations] == ['A "x"', "B &lt;i&gt;"]
+    bars = error_plots.paired_attributions(np.ones(3), -np.ones(3), units, '"a"', "<b>")
+    _labels_are_safe_and_literal(bars.data[0].y)
+    assert [trace_.name for trace_ in bars.data] == ['"a"', "&lt;b&gt;"]
