@@ -29,7 +29,8 @@ from explainer.families import family_of, sizes
 from explainer.loading import shipped as registry
 from explainer.loading.backbone import BackboneError
 from explainer.loading.memory import keep_freed_memory_mapped
-from explainer.models.modeling_retrofit import ADAPTER_FILE, load_retrofit
+from explainer.loading.retrofit import load_retrofit
+from explainer.models.adapter_io import ADAPTER_FILE, AdapterError
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -141,10 +142,11 @@ def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, Pre
 
 def _load_adapter(folder: Path) -> PreTrainedModel:
     """Markers and beacons retrofitted onto a pretrained base: the folder holds only the trained tensors, and
-    the base is located offline and verified against the SHA-256 its config records (explainer/backbone.py)."""
+    the base is located offline and verified against the SHA-256 its config records (explainer/loading/backbone.py).
+    A missing base, wrong base weights or an adapter file that does not fit: its own message, as it is."""
     try:
         return load_retrofit(folder)
-    except BackboneError as error:
+    except (BackboneError, AdapterError) as error:
         raise ModelLoadError(str(error)) from error
     except (OSError, ValueError, RuntimeError) as error:
         raise ModelLoadError(f"Adapter checkpoint {folder} is damaged or does not fit its base: {error}") from error

@@ -3,19 +3,14 @@ ThoughtBeacon encoder and the retrofit of thought markers and beacons onto a pre
 
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from explainer.models.modeling_retrofit import ThoughtBeaconBertConfig, ThoughtBeaconBertForSequenceClassification
-from explainer.models.modeling_thought_beacon import (
-    GatePin,
-    MarkerForce,
-    ThoughtBeaconConfig,
-    ThoughtBeaconForSequenceClassification,
-    ThoughtBeaconOutput,
-)
+from explainer.models.configuration_retrofit import ThoughtBeaconBertConfig
+from explainer.models.configuration_thought_beacon import ThoughtBeaconConfig
+from explainer.models.marker_beacon_blocks import GatePin, MarkerForce, ThoughtBeaconOutput
+from explainer.models.modeling_retrofit import ThoughtBeaconBertForSequenceClassification
+from explainer.models.modeling_thought_beacon import ThoughtBeaconForSequenceClassification
 
 AutoConfig.register(ThoughtBeaconConfig.model_type, ThoughtBeaconConfig, exist_ok=True)
-AutoModelForSequenceClassification.register(
-    ThoughtBeaconConfig, ThoughtBeaconForSequenceClassification, exist_ok=True
-)
+AutoModelForSequenceClassification.register(ThoughtBeaconConfig, ThoughtBeaconForSequenceClassification, exist_ok=True)
 AutoConfig.register(ThoughtBeaconBertConfig.model_type, ThoughtBeaconBertConfig, exist_ok=True)
 
 # Model types whose outputs carry thought markers and beacon gates and whose forward takes beacon_threshold,

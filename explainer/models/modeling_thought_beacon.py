@@ -1,6 +1,6 @@
 """The ThoughtBeacon transformer: a pre-LayerNorm encoder classifier with thought markers and activation beacons.
 
-Definitions (DESIGN.md section 4), for layer l, position i, residual stream x:
+Definitions (docs/architecture.md), for layer l, position i, residual stream x:
 
 Thought markers (one shared bank M of K marker vectors):
     p[l,i] = softmax(R_l(LN(x_i)) / temperature)       routing over the K markers
@@ -13,6 +13,7 @@ Activation beacons (one learned beacon vector b_l per layer):
     x_i    = h_i + g[l,i] * MLP(LN(h_i))
 Positions with g < tau skip the MLP: only kept positions are gathered, run and scattered back.
 
+The marker and beacon blocks are shared with the retrofit (marker_beacon_blocks.py).
 `num_thought_markers=0` and `use_beacons=False` give the baseline twin (a plain pre-LN encoder).
 """
 
@@ -20,90 +21,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import PretrainedConfig, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
 
-
-class MarkerForce(NamedTuple):
-    """Override routing at `layer` with a one-hot on `marker`, at `positions` (None: every position)."""
-
-    layer: int
-    positions: Sequence[int] | None
-    marker: int
-
-
-class GatePin(NamedTuple):
-    """Pin the beacon gate at `layer` to `value` (0 shuts the MLP, 1 opens it), at `positions` (None: all)."""
-
-    layer: int
-    positions: Sequence[int] | None
-    value: float
-
-
-class ThoughtBeaconConfig(PretrainedConfig):
-    model_type = "thought_beacon"
-
-    def __init__(
-        self,
-        vocab_size: int = 8000,
-        hidden_size: int = 256,
-        num_hidden_layers: int = 4,
-        num_attention_heads: int = 4,
-        intermediate_size: int = 1024,
-        max_position_embeddings: int = 512,
-        hidden_dropout_prob: float = 0.1,
-        attention_probs_dropout_prob: float = 0.1,
-        layer_norm_eps: float = 1e-5,
-        initializer_range: float = 0.02,
-        num_thought_markers: int = 16,
-        marker_temperature: float = 1.0,
-        use_beacons: bool = True,
-        beacon_threshold: float = 0.0,
-        beacon_init_bias: float = 2.0,
-        pad_token_id: int = 0,
-        **kwargs,
-    ):
-        super().__init__(pad_token_id=pad_token_id, **kwargs)
-        if hidden_size % num_attention_heads:
-            raise ValueError(f"hidden_size {hidden_size} is not a multiple of {num_attention_heads} attention heads")
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.intermediate_size = intermediate_size
-        self.max_position_embeddings = max_position_embeddings
-        self.hidden_dropout_prob = hidden_dropout_prob
-        self.attention_probs_dropout_prob = attention_probs_dropout_prob
-        self.layer_norm_eps = layer_norm_eps
-        self.initializer_range = initializer_range
-        self.num_thought_markers = num_thought_markers
-        self.marker_temperature = marker_temperature
-        self.use_beacons = use_beacons
-        self.beacon_threshold = beacon_threshold  # tau used when forward() is not given one
-        self.beacon_init_bias = beacon_init_bias  # gates start open: sigmoid(2) ~ 0.88
-
-
-@dataclass
-class ThoughtBeaconOutput(ModelOutput):
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None  # [batch, labels]
-    hidden_states: tuple[torch.Tensor, ...] | None = None  # layers+1 x [batch, T, d], residual stream (pre final LN)
-    attentions: tuple[torch.Tensor, ...] | None = None  # layers x [batch, heads, T, T], BERT layout
-    thought_markers: tuple[torch.Tensor, ...] | None = None  # layers x [batch, T, K] routing probabilities
-    beacon_gates: tuple[torch.Tensor, ...] | None = None  # layers x [batch, T], g in (0, 1) after pins
-    marker_contributions: tuple[torch.Tensor, ...] | None = None  # layers x [batch, T], ||W_m m|| / ||x||
-    mlp_update_ratios: tuple[torch.Tensor, ...] | None = None  # layers x [batch, T], ||g MLP(LN h)|| / ||h||
-
-
-def _norm_ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
-    return numerator.norm(dim=-1) / denominator.norm(dim=-1).clamp_min(1e-12)
+from explainer.models.configuration_thought_beacon import ThoughtBeaconConfig
+from explainer.models.marker_beacon_blocks import (
+    GatePin,
+    MarkerBeaconBlock,
+    MarkerForce,
+    ThoughtBeaconOutput,
+    at_layer,
+    check_layers,
+    gated_update,
+    norm_ratio,
+)
 
 
 class SelfAttention(nn.Module):
@@ -124,23 +59,17 @@ class SelfAttention(nn.Module):
         return self.out(context), probs
 
 
-class ThoughtBeaconLayer(nn.Module):
+class ThoughtBeaconLayer(MarkerBeaconBlock):
     def __init__(self, config: ThoughtBeaconConfig):
         super().__init__()
         d, eps = config.hidden_size, config.layer_norm_eps
-        self.temperature = config.marker_temperature
-        if config.num_thought_markers > 0:
-            self.router_norm = nn.LayerNorm(d, eps=eps)
-            self.router = nn.Linear(d, config.num_thought_markers)  # R_l
-            self.marker_proj = nn.Linear(d, d, bias=False)  # W_m,l, zero at init so markers start as a no-op
+        self.add_marker_router(config)  # router_norm, router (R_l), marker_proj (W_m,l)
         self.attn_norm = nn.LayerNorm(d, eps=eps)
         self.attn = SelfAttention(config)
         self.mlp_norm = nn.LayerNorm(d, eps=eps)
         ff = config.intermediate_size
         self.mlp = nn.Sequential(nn.Linear(d, ff), nn.GELU(), nn.Linear(ff, d))
-        if config.use_beacons:
-            self.beacon = nn.Parameter(torch.zeros(d))  # b_l
-            self.gate = nn.Linear(2 * d, 1)  # W_a,l
+        self.add_beacon(config)  # beacon (b_l), gate (W_a,l)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
@@ -152,49 +81,21 @@ class ThoughtBeaconLayer(nn.Module):
         pins: Sequence[GatePin],
         tau: float,
     ) -> dict[str, torch.Tensor | None]:
-        routing = contribution = None
-        if markers is not None:
-            routing = (self.router(self.router_norm(x)) / self.temperature).softmax(dim=-1)  # [batch, T, K]
-            for force in forces:
-                one_hot = F.one_hot(torch.tensor(force.marker, device=x.device), routing.shape[-1]).to(routing.dtype)
-                routing = routing.clone()
-                routing[:, _positions(force.positions)] = one_hot
-            marker_update = self.marker_proj(routing @ markers)  # W_m,l m[l,i]
-            contribution = _norm_ratio(marker_update, x)
-            x = x + marker_update
+        x, routing, contribution = self.route_markers(x, markers, forces)  # t = x + W_m,l m[l,i]
         attn_out, probs = self.attn(self.attn_norm(x), mask_bias)
         h = x + self.dropout(attn_out)
 
         normed = self.mlp_norm(h)
-        gates = None
-        if hasattr(self, "gate"):
-            beacon = self.beacon.expand(*normed.shape[:-1], -1)
-            gates = torch.sigmoid(self.gate(torch.cat([normed, beacon], dim=-1))).squeeze(-1)  # [batch, T]
-            for pin in pins:
-                gates = gates.clone()
-                gates[:, _positions(pin.positions)] = pin.value
-        if gates is None:
-            update = self.mlp(normed)
-        elif tau > 0:
-            # Really skip: run the MLP only on the (batch, position) slots whose gate reaches tau.
-            kept = (gates >= tau).nonzero(as_tuple=True)
-            computed = gates[kept].unsqueeze(-1) * self.mlp(normed[kept])
-            update = h.new_zeros(h.shape, dtype=computed.dtype)  # autocast may run the MLP in lower precision
-            update[kept] = computed
-        else:
-            update = gates.unsqueeze(-1) * self.mlp(normed)
+        gates = self.gates(normed, pins)
+        update = gated_update(normed, gates, tau, self.mlp)
         return {
             "x": h + self.dropout(update),
             "attention": probs,
             "routing": routing,
             "gates": gates,
             "contribution": contribution,
-            "mlp_ratio": _norm_ratio(update, h),
+            "mlp_ratio": norm_ratio(update, h),
         }
-
-
-def _positions(positions: Sequence[int] | None) -> slice | list[int]:
-    return slice(None) if positions is None else list(positions)
 
 
 class ThoughtBeaconPreTrainedModel(PreTrainedModel):
@@ -207,11 +108,7 @@ class ThoughtBeaconPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, ThoughtBeaconLayer):
-            if hasattr(module, "marker_proj"):
-                init.zeros_(module.marker_proj.weight)
-            if hasattr(module, "gate"):
-                init.zeros_(module.beacon)
-                init.constant_(module.gate.bias, self.config.beacon_init_bias)
+            module.init_markers_and_beacons(self.config.beacon_init_bias, zero_gate_weight=False)
         elif isinstance(module, ThoughtBeaconForSequenceClassification) and module.markers is not None:
             # Same scale as the token embeddings: larger markers swamp the residual stream once W_m moves
             # off zero, and training stalls at chance (measured: loss 0.69 at std 1.0).
@@ -276,9 +173,7 @@ class ThoughtBeaconForSequenceClassification(ThoughtBeaconPreTrainedModel):
             attention_mask = torch.ones(x.shape[:2], dtype=torch.long, device=x.device)
         mask_bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
         tau = self.config.beacon_threshold if beacon_threshold is None else beacon_threshold
-        for item in list(forced_markers) + list(pinned_gates):
-            if not 0 <= item.layer < len(self.layers):
-                raise ValueError(f"layer {item.layer} is out of range: the model has {len(self.layers)} layers")
+        check_layers(forced_markers, pinned_gates, len(self.layers))
 
         hidden, per_layer = [x], []
         for index, layer in enumerate(self.layers):
@@ -286,8 +181,8 @@ class ThoughtBeaconForSequenceClassification(ThoughtBeaconPreTrainedModel):
                 x,
                 mask_bias,
                 self.markers,
-                [f for f in forced_markers if f.layer == index],
-                [p for p in pinned_gates if p.layer == index],
+                at_layer(forced_markers, index),
+                at_layer(pinned_gates, index),
                 tau,
             )
             x = step["x"]

@@ -56,7 +56,7 @@ def test_a_missing_package_is_reported_with_the_install_command(tmp_path, monkey
 @needs_minilm
 def test_packaged_minilm_is_found_without_importing_the_package_and_matches_the_published_digest():
     code = (
-        "import sys; from explainer import backbone; folder = backbone.resolve(backbone.MINILM_ID); "
+        "import sys; from explainer.loading import backbone; folder = backbone.resolve(backbone.MINILM_ID); "
         "assert backbone.MINILM_MODULE not in sys.modules, 'the package code was imported'; print(folder)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

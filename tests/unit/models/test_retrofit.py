@@ -1,5 +1,6 @@
-"""Thought markers and beacons retrofitted onto a pretrained BERT (explainer/models/retrofit.py), on tiny BERTs
-built from configs: exact before training, real skipping, adapter round trip, base verification, tiny fine-tune."""
+"""Thought markers and beacons retrofitted onto a pretrained BERT (explainer/models/modeling_retrofit.py, built and
+loaded by explainer/loading/retrofit.py), on tiny BERTs built from configs: exact before training, real skipping,
+adapter round trip, base verification, tiny fine-tune."""
 
 from __future__ import annotations
 
@@ -16,15 +17,11 @@ from explainer import load_model, trace
 from explainer.evaluation.predict import evaluate
 from explainer.loading import backbone
 from explainer.loading.bundle import ModelLoadError
+from explainer.loading.retrofit import load_retrofit, retrofit
 from explainer.models import GatePin, MarkerForce, is_thought_beacon
-from explainer.models.modeling_retrofit import (
-    ADAPTER_FILE,
-    BASE_PREFIXES,
-    add_lora,
-    load_retrofit,
-    retrofit,
-)
+from explainer.models.adapter_io import ADAPTER_FILE, BASE_PREFIXES
 from explainer.training.loop import TrainSettings, train
+from explainer.training.lora import add_lora
 from tests.conftest import LAYERS, MARKERS
 
 
