@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from explainer.attribution import Attribution
 from explainer.attribution.inputs import prepare, rows_per_batch
-from explainer.attribution.methods import Attribution
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainer.capture.tracing import InputError, encode
+from explainer.capture.encoding import InputError, encode
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon

@@ -16,28 +16,39 @@ import torch
 
 from explainer.attention.statistics import attention_rollout
 from explainer.attribution.inputs import Prepared, rows_per_batch
+from explainer.attribution.options import AttributionOptions
+from explainer.attribution.result import Computed
 from explainer.loading.bundle import ModelBundle
 
 
-def compute(bundle: ModelBundle, prepared: Prepared, method: str, label: int, options):
-    from explainer.attribution.methods import Computed
-
-    if method == "layer_conductance":
-        layers, delta, baseline_logit = layer_conductance(bundle, prepared, label, options.conductance_steps)
-        return Computed(
-            scores=layers.mean(axis=0),
-            layer_scores=layers,
-            delta=delta,
-            baseline_logit=baseline_logit,
-            steps=options.conductance_steps,
-        )
-    attentions, grads = attention_and_gradients(bundle, prepared, label, with_gradients=method != "rollout")
-    if method == "rollout":
-        return Computed(scores=attention_rollout(attentions)[prepared.readout].astype(np.float32))
-    return Computed(scores=grad_x_attention(attentions, grads, prepared.readout))
-
-
 def layer_conductance(
+    bundle: ModelBundle, prepared: Prepared, label: int, target_logit: float, options: AttributionOptions
+) -> Computed:
+    layers, delta, baseline_logit = conductance_by_layer(bundle, prepared, label, options.conductance_steps)
+    return Computed(
+        scores=layers.mean(axis=0),
+        layer_scores=layers,
+        delta=delta,
+        baseline_logit=baseline_logit,
+        steps=options.conductance_steps,
+    )
+
+
+def rollout(
+    bundle: ModelBundle, prepared: Prepared, label: int, target_logit: float, options: AttributionOptions
+) -> Computed:
+    attentions, _ = attention_and_gradients(bundle, prepared, label, with_gradients=False)
+    return Computed(scores=attention_rollout(attentions)[prepared.readout].astype(np.float32))
+
+
+def grad_x_attention(
+    bundle: ModelBundle, prepared: Prepared, label: int, target_logit: float, options: AttributionOptions
+) -> Computed:
+    attentions, grads = attention_and_gradients(bundle, prepared, label, with_gradients=True)
+    return Computed(scores=chefer_relevance(attentions, grads, prepared.readout))
+
+
+def conductance_by_layer(
     bundle: ModelBundle, prepared: Prepared, label: int, steps: int
 ) -> tuple[np.ndarray, float, float]:
     """([layers+1, T] conductance of every layer output, embeddings first; the largest completeness error over
@@ -93,7 +104,7 @@ def attention_and_gradients(
     return stacked, torch.stack([g[0] for g in grads]).float().cpu().numpy()
 
 
-def grad_x_attention(attentions: np.ndarray, grads: np.ndarray, readout: int) -> np.ndarray:
+def chefer_relevance(attentions: np.ndarray, grads: np.ndarray, readout: int) -> np.ndarray:
     """Chefer et al. (2021), rule for self-attention: per layer A_bar = mean over heads of (grad * A)^+,
     relevance R = I, then R <- R + A_bar R through the layers; the readout row of R, the identity removed.
     attentions, grads: [layers, heads, T, T] -> [T]."""

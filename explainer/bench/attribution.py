@@ -157,7 +157,7 @@ def _dev_text_row(bundle, name: str, texts: list[str], repeats: int, what: str =
     """Ours on `texts`, each alternated with its own forward+backward pass."""
     import numpy as np
 
-    from explainer.attribution.methods import attribute
+    from explainer.attribution import attribute
 
     ours_total = reference_total = 0.0
     ratios, points, deltas, bounds = [], [], [], []
@@ -198,8 +198,8 @@ def _row(case: str, timing, target: str, meets) -> dict[str, Any]:
 
 
 def _rows(bundle, name: str, length: int, repeats: int) -> list[dict[str, Any]]:
+    from explainer.attribution import AttributionOptions, attribute
     from explainer.attribution.graph import attention_attribution
-    from explainer.attribution.methods import AttributionOptions, attribute
 
     text = text_with_tokens(bundle.tokenizer, length, max_length=bundle.max_length)
     if length >= bundle.max_length:  # the model reads no more: say so, as the capture bench does

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 
+from explainer.attribution import METHODS, AttributionOptions, attribute
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, GraphUnsupported, attention_attribution
 from explainer.attribution.inputs import BASELINES
-from explainer.attribution.methods import METHODS, AttributionOptions, attribute
-from explainer.capture.tracing import InputError
+from explainer.capture.encoding import InputError
 from explainer.cli.common import at_least_one, fail, print_json, unit_interval
 from explainer.loading.bundle import ModelLoadError, load_model
 

@@ -9,9 +9,8 @@ import pytest
 import torch
 from captum.attr import IntegratedGradients
 
-from explainer.attribution import ig_adaptive
+from explainer.attribution import AttributionOptions, attribute, ig_adaptive
 from explainer.attribution.inputs import logits_of_embeddings, prepare, target_of
-from explainer.attribution.methods import AttributionOptions, attribute
 
 TEXT = "The film is a quiet triumph, warm and funny."
 

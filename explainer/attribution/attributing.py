@@ -1,0 +1,104 @@
+"""Attribution of one prediction to the input tokens: one call per method, configured up front, arrays back.
+
+`attribute(bundle, text, method)` tokenises once (explainer/attribution/inputs.py), picks the target, and runs the
+method's registered compute function (explainer/attribution/registry.py) under the bundle's lock with gradients
+enabled and a fixed seed. Every model use leaves the model as it found it (no train(), no config change; the
+methods that hook remove their hooks in `finally`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+import torch
+
+from explainer.attribution.inputs import DENSE_NOTE, prepare, target_of
+from explainer.attribution.options import AttributionOptions
+from explainer.attribution.registry import METHODS, REGISTRY
+from explainer.attribution.result import Attribution
+from explainer.capture.encoding import InputError
+from explainer.loading.bundle import ModelBundle
+
+MethodProgress = Callable[[int, int, str], None]  # (done, total, method) after each method
+T = TypeVar("T")
+
+
+def attribute(
+    bundle: ModelBundle,
+    text: str,
+    method: str,
+    *,
+    target: int | str | None = None,
+    options: AttributionOptions = AttributionOptions(),
+) -> Attribution:
+    """Attribute the model's `target` logit (default: the predicted label) for `text` with `method`."""
+    if method not in REGISTRY:
+        raise InputError(f"Unknown method '{method}': choose one of {', '.join(METHODS)}")
+    compute = REGISTRY[method].function()
+    prepared = prepare(bundle, text, options.baseline)
+    label, logits = target_of(bundle, prepared, target)
+    started = time.perf_counter()
+    with bundle.lock, torch.enable_grad(), torch.random.fork_rng(devices=_rng_devices(bundle)):
+        torch.manual_seed(options.seed)
+        computed = compute(bundle, prepared, label, float(logits[label]), options)
+    seconds = time.perf_counter() - started
+    notes = (DENSE_NOTE,) if prepared.extra else ()
+    return Attribution(
+        method=method,
+        model_name=bundle.name,
+        architecture=bundle.architecture,
+        text=text,
+        tokens=prepared.tokens,
+        offsets=prepared.offsets,
+        special_tokens=prepared.special,
+        label_names=bundle.label_names,
+        target=label,
+        logits=logits,
+        scores=computed.scores,
+        layer_scores=computed.layer_scores,
+        convergence_delta=computed.delta,
+        target_logit=float(logits[label]),
+        baseline_logit=computed.baseline_logit,
+        baseline=options.baseline,
+        steps=computed.steps,
+        seconds=seconds,
+        truncated=prepared.truncated,
+        notes=notes,
+        error_bound=computed.error_bound,
+    )
+
+
+def attribute_all(
+    bundle: ModelBundle,
+    text: str,
+    methods: Iterable[str] = METHODS,
+    *,
+    target: int | str | None = None,
+    options: AttributionOptions = AttributionOptions(),
+    progress: MethodProgress | None = None,
+) -> dict[str, Attribution]:
+    """Every method in `methods` on the same input and target; `progress(done, total, method)` after each."""
+    def one(method: str) -> Attribution:
+        return attribute(bundle, text, method, target=target, options=options)
+
+    return each_method(one, methods, progress)
+
+
+def each_method(
+    compute: Callable[[str], T], methods: Iterable[str] = METHODS, progress: MethodProgress | None = None
+) -> dict[str, T]:
+    """{method: compute(method)} in registry order, `progress(done, total, method)` after each: the one loop over
+    methods (attributions, their faithfulness, the page's cached versions of both)."""
+    methods = list(methods)
+    results: dict[str, T] = {}
+    for index, method in enumerate(methods):
+        results[method] = compute(method)
+        if progress is not None:
+            progress(index + 1, len(methods), method)
+    return results
+
+
+def _rng_devices(bundle: ModelBundle) -> list[int]:
+    return [bundle.device.index or 0] if bundle.device.type == "cuda" else []

@@ -1,0 +1,46 @@
+"""How attribution methods run: one hashable options object, checked when made (it is part of every cache key)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from explainer.attribution import ig_adaptive
+from explainer.attribution.inputs import BASELINES
+from explainer.capture.encoding import InputError
+
+# "adaptive": ig_adaptive.py (nested Simpson panels, bisected where the exact per-panel error is); the others
+# are captum's fixed rules, their step count doubled until the delta is within tolerance. Not captum's
+# riemann_trapezoid: its weights sum to (n-1)/n, so it is biased by F-gap/n
+# (tests/unit/attribution/test_ig_adaptive.py).
+INTEGRATIONS = ("adaptive", "gausslegendre", "riemann_middle")
+
+
+@dataclass(frozen=True)
+class AttributionOptions:
+    """How methods run. Hashable: it is part of every cache key."""
+
+    baseline: str = "pad"  # pad | mask | zero: what replaces text tokens (special tokens stay)
+    steps: int = 8  # integrated gradients: intervals of the first grid (adaptive) / first step count (captum's)
+    max_steps: int = 256  # ... path points allowed while the error bound (captum's rules: delta) > tolerance x gap
+    tolerance: float = 0.01
+    integration: str = "adaptive"  # one of INTEGRATIONS
+    ig_stop: str = "error_bound"  # adaptive IG stops on: error_bound (no cancellation) | delta
+    conductance_steps: int = 32  # trapezoid points of layer conductance
+    samples: int = 200  # LIME and KernelSHAP perturbed samples
+    seed: int = 0  # LIME / KernelSHAP sampling
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise InputError(f"Unknown baseline '{self.baseline}': choose one of {', '.join(BASELINES)}")
+        if self.ig_stop not in ig_adaptive.STOPS:
+            raise InputError(f"Unknown ig_stop '{self.ig_stop}': choose one of {', '.join(ig_adaptive.STOPS)}")
+        if self.integration not in INTEGRATIONS:
+            raise InputError(f"Unknown integration '{self.integration}': choose one of {', '.join(INTEGRATIONS)}")
+        for name in ("steps", "max_steps", "conductance_steps", "samples"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise InputError(f"{name} must be a positive whole number, not {getattr(self, name)!r}")
+        if self.integration == "adaptive" and self.max_steps < 3:
+            raise InputError(f"max_steps must be at least 3 for adaptive integration (one panel), not {self.max_steps}")
+        if not (math.isfinite(self.tolerance) and self.tolerance > 0):
+            raise InputError(f"tolerance must be a positive number, not {self.tolerance!r}")

@@ -1,0 +1,52 @@
+"""The attribution methods, one entry each (captum/inseq style): name, title, whether scores are signed, and the
+function that computes them. Used by `attribute()`, the command line, the Attribution page and the contract test.
+
+Torch-free on import: `compute` names its function as "module:function" and loads it on first use, so views and
+pages can read titles without importing torch or captum. Adding a method = one `Method(...)` entry below and a
+function `compute(bundle, prepared, label, target_logit, options) -> Computed` (run under the bundle's lock
+with gradients enabled; see explainer/attribution/attributing.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    title: str
+    signed: bool  # scores for and against the label; unsigned ones are magnitudes or shares
+    compute: str  # "module:function" of (bundle, prepared, label, target_logit, options) -> Computed
+
+    def function(self) -> Callable[..., Any]:
+        module, _, name = self.compute.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+_EMBEDDING = "explainer.attribution.embedding_methods"
+_LAYER = "explainer.attribution.layer_methods"
+
+REGISTRY: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("integrated_gradients", "Integrated gradients", True, f"{_EMBEDDING}:integrated_gradients"),
+        Method("saliency", "Saliency", False, f"{_EMBEDDING}:saliency"),
+        Method("input_x_gradient", "Input × gradient", True, f"{_EMBEDDING}:input_x_gradient"),
+        Method("occlusion", "Occlusion", True, f"{_EMBEDDING}:occlusion"),
+        Method("lime", "LIME", True, f"{_EMBEDDING}:lime"),
+        Method("kernel_shap", "KernelSHAP", True, f"{_EMBEDDING}:kernel_shap"),
+        Method("layer_conductance", "Layer conductance", True, f"{_LAYER}:layer_conductance"),
+        Method("rollout", "Attention rollout", False, f"{_LAYER}:rollout"),
+        Method("grad_x_attention", "Gradient × attention", False, f"{_LAYER}:grad_x_attention"),
+    )
+}
+METHODS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def title(method: str) -> str:
+    """The method's display title (the name itself for one not registered)."""
+    return REGISTRY[method].title if method in REGISTRY else method
