@@ -14,24 +14,17 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from explainer.cli.common import at_least_one, fail, unit_interval, writing_to
 from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
-from explainer.data.labelled import DatasetError, LabelledData, read_dataset
-from explainer.evaluation.predict import evaluate, predict
-from explainer.loading.bundle import ModelBundle, load_model
-from explainer.models.modeling_retrofit import ADAPTER_FILE
+from explainer.data.labelled import DatasetError, read_dataset
+from explainer.training.finalize import clear_model, dev_scorer, finalize
 from explainer.training.loop import TrainSettings, settings_problems, train
-from explainer.training.model_card import write_card, write_metrics
 
 LABEL_NAMES = ("negative", "positive")
-TAU_GRID = tuple(round(x, 2) for x in np.arange(0.05, 1.0, 0.05))
-TAU_TOLERANCE = 0.005  # accuracy the shipped tau may cost against the dense model
-MONITOR_TAU = 0.5  # threshold at which retrofit training logs its dev skip rate
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSettings]:
@@ -67,44 +60,6 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     return args, settings
 
 
-# What a model folder holds besides its tokenizer (which training writes again): removed before training into a
-# folder that holds a model, so a from-scratch model cannot be read back beside a stale retrofit adapter (or the
-# reverse), and an old card and metrics cannot describe the new weights.
-MODEL_FILES = ("config.json", "model.safetensors", ADAPTER_FILE, "pytorch_model.bin", "metrics.json",
-               "training_log.json", "README.md")
-
-
-def clear_model(out: Path) -> list[str]:
-    """Remove MODEL_FILES from `out` when it holds a model (a config.json); returns the names removed."""
-    if not (out / "config.json").is_file():
-        return []  # not a model folder: nothing of the user's is touched
-    removed = [name for name in MODEL_FILES if (out / name).is_file()]
-    for name in removed:
-        (out / name).unlink()
-    return removed
-
-
-def tau_sweep(bundle: ModelBundle, texts, labels) -> list[dict]:
-    """Dev accuracy and skip rate at every threshold of TAU_GRID."""
-    sweep = []
-    for tau in TAU_GRID:
-        result = evaluate(bundle, texts, labels, beacon_threshold=tau)
-        sweep.append({"tau": tau, "accuracy": result["accuracy"], "skip_rate": result["skip_rate"]})
-    return sweep
-
-
-def pick_tau(sweep: list[dict], dense_accuracy: float, min_skip_rate: float = 0.0) -> tuple[float, str]:
-    """The largest threshold whose dev accuracy stays within TAU_TOLERANCE of the dense model's; when that skips
-    less than `min_skip_rate`, the smallest threshold that skips at least that much. Returns (tau, rule)."""
-    chosen = max([row["tau"] for row in sweep if row["accuracy"] >= dense_accuracy - TAU_TOLERANCE], default=0.0)
-    skip = next((row["skip_rate"] for row in sweep if row["tau"] == chosen), 0.0)
-    if min_skip_rate and skip < min_skip_rate:
-        enough = [row["tau"] for row in sweep if row["skip_rate"] >= min_skip_rate]
-        if enough:
-            return min(enough), f"smallest tau skipping at least {min_skip_rate:.0%} of MLP evaluations"
-    return chosen, f"largest tau within {TAU_TOLERANCE} of the dense accuracy"
-
-
 def main(argv: list[str] | None = None) -> None:
     args, settings = parse_args(argv)
     if args.threads:
@@ -129,16 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     if removed:
         print(f"replacing the model in {args.out}: removed {', '.join(removed)}", file=sys.stderr)
 
-    def dev_accuracy(model, tokenizer) -> float:
-        bundle = ModelBundle("training", model, tokenizer, LABEL_NAMES, device, max_length=tokenizer.model_max_length)
-        predicted = predict(bundle, dev.texts, batch_size=128, beacon_threshold=0.0).predicted
-        accuracy = float((predicted == np.asarray(dev.labels)).mean())
-        if settings.backbone and getattr(model.config, "use_beacons", False):  # progress of the gates, for the log
-            gated = predict(bundle, dev.texts, batch_size=128, beacon_threshold=MONITOR_TAU)
-            gated_accuracy = float((gated.predicted == np.asarray(dev.labels)).mean())
-            print(f"dev accuracy {accuracy:.4f}; at tau {MONITOR_TAU}: {gated_accuracy:.4f}, "
-                  f"skip rate {gated.skipped_slots / max(gated.slots, 1):.3f}", file=sys.stderr, flush=True)
-        return accuracy
+    def monitor(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    dev_accuracy = dev_scorer(dev, LABEL_NAMES, device, monitor if settings.backbone else None)
 
     with tqdm(total=1, desc=f"training {settings.arch}", unit="step", file=sys.stderr) as bar:
         def progress(step: int, total: int, losses: dict[str, float]) -> None:
@@ -150,38 +99,6 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else None
         log = train(texts, labels, LABEL_NAMES, settings, args.out, dev_accuracy, device, progress, tokenizer)
 
-    finalize(args.out, dev, challenge, {**log, "n_train": len(texts)}, device, args.min_skip_rate)
-
-
-def finalize(
-    out: Path, dev: LabelledData, challenge: LabelledData, training: dict, device=None, min_skip_rate: float = 0.0
-) -> dict:
-    """Evaluate the checkpoint in `out` as shipped: pick tau on dev (ThoughtBeacon), evaluate dev and every
-    challenge capability, and write metrics.json and the model card. Rerunnable on a shipped folder."""
-    bundle = load_model(out, device=device)
-    config = bundle.model.config
-    metrics: dict = {"training": training}
-    if (out / ADAPTER_FILE).is_file():
-        metrics["base"] = {"model": config.base_model, "sha256": config.base_sha256,
-                           "adapter_bytes": (out / ADAPTER_FILE).stat().st_size}
-    if config.use_beacons:
-        dense = evaluate(bundle, dev.texts, dev.labels, beacon_threshold=0.0)
-        sweep = tau_sweep(bundle, dev.texts, dev.labels)
-        tau, rule = pick_tau(sweep, dense["accuracy"], min_skip_rate)
-        config.beacon_threshold = tau
-        config.save_pretrained(out)
-        metrics.update({"dev_dense": dense, "beacon_threshold": tau, "tau_tolerance": TAU_TOLERANCE,
-                        "tau_rule": rule, "tau_sweep": sweep})
-    metrics["dev"] = evaluate(bundle, dev.texts, dev.labels)
-    capabilities = challenge.extra["capability"]
-    metrics["challenge"] = {}
-    for capability in sorted(set(capabilities)):
-        rows = [i for i, c in enumerate(capabilities) if c == capability]
-        result = evaluate(bundle, [challenge.texts[i] for i in rows], [challenge.labels[i] for i in rows])
-        metrics["challenge"][capability] = {"n": result["n"], "accuracy": result["accuracy"]}
-    write_metrics(out, metrics)
-    write_card(out, out.name, metrics)
+    metrics = finalize(args.out, dev, challenge, {**log, "n_train": len(texts)}, device, args.min_skip_rate)
     summary = {k: metrics["dev"][k] for k in ("accuracy", "macro_f1", "skip_rate", "total_flops_saved")}
-    print(f"{out}: dev {summary}", file=sys.stderr)
-    return metrics
-
+    print(f"{args.out}: dev {summary}", file=sys.stderr)

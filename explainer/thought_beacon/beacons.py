@@ -1,8 +1,8 @@
 """Compute saved by the activation beacons: for one input (from its Trace) and over a data set across tau.
 
-At threshold tau a (layer, token) slot skips its MLP when its gate g < tau (DESIGN.md section 4). The share of
-MLP evaluations skipped is also the share of MLP FLOPs saved (every evaluation costs the same); the share of
-the model's total FLOPs saved weighs that by the MLP's share of a layer (`evaluation.mlp_flops_share`).
+At threshold tau a (layer, token) slot skips its MLP when its gate g < tau. The share of MLP evaluations skipped
+is also the share of MLP FLOPs saved (every evaluation costs the same); the share of the model's total FLOPs
+saved weighs that by the MLP's share of a layer (`evaluation.mlp_flops_share`).
 Skipping at layer l changes what later layers see, so their gates, and hence the skip rate, depend on tau
 through the earlier layers too: a sweep reports whether its skip rate came out monotone.
 """
@@ -10,7 +10,7 @@ through the earlier layers too: a sweep reports whether its skip rate came out m
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +22,8 @@ from explainer.data.labelled import LabelledData
 from explainer.evaluation.predict import mlp_flops_share, predict, summarise
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon
+from explainer.progress import Progress
 
-Progress = Callable[[int, int], None]  # (text passes done, total) -> None
 DEFAULT_TAUS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))  # 0, 0.05, ..., 1
 VERSION = 1  # bump when a sweep's meaning or layout changes
 
@@ -92,10 +92,13 @@ def sweep(
     labels: Sequence[int],
     *,
     taus: Sequence[float] | None = None,
+    with_model_tau: bool = True,
     batch_size: int = 32,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Accuracy against compute over tau: one evaluation pass of the data per tau (evaluation.predict).
+    """Accuracy against compute over tau: one evaluation pass of the data per tau (evaluation.predict), the
+    same figures as `evaluation.predict.evaluate` at that tau. The taus are `taus` (default 0, 0.05, ..., 1)
+    plus, unless `with_model_tau` is False, the model's own (training sweeps a fixed grid to choose it).
 
     Returns {"model_tau", "n", "points": [{"tau", "accuracy", "macro_f1", "skip_rate", "mlp_flops_saved",
     "flops_saved"}, ...] sorted by tau, "monotone_skip_rate"}; `flops_saved` is the share of total FLOPs."""
@@ -104,7 +107,7 @@ def sweep(
     if not texts:
         raise ValueError("No texts to sweep over")
     model_tau = float(bundle.model.config.beacon_threshold)
-    grid = sweep_taus(model_tau, taus)
+    grid = sweep_taus(model_tau if with_model_tau else None, taus)
     label_array = np.asarray(labels, dtype=np.int64)
     points = []
     for index, tau in enumerate(grid):

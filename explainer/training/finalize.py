@@ -1,0 +1,109 @@
+"""What training does around its loop to ship a model: clear the output folder of an old model, score each
+checkpoint on dev, and finalise the best one: pick the beacon threshold tau on dev (with the tau sweep of
+`explainer.thought_beacon.beacons`), evaluate dev and every challenge capability, and write metrics.json and the
+model card. `python -m explainer train` parses its options, calls these and prints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from explainer.data.labelled import LabelledData
+from explainer.evaluation.predict import evaluate, predict
+from explainer.loading.bundle import ModelBundle, load_model
+from explainer.models.adapter_io import ADAPTER_FILE
+from explainer.thought_beacon.beacons import DEFAULT_TAUS, has_beacons, sweep
+from explainer.training.model_card import write_card, write_metrics
+
+# The thresholds tau is chosen from: the sweep's grid without its ends (tau 0 is the dense model, evaluated on its
+# own; at tau 1 every MLP is skipped).
+TAU_GRID = tuple(tau for tau in DEFAULT_TAUS if 0 < tau < 1)
+TAU_TOLERANCE = 0.005  # accuracy the shipped tau may cost against the dense model
+MONITOR_TAU = 0.5  # threshold at which retrofit training logs its dev skip rate
+SWEEP_FIELDS = ("tau", "accuracy", "skip_rate")  # what metrics.json keeps of each point of the sweep
+
+# What a model folder holds besides its tokenizer (which training writes again): removed before training into a
+# folder that holds a model, so a from-scratch model cannot be read back beside a stale retrofit adapter (or the
+# reverse), and an old card and metrics cannot describe the new weights.
+MODEL_FILES = ("config.json", "model.safetensors", ADAPTER_FILE, "pytorch_model.bin", "metrics.json",
+               "training_log.json", "README.md")
+
+
+def clear_model(out: Path) -> list[str]:
+    """Remove MODEL_FILES from `out` when it holds a model (a config.json); returns the names removed."""
+    if not (out / "config.json").is_file():
+        return []  # not a model folder: nothing of the user's is touched
+    removed = [name for name in MODEL_FILES if (out / name).is_file()]
+    for name in removed:
+        (out / name).unlink()
+    return removed
+
+
+def dev_scorer(
+    dev: LabelledData, label_names: Sequence[str], device, monitor: Callable[[str], None] | None = None
+) -> Callable:
+    """The checkpoint score `training.loop.train` keeps the best of: dev accuracy with every MLP run. With
+    `monitor`, a model with beacons is also run at MONITOR_TAU and `monitor` gets a line with that accuracy and
+    skip rate (how far the gates have come; retrofit training logs it)."""
+    labels = np.asarray(dev.labels)
+
+    def score(model, tokenizer) -> float:
+        bundle = ModelBundle("training", model, tokenizer, tuple(label_names), device,
+                             max_length=tokenizer.model_max_length)
+        predicted = predict(bundle, dev.texts, batch_size=128, beacon_threshold=0.0).predicted
+        accuracy = float((predicted == labels).mean())
+        if monitor and getattr(model.config, "use_beacons", False):
+            gated = predict(bundle, dev.texts, batch_size=128, beacon_threshold=MONITOR_TAU)
+            gated_accuracy = float((gated.predicted == labels).mean())
+            monitor(f"dev accuracy {accuracy:.4f}; at tau {MONITOR_TAU}: {gated_accuracy:.4f}, "
+                    f"skip rate {gated.skipped_slots / max(gated.slots, 1):.3f}")
+        return accuracy
+
+    return score
+
+
+def pick_tau(sweep: list[dict], dense_accuracy: float, min_skip_rate: float = 0.0) -> tuple[float, str]:
+    """The largest threshold whose dev accuracy stays within TAU_TOLERANCE of the dense model's; when that skips
+    less than `min_skip_rate`, the smallest threshold that skips at least that much. Returns (tau, rule)."""
+    chosen = max([row["tau"] for row in sweep if row["accuracy"] >= dense_accuracy - TAU_TOLERANCE], default=0.0)
+    skip = next((row["skip_rate"] for row in sweep if row["tau"] == chosen), 0.0)
+    if min_skip_rate and skip < min_skip_rate:
+        enough = [row["tau"] for row in sweep if row["skip_rate"] >= min_skip_rate]
+        if enough:
+            return min(enough), f"smallest tau skipping at least {min_skip_rate:.0%} of MLP evaluations"
+    return chosen, f"largest tau within {TAU_TOLERANCE} of the dense accuracy"
+
+
+def finalize(
+    out: Path, dev: LabelledData, challenge: LabelledData, training: dict, device=None, min_skip_rate: float = 0.0
+) -> dict:
+    """Evaluate the checkpoint in `out` as shipped: pick tau on dev (ThoughtBeacon), evaluate dev and every
+    challenge capability, and write metrics.json and the model card. Rerunnable on a shipped folder. Returns
+    the metrics written."""
+    bundle = load_model(out, device=device)
+    config = bundle.model.config
+    metrics: dict = {"training": training}
+    if (out / ADAPTER_FILE).is_file():
+        metrics["base"] = {"model": config.base_model, "sha256": config.base_sha256,
+                           "adapter_bytes": (out / ADAPTER_FILE).stat().st_size}
+    if has_beacons(bundle):
+        dense = evaluate(bundle, dev.texts, dev.labels, beacon_threshold=0.0)
+        points = sweep(bundle, dev.texts, dev.labels, taus=TAU_GRID, with_model_tau=False)["points"]
+        tau_sweep = [{field: point[field] for field in SWEEP_FIELDS} for point in points]
+        tau, rule = pick_tau(tau_sweep, dense["accuracy"], min_skip_rate)
+        config.beacon_threshold = tau
+        config.save_pretrained(out)
+        metrics.update({"dev_dense": dense, "beacon_threshold": tau, "tau_tolerance": TAU_TOLERANCE,
+                        "tau_rule": rule, "tau_sweep": tau_sweep})
+    metrics["dev"] = evaluate(bundle, dev.texts, dev.labels)
+    capabilities = challenge.extra["capability"]
+    metrics["challenge"] = {}
+    for capability in sorted(set(capabilities)):
+        rows = [i for i, c in enumerate(capabilities) if c == capability]
+        result = evaluate(bundle, [challenge.texts[i] for i in rows], [challenge.labels[i] for i in rows])
+        metrics["challenge"][capability] = {"n": result["n"], "accuracy": result["accuracy"]}
+    write_metrics(out, metrics)
+    write_card(out, out.name, metrics)
+    return metrics

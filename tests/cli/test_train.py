@@ -1,0 +1,63 @@
+"""`python -m explainer train`: writes a loadable model with its card and metrics, refuses bad settings up front."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from explainer import load_model, trace
+from explainer.cli.train import main as train_main
+from tests.unit.training.test_loop import TINY, fixed_tokenizer, toy_data
+
+
+def test_train_cli_writes_model_metrics_and_card(tmp_path):
+    for name, seed, n in (("train.tsv", 1, 320), ("dev.tsv", 2, 64)):
+        texts, labels = toy_data(n, seed)
+        (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    out = tmp_path / "model"
+    fixed_tokenizer().save_pretrained(tmp_path / "tokenizer")
+    args = ["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "dev.tsv"), "--out", str(out),
+            "--arch", "thought-beacon", "--epochs", "3", "--tokenizer", str(tmp_path / "tokenizer")]
+    for key, value in TINY.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    out.mkdir()  # a retrofit's folder was here: its adapter must not be read back beside the new weights
+    (out / "config.json").write_text("{}")
+    (out / "adapter.safetensors").write_bytes(b"stale")
+    (out / "metrics.json").write_text('{"stale": true}')
+    (out / "notes.txt").write_text("mine")
+    train_main(args)
+    assert not (out / "adapter.safetensors").exists() and (out / "notes.txt").read_text() == "mine"
+    metrics = json.loads((out / "metrics.json").read_text())
+    card = (out / "README.md").read_text()
+    assert metrics["dev"]["n"] == 64 and 0 <= metrics["dev"]["accuracy"] <= 1
+    assert f"| accuracy | {metrics['dev']['accuracy']:.4f} |" in card
+    assert f"| skip rate (MLP evaluations skipped) | {100 * metrics['dev']['skip_rate']:.1f}% |" in card
+    assert set(metrics["challenge"]) >= {"negation", "contrast", "typo"}
+    assert "Activation Beacon" in card and "unrelated" in card
+    bundle = load_model(out)
+    assert bundle.tokenizer.get_vocab() == fixed_tokenizer().get_vocab()  # --tokenizer was reused as given
+    assert bundle.max_length == TINY["max_length"]  # the model reads what it was trained on, no more
+    assert bundle.model.config.beacon_threshold == metrics["beacon_threshold"]
+    assert bundle.label_names == ("negative", "positive")
+    assert trace(bundle, "the plot was great").predicted_label in bundle.label_names
+
+
+@pytest.mark.parametrize(
+    "extra, complaint",
+    [(["--batch-size", "0"], "batch_size must be at least 1"), (["--epochs", "0"], "epochs must be at least 1"),
+     (["--evals-per-epoch", "0"], "evals_per_epoch"), (["--learning-rate", "-1"], "learning_rate"),
+     (["--hidden-size", "16", "--num-heads", "3"], "multiple of num_heads"), (["--min-skip-rate", "2"], "from 0 to 1"),
+     (["--out-is-a-file"], "is a file")],
+)
+def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra, complaint):
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\n")
+    out = tmp_path / "model"
+    if extra == ["--out-is-a-file"]:
+        out.write_text("a file")
+        extra = []
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "train.tsv"), "--out", str(out),
+                    *extra])
+    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
+    assert not out.is_dir()  # nothing was created
