@@ -23,7 +23,8 @@ _PUBLIC = {
 __all__ = ["InputError", "ModelBundle", "ModelLoadError", "Trace", "load_model", "trace"]
 
 if TYPE_CHECKING:
-    from explainer.capture.tracing import InputError, Trace, trace
+    from explainer.capture.encoding import InputError
+    from explainer.capture.tracing import Trace, trace
     from explainer.loading.bundle import ModelBundle, ModelLoadError, load_model
 
 

@@ -1,7 +1,7 @@
 """Benchmarks: `python -m explainer bench NAME [--json] [--repeats N] [--quick] [--threads N]`.
 
-Each bench is a function `(BenchOptions) -> report dict` (DESIGN section 9 shape, built with
-`explainer.bench.common.report`). To add one, write explainer/bench/NAME.py with a `run(options)` and add
+Each bench is a function `(BenchOptions) -> report dict` (the report shape in docs/architecture.md, "Benchmarks",
+built with `explainer.bench.common.report`). To add one, write explainer/bench/NAME.py with a `run(options)` and add
 one line to BENCHES.
 """
 

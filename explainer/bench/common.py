@@ -1,6 +1,6 @@
-"""Shared pieces of every bench: the machine line, alternating timing, the result shape (DESIGN section 9),
-a randomly initialised BERT-base-sized classifier loaded through the real loading path, and texts of an exact
-token count.
+"""Shared pieces of every bench: the machine line, alternating timing, the result shape (docs/architecture.md,
+"Benchmarks"), a randomly initialised BERT-base-sized classifier loaded through the real loading path, and texts of
+an exact token count.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def timed_result(
 
 
 def report(bench: str, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The whole output of one bench, exactly the DESIGN section 9 shape."""
+    """The whole output of one bench, exactly the report shape of docs/architecture.md (Benchmarks)."""
     return {"bench": bench, "machine": machine(), "results": list(results)}
 
 

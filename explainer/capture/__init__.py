@@ -1,1 +1,27 @@
-"""capture."""
+"""One forward pass in, one immutable Trace out.
+
+encoding.py   encode(): one tokenisation under the bundle's lock (the first chunk the model reads), InputError
+tracing.py    trace() -> Trace: attention of every head, hidden states, logit lens, MLP update ratios, and for
+              ThoughtBeacon models marker routing and beacon gates
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_PUBLIC = {"MAX_TEXT_CHARS": "encoding", "InputError": "encoding", "encode": "encoding", "Trace": "tracing",
+           "trace": "tracing"}
+__all__ = ["MAX_TEXT_CHARS", "InputError", "Trace", "encode", "trace"]
+
+if TYPE_CHECKING:
+    from explainer.capture.encoding import MAX_TEXT_CHARS, InputError, encode
+    from explainer.capture.tracing import Trace, trace
+
+
+def __getattr__(name: str) -> Any:  # loaded on first use: importing a submodule costs no more than it needs
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'explainer.capture' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"explainer.capture.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value

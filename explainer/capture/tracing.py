@@ -11,16 +11,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from explainer.capture.encoding import InputError, encode
 from explainer.families import MlpProbe, family_of
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
 from explainer.models import GatePin, MarkerForce, is_thought_beacon
-
-MAX_TEXT_CHARS = 100_000  # beyond this, tokenising alone gets slow; no classifier reads that much anyway
-
-
-class InputError(ValueError):
-    """The input text cannot be traced; the message says why in words a user can act on."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,63 +94,6 @@ class Trace(FrozenArrays):
             for item in fields(self)
             if "np.ndarray" in str(item.type)
         }
-
-
-def validate_text(text: str) -> str:
-    if not isinstance(text, str):
-        raise InputError(f"Text must be a string, not {type(text).__name__}")
-    if not text.strip():
-        raise InputError("The text is empty: type a sentence to analyse.")
-    if len(text) > MAX_TEXT_CHARS:
-        raise InputError(
-            f"The text has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}. "
-            "Paste a shorter passage (the model reads only its first few hundred tokens anyway)."
-        )
-    return text
-
-
-@dataclass(frozen=True)
-class Encoded:
-    """One text tokenised for the model: the first chunk it reads, and how much of the text there was."""
-
-    inputs: dict[str, list[int]]  # model inputs of the first chunk (input_ids, attention_mask, ...)
-    special: np.ndarray  # [T] bool, tokens added by the tokenizer
-    offsets: np.ndarray  # [T, 2] character span of each token; (0, 0) for special tokens
-    num_text_tokens: int  # text tokens of the whole text, every chunk
-
-    @property
-    def truncated(self) -> bool:
-        """The text has more tokens than the model reads."""
-        return self.num_text_tokens > len(self.special) - int(self.special.sum())
-
-
-def encode(bundle: ModelBundle, text: str) -> Encoded:
-    """Validate and tokenise `text` for `bundle`, truncated to what the model reads (InputError when nothing of
-    it is readable)."""
-    validate_text(text)
-    with bundle.lock:  # fast tokenizers switch truncation on and off per call: not safe across threads
-        # One call: with overflowing tokens on, text past max_length comes back as extra rows, which both
-        # flags truncation and counts the text's tokens without tokenising twice.
-        encoded = bundle.tokenizer(
-            text,
-            truncation=True,
-            max_length=bundle.max_length,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-        )
-    special_rows = encoded.pop("special_tokens_mask")
-    num_text_tokens = sum(len(row) - sum(row) for row in special_rows)
-    if num_text_tokens == 0:
-        raise InputError("The text has nothing the model can read (only spaces, control or invisible characters).")
-    offsets = np.array(encoded.pop("offset_mapping")[0], dtype=np.int64).reshape(-1, 2)
-    encoded.pop("overflow_to_sample_mapping", None)
-    return Encoded(
-        inputs={key: list(rows[0]) for key, rows in encoded.items()},
-        special=np.array(special_rows[0], dtype=bool),
-        offsets=offsets,
-        num_text_tokens=num_text_tokens,
-    )
 
 
 def trace(

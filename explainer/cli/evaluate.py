@@ -104,12 +104,10 @@ def main(argv: list[str] | None = None) -> None:
         _sweep_tau(bundles[0], data, args.batch_size)
         return
     if args.no_cache:
-        from explainer.data import disk_cache
+        from explainer.evaluation.prediction_cache import forget
 
         for bundle in bundles:
-            disk_cache.cache_path(errors.NAMESPACE, *errors.cache_key(bundle, data, args.beacon_threshold)).unlink(
-                missing_ok=True
-            )
+            forget(bundle, data, args.beacon_threshold)
     bars = [_progress(f"{bundle.name}") for bundle in bundles]
     try:
         if len(bundles) == 1:
@@ -144,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _sweep_tau(bundle, data, batch_size: int) -> None:
-    """--sweep-tau: tau, accuracy, skip_rate, flops_saved per point (explainer.beacons.cached_sweep)."""
+    """--sweep-tau: tau, accuracy, skip_rate, flops_saved per point (explainer.thought_beacon.beacons.cached_sweep)."""
     from explainer.thought_beacon.beacons import NoBeaconsError, cached_sweep
 
     bar, progress = _progress("sweeping tau")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from explainer.capture.tracing import InputError, Trace, trace
+from explainer.capture.encoding import InputError
+from explainer.capture.tracing import Trace, trace
 from explainer.cli.common import fail, print_json
 from explainer.loading.bundle import ModelLoadError, load_model
 

@@ -15,11 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from explainer.loading import shipped as registry
+
+def cache_dir() -> Path:
+    """The project's cache folder: models built on demand and cached results (EXPLAINER_CACHE overrides)."""
+    root = os.environ.get("EXPLAINER_CACHE") or Path.home() / ".cache" / "transformer-explainer"
+    return Path(root)
 
 
 def cache_root() -> Path:
-    return registry.cache_dir() / "results"
+    return cache_dir() / "results"
 
 
 def folder_stamp(folder: Path) -> str:

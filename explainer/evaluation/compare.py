@@ -20,8 +20,8 @@ from explainer.attention.head_matching import HeadMatching, match_heads
 from explainer.capture.tracing import Trace, trace
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import ErrorReport, analyse
-from explainer.evaluation.predict import Progress
 from explainer.loading.bundle import ModelBundle
+from explainer.progress import Progress
 
 WORD = re.compile(r"\w+|[^\w\s]")
 TOP_K = 5
@@ -37,7 +37,7 @@ class CompareError(ValueError):
 def input_x_gradient(bundle: ModelBundle, text: str, target: int) -> np.ndarray:  # [T]
     """Gradient x input on the token embeddings, one score per token of `trace(bundle, text)`, towards the logit
     of label `target` (explainer.attribution's method; ThoughtBeacon models are attributed dense there)."""
-    from explainer.attribution.methods import attribute
+    from explainer.attribution import attribute
 
     return attribute(bundle, text, "input_x_gradient", target=int(target)).scores
 

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from explainer.data import disk_cache
 from explainer.data.labelled import DatasetError, LabelledData, Source, read_dataset
-from explainer.evaluation.predict import Predictions, Progress, predict, summarise
+from explainer.evaluation.predict import Predictions, summarise
+from explainer.evaluation.prediction_cache import cached_predictions
 from explainer.loading.bundle import ModelBundle
+from explainer.progress import Progress
 
-NAMESPACE = "predictions"
-CACHE_VERSION = 1  # bump when the cached layout changes
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # an upload larger than this is refused with a message
 TAG_COLUMNS = ("capability", "tag", "category", "group")  # an extra column of these names filters the table
 CALIBRATION_BINS = 10
@@ -68,70 +67,6 @@ def load_labelled(
                 f"The model {bundle.name} takes its label names or ids 0-{len(bundle.label_names) - 1}. {error}"
             ) from error
         raise
-
-
-# ---- predictions, cached ------------------------------------------------------------------------------------
-
-
-def cache_key(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> tuple:
-    """What identifies a prediction pass: the weights, the file's bytes, which columns were read, tau."""
-    return (CACHE_VERSION, *disk_cache.input_key(bundle, data), beacon_threshold)
-
-
-def _to_json(p: Predictions) -> dict:
-    return {
-        "probabilities": p.probabilities.tolist(),
-        "lengths": p.lengths.tolist() if p.lengths is not None else None,
-        "seconds": p.seconds,
-        "slots": p.slots,
-        "skipped_slots": p.skipped_slots,
-        "tokens": p.tokens,
-        "max_prob_sum": p.max_prob_sum,
-        "marker_counts": p.marker_counts.tolist() if p.marker_counts is not None else None,
-    }
-
-
-def _from_json(value: dict) -> Predictions:
-    return Predictions(
-        probabilities=np.asarray(value["probabilities"], dtype=np.float32),
-        seconds=float(value["seconds"]),
-        slots=int(value["slots"]),
-        skipped_slots=int(value["skipped_slots"]),
-        tokens=int(value["tokens"]),
-        max_prob_sum=float(value["max_prob_sum"]),
-        marker_counts=None if value["marker_counts"] is None else np.asarray(value["marker_counts"], dtype=np.int64),
-        lengths=None if value["lengths"] is None else np.asarray(value["lengths"], dtype=np.int32),
-    )
-
-
-def cached_predictions(
-    bundle: ModelBundle,
-    data: LabelledData,
-    *,
-    beacon_threshold: float | None = None,
-    batch_size: int = 32,
-    progress: Progress | None = None,
-) -> tuple[Predictions, bool]:
-    """(predictions, came_from_cache). Reopening the same file with the same model reads them from disk."""
-    value, was_cached = disk_cache.cached(
-        NAMESPACE,
-        cache_key(bundle, data, beacon_threshold),
-        lambda: _to_json(
-            predict(bundle, data.texts, batch_size=batch_size, beacon_threshold=beacon_threshold, progress=progress)
-        ),
-    )
-    try:
-        predictions = _from_json(value)
-    except (KeyError, TypeError, ValueError):  # a file of an older layout: compute afresh
-        predictions = predict(bundle, data.texts, batch_size=batch_size, beacon_threshold=beacon_threshold,
-                              progress=progress)
-        disk_cache.store(NAMESPACE, _to_json(predictions), *cache_key(bundle, data, beacon_threshold))
-        return predictions, False
-    if predictions.probabilities.shape != (len(data), bundle.model.config.num_labels):
-        raise ValueError("cached predictions do not match the data set; clear the cache folder")
-    if was_cached and progress:
-        progress(len(data), len(data))
-    return predictions, was_cached
 
 
 # ---- calibration -------------------------------------------------------------------------------------------

@@ -7,16 +7,17 @@ For ThoughtBeacon models the pass also counts skipped MLP evaluations and marker
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from explainer.capture.encoding import tokenize
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon
+from explainer.progress import Progress
 
-Progress = Callable[[int, int], None]  # (done, total) -> None
 LENGTH_CHUNK = 4096  # texts tokenised at once: bounds the tokenizer's memory on 100,000-row files
 
 
@@ -118,18 +119,9 @@ def token_ids(bundle: ModelBundle, texts: Sequence[str]) -> list[np.ndarray]:
     ids: list[np.ndarray] = []
     for first in range(0, len(texts), LENGTH_CHUNK):
         chunk = [texts[i] for i in range(first, min(first + LENGTH_CHUNK, len(texts)))]
-        with bundle.lock:  # tokenizer truncation state is per call: see capture.trace
-            encoded = bundle.tokenizer(
-                chunk, truncation=True, max_length=bundle.max_length,
-                return_attention_mask=False, return_token_type_ids=False,
-            )["input_ids"]
+        encoded = tokenize(bundle, chunk, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         ids.extend(np.asarray(row, dtype=np.int32) for row in encoded)
     return ids
-
-
-def token_lengths(bundle: ModelBundle, texts: Sequence[str]) -> np.ndarray:  # [N]
-    """Tokens each text is read with (truncated at the model's limit, special tokens included)."""
-    return np.fromiter((len(row) for row in token_ids(bundle, texts)), dtype=np.int32, count=len(texts))
 
 
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray, num_labels: int) -> dict:

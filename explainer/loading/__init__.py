@@ -1,1 +1,10 @@
-"""loading."""
+"""From a name to a ModelBundle ready for capture.
+
+bundle.py     load_model -> ModelBundle: our models and any AutoModelForSequenceClassification checkpoint; eager
+              attention, safetensors preferred, pickle refused unless asked, never trust_remote_code
+shipped.py    the models in assets/models, the default, and the pairs the Compare page offers
+backbone.py   the pretrained MiniLM base, located offline and verified by SHA-256
+retrofit.py   markers and beacons retrofitted onto a verified base; adapter checkpoints loaded onto it
+untrained.py  the random-weight fallback built on first use when no shipped model is present
+memory.py     keep freed memory mapped in processes that trace (allocator setting)
+"""

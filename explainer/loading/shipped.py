@@ -8,10 +8,10 @@ it is shown); `load_model("untrained-thought-beacon")` builds it on request.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from explainer.data.disk_cache import cache_dir
 from explainer.loading import backbone
 from explainer.loading.backbone import MINILM_ID
 
@@ -76,12 +76,6 @@ PAIRS: tuple[ModelPair, ...] = (
     ModelPair("sst2-minilm-thought-beacon", "sst2-thought-beacon", "Pretrained vs from scratch (ThoughtBeacon)"),
     ModelPair("sst2-minilm-baseline", "sst2-baseline", "Pretrained vs from scratch (baseline)"),
 )
-
-
-def cache_dir() -> Path:
-    """Where models built on demand are kept (EXPLAINER_CACHE overrides)."""
-    root = os.environ.get("EXPLAINER_CACHE") or Path.home() / ".cache" / "transformer-explainer"
-    return Path(root)
 
 
 def available() -> list[ShippedModel]:

@@ -20,7 +20,7 @@ The result is plain JSON (a dict) so it is cached on disk (`cached_dictionary`) 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from explainer.capture.encoding import tokenize
 from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
 from explainer.loading.bundle import ModelBundle
 from explainer.models import MarkerForce, is_thought_beacon
+from explainer.progress import Progress
 
-Progress = Callable[[int, int], None]  # (text passes done, total) -> None
 VERSION = 1  # bump when the result's meaning or layout changes: old cache entries then miss
 
 
@@ -84,16 +85,14 @@ def build_dictionary(
     done = 0
     for first in range(0, len(texts), options.batch_size):
         batch_texts = list(texts[first : first + options.batch_size])
-        with bundle.lock:  # tokenizer truncation state is per call (see capture.trace)
-            encoded = tokenizer(
-                batch_texts,
-                truncation=True,
-                max_length=bundle.max_length,
-                padding=True,
-                return_offsets_mapping=True,
-                return_special_tokens_mask=True,
-                return_tensors="pt",
-            )
+        encoded = tokenize(
+            bundle,
+            batch_texts,
+            padding=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_tensors="pt",
+        )
         offsets = encoded.pop("offset_mapping").numpy()  # [batch, T, 2]
         special = encoded.pop("special_tokens_mask").numpy().astype(bool)  # [batch, T]
         inputs = {key: value.to(bundle.device) for key, value in encoded.items()}

@@ -6,24 +6,15 @@ subset of HTML in those strings.
 
 from __future__ import annotations
 
-import html
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 
-from explainer.capture.tracing import Trace
+from explainer.views.text import plot_text, token_labels
 
-
-def plot_text(text: str) -> str:
-    """`text` escaped for a plotly label, title or hover: <, > and & only. Plotly reads a subset of HTML tags in
-    them but shows entities such as &quot; literally, so quotes are left as they are."""
-    return html.escape(str(text), quote=False)
-
-
-def token_labels(trace: Trace, plotly: bool = True) -> list[str]:
-    """Unique labels ("3 movie"): repeated tokens must not merge on a categorical axis. Escaped for plotly;
-    `plotly=False` gives them as typed, for Streamlit widgets, which show text literally."""
-    return [f"{i} {plot_text(token) if plotly else token}" for i, token in enumerate(trace.tokens)]
+if TYPE_CHECKING:
+    from explainer.capture.tracing import Trace
 
 
 def prediction_bars(trace: Trace) -> go.Figure:
@@ -77,7 +68,7 @@ def attention_heatmap(trace: Trace, layer: int, head: int) -> go.Figure:
     """One head's attention, query tokens down, key tokens across; hover shows both tokens and the weight."""
     return _token_heatmap(
         trace.attentions[layer, head],
-        token_labels(trace),
+        token_labels(trace.tokens),
         f"Layer {layer}, head {head}",
         "query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
     )
@@ -87,7 +78,7 @@ def rollout_heatmap(rollout: np.ndarray, trace: Trace) -> go.Figure:
     """Attention rollout [T, T]: how much each final position draws on each input token."""
     return _token_heatmap(
         rollout.astype(np.float32),  # float64 would double what the browser receives
-        token_labels(trace),
+        token_labels(trace.tokens),
         "Attention rollout (all layers, residual included)",
         "position %{y}<br>draws on %{x}<br>share %{z:.4f}<extra></extra>",
         colorscale="Purples",
@@ -198,7 +189,7 @@ def head_grid(thumbnails: np.ndarray, selected: tuple[int, int] | None = None) -
 def rollout_first_token(rollout: np.ndarray, trace: Trace) -> go.Figure:
     """Row 0 of the rollout: how much the first token ([CLS], what BERT-style heads classify from) draws on
     each input token."""
-    labels = token_labels(trace)
+    labels = token_labels(trace.tokens)
     figure = go.Figure(
         go.Bar(
             x=labels,

@@ -8,15 +8,18 @@ Each limit is reported in `notes`, for the page to say.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 
 from explainer.attention.statistics import HeadStatistics, attention_rollout, head_statistics
-from explainer.capture.tracing import Trace
 from explainer.views import attention as plots
 from explainer.views import bertviz as bertviz_views
 from explainer.views.bertviz import BertvizView
+
+if TYPE_CHECKING:
+    from explainer.capture.tracing import Trace
 
 GRID_CELLS = 32  # thumbnails above this many tokens are average-pooled to this many blocks a side
 

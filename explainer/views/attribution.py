@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.attribution.faithfulness import Agreement, Faithfulness
-from explainer.attribution.graph import AttentionAttribution, AttributionGraph
-from explainer.attribution.methods import METHOD_TITLES, Attribution
-from explainer.views.attention import plot_text
+from explainer.attribution.registry import title as method_title
+from explainer.views.text import plot_text, token_labels
+
+if TYPE_CHECKING:
+    from explainer.attribution.faithfulness import Agreement, Faithfulness
+    from explainer.attribution.graph import AttentionAttribution, AttributionGraph
+    from explainer.attribution.result import Attribution
 
 DIVERGING = "RdBu"  # red against the label, blue for it
-
-
-def token_labels(tokens: tuple[str, ...]) -> list[str]:
-    """Unique, escaped axis labels ("3 movie"): repeated tokens must not merge on a categorical axis."""
-    return [f"{i} {plot_text(token)}" for i, token in enumerate(tokens)]
 
 
 def _color(value: float, scale: float) -> str:
@@ -119,7 +118,7 @@ def methods_table(attributions: Mapping[str, Attribution]) -> pd.DataFrame:
     first = next(iter(attributions.values()))
     table = pd.DataFrame({"token": list(first.tokens)})
     for method, result in attributions.items():
-        table[METHOD_TITLES[method]] = result.scores
+        table[method_title(method)] = result.scores
     return table
 
 
@@ -128,7 +127,7 @@ def faithfulness_curves(results: Mapping[str, Faithfulness]) -> go.Figure:
     figure = make_subplots(rows=1, cols=2, subplot_titles=titles)
     for index, (method, result) in enumerate(results.items()):
         color = _PALETTE[index % len(_PALETTE)]
-        name = plot_text(METHOD_TITLES.get(method, method))
+        name = plot_text(method_title(method))
         for column, values in ((1, result.deletion), (2, result.insertion)):
             figure.add_trace(
                 go.Scatter(
@@ -155,7 +154,7 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 
 def agreement_heatmap(result: Agreement, measure: str = "spearman") -> go.Figure:
     values = result.spearman if measure == "spearman" else result.top_k_overlap
-    names = [plot_text(METHOD_TITLES.get(m, m)) for m in result.methods]
+    names = [plot_text(method_title(m)) for m in result.methods]
     title = "Spearman rank correlation" if measure == "spearman" else f"Top-{result.k} overlap"
     figure = go.Figure(
         go.Heatmap(

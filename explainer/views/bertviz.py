@@ -20,12 +20,13 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from bertviz import head_view, model_view
 
-from explainer.capture.tracing import Trace
+if TYPE_CHECKING:
+    from explainer.capture.tracing import Trace
+
 
 FRONTEND_DIR = Path(os.environ.get("EXPLAINER_FRONTEND_DIR", Path(__file__).resolve().parents[2] / "frontend"))
 # Load order matters: d3 and jQuery first (no AMD loader yet, so they set globals), then require.js, then
@@ -101,6 +102,8 @@ def _window(trace: Trace, layers: int, heads: int, start: int, budget: int) -> t
 def _attention_tensors(trace: Trace, layers: tuple[int, ...], heads: tuple[int, ...], start: int, end: int):
     """bertviz's input: one [1, H, W, W] tensor per layer of the model, so it labels layers and heads with their
     real numbers. Only chosen layers and heads carry data; bertviz never reads the others (1x1 placeholders)."""
+    import torch  # bertviz takes torch tensors; imported here so the views import no torch until drawn
+
     tensors = []
     for layer in range(trace.num_layers):
         if layer not in layers:
@@ -171,6 +174,8 @@ def head_view_html(
     heads = tuple(range(trace.num_heads))
     start, end = _window(trace, len(layers), len(heads), window_start, budget)
     attention = _attention_tensors(trace, layers, heads, start, end)
+    from bertviz import head_view  # imports torch: only when a view is drawn
+
     html = head_view(
         attention, _tokens(trace, start, end), layer=layers[0], include_layers=list(layers), html_action="return"
     ).data
@@ -189,6 +194,8 @@ def model_view_html(
     heads = tuple(range(trace.num_heads)) if not heads else tuple(sorted(set(heads)))
     start, end = _window(trace, len(layers), len(heads), window_start, budget)
     attention = _attention_tensors(trace, layers, heads, start, end)
+    from bertviz import model_view  # imports torch: only when a view is drawn
+
     html = model_view(
         attention,
         _tokens(trace, start, end),

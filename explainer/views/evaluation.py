@@ -5,14 +5,17 @@ subset of HTML in axis labels and hover text)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.attention.head_matching import HeadMatching
-from explainer.evaluation.error_report import Calibration
-from explainer.views.attention import plot_text
+from explainer.views.text import plot_text
+
+if TYPE_CHECKING:
+    from explainer.attention.head_matching import HeadMatching
+    from explainer.evaluation.error_report import Calibration
 
 
 def _escaped(names: Sequence[str]) -> list[str]:

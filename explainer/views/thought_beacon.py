@@ -5,13 +5,15 @@ Token text is HTML-escaped wherever plotly renders it (axes, hover, node labels)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 
-from explainer.capture.tracing import Trace
-from explainer.views.attention import plot_text, token_labels
+from explainer.views.text import plot_text, token_labels
+
+if TYPE_CHECKING:
+    from explainer.capture.tracing import Trace
 
 PALETTE = (  # 20 distinguishable colours (plotly's Dark24 start, then Light24); markers beyond wrap around
     "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86", "#EB663B", "#511CFB",
@@ -41,7 +43,7 @@ def marker_map(trace: Trace, title: str = "Chosen marker per layer and token") -
         raise ValueError(f"{trace.model_name} has no thought markers")
     path = trace.marker_path  # [layers, T]
     layers, length, k = trace.thought_markers.shape
-    labels = token_labels(trace)
+    labels = token_labels(trace.tokens)
     contributions = trace.marker_contributions
     hover = [
         [
@@ -163,7 +165,7 @@ def _fade(color: str, alpha: float = 0.35) -> str:
 
 def _layers_by_tokens(trace: Trace, values: np.ndarray, title: str, name: str, colorscale: str, zmax: float,
                       hover_extra: list[list[str]] | None = None) -> go.Figure:
-    labels = token_labels(trace)
+    labels = token_labels(trace.tokens)
     layers = values.shape[0]
     custom = hover_extra or [["" for _ in labels] for _ in range(layers)]
     figure = go.Figure(

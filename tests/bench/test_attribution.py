@@ -1,5 +1,5 @@
-"""The attribution bench on tiny models: registered, the DESIGN section 9 shape, every row present with its
-ratio and target."""
+"""The attribution bench on tiny models: registered, the report shape of docs/architecture.md ("Benchmarks"), every
+row present with its ratio and target."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The beacons bench reports skipping-at-tau against the same model dense, in the DESIGN section 9 shape."""
+"""The beacons bench reports skipping-at-tau against the same model dense, in the report shape of
+docs/architecture.md ("Benchmarks")."""
 
 from __future__ import annotations
 

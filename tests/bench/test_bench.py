@@ -1,4 +1,4 @@
-"""The bench harness: registry and CLI, alternating timing, the DESIGN section 9 report shape, and the capture
+"""The bench harness: registry and CLI, alternating timing, the report shape of docs/architecture.md, and the capture
 bench run quickly on tiny models (the BERT-base-sized run is marked slow)."""
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from explainer.capture.tracing import MAX_TEXT_CHARS, InputError, Trace, trace
+from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
+from explainer.capture.tracing import Trace, trace
 from explainer.models import GatePin, MarkerForce
 from tests.conftest import CORPUS, FAMILIES, HIDDEN, LAYERS, MARKERS
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from explainer.cli import challenge as challenge_cli
 from explainer.data import challenge
 from explainer.data.challenge import (
     CAPABILITIES,
@@ -71,30 +70,6 @@ def test_reads_back_with_the_capability_column(examples):
     assert data.label_names == LABEL_NAMES
 
 
-def test_cli_writes_the_same_file(tmp_path, capsys):
-    # In-process: `python -m` would also import torch through explainer/__init__, seconds for nothing.
-    out = tmp_path / "challenge.csv"
-    challenge_cli.main(["--out", str(out)])
-    assert out.read_bytes() == DEFAULT_PATH.read_bytes()
-    printed = capsys.readouterr().out
-    assert "negation" in printed and str(out) in printed
-
-
 def test_odd_size_is_refused():
     with pytest.raises(ValueError, match="even"):
         generate(per_capability=7)
-
-
-@pytest.mark.parametrize(
-    "args, complaint",
-    [(["--per-capability", "3"], "must be even"), (["--per-capability", "0"], "at least 1"),
-     (["--per-capability", "100000"], "templates make only"), (["--out", "{tmp}"], "is a folder"),
-     (["--out", "{tmp}/a-file/x.csv"], "cannot write to")],
-)
-def test_cli_refuses_bad_counts_and_outputs_without_touching_the_shipped_set(tmp_path, capsys, args, complaint):
-    (tmp_path / "a-file").write_text("not a folder")
-    shipped = challenge.DEFAULT_PATH.read_bytes()
-    with pytest.raises(SystemExit) as exit_info:
-        challenge_cli.main([arg.replace("{tmp}", str(tmp_path)) for arg in args])
-    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
-    assert challenge.DEFAULT_PATH.read_bytes() == shipped

@@ -1,11 +1,8 @@
-"""Errors library: metrics against scikit-learn, calibration by hand, the disk cache, bad files, filters, the CLI."""
+"""Errors library: metrics against scikit-learn, calibration by hand, the disk cache, bad files, filters, batching."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -17,10 +14,11 @@ from explainer.capture.tracing import trace
 from explainer.data import disk_cache
 from explainer.data.labelled import DatasetError
 from explainer.evaluation import error_report as errors
+from explainer.evaluation import prediction_cache
 from explainer.evaluation.error_report import ExampleFilter, analyse, calibration, filter_examples, load_labelled
 from explainer.evaluation.predict import classification_metrics
 from explainer.loading.bundle import load_model
-from tests.conftest import ROOT, build_model, save_checkpoint
+from tests.conftest import build_model, save_checkpoint
 
 ROWS = [
     ("the film is good", "pos", "plain"),
@@ -95,7 +93,7 @@ def test_reopening_reads_the_cache_and_new_data_or_weights_miss_it(tmp_path, tok
         raise AssertionError("predicted again although cached")
 
     with monkeypatch.context() as patch:
-        patch.setattr(errors, "predict", no_prediction)
+        patch.setattr(prediction_cache, "predict", no_prediction)
         again = analyse(bundle, load_labelled(bundle, csv_bytes(), filename="copy.csv"))
     assert again.cached
     pd.testing.assert_frame_equal(first.frame, again.frame)
@@ -207,88 +205,8 @@ def test_a_100000_row_file_streams_with_progress(tmp_path, ours_bundle):
     assert sum(sum(row) for row in report.metrics["confusion"]) == 100_000
 
 
-def test_cli_two_models_prints_metrics_and_disagreements_and_writes_predictions(checkpoint, tmp_path):
-    data = tmp_path / "rows.csv"
-    data.write_bytes(csv_bytes())
-    out = tmp_path / "predictions.csv"
-    result = subprocess.run(
-        [sys.executable, "-m", "explainer", "evaluate", "--model", str(checkpoint("ours")), "--model",
-         str(checkpoint("bert")), "--data", str(data), "--predictions-out", str(out), "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**__import__("os").environ, "EXPLAINER_CACHE": str(tmp_path / "cache")},
-    )
-    assert result.returncode == 0, result.stderr
-    payload = json.loads(result.stdout)
-    assert [m["model"] for m in payload["models"]] == [str(checkpoint("ours")), str(checkpoint("bert"))]
-    written = pd.read_csv(out)
-    assert len(written) == len(ROWS) and {"predicted A", "predicted B", "capability"} <= set(written.columns)
-    a, b = written["correct A"], written["correct B"]
-    counts = payload["disagreement"]
-    assert counts["only_a_right"] == int((a & ~b).sum()) and counts["only_b_right"] == int((~a & b).sum())
-    assert counts["both_right"] + counts["both_wrong"] + counts["only_a_right"] + counts["only_b_right"] == len(ROWS)
-    for model, column in zip(payload["models"], ("A", "B")):
-        assert model["accuracy"] == pytest.approx(written[f"correct {column}"].mean())
-
-
-def test_cli_refuses_unknown_labels(checkpoint, tmp_path):
-    data = tmp_path / "moods.csv"
-    data.write_text("text,label\ngood,happy\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "explainer", "evaluate", "--model", str(checkpoint("ours")), "--data", str(data)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**__import__("os").environ, "EXPLAINER_CACHE": str(tmp_path / "cache")},
-    )
-    assert result.returncode == 2 and "['neg', 'pos']" in result.stderr and "'happy'" in result.stderr
-
-
-@pytest.mark.parametrize(
-    "option, value, complaint",
-    [("--batch-size", "0", "at least 1"), ("--batch-size", "-1", "at least 1"),
-     ("--beacon-threshold", "5", "from 0 to 1"), ("--beacon-threshold", "nan", "from 0 to 1")],
-)
-def test_cli_refuses_out_of_range_options_before_any_work(checkpoint, tmp_path, capsys, monkeypatch, option, value,
-                                                          complaint):
-    """A negative batch size once ran no batch and cached all-zero probabilities as results."""
-    from explainer.cli.evaluate import main
-
-    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
-    data = tmp_path / "rows.csv"
-    data.write_bytes(csv_bytes())
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--model", str(checkpoint("ours")), "--data", str(data), option, value])
-    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
-    assert not (tmp_path / "cache").exists()
-
-
 def test_predict_refuses_a_batch_size_below_one(ours_bundle):
     from explainer.evaluation.predict import predict
 
     with pytest.raises(ValueError, match="at least 1"):
         predict(ours_bundle, ["good"], batch_size=0)
-
-
-def test_cli_reports_an_unwritable_predictions_file_in_one_line(checkpoint, tmp_path, capsys, monkeypatch):
-    from explainer.cli.evaluate import main
-
-    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
-    data = tmp_path / "rows.csv"
-    data.write_bytes(csv_bytes())
-    (tmp_path / "a-file").write_text("not a folder")
-    for out, complaint in ((tmp_path, "is a folder"), (tmp_path / "a-file" / "p.csv", "cannot write to")):
-        with pytest.raises(SystemExit) as exit_info:
-            main(["--model", str(checkpoint("ours")), "--data", str(data), "--predictions-out", str(out)])
-        err = capsys.readouterr().err
-        assert exit_info.value.code == 2 and complaint in err and "Traceback" not in err
-
-
-def test_cli_sweep_on_a_model_without_beacons_says_so_before_any_progress_bar(checkpoint, tmp_path, capsys,
-                                                                                monkeypatch):
-    from explainer.cli.evaluate import main
-
-    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
-    data = tmp_path / "rows.csv"
-    data.write_bytes(csv_bytes())
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--model", str(checkpoint("baseline")), "--data", str(data), "--sweep-tau"])
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and err.startswith("error: ") and "no activation beacons" in err

@@ -10,6 +10,7 @@ import torch
 from transformers import BertForMaskedLM, BertModel
 
 from explainer.capture.tracing import trace
+from explainer.data import disk_cache
 from explainer.loading import shipped as registry
 from explainer.loading.bundle import ModelBundle, ModelLoadError, load_model
 from tests.conftest import CORPUS, FAMILIES, LAYERS, MAX_POSITIONS, build_model, save_checkpoint, tiny_config
@@ -219,7 +220,7 @@ def test_auto_map_remote_code_is_never_executed(tmp_path, checkpoint, model_type
 
 
 def test_untrained_placeholder_builds_offline_into_the_cache(explainer_cache):
-    assert registry.cache_dir() == explainer_cache
+    assert disk_cache.cache_dir() == explainer_cache
     loaded = load_model(registry.UNTRAINED_NAME, device="cpu")
     assert loaded.untrained is True
     assert loaded.name == registry.UNTRAINED_NAME

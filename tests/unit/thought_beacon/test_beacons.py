@@ -1,8 +1,6 @@
-"""Activation beacons: pinned gates against the dense twin, compute saved per input, the tau sweep and its CLI."""
+"""Activation beacons: pinned gates against the dense twin, compute saved per input, the tau sweep and its cache."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
@@ -140,16 +138,3 @@ def test_a_link_tau_that_is_not_a_finite_number_is_refused(raw):
 
 def test_a_link_tau_is_clamped():
     assert (parse_tau("-1"), parse_tau("0.3"), parse_tau("7")) == (0.0, 0.3, 1.0)
-
-
-def test_evaluate_cli_sweep_tau(checkpoint, tmp_path, capsys):
-    from explainer.cli.evaluate import main
-
-    main(["--model", str(checkpoint("ours")), "--data", str(labelled_csv(tmp_path / "d.csv")), "--sweep-tau", "--json"])
-    result = json.loads(capsys.readouterr().out)
-    assert len(result["points"]) == len(DEFAULT_TAUS)  # the tiny model's own tau (0) is on the grid
-    assert all({"tau", "accuracy", "skip_rate", "flops_saved"} <= set(p) for p in result["points"])
-    assert result["monotone_skip_rate"] is True
-    with pytest.raises(SystemExit):
-        main(["--model", str(checkpoint("baseline")), "--data", str(tmp_path / "d.csv"), "--sweep-tau"])
-    assert "no activation beacons" in capsys.readouterr().err

@@ -1,8 +1,6 @@
-"""Thought markers: forcing through trace(), the marker dictionary (checked against per-text traces), its CLI."""
+"""Thought markers: forcing through trace(), the marker dictionary (checked against per-text traces), its cache."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
@@ -196,31 +194,3 @@ def test_dictionary_is_cached_on_disk(ours_bundle, tmp_path):
     assert was_cached and calls == [] and again == first == load_cached_dictionary(ours_bundle, data, options)
     changed = read_dataset(labelled_csv(tmp_path / "d.csv", TEXTS[:5]), label_names=ours_bundle.label_names)
     assert load_cached_dictionary(ours_bundle, changed, options) is None  # new content, new key
-
-
-def test_cli_writes_json_and_csv(ours_bundle, tmp_path, capsys):
-    from explainer.cli.markers import main
-
-    out = tmp_path / "out"
-    main(["--model", ours_bundle.name, "--data", str(labelled_csv(tmp_path / "d.csv")), "--out", str(out),
-          "--no-forced-effect", "--json"])
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["texts"] == len(TEXTS) and summary["layers"] == LAYERS and summary["markers"] == MARKERS
-    saved = json.loads((out / "marker_dictionary.json").read_text())
-    assert len(saved["entries"]) == LAYERS * MARKERS
-    table = pd.read_csv(out / "marker_dictionary.csv")
-    assert len(table) == LAYERS * MARKERS
-    assert {"layer", "marker", "share", "top_tokens", "examples", "direct_effect_neg", "direct_effect_pos"} <= set(
-        table.columns
-    )
-
-
-def test_cli_refuses_a_model_without_markers_with_a_clear_message(checkpoint, tmp_path, capsys):
-    from explainer.cli.markers import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--model", str(checkpoint("baseline")), "--data", str(labelled_csv(tmp_path / "d.csv")),
-              "--out", str(tmp_path / "out")])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "no thought markers" in err  # no progress bar drawn before it

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from explainer.attribution import AttributionOptions, attribute, attribute_all
 from explainer.attribution.faithfulness import agreement, faithfulness
 from explainer.attribution.graph import attention_attribution
-from explainer.attribution.methods import AttributionOptions, attribute, attribute_all
 from explainer.views import attribution as plots
 
 TEXT = 'Great <script>alert("x")</script> & <b>bold</b> film.'

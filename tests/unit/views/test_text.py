@@ -8,7 +8,7 @@ import numpy as np
 from explainer.capture.tracing import trace
 from explainer.views import attention as plots
 from explainer.views import evaluation as error_plots
-from explainer.views.attention import plot_text
+from explainer.views.text import plot_text, token_labels
 
 TEXT = 'Loved it "truly" & <b>bold</b>'
 
@@ -26,8 +26,8 @@ def test_plot_text_escapes_tags_and_ampersands_but_not_quotes():
 
 def test_attention_figures_show_quotes_as_typed_and_tags_as_text(bundle):
     captured = trace(bundle("bert"), TEXT)
-    _labels_are_safe_and_literal(plots.token_labels(captured))
-    widget_labels = plots.token_labels(captured, plotly=False)  # Streamlit widgets show text literally
+    _labels_are_safe_and_literal(token_labels(captured.tokens))
+    widget_labels = token_labels(captured.tokens, plotly=False)  # Streamlit widgets show text literally
     assert any("<" in label for label in widget_labels) and not any("&lt;" in label for label in widget_labels)
     heatmap = plots.attention_heatmap(captured, 0, 0).data[0]
     _labels_are_safe_and_literal(heatmap.x)

@@ -1,0 +1,81 @@
+"""Batch predictions cached on disk, keyed by (model fingerprint, file content, columns read, tau): reopening the
+same file with the same model reads them back instead of running the model again."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from explainer.data import disk_cache
+from explainer.data.labelled import LabelledData
+from explainer.evaluation.predict import Predictions, predict
+from explainer.loading.bundle import ModelBundle
+from explainer.progress import Progress
+
+NAMESPACE = "predictions"
+CACHE_VERSION = 1  # bump when the cached layout changes
+
+
+def cache_key(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> tuple:
+    """What identifies a prediction pass: the weights, the file's bytes, which columns were read, tau."""
+    return (CACHE_VERSION, *disk_cache.input_key(bundle, data), beacon_threshold)
+
+
+def _to_json(p: Predictions) -> dict:
+    return {
+        "probabilities": p.probabilities.tolist(),
+        "lengths": p.lengths.tolist() if p.lengths is not None else None,
+        "seconds": p.seconds,
+        "slots": p.slots,
+        "skipped_slots": p.skipped_slots,
+        "tokens": p.tokens,
+        "max_prob_sum": p.max_prob_sum,
+        "marker_counts": p.marker_counts.tolist() if p.marker_counts is not None else None,
+    }
+
+
+def _from_json(value: dict) -> Predictions:
+    return Predictions(
+        probabilities=np.asarray(value["probabilities"], dtype=np.float32),
+        seconds=float(value["seconds"]),
+        slots=int(value["slots"]),
+        skipped_slots=int(value["skipped_slots"]),
+        tokens=int(value["tokens"]),
+        max_prob_sum=float(value["max_prob_sum"]),
+        marker_counts=None if value["marker_counts"] is None else np.asarray(value["marker_counts"], dtype=np.int64),
+        lengths=None if value["lengths"] is None else np.asarray(value["lengths"], dtype=np.int32),
+    )
+
+
+def cached_predictions(
+    bundle: ModelBundle,
+    data: LabelledData,
+    *,
+    beacon_threshold: float | None = None,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> tuple[Predictions, bool]:
+    """(predictions, came_from_cache). Reopening the same file with the same model reads them from disk."""
+    value, was_cached = disk_cache.cached(
+        NAMESPACE,
+        cache_key(bundle, data, beacon_threshold),
+        lambda: _to_json(
+            predict(bundle, data.texts, batch_size=batch_size, beacon_threshold=beacon_threshold, progress=progress)
+        ),
+    )
+    try:
+        predictions = _from_json(value)
+    except (KeyError, TypeError, ValueError):  # a file of an older layout: compute afresh
+        predictions = predict(bundle, data.texts, batch_size=batch_size, beacon_threshold=beacon_threshold,
+                              progress=progress)
+        disk_cache.store(NAMESPACE, _to_json(predictions), *cache_key(bundle, data, beacon_threshold))
+        return predictions, False
+    if predictions.probabilities.shape != (len(data), bundle.model.config.num_labels):
+        raise ValueError("cached predictions do not match the data set; clear the cache folder")
+    if was_cached and progress:
+        progress(len(data), len(data))
+    return predictions, was_cached
+
+
+def forget(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None = None) -> None:
+    """Drop the cached predictions of this model on this file (the next pass recomputes them)."""
+    disk_cache.cache_path(NAMESPACE, *cache_key(bundle, data, beacon_threshold)).unlink(missing_ok=True)
