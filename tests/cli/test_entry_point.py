@@ -1,0 +1,53 @@
+"""`python -m explainer`: one entry point that lists every command, runs each by name, and refuses an unknown one
+in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from explainer.cli import COMMANDS
+from tests.conftest import ROOT
+
+EXPECTED = ("trace", "attribute", "evaluate", "markers", "train", "challenge", "model-card", "bench")
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "explainer", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_help_lists_every_command():
+    done = run("--help")
+    assert done.returncode == 0, done.stderr
+    listed = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")]
+    assert listed == list(EXPECTED) == list(COMMANDS)
+    assert "usage: python -m explainer <command>" in done.stdout
+
+
+def test_no_command_prints_usage_and_fails():
+    done = run()
+    assert done.returncode == 2 and "usage: python -m explainer <command>" in done.stdout
+
+
+def test_unknown_command_is_refused_with_the_list():
+    done = run("tracee", "--text", "x")
+    assert done.returncode == 2
+    assert "unknown command 'tracee'" in done.stderr and "model-card" in done.stderr
+
+
+@pytest.mark.parametrize("command", EXPECTED)
+def test_every_command_has_its_own_help(command):
+    done = run(command, "--help") if command != "bench" else run("bench", "--help")
+    assert done.returncode == 0, done.stderr
+    assert f"python -m explainer {command}" in done.stdout
+
+
+def test_old_module_entry_points_are_gone():
+    done = subprocess.run(
+        [sys.executable, "-m", "explainer.trace", "--text", "x"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0 and "No module named explainer.trace" in done.stderr

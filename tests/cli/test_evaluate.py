@@ -1,0 +1,102 @@
+"""`python -m explainer evaluate`: metrics and predictions of one or two models, the tau sweep, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from explainer.cli.evaluate import main
+from explainer.thought_beacon.beacons import DEFAULT_TAUS
+from tests.conftest import ROOT
+from tests.unit.evaluation.test_error_report import ROWS, csv_bytes
+from tests.unit.thought_beacon.test_beacons import labelled_csv
+
+
+def test_cli_two_models_prints_metrics_and_disagreements_and_writes_predictions(checkpoint, tmp_path):
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes())
+    out = tmp_path / "predictions.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "explainer", "evaluate", "--model", str(checkpoint("ours")), "--model",
+         str(checkpoint("bert")), "--data", str(data), "--predictions-out", str(out), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "EXPLAINER_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert [m["model"] for m in payload["models"]] == [str(checkpoint("ours")), str(checkpoint("bert"))]
+    written = pd.read_csv(out)
+    assert len(written) == len(ROWS) and {"predicted A", "predicted B", "capability"} <= set(written.columns)
+    a, b = written["correct A"], written["correct B"]
+    counts = payload["disagreement"]
+    assert counts["only_a_right"] == int((a & ~b).sum()) and counts["only_b_right"] == int((~a & b).sum())
+    assert counts["both_right"] + counts["both_wrong"] + counts["only_a_right"] + counts["only_b_right"] == len(ROWS)
+    for model, column in zip(payload["models"], ("A", "B")):
+        assert model["accuracy"] == pytest.approx(written[f"correct {column}"].mean())
+
+
+def test_cli_refuses_unknown_labels(checkpoint, tmp_path):
+    data = tmp_path / "moods.csv"
+    data.write_text("text,label\ngood,happy\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "explainer", "evaluate", "--model", str(checkpoint("ours")), "--data", str(data)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "EXPLAINER_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 2 and "['neg', 'pos']" in result.stderr and "'happy'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option, value, complaint",
+    [("--batch-size", "0", "at least 1"), ("--batch-size", "-1", "at least 1"),
+     ("--beacon-threshold", "5", "from 0 to 1"), ("--beacon-threshold", "nan", "from 0 to 1")],
+)
+def test_cli_refuses_out_of_range_options_before_any_work(checkpoint, tmp_path, capsys, monkeypatch, option, value,
+                                                          complaint):
+    """A negative batch size once ran no batch and cached all-zero probabilities as results."""
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(checkpoint("ours")), "--data", str(data), option, value])
+    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()
+
+
+def test_cli_reports_an_unwritable_predictions_file_in_one_line(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes())
+    (tmp_path / "a-file").write_text("not a folder")
+    for out, complaint in ((tmp_path, "is a folder"), (tmp_path / "a-file" / "p.csv", "cannot write to")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--model", str(checkpoint("ours")), "--data", str(data), "--predictions-out", str(out)])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and complaint in err and "Traceback" not in err
+
+
+def test_cli_sweep_on_a_model_without_beacons_says_so_before_any_progress_bar(checkpoint, tmp_path, capsys,
+                                                                                monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(checkpoint("baseline")), "--data", str(data), "--sweep-tau"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error: ") and "no activation beacons" in err
+
+
+def test_evaluate_cli_sweep_tau(checkpoint, tmp_path, capsys):
+    main(["--model", str(checkpoint("ours")), "--data", str(labelled_csv(tmp_path / "d.csv")), "--sweep-tau", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["points"]) == len(DEFAULT_TAUS)  # the tiny model's own tau (0) is on the grid
+    assert all({"tau", "accuracy", "skip_rate", "flops_saved"} <= set(p) for p in result["points"])
+    assert result["monotone_skip_rate"] is True
+    with pytest.raises(SystemExit):
+        main(["--model", str(checkpoint("baseline")), "--data", str(tmp_path / "d.csv"), "--sweep-tau"])
+    assert "no activation beacons" in capsys.readouterr().err

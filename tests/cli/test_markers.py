@@ -1,0 +1,42 @@
+"""`python -m explainer markers`: writes the marker dictionary as JSON and CSV, refuses a model without markers."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from explainer.cli.markers import main
+from tests.conftest import LAYERS, MARKERS
+from tests.unit.thought_beacon.test_markers import TEXTS, labelled_csv, marker_model, saved
+
+
+@pytest.fixture(scope="module")
+def ours_bundle(tmp_path_factory, tokenizer):
+    """The marker model of tests/unit/thought_beacon/test_markers.py (W_m off its zero init), saved and loaded."""
+    return saved(marker_model(), tokenizer, tmp_path_factory.mktemp("markers") / "ours")
+
+
+def test_cli_writes_json_and_csv(ours_bundle, tmp_path, capsys):
+    out = tmp_path / "out"
+    main(["--model", ours_bundle.name, "--data", str(labelled_csv(tmp_path / "d.csv")), "--out", str(out),
+          "--no-forced-effect", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["texts"] == len(TEXTS) and summary["layers"] == LAYERS and summary["markers"] == MARKERS
+    saved = json.loads((out / "marker_dictionary.json").read_text())
+    assert len(saved["entries"]) == LAYERS * MARKERS
+    table = pd.read_csv(out / "marker_dictionary.csv")
+    assert len(table) == LAYERS * MARKERS
+    assert {"layer", "marker", "share", "top_tokens", "examples", "direct_effect_neg", "direct_effect_pos"} <= set(
+        table.columns
+    )
+
+
+def test_cli_refuses_a_model_without_markers_with_a_clear_message(checkpoint, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(checkpoint("baseline")), "--data", str(labelled_csv(tmp_path / "d.csv")),
+              "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no thought markers" in err  # no progress bar drawn before it
