@@ -7,13 +7,14 @@ import json
 import pandas as pd
 import streamlit as st
 
+from explainer.attribution import METHODS, AttributionOptions
 from explainer.attribution.faithfulness import agreement
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
 from explainer.attribution.inputs import BASELINES, cheap_enough
-from explainer.attribution.methods import METHOD_TITLES, METHODS, AttributionOptions
-from explainer.capture.tracing import InputError
-from explainer.ui import attribution_session as cache
-from explainer.ui import export, session
+from explainer.attribution.registry import title
+from explainer.capture.encoding import InputError
+from explainer.ui import caches as cache
+from explainer.ui import export, links, session
 from explainer.views import attribution as plots
 
 PREDICTED = "Predicted label"
@@ -25,30 +26,24 @@ if trace is not None:
     current = session.selection()
     name, text = current.bundle.name, current.text
     targets = [PREDICTED, *trace.label_names]
-    session.seed_option("attribution_method", "method", lambda raw: raw if raw in METHODS else METHODS[0], METHODS[0])
-    session.seed_option("attribution_baseline", "baseline", lambda raw: raw if raw in BASELINES else "pad", "pad")
-    session.seed_option("attribution_target", "target", lambda raw: raw if raw in targets else PREDICTED, PREDICTED)
-    session.seed_option("attribution_threshold", "threshold", lambda raw: min(max(float(raw), 0.0), 1.0),
-                        DEFAULT_THRESHOLD)
-    if st.session_state.attribution_target not in targets:
-        st.session_state.attribution_target = PREDICTED
+    links.seed_choice("attribution_method", "method", METHODS)
+    links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad")
+    links.seed_choice("attribution_target", "target", targets)  # a label the model no longer has: predicted
+    links.seed_option("attribution_threshold", "threshold", lambda raw: min(max(float(raw), 0.0), 1.0),
+                      DEFAULT_THRESHOLD)
 
     left, middle, right, far = st.columns([2, 2, 1, 1])
-    method = left.selectbox("Method", METHODS, format_func=METHOD_TITLES.get, key="attribution_method")
+    method = left.selectbox("Method", METHODS, format_func=title, key="attribution_method")
     target_choice = middle.selectbox("Target label", targets, key="attribution_target")
     baseline = right.radio("Baseline", BASELINES, key="attribution_baseline", help="What replaces text tokens "
                            "(integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special tokens stay.")
     image_format = far.radio("Image export", ["png", "svg"], key="attribution_image_format")
-    session.publish_options({"method": method, "baseline": baseline, "target": target_choice,
+    links.publish_options({"method": method, "baseline": baseline, "target": target_choice,
                              "threshold": f"{st.session_state.attribution_threshold:.2f}"})
     target = None if target_choice == PREDICTED else target_choice
     options = AttributionOptions(baseline=baseline, max_steps=128)
 
-    def chart(figure, key: str) -> None:
-        config = export.image_config(key, image_format)
-        st.plotly_chart(figure, width="stretch", key=f"attribution_{key}", config=config)
-        export.html_button(figure, key, key=f"attribution_{key}_html")
-
+    chart = export.charts("attribution", image_format)
     try:
         result = cache.get_attribution(name, text, method, target, options)
     except InputError as error:
@@ -61,7 +56,7 @@ if trace is not None:
     for note in result.notes:
         st.caption(note)
 
-    st.subheader(METHOD_TITLES[method])
+    st.subheader(title(method))
     st.markdown(plots.highlighted_html(result), unsafe_allow_html=True)
     if result.convergence_delta is not None:
         st.caption(plots.convergence_caption(result))
@@ -82,7 +77,7 @@ if trace is not None:
 
     def step(stage: str, offset: int):
         def report(done: int, total: int, method: str) -> None:
-            bar.progress((offset + done) / (2 * total), text=f"{stage}: {METHOD_TITLES[method]} done ({done}/{total})")
+            bar.progress((offset + done) / (2 * total), text=f"{stage}: {title(method)} done ({done}/{total})")
 
         return report
 
@@ -106,7 +101,7 @@ if trace is not None:
         "(DeYoung et al. 2020), tokens removed from the sequence at 1, 5, 10, 20 and 50%."
     )
     chart(plots.faithfulness_curves(faithful), "faithfulness")
-    summary = pd.DataFrame([{"method": METHOD_TITLES[m], **f.summary()} for m, f in faithful.items()])
+    summary = pd.DataFrame([{"method": title(m), **f.summary()} for m, f in faithful.items()])
     st.dataframe(summary.round(4), hide_index=True, width="stretch")
 
     st.subheader("Agreement between methods")

@@ -8,7 +8,7 @@ import streamlit as st
 from explainer.loading import shipped as registry
 from explainer.thought_beacon import beacons
 from explainer.thought_beacon.interventions import compare, gate_pins
-from explainer.ui import session
+from explainer.ui import links, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as marker_plots
 
@@ -54,7 +54,7 @@ elif trace is not None:
             + ". Its gates act almost as a learned removal of the MLPs rather than a per-word choice: training "
             "moved the work into attention and the thought markers. Lower τ to see where the gates still differ."
         )
-    session.seed_option("beacons_tau", "tau", beacons.parse_tau, model_tau)
+    links.seed_option("beacons_tau", "tau", beacons.parse_tau, model_tau)
     tau = st.slider("Threshold τ", 0.0, 1.0, step=0.01, key="beacons_tau",
                     help=f"The model's own τ is {model_tau:.2f}. τ = 0 runs every MLP (scaled by its gate).")
     at_tau = trace if float(tau) == model_tau else tb.intervened(trace.model_name, trace.text, float(tau))
@@ -73,13 +73,13 @@ elif trace is not None:
 
         st.subheader("Pin gates")
         st.caption("Force gates open or shut at the chosen layers and tokens and re-run the model at this τ.")
-        session.seed_option("beacons_pin_layers", "pin_layers", session.parse_ints, [])
-        session.seed_option("beacons_pin_positions", "pin_pos", session.parse_ints, [])
-        session.seed_option("beacons_pin_value", "pin", _pin_choice, next(iter(PIN_VALUES)))
+        links.seed_option("beacons_pin_layers", "pin_layers", links.parse_ints, [])
+        links.seed_option("beacons_pin_positions", "pin_pos", links.parse_ints, [])
+        links.seed_option("beacons_pin_value", "pin", _pin_choice, next(iter(PIN_VALUES)))
         pin_layers, positions = tb.choose_slots(at_tau, "beacons_pin")
         value = PIN_VALUES[st.radio("Pin to", list(PIN_VALUES), key="beacons_pin_value", horizontal=True)]
-        session.publish_options({"tau": f"{tau:.2f}", "pin_layers": ",".join(map(str, pin_layers)),
-                                 "pin_pos": ",".join(map(str, positions)), "pin": f"{value:g}"})
+        links.publish_options({"tau": f"{tau:.2f}", "pin_layers": links.joined(pin_layers),
+                               "pin_pos": links.joined(positions), "pin": f"{value:g}"})
         pinned = tb.intervened(trace.model_name, trace.text, float(tau), (), gate_pins(pin_layers, positions, value)) \
             if pin_layers else None
         if pinned is None:

@@ -5,19 +5,16 @@ attention with heads matched by pattern similarity, attributions and their rank 
 import pandas as pd
 import streamlit as st
 
-from explainer.capture.tracing import InputError
-from explainer.evaluation.compare import CompareError, compare_data, compare_text
+from explainer.capture.encoding import InputError
+from explainer.evaluation.compare import CompareError, compare_data
 from explainer.loading import shipped as registry
-from explainer.ui import export, labelled, session
+from explainer.ui import caches, export, labelled, links, session
 from explainer.views import attention as plots
 from explainer.views import evaluation as error_plots
 
 MODES = ("This text", "A data set")
 
 
-@st.cache_data(show_spinner="Running both models…", max_entries=8, ttl=3600)
-def get_comparison(name_a: str, name_b: str, text: str, by_layer: bool):
-    return compare_text(session.get_bundle(name_a), session.get_bundle(name_b), text, by_layer=by_layer)
 
 
 def _use_pair() -> None:
@@ -26,12 +23,6 @@ def _use_pair() -> None:
     if pair is not None:
         st.session_state.model_choice, st.session_state.compare_model_b = pair.left, pair.right
         st.session_state.compare_pair = None
-
-
-def _open_disagreement() -> None:
-    selected = st.session_state.compare_table.selection.get("rows", [])
-    if selected:
-        labelled.request_open(st.session_state.compare_view, st.session_state["_compare_texts"][selected[0]])
 
 
 labelled.follow_open_request()
@@ -45,40 +36,36 @@ shipped = [m.name for m in registry.available()]
 others = [name for name in shipped if name != bundle_a.name] or shipped
 pairs = registry.available_pairs()
 twin = next((p.right for p in pairs if p.left == bundle_a.name), None)  # its natural partner, when it has one
-session.seed_option("compare_model_b", "model_b", str, twin or others[0])
+links.seed_option("compare_model_b", "model_b", str, twin or others[0])
 if pairs:
     st.selectbox("Natural pairs", pairs, index=None, key="compare_pair", on_change=_use_pair,
                  format_func=lambda p: f"{p.question}: {p.left} vs {p.right}",
                  placeholder="Pick a pair to load both models…")
-session.seed_option("compare_mode", "on", lambda raw: raw if raw in MODES else MODES[0], MODES[0])
+links.seed_choice("compare_mode", "on", MODES)
 left, right = st.columns([2, 1])
 name_b = left.text_input("Model B (shipped name, folder or hub id)", key="compare_model_b",
                          help="Shipped: " + ", ".join(shipped)).strip()
 mode = right.radio("Compare on", MODES, key="compare_mode", horizontal=True)
-session.publish_options({"model_b": name_b, "on": mode})
+links.publish_options({"model_b": name_b, "on": mode})
 if not name_b:
     st.info("Enter model B above: a shipped name (" + ", ".join(shipped) + "), a model folder or a hub id.")
     st.stop()
 try:
-    bundle_b = session.get_bundle(name_b)
+    bundle_b = caches.get_bundle(name_b)
 except Exception as error:  # a foreign checkpoint may throw anything: say it, keep the page alive
     st.error(f"Model B: {error}")
     st.stop()
 name_a = bundle_a.name
 image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="compare_image_format")
-
-
-def chart(figure, name: str) -> None:
-    st.plotly_chart(figure, width="stretch", key=f"compare_{name}", config=export.image_config(name, image_format))
-
+chart = export.charts("compare", image_format, html_download=False)
 
 if mode == MODES[0]:
-    session.publish_options(labelled.data_link(labelled.DataChoice(labelled.SOURCES[0])))  # no data in the link
-    session.seed_option("compare_by_layer", "same_layer", lambda raw: raw == "1", False)
+    links.publish_options(labelled.data_link(labelled.DataChoice(labelled.SOURCES[0])))  # no data in the link
+    links.seed_option("compare_by_layer", "same_layer", lambda raw: raw == "1", False)
     by_layer = st.toggle("Match heads only within the same layer", key="compare_by_layer")
-    session.publish_options({"same_layer": "1" if by_layer else ""})
+    links.publish_options({"same_layer": "1" if by_layer else ""})
     try:
-        result = get_comparison(name_a, name_b, current.text, by_layer)
+        result = caches.get_comparison(name_a, name_b, current.text, by_layer)
     except (InputError, CompareError) as error:
         st.info(str(error))
         st.stop()
@@ -122,7 +109,7 @@ if mode == MODES[0]:
 else:
     labelled.seed_data_widgets("compare")
     choice = labelled.data_widgets("compare")
-    session.publish_options({**labelled.data_link(choice), "same_layer": ""})  # a text-mode option
+    links.publish_options({**labelled.data_link(choice), "same_layer": ""})  # a text-mode option
     comparison = labelled.run_report(
         bundle_a, choice,
         lambda data, progress: compare_data(bundle_a, bundle_b, data, progress_a=progress, progress_b=progress),
@@ -151,4 +138,4 @@ else:
     table = comparison.disagreements
     st.session_state["_compare_texts"] = table["text"].tolist()
     st.dataframe(table.round(4), hide_index=True, width="stretch", key="compare_table", selection_mode="single-row",
-                 on_select=_open_disagreement)
+                 on_select=lambda: labelled.open_selected("compare_table", "_compare_texts", "compare_view"))

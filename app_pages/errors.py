@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from explainer.evaluation.error_report import ExampleFilter, analyse, confusion_cell, filter_examples, predictions_csv
-from explainer.ui import export, labelled, session
+from explainer.ui import export, labelled, links, session
 from explainer.views import evaluation as error_plots
 
 labelled.follow_open_request()
@@ -17,9 +17,9 @@ if current.error:
 bundle = current.bundle
 # A shared link may name a file on this machine (data=PATH, text_column, label_column) and every filter below.
 labelled.seed_data_widgets("errors")
-session.seed_option("errors_filter_text", "q", str, "")
+links.seed_option("errors_filter_text", "q", str, "")
 choice = labelled.data_widgets("errors")
-session.publish_options(labelled.data_link(choice))
+links.publish_options(labelled.data_link(choice))
 report = labelled.run_report(bundle, choice, lambda data, progress: analyse(bundle, data, progress=progress),
                              key="_errors_report")
 if report is None:
@@ -59,25 +59,18 @@ with right:
 labelled.view_picker("errors_view")
 
 
-def _open(table_key: str, rows_key: str) -> None:
-    selected = st.session_state[table_key].selection.get("rows", [])
-    if selected:
-        labelled.request_open(st.session_state["errors_view"], st.session_state[rows_key][selected[0]])
-
-
 def example_table(frame: pd.DataFrame, key: str) -> None:
     shown = frame.head(2000)
     st.session_state[f"{key}_texts"] = shown["text"].tolist()
     st.dataframe(shown.round(4), hide_index=True, width="stretch", key=key, selection_mode="single-row",
-                 on_select=lambda: _open(key, f"{key}_texts"))
+                 on_select=lambda: labelled.open_selected(key, f"{key}_texts", "errors_view"))
     if len(frame) > len(shown):
         st.caption(f"The {len(shown):,} most confident of {len(frame):,}; narrow the filters to see others.")
 
 
-points = (matrix.selection or {}).get("points", []) if matrix else []
-cell = next((p.get("customdata") for p in points if isinstance(p.get("customdata"), list | dict)), None)
+cell = export.clicked_pair(matrix)
 if cell is not None:
-    true_id, predicted_id = (cell.get("0"), cell.get("1")) if isinstance(cell, dict) else cell
+    true_id, predicted_id = cell
     st.subheader(f"True {names[int(true_id)]}, predicted {names[int(predicted_id)]}")
     example_table(confusion_cell(report.frame, names[int(true_id)], names[int(predicted_id)]), "errors_cell_table")
 
@@ -86,22 +79,11 @@ st.caption("Most confident mistakes first. Select a row to open that example.")
 columns = st.columns([3, 2, 2, 2, 2])
 longest = max(int(report.frame["tokens"].max()), 2)
 tag_names = sorted(report.frame[report.tag_column].unique()) if report.tag_column else []
-seeds = {"errors_filter_tokens": ("tokens", lambda raw: session.parse_range(raw, 1, longest), (1, longest)),
-         "errors_filter_true": ("true", lambda raw: session.parse_names(raw, names), []),
-         "errors_filter_predicted": ("pred", lambda raw: session.parse_names(raw, names), []),
-         "errors_filter_tags": ("tags", lambda raw: session.parse_names(raw, tag_names), [])}
-for key, (param, parse, default) in seeds.items():
-    session.seed_option(key, param, parse, default)
-# Another data set may have other labels, tags or lengths: keep only what this one has.
-low, high = st.session_state.errors_filter_tokens
-previous_longest = st.session_state.get("_errors_longest")
-if previous_longest is not None and high >= previous_longest:
-    high = longest  # the range was open at the top: keep it open on this data set, which may hold longer texts
-st.session_state.errors_filter_tokens = session.parse_range(f"{low}-{high}", 1, longest)
-st.session_state._errors_longest = longest
-for key, allowed in (("errors_filter_true", names), ("errors_filter_predicted", names),
-                     ("errors_filter_tags", tag_names)):
-    st.session_state[key] = [name for name in st.session_state[key] if name in allowed]
+# Seeded from the link once; another data set may have other labels, tags or lengths: keep only what this one has.
+links.seed_range("errors_filter_tokens", "tokens", 1, longest, high_key="_errors_longest")
+links.seed_names("errors_filter_true", "true", names)
+links.seed_names("errors_filter_predicted", "pred", names)
+links.seed_names("errors_filter_tags", "tags", tag_names)
 text = columns[0].text_input("Text contains", key="errors_filter_text")
 tokens = columns[1].slider("Tokens", 1, longest, key="errors_filter_tokens")
 tags: list[str] = []
@@ -109,8 +91,9 @@ if report.tag_column:
     tags = columns[2].multiselect(report.tag_column.capitalize(), tag_names, key="errors_filter_tags")
 true_labels = columns[3].multiselect("True label", list(names), key="errors_filter_true")
 predicted_labels = columns[4].multiselect("Predicted", list(names), key="errors_filter_predicted")
-session.publish_options({"q": text, "tokens": "" if tokens == (1, longest) else f"{tokens[0]}-{tokens[1]}",
-                         "tags": ",".join(tags), "true": ",".join(true_labels), "pred": ",".join(predicted_labels)})
+links.publish_options({"q": text, "tokens": "" if tokens == (1, longest) else f"{tokens[0]}-{tokens[1]}",
+                       "tags": links.joined(tags), "true": links.joined(true_labels),
+                       "pred": links.joined(predicted_labels)})
 rule = ExampleFilter(errors_only=True, text=text, min_tokens=tokens[0], max_tokens=tokens[1], tags=tuple(tags),
                      true_labels=tuple(true_labels), predicted_labels=tuple(predicted_labels))
 example_table(filter_examples(report.frame, rule, report.tag_column), "errors_table")

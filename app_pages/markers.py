@@ -7,10 +7,10 @@ import streamlit as st
 
 from explainer.thought_beacon import marker_dictionary as md
 from explainer.thought_beacon.interventions import compare, marker_forces
-from explainer.ui import session
+from explainer.ui import links, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as marker_plots
-from explainer.views.attention import plot_text
+from explainer.views.text import plot_text
 
 st.title("Thought markers")
 st.markdown(
@@ -35,27 +35,23 @@ elif trace is not None:
     st.plotly_chart(marker_plots.marker_map(trace), width="stretch", key="markers_map", config=chart_config)
 
     st.subheader("Reasoning path")
-    session.seed_option("markers_path_token", "path", lambda raw: -1 if raw == "all" else int(raw), -1)
-    if not -1 <= st.session_state.markers_path_token < count:
-        st.session_state.markers_path_token = -1
-    labels = marker_plots.token_labels(trace, plotly=False)  # a widget: text as typed
-    token = st.selectbox("Token", [-1, *range(count)], key="markers_path_token",
+    tokens = [-1, *range(count)]  # -1: every token
+    links.seed_choice("markers_path_token", "path", tokens, parse=lambda raw: -1 if raw == "all" else int(raw))
+    labels = marker_plots.token_labels(trace.tokens, plotly=False)  # a widget: text as typed
+    token = st.selectbox("Token", tokens, key="markers_path_token",
                          format_func=lambda i: "All tokens" if i < 0 else labels[i])
     st.plotly_chart(marker_plots.reasoning_sankey(trace, None if token < 0 else token), width="stretch",
                     key="markers_sankey", config=chart_config)
 
     st.subheader("Force a marker")
     st.caption("Override the routing with one marker at the chosen layers and tokens, then re-run the model.")
-    session.seed_option("markers_force_layers", "force_layers", session.parse_ints, [])
-    session.seed_option("markers_force_positions", "force_pos", session.parse_ints, [])
-    session.seed_option("markers_force_marker", "force_marker", int, 0)
-    if not 0 <= st.session_state.markers_force_marker < k:
-        st.session_state.markers_force_marker = 0
+    links.seed_option("markers_force_layers", "force_layers", links.parse_ints, [])
+    links.seed_option("markers_force_positions", "force_pos", links.parse_ints, [])
+    links.seed_choice("markers_force_marker", "force_marker", range(k), parse=int)
     force_layers, positions = tb.choose_slots(trace, "markers_force")
     marker = st.selectbox("Marker", list(range(k)), key="markers_force_marker", format_func=lambda m: f"m{m}")
-    session.publish_options({"path": "all" if token < 0 else str(token), "force_marker": str(marker),
-                             "force_layers": ",".join(map(str, force_layers)),
-                             "force_pos": ",".join(map(str, positions))})
+    links.publish_options({"path": "all" if token < 0 else str(token), "force_marker": str(marker),
+                           "force_layers": links.joined(force_layers), "force_pos": links.joined(positions)})
     forced = tb.intervened(trace.model_name, trace.text, None, marker_forces(force_layers, positions, marker)) \
         if force_layers else None
     if forced is None:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from explainer.ui import session
+from explainer.ui import links, session
 from explainer.views import attention as plots
 
 st.title("Overview")
@@ -13,14 +13,11 @@ if trace is not None:
 
     st.subheader("Attention")
     # Seeded from the shared link once (default: the last layer), clamped to this model's sizes.
-    session.seed_option("overview_layer", "layer", int, trace.num_layers - 1)
-    session.seed_option("overview_head", "head", int, 0)
-    st.session_state.overview_layer = min(max(int(st.session_state.overview_layer), 0), trace.num_layers - 1)
-    st.session_state.overview_head = min(max(int(st.session_state.overview_head), 0), trace.num_heads - 1)
+    links.seed_layer_head("overview", trace.num_layers, trace.num_heads, default_layer=trace.num_layers - 1)
     left, right = st.columns(2)
     layer = left.number_input("Layer", 0, trace.num_layers - 1, key="overview_layer")
     head = right.number_input("Head", 0, trace.num_heads - 1, key="overview_head")
-    session.publish_options({"layer": str(int(layer)), "head": str(int(head))})
+    links.publish_options({"layer": str(int(layer)), "head": str(int(head))})
     st.plotly_chart(plots.attention_heatmap(trace, int(layer), int(head)), width="stretch", key="attention")
     st.caption(
         f"{trace.model_name} · {len(trace.tokens)} tokens · {trace.num_layers} layers × {trace.num_heads} heads"

@@ -1,9 +1,11 @@
-"""Figure export: PNG or SVG from plotly's own camera button (drawn in the browser, so no server-side
-renderer is needed), and a self-contained HTML file (plotly.js inlined from the installed package, never a CDN)."""
+"""Figures on a page. Export: PNG or SVG from plotly's own camera button (drawn in the browser, so no server-side
+renderer is needed), and a self-contained HTML file (plotly.js inlined from the installed package, never a CDN).
+Drawing them (one chart helper for every page) and reading which cell a click picked."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any
 
 import plotly.graph_objects as go
@@ -42,3 +44,32 @@ def html_button(figure: go.Figure, name: str, key: str) -> None:
         icon=":material/download:",
         type="tertiary",
     )
+
+
+def charts(prefix: str, image_format: str, html_download: bool = True) -> Callable[..., Any]:
+    """A page's chart drawer: `chart(figure, name, **plotly_chart_options)` draws `figure` full width under key
+    "{prefix}_{name}", its camera button saving `name`.png or .svg, with an HTML download ("{prefix}_{name}_html")
+    unless html_download is False; it returns st.plotly_chart's selection (when on_select is given)."""
+
+    def chart(figure: go.Figure, name: str, **options: Any) -> Any:
+        key = f"{prefix}_{name}"
+        event = st.plotly_chart(figure, width="stretch", key=key, config=image_config(name, image_format), **options)
+        if html_download:
+            html_button(figure, name, key=f"{key}_html")
+        return event
+
+    return chart
+
+
+def clicked_pair(event: Any) -> tuple[Any, Any] | None:
+    """The pair a click on a figure picked (a head's layer and head, a confusion cell's true and predicted label):
+    the customdata of the first selected point that carries one; None when nothing is selected. `event`: what
+    st.plotly_chart(on_select=...) returned, or its widget state."""
+    selection = (getattr(event, "selection", None) or {}) if event else {}
+    for point in selection.get("points", []):
+        custom = point.get("customdata")
+        if isinstance(custom, dict):  # plotly hands a typed-array row over as {"0": first, "1": second}
+            custom = [custom.get("0"), custom.get("1")]
+        if isinstance(custom, list | tuple) and len(custom) == 2 and None not in custom:
+            return custom[0], custom[1]
+    return None

@@ -12,16 +12,10 @@ from explainer.data.challenge import DEFAULT_PATH
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, ErrorReport, check_upload_size, load_labelled
 from explainer.loading.bundle import ModelBundle
-from explainer.ui import session
+from explainer.ui import links, navigation
 
-ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
 # The per-example views, in the order they are offered; only those present in this checkout are listed.
-VIEWS = {
-    "Attribution": "app_pages/attribution.py",
-    "Attention": "app_pages/attention.py",
-    "Thought markers": "app_pages/markers.py",
-}
 OPEN_KEY = "_open_example"  # (page, text) set by a table's callback, acted on by the next run
 
 
@@ -63,14 +57,14 @@ class DataChoice:
 def seed_data_widgets(prefix: str) -> None:
     """First values of the data widgets from a shared link: data=PATH (a file on this machine), text_column,
     label_column. Call before data_widgets."""
-    session.seed_option(f"{prefix}_path", "data", str, "")
-    session.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
-    session.seed_option(f"{prefix}_text_column", "text_column", str, "")
-    session.seed_option(f"{prefix}_label_column", "label_column", str, "")
+    links.seed_option(f"{prefix}_path", "data", str, "")
+    links.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
+    links.seed_option(f"{prefix}_text_column", "text_column", str, "")
+    links.seed_option(f"{prefix}_label_column", "label_column", str, "")
 
 
 def data_link(choice: DataChoice) -> dict[str, str]:
-    """The link options that reproduce `choice` (empty values leave the link: see session.publish_options)."""
+    """The link options that reproduce `choice` (empty values leave the link: see links.publish_options)."""
     return {
         "data": choice.path.strip() if choice.kind == SOURCES[2] else "",
         "text_column": choice.text_column or "",
@@ -134,12 +128,20 @@ def show_problems(report: ErrorReport) -> None:
 
 
 def available_views() -> dict[str, str]:
-    return {name: page for name, page in VIEWS.items() if (ROOT / page).is_file()}
+    return navigation.example_views()
 
 
 def view_picker(key: str) -> str:
     views = available_views()
     return st.radio("Selecting a row opens it in", list(views), horizontal=True, key=key)
+
+
+def open_selected(table_key: str, texts_key: str, view_key: str) -> None:
+    """A table's on_select callback: open the text of its selected row (the table's texts kept in session state
+    under `texts_key`) in the view picked in `view_key` (view_picker)."""
+    selected = st.session_state[table_key].selection.get("rows", [])
+    if selected:
+        request_open(st.session_state[view_key], st.session_state[texts_key][selected[0]])
 
 
 def request_open(view: str, text: str) -> None:

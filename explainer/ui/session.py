@@ -10,13 +10,12 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explainer.capture.tracing import MAX_TEXT_CHARS, InputError, Trace, trace
+from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
+from explainer.capture.tracing import Trace
 from explainer.loading import shipped as registry
-from explainer.loading.bundle import ModelBundle, ModelLoadError, load_model
-from explainer.views import attention_page as attention_views
-
-OTHER_MODEL = "Other: a local folder or hub id…"
-DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
+from explainer.loading.bundle import ModelBundle, ModelLoadError
+from explainer.ui.caches import get_bundle, get_trace
+from explainer.ui.links import OTHER_MODEL, seed_sidebar
 
 
 @dataclass(frozen=True)
@@ -28,39 +27,10 @@ class Selection:
     error: str | None
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=4)
-def get_bundle(name: str) -> ModelBundle:
-    return load_model(name)
 
 
-# A 512-token BERT-base Trace is ~170 MB (attention alone 151 MB): keep few, and not forever.
-@st.cache_data(show_spinner="Running the model…", max_entries=8, ttl=3600)
-def get_trace(model_name: str, text: str) -> Trace:
-    return trace(get_bundle(model_name), text)
 
 
-@st.cache_data(show_spinner="Summarising attention…", max_entries=8, ttl=3600)
-def get_attention_derived(model_name: str, text: str) -> attention_views.Derived:
-    """Rollout, head statistics and thumbnails: per Trace, not per layer/head choice."""
-    return attention_views.derive(get_trace(model_name, text))
-
-
-LINK_KEY = "_link_params"  # the query parameters the session was opened with
-
-
-def _init_from_query_params() -> None:
-    """First run of a session: a shared link's query parameters seed the widgets."""
-    if "model_choice" in st.session_state:
-        return
-    st.session_state[LINK_KEY] = st.query_params.to_dict()
-    names = [m.name for m in registry.available()]
-    model = st.query_params.get("model", names[0])
-    if model in names:
-        st.session_state.model_choice = model
-    else:
-        st.session_state.model_choice = OTHER_MODEL
-        st.session_state.model_other = model
-    st.session_state.text = st.query_params.get("text", DEFAULT_TEXT)
 
 
 def selection() -> Selection:
@@ -68,7 +38,7 @@ def selection() -> Selection:
 
     A page run without the sidebar (a page opened on its own, as AppTest does) finds no widget state and
     reads the shared link's query parameters instead."""
-    _init_from_query_params()
+    seed_sidebar()
     choice = st.session_state.get("model_choice")
     name = st.session_state.get("model_other", "").strip() if choice == OTHER_MODEL else choice
     text = st.session_state.get("text", "")
@@ -85,7 +55,7 @@ def selection() -> Selection:
 def sidebar() -> None:
     """Draw the shared sidebar (model picker, text, device badge) and mirror it into the URL.
     Called once per run by app.py, before the page."""
-    _init_from_query_params()
+    seed_sidebar()
     shipped = {m.name: m.description for m in registry.available()}
     with st.sidebar:
         st.header("Model")
@@ -106,50 +76,6 @@ def sidebar() -> None:
     # Replace, not update: options of the page left behind must not linger in the link; the page now
     # shown adds its own (publish_options).
     st.query_params.update({"model": model_param, "text": current.text})
-
-
-def parse_ints(raw: str) -> list[int]:
-    """A list option from a link, e.g. "0,2,3" (ValueError on anything else, so seed_option falls back)."""
-    return [int(part) for part in raw.split(",") if part.strip()]
-
-
-def parse_names(raw: str, allowed) -> list[str]:
-    """A list of names from a link, e.g. "negative,positive", keeping only those in `allowed`, in its order."""
-    wanted = {part.strip() for part in raw.split(",")}
-    return [name for name in allowed if name in wanted]
-
-
-def parse_range(raw: str, low: int, high: int) -> tuple[int, int]:
-    """An inclusive range from a link, e.g. "3-20", clamped to [low, high] (ValueError if it is not one)."""
-    first, last = (int(part) for part in raw.split("-", 1))
-    first, last = sorted((min(max(first, low), high), min(max(last, low), high)))
-    return first, last
-
-
-def seed_option(key: str, param: str, parse, default):
-    """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
-    `default`. Later runs keep whatever the user chose. Returns the current value."""
-    if key not in st.session_state:
-        _init_from_query_params()
-        raw = st.session_state.get(LINK_KEY, {}).get(param)
-        value = default
-        if raw is not None:
-            try:
-                value = parse(raw)
-            except (TypeError, ValueError):
-                value = default  # a hand-edited link: fall back, never fail the page
-        st.session_state[key] = value
-    return st.session_state[key]
-
-
-def publish_options(options: dict[str, str]) -> None:
-    """Put the page's options into the link, beside model and text. An empty value takes its option out of the
-    link (opening the link then gives that option its default, which every page makes the empty choice)."""
-    for key, value in options.items():
-        if value == "":
-            st.query_params.pop(key, None)
-        else:
-            st.query_params[key] = value
 
 
 def current_trace() -> Trace | None:

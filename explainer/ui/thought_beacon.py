@@ -11,27 +11,19 @@ from pathlib import Path
 
 import streamlit as st
 
-from explainer.capture.tracing import InputError, Trace, trace
-from explainer.data.labelled import DatasetError, LabelledData, read_dataset
+from explainer.capture.encoding import InputError
+from explainer.capture.tracing import Trace
+from explainer.data.labelled import DatasetError, LabelledData
 from explainer.loading import shipped as registry
-from explainer.models import THOUGHT_BEACON_TYPES, GatePin, MarkerForce
-from explainer.ui import labelled, session
-from explainer.views.attention import token_labels
+from explainer.models import THOUGHT_BEACON_TYPES
+from explainer.ui import labelled
+from explainer.ui.caches import get_trace_with, read_labelled
+from explainer.views.text import token_labels
 
 CHALLENGE_SET = registry.ASSETS / "challenge_set.csv"
 SOURCES = labelled.SOURCES  # the same data-set choice, worded the same, as on the Errors and Compare pages
 
 
-@st.cache_data(show_spinner="Running the model…", max_entries=32, ttl=3600)
-def get_trace_with(
-    model_name: str,
-    text: str,
-    tau: float | None,
-    forces: tuple[MarkerForce, ...] = (),
-    pins: tuple[GatePin, ...] = (),
-) -> Trace:
-    """A Trace at threshold `tau` with markers forced / gates pinned; keyed by all of them."""
-    return trace(session.get_bundle(model_name), text, beacon_threshold=tau, forced_markers=forces, pinned_gates=pins)
 
 
 def intervened(model_name: str, text: str, tau: float | None, forces=(), pins=()) -> Trace | None:
@@ -76,7 +68,7 @@ def choose_slots(result: Trace, prefix: str) -> tuple[list[int], list[int]]:
     for key, limit in ((f"{prefix}_layers", layers), (f"{prefix}_positions", count)):
         if key in st.session_state:
             st.session_state[key] = [v for v in st.session_state[key] if 0 <= v < limit]
-    labels = token_labels(result, plotly=False)  # widgets show text as typed
+    labels = token_labels(result.tokens, plotly=False)  # widgets show text as typed
     left, right = st.columns(2)
     chosen_layers = left.multiselect("Layers", list(range(layers)), key=f"{prefix}_layers",
                                      format_func=lambda v: f"layer {v}")
@@ -104,10 +96,6 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
         bar.empty()
 
 
-@st.cache_data(show_spinner="Reading the data set…", max_entries=8)
-def _read(source: str | bytes, filename: str | None, label_names: tuple[str, ...], version: int = 0) -> LabelledData:
-    """`version`: a path's modification time, so that a file changed on disk is read again."""
-    return read_dataset(source, label_names=label_names, filename=filename)
 
 
 def _read_path(path: str, label_names: tuple[str, ...]) -> LabelledData:
@@ -115,7 +103,7 @@ def _read_path(path: str, label_names: tuple[str, ...]) -> LabelledData:
         version = Path(path).expanduser().stat().st_mtime_ns
     except OSError:
         version = 0  # read_dataset says what is wrong with the path
-    return _read(str(Path(path).expanduser()), None, label_names, version)
+    return read_labelled(str(Path(path).expanduser()), None, label_names, version)
 
 
 def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | None:
@@ -129,7 +117,7 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
                                       key=f"{prefix}_upload")
             if upload is None:
                 return None
-            data = _read(upload.getvalue(), upload.name, label_names)
+            data = read_labelled(upload.getvalue(), upload.name, label_names)
         else:
             path = st.text_input("Path to a labelled CSV, TSV or JSONL file", key=f"{prefix}_path").strip()
             if not path:

@@ -57,11 +57,11 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
 
 def test_changing_head_reuses_the_cached_trace(monkeypatch):
     app = run_app()
-    import explainer.ui.session as session
+    import explainer.ui.caches as caches
 
     calls = []
-    original = session.trace
-    monkeypatch.setattr(session, "trace", lambda *a, **k: calls.append(a) or original(*a, **k))
+    original = caches.trace
+    monkeypatch.setattr(caches, "trace", lambda *a, **k: calls.append(a) or original(*a, **k))
     app.number_input(key="overview_head").set_value(1).run()
     assert not app.exception
     assert calls == []
@@ -103,11 +103,11 @@ def test_attention_page_draws_every_view_from_one_trace(monkeypatch):
     assert len(table) == layers * heads and {"entropy", "self_share"} <= set(table.columns)
     assert app.query_params["layer"] == "0" and app.query_params["stat"] == "entropy"
 
-    import explainer.ui.session as session
+    import explainer.ui.caches as caches
 
     calls = []
-    original = session.trace
-    monkeypatch.setattr(session, "trace", lambda *a, **k: calls.append(a) or original(*a, **k))
+    original = caches.trace
+    monkeypatch.setattr(caches, "trace", lambda *a, **k: calls.append(a) or original(*a, **k))
     app.number_input(key="attention_layer").set_value(1).run()
     app.number_input(key="attention_head").set_value(1).run()
     app.selectbox(key="attention_statistic").set_value("mean_distance").run()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explainer.attribution.methods import AttributionOptions
+from explainer.attribution import AttributionOptions
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -85,8 +85,8 @@ def test_expensive_sections_wait_to_be_asked_for(monkeypatch):
 
 
 def test_every_method_and_its_faithfulness_report_progress_and_the_bar_goes(bundle, monkeypatch):
-    from explainer.attribution.methods import METHODS
-    from explainer.ui import attribution_session as cache
+    from explainer.attribution import METHODS
+    from explainer.ui import caches as cache
 
     monkeypatch.setattr(cache, "get_bundle", lambda name: bundle("bert"))
     options = AttributionOptions(samples=10, conductance_steps=4)

@@ -1,11 +1,11 @@
-"""Parsing the options a shared link carries (explainer/ui/session.py): hand-edited links fall back or clamp,
+"""Parsing the options a shared link carries (explainer/ui/links.py): hand-edited links fall back or clamp,
 never fail a page."""
 
 from __future__ import annotations
 
 import pytest
 
-from explainer.ui.session import parse_ints, parse_names, parse_range
+from explainer.ui.links import parse_ints, parse_names, parse_range
 
 
 def test_parse_ints():

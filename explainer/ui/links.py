@@ -1,0 +1,140 @@
+"""The shareable link: what a session opened with seeds the sidebar (model, text) and every page's options once,
+clamped to the model now chosen (a link may name another model's sizes or labels); each run publishes the
+options back beside model and text. Hand-edited links fall back to defaults, never fail a page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import streamlit as st
+
+from explainer.loading import shipped as registry
+
+OTHER_MODEL = "Other: a local folder or hub id…"
+DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
+LINK_KEY = "_link_params"  # the query parameters the session was opened with
+
+
+def seed_sidebar() -> None:
+    """First run of a session: a shared link's query parameters seed the sidebar's widgets, and are kept for
+    the pages' options (seed_option)."""
+    if "model_choice" in st.session_state:
+        return
+    st.session_state[LINK_KEY] = st.query_params.to_dict()
+    names = [m.name for m in registry.available()]
+    model = st.query_params.get("model", names[0])
+    if model in names:
+        st.session_state.model_choice = model
+    else:
+        st.session_state.model_choice = OTHER_MODEL
+        st.session_state.model_other = model
+    st.session_state.text = st.query_params.get("text", DEFAULT_TEXT)
+
+
+def parse_ints(raw: str) -> list[int]:
+    """A list option from a link, e.g. "0,2,3" (ValueError on anything else, so seed_option falls back)."""
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
+def parse_names(raw: str, allowed) -> list[str]:
+    """A list of names from a link, e.g. "negative,positive", keeping only those in `allowed`, in its order."""
+    wanted = {part.strip() for part in raw.split(",")}
+    return [name for name in allowed if name in wanted]
+
+
+def parse_range(raw: str, low: int, high: int) -> tuple[int, int]:
+    """An inclusive range from a link, e.g. "3-20", clamped to [low, high] (ValueError if it is not one)."""
+    first, last = (int(part) for part in raw.split("-", 1))
+    first, last = sorted((min(max(first, low), high), min(max(last, low), high)))
+    return first, last
+
+
+def joined(values: Iterable[Any]) -> str:
+    """A list option for the link: "0,2,3" (empty: the option leaves the link)."""
+    return ",".join(map(str, values))
+
+
+def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any) -> Any:
+    """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
+    `default`. Later runs keep whatever the user chose. Returns the current value."""
+    if key not in st.session_state:
+        seed_sidebar()
+        raw = st.session_state.get(LINK_KEY, {}).get(param)
+        value = default
+        if raw is not None:
+            try:
+                value = parse(raw)
+            except (TypeError, ValueError):
+                value = default  # a hand-edited link: fall back, never fail the page
+        st.session_state[key] = value
+    return st.session_state[key]
+
+
+def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = None, parse: Callable = str) -> Any:
+    """seed_option for a widget offering `choices`: a link value outside them, or a value kept from before that
+    this model no longer offers (its labels, its number of tokens), gives `default` (the first choice unless
+    named). `parse` turns the link's text into a choice."""
+    default = choices[0] if default is None else default
+
+    def from_link(raw: str) -> Any:
+        value = parse(raw)
+        return value if value in choices else default
+
+    seed_option(key, param, from_link, default)
+    if st.session_state[key] not in choices:
+        st.session_state[key] = default
+    return st.session_state[key]
+
+
+def seed_index(key: str, param: str, size: int, default: int = 0) -> int:
+    """seed_option for a number input over 0 … size - 1 (a layer, a head, a token): the link's or the kept
+    value clamped into that range."""
+    seed_option(key, param, int, default)
+    st.session_state[key] = min(max(int(st.session_state[key]), 0), size - 1)
+    return st.session_state[key]
+
+
+def seed_layer_head(prefix: str, layers: int, heads: int, default_layer: int = 0) -> None:
+    """The layer and head inputs `{prefix}_layer` and `{prefix}_head` from the link's layer= and head=, clamped
+    to this model's sizes."""
+    seed_index(f"{prefix}_layer", "layer", layers, default_layer)
+    seed_index(f"{prefix}_head", "head", heads)
+
+
+def seed_indices(key: str, param: str, size: int) -> list[int]:
+    """seed_option for a multiselect over 0 … size - 1 (e.g. "0,2"): values outside that range are dropped."""
+    seed_option(key, param, parse_ints, [])
+    st.session_state[key] = [v for v in st.session_state[key] if 0 <= v < size]
+    return st.session_state[key]
+
+
+def seed_names(key: str, param: str, allowed: Sequence[str]) -> list[str]:
+    """seed_option for a multiselect of names (labels, tags): only those in `allowed` (this data set's) are kept."""
+    seed_option(key, param, lambda raw: parse_names(raw, allowed), [])
+    st.session_state[key] = [name for name in st.session_state[key] if name in allowed]
+    return st.session_state[key]
+
+
+def seed_range(key: str, param: str, low: int, high: int, high_key: str) -> tuple[int, int]:
+    """seed_option for a range slider over [low, high] (the link's "3-20"), clamped to it. A range open at the
+    top (it reached the previous `high`, kept under `high_key`) stays open when `high` grows, e.g. on a data set
+    with longer texts."""
+    seed_option(key, param, lambda raw: parse_range(raw, low, high), (low, high))
+    first, last = st.session_state[key]
+    previous = st.session_state.get(high_key)
+    if previous is not None and last >= previous:
+        last = high
+    st.session_state[key] = parse_range(f"{first}-{last}", low, high)
+    st.session_state[high_key] = high
+    return st.session_state[key]
+
+
+def publish_options(options: dict[str, str]) -> None:
+    """Put the page's options into the link, beside model and text. An empty value takes its option out of the
+    link (opening the link then gives that option its default, which every page makes the empty choice)."""
+    for key, value in options.items():
+        if value == "":
+            st.query_params.pop(key, None)
+        else:
+            st.query_params[key] = value

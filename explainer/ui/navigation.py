@@ -1,0 +1,46 @@
+"""The one list of the app's pages: app.py builds the navigation from it, and tables that open an example in
+another view (Errors, Compare) find that view's file here.
+
+Pages live in app_pages/, not pages/: with a folder named pages/ beside app.py, Streamlit 1.67 runs the first
+script run after the server starts in its v1 multipage mode, so the sidebar's widgets get new ids on the next run
+and the first model or text change is lost (tests/browser/test_sidebar.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FOLDER = "app_pages"
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    file: str  # under app_pages/
+    title: str
+    icon: str
+    url_path: str | None = None  # None: the default page, at the root
+    opens_examples: bool = False  # offered when a table row opens an example in another view
+
+    @property
+    def path(self) -> str:
+        return f"{FOLDER}/{self.file}"
+
+
+PAGES: tuple[PageEntry, ...] = (
+    PageEntry("overview.py", "Overview", ":material/search:"),
+    PageEntry("attention.py", "Attention", ":material/grid_view:", "attention", opens_examples=True),
+    PageEntry("attribution.py", "Attribution", ":material/insights:", "attribution", opens_examples=True),
+    PageEntry("markers.py", "Thought markers", ":material/route:", "markers", opens_examples=True),
+    PageEntry("beacons.py", "Beacons", ":material/bolt:", "beacons"),
+    PageEntry("errors.py", "Errors", ":material/rule:", "errors"),
+    PageEntry("compare.py", "Compare", ":material/compare:", "compare"),
+)
+
+
+def example_views() -> dict[str, str]:
+    """{title: page path} of the views an example can be opened in (in the order a picker offers them)."""
+    order = ("Attribution", "Attention", "Thought markers")
+    by_title = {page.title: page.path for page in PAGES if page.opens_examples and (ROOT / page.path).is_file()}
+    return {title: by_title[title] for title in order if title in by_title}
