@@ -15,7 +15,7 @@ from explainer.attribution.registry import title
 from explainer.capture.encoding import InputError
 from explainer.ui import caches as cache
 from explainer.ui import export, links, session
-from explainer.views import attribution as plots
+from explainer.views import attribution as attribution_figures
 
 PREDICTED = "Predicted label"
 ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for
@@ -57,12 +57,12 @@ if trace is not None:
         st.caption(note)
 
     st.subheader(title(method))
-    st.markdown(plots.highlighted_html(result), unsafe_allow_html=True)
+    st.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
     if result.convergence_delta is not None:
-        st.caption(plots.convergence_caption(result))
-    chart(plots.bars(result), "bars")
+        st.caption(attribution_figures.convergence_caption(result))
+    chart(attribution_figures.bars(result), "bars")
     if result.layer_scores is not None:
-        chart(plots.layer_heatmap(result), "layers")
+        chart(attribution_figures.layer_heatmap(result), "layers")
 
     # Every method and the graph take seconds on small models; on long inputs to large ones, minutes: ask first.
     if not (cheap_enough(current.bundle, len(result.tokens)) or st.session_state.get(ASKED) == (name, text)):
@@ -84,7 +84,7 @@ if trace is not None:
     results = cache.get_attributions(name, text, target, options, progress=step("Attributing", 0))
     faithful = cache.get_faithfulness(name, text, target, options, progress=step("Faithfulness", len(METHODS)))
     bar.empty()
-    st.dataframe(plots.methods_table(results).round(4), hide_index=True, width="stretch")
+    st.dataframe(attribution_figures.methods_table(results).round(4), hide_index=True, width="stretch")
     st.download_button(
         "Attributions as JSON",
         json.dumps({m: r.as_dict() for m, r in results.items()}, indent=1),
@@ -100,7 +100,7 @@ if trace is not None:
         "rankings make deletion fall and insertion rise fast. Comprehensiveness and sufficiency: ERASER "
         "(DeYoung et al. 2020), tokens removed from the sequence at 1, 5, 10, 20 and 50%."
     )
-    chart(plots.faithfulness_curves(faithful), "faithfulness")
+    chart(attribution_figures.faithfulness_curves(faithful), "faithfulness")
     summary = pd.DataFrame([{"method": title(m), **f.summary()} for m, f in faithful.items()])
     st.dataframe(summary.round(4), hide_index=True, width="stretch")
 
@@ -109,9 +109,9 @@ if trace is not None:
     agreed = agreement(results)
     one, two = st.columns(2)
     with one:
-        chart(plots.agreement_heatmap(agreed, "spearman"), "agreement_spearman")
+        chart(attribution_figures.agreement_heatmap(agreed, "spearman"), "agreement_spearman")
     with two:
-        chart(plots.agreement_heatmap(agreed, "overlap"), "agreement_overlap")
+        chart(attribution_figures.agreement_heatmap(agreed, "overlap"), "agreement_overlap")
 
     st.subheader("Attribution graph")
     st.caption(
@@ -130,7 +130,7 @@ if trace is not None:
             f"{len(graph.edges)} edges · completeness error per layer: "
             + ", ".join(f"{d:.1%}" for d in heads.relative_deltas)
         )
-        chart(plots.graph_figure(graph, heads), "graph")
+        chart(attribution_figures.graph_figure(graph, heads), "graph")
         st.download_button(
             "Graph as JSON",
             json.dumps(graph.as_dict(), indent=1),

@@ -5,12 +5,12 @@ Options live in the shareable link (tau, pin_layers, pin_pos, pin)."""
 import pandas as pd
 import streamlit as st
 
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from explainer.thought_beacon import beacons
 from explainer.thought_beacon.interventions import compare, gate_pins
 from explainer.ui import links, session
 from explainer.ui import thought_beacon as tb
-from explainer.views import thought_beacon as marker_plots
+from explainer.views import thought_beacon as tb_figures
 
 PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: no MLP update; skipped when τ > 0)": 0.0}
 
@@ -37,7 +37,7 @@ if trace is not None and trace.beacon_gates is None:
         st.subheader("Measured MLP update ratio (this model has no beacons)")
         st.caption("Not a gate: how large each layer's MLP update is next to the word's state, ‖MLP(h)‖ / ‖h‖, "
                    "measured with hooks. Small values mark MLP evaluations that change little.")
-        st.plotly_chart(marker_plots.mlp_ratio_map(trace), width="stretch", key="beacons_ratio_map")
+        st.plotly_chart(tb_figures.mlp_ratio_map(trace), width="stretch", key="beacons_ratio_map")
 elif trace is not None:
     bundle = session.selection().bundle
     config = bundle.model.config
@@ -45,7 +45,7 @@ elif trace is not None:
     layers, count = trace.beacon_gates.shape
     chart = {"displaylogo": False}
     own = beacons.input_compute(trace, config)
-    reported = beacons.reported_skip_rate(registry.resolve(bundle.name))
+    reported = beacons.reported_skip_rate(shipped.resolve(bundle.name))
     if own.skip_rate >= 0.9:
         st.info(
             f"Read the numbers with this in mind: at its own τ = {model_tau:.2f} this model skips "
@@ -67,8 +67,8 @@ elif trace is not None:
         cols[2].metric("Total FLOPs saved", f"{saved.total_flops_saved:.1%}")
         cols[3].metric("Prediction at this τ", at_tau.predicted_label, f"{at_tau.probabilities.max():.1%}",
                        delta_color="off", delta_arrow="off")
-        st.plotly_chart(marker_plots.gate_map(at_tau), width="stretch", key="beacons_gate_map", config=chart)
-        st.plotly_chart(marker_plots.skip_mask_map(saved.skip_mask, at_tau, float(tau)), width="stretch",
+        st.plotly_chart(tb_figures.gate_map(at_tau), width="stretch", key="beacons_gate_map", config=chart)
+        st.plotly_chart(tb_figures.skip_mask_map(saved.skip_mask, at_tau, float(tau)), width="stretch",
                         key="beacons_skip_map", config=chart)
 
         st.subheader("Pin gates")
@@ -92,9 +92,9 @@ elif trace is not None:
             st.caption(f"MLP evaluations skipped: {saved.skip_rate:.1%} → {after.skip_rate:.1%}; "
                        f"{change.changed_skips} skip decisions changed (later layers see a different state).")
             left, right = st.columns([1, 2])
-            left.plotly_chart(marker_plots.prediction_change(at_tau, pinned, "pinned"), width="stretch",
+            left.plotly_chart(tb_figures.prediction_change(at_tau, pinned, "pinned"), width="stretch",
                               key="beacons_pin_bars", config=chart)
-            right.plotly_chart(marker_plots.gate_map(pinned, "Gates after pinning"), width="stretch",
+            right.plotly_chart(tb_figures.gate_map(pinned, "Gates after pinning"), width="stretch",
                                key="beacons_pin_map", config=chart)
 
     st.subheader("Accuracy against compute")
@@ -110,7 +110,7 @@ elif trace is not None:
             st.caption(f"Not run yet for this model and data: {len(beacons.sweep_taus(model_tau))} passes over "
                        f"{len(data):,} texts; cached on disk afterwards.")
         else:
-            st.plotly_chart(marker_plots.tau_curve(result, float(tau)), width="stretch", key="beacons_curve",
+            st.plotly_chart(tb_figures.tau_curve(result, float(tau)), width="stretch", key="beacons_curve",
                             config=chart)
             if not result["monotone_skip_rate"]:
                 st.caption("The skip rate is not monotone in τ here: skipping early MLPs changes later gates.")

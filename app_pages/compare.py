@@ -7,10 +7,10 @@ import streamlit as st
 
 from explainer.capture.encoding import InputError
 from explainer.evaluation.compare import CompareError, compare_data
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from explainer.ui import caches, export, labelled, links, session
-from explainer.views import attention as plots
-from explainer.views import evaluation as error_plots
+from explainer.views import attention as attention_figures
+from explainer.views import evaluation as evaluation_figures
 
 MODES = ("This text", "A data set")
 
@@ -32,9 +32,9 @@ if current.error:
     st.error(current.error)
     st.stop()
 bundle_a = current.bundle
-shipped = [m.name for m in registry.available()]
-others = [name for name in shipped if name != bundle_a.name] or shipped
-pairs = registry.available_pairs()
+shipped_names = [m.name for m in shipped.available()]
+others = [name for name in shipped_names if name != bundle_a.name] or shipped_names
+pairs = shipped.available_pairs()
 twin = next((p.right for p in pairs if p.left == bundle_a.name), None)  # its natural partner, when it has one
 links.seed_option("compare_model_b", "model_b", str, twin or others[0])
 if pairs:
@@ -44,11 +44,11 @@ if pairs:
 links.seed_choice("compare_mode", "on", MODES)
 left, right = st.columns([2, 1])
 name_b = left.text_input("Model B (shipped name, folder or hub id)", key="compare_model_b",
-                         help="Shipped: " + ", ".join(shipped)).strip()
+                         help="Shipped: " + ", ".join(shipped_names)).strip()
 mode = right.radio("Compare on", MODES, key="compare_mode", horizontal=True)
 links.publish_options({"model_b": name_b, "on": mode})
 if not name_b:
-    st.info("Enter model B above: a shipped name (" + ", ".join(shipped) + "), a model folder or a hub id.")
+    st.info("Enter model B above: a shipped name (" + ", ".join(shipped_names) + "), a model folder or a hub id.")
     st.stop()
 try:
     bundle_b = caches.get_bundle(name_b)
@@ -76,7 +76,7 @@ if mode == MODES[0]:
         column.subheader(f"{side}: {trace.model_name}")
         column.markdown(f"Predicts **{trace.predicted_label}** ({trace.probabilities[trace.predicted]:.1%})")
         with column:
-            chart(plots.prediction_bars(trace), f"prediction_{side}")
+            chart(attention_figures.prediction_bars(trace), f"prediction_{side}")
     st.subheader("Attention, heads matched by pattern")
     st.caption(
         f"Compared on {len(result.units)} {result.level}s"
@@ -89,13 +89,13 @@ if mode == MODES[0]:
                           on_select="rerun", height=240)
     index = (picked.selection.get("rows") or [0])[0] if picked else 0
     pair = result.matching.pairs[index]
-    chart(error_plots.paired_heatmaps(result.attention_a[pair.layer_a, pair.head_a],
+    chart(evaluation_figures.paired_heatmaps(result.attention_a[pair.layer_a, pair.head_a],
                                       result.attention_b[pair.layer_b, pair.head_b], result.units,
                                       f"A layer {pair.layer_a}, head {pair.head_a}",
                                       f"B layer {pair.layer_b}, head {pair.head_b} (similarity {pair.similarity:.3f})"),
           "matched_pair")
     with st.expander("Similarity of every pair of heads"):
-        chart(error_plots.similarity_figure(result.matching, name_a, name_b), "similarity")
+        chart(evaluation_figures.similarity_figure(result.matching, name_a, name_b), "similarity")
     st.subheader("Attributions")
     agreement = result.agreement
     target = result.trace_a.label_names[result.target]
@@ -104,8 +104,8 @@ if mode == MODES[0]:
     cells[0].metric("Spearman rank correlation", f"{agreement.spearman:.3f}")
     cells[1].metric("Kendall tau", f"{agreement.kendall:.3f}")
     cells[2].metric(f"Top-{agreement.k} overlap", f"{agreement.top_k_overlap:.0%}")
-    chart(error_plots.paired_attributions(result.attribution_a, result.attribution_b, result.units, f"A {name_a}",
-                                          f"B {name_b}"), "attributions")
+    chart(evaluation_figures.paired_attributions(result.attribution_a, result.attribution_b, result.units,
+                                                 f"A {name_a}", f"B {name_b}"), "attributions")
 else:
     labelled.seed_data_widgets("compare")
     choice = labelled.data_widgets("compare")
@@ -131,7 +131,7 @@ else:
         column.markdown(f"Accuracy **{metrics['accuracy']:.1%}** · macro-F1 **{metrics['macro_f1']:.3f}** · "
                         f"ECE **{report.calibration.ece:.3f}**")
         with column:
-            chart(error_plots.confusion_figure(metrics["confusion"], report.label_names), f"confusion_{side}")
+            chart(evaluation_figures.confusion_figure(metrics["confusion"], report.label_names), f"confusion_{side}")
     st.subheader("Where they disagree")
     st.caption("One model right, the other wrong; the most confident mistake first. Select a row to open it.")
     labelled.view_picker("compare_view")

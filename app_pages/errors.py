@@ -6,7 +6,7 @@ import streamlit as st
 
 from explainer.evaluation.error_report import ExampleFilter, analyse, confusion_cell, filter_examples, predictions_csv
 from explainer.ui import export, labelled, links, session
-from explainer.views import evaluation as error_plots
+from explainer.views import evaluation as evaluation_figures
 
 labelled.follow_open_request()
 st.title("Errors")
@@ -48,12 +48,12 @@ with left:
     st.subheader("Confusion matrix")
     st.caption("Rows: true label; columns: predicted. Click a cell to list its examples.")
     matrix = st.plotly_chart(
-        error_plots.confusion_figure(metrics["confusion"], names), key="errors_confusion", on_select="rerun",
+        evaluation_figures.confusion_figure(metrics["confusion"], names), key="errors_confusion", on_select="rerun",
         selection_mode="points", config=export.image_config("confusion", image_format),
     )
 with right:
     st.subheader("Calibration")
-    reliability = error_plots.reliability_figure(report.calibration)
+    reliability = evaluation_figures.reliability_figure(report.calibration)
     st.plotly_chart(reliability, key="errors_reliability", config=export.image_config("reliability", image_format))
 
 labelled.view_picker("errors_view")

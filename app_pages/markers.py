@@ -9,7 +9,7 @@ from explainer.thought_beacon import marker_dictionary as md
 from explainer.thought_beacon.interventions import compare, marker_forces
 from explainer.ui import links, session
 from explainer.ui import thought_beacon as tb
-from explainer.views import thought_beacon as marker_plots
+from explainer.views import thought_beacon as tb_figures
 from explainer.views.text import plot_text
 
 st.title("Thought markers")
@@ -32,15 +32,15 @@ elif trace is not None:
     st.subheader("Marker per layer and token")
     st.caption("Hover a cell for the whole routing distribution and how much the marker adds to the word's state "
                "(‖W_m m‖ / ‖x‖).")
-    st.plotly_chart(marker_plots.marker_map(trace), width="stretch", key="markers_map", config=chart_config)
+    st.plotly_chart(tb_figures.marker_map(trace), width="stretch", key="markers_map", config=chart_config)
 
     st.subheader("Reasoning path")
     tokens = [-1, *range(count)]  # -1: every token
     links.seed_choice("markers_path_token", "path", tokens, parse=lambda raw: -1 if raw == "all" else int(raw))
-    labels = marker_plots.token_labels(trace.tokens, plotly=False)  # a widget: text as typed
+    labels = tb_figures.token_labels(trace.tokens, plotly=False)  # a widget: text as typed
     token = st.selectbox("Token", tokens, key="markers_path_token",
                          format_func=lambda i: "All tokens" if i < 0 else labels[i])
-    st.plotly_chart(marker_plots.reasoning_sankey(trace, None if token < 0 else token), width="stretch",
+    st.plotly_chart(tb_figures.reasoning_sankey(trace, None if token < 0 else token), width="stretch",
                     key="markers_sankey", config=chart_config)
 
     st.subheader("Force a marker")
@@ -63,9 +63,9 @@ elif trace is not None:
         st.caption(f"{change.changed_markers} of {layers * count} (layer, token) marker choices differ from before "
                    "(forced ones included).")
         left, right = st.columns([1, 2])
-        left.plotly_chart(marker_plots.prediction_change(trace, forced, "forced"), width="stretch",
+        left.plotly_chart(tb_figures.prediction_change(trace, forced, "forced"), width="stretch",
                           key="markers_force_bars", config=chart_config)
-        right.plotly_chart(marker_plots.marker_map(forced, "After forcing (forced slots outlined)"),
+        right.plotly_chart(tb_figures.marker_map(forced, "After forcing (forced slots outlined)"),
                            width="stretch", key="markers_force_map", config=chart_config)
 
     st.subheader("Marker dictionary")
@@ -86,9 +86,9 @@ elif trace is not None:
         else:
             label = st.selectbox("Label", list(bundle.label_names), key="markers_effect_label")
             cols = st.columns(2)
-            cols[0].plotly_chart(marker_plots.marker_matrix(md.share_matrix(dictionary), "Share of tokens", "share"),
+            cols[0].plotly_chart(tb_figures.marker_matrix(md.share_matrix(dictionary), "Share of tokens", "share"),
                                  width="stretch", key="markers_share", config=chart_config)
-            cols[1].plotly_chart(marker_plots.marker_matrix(md.effect_matrix(dictionary, label, "forced_effect"),
+            cols[1].plotly_chart(tb_figures.marker_matrix(md.effect_matrix(dictionary, label, "forced_effect"),
                                  f"Forced effect on the '{plot_text(label)}' logit", "Δ logit", diverging=True),
                                  width="stretch", key="markers_effect", config=chart_config)
             st.markdown("**Look up a marker**")

@@ -3,13 +3,13 @@
 import streamlit as st
 
 from explainer.ui import links, session
-from explainer.views import attention as plots
+from explainer.views import attention as attention_figures
 
 st.title("Overview")
 trace = session.current_trace()
 if trace is not None:
     st.subheader(f"Prediction: {trace.predicted_label} ({trace.probabilities[trace.predicted]:.1%})")
-    st.plotly_chart(plots.prediction_bars(trace), width="stretch", key="prediction")
+    st.plotly_chart(attention_figures.prediction_bars(trace), width="stretch", key="prediction")
 
     st.subheader("Attention")
     # Seeded from the shared link once (default: the last layer), clamped to this model's sizes.
@@ -18,7 +18,7 @@ if trace is not None:
     layer = left.number_input("Layer", 0, trace.num_layers - 1, key="overview_layer")
     head = right.number_input("Head", 0, trace.num_heads - 1, key="overview_head")
     links.publish_options({"layer": str(int(layer)), "head": str(int(head))})
-    st.plotly_chart(plots.attention_heatmap(trace, int(layer), int(head)), width="stretch", key="attention")
+    st.plotly_chart(attention_figures.attention_heatmap(trace, int(layer), int(head)), width="stretch", key="attention")
     st.caption(
         f"{trace.model_name} · {len(trace.tokens)} tokens · {trace.num_layers} layers × {trace.num_heads} heads"
     )

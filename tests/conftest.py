@@ -306,6 +306,6 @@ FROM_SCRATCH = "sst2-thought-beacon"
 
 
 def from_scratch_model() -> str | None:
-    from explainer.loading import shipped as registry
+    from explainer.loading import shipped
 
-    return FROM_SCRATCH if FROM_SCRATCH in {m.name for m in registry.available()} else None
+    return FROM_SCRATCH if FROM_SCRATCH in {m.name for m in shipped.available()} else None

@@ -26,7 +26,7 @@ from transformers.utils import logging as hf_logging
 import explainer.models  # noqa: F401  (registers the ThoughtBeacon Auto classes)
 from explainer.data.disk_cache import folder_stamp
 from explainer.families import family_of, sizes
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from explainer.loading.backbone import BackboneError
 from explainer.loading.memory import keep_freed_memory_mapped
 from explainer.loading.retrofit import load_retrofit
@@ -81,8 +81,8 @@ def load_model(
     `None` loads the app's default model. Raises ModelLoadError with a message naming the problem.
     """
     keep_freed_memory_mapped()  # a process that loads models traces them: see explainer/memory.py
-    name = str(name_or_path) if name_or_path is not None else registry.default_model_name()
-    folder = registry.resolve(name)
+    name = str(name_or_path) if name_or_path is not None else shipped.default_model_name()
+    folder = shipped.resolve(name)
     target = torch.device(device) if device is not None else default_device()
     stamp = None
     if folder is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 
 OTHER_MODEL = "Other: a local folder or hub id…"
 DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
@@ -22,7 +22,7 @@ def seed_sidebar() -> None:
     if "model_choice" in st.session_state:
         return
     st.session_state[LINK_KEY] = st.query_params.to_dict()
-    names = [m.name for m in registry.available()]
+    names = [m.name for m in shipped.available()]
     model = st.query_params.get("model", names[0])
     if model in names:
         st.session_state.model_choice = model

@@ -12,7 +12,7 @@ import streamlit as st
 
 from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.capture.tracing import Trace
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.ui.caches import get_bundle, get_trace
 from explainer.ui.links import OTHER_MODEL, seed_sidebar
@@ -56,15 +56,15 @@ def sidebar() -> None:
     """Draw the shared sidebar (model picker, text, device badge) and mirror it into the URL.
     Called once per run by app.py, before the page."""
     seed_sidebar()
-    shipped = {m.name: m.description for m in registry.available()}
+    descriptions = {m.name: m.description for m in shipped.available()}
     with st.sidebar:
         st.header("Model")
-        choice = st.selectbox("Model", [*shipped, OTHER_MODEL], key="model_choice", label_visibility="collapsed",
-                              format_func=registry.picker_label)  # "name (group)"
+        choice = st.selectbox("Model", [*descriptions, OTHER_MODEL], key="model_choice", label_visibility="collapsed",
+                              format_func=shipped.picker_label)  # "name (group)"
         if choice == OTHER_MODEL:
             st.text_input("Folder or hub id", key="model_other", placeholder="/path/to/checkpoint")
         else:
-            st.caption(shipped[choice])
+            st.caption(descriptions[choice])
         st.header("Input")
         st.text_area("Text to analyse", key="text", height=140, max_chars=MAX_TEXT_CHARS)
         current = selection()

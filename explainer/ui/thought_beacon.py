@@ -14,13 +14,13 @@ import streamlit as st
 from explainer.capture.encoding import InputError
 from explainer.capture.tracing import Trace
 from explainer.data.labelled import DatasetError, LabelledData
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from explainer.models import THOUGHT_BEACON_TYPES
 from explainer.ui import labelled
 from explainer.ui.caches import get_trace_with, read_labelled
 from explainer.views.text import token_labels
 
-CHALLENGE_SET = registry.ASSETS / "challenge_set.csv"
+CHALLENGE_SET = shipped.ASSETS / "challenge_set.csv"
 SOURCES = labelled.SOURCES  # the same data-set choice, worded the same, as on the Errors and Compare pages
 
 
@@ -36,8 +36,8 @@ def intervened(model_name: str, text: str, tau: float | None, forces=(), pins=()
 
 def shipped_thought_beacon(feature: str) -> str | None:
     """The first shipped model that has `feature` ("num_thought_markers" or "use_beacons"), by its config."""
-    for model in registry.available():
-        if model.name == registry.UNTRAINED_NAME:
+    for model in shipped.available():
+        if model.name == shipped.UNTRAINED_NAME:
             return model.name  # the placeholder is a ThoughtBeacon model with both
         try:
             config = json.loads((model.folder / "config.json").read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explainer.attention.statistics import HeadStatistics, attention_rollout, head_statistics
-from explainer.views import attention as plots
+from explainer.views import attention as attention_figures
 from explainer.views import bertviz as bertviz_views
 from explainer.views.bertviz import BertvizView
 
@@ -84,16 +84,16 @@ def build(trace: Trace, options: AttentionOptions, derived: Derived | None = Non
     head = min(max(options.head, 0), trace.num_heads - 1)
     notes: dict[str, str] = {}
     figures: dict[str, go.Figure] = {
-        "head": plots.attention_heatmap(trace, layer, head),
-        "grid": plots.head_grid(derived.grid, selected=(layer, head)),
-        "statistics": plots.head_statistic_map(
+        "head": attention_figures.attention_heatmap(trace, layer, head),
+        "grid": attention_figures.head_grid(derived.grid, selected=(layer, head)),
+        "statistics": attention_figures.head_statistic_map(
             getattr(derived.statistics, options.statistic), options.statistic, selected=(layer, head)
         ),
-        "rollout_first": plots.rollout_first_token(derived.rollout, trace),
-        "rollout": plots.rollout_heatmap(derived.rollout, trace),
+        "rollout_first": attention_figures.rollout_first_token(derived.rollout, trace),
+        "rollout": attention_figures.rollout_heatmap(derived.rollout, trace),
     }
     if trace.layer_logits is not None:
-        figures["logit_lens"] = plots.logit_lens_chart(trace)
+        figures["logit_lens"] = attention_figures.logit_lens_chart(trace)
     if derived.grid_block > 1:
         notes["grid"] = (
             f"{len(trace.tokens)} tokens: each thumbnail is average-pooled to {derived.grid.shape[-1]} x "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -28,13 +28,13 @@ def test_default_run_shows_prediction_and_attention():
     assert not app.exception
     assert any(h.value.startswith("Prediction: ") for h in app.subheader)
     assert len(app.get("plotly_chart")) == 2
-    untrained = registry.default_model_name() == registry.UNTRAINED_NAME
+    untrained = shipped.default_model_name() == shipped.UNTRAINED_NAME
     assert any("Untrained model" in w.value for w in app.warning) == untrained  # only a placeholder warns
     assert app.query_params["text"] == app.text_area(key="text").value
 
 
 def test_query_params_seed_text_and_model():
-    last = registry.available()[-1].name
+    last = shipped.available()[-1].name
     app = run_app({"text": "A gentle film with a big heart.", "model": last})
     assert not app.exception
     assert app.text_area(key="text").value == "A gentle film with a big heart."
@@ -149,7 +149,7 @@ def test_attention_link_with_bad_options_falls_back():
 
 
 def test_sidebar_model_switch_and_text_change_carry_to_the_attention_page():
-    names = [m.name for m in registry.available()]
+    names = [m.name for m in shipped.available()]
     if len(names) < 2:
         pytest.skip("needs two shipped models")
     app = run_app()

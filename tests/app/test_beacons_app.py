@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from explainer.ui.thought_beacon import shipped_thought_beacon
 from tests.conftest import FROM_SCRATCH, ROOT, from_scratch_model
 
@@ -32,7 +32,7 @@ def metrics(app: AppTest) -> dict[str, str]:
 
 def test_shipped_model_tau_slider_pins_and_the_honest_note():
     name = from_scratch_model()
-    if name is None or name == registry.UNTRAINED_NAME:
+    if name is None or name == shipped.UNTRAINED_NAME:
         pytest.skip(f"needs the shipped {FROM_SCRATCH} model")
     app = open_page({"model": name, "text": TEXT})
     assert not app.exception

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from explainer import load_model
 from explainer.data.challenge import DEFAULT_PATH
 from explainer.evaluation.error_report import analyse, load_labelled
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from explainer.ui.labelled import OPEN_KEY, SOURCES
 from tests.conftest import ROOT
 
@@ -166,9 +166,9 @@ def test_an_open_request_switches_to_the_view_with_the_text():
 
 
 def test_compare_page_on_a_text_and_on_the_challenge_set(challenge_report):
-    other = [m.name for m in registry.available() if m.name != registry.default_model_name()][0]
+    other = [m.name for m in shipped.available() if m.name != shipped.default_model_name()][0]
     app = open_page("app_pages/compare.py", {"text": "Not bad at all, a warm and funny film."})
-    assert [s.value for s in app.subheader][:2] == [f"A: {registry.default_model_name()}", f"B: {other}"]
+    assert [s.value for s in app.subheader][:2] == [f"A: {shipped.default_model_name()}", f"B: {other}"]
     pairs = next(d.value for d in app.dataframe if "similarity" in d.value.columns)
     bundle = load_model(device="cpu")
     config = bundle.model.config
@@ -194,7 +194,7 @@ def test_compare_page_with_a_missing_model_b_says_so(tmp_path):
 
 
 def test_compare_page_offers_the_natural_pairs_and_loads_both_models():
-    pairs = registry.available_pairs()
+    pairs = shipped.available_pairs()
     if len(pairs) < 2:
         pytest.skip("needs two shipped pairs (the MiniLM base package is absent)")
     app = open_page("app_pages/compare.py", {"text": "A gentle film with a big heart."})

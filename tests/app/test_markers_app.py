@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from explainer.ui.thought_beacon import shipped_thought_beacon
 from tests.conftest import FROM_SCRATCH, ROOT, from_scratch_model
 
@@ -29,7 +29,7 @@ def open_page(query: dict[str, str]) -> AppTest:
 
 def shipped_or_skip() -> str:
     name = from_scratch_model()
-    if name is None or name == registry.UNTRAINED_NAME:
+    if name is None or name == shipped.UNTRAINED_NAME:
         pytest.skip(f"needs the shipped {FROM_SCRATCH} model")
     return name
 

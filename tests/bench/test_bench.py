@@ -1,4 +1,4 @@
-"""The bench harness: registry and CLI, alternating timing, the report shape of docs/architecture.md, and the capture
+"""The bench harness: shipped and CLI, alternating timing, the report shape of docs/architecture.md, and the capture
 bench run quickly on tiny models (the BERT-base-sized run is marked slow)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from explainer.bench.common import (
     text_with_tokens,
 )
 from explainer.cli.bench import main
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_BERT = {
@@ -153,7 +153,7 @@ def test_capture_bench_on_tiny_models(tiny_bert):
     assert len(cases) == 4
     assert cases[0] == "tiny bert 8 tokens"
     assert cases[1].startswith("tiny bert 32 tokens (text of") and cases[1].endswith("truncated)")
-    assert cases[2] == f"default model {registry.default_model_name()} 8 tokens"
+    assert cases[2] == f"default model {shipped.default_model_name()} 8 tokens"
 
 
 def test_cli_quick_json(capsys):

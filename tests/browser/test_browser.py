@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from tests.browser.support import CHROMIUM, CHROMIUM_FLAGS, streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -50,9 +50,9 @@ def test_overview_shows_prediction_and_heatmap(browser, app_url, tmp_path):
     wait_for_heatmap(page)
     assert page.locator(".js-plotly-plot").count() >= 2  # probabilities + attention
     assert page.locator("[data-testid='stException']").count() == 0
-    default = registry.default_model_name()
+    default = shipped.default_model_name()
     assert page.get_by_text(default, exact=False).count() >= 1  # the picker shows the default model
-    assert (page.get_by_text("Untrained model", exact=False).count() >= 1) == (default == registry.UNTRAINED_NAME)
+    assert (page.get_by_text("Untrained model", exact=False).count() >= 1) == (default == shipped.UNTRAINED_NAME)
     page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
     assert not dialogs
 
@@ -128,7 +128,7 @@ def test_attention_page_renders_every_view_offline_with_markup_as_text(browser, 
 
 
 def test_shared_link_reproduces_model_text_and_head(browser, app_url):
-    model = registry.available()[-1].name
+    model = shipped.available()[-1].name
     query = {"model": model, "text": "A gentle film with a big heart.", "layer": "1", "head": "1"}
     page, dialogs, remote = open_attention(browser, app_url, query)
     page.get_by_role("heading", name="Layer 1, head 1").wait_for(timeout=30_000)

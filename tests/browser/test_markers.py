@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from tests.browser.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
 from tests.conftest import FROM_SCRATCH, from_scratch_model
 
@@ -20,7 +20,7 @@ SHOTS = os.environ.get("EXPLAINER_SCREENSHOTS")  # a folder to keep the screensh
 @pytest.fixture(scope="module")
 def model() -> str:
     name = from_scratch_model()
-    if name is None or name == registry.UNTRAINED_NAME:
+    if name is None or name == shipped.UNTRAINED_NAME:
         pytest.skip(f"needs the shipped {FROM_SCRATCH} model")
     return name
 

@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from tests.browser.test_browser import app_url, browser, open_page, playwright_api  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -42,7 +42,7 @@ def expect_kept(page, model: str, text: str, caption: str, where: str) -> None:
     page.get_by_text(caption, exact=False).first.wait_for(timeout=90_000)
     page.wait_for_timeout(2000)
     assert page.locator("[data-testid='stException']").count() == 0, where
-    assert sidebar_state(page) == (registry.picker_label(model), text), where
+    assert sidebar_state(page) == (shipped.picker_label(model), text), where
     assert link(page)["model"] == [model] and link(page)["text"] == [text], (where, page.url)
 
 
@@ -52,28 +52,28 @@ def go_to(page, title: str, path: str) -> None:
 
 
 def test_model_and_text_chosen_in_the_sidebar_stay_across_reruns_and_pages(browser, app_url):  # noqa: F811
-    default = registry.default_model_name()
-    others = [m.name for m in registry.available() if m.name != default]
+    default = shipped.default_model_name()
+    others = [m.name for m in shipped.available() if m.name != default]
     if not others:
         pytest.skip("needs two shipped models")
     model = others[-1]
     page, dialogs = open_page(browser, app_url)
     page.get_by_text("Prediction:", exact=False).first.wait_for(timeout=90_000)
     picker, first_text = sidebar_state(page)
-    assert picker == registry.picker_label(default) and first_text
+    assert picker == shipped.picker_label(default) and first_text
 
     sidebar = page.locator("[data-testid='stSidebar']")
     sidebar.locator("[data-testid='stSelectbox'] input").first.click()
-    page.get_by_role("option", name=registry.picker_label(model), exact=True).first.click()
+    page.get_by_role("option", name=shipped.picker_label(model), exact=True).first.click()
     settle(page, "model", model)
-    assert sidebar_state(page) == (registry.picker_label(model), first_text), "the model change did not stay"
+    assert sidebar_state(page) == (shipped.picker_label(model), first_text), "the model change did not stay"
     expect_kept(page, model, first_text, f"{model} · ", "Overview, after changing the model")
 
     box = sidebar.locator("textarea").first
     box.fill(TEXT)
     box.press("Control+Enter")  # st.text_area commits on Ctrl+Enter (or on leaving it)
     settle(page, "text", TEXT)
-    assert sidebar_state(page) == (registry.picker_label(model), TEXT), "the text change did not stay"
+    assert sidebar_state(page) == (shipped.picker_label(model), TEXT), "the text change did not stay"
     expect_kept(page, model, TEXT, f"{model} · ", "Overview, after changing the text")
 
     go_to(page, "Attention", "attention")

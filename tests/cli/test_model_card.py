@@ -8,21 +8,21 @@ import shutil
 import pytest
 
 from explainer.cli.model_card import main
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 
 
 @pytest.mark.parametrize(  # from scratch and retrofitted onto MiniLM, each with its baseline twin
     "name", ["sst2-thought-beacon", "sst2-baseline", "sst2-minilm-thought-beacon", "sst2-minilm-baseline"]
 )
 def test_rerendering_a_shipped_card_reproduces_it(tmp_path, name):
-    shipped = registry.ASSETS / "models" / name
-    if not (shipped / "metrics.json").is_file():
+    original = shipped.ASSETS / "models" / name
+    if not (original / "metrics.json").is_file():
         pytest.skip(f"{name} is not shipped here")
     folder = tmp_path / name
     folder.mkdir()
-    shutil.copy(shipped / "metrics.json", folder)  # all a card is rendered from
+    shutil.copy(original / "metrics.json", folder)  # all a card is rendered from
     main([str(folder)])
-    assert (folder / "README.md").read_text() == (shipped / "README.md").read_text()
+    assert (folder / "README.md").read_text() == (original / "README.md").read_text()
 
 
 @pytest.mark.parametrize("case, complaint", [("missing", "is not a model folder"), ("empty", "no metrics.json"),

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from tests.conftest import ROOT
 
 
@@ -23,8 +23,8 @@ def test_trace_cli_on_default_model(tmp_path):
     done = run_cli("--text", "A quiet <b>triumph</b>.", "--json", cache=tmp_path)
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
-    assert payload["model"] == registry.default_model_name()
-    assert payload["untrained"] is (payload["model"] == registry.UNTRAINED_NAME)
+    assert payload["model"] == shipped.default_model_name()
+    assert payload["untrained"] is (payload["model"] == shipped.UNTRAINED_NAME)
     assert payload["tokens"][0] == "[CLS]" and "triumph" in "".join(payload["tokens"]).replace("##", "")
     assert payload["label"] in payload["probabilities"]
     assert abs(sum(payload["probabilities"].values()) - 1) < 1e-5

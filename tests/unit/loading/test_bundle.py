@@ -11,7 +11,7 @@ from transformers import BertForMaskedLM, BertModel
 
 from explainer.capture.tracing import trace
 from explainer.data import disk_cache
-from explainer.loading import shipped as registry
+from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError, load_model
 from tests.conftest import CORPUS, FAMILIES, LAYERS, MAX_POSITIONS, build_model, save_checkpoint, tiny_config
 
@@ -221,14 +221,14 @@ def test_auto_map_remote_code_is_never_executed(tmp_path, checkpoint, model_type
 
 def test_untrained_placeholder_builds_offline_into_the_cache(explainer_cache):
     assert disk_cache.cache_dir() == explainer_cache
-    loaded = load_model(registry.UNTRAINED_NAME, device="cpu")
+    loaded = load_model(shipped.UNTRAINED_NAME, device="cpu")
     assert loaded.untrained is True
-    assert loaded.name == registry.UNTRAINED_NAME
+    assert loaded.name == shipped.UNTRAINED_NAME
     assert loaded.architecture == "thought_beacon"
-    assert (explainer_cache / registry.UNTRAINED_NAME / "config.json").is_file()
-    assert (explainer_cache / registry.UNTRAINED_NAME / "model.safetensors").is_file()
+    assert (explainer_cache / shipped.UNTRAINED_NAME / "config.json").is_file()
+    assert (explainer_cache / shipped.UNTRAINED_NAME / "model.safetensors").is_file()
     assert trace(loaded, "A quiet triumph.").untrained is True
     # A second load reuses the folder and gives the same weights.
-    again = load_model(registry.UNTRAINED_NAME, device="cpu")
+    again = load_model(shipped.UNTRAINED_NAME, device="cpu")
     for key, value in loaded.model.state_dict().items():
         assert torch.equal(again.model.state_dict()[key], value), key

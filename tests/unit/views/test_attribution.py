@@ -8,7 +8,7 @@ import pytest
 from explainer.attribution import AttributionOptions, attribute, attribute_all
 from explainer.attribution.faithfulness import agreement, faithfulness
 from explainer.attribution.graph import attention_attribution
-from explainer.views import attribution as plots
+from explainer.views import attribution as attribution_figures
 
 TEXT = 'Great <script>alert("x")</script> & <b>bold</b> film.'
 
@@ -20,7 +20,7 @@ def results(bundle):
 
 def test_highlighted_text_escapes_markup_and_keeps_every_character(results):
     result = results["integrated_gradients"]
-    markup = plots.highlighted_html(result)
+    markup = attribution_figures.highlighted_html(result)
     assert "<script" not in markup and "<b>" not in markup
     assert "&lt;" in markup and "&amp;" in markup
     assert markup.count("class='attribution-token'") == len(result.tokens)
@@ -36,26 +36,27 @@ def test_highlighted_text_escapes_markup_and_keeps_every_character(results):
 
 def test_figures_have_one_value_per_token_and_escaped_labels(results):
     result = results["layer_conductance"]
-    bars = plots.bars(result)
+    bars = attribution_figures.bars(result)
     assert len(bars.data[0].y) == len(result.tokens)
     assert not any("<script" in str(label) for label in bars.data[0].x)
-    heatmap = plots.layer_heatmap(result)
+    heatmap = attribution_figures.layer_heatmap(result)
     assert np.asarray(heatmap.data[0].z).shape == result.layer_scores.shape
     with pytest.raises(ValueError):
-        plots.layer_heatmap(results["saliency"])
-    table = plots.methods_table(results)
+        attribution_figures.layer_heatmap(results["saliency"])
+    table = attribution_figures.methods_table(results)
     assert list(table["token"]) == list(result.tokens) and table.shape[1] == 1 + len(results)
 
 
 def test_curves_agreement_and_graph_figures(bundle, results):
     loaded = bundle("bert")
-    curves = plots.faithfulness_curves({m: faithfulness(loaded, results[m]) for m in ("occlusion", "saliency")})
+    scores = {m: faithfulness(loaded, results[m]) for m in ("occlusion", "saliency")}
+    curves = attribution_figures.faithfulness_curves(scores)
     assert len(curves.data) == 4  # two methods x (deletion, insertion)
-    matrix = plots.agreement_heatmap(agreement(results), "overlap")
+    matrix = attribution_figures.agreement_heatmap(agreement(results), "overlap")
     assert np.asarray(matrix.data[0].z).shape == (len(results), len(results))
     heads = attention_attribution(loaded, TEXT, steps=2)
     graph = heads.graph(0.0)
-    figure = plots.graph_figure(graph, heads)
+    figure = attribution_figures.graph_figure(graph, heads)
     assert len(figure.data) == len(graph.edges) + 2  # one line per edge, the hover midpoints, the nodes
     assert len(figure.data[-2].hovertext) == len(graph.edges)
     assert all("<script" not in text for text in figure.data[-1].hovertext)
@@ -64,11 +65,11 @@ def test_curves_agreement_and_graph_figures(bundle, results):
 
 def test_convergence_caption_states_delta_bound_and_points(results):
     ig = results["integrated_gradients"]
-    caption = plots.convergence_caption(ig)
+    caption = attribution_figures.convergence_caption(ig)
     assert f"{ig.convergence_delta:+.5f}" in caption
     assert f"{ig.relative_delta:.2%}" in caption
     assert f"error bound {ig.error_bound / abs(ig.logit_gap):.2%}" in caption
     assert caption.endswith(f"{ig.steps} path points")
     assert ig.error_bound >= abs(ig.convergence_delta) - 1e-6  # the bound holds the delta
-    conductance = plots.convergence_caption(results["layer_conductance"])
+    conductance = attribution_figures.convergence_caption(results["layer_conductance"])
     assert "error bound" not in conductance and "path points" in conductance

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from explainer.capture.tracing import trace
-from explainer.views import attention as plots
-from explainer.views import evaluation as error_plots
+from explainer.views import attention as attention_figures
+from explainer.views import evaluation as evaluation_figures
 from explainer.views.text import plot_text, token_labels
 
 TEXT = 'Loved it "truly" & <b>bold</b>'
@@ -29,15 +29,15 @@ def test_attention_figures_show_quotes_as_typed_and_tags_as_text(bundle):
     _labels_are_safe_and_literal(token_labels(captured.tokens))
     widget_labels = token_labels(captured.tokens, plotly=False)  # Streamlit widgets show text literally
     assert any("<" in label for label in widget_labels) and not any("&lt;" in label for label in widget_labels)
-    heatmap = plots.attention_heatmap(captured, 0, 0).data[0]
+    heatmap = attention_figures.attention_heatmap(captured, 0, 0).data[0]
     _labels_are_safe_and_literal(heatmap.x)
 
 
 def test_compare_figures_show_quotes_as_typed_and_tags_as_text():
     units = ['"truly"', "<b>", "&"]
-    heatmaps = error_plots.paired_heatmaps(np.eye(3), np.eye(3), units, 'A "x"', "B <i>")
+    heatmaps = evaluation_figures.paired_heatmaps(np.eye(3), np.eye(3), units, 'A "x"', "B <i>")
     _labels_are_safe_and_literal(heatmaps.data[0].x)
     assert [a.text for a in heatmaps.layout.annotations] == ['A "x"', "B &lt;i&gt;"]
-    bars = error_plots.paired_attributions(np.ones(3), -np.ones(3), units, '"a"', "<b>")
+    bars = evaluation_figures.paired_attributions(np.ones(3), -np.ones(3), units, '"a"', "<b>")
     _labels_are_safe_and_literal(bars.data[0].y)
     assert [trace_.name for trace_ in bars.data] == ['"a"', "&lt;b&gt;"]

@@ -8,7 +8,7 @@ import pytest
 from explainer.capture.tracing import trace
 from explainer.thought_beacon.beacons import input_compute
 from explainer.thought_beacon.interventions import gate_pins, marker_forces
-from explainer.views import thought_beacon as marker_plots
+from explainer.views import thought_beacon as tb_figures
 
 TEXT = "A <b>bold</b> film & a quiet triumph."
 
@@ -19,7 +19,7 @@ def ours(ours_bundle):
 
 
 def test_marker_map_cells_and_hover(ours):
-    figure = marker_plots.marker_map(ours)
+    figure = tb_figures.marker_map(ours)
     heatmap = figure.data[0]
     assert np.array_equal(np.array(heatmap.z), ours.marker_path)
     layers, length, k = ours.thought_markers.shape
@@ -32,17 +32,17 @@ def test_marker_map_cells_and_hover(ours):
 
 def test_forced_slots_are_outlined(ours_bundle):
     forced = trace(ours_bundle, TEXT, forced_markers=marker_forces([1], [2, 3], 4))
-    outline = marker_plots.marker_map(forced).data[1]
+    outline = tb_figures.marker_map(forced).data[1]
     assert list(outline.y) == ["layer 1", "layer 1"] and len(outline.x) == 2
 
 
 def test_sankey_flows_count_tokens_between_consecutive_layers(ours):
     layers, length = ours.marker_path.shape
-    sankey = marker_plots.reasoning_sankey(ours).data[0]
+    sankey = tb_figures.reasoning_sankey(ours).data[0]
     assert sum(sankey.link.value) == length * (layers - 1)
     used = {(layer, int(m)) for layer in range(layers) for m in ours.marker_path[layer]}
     assert len(sankey.node.label) == len(used)
-    one = marker_plots.reasoning_sankey(ours, token=3).data[0]
+    one = tb_figures.reasoning_sankey(ours, token=3).data[0]
     assert len(one.link.value) == layers - 1 and len(one.node.label) == layers
     expected = [ours.thought_markers[layer + 1, 3, ours.marker_path[layer + 1, 3]] for layer in range(layers - 1)]
     np.testing.assert_allclose(one.link.value, expected, rtol=1e-6)
@@ -50,27 +50,27 @@ def test_sankey_flows_count_tokens_between_consecutive_layers(ours):
 
 
 def test_gate_and_skip_maps(ours_bundle, ours):
-    gates = marker_plots.gate_map(ours).data[0]
+    gates = tb_figures.gate_map(ours).data[0]
     assert np.array_equal(np.array(gates.z), ours.beacon_gates)
     saved = input_compute(ours, ours_bundle.model.config)
-    skipped = marker_plots.skip_mask_map(saved.skip_mask, ours, 0.5).data[0]
+    skipped = tb_figures.skip_mask_map(saved.skip_mask, ours, 0.5).data[0]
     assert np.array_equal(np.array(skipped.z), saved.skip_mask.astype(float))
     pinned = trace(ours_bundle, TEXT, beacon_threshold=0.5, pinned_gates=gate_pins([0], [1], 0.0))
-    assert "pinned" in marker_plots.gate_map(pinned).data[0].customdata[0][1]
+    assert "pinned" in tb_figures.gate_map(pinned).data[0].customdata[0][1]
 
 
 def test_mlp_ratio_map_for_any_family(bundle):
     bert = trace(bundle("bert"), TEXT)
-    figure = marker_plots.mlp_ratio_map(bert)
+    figure = tb_figures.mlp_ratio_map(bert)
     assert np.array_equal(np.array(figure.data[0].z), bert.mlp_update_ratio)
     with pytest.raises(ValueError, match="no thought markers"):
-        marker_plots.marker_map(bert)
+        tb_figures.marker_map(bert)
 
 
 def test_tau_curve_marks_the_model_tau():
     points = [{"tau": t, "accuracy": a, "skip_rate": s, "flops_saved": s / 2, "mlp_flops_saved": s}
               for t, a, s in ((0.0, 0.8, 0.0), (0.5, 0.79, 0.6), (0.95, 0.78, 0.99))]
-    figure = marker_plots.tau_curve({"points": points, "model_tau": 0.95}, current_tau=0.5)
+    figure = tb_figures.tau_curve({"points": points, "model_tau": 0.95}, current_tau=0.5)
     star = next(d for d in figure.data if d.marker.symbol == "star")
     assert list(star.x) == [0.495] and list(star.y) == [0.78]
     ring = next(d for d in figure.data if d.marker.symbol == "circle-open")
