@@ -1,0 +1,13 @@
+"""The app's Streamlit config: listens on this machine only and makes no outside calls."""
+
+from __future__ import annotations
+
+import tomllib
+
+from tests.conftest import ROOT
+
+
+def test_server_binds_to_loopback_and_sends_no_usage_stats():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["browser"]["gatherUsageStats"] is False
