@@ -32,6 +32,16 @@ def test_every_family_that_declares_parts_has_a_tiny_model_here():
     assert declared <= covered, f"add a tiny model of {declared - covered} to this test (and tests/conftest.py)"
 
 
+def run_with_hooks(model: nn.Module, handles: list) -> None:
+    """One forward pass on IDS with the hooks behind `handles` in place; they are removed afterwards."""
+    try:
+        with torch.no_grad():
+            model(input_ids=IDS)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @pytest.fixture(scope="module", params=TINY)
 def model(request) -> nn.Module:
     return tiny(request.param)
@@ -51,12 +61,7 @@ def test_attention_outputs_read_the_merged_heads_of_every_layer(model):
     assert projections is not None and len(projections) == LAYERS
     seen: list[tuple[int, ...]] = []
     handles = [p.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape))) for p in projections]
-    try:
-        with torch.no_grad():
-            model(input_ids=IDS)
-    finally:
-        for handle in handles:
-            handle.remove()
+    run_with_hooks(model, handles)
     assert seen == [(1, IDS.shape[1], HIDDEN)] * LAYERS  # called once per layer, in order, on [batch, T, d]
 
 
@@ -72,12 +77,7 @@ def test_mlp_probes_read_the_residual_and_write_the_update(model):
     for reader, writer in probes:
         handles.append(reader.register_forward_hook(lambda m, a, o: shapes.append(("in", tuple(a[0].shape)))))
         handles.append(writer.register_forward_hook(lambda m, a, o: shapes.append(("out", tuple(o.shape)))))
-    try:
-        with torch.no_grad():
-            model(input_ids=IDS)
-    finally:
-        for handle in handles:
-            handle.remove()
+    run_with_hooks(model, handles)
     expected = (1, IDS.shape[1], HIDDEN)
     assert len(probes) == LAYERS and sorted(shapes) == sorted([("in", expected), ("out", expected)] * LAYERS)
 
