@@ -1,11 +1,18 @@
-"""Entry point: `streamlit run app.py`. Page config, the shared sidebar, navigation over the pages listed in
-explainer/ui/navigation.py (in app_pages/; that module says why not pages/)."""
+"""Entry point: `streamlit run app.py` (local mode, 127.0.0.1) or `streamlit run app.py -- --demo demo.toml`
+(demo mode: explainer/serving/demo.py). Heavy imports first and once (explainer/ui/startup.py says why), then
+page config, demo settings, the shared sidebar, and navigation over the pages listed in explainer/ui/navigation.py
+(in app_pages/; that module says why not pages/)."""
 
-import streamlit as st
+from explainer.ui import startup
 
-from explainer.ui import navigation, session
+startup.warm()
+
+import streamlit as st  # noqa: E402  (after warm(): see explainer/ui/startup.py)
+
+from explainer.ui import demo, navigation, session  # noqa: E402
 
 st.set_page_config(page_title="Transformer Explainer", page_icon="🔎", layout="wide")
+demo.apply()
 session.sidebar()
 page = st.navigation(
     [

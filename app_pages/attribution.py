@@ -14,7 +14,7 @@ from explainer.attribution.inputs import BASELINES, cheap_enough
 from explainer.attribution.registry import title
 from explainer.capture.encoding import InputError
 from explainer.ui import caches as cache
-from explainer.ui import export, links, session
+from explainer.ui import demo, export, links, session
 from explainer.views import attribution as attribution_figures
 
 PREDICTED = "Predicted label"
@@ -22,6 +22,8 @@ ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user 
 
 st.title("Attribution")
 trace = session.current_trace()
+if trace is not None and not demo.within_token_limit("attributions", len(trace.tokens), "attribution_tokens"):
+    trace = None  # demo mode: a request larger than the config allows is refused with its reason
 if trace is not None:
     current = session.selection()
     name, text = current.bundle.name, current.text
@@ -122,7 +124,7 @@ if trace is not None:
     )
     if not supports_graph(current.bundle.architecture):
         st.info(f"The attribution graph is not available for {current.bundle.architecture} models.")
-    else:
+    elif demo.within_token_limit("the attribution graph", len(result.tokens), "graph_tokens"):
         threshold = st.slider("Threshold", 0.0, 1.0, step=0.05, key="attribution_threshold")
         heads = cache.get_attention_attribution(name, text, target, DEFAULT_STEPS)
         graph = heads.graph(threshold)

@@ -13,7 +13,7 @@ from explainer.attribution import METHODS, AttributionOptions, attribute
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, GraphUnsupported, attention_attribution
 from explainer.attribution.inputs import BASELINES
 from explainer.capture.encoding import InputError
-from explainer.cli.common import at_least_one, fail, print_json, unit_interval
+from explainer.cli.common import at_least_one, fail, model_argument, print_json, unit_interval
 from explainer.loading.bundle import ModelLoadError, load_model
 
 CHOICES = (*METHODS, "graph")
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
     args = parser.parse_args(argv)
     try:
-        bundle = load_model(args.model, allow_pickle=args.allow_pickle)
+        bundle = load_model(model_argument(args.model), allow_pickle=args.allow_pickle)
         if args.method == "graph":
             result = attention_attribution(bundle, args.text, target=args.target, steps=args.steps or DEFAULT_STEPS)
             graph = result.graph(args.threshold)

@@ -66,3 +66,51 @@ def writing_to(path: str | Path) -> Iterator[None]:
         yield
     except OSError as error:
         fail(f"cannot write to {path}: {error.strerror or error}")
+
+
+# ---- demo mode (EXPLAINER_DEMO): the CLI takes only what the demo config offers, like the app ------------------
+
+
+def _demo():
+    from explainer.serving.demo import DemoConfigError, active_demo
+
+    try:
+        return active_demo()
+    except DemoConfigError as error:
+        fail(str(error))
+
+
+def model_argument(name: str | None) -> str | None:
+    """--model as load_model takes it. Under EXPLAINER_DEMO only an offered name (its shipped name or folder);
+    anything else, a path or a hub id included, is refused before anything is read or fetched."""
+    demo = _demo()
+    if demo is None:
+        return name
+    if name is None:
+        return demo.models[0].target
+    if name not in demo.model_names:
+        fail(f"model {name!r} is not offered by this demo; offered: {', '.join(demo.model_names)}")
+    return demo.model_target(name)
+
+
+def data_argument(raw: str | Path) -> str:
+    """--data as a path to read. Under EXPLAINER_DEMO: an offered data set's name, or a path that resolves
+    (symlinks followed) inside one of the config's data roots; anything else is refused without reading it."""
+    demo = _demo()
+    if demo is None:
+        return str(raw)
+    from explainer.serving.paths import PathRefused, resolve_inside
+
+    offered = demo.data_choices()
+    if str(raw) in offered:
+        return str(demo.data_path(str(raw)))
+    try:
+        return str(resolve_inside(raw, [root for _, root in demo.data_roots], base=demo.source.parent))
+    except PathRefused as refused:
+        fail(f"{refused} Offered data sets: {', '.join(offered) or 'none'}")
+    raise AssertionError("unreachable")
+
+
+def quote_contents() -> bool:
+    """Whether error messages may quote a data file's contents: not under EXPLAINER_DEMO."""
+    return _demo() is None

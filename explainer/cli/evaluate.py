@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from explainer.cli.common import at_least_one, fail, print_json, unit_interval, writing_to
+from explainer.cli.common import (
+    at_least_one,
+    data_argument,
+    fail,
+    model_argument,
+    print_json,
+    quote_contents,
+    unit_interval,
+    writing_to,
+)
 from explainer.data.labelled import DatasetError
 from explainer.loading.bundle import ModelLoadError, load_model
 
@@ -85,9 +94,9 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.evaluation.compare import CompareError, compare_data
 
     try:
-        bundles = [load_model(name) for name in names]
-        data = errors.load_labelled(bundles[0], args.data, text_column=args.text_column,
-                                    label_column=args.label_column)
+        bundles = [load_model(model_argument(name)) for name in names]
+        data = errors.load_labelled(bundles[0], data_argument(args.data), text_column=args.text_column,
+                                    label_column=args.label_column, quote_contents=quote_contents())
     except (ModelLoadError, DatasetError, OSError) as error:
         fail(str(error))
     for line, reason in data.problems[:20]:

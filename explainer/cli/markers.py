@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explainer.cli.common import at_least_one, fail, print_json
+from explainer.cli.common import (
+    at_least_one,
+    data_argument,
+    fail,
+    model_argument,
+    print_json,
+    quote_contents,
+)
 from explainer.data.labelled import DatasetError, read_dataset
 from explainer.loading.bundle import ModelLoadError, load_model
 from explainer.thought_beacon.marker_dictionary import (
@@ -36,9 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     args = parser.parse_args(argv)
     try:
-        bundle = load_model(args.model)
+        bundle = load_model(model_argument(args.model))
         data = read_dataset(
-            args.data, text_column=args.text_column, label_column=args.label_column, label_names=bundle.label_names
+            data_argument(args.data), text_column=args.text_column, label_column=args.label_column,
+            label_names=bundle.label_names, quote_contents=quote_contents(),
         )
     except (ModelLoadError, DatasetError, OSError) as error:
         fail(str(error))

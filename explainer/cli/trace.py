@@ -11,7 +11,7 @@ from typing import Any
 
 from explainer.capture.encoding import InputError
 from explainer.capture.tracing import Trace, trace
-from explainer.cli.common import fail, print_json
+from explainer.cli.common import fail, model_argument, print_json
 from explainer.loading.bundle import ModelLoadError, load_model
 
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
     args = parser.parse_args(argv)
     try:
-        bundle = load_model(args.model, allow_pickle=args.allow_pickle)
+        bundle = load_model(model_argument(args.model), allow_pickle=args.allow_pickle)
         result = trace(bundle, args.text)
     except (ModelLoadError, InputError) as error:
         fail(str(error))

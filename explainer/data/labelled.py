@@ -90,7 +90,8 @@ class LabelledData:
 class _Raw:
     """The input as bytes on demand: a path is re-opened per pass so memory stays bounded."""
 
-    def __init__(self, source: Source, filename: str | None) -> None:
+    def __init__(self, source: Source, filename: str | None, quote: bool = True) -> None:
+        self.quote = quote  # False: messages never quote the file's contents (a server file named by a visitor)
         self.path: Path | None = None
         self.data: bytes | None = None
         if isinstance(source, (str, os.PathLike)):
@@ -185,7 +186,8 @@ def _delimited_records(raw: _Raw, fmt: str) -> tuple[list[str], Iterator[Record]
     # Pandas writes its index as an unnamed first column; give every blank name a usable one.
     columns = [name.strip() or f"column_{i + 1}" for i, name in enumerate(header)]
     if len(set(columns)) != len(columns):
-        raise DatasetError(f"{raw.name}: repeated column names in the header {columns}")
+        shown = f" {columns}" if raw.quote else ""
+        raise DatasetError(f"{raw.name}: repeated column names in the header{shown}")
 
     def records() -> Iterator[Record]:
         while True:
@@ -228,14 +230,17 @@ def _jsonl_records(raw: _Raw) -> Iterator[Record]:
 # ---- columns and labels -------------------------------------------------------------------------------------
 
 
-def _pick_column(columns: Sequence[str], wanted: str | None, known: Sequence[str], kind: str, source: str) -> str:
+def _pick_column(
+    columns: Sequence[str], wanted: str | None, known: Sequence[str], kind: str, source: str, quote: bool = True
+) -> str:
     if wanted is not None:
         if wanted in columns:
             return wanted
         folded = [c for c in columns if c.casefold() == wanted.casefold()]
         if folded:
             return folded[0]
-        raise DatasetError(f"{source}: no {kind} column {wanted!r}; columns found: {list(columns)}")
+        found = f"; columns found: {list(columns)}" if quote else ""
+        raise DatasetError(f"{source}: no {kind} column {wanted!r}{found}")
     by_name = {c.strip().casefold(): c for c in columns}
     return next((by_name[name] for name in known if name in by_name), "")
 
@@ -286,7 +291,7 @@ def _as_int(value: Any) -> int | None:
 class _Labels:
     """Maps raw label values to ids: names (case-insensitive) first, then integer ids in range."""
 
-    def __init__(self, names: Sequence[str] | None, sample: list[Any], source: str) -> None:
+    def __init__(self, names: Sequence[str] | None, sample: list[Any], source: str, quote: bool = True) -> None:
         self.inferred_ints = False
         if names is None:
             found = [v for v in sample if not _is_missing(v)]
@@ -297,7 +302,8 @@ class _Labels:
                 names = sorted({str(v).strip() for v in found}, key=str.casefold)
             else:
                 raise DatasetError(
-                    f"{source}: labels mix ids and names ({_show(found)}); pass label_names to say which is which"
+                    f"{source}: labels mix ids and names ({_show(found, quote=quote)}); "
+                    "pass label_names to say which is which"
                 )
         self.names = tuple(names)
         self._ids = {name.strip().casefold(): i for i, name in enumerate(self.names)}
@@ -319,8 +325,10 @@ class _Labels:
         return tuple(str(i) for i in range(self.max_id + 1)) if self.inferred_ints else self.names
 
 
-def _show(values: Sequence[Any], limit: int = 20) -> str:
+def _show(values: Sequence[Any], limit: int = 20, quote: bool = True) -> str:
     distinct = sorted({repr(v.strip() if isinstance(v, str) else v) for v in values})
+    if not quote:  # a server file named by a visitor: say how many, never what
+        return f"{len(distinct)} distinct value{'s' if len(distinct) != 1 else ''}"
     more = f", ... ({len(distinct) - limit} more)" if len(distinct) > limit else ""
     return ", ".join(distinct[:limit]) + more
 
@@ -341,8 +349,10 @@ class RowStream:
         format: str | None = None,
         label_names: Sequence[str] | None = None,
         filename: str | None = None,
+        quote_contents: bool = True,
     ) -> None:
-        raw = _Raw(source, filename)
+        raw = _Raw(source, filename, quote_contents)
+        self._quote = quote_contents
         self.source = raw.name
         self.content_hash = raw.scan()
         self.format = _detect_format(raw, format)
@@ -359,29 +369,34 @@ class RowStream:
             columns = list(dict.fromkeys(key for r in fields for key in r))
         self.columns = tuple(columns)
 
-        self.label_column = _pick_column(columns, label_column, LABEL_COLUMNS, "label", self.source)
+        quote = self._quote
+        # Without quoting, a file that is not a data set (a password file, a config) is called just that.
+        found = f"; columns found: {columns}" if quote else ""
+        not_data = "" if quote else " is not a labelled data set"
+        self.label_column = _pick_column(columns, label_column, LABEL_COLUMNS, "label", self.source, quote)
         if not self.label_column:
             raise DatasetError(
-                f"{self.source}: no label column found (looked for {', '.join(LABEL_COLUMNS)}); "
-                f"columns found: {columns}"
+                f"{self.source}{not_data}: no label column found (looked for {', '.join(LABEL_COLUMNS)}){found}"
             )
-        self.text_column = _pick_column(columns, text_column, TEXT_COLUMNS, "text", self.source)
+        self.text_column = _pick_column(columns, text_column, TEXT_COLUMNS, "text", self.source, quote)
         self.text_column = self.text_column or _guess_text_column(columns, fields, self.label_column)
         if not self.text_column or self.text_column == self.label_column:
             raise DatasetError(
-                f"{self.source}: no text column found (looked for {', '.join(TEXT_COLUMNS)} or a column of "
-                f"words); columns found: {columns}"
+                f"{self.source}{not_data}: no text column found (looked for {', '.join(TEXT_COLUMNS)} or a column "
+                f"of words){found}"
             )
         self.extra_columns = tuple(c for c in columns if c not in (self.text_column, self.label_column))
 
         raw_labels = [r.get(self.label_column) for r in fields]
-        self._labels = _Labels(label_names, raw_labels, self.source)
+        self._labels = _Labels(label_names, raw_labels, self.source, quote)
         unknown = [v for v in raw_labels if not _is_missing(v) and self._labels(v) is None]
         if unknown:  # checked before any row is yielded, so a wrong label set fails fast with all of them
-            found = _show([v for v in raw_labels if not _is_missing(v)])
-            also = f" (labels found: {found})" if found != _show(unknown) else ""  # only when some are known
+            found = _show([v for v in raw_labels if not _is_missing(v)], quote=quote)
+            also = f" (labels found: {found})" if quote and found != _show(unknown) else ""  # when some are known
             expected = self._labels.expected()
-            raise DatasetError(f"{self.source}: unknown labels {_show(unknown)}; expected {expected}{also}")
+            raise DatasetError(
+                f"{self.source}: unknown labels {_show(unknown, quote=quote)}; expected {expected}{also}"
+            )
         self.problems: list[tuple[int, str]] = []
         self.rows_read = 0
         self._records: Iterator[Record] | None = chain(sample, records)
@@ -413,7 +428,7 @@ class RowStream:
                 self.problems.append((line, "missing label"))
             elif (label_id := self._labels(label)) is None:
                 raise DatasetError(
-                    f"{self.source}: line {line}: unknown label {_show([label])}; "
+                    f"{self.source}: line {line}: unknown label {_show([label], quote=self._quote)}; "
                     f"expected {self._labels.expected()}"
                 )
             else:
@@ -441,11 +456,14 @@ def iter_rows(
     format: str | None = None,
     label_names: Sequence[str] | None = None,
     filename: str | None = None,
+    quote_contents: bool = True,
 ) -> RowStream:
-    """Stream the rows of a CSV/TSV/JSONL file, a path or bytes (`filename` names an upload for sniffing)."""
+    """Stream the rows of a CSV/TSV/JSONL file, a path or bytes (`filename` names an upload for sniffing).
+    `quote_contents=False` keeps the file's contents (columns, label values) out of every error message: for a
+    server file a visitor named, whose contents they may not read."""
     return RowStream(
         source, text_column=text_column, label_column=label_column, format=format,
-        label_names=label_names, filename=filename,
+        label_names=label_names, filename=filename, quote_contents=quote_contents,
     )
 
 
@@ -457,11 +475,13 @@ def read_dataset(
     format: str | None = None,
     label_names: Sequence[str] | None = None,
     filename: str | None = None,
+    quote_contents: bool = True,
 ) -> LabelledData:
-    """Read a whole labelled file into memory; skipped rows are listed in `.problems`."""
+    """Read a whole labelled file into memory; skipped rows are listed in `.problems` (see iter_rows for
+    `quote_contents`)."""
     stream = iter_rows(
         source, text_column=text_column, label_column=label_column, format=format,
-        label_names=label_names, filename=filename,
+        label_names=label_names, filename=filename, quote_contents=quote_contents,
     )
     texts: list[str] = []
     labels: list[int] = []

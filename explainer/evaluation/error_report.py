@@ -31,12 +31,13 @@ CALIBRATION_BINS = 10
 # ---- loading ------------------------------------------------------------------------------------------------
 
 
-def check_upload_size(size: int, name: str = "the file") -> None:
-    """Refuse an upload over MAX_UPLOAD_BYTES before reading it, with sizes in MB."""
-    if size > MAX_UPLOAD_BYTES:
+def check_upload_size(size: int, name: str = "the file", limit: int | None = None) -> None:
+    """Refuse an upload over `limit` bytes (default MAX_UPLOAD_BYTES) before reading it, with sizes in MB."""
+    limit = MAX_UPLOAD_BYTES if limit is None else limit
+    if size > limit:
         raise DatasetError(
-            f"{name} is {size / 2**20:,.1f} MB; uploads are limited to {MAX_UPLOAD_BYTES / 2**20:,.0f} MB. "
-            "Give a path to the file on this machine instead, or split it."
+            f"{name} is {size / 2**20:,.1f} MB; uploads are limited to {limit / 2**20:,.0f} MB here. "
+            "Split the file, or run it on your own machine."
         )
 
 
@@ -47,19 +48,22 @@ def load_labelled(
     filename: str | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
+    quote_contents: bool = True,
+    upload_limit: int | None = None,
 ) -> LabelledData:
     """Read a labelled file with its labels matched to the model's (by name, case-insensitive, or by id).
 
-    A file whose labels the model does not know raises DatasetError naming the model's labels and the file's."""
+    A file whose labels the model does not know raises DatasetError naming the model's labels and the file's
+    (only the model's with `quote_contents=False`: see explainer.data.labelled.iter_rows)."""
     size = getattr(source, "size", None)
     if isinstance(source, (bytes, bytearray, memoryview)):
         size = len(source)
     if size is not None:
-        check_upload_size(int(size), filename or getattr(source, "name", "the file"))
+        check_upload_size(int(size), filename or getattr(source, "name", "the file"), upload_limit)
     try:
         return read_dataset(
             source, filename=filename, text_column=text_column, label_column=label_column,
-            label_names=bundle.label_names,
+            label_names=bundle.label_names, quote_contents=quote_contents,
         )
     except DatasetError as error:
         if "unknown label" in str(error):

@@ -100,7 +100,8 @@ def get_comparison(name_a: str, name_b: str, text: str, by_layer: bool) -> TextC
 
 @st.cache_data(show_spinner="Reading the data set…", max_entries=8)
 def read_labelled(
-    source: str | bytes, filename: str | None, label_names: tuple[str, ...], version: int = 0
+    source: str | bytes, filename: str | None, label_names: tuple[str, ...], version: int = 0, quote: bool = True
 ) -> LabelledData:
-    """`version`: a path's modification time, so that a file changed on disk is read again."""
-    return read_dataset(source, label_names=label_names, filename=filename)
+    """`version`: a path's modification time, so that a file changed on disk is read again; `quote=False`: the
+    file's contents stay out of error messages (see explainer.data.labelled.iter_rows)."""
+    return read_dataset(source, label_names=label_names, filename=filename, quote_contents=quote)

@@ -12,9 +12,12 @@ from explainer.data.challenge import DEFAULT_PATH
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, ErrorReport, check_upload_size, load_labelled
 from explainer.loading.bundle import ModelBundle
+from explainer.serving.paths import PathRefused
+from explainer.ui import demo as demo_mode
 from explainer.ui import links, navigation
 
 SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
+LISTED = "A data set offered here"  # demo mode's only server-side source: the config's list, by name
 # The per-example views, in the order they are offered; only those present in this checkout are listed.
 OPEN_KEY = "_open_example"  # (page, text) set by a table's callback, acted on by the next run
 
@@ -25,7 +28,7 @@ class DataChoice:
 
     kind: str
     upload: object | None = None  # a Streamlit UploadedFile
-    path: str = ""
+    path: str = ""  # SOURCES[2]: a path typed in local mode; LISTED: the name of a data set the demo offers
     text_column: str | None = None
     label_column: str | None = None
 
@@ -34,6 +37,13 @@ class DataChoice:
         """Changes whenever the data would: which file, its size or mtime, which columns."""
         if self.kind == SOURCES[1] and self.upload is not None:
             ident: tuple = ("upload", self.upload.file_id, self.upload.size)
+        elif self.kind == LISTED:
+            try:
+                path = listed_path(self.path)
+            except DatasetError:
+                return ("listed", self.path, self.text_column, self.label_column)
+            stat = path.stat()
+            ident = ("path", str(path), stat.st_size, stat.st_mtime_ns)
         else:
             path = Path(self.path if self.kind == SOURCES[2] else DEFAULT_PATH).expanduser()
             stat = path.stat() if path.is_file() else None
@@ -45,20 +55,60 @@ class DataChoice:
         if self.kind == SOURCES[1]:
             if self.upload is None:
                 raise DatasetError("Choose a CSV, TSV or JSONL file to upload.")
-            check_upload_size(self.upload.size, self.upload.name)
-            return load_labelled(bundle, self.upload, filename=self.upload.name, **columns)
-        if self.kind == SOURCES[2]:
+            check_upload_size(self.upload.size, self.upload.name, upload_limit())
+            return load_labelled(bundle, self.upload, filename=self.upload.name, upload_limit=upload_limit(),
+                                 **columns)
+        if self.kind == LISTED:
+            return load_labelled(bundle, listed_path(self.path), quote_contents=False, **columns)
+        if self.kind == SOURCES[2] and demo_mode.config() is None:
             if not self.path.strip():
                 raise DatasetError("Enter the path of a CSV, TSV or JSONL file on this machine.")
-            return load_labelled(bundle, Path(self.path.strip()).expanduser(), **columns)
-        return load_labelled(bundle, DEFAULT_PATH, **columns)
+            # A server file: its contents stay out of error messages (whoever reaches the port may type any path).
+            return load_labelled(bundle, Path(self.path.strip()).expanduser(), quote_contents=False, **columns)
+        if self.kind == SOURCES[0] and demo_mode.config() is None:
+            return load_labelled(bundle, DEFAULT_PATH, **columns)
+        raise DatasetError("Choose a data set from the list.")  # demo mode: no other source exists
+
+
+def sources() -> tuple[str, ...]:
+    """The data sources offered: in demo mode the config's list (and uploads when it allows them), else all."""
+    demo = demo_mode.config()
+    if demo is None:
+        return SOURCES
+    return (LISTED, SOURCES[1]) if demo.limits.max_upload_mb > 0 else (LISTED,)
+
+
+def upload_limit() -> int:
+    """Largest upload in bytes: the demo config's, else the library's."""
+    demo = demo_mode.config()
+    return MAX_UPLOAD_BYTES if demo is None else demo.limits.max_upload_mb * 2**20
+
+
+def listed_path(name: str) -> Path:
+    """The file the demo config offers as `name`, checked again now; DatasetError (safe to show) otherwise."""
+    demo = demo_mode.config()
+    if demo is None:
+        raise DatasetError("Data sets are offered by name only in demo mode.")
+    try:
+        return demo.data_path(name)
+    except PathRefused as refused:
+        raise DatasetError(str(refused)) from None
 
 
 def seed_data_widgets(prefix: str) -> None:
-    """First values of the data widgets from a shared link: data=PATH (a file on this machine), text_column,
-    label_column. Call before data_widgets."""
-    links.seed_option(f"{prefix}_path", "data", str, "")
-    links.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
+    """First values of the data widgets from a shared link: data=PATH (a file on this machine; in demo mode the
+    name of an offered data set), text_column, label_column. Call before data_widgets."""
+    demo = demo_mode.config()
+    if demo is not None:
+        names = list(demo.data_choices())
+        linked = st.session_state.get(links.LINK_KEY, {}).get("data")
+        if f"{prefix}_listed" not in st.session_state and linked and linked not in names:
+            st.session_state[f"{prefix}_refused"] = True  # said once by data_widgets
+        links.seed_choice(f"{prefix}_listed", "data", names or [""])
+        links.seed_choice(f"{prefix}_source", "source", sources())
+    else:
+        links.seed_option(f"{prefix}_path", "data", str, "")
+        links.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
     links.seed_option(f"{prefix}_text_column", "text_column", str, "")
     links.seed_option(f"{prefix}_label_column", "label_column", str, "")
 
@@ -66,7 +116,7 @@ def seed_data_widgets(prefix: str) -> None:
 def data_link(choice: DataChoice) -> dict[str, str]:
     """The link options that reproduce `choice` (empty values leave the link: see links.publish_options)."""
     return {
-        "data": choice.path.strip() if choice.kind == SOURCES[2] else "",
+        "data": choice.path.strip() if choice.kind in (SOURCES[2], LISTED) else "",
         "text_column": choice.text_column or "",
         "label_column": choice.label_column or "",
     }
@@ -74,11 +124,16 @@ def data_link(choice: DataChoice) -> dict[str, str]:
 
 def data_widgets(prefix: str) -> DataChoice:
     """Source (challenge set, upload, path) and the optional column names."""
-    kind = st.radio("Data set", SOURCES, horizontal=True, key=f"{prefix}_source")
+    if st.session_state.pop(f"{prefix}_refused", False):
+        st.warning("The link names a data set this demo does not offer; choose one from the list.")
+    kind = st.radio("Data set", sources(), horizontal=True, key=f"{prefix}_source")
     upload, path = None, ""
-    if kind == SOURCES[1]:
+    if kind == LISTED:
+        demo = demo_mode.config()
+        path = st.selectbox("Data set", list(demo.data_choices()) if demo else [], key=f"{prefix}_listed") or ""
+    elif kind == SOURCES[1]:
         upload = st.file_uploader(
-            f"Labelled CSV, TSV or JSONL (at most {MAX_UPLOAD_BYTES // 2**20} MB; UTF-8)",
+            f"Labelled CSV, TSV or JSONL (at most {upload_limit() // 2**20} MB; UTF-8)",
             type=["csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt"], key=f"{prefix}_upload",
         )
         st.caption("An uploaded file does not travel in a shared link; a path on this machine does.")

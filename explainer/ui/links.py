@@ -9,11 +9,14 @@ from typing import Any
 
 import streamlit as st
 
+from explainer.capture.encoding import MAX_TEXT_CHARS
 from explainer.loading import shipped
+from explainer.serving.demo import active_demo
 
 OTHER_MODEL = "Other: a local folder or hub id…"
 DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
 LINK_KEY = "_link_params"  # the query parameters the session was opened with
+TEXT_CLAMPED_KEY = "_link_text_clamped"  # the length of a linked text longer than the text box holds
 
 
 def seed_sidebar() -> None:
@@ -22,14 +25,21 @@ def seed_sidebar() -> None:
     if "model_choice" in st.session_state:
         return
     st.session_state[LINK_KEY] = st.query_params.to_dict()
-    names = [m.name for m in shipped.available()]
+    demo = active_demo()
+    names = list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
     model = st.query_params.get("model", names[0])
     if model in names:
         st.session_state.model_choice = model
+    elif demo is not None:  # demo mode offers its list only: a link naming anything else opens the first model
+        st.session_state.model_choice = names[0]
     else:
         st.session_state.model_choice = OTHER_MODEL
         st.session_state.model_other = model
-    st.session_state.text = st.query_params.get("text", DEFAULT_TEXT)
+    text = st.query_params.get("text", DEFAULT_TEXT)
+    longest = demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
+    if len(text) > longest:  # a hand-made link: keep what the text box can hold, and say so (session.sidebar)
+        text, st.session_state[TEXT_CLAMPED_KEY] = text[:longest], len(text)
+    st.session_state.text = text
 
 
 def parse_ints(raw: str) -> list[int]:

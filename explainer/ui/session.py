@@ -14,8 +14,10 @@ from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.capture.tracing import Trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
+from explainer.serving.paths import PathRefused
+from explainer.ui import demo as demo_mode
 from explainer.ui.caches import get_bundle, get_trace
-from explainer.ui.links import OTHER_MODEL, seed_sidebar
+from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, seed_sidebar
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,26 @@ def selection() -> Selection:
     reads the shared link's query parameters instead."""
     seed_sidebar()
     choice = st.session_state.get("model_choice")
-    name = st.session_state.get("model_other", "").strip() if choice == OTHER_MODEL else choice
     text = st.session_state.get("text", "")
+    demo = demo_mode.config()
+    if demo is not None:  # names from the config's list only; anything else (a path, a hub id) is never loaded
+        text = text[: demo.limits.max_text_chars]
+        try:
+            name = demo.model_target(str(choice))
+        except PathRefused as refused:
+            return Selection(bundle=None, text=text, error=str(refused))
+    else:
+        name = st.session_state.get("model_other", "").strip() if choice == OTHER_MODEL else choice
     if not name:
         return Selection(bundle=None, text=text, error="Enter a model folder or hub id in the sidebar.")
     try:
         return Selection(bundle=get_bundle(name), text=text, error=None)
     except ModelLoadError as load_error:
-        return Selection(bundle=None, text=text, error=str(load_error))
+        message = str(load_error) if demo is None else f"{choice} cannot be loaded."
+        return Selection(bundle=None, text=text, error=message)
     except Exception as error:  # anything else a foreign checkpoint throws: say it, keep the page alive
+        if demo is not None:  # a visitor learns nothing about the server from it
+            return Selection(bundle=None, text=text, error=f"{choice} cannot be loaded.")
         return Selection(bundle=None, text=text, error=f"Could not load '{name}': {type(error).__name__}: {error}")
 
 
@@ -56,23 +69,38 @@ def sidebar() -> None:
     """Draw the shared sidebar (model picker, text, device badge) and mirror it into the URL.
     Called once per run by app.py, before the page."""
     seed_sidebar()
+    demo = demo_mode.config()
     descriptions = {m.name: m.description for m in shipped.available()}
     with st.sidebar:
         st.header("Model")
-        choice = st.selectbox("Model", [*descriptions, OTHER_MODEL], key="model_choice", label_visibility="collapsed",
-                              format_func=shipped.picker_label)  # "name (group)"
-        if choice == OTHER_MODEL:
-            st.text_input("Folder or hub id", key="model_other", placeholder="/path/to/checkpoint")
+        if demo is not None:  # the config's list, nothing typed
+            choice = st.selectbox("Model", demo.model_names, key="model_choice", label_visibility="collapsed")
+            if choice in descriptions:
+                st.caption(descriptions[choice])
         else:
-            st.caption(descriptions[choice])
+            choice = st.selectbox("Model", [*descriptions, OTHER_MODEL], key="model_choice",
+                                  label_visibility="collapsed", format_func=shipped.picker_label)  # "name (group)"
+            if choice == OTHER_MODEL:
+                st.text_input("Folder or hub id", key="model_other", placeholder="/path/to/checkpoint")
+            else:
+                st.caption(descriptions[choice])
         st.header("Input")
-        st.text_area("Text to analyse", key="text", height=140, max_chars=MAX_TEXT_CHARS)
+        longest = demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
+        st.text_area("Text to analyse", key="text", height=140, max_chars=longest)
+        clamped = st.session_state.pop(TEXT_CLAMPED_KEY, None)
+        if clamped:
+            st.warning(f"The linked text has {clamped:,} characters; the first {longest:,} are shown.")
         current = selection()
         if current.bundle is not None:
             st.caption(f"Device: **{current.bundle.device_label}**")
             if current.bundle.untrained:
                 st.warning("Untrained model: random weights. Its predictions mean nothing.", icon="⚠️")
-    model_param = current.bundle.name if current.bundle is not None else st.session_state.get("model_other", "")
+    if demo is not None:  # links carry the offered name, never a server path
+        model_param = str(choice)
+    elif current.bundle is not None:
+        model_param = current.bundle.name
+    else:
+        model_param = st.session_state.get("model_other", "")
     # Replace, not update: options of the page left behind must not linger in the link; the page now
     # shown adds its own (publish_options).
     st.query_params.update({"model": model_param, "text": current.text})

@@ -14,8 +14,10 @@ import streamlit as st
 from explainer.capture.encoding import InputError
 from explainer.capture.tracing import Trace
 from explainer.data.labelled import DatasetError, LabelledData
+from explainer.evaluation.error_report import check_upload_size
 from explainer.loading import shipped
 from explainer.models import THOUGHT_BEACON_TYPES
+from explainer.ui import demo as demo_mode
 from explainer.ui import labelled
 from explainer.ui.caches import get_trace_with, read_labelled
 from explainer.views.text import token_labels
@@ -98,31 +100,37 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
 
 
 
-def _read_path(path: str, label_names: tuple[str, ...]) -> LabelledData:
+def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True) -> LabelledData:
+    """`quote=False` for a file a visitor named: its contents stay out of the error messages."""
     try:
         version = Path(path).expanduser().stat().st_mtime_ns
     except OSError:
         version = 0  # read_dataset says what is wrong with the path
-    return read_labelled(str(Path(path).expanduser()), None, label_names, version)
+    return read_labelled(str(Path(path).expanduser()), None, label_names, version, quote)
 
 
 def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | None:
     """The shipped challenge set by default, an uploaded file, or a path; None (with a message) when unusable."""
-    source = st.radio("Data set", SOURCES, horizontal=True, key=f"{prefix}_source")
+    source = st.radio("Data set", labelled.sources(), horizontal=True, key=f"{prefix}_source")
     try:
         if source == SOURCES[0]:
             data = _read_path(str(CHALLENGE_SET), label_names)
+        elif source == labelled.LISTED:  # demo mode: the config's list, by name
+            demo = demo_mode.config()
+            name = st.selectbox("Data set", list(demo.data_choices()) if demo else [], key=f"{prefix}_listed")
+            data = _read_path(str(labelled.listed_path(name or "")), label_names, quote=False)
         elif source == SOURCES[1]:
             upload = st.file_uploader("Labelled CSV, TSV or JSONL", type=["csv", "tsv", "jsonl", "json"],
                                       key=f"{prefix}_upload")
             if upload is None:
                 return None
+            check_upload_size(upload.size, upload.name, labelled.upload_limit())
             data = read_labelled(upload.getvalue(), upload.name, label_names)
         else:
             path = st.text_input("Path to a labelled CSV, TSV or JSONL file", key=f"{prefix}_path").strip()
             if not path:
                 return None
-            data = _read_path(path, label_names)
+            data = _read_path(path, label_names, quote=False)
     except DatasetError as error:
         st.error(str(error))
         return None

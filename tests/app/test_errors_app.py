@@ -74,7 +74,15 @@ def test_bad_files_get_clear_messages(tmp_path):
     moods.write_text("text,label\ngood film,happy\nbad film,sad\n")
     app.text_input(key="errors_path").set_value(str(moods)).run()
     message = " ".join(e.value for e in app.error)
-    assert "['negative', 'positive']" in message and "'happy'" in message and "'sad'" in message
+    # A server file: the model's labels are named, the file's values are not quoted (whoever reaches the port
+    # may type any path).
+    assert "['negative', 'positive']" in message and "2 distinct values" in message and "happy" not in message
+
+    shadow = tmp_path / "shadow"
+    shadow.write_text("root:x:0:0:secret-first-line\ndaemon:*:1:1\n")
+    app.text_input(key="errors_path").set_value(str(shadow)).run()
+    message = " ".join(e.value for e in app.error)
+    assert "is not a labelled data set" in message and "root:x" not in message and "secret" not in message
 
     latin = tmp_path / "latin.csv"
     latin.write_bytes("text,label\ncafé crème,positive\n".encode("latin-1"))

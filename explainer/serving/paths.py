@@ -1,0 +1,53 @@
+"""The one rule for a path named by someone who is not the server's owner: resolve it (symlinks followed) and
+refuse it unless the result lies inside an allowed root. Messages name the path as given, never its contents."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+DATA_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".txt")
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+class PathRefused(ValueError):
+    """A path outside the allowed roots, or in a form demo mode does not take; the message is safe to show."""
+
+
+def resolve_inside(raw: str | Path, roots: Sequence[Path], *, base: Path | None = None) -> Path:
+    """`raw` as an existing file inside one of `roots` (each resolved too), or PathRefused.
+
+    Refused before touching the disk: empty, URLs (file://, http://), `~` forms, NUL bytes. Relative paths are
+    taken from `base` (the demo config's folder). `..` and symlinks are resolved first, so neither leaves a root."""
+    text = str(raw).strip()
+    if not text:
+        raise PathRefused("No file named.")
+    if "\x00" in text:
+        raise PathRefused("A path cannot contain a NUL character.")
+    if _URL.match(text):
+        raise PathRefused("URLs are not accepted here; choose a data set from the list.")
+    if text.startswith("~"):
+        raise PathRefused("Home-folder paths (~) are not accepted here; choose a data set from the list.")
+    path = Path(text)
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing, a symlink loop, unreadable
+        raise PathRefused(f"{text} is not available here.") from None
+    for root in roots:
+        try:
+            root_resolved = Path(root).resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if resolved == root_resolved or resolved.is_relative_to(root_resolved):
+            if not resolved.is_file():
+                raise PathRefused(f"{text} is not a file.")
+            return resolved
+    raise PathRefused(f"{text} is not available here.")
+
+
+def data_files(folder: Path) -> list[Path]:
+    """The data files directly inside `folder` and its subfolders (sorted), by suffix; symlinks not followed out."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in DATA_SUFFIXES and p.is_file())

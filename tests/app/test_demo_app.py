@@ -1,0 +1,115 @@
+"""Demo mode through AppTest: the probe list a visitor can send (links naming server paths, hub ids, huge texts,
+files outside the roots) is refused with a clear message and no file content; tracebacks are hidden."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from explainer.ui.labelled import LISTED, SOURCES
+from tests.conftest import ROOT
+
+SECRET = "root:x:0:0:the-secret-first-line"
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch, checkpoint):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("text,label\na fine film,positive\na dull film,negative\n")
+    secret = tmp_path / "shadow"
+    secret.write_text(SECRET + "\n")
+    (data / "leak.csv").symlink_to(secret)
+    config = tmp_path / "demo.toml"
+    config.write_text(
+        "[limits]\nmax_text_chars = 300\nattribution_tokens = 8\n"
+        f'[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n'
+        f'[[models]]\nname = "tiny-bert"\npath = "{checkpoint("bert")}"\n'
+        '[[data]]\nname = "rows"\npath = "data"\n'
+    )
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    yield secret
+    st.set_option("client.showErrorDetails", "full")  # AppTest shares this process's config
+
+
+def run(query: dict[str, str] | None = None, page: str | None = None) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    app.run()
+    if page:
+        app.switch_page(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def shown(app: AppTest) -> str:
+    return " ".join(str(e.value) for kind in ("error", "warning", "info", "markdown", "caption")
+                    for e in getattr(app, kind))
+
+
+@pytest.mark.parametrize("model", ["/etc", "bert-base-uncased", "org/model", "~/models/x", "file:///etc"])
+def test_a_linked_model_outside_the_list_opens_the_first_offered(demo, model):
+    app = run({"model": model, "text": "a fine film"})
+    picker = app.selectbox(key="model_choice")
+    assert picker.options == ["tiny", "tiny-bert"] and picker.value == "tiny"
+    assert not [t for t in app.text_input if t.key == "model_other"]  # no free-text model box
+    assert app.query_params["model"] == "tiny"  # links carry names, never server paths
+    assert st.get_option("client.showErrorDetails") == "none"
+
+
+def test_a_long_linked_text_is_cut_to_the_limit_and_said(demo):
+    app = run({"text": "word " * 100_000})  # 500 kB: Streamlit drops longer query strings itself
+    assert len(app.text_area(key="text").value) == 300
+    assert any("500,000 characters" in w.value for w in app.warning)
+
+
+def test_a_10_mb_text_sent_past_the_text_box_is_cut_before_the_model(demo, monkeypatch):
+    import explainer.ui.caches as caches
+
+    seen: list[int] = []
+    original = caches.trace
+    monkeypatch.setattr(caches, "trace", lambda bundle, text, **kw: seen.append(len(text)) or original(bundle, text))
+    app = run()
+    app.text_area(key="text").set_value("word " * 2_000_000 + "tail").run()  # a client that ignores max_chars
+    assert not app.exception and app.get("plotly_chart")
+    assert seen and seen[-1] == 300  # the model read what the demo's limit lets through, no more
+
+
+@pytest.mark.parametrize("data", ["{secret}", "/etc/passwd", "rows/leak.csv", "rows/../../shadow", "file:///etc/passwd"])
+def test_errors_page_offers_the_list_only_and_refuses_linked_paths(demo, data):
+    app = run({"data": data.format(secret=demo)}, page="app_pages/errors.py")
+    assert app.radio(key="errors_source").options == [LISTED]  # no path box, no uploads (max_upload_mb = 0)
+    assert SOURCES[2] not in app.radio(key="errors_source").options
+    assert app.selectbox(key="errors_listed").options == ["rows/rows.csv"]
+    assert any("does not offer" in w.value for w in app.warning)
+    assert SECRET not in shown(app) and "root:x" not in shown(app)
+    assert app.query_params["data"] == "rows/rows.csv"
+
+
+def test_the_attribution_page_keeps_to_the_token_limit(demo):
+    app = run({"text": "a fine film with a big heart and a plot that holds"}, page="app_pages/attribution.py")
+    assert any("at most 8 tokens" in i.value for i in app.info)
+    assert not app.get("plotly_chart")
+
+
+def test_an_oversized_upload_is_refused_before_it_is_read(tmp_path, monkeypatch, bundle):
+    from explainer.data.labelled import DatasetError
+    from explainer.ui.labelled import DataChoice, sources
+
+    config = tmp_path / "uploads.toml"
+    config.write_text('[limits]\nmax_upload_mb = 1\n[[models]]\nname = "sst2-baseline"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    assert sources() == (LISTED, SOURCES[1])
+
+    class Upload:  # what Streamlit's UploadedFile offers; reading it would fail the test
+        name, size, file_id = "big.csv", 2 * 2**20, "id"
+
+        def getvalue(self):
+            raise AssertionError("an oversized upload must not be read")
+
+    with pytest.raises(DatasetError, match=r"big\.csv is 2\.0 MB; uploads are limited to 1 MB here"):
+        DataChoice(SOURCES[1], upload=Upload()).load(bundle("ours"))
+    with pytest.raises(DatasetError, match="Choose a data set from the list"):
+        DataChoice(SOURCES[2], path="/etc/passwd").load(bundle("ours"))  # a path source does not exist here

@@ -1,0 +1,56 @@
+"""The CLI under EXPLAINER_DEMO takes only what the demo config offers, like the app: the probe list of paths and
+model names is refused before anything is read or fetched, with a message that quotes no file."""
+
+from __future__ import annotations
+
+import pytest
+
+from explainer.cli import evaluate, markers, trace
+
+SECRET = "root:x:0:0:the-secret-first-line"
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("text,label\na fine film,positive\na dull film,negative\n")
+    secret = tmp_path / "shadow"
+    secret.write_text(SECRET + "\n")
+    (data / "leak.csv").symlink_to(secret)
+    config = tmp_path / "demo.toml"
+    config.write_text('[[models]]\nname = "sst2-baseline"\n[[data]]\nname = "rows"\npath = "data"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    return tmp_path, secret
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["{secret}", "/etc/passwd", "{root}/data/../shadow", "{root}/data/leak.csv", "rows/leak.csv", "file:///etc/passwd",
+     "~/.bashrc", "~root/x"],
+)
+def test_data_outside_the_roots_is_refused(demo, capsys, data):
+    root, secret = demo
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main(["--data", data.format(root=root, secret=secret), "--json"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Offered data sets: rows/rows.csv" in err and SECRET not in err and "root:x" not in err
+
+
+@pytest.mark.parametrize("model", ["/etc", "bert-base-uncased", "org/model", "../assets/models/sst2-baseline"])
+@pytest.mark.parametrize("command", [trace, markers])
+def test_models_not_offered_are_refused_before_loading(demo, capsys, model, command):
+    rest = ["--text", "hi"] if command is trace else ["--data", "rows/rows.csv", "--out", "x"]
+    argv = ["--model", model, *rest]
+    with pytest.raises(SystemExit) as exit_:
+        command.main(argv)
+    assert exit_.value.code == 2
+    assert "is not offered by this demo; offered: sst2-baseline" in capsys.readouterr().err
+
+
+def test_a_broken_demo_config_stops_the_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EXPLAINER_DEMO", str(tmp_path / "missing.toml"))
+    with pytest.raises(SystemExit) as exit_:
+        trace.main(["--text", "hi"])
+    assert exit_.value.code == 2 and "Cannot read the demo config" in capsys.readouterr().err

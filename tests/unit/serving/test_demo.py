@@ -1,0 +1,87 @@
+"""The demo config: read and checked with clear errors, its lists offered by name, and the shipped demo.toml."""
+
+from __future__ import annotations
+
+import pytest
+
+from explainer.serving.demo import DemoConfigError, Limits, load_demo_config, requested_config
+from explainer.serving.paths import PathRefused
+from tests.conftest import ROOT
+
+SECRET = "root:x:0:0:secret-line"
+
+
+def write(tmp_path, body: str):
+    path = tmp_path / "demo.toml"
+    path.write_text(body)
+    return path
+
+
+def test_the_shipped_demo_config_serves_the_shipped_models_and_the_challenge_set():
+    config = load_demo_config(ROOT / "demo.toml")
+    assert "sst2-minilm-thought-beacon" in config.model_names
+    assert config.data_choices() == {"challenge": (ROOT / "assets" / "challenge_set.csv").resolve()}
+    assert config.limits.max_upload_mb == 0  # no uploads in the shipped demo
+    assert config.model_target("sst2-baseline") == "sst2-baseline"
+
+
+def test_folders_are_offered_file_by_file_and_symlinks_out_are_not(tmp_path):
+    data = tmp_path / "data"
+    (data / "deep").mkdir(parents=True)
+    (data / "a.csv").write_text("text,label\nx,positive\n")
+    (data / "deep" / "b.jsonl").write_text('{"text": "y", "label": "negative"}\n')
+    (data / "notes.md").write_text("not data")
+    secret = tmp_path / "secret.csv"
+    secret.write_text(SECRET)
+    (data / "leak.csv").symlink_to(secret)
+    config = load_demo_config(write(tmp_path, '[[models]]\nname = "sst2-baseline"\n'
+                                              '[[data]]\nname = "reviews"\npath = "data"\n'))
+    choices = config.data_choices()
+    assert sorted(choices) == ["reviews/a.csv", "reviews/deep/b.jsonl"]
+    assert config.data_path("reviews/a.csv") == (data / "a.csv").resolve()
+    for name in ("reviews/leak.csv", "reviews/../secret.csv", "/etc/passwd", "reviews", "other/a.csv"):
+        with pytest.raises(PathRefused) as refused:
+            config.data_path(name)
+        assert SECRET not in str(refused.value)
+
+
+def test_models_are_offered_by_name_only(tmp_path):
+    config = load_demo_config(write(tmp_path, '[[models]]\nname = "sst2-baseline"\n'))
+    for name in ("/etc", "bert-base-uncased", "org/model", "../assets/models/sst2-baseline", ""):
+        with pytest.raises(PathRefused):
+            config.model_target(name)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("this is = not [toml", "not valid TOML"),
+        ("", "at least one model"),
+        ('[[models]]\nname = "no-such-shipped"\n', "not a shipped model"),
+        ('[[models]]\nname = "m"\npath = "missing-folder"\n', "not a model folder"),
+        ('[[models]]\nname = "sst2-baseline"\n[[models]]\nname = "sst2-baseline"\n', "repeated models names"),
+        ('[[models]]\nname = "sst2-baseline"\n[[data]]\nname = "d"\npath = "nowhere.csv"\n', "does not exist"),
+        ('[[models]]\nname = "sst2-baseline"\n[limits]\nmax_text_chars = 0\n', "limits.max_text_chars"),
+        ('[[models]]\nname = "sst2-baseline"\n[limits]\nmax_text = 5\n', "unknown limits"),
+        ('[[models]]\nnombre = "x"\n', "needs a `name`"),
+    ],
+)
+def test_bad_configs_say_what_is_wrong(tmp_path, body, message):
+    with pytest.raises(DemoConfigError, match=message):
+        load_demo_config(write(tmp_path, body))
+
+
+def test_a_missing_config_is_a_clear_error(tmp_path):
+    with pytest.raises(DemoConfigError, match="Cannot read the demo config"):
+        load_demo_config(tmp_path / "nope.toml")
+
+
+def test_the_config_is_named_by_flag_or_environment():
+    assert requested_config(["--demo", "a.toml"], {}) == "a.toml"
+    assert requested_config(["--demo=b.toml"], {"EXPLAINER_DEMO": "c.toml"}) == "b.toml"
+    assert requested_config([], {"EXPLAINER_DEMO": "c.toml"}) == "c.toml"
+    assert requested_config(["--other"], {}) is None
+
+
+def test_limits_default_to_safe_values():
+    assert Limits().max_upload_mb == 0 and Limits().max_text_chars <= 10_000
