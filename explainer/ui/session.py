@@ -6,6 +6,8 @@ Traces (cache_data: keyed by model name and text). session_state holds widget va
 
 from __future__ import annotations
 
+import html
+import urllib.parse
 from dataclasses import dataclass
 
 import streamlit as st
@@ -14,6 +16,7 @@ from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.capture.tracing import Trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
+from explainer.report import build_report
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui.caches import get_bundle, get_trace
@@ -92,6 +95,7 @@ def sidebar() -> None:
             st.warning(f"The linked text has {clamped:,} characters; the first {longest:,} are shown.")
         current = selection()
         if current.bundle is not None:
+            report_button(current, str(choice) if demo is not None else None)
             st.caption(f"Device: **{current.bundle.device_label}**")
             if current.bundle.untrained:
                 st.warning("Untrained model: random weights. Its predictions mean nothing.", icon="⚠️")
@@ -128,3 +132,25 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
             f"{who}The text has {result.num_text_tokens:,} tokens; the model reads {result.max_length:,} at most. "
             "Only the beginning was analysed."
         )
+
+
+def report_button(current: Selection, demo_name: str | None) -> None:
+    """"Download report": the overview, attention, attribution and marker views of the sidebar's model and text
+    as one HTML file that opens offline (built only when clicked). In demo mode it names the model as offered and
+    keeps to the demo's attribution limit."""
+    demo = demo_mode.config()
+    name, text = current.bundle.name, current.text
+    query = {**st.query_params.to_dict(), "model": demo_name or name, "text": text}
+    link = st.context.url.split("?")[0] + "?" + urllib.parse.urlencode(query) if st.context.url else ""
+    limit = demo.limits.attribution_tokens if demo is not None else None
+
+    def build() -> str:
+        try:
+            return build_report(get_bundle(name), text, link=link, model_label=demo_name,
+                                attribution_token_limit=limit)
+        except InputError as error:  # an empty text: the file says so instead of failing the download
+            return f"<!DOCTYPE html><meta charset='utf-8'><p>No report: {html.escape(str(error))}</p>"
+
+    st.download_button("Download report", data=build, file_name="explainer-report.html", mime="text/html",
+                       on_click="ignore", icon=":material/download:", key="download_report",
+                       help="The views of this model and text in one HTML file that opens without a server.")

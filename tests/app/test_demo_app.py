@@ -113,3 +113,10 @@ def test_an_oversized_upload_is_refused_before_it_is_read(tmp_path, monkeypatch,
         DataChoice(SOURCES[1], upload=Upload()).load(bundle("ours"))
     with pytest.raises(DatasetError, match="Choose a data set from the list"):
         DataChoice(SOURCES[2], path="/etc/passwd").load(bundle("ours"))  # a path source does not exist here
+
+
+def test_every_page_offers_the_report_in_the_sidebar(demo):
+    for page in (None, "app_pages/attention.py", "app_pages/errors.py"):
+        app = run({"text": "a fine film"}, page=page)
+        buttons = [b for b in app.sidebar.get("download_button") if b.proto.label == "Download report"]
+        assert len(buttons) == 1, page

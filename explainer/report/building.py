@@ -1,0 +1,150 @@
+"""Build a report: one Trace, the chosen pages' figures from the same view functions the app draws, one HTML file.
+
+Pages: overview (prediction, one head), attention (rollout, head entropy map, logit lens), attribution (one method:
+highlighted text and bars), markers and beacons (ThoughtBeacon models; a note for any other model)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from explainer.attention.statistics import attention_rollout, head_statistics
+from explainer.attribution.attributing import attribute
+from explainer.attribution.options import AttributionOptions
+from explainer.attribution.registry import METHODS, title
+from explainer.capture.tracing import Trace, trace
+from explainer.loading import shipped
+from explainer.loading.bundle import ModelBundle
+from explainer.views import attention as attention_figures
+from explainer.views import attribution as attribution_figures
+from explainer.views import thought_beacon as tb_figures
+from explainer.views.report import ReportMeta, Section, render_report
+
+PAGES = ("overview", "attention", "attribution", "markers", "beacons")
+DEFAULT_PAGES = ("overview", "attention", "attribution", "markers")
+DEFAULT_METHOD = "integrated_gradients"
+CARD_SUMMARY_CHARS = 600
+
+
+class ReportError(ValueError):
+    """A report option that cannot be honoured (an unknown page or method); the message lists the known ones."""
+
+
+def check_pages(pages: Sequence[str]) -> tuple[str, ...]:
+    unknown = [p for p in pages if p not in PAGES]
+    if unknown or not pages:
+        raise ReportError(f"Unknown report page(s) {unknown}; choose from {', '.join(PAGES)}" if unknown
+                          else f"Name at least one page: {', '.join(PAGES)}")
+    return tuple(dict.fromkeys(pages))
+
+
+def card_summary(bundle: ModelBundle) -> str:
+    """The first paragraph of the model's card (its folder's README.md, read with huggingface_hub's ModelCard),
+    as plain text; empty when the model has no card."""
+    folder = shipped.resolve(bundle.name)
+    card_file = folder / "README.md" if folder is not None else None
+    if card_file is None or not card_file.is_file():
+        return ""
+    from huggingface_hub import ModelCard
+
+    logging.getLogger("huggingface_hub.repocard").setLevel(logging.ERROR)  # our cards carry no YAML header
+    try:
+        text = ModelCard.load(card_file).text
+    except Exception:  # a card that does not parse is left out, not fatal to the report
+        return ""
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip() and not p.lstrip().startswith(("#", "|", "<"))]
+    summary = " ".join(paragraphs[0].split()) if paragraphs else ""
+    return summary if len(summary) <= CARD_SUMMARY_CHARS else summary[: CARD_SUMMARY_CHARS - 1] + "…"
+
+
+def _overview(result: Trace) -> Section:
+    layer = result.num_layers - 1
+    return Section("overview", "Overview", f"Predicted probabilities, and the attention of layer {layer}, head 0 "
+                   "(rows: query tokens; columns: the tokens they attend to).",
+                   (attention_figures.prediction_bars(result), attention_figures.attention_heatmap(result, layer, 0)))
+
+
+def _attention(result: Trace) -> Section:
+    figures = [attention_figures.rollout_heatmap(attention_rollout(result.attentions), result),
+               attention_figures.head_statistic_map(head_statistics(result.attentions).entropy, "entropy")]
+    caption = ("Attention rollout (Abnar & Zuidema 2020): how much each position draws on each input token through "
+               "all layers; head entropy per layer and head (low: focused heads)")
+    if result.layer_logits is not None:
+        figures.append(attention_figures.logit_lens_chart(result))
+        caption += "; the logit lens: the classifier read off every layer."
+    return Section("attention", "Attention", caption + ".", tuple(figures))
+
+
+def _attribution(bundle: ModelBundle, result: Trace, method: str, token_limit: int | None) -> Section:
+    if token_limit is not None and len(result.tokens) > token_limit:
+        return Section("attribution", "Attribution", "", note=f"Left out: this text has {len(result.tokens)} tokens; "
+                       f"attribution is limited to {token_limit} here.")
+    scores = attribute(bundle, result.text, method, options=AttributionOptions())
+    caption = (f"{title(method)} of the predicted label {scores.target_label}: blue tokens support it, red speak "
+               "against it.")
+    if scores.convergence_delta is not None:
+        caption += " " + attribution_figures.convergence_caption(scores)
+    return Section("attribution", f"Attribution: {title(method)}", caption, (attribution_figures.bars(scores),),
+                   (attribution_figures.highlighted_html(scores),))
+
+
+def _markers(result: Trace) -> Section:
+    if result.thought_markers is None:
+        return Section("markers", "Thought markers", "", note=f"{result.model_name} has no thought markers "
+                       "(only ThoughtBeacon models route tokens through them).")
+    return Section("markers", "Thought markers", "Which thought marker each token chose at each layer, and the "
+                   "routing of the prediction's evidence through them.",
+                   (tb_figures.marker_map(result), tb_figures.reasoning_sankey(result)))
+
+
+def _beacons(result: Trace) -> Section:
+    if result.beacon_gates is None:
+        return Section("beacons", "Activation beacons", "", note=f"{result.model_name} has no activation beacons.")
+    figures = [tb_figures.gate_map(result)]
+    if result.mlp_update_ratio is not None:
+        figures.append(tb_figures.mlp_ratio_map(result))
+    return Section("beacons", "Activation beacons", "Beacon gate per layer and token (how much of its MLP each "
+                   "position applies), and the MLP update ratio.", tuple(figures))
+
+
+def build_report(
+    bundle: ModelBundle,
+    text: str,
+    pages: Sequence[str] = DEFAULT_PAGES,
+    *,
+    method: str = DEFAULT_METHOD,
+    link: str = "",
+    options: Mapping[str, str] | None = None,
+    attribution_token_limit: int | None = None,
+    model_label: str | None = None,
+) -> str:
+    """The report of `bundle` on `text` with the chosen `pages`, as one HTML document. InputError for unusable
+    text, ReportError for an unknown page or method."""
+    pages = check_pages(pages)
+    if method not in METHODS:
+        raise ReportError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}")
+    result = trace(bundle, text)
+    builders = {
+        "overview": lambda: _overview(result),
+        "attention": lambda: _attention(result),
+        "attribution": lambda: _attribution(bundle, result, method, attribution_token_limit),
+        "markers": lambda: _markers(result),
+        "beacons": lambda: _beacons(result),
+    }
+    sections = [builders[page]() for page in pages]
+    used = {"pages": ", ".join(pages), **({"attribution method": title(method)} if "attribution" in pages else {}),
+            **dict(options or {})}
+    if result.truncated:
+        used["truncated"] = f"the model read the first {result.max_length} of {result.num_text_tokens} tokens"
+    shipped_names = {m.name for m in shipped.SHIPPED}
+    meta = ReportMeta(
+        # A folder is shown by its name only: the file may travel beyond the server, its paths should not.
+        model=model_label or (bundle.name if bundle.name in shipped_names else Path(bundle.name).name),
+        text=text, prediction=f"{result.predicted_label} ({result.probabilities[result.predicted]:.1%})",
+        probabilities=dict(zip(result.label_names, map(float, result.probabilities))),
+        options=used, card_summary=card_summary(bundle), link=link,
+        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    return render_report(meta, sections)

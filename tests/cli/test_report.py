@@ -1,0 +1,41 @@
+"""`python -m explainer report`: writes the HTML file and a JSON summary; bad options are one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from explainer.cli.report import main
+from tests.conftest import ROOT
+
+
+def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
+    out = tmp_path / "report.html"
+    result = subprocess.run(
+        [sys.executable, "-m", "explainer", "report", "--model", str(checkpoint("ours")), "--text", "a <i>fine</i> film",
+         "--pages", "overview,attribution", "--out", str(out), "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "EXPLAINER_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["pages"] == ["overview", "attribution"] and summary["bytes"] == out.stat().st_size
+    document = out.read_text(encoding="utf-8")
+    assert "a &lt;i&gt;fine&lt;/i&gt; film" in document and '<h2 id="attribution">' in document
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--pages", "overview,nope"], "Unknown report page"),
+    (["--method", "magic"], "Unknown method"),
+    (["--text", "   "], "empty"),
+])
+def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys, argv, message):
+    base = ["--model", str(checkpoint("ours")), "--text", "a fine film", "--out", str(tmp_path / "r.html")]
+    with pytest.raises(SystemExit) as exit_:
+        main(base + argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()

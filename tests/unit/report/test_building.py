@@ -1,0 +1,61 @@
+"""The stakeholder report: every chosen page present, plotly.js inlined once and nothing fetched, user text
+escaped, notes for pages a model lacks, clear errors for unknown pages and methods, and the size target."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from explainer import load_model
+from explainer.report import PAGES, ReportError, build_report
+
+TEXT = 'Great <script>alert("x")</script> & <b>bold</b> film'
+
+
+def test_every_page_is_there_and_user_text_is_escaped(bundle):
+    document = build_report(bundle("ours"), TEXT, PAGES, link="http://localhost:8501/?text=x&model=y")
+    for page in PAGES:
+        assert f'<h2 id="{page}">' in document
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in document
+    assert '<script>alert("x")' not in document and "<b>bold</b>" not in document
+    assert document.count("plotly.js v") <= 2 and document.count("<script") == 1 + document.count(
+        'class="plotly-graph-div"')  # plotly.js once, then one small script per figure
+    library_end = document.index("</script>")  # plotly.js itself names URLs in strings; the page around it must not
+    around = document[:document.index("<script")] + document[library_end:]
+    assert not re.search(r"(src|href)=\"https?://(?!localhost)", around) and "@import" not in around
+    assert 'href="http://localhost:8501/?text=x&amp;model=y"' in document
+
+
+def test_a_model_without_markers_gets_a_note(bundle):
+    document = build_report(bundle("bert"), "a fine film", ("markers", "beacons"))
+    assert "has no thought markers" in document and "has no activation beacons" in document
+
+
+def test_folder_paths_stay_out_of_the_report(checkpoint):
+    folder = checkpoint("ours")
+    document = build_report(load_model(folder, device="cpu"), "a fine film", ("overview",))
+    assert str(folder) not in document and f"<b>{folder.name}</b>" in document
+
+
+@pytest.mark.parametrize("pages, method, message", [(("nope",), "saliency", "Unknown report page"),
+                                                     ((), "saliency", "at least one page"),
+                                                     (("overview",), "magic", "Unknown method")])
+def test_unknown_options_are_refused(bundle, pages, method, message):
+    with pytest.raises(ReportError, match=message):
+        build_report(bundle("ours"), "a fine film", pages, method=method)
+
+
+def test_the_attribution_limit_leaves_a_note(bundle):
+    document = build_report(bundle("ours"), "a fine film " * 10, ("attribution",), attribution_token_limit=5)
+    assert "attribution is limited to 5 here" in document
+
+
+@pytest.mark.slow
+def test_a_64_token_report_of_four_pages_of_the_default_model_is_under_6_mb():
+    bundle = load_model(device="cpu")
+    text = " ".join(["the film is a quiet and honest piece of work"] * 6)
+    ids = bundle.tokenizer(text)["input_ids"]
+    assert 60 <= len(ids) <= 70
+    document = build_report(bundle, text, ("overview", "attention", "attribution", "markers"))
+    assert len(document.encode("utf-8")) < 6 * 2**20
