@@ -131,3 +131,6 @@ if trace is not None:
         st.subheader("Prediction by layer (logit lens)")
         st.caption("The model's own classifier head applied to every layer's hidden state.")
         chart(page.figures["logit_lens"], "logit_lens")
+    elif "logit_lens" in page.notes:
+        st.subheader("Prediction by layer (logit lens)")
+        st.info(page.notes["logit_lens"])

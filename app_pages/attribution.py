@@ -13,6 +13,7 @@ from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPOR
 from explainer.attribution.inputs import BASELINES, cheap_enough
 from explainer.attribution.registry import title
 from explainer.capture.encoding import InputError
+from explainer.families import missing_family_note
 from explainer.ui import caches as cache
 from explainer.ui import demo, export, links, session
 from explainer.views import attribution as attribution_figures
@@ -123,7 +124,8 @@ if trace is not None:
         f"that lie on a path to the prediction (red). Supported families: {', '.join(SUPPORTED)}."
     )
     if not supports_graph(current.bundle.architecture):
-        st.info(f"The attribution graph is not available for {current.bundle.architecture} models.")
+        st.info(missing_family_note(current.bundle.model, "the attribution graph")
+                or f"The attribution graph is not available for {current.bundle.architecture} models.")
     elif demo.within_token_limit("the attribution graph", len(result.tokens), "graph_tokens"):
         threshold = st.slider("Threshold", 0.0, 1.0, step=0.05, key="attribution_threshold")
         heads = cache.get_attention_attribution(name, text, target, DEFAULT_STEPS)

@@ -7,12 +7,17 @@ and the module whose output is its update), the final norm and the classifier; w
 reads; and how many slots its position ids lose to an offset.
 
 Hidden states follow each model's own `output_hidden_states` convention, so the lens differs per family:
-post-LN families (BERT, RoBERTa, DistilBERT) emit normalised states the head reads directly; pre-LN families
-(GPT-2, ours) need the final LayerNorm first, except GPT-2's last state, which already has it.
+post-LN families (BERT, RoBERTa, DistilBERT, ELECTRA, DeBERTa, ALBERT) emit normalised states the head reads
+directly; pre-LN families (GPT-2, ModernBERT, Llama, Qwen, Mistral, ours) need the final norm first, except on
+their last state, which already has it.
+
+`blocks` lists one entry per layer *call*, in order: ALBERT runs one shared layer N times, so its list holds the
+same module N times, and whoever hooks a block's parts must count calls (explainer/capture/layer_hooks.py)
+rather than hook the module once per layer.
 
 Adding a family = one `Family(...)` entry in FAMILIES (and a tiny config in tests/conftest.py, which the table's
 test requires). A model type with no entry still traces (attention and hidden states); its logit lens, MLP ratio
-and attribution graph stay empty.
+and attribution graph stay empty, and `missing_family_note` says so in words.
 """
 
 from __future__ import annotations
@@ -94,21 +99,49 @@ def _roberta_lens(model, hidden_states, input_ids):
 
 
 def _distilbert_lens(model, hidden_states, input_ids):
-    return torch.stack(
-        [model.classifier(nn.functional.relu(model.pre_classifier(h[:, 0]))) for h in hidden_states]
-    )
+    return torch.stack([model.classifier(nn.functional.relu(model.pre_classifier(h[:, 0]))) for h in hidden_states])
 
 
-def _gpt2_lens(model, hidden_states, input_ids):
-    # GPT-2 classifies from the rightmost token that is not pad_token_id (HF's own rule, so a text ending in a
-    # literal pad/EOS token reads the same slot); its final hidden state already went through ln_f.
-    positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
-    last = ((input_ids != model.config.pad_token_id).int() * positions).argmax(-1)  # [batch]
-    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+def _decoder_lens(final_norm: Callable[[Any], nn.Module]) -> LogitLens:
+    """The lens of a decoder classifier: its `score` head on the rightmost token that is not pad_token_id (HF's
+    own rule, so a text ending in a literal pad/EOS token reads the same slot), after the final norm; the last
+    hidden state already went through it (ln_f for GPT-2, the final RMSNorm for Llama, Qwen and Mistral)."""
+
+    def lens(model, hidden_states, input_ids):
+        positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
+        last = ((input_ids != model.config.pad_token_id).int() * positions).argmax(-1)  # [batch]
+        rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+        norm = final_norm(model)
+        rows_out = []
+        for index, h in enumerate(hidden_states):
+            normed = h if index == len(hidden_states) - 1 else norm(h)
+            rows_out.append(model.score(normed[rows, last]))
+        return torch.stack(rows_out)
+
+    return lens
+
+
+_gpt2_lens = _decoder_lens(lambda m: m.transformer.ln_f)
+
+
+def _deberta_lens(model, hidden_states, input_ids):
+    # ContextPooler: dense + activation on the first token, then the classifier.
+    return torch.stack([model.classifier(model.pooler(h)) for h in hidden_states])
+
+
+def _albert_lens(model, hidden_states, input_ids):
+    albert = model.albert
+    return torch.stack([model.classifier(albert.pooler_activation(albert.pooler(h[:, 0]))) for h in hidden_states])
+
+
+def _modernbert_lens(model, hidden_states, input_ids):
+    # Pre-LN: final_norm before the head (the last state already has it), then the model's own pooling (the
+    # [CLS] state, or the mean over the tokens; a traced input has no padding), head and classifier.
     lens = []
     for index, h in enumerate(hidden_states):
-        normed = h if index == len(hidden_states) - 1 else model.transformer.ln_f(h)
-        lens.append(model.score(normed[rows, last]))
+        normed = h if index == len(hidden_states) - 1 else model.model.final_norm(h)
+        pooled = normed[:, 0] if model.config.classifier_pooling == "cls" else normed.mean(dim=1)
+        lens.append(model.classifier(model.head(pooled)))
     return torch.stack(lens)
 
 
@@ -125,6 +158,31 @@ def _roberta_offset(config: Any) -> int:
     return int(config.pad_token_id) + 1
 
 
+def _albert_layers(model: Any) -> list[nn.Module]:
+    """Every AlbertLayer call in order: layer i runs group i // (layers / groups), each group all its layers.
+    Published ALBERTs have one group of one layer, so this is the same module num_hidden_layers times."""
+    config = model.config
+    groups = model.albert.encoder.albert_layer_groups
+    per_group = config.num_hidden_layers / config.num_hidden_groups
+    return [layer for i in range(config.num_hidden_layers) for layer in groups[int(i / per_group)].albert_layers]
+
+
+def _llama_like(*model_types: str) -> Family:
+    """Llama, Qwen2/3 and Mistral share one layout: pre-RMSNorm decoder layers under model.model, rotary
+    positions (no offset), grouped-query attention whose maps come back one per query head, and a `score`
+    head on the last non-pad token after the final RMSNorm."""
+    return Family(
+        model_types=model_types,
+        readout="last",
+        layers=lambda m: m.model.layers,
+        attention_output=lambda block: block.self_attn.o_proj,
+        mlp=lambda block: (block.post_attention_layernorm, block.mlp),
+        final_norm=lambda m: m.model.norm,
+        classifier=lambda m: m.score,
+        logit_lens=_decoder_lens(lambda m: m.model.norm),
+    )
+
+
 FAMILIES: tuple[Family, ...] = (
     Family(
         model_types=("bert",),
@@ -135,7 +193,7 @@ FAMILIES: tuple[Family, ...] = (
         logit_lens=_bert_lens,
     ),
     Family(
-        model_types=("roberta", "xlm-roberta", "camembert"),
+        model_types=("roberta", "xlm-roberta", "camembert"),  # XLM-RoBERTa: RoBERTa's layout and offset
         layers=lambda m: m.roberta.encoder.layer,
         attention_output=lambda block: block.attention.output.dense,
         mlp=_bert_mlp,
@@ -178,8 +236,51 @@ FAMILIES: tuple[Family, ...] = (
         classifier=lambda m: m.classifier,
         logit_lens=_bert_lens,
     ),
+    # ELECTRA's discriminator: BERT's blocks (after a projection up from the embedding size) and RoBERTa's
+    # head (dense + GELU + out_proj on the first token).
+    Family(
+        model_types=("electra",),
+        layers=lambda m: m.electra.encoder.layer,
+        attention_output=lambda block: block.attention.output.dense,
+        mlp=_bert_mlp,
+        classifier=lambda m: m.classifier.out_proj,
+        logit_lens=_roberta_lens,
+    ),
+    # DeBERTa v2 and v3: BERT's post-LN blocks with disentangled attention; relative positions only (v3) or
+    # absolute ones from 0 (v2), so no offset; ContextPooler + classifier on the first token.
+    Family(
+        model_types=("deberta-v2",),
+        layers=lambda m: m.deberta.encoder.layer,
+        attention_output=lambda block: block.attention.output.dense,
+        mlp=_bert_mlp,
+        classifier=lambda m: m.classifier,
+        logit_lens=_deberta_lens,
+    ),
+    # ModernBERT: pre-LN, global and local (sliding-window) layers alike, rotary positions, a GLU MLP; the head
+    # (dense, activation, norm) reads the [CLS] state or the mean (config.classifier_pooling) after final_norm.
+    # The lens follows either pooling; `readout` is "first", which is exact for "cls" pooling only: with "mean"
+    # the methods that read one position (rollout, gradient x attention, the graph's prediction node) read [CLS].
+    Family(
+        model_types=("modernbert",),
+        layers=lambda m: m.model.layers,
+        attention_output=lambda block: block.attn.Wo,
+        mlp=lambda block: (block.mlp_norm, block.mlp),
+        final_norm=lambda m: m.model.final_norm,
+        classifier=lambda m: m.classifier,
+        logit_lens=_modernbert_lens,
+    ),
+    # ALBERT: one shared layer run num_hidden_layers times; every call is a layer of its own in the views.
+    Family(
+        model_types=("albert",),
+        layers=_albert_layers,
+        attention_output=lambda block: block.attention.dense,
+        mlp=lambda block: (block.ffn, block.ffn_output),
+        classifier=lambda m: m.classifier,
+        logit_lens=_albert_lens,
+    ),
+    _llama_like("llama", "mistral", "qwen2", "qwen3"),
     # Decoders known only by their readout: they trace, and attribution reads the right position.
-    Family(model_types=("gpt_neo", "gptj", "llama", "mistral", "qwen2"), readout="last"),
+    Family(model_types=("gpt_neo", "gptj"), readout="last"),
 )
 
 _BY_TYPE: dict[str, Family] = {model_type: family for family in FAMILIES for model_type in family.model_types}
@@ -198,3 +299,27 @@ def family_of(model_or_config: Any) -> Family:
 
 def is_known(model_type: str) -> bool:
     return model_type in _BY_TYPE
+
+
+ADD_FAMILY_DOC = "docs/architecture.md, 'How to add a model family'"
+
+
+def missing_family_note(
+    model_or_config: Any, what: str = "the logit lens, MLP update ratio and attribution graph"
+) -> str | None:
+    """None when the model's family declares its parts; otherwise one sentence saying which family the table
+    lacks and how to add it, for the views that need the table (`what` names them)."""
+    family = family_of(model_or_config)
+    if family.layers is not None and family.attention_output is not None and family.logit_lens is not None:
+        return None
+    model_type = (
+        model_or_config
+        if isinstance(model_or_config, str)
+        else getattr(getattr(model_or_config, "config", model_or_config), "model_type", "unknown")
+    )
+    return (
+        f"{what[0].upper()}{what[1:]} need to know where a '{model_type}' model keeps its layers, attention "
+        f"output, MLP and classifier, and the per-architecture table (explainer/families.py) has no "
+        f"'{model_type}' entry. Attention and hidden states are shown as usual. To add the family, add one "
+        f"Family(...) entry to FAMILIES there (see {ADD_FAMILY_DOC})."
+    )

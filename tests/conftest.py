@@ -22,17 +22,35 @@ if str(ROOT) not in sys.path:  # `pytest` run from elsewhere than `python -m pyt
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformers import (  # noqa: E402
+    AlbertConfig,
+    AlbertForSequenceClassification,
     BertConfig,
     BertForSequenceClassification,
+    DebertaV2Config,
+    DebertaV2ForSequenceClassification,
     DistilBertConfig,
     DistilBertForSequenceClassification,
+    ElectraConfig,
+    ElectraForSequenceClassification,
     GPT2Config,
     GPT2ForSequenceClassification,
+    LlamaConfig,
+    LlamaForSequenceClassification,
+    MistralConfig,
+    MistralForSequenceClassification,
+    ModernBertConfig,
+    ModernBertForSequenceClassification,
     PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForSequenceClassification,
+    Qwen3Config,
+    Qwen3ForSequenceClassification,
     RobertaConfig,
     RobertaForSequenceClassification,
+    XLMRobertaConfig,
+    XLMRobertaForSequenceClassification,
 )
 
 from explainer.loading.bundle import ModelBundle, load_model  # noqa: E402
@@ -52,6 +70,10 @@ LABEL2ID = {"neg": 0, "pos": 1}
 
 FAMILIES = ("ours", "baseline", "bert", "distilbert", "roberta", "gpt2")
 HF_FAMILIES = ("bert", "distilbert", "roberta", "gpt2")
+# The other families of the per-architecture table (explainer/families.py). Kept out of FAMILIES, which many
+# tests run over, so each is exercised by the table's own suite (tests/unit/test_families.py).
+MORE_FAMILIES = ("electra", "xlm-roberta", "deberta-v2", "modernbert", "albert", "llama", "qwen2", "mistral", "qwen3")
+GQA_KV_HEADS = 2  # decoders get grouped-query attention: 4 query heads share 2 key/value heads
 
 CORPUS = [
     "The film is a quiet triumph, warm and funny from the first scene to the last.",
@@ -176,7 +198,72 @@ def tiny_config(family: str, **overrides) -> PretrainedConfig:
         )
         kwargs.update(overrides)
         return GPT2Config(**kwargs)
+    if family in MORE_FAMILIES:
+        return _more_config(family, init, labels, overrides)
     raise KeyError(family)
+
+
+def _more_config(family: str, init: float, labels: dict, overrides: dict) -> PretrainedConfig:
+    """Tiny configs of the families beyond the first six, each shaped like its published checkpoints where
+    that changes the code path (DeBERTa-v3's relative-only positions, ModernBERT's local layers, ALBERT's one
+    shared layer, the decoders' grouped-query attention)."""
+    common = dict(
+        vocab_size=VOCAB,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        intermediate_size=INTERMEDIATE,
+        max_position_embeddings=MAX_POSITIONS,
+        initializer_range=init,
+        pad_token_id=0,
+        **labels,
+    )
+    specific: dict = {
+        # ELECTRA and ALBERT embed in a smaller size and project up to the hidden size.
+        "electra": dict(embedding_size=16),
+        "xlm-roberta": dict(max_position_embeddings=MAX_POSITIONS + 2, bos_token_id=2, eos_token_id=3),
+        # DeBERTa-v3: no absolute positions, disentangled (content <-> relative position) attention, shared keys.
+        "deberta-v2": dict(
+            relative_attention=True,
+            position_biased_input=False,
+            pos_att_type=["p2c", "c2p"],
+            max_relative_positions=-1,
+            position_buckets=16,
+            norm_rel_ebd="layer_norm",
+            share_att_key=True,
+            type_vocab_size=0,
+            pooler_hidden_size=HIDDEN,
+        ),
+        # Layer 0 global, layer 1 local: a window of 4 (2 each side), narrower than the test texts.
+        "modernbert": dict(
+            global_attn_every_n_layers=2,
+            local_attention=4,
+            classifier_pooling="cls",
+            bos_token_id=2,
+            eos_token_id=3,
+            cls_token_id=2,
+            sep_token_id=3,
+        ),
+        # One layer group holding one layer, run LAYERS times (the published ALBERT layout).
+        "albert": dict(embedding_size=16, num_hidden_groups=1, inner_group_num=1, bos_token_id=2, eos_token_id=3),
+        "llama": dict(num_key_value_heads=GQA_KV_HEADS, bos_token_id=2, eos_token_id=3),
+        "qwen2": dict(num_key_value_heads=GQA_KV_HEADS, bos_token_id=2, eos_token_id=3),
+        "mistral": dict(num_key_value_heads=GQA_KV_HEADS, bos_token_id=2, eos_token_id=3),
+        "qwen3": dict(num_key_value_heads=GQA_KV_HEADS, head_dim=HIDDEN // HEADS, bos_token_id=2, eos_token_id=3),
+    }
+    config_classes: dict[str, type[PretrainedConfig]] = {
+        "electra": ElectraConfig,
+        "xlm-roberta": XLMRobertaConfig,
+        "deberta-v2": DebertaV2Config,
+        "modernbert": ModernBertConfig,
+        "albert": AlbertConfig,
+        "llama": LlamaConfig,
+        "qwen2": Qwen2Config,
+        "mistral": MistralConfig,
+        "qwen3": Qwen3Config,
+    }
+    kwargs = {**common, **specific[family], **overrides}
+    return config_classes[family](**kwargs)
 
 
 MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
@@ -186,6 +273,15 @@ MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
     "distilbert": DistilBertForSequenceClassification,
     "roberta": RobertaForSequenceClassification,
     "gpt2": GPT2ForSequenceClassification,
+    "electra": ElectraForSequenceClassification,
+    "xlm-roberta": XLMRobertaForSequenceClassification,
+    "deberta-v2": DebertaV2ForSequenceClassification,
+    "modernbert": ModernBertForSequenceClassification,
+    "albert": AlbertForSequenceClassification,
+    "llama": LlamaForSequenceClassification,
+    "qwen2": Qwen2ForSequenceClassification,
+    "mistral": MistralForSequenceClassification,
+    "qwen3": Qwen3ForSequenceClassification,
 }
 
 
@@ -193,14 +289,19 @@ def build_model(family: str, seed: int = SEED, **overrides) -> PreTrainedModel:
     """A freshly initialised tiny classifier of `family`, seeded, in eval mode.
 
     LayerNorm scales and shifts are moved off their (1, 0) init, as training would: with the identity
-    affine, LN(LN(x)) == LN(x) and a logit lens that normalised twice would go unnoticed."""
+    affine, LN(LN(x)) == LN(x) and a logit lens that normalised twice would go unnoticed. RMSNorm scales
+    (Llama, Qwen, Mistral: no shift) are moved the same way; bias-free LayerNorms (ModernBERT) keep no bias."""
     torch.manual_seed(seed)
     model = MODEL_CLASSES[family](tiny_config(family, **overrides)).eval()
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, torch.nn.LayerNorm):
+                if module.weight is not None:
+                    module.weight.copy_(1.0 + 0.3 * torch.randn_like(module.weight))
+                if module.bias is not None:
+                    module.bias.copy_(0.1 * torch.randn_like(module.bias))
+            elif type(module).__name__.endswith("RMSNorm"):
                 module.weight.copy_(1.0 + 0.3 * torch.randn_like(module.weight))
-                module.bias.copy_(0.1 * torch.randn_like(module.bias))
     return model
 
 

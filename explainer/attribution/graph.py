@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from explainer.attribution.inputs import DENSE_NOTE, prepare, rows_per_batch, target_of
-from explainer.families import FAMILIES, family_of
+from explainer.capture import layer_hooks
+from explainer.families import FAMILIES, family_of, missing_family_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
 
@@ -142,7 +143,8 @@ def attention_attribution(
     """Self-attention attribution of every layer for `text`; `progress(done_rows, total_rows)` per chunk."""
     if not supports_graph(bundle.architecture):
         raise GraphUnsupported(
-            f"The attribution graph supports {', '.join(SUPPORTED)} models, not {bundle.architecture}"
+            missing_family_note(bundle.architecture, "the attribution graph")
+            or f"The attribution graph supports {', '.join(SUPPORTED)} models, not {bundle.architecture}"
         )
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive whole number, not {steps!r}")
@@ -214,24 +216,17 @@ def attention_attribution(
     )
 
 
-@contextlib.contextmanager
-def _scaled_context(projections: list[nn.Module], scales: torch.Tensor) -> Iterator[None]:
-    """Scale the input of each layer's output projection per batch row (scales [layers, rows]); every hook is
-    removed on exit, also when the forward or backward pass raises."""
-    handles = []
-    try:
-        for layer, module in enumerate(projections):
+def _scaled_context(projections: list[nn.Module], scales: torch.Tensor) -> contextlib.AbstractContextManager[None]:
+    """Scale the input of each layer's output projection per batch row (scales [layers, rows]); layers are told
+    apart by call order (ALBERT's one shared layer), and every hook is removed on exit, also when the forward or
+    backward pass raises."""
 
-            def scale(module: nn.Module, args: tuple[Any, ...], factor: torch.Tensor = scales[layer]):
-                context = args[0]
-                shape = (-1,) + (1,) * (context.dim() - 1)
-                return (context * factor.to(context.dtype).view(shape), *args[1:])
+    def scale(layer: int, module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        context = args[0]
+        shape = (-1,) + (1,) * (context.dim() - 1)
+        return (context * scales[layer].to(context.dtype).view(shape), *args[1:])
 
-            handles.append(module.register_forward_pre_hook(scale))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
+    return layer_hooks.forward_pre_hooks(projections, scale)
 
 
 def build_graph(result: AttentionAttribution, threshold: float = DEFAULT_THRESHOLD) -> AttributionGraph:

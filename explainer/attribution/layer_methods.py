@@ -61,7 +61,9 @@ def conductance_by_layer(
     grads: list[list[torch.Tensor]] = []
     values: list[torch.Tensor] = []
     for part in alphas.split(chunk):
-        embeds = base + part[:, None, None] * (x - base)
+        # Requires grad itself: in decoders without position embeddings (Llama, Qwen, Mistral) the first hidden
+        # state is these very embeddings, which no parameter touches before layer 0.
+        embeds = (base + part[:, None, None] * (x - base)).requires_grad_()
         mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=x.device)
         out = forward(inputs_embeds=embeds, attention_mask=mask, output_hidden_states=True, **prepared.extra)
         hidden = list(out.hidden_states)

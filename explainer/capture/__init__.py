@@ -3,6 +3,7 @@
 encoding.py   encode(): one tokenisation under the bundle's lock (the first chunk the model reads), InputError
 tracing.py    trace() -> Trace: attention of every head, hidden states, logit lens, MLP update ratios, and for
               ThoughtBeacon models marker routing and beacon gates
+layer_hooks.py hooks on one part of every layer, layers told apart by call order (ALBERT's shared layer)
 """
 
 from __future__ import annotations
@@ -10,8 +11,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-_PUBLIC = {"MAX_TEXT_CHARS": "encoding", "InputError": "encoding", "encode": "encoding", "Trace": "tracing",
-           "trace": "tracing"}
+_PUBLIC = {
+    "MAX_TEXT_CHARS": "encoding",
+    "InputError": "encoding",
+    "encode": "encoding",
+    "Trace": "tracing",
+    "trace": "tracing",
+}
 __all__ = ["MAX_TEXT_CHARS", "InputError", "Trace", "encode", "trace"]
 
 if TYPE_CHECKING:

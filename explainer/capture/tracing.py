@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from explainer.capture import layer_hooks
 from explainer.capture.encoding import InputError, encode
-from explainer.families import MlpProbe, family_of
+from explainer.families import MlpProbe, family_of, missing_family_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
 from explainer.models import GatePin, MarkerForce, is_thought_beacon
@@ -47,6 +48,9 @@ class Trace(FrozenArrays):
     num_text_tokens: int  # tokens the whole text has (before truncation, special tokens excluded)
     max_length: int
     untrained: bool  # the model is an untrained placeholder
+    # Why a field is missing, in words: a family the per-architecture table lacks gets no logit lens or MLP
+    # ratio, and the note names it and how to add it (explainer/families.py: missing_family_note).
+    notes: tuple[str, ...] = ()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):
@@ -168,6 +172,7 @@ def trace(
         num_text_tokens=num_text_tokens,
         max_length=bundle.max_length,
         untrained=bundle.untrained,
+        notes=tuple(note for note in (missing_family_note(model, "the logit lens and MLP update ratio"),) if note),
     )
 
 
@@ -175,24 +180,23 @@ def trace(
 def _record_mlp_norms(probes: list[MlpProbe]) -> Iterator[list[tuple[np.ndarray, np.ndarray]]]:
     """Forward hooks measuring per-token norms of the residual entering each MLP and of its update.
 
+    Layers are told apart by call order (a shared layer, as in ALBERT, is one module called once per layer).
     Every handle is removed on exit, also when the forward pass raises."""
     residual_norms: dict[int, np.ndarray] = {}
     update_norms: dict[int, np.ndarray] = {}
     results: list[tuple[np.ndarray, np.ndarray]] = []
-    handles = []
 
     def keep(store: dict[int, np.ndarray], index: int, tensor: torch.Tensor) -> None:
         store[index] = _numpy(tensor[0].float().norm(dim=-1))  # [T]
 
-    try:
-        for index, (reader, writer) in enumerate(probes):
-            handles.append(reader.register_forward_hook(lambda m, a, o, i=index: keep(residual_norms, i, a[0])))
-            handles.append(writer.register_forward_hook(lambda m, a, o, i=index: keep(update_norms, i, o)))
+    readers = [reader for reader, _ in probes]
+    writers = [writer for _, writer in probes]
+    with (
+        layer_hooks.forward_hooks(readers, lambda layer, m, a, o: keep(residual_norms, layer, a[0])),
+        layer_hooks.forward_hooks(writers, lambda layer, m, a, o: keep(update_norms, layer, o)),
+    ):
         yield results
-        results.extend((residual_norms[i], update_norms[i]) for i in range(len(probes)))
-    finally:
-        for handle in handles:
-            handle.remove()
+    results.extend((residual_norms[i], update_norms[i]) for i in range(len(probes)))
 
 
 def _normalise(item: MarkerForce | GatePin, kind: type) -> MarkerForce | GatePin:
@@ -213,9 +217,7 @@ def _normalise(item: MarkerForce | GatePin, kind: type) -> MarkerForce | GatePin
     return GatePin(int(layer), positions, float(last))
 
 
-def _check_interventions(
-    model: Any, length: int, forces: Sequence[MarkerForce], pins: Sequence[GatePin]
-) -> None:
+def _check_interventions(model: Any, length: int, forces: Sequence[MarkerForce], pins: Sequence[GatePin]) -> None:
     config = model.config
     for force in forces:
         if config.num_thought_markers == 0:

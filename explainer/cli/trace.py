@@ -27,6 +27,7 @@ def summary(result: Trace) -> dict[str, Any]:
         "num_text_tokens": result.num_text_tokens,
         "max_length": result.max_length,
         "shapes": result.shapes(),
+        "notes": list(result.notes),  # e.g. which family the per-architecture table lacks, and how to add it
     }
 
 

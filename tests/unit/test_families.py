@@ -8,12 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from explainer.families import FAMILIES, UNKNOWN, family_of, sizes
+from explainer.capture import layer_hooks
+from explainer.families import FAMILIES, UNKNOWN, family_of, missing_family_note, sizes
 from explainer.models import ThoughtBeaconBertConfig, ThoughtBeaconBertForSequenceClassification
-from tests.conftest import HIDDEN, LAYERS, MARKERS, build_model, tiny_config
+from tests.conftest import HIDDEN, LAYERS, MARKERS, MORE_FAMILIES, build_model, tiny_config
 
 # One tiny model per table entry that declares its parts; "retrofit" is BERT with markers and beacons.
-TINY = ("ours", "baseline", "bert", "distilbert", "roberta", "gpt2", "retrofit")
+TINY = ("ours", "baseline", "bert", "distilbert", "roberta", "gpt2", "retrofit", *MORE_FAMILIES)
 IDS = torch.tensor([[2, 10, 11, 12, 13, 14, 3]])  # [CLS] five words [SEP]; no pad id (0) anywhere
 
 
@@ -28,8 +29,11 @@ def tiny(name: str) -> nn.Module:
 
 def test_every_family_that_declares_parts_has_a_tiny_model_here():
     covered = {tiny(name).config.model_type for name in TINY}
-    declared = {f.model_types[0] for f in FAMILIES if f.layers is not None}
-    assert declared <= covered, f"add a tiny model of {declared - covered} to this test (and tests/conftest.py)"
+    declared = {t for f in FAMILIES if f.layers is not None for t in f.model_types}
+    untested = {"camembert"}  # RoBERTa's classes under another name: the roberta and xlm-roberta models cover it
+    assert declared - untested <= covered, (
+        f"add a tiny model of {declared - untested - covered} to this test (and tests/conftest.py)"
+    )
 
 
 def run_with_hooks(model: nn.Module, handles: list) -> None:
@@ -59,10 +63,12 @@ def test_attention_outputs_read_the_merged_heads_of_every_layer(model):
     family = family_of(model)
     projections = family.attention_outputs(model)
     assert projections is not None and len(projections) == LAYERS
-    seen: list[tuple[int, ...]] = []
-    handles = [p.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape))) for p in projections]
-    run_with_hooks(model, handles)
-    assert seen == [(1, IDS.shape[1], HIDDEN)] * LAYERS  # called once per layer, in order, on [batch, T, d]
+    seen: list[tuple[int, tuple[int, ...]]] = []
+    with layer_hooks.forward_pre_hooks(projections, lambda layer, m, args: seen.append((layer, tuple(args[0].shape)))):
+        run_with_hooks(model, [])
+    # called once per layer, in order, on [batch, T, d] (ALBERT: one shared module, told apart by call order)
+    assert seen == [(layer, (1, IDS.shape[1], HIDDEN)) for layer in range(LAYERS)]
+    assert not any(p._forward_pre_hooks for p in projections)
 
 
 def test_mlp_probes_read_the_residual_and_write_the_update(model):
@@ -72,14 +78,16 @@ def test_mlp_probes_read_the_residual_and_write_the_update(model):
         out = model(input_ids=IDS)
         assert out.mlp_update_ratios is not None and len(out.mlp_update_ratios) == LAYERS
         return
-    shapes: list[tuple[str, tuple[int, ...]]] = []
-    handles = []
-    for reader, writer in probes:
-        handles.append(reader.register_forward_hook(lambda m, a, o: shapes.append(("in", tuple(a[0].shape)))))
-        handles.append(writer.register_forward_hook(lambda m, a, o: shapes.append(("out", tuple(o.shape)))))
-    run_with_hooks(model, handles)
+    shapes: list[tuple[str, int, tuple[int, ...]]] = []
+    readers, writers = [r for r, _ in probes], [w for _, w in probes]
+    with (
+        layer_hooks.forward_hooks(readers, lambda layer, m, a, o: shapes.append(("in", layer, tuple(a[0].shape)))),
+        layer_hooks.forward_hooks(writers, lambda layer, m, a, o: shapes.append(("out", layer, tuple(o.shape)))),
+    ):
+        run_with_hooks(model, [])
     expected = (1, IDS.shape[1], HIDDEN)
-    assert len(probes) == LAYERS and sorted(shapes) == sorted([("in", expected), ("out", expected)] * LAYERS)
+    want = [(side, layer, expected) for layer in range(LAYERS) for side in ("in", "out")]
+    assert len(probes) == LAYERS and sorted(shapes) == sorted(want)
 
 
 def test_logit_lens_last_row_is_the_models_prediction(model):
@@ -89,6 +97,28 @@ def test_logit_lens_last_row_is_the_models_prediction(model):
         lens = family.logit_lens(model, out.hidden_states, IDS)  # [layers+1, batch, labels]
     assert lens.shape == (LAYERS + 1, 1, model.config.num_labels)
     torch.testing.assert_close(lens[-1], out.logits, atol=1e-5, rtol=1e-5)
+
+
+# Models whose code cannot run with zero layers: their row 0 (the embeddings) is checked only through the others.
+NO_ZERO_LAYER_MODEL = ("ours", "baseline", "deberta-v2", "modernbert")
+
+
+@pytest.mark.parametrize("name", [n for n in TINY if n != "retrofit"])  # the retrofit's rows are BERT's
+def test_every_lens_row_is_the_model_cut_after_that_layer(name):
+    """Ground truth for the intermediate rows: the same weights with only the first l layers give lens row l
+    (final norm, pooler and head included), whatever the family's norm placement."""
+    model = tiny(name)
+    family = family_of(model)
+    with torch.no_grad():
+        out = model(input_ids=IDS, output_hidden_states=True)
+        lens = family.logit_lens(model, out.hidden_states, IDS)[:, 0]  # [layers+1, labels]
+    state = model.state_dict()
+    for layers in range(1 if name in NO_ZERO_LAYER_MODEL else 0, LAYERS):
+        cut = type(model)(tiny_config(name, num_hidden_layers=layers)).eval()
+        missing, _ = cut.load_state_dict(state, strict=False)  # the later layers' weights are left out
+        assert not missing
+        with torch.no_grad():
+            torch.testing.assert_close(lens[layers], cut(input_ids=IDS).logits[0], atol=1e-5, rtol=1e-5)
 
 
 def test_the_classifier_reads_exactly_the_declared_readout_position(model):
@@ -105,14 +135,33 @@ def test_declared_classifier_and_final_norm(model):
     family = family_of(model)
     head = family.classifier(model)
     assert head.weight.shape[0] == model.config.num_labels  # the head's last layer: one row per label
-    if family.final_norm is not None:
-        assert isinstance(family.final_norm(model), nn.LayerNorm)
+    if family.final_norm is not None:  # a LayerNorm or RMSNorm over the hidden size, run once per forward pass
+        norm = family.final_norm(model)
+        assert norm.weight.shape == (HIDDEN,)
+        seen: list[tuple[int, ...]] = []
+        run_with_hooks(model, [norm.register_forward_hook(lambda m, a, o: seen.append(tuple(o.shape)))])
+        assert len(seen) == 1 and seen[0][0] == 1 and seen[0][-1] == HIDDEN  # ours normalises only [CLS]
+
+
+def absolute_position_table(model: nn.Module) -> nn.Embedding | None:
+    """The learned absolute position embeddings, if the model has them (rotary and relative families do not)."""
+    tables = [m for name, m in model.named_modules() if name.endswith(("position_embeddings", "wpe"))]
+    tables = [m for m in tables if isinstance(m, nn.Embedding)]
+    return tables[0] if tables else None
 
 
 def test_position_offset_is_what_the_position_table_loses(model):
     family = family_of(model)
     config = model.config
-    usable = config.max_position_embeddings - family.position_offset(config)
+    table = absolute_position_table(model)
+    positions = getattr(config, "max_position_embeddings", None) or config.n_positions
+    if table is None:  # rotary (ModernBERT, Llama, Qwen, Mistral) or relative-only (DeBERTa-v3): nothing is lost
+        assert family.position_offset(config) == 0
+        with torch.no_grad():
+            model(input_ids=torch.full((1, positions), 10))
+        return
+    assert table.num_embeddings == positions
+    usable = positions - family.position_offset(config)
     ids = torch.full((1, usable), 10)
     with torch.no_grad():
         model(input_ids=ids)  # the longest input the table allows runs
@@ -124,3 +173,25 @@ def test_unknown_model_types_trace_without_parts():
     assert family_of("no-such-family") is UNKNOWN
     assert UNKNOWN.mlp_probes(object()) == [] and UNKNOWN.attention_outputs(object()) is None
     assert family_of("llama").readout_position(7) == 6 and family_of("bert").readout_position(7) == 0
+    note = missing_family_note("no-such-family", "the logit lens")
+    assert note is not None and "'no-such-family'" in note and "explainer/families.py" in note
+    assert note.startswith("The logit lens") and "How to add a model family" in note
+    assert missing_family_note("gptj") is not None  # known only by its readout: still lacks the parts
+    assert all(missing_family_note(t) is None for f in FAMILIES if f.logit_lens for t in f.model_types)
+
+
+def test_albert_lists_its_shared_layer_once_per_call():
+    model = tiny("albert")
+    blocks = family_of(model).blocks(model)
+    assert len(blocks) == LAYERS and all(block is blocks[0] for block in blocks)  # one module, LAYERS calls
+
+
+def test_modernbert_mean_pooling_lens_rows_are_the_model_cut_after_each_layer():
+    model = build_model("modernbert", classifier_pooling="mean")
+    with torch.no_grad():
+        out = model(input_ids=IDS, output_hidden_states=True)
+        lens = family_of(model).logit_lens(model, out.hidden_states, IDS)[:, 0]
+        torch.testing.assert_close(lens[-1], out.logits[0], atol=1e-5, rtol=1e-5)
+        cut = type(model)(tiny_config("modernbert", classifier_pooling="mean", num_hidden_layers=1)).eval()
+        cut.load_state_dict(model.state_dict(), strict=False)
+        torch.testing.assert_close(lens[1], cut(input_ids=IDS).logits[0], atol=1e-5, rtol=1e-5)
