@@ -6,6 +6,8 @@ refused unless the caller opts in, never `trust_remote_code`, CUDA when present.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import socket
 import threading
@@ -288,3 +290,14 @@ def _check_attention_is_returned(bundle: ModelBundle) -> None:
 
 hf_logging.set_verbosity_error()  # hide HF chatter on long inputs and loading; our errors say what matters
 hf_logging.disable_progress_bar()
+
+
+def replica(bundle: ModelBundle) -> ModelBundle:
+    """A second, independent copy of a loaded model (weights and tokenizer copied, its own lock), for work that
+    must not hold the shared bundle's lock for long: the app runs expensive sections on it so that one session's
+    attribution graph never delays another session's first figure. Same weights, so the same numbers."""
+    with bundle.lock:  # nobody has hooks on the model while it is copied
+        model = copy.deepcopy(bundle.model)
+        tokenizer = copy.deepcopy(bundle.tokenizer)
+    model.eval()
+    return dataclasses.replace(bundle, model=model, tokenizer=tokenizer, lock=threading.RLock())

@@ -31,3 +31,16 @@ def keep_freed_memory_mapped() -> bool:
     ok &= mallopt(_M_TOP_PAD, 256 << 20)
     _applied = bool(ok)
     return _applied
+
+
+def release_freed_memory() -> bool:
+    """Give freed heap memory of every arena back to the OS (glibc's malloc_trim); True when some was released.
+    The thresholds above keep freed memory for the next trace; an idle server calls this so its resident memory
+    falls back instead of staying at its peak."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.malloc_trim(0))
+    except (OSError, AttributeError):
+        return False

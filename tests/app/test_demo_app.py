@@ -72,7 +72,7 @@ def test_a_10_mb_text_sent_past_the_text_box_is_cut_before_the_model(demo, monke
     original = caches.trace
     monkeypatch.setattr(caches, "trace", lambda bundle, text, **kw: seen.append(len(text)) or original(bundle, text))
     app = run()
-    app.text_area(key="text").set_value("word " * 2_000_000 + "tail").run()  # a client that ignores max_chars
+    app.text_area(key="text").set_value("many " * 2_000_000 + "tail").run()  # a client that ignores max_chars
     assert not app.exception and app.get("plotly_chart")
     assert seen and seen[-1] == 300  # the model read what the demo's limit lets through, no more
 

@@ -1,0 +1,155 @@
+"""Drive the real app for benches and tests: start `streamlit run app.py` on 127.0.0.1 (a free port), open pages
+in headless Debian Chromium through Playwright's async API (many sessions from one thread), and time a visit from
+navigation to the page's first figure and to the end of its run. Playwright is a dev dependency
+(requirements-dev.txt); benches that drive the browser say so when it is missing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+FIGURE = "[data-testid='stPlotlyChart'] .main-svg"
+NOTICE = "[data-testid='stMain'] [data-testid='stAlert']"  # a page that says why it has no figure for this model
+EXCEPTION = "[data-testid='stException']"
+RUNNING = "() => !document.querySelector(\"[data-testid='stStatusWidget']\") && " \
+          "!document.querySelector(\"[data-testid='stSpinner']\")"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log: Path
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process and its children."""
+        import psutil
+
+        try:
+            main = psutil.Process(self.process.pid)
+            return sum(p.memory_info().rss for p in [main, *main.children(recursive=True)])
+        except psutil.NoSuchProcess:
+            return 0
+
+
+@contextlib.contextmanager
+def app_server(cache_dir: Path, env: Mapping[str, str] | None = None, script_args: tuple[str, ...] = (),
+               timeout: float = 120.0) -> Iterator[Server]:
+    """Serve the app from a cold process; yield it when /_stcore/health answers; stop it afterwards."""
+    port = free_port()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    log = cache_dir / f"streamlit-{port}.log"
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true"]
+    if script_args:
+        command += ["--", *script_args]
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "EXPLAINER_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1",
+                                        **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log.read_text()}")
+            time.sleep(0.3)
+        yield Server(url, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def page_url(base: str, path: str, model: str | None, text: str) -> str:
+    query = {"text": text, **({"model": model} if model else {})}
+    return f"{base}/{path}?{urllib.parse.urlencode(query)}"
+
+
+@dataclass(frozen=True)
+class Visit:
+    page: str
+    first_figure_s: float | None  # None: no figure within the timeout
+    done_s: float | None
+    exception: bool  # the page showed a Python exception
+    own_text: bool  # the sidebar showed this session's text (no other session's result)
+
+
+async def timed_visit(page, url: str, path: str, text: str, timeout_s: float = 180.0) -> Visit:
+    """Navigate and time: first figure (or an exception box), then the end of the run (no status, no spinner)."""
+    start = time.perf_counter()
+    await page.goto(url, wait_until="commit")
+    first = done = None
+    try:
+        await page.wait_for_selector(f"{FIGURE}, {EXCEPTION}, {NOTICE}", timeout=timeout_s * 1000)
+        first = time.perf_counter() - start
+        await page.wait_for_timeout(300)  # the status widget appears a moment after the first delta
+        await page.wait_for_function(RUNNING, timeout=timeout_s * 1000, polling=100)
+        done = time.perf_counter() - start
+    except Exception:  # a timeout: reported as None, counted by the caller
+        pass
+    exception = await page.locator(EXCEPTION).count() > 0
+    shown = await page.locator("[data-testid='stSidebar'] textarea").first.input_value() if await page.locator(
+        "[data-testid='stSidebar'] textarea").count() else ""
+    return Visit(path, first, done, exception, shown == text)
+
+
+async def _launch(playwright):
+    return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+
+
+def run_sessions(base: str, sessions: list[tuple[str | None, list[tuple[str, str]]]], timeout_s: float = 180.0,
+                 until: float | None = None) -> list[list[Visit]]:
+    """Run the sessions at once, each in its own browser context: (model, [(page path, text), ...]) visited in
+    order, no new visit started after time.monotonic() passes `until`. Returns each session's visits."""
+    from playwright.async_api import async_playwright
+
+    async def main() -> list[list[Visit]]:
+        async with async_playwright() as playwright:
+            browser = await _launch(playwright)
+
+            async def session(model: str | None, visits: list[tuple[str, str]]) -> list[Visit]:
+                context = await browser.new_context(viewport={"width": 1400, "height": 1400})
+                page = await context.new_page()
+                done = []
+                for path, text in visits:
+                    if until is not None and time.monotonic() > until:
+                        break
+                    done.append(await timed_visit(page, page_url(base, path, model, text), path, text, timeout_s))
+                await context.close()
+                return done
+
+            try:
+                return list(await asyncio.gather(*(session(m, v) for m, v in sessions)))
+            finally:
+                await browser.close()
+
+    return asyncio.run(main())

@@ -1,0 +1,117 @@
+"""The `serve` bench: many sessions on one server, as a demo to stakeholders has them.
+
+Runs the real app (`streamlit run app.py`) and drives headless Chromium. First one session alone visits every page
+with fresh texts (the reference: its median time to each page's first figure). Then 8 sessions at once, each with
+its own shipped model and texts, navigate the pages for 3 minutes (30 s with --quick). Reported per page: the p95
+time to the first figure under 8 sessions next to the single-session median (target: at most 4x on 2 cores), and
+the server's resident memory before the load, at its peak, and after 60 s idle (10 s with --quick) (targets: peak
+under 3 GB; after idle within 1.5x of before). Also counted: visits that showed an exception or another session's
+text (target: none), and five cold starts of 8 first visits at once (one with --quick) without an exception.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from explainer.bench.common import BenchOptions, ratio_at_most, report, result
+
+NAME = "serve"
+PAGES = ("", "attention", "attribution", "markers", "beacons")  # "" is the Overview
+SESSIONS = 8
+MAX_P95_RATIO = 4.0
+MAX_PEAK_BYTES = 3 * 2**30
+MAX_IDLE_GROWTH = 1.5
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(0.95 * (len(ordered) - 1))))]
+
+
+def _models() -> list[str | None]:
+    from explainer.loading import shipped
+
+    names = [m.name for m in shipped.available() if m.name != shipped.UNTRAINED_NAME]
+    return names or [None]
+
+
+class _MemoryWatch:
+    """Samples the server's RSS every 0.5 s in a thread; `peak` is the largest sample."""
+
+    def __init__(self, server) -> None:
+        self.server, self.peak, self._stop = server, server.rss_bytes(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, self.server.rss_bytes())
+
+    def __enter__(self) -> _MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run(options: BenchOptions) -> dict[str, Any]:
+    from explainer.bench.app_driver import app_server, run_sessions
+
+    duration = 30.0 if options.quick else 180.0
+    idle = 10.0 if options.quick else 60.0
+    cold_rounds = 1 if options.quick else 5
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="explainer-serve-") as scratch:
+        cold_failures = 0
+        for index in range(cold_rounds):  # the import race: 8 first visits on a fresh server
+            with app_server(Path(scratch) / f"cold-{index}") as server:
+                sessions = [(None, [("", f"Cold visitor {i} liked the film.")]) for i in range(SESSIONS)]
+                visits = [v for s in run_sessions(server.url, sessions, timeout_s=300) for v in s]
+                cold_failures += sum(v.exception or v.first_figure_s is None for v in visits)
+        rows.append(result(case=f"{cold_rounds} cold starts x {SESSIONS} first visits at once", metric="failed visits",
+                           ours=cold_failures, reference=cold_rounds * SESSIONS, reference_name="visits",
+                           target="no failed visit", meets=cold_failures == 0))
+
+        with app_server(Path(scratch) / "load") as server:
+            models = _models()
+            run_sessions(server.url, [(models[0], [("", "Warm-up visit.")])])  # load the default model first
+            alone: dict[str, list[float]] = {page: [] for page in PAGES}
+            for repeat in range(1 if options.quick else 3):
+                visits = run_sessions(server.url, [(models[0], [(p, f"Alone {repeat}: a {p or 'overview'} text.")
+                                                                for p in PAGES])])[0]
+                for visit in visits:
+                    if visit.first_figure_s is not None:
+                        alone[visit.page].append(visit.first_figure_s)
+            before = server.rss_bytes()
+            sessions = [(models[i % len(models)],
+                         [(PAGES[j % len(PAGES)], f"Session {i}, visit {j}: the film was {('good', 'dull')[j % 2]}.")
+                          for j in range(200)]) for i in range(SESSIONS)]
+            with _MemoryWatch(server) as memory:
+                loaded = run_sessions(server.url, sessions, timeout_s=300, until=time.monotonic() + duration)
+            time.sleep(idle)
+            after = server.rss_bytes()
+    visits = [v for session in loaded for v in session]
+    target, meets = ratio_at_most(MAX_P95_RATIO)
+    for page in PAGES:
+        under_load = [v.first_figure_s for v in visits if v.page == page and v.first_figure_s is not None]
+        if not under_load or not alone[page]:
+            continue
+        rows.append(result(case=f"{page or 'overview'}: first figure, {SESSIONS} sessions ({len(under_load)} visits)",
+                           metric="p95 seconds", ours=_p95(under_load), reference=statistics.median(alone[page]),
+                           reference_name="median seconds, one session alone", target=target, meets=meets))
+    bad = sum(v.exception or not v.own_text or v.first_figure_s is None for v in visits)
+    rows.append(result(case=f"{SESSIONS} sessions for {duration:.0f} s", metric="visits with an exception, another "
+                       "session's text or no figure", ours=bad, reference=len(visits), reference_name="visits",
+                       target="none", meets=bad == 0))
+    rows.append(result(case="server memory at peak", metric="bytes", ours=memory.peak, reference=MAX_PEAK_BYTES,
+                       reference_name="3 GB", target="ratio <= 1", meets=lambda ratio: ratio <= 1))
+    rows.append(result(case=f"server memory after {idle:.0f} s idle", metric="bytes", ours=after, reference=before,
+                       reference_name="bytes before the 8 sessions", target=f"ratio <= {MAX_IDLE_GROWTH:g}",
+                       meets=lambda ratio: ratio <= MAX_IDLE_GROWTH))
+    return report(NAME, rows)

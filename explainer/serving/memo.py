@@ -1,0 +1,137 @@
+"""One in-process cache of computed results (Traces, attributions, graphs, ...), shared by every session and
+bounded in bytes, so that a server's memory levels off however many sessions come and go.
+
+Why not st.cache_data: it bounds entries, not bytes (eight 512-token BERT-base Traces are 1.4 GB), and hands each
+caller an unpickled copy (more memory, more time). Results here are immutable (their numpy arrays are made
+read-only on the way in), so every caller gets the same object. Two sessions asking for the same key compute it
+once: the second waits for the first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+DEFAULT_BUDGET_BYTES = 768 * 2**20
+DEFAULT_TTL_SECONDS = 3600.0
+
+
+def size_of(value: Any, _seen: set[int] | None = None) -> int:
+    """Bytes a result holds: its numpy arrays' buffers, strings and containers, each object counted once."""
+    seen = set() if _seen is None else _seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes) + 112
+    if isinstance(value, (str, bytes, bytearray)):
+        return sys.getsizeof(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return 64 + sum(size_of(getattr(value, f.name), seen) for f in dataclasses.fields(value))
+    if isinstance(value, dict):
+        return sys.getsizeof(value) + sum(size_of(k, seen) + size_of(v, seen) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sys.getsizeof(value) + sum(size_of(v, seen) for v in value)
+    if hasattr(value, "memory_usage") and callable(value.memory_usage):  # a pandas DataFrame or Series
+        try:
+            return int(np.sum(value.memory_usage(deep=True)))
+        except TypeError:
+            pass
+    return sys.getsizeof(value)
+
+
+def freeze(value: Any, _seen: set[int] | None = None) -> None:
+    """Make every numpy array reachable from `value` read-only: a shared result must not change under a reader."""
+    seen = set() if _seen is None else _seen
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        value.setflags(write=False)
+        return
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            freeze(getattr(value, f.name), seen)
+    elif isinstance(value, dict):
+        for v in value.values():
+            freeze(v, seen)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            freeze(v, seen)
+
+
+class ResultCache:
+    """LRU over (key -> result) with a byte budget and a time to live. Thread-safe; one compute per key."""
+
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, ttl_seconds: float = DEFAULT_TTL_SECONDS) -> None:
+        self.budget_bytes = budget_bytes
+        self.ttl_seconds = ttl_seconds
+        self._entries: OrderedDict[Hashable, tuple[Any, int, float]] = OrderedDict()  # key -> (value, bytes, time)
+        self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Lock] = {}
+        self.bytes = 0
+        self.last_compute = 0.0  # time.monotonic() of the last computation: the idle trimmer reads it
+
+    def get(self, key: Hashable) -> tuple[bool, Any]:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return False, None
+            value, size, stored = entry
+            if time.monotonic() - stored > self.ttl_seconds:
+                self._drop(key)
+                return False, None
+            self._entries.move_to_end(key)
+            return True, value
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
+        found, value = self.get(key)
+        if found:
+            return value
+        with self._lock:
+            key_lock = self._computing.setdefault(key, threading.Lock())
+        with key_lock:  # a second caller of the same key waits here, then finds the first one's result
+            found, value = self.get(key)
+            if found:
+                return value
+            try:
+                value = compute()
+            finally:
+                self.last_compute = time.monotonic()
+                with self._lock:
+                    self._computing.pop(key, None)
+            self.put(key, value)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        freeze(value)
+        size = size_of(value)
+        with self._lock:
+            if key in self._entries:
+                self._drop(key)
+            if size > self.budget_bytes:
+                return  # larger than the whole budget: handed back, not kept
+            self._entries[key] = (value, size, time.monotonic())
+            self.bytes += size
+            while self.bytes > self.budget_bytes:
+                self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: Hashable) -> None:
+        _, size, _ = self._entries.pop(key)
+        self.bytes -= size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)

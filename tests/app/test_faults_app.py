@@ -1,0 +1,57 @@
+"""Faults while serving: a model folder deleted while the app has it loaded, a damaged cache file, a session that
+stops mid-computation. Each gives a clear message or a recomputation, never a crash or a held lock."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+
+def test_a_model_folder_deleted_while_loaded_gives_a_clear_message_on_the_next_load(checkpoint, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(checkpoint("ours"), folder)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.query_params["model"] = str(folder)
+    app.query_params["text"] = "a fine film"
+    app.run()
+    assert not app.exception and not app.error and app.get("plotly_chart")
+    shutil.rmtree(folder)
+    app.text_area(key="text").set_value("another fine film").run()
+    assert not app.exception
+    assert any("Model folder not found" in e.value for e in app.error)
+
+
+def test_a_run_stopped_inside_the_model_leaves_no_lock_held(bundle):
+    """What Streamlit does when a tab closes or the input changes mid-run: an exception raised from the next
+    Streamlit call, here the progress callback between attribution methods. Another thread (the next session)
+    then gets the lock and its run completes."""
+    from explainer.attribution.attributing import attribute, each_method
+    from explainer.capture.tracing import trace
+
+    ours = bundle("ours")
+
+    class Stopped(Exception):
+        pass
+
+    def stop(done, total, method):
+        raise Stopped
+
+    try:
+        each_method(lambda method: attribute(ours, "a fine film", method), progress=stop)
+    except Stopped:
+        pass
+    results: list[object] = []
+
+    def next_session() -> None:
+        if ours.lock.acquire(timeout=10):
+            ours.lock.release()
+            results.append(trace(ours, "a fine film").predicted_label)
+
+    other = threading.Thread(target=next_session)
+    other.start()
+    other.join(timeout=60)
+    assert results and results[0] in ours.label_names

@@ -1,0 +1,31 @@
+"""Eight first visits at once on a freshly started server, several times: no visitor ever sees an exception (a
+fresh server used to crash 1 to 2 of 8 with a half-imported pandas), each gets its first figure and its own text."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from explainer.bench.app_driver import CHROMIUM, app_server, run_sessions
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROUNDS = int(os.environ.get("EXPLAINER_COLD_ROUNDS", "2"))  # `bench serve` runs five; CI a short version
+SESSIONS = 8
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_eight_first_visits_on_a_cold_server(tmp_path, round_):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium and chromium-driver (see README)")
+    with app_server(tmp_path / "cache") as server:
+        sessions = [(None, [("", f"Visitor {i} found the film {'warm' if i % 2 else 'dull'} and long.")])
+                    for i in range(SESSIONS)]
+        visits = [v for session in run_sessions(server.url, sessions, timeout_s=240) for v in session]
+        log = server.log.read_text()
+    assert len(visits) == SESSIONS
+    assert not [v for v in visits if v.exception], log[-3000:]
+    assert all(v.first_figure_s is not None for v in visits), (visits, log[-3000:])
+    assert all(v.own_text for v in visits)  # each session shows its own text, never another's
+    assert "partially initialized module" not in log and "Traceback" not in log

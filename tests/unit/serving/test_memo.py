@@ -1,0 +1,89 @@
+"""The shared result cache: bounded in bytes (least recently used out first), one computation per key however
+many sessions ask at once, results frozen so no reader can change them, entries expiring."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from explainer.serving.memo import ResultCache, size_of
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    values: np.ndarray  # [n]
+
+
+def result(n: int, name: str = "r") -> Result:
+    return Result(name, np.zeros(n, dtype=np.float32))
+
+
+def test_size_counts_array_buffers_once():
+    shared = np.zeros(1000, dtype=np.float64)
+    assert 8000 <= size_of(Result("a", shared)) < 9000
+    assert 8000 <= size_of([shared, shared]) < 9000  # the same array twice is held once
+    assert size_of({"a": np.zeros(10, dtype=np.int8)}) < 500
+
+
+def test_the_budget_is_in_bytes_and_the_oldest_use_goes_first():
+    cache = ResultCache(budget_bytes=11_000)
+    for key in "abc":
+        cache.put(key, result(800))  # ~3.3 kB each: three fit
+    assert len(cache) == 3
+    assert cache.get("a")[0]  # "a" used: now "b" is the oldest
+    cache.put("d", result(800))
+    assert [cache.get(k)[0] for k in "abcd"] == [True, False, True, True]
+    assert cache.bytes <= 11_000
+    cache.put("huge", result(100_000))  # larger than the whole budget: not kept, nothing evicted for it
+    assert not cache.get("huge")[0] and len(cache) == 3
+
+
+def test_results_are_frozen_on_the_way_in():
+    cache = ResultCache()
+    value = cache.get_or_compute("k", lambda: result(4))
+    with pytest.raises(ValueError):
+        value.values[0] = 1.0
+    assert cache.get_or_compute("k", lambda: result(4)) is value  # the same object, not a copy
+
+
+def test_concurrent_callers_of_one_key_compute_once():
+    cache = ResultCache()
+    calls: list[int] = []
+    started = threading.Event()
+
+    def compute() -> Result:
+        calls.append(1)
+        started.set()
+        time.sleep(0.2)
+        return result(10)
+
+    values: list[Result] = []
+    threads = [threading.Thread(target=lambda: values.append(cache.get_or_compute("k", compute))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [1] and len(values) == 8 and all(v is values[0] for v in values)
+
+
+def test_a_failed_computation_is_not_kept_and_can_be_retried():
+    cache = ResultCache()
+
+    def fail() -> Result:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_compute("k", fail)
+    assert cache.get_or_compute("k", lambda: result(2)).values.shape == (2,)
+
+
+def test_entries_expire():
+    cache = ResultCache(ttl_seconds=0.05)
+    cache.put("k", result(2))
+    time.sleep(0.1)
+    assert cache.get("k") == (False, None) and cache.bytes == 0
