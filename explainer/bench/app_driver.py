@@ -1,4 +1,4 @@
-"""Drive the real app for benches and tests: start `streamlit run app.py` on 127.0.0.1 (a free port), open pages
+"""Drive the real app for benches and tests: start `streamlit run serve.py` (or app.py) on 127.0.0.1, open pages
 in headless Debian Chromium through Playwright's async API (many sessions from one thread), and time a visit from
 navigation to the page's first figure and to the end of its run. Playwright is a dev dependency
 (requirements-dev.txt); benches that drive the browser say so when it is missing."""
@@ -54,12 +54,13 @@ class Server:
 
 @contextlib.contextmanager
 def app_server(cache_dir: Path, env: Mapping[str, str] | None = None, script_args: tuple[str, ...] = (),
-               timeout: float = 120.0) -> Iterator[Server]:
-    """Serve the app from a cold process; yield it when /_stcore/health answers; stop it afterwards."""
+               timeout: float = 120.0, script: str = "serve.py") -> Iterator[Server]:
+    """Serve the app from a cold process (`script`: serve.py warm-starts, app.py does not); yield it when
+    /_stcore/health answers; stop it afterwards."""
     port = free_port()
     cache_dir.mkdir(parents=True, exist_ok=True)
     log = cache_dir / f"streamlit-{port}.log"
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true"]
     if script_args:
         command += ["--", *script_args]

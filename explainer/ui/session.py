@@ -19,6 +19,7 @@ from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.report import build_report
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
+from explainer.ui import startup
 from explainer.ui.caches import get_bundle, get_trace
 from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, seed_sidebar
 
@@ -96,7 +97,8 @@ def sidebar() -> None:
         current = selection()
         if current.bundle is not None:
             report_button(current, str(choice) if demo is not None else None)
-            st.caption(f"Device: **{current.bundle.device_label}**")
+            ready = " · ready (loaded when the server started)" if current.bundle.name in startup.WARMED else ""
+            st.caption(f"Device: **{current.bundle.device_label}**{ready}")
             if current.bundle.untrained:
                 st.warning("Untrained model: random weights. Its predictions mean nothing.", icon="⚠️")
     if demo is not None:  # links carry the offered name, never a server path

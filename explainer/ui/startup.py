@@ -54,3 +54,37 @@ def warm() -> None:
             except ImportError:
                 continue  # `from x import some_function`: x itself was imported just before
         _warm = True
+
+
+WARMED: set[str] = set()  # model names loaded at server start (the sidebar says they are ready)
+
+
+def warm_models() -> None:
+    """At server start (serve.py): imports, then the default model (in demo mode every configured one) and the
+    trace of the default text, through the same caches the pages use. Failures are logged, never raised: a
+    model that cannot load says so to the first visitor as usual."""
+    import logging
+    import time
+
+    log = logging.getLogger("explainer.warm_start")
+    started = time.perf_counter()
+    warm()
+    from explainer.loading import shipped
+    from explainer.serving.demo import active_demo
+    from explainer.ui import caches, links
+
+    try:
+        demo = active_demo()
+    except Exception as error:  # the first visitor sees the config error; nothing to warm
+        log.warning("warm start skipped: %s", error)
+        return
+    names = [model.target for model in demo.models] if demo is not None else [shipped.default_model_name()]
+    for name in names:
+        try:
+            caches.get_bundle(name)
+            WARMED.add(name)
+            caches.get_trace(name, links.DEFAULT_TEXT)
+        except Exception as error:  # noqa: BLE001  (reported to the visitor on first use instead)
+            log.warning("warm start: %s not loaded: %s", name, error)
+    ready = ", ".join(sorted(WARMED)) or "no model"
+    log.warning("warm start: %s ready in %.1f s", ready, time.perf_counter() - started)

@@ -1,5 +1,5 @@
-"""Start `streamlit run app.py` on 127.0.0.1 and drive it with headless Debian Chromium (never a
-downloaded browser)."""
+"""Start `streamlit run serve.py` (the app with its warm start) on 127.0.0.1 and drive it with headless Debian
+Chromium (never a downloaded browser)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def streamlit_server(cache_dir: Path, timeout: float = 90.0) -> Iterator[str]:
     log_path = cache_dir / f"streamlit-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -1,5 +1,6 @@
 """Eight first visits at once on a freshly started server, several times: no visitor ever sees an exception (a
-fresh server used to crash 1 to 2 of 8 with a half-imported pandas), each gets its first figure and its own text."""
+fresh server used to crash 1 to 2 of 8 with a half-imported pandas), each gets its first figure and its own text.
+The first round then browses on, each session with its own model (the short version of `bench serve`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import pytest
 
 from explainer.bench.app_driver import CHROMIUM, app_server, run_sessions
+from explainer.loading import shipped
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,11 +22,15 @@ def test_eight_first_visits_on_a_cold_server(tmp_path, round_):
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium and chromium-driver (see README)")
     with app_server(tmp_path / "cache") as server:
-        sessions = [(None, [("", f"Visitor {i} found the film {'warm' if i % 2 else 'dull'} and long.")])
+        # The first round goes on browsing: each session its own shipped model and text, three pages.
+        pages = ("", "attention", "markers") if round_ == 0 else ("",)
+        models = [m.name for m in shipped.available()]
+        sessions = [(models[i % len(models)] if round_ == 0 else None,
+                     [(page, f"Visitor {i} found the film {'warm' if i % 2 else 'dull'} and long.") for page in pages])
                     for i in range(SESSIONS)]
         visits = [v for session in run_sessions(server.url, sessions, timeout_s=240) for v in session]
         log = server.log.read_text()
-    assert len(visits) == SESSIONS
+    assert len(visits) == SESSIONS * len(pages)
     assert not [v for v in visits if v.exception], log[-3000:]
     assert all(v.first_figure_s is not None for v in visits), (visits, log[-3000:])
     assert all(v.own_text for v in visits)  # each session shows its own text, never another's
