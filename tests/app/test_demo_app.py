@@ -23,7 +23,7 @@ def demo(tmp_path, monkeypatch, checkpoint):
     (data / "leak.csv").symlink_to(secret)
     config = tmp_path / "demo.toml"
     config.write_text(
-        "[limits]\nmax_text_chars = 300\nattribution_tokens = 8\n"
+        "[limits]\nmax_text_chars = 300\nattribution_tokens = 8\npatching_tokens = 8\n"
         f'[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n'
         f'[[models]]\nname = "tiny-bert"\npath = "{checkpoint("bert")}"\n'
         '[[data]]\nname = "rows"\npath = "data"\n'
@@ -120,3 +120,9 @@ def test_every_page_offers_the_report_in_the_sidebar(demo):
         app = run({"text": "a fine film"}, page=page)
         buttons = [b for b in app.sidebar.get("download_button") if b.proto.label == "Download report"]
         assert len(buttons) == 1, page
+
+
+def test_the_causal_page_keeps_to_the_patching_limit(demo):
+    app = run({"text": "a fine film with a big heart and a plot that holds"}, page="app_pages/causal.py")
+    assert any("patching and ablation for texts of at most 8 tokens" in i.value for i in app.info)
+    assert not app.get("plotly_chart")

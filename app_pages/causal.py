@@ -1,0 +1,140 @@
+"""Causal: which positions and heads carry the difference between the sidebar text (clean) and a corrupted text
+(activation patching), and which heads the prediction needs (head ablation) beside attention-based head
+statistics. Options live in the shareable link (corrupted, target, mode, stat)."""
+
+import streamlit as st
+
+from explainer.attention.statistics import FIELDS
+from explainer.capture.encoding import InputError
+from explainer.causal import MODES, SUPPORTED
+from explainer.ui import caches, demo, export, links, session
+from explainer.ui import causal as causal_ui
+from explainer.views import causal as views
+
+PREDICTED = "Predicted label"
+FOUND = "_causal_found"  # a counterfactual found on the last run, for the text box before it is drawn
+
+
+def open_buttons(rows: list[tuple[int, int, float]], prefix: str) -> None:
+    """One "open in Attention" button per listed head."""
+    columns = st.columns(max(len(rows), 1))
+    for column, (layer, head, _) in zip(columns, rows):
+        column.button(
+            f"L{layer} H{head} in Attention",
+            key=f"{prefix}_{layer}_{head}",
+            on_click=causal_ui.request_attention,
+            args=(layer, head),
+        )
+
+
+def find(name: str, text: str) -> None:
+    found = causal_ui.find_counterfactual(name, text)
+    if found is not None:
+        st.session_state[FOUND] = found
+
+
+st.title("Causal")
+causal_ui.follow_attention_request()
+trace = session.current_trace()
+if trace is not None:
+    current = session.selection()
+    name, text = current.bundle.name, current.text
+    if trace.architecture not in SUPPORTED:
+        st.info(f"Ablation and patching support {', '.join(SUPPORTED)} models, not {trace.architecture}.")
+        st.stop()
+    if not demo.within_token_limit("patching and ablation", len(trace.tokens), "patching_tokens"):
+        st.stop()
+    targets = [PREDICTED, *trace.label_names]
+    links.seed_option(causal_ui.CORRUPTED_KEY, "corrupted", str, causal_ui.edited_text())
+    links.seed_choice("causal_target", "target", targets)
+    links.seed_choice("causal_mode", "mode", MODES)
+    links.seed_choice("causal_statistic", "stat", FIELDS)
+    if FOUND in st.session_state:
+        st.session_state[causal_ui.CORRUPTED_KEY] = st.session_state.pop(FOUND)
+
+    first, second, third = st.columns([2, 1, 1])
+    target_choice = first.selectbox("Target label", targets, key="causal_target")
+    mode = second.radio(
+        "Ablation",
+        MODES,
+        key="causal_mode",
+        horizontal=True,
+        help="mean: the head's mean output over the challenge set; zero: zeros",
+    )
+    image_format = third.radio("Image export", ["png", "svg"], key="causal_image_format", horizontal=True)
+    target = None if target_choice == PREDICTED else target_choice
+    chart = export.charts("causal", image_format)
+
+    st.subheader("Activation patching")
+    st.caption(
+        "Run the corrupted text, put one activation back from the clean run (the sidebar text), and see how much of "
+        "the logit difference returns: 0 is the corrupted run, 1 the clean one (Meng et al. 2022; Wang et al. "
+        "2023). Texts are aligned word by word; tokens without a partner are not patched."
+    )
+    text_column, button_column = st.columns([5, 1])
+    text_column.text_area(
+        "Corrupted text",
+        key=causal_ui.CORRUPTED_KEY,
+        height=80,
+        placeholder="The sidebar text with a word or two changed",
+    )
+    button_column.button("Find a counterfactual", key="causal_find", on_click=find, args=(name, text))
+    corrupted = st.session_state[causal_ui.CORRUPTED_KEY]
+    links.publish_options(
+        {"corrupted": corrupted, "target": target_choice, "mode": mode, "stat": st.session_state.causal_statistic}
+    )
+    if not corrupted.strip():
+        st.info("Type a corrupted text (or find a counterfactual) to patch.")
+    else:
+        try:
+            patched = causal_ui.get_patching(name, text, corrupted, target)
+        except InputError as error:
+            st.info(str(error))
+        else:
+            st.caption(views.patch_summary(patched))
+            for note in patched.notes:
+                st.caption(note)
+            tabs = st.tabs(["Residual stream", "Attention output", "MLP output"])
+            for tab, which in zip(tabs, views.MAPS):
+                with tab:
+                    if getattr(patched, which) is None:
+                        st.info("This model's family declares no MLP to patch.")
+                    else:
+                        chart(views.position_map(patched, which), f"patch_{which}")
+            chart(views.patched_heads(patched), "patch_heads")
+            top = patched.top_heads(5)
+            st.dataframe(views.top_heads_table(top, "restored"), hide_index=True, key="causal_patch_table")
+            open_buttons(top, "causal_patch_open")
+
+    st.subheader("Head ablation")
+    st.caption(
+        "Each head's output removed in turn on the sidebar text: the change of the target logit. Beside it, "
+        "an attention-based head statistic, and how far the two agree (Spearman's rank correlation)."
+    )
+    try:
+        ablation = causal_ui.get_ablation(name, text, target, mode)
+    except InputError as error:
+        st.info(str(error))
+        st.stop()
+    st.caption(
+        f"{ablation.target_label}: logit {ablation.baseline_logit:.3f}, probability "
+        f"{ablation.baseline_probability:.1%} · {ablation.forward_passes} forward passes"
+    )
+    for note in ablation.notes:
+        st.caption(note)
+    left, right = st.columns(2)
+    with left:
+        chart(views.ablated_heads(ablation), "ablation")
+    with right:
+        statistic = st.selectbox("Head statistic", FIELDS, key="causal_statistic")
+        values = getattr(caches.get_attention_derived(name, text).statistics, statistic)
+        chart(
+            views.head_map(values, statistic.replace("_", " "), statistic, statistic, diverging=False), "head_statistic"
+        )
+    rho = views.rank_correlation(ablation.importance, values)
+    st.caption(f"Spearman's ρ between the logit drop on ablation and {statistic.replace('_', ' ')}: {rho:.2f}")
+    if ablation.mlp is not None or ablation.marker_off is not None or ablation.gate_pinned is not None:
+        chart(views.layer_effects(ablation), "layers")
+    top = ablation.top_heads(5)
+    st.dataframe(views.top_heads_table(top, "logit change"), hide_index=True, key="causal_ablation_table")
+    open_buttons(top, "causal_ablation_open")

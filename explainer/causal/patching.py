@@ -1,0 +1,219 @@
+"""Activation patching (Meng et al. 2022; Wang et al. 2023): run the corrupted text, overwrite one activation with
+its value from the clean run, and measure how much of the logit difference between the two runs comes back.
+
+Patched, one per batch row: the residual stream entering each layer (and leaving the last) at one position; the
+attention's write and the MLP's write at one (layer, position); each head's output at every partnered position.
+LD = logit[target] - logit[foil], target the clean run's label (or the one named), foil the corrupted run's
+label when it differs, else the corrupted run's strongest other label. The share restored is
+(LD(patched) - LD(corrupted)) / (LD(clean) - LD(corrupted)): 0 is the corrupted run, 1 the clean one. Patching
+the whole residual stream at the last layer's readout position makes the classifier read the clean state, so it
+restores 1 (to float precision); a row with nothing patched measures 0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from explainer.capture.encoding import InputError
+from explainer.causal.ablation import truncation_note
+from explainer.causal.alignment import Alignment, EditLike, Tokenized, resolve, tokenized
+from explainer.causal.hooks import (
+    DENSE_NOTE,
+    Edit,
+    Layout,
+    Site,
+    forward_extra,
+    hooked,
+    layout,
+    model_inputs,
+    rows_per_pass,
+)
+from explainer.causal.results import Patching, label_index
+from explainer.loading.bundle import ModelBundle
+
+Progress = Callable[[int, int], None]
+MIN_GAP = 1e-6  # |LD(clean) - LD(corrupted)| below this: nothing to restore
+
+# One batch row: (kind, layer, corrupted position or head, clean position); kind "none" patches nothing.
+Row = tuple[str, int, int, int]
+
+
+def _site_sets(plan: Layout) -> list[Site]:
+    sites = [Site("residual", layer) for layer in range(plan.layers + 1)]
+    sites += [Site("head", layer) for layer in range(plan.layers)]
+    sites += [Site("attention", layer) for layer in range(plan.layers)]
+    if plan.mlp is not None:
+        sites += [Site("mlp", layer) for layer in range(plan.layers)]
+        if plan.gates is not None:
+            sites += [Site("gate", layer) for layer in range(plan.layers)]
+    return sites
+
+
+def plan_rows(plan: Layout, alignment: Alignment) -> list[Row]:
+    pairs = sorted(alignment.pairs, key=lambda p: p[1])
+    rows: list[Row] = [("none", -1, -1, -1)]
+    rows += [("residual", layer, r, c) for layer in range(plan.layers + 1) for c, r in pairs]
+    rows += [("attention", layer, r, c) for layer in range(plan.layers) for c, r in pairs]
+    if plan.mlp is not None:
+        rows += [("mlp", layer, r, c) for layer in range(plan.layers) for c, r in pairs]
+    rows += [("head", layer, head, -1) for layer in range(plan.layers) for head in range(plan.heads)]
+    return rows
+
+
+def _edits(
+    plan: Layout, rows: Sequence[Row], clean: dict[Site, torch.Tensor], alignment: Alignment, device: torch.device
+) -> dict[Site, list[Edit]]:
+    corrupted_positions = torch.tensor([r for _, r in alignment.pairs], device=device)
+    clean_positions = torch.tensor([c for c, _ in alignment.pairs], device=device)
+    edits: dict[Site, list[Edit]] = defaultdict(list)
+    for index, (kind, layer, where, partner) in enumerate(rows):
+        if kind == "none":
+            continue
+        if kind == "head":
+            features = plan.head_slice(where)
+            values = clean[Site("head", layer)][clean_positions][:, features]
+            edits[Site("head", layer)].append(Edit(index, corrupted_positions, features, values))
+            continue
+        position = torch.tensor([where], device=device)
+        site = Site(kind, layer)  # type: ignore[arg-type]
+        edits[site].append(Edit(index, position, slice(None), clean[site][[partner]]))
+        gate = Site("gate", layer)
+        if kind == "mlp" and gate in clean:  # the gated update g * FFN(u): the clean gate with the clean FFN output
+            edits[gate].append(Edit(index, position, slice(None), clean[gate][[partner]]))
+    return edits
+
+
+def patch(
+    bundle: ModelBundle,
+    clean: str,
+    corrupted: str,
+    target: int | str | None = None,
+    alignment: Alignment | Sequence[tuple[int, int]] | Sequence[EditLike] | None = None,
+    *,
+    batch_rows: int | None = None,
+    progress: Progress | None = None,
+    limit_rows: int | None = None,
+) -> Patching:
+    """Patch every residual position, attention and MLP write, and head from the `clean` run into the `corrupted`
+    run. `alignment`: None (word by word), an Alignment, (clean position, corrupted position) token pairs, or a
+    counterfactual's edits. `batch_rows` caps rows per forward pass (None: as many as memory allows).
+    `limit_rows` runs only the first rows of the plan (a timing sample: later cells stay NaN)."""
+    plan = layout(bundle)
+    left, right = tokenized(bundle, clean), tokenized(bundle, corrupted)
+    if left.inputs["input_ids"] == right.inputs["input_ids"]:
+        raise InputError(
+            "The clean and corrupted texts read the same to the model: there is nothing to patch. Change a word "
+            "of one of them (or find a counterfactual)."
+        )
+    aligned = resolve(left, right, alignment)
+    extra = forward_extra(bundle)
+    with bundle.lock, torch.inference_mode():
+        with hooked(plan, record=_site_sets(plan)) as recorded:
+            clean_logits = bundle.model(**model_inputs(bundle, left.inputs, 1), **extra).logits[0]
+        clean_acts = {site: tensor[0] for site, tensor in recorded.items()}
+        corrupted_logits = bundle.model(**model_inputs(bundle, right.inputs, 1), **extra).logits[0]
+    clean_np = clean_logits.float().cpu().numpy()
+    corrupted_np = corrupted_logits.float().cpu().numpy()
+    label = label_index(bundle, target, int(clean_np.argmax()))
+    foil = _foil(corrupted_np, label)
+    difference = _difference(clean_np, label, foil) - _difference(corrupted_np, label, foil)
+    if abs(difference) < MIN_GAP:
+        raise InputError(
+            f"Both texts give the same logit difference between {bundle.label_names[label]} and "
+            f"{bundle.label_names[foil]}: there is nothing for patching to restore. Pick a corrupted text the model "
+            "reads differently."
+        )
+    rows = plan_rows(plan, aligned)
+    rows = rows[:limit_rows] if limit_rows else rows
+    chunk = batch_rows or rows_per_pass(bundle, right.length)
+    shares = np.empty(len(rows))
+    passes = 2
+    base = _difference(corrupted_np, label, foil)
+    with bundle.lock, torch.inference_mode():
+        for start in range(0, len(rows), chunk):
+            batch = rows[start : start + chunk]
+            with hooked(plan, _edits(plan, batch, clean_acts, aligned, bundle.device)):
+                out = bundle.model(**model_inputs(bundle, right.inputs, len(batch)), **extra).logits
+            logits = out.float().cpu().numpy()
+            shares[start : start + len(batch)] = (logits[:, label] - logits[:, foil] - base) / difference
+            passes += 1
+            if progress is not None:
+                progress(start + len(batch), len(rows))
+    maps = _maps(plan, rows, shares, right.length)
+    notes = [DENSE_NOTE] if extra else []
+    notes += [
+        truncation_note(who, item)
+        for who, item in (("The clean text", left), ("The corrupted text", right))
+        if item.truncated
+    ]
+    if aligned.unpartnered_corrupted or aligned.unpartnered_clean:
+        notes.append(_unpartnered_note(left, right, aligned))
+    return Patching(
+        model_name=bundle.name,
+        architecture=bundle.architecture,
+        clean_text=clean,
+        corrupted_text=corrupted,
+        clean_tokens=left.tokens,
+        corrupted_tokens=right.tokens,
+        label_names=bundle.label_names,
+        target=label,
+        foil=foil,
+        clean_logits=clean_np,
+        corrupted_logits=corrupted_np,
+        residual=maps["residual"],
+        attention=maps["attention"],
+        mlp=maps["mlp"] if plan.mlp is not None else None,
+        heads=maps["head"],
+        partners=aligned.partners(),
+        unpartnered_clean=aligned.unpartnered_clean,
+        unpartnered_corrupted=aligned.unpartnered_corrupted,
+        readout=right.readout,
+        nothing_patched=float(shares[0]),
+        forward_passes=passes,
+        truncated=(left.truncated, right.truncated),
+        notes=tuple(notes),
+    )
+
+
+def _foil(corrupted: np.ndarray, label: int) -> int:
+    order = [int(i) for i in np.argsort(-corrupted, kind="stable") if int(i) != label]
+    if not order:
+        raise InputError("Patching needs a model with at least two labels")
+    predicted = int(corrupted.argmax())
+    return predicted if predicted != label else order[0]
+
+
+def _difference(logits: np.ndarray, label: int, foil: int) -> float:
+    return float(logits[label] - logits[foil])
+
+
+def _maps(plan: Layout, rows: Sequence[Row], shares: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    maps: dict[str, Any] = {
+        "residual": np.full((plan.layers + 1, length), np.nan),
+        "attention": np.full((plan.layers, length), np.nan),
+        "mlp": np.full((plan.layers, length), np.nan),
+        "head": np.full((plan.layers, plan.heads), np.nan),
+    }
+    for (kind, layer, where, _), share in zip(rows, shares):
+        if kind != "none":
+            maps[kind][layer, where] = share
+    return maps
+
+
+def _unpartnered_note(left: Tokenized, right: Tokenized, aligned: Alignment) -> str:
+    def names(item: Tokenized, positions: tuple[int, ...]) -> str:
+        return ", ".join(f"{item.tokens[p]} ({p})" for p in positions[:12]) + (" …" if len(positions) > 12 else "")
+
+    parts = []
+    if aligned.unpartnered_corrupted:
+        parts.append(
+            f"corrupted tokens without a clean partner (not patched): {names(right, aligned.unpartnered_corrupted)}"
+        )
+    if aligned.unpartnered_clean:
+        parts.append(f"clean tokens without a partner: {names(left, aligned.unpartnered_clean)}")
+    return "; ".join(parts).capitalize() + "."

@@ -1,0 +1,66 @@
+"""`python -m explainer ablate [--model M] --text "..." [--mode mean|zero] --json`: ablate every head of a model
+on one text.
+
+Prints the change of the target logit with each head removed ([layers][heads]), with each layer's MLP removed,
+for ThoughtBeacon models with each layer's markers off and its gates pinned shut and open, the target, its
+baseline logit and the forward passes it took.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from explainer.capture.encoding import InputError
+from explainer.causal import MODES, Ablation, ablate_heads
+from explainer.cli.common import fail, print_json
+from explainer.loading.bundle import ModelLoadError, load_model
+
+
+def summary(result: Ablation) -> dict[str, Any]:
+    def listed(values):
+        return None if values is None else values.tolist()
+
+    return {
+        "model": result.model_name,
+        "architecture": result.architecture,
+        "mode": result.mode,
+        "reference_size": result.reference_size,
+        "target": result.target_label,
+        "baseline_logit": result.baseline_logit,
+        "baseline_probability": result.baseline_probability,
+        "heads": result.heads.tolist(),
+        "head_probability": result.head_probability.tolist(),
+        "mlp": listed(result.mlp),
+        "marker_off": listed(result.marker_off),
+        "gate_pinned": None
+        if result.gate_pinned is None
+        else {"shut": result.gate_pinned[0].tolist(), "open": result.gate_pinned[1].tolist()},
+        "top_heads": [{"layer": layer, "head": head, "change": change} for layer, head, change in result.top_heads(5)],
+        "tokens": list(result.tokens),
+        "truncated": result.truncated,
+        "notes": list(result.notes),
+        "forward_passes": result.forward_passes,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m explainer ablate", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--text", required=True, help="the input text")
+    parser.add_argument(
+        "--mode",
+        default="mean",
+        choices=MODES,
+        help="mean: the head's mean output over the shipped challenge set (default); zero: zeros",
+    )
+    parser.add_argument("--target", default=None, help="label name or index (default: the predicted label)")
+    parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
+    args = parser.parse_args(argv)
+    try:
+        bundle = load_model(args.model, allow_pickle=args.allow_pickle)
+        result = ablate_heads(bundle, args.text, target=args.target, mode=args.mode)
+    except (ModelLoadError, InputError) as error:
+        fail(str(error))
+    print_json(summary(result))

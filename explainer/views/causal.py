@@ -1,0 +1,159 @@
+"""Figures and tables of head ablation and activation patching: pure functions, no model, no Streamlit.
+
+Token text is escaped for plotly (views.text) in every label and hover.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from explainer.views.text import plot_text, token_labels
+
+if TYPE_CHECKING:
+    from explainer.causal.results import Ablation, Patching
+
+MAPS = ("residual", "attention", "mlp")
+TITLES = {
+    "residual": "Residual stream (entering each layer; the last row leaves the last layer)",
+    "attention": "Attention output (the attention's write) per layer and position",
+    "mlp": "MLP output (the MLP's write) per layer and position",
+}
+
+
+def _share_scale(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
+
+
+def position_map(result: Patching, which: str) -> go.Figure:
+    """Layers x corrupted positions, the share of the logit difference each patch restores. Hover: the corrupted
+    token, its clean partner, the share and the patched run's logit difference; no partner: blank."""
+    values = getattr(result, which)
+    if values is None:
+        raise ValueError(f"this model has no {which} map")
+    labels = token_labels(result.corrupted_tokens)
+    partners = [plot_text(result.clean_tokens[p]) if p >= 0 else "(no partner: not patched)" for p in result.partners]
+    logit = result.logit_difference(values)
+    hover = np.empty(values.shape, dtype=object)
+    for layer in range(values.shape[0]):
+        for position in range(values.shape[1]):
+            share = values[layer, position]
+            shown = "—" if np.isnan(share) else f"{share:.3f} (logit difference {logit[layer, position]:+.3f})"
+            hover[layer, position] = (
+                f"layer {layer} · {labels[position]}<br>clean partner: {partners[position]}<br>restored: {shown}"
+            )
+    scale = _share_scale(values)
+    rows = [f"L{layer}" for layer in range(values.shape[0])]
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=labels,
+            y=rows,
+            text=hover,
+            hoverinfo="text",
+            colorscale="RdBu",
+            zmid=0.0,
+            zmin=-scale,
+            zmax=scale,
+            colorbar={"title": "restored"},
+            hoverongaps=False,
+        )
+    )
+    figure.update_layout(
+        title=TITLES[which],
+        xaxis={"title": "corrupted token", "tickangle": -60, "type": "category"},
+        yaxis={"title": "layer", "autorange": "reversed", "type": "category"},
+        height=min(700, 200 + 28 * values.shape[0]),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def head_map(values: np.ndarray, title: str, colorbar: str, hover_name: str, diverging: bool = True) -> go.Figure:
+    """Layers x heads. Each cell carries (layer, head) as customdata so a click opens that head."""
+    layers, heads = values.shape
+    custom = np.array([[[layer, head] for head in range(heads)] for layer in range(layers)])
+    scale = _share_scale(values) if diverging else None
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=[f"H{head}" for head in range(heads)],
+            y=[f"L{layer}" for layer in range(layers)],
+            customdata=custom,
+            colorscale="RdBu" if diverging else "Viridis",
+            zmid=0.0 if diverging else None,
+            zmin=-scale if scale else None,
+            zmax=scale if scale else None,
+            colorbar={"title": colorbar},
+            hovertemplate=(
+                f"layer %{{customdata[0]}} head %{{customdata[1]}}<br>{hover_name}: %{{z:.4f}}<extra></extra>"
+            ),
+        )
+    )
+    figure.update_layout(
+        title=title,
+        xaxis={"title": "head", "type": "category"},
+        yaxis={"title": "layer", "autorange": "reversed", "type": "category"},
+        height=min(600, 160 + 30 * layers),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def patched_heads(result: Patching) -> go.Figure:
+    return head_map(result.heads, "Each head's output patched at every partnered position", "restored", "restored")
+
+
+def ablated_heads(result: Ablation) -> go.Figure:
+    return head_map(
+        result.heads,
+        f"Change of the {plot_text(result.target_label)} logit with the head {result.mode}-ablated",
+        "logit change",
+        "target logit change",
+    )
+
+
+def layer_effects(result: Ablation) -> go.Figure:
+    """Per layer: the target logit change with its MLP ablated, its markers off, its gates pinned shut / open."""
+    figure = go.Figure()
+    series = [("MLP ablated", result.mlp), ("markers off", result.marker_off)]
+    if result.gate_pinned is not None:
+        series += [("gates pinned shut", result.gate_pinned[0]), ("gates pinned open", result.gate_pinned[1])]
+    for name, values in series:
+        if values is not None:
+            figure.add_bar(name=name, x=[f"L{i}" for i in range(len(values))], y=values)
+    figure.update_layout(
+        title=f"Per layer: change of the {plot_text(result.target_label)} logit",
+        barmode="group",
+        yaxis={"title": "logit change"},
+        height=320,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return figure
+
+
+def rank_correlation(first: np.ndarray, second: np.ndarray) -> float:
+    """Spearman's rank correlation of two same-shaped arrays (average ranks for ties); NaN when either is constant."""
+    a = pd.Series(np.asarray(first, dtype=float).ravel()).rank()
+    b = pd.Series(np.asarray(second, dtype=float).ravel()).rank()
+    if a.nunique() < 2 or b.nunique() < 2:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def top_heads_table(rows: list[tuple[int, int, float]], column: str) -> pd.DataFrame:
+    return pd.DataFrame([{"layer": layer, "head": head, column: round(value, 4)} for layer, head, value in rows])
+
+
+def patch_summary(result: Patching) -> str:
+    """One line: what is patched into what, the two logit differences and the label pair."""
+    target, foil = (result.label_names[i] for i in (result.target, result.foil))
+    return (
+        f"Logit difference {target} − {foil}: clean {result.logit_difference_clean:+.3f}, corrupted "
+        f"{result.logit_difference_corrupted:+.3f} · {result.forward_passes} forward passes · "
+        f"{len(result.unpartnered_corrupted)} corrupted tokens without a partner"
+    )

@@ -1,0 +1,47 @@
+"""`python -m explainer ablate` prints the JSON the issue names and fails clearly on bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from explainer.causal.hooks import SUPPORTED
+from explainer.loading.bundle import load_model
+from tests.cli.test_patch import run
+
+
+def test_ablate_json(checkpoint, capsys):
+    code, payload, err = run(
+        capsys,
+        "ablate",
+        "--model",
+        str(checkpoint("ours")),
+        "--text",
+        "the film is funny .",
+        "--mode",
+        "zero",
+        "--json",
+    )
+    assert code == 0, err
+    assert {"heads", "mlp", "target", "baseline_logit", "forward_passes"} <= set(payload)
+    assert len(payload["heads"]) == 2 and len(payload["heads"][0]) == 4 and len(payload["mlp"]) == 2
+    assert payload["target"] in ("neg", "pos") and len(payload["marker_off"]) == 2
+    assert set(payload["gate_pinned"]) == {"shut", "open"}
+    top = payload["top_heads"][0]
+    assert top["change"] == pytest.approx(min(min(row) for row in payload["heads"]))
+
+
+def test_ablate_bad_input(checkpoint, capsys, monkeypatch):
+    model = str(checkpoint("bert"))
+    code, _, err = run(capsys, "ablate", "--model", model, "--text", "fine", "--mode", "half")
+    assert code == 2 and "invalid choice" in err
+    code, _, err = run(capsys, "ablate", "--model", model, "--text", "fine", "--target", "maybe")
+    assert code == 2 and "Unknown label" in err
+
+    def mystery(*args, **kwargs):  # a model whose family the architecture table does not know
+        bundle = load_model(model, device="cpu")
+        bundle.model.config.model_type = "mystery"
+        return bundle
+
+    monkeypatch.setattr("explainer.cli.ablate.load_model", mystery)
+    code, _, err = run(capsys, "ablate", "--text", "fine")
+    assert code == 2 and "mystery" in err and all(name in err for name in SUPPORTED[:4])

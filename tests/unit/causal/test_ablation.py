@@ -1,0 +1,98 @@
+"""Head ablation: the cue head ranks first, batching changes nothing, zero and mean modes, MLPs, ThoughtBeacon
+markers and gates, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explainer.capture.encoding import InputError
+from explainer.causal import ablate_heads, reference_means
+from explainer.causal.hooks import layout
+from explainer.models import GatePin
+from tests.unit.causal.conftest import CUE_HEAD, CUE_LAYER, CUE_WORD
+
+CUE_TEXT = f"the film is {CUE_WORD} ."
+
+
+@pytest.mark.parametrize("mode", ["zero", "mean"])
+def test_the_cue_head_ranks_first(cue_bundle, mode):
+    result = ablate_heads(cue_bundle, CUE_TEXT, mode=mode, reference=["the film is warm .", "a dull script ."])
+    assert result.target_label == "pos"
+    layer, head, change = result.top_heads(1)[0]
+    assert (layer, head) == (CUE_LAYER, CUE_HEAD) and change < -1.0
+    assert result.head_probability[CUE_LAYER, CUE_HEAD] < -0.2
+    others = np.delete(result.heads.ravel(), CUE_LAYER * result.heads.shape[1] + CUE_HEAD)
+    assert np.abs(others).max() < abs(change) / 2
+
+
+def test_zero_ablating_a_head_is_zeroing_its_slice(bundle):
+    """Ground truth from a hand-written hook: the ablated logit equals a forward pass with that head's slice of the
+    output projection's input zeroed."""
+    bert = bundle("bert")
+    text = "The film is a quiet triumph."
+    result = ablate_heads(bert, text, mode="zero")
+    layer, head = 1, 3
+    dh = bert.model.config.hidden_size // bert.model.config.num_attention_heads
+    projection = bert.model.bert.encoder.layer[layer].attention.output.dense
+
+    def zero(module, args):
+        context = args[0].clone()
+        context[..., head * dh : (head + 1) * dh] = 0
+        return (context,)
+
+    inputs = bert.tokenizer(text, return_tensors="pt")
+    handle = projection.register_forward_pre_hook(zero)
+    try:
+        with torch.no_grad():
+            expected = bert.model(**inputs).logits[0, result.target].item()
+    finally:
+        handle.remove()
+    assert result.baseline_logit + result.heads[layer, head] == pytest.approx(expected, abs=1e-5)
+
+
+def test_batching_equals_one_head_per_pass_and_mean_uses_the_challenge_set(bundle):
+    roberta = bundle("roberta")
+    batched = ablate_heads(roberta, "A gentle, honest little film.", mode="mean")
+    naive = ablate_heads(roberta, "A gentle, honest little film.", mode="mean", batch_rows=1)
+    assert batched.forward_passes == 1 and naive.forward_passes == 1 + 2 * 4 + 2
+    np.testing.assert_allclose(batched.heads, naive.heads, atol=1e-5)
+    np.testing.assert_allclose(batched.mlp, naive.mlp, atol=1e-5)
+    assert batched.reference_size == 420  # the shipped challenge set
+    means = reference_means(roberta)
+    assert len(means.heads) == 2 and means.heads[0].shape == (32,) and means.mlp[0].shape == (32,)
+    zero = ablate_heads(roberta, "A gentle, honest little film.", mode="zero")
+    assert not np.allclose(zero.heads, batched.heads)
+
+
+def test_thought_beacon_variants(ours_bundle):
+    text = "The film is a quiet triumph."
+    result = ablate_heads(ours_bundle, text, mode="zero")
+    assert result.marker_off.shape == (2,) and result.gate_pinned.shape == (2, 2) and result.mlp.shape == (2,)
+    assert any("dense" in note for note in result.notes)
+    # Ground truth for a pin: the model's own GatePin on a plain forward pass.
+    inputs = ours_bundle.tokenizer(text, return_tensors="pt")
+    with torch.no_grad():
+        shut = ours_bundle.model(**inputs, beacon_threshold=0.0, pinned_gates=(GatePin(1, None, 0.0),)).logits
+    assert result.baseline_logit + result.gate_pinned[0, 1] == pytest.approx(shut[0, result.target].item(), abs=1e-5)
+    assert np.abs(result.marker_off).max() > 0  # the tiny model's markers are random, so turning them off matters
+
+
+def test_retrofit_has_markers_gates_and_mlp_sites(retrofit_bundle):
+    plan = layout(retrofit_bundle)
+    assert plan.markers is not None and plan.gates is not None and plan.mlp is not None
+    result = ablate_heads(retrofit_bundle, "The film is a quiet triumph.", mode="zero")
+    assert np.isfinite(result.heads).all() and result.marker_off is not None and result.gate_pinned is not None
+
+
+def test_bad_input(bundle):
+    bert = bundle("bert")
+    with pytest.raises(InputError, match="Unknown ablation mode"):
+        ablate_heads(bert, "fine", mode="half")
+    with pytest.raises(InputError, match="empty"):
+        ablate_heads(bert, "   ")
+    with pytest.raises(InputError, match="no texts"):
+        ablate_heads(bert, "fine", reference=["  "])
+    long = ablate_heads(bert, " ".join(["the film is funny ."] * 40), mode="zero")
+    assert long.truncated and any("characters were used" in note for note in long.notes)

@@ -1,0 +1,34 @@
+"""Word alignment of two texts for patching: equal words pair, replaced words pair when their token counts match,
+everything else is reported without a partner; the readouts always pair."""
+
+from __future__ import annotations
+
+from explainer.causal.alignment import align_words, tokenized
+
+
+def positions(item, word: str) -> set[int]:
+    """Token positions of the first occurrence of `word` in the item's text."""
+    start = item.text.index(word)
+    return {p for p, (a, b) in enumerate(item.offsets) if not item.special[p] and start <= a < start + len(word)}
+
+
+def test_word_alignment_pairs_words_and_reports_the_rest(bundle):
+    bert = bundle("bert")
+    clean = tokenized(bert, "the film is funny , warm and wise .")
+    corrupted = tokenized(bert, "the film is not funny , warm .")
+    aligned = align_words(clean, corrupted)
+    partners = dict((r, c) for c, r in aligned.pairs)
+    assert partners[0] == 0 and partners[corrupted.length - 1] == clean.length - 1  # [CLS], [SEP]
+    # "not" was inserted: no partner; "funny" still pairs with "funny" one position earlier.
+    assert positions(corrupted, "not") and positions(corrupted, "not") <= set(aligned.unpartnered_corrupted)
+    assert [partners[p] for p in sorted(positions(corrupted, "funny"))] == sorted(positions(clean, "funny"))
+    # "and wise" were removed: their clean tokens have no partner.
+    assert positions(clean, "and wise") and positions(clean, "and wise") <= set(aligned.unpartnered_clean)
+
+
+def test_gpt2_readout_is_the_last_token_of_each_text(bundle):
+    gpt2 = bundle("gpt2")
+    clean = tokenized(gpt2, "the film is funny .")
+    corrupted = tokenized(gpt2, "the film is very very funny .")
+    aligned = align_words(clean, corrupted)
+    assert (clean.length - 1, corrupted.length - 1) in aligned.pairs

@@ -1,0 +1,120 @@
+"""Activation patching on tiny models of every family: the exactness checks (the whole residual stream at the
+last layer's readout restores 1, nothing patched restores 0), the cue head, batching, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explainer.capture.encoding import InputError
+from explainer.causal import CausalUnsupported, patch
+from explainer.causal.alignment import Alignment
+from explainer.loading.bundle import ModelBundle
+from tests.conftest import FAMILIES
+from tests.unit.causal.conftest import CUE_HEAD, CUE_LAYER, CUE_WORD, OTHER_WORD
+
+try:  # families another change adds to the shared fixtures are checked too
+    from tests.conftest import MORE_FAMILIES
+except ImportError:
+    MORE_FAMILIES = ()
+
+CLEAN = "The film is a quiet triumph, warm and funny."
+CORRUPTED = "The film is a dull mess, warm and funny."  # other token counts for the changed words
+
+
+def hooks(model) -> list[int]:
+    """How many forward hooks each module holds (transformers installs some of its own: compare, do not expect 0)."""
+    return [len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()]
+
+
+@pytest.fixture(params=[*FAMILIES, "retrofit", *MORE_FAMILIES])
+def any_bundle(request, bundle, retrofit_bundle) -> ModelBundle:
+    return retrofit_bundle if request.param == "retrofit" else bundle(request.param)
+
+
+def test_exactness_on_every_family(any_bundle):
+    before = {k: v.clone() for k, v in any_bundle.model.state_dict().items()}
+    hooks_before = hooks(any_bundle.model)
+    result = patch(any_bundle, CLEAN, CORRUPTED)
+    layers = result.attention.shape[0]
+    length = len(result.corrupted_tokens)
+    assert result.residual.shape == (layers + 1, length) and result.heads.shape[0] == layers
+    assert result.residual[layers, result.readout] == pytest.approx(1.0, abs=1e-4)
+    assert result.nothing_patched == pytest.approx(0.0, abs=1e-4)
+    # The changed words have other token counts: their tokens are unpartnered, NaN, and reported.
+    assert result.unpartnered_corrupted and np.isnan(result.residual[:, list(result.unpartnered_corrupted)]).all()
+    paired = result.partners >= 0
+    assert np.isfinite(result.residual[:, paired]).all() and np.isfinite(result.heads).all()
+    assert result.partners[0] == 0 and result.partners[-1] == len(result.clean_tokens) - 1
+    assert hooks(any_bundle.model) == hooks_before and any_bundle.lock.acquire(blocking=False)
+    any_bundle.lock.release()
+    assert all(torch.equal(before[k], v) for k, v in any_bundle.model.state_dict().items())
+
+
+def test_patching_the_cue_head_restores_the_difference(cue_bundle):
+    clean, corrupted = f"the film is {CUE_WORD} .", f"the film is {OTHER_WORD} ."
+    result = patch(cue_bundle, clean, corrupted)
+    assert result.label_names[result.target] == "pos" and result.label_names[result.foil] == "neg"
+    assert result.logit_difference_clean - result.logit_difference_corrupted > 1.0
+    assert result.heads[CUE_LAYER, CUE_HEAD] > 0.9
+    others = np.delete(result.heads.ravel(), CUE_LAYER * result.heads.shape[1] + CUE_HEAD)
+    assert others.max() < 0.2  # no other head restores the cue (some push further away through the norms)
+    assert result.top_heads(1)[0][:2] == (CUE_LAYER, CUE_HEAD)
+    # The cue's own position carries it in the residual stream until the head has moved it (layer 1's input).
+    cue = result.corrupted_tokens.index(OTHER_WORD)
+    assert result.residual[CUE_LAYER, cue] > 0.9 and result.residual[CUE_LAYER + 1, cue] < 0.1
+
+
+def test_batched_rows_equal_one_row_per_pass(bundle):
+    gpt2 = bundle("gpt2")
+    together = patch(gpt2, CLEAN, CORRUPTED)
+    alone = patch(gpt2, CLEAN, CORRUPTED, batch_rows=1)
+    assert alone.forward_passes > together.forward_passes
+    for name in ("residual", "attention", "mlp", "heads"):
+        np.testing.assert_allclose(getattr(together, name), getattr(alone, name), atol=1e-4)
+
+
+def test_explicit_alignment_and_edits(bundle):
+    bert = bundle("bert")
+    # Same words, one replaced by a word of one token: the edit aligns every other word.
+    clean, corrupted = "the film is funny .", "the film is warm ."
+    by_words = patch(bert, clean, corrupted)
+    assert (by_words.partners == np.arange(len(by_words.corrupted_tokens))).all()
+
+    class Edit:  # the counterfactual search's edit: word 3 of the original replaced
+        position, old, new = 3, "funny", "warm"
+
+    by_edits = patch(bert, clean, corrupted, alignment=[Edit()])
+    np.testing.assert_allclose(by_edits.residual, by_words.residual, atol=1e-6)
+    only_ends = patch(bert, clean, corrupted, alignment=[(0, 0), (6, 6)])
+    assert np.isnan(only_ends.residual[:, 1:6]).all() and np.isfinite(only_ends.residual[:, [0, 6]]).all()
+    with pytest.raises(InputError, match="do not turn"):
+
+        class Wrong:
+            position, old, new = 1, "film", "movie"
+
+        patch(bert, clean, corrupted, alignment=[Wrong()])
+    with pytest.raises(InputError, match="outside"):
+        patch(bert, clean, corrupted, alignment=Alignment(((0, 9),), 7, 7))
+
+
+def test_bad_input_says_why(bundle):
+    bert = bundle("bert")
+    with pytest.raises(InputError, match="nothing to patch"):
+        patch(bert, "the film is funny.", "the film  is funny.")
+    long = " ".join(["the film is funny ."] * 40)
+    result = patch(bert, long, long.replace("funny", "warm", 1))
+    assert result.truncated == (True, True)
+    assert any("only its first" in note and "characters were used" in note for note in result.notes)
+    with pytest.raises(InputError, match="Unknown label"):
+        patch(bert, "the film is funny .", "the film is warm .", target="maybe")
+
+
+def test_unknown_family_names_the_supported_ones(checkpoint, tokenizer):
+    from explainer.loading.bundle import load_model
+
+    private = load_model(checkpoint("bert"), device="cpu")
+    private.model.config.model_type = "mystery"  # a private copy: no shared model is touched
+    with pytest.raises(CausalUnsupported, match="Supported: .*bert.*gpt2"):
+        patch(private, "the film is funny .", "the film is warm .")
