@@ -1,0 +1,37 @@
+"""The pages and serve benches' own logic (their browser runs take minutes: run them with
+`python -m explainer bench pages|serve --json`): fresh texts of an exact token count, rows and targets."""
+
+from __future__ import annotations
+
+from explainer.bench import BENCHES
+from explainer.bench.app_driver import Visit
+from explainer.bench.common import _count
+from explainer.bench.pages import _rows, fresh_texts
+from explainer.bench.serve import _p95
+
+
+def test_both_benches_are_registered():
+    assert {"pages", "serve"} <= set(BENCHES)
+
+
+def test_fresh_texts_differ_and_have_exactly_n_tokens(tokenizer):
+    texts = fresh_texts(tokenizer, 17, 5)
+    assert len(set(texts)) == 5 and all(_count(tokenizer, t) == 17 for t in texts)
+
+
+def test_rows_carry_the_issue_targets():
+    visit = Visit("attention", first_figure_s=3.0, done_s=5.0, exception=False, own_text=True)
+    fresh = _rows("attention", 17, "fresh", visit, [2.0], [2.0])
+    assert [r["target"] for r in fresh] == ["ratio <= 2", "ratio <= 3"]
+    assert [r["meets"] for r in fresh] == [True, True]
+    warm = _rows("attention", 17, "warm", visit, [1.0], [4.0])
+    assert [r["meets"] for r in warm] == [False, True]  # 3x and 1.25x against 1.5x
+    long_text = _rows("attribution", 128, "fresh", visit, [2.0], [2.0])
+    assert long_text[1]["target"] is None and long_text[1]["meets"] is None  # no target for that row
+    missing = _rows("", 17, "fresh", Visit("", None, None, True, False), [2.0], [2.0])
+    assert missing[0]["meets"] is False  # no figure at all never meets a target
+    assert _rows("", 17, "fresh", visit, [], []) == []  # no floor measured yet: nothing to compare with
+
+
+def test_p95_of_a_small_sample():
+    assert _p95([1.0]) == 1.0 and _p95([float(i) for i in range(1, 101)]) == 95.0
