@@ -7,8 +7,9 @@ For ThoughtBeacon models the pass also counts skipped MLP evaluations and marker
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +20,10 @@ from explainer.models import is_thought_beacon
 from explainer.progress import Progress
 
 LENGTH_CHUNK = 4096  # texts tokenised at once: bounds the tokenizer's memory on 100,000-row files
+
+# Called after each batch's forward pass with (rows [batch] of the inputs in input order, the model's output with
+# hidden states, attention_mask [batch, T]): how the data-set map collects embeddings in the same pass.
+BatchHook = Callable[[np.ndarray, Any, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,13 @@ def predict(
     batch_size: int = 32,
     beacon_threshold: float | None = None,
     progress: Progress | None = None,
+    on_batch: BatchHook | None = None,
 ) -> Predictions:
     """Probabilities for every text, in the input order. Texts longer than the model reads are truncated.
 
     Memory stays bounded on large inputs: texts are tokenised LENGTH_CHUNK at a time into compact id arrays,
-    batches are padded from those, and only each batch's probabilities are kept, never hidden states."""
+    batches are padded from those, and only each batch's probabilities are kept, never hidden states.
+    `on_batch`, when given, gets each batch's output with its hidden states (see BatchHook) before the next."""
     if batch_size < 1:  # range() below would run no batch and leave every probability at zero
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     model, tokenizer = bundle.model, bundle.tokenizer
@@ -64,7 +71,9 @@ def predict(
     marker_counts = np.zeros(k, dtype=np.int64) if k else None
     slots = skipped = tokens = 0
     max_prob_sum = 0.0
-    extra = {"beacon_threshold": beacon_threshold} if is_ours else {}
+    extra: dict[str, Any] = {"beacon_threshold": beacon_threshold} if is_ours else {}
+    if on_batch is not None:
+        extra["output_hidden_states"] = True
     tau = (config.beacon_threshold if beacon_threshold is None else beacon_threshold) if is_ours else 0.0
     start = time.perf_counter()
     for first in range(0, len(texts), batch_size):
@@ -87,6 +96,8 @@ def predict(
             routing = torch.stack(out.thought_markers)[:, mask]  # [layers, real tokens, K]
             max_prob_sum += float(routing.max(dim=-1).values.sum())
             marker_counts += np.bincount(routing.argmax(-1).flatten().cpu().numpy(), minlength=k)
+        if on_batch is not None:
+            on_batch(rows, out, attention_mask)
         if progress:
             progress(min(first + batch_size, len(texts)), len(texts))
     return Predictions(

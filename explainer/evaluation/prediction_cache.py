@@ -76,6 +76,25 @@ def cached_predictions(
     return predictions, was_cached
 
 
+def load_cached(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None = None) -> Predictions | None:
+    """The cached predictions of this model on this file, or None when there are none (or of an older layout)."""
+    value = disk_cache.load(NAMESPACE, *cache_key(bundle, data, beacon_threshold))
+    try:
+        predictions = None if value is None else _from_json(value)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if predictions is None or predictions.probabilities.shape != (len(data), bundle.model.config.num_labels):
+        return None
+    return predictions
+
+
+def remember(
+    bundle: ModelBundle, data: LabelledData, predictions: Predictions, beacon_threshold: float | None = None
+) -> None:
+    """Cache predictions computed elsewhere (the data-set map's pass, which also collects embeddings)."""
+    disk_cache.store(NAMESPACE, _to_json(predictions), *cache_key(bundle, data, beacon_threshold))
+
+
 def forget(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None = None) -> None:
     """Drop the cached predictions of this model on this file (the next pass recomputes them)."""
     disk_cache.cache_path(NAMESPACE, *cache_key(bundle, data, beacon_threshold)).unlink(missing_ok=True)

@@ -1,0 +1,107 @@
+"""Data-set map: a labelled data set's embeddings (from the prediction pass, cached on disk) projected to 2-D by
+PCA or UMAP, coloured by label, prediction, correctness, confidence, tag, length or thought marker; nearest
+neighbours, likely-mislabelled rows, and slices with their metrics. A click opens an example in another view; a
+box or lasso selection becomes a slice."""
+
+import streamlit as st
+
+from explainer.dataset_map import slices as slicing
+from explainer.dataset_map.maps import build_map, mislabelled_csv, neighbours_table
+from explainer.ui import dataset_map as map_ui
+from explainer.ui import labelled, links, session
+from explainer.views import dataset_map as map_figures
+
+labelled.follow_open_request()
+st.title("Data-set map")
+current = session.selection()
+if current.error:
+    st.error(current.error)
+    st.stop()
+bundle = current.bundle
+labelled.seed_data_widgets("map")
+choice = labelled.data_widgets("map")
+options = map_ui.option_widgets(bundle)
+kept_slices = map_ui.session_slices()
+links.publish_options(
+    {
+        **labelled.data_link(choice),
+        **map_ui.option_link(options, map_ui.layer_count(bundle)),
+        "slices": slicing.link_value(kept_slices),
+    }
+)
+if options.method == "umap":
+    st.caption("UMAP on many rows takes minutes the first time (then it is read from the disk cache).")
+result = labelled.run_report(
+    bundle,
+    choice,
+    lambda data, progress: build_map(bundle, data, options, progress),
+    key="_map_result",
+    also=(options,),
+)
+if result is None:
+    st.stop()
+
+frame = result.frame
+labelled.show_problems(result)
+st.caption(
+    f"{result.model_name} on {result.source}: {len(frame):,} examples, layer {result.layer} of 0-{result.layers - 1}"
+    f", {result.pooling} vectors, {result.method.upper()}"
+    + (" (predictions and embeddings read from the cache)" if result.cached else "")
+)
+for note in result.notes:
+    st.info(note)
+
+colours = map_figures.colour_options(result.tag_column, result.has_markers)
+links.seed_choice("map_colour", "colour", list(colours))
+left, right = st.columns([1, 2])
+colour = left.selectbox("Colour by", list(colours), key="map_colour", format_func=colours.get)
+with right:
+    map_ui.click_picker("map_click")
+links.publish_options({"colour": "" if colour == "label" else colour})
+st.session_state["map_texts"] = frame["text"].tolist()
+focus = min(max(int(st.session_state.get(map_ui.FOCUS_KEY, 0)), 0), len(frame) - 1)
+st.plotly_chart(
+    map_figures.map_figure(frame, colour, selected=[focus]),
+    key="map_chart",
+    width="stretch",
+    on_select=lambda: map_ui.on_map_select("map_chart", "map_click", "map_texts"),
+    selection_mode=("points", "box", "lasso"),
+    config={"displaylogo": False},
+)
+map_ui.pending_selection()
+
+st.subheader("Slices")
+map_ui.filter_form(result)
+map_ui.slice_table(result)
+
+st.subheader("Nearest neighbours")
+st.session_state[map_ui.FOCUS_KEY] = focus
+row = st.number_input("Row", 0, len(frame) - 1, key=map_ui.FOCUS_KEY, step=1)
+chosen = frame.iloc[int(row)]
+st.caption(
+    f"Row {int(row)} (line {chosen['line']}), true {chosen['label']}, predicted {chosen['predicted']} "
+    f"({chosen['confidence']:.0%}), by cosine distance in layer {result.layer}:"
+)
+st.text(chosen["text"])
+st.dataframe(neighbours_table(result, int(row)).round(4), hide_index=True, key="map_neighbours")
+
+st.subheader("Likely mislabelled")
+ranked = result.mislabelled
+st.caption(
+    f"{len(ranked):,} rows whose label disagrees with most of their {result.neighbours.k} nearest neighbours' "
+    "labels and with the model, most suspicious first."
+)
+st.dataframe(ranked.head(2000).round(4), hide_index=True, key="map_mislabelled")
+cells = st.columns(2)
+cells[0].download_button(
+    "Likely mislabelled (CSV)",
+    data=lambda: mislabelled_csv(result),
+    file_name="likely_mislabelled.csv",
+    mime="text/csv",
+    key="map_mislabelled_csv",
+    on_click="ignore",
+    icon=":material/download:",
+)
+if len(ranked) and cells[1].button("Add the list as a slice", key="map_add_list", icon=":material/add:"):
+    map_ui.add_slice(slicing.from_rows("likely mislabelled", ranked["row"].tolist(), "list"))
+    st.rerun()

@@ -1,0 +1,131 @@
+"""`python -m explainer map [--model M] --data FILE [--layer L] [--method pca|umap] --out DIR`
+
+Map a labelled file (CSV, TSV or JSONL) through a model: embeddings of every row from the prediction pass, one
+layer projected to 2-D, each row's nearest neighbours (cosine, exact) and the likely-mislabelled rows. Writes
+DIR/points.parquet (row, line, x, y, label, prediction, correct, confidence, tokens, text), DIR/neighbours.parquet
+(row, neighbours, distances) and DIR/likely_mislabelled.csv, and prints a JSON summary whose
+"likely_mislabelled" lists {"row", "score", ...} by decreasing score. `row` counts the rows read from the file
+from 0, in file order (`line` is the file line; skipped rows are reported on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from explainer.cli.common import at_least_one, fail, print_json, unit_interval, writing_to
+from explainer.data.labelled import DatasetError
+from explainer.loading.bundle import ModelLoadError, load_model
+
+DEFAULT_TOP = 100
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explainer map", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--data", required=True, help="labelled CSV, TSV or JSONL file")
+    parser.add_argument("--text-column", default=None)
+    parser.add_argument("--label-column", default=None)
+    parser.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="hidden state to map: 0 = the embedding layer, L = the last block (default: last)",
+    )
+    parser.add_argument(
+        "--pooling",
+        choices=("readout", "mean"),
+        default="readout",
+        help="the family's readout position (CLS, last token) or the mean of the tokens",
+    )
+    parser.add_argument("--method", choices=("pca", "umap"), default="pca")
+    parser.add_argument("--neighbours", type=at_least_one, default=10, help="k nearest neighbours (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="UMAP's random seed")
+    parser.add_argument(
+        "--top",
+        type=at_least_one,
+        default=DEFAULT_TOP,
+        help=f"likely-mislabelled rows in the JSON summary (default {DEFAULT_TOP}; the CSV has all)",
+    )
+    parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
+    parser.add_argument("--batch-size", type=at_least_one, default=32)
+    parser.add_argument("--out", required=True, help="folder for points.parquet, neighbours.parquet and the CSV")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out} is a file: give a folder")
+    from explainer.dataset_map.embeddings import MapError
+    from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv
+    from explainer.evaluation.error_report import load_labelled
+
+    try:
+        bundle = load_model(args.model)
+        data = load_labelled(bundle, args.data, text_column=args.text_column, label_column=args.label_column)
+    except (ModelLoadError, DatasetError, OSError) as error:
+        fail(str(error))
+    for line, reason in data.problems[:20]:
+        print(f"skipped line {line}: {reason}", file=sys.stderr)
+    options = MapOptions(
+        layer=args.layer,
+        pooling=args.pooling,
+        method=args.method,
+        neighbours=args.neighbours,
+        seed=args.seed,
+        beacon_threshold=args.beacon_threshold,
+        batch_size=args.batch_size,
+    )
+    try:
+        result = build_map(bundle, data, options, progress=None)
+    except (MapError, DatasetError) as error:
+        fail(str(error))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    frame = result.frame
+    points = frame[["row", "line", "x", "y", "label", "predicted", "correct", "confidence", "tokens", "text"]]
+    points = points.rename(columns={"predicted": "prediction"})
+    neighbours = frame[["row"]].assign(
+        neighbours=list(result.neighbours.indices), distances=list(result.neighbours.distances.astype(float))
+    )
+    with writing_to(out):
+        out.mkdir(parents=True, exist_ok=True)
+        points.to_parquet(out / "points.parquet", index=False)
+        neighbours.to_parquet(out / "neighbours.parquet", index=False)
+        (out / "likely_mislabelled.csv").write_bytes(mislabelled_csv(result))
+    ranked = result.mislabelled.head(args.top)
+    print_json(
+        {
+            "model": result.model_name,
+            "data": str(args.data),
+            "rows": len(frame),
+            "skipped_rows": len(result.problems),
+            "layer": result.layer,
+            "layers": result.layers,
+            "pooling": result.pooling,
+            "method": result.method,
+            "seed": result.seed,
+            "neighbours": result.neighbours.k,
+            "accuracy": float(frame["correct"].mean()),
+            "notes": list(result.notes),
+            "points": str(out / "points.parquet"),
+            "neighbours_file": str(out / "neighbours.parquet"),
+            "likely_mislabelled_csv": str(out / "likely_mislabelled.csv"),
+            "likely_mislabelled_total": len(result.mislabelled),
+            "likely_mislabelled": [
+                {
+                    "row": int(r.row),
+                    "score": round(float(r.score), 6),
+                    "label": r.label,
+                    "predicted": r.predicted,
+                    "neighbour_label": r.neighbour_label,
+                    "text": r.text,
+                }
+                for r in ranked.itertuples(index=False)
+            ],
+        }
+    )
+    return 0

@@ -1,0 +1,202 @@
+"""The map of a labelled data set through a model: one pass for predictions and embeddings (cached), one layer's
+vectors projected to 2-D, their nearest neighbours and the likely-mislabelled rows. Projections and neighbours
+are cached on disk too (UMAP and an exact search over 100,000 rows take minutes), keyed by the embeddings they
+come from and the options.
+
+    result = build_map(bundle, data, MapOptions(layer=None, method="umap"), progress=print)
+    result.frame.head()          # row, line, text, label, predicted, confidence, correct, tokens, tag, marker, x, y
+    neighbours_table(result, 12) # the nearest rows of row 12
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from explainer.data import disk_cache
+from explainer.data.labelled import DatasetError, LabelledData
+from explainer.dataset_map import mislabels
+from explainer.dataset_map.embeddings import POOLINGS, MapError, Pooling, embed_dataset, store_folder
+from explainer.dataset_map.neighbours import DEFAULT_K, Neighbours, nearest_neighbours
+from explainer.dataset_map.projection import METHODS, Method, project, unit_rows
+from explainer.evaluation.error_report import example_table, tag_column
+from explainer.loading.bundle import ModelBundle
+from explainer.progress import Progress
+
+NAMESPACE = "dataset_map"
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MapOptions:
+    layer: int | None = None  # hidden-state index, 0 = the embedding layer; None: the last layer
+    pooling: Pooling = "readout"
+    method: Method = "pca"
+    neighbours: int = DEFAULT_K
+    seed: int = 0
+    beacon_threshold: float | None = None
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class MapResult:
+    model_name: str
+    label_names: tuple[str, ...]
+    source: str
+    frame: pd.DataFrame  # one row per example in file order: row, line, text, label, predicted, confidence,
+    #                      correct, tokens, [tag column], marker, x, y, p(<label>)...
+    neighbours: Neighbours
+    mislabelled: pd.DataFrame  # mislabels.COLUMNS with label names, and text; ranked
+    layer: int
+    layers: int  # hidden states per example (blocks + 1)
+    pooling: str
+    method: str  # what ran ("umap" asked of too few rows runs "pca")
+    seed: int
+    problems: tuple[tuple[int, str], ...]  # rows of the file that were skipped
+    tag_column: str | None
+    has_markers: bool
+    cached: bool  # predictions and embeddings came from the disk cache
+    notes: tuple[str, ...] = ()
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage: embeddings, projection, neighbours
+
+
+def resolve_layer(layer: int | None, layers: int) -> int:
+    """The hidden-state index asked for (None: the last); MapError naming the range when it is out of it."""
+    if layer is None:
+        return layers - 1
+    if not 0 <= layer < layers:
+        raise MapError(
+            f"layer {layer} is out of range: this model has layers 0-{layers - 1} "
+            f"(0: the embedding layer, {layers - 1}: the last block)"
+        )
+    return layer
+
+
+def _check(options: MapOptions) -> None:
+    if options.pooling not in POOLINGS:
+        raise MapError(f"unknown pooling {options.pooling!r}; use one of {', '.join(POOLINGS)}")
+    if options.method not in METHODS:
+        raise MapError(f"unknown method {options.method!r}; use one of {', '.join(METHODS)}")
+    if options.neighbours < 1:
+        raise MapError(f"neighbours must be at least 1, not {options.neighbours}")
+
+
+def _cached_arrays(key: tuple, compute: Callable[[], dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], bool]:
+    """Arrays stored as one .npz per key (written atomically); (arrays, came_from_cache)."""
+    path = disk_cache.cache_path(NAMESPACE, CACHE_VERSION, *key).with_suffix(".npz")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}, True
+    except (OSError, ValueError):
+        pass
+    arrays = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            np.savez(out, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return arrays, False
+
+
+def build_map(
+    bundle: ModelBundle, data: LabelledData, options: MapOptions = MapOptions(), progress: Progress | None = None
+) -> MapResult:
+    """Predict and embed every row (or read them from the cache), then project and search the chosen layer."""
+    _check(options)
+    if not len(data):
+        raise DatasetError(f"{data.source}: no rows to map")
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    predictions, store, was_cached = embed_dataset(
+        bundle, data, beacon_threshold=options.beacon_threshold, batch_size=options.batch_size, progress=progress
+    )
+    seconds["embeddings"] = time.perf_counter() - start
+    layer = resolve_layer(options.layer, store.layers)
+    vectors = unit_rows(store.layer(layer, options.pooling))  # [N, hidden]
+    base = (store_folder(bundle, data, options.beacon_threshold).name, layer, options.pooling)
+
+    start = time.perf_counter()
+    notes: list[str] = []
+
+    def projected() -> dict[str, np.ndarray]:
+        result = project(vectors, options.method, options.seed)
+        return {"xy": result.coordinates, "method": np.array(result.method), "notes": np.array(list(result.notes))}
+
+    projection, _ = _cached_arrays((*base, options.method, options.seed), projected)
+    notes += [str(note) for note in projection["notes"].tolist()]
+    seconds["projection"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+
+    def searched() -> dict[str, np.ndarray]:
+        found = nearest_neighbours(vectors, options.neighbours)
+        return {"indices": found.indices, "distances": found.distances, "notes": np.array(list(found.notes))}
+
+    stored, _ = _cached_arrays((*base, "neighbours", options.neighbours), searched)
+    neighbours = Neighbours(
+        stored["indices"], stored["distances"], options.neighbours, tuple(str(n) for n in stored["notes"].tolist())
+    )
+    notes += list(neighbours.notes)
+    seconds["neighbours"] = time.perf_counter() - start
+
+    names = tuple(bundle.label_names)
+    frame = example_table(data, predictions, names)
+    frame.insert(0, "row", np.arange(len(data)))
+    markers = store.markers()
+    frame["marker"] = markers.astype(np.int64)
+    xy = projection["xy"]
+    frame["x"], frame["y"] = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
+    labels = np.asarray(data.labels, dtype=np.int64)
+    ranked = mislabels.likely_mislabelled(labels, predictions.probabilities, neighbours)
+    label_names = np.asarray(names, dtype=object)
+    for column in ("label", "predicted", "neighbour_label"):
+        ranked[column] = label_names[ranked[column].to_numpy(dtype=np.int64)] if len(ranked) else []
+    ranked["text"] = frame["text"].to_numpy()[ranked["row"].to_numpy(dtype=np.int64)] if len(ranked) else []
+    return MapResult(
+        model_name=bundle.name,
+        label_names=names,
+        source=data.source,
+        frame=frame,
+        neighbours=neighbours,
+        mislabelled=ranked,
+        layer=layer,
+        layers=store.layers,
+        pooling=options.pooling,
+        method=str(projection["method"]),
+        seed=options.seed,
+        problems=tuple(data.problems),
+        tag_column=tag_column(data),
+        has_markers=bool((markers >= 0).any()),
+        cached=was_cached,
+        notes=tuple(notes),
+        seconds=seconds,
+    )
+
+
+def neighbours_table(result: MapResult, row: int) -> pd.DataFrame:
+    """The nearest rows of `row`: rank, row, distance, text, label, predicted, correct."""
+    found = result.neighbours.indices[row]
+    shown = result.frame.iloc[found][["row", "text", "label", "predicted", "correct"]].reset_index(drop=True)
+    shown.insert(0, "distance", result.neighbours.distances[row].astype(np.float64))
+    shown.insert(0, "rank", np.arange(1, len(found) + 1))
+    return shown
+
+
+def mislabelled_csv(result: MapResult) -> bytes:
+    """The likely-mislabelled list as UTF-8 CSV, with each row's file line."""
+    table = result.mislabelled.copy()
+    table.insert(
+        1, "line", result.frame["line"].to_numpy()[table["row"].to_numpy(dtype=np.int64)] if len(table) else []
+    )
+    return table.to_csv(index=False).encode("utf-8")

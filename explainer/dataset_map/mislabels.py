@@ -1,0 +1,43 @@
+"""Likely-mislabelled examples: rows whose label disagrees with most of their nearest neighbours' labels and
+with the model's prediction (the "conflicting neighbours" signal).
+
+score = (share of the k neighbours labelled otherwise + (1 - the model's probability of the row's label)) / 2,
+in [0, 1]; only rows where more than half the neighbours and the model disagree are listed, highest score first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from explainer.dataset_map.neighbours import Neighbours
+
+COLUMNS = ("row", "score", "neighbour_disagreement", "label", "predicted", "neighbour_label", "p_label")
+
+
+def likely_mislabelled(labels: np.ndarray, probabilities: np.ndarray, neighbours: Neighbours) -> pd.DataFrame:
+    """labels [N] ids, probabilities [N, labels]: one row per likely-mislabelled example (COLUMNS; labels as ids),
+    ranked by score (ties: file order)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    n, classes = probabilities.shape
+    if neighbours.k == 0 or n == 0:
+        return pd.DataFrame({column: [] for column in COLUMNS})
+    neighbour_labels = labels[neighbours.indices]  # [N, k]
+    disagreement = (neighbour_labels != labels[:, None]).mean(axis=1)  # [N]
+    votes = np.stack([(neighbour_labels == c).sum(axis=1) for c in range(classes)], axis=1)  # [N, labels]
+    predicted = probabilities.argmax(axis=1)
+    p_label = probabilities[np.arange(n), labels]
+    score = (disagreement + (1.0 - p_label)) / 2.0
+    chosen = np.flatnonzero((disagreement > 0.5) & (predicted != labels))
+    chosen = chosen[np.lexsort((chosen, -score[chosen]))]
+    return pd.DataFrame(
+        {
+            "row": chosen,
+            "score": score[chosen],
+            "neighbour_disagreement": disagreement[chosen],
+            "label": labels[chosen],
+            "predicted": predicted[chosen],
+            "neighbour_label": votes[chosen].argmax(axis=1),
+            "p_label": p_label[chosen].astype(np.float64),
+        }
+    )

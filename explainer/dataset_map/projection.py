@@ -1,0 +1,113 @@
+"""2-D maps of a layer's vectors: PCA, and UMAP after PCA to 50 dimensions, both deterministic for a seed.
+
+PCA streams over the rows (float64 sums and the d x d scatter matrix, a chunk at a time), so 100,000 rows of a
+768-wide layer never need a second copy; its components and signs follow scikit-learn's PCA (each component's
+largest coefficient positive), so the two agree on the same matrix. umap-learn (and numba under it, slow to
+import and to compile on first use) is imported only when a UMAP map is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+METHODS = ("pca", "umap")
+Method = Literal["pca", "umap"]
+UMAP_PCA_DIMENSIONS = 50  # UMAP reads this many principal components, not the whole layer
+UMAP_NEIGHBOURS = 15
+UMAP_MIN_ROWS = 5  # below this UMAP has no neighbourhood to work with: the map falls back to PCA
+CHUNK = 8192  # rows per step of the streaming passes
+
+
+@dataclass(frozen=True)
+class Pca:
+    mean: np.ndarray  # [d] float64
+    components: np.ndarray  # [k, d] float64, unit rows, by decreasing variance
+    explained_variance: np.ndarray  # [k] float64
+
+    def transform(self, vectors: np.ndarray) -> np.ndarray:  # [N, d] -> [N, k] float32
+        out = np.empty((len(vectors), len(self.components)), dtype=np.float32)
+        for first in range(0, len(vectors), CHUNK):
+            block = np.asarray(vectors[first : first + CHUNK], dtype=np.float64) - self.mean
+            out[first : first + CHUNK] = block @ self.components.T
+        return out
+
+
+def fit_pca(vectors: np.ndarray, components: int) -> Pca:
+    """Principal components of `vectors` [N, d] (N >= 1): at most min(N, d) of them."""
+    n, d = vectors.shape
+    k = max(0, min(components, n, d))
+    shift = np.asarray(vectors[: min(n, CHUNK)], dtype=np.float64).mean(axis=0)  # keeps the sums well-conditioned
+    total = np.zeros(d)
+    scatter = np.zeros((d, d))
+    for first in range(0, n, CHUNK):
+        block = np.asarray(vectors[first : first + CHUNK], dtype=np.float64) - shift
+        total += block.sum(axis=0)
+        scatter += block.T @ block
+    centre = total / n
+    covariance = (scatter - n * np.outer(centre, centre)) / max(n - 1, 1)
+    values, vectors_ = np.linalg.eigh(covariance)  # ascending
+    order = np.argsort(values)[::-1][:k]
+    basis = vectors_[:, order].T  # [k, d]
+    strongest = np.argmax(np.abs(basis), axis=1)
+    basis *= np.sign(basis[np.arange(k), strongest])[:, None]  # scikit-learn's svd_flip(u_based_decision=False)
+    return Pca(mean=shift + centre, components=basis, explained_variance=np.clip(values[order], 0.0, None))
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero): the cosine geometry the neighbours use."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Projection:
+    coordinates: np.ndarray  # [N, 2] float32
+    method: str  # what was run: "pca" or "umap" (a UMAP asked of too few rows runs PCA)
+    notes: tuple[str, ...] = ()
+
+
+def project(vectors: np.ndarray, method: Method = "pca", seed: int = 0) -> Projection:
+    """A 2-D map of `vectors` [N, d]. PCA is deterministic; UMAP is seeded (and then runs single-threaded, which
+    is what makes it reproducible)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown projection {method!r}; use one of {', '.join(METHODS)}")
+    n = len(vectors)
+    if n == 0:
+        return Projection(np.zeros((0, 2), dtype=np.float32), method)
+    notes: list[str] = []
+    if method == "umap" and n < UMAP_MIN_ROWS:
+        notes.append(f"UMAP needs at least {UMAP_MIN_ROWS} rows; {n} were mapped with PCA instead")
+        method = "pca"
+    if method == "pca":
+        pca = fit_pca(vectors, 2)
+        return Projection(_two_columns(pca.transform(vectors)), "pca", tuple(notes))
+    reduced = fit_pca(vectors, UMAP_PCA_DIMENSIONS).transform(vectors)
+    return Projection(_umap(reduced, seed), "umap", tuple(notes))
+
+
+def _two_columns(values: np.ndarray) -> np.ndarray:  # [N, <=2] -> [N, 2]: a rank-1 set gets y = 0
+    out = np.zeros((len(values), 2), dtype=np.float32)
+    out[:, : values.shape[1]] = values[:, :2]
+    return out
+
+
+def _umap(reduced: np.ndarray, seed: int) -> np.ndarray:
+    import warnings
+
+    import umap  # lazy: numba's import and compilation take seconds
+
+    neighbours = min(UMAP_NEIGHBOURS, len(reduced) - 1)
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=neighbours,
+        min_dist=0.1,
+        random_state=seed,
+        n_jobs=1,
+        init="spectral" if len(reduced) > neighbours + 2 else "random",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # spectral-init and tiny-graph warnings: the map is still drawn
+        return reducer.fit_transform(reduced).astype(np.float32)

@@ -1,0 +1,210 @@
+"""Named slices of a mapped data set and their metrics.
+
+A slice is a filter (text contains, token range, true and predicted labels, tags such as capability,
+confidence range, correct or wrong), a set of rows picked on the map (a box or lasso selection), or a list (the
+likely-mislabelled rows). Filters travel in a page's link; every kind exports as JSON definitions and as a CSV
+of its rows. Metrics per slice: n, accuracy, macro-F1 over the labels present, expected calibration error,
+with the whole set as the first row.
+
+Works on the map's table (maps.MapResult.frame): row, text, label, predicted, confidence, correct, tokens and
+the tag column, labels as names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from explainer.evaluation.error_report import calibration
+
+KINDS = ("filter", "selection", "list")
+CORRECTNESS = ("all", "correct", "wrong")
+JSON_VERSION = 1
+WHOLE_SET = "whole set"
+METRIC_COLUMNS = ("slice", "kind", "n", "accuracy", "macro_f1", "ece")
+
+
+@dataclass(frozen=True)
+class SliceRule:
+    """A filter; every field left at its default keeps every row."""
+
+    text: str = ""  # case-insensitive substring
+    min_tokens: int | None = None
+    max_tokens: int | None = None
+    labels: tuple[str, ...] = ()  # true labels; empty: all
+    predicted: tuple[str, ...] = ()  # predicted labels; empty: all
+    tags: tuple[str, ...] = ()  # values of the tag column (e.g. capability); empty: all
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    correct: Literal["all", "correct", "wrong"] = "all"
+
+    def mask(self, frame: pd.DataFrame, tag_column: str | None = None) -> np.ndarray:  # [N] bool
+        keep = np.ones(len(frame), dtype=bool)
+        if self.text.strip():
+            keep &= frame["text"].str.contains(self.text.strip(), case=False, regex=False).to_numpy()
+        if self.min_tokens is not None:
+            keep &= frame["tokens"].to_numpy() >= self.min_tokens
+        if self.max_tokens is not None:
+            keep &= frame["tokens"].to_numpy() <= self.max_tokens
+        if self.labels:
+            keep &= frame["label"].isin(self.labels).to_numpy()
+        if self.predicted:
+            keep &= frame["predicted"].isin(self.predicted).to_numpy()
+        if self.tags:
+            keep &= frame[tag_column].isin(self.tags).to_numpy() if tag_column in frame else False
+        if self.min_confidence is not None:
+            keep &= frame["confidence"].to_numpy() >= self.min_confidence
+        if self.max_confidence is not None:
+            keep &= frame["confidence"].to_numpy() <= self.max_confidence
+        if self.correct != "all":
+            correct = frame["correct"].to_numpy(dtype=bool)
+            keep &= correct if self.correct == "correct" else ~correct
+        return keep
+
+
+@dataclass(frozen=True)
+class Slice:
+    name: str
+    kind: Literal["filter", "selection", "list"] = "filter"
+    rule: SliceRule | None = None  # for filters
+    rows: tuple[int, ...] = field(default=())  # for selections and lists: data rows (from 0, file order)
+
+    def mask(self, frame: pd.DataFrame, tag_column: str | None = None) -> np.ndarray:  # [N] bool
+        if self.kind == "filter":
+            return (self.rule or SliceRule()).mask(frame, tag_column)
+        keep = np.zeros(len(frame), dtype=bool)
+        rows = np.asarray([r for r in self.rows if 0 <= r < len(frame)], dtype=np.int64)
+        keep[rows] = True
+        return keep
+
+
+def from_filter(name: str, rule: SliceRule) -> Slice:
+    return Slice(name=name, kind="filter", rule=rule)
+
+
+def from_rows(name: str, rows: Sequence[int], kind: Literal["selection", "list"] = "selection") -> Slice:
+    return Slice(name=name, kind=kind, rows=tuple(sorted({int(r) for r in rows})))
+
+
+# ---- metrics ---------------------------------------------------------------------------------------------------
+
+
+def macro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean F1 over the labels that occur as truth or prediction (as scikit-learn's average="macro")."""
+    present = np.union1d(labels, predicted)
+    if len(present) == 0:
+        return float("nan")
+    scores = []
+    for label in present:
+        true_positive = np.sum((labels == label) & (predicted == label))
+        denominator = np.sum(labels == label) + np.sum(predicted == label)
+        scores.append(2.0 * true_positive / denominator if denominator else 0.0)
+    return float(np.mean(scores))
+
+
+def metrics_of(frame: pd.DataFrame) -> dict[str, float]:
+    """n, accuracy, macro-F1 and ECE of the rows of `frame` (nan for an empty slice)."""
+    n = len(frame)
+    if n == 0:
+        return {"n": 0, "accuracy": float("nan"), "macro_f1": float("nan"), "ece": float("nan")}
+    correct = frame["correct"].to_numpy(dtype=bool)
+    labels = frame["label"].astype(str).to_numpy()
+    predicted = frame["predicted"].astype(str).to_numpy()
+    return {
+        "n": n,
+        "accuracy": float(correct.mean()),
+        "macro_f1": macro_f1(labels, predicted),
+        "ece": calibration(frame["confidence"].to_numpy(), correct).ece,
+    }
+
+
+def metrics_table(frame: pd.DataFrame, slices: Sequence[Slice], tag_column: str | None = None) -> pd.DataFrame:
+    """One row per slice (METRIC_COLUMNS), the whole set first."""
+    rows = [{"slice": WHOLE_SET, "kind": "", **metrics_of(frame)}]
+    for each in slices:
+        rows.append({"slice": each.name, "kind": each.kind, **metrics_of(frame[each.mask(frame, tag_column)])})
+    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+
+# ---- export and link -------------------------------------------------------------------------------------------
+
+
+def rows_csv(frame: pd.DataFrame, slices: Sequence[Slice], tag_column: str | None = None) -> bytes:
+    """Every slice's rows, a `slice` column first (a row in two slices appears twice), as UTF-8 CSV."""
+    columns = [
+        c
+        for c in ("row", "line", "text", "label", "predicted", "confidence", "correct", "tokens", tag_column, "marker")
+        if c and c in frame.columns
+    ]
+    parts = [frame.loc[each.mask(frame, tag_column), columns].assign(slice=each.name) for each in slices]
+    table = pd.concat(parts) if parts else pd.DataFrame(columns=columns + ["slice"])
+    return table[["slice", *columns]].to_csv(index=False).encode("utf-8")
+
+
+def _definition(each: Slice) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": each.name, "kind": each.kind}
+    if each.kind == "filter":
+        rule = asdict(each.rule or SliceRule())
+        out["rule"] = {k: list(v) if isinstance(v, tuple) else v for k, v in rule.items() if v != _DEFAULTS[k]}
+    else:
+        out["rows"] = list(each.rows)
+    return out
+
+
+_DEFAULTS = asdict(SliceRule())
+
+
+def to_json(slices: Sequence[Slice]) -> str:
+    """The definitions of `slices` (filters as rules, the others as row lists)."""
+    return json.dumps({"version": JSON_VERSION, "slices": [_definition(each) for each in slices]}, indent=2)
+
+
+def _rule(value: dict[str, Any]) -> SliceRule:
+    known = {k: v for k, v in value.items() if k in _DEFAULTS}
+    for key in ("labels", "predicted", "tags"):
+        if key in known:
+            known[key] = tuple(str(v) for v in known[key])
+    for key in ("min_tokens", "max_tokens"):
+        if known.get(key) is not None:
+            known[key] = int(known[key])
+    for key in ("min_confidence", "max_confidence"):
+        if known.get(key) is not None:
+            known[key] = float(known[key])
+    if known.get("correct", "all") not in CORRECTNESS:
+        raise ValueError(f"correct must be one of {', '.join(CORRECTNESS)}")
+    return SliceRule(**known)
+
+
+def from_json(text: str) -> list[Slice]:
+    """Slices from to_json's text, or from a bare list of definitions (ValueError when it is neither)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"slice definitions are not JSON: {error.msg}") from None
+    items = value.get("slices") if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise ValueError("slice definitions: expected a list of slices")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not str(item.get("name", "")).strip():
+            raise ValueError("every slice needs a name")
+        kind = item.get("kind", "filter")
+        if kind not in KINDS:
+            raise ValueError(f"unknown slice kind {kind!r}; use one of {', '.join(KINDS)}")
+        if kind == "filter":
+            out.append(from_filter(str(item["name"]), _rule(dict(item.get("rule") or {}))))
+        else:
+            out.append(from_rows(str(item["name"]), [int(r) for r in item.get("rows", [])], kind))
+    return out
+
+
+def link_value(slices: Sequence[Slice]) -> str:
+    """The filters among `slices`, compact, for a link ("" when there are none: the option leaves the link).
+    Selections and lists are row lists: they travel in the exported JSON, not in the link."""
+    filters = [_definition(each) for each in slices if each.kind == "filter"]
+    return json.dumps(filters, separators=(",", ":")) if filters else ""

@@ -1,0 +1,207 @@
+"""Streamlit glue of the Data-set map page: its options (seeded from and published to the link), what a click or a
+box/lasso selection on the map does, and the slices kept for the session (filters seeded from the link)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from explainer.dataset_map import slices as slicing
+from explainer.dataset_map.maps import MapOptions, MapResult
+from explainer.families import sizes
+from explainer.loading.bundle import ModelBundle
+from explainer.ui import labelled, links
+
+POOLING_TITLES = {"readout": "Readout position (CLS / last token)", "mean": "Mean of the tokens"}
+METHOD_TITLES = {"pca": "PCA", "umap": "UMAP (PCA to 50 first; slower)"}
+NEIGHBOURS = (5, 10, 20, 50)
+SHOW_HERE = "Show its neighbours here"
+SLICES_KEY = "_map_slices"  # the session's slices: list[Slice]
+PENDING_KEY = "_map_pending"  # rows of the last box/lasso selection, not yet made a slice
+FOCUS_KEY = "map_row"  # the row whose neighbours are listed (a number input)
+
+
+def layer_count(bundle: ModelBundle) -> int:
+    """Hidden states per example: the embedding layer and one per block."""
+    return sizes(bundle.model.config).layers + 1
+
+
+def option_widgets(bundle: ModelBundle) -> MapOptions:
+    """Layer, pooling, projection and neighbour count, seeded from the link (layer=, pool=, method=, k=)."""
+    layers = layer_count(bundle)
+    links.seed_index("map_layer", "layer", layers, layers - 1)
+    links.seed_choice("map_pooling", "pool", list(POOLING_TITLES))
+    links.seed_choice("map_method", "method", list(METHOD_TITLES))
+    links.seed_choice("map_k", "k", list(NEIGHBOURS), default=10, parse=int)
+    cells = st.columns(4)
+    layer = cells[0].selectbox(
+        "Layer",
+        list(range(layers)),
+        key="map_layer",
+        format_func=lambda i: f"{i} (embeddings)" if i == 0 else f"{i} (last)" if i == layers - 1 else str(i),
+    )
+    pooling = cells[1].selectbox("Vector", list(POOLING_TITLES), key="map_pooling", format_func=POOLING_TITLES.get)
+    method = cells[2].selectbox("Projection", list(METHOD_TITLES), key="map_method", format_func=METHOD_TITLES.get)
+    k = cells[3].selectbox("Neighbours", list(NEIGHBOURS), key="map_k")
+    return MapOptions(layer=int(layer), pooling=pooling, method=method, neighbours=int(k))
+
+
+def option_link(options: MapOptions, layers: int) -> dict[str, str]:
+    """The link options of `options` (defaults leave the link)."""
+    return {
+        "layer": "" if options.layer in (None, layers - 1) else str(options.layer),
+        "pool": "" if options.pooling == "readout" else options.pooling,
+        "method": "" if options.method == "pca" else options.method,
+        "k": "" if options.neighbours == 10 else str(options.neighbours),
+    }
+
+
+def click_picker(key: str) -> str:
+    """What a click on a point does: open the example in one of the per-example views, or list its neighbours."""
+    choices = [*(f"Open it in {view}" for view in labelled.available_views()), SHOW_HERE]
+    links.seed_choice(key, "click", choices)
+    return st.radio("A click on a point", choices, horizontal=True, key=key)
+
+
+def selection_rows(selection: Mapping[str, Any]) -> tuple[str, list[int]]:
+    """("area", rows) for a box or lasso selection, ("click", [row]) for a clicked point, ("", []) for none.
+    Rows come from the points' customdata (the map puts each point's data row there)."""
+    rows: list[int] = []
+    for point in selection.get("points", []) or []:
+        data = point.get("customdata")
+        if isinstance(data, list):
+            data = data[0] if data else None
+        if data is not None:
+            rows.append(int(data))
+    rows = sorted(set(rows))
+    if selection.get("box") or selection.get("lasso"):
+        return "area", rows
+    return ("click", rows[:1]) if rows else ("", [])
+
+
+def on_map_select(chart_key: str, click_key: str, texts_key: str) -> None:
+    """The map's on_select callback: an area becomes a pending selection; a click opens the example or focuses
+    the neighbours list on it."""
+    kind, rows = selection_rows(st.session_state[chart_key].selection)
+    if kind == "area":
+        st.session_state[PENDING_KEY] = rows
+    elif kind == "click":
+        st.session_state[FOCUS_KEY] = rows[0]
+        action = st.session_state[click_key]
+        if action != SHOW_HERE:
+            labelled.request_open(action.removeprefix("Open it in "), st.session_state[texts_key][rows[0]])
+
+
+# ---- slices -----------------------------------------------------------------------------------------------------
+
+
+def session_slices() -> list[slicing.Slice]:
+    """The session's slices; the first time, the filters named in the link's slices= parameter."""
+    if SLICES_KEY not in st.session_state:
+        links.seed_sidebar()
+        raw = st.session_state.get(links.LINK_KEY, {}).get("slices", "")
+        try:
+            st.session_state[SLICES_KEY] = slicing.from_json(raw) if raw else []
+        except (ValueError, TypeError):
+            st.session_state[SLICES_KEY] = []  # a hand-edited link: no slices, never a failed page
+    return st.session_state[SLICES_KEY]
+
+
+def add_slice(new: slicing.Slice) -> None:
+    kept = [each for each in session_slices() if each.name != new.name]  # a name used again replaces its slice
+    st.session_state[SLICES_KEY] = [*kept, new]
+
+
+def unique_name(base: str) -> str:
+    names = {each.name for each in session_slices()}
+    return base if base not in names else next(f"{base} {i}" for i in range(2, 10_000) if f"{base} {i}" not in names)
+
+
+def pending_selection() -> None:
+    """The last box/lasso selection: its size and a button that makes it a slice."""
+    rows = st.session_state.get(PENDING_KEY) or []
+    if not rows:
+        st.caption("Draw a box or lasso on the map to make a slice of the points inside.")
+        return
+    left, right = st.columns([3, 1])
+    name = left.text_input(
+        f"{len(rows):,} points selected: slice name", value=unique_name("selection"), key="map_selection_name"
+    )
+    if right.button("Add as slice", key="map_add_selection", icon=":material/add:"):
+        add_slice(slicing.from_rows(name.strip() or unique_name("selection"), rows, "selection"))
+        st.session_state[PENDING_KEY] = []
+        st.rerun()
+
+
+def filter_form(result: MapResult) -> None:
+    """A new slice from a filter: text, tokens, labels, tag, confidence, correct or wrong."""
+    frame, names = result.frame, list(result.label_names)
+    longest = max(int(frame["tokens"].max()), 2)
+    with st.expander("New slice from a filter", icon=":material/filter_alt:"):
+        first = st.columns(3)
+        name = first[0].text_input("Slice name", value=unique_name("filter"), key="map_filter_name")
+        text = first[1].text_input("Text contains", key="map_filter_text")
+        tokens = first[2].slider("Tokens", 1, longest, (1, longest), key="map_filter_tokens")
+        second = st.columns(4)
+        labels = second[0].multiselect("True label", names, key="map_filter_labels")
+        predicted = second[1].multiselect("Predicted", names, key="map_filter_predicted")
+        tags: list[str] = []
+        if result.tag_column:
+            tag_names = sorted(frame[result.tag_column].unique())
+            tags = second[2].multiselect(result.tag_column.capitalize(), tag_names, key="map_filter_tags")
+        correct = second[3].radio("Correct", slicing.CORRECTNESS, horizontal=True, key="map_filter_correct")
+        confidence = st.slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.01, key="map_filter_confidence")
+        if st.button("Add slice", key="map_add_filter", icon=":material/add:"):
+            rule = slicing.SliceRule(
+                text=text,
+                min_tokens=tokens[0] if tokens[0] > 1 else None,
+                max_tokens=tokens[1] if tokens[1] < longest else None,
+                labels=tuple(labels),
+                predicted=tuple(predicted),
+                tags=tuple(tags),
+                min_confidence=confidence[0] if confidence[0] > 0 else None,
+                max_confidence=confidence[1] if confidence[1] < 1 else None,
+                correct=correct,
+            )
+            add_slice(slicing.from_filter(name.strip() or unique_name("filter"), rule))
+            st.rerun()
+
+
+def slice_table(result: MapResult) -> None:
+    """Per-slice metrics (whole set first), removal, and the exports."""
+    kept = session_slices()
+    table = slicing.metrics_table(result.frame, kept, result.tag_column)
+    st.dataframe(table.round(4), hide_index=True, key="map_slice_metrics")
+    if not kept:
+        return
+    cells = st.columns([2, 1, 1, 1])
+    gone = cells[0].multiselect(
+        "Remove slices",
+        [each.name for each in kept],
+        key="map_remove",
+        label_visibility="collapsed",
+        placeholder="Slices to remove",
+    )
+    if cells[1].button("Remove", key="map_remove_button", disabled=not gone):
+        st.session_state[SLICES_KEY] = [each for each in kept if each.name not in gone]
+        st.rerun()
+    cells[2].download_button(
+        "Rows (CSV)",
+        data=lambda: slicing.rows_csv(result.frame, kept, result.tag_column),
+        file_name="slices.csv",
+        mime="text/csv",
+        key="map_slices_csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    cells[3].download_button(
+        "Definitions (JSON)",
+        data=lambda: slicing.to_json(kept),
+        file_name="slices.json",
+        mime="application/json",
+        key="map_slices_json",
+        on_click="ignore",
+        icon=":material/download:",
+    )

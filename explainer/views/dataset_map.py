@@ -1,0 +1,129 @@
+"""The data-set map's figure: one point per example on WebGL (plotly Scattergl, interactive at 100,000 points),
+coloured by a column of the map's table. Pure function, no Streamlit; texts and label names are escaped for
+plotly's hover (which reads a subset of HTML).
+
+Every point carries its data row as customdata, so a click or a box/lasso selection names rows whatever trace
+the point is drawn in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from explainer.views.text import plot_text
+
+HOVER_CHARS = 90  # text shown per point on hover: the figure's size grows with it, 100,000 times
+CONTINUOUS = {"confidence": "Viridis", "tokens": "Cividis"}
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
+
+
+def colour_options(tag_column: str | None, has_markers: bool) -> dict[str, str]:
+    """{column: title} of what the map can be coloured by, for this data set and model."""
+    options = {
+        "label": "True label",
+        "predicted": "Predicted label",
+        "correct": "Correct or wrong",
+        "confidence": "Confidence",
+        "tokens": "Text length (tokens)",
+    }
+    if tag_column:
+        options[tag_column] = tag_column.capitalize()
+    if has_markers:
+        options["marker"] = "Dominant thought marker"
+    return options
+
+
+def hover_texts(frame: pd.DataFrame) -> list[str]:
+    """One escaped hover line per row: the row, the start of its text, true and predicted label, confidence."""
+    texts = frame["text"].astype(str)
+    short = texts.where(texts.str.len() <= HOVER_CHARS, texts.str.slice(0, HOVER_CHARS - 1) + "…")
+    return [
+        f"row {row}: {plot_text(text)}<br>true {plot_text(label)} · predicted {plot_text(predicted)} ({confidence:.0%})"
+        for row, text, label, predicted, confidence in zip(
+            frame["row"], short, frame["label"], frame["predicted"], frame["confidence"]
+        )
+    ]
+
+
+def _category_names(values: pd.Series, column: str) -> list[tuple[str, np.ndarray]]:
+    if column == "correct":
+        flags = values.to_numpy(dtype=bool)
+        return [("correct", flags), ("wrong", ~flags)]
+    if column == "marker":
+        return [(f"marker {m}" if m >= 0 else "no marker", values.to_numpy() == m) for m in sorted(values.unique())]
+    names = sorted(values.astype(str).unique())
+    text = values.astype(str).to_numpy()
+    return [(name or "(none)", text == name) for name in names]
+
+
+def map_figure(
+    frame: pd.DataFrame, colour: str = "label", title: str = "", selected: Sequence[int] = (), height: int = 620
+) -> go.Figure:
+    """Scatter of frame's x, y (one row per example, with row, text, label, predicted, confidence and `colour`).
+    Categorical colours get one trace (and legend entry) per value; confidence and length a colour scale.
+    `selected` rows are ringed."""
+    hover = np.asarray(hover_texts(frame), dtype=object)
+    rows = frame["row"].to_numpy()
+    x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
+    size = 4 if len(frame) > 20_000 else 6 if len(frame) > 2_000 else 8
+    figure = go.Figure()
+    common = {"mode": "markers", "hovertemplate": "%{text}<extra></extra>"}
+    if colour in CONTINUOUS:
+        figure.add_trace(
+            go.Scattergl(
+                x=x,
+                y=y,
+                text=hover,
+                customdata=rows,
+                name=colour,
+                showlegend=False,
+                **common,
+                marker={
+                    "size": size,
+                    "color": frame[colour].to_numpy(dtype=float),
+                    "colorscale": CONTINUOUS[colour],
+                    "colorbar": {"title": {"text": plot_text(colour)}},
+                    "opacity": 0.8,
+                },
+            )
+        )
+    else:
+        for index, (name, keep) in enumerate(_category_names(frame[colour], colour)):
+            figure.add_trace(
+                go.Scattergl(
+                    x=x[keep],
+                    y=y[keep],
+                    text=hover[keep],
+                    customdata=rows[keep],
+                    name=plot_text(name),
+                    **common,
+                    marker={"size": size, "color": PALETTE[index % len(PALETTE)], "opacity": 0.8},
+                )
+            )
+    if len(selected):
+        chosen = frame.iloc[np.asarray(selected, dtype=np.int64)]
+        figure.add_trace(
+            go.Scattergl(
+                x=chosen["x"],
+                y=chosen["y"],
+                mode="markers",
+                hoverinfo="skip",
+                name="selected",
+                showlegend=False,
+                marker={"size": size + 8, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "black"}},
+            )
+        )
+    figure.update_layout(
+        title=plot_text(title) if title else None,
+        height=height,
+        dragmode="zoom",  # a click selects one point; the toolbar offers box and lasso
+        hovermode="closest",
+        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        legend={"itemsizing": "constant"},
+        xaxis={"showticklabels": False, "zeroline": False, "title": None},
+        yaxis={"showticklabels": False, "zeroline": False, "title": None},
+    )
+    return figure

@@ -1,0 +1,94 @@
+"""Streamlit AppTest of the Data-set map page on a tiny model (no JavaScript: the browser test lassos and clicks)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer.dataset_map import slices as slicing
+from explainer.ui import dataset_map as map_ui
+from tests.conftest import CORPUS, ROOT
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.getbasetemp() / "map-app-cache"))
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("map-data") / "reviews.csv"
+    rows = [
+        f'"{text}",{"neg" if i % 2 else "pos"},{"short" if len(text) < 40 else "long"}' for i, text in enumerate(CORPUS)
+    ]
+    path.write_text("text,label,capability\n" + "\n".join(rows) + '\n"<b>bold</b> & <script>x</script>",pos,long\n')
+    return path
+
+
+def open_map(query: dict[str, str]) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for key, value in query.items():
+        app.query_params[key] = value
+    app.run()
+    app.switch_page("app_pages/map.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def metrics(app: AppTest):
+    return next(d.value for d in app.dataframe if list(d.value.columns) == list(slicing.METRIC_COLUMNS))
+
+
+def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, data_file):
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
+    assert len(app.get("plotly_chart")) == 1
+    assert any(f"{len(CORPUS) + 1} examples, layer 2 of 0-2" in c.value for c in app.caption)
+    neighbours = next(d.value for d in app.dataframe if "rank" in d.value.columns)
+    assert list(neighbours["rank"]) == list(range(1, 11)) and neighbours["distance"].is_monotonic_increasing
+    assert 0 not in set(neighbours["row"])  # row 0's own neighbours, itself excluded
+    whole = metrics(app)
+    assert list(whole["slice"]) == [slicing.WHOLE_SET] and whole["n"].iloc[0] == len(CORPUS) + 1
+
+    app.text_input(key="map_filter_text").set_value("film").run()
+    app.button(key="map_add_filter").click().run()
+    assert not app.exception, app.exception
+    table_ = metrics(app)
+    assert list(table_["slice"]) == [slicing.WHOLE_SET, "filter"]
+    assert table_["n"].iloc[1] == sum("film" in text.lower() for text in CORPUS)
+    link = json.loads(
+        app.query_params["slices"] if isinstance(app.query_params["slices"], str) else app.query_params["slices"][0]
+    )
+    assert link == [{"name": "filter", "kind": "filter", "rule": {"text": "film"}}]
+
+
+def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, data_file):
+    linked = json.dumps([{"name": "wrong ones", "kind": "filter", "rule": {"correct": "wrong"}}])
+    app = open_map(
+        {"model": str(checkpoint("distilbert")), "data": str(data_file), "layer": "1", "pool": "mean", "slices": linked}
+    )
+    assert app.selectbox(key="map_layer").value == 1 and app.selectbox(key="map_pooling").value == "mean"
+    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "wrong ones"]
+
+    app.session_state[map_ui.PENDING_KEY] = [0, 2, 4]  # what the map's lasso callback leaves (browser test)
+    app.run()
+    assert any("3 points selected" in t.label for t in app.text_input)
+    app.button(key="map_add_selection").click().run()
+    assert not app.exception, app.exception
+    table_ = metrics(app)
+    assert list(table_["slice"]) == [slicing.WHOLE_SET, "wrong ones", "selection"]
+    assert table_["n"].iloc[2] == 3
+    # selections are row lists: in the exported JSON, not in the link
+    assert "selection" not in (
+        app.query_params["slices"] if isinstance(app.query_params["slices"], str) else app.query_params["slices"][0]
+    )
+
+
+def test_a_layer_out_of_range_in_the_link_is_clamped_and_markup_stays_text(checkpoint, data_file):
+    app = open_map({"model": str(checkpoint("ours")), "data": str(data_file), "layer": "99", "colour": "marker"})
+    assert app.selectbox(key="map_layer").value == 2
+    assert app.selectbox(key="map_colour").value == "marker"  # ThoughtBeacon: the dominant marker
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    hovers = [text for trace in figure["data"] for text in trace.get("text", [])]
+    assert any("&lt;script&gt;" in text for text in hovers) and not any("<script>" in text for text in hovers)

@@ -1,0 +1,100 @@
+"""The Data-set map in a real browser: the WebGL map draws, a lasso drawn over it becomes a slice with its
+metrics, and a click on a point opens that example in the Attribution view."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+
+import pytest
+
+from tests.browser.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
+from tests.conftest import CORPUS
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SHOTS = os.environ.get("EXPLAINER_SCREENSHOTS")  # a folder to keep screenshots in, for looking at the pages
+# Where plotly put a trace's first point, relative to the chart's top-left corner.
+POINT_JS = """(gd) => {
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, trace = gd._fullData[0];  // arrays decoded here
+  return {x: xa._offset + xa.c2p(trace.x[0]), y: ya._offset + ya.c2p(trace.y[0]), row: Number(trace.customdata[0])};
+}"""
+
+
+@pytest.fixture(scope="module")
+def reviews(tmp_path_factory):
+    path = tmp_path_factory.mktemp("map-browser") / "reviews.csv"
+    rows = [f'"{text}",{"negative" if i % 2 else "positive"}' for i, text in enumerate(CORPUS)]
+    path.write_text("text,label\n" + "\n".join(rows) + '\n"<img src=x onerror=alert(1)> fine",positive\n')
+    return path, [*CORPUS, "<img src=x onerror=alert(1)> fine"]
+
+
+def open_map(browser, url: str, data):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    remote = block_network(page)
+    page.goto(f"{url}/map?{urllib.parse.urlencode({'data': str(data)})}", wait_until="domcontentloaded")
+    page.get_by_text("Likely mislabelled").first.wait_for(timeout=180_000)
+    page.locator(".js-plotly-plot .gl-container canvas").first.wait_for(state="attached", timeout=60_000)
+    page.wait_for_timeout(1500)  # let the run that drew the map finish
+    return page, dialogs, remote
+
+
+def screenshot(page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
+
+
+def test_a_click_on_a_point_opens_the_example(browser, app_url, reviews):  # noqa: F811
+    path, texts = reviews
+    page, dialogs, remote = open_map(browser, app_url, path)
+    chart = page.locator(".js-plotly-plot").first
+    # The default action: open it in the Attribution view.
+    page.wait_for_timeout(1000)
+    chart.scroll_into_view_if_needed()
+    point = chart.evaluate(POINT_JS)
+    box = chart.bounding_box()
+    page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+    page.wait_for_timeout(3000)
+    screenshot(page, "map-click")
+    page.wait_for_url("**/attribution?**", timeout=60_000)
+    page.locator("textarea").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert page.locator("textarea").first.input_value() == texts[int(point["row"])]
+    assert not dialogs and remote == [] and page.locator("img[src='x']").count() == 0
+
+
+def test_a_lasso_on_the_map_becomes_a_slice_with_metrics(browser, app_url, reviews):  # noqa: F811
+    path, texts = reviews
+    page, dialogs, remote = open_map(browser, app_url, path)
+    assert page.locator("[data-testid='stException']").count() == 0
+    chart = page.locator(".js-plotly-plot").first
+    chart.scroll_into_view_if_needed()
+    area = chart.locator(".nsewdrag").first.bounding_box()  # the plot area, where the lasso is drawn
+    screenshot(page, "map")
+
+    # The lasso tool (the map opens in zoom mode, where a click selects one point), drawn around the whole plot
+    # area, selects every point.
+    chart.hover()
+    chart.locator(".modebar-btn[data-val='lasso']").first.click()
+    left, top = area["x"] + 3, area["y"] + 3
+    right, bottom = area["x"] + area["width"] - 3, area["y"] + area["height"] - 3
+    page.mouse.move(left, top)
+    page.mouse.down()
+    for x, y in ((right, top), (right, bottom), (left, bottom), (left, top + 5)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    page.get_by_text(f"{len(texts)} points selected", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Add as slice").click()
+    page.get_by_role("button", name="Definitions (JSON)").wait_for(timeout=60_000)  # once there is a slice
+    # glide-data-grid keeps an accessible copy of the metrics table in the page: the new slice's row appears there,
+    # with every point in it.
+    metrics = page.locator("[data-testid='stDataFrame']").first
+    metrics.locator("[role='gridcell']", has_text="selection").first.wait_for(state="attached", timeout=60_000)
+    cells = metrics.locator("[role='gridcell']").all_text_contents()
+    assert cells[:3] == ["whole set", "", str(len(texts))]
+    assert cells[6:9] == ["selection", "selection", str(len(texts))]  # name, kind, n
+    screenshot(page, "map-slice")
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert not dialogs and remote == [] and page.locator("img[src='x']").count() == 0

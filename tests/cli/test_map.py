@@ -1,0 +1,176 @@
+"""`python -m explainer map`: Parquet points and neighbours, the JSON summary with the likely-mislabelled rows
+ranked, and clear refusals (a layer out of range, a model without a readout convention, too few rows)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explainer.cli.map import main
+from tests.conftest import CORPUS, ROOT
+from tests.unit.dataset_map.conftest import corpus_csv, unlisted_folder  # noqa: F401  (fixture)
+
+POSITIVE = [
+    "A wonderful, moving film with brilliant acting.",
+    "Delightful and funny, I loved every minute.",
+    "A beautiful, warm and clever story.",
+    "Superb performances and a great script.",
+    "One of the best films of the year, a joy.",
+    "Charming, witty and full of heart.",
+    "An excellent movie that made me smile.",
+    "Brilliant direction and a lovely score.",
+    "A fantastic, uplifting triumph.",
+    "Gorgeous, tender and wonderfully acted.",
+    "I adored this film, it is a masterpiece.",
+    "Fresh, funny and deeply touching.",
+]
+NEGATIVE = [
+    "A dull, boring mess with terrible acting.",
+    "Awful, tedious and far too long.",
+    "The worst film I have seen, a waste of time.",
+    "Stupid plot and lifeless characters.",
+    "A painful, ugly and pointless movie.",
+    "Badly written, badly acted, just bad.",
+    "I hated it, a tiresome disaster.",
+    "Boring, predictable and completely empty.",
+    "A miserable failure with no redeeming moments.",
+    "Clumsy, dreary and utterly forgettable.",
+    "Horrible dialogue and a ridiculous ending.",
+    "An incoherent, lazy and irritating film.",
+]
+
+
+def run(argv, capsys) -> tuple[int, dict | None, str]:
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = int(stop.code)
+    captured = capsys.readouterr()
+    return code, (json.loads(captured.out) if code == 0 else None), captured.err
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    path = tmp_path / "corpus.csv"
+    path.write_bytes(corpus_csv())
+    return path
+
+
+def test_map_writes_points_neighbours_and_a_ranked_summary(checkpoint, data_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "map"
+    code, summary, err = run(
+        [
+            "--model",
+            str(checkpoint("bert")),
+            "--data",
+            str(data_file),
+            "--neighbours",
+            "5",
+            "--layer",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    points = pd.read_parquet(out / "points.parquet")
+    assert list(points.columns[:8]) == ["row", "line", "x", "y", "label", "prediction", "correct", "confidence"]
+    assert list(points["row"]) == list(range(len(CORPUS))) and list(points["text"]) == list(CORPUS)  # file order
+    assert (points["correct"] == (points["label"] == points["prediction"])).all()
+    neighbours = pd.read_parquet(out / "neighbours.parquet")
+    assert list(neighbours["row"]) == list(range(len(CORPUS)))
+    assert all(len(n) == 5 and i not in set(n) for i, n in zip(neighbours["row"], neighbours["neighbours"]))
+    assert all(np.all(np.diff(d) >= -1e-7) for d in neighbours["distances"])
+    assert (summary["layer"], summary["layers"], summary["neighbours"], summary["rows"]) == (1, 3, 5, len(CORPUS))
+    ranked = summary["likely_mislabelled"]
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    labels = points["label"].to_numpy()
+    for item in ranked:  # each listed row: most neighbours and the model disagree with its label
+        row = item["row"]
+        others = labels[np.asarray(neighbours["neighbours"][row])]
+        assert (others != labels[row]).mean() > 0.5 and points["prediction"][row] != labels[row]
+        assert item["text"] == CORPUS[row]
+    csv = pd.read_csv(out / "likely_mislabelled.csv")
+    assert len(csv) == summary["likely_mislabelled_total"] and list(csv["row"][: len(ranked)]) == [
+        r["row"] for r in ranked
+    ]
+
+
+def test_bad_input_gets_one_clear_line(
+    checkpoint,
+    data_file,
+    unlisted_folder,  # noqa: F811
+    tmp_path,
+    capsys,
+    monkeypatch,
+):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = str(tmp_path / "map")
+    code, _, err = run(
+        ["--model", str(checkpoint("bert")), "--data", str(data_file), "--layer", "5", "--out", out], capsys
+    )
+    assert code == 2 and "layer 5 is out of range: this model has layers 0-2" in err
+    code, _, err = run(["--model", str(unlisted_folder), "--data", str(data_file), "--out", out], capsys)
+    assert code == 2 and "no readout convention" in err and "Traceback" not in err
+    code, _, err = run(["--model", str(checkpoint("bert")), "--data", str(tmp_path / "none.csv"), "--out", out], capsys)
+    assert code == 2 and "no such file" in err
+    (tmp_path / "file").write_text("x")
+    code, _, err = run(
+        ["--model", str(checkpoint("bert")), "--data", str(data_file), "--out", str(tmp_path / "file")], capsys
+    )
+    assert code == 2 and "is a file" in err
+
+
+def test_fewer_rows_than_neighbours_is_said_and_the_rest_used(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    small = tmp_path / "small.csv"
+    small.write_bytes(corpus_csv(CORPUS[:4]))
+    code, summary, err = run(
+        ["--model", str(checkpoint("gpt2")), "--data", str(small), "--out", str(tmp_path / "map")], capsys
+    )
+    assert code == 0 and "4 rows, so each has 3 neighbours, not the 10 asked for" in err
+    assert summary["neighbours"] == 3 and summary["notes"]
+    assert all(len(n) == 3 for n in pd.read_parquet(tmp_path / "map" / "neighbours.parquet")["neighbours"])
+
+
+@pytest.mark.slow
+def test_flipped_labels_top_the_list_with_the_shipped_model(tmp_path):
+    """Two clusters a trained sentiment model separates well, with two labels flipped on purpose: the flipped
+    rows are the top of the likely-mislabelled list (the real command, in a subprocess)."""
+    texts = POSITIVE + NEGATIVE
+    labels = ["positive"] * len(POSITIVE) + ["negative"] * len(NEGATIVE)
+    flipped = [3, 17]
+    for row in flipped:
+        labels[row] = "negative" if labels[row] == "positive" else "positive"
+    data = tmp_path / "flipped.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in zip(texts, labels)))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "explainer",
+            "map",
+            "--data",
+            str(data),
+            "--neighbours",
+            "5",
+            "--out",
+            str(tmp_path / "map"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "EXPLAINER_CACHE": str(tmp_path / "cache")},
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert sorted(r["row"] for r in summary["likely_mislabelled"][:2]) == flipped

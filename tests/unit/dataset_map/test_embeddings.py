@@ -1,0 +1,127 @@
+"""Embeddings from the prediction pass: the readout and mean vectors equal what trace() captures for each text,
+they come from the same forward pass as the predictions (one per batch), the float16 store reads back in row
+order whatever order its slots were written in, and a second pass reads everything from disk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explainer import load_model, trace
+from explainer.dataset_map.embeddings import (
+    BatchEmbeddings,
+    EmbeddingStore,
+    MapError,
+    check_readout,
+    embed_dataset,
+    embed_texts,
+    store_folder,
+)
+from explainer.evaluation.predict import predict
+from explainer.evaluation.prediction_cache import load_cached
+from explainer.families import family_of
+from tests.conftest import CORPUS
+
+TEXTS = list(CORPUS[:4])
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2", "ours", "roberta"])
+def test_vectors_match_the_traced_hidden_states(bundle, family):
+    b = bundle(family)
+    batch = embed_texts(b, TEXTS)
+    probabilities = predict(b, TEXTS).probabilities
+    np.testing.assert_allclose(batch.probabilities, probabilities, atol=1e-5)
+    for i, text in enumerate(TEXTS):
+        t = trace(b, text)
+        hidden = t.hidden_states  # [layers+1, T, d]
+        position = family_of(b.model).readout_position(hidden.shape[1])
+        np.testing.assert_allclose(batch.readout[:, i].astype(np.float32), hidden[:, position], rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(batch.mean[:, i].astype(np.float32), hidden.mean(axis=1), rtol=2e-3, atol=2e-3)
+    assert batch.readout.dtype == np.float16 and batch.readout.shape[:2] == (3, len(TEXTS))
+    assert family != "gpt2" or family_of(b.model).readout == "last"
+
+
+def test_dominant_marker_of_a_thought_beacon_model(ours_bundle, bert_bundle):
+    markers = embed_texts(ours_bundle, TEXTS).markers
+    for i, text in enumerate(TEXTS):
+        routing = trace(ours_bundle, text).thought_markers  # [layers, T, K]
+        counts = np.bincount(routing.argmax(-1).ravel(), minlength=routing.shape[-1])
+        assert markers[i] == counts.argmax()
+    assert (embed_texts(bert_bundle, TEXTS).markers == -1).all()
+
+
+def test_store_reads_back_in_row_order_from_blocks_written_in_any_order(tmp_path):
+    rng = np.random.default_rng(0)
+    layers, rows, hidden = 3, 10, 4
+    readout = rng.normal(size=(layers, rows, hidden)).astype(np.float16)
+    mean = rng.normal(size=(layers, rows, hidden)).astype(np.float16)
+    store = EmbeddingStore.create(tmp_path / "store", rows, layers, hidden)
+    order = rng.permutation(rows)
+    assert not store.is_complete()
+    for first in (6, 0, 3):  # blocks of slots, written out of order, as shards would
+        block = order[first : first + (3 if first < 6 else 4)]
+        store.write(
+            first,
+            block,
+            BatchEmbeddings(
+                np.zeros((len(block), 2), np.float32),
+                readout[:, block],
+                mean[:, block],
+                np.full(len(block), 2, np.int16),
+            ),
+        )
+    again = EmbeddingStore(tmp_path / "store")
+    assert again.is_complete()
+    for layer in range(layers):
+        np.testing.assert_array_equal(again.layer(layer, "readout"), readout[layer].astype(np.float32))
+        np.testing.assert_array_equal(again.layer(layer, "mean"), mean[layer].astype(np.float32))
+    assert (again.markers() == 2).all()
+    with pytest.raises(MapError, match="layers 0-2"):
+        again.layer(3)
+    with pytest.raises(ValueError, match="outside"):
+        store.write(
+            9,
+            np.array([1, 2]),
+            BatchEmbeddings(np.zeros((2, 2), np.float32), readout[:, :2], mean[:, :2], np.zeros(2, np.int16)),
+        )
+
+
+def test_one_forward_pass_per_batch_then_the_cache(checkpoint, corpus_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    private = load_model(checkpoint("bert"), device="cpu")  # a private copy: the test hooks its forward
+    calls: list[int] = []
+    with private.lock:
+        handle = private.model.register_forward_pre_hook(lambda module, args, kwargs: calls.append(1), with_kwargs=True)
+    try:
+        predictions, store, cached = embed_dataset(private, corpus_data, batch_size=8)
+        assert not cached and len(calls) == -(-len(corpus_data) // 8)  # one pass per batch, no second pass
+        alone = predict(private, corpus_data.texts, batch_size=8)
+        np.testing.assert_allclose(predictions.probabilities, alone.probabilities, atol=1e-6)
+        assert load_cached(private, corpus_data) is not None  # the same pass filled the prediction cache
+        calls.clear()
+        again, store_again, cached = embed_dataset(private, corpus_data, batch_size=8)
+        assert cached and calls == []
+        np.testing.assert_array_equal(store_again.layer(2), store.layer(2))
+        assert store.folder == store_folder(private, corpus_data, None) and store.folder.parent.name == "embeddings"
+        direct = embed_texts(private, list(corpus_data.texts[:4]))
+        np.testing.assert_allclose(store.layer(2)[:4], direct.readout[2].astype(np.float32), atol=2e-3)
+    finally:
+        with private.lock:
+            handle.remove()
+    assert not list(store.folder.parent.glob("*.partial-*"))
+
+
+def test_a_model_without_a_readout_convention_is_refused(unlisted_folder):
+    unlisted = load_model(unlisted_folder, device="cpu")
+    with pytest.raises(MapError, match="no readout convention"):
+        check_readout(unlisted)
+    with pytest.raises(MapError, match=f"'{unlisted_folder.name}'"):
+        embed_texts(unlisted, ["a film"])
+
+
+def test_float16_store_clips_instead_of_overflowing(bert_bundle):
+    from explainer.dataset_map.embeddings import _half
+
+    values = _half(torch.tensor([1e6, -1e6, 1.5]))
+    assert np.isfinite(values).all() and values[0] == np.finfo(np.float16).max

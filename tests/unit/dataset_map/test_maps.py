@@ -1,0 +1,48 @@
+"""The whole map of a data set on a tiny model: its table, the chosen layer, cached projections and neighbours,
+bad options refused with clear messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explainer.dataset_map.embeddings import MapError, embed_dataset
+from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv, neighbours_table, resolve_layer
+from explainer.dataset_map.neighbours import nearest_neighbours
+from explainer.dataset_map.projection import project, unit_rows
+
+
+def test_map_of_a_data_set(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    result = build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=4))
+    frame = result.frame
+    assert list(frame["row"]) == list(range(len(corpus_data))) and list(frame["text"]) == list(corpus_data.texts)
+    assert {"x", "y", "label", "predicted", "confidence", "correct", "tokens", "marker"} <= set(frame.columns)
+    _, store, _ = embed_dataset(bert_bundle, corpus_data)
+    vectors = unit_rows(store.layer(1, "mean"))
+    np.testing.assert_allclose(frame[["x", "y"]].to_numpy(), project(vectors, "pca").coordinates, atol=1e-5)
+    np.testing.assert_array_equal(result.neighbours.indices, nearest_neighbours(vectors, 4).indices)
+    assert (result.layer, result.layers, result.method, result.cached) == (1, 3, "pca", False)
+    table = neighbours_table(result, 3)
+    assert list(table["row"]) == list(result.neighbours.indices[3]) and len(table) == 4
+    assert mislabelled_csv(result).startswith(b"row,line,score")
+    again = build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=4))
+    assert again.cached  # predictions and embeddings from disk; the projection too
+    np.testing.assert_array_equal(again.frame["x"], frame["x"])
+    last = build_map(bert_bundle, corpus_data, MapOptions(neighbours=4))
+    assert last.layer == 2 and not np.array_equal(last.frame["x"], frame["x"])
+
+
+def test_bad_options(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    with pytest.raises(MapError, match="layer 3 is out of range: this model has layers 0-2"):
+        build_map(bert_bundle, corpus_data, MapOptions(layer=3))
+    with pytest.raises(MapError, match="layer -1 is out of range"):
+        resolve_layer(-1, 3)
+    with pytest.raises(MapError, match="unknown method"):
+        build_map(bert_bundle, corpus_data, MapOptions(method="tsne"))
+    with pytest.raises(MapError, match="unknown pooling"):
+        build_map(bert_bundle, corpus_data, MapOptions(pooling="max"))
+    small = build_map(bert_bundle, corpus_data, MapOptions(neighbours=50))
+    assert small.neighbours.k == len(corpus_data) - 1
+    assert any("not the 50 asked for" in note for note in small.notes)

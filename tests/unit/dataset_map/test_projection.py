@@ -1,0 +1,62 @@
+"""Projections: the streaming PCA equals scikit-learn's on the same matrix (components, signs, coordinates),
+whatever the chunk size; UMAP is deterministic for a seed (slow: numba compiles on first use)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+
+from explainer.dataset_map import projection
+from explainer.dataset_map.projection import fit_pca, project, unit_rows
+
+
+def matrix(rows=300, width=24, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    scales = np.linspace(5.0, 0.2, width)  # distinct variances: a well-defined order of components
+    return (rng.normal(size=(rows, width)) * scales + rng.normal(size=width) * 3).astype(np.float32)
+
+
+@pytest.mark.parametrize("chunk", [8192, 64])
+def test_pca_matches_scikit_learn(monkeypatch, chunk):
+    monkeypatch.setattr(projection, "CHUNK", chunk)  # 64: the sums run over several chunks
+    x = matrix()
+    ours = fit_pca(x, 5)
+    theirs = PCA(n_components=5, svd_solver="full").fit(x.astype(np.float64))
+    np.testing.assert_allclose(ours.components, theirs.components_, atol=1e-6)
+    np.testing.assert_allclose(ours.explained_variance, theirs.explained_variance_, rtol=1e-6)
+    np.testing.assert_allclose(ours.transform(x), theirs.transform(x.astype(np.float64)), atol=1e-4)
+    np.testing.assert_allclose(project(x, "pca").coordinates, theirs.transform(x.astype(np.float64))[:, :2], atol=1e-4)
+
+
+def test_pca_of_degenerate_sets():
+    assert project(np.ones((1, 4), np.float32), "pca").coordinates.shape == (1, 2)
+    line = np.outer(np.arange(5.0), [1.0, 2.0, 0.0]).astype(np.float32)  # rank 1: y is 0
+    xy = project(line, "pca").coordinates
+    assert np.allclose(xy[:, 1], 0.0, atol=1e-5) and np.ptp(xy[:, 0]) > 1
+    assert project(np.zeros((0, 3), np.float32)).coordinates.shape == (0, 2)
+    with pytest.raises(ValueError, match="unknown projection"):
+        project(line, "tsne")
+
+
+def test_unit_rows():
+    rows = unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(rows, [[0.6, 0.8], [0.0, 0.0]])
+
+
+def test_umap_of_too_few_rows_falls_back_to_pca():
+    result = project(matrix(rows=3), "umap")
+    assert result.method == "pca" and "PCA instead" in result.notes[0]
+
+
+@pytest.mark.slow
+def test_umap_is_deterministic_for_a_seed_and_separates_clusters():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(size=(40, 60)), rng.normal(size=(40, 60)) + 6]).astype(np.float32)
+    first, again, other = project(x, "umap", seed=3), project(x, "umap", seed=3), project(x, "umap", seed=4)
+    assert first.method == "umap" and first.coordinates.shape == (80, 2)
+    np.testing.assert_array_equal(first.coordinates, again.coordinates)
+    assert not np.array_equal(first.coordinates, other.coordinates)
+    a, b = first.coordinates[:40], first.coordinates[40:]
+    gap = np.linalg.norm(a.mean(0) - b.mean(0))
+    assert gap > 3 * max(a.std(0).max(), b.std(0).max())  # the two clusters stay apart on the map

@@ -1,0 +1,110 @@
+"""Slices: filters keep the rows they name, selections and lists their rows; metrics equal scikit-learn's and the
+Errors report's ECE; definitions survive JSON and the link; the CSV holds every slice's rows."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from explainer.dataset_map import slices as slicing
+from explainer.evaluation.error_report import calibration
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 80
+    labels = rng.choice(["neg", "pos", "mixed"], size=n)
+    predicted = np.where(rng.random(n) < 0.7, labels, rng.choice(["neg", "pos", "mixed"], size=n))
+    return pd.DataFrame(
+        {
+            "row": np.arange(n),
+            "line": np.arange(n) + 2,
+            "text": [f"{'not ' if i % 3 == 0 else ''}a film number {i}" for i in range(n)],
+            "label": labels,
+            "predicted": predicted,
+            "confidence": rng.uniform(0.3, 1.0, size=n),
+            "correct": labels == predicted,
+            "tokens": rng.integers(3, 30, size=n),
+            "capability": rng.choice(["negation", "vocabulary"], size=n),
+            "marker": -1,
+        }
+    )
+
+
+def test_filter_rules(frame):
+    rule = slicing.SliceRule(
+        text="NOT",
+        min_tokens=5,
+        max_tokens=20,
+        labels=("neg", "pos"),
+        tags=("negation",),
+        min_confidence=0.5,
+        correct="wrong",
+    )
+    keep = rule.mask(frame, "capability")
+    expected = (
+        frame["text"].str.contains("not")
+        & frame["tokens"].between(5, 20)
+        & frame["label"].isin(["neg", "pos"])
+        & (frame["capability"] == "negation")
+        & (frame["confidence"] >= 0.5)
+        & ~frame["correct"]
+    )
+    np.testing.assert_array_equal(keep, expected.to_numpy())
+    assert slicing.SliceRule().mask(frame).all()
+    assert not slicing.SliceRule(tags=("negation",)).mask(frame, None).any()  # no tag column: nothing matches
+    picked = slicing.from_rows("picked", [5, 1, 5, 999]).mask(frame)
+    assert list(np.flatnonzero(picked)) == [1, 5]
+
+
+def test_metrics_match_scikit_learn_and_the_errors_ece(frame):
+    chosen = slicing.from_filter("long", slicing.SliceRule(min_tokens=10))
+    table = slicing.metrics_table(frame, [chosen, slicing.from_rows("none", [])], "capability")
+    assert list(table["slice"]) == [slicing.WHOLE_SET, "long", "none"]
+    for row, part in ((0, frame), (1, frame[frame["tokens"] >= 10])):
+        assert table["n"][row] == len(part)
+        assert table["accuracy"][row] == pytest.approx(accuracy_score(part["label"], part["predicted"]))
+        assert table["macro_f1"][row] == pytest.approx(f1_score(part["label"], part["predicted"], average="macro"))
+        ece = calibration(part["confidence"].to_numpy(), part["correct"].to_numpy()).ece
+        assert table["ece"][row] == pytest.approx(ece)
+    assert table["n"][2] == 0 and np.isnan(table["accuracy"][2])
+
+
+def test_definitions_round_trip_and_link(frame):
+    kept = [
+        slicing.from_filter("neg wrong", slicing.SliceRule(labels=("neg",), correct="wrong", max_confidence=0.9)),
+        slicing.from_rows("lasso", [4, 2, 9]),
+        slicing.from_rows("suspects", [7], "list"),
+    ]
+    again = slicing.from_json(slicing.to_json(kept))
+    assert again == kept
+    link = slicing.link_value(kept)
+    assert json.loads(link) == [
+        {"name": "neg wrong", "kind": "filter", "rule": {"labels": ["neg"], "max_confidence": 0.9, "correct": "wrong"}}
+    ]
+    assert slicing.from_json(link) == kept[:1]
+    assert slicing.link_value(kept[1:]) == ""
+    bad_ones = (
+        "{",
+        '[{"kind": "filter"}]',
+        '[{"name": "x", "kind": "pie"}]',
+        '"text"',
+        '[{"name": "x", "rule": {"correct": "y"}}]',
+    )
+    for bad in bad_ones:
+        with pytest.raises(ValueError):
+            slicing.from_json(bad)
+
+
+def test_rows_csv(frame):
+    kept = [slicing.from_rows("a", [0, 1]), slicing.from_filter("b", slicing.SliceRule(text="number 42"))]
+    table = pd.read_csv(io.BytesIO(slicing.rows_csv(frame, kept, "capability")))
+    assert list(table.columns[:3]) == ["slice", "row", "line"] and "capability" in table.columns
+    assert list(table["slice"]) == ["a", "a", "b"]
+    assert list(table["row"]) == [0, 1, 42]
