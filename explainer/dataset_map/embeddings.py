@@ -221,9 +221,20 @@ def store_folder(bundle: ModelBundle, data: LabelledData, beacon_threshold: floa
 
 
 def open_store(folder: Path) -> EmbeddingStore | None:
+    """The store in `folder`, or None when there is none or it is damaged (a truncated or corrupted file, a row
+    never written): the caller then recomputes it instead of failing on it later."""
     try:
-        return EmbeddingStore(folder) if folder.is_dir() else None
-    except (OSError, ValueError, KeyError):
+        if not folder.is_dir():
+            return None
+        store = EmbeddingStore(folder)
+        for name in POOLINGS:  # the header's shape, and a file long enough to hold it
+            stored = np.load(folder / f"{name}.npy", mmap_mode="r")
+            if stored.shape != (store.layers, store.rows, store.hidden):
+                return None
+            del stored
+        markers = np.load(folder / "markers.npy")
+        return store if markers.shape == (store.rows,) and store.is_complete() else None
+    except (OSError, ValueError, KeyError, EOFError, TypeError):
         return None
 
 

@@ -64,13 +64,13 @@ def cached_predictions(
     )
     try:
         predictions = _from_json(value)
-    except (KeyError, TypeError, ValueError):  # a file of an older layout: compute afresh
+        if predictions.probabilities.shape != (len(data), bundle.model.config.num_labels):
+            raise ValueError("cached predictions do not match the data set")
+    except (KeyError, TypeError, ValueError, AttributeError):  # damaged on disk, or an older layout: afresh
         predictions = predict(bundle, data.texts, batch_size=batch_size, beacon_threshold=beacon_threshold,
                               progress=progress)
         disk_cache.store(NAMESPACE, _to_json(predictions), *cache_key(bundle, data, beacon_threshold))
         return predictions, False
-    if predictions.probabilities.shape != (len(data), bundle.model.config.num_labels):
-        raise ValueError("cached predictions do not match the data set; clear the cache folder")
     if was_cached and progress:
         progress(len(data), len(data))
     return predictions, was_cached
@@ -81,7 +81,7 @@ def load_cached(bundle: ModelBundle, data: LabelledData, beacon_threshold: float
     value = disk_cache.load(NAMESPACE, *cache_key(bundle, data, beacon_threshold))
     try:
         predictions = None if value is None else _from_json(value)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):  # damaged on disk: as if absent
         return None
     if predictions is None or predictions.probabilities.shape != (len(data), bundle.model.config.num_labels):
         return None
