@@ -6,6 +6,7 @@ import streamlit as st
 
 from explainer.evaluation.error_report import ExampleFilter, analyse, confusion_cell, filter_examples, predictions_csv
 from explainer.ui import export, labelled, links, session
+from explainer.ui import whatif as whatif_ui
 from explainer.views import evaluation as evaluation_figures
 
 labelled.follow_open_request()
@@ -15,6 +16,7 @@ if current.error:
     st.error(current.error)
     st.stop()
 bundle = current.bundle
+whatif_ui.follow_flip_request(bundle.name)  # "Find the smallest flip" below: search, then open What-if
 # A shared link may name a file on this machine (data=PATH, text_column, label_column) and every filter below.
 labelled.seed_data_widgets("errors")
 links.seed_option("errors_filter_text", "q", str, "")
@@ -96,6 +98,8 @@ links.publish_options({"q": text, "tokens": "" if tokens == (1, longest) else f"
                        "pred": links.joined(predicted_labels)})
 rule = ExampleFilter(errors_only=True, text=text, min_tokens=tokens[0], max_tokens=tokens[1], tags=tuple(tags),
                      true_labels=tuple(true_labels), predicted_labels=tuple(predicted_labels))
-example_table(filter_examples(report.frame, rule, report.tag_column), "errors_table")
+mistakes = filter_examples(report.frame, rule, report.tag_column)
+example_table(mistakes, "errors_table")
+whatif_ui.flip_picker(mistakes["text"].head(500).tolist())
 st.download_button("Predictions as CSV", data=lambda: predictions_csv(report.frame), file_name="predictions.csv",
                    mime="text/csv", key="errors_download", on_click="ignore", icon=":material/download:")

@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-from explainer.bench import attention, attribution, batch, beacons, capture
+from explainer.bench import attention, attribution, batch, beacons, capture, causal, counterfactuals, pages, serve
+from explainer.bench import map as dataset_map
 from explainer.bench.common import BenchOptions
 
 BenchFunction = Callable[[BenchOptions], dict[str, Any]]
@@ -23,6 +24,11 @@ BENCHES: dict[str, BenchFunction] = {
     "attention": attention.run,
     "batch": batch.run,
     "attribution": attribution.run,
+    "counterfactuals": counterfactuals.run,
+    "causal": causal.run,
+    "serve": serve.run,
+    "pages": pages.run,
+    "map": dataset_map.run,
 }
 
 

@@ -13,11 +13,16 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "trace": ("trace", "trace one input: prediction, tokens and the shape of every captured array (JSON)"),
     "attribute": ("attribute", "attribute one prediction with a method, or build the attribution graph (JSON)"),
+    "counterfactual": ("counterfactual", "the smallest word edits that flip a prediction, or a file's mistakes (JSON)"),
+    "patch": ("patch", "activation patching from a clean text into a corrupted one (JSON)"),
+    "ablate": ("ablate", "ablate every head (and MLP) of a model on one text (JSON)"),
     "evaluate": ("evaluate", "evaluate one or two models on a labelled file; --sweep-tau for the beacon sweep"),
+    "map": ("map", "map a labelled file: 2-D projection, nearest neighbours, likely mislabels (Parquet + JSON)"),
     "markers": ("markers", "build the thought-marker dictionary of a data set (JSON and CSV)"),
     "train": ("train", "train a ThoughtBeacon or baseline model (from scratch or retrofitted with LoRA)"),
     "challenge": ("challenge", "write the CheckList-style labelled challenge set"),
     "model-card": ("model_card", "re-render a model folder's card from its metrics.json"),
+    "report": ("report", "write a self-contained HTML report of one input that opens offline"),
     "bench": ("bench", "run a benchmark against its reference: bench NAME --json"),
 }
 

@@ -32,10 +32,13 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("overview.py", "Overview", ":material/search:"),
     PageEntry("attention.py", "Attention", ":material/grid_view:", "attention", opens_examples=True),
     PageEntry("attribution.py", "Attribution", ":material/insights:", "attribution", opens_examples=True),
+    PageEntry("whatif.py", "What-if", ":material/edit_note:", "whatif"),
     PageEntry("markers.py", "Thought markers", ":material/route:", "markers", opens_examples=True),
     PageEntry("beacons.py", "Beacons", ":material/bolt:", "beacons"),
     PageEntry("errors.py", "Errors", ":material/rule:", "errors"),
+    PageEntry("map.py", "Data-set map", ":material/scatter_plot:", "map"),
     PageEntry("compare.py", "Compare", ":material/compare:", "compare"),
+    PageEntry("causal.py", "Causal", ":material/science:", "causal"),
 )
 
 

@@ -11,7 +11,10 @@ import pytest
 from explainer.cli import COMMANDS
 from tests.conftest import ROOT
 
-EXPECTED = ("trace", "attribute", "evaluate", "markers", "train", "challenge", "model-card", "bench")
+EXPECTED = (
+    "trace", "attribute", "counterfactual", "patch", "ablate", "evaluate", "map", "markers", "train", "challenge",
+    "model-card", "report", "bench",
+)
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

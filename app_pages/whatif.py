@@ -1,0 +1,129 @@
+"""What-if: an editable copy of the sidebar text beside the original; both predictions, the word-level diff, the
+attribution of each and the change in every head's attention; counterfactuals found on request, one click loading
+a flip as the edited text. The link carries the edited text (edited), the generator (cf_method) and the
+attribution method (method)."""
+
+import html
+
+import streamlit as st
+
+from explainer.attribution import METHODS, AttributionOptions
+from explainer.attribution.registry import title
+from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
+from explainer.counterfactual.registry import title as generator_title
+from explainer.ui import caches, demo, export, links, session
+from explainer.ui import whatif as whatif_ui
+from explainer.views import attribution as attribution_figures
+from explainer.views import whatif as whatif_figures
+
+st.title("What-if")
+current = session.selection()
+if current.error:
+    st.error(current.error)
+    st.stop()
+name, original = current.bundle.name, current.text
+links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
+links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS)
+links.seed_choice("whatif_attribution", "method", METHODS, default="integrated_gradients")
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Original** (the sidebar text)")
+    st.markdown(
+        f"<div class='whatif-original' style='white-space:pre-wrap;padding:0.5rem 0'>{html.escape(original)}</div>",
+        unsafe_allow_html=True,
+    )
+with right:
+    longest = demo.config().limits.max_text_chars if demo.config() else MAX_TEXT_CHARS
+    edited = st.text_area("Edited copy", key=whatif_ui.EDITED_KEY, height=110, max_chars=longest)[:longest]
+    st.button("Reset to the original", on_click=whatif_ui.load_edited, args=(original,), key="whatif_reset")
+cf_method = st.session_state[whatif_ui.METHOD_KEY]
+attribution_method = st.session_state["whatif_attribution"]
+links.publish_options({"edited": edited, "cf_method": cf_method, "method": attribution_method})
+
+try:
+    traces = [caches.get_trace(name, original), caches.get_trace(name, edited)]
+except InputError as error:
+    st.info(str(error))
+    st.stop()
+for who, trace in zip(("Original: ", "Edited: "), traces):
+    session.warn_if_truncated(trace, who)
+one, two = st.columns(2)
+for column, who, trace in zip((one, two), ("Original", "Edited"), traces):
+    column.metric(
+        f"{who} prediction", trace.predicted_label, f"{trace.probabilities[trace.predicted]:.1%}", delta_color="off"
+    )
+flipped = traces[0].predicted != traces[1].predicted
+st.markdown(whatif_figures.diff_html(original, edited), unsafe_allow_html=True)
+changed = whatif_figures.changed_words(original, edited)
+st.caption(
+    f"{changed} word{'s' if changed != 1 else ''} changed · the prediction "
+    + ("**flips**" if flipped else "stays the same")
+)
+
+st.subheader("Attribution of each")
+method = st.selectbox("Attribution method", METHODS, format_func=title, key="whatif_attribution")
+options = AttributionOptions(max_steps=128)
+one, two = st.columns(2)
+longest_tokens = max(len(trace.tokens) for trace in traces)
+shown = ((one, original, "Original"), (two, edited, "Edited"))
+for column, text, who in shown if demo.within_token_limit("attributions", longest_tokens, "attribution_tokens") else ():
+    result = caches.get_attribution(name, text, method, None, options)
+    column.caption(f"{who}: attributing **{result.target_label}**")
+    column.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
+
+st.subheader("Attention change per head")
+st.caption(
+    "Total variation distance (0 to 1) between each head's attention from the token the classifier reads, "
+    "over the words of the two texts (kept words matched). Click a head to open it on the Attention page."
+)
+change = whatif_ui.get_head_change(name, original, edited)
+chart = export.charts("whatif", "png", html_download=False)
+event = chart(whatif_figures.head_change_figure(change), "heads", on_select="rerun", selection_mode="points")
+head = export.clicked_pair(event)
+if head is not None:
+    st.switch_page(
+        "app_pages/attention.py",
+        query_params={"model": name, "text": edited, "layer": str(head[0]), "head": str(head[1])},
+    )
+
+st.subheader("Counterfactuals")
+st.caption("The smallest edits of the original that flip its prediction; every one re-run through the model.")
+left, right = st.columns([3, 1], vertical_alignment="bottom")
+left.selectbox(
+    "Generator",
+    whatif_ui.CF_METHODS,
+    key=whatif_ui.METHOD_KEY,
+    format_func=lambda m: "All generators" if m == whatif_ui.ALL else generator_title(m),
+)
+asked = (name, original, cf_method)
+right.button(
+    "Find counterfactuals",
+    key="whatif_find",
+    type="primary",
+    on_click=lambda: st.session_state.update({whatif_ui.ASKED: asked}),
+)
+if st.session_state.get(whatif_ui.ASKED) == asked:
+    try:
+        search = whatif_ui.search_with_progress(name, original, cf_method)
+    except InputError as error:
+        st.info(str(error))
+        st.stop()
+    for note in search.notes:
+        st.caption(note)
+    st.caption(
+        f"{len(search.counterfactuals)} flips from **{search.original.label}** found in "
+        f"{search.forward_passes} forward passes. Select one to load it as the edited text."
+    )
+    if search.counterfactuals:
+        st.session_state["_whatif_flip_texts"] = [c.text for c in search.counterfactuals]
+        st.dataframe(
+            whatif_figures.counterfactual_table(search),
+            hide_index=True,
+            width="stretch",
+            key="whatif_flips",
+            selection_mode="single-row",
+            on_select=lambda: whatif_ui.on_flip_selected("whatif_flips", "_whatif_flip_texts"),
+        )
+    else:
+        st.info("No flip within 3 word edits: try another generator.")

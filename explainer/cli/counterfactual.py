@@ -1,0 +1,116 @@
+"""`python -m explainer counterfactual [--model M] --text "..." [--target LABEL] [--max-edits N] [--method NAME]
+[--swaps "good->bad,not->"] --json`: the smallest edits that flip one prediction.
+
+Prints {"original": {text, label, probabilities}, "counterfactuals": [{text, label, probabilities, edits:
+[{position, old, new}], edit_count, method}], "forward_passes": N}. Positions count words as
+explainer/counterfactual/words.py splits them. `--data FILE` searches every misclassified row of a labelled file
+(target: its true label) and prints {"examples", "found_share", "median_edit_count", "median_forward_passes"};
+`--out FILE.jsonl` writes one line per example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from explainer.capture.encoding import InputError
+from explainer.cli.common import at_least_one, fail, print_json, to_jsonable, writing_to
+from explainer.counterfactual.registry import METHODS
+from explainer.data.labelled import DatasetError
+from explainer.loading.bundle import ModelLoadError, load_model
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explainer counterfactual", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="the input text")
+    source.add_argument("--data", help="labelled CSV, TSV or JSONL file: search its misclassified rows")
+    parser.add_argument("--target", default=None, help="label name or index to flip to (default: any other label)")
+    parser.add_argument("--max-edits", type=at_least_one, default=3, help="most words changed (default 3)")
+    parser.add_argument(
+        "--max-candidates", type=at_least_one, default=None, help="most edited texts scored per search (default 300)"
+    )
+    parser.add_argument(
+        "--method",
+        action="append",
+        choices=METHODS,
+        metavar="NAME",
+        help=f"generator to run: {', '.join(METHODS)} (repeatable; default: all)",
+    )
+    parser.add_argument("--swaps", default=None, help='extra lexicon swaps, e.g. "good->bad, not->"')
+    parser.add_argument("--out", default=None, help="--data: write one JSON line per example to this file")
+    parser.add_argument("--text-column", default=None)
+    parser.add_argument("--label-column", default=None)
+    parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from explainer.counterfactual import find_counterfactuals
+    from explainer.counterfactual.lexicon import parse_swaps
+    from explainer.counterfactual.search import DEFAULT_MAX_CANDIDATES
+
+    if args.out and args.text is not None:
+        fail("--out goes with --data (one line per example); with --text the result is printed")
+    if args.out and Path(args.out).is_dir():
+        fail(f"--out {args.out} is a folder: give a file name ending in .jsonl")
+    if args.data is not None and args.target is not None:
+        fail("--target goes with --text; with --data each row's target is its true label")
+    methods = tuple(args.method or METHODS)
+    limits = {
+        "max_edits": args.max_edits,
+        "max_candidates": args.max_candidates or DEFAULT_MAX_CANDIDATES,
+        "methods": methods,
+    }
+    try:
+        swaps = parse_swaps(args.swaps)
+        bundle = load_model(args.model, allow_pickle=args.allow_pickle)
+        if args.text is not None:
+            search = find_counterfactuals(bundle, args.text, target=args.target, swaps=swaps, **limits)
+            for note in search.notes:
+                print(f"note: {note}", file=sys.stderr)
+            print_json(search.as_dict())
+            return
+        _run_data(bundle, args, swaps, limits)
+    except (ModelLoadError, InputError, DatasetError) as error:
+        fail(str(error))
+
+
+def _run_data(bundle, args, swaps, limits: dict) -> None:
+    from explainer.counterfactual.dataset import example_line, misclassified, search_each, summary
+    from explainer.evaluation.error_report import load_labelled
+
+    try:
+        data = load_labelled(
+            bundle, Path(args.data).expanduser(), text_column=args.text_column, label_column=args.label_column
+        )
+    except OSError as error:
+        fail(f"cannot read {args.data}: {error.strerror or error}")
+    for line, reason in data.problems[:20]:
+        print(f"skipped line {line}: {reason}", file=sys.stderr)
+    rows = misclassified(bundle, data)
+    print(f"{len(rows)} misclassified of {len(data)} rows", file=sys.stderr)
+    examples = []
+    out = Path(args.out) if args.out else None
+    with writing_to(out or "."):
+        handle = None
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            handle = out.open("w", encoding="utf-8")
+        try:
+            for example in search_each(bundle, rows, swaps=swaps, **limits):
+                examples.append(example)
+                if handle is not None:
+                    handle.write(json.dumps(to_jsonable(example_line(example)), ensure_ascii=False) + "\n")
+        finally:
+            if handle is not None:
+                handle.close()
+    payload = summary(examples, limits["max_edits"])
+    if out is not None:
+        payload["out"] = str(out)
+    print_json(payload)

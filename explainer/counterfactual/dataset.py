@@ -1,0 +1,92 @@
+"""Counterfactuals over a labelled data set: every misclassified row searched for the edit that makes the model
+right (target: the row's true label), and the summary the command line and the bench print."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from explainer.capture.encoding import InputError
+from explainer.counterfactual.registry import METHODS
+from explainer.counterfactual.result import CounterfactualSearch
+from explainer.counterfactual.search import DEFAULT_MAX_CANDIDATES, find_counterfactuals
+from explainer.data.labelled import LabelledData
+from explainer.evaluation.predict import predict
+from explainer.loading.bundle import ModelBundle
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str  # the true label
+    search: CounterfactualSearch | None  # None: the text could not be searched (see error)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def misclassified(bundle: ModelBundle, data: LabelledData) -> list[tuple[str, str]]:
+    """(text, true label) of every row the model gets wrong, in file order."""
+    if not len(data):
+        return []
+    predicted = predict(bundle, data.texts).predicted
+    return [
+        (text, bundle.label_names[label])
+        for text, label, guess in zip(data.texts, data.labels, predicted)
+        if guess != label
+    ]
+
+
+def search_each(
+    bundle: ModelBundle,
+    rows: Sequence[tuple[str, str | None]],
+    *,
+    max_edits: int = 3,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    methods: Sequence[str] = METHODS,
+    swaps: Any = None,
+) -> Iterator[Example]:
+    """find_counterfactuals on each (text, target) in turn; a row the search refuses (empty text, target already
+    predicted) comes back with its reason instead of stopping the run."""
+    import time
+
+    for text, target in rows:
+        started = time.perf_counter()
+        try:
+            search = find_counterfactuals(
+                bundle,
+                text,
+                target=target,
+                max_edits=max_edits,
+                max_candidates=max_candidates,
+                methods=methods,
+                swaps=swaps,
+            )
+        except InputError as error:
+            yield Example(text, target or "", None, str(error), time.perf_counter() - started)
+            continue
+        yield Example(text, target or "", search, None, time.perf_counter() - started)
+
+
+def summary(examples: Sequence[Example], max_edits: int = 3) -> dict[str, Any]:
+    """{"examples", "found_share", "median_edit_count", "median_forward_passes"}: the share with a flip of at most
+    `max_edits` words; medians over the examples searched (edit counts: over those with a flip; None when none)."""
+    searched = [e.search for e in examples if e.search is not None]
+    found = [s for s in searched if s.best is not None and s.best.edit_count <= max_edits]
+    return {
+        "examples": len(examples),
+        "found_share": len(found) / len(examples) if examples else 0.0,
+        "median_edit_count": statistics.median(s.best.edit_count for s in found) if found else None,
+        "median_forward_passes": statistics.median(s.forward_passes for s in searched) if searched else None,
+    }
+
+
+def example_line(example: Example) -> dict[str, Any]:
+    """One JSON line of --out: the row, then the search (or the reason it could not run)."""
+    line: dict[str, Any] = {"text": example.text, "label": example.label}
+    if example.search is None:
+        line["error"] = example.error
+    else:
+        line.update(example.search.as_dict())
+    return line

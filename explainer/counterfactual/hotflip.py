@@ -1,0 +1,108 @@
+"""Substitution guided by gradients (HotFlip, Ebrahimi et al. 2018), one word at a time, beam search over positions.
+
+For a word made of tokens a_1..a_n at embeddings e(a_k) with gradients g_k of the search's objective, replacing it
+by the one-token word b changes the objective by about e(b) . g_1 - sum_k e(a_k) . g_k (first order: b takes the
+first token's place, the others go). Every whole-word vocabulary entry is scored that way at once, and the best
+(position, word) pairs are tried on the model. Whole words only: no "##" continuations, no special tokens, nothing
+but ASCII letters, at least two of them (so no punctuation swaps). Each state of the beam gets its own gradient.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explainer.counterfactual.context import Candidate, Context, Option, State, beam_search
+from explainer.counterfactual.words import match_case, split_words
+from explainer.loading.bundle import ModelBundle
+
+PER_POSITION = 6  # replacements considered at each position
+WORD_PREFIXES = ("Ġ", "▁")  # byte-level BPE and SentencePiece mark a word's first piece this way
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    ids: torch.Tensor  # [V] token ids of whole words
+    words: tuple[str, ...]  # [V] the words as typed
+
+
+_vocabularies: dict[int, tuple[object, Vocabulary]] = {}
+_vocabulary_lock = threading.Lock()
+
+
+def whole_words(bundle: ModelBundle) -> Vocabulary:
+    """The tokenizer's whole-word entries (cached per tokenizer)."""
+    tokenizer = bundle.tokenizer
+    with _vocabulary_lock:
+        kept = _vocabularies.get(id(tokenizer))
+        if kept is not None and kept[0] is tokenizer:
+            return kept[1]
+        vocab = tokenizer.get_vocab()
+        special = set(tokenizer.all_special_tokens)
+        prefixed = any(token.startswith(WORD_PREFIXES) for token in vocab)
+        ids: list[int] = []
+        words: list[str] = []
+        for token, index in sorted(vocab.items(), key=lambda item: item[1]):
+            if token in special or token.startswith("##"):
+                continue
+            if prefixed:  # only pieces that open a word are words; the others continue one
+                if not token.startswith(WORD_PREFIXES):
+                    continue
+                token = token[1:]
+            if len(token) >= 2 and token.isascii() and token.isalpha():
+                ids.append(index)
+                words.append(token)
+        vocabulary = Vocabulary(torch.tensor(ids, dtype=torch.long), tuple(words))
+        _vocabularies[id(tokenizer)] = (tokenizer, vocabulary)
+        return vocabulary
+
+
+def generate(context: Context) -> list[Candidate]:
+    vocabulary = whole_words(context.bundle)
+    if not len(vocabulary.words):
+        return []
+    editable = set(context.editable)
+
+    def options(state: State) -> list[Option]:
+        text = context.text_of(state)
+        words = split_words(text)
+        gradient = context.scorer.gradient(text, words)
+        positions: list[int] = []  # original positions
+        firsts: list[int] = []
+        bases: list[float] = []
+        with torch.no_grad():
+            own = (gradient.embeddings * gradient.gradient).sum(-1)  # [T]
+            for edited, original in context.edited_positions(state).items():
+                if original not in editable:
+                    continue
+                tokens = np.flatnonzero(gradient.word_of_token == edited)
+                if len(tokens) == 0:
+                    continue
+                positions.append(original)
+                firsts.append(int(tokens[0]))
+                bases.append(float(own[tokens].sum()))
+            if not positions:
+                return []
+            table = context.bundle.model.get_input_embeddings().weight
+            candidates = table[vocabulary.ids.to(table.device)]  # [V, d]
+            gains = candidates @ gradient.gradient[firsts].T  # [V, P]
+            gains = gains.float().cpu().numpy() - np.array(bases)[None, :]
+        found: list[Option] = []
+        for column, position in enumerate(positions):
+            old = context.words[position].text
+            for row in np.argsort(-gains[:, column])[: PER_POSITION + 1]:
+                word = vocabulary.words[row]
+                if word.lower() != old.lower():
+                    found.append((position, match_case(word, old), float(gains[row, column])))
+        # Interleave positions (each one's best first) so one strong position does not fill the whole level.
+        found.sort(key=lambda option: -option[2])
+        by_position: dict[int, list[Option]] = {}
+        for option in found:
+            by_position.setdefault(option[0], []).append(option)
+        ranked = sorted(by_position.values(), key=lambda options: -options[0][2])
+        return [options[i] for i in range(PER_POSITION) for options in ranked if i < len(options)]
+
+    return beam_search(context, options)

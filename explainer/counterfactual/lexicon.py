@@ -1,0 +1,96 @@
+"""Lexicon swaps: replace words by rule, user-supplied swaps first, then the shipped English sentiment list
+(sentiment_en.txt: negations taken away or put in, and antonyms; written for this project).
+
+Swaps from a user read "good->bad, not->": items separated by commas, each `old->new`; `old` is one word (see
+words.py), matched ignoring case; `new` may be several words, or nothing to remove `old`. The search tries every
+rule that applies, one edit per level, best-moving states kept (context.beam_search).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+
+from explainer.capture.encoding import InputError
+from explainer.counterfactual.context import Candidate, Context, Option, State, beam_search
+from explainer.counterfactual.words import match_case, split_words
+
+SHIPPED = Path(__file__).with_name("sentiment_en.txt")
+Swap = tuple[str, str]  # (old word, lower-cased; new text)
+
+
+def parse_swaps(spec: str | Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple[Swap, ...]:
+    """User swaps as (old, new) pairs, from "good->bad, not->", a {old: new} mapping or pairs. InputError naming
+    the offending item when one is malformed."""
+    if spec is None:
+        return ()
+    if isinstance(spec, str):
+        pairs: list[tuple[str, str]] = []
+        for item in spec.split(","):
+            if not item.strip():
+                continue
+            if "->" not in item:
+                raise InputError(f"Swap '{item.strip()}' has no '->': write swaps as old->new, e.g. good->bad, not->")
+            old, _, new = item.partition("->")
+            pairs.append((old, new))
+    elif isinstance(spec, Mapping):
+        pairs = list(spec.items())
+    else:
+        pairs = [tuple(pair) for pair in spec]  # type: ignore[misc]
+    swaps: list[Swap] = []
+    for old, new in pairs:
+        shown = f"{str(old).strip()}->{str(new).strip()}"
+        if not isinstance(old, str) or not isinstance(new, str):
+            raise InputError(f"Swap {shown!r}: both sides must be text")
+        if "->" in new:
+            raise InputError(f"Swap '{shown}' has more than one '->': separate swaps with commas")
+        old_words = split_words(old)
+        if len(old_words) != 1:
+            what = "nothing" if not old_words else f"{len(old_words)} words"
+            raise InputError(f"Swap '{shown}': the word to replace must be one word, not {what}")
+        swaps.append((old_words[0].text.lower(), " ".join(w.text for w in split_words(new))))
+    return tuple(swaps)
+
+
+@lru_cache(maxsize=1)
+def shipped_swaps() -> tuple[Swap, ...]:
+    """The shipped rules, "a <-> b" read as both directions."""
+    swaps: list[Swap] = []
+    for line in SHIPPED.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "<->" in line:
+            left, _, right = line.partition("<->")
+            swaps += parse_swaps([(left, right), (right, left)])
+        else:
+            swaps += parse_swaps(line)
+    return tuple(swaps)
+
+
+def rules(user: Iterable[Swap]) -> dict[str, list[str]]:
+    """old word -> its replacements, user swaps first, each replacement once."""
+    table: dict[str, list[str]] = {}
+    for old, new in (*user, *shipped_swaps()):
+        news = table.setdefault(old, [])
+        if new not in news:
+            news.append(new)
+    return table
+
+
+def generate(context: Context) -> list[Candidate]:
+    table = rules(context.swaps)
+    user = {old for old, _ in context.swaps}
+    applicable: list[Option] = []
+    for position in context.readable:
+        old = context.words[position].text
+        for rank, new in enumerate(table.get(old.lower(), ())):
+            priority = (1.0 if old.lower() in user else 0.0) - 0.01 * rank
+            applicable.append((position, match_case(new, old), priority))
+    applicable.sort(key=lambda option: option[2], reverse=True)
+
+    def options(state: State) -> list[Option]:
+        return [option for option in applicable if option[0] not in state]
+
+    return beam_search(context, options)

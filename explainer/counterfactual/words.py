@@ -1,0 +1,67 @@
+"""The one word splitting of the counterfactual search: edit positions, edit counts and the What-if diff all count
+words this way.
+
+A word is a run of letters and digits, with apostrophes inside it kept ("don't", "film's" are one word each), or
+a single punctuation character ("," "!" "<" are words of their own). Whitespace separates words and is never one.
+Tokenizers differ per model; words do not, so an edit means the same thing whichever model is explained.
+
+Torch-free: the What-if view functions use it too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: int  # character span of the word in its text
+    end: int
+
+    @property
+    def is_punctuation(self) -> bool:
+        """A word with no letter or digit in it (",", "!", "<")."""
+        return not any(character.isalnum() for character in self.text)
+
+
+def split_words(text: str) -> list[Word]:
+    """The words of `text`, in order, with their character spans."""
+    return [Word(match.group(), match.start(), match.end()) for match in WORD.finditer(text)]
+
+
+def apply_edits(text: str, words: Sequence[Word], replacements: dict[int, str]) -> str:
+    """`text` with word `i` replaced by `replacements[i]`; "" removes the word with the space before it (or the
+    space after it, when nothing comes before it). Everything else (spacing, line breaks) stays as it was."""
+    parts: list[str] = []
+    cursor = 0
+    for index in sorted(replacements):
+        word, new = words[index], replacements[index]
+        gap = text[cursor : word.start]
+        if new:
+            parts.append(gap + new)
+            cursor = word.end
+        elif "".join(parts).strip() or gap.strip():
+            parts.append(gap.rstrip())
+            cursor = word.end
+        else:  # the text now starts here: drop the space after the word instead
+            parts.append(gap)
+            rest = text[word.end :]
+            cursor = word.end + len(rest) - len(rest.lstrip())
+    parts.append(text[cursor:])
+    return "".join(parts)
+
+
+def match_case(new: str, old: str) -> str:
+    """`new` cased like `old`: "Good" -> "Bad", "GOOD" -> "BAD", "good" -> "bad"."""
+    if not new or not old:
+        return new
+    if old.isupper() and len(old) > 1:
+        return new.upper()
+    if old[0].isupper():
+        return new[0].upper() + new[1:]
+    return new

@@ -1,0 +1,126 @@
+"""Streamlit glue of the What-if page and the Errors page's "Find the smallest flip": the cached search with a
+progress bar, the head-change map of two cached Traces, and the hand-over from Errors to What-if."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import streamlit as st
+
+from explainer.counterfactual.registry import METHODS
+from explainer.counterfactual.result import CounterfactualSearch
+from explainer.families import family_of
+from explainer.progress import Progress
+from explainer.ui import caches
+from explainer.views import whatif as whatif_figures
+
+PAGE = "app_pages/whatif.py"
+ALL = "all"
+CF_METHODS = (ALL, *METHODS)  # the page's generator choice; "all" runs every generator
+ASKED = "_whatif_asked"  # (model, text, method) whose counterfactuals the user asked for
+FLIP_REQUEST = "_whatif_flip_request"  # text the Errors page asked to flip, acted on by its next run
+EDITED_KEY = "whatif_edited"
+METHOD_KEY = "whatif_cf_method"
+
+
+def methods_of(choice: str) -> tuple[str, ...]:
+    return METHODS if choice == ALL else (choice,)
+
+
+# Searches kept per process, newest last. Not st.cache_data: its progress bar is drawn while the search runs,
+# and cache_data cannot replay an element drawn into a block made outside the cached function.
+_searches: OrderedDict[tuple, CounterfactualSearch] = OrderedDict()
+_searches_lock = threading.Lock()
+KEPT_SEARCHES = 32
+
+
+def get_counterfactuals(model_name: str, text: str, choice: str, progress: Progress | None = None):
+    """find_counterfactuals with every generator of `choice`, kept for the same model, text and choice."""
+    from explainer.counterfactual import find_counterfactuals
+
+    bundle = caches.get_bundle(model_name)
+    key = (model_name, id(bundle), text, choice)
+    with _searches_lock:
+        if key in _searches:
+            _searches.move_to_end(key)
+            return _searches[key]
+    search = find_counterfactuals(bundle, text, methods=methods_of(choice), progress=progress)
+    with _searches_lock:
+        _searches[key] = search
+        while len(_searches) > KEPT_SEARCHES:
+            _searches.popitem(last=False)
+    return search
+
+
+def search_with_progress(model_name: str, text: str, choice: str) -> CounterfactualSearch:
+    """The kept search, or a new one with a progress bar (one step per generator), gone after."""
+    bar = st.progress(0.0, text="Searching for counterfactuals…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Searched with {done} of {total} generators")
+
+    try:
+        return get_counterfactuals(model_name, text, choice, progress)
+    finally:
+        bar.empty()
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
+def get_head_change(model_name: str, original: str, edited: str) -> np.ndarray:  # [layers, heads]
+    family = family_of(caches.get_bundle(model_name).model)
+    a, b = caches.get_trace(model_name, original), caches.get_trace(model_name, edited)
+    return whatif_figures.head_change(
+        a, b, family.readout_position(len(a.tokens)), family.readout_position(len(b.tokens))
+    )
+
+
+def load_edited(text: str) -> None:
+    """A callback: put `text` into the edited copy."""
+    st.session_state[EDITED_KEY] = text
+
+
+def on_flip_selected(table_key: str, texts_key: str) -> None:
+    """The counterfactual table's on_select: load the selected flip as the edited text."""
+    rows = st.session_state[table_key].selection.get("rows", [])
+    if rows:
+        load_edited(st.session_state[texts_key][rows[0]])
+
+
+# ---- Errors page: "Find the smallest flip" ----
+
+
+def flip_picker(texts: list[str], key: str = "errors_flip") -> None:
+    """A mistake to pick and the button that finds its smallest flip and opens What-if with it."""
+    if not texts:
+        return
+    left, right = st.columns([5, 1], vertical_alignment="bottom")
+    left.selectbox("Mistake to flip", texts, key=f"{key}_text")
+    right.button(
+        "Find the smallest flip",
+        key=f"{key}_button",
+        on_click=_request_flip,
+        args=(f"{key}_text",),
+        icon=":material/swap_horiz:",
+    )
+
+
+def _request_flip(text_key: str) -> None:
+    text = st.session_state[text_key]
+    st.session_state["text"] = text  # the sidebar's text: the original on What-if
+    st.session_state[FLIP_REQUEST] = text
+
+
+def follow_flip_request(model_name: str) -> None:
+    """Call on the Errors page once its model is known: run the search asked for and open What-if with the best
+    flip as the edited text (the original when none was found), its list shown."""
+    text = st.session_state.pop(FLIP_REQUEST, None)
+    if text is None:
+        return
+    search = search_with_progress(model_name, text, ALL)
+    edited = search.best.text if search.best is not None else text
+    st.session_state[EDITED_KEY] = edited
+    st.session_state[METHOD_KEY] = ALL
+    st.session_state[ASKED] = (model_name, text, ALL)
+    st.switch_page(PAGE, query_params={"model": model_name, "text": text, "edited": edited, "cf_method": ALL})

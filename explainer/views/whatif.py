@@ -1,0 +1,151 @@
+"""What-if figures: the word-level diff of an edited text, the change of every head's attention between two
+texts (one number per head, a layers x heads map), and the table of counterfactuals. Pure functions of plain data
+and Traces; user text is escaped everywhere. Words are those of explainer/counterfactual/words.py."""
+
+from __future__ import annotations
+
+import difflib
+import html
+from bisect import bisect_right
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from explainer.counterfactual.words import Word, split_words
+
+if TYPE_CHECKING:
+    from explainer.capture.tracing import Trace
+    from explainer.counterfactual.result import Counterfactual, CounterfactualSearch, Edit
+
+REMOVED = "background:#fbd5d5;text-decoration:line-through;padding:1px 3px;border-radius:3px"
+ADDED = "background:#d3f3d9;padding:1px 3px;border-radius:3px;text-decoration:none"
+
+
+def _opcodes(a: list[Word], b: list[Word]) -> list[tuple[str, int, int, int, int]]:
+    matcher = difflib.SequenceMatcher(None, [w.text.lower() for w in a], [w.text.lower() for w in b], autojunk=False)
+    return matcher.get_opcodes()
+
+
+def diff_html(original: str, edited: str) -> str:
+    """The edited text word by word: removed words struck through in red, new ones in green, the rest as typed.
+    Every word is escaped."""
+    a, b = split_words(original), split_words(edited)
+    parts: list[str] = []
+    for tag, a0, a1, b0, b1 in _opcodes(a, b):
+        if tag == "equal":
+            parts += [html.escape(w.text) for w in b[b0:b1]]
+            continue
+        parts += [f"<del class='whatif-removed' style='{REMOVED}'>{html.escape(w.text)}</del>" for w in a[a0:a1]]
+        parts += [f"<ins class='whatif-added' style='{ADDED}'>{html.escape(w.text)}</ins>" for w in b[b0:b1]]
+    return "<div class='whatif-diff' style='line-height:2;font-size:1.05rem'>" + " ".join(parts) + "</div>"
+
+
+def changed_words(original: str, edited: str) -> int:
+    """Words changed between the texts: a replaced, removed or inserted word counts once (a replacement of n words
+    by m counts max(n, m))."""
+    count = 0
+    for tag, a0, a1, b0, b1 in _opcodes(split_words(original), split_words(edited)):
+        if tag != "equal":
+            count += max(a1 - a0, b1 - b0)
+    return count
+
+
+def _slots(trace: Trace, words: list[Word]) -> list[object]:
+    """The word (or special token) each token of `trace` belongs to, as an index into `words` or ("special", k)."""
+    starts = [w.start for w in words]
+    slots: list[object] = []
+    specials = 0
+    for index in range(len(trace.tokens)):
+        start, end = (int(v) for v in trace.offsets[index])
+        if trace.special_tokens[index] or end <= start:
+            slots.append(("special", specials))
+            specials += 1
+            continue
+        word = bisect_right(starts, start) - 1
+        if word < 0 or start >= words[word].end:  # a token in the space before a word belongs to that word
+            word += 1
+        slots.append(min(max(word, 0), len(words) - 1) if words else ("special", -1))
+    return slots
+
+
+def head_change(original: Trace, edited: Trace, readout_original: int, readout_edited: int) -> np.ndarray:
+    """[layers, heads] how much each head's attention from the readout position (the token the classifier reads)
+    moved between the texts: total variation distance (0 to 1) between its attention over words, the words the
+    edit kept matched to each other, removed and added words each on their own, special tokens matched in order."""
+    words_a, words_b = split_words(original.text), split_words(edited.text)
+    key_a: dict[int, object] = {}
+    key_b: dict[int, object] = {}
+    for tag, a0, a1, b0, b1 in _opcodes(words_a, words_b):
+        for i in range(a0, a1):
+            key_a[i] = ("word", i) if tag == "equal" else ("removed", i)
+        for j in range(b0, b1):
+            key_b[j] = ("word", a0 + j - b0) if tag == "equal" else ("added", j)
+
+    def spread(trace: Trace, words: list[Word], keys: dict[int, object], readout: int) -> dict[object, np.ndarray]:
+        rows = trace.attentions[:, :, readout, :]  # [layers, heads, T]
+        out: dict[object, np.ndarray] = {}
+        for token, slot in enumerate(_slots(trace, words)):
+            key = keys.get(slot, slot) if isinstance(slot, int) else slot
+            out[key] = out.get(key, 0.0) + rows[:, :, token]
+        return out
+
+    a = spread(original, words_a, key_a, readout_original)
+    b = spread(edited, words_b, key_b, readout_edited)
+    shape = original.attentions.shape[:2]
+    if edited.attentions.shape[:2] != shape:
+        raise ValueError("the two Traces come from models of different sizes")
+    zero = np.zeros(shape)
+    return 0.5 * sum((np.abs(a.get(k, zero) - b.get(k, zero)) for k in {*a, *b}), np.zeros(shape))
+
+
+def head_change_figure(change: np.ndarray) -> go.Figure:
+    """The layers x heads map of head_change; click a head to open it."""
+    layers, heads = change.shape
+    cells = np.stack(np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij"), axis=-1)  # [layers, heads, 2]
+    figure = go.Figure(
+        go.Heatmap(
+            z=change,
+            customdata=cells,
+            x=list(range(heads)),
+            y=list(range(layers)),
+            colorscale="Reds",
+            zmin=0.0,
+            zmax=max(float(change.max()), 1e-6),
+            colorbar={"title": "change"},
+            hovertemplate="layer %{y}, head %{x}<br>attention moved: %{z:.3f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Change in each head's attention from the readout token (click a head to open it)",
+        xaxis={"title": "head", "dtick": 1},
+        yaxis={"title": "layer", "dtick": 1, "autorange": "reversed"},
+        height=max(260, 40 * layers + 140),
+        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+    )
+    return figure
+
+
+def describe_edits(edits: tuple[Edit, ...]) -> str:
+    """ "bad → good; removed 'not'" (plain text, for a table cell)."""
+    parts = [f"removed '{e.old}'" if e.is_removal else f"'{e.old}' → '{e.new}'" for e in edits]
+    return "; ".join(parts)
+
+
+def counterfactual_table(search: CounterfactualSearch) -> pd.DataFrame:
+    """One row per flip, in the search's order (fewest edits first)."""
+    watched = search.target or search.original.label
+
+    def row(c: Counterfactual) -> dict[str, object]:
+        return {
+            "edits": c.edit_count,
+            "label": c.label,
+            f"P({watched})": round(c.probabilities[watched], 4),
+            "method": c.method,
+            "change": describe_edits(c.edits),
+            "text": c.text,
+        }
+
+    columns = ["edits", "label", f"P({watched})", "method", "change", "text"]
+    return pd.DataFrame([row(c) for c in search.counterfactuals], columns=columns)

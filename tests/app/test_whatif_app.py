@@ -1,0 +1,88 @@
+"""AppTest of the What-if page (no JavaScript) on the default model: both predictions, the escaped diff, the link,
+counterfactuals on request; and the Errors page's "Find the smallest flip" opening What-if with the result."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer import load_model
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+PAGE = str(ROOT / "app_pages" / "whatif.py")
+ORIGINAL = "A dull, <b>lifeless</b> script."
+EDITED = "A brilliant, <b>lively</b> script."
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.getbasetemp() / "whatif-app-cache"))
+
+
+def run_page(query: dict[str, str]) -> AppTest:
+    app = AppTest.from_file(PAGE, default_timeout=300)
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def test_page_shows_both_predictions_the_diff_and_keeps_the_link():
+    app = run_page({"text": ORIGINAL, "edited": EDITED, "cf_method": "removal", "method": "saliency"})
+    assert not app.exception, app.exception
+    assert app.text_area(key="whatif_edited").value == EDITED
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics == {"Original prediction": "negative", "Edited prediction": "positive"}
+    markdown = " ".join(m.value for m in app.markdown)
+    assert "&lt;b&gt;" in markdown and "<b>" not in markdown  # the user's markup stays text
+    assert ">dull</del>" in markdown and ">brilliant</ins>" in markdown
+    assert any("2 words changed" in c.value and "**flips**" in c.value for c in app.caption)
+    assert len(app.get("plotly_chart")) == 1  # the layers x heads map
+    assert app.query_params["edited"] == EDITED and app.query_params["cf_method"] == "removal"
+    assert app.selectbox(key="whatif_cf_method").value == "removal"
+    assert app.selectbox(key="whatif_attribution").value == "saliency"
+
+    app.text_area(key="whatif_edited").set_value("A dull script.").run()
+    assert not app.exception and app.query_params["edited"] == "A dull script."
+    assert {m.label: m.value for m in app.metric}["Edited prediction"] == "negative"
+
+
+def test_find_counterfactuals_lists_real_flips():
+    app = run_page({"text": ORIGINAL, "cf_method": "all", "method": "saliency"})
+    assert not app.exception
+    assert app.text_area(key="whatif_edited").value == ORIGINAL  # no edited= in the link: a copy of the original
+    assert not app.dataframe
+    app.button(key="whatif_find").click().run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert len(table) >= 1 and (table["label"] == "positive").all()
+    assert table["edits"].is_monotonic_increasing and table["edits"].iloc[0] <= 3
+    bundle = load_model(device="cpu")
+    from explainer.counterfactual.scoring import Scorer
+
+    probabilities = Scorer(bundle, 0, None).probabilities(table["text"].tolist())
+    assert [bundle.label_names[i] for i in probabilities.argmax(1)] == table["label"].tolist()
+    assert any("forward passes" in c.value for c in app.caption)
+
+
+def test_empty_edit_gets_a_message():
+    app = run_page({"text": ORIGINAL, "edited": "   "})
+    assert not app.exception and app.info and "empty" in app.info[0].value
+
+
+def test_errors_page_finds_the_smallest_flip_and_opens_what_if():
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.run()
+    app.switch_page("app_pages/errors.py").run()
+    assert not app.exception, app.exception
+    mistake = app.selectbox(key="errors_flip_text").options[0]
+    app.button(key="errors_flip_button").click().run()
+    assert not app.exception, app.exception
+    assert [t.value for t in app.title] == ["What-if"]
+    assert app.session_state["text"] == mistake
+    edited = app.text_area(key="whatif_edited").value
+    assert edited != mistake  # the best flip, loaded as the edited text
+    assert app.query_params["edited"] == edited and app.query_params["cf_method"] == "all"
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Original prediction"] != metrics["Edited prediction"]
+    assert app.dataframe and app.dataframe[0].value["text"].iloc[0] == edited  # the list of flips is shown

@@ -1,0 +1,76 @@
+"""The What-if page in a real browser: edit the text and see both predictions and the diff, find counterfactuals
+and click one to load it, and markup typed into the text stays text."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from explainer import load_model
+from explainer.counterfactual import find_counterfactuals
+from tests.browser.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ORIGINAL = "A dull <b>lifeless</b> script <img src=x onerror=alert(1)> ."
+ROW_HEIGHT = 35  # glide-data-grid's row and header height in Streamlit
+
+
+@pytest.fixture(scope="module")
+def best_flip() -> str:
+    """The first flip the page will list: the same search on the same default model."""
+    search = find_counterfactuals(load_model(device="cpu"), ORIGINAL)
+    assert search.best is not None
+    return search.best.text
+
+
+def metric_values(page) -> list[str]:
+    return page.locator("[data-testid='stMetricValue']").all_inner_texts()
+
+
+def test_edit_find_and_load_a_counterfactual(browser, app_url, best_flip):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1400, "height": 2200})
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    tried = block_network(page)
+    page.goto(f"{app_url}/whatif?{urllib.parse.urlencode({'text': ORIGINAL})}", wait_until="domcontentloaded")
+    page.get_by_text("Edited prediction").first.wait_for(timeout=180_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)  # the head-change map
+    assert metric_values(page) == ["negative", "negative"]
+
+    edited = page.get_by_label("Edited copy")
+    edited.fill("A brilliant <b>lively</b> script <img src=x onerror=alert(1)> .")
+    edited.press("Control+Enter")
+    page.locator(".whatif-diff del").first.wait_for(timeout=120_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"[data-testid='stMetricValue']\")]"
+        ".map(e => e.innerText).join() === 'negative,positive'",
+        timeout=120_000,
+    )
+    diff = page.locator(".whatif-diff")
+    assert diff.locator("del").all_inner_texts() == ["dull", "lifeless"]
+    assert diff.locator("ins").all_inner_texts() == ["brilliant", "lively"]
+    assert diff.locator("b, img, script").count() == 0 and "<" in diff.inner_text()  # markup stays text
+    assert "edited=A+brilliant" in page.url
+
+    page.get_by_role("button", name="Find counterfactuals").click()
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.wait_for(timeout=180_000)
+    page.wait_for_timeout(1500)
+    table.scroll_into_view_if_needed()
+    table.click(position={"x": 20, "y": ROW_HEIGHT + ROW_HEIGHT / 2})
+    page.wait_for_function(
+        "(want) => document.querySelector(\"textarea[aria-label='Edited copy']\").value === want",
+        arg=best_flip,
+        timeout=120_000,
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"[data-testid='stMetricValue']\")]"
+        ".map(e => e.innerText).join() === 'negative,positive'",
+        timeout=120_000,
+    )
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.locator("img[src='x'], b", has_text="lifeless").count() == 0
+    assert not dialogs, f"script in the input ran: {dialogs}"
+    assert not tried, f"the page asked the internet for {tried}"

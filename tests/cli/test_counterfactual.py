@@ -1,0 +1,121 @@
+"""`python -m explainer counterfactual` as a user runs it: one text, a labelled file's mistakes, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from explainer.cli import COMMANDS
+from explainer.cli.counterfactual import main
+from tests.unit.counterfactual.conftest import cue_bundle  # noqa: F401  (fixture: the cue-word model)
+
+TEXT = "the film and plot this story"
+TEXTS = (
+    "the film clever and plot",
+    "the story and the cast",
+    "clever scene with this script",
+    "the plot too",
+    "every actors will film",
+    "the clever acting",
+)
+
+
+def run(capsys, *argv: str) -> dict:
+    main(list(argv))
+    return json.loads(capsys.readouterr().out)
+
+
+def test_one_text_prints_the_original_and_every_flip(capsys, cue_bundle):  # noqa: F811
+    model = cue_bundle.name
+    data = run(capsys, "--model", model, "--text", TEXT, "--max-edits", "2", "--json")
+    assert list(data) == ["original", "counterfactuals", "forward_passes"]
+    assert data["original"]["text"] == TEXT and data["original"]["label"] in ("neg", "pos")
+    assert sum(data["original"]["probabilities"].values()) == pytest.approx(1.0)
+    assert data["forward_passes"] >= 2 and data["counterfactuals"]
+    for flip in data["counterfactuals"]:
+        assert list(flip) == ["text", "label", "probabilities", "edits", "edit_count", "method"]
+        assert flip["label"] != data["original"]["label"] and flip["edit_count"] == len(flip["edits"]) <= 2
+        assert all(list(edit) == ["position", "old", "new"] for edit in flip["edits"])
+    # one method, a target and swaps: only that generator's flips, to the target
+    target = "pos" if data["original"]["label"] == "neg" else "neg"
+    data = run(
+        capsys,
+        "--model",
+        model,
+        "--text",
+        TEXT,
+        "--method",
+        "removal",
+        "--target",
+        target,
+        "--swaps",
+        "story->clever",
+        "--json",
+    )
+    assert {flip["method"] for flip in data["counterfactuals"]} <= {"removal"}
+    assert all(flip["label"] == target for flip in data["counterfactuals"])
+
+
+def test_data_file_summarises_the_mistakes_and_writes_one_line_each(capsys, cue_bundle, tmp_path):  # noqa: F811
+    model = cue_bundle.name
+    bundle = cue_bundle
+    from explainer.evaluation.predict import predict
+
+    texts = list(TEXTS[:5])
+    predicted = predict(bundle, texts).predicted
+    data = tmp_path / "mistakes.csv"
+    # Every row labelled against the model's prediction, so every row is a mistake; one more row it gets right.
+    rows = [f'"{t}",{bundle.label_names[1 - p]}' for t, p in zip(texts, predicted)]
+    rows.append(f'"{TEXTS[5]}",{bundle.label_names[predict(bundle, [TEXTS[5]]).predicted[0]]}')
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "flips.jsonl"
+    summary = run(
+        capsys,
+        "--model",
+        model,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--max-edits",
+        "2",
+        "--max-candidates",
+        "60",
+        "--json",
+    )
+    assert summary["examples"] == 5 and summary["out"] == str(out)
+    assert summary["found_share"] == 1.0 and summary["median_edit_count"] == 1  # the cue in or out flips each
+    assert summary["median_forward_passes"] >= 2
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["text"] for line in lines] == texts
+    found = sum(1 for line in lines if line["counterfactuals"])
+    assert summary["found_share"] == pytest.approx(found / 5)
+    for line in lines:  # the target is the true label: a flip makes the model right
+        assert all(flip["label"] == line["label"] for flip in line["counterfactuals"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--text", "   "], "empty"),
+        (["--text", TEXT, "--target", "maybe"], "the model's labels are neg, pos"),
+        (["--text", TEXT, "--swaps", "good->bad, awful"], "Swap 'awful' has no '->'"),
+        (["--text", TEXT, "--out", "x.jsonl"], "--out goes with --data"),
+        (["--data", "/no/such/file.csv"], "/no/such/file.csv"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, cue_bundle, argv, message):  # noqa: F811
+    with pytest.raises(SystemExit) as done:
+        main(["--model", cue_bundle.name, *argv])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_registered_and_an_unknown_method_is_refused(capsys):
+    assert COMMANDS["counterfactual"][0] == "counterfactual"
+    with pytest.raises(SystemExit) as done:
+        main(["--text", TEXT, "--method", "magic"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "invalid choice: 'magic'" in err and "Traceback" not in err

@@ -1,0 +1,44 @@
+"""Lexicon swaps: the user's "old->new" list and the shipped English sentiment rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from explainer.capture.encoding import InputError
+from explainer.counterfactual.lexicon import parse_swaps, rules, shipped_swaps
+
+
+def test_user_swaps_parse_removals_and_several_words():
+    assert parse_swaps("good->bad, not->,  Is -> is not") == (("good", "bad"), ("not", ""), ("is", "is not"))
+    assert parse_swaps({"Great": "awful"}) == (("great", "awful"),)
+    assert parse_swaps(None) == () and parse_swaps(" , ") == ()
+
+
+@pytest.mark.parametrize(
+    "spec, named",
+    [
+        ("good->bad, awful", "'awful' has no '->'"),
+        ("good bad->fine", "'good bad->fine': the word to replace must be one word, not 2 words"),
+        ("->bad", "'->bad': the word to replace must be one word, not nothing"),
+        ("a->b->c", "more than one '->'"),
+    ],
+)
+def test_malformed_swaps_name_the_item(spec, named):
+    with pytest.raises(InputError, match="Swap") as error:
+        parse_swaps(spec)
+    assert named in str(error.value)
+
+
+def test_shipped_rules_hold_negations_and_antonyms_both_ways():
+    table = rules(())
+    assert "" in table["not"]  # negation taken away
+    assert "is not" in table["is"]  # and put in
+    assert "bad" in table["good"] and "good" in table["bad"]  # "good <-> bad" in both directions
+    assert table["isn't"] == ["is"]
+    assert len(shipped_swaps()) > 150
+    assert all(old and old == old.lower() and " " not in old for old, _ in shipped_swaps())
+
+
+def test_user_swaps_come_first():
+    table = rules((("good", "fine"),))
+    assert table["good"][0] == "fine" and "bad" in table["good"]

@@ -1,0 +1,127 @@
+"""find_counterfactuals on a model trained on a known rule (conftest: "pos" exactly when "clever" is in the text):
+each generator finds the one-word flip the rule allows, every flip returned is the model's real output, and bad
+input gets a clear message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explainer import trace
+from explainer.capture.encoding import InputError
+from explainer.counterfactual import Counterfactual, CounterfactualSearch, Edit, find_counterfactuals
+from explainer.counterfactual.words import apply_edits, split_words
+from tests.unit.counterfactual.conftest import CUE
+
+POSITIVE = "the film clever and plot"  # the cue is word 2
+NEGATIVE = "the film and plot this story"
+
+
+def check_verified(bundle, search: CounterfactualSearch) -> None:
+    """Every flip is the model's own output on its text, its edits rebuild it from the original, and the list is
+    sorted by edit count, then probability moved."""
+    original = search.original
+    words = split_words(original.text)
+    for flip in search.counterfactuals:
+        assert isinstance(flip, Counterfactual)
+        real = trace(bundle, flip.text)
+        assert flip.label == real.predicted_label != original.label
+        assert np.allclose(list(flip.probabilities.values()), real.probabilities, atol=1e-5)
+        assert flip.edit_count == len(flip.edits) >= 1
+        assert all(words[e.position].text == e.old for e in flip.edits)
+        assert apply_edits(original.text, words, {e.position: e.new for e in flip.edits}) == flip.text
+    keys = [(c.edit_count, -c.moved) for c in search.counterfactuals]
+    assert keys == sorted(keys)
+
+
+def test_removal_finds_the_cue_word_as_a_one_word_flip(cue_bundle):
+    search = find_counterfactuals(cue_bundle, POSITIVE, methods=("removal",))
+    assert search.original.label == "pos"
+    best = search.best
+    assert best is not None and best.method == "removal" and best.label == "neg"
+    assert best.edits == (Edit(2, CUE, ""),) and best.text == "the film and plot"
+    assert all(c.edit_count == 1 for c in search.counterfactuals)  # the search stops at the first level that flips
+    check_verified(cue_bundle, search)
+
+
+def test_hotflip_puts_the_cue_in_or_takes_it_out(cue_bundle):
+    search = find_counterfactuals(cue_bundle, NEGATIVE, methods=("hotflip",))
+    assert search.original.label == "neg"
+    assert search.best is not None and search.best.edit_count == 1 and search.best.method == "hotflip"
+    assert all(c.edits[0].new == CUE for c in search.counterfactuals)  # the only word that makes a text "pos"
+    check_verified(cue_bundle, search)
+
+    search = find_counterfactuals(cue_bundle, POSITIVE, methods=("hotflip",))
+    assert search.best is not None and search.best.edit_count == 1
+    assert all(c.edits[0].position == 2 and c.edits[0].old == CUE for c in search.counterfactuals)
+    assert all(c.edits[0].new.isalpha() and len(c.edits[0].new) >= 2 for c in search.counterfactuals)  # whole words
+    check_verified(cue_bundle, search)
+
+
+def test_lexicon_uses_the_users_swaps(cue_bundle):
+    assert find_counterfactuals(cue_bundle, NEGATIVE, methods=("lexicon",)).counterfactuals == []  # no rule fits
+    search = find_counterfactuals(cue_bundle, NEGATIVE, methods=("lexicon",), swaps="story->clever, plot->scene")
+    assert [c.edits for c in search.counterfactuals] == [(Edit(5, "story", CUE),)]
+    check_verified(cue_bundle, search)
+
+
+def test_all_generators_together_and_a_target(cue_bundle):
+    search = find_counterfactuals(cue_bundle, POSITIVE, target="neg", max_edits=2)
+    assert search.target == "neg" and {c.method for c in search.counterfactuals} >= {"removal", "hotflip"}
+    assert search.best.edit_count == 1
+    assert len({c.text for c in search.counterfactuals}) == len(search.counterfactuals)  # each text once
+    assert search.as_dict()["forward_passes"] == search.forward_passes
+    check_verified(cue_bundle, search)
+
+
+def test_forward_passes_are_counted(cue_bundle):
+    calls = []
+    with cue_bundle.lock:
+        handle = cue_bundle.model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        search = find_counterfactuals(cue_bundle, NEGATIVE)
+    finally:
+        with cue_bundle.lock:
+            handle.remove()
+    assert search.forward_passes == len(calls) > 1
+    assert not cue_bundle.model._forward_pre_hooks and torch.is_grad_enabled()  # nothing left behind
+
+
+def test_long_text_is_searched_only_where_the_model_reads(cue_bundle):
+    text = " ".join(["the film and plot"] * 30) + " " + CUE  # the cue lies past what the model reads (64 tokens)
+    search = find_counterfactuals(cue_bundle, text, methods=("removal",))
+    assert search.original.label == "neg"
+    assert search.notes and "only its first" in search.notes[0]
+    assert search.searched_words < len(split_words(text))
+    assert all(e.position < search.searched_words for c in search.counterfactuals for e in c.edits)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"text": "   "}, "empty"),
+        ({"target": "maybe"}, "Unknown target label 'maybe': the model's labels are neg, pos"),
+        ({"target": "pos"}, "already predicts 'pos'"),
+        ({"methods": ("magic",)}, "Unknown method 'magic'"),
+        ({"methods": ()}, "at least one method"),
+        ({"max_edits": 0}, "max_edits"),
+        ({"max_candidates": 0}, "max_candidates"),
+        ({"swaps": "good"}, "Swap 'good' has no '->'"),
+    ],
+)
+def test_bad_input_gets_a_clear_message(cue_bundle, kwargs, message):
+    arguments = {"text": POSITIVE, **kwargs}
+    with pytest.raises(InputError) as error:
+        find_counterfactuals(cue_bundle, **arguments)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("family", ["ours", "distilbert", "roberta", "gpt2"])
+def test_every_family_searches_and_verifies(bundle, family):
+    tiny = bundle(family)
+    search = find_counterfactuals(
+        tiny, "The plot makes no sense and the actors seem bored.", max_edits=1, max_candidates=30
+    )
+    assert search.forward_passes >= 3  # the original, removal's gradient and batch, ...
+    check_verified(tiny, search)

@@ -1,0 +1,62 @@
+"""The What-if view functions: the escaped word diff, words changed, the head-change map against hand-built
+attention, and the counterfactual table."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from explainer import trace
+from explainer.counterfactual import find_counterfactuals
+from explainer.families import family_of
+from explainer.views import whatif as whatif_figures
+
+
+def test_diff_marks_removed_and_added_words_and_escapes_markup():
+    html = whatif_figures.diff_html("a <b>good</b> film", "a <b>bad</b> film !")
+    assert "<b>" not in html and "&lt;" in html
+    assert "whatif-removed" in html and ">good</del>" in html
+    assert ">bad</ins>" in html and ">!</ins>" in html
+    assert html.count("<del") == 1 and html.count("<ins") == 2
+    assert whatif_figures.changed_words("a good film", "a bad film !") == 2
+    assert whatif_figures.changed_words("a good film", "a good film") == 0
+    assert whatif_figures.changed_words("not good", "good") == 1
+
+
+def test_head_change_is_zero_for_the_same_text_and_measures_moved_attention(cue_bundle):
+    first = trace(cue_bundle, "the film and plot")
+    readout = family_of(cue_bundle.model).readout_position(len(first.tokens))
+    assert np.allclose(whatif_figures.head_change(first, first, readout, readout), 0.0)
+    # Hand-built attention: in the edited copy, head (0, 1) of the readout row moves all its weight from [CLS]
+    # to the word "film"; every other head is unchanged.
+    attentions = np.zeros_like(first.attentions)
+    attentions[:, :, :, 0] = 1.0
+    moved = attentions.copy()
+    moved[0, 1, readout, :] = 0.0
+    moved[0, 1, readout, 2] = 1.0  # tokens: [CLS] the film and plot [SEP]
+    a = dataclasses.replace(first, attentions=attentions)
+    b = dataclasses.replace(first, attentions=moved)
+    change = whatif_figures.head_change(a, b, readout, readout)
+    expected = np.zeros(change.shape)
+    expected[0, 1] = 1.0
+    assert np.allclose(change, expected)
+
+
+def test_head_change_between_two_texts_lies_in_0_1_and_the_map_carries_each_head(cue_bundle):
+    a, b = trace(cue_bundle, "the film and plot"), trace(cue_bundle, "the film clever and plot")
+    change = whatif_figures.head_change(a, b, 0, 0)
+    assert change.shape == (a.num_layers, a.num_heads)
+    assert (change >= 0).all() and (change <= 1 + 1e-9).all() and change.max() > 0
+    figure = whatif_figures.head_change_figure(change)
+    cells = np.asarray(figure.data[0].customdata)
+    assert cells.shape == (*change.shape, 2) and tuple(cells[0, 3]) == (0, 3)
+
+
+def test_counterfactual_table_lists_each_flip(cue_bundle):
+    search = find_counterfactuals(cue_bundle, "the film clever and plot", methods=("removal",))
+    table = whatif_figures.counterfactual_table(search)
+    assert list(table.columns) == ["edits", "label", "P(pos)", "method", "change", "text"]
+    assert table.iloc[0]["change"] == "removed 'clever'" and table.iloc[0]["text"] == "the film and plot"
+    assert table.iloc[0]["P(pos)"] == pytest.approx(search.best.probabilities["pos"], abs=1e-4)

@@ -1,0 +1,55 @@
+"""The one word splitting of the counterfactual search and applying edits to a text (torch-free)."""
+
+from __future__ import annotations
+
+from explainer.counterfactual.words import apply_edits, match_case, split_words
+
+
+def texts(text: str) -> list[str]:
+    return [w.text for w in split_words(text)]
+
+
+def test_words_keep_contractions_and_split_punctuation():
+    assert texts("Don't <b>stop</b>, it's 3.5 stars!") == [
+        "Don't",
+        "<",
+        "b",
+        ">",
+        "stop",
+        "<",
+        "/",
+        "b",
+        ">",
+        ",",
+        "it's",
+        "3",
+        ".",
+        "5",
+        "stars",
+        "!",
+    ]
+    assert texts("   ") == [] and texts("café naïve") == ["café", "naïve"]
+    words = split_words("a  good film")
+    assert [(w.start, w.end) for w in words] == [(0, 1), (3, 7), (8, 12)]
+    assert split_words("!")[0].is_punctuation and not split_words("x")[0].is_punctuation
+
+
+def test_removal_takes_one_space_and_keeps_the_rest():
+    text = "Not bad, really  good!"
+    words = split_words(text)
+    assert apply_edits(text, words, {0: ""}) == "bad, really  good!"
+    assert apply_edits(text, words, {0: "", 1: ""}) == ", really  good!"
+    assert apply_edits(text, words, {2: ""}) == "Not bad really  good!"
+    assert apply_edits(text, words, {4: "", 5: ""}) == "Not bad, really"
+    assert apply_edits(text, words, {1: "good", 4: "bad"}) == "Not good, really  bad!"
+    assert apply_edits(text, words, {}) == text
+    multi = "first line\nsecond line"
+    assert apply_edits(multi, split_words(multi), {1: "is not"}) == "first is not\nsecond line"
+
+
+def test_match_case():
+    assert match_case("bad", "Good") == "Bad"
+    assert match_case("bad", "GOOD") == "BAD"
+    assert match_case("bad", "good") == "bad"
+    assert match_case("", "Good") == ""
+    assert match_case("is not", "Is") == "Is not"
