@@ -323,3 +323,17 @@ def missing_family_note(
         f"'{model_type}' entry. Attention and hidden states are shown as usual. To add the family, add one "
         f"Family(...) entry to FAMILIES there (see {ADD_FAMILY_DOC})."
     )
+
+
+def single_readout_note(model_or_config: Any) -> str | None:
+    """None when the classifier reads one position (the family's `readout`); otherwise why the methods that follow
+    one position (attention rollout, gradient x attention, the attribution graph's prediction node) would be
+    wrong for this model: a ModernBERT fine-tune with mean pooling reads every position."""
+    config = getattr(model_or_config, "config", model_or_config)
+    if getattr(config, "model_type", "") == "modernbert" and getattr(config, "classifier_pooling", "cls") == "mean":
+        return (
+            "This ModernBERT classifier mean-pools every position (classifier_pooling='mean'), so no single "
+            "position carries the prediction; methods that follow one readout position would be wrong for it. "
+            "Use a gradient method (integrated gradients, saliency, input x gradient) or occlusion, LIME, KernelSHAP."
+        )
+    return None

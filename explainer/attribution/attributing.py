@@ -90,11 +90,17 @@ def each_method(
     compute: Callable[[str], T], methods: Iterable[str] = METHODS, progress: MethodProgress | None = None
 ) -> dict[str, T]:
     """{method: compute(method)} in registry order, `progress(done, total, method)` after each: the one loop over
-    methods (attributions, their faithfulness, the page's cached versions of both)."""
+    methods (attributions, their faithfulness, the page's cached versions of both). A method the model cannot take
+    (MethodUnsupported) is left out of the result."""
+    from explainer.attribution.layer_methods import MethodUnsupported
+
     methods = list(methods)
     results: dict[str, T] = {}
     for index, method in enumerate(methods):
-        results[method] = compute(method)
+        try:
+            results[method] = compute(method)
+        except MethodUnsupported:  # this model cannot take it (e.g. no single readout position): left out
+            pass
         if progress is not None:
             progress(index + 1, len(methods), method)
     return results

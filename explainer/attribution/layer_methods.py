@@ -18,6 +18,8 @@ from explainer.attention.statistics import attention_rollout
 from explainer.attribution.inputs import Prepared, rows_per_batch
 from explainer.attribution.options import AttributionOptions
 from explainer.attribution.result import Computed
+from explainer.capture.encoding import InputError
+from explainer.families import single_readout_note
 from explainer.loading.bundle import ModelBundle
 
 
@@ -37,6 +39,7 @@ def layer_conductance(
 def rollout(
     bundle: ModelBundle, prepared: Prepared, label: int, target_logit: float, options: AttributionOptions
 ) -> Computed:
+    _one_readout(bundle)
     attentions, _ = attention_and_gradients(bundle, prepared, label, with_gradients=False)
     return Computed(scores=attention_rollout(attentions)[prepared.readout].astype(np.float32))
 
@@ -44,8 +47,20 @@ def rollout(
 def grad_x_attention(
     bundle: ModelBundle, prepared: Prepared, label: int, target_logit: float, options: AttributionOptions
 ) -> Computed:
+    _one_readout(bundle)
     attentions, grads = attention_and_gradients(bundle, prepared, label, with_gradients=True)
     return Computed(scores=chefer_relevance(attentions, grads, prepared.readout))
+
+
+class MethodUnsupported(InputError):
+    """This method cannot attribute this model (the message says why); `each_method` leaves it out."""
+
+
+def _one_readout(bundle: ModelBundle) -> None:
+    """Refuse, with the reason, a model whose classifier reads no single position (see families.py)."""
+    note = single_readout_note(bundle.model)
+    if note is not None:
+        raise MethodUnsupported(note)
 
 
 def conductance_by_layer(

@@ -196,8 +196,8 @@ def format_table(data: dict[str, Any]) -> str:
             f"{r['ours']:.4g}",
             f"{r['reference']:.4g}",
             f"{r['ratio']:.3f}",
-            r["target"],
-            "yes" if r["meets"] else "NO",
+            r["target"] or "",
+            "-" if r["meets"] is None else ("yes" if r["meets"] else "NO"),  # None: a row without a target
         )
         for r in data["results"]
     ]

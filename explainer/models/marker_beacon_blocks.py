@@ -106,10 +106,18 @@ def gated_update(
     if gates is None:
         return feed_forward(inputs)
     if tau > 0:
-        kept = (gates >= tau).nonzero(as_tuple=True)
-        computed = gates[kept].unsqueeze(-1) * feed_forward(inputs[kept])
+        # Flat [batch * T] slots, one index for the kept ones: one gather and one scatter per layer (index_select
+        # and index_copy_ on views, no advanced-indexing copies), and no FFN call at all when no slot is kept.
+        d = inputs.shape[-1]
+        flat_gates = gates.reshape(-1)
+        kept = (flat_gates >= tau).nonzero().squeeze(1)  # [K]
+        if kept.numel() == 0:
+            return inputs.new_zeros(inputs.shape)
+        computed = flat_gates.index_select(0, kept).unsqueeze(-1) * feed_forward(
+            inputs.reshape(-1, d).index_select(0, kept)
+        )
         update = inputs.new_zeros(inputs.shape, dtype=computed.dtype)  # autocast may run the FFN in lower precision
-        update[kept] = computed
+        update.view(-1, d).index_copy_(0, kept, computed)
         return update
     return gates.unsqueeze(-1) * feed_forward(inputs)
 

@@ -195,3 +195,28 @@ def test_modernbert_mean_pooling_lens_rows_are_the_model_cut_after_each_layer():
         cut = type(model)(tiny_config("modernbert", classifier_pooling="mean", num_hidden_layers=1)).eval()
         cut.load_state_dict(model.state_dict(), strict=False)
         torch.testing.assert_close(lens[1], cut(input_ids=IDS).logits[0], atol=1e-5, rtol=1e-5)
+
+
+def test_a_mean_pooled_modernbert_refuses_the_one_position_methods_and_keeps_the_others(tokenizer, tmp_path):
+    from explainer import load_model
+    from explainer.attribution.attributing import attribute, attribute_all
+    from explainer.attribution.layer_methods import MethodUnsupported
+    from tests.conftest import save_checkpoint
+
+    folder = save_checkpoint(build_model("modernbert", classifier_pooling="mean"), tokenizer, tmp_path / "mean")
+    loaded = load_model(folder, device="cpu")
+    for method in ("rollout", "grad_x_attention"):
+        with pytest.raises(MethodUnsupported, match="mean-pools every position"):
+            attribute(loaded, "a fine film", method)
+    results = attribute_all(loaded, "a fine film")
+    assert "integrated_gradients" in results and "rollout" not in results and "grad_x_attention" not in results
+
+
+def test_a_mean_pooled_modernbert_has_no_attribution_graph(tokenizer, tmp_path):
+    from explainer import load_model
+    from explainer.attribution.graph import GraphUnsupported, attention_attribution
+    from tests.conftest import save_checkpoint
+
+    folder = save_checkpoint(build_model("modernbert", classifier_pooling="mean"), tokenizer, tmp_path / "mean")
+    with pytest.raises(GraphUnsupported, match="mean-pools every position"):
+        attention_attribution(load_model(folder, device="cpu"), "a fine film")

@@ -136,3 +136,46 @@ def test_no_hook_survives_a_run_or_an_exception(bundle, family):
         handle.remove()
     assert hook_counts(loaded.model) == before
     assert not loaded.model.training
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 8, 16])
+def test_clenshaw_curtis_weights_integrate_polynomials_exactly(n):
+    from explainer.attribution.graph import _alpha, clenshaw_curtis_weights
+
+    weights = clenshaw_curtis_weights(n)
+    nodes = np.array([_alpha(j, n) for j in range(n + 1)])
+    assert nodes[0] == 0.0 and nodes[-1] == pytest.approx(1.0)
+    for degree in range(n + 1):  # a rule with n + 1 points is exact up to degree n
+        assert weights @ nodes**degree == pytest.approx(1 / (degree + 1), abs=1e-12)
+
+
+@pytest.mark.parametrize("family", ["ours", "bert", "distilbert", "gpt2"])
+def test_adaptive_steps_keep_the_edges_of_every_layer_at_full_steps(bundle, family):
+    """Each layer stops refining once complete within the tolerance; the graph is the one every layer at the
+    full 16 steps gives (tolerance 0), the rule the graph used before it was adaptive."""
+    from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_TOLERANCE, FIRST_STEPS
+
+    loaded = bundle(family)
+    for text in (TEXT, "a dull , lifeless script with no heart at all ."):
+        adaptive = attention_attribution(loaded, text)
+        full = attention_attribution(loaded, text, tolerance=0.0)
+        assert full.layer_steps.tolist() == [DEFAULT_STEPS] * full.num_layers
+        assert set(adaptive.layer_steps.tolist()) <= {FIRST_STEPS, 2 * FIRST_STEPS, DEFAULT_STEPS}
+        passed = adaptive.layer_steps < DEFAULT_STEPS
+        assert (adaptive.relative_deltas[passed] < DEFAULT_TOLERANCE).all()
+        assert adaptive.zeroed_logits == pytest.approx(full.zeroed_logits, abs=1e-5)
+        for threshold in (0.25, 0.4):
+            edges = {(e.source, e.target) for e in build_graph(adaptive, threshold).edges}
+            assert edges == {(e.source, e.target) for e in build_graph(full, threshold).edges}
+
+
+def test_graph_steps_cap_each_layer_and_bad_options_are_refused(bundle):
+    loaded = bundle("bert")
+    result = attention_attribution(loaded, TEXT, steps=2, tolerance=0.0)
+    assert result.layer_steps.tolist() == [2] * result.num_layers and result.steps == 2
+    seen = []
+    attention_attribution(loaded, TEXT, steps=8, progress=lambda done, total: seen.append((done, total)))
+    assert seen and all(done <= total for done, total in seen) and seen[-1][0] == seen[-1][1]
+    for bad in ({"steps": 0}, {"steps": 2.5}, {"tolerance": -0.1}, {"tolerance": 1.0}):
+        with pytest.raises(ValueError):
+            attention_attribution(loaded, TEXT, **bad)
