@@ -41,5 +41,5 @@ elif command -v apt-get >/dev/null 2>&1; then
 else
   echo "NOTE: browser tests need Chromium at /usr/bin/chromium (set CHROMIUM_PATH to use another)." >&2
 fi
-echo "Installed. Run the app:   .venv/bin/streamlit run app.py"
+echo "Installed. Run the app:   .venv/bin/streamlit run serve.py"
 echo "Run the tests:            .venv/bin/python -m pytest"
