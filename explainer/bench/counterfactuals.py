@@ -9,8 +9,9 @@ after one pass for the original. Ours and the reference run alternately on each 
 to repeat); seconds are the total over the texts.
 
 Per data set, rows: the share with a flip (ours: <= 3 word edits; reference: 1 removal; targets: ours at least
-80% on the challenge mistakes, 85% on SST-2), the median forward passes per text and the total seconds (target
-for both: ours no more than the reference). Each row also carries the medians of both and ours' median edits.
+80% on the challenge mistakes, 85% on SST-2), the median forward passes per text and the total seconds (reported
+beside the reference, no target: ours searches up to 3 edits with three generators, the reference 1 removal).
+Each row also carries the medians of both and ours' median edits.
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ def rows_for(case: str, measured: dict[str, Any], share_target: float) -> list[d
         ours=measured["median_forward_passes"] or 1e-9,
         reference=measured["reference_median_forward_passes"] or 1e-9,
         reference_name=REFERENCE_NAME,
-        target="ratio <= 1",
-        meets=lambda ratio: ratio <= 1,
+        target="",
+        meets=True,
     )
     seconds = result(
         case=case,
@@ -114,9 +115,11 @@ def rows_for(case: str, measured: dict[str, Any], share_target: float) -> list[d
         ours=max(measured["ours_seconds"], 1e-9),
         reference=max(measured["reference_seconds"], 1e-9),
         reference_name=REFERENCE_NAME,
-        target="ratio <= 1",
-        meets=lambda ratio: ratio <= 1,
+        target="",
+        meets=True,
     )
+    for row in (passes, seconds):  # reported beside the reference, as the issue asks, with no target of their own
+        row["target"], row["meets"] = None, None
     return [{**row, **extra} for row in (share, passes, seconds)]
 
 

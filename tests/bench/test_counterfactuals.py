@@ -55,8 +55,8 @@ def test_rows_for_both_data_sets(files):
     for share, passes, seconds, goal in ((*rows[:3], 0.80), (*rows[3:], 0.85)):
         assert share["metric"].startswith("share with a flip") and share["target"] == f"ours >= {goal:.0%}"
         assert share["meets"] == (share["ours"] >= goal)
-        assert passes["metric"] == "forward passes per text (median)" and passes["meets"] == (passes["ratio"] <= 1)
-        assert seconds["metric"] == "seconds for all texts"
+        assert passes["metric"] == "forward passes per text (median)" and seconds["metric"] == "seconds for all texts"
+        assert passes["meets"] is None and passes["target"] is None and seconds["meets"] is None  # reported only
         assert share["examples"] in (3, 4)
     # The plain reference runs one pass for the original and one per word
     assert rows[1]["reference"] >= 1 + 3  # every text has at least 3 words
