@@ -128,7 +128,10 @@ if trace is not None:
                 or f"The attribution graph is not available for {current.bundle.architecture} models.")
     elif demo.within_token_limit("the attribution graph", len(result.tokens), "graph_tokens"):
         threshold = st.slider("Threshold", 0.0, 1.0, step=0.05, key="attribution_threshold")
-        heads = cache.get_attention_attribution(name, text, target, DEFAULT_STEPS)
+        graph_bar = st.progress(0.0, text="Attributing every attention weight…")
+        heads = cache.get_attention_attribution(name, text, target, DEFAULT_STEPS, progress=lambda done, planned:
+                                                graph_bar.progress(min(done / max(planned, 1), 1.0)))
+        graph_bar.empty()
         graph = heads.graph(threshold)
         st.caption(
             f"{len(graph.edges)} edges · completeness error per layer: "

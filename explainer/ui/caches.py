@@ -35,6 +35,7 @@ from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, load_model, replica
 from explainer.loading.memory import release_freed_memory
 from explainer.models import GatePin, MarkerForce
+from explainer.progress import Progress
 from explainer.serving.memo import ResultCache
 from explainer.views import attention_page
 
@@ -72,20 +73,21 @@ _local = threading.local()
 
 
 def cached(namespace: str, spinner: str | None) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Memoise a result function in RESULTS under (namespace, *args); a spinner while it computes."""
+    """Memoise a result function in RESULTS under (namespace, *args); a spinner while it computes. Keyword
+    arguments (a progress callback) reach the function but not the key."""
 
     def decorate(function: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(function)
-        def wrapper(*args: Any) -> T:
+        def wrapper(*args: Any, **not_keyed: Any) -> T:
             key = (namespace, *args)
             found, value = RESULTS.get(key)
             if found:
                 return value
             _start_trimmer()
             if spinner is None:
-                return RESULTS.get_or_compute(key, lambda: function(*args))
+                return RESULTS.get_or_compute(key, lambda: function(*args, **not_keyed))
             with st.spinner(spinner):
-                return RESULTS.get_or_compute(key, lambda: function(*args))
+                return RESULTS.get_or_compute(key, lambda: function(*args, **not_keyed))
 
         wrapper.clear = RESULTS.clear  # type: ignore[attr-defined]
         return wrapper
@@ -199,13 +201,19 @@ def get_faithfulness(
 
 
 @cached("attention_attribution", "Attributing every attention weight (the graph)…")
-def _attention_attribution(model_name: str, text: str, target: str | None, steps: int) -> AttentionAttribution:
-    return attention_attribution(model_for(model_name), text, target=target, steps=steps)
+def _attention_attribution(
+    model_name: str, text: str, target: str | None, steps: int, progress: Progress | None = None
+) -> AttentionAttribution:
+    return attention_attribution(model_for(model_name), text, target=target, steps=steps, progress=progress)
 
 
-def get_attention_attribution(model_name: str, text: str, target: str | None, steps: int) -> AttentionAttribution:
+def get_attention_attribution(
+    model_name: str, text: str, target: str | None, steps: int, progress: Progress | None = None
+) -> AttentionAttribution:
+    """The graph, on the background copy of the model. `progress(done, planned)` after each chunk of rows: a page
+    drawing a progress bar there is also where Streamlit stops the computation when the input changes."""
     with background():
-        return _attention_attribution(model_name, text, target, steps)
+        return _attention_attribution(model_name, text, target, steps, progress=progress)
 
 
 # ---- two models, data sets ----

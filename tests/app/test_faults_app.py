@@ -55,3 +55,43 @@ def test_a_run_stopped_inside_the_model_leaves_no_lock_held(bundle):
     other.start()
     other.join(timeout=60)
     assert results and results[0] in ours.label_names
+
+
+def test_a_changed_input_stops_the_graph_between_chunks_and_leaves_nothing_behind(checkpoint):
+    """Streamlit stops a run whose input changed by raising from its next call, here the graph's progress bar:
+    the graph stops at that chunk, nothing half-done is cached, the background model's lock is free for the next
+    session, and asking again computes the whole graph."""
+    import pytest
+
+    from explainer.ui import caches
+
+    name, text = str(checkpoint("bert")), "a fine film indeed"
+
+    class Stopped(Exception):
+        pass
+
+    calls: list[int] = []
+
+    def stop(done: int, planned: int) -> None:
+        calls.append(done)
+        raise Stopped
+
+    with pytest.raises(Stopped):
+        caches.get_attention_attribution(name, text, None, 16, progress=stop)
+    assert len(calls) == 1
+    assert caches.RESULTS.get(("attention_attribution", name, text, None, 16)) == (False, None)
+    with caches.background():
+        background = caches.model_for(name)
+    free: list[bool] = []
+
+    def other_session() -> None:
+        if background.lock.acquire(timeout=10):
+            background.lock.release()
+            free.append(True)
+
+    thread = threading.Thread(target=other_session)
+    thread.start()
+    thread.join()
+    assert free == [True]
+    whole = caches.get_attention_attribution(name, text, None, 16)
+    assert whole.relative_deltas.shape[0] == whole.scores.shape[0]
