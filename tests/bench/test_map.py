@@ -25,8 +25,9 @@ def test_map_bench_on_a_tiny_model(bundle, tmp_path):
         assert row["ratio"] == pytest.approx(row["ours"] / row["reference"], rel=1e-12)
     stages = timing["seconds"]
     assert set(stages) == {"predictions_alone", "predictions_with_embeddings", "pca", "neighbours"}
-    assert timing["ours"] == pytest.approx(sum(v for k, v in stages.items() if k != "predictions_alone"), rel=1e-3)
-    assert timing["reference"] == pytest.approx(stages["predictions_alone"], rel=1e-3)
+    # Stages are reported in milliseconds: their sum may differ from the row's seconds by the rounding, 0.5 ms each.
+    assert timing["ours"] == pytest.approx(sum(v for k, v in stages.items() if k != "predictions_alone"), abs=2e-3)
+    assert timing["reference"] == pytest.approx(stages["predictions_alone"], abs=1e-3)
     assert timing["meets"] == (timing["ratio"] <= map_bench.TARGET_RATIO)
     assert "generated" in timing["case"] and "300 rows" in timing["case"]
     assert memory["metric"] == "GB" and 0 < memory["ours"] < 100
