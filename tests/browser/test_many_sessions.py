@@ -13,7 +13,7 @@ from explainer.loading import shipped
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROUNDS = int(os.environ.get("EXPLAINER_COLD_ROUNDS", "2"))  # `bench serve` runs five; CI a short version
+ROUNDS = int(os.environ.get("EXPLAINER_COLD_ROUNDS", "1"))  # `bench serve` runs five; CI the short version
 SESSIONS = 8
 
 
