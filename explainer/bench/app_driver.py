@@ -102,6 +102,7 @@ class Visit:
     done_s: float | None
     exception: bool  # the page showed a Python exception
     own_text: bool  # the sidebar showed this session's text (no other session's result)
+    shown_text: str = ""  # what the sidebar's text box held ("" when it was not drawn)
 
 
 async def timed_visit(page, url: str, path: str, text: str, timeout_s: float = 180.0) -> Visit:
@@ -118,9 +119,13 @@ async def timed_visit(page, url: str, path: str, text: str, timeout_s: float = 1
     except Exception:  # a timeout: reported as None, counted by the caller
         pass
     exception = await page.locator(EXCEPTION).count() > 0
-    shown = await page.locator("[data-testid='stSidebar'] textarea").first.input_value() if await page.locator(
-        "[data-testid='stSidebar'] textarea").count() else ""
-    return Visit(path, first, done, exception, shown == text)
+    box = page.locator("[data-testid='stSidebar'] textarea").first
+    try:  # the sidebar may still be drawing when a main-area notice came first
+        await box.wait_for(timeout=30_000)
+        shown = await box.input_value()
+    except Exception:
+        shown = ""
+    return Visit(path, first, done, exception, shown == text, shown)
 
 
 async def _launch(playwright):
