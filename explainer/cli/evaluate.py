@@ -1,9 +1,11 @@
-"""`python -m explainer evaluate --model A [--model B] --data FILE [--predictions-out FILE.csv] --json`
+"""`python -m explainer evaluate --model A [--model B] --data FILE [--predictions-out F.csv] [--engine E --out DIR]`
 
-Batch-predict a labelled file (CSV, TSV or JSONL) and print accuracy, macro-F1, per-class precision/recall/F1,
+Batch-predict a labelled file (CSV, TSV, JSONL or Parquet) and print accuracy, macro-F1, per-class precision/recall/F1,
 the confusion matrix, expected calibration error, compute skipped by the activation beacons, throughput and,
 for ThoughtBeacon models, marker statistics. With two models: each model's figures and how often they disagree
 (one right, the other wrong). Predictions are cached on disk by (model, data content hash); --no-cache recomputes.
+With --out DIR (and always with --engine ray) one model's pass is written as a results folder (Parquet shards and
+a manifest, explainer/scale) that the app opens; --data may then be a folder or a glob of shards.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from explainer.cli.common import (
     unit_interval,
     writing_to,
 )
+from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.data.labelled import DatasetError
 from explainer.loading.bundle import ModelLoadError, load_model
 
@@ -33,7 +36,9 @@ MAX_MODELS = 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explainer evaluate", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--model", action="append", default=None,
+        "--model",
+        action="append",
+        default=None,
         help="shipped model, local folder or hub id (default: app default); give twice to compare two models",
     )
     parser.add_argument("--data", required=True, help="labelled CSV, TSV or JSONL file")
@@ -45,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-cache", action="store_true", help="recompute predictions instead of reading the cache")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     parser.add_argument("--sweep-tau", action="store_true", help="accuracy vs compute over tau 0..1 (cached)")
+    parser.add_argument("--out", default=None, help="write a results folder (Parquet shards + manifest.json) here")
+    add_engine_arguments(parser)
     return parser
 
 
@@ -90,13 +97,22 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"give at most {MAX_MODELS} models (--model A --model B), got {len(names)}")
     if args.predictions_out and Path(args.predictions_out).is_dir():
         fail(f"--predictions-out {args.predictions_out} is a folder: give a file name ending in .csv")
+    check_engine_arguments(args)
+    if args.engine == "ray" or args.out is not None:
+        _scaled(args, names)
+        return
     from explainer.evaluation import error_report as errors
     from explainer.evaluation.compare import CompareError, compare_data
 
     try:
         bundles = [load_model(model_argument(name)) for name in names]
-        data = errors.load_labelled(bundles[0], data_argument(args.data), text_column=args.text_column,
-                                    label_column=args.label_column, quote_contents=quote_contents())
+        data = errors.load_labelled(
+            bundles[0],
+            data_argument(args.data),
+            text_column=args.text_column,
+            label_column=args.label_column,
+            quote_contents=quote_contents(),
+        )
     except (ModelLoadError, DatasetError, OSError) as error:
         fail(str(error))
     for line, reason in data.problems[:20]:
@@ -120,13 +136,25 @@ def main(argv: list[str] | None = None) -> None:
     bars = [_progress(f"{bundle.name}") for bundle in bundles]
     try:
         if len(bundles) == 1:
-            reports = [errors.analyse(bundles[0], data, beacon_threshold=args.beacon_threshold,
-                                      batch_size=args.batch_size, progress=bars[0][1])]
+            reports = [
+                errors.analyse(
+                    bundles[0],
+                    data,
+                    beacon_threshold=args.beacon_threshold,
+                    batch_size=args.batch_size,
+                    progress=bars[0][1],
+                )
+            ]
             comparison = None
         else:
             comparison = compare_data(
-                bundles[0], bundles[1], data, progress_a=bars[0][1], progress_b=bars[1][1],
-                beacon_threshold=args.beacon_threshold, batch_size=args.batch_size,
+                bundles[0],
+                bundles[1],
+                data,
+                progress_a=bars[0][1],
+                progress_b=bars[1][1],
+                beacon_threshold=args.beacon_threshold,
+                batch_size=args.batch_size,
             )
             reports = [comparison.report_a, comparison.report_b]
     except (CompareError, DatasetError) as error:
@@ -143,8 +171,12 @@ def main(argv: list[str] | None = None) -> None:
     if comparison is None:
         payload = results[0]
     else:
-        payload = {"data": str(args.data), "skipped_rows": len(data.problems), "models": results,
-                   "disagreement": comparison.counts}
+        payload = {
+            "data": str(args.data),
+            "skipped_rows": len(data.problems),
+            "models": results,
+            "disagreement": comparison.counts,
+        }
     if args.predictions_out:
         payload["predictions_out"] = str(args.predictions_out)
     print_json(payload)
@@ -161,6 +193,66 @@ def _sweep_tau(bundle, data, batch_size: int) -> None:
         fail(str(error))
     finally:
         bar.close()
-    print_json({"model": bundle.name, "data": str(data.source), "skipped_rows": len(data.problems),
-                "cached": was_cached, **result})
+    print_json(
+        {
+            "model": bundle.name,
+            "data": str(data.source),
+            "skipped_rows": len(data.problems),
+            "cached": was_cached,
+            **result,
+        }
+    )
 
+
+def _scaled(args, names: list) -> None:
+    """--out / --engine ray: one model's pass into a results folder, summarised as the local run is."""
+    from explainer.evaluation.error_report import analyse
+    from explainer.scale.results import seed_caches, sweep
+    from explainer.scale.work import JobOptions
+    from explainer.thought_beacon.beacons import has_beacons, sweep_taus
+
+    if len(names) > 1:
+        fail("--out and --engine ray take one --model: run once per model (each into its own folder)")
+    if args.out is None:
+        fail("--engine ray needs --out DIR: the folder for the Parquet shards and the manifest")
+    try:
+        bundle = load_model(model_argument(names[0]))
+    except (ModelLoadError, OSError) as error:
+        fail(str(error))
+    taus: tuple[float, ...] = ()
+    if args.sweep_tau:
+        if not has_beacons(bundle):
+            fail(f"{bundle.name} has no activation beacons: a tau sweep needs a ThoughtBeacon model")
+        taus = tuple(sweep_taus(float(bundle.model.config.beacon_threshold)))
+    job = JobOptions(
+        kind="sweep" if args.sweep_tau else "evaluate",
+        beacon_threshold=args.beacon_threshold,
+        batch_size=args.batch_size,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        taus=taus,
+    )
+    results, reused = run_engine_job(args, bundle, job, args.out, quote_contents())
+    scale = engine_summary(results, reused)
+    if args.sweep_tau:
+        print_json(
+            {
+                "model": bundle.name,
+                "data": str(args.data),
+                "skipped_rows": results.manifest.skipped,
+                "cached": reused,
+                **sweep(bundle, results),
+                "results": scale,
+            }
+        )
+        return
+    data = seed_caches(bundle, results)
+    report = analyse(bundle, data, beacon_threshold=args.beacon_threshold, batch_size=args.batch_size)
+    payload = {**_model_result(report, str(args.data)), "skipped_rows": results.manifest.skipped, "results": scale}
+    if args.predictions_out:
+        out = Path(args.predictions_out)
+        with writing_to(out):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            _predictions_frame([report]).to_csv(out, index=False)
+        payload["predictions_out"] = str(args.predictions_out)
+    print_json(payload)

@@ -5,7 +5,8 @@ layer projected to 2-D, each row's nearest neighbours (cosine, exact) and the li
 DIR/points.parquet (row, line, x, y, label, prediction, correct, confidence, tokens, text), DIR/neighbours.parquet
 (row, neighbours, distances) and DIR/likely_mislabelled.csv, and prints a JSON summary whose
 "likely_mislabelled" lists {"row", "score", ...} by decreasing score. `row` counts the rows read from the file
-from 0, in file order (`line` is the file line; skipped rows are reported on stderr).
+from 0, in file order (`line` is the file line; skipped rows are reported on stderr). With --engine ray the
+embedding pass runs on Ray and DIR is also a results folder (Parquet shards + manifest) that the app opens.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from explainer.cli.common import at_least_one, fail, print_json, unit_interval, writing_to
+from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.data.labelled import DatasetError
 from explainer.loading.bundle import ModelLoadError, load_model
 
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
     parser.add_argument("--batch-size", type=at_least_one, default=32)
     parser.add_argument("--out", required=True, help="folder for points.parquet, neighbours.parquet and the CSV")
+    add_engine_arguments(parser)
     return parser
 
 
@@ -63,10 +66,27 @@ def main(argv: list[str] | None = None) -> int:
     from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv
     from explainer.evaluation.error_report import load_labelled
 
+    check_engine_arguments(args)
+    scale = None
     try:
         bundle = load_model(args.model)
-        data = load_labelled(bundle, args.data, text_column=args.text_column, label_column=args.label_column)
-    except (ModelLoadError, DatasetError, OSError) as error:
+        if args.engine == "ray":  # the embedding pass on Ray into DIR; the projection reads it back
+            from explainer.scale.results import seed_caches
+            from explainer.scale.work import JobOptions
+
+            job = JobOptions(
+                kind="map",
+                beacon_threshold=args.beacon_threshold,
+                batch_size=args.batch_size,
+                text_column=args.text_column,
+                label_column=args.label_column,
+            )
+            results, reused = run_engine_job(args, bundle, job, str(out))
+            data = seed_caches(bundle, results)
+            scale = engine_summary(results, reused)
+        else:
+            data = load_labelled(bundle, args.data, text_column=args.text_column, label_column=args.label_column)
+    except (ModelLoadError, DatasetError, OSError, ValueError) as error:
         fail(str(error))
     for line, reason in data.problems[:20]:
         print(f"skipped line {line}: {reason}", file=sys.stderr)
@@ -115,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             "neighbours_file": str(out / "neighbours.parquet"),
             "likely_mislabelled_csv": str(out / "likely_mislabelled.csv"),
             "likely_mislabelled_total": len(result.mislabelled),
+            **({"results": scale} if scale else {}),
             "likely_mislabelled": [
                 {
                     "row": int(r.row),

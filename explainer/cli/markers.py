@@ -2,13 +2,16 @@
 
 Writes DIR/marker_dictionary.json (everything) and DIR/marker_dictionary.csv (one row per layer and marker:
 share, confidence, top tokens, example contexts, direct and forced effect on each label's logit) and prints a
-JSON summary. Results are cached on disk: a second run on the same model, file and options is instant.
+JSON summary. Results are cached on disk: a second run on the same model, file and options is instant. With
+--engine ray the passes run on Ray (DIR then also holds the results folder: shards and manifest) and the parts
+are merged into the same dictionary.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 
 from explainer.cli.common import (
     at_least_one,
@@ -18,6 +21,7 @@ from explainer.cli.common import (
     print_json,
     quote_contents,
 )
+from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.data.labelled import DatasetError, read_dataset
 from explainer.loading.bundle import ModelLoadError, load_model
 from explainer.thought_beacon.marker_dictionary import (
@@ -41,12 +45,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-forced-effect", action="store_true", help="skip the layers x markers forced passes")
     parser.add_argument("--batch-size", type=at_least_one, default=DictionaryOptions.batch_size)
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    add_engine_arguments(parser)
     args = parser.parse_args(argv)
+    check_engine_arguments(args)
+    if args.engine == "ray":
+        _on_ray(args)
+        return
     try:
         bundle = load_model(model_argument(args.model))
         data = read_dataset(
-            data_argument(args.data), text_column=args.text_column, label_column=args.label_column,
-            label_names=bundle.label_names, quote_contents=quote_contents(),
+            data_argument(args.data),
+            text_column=args.text_column,
+            label_column=args.label_column,
+            label_names=bundle.label_names,
+            quote_contents=quote_contents(),
         )
     except (ModelLoadError, DatasetError, OSError) as error:
         fail(str(error))
@@ -75,6 +87,12 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(error))
     except OSError as error:
         fail(f"cannot write to {args.out}: {error}")
+    _print_summary(bundle, args, dictionary, len(data.problems), was_cached, json_path, csv_path)
+
+
+def _print_summary(
+    bundle, args, dictionary: dict, skipped: int, cached: bool, json_path, csv_path, results: dict | None = None
+) -> None:
     busiest = sorted(dictionary["entries"], key=lambda e: -e["share"])[:5]
     print_json(
         {
@@ -84,14 +102,49 @@ def main(argv: list[str] | None = None) -> None:
             "slots": dictionary["slots"],
             "layers": dictionary["layers"],
             "markers": dictionary["markers"],
-            "skipped_rows": len(data.problems),
-            "cached": was_cached,
+            "skipped_rows": skipped,
+            "cached": cached,
             "json": str(json_path),
             "csv": str(csv_path),
             "busiest": [
                 {k: e[k] for k in ("layer", "marker", "share", "mean_prob")} | {"top_tokens": e["top_tokens"][:3]}
                 for e in busiest
             ],
+            **({"results": results} if results else {}),
         }
     )
 
+
+def _on_ray(args) -> None:
+    """--engine ray: the dictionary's passes in an actor pool, their parts merged here."""
+    from explainer.scale.results import marker_dictionary
+    from explainer.scale.work import JobOptions
+
+    try:
+        bundle = load_model(model_argument(args.model))
+    except (ModelLoadError, OSError) as error:
+        fail(str(error))
+    if not has_markers(bundle):
+        fail(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
+    options = DictionaryOptions(
+        top_tokens=args.top_tokens,
+        examples=args.examples,
+        batch_size=args.batch_size,
+        forced_effect=not args.no_forced_effect,
+    )
+    job = JobOptions(
+        kind="markers",
+        text_column=args.text_column,
+        label_column=args.label_column,
+        batch_size=args.batch_size,
+        dictionary=asdict(options),
+    )
+    results, reused = run_engine_job(args, bundle, job, args.out, quote_contents())
+    dictionary = {**marker_dictionary(bundle, results), "data": str(args.data)}
+    try:
+        json_path, csv_path = write_outputs(dictionary, args.out)
+    except OSError as error:
+        fail(f"cannot write to {args.out}: {error}")
+    _print_summary(
+        bundle, args, dictionary, results.manifest.skipped, reused, json_path, csv_path, engine_summary(results, reused)
+    )

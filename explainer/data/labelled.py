@@ -1,4 +1,4 @@
-"""Read labelled text-classification data (CSV, TSV, JSONL) for the Errors view, evaluation and training.
+"""Read labelled text-classification data (CSV, TSV, JSONL, Parquet) for the Errors view, evaluation and training.
 
     data = read_dataset("dev.tsv", label_names=("negative", "positive"))   # -> LabelledData
     with iter_rows(upload_bytes, filename="mine.csv") as rows:             # streams, bounded memory
@@ -33,8 +33,12 @@ import pandas as pd
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "comment", "utterance", "query")
 LABEL_COLUMNS = ("label", "labels", "target", "class", "sentiment", "y", "gold")
-FORMATS = ("csv", "tsv", "jsonl")
-EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+FORMATS = ("csv", "tsv", "jsonl", "parquet")
+EXTENSIONS = {
+    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+    ".parquet": "parquet", ".pq": "parquet",
+}
+PARQUET_BATCH = 4096  # rows per Parquet record batch read: bounds memory on large files
 SAMPLE_ROWS = 1000  # records read ahead to detect columns and labels before the first row is yielded
 CHUNK = 1 << 20  # bytes per read in the hashing / UTF-8 pass
 BOM = codecs.BOM_UTF8
@@ -97,7 +101,10 @@ class _Raw:
         if isinstance(source, (str, os.PathLike)):
             self.path = Path(source)
             if self.path.is_dir():
-                raise DatasetError(f"{self.path} is a folder: give the path of a CSV, TSV or JSONL file")
+                raise DatasetError(
+                    f"{self.path} is a folder: give the path of a CSV, TSV, JSONL or Parquet file "
+                    "(the command line reads a folder of shards with --engine ray)"
+                )
             if not self.path.is_file():
                 raise DatasetError(f"{self.path}: no such file")
             self.name = str(self.path)
@@ -116,13 +123,16 @@ class _Raw:
     def open(self) -> IO[bytes]:
         return self.path.open("rb") if self.path is not None else io.BytesIO(self.data or b"")
 
-    def scan(self) -> str:
-        """sha256 of the bytes, checking UTF-8 on the way so a bad byte fails before any row is used."""
+    def scan(self, text: bool = True) -> str:
+        """sha256 of the bytes, checking UTF-8 on the way (for a text format) so a bad byte fails before any row
+        is used."""
         digest = hashlib.sha256()
         pending, pending_at, newlines = b"", 0, 0  # undecoded tail, its file offset, lines before it
         with self.open() as f:
             while chunk := f.read(CHUNK):
                 digest.update(chunk)
+                if not text:  # Parquet is binary: its strings are checked by the Parquet reader
+                    continue
                 data = pending + chunk
                 try:
                     _, used = codecs.utf_8_decode(data, "strict", False)
@@ -225,6 +235,31 @@ def _jsonl_records(raw: _Raw) -> Iterator[Record]:
             yield number, None, f"expected a JSON object, found {type(value).__name__}"
             continue
         yield number, value, None
+
+
+def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
+    """A Parquet file's columns and its rows as records; a row's "line" is its 1-based row number (no header)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(raw.open())
+    except (pa.ArrowException, OSError) as e:
+        detail = f": {e}" if raw.quote else ""
+        raise DatasetError(f"{raw.name} is not a readable Parquet file{detail}") from e
+    columns = list(parquet.schema_arrow.names)
+
+    def records() -> Iterator[Record]:
+        number = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH):
+                for value in batch.to_pylist():
+                    number += 1
+                    yield number, value, None
+        except (pa.ArrowException, OSError) as e:  # a truncated file: the rows before it were read
+            yield number + 1, None, f"unreadable Parquet data from row {number + 1} on: {type(e).__name__}"
+
+    return columns, records()
 
 
 # ---- columns and labels -------------------------------------------------------------------------------------
@@ -354,9 +389,11 @@ class RowStream:
         raw = _Raw(source, filename, quote_contents)
         self._quote = quote_contents
         self.source = raw.name
-        self.content_hash = raw.scan()
         self.format = _detect_format(raw, format)
-        if self.format == "jsonl":
+        self.content_hash = raw.scan(text=self.format != "parquet")
+        if self.format == "parquet":
+            columns, records = _parquet_records(raw)
+        elif self.format == "jsonl":
             if raw.first_line().lstrip().startswith("["):
                 raise DatasetError(f"{self.source} holds a JSON array; give one JSON object per line (JSONL)")
             columns: list[str] = []

@@ -19,7 +19,7 @@ import numpy as np
 from explainer.capture.tracing import Trace
 from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
-from explainer.evaluation.predict import mlp_flops_share, predict, summarise
+from explainer.evaluation.predict import Predictions, mlp_flops_share, predict, summarise
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon
 from explainer.progress import Progress
@@ -116,23 +116,30 @@ def sweep(
                 progress(index * len(texts) + done, len(grid) * len(texts))
 
         predictions = predict(bundle, texts, batch_size=batch_size, beacon_threshold=tau, progress=step)
-        summary = summarise(bundle, label_array, predictions)
-        points.append(
-            {
-                "tau": tau,
-                "accuracy": summary["accuracy"],
-                "macro_f1": summary["macro_f1"],
-                "skip_rate": summary["skip_rate"],
-                "mlp_flops_saved": summary["mlp_flops_saved"],
-                "flops_saved": summary["total_flops_saved"],
-            }
-        )
+        points.append(sweep_point(bundle, label_array, predictions, tau))
+    return sweep_result(bundle, points, len(texts))
+
+
+def sweep_point(bundle: ModelBundle, labels: np.ndarray, predictions: Predictions, tau: float) -> dict[str, Any]:
+    """One point of the sweep from the prediction pass at `tau` (both engines of a sweep build points here)."""
+    summary = summarise(bundle, labels, predictions)
+    return {
+        "tau": tau,
+        "accuracy": summary["accuracy"],
+        "macro_f1": summary["macro_f1"],
+        "skip_rate": summary["skip_rate"],
+        "mlp_flops_saved": summary["mlp_flops_saved"],
+        "flops_saved": summary["total_flops_saved"],
+    }
+
+
+def sweep_result(bundle: ModelBundle, points: list[dict[str, Any]], n: int) -> dict[str, Any]:
     rates = [p["skip_rate"] for p in points]
     return {
         "version": VERSION,
         "model": bundle.name,
-        "model_tau": model_tau,
-        "n": len(texts),
+        "model_tau": float(bundle.model.config.beacon_threshold),
+        "n": n,
         "points": points,
         "monotone_skip_rate": all(a <= b for a, b in zip(rates, rates[1:])),
     }

@@ -20,7 +20,7 @@ The result is plain JSON (a dict) so it is cached on disk (`cached_dictionary`) 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from explainer.loading.bundle import ModelBundle
 from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
 
-VERSION = 1  # bump when the result's meaning or layout changes: old cache entries then miss
+VERSION = 2  # bump when the result's meaning or layout changes: old cache entries then miss
 
 
 class NoMarkersError(ValueError):
@@ -57,113 +57,197 @@ def has_markers(bundle: ModelBundle) -> bool:
     return is_thought_beacon(config) and getattr(config, "num_thought_markers", 0) > 0
 
 
-def build_dictionary(
+@dataclass
+class DictionaryParts:
+    """The dictionary's sums over some of the texts. Parts of disjoint texts merge into the parts of their union
+    with the same result in any order or split (a Ray actor builds parts of its blocks; the driver merges them).
+
+    Texts are identified by a key that orders them as the data set does (the row index, or the file and row of a
+    sharded input): the top examples are chosen by (probability, key, position), a total order, so the choice
+    does not depend on how the texts were batched."""
+
+    counts: np.ndarray  # [layers, K] int64: slots whose routing argmax is k
+    prob_sums: np.ndarray  # [layers, K] float64: sum of p[l,i,k] over those slots
+    token_counts: np.ndarray  # [layers, K, vocab] int64
+    best: list[list[list[tuple]]]  # [layers][K]: top (prob, key, position, start, end, special, token id)
+    texts: dict[int, str]  # key -> text of every text a kept candidate comes from
+    direct_sums: np.ndarray  # [layers, K, labels] float64: sums over texts of the direct effect
+    forced_sums: np.ndarray  # [layers, K, labels] float64: sums over texts of the forced effect
+    slots: int = 0
+    n_texts: int = 0
+
+    @classmethod
+    def empty(cls, bundle: ModelBundle) -> DictionaryParts:
+        config = bundle.model.config
+        layers, k, labels = config.num_hidden_layers, config.num_thought_markers, config.num_labels
+        vocab = max(len(bundle.tokenizer), config.vocab_size)
+        return cls(
+            counts=np.zeros((layers, k), dtype=np.int64),
+            prob_sums=np.zeros((layers, k), dtype=np.float64),
+            token_counts=np.zeros((layers, k, vocab), dtype=np.int64),
+            best=[[[] for _ in range(k)] for _ in range(layers)],
+            texts={},
+            direct_sums=np.zeros((layers, k, labels), dtype=np.float64),
+            forced_sums=np.zeros((layers, k, labels), dtype=np.float64),
+        )
+
+    def merge(self, other: DictionaryParts, options: DictionaryOptions) -> None:
+        """Add `other` (parts of other texts) into these."""
+        self.counts += other.counts
+        self.prob_sums += other.prob_sums
+        self.token_counts += other.token_counts
+        self.direct_sums += other.direct_sums
+        self.forced_sums += other.forced_sums
+        self.slots += other.slots
+        self.n_texts += other.n_texts
+        keep = _kept(options)
+        for layer, row in enumerate(other.best):
+            for marker, items in enumerate(row):
+                self.best[layer][marker] = heapq.nlargest(keep, self.best[layer][marker] + items)
+        self.texts.update(other.texts)
+        self._prune()
+
+    def _prune(self) -> None:
+        used = {item[1] for row in self.best for items in row for item in items}
+        self.texts = {key: text for key, text in self.texts.items() if key in used}
+
+    def to_payload(self) -> dict[str, Any]:
+        """Plain JSON values to send between processes or store (never pickle: a stored file must not run code).
+        Token counts are sparse: most (marker, token) pairs never occur."""
+        nonzero = np.nonzero(self.token_counts)
+        return {
+            "counts": self.counts.tolist(), "prob_sums": self.prob_sums.tolist(),
+            "direct_sums": self.direct_sums.tolist(), "forced_sums": self.forced_sums.tolist(),
+            "slots": self.slots, "n_texts": self.n_texts,
+            "token_index": np.stack(nonzero).tolist(), "token_values": self.token_counts[nonzero].tolist(),
+            "best": self.best, "texts": [[key, text] for key, text in self.texts.items()],
+        }
+
+    @classmethod
+    def from_payload(cls, bundle: ModelBundle, payload: dict[str, Any]) -> DictionaryParts:
+        parts = cls.empty(bundle)
+        parts.counts = np.asarray(payload["counts"], dtype=np.int64).reshape(parts.counts.shape)
+        parts.prob_sums = np.asarray(payload["prob_sums"], dtype=np.float64).reshape(parts.prob_sums.shape)
+        parts.direct_sums = np.asarray(payload["direct_sums"], dtype=np.float64).reshape(parts.direct_sums.shape)
+        parts.forced_sums = np.asarray(payload["forced_sums"], dtype=np.float64).reshape(parts.forced_sums.shape)
+        parts.slots, parts.n_texts = int(payload["slots"]), int(payload["n_texts"])
+        index = np.asarray(payload["token_index"], dtype=np.int64).reshape(3, -1)
+        parts.token_counts[tuple(index)] = np.asarray(payload["token_values"], dtype=np.int64)
+        parts.best = [[[tuple(item) for item in items] for items in row] for row in payload["best"]]
+        parts.texts = {int(key): text for key, text in payload["texts"]}
+        return parts
+
+
+def _kept(options: DictionaryOptions) -> int:
+    return 4 * options.examples  # candidates kept, so that the final pick can prefer distinct texts
+
+
+def accumulate(
     bundle: ModelBundle,
+    parts: DictionaryParts,
     texts: Sequence[str],
-    options: DictionaryOptions = DictionaryOptions(),
-    *,
-    progress: Progress | None = None,
+    keys: Sequence[int],
+    options: DictionaryOptions,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Run one batch of texts (keys: their order keys) and add it into `parts`. `progress(passes)` is called
+    after the plain pass and after each layer's forced passes with the text passes done in this batch."""
+    model = bundle.model
+    layers, k = model.config.num_hidden_layers, model.config.num_thought_markers
+    keep = _kept(options)
+    encoded = tokenize(
+        bundle,
+        list(texts),
+        padding=True,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+        return_tensors="pt",
+    )
+    offsets = encoded.pop("offset_mapping").numpy()  # [batch, T, 2]
+    special = encoded.pop("special_tokens_mask").numpy().astype(bool)  # [batch, T]
+    inputs = {key: value.to(bundle.device) for key, value in encoded.items()}
+    with bundle.lock, torch.inference_mode():
+        out = model(**inputs, output_hidden_states=True)
+    done = len(texts)
+    if progress:  # reported per layer of forced passes too: a batch of them takes minutes on a CPU
+        progress(done)
+    if options.forced_effect:
+        free = out.logits.double()
+        for layer in range(layers):
+            for marker in range(k):
+                # the lock per pass, not per batch: other sessions' traces can run in between
+                with bundle.lock, torch.inference_mode():
+                    forced = model(**inputs, forced_markers=[MarkerForce(layer, None, marker)]).logits
+                parts.forced_sums[layer, marker] += (forced.double() - free).sum(dim=0).cpu().numpy()
+            done += len(texts) * k
+            if progress:
+                progress(done)
+    mask = inputs["attention_mask"].bool().cpu().numpy()  # [batch, T]
+    routing = torch.stack(out.thought_markers).float().cpu().numpy()  # [layers, batch, T, K]
+    with bundle.lock:  # model modules run: serialised like every other use of the shared model
+        parts.direct_sums += _direct_sums(model, out.hidden_states[-1][:, 0, :].float())
+    ids = inputs["input_ids"].cpu().numpy()  # [batch, T]
+    rows, positions = np.nonzero(mask)
+    slot_keys = np.asarray(keys, dtype=np.int64)[rows]  # [slots]
+    parts.slots += len(rows)
+    parts.n_texts += len(texts)
+    for layer in range(layers):
+        probs = routing[layer, rows, positions]  # [slots, K]
+        chosen = probs.argmax(-1)  # [slots]
+        np.add.at(parts.counts[layer], chosen, 1)
+        np.add.at(parts.prob_sums[layer], chosen, probs[np.arange(len(chosen)), chosen])
+        np.add.at(parts.token_counts[layer], (chosen, ids[rows, positions]), 1)
+        for marker in range(k):
+            column = probs[:, marker]
+            top = np.lexsort((-positions, -slot_keys, -column))[:keep]  # the heap's order: (prob, key, position)
+            items = []
+            for index in top:
+                row, position = int(rows[index]), int(positions[index])
+                start, end = (int(v) for v in offsets[row, position])
+                items.append(
+                    (float(column[index]), int(slot_keys[index]), position, start, end,
+                     bool(special[row, position]), int(ids[row, position]))
+                )
+            parts.best[layer][marker] = heapq.nlargest(keep, parts.best[layer][marker] + items)
+    for key, text in zip(keys, texts, strict=True):
+        parts.texts[int(key)] = text
+    parts._prune()
+
+
+def finish(
+    bundle: ModelBundle,
+    parts: DictionaryParts,
+    options: DictionaryOptions,
+    text_index: Callable[[int], int] | None = None,
 ) -> dict[str, Any]:
-    """The dictionary of `bundle`'s markers over `texts`, at the model's own tau. See the module docstring."""
-    if not has_markers(bundle):
-        raise NoMarkersError(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
-    if not texts:
-        raise ValueError("No texts to build a marker dictionary from")
+    """The dictionary from the parts of every text; `text_index` maps a text key to the row shown (identity)."""
     model, tokenizer = bundle.model, bundle.tokenizer
     layers, k = model.config.num_hidden_layers, model.config.num_thought_markers
-    vocab = max(len(tokenizer), model.config.vocab_size)
-    counts = np.zeros((layers, k), dtype=np.int64)
-    prob_sums = np.zeros((layers, k), dtype=np.float64)  # sum of p[l,i,k] over slots whose argmax is k
-    token_counts = np.zeros((layers, k, vocab), dtype=np.int64)
-    # per (layer, marker): a min-heap of (probability, text index, position, start, end, special, token id)
-    best: list[list[list[tuple]]] = [[[] for _ in range(k)] for _ in range(layers)]
-    keep = 4 * options.examples  # candidates kept, so that the final pick can prefer distinct texts
-    final_cls: list[torch.Tensor] = []  # [batch, d] per batch
-    forced_sums = np.zeros((layers, k, model.config.num_labels), dtype=np.float64)
-    slots = 0
-    work = len(texts) * (1 + (layers * k if options.forced_effect else 0))  # text passes, for progress
-    done = 0
-    for first in range(0, len(texts), options.batch_size):
-        batch_texts = list(texts[first : first + options.batch_size])
-        encoded = tokenize(
-            bundle,
-            batch_texts,
-            padding=True,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-            return_tensors="pt",
-        )
-        offsets = encoded.pop("offset_mapping").numpy()  # [batch, T, 2]
-        special = encoded.pop("special_tokens_mask").numpy().astype(bool)  # [batch, T]
-        inputs = {key: value.to(bundle.device) for key, value in encoded.items()}
-        with bundle.lock, torch.inference_mode():
-            out = model(**inputs, output_hidden_states=True)
-        done += len(batch_texts)
-        if progress:  # reported per layer of forced passes too: a batch of them takes minutes on a CPU
-            progress(done, work)
-        if options.forced_effect:
-            free = out.logits.double()
-            for layer in range(layers):
-                for marker in range(k):
-                    # the lock per pass, not per batch: other sessions' traces can run in between
-                    with bundle.lock, torch.inference_mode():
-                        forced = model(**inputs, forced_markers=[MarkerForce(layer, None, marker)]).logits
-                    forced_sums[layer, marker] += (forced.double() - free).sum(dim=0).cpu().numpy()
-                done += len(batch_texts) * k
-                if progress:
-                    progress(done, work)
-        mask = inputs["attention_mask"].bool().cpu().numpy()  # [batch, T]
-        routing = torch.stack(out.thought_markers).float().cpu().numpy()  # [layers, batch, T, K]
-        final_cls.append(out.hidden_states[-1][:, 0, :].float().cpu())
-        ids = inputs["input_ids"].cpu().numpy()  # [batch, T]
-        rows, positions = np.nonzero(mask)
-        slots += len(rows)
-        for layer in range(layers):
-            probs = routing[layer, rows, positions]  # [slots, K]
-            chosen = probs.argmax(-1)  # [slots]
-            np.add.at(counts[layer], chosen, 1)
-            np.add.at(prob_sums[layer], chosen, probs[np.arange(len(chosen)), chosen])
-            np.add.at(token_counts[layer], (chosen, ids[rows, positions]), 1)
-            for marker in range(k):
-                column = probs[:, marker]
-                top = np.argsort(-column, kind="stable")[:keep]
-                heap = best[layer][marker]
-                for index in top:
-                    row, position = int(rows[index]), int(positions[index])
-                    start, end = (int(v) for v in offsets[row, position])
-                    item = (
-                        float(column[index]), first + row, position, start, end, bool(special[row, position]),
-                        int(ids[row, position]),
-                    )
-                    if len(heap) < keep:
-                        heapq.heappush(heap, item)
-                    elif item > heap[0]:
-                        heapq.heapreplace(heap, item)
-
-    with bundle.lock:  # model modules run: serialised like every other use of the shared model
-        effects = _direct_effects(model, torch.cat(final_cls))  # [layers, K, labels]
-    layer_slots = counts.sum(axis=1, keepdims=True)
+    n = max(parts.n_texts, 1)
+    effects = parts.direct_sums / n  # [layers, K, labels]
+    layer_slots = parts.counts.sum(axis=1, keepdims=True)
     entries = []
     for layer in range(layers):
         for marker in range(k):
-            count = int(counts[layer, marker])
-            top_ids = np.argsort(-token_counts[layer, marker], kind="stable")[: options.top_tokens]
+            count = int(parts.counts[layer, marker])
+            tokens = parts.token_counts[layer, marker]
+            top_ids = np.argsort(-tokens, kind="stable")[: options.top_tokens]
             entries.append(
                 {
                     "layer": layer,
                     "marker": marker,
                     "count": count,
                     "share": count / int(layer_slots[layer, 0]) if layer_slots[layer, 0] else 0.0,
-                    "mean_prob": float(prob_sums[layer, marker] / count) if count else 0.0,
+                    "mean_prob": float(parts.prob_sums[layer, marker] / count) if count else 0.0,
                     "top_tokens": [
-                        {"token": tokenizer.convert_ids_to_tokens(int(i)), "count": int(token_counts[layer, marker, i])}
+                        {"token": tokenizer.convert_ids_to_tokens(int(i)), "count": int(tokens[i])}
                         for i in top_ids
-                        if token_counts[layer, marker, i] > 0
+                        if tokens[i] > 0
                     ],
-                    "examples": _examples(best[layer][marker], texts, tokenizer, options),
+                    "examples": _examples(parts.best[layer][marker], parts.texts, tokenizer, options, text_index),
                     "direct_effect": dict(zip(bundle.label_names, effects[layer, marker].tolist(), strict=True)),
                     "forced_effect": dict(
-                        zip(bundle.label_names, (forced_sums[layer, marker] / len(texts)).tolist(), strict=True)
+                        zip(bundle.label_names, (parts.forced_sums[layer, marker] / n).tolist(), strict=True)
                     )
                     if options.forced_effect
                     else None,
@@ -172,8 +256,8 @@ def build_dictionary(
     return {
         "version": VERSION,
         "model": bundle.name,
-        "texts": len(texts),
-        "slots": slots,
+        "texts": parts.n_texts,
+        "slots": parts.slots,
         "layers": layers,
         "markers": k,
         "label_names": list(bundle.label_names),
@@ -183,7 +267,39 @@ def build_dictionary(
     }
 
 
-def _examples(heap: list[tuple], texts: Sequence[str], tokenizer, options: DictionaryOptions) -> list[dict]:
+def check_markers(bundle: ModelBundle) -> None:
+    if not has_markers(bundle):
+        raise NoMarkersError(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
+
+
+def build_dictionary(
+    bundle: ModelBundle,
+    texts: Sequence[str],
+    options: DictionaryOptions = DictionaryOptions(),
+    *,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The dictionary of `bundle`'s markers over `texts`, at the model's own tau. See the module docstring."""
+    check_markers(bundle)
+    if not texts:
+        raise ValueError("No texts to build a marker dictionary from")
+    layers, k = bundle.model.config.num_hidden_layers, bundle.model.config.num_thought_markers
+    work = len(texts) * (1 + (layers * k if options.forced_effect else 0))  # text passes, for progress
+    parts = DictionaryParts.empty(bundle)
+    for first in range(0, len(texts), options.batch_size):
+        batch = list(texts[first : first + options.batch_size])
+        step = (lambda done, first=first: progress(first * (work // len(texts)) + done, work)) if progress else None
+        accumulate(bundle, parts, batch, range(first, first + len(batch)), options, step)
+    return finish(bundle, parts, options)
+
+
+def _examples(
+    heap: list[tuple],
+    texts: dict[int, str],
+    tokenizer,
+    options: DictionaryOptions,
+    text_index: Callable[[int], int] | None = None,
+) -> list[dict]:
     """The highest-probability contexts, one per text where there are enough distinct texts."""
     ranked = sorted(heap, reverse=True)
     picked, seen = [], set()
@@ -197,8 +313,8 @@ def _examples(heap: list[tuple], texts: Sequence[str], tokenizer, options: Dicti
         if item not in picked:
             picked.append(item)
     result = []
-    for prob, text_index, position, start, end, special, token_id in sorted(picked, reverse=True):
-        text = texts[text_index]
+    for prob, key, position, start, end, special, token_id in sorted(picked, reverse=True):
+        text = texts[key]
         width = options.context_chars
         if special or end <= start:  # [CLS]/[SEP]: no span in the text; show where the text starts or ends
             token = tokenizer.convert_ids_to_tokens(token_id)
@@ -207,7 +323,7 @@ def _examples(heap: list[tuple], texts: Sequence[str], tokenizer, options: Dicti
             left, middle, right = text[max(0, start - width) : start], text[start:end], text[end : end + width]
         result.append(
             {
-                "text_index": text_index, "position": position, "prob": prob,
+                "text_index": key if text_index is None else text_index(key), "position": position, "prob": prob,
                 "left": left, "token": middle, "right": right,
             }
         )
@@ -220,8 +336,8 @@ def _marker_layers(model) -> list:
 
 
 @torch.inference_mode()
-def _direct_effects(model, final_cls: torch.Tensor, chunk: int = 4096) -> np.ndarray:
-    """[layers, K, labels]: mean over texts of head(x + W_m,l M_k) - head(x), x = each text's final [CLS] residual."""
+def _direct_sums(model, final_cls: torch.Tensor, chunk: int = 4096) -> np.ndarray:
+    """[layers, K, labels]: sum over texts of head(x + W_m,l M_k) - head(x), x = each text's final [CLS] residual."""
     device = next(model.parameters()).device
     x = final_cls.to(device)  # [N, d]
     writes = torch.stack([layer.marker_proj(model.markers) for layer in _marker_layers(model)])
@@ -235,7 +351,7 @@ def _direct_effects(model, final_cls: torch.Tensor, chunk: int = 4096) -> np.nda
         base = model.classify(part[:, None, :]).double()  # [n, labels]
         shifted = model.classify(part[None, :, None, :] + flat[:, None, None, :])  # [layers*K, n, labels]
         totals += (shifted.double() - base[None]).sum(dim=1)
-    return (totals / len(x)).reshape(layers, k, -1).cpu().numpy()
+    return totals.reshape(layers, k, -1).cpu().numpy()
 
 
 def to_frame(dictionary: dict[str, Any]) -> pd.DataFrame:

@@ -1,0 +1,84 @@
+"""The `--engine local|ray` options shared by the data-set commands (evaluate, map, markers), and running a job
+into a results folder (explainer/scale) from them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from explainer.cli.common import at_least_one, fail
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scale-out (explainer/scale; README: Scale out on Ray)")
+    group.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process (default); ray: Ray Data with an actor pool, writing Parquet shards + manifest",
+    )
+    group.add_argument(
+        "--ray-address",
+        default=None,
+        help="an existing cluster: auto or ray://HOST:PORT (default: start a local Ray on this machine)",
+    )
+    group.add_argument("--workers", type=at_least_one, default=2, help="actors, each holding the model (default 2)")
+    group.add_argument("--threads", type=at_least_one, default=1, help="torch threads per actor (default 1)")
+
+
+def check_engine_arguments(args: argparse.Namespace) -> None:
+    if args.engine != "ray" and args.ray_address is not None:
+        fail("--ray-address needs --engine ray")
+
+
+def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool = True) -> tuple[Any, bool]:
+    """(results, reused): run `job` with the chosen engine into `out`; every failure is a one-line error."""
+    from explainer.data.labelled import DatasetError
+    from explainer.scale.engine import EngineError, RayOptions, run_job
+    from explainer.scale.inputs import resolve_inputs
+    from explainer.scale.manifest import ResultsError
+    from explainer.scale.results import open_results
+
+    try:
+        inputs = resolve_inputs(args.data)
+    except DatasetError as error:
+        fail(str(error))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=f"{job.kind} ({args.engine})", unit="row", file=sys.stderr, disable=args.engine == "ray")
+    try:
+        manifest, reused = run_job(
+            bundle,
+            inputs,
+            job,
+            out,
+            engine=args.engine,
+            quote_contents=quote,
+            ray_options=RayOptions(address=args.ray_address, workers=args.workers, threads=args.threads),
+            progress=lambda done: bar.update(done - bar.n),
+        )
+    except (DatasetError, EngineError, ResultsError, OSError) as error:
+        fail(str(error))
+    finally:
+        bar.close()
+    if reused:
+        print(f"note: {out} already holds this run's results ({manifest.rows} rows); reused them", file=sys.stderr)
+    for entry in manifest.files:
+        if entry.skipped:
+            print(f"skipped {entry.skipped} row(s) of {entry.path} (their lines are in the results)", file=sys.stderr)
+    return open_results(out), reused
+
+
+def engine_summary(results, reused: bool) -> dict[str, Any]:
+    manifest = results.manifest
+    return {
+        "out": str(results.folder),
+        "engine": manifest.engine,
+        "workers": manifest.workers,
+        "nodes": manifest.nodes,
+        "rows": manifest.rows,
+        "files": len(manifest.files),
+        "reused": reused,
+        "seconds": round(manifest.seconds, 3),
+    }

@@ -1,0 +1,270 @@
+"""Run a data-set job into a results folder, on this process (`local`) or on a Ray cluster (`ray`).
+
+Both engines run `explainer.scale.work.process_block` on the same blocks of the same reader, write Parquet shards
+under `<out>/.partial/rows`, check that every row of every file is there exactly once, then move the shards into
+place and write the manifest last. See explainer/scale/manifest.py for reruns over an existing folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as pa_dataset
+import pyarrow.parquet as pq
+
+from explainer.data.disk_cache import model_fingerprint
+from explainer.data.labelled import iter_rows
+from explainer.loading.bundle import ModelBundle
+from explainer.scale.inputs import InputSet
+from explainer.scale.manifest import (
+    PARTIAL,
+    ROWS,
+    FileEntry,
+    Manifest,
+    ResultsError,
+    prepare_folder,
+    read_manifest,
+    run_key,
+    write_manifest,
+)
+from explainer.scale.reading import BLOCK_ROWS, ReaderOptions, ray_datasource, read_blocks
+from explainer.scale.work import KINDS, BlockWorker, JobOptions, ShardError, process_block
+
+ENGINES = ("local", "ray")
+RowsDone = Callable[[int], None]  # rows processed so far (the total is unknown until the files are read)
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None  # None: start a local Ray on this machine; "auto" or "ray://host:port": join one
+    workers: int = 2  # actors, each with its own copy of the model
+    threads: int = 1  # torch threads per actor
+
+
+class EngineError(RuntimeError):
+    """The job could not run (Ray missing or unreachable, a block failed); the message says which and where."""
+
+
+def model_reference(bundle: ModelBundle) -> str:
+    """How a worker loads the same model: a shipped name as is, a folder as an absolute path."""
+    path = Path(bundle.name).expanduser()
+    return str(path.resolve()) if path.is_dir() else bundle.name
+
+
+def run_job(
+    bundle: ModelBundle,
+    inputs: InputSet,
+    job: JobOptions,
+    out: str | Path,
+    *,
+    engine: str = "local",
+    ray_options: RayOptions = RayOptions(),
+    quote_contents: bool = True,
+    progress: RowsDone | None = None,
+    block_rows: int = BLOCK_ROWS,
+) -> tuple[Manifest, bool]:
+    """(manifest, reused): run `job` over `inputs` into the folder `out`, or reuse the finished results of the
+    same job found there. DatasetError for unusable input, ResultsError for a folder that cannot take the
+    results, EngineError when the run fails."""
+    if job.kind not in KINDS:
+        raise ValueError(f"unknown job {job.kind!r}; one of {', '.join(KINDS)}")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
+    folder = Path(out)
+    fingerprint = model_fingerprint(bundle)
+    key = run_key(job.kind, fingerprint, inputs.content_hash, job.keyed())
+    finished = prepare_folder(folder, key)
+    if finished is not None:
+        return finished, True
+    reader = ReaderOptions(tuple(bundle.label_names), job.text_column, job.label_column, quote_contents, block_rows)
+    with iter_rows(
+        inputs.files[0],
+        text_column=job.text_column,
+        label_column=job.label_column,
+        label_names=bundle.label_names,
+        quote_contents=quote_contents,
+    ) as first:
+        text_column, label_column, extra_columns = first.text_column, first.label_column, first.extra_columns
+    partial = folder / PARTIAL
+    shards = partial / ROWS
+    shards.mkdir(parents=True, exist_ok=True)
+    names = tuple(str(p) for p in inputs.files)
+    start = time.perf_counter()
+    try:
+        if engine == "local":
+            _run_local(bundle, inputs, job, reader, shards, names, progress)
+            workers = 1
+        else:
+            _run_ray(bundle, fingerprint, inputs, job, reader, shards, names, ray_options)
+            workers = ray_options.workers
+        seconds = time.perf_counter() - start
+        entries, rows, skipped, nodes = _check_rows(shards, inputs)
+        final = folder / ROWS
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(shards, final)
+        shard_names = tuple(sorted(str(p.relative_to(folder)) for p in final.glob("*.parquet")))
+        manifest = Manifest(
+            kind=job.kind,
+            model=bundle.name,
+            model_fingerprint=fingerprint,
+            input_spec=inputs.spec,
+            input_hash=inputs.content_hash,
+            files=entries,
+            rows=rows,
+            skipped=skipped,
+            label_names=tuple(bundle.label_names),
+            text_column=text_column,
+            label_column=label_column,
+            extra_columns=tuple(extra_columns),
+            options=job.keyed(),
+            run_key=key,
+            engine=engine,
+            workers=workers,
+            nodes=nodes,
+            shards=shard_names,
+            seconds=seconds,
+        )
+        write_manifest(folder, manifest)
+        return read_manifest(folder), False  # as every later reader sees it (JSON lists, not tuples)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _run_local(
+    bundle: ModelBundle,
+    inputs: InputSet,
+    job: JobOptions,
+    reader: ReaderOptions,
+    shards: Path,
+    names: tuple[str, ...],
+    progress: RowsDone | None,
+) -> None:
+    writer: pq.ParquetWriter | None = None
+    done = 0
+    try:
+        for index, path in enumerate(inputs.files):
+            for block in read_blocks(index, path, reader):
+                try:
+                    table = process_block(bundle, job, block, names)
+                except ShardError as error:
+                    raise EngineError(str(error)) from error
+                if writer is None:
+                    writer = pq.ParquetWriter(shards / "part-00000.parquet", table.schema)
+                writer.write_table(table)
+                done += block.num_rows
+                if progress:
+                    progress(done)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def connect(address: str | None, workers: int) -> None:
+    """Join the cluster at `address`, or start a local Ray sized for `workers` actors plus the read tasks."""
+    try:
+        import ray
+    except ImportError as error:  # pinned in requirements.txt; a trimmed install may lack it
+        raise EngineError("--engine ray needs Ray: pip install -r requirements.txt") from error
+    if ray.is_initialized():
+        return
+    try:
+        if address is None:
+            # Logical CPUs: one per actor and one for the read tasks, else reads wait on actors that wait on reads.
+            ray.init(num_cpus=workers + 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise EngineError(f"cannot reach the Ray cluster at {address}: {error}") from error
+
+
+def _run_ray(
+    bundle: ModelBundle,
+    fingerprint: str,
+    inputs: InputSet,
+    job: JobOptions,
+    reader: ReaderOptions,
+    shards: Path,
+    names: tuple[str, ...],
+    options: RayOptions,
+) -> None:
+    connect(options.address, options.workers)
+    import ray
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # Ray's bars would interleave with ours on stderr
+    dataset = ray.data.read_datasource(ray_datasource(inputs.files, reader))
+    dataset = dataset.map_batches(
+        BlockWorker,
+        fn_constructor_kwargs={
+            "model": model_reference(bundle),
+            "fingerprint": fingerprint,
+            "job": job,
+            "files": names,
+            "threads": options.threads,
+        },
+        batch_size=None,  # a read block (explainer.scale.reading.BLOCK_ROWS rows) is one unit of work
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=options.workers),
+        num_cpus=1,  # Ray Data's default restarts an actor that dies and retries its block (max_restarts=-1)
+    )
+    try:
+        dataset.write_parquet(str(shards))
+    except Exception as error:  # Ray wraps the worker's exception: keep its message (files and rows)
+        raise EngineError(_worker_message(error)) from error
+
+
+def _worker_message(error: BaseException) -> str:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        if isinstance(current, ShardError):
+            return str(current)
+        current = current.__cause__ or current.__context__
+    text = str(error)
+    marker = "ShardError: "
+    if marker in text:
+        return text[text.rindex(marker) + len(marker) :].strip().splitlines()[0]
+    if "DatasetError: " in text:
+        return text[text.rindex("DatasetError: ") + len("DatasetError: ") :].strip().splitlines()[0]
+    return f"the Ray job failed: {type(error).__name__}: {text.strip().splitlines()[-1] if text.strip() else ''}"
+
+
+def _check_rows(shards: Path, inputs: InputSet) -> tuple[tuple[FileEntry, ...], int, int, int]:
+    """Per-file counts, total rows, skipped rows and nodes; ResultsError unless every file's used rows are
+    0..n-1, each exactly once (nothing dropped, nothing duplicated by a retried block)."""
+    table = pa_dataset.dataset(str(shards), format="parquet").to_table(columns=["file", "row", "problem", "node"])
+    files = table.column("file").to_numpy()
+    rows = table.column("row").to_numpy()
+    skipped_mask = table.column("problem").is_valid().to_numpy(zero_copy_only=False)
+    entries = []
+    for index, path in enumerate(inputs.files):
+        mine = files == index
+        used = np.sort(rows[mine & ~skipped_mask])
+        if not np.array_equal(used, np.arange(len(used))):
+            duplicated = int(len(used) - len(np.unique(used)))
+            raise ResultsError(
+                f"{path}: the run's output does not hold every row exactly once ({duplicated} duplicated, "
+                f"{int(used.max(initial=-1) + 1 - len(np.unique(used)))} missing): nothing was written"
+            )
+        entries.append(
+            FileEntry(
+                path=str(path),
+                sha256=inputs.hashes[index],
+                bytes=inputs.sizes[index],
+                rows=len(used),
+                skipped=int((mine & skipped_mask).sum()),
+            )
+        )
+    nodes = len(set(table.column("node").to_pylist()))
+    total = sum(e.rows for e in entries)
+    if total == 0:
+        raise ResultsError(f"{inputs.spec}: no usable rows")
+    return tuple(entries), total, int(skipped_mask.sum()), nodes

@@ -1,0 +1,75 @@
+"""What a data-set job reads: one labelled file, a folder of them or a glob, in a fixed order, with one hash."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from explainer.data.labelled import EXTENSIONS, DatasetError
+
+CHUNK = 1 << 20  # bytes per read while hashing
+
+
+@dataclass(frozen=True)
+class InputSet:
+    """The input files of one job, sorted by path: row ids count rows file by file in this order."""
+
+    spec: str  # what the user gave (a path or a glob), for messages and the manifest
+    files: tuple[Path, ...]
+    hashes: tuple[str, ...]  # sha256 of each file's bytes
+    sizes: tuple[int, ...]  # bytes of each file
+
+    @property
+    def content_hash(self) -> str:
+        """One hash over every file's name (relative to the first's folder) and bytes: changes when any does."""
+        digest = hashlib.sha256()
+        for path, file_hash in zip(self.files, self.hashes, strict=True):
+            digest.update(f"{path.name}\0{file_hash}\n".encode())
+        return digest.hexdigest()
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes)
+
+
+def _is_data_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith(".")
+
+
+def _hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve_inputs(spec: str | Path) -> InputSet:
+    """The files `spec` names: a labelled file, a folder (its data files, not recursive) or a glob. DatasetError
+    when it names none, or a folder or glob mixes formats (their columns would not line up)."""
+    text = str(spec)
+    path = Path(text).expanduser()
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(p for p in path.iterdir() if _is_data_file(p))
+        if not files:
+            kinds = ", ".join(sorted(set(EXTENSIONS)))
+            raise DatasetError(f"{text}: a folder with no labelled data files in it (looked for {kinds})")
+    elif glob.has_magic(text):
+        files = sorted(Path(p) for p in glob.glob(text) if _is_data_file(Path(p)))
+        if not files:
+            raise DatasetError(f"{text}: no labelled data file matches this pattern")
+    else:
+        raise DatasetError(f"{text}: no such file or folder")
+    formats = {EXTENSIONS[p.suffix.lower()] for p in files}
+    if len(formats) > 1:
+        raise DatasetError(f"{text} mixes formats ({', '.join(sorted(formats))}): give shards of one format")
+    return InputSet(
+        spec=text,
+        files=tuple(files),
+        hashes=tuple(_hash(p) for p in files),
+        sizes=tuple(p.stat().st_size for p in files),
+    )

@@ -1,0 +1,131 @@
+"""The results folder's `manifest.json`: what was run on what, and where its shards are.
+
+A folder holds one job's results. The manifest is written last, so a folder with shards and no manifest is an
+unfinished run (its shards live under `.partial/` and are discarded by the next run, never mixed in). A rerun with
+the same job (`run_key`: kind, model fingerprint, input hash, options) finds the finished results and reuses them;
+any other job is refused over a folder that holds results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT = "explainer-results"
+VERSION = 1
+MANIFEST = "manifest.json"
+ROWS = "rows"  # folder of the per-row Parquet shards
+PARTIAL = ".partial"  # an unfinished run's output, moved into place when the run completes
+
+
+class ResultsError(ValueError):
+    """A results folder that cannot be used as asked: missing, damaged, of another job or another model."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    sha256: str
+    bytes: int
+    rows: int = 0  # rows used
+    skipped: int = 0  # rows skipped (malformed, empty text, missing label), with their lines in the shards
+
+
+@dataclass(frozen=True)
+class Manifest:
+    kind: str  # "evaluate", "sweep", "map" or "markers"
+    model: str
+    model_fingerprint: str
+    input_spec: str
+    input_hash: str
+    files: tuple[FileEntry, ...]
+    rows: int
+    skipped: int
+    label_names: tuple[str, ...]
+    text_column: str
+    label_column: str
+    extra_columns: tuple[str, ...]
+    options: dict[str, Any]
+    run_key: str
+    engine: str  # "local" or "ray": how it was run; the results do not depend on it
+    workers: int
+    nodes: int  # distinct Ray nodes (1 for the local engine) that ran the model
+    shards: tuple[str, ...]  # relative paths of the per-row Parquet files
+    outputs: dict[str, str] = field(default_factory=dict)  # other files of this job (dictionary, sweep, ...)
+    seconds: float = 0.0
+    format: str = FORMAT
+    version: int = VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_key(kind: str, fingerprint: str, input_hash: str, options: dict[str, Any]) -> str:
+    """What makes two runs the same job: the same kind, weights, input bytes and options."""
+    blob = json.dumps([kind, fingerprint, input_hash, options], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Path:
+    path = folder / MANIFEST
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+    temporary.replace(path)  # atomic: a reader sees no manifest or a whole one
+    return path
+
+
+def read_manifest(folder: str | Path) -> Manifest:
+    """The manifest of a results folder; ResultsError when there is none or it is damaged."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise ResultsError(f"{folder}: no such results folder")
+    if not path.is_file():
+        raise ResultsError(f"{folder} is not a results folder (no {MANIFEST}; an unfinished run leaves none)")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+        if value.get("format") != FORMAT:
+            raise ResultsError(f"{path} is not an explainer results manifest")
+        if value.get("version") != VERSION:
+            raise ResultsError(f"{path}: results of another layout (version {value.get('version')})")
+        value["files"] = tuple(FileEntry(**entry) for entry in value["files"])
+        for name in ("label_names", "extra_columns", "shards"):
+            value[name] = tuple(value[name])
+        manifest = Manifest(**value)
+    except ResultsError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ResultsError(f"{path} is damaged ({type(error).__name__}): run the job again") from error
+    missing = [shard for shard in manifest.shards if not (folder / shard).is_file()]
+    if missing:
+        raise ResultsError(f"{folder}: {len(missing)} shard(s) listed in the manifest are missing, e.g. {missing[0]}")
+    return manifest
+
+
+def prepare_folder(folder: Path, key: str) -> Manifest | None:
+    """Before a run into `folder`: the finished results of this very job (reuse them), or None after making
+    room (an unfinished run's partial output removed). ResultsError when the folder holds another job's results
+    or files that are not results."""
+    if folder.exists() and not folder.is_dir():
+        raise ResultsError(f"--out {folder} is a file: give a folder")
+    if (folder / MANIFEST).is_file():
+        manifest = read_manifest(folder)
+        if manifest.run_key == key:
+            return manifest
+        raise ResultsError(
+            f"{folder} holds the results of another run ({manifest.kind} of {manifest.model} on "
+            f"{manifest.input_spec}); give another --out folder, or remove this one to replace it"
+        )
+    if folder.is_dir():
+        shutil.rmtree(folder / PARTIAL, ignore_errors=True)
+        foreign = [p.name for p in folder.iterdir()]
+        if foreign:
+            raise ResultsError(
+                f"--out {folder} is not empty and holds no results ({', '.join(sorted(foreign)[:5])}): "
+                "give an empty or new folder"
+            )
+    return None

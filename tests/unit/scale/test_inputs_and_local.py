@@ -1,0 +1,141 @@
+"""The results folder from the local engine: the same rows, numbers and skipped lines as today's evaluation of
+the same data, reruns that reuse or refuse, and a folder the app can read back without the model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explainer.data.labelled import DatasetError, read_dataset
+from explainer.evaluation.error_report import analyse, load_labelled
+from explainer.scale.engine import EngineError, run_job
+from explainer.scale.inputs import resolve_inputs
+from explainer.scale.manifest import MANIFEST, PARTIAL, ResultsError
+from explainer.scale.results import check_model, open_results, seed_caches, sweep
+from explainer.scale.work import JobOptions
+from tests.unit.scale.conftest import concatenated
+
+
+def test_inputs_resolve_a_file_a_folder_and_a_glob_in_sorted_order(shards, tmp_path):
+    folder = resolve_inputs(shards)
+    assert [p.name for p in folder.files] == ["part-0.csv", "part-1.csv"]
+    assert resolve_inputs(str(shards / "part-*.csv")).content_hash == folder.content_hash
+    single = resolve_inputs(shards / "part-1.csv")
+    assert single.files == (shards / "part-1.csv",) and single.content_hash != folder.content_hash
+    (tmp_path / "mixed").mkdir()
+    shutil.copy(shards / "part-0.csv", tmp_path / "mixed" / "a.csv")
+    (tmp_path / "mixed" / "b.jsonl").write_text('{"text": "x", "label": "neg"}\n')
+    with pytest.raises(DatasetError, match="mixes formats"):
+        resolve_inputs(tmp_path / "mixed")
+    with pytest.raises(DatasetError, match="no labelled data file matches"):
+        resolve_inputs(str(tmp_path / "nothing-*.csv"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no labelled data files"):
+        resolve_inputs(tmp_path / "empty")
+
+
+def test_parquet_input_reads_like_the_same_csv(tmp_path, ours_bundle):
+    frame = pd.DataFrame({"text": ["a fine film", " ", "dull"], "label": ["pos", "pos", "neg"], "capability": ["a", "b", "c"]})
+    frame.to_parquet(tmp_path / "d.parquet")
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    parquet = read_dataset(tmp_path / "d.parquet", label_names=ours_bundle.label_names)
+    csv = read_dataset(tmp_path / "d.csv", label_names=ours_bundle.label_names)
+    assert parquet.texts == csv.texts and parquet.labels == csv.labels and parquet.extra == csv.extra
+    assert parquet.problems == ((2, "empty text"),) and parquet.format == "parquet"
+
+
+def test_local_engine_writes_the_rows_and_numbers_of_todays_evaluation(shards, tmp_path, ours_bundle):
+    manifest, reused = run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out",
+                               block_rows=40)
+    assert not reused and manifest.rows == 180 and manifest.skipped == 2 and manifest.nodes == 1
+    assert [(e.rows, e.skipped) for e in manifest.files] == [(90, 2), (90, 0)]
+    results = open_results(tmp_path / "out")
+    reference = load_labelled(ours_bundle, concatenated(shards, tmp_path / "all.csv", ours_bundle.label_names))
+    data = results.labelled_data()
+    assert data.texts == reference.texts and data.labels == reference.labels
+    assert data.extra["capability"] == reference.extra["capability"]
+    assert data.problems == ((92, "part-0.csv: empty text"), (93, "part-0.csv: expected 3 fields, found 1"))
+    expected = analyse(ours_bundle, reference, batch_size=7)  # other batches: the numbers may not depend on them
+    predictions = results.predictions()
+    np.testing.assert_allclose(predictions.probabilities, expected.frame[["p(neg)", "p(pos)"]].to_numpy(), atol=1e-5)
+    report = analyse(ours_bundle, seed_caches(ours_bundle, results))
+    assert report.cached  # read back from the results, not recomputed
+    assert report.metrics["confusion"] == expected.metrics["confusion"] and report.metrics["n"] == 180
+    for name in ("accuracy", "macro_f1", "skip_rate", "marker_usage", "marker_mean_max_prob", "f1"):
+        assert report.metrics[name] == pytest.approx(expected.metrics[name], abs=1e-6), name
+    assert report.calibration.ece == pytest.approx(expected.calibration.ece, abs=1e-6)
+
+
+def test_a_rerun_reuses_the_same_job_and_refuses_another(shards, tmp_path, ours_bundle):
+    inputs = resolve_inputs(shards)
+    out = tmp_path / "out"
+    first, _ = run_job(ours_bundle, inputs, JobOptions("evaluate"), out)
+    again, reused = run_job(ours_bundle, inputs, JobOptions("evaluate", batch_size=3), out)
+    assert reused and again == first  # the batch size does not change the results
+    with pytest.raises(ResultsError, match="holds the results of another run"):
+        run_job(ours_bundle, inputs, JobOptions("evaluate", beacon_threshold=0.5), out)
+    with pytest.raises(ResultsError, match="holds the results of another run"):
+        run_job(ours_bundle, resolve_inputs(shards / "part-1.csv"), JobOptions("evaluate"), out)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(ResultsError, match="not empty and holds no results"):
+        run_job(ours_bundle, inputs, JobOptions("evaluate"), foreign)
+    assert (foreign / "notes.txt").read_text() == "mine"
+    unfinished = tmp_path / "unfinished"
+    (unfinished / PARTIAL / "rows").mkdir(parents=True)
+    (unfinished / PARTIAL / "rows" / "stale.parquet").write_bytes(b"half a run")
+    manifest, reused = run_job(ours_bundle, inputs, JobOptions("evaluate"), unfinished)
+    assert not reused and not (unfinished / PARTIAL).exists() and manifest.rows == 180
+    assert all("stale" not in shard for shard in manifest.shards)
+
+
+def test_results_refuse_another_model_and_report_damage(shards, tmp_path, ours_bundle, bundle):
+    out = tmp_path / "out"
+    run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), out)
+    with pytest.raises(ResultsError, match="not of the chosen model"):
+        check_model(open_results(out), bundle("baseline"))
+    with pytest.raises(ResultsError, match="not of the chosen model"):
+        seed_caches(bundle("baseline"), open_results(out))
+    manifest = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps({**manifest, "files": "oops"}))
+    with pytest.raises(ResultsError, match="damaged"):
+        open_results(out)
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    (out / manifest["shards"][0]).unlink()
+    with pytest.raises(ResultsError, match="missing"):
+        open_results(out)
+    with pytest.raises(ResultsError, match="not a results folder"):
+        open_results(shards)
+
+
+def test_a_failing_block_names_its_file_and_lines(shards, tmp_path, ours_bundle, monkeypatch):
+    import explainer.scale.work as work
+
+    def broken(bundle, texts, *args, **kwargs):
+        if len(texts) < 40:  # the third block of part-0.csv: 10 used rows beside its 2 skipped ones
+            raise MemoryError("out of memory")
+        return real(bundle, texts, *args, **kwargs)
+
+    real = work._predict_rows
+    monkeypatch.setattr(work, "_predict_rows", broken)
+    with pytest.raises(EngineError, match=r"rows of \S+/part-0\.csv lines 82-93 failed: MemoryError: out of memory"):
+        run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out", block_rows=40)
+    assert not (tmp_path / "out" / MANIFEST).exists() and not (tmp_path / "out" / PARTIAL).exists()
+
+
+def test_local_sweep_matches_todays_sweep(shards, tmp_path, ours_bundle):
+    from explainer.thought_beacon.beacons import sweep as local_sweep
+
+    taus = (0.0, 0.3, 0.7)
+    run_job(ours_bundle, resolve_inputs(shards), JobOptions("sweep", taus=taus), tmp_path / "out", block_rows=50)
+    reference = load_labelled(ours_bundle, concatenated(shards, tmp_path / "all.csv", ours_bundle.label_names))
+    expected = local_sweep(ours_bundle, reference.texts, reference.labels, taus=taus, with_model_tau=False)
+    found = sweep(ours_bundle, open_results(tmp_path / "out"))
+    assert [p["tau"] for p in found["points"]] == list(taus) and found["n"] == expected["n"]
+    for ours, theirs in zip(found["points"], expected["points"], strict=True):
+        assert ours == pytest.approx(theirs, abs=1e-9)

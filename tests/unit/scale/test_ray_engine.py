@@ -1,0 +1,145 @@
+"""The Ray engine on a real local Ray (started here): the same rows and numbers as the local engine, the same
+marker dictionary and data-set map, and a run that survives an actor killed mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from explainer.dataset_map.embeddings import embed_dataset
+from explainer.dataset_map.maps import MapOptions, build_map
+from explainer.evaluation.error_report import analyse, load_labelled
+from explainer.scale.engine import RayOptions, run_job
+from explainer.scale.inputs import resolve_inputs
+from explainer.scale.manifest import PARTIAL
+from explainer.scale.results import marker_dictionary, open_results, seed_caches
+from explainer.scale.work import JobOptions
+from explainer.thought_beacon.marker_dictionary import DictionaryOptions, build_dictionary
+from tests.unit.scale.conftest import concatenated, write_shards
+
+pytestmark = pytest.mark.slow
+ray = pytest.importorskip("ray")
+WORKERS = RayOptions(workers=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reference(shards, tmp_path_factory, bundle):
+    ours = bundle("ours")
+    return load_labelled(ours, concatenated(shards, tmp_path_factory.mktemp("ref") / "all.csv", ours.label_names))
+
+
+def _same_rows(ray_results, local_results) -> None:
+    a, b = ray_results.labelled_data(), local_results.labelled_data()
+    assert a.texts == b.texts and a.labels == b.labels and a.lines == b.lines and a.problems == b.problems
+    pa, pb = ray_results.predictions(), local_results.predictions()
+    np.testing.assert_allclose(pa.probabilities, pb.probabilities, atol=1e-5)
+    assert (pa.predicted == pb.predicted).all() and (pa.lengths == pb.lengths).all()
+    assert pa.slots == pb.slots and pa.skipped_slots == pb.skipped_slots
+    np.testing.assert_array_equal(pa.marker_counts, pb.marker_counts)
+
+
+def test_ray_gives_the_local_engines_rows_and_metrics(shards, tmp_path, ours_bundle, reference):
+    inputs = resolve_inputs(shards)
+    ray_manifest, _ = run_job(ours_bundle, inputs, JobOptions("evaluate"), tmp_path / "ray", engine="ray",
+                              ray_options=WORKERS, block_rows=40)
+    local_manifest, _ = run_job(ours_bundle, inputs, JobOptions("evaluate"), tmp_path / "local")
+    assert ray_manifest.engine == "ray" and ray_manifest.workers == 2 and ray_manifest.run_key == local_manifest.run_key
+    assert ray_manifest.files == local_manifest.files and len(ray_manifest.shards) > 1
+    ray_results, local_results = open_results(tmp_path / "ray"), open_results(tmp_path / "local")
+    _same_rows(ray_results, local_results)
+    expected = analyse(ours_bundle, reference)  # today's evaluation of the same rows as one file
+    found = analyse(ours_bundle, seed_caches(ours_bundle, ray_results))
+    assert found.cached and found.metrics["confusion"] == expected.metrics["confusion"]
+    for name in ("accuracy", "macro_f1", "marker_usage", "marker_mean_max_prob", "skip_rate"):
+        assert found.metrics[name] == pytest.approx(expected.metrics[name], abs=1e-6), name
+
+
+def test_ray_builds_the_same_marker_dictionary(shards, tmp_path, ours_bundle, reference):
+    options = DictionaryOptions(batch_size=16, examples=2)
+    job = JobOptions("markers", batch_size=16, dictionary=dict(options.__dict__))
+    run_job(ours_bundle, resolve_inputs(shards), job, tmp_path / "ray", engine="ray", ray_options=WORKERS,
+            block_rows=50)
+    found = marker_dictionary(ours_bundle, open_results(tmp_path / "ray"))
+    expected = build_dictionary(ours_bundle, reference.texts, options)
+    assert found["texts"] == expected["texts"] == 180 and found["slots"] == expected["slots"]
+    for ours, theirs in zip(found["entries"], expected["entries"], strict=True):
+        assert (ours["layer"], ours["marker"], ours["count"]) == (theirs["layer"], theirs["marker"], theirs["count"])
+        assert ours["top_tokens"] == theirs["top_tokens"]
+        assert [(e["text_index"], e["position"], e["token"]) for e in ours["examples"]] == [
+            (e["text_index"], e["position"], e["token"]) for e in theirs["examples"]
+        ]
+        for kind in ("direct_effect", "forced_effect"):
+            assert ours[kind] == pytest.approx(theirs[kind], abs=1e-5)
+        assert ours["mean_prob"] == pytest.approx(theirs["mean_prob"], abs=1e-6)
+
+
+def test_ray_map_gives_the_local_maps_vectors_and_projection(shards, tmp_path, ours_bundle, reference):
+    run_job(ours_bundle, resolve_inputs(shards), JobOptions("map"), tmp_path / "ray", engine="ray",
+            ray_options=WORKERS, block_rows=60)
+    data = seed_caches(ours_bundle, open_results(tmp_path / "ray"))
+    _, store, cached = embed_dataset(ours_bundle, data)
+    assert cached  # the vectors came from the Ray run
+    _, local_store, _ = embed_dataset(ours_bundle, reference)
+    for layer in range(store.layers):
+        np.testing.assert_allclose(store.layer(layer), local_store.layer(layer), atol=2e-3, rtol=2e-3)
+    options = MapOptions(method="pca", neighbours=5)
+    np.testing.assert_allclose(
+        build_map(ours_bundle, data, options).frame[["x", "y"]].to_numpy(),
+        build_map(ours_bundle, reference, options).frame[["x", "y"]].to_numpy(),
+        atol=1e-2,
+    )
+
+
+def _actors() -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any("BlockWorker" in part for part in process.info["cmdline"] or ()):
+            found.append(process)
+    return found
+
+
+def test_an_actor_killed_mid_run_is_replaced_and_the_output_is_complete(tmp_path, ours_bundle):
+    big = write_shards(tmp_path / "big", ours_bundle.label_names, rows_per_shard=800)
+    inputs = resolve_inputs(big)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["manifest"] = run_job(ours_bundle, inputs, JobOptions("evaluate"), tmp_path / "ray",
+                                          engine="ray", ray_options=WORKERS, block_rows=100)[0]
+        except BaseException as error:  # reported by the assertion below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+        written = list((tmp_path / "ray" / PARTIAL / "rows").glob("*.parquet"))
+        actors = _actors()
+        if written and actors:  # blocks done and more in flight: kill one actor now
+            killed = actors[0].pid
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    thread.join(timeout=300)
+    assert killed is not None, "no actor was seen while blocks were being written"
+    assert "error" not in outcome, outcome.get("error")
+    manifest = outcome["manifest"]
+    assert manifest.rows == 1600 and manifest.skipped == 2  # every row once: checked by the engine, counted here
+    run_job(ours_bundle, inputs, JobOptions("evaluate"), tmp_path / "local")
+    _same_rows(open_results(tmp_path / "ray"), open_results(tmp_path / "local"))
