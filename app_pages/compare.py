@@ -108,12 +108,15 @@ if mode == MODES[0]:
                                                  f"A {name_a}", f"B {name_b}"), "attributions")
 else:
     labelled.seed_data_widgets("compare")
-    choice = labelled.data_widgets("compare")
+    choice = labelled.data_widgets("compare", results_kinds=labelled.PREDICTION_KINDS)
+    results_b = st.text_input("Results folder of model B (else B runs on A's rows)", key="compare_results_b") \
+        if choice.kind == labelled.RESULTS else ""
     links.publish_options({**labelled.data_link(choice), "same_layer": ""})  # a text-mode option
     comparison = labelled.run_report(
         bundle_a, choice,
-        lambda data, progress: compare_data(bundle_a, bundle_b, data, progress_a=progress, progress_b=progress),
-        key="_compare_report", label=" per model", also=(bundle_b.name, id(bundle_b)),
+        lambda data, progress: compare_data(bundle_a, bundle_b, labelled.seed_second_results(bundle_b, results_b, data),
+                                            progress_a=progress, progress_b=progress),
+        key="_compare_report", label=" per model", also=(bundle_b.name, id(bundle_b), results_b),
     )
     if comparison is None:
         st.stop()

@@ -20,7 +20,7 @@ whatif_ui.follow_flip_request(bundle.name)  # "Find the smallest flip" below: se
 # A shared link may name a file on this machine (data=PATH, text_column, label_column) and every filter below.
 labelled.seed_data_widgets("errors")
 links.seed_option("errors_filter_text", "q", str, "")
-choice = labelled.data_widgets("errors")
+choice = labelled.data_widgets("errors", results_kinds=labelled.PREDICTION_KINDS)
 links.publish_options(labelled.data_link(choice))
 report = labelled.run_report(bundle, choice, lambda data, progress: analyse(bundle, data, progress=progress),
                              key="_errors_report")

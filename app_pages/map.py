@@ -19,7 +19,7 @@ if current.error:
     st.stop()
 bundle = current.bundle
 labelled.seed_data_widgets("map")
-choice = labelled.data_widgets("map")
+choice = labelled.data_widgets("map", results_kinds=("map",))
 options = map_ui.option_widgets(bundle)
 kept_slices = map_ui.session_slices()
 links.publish_options(

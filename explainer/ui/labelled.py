@@ -18,6 +18,8 @@ from explainer.ui import links, navigation
 
 SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
 LISTED = "A data set offered here"  # demo mode's only server-side source: the config's list, by name
+RESULTS = "Results folder"  # a folder written by `--engine ray` (or `--out`): read back, the model not run
+PREDICTION_KINDS = ("evaluate", "map")  # results folders that hold predictions
 # The per-example views, in the order they are offered; only those present in this checkout are listed.
 OPEN_KEY = "_open_example"  # (page, text) set by a table's callback, acted on by the next run
 
@@ -31,10 +33,15 @@ class DataChoice:
     path: str = ""  # SOURCES[2]: a path typed in local mode; LISTED: the name of a data set the demo offers
     text_column: str | None = None
     label_column: str | None = None
+    results_kinds: tuple[str, ...] = PREDICTION_KINDS  # RESULTS: the runs this page can show
 
     @property
     def identity(self) -> tuple:
         """Changes whenever the data would: which file, its size or mtime, which columns."""
+        if self.kind == RESULTS:
+            manifest = Path(self.path.strip()).expanduser() / "manifest.json"
+            stamp = manifest.stat().st_mtime_ns if manifest.is_file() else 0
+            return ("results", str(manifest), stamp)
         if self.kind == SOURCES[1] and self.upload is not None:
             ident: tuple = ("upload", self.upload.file_id, self.upload.size)
         elif self.kind == LISTED:
@@ -60,6 +67,8 @@ class DataChoice:
                                  **columns)
         if self.kind == LISTED:
             return load_labelled(bundle, listed_path(self.path), quote_contents=False, **columns)
+        if self.kind == RESULTS and demo_mode.config() is None:
+            return results_data(bundle, self.path, self.results_kinds)
         if self.kind == SOURCES[2] and demo_mode.config() is None:
             if not self.path.strip():
                 raise DatasetError("Enter the path of a CSV, TSV or JSONL file on this machine.")
@@ -70,12 +79,44 @@ class DataChoice:
         raise DatasetError("Choose a data set from the list.")  # demo mode: no other source exists
 
 
-def sources() -> tuple[str, ...]:
-    """The data sources offered: in demo mode the config's list (and uploads when it allows them), else all."""
+def sources(results: bool = False) -> tuple[str, ...]:
+    """The data sources offered: in demo mode the config's list (and uploads when it allows them), else all
+    (with `results`, also a results folder: pages that read predictions or vectors back)."""
     demo = demo_mode.config()
     if demo is None:
-        return SOURCES
+        return (*SOURCES, RESULTS) if results else SOURCES
     return (LISTED, SOURCES[1]) if demo.limits.max_upload_mb > 0 else (LISTED,)
+
+
+def results_data(bundle: ModelBundle, folder: str, kinds: tuple[str, ...] = PREDICTION_KINDS) -> LabelledData:
+    """The rows of a results folder, its predictions (and a map run's vectors) put in the caches this page reads,
+    so nothing is recomputed. ValueError (shown as is) for a folder that is not results, another model's results
+    or a run this page cannot show."""
+    from explainer.scale.results import open_results, seed_caches
+
+    if not folder.strip():
+        raise DatasetError("Enter the path of a results folder (the --out folder of a run with --engine ray).")
+    results = open_results(folder.strip())
+    kind = results.manifest.kind
+    if kind not in kinds:
+        needed = " or ".join(kinds)
+        raise DatasetError(
+            f"{folder.strip()} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} run; this page shows {needed} runs "
+            f"(python -m explainer {'map' if kinds == ('map',) else 'evaluate'} --engine ray --data ... --out DIR)"
+        )
+    return seed_caches(bundle, results)
+
+
+def seed_second_results(bundle: ModelBundle, folder: str, data: LabelledData) -> LabelledData:
+    """Compare: put model B's results (same input as A's folder) in B's prediction cache; `data` unchanged."""
+    if folder.strip():
+        from explainer.scale.results import open_results, seed_caches
+
+        results = open_results(folder.strip())
+        if results.manifest.input_hash != data.content_hash:
+            raise DatasetError(f"{folder.strip()} holds results of another input ({results.manifest.input_spec})")
+        seed_caches(bundle, results)
+    return data
 
 
 def upload_limit() -> int:
@@ -108,7 +149,11 @@ def seed_data_widgets(prefix: str) -> None:
         links.seed_choice(f"{prefix}_source", "source", sources())
     else:
         links.seed_option(f"{prefix}_path", "data", str, "")
-        links.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
+        links.seed_option(f"{prefix}_results", "results", str, "")  # after the first seed: the link is read
+        if st.session_state.get(links.LINK_KEY, {}).get("results"):
+            links.seed_option(f"{prefix}_source", "results", lambda raw: RESULTS, SOURCES[0])
+        else:
+            links.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
     links.seed_option(f"{prefix}_text_column", "text_column", str, "")
     links.seed_option(f"{prefix}_label_column", "label_column", str, "")
 
@@ -117,16 +162,18 @@ def data_link(choice: DataChoice) -> dict[str, str]:
     """The link options that reproduce `choice` (empty values leave the link: see links.publish_options)."""
     return {
         "data": choice.path.strip() if choice.kind in (SOURCES[2], LISTED) else "",
+        "results": choice.path.strip() if choice.kind == RESULTS else "",
         "text_column": choice.text_column or "",
         "label_column": choice.label_column or "",
     }
 
 
-def data_widgets(prefix: str) -> DataChoice:
-    """Source (challenge set, upload, path) and the optional column names."""
+def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice:
+    """Source (challenge set, upload, path, and a results folder of `results_kinds` runs when given) and the
+    optional column names."""
     if st.session_state.pop(f"{prefix}_refused", False):
         st.warning("The link names a data set this demo does not offer; choose one from the list.")
-    kind = st.radio("Data set", sources(), horizontal=True, key=f"{prefix}_source")
+    kind = st.radio("Data set", sources(bool(results_kinds)), horizontal=True, key=f"{prefix}_source")
     upload, path = None, ""
     if kind == LISTED:
         demo = demo_mode.config()
@@ -139,6 +186,11 @@ def data_widgets(prefix: str) -> DataChoice:
         st.caption("An uploaded file does not travel in a shared link; a path on this machine does.")
     elif kind == SOURCES[2]:
         path = st.text_input("Path", key=f"{prefix}_path", placeholder="/data/sst2/dev.tsv")
+    elif kind == RESULTS:
+        path = st.text_input("Results folder", key=f"{prefix}_results", placeholder="/data/results/sst2-eval")
+        st.caption("The --out folder of `python -m explainer evaluate|map --engine ray`: shown as computed there, "
+                   "for the model that computed it.")
+        return DataChoice(kind, None, path, None, None, results_kinds)
     with st.expander("Columns (detected unless named here)"):
         left, right = st.columns(2)
         text_column = left.text_input("Text column", key=f"{prefix}_text_column").strip() or None

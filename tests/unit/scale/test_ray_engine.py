@@ -143,3 +143,27 @@ def test_an_actor_killed_mid_run_is_replaced_and_the_output_is_complete(tmp_path
     assert manifest.rows == 1600 and manifest.skipped == 2  # every row once: checked by the engine, counted here
     run_job(ours_bundle, inputs, JobOptions("evaluate"), tmp_path / "local")
     _same_rows(open_results(tmp_path / "ray"), open_results(tmp_path / "local"))
+
+
+def test_map_command_on_ray_writes_points_beside_the_results(shards, tmp_path, checkpoint):
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "map"
+    command = [
+        sys.executable, "-m", "explainer", "map", "--model", str(checkpoint("ours")), "--data", str(shards),
+        "--engine", "ray", "--ray-address", ray.get_runtime_context().gcs_address, "--neighbours", "4",
+        "--out", str(out),
+    ]
+    env = {**os.environ, "EXPLAINER_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["rows"] == 180 and summary["skipped_rows"] == 2 and summary["results"]["engine"] == "ray"
+    points = pd.read_parquet(out / "points.parquet")
+    assert list(points["row"]) == list(range(180)) and open_results(out).manifest.kind == "map"

@@ -1,0 +1,75 @@
+"""The data-set commands' `--engine` and `--out` options: a results folder from `evaluate --out`, the sweep, the
+rerun rules, and clear refusals of options that do not go together."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from explainer.cli.evaluate import main as evaluate
+from explainer.cli.markers import main as markers
+from explainer.scale.results import open_results
+from tests.unit.scale.conftest import write_shards
+
+
+@pytest.fixture
+def shard_folder(tmp_path, bundle):
+    return write_shards(tmp_path / "in", bundle("ours").label_names, rows_per_shard=30)
+
+
+def run(command, argv, capsys) -> tuple[int, str, str]:
+    try:
+        command(argv)
+        code = 0
+    except SystemExit as stop:
+        code = stop.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_evaluate_out_writes_a_results_folder_and_reuses_it(shard_folder, tmp_path, checkpoint, capsys):
+    argv = ["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--out", str(tmp_path / "out")]
+    code, out, err = run(evaluate, argv, capsys)
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["n"] == 60 and payload["skipped_rows"] == 2 and payload["results"]["engine"] == "local"
+    assert payload["results"]["reused"] is False and "skipped 2 row(s)" in err
+    assert open_results(tmp_path / "out").manifest.rows == 60
+    code, out, err = run(evaluate, argv, capsys)
+    assert code == 0 and json.loads(out)["results"]["reused"] is True and "reused them" in err
+    assert json.loads(out)["accuracy"] == payload["accuracy"]
+    code, _, err = run(evaluate, [*argv, "--beacon-threshold", "0.4"], capsys)
+    assert code == 2 and "holds the results of another run" in err
+
+
+def test_evaluate_sweep_into_a_results_folder(shard_folder, tmp_path, checkpoint, capsys):
+    argv = ["--model", str(checkpoint("ours")), "--data", str(shard_folder / "part-1.csv"), "--sweep-tau",
+            "--out", str(tmp_path / "sweep")]
+    code, out, err = run(evaluate, argv, capsys)
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["n"] == 30 and len(payload["points"]) >= 21 and payload["results"]["rows"] == 30
+    assert payload["points"][0]["tau"] == 0.0 and payload["points"][0]["skip_rate"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--engine", "ray"], "--engine ray needs --out DIR"),
+        (["--ray-address", "auto"], "--ray-address needs --engine ray"),
+        (["--out", "OUT", "--model", "SECOND"], "take one --model"),
+    ],
+)
+def test_options_that_do_not_go_together_are_refused(extra, message, shard_folder, tmp_path, checkpoint, capsys):
+    extra = [str(tmp_path / "o") if e == "OUT" else str(checkpoint("bert")) if e == "SECOND" else e for e in extra]
+    code, _, err = run(evaluate, ["--model", str(checkpoint("ours")), "--data", str(shard_folder), *extra], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_a_folder_of_shards_without_the_scale_options_says_how(shard_folder, checkpoint, capsys):
+    code, _, err = run(evaluate, ["--model", str(checkpoint("ours")), "--data", str(shard_folder)], capsys)
+    assert code == 2 and "is a folder" in err and "--engine ray" in err
+    code, _, err = run(markers, ["--model", str(checkpoint("ours")), "--data", "/no/such/*.csv", "--out", "x",
+                                 "--engine", "ray"], capsys)
+    assert code == 2 and "no labelled data file matches" in err

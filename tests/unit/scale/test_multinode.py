@@ -1,0 +1,56 @@
+"""`evaluate --engine ray` on a Ray cluster of two nodes started on this machine (Ray's test cluster utilities):
+the work runs on both nodes and the results equal the local engine's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.dataset as pa_dataset
+import pytest
+
+from explainer.scale.engine import run_job
+from explainer.scale.inputs import resolve_inputs
+from explainer.scale.results import open_results
+from explainer.scale.work import JobOptions
+from tests.unit.scale.test_ray_engine import _same_rows
+
+pytestmark = pytest.mark.slow
+ray = pytest.importorskip("ray")
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def two_nodes():
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=2)
+        cluster.wait_for_nodes()
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
+def test_evaluate_runs_on_both_nodes_and_matches_the_local_engine(two_nodes, shards, tmp_path, ours_bundle, checkpoint):
+    out = tmp_path / "cluster"
+    command = [
+        sys.executable, "-m", "explainer", "evaluate", "--model", str(checkpoint("ours")), "--data", str(shards),
+        "--engine", "ray", "--ray-address", two_nodes.address, "--workers", "2", "--out", str(out),
+    ]
+    env = {**os.environ, "EXPLAINER_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["results"]["engine"] == "ray" and summary["results"]["rows"] == 180
+    assert summary["skipped_rows"] == 2 and summary["n"] == 180
+    nodes = set(pa_dataset.dataset(str(out / "rows"), format="parquet").to_table(columns=["node"]).column("node").to_pylist())
+    assert len(nodes) == 2 and summary["results"]["nodes"] == 2  # both nodes ran blocks
+    run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "local")
+    _same_rows(open_results(out), open_results(tmp_path / "local"))
