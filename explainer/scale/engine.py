@@ -101,7 +101,7 @@ def run_job(
             _run_local(bundle, inputs, job, reader, shards, names, progress)
             workers = 1
         else:
-            _run_ray(bundle, fingerprint, inputs, job, reader, shards, names, ray_options)
+            _run_ray(bundle, fingerprint, inputs, job, reader, shards, names, ray_options, progress is not None)
             workers = ray_options.workers
         seconds = time.perf_counter() - start
         entries, rows, skipped, nodes = _check_rows(shards, inputs)
@@ -109,6 +109,7 @@ def run_job(
         shutil.rmtree(final, ignore_errors=True)
         os.replace(shards, final)
         shard_names = tuple(sorted(str(p.relative_to(folder)) for p in final.glob("*.parquet")))
+        columns = tuple(pa_dataset.dataset(str(final), format="parquet").schema.names)
         manifest = Manifest(
             kind=job.kind,
             model=bundle.name,
@@ -128,6 +129,7 @@ def run_job(
             workers=workers,
             nodes=nodes,
             shards=shard_names,
+            columns=columns,
             seconds=seconds,
         )
         write_manifest(folder, manifest)
@@ -192,13 +194,14 @@ def _run_ray(
     shards: Path,
     names: tuple[str, ...],
     options: RayOptions,
+    show_progress: bool = False,
 ) -> None:
     connect(options.address, options.workers)
     import ray
     import ray.data
 
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False  # Ray's bars would interleave with ours on stderr
+    context.enable_progress_bars = show_progress  # Ray Data's own progress lines on stderr
     dataset = ray.data.read_datasource(ray_datasource(inputs.files, reader))
     dataset = dataset.map_batches(
         BlockWorker,

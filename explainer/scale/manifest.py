@@ -55,6 +55,7 @@ class Manifest:
     workers: int
     nodes: int  # distinct Ray nodes (1 for the local engine) that ran the model
     shards: tuple[str, ...]  # relative paths of the per-row Parquet files
+    columns: tuple[str, ...] = ()  # the shards' columns (explainer/scale/work.py says what each holds)
     outputs: dict[str, str] = field(default_factory=dict)  # other files of this job (dictionary, sweep, ...)
     seconds: float = 0.0
     format: str = FORMAT
@@ -93,7 +94,7 @@ def read_manifest(folder: str | Path) -> Manifest:
         if value.get("version") != VERSION:
             raise ResultsError(f"{path}: results of another layout (version {value.get('version')})")
         value["files"] = tuple(FileEntry(**entry) for entry in value["files"])
-        for name in ("label_names", "extra_columns", "shards"):
+        for name in ("label_names", "extra_columns", "shards", "columns"):
             value[name] = tuple(value[name])
         manifest = Manifest(**value)
     except ResultsError:

@@ -53,6 +53,9 @@ def test_local_engine_writes_the_rows_and_numbers_of_todays_evaluation(shards, t
                                block_rows=40)
     assert not reused and manifest.rows == 180 and manifest.skipped == 2 and manifest.nodes == 1
     assert [(e.rows, e.skipped) for e in manifest.files] == [(90, 2), (90, 0)]
+    assert {"file", "row", "line", "probabilities", "marker_counts", "mean_gate", "skipped_slots"} <= set(
+        manifest.columns
+    )
     results = open_results(tmp_path / "out")
     reference = load_labelled(ours_bundle, concatenated(shards, tmp_path / "all.csv", ours_bundle.label_names))
     data = results.labelled_data()
