@@ -3,6 +3,8 @@ and upload limits, per-request compute limits) and the path policy that keeps ev
 
     demo.py   DemoConfig, load_demo_config(path), active_demo() (from `--demo CONFIG` or EXPLAINER_DEMO)
     paths.py  resolve_inside(raw, roots): a path a visitor names, resolved and refused unless inside a root
+    memo.py   ResultCache: results shared by every session, bounded in bytes
+    work_queue.py  WorkQueue: fair, cancellable queue of expensive work; torch_cancel.py: CancelPoints
 
 No Streamlit here: the CLI applies the same policy (EXPLAINER_DEMO) and the tests probe it directly.
 """

@@ -3,7 +3,8 @@
 Models: st.cache_resource, one per process, shared by every session (each use takes the bundle's lock). Expensive
 sections (every attribution method, faithfulness, the attribution graph) run on a second copy of the model with
 its own lock (`background()`), so one session's minutes of attribution never hold the lock another session's
-first figure waits for.
+first figure waits for. In a script run they are queued (explainer/ui/work.py): sessions served in turn, work
+nobody waits for any more cancelled, identical work joined. Outside one (CLI, tests) they run in the caller.
 Results: one ResultCache (explainer/serving/memo.py) of immutable numpy-only objects (Trace, Attribution, ...: no
 tensors, no model), shared by every session, bounded in bytes (EXPLAINER_RESULT_CACHE_MB, default 768) and
 expiring after an hour; when the app has computed nothing for a while, freed memory goes back to the OS.
@@ -14,12 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import numpy as np
 import streamlit as st
 
 from explainer.attribution.attributing import MethodProgress, attribute, each_method
@@ -37,7 +40,10 @@ from explainer.loading.memory import release_freed_memory
 from explainer.models import GatePin, MarkerForce
 from explainer.progress import Progress
 from explainer.serving.memo import ResultCache
+from explainer.ui import work
 from explainer.views import attention_page
+from explainer.views import bertviz as bertviz_views
+from explainer.views.bertviz import BertvizView
 
 T = TypeVar("T")
 
@@ -72,11 +78,20 @@ IDLE_SECONDS = 20.0  # no computation for this long: give freed memory back to t
 _local = threading.local()
 
 
-def cached(namespace: str, spinner: str | None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def cached(
+    namespace: str, spinner: str | None, lane: str | None = None
+) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Memoise a result function in RESULTS under (namespace, *args); a spinner while it computes. Keyword
-    arguments (a progress callback) reach the function but not the key."""
+    arguments (a progress callback) reach the function but not the key.
+
+    Queued (explainer/ui/work.py) when called from a script run: on the model queue inside `background()`, on the
+    view queue when `lane="views"`; the section (slot) is the namespace. A function taking `progress` then gets
+    the job's progress callback (its cancellation point), and the caller's callback is called in the caller's
+    thread."""
 
     def decorate(function: Callable[..., T]) -> Callable[..., T]:
+        takes_progress = "progress" in inspect.signature(function).parameters
+
         @functools.wraps(function)
         def wrapper(*args: Any, **not_keyed: Any) -> T:
             key = (namespace, *args)
@@ -84,7 +99,11 @@ def cached(namespace: str, spinner: str | None) -> Callable[[Callable[..., T]], 
             if found:
                 return value
             _start_trimmer()
-            if spinner is None:
+            queue_lane = _queue_lane(lane)
+            if queue_lane is not None:
+                with st.spinner(spinner) if spinner is not None else contextlib.nullcontext():
+                    return _queued(queue_lane, namespace, key, function, args, not_keyed, takes_progress)
+            if spinner is None or getattr(_local, "in_job", False):
                 return RESULTS.get_or_compute(key, lambda: function(*args, **not_keyed))
             with st.spinner(spinner):
                 return RESULTS.get_or_compute(key, lambda: function(*args, **not_keyed))
@@ -95,9 +114,50 @@ def cached(namespace: str, spinner: str | None) -> Callable[[Callable[..., T]], 
     return decorate
 
 
+def _queue_lane(lane: str | None) -> str | None:
+    """Which queue a cached function's miss goes to now: none inside a job (its nested results are computed in
+    it) or outside a script run; else the view queue for view work, the model queue inside background()."""
+    if getattr(_local, "in_job", False) or work.session_id() is None:
+        return None
+    if lane is not None:
+        return lane
+    return "model" if getattr(_local, "background", False) else None
+
+
+def _queued(
+    lane: str,
+    namespace: str,
+    key: tuple,
+    function: Callable[..., T],
+    args: tuple,
+    not_keyed: dict,
+    takes_progress: bool,
+) -> T:
+    on_progress = not_keyed.pop("progress", None)
+    background_job = lane == "model"
+    bundles: dict[str, ModelBundle] = {}
+    if background_job and args and isinstance(args[0], str):
+        # The background copy is resolved here, in the script's thread (its spinner shows on this page): the job
+        # never touches st.cache_resource.
+        bundles[args[0]] = model_for(args[0])
+
+    def job(progress: Progress) -> T:
+        saved = {name: getattr(_local, name, None) for name in ("in_job", "background", "bundles")}
+        _local.in_job, _local.background, _local.bundles = True, background_job, bundles
+        try:
+            kwargs = {**not_keyed, **({"progress": progress} if takes_progress else {})}
+            return RESULTS.get_or_compute(key, lambda: function(*args, **kwargs))
+        finally:
+            for name, value in saved.items():
+                setattr(_local, name, value)
+
+    return work.run(lane, namespace, key, job, work.label(namespace, args), on_progress=on_progress)
+
+
 @contextlib.contextmanager
 def background() -> Iterator[None]:
-    """Within: results are computed on the background copy of the model (see the module docstring)."""
+    """Within: results are computed on the background copy of the model (see the module docstring), queued on the
+    model queue when in a script run."""
     previous = getattr(_local, "background", False)
     _local.background = True
     try:
@@ -112,8 +172,12 @@ def _background_bundle(name: str, stamp: str | None) -> ModelBundle:
 
 
 def model_for(name: str) -> ModelBundle:
-    """The bundle a computation uses: the background copy inside `background()`, else the shared model."""
+    """The bundle a computation uses: the background copy inside `background()` (or a queued job), else the
+    shared model."""
     if getattr(_local, "background", False):
+        resolved = (getattr(_local, "bundles", None) or {}).get(name)
+        if resolved is not None:
+            return resolved
         bundle = get_bundle(name)
         return _background_bundle(name, bundle.folder_stamp)
     return get_bundle(name)
@@ -159,10 +223,34 @@ def get_trace_with(
     return trace(model_for(model_name), text, beacon_threshold=tau, forced_markers=forces, pinned_gates=pins)
 
 
+@cached("attention_grid", None)
+def get_attention_grid(model_name: str, text: str) -> tuple[np.ndarray, float]:
+    """Every head's thumbnail [layers, heads, cells, cells] (pooled on long inputs, each scaled to its own
+    maximum) and tokens per cell: the Attention page's first figure, so not held up by the statistics."""
+    pooled, block = attention_page.pool_attention(get_trace(model_name, text).attentions)
+    peak = pooled.max(axis=(-2, -1), keepdims=True)
+    return np.divide(pooled, peak, out=np.zeros_like(pooled), where=peak > 0), block
+
+
 @cached("attention_derived", "Summarising attention…")
 def get_attention_derived(model_name: str, text: str) -> attention_page.Derived:
     """Rollout, head statistics and thumbnails: per Trace, not per layer/head choice."""
     return attention_page.derive(get_trace(model_name, text))
+
+
+@cached("bertviz_head_view", "Building bertviz's head view…", lane="views")
+def get_bertviz_head_view(model_name: str, text: str, layers: tuple[int, ...], window_start: int) -> BertvizView:
+    """bertviz's head view of `layers` from the token `window_start` on: megabytes of HTML on long inputs, built
+    on the view queue so that it never holds up anyone's first figure."""
+    return bertviz_views.head_view_html(get_trace(model_name, text), layers, window_start)
+
+
+@cached("bertviz_model_view", "Building bertviz's model view…", lane="views")
+def get_bertviz_model_view(
+    model_name: str, text: str, layers: tuple[int, ...], heads: tuple[int, ...], window_start: int
+) -> BertvizView:
+    """bertviz's model view (empty `layers` / `heads`: all), on the view queue like the head view."""
+    return bertviz_views.model_view_html(get_trace(model_name, text), layers, heads, window_start)
 
 
 # ---- attribution ----
@@ -179,8 +267,7 @@ def get_attributions(
     """Every method, each cached on its own (the method picked first is not computed twice), on the background
     copy of the model; `progress(done, total, method)` after each."""
     with background():
-        return each_method(lambda method: get_attribution(model_name, text, method, target, options),
-                           progress=progress)
+        return each_method(lambda method: get_attribution(model_name, text, method, target, options), progress=progress)
 
 
 @cached("faithfulness", None)
@@ -196,8 +283,9 @@ def get_faithfulness(
     """Faithfulness of every method, each cached on its own, on the background copy of the model;
     `progress(done, total, method)` after each."""
     with background():
-        return each_method(lambda method: get_method_faithfulness(model_name, text, method, target, options),
-                           progress=progress)
+        return each_method(
+            lambda method: get_method_faithfulness(model_name, text, method, target, options), progress=progress
+        )
 
 
 @cached("attention_attribution", "Attributing every attention weight (the graph)…")
@@ -210,8 +298,9 @@ def _attention_attribution(
 def get_attention_attribution(
     model_name: str, text: str, target: str | None, steps: int, progress: Progress | None = None
 ) -> AttentionAttribution:
-    """The graph, on the background copy of the model. `progress(done, planned)` after each chunk of rows: a page
-    drawing a progress bar there is also where Streamlit stops the computation when the input changes."""
+    """The graph, on the background copy of the model. `progress(done, planned)` after each chunk of rows (in the
+    caller's thread). Queued in a script run: a changed input cancels it mid-run (explainer/ui/work.py); outside
+    one, an exception raised from `progress` stops it."""
     with background():
         return _attention_attribution(model_name, text, target, steps, progress=progress)
 
