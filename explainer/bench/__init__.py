@@ -14,6 +14,7 @@ import torch
 
 from explainer.bench import attention, attribution, batch, beacons, capture, causal, counterfactuals, pages, serve
 from explainer.bench import map as dataset_map
+from explainer.bench import scale as scale_out
 from explainer.bench.common import BenchOptions
 
 BenchFunction = Callable[[BenchOptions], dict[str, Any]]
@@ -29,6 +30,7 @@ BENCHES: dict[str, BenchFunction] = {
     "serve": serve.run,
     "pages": pages.run,
     "map": dataset_map.run,
+    "scale": scale_out.run,
 }
 
 
