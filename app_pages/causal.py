@@ -1,6 +1,7 @@
-"""Causal: which positions and heads carry the difference between the sidebar text (clean) and a corrupted text
-(activation patching), and which heads the prediction needs (head ablation) beside attention-based head
-statistics. Options live in the shareable link (corrupted, target, mode, stat)."""
+"""Causal: which positions and heads carry the difference between a clean text (the sidebar text, or an
+Errors-page pair's flip, or typed) and a corrupted one (activation patching), and which heads the prediction needs
+(head ablation) beside attention-based head statistics. Options live in the shareable link (source, clean,
+corrupted, target, mode, stat)."""
 
 import streamlit as st
 
@@ -12,26 +13,6 @@ from explainer.ui import causal as causal_ui
 from explainer.views import causal as views
 
 PREDICTED = "Predicted label"
-FOUND = "_causal_found"  # a counterfactual found on the last run, for the text box before it is drawn
-
-
-def open_buttons(rows: list[tuple[int, int, float]], prefix: str) -> None:
-    """One "open in Attention" button per listed head."""
-    columns = st.columns(max(len(rows), 1))
-    for column, (layer, head, _) in zip(columns, rows):
-        column.button(
-            f"L{layer} H{head} in Attention",
-            key=f"{prefix}_{layer}_{head}",
-            on_click=causal_ui.request_attention,
-            args=(layer, head),
-        )
-
-
-def find(name: str, text: str) -> None:
-    found = causal_ui.find_counterfactual(name, text)
-    if found is not None:
-        st.session_state[FOUND] = found
-
 
 st.title("Causal")
 causal_ui.follow_attention_request()
@@ -45,12 +26,9 @@ if trace is not None:
     if not demo.within_token_limit("patching and ablation", len(trace.tokens), "patching_tokens"):
         st.stop()
     targets = [PREDICTED, *trace.label_names]
-    links.seed_option(causal_ui.CORRUPTED_KEY, "corrupted", str, causal_ui.edited_text())
     links.seed_choice("causal_target", "target", targets)
     links.seed_choice("causal_mode", "mode", MODES)
     links.seed_choice("causal_statistic", "stat", FIELDS)
-    if FOUND in st.session_state:
-        st.session_state[causal_ui.CORRUPTED_KEY] = st.session_state.pop(FOUND)
 
     first, second, third = st.columns([2, 1, 1])
     target_choice = first.selectbox("Target label", targets, key="causal_target")
@@ -67,27 +45,19 @@ if trace is not None:
 
     st.subheader("Activation patching")
     st.caption(
-        "Run the corrupted text, put one activation back from the clean run (the sidebar text), and see how much of "
-        "the logit difference returns: 0 is the corrupted run, 1 the clean one (Meng et al. 2022; Wang et al. "
-        "2023). Texts are aligned word by word; tokens without a partner are not patched."
+        "Run the corrupted text, put one activation back from the clean run, and see how much of the logit "
+        "difference returns: 0 is the corrupted run, 1 the clean one (Meng et al. 2022; Wang et al. 2023). Texts "
+        "are aligned word by word; tokens without a partner are not patched."
     )
-    text_column, button_column = st.columns([5, 1])
-    text_column.text_area(
-        "Corrupted text",
-        key=causal_ui.CORRUPTED_KEY,
-        height=80,
-        placeholder="The sidebar text with a word or two changed",
-    )
-    button_column.button("Find a counterfactual", key="causal_find", on_click=find, args=(name, text))
-    corrupted = st.session_state[causal_ui.CORRUPTED_KEY]
+    clean, corrupted, text_options = causal_ui.choose_texts(name, text)
     links.publish_options(
-        {"corrupted": corrupted, "target": target_choice, "mode": mode, "stat": st.session_state.causal_statistic}
+        {**text_options, "target": target_choice, "mode": mode, "stat": st.session_state.causal_statistic}
     )
-    if not corrupted.strip():
-        st.info("Type a corrupted text (or find a counterfactual) to patch.")
-    else:
+    if not clean.strip() or not corrupted.strip():
+        st.info("Type a corrupted text (or find a counterfactual) to patch." if clean.strip() else "Type a clean text.")
+    elif causal_ui.within_demo_limit(name, clean, corrupted):
         try:
-            patched = causal_ui.get_patching(name, text, corrupted, target)
+            patched = causal_ui.get_patching(name, clean, corrupted, target)
         except InputError as error:
             st.info(str(error))
         else:
@@ -104,7 +74,7 @@ if trace is not None:
             chart(views.patched_heads(patched), "patch_heads")
             top = patched.top_heads(5)
             st.dataframe(views.top_heads_table(top, "restored"), hide_index=True, key="causal_patch_table")
-            open_buttons(top, "causal_patch_open")
+            causal_ui.open_buttons(top, "causal_patch_open")
 
     st.subheader("Head ablation")
     st.caption(
@@ -118,7 +88,8 @@ if trace is not None:
         st.stop()
     st.caption(
         f"{ablation.target_label}: logit {ablation.baseline_logit:.3f}, probability "
-        f"{ablation.baseline_probability:.1%} · {ablation.forward_passes} forward passes"
+        f"{ablation.baseline_probability:.1%} · {ablation.forward_passes} batched forward passes, "
+        f"{ablation.layer_evaluations:,} layer evaluations"
     )
     for note in ablation.notes:
         st.caption(note)
@@ -137,4 +108,4 @@ if trace is not None:
         chart(views.layer_effects(ablation), "layers")
     top = ablation.top_heads(5)
     st.dataframe(views.top_heads_table(top, "logit change"), hide_index=True, key="causal_ablation_table")
-    open_buttons(top, "causal_ablation_open")
+    causal_ui.open_buttons(top, "causal_ablation_open")

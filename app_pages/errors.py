@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from explainer.evaluation.error_report import ExampleFilter, analyse, confusion_cell, filter_examples, predictions_csv
+from explainer.ui import causal as causal_ui
 from explainer.ui import export, labelled, links, session
 from explainer.ui import whatif as whatif_ui
 from explainer.views import evaluation as evaluation_figures
@@ -17,6 +18,7 @@ if current.error:
     st.stop()
 bundle = current.bundle
 whatif_ui.follow_flip_request(bundle.name)  # "Find the smallest flip" below: search, then open What-if
+causal_ui.follow_pair_request(bundle.name)  # "Patch the flip in Causal": the same search, then open Causal
 # A shared link may name a file on this machine (data=PATH, text_column, label_column) and every filter below.
 labelled.seed_data_widgets("errors")
 links.seed_option("errors_filter_text", "q", str, "")
@@ -100,6 +102,8 @@ rule = ExampleFilter(errors_only=True, text=text, min_tokens=tokens[0], max_toke
                      true_labels=tuple(true_labels), predicted_labels=tuple(predicted_labels))
 mistakes = filter_examples(report.frame, rule, report.tag_column)
 example_table(mistakes, "errors_table")
-whatif_ui.flip_picker(mistakes["text"].head(500).tolist())
+flippable = mistakes["text"].head(500).tolist()
+whatif_ui.flip_picker(flippable)
+causal_ui.pair_button(flippable)
 st.download_button("Predictions as CSV", data=lambda: predictions_csv(report.frame), file_name="predictions.csv",
                    mime="text/csv", key="errors_download", on_click="ignore", icon=":material/download:")

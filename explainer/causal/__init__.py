@@ -1,4 +1,5 @@
-"""Causal tests of an explanation: head ablation and activation patching (with word alignment of two texts)."""
+"""Causal tests of an explanation: head ablation and activation patching (with word alignment of two texts), batched
+with the prefix rows share run once (batching.py)."""
 
 from explainer.causal.ablation import ablate_heads, reference_means
 from explainer.causal.alignment import Alignment

@@ -1,7 +1,8 @@
 """Head ablation: the change of a text's target logit (and probability) when one head's output is removed, for
 every head, batched: each batch row removes one head, so all heads of a layer (of every layer, memory allowing)
-run in one forward pass. Also each layer's MLP write, and for ThoughtBeacon models each layer's thought markers
-turned off and its beacon gates pinned shut or open.
+run in one forward pass, and a row removing a head of layer l joins the batch at layer l's input, the layers
+before it run once for all rows (prefix sharing, batching.py). Also each layer's MLP write, and for ThoughtBeacon
+models each layer's thought markers turned off and its beacon gates pinned shut or open.
 
 Removing = replacing the head's slice of the attention output projection's input with zeros (`zero`) or with
 the head's mean output over a reference set of texts, over every real token (`mean`, the default: a zero output
@@ -22,6 +23,8 @@ import torch
 
 from explainer.capture.encoding import InputError, tokenize
 from explainer.causal.alignment import Tokenized, tokenized
+from explainer.causal.batching import Run
+from explainer.causal.batching import run_rows as run_batched
 from explainer.causal.hooks import (
     DENSE_NOTE,
     Edit,
@@ -31,7 +34,6 @@ from explainer.causal.hooks import (
     hooked,
     layout,
     model_inputs,
-    rows_per_pass,
 )
 from explainer.causal.results import MODES, Ablation, label_index
 from explainer.data.challenge import DEFAULT_PATH
@@ -132,22 +134,22 @@ def run_rows(
     means: Means | None,
     batch_rows: int | None = None,
     progress: Progress | None = None,
-) -> tuple[np.ndarray, int]:
-    """Logits [rows, labels] of the text with each row's ablation, and the forward passes it took."""
-    chunk = batch_rows or rows_per_pass(bundle, item.length)
-    extra = forward_extra(bundle)
-    logits = np.empty((len(rows), len(bundle.label_names)))
-    passes = 0
-    with bundle.lock, torch.inference_mode():
-        for start in range(0, len(rows), chunk):
-            batch = rows[start : start + chunk]
-            with hooked(plan, _edits(plan, batch, means, bundle.device)):
-                out = bundle.model(**model_inputs(bundle, item.inputs, len(batch)), **extra).logits
-            logits[start : start + len(batch)] = out.float().cpu().numpy()
-            passes += 1
-            if progress is not None:
-                progress(start + len(batch), len(rows))
-    return logits, passes
+    *,
+    share_prefix: bool = True,
+) -> Run:
+    """Logits [rows, labels] of the text with each row's ablation, with the passes and layer evaluations it took.
+    rows[0] is the baseline; a row ablating layer l joins the batch at layer l (`share_prefix`, batching.py)."""
+    return run_batched(
+        bundle,
+        plan,
+        item.inputs,
+        rows,
+        [max(layer, 0) for _, layer, _ in rows],
+        lambda batch: _edits(plan, batch, means, bundle.device),
+        batch_rows=batch_rows,
+        share_prefix=share_prefix,
+        progress=progress,
+    )
 
 
 def ablate_heads(
@@ -159,12 +161,15 @@ def ablate_heads(
     *,
     batch_rows: int | None = None,
     progress: Progress | None = None,
+    share_prefix: bool = True,
 ) -> Ablation:
     """Ablate every head (and every MLP, markers and gates where the model has them) of `bundle` on `text`.
 
     `target`: the label whose logit is watched (None: the predicted one). `mode`: "mean" (the head's mean output
     over `reference`, the shipped challenge set by default) or "zero". `batch_rows` caps rows per forward pass
-    (None: as many as memory allows). Hooks run under the bundle's lock and are removed when it returns."""
+    (None: as many as memory allows). `share_prefix`: rows join the batch at the layer they ablate (False: every
+    row runs from the input; the same numbers, more work). Hooks run under the bundle's lock and are removed
+    when it returns."""
     if mode not in MODES:
         raise InputError(f"Unknown ablation mode '{mode}': choose one of {', '.join(MODES)}")
     plan = layout(bundle)
@@ -176,7 +181,8 @@ def ablate_heads(
         rows += [("mlp", layer, -1) for layer in range(plan.layers)]
     if plan.markers is not None:
         rows += [("marker", layer, -1) for layer in range(plan.layers)]
-    logits, passes = run_rows(bundle, plan, item, rows, means, batch_rows, progress)
+    run = run_rows(bundle, plan, item, rows, means, batch_rows, progress, share_prefix=share_prefix)
+    logits = run.logits
     baseline = logits[0]
     label = label_index(bundle, target, int(baseline.argmax()))
     probabilities = _softmax(logits)[:, label]
@@ -215,7 +221,8 @@ def ablate_heads(
         marker_off=marker,
         gate_pinned=pinned,
         reference_size=0 if means is None else means.size,
-        forward_passes=passes + pin_passes,
+        forward_passes=run.passes + pin_passes,
+        layer_evaluations=run.layer_evaluations + pin_passes * layers,
         truncated=item.truncated,
         notes=tuple(notes),
     )

@@ -15,14 +15,14 @@ Sites, per layer l (every family in explainer/families.py that declares its bloc
 
 Every hook is installed by `hooked(...)` inside the caller's `with bundle.lock`, and removed in its `finally`.
 Hooks return new tensors (clones with the edits written in): the model's parameters and modules are never
-changed.
+changed. `hooked` can also grow the batch at a residual point (rows joining mid-stack: batching.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -245,15 +245,20 @@ def _edited(tensor: torch.Tensor, edits: Sequence[Edit]) -> torch.Tensor:
     return result
 
 
-def _replace(output: Any, path: Path, edits: Sequence[Edit]) -> Any:
+def _grown(tensor: torch.Tensor, rows: int) -> torch.Tensor:
+    """`rows` copies of row 0 (the unedited seed row) appended to the batch: [b, ...] -> [b + rows, ...]."""
+    return torch.cat([tensor, tensor[:1].expand(rows, *tensor.shape[1:])])
+
+
+def _replace(output: Any, path: Path, change: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     if path is None:
-        return _edited(output, edits)
+        return change(output)
     if isinstance(output, tuple):
-        return tuple(_edited(item, edits) if index == path else item for index, item in enumerate(output))
+        return tuple(change(item) if index == path else item for index, item in enumerate(output))
     if isinstance(output, list):
-        return [_edited(item, edits) if index == path else item for index, item in enumerate(output)]
-    # A dict (our layer) or a ModelOutput (a base model's output): a copy of the same type with the entry edited.
-    changed = {**output, path: _edited(output[path], edits)}
+        return [change(item) if index == path else item for index, item in enumerate(output)]
+    # A dict (our layer) or a ModelOutput (a base model's output): a copy of the same type with the entry changed.
+    changed = {**output, path: change(output[path])}
     return changed if type(output) is dict else type(output)(**changed)
 
 
@@ -266,16 +271,20 @@ def hooked(
     plan: Layout,
     edits: dict[Site, list[Edit]] | None = None,
     record: Sequence[Site] = (),
+    grow: Mapping[int, int] | None = None,
 ) -> Iterator[dict[Site, torch.Tensor]]:
     """Within the block, the model's forward passes get `edits` written at their sites, and the activation at
-    every `record` site (after edits) is stored in the yielded dict ([batch, T, width]). One hook per module
-    and kind counts the module's calls, so a module shared by several layers is edited at the right call. Call
-    under the bundle's lock; every hook is removed on exit, also when the forward pass raises."""
+    every `record` site (after edits) is stored in the yielded dict ([batch, T, width]). `grow` {level: rows}
+    appends `rows` copies of batch row 0 to the residual stream at residual point `level`, before that point's
+    edits (rows joining the batch there). One hook per module and kind counts the module's calls, so a module
+    shared by several layers is edited at the right call. Call under the bundle's lock; every hook is removed on
+    exit, also when the forward pass raises."""
     edits = edits or {}
+    grow = {level: rows for level, rows in (grow or {}).items() if rows > 0}
     recorded: dict[Site, torch.Tensor] = {}
     # (module, before the call?) -> {occurrence: site}, and the module's calls per pass
     groups: dict[tuple[int, bool], tuple[nn.Module, int, dict[int, list[Site]]]] = {}
-    for site in {*edits, *record}:
+    for site in {*edits, *record, *(Site("residual", level) for level in grow)}:
         point = plan.point(site)
         key = (id(point.module), site.kind == "head")
         groups.setdefault(key, (point.module, point.period, {}))[2].setdefault(point.occurrence, []).append(site)
@@ -313,11 +322,15 @@ def hooked(
 
                 def post(module, args, output, counter=counter, period=period, sites=sites):
                     here = on_call(counter, period, sites)
+                    for site in here:  # rows join first: edits at this call may be theirs
+                        if site.kind == "residual" and site.layer in grow:
+                            rows = grow[site.layer]
+                            output = _replace(output, plan.point(site).path, lambda t, rows=rows: _grown(t, rows))
                     for site in here:  # a module may be two sites (its output both a write and a state)
                         path = plan.point(site).path
                         site_edits = edits.get(site, [])
                         if site_edits:
-                            output = _replace(output, path, site_edits)
+                            output = _replace(output, path, lambda t, site_edits=site_edits: _edited(t, site_edits))
                         if site in record:
                             recorded[site] = _get(output, path).detach()
                     return output if here else None

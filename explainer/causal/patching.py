@@ -8,6 +8,9 @@ label when it differs, else the corrupted run's strongest other label. The share
 (LD(patched) - LD(corrupted)) / (LD(clean) - LD(corrupted)): 0 is the corrupted run, 1 the clean one. Patching
 the whole residual stream at the last layer's readout position makes the classifier read the clean state, so it
 restores 1 (to float precision); a row with nothing patched measures 0.
+
+A row patching layer l (or the residual stream entering it) joins the batch at layer l: the corrupted run before
+layer l is shared by every row and run once (prefix sharing, batching.py).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 from explainer.capture.encoding import InputError
 from explainer.causal.ablation import truncation_note
 from explainer.causal.alignment import Alignment, EditLike, Tokenized, resolve, tokenized
+from explainer.causal.batching import run_rows
 from explainer.causal.hooks import (
     DENSE_NOTE,
     Edit,
@@ -31,7 +35,6 @@ from explainer.causal.hooks import (
     hooked,
     layout,
     model_inputs,
-    rows_per_pass,
 )
 from explainer.causal.results import Patching, label_index
 from explainer.loading.bundle import ModelBundle
@@ -98,11 +101,13 @@ def patch(
     batch_rows: int | None = None,
     progress: Progress | None = None,
     limit_rows: int | None = None,
+    share_prefix: bool = True,
 ) -> Patching:
     """Patch every residual position, attention and MLP write, and head from the `clean` run into the `corrupted`
     run. `alignment`: None (word by word), an Alignment, (clean position, corrupted position) token pairs, or a
     counterfactual's edits. `batch_rows` caps rows per forward pass (None: as many as memory allows).
-    `limit_rows` runs only the first rows of the plan (a timing sample: later cells stay NaN)."""
+    `limit_rows` runs only the first rows of the plan (a timing sample: later cells stay NaN). `share_prefix`:
+    rows join the batch at the layer they patch (False: every row runs from the input; the same numbers)."""
     plan = layout(bundle)
     left, right = tokenized(bundle, clean), tokenized(bundle, corrupted)
     if left.inputs["input_ids"] == right.inputs["input_ids"]:
@@ -130,20 +135,19 @@ def patch(
         )
     rows = plan_rows(plan, aligned)
     rows = rows[:limit_rows] if limit_rows else rows
-    chunk = batch_rows or rows_per_pass(bundle, right.length)
-    shares = np.empty(len(rows))
-    passes = 2
-    base = _difference(corrupted_np, label, foil)
-    with bundle.lock, torch.inference_mode():
-        for start in range(0, len(rows), chunk):
-            batch = rows[start : start + chunk]
-            with hooked(plan, _edits(plan, batch, clean_acts, aligned, bundle.device)):
-                out = bundle.model(**model_inputs(bundle, right.inputs, len(batch)), **extra).logits
-            logits = out.float().cpu().numpy()
-            shares[start : start + len(batch)] = (logits[:, label] - logits[:, foil] - base) / difference
-            passes += 1
-            if progress is not None:
-                progress(start + len(batch), len(rows))
+    run = run_rows(
+        bundle,
+        plan,
+        right.inputs,
+        rows,
+        [max(layer, 0) for _, layer, _, _ in rows],
+        lambda batch: _edits(plan, batch, clean_acts, aligned, bundle.device),
+        batch_rows=batch_rows,
+        share_prefix=share_prefix,
+        progress=progress,
+    )
+    logits = run.logits
+    shares = (logits[:, label] - logits[:, foil] - _difference(corrupted_np, label, foil)) / difference
     maps = _maps(plan, rows, shares, right.length)
     notes = [DENSE_NOTE] if extra else []
     notes += [
@@ -174,7 +178,8 @@ def patch(
         unpartnered_corrupted=aligned.unpartnered_corrupted,
         readout=right.readout,
         nothing_patched=float(shares[0]),
-        forward_passes=passes,
+        forward_passes=2 + run.passes,  # the clean and the corrupted run, then the patched rows
+        layer_evaluations=2 * plan.layers + run.layer_evaluations,
         truncated=(left.truncated, right.truncated),
         notes=tuple(notes),
     )

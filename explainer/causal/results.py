@@ -46,7 +46,8 @@ class Ablation(FrozenArrays):
     marker_off: np.ndarray | None  # [layers] target logit change with the layer's thought markers off
     gate_pinned: np.ndarray | None  # [2, layers] target logit change with the layer's gates pinned shut (0), open (1)
     reference_size: int  # texts the means were taken over (0 in zero mode)
-    forward_passes: int
+    forward_passes: int  # model calls (each one batched pass; rows may join it mid-stack)
+    layer_evaluations: int  # layers run summed over batch rows: / layers = work in single-row forward passes
     truncated: bool
     notes: tuple[str, ...] = ()
 
@@ -101,7 +102,8 @@ class Patching(FrozenArrays):
     unpartnered_corrupted: tuple[int, ...]
     readout: int  # the corrupted text's readout position
     nothing_patched: float  # the share measured with no patch (0 up to float error)
-    forward_passes: int
+    forward_passes: int  # model calls (each one batched pass; rows may join it mid-stack)
+    layer_evaluations: int  # layers run summed over batch rows: / layers = work in single-row forward passes
     truncated: tuple[bool, bool]  # (clean, corrupted) texts cut at the model's length
     notes: tuple[str, ...] = ()
 

@@ -3,7 +3,8 @@ on one text.
 
 Prints the change of the target logit with each head removed ([layers][heads]), with each layer's MLP removed,
 for ThoughtBeacon models with each layer's markers off and its gates pinned shut and open, the target, its
-baseline logit and the forward passes it took.
+baseline logit and the work it took: forward passes (model calls, each one batched pass in which rows may join
+mid-stack) and layer evaluations (layers run summed over batch rows).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def summary(result: Ablation) -> dict[str, Any]:
         "tokens": list(result.tokens),
         "truncated": result.truncated,
         "notes": list(result.notes),
-        "forward_passes": result.forward_passes,
+        "forward_passes": result.forward_passes,  # model calls, each one batched pass (rows may join mid-stack)
+        "layer_evaluations": result.layer_evaluations,  # layers run summed over rows: / layers = single-row passes
     }
 
 

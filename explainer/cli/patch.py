@@ -3,7 +3,8 @@ clean text into the corrupted one.
 
 Prints both runs, their logit differences, the restored share of every residual-stream position, attention and
 MLP write per (layer, position) and every head (null where a token has no partner), the tokens and their
-alignment, and the forward passes it took.
+alignment, and the work it took: forward passes (model calls, each one batched pass in which rows may join
+mid-stack) and layer evaluations (layers run summed over batch rows).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def summary(result: Patching) -> dict[str, Any]:
         "nothing_patched": result.nothing_patched,
         "truncated": {"clean": result.truncated[0], "corrupted": result.truncated[1]},
         "notes": list(result.notes),
-        "forward_passes": result.forward_passes,
+        "forward_passes": result.forward_passes,  # model calls, each one batched pass (rows may join mid-stack)
+        "layer_evaluations": result.layer_evaluations,  # layers run summed over rows: / layers = single-row passes
     }
 
 

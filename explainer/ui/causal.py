@@ -1,6 +1,7 @@
-"""Streamlit glue of the Causal page: cached ablation and patching (keyed by model, texts and options), the
-corrupted text's default (the What-if page's edited text when there is one), the counterfactual finder and
-"open in Attention"."""
+"""Streamlit glue of the Causal page: cached ablation and patching (keyed by model, texts and options), where the
+clean and corrupted texts come from (the sidebar text and a corrupted text, by default the What-if page's edited
+text; or two texts: an Errors-page pair or typed), the counterfactual finder, "open in Attention", and the Errors
+page's hand-over of a mistake and its smallest flip."""
 
 from __future__ import annotations
 
@@ -10,11 +11,23 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from explainer.capture.encoding import InputError, encode
 from explainer.causal import Ablation, Patching, ablate_heads, patch
+from explainer.ui import demo, links
+from explainer.ui import whatif as whatif_ui
 from explainer.ui.caches import get_bundle
 
+PAGE = "app_pages/causal.py"
 CORRUPTED_KEY = "causal_corrupted"
+CLEAN_KEY = "causal_clean"
+SOURCE_KEY = "causal_source"
+# Where the clean and corrupted texts come from (the link's source=): the sidebar text is the clean one, or both
+# are in text boxes (the Errors page's "Patch in Causal" fills them: its flip clean, the mistake corrupted).
+# (Labels that name neither "clean text" nor "corrupted text": the text boxes' labels stay unique on the page.)
+SOURCES = {"sidebar": "The sidebar text as the clean one", "pair": "Two texts: an Errors-page pair, or typed"}
 OPEN_HEAD_KEY = "_causal_open_head"  # (layer, head) a button asked the Attention page to open
+FOUND_KEY = "_causal_found"  # a counterfactual found on the last run, for the text box before it is drawn
+PAIR_REQUEST = "_causal_pair_request"  # the mistake the Errors page asked to open with its flip, acted on next run
 EDITED_KEYS = ("edited", "whatif_edited", "whatif_text")  # where the What-if page may keep its edited text
 
 
@@ -105,3 +118,114 @@ def follow_attention_request() -> None:
     if request is not None:
         params = {key: st.query_params[key] for key in ("model", "text") if key in st.query_params}
         st.switch_page("app_pages/attention.py", query_params={**params, "layer": request[0], "head": request[1]})
+
+
+def open_buttons(rows: list[tuple[int, int, float]], prefix: str) -> None:
+    """One "open in Attention" button per listed (layer, head, value)."""
+    columns = st.columns(max(len(rows), 1))
+    for column, (layer, head, _) in zip(columns, rows):
+        column.button(
+            f"L{layer} H{head} in Attention",
+            key=f"{prefix}_{layer}_{head}",
+            on_click=request_attention,
+            args=(layer, head),
+        )
+
+
+# ---- the clean and corrupted texts ----
+
+
+def _find(model_name: str, clean_key: str | None, sidebar_text: str) -> None:
+    """The finder button's callback: a counterfactual of the clean text becomes the corrupted one."""
+    clean = st.session_state.get(clean_key, "") if clean_key else sidebar_text
+    found = find_counterfactual(model_name, clean) if clean.strip() else None
+    if found is not None:
+        st.session_state[FOUND_KEY] = found
+
+
+def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str, str]]:
+    """The source choice and text boxes, seeded from the link once: (clean, corrupted, their link options)."""
+    links.seed_choice(SOURCE_KEY, "source", list(SOURCES))
+    links.seed_option(CLEAN_KEY, "clean", str, "")
+    links.seed_option(CORRUPTED_KEY, "corrupted", str, edited_text())
+    if FOUND_KEY in st.session_state:
+        st.session_state[CORRUPTED_KEY] = st.session_state.pop(FOUND_KEY)
+    source = st.radio(
+        "Where the texts come from", list(SOURCES), format_func=SOURCES.get, key=SOURCE_KEY, horizontal=True
+    )
+    paired = source == "pair"
+    text_column, button_column = st.columns([5, 1])
+    if paired:
+        text_column.text_area(
+            "Clean text", key=CLEAN_KEY, height=80, placeholder="The text whose activations are patched in"
+        )
+    text_column.text_area(
+        "Corrupted text",
+        key=CORRUPTED_KEY,
+        height=80,
+        placeholder="The clean text with a word or two changed",
+    )
+    button_column.button(
+        "Find a counterfactual",
+        key="causal_find",
+        on_click=_find,
+        args=(model_name, CLEAN_KEY if paired else None, sidebar_text),
+        help="Fill the corrupted text with the smallest edit of the clean text that flips its prediction",
+    )
+    clean = st.session_state[CLEAN_KEY] if paired else sidebar_text
+    corrupted = st.session_state[CORRUPTED_KEY]
+    options = {"source": source if paired else "", "clean": clean if paired else "", "corrupted": corrupted}
+    return clean, corrupted, options
+
+
+def within_demo_limit(model_name: str, clean: str, corrupted: str) -> bool:
+    """In demo mode, False (said on the page) when either text is longer than the patching limit: the sidebar's
+    check covers only the sidebar text, and these may be typed or linked."""
+    bundle = get_bundle(model_name)
+    try:
+        tokens = max(len(encode(bundle, text).inputs["input_ids"]) for text in (clean, corrupted))
+    except InputError:
+        return True  # patching says what is wrong with the text
+    return demo.within_token_limit("patching", tokens, "patching_tokens")
+
+
+# ---- the Errors page's hand-over: a mistake (corrupted) and its smallest flip (clean) ----
+
+
+def pair_button(texts: list[str], text_key: str = "errors_flip_text") -> None:
+    """Under the Errors page's flip picker (`texts` its mistakes, `text_key` its choice): open the chosen mistake
+    and its smallest flip on the Causal page."""
+    if not texts:  # no mistake to pick: the picker is not drawn either
+        return
+    st.button(
+        "Patch the flip in Causal",
+        key="errors_causal_button",
+        on_click=_request_pair,
+        args=(text_key,),
+        icon=":material/science:",
+        help="Find the mistake's smallest flip, then patch from the flip (clean) into the mistake (corrupted)",
+    )
+
+
+def _request_pair(text_key: str) -> None:
+    text = st.session_state[text_key]
+    st.session_state["text"] = text  # the sidebar's text: head ablation on the Causal page runs on the mistake
+    st.session_state[PAIR_REQUEST] = text
+
+
+def follow_pair_request(model_name: str) -> None:
+    """Call on the Errors page once its model is known: find the asked mistake's smallest flip (the search the
+    flip button keeps) and open the Causal page with the flip as the clean text and the mistake as the
+    corrupted one, both in the link. Says so, and stays, when no flip is found."""
+    text = st.session_state.pop(PAIR_REQUEST, None)
+    if text is None:
+        return
+    search = whatif_ui.search_with_progress(model_name, text, whatif_ui.ALL)
+    if search.best is None:
+        st.info("No edit flips this mistake's prediction, so there is no pair to patch: type one on the Causal page.")
+        return
+    flip = search.best.text
+    st.session_state.update({SOURCE_KEY: "pair", CLEAN_KEY: flip, CORRUPTED_KEY: text})
+    st.switch_page(
+        PAGE, query_params={"model": model_name, "text": text, "source": "pair", "clean": flip, "corrupted": text}
+    )

@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.test_demo_app import demo  # noqa: F401  (fixture)
+from tests.app.test_demo_app import run as run_demo
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 PAGE = str(ROOT / "app_pages" / "causal.py")
+PAGE_PATH = "app_pages/causal.py"
 CLEAN = "A warm, <b>funny</b> film."
 CORRUPTED = "A cold, <b>dull</b> film."
 
@@ -51,3 +54,42 @@ def test_identical_texts_and_no_corrupted_text_are_explained():
     assert not empty.exception
     assert any("Type a corrupted text" in info.value for info in empty.info)
     assert len(empty.get("plotly_chart")) == 3  # ablation still shown for the sidebar text
+
+
+def test_errors_page_sends_a_mistake_and_its_flip():
+    """The Errors page's "Patch the flip in Causal": the smallest flip arrives as the clean text, the mistake as
+    the corrupted one (and the sidebar text), and the Causal page patches between them."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.run()
+    app.switch_page("app_pages/errors.py").run()
+    assert not app.exception, app.exception
+    mistake = app.selectbox(key="errors_flip_text").options[0]
+    app.button(key="errors_causal_button").click().run()
+    assert not app.exception, app.exception
+    assert [t.value for t in app.title] == ["Causal"]
+    flip = app.text_area(key="causal_clean").value
+    assert app.radio(key="causal_source").value == "pair" and flip and flip != mistake
+    assert app.text_area(key="causal_corrupted").value == mistake and app.session_state["text"] == mistake
+    assert app.query_params["clean"] == flip and app.query_params["corrupted"] == mistake
+    assert app.query_params["source"] == "pair"
+    captions = " ".join(c.value for c in app.caption)
+    assert "Logit difference" in captions  # patching ran on the pair
+    assert len(app.get("plotly_chart")) == 7
+    # Back to the sidebar text as the clean one: the pair's options leave the link, the mistake is patched into
+    # itself, which the page explains. (AppTest reruns the page it was told, not the one the script switched to.)
+    app.switch_page("app_pages/causal.py")
+    app.radio(key="causal_source").set_value("sidebar").run()
+    assert not app.exception, app.exception
+    assert "clean" not in app.query_params and "source" not in app.query_params
+    assert not [area for area in app.text_area if area.key == "causal_clean"]  # one text box: the corrupted one
+    assert any("nothing to patch" in info.value for info in app.info)
+
+
+def test_demo_mode_keeps_a_linked_pair_to_the_patching_limit(demo):  # noqa: F811
+    """The sidebar text is short, but the linked clean text is not: patching is refused with the limit named,
+    and head ablation of the sidebar text is still shown."""
+    long = "a fine film with a big heart and a plot that holds"
+    app = run_demo({"text": "a fine film", "source": "pair", "clean": long, "corrupted": "a dull film"}, page=PAGE_PATH)
+    assert any("patching for texts of at most 8 tokens" in info.value for info in app.info)
+    assert not any("Logit difference" in caption.value for caption in app.caption)
+    assert any("Spearman" in caption.value for caption in app.caption)

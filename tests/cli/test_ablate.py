@@ -22,7 +22,10 @@ def test_ablate_json(checkpoint, capsys):
         "--json",
     )
     assert code == 0, err
-    assert {"heads", "mlp", "target", "baseline_logit", "forward_passes"} <= set(payload)
+    assert {"heads", "mlp", "target", "baseline_logit", "forward_passes", "layer_evaluations"} <= set(payload)
+    # Prefix sharing: fewer layer evaluations than every row (baseline, 8 heads, 2 MLPs, 2 marker rows) run
+    # through both layers, plus the 4 gate-pin passes.
+    assert payload["layer_evaluations"] < (1 + 8 + 2 + 2) * 2 + 4 * 2
     assert len(payload["heads"]) == 2 and len(payload["heads"][0]) == 4 and len(payload["mlp"]) == 2
     assert payload["target"] in ("neg", "pos") and len(payload["marker_off"]) == 2
     assert set(payload["gate_pinned"]) == {"shut", "open"}

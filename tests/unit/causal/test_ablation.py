@@ -11,7 +11,8 @@ from explainer.capture.encoding import InputError
 from explainer.causal import ablate_heads, reference_means
 from explainer.causal.hooks import layout
 from explainer.models import GatePin
-from tests.unit.causal.conftest import CUE_HEAD, CUE_LAYER, CUE_WORD
+from tests.conftest import build_model
+from tests.unit.causal.conftest import CUE_HEAD, CUE_LAYER, CUE_WORD, wrap
 
 CUE_TEXT = f"the film is {CUE_WORD} ."
 
@@ -76,7 +77,31 @@ def test_thought_beacon_variants(ours_bundle):
     with torch.no_grad():
         shut = ours_bundle.model(**inputs, beacon_threshold=0.0, pinned_gates=(GatePin(1, None, 0.0),)).logits
     assert result.baseline_logit + result.gate_pinned[0, 1] == pytest.approx(shut[0, result.target].item(), abs=1e-5)
-    assert np.abs(result.marker_off).max() > 0  # the tiny model's markers are random, so turning them off matters
+    # The tiny model's marker projections W_m are at their zero init: turning markers off changes nothing (up to
+    # float rounding). test_marker_off_is_the_marker_update_removed moves them off it.
+    assert np.abs(result.marker_off).max() < 1e-5
+
+
+def test_marker_off_is_the_marker_update_removed(tokenizer):
+    """Ground truth from a hand-written hook: a layer's marker-off logit equals a forward pass with that layer's
+    marker update W_m m zeroed, on a model whose W_m moved off its zero init (as training moves it)."""
+    model = build_model("ours")
+    with torch.no_grad():
+        for block in model.layers:
+            block.marker_proj.weight.normal_(0.0, 0.5)
+    private = wrap(model, tokenizer, "tiny-ours-markers")
+    text = "The film is a quiet triumph."
+    result = ablate_heads(private, text, mode="zero")
+    inputs = tokenizer(text, return_tensors="pt")
+    for layer, block in enumerate(model.layers):
+        handle = block.marker_proj.register_forward_hook(lambda module, args, output: torch.zeros_like(output))
+        try:
+            with torch.no_grad():
+                expected = model(**inputs, beacon_threshold=0.0).logits[0, result.target].item()
+        finally:
+            handle.remove()
+        assert result.baseline_logit + result.marker_off[layer] == pytest.approx(expected, abs=1e-5)
+    assert np.abs(result.marker_off).min() > 1e-3
 
 
 def test_retrofit_has_markers_gates_and_mlp_sites(retrofit_bundle):
