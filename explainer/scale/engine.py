@@ -37,6 +37,7 @@ from explainer.scale.reading import BLOCK_ROWS, ReaderOptions, ray_datasource, r
 from explainer.scale.work import KINDS, BlockWorker, JobOptions, ShardError, process_block
 
 ENGINES = ("local", "ray")
+ACTOR_START_SECONDS = 600  # how long Ray may take to start the actor pool (model load included) before it fails
 RowsDone = Callable[[int], None]  # rows processed so far (the total is unknown until the files are read)
 
 
@@ -202,6 +203,10 @@ def _run_ray(
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = show_progress  # Ray Data's own progress lines on stderr
+    # Start every actor before the first block is read: otherwise the first actor up takes the blocks while the
+    # others load the model, and read tasks can take the CPUs the actors wait for. A cluster that cannot place
+    # them all fails with a message instead of running on fewer workers than asked.
+    context.wait_for_min_actors_s = ACTOR_START_SECONDS
     dataset = ray.data.read_datasource(ray_datasource(inputs.files, reader))
     dataset = dataset.map_batches(
         BlockWorker,
@@ -219,6 +224,11 @@ def _run_ray(
     )
     try:
         dataset.write_parquet(str(shards))
+    except ray.exceptions.GetTimeoutError as error:
+        raise EngineError(
+            f"Ray could not start {options.workers} workers within {ACTOR_START_SECONDS} s: each needs one CPU, and "
+            "one more is needed for reading; ask for fewer --workers or add nodes"
+        ) from error
     except Exception as error:  # Ray wraps the worker's exception: keep its message (files and rows)
         raise EngineError(_worker_message(error)) from error
 
