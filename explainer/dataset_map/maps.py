@@ -28,7 +28,7 @@ from explainer.dataset_map.neighbours import DEFAULT_K, Neighbours, nearest_neig
 from explainer.dataset_map.projection import METHODS, Method, project, unit_rows
 from explainer.evaluation.error_report import example_table, tag_column
 from explainer.loading.bundle import ModelBundle
-from explainer.progress import Progress
+from explainer.progress import Progress, announce
 
 NAMESPACE = "dataset_map"
 CACHE_VERSION = 1
@@ -130,6 +130,8 @@ def build_map(
     notes: list[str] = []
 
     def projected() -> dict[str, np.ndarray]:
+        slow = " (minutes on many rows; cached afterwards)" if options.method == "umap" else ""
+        announce(progress, f"Projecting {len(vectors):,} points with {options.method.upper()}{slow}…")
         result = project(vectors, options.method, options.seed)
         return {"xy": result.coordinates, "method": np.array(result.method), "notes": np.array(list(result.notes))}
 
@@ -140,6 +142,7 @@ def build_map(
     start = time.perf_counter()
 
     def searched() -> dict[str, np.ndarray]:
+        announce(progress, f"Finding the {options.neighbours} nearest neighbours of {len(vectors):,} points…")
         found = nearest_neighbours(vectors, options.neighbours)
         return {"indices": found.indices, "distances": found.distances, "notes": np.array(list(found.notes))}
 

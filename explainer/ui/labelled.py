@@ -198,6 +198,25 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
     return DataChoice(kind, upload, path, text_column, label_column)
 
 
+class ProgressBar:
+    """A data-set pass's bar: `bar(done, total)` counts examples, `bar.stage(text)` names a step with no count
+    (explainer.progress.announce), so a long UMAP layout does not sit under "Predicted N of N"."""
+
+    def __init__(self, text: str, label: str = "") -> None:
+        self.label, self.fraction = label, 0.0
+        self.bar = st.progress(0.0, text=text)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.fraction = min(done / max(total, 1), 1.0)
+        self.bar.progress(self.fraction, text=f"Predicted {done:,} of {total:,} examples{self.label}")
+
+    def stage(self, text: str) -> None:
+        self.bar.progress(self.fraction, text=text)
+
+    def empty(self) -> None:
+        self.bar.empty()
+
+
 def run_report(
     bundle: ModelBundle, choice: DataChoice, analyse, key: str, label: str = "", also: tuple = ()
 ) -> object | None:
@@ -210,12 +229,8 @@ def run_report(
         return kept[1]
     try:
         data = choice.load(bundle)
-        bar = st.progress(0.0, text=f"Predicting {len(data):,} examples{label}…")
-
-        def progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"Predicted {done:,} of {total:,} examples{label}")
-
-        result = analyse(data, progress)
+        bar = ProgressBar(f"Predicting {len(data):,} examples{label}…", label)
+        result = analyse(data, bar)
         bar.empty()
     except (DatasetError, ValueError) as error:
         st.error(str(error))

@@ -16,9 +16,25 @@ from tests.conftest import ROOT
 def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     out = tmp_path / "report.html"
     result = subprocess.run(
-        [sys.executable, "-m", "explainer", "report", "--model", str(checkpoint("ours")), "--text", "a <i>fine</i> film",
-         "--pages", "overview,attribution", "--out", str(out), "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "explainer",
+            "report",
+            "--model",
+            str(checkpoint("ours")),
+            "--text",
+            "a <i>fine</i> film",
+            "--pages",
+            "overview,attribution",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "EXPLAINER_CACHE": str(tmp_path / "cache")},
     )
     assert result.returncode == 0, result.stderr
@@ -28,11 +44,14 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     assert "a &lt;i&gt;fine&lt;/i&gt; film" in document and '<h2 id="attribution">' in document
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--pages", "overview,nope"], "Unknown report page"),
-    (["--method", "magic"], "Unknown method"),
-    (["--text", "   "], "empty"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--pages", "overview,nope"], "Unknown report page"),
+        (["--method", "magic"], "Unknown method"),
+        (["--text", "   "], "empty"),
+    ],
+)
 def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys, argv, message):
     base = ["--model", str(checkpoint("ours")), "--text", "a fine film", "--out", str(tmp_path / "r.html")]
     with pytest.raises(SystemExit) as exit_:

@@ -46,3 +46,37 @@ def test_bad_options(bert_bundle, corpus_data, tmp_path, monkeypatch):
     small = build_map(bert_bundle, corpus_data, MapOptions(neighbours=50))
     assert small.neighbours.k == len(corpus_data) - 1
     assert any("not the 50 asked for" in note for note in small.notes)
+
+
+class _Recorder:
+    """A progress callback with a `stage` method, as the pages' bar has."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def __call__(self, done: int, total: int) -> None:
+        self.events.append(("count", done, total))
+
+    def stage(self, text: str) -> None:
+        self.events.append(("stage", text))
+
+
+def test_uncounted_steps_are_announced_after_the_counts_and_not_when_cached(
+    bert_bundle, corpus_data, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    first = _Recorder()
+    build_map(bert_bundle, corpus_data, MapOptions(neighbours=4), first)
+    n = len(corpus_data)
+    stages = [event[1] for event in first.events if event[0] == "stage"]
+    assert stages == [
+        f"Projecting {n:,} points with PCA…",
+        f"Finding the 4 nearest neighbours of {n:,} points…",
+    ]
+    counts = [event for event in first.events if event[0] == "count"]
+    assert counts[-1] == ("count", n, n)
+    assert first.events.index(counts[-1]) < first.events.index(("stage", stages[0]))  # predictions come first
+    again = _Recorder()
+    build_map(bert_bundle, corpus_data, MapOptions(neighbours=4), again)
+    assert not [event for event in again.events if event[0] == "stage"]  # read from the cache: nothing to announce
+    build_map(bert_bundle, corpus_data, MapOptions(layer=1, neighbours=4), lambda done, total: None)  # no stage: fine

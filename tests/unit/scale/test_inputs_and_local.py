@@ -39,7 +39,9 @@ def test_inputs_resolve_a_file_a_folder_and_a_glob_in_sorted_order(shards, tmp_p
 
 
 def test_parquet_input_reads_like_the_same_csv(tmp_path, ours_bundle):
-    frame = pd.DataFrame({"text": ["a fine film", " ", "dull"], "label": ["pos", "pos", "neg"], "capability": ["a", "b", "c"]})
+    frame = pd.DataFrame(
+        {"text": ["a fine film", " ", "dull"], "label": ["pos", "pos", "neg"], "capability": ["a", "b", "c"]}
+    )
     frame.to_parquet(tmp_path / "d.parquet")
     frame.to_csv(tmp_path / "d.csv", index=False)
     parquet = read_dataset(tmp_path / "d.parquet", label_names=ours_bundle.label_names)
@@ -49,8 +51,9 @@ def test_parquet_input_reads_like_the_same_csv(tmp_path, ours_bundle):
 
 
 def test_local_engine_writes_the_rows_and_numbers_of_todays_evaluation(shards, tmp_path, ours_bundle):
-    manifest, reused = run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out",
-                               block_rows=40)
+    manifest, reused = run_job(
+        ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out", block_rows=40
+    )
     assert not reused and manifest.rows == 180 and manifest.skipped == 2 and manifest.nodes == 1
     assert [(e.rows, e.skipped) for e in manifest.files] == [(90, 2), (90, 0)]
     assert {"file", "row", "line", "probabilities", "marker_counts", "mean_gate", "skipped_slots"} <= set(

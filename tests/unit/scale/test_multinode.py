@@ -48,8 +48,22 @@ def test_evaluate_runs_on_both_nodes_and_matches_the_local_engine(two_nodes, tmp
     shards = write_shards(tmp_path / "in", ours_bundle.label_names, rows_per_shard=300, shards=4)
     out = tmp_path / "cluster"
     command = [
-        sys.executable, "-m", "explainer", "evaluate", "--model", str(checkpoint("ours")), "--data", str(shards),
-        "--engine", "ray", "--ray-address", two_nodes.address, "--workers", "2", "--out", str(out),
+        sys.executable,
+        "-m",
+        "explainer",
+        "evaluate",
+        "--model",
+        str(checkpoint("ours")),
+        "--data",
+        str(shards),
+        "--engine",
+        "ray",
+        "--ray-address",
+        two_nodes.address,
+        "--workers",
+        "2",
+        "--out",
+        str(out),
     ]
     env = {**os.environ, "EXPLAINER_CACHE": str(tmp_path / "cache")}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
@@ -57,21 +71,31 @@ def test_evaluate_runs_on_both_nodes_and_matches_the_local_engine(two_nodes, tmp
     summary = json.loads(done.stdout)
     assert summary["results"]["engine"] == "ray" and summary["results"]["rows"] == 1200
     assert summary["skipped_rows"] == 2 and summary["n"] == 1200
-    nodes = set(pa_dataset.dataset(str(out / "rows"), format="parquet").to_table(columns=["node"]).column("node").to_pylist())
+    nodes = set(
+        pa_dataset.dataset(str(out / "rows"), format="parquet").to_table(columns=["node"]).column("node").to_pylist()
+    )
     assert len(nodes) == 2 and summary["results"]["nodes"] == 2  # both nodes ran blocks
     run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "local")
     _same_rows(open_results(out), open_results(tmp_path / "local"))
 
 
-def test_a_cluster_too_small_for_the_workers_fails_with_a_message(two_nodes, shards, tmp_path, ours_bundle, monkeypatch):
+def test_a_cluster_too_small_for_the_workers_fails_with_a_message(
+    two_nodes, shards, tmp_path, ours_bundle, monkeypatch
+):
     from explainer.scale import engine
 
     monkeypatch.setattr(engine, "ACTOR_START_SECONDS", 15)
     options = engine.RayOptions(address=two_nodes.address, workers=4, threads=1)  # three CPUs in the cluster
     try:
         with pytest.raises(engine.EngineError, match="could not start 4 workers within 15 s") as raised:
-            run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out", engine="ray",
-                    ray_options=options)
+            run_job(
+                ours_bundle,
+                resolve_inputs(shards),
+                JobOptions("evaluate"),
+                tmp_path / "out",
+                engine="ray",
+                ray_options=options,
+            )
     finally:
         ray.shutdown()
     assert "--workers" in str(raised.value)
