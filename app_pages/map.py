@@ -29,8 +29,6 @@ links.publish_options(
         "slices": slicing.link_value(kept_slices),
     }
 )
-if options.method == "umap":
-    st.caption("UMAP on many rows takes minutes the first time (then it is read from the disk cache).")
 result = labelled.run_report(
     bundle,
     choice,
