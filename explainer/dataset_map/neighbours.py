@@ -1,8 +1,8 @@
 """Exact cosine nearest neighbours of every row in one layer's space.
 
-Rows are scaled to unit length and searched by scikit-learn's brute-force Euclidean search, whose ranking on
-unit vectors is the cosine ranking (|a - b|^2 = 2 - 2 cos(a, b)) and which runs chunked (bounded memory) on
-BLAS: exact for any size, about N^2 d multiply-adds.
+Rows are scaled to unit length and searched by knn_search.exact_top_k: every pair's dot product, a block of rows
+against a block at a time (bounded memory, BLAS), each product serving both blocks, so N^2 d / 2 multiply-adds:
+exact for any size (about a minute for 100,000 rows of 384 dimensions on two cores).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explainer.dataset_map.knn_search import exact_top_k
 from explainer.dataset_map.projection import unit_rows
 
 DEFAULT_K = 10
@@ -42,15 +43,5 @@ def nearest_neighbours(vectors: np.ndarray, k: int = DEFAULT_K) -> Neighbours:
         )
     if usable == 0:
         return Neighbours(np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32), k, notes)
-    from sklearn.neighbors import NearestNeighbors
-
-    unit = unit_rows(vectors)
-    search = NearestNeighbors(n_neighbors=usable + 1, algorithm="brute", metric="euclidean").fit(unit)
-    distances, indices = search.kneighbors(unit)  # [N, k+1], the row itself among them (unless tied duplicates)
-    own = indices == np.arange(n)[:, None]
-    missing = ~own.any(axis=1)
-    own[missing, -1] = True  # a row whose duplicates crowded it out: drop the farthest instead
-    keep = ~own
-    indices = indices[keep].reshape(n, usable)
-    cosine = np.clip(distances[keep].reshape(n, usable) ** 2 / 2.0, 0.0, 2.0).astype(np.float32)
-    return Neighbours(indices.astype(np.int64), cosine, k, notes)
+    indices, distances = exact_top_k(unit_rows(vectors), usable, "cosine")
+    return Neighbours(indices, distances, k, notes)

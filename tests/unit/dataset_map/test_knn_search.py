@@ -1,0 +1,46 @@
+"""The blocked exact search against a float64 brute force: every block path (diagonal blocks, the pairs read by
+rows and by columns, a last block smaller than k), both geometries, duplicates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explainer.dataset_map.knn_search import exact_top_k
+
+
+def brute_force(x: np.ndarray, k: int, geometry: str) -> tuple[np.ndarray, np.ndarray]:
+    x = x.astype(np.float64)
+    if geometry == "cosine":
+        distance = 1.0 - x @ x.T
+    else:
+        distance = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(distance, np.inf)
+    order = np.argsort(distance, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(distance, order, axis=1)
+
+
+@pytest.mark.parametrize("geometry", ["cosine", "euclidean"])
+@pytest.mark.parametrize("block", [7, 50, 4096])
+def test_every_block_path_gives_the_brute_force_answer(geometry, block):
+    x = np.random.default_rng(3).normal(size=(203, 12)).astype(np.float32)
+    if geometry == "cosine":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    indices, distances = exact_top_k(x, 9, geometry, block=block)  # block 7 < k: thresholds start unset
+    expected, expected_distances = brute_force(x, 9, geometry)
+    assert indices.dtype == np.int64 and distances.dtype == np.float32
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(distances, expected_distances, atol=1e-4)
+
+
+def test_duplicates_are_neighbours_at_zero_and_the_row_itself_never():
+    x = np.repeat(np.random.default_rng(4).normal(size=(10, 5)).astype(np.float32), 3, axis=0)  # each row thrice
+    indices, distances = exact_top_k(x, 2, "euclidean", block=4)
+    assert (indices != np.arange(30)[:, None]).all()
+    assert (indices // 3 == np.arange(30)[:, None] // 3).all()  # the two copies of itself
+    np.testing.assert_allclose(distances, 0.0, atol=1e-3)
+
+
+def test_k_must_leave_a_row_out():
+    with pytest.raises(ValueError, match="between 1 and 2"):
+        exact_top_k(np.eye(3, dtype=np.float32), 3)
