@@ -7,7 +7,8 @@ a few blocks, never N x N:
 
 - every diagonal block first, which gives each row k candidates and so a threshold (its k-th best score);
 - then each pair I < J: a row top-k of the product for I's rows, and for J's rows only the entries above their
-  threshold (a few per column once the thresholds are set), merged into the running top-k.
+  threshold (a few per column once the thresholds are set; a column with hundreds, as in a tight cluster, takes
+  the dense top-k of the transposed block instead), merged into the running top-k.
 
 Two geometries, both one matrix product: "cosine" on rows already scaled to unit length (score a.b) and
 "euclidean" (score -|a - b|^2 / 2 = [a, -|a|^2/2, 1] . [b, 1, -|b|^2/2], the rows padded with two columns so that
@@ -24,6 +25,7 @@ import torch
 
 Geometry = Literal["cosine", "euclidean"]
 BLOCK = 4096  # rows per block: a 4096 x 4096 float32 product is 64 MB, large enough for BLAS to run near peak
+SPARSE_WIDTH = 256  # most candidates a column may have for the sparse merge; more: the dense one (bounded memory)
 
 
 class _RunningTopK:
@@ -55,15 +57,19 @@ class _RunningTopK:
         """Merge a block read by columns: products [rows, columns], columns are rows first.. (whose candidates
         are wanted), rows are rows row.. of the data. Only entries above a column's threshold can enter."""
         columns = products.shape[1]
-        above = (products > self.threshold(first, first + columns)[None, :]).nonzero()  # [hits, 2]: (row, column)
-        if not len(above):
+        above = products > self.threshold(first, first + columns)[None, :]  # [rows, columns]
+        counts = torch.count_nonzero(above, dim=0)  # [columns]
+        width = int(counts.max())
+        if width == 0:
             return
-        by_column = torch.argsort(above[:, 1], stable=True)
-        hit_rows, hit_columns = above[by_column, 0], above[by_column, 1]
-        counts = torch.bincount(hit_columns, minlength=columns)  # [columns]
+        if width > SPARSE_WIDTH:  # a column with many candidates (a tight cluster): the dense pass is bounded
+            self.merge_block(first, products.T.contiguous(), row)
+            return
+        hits = above.nonzero()  # [hits, 2]: (row, column)
+        by_column = torch.argsort(hits[:, 1], stable=True)
+        hit_rows, hit_columns = hits[by_column, 0], hits[by_column, 1]
         starts = torch.cumsum(counts, 0) - counts
         slot = torch.arange(len(hit_columns)) - starts[hit_columns]
-        width = int(counts.max())
         scores = torch.full((columns, width), -torch.inf)
         rows = torch.full((columns, width), -1, dtype=torch.int64)
         scores[hit_columns, slot] = products[hit_rows, hit_columns]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from explainer.dataset_map import knn_search
 from explainer.dataset_map.knn_search import exact_top_k
 
 
@@ -22,7 +23,9 @@ def brute_force(x: np.ndarray, k: int, geometry: str) -> tuple[np.ndarray, np.nd
 
 @pytest.mark.parametrize("geometry", ["cosine", "euclidean"])
 @pytest.mark.parametrize("block", [7, 50, 4096])
-def test_every_block_path_gives_the_brute_force_answer(geometry, block):
+@pytest.mark.parametrize("sparse_width", [1, knn_search.SPARSE_WIDTH])  # 1: columns take the dense merge
+def test_every_block_path_gives_the_brute_force_answer(geometry, block, sparse_width, monkeypatch):
+    monkeypatch.setattr(knn_search, "SPARSE_WIDTH", sparse_width)
     x = np.random.default_rng(3).normal(size=(203, 12)).astype(np.float32)
     if geometry == "cosine":
         x /= np.linalg.norm(x, axis=1, keepdims=True)
