@@ -28,11 +28,26 @@ BLOCK = 4096  # rows per block: a 4096 x 4096 float32 product is 64 MB, large en
 SPARSE_WIDTH = 256  # most candidates a column may have for the sparse merge; more: the dense one (bounded memory)
 
 
+class _Scratch:
+    """The block-sized buffers every block pair reuses: allocating 64 MB per pair instead left the process's
+    memory fragmented (the heap grew by gigabytes after a long prediction pass) and paid page faults each time."""
+
+    def __init__(self, block: int) -> None:
+        self.products = torch.empty(block * block)
+        self.transposed = torch.empty(block * block)
+        self.above = torch.empty(block * block, dtype=torch.bool)
+
+    @staticmethod
+    def view(flat: torch.Tensor, rows: int, columns: int) -> torch.Tensor:  # a contiguous [rows, columns]
+        return flat[: rows * columns].view(rows, columns)
+
+
 class _RunningTopK:
     """The k best (score, row) of every row so far; larger scores are nearer."""
 
-    def __init__(self, n: int, k: int) -> None:
+    def __init__(self, n: int, k: int, scratch: _Scratch) -> None:
         self.k = k
+        self.scratch = scratch
         self.scores = torch.full((n, k), -torch.inf)  # [N, k] descending
         self.rows = torch.full((n, k), -1, dtype=torch.int64)  # [N, k]
 
@@ -56,14 +71,17 @@ class _RunningTopK:
     def merge_columns(self, first: int, products: torch.Tensor, row: int) -> None:
         """Merge a block read by columns: products [rows, columns], columns are rows first.. (whose candidates
         are wanted), rows are rows row.. of the data. Only entries above a column's threshold can enter."""
-        columns = products.shape[1]
-        above = products > self.threshold(first, first + columns)[None, :]  # [rows, columns]
+        count, columns = products.shape
+        above = self.scratch.view(self.scratch.above, count, columns)  # [rows, columns]
+        torch.gt(products, self.threshold(first, first + columns)[None, :], out=above)
         counts = torch.count_nonzero(above, dim=0)  # [columns]
         width = int(counts.max())
         if width == 0:
             return
         if width > SPARSE_WIDTH:  # a column with many candidates (a tight cluster): the dense pass is bounded
-            self.merge_block(first, products.T.contiguous(), row)
+            transposed = self.scratch.view(self.scratch.transposed, columns, count)
+            transposed.copy_(products.T)
+            self.merge_block(first, transposed, row)
             return
         hits = above.nonzero()  # [hits, 2]: (row, column)
         by_column = torch.argsort(hits[:, 1], stable=True)
@@ -92,16 +110,24 @@ def exact_top_k(
         half = (x.double() ** 2).sum(dim=1, keepdim=True).float() / 2.0  # [N, 1]
         ones = torch.ones_like(half)
         left, right = torch.cat([x, -half, ones], dim=1), torch.cat([x, ones, -half], dim=1)  # [N, d+2]
-    best = _RunningTopK(n, k)
+    block = min(block, n)
+    scratch = _Scratch(block)
+    best = _RunningTopK(n, k, scratch)
     starts = range(0, n, block)
+
+    def product(i: int, j: int) -> torch.Tensor:  # [Bi, Bj] scores of rows i.. against rows j.., in the buffer
+        rows_i, rows_j = left[i : i + block], right[j : j + block]
+        out = scratch.view(scratch.products, len(rows_i), len(rows_j))
+        return torch.matmul(rows_i, rows_j.T, out=out)
+
     with torch.inference_mode():
         for i in starts:  # the diagonal blocks first: every row's threshold before the pairs
-            products = left[i : i + block] @ right[i : i + block].T  # [B, B]
+            products = product(i, i)
             products.fill_diagonal_(-torch.inf)  # the row itself is not its own neighbour
             best.merge_block(i, products, i)
         for i in starts:
             for j in range(i + block, n, block):
-                products = left[i : i + block] @ right[j : j + block].T  # [Bi, Bj]
+                products = product(i, j)
                 best.merge_block(i, products, j)
                 best.merge_columns(j, products, i)
     scores = best.scores.numpy().astype(np.float64)
