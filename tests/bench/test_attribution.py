@@ -55,7 +55,9 @@ def test_attribution_bench_reports_ig_captum_and_graph_against_forward_backward(
 
 
 def test_captum_search_doubles_n_steps_until_the_delta_is_within_the_tolerance():
-    bundle = random_bert(**TINY_BERT)
+    # Larger random weights: at the default init the tiny model's logit gap is ~1e-6, so a delta relative to it is
+    # float32 noise and the last check below failed in one run of the full suite.
+    bundle = random_bert(**TINY_BERT, initializer_range=0.5)
     text = "a quiet triumph , warm and funny ."
     loose_call, loose_steps, loose_delta = attribution_bench.captum_search(bundle, text, tolerance=1.0)
     assert loose_steps == attribution_bench.CAPTUM_FIRST_STEPS and loose_delta <= 1.0
