@@ -16,6 +16,8 @@ from typing import Literal
 
 import numpy as np
 
+from explainer.dataset_map.knn_search import exact_top_k
+
 METHODS = ("pca", "umap")
 Method = Literal["pca", "umap"]
 UMAP_PCA_DIMENSIONS = 50  # UMAP reads this many principal components, not the whole layer
@@ -101,8 +103,6 @@ def _umap(reduced: np.ndarray, seed: int) -> np.ndarray:
     import warnings
 
     import umap  # lazy: numba's import and compilation take seconds
-
-    from explainer.dataset_map.knn_search import exact_top_k
 
     neighbours = min(UMAP_NEIGHBOURS, len(reduced) - 1)
     # UMAP's graph from an exact search (both cores, half the products) instead of its own approximate
