@@ -25,13 +25,13 @@ from explainer.data.labelled import DatasetError, LabelledData
 from explainer.dataset_map import mislabels
 from explainer.dataset_map.embeddings import POOLINGS, MapError, Pooling, embed_dataset, store_folder
 from explainer.dataset_map.neighbours import DEFAULT_K, Neighbours, nearest_neighbours
-from explainer.dataset_map.projection import METHODS, Method, project, unit_rows
+from explainer.dataset_map.projection import METHODS, UMAP_GRAPH_WIDTH, Method, project, unit_rows
 from explainer.evaluation.error_report import example_table, tag_column
 from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress, announce
 
 NAMESPACE = "dataset_map"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: UMAP's graph is the whole-space cosine neighbours; the search is keyed by its width
 
 
 @dataclass(frozen=True)
@@ -126,32 +126,34 @@ def build_map(
     vectors = unit_rows(store.layer(layer, options.pooling))  # [N, hidden]
     base = (store_folder(bundle, data, options.beacon_threshold).name, layer, options.pooling)
 
-    start = time.perf_counter()
     notes: list[str] = []
-
-    def projected() -> dict[str, np.ndarray]:
-        slow = " (minutes on many rows; cached afterwards)" if options.method == "umap" else ""
-        announce(progress, f"Projecting {len(vectors):,} points with {options.method.upper()}{slow}…")
-        result = project(vectors, options.method, options.seed)
-        return {"xy": result.coordinates, "method": np.array(result.method), "notes": np.array(list(result.notes))}
-
-    projection, _ = _cached_arrays((*base, options.method, options.seed), projected)
-    notes += [str(note) for note in projection["notes"].tolist()]
-    seconds["projection"] = time.perf_counter() - start
+    # UMAP's graph is these neighbours too, so its search is widened to UMAP's and runs once for both.
+    width = max(options.neighbours, UMAP_GRAPH_WIDTH) if options.method == "umap" else options.neighbours
 
     start = time.perf_counter()
 
     def searched() -> dict[str, np.ndarray]:
         announce(progress, f"Finding the {options.neighbours} nearest neighbours of {len(vectors):,} points…")
-        found = nearest_neighbours(vectors, options.neighbours)
-        return {"indices": found.indices, "distances": found.distances, "notes": np.array(list(found.notes))}
+        found = nearest_neighbours(vectors, width)
+        return {"indices": found.indices, "distances": found.distances}
 
-    stored, _ = _cached_arrays((*base, "neighbours", options.neighbours), searched)
-    neighbours = Neighbours(
-        stored["indices"], stored["distances"], options.neighbours, tuple(str(n) for n in stored["notes"].tolist())
-    )
+    stored, _ = _cached_arrays((*base, "neighbours", width), searched)
+    wide = Neighbours(stored["indices"], stored["distances"], width)
+    neighbours = wide.first(options.neighbours)
     notes += list(neighbours.notes)
     seconds["neighbours"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+
+    def projected() -> dict[str, np.ndarray]:
+        slow = " (minutes on many rows; cached afterwards)" if options.method == "umap" else ""
+        announce(progress, f"Projecting {len(vectors):,} points with {options.method.upper()}{slow}…")
+        result = project(vectors, options.method, options.seed, graph=(wide.indices, wide.distances))
+        return {"xy": result.coordinates, "method": np.array(result.method), "notes": np.array(list(result.notes))}
+
+    projection, _ = _cached_arrays((*base, options.method, options.seed), projected)
+    notes += [str(note) for note in projection["notes"].tolist()]
+    seconds["projection"] = time.perf_counter() - start
 
     names = tuple(bundle.label_names)
     frame = example_table(data, predictions, names)

@@ -28,6 +28,11 @@ class Neighbours:
     def k(self) -> int:
         return int(self.indices.shape[1])
 
+    def first(self, k: int) -> Neighbours:
+        """The `k` nearest of a wider search (an exact list's first k are the k nearest)."""
+        usable = min(k, self.k)
+        return Neighbours(self.indices[:, :usable], self.distances[:, :usable], k, _shortfall(len(self.indices), k))
+
 
 def nearest_neighbours(vectors: np.ndarray, k: int = DEFAULT_K) -> Neighbours:
     """The `k` nearest other rows of every row of `vectors` [N, d] by cosine distance (exact)."""
@@ -35,13 +40,19 @@ def nearest_neighbours(vectors: np.ndarray, k: int = DEFAULT_K) -> Neighbours:
         raise ValueError(f"neighbours must be at least 1, not {k}")
     n = len(vectors)
     usable = min(k, max(n - 1, 0))
-    notes: tuple[str, ...] = ()
-    if usable < k:
-        notes = (
-            f"the data set has {n} row{'s' if n != 1 else ''}, so each has {usable} neighbour"
-            f"{'s' if usable != 1 else ''}, not the {k} asked for",
-        )
+    notes = _shortfall(n, k)
     if usable == 0:
         return Neighbours(np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32), k, notes)
     indices, distances = exact_top_k(unit_rows(vectors), usable, "cosine")
     return Neighbours(indices, distances, k, notes)
+
+
+def _shortfall(n: int, k: int) -> tuple[str, ...]:
+    """The note for a data set of `n` rows too small to give each row `k` neighbours (none when it is not)."""
+    usable = min(k, max(n - 1, 0))
+    if usable == k:
+        return ()
+    return (
+        f"the data set has {n} row{'s' if n != 1 else ''}, so each has {usable} neighbour"
+        f"{'s' if usable != 1 else ''}, not the {k} asked for",
+    )

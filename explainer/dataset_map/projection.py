@@ -2,9 +2,12 @@
 
 PCA streams over the rows (float64 sums and the d x d scatter matrix, a chunk at a time), so 100,000 rows of a
 768-wide layer never need a second copy; its components and signs follow scikit-learn's PCA (each component's
-largest coefficient positive), so the two agree on the same matrix. UMAP's neighbour graph comes from an exact
-search of the 50 components (knn_search, both cores) rather than umap-learn's approximate nearest-neighbour
-descent, which runs on one core when seeded: the same graph on small sets, a better one and less time on large.
+largest coefficient positive), so the two agree on the same matrix.
+
+UMAP's neighbour graph is the exact cosine neighbours of the rows in the layer's whole space (knn_search, both
+cores): the neighbours the map lists, so a caller that has searched them passes them in and UMAP adds no search.
+umap-learn's own approximate descent runs on one core when seeded, and a separate exact search of the 50 components
+took two thirds of the whole-space search's time on 100,000 rows (the top-k bookkeeping, not the products, dominates).
 umap-learn (and numba under it, slow to import and to compile on first use) is imported only when a UMAP map is
 asked for.
 """
@@ -22,6 +25,7 @@ METHODS = ("pca", "umap")
 Method = Literal["pca", "umap"]
 UMAP_PCA_DIMENSIONS = 50  # UMAP reads this many principal components, not the whole layer
 UMAP_NEIGHBOURS = 15
+UMAP_GRAPH_WIDTH = UMAP_NEIGHBOURS - 1  # other rows per row in UMAP's graph (umap-learn counts the row itself)
 UMAP_MIN_ROWS = 5  # below this UMAP has no neighbourhood to work with: the map falls back to PCA
 CHUNK = 8192  # rows per step of the streaming passes
 
@@ -74,9 +78,16 @@ class Projection:
     notes: tuple[str, ...] = ()
 
 
-def project(vectors: np.ndarray, method: Method = "pca", seed: int = 0) -> Projection:
+def project(
+    vectors: np.ndarray,
+    method: Method = "pca",
+    seed: int = 0,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Projection:
     """A 2-D map of `vectors` [N, d]. PCA is deterministic; UMAP is seeded (and then runs single-threaded, which
-    is what makes it reproducible)."""
+    is what makes it reproducible). `graph`: the rows' exact cosine neighbours when already searched (indices
+    [N, w] int64 nearest first, cosine distances [N, w]; w >= min(UMAP_GRAPH_WIDTH, N - 1)); UMAP searches them
+    itself otherwise, with the same result."""
     if method not in METHODS:
         raise ValueError(f"unknown projection {method!r}; use one of {', '.join(METHODS)}")
     n = len(vectors)
@@ -89,8 +100,11 @@ def project(vectors: np.ndarray, method: Method = "pca", seed: int = 0) -> Proje
     if method == "pca":
         pca = fit_pca(vectors, 2)
         return Projection(_two_columns(pca.transform(vectors)), "pca", tuple(notes))
+    width = min(UMAP_GRAPH_WIDTH, n - 1)
+    if graph is None or graph[0].shape[1] < width:
+        graph = exact_top_k(unit_rows(vectors), width, "cosine")
     reduced = fit_pca(vectors, UMAP_PCA_DIMENSIONS).transform(vectors)
-    return Projection(_umap(reduced, seed), "umap", tuple(notes))
+    return Projection(_umap(reduced, graph[0][:, :width], graph[1][:, :width], seed), "umap", tuple(notes))
 
 
 def _two_columns(values: np.ndarray) -> np.ndarray:  # [N, <=2] -> [N, 2]: a rank-1 set gets y = 0
@@ -99,19 +113,20 @@ def _two_columns(values: np.ndarray) -> np.ndarray:  # [N, <=2] -> [N, 2]: a ran
     return out
 
 
-def _umap(reduced: np.ndarray, seed: int) -> np.ndarray:
+def _umap(reduced: np.ndarray, others: np.ndarray, cosine: np.ndarray, seed: int) -> np.ndarray:
+    """UMAP of the PCA components `reduced` [N, c] over the given graph: `others` [N, w] the nearest other rows,
+    `cosine` [N, w] their cosine distances."""
     import warnings
 
     import umap  # lazy: numba's import and compilation take seconds
 
-    neighbours = min(UMAP_NEIGHBOURS, len(reduced) - 1)
-    # UMAP's graph from an exact search (both cores, half the products) instead of its own approximate
-    # nearest-neighbour descent, which runs on one core when seeded; umap-learn wants each row first in its own list.
-    others, distances = exact_top_k(reduced, neighbours - 1, "euclidean")
-    n = len(reduced)
+    n, neighbours = len(reduced), others.shape[1] + 1
+    # umap-learn wants each row first in its own list, at distance 0, and distances in the metric it is told:
+    # on unit rows the Euclidean distance is sqrt(2 * cosine distance), the same order.
+    euclidean = np.sqrt(2.0 * np.clip(cosine, 0.0, None)).astype(np.float32)
     knn = (
         np.concatenate([np.arange(n)[:, None], others], axis=1),
-        np.concatenate([np.zeros((n, 1), dtype=np.float32), distances], axis=1),
+        np.concatenate([np.zeros((n, 1), dtype=np.float32), euclidean], axis=1),
     )
     reducer = umap.UMAP(
         n_components=2,
@@ -119,7 +134,7 @@ def _umap(reduced: np.ndarray, seed: int) -> np.ndarray:
         min_dist=0.1,
         random_state=seed,
         n_jobs=1,
-        init="spectral" if len(reduced) > neighbours + 2 else "random",
+        init="spectral" if n > neighbours + 2 else "random",
         precomputed_knn=knn,
     )
     with warnings.catch_warnings():

@@ -70,8 +70,8 @@ def test_uncounted_steps_are_announced_after_the_counts_and_not_when_cached(
     n = len(corpus_data)
     stages = [event[1] for event in first.events if event[0] == "stage"]
     assert stages == [
-        f"Projecting {n:,} points with PCA…",
         f"Finding the 4 nearest neighbours of {n:,} points…",
+        f"Projecting {n:,} points with PCA…",
     ]
     counts = [event for event in first.events if event[0] == "count"]
     assert counts[-1] == ("count", n, n)

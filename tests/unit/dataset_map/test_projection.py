@@ -8,6 +8,7 @@ import pytest
 from sklearn.decomposition import PCA
 
 from explainer.dataset_map import projection
+from explainer.dataset_map.knn_search import exact_top_k
 from explainer.dataset_map.projection import fit_pca, project, unit_rows
 
 
@@ -52,7 +53,9 @@ def test_umap_of_too_few_rows_falls_back_to_pca():
 @pytest.mark.slow
 def test_umap_is_deterministic_for_a_seed_and_separates_clusters():
     rng = np.random.default_rng(1)
-    x = np.concatenate([rng.normal(size=(40, 60)), rng.normal(size=(40, 60)) + 6]).astype(np.float32)
+    apart = np.zeros((2, 60))
+    apart[0, 0] = apart[1, 1] = 10.0  # two directions: clusters apart in the cosine geometry UMAP's graph uses
+    x = np.concatenate([rng.normal(size=(40, 60)) + apart[0], rng.normal(size=(40, 60)) + apart[1]]).astype(np.float32)
     first, again, other = project(x, "umap", seed=3), project(x, "umap", seed=3), project(x, "umap", seed=4)
     assert first.method == "umap" and first.coordinates.shape == (80, 2)
     np.testing.assert_array_equal(first.coordinates, again.coordinates)
@@ -60,3 +63,11 @@ def test_umap_is_deterministic_for_a_seed_and_separates_clusters():
     a, b = first.coordinates[:40], first.coordinates[40:]
     gap = np.linalg.norm(a.mean(0) - b.mean(0))
     assert gap > 3 * max(a.std(0).max(), b.std(0).max())  # the two clusters stay apart on the map
+
+
+@pytest.mark.slow
+def test_umap_over_a_given_graph_equals_umap_searching_it():
+    x = matrix(rows=60)
+    others, distances = exact_top_k(unit_rows(x), 20, "cosine")  # wider than UMAP's graph: its first 14 are used
+    given = project(x, "umap", seed=2, graph=(others, distances))
+    np.testing.assert_array_equal(given.coordinates, project(x, "umap", seed=2).coordinates)
