@@ -10,7 +10,15 @@ importing torch.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
+
+# oneDNN (under torch's CPU kernels) keeps a compiled primitive, scratch memory included, for every shape it has
+# run, up to 1,024 by default, for the life of the process. A pass over a data set runs a new shape for nearly
+# every batch (lengths and kept beacon positions vary): predicting 20,000 SST-2 rows grew the process to 1.5 GB
+# with the default and to 0.87 GB with 64, at the same speed (also for one text at a time). It is read when
+# oneDNN first runs, so setting it here, before any model runs, is enough; a value the user set is kept.
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
 
 _PUBLIC = {
     "InputError": "explainer.capture.tracing",
