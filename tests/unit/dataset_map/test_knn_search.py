@@ -1,5 +1,5 @@
 """The blocked exact search against a float64 brute force: every block path (diagonal blocks, the pairs read by
-rows and by columns, a last block smaller than k), both geometries, duplicates."""
+rows and by column strips, a last block smaller than k), both geometries, duplicates, a tight cluster."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ def brute_force(x: np.ndarray, k: int, geometry: str) -> tuple[np.ndarray, np.nd
 
 @pytest.mark.parametrize("geometry", ["cosine", "euclidean"])
 @pytest.mark.parametrize("block", [7, 50, 4096])
-@pytest.mark.parametrize("sparse_width", [1, knn_search.SPARSE_WIDTH])  # 1: columns take the dense merge
-def test_every_block_path_gives_the_brute_force_answer(geometry, block, sparse_width, monkeypatch):
-    monkeypatch.setattr(knn_search, "SPARSE_WIDTH", sparse_width)
+@pytest.mark.parametrize("strip", [1, 5, knn_search.STRIP])  # 5: a last strip narrower than the others
+def test_every_block_path_gives_the_brute_force_answer(geometry, block, strip, monkeypatch):
+    monkeypatch.setattr(knn_search, "STRIP", strip)
     x = np.random.default_rng(3).normal(size=(203, 12)).astype(np.float32)
     if geometry == "cosine":
         x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -47,3 +47,31 @@ def test_duplicates_are_neighbours_at_zero_and_the_row_itself_never():
 def test_k_must_leave_a_row_out():
     with pytest.raises(ValueError, match="between 1 and 2"):
         exact_top_k(np.eye(3, dtype=np.float32), 3)
+
+
+def test_a_tight_cluster_where_most_entries_beat_the_thresholds():
+    # Rows nearly equal, each a little nearer the cluster's far end than the last: the column scans insert often.
+    rng = np.random.default_rng(5)
+    x = (np.ones((150, 8)) + np.linspace(0, 1e-2, 150)[:, None] * rng.normal(size=8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[::2] = -x[::2]  # and a second cluster, opposite
+    indices, distances = exact_top_k(x, 12, "cosine", block=16)
+    _, expected_distances = brute_force(x, 12, "cosine")
+    np.testing.assert_allclose(distances, expected_distances, atol=1e-5)
+    assert ((indices % 2) == (np.arange(150)[:, None] % 2)).all()  # every neighbour from the row's own cluster
+
+
+def test_without_a_writable_cache_folder_the_kernels_compile_uncached(monkeypatch):
+    real = knn_search.numba.njit
+    asked: list[bool] = []
+
+    def njit(**options):
+        asked.append(options.get("cache", False))
+        if options.get("cache"):  # what numba raises when no cache locator applies (a read-only install)
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(**options)
+
+    monkeypatch.setattr(knn_search.numba, "njit", njit)
+    double = knn_search._compiled(lambda values: values * 2)
+    assert asked == [True, False]
+    np.testing.assert_array_equal(double(np.arange(3)), [0, 2, 4])
