@@ -33,6 +33,24 @@ def test_map_of_a_data_set(bert_bundle, corpus_data, tmp_path, monkeypatch):
     assert last.layer == 2 and not np.array_equal(last.frame["x"], frame["x"])
 
 
+
+@pytest.mark.slow
+def test_a_umap_map_searches_once_for_its_graph_and_its_neighbours(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    from explainer.dataset_map import maps
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    widths: list[int] = []
+    search = maps.nearest_neighbours
+    monkeypatch.setattr(maps, "nearest_neighbours", lambda vectors, k: widths.append(k) or search(vectors, k))
+    result = build_map(bert_bundle, corpus_data, MapOptions(method="umap", neighbours=4))
+    assert widths == [maps.UMAP_GRAPH_WIDTH]  # one search, as wide as UMAP's graph, for both
+    _, store, _ = embed_dataset(bert_bundle, corpus_data)
+    vectors = unit_rows(store.layer(2, "readout"))
+    np.testing.assert_array_equal(result.neighbours.indices, nearest_neighbours(vectors, 4).indices)  # its first 4
+    assert result.neighbours.k == 4 and result.method == "umap"
+    np.testing.assert_array_equal(result.frame[["x", "y"]].to_numpy(dtype=np.float32),
+                                  project(vectors, "umap", seed=0).coordinates)  # as if UMAP had searched itself
+
 def test_bad_options(bert_bundle, corpus_data, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
     with pytest.raises(MapError, match="layer 3 is out of range: this model has layers 0-2"):
