@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -145,6 +146,18 @@ class Ticket(Generic[T]):
         self._queue._withdraw(self._subscription)
 
 
+def _lower_priority(nice: int) -> None:
+    """Lower this thread's CPU priority by `nice` (Linux: a thread id is accepted where a process id is). Where the
+    system has no per-thread priority or refuses it, the thread keeps the process's: nothing else changes."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
+    except OSError as error:
+        log.warning("could not lower the work thread's priority: %s", error)
+
+
 class WorkQueue:
     """`workers` threads running submitted jobs, sessions served in turn. See the module docstring."""
 
@@ -155,13 +168,15 @@ class WorkQueue:
         job_context: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
         history: int = 256,
         abandon_grace: float = 5.0,
+        nice: int = 0,
     ) -> None:
         """`job_context()`: entered around each job in its worker thread (e.g. cancellation points inside torch
         calls, explainer/serving/torch_cancel.py). `abandon_grace`: seconds an abandoned claim waits to be joined
-        again before it is withdrawn."""
+        again before it is withdrawn. `nice`: how much lower than the rest of the process the workers' CPU priority
+        is (Linux threads have their own; threads a worker starts, such as torch's, inherit it)."""
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
-        self.workers, self.name, self.abandon_grace = workers, name, abandon_grace
+        self.workers, self.name, self.abandon_grace, self.nice = workers, name, abandon_grace, nice
         self._abandonments = 0
         self._job_context = job_context or contextlib.nullcontext
         self._lock = threading.Lock()
@@ -279,6 +294,7 @@ class WorkQueue:
         return None
 
     def _serve(self) -> None:
+        _lower_priority(self.nice)  # before the first job: the threads torch starts for this one inherit it
         while True:
             with self._lock:
                 job = self._next()

@@ -4,6 +4,7 @@ the waiter, and no lock left held by a job that failed or was cancelled."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -292,3 +293,24 @@ def test_cancel_points_change_no_result_and_watch_only_their_own_thread(bert_bun
             torch.ones(3).sum()
     assert other == [3.0]
     assert (plain == inside).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="no per-thread CPU priority on this system")
+def test_workers_run_at_a_lower_cpu_priority_and_threads_they_start_inherit_it():  # as torch's OpenMP team
+    niced = WorkQueue(workers=1, name="test-nice", nice=5)
+    try:
+        def own() -> int:
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        def priorities(progress):
+            seen = {own()}
+            child = threading.Thread(target=lambda: seen.add(own()))
+            child.start()
+            child.join()
+            return seen
+
+        base = own()
+        assert niced.submit("a", "nice", ("nice",), priorities).wait() == {min(base + 5, 19)}
+        assert own() == base  # the caller's is untouched
+    finally:
+        niced.shutdown()
