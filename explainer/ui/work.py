@@ -8,7 +8,7 @@ Two queues, one worker each by default:
   another session's graph nor hold up anyone's first figure.
 EXPLAINER_MODEL_WORKERS / EXPLAINER_VIEW_WORKERS set the workers (default 1: two CPU cores are shared with the
 first figures, which are computed in the sessions' own threads, not queued); EXPLAINER_WORKER_NICE how much lower
-their CPU priority is (default 10; 0 keeps the process's).
+their CPU priority is (default 0: the process's).
 
 A script run waiting for a job keeps checking Streamlit's stop/rerun request. When the input changes, Streamlit
 reruns the script: the wait ends, the job is left abandoned, and the rerun either asks for the same work again
@@ -37,10 +37,10 @@ from explainer.serving.work_queue import JobProgress, ProgressState, WorkQueue
 
 T = TypeVar("T")
 
-# The workers run at a lower CPU priority than the sessions' own threads: on two cores, another session's graph or
-# every-method section then takes the CPU only when no first figure wants it (a niced thread still gets its share
-# when the cores are free, so queued work is never starved).
-WORKER_NICE = int(os.environ.get("EXPLAINER_WORKER_NICE", "10"))
+# EXPLAINER_WORKER_NICE > 0 runs the workers at a lower CPU priority than the sessions' own threads: another
+# session's graph or every-method section then takes the CPU only when no first figure wants it (a niced thread
+# still gets the cores when they are free). Off by default: its effect on `bench serve` is not yet established.
+WORKER_NICE = int(os.environ.get("EXPLAINER_WORKER_NICE", "0"))
 MODEL_WORK = WorkQueue(
     int(os.environ.get("EXPLAINER_MODEL_WORKERS", "1")), "model-work", job_context=CancelPoints, nice=WORKER_NICE
 )
