@@ -115,9 +115,9 @@ def run(
     from explainer import load_model
     from explainer.data.labelled import read_dataset
     from explainer.dataset_map.embeddings import embed_dataset
-    from explainer.dataset_map.maps import MapOptions, build_map
+    from explainer.dataset_map.maps import MapOptions, build_map, search_width
     from explainer.dataset_map.neighbours import nearest_neighbours
-    from explainer.dataset_map.projection import UMAP_GRAPH_WIDTH, fit_pca, project, unit_rows
+    from explainer.dataset_map.projection import fit_pca, project, unit_rows
     from explainer.evaluation.predict import predict
     from explainer.views.dataset_map import map_figure
 
@@ -151,7 +151,7 @@ def run(
         fit_pca(vectors, 2).transform(vectors)
         seconds["pca"] = time.perf_counter() - start
         start = time.perf_counter()
-        found = nearest_neighbours(vectors, max(NEIGHBOURS, UMAP_GRAPH_WIDTH) if umap else NEIGHBOURS)
+        found = nearest_neighbours(vectors, search_width("umap" if umap else "pca", NEIGHBOURS))
         seconds["neighbours"] = time.perf_counter() - start
         if umap:
             start = time.perf_counter()

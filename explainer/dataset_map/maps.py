@@ -79,6 +79,12 @@ def resolve_layer(layer: int | None, layers: int) -> int:
     return layer
 
 
+def search_width(method: str, neighbours: int) -> int:
+    """How many neighbours of each row the map searches: the `neighbours` listed, and for UMAP at least its graph's
+    width, since UMAP's graph is the same search (one search for both; the list is its first `neighbours`)."""
+    return max(neighbours, UMAP_GRAPH_WIDTH) if method == "umap" else neighbours
+
+
 def _check(options: MapOptions) -> None:
     if options.pooling not in POOLINGS:
         raise MapError(f"unknown pooling {options.pooling!r}; use one of {', '.join(POOLINGS)}")
@@ -127,8 +133,7 @@ def build_map(
     base = (store_folder(bundle, data, options.beacon_threshold).name, layer, options.pooling)
 
     notes: list[str] = []
-    # UMAP's graph is these neighbours too, so its search is widened to UMAP's and runs once for both.
-    width = max(options.neighbours, UMAP_GRAPH_WIDTH) if options.method == "umap" else options.neighbours
+    width = search_width(options.method, options.neighbours)
 
     start = time.perf_counter()
 

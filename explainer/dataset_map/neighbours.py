@@ -30,7 +30,7 @@ class Neighbours:
 
     def first(self, k: int) -> Neighbours:
         """The `k` nearest of a wider search (an exact list's first k are the k nearest)."""
-        usable = min(k, self.k)
+        usable = _usable(len(self.indices), k)
         return Neighbours(self.indices[:, :usable], self.distances[:, :usable], k, _shortfall(len(self.indices), k))
 
 
@@ -39,7 +39,7 @@ def nearest_neighbours(vectors: np.ndarray, k: int = DEFAULT_K) -> Neighbours:
     if k < 1:
         raise ValueError(f"neighbours must be at least 1, not {k}")
     n = len(vectors)
-    usable = min(k, max(n - 1, 0))
+    usable = _usable(n, k)
     notes = _shortfall(n, k)
     if usable == 0:
         return Neighbours(np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32), k, notes)
@@ -47,9 +47,13 @@ def nearest_neighbours(vectors: np.ndarray, k: int = DEFAULT_K) -> Neighbours:
     return Neighbours(indices, distances, k, notes)
 
 
+def _usable(n: int, k: int) -> int:  # neighbours each of `n` rows can have when `k` are asked for
+    return min(k, max(n - 1, 0))
+
+
 def _shortfall(n: int, k: int) -> tuple[str, ...]:
     """The note for a data set of `n` rows too small to give each row `k` neighbours (none when it is not)."""
-    usable = min(k, max(n - 1, 0))
+    usable = _usable(n, k)
     if usable == k:
         return ()
     return (
