@@ -91,8 +91,11 @@ def app_server(cache_dir: Path, env: Mapping[str, str] | None = None, script_arg
 
 
 def page_url(base: str, path: str, model: str | None, text: str) -> str:
-    query = {"text": text, **({"model": model} if model else {})}
-    return f"{base}/{path}?{urllib.parse.urlencode(query)}"
+    """The page's URL with the sidebar's text and model; a query the path already has (the floor page's
+    `?tokens=17&seed=0`) is kept as its own parameters, not glued on with a second "?"."""
+    page, _, own = path.partition("?")
+    query = {**dict(urllib.parse.parse_qsl(own)), "text": text, **({"model": model} if model else {})}
+    return f"{base}/{page}?{urllib.parse.urlencode(query)}"
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ def run(options: BenchOptions) -> dict[str, Any]:
                         if kind == "floor":
                             visit = run_sessions(floor.url, [(None, [(f"?tokens={n}&seed={len(floor_first)}", "")])])
                             visit = visit[0][0]
+                            if visit.exception:  # the reference itself failed: every ratio would be wrong
+                                raise RuntimeError(f"the floor page failed:\n{floor.log.read_text()[-3000:]}")
                             if visit.first_figure_s is not None:
                                 floor_first.append(visit.first_figure_s)
                                 floor_done.append(visit.done_s or visit.first_figure_s)
