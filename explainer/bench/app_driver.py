@@ -25,8 +25,11 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 FIGURE = "[data-testid='stPlotlyChart'] .main-svg"
 NOTICE = "[data-testid='stMain'] [data-testid='stAlert']"  # a page that says why it has no figure for this model
 EXCEPTION = "[data-testid='stException']"
-RUNNING = "() => !document.querySelector(\"[data-testid='stStatusWidget']\") && " \
-          "!document.querySelector(\"[data-testid='stSpinner']\")"
+# The script is running while Streamlit's status widget ("Running...", shown 0.5 s into a run; needs a toolbar
+# mode other than "minimal", see .streamlit/config.toml) or one of our spinners is on the page.
+BUSY = "() => !!(document.querySelector(\"[data-testid='stStatusWidget']\") || " \
+       "document.querySelector(\"[data-testid='stSpinner']\"))"
+SETTLE_S = 0.8  # idle this long counts as the end of the run: longer than the status widget's 0.5 s delay
 
 
 def free_port() -> int:
@@ -116,9 +119,7 @@ async def timed_visit(page, url: str, path: str, text: str, timeout_s: float = 1
     try:
         await page.wait_for_selector(f"{FIGURE}, {EXCEPTION}, {NOTICE}", timeout=timeout_s * 1000)
         first = time.perf_counter() - start
-        await page.wait_for_timeout(300)  # the status widget appears a moment after the first delta
-        await page.wait_for_function(RUNNING, timeout=timeout_s * 1000, polling=100)
-        done = time.perf_counter() - start
+        done = await _end_of_run(page, start, start + timeout_s) - start
     except Exception:  # a timeout: reported as None, counted by the caller
         pass
     exception = await page.locator(EXCEPTION).count() > 0
@@ -131,6 +132,23 @@ async def timed_visit(page, url: str, path: str, text: str, timeout_s: float = 1
     except Exception:
         shown = ""
     return Visit(path, first, done, exception, shown == text, shown)
+
+
+async def _end_of_run(page, start: float, deadline: float) -> float:
+    """perf_counter time the run ended: the first idle look after the last busy one, once idle has held for
+    SETTLE_S (a run can go quiet for a moment between sections, and the status widget shows only 0.5 s in)."""
+    idle_since = None
+    while True:
+        now = time.perf_counter()
+        if now > deadline:
+            raise TimeoutError("the run did not end")
+        if await page.evaluate(BUSY):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        elif now - idle_since >= SETTLE_S:
+            return idle_since
+        await asyncio.sleep(0.1)
 
 
 async def _launch(playwright):
