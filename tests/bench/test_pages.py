@@ -35,3 +35,22 @@ def test_rows_carry_the_issue_targets():
 
 def test_p95_of_a_small_sample():
     assert _p95([1.0]) == 1.0 and _p95([float(i) for i in range(1, 101)]) == 95.0
+
+
+def test_serve_names_which_check_each_problem_visit_failed():
+    from explainer.bench.serve import describe, ok, problems
+
+    visits = [
+        Visit("", 2.0, 3.0, exception=False, own_text=True, shown_text="mine"),
+        Visit("attention", 2.0, 3.0, exception=True, own_text=True, shown_text="mine"),
+        Visit("markers", 2.0, 3.0, exception=False, own_text=False, shown_text="another session's"),
+        Visit("beacons", 2.0, 3.0, exception=False, own_text=False, shown_text=""),
+        Visit("", None, None, exception=False, own_text=False, shown_text=""),
+    ]
+    kinds = problems(visits)
+    assert kinds == {"an exception": ["attention"], "another session's text": ["markers"],
+                     "no sidebar text": ["beacons", "overview"], "no figure": ["overview"]}
+    assert [ok(v) for v in visits] == [True, False, False, False, False]
+    assert describe(kinds) == ("an exception 1 (attention); another session's text 1 (markers); "
+                               "no sidebar text 2 (beacons, overview); no figure 1 (overview)")
+    assert describe(problems(visits[:1])) == "no problem"
