@@ -26,6 +26,17 @@ def test_a_visit_ends_when_the_run_ends_not_at_the_first_figure(tmp_path):
     assert quick.done_s is not None and quick.first_figure_s <= quick.done_s < quick.first_figure_s + 3.0
 
 
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_notice_above_the_figure_is_not_the_figure_but_a_notice_alone_is_the_answer(tmp_path):
+    with app_server(tmp_path / "cache", script="tests/browser/slow_page.py") as server:
+        (above, alone), = run_sessions(server.url, [(None, [(f"?notice=1&before={PAUSE_S}", ""),
+                                                            ("?notice=1&figure=0", "")])])
+    assert above.first_figure_s is not None and above.first_figure_s >= PAUSE_S  # the figure, after the pause
+    assert alone.first_figure_s is not None and alone.done_s is not None  # the notice is all this page has
+    assert alone.first_figure_s <= alone.done_s
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_the_floor_page_draws_its_heatmap_through_the_driver(tmp_path):
