@@ -30,8 +30,9 @@ EXCEPTION = "[data-testid='stException']"
 BUSY = "() => !!(document.querySelector(\"[data-testid='stStatusWidget']\") || " \
        "document.querySelector(\"[data-testid='stSpinner']\"))"
 SETTLE_S = 0.8  # idle this long counts as the end of the run: longer than the status widget's 0.5 s delay
+PENDING = "[data-testid='stMain'] [data-testid='stSkeleton']"  # an element whose code the browser still loads
 LOOK = f"""() => [!!document.querySelector("{FIGURE}, {EXCEPTION}"), !!document.querySelector("{NOTICE}"),
-              ({BUSY})()]"""  # figure or exception shown, a notice shown, the run busy
+              ({BUSY})() || !!document.querySelector("{PENDING}")]"""  # figure/exception, notice, busy or pending
 
 
 def free_port() -> int:
@@ -138,8 +139,9 @@ async def timed_visit(page, url: str, path: str, text: str, timeout_s: float = 1
 
 async def _first_figure(page, deadline: float) -> float:
     """perf_counter time a figure or an exception box first showed. A notice counts only on a page whose run ends
-    without either (one saying why this model has no such view): an informational notice above a figure (a long
-    text is pooled, a section is limited) is not the figure."""
+    without either, with nothing left loading in the browser (one saying why this model has no such view): an
+    informational notice above a figure (a long text is pooled, a section is limited) is not the figure, even when
+    the server's run is over before the browser has loaded plotly.js to draw it."""
     notice_at = idle_since = None
     while True:
         now = time.perf_counter()
