@@ -98,6 +98,24 @@ def warm_models() -> None:
             caches.get_trace(name, links.DEFAULT_TEXT)
         except Exception as error:  # noqa: BLE001  (reported to the visitor on first use instead)
             log.warning("warm start: %s not loaded: %s", name, error)
+            continue
+        try:
+            warm_data(caches.get_bundle(name))
+        except Exception as error:  # noqa: BLE001  (the Errors and map pages compute it on first use instead)
+            log.warning("warm start: the challenge set through %s failed: %s", name, error)
     freeze_long_lived()  # the models and their tokenizers too
     ready = ", ".join(sorted(WARMED)) or "no model"
     log.warning("warm start: %s ready in %.1f s", ready, time.perf_counter() - started)
+
+
+def warm_data(bundle, path: Path | None = None) -> None:
+    """The challenge set (or `path`) through a warmed model, into the on-disk caches the pages read: the map's
+    pass (predictions and every layer's embeddings) and its default projection and neighbours, then the Errors
+    page's predictions. The first visitor of those pages then reads them instead of waiting for the pass."""
+    from explainer.data.challenge import DEFAULT_PATH
+    from explainer.dataset_map.maps import MapOptions, build_map
+    from explainer.evaluation.error_report import analyse, load_labelled
+
+    data = load_labelled(bundle, path or DEFAULT_PATH)
+    build_map(bundle, data, MapOptions())
+    analyse(bundle, data)

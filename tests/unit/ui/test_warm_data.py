@@ -1,0 +1,30 @@
+"""Warm start, data part: the challenge set (here a small file) runs through a warmed model into the on-disk caches
+the Errors and map pages read, so their first visitor reads instead of waiting for the pass."""
+
+from __future__ import annotations
+
+import csv
+
+from explainer.dataset_map.maps import MapOptions, build_map
+from explainer.evaluation.error_report import analyse, load_labelled
+from explainer.evaluation.prediction_cache import load_cached
+from explainer.loading.bundle import load_model
+from explainer.ui import startup
+
+
+def test_warm_data_fills_the_caches_the_map_and_errors_pages_read(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    bundle = load_model(checkpoint("bert"), device="cpu")
+    path = tmp_path / "set.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["text", "label"])
+        for i in range(24):
+            writer.writerow([f"example {i}: the film was {('dull', 'warm')[i % 2]} and {i} minutes long",
+                             bundle.label_names[i % 2]])
+    data = load_labelled(bundle, path)
+    assert load_cached(bundle, data) is None  # nothing cached before the warm start
+    startup.warm_data(bundle, path)
+    assert load_cached(bundle, data) is not None
+    assert build_map(bundle, data, MapOptions()).cached  # the map page's default options
+    assert analyse(bundle, data).cached  # the Errors page
