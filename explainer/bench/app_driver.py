@@ -137,12 +137,29 @@ async def timed_visit(page, url: str, path: str, text: str, timeout_s: float = 1
     return Visit(path, first, done, exception, shown == text, shown)
 
 
+class _Settled:
+    """Tracks a condition seen at successive looks; `since(now, holds)` gives the time it began once it has held
+    for SETTLE_S without a break, else None."""
+
+    def __init__(self) -> None:
+        self.began: float | None = None
+
+    def since(self, now: float, holds: bool) -> float | None:
+        if not holds:
+            self.began = None
+        elif self.began is None:
+            self.began = now
+        elif now - self.began >= SETTLE_S:
+            return self.began
+        return None
+
+
 async def _first_figure(page, deadline: float) -> float:
     """perf_counter time a figure or an exception box first showed. A notice counts only on a page whose run ends
     without either, with nothing left loading in the browser (one saying why this model has no such view): an
     informational notice above a figure (a long text is pooled, a section is limited) is not the figure, even when
     the server's run is over before the browser has loaded plotly.js to draw it."""
-    notice_at = idle_since = None
+    notice_at, settled = None, _Settled()
     while True:
         now = time.perf_counter()
         if now > deadline:
@@ -152,11 +169,7 @@ async def _first_figure(page, deadline: float) -> float:
             return now
         if notice and notice_at is None:
             notice_at = now
-        if busy or not notice:
-            idle_since = None
-        elif idle_since is None:
-            idle_since = now
-        elif now - idle_since >= SETTLE_S:
+        if settled.since(now, notice and not busy) is not None:
             return notice_at
         await asyncio.sleep(0.05)
 
@@ -164,17 +177,14 @@ async def _first_figure(page, deadline: float) -> float:
 async def _end_of_run(page, start: float, deadline: float) -> float:
     """perf_counter time the run ended: the first idle look after the last busy one, once idle has held for
     SETTLE_S (a run can go quiet for a moment between sections, and the status widget shows only 0.5 s in)."""
-    idle_since = None
+    settled = _Settled()
     while True:
         now = time.perf_counter()
         if now > deadline:
             raise TimeoutError("the run did not end")
-        if await page.evaluate(BUSY):
-            idle_since = None
-        elif idle_since is None:
-            idle_since = now
-        elif now - idle_since >= SETTLE_S:
-            return idle_since
+        ended = settled.since(now, not await page.evaluate(BUSY))
+        if ended is not None:
+            return ended
         await asyncio.sleep(0.1)
 
 
