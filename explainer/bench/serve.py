@@ -33,23 +33,30 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(0.95 * (len(ordered) - 1))))]
 
 
+def visit_problems(visit) -> list[str]:
+    """The checks this visit failed (none for a good visit)."""
+    found = []
+    if visit.exception:
+        found.append("an exception")
+    if not visit.own_text:  # another session's text is a leak; an undrawn box (shown "") is only slow
+        found.append("another session's text" if visit.shown_text else "no sidebar text")
+    if visit.first_figure_s is None:
+        found.append("no figure")
+    return found
+
+
 def problems(visits) -> dict[str, list[str]]:
     """Each kind of problem a visit can have, with the pages (Overview: "overview") of the visits that had it."""
     kinds: dict[str, list[str]] = {"an exception": [], "another session's text": [], "no sidebar text": [],
                                    "no figure": []}
     for visit in visits:
-        page = visit.page or "overview"
-        if visit.exception:
-            kinds["an exception"].append(page)
-        if not visit.own_text:  # another session's text is a leak; an undrawn box (shown "") is only slow
-            kinds["another session's text" if visit.shown_text else "no sidebar text"].append(page)
-        if visit.first_figure_s is None:
-            kinds["no figure"].append(page)
+        for kind in visit_problems(visit):
+            kinds[kind].append(visit.page or "overview")
     return kinds
 
 
 def ok(visit) -> bool:
-    return not visit.exception and visit.own_text and visit.first_figure_s is not None
+    return not visit_problems(visit)
 
 
 def describe(kinds: dict[str, list[str]]) -> str:

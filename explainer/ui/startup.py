@@ -13,6 +13,10 @@ import gc
 import importlib
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from explainer.loading.bundle import ModelBundle
 
 _LOCK = threading.Lock()
 _warm = False
@@ -93,14 +97,14 @@ def warm_models() -> None:
     names = [model.target for model in demo.models] if demo is not None else [shipped.default_model_name()]
     for name in names:
         try:
-            caches.get_bundle(name)
+            bundle = caches.get_bundle(name)
             WARMED.add(name)
             caches.get_trace(name, links.DEFAULT_TEXT)
         except Exception as error:  # noqa: BLE001  (reported to the visitor on first use instead)
             log.warning("warm start: %s not loaded: %s", name, error)
             continue
         try:
-            warm_data(caches.get_bundle(name))
+            warm_data(bundle)
         except Exception as error:  # noqa: BLE001  (the Errors and map pages compute it on first use instead)
             log.warning("warm start: the challenge set through %s failed: %s", name, error)
     freeze_long_lived()  # the models and their tokenizers too
@@ -108,7 +112,7 @@ def warm_models() -> None:
     log.warning("warm start: %s ready in %.1f s", ready, time.perf_counter() - started)
 
 
-def warm_data(bundle, path: Path | None = None) -> None:
+def warm_data(bundle: ModelBundle, path: Path | None = None) -> None:
     """The challenge set (or `path`) through a warmed model, into the on-disk caches the pages read: the map's
     pass (predictions and every layer's embeddings) and its default projection and neighbours, then the Errors
     page's predictions. The first visitor of those pages then reads them instead of waiting for the pass."""

@@ -14,11 +14,15 @@ from explainer.bench.app_driver import CHROMIUM, app_server, run_sessions
 PAUSE_S = 8.0  # longer than the browser takes to draw the figure (plotly.js loads first)
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-def test_a_visit_ends_when_the_run_ends_not_at_the_first_figure(tmp_path):
+@pytest.fixture
+def chromium() -> None:
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium and chromium-driver (see README)")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_visit_ends_when_the_run_ends_not_at_the_first_figure(tmp_path, chromium):
     with app_server(tmp_path / "cache", script="tests/browser/slow_page.py") as server:
         (slow, quick), = run_sessions(server.url, [(None, [(f"?sleep={PAUSE_S}", ""), ("?sleep=0", "")])])
     assert slow.first_figure_s is not None and slow.done_s is not None and not slow.exception
@@ -26,10 +30,9 @@ def test_a_visit_ends_when_the_run_ends_not_at_the_first_figure(tmp_path):
     assert quick.done_s is not None and quick.first_figure_s <= quick.done_s < quick.first_figure_s + 3.0
 
 
-
 @pytest.mark.browser
 @pytest.mark.slow
-def test_a_notice_above_the_figure_is_not_the_figure_but_a_notice_alone_is_the_answer(tmp_path):
+def test_a_notice_above_the_figure_is_not_the_figure_but_a_notice_alone_is_the_answer(tmp_path, chromium):
     with app_server(tmp_path / "cache", script="tests/browser/slow_page.py") as server:
         (above, alone), = run_sessions(server.url, [(None, [(f"?notice=1&before={PAUSE_S}", ""),
                                                             ("?notice=1&figure=0", "")])])
@@ -37,15 +40,14 @@ def test_a_notice_above_the_figure_is_not_the_figure_but_a_notice_alone_is_the_a
     assert alone.first_figure_s is not None and alone.done_s is not None  # the notice is all this page has
     assert alone.first_figure_s <= alone.done_s
 
+
 @pytest.mark.browser
 @pytest.mark.slow
-def test_the_floor_page_draws_its_heatmap_through_the_driver(tmp_path):
+def test_the_floor_page_draws_its_heatmap_through_the_driver(tmp_path, chromium):
     """The pages bench's reference: its own query (tokens, seed) reaches the page intact (a second "?" once made
     every floor visit an exception box, timed as if it were the heatmap)."""
     from explainer.bench.pages import FLOOR
 
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium and chromium-driver (see README)")
     with app_server(tmp_path / "cache", script=FLOOR) as server:
         (visit,), = run_sessions(server.url, [(None, [("?tokens=17&seed=3", "")])])
         log = server.log.read_text()

@@ -33,7 +33,6 @@ def test_map_of_a_data_set(bert_bundle, corpus_data, tmp_path, monkeypatch):
     assert last.layer == 2 and not np.array_equal(last.frame["x"], frame["x"])
 
 
-
 @pytest.mark.slow
 def test_a_umap_map_searches_once_for_its_graph_and_its_neighbours(bert_bundle, corpus_data, tmp_path, monkeypatch):
     from explainer.dataset_map import maps
@@ -50,6 +49,7 @@ def test_a_umap_map_searches_once_for_its_graph_and_its_neighbours(bert_bundle, 
     assert result.neighbours.k == 4 and result.method == "umap"
     np.testing.assert_array_equal(result.frame[["x", "y"]].to_numpy(dtype=np.float32),
                                   project(vectors, "umap", seed=0).coordinates)  # as if UMAP had searched itself
+
 
 def test_bad_options(bert_bundle, corpus_data, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
