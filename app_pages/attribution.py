@@ -15,7 +15,7 @@ from explainer.attribution.registry import title
 from explainer.capture.encoding import InputError
 from explainer.families import missing_family_note
 from explainer.ui import caches as cache
-from explainer.ui import demo, export, links, session
+from explainer.ui import demo, export, links, progressive, session
 from explainer.views import attribution as attribution_figures
 
 PREDICTED = "Predicted label"
@@ -64,6 +64,8 @@ if trace is not None:
     if result.convergence_delta is not None:
         st.caption(attribution_figures.convergence_caption(result))
     chart(attribution_figures.bars(result), "bars")
+    if not progressive.rest_may_follow(("attribution", name, text, method, target_choice, baseline)):
+        st.stop()  # the rest follows once the browser has drawn the bars
     if result.layer_scores is not None:
         chart(attribution_figures.layer_heatmap(result), "layers")
 

@@ -8,7 +8,7 @@ import streamlit as st
 from explainer.loading import shipped
 from explainer.thought_beacon import beacons
 from explainer.thought_beacon.interventions import compare, gate_pins
-from explainer.ui import links, session
+from explainer.ui import links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
 
@@ -68,6 +68,8 @@ elif trace is not None:
         cols[3].metric("Prediction at this τ", at_tau.predicted_label, f"{at_tau.probabilities.max():.1%}",
                        delta_color="off", delta_arrow="off")
         st.plotly_chart(tb_figures.gate_map(at_tau), width="stretch", key="beacons_gate_map", config=chart)
+        if not progressive.rest_may_follow(("beacons", trace.model_name, trace.text, float(tau))):
+            st.stop()  # the skip mask, pins and the accuracy curve follow once the browser has drawn the gates
         st.plotly_chart(tb_figures.skip_mask_map(saved.skip_mask, at_tau, float(tau)), width="stretch",
                         key="beacons_skip_map", config=chart)
 

@@ -8,7 +8,7 @@ import streamlit as st
 from explainer.capture.encoding import InputError
 from explainer.evaluation.compare import CompareError, compare_data
 from explainer.loading import shipped
-from explainer.ui import caches, export, labelled, links, session
+from explainer.ui import caches, export, labelled, links, progressive, session
 from explainer.views import attention as attention_figures
 from explainer.views import evaluation as evaluation_figures
 
@@ -77,6 +77,8 @@ if mode == MODES[0]:
         column.markdown(f"Predicts **{trace.predicted_label}** ({trace.probabilities[trace.predicted]:.1%})")
         with column:
             chart(attention_figures.prediction_bars(trace), f"prediction_{side}")
+    if not progressive.rest_may_follow(("compare", name_a, name_b, current.text, by_layer)):
+        st.stop()  # the matched heads and attributions follow once the browser has drawn the predictions
     st.subheader("Attention, heads matched by pattern")
     st.caption(
         f"Compared on {len(result.units)} {result.level}s"

@@ -6,7 +6,7 @@ import streamlit as st
 
 from explainer.evaluation.error_report import ExampleFilter, analyse, confusion_cell, filter_examples, predictions_csv
 from explainer.ui import causal as causal_ui
-from explainer.ui import export, labelled, links, session
+from explainer.ui import export, labelled, links, progressive, session
 from explainer.ui import whatif as whatif_ui
 from explainer.views import evaluation as evaluation_figures
 
@@ -59,6 +59,8 @@ with right:
     st.subheader("Calibration")
     reliability = evaluation_figures.reliability_figure(report.calibration)
     st.plotly_chart(reliability, key="errors_reliability", config=export.image_config("reliability", image_format))
+if not progressive.rest_may_follow(("errors", bundle.name, tuple(labelled.data_link(choice).items()))):
+    st.stop()  # the examples follow once the browser has drawn the two charts
 
 labelled.view_picker("errors_view")
 

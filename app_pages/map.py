@@ -8,7 +8,7 @@ import streamlit as st
 from explainer.dataset_map import slices as slicing
 from explainer.dataset_map.maps import build_map, mislabelled_csv, neighbours_table
 from explainer.ui import dataset_map as map_ui
-from explainer.ui import labelled, links, session
+from explainer.ui import labelled, links, progressive, session
 from explainer.views import dataset_map as map_figures
 
 labelled.follow_open_request()
@@ -67,6 +67,8 @@ st.plotly_chart(
     config={"displaylogo": False},
 )
 map_ui.pending_selection()
+if not progressive.rest_may_follow(("map", bundle.name, tuple(labelled.data_link(choice).items()), options)):
+    st.stop()  # slices, neighbours and the likely mislabelled follow once the browser has drawn the map
 
 st.subheader("Slices")
 map_ui.filter_form(result)

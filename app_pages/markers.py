@@ -7,7 +7,7 @@ import streamlit as st
 
 from explainer.thought_beacon import marker_dictionary as md
 from explainer.thought_beacon.interventions import compare, marker_forces
-from explainer.ui import links, session
+from explainer.ui import links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
 from explainer.views.text import plot_text
@@ -33,6 +33,8 @@ elif trace is not None:
     st.caption("Hover a cell for the whole routing distribution and how much the marker adds to the word's state "
                "(‖W_m m‖ / ‖x‖).")
     st.plotly_chart(tb_figures.marker_map(trace), width="stretch", key="markers_map", config=chart_config)
+    if not progressive.rest_may_follow(("markers", trace.model_name, trace.text)):
+        st.stop()  # the path, forcing and the dictionary follow once the browser has drawn the map
 
     st.subheader("Reasoning path")
     tokens = [-1, *range(count)]  # -1: every token

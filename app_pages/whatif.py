@@ -1,6 +1,6 @@
 """What-if: an editable copy of the sidebar text beside the original; both predictions, the word-level diff, the
-attribution of each and the change in every head's attention; counterfactuals found on request, one click loading
-a flip as the edited text. The link carries the edited text (edited), the generator (cf_method) and the
+change in every head's attention (drawn first) and the attribution of each; counterfactuals found on request, one
+click loading a flip as the edited text. The link carries the edited text (edited), the generator (cf_method) and the
 attribution method (method)."""
 
 import html
@@ -11,7 +11,7 @@ from explainer.attribution import METHODS, AttributionOptions
 from explainer.attribution.registry import title
 from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.counterfactual.registry import title as generator_title
-from explainer.ui import caches, demo, export, links, session
+from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import whatif as whatif_ui
 from explainer.views import attribution as attribution_figures
 from explainer.views import whatif as whatif_figures
@@ -61,17 +61,6 @@ st.caption(
     + ("**flips**" if flipped else "stays the same")
 )
 
-st.subheader("Attribution of each")
-method = st.selectbox("Attribution method", METHODS, format_func=title, key="whatif_attribution")
-options = AttributionOptions(max_steps=128)
-one, two = st.columns(2)
-longest_tokens = max(len(trace.tokens) for trace in traces)
-shown = ((one, original, "Original"), (two, edited, "Edited"))
-for column, text, who in shown if demo.within_token_limit("attributions", longest_tokens, "attribution_tokens") else ():
-    result = caches.get_attribution(name, text, method, None, options)
-    column.caption(f"{who}: attributing **{result.target_label}**")
-    column.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
-
 st.subheader("Attention change per head")
 st.caption(
     "Total variation distance (0 to 1) between each head's attention from the token the classifier reads, "
@@ -86,6 +75,19 @@ if head is not None:
         "app_pages/attention.py",
         query_params={"model": name, "text": edited, "layer": str(head[0]), "head": str(head[1])},
     )
+if not progressive.rest_may_follow(("whatif", name, original, edited)):
+    st.stop()  # attributions and counterfactuals follow once the browser has drawn the heads
+
+st.subheader("Attribution of each")
+method = st.selectbox("Attribution method", METHODS, format_func=title, key="whatif_attribution")
+options = AttributionOptions(max_steps=128)
+one, two = st.columns(2)
+longest_tokens = max(len(trace.tokens) for trace in traces)
+shown = ((one, original, "Original"), (two, edited, "Edited"))
+for column, text, who in shown if demo.within_token_limit("attributions", longest_tokens, "attribution_tokens") else ():
+    result = caches.get_attribution(name, text, method, None, options)
+    column.caption(f"{who}: attributing **{result.target_label}**")
+    column.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
 
 st.subheader("Counterfactuals")
 st.caption("The smallest edits of the original that flip its prediction; every one re-run through the model.")

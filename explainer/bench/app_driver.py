@@ -27,8 +27,10 @@ NOTICE = "[data-testid='stMain'] [data-testid='stAlert']"  # a page that says wh
 EXCEPTION = "[data-testid='stException']"
 # The script is running while Streamlit's status widget ("Running...", shown 0.5 s into a run; needs a toolbar
 # mode other than "minimal", see .streamlit/config.toml) or one of our spinners is on the page.
+# A progressive page's "Drawing the rest of the page…" (explainer/ui/progressive.py) waits for the browser to draw
+# the first figure before the run that sends the rest: the page's work is not over either.
 BUSY = "() => !!(document.querySelector(\"[data-testid='stStatusWidget']\") || " \
-       "document.querySelector(\"[data-testid='stSpinner']\"))"
+       "document.querySelector(\"[data-testid='stSpinner']\") || document.querySelector('.explainer-pending'))"
 SETTLE_S = 0.8  # idle this long counts as the end of the run: longer than the status widget's 0.5 s delay
 PENDING = "[data-testid='stMain'] [data-testid='stSkeleton']"  # an element whose code the browser still loads
 LOOK = f"""() => [!!document.querySelector("{FIGURE}, {EXCEPTION}"), !!document.querySelector("{NOTICE}"),

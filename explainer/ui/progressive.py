@@ -1,0 +1,107 @@
+"""Progressive pages: the browser draws a page's first figure before the rest of the page reaches it.
+
+Why: the server sends a page's sections within a second, and the browser then mounts every chart of the page in
+one React commit, so the first figure shows only once every chart is drawn (a 2-core laptop spends seconds on it).
+A page therefore sends its first figure, then `rest_may_follow(key)`: the first time a session shows that key
+(page, model, text), it mounts a tiny component whose script waits until the browser has drawn a figure, then
+asks for a rerun, and the run stops there. The rerun (served from the caches) sends the rest. Later runs with the
+same key (a changed layer, a slider) send everything at once, as before.
+
+The component shows "Drawing the rest of the page…" with the class `explainer-pending` while it waits, so users
+(and the browser benches, explainer/bench/app_driver.py) see that the run is not over. It gives up waiting after
+MAX_WAIT_S, so a page whose first section drew no figure (a notice, a table) still gets its rest.
+
+`EXPLAINER_PROGRESSIVE=0` turns this off (everything in one run). AppTest runs no JavaScript, so there the rest
+follows in the same run as well (`_in_browser` is false without a websocket session)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections.abc import Hashable
+
+import streamlit as st
+
+DRAWN_KEY = "_progressive_drawn"  # session_state: the page keys whose first figure this session's browser drew
+MAX_WAIT_S = 6.0
+PENDING_CLASS = "explainer-pending"
+
+_HTML = f'<div class="{PENDING_CLASS}" role="status">Drawing the rest of the page…</div>'
+_CSS = f""".{PENDING_CLASS} {{ color: rgba(49, 51, 63, 0.6); font-size: 0.875rem; padding: 0.25rem 0; }}
+.{PENDING_CLASS}::after {{ content: " "; display: inline-block; width: 0.7em; height: 0.7em; margin-left: 0.4em;
+  border: 2px solid currentColor; border-right-color: transparent; border-radius: 50%;
+  animation: explainer-spin 0.8s linear infinite; }}
+@keyframes explainer-spin {{ to {{ transform: rotate(360deg); }} }}"""
+# Wait for a drawn plotly figure in the main area, then two animation frames (it is on screen), then ask for the
+# rerun that sends the rest; give up after data.max_wait_ms. One request per mount.
+_JS = """export default function(component) {
+  const { setTriggerValue, data } = component;
+  const figure = "[data-testid='stMain'] [data-testid='stPlotlyChart'] .main-svg";
+  let asked = false, timer = null, frame = null;
+  const ask = () => { if (!asked) { asked = true; setTriggerValue("drawn", data.token); } };
+  const look = () => {
+    if (asked) return;
+    if (document.querySelector(figure)) {
+      frame = requestAnimationFrame(() => { frame = requestAnimationFrame(ask); });
+    } else {
+      frame = requestAnimationFrame(look);
+    }
+  };
+  look();
+  timer = setTimeout(ask, data.max_wait_ms);
+  return () => { clearTimeout(timer); if (frame !== null) cancelAnimationFrame(frame); };
+}"""
+
+_component = None
+
+
+def _mount():
+    global _component
+    if _component is None:
+        _component = st.components.v2.component("explainer_first_figure_drawn", html=_HTML, css=_CSS, js=_JS,
+                                                isolate_styles=False)
+    return _component
+
+
+def _enabled() -> bool:
+    return os.environ.get("EXPLAINER_PROGRESSIVE", "1") != "0"
+
+
+def _in_browser() -> bool:
+    """True when a browser is on the other end (a websocket session); AppTest and bare runs have none."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+    from streamlit.web.server.starlette.starlette_websocket import StarletteSessionClient
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    if ctx is None or not Runtime.exists():
+        return False
+    return isinstance(Runtime.instance().get_client(ctx.session_id), StarletteSessionClient)
+
+
+def token(key: Hashable) -> str:
+    """A short stable name for a page key (it travels to the browser and back)."""
+    return hashlib.sha1(repr(key).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def rest_may_follow(key: Hashable) -> bool:
+    """Call after a page's first figure. True: draw the rest now. False: the browser has not yet drawn this key's
+    first figure in this session; a rerun that sends the rest is on its way, and this run should end (the caller
+    returns or calls st.stop())."""
+    if not _enabled() or not _in_browser():
+        return True
+    name = token(key)
+    if name in st.session_state.get(DRAWN_KEY, ()):
+        return True
+    # The browser's request arrives as a rerun whose callback marks the key drawn before the page runs again;
+    # that run then never mounts the component, so its "Drawing the rest…" line is gone with the rest's arrival.
+    _mount()(key=f"first_figure_drawn_{name}", data={"token": name, "max_wait_ms": int(MAX_WAIT_S * 1000)},
+             on_drawn_change=functools.partial(_mark_drawn, name))
+    return False
+
+
+def _mark_drawn(name: str, state=None) -> None:
+    """The browser drew `name`'s first figure (a callback; `state`: a test's session state)."""
+    state = st.session_state if state is None else state
+    state[DRAWN_KEY] = {*(state[DRAWN_KEY] if DRAWN_KEY in state else ()), name}

@@ -1,0 +1,55 @@
+"""Progressive pages (explainer/ui/progressive.py) without a browser: where no browser is on the other end
+(AppTest, a bare run) or the feature is off, the rest follows in the same run; with a browser, a page key's first
+run stops after its first figure until the browser has reported that figure drawn, and later runs do not stop."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer.ui import progressive
+
+
+def page() -> None:
+    import streamlit as st
+
+    from explainer.ui import progressive
+
+    st.markdown("first figure")
+    if not progressive.rest_may_follow(("page", "model", "text")):
+        st.stop()
+    st.markdown("the rest")
+
+
+def shown(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+def test_page_keys_have_short_stable_distinct_tokens():
+    assert progressive.token(("attention", "m", "a text")) == progressive.token(("attention", "m", "a text"))
+    assert progressive.token(("attention", "m", "a text")) != progressive.token(("attention", "m", "a text."))
+    assert len(progressive.token(("x", "\udcff odd"))) == 16  # a lone surrogate in typed text is still a key
+
+
+def test_without_a_browser_the_rest_follows_in_the_same_run():
+    at = AppTest.from_function(page).run()
+    assert not at.exception and shown(at) == ["first figure", "the rest"]
+
+
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_with_a_browser_the_first_run_stops_until_the_figure_is_drawn(monkeypatch, setting):
+    monkeypatch.setattr(progressive, "_in_browser", lambda: True)
+    monkeypatch.setenv("EXPLAINER_PROGRESSIVE", setting)
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    if setting == "0":  # turned off: everything at once
+        assert shown(at) == ["first figure", "the rest"]
+        return
+    assert shown(at) == ["first figure"]
+    at.run()  # a rerun before the browser has said anything: still waiting (the component is mounted again)
+    assert shown(at) == ["first figure"]
+    progressive._mark_drawn(progressive.token(("page", "model", "text")), at.session_state)
+    at.run()  # the run the browser's report starts, and every later one
+    assert shown(at) == ["first figure", "the rest"]
+    at.run()
+    assert shown(at) == ["first figure", "the rest"]
