@@ -8,7 +8,7 @@ import streamlit as st
 from explainer.attention.statistics import FIELDS
 from explainer.capture.encoding import InputError
 from explainer.causal import MODES, SUPPORTED
-from explainer.ui import caches, demo, export, links, session
+from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import causal as causal_ui
 from explainer.views import causal as views
 
@@ -96,6 +96,8 @@ if trace is not None:
     left, right = st.columns(2)
     with left:
         chart(views.ablated_heads(ablation), "ablation")
+    if not progressive.rest_may_follow(("causal", name, text, target_choice, mode)):
+        st.stop()  # the head statistic, layer effects and top heads follow once the browser has drawn the heads
     with right:
         statistic = st.selectbox("Head statistic", FIELDS, key="causal_statistic")
         values = getattr(caches.get_attention_derived(name, text).statistics, statistic)

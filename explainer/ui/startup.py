@@ -115,7 +115,10 @@ def warm_models() -> None:
 def warm_data(bundle: ModelBundle, path: Path | None = None) -> None:
     """The challenge set (or `path`) through a warmed model, into the on-disk caches the pages read: the map's
     pass (predictions and every layer's embeddings) and its default projection and neighbours, then the Errors
-    page's predictions. The first visitor of those pages then reads them instead of waiting for the pass."""
+    page's predictions; and the mean head outputs over the shipped challenge set that the Causal page's default
+    (mean) ablation needs, kept in memory per model. The first visitor of those pages then reads them instead of
+    waiting for the pass."""
+    from explainer.causal.ablation import reference_means
     from explainer.data.challenge import DEFAULT_PATH
     from explainer.dataset_map.maps import MapOptions, build_map
     from explainer.evaluation.error_report import analyse, load_labelled
@@ -123,3 +126,4 @@ def warm_data(bundle: ModelBundle, path: Path | None = None) -> None:
     data = load_labelled(bundle, path or DEFAULT_PATH)
     build_map(bundle, data, MapOptions())
     analyse(bundle, data)
+    reference_means(bundle)

@@ -1,10 +1,13 @@
 """Warm start, data part: the challenge set (here a small file) runs through a warmed model into the on-disk caches
-the Errors and map pages read, so their first visitor reads instead of waiting for the pass."""
+the Errors and map pages read, and the Causal page's mean head outputs into memory, so their first visitor reads
+instead of waiting for the pass."""
 
 from __future__ import annotations
 
 import csv
 
+from explainer.causal import ablation
+from explainer.causal.ablation import reference_texts
 from explainer.dataset_map.maps import MapOptions, build_map
 from explainer.evaluation.error_report import analyse, load_labelled
 from explainer.evaluation.prediction_cache import load_cached
@@ -28,3 +31,4 @@ def test_warm_data_fills_the_caches_the_map_and_errors_pages_read(checkpoint, tm
     assert load_cached(bundle, data) is not None
     assert build_map(bundle, data, MapOptions()).cached  # the map page's default options
     assert analyse(bundle, data).cached  # the Errors page
+    assert reference_texts(None) in ablation._MEANS[bundle.model]  # the Causal page's mean ablation
