@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.cli.test_patch import run
 from tests.conftest import ROOT
 
 TEXT = "The film is a quiet <b>triumph</b>."
@@ -49,13 +50,15 @@ def test_cli_graph_prints_nodes_and_edges(checkpoint, tmp_path):
     assert payload["prediction"] == f"2:{len(payload['tokens']) - 1}"  # GPT-2 reads its last token
 
 
-def test_cli_reports_bad_input(checkpoint, tmp_path):
-    empty = run_cli("--model", str(checkpoint("bert")), "--text", " ", "--method", "saliency", cache=tmp_path)
-    assert empty.returncode == 2 and "empty" in empty.stderr
-    unknown = run_cli("--text", "hi", "--method", "magic", cache=tmp_path)
-    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
-    label = run_cli("--model", str(checkpoint("bert")), "--text", "hi", "--method", "saliency", "--target", "x",
-                    cache=tmp_path)
-    assert label.returncode == 2 and "Unknown label" in label.stderr
-    steps = run_cli("--text", "hi", "--method", "integrated_gradients", "--steps", "0", cache=tmp_path)
-    assert steps.returncode == 2 and "at least 1" in steps.stderr  # once ignored: 0 fell back to the default
+def test_cli_reports_bad_input(checkpoint, tmp_path, capsys, monkeypatch):
+    # In this process (the commands above run `python -m explainer` itself): each case fails before any work.
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    bert = str(checkpoint("bert"))
+    code, _, err = run(capsys, "attribute", "--model", bert, "--text", " ", "--method", "saliency")
+    assert code == 2 and "empty" in err
+    code, _, err = run(capsys, "attribute", "--text", "hi", "--method", "magic")
+    assert code == 2 and "invalid choice" in err
+    code, _, err = run(capsys, "attribute", "--model", bert, "--text", "hi", "--method", "saliency", "--target", "x")
+    assert code == 2 and "Unknown label" in err
+    code, _, err = run(capsys, "attribute", "--text", "hi", "--method", "integrated_gradients", "--steps", "0")
+    assert code == 2 and "at least 1" in err  # once ignored: 0 fell back to the default

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from explainer.loading import shipped
+from tests.cli.test_patch import run
 from tests.conftest import ROOT
 
 
@@ -36,8 +37,10 @@ def test_trace_cli_on_default_model(tmp_path):
     assert shapes["thought_markers"][:2] == [layers, t] and shapes["beacon_gates"] == [layers, t]
 
 
-def test_trace_cli_reports_bad_input_and_missing_model(tmp_path):
-    empty = run_cli("--text", "", "--json", cache=tmp_path)
-    assert empty.returncode == 2 and "empty" in empty.stderr
-    missing = run_cli("--model", str(tmp_path / "nope"), "--text", "hi", cache=tmp_path)
-    assert missing.returncode == 2 and "not found" in missing.stderr
+def test_trace_cli_reports_bad_input_and_missing_model(tmp_path, capsys, monkeypatch):
+    # In this process (the test above runs `python -m explainer` itself): each case fails before any work.
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    code, _, err = run(capsys, "trace", "--text", "", "--json")
+    assert code == 2 and "empty" in err
+    code, _, err = run(capsys, "trace", "--model", str(tmp_path / "nope"), "--text", "hi")
+    assert code == 2 and "not found" in err
