@@ -81,29 +81,31 @@ if trace is not None:
         "Each head's output removed in turn on the sidebar text: the change of the target logit. Beside it, "
         "an attention-based head statistic, and how far the two agree (Spearman's rank correlation)."
     )
-    try:
-        ablation = causal_ui.get_ablation(name, text, target, mode)
-    except InputError as error:
-        st.info(str(error))
-        st.stop()
-    st.caption(
-        f"{ablation.target_label}: logit {ablation.baseline_logit:.3f}, probability "
-        f"{ablation.baseline_probability:.1%} · {ablation.forward_passes} batched forward passes, "
-        f"{ablation.layer_evaluations:,} layer evaluations"
-    )
-    for note in ablation.notes:
-        st.caption(note)
+    summary = st.empty()
     left, right = st.columns(2)
-    with left:
-        chart(views.ablated_heads(ablation), "ablation")
-    if not progressive.rest_may_follow(("causal", name, text, target_choice, mode)):
-        st.stop()  # the head statistic, layer effects and top heads follow once the browser has drawn the heads
-    with right:
+    with right:  # from the Trace: drawn while every head is ablated beside it
         statistic = st.selectbox("Head statistic", FIELDS, key="causal_statistic")
         values = getattr(caches.get_attention_derived(name, text).statistics, statistic)
         chart(
             views.head_map(values, statistic.replace("_", " "), statistic, statistic, diverging=False), "head_statistic"
         )
+    with left:
+        try:
+            ablation = causal_ui.get_ablation(name, text, target, mode)
+        except InputError as error:
+            st.info(str(error))
+            st.stop()
+        chart(views.ablated_heads(ablation), "ablation")
+    with summary.container():
+        st.caption(
+            f"{ablation.target_label}: logit {ablation.baseline_logit:.3f}, probability "
+            f"{ablation.baseline_probability:.1%} · {ablation.forward_passes} batched forward passes, "
+            f"{ablation.layer_evaluations:,} layer evaluations"
+        )
+        for note in ablation.notes:
+            st.caption(note)
+    if not progressive.rest_may_follow(("causal", name, text, target_choice, mode)):
+        st.stop()  # layer effects and the top heads follow once the browser has drawn both maps
     rho = views.rank_correlation(ablation.importance, values)
     st.caption(f"Spearman's ρ between the logit drop on ablation and {statistic.replace('_', ' ')}: {rho:.2f}")
     if ablation.mlp is not None or ablation.marker_off is not None or ablation.gate_pinned is not None:
