@@ -71,8 +71,7 @@ if trace is not None:
 
     # Every method and the graph take seconds on small models; on long inputs to large ones, minutes: ask first.
     if not (cheap_enough(current.bundle, len(result.tokens)) or st.session_state.get(ASKED) == (name, text)):
-        st.info(f"Every method, faithfulness, agreement and the graph take a while on {len(result.tokens)} tokens "
-                "of this model.")
+        st.info(f"Every method, faithfulness, agreement and the graph take a while on {len(result.tokens)} tokens.")
         st.button("Compute them", on_click=lambda: st.session_state.update({ASKED: (name, text)}))
         st.stop()
 
