@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from explainer.ui.progressive import PENDING_CLASS
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,7 +32,7 @@ EXCEPTION = "[data-testid='stException']"
 # A progressive page's "Drawing the rest of the page…" (explainer/ui/progressive.py) waits for the browser to draw
 # the first figure before the run that sends the rest: the page's work is not over either.
 BUSY = "() => !!(document.querySelector(\"[data-testid='stStatusWidget']\") || " \
-       "document.querySelector(\"[data-testid='stSpinner']\") || document.querySelector('.explainer-pending'))"
+       f"document.querySelector(\"[data-testid='stSpinner']\") || document.querySelector('.{PENDING_CLASS}'))"
 SETTLE_S = 0.8  # idle this long counts as the end of the run: longer than the status widget's 0.5 s delay
 PENDING = "[data-testid='stMain'] [data-testid='stSkeleton']"  # an element whose code the browser still loads
 LOOK = f"""() => [!!document.querySelector("{FIGURE}, {EXCEPTION}"), !!document.querySelector("{NOTICE}"),

@@ -39,7 +39,7 @@ _JS = """export default function(component) {
   const { setTriggerValue, data } = component;
   const figure = "[data-testid='stMain'] [data-testid='stPlotlyChart'] .main-svg";
   let asked = false, timer = null, frame = null;
-  const ask = () => { if (!asked) { asked = true; setTriggerValue("drawn", data.token); } };
+  const ask = () => { if (!asked) { asked = true; setTriggerValue("drawn", true); } };
   const look = () => {
     if (asked) return;
     if (document.querySelector(figure)) {
@@ -81,7 +81,7 @@ def _in_browser() -> bool:
 
 
 def token(key: Hashable) -> str:
-    """A short stable name for a page key (it travels to the browser and back)."""
+    """A short stable name for a page key (the component's widget key and the session's record)."""
     return hashlib.sha1(repr(key).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
@@ -96,7 +96,7 @@ def rest_may_follow(key: Hashable) -> bool:
         return True
     # The browser's request arrives as a rerun whose callback marks the key drawn before the page runs again;
     # that run then never mounts the component, so its "Drawing the rest…" line is gone with the rest's arrival.
-    _mount()(key=f"first_figure_drawn_{name}", data={"token": name, "max_wait_ms": int(MAX_WAIT_S * 1000)},
+    _mount()(key=f"first_figure_drawn_{name}", data={"max_wait_ms": int(MAX_WAIT_S * 1000)},
              on_drawn_change=functools.partial(_mark_drawn, name))
     return False
 
