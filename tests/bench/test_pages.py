@@ -54,3 +54,42 @@ def test_serve_names_which_check_each_problem_visit_failed():
     assert describe(kinds) == ("an exception 1 (attention); another session's text 1 (markers); "
                                "no sidebar text 2 (beacons, overview); no figure 1 (overview)")
     assert describe(problems(visits[:1])) == "no problem"
+
+
+def test_closed_loop_rows_estimate_the_mean_visit_length_the_cpu_allows():
+    from explainer.bench.serve import CpuSpent, closed_loop_rows
+
+    alone = CpuSpent(machine_s=15.0, server_s=5.0, wall_s=20.0, cores=2)  # 10 visits: 1.5 s of CPU each
+    loaded = CpuSpent(machine_s=300.0, server_s=100.0, wall_s=160.0, cores=2)  # 100 visits: 3 s each
+    visits = [Visit("", 1.0, 10.0, exception=False, own_text=True)] * 50 + \
+             [Visit("", 1.0, 14.0, exception=False, own_text=True)] * 50
+    cpu, allowed = closed_loop_rows(alone, 10, loaded, visits, sessions=8)
+    assert (cpu["ours"], cpu["reference"]) == (3.0, 1.5)
+    assert "server 1.00 s" in cpu["case"] and "browsers and driver 2.00 s" in cpu["case"] and "94% busy" in cpu["case"]
+    assert (allowed["ours"], allowed["reference"]) == (12.0, 12.0)  # 8 x 3 s / 2 cores against a 12 s mean visit
+    assert all(row["target"] is None and row["meets"] is None for row in (cpu, allowed))  # reference rows
+    assert closed_loop_rows(alone, 10, loaded, [Visit("", None, None, False, True)], sessions=8) == []
+
+
+def test_cpu_watch_counts_the_servers_own_cpu_within_the_machines():
+    import subprocess
+    import sys
+    import time
+    from types import SimpleNamespace
+
+    import psutil
+
+    from explainer.bench.serve import CpuWatch
+
+    spin = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(30)"
+    process = subprocess.Popen([sys.executable, "-c", spin])  # a stand-in server: 0.6 s of CPU, then idle
+    try:
+        with CpuWatch(SimpleNamespace(process=process)) as watch:
+            deadline = time.monotonic() + 20
+            while sum(psutil.Process(process.pid).cpu_times()[:2]) < 0.6 and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        process.kill()
+    spent = watch.spent
+    assert 0.3 <= spent.server_s <= spent.machine_s + 0.1  # its spin is counted, and is part of the machine's
+    assert spent.cores == psutil.cpu_count() and spent.wall_s > 0 and spent.utilisation > 0
