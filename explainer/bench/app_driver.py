@@ -53,13 +53,20 @@ class Server:
 
     def rss_bytes(self) -> int:
         """Resident memory of the server process and its children."""
+        return sum(p.memory_info().rss for p in self._processes())
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) of the server process and its live children."""
+        return sum(sum(p.cpu_times()[:2]) for p in self._processes())
+
+    def _processes(self) -> list:
         import psutil
 
         try:
             main = psutil.Process(self.process.pid)
-            return sum(p.memory_info().rss for p in [main, *main.children(recursive=True)])
+            return [main, *main.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0
+            return []
 
 
 @contextlib.contextmanager

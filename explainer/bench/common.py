@@ -161,6 +161,14 @@ def result(
     }
 
 
+def untargeted_result(*, case: str, metric: str, ours: float, reference: float, reference_name: str) -> dict[str, Any]:
+    """A row reported beside its reference with no target of its own: `target` and `meets` are None."""
+    row = result(case=case, metric=metric, ours=ours, reference=reference, reference_name=reference_name,
+                 target="", meets=True)
+    row["target"], row["meets"] = None, None
+    return row
+
+
 def ratio_at_most(limit: float) -> tuple[str, Callable[[float], bool]]:
     """(target in words, predicate) for the common goal 'ours takes at most `limit` times the reference'."""
     return f"ratio <= {limit:g}", lambda ratio: ratio <= limit

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from explainer.bench.common import BenchOptions, ratio_at_most, report, result
+from explainer.bench.common import BenchOptions, ratio_at_most, report, result, untargeted_result
 
 NAME = "serve"
 PAGES = ("", "attention", "attribution", "markers", "beacons")  # "" is the Overview
@@ -102,17 +102,6 @@ def machine_busy_s() -> float:
     return sum(getattr(times, field, 0.0) for field in ("user", "nice", "system", "irq", "softirq", "steal"))
 
 
-def process_tree_s(server) -> float:
-    """CPU seconds of the server process and its live children."""
-    import psutil
-
-    try:
-        main = psutil.Process(server.process.pid)
-        return sum(sum(p.cpu_times()[:2]) for p in [main, *main.children(recursive=True)])
-    except psutil.NoSuchProcess:
-        return 0.0
-
-
 class CpuWatch:
     """`with CpuWatch(server) as cpu: ...` then `cpu.spent`: what the stretch cost in CPU (see CpuSpent)."""
 
@@ -121,14 +110,14 @@ class CpuWatch:
         self.spent: CpuSpent | None = None
 
     def __enter__(self) -> CpuWatch:
-        self._start = (time.monotonic(), machine_busy_s(), process_tree_s(self.server))
+        self._start = (time.monotonic(), machine_busy_s(), self.server.cpu_s())
         return self
 
     def __exit__(self, *exc: object) -> None:
         import psutil
 
         wall, machine, server = self._start
-        self.spent = CpuSpent(machine_busy_s() - machine, process_tree_s(self.server) - server,
+        self.spent = CpuSpent(machine_busy_s() - machine, self.server.cpu_s() - server,
                               time.monotonic() - wall, psutil.cpu_count() or 1)
 
 
@@ -139,28 +128,23 @@ def closed_loop_rows(alone: CpuSpent, alone_visits: int, loaded: CpuSpent, loade
     seconds per visit) / cores, whatever the server does (Little's law for a closed loop; the CPU of visits cut
     off at the end counts too, so the estimate runs a little high). Next to one session's visit, that is what
     the p95 target is up against."""
-    per_alone = alone.machine_s / max(alone_visits, 1)
-    per_loaded = loaded.machine_s / max(len(loaded_visits), 1)
-    floor = sessions * per_loaded / loaded.cores
     lengths = [v.done_s for v in loaded_visits if v.done_s is not None]
     if not lengths:
         return []
-    rows = [
-        result(case=f"CPU per visit, {sessions} sessions (server {loaded.server_s / max(len(loaded_visits), 1):.2f} s,"
-                    f" browsers and driver {loaded.others_s / max(len(loaded_visits), 1):.2f} s; every core "
-                    f"{loaded.utilisation:.0%} busy)",
-               metric="machine CPU seconds per visit", ours=per_loaded, reference=per_alone,
-               reference_name=f"one session alone (server {alone.server_s / max(alone_visits, 1):.2f} s)",
-               target="", meets=True),
-        result(case=f"{sessions} sessions back to back on {loaded.cores} cores: mean visit length the CPU allows",
-               metric=f"seconds: {sessions} x CPU per visit / {loaded.cores} cores", ours=floor,
-               reference=statistics.mean(lengths),
-               reference_name=f"mean visit (navigation to the end of its run), {sessions} sessions",
-               target="", meets=True),
+    n_alone, n_loaded = max(alone_visits, 1), max(len(loaded_visits), 1)
+    per_loaded = loaded.machine_s / n_loaded
+    return [
+        untargeted_result(
+            case=f"CPU per visit, {sessions} sessions (server {loaded.server_s / n_loaded:.2f} s, browsers and driver "
+                 f"{loaded.others_s / n_loaded:.2f} s; every core {loaded.utilisation:.0%} busy)",
+            metric="machine CPU seconds per visit", ours=per_loaded, reference=alone.machine_s / n_alone,
+            reference_name=f"one session alone (server {alone.server_s / n_alone:.2f} s)"),
+        untargeted_result(
+            case=f"{sessions} sessions back to back on {loaded.cores} cores: mean visit length the CPU allows",
+            metric=f"seconds: {sessions} x CPU per visit / {loaded.cores} cores",
+            ours=sessions * per_loaded / loaded.cores, reference=statistics.mean(lengths),
+            reference_name=f"mean visit (navigation to the end of its run), {sessions} sessions"),
     ]
-    for row in rows:  # reference rows: they carry no target of their own
-        row["target"], row["meets"] = None, None
-    return rows
 
 
 class _MemoryWatch:

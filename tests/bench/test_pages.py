@@ -75,16 +75,17 @@ def test_cpu_watch_counts_the_servers_own_cpu_within_the_machines():
     import subprocess
     import sys
     import time
-    from types import SimpleNamespace
+    from pathlib import Path
 
     import psutil
 
+    from explainer.bench.app_driver import Server
     from explainer.bench.serve import CpuWatch
 
     spin = "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(30)"
     process = subprocess.Popen([sys.executable, "-c", spin])  # a stand-in server: 0.6 s of CPU, then idle
     try:
-        with CpuWatch(SimpleNamespace(process=process)) as watch:
+        with CpuWatch(Server(url="", process=process, log=Path())) as watch:
             deadline = time.monotonic() + 20
             while sum(psutil.Process(process.pid).cpu_times()[:2]) < 0.6 and time.monotonic() < deadline:
                 time.sleep(0.05)
