@@ -45,7 +45,7 @@ elif trace is not None:
     layers, count = trace.beacon_gates.shape
     chart = {"displaylogo": False}
     own = beacons.input_compute(trace, config)
-    reported = beacons.reported_skip_rate(shipped.resolve(bundle.name))
+    reported = beacons.reported_skip_rate(bundle.folder or shipped.resolve(bundle.name))
     if own.skip_rate >= 0.9:
         st.info(
             f"Read the numbers with this in mind: at its own τ = {model_tau:.2f} this model skips "

@@ -107,7 +107,7 @@ class _Raw:
                 )
             if not self.path.is_file():
                 raise DatasetError(f"{self.path}: no such file")
-            self.name = str(self.path)
+            self.name = filename or str(self.path)  # a name given: what messages call it (demo mode's offered name)
         elif isinstance(source, (bytes, bytearray, memoryview)):
             self.data = bytes(source)
         elif hasattr(source, "read"):  # an open binary file or a Streamlit UploadedFile
@@ -118,7 +118,7 @@ class _Raw:
             raise TypeError(f"read a path, bytes or a binary file, not {type(source).__name__}")
         if self.data is not None:
             self.name = filename or "<bytes>"
-        self.suffix = Path(filename or self.name).suffix.lower()
+        self.suffix = (self.path.suffix if self.path is not None else Path(filename or self.name).suffix).lower()
 
     def open(self) -> IO[bytes]:
         return self.path.open("rb") if self.path is not None else io.BytesIO(self.data or b"")
@@ -431,9 +431,10 @@ class RowStream:
             found = _show([v for v in raw_labels if not _is_missing(v)], quote=quote)
             also = f" (labels found: {found})" if quote and found != _show(unknown) else ""  # when some are known
             expected = self._labels.expected()
-            raise DatasetError(
-                f"{self.source}: unknown labels {_show(unknown, quote=quote)}; expected {expected}{also}"
-            )
+            count = len({v.strip() if isinstance(v, str) else v for v in unknown})
+            shown = (f"unknown labels {_show(unknown)}" if quote else  # never what, only how many
+                     f"{count} unknown label value{'s' if count != 1 else ''}")
+            raise DatasetError(f"{self.source}: {shown}; expected {expected}{also}")
         self.problems: list[tuple[int, str]] = []
         self.rows_read = 0
         self._records: Iterator[Record] | None = chain(sample, records)
@@ -465,7 +466,7 @@ class RowStream:
                 self.problems.append((line, "missing label"))
             elif (label_id := self._labels(label)) is None:
                 raise DatasetError(
-                    f"{self.source}: line {line}: unknown label {_show([label], quote=self._quote)}; "
+                    f"{self.source}: line {line}: unknown label{' ' + _show([label]) if self._quote else ''}; "
                     f"expected {self._labels.expected()}"
                 )
             else:
@@ -495,7 +496,8 @@ def iter_rows(
     filename: str | None = None,
     quote_contents: bool = True,
 ) -> RowStream:
-    """Stream the rows of a CSV/TSV/JSONL file, a path or bytes (`filename` names an upload for sniffing).
+    """Stream the rows of a CSV/TSV/JSONL file, a path or bytes (`filename` names an upload for sniffing; for a
+    path, the name messages give it instead of the path).
     `quote_contents=False` keeps the file's contents (columns, label values) out of every error message: for a
     server file a visitor named, whose contents they may not read."""
     return RowStream(

@@ -55,6 +55,7 @@ class ModelBundle:
     max_length: int  # most tokens one input may have, special tokens included
     untrained: bool = False  # a placeholder with random weights: its predictions mean nothing
     folder_stamp: str | None = None  # its folder's files when loaded (disk_cache.folder_stamp); None: no folder
+    folder: Path | None = None  # the folder it was loaded from (None: a hub id): what its name named when loaded
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
@@ -111,6 +112,7 @@ def load_model(
         max_length=_max_length(model, tokenizer),
         untrained=bool(getattr(model.config, "explainer_untrained", False)),
         folder_stamp=stamp,
+        folder=folder,
     )
     _check_attention_is_returned(bundle)
     return bundle

@@ -43,7 +43,7 @@ def check_pages(pages: Sequence[str]) -> tuple[str, ...]:
 def card_summary(bundle: ModelBundle) -> str:
     """The first paragraph of the model's card (its folder's README.md, read with huggingface_hub's ModelCard),
     as plain text; empty when the model has no card."""
-    folder = shipped.resolve(bundle.name)
+    folder = bundle.folder or shipped.resolve(bundle.name)
     card_file = folder / "README.md" if folder is not None else None
     if card_file is None or not card_file.is_file():
         return ""

@@ -14,11 +14,13 @@ session_state holds widget values only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -39,6 +41,7 @@ from explainer.loading.bundle import ModelBundle, load_model, replica
 from explainer.loading.memory import release_freed_memory
 from explainer.models import GatePin, MarkerForce
 from explainer.progress import Progress
+from explainer.serving.demo import active_demo
 from explainer.serving.memo import ResultCache
 from explainer.ui import work
 from explainer.views import attention_page
@@ -55,16 +58,38 @@ def _load_bundle(name: str) -> ModelBundle:
 
 def get_bundle(name: str) -> ModelBundle:
     """The loaded model, shared by every session. A model folder changed or deleted since it was loaded is loaded
-    again, so a deleted folder gives load_model's clear "not found" instead of answers from a model that is gone."""
-    bundle = _load_bundle(name)
+    again, so a deleted folder gives load_model's clear "not found" instead of answers from a model that is gone.
+    In demo mode only a model the config offers is loaded, whichever page or link names it: anything else (a
+    folder, a hub id) raises PathRefused before anything is read or fetched."""
+    demo = active_demo()
+    target = demo.offered_target(name) if demo is not None else name
+    bundle = _load_bundle(target)
     if bundle.folder_stamp is not None and not _unchanged_on_disk(bundle):
-        _load_bundle.clear(name)
-        bundle = _load_bundle(name)
+        _load_bundle.clear(target)
+        bundle = _load_bundle(target)
+    if demo is not None:  # called by its offered name on every page, never by its folder on the server
+        return _offered_as(bundle, demo.model_names[demo.offered_index(name)])
     return bundle
 
 
+_OFFERED: weakref.WeakKeyDictionary[ModelBundle, ModelBundle] = weakref.WeakKeyDictionary()
+_OFFERED_LOCK = threading.Lock()
+
+
+def _offered_as(bundle: ModelBundle, name: str) -> ModelBundle:
+    """The same model under the name a demo offers it as (same weights and lock); one object per loaded model, so
+    results kept per bundle stay valid across reruns, gone with the model it renames."""
+    if bundle.name == name:
+        return bundle
+    with _OFFERED_LOCK:
+        renamed = _OFFERED.get(bundle)
+        if renamed is None or renamed.name != name:
+            renamed = _OFFERED[bundle] = dataclasses.replace(bundle, name=name)
+        return renamed
+
+
 def _unchanged_on_disk(bundle: ModelBundle) -> bool:
-    folder = shipped.resolve(bundle.name)
+    folder = bundle.folder or shipped.resolve(bundle.name)
     try:
         return folder is not None and folder_stamp(folder) == bundle.folder_stamp
     except OSError:  # removed while being listed

@@ -66,7 +66,9 @@ class DataChoice:
             return load_labelled(bundle, self.upload, filename=self.upload.name, upload_limit=upload_limit(),
                                  **columns)
         if self.kind == LISTED:
-            return load_labelled(bundle, listed_path(self.path), quote_contents=False, **columns)
+            # Called by its offered name in every message and caption, never by its path on the server.
+            return load_labelled(bundle, listed_path(self.path), filename=self.path, quote_contents=False,
+                                 **columns)
         if self.kind == RESULTS and demo_mode.config() is None:
             return results_data(bundle, self.path, self.results_kinds)
         if self.kind == SOURCES[2] and demo_mode.config() is None:

@@ -97,9 +97,9 @@ def warm_models() -> None:
     names = [model.target for model in demo.models] if demo is not None else [shipped.default_model_name()]
     for name in names:
         try:
-            bundle = caches.get_bundle(name)
-            WARMED.add(name)
-            caches.get_trace(name, links.DEFAULT_TEXT)
+            bundle = caches.get_bundle(name)  # in demo mode, under the name the demo offers it as
+            WARMED.add(bundle.name)
+            caches.get_trace(bundle.name, links.DEFAULT_TEXT)
         except Exception as error:  # noqa: BLE001  (reported to the visitor on first use instead)
             log.warning("warm start: %s not loaded: %s", name, error)
             continue

@@ -17,7 +17,7 @@ SECRET = "root:x:0:0:the-secret-first-line"
 def demo(tmp_path, monkeypatch, checkpoint):
     data = tmp_path / "data"
     data.mkdir()
-    (data / "rows.csv").write_text("text,label\na fine film,positive\na dull film,negative\n")
+    (data / "rows.csv").write_text("text,label\na fine film,pos\na dull film,neg\n")  # the tiny models' labels
     secret = tmp_path / "shadow"
     secret.write_text(SECRET + "\n")
     (data / "leak.csv").symlink_to(secret)
@@ -45,7 +45,7 @@ def run(query: dict[str, str] | None = None, page: str | None = None) -> AppTest
 
 
 def shown(app: AppTest) -> str:
-    return " ".join(str(e.value) for kind in ("error", "warning", "info", "markdown", "caption")
+    return " ".join(str(e.value) for kind in ("error", "warning", "info", "markdown", "caption", "title", "subheader")
                     for e in getattr(app, kind))
 
 
@@ -126,3 +126,41 @@ def test_the_causal_page_keeps_to_the_patching_limit(demo):
     app = run({"text": "a fine film with a big heart and a plot that holds"}, page="app_pages/causal.py")
     assert any("patching and ablation for texts of at most 8 tokens" in i.value for i in app.info)
     assert not app.get("plotly_chart")
+
+
+def test_errors_page_calls_a_listed_data_set_by_its_offered_name(demo):
+    app = run({"data": "rows/rows.csv", "label_column": "missing"}, page="app_pages/errors.py")
+    folder = str(demo.parent / "data")
+    assert any("rows/rows.csv: no label column" in e.value for e in app.error)  # the name, not the server path
+    app = run({"data": "rows/rows.csv"}, page="app_pages/errors.py")
+    assert not app.error and any("tiny on rows/rows.csv: 2 examples" in c.value for c in app.caption)
+    assert folder not in shown(app)
+
+
+def test_a_model_folder_the_demo_offers_is_shown_by_its_offered_name(demo, checkpoint):
+    folder = str(checkpoint("ours"))
+    for page in (None, "app_pages/errors.py", "app_pages/compare.py"):
+        app = run({"text": "a fine film", "data": "rows/rows.csv"}, page=page)
+        assert not app.error, page
+        assert folder not in shown(app) and folder not in str(dict(app.query_params)), page
+
+
+@pytest.mark.parametrize("model_b", ["{secret}", "/etc", "bert-base-uncased", "tiny"])
+def test_compare_offers_model_b_from_the_list_only(demo, model_b):
+    app = run({"text": "a fine film", "model_b": model_b.format(secret=demo.parent)}, page="app_pages/compare.py")
+    picker = app.selectbox(key="compare_model_b")
+    assert picker.options == ["tiny", "tiny-bert"]
+    assert picker.value == ("tiny" if model_b == "tiny" else "tiny-bert")  # anything else: the other offered model
+    assert not [t for t in app.text_input if t.key == "compare_model_b"]  # no box to type a folder or hub id into
+    assert str(demo.parent) not in shown(app) and "not found" not in shown(app)
+    assert app.get("plotly_chart")  # both models compared
+
+
+def test_no_page_loads_a_model_the_demo_does_not_offer(demo, tmp_path):
+    from explainer.serving.paths import PathRefused
+    from explainer.ui import caches
+
+    assert caches.get_bundle("tiny").model is caches.get_bundle(caches.get_bundle("tiny").name).model
+    for name in ("/etc", str(tmp_path), "bert-base-uncased", "sst2-baseline"):  # shipped, but not offered here
+        with pytest.raises(PathRefused, match="not offered here"):
+            caches.get_bundle(name)

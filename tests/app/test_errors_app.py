@@ -76,7 +76,7 @@ def test_bad_files_get_clear_messages(tmp_path):
     message = " ".join(e.value for e in app.error)
     # A server file: the model's labels are named, the file's values are not quoted (whoever reaches the port
     # may type any path).
-    assert "['negative', 'positive']" in message and "2 distinct values" in message and "happy" not in message
+    assert "['negative', 'positive']" in message and "2 unknown label values" in message and "happy" not in message
 
     shadow = tmp_path / "shadow"
     shadow.write_text("root:x:0:0:secret-first-line\ndaemon:*:1:1\n")
