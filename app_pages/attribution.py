@@ -23,7 +23,7 @@ ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user 
 
 st.title("Attribution")
 trace = session.current_trace()
-if trace is not None and not demo.within_token_limit("attributions", len(trace.tokens), "attribution_tokens"):
+if trace is not None and not demo.within_trace_limit("attributions", trace, "attribution_tokens"):
     trace = None  # demo mode: a request larger than the config allows is refused with its reason
 if trace is not None:
     current = session.selection()

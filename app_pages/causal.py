@@ -23,7 +23,7 @@ if trace is not None:
     if trace.architecture not in SUPPORTED:
         st.info(f"Ablation and patching support {', '.join(SUPPORTED)} models, not {trace.architecture}.")
         st.stop()
-    if not demo.within_token_limit("patching and ablation", len(trace.tokens), "patching_tokens"):
+    if not demo.within_trace_limit("patching and ablation", trace, "patching_tokens"):
         st.stop()
     targets = [PREDICTED, *trace.label_names]
     links.seed_choice("causal_target", "target", targets)

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +67,21 @@ def writing_to(path: str | Path) -> Iterator[None]:
         yield
     except OSError as error:
         fail(f"cannot write to {path}: {error.strerror or error}")
+
+
+def check_output_folder(path: str | Path) -> Path:
+    """The --out folder, created and proven writable before any work (a folder that cannot be written fails in
+    a second, not after minutes of computation): a probe file is written and removed."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        fail(f"--out {folder} is a file: give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        fail(f"cannot write to {folder}: {error.strerror or error}")
+    return folder
 
 
 # ---- demo mode (EXPLAINER_DEMO): the CLI takes only what the demo config offers, like the app ------------------

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from explainer.cli.common import at_least_one, fail, print_json, unit_interval, writing_to
+from explainer.cli.common import at_least_one, check_output_folder, fail, print_json, unit_interval, writing_to
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.data.labelled import DatasetError
 from explainer.loading.bundle import ModelLoadError, load_model
@@ -59,9 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        fail(f"--out {out} is a file: give a folder")
+    out = check_output_folder(args.out)  # before the pass: a folder that cannot be written fails now
     from explainer.dataset_map.embeddings import MapError
     from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv
     from explainer.evaluation.error_report import load_labelled

@@ -15,6 +15,7 @@ from dataclasses import asdict
 
 from explainer.cli.common import (
     at_least_one,
+    check_output_folder,
     data_argument,
     fail,
     model_argument,
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_engine_arguments(parser)
     args = parser.parse_args(argv)
+    check_output_folder(args.out)  # before the passes: a folder that cannot be written fails now, not at the end
     check_engine_arguments(args)
     if args.engine == "ray":
         _on_ray(args)

@@ -29,15 +29,22 @@ def apply() -> DemoConfig | None:
     return demo
 
 
-def within_token_limit(what: str, tokens: int, limit_name: str) -> bool:
+def within_token_limit(what: str, tokens: int, limit_name: str, text_tokens: int | None = None) -> bool:
     """In demo mode, False (after saying so on the page) when `tokens` exceeds the configured limit `limit_name`
-    (a field of serving.demo.Limits) for `what`; always True in local mode."""
+    (a field of serving.demo.Limits) for `what`; always True in local mode. `text_tokens`: the whole text's count
+    when the model read only its beginning (`tokens`), so the message gives the count the page's warning gives."""
     demo = config()
     if demo is None:
         return True
     limit = int(getattr(demo.limits, limit_name))
     if tokens > limit:
-        st.info(f"This demo computes {what} for texts of at most {limit:,} tokens; this one has {tokens:,}. "
+        has = f"{tokens:,}" if text_tokens is None else f"{text_tokens:,} (the model reads {tokens:,} of them)"
+        st.info(f"This demo computes {what} for texts of at most {limit:,} tokens; this one has {has}. "
                 "Shorten the text to see it.")
         return False
     return True
+
+
+def within_trace_limit(what: str, trace, limit_name: str) -> bool:
+    """within_token_limit for the tokens a Trace holds (its whole text's count when it was truncated)."""
+    return within_token_limit(what, len(trace.tokens), limit_name, trace.num_text_tokens if trace.truncated else None)

@@ -94,6 +94,14 @@ def test_the_attribution_page_keeps_to_the_token_limit(demo):
     assert not app.get("plotly_chart")
 
 
+def test_the_token_limit_gives_the_whole_text_s_count_when_the_model_read_its_beginning(demo):
+    app = run({"text": "fine " * 150}, page="app_pages/attribution.py")  # past the tiny model's max_length
+    warning = next(w.value for w in app.warning if "Only the beginning" in w.value)
+    said = next(i.value for i in app.info if "at most 8 tokens" in i.value)
+    whole = warning.split("The text has ")[1].split(" tokens")[0]
+    assert f"this one has {whole} (the model reads" in said
+
+
 def test_an_oversized_upload_is_refused_before_it_is_read(tmp_path, monkeypatch, bundle):
     from explainer.data.labelled import DatasetError
     from explainer.ui.labelled import DataChoice, sources

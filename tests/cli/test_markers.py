@@ -40,3 +40,20 @@ def test_cli_refuses_a_model_without_markers_with_a_clear_message(checkpoint, tm
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "no thought markers" in err  # no progress bar drawn before it
+
+
+@pytest.mark.parametrize("command", ["markers", "map"])
+def test_an_out_folder_that_cannot_be_written_fails_before_any_model_pass(tmp_path, capsys, monkeypatch, command):
+    import explainer.cli.map as map_cli
+    import explainer.cli.markers as markers_cli
+
+    cli = markers_cli if command == "markers" else map_cli
+    monkeypatch.setattr(cli, "load_model", lambda *a, **k: pytest.fail("the model was loaded before --out was checked"))
+    (tmp_path / "a-file").write_text("x")
+    for out, complaint in ((tmp_path / "a-file", "is a file: give a folder"),
+                           (tmp_path / "a-file" / "under", "cannot write to")):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["--data", str(labelled_csv(tmp_path / "d.csv")), "--out", str(out)])
+        assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
+    out = tmp_path / "new" / "folder"
+    assert markers_cli.check_output_folder(out) == out and out.is_dir() and not list(out.iterdir())  # no probe left
