@@ -113,7 +113,12 @@ if mode == MODES[0]:
     cells = st.columns(3)
     cells[0].metric("Spearman rank correlation", f"{agreement.spearman:.3f}")
     cells[1].metric("Kendall tau", f"{agreement.kendall:.3f}")
-    cells[2].metric(f"Top-{agreement.k} overlap", f"{agreement.top_k_overlap:.0%}")
+    cells[2].metric(f"Top-{agreement.k} overlap", f"{agreement.top_k_overlap:.0%}",
+                    help=f"Of the {agreement.units} {result.level}s ranked (special tokens left out), the "
+                         f"{agreement.k} with the largest |attribution| in both models. Two unrelated rankings "
+                         f"share {agreement.chance_overlap:.0%} on average.")
+    st.caption(f"Ranked over {agreement.units} {result.level}s, special tokens left out; "
+               f"top-{agreement.k} overlap by chance: {agreement.chance_overlap:.0%}.")
     chart(evaluation_figures.paired_attributions(result.attribution_a, result.attribution_b, result.units,
                                                  f"A {name_a}", f"B {name_b}"), "attributions")
 else:

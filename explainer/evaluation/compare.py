@@ -48,20 +48,30 @@ class RankAgreement:
     kendall: float
     top_k_overlap: float  # |top-k(A) ∩ top-k(B)| / k, top by absolute attribution
     k: int
+    units: int = 0  # how many units were ranked
+
+    @property
+    def chance_overlap(self) -> float:
+        """The overlap two unrelated rankings have on average (k / units): what top_k_overlap is read against."""
+        return self.k / self.units if self.units else float("nan")
 
 
 def rank_agreement(a: np.ndarray, b: np.ndarray, k: int = TOP_K) -> RankAgreement:
-    """a [U], b [U]: attributions of the same units by two models."""
+    """a [U], b [U]: attributions of the same units by two models. k is at most half the units: a top-k of
+    nearly every unit overlaps by construction (top-5 of 6 share at least 4), which says nothing."""
     if a.shape != b.shape:
         raise ValueError(f"attributions of different lengths: {a.shape} vs {b.shape}")
-    k = min(k, len(a))
-    if len(a) < 2:
-        return RankAgreement(spearman=float("nan"), kendall=float("nan"), top_k_overlap=1.0 if k else 0.0, k=k)
+    n = len(a)
+    if n < 2:
+        k = min(k, n)
+        return RankAgreement(spearman=float("nan"), kendall=float("nan"), top_k_overlap=1.0 if k else 0.0, k=k,
+                             units=n)
+    k = max(1, min(k, n // 2))
     spearman = float(stats.spearmanr(a, b).statistic)
     kendall = float(stats.kendalltau(a, b).statistic)
     top_a = set(np.argsort(-np.abs(a), kind="stable")[:k].tolist())
     top_b = set(np.argsort(-np.abs(b), kind="stable")[:k].tolist())
-    return RankAgreement(spearman=spearman, kendall=kendall, top_k_overlap=len(top_a & top_b) / k if k else 0.0, k=k)
+    return RankAgreement(spearman=spearman, kendall=kendall, top_k_overlap=len(top_a & top_b) / k, k=k, units=n)
 
 
 # ---- units: tokens, or words when the tokenisers differ ----------------------------------------------------
@@ -131,6 +141,9 @@ def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_
         level, units = "token", trace_a.tokens
         attention_a, attention_b = trace_a.attentions, trace_b.attentions
         attribution_a, attribution_b = scores_a, scores_b
+        # [CLS], [SEP] and the like are ranked in neither model's agreement: they are not the text's (as on the
+        # Attribution page's agreement of methods); the figures still show them.
+        content = ~np.asarray(trace_a.special_tokens, dtype=bool)
     else:
         spans = [(m.start(), m.end()) for m in WORD.finditer(text)]
         member_a, member_b = word_membership(trace_a, spans), word_membership(trace_b, spans)
@@ -143,12 +156,13 @@ def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_
         attention_a, attention_b = pool_attention(trace_a.attentions, member_a), pool_attention(trace_b.attentions,
                                                                                                 member_b)
         attribution_a, attribution_b = member_a @ scores_a, member_b @ scores_b
+        content = np.ones(len(units), dtype=bool)  # words: special tokens cover none
     matching = match_heads(attention_a, attention_b, by_layer=by_layer and trace_a.num_layers == trace_b.num_layers)
     return TextComparison(
         trace_a=trace_a, trace_b=trace_b, level=level, units=tuple(units),
         attention_a=attention_a, attention_b=attention_b, matching=matching, target=target_a,
         attribution_a=attribution_a, attribution_b=attribution_b,
-        agreement=rank_agreement(attribution_a, attribution_b),
+        agreement=rank_agreement(attribution_a[content], attribution_b[content]),
     )
 
 

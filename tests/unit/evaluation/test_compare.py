@@ -130,6 +130,22 @@ def test_rank_agreement_against_scipy():
     assert rank_agreement(a, -a).spearman == pytest.approx(-1.0)
 
 
+def test_top_k_is_at_most_half_the_units_so_the_overlap_can_fall():
+    a = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.5])
+    opposite = rank_agreement(a, a[::-1].copy())  # top-5 of 6 would share 4 whatever the rankings
+    assert opposite.k == 3 and opposite.units == 6 and opposite.top_k_overlap == 0.0
+    assert opposite.chance_overlap == pytest.approx(0.5)
+    assert rank_agreement(a[:2], a[:2]).k == 1
+
+
+def test_the_agreement_leaves_special_tokens_out(bundle):
+    result = compare_text(bundle("ours"), bundle("bert"), TEXT)
+    content = ~result.trace_a.special_tokens
+    assert result.agreement.units == int(content.sum()) < len(result.units)
+    expected = rank_agreement(result.attribution_a[content], result.attribution_b[content])
+    assert result.agreement == expected
+
+
 def test_same_tokens_compare_on_tokens(bundle):
     result = compare_text(bundle("ours"), bundle("bert"), TEXT)
     assert result.level == "token" and result.units == result.trace_a.tokens
