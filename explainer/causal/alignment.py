@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from explainer.capture.encoding import InputError, encode, tokenize
+from explainer.counterfactual.words import WORD
 from explainer.families import family_of
 from explainer.loading.bundle import ModelBundle
 
@@ -131,7 +132,7 @@ def _span(item: Tokenized, positions: list[int]) -> str:
 
 # Words as the counterfactual search counts them (letters and digits with inner apostrophes, or one punctuation
 # character), and plain whitespace-separated words: edits are matched against either.
-COUNTERFACTUAL_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+COUNTERFACTUAL_WORD = WORD
 WHITESPACE_WORD = re.compile(r"\S+")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def card_summary(bundle: ModelBundle) -> str:
         return ""
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip() and not p.lstrip().startswith(("#", "|", "<"))]
     summary = " ".join(paragraphs[0].split()) if paragraphs else ""
+    # Markdown emphasis, code and links as plain text: the report shows the card's words, not its markup.
+    summary = re.sub(r"\*\*(.+?)\*\*|\*(.+?)\*|`([^`]*)`|\[([^\]]+)\]\([^)]*\)",
+                     lambda m: next(g for g in m.groups() if g is not None), summary)
     return summary if len(summary) <= CARD_SUMMARY_CHARS else summary[: CARD_SUMMARY_CHARS - 1] + "…"
 
 
@@ -73,7 +77,7 @@ def _attention(result: Trace) -> Section:
                "all layers; head entropy per layer and head (low: focused heads)")
     if result.layer_logits is not None:
         figures.append(attention_figures.logit_lens_chart(result))
-        caption += "; the logit lens: the classifier read off every layer."
+        caption += "; the logit lens: the classifier read off every layer"
     return Section("attention", "Attention", caption + ".", tuple(figures))
 
 

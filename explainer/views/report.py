@@ -19,7 +19,7 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { margin-top: 2.2rem; border-
 .meta { color: #555; } .input-text { white-space: pre-wrap; background: #f6f7f9; padding: .8rem; border-radius: 6px; }
 table.options td { padding: .1rem .8rem .1rem 0; vertical-align: top; } .caption { color: #555; font-size: .92rem; }
 .note { background: #fff8e1; padding: .5rem .8rem; border-radius: 6px; } .card { background: #f3f6fb;
-        padding: .6rem .9rem; border-radius: 6px; }
+        padding: .6rem .9rem; border-radius: 6px; } a { overflow-wrap: anywhere; }
 """
 
 

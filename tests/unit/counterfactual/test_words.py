@@ -34,6 +34,14 @@ def test_words_keep_contractions_and_split_punctuation():
     assert split_words("!")[0].is_punctuation and not split_words("x")[0].is_punctuation
 
 
+def test_a_visible_character_is_never_split():
+    family, thumbs = "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\U0001f44d\U0001f3fd"
+    accented = "cafe\u0301"  # e + combining acute: one character on screen
+    assert texts(f"Great {thumbs} {family} film! {accented} Z\u0334a\u0336") == [
+        "Great", thumbs, family, "film", "!", accented, "Z\u0334a\u0336"]
+    assert texts("?!") == ["?", "!"] and texts("zero\u200dx") == ["zero\u200dx"]
+
+
 def test_removal_takes_one_space_and_keeps_the_rest():
     text = "Not bad, really  good!"
     words = split_words(text)

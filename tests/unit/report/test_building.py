@@ -59,3 +59,16 @@ def test_a_64_token_report_of_four_pages_of_the_default_model_is_under_6_mb():
     assert 60 <= len(ids) <= 70
     document = build_report(bundle, text, ("overview", "attention", "attribution", "markers"))
     assert len(document.encode("utf-8")) < 6 * 2**20
+
+
+def test_the_card_summary_is_plain_text(checkpoint, tmp_path):
+    import shutil
+
+    from explainer.report import card_summary
+
+    folder = tmp_path / "carded"
+    shutil.copytree(checkpoint("ours"), folder)
+    (folder / "README.md").write_text(
+        "# tiny\n\nA **tiny** model trained with `train.py` on *nothing* ([notes](https://example.org)).\n\n## More\n"
+    )
+    assert card_summary(load_model(folder)) == "A tiny model trained with train.py on nothing (notes)."
