@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import regex
 
 from explainer.capture.encoding import InputError, encode, tokenize
 from explainer.counterfactual.words import WORD
@@ -136,7 +137,7 @@ COUNTERFACTUAL_WORD = WORD
 WHITESPACE_WORD = re.compile(r"\S+")
 
 
-def _pattern_words(item: Tokenized, pattern: re.Pattern[str]) -> list[Unit]:
+def _pattern_words(item: Tokenized, pattern: re.Pattern[str] | regex.Pattern[str]) -> list[Unit]:
     """The words `pattern` finds in the text, with the tokens starting inside each (words the model did not
     read, past truncation, have none)."""
     units: list[Unit] = []

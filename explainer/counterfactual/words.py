@@ -2,8 +2,8 @@
 words this way.
 
 A word is a run of letters and digits, with apostrophes inside it kept ("don't", "film's" are one word each), or
-a single punctuation character ("," "!" "<" are words of their own); either keeps the combining marks, joiners and
-emoji modifiers that follow it (one visible character is never split). Whitespace separates words and is never one.
+a single punctuation character or emoji ("," "!" "<" are words of their own), letters and marks as Unicode has
+them (one visible character is never split). Whitespace separates words and is never one.
 Tokenizers differ per model; words do not, so an edit means the same thing whichever model is explained.
 
 Torch-free: the What-if view functions use it too.
@@ -11,17 +11,15 @@ Torch-free: the What-if view functions use it too.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# What stays with the character before it: combining marks (accents typed as two code points), the zero-width
-# joiner and variation selectors (emoji sequences), emoji skin tones. Without them "👍🏽" or "é" typed as e + U+0301
-# would be split in two words, and an edit or the diff would tear a visible character apart.
-_ATTACHED = (r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"  # combining marks
-             r"\u200d\ufe00-\ufe0f\U0001f3fb-\U0001f3ff]")  # joiner, variation selectors, skin tones
-_LETTERS = rf"(?:\w{_ATTACHED}*)+"
-WORD = re.compile(rf"{_LETTERS}(?:['’]{_LETTERS})*|[^\w\s]{_ATTACHED}*(?:(?<=\u200d)[^\w\s]{_ATTACHED}*)*")
+import regex
+
+# The `regex` module's \w is Unicode's word characters, marks and joiners included (Python's re splits "नमस्ते"
+# and an e typed with a combining accent), and \X one visible character (an emoji with its skin tone or a
+# family joined by ZWJ), so an edit or the diff never tears a character apart.
+WORD = regex.compile(r"\w+(?:['’]\w+)*|(?=[^\w\s])\X")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ def test_a_visible_character_is_never_split():
     assert texts(f"Great {thumbs} {family} film! {accented} Z\u0334a\u0336") == [
         "Great", thumbs, family, "film", "!", accented, "Z\u0334a\u0336"]
     assert texts("?!") == ["?", "!"] and texts("zero\u200dx") == ["zero\u200dx"]
+    assert texts("नमस्ते दुनिया") == ["नमस्ते", "दुनिया"]  # vowel signs are marks: Python's re split these
 
 
 def test_removal_takes_one_space_and_keeps_the_rest():
