@@ -95,7 +95,7 @@ def flip_picker(texts: list[str], key: str = "errors_flip") -> None:
     """A mistake to pick and the button that finds its smallest flip and opens What-if with it."""
     if not texts:
         return
-    left, right = st.columns([5, 1], vertical_alignment="bottom")
+    left, right = st.columns([3, 1], vertical_alignment="bottom")  # wide enough for the whole label
     left.selectbox("Mistake to flip", texts, key=f"{key}_text")
     right.button(
         "Find the smallest flip",

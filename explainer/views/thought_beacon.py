@@ -137,6 +137,7 @@ def reasoning_sankey(trace: Trace, token: int | None = None) -> go.Figure:
     figure = go.Figure(
         go.Sankey(
             arrangement="snap",
+            textfont={"color": "#1f2430", "size": 12},  # dark on the pastel marker colours (the theme's was white)
             node={
                 "label": [f"L{layer} m{m}" for layer, m in keys],
                 "color": [marker_color(m) for _, m in keys],
