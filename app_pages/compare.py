@@ -7,24 +7,12 @@ import streamlit as st
 
 from explainer.capture.encoding import InputError
 from explainer.evaluation.compare import CompareError, compare_data
-from explainer.loading import shipped
 from explainer.ui import caches, export, labelled, links, progressive, session
-from explainer.ui import demo as demo_mode
+from explainer.ui import compare as compare_ui
 from explainer.views import attention as attention_figures
 from explainer.views import evaluation as evaluation_figures
 
 MODES = ("This text", "A data set")
-
-
-
-
-def _use_pair() -> None:
-    """A natural pair picked: the sidebar's model becomes A, the text box B."""
-    pair = st.session_state.compare_pair
-    if pair is not None:
-        st.session_state.model_choice, st.session_state.compare_model_b = pair.left, pair.right
-        st.session_state.compare_pair = None
-
 
 labelled.follow_open_request()
 st.title("Compare")
@@ -33,36 +21,15 @@ if current.error:
     st.error(current.error)
     st.stop()
 bundle_a = current.bundle
-demo = demo_mode.config()
-# Demo mode: B comes from the config's list like A (no box to type a folder or hub id into); else any model.
-names_b = list(demo.model_names) if demo else [m.name for m in shipped.available()]
-others = [name for name in names_b if name != bundle_a.name] or names_b
-pairs = [p for p in shipped.available_pairs() if not demo or {p.left, p.right} <= set(demo.model_names)]
-twin = next((p.right for p in pairs if p.left == bundle_a.name), None)  # its natural partner, when it has one
-links.seed_option("compare_model_b", "model_b", str, twin or others[0])
-if pairs:
-    st.selectbox("Natural pairs", pairs, index=None, key="compare_pair", on_change=_use_pair,
-                 format_func=lambda p: f"{p.question}: {p.left} vs {p.right}",
-                 placeholder="Pick a pair to load both models…")
+default_b = compare_ui.pair_picker(bundle_a.name)
 links.seed_choice("compare_mode", "on", MODES)
 left, right = st.columns([2, 1])
-if demo:
-    if st.session_state.get("compare_model_b") not in names_b:  # a link naming anything else: the default
-        st.session_state.compare_model_b = twin if twin in names_b else others[0]
-    name_b = left.selectbox("Model B", names_b, key="compare_model_b")
-else:
-    name_b = left.text_input("Model B (shipped name, folder or hub id)", key="compare_model_b",
-                             help="Shipped: " + ", ".join(names_b)).strip()
 mode = right.radio("Compare on", MODES, key="compare_mode", horizontal=True)
-links.publish_options({"model_b": name_b, "on": mode})
-if not name_b:
-    st.info("Enter model B above: a shipped name (" + ", ".join(names_b) + "), a model folder or a hub id.")
+links.publish_options({"on": mode})
+bundle_b = compare_ui.model_b(left, default_b)  # in demo mode, from the offered list only
+if bundle_b is None:
     st.stop()
-try:
-    bundle_b = caches.get_bundle(name_b)
-except Exception as error:  # a foreign checkpoint may throw anything: say it, keep the page alive
-    st.error(f"Model B: {name_b} cannot be loaded." if demo else f"Model B: {error}")  # demo: nothing of the server
-    st.stop()
+name_b = bundle_b.name
 name_a = bundle_a.name
 image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="compare_image_format")
 chart = export.charts("compare", image_format, html_download=False)

@@ -8,6 +8,7 @@ import urllib.parse
 
 import pytest
 
+from explainer.bench.app_driver import BUSY
 from tests.browser.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -22,6 +23,10 @@ def test_patching_a_counterfactual_pair_and_opening_a_head(browser, app_url):  #
         f"{app_url}/causal?{urllib.parse.urlencode({'text': TEXT, 'mode': 'zero'})}", wait_until="domcontentloaded"
     )
     page.get_by_text("Type a corrupted text").wait_for(timeout=180_000)
+    # The page draws its ablation map in a second run: a click while that run replaces the page can be lost (it
+    # was, on a fast machine), so click once the page is idle.
+    page.locator(".js-plotly-plot").first.wait_for(timeout=180_000)
+    page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
     page.get_by_role("button", name="Find a counterfactual").click()
     page.get_by_text(re.compile(r"^Logit difference .*: clean")).wait_for(timeout=300_000)
     corrupted = page.get_by_label("Corrupted text").input_value()

@@ -1,0 +1,63 @@
+"""Streamlit glue of the Compare page's model B: the natural pairs, the picker (a box for any model locally, the
+offered list in demo mode), and B loaded with its error said on the page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explainer.loading import shipped
+from explainer.loading.bundle import ModelBundle
+from explainer.ui import caches, links
+from explainer.ui import demo as demo_mode
+
+KEY = "compare_model_b"
+PAIR_KEY = "compare_pair"
+
+
+def _use_pair() -> None:
+    """A natural pair picked: the sidebar's model becomes A, the picker B."""
+    pair = st.session_state[PAIR_KEY]
+    if pair is not None:
+        st.session_state.model_choice, st.session_state[KEY] = pair.left, pair.right
+        st.session_state[PAIR_KEY] = None
+
+
+def pair_picker(name_a: str) -> str:
+    """The natural pairs (only of offered models in demo mode) and B's first value from the link (A's natural
+    partner, else another model); returns that default."""
+    demo = demo_mode.config()
+    names = list(demo.model_names) if demo else [m.name for m in shipped.available()]
+    others = [name for name in names if name != name_a] or names
+    pairs = [p for p in shipped.available_pairs() if not demo or {p.left, p.right} <= set(demo.model_names)]
+    twin = next((p.right for p in pairs if p.left == name_a), None)  # its natural partner, when it has one
+    default = twin or others[0]
+    links.seed_option(KEY, "model_b", str, default)
+    if pairs:
+        st.selectbox("Natural pairs", pairs, index=None, key=PAIR_KEY, on_change=_use_pair,
+                     format_func=lambda p: f"{p.question}: {p.left} vs {p.right}",
+                     placeholder="Pick a pair to load both models…")
+    return default
+
+
+def model_b(column, default: str) -> ModelBundle | None:
+    """B's picker in `column` and B loaded; None after saying why there is none. Demo mode: B comes from the
+    config's list like A (no box to type a folder or hub id into), and a load error names nothing of the server."""
+    demo = demo_mode.config()
+    if demo:
+        names = list(demo.model_names)
+        if st.session_state.get(KEY) not in names:  # a link naming anything else: the default
+            st.session_state[KEY] = default
+        name = column.selectbox("Model B", names, key=KEY)
+    else:
+        names = [m.name for m in shipped.available()]
+        name = column.text_input("Model B (shipped name, folder or hub id)", key=KEY,
+                                 help="Shipped: " + ", ".join(names)).strip()
+    links.publish_options({"model_b": name})
+    if not name:
+        st.info("Enter model B above: a shipped name (" + ", ".join(names) + "), a model folder or a hub id.")
+        return None
+    try:
+        return caches.get_bundle(name)
+    except Exception as error:  # a foreign checkpoint may throw anything: say it, keep the page alive
+        st.error(f"Model B: {name} cannot be loaded." if demo else f"Model B: {error}")
+        return None
