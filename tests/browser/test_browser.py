@@ -109,6 +109,7 @@ def test_attention_page_renders_every_view_offline_with_markup_as_text(browser, 
     # first shows its charts (under load that took longer than the counts below allowed).
     page.locator(".js-plotly-plot .heatmaplayer").nth(3).wait_for(timeout=60_000)
     page.locator("iframe").nth(1).wait_for(timeout=60_000)
+    page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)  # drawn after the iframes at times
     assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 4  # grid, head, statistics, rollout
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[data-testid='stDataFrame']").count() == 1
