@@ -131,8 +131,8 @@ def _span(item: Tokenized, positions: list[int]) -> str:
     return item.text[int(item.offsets[positions[0], 0]) : int(item.offsets[positions[-1], 1])]
 
 
-# Words as the counterfactual search counts them (letters and digits with inner apostrophes, or one punctuation
-# character), and plain whitespace-separated words: edits are matched against either.
+# Words as the counterfactual search counts them (counterfactual/words.py), and plain whitespace-separated
+# words: edits are matched against either.
 COUNTERFACTUAL_WORD = WORD
 WHITESPACE_WORD = re.compile(r"\S+")
 

@@ -360,8 +360,12 @@ class _Labels:
         return tuple(str(i) for i in range(self.max_id + 1)) if self.inferred_ints else self.names
 
 
+def _distinct(values: Sequence[Any]) -> list[str]:
+    return sorted({repr(v.strip() if isinstance(v, str) else v) for v in values})
+
+
 def _show(values: Sequence[Any], limit: int = 20, quote: bool = True) -> str:
-    distinct = sorted({repr(v.strip() if isinstance(v, str) else v) for v in values})
+    distinct = _distinct(values)
     if not quote:  # a server file named by a visitor: say how many, never what
         return f"{len(distinct)} distinct value{'s' if len(distinct) != 1 else ''}"
     more = f", ... ({len(distinct) - limit} more)" if len(distinct) > limit else ""
@@ -431,7 +435,7 @@ class RowStream:
             found = _show([v for v in raw_labels if not _is_missing(v)], quote=quote)
             also = f" (labels found: {found})" if quote and found != _show(unknown) else ""  # when some are known
             expected = self._labels.expected()
-            count = len({v.strip() if isinstance(v, str) else v for v in unknown})
+            count = len(_distinct(unknown))
             shown = (f"unknown labels {_show(unknown)}" if quote else  # never what, only how many
                      f"{count} unknown label value{'s' if count != 1 else ''}")
             raise DatasetError(f"{self.source}: {shown}; expected {expected}{also}")

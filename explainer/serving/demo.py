@@ -80,21 +80,14 @@ class DemoConfig:
                 return model.target
         raise PathRefused("That model is not offered here; choose one from the list.")
 
-    def offered_index(self, name: str) -> int:
-        """Which offered model `name` is, given by its offered name or by its target; PathRefused for anything
-        else (a path, a hub id)."""
-        for index, model in enumerate(self.models):
-            if name == model.name:
-                return index
-        for index, model in enumerate(self.models):
-            if name == model.target:
-                return index
-        raise PathRefused("That model is not offered here; choose one from the list.")
-
-    def offered_target(self, name: str) -> str:
-        """load_model's argument for the offered model `name` (its offered name or its target); PathRefused for
-        anything else."""
-        return self.models[self.offered_index(name)].target
+    def offered(self, name: str) -> DemoModel:
+        """The offered model `name` names, by its offered name or by its target (what a bundle loaded from it is
+        called before the demo renames it); PathRefused for anything else (a path, a hub id)."""
+        by_name = next((model for model in self.models if name == model.name), None)
+        found = by_name or next((model for model in self.models if name == model.target), None)
+        if found is None:
+            raise PathRefused("That model is not offered here; choose one from the list.")
+        return found
 
     def data_choices(self) -> dict[str, Path]:
         """{name offered: file} of every data set a visitor may open (folders listed file by file, each file

@@ -62,13 +62,14 @@ def get_bundle(name: str) -> ModelBundle:
     In demo mode only a model the config offers is loaded, whichever page or link names it: anything else (a
     folder, a hub id) raises PathRefused before anything is read or fetched."""
     demo = active_demo()
-    target = demo.offered_target(name) if demo is not None else name
+    offered = demo.offered(name) if demo is not None else None
+    target = offered.target if offered is not None else name
     bundle = _load_bundle(target)
     if bundle.folder_stamp is not None and not _unchanged_on_disk(bundle):
         _load_bundle.clear(target)
         bundle = _load_bundle(target)
-    if demo is not None:  # called by its offered name on every page, never by its folder on the server
-        return _offered_as(bundle, demo.model_names[demo.offered_index(name)])
+    if offered is not None:  # called by its offered name on every page, never by its folder on the server
+        return _offered_as(bundle, offered.name)
     return bundle
 
 

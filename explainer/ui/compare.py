@@ -22,13 +22,18 @@ def _use_pair() -> None:
         st.session_state[PAIR_KEY] = None
 
 
+def _model_names() -> list[str]:
+    """What B may be picked from by name: the demo's offered models, else the shipped ones."""
+    demo = demo_mode.config()
+    return list(demo.model_names) if demo else [m.name for m in shipped.available()]
+
+
 def pair_picker(name_a: str) -> str:
     """The natural pairs (only of offered models in demo mode) and B's first value from the link (A's natural
     partner, else another model); returns that default."""
-    demo = demo_mode.config()
-    names = list(demo.model_names) if demo else [m.name for m in shipped.available()]
+    names = _model_names()
     others = [name for name in names if name != name_a] or names
-    pairs = [p for p in shipped.available_pairs() if not demo or {p.left, p.right} <= set(demo.model_names)]
+    pairs = [p for p in shipped.available_pairs() if {p.left, p.right} <= set(names)]
     twin = next((p.right for p in pairs if p.left == name_a), None)  # its natural partner, when it has one
     default = twin or others[0]
     links.seed_option(KEY, "model_b", str, default)
@@ -43,13 +48,12 @@ def model_b(column, default: str) -> ModelBundle | None:
     """B's picker in `column` and B loaded; None after saying why there is none. Demo mode: B comes from the
     config's list like A (no box to type a folder or hub id into), and a load error names nothing of the server."""
     demo = demo_mode.config()
+    names = _model_names()
     if demo:
-        names = list(demo.model_names)
         if st.session_state.get(KEY) not in names:  # a link naming anything else: the default
             st.session_state[KEY] = default
         name = column.selectbox("Model B", names, key=KEY)
     else:
-        names = [m.name for m in shipped.available()]
         name = column.text_input("Model B (shipped name, folder or hub id)", key=KEY,
                                  help="Shipped: " + ", ".join(names)).strip()
     links.publish_options({"model_b": name})
