@@ -85,7 +85,7 @@ def rollout_heatmap(rollout: np.ndarray, trace: Trace) -> go.Figure:
     )
 
 
-def _head_picker(figure: go.Figure, layers: int, heads: int, x, y, hover: list[str], selected) -> None:
+def head_picker(figure: go.Figure, layers: int, heads: int, x, y, hover: list[str], selected) -> None:
     """Overlay one invisible scatter point per head: heatmaps cannot be selected in Streamlit, points can,
     so a click near a head's centre selects it (customdata = [layer, head]). The chosen head is ringed."""
     layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
@@ -135,7 +135,7 @@ def head_statistic_map(values: np.ndarray, name: str, selected: tuple[int, int] 
     )
     layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
     hover = [f"layer {lay}, head {hd}<br>{name} {values[lay, hd]:.3f}" for lay, hd in np.ndindex(layers, heads)]
-    _head_picker(figure, layers, heads, head_index, layer_index, hover, selected)
+    head_picker(figure, layers, heads, head_index, layer_index, hover, selected)
     figure.update_layout(
         title=name.replace("_", " "),
         xaxis={"title": "head", "dtick": 1},
@@ -161,7 +161,7 @@ def head_grid(thumbnails: np.ndarray, selected: tuple[int, int] | None = None) -
     layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
     centre = (cells - 1) / 2
     hover = [f"layer {lay}, head {hd}" for lay, hd in np.ndindex(layers, heads)]
-    _head_picker(figure, layers, heads, head_index * stride + centre, layer_index * stride + centre, hover, selected)
+    head_picker(figure, layers, heads, head_index * stride + centre, layer_index * stride + centre, hover, selected)
     figure.update_layout(
         xaxis={
             "title": "head",

@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from explainer.counterfactual.words import Word, split_words
+from explainer.views.attention import head_picker
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -100,23 +101,31 @@ def head_change(original: Trace, edited: Trace, readout_original: int, readout_e
     return 0.5 * sum((np.abs(a.get(k, zero) - b.get(k, zero)) for k in {*a, *b}), np.zeros(shape))
 
 
+MIN_SCALE = 0.01  # the colour scale's top is never below this total variation distance
+
+
 def head_change_figure(change: np.ndarray) -> go.Figure:
-    """The layers x heads map of head_change; click a head to open it."""
+    """The layers x heads map of head_change; click a head to open it (an invisible point per head takes the
+    click: Streamlit selects points, not heatmap cells)."""
     layers, heads = change.shape
-    cells = np.stack(np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij"), axis=-1)  # [layers, heads, 2]
+    layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
     figure = go.Figure(
         go.Heatmap(
             z=change,
-            customdata=cells,
             x=list(range(heads)),
             y=list(range(layers)),
             colorscale="Reds",
             zmin=0.0,
-            zmax=max(float(change.max()), 1e-6),
+            # at least 0.01: float noise between identical texts (~1e-7) would otherwise fill the scale
+            zmax=max(float(change.max()), MIN_SCALE),
             colorbar={"title": "change"},
-            hovertemplate="layer %{y}, head %{x}<br>attention moved: %{z:.3f}<extra></extra>",
+            hoverinfo="skip",
         )
     )
+    hover = [
+        f"layer {lay}, head {hd}<br>attention moved: {change[lay, hd]:.3f}" for lay, hd in np.ndindex(layers, heads)
+    ]
+    head_picker(figure, layers, heads, head_index, layer_index, hover, None)
     figure.update_layout(
         title="Change in each head's attention from the readout token (click a head to open it)",
         xaxis={"title": "head", "dtick": 1},

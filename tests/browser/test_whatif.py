@@ -9,7 +9,7 @@ import pytest
 
 from explainer import load_model
 from explainer.counterfactual import find_counterfactuals
-from tests.browser.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
+from tests.browser.test_browser import app_url, block_network, browser, click_head_point  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -74,3 +74,20 @@ def test_edit_find_and_load_a_counterfactual(browser, app_url, best_flip):  # no
     assert page.locator("img[src='x'], b", has_text="lifeless").count() == 0
     assert not dialogs, f"script in the input ran: {dialogs}"
     assert not tried, f"the page asked the internet for {tried}"
+
+
+def test_clicking_a_head_of_the_change_map_opens_it_on_the_attention_page(browser, app_url):  # noqa: F811
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    tried = block_network(page)
+    edited = "A brilliant, lively script."
+    page.goto(f"{app_url}/whatif?{urllib.parse.urlencode({'text': 'A dull script.', 'edited': edited})}",
+              wait_until="domcontentloaded")
+    chart = page.locator(".js-plotly-plot").first  # the head-change map
+    chart.wait_for(timeout=180_000)
+    heads = load_model(device="cpu").model.config.num_attention_heads
+    click_head_point(chart, 2 * heads + 1)  # layer 2, head 1 (points run layer-major)
+    page.wait_for_url("**/attention?**", timeout=60_000)
+    page.get_by_role("heading", name="Layer 2, head 1").wait_for(timeout=120_000)
+    shown = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert shown["layer"] == ["2"] and shown["head"] == ["1"] and shown["text"] == [edited]
+    assert page.locator("[data-testid='stException']").count() == 0 and not tried

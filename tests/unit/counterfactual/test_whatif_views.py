@@ -50,8 +50,18 @@ def test_head_change_between_two_texts_lies_in_0_1_and_the_map_carries_each_head
     assert change.shape == (a.num_layers, a.num_heads)
     assert (change >= 0).all() and (change <= 1 + 1e-9).all() and change.max() > 0
     figure = whatif_figures.head_change_figure(change)
-    cells = np.asarray(figure.data[0].customdata)
-    assert cells.shape == (*change.shape, 2) and tuple(cells[0, 3]) == (0, 3)
+    # a click selects a point, not a heatmap cell: one point per head, at its cell, carrying [layer, head]
+    picker = figure.data[1]
+    assert picker.type == "scatter" and figure.data[0].hoverinfo == "skip"
+    cells = np.asarray(picker.customdata)
+    assert cells.shape == (change.size, 2) and tuple(cells[3]) == (0, 3)
+    assert (picker.x[3], picker.y[3]) == (3, 0) and figure.layout.clickmode == "event+select"
+
+
+def test_head_change_scale_does_not_colour_float_noise():
+    figure = whatif_figures.head_change_figure(np.full((2, 3), 1e-7))
+    assert figure.data[0].zmax == whatif_figures.MIN_SCALE
+    assert whatif_figures.head_change_figure(np.full((2, 3), 0.4)).data[0].zmax == pytest.approx(0.4)
 
 
 def test_counterfactual_table_lists_each_flip(cue_bundle):
