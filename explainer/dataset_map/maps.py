@@ -31,6 +31,7 @@ from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress, announce
 
 NAMESPACE = "dataset_map"
+SAME_VECTOR = 1e-4  # largest spread, in any unit-row coordinate, at which every row counts as one vector
 CACHE_VERSION = 2  # 2: UMAP's graph is the whole-space cosine neighbours; the search is keyed by its width
 
 
@@ -133,6 +134,16 @@ def build_map(
     base = (store_folder(bundle, data, options.beacon_threshold).name, layer, options.pooling)
 
     notes: list[str] = []
+    # BERT's [CLS] at the embedding layer is one vector whatever the text: a map of it would look like a finding
+    same = len(vectors) > 1 and float((vectors.max(axis=0) - vectors.min(axis=0)).max()) < SAME_VECTOR
+    if same:
+        kind = "readout-position" if options.pooling == "readout" else "mean-pooled"
+        notes.append(
+            f"Every row has the same {kind} vector at layer {layer}"
+            + (" (the embeddings: the readout token has not read the text yet)" if layer == 0 else "")
+            + ", so the map, the neighbours and the likely-mislabelled list carry no information here; choose "
+            "another layer or mean-pooled vectors."
+        )
     width = search_width(options.method, options.neighbours)
 
     start = time.perf_counter()
@@ -169,6 +180,8 @@ def build_map(
     frame["x"], frame["y"] = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
     labels = np.asarray(data.labels, dtype=np.int64)
     ranked = mislabels.likely_mislabelled(labels, predictions.probabilities, neighbours)
+    if same:
+        ranked = ranked.iloc[0:0]  # the neighbours are arbitrary ties: no row is suspect because of them
     label_names = np.asarray(names, dtype=object)
     for column in ("label", "predicted", "neighbour_label"):
         ranked[column] = label_names[ranked[column].to_numpy(dtype=np.int64)] if len(ranked) else []

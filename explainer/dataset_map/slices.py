@@ -13,6 +13,7 @@ the tag column, labels as names.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -165,16 +166,27 @@ def to_json(slices: Sequence[Slice]) -> str:
 
 
 def _rule(value: dict[str, Any]) -> SliceRule:
+    """A SliceRule from a definition (a link or a JSON file: hand-edited, so every field is checked here, where a
+    bad one is a ValueError the caller reports, not an error later while filtering)."""
     known = {k: v for k, v in value.items() if k in _DEFAULTS}
+    if not isinstance(known.get("text", ""), str):
+        raise ValueError("a slice's text must be a string")
     for key in ("labels", "predicted", "tags"):
         if key in known:
+            if not isinstance(known[key], list | tuple):
+                raise ValueError(f"a slice's {key} must be a list")
             known[key] = tuple(str(v) for v in known[key])
-    for key in ("min_tokens", "max_tokens"):
-        if known.get(key) is not None:
-            known[key] = int(known[key])
-    for key in ("min_confidence", "max_confidence"):
-        if known.get(key) is not None:
-            known[key] = float(known[key])
+    try:
+        for key in ("min_tokens", "max_tokens"):
+            if known.get(key) is not None:
+                known[key] = int(known[key])
+        for key in ("min_confidence", "max_confidence"):
+            if known.get(key) is not None:
+                known[key] = float(known[key])
+                if not math.isfinite(known[key]):
+                    raise ValueError(f"a slice's {key} must be a finite number")
+    except (TypeError, OverflowError) as error:  # int([1]), int(float("inf")): as bad as int("x")
+        raise ValueError(f"a slice's token or confidence limit is not a number: {error}") from None
     if known.get("correct", "all") not in CORRECTNESS:
         raise ValueError(f"correct must be one of {', '.join(CORRECTNESS)}")
     return SliceRule(**known)
@@ -196,10 +208,16 @@ def from_json(text: str) -> list[Slice]:
         kind = item.get("kind", "filter")
         if kind not in KINDS:
             raise ValueError(f"unknown slice kind {kind!r}; use one of {', '.join(KINDS)}")
-        if kind == "filter":
-            out.append(from_filter(str(item["name"]), _rule(dict(item.get("rule") or {}))))
-        else:
-            out.append(from_rows(str(item["name"]), [int(r) for r in item.get("rows", [])], kind))
+        try:
+            if kind == "filter":
+                rule = item.get("rule") or {}
+                if not isinstance(rule, dict):
+                    raise ValueError(f"slice {item['name']!r}: its rule must be an object")
+                out.append(from_filter(str(item["name"]), _rule(rule)))
+            else:
+                out.append(from_rows(str(item["name"]), [int(r) for r in item.get("rows", [])], kind))
+        except (TypeError, OverflowError) as error:  # rows that are not a list of whole numbers
+            raise ValueError(f"slice {item['name']!r}: {error}") from None
     return out
 
 

@@ -29,9 +29,11 @@ def layer_count(bundle: ModelBundle) -> int:
 
 
 def option_widgets(bundle: ModelBundle) -> MapOptions:
-    """Layer, pooling, projection and neighbour count, seeded from the link (layer=, pool=, method=, k=)."""
+    """Layer, pooling, projection and neighbour count, seeded from the link (map_layer=, pool=, method=, k=).
+    Not layer=: the other pages' layer counts blocks from 0, the map's counts hidden states with 0 the embeddings,
+    and a session opened on another page's link seeds every page with it."""
     layers = layer_count(bundle)
-    links.seed_index("map_layer", "layer", layers, layers - 1)
+    links.seed_index("map_layer", "map_layer", layers, layers - 1)
     links.seed_choice("map_pooling", "pool", list(POOLING_TITLES))
     links.seed_choice("map_method", "method", list(METHOD_TITLES))
     links.seed_choice("map_k", "k", list(NEIGHBOURS), default=10, parse=int)
@@ -51,7 +53,7 @@ def option_widgets(bundle: ModelBundle) -> MapOptions:
 def option_link(options: MapOptions, layers: int) -> dict[str, str]:
     """The link options of `options` (defaults leave the link)."""
     return {
-        "layer": "" if options.layer in (None, layers - 1) else str(options.layer),
+        "map_layer": "" if options.layer in (None, layers - 1) else str(options.layer),
         "pool": "" if options.pooling == "readout" else options.pooling,
         "method": "" if options.method == "pca" else options.method,
         "k": "" if options.neighbours == 10 else str(options.neighbours),

@@ -4,6 +4,7 @@ options back beside model and text. Hand-edited links fall back to defaults, nev
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -51,6 +52,15 @@ def parse_names(raw: str, allowed) -> list[str]:
     """A list of names from a link, e.g. "negative,positive", keeping only those in `allowed`, in its order."""
     wanted = {part.strip() for part in raw.split(",")}
     return [name for name in allowed if name in wanted]
+
+
+def parse_fraction(raw: str) -> float:
+    """A number in [0, 1] from a link, clamped (ValueError for anything that is not a finite number: max(nan, 0)
+    is nan, so a clamp alone would let "nan" through)."""
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {raw!r}")
+    return min(max(value, 0.0), 1.0)
 
 
 def parse_range(raw: str, low: int, high: int) -> tuple[int, int]:

@@ -71,6 +71,13 @@ def test_bad_link_falls_back_and_empty_text_gets_a_message():
     assert not empty.exception and empty.info
 
 
+@pytest.mark.parametrize("threshold", ["nan", "inf", "-5"])
+def test_a_threshold_that_is_not_a_finite_fraction_falls_back_or_clamps(threshold):
+    app = run_page({"text": "Fine.", "method": "graph", "threshold": threshold})
+    assert not app.exception  # "nan" once passed the clamp (max(nan, 0) is nan) and failed the graph
+    assert 0.0 <= app.slider(key="attribution_threshold").value <= 1.0
+
+
 def test_expensive_sections_wait_to_be_asked_for(monkeypatch):
     from explainer.attribution import inputs as attribution_inputs
 

@@ -66,7 +66,8 @@ def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, da
 def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, data_file):
     linked = json.dumps([{"name": "wrong ones", "kind": "filter", "rule": {"correct": "wrong"}}])
     app = open_map(
-        {"model": str(checkpoint("distilbert")), "data": str(data_file), "layer": "1", "pool": "mean", "slices": linked}
+        {"model": str(checkpoint("distilbert")), "data": str(data_file), "map_layer": "1", "pool": "mean",
+         "slices": linked}
     )
     assert app.selectbox(key="map_layer").value == 1 and app.selectbox(key="map_pooling").value == "mean"
     assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "wrong ones"]
@@ -86,9 +87,21 @@ def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, d
 
 
 def test_a_layer_out_of_range_in_the_link_is_clamped_and_markup_stays_text(checkpoint, data_file):
-    app = open_map({"model": str(checkpoint("ours")), "data": str(data_file), "layer": "99", "colour": "marker"})
+    app = open_map({"model": str(checkpoint("ours")), "data": str(data_file), "map_layer": "99", "colour": "marker"})
     assert app.selectbox(key="map_layer").value == 2
     assert app.selectbox(key="map_colour").value == "marker"  # ThoughtBeacon: the dominant marker
     figure = json.loads(app.get("plotly_chart")[0].proto.spec)
     hovers = [text for trace in figure["data"] for text in trace.get("text", [])]
     assert any("&lt;script&gt;" in text for text in hovers) and not any("<script>" in text for text in hovers)
+
+
+def test_another_pages_layer_in_the_link_leaves_the_map_on_its_last_layer(checkpoint, data_file):
+    # Attention's layer=0 is the first block; on the map 0 would be the embeddings, where every readout is the same
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "layer": "0", "head": "1"})
+    assert app.selectbox(key="map_layer").value == 2
+
+
+def test_a_hand_edited_slice_in_the_link_is_dropped_not_a_failed_page(checkpoint, data_file):
+    linked = json.dumps([{"name": "x", "rule": {"text": 5}}])
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "slices": linked})
+    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET]

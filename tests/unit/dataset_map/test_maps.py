@@ -33,6 +33,16 @@ def test_map_of_a_data_set(bert_bundle, corpus_data, tmp_path, monkeypatch):
     assert last.layer == 2 and not np.array_equal(last.frame["x"], frame["x"])
 
 
+def test_a_layer_where_every_row_has_one_vector_says_so_and_suspects_no_row(bert_bundle, corpus_data, tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    flat = build_map(bert_bundle, corpus_data, MapOptions(layer=0, neighbours=4))  # [CLS] before any block
+    assert any("same readout-position vector at layer 0" in note for note in flat.notes)
+    assert len(flat.mislabelled) == 0
+    mean = build_map(bert_bundle, corpus_data, MapOptions(layer=0, pooling="mean", neighbours=4))
+    assert not any("same" in note for note in mean.notes)
+
+
 @pytest.mark.slow
 def test_a_umap_map_searches_once_for_its_graph_and_its_neighbours(bert_bundle, corpus_data, tmp_path, monkeypatch):
     from explainer.dataset_map import maps

@@ -96,6 +96,15 @@ def test_definitions_round_trip_and_link(frame):
         '[{"name": "x", "kind": "pie"}]',
         '"text"',
         '[{"name": "x", "rule": {"correct": "y"}}]',
+        # hand-edited links: refused here, not failing later while filtering
+        '[{"name": "x", "rule": {"text": 5}}]',
+        '[{"name": "x", "rule": {"labels": "neg"}}]',
+        '[{"name": "x", "rule": {"min_tokens": [1]}}]',
+        '[{"name": "x", "rule": {"min_confidence": NaN}}]',
+        '[{"name": "x", "rule": {"max_confidence": "inf"}}]',
+        '[{"name": "x", "rule": [1]}]',
+        '[{"name": "x", "kind": "selection", "rows": [[1]]}]',
+        '[{"name": "x", "kind": "selection", "rows": 3}]',
     )
     for bad in bad_ones:
         with pytest.raises(ValueError):

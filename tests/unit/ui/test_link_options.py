@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from explainer.ui.links import parse_ints, parse_names, parse_range
+from explainer.ui.links import parse_fraction, parse_ints, parse_names, parse_range
 
 
 def test_parse_ints():
@@ -28,3 +28,10 @@ def test_parse_range_clamps_and_orders():
     for bad in ("3", "a-b", "", "-"):
         with pytest.raises(ValueError):
             parse_range(bad, 1, 64)
+
+
+def test_parse_fraction_clamps_finite_numbers_and_refuses_the_rest():
+    assert parse_fraction("0.25") == 0.25 and parse_fraction("-5") == 0.0 and parse_fraction("7") == 1.0
+    for bad in ("nan", "inf", "-inf", "x", ""):
+        with pytest.raises(ValueError):
+            parse_fraction(bad)
