@@ -9,10 +9,12 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from explainer.attention.statistics import attention_rollout, head_statistics
 from explainer.attribution.attributing import attribute
+from explainer.attribution.inputs import BASELINES
 from explainer.attribution.options import AttributionOptions
 from explainer.attribution.registry import METHODS, title
 from explainer.capture.tracing import Trace, trace
@@ -63,11 +65,14 @@ def card_summary(bundle: ModelBundle) -> str:
     return summary if len(summary) <= CARD_SUMMARY_CHARS else summary[: CARD_SUMMARY_CHARS - 1] + "…"
 
 
-def _overview(result: Trace) -> Section:
-    layer = result.num_layers - 1
-    return Section("overview", "Overview", f"Predicted probabilities, and the attention of layer {layer}, head 0 "
+def _overview(result: Trace, layer: int | None, head: int) -> Section:
+    # a head from a link is clamped to the model's, as the live page clamps it
+    layer = result.num_layers - 1 if layer is None else min(max(layer, 0), result.num_layers - 1)
+    head = min(max(head, 0), result.num_heads - 1)
+    return Section("overview", "Overview", f"Predicted probabilities, and the attention of layer {layer}, head {head} "
                    "(rows: query tokens; columns: the tokens they attend to).",
-                   (attention_figures.prediction_bars(result), attention_figures.attention_heatmap(result, layer, 0)))
+                   (attention_figures.prediction_bars(result),
+                    attention_figures.attention_heatmap(result, layer, head)))
 
 
 def _attention(result: Trace) -> Section:
@@ -81,11 +86,11 @@ def _attention(result: Trace) -> Section:
     return Section("attention", "Attention", caption + ".", tuple(figures))
 
 
-def _attribution(bundle: ModelBundle, result: Trace, method: str, token_limit: int | None) -> Section:
+def _attribution(bundle: ModelBundle, result: Trace, method: str, baseline: str, token_limit: int | None) -> Section:
     if token_limit is not None and len(result.tokens) > token_limit:
         return Section("attribution", "Attribution", "", note=f"Left out: this text has {len(result.tokens)} tokens; "
                        f"attribution is limited to {token_limit} here.")
-    scores = attribute(bundle, result.text, method, options=AttributionOptions())
+    scores = attribute(bundle, result.text, method, options=AttributionOptions(baseline=baseline))
     caption = (f"{title(method)} of the predicted label {scores.target_label}: blue tokens support it, red speak "
                "against it.")
     if scores.convergence_delta is not None:
@@ -113,33 +118,80 @@ def _beacons(result: Trace) -> Section:
                    "position applies), and the MLP update ratio.", tuple(figures))
 
 
+@dataclass(frozen=True)
+class LiveView:
+    """What a live page showed, so that a report made from it draws the same: the page's own section besides the
+    defaults, the overview's head, the attribution's method and baseline, the beacons' tau (None: the model's)."""
+
+    pages: tuple[str, ...] = DEFAULT_PAGES
+    layer: int | None = None  # None: the last layer
+    head: int = 0
+    method: str = DEFAULT_METHOD
+    baseline: str = "pad"
+    beacon_threshold: float | None = None
+
+
+def live_view(page: str, params: Mapping[str, str]) -> LiveView:
+    """The LiveView of app page `page` (its URL path: "" for the Overview, "attention", "beacons", ...) opened
+    with link `params`. Values a hand-edited link garbles keep their defaults, as on the page."""
+    from explainer.thought_beacon.beacons import parse_tau
+
+    def number(name: str, parse, default):
+        try:
+            return parse(params[name]) if name in params else default
+        except ValueError:
+            return default
+
+    view = LiveView(pages=DEFAULT_PAGES + ((page,) if page in PAGES and page not in DEFAULT_PAGES else ()))
+    if page in ("", "overview", "attention"):
+        view = replace(view, layer=number("layer", int, None), head=number("head", int, 0))
+    if page == "attribution":
+        view = replace(view, method=params.get("method", "") if params.get("method") in METHODS else DEFAULT_METHOD,
+                       baseline=params.get("baseline", "") if params.get("baseline") in BASELINES else "pad")
+    if page == "beacons":
+        view = replace(view, beacon_threshold=number("tau", parse_tau, None))
+    return view
+
+
 def build_report(
     bundle: ModelBundle,
     text: str,
     pages: Sequence[str] = DEFAULT_PAGES,
     *,
     method: str = DEFAULT_METHOD,
+    baseline: str = "pad",
+    layer: int | None = None,
+    head: int = 0,
+    beacon_threshold: float | None = None,
     link: str = "",
     options: Mapping[str, str] | None = None,
     attribution_token_limit: int | None = None,
     model_label: str | None = None,
 ) -> str:
-    """The report of `bundle` on `text` with the chosen `pages`, as one HTML document. InputError for unusable
-    text, ReportError for an unknown page or method."""
+    """The report of `bundle` on `text` with the chosen `pages`, as one HTML document: the overview's attention
+    head at `layer` (None: the last) and `head`, attribution by `method` from `baseline`, every view at
+    `beacon_threshold` (None: the model's own tau). InputError for unusable text, ReportError for an unknown
+    page, method or baseline."""
     pages = check_pages(pages)
     if method not in METHODS:
         raise ReportError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}")
-    result = trace(bundle, text)
+    if baseline not in BASELINES:
+        raise ReportError(f"Unknown baseline '{baseline}'; choose one of {', '.join(BASELINES)}")
+    result = trace(bundle, text, beacon_threshold=beacon_threshold)
     builders = {
-        "overview": lambda: _overview(result),
+        "overview": lambda: _overview(result, layer, head),
         "attention": lambda: _attention(result),
-        "attribution": lambda: _attribution(bundle, result, method, attribution_token_limit),
+        "attribution": lambda: _attribution(bundle, result, method, baseline, attribution_token_limit),
         "markers": lambda: _markers(result),
         "beacons": lambda: _beacons(result),
     }
     sections = [builders[page]() for page in pages]
-    used = {"pages": ", ".join(pages), **({"attribution method": title(method)} if "attribution" in pages else {}),
-            **dict(options or {})}
+    used = {"pages": ", ".join(pages)}
+    if "attribution" in pages:
+        used |= {"attribution method": title(method), "attribution baseline": baseline}
+    if beacon_threshold is not None and result.beacon_gates is not None:
+        used["beacon tau"] = f"{beacon_threshold:.2f} (the model's own: {bundle.model.config.beacon_threshold:g})"
+    used |= dict(options or {})
     if result.truncated:
         used["truncated"] = f"the model read the first {result.max_length} of {result.num_text_tokens} tokens"
     shipped_names = {m.name for m in shipped.SHIPPED}

@@ -16,7 +16,7 @@ from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.capture.tracing import Trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
-from explainer.report import build_report
+from explainer.report import build_report, live_view
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup
@@ -137,22 +137,28 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
 
 
 def report_button(current: Selection, demo_name: str | None) -> None:
-    """"Download report": the overview, attention, attribution and marker views of the sidebar's model and text
-    as one HTML file that opens offline (built only when clicked). In demo mode it names the model as offered and
-    keeps to the demo's attribution limit."""
+    """"Download report": the overview, attention, attribution and marker views of the sidebar's model and text,
+    plus the current page's own when the report has it, drawn with the page's options (head, method, baseline,
+    tau: report.building.live_view), as one HTML file that opens offline (built only when clicked). In demo mode
+    it names the model as offered and keeps to the demo's attribution limit."""
     demo = demo_mode.config()
     name, text = current.bundle.name, current.text
-    query = {**st.query_params.to_dict(), "model": demo_name or name, "text": text}
+    params = st.query_params.to_dict()
+    query = {**params, "model": demo_name or name, "text": text}
     link = st.context.url.split("?")[0] + "?" + urllib.parse.urlencode(query) if st.context.url else ""
+    page = urllib.parse.urlparse(st.context.url or "").path.rstrip("/").rsplit("/", 1)[-1]
+    view = live_view(page, params)
     limit = demo.limits.attribution_tokens if demo is not None else None
 
     def build() -> str:
         try:
-            return build_report(get_bundle(name), text, link=link, model_label=demo_name,
-                                attribution_token_limit=limit)
+            return build_report(get_bundle(name), text, view.pages, method=view.method, baseline=view.baseline,
+                                layer=view.layer, head=view.head, beacon_threshold=view.beacon_threshold,
+                                link=link, model_label=demo_name, attribution_token_limit=limit)
         except InputError as error:  # an empty text: the file says so instead of failing the download
             return f"<!DOCTYPE html><meta charset='utf-8'><p>No report: {html.escape(str(error))}</p>"
 
     st.download_button("Download report", data=build, file_name="explainer-report.html", mime="text/html",
                        on_click="ignore", icon=":material/download:", key="download_report",
-                       help="The views of this model and text in one HTML file that opens without a server.")
+                       help="The views of this model and text, with this page's options, in one HTML file that opens "
+                       "without a server.")

@@ -3,10 +3,14 @@ inlined plotly.js, no request leaves the file, and HTML typed into the text stay
 
 from __future__ import annotations
 
+import re
+import urllib.parse
+
 import pytest
 
+from explainer.bench.app_driver import BUSY
 from explainer.report import build_report
-from tests.browser.test_browser import browser, playwright_api  # noqa: F401  (fixtures)
+from tests.browser.test_browser import app_url, block_network, browser, playwright_api  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser]
 
@@ -38,3 +42,30 @@ def test_the_report_renders_offline_and_keeps_html_as_text(bundle, browser, tmp_
     assert TEXT in page.locator("div.input-text").inner_text()  # shown as typed, not interpreted
     assert page.locator("img[src='x']").count() == 0 and page.locator("div.input-text b").count() == 0
     context.close()
+
+
+def sidebar_report(browser, app_url: str, path: str, query: dict[str, str], tmp_path) -> str:  # noqa: F811
+    page = browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
+    tried = block_network(page)
+    page.goto(f"{app_url}/{path}?{urllib.parse.urlencode(query)}", wait_until="domcontentloaded")
+    page.locator(".js-plotly-plot").first.wait_for(timeout=180_000)
+    page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
+    with page.expect_download(timeout=180_000) as download:
+        page.get_by_role("button", name="Download report").click()
+    saved = tmp_path / f"{path}.html"
+    download.value.save_as(saved)
+    assert not tried
+    page.close()
+    return saved.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_sidebar_report_draws_the_page_with_its_options(browser, app_url, tmp_path):  # noqa: F811
+    text = "A gentle film with a big heart."
+    document = sidebar_report(browser, app_url, "attribution", {"text": text, "method": "saliency",
+                                                                "baseline": "mask"}, tmp_path)
+    assert "Attribution: Saliency" in document and "method=saliency" in document  # the file and its link agree
+    assert "Integrated gradients" not in document
+    document = sidebar_report(browser, app_url, "beacons", {"text": text, "tau": "0.2"}, tmp_path)
+    assert '<h2 id="beacons">' in document and "beacon tau</td><td>0.20 (the model" in document
+    assert re.search(r"href=\"[^\"]*/beacons\?[^\"]*tau=0\.2", document)

@@ -27,6 +27,12 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
             "a <i>fine</i> film",
             "--pages",
             "overview,attribution",
+            "--layer",
+            "1",
+            "--head",
+            "1",
+            "--baseline",
+            "mask",
             "--out",
             str(out),
             "--json",
@@ -42,6 +48,7 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     assert summary["pages"] == ["overview", "attribution"] and summary["bytes"] == out.stat().st_size
     document = out.read_text(encoding="utf-8")
     assert "a &lt;i&gt;fine&lt;/i&gt; film" in document and '<h2 id="attribution">' in document
+    assert "the attention of layer 1, head 1" in document and "layer=1&amp;head=1" in document
 
 
 @pytest.mark.parametrize(
@@ -49,6 +56,7 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     [
         (["--pages", "overview,nope"], "Unknown report page"),
         (["--method", "magic"], "Unknown method"),
+        (["--baseline", "noise"], "Unknown baseline"),
         (["--text", "   "], "empty"),
     ],
 )

@@ -72,3 +72,31 @@ def test_the_card_summary_is_plain_text(checkpoint, tmp_path):
         "# tiny\n\nA **tiny** model trained with `train.py` on *nothing* ([notes](https://example.org)).\n\n## More\n"
     )
     assert card_summary(load_model(folder)) == "A tiny model trained with train.py on nothing (notes)."
+
+
+def test_a_live_page_link_gives_the_view_it_showed():
+    from explainer.report import DEFAULT_PAGES, LiveView, live_view
+
+    assert live_view("", {}) == LiveView()
+    assert live_view("attention", {"layer": "1", "head": "3"}) == LiveView(layer=1, head=3)
+    assert live_view("attribution", {"method": "lime", "baseline": "mask", "layer": "1"}) == LiveView(
+        method="lime", baseline="mask")  # the attribution page has no head: layer= is another page's
+    assert live_view("beacons", {"tau": "0.2"}) == LiveView(pages=(*DEFAULT_PAGES, "beacons"), beacon_threshold=0.2)
+    # hand-edited links keep the defaults, as the pages do
+    assert live_view("attribution", {"method": "graph", "baseline": "noise"}) == LiveView()
+    assert live_view("beacons", {"tau": "nan"}).beacon_threshold is None
+    assert live_view("", {"layer": "x", "head": "-4"}) == LiveView(head=-4)  # clamped when drawn
+    assert live_view("causal", {"layer": "2"}) == LiveView()
+
+
+def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
+    model = bundle("ours")
+    document = build_report(model, "a fine film", ("overview", "attribution", "beacons"), method="saliency",
+                            baseline="mask", layer=1, head=1, beacon_threshold=0.3)
+    assert "the attention of layer 1, head 1" in document and "Attribution: Saliency" in document
+    assert "attribution baseline" in document and "beacon tau" in document and ">0.30 (the model" in document
+    clamped = build_report(model, "a fine film", ("overview",), layer=99, head=-4)
+    last = model.model.config.num_hidden_layers - 1
+    assert f"the attention of layer {last}, head 0" in clamped
+    with pytest.raises(ReportError, match="Unknown baseline"):
+        build_report(model, "a fine film", ("overview",), baseline="noise")
