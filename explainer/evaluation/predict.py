@@ -146,10 +146,13 @@ def classification_metrics(labels: np.ndarray, predicted: np.ndarray, num_labels
     recall = np.divide(true_positive, actual_count, out=np.zeros(num_labels), where=actual_count > 0)
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(num_labels), where=denominator > 0)
+    present = (actual_count + predicted_count) > 0
     return {
         "n": int(len(labels)),
         "accuracy": float((labels == predicted).mean()) if len(labels) else 0.0,
-        "macro_f1": float(f1.mean()),
+        # over the labels that occur as truth or prediction (scikit-learn's average="macro", as the map's slices):
+        # a label the model has but the data never shows nor gets is no evidence of anything
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "precision": precision.tolist(),
         "recall": recall.tolist(),
         "f1": f1.tolist(),

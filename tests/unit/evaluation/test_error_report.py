@@ -217,3 +217,12 @@ def test_predict_refuses_a_batch_size_below_one(ours_bundle):
 
     with pytest.raises(ValueError, match="at least 1"):
         predict(ours_bundle, ["good"], batch_size=0)
+
+
+def test_macro_f1_leaves_out_a_label_the_data_never_shows_nor_gets_as_the_slice_table_does():
+    from explainer.dataset_map.slices import macro_f1
+
+    labels, predicted = np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0])  # a 3-label model; label 2 unseen
+    ours = classification_metrics(labels, predicted, 3)["macro_f1"]
+    assert ours == pytest.approx(f1_score(labels, predicted, average="macro")) and ours > 0.5
+    assert ours == pytest.approx(macro_f1(labels, predicted))  # the map's whole-set row agrees with Errors
