@@ -1,7 +1,7 @@
 """What-if: an editable copy of the sidebar text beside the original; both predictions, the word-level diff, the
 change in every head's attention (drawn first) and the attribution of each; counterfactuals found on request, one
-click loading a flip as the edited text. The link carries the edited text (edited), the generator (cf_method) and the
-attribution method (method)."""
+click loading a flip as the edited text. The link carries the edited text (edited), the generator (cf_method), the
+user's lexicon swaps (swaps) and the attribution method (method)."""
 
 import html
 
@@ -10,7 +10,6 @@ import streamlit as st
 from explainer.attribution import METHODS, AttributionOptions
 from explainer.attribution.registry import title
 from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
-from explainer.counterfactual.registry import title as generator_title
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import whatif as whatif_ui
 from explainer.views import attribution as attribution_figures
@@ -24,6 +23,7 @@ if current.error:
 name, original = current.bundle.name, current.text
 links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
 links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS)
+links.seed_option(whatif_ui.SWAPS_KEY, "swaps", str, "")
 links.seed_choice("whatif_attribution", "method", METHODS, default="integrated_gradients")
 
 left, right = st.columns(2)
@@ -39,7 +39,8 @@ with right:
     st.button("Reset to the original", on_click=whatif_ui.load_edited, args=(original,), key="whatif_reset")
 cf_method = st.session_state[whatif_ui.METHOD_KEY]
 attribution_method = st.session_state["whatif_attribution"]
-links.publish_options({"edited": edited, "cf_method": cf_method, "method": attribution_method})
+links.publish_options({"edited": edited, "cf_method": cf_method, "method": attribution_method,
+                       "swaps": st.session_state.get(whatif_ui.SWAPS_KEY, "")})
 
 try:
     traces = [caches.get_trace(name, original), caches.get_trace(name, edited)]
@@ -91,31 +92,20 @@ for column, text, who in shown if demo.within_token_limit("attributions", longes
 
 st.subheader("Counterfactuals")
 st.caption("The smallest edits of the original that flip its prediction; every one re-run through the model.")
-left, right = st.columns([3, 1], vertical_alignment="bottom")
-left.selectbox(
-    "Generator",
-    whatif_ui.CF_METHODS,
-    key=whatif_ui.METHOD_KEY,
-    format_func=lambda m: "All generators" if m == whatif_ui.ALL else generator_title(m),
-)
-asked = (name, original, cf_method)
-right.button(
-    "Find counterfactuals",
-    key="whatif_find",
-    type="primary",
-    on_click=lambda: st.session_state.update({whatif_ui.ASKED: asked}),
-)
+cf_method, swaps = whatif_ui.generator_widgets(lambda choice, swaps: (name, original, choice, swaps))
+asked = (name, original, cf_method, swaps)
 if st.session_state.get(whatif_ui.ASKED) == asked:
     try:
-        search = whatif_ui.search_with_progress(name, original, cf_method)
+        search = whatif_ui.search_with_progress(name, original, cf_method, swaps)
     except InputError as error:
         st.info(str(error))
         st.stop()
     for note in search.notes:
         st.caption(note)
+    found, passes = len(search.counterfactuals), search.forward_passes
     st.caption(
-        f"{len(search.counterfactuals)} flips from **{search.original.label}** found in "
-        f"{search.forward_passes} forward passes. Select one to load it as the edited text."
+        f"{found} flip{'s' if found != 1 else ''} from **{search.original.label}** found in {passes} forward "
+        f"pass{'es' if passes != 1 else ''}." + (" Select one to load it as the edited text." if found else "")
     )
     if search.counterfactuals:
         st.session_state["_whatif_flip_texts"] = [c.text for c in search.counterfactuals]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -19,10 +20,11 @@ from explainer.views import whatif as whatif_figures
 PAGE = "app_pages/whatif.py"
 ALL = "all"
 CF_METHODS = (ALL, *METHODS)  # the page's generator choice; "all" runs every generator
-ASKED = "_whatif_asked"  # (model, text, method) whose counterfactuals the user asked for
+ASKED = "_whatif_asked"  # (model, text, method, swaps) whose counterfactuals the user asked for
 FLIP_REQUEST = "_whatif_flip_request"  # text the Errors page asked to flip, acted on by its next run
 EDITED_KEY = "whatif_edited"
 METHOD_KEY = "whatif_cf_method"
+SWAPS_KEY = "whatif_swaps"  # the user's lexicon swaps, "good->bad, not->", tried before the shipped list
 
 
 def methods_of(choice: str) -> tuple[str, ...]:
@@ -36,17 +38,22 @@ _searches_lock = threading.Lock()
 KEPT_SEARCHES = 32
 
 
-def get_counterfactuals(model_name: str, text: str, choice: str, progress: Progress | None = None):
-    """find_counterfactuals with every generator of `choice`, kept for the same model, text and choice."""
+def get_counterfactuals(
+    model_name: str, text: str, choice: str, progress: Progress | None = None, swaps: str = ""
+):
+    """find_counterfactuals with every generator of `choice` (and the lexicon given the user's `swaps`, as
+    "good->bad, not->": InputError when they do not parse), kept for the same model, text, choice and swaps."""
     from explainer.counterfactual import find_counterfactuals
+    from explainer.counterfactual.lexicon import parse_swaps
 
+    parsed = parse_swaps(swaps) if swaps.strip() and "lexicon" in methods_of(choice) else ()
     bundle = caches.get_bundle(model_name)
-    key = (model_name, id(bundle), text, choice)
+    key = (model_name, id(bundle), text, choice, parsed)
     with _searches_lock:
         if key in _searches:
             _searches.move_to_end(key)
             return _searches[key]
-    search = find_counterfactuals(bundle, text, methods=methods_of(choice), progress=progress)
+    search = find_counterfactuals(bundle, text, methods=methods_of(choice), swaps=parsed, progress=progress)
     with _searches_lock:
         _searches[key] = search
         while len(_searches) > KEPT_SEARCHES:
@@ -54,7 +61,7 @@ def get_counterfactuals(model_name: str, text: str, choice: str, progress: Progr
     return search
 
 
-def search_with_progress(model_name: str, text: str, choice: str) -> CounterfactualSearch:
+def search_with_progress(model_name: str, text: str, choice: str, swaps: str = "") -> CounterfactualSearch:
     """The kept search, or a new one with a progress bar (one step per generator), gone after."""
     bar = st.progress(0.0, text="Searching for counterfactuals…")
 
@@ -62,9 +69,27 @@ def search_with_progress(model_name: str, text: str, choice: str) -> Counterfact
         bar.progress(done / max(total, 1), text=f"Searched with {done} of {total} generators")
 
     try:
-        return get_counterfactuals(model_name, text, choice, progress)
+        return get_counterfactuals(model_name, text, choice, progress, swaps)
     finally:
         bar.empty()
+
+
+def generator_widgets(asked: Callable[[str, str], tuple]) -> tuple[str, str]:
+    """The generator choice, the user's swaps (when the lexicon runs) and the "Find counterfactuals" button,
+    which stores asked(choice, swaps) as the request. Returns (choice, swaps)."""
+    from explainer.counterfactual.registry import title
+
+    left, middle, right = st.columns([2, 2, 1], vertical_alignment="bottom")
+    choice = left.selectbox("Generator", CF_METHODS, key=METHOD_KEY,
+                            format_func=lambda m: "All generators" if m == ALL else title(m))
+    swaps = ""
+    if "lexicon" in methods_of(choice):
+        swaps = middle.text_input("Your swaps (tried before the shipped word list)", key=SWAPS_KEY,
+                                  placeholder="good->bad, not->", max_chars=2000,
+                                  help="old->new pairs separated by commas; old-> removes the word")
+    right.button("Find counterfactuals", key="whatif_find", type="primary",
+                 on_click=lambda: st.session_state.update({ASKED: asked(choice, swaps)}))
+    return choice, swaps
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
@@ -122,5 +147,6 @@ def follow_flip_request(model_name: str) -> None:
     edited = search.best.text if search.best is not None else text
     st.session_state[EDITED_KEY] = edited
     st.session_state[METHOD_KEY] = ALL
-    st.session_state[ASKED] = (model_name, text, ALL)
+    st.session_state[SWAPS_KEY] = ""  # the search ran with the shipped word list only
+    st.session_state[ASKED] = (model_name, text, ALL, "")
     st.switch_page(PAGE, query_params={"model": model_name, "text": text, "edited": edited, "cf_method": ALL})

@@ -65,6 +65,19 @@ def test_find_counterfactuals_lists_real_flips():
     assert any("forward passes" in c.value for c in app.caption)
 
 
+def test_the_users_swaps_feed_the_lexicon_and_travel_in_the_link():
+    app = run_page({"text": "A dull script.", "cf_method": "lexicon"})
+    app.text_input(key="whatif_swaps").set_value("dull->splendid").run()
+    app.button(key="whatif_find").click().run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert "A splendid script." in table["text"].tolist() and app.query_params["swaps"] == "dull->splendid"
+    app.text_input(key="whatif_swaps").set_value("dull").run()
+    app.button(key="whatif_find").click().run()
+    assert not app.exception and any("has no '->'" in i.value for i in app.info)
+    assert run_page({"text": "A dull script.", "cf_method": "removal"}).get("text_input") == []  # lexicon only
+
+
 def test_empty_edit_gets_a_message():
     app = run_page({"text": ORIGINAL, "edited": "   "})
     assert not app.exception and app.info and "empty" in app.info[0].value
