@@ -221,4 +221,8 @@ def _unpartnered_note(left: Tokenized, right: Tokenized, aligned: Alignment) -> 
         )
     if aligned.unpartnered_clean:
         parts.append(f"clean tokens without a partner: {names(left, aligned.unpartnered_clean)}")
-    return "; ".join(parts).capitalize() + "."
+    note = "; ".join(parts)
+    if left.readout or right.readout:  # a last-token classifier: the read positions pair whatever they hold
+        note += (" (the positions the classifier reads, the last ones, are always paired with each other, so a "
+                 "word that is last in only one text loses its partner)")
+    return note[:1].upper() + note[1:] + "."  # not str.capitalize(): it lower-cases the tokens ("Ġfilm", "[CLS]")

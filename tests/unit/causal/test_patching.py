@@ -118,3 +118,21 @@ def test_unknown_family_names_the_supported_ones(checkpoint, tokenizer):
     private.model.config.model_type = "mystery"  # a private copy: no shared model is touched
     with pytest.raises(CausalUnsupported, match="Supported: .*bert.*gpt2"):
         patch(private, "the film is funny .", "the film is warm .")
+
+
+def test_the_unpartnered_note_keeps_tokens_as_written_and_says_why_the_last_word_lost_its_partner(bundle):
+    from types import SimpleNamespace
+
+    from explainer.causal.patching import _unpartnered_note
+
+    # a last-token classifier: "film" is in both texts but last in only one
+    clean = SimpleNamespace(tokens=["A", "Ġgentle", "Ġfilm"], readout=2)
+    corrupted = SimpleNamespace(tokens=["A", "Ġgentle", "Ġfilm", "Ġindeed"], readout=3)
+    aligned = SimpleNamespace(unpartnered_corrupted=(2,), unpartnered_clean=())
+    note = _unpartnered_note(clean, corrupted, aligned)
+    assert note.startswith("Corrupted tokens") and "Ġfilm (2)" in note  # str.capitalize() made it "ġfilm"
+    assert "always paired with each other" in note
+    first = SimpleNamespace(tokens=["[CLS]", "Paris", "[SEP]"], readout=0)
+    assert "[CLS] (0)" in _unpartnered_note(first, first, SimpleNamespace(unpartnered_corrupted=(0,),
+                                                                          unpartnered_clean=()))
+    assert "always paired" not in _unpartnered_note(first, first, aligned)
