@@ -51,9 +51,8 @@ for who, trace in zip(("Original: ", "Edited: "), traces):
     session.warn_if_truncated(trace, who)
 one, two = st.columns(2)
 for column, who, trace in zip((one, two), ("Original", "Edited"), traces):
-    column.metric(
-        f"{who} prediction", trace.predicted_label, f"{trace.probabilities[trace.predicted]:.1%}", delta_color="off"
-    )
+    column.metric(f"{who} prediction", trace.predicted_label, f"{trace.probabilities[trace.predicted]:.1%}",
+                  delta_color="off", delta_arrow="off")  # a probability, not a change: no arrow
 flipped = traces[0].predicted != traces[1].predicted
 st.markdown(whatif_figures.diff_html(original, edited), unsafe_allow_html=True)
 changed = whatif_figures.changed_words(original, edited)

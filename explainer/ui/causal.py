@@ -154,7 +154,7 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
         "Where the texts come from", list(SOURCES), format_func=SOURCES.get, key=SOURCE_KEY, horizontal=True
     )
     paired = source == "pair"
-    text_column, button_column = st.columns([5, 1])
+    text_column, button_column = st.columns([3, 1])  # [5, 1] cut the button's label at 1400 px
     if paired:
         text_column.text_area(
             "Clean text", key=CLEAN_KEY, height=80, placeholder="The text whose activations are patched in"

@@ -12,12 +12,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly import colors as plotly_colors
 
 from explainer.views.text import plot_text
 
 HOVER_CHARS = 90  # text shown per point on hover: the figure's size grows with it, 100,000 times
 CONTINUOUS = {"confidence": "Viridis", "tokens": "Cividis"}
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
+# more categories than PALETTE holds (16 thought markers, many tags): 48 colours, so none shares one below that
+WIDE_PALETTE = tuple(plotly_colors.qualitative.Dark24 + plotly_colors.qualitative.Light24)
 
 
 def colour_options(tag_column: str | None, has_markers: bool) -> dict[str, str]:
@@ -91,7 +94,9 @@ def map_figure(
             )
         )
     else:
-        for index, (name, keep) in enumerate(_category_names(frame[colour], colour)):
+        categories = _category_names(frame[colour], colour)
+        palette = PALETTE if len(categories) <= len(PALETTE) else WIDE_PALETTE
+        for index, (name, keep) in enumerate(categories):
             figure.add_trace(
                 go.Scattergl(
                     x=x[keep],
@@ -100,7 +105,7 @@ def map_figure(
                     customdata=rows[keep],
                     name=plot_text(name),
                     **common,
-                    marker={"size": size, "color": PALETTE[index % len(PALETTE)], "opacity": 0.8},
+                    marker={"size": size, "color": palette[index % len(palette)], "opacity": 0.8},
                 )
             )
     if len(selected):

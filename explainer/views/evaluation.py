@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.views.text import plot_text
+from explainer.views.text import plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.attention.head_matching import HeadMatching
@@ -131,7 +131,7 @@ def paired_heatmaps(map_a: np.ndarray, map_b: np.ndarray, units: Sequence[str], 
 
 def paired_attributions(a: np.ndarray, b: np.ndarray, units: Sequence[str], name_a: str, name_b: str) -> go.Figure:
     """Both models' attribution per unit as grouped horizontal bars, each scaled to its own largest magnitude."""
-    labels = [f"{i} {plot_text(u)}" for i, u in enumerate(units)]
+    labels = token_labels(units)
     figure = go.Figure()
     for values, name, color in ((a, name_a, "#1f77b4"), (b, name_b, "#ff7f0e")):
         scale = float(np.abs(values).max()) or 1.0
@@ -142,6 +142,7 @@ def paired_attributions(a: np.ndarray, b: np.ndarray, units: Sequence[str], name
     figure.update_layout(
         barmode="group", height=min(1400, 120 + 34 * len(units)), yaxis={"autorange": "reversed"},
         xaxis={"title": "attribution / largest magnitude", "range": [-1.05, 1.05]},
-        margin={"l": 10, "r": 10, "t": 10, "b": 40}, legend={"orientation": "h", "y": -0.1},
+        # the legend above the plot: below it, it covered the x-axis title
+        margin={"l": 10, "r": 10, "t": 40, "b": 40}, legend={"orientation": "h", "x": 0, "y": 1.0, "yanchor": "bottom"},
     )
     return figure

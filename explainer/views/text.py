@@ -12,7 +12,19 @@ def plot_text(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
+# How byte-level BPE (GPT-2, RoBERTa) and SentencePiece write a space, a newline and a tab inside a token; shown as
+# bertviz shows them (format_special_chars), so "Ġfilm" reads "film" on an axis.
+SPACE_MARKS = str.maketrans({"Ġ": " ", "▁": " ", "Ċ": "↵", "ĉ": "⇥"})
+
+
+def display_token(token: str) -> str:
+    """A token as a reader wants it on an axis: word-start marks dropped, newline and tab as arrows; a token that
+    is only a space reads "␣"."""
+    return token.translate(SPACE_MARKS).strip(" ") or ("␣" if token else token)
+
+
 def token_labels(tokens: Sequence[str], plotly: bool = True) -> list[str]:
     """Unique labels ("3 movie"): repeated tokens must not merge on a categorical axis. Escaped for plotly;
     `plotly=False` gives them as typed, for Streamlit widgets, which show text literally."""
-    return [f"{i} {plot_text(token) if plotly else token}" for i, token in enumerate(tokens)]
+    return [f"{i} {plot_text(display_token(token)) if plotly else display_token(token)}" for i, token in
+            enumerate(tokens)]

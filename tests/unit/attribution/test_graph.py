@@ -13,7 +13,7 @@ from torch import nn
 
 from explainer.attribution.graph import attention_attribution, build_graph
 from explainer.families import family_of
-from tests.conftest import FAMILIES
+from tests.conftest import FAMILIES, MORE_FAMILIES
 
 TEXT = "The film is a quiet triumph, warm and funny."
 
@@ -60,10 +60,11 @@ def test_each_layer_sums_to_the_effect_of_zeroing_its_attention(bundle, family):
     assert (result.relative_deltas < 0.02).all(), result.relative_deltas
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", [*FAMILIES, *MORE_FAMILIES])
 def test_graph_on_every_family_keeps_only_edges_on_a_path_to_the_prediction(bundle, family):
     loaded = bundle(family)
     result = attention_attribution(loaded, TEXT, steps=4)
+    assert np.isfinite(result.scores).all()
     layers = result.num_layers
     for threshold in (0.0, 0.2, 0.5):
         graph = build_graph(result, threshold)

@@ -41,3 +41,9 @@ def test_compare_figures_show_quotes_as_typed_and_tags_as_text():
     bars = evaluation_figures.paired_attributions(np.ones(3), -np.ones(3), units, '"a"', "<b>")
     _labels_are_safe_and_literal(bars.data[0].y)
     assert [trace_.name for trace_ in bars.data] == ['"a"', "&lt;b&gt;"]
+
+
+def test_byte_level_and_sentencepiece_marks_read_as_words_on_axes():
+    tokens = ["<s>", "ĠHello", "Ġ", "Ċ", "▁film", "ĠÅ", "ing"]
+    assert token_labels(tokens) == ["0 &lt;s&gt;", "1 Hello", "2 ␣", "3 ↵", "4 film", "5 Å", "6 ing"]
+    assert token_labels(["Ġa<b>"], plotly=False) == ["0 a<b>"]

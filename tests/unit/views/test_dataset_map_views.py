@@ -1,0 +1,32 @@
+"""The data-set map's figure: categorical colours stay distinct when there are more categories than the short
+palette holds (16 thought markers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from explainer.views import dataset_map as map_figures
+from explainer.views import evaluation as evaluation_figures
+
+
+def frame_with_markers(markers: int) -> pd.DataFrame:
+    n = 3 * markers
+    return pd.DataFrame({
+        "row": np.arange(n), "x": np.arange(n, dtype=float), "y": np.zeros(n), "text": ["t"] * n,
+        "label": ["pos"] * n, "predicted": ["pos"] * n, "confidence": np.ones(n), "marker": np.arange(n) % markers,
+    })
+
+
+def test_sixteen_markers_get_sixteen_colours_and_few_categories_the_short_palette():
+    figure = map_figures.map_figure(frame_with_markers(16), "marker")
+    colours = [trace.marker.color for trace in figure.data]
+    assert len(colours) == 16 and len(set(colours)) == 16
+    few = map_figures.map_figure(frame_with_markers(3), "marker")
+    assert [trace.marker.color for trace in few.data] == list(map_figures.PALETTE[:3])
+
+
+def test_compare_bars_keep_the_legend_off_the_axis_title():
+    bars = evaluation_figures.paired_attributions(np.ones(2), -np.ones(2), ["Ġa", "b"], "A", "B")
+    assert bars.layout.legend.y >= 1 and bars.layout.legend.yanchor == "bottom"
+    assert list(bars.data[0].y) == ["0 a", "1 b"]
