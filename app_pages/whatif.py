@@ -42,11 +42,13 @@ attribution_method = st.session_state["whatif_attribution"]
 links.publish_options({"edited": edited, "cf_method": cf_method, "method": attribution_method,
                        "swaps": st.session_state.get(whatif_ui.SWAPS_KEY, "")})
 
-try:
-    traces = [caches.get_trace(name, original), caches.get_trace(name, edited)]
-except InputError as error:
-    st.info(str(error))
-    st.stop()
+traces = []
+for who, text in (("The sidebar text", original), ("The edited copy", edited)):
+    try:
+        traces.append(caches.get_trace(name, text))
+    except InputError as error:  # say which box: both are on this page
+        st.info(f"{who}: {error}")
+        st.stop()
 for who, trace in zip(("Original: ", "Edited: "), traces):
     session.warn_if_truncated(trace, who)
 one, two = st.columns(2)

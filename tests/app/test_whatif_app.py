@@ -80,7 +80,8 @@ def test_the_users_swaps_feed_the_lexicon_and_travel_in_the_link():
 
 def test_empty_edit_gets_a_message():
     app = run_page({"text": ORIGINAL, "edited": "   "})
-    assert not app.exception and app.info and "empty" in app.info[0].value
+    assert not app.exception and app.info
+    assert app.info[0].value.startswith("The edited copy: ") and "empty" in app.info[0].value
 
 
 def test_errors_page_finds_the_smallest_flip_and_opens_what_if():
