@@ -176,6 +176,9 @@ def slice_table(result: MapResult) -> None:
     kept = session_slices()
     table = slicing.metrics_table(result.frame, kept, result.tag_column)
     st.dataframe(table.round(4), hide_index=True, key="map_slice_metrics")
+    st.caption("Macro-F1 is the mean F1 over the labels that occur as truth or prediction in the slice, so on a "
+               "slice of mostly one label a miss on the other counts for half; ECE is the calibration error. A "
+               "slice with no rows has no metrics.")
     if not kept:
         return
     cells = st.columns([2, 1, 1, 1])
