@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
     parser.add_argument("--batch-size", type=at_least_one, default=32)
     parser.add_argument("--out", required=True, help="folder for points.parquet, neighbours.parquet and the CSV")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary (the default and only format)")
     add_engine_arguments(parser)
     return parser
 

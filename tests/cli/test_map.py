@@ -77,6 +77,7 @@ def test_map_writes_points_neighbours_and_a_ranked_summary(checkpoint, data_file
             "1",
             "--out",
             str(out),
+            "--json",  # accepted, as by the other commands (JSON is the only format)
         ],
         capsys,
     )
