@@ -93,9 +93,8 @@ for column, text, who in shown if demo.within_token_limit("attributions", longes
 
 st.subheader("Counterfactuals")
 st.caption("The smallest edits of the original that flip its prediction; every one re-run through the model.")
-cf_method, swaps = whatif_ui.generator_widgets(lambda choice, swaps: (name, original, choice, swaps))
-asked = (name, original, cf_method, swaps)
-if st.session_state.get(whatif_ui.ASKED) == asked:
+cf_method, swaps, asked = whatif_ui.generator_widgets(name, original)
+if asked:
     try:
         search = whatif_ui.search_with_progress(name, original, cf_method, swaps)
     except InputError as error:

@@ -9,7 +9,6 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from explainer.attention.statistics import attention_rollout, head_statistics
@@ -116,41 +115,6 @@ def _beacons(result: Trace) -> Section:
         figures.append(tb_figures.mlp_ratio_map(result))
     return Section("beacons", "Activation beacons", "Beacon gate per layer and token (how much of its MLP each "
                    "position applies), and the MLP update ratio.", tuple(figures))
-
-
-@dataclass(frozen=True)
-class LiveView:
-    """What a live page showed, so that a report made from it draws the same: the page's own section besides the
-    defaults, the overview's head, the attribution's method and baseline, the beacons' tau (None: the model's)."""
-
-    pages: tuple[str, ...] = DEFAULT_PAGES
-    layer: int | None = None  # None: the last layer
-    head: int = 0
-    method: str = DEFAULT_METHOD
-    baseline: str = "pad"
-    beacon_threshold: float | None = None
-
-
-def live_view(page: str, params: Mapping[str, str]) -> LiveView:
-    """The LiveView of app page `page` (its URL path: "" for the Overview, "attention", "beacons", ...) opened
-    with link `params`. Values a hand-edited link garbles keep their defaults, as on the page."""
-    from explainer.thought_beacon.beacons import parse_tau
-
-    def number(name: str, parse, default):
-        try:
-            return parse(params[name]) if name in params else default
-        except ValueError:
-            return default
-
-    view = LiveView(pages=DEFAULT_PAGES + ((page,) if page in PAGES and page not in DEFAULT_PAGES else ()))
-    if page in ("", "overview", "attention"):
-        view = replace(view, layer=number("layer", int, None), head=number("head", int, 0))
-    if page == "attribution":
-        view = replace(view, method=params.get("method", "") if params.get("method") in METHODS else DEFAULT_METHOD,
-                       baseline=params.get("baseline", "") if params.get("baseline") in BASELINES else "pad")
-    if page == "beacons":
-        view = replace(view, beacon_threshold=number("tau", parse_tau, None))
-    return view
 
 
 def build_report(

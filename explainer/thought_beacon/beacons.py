@@ -9,7 +9,6 @@ through the earlier layers too: a sweep reports whether its skip rate came out m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,14 +64,6 @@ def input_compute(trace: Trace, config: Any) -> InputCompute:
         total_flops_saved=rate * mlp_flops_share(config, float(len(trace.tokens))),
         skip_mask=mask,
     )
-
-
-def parse_tau(raw: str) -> float:
-    """A tau from a shared link, clamped to [0, 1]; ValueError for anything that is not a finite number."""
-    value = float(raw)
-    if not math.isfinite(value):
-        raise ValueError(f"tau must be a finite number, got {raw!r}")
-    return min(max(value, 0.0), 1.0)
 
 
 def sweep_taus(model_tau: float | None, taus: Sequence[float] | None = None) -> list[float]:

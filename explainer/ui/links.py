@@ -5,13 +5,17 @@ options back beside model and text. Hand-edited links fall back to defaults, nev
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
 
+from explainer.attribution.inputs import BASELINES
+from explainer.attribution.registry import METHODS
 from explainer.capture.encoding import MAX_TEXT_CHARS
 from explainer.loading import shipped
+from explainer.report import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 from explainer.serving.demo import active_demo
 
 OTHER_MODEL = "Other: a local folder or hub id…"
@@ -55,8 +59,8 @@ def parse_names(raw: str, allowed) -> list[str]:
 
 
 def parse_fraction(raw: str) -> float:
-    """A number in [0, 1] from a link, clamped (ValueError for anything that is not a finite number: max(nan, 0)
-    is nan, so a clamp alone would let "nan" through)."""
+    """A number in [0, 1] from a link (a tau, a threshold), clamped (ValueError for anything that is not a finite
+    number: max(nan, 0) is nan, so a clamp alone would let "nan" through)."""
     value = float(raw)
     if not math.isfinite(value):
         raise ValueError(f"not a finite number: {raw!r}")
@@ -158,3 +162,37 @@ def publish_options(options: dict[str, str]) -> None:
             st.query_params.pop(key, None)
         else:
             st.query_params[key] = value
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What a live page showed, so that a report made from it draws the same: the page's own section besides the
+    defaults, the overview's head, the attribution's method and baseline, the beacons' tau (None: the model's)."""
+
+    pages: tuple[str, ...] = DEFAULT_PAGES
+    layer: int | None = None  # None: the last layer
+    head: int = 0
+    method: str = DEFAULT_METHOD
+    baseline: str = "pad"
+    beacon_threshold: float | None = None
+
+
+def live_view(page: str, params: Mapping[str, str]) -> LiveView:
+    """The LiveView of app page `page` (its URL path: "" for the Overview, "attention", "beacons", ...) opened
+    with link `params`, read as the pages read them. Values a hand-edited link garbles keep their defaults."""
+
+    def number(name: str, parse, default):
+        try:
+            return parse(params[name]) if name in params else default
+        except ValueError:
+            return default
+
+    view = LiveView(pages=DEFAULT_PAGES + ((page,) if page in PAGES and page not in DEFAULT_PAGES else ()))
+    if page in ("", "overview", "attention"):
+        view = replace(view, layer=number("layer", int, None), head=number("head", int, 0))
+    if page == "attribution":
+        view = replace(view, method=params.get("method", "") if params.get("method") in METHODS else DEFAULT_METHOD,
+                       baseline=params.get("baseline", "") if params.get("baseline") in BASELINES else "pad")
+    if page == "beacons":
+        view = replace(view, beacon_threshold=number("tau", parse_fraction, None))
+    return view

@@ -16,12 +16,12 @@ from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.capture.tracing import Trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
-from explainer.report import build_report, live_view
+from explainer.report import build_report
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup
 from explainer.ui.caches import get_bundle, get_trace
-from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, seed_sidebar
+from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, live_view, seed_sidebar
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
 def report_button(current: Selection, demo_name: str | None) -> None:
     """"Download report": the overview, attention, attribution and marker views of the sidebar's model and text,
     plus the current page's own when the report has it, drawn with the page's options (head, method, baseline,
-    tau: report.building.live_view), as one HTML file that opens offline (built only when clicked). In demo mode
+    tau: ui.links.live_view), as one HTML file that opens offline (built only when clicked). In demo mode
     it names the model as offered and keeps to the demo's attribution limit."""
     demo = demo_mode.config()
     name, text = current.bundle.name, current.text

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -69,14 +68,14 @@ def search_with_progress(model_name: str, text: str, choice: str, swaps: str = "
         bar.progress(done / max(total, 1), text=f"Searched with {done} of {total} generators")
 
     try:
-        return get_counterfactuals(model_name, text, choice, progress, swaps)
+        return get_counterfactuals(model_name, text, choice, progress=progress, swaps=swaps)
     finally:
         bar.empty()
 
 
-def generator_widgets(asked: Callable[[str, str], tuple]) -> tuple[str, str]:
-    """The generator choice, the user's swaps (when the lexicon runs) and the "Find counterfactuals" button,
-    which stores asked(choice, swaps) as the request. Returns (choice, swaps)."""
+def generator_widgets(model_name: str, text: str) -> tuple[str, str, bool]:
+    """The generator choice, the user's swaps (when the lexicon runs) and the "Find counterfactuals" button.
+    Returns (choice, swaps, whether the user asked for this search)."""
     from explainer.counterfactual.registry import title
 
     left, middle, right = st.columns([2, 2, 1], vertical_alignment="bottom")
@@ -87,9 +86,10 @@ def generator_widgets(asked: Callable[[str, str], tuple]) -> tuple[str, str]:
         swaps = middle.text_input("Your swaps (tried before the shipped word list)", key=SWAPS_KEY,
                                   placeholder="good->bad, not->", max_chars=2000,
                                   help="old->new pairs separated by commas; old-> removes the word")
+    request = (model_name, text, choice, swaps)
     right.button("Find counterfactuals", key="whatif_find", type="primary",
-                 on_click=lambda: st.session_state.update({ASKED: asked(choice, swaps)}))
-    return choice, swaps
+                 on_click=lambda: st.session_state.update({ASKED: request}))
+    return choice, swaps, st.session_state.get(ASKED) == request
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)

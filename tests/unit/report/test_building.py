@@ -74,21 +74,6 @@ def test_the_card_summary_is_plain_text(checkpoint, tmp_path):
     assert card_summary(load_model(folder)) == "A tiny model trained with train.py on nothing (notes)."
 
 
-def test_a_live_page_link_gives_the_view_it_showed():
-    from explainer.report import DEFAULT_PAGES, LiveView, live_view
-
-    assert live_view("", {}) == LiveView()
-    assert live_view("attention", {"layer": "1", "head": "3"}) == LiveView(layer=1, head=3)
-    assert live_view("attribution", {"method": "lime", "baseline": "mask", "layer": "1"}) == LiveView(
-        method="lime", baseline="mask")  # the attribution page has no head: layer= is another page's
-    assert live_view("beacons", {"tau": "0.2"}) == LiveView(pages=(*DEFAULT_PAGES, "beacons"), beacon_threshold=0.2)
-    # hand-edited links keep the defaults, as the pages do
-    assert live_view("attribution", {"method": "graph", "baseline": "noise"}) == LiveView()
-    assert live_view("beacons", {"tau": "nan"}).beacon_threshold is None
-    assert live_view("", {"layer": "x", "head": "-4"}) == LiveView(head=-4)  # clamped when drawn
-    assert live_view("causal", {"layer": "2"}) == LiveView()
-
-
 def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
     model = bundle("ours")
     document = build_report(model, "a fine film", ("overview", "attribution", "beacons"), method="saliency",

@@ -17,7 +17,6 @@ from explainer.thought_beacon.beacons import (
     cached_sweep,
     input_compute,
     load_cached_sweep,
-    parse_tau,
     sweep,
     sweep_taus,
 )
@@ -128,13 +127,3 @@ def test_sweep_cache_tells_apart_the_columns_read_from_one_file(ours_bundle, tmp
     assert first.content_hash == second.content_hash
     cached_sweep(ours_bundle, first, taus=taus)
     assert load_cached_sweep(ours_bundle, second, taus) is None  # same bytes, other column: not the same result
-
-
-@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "x"])
-def test_a_link_tau_that_is_not_a_finite_number_is_refused(raw):
-    with pytest.raises(ValueError):
-        parse_tau(raw)
-
-
-def test_a_link_tau_is_clamped():
-    assert (parse_tau("-1"), parse_tau("0.3"), parse_tau("7")) == (0.0, 0.3, 1.0)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from explainer.ui.links import parse_fraction, parse_ints, parse_names, parse_range
+from explainer.report import DEFAULT_PAGES
+from explainer.ui.links import LiveView, live_view, parse_fraction, parse_ints, parse_names, parse_range
 
 
 def test_parse_ints():
@@ -30,8 +31,25 @@ def test_parse_range_clamps_and_orders():
             parse_range(bad, 1, 64)
 
 
-def test_parse_fraction_clamps_finite_numbers_and_refuses_the_rest():
-    assert parse_fraction("0.25") == 0.25 and parse_fraction("-5") == 0.0 and parse_fraction("7") == 1.0
-    for bad in ("nan", "inf", "-inf", "x", ""):
-        with pytest.raises(ValueError):
-            parse_fraction(bad)
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "x", ""])
+def test_a_link_fraction_that_is_not_a_finite_number_is_refused(raw):
+    with pytest.raises(ValueError):
+        parse_fraction(raw)
+
+
+def test_a_link_fraction_is_clamped():
+    assert (parse_fraction("-1"), parse_fraction("0.3"), parse_fraction("7")) == (0.0, 0.3, 1.0)
+    assert parse_fraction("0.25") == 0.25 and parse_fraction("-5") == 0.0
+
+
+def test_a_live_page_link_gives_the_view_it_showed():
+    assert live_view("", {}) == LiveView()
+    assert live_view("attention", {"layer": "1", "head": "3"}) == LiveView(layer=1, head=3)
+    assert live_view("attribution", {"method": "lime", "baseline": "mask", "layer": "1"}) == LiveView(
+        method="lime", baseline="mask")  # the attribution page has no head: layer= is another page's
+    assert live_view("beacons", {"tau": "0.2"}) == LiveView(pages=(*DEFAULT_PAGES, "beacons"), beacon_threshold=0.2)
+    # hand-edited links keep the defaults, as the pages do
+    assert live_view("attribution", {"method": "graph", "baseline": "noise"}) == LiveView()
+    assert live_view("beacons", {"tau": "nan"}).beacon_threshold is None
+    assert live_view("", {"layer": "x", "head": "-4"}) == LiveView(head=-4)  # clamped when drawn
+    assert live_view("causal", {"layer": "2"}) == LiveView()
