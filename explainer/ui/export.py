@@ -11,6 +11,8 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
+from explainer.views.report import OFFLINE_TEMPLATE
+
 
 def image_config(name: str, image_format: str) -> dict[str, Any]:
     """st.plotly_chart config: the toolbar's camera button saves `name`.png or .svg."""
@@ -24,7 +26,7 @@ def figure_html(figure: go.Figure, title: str) -> str:
     """The figure as one offline HTML page, drawn with plotly's own template: importing Streamlit makes its
     "streamlit" template the default, whose placeholder colours (#000001, ...) only the app's page replaces and
     which lacks the axis automargin that the figures' narrow margins rely on."""
-    body = go.Figure(figure).update_layout(template="plotly").to_html(include_plotlyjs=True, full_html=False)
+    body = go.Figure(figure).update_layout(template=OFFLINE_TEMPLATE).to_html(include_plotlyjs=True, full_html=False)
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
         f"<body>{body}</body></html>"

@@ -47,7 +47,14 @@ class ReportMeta:
     created: str = ""
 
 
+OFFLINE_TEMPLATE = "plotly"  # for figures in files that open without the app (report, HTML export)
+
+
 def _figure_html(figure: go.Figure, index: int) -> str:
+    # A figure takes the process's default template when made; inside the app that is Streamlit's, whose tight
+    # margins rely on Streamlit's own front end (a report built from the sidebar lost its axis labels). The file has
+    # no such front end, so it draws every figure with plotly's own template, as the CLI's report does.
+    figure = go.Figure(figure).update_layout(template=OFFLINE_TEMPLATE)
     # plotly escapes "</" inside its JSON, so a token like "</script>" cannot end the script early.
     return pio.to_html(figure, full_html=False, include_plotlyjs=False, div_id=f"figure-{index}",
                        config={"displaylogo": False, "responsive": True})

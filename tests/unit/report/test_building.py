@@ -85,3 +85,21 @@ def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
     assert f"the attention of layer {last}, head 0" in clamped
     with pytest.raises(ReportError, match="Unknown baseline"):
         build_report(model, "a fine film", ("overview",), baseline="noise")
+
+
+def test_figures_use_plotly_template_even_where_streamlit_set_its_own(bundle, monkeypatch):
+    # Inside the app, Streamlit makes its template the process default; its tight margins clipped the sidebar
+    # report's axis labels ("ve" for "negative"). The file has no Streamlit front end, so it must not use it.
+    import plotly.io as pio
+    from streamlit.elements.lib.streamlit_plotly_theme import configure_streamlit_plotly_theme
+
+    monkeypatch.setattr(pio.templates, "default", pio.templates.default)  # restored after the test
+    configure_streamlit_plotly_theme()
+    assert pio.templates.default == "streamlit"
+    document = build_report(bundle("ours"), "A good film.", ("overview",))
+    figures = re.findall(r'Plotly\.newPlot\(\s*"figure-\d+",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{"displaylogo"', document,
+                         re.S)
+    assert len(figures) == 2
+    plotly_background = pio.templates["plotly"].layout.plot_bgcolor
+    for _, layout in figures:
+        assert f'"plot_bgcolor":"{plotly_background}"' in layout
