@@ -15,12 +15,14 @@ import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 
 from explainer.views.text import plot_text
+from explainer.views.thought_beacon import marker_color
 
 HOVER_CHARS = 90  # text shown per point on hover: the figure's size grows with it, 100,000 times
 CONTINUOUS = {"confidence": "Viridis", "tokens": "Cividis"}
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac")
 # more categories than PALETTE holds (16 thought markers, many tags): 48 colours, so none shares one below that
 WIDE_PALETTE = tuple(plotly_colors.qualitative.Dark24 + plotly_colors.qualitative.Light24)
+NO_MARKER_COLOUR = "#bab0ac"
 
 
 def colour_options(tag_column: str | None, has_markers: bool) -> dict[str, str]:
@@ -96,7 +98,10 @@ def map_figure(
     else:
         categories = _category_names(frame[colour], colour)
         palette = PALETTE if len(categories) <= len(PALETTE) else WIDE_PALETTE
-        for index, (name, keep) in enumerate(categories):
+        colours = [palette[index % len(palette)] for index in range(len(categories))]
+        if colour == "marker":  # by marker id, as on the Markers page, so a marker keeps its colour across layers
+            colours = [marker_color(m) if m >= 0 else NO_MARKER_COLOUR for m in sorted(frame[colour].unique())]
+        for (name, keep), point_colour in zip(categories, colours, strict=True):
             figure.add_trace(
                 go.Scattergl(
                     x=x[keep],
@@ -105,7 +110,7 @@ def map_figure(
                     customdata=rows[keep],
                     name=plot_text(name),
                     **common,
-                    marker={"size": size, "color": palette[index % len(palette)], "opacity": 0.8},
+                    marker={"size": size, "color": point_colour, "opacity": 0.8},
                 )
             )
     if len(selected):

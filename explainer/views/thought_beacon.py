@@ -15,9 +15,10 @@ from explainer.views.text import plot_text, token_labels
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
 
-PALETTE = (  # 20 distinguishable colours (plotly's Dark24 start, then Light24); markers beyond wrap around
+PALETTE = (  # 20 distinguishable colours (plotly's Dark24, whose two near-identical pinks at 11 and 12 are swapped
+    # for a brown and a cyan); markers beyond wrap around. Every view colours a marker id the same (Markers, the map).
     "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86", "#EB663B", "#511CFB",
-    "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7",
+    "#00A08B", "#6C4516", "#17BECF", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7",
 )
 
 

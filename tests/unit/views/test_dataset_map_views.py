@@ -8,6 +8,7 @@ import pandas as pd
 
 from explainer.views import dataset_map as map_figures
 from explainer.views import evaluation as evaluation_figures
+from explainer.views.thought_beacon import marker_color
 
 
 def frame_with_markers(markers: int) -> pd.DataFrame:
@@ -22,8 +23,22 @@ def test_sixteen_markers_get_sixteen_colours_and_few_categories_the_short_palett
     figure = map_figures.map_figure(frame_with_markers(16), "marker")
     colours = [trace.marker.color for trace in figure.data]
     assert len(colours) == 16 and len(set(colours)) == 16
-    few = map_figures.map_figure(frame_with_markers(3), "marker")
-    assert [trace.marker.color for trace in few.data] == list(map_figures.PALETTE[:3])
+    few = map_figures.map_figure(frame_with_markers(3), "predicted")
+    assert [trace.marker.color for trace in few.data] == list(map_figures.PALETTE[:1])
+    tags = frame_with_markers(3).assign(tag=lambda f: [f"t{i % 3}" for i in range(len(f))])
+    assert [t.marker.color for t in map_figures.map_figure(tags, "tag").data] == list(map_figures.PALETTE[:3])
+
+
+def test_a_marker_keeps_its_markers_page_colour_whichever_markers_are_present():
+    # colours by position in the present markers changed a marker's colour between layers
+    frame = frame_with_markers(16)
+    only_some = frame[frame["marker"].isin([4, 12, 13])].assign(row=lambda f: range(len(f)))
+    only_some.loc[only_some.index[0], "marker"] = -1
+    figure = map_figures.map_figure(only_some.reset_index(drop=True), "marker")
+    assert {t.name: t.marker.color for t in figure.data} == {
+        "no marker": map_figures.NO_MARKER_COLOUR, "marker 4": marker_color(4), "marker 12": marker_color(12),
+        "marker 13": marker_color(13)}
+    assert len({marker_color(m) for m in range(16)}) == 16
 
 
 def test_compare_bars_keep_the_legend_off_the_axis_title():
