@@ -38,6 +38,7 @@ from explainer.causal.hooks import (
 )
 from explainer.causal.results import Patching, label_index
 from explainer.loading.bundle import ModelBundle
+from explainer.views.text import display_token
 
 Progress = Callable[[int, int], None]
 MIN_GAP = 1e-6  # |LD(clean) - LD(corrupted)| below this: nothing to restore
@@ -212,7 +213,9 @@ def _maps(plan: Layout, rows: Sequence[Row], shares: np.ndarray, length: int) ->
 
 def _unpartnered_note(left: Tokenized, right: Tokenized, aligned: Alignment) -> str:
     def names(item: Tokenized, positions: tuple[int, ...]) -> str:
-        return ", ".join(f"{item.tokens[p]} ({p})" for p in positions[:12]) + (" …" if len(positions) > 12 else "")
+        # tokens as the heatmap's axis shows them ("film", not "Ġfilm"); the note is text for the reader
+        listed = ", ".join(f"{display_token(item.tokens[p])} ({p})" for p in positions[:12])
+        return listed + (" …" if len(positions) > 12 else "")
 
     parts = []
     if aligned.unpartnered_corrupted:
@@ -225,4 +228,4 @@ def _unpartnered_note(left: Tokenized, right: Tokenized, aligned: Alignment) -> 
     if left.readout or right.readout:  # a last-token classifier: the read positions pair whatever they hold
         note += (" (the positions the classifier reads, the last ones, are always paired with each other, so a "
                  "word that is last in only one text loses its partner)")
-    return note[:1].upper() + note[1:] + "."  # not str.capitalize(): it lower-cases the tokens ("Ġfilm", "[CLS]")
+    return note[:1].upper() + note[1:] + "."  # not str.capitalize(): it lower-cases the tokens ("[CLS]")

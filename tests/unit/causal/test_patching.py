@@ -120,7 +120,7 @@ def test_unknown_family_names_the_supported_ones(checkpoint, tokenizer):
         patch(private, "the film is funny .", "the film is warm .")
 
 
-def test_the_unpartnered_note_keeps_tokens_as_written_and_says_why_the_last_word_lost_its_partner(bundle):
+def test_the_unpartnered_note_names_tokens_as_the_axis_shows_them_and_says_why_the_last_word_lost_its_partner(bundle):
     from types import SimpleNamespace
 
     from explainer.causal.patching import _unpartnered_note
@@ -130,7 +130,8 @@ def test_the_unpartnered_note_keeps_tokens_as_written_and_says_why_the_last_word
     corrupted = SimpleNamespace(tokens=["A", "Ġgentle", "Ġfilm", "Ġindeed"], readout=3)
     aligned = SimpleNamespace(unpartnered_corrupted=(2,), unpartnered_clean=())
     note = _unpartnered_note(clean, corrupted, aligned)
-    assert note.startswith("Corrupted tokens") and "Ġfilm (2)" in note  # str.capitalize() made it "ġfilm"
+    # as the heatmap's axis writes them ("2 film"); str.capitalize() once made it "ġfilm"
+    assert note.startswith("Corrupted tokens") and "film (2)" in note and "Ġ" not in note
     assert "always paired with each other" in note
     first = SimpleNamespace(tokens=["[CLS]", "Paris", "[SEP]"], readout=0)
     assert "[CLS] (0)" in _unpartnered_note(first, first, SimpleNamespace(unpartnered_corrupted=(0,),
