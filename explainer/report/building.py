@@ -80,7 +80,9 @@ def _attention(result: Trace) -> Section:
     caption = ("Attention rollout (Abnar & Zuidema 2020): how much each position draws on each input token through "
                "all layers; head entropy per layer and head (low: focused heads)")
     if result.layer_logits is not None:
-        figures.append(attention_figures.logit_lens_chart(result))
+        # the page names it in a subheader; in the file it needs its own title (and room for the toolbar above it)
+        figures.append(attention_figures.logit_lens_chart(result).update_layout(
+            title="Prediction by layer (logit lens)", margin={"t": 40}))
         caption += "; the logit lens: the classifier read off every layer"
     return Section("attention", "Attention", caption + ".", tuple(figures))
 
