@@ -32,7 +32,7 @@ if trace is not None:
     links.seed_choice("attribution_method", "method", METHODS)
     links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad")
     links.seed_choice("attribution_target", "target", targets)  # a label the model no longer has: predicted
-    links.seed_option("attribution_threshold", "threshold", links.parse_fraction, DEFAULT_THRESHOLD)
+    links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD)
 
     left, middle, right, far = st.columns([2, 2, 1, 1])
     method = left.selectbox("Method", METHODS, format_func=title, key="attribution_method")

@@ -79,20 +79,53 @@ def joined(values: Iterable[Any]) -> str:
     return ",".join(map(str, values))
 
 
+def _shown(raw: str) -> str:
+    """A link's value quoted for a toast (markdown): short, one line, no backtick to end the code span early."""
+    value = " ".join(raw.replace("`", "'").split())
+    return f"`{value[:40]}{'…' if len(value) > 40 else ''}`"
+
+
+def tell_adjusted(param: str, raw: str, why: str) -> None:
+    """Say once, in a toast, that the link's `param`=`raw` was not used as written, and why (a hand-edited or old
+    link; the page goes on with what it says instead of failing)."""
+    st.toast(f"The link's {param}={_shown(raw)} {why}.", icon=":material/link_off:")
+
+
+def _from_link(key: str, param: str) -> str | None:
+    """The link's raw `param` when widget `key` is about to get its first value from it; None otherwise."""
+    if key in st.session_state:
+        return None
+    seed_sidebar()
+    return st.session_state.get(LINK_KEY, {}).get(param)
+
+
 def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any) -> Any:
     """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
-    `default`. Later runs keep whatever the user chose. Returns the current value."""
+    `default` (and a toast says so). Later runs keep whatever the user chose. Returns the current value."""
     if key not in st.session_state:
-        seed_sidebar()
-        raw = st.session_state.get(LINK_KEY, {}).get(param)
+        raw = _from_link(key, param)
         value = default
         if raw is not None:
             try:
                 value = parse(raw)
             except (TypeError, ValueError):
                 value = default  # a hand-edited link: fall back, never fail the page
+                tell_adjusted(param, raw, "could not be read here; the default is used")
         st.session_state[key] = value
     return st.session_state[key]
+
+
+def seed_fraction(key: str, param: str, default: float) -> float:
+    """seed_option for a number in [0, 1] (a tau, a threshold): a link value outside is clamped, and said so."""
+    raw = _from_link(key, param)
+    value = seed_option(key, param, parse_fraction, default)
+    try:
+        clamped = raw is not None and float(raw) != parse_fraction(raw)
+    except ValueError:  # not a number: seed_option has said so
+        clamped = False
+    if clamped:
+        tell_adjusted(param, raw, f"is outside 0 to 1; {value:g} is used")
+    return value
 
 
 def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = None, parse: Callable = str) -> Any:
@@ -102,6 +135,8 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
     default = choices[0] if default is None else default
 
     def from_link(raw: str) -> Any:
+        # No toast here: pages share some names with other meanings (method= is the map's projection and the
+        # attribution's method), and a link keeps every page's options, so a choice not offered is often no error.
         value = parse(raw)
         return value if value in choices else default
 
@@ -113,10 +148,14 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
 
 def seed_index(key: str, param: str, size: int, default: int = 0) -> int:
     """seed_option for a number input over 0 … size - 1 (a layer, a head, a token): the link's or the kept
-    value clamped into that range."""
+    value clamped into that range (a link's, with a toast)."""
+    raw = _from_link(key, param)
     seed_option(key, param, int, default)
-    st.session_state[key] = min(max(int(st.session_state[key]), 0), size - 1)
-    return st.session_state[key]
+    value = min(max(int(st.session_state[key]), 0), size - 1)
+    if raw is not None and value != st.session_state[key]:
+        tell_adjusted(param, raw, f"is outside 0 to {size - 1} for this model; {value} is used")
+    st.session_state[key] = value
+    return value
 
 
 def seed_layer_head(prefix: str, layers: int, heads: int, default_layer: int = 0) -> None:
@@ -128,30 +167,48 @@ def seed_layer_head(prefix: str, layers: int, heads: int, default_layer: int = 0
 
 def seed_indices(key: str, param: str, size: int) -> list[int]:
     """seed_option for a multiselect over 0 … size - 1 (e.g. "0,2"): values outside that range are dropped."""
+    raw = _from_link(key, param)
     seed_option(key, param, parse_ints, [])
-    st.session_state[key] = [v for v in st.session_state[key] if 0 <= v < size]
-    return st.session_state[key]
+    kept = [v for v in st.session_state[key] if 0 <= v < size]
+    if raw is not None and len(kept) != len(st.session_state[key]):
+        tell_adjusted(param, raw, f"names values outside 0 to {size - 1}; they are left out")
+    st.session_state[key] = kept
+    return kept
 
 
 def seed_names(key: str, param: str, allowed: Sequence[str]) -> list[str]:
     """seed_option for a multiselect of names (labels, tags): only those in `allowed` (this data set's) are kept."""
+    raw = _from_link(key, param)
     seed_option(key, param, lambda raw: parse_names(raw, allowed), [])
     st.session_state[key] = [name for name in st.session_state[key] if name in allowed]
+    if raw is not None and len(st.session_state[key]) < len({p.strip() for p in raw.split(",") if p.strip()}):
+        tell_adjusted(param, raw, "names values this data set does not have; they are left out")
     return st.session_state[key]
 
 
 def seed_range(key: str, param: str, low: int, high: int, high_key: str) -> tuple[int, int]:
-    """seed_option for a range slider over [low, high] (the link's "3-20"), clamped to it. A range open at the
-    top (it reached the previous `high`, kept under `high_key`) stays open when `high` grows, e.g. on a data set
-    with longer texts."""
+    """seed_option for a range slider over [low, high] (the link's "3-20"), clamped to it (a link's, with a toast).
+    A range open at the top (it reached the previous `high`, kept under `high_key`) stays open when `high` grows,
+    e.g. on a data set with longer texts."""
+    raw = _from_link(key, param)
     seed_option(key, param, lambda raw: parse_range(raw, low, high), (low, high))
     first, last = st.session_state[key]
+    if raw is not None and _parses_as_range(raw) and (first, last) != tuple(sorted(map(int, raw.split("-", 1)))):
+        tell_adjusted(param, raw, f"is outside {low} to {high} here; {first}-{last} is used")
     previous = st.session_state.get(high_key)
     if previous is not None and last >= previous:
         last = high
     st.session_state[key] = parse_range(f"{first}-{last}", low, high)
     st.session_state[high_key] = high
     return st.session_state[key]
+
+
+def _parses_as_range(raw: str) -> bool:  # "3-20", whatever its bounds
+    try:
+        parse_range(raw, 0, 0)
+    except ValueError:
+        return False
+    return True
 
 
 def publish_options(options: dict[str, str]) -> None:

@@ -81,6 +81,9 @@ def test_link_with_bad_options_falls_back(checkpoint):
     assert app.slider(key="beacons_tau").value == 1.0  # clamped
     assert app.multiselect(key="beacons_pin_layers").value == []
     assert app.radio(key="beacons_pin_value").value.startswith("open")
+    # and the visitor is told, once, what the link asked that the page did not use
+    told = " | ".join(t.value for t in app.toast)
+    assert "tau=`7` is outside 0 to 1; 1 is used" in told and "pin_layers=`a` could not be read" in told
 
 
 def test_model_without_beacons_shows_the_measured_mlp_ratio_and_offers_a_switch(checkpoint):

@@ -1,0 +1,70 @@
+"""A hand-edited or old link: every value the page cannot use as written is replaced (never fails the page) and a
+toast says which and what is used instead, once per session; values used as written say nothing."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+
+def page() -> None:
+    import streamlit as st
+
+    from explainer.ui import links
+
+    links.seed_index("layer_box", "layer", 6)
+    links.seed_fraction("tau_box", "tau", 0.5)
+    links.seed_choice("method_box", "method", ["gradient", "lime"])
+    links.seed_indices("heads_box", "heads", 4)
+    links.seed_names("labels_box", "labels", ["negative", "positive"])
+    links.seed_range("tokens_box", "tokens", 1, 64, "tokens_high")
+    st.write({k: st.session_state[k] for k in ("layer_box", "tau_box", "method_box", "heads_box", "labels_box",
+                                               "tokens_box")})
+    st.button("again")
+
+
+def open_with(query: dict[str, str]) -> AppTest:
+    app = AppTest.from_function(page, default_timeout=60)
+    for key, value in query.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def test_values_used_as_written_say_nothing():
+    app = open_with({"layer": "2", "tau": "0.25", "method": "lime", "heads": "0,3", "labels": "positive",
+                     "tokens": "3-20"})
+    assert not app.exception and not app.toast
+    state = app.session_state
+    assert (state["layer_box"], state["tau_box"], state["method_box"]) == (2, 0.25, "lime")
+    assert (state["heads_box"], state["labels_box"], state["tokens_box"]) == ([0, 3], ["positive"], (3, 20))
+
+
+def test_each_value_not_used_as_written_is_named_with_what_is_used_once():
+    # a choice not offered falls back quietly: another page's option of the same name is no error (method=umap)
+    app = open_with({"layer": "9", "tau": "-3", "method": "<b>shap</b>", "heads": "1,7", "labels": "positive,meh",
+                     "tokens": "0-500"})
+    assert not app.exception
+    told = [t.value for t in app.toast]
+    assert told == [
+        "The link's layer=`9` is outside 0 to 5 for this model; 5 is used.",
+        "The link's tau=`-3` is outside 0 to 1; 0 is used.",
+        "The link's heads=`1,7` names values outside 0 to 3; they are left out.",
+        "The link's labels=`positive,meh` names values this data set does not have; they are left out.",
+        "The link's tokens=`0-500` is outside 1 to 64 here; 1-64 is used.",
+    ]
+    state = app.session_state
+    assert (state["layer_box"], state["tau_box"], state["method_box"]) == (5, 0.0, "gradient")
+    assert (state["heads_box"], state["labels_box"], state["tokens_box"]) == ([1], ["positive"], (1, 64))
+    again = app.button[0].click().run()
+    assert not again.toast  # said once, when the link seeded the page
+
+
+def test_unreadable_values_fall_back_to_defaults_and_say_so_in_one_line_of_code():
+    app = open_with({"layer": "two", "tau": "nan", "tokens": "a-b", "heads": "`x`\n" + "y" * 80})
+    assert not app.exception
+    told = [t.value for t in app.toast]
+    assert told[0] == "The link's layer=`two` could not be read here; the default is used."
+    assert told[1] == "The link's tau=`nan` could not be read here; the default is used."
+    assert told[2].startswith("The link's heads=`'x' yyy") and "…` could not be read" in told[2]
+    assert told[2].count("`") == 2  # the value's own backticks cannot end its code span early
+    assert told[3] == "The link's tokens=`a-b` could not be read here; the default is used."
+    assert app.session_state["tokens_box"] == (1, 64) and app.session_state["layer_box"] == 0
