@@ -17,6 +17,7 @@ from explainer.ui import demo as demo_mode
 from explainer.ui import links, navigation
 
 SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
+UPLOAD_TYPES = ("csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt")  # what read_dataset reads; every uploader
 LISTED = "A data set offered here"  # demo mode's only server-side source: the config's list, by name
 RESULTS = "Results folder"  # a folder written by `--engine ray` (or `--out`): read back, the model not run
 PREDICTION_KINDS = ("evaluate", "map")  # results folders that hold predictions
@@ -183,7 +184,7 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
     elif kind == SOURCES[1]:
         upload = st.file_uploader(
             f"Labelled CSV, TSV or JSONL (at most {upload_limit() // 2**20} MB; UTF-8)",
-            type=["csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt"], key=f"{prefix}_upload",
+            type=list(UPLOAD_TYPES), key=f"{prefix}_upload",
         )
         st.caption("An uploaded file does not travel in a shared link; a path on this machine does.")
     elif kind == SOURCES[2]:

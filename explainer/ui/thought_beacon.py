@@ -100,13 +100,15 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
 
 
 
-def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True) -> LabelledData:
-    """`quote=False` for a file a visitor named: its contents stay out of the error messages."""
+def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True, shown: str | None = None
+               ) -> LabelledData:
+    """`quote=False` for a file a visitor named: its contents stay out of the error messages. `shown`: what
+    captions and messages call it instead of its path (a demo's offered name, the shipped challenge set)."""
     try:
         version = Path(path).expanduser().stat().st_mtime_ns
     except OSError:
         version = 0  # read_dataset says what is wrong with the path
-    return read_labelled(str(Path(path).expanduser()), None, label_names, version, quote)
+    return read_labelled(str(Path(path).expanduser()), shown, label_names, version, quote)
 
 
 def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | None:
@@ -114,13 +116,15 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
     source = st.radio("Data set", labelled.sources(), horizontal=True, key=f"{prefix}_source")
     try:
         if source == SOURCES[0]:
-            data = _read_path(str(CHALLENGE_SET), label_names)
+            data = _read_path(str(CHALLENGE_SET), label_names, shown=CHALLENGE_SET.name)
         elif source == labelled.LISTED:  # demo mode: the config's list, by name
             demo = demo_mode.config()
             name = st.selectbox("Data set", list(demo.data_choices()) if demo else [], key=f"{prefix}_listed")
-            data = _read_path(str(labelled.listed_path(name or "")), label_names, quote=False)
+            # called by its offered name, never by its path on the server (as the Errors page does)
+            data = _read_path(str(labelled.listed_path(name or "")), label_names, quote=False, shown=name)
         elif source == SOURCES[1]:
-            upload = st.file_uploader("Labelled CSV, TSV or JSONL", type=["csv", "tsv", "jsonl", "json"],
+            upload = st.file_uploader(f"Labelled CSV, TSV or JSONL (at most {labelled.upload_limit() // 2**20} MB; "
+                                      "UTF-8)", type=list(labelled.UPLOAD_TYPES),
                                       key=f"{prefix}_upload")
             if upload is None:
                 return None

@@ -172,3 +172,12 @@ def test_no_page_loads_a_model_the_demo_does_not_offer(demo, tmp_path):
     for name in ("/etc", str(tmp_path), "bert-base-uncased", "sst2-baseline"):  # shipped, but not offered here
         with pytest.raises(PathRefused, match="not offered here"):
             caches.get_bundle(name)
+
+
+def test_markers_and_beacons_call_a_listed_data_set_by_its_offered_name(demo):
+    folder = str(demo.parent / "data")
+    for page in ("app_pages/markers.py", "app_pages/beacons.py"):
+        app = run({"text": "a fine film", "data": "rows/rows.csv"}, page=page)
+        captions = " ".join(c.value for c in app.caption)
+        assert "2 texts from rows/rows.csv" in captions, page  # the name, not the server path
+        assert folder not in shown(app), page
