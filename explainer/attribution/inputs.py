@@ -19,7 +19,7 @@ import torch
 from explainer.capture.encoding import InputError, encode
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
-from explainer.models import is_thought_beacon
+from explainer.models import uses_beacons
 
 BASELINES = ("pad", "mask", "zero")
 
@@ -53,7 +53,8 @@ class Prepared:
 
 
 def extra_forward_args(bundle: ModelBundle) -> dict[str, Any]:
-    return {"beacon_threshold": 0.0} if is_thought_beacon(bundle.model.config) else {}
+    # only a model with beacons has gates to run dense (and a note saying so); its baseline twin has none
+    return {"beacon_threshold": 0.0} if uses_beacons(bundle.model.config) else {}
 
 
 def baseline_token_id(bundle: ModelBundle, baseline: str) -> int | None:

@@ -32,7 +32,7 @@ from torch import nn
 from explainer.capture.encoding import InputError
 from explainer.families import FAMILIES, Family, family_of, sizes
 from explainer.loading.bundle import ModelBundle
-from explainer.models import is_thought_beacon
+from explainer.models import is_thought_beacon, uses_beacons
 
 Kind = Literal["residual", "head", "attention", "mlp", "gate", "marker"]
 # Where in a module's output the activation is: None (the output is the tensor), a tuple index or a dict key.
@@ -119,7 +119,7 @@ def supported_family(bundle: ModelBundle) -> Family:
 def forward_extra(bundle: ModelBundle) -> dict[str, Any]:
     """Keyword arguments of every causal forward pass. ThoughtBeacon models run dense (tau = 0: every MLP update
     scaled by its gate, none skipped), so every position has an MLP write to patch, as attribution runs them."""
-    return {"beacon_threshold": 0.0} if is_thought_beacon(bundle.model.config) else {}
+    return {"beacon_threshold": 0.0} if uses_beacons(bundle.model.config) else {}
 
 
 DENSE_NOTE = (

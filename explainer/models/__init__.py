@@ -22,8 +22,14 @@ def is_thought_beacon(config) -> bool:
     return getattr(config, "model_type", None) in THOUGHT_BEACON_TYPES
 
 
+def uses_beacons(config) -> bool:
+    """A ThoughtBeacon config whose blocks have activation beacons (the baseline twins have none)."""
+    return is_thought_beacon(config) and bool(getattr(config, "use_beacons", False))
+
+
 __all__ = [
     "THOUGHT_BEACON_TYPES",
+    "uses_beacons",
     "GatePin",
     "MarkerForce",
     "ThoughtBeaconBertConfig",

@@ -20,7 +20,7 @@ from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
 from explainer.evaluation.predict import Predictions, mlp_flops_share, predict, summarise
 from explainer.loading.bundle import ModelBundle
-from explainer.models import is_thought_beacon
+from explainer.models import uses_beacons
 from explainer.progress import Progress
 
 DEFAULT_TAUS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))  # 0, 0.05, ..., 1
@@ -33,7 +33,7 @@ class NoBeaconsError(ValueError):
 
 def has_beacons(bundle_or_config: Any) -> bool:
     config = getattr(getattr(bundle_or_config, "model", None), "config", bundle_or_config)
-    return is_thought_beacon(config) and bool(getattr(config, "use_beacons", False))
+    return uses_beacons(config)
 
 
 @dataclass(frozen=True)

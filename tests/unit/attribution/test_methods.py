@@ -200,3 +200,14 @@ def test_layer_conductance_matches_captums_layer_conductance_one_layer_at_a_time
         )
         reference = values[0].sum(dim=-1).detach().numpy()
         np.testing.assert_allclose(ours.layer_scores[layer + 1], reference, atol=0.01 * np.abs(reference).max())
+
+
+def test_only_a_model_with_beacons_is_run_dense_and_says_so(bundle):
+    # the baseline twin is a ThoughtBeacon config without beacons: a note about its gates would be false
+    from explainer.attribution.inputs import DENSE_NOTE
+    from explainer.causal.hooks import forward_extra
+
+    ours = attribute(bundle("ours"), "a fine film", "saliency")
+    twin = attribute(bundle("baseline"), "a fine film", "saliency")
+    assert DENSE_NOTE in ours.notes and DENSE_NOTE not in twin.notes
+    assert forward_extra(bundle("ours")) and not forward_extra(bundle("baseline"))
