@@ -31,21 +31,17 @@ if report is None:
 
 metrics, names = report.metrics, report.label_names
 st.caption(
-    f"{report.model_name} on {report.source}: {metrics['n']:,} examples"
+    f"{report.model_name} on {report.source}: {metrics['n']:,} example{'' if metrics['n'] == 1 else 's'}"
     + (" (predictions read from the cache)" if report.cached else f" ({metrics['examples_per_s']:,.0f} examples/s)")
 )
 labelled.show_problems(report)
 cells = st.columns(4)
 cells[0].metric("Accuracy", f"{metrics['accuracy']:.1%}")
-cells[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}")
+cells[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}", help="The mean F1 of the labels that occur as true or "
+                "predicted label (scikit-learn's default); a label with neither has no F1 (– in the table).")
 cells[2].metric("Calibration error (ECE)", f"{report.calibration.ece:.3f}")
 cells[3].metric("Misclassified", f"{int((~report.frame['correct']).sum()):,}")
-support = [sum(row) for row in metrics["confusion"]]
-st.dataframe(
-    pd.DataFrame({"label": names, "precision": metrics["precision"], "recall": metrics["recall"],
-                  "F1": metrics["f1"], "support": support}).round(4),
-    hide_index=True,
-)
+st.dataframe(evaluation_figures.per_label_table(metrics, names), hide_index=True)
 image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="errors_image_format")
 left, right = st.columns(2)
 with left:

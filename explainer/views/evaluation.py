@@ -4,10 +4,11 @@ subset of HTML in axis labels and hover text)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -20,6 +21,21 @@ if TYPE_CHECKING:
 
 def _escaped(names: Sequence[str]) -> list[str]:
     return [plot_text(name) for name in names]
+
+
+def per_label_table(metrics: Mapping[str, Any], label_names: Sequence[str]) -> pd.DataFrame:
+    """Precision, recall, F1 and support per label from classification metrics (with their confusion matrix,
+    rows true). A label with no true and no predicted row has none of the three (NaN, shown as empty): its 0s would
+    read as a failure that macro-F1, which leaves it out, does not count."""
+    confusion = np.asarray(metrics["confusion"], dtype=np.int64).reshape(len(label_names), len(label_names))
+    support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
+    absent = (support == 0) & (predicted == 0)
+
+    def kept(values: Sequence[float]) -> np.ndarray:
+        return np.where(absent, np.nan, np.asarray(values, dtype=float))
+
+    return pd.DataFrame({"label": list(label_names), "precision": kept(metrics["precision"]),
+                         "recall": kept(metrics["recall"]), "F1": kept(metrics["f1"]), "support": support}).round(4)
 
 
 def confusion_figure(confusion: Sequence[Sequence[int]], label_names: Sequence[str], title: str = "") -> go.Figure:

@@ -1,0 +1,24 @@
+"""The Errors page's per-label table: a label absent from both the truth and the predictions has no precision,
+recall or F1 (macro-F1 leaves it out), not zeros."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from explainer.evaluation.predict import classification_metrics
+from explainer.views.evaluation import per_label_table
+
+
+def test_a_label_neither_true_nor_predicted_has_no_scores_and_macro_f1_is_their_mean():
+    metrics = classification_metrics(np.array([1]), np.array([1]), 2)
+    table = per_label_table(metrics, ["negative", "positive"])
+    assert table["support"].tolist() == [0, 1]
+    assert table.loc[0, ["precision", "recall", "F1"]].isna().all()
+    assert table.loc[1, "F1"] == 1.0 and metrics["macro_f1"] == table["F1"].mean()
+
+
+def test_a_label_predicted_but_never_true_keeps_its_zero():
+    metrics = classification_metrics(np.array([1, 1]), np.array([0, 1]), 2)
+    table = per_label_table(metrics, ["negative", "positive"])
+    assert table.loc[0, "F1"] == 0.0 and table["support"].tolist() == [0, 2]
+    assert np.isclose(metrics["macro_f1"], table["F1"].mean(), atol=1e-4)  # the table rounds to 4 places
