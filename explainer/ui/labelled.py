@@ -147,8 +147,10 @@ def seed_data_widgets(prefix: str) -> None:
         names = list(demo.data_choices())
         linked = st.session_state.get(links.LINK_KEY, {}).get("data")
         if f"{prefix}_listed" not in st.session_state and linked and linked not in names:
-            st.session_state[f"{prefix}_refused"] = True  # said once by data_widgets
+            st.session_state[f"{prefix}_refused"] = True
         links.seed_choice(f"{prefix}_listed", "data", names or [""])
+        if st.session_state.get(f"{prefix}_refused") is True:  # said by data_widgets until another is chosen
+            st.session_state[f"{prefix}_refused"] = st.session_state[f"{prefix}_listed"]
         links.seed_choice(f"{prefix}_source", "source", sources())
     else:
         links.seed_option(f"{prefix}_path", "data", str, "")
@@ -174,8 +176,12 @@ def data_link(choice: DataChoice) -> dict[str, str]:
 def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice:
     """Source (challenge set, upload, path, and a results folder of `results_kinds` runs when given) and the
     optional column names."""
-    if st.session_state.pop(f"{prefix}_refused", False):
+    refused = st.session_state.get(f"{prefix}_refused")  # the offered set opened instead of a linked one
+    if refused is not None and st.session_state.get(f"{prefix}_listed") == refused:
+        # kept while that choice stands: a page's second run (after its first figure) must not wipe it
         st.warning("The link names a data set this demo does not offer; choose one from the list.")
+    elif refused is not None:
+        del st.session_state[f"{prefix}_refused"]
     kind = st.radio("Data set", sources(bool(results_kinds)), horizontal=True, key=f"{prefix}_source")
     upload, path = None, ""
     if kind == LISTED:

@@ -37,6 +37,7 @@ def seed_sidebar() -> None:
         st.session_state.model_choice = model
     elif demo is not None:  # demo mode offers its list only: a link naming anything else opens the first model
         st.session_state.model_choice = names[0]
+        tell_adjusted("model", model, f"is not offered here; {_shown(names[0])} is used")
     else:
         st.session_state.model_choice = OTHER_MODEL
         st.session_state.model_other = model

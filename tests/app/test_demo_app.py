@@ -56,6 +56,7 @@ def test_a_linked_model_outside_the_list_opens_the_first_offered(demo, model):
     assert picker.options == ["tiny", "tiny-bert"] and picker.value == "tiny"
     assert not [t for t in app.text_input if t.key == "model_other"]  # no free-text model box
     assert app.query_params["model"] == "tiny"  # links carry names, never server paths
+    assert [t.value for t in app.toast] == [f"The link's model=`{model}` is not offered here; `tiny` is used."]
     assert st.get_option("client.showErrorDetails") == "none"
 
 
@@ -84,6 +85,7 @@ def test_errors_page_offers_the_list_only_and_refuses_linked_paths(demo, data):
     assert SOURCES[2] not in app.radio(key="errors_source").options
     assert app.selectbox(key="errors_listed").options == ["rows/rows.csv"]
     assert any("does not offer" in w.value for w in app.warning)
+    assert any("does not offer" in w.value for w in app.run().warning)  # a second run keeps it (it flashed)
     assert SECRET not in shown(app) and "root:x" not in shown(app)
     assert app.query_params["data"] == "rows/rows.csv"
 
