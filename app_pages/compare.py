@@ -36,9 +36,7 @@ chart = export.charts("compare", image_format, html_download=False)
 
 if mode == MODES[0]:
     links.publish_options(labelled.data_link(labelled.DataChoice(labelled.SOURCES[0])))  # no data in the link
-    links.seed_option("compare_by_layer", "same_layer", lambda raw: raw == "1", False)
-    by_layer = st.toggle("Match heads only within the same layer", key="compare_by_layer")
-    links.publish_options({"same_layer": "1" if by_layer else ""})
+    by_layer = compare_ui.same_layer_toggle(bundle_a, bundle_b)
     try:
         result = caches.get_comparison(name_a, name_b, current.text, by_layer)
     except (InputError, CompareError) as error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from explainer.families import sizes
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.ui import caches, links
@@ -65,3 +66,19 @@ def model_b(column, default: str) -> ModelBundle | None:
     except Exception as error:  # a foreign checkpoint may throw anything: say it, keep the page alive
         st.error(f"Model B: {name} cannot be loaded." if demo else f"Model B: {error}")
         return None
+
+
+def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:
+    """"Match heads only within the same layer", seeded from and published to the link; off and disabled, with
+    the reason, when the two models differ in depth (layer i of one is not layer i of the other)."""
+    links.seed_option("compare_by_layer", "same_layer", lambda raw: raw == "1", False)
+    layers_a, layers_b = sizes(bundle_a.model.config).layers, sizes(bundle_b.model.config).layers
+    label = "Match heads only within the same layer"
+    if layers_a != layers_b:
+        st.toggle(label, value=False, disabled=True, key="compare_by_layer_unequal",
+                  help=f"A has {layers_a} layers and B {layers_b}: heads are matched across all layers.")
+        links.publish_options({"same_layer": ""})  # the choice made before is kept for a pair of equal depth
+        return False
+    by_layer = st.toggle(label, key="compare_by_layer")
+    links.publish_options({"same_layer": "1" if by_layer else ""})
+    return by_layer

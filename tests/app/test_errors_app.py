@@ -233,3 +233,22 @@ def test_compare_page_with_model_b_cleared_asks_for_one():
     app.text_input(key="compare_model_b").set_value("  ").run()
     assert not app.exception and not app.error
     assert any("Enter model B" in i.value for i in app.info)
+
+
+def test_compare_matches_within_layers_only_when_both_models_have_as_many(checkpoint, tokenizer, tmp_path):
+    from tests.conftest import build_model, save_checkpoint
+
+    deeper = save_checkpoint(build_model("bert", num_hidden_layers=3), tokenizer, tmp_path / "deeper")
+    text = "a fine film"
+    same = open_page("app_pages/compare.py", {"model": str(checkpoint("bert")), "model_b": str(checkpoint("ours")),
+                                             "text": text, "same_layer": "1"})
+    assert same.toggle(key="compare_by_layer").value and same.query_params["same_layer"] == "1"
+    pairs = next(d.value for d in same.dataframe if "similarity" in d.value.columns)
+    layer = r"^(L\d+)\."
+    assert (pairs["A head"].str.extract(layer) == pairs["B head"].str.extract(layer)).all().all()
+
+    unequal = open_page("app_pages/compare.py", {"model": str(checkpoint("bert")), "model_b": str(deeper),
+                                                "text": text, "same_layer": "1"})
+    toggle = unequal.toggle(key="compare_by_layer_unequal")
+    assert toggle.disabled and not toggle.value and "A has 2 layers and B 3" in toggle.help
+    assert "same_layer" not in unequal.query_params  # the link does not claim what was not done
