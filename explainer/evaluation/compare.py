@@ -2,14 +2,14 @@
 agreement) and on a data set (both metrics, the examples where one is right and the other wrong).
 
 Two models may tokenise differently (the shipped ones do): attention and attributions are then compared on
-words (runs of letters/digits, or one punctuation mark), pooling each model's tokens into the words they cover.
+words (counterfactual/words.py's: runs of letters and digits with their accents and joiners, or one punctuation
+mark or emoji; one visible character is never split), pooling each model's tokens into the words they cover.
 Special tokens ([CLS], [SEP], <s>...) cover no word and drop out of a word-level comparison.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,12 +18,12 @@ from scipy import stats
 
 from explainer.attention.head_matching import HeadMatching, match_heads
 from explainer.capture.tracing import Trace, trace
+from explainer.counterfactual.words import split_words
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import ErrorReport, analyse
 from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress
 
-WORD = re.compile(r"\w+|[^\w\s]")
 TOP_K = 5
 
 
@@ -145,7 +145,7 @@ def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_
         # Attribution page's agreement of methods); the figures still show them.
         content = ~np.asarray(trace_a.special_tokens, dtype=bool)
     else:
-        spans = [(m.start(), m.end()) for m in WORD.finditer(text)]
+        spans = [(word.start, word.end) for word in split_words(text)]
         member_a, member_b = word_membership(trace_a, spans), word_membership(trace_b, spans)
         covered = (member_a.sum(axis=1) > 0) & (member_b.sum(axis=1) > 0)  # words both models read
         if not covered.any():

@@ -170,6 +170,15 @@ def test_different_tokenisers_compare_on_words(tmp_path, ours_bundle):
     assert len(result.matching.pairs) == LAYERS * HEADS
 
 
+def test_words_keep_their_accents_and_joined_emoji_whole(tmp_path, ours_bundle):
+    # Python's re split "été" typed with combining accents into e, ́, te, and a ZWJ family into 5 words
+    other = whole_word_wordpiece(CORPUS[12:20] * 2, vocab_size=110)
+    b = load_model(save_checkpoint(build_model("bert"), other, tmp_path / "other-vocab"), device="cpu")
+    accented, family = "e\u0301te\u0301", "\U0001F468\u200d\U0001F469\u200d\U0001F467"
+    result = compare_text(ours_bundle, b, f"A quiet {accented} {family}, warm.")
+    assert result.level == "word" and result.units == ("A", "quiet", accented, family, ",", "warm", ".")
+
+
 def test_pooling_with_one_token_per_word_is_the_identity_on_those_tokens():
     rng = np.random.default_rng(1)
     attention = rng.dirichlet(np.ones(5), size=(2, 3, 5))  # [2, 3, 5, 5]
