@@ -104,4 +104,6 @@ flippable = mistakes["text"].head(500).tolist()
 whatif_ui.flip_picker(flippable)
 causal_ui.pair_button(flippable)
 st.download_button("Predictions as CSV", data=lambda: predictions_csv(report.frame), file_name="predictions.csv",
-                   mime="text/csv", key="errors_download", on_click="ignore", icon=":material/download:")
+                   mime="text/csv", key="errors_download", on_click="ignore", icon=":material/download:",
+                   help="Every example of the data set, whatever the filters above (texts a spreadsheet would run as "
+                   "a formula start with an apostrophe).")

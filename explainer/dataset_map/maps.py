@@ -22,6 +22,7 @@ import pandas as pd
 
 from explainer.data import disk_cache
 from explainer.data.labelled import DatasetError, LabelledData
+from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.dataset_map import mislabels
 from explainer.dataset_map.embeddings import POOLINGS, MapError, Pooling, embed_dataset, store_folder
 from explainer.dataset_map.neighbours import DEFAULT_K, Neighbours, nearest_neighbours
@@ -222,4 +223,4 @@ def mislabelled_csv(result: MapResult) -> bytes:
     table.insert(
         1, "line", result.frame["line"].to_numpy()[table["row"].to_numpy(dtype=np.int64)] if len(table) else []
     )
-    return table.to_csv(index=False).encode("utf-8")
+    return spreadsheet_csv(table)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.evaluation.error_report import calibration
 
 KINDS = ("filter", "selection", "list")
@@ -144,7 +145,7 @@ def rows_csv(frame: pd.DataFrame, slices: Sequence[Slice], tag_column: str | Non
     ]
     parts = [frame.loc[each.mask(frame, tag_column), columns].assign(slice=each.name) for each in slices]
     table = pd.concat(parts) if parts else pd.DataFrame(columns=columns + ["slice"])
-    return table[["slice", *columns]].to_csv(index=False).encode("utf-8")
+    return spreadsheet_csv(table[["slice", *columns]])
 
 
 def _definition(each: Slice) -> dict[str, Any]:

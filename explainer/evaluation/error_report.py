@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from explainer.data.labelled import DatasetError, LabelledData, Source, read_dataset
+from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.evaluation.predict import Predictions, summarise
 from explainer.evaluation.prediction_cache import cached_predictions
 from explainer.loading.bundle import ModelBundle
@@ -229,5 +230,6 @@ def confusion_cell(frame: pd.DataFrame, true_label: str, predicted_label: str) -
 
 
 def predictions_csv(frame: pd.DataFrame) -> bytes:
-    """The per-example table as UTF-8 CSV (what the page's download button and the CLI write)."""
-    return frame.to_csv(index=False).encode("utf-8")
+    """The per-example table as UTF-8 CSV for the page's download button (formula-like texts made inert:
+    data/spreadsheet.py)."""
+    return spreadsheet_csv(frame)

@@ -1,0 +1,23 @@
+"""CSV files a visitor downloads: a text cell that starts like a formula ("=HYPERLINK(...)", "+1", "@SUM") would
+run as one when the file is opened in a spreadsheet (CSV injection, OWASP). Such a cell gets a leading apostrophe,
+which spreadsheets read as "this is text" and hide. Used for every CSV meant for people (the pages' downloads,
+the map's likely-mislabelled list); the CLI's predictions and Parquet files, read by programs, stay exact."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _quoted(value: object) -> object:
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def spreadsheet_csv(frame: pd.DataFrame) -> bytes:
+    """`frame` as UTF-8 CSV with formula-like text cells made inert (numbers are left alone)."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]):
+            safe[column] = safe[column].map(_quoted)
+    return safe.to_csv(index=False).encode("utf-8")

@@ -1,0 +1,28 @@
+"""CSV downloads: a text that a spreadsheet would run as a formula is made inert; everything else is exact."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+from explainer.data.spreadsheet import spreadsheet_csv
+from explainer.evaluation.error_report import predictions_csv
+
+
+def test_formula_like_texts_get_an_apostrophe_and_nothing_else_changes():
+    frame = pd.DataFrame({
+        "text": ['=HYPERLINK("http://x","y")', "+1", "-2 stars", "@SUM(A1)", "\tx", "a = b", "fine"],
+        "confidence": [-0.5, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        "correct": [True] * 7,
+    })
+    back = pd.read_csv(io.BytesIO(spreadsheet_csv(frame)), keep_default_na=False)
+    assert back["text"].tolist() == ["'=HYPERLINK(\"http://x\",\"y\")", "'+1", "'-2 stars", "'@SUM(A1)", "'\tx",
+                                     "a = b", "fine"]
+    np.testing.assert_array_equal(back["confidence"], frame["confidence"])  # numbers stay numbers, minus included
+    assert back["correct"].tolist() == [True] * 7
+
+
+def test_the_errors_download_uses_it():
+    assert b"'=1+1" in predictions_csv(pd.DataFrame({"text": ["=1+1"], "label": ["pos"]}))
