@@ -31,6 +31,8 @@ if bundle_b is None:
     st.stop()
 name_b = bundle_b.name
 name_a = bundle_a.name
+if bundle_b.model is bundle_a.model:
+    st.info(f"A and B are the same model ({name_a}): every figure below compares it with itself. Choose another B.")
 image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="compare_image_format")
 chart = export.charts("compare", image_format, html_download=False)
 
@@ -56,6 +58,8 @@ if mode == MODES[0]:
     st.caption(
         f"Compared on {len(result.units)} {result.level}s"
         + (" (the two tokenisers differ: each model's tokens pooled into words)" if result.level == "word" else "")
+        + ("; only what both read: one model reads just the text's beginning" if result.trace_a.truncated
+           or result.trace_b.truncated else "")
         + f". Similarity: correlation of the two heads' attention maps on this text; mean over the "
         f"{len(result.matching.pairs)} matched pairs {result.matching.mean_similarity:.3f}. Select a pair."
     )

@@ -252,3 +252,14 @@ def test_compare_matches_within_layers_only_when_both_models_have_as_many(checkp
     toggle = unequal.toggle(key="compare_by_layer_unequal")
     assert toggle.disabled and not toggle.value and "A has 2 layers and B 3" in toggle.help
     assert "same_layer" not in unequal.query_params  # the link does not claim what was not done
+
+
+def test_compare_says_when_a_and_b_are_the_same_model_and_when_one_reads_less(checkpoint):
+    folder = str(checkpoint("bert"))
+    same = open_page("app_pages/compare.py", {"model": folder, "model_b": folder, "text": "a fine film"})
+    assert any("A and B are the same model" in i.value for i in same.info)
+    long_text = " ".join(["a fine film"] * 40)  # longer than the tiny models read
+    other = open_page("app_pages/compare.py", {"model": folder, "model_b": str(checkpoint("ours")),
+                                              "text": long_text})
+    assert not any("same model" in i.value for i in other.info)
+    assert any("only what both read" in c.value for c in other.caption)
