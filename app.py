@@ -9,15 +9,19 @@ startup.warm()
 
 import streamlit as st  # noqa: E402  (after warm(): see explainer/ui/startup.py)
 
-from explainer.ui import demo, navigation, session  # noqa: E402
+from explainer.ui import demo, links, navigation, session  # noqa: E402
 
 st.set_page_config(page_title="Transformer Explainer", page_icon="🔎", layout="wide")
 demo.apply()
-session.sidebar()
-page = st.navigation(
-    [
-        st.Page(p.path, title=p.title, icon=p.icon, default=p.url_path is None, url_path=p.url_path)
-        for p in navigation.PAGES
-    ]
-)
-page.run()
+links.begin_run()
+try:
+    session.sidebar()
+    page = st.navigation(
+        [
+            st.Page(p.path, title=p.title, icon=p.icon, default=p.url_path is None, url_path=p.url_path)
+            for p in navigation.PAGES
+        ]
+    )
+    page.run()
+finally:  # also when a page stops early (st.stop) or reruns: the run's options reach the address in one step
+    links.end_run()

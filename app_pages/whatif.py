@@ -73,10 +73,7 @@ chart = export.charts("whatif", "png", html_download=False)
 event = chart(whatif_figures.head_change_figure(change), "heads", on_select="rerun", selection_mode="points")
 head = export.clicked_pair(event)
 if head is not None:
-    st.switch_page(
-        "app_pages/attention.py",
-        query_params={"model": name, "text": edited, "layer": str(head[0]), "head": str(head[1])},
-    )
+    links.switch_page("app_pages/attention.py", {"model": name, "text": edited, "layer": head[0], "head": head[1]})
 if not progressive.rest_may_follow(("whatif", name, original, edited)):
     st.stop()  # attributions and counterfactuals follow once the browser has drawn the heads
 

@@ -116,8 +116,8 @@ def follow_attention_request() -> None:
     """Call in the page's run: switch to the Attention page when a button asked, with the head in the link."""
     request = st.session_state.pop(OPEN_HEAD_KEY, None)
     if request is not None:
-        params = {key: st.query_params[key] for key in ("model", "text") if key in st.query_params}
-        st.switch_page("app_pages/attention.py", query_params={**params, "layer": request[0], "head": request[1]})
+        params = {key: value for key, value in links.link_params().items() if key in ("model", "text")}
+        links.switch_page("app_pages/attention.py", {**params, "layer": request[0], "head": request[1]})
 
 
 def open_buttons(rows: list[tuple[int, int, float]], prefix: str) -> None:
@@ -226,6 +226,4 @@ def follow_pair_request(model_name: str) -> None:
         return
     flip = search.best.text
     st.session_state.update({SOURCE_KEY: "pair", CLEAN_KEY: flip, CORRUPTED_KEY: text})
-    st.switch_page(
-        PAGE, query_params={"model": model_name, "text": text, "source": "pair", "clean": flip, "corrupted": text}
-    )
+    links.switch_page(PAGE, {"model": model_name, "text": text, "source": "pair", "clean": flip, "corrupted": text})

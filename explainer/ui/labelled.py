@@ -287,5 +287,5 @@ def follow_open_request() -> None:
     request = st.session_state.pop(OPEN_KEY, None)
     if request is not None:
         page, text = request
-        model = st.query_params.get("model", "")
-        st.switch_page(page, query_params={"model": model, "text": text} if model else {"text": text})
+        model = links.link_params().get("model", "")
+        links.switch_page(page, {"model": model, "text": text} if model else {"text": text})

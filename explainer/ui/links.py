@@ -1,6 +1,13 @@
 """The shareable link: what a session opened with seeds the sidebar (model, text) and every page's options once,
 clamped to the model now chosen (a link may name another model's sizes or labels); each run publishes the
-options back beside model and text. Hand-edited links fall back to defaults, never fail a page."""
+options back beside model and text. Hand-edited links fall back to defaults, never fail a page.
+
+One run, one address (app.py calls begin_run and end_run around the page): options published during a run are
+sent together at its end, so the browser's history gains one entry per action, not one per option. When the
+address changes by anything but the app's own publishing (Back, Forward, an edited address, a page switch that
+carries parameters), it is a link again: it seeds the model, the text and every option it names. A page's options
+outlive a visit to another page (Streamlit forgets the state of widgets it did not draw): they are kept here.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +27,79 @@ from explainer.serving.demo import active_demo
 
 OTHER_MODEL = "Other: a local folder or hub id…"
 DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
-LINK_KEY = "_link_params"  # the query parameters the session was opened with
+LINK_KEY = "_link_params"  # the query parameters the session was opened with (or last navigated to)
 TEXT_CLAMPED_KEY = "_link_text_clamped"  # the length of a linked text longer than the text box holds
+PENDING_KEY = "_link_pending"  # options published during this run, sent at its end (None: sent at once)
+PUBLISHED_KEY = "_link_published"  # the address as the app last left it
+RELINK_KEY = "_link_relink"  # parameters a page switch carries: the next run seeds from them as from a link
+KEPT_KEY = "_link_kept"  # widget key -> its value in this session, kept while its page is not shown
+SEEDED_KEY = "_link_seeded"  # widget key -> the link parameter it is seeded from
+
+
+def begin_run() -> None:
+    """First thing in every run (app.py): follow an address the app did not publish, then hold this run's
+    options until end_run."""
+    now = st.query_params.to_dict()
+    relink = st.session_state.pop(RELINK_KEY, None)
+    published = st.session_state.get(PUBLISHED_KEY)
+    if relink is None and published is not None and now and now != published:
+        relink = now  # Back or Forward (or an edited address): the address is the state to show
+        if "model_choice" in st.session_state:  # seed_sidebar seeds model and text from it again
+            for key in ("model_choice", "model_other", "text"):
+                st.session_state.pop(key, None)
+    if relink:
+        st.session_state[LINK_KEY] = {**st.session_state.get(LINK_KEY, {}), **relink}
+        kept = st.session_state.get(KEPT_KEY, {})
+        for key, param in st.session_state.get(SEEDED_KEY, {}).items():
+            if param in relink:  # seeded again from the new address, not kept from before
+                st.session_state.pop(key, None)
+                kept.pop(key, None)
+    st.session_state[PENDING_KEY] = {}
+
+
+def end_run() -> None:
+    """Last thing in every run, however it ends (app.py's finally): send this run's options in one address."""
+    pending = st.session_state.pop(PENDING_KEY, None)
+    if pending is not None:
+        _apply(pending)
+
+
+def flush() -> None:
+    """Send the options published so far in this run, when they change the address: the page's first figure is
+    on its way (progressive.rest_may_follow), so its link should be too, not only when the run ends."""
+    pending = st.session_state.get(PENDING_KEY)
+    if pending:
+        current = st.query_params.to_dict()
+        wanted = {key: value for key, value in {**current, **pending}.items() if value != ""}
+        if wanted != current:
+            st.query_params.from_dict(wanted)
+        st.session_state[PUBLISHED_KEY] = wanted
+        pending.clear()
+
+
+def _apply(options: Mapping[str, str]) -> None:
+    current = st.query_params.to_dict()
+    wanted = {key: value for key, value in {**current, **options}.items() if value != ""}
+    # One message, so one history entry (the browser adds none when the address is unchanged). Sent even when
+    # unchanged: a run that ends in a rerun loses its last messages, and this one would never be sent again.
+    st.query_params.from_dict(wanted)
+    st.session_state[PUBLISHED_KEY] = wanted
+
+
+def link_params() -> dict[str, str]:
+    """The address as this run will leave it: the current one with the options published so far."""
+    pending = st.session_state.get(PENDING_KEY) or {}
+    return {key: value for key, value in {**st.query_params.to_dict(), **pending}.items() if value != ""}
+
+
+def switch_page(page: str, params: Mapping[str, Any]) -> None:
+    """st.switch_page to `page` with `params` as its address: the page seeds the options they name from them
+    (over the session's kept ones), and nothing else this run published is added to them."""
+    params = {key: str(value) for key, value in params.items()}
+    st.session_state[RELINK_KEY] = params
+    st.session_state[PUBLISHED_KEY] = params
+    st.session_state.pop(PENDING_KEY, None)
+    st.switch_page(page, query_params=params)
 
 
 def seed_sidebar() -> None:
@@ -94,7 +172,7 @@ def tell_adjusted(param: str, raw: str, why: str) -> None:
 
 def _from_link(key: str, param: str) -> str | None:
     """The link's raw `param` when widget `key` is about to get its first value from it; None otherwise."""
-    if key in st.session_state:
+    if key in st.session_state or key in st.session_state.get(KEPT_KEY, {}):
         return None
     seed_sidebar()
     return st.session_state.get(LINK_KEY, {}).get(param)
@@ -103,7 +181,10 @@ def _from_link(key: str, param: str) -> str | None:
 def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any) -> Any:
     """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
     `default` (and a toast says so). Later runs keep whatever the user chose. Returns the current value."""
-    if key not in st.session_state:
+    kept = st.session_state.setdefault(KEPT_KEY, {})
+    if key not in st.session_state and key in kept:
+        st.session_state[key] = kept[key]  # back on its page: Streamlit forgot the widget, the session did not
+    elif key not in st.session_state:
         raw = _from_link(key, param)
         value = default
         if raw is not None:
@@ -113,6 +194,8 @@ def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any)
                 value = default  # a hand-edited link: fall back, never fail the page
                 tell_adjusted(param, raw, "could not be read here; the default is used")
         st.session_state[key] = value
+    st.session_state.setdefault(SEEDED_KEY, {})[key] = param
+    kept[key] = st.session_state[key]  # the value this run starts from: the user's latest choice
     return st.session_state[key]
 
 
@@ -212,14 +295,16 @@ def _parses_as_range(raw: str) -> bool:  # "3-20", whatever its bounds
     return True
 
 
-def publish_options(options: dict[str, str]) -> None:
+def publish_options(options: Mapping[str, Any]) -> None:
     """Put the page's options into the link, beside model and text. An empty value takes its option out of the
-    link (opening the link then gives that option its default, which every page makes the empty choice)."""
-    for key, value in options.items():
-        if value == "":
-            st.query_params.pop(key, None)
-        else:
-            st.query_params[key] = value
+    link (opening the link then gives that option its default, which every page makes the empty choice). Within
+    app.py's run they are sent at its end, all at once; a page run on its own (tests) sends them now."""
+    options = {key: str(value) for key, value in options.items()}
+    pending = st.session_state.get(PENDING_KEY)
+    if pending is not None:
+        pending.update(options)
+    else:
+        _apply(options)
 
 
 @dataclass(frozen=True)

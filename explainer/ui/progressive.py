@@ -23,6 +23,8 @@ from collections.abc import Hashable
 
 import streamlit as st
 
+from explainer.ui import links
+
 DRAWN_KEY = "_progressive_drawn"  # session_state: the page keys whose first figure this session's browser drew
 MAX_WAIT_S = 6.0
 PENDING_CLASS = "explainer-pending"
@@ -89,6 +91,7 @@ def rest_may_follow(key: Hashable) -> bool:
     """Call after a page's first figure. True: draw the rest now. False: the browser has not yet drawn this key's
     first figure in this session; a rerun that sends the rest is on its way, and this run should end (the caller
     returns or calls st.stop())."""
+    links.flush()  # the first figure is out: so is the link that reproduces it
     if not _enabled() or not _in_browser():
         return True
     name = token(key)

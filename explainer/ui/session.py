@@ -21,7 +21,7 @@ from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup
 from explainer.ui.caches import get_bundle, get_trace
-from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, live_view, seed_sidebar
+from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, link_params, live_view, publish_options, seed_sidebar
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,7 @@ def sidebar() -> None:
         model_param = current.bundle.name
     else:
         model_param = st.session_state.get("model_other", "")
-    # Replace, not update: options of the page left behind must not linger in the link; the page now
-    # shown adds its own (publish_options).
-    st.query_params.update({"model": model_param, "text": current.text})
+    publish_options({"model": model_param, "text": current.text})
 
 
 def current_trace() -> Trace | None:
@@ -143,7 +141,7 @@ def report_button(current: Selection, demo_name: str | None) -> None:
     it names the model as offered and keeps to the demo's attribution limit."""
     demo = demo_mode.config()
     name, text = current.bundle.name, current.text
-    params = st.query_params.to_dict()
+    params = link_params()
     query = {**params, "model": demo_name or name, "text": text}
     link = st.context.url.split("?")[0] + "?" + urllib.parse.urlencode(query) if st.context.url else ""
     page = urllib.parse.urlparse(st.context.url or "").path.rstrip("/").rsplit("/", 1)[-1]

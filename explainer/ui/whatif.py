@@ -13,7 +13,7 @@ from explainer.counterfactual.registry import METHODS
 from explainer.counterfactual.result import CounterfactualSearch
 from explainer.families import family_of
 from explainer.progress import Progress
-from explainer.ui import caches
+from explainer.ui import caches, links
 from explainer.views import whatif as whatif_figures
 
 PAGE = "app_pages/whatif.py"
@@ -149,4 +149,4 @@ def follow_flip_request(model_name: str) -> None:
     st.session_state[METHOD_KEY] = ALL
     st.session_state[SWAPS_KEY] = ""  # the search ran with the shipped word list only
     st.session_state[ASKED] = (model_name, text, ALL, "")
-    st.switch_page(PAGE, query_params={"model": model_name, "text": text, "edited": edited, "cf_method": ALL})
+    links.switch_page(PAGE, {"model": model_name, "text": text, "edited": edited, "cf_method": ALL})

@@ -1,0 +1,57 @@
+"""The browser's history: one user action adds one entry (the run's options reach the address in one step), Back
+and Forward bring back the text and options of that entry, and a page's options outlive a visit to another page."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from tests.browser.test_browser import app_url, browser, open_page, playwright_api  # noqa: F401  (fixtures)
+from tests.browser.test_sidebar import go_to, link, settle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ALPHA, BRAVO = "Alpha film, warm and wonderful.", "Bravo film, dull and dreadful."
+
+
+def sidebar_text(page) -> str:
+    return page.locator("[data-testid='stSidebar'] textarea").first.input_value()
+
+
+def type_text(page, text: str) -> None:
+    area = page.locator("[data-testid='stSidebar'] textarea").first
+    area.fill(text)
+    area.press("Control+Enter")
+    settle(page, "text", text)
+
+
+def test_a_text_change_is_one_entry_and_back_and_forward_restore_it(browser, app_url):  # noqa: F811
+    page, dialogs = open_page(browser, f"{app_url}/?{urllib.parse.urlencode({'text': ALPHA})}")
+    settle(page, "head", "0")  # the first run has published its options
+    before = page.evaluate("history.length")
+    type_text(page, BRAVO)
+    assert page.evaluate("history.length") == before + 1, page.url
+    page.go_back()
+    settle(page, "text", ALPHA)
+    page.get_by_text("alpha", exact=False).first.wait_for(timeout=60_000)  # the figure's tokens, not only the box
+    assert sidebar_text(page) == ALPHA and link(page)["text"] == [ALPHA]
+    page.go_forward()
+    settle(page, "text", BRAVO)
+    assert sidebar_text(page) == BRAVO
+    assert page.locator("[data-testid='stException']").count() == 0 and not dialogs
+
+
+def test_a_page_keeps_its_options_after_a_visit_to_another(browser, app_url):  # noqa: F811
+    page, dialogs = open_page(browser, f"{app_url}/attention?{urllib.parse.urlencode({'text': ALPHA})}")
+    page.get_by_role("heading", name="Layer 0, head 0").wait_for(timeout=90_000)
+    layer = page.get_by_role("spinbutton", name="Layer")
+    layer.fill("2")
+    layer.press("Enter")
+    page.get_by_role("heading", name="Layer 2, head 0").wait_for(timeout=90_000)
+    go_to(page, "Overview", "")
+    page.get_by_text("Prediction:", exact=False).first.wait_for(timeout=90_000)
+    go_to(page, "Attention", "attention")
+    page.get_by_role("heading", name="Layer 2, head 0").wait_for(timeout=90_000)  # it was Layer 0 again
+    assert page.get_by_role("spinbutton", name="Layer").input_value() == "2"
+    assert page.locator("[data-testid='stException']").count() == 0 and not dialogs
