@@ -94,9 +94,7 @@ def bertviz(name: str, text: str, options: AttentionOptions) -> None:
         st.markdown(f"**{title}**")
         if view.limited:
             st.info(_window_note(view))
-        tokens = view.token_end - view.token_start
-        height = 220 + 22 * tokens if key == "head_view" else 140 + 120 * len(view.layers)
-        st.iframe(view.html, height=min(height, 3000))
+        st.iframe(view.html, height="content")  # the height bertviz drew (a fixed guess left blank space or cut)
         st.download_button(
             f"{title} as HTML",
             view.html,

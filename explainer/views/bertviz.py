@@ -152,10 +152,13 @@ def _offline(html: str) -> str:
     if "cdnjs" in html or "https://" in html:
         raise AssertionError("bertviz output still references a remote address")  # bertviz changed: fail loudly
     return (
+        # bertviz draws at a fixed width (a model view of 12 heads is ~970 px): a page column narrower than that
+        # scrolls it sideways instead of cutting the last heads off
         "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body style='margin:0'>\n"
         + vendor_javascript()
+        + "<div style='overflow-x:auto'>"
         + html
-        + "\n</body></html>"
+        + "</div>\n</body></html>"
     )
 
 
