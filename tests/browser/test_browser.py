@@ -121,6 +121,14 @@ def test_attention_page_renders_every_view_offline_with_markup_as_text(browser, 
     tokens = frames[0].locator("svg text").all_text_contents()  # head view: every token, drawn by d3
     assert any("<" in token for token in tokens), tokens[:20]  # markup tokens drawn as text
     assert "Layers" in frames[1].locator("svg text").all_text_contents()  # model view: its thumbnail table
+    # each frame is as tall as what bertviz drew (no blank band, nothing cut), and a view wider than the column
+    # scrolls sideways inside it instead of losing its last heads
+    page.wait_for_timeout(1000)
+    for index, frame in enumerate(frames):
+        drawn = frame.locator("body").evaluate("b => b.scrollHeight")
+        wrapper = frame.locator("body > div").last
+        assert wrapper.evaluate("d => getComputedStyle(d).overflowX") == "auto"
+        assert abs(page.locator("iframe").nth(index).bounding_box()["height"] - drawn) <= 24, (index, drawn)
     assert page.locator("img[src='x']").count() == 0
     page.wait_for_timeout(1000)
     page.screenshot(path=str(tmp_path / "attention.png"), full_page=True)
