@@ -5,6 +5,8 @@ the map's likely-mislabelled list); the CLI's predictions and Parquet files, rea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -14,10 +16,11 @@ def _quoted(value: object) -> object:
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
-def spreadsheet_csv(frame: pd.DataFrame) -> bytes:
-    """`frame` as UTF-8 CSV with formula-like text cells made inert (numbers are left alone)."""
+def spreadsheet_csv(frame: pd.DataFrame, free_text: Sequence[str | None] = ("text",)) -> bytes:
+    """`frame` as UTF-8 CSV with formula-like cells of its `free_text` columns (the examples' texts, a tag column,
+    a slice's name) made inert. Labels are left exact: "-1" and "+1" are labels, not formulas."""
     safe = frame.copy()
-    for column in safe.columns:
-        if not pd.api.types.is_numeric_dtype(safe[column]):
+    for column in free_text:
+        if column is not None and column in safe.columns:
             safe[column] = safe[column].map(_quoted)
     return safe.to_csv(index=False).encode("utf-8")

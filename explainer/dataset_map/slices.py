@@ -145,7 +145,7 @@ def rows_csv(frame: pd.DataFrame, slices: Sequence[Slice], tag_column: str | Non
     ]
     parts = [frame.loc[each.mask(frame, tag_column), columns].assign(slice=each.name) for each in slices]
     table = pd.concat(parts) if parts else pd.DataFrame(columns=columns + ["slice"])
-    return spreadsheet_csv(table[["slice", *columns]])
+    return spreadsheet_csv(table[["slice", *columns]], free_text=("slice", "text", tag_column))
 
 
 def _definition(each: Slice) -> dict[str, Any]:

@@ -75,15 +75,15 @@ def get_patching(model_name: str, clean: str, corrupted: str, target: str | None
 
 
 def edited_text() -> str:
-    """The What-if page's edited text (link parameter `edited`, or its session state), "" when there is none."""
-    linked = st.session_state.get("_link_params", {}).get("edited") or st.query_params.get("edited")
-    if linked:
-        return str(linked)
+    """The What-if page's edited text: as the session last had it (on the What-if page or kept while it is not
+    shown), else the link's `edited`; "" when there is none."""
+    kept = st.session_state.get(links.KEPT_KEY, {})
     for key in EDITED_KEYS:
-        value = st.session_state.get(key)
+        value = st.session_state.get(key, kept.get(key))
         if isinstance(value, str) and value.strip():
             return value
-    return ""
+    linked = st.query_params.get("edited") or st.session_state.get(links.LINK_KEY, {}).get("edited")
+    return str(linked) if linked else ""
 
 
 def find_counterfactual(model_name: str, text: str) -> str | None:

@@ -108,6 +108,7 @@ def session_slices() -> list[slicing.Slice]:
             st.session_state[SLICES_KEY] = slicing.from_json(raw) if raw else []
         except (ValueError, TypeError):
             st.session_state[SLICES_KEY] = []  # a hand-edited link: no slices, never a failed page
+        links.mark_seeded(SLICES_KEY, "slices")
     return st.session_state[SLICES_KEY]
 
 

@@ -145,8 +145,8 @@ def seed_data_widgets(prefix: str) -> None:
     demo = demo_mode.config()
     if demo is not None:
         names = list(demo.data_choices())
-        linked = st.session_state.get(links.LINK_KEY, {}).get("data")
-        if f"{prefix}_listed" not in st.session_state and linked and linked not in names:
+        linked = links.from_link(f"{prefix}_listed", "data")  # None when kept from an earlier visit
+        if linked and linked not in names:
             st.session_state[f"{prefix}_refused"] = True
         links.seed_choice(f"{prefix}_listed", "data", names or [""])
         if st.session_state.get(f"{prefix}_refused") is True:  # said by data_widgets until another is chosen

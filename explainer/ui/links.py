@@ -36,22 +36,43 @@ KEPT_KEY = "_link_kept"  # widget key -> its value in this session, kept while i
 SEEDED_KEY = "_link_seeded"  # widget key -> the link parameter it is seeded from
 
 
+def _history_navigation() -> bool:
+    """This run answers the browser's Back or Forward (Streamlit's frontend says so with the rerun it asks for)."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.is_history_navigation)
+
+
+def _page() -> str:
+    """The page this run shows (its script hash): a relink re-seeds only that page's options, since pages share
+    some parameter names with other meanings (method= is the map's projection and the attribution's method)."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx is not None else ""
+
+
 def begin_run() -> None:
-    """First thing in every run (app.py): follow an address the app did not publish, then hold this run's
-    options until end_run."""
+    """First thing in every run (app.py): follow Back/Forward or a page switch that carries parameters, then
+    hold this run's options until end_run."""
     now = st.query_params.to_dict()
     relink = st.session_state.pop(RELINK_KEY, None)
-    published = st.session_state.get(PUBLISHED_KEY)
-    if relink is None and published is not None and now and now != published:
-        relink = now  # Back or Forward (or an edited address): the address is the state to show
+    published = st.session_state.get(PUBLISHED_KEY) or {}
+    named = set(relink or ())
+    if relink is None and _history_navigation() and now != published:
+        # Back or Forward: the address is the state to show. What it leaves out is at its default, so what the
+        # app had published and this address lacks is re-seeded too (and leaves the opening link).
+        relink, named = now, set(now) | set(published)
         if "model_choice" in st.session_state:  # seed_sidebar seeds model and text from it again
             for key in ("model_choice", "model_other", "text"):
                 st.session_state.pop(key, None)
-    if relink:
-        st.session_state[LINK_KEY] = {**st.session_state.get(LINK_KEY, {}), **relink}
-        kept = st.session_state.get(KEPT_KEY, {})
-        for key, param in st.session_state.get(SEEDED_KEY, {}).items():
-            if param in relink:  # seeded again from the new address, not kept from before
+    if relink is not None:
+        link = {key: value for key, value in st.session_state.get(LINK_KEY, {}).items() if key not in named}
+        st.session_state[LINK_KEY] = {**link, **relink}
+        kept, page = st.session_state.get(KEPT_KEY, {}), _page()
+        for key, (param, seeded_on) in list(st.session_state.get(SEEDED_KEY, {}).items()):
+            if param in named and seeded_on == page:  # seeded again from the new address, not kept from before
                 st.session_state.pop(key, None)
                 kept.pop(key, None)
     st.session_state[PENDING_KEY] = {}
@@ -59,9 +80,14 @@ def begin_run() -> None:
 
 def end_run() -> None:
     """Last thing in every run, however it ends (app.py's finally): send this run's options in one address."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
+
     pending = st.session_state.pop(PENDING_KEY, None)
     if pending is not None:
-        _apply(pending)
+        try:
+            _apply(pending)
+        except (StopException, RerunException):  # a stop or rerun asked meanwhile: the next run sends it again
+            pass
 
 
 def flush() -> None:
@@ -80,10 +106,10 @@ def flush() -> None:
 def _apply(options: Mapping[str, str]) -> None:
     current = st.query_params.to_dict()
     wanted = {key: value for key, value in {**current, **options}.items() if value != ""}
+    st.session_state[PUBLISHED_KEY] = wanted
     # One message, so one history entry (the browser adds none when the address is unchanged). Sent even when
     # unchanged: a run that ends in a rerun loses its last messages, and this one would never be sent again.
     st.query_params.from_dict(wanted)
-    st.session_state[PUBLISHED_KEY] = wanted
 
 
 def link_params() -> dict[str, str]:
@@ -107,7 +133,8 @@ def seed_sidebar() -> None:
     the pages' options (seed_option)."""
     if "model_choice" in st.session_state:
         return
-    st.session_state[LINK_KEY] = st.query_params.to_dict()
+    if LINK_KEY not in st.session_state:  # the session's first run; Back and Forward set it in begin_run
+        st.session_state[LINK_KEY] = st.query_params.to_dict()
     demo = active_demo()
     names = list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
     model = st.query_params.get("model", names[0])
@@ -170,7 +197,13 @@ def tell_adjusted(param: str, raw: str, why: str) -> None:
     st.toast(f"The link's {param}={_shown(raw)} {why}.", icon=":material/link_off:")
 
 
-def _from_link(key: str, param: str) -> str | None:
+def mark_seeded(key: str, param: str) -> None:
+    """Session state `key` (not a widget) was seeded from the link's `param`: Back, Forward or a page switch that
+    names `param` seeds it again."""
+    st.session_state.setdefault(SEEDED_KEY, {})[key] = (param, _page())
+
+
+def from_link(key: str, param: str) -> str | None:
     """The link's raw `param` when widget `key` is about to get its first value from it; None otherwise."""
     if key in st.session_state or key in st.session_state.get(KEPT_KEY, {}):
         return None
@@ -185,7 +218,7 @@ def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any)
     if key not in st.session_state and key in kept:
         st.session_state[key] = kept[key]  # back on its page: Streamlit forgot the widget, the session did not
     elif key not in st.session_state:
-        raw = _from_link(key, param)
+        raw = from_link(key, param)
         value = default
         if raw is not None:
             try:
@@ -194,14 +227,14 @@ def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any)
                 value = default  # a hand-edited link: fall back, never fail the page
                 tell_adjusted(param, raw, "could not be read here; the default is used")
         st.session_state[key] = value
-    st.session_state.setdefault(SEEDED_KEY, {})[key] = param
+    st.session_state.setdefault(SEEDED_KEY, {})[key] = (param, _page())
     kept[key] = st.session_state[key]  # the value this run starts from: the user's latest choice
     return st.session_state[key]
 
 
 def seed_fraction(key: str, param: str, default: float) -> float:
     """seed_option for a number in [0, 1] (a tau, a threshold): a link value outside is clamped, and said so."""
-    raw = _from_link(key, param)
+    raw = from_link(key, param)
     value = seed_option(key, param, parse_fraction, default)
     try:
         clamped = raw is not None and float(raw) != parse_fraction(raw)
@@ -218,13 +251,13 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
     named). `parse` turns the link's text into a choice."""
     default = choices[0] if default is None else default
 
-    def from_link(raw: str) -> Any:
+    def parse_choice(raw: str) -> Any:
         # No toast here: pages share some names with other meanings (method= is the map's projection and the
         # attribution's method), and a link keeps every page's options, so a choice not offered is often no error.
         value = parse(raw)
         return value if value in choices else default
 
-    seed_option(key, param, from_link, default)
+    seed_option(key, param, parse_choice, default)
     if st.session_state[key] not in choices:
         st.session_state[key] = default
     return st.session_state[key]
@@ -233,7 +266,7 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
 def seed_index(key: str, param: str, size: int, default: int = 0) -> int:
     """seed_option for a number input over 0 … size - 1 (a layer, a head, a token): the link's or the kept
     value clamped into that range (a link's, with a toast)."""
-    raw = _from_link(key, param)
+    raw = from_link(key, param)
     seed_option(key, param, int, default)
     value = min(max(int(st.session_state[key]), 0), size - 1)
     if raw is not None and value != st.session_state[key]:
@@ -251,7 +284,7 @@ def seed_layer_head(prefix: str, layers: int, heads: int, default_layer: int = 0
 
 def seed_indices(key: str, param: str, size: int) -> list[int]:
     """seed_option for a multiselect over 0 … size - 1 (e.g. "0,2"): values outside that range are dropped."""
-    raw = _from_link(key, param)
+    raw = from_link(key, param)
     seed_option(key, param, parse_ints, [])
     kept = [v for v in st.session_state[key] if 0 <= v < size]
     if raw is not None and len(kept) != len(st.session_state[key]):
@@ -262,7 +295,7 @@ def seed_indices(key: str, param: str, size: int) -> list[int]:
 
 def seed_names(key: str, param: str, allowed: Sequence[str]) -> list[str]:
     """seed_option for a multiselect of names (labels, tags): only those in `allowed` (this data set's) are kept."""
-    raw = _from_link(key, param)
+    raw = from_link(key, param)
     seed_option(key, param, lambda raw: parse_names(raw, allowed), [])
     st.session_state[key] = [name for name in st.session_state[key] if name in allowed]
     if raw is not None and len(st.session_state[key]) < len({p.strip() for p in raw.split(",") if p.strip()}):
@@ -274,7 +307,7 @@ def seed_range(key: str, param: str, low: int, high: int, high_key: str) -> tupl
     """seed_option for a range slider over [low, high] (the link's "3-20"), clamped to it (a link's, with a toast).
     A range open at the top (it reached the previous `high`, kept under `high_key`) stays open when `high` grows,
     e.g. on a data set with longer texts."""
-    raw = _from_link(key, param)
+    raw = from_link(key, param)
     seed_option(key, param, lambda raw: parse_range(raw, low, high), (low, high))
     first, last = st.session_state[key]
     if raw is not None and _parses_as_range(raw) and (first, last) != tuple(sorted(map(int, raw.split("-", 1)))):

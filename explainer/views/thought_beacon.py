@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly import colors as plotly_colors
 
 from explainer.views.text import plot_text, token_labels
 
@@ -16,14 +17,19 @@ if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
 
 PALETTE = (  # 20 distinguishable colours (plotly's Dark24, whose two near-identical pinks at 11 and 12 are swapped
-    # for a brown and a cyan); markers beyond wrap around. Every view colours a marker id the same (Markers, the map).
+    # for a brown and a cyan), then plotly's Light24; markers beyond 43 wrap around. Every view colours a marker
+    # id the same (Markers, the map).
     "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86", "#EB663B", "#511CFB",
     "#00A08B", "#6C4516", "#17BECF", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1", "#620042", "#1616A7",
 )
 
 
+MORE_COLOURS = tuple(plotly_colors.qualitative.Light24)  # markers 20-43 (a model with more than 20 markers)
+
+
 def marker_color(marker: int) -> str:
-    return PALETTE[marker % len(PALETTE)]
+    colours = PALETTE + MORE_COLOURS
+    return colours[marker % len(colours)]
 
 
 def _layer_labels(layers: int) -> list[str]:

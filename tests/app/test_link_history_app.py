@@ -30,21 +30,56 @@ def test_a_page_keeps_its_options_after_a_visit_to_another():
     assert app.number_input(key="attention_layer").value == 2 and app.query_params["layer"] == "2"
 
 
-def test_an_address_the_app_did_not_publish_is_followed_like_a_link():
+def back_to(app: AppTest, address: dict[str, str], monkeypatch) -> AppTest:
+    """What Back does: the browser's address changes under the session, and Streamlit's rerun says it is history
+    navigation (AppTest cannot, so the test says it for that one run)."""
+    from explainer.ui import links
+
+    for key in list(app.query_params):
+        del app.query_params[key]
+    for key, value in address.items():
+        app.query_params[key] = value
+    monkeypatch.setattr(links, "_history_navigation", lambda: True)
+    app.run()
+    monkeypatch.setattr(links, "_history_navigation", lambda: False)
+    assert not app.exception
+    return app
+
+
+def test_back_and_forward_restore_the_text_and_the_options_of_that_entry(monkeypatch):
     app = open_app({"text": "Alpha film, warm."})
     app.switch_page("app_pages/attention.py").run()
+    entry = dict(dict(app.query_params))  # the history entry Back returns to
     app.text_area(key="text").set_value("Bravo film, dull.").run()
     app.number_input(key="attention_layer").set_value(3).run()
-    assert (app.query_params["text"], app.query_params["layer"]) == ("Bravo film, dull.", "3")
-    # what Back does: the browser's address changes under the session
-    app.query_params["text"] = "Alpha film, warm."
-    app.query_params["layer"] = "1"
-    app.run()
-    assert not app.exception
+    app.multiselect(key="bertviz_layers").set_value([1]).run()
+    assert (app.query_params["text"], app.query_params["layer"], app.query_params["bv_layers"]) == (
+        "Bravo film, dull.", "3", "1")
+    back_to(app, entry, monkeypatch)
     assert app.text_area(key="text").value == "Alpha film, warm."
-    assert app.number_input(key="attention_layer").value == 1
-    assert (app.query_params["text"], app.query_params["layer"]) == ("Alpha film, warm.", "1")
-    # and a run the app published itself changes nothing
+    assert app.number_input(key="attention_layer").value == 0
+    assert app.multiselect(key="bertviz_layers").value == []  # at its default, so absent from that address
+    assert dict(app.query_params) == entry
+    # a run the app published itself is no navigation: the user's next change stands
     app.number_input(key="attention_head").set_value(2).run()
-    assert app.text_area(key="text").value == "Alpha film, warm."
-    assert app.number_input(key="attention_layer").value == 1 and app.query_params["head"] == "2"
+    assert app.text_area(key="text").value == "Alpha film, warm." and app.query_params["head"] == "2"
+
+
+def test_back_on_one_page_leaves_another_page_s_option_of_the_same_name(monkeypatch):
+    app = open_app({"text": "A gentle film."})
+    app.number_input(key="overview_layer").set_value(1).run()  # the Overview's layer=
+    app.switch_page("app_pages/attention.py").run()
+    app.number_input(key="attention_layer").set_value(3).run()
+    back_to(app, {**dict(app.query_params), "layer": "2"}, monkeypatch)
+    assert app.number_input(key="attention_layer").value == 2
+    app.switch_page("app_pages/overview.py").run()
+    assert app.number_input(key="overview_layer").value == 1  # kept: Back was on the Attention page
+
+
+def test_without_history_navigation_an_address_change_is_no_back(monkeypatch):
+    # A rerun asked for before the browser had this run's address carries the older one: not a Back
+    app = open_app({"text": "Alpha film, warm."})
+    app.text_area(key="text").set_value("Bravo film, dull.").run()
+    app.query_params["text"] = "Alpha film, warm."  # the stale address, with no history navigation
+    app.run()
+    assert app.text_area(key="text").value == "Bravo film, dull." and app.query_params["text"] == "Bravo film, dull."

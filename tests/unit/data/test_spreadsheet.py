@@ -24,5 +24,12 @@ def test_formula_like_texts_get_an_apostrophe_and_nothing_else_changes():
     assert back["correct"].tolist() == [True] * 7
 
 
+def test_labels_are_left_exact():
+    frame = pd.DataFrame({"text": ["+good", "fine"], "label": ["+1", "-1"], "predicted": ["-1", "+1"]})
+    back = pd.read_csv(io.BytesIO(spreadsheet_csv(frame)), dtype=str)
+    assert back["text"].tolist() == ["'+good", "fine"]
+    assert back["label"].tolist() == ["+1", "-1"] and back["predicted"].tolist() == ["-1", "+1"]
+
+
 def test_the_errors_download_uses_it():
     assert b"'=1+1" in predictions_csv(pd.DataFrame({"text": ["=1+1"], "label": ["pos"]}))
