@@ -146,10 +146,8 @@ def seed_data_widgets(prefix: str) -> None:
     if demo is not None:
         names = list(demo.data_choices())
         linked = links.from_link(f"{prefix}_listed", "data")  # None when kept from an earlier visit
-        if linked and linked not in names:
-            st.session_state[f"{prefix}_refused"] = True
         links.seed_choice(f"{prefix}_listed", "data", names or [""])
-        if st.session_state.get(f"{prefix}_refused") is True:  # said by data_widgets until another is chosen
+        if linked and linked not in names:  # the offered set opened instead: said by data_widgets while it stands
             st.session_state[f"{prefix}_refused"] = st.session_state[f"{prefix}_listed"]
         links.seed_choice(f"{prefix}_source", "source", sources())
     else:

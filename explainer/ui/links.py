@@ -3,10 +3,10 @@ clamped to the model now chosen (a link may name another model's sizes or labels
 options back beside model and text. Hand-edited links fall back to defaults, never fail a page.
 
 One run, one address (app.py calls begin_run and end_run around the page): options published during a run are
-sent together at its end, so the browser's history gains one entry per action, not one per option. When the
-address changes by anything but the app's own publishing (Back, Forward, an edited address, a page switch that
-carries parameters), it is a link again: it seeds the model, the text and every option it names. A page's options
-outlive a visit to another page (Streamlit forgets the state of widgets it did not draw): they are kept here.
+sent together (when the first figure is, and at its end), so the browser's history gains one entry per action,
+not one per option. Back, Forward and a page switch that carries parameters make the address a link again: it
+seeds that page's options it names (and, for Back and Forward, the model and the text). A page's options outlive a
+visit to another page (Streamlit forgets the state of widgets it did not draw): they are kept here.
 """
 
 from __future__ import annotations
@@ -33,23 +33,25 @@ PENDING_KEY = "_link_pending"  # options published during this run, sent at its 
 PUBLISHED_KEY = "_link_published"  # the address as the app last left it
 RELINK_KEY = "_link_relink"  # parameters a page switch carries: the next run seeds from them as from a link
 KEPT_KEY = "_link_kept"  # widget key -> its value in this session, kept while its page is not shown
-SEEDED_KEY = "_link_seeded"  # widget key -> the link parameter it is seeded from
+SEEDED_KEY = "_link_seeded"  # widget key -> (the link parameter it is seeded from, the page it was seeded on)
+
+
+def _run_context():
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    return get_script_run_ctx()
 
 
 def _history_navigation() -> bool:
     """This run answers the browser's Back or Forward (Streamlit's frontend says so with the rerun it asks for)."""
-    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
+    ctx = _run_context()
     return bool(ctx is not None and ctx.is_history_navigation)
 
 
 def _page() -> str:
     """The page this run shows (its script hash): a relink re-seeds only that page's options, since pages share
     some parameter names with other meanings (method= is the map's projection and the attribution's method)."""
-    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
+    ctx = _run_context()
     return ctx.page_script_hash if ctx is not None else ""
 
 
@@ -85,7 +87,9 @@ def end_run() -> None:
     pending = st.session_state.pop(PENDING_KEY, None)
     if pending is not None:
         try:
-            _apply(pending)
+            # Sent even when unchanged: a run that ends in a rerun loses its last messages, and an address the
+            # server already holds would never be sent again (the browser adds no entry for an unchanged one).
+            _apply(pending, always=True)
         except (StopException, RerunException):  # a stop or rerun asked meanwhile: the next run sends it again
             pass
 
@@ -95,27 +99,25 @@ def flush() -> None:
     on its way (progressive.rest_may_follow), so its link should be too, not only when the run ends."""
     pending = st.session_state.get(PENDING_KEY)
     if pending:
-        current = st.query_params.to_dict()
-        wanted = {key: value for key, value in {**current, **pending}.items() if value != ""}
-        if wanted != current:
-            st.query_params.from_dict(wanted)
-        st.session_state[PUBLISHED_KEY] = wanted
+        _apply(pending, always=False)
         pending.clear()
 
 
-def _apply(options: Mapping[str, str]) -> None:
-    current = st.query_params.to_dict()
-    wanted = {key: value for key, value in {**current, **options}.items() if value != ""}
+def _address(options: Mapping[str, str]) -> dict[str, str]:
+    """The current address with `options` over it; an empty value leaves the address."""
+    return {key: value for key, value in {**st.query_params.to_dict(), **options}.items() if value != ""}
+
+
+def _apply(options: Mapping[str, str], always: bool) -> None:
+    wanted = _address(options)
     st.session_state[PUBLISHED_KEY] = wanted
-    # One message, so one history entry (the browser adds none when the address is unchanged). Sent even when
-    # unchanged: a run that ends in a rerun loses its last messages, and this one would never be sent again.
-    st.query_params.from_dict(wanted)
+    if always or wanted != st.query_params.to_dict():
+        st.query_params.from_dict(wanted)  # one message, so one history entry
 
 
 def link_params() -> dict[str, str]:
     """The address as this run will leave it: the current one with the options published so far."""
-    pending = st.session_state.get(PENDING_KEY) or {}
-    return {key: value for key, value in {**st.query_params.to_dict(), **pending}.items() if value != ""}
+    return _address(st.session_state.get(PENDING_KEY) or {})
 
 
 def switch_page(page: str, params: Mapping[str, Any]) -> None:
@@ -337,7 +339,7 @@ def publish_options(options: Mapping[str, Any]) -> None:
     if pending is not None:
         pending.update(options)
     else:
-        _apply(options)
+        _apply(options, always=True)
 
 
 @dataclass(frozen=True)
