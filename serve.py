@@ -16,7 +16,7 @@ from explainer.ui import startup
 @contextlib.asynccontextmanager
 async def lifespan(app):
     # In a thread: the server answers at once; a visitor arriving early waits on the same cached load.
-    threading.Thread(target=startup.warm_models, name="explainer-warm-start", daemon=True).start()
+    threading.Thread(target=startup.warm_models, name=startup.WARM_THREAD, daemon=True).start()
     yield
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import gc
 import importlib
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,6 +73,22 @@ def freeze_long_lived() -> None:
     gc.freeze()
 
 
+_CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
+WARM_THREAD = "explainer-warm-start"  # serve.py's thread name
+
+
+class _WarmStartContextFilter(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext!" warning for the warm-start thread only: it loads through the
+    pages' caches outside any visitor's run, which is expected, and the warning read as a fault in the server's
+    console. Every other thread's warning still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return threading.current_thread().name != WARM_THREAD or "ScriptRunContext" not in record.getMessage()
+
+
+_WARM_START_FILTER = _WarmStartContextFilter()
+
+
 WARMED: set[str] = set()  # model names loaded at server start (the sidebar says they are ready)
 
 
@@ -79,10 +96,10 @@ def warm_models() -> None:
     """At server start (serve.py): imports, then the default model (in demo mode every configured one) and the
     trace of the default text, through the same caches the pages use. Failures are logged, never raised: a
     model that cannot load says so to the first visitor as usual."""
-    import logging
     import time
 
     log = logging.getLogger("explainer.warm_start")
+    logging.getLogger(_CONTEXT_LOGGER).addFilter(_WARM_START_FILTER)  # once: the same filter is not added twice
     started = time.perf_counter()
     warm()
     from explainer.loading import shipped

@@ -32,3 +32,32 @@ def test_warm_data_fills_the_caches_the_map_and_errors_pages_read(checkpoint, tm
     assert build_map(bundle, data, MapOptions()).cached  # the map page's default options
     assert analyse(bundle, data).cached  # the Errors page
     assert reference_texts(None) in ablation._MEANS[bundle.model]  # the Causal page's mean ablation
+
+
+def test_the_warm_start_thread_does_not_log_streamlits_missing_context_warning_but_others_still_do():
+    import logging
+    import threading
+
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    class Kept(logging.Handler):  # Streamlit's loggers do not propagate, so pytest's caplog does not see them
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    logger = logging.getLogger(startup._CONTEXT_LOGGER)
+    logger.addFilter(startup._WARM_START_FILTER)
+    kept = Kept()
+    logger.addHandler(kept)
+    try:
+        for name in (startup.WARM_THREAD, "another-thread"):
+            thread = threading.Thread(target=get_script_run_ctx, name=name)
+            thread.start()
+            thread.join()
+    finally:
+        logger.removeHandler(kept)
+    warned = [message for message in kept.messages if "ScriptRunContext" in message]
+    assert len(warned) == 1 and "another-thread" in warned[0]
