@@ -24,6 +24,14 @@ def validate_text(text: str) -> str:
         raise InputError(f"Text must be a string, not {type(text).__name__}")
     if not text.strip():
         raise InputError("The text is empty: type a sentence to analyse.")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:  # an unpaired surrogate: a shell's undecodable byte, JSON's "\\ud800"
+            raise InputError(
+                f"The text is not valid Unicode at character {error.start + 1} (an undecodable byte or an unpaired "
+                "surrogate): no tokenizer can read it."
+            ) from None
     if len(text) > MAX_TEXT_CHARS:
         raise InputError(
             f"The text has {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}. "

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+import numpy as np
 import pandas as pd
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "comment", "utterance", "query")
@@ -86,6 +87,15 @@ class LabelledData:
         if "line" not in columns and self.lines:
             columns["line"] = list(self.lines)
         return pd.DataFrame(columns)
+
+
+def file_rows(lines: Sequence[int], skipped_lines: Sequence[int]) -> np.ndarray:
+    """[N] int64: each kept row's index among the file's data rows from 0, skipped rows counted, so that it
+    indexes the file as a dataframe library reads it. Every record (kept or skipped) starts on its own line, so
+    that index is the rank of the row's line among all records' lines (a quoted field may span lines)."""
+    kept = np.asarray(lines, dtype=np.int64)
+    every = np.unique(np.concatenate([kept, np.asarray(skipped_lines, dtype=np.int64)]))
+    return np.searchsorted(every, kept).astype(np.int64)
 
 
 # ---- bytes: where they come from, their hash, UTF-8 --------------------------------------------------------
@@ -274,10 +284,22 @@ def _pick_column(
         folded = [c for c in columns if c.casefold() == wanted.casefold()]
         if folded:
             return folded[0]
-        found = f"; columns found: {list(columns)}" if quote else ""
+        found = f"; columns found: {_columns_found(columns)}" if quote else ""
         raise DatasetError(f"{source}: no {kind} column {wanted!r}{found}")
     by_name = {c.strip().casefold(): c for c in columns}
     return next((by_name[name] for name in known if name in by_name), "")
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` can be written as UTF-8: JSON's "\\ud800" escapes give unpaired surrogates, which no
+    tokenizer takes."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_number(value: Any) -> bool:
@@ -360,6 +382,14 @@ class _Labels:
         return tuple(str(i) for i in range(self.max_id + 1)) if self.inferred_ints else self.names
 
 
+def _columns_found(columns: Sequence[str], limit: int = 12, width: int = 40) -> str:
+    """The columns of a file for an error message, bounded: a file that is not a data set (a log, /proc/...)
+    has one "column" of its whole first line, control characters included."""
+    shown = [repr(c if len(c) <= width else c[: width - 1] + "…") for c in columns[:limit]]
+    more = f", ... ({len(columns) - limit} more)" if len(columns) > limit else ""
+    return "[" + ", ".join(shown) + more + "]"
+
+
 def _distinct(values: Sequence[Any]) -> list[str]:
     return sorted({repr(v.strip() if isinstance(v, str) else v) for v in values})
 
@@ -412,7 +442,7 @@ class RowStream:
 
         quote = self._quote
         # Without quoting, a file that is not a data set (a password file, a config) is called just that.
-        found = f"; columns found: {columns}" if quote else ""
+        found = f"; columns found: {_columns_found(columns)}" if quote else ""
         not_data = "" if quote else " is not a labelled data set"
         self.label_column = _pick_column(columns, label_column, LABEL_COLUMNS, "label", self.source, quote)
         if not self.label_column:
@@ -421,7 +451,12 @@ class RowStream:
             )
         self.text_column = _pick_column(columns, text_column, TEXT_COLUMNS, "text", self.source, quote)
         self.text_column = self.text_column or _guess_text_column(columns, fields, self.label_column)
-        if not self.text_column or self.text_column == self.label_column:
+        if self.text_column and self.text_column == self.label_column:
+            raise DatasetError(
+                f"{self.source}: the label column {self.label_column!r} is also the text column; name the text "
+                "column too (text_column, --text-column on the command line)"
+            )
+        if not self.text_column:
             raise DatasetError(
                 f"{self.source}{not_data}: no text column found (looked for {', '.join(TEXT_COLUMNS)} or a column "
                 f"of words){found}"
@@ -466,6 +501,8 @@ class RowStream:
                 self.problems.append((line, f"text is {type(text).__name__}, not a string"))
             elif not text.strip():
                 self.problems.append((line, "empty text"))
+            elif not _encodable(text):
+                self.problems.append((line, "text is not valid Unicode (an unpaired surrogate)"))
             elif _is_missing(label):
                 self.problems.append((line, "missing label"))
             elif (label_id := self._labels(label)) is None:

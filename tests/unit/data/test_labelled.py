@@ -252,6 +252,25 @@ def test_no_label_column_lists_the_columns(tmp_path):
         read_dataset(write(tmp_path, "d.csv", "text,stars\nnice,5\n"))
 
 
+def test_the_columns_an_error_lists_are_bounded_for_a_file_that_is_not_a_data_set(tmp_path):
+    # an environment dump: one "column" of 1,000+ characters with NULs (like /proc/self/environ)
+    line = "\x00".join(f"VARIABLE_{i}=value_{i}" for i in range(60))
+    with pytest.raises(DatasetError) as raised:
+        read_dataset(write(tmp_path, "environ.csv", line + "\n"))
+    message = str(raised.value)
+    assert "columns found: ['VARIABLE_0=value_0\\x00VARIABLE_1=value_1\\x00V…']" in message
+    assert len(message) < 300 and "\x00" not in message
+    wide = ",".join(f"c{i}" for i in range(30))
+    with pytest.raises(DatasetError, match=r"columns found: \['c0', .*'c11', \.\.\. \(18 more\)\]"):
+        read_dataset(write(tmp_path, "wide.csv", wide + "\n" + ",".join("1" * 30) + "\n"))
+
+
+def test_a_label_column_named_as_the_text_column_says_so(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\nnice,positive\n")
+    with pytest.raises(DatasetError, match=r"the label column 'text' is also the text column; name the text column"):
+        read_dataset(path, label_column="text")
+
+
 def test_other_file_errors(tmp_path):
     with pytest.raises(DatasetError, match="no such file"):
         read_dataset(tmp_path / "missing.csv")
