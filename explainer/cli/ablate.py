@@ -14,8 +14,7 @@ from typing import Any
 
 from explainer.capture.encoding import InputError
 from explainer.causal import MODES, Ablation, ablate_heads
-from explainer.cli.common import fail, print_json
-from explainer.loading.bundle import ModelLoadError, load_model
+from explainer.cli.common import add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
 
 
 def summary(result: Ablation) -> dict[str, Any]:
@@ -47,9 +46,9 @@ def summary(result: Ablation) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m explainer ablate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer ablate", description=describe(__doc__))
     parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
-    parser.add_argument("--text", required=True, help="the input text")
+    parser.add_argument("--text", type=text_argument, required=True, help="the input text")
     parser.add_argument(
         "--mode",
         default="mean",
@@ -58,11 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--target", default=None, help="label name or index (default: the predicted label)")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
-    parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
+    add_allow_pickle(parser)
     args = parser.parse_args(argv)
     try:
-        bundle = load_model(args.model, allow_pickle=args.allow_pickle)
+        bundle = load_cli_model(args.model, args.allow_pickle)
         result = ablate_heads(bundle, args.text, target=args.target, mode=args.mode)
-    except (ModelLoadError, InputError) as error:
+    except InputError as error:
         fail(str(error))
     print_json(summary(result))

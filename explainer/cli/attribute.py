@@ -8,37 +8,54 @@ convergence delta where the method has one. `--method graph` prints the attribut
 from __future__ import annotations
 
 import argparse
+import sys
 
 from explainer.attribution import METHODS, AttributionOptions, attribute
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, GraphUnsupported, attention_attribution
 from explainer.attribution.inputs import BASELINES
 from explainer.capture.encoding import InputError
-from explainer.cli.common import at_least_one, fail, model_argument, print_json, unit_interval
-from explainer.loading.bundle import ModelLoadError, load_model
+from explainer.cli.common import (
+    add_allow_pickle,
+    at_least_one,
+    describe,
+    fail,
+    load_cli_model,
+    print_json,
+    text_argument,
+    unit_interval,
+)
 
 CHOICES = (*METHODS, "graph")
+SAMPLES = AttributionOptions.samples
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m explainer attribute", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer attribute", description=describe(__doc__))
     parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
-    parser.add_argument("--text", required=True, help="the input text")
+    parser.add_argument("--text", type=text_argument, required=True, help="the input text")
     parser.add_argument("--method", required=True, choices=CHOICES, metavar="NAME", help=", ".join(CHOICES))
     parser.add_argument("--target", default=None, help="label name or index to attribute (default: predicted)")
-    parser.add_argument("--baseline", default="pad", choices=BASELINES, help="what replaces text tokens")
+    parser.add_argument("--baseline", default=None, choices=BASELINES,
+                        help="what replaces text tokens (default pad; not the graph's: it scales attention from 0)")
     parser.add_argument(
-        "--steps", type=at_least_one, default=None, help="IG: intervals of the first grid; graph: steps"
+        "--steps", type=at_least_one, default=None,
+        help="IG: intervals of the first grid (default: adaptive until the error bound holds); graph: the most "
+        f"intervals per layer, doubled until its completeness check holds (default {DEFAULT_STEPS})",
     )
-    parser.add_argument("--samples", type=at_least_one, default=200, help="LIME / KernelSHAP samples")
+    parser.add_argument("--samples", type=at_least_one, default=None,
+                        help=f"LIME / KernelSHAP samples (default {SAMPLES})")
     parser.add_argument(
-        "--threshold", type=unit_interval, default=DEFAULT_THRESHOLD, help="graph: relative edge threshold"
+        "--threshold", type=unit_interval, default=DEFAULT_THRESHOLD,
+        help=f"graph: edges kept above this share of the strongest (default {DEFAULT_THRESHOLD})"
     )
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
-    parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
+    add_allow_pickle(parser)
     args = parser.parse_args(argv)
     try:
-        bundle = load_model(model_argument(args.model), allow_pickle=args.allow_pickle)
+        bundle = load_cli_model(args.model, args.allow_pickle)
         if args.method == "graph":
+            if args.baseline is not None or args.samples is not None:
+                print("note: --baseline and --samples do not apply to the graph", file=sys.stderr)
             result = attention_attribution(bundle, args.text, target=args.target, steps=args.steps or DEFAULT_STEPS)
             graph = result.graph(args.threshold)
             payload = {
@@ -51,9 +68,9 @@ def main(argv: list[str] | None = None) -> None:
             }
         else:
             steps = {"steps": args.steps, "conductance_steps": args.steps} if args.steps is not None else {}
-            options = AttributionOptions(baseline=args.baseline, samples=args.samples, **steps)
+            options = AttributionOptions(baseline=args.baseline or "pad", samples=args.samples or SAMPLES, **steps)
             payload = attribute(bundle, args.text, args.method, target=args.target, options=options).as_dict()
-    except (ModelLoadError, InputError, GraphUnsupported, ValueError) as error:
+    except (InputError, GraphUnsupported, ValueError) as error:
         fail(str(error))
     print_json(payload)
 

@@ -13,10 +13,13 @@ DESCRIPTION = "Write the CheckList-style labelled challenge set (text,label,capa
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer challenge", description=DESCRIPTION)
-    parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="CSV to write (text,label,capability)")
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--out", type=Path, default=DEFAULT_PATH,
+                        help=f"CSV to write (text,label,capability); default: the shipped set, {DEFAULT_PATH.name}, "
+                        "which only the default seed and size may rewrite")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"the templates' random seed (default {SEED})")
     parser.add_argument("--per-capability", type=at_least_one, default=PER_CAPABILITY,
-                        help="rows per capability, an even number (half negative, half positive)")
+                        help=f"rows per capability, an even number (half negative, half positive; default "
+                        f"{PER_CAPABILITY})")
     args = parser.parse_args(argv)
     if args.out.is_dir():
         fail(f"--out {args.out} is a folder: give a file name ending in .csv")
@@ -24,6 +27,11 @@ def main(argv: list[str] | None = None) -> None:
         examples = generate(args.seed, args.per_capability)
     except ValueError as error:  # odd count, or more rows than the templates make
         fail(str(error))
+    shipped = args.out.resolve() == DEFAULT_PATH.resolve()
+    if shipped and (args.seed, args.per_capability) != (SEED, PER_CAPABILITY):
+        # The shipped set is what the model cards, the Errors page and mean ablation read: another seed or size
+        # would silently change them all.
+        fail(f"another seed or size would overwrite the shipped {DEFAULT_PATH.name}: give --out FILE")
     with writing_to(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(to_csv(examples), encoding="utf-8", newline="")

@@ -31,6 +31,48 @@ def print_json(payload: dict[str, Any]) -> None:
     print(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False))
 
 
+def describe(doc: str | None) -> str:
+    """A command's --help description from its module docstring: the first paragraph that is not the usage line
+    (argparse prints the usage itself), whole, where its first line alone stopped mid-sentence."""
+    paragraphs = [" ".join(p.split()) for p in (doc or "").split("\n\n") if p.strip()]
+    if not paragraphs:
+        return ""
+    first = paragraphs[0]
+    if first.startswith("`python -m"):  # "`usage`: what it does" keeps what it does; a bare usage line goes
+        usage_end = first.find("`", 1)
+        first = first[usage_end + 1 :].lstrip(": ") if usage_end > 0 else ""
+    if first:
+        return first[0].upper() + first[1:]
+    return paragraphs[1] if len(paragraphs) > 1 else ""
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, required: bool = True, what: str = "") -> None:
+    """--data, --text-column and --label-column, the same in every command that reads a labelled file."""
+    parser.add_argument(
+        "--data", required=required,
+        help=f"labelled CSV, TSV, JSONL or Parquet file{what} (under EXPLAINER_DEMO: an offered data set's name)",
+    )
+    add_column_arguments(parser)
+
+
+def add_column_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--text-column", default=None,
+        help="the column of texts (default: found by name: text, sentence, review, ..., else the column of words)",
+    )
+    parser.add_argument(
+        "--label-column", default=None,
+        help="the column of true labels, as names or ids (default: found by name: label, target, class, ...)",
+    )
+
+
+def add_batch_size(parser: argparse.ArgumentParser, default: int = 32) -> None:
+    parser.add_argument(
+        "--batch-size", type=at_least_one, default=default,
+        help=f"texts per forward pass (default {default}); larger is faster until memory runs short",
+    )
+
+
 def at_least_one(text: str) -> int:
     """argparse type: a whole number >= 1 (batch sizes, step and sample counts)."""
     try:
@@ -40,6 +82,17 @@ def at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def text_argument(text: str) -> str:
+    """argparse type of --text, --clean, --corrupted: a text a tokenizer can read (a shell passes bytes that are
+    not UTF-8 as unpaired surrogates, which every tokenizer and the HTML report fail on)."""
+    from explainer.capture.encoding import InputError, validate_text
+
+    try:
+        return validate_text(text) if text.strip() else text  # empty texts get each command's own message
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def unit_interval(text: str) -> float:
@@ -82,6 +135,23 @@ def check_output_folder(path: str | Path) -> Path:
     except OSError as error:
         fail(f"cannot write to {folder}: {error.strerror or error}")
     return folder
+
+
+def check_output_file(path: str | Path) -> Path:
+    """An output file's folder, created and proven writable before any work (as check_output_folder)."""
+    file = Path(path)
+    if file.is_dir():
+        fail(f"{file} is a folder: give a file name")
+    folder = file.parent
+    if folder.exists() and not folder.is_dir():
+        fail(f"cannot write to {file}: {folder} is a file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        fail(f"cannot write to {file}: {error.strerror or error}")
+    return file
 
 
 # ---- demo mode (EXPLAINER_DEMO): the CLI takes only what the demo config offers, like the app ------------------
@@ -130,3 +200,52 @@ def data_argument(raw: str | Path) -> str:
 def quote_contents() -> bool:
     """Whether error messages may quote a data file's contents: not under EXPLAINER_DEMO."""
     return _demo() is None
+
+
+# ---- loading, the same way in every command -----------------------------------------------------------------
+
+
+def add_allow_pickle(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-pickle", action="store_true",
+        help="load pickle weights (pytorch_model.bin) when a folder has no safetensors: only for files you trust",
+    )
+
+
+def load_cli_model(name: str | None, allow_pickle: bool = False):
+    """--model loaded as every command loads it: under EXPLAINER_DEMO only an offered one (model_argument), and
+    a model that cannot be loaded is a one-line error."""
+    from explainer.loading.bundle import ModelLoadError, load_model
+
+    try:
+        return load_model(model_argument(name), allow_pickle=allow_pickle)
+    except (ModelLoadError, OSError) as error:
+        fail(str(error))
+
+
+def load_cli_data(bundle, raw: str | Path, text_column: str | None = None, label_column: str | None = None):
+    """--data read as every command reads it: under EXPLAINER_DEMO only an offered file (data_argument) and no
+    contents quoted in errors; a file that is not a labelled data set is a one-line error. Skipped rows are
+    listed on stderr (the first 20)."""
+    from explainer.data.labelled import DatasetError
+    from explainer.evaluation.error_report import load_labelled
+
+    path = Path(data_argument(raw)).expanduser()
+    try:
+        data = load_labelled(
+            bundle, path, text_column=text_column, label_column=label_column, quote_contents=quote_contents()
+        )
+    except DatasetError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"cannot read {raw}: {error.strerror or error}")
+    report_skipped(data.problems)
+    return data
+
+
+def report_skipped(problems) -> None:
+    """The first 20 skipped rows of a data file, on stderr, and how many more."""
+    for line, reason in problems[:20]:
+        print(f"skipped line {line}: {reason}", file=sys.stderr)
+    if len(problems) > 20:
+        print(f"... and {len(problems) - 20} more skipped lines", file=sys.stderr)

@@ -16,18 +16,34 @@ import sys
 from pathlib import Path
 
 from explainer.capture.encoding import InputError
-from explainer.cli.common import at_least_one, fail, print_json, to_jsonable, writing_to
+from explainer.cli.common import (
+    add_allow_pickle,
+    add_column_arguments,
+    at_least_one,
+    check_output_file,
+    describe,
+    fail,
+    load_cli_data,
+    load_cli_model,
+    print_json,
+    text_argument,
+    to_jsonable,
+    writing_to,
+)
 from explainer.counterfactual.registry import METHODS
 from explainer.data.labelled import DatasetError
-from explainer.loading.bundle import ModelLoadError, load_model
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m explainer counterfactual", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer counterfactual", description=describe(__doc__))
     parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--text", help="the input text")
-    source.add_argument("--data", help="labelled CSV, TSV or JSONL file: search its misclassified rows")
+    source.add_argument("--text", type=text_argument, help="the input text")
+    source.add_argument(
+        "--data",
+        help="labelled CSV, TSV, JSONL or Parquet file: search its misclassified rows (under EXPLAINER_DEMO: an "
+        "offered data set's name)",
+    )
     parser.add_argument("--target", default=None, help="label name or index to flip to (default: any other label)")
     parser.add_argument("--max-edits", type=at_least_one, default=3, help="most words changed (default 3)")
     parser.add_argument(
@@ -42,10 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--swaps", default=None, help='extra lexicon swaps, e.g. "good->bad, not->"')
     parser.add_argument("--out", default=None, help="--data: write one JSON line per example to this file")
-    parser.add_argument("--text-column", default=None)
-    parser.add_argument("--label-column", default=None)
+    add_column_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
-    parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
+    add_allow_pickle(parser)
     return parser
 
 
@@ -59,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         fail("--out goes with --data (one line per example); with --text the result is printed")
     if args.out and Path(args.out).is_dir():
         fail(f"--out {args.out} is a folder: give a file name ending in .jsonl")
+    if args.out:
+        check_output_file(args.out)  # before the misclassification pass, not after it
     if args.data is not None and args.target is not None:
         fail("--target goes with --text; with --data each row's target is its true label")
     methods = tuple(args.method or METHODS)
@@ -69,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     try:
         swaps = parse_swaps(args.swaps)
-        bundle = load_model(args.model, allow_pickle=args.allow_pickle)
+        bundle = load_cli_model(args.model, args.allow_pickle)
         if args.text is not None:
             search = find_counterfactuals(bundle, args.text, target=args.target, swaps=swaps, **limits)
             for note in search.notes:
@@ -77,22 +94,14 @@ def main(argv: list[str] | None = None) -> None:
             print_json(search.as_dict())
             return
         _run_data(bundle, args, swaps, limits)
-    except (ModelLoadError, InputError, DatasetError) as error:
+    except (InputError, DatasetError) as error:
         fail(str(error))
 
 
 def _run_data(bundle, args, swaps, limits: dict) -> None:
     from explainer.counterfactual.dataset import example_line, misclassified, search_each, summary
-    from explainer.evaluation.error_report import load_labelled
 
-    try:
-        data = load_labelled(
-            bundle, Path(args.data).expanduser(), text_column=args.text_column, label_column=args.label_column
-        )
-    except OSError as error:
-        fail(f"cannot read {args.data}: {error.strerror or error}")
-    for line, reason in data.problems[:20]:
-        print(f"skipped line {line}: {reason}", file=sys.stderr)
+    data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
     rows = misclassified(bundle, data)
     print(f"{len(rows)} misclassified of {len(data)} rows", file=sys.stderr)
     examples = []

@@ -7,7 +7,9 @@ import argparse
 import sys
 from typing import Any
 
-from explainer.cli.common import at_least_one, fail
+from explainer.cli.common import at_least_one, data_argument, fail
+
+WORKERS, THREADS = 2, 1  # Ray actors, and torch threads in each: two single-threaded actors fill two cores
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,13 +25,18 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="an existing cluster: auto or ray://HOST:PORT (default: start a local Ray on this machine)",
     )
-    group.add_argument("--workers", type=at_least_one, default=2, help="actors, each holding the model (default 2)")
-    group.add_argument("--threads", type=at_least_one, default=1, help="torch threads per actor (default 1)")
+    group.add_argument("--workers", type=at_least_one, default=None,
+                       help=f"actors, each holding the model (default {WORKERS})")
+    group.add_argument("--threads", type=at_least_one, default=None,
+                       help=f"torch threads per actor (default {THREADS})")
 
 
 def check_engine_arguments(args: argparse.Namespace) -> None:
-    if args.engine != "ray" and args.ray_address is not None:
-        fail("--ray-address needs --engine ray")
+    if args.engine != "ray":
+        given = [flag for flag, value in (("--ray-address", args.ray_address), ("--workers", args.workers),
+                                          ("--threads", args.threads)) if value is not None]
+        if given:
+            fail(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --engine ray")
 
 
 def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool = True) -> tuple[Any, bool]:
@@ -41,7 +48,7 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
     from explainer.scale.results import open_results
 
     try:
-        inputs = resolve_inputs(args.data)
+        inputs = resolve_inputs(data_argument(args.data))
     except DatasetError as error:
         fail(str(error))
     from tqdm.auto import tqdm
@@ -55,7 +62,8 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
             out,
             engine=args.engine,
             quote_contents=quote,
-            ray_options=RayOptions(address=args.ray_address, workers=args.workers, threads=args.threads),
+            ray_options=RayOptions(address=args.ray_address, workers=args.workers or WORKERS,
+                                   threads=args.threads or THREADS),
             progress=lambda done: bar.update(done - bar.n),
         )
     except (DatasetError, EngineError, ResultsError, OSError) as error:

@@ -17,10 +17,15 @@ from pathlib import Path
 import pandas as pd
 
 from explainer.cli.common import (
-    at_least_one,
+    add_allow_pickle,
+    add_batch_size,
+    add_data_arguments,
+    check_output_file,
+    check_output_folder,
     data_argument,
+    describe,
     fail,
-    model_argument,
+    load_cli_model,
     print_json,
     quote_contents,
     unit_interval,
@@ -28,29 +33,28 @@ from explainer.cli.common import (
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.data.labelled import DatasetError
-from explainer.loading.bundle import ModelLoadError, load_model
+from explainer.loading.bundle import ModelLoadError
 
 MAX_MODELS = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m explainer evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer evaluate", description=describe(__doc__))
     parser.add_argument(
         "--model",
         action="append",
         default=None,
         help="shipped model, local folder or hub id (default: app default); give twice to compare two models",
     )
-    parser.add_argument("--data", required=True, help="labelled CSV, TSV or JSONL file")
-    parser.add_argument("--text-column", default=None)
-    parser.add_argument("--label-column", default=None)
+    add_data_arguments(parser)
     parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
-    parser.add_argument("--batch-size", type=at_least_one, default=32)
+    add_batch_size(parser)
     parser.add_argument("--predictions-out", default=None, help="write per-example predictions to this CSV file")
     parser.add_argument("--no-cache", action="store_true", help="recompute predictions instead of reading the cache")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     parser.add_argument("--sweep-tau", action="store_true", help="accuracy vs compute over tau 0..1 (cached)")
     parser.add_argument("--out", default=None, help="write a results folder (Parquet shards + manifest.json) here")
+    add_allow_pickle(parser)
     add_engine_arguments(parser)
     return parser
 
@@ -98,6 +102,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.predictions_out and Path(args.predictions_out).is_dir():
         fail(f"--predictions-out {args.predictions_out} is a folder: give a file name ending in .csv")
     check_engine_arguments(args)
+    if args.sweep_tau:  # the sweep sets tau itself, keeps its own cache and writes no per-example file
+        given = [flag for flag, on in (("--beacon-threshold", args.beacon_threshold is not None),
+                                       ("--predictions-out", bool(args.predictions_out)),
+                                       ("--no-cache", args.no_cache)) if on]
+        if given:
+            fail(f"--sweep-tau goes without {', '.join(given)}: it runs every tau and prints one row per tau")
+    if args.predictions_out:
+        check_output_file(args.predictions_out)  # before the pass: an unwritable file fails now
+    if args.out is not None:
+        check_output_folder(args.out)
     if args.engine == "ray" or args.out is not None:
         _scaled(args, names)
         return
@@ -105,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.evaluation.compare import CompareError, compare_data
 
     try:
-        bundles = [load_model(model_argument(name)) for name in names]
+        bundles = [load_cli_model(name, args.allow_pickle) for name in names]
         data = errors.load_labelled(
             bundles[0],
             data_argument(args.data),
@@ -215,10 +229,7 @@ def _scaled(args, names: list) -> None:
         fail("--out and --engine ray take one --model: run once per model (each into its own folder)")
     if args.out is None:
         fail("--engine ray needs --out DIR: the folder for the Parquet shards and the manifest")
-    try:
-        bundle = load_model(model_argument(names[0]))
-    except (ModelLoadError, OSError) as error:
-        fail(str(error))
+    bundle = load_cli_model(names[0], args.allow_pickle)
     taus: tuple[float, ...] = ()
     if args.sweep_tau:
         if not has_beacons(bundle):

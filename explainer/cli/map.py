@@ -4,8 +4,9 @@ Map a labelled file (CSV, TSV or JSONL) through a model: embeddings of every row
 layer projected to 2-D, each row's nearest neighbours (cosine, exact) and the likely-mislabelled rows. Writes
 DIR/points.parquet (row, line, x, y, label, prediction, correct, confidence, tokens, text), DIR/neighbours.parquet
 (row, neighbours, distances) and DIR/likely_mislabelled.csv, and prints a JSON summary whose
-"likely_mislabelled" lists {"row", "score", ...} by decreasing score. `row` counts the rows read from the file
-from 0, in file order (`line` is the file line; skipped rows are reported on stderr). With --engine ray the
+"likely_mislabelled" lists {"row", "score", ...} by decreasing score. `row` counts the file's data rows from 0
+in file order, skipped rows included, so it indexes the file as pandas reads it (`line` is the file line; skipped
+rows are reported on stderr); of a folder or glob of several files it counts the rows read. With --engine ray the
 embedding pass runs on Ray and DIR is also a results folder (Parquet shards + manifest) that the app opens.
 """
 
@@ -14,20 +15,34 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explainer.cli.common import at_least_one, check_output_folder, fail, print_json, unit_interval, writing_to
+import numpy as np
+import pandas as pd
+
+from explainer.cli.common import (
+    add_allow_pickle,
+    add_batch_size,
+    add_data_arguments,
+    at_least_one,
+    check_output_folder,
+    describe,
+    fail,
+    load_cli_data,
+    load_cli_model,
+    print_json,
+    report_skipped,
+    unit_interval,
+    writing_to,
+)
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
-from explainer.data.labelled import DatasetError
-from explainer.loading.bundle import ModelLoadError, load_model
+from explainer.data.labelled import DatasetError, file_rows
 
 DEFAULT_TOP = 100
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m explainer map", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer map", description=describe(__doc__))
     parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
-    parser.add_argument("--data", required=True, help="labelled CSV, TSV or JSONL file")
-    parser.add_argument("--text-column", default=None)
-    parser.add_argument("--label-column", default=None)
+    add_data_arguments(parser)
     parser.add_argument(
         "--layer",
         type=int,
@@ -38,11 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--pooling",
         choices=("readout", "mean"),
         default="readout",
-        help="the family's readout position (CLS, last token) or the mean of the tokens",
+        help="readout (default): the family's readout position (CLS, last token); mean: the mean of the tokens",
     )
-    parser.add_argument("--method", choices=("pca", "umap"), default="pca")
+    parser.add_argument("--method", choices=("pca", "umap"), default="pca",
+                        help="pca (default; instant) or umap (seeded; PCA to 50 dimensions first)")
     parser.add_argument("--neighbours", type=at_least_one, default=10, help="k nearest neighbours (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="UMAP's random seed")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="UMAP's random seed (default 0): the same seed gives the same map")
     parser.add_argument(
         "--top",
         type=at_least_one,
@@ -50,24 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"likely-mislabelled rows in the JSON summary (default {DEFAULT_TOP}; the CSV has all)",
     )
     parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
-    parser.add_argument("--batch-size", type=at_least_one, default=32)
+    add_batch_size(parser)
     parser.add_argument("--out", required=True, help="folder for points.parquet, neighbours.parquet and the CSV")
     parser.add_argument("--json", action="store_true", help="print a JSON summary (the default and only format)")
+    add_allow_pickle(parser)
     add_engine_arguments(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    out = check_output_folder(args.out)  # before the pass: a folder that cannot be written fails now
+    check_engine_arguments(args)
+    out = check_output_folder(args.out)  # before the model and the pass: a folder that cannot be written fails now
+    bundle = load_cli_model(args.model, args.allow_pickle)
     from explainer.dataset_map.embeddings import MapError
     from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv
-    from explainer.evaluation.error_report import load_labelled
 
-    check_engine_arguments(args)
     scale = None
+    files = 1  # data files read: rows are numbered within the file only when there is one
     try:
-        bundle = load_model(args.model)
         if args.engine == "ray":  # the embedding pass on Ray into DIR; the projection reads it back
             from explainer.scale.results import seed_caches
             from explainer.scale.work import JobOptions
@@ -81,13 +99,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             results, reused = run_engine_job(args, bundle, job, str(out))
             data = seed_caches(bundle, results)
+            files = len(results.manifest.files)
             scale = engine_summary(results, reused)
+            report_skipped(data.problems)
         else:
-            data = load_labelled(bundle, args.data, text_column=args.text_column, label_column=args.label_column)
-    except (ModelLoadError, DatasetError, OSError, ValueError) as error:
+            data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
+    except (DatasetError, OSError, ValueError) as error:
         fail(str(error))
-    for line, reason in data.problems[:20]:
-        print(f"skipped line {line}: {reason}", file=sys.stderr)
     options = MapOptions(
         layer=args.layer,
         pooling=args.pooling,
@@ -106,14 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     frame = result.frame
     points = frame[["row", "line", "x", "y", "label", "predicted", "correct", "confidence", "tokens", "text"]]
     points = points.rename(columns={"predicted": "prediction"})
-    neighbours = frame[["row"]].assign(
-        neighbours=list(result.neighbours.indices), distances=list(result.neighbours.distances.astype(float))
-    )
+    # Of one file, every row number written counts its data rows (skipped ones too), so it indexes the file; of
+    # several (a folder of shards, whose lines restart in each), it counts the rows read, in order.
+    if files == 1:
+        numbers = file_rows(frame["line"].to_numpy(), [line for line, _ in result.problems])
+    else:
+        numbers = np.arange(len(frame), dtype=np.int64)
+    points["row"] = numbers
+    neighbours = pd.DataFrame({
+        "row": numbers,
+        "neighbours": list(numbers[result.neighbours.indices]),
+        "distances": list(result.neighbours.distances.astype(float)),
+    })
     with writing_to(out):
         out.mkdir(parents=True, exist_ok=True)
         points.to_parquet(out / "points.parquet", index=False)
         neighbours.to_parquet(out / "neighbours.parquet", index=False)
-        (out / "likely_mislabelled.csv").write_bytes(mislabelled_csv(result))
+        (out / "likely_mislabelled.csv").write_bytes(mislabelled_csv(result, numbers))
     ranked = result.mislabelled.head(args.top)
     print_json(
         {
@@ -136,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             **({"results": scale} if scale else {}),
             "likely_mislabelled": [
                 {
-                    "row": int(r.row),
+                    "row": int(numbers[r.row]),
                     "score": round(float(r.score), 6),
                     "label": r.label,
                     "predicted": r.predicted,

@@ -14,17 +14,21 @@ import sys
 from dataclasses import asdict
 
 from explainer.cli.common import (
+    add_allow_pickle,
+    add_batch_size,
+    add_data_arguments,
     at_least_one,
     check_output_folder,
     data_argument,
+    describe,
     fail,
-    model_argument,
+    load_cli_model,
     print_json,
     quote_contents,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.data.labelled import DatasetError, read_dataset
-from explainer.loading.bundle import ModelLoadError, load_model
+from explainer.loading.bundle import ModelLoadError
 from explainer.thought_beacon.marker_dictionary import (
     DictionaryOptions,
     NoMarkersError,
@@ -35,17 +39,18 @@ from explainer.thought_beacon.marker_dictionary import (
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m explainer markers", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer markers", description=describe(__doc__))
     parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
-    parser.add_argument("--data", required=True, help="labelled CSV, TSV or JSONL file")
+    add_data_arguments(parser)
     parser.add_argument("--out", required=True, help="folder for marker_dictionary.json and .csv")
-    parser.add_argument("--text-column", default=None)
-    parser.add_argument("--label-column", default=None)
-    parser.add_argument("--top-tokens", type=at_least_one, default=DictionaryOptions.top_tokens)
-    parser.add_argument("--examples", type=at_least_one, default=DictionaryOptions.examples)
+    parser.add_argument("--top-tokens", type=at_least_one, default=DictionaryOptions.top_tokens,
+                        help=f"tokens listed per marker, most routed first (default {DictionaryOptions.top_tokens})")
+    parser.add_argument("--examples", type=at_least_one, default=DictionaryOptions.examples,
+                        help=f"example contexts kept per marker (default {DictionaryOptions.examples})")
     parser.add_argument("--no-forced-effect", action="store_true", help="skip the layers x markers forced passes")
-    parser.add_argument("--batch-size", type=at_least_one, default=DictionaryOptions.batch_size)
+    add_batch_size(parser, DictionaryOptions.batch_size)
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
+    add_allow_pickle(parser)
     add_engine_arguments(parser)
     args = parser.parse_args(argv)
     check_output_folder(args.out)  # before the passes: a folder that cannot be written fails now, not at the end
@@ -54,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         _on_ray(args)
         return
     try:
-        bundle = load_model(model_argument(args.model))
+        bundle = load_cli_model(args.model, args.allow_pickle)
         data = read_dataset(
             data_argument(args.data),
             text_column=args.text_column,
@@ -122,10 +127,7 @@ def _on_ray(args) -> None:
     from explainer.scale.results import marker_dictionary
     from explainer.scale.work import JobOptions
 
-    try:
-        bundle = load_model(model_argument(args.model))
-    except (ModelLoadError, OSError) as error:
-        fail(str(error))
+    bundle = load_cli_model(args.model, args.allow_pickle)
     if not has_markers(bundle):
         fail(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
     options = DictionaryOptions(

@@ -13,7 +13,7 @@ from explainer.training.model_card import write_card
 def main(argv: list[str] | None = None) -> None:
     """`python -m explainer model-card DIR`: re-render DIR/README.md from DIR/metrics.json."""
     parser = argparse.ArgumentParser(prog="python -m explainer model-card", description=main.__doc__)
-    parser.add_argument("folder", type=Path)
+    parser.add_argument("folder", type=Path, help="the model folder: its metrics.json is read, its README.md written")
     folder = parser.parse_args(argv).folder
     if not folder.is_dir():
         fail(f"{folder} is not a model folder")
@@ -29,3 +29,4 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"{folder / 'metrics.json'} lacks what a model card needs ({error}): was it written by explainer.train?")
     except OSError as error:
         fail(f"cannot write to {folder / 'README.md'}: {error.strerror or error}")
+    print(f"wrote {folder / 'README.md'}")

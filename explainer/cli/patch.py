@@ -17,8 +17,7 @@ import numpy as np
 
 from explainer.capture.encoding import InputError
 from explainer.causal import Patching, patch
-from explainer.cli.common import fail, print_json
-from explainer.loading.bundle import ModelLoadError, load_model
+from explainer.cli.common import add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
 
 
 def _grid(values: np.ndarray | None) -> list | None:
@@ -69,17 +68,19 @@ def summary(result: Patching) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m explainer patch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer patch", description=describe(__doc__))
     parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
-    parser.add_argument("--clean", required=True, help="the clean text (its activations are patched in)")
-    parser.add_argument("--corrupted", required=True, help="the corrupted text (the run that is patched)")
+    parser.add_argument("--clean", type=text_argument, required=True,
+                        help="the clean text (its activations are patched in)")
+    parser.add_argument("--corrupted", type=text_argument, required=True,
+                        help="the corrupted text (the run that is patched)")
     parser.add_argument("--target", default=None, help="label name or index (default: the clean prediction)")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
-    parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
+    add_allow_pickle(parser)
     args = parser.parse_args(argv)
     try:
-        bundle = load_model(args.model, allow_pickle=args.allow_pickle)
+        bundle = load_cli_model(args.model, args.allow_pickle)
         result = patch(bundle, args.clean, args.corrupted, target=args.target)
-    except (ModelLoadError, InputError) as error:
+    except InputError as error:
         fail(str(error))
     print_json(summary(result))

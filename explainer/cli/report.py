@@ -5,12 +5,23 @@ opens offline with no server."""
 from __future__ import annotations
 
 import argparse
+import sys
 import urllib.parse
 from pathlib import Path
 
 from explainer.capture.encoding import InputError
-from explainer.cli.common import fail, model_argument, print_json, unit_interval, writing_to
-from explainer.loading.bundle import ModelLoadError, load_model
+from explainer.cli.common import (
+    add_allow_pickle,
+    check_output_file,
+    describe,
+    fail,
+    load_cli_model,
+    print_json,
+    text_argument,
+    unit_interval,
+    writing_to,
+)
+from explainer.models import is_thought_beacon, uses_beacons
 
 DEFAULT_APP_URL = "http://localhost:8501/"
 
@@ -18,26 +29,40 @@ DEFAULT_APP_URL = "http://localhost:8501/"
 def main(argv: list[str] | None = None) -> None:
     from explainer.report import DEFAULT_PAGES, PAGES, ReportError, build_report
 
-    parser = argparse.ArgumentParser(prog="python -m explainer report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer report", description=describe(__doc__))
     parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
-    parser.add_argument("--text", required=True, help="the input text")
-    parser.add_argument("--pages", default=",".join(DEFAULT_PAGES), help=f"comma-separated, from {', '.join(PAGES)}")
-    parser.add_argument("--method", default="integrated_gradients", help="attribution method of the attribution page")
-    parser.add_argument("--baseline", default="pad", help="what replaces text tokens in attribution: pad, mask, zero")
-    parser.add_argument("--layer", type=int, default=None, help="the overview's attention layer (default: the last)")
-    parser.add_argument("--head", type=int, default=0, help="the overview's attention head")
+    parser.add_argument("--text", type=text_argument, required=True, help="the input text")
+    parser.add_argument("--pages", default=",".join(DEFAULT_PAGES),
+                        help=f"comma-separated, from {', '.join(PAGES)} (default {','.join(DEFAULT_PAGES)})")
+    parser.add_argument("--method", default="integrated_gradients",
+                        help="attribution method of the attribution page (default integrated_gradients; the "
+                        "attribute command lists them)")
+    parser.add_argument("--baseline", default="pad",
+                        help="what replaces text tokens in attribution: pad (default), mask, zero")
+    parser.add_argument("--layer", type=int, default=None,
+                        help="the overview's attention layer, from 0 (default: the last)")
+    parser.add_argument("--head", type=int, default=0, help="the overview's attention head, from 0 (default 0)")
     parser.add_argument("--tau", type=unit_interval, default=None,
                         help="beacon threshold for every view (ThoughtBeacon models; default: the model's own)")
     parser.add_argument("--out", required=True, help="the HTML file to write")
-    parser.add_argument("--app-url", default=DEFAULT_APP_URL, help="where the live app runs (for the link back)")
+    parser.add_argument("--app-url", default=DEFAULT_APP_URL,
+                        help=f"where the live app runs, http(s) (for the link back; default {DEFAULT_APP_URL})")
     parser.add_argument("--json", action="store_true", help="print a JSON summary (the default and only format)")
+    add_allow_pickle(parser)
     args = parser.parse_args(argv)
+    if urllib.parse.urlsplit(args.app_url).scheme not in ("http", "https"):  # the link is shared: no javascript:
+        fail(f"--app-url must be an http:// or https:// address, not {args.app_url!r}")
     out = Path(args.out)
     if out.is_dir():
         fail(f"--out {out} is a folder: give a file name ending in .html")
+    check_output_file(out)
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
+    bundle = load_cli_model(args.model, args.allow_pickle)
+    _check_head(bundle, args.layer, args.head)
+    config = bundle.model.config
+    if args.tau is not None and is_thought_beacon(config) and not uses_beacons(config):  # a baseline twin
+        print(f"note: {bundle.name} has no activation beacons; --tau changes nothing", file=sys.stderr)
     try:
-        bundle = load_model(model_argument(args.model))
         query = {"model": args.model or bundle.name, "text": args.text}
         if args.layer is not None:
             query["layer"] = str(args.layer)
@@ -46,8 +71,18 @@ def main(argv: list[str] | None = None) -> None:
         link = args.app_url.rstrip("/") + "/?" + urllib.parse.urlencode(query)
         document = build_report(bundle, args.text, pages, method=args.method, baseline=args.baseline,
                                 layer=args.layer, head=args.head, beacon_threshold=args.tau, link=link)
-    except (ModelLoadError, InputError, ReportError) as error:
+    except (InputError, ReportError) as error:
         fail(str(error))
     with writing_to(out):
         out.write_text(document, encoding="utf-8")
     print_json({"out": str(out), "bytes": out.stat().st_size, "pages": pages, "model": bundle.name})
+
+
+def _check_head(bundle, layer: int | None, head: int) -> None:
+    """--layer and --head inside the model (the live page clamps a link's; a command line is told)."""
+    config = bundle.model.config
+    layers, heads = getattr(config, "num_hidden_layers", None), getattr(config, "num_attention_heads", None)
+    if layer is not None and layers is not None and not 0 <= layer < layers:
+        fail(f"--layer {layer} is out of range: {bundle.name} has layers 0-{layers - 1}")
+    if heads is not None and not 0 <= head < heads:
+        fail(f"--head {head} is out of range: {bundle.name} has heads 0-{heads - 1}")

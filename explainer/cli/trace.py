@@ -11,8 +11,7 @@ from typing import Any
 
 from explainer.capture.encoding import InputError
 from explainer.capture.tracing import Trace, trace
-from explainer.cli.common import fail, model_argument, print_json
-from explainer.loading.bundle import ModelLoadError, load_model
+from explainer.cli.common import add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
 
 
 def summary(result: Trace) -> dict[str, Any]:
@@ -32,16 +31,16 @@ def summary(result: Trace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m explainer trace", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer trace", description=describe(__doc__))
     parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
-    parser.add_argument("--text", required=True, help="the input text")
+    parser.add_argument("--text", type=text_argument, required=True, help="the input text")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
-    parser.add_argument("--allow-pickle", action="store_true", help="allow pickle weights (only for trusted files)")
+    add_allow_pickle(parser)
     args = parser.parse_args(argv)
     try:
-        bundle = load_model(model_argument(args.model), allow_pickle=args.allow_pickle)
+        bundle = load_cli_model(args.model, args.allow_pickle)
         result = trace(bundle, args.text)
-    except (ModelLoadError, InputError) as error:
+    except InputError as error:
         fail(str(error))
     print_json(summary(result))
 

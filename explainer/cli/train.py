@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
-from explainer.cli.common import at_least_one, fail, unit_interval, writing_to
+from explainer.cli.common import at_least_one, describe, fail, unit_interval, writing_to
 from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
 from explainer.data.labelled import DatasetError, read_dataset
 from explainer.training.finalize import clear_model, dev_scorer, finalize
@@ -28,7 +28,7 @@ LABEL_NAMES = ("negative", "positive")
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSettings]:
-    parser = argparse.ArgumentParser(prog="python -m explainer train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m explainer train", description=describe(__doc__))
     parser.add_argument("--data", required=True, help="training file (CSV, TSV or JSONL with text and label)")
     parser.add_argument("--eval", required=True, help="dev file: picks the checkpoint and the beacon threshold")
     parser.add_argument("--out", required=True, type=Path)

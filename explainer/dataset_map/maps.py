@@ -217,10 +217,13 @@ def neighbours_table(result: MapResult, row: int) -> pd.DataFrame:
     return shown
 
 
-def mislabelled_csv(result: MapResult) -> bytes:
-    """The likely-mislabelled list as UTF-8 CSV, with each row's file line."""
+def mislabelled_csv(result: MapResult, row_numbers: np.ndarray | None = None) -> bytes:
+    """The likely-mislabelled list as UTF-8 CSV, with each row's file line; `row_numbers` [N] renumbers the
+    rows (the CLI gives each row's index among the file's data rows)."""
     table = result.mislabelled.copy()
     table.insert(
         1, "line", result.frame["line"].to_numpy()[table["row"].to_numpy(dtype=np.int64)] if len(table) else []
     )
+    if row_numbers is not None and len(table):
+        table["row"] = row_numbers[table["row"].to_numpy(dtype=np.int64)]
     return spreadsheet_csv(table)

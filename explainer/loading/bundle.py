@@ -92,6 +92,8 @@ def load_model(
         stamp = folder_stamp(folder)  # before the files are read
         model, tokenizer = _load_folder(folder, allow_pickle)
     elif _looks_like_path(name):
+        if Path(name).expanduser().is_file():
+            raise ModelLoadError(f"{name} is a file, not a model folder: give the folder that holds config.json")
         raise ModelLoadError(f"Model folder not found: {name}")
     else:
         model, tokenizer = _load_hub(name, allow_pickle)
@@ -136,7 +138,7 @@ def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, Pre
         raise ModelLoadError(
             f"{folder} has only pickle weights (pytorch_model.bin). Unpickling can run arbitrary code, so it is "
             "refused. Convert it to safetensors (load it once where you trust it and save_pretrained it again), or, "
-            "if you trust it, opt in: --allow-pickle on the trace and attribute command lines, allow_pickle=True "
+            "if you trust it, opt in: --allow-pickle on the command line, allow_pickle=True "
             "in Python. The app never unpickles."
         )
     config = _load_config(str(folder))

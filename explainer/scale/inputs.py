@@ -64,7 +64,8 @@ def resolve_inputs(spec: str | Path) -> InputSet:
             raise DatasetError(f"{text}: no labelled data file matches this pattern")
     else:
         raise DatasetError(f"{text}: no such file or folder")
-    formats = {EXTENSIONS[p.suffix.lower()] for p in files}
+    # A single file of another name (data.txt) is read by its contents, as the local engine reads it.
+    formats = {EXTENSIONS[p.suffix.lower()] for p in files if p.suffix.lower() in EXTENSIONS}
     if len(formats) > 1:
         raise DatasetError(f"{text} mixes formats ({', '.join(sorted(formats))}): give shards of one format")
     return InputSet(

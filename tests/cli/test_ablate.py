@@ -45,6 +45,6 @@ def test_ablate_bad_input(checkpoint, capsys, monkeypatch):
         bundle.model.config.model_type = "mystery"
         return bundle
 
-    monkeypatch.setattr("explainer.cli.ablate.load_model", mystery)
+    monkeypatch.setattr("explainer.loading.bundle.load_model", mystery)
     code, _, err = run(capsys, "ablate", "--text", "fine")
     assert code == 2 and "mystery" in err and all(name in err for name in SUPPORTED[:4])

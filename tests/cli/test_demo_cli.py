@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from explainer.cli import evaluate, markers, trace
+from explainer.cli import ablate, attribute, counterfactual, evaluate, markers, patch, report, trace
+from explainer.cli import map as map_cli
 
 SECRET = "root:x:0:0:the-secret-first-line"
 
@@ -38,11 +39,24 @@ def test_data_outside_the_roots_is_refused(demo, capsys, data):
     assert "Offered data sets: rows/rows.csv" in err and SECRET not in err and "root:x" not in err
 
 
+REST = {  # what each command needs besides --model
+    trace: ["--text", "hi"],
+    attribute: ["--text", "hi", "--method", "saliency"],
+    ablate: ["--text", "hi"],
+    patch: ["--clean", "a fine film", "--corrupted", "a dull film"],
+    counterfactual: ["--text", "hi"],
+    report: ["--text", "hi", "--out", "{root}/r.html"],
+    markers: ["--data", "rows/rows.csv", "--out", "{root}/m"],
+    map_cli: ["--data", "rows/rows.csv", "--out", "{root}/map"],
+    evaluate: ["--data", "rows/rows.csv", "--out", "{root}/ev"],
+}
+
+
 @pytest.mark.parametrize("model", ["/etc", "bert-base-uncased", "org/model", "../assets/models/sst2-baseline"])
-@pytest.mark.parametrize("command", [trace, markers])
+@pytest.mark.parametrize("command", list(REST), ids=lambda c: c.__name__.rsplit(".", 1)[-1])
 def test_models_not_offered_are_refused_before_loading(demo, capsys, model, command):
-    rest = ["--text", "hi"] if command is trace else ["--data", "rows/rows.csv", "--out", "x"]
-    argv = ["--model", model, *rest]
+    root, _ = demo
+    argv = ["--model", model, *(arg.format(root=root) for arg in REST[command])]
     with pytest.raises(SystemExit) as exit_:
         command.main(argv)
     assert exit_.value.code == 2
@@ -54,3 +68,23 @@ def test_a_broken_demo_config_stops_the_command(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
         trace.main(["--text", "hi"])
     assert exit_.value.code == 2 and "Cannot read the demo config" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command, argv",
+    [
+        (map_cli, ["--data", "{secret}", "--out", "{root}/map"]),
+        (map_cli, ["--data", "/etc/passwd", "--out", "{root}/map"]),
+        (counterfactual, ["--data", "{secret}"]),
+        (evaluate, ["--data", "{secret}", "--out", "{root}/ev"]),
+        (evaluate, ["--data", "{secret}", "--engine", "ray", "--out", "{root}/ev"]),
+    ],
+    ids=["map", "map-passwd", "counterfactual", "evaluate-out", "evaluate-ray"],
+)
+def test_every_command_that_reads_data_refuses_a_file_outside_the_roots(demo, capsys, command, argv):
+    root, secret = demo
+    with pytest.raises(SystemExit) as exit_:
+        command.main([arg.format(root=root, secret=secret) for arg in argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "Offered data sets: rows/rows.csv" in err and SECRET not in err and "root:x" not in err

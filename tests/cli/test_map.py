@@ -105,6 +105,35 @@ def test_map_writes_points_neighbours_and_a_ranked_summary(checkpoint, data_file
     ]
 
 
+def test_rows_index_the_file_as_pandas_reads_it_when_rows_are_skipped(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    texts = list(CORPUS[:12])
+    texts[2] = "Two lines:\nboth of them dull."  # a quoted field over two lines: lines and rows part ways
+    labels = ["pos" if i % 2 else "neg" for i in range(len(texts))]
+    labels[4] = ""  # skipped: no label
+    texts[7] = " "  # skipped: empty text
+    frame = pd.DataFrame({"text": texts, "label": labels})
+    path = tmp_path / "skips.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "map"
+    code, summary, err = run(
+        ["--model", str(checkpoint("bert")), "--data", str(path), "--neighbours", "3", "--out", str(out)], capsys
+    )
+    assert code == 0, err
+    assert summary["rows"] == 10 and summary["skipped_rows"] == 2
+    points = pd.read_parquet(out / "points.parquet")
+    kept = [i for i in range(len(texts)) if i not in (4, 7)]
+    assert list(points["row"]) == kept  # the file's data rows, skipped ones counted
+    read = pd.read_csv(path)
+    assert list(read["text"].iloc[points["row"]]) == list(points["text"])
+    neighbours = pd.read_parquet(out / "neighbours.parquet")
+    assert list(neighbours["row"]) == kept and all(set(n) <= set(kept) - {r} for r, n in
+                                                   zip(neighbours["row"], neighbours["neighbours"]))
+    csv = pd.read_csv(out / "likely_mislabelled.csv")
+    assert set(csv["row"]) <= set(kept)
+    assert {r["row"] for r in summary["likely_mislabelled"]} <= set(kept)
+
+
 def test_bad_input_gets_one_clear_line(
     checkpoint,
     data_file,

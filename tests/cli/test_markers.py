@@ -48,7 +48,8 @@ def test_an_out_folder_that_cannot_be_written_fails_before_any_model_pass(tmp_pa
     import explainer.cli.markers as markers_cli
 
     cli = markers_cli if command == "markers" else map_cli
-    monkeypatch.setattr(cli, "load_model", lambda *a, **k: pytest.fail("the model was loaded before --out was checked"))
+    monkeypatch.setattr("explainer.loading.bundle.load_model",
+                        lambda *a, **k: pytest.fail("the model was loaded before --out was checked"))
     (tmp_path / "a-file").write_text("x")
     for out, complaint in ((tmp_path / "a-file", "is a file: give a folder"),
                            (tmp_path / "a-file" / "under", "cannot write to")):

@@ -1,0 +1,164 @@
+"""Edges of the command line found by a user's-eye pass: text a shell cannot decode, options that did nothing
+without a word, outputs checked before the work, help that says what each option does, and one way to load a
+model everywhere (--allow-pickle on every command that loads one)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from explainer.cli import COMMANDS, attribute, challenge, evaluate, model_card, report, trace
+from explainer.cli.common import describe
+from explainer.data import challenge as challenge_data
+
+UNDECODABLE = "great \udcff film"  # how Python hands a shell argument's byte 0xff to the program (surrogateescape)
+
+
+def outcome(command, argv, capsys) -> tuple[int, str, str]:
+    try:
+        code = command.main(argv) or 0
+    except SystemExit as stop:
+        code = int(stop.code)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("command", [trace, attribute, report])
+def test_text_a_shell_could_not_decode_is_refused_in_one_line(command, tmp_path, capsys):
+    argv = {trace: [], attribute: ["--method", "saliency"], report: ["--out", str(tmp_path / "r.html")]}[command]
+    code, _, err = outcome(command, ["--text", UNDECODABLE, *argv], capsys)
+    assert code == 2 and "not valid Unicode at character 7" in err and "Traceback" not in err
+
+
+def test_a_data_row_with_an_unpaired_surrogate_is_skipped_not_fatal(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "rows.jsonl"
+    rows = [{"text": "\\ud800 a good film", "label": "pos"}, {"text": "a fine film", "label": "pos"},
+            {"text": "a dull film", "label": "neg"}]
+    path.write_text("\n".join(json.dumps(r).replace("\\\\ud800", "\\ud800") for r in rows) + "\n")
+    code, out, err = outcome(evaluate, ["--model", str(checkpoint("bert")), "--data", str(path)], capsys)
+    assert code == 0, err
+    assert "skipped line 1: text is not valid Unicode" in err and json.loads(out)["skipped_rows"] == 1
+
+
+def test_report_refuses_a_layer_or_head_the_model_lacks_and_a_link_that_is_not_http(checkpoint, tmp_path, capsys):
+    model, out = str(checkpoint("bert")), str(tmp_path / "r.html")
+    for options, complaint in (
+        (["--layer", "9"], "--layer 9 is out of range"),
+        (["--layer", "-1"], "--layer -1 is out of range"),
+        (["--head", "99"], "--head 99 is out of range"),
+        (["--app-url", "javascript:alert(1)"], "--app-url must be an http:// or https:// address"),
+    ):
+        code, _, err = outcome(report, ["--model", model, "--text", "good", "--out", out, *options], capsys)
+        assert code == 2 and complaint in err, (options, err)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_says_tau_does_nothing_on_a_baseline_twin_without_beacons(checkpoint, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    code, _, err = outcome(
+        report, ["--model", str(checkpoint("baseline")), "--text", "good", "--pages", "overview", "--tau", "0.5",
+                 "--out", str(out)], capsys,
+    )
+    assert code == 0 and "has no activation beacons; --tau changes nothing" in err and out.is_file()
+
+
+def test_an_unwritable_output_fails_before_the_model_is_loaded(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("explainer.loading.bundle.load_model",
+                        lambda *a, **k: pytest.fail("the model was loaded before the output was checked"))
+    (tmp_path / "a-file").write_text("x")
+    code, _, err = outcome(report, ["--text", "good", "--out", str(tmp_path / "a-file" / "r.html")], capsys)
+    assert code == 2 and "cannot write to" in err
+
+
+@pytest.mark.parametrize(
+    "argv, complaint",
+    [
+        (["--sweep-tau", "--predictions-out", "p.csv"], "--sweep-tau goes without --predictions-out"),
+        (["--sweep-tau", "--no-cache", "--beacon-threshold", "0.5"],
+         "--sweep-tau goes without --beacon-threshold, --no-cache"),
+        (["--workers", "3"], "--workers needs --engine ray"),
+        (["--threads", "2", "--ray-address", "auto"], "--ray-address, --threads need --engine ray"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(tmp_path, capsys, argv, complaint):
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na fine film,pos\n")
+    code, _, err = outcome(evaluate, ["--data", str(data), *argv], capsys)
+    assert code == 2 and complaint in err
+
+
+def test_the_graph_says_baseline_and_samples_do_not_apply(checkpoint, capsys):
+    code, out, err = outcome(
+        attribute, ["--model", str(checkpoint("bert")), "--text", "a fine film", "--method", "graph",
+                    "--baseline", "mask", "--steps", "2"], capsys,
+    )
+    assert code == 0 and "--baseline and --samples do not apply to the graph" in err and json.loads(out)["edges"]
+
+
+def test_challenge_will_not_overwrite_the_shipped_set_with_another_seed(capsys):
+    shipped = challenge_data.DEFAULT_PATH.read_bytes()
+    code, _, err = outcome(challenge, ["--seed", "7"], capsys)
+    assert code == 2 and "give --out FILE" in err and challenge_data.DEFAULT_PATH.read_bytes() == shipped
+
+
+def test_a_file_given_as_a_model_folder_is_called_a_file(tmp_path, capsys):
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"\0" * 8)
+    code, _, err = outcome(trace, ["--model", str(weights), "--text", "hi"], capsys)
+    assert code == 2 and "is a file, not a model folder" in err
+
+
+def test_model_card_says_what_it_wrote(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(model_card, "write_card", lambda folder, name, metrics: None)
+    (tmp_path / "metrics.json").write_text("{}")
+    code, out, _ = outcome(model_card, [str(tmp_path)], capsys)
+    assert code == 0 and f"wrote {tmp_path / 'README.md'}" in out
+
+
+def test_descriptions_are_whole_sentences_and_every_option_has_help():
+    assert describe('"""`python -m x y --a`: ablate every head of a model\non one text.\n\nMore."""'.strip('"')) == (
+        "Ablate every head of a model on one text."
+    )
+    assert describe("`python -m x map --out DIR`\n\nMap a file: points.") == "Map a file: points."
+    for name in ("map", "evaluate", "markers", "counterfactual", "attribute", "report", "challenge", "model-card"):
+        parser = _parser_of(name)
+        for action in parser._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+def test_every_command_that_loads_a_model_takes_allow_pickle():
+    for name in ("trace", "attribute", "counterfactual", "patch", "ablate", "evaluate", "map", "markers", "report"):
+        assert "--allow-pickle" in _parser_of(name).format_help(), name
+
+
+def _parser_of(name: str) -> argparse.ArgumentParser:
+    """The command's parser, caught where its main() would parse (commands build their parser inside main)."""
+    captured: list[argparse.ArgumentParser] = []
+
+    class Caught(Exception):
+        pass
+
+    original = argparse.ArgumentParser.parse_args
+
+    def catch(self, *args, **kwargs):
+        captured.append(self)
+        raise Caught
+
+    argparse.ArgumentParser.parse_args = catch
+    try:
+        _module(name).main([])
+    except Caught:
+        pass
+    finally:
+        argparse.ArgumentParser.parse_args = original
+    return captured[0]
+
+
+def _module(name: str):
+    import importlib
+
+    return importlib.import_module(f"explainer.cli.{COMMANDS[name][0]}")
