@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import torch
 
-from explainer.attribution.inputs import DENSE_NOTE, prepare, target_of
+from explainer.attribution.inputs import dense_notes, prepare, target_of
 from explainer.attribution.options import AttributionOptions
 from explainer.attribution.registry import METHODS, REGISTRY
 from explainer.attribution.result import Attribution
@@ -44,7 +44,7 @@ def attribute(
         torch.manual_seed(options.seed)
         computed = compute(bundle, prepared, label, float(logits[label]), options)
     seconds = time.perf_counter() - started
-    notes = (DENSE_NOTE,) if prepared.extra else ()
+    notes = dense_notes(bundle, prepared, target, label, logits)
     return Attribution(
         method=method,
         model_name=bundle.name,

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainer.attribution.inputs import DENSE_NOTE, Prepared, prepare, rows_per_batch, target_of
+from explainer.attribution.inputs import Prepared, dense_notes, prepare, rows_per_batch, target_of
 from explainer.capture import layer_hooks
 from explainer.families import FAMILIES, family_of, missing_family_note, single_readout_note
 from explainer.frozen import FrozenArrays
@@ -234,7 +234,7 @@ def attention_attribution(
         layer_steps=np.array(used),
         seconds=time.perf_counter() - started,
         truncated=prepared.truncated,
-        notes=(DENSE_NOTE,) if prepared.extra else (),
+        notes=dense_notes(bundle, prepared, target, label, logits),
     )
 
 

@@ -20,6 +20,7 @@ from explainer.capture.encoding import InputError, encode
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.models import uses_beacons
+from explainer.thought_beacon.dense import differs_note, own_prediction
 
 BASELINES = ("pad", "mask", "zero")
 
@@ -120,6 +121,10 @@ def target_of(bundle: ModelBundle, prepared: Prepared, target: int | str | None)
     with bundle.lock, torch.no_grad():
         logits = forward(prepared.embeddings)[0].float().cpu().numpy()
     if target is None:
+        if prepared.extra:  # run dense: the target is still the label the model predicts at its own tau
+            mask = torch.ones_like(prepared.input_ids)
+            with bundle.lock:
+                return own_prediction(bundle, {"input_ids": prepared.input_ids, "attention_mask": mask}), logits
         return int(logits.argmax()), logits
     if isinstance(target, str) and not target.lstrip("-").isdigit():
         if target not in bundle.label_names:
@@ -129,6 +134,17 @@ def target_of(bundle: ModelBundle, prepared: Prepared, target: int | str | None)
     if not 0 <= index < len(bundle.label_names):
         raise InputError(f"Label index {index} is out of range: the model has {len(bundle.label_names)} labels")
     return index, logits
+
+
+def dense_notes(
+    bundle: ModelBundle, prepared: Prepared, target: int | str | None, label: int, logits: np.ndarray
+) -> tuple[str, ...]:
+    """The notes of an attribution run dense (logits [labels] of that run): that it was, and, when the target was
+    the default, whether that run would predict another label than the model does at its own tau."""
+    if not prepared.extra:
+        return ()
+    differs = differs_note(bundle.label_names, label, int(logits.argmax())) if target is None else None
+    return (DENSE_NOTE, differs) if differs else (DENSE_NOTE,)
 
 
 def rows_per_batch(bundle: ModelBundle, length: int, budget_bytes: float = 1.5e9) -> int:

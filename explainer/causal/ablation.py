@@ -39,6 +39,7 @@ from explainer.causal.results import MODES, Ablation, label_index
 from explainer.data.challenge import DEFAULT_PATH
 from explainer.loading.bundle import ModelBundle
 from explainer.models import GatePin
+from explainer.thought_beacon.dense import differs_note, own_prediction
 
 Progress = Callable[[int, int], None]
 REFERENCE_BATCH = 32
@@ -184,7 +185,8 @@ def ablate_heads(
     run = run_rows(bundle, plan, item, rows, means, batch_rows, progress, share_prefix=share_prefix)
     logits = run.logits
     baseline = logits[0]
-    label = label_index(bundle, target, int(baseline.argmax()))
+    own = _own_label(bundle, item) if target is None and forward_extra(bundle) else int(baseline.argmax())
+    label = label_index(bundle, target, own)
     probabilities = _softmax(logits)[:, label]
     change = logits[:, label] - baseline[label]
     change_p = probabilities - probabilities[0]
@@ -199,6 +201,8 @@ def ablate_heads(
         marker = change[offset : offset + layers]
     pinned, pin_passes = _gate_pins(bundle, item, label, float(baseline[label]))
     notes = [DENSE_NOTE] if forward_extra(bundle) else []
+    if target is None and (differs := differs_note(bundle.label_names, label, int(baseline.argmax()))):
+        notes.append(differs)
     if item.truncated:
         notes.append(truncation_note("The text", item))
     if mode == "mean" and plan.mlp is not None and forward_extra(bundle):
@@ -226,6 +230,12 @@ def ablate_heads(
         truncated=item.truncated,
         notes=tuple(notes),
     )
+
+
+def _own_label(bundle: ModelBundle, item: Tokenized) -> int:
+    """The label the model predicts for `item` at its own tau (ablation runs it dense)."""
+    with bundle.lock:
+        return own_prediction(bundle, model_inputs(bundle, item.inputs, 1))
 
 
 def _gate_pins(bundle: ModelBundle, item: Tokenized, label: int, baseline: float) -> tuple[np.ndarray | None, int]:

@@ -38,6 +38,7 @@ from explainer.causal.hooks import (
 )
 from explainer.causal.results import Patching, label_index
 from explainer.loading.bundle import ModelBundle
+from explainer.thought_beacon.dense import differs_note, own_prediction
 from explainer.views.text import display_token
 
 Progress = Callable[[int, int], None]
@@ -123,9 +124,11 @@ def patch(
             clean_logits = bundle.model(**model_inputs(bundle, left.inputs, 1), **extra).logits[0]
         clean_acts = {site: tensor[0] for site, tensor in recorded.items()}
         corrupted_logits = bundle.model(**model_inputs(bundle, right.inputs, 1), **extra).logits[0]
+        # run dense, the target by default is still the clean text's prediction at the model's own tau
+        own = own_prediction(bundle, model_inputs(bundle, left.inputs, 1)) if extra and target is None else None
     clean_np = clean_logits.float().cpu().numpy()
     corrupted_np = corrupted_logits.float().cpu().numpy()
-    label = label_index(bundle, target, int(clean_np.argmax()))
+    label = label_index(bundle, target, int(clean_np.argmax()) if own is None else own)
     foil = _foil(corrupted_np, label)
     difference = _difference(clean_np, label, foil) - _difference(corrupted_np, label, foil)
     if abs(difference) < MIN_GAP:
@@ -151,6 +154,9 @@ def patch(
     shares = (logits[:, label] - logits[:, foil] - _difference(corrupted_np, label, foil)) / difference
     maps = _maps(plan, rows, shares, right.length)
     notes = [DENSE_NOTE] if extra else []
+    dense_label = int(clean_np.argmax())
+    if own is not None and (differs := differs_note(bundle.label_names, own, dense_label, "for the clean text")):
+        notes.append(differs)
     notes += [
         truncation_note(who, item)
         for who, item in (("The clean text", left), ("The corrupted text", right))

@@ -12,7 +12,7 @@ from explainer.attribution import METHODS, AttributionOptions, attribute, attrib
 from explainer.attribution.inputs import prepare
 from explainer.attribution.layer_methods import chefer_relevance
 from explainer.capture.encoding import InputError
-from tests.conftest import FAMILIES
+from tests.conftest import CORPUS, FAMILIES
 
 TEXT = "The film is a quiet triumph, warm and funny."
 
@@ -211,3 +211,31 @@ def test_only_a_model_with_beacons_is_run_dense_and_says_so(bundle):
     twin = attribute(bundle("baseline"), "a fine film", "saliency")
     assert DENSE_NOTE in ours.notes and DENSE_NOTE not in twin.notes
     assert forward_extra(bundle("ours")) and not forward_extra(bundle("baseline"))
+
+
+def test_a_model_run_dense_is_attributed_for_the_label_it_predicts_at_its_own_tau(bundle):
+    # Skipping MLP updates at tau can decide a near-tie: the dense run may predict another label. The default
+    # target is the prediction trace (and every other view) reports, and the note says when the two differ.
+    from explainer.capture.tracing import trace
+    from explainer.causal.ablation import ablate_heads
+    from explainer.causal.patching import patch
+
+    loaded = bundle("ours")
+    saved = loaded.model.config.beacon_threshold
+    loaded.model.config.beacon_threshold = 0.9  # skip most MLP updates, so some texts change their prediction
+    try:
+        differed = 0
+        for text in CORPUS[:8]:
+            predicted = int(trace(loaded, text).probabilities.argmax())
+            result = attribute(loaded, text, "saliency")
+            dense = int(result.logits.argmax())
+            assert result.target == predicted, text
+            differs = [note for note in result.notes if "run dense it would predict" in note]
+            assert bool(differs) == (dense != predicted), text
+            differed += dense != predicted
+            assert ablate_heads(loaded, text, mode="zero").target == predicted
+            other = "a dull and lifeless film" if text != "a dull and lifeless film" else "a fine film"
+            assert patch(loaded, text, other).target == predicted
+        assert differed, "no text of the corpus changed its prediction at tau 0.9: the note went untested"
+    finally:
+        loaded.model.config.beacon_threshold = saved

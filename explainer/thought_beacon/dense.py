@@ -1,0 +1,30 @@
+"""Views that run a ThoughtBeacon model dense (attribution, ablation, patching: every MLP update scaled by its gate,
+none skipped at tau) still watch the label the model predicts at its own tau, the one every other view and the
+`trace` command show. On a near-tie the skipping can change the prediction; those views then say so."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from explainer.loading.bundle import ModelBundle
+
+
+def own_prediction(bundle: ModelBundle, inputs: Mapping[str, torch.Tensor]) -> int:
+    """The label the model predicts for one input (`inputs` as the model takes them, batch 1) at its own tau.
+    Call under the bundle's lock."""
+    with torch.no_grad():
+        return int(bundle.model(**inputs).logits[0].argmax())
+
+
+def differs_note(label_names: Sequence[str], own: int, dense: int, what: str = "") -> str | None:
+    """The note for a dense run that would predict another label than the model does (None when they agree)."""
+    if own == dense:
+        return None
+    of = f" {what}" if what else ""
+    return (
+        f"At its own tau the model predicts {label_names[own]}{of}; run dense it would predict {label_names[dense]} "
+        f"(a near-tie that the skipped MLP updates decide). The target by default is {label_names[own]}, the "
+        "prediction the other views show."
+    )
