@@ -247,7 +247,14 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
             source, use_fast=True, trust_remote_code=False, local_files_only=local_files_only
         )
     except (OSError, ValueError, TypeError) as error:
-        raise ModelLoadError(f"'{source}' has no usable tokenizer: {error}") from error
+        folder = Path(source)
+        if folder.is_dir() and not any(folder.glob("tokenizer*")) and not any(folder.glob("vocab*")):
+            raise ModelLoadError(
+                f"'{source}' has no tokenizer files (such as tokenizer.json or vocab.txt): save the tokenizer beside "
+                "the model (tokenizer.save_pretrained(folder))."
+            ) from error
+        first = " ".join(str(error).split("\n")[0].split())  # transformers' messages run to several lines
+        raise ModelLoadError(f"'{source}' has no usable tokenizer: {first}") from error
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"The tokenizer of '{source}' is not a fast tokenizer: character offsets need one")
     # With no tokenizer files, transformers builds the config's tokenizer class with only its special tokens,
