@@ -128,12 +128,7 @@ def check_output_folder(path: str | Path) -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         fail(f"--out {folder} is a file: give a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
-            pass
-    except OSError as error:
-        fail(f"cannot write to {folder}: {error.strerror or error}")
+    _prove_writable(folder, folder)
     return folder
 
 
@@ -142,16 +137,20 @@ def check_output_file(path: str | Path) -> Path:
     file = Path(path)
     if file.is_dir():
         fail(f"{file} is a folder: give a file name")
-    folder = file.parent
-    if folder.exists() and not folder.is_dir():
-        fail(f"cannot write to {file}: {folder} is a file")
+    if file.parent.exists() and not file.parent.is_dir():
+        fail(f"cannot write to {file}: {file.parent} is a file")
+    _prove_writable(file.parent, file)
+    return file
+
+
+def _prove_writable(folder: Path, named: Path) -> None:
+    """Create `folder` and write and remove a probe file in it; failing, say so of `named`."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
             pass
     except OSError as error:
-        fail(f"cannot write to {file}: {error.strerror or error}")
-    return file
+        fail(f"cannot write to {named}: {error.strerror or error}")
 
 
 # ---- demo mode (EXPLAINER_DEMO): the CLI takes only what the demo config offers, like the app ------------------
