@@ -21,26 +21,30 @@ class Method:
     title: str
     signed: bool  # scores for and against the label; unsigned ones are magnitudes or shares
     compute: str  # "module:function" of (bundle, prepared, label, target_logit, options) -> Computed
+    reads: frozenset[str] = frozenset({"target"})  # of baseline, steps, samples, target: what changes its scores
 
     def function(self) -> Callable[..., Any]:
         module, _, name = self.compute.partition(":")
         return getattr(importlib.import_module(module), name)
 
 
+_READS = frozenset({"target"})
 _EMBEDDING = "explainer.attribution.embedding_methods"
 _LAYER = "explainer.attribution.layer_methods"
 
 REGISTRY: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("integrated_gradients", "Integrated gradients", True, f"{_EMBEDDING}:integrated_gradients"),
+        Method("integrated_gradients", "Integrated gradients", True, f"{_EMBEDDING}:integrated_gradients",
+               _READS | {"baseline", "steps"}),
         Method("saliency", "Saliency", False, f"{_EMBEDDING}:saliency"),
         Method("input_x_gradient", "Input × gradient", True, f"{_EMBEDDING}:input_x_gradient"),
-        Method("occlusion", "Occlusion", True, f"{_EMBEDDING}:occlusion"),
-        Method("lime", "LIME", True, f"{_EMBEDDING}:lime"),
-        Method("kernel_shap", "KernelSHAP", True, f"{_EMBEDDING}:kernel_shap"),
-        Method("layer_conductance", "Layer conductance", True, f"{_LAYER}:layer_conductance"),
-        Method("rollout", "Attention rollout", False, f"{_LAYER}:rollout"),
+        Method("occlusion", "Occlusion", True, f"{_EMBEDDING}:occlusion", _READS | {"baseline"}),
+        Method("lime", "LIME", True, f"{_EMBEDDING}:lime", _READS | {"baseline", "samples"}),
+        Method("kernel_shap", "KernelSHAP", True, f"{_EMBEDDING}:kernel_shap", _READS | {"baseline", "samples"}),
+        Method("layer_conductance", "Layer conductance", True, f"{_LAYER}:layer_conductance",
+               _READS | {"baseline", "steps"}),
+        Method("rollout", "Attention rollout", False, f"{_LAYER}:rollout", frozenset()),  # the same for any label
         Method("grad_x_attention", "Gradient × attention", False, f"{_LAYER}:grad_x_attention"),
     )
 }

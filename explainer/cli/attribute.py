@@ -13,6 +13,7 @@ import sys
 from explainer.attribution import METHODS, AttributionOptions, attribute
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, GraphUnsupported, attention_attribution
 from explainer.attribution.inputs import BASELINES
+from explainer.attribution.registry import REGISTRY
 from explainer.capture.encoding import InputError
 from explainer.cli.common import (
     add_allow_pickle,
@@ -67,6 +68,11 @@ def main(argv: list[str] | None = None) -> None:
                 "steps": result.steps,
             }
         else:
+            reads = REGISTRY[args.method].reads
+            unused = [f"--{name}" for name in ("baseline", "steps", "samples", "target")
+                      if getattr(args, name) is not None and name not in reads]
+            if unused:
+                print(f"note: {args.method} does not use {', '.join(unused)}", file=sys.stderr)
             steps = {"steps": args.steps, "conductance_steps": args.steps} if args.steps is not None else {}
             options = AttributionOptions(baseline=args.baseline or "pad", samples=args.samples or SAMPLES, **steps)
             payload = attribute(bundle, args.text, args.method, target=args.target, options=options).as_dict()

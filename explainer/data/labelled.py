@@ -452,9 +452,10 @@ class RowStream:
         self.text_column = _pick_column(columns, text_column, TEXT_COLUMNS, "text", self.source, quote)
         self.text_column = self.text_column or _guess_text_column(columns, fields, self.label_column)
         if self.text_column and self.text_column == self.label_column:
+            other = "label" if text_column is not None and label_column is None else "text"
             raise DatasetError(
-                f"{self.source}: the label column {self.label_column!r} is also the text column; name the text "
-                "column too (text_column, --text-column on the command line)"
+                f"{self.source}: the text and the label column are both {self.label_column!r}; name the {other} "
+                f"column too (--{other}-column on the command line)"
             )
         if not self.text_column:
             raise DatasetError(

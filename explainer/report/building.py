@@ -19,6 +19,7 @@ from explainer.attribution.registry import METHODS, title
 from explainer.capture.tracing import Trace, trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
+from explainer.thought_beacon.dense import differs_note
 from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import thought_beacon as tb_figures
@@ -87,13 +88,23 @@ def _attention(result: Trace) -> Section:
     return Section("attention", "Attention", caption + ".", tuple(figures))
 
 
-def _attribution(bundle: ModelBundle, result: Trace, method: str, baseline: str, token_limit: int | None) -> Section:
+def _attribution(
+    bundle: ModelBundle, result: Trace, method: str, baseline: str, token_limit: int | None, tau: float | None
+) -> Section:
     if token_limit is not None and len(result.tokens) > token_limit:
         return Section("attribution", "Attribution", "", note=f"Left out: this text has {len(result.tokens)} tokens; "
                        f"attribution is limited to {token_limit} here.")
-    scores = attribute(bundle, result.text, method, options=AttributionOptions(baseline=baseline))
+    # The label the header shows (the trace at the report's tau), also where a beacon model is attributed dense.
+    options = AttributionOptions(baseline=baseline)
+    scores = attribute(bundle, result.text, method, target=result.predicted, options=options)
     caption = (f"{title(method)} of the predicted label {scores.target_label}: blue tokens support it, red speak "
                "against it.")
+    notes = list(scores.notes)
+    at = "its own tau" if tau is None else f"tau {tau:g}"
+    dense = int(scores.logits.argmax())
+    if scores.notes and (differs := differs_note(result.label_names, result.predicted, dense, at=at)):
+        notes.append(differs)
+    caption += "".join(f" {note}" for note in notes)
     if scores.convergence_delta is not None:
         caption += " " + attribution_figures.convergence_caption(scores)
     return Section("attribution", f"Attribution: {title(method)}", caption, (attribution_figures.bars(scores),),
@@ -147,7 +158,9 @@ def build_report(
     builders = {
         "overview": lambda: _overview(result, layer, head),
         "attention": lambda: _attention(result),
-        "attribution": lambda: _attribution(bundle, result, method, baseline, attribution_token_limit),
+        "attribution": lambda: _attribution(
+            bundle, result, method, baseline, attribution_token_limit, beacon_threshold
+        ),
         "markers": lambda: _markers(result),
         "beacons": lambda: _beacons(result),
     }

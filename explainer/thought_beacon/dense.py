@@ -18,13 +18,16 @@ def own_prediction(bundle: ModelBundle, inputs: Mapping[str, torch.Tensor]) -> i
         return int(bundle.model(**inputs).logits[0].argmax())
 
 
-def differs_note(label_names: Sequence[str], own: int, dense: int, what: str = "") -> str | None:
-    """The note for a dense run that would predict another label than the model does (None when they agree)."""
+def differs_note(
+    label_names: Sequence[str], own: int, dense: int, what: str = "", at: str = "its own tau"
+) -> str | None:
+    """The note for a dense run that would predict another label than the model does at `at` (None when they
+    agree)."""
     if own == dense:
         return None
     of = f" {what}" if what else ""
     return (
-        f"At its own tau the model predicts {label_names[own]}{of}; run dense it would predict {label_names[dense]} "
+        f"At {at} the model predicts {label_names[own]}{of}; run dense it would predict {label_names[dense]} "
         f"(a near-tie that the skipped MLP updates decide). The target by default is {label_names[own]}, the "
         "prediction the other views show."
     )

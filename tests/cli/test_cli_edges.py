@@ -162,3 +162,16 @@ def _module(name: str):
     import importlib
 
     return importlib.import_module(f"explainer.cli.{COMMANDS[name][0]}")
+
+
+def test_attribute_says_which_given_options_a_method_does_not_use(checkpoint, capsys):
+    model = str(checkpoint("bert"))
+    code, _, err = outcome(attribute, ["--model", model, "--text", "a fine film", "--method", "rollout", "--target",
+                                       "1", "--baseline", "mask"], capsys)
+    assert code == 0 and "note: rollout does not use --baseline, --target" in err
+    code, _, err = outcome(attribute, ["--model", model, "--text", "a fine film", "--method", "lime", "--steps", "3",
+                                       "--samples", "20"], capsys)
+    assert code == 0 and "note: lime does not use --steps" in err and "--samples" not in err
+    code, _, err = outcome(attribute, ["--model", model, "--text", "a fine film", "--method",
+                                       "integrated_gradients", "--baseline", "mask", "--steps", "4"], capsys)
+    assert code == 0 and "note:" not in err

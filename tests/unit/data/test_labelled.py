@@ -267,8 +267,10 @@ def test_the_columns_an_error_lists_are_bounded_for_a_file_that_is_not_a_data_se
 
 def test_a_label_column_named_as_the_text_column_says_so(tmp_path):
     path = write(tmp_path, "d.csv", "text,label\nnice,positive\n")
-    with pytest.raises(DatasetError, match=r"the label column 'text' is also the text column; name the text column"):
+    with pytest.raises(DatasetError, match=r"the text and the label column are both 'text'; name the text column"):
         read_dataset(path, label_column="text")
+    with pytest.raises(DatasetError, match=r"the text and the label column are both 'label'; name the label column"):
+        read_dataset(path, text_column="label")
 
 
 def test_other_file_errors(tmp_path):

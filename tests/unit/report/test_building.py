@@ -9,6 +9,7 @@ import pytest
 
 from explainer import load_model
 from explainer.report import PAGES, ReportError, build_report
+from tests.conftest import CORPUS
 
 TEXT = 'Great <script>alert("x")</script> & <b>bold</b> film'
 
@@ -103,3 +104,18 @@ def test_figures_use_plotly_template_even_where_streamlit_set_its_own(bundle, mo
     plotly_background = pio.templates["plotly"].layout.plot_bgcolor
     for _, layout in figures:
         assert f'"plot_bgcolor":"{plotly_background}"' in layout
+
+
+def test_the_attribution_section_explains_the_label_the_header_shows_at_every_tau(bundle):
+    # A beacon model is attributed dense; at a tau that skips most MLP updates some texts change their
+    # prediction, and the section must still explain the header's label (and say the dense run differs).
+    loaded = bundle("ours")
+    differed = 0
+    for tau in (0.0, 0.9):
+        for text in CORPUS[:6]:
+            document = build_report(loaded, text, ["overview", "attribution"], method="saliency", beacon_threshold=tau)
+            header = re.search(r"Prediction: <b>([^<(]+) \(", document).group(1)
+            explained = re.search(r"Saliency of the predicted label ([^:]+):", document).group(1)
+            assert explained == header, (tau, text)
+            differed += "run dense it would predict" in document
+    assert differed, "no text changed its prediction at tau 0.9: the note went untested"
