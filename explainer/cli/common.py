@@ -123,8 +123,8 @@ def writing_to(path: str | Path) -> Iterator[None]:
 
 
 def check_output_folder(path: str | Path) -> Path:
-    """The --out folder, created and proven writable before any work (a folder that cannot be written fails in
-    a second, not after minutes of computation): a probe file is written and removed."""
+    """The --out folder, proven writable before any work (a folder that cannot be written fails in a second, not
+    after minutes of computation): a probe file is written and removed, and so are the folders made for it."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         fail(f"--out {folder} is a file: give a folder")
@@ -133,7 +133,7 @@ def check_output_folder(path: str | Path) -> Path:
 
 
 def check_output_file(path: str | Path) -> Path:
-    """An output file's folder, created and proven writable before any work (as check_output_folder)."""
+    """An output file's folder, proven writable before any work (as check_output_folder)."""
     file = Path(path)
     if file.is_dir():
         fail(f"{file} is a folder: give a file name")
@@ -144,13 +144,22 @@ def check_output_file(path: str | Path) -> Path:
 
 
 def _prove_writable(folder: Path, named: Path) -> None:
-    """Create `folder` and write and remove a probe file in it; failing, say so of `named`."""
+    """Write and remove a probe file in `folder`, creating it for the probe only: folders it had to create are
+    removed again, so a command refused later (a model or a file it cannot read) leaves nothing behind; the
+    writers create them. Failing, say so of `named`."""
+    missing = [parent for parent in (folder, *folder.parents) if not parent.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
             pass
     except OSError as error:
         fail(f"cannot write to {named}: {error.strerror or error}")
+    finally:
+        for created in missing:  # deepest first
+            try:
+                created.rmdir()
+            except OSError:
+                break
 
 
 # ---- demo mode (EXPLAINER_DEMO): the CLI takes only what the demo config offers, like the app ------------------

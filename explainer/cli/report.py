@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     except (InputError, ReportError) as error:
         fail(str(error))
     with writing_to(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(document, encoding="utf-8")
     print_json({"out": str(out), "bytes": out.stat().st_size, "pages": pages, "model": bundle.name})
 

@@ -57,4 +57,7 @@ def test_an_out_folder_that_cannot_be_written_fails_before_any_model_pass(tmp_pa
             cli.main(["--data", str(labelled_csv(tmp_path / "d.csv")), "--out", str(out)])
         assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
     out = tmp_path / "new" / "folder"
+    assert markers_cli.check_output_folder(out) == out
+    assert not (tmp_path / "new").exists()  # made for the probe only: a command refused later leaves nothing
+    out.mkdir(parents=True)
     assert markers_cli.check_output_folder(out) == out and out.is_dir() and not list(out.iterdir())  # no probe left
