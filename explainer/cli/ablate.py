@@ -14,7 +14,7 @@ from typing import Any
 
 from explainer.capture.encoding import InputError
 from explainer.causal import MODES, Ablation, ablate_heads
-from explainer.cli.common import add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
+from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
 
 
 def summary(result: Ablation) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def summary(result: Ablation) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer ablate", description=describe(__doc__))
-    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--text", type=text_argument, required=True, help="the input text")
     parser.add_argument(
         "--mode",

@@ -16,6 +16,7 @@ from explainer.attribution.inputs import BASELINES
 from explainer.attribution.registry import REGISTRY
 from explainer.capture.encoding import InputError
 from explainer.cli.common import (
+    MODEL_HELP,
     add_allow_pickle,
     at_least_one,
     describe,
@@ -32,7 +33,7 @@ SAMPLES = AttributionOptions.samples
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer attribute", description=describe(__doc__))
-    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--text", type=text_argument, required=True, help="the input text")
     parser.add_argument("--method", required=True, choices=CHOICES, metavar="NAME", help=", ".join(CHOICES))
     parser.add_argument("--target", default=None, help="label name or index to attribute (default: predicted)")

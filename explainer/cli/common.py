@@ -31,6 +31,12 @@ def print_json(payload: dict[str, Any]) -> None:
     print(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False))
 
 
+MODEL_HELP = (
+    "a shipped model's name (assets/models), a local model folder or a Hugging Face hub id (the local cache when "
+    "offline); default: the app's, the first shipped model present (sst2-minilm-thought-beacon)"
+)
+
+
 def describe(doc: str | None) -> str:
     """A command's --help description from its module docstring: the first paragraph that is not the usage line
     (argparse prints the usage itself), whole, where its first line alone stopped mid-sentence."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from explainer.capture.encoding import InputError
 from explainer.cli.common import (
+    MODEL_HELP,
     add_allow_pickle,
     add_column_arguments,
     at_least_one,
@@ -36,7 +37,7 @@ from explainer.data.labelled import DatasetError
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explainer counterfactual", description=describe(__doc__))
-    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", type=text_argument, help="the input text")
     source.add_argument(

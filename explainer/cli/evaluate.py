@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from explainer.cli.common import (
+    MODEL_HELP,
     add_allow_pickle,
     add_batch_size,
     add_data_arguments,
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         action="append",
         default=None,
-        help="shipped model, local folder or hub id (default: app default); give twice to compare two models",
+        help=MODEL_HELP + "; give twice to compare two models",
     )
     add_data_arguments(parser)
     parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from explainer.cli.common import (
+    MODEL_HELP,
     add_allow_pickle,
     add_batch_size,
     add_data_arguments,
@@ -41,7 +42,7 @@ DEFAULT_TOP = 100
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explainer map", description=describe(__doc__))
-    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     add_data_arguments(parser)
     parser.add_argument(
         "--layer",

@@ -14,6 +14,7 @@ import sys
 from dataclasses import asdict
 
 from explainer.cli.common import (
+    MODEL_HELP,
     add_allow_pickle,
     add_batch_size,
     add_data_arguments,
@@ -40,7 +41,7 @@ from explainer.thought_beacon.marker_dictionary import (
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer markers", description=describe(__doc__))
-    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     add_data_arguments(parser)
     parser.add_argument("--out", required=True, help="folder for marker_dictionary.json and .csv")
     parser.add_argument("--top-tokens", type=at_least_one, default=DictionaryOptions.top_tokens,

@@ -11,7 +11,7 @@ from explainer.training.model_card import write_card
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m explainer model-card DIR`: re-render DIR/README.md from DIR/metrics.json."""
+    """Re-render a model folder's card, DIR/README.md, from DIR/metrics.json (the README is overwritten)."""
     parser = argparse.ArgumentParser(prog="python -m explainer model-card", description=main.__doc__)
     parser.add_argument("folder", type=Path, help="the model folder: its metrics.json is read, its README.md written")
     folder = parser.parse_args(argv).folder

@@ -17,7 +17,7 @@ import numpy as np
 
 from explainer.capture.encoding import InputError
 from explainer.causal import Patching, patch
-from explainer.cli.common import add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
+from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
 
 
 def _grid(values: np.ndarray | None) -> list | None:
@@ -69,7 +69,7 @@ def summary(result: Patching) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer patch", description=describe(__doc__))
-    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--clean", type=text_argument, required=True,
                         help="the clean text (its activations are patched in)")
     parser.add_argument("--corrupted", type=text_argument, required=True,

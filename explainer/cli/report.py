@@ -11,6 +11,7 @@ from pathlib import Path
 
 from explainer.capture.encoding import InputError
 from explainer.cli.common import (
+    MODEL_HELP,
     add_allow_pickle,
     check_output_file,
     describe,
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.report import DEFAULT_PAGES, PAGES, ReportError, build_report
 
     parser = argparse.ArgumentParser(prog="python -m explainer report", description=describe(__doc__))
-    parser.add_argument("--model", default=None, help="shipped model, local folder or hub id (default: app default)")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--text", type=text_argument, required=True, help="the input text")
     parser.add_argument("--pages", default=",".join(DEFAULT_PAGES),
                         help=f"comma-separated, from {', '.join(PAGES)} (default {','.join(DEFAULT_PAGES)})")
