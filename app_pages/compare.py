@@ -57,7 +57,7 @@ if mode == MODES[0]:
     st.subheader("Attention, heads matched by pattern")
     st.caption(
         f"Compared on {len(result.units)} {result.level}s"
-        + (" (the two tokenisers differ: each model's tokens pooled into words)" if result.level == "word" else "")
+        + (f" ({result.why_words}: each model's tokens pooled into words)" if result.level == "word" else "")
         + ("; only what both read: one model reads just the text's beginning" if result.trace_a.truncated
            or result.trace_b.truncated else "")
         + f". Similarity: correlation of the two heads' attention maps on this text; mean over the "

@@ -110,6 +110,19 @@ class TextComparison:
     agreement: RankAgreement
 
     @property
+    def why_words(self) -> str:
+        """Why the comparison pools tokens into words: the tokenisers differ, or (the same tokens, one list a
+        prefix of the other) the two models read different lengths of the text."""
+        a, b = (
+            [token for token, special in zip(t.tokens, t.special_tokens) if not special]
+            for t in (self.trace_a, self.trace_b)
+        )
+        shorter, longer = sorted((a, b), key=len)
+        if len(a) != len(b) and shorter == longer[: len(shorter)]:
+            return f"the two models read different lengths of the text ({len(a)} and {len(b)} tokens)"
+        return "the two tokenisers differ"
+
+    @property
     def same_prediction(self) -> bool:
         return self.trace_a.predicted_label.casefold() == self.trace_b.predicted_label.casefold()
 

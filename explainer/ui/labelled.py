@@ -77,8 +77,8 @@ class DataChoice:
                 raise DatasetError("Enter the path of a CSV, TSV or JSONL file on this machine.")
             # A server file: its contents stay out of error messages (whoever reaches the port may type any path).
             return load_labelled(bundle, Path(self.path.strip()).expanduser(), quote_contents=False, **columns)
-        if self.kind == SOURCES[0] and demo_mode.config() is None:
-            return load_labelled(bundle, DEFAULT_PATH, **columns)
+        if self.kind == SOURCES[0] and demo_mode.config() is None:  # called by its file name, as in the picker
+            return load_labelled(bundle, DEFAULT_PATH, filename=DEFAULT_PATH.name, **columns)
         raise DatasetError("Choose a data set from the list.")  # demo mode: no other source exists
 
 

@@ -54,6 +54,9 @@ def test_errors_page_on_the_challenge_set(challenge_report):
     assert len(table) == int((~challenge_report.frame["correct"]).sum())
     assert (table["label"] != table["predicted"]).all() and table["confidence"].is_monotonic_decreasing
     assert len(app.get("plotly_chart")) == 2
+    # the shipped set is called by its file name, as its picker shows it: no server path on the page
+    assert any(" on challenge_set.csv: 420 examples" in c.value for c in app.caption)
+    assert not any(str(ROOT) in c.value for c in app.caption)
 
     app.text_input(key="errors_filter_text").set_value("not").run()
     app.multiselect(key="errors_filter_tags").set_value(["negation"]).run()

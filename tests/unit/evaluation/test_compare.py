@@ -160,6 +160,7 @@ def test_different_tokenisers_compare_on_words(tmp_path, ours_bundle):
     result = compare_text(ours_bundle, b, text)
     assert result.trace_a.tokens != result.trace_b.tokens
     assert result.level == "word" and result.units == ("A", "quiet", "triumph", ",", "warm", "and", "funny", ".")
+    assert result.why_words == "the two tokenisers differ"
     assert result.attention_a.shape == (*result.trace_a.attentions.shape[:2], 8, 8)
     assert result.attention_b.shape == (*result.trace_b.attentions.shape[:2], 8, 8)
     words = [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]", text)]
@@ -246,3 +247,12 @@ def test_batch_bench_on_a_tiny_model(tmp_path, ours_bundle):
 def test_batch_bench_without_the_data_says_so(tmp_path, ours_bundle):
     data = run_batch_bench(BenchOptions(repeats=1), bundle=ours_bundle, data=tmp_path / "absent.tsv")
     assert data["results"] == [] and "not found" in data["skipped"][0]
+
+
+def test_words_are_said_to_come_from_different_lengths_read_not_from_different_tokenisers(bundle):
+    import dataclasses
+
+    short = dataclasses.replace(bundle("bert"), max_length=8)  # the same tokenizer, reading less of the text
+    result = compare_text(bundle("bert"), short, TEXT)
+    assert result.level == "word"
+    assert result.why_words.startswith("the two models read different lengths of the text (")
