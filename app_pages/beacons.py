@@ -54,7 +54,7 @@ elif trace is not None:
             + ". Its gates act almost as a learned removal of the MLPs rather than a per-word choice: training "
             "moved the work into attention and the thought markers. Lower τ to see where the gates still differ."
         )
-    links.seed_fraction("beacons_tau", "tau", model_tau)
+    tb.seed_tau("beacons_tau", trace.model_name, model_tau)
     tau = st.slider("Threshold τ", 0.0, 1.0, step=0.01, key="beacons_tau",
                     help=f"The model's own τ is {model_tau:.2f}. τ = 0 runs every MLP (scaled by its gate).")
     at_tau = trace if float(tau) == model_tau else tb.intervened(trace.model_name, trace.text, float(tau))

@@ -18,7 +18,7 @@ from explainer.evaluation.error_report import check_upload_size
 from explainer.loading import shipped
 from explainer.models import THOUGHT_BEACON_TYPES
 from explainer.ui import demo as demo_mode
-from explainer.ui import labelled
+from explainer.ui import labelled, links
 from explainer.ui.caches import get_trace_with, read_labelled
 from explainer.views.text import token_labels
 
@@ -62,6 +62,18 @@ def offer_switch(model_name: str, what: str, feature: str) -> None:
     if target is not None:
         st.button(f"Switch to {target}", key="switch_to_thought_beacon", on_click=_switch_to, args=(target,),
                   type="primary", icon=":material/swap_horiz:")
+
+
+def seed_tau(key: str, model_name: str, model_tau: float) -> None:
+    """The tau widget's value: from the link, else as kept, else the model's own. A value still at the previous
+    model's own tau (never moved) follows the new model's own when the sidebar switches models: one model's
+    default is not a choice for another (a tau the user moved stays)."""
+    links.seed_fraction(key, "tau", model_tau)
+    owner = f"{key}__model"  # (model, its own tau) the value was last shown with
+    previous = st.session_state.get(owner)
+    if previous is not None and previous[0] != model_name and st.session_state.get(key) == previous[1]:
+        st.session_state[key] = model_tau
+    st.session_state[owner] = (model_name, model_tau)
 
 
 def choose_slots(result: Trace, prefix: str) -> tuple[list[int], list[int]]:

@@ -94,3 +94,29 @@ def test_model_without_beacons_shows_the_measured_mlp_ratio_and_offers_a_switch(
     assert len(app.get("plotly_chart")) == 1
     app.button(key="switch_to_thought_beacon").click().run()
     assert not app.exception and app.session_state["model_choice"] == shipped_thought_beacon("use_beacons")
+
+
+def test_tau_left_at_one_models_default_follows_the_next_models_default(checkpoint, tmp_path):
+    import json
+    import shutil
+
+    first = str(checkpoint("ours"))
+    second = tmp_path / "ours-tau-07"  # the same model with another own tau
+    shutil.copytree(first, second)
+    config = json.loads((second / "config.json").read_text())
+    own = float(config["beacon_threshold"])
+    config["beacon_threshold"] = 0.7 if own != 0.7 else 0.3
+    (second / "config.json").write_text(json.dumps(config))
+
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params["model"], app.query_params["text"] = first, TEXT
+    app.run()
+    app.switch_page("app_pages/beacons.py").run()
+    assert app.slider(key="beacons_tau").value == pytest.approx(own)
+    app.text_input(key="model_other").set_value(str(second)).run()  # the sidebar's folder box (a folder is open)
+    assert not app.exception, app.exception
+    assert app.slider(key="beacons_tau").value == pytest.approx(config["beacon_threshold"])  # untouched: follows
+
+    app.slider(key="beacons_tau").set_value(0.5).run()  # moved: the user's choice stays
+    app.text_input(key="model_other").set_value(first).run()
+    assert app.slider(key="beacons_tau").value == pytest.approx(0.5)
