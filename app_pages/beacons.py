@@ -105,9 +105,9 @@ elif trace is not None:
     data = tb.dataset_picker("beacons_data", bundle.label_names)
     if data is not None:
         result = beacons.load_cached_sweep(bundle, data)
-        if result is None and st.button("Run the sweep", key="beacons_sweep", type="primary"):
-            with tb.progress_bar("Sweeping τ…") as progress:
-                result, _ = beacons.cached_sweep(bundle, data, progress=progress)
+        if result is None:
+            result = tb.run_button("Run the sweep", "beacons_sweep", "Sweeping τ…",
+                                   lambda progress: beacons.cached_sweep(bundle, data, progress=progress)[0])
         if result is None:
             st.caption(f"Not run yet for this model and data: {len(beacons.sweep_taus(model_tau))} passes over "
                        f"{len(data):,} texts; cached on disk afterwards.")

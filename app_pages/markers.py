@@ -77,9 +77,9 @@ elif trace is not None:
     data = tb.dataset_picker("markers_data", bundle.label_names)
     if data is not None:
         dictionary = md.load_cached_dictionary(bundle, data)
-        if dictionary is None and st.button("Build the dictionary", key="markers_build", type="primary"):
-            with tb.progress_bar("Building the dictionary…") as progress:
-                dictionary, _ = md.cached_dictionary(bundle, data, progress=progress)
+        if dictionary is None:
+            dictionary = tb.run_button("Build the dictionary", "markers_build", "Building the dictionary…",
+                                       lambda progress: md.cached_dictionary(bundle, data, progress=progress)[0])
         if dictionary is None:
             passes = len(data) * (1 + layers * k)
             st.caption(f"Not built yet for this model and data: each of the {len(data):,} texts runs once, then "

@@ -110,6 +110,18 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
         bar.empty()
 
 
+def run_button(label: str, key: str, working: str, compute: Callable[[Callable[[int, int], None]], object]):
+    """A button that runs `compute(progress)` under a progress bar and returns its result (None until clicked).
+    The button goes once the work is done: the results take its place, and it would only run them again."""
+    slot = st.empty()
+    if not slot.button(label, key=key, type="primary"):
+        return None
+    with progress_bar(working) as progress:
+        result = compute(progress)
+    slot.empty()
+    return result
+
+
 
 
 def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True, shown: str | None = None

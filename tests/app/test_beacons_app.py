@@ -63,6 +63,7 @@ def test_sweep_runs_with_progress_then_comes_from_disk(checkpoint, monkeypatch):
     app.button(key="beacons_sweep").click().run()
     assert not app.exception
     assert not app.get("progress")  # the finished bar gives way to the results
+    assert not any(b.key == "beacons_sweep" for b in app.button)  # and so does the button: it would only rerun
     table = app.dataframe[0].value
     assert list(table["tau"]) == sorted(table["tau"]) and len(table) == 21
     assert {"accuracy", "skip_rate", "flops_saved"} <= set(table.columns)

@@ -81,6 +81,7 @@ def test_dictionary_builds_with_progress_then_comes_from_disk(checkpoint, monkey
     app.button(key="markers_build").click().run()
     assert not app.exception
     assert not app.get("progress")  # the finished bar gives way to the results
+    assert not any(b.key == "markers_build" for b in app.button)  # and so does the button
     table = app.dataframe[0].value
     assert len(table) == 2 * 5 and {"layer", "marker", "top_tokens", "examples"} <= set(table.columns)
     assert len(app.get("plotly_chart")) == 4  # map, Sankey, share, forced effect
