@@ -256,7 +256,8 @@ def tau_curve(result: dict[str, Any], current_tau: float | None = None) -> go.Fi
     dense = next((p for p in points if p["tau"] == 0.0), None)
     if dense is not None:
         figure.add_hline(y=dense["accuracy"], line_dash="dash", line_color="gray",
-                         annotation_text="dense (τ 0)", annotation_position="bottom right")
+                         annotation_text="dense (τ 0)", annotation_position="top left")  # the right end holds
+        # the high-τ points and the model's star, which the label covered
     for tau, symbol, label, size in ((result.get("model_tau"), "star", "model's τ", 18),
                                      (current_tau, "circle-open", "chosen τ", 16)):
         point = _nearest(points, tau)
@@ -326,6 +327,8 @@ def prediction_change(before: Trace, after: Trace, after_name: str = "after") ->
                    text=[f"{p:.1%}" for p in after.probabilities], textposition="auto"),
         ]
     )
+    # The legend above the bars: under them, a horizontal legend covered the label names.
     figure.update_layout(barmode="group", yaxis={"range": [0, 1], "title": "probability"}, height=300,
-                         margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"})
+                         margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"})
     return figure
