@@ -19,11 +19,13 @@ from explainer.attribution.registry import METHODS, title
 from explainer.capture.tracing import Trace, trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
+from explainer.thought_beacon.beacons import input_compute
 from explainer.thought_beacon.dense import differs_note
 from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import thought_beacon as tb_figures
 from explainer.views.report import ReportMeta, Section, render_report
+from explainer.views.text import display_token
 
 PAGES = ("overview", "attention", "attribution", "markers", "beacons")
 DEFAULT_PAGES = ("overview", "attention", "attribution", "markers")
@@ -111,23 +113,28 @@ def _attribution(
                    (attribution_figures.highlighted_html(scores),))
 
 
-def _markers(result: Trace) -> Section:
+def _markers(result: Trace, token: int | None) -> Section:
     if result.thought_markers is None:
         return Section("markers", "Thought markers", "", note=f"{result.model_name} has no thought markers "
                        "(only ThoughtBeacon models route tokens through them).")
+    token = token if token is not None and 0 <= token < len(result.tokens) else None
+    path = "every token" if token is None else f"token {token}, {display_token(result.tokens[token])!r}"
     return Section("markers", "Thought markers", "Which thought marker each token chose at each layer, and the "
-                   "routing of the prediction's evidence through them.",
-                   (tb_figures.marker_map(result), tb_figures.reasoning_sankey(result)))
+                   f"reasoning path of {path} through them.",
+                   (tb_figures.marker_map(result), tb_figures.reasoning_sankey(result, token)))
 
 
-def _beacons(result: Trace) -> Section:
+def _beacons(result: Trace, config) -> Section:
     if result.beacon_gates is None:
         return Section("beacons", "Activation beacons", "", note=f"{result.model_name} has no activation beacons.")
-    figures = [tb_figures.gate_map(result)]
+    saved = input_compute(result, config)
+    figures = [tb_figures.gate_map(result), tb_figures.skip_mask_map(saved.skip_mask, result, saved.tau)]
     if result.mlp_update_ratio is not None:
         figures.append(tb_figures.mlp_ratio_map(result))
     return Section("beacons", "Activation beacons", "Beacon gate per layer and token (how much of its MLP each "
-                   "position applies), and the MLP update ratio.", tuple(figures))
+                   f"position applies), the MLPs skipped at τ = {saved.tau:.2f}: {saved.skipped} of {saved.slots} "
+                   f"({saved.skip_rate:.1%}; {saved.total_flops_saved:.1%} of the forward pass's FLOPs saved), and "
+                   "the MLP update ratio.", tuple(figures))
 
 
 def build_report(
@@ -144,11 +151,14 @@ def build_report(
     options: Mapping[str, str] | None = None,
     attribution_token_limit: int | None = None,
     model_label: str | None = None,
+    path_token: int | None = None,
+    left_out: Sequence[str] = (),
 ) -> str:
     """The report of `bundle` on `text` with the chosen `pages`, as one HTML document: the overview's attention
     head at `layer` (None: the last) and `head`, attribution by `method` from `baseline`, every view at
-    `beacon_threshold` (None: the model's own tau). InputError for unusable text, ReportError for an unknown
-    page, method or baseline."""
+    `beacon_threshold` (None: the model's own tau), the markers' reasoning path of `path_token` (None: every
+    token); `left_out` names what the page showed that the report does not draw. InputError for unusable text,
+    ReportError for an unknown page, method or baseline."""
     pages = check_pages(pages)
     if method not in METHODS:
         raise ReportError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}")
@@ -161,8 +171,8 @@ def build_report(
         "attribution": lambda: _attribution(
             bundle, result, method, baseline, attribution_token_limit, beacon_threshold
         ),
-        "markers": lambda: _markers(result),
-        "beacons": lambda: _beacons(result),
+        "markers": lambda: _markers(result, path_token),
+        "beacons": lambda: _beacons(result, bundle.model.config),
     }
     sections = [builders[page]() for page in pages]
     used = {"pages": ", ".join(pages)}
@@ -170,6 +180,10 @@ def build_report(
         used |= {"attribution method": title(method), "attribution baseline": baseline}
     if beacon_threshold is not None and result.beacon_gates is not None:
         used["beacon tau"] = f"{beacon_threshold:.2f} (the model's own: {bundle.model.config.beacon_threshold:g})"
+    if "markers" in pages and path_token is not None:
+        used["reasoning path"] = f"token {path_token}"
+    if left_out:
+        used["not in this report"] = "; ".join(left_out)
     used |= dict(options or {})
     if result.truncated:
         used["truncated"] = f"the model read the first {result.max_length} of {result.num_text_tokens} tokens"

@@ -353,6 +353,8 @@ class LiveView:
     method: str = DEFAULT_METHOD
     baseline: str = "pad"
     beacon_threshold: float | None = None
+    path_token: int | None = None  # the markers' reasoning path of one token (None: all tokens)
+    left_out: tuple[str, ...] = ()  # what the page showed that the report does not draw (forcing, pinning)
 
 
 def live_view(page: str, params: Mapping[str, str]) -> LiveView:
@@ -373,4 +375,12 @@ def live_view(page: str, params: Mapping[str, str]) -> LiveView:
                        baseline=params.get("baseline", "") if params.get("baseline") in BASELINES else "pad")
     if page == "beacons":
         view = replace(view, beacon_threshold=number("tau", parse_fraction, None))
+        if params.get("pin_layers"):
+            view = replace(view, left_out=("the gates pinned on the page (the report shows the model's own gates)",))
+    if page == "markers":
+        token = number("path", int, None)
+        view = replace(view, path_token=token if token is not None and token >= 0 else None)
+        if params.get("force_layers"):
+            view = replace(view, left_out=("the marker forced on the page (the report shows the model's own "
+                                           "routing)",))
     return view

@@ -152,6 +152,7 @@ def report_button(current: Selection, demo_name: str | None) -> None:
         try:
             return build_report(get_bundle(name), text, view.pages, method=view.method, baseline=view.baseline,
                                 layer=view.layer, head=view.head, beacon_threshold=view.beacon_threshold,
+                                path_token=view.path_token, left_out=view.left_out,
                                 link=link, model_label=demo_name, attribution_token_limit=limit)
         except InputError as error:  # an empty text: the file says so instead of failing the download
             return f"<!DOCTYPE html><meta charset='utf-8'><p>No report: {html.escape(str(error))}</p>"

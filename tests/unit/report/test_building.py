@@ -119,3 +119,14 @@ def test_the_attribution_section_explains_the_label_the_header_shows_at_every_ta
             assert explained == header, (tau, text)
             differed += "run dense it would predict" in document
     assert differed, "no text changed its prediction at tau 0.9: the note went untested"
+
+
+def test_a_report_from_the_markers_or_beacons_page_draws_its_path_and_skips_and_names_what_it_leaves_out(bundle):
+    loaded = bundle("ours")
+    document = build_report(loaded, "a fine film", ["markers", "beacons"], path_token=2,
+                            left_out=("the marker forced on the page (the report shows the model's own routing)",))
+    assert "reasoning path of token 2, &#x27;" in document  # the token, escaped, whatever the tiny vocabulary
+    assert "<td>reasoning path</td><td>token 2</td>" in document
+    assert "<td>not in this report</td><td>the marker forced on the page" in document
+    assert "MLPs skipped at τ = " in document and "of the forward pass&#x27;s FLOPs saved" in document.replace(
+        "'", "&#x27;")

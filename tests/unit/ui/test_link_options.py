@@ -53,3 +53,9 @@ def test_a_live_page_link_gives_the_view_it_showed():
     assert live_view("beacons", {"tau": "nan"}).beacon_threshold is None
     assert live_view("", {"layer": "x", "head": "-4"}) == LiveView(head=-4)  # clamped when drawn
     assert live_view("causal", {"layer": "2"}) == LiveView()
+    # the markers' path token is drawn; forcing and pinning are named as left out
+    markers = live_view("markers", {"path": "4", "force_layers": "2,3", "force_pos": "4", "force_marker": "5"})
+    assert markers.path_token == 4 and "marker forced" in markers.left_out[0]
+    assert live_view("markers", {"path": "all", "force_layers": ""}) == LiveView(pages=markers.pages)
+    pinned = live_view("beacons", {"tau": "0.7", "pin_layers": "0,1", "pin": "0"})
+    assert pinned.beacon_threshold == 0.7 and "gates pinned" in pinned.left_out[0]
