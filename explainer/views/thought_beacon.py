@@ -161,7 +161,8 @@ def reasoning_sankey(trace: Trace, token: int | None = None) -> go.Figure:
             },
         )
     )
-    who = "all tokens" if token is None else f"token {token} {escaped[token]}"
+    # One token's nodes differ in height by design: each link is as wide as the routing probability it reaches.
+    who = "all tokens" if token is None else f"token {token} {escaped[token]} (width: routing probability)"
     figure.update_layout(title=f"Reasoning path: {who}", height=420, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return figure
 
