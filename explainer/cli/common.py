@@ -7,12 +7,16 @@ import json
 import math
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # only for annotations: the commands import torch and the loaders when they run
+    from explainer.data.labelled import LabelledData
+    from explainer.loading.bundle import ModelBundle
 
 
 def to_jsonable(value: Any) -> Any:
@@ -52,11 +56,11 @@ def describe(doc: str | None) -> str:
     return paragraphs[1] if len(paragraphs) > 1 else ""
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, required: bool = True, what: str = "") -> None:
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """--data, --text-column and --label-column, the same in every command that reads a labelled file."""
     parser.add_argument(
-        "--data", required=required,
-        help=f"labelled CSV, TSV, JSONL or Parquet file{what} (under EXPLAINER_DEMO: an offered data set's name)",
+        "--data", required=True,
+        help="labelled CSV, TSV, JSONL or Parquet file (under EXPLAINER_DEMO: an offered data set's name)",
     )
     add_column_arguments(parser)
 
@@ -226,7 +230,7 @@ def add_allow_pickle(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_cli_model(name: str | None, allow_pickle: bool = False):
+def load_cli_model(name: str | None, allow_pickle: bool = False) -> ModelBundle:
     """--model loaded as every command loads it: under EXPLAINER_DEMO only an offered one (model_argument), and
     a model that cannot be loaded is a one-line error."""
     from explainer.loading.bundle import ModelLoadError, load_model
@@ -237,7 +241,9 @@ def load_cli_model(name: str | None, allow_pickle: bool = False):
         fail(str(error))
 
 
-def load_cli_data(bundle, raw: str | Path, text_column: str | None = None, label_column: str | None = None):
+def load_cli_data(
+    bundle: ModelBundle, raw: str | Path, text_column: str | None = None, label_column: str | None = None
+) -> LabelledData:
     """--data read as every command reads it: under EXPLAINER_DEMO only an offered file (data_argument) and no
     contents quoted in errors; a file that is not a labelled data set is a one-line error. Skipped rows are
     listed on stderr (the first 20)."""
@@ -257,7 +263,7 @@ def load_cli_data(bundle, raw: str | Path, text_column: str | None = None, label
     return data
 
 
-def report_skipped(problems) -> None:
+def report_skipped(problems: Sequence[tuple[int, str]]) -> None:
     """The first 20 skipped rows of a data file, on stderr, and how many more."""
     for line, reason in problems[:20]:
         print(f"skipped line {line}: {reason}", file=sys.stderr)
