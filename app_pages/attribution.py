@@ -14,6 +14,7 @@ from explainer.attribution.inputs import BASELINES, cheap_enough
 from explainer.attribution.registry import title
 from explainer.capture.encoding import InputError
 from explainer.families import missing_family_note
+from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches as cache
 from explainer.ui import demo, export, links, progressive, session
 from explainer.views import attribution as attribution_figures
@@ -52,8 +53,8 @@ if trace is not None:
         st.info(str(error))
         st.stop()
     st.caption(
-        f"{result.model_name}: attributing **{result.target_label}** (logit {result.target_logit:.3f}) · "
-        f"{len(result.tokens)} tokens · blue supports the label, red speaks against it"
+        f"{result.model_name}: attributing **{result.target_label}** (logit {result.target_logit:.3f}"
+        f"{dense_suffix(result.notes)}) · {len(result.tokens)} tokens · blue supports the label, red speaks against it"
     )
     for note in result.notes:
         st.caption(note)

@@ -8,6 +8,7 @@ import streamlit as st
 from explainer.attention.statistics import FIELDS
 from explainer.capture.encoding import InputError
 from explainer.causal import MODES, SUPPORTED
+from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import causal as causal_ui
 from explainer.views import causal as views
@@ -99,7 +100,8 @@ if trace is not None:
     with summary.container():
         st.caption(
             f"{ablation.target_label}: logit {ablation.baseline_logit:.3f}, probability "
-            f"{ablation.baseline_probability:.1%} · {ablation.forward_passes} batched forward passes, "
+            f"{ablation.baseline_probability:.1%}{dense_suffix(ablation.notes)} · {ablation.forward_passes} batched "
+            "forward passes, "
             f"{ablation.layer_evaluations:,} layer evaluations"
         )
         for note in ablation.notes:

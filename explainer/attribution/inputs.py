@@ -20,16 +20,13 @@ from explainer.capture.encoding import InputError, encode
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.models import uses_beacons
+from explainer.thought_beacon.dense import ATTRIBUTED_DENSE as DENSE_NOTE
 from explainer.thought_beacon.dense import differs_note, own_prediction
 
 BASELINES = ("pad", "mask", "zero")
 
 # ThoughtBeacon models skip the MLP where a gate is below tau: a step function of the input, so gradients and
 # path integrals are meaningless across the jump. Attribution runs them dense (every MLP scaled by its gate).
-DENSE_NOTE = (
-    "ThoughtBeacon model attributed dense: gates scale every MLP update and none is skipped (skipping at tau "
-    "is a step function, which gradients cannot see)."
-)
 
 
 @dataclass(frozen=True, eq=False)

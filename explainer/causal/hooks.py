@@ -33,6 +33,7 @@ from explainer.capture.encoding import InputError
 from explainer.families import FAMILIES, Family, family_of, sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon, uses_beacons
+from explainer.thought_beacon.dense import RUN_DENSE as DENSE_NOTE  # noqa: F401  (ablation and patching import it from here)
 
 Kind = Literal["residual", "head", "attention", "mlp", "gate", "marker"]
 # Where in a module's output the activation is: None (the output is the tensor), a tuple index or a dict key.
@@ -122,10 +123,6 @@ def forward_extra(bundle: ModelBundle) -> dict[str, Any]:
     return {"beacon_threshold": 0.0} if uses_beacons(bundle.model.config) else {}
 
 
-DENSE_NOTE = (
-    "ThoughtBeacon model run dense: gates scale every MLP update and none is skipped at tau, so every position "
-    "has an MLP write to ablate or patch."
-)
 
 _LAYOUTS: weakref.WeakKeyDictionary[nn.Module, Layout] = weakref.WeakKeyDictionary()
 

@@ -5,15 +5,35 @@ none skipped at tau) still watch the label the model predicts at its own tau, th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch-free on import: views read the notes below
+    import torch
 
-from explainer.loading.bundle import ModelBundle
+    from explainer.loading.bundle import ModelBundle
+
+ATTRIBUTED_DENSE = (
+    "ThoughtBeacon model attributed dense: gates scale every MLP update and none is skipped (skipping at tau "
+    "is a step function, which gradients cannot see)."
+)
+RUN_DENSE = (
+    "ThoughtBeacon model run dense: gates scale every MLP update and none is skipped at tau, so every position "
+    "has an MLP write to ablate or patch."
+)
+DENSE_SUFFIX = " in the dense run (no MLP update skipped; the other pages show the model at its τ)"
+
+
+def dense_suffix(notes: Sequence[str]) -> str:
+    """What a view's headline numbers add when its run was dense (its logits differ a little from the model's at
+    its own tau, which every other view shows), else ""."""
+    return DENSE_SUFFIX if ATTRIBUTED_DENSE in notes or RUN_DENSE in notes else ""
 
 
 def own_prediction(bundle: ModelBundle, inputs: Mapping[str, torch.Tensor]) -> int:
     """The label the model predicts for one input (`inputs` as the model takes them, batch 1) at its own tau.
     Call under the bundle's lock."""
+    import torch
+
     with torch.no_grad():
         return int(bundle.model(**inputs).logits[0].argmax())
 

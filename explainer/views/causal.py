@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from explainer.thought_beacon.dense import dense_suffix
 from explainer.views.text import plot_text, token_labels
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ def patch_summary(result: Patching) -> str:
     target, foil = (result.label_names[i] for i in (result.target, result.foil))
     return (
         f"Logit difference {target} − {foil}: clean {result.logit_difference_clean:+.3f}, corrupted "
-        f"{result.logit_difference_corrupted:+.3f} · {result.forward_passes} forward passes · "
+        f"{result.logit_difference_corrupted:+.3f}{dense_suffix(result.notes)} · {result.forward_passes} forward "
+        "passes · "
         f"{len(result.unpartnered_corrupted)} corrupted tokens without a partner"
     )
