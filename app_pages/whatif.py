@@ -115,4 +115,4 @@ if asked:
             on_select=lambda: whatif_ui.on_flip_selected("whatif_flips", "_whatif_flip_texts"),
         )
     else:
-        st.info("No flip within 3 word edits: try another generator.")
+        st.info(whatif_ui.no_flip_advice(cf_method))

@@ -222,7 +222,9 @@ def follow_pair_request(model_name: str) -> None:
         return
     search = whatif_ui.search_with_progress(model_name, text, whatif_ui.ALL)
     if search.best is None:
-        st.info("No edit flips this mistake's prediction, so there is no pair to patch: type one on the Causal page.")
+        message = "No edit flips this mistake's prediction, so there is no pair to patch: type one on the Causal page."
+        st.info(message)
+        st.toast(message, icon=":material/info:")  # the button is far down the page; the toast shows where it is
         return
     flip = search.best.text
     st.session_state.update({SOURCE_KEY: "pair", CLEAN_KEY: flip, CORRUPTED_KEY: text})

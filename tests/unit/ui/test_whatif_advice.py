@@ -1,0 +1,13 @@
+"""What-if's advice when no flip is found names what is left to try: another generator, or, when every one ran,
+an edit by hand or the user's own swaps (it said "try another generator" after all of them had run)."""
+
+from __future__ import annotations
+
+from explainer.counterfactual import METHODS
+from explainer.ui.whatif import ALL, no_flip_advice
+
+
+def test_after_every_generator_the_advice_is_not_another_generator():
+    assert "another generator" not in no_flip_advice(ALL) and "by hand" in no_flip_advice(ALL)
+    for method in METHODS:
+        assert "try another generator" in no_flip_advice(method)
