@@ -152,14 +152,33 @@ def _offline(html: str) -> str:
     if "cdnjs" in html or "https://" in html:
         raise AssertionError("bertviz output still references a remote address")  # bertviz changed: fail loudly
     return (
-        # bertviz draws at a fixed width (a model view of 12 heads is ~970 px): a page column narrower than that
-        # scrolls it sideways instead of cutting the last heads off
+        # bertviz draws at a fixed width (a model view of 12 heads is ~970 px): a page column a little narrower
+        # shrinks it to fit (down to 80%: a hidden scrollbar left head 11 cut in half at 1400 px), a much narrower
+        # one scrolls it sideways instead of cutting the last heads off
         "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body style='margin:0'>\n"
         + vendor_javascript()
         + "<div style='overflow-x:auto'>"
         + html
-        + "</div>\n</body></html>"
+        + "</div>\n"
+        + FIT_SCRIPT
+        + "</body></html>"
     )
+
+
+# Shrinks the wrapper above it to the frame's width when bertviz drew wider, by at most MIN_FIT; rerun as d3 draws.
+MIN_FIT = 0.8
+FIT_SCRIPT = (
+    "<script>(function () {\n"
+    "  const box = document.currentScript.previousElementSibling;\n"
+    "  function fit() {\n"
+    "    box.style.zoom = '';\n"
+    "    const drawn = box.scrollWidth, room = box.clientWidth;\n"
+    f"    if (drawn > room + 1 && room / drawn >= {MIN_FIT}) box.style.zoom = (room / drawn).toFixed(4);\n"
+    "  }\n"
+    "  new ResizeObserver(fit).observe(document.body);\n"
+    "  [100, 500, 1500].forEach(function (ms) { setTimeout(fit, ms); });\n"
+    "})();</script>\n"
+)
 
 
 def _tokens(trace: Trace, start: int, end: int) -> list[str]:
