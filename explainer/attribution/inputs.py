@@ -19,14 +19,11 @@ import torch
 from explainer.capture.encoding import InputError, encode
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
-from explainer.models import uses_beacons
 from explainer.thought_beacon.dense import ATTRIBUTED_DENSE as DENSE_NOTE
-from explainer.thought_beacon.dense import differs_note, own_prediction
+from explainer.thought_beacon.dense import dense_forward_args, differs_note, own_prediction
 
 BASELINES = ("pad", "mask", "zero")
 
-# ThoughtBeacon models skip the MLP where a gate is below tau: a step function of the input, so gradients and
-# path integrals are meaningless across the jump. Attribution runs them dense (every MLP scaled by its gate).
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,8 +48,7 @@ class Prepared:
 
 
 def extra_forward_args(bundle: ModelBundle) -> dict[str, Any]:
-    # only a model with beacons has gates to run dense (and a note saying so); its baseline twin has none
-    return {"beacon_threshold": 0.0} if uses_beacons(bundle.model.config) else {}
+    return dense_forward_args(bundle.model.config)
 
 
 def baseline_token_id(bundle: ModelBundle, baseline: str) -> int | None:

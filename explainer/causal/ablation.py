@@ -26,7 +26,6 @@ from explainer.causal.alignment import Tokenized, tokenized
 from explainer.causal.batching import Run
 from explainer.causal.batching import run_rows as run_batched
 from explainer.causal.hooks import (
-    DENSE_NOTE,
     Edit,
     Layout,
     Site,
@@ -39,6 +38,7 @@ from explainer.causal.results import MODES, Ablation, label_index
 from explainer.data.challenge import DEFAULT_PATH
 from explainer.loading.bundle import ModelBundle
 from explainer.models import GatePin
+from explainer.thought_beacon.dense import RUN_DENSE as DENSE_NOTE
 from explainer.thought_beacon.dense import differs_note, own_prediction
 
 Progress = Callable[[int, int], None]

@@ -32,8 +32,8 @@ from torch import nn
 from explainer.capture.encoding import InputError
 from explainer.families import FAMILIES, Family, family_of, sizes
 from explainer.loading.bundle import ModelBundle
-from explainer.models import is_thought_beacon, uses_beacons
-from explainer.thought_beacon.dense import RUN_DENSE as DENSE_NOTE  # noqa: F401  (ablation and patching import it from here)
+from explainer.models import is_thought_beacon
+from explainer.thought_beacon.dense import dense_forward_args
 
 Kind = Literal["residual", "head", "attention", "mlp", "gate", "marker"]
 # Where in a module's output the activation is: None (the output is the tensor), a tuple index or a dict key.
@@ -120,8 +120,7 @@ def supported_family(bundle: ModelBundle) -> Family:
 def forward_extra(bundle: ModelBundle) -> dict[str, Any]:
     """Keyword arguments of every causal forward pass. ThoughtBeacon models run dense (tau = 0: every MLP update
     scaled by its gate, none skipped), so every position has an MLP write to patch, as attribution runs them."""
-    return {"beacon_threshold": 0.0} if uses_beacons(bundle.model.config) else {}
-
+    return dense_forward_args(bundle.model.config)
 
 
 _LAYOUTS: weakref.WeakKeyDictionary[nn.Module, Layout] = weakref.WeakKeyDictionary()

@@ -27,7 +27,6 @@ from explainer.causal.ablation import truncation_note
 from explainer.causal.alignment import Alignment, EditLike, Tokenized, resolve, tokenized
 from explainer.causal.batching import run_rows
 from explainer.causal.hooks import (
-    DENSE_NOTE,
     Edit,
     Layout,
     Site,
@@ -38,6 +37,7 @@ from explainer.causal.hooks import (
 )
 from explainer.causal.results import Patching, label_index
 from explainer.loading.bundle import ModelBundle
+from explainer.thought_beacon.dense import RUN_DENSE as DENSE_NOTE
 from explainer.thought_beacon.dense import differs_note, own_prediction
 from explainer.views.text import display_token
 

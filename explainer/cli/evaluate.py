@@ -23,9 +23,9 @@ from explainer.cli.common import (
     add_data_arguments,
     check_output_file,
     check_output_folder,
-    data_argument,
     describe,
     fail,
+    load_cli_data,
     load_cli_model,
     print_json,
     quote_contents,
@@ -34,7 +34,6 @@ from explainer.cli.common import (
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.data.labelled import DatasetError
-from explainer.loading.bundle import ModelLoadError
 
 MAX_MODELS = 2
 
@@ -119,21 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.evaluation import error_report as errors
     from explainer.evaluation.compare import CompareError, compare_data
 
-    try:
-        bundles = [load_cli_model(name, args.allow_pickle) for name in names]
-        data = errors.load_labelled(
-            bundles[0],
-            data_argument(args.data),
-            text_column=args.text_column,
-            label_column=args.label_column,
-            quote_contents=quote_contents(),
-        )
-    except (ModelLoadError, DatasetError, OSError) as error:
-        fail(str(error))
-    for line, reason in data.problems[:20]:
-        print(f"skipped line {line}: {reason}", file=sys.stderr)
-    if len(data.problems) > 20:
-        print(f"... and {len(data.problems) - 20} more skipped lines", file=sys.stderr)
+    bundles = [load_cli_model(name, args.allow_pickle) for name in names]
+    data = load_cli_data(bundles[0], args.data, args.text_column, args.label_column)
     if args.sweep_tau:
         from explainer.thought_beacon.beacons import has_beacons
 

@@ -20,7 +20,7 @@ from explainer.capture.tracing import Trace, trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.thought_beacon.beacons import input_compute
-from explainer.thought_beacon.dense import differs_note
+from explainer.thought_beacon.dense import ATTRIBUTED_DENSE, differs_note
 from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import thought_beacon as tb_figures
@@ -104,7 +104,8 @@ def _attribution(
     notes = list(scores.notes)
     at = "its own tau" if tau is None else f"tau {tau:g}"
     dense = int(scores.logits.argmax())
-    if scores.notes and (differs := differs_note(result.label_names, result.predicted, dense, at=at)):
+    if ATTRIBUTED_DENSE in scores.notes and (differs := differs_note(result.label_names, result.predicted, dense,
+                                                                     at=at)):
         notes.append(differs)
     caption += "".join(f" {note}" for note in notes)
     if scores.convergence_delta is not None:

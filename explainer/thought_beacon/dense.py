@@ -20,6 +20,17 @@ RUN_DENSE = (
     "ThoughtBeacon model run dense: gates scale every MLP update and none is skipped at tau, so every position "
     "has an MLP write to ablate or patch."
 )
+
+
+def dense_forward_args(config) -> dict[str, float]:
+    """Keyword arguments that run a model dense: tau 0 for a model with beacons (every MLP update scaled by its
+    gate, none skipped: skipping at tau is a step function gradients cannot see, and every position then has an
+    MLP write to patch); none for any other model, its baseline twin included."""
+    from explainer.models import uses_beacons
+
+    return {"beacon_threshold": 0.0} if uses_beacons(config) else {}
+
+
 DENSE_SUFFIX = " in the dense run (no MLP update skipped; the other pages show the model at its τ)"
 
 
