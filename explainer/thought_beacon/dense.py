@@ -31,7 +31,7 @@ def dense_forward_args(config) -> dict[str, float]:
     return {"beacon_threshold": 0.0} if uses_beacons(config) else {}
 
 
-DENSE_SUFFIX = " in the dense run (no MLP update skipped; the other pages show the model at its τ)"
+DENSE_SUFFIX = " in the dense run, no MLP update skipped; the other pages show the model at its τ"
 
 
 def dense_suffix(notes: Sequence[str]) -> str:
