@@ -9,7 +9,7 @@ change to the stock pipeline; the model still computes everything, as it does fo
 on every prediction, or the bench fails. Metric: examples per second; ratio = ours / reference, target >= 1.5.
 
 The data set is not shipped: the path is `run(data=...)`, else $EXPLAINER_SST2_DEV, else shared/data/sst2/dev.tsv
-one or two folders above the checkout (../shared for /work/main, ../../shared for a worktree). Without it the
+in the folder that holds the checkout or the one above it (for a worktree). Without it the
 bench reports no rows and says why in `skipped`.
 """
 

@@ -1,6 +1,6 @@
 """The `serve` bench: many sessions on one server, as a demo to stakeholders has them.
 
-Runs the real app (`streamlit run app.py`) and drives headless Chromium. First one session alone visits every page
+Runs the real app (`streamlit run serve.py`) and drives headless Chromium. First one session alone visits every page
 with fresh texts (the reference: its median time to each page's first figure). Then 8 sessions at once, each with
 its own shipped model and texts, navigate the pages for 3 minutes (30 s with --quick). Reported per page: the p95
 time to the first figure under 8 sessions next to the single-session median (target: at most 4x on 2 cores), and

@@ -1,6 +1,6 @@
 """`python -m explainer map [--model M] --data FILE [--layer L] [--method pca|umap] --out DIR`
 
-Map a labelled file (CSV, TSV or JSONL) through a model: embeddings of every row from the prediction pass, one
+Map a labelled file (CSV, TSV, JSONL or Parquet) through a model: embeddings of every row from the prediction pass, one
 layer projected to 2-D, each row's nearest neighbours (cosine, exact) and the likely-mislabelled rows. Writes
 DIR/points.parquet (row, line, x, y, label, prediction, correct, confidence, tokens, text), DIR/neighbours.parquet
 (row, neighbours, distances) and DIR/likely_mislabelled.csv, and prints a JSON summary whose

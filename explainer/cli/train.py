@@ -26,12 +26,43 @@ from explainer.training.loop import TrainSettings, settings_problems, train
 
 LABEL_NAMES = ("negative", "positive")
 
+# One line per TrainSettings field, shown by --help (the defaults come from the dataclass).
+SETTING_HELP = {
+    "arch": "thought-beacon, or baseline: the same model without markers and beacons",
+    "epochs": "passes over the training rows",
+    "seed": "seed of initialisation, shuffling and dropout",
+    "max_length": "tokens per training text; longer texts are cut",
+    "batch_size": "training texts per step",
+    "learning_rate": "peak learning rate (linear warm-up, then linear decay)",
+    "weight_decay": "AdamW weight decay",
+    "warmup_share": "share of the steps spent warming the learning rate up",
+    "vocab_size": "WordPiece vocabulary trained from --data (from scratch only)",
+    "hidden_size": "width of the residual stream (from scratch only)",
+    "num_layers": "Transformer layers (from scratch only)",
+    "num_heads": "attention heads per layer (from scratch only)",
+    "intermediate_size": "MLP width (from scratch only)",
+    "dropout": "dropout probability",
+    "num_markers": "thought markers per layer (ThoughtBeacon)",
+    "marker_temperature": "softmax temperature of the marker routing (lower: sharper)",
+    "beacon_sparsity": "weight of the loss that pushes beacon gates to close (skip MLP updates)",
+    "marker_confidence": "weight of the loss that sharpens each token's marker choice",
+    "marker_balance": "weight of the loss that spreads tokens over the markers",
+    "evals_per_epoch": "dev evaluations per epoch; the best one's checkpoint is kept",
+    "backbone": "retrofit onto this pretrained encoder (hub id found offline, or a folder); empty: from scratch",
+    "backbone_sha256": "SHA-256 of the backbone folder's model.safetensors (known for MiniLM)",
+    "lora_rank": "rank of the LoRA adapters (with --backbone)",
+    "lora_alpha": "LoRA scaling numerator (with --backbone)",
+    "max_steps": "stop after this many steps (0: every epoch)",
+    "time_limit_minutes": "stop after this long, keeping the best checkpoint (0: no limit)",
+}
+
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSettings]:
     parser = argparse.ArgumentParser(prog="python -m explainer train", description=describe(__doc__))
     parser.add_argument("--data", required=True, help="training file (CSV, TSV or JSONL with text and label)")
     parser.add_argument("--eval", required=True, help="dev file: picks the checkpoint and the beacon threshold")
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path,
+                        help="folder to write the model into (a model already there is replaced)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--threads", type=at_least_one, default=None, help="torch CPU threads")
     parser.add_argument("--limit", type=at_least_one, default=None, help="train on the first N rows only (smoke tests)")
@@ -47,7 +78,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     )
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
-        parser.add_argument(flag, type=type(field.default), default=field.default)
+        parser.add_argument(flag, type=type(field.default), default=field.default,
+                            help=f"{SETTING_HELP[field.name]} (default: {field.default!r})")
     args = parser.parse_args(argv)
     if args.arch not in ("thought-beacon", "baseline"):
         parser.error("--arch must be thought-beacon or baseline")

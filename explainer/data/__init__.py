@@ -1,6 +1,6 @@
 """Data the library reads and keeps, with no model involved.
 
-labelled.py    labelled data sets (CSV, TSV, JSONL): columns and labels detected, malformed rows reported
+labelled.py    labelled data sets (CSV, TSV, JSONL, Parquet): columns and labels detected, malformed rows reported
 challenge.py   the CheckList-style challenge set, generated from templates written for this project
 disk_cache.py  results cached on disk between runs (atomic JSON files), keyed by model fingerprint and content
 """

@@ -115,7 +115,8 @@ class DemoConfig:
 
 def load_demo_config(path: str | Path) -> DemoConfig:
     """Read and check a demo config; DemoConfigError says what is wrong (a missing model folder, an unknown
-    shipped name, a data path that does not exist, a limit that is not a positive integer)."""
+    shipped name, a data path that does not exist, a limit out of range: the upload size may be 0, the others
+    must be positive)."""
     from explainer.loading import shipped  # light: names and folders only
 
     source = Path(path).expanduser()

@@ -1,7 +1,8 @@
 """Cached model loading and tracing, and the shared sidebar (model, text, device) every page reads.
 
-Caches hold models (cache_resource: one per process, shared by sessions, guarded by the bundle's lock) and
-Traces (cache_data: keyed by model name and text). session_state holds widget values only.
+Caches (explainer/ui/caches.py) hold models (cache_resource: one per process, shared by sessions, guarded by the
+bundle's lock) and Traces (the byte-bounded ResultCache, keyed by model and text). session_state holds widget
+values only.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ in one line."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 
@@ -47,6 +49,21 @@ def test_every_command_has_its_own_help(command):
     done = run(command, "--help") if command != "bench" else run("bench", "--help")
     assert done.returncode == 0, done.stderr
     assert f"python -m explainer {command}" in done.stdout
+
+
+@pytest.mark.parametrize("command", EXPECTED)
+def test_every_option_says_what_it_does(command):
+    wide = {**os.environ, "COLUMNS": "200"}  # one line per option, its help beside it or on the lines below
+    done = subprocess.run([sys.executable, "-m", "explainer", command, "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env=wide)
+    lines = done.stdout.split("options:")[-1].splitlines()
+    silent = [
+        line.strip() for at, line in enumerate(lines)
+        if (found := re.match(r"^  (-\S.*?)(\s{2,}\S.*)?$", line)) and not found.group(2)
+        and not (lines[at + 1] if at + 1 < len(lines) else "").startswith(" " * 10)
+    ]
+    assert done.returncode == 0 and "-h, --help" in done.stdout
+    assert silent == []
 
 
 def test_old_module_entry_points_are_gone():

@@ -1,6 +1,7 @@
 """Labelled data reading: formats, column and label detection, problems reported by line, whole-file errors.
 
-Every file here is written by the test itself; SST-2 is only read from ../shared when it is present.
+Every file here is written by the test itself; SST-2 is only read, from a shared/data folder beside
+the checkout, when it is present.
 """
 
 from __future__ import annotations
@@ -307,7 +308,7 @@ def test_iter_rows_streams_and_reports_problems(tmp_path, monkeypatch):
 # ---- the real data, when the machine has it -------------------------------------------------------------
 
 
-@pytest.mark.skipif(not (SST2 / "dev.tsv").is_file(), reason="SST-2 is not in ../shared/data on this machine")
+@pytest.mark.skipif(not (SST2 / "dev.tsv").is_file(), reason="SST-2 is not in shared/data beside the checkout")
 def test_sst2_reads_without_problems():
     dev = read_dataset(SST2 / "dev.tsv", label_names=NAMES)
     assert len(dev) == 872 and dev.problems == () and set(dev.labels) == {0, 1}
