@@ -13,6 +13,7 @@ from explainer.dataset_map.maps import MapOptions, MapResult
 from explainer.families import sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.ui import labelled, links
+from explainer.views import evaluation as evaluation_views
 
 POOLING_TITLES = {"readout": "Readout position (CLS / last token)", "mean": "Mean of the tokens"}
 METHOD_TITLES = {"pca": "PCA", "umap": "UMAP (PCA to 50 first; slower)"}
@@ -176,7 +177,7 @@ def slice_table(result: MapResult) -> None:
     """Per-slice metrics (whole set first), removal, and the exports."""
     kept = session_slices()
     table = slicing.metrics_table(result.frame, kept, result.tag_column)
-    st.dataframe(table.round(4), hide_index=True, key="map_slice_metrics")
+    st.dataframe(evaluation_views.shown_table(table), hide_index=True, key="map_slice_metrics")
     st.caption("Macro-F1 is the mean F1 over the labels that occur as truth or prediction in the slice, so on a "
                "slice of mostly one label a miss on the other counts for half; ECE is the calibration error. A "
                "slice with no rows has no metrics.")

@@ -38,6 +38,17 @@ def per_label_table(metrics: Mapping[str, Any], label_names: Sequence[str]) -> p
                          "recall": kept(metrics["recall"]), "F1": kept(metrics["f1"]), "support": support}).round(4)
 
 
+def shown_table(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """`frame` as a table shows it: floats rounded to `digits`, and a float column with missing values as text
+    with "–" for each (Streamlit draws a missing number as a grey "None", which reads as a name or a bug)."""
+    shown = frame.round(digits)
+    for column in shown.columns:
+        values = shown[column]
+        if pd.api.types.is_float_dtype(values) and values.isna().any():
+            shown[column] = ["–" if np.isnan(v) else f"{v:.{digits}f}" for v in values]
+    return shown
+
+
 def confusion_figure(confusion: Sequence[Sequence[int]], label_names: Sequence[str], title: str = "") -> go.Figure:
     """Rows: true label, columns: predicted. A click on a cell selects its point, customdata (true, predicted)."""
     matrix = np.asarray(confusion, dtype=np.int64)  # [labels, labels]

@@ -62,6 +62,11 @@ def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, da
     )
     assert link == [{"name": "filter", "kind": "filter", "rule": {"text": "film"}}]
 
+    app.text_input(key="map_filter_text").set_value("no review says this").run()
+    app.button(key="map_add_filter").click().run()
+    empty = metrics(app).iloc[-1]  # a slice with no rows has no metrics: a dash each, not a grey "None"
+    assert empty["n"] == 0 and [empty[c] for c in ("accuracy", "macro_f1", "ece")] == ["–"] * 3
+
 
 def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, data_file):
     linked = json.dumps([{"name": "wrong ones", "kind": "filter", "rule": {"correct": "wrong"}}])

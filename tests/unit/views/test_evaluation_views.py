@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from explainer.evaluation.predict import classification_metrics
-from explainer.views.evaluation import per_label_table
+from explainer.views.evaluation import per_label_table, shown_table
 
 
 def test_a_label_neither_true_nor_predicted_has_no_scores_and_macro_f1_is_their_mean():
@@ -22,3 +22,16 @@ def test_a_label_predicted_but_never_true_keeps_its_zero():
     table = per_label_table(metrics, ["negative", "positive"])
     assert table.loc[0, "F1"] == 0.0 and table["support"].tolist() == [0, 2]
     assert np.isclose(metrics["macro_f1"], table["F1"].mean(), atol=1e-4)  # the table rounds to 4 places
+
+
+def test_a_missing_score_is_shown_as_a_dash_and_the_others_keep_their_digits():
+    metrics = classification_metrics(np.array([1]), np.array([1]), 2)
+    shown = shown_table(per_label_table(metrics, ["negative", "positive"]))
+    assert shown["F1"].tolist() == ["–", "1.0000"] and shown["precision"].tolist() == ["–", "1.0000"]
+    assert shown["support"].tolist() == [0, 1] and shown["label"].tolist() == ["negative", "positive"]
+
+
+def test_a_table_without_missing_values_stays_numeric():
+    metrics = classification_metrics(np.array([1, 1]), np.array([0, 1]), 2)
+    shown = shown_table(per_label_table(metrics, ["negative", "positive"]))
+    assert shown["F1"].dtype == float and shown.loc[1, "F1"] == round(shown.loc[1, "F1"], 4)
