@@ -25,3 +25,4 @@ try:
     page.run()
 finally:  # also when a page stops early (st.stop) or reruns: the run's options reach the address in one step
     links.end_run()
+    session.report_follows_page()

@@ -1,6 +1,6 @@
 """`python -m explainer report [--model M] --text "..." [--pages overview,attention,attribution,markers,beacons]
-[--method M] [--baseline B] [--layer L --head H] [--tau T] --out report.html`: one self-contained HTML report that
-opens offline with no server."""
+[--method M] [--baseline B] [--target LABEL] [--statistic S] [--layer L --head H] [--tau T] --out report.html`:
+one self-contained HTML report that opens offline with no server."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> None:
                         "attribute command lists them)")
     parser.add_argument("--baseline", default="pad",
                         help="what replaces text tokens in attribution: pad (default), mask, zero")
+    parser.add_argument("--target", default=None,
+                        help="the label the attribution page explains (default: the predicted label)")
+    parser.add_argument("--statistic", default="entropy",
+                        help="the attention page's head statistic map (default entropy; also mean_distance, "
+                        "first_token_share, last_token_share, self_share, previous_token_share)")
     parser.add_argument("--layer", type=int, default=None,
                         help="the overview's attention layer, from 0 (default: the last)")
     parser.add_argument("--head", type=int, default=0, help="the overview's attention head, from 0 (default 0)")
@@ -71,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
             query["head"] = str(args.head)
         link = args.app_url.rstrip("/") + "/?" + urllib.parse.urlencode(query)
         document = build_report(bundle, args.text, pages, method=args.method, baseline=args.baseline,
-                                layer=args.layer, head=args.head, beacon_threshold=args.tau, link=link)
+                                target=args.target, statistic=args.statistic, layer=args.layer, head=args.head,
+                                beacon_threshold=args.tau, link=link)
     except (InputError, ReportError) as error:
         fail(str(error))
     with writing_to(out):

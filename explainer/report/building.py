@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from explainer.attention.statistics import attention_rollout, head_statistics
+from explainer.attention.statistics import FIELDS, attention_rollout, head_statistics
 from explainer.attribution.attributing import attribute
 from explainer.attribution.inputs import BASELINES
 from explainer.attribution.options import AttributionOptions
@@ -77,11 +77,18 @@ def _overview(result: Trace, layer: int | None, head: int) -> Section:
                     attention_figures.attention_heatmap(result, layer, head)))
 
 
-def _attention(result: Trace) -> Section:
+STATISTIC_MEANINGS = {"entropy": "low: focused heads", "mean_distance": "how far each head looks",
+                      "first_token_share": "attention on the first token", "last_token_share":
+                      "attention on the last token", "self_share": "attention on the token itself",
+                      "previous_token_share": "attention on the token before"}
+
+
+def _attention(result: Trace, statistic: str) -> Section:
+    values = getattr(head_statistics(result.attentions), statistic)
     figures = [attention_figures.rollout_heatmap(attention_rollout(result.attentions), result),
-               attention_figures.head_statistic_map(head_statistics(result.attentions).entropy, "entropy")]
+               attention_figures.head_statistic_map(values, statistic)]
     caption = ("Attention rollout (Abnar & Zuidema 2020): how much each position draws on each input token through "
-               "all layers; head entropy per layer and head (low: focused heads)")
+               f"all layers; head {statistic.replace('_', ' ')} per layer and head ({STATISTIC_MEANINGS[statistic]})")
     if result.layer_logits is not None:
         # the page names it in a subheader; in the file it needs its own title (and room for the toolbar above it)
         figures.append(attention_figures.logit_lens_chart(result).update_layout(
@@ -91,16 +98,19 @@ def _attention(result: Trace) -> Section:
 
 
 def _attribution(
-    bundle: ModelBundle, result: Trace, method: str, baseline: str, token_limit: int | None, tau: float | None
+    bundle: ModelBundle, result: Trace, method: str, baseline: str, target: str | None, token_limit: int | None,
+    tau: float | None,
 ) -> Section:
     if token_limit is not None and len(result.tokens) > token_limit:
         return Section("attribution", "Attribution", "", note=f"Left out: this text has {len(result.tokens)} tokens; "
                        f"attribution is limited to {token_limit} here.")
-    # The label the header shows (the trace at the report's tau), also where a beacon model is attributed dense.
+    # By default the label the header shows (the trace at the report's tau), also where a beacon model is
+    # attributed dense; else the label the page attributed.
+    chosen = result.predicted if target is None else result.label_names.index(target)
     options = AttributionOptions(baseline=baseline)
-    scores = attribute(bundle, result.text, method, target=result.predicted, options=options)
-    caption = (f"{title(method)} of the predicted label {scores.target_label}: blue tokens support it, red speak "
-               "against it.")
+    scores = attribute(bundle, result.text, method, target=chosen, options=options)
+    which = "the predicted label" if chosen == result.predicted else "the label"
+    caption = f"{title(method)} of {which} {scores.target_label}: blue tokens support it, red speak against it."
     notes = list(scores.notes)
     at = "its own tau" if tau is None else f"tau {tau:g}"
     dense = int(scores.logits.argmax())
@@ -145,6 +155,8 @@ def build_report(
     *,
     method: str = DEFAULT_METHOD,
     baseline: str = "pad",
+    target: str | None = None,
+    statistic: str = "entropy",
     layer: int | None = None,
     head: int = 0,
     beacon_threshold: float | None = None,
@@ -156,21 +168,26 @@ def build_report(
     left_out: Sequence[str] = (),
 ) -> str:
     """The report of `bundle` on `text` with the chosen `pages`, as one HTML document: the overview's attention
-    head at `layer` (None: the last) and `head`, attribution by `method` from `baseline`, every view at
+    head at `layer` (None: the last) and `head`, the attention section's head `statistic`, attribution of the
+    label `target` (None: the predicted one) by `method` from `baseline`, every view at
     `beacon_threshold` (None: the model's own tau), the markers' reasoning path of `path_token` (None: every
     token); `left_out` names what the page showed that the report does not draw. InputError for unusable text,
-    ReportError for an unknown page, method or baseline."""
+    ReportError for an unknown page, method, baseline, statistic or label."""
     pages = check_pages(pages)
     if method not in METHODS:
         raise ReportError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}")
     if baseline not in BASELINES:
         raise ReportError(f"Unknown baseline '{baseline}'; choose one of {', '.join(BASELINES)}")
+    if statistic not in FIELDS:
+        raise ReportError(f"Unknown head statistic '{statistic}'; choose one of {', '.join(FIELDS)}")
+    if target is not None and target not in bundle.label_names:
+        raise ReportError(f"Unknown label '{target}'; {bundle.name} has {', '.join(bundle.label_names)}")
     result = trace(bundle, text, beacon_threshold=beacon_threshold)
     builders = {
         "overview": lambda: _overview(result, layer, head),
-        "attention": lambda: _attention(result),
+        "attention": lambda: _attention(result, statistic),
         "attribution": lambda: _attribution(
-            bundle, result, method, baseline, attribution_token_limit, beacon_threshold
+            bundle, result, method, baseline, target, attribution_token_limit, beacon_threshold
         ),
         "markers": lambda: _markers(result, path_token),
         "beacons": lambda: _beacons(result, bundle.model.config),
@@ -178,7 +195,10 @@ def build_report(
     sections = [builders[page]() for page in pages]
     used = {"pages": ", ".join(pages)}
     if "attribution" in pages:
-        used |= {"attribution method": title(method), "attribution baseline": baseline}
+        used |= {"attribution method": title(method), "attribution baseline": baseline,
+                 "attribution target": target or "the predicted label"}
+    if "attention" in pages:
+        used["head statistic"] = statistic
     if beacon_threshold is not None and result.beacon_gates is not None:
         used["beacon tau"] = f"{beacon_threshold:.2f} (the model's own: {bundle.model.config.beacon_threshold:g})"
     if "markers" in pages and path_token is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import streamlit as st
 
+from explainer.attention.statistics import FIELDS
 from explainer.attribution.inputs import BASELINES
 from explainer.attribution.registry import METHODS
 from explainer.capture.encoding import MAX_TEXT_CHARS
@@ -352,9 +353,21 @@ class LiveView:
     head: int = 0
     method: str = DEFAULT_METHOD
     baseline: str = "pad"
+    target: str | None = None  # the attributed label's name (None: the predicted label)
+    statistic: str = "entropy"  # the Attention page's head statistic map
     beacon_threshold: float | None = None
     path_token: int | None = None  # the markers' reasoning path of one token (None: all tokens)
     left_out: tuple[str, ...] = ()  # what the page showed that the report does not draw (forcing, pinning)
+
+
+# Pages whose own view the report has no section for: the file says what it leaves out.
+NOT_IN_REPORT = {
+    "compare": "the comparison with model B (the report shows the sidebar's model only)",
+    "whatif": "the What-if page's edits (the report shows the sidebar's text)",
+    "causal": "the Causal page's ablation and patching",
+    "errors": "the Errors page's data-set results",
+    "map": "the data-set map",
+}
 
 
 def live_view(page: str, params: Mapping[str, str]) -> LiveView:
@@ -370,9 +383,12 @@ def live_view(page: str, params: Mapping[str, str]) -> LiveView:
     view = LiveView(pages=DEFAULT_PAGES + ((page,) if page in PAGES and page not in DEFAULT_PAGES else ()))
     if page in ("", "overview", "attention"):
         view = replace(view, layer=number("layer", int, None), head=number("head", int, 0))
+    if page == "attention" and params.get("stat") in FIELDS:
+        view = replace(view, statistic=params["stat"])
     if page == "attribution":
         view = replace(view, method=params.get("method", "") if params.get("method") in METHODS else DEFAULT_METHOD,
-                       baseline=params.get("baseline", "") if params.get("baseline") in BASELINES else "pad")
+                       baseline=params.get("baseline", "") if params.get("baseline") in BASELINES else "pad",
+                       target=params.get("target") or None)  # a name the model lacks: the caller's predicted
     if page == "beacons":
         view = replace(view, beacon_threshold=number("tau", parse_fraction, None))
         if params.get("pin_layers"):
@@ -383,4 +399,6 @@ def live_view(page: str, params: Mapping[str, str]) -> LiveView:
         if params.get("force_layers"):
             view = replace(view, left_out=("the marker forced on the page (the report shows the model's own "
                                            "routing)",))
+    if page in NOT_IN_REPORT:
+        view = replace(view, left_out=(*view.left_out, NOT_IN_REPORT[page]))
     return view

@@ -135,26 +135,39 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
         )
 
 
+REPORT_OPTIONS_KEY = "_report_options"  # the link options of the latest finished run, read when the report is built
+
+
 def report_button(current: Selection, demo_name: str | None) -> None:
     """"Download report": the overview, attention, attribution and marker views of the sidebar's model and text,
     plus the current page's own when the report has it, drawn with the page's options (head, method, baseline,
-    tau: ui.links.live_view), as one HTML file that opens offline (built only when clicked). In demo mode
-    it names the model as offered and keeps to the demo's attribution limit."""
+    target, tau: ui.links.live_view), as one HTML file that opens offline (built only when clicked). In demo mode
+    it names the model as offered and keeps to the demo's attribution limit.
+
+    The sidebar runs before the page, so this run's page options are not known yet here: the file is built from
+    the options the run ended with (`report_follows_page`, called last in every run), read when it is clicked."""
     demo = demo_mode.config()
     name, text = current.bundle.name, current.text
-    params = link_params()
-    query = {**params, "model": demo_name or name, "text": text}
-    link = st.context.url.split("?")[0] + "?" + urllib.parse.urlencode(query) if st.context.url else ""
-    page = urllib.parse.urlparse(st.context.url or "").path.rstrip("/").rsplit("/", 1)[-1]
-    view = live_view(page, params)
+    options: dict[str, str] = st.session_state.setdefault(REPORT_OPTIONS_KEY, {})
+    options.clear()
+    options.update(link_params())  # until the run ends (a run that fails before its end keeps these)
+    address = (st.context.url or "").split("?")[0]
+    page = urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1]
     limit = demo.limits.attribution_tokens if demo is not None else None
 
     def build() -> str:
+        params = dict(options)
+        query = {**params, "model": demo_name or name, "text": text}
+        link = address + "?" + urllib.parse.urlencode(query) if address else ""
+        view = live_view(page, params)
         try:
-            return build_report(get_bundle(name), text, view.pages, method=view.method, baseline=view.baseline,
-                                layer=view.layer, head=view.head, beacon_threshold=view.beacon_threshold,
-                                path_token=view.path_token, left_out=view.left_out,
-                                link=link, model_label=demo_name, attribution_token_limit=limit)
+            bundle = get_bundle(name)
+            target = view.target if view.target in bundle.label_names else None
+            return build_report(bundle, text, view.pages, method=view.method, baseline=view.baseline,
+                                target=target, layer=view.layer, head=view.head,
+                                beacon_threshold=view.beacon_threshold, path_token=view.path_token,
+                                left_out=view.left_out, link=link, model_label=demo_name,
+                                attribution_token_limit=limit)
         except InputError as error:  # an empty text: the file says so instead of failing the download
             return f"<!DOCTYPE html><meta charset='utf-8'><p>No report: {html.escape(str(error))}</p>"
 
@@ -162,3 +175,12 @@ def report_button(current: Selection, demo_name: str | None) -> None:
                        on_click="ignore", icon=":material/download:", key="download_report",
                        help="The views of this model and text, with this page's options, in one HTML file that opens "
                        "without a server.")
+
+
+def report_follows_page() -> None:
+    """Last in every run (app.py): the report button, drawn before the page, builds from the options the page
+    published in this run (the address it leaves), not from the previous run's."""
+    options = st.session_state.get(REPORT_OPTIONS_KEY)
+    if options is not None:
+        options.clear()
+        options.update(link_params())

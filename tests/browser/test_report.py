@@ -44,15 +44,19 @@ def test_the_report_renders_offline_and_keeps_html_as_text(bundle, browser, tmp_
     context.close()
 
 
-def sidebar_report(browser, app_url: str, path: str, query: dict[str, str], tmp_path) -> str:  # noqa: F811
+def sidebar_report(browser, app_url: str, path: str, query: dict[str, str], tmp_path, change=None) -> str:  # noqa: F811
     page = browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
     tried = block_network(page)
     page.goto(f"{app_url}/{path}?{urllib.parse.urlencode(query)}", wait_until="domcontentloaded")
     page.locator(".js-plotly-plot").first.wait_for(timeout=180_000)
     page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
+    if change is not None:  # an option changed on the page: the sidebar, drawn before the page, must follow it
+        change(page)
+        page.wait_for_timeout(1000)
+        page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
     with page.expect_download(timeout=180_000) as download:
         page.get_by_role("button", name="Download report").click()
-    saved = tmp_path / f"{path}.html"
+    saved = tmp_path / f"{path or 'overview'}.html"
     download.value.save_as(saved)
     assert not tried
     page.close()
@@ -69,3 +73,15 @@ def test_the_sidebar_report_draws_the_page_with_its_options(browser, app_url, tm
     document = sidebar_report(browser, app_url, "beacons", {"text": text, "tau": "0.2"}, tmp_path)
     assert '<h2 id="beacons">' in document and "beacon tau</td><td>0.20 (the model" in document
     assert re.search(r"href=\"[^\"]*/beacons\?[^\"]*tau=0\.2", document)
+
+
+@pytest.mark.slow
+def test_the_sidebar_report_follows_an_option_changed_on_the_page(browser, app_url, tmp_path):  # noqa: F811
+    def head_to_3(page):
+        head = page.get_by_label("Head", exact=True)
+        head.fill("3")
+        head.press("Enter")
+
+    document = sidebar_report(browser, app_url, "", {"text": "A gentle film with a big heart.", "layer": "1",
+                                                     "head": "0"}, tmp_path, change=head_to_3)
+    assert "the attention of layer 1, head 3" in document and "layer=1&amp;head=3" in document

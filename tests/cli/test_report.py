@@ -33,6 +33,8 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
             "1",
             "--baseline",
             "mask",
+            "--target",
+            "pos",
             "--out",
             str(out),
             "--json",
@@ -48,6 +50,7 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     assert summary["pages"] == ["overview", "attribution"] and summary["bytes"] == out.stat().st_size
     document = out.read_text(encoding="utf-8")
     assert "a &lt;i&gt;fine&lt;/i&gt; film" in document and '<h2 id="attribution">' in document
+    assert "<td>attribution target</td><td>pos</td>" in document and " label pos: " in document
     assert "the attention of layer 1, head 1" in document and "layer=1&amp;head=1" in document
 
 
@@ -57,6 +60,8 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
         (["--pages", "overview,nope"], "Unknown report page"),
         (["--method", "magic"], "Unknown method"),
         (["--baseline", "noise"], "Unknown baseline"),
+        (["--target", "neutral"], "Unknown label 'neutral'"),
+        (["--statistic", "bogus"], "Unknown head statistic"),
         (["--text", "   "], "empty"),
     ],
 )

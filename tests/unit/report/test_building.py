@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from explainer import load_model
+from explainer import load_model, trace
 from explainer.report import PAGES, ReportError, build_report
+from explainer.views import attribution as attribution_figures
 from tests.conftest import CORPUS
 
 TEXT = 'Great <script>alert("x")</script> & <b>bold</b> film'
@@ -86,6 +87,28 @@ def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
     assert f"the attention of layer {last}, head 0" in clamped
     with pytest.raises(ReportError, match="Unknown baseline"):
         build_report(model, "a fine film", ("overview",), baseline="noise")
+
+
+def test_the_report_attributes_the_label_it_is_given_and_draws_the_statistic_map_it_is_given(bundle):
+    from explainer.attribution.attributing import attribute
+
+    model = bundle("ours")
+    text = "a fine film"
+    predicted = trace(model, text).predicted
+    other = model.label_names[1 - predicted]
+    document = build_report(model, text, ("attention", "attribution"), method="saliency", target=other,
+                            statistic="self_share")
+    assert f"Saliency of the label {other}:" in document
+    assert f"<td>attribution target</td><td>{other}</td>" in document
+    assert "head self share per layer and head" in document and "<td>head statistic</td><td>self_share" in document
+    expected = attribute(model, text, "saliency", target=1 - predicted)
+    assert attribution_figures.highlighted_html(expected) in document  # the other label's scores, drawn
+    default = build_report(model, text, ("attribution",), method="saliency")
+    assert "Saliency of the predicted label" in default and "the predicted label</td>" in default
+    with pytest.raises(ReportError, match="Unknown label"):
+        build_report(model, text, ("attribution",), target="neutral")
+    with pytest.raises(ReportError, match="Unknown head statistic"):
+        build_report(model, text, ("attention",), statistic="bogus")
 
 
 def test_figures_use_plotly_template_even_where_streamlit_set_its_own(bundle, monkeypatch):

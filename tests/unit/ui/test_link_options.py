@@ -52,7 +52,14 @@ def test_a_live_page_link_gives_the_view_it_showed():
     assert live_view("attribution", {"method": "graph", "baseline": "noise"}) == LiveView()
     assert live_view("beacons", {"tau": "nan"}).beacon_threshold is None
     assert live_view("", {"layer": "x", "head": "-4"}) == LiveView(head=-4)  # clamped when drawn
-    assert live_view("causal", {"layer": "2"}) == LiveView()
+    # pages the report has no section for are named as left out
+    assert live_view("causal", {"layer": "2"}) == LiveView(left_out=("the Causal page's ablation and patching",))
+    assert "comparison with model B" in live_view("compare", {"model_b": "sst2-baseline"}).left_out[0]
+    # the attribution's target label and the Attention page's statistic map are drawn as the page showed them
+    assert live_view("attribution", {"target": "positive"}).target == "positive"
+    assert live_view("attention", {"stat": "self_share"}).statistic == "self_share"
+    assert live_view("attention", {"stat": "bogus"}).statistic == "entropy"
+    assert live_view("", {"stat": "self_share"}).statistic == "entropy"  # another page's option
     # the markers' path token is drawn; forcing and pinning are named as left out
     markers = live_view("markers", {"path": "4", "force_layers": "2,3", "force_pos": "4", "force_marker": "5"})
     assert markers.path_token == 4 and "marker forced" in markers.left_out[0]
