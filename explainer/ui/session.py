@@ -23,6 +23,7 @@ from explainer.ui import demo as demo_mode
 from explainer.ui import startup
 from explainer.ui.caches import get_bundle, get_trace
 from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, link_params, live_view, publish_options, seed_sidebar
+from explainer.views.text import markdown_literal
 
 
 @dataclass(frozen=True)
@@ -59,15 +60,17 @@ def selection() -> Selection:
         name = st.session_state.get("model_other", "").strip() if choice == OTHER_MODEL else choice
     if not name:
         return Selection(bundle=None, text=text, error="Enter a model folder or hub id in the sidebar.")
+    # The error names what was typed (a link may carry any name): pages draw it as markdown, so it is escaped.
     try:
         return Selection(bundle=get_bundle(name), text=text, error=None)
     except ModelLoadError as load_error:
         message = str(load_error) if demo is None else f"{choice} cannot be loaded."
-        return Selection(bundle=None, text=text, error=message)
+        return Selection(bundle=None, text=text, error=markdown_literal(message))
     except Exception as error:  # anything else a foreign checkpoint throws: say it, keep the page alive
         if demo is not None:  # a visitor learns nothing about the server from it
-            return Selection(bundle=None, text=text, error=f"{choice} cannot be loaded.")
-        return Selection(bundle=None, text=text, error=f"Could not load '{name}': {type(error).__name__}: {error}")
+            return Selection(bundle=None, text=text, error=markdown_literal(f"{choice} cannot be loaded."))
+        return Selection(bundle=None, text=text,
+                         error=markdown_literal(f"Could not load '{name}': {type(error).__name__}: {error}"))
 
 
 def sidebar() -> None:

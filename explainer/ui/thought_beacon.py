@@ -20,7 +20,7 @@ from explainer.models import THOUGHT_BEACON_TYPES
 from explainer.ui import demo as demo_mode
 from explainer.ui import labelled, links
 from explainer.ui.caches import get_trace_with, read_labelled
-from explainer.views.text import token_labels
+from explainer.views.text import markdown_literal, token_labels
 
 CHALLENGE_SET = shipped.ASSETS / "challenge_set.csv"
 SOURCES = labelled.SOURCES  # the same data-set choice, worded the same, as on the Errors and Compare pages
@@ -58,7 +58,7 @@ def _switch_to(name: str) -> None:
 def offer_switch(model_name: str, what: str, feature: str) -> None:
     """Say plainly what this page would show, and offer the shipped ThoughtBeacon model (one click)."""
     target = shipped_thought_beacon(feature)
-    st.info(f"**{model_name}** is not a ThoughtBeacon model with this feature. {what}")
+    st.info(f"**{markdown_literal(model_name)}** is not a ThoughtBeacon model with this feature. {what}")
     if target is not None:
         st.button(f"Switch to {target}", key="switch_to_thought_beacon", on_click=_switch_to, args=(target,),
                   type="primary", icon=":material/swap_horiz:")

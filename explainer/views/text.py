@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 
 
@@ -10,6 +11,16 @@ def plot_text(text: str) -> str:
     """`text` escaped for a plotly label, title or hover: <, > and & only. Plotly reads a subset of HTML tags in
     them but shows entities such as &quot; literally, so quotes are left as they are."""
     return html.escape(str(text), quote=False)
+
+
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>$~|])")
+
+
+def markdown_literal(text: str) -> str:
+    """`text` (a model name, a path, an error naming them) for a Streamlit markdown element, shown as typed: the
+    characters that make emphasis, links, code, HTML, LaTeX or tables are backslash-escaped, so a crafted name
+    in a link cannot draw a clickable link or styled text inside the app's own message."""
+    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
 # How byte-level BPE (GPT-2, RoBERTa) and SentencePiece write a space, a newline and a tab inside a token; shown as

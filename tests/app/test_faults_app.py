@@ -25,6 +25,16 @@ def test_a_model_folder_deleted_while_loaded_gives_a_clear_message_on_the_next_l
     assert any("Model folder not found" in e.value for e in app.error)
 
 
+def test_a_crafted_model_name_in_a_link_is_shown_as_typed_not_as_a_link():
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.query_params["model"] = "**bold** [click](http://example.com)"
+    app.query_params["text"] = "Great film"
+    app.run()
+    assert not app.exception
+    shown = " ".join(e.value for e in app.error)
+    assert "\\*\\*bold\\*\\* \\[click\\](http://example.com)" in shown  # markdown draws it literally
+
+
 def test_a_run_stopped_inside_the_model_leaves_no_lock_held(bundle):
     """What Streamlit does when a tab closes or the input changes mid-run: an exception raised from the next
     Streamlit call, here the progress callback between attribution methods. Another thread (the next session)

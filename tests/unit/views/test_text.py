@@ -47,3 +47,13 @@ def test_byte_level_and_sentencepiece_marks_read_as_words_on_axes():
     tokens = ["<s>", "ĠHello", "Ġ", "Ċ", "▁film", "ĠÅ", "ing"]
     assert token_labels(tokens) == ["0 &lt;s&gt;", "1 Hello", "2 ␣", "3 ↵", "4 film", "5 Å", "6 ing"]
     assert token_labels(["Ġa<b>"], plotly=False) == ["0 a<b>"]
+
+
+def test_markdown_literal_escapes_what_would_draw_a_link_or_styled_text_and_keeps_the_rest():
+    from explainer.views.text import markdown_literal
+
+    crafted = "**bold** [click](http://example.com) `code` <b>x</b> $x$ ~~s~~ a|b \\"
+    assert markdown_literal(crafted) == (
+        "\\*\\*bold\\*\\* \\[click\\](http://example.com) \\`code\\` \\<b\\>x\\</b\\> \\$x\\$ \\~\\~s\\~\\~ a\\|b \\\\"
+    )
+    assert markdown_literal("Model folder not found: /tmp/a-b.c") == "Model folder not found: /tmp/a-b.c"
