@@ -24,10 +24,10 @@ if trace is not None:
 
     # Seed every option from the shared link once; clamp to this model (the link may name another's sizes).
     links.seed_layer_head("attention", layers, heads)
-    links.seed_choice("attention_statistic", "stat", FIELDS)
+    links.seed_choice("attention_statistic", "stat", FIELDS, tell=True)
     links.seed_indices("bertviz_layers", "bv_layers", layers)
     links.seed_indices("bertviz_heads", "bv_heads", heads)
-    links.seed_index("bertviz_window", "window", count)
+    links.seed_index("bertviz_window", "window", count, of="this text")
 
     left, middle, right = st.columns([1, 1, 2])
     layer = left.number_input("Layer", 0, layers - 1, key="attention_layer")
@@ -43,7 +43,9 @@ if trace is not None:
             help="Empty: the chosen layer (head view), all (model view).",
         )
         bv_middle.multiselect("Heads (model view)", list(range(heads)), key="bertviz_heads", help="Empty: all heads.")
-        bv_right.number_input("Token window starts at", 0, count - 1, key="bertviz_window")
+        bv_right.number_input("Token window starts at", 0, count - 1, key="bertviz_window",
+                              help="Used when the text is longer than bertviz's window (a note above each view "
+                              "says so); a shorter text is shown whole.")
 
     options = attention_views.AttentionOptions(
         layer=int(layer),

@@ -27,9 +27,9 @@ if trace is not None:
     if not demo.within_trace_limit("patching and ablation", trace, "patching_tokens"):
         st.stop()
     targets = [PREDICTED, *trace.label_names]
-    links.seed_choice("causal_target", "target", targets)
-    links.seed_choice("causal_mode", "mode", MODES)
-    links.seed_choice("causal_statistic", "stat", FIELDS)
+    links.seed_choice("causal_target", "target", targets, tell=True)
+    links.seed_choice("causal_mode", "mode", MODES, tell=True)
+    links.seed_choice("causal_statistic", "stat", FIELDS, tell=True)
 
     first, second, third = st.columns([2, 1, 1])
     target_choice = first.selectbox("Target label", targets, key="causal_target")

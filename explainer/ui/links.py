@@ -248,32 +248,44 @@ def seed_fraction(key: str, param: str, default: float) -> float:
     return value
 
 
-def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = None, parse: Callable = str) -> Any:
+def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = None, parse: Callable = str,
+                tell: bool = False, other_pages: Sequence[str] = ()) -> Any:
     """seed_option for a widget offering `choices`: a link value outside them, or a value kept from before that
     this model no longer offers (its labels, its number of tokens), gives `default` (the first choice unless
-    named). `parse` turns the link's text into a choice."""
-    default = choices[0] if default is None else default
+    named). `parse` turns the link's text into a choice.
 
-    def parse_choice(raw: str) -> Any:
-        # No toast here: pages share some names with other meanings (method= is the map's projection and the
-        # attribution's method), and a link keeps every page's options, so a choice not offered is often no error.
-        value = parse(raw)
+    A toast says so only where `tell`: pages share some names with other meanings (method= is the map's
+    projection and the attribution's method) and a link keeps every page's options, so a value not offered here
+    is often no error. `other_pages` lists the values other pages accept for `param`: those pass silently."""
+    default = choices[0] if default is None else default
+    raw = from_link(key, param) if tell else None
+
+    def parse_choice(text: str) -> Any:
+        value = parse(text)
         return value if value in choices else default
 
     seed_option(key, param, parse_choice, default)
+    if raw is not None and raw not in other_pages:
+        try:
+            offered_here = parse(raw) in choices
+        except (TypeError, ValueError):
+            offered_here = True  # seed_option has said it could not be read
+        if not offered_here:
+            offered = ", ".join(map(str, choices))
+            tell_adjusted(param, raw, f"is not offered here ({offered[:120]}); {default} is used")
     if st.session_state[key] not in choices:
         st.session_state[key] = default
     return st.session_state[key]
 
 
-def seed_index(key: str, param: str, size: int, default: int = 0) -> int:
+def seed_index(key: str, param: str, size: int, default: int = 0, of: str = "this model") -> int:
     """seed_option for a number input over 0 … size - 1 (a layer, a head, a token): the link's or the kept
-    value clamped into that range (a link's, with a toast)."""
+    value clamped into that range (a link's, with a toast naming what sets the range: `of`)."""
     raw = from_link(key, param)
     seed_option(key, param, int, default)
     value = min(max(int(st.session_state[key]), 0), size - 1)
     if raw is not None and value != st.session_state[key]:
-        tell_adjusted(param, raw, f"is outside 0 to {size - 1} for this model; {value} is used")
+        tell_adjusted(param, raw, f"is outside 0 to {size - 1} for {of}; {value} is used")
     st.session_state[key] = value
     return value
 

@@ -146,6 +146,9 @@ def test_attention_link_with_bad_options_falls_back():
     assert app.number_input(key="attention_head").value == 0
     assert app.selectbox(key="attention_statistic").value == "entropy"
     assert app.number_input(key="bertviz_window").value == 0
+    told = [t.value for t in app.toast]
+    assert any(t.startswith("The link's stat=`nonsense` is not offered here (entropy,") for t in told)
+    assert any("window=`-5` is outside 0 to" in t and "for this text; 0 is used" in t for t in told)
 
 
 def test_sidebar_model_switch_and_text_change_carry_to_the_attention_page():
@@ -167,3 +170,34 @@ def test_sidebar_model_switch_and_text_change_carry_to_the_attention_page():
     from explainer import load_model
 
     assert tokens == len(load_model(names[1]).tokenizer("Utterly wonderful.")["input_ids"])  # the new text
+
+
+# ---- Compare ----------------------------------------------------------------------------------------------------
+
+
+def open_compare(query: dict[str, str]) -> AppTest:
+    app = run_app(query)
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_compare_link_follows_model_b_when_it_fails_or_is_cleared():
+    app = open_compare({"text": "A gentle film"})
+    assert app.query_params.get("model_b")  # the default B is in the link
+    app.text_input(key="compare_model_b").set_value("no-such-model").run()
+    assert not app.exception and any("Model B" in e.value for e in app.error)
+    assert app.query_params["model_b"] in ("no-such-model", ["no-such-model"])  # the B the page shows
+    app.text_input(key="compare_model_b").set_value("  ").run()
+    assert not app.exception and any("Enter model B" in i.value for i in app.info)
+    assert "model_b" not in app.query_params  # no B shown, none in the link
+
+
+def test_compare_on_one_word_says_why_there_is_no_rank_correlation():
+    app = open_compare({"text": "terrible"})
+    values = {m.label: m.value for m in app.metric}
+    assert values["Spearman rank correlation"] == "not defined" and values["Kendall tau"] == "not defined"
+    captions = " ".join(c.value for c in app.caption)
+    assert "nan" not in captions.lower().split() and "1 tokens" not in captions and "1 words" not in captions
+    assert "not defined for fewer than 2" in captions
+    assert "signed attributions" in captions  # which Spearman this is (the Attribution page ranks |attribution|)

@@ -14,11 +14,12 @@ def page() -> None:
     links.seed_index("layer_box", "layer", 6)
     links.seed_fraction("tau_box", "tau", 0.5)
     links.seed_choice("method_box", "method", ["gradient", "lime"])
+    links.seed_choice("stat_box", "stat", ["entropy", "self_share"], tell=True, other_pages=["shared"])
     links.seed_indices("heads_box", "heads", 4)
     links.seed_names("labels_box", "labels", ["negative", "positive"])
     links.seed_range("tokens_box", "tokens", 1, 64, "tokens_high")
-    st.write({k: st.session_state[k] for k in ("layer_box", "tau_box", "method_box", "heads_box", "labels_box",
-                                               "tokens_box")})
+    st.write({k: st.session_state[k] for k in ("layer_box", "tau_box", "method_box", "stat_box", "heads_box",
+                                               "labels_box", "tokens_box")})
     st.button("again")
 
 
@@ -31,22 +32,26 @@ def open_with(query: dict[str, str]) -> AppTest:
 
 def test_values_used_as_written_say_nothing():
     app = open_with({"layer": "2", "tau": "0.25", "method": "lime", "heads": "0,3", "labels": "positive",
-                     "tokens": "3-20"})
-    assert not app.exception and not app.toast
+                     "tokens": "3-20", "stat": "self_share"})
+    assert not app.exception and not app.toast and app.session_state["stat_box"] == "self_share"
+    shared = open_with({"stat": "shared"})  # a value another page of the same option accepts: no error
+    assert not shared.toast and shared.session_state["stat_box"] == "entropy"
     state = app.session_state
     assert (state["layer_box"], state["tau_box"], state["method_box"]) == (2, 0.25, "lime")
     assert (state["heads_box"], state["labels_box"], state["tokens_box"]) == ([0, 3], ["positive"], (3, 20))
 
 
 def test_each_value_not_used_as_written_is_named_with_what_is_used_once():
-    # a choice not offered falls back quietly: another page's option of the same name is no error (method=umap)
+    # a choice not offered falls back quietly where another page's option of the same name may be meant
+    # (method=umap), and is told where the option is this page's alone (tell=True)
     app = open_with({"layer": "9", "tau": "-3", "method": "<b>shap</b>", "heads": "1,7", "labels": "positive,meh",
-                     "tokens": "0-500"})
+                     "tokens": "0-500", "stat": "bogus"})
     assert not app.exception
     told = [t.value for t in app.toast]
     assert told == [
         "The link's layer=`9` is outside 0 to 5 for this model; 5 is used.",
         "The link's tau=`-3` is outside 0 to 1; 0 is used.",
+        "The link's stat=`bogus` is not offered here (entropy, self_share); entropy is used.",
         "The link's heads=`1,7` names values outside 0 to 3; they are left out.",
         "The link's labels=`positive,meh` names values this data set does not have; they are left out.",
         "The link's tokens=`0-500` is outside 1 to 64 here; 1-64 is used.",
