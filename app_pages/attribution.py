@@ -54,13 +54,14 @@ if trace is not None:
         st.stop()
     st.caption(
         f"{result.model_name}: attributing **{result.target_label}** (logit {result.target_logit:.3f}"
-        f"{dense_suffix(result.notes)}) · {len(result.tokens)} tokens · blue supports the label, red speaks against it"
+        f"{dense_suffix(result.notes)}) · {attribution_figures.plural(len(result.tokens), 'token')}"
     )
     for note in result.notes:
         st.caption(note)
 
     st.subheader(title(method))
     st.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
+    st.caption(attribution_figures.legend_sentence(method, result.target_label))  # signed or not, by label or not
     if result.convergence_delta is not None:
         st.caption(attribution_figures.convergence_caption(result))
     chart(attribution_figures.bars(result), "bars")
@@ -109,7 +110,8 @@ if trace is not None:
     st.dataframe(summary.round(4), hide_index=True, width="stretch")
 
     st.subheader("Agreement between methods")
-    st.caption("Rank agreement over the text tokens, by magnitude (|attribution|).")
+    st.caption("Rank agreement over the text tokens, by magnitude (|attribution|): signs left out, since three methods "
+               "have none (Compare ranks its one signed method by value).")
     agreed = agreement(results)
     one, two = st.columns(2)
     with one:
@@ -134,10 +136,8 @@ if trace is not None:
                                                 graph_bar.progress(min(done / max(planned, 1), 1.0)))
         graph_bar.empty()
         graph = heads.graph(threshold)
-        st.caption(
-            f"{len(graph.edges)} edges · completeness error per layer: "
-            + ", ".join(f"{d:.1%}" for d in heads.relative_deltas)
-        )
+        st.caption(f"{attribution_figures.plural(len(graph.edges), 'edge')} · completeness error per layer: "
+                   + ", ".join(f"{d:.1%}" for d in heads.relative_deltas))
         chart(attribution_figures.graph_figure(graph, heads), "graph")
         st.download_button(
             "Graph as JSON",

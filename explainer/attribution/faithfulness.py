@@ -144,6 +144,7 @@ class Agreement:
     top_k_overlap: np.ndarray  # [M, M] share of the k highest-ranked tokens in common
     k: int
     absolute: bool  # ranked by |attribution| (signs ignored) rather than by value
+    tokens: int = 0  # how many text tokens were ranked: a rank correlation needs at least 2 (nan below)
 
 
 def agreement(attributions: Mapping[str, Attribution], k: int = 5, absolute: bool = True) -> Agreement:
@@ -171,7 +172,7 @@ def agreement(attributions: Mapping[str, Attribution], k: int = 5, absolute: boo
         for b in range(a + 1, size):
             spearman[a, b] = spearman[b, a] = _correlation(ranks[a], ranks[b])
             overlap[a, b] = overlap[b, a] = len(tops[a] & tops[b]) / k
-    return Agreement(methods=methods, spearman=spearman, top_k_overlap=overlap, k=k, absolute=absolute)
+    return Agreement(methods=methods, spearman=spearman, top_k_overlap=overlap, k=k, absolute=absolute, tokens=n)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,5 +1,7 @@
-"""The attribution methods, one entry each (captum/inseq style): name, title, whether scores are signed, and the
-function that computes them. Used by `attribute()`, the command line, the Attribution page and the contract test.
+"""The attribution methods, one entry each (captum/inseq style): name, title, whether scores are signed, what
+changes them (the target label among it, or not: depends_on_target), and the function that computes them. Used
+by `attribute()`, the command line, the Attribution page and its legend (views/attribution.py) and the contract
+test.
 
 Torch-free on import: `compute` names its function as "module:function" and loads it on first use, so views and
 pages can read titles without importing torch or captum. Adding a method = one `Method(...)` entry below and a
@@ -22,6 +24,11 @@ class Method:
     signed: bool  # scores for and against the label; unsigned ones are magnitudes or shares
     compute: str  # "module:function" of (bundle, prepared, label, target_logit, options) -> Computed
     reads: frozenset[str] = frozenset({"target"})  # of baseline, steps, samples, target: what changes its scores
+
+    @property
+    def depends_on_target(self) -> bool:
+        """Whether the scores change with the target label (attention rollout's do not: it reads no label)."""
+        return "target" in self.reads
 
     def function(self) -> Callable[..., Any]:
         module, _, name = self.compute.partition(":")

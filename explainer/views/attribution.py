@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from explainer.attribution.registry import REGISTRY
 from explainer.attribution.registry import title as method_title
 from explainer.views.text import plot_text, token_labels
 
@@ -24,19 +25,86 @@ if TYPE_CHECKING:
     from explainer.attribution.result import Attribution
 
 DIVERGING = "RdBu"  # red against the label, blue for it
+ONE_SIDED = "Purples"  # unsigned scores: how much a token weighs, never for or against a label
+_FOR, _AGAINST, _WEIGHT = "33, 102, 172", "178, 24, 43", "84, 39, 143"  # blue, red; purple for unsigned
 
 
-def _color(value: float, scale: float) -> str:
-    """Blue for positive, red for negative, white at zero; alpha grows with |value| / scale."""
+def signed(method: str) -> bool:
+    """Whether `method`'s scores are for (+) and against (-) the label; one not registered is taken as signed."""
+    return REGISTRY[method].signed if method in REGISTRY else True
+
+
+def depends_on_target(method: str) -> bool:
+    """Whether `method`'s scores change with the target label (attention rollout's do not)."""
+    return REGISTRY[method].depends_on_target if method in REGISTRY else True
+
+
+def colour_scale(method: str) -> str:
+    """The plotly colour scale of `method`'s scores: diverging around zero if signed, one-sided if not."""
+    return DIVERGING if signed(method) else ONE_SIDED
+
+
+def legend_sentence(method: str, label: str) -> str:
+    """How to read `method`'s colours and bars, towards `label` (the attributed label's name): said under the
+    highlighted text and the bars. Unsigned scores say how much a token matters, not for which label; attention
+    rollout reads no label at all."""
+    if signed(method):
+        return f"Blue supports {label}, red speaks against it; darker = stronger."
+    if depends_on_target(method):
+        return (f"Darker = more weight (towards {label}); unsigned: says how much a token matters, "
+                "not for which label.")
+    return ("Darker = more weight; unsigned: says how much a token matters, not for which label. "
+            "Does not depend on the label: the same for every target.")
+
+
+def title_suffix(method: str, label: str) -> str:
+    """What a figure title adds after the method: "→ label" for signed scores; unsigned ones say so (and that
+    they read no label, where they do not). `label` is escaped for plotly."""
+    if signed(method):
+        return f" → {plot_text(label)}"
+    return f" (unsigned, towards {plot_text(label)})" if depends_on_target(method) else " (unsigned, any label)"
+
+
+def _color(value: float, scale: float, two_sided: bool = True) -> str:
+    """Signed: blue for positive, red for negative, white at zero; unsigned: one hue. Alpha grows with
+    |value| / scale."""
     strength = 0.0 if scale <= 0 else min(abs(value) / scale, 1.0)
-    rgb = "33, 102, 172" if value >= 0 else "178, 24, 43"
+    rgb = (_FOR if value >= 0 else _AGAINST) if two_sided else _WEIGHT
     return f"rgba({rgb}, {0.85 * strength:.3f})"
 
 
+MOST_TICKS = 50  # token labels an axis can show legibly at -60°; past that, every 2nd, 3rd... (as plotly thins)
+
+
+def tick_step(count: int, most: int = MOST_TICKS) -> int:
+    """Show every step-th of `count` labels, so that at most `most` are drawn: 1 up to `most`, 3 for 137."""
+    return max(1, -(-count // most))
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 token", "2 tokens" (regular plurals only: token, word, edge)."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def correlation_text(value: float) -> str:
+    """A rank correlation for a metric: "0.412", or "not defined" instead of "nan" (fewer than 2 units ranked, or
+    one ranking constant: undefined_reason says which)."""
+    return "not defined" if np.isnan(value) else f"{value:.3f}"
+
+
+def undefined_reason(units: int, unit: str = "token") -> str:
+    """Why a rank correlation over `units` `unit`s is not defined."""
+    if units < 2:
+        return f"Rank correlations are not defined for fewer than 2 {unit}s: this text has {plural(units, unit)}."
+    return "Rank correlations are not defined when one model gives every unit the same score."
+
+
 def highlighted_html(attribution: Attribution) -> str:
-    """The input text, each token's span shaded by its attribution (blue for the target label, red against);
-    special tokens shown in brackets. Every piece of user text is escaped."""
+    """The input text, each token's span shaded by its attribution (signed: blue for the target label, red
+    against; unsigned: one hue, darker = more weight); special tokens shown in brackets. Every piece of user text
+    is escaped."""
     scores = attribution.scores
+    two_sided = signed(attribution.method)
     scale = float(np.abs(scores).max()) if scores.size else 0.0
     text = attribution.text
     parts: list[str] = []
@@ -53,7 +121,7 @@ def highlighted_html(attribution: Attribution) -> str:
             cursor = end
         parts.append(
             f"<span class='attribution-token' title='{html.escape(token)}: {value:+.4f}' "
-            f"style='background:{_color(value, scale)};padding:1px 2px;border-radius:3px'>{shown}</span>"
+            f"style='background:{_color(value, scale, two_sided)};padding:1px 2px;border-radius:3px'>{shown}</span>"
         )
     return (
         "<div class='attribution-text' style='line-height:2;font-size:1.05rem;white-space:pre-wrap'>"
@@ -65,18 +133,19 @@ def highlighted_html(attribution: Attribution) -> str:
 def bars(attribution: Attribution) -> go.Figure:
     labels = token_labels(attribution.tokens)
     scores = attribution.scores
+    two_sided = signed(attribution.method)
     figure = go.Figure(
         go.Bar(
             x=labels,
             y=scores,
-            marker_color=["#2166ac" if v >= 0 else "#b2182b" for v in scores],
+            marker_color=[("#2166ac" if v >= 0 else "#b2182b") if two_sided else "#54278f" for v in scores],
             hovertemplate="%{x}<br>attribution %{y:.4f}<extra></extra>",
         )
     )
     figure.update_layout(
-        title=f"{attribution.title} → {plot_text(attribution.target_label)}",
+        title=f"{attribution.title}{title_suffix(attribution.method, attribution.target_label)}",
         xaxis={"type": "category", "tickangle": -60},
-        yaxis={"title": "attribution"},
+        yaxis={"title": "attribution" if two_sided else "weight (unsigned)"},
         height=360,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
@@ -95,11 +164,10 @@ def layer_heatmap(attribution: Attribution) -> go.Figure:
             z=values,
             x=token_labels(attribution.tokens),
             y=rows,
-            colorscale=DIVERGING,
-            zmid=0.0,
-            zmin=-bound,
+            colorscale=colour_scale(attribution.method),
+            zmin=-bound if signed(attribution.method) else 0.0,
             zmax=bound,
-            colorbar={"title": "conductance"},
+            colorbar={"title": "conductance" if attribution.method == "layer_conductance" else "attribution"},
             hovertemplate="%{y}<br>%{x}<br>%{z:.4f}<extra></extra>",
         )
     )
@@ -153,22 +221,37 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 
 
 def agreement_heatmap(result: Agreement, measure: str = "spearman") -> go.Figure:
-    values = result.spearman if measure == "spearman" else result.top_k_overlap
+    """Methods x methods. A rank correlation is not defined over fewer than 2 tokens (the cells are left blank
+    and a note says why) nor for a method that ranks every token the same ("–" in its cells, said on hover)."""
+    values = np.asarray(result.spearman if measure == "spearman" else result.top_k_overlap, dtype=float)
     names = [plot_text(method_title(m)) for m in result.methods]
     title = "Spearman rank correlation" if measure == "spearman" else f"Top-{result.k} overlap"
+    too_few = measure == "spearman" and result.tokens < 2
+    shown = values
+    text = np.array([["–" if np.isnan(v) else f"{v:.2f}" for v in row] for row in values], dtype=object)
+    hover = np.array([["not defined (a method gives every token the same score)" if np.isnan(v) else f"{v:.3f}"
+                       for v in row] for row in values], dtype=object)
+    if too_few:
+        shown, text = np.full_like(values, np.nan), np.full(values.shape, "", dtype=object)
+        hover = np.full(values.shape, "not defined for fewer than 2 tokens", dtype=object)
     figure = go.Figure(
         go.Heatmap(
-            z=values,
+            z=shown,
             x=names,
             y=names,
             colorscale=DIVERGING if measure == "spearman" else "Blues",
             zmin=-1 if measure == "spearman" else 0,
             zmax=1,
-            text=np.round(values, 2),
+            text=text,
             texttemplate="%{text}",
-            hovertemplate="%{y} vs %{x}: %{z:.3f}<extra></extra>",
+            customdata=hover,
+            hovertemplate="%{y} vs %{x}: %{customdata}<extra></extra>",
+            showscale=not too_few,
         )
     )
+    if too_few:
+        note = f"Not defined for fewer than 2 tokens: this text has {plural(result.tokens, 'token')}"
+        figure.add_annotation(text=note, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
     figure.update_layout(
         title=title,
         yaxis={"autorange": "reversed"},
@@ -211,6 +294,7 @@ def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Fi
         )
     )
     nodes = list(graph.nodes)
+    step = tick_step(len(labels))  # every token is still in the hover of its nodes and edges
     figure.add_trace(
         go.Scatter(
             x=[p for _, p in nodes],
@@ -230,8 +314,8 @@ def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Fi
         title=f"Attribution graph → {plot_text(graph.target_label)} (threshold {graph.threshold:.2f})",
         xaxis={
             "tickmode": "array",
-            "tickvals": list(range(len(labels))),
-            "ticktext": [f"{i} {t}" for i, t in enumerate(labels)],
+            "tickvals": list(range(0, len(labels), step)),
+            "ticktext": [f"{i} {t}" for i, t in enumerate(labels)][::step],
             "tickangle": -60,
             "range": [-0.5, len(labels) - 0.5],
         },

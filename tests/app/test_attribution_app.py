@@ -109,3 +109,15 @@ def test_every_method_and_its_faithfulness_report_progress_and_the_bar_goes(bund
     app = run_page({"text": "A fine film."})
     assert not app.exception and "Faithfulness" in [h.value for h in app.subheader]
     assert not app.get("progress")  # emptied once every method is in
+
+
+def test_legend_follows_the_method_and_one_token_gets_a_note_not_nan():
+    app = run_page({"text": "terrible", "method": "rollout"})
+    assert not app.exception, app.exception
+    captions = [c.value for c in app.caption]
+    assert not any("blue supports" in c.lower() for c in captions)  # rollout has no sign
+    assert any("unsigned" in c and "does not depend on the label" in c.lower() for c in captions)
+    spearman = next(c.proto.spec for c in app.get("plotly_chart") if "Spearman rank correlation" in c.proto.spec)
+    assert "fewer than 2 tokens" in spearman and "NaN" not in spearman and "nan" not in spearman.lower()
+    app.selectbox(key="attribution_method").set_value("occlusion").run()
+    assert any("Blue supports" in c.value for c in app.caption)
