@@ -2,6 +2,7 @@
 attention with heads matched by pattern similarity, attributions and their rank agreement) or on a data set
 (both metrics and confusion matrices, the examples where one is right and the other wrong)."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -10,6 +11,7 @@ from explainer.evaluation.compare import CompareError, compare_data
 from explainer.ui import caches, export, labelled, links, progressive, session
 from explainer.ui import compare as compare_ui
 from explainer.views import attention as attention_figures
+from explainer.views import attribution as attribution_figures
 from explainer.views import evaluation as evaluation_figures
 
 MODES = ("This text", "A data set")
@@ -56,7 +58,7 @@ if mode == MODES[0]:
         st.stop()  # the matched heads and attributions follow once the browser has drawn the predictions
     st.subheader("Attention, heads matched by pattern")
     st.caption(
-        f"Compared on {len(result.units)} {result.level}s"
+        f"Compared on {attribution_figures.plural(len(result.units), result.level)}"
         + (f" ({result.why_words}: each model's tokens pooled into words)" if result.level == "word" else "")
         + ("; only what both read: one model reads just the text's beginning" if result.trace_a.truncated
            or result.trace_b.truncated else "")
@@ -78,16 +80,22 @@ if mode == MODES[0]:
     st.subheader("Attributions")
     agreement = result.agreement
     target = result.trace_a.label_names[result.target]
-    st.caption(f"Gradient × input on the token embeddings, towards '{target}', per {result.level}.")
-    cells = st.columns(3)
-    cells[0].metric("Spearman rank correlation", f"{agreement.spearman:.3f}")
-    cells[1].metric("Kendall tau", f"{agreement.kendall:.3f}")
+    st.caption(f"Gradient × input on the token embeddings, towards '{target}', per {result.level}. Spearman and "
+               "Kendall rank the signed attributions (a unit against the label ranks low; the Attribution page ranks "
+               "by |attribution|); the top-k overlap ranks by |attribution|.")
+    units, cells = attribution_figures.plural(agreement.units, result.level), st.columns(3)
+    cells[0].metric("Spearman rank correlation", attribution_figures.correlation_text(agreement.spearman),
+                    help="Of the signed attributions.")
+    cells[1].metric("Kendall tau", attribution_figures.correlation_text(agreement.kendall),
+                    help="Of the signed attributions.")
     cells[2].metric(f"Top-{agreement.k} overlap", f"{agreement.top_k_overlap:.0%}",
-                    help=f"Of the {agreement.units} {result.level}s ranked (special tokens left out), the "
+                    help=f"Of the {units} ranked (special tokens left out), the "
                          f"{agreement.k} with the largest |attribution| in both models. Two unrelated rankings "
                          f"share {agreement.chance_overlap:.0%} on average.")
-    st.caption(f"Ranked over {agreement.units} {result.level}s, special tokens left out; "
-               f"top-{agreement.k} overlap by chance: {agreement.chance_overlap:.0%}.")
+    st.caption(f"Ranked over {units}, special tokens left out; "
+               f"top-{agreement.k} overlap by chance: {agreement.chance_overlap:.0%}."
+               + ("" if np.isfinite(agreement.spearman) and np.isfinite(agreement.kendall) else
+                  " " + attribution_figures.undefined_reason(agreement.units, result.level)))
     chart(evaluation_figures.paired_attributions(result.attribution_a, result.attribution_b, result.units,
                                                  f"A {name_a}", f"B {name_b}"), "attributions")
 else:
