@@ -182,6 +182,17 @@ def open_compare(query: dict[str, str]) -> AppTest:
     return app
 
 
+def test_compare_link_follows_model_b_when_it_fails_or_is_cleared():
+    app = open_compare({"text": "A gentle film"})
+    assert app.query_params.get("model_b")  # the default B is in the link
+    app.text_input(key="compare_model_b").set_value("no-such-model").run()
+    assert not app.exception and any("Model B" in e.value for e in app.error)
+    assert app.query_params["model_b"] in ("no-such-model", ["no-such-model"])  # the B the page shows
+    app.text_input(key="compare_model_b").set_value("  ").run()
+    assert not app.exception and any("Enter model B" in i.value for i in app.info)
+    assert "model_b" not in app.query_params  # no B shown, none in the link
+
+
 def test_compare_on_one_word_says_why_there_is_no_rank_correlation():
     app = open_compare({"text": "terrible"})
     values = {m.label: m.value for m in app.metric}
