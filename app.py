@@ -23,6 +23,6 @@ try:
         ]
     )
     page.run()
-finally:  # also when a page stops early (st.stop) or reruns: the run's options reach the address in one step
+finally:  # also when a page reruns: the run's options reach the address in one step (a stopped run sends nothing:
+    # pages stop with links.stop, which sends them first)
     links.end_run()
-    session.report_follows_page()

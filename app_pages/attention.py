@@ -70,7 +70,7 @@ if trace is not None:
     # Top to bottom, each section computed just before it is drawn: the main figures first, from the Trace alone.
     sections.every_head(name, text, trace, options, chart)
     if not progressive.rest_may_follow(("attention", name, text)):
-        st.stop()  # the rest follows once the browser has drawn the grid
+        links.stop()  # the rest follows once the browser has drawn the grid
     sections.one_head(trace, options, chart)
     sections.bertviz(name, text, options)
     sections.head_statistics(name, text, options, chart)

@@ -51,7 +51,7 @@ if trace is not None:
         result = cache.get_attribution(name, text, method, target, options)
     except InputError as error:
         st.info(str(error))
-        st.stop()
+        links.stop()
     st.caption(
         f"{result.model_name}: attributing **{result.target_label}** (logit {result.target_logit:.3f}"
         f"{dense_suffix(result.notes)}) · {attribution_figures.plural(len(result.tokens), 'token')}"
@@ -66,7 +66,7 @@ if trace is not None:
         st.caption(attribution_figures.convergence_caption(result))
     chart(attribution_figures.bars(result), "bars")
     if not progressive.rest_may_follow(("attribution", name, text, method, target_choice, baseline)):
-        st.stop()  # the rest follows once the browser has drawn the bars
+        links.stop()  # the rest follows once the browser has drawn the bars
     if result.layer_scores is not None:
         chart(attribution_figures.layer_heatmap(result), "layers")
 
@@ -74,7 +74,7 @@ if trace is not None:
     if not (cheap_enough(current.bundle, len(result.tokens)) or st.session_state.get(ASKED) == (name, text)):
         st.info(f"Every method, faithfulness, agreement and the graph take a while on {len(result.tokens)} tokens.")
         st.button("Compute them", on_click=lambda: st.session_state.update({ASKED: (name, text)}))
-        st.stop()
+        links.stop()
 
     st.subheader("Every method")
     # Each method and its faithfulness is cached on its own: a bar over all of them, gone once they are in.

@@ -69,7 +69,7 @@ elif trace is not None:
                        delta_color="off", delta_arrow="off")
         st.plotly_chart(tb_figures.gate_map(at_tau), width="stretch", key="beacons_gate_map", config=chart)
         if not progressive.rest_may_follow(("beacons", trace.model_name, trace.text, float(tau))):
-            st.stop()  # the skip mask, pins and the accuracy curve follow once the browser has drawn the gates
+            links.stop()  # the skip mask, pins and the accuracy curve follow once the browser has drawn the gates
         st.plotly_chart(tb_figures.skip_mask_map(saved.skip_mask, at_tau, float(tau)), width="stretch",
                         key="beacons_skip_map", config=chart)
 

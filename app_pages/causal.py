@@ -23,9 +23,9 @@ if trace is not None:
     name, text = current.bundle.name, current.text
     if trace.architecture not in SUPPORTED:
         st.info(f"Ablation and patching support {', '.join(SUPPORTED)} models, not {trace.architecture}.")
-        st.stop()
+        links.stop()
     if not demo.within_trace_limit("patching and ablation", trace, "patching_tokens"):
-        st.stop()
+        links.stop()
     targets = [PREDICTED, *trace.label_names]
     links.seed_choice("causal_target", "target", targets, tell=True)
     links.seed_choice("causal_mode", "mode", MODES, tell=True)
@@ -95,7 +95,7 @@ if trace is not None:
             ablation = causal_ui.get_ablation(name, text, target, mode)
         except InputError as error:
             st.info(str(error))
-            st.stop()
+            links.stop()
         chart(views.ablated_heads(ablation), "ablation")
     with summary.container():
         st.caption(
@@ -107,7 +107,7 @@ if trace is not None:
         for note in ablation.notes:
             st.caption(note)
     if not progressive.rest_may_follow(("causal", name, text, target_choice, mode)):
-        st.stop()  # layer effects and the top heads follow once the browser has drawn both maps
+        links.stop()  # layer effects and the top heads follow once the browser has drawn both maps
     rho = views.rank_correlation(ablation.importance, values)
     st.caption(f"Spearman's ρ between the logit drop on ablation and {statistic.replace('_', ' ')}: {rho:.2f}")
     if ablation.mlp is not None or ablation.marker_off is not None or ablation.gate_pinned is not None:

@@ -21,7 +21,7 @@ st.title("Compare")
 current = session.selection()
 if current.error:
     st.error(current.error)
-    st.stop()
+    links.stop()
 bundle_a = current.bundle
 default_b = compare_ui.pair_picker(bundle_a.name)
 links.seed_choice("compare_mode", "on", MODES)
@@ -30,7 +30,7 @@ mode = right.radio("Compare on", MODES, key="compare_mode", horizontal=True)
 links.publish_options({"on": mode})
 bundle_b = compare_ui.model_b(left, default_b)  # in demo mode, from the offered list only
 if bundle_b is None:
-    st.stop()
+    links.stop()
 name_b = bundle_b.name
 name_a = bundle_a.name
 if bundle_b.model is bundle_a.model:
@@ -45,7 +45,7 @@ if mode == MODES[0]:
         result = caches.get_comparison(name_a, name_b, current.text, by_layer)
     except (InputError, CompareError) as error:
         st.info(str(error))
-        st.stop()
+        links.stop()
     for side, trace in (("A", result.trace_a), ("B", result.trace_b)):
         session.warn_if_truncated(trace, f"Model {side} ({trace.model_name}): ")
     columns = st.columns(2)
@@ -55,7 +55,7 @@ if mode == MODES[0]:
         with column:
             chart(attention_figures.prediction_bars(trace), f"prediction_{side}")
     if not progressive.rest_may_follow(("compare", name_a, name_b, current.text, by_layer)):
-        st.stop()  # the matched heads and attributions follow once the browser has drawn the predictions
+        links.stop()  # the matched heads and attributions follow once the browser has drawn the predictions
     st.subheader("Attention, heads matched by pattern")
     st.caption(
         f"Compared on {attribution_figures.plural(len(result.units), result.level)}"
@@ -111,7 +111,7 @@ else:
         key="_compare_report", label=" per model", also=(bundle_b.name, id(bundle_b), results_b),
     )
     if comparison is None:
-        st.stop()
+        links.stop()
     labelled.show_problems(comparison.report_a)
     counts = comparison.counts
     cells = st.columns(4)

@@ -15,7 +15,7 @@ st.title("Errors")
 current = session.selection()
 if current.error:
     st.error(current.error)
-    st.stop()
+    links.stop()
 bundle = current.bundle
 whatif_ui.follow_flip_request(bundle.name)  # "Find the smallest flip" below: search, then open What-if
 causal_ui.follow_pair_request(bundle.name)  # "Patch the flip in Causal": the same search, then open Causal
@@ -27,7 +27,7 @@ links.publish_options(labelled.data_link(choice))
 report = labelled.run_report(bundle, choice, lambda data, progress: analyse(bundle, data, progress=progress),
                              key="_errors_report")
 if report is None:
-    st.stop()
+    links.stop()
 
 metrics, names = report.metrics, report.label_names
 st.caption(
@@ -56,7 +56,7 @@ with right:
     reliability = evaluation_figures.reliability_figure(report.calibration)
     st.plotly_chart(reliability, key="errors_reliability", config=export.image_config("reliability", image_format))
 if not progressive.rest_may_follow(("errors", bundle.name, tuple(labelled.data_link(choice).items()))):
-    st.stop()  # the examples follow once the browser has drawn the two charts
+    links.stop()  # the examples follow once the browser has drawn the two charts
 
 labelled.view_picker("errors_view")
 

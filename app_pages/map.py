@@ -16,7 +16,7 @@ st.title("Data-set map")
 current = session.selection()
 if current.error:
     st.error(current.error)
-    st.stop()
+    links.stop()
 bundle = current.bundle
 labelled.seed_data_widgets("map")
 choice = labelled.data_widgets("map", results_kinds=("map",))
@@ -37,7 +37,7 @@ result = labelled.run_report(
     also=(options,),
 )
 if result is None:
-    st.stop()
+    links.stop()
 
 frame = result.frame
 labelled.show_problems(result)
@@ -68,7 +68,7 @@ st.plotly_chart(
 )
 map_ui.pending_selection()
 if not progressive.rest_may_follow(("map", bundle.name, tuple(labelled.data_link(choice).items()), options)):
-    st.stop()  # slices, neighbours and the likely mislabelled follow once the browser has drawn the map
+    links.stop()  # slices, neighbours and the likely mislabelled follow once the browser has drawn the map
 
 st.subheader("Slices")
 map_ui.filter_form(result)

@@ -34,7 +34,7 @@ elif trace is not None:
                "(‖W_m m‖ / ‖x‖).")
     st.plotly_chart(tb_figures.marker_map(trace), width="stretch", key="markers_map", config=chart_config)
     if not progressive.rest_may_follow(("markers", trace.model_name, trace.text)):
-        st.stop()  # the path, forcing and the dictionary follow once the browser has drawn the map
+        links.stop()  # the path, forcing and the dictionary follow once the browser has drawn the map
 
     st.subheader("Reasoning path")
     tokens = [-1, *range(count)]  # -1: every token

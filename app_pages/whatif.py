@@ -19,7 +19,7 @@ st.title("What-if")
 current = session.selection()
 if current.error:
     st.error(current.error)
-    st.stop()
+    links.stop()
 name, original = current.bundle.name, current.text
 links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
 links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS)
@@ -48,7 +48,7 @@ for who, text in (("The sidebar text", original), ("The edited copy", edited)):
         traces.append(caches.get_trace(name, text))
     except InputError as error:  # say which box: both are on this page
         st.info(f"{who}: {error}")
-        st.stop()
+        links.stop()
 for who, trace in zip(("Original: ", "Edited: "), traces):
     session.warn_if_truncated(trace, who)
 one, two = st.columns(2)
@@ -75,7 +75,7 @@ head = export.clicked_pair(event)
 if head is not None:
     links.switch_page("app_pages/attention.py", {"model": name, "text": edited, "layer": head[0], "head": head[1]})
 if not progressive.rest_may_follow(("whatif", name, original, edited)):
-    st.stop()  # attributions and counterfactuals follow once the browser has drawn the heads
+    links.stop()  # attributions and counterfactuals follow once the browser has drawn the heads
 
 st.subheader("Attribution of each")
 method = st.selectbox("Attribution method", METHODS, format_func=title, key="whatif_attribution")
@@ -96,7 +96,7 @@ if asked:
         search = whatif_ui.search_with_progress(name, original, cf_method, swaps)
     except InputError as error:
         st.info(str(error))
-        st.stop()
+        links.stop()
     for note in search.notes:
         st.caption(note)
     found, passes = len(search.counterfactuals), search.forward_passes

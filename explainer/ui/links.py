@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 
@@ -32,6 +32,7 @@ LINK_KEY = "_link_params"  # the query parameters the session was opened with (o
 TEXT_CLAMPED_KEY = "_link_text_clamped"  # the length of a linked text longer than the text box holds
 PENDING_KEY = "_link_pending"  # options published during this run, sent at its end (None: sent at once)
 PUBLISHED_KEY = "_link_published"  # the address as the app last left it
+ADDRESS_KEY = "_link_address"  # the address the latest run left (one dict, updated in place): latest_address
 RELINK_KEY = "_link_relink"  # parameters a page switch carries: the next run seeds from them as from a link
 KEPT_KEY = "_link_kept"  # widget key -> its value in this session, kept while its page is not shown
 SEEDED_KEY = "_link_seeded"  # widget key -> (the link parameter it is seeded from, the page it was seeded on)
@@ -79,6 +80,7 @@ def begin_run() -> None:
                 st.session_state.pop(key, None)
                 kept.pop(key, None)
     st.session_state[PENDING_KEY] = {}
+    _remember(now)
 
 
 def end_run() -> None:
@@ -93,6 +95,26 @@ def end_run() -> None:
             _apply(pending, always=True)
         except (StopException, RerunException):  # a stop or rerun asked meanwhile: the next run sends it again
             pass
+
+
+def stop() -> NoReturn:
+    """st.stop() that first sends this run's options: once a run is stopped it can send nothing (even session
+    state raises StopException), so end_run could not, and the link kept the previous run's options."""
+    flush()
+    st.stop()
+    raise AssertionError("st.stop() returned")  # never reached: st.stop raises
+
+
+def latest_address() -> dict[str, str]:
+    """The address the session's latest run left, one dict updated in place whenever an address is sent: for
+    work done after the run has ended, such as the report built when its button is clicked."""
+    return st.session_state.setdefault(ADDRESS_KEY, {})
+
+
+def _remember(address: Mapping[str, str]) -> None:
+    latest = latest_address()
+    latest.clear()
+    latest.update(address)
 
 
 def flush() -> None:
@@ -112,6 +134,7 @@ def _address(options: Mapping[str, str]) -> dict[str, str]:
 def _apply(options: Mapping[str, str], always: bool) -> None:
     wanted = _address(options)
     st.session_state[PUBLISHED_KEY] = wanted
+    _remember(wanted)
     if always or wanted != st.query_params.to_dict():
         st.query_params.from_dict(wanted)  # one message, so one history entry
 

@@ -22,7 +22,7 @@ from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup
 from explainer.ui.caches import get_bundle, get_trace
-from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, link_params, live_view, publish_options, seed_sidebar
+from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, latest_address, live_view, publish_options, seed_sidebar
 from explainer.views.text import markdown_literal
 
 
@@ -138,9 +138,6 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
         )
 
 
-REPORT_OPTIONS_KEY = "_report_options"  # the link options of the latest finished run, read when the report is built
-
-
 def report_button(current: Selection, demo_name: str | None) -> None:
     """"Download report": the overview, attention, attribution and marker views of the sidebar's model and text,
     plus the current page's own when the report has it, drawn with the page's options (head, method, baseline,
@@ -148,12 +145,10 @@ def report_button(current: Selection, demo_name: str | None) -> None:
     it names the model as offered and keeps to the demo's attribution limit.
 
     The sidebar runs before the page, so this run's page options are not known yet here: the file is built from
-    the options the run ended with (`report_follows_page`, called last in every run), read when it is clicked."""
+    the address the run left (links.latest_address), read when the button is clicked."""
     demo = demo_mode.config()
     name, text = current.bundle.name, current.text
-    options: dict[str, str] = st.session_state.setdefault(REPORT_OPTIONS_KEY, {})
-    options.clear()
-    options.update(link_params())  # until the run ends (a run that fails before its end keeps these)
+    options = latest_address()  # updated in place as the run sends its address
     address = (st.context.url or "").split("?")[0]
     page = urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1]
     limit = demo.limits.attribution_tokens if demo is not None else None
@@ -179,11 +174,3 @@ def report_button(current: Selection, demo_name: str | None) -> None:
                        help="The views of this model and text, with this page's options, in one HTML file that opens "
                        "without a server.")
 
-
-def report_follows_page() -> None:
-    """Last in every run (app.py): the report button, drawn before the page, builds from the options the page
-    published in this run (the address it leaves), not from the previous run's."""
-    options = st.session_state.get(REPORT_OPTIONS_KEY)
-    if options is not None:
-        options.clear()
-        options.update(link_params())

@@ -83,3 +83,19 @@ def test_without_history_navigation_an_address_change_is_no_back(monkeypatch):
     app.query_params["text"] = "Alpha film, warm."  # the stale address, with no history navigation
     app.run()
     assert app.text_area(key="text").value == "Bravo film, dull." and app.query_params["text"] == "Bravo film, dull."
+
+
+def test_a_page_that_stops_early_still_sends_its_link_and_the_report_reads_it(tmp_path):
+    # After st.stop() a run can send nothing: the Errors page stops when the path is no data set, and its link
+    # must still name that path (links.stop sends it first), as must the address the sidebar report reads.
+    from explainer.ui.labelled import SOURCES
+    from explainer.ui.links import ADDRESS_KEY
+
+    app = open_app({"text": "A gentle film."})
+    app.switch_page("app_pages/errors.py").run()
+    app.radio(key="errors_source").set_value(SOURCES[2]).run()
+    missing = str(tmp_path / "nowhere.csv")
+    app.text_input(key="errors_path").set_value(missing).run()
+    assert not app.exception and app.error  # the page stopped with its message
+    assert app.query_params["data"] == missing
+    assert app.session_state[ADDRESS_KEY]["data"] == missing

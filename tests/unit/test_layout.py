@@ -146,6 +146,12 @@ def test_pages_are_thin():
     assert long == {}, f"pages over 150 lines do the library's job: {long}"
 
 
+def test_pages_stop_through_links_so_a_stopped_run_still_sends_its_link():
+    # After st.stop() a run can send nothing, not even through session state: links.stop() sends the link first.
+    direct = [p.name for p in sorted(PAGES.glob("*.py")) if "st.stop()" in p.read_text(encoding="utf-8")]
+    assert direct == []
+
+
 def test_no_reference_to_files_outside_the_repository():
     sources = [*PACKAGE.rglob("*.py"), ROOT / "app.py", *PAGES.glob("*.py"), ROOT / "README.md"]
     sources += list((ROOT / "docs").glob("*.md"))
