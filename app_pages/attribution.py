@@ -30,9 +30,9 @@ if trace is not None:
     current = session.selection()
     name, text = current.bundle.name, current.text
     targets = [PREDICTED, *trace.label_names]
-    links.seed_choice("attribution_method", "method", METHODS)
-    links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad")
-    links.seed_choice("attribution_target", "target", targets)  # a label the model no longer has: predicted
+    links.seed_choice("attribution_method", "method", METHODS, tell=True)
+    links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad", tell=True)
+    links.seed_choice("attribution_target", "target", targets, tell=True)  # a label it lacks: predicted
     links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD)
 
     left, middle, right, far = st.columns([2, 2, 1, 1])

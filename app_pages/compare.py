@@ -24,7 +24,7 @@ if current.error:
     links.stop()
 bundle_a = current.bundle
 default_b = compare_ui.pair_picker(bundle_a.name)
-links.seed_choice("compare_mode", "on", MODES)
+links.seed_choice("compare_mode", "on", MODES, tell=True)
 left, right = st.columns([2, 1])
 mode = right.radio("Compare on", MODES, key="compare_mode", horizontal=True)
 links.publish_options({"on": mode})

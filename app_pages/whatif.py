@@ -22,9 +22,9 @@ if current.error:
     links.stop()
 name, original = current.bundle.name, current.text
 links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
-links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS)
+links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS, tell=True)
 links.seed_option(whatif_ui.SWAPS_KEY, "swaps", str, "")
-links.seed_choice("whatif_attribution", "method", METHODS, default="integrated_gradients")
+links.seed_choice("whatif_attribution", "method", METHODS, default="integrated_gradients", tell=True)
 
 left, right = st.columns(2)
 with left:

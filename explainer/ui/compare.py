@@ -10,6 +10,7 @@ from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.ui import caches, links
 from explainer.ui import demo as demo_mode
+from explainer.views.text import markdown_literal
 
 KEY = "compare_model_b"
 PAIR_KEY = "compare_pair"
@@ -66,7 +67,7 @@ def model_b(column, default: str) -> ModelBundle | None:
         return caches.get_bundle(name)
     except Exception as error:  # a foreign checkpoint may throw anything: say it, keep the page alive
         links.flush()  # the link names the B that failed, as the page does (see above)
-        st.error(f"Model B: {name} cannot be loaded." if demo else f"Model B: {error}")
+        st.error(markdown_literal(f"Model B: {name} cannot be loaded." if demo else f"Model B: {error}"))
         return None
 
 

@@ -36,7 +36,7 @@ def option_widgets(bundle: ModelBundle) -> MapOptions:
     layers = layer_count(bundle)
     links.seed_index("map_layer", "map_layer", layers, layers - 1)
     links.seed_choice("map_pooling", "pool", list(POOLING_TITLES))
-    links.seed_choice("map_method", "method", list(METHOD_TITLES))
+    links.seed_choice("map_method", "method", list(METHOD_TITLES), tell=True)
     links.seed_choice("map_k", "k", list(NEIGHBOURS), default=10, parse=int)
     cells = st.columns(4)
     layer = cells[0].selectbox(

@@ -35,6 +35,10 @@ PUBLISHED_KEY = "_link_published"  # the address as the app last left it
 ADDRESS_KEY = "_link_address"  # the address the latest run left (one dict, updated in place): latest_address
 RELINK_KEY = "_link_relink"  # parameters a page switch carries: the next run seeds from them as from a link
 KEPT_KEY = "_link_kept"  # widget key -> its value in this session, kept while its page is not shown
+# Every value any page reads for a link option that several pages read with different meanings: a value in it
+# is no error on a page that offers other choices (method=umap is the map's projection). The map's projections are
+# dataset_map.projection.METHODS (tests check), not imported: that module loads numba.
+SHARED_OPTION_VALUES = {"method": (*METHODS, "pca", "umap")}
 SEEDED_KEY = "_link_seeded"  # widget key -> (the link parameter it is seeded from, the page it was seeded on)
 
 
@@ -288,7 +292,7 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
         return value if value in choices else default
 
     seed_option(key, param, parse_choice, default)
-    if raw is not None and raw not in other_pages:
+    if raw is not None and raw not in (*other_pages, *SHARED_OPTION_VALUES.get(param, ())):
         try:
             offered_here = parse(raw) in choices
         except (TypeError, ValueError):

@@ -121,3 +121,12 @@ def test_legend_follows_the_method_and_one_token_gets_a_note_not_nan():
     assert "fewer than 2 tokens" in spearman and "NaN" not in spearman and "nan" not in spearman.lower()
     app.selectbox(key="attribution_method").set_value("occlusion").run()
     assert any("Blue supports" in c.value for c in app.caption)
+
+
+def test_options_no_page_offers_are_told_and_replaced():
+    app = run_page({"text": "A warm film.", "method": "magic", "baseline": "bar", "target": "neutral"})
+    assert not app.exception
+    told = " ".join(t.value for t in app.toast)
+    for option in ("method=`magic`", "baseline=`bar`", "target=`neutral`"):
+        assert f"The link's {option} is not offered here" in told
+    assert app.query_params["method"] == "integrated_gradients" and app.query_params["baseline"] == "pad"

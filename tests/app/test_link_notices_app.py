@@ -63,6 +63,20 @@ def test_each_value_not_used_as_written_is_named_with_what_is_used_once():
     assert not again.toast  # said once, when the link seeded the page
 
 
+def test_a_method_another_page_reads_is_quiet_and_one_no_page_reads_is_told():
+    def page() -> None:
+        from explainer.ui import links
+
+        links.seed_choice("method_box", "method", ["saliency", "lime"], tell=True)
+
+    for value, told in (("umap", False), ("pca", False), ("magic", True)):
+        app = AppTest.from_function(page, default_timeout=60)
+        app.query_params["method"] = value
+        app.run()
+        assert not app.exception and bool(app.toast) == told, value
+        assert app.session_state["method_box"] == "saliency"
+
+
 def test_unreadable_values_fall_back_to_defaults_and_say_so_in_one_line_of_code():
     app = open_with({"layer": "two", "tau": "nan", "tokens": "a-b", "heads": "`x`\n" + "y" * 80})
     assert not app.exception

@@ -66,3 +66,10 @@ def test_a_live_page_link_gives_the_view_it_showed():
     assert live_view("markers", {"path": "all", "force_layers": ""}) == LiveView(pages=markers.pages)
     pinned = live_view("beacons", {"tau": "0.7", "pin_layers": "0,1", "pin": "0"})
     assert pinned.beacon_threshold == 0.7 and "gates pinned" in pinned.left_out[0]
+
+
+def test_the_shared_method_values_name_the_maps_projections():
+    from explainer.dataset_map.projection import METHODS as PROJECTIONS
+    from explainer.ui.links import SHARED_OPTION_VALUES
+
+    assert set(PROJECTIONS) <= set(SHARED_OPTION_VALUES["method"])
