@@ -110,7 +110,8 @@ def _attribution(
     options = AttributionOptions(baseline=baseline)
     scores = attribute(bundle, result.text, method, target=chosen, options=options)
     which = "the predicted label" if chosen == result.predicted else "the label"
-    caption = f"{title(method)} of {which} {scores.target_label}: blue tokens support it, red speak against it."
+    caption = f"{title(method)} of {which} {scores.target_label}. " + attribution_figures.legend_sentence(
+        method, scores.target_label)
     notes = list(scores.notes)
     at = "its own tau" if tau is None else f"tau {tau:g}"
     dense = int(scores.logits.argmax())

@@ -50,7 +50,8 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     assert summary["pages"] == ["overview", "attribution"] and summary["bytes"] == out.stat().st_size
     document = out.read_text(encoding="utf-8")
     assert "a &lt;i&gt;fine&lt;/i&gt; film" in document and '<h2 id="attribution">' in document
-    assert "<td>attribution target</td><td>pos</td>" in document and " label pos: " in document
+    assert "<td>attribution target</td><td>pos</td>" in document
+    assert " label pos. Blue supports pos, red speaks against it" in document
     assert "the attention of layer 1, head 1" in document and "layer=1&amp;head=1" in document
 
 

@@ -98,7 +98,7 @@ def test_the_report_attributes_the_label_it_is_given_and_draws_the_statistic_map
     other = model.label_names[1 - predicted]
     document = build_report(model, text, ("attention", "attribution"), method="saliency", target=other,
                             statistic="self_share")
-    assert f"Saliency of the label {other}:" in document
+    assert f"Saliency of the label {other}. Darker = more weight (towards {other}); unsigned" in document
     assert f"<td>attribution target</td><td>{other}</td>" in document
     assert "head self share per layer and head" in document and "<td>head statistic</td><td>self_share" in document
     expected = attribute(model, text, "saliency", target=1 - predicted)
@@ -138,7 +138,7 @@ def test_the_attribution_section_explains_the_label_the_header_shows_at_every_ta
         for text in CORPUS[:6]:
             document = build_report(loaded, text, ["overview", "attribution"], method="saliency", beacon_threshold=tau)
             header = re.search(r"Prediction: <b>([^<(]+) \(", document).group(1)
-            explained = re.search(r"Saliency of the predicted label ([^:]+):", document).group(1)
+            explained = re.search(r"Saliency of the predicted label ([^.]+)\. ", document).group(1)
             assert explained == header, (tau, text)
             differed += "run dense it would predict" in document
     assert differed, "no text changed its prediction at tau 0.9: the note went untested"
