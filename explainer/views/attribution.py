@@ -121,7 +121,9 @@ def highlighted_html(attribution: Attribution) -> str:
             cursor = end
         parts.append(
             f"<span class='attribution-token' title='{html.escape(token)}: {value:+.4f}' "
-            f"style='background:{_color(value, scale, two_sided)};padding:1px 2px;border-radius:3px'>{shown}</span>"
+            # no side padding: the text's own spaces separate words, so the pieces of one word ("un", "##earned")
+            # and a word's punctuation read as typed, not as separate words
+            f"style='background:{_color(value, scale, two_sided)};padding:1px 0;border-radius:3px'>{shown}</span>"
         )
     return (
         "<div class='attribution-text' style='line-height:2;font-size:1.05rem;white-space:pre-wrap'>"

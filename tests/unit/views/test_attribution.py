@@ -30,6 +30,7 @@ def test_highlighted_text_escapes_markup_and_keeps_every_character(results):
 
     visible = html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<small[^>]*>.*?</small>", "", markup)))
     assert visible.replace(" ", "").lower() == TEXT.replace(" ", "").lower()
+    assert "padding:1px 2px" not in markup  # no side padding: pieces of a word and its punctuation stay together
     strongest = int(np.abs(result.scores).argmax())
     assert "0.850)" in markup.split("class='attribution-token'")[strongest + 1]  # full colour on the strongest
 
