@@ -19,6 +19,8 @@ FORMAT = "explainer-results"
 VERSION = 1
 MANIFEST = "manifest.json"
 ROWS = "rows"  # folder of the per-row Parquet shards
+# What to do about a damaged folder: a rerun into it would read the same damage (prepare_folder reads it first).
+REDO = "remove {folder} (or give another --out) and run the job again"
 PARTIAL = ".partial"  # an unfinished run's output, moved into place when the run completes
 
 
@@ -100,10 +102,19 @@ def read_manifest(folder: str | Path) -> Manifest:
     except ResultsError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise ResultsError(f"{path} is damaged ({type(error).__name__}): run the job again") from error
+        raise ResultsError(f"{path} is damaged ({type(error).__name__}): {REDO.format(folder=folder)}") from error
     missing = [shard for shard in manifest.shards if not (folder / shard).is_file()]
     if missing:
-        raise ResultsError(f"{folder}: {len(missing)} shard(s) listed in the manifest are missing, e.g. {missing[0]}")
+        raise ResultsError(f"{folder}: {len(missing)} shard(s) listed in the manifest are missing, e.g. "
+                           f"{missing[0]}: {REDO.format(folder=folder)}")
+    import pyarrow.parquet as pq  # here: the manifest alone needs no pyarrow
+
+    for shard in manifest.shards:  # a truncated or overwritten shard fails here, in one line, not mid-read
+        try:
+            pq.read_metadata(folder / shard)
+        except Exception as error:  # pyarrow's ArrowInvalid, OSError: the file is not the Parquet it was
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ResultsError(f"{folder / shard} is damaged ({reason[:120]}): {REDO.format(folder=folder)}") from error
     return manifest
 
 
