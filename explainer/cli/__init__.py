@@ -45,4 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command '{command}'\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"explainer.cli.{COMMANDS[command][0]}")
-    return module.main(rest) or 0
+    try:
+        return module.main(rest) or 0
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (a results folder keeps no partial run)
+        print("\ninterrupted", file=sys.stderr)
+        return 130

@@ -71,3 +71,15 @@ def test_old_module_entry_points_are_gone():
         [sys.executable, "-m", "explainer.trace", "--text", "x"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode != 0 and "No module named explainer.trace" in done.stderr
+
+
+def test_ctrl_c_is_one_line_and_the_shells_exit_status(monkeypatch, capsys):
+    import explainer.cli
+    from explainer.cli import trace as trace_command
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trace_command, "main", interrupted)
+    assert explainer.cli.main(["trace", "--text", "x"]) == 130
+    assert capsys.readouterr().err == "\ninterrupted\n"
