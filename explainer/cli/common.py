@@ -132,6 +132,30 @@ def writing_to(path: str | Path) -> Iterator[None]:
         fail(f"cannot write to {path}: {error.strerror or error}")
 
 
+class _BarProgress:
+    """A library progress callback (explainer/progress.py) drawn as a tqdm bar: progress(done, total) moves it,
+    stage(text) names an uncounted step (UMAP's layout, the neighbour search) beside it."""
+
+    def __init__(self, bar: Any, desc: str) -> None:
+        self.bar, self.desc = bar, desc
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def stage(self, text: str) -> None:
+        self.bar.set_description_str(f"{self.desc}: {text}")
+
+
+@contextmanager
+def progress_bar(desc: str, unit: str) -> Iterator[_BarProgress]:
+    """`with progress_bar("map", "text") as progress:` a bar on stderr for a long library call."""
+    from tqdm.auto import tqdm
+
+    with tqdm(desc=desc, unit=unit, file=sys.stderr) as bar:
+        yield _BarProgress(bar, desc)
+
+
 def check_output_folder(path: str | Path) -> Path:
     """The --out folder, proven writable before any work (a folder that cannot be written fails in a second, not
     after minutes of computation): a probe file is written and removed, and so are the folders made for it."""

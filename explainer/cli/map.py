@@ -30,6 +30,7 @@ from explainer.cli.common import (
     load_cli_data,
     load_cli_model,
     print_json,
+    progress_bar,
     report_skipped,
     unit_interval,
     writing_to,
@@ -117,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
     )
     try:
-        result = build_map(bundle, data, options, progress=None)
+        with progress_bar("map", "text") as progress:
+            result = build_map(bundle, data, options, progress=progress)
     except (MapError, DatasetError) as error:
         fail(str(error))
     for note in result.notes:

@@ -25,6 +25,7 @@ from explainer.cli.common import (
     fail,
     load_cli_model,
     print_json,
+    progress_bar,
     quote_contents,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
@@ -80,15 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     if not has_markers(bundle):  # before the progress bar, so the message stands on its own line
         fail(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
-    from tqdm.auto import tqdm
-
     try:
-        with tqdm(desc="marker dictionary", unit="pass", file=sys.stderr) as bar:
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-
+        with progress_bar("marker dictionary", "pass") as progress:
             dictionary, was_cached = cached_dictionary(bundle, data, options, progress=progress)
         json_path, csv_path = write_outputs(dictionary, args.out)
     except NoMarkersError as error:

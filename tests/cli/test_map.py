@@ -82,6 +82,7 @@ def test_map_writes_points_neighbours_and_a_ranked_summary(checkpoint, data_file
         capsys,
     )
     assert code == 0, err
+    assert f"{len(CORPUS)}/{len(CORPUS)}" in err and "map: Finding the 5 nearest neighbours" in err  # progress
     points = pd.read_parquet(out / "points.parquet")
     assert list(points.columns[:8]) == ["row", "line", "x", "y", "label", "prediction", "correct", "confidence"]
     assert list(points["row"]) == list(range(len(CORPUS))) and list(points["text"]) == list(CORPUS)  # file order
