@@ -117,8 +117,11 @@ def unit_interval(text: str) -> float:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print a one-line error for the user and exit non-zero."""
-    print(f"error: {message}", file=sys.stderr)
+    """Print a one-line error for the user and exit non-zero (on a line of its own when a progress bar is
+    drawn: tqdm.write clears the bar first)."""
+    from tqdm import tqdm
+
+    tqdm.write(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
 
 

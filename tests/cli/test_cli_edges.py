@@ -175,3 +175,17 @@ def test_attribute_says_which_given_options_a_method_does_not_use(checkpoint, ca
     code, _, err = outcome(attribute, ["--model", model, "--text", "a fine film", "--method",
                                        "integrated_gradients", "--baseline", "mask", "--steps", "4"], capsys)
     assert code == 0 and "note:" not in err
+
+
+def test_an_error_during_a_progress_bar_gets_a_line_of_its_own(capsys):
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from explainer.cli.common import fail
+
+    with pytest.raises(SystemExit), tqdm(desc="evaluate (local)", unit="row", file=sys.stderr) as bar:
+        bar.update(0)
+        fail("b.csv is empty")
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert "error: b.csv is empty" in lines  # not glued to the end of the bar's line
