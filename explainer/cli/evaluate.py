@@ -246,7 +246,10 @@ def _scaled(args, names: list) -> None:
         return
     data = seed_caches(bundle, results)
     report = analyse(bundle, data, beacon_threshold=args.beacon_threshold, batch_size=args.batch_size)
-    payload = {**_model_result(report, str(args.data)), "skipped_rows": results.manifest.skipped, "results": scale}
+    # "cached": the predictions came from an earlier run (this folder's), not from the pass just made; the report
+    # itself always reads them back from the cache the results seeded.
+    payload = {**_model_result(report, str(args.data)), "skipped_rows": results.manifest.skipped, "cached": reused,
+               "results": scale}
     if args.predictions_out:
         out = Path(args.predictions_out)
         with writing_to(out):

@@ -100,3 +100,16 @@ def test_evaluate_cli_sweep_tau(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--model", str(checkpoint("baseline")), "--data", str(tmp_path / "d.csv"), "--sweep-tau"])
     assert "no activation beacons" in capsys.readouterr().err
+
+
+def test_a_fresh_results_folder_is_not_called_cached_and_its_rerun_is(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    argv = ["--model", str(checkpoint("ours")), "--data", str(labelled_csv(tmp_path / "d.csv")),
+            "--out", str(tmp_path / "out")]
+    main(argv)
+    first = json.loads(capsys.readouterr().out)
+    main(argv)
+    again = json.loads(capsys.readouterr().out)
+    assert (first["cached"], first["results"]["reused"]) == (False, False)
+    assert (again["cached"], again["results"]["reused"]) == (True, True)
+    assert again["accuracy"] == first["accuracy"]
