@@ -60,7 +60,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """--data, --text-column and --label-column, the same in every command that reads a labelled file."""
     parser.add_argument(
         "--data", required=True,
-        help="labelled CSV, TSV, JSONL or Parquet file (under EXPLAINER_DEMO: an offered data set's name)",
+        help="labelled CSV, TSV, JSONL or Parquet file; with --out, also a folder or a quoted glob of such shards "
+        "(under EXPLAINER_DEMO: an offered data set's name)",
     )
     add_column_arguments(parser)
 
@@ -278,6 +279,8 @@ def load_cli_data(
     from explainer.evaluation.error_report import load_labelled
 
     path = Path(data_argument(raw)).expanduser()
+    if not path.exists() and any(mark in str(raw) for mark in "*?["):
+        fail(f"{raw}: no such file (a glob of shards is read by evaluate, map and markers with --out DIR)")
     try:
         data = load_labelled(
             bundle, path, text_column=text_column, label_column=label_column, quote_contents=quote_contents()

@@ -113,7 +113,7 @@ class _Raw:
             if self.path.is_dir():
                 raise DatasetError(
                     f"{self.path} is a folder: give the path of a CSV, TSV, JSONL or Parquet file "
-                    "(the command line reads a folder of shards with --engine ray)"
+                    "(the command line reads a folder of shards into a results folder: --out DIR)"
                 )
             if not self.path.is_file():
                 raise DatasetError(f"{self.path}: no such file")

@@ -189,3 +189,11 @@ def test_an_error_during_a_progress_bar_gets_a_line_of_its_own(capsys):
         fail("b.csv is empty")
     lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
     assert "error: b.csv is empty" in lines  # not glued to the end of the bar's line
+
+
+def test_a_glob_without_out_says_how_shards_are_read(capsys, tmp_path):
+    from explainer.cli.evaluate import main as evaluate_main
+
+    with pytest.raises(SystemExit):
+        evaluate_main(["--data", str(tmp_path / "shards" / "*.csv")])
+    assert "a glob of shards is read by evaluate, map and markers with --out DIR" in capsys.readouterr().err
