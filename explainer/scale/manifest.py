@@ -118,19 +118,44 @@ def read_manifest(folder: str | Path) -> Manifest:
     return manifest
 
 
-def prepare_folder(folder: Path, key: str) -> Manifest | None:
+def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any]) -> str:
+    """What makes the job (kind, fingerprint, input_hash, options) another run than the one in `manifest`, in
+    words: the same names and paths can hide other weights or edited files."""
+    found = []
+    if manifest.kind != kind:
+        found.append(f"it ran {manifest.kind}, this is {kind}")
+    if manifest.model_fingerprint != fingerprint:
+        found.append(f"other model weights (it ran {manifest.model})")
+    if manifest.input_hash != input_hash:
+        found.append("other input bytes (a file was edited, added or removed)")
+
+    def written(value: Any) -> str:  # as the manifest keeps it (tuples read back as lists)
+        return json.dumps(value, sort_keys=True, default=str)
+
+    changed = sorted(name for name in set(manifest.options) | set(options)
+                     if written(manifest.options.get(name)) != written(options.get(name)))
+    if changed:
+        found.append("other options: " + ", ".join(
+            f"{name} {manifest.options.get(name)!r} there, {options.get(name)!r} now" for name in changed))
+    return "; ".join(found)
+
+
+def prepare_folder(folder: Path, key: str, job: tuple[str, str, str, dict[str, Any]] | None = None) -> Manifest | None:
     """Before a run into `folder`: the finished results of this very job (reuse them), or None after making
     room (an unfinished run's partial output removed). ResultsError when the folder holds another job's results
-    or files that are not results."""
+    (saying what differs, given the `job`'s kind, fingerprint, input hash and options) or files that are not
+    results."""
     if folder.exists() and not folder.is_dir():
         raise ResultsError(f"--out {folder} is a file: give a folder")
     if (folder / MANIFEST).is_file():
         manifest = read_manifest(folder)
         if manifest.run_key == key:
             return manifest
+        what = differences(manifest, *job) if job is not None else ""
         raise ResultsError(
             f"{folder} holds the results of another run ({manifest.kind} of {manifest.model} on "
-            f"{manifest.input_spec}); give another --out folder, or remove this one to replace it"
+            f"{manifest.input_spec}{': ' + what if what else ''}); give another --out folder, or remove this one "
+            "to replace it"
         )
     if folder.is_dir():
         shutil.rmtree(folder / PARTIAL, ignore_errors=True)

@@ -34,3 +34,19 @@ def test_a_garbled_manifest_says_to_remove_the_folder_not_only_to_rerun(shards, 
     (out / MANIFEST).write_text(json.dumps({"format": "explainer-results", "version": 1, "files": "oops"}))
     with pytest.raises(ResultsError, match=f"damaged .*: remove {out}"):
         run_job(ours_bundle, inputs, JobOptions("evaluate"), out)
+
+
+def test_another_run_is_refused_saying_what_differs(shards, tmp_path, ours_bundle):
+    from explainer.scale.manifest import differences, read_manifest
+
+    out = tmp_path / "out"
+    inputs = resolve_inputs(shards)
+    run_job(ours_bundle, inputs, JobOptions("evaluate"), out)
+    manifest = read_manifest(out)
+    same = (manifest.kind, manifest.model_fingerprint, manifest.input_hash, JobOptions("evaluate").keyed())
+    assert differences(manifest, *same) == ""
+    tau = differences(manifest, *same[:3], JobOptions("evaluate", beacon_threshold=0.5).keyed())
+    assert tau == "other options: beacon_threshold None there, 0.5 now"
+    assert differences(manifest, "sweep", "other", "bytes", same[3]) == (
+        "it ran evaluate, this is sweep; other model weights (it ran "
+        f"{manifest.model}); other input bytes (a file was edited, added or removed)")
