@@ -23,7 +23,8 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--ray-address",
         default=None,
-        help="an existing cluster: auto or ray://HOST:PORT (default: start a local Ray on this machine)",
+        help="an existing cluster: its head node's HOST:PORT (the GCS address `ray start --head` prints; port "
+        "6379 by default) or auto on a node of it (default: start a local Ray on this machine)",
     )
     group.add_argument("--workers", type=at_least_one, default=None,
                        help=f"actors, each holding the model (default {WORKERS})")

@@ -7,10 +7,14 @@ place and write the manifest last. See explainer/scale/manifest.py for reruns ov
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
 import shutil
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +23,7 @@ import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 
 from explainer.data.disk_cache import model_fingerprint
-from explainer.data.labelled import iter_rows
+from explainer.data.labelled import DatasetError, iter_rows
 from explainer.loading.bundle import ModelBundle
 from explainer.scale.inputs import InputSet
 from explainer.scale.manifest import (
@@ -38,12 +42,13 @@ from explainer.scale.work import KINDS, BlockWorker, JobOptions, ShardError, pro
 
 ENGINES = ("local", "ray")
 ACTOR_START_SECONDS = 600  # how long Ray may take to start the actor pool (model load included) before it fails
+CONNECT_SECONDS = 5  # how long a cluster address may take to accept a TCP connection before we give up on it
 RowsDone = Callable[[int], None]  # rows processed so far (the total is unknown until the files are read)
 
 
 @dataclass(frozen=True)
 class RayOptions:
-    address: str | None = None  # None: start a local Ray on this machine; "auto" or "ray://host:port": join one
+    address: str | None = None  # None: start a local Ray on this machine; "auto" or "host:port" (the GCS): join one
     workers: int = 2  # actors, each with its own copy of the model
     threads: int = 1  # torch threads per actor
 
@@ -84,14 +89,7 @@ def run_job(
     if finished is not None:
         return finished, True
     reader = ReaderOptions(tuple(bundle.label_names), job.text_column, job.label_column, quote_contents, block_rows)
-    with iter_rows(
-        inputs.files[0],
-        text_column=job.text_column,
-        label_column=job.label_column,
-        label_names=bundle.label_names,
-        quote_contents=quote_contents,
-    ) as first:
-        text_column, label_column, extra_columns = first.text_column, first.label_column, first.extra_columns
+    text_column, label_column, extra_columns = _shared_columns(inputs, job, bundle.label_names, quote_contents)
     partial = folder / PARTIAL
     shards = partial / ROWS
     shards.mkdir(parents=True, exist_ok=True)
@@ -139,6 +137,41 @@ def run_job(
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def _shared_columns(
+    inputs: InputSet, job: JobOptions, label_names, quote_contents: bool
+) -> tuple[str, str, tuple[str, ...]]:
+    """(text column, label column, extra columns) of every input file; DatasetError naming the first file whose
+    columns differ from the first file's (the manifest and the results have one set of columns). Opening a file
+    also checks its encoding and header, so a bad shard fails here, before any engine starts."""
+    found: tuple[str, str, tuple[str, ...]] | None = None
+    for path in inputs.files:
+        with iter_rows(
+            path,
+            text_column=job.text_column,
+            label_column=job.label_column,
+            label_names=label_names,
+            quote_contents=quote_contents,
+        ) as stream:
+            columns = (stream.text_column, stream.label_column, tuple(stream.extra_columns))
+        if found is None:
+            found = columns
+        elif columns[:2] != found[:2] or set(columns[2]) != set(found[2]):  # the order of the others is free
+            if not quote_contents:  # never the contents of a file the caller may not read, columns included
+                raise DatasetError(f"{inputs.spec}: {path} has other columns than {inputs.files[0]}; give shards "
+                                   "with the same columns")
+            raise DatasetError(
+                f"{inputs.spec}: {path} has other columns ({_show_columns(columns)}) than {inputs.files[0]} "
+                f"({_show_columns(found)}); give shards with the same columns"
+            )
+    assert found is not None  # resolve_inputs names at least one file
+    return found
+
+
+def _show_columns(columns: tuple[str, str, tuple[str, ...]]) -> str:
+    text, label, extra = columns
+    return f"text {text!r}, label {label!r}, others: {', '.join(map(repr, extra)) if extra else 'none'}"
+
+
 def _run_local(
     bundle: ModelBundle,
     inputs: InputSet,
@@ -176,14 +209,86 @@ def connect(address: str | None, workers: int) -> None:
         raise EngineError("--engine ray needs Ray: pip install -r requirements.txt") from error
     if ray.is_initialized():
         return
+    if address is not None:
+        _check_reachable(address)
     try:
         if address is None:
-            # Logical CPUs: one per actor and one for the read tasks, else reads wait on actors that wait on reads.
-            ray.init(num_cpus=workers + 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            # A local Ray turns token authentication on by default and says so on stderr on every run: keep the
+            # default, not the notice (the cluster is this process's own, on this machine).
+            with _quiet_logger("ray._private.authentication.authentication_token_setup"):
+                # Logical CPUs: one per actor and one for the read tasks, else reads wait on actors that wait on
+                # reads.
+                ray.init(num_cpus=workers + 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
         else:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise EngineError(f"cannot reach the Ray cluster at {address}: {error}") from error
+
+
+def _check_reachable(address: str) -> None:
+    """EngineError unless something accepts a TCP connection at the address within CONNECT_SECONDS. Ray itself
+    retries an unreachable address for many minutes (and ignores Ctrl-C meanwhile)."""
+    if address.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise EngineError(
+            f"cannot use the Ray cluster at {address}: Ray Client (ray://) is not installed here; give the head "
+            "node's address as HOST:PORT (its GCS port, 6379 unless changed) or auto on a node of the cluster"
+        )
+    target = address.removeprefix("ray://")
+    if target == "auto":  # the address `ray start` left on this machine, if any; Ray reports a missing one itself
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+
+            target = canonicalize_bootstrap_address(target) or target
+        except Exception:  # noqa: BLE001 - a private helper: without it, Ray's own connect says what is wrong
+            return
+    host, colon, port = target.rpartition(":")
+    if not colon or not port.isdigit():
+        return  # not HOST:PORT: ray.init says what is wrong with it
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise EngineError(
+            f"cannot reach the Ray cluster at {address}: nothing accepted a connection to {host}:{port} within "
+            f"{CONNECT_SECONDS} s ({reason}); is the head node up, and is this its GCS address (ray start --head "
+            "prints it)?"
+        ) from error
+
+
+@contextmanager
+def _quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+class _NoErrors(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+@contextmanager
+def _quiet_ray_data_errors() -> Iterator[None]:
+    """Keep Ray Data's own report of a failed task (error records with the task's tracebacks, 150 lines and
+    more) off the console while the dataset runs: the EngineError it becomes says the same in one line. Ray's
+    log files in the session folder keep them."""
+    quiet = _NoErrors()
+    handlers = [
+        h for h in logging.getLogger("ray.data").handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    for handler in handlers:
+        handler.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
 
 
 def _run_ray(
@@ -223,7 +328,8 @@ def _run_ray(
         num_cpus=1,  # Ray Data's default restarts an actor that dies and retries its block (max_restarts=-1)
     )
     try:
-        dataset.write_parquet(str(shards))
+        with _quiet_ray_data_errors():
+            dataset.write_parquet(str(shards))
     except ray.exceptions.GetTimeoutError as error:
         raise EngineError(
             f"Ray could not start {options.workers} workers within {ACTOR_START_SECONDS} s: each needs one CPU, and "

@@ -69,7 +69,28 @@ def test_options_that_do_not_go_together_are_refused(extra, message, shard_folde
 
 def test_a_folder_of_shards_without_the_scale_options_says_how(shard_folder, checkpoint, capsys):
     code, _, err = run(evaluate, ["--model", str(checkpoint("ours")), "--data", str(shard_folder)], capsys)
-    assert code == 2 and "is a folder" in err and "--engine ray" in err
+    assert code == 2 and "is a folder" in err and "--out DIR" in err  # the local engine reads shards too (0f58ad5)
     code, _, err = run(markers, ["--model", str(checkpoint("ours")), "--data", "/no/such/*.csv", "--out", "x",
                                  "--engine", "ray"], capsys)
     assert code == 2 and "no labelled data file matches" in err
+
+
+def test_help_offers_only_addresses_that_work(capsys):
+    code, out, _ = run(evaluate, ["--help"], capsys)
+    assert code == 0 and "--ray-address" in out and "HOST:PORT" in out and "ray://" not in out
+
+
+def test_an_unreachable_ray_address_fails_in_seconds(shard_folder, tmp_path, checkpoint, capsys):
+    import socket
+    import time
+
+    pytest.importorskip("ray")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    code, _, err = run(evaluate, ["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--engine", "ray",
+                                  "--ray-address", f"127.0.0.1:{port}", "--out", str(tmp_path / "o")], capsys)
+    assert time.monotonic() - start < 15
+    assert code == 2 and f"cannot reach the Ray cluster at 127.0.0.1:{port}" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err

@@ -145,3 +145,80 @@ def test_local_sweep_matches_todays_sweep(shards, tmp_path, ours_bundle):
     assert [p["tau"] for p in found["points"]] == list(taus) and found["n"] == expected["n"]
     for ours, theirs in zip(found["points"], expected["points"], strict=True):
         assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+def _shard(path, header: str, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+def test_shards_with_other_columns_are_refused_before_any_row_runs(tmp_path, ours_bundle):
+    neg, pos = ours_bundle.label_names[:2]
+    folder = tmp_path / "mixed"
+    _shard(folder / "a.csv", "text,label,capability", [f"a dull film,{neg},x", f"a fine film,{pos},y"])
+    _shard(folder / "b.csv", "label,text,source,capability", [f"{neg},a slow plot,web,x", f"{pos},great cast,web,y"])
+    _shard(folder / "c.csv", "sentence,target", [f"tedious,{neg}", f"superb,{pos}"])
+    with pytest.raises(DatasetError) as caught:
+        run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out")
+    message = str(caught.value)
+    assert "\n" not in message and f"{folder / 'b.csv'} has other columns" in message
+    assert "'source'" in message and str(folder / "a.csv") in message and "same columns" in message
+    assert not (tmp_path / "out" / MANIFEST).exists()
+    with pytest.raises(DatasetError, match="has other columns than") as hidden:  # contents kept out of the message
+        run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out2", quote_contents=False)
+    assert "source" not in str(hidden.value)
+    # The same columns in another order line up: accepted, every shard's extra column kept.
+    (folder / "c.csv").unlink()
+    _shard(folder / "b.csv", "label,text,capability", [f"{neg},a slow plot,x", f"{pos},great cast,y"])
+    manifest, _ = run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out3")
+    assert manifest.rows == 4 and list(manifest.extra_columns) == ["capability"]
+    assert list(open_results(tmp_path / "out3").labelled_data().extra["capability"]) == ["x", "y", "x", "y"]
+
+
+def test_a_bad_shard_fails_before_the_engine_starts(tmp_path, ours_bundle, monkeypatch):
+    import explainer.scale.engine as engine
+
+    neg, pos = ours_bundle.label_names[:2]
+    folder = tmp_path / "latin1"
+    _shard(folder / "a.csv", "text,label", [f"a dull film,{neg}", f"a fine film,{pos}"])
+    (folder / "b.csv").write_bytes(f"text,label\ncaf\xe8 noir,{neg}\n".encode("latin-1"))
+    monkeypatch.setattr(engine, "_run_local", lambda *a, **k: pytest.fail("the engine ran"))
+    with pytest.raises(DatasetError, match=r"b\.csv is not UTF-8"):
+        run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out")
+
+
+def test_an_unreachable_cluster_fails_within_seconds(monkeypatch):
+    import socket
+    import time
+
+    pytest.importorskip("ray")
+    import explainer.scale.engine as engine
+
+    with socket.socket() as probe:  # a port nothing listens on: bound, then freed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr("ray.is_initialized", lambda: False)
+    monkeypatch.setattr("ray.init", lambda *a, **k: pytest.fail("ray.init would retry for many minutes"))
+    start = time.monotonic()
+    with pytest.raises(EngineError, match=rf"cannot reach the Ray cluster at 127\.0\.0\.1:{port}: nothing accepted"):
+        engine.connect(f"127.0.0.1:{port}", 2)
+    assert time.monotonic() - start < 15
+    monkeypatch.setattr(engine, "CONNECT_SECONDS", 0.5)
+    start = time.monotonic()  # an address that drops packets (TEST-NET-1) times out instead of refusing
+    with pytest.raises(EngineError, match=r"cannot reach the Ray cluster at 192\.0\.2\.1:6379"):
+        engine.connect("192.0.2.1:6379", 2)
+    assert time.monotonic() - start < 15
+
+
+def test_ray_client_addresses_are_refused_without_ray_client(monkeypatch):
+    import importlib.util
+
+    pytest.importorskip("ray")
+    import explainer.scale.engine as engine
+
+    if importlib.util.find_spec("grpc") is not None:
+        pytest.skip("Ray Client's grpc is installed here")
+    monkeypatch.setattr("ray.is_initialized", lambda: False)
+    monkeypatch.setattr("ray.init", lambda *a, **k: pytest.fail("ray.init was called"))
+    with pytest.raises(EngineError, match=r"Ray Client \(ray://\) is not installed"):
+        engine.connect("ray://127.0.0.1:10001", 2)

@@ -3,6 +3,9 @@ marker dictionary and data-set map, and a run that survives an actor killed mid-
 
 from __future__ import annotations
 
+import importlib
+import io
+import logging
 import os
 import signal
 import threading
@@ -12,10 +15,11 @@ import numpy as np
 import psutil
 import pytest
 
+from explainer.data.labelled import DatasetError
 from explainer.dataset_map.embeddings import embed_dataset
 from explainer.dataset_map.maps import MapOptions, build_map
 from explainer.evaluation.error_report import analyse, load_labelled
-from explainer.scale.engine import RayOptions, run_job
+from explainer.scale.engine import EngineError, RayOptions, connect, run_job
 from explainer.scale.inputs import resolve_inputs
 from explainer.scale.manifest import PARTIAL
 from explainer.scale.results import marker_dictionary, open_results, seed_caches
@@ -33,6 +37,7 @@ def local_ray():
     if ray.is_initialized():
         ray.shutdown()
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    importlib.import_module("ray.data")  # its console log handlers keep the stderr they are made with: not a test's
     yield
     ray.shutdown()
 
@@ -103,6 +108,73 @@ def test_ray_map_gives_the_local_maps_vectors_and_projection(shards, tmp_path, o
         build_map(ours_bundle, reference, options).frame[["x", "y"]].to_numpy(),
         atol=1e-2,
     )
+
+
+def test_a_local_ray_starts_without_the_token_notice(monkeypatch):
+    # Ray notes on stderr that it turned token authentication on, the first time it does so in a process (it then
+    # sets RAY_AUTH_MODE=token, which the fixture's start did here). Ray's console handler writes to the stderr of
+    # the moment it was made, so the notice is read from a handler of our own.
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    seen = io.StringIO()
+    handler = logging.StreamHandler(seen)
+    notices = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    notices.addHandler(handler)
+    ray.shutdown()
+    try:
+        connect(None, 2)  # as the fixture: 3 CPUs, for the tests that follow
+    finally:
+        notices.removeHandler(handler)
+    assert ray.is_initialized() and ray.cluster_resources()["CPU"] == 3
+    assert "Token authentication" not in seen.getvalue(), seen.getvalue()
+
+
+def _write(path, lines: list[str]) -> None:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+
+
+@pytest.mark.parametrize("bad", ["header only", "unknown label after the sample"])
+def test_a_bad_shard_fails_in_one_line_without_ray_tracebacks(bad, tmp_path, ours_bundle, capfd):
+    neg, pos = ours_bundle.label_names[:2]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder / "a.csv", ["text,label", f"a dull film,{neg}", f"a fine film,{pos}"])
+    if bad == "header only":
+        _write(folder / "b.csv", ["text,label"])
+        expected = f"{folder / 'b.csv'}: no usable rows"
+    else:  # the reader checks labels in its first 1000 rows when it opens a file; this one is found mid-run
+        _write(folder / "b.csv", ["text,label", *[f"row {i},{neg}" for i in range(1001)], "late row,neutral"])
+        expected = f"{folder / 'b.csv'}: line 1003: unknown label 'neutral'"
+    # Ray Data's console handlers keep the stderr they were made with (pytest's): read them here, and the rest of
+    # stderr (Ray's C++ lines) from the file descriptor.
+    console = io.StringIO()
+    handlers = [h for h in logging.getLogger("ray.data").handlers  # Ray's own, not pytest's log capture
+                if type(h).__module__.startswith("ray.") and isinstance(h, logging.StreamHandler)]
+    assert handlers
+    streams = [h.stream for h in handlers]
+    capfd.readouterr()
+    try:
+        for handler in handlers:
+            handler.setStream(console)
+        with pytest.raises(EngineError) as caught:
+            run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "ray", engine="ray",
+                    ray_options=WORKERS)
+    finally:
+        for handler, stream in zip(handlers, streams, strict=True):
+            handler.setStream(stream)
+    assert str(caught.value).startswith(expected)
+    err = console.getvalue() + capfd.readouterr().err
+    assert "Traceback" not in err and "\tERROR " not in err and len(err.splitlines()) <= 6, err
+
+
+def test_ray_refuses_shards_with_other_columns(tmp_path, ours_bundle):
+    neg, pos = ours_bundle.label_names[:2]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder / "a.csv", ["text,label,capability", f"a dull film,{neg},x", f"a fine film,{pos},y"])
+    _write(folder / "b.csv", ["label,text,source,capability", f"{neg},slow,web,x", f"{pos},great,web,y"])
+    with pytest.raises(DatasetError, match=r"b\.csv has other columns .*'source'.* than \S+a\.csv"):
+        run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "ray", engine="ray",
+                ray_options=WORKERS)
 
 
 def _actors() -> list[psutil.Process]:
