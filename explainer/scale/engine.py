@@ -85,7 +85,7 @@ def run_job(
     folder = Path(out)
     fingerprint = model_fingerprint(bundle)
     key = run_key(job.kind, fingerprint, inputs.content_hash, job.keyed())
-    finished = prepare_folder(folder, key)
+    finished = prepare_folder(folder, key, (job.kind, fingerprint, inputs.content_hash, job.keyed()))
     if finished is not None:
         return finished, True
     reader = ReaderOptions(tuple(bundle.label_names), job.text_column, job.label_column, quote_contents, block_rows)

@@ -50,3 +50,5 @@ def test_another_run_is_refused_saying_what_differs(shards, tmp_path, ours_bundl
     assert differences(manifest, "sweep", "other", "bytes", same[3]) == (
         "it ran evaluate, this is sweep; other model weights (it ran "
         f"{manifest.model}); other input bytes (a file was edited, added or removed)")
+    with pytest.raises(ResultsError, match="beacon_threshold None there, 0.5 now"):
+        run_job(ours_bundle, inputs, JobOptions("evaluate", beacon_threshold=0.5), out)
