@@ -14,13 +14,26 @@ def plot_text(text: str) -> str:
 
 
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>$~|])")
+# What GitHub-flavoured markdown turns into a link with no markup at all (escapes do not stop it): shown as code.
+BARE_LINKS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+\.[\w.-]+", re.IGNORECASE)
+
+
+def _code_span(text: str) -> str:
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def markdown_literal(text: str) -> str:
     """`text` (a model name, a path, an error naming them) for a Streamlit markdown element, shown as typed: the
-    characters that make emphasis, links, code, HTML, LaTeX or tables are backslash-escaped, so a crafted name
-    in a link cannot draw a clickable link or styled text inside the app's own message."""
-    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    characters that make emphasis, links, code, HTML, LaTeX or tables are backslash-escaped, and what would become
+    a link with no markup (an address, "www.", an e-mail) is set as code, so a crafted name in a link cannot draw
+    a clickable link or styled text inside the app's own message."""
+    parts, at = [], 0
+    for found in BARE_LINKS.finditer(text):
+        parts += [MARKDOWN_SPECIALS.sub(r"\\\1", text[at : found.start()]), _code_span(found.group(0))]
+        at = found.end()
+    return "".join(parts) + MARKDOWN_SPECIALS.sub(r"\\\1", text[at:])
 
 
 # How byte-level BPE (GPT-2, RoBERTa) and SentencePiece write a space, a newline and a tab inside a token; shown as

@@ -52,8 +52,12 @@ def test_byte_level_and_sentencepiece_marks_read_as_words_on_axes():
 def test_markdown_literal_escapes_what_would_draw_a_link_or_styled_text_and_keeps_the_rest():
     from explainer.views.text import markdown_literal
 
-    crafted = "**bold** [click](http://example.com) `code` <b>x</b> $x$ ~~s~~ a|b \\"
+    crafted = "**bold** [click](x) `code` <b>x</b> $x$ ~~s~~ a|b \\"
     assert markdown_literal(crafted) == (
-        "\\*\\*bold\\*\\* \\[click\\](http://example.com) \\`code\\` \\<b\\>x\\</b\\> \\$x\\$ \\~\\~s\\~\\~ a\\|b \\\\"
+        "\\*\\*bold\\*\\* \\[click\\](x) \\`code\\` \\<b\\>x\\</b\\> \\$x\\$ \\~\\~s\\~\\~ a\\|b \\\\"
     )
     assert markdown_literal("Model folder not found: /tmp/a-b.c") == "Model folder not found: /tmp/a-b.c"
+    # bare addresses become links without any markup (GFM autolinks, which escapes do not stop): set as code
+    assert markdown_literal("see http://x.org/a`b or www.y.org or me@z.org") == (
+        "see ``http://x.org/a`b`` or `www.y.org` or `me@z.org`"
+    )
