@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # torch-free on import: views read the notes below
 
 ATTRIBUTED_DENSE = (
     "ThoughtBeacon model attributed dense: gates scale every MLP update and none is skipped (skipping at tau "
-    "is a step function, which gradients cannot see)."
+    "is a step function, which gradients cannot see; every method runs dense, so all explain the same function)."
 )
 RUN_DENSE = (
     "ThoughtBeacon model run dense: gates scale every MLP update and none is skipped at tau, so every position "

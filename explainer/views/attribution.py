@@ -99,6 +99,9 @@ def undefined_reason(units: int, unit: str = "token") -> str:
     return "Rank correlations are not defined when one model gives every unit the same score."
 
 
+STRONG = 0.6  # share of the largest |score| past which a token's shading is dark enough to need white text
+
+
 def highlighted_html(attribution: Attribution) -> str:
     """The input text, each token's span shaded by its attribution (signed: blue for the target label, red
     against; unsigned: one hue, darker = more weight); special tokens shown in brackets. Every piece of user text
@@ -112,8 +115,9 @@ def highlighted_html(attribution: Attribution) -> str:
     for index, token in enumerate(attribution.tokens):
         start, end = (int(v) for v in attribution.offsets[index])
         value = float(scores[index])
+        strong = scale > 0 and abs(value) / scale > STRONG  # a dark background: white text stays readable
         if attribution.special_tokens[index] or end <= max(start, cursor):
-            shown = f"<small style='opacity:0.6;margin:0 4px'>{html.escape(token)}</small>"
+            shown = f"<small style='opacity:{1 if strong else 0.6};margin:0 4px'>{html.escape(token)}</small>"
         else:
             if start > cursor:
                 parts.append(html.escape(text[cursor:start]))
@@ -123,7 +127,8 @@ def highlighted_html(attribution: Attribution) -> str:
             f"<span class='attribution-token' title='{html.escape(token)}: {value:+.4f}' "
             # no side padding: the text's own spaces separate words, so the pieces of one word ("un", "##earned")
             # and a word's punctuation read as typed, not as separate words
-            f"style='background:{_color(value, scale, two_sided)};padding:1px 0;border-radius:3px'>{shown}</span>"
+            f"style='background:{_color(value, scale, two_sided)};padding:1px 0;border-radius:3px"
+            f"{';color:#fff' if strong else ''}'>{shown}</span>"
         )
     return (
         "<div class='attribution-text' style='line-height:2;font-size:1.05rem;white-space:pre-wrap'>"

@@ -33,6 +33,7 @@ def test_highlighted_text_escapes_markup_and_keeps_every_character(results):
     assert "padding:1px 2px" not in markup  # no side padding: pieces of a word and its punctuation stay together
     strongest = int(np.abs(result.scores).argmax())
     assert "0.850)" in markup.split("class='attribution-token'")[strongest + 1]  # full colour on the strongest
+    assert "color:#fff" in markup.split("class='attribution-token'")[strongest + 1]  # and white text on it
 
 
 def test_figures_have_one_value_per_token_and_escaped_labels(results):
