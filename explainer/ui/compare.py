@@ -60,13 +60,11 @@ def model_b(column, default: str) -> ModelBundle | None:
                                  help="Shipped: " + ", ".join(names)).strip()
     links.publish_options({"model_b": name})  # empty: model_b leaves the link
     if not name:
-        links.flush()  # now: the page stops next, and a stopped run sends nothing more (the link kept the old B)
         st.info("Enter model B above: a shipped name (" + ", ".join(names) + "), a model folder or a hub id.")
         return None
     try:
         return caches.get_bundle(name)
     except Exception as error:  # a foreign checkpoint may throw anything: say it, keep the page alive
-        links.flush()  # the link names the B that failed, as the page does (see above)
         st.error(markdown_literal(f"Model B: {name} cannot be loaded." if demo else f"Model B: {error}"))
         return None
 

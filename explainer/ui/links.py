@@ -276,14 +276,14 @@ def seed_fraction(key: str, param: str, default: float) -> float:
 
 
 def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = None, parse: Callable = str,
-                tell: bool = False, other_pages: Sequence[str] = ()) -> Any:
+                tell: bool = False) -> Any:
     """seed_option for a widget offering `choices`: a link value outside them, or a value kept from before that
     this model no longer offers (its labels, its number of tokens), gives `default` (the first choice unless
     named). `parse` turns the link's text into a choice.
 
     A toast says so only where `tell`: pages share some names with other meanings (method= is the map's
     projection and the attribution's method) and a link keeps every page's options, so a value not offered here
-    is often no error. `other_pages` lists the values other pages accept for `param`: those pass silently."""
+    is often no error: the values other pages accept for `param` (SHARED_OPTION_VALUES) pass silently."""
     default = choices[0] if default is None else default
     raw = from_link(key, param) if tell else None
 
@@ -292,7 +292,7 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
         return value if value in choices else default
 
     seed_option(key, param, parse_choice, default)
-    if raw is not None and raw not in (*other_pages, *SHARED_OPTION_VALUES.get(param, ())):
+    if raw is not None and raw not in SHARED_OPTION_VALUES.get(param, ()):
         try:
             offered_here = parse(raw) in choices
         except (TypeError, ValueError):

@@ -107,7 +107,7 @@ def highlighted_html(attribution: Attribution) -> str:
     against; unsigned: one hue, darker = more weight); special tokens shown in brackets. Every piece of user text
     is escaped."""
     scores = attribution.scores
-    two_sided = signed(attribution.method)
+    two_sided = attribution.signed
     scale = float(np.abs(scores).max()) if scores.size else 0.0
     text = attribution.text
     parts: list[str] = []
@@ -140,7 +140,7 @@ def highlighted_html(attribution: Attribution) -> str:
 def bars(attribution: Attribution) -> go.Figure:
     labels = token_labels(attribution.tokens)
     scores = attribution.scores
-    two_sided = signed(attribution.method)
+    two_sided = attribution.signed
     figure = go.Figure(
         go.Bar(
             x=labels,
@@ -172,7 +172,7 @@ def layer_heatmap(attribution: Attribution) -> go.Figure:
             x=token_labels(attribution.tokens),
             y=rows,
             colorscale=colour_scale(attribution.method),
-            zmin=-bound if signed(attribution.method) else 0.0,
+            zmin=-bound if attribution.signed else 0.0,
             zmax=bound,
             colorbar={"title": "conductance" if attribution.method == "layer_conductance" else "attribution"},
             hovertemplate="%{y}<br>%{x}<br>%{z:.4f}<extra></extra>",

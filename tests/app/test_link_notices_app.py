@@ -14,7 +14,7 @@ def page() -> None:
     links.seed_index("layer_box", "layer", 6)
     links.seed_fraction("tau_box", "tau", 0.5)
     links.seed_choice("method_box", "method", ["gradient", "lime"])
-    links.seed_choice("stat_box", "stat", ["entropy", "self_share"], tell=True, other_pages=["shared"])
+    links.seed_choice("stat_box", "stat", ["entropy", "self_share"], tell=True)
     links.seed_indices("heads_box", "heads", 4)
     links.seed_names("labels_box", "labels", ["negative", "positive"])
     links.seed_range("tokens_box", "tokens", 1, 64, "tokens_high")
@@ -30,7 +30,10 @@ def open_with(query: dict[str, str]) -> AppTest:
     return app.run()
 
 
-def test_values_used_as_written_say_nothing():
+def test_values_used_as_written_say_nothing(monkeypatch):
+    from explainer.ui import links
+
+    monkeypatch.setitem(links.SHARED_OPTION_VALUES, "stat", ("shared",))  # what another page reads as stat=
     app = open_with({"layer": "2", "tau": "0.25", "method": "lime", "heads": "0,3", "labels": "positive",
                      "tokens": "3-20", "stat": "self_share"})
     assert not app.exception and not app.toast and app.session_state["stat_box"] == "self_share"
