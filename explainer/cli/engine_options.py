@@ -68,12 +68,15 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
             progress=lambda done: bar.update(done - bar.n),
         )
     except (DatasetError, EngineError, ResultsError, OSError) as error:
+        bar.close()  # the bar's last line first, then the error under it
         fail(str(error))
     finally:
         bar.close()
     if reused:
         print(f"note: {out} already holds this run's results ({manifest.rows} rows); reused them", file=sys.stderr)
     for entry in manifest.files:
+        if not entry.rows:
+            print(f"note: {entry.path} has no usable rows; the other files' rows are the results", file=sys.stderr)
         if entry.skipped:
             print(f"skipped {entry.skipped} row(s) of {entry.path} (their lines are in the results)", file=sys.stderr)
     return open_results(out), reused

@@ -419,9 +419,11 @@ class RowStream:
         label_names: Sequence[str] | None = None,
         filename: str | None = None,
         quote_contents: bool = True,
+        allow_empty: bool = False,
     ) -> None:
         raw = _Raw(source, filename, quote_contents)
         self._quote = quote_contents
+        self._allow_empty = allow_empty
         self.source = raw.name
         self.format = _detect_format(raw, format)
         self.content_hash = raw.scan(text=self.format != "parquet")
@@ -514,7 +516,7 @@ class RowStream:
             else:
                 self.rows_read += 1
                 yield Row(line, text, label_id, {c: fields.get(c) for c in self.extra_columns})
-        if not self.rows_read:
+        if not self.rows_read and not self._allow_empty:
             shown = "; ".join(f"line {n}: {why}" for n, why in self.problems[:5])
             raise DatasetError(f"{self.source}: no usable rows" + (f" ({shown})" if shown else ""))
 
@@ -537,14 +539,17 @@ def iter_rows(
     label_names: Sequence[str] | None = None,
     filename: str | None = None,
     quote_contents: bool = True,
+    allow_empty: bool = False,
 ) -> RowStream:
     """Stream the rows of a CSV/TSV/JSONL file, a path or bytes (`filename` names an upload for sniffing; for a
     path, the name messages give it instead of the path).
     `quote_contents=False` keeps the file's contents (columns, label values) out of every error message: for a
-    server file a visitor named, whose contents they may not read."""
+    server file a visitor named, whose contents they may not read.
+    `allow_empty=True`: a file whose rows are all skipped (or that has only a header) streams nothing instead of
+    failing at its end: one shard of many may be empty; the job checks that the set has rows."""
     return RowStream(
         source, text_column=text_column, label_column=label_column, format=format,
-        label_names=label_names, filename=filename, quote_contents=quote_contents,
+        label_names=label_names, filename=filename, quote_contents=quote_contents, allow_empty=allow_empty,
     )
 
 

@@ -88,7 +88,12 @@ def run_job(
     finished = prepare_folder(folder, key, (job.kind, fingerprint, inputs.content_hash, job.keyed()))
     if finished is not None:
         return finished, True
-    reader = ReaderOptions(tuple(bundle.label_names), job.text_column, job.label_column, quote_contents, block_rows)
+    # One shard of many may be empty (no bytes, a header only, every row skipped): it adds no rows. A job whose
+    # files hold no usable row at all fails in _check_rows; a single file keeps the reader's detailed message.
+    reader = ReaderOptions(
+        tuple(bundle.label_names), job.text_column, job.label_column, quote_contents, block_rows,
+        allow_empty=len(inputs.files) > 1,
+    )
     text_column, label_column, extra_columns = _shared_columns(inputs, job, bundle.label_names, quote_contents)
     partial = folder / PARTIAL
     shards = partial / ROWS
@@ -144,7 +149,10 @@ def _shared_columns(
     columns differ from the first file's (the manifest and the results have one set of columns). Opening a file
     also checks its encoding and header, so a bad shard fails here, before any engine starts."""
     found: tuple[str, str, tuple[str, ...]] | None = None
-    for path in inputs.files:
+    several = len(inputs.files) > 1
+    for path, size in zip(inputs.files, inputs.sizes, strict=True):
+        if several and size == 0:  # an empty shard: no columns to compare, no rows to read
+            continue
         with iter_rows(
             path,
             text_column=job.text_column,
@@ -163,7 +171,8 @@ def _shared_columns(
                 f"{inputs.spec}: {path} has other columns ({_show_columns(columns)}) than {inputs.files[0]} "
                 f"({_show_columns(found)}); give shards with the same columns"
             )
-    assert found is not None  # resolve_inputs names at least one file
+    if found is None:  # every file of several has no bytes
+        raise DatasetError(f"{inputs.spec}: no usable rows (all {len(inputs.files)} files are empty)")
     return found
 
 
@@ -359,6 +368,9 @@ def _worker_message(error: BaseException) -> str:
 def _check_rows(shards: Path, inputs: InputSet) -> tuple[tuple[FileEntry, ...], int, int, int]:
     """Per-file counts, total rows, skipped rows and nodes; ResultsError unless every file's used rows are
     0..n-1, each exactly once (nothing dropped, nothing duplicated by a retried block)."""
+    among = f" in any of its {len(inputs.files)} files" if len(inputs.files) > 1 else ""
+    if not any(shards.glob("*.parquet")):  # every file was an empty shard: not one block was read
+        raise ResultsError(f"{inputs.spec}: no usable rows{among}")
     table = pa_dataset.dataset(str(shards), format="parquet").to_table(columns=["file", "row", "problem", "node"])
     files = table.column("file").to_numpy()
     rows = table.column("row").to_numpy()
@@ -385,5 +397,5 @@ def _check_rows(shards: Path, inputs: InputSet) -> tuple[tuple[FileEntry, ...], 
     nodes = len(set(table.column("node").to_pylist()))
     total = sum(e.rows for e in entries)
     if total == 0:
-        raise ResultsError(f"{inputs.spec}: no usable rows")
+        raise ResultsError(f"{inputs.spec}: no usable rows{among}")
     return tuple(entries), total, int(skipped_mask.sum()), nodes

@@ -35,6 +35,7 @@ class ReaderOptions:
     label_column: str | None = None
     quote_contents: bool = True
     block_rows: int = BLOCK_ROWS  # rows per block
+    allow_empty: bool = False  # a file with no usable rows (or no bytes) gives no blocks: one shard of many
 
 
 def _table(columns: dict[str, list[Any]]) -> pa.Table:
@@ -47,12 +48,15 @@ def _empty() -> dict[str, list[Any]]:
 
 def read_blocks(file_index: int, path: Path, options: ReaderOptions) -> Iterator[pa.Table]:
     """The file's rows (used and skipped, in file order) as blocks of at most `options.block_rows` rows."""
+    if options.allow_empty and path.stat().st_size == 0:
+        return
     stream = iter_rows(
         path,
         text_column=options.text_column,
         label_column=options.label_column,
         label_names=options.label_names,
         quote_contents=options.quote_contents,
+        allow_empty=options.allow_empty,
     )
     block = _empty()
     reported = 0

@@ -43,6 +43,18 @@ def test_evaluate_out_writes_a_results_folder_and_reuses_it(shard_folder, tmp_pa
     assert code == 2 and "holds the results of another run" in err
 
 
+def test_an_empty_shard_is_named_and_an_error_comes_under_the_bar(shard_folder, tmp_path, checkpoint, capsys):
+    (shard_folder / "part-2.csv").write_bytes(b"")
+    argv = ["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--out", str(tmp_path / "out")]
+    code, out, err = run(evaluate, argv, capsys)
+    assert code == 0, err
+    assert json.loads(out)["n"] == 60 and f"note: {shard_folder / 'part-2.csv'} has no usable rows" in err
+    for part in ("part-0.csv", "part-1.csv"):
+        (shard_folder / part).write_text("text,label\n", encoding="utf-8")
+    code, _, err = run(evaluate, [*argv[:-1], str(tmp_path / "none")], capsys)
+    assert code == 2 and err.rstrip().endswith(f"error: {shard_folder}: no usable rows in any of its 3 files")
+
+
 def test_evaluate_sweep_into_a_results_folder(shard_folder, tmp_path, checkpoint, capsys):
     argv = ["--model", str(checkpoint("ours")), "--data", str(shard_folder / "part-1.csv"), "--sweep-tau",
             "--out", str(tmp_path / "sweep")]

@@ -175,6 +175,34 @@ def test_shards_with_other_columns_are_refused_before_any_row_runs(tmp_path, our
     assert list(open_results(tmp_path / "out3").labelled_data().extra["capability"]) == ["x", "y", "x", "y"]
 
 
+def test_empty_shards_add_no_rows_and_a_set_of_only_empty_shards_is_refused(tmp_path, ours_bundle):
+    neg, pos = ours_bundle.label_names[:2]
+    folder = tmp_path / "parts"
+    _shard(folder / "a.csv", "text,label", [f"a dull film,{neg}", f"a fine film,{pos}"])
+    _shard(folder / "b.csv", "text,label", [])  # a header only
+    (folder / "c.csv").write_bytes(b"")  # no bytes at all
+    _shard(folder / "d.csv", "text,label", [f" ,{neg}"])  # its only row is skipped
+    manifest, _ = run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out")
+    assert [(e.rows, e.skipped) for e in manifest.files] == [(2, 0), (0, 0), (0, 0), (0, 1)]
+    assert manifest.rows == 2 and manifest.skipped == 1
+    run_job(ours_bundle, resolve_inputs(folder / "a.csv"), JobOptions("evaluate"), tmp_path / "single")
+    np.testing.assert_allclose(
+        open_results(tmp_path / "out").predictions().probabilities,
+        open_results(tmp_path / "single").predictions().probabilities,
+    )
+    # A single file with no usable row keeps the reader's detailed message; a set of only empty shards fails too.
+    with pytest.raises(DatasetError, match=r"d\.csv: no usable rows \(line 2: empty text\)"):
+        run_job(ours_bundle, resolve_inputs(folder / "d.csv"), JobOptions("evaluate"), tmp_path / "one")
+    (folder / "a.csv").unlink()
+    with pytest.raises(ResultsError, match="no usable rows in any of its 3 files"):
+        run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "none")
+    (folder / "d.csv").unlink()
+    (folder / "b.csv").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"no usable rows \(all 2 files are empty\)"):
+        run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "none2")
+    assert not (tmp_path / "none" / MANIFEST).exists() and not (tmp_path / "none2" / MANIFEST).exists()
+
+
 def test_a_bad_shard_fails_before_the_engine_starts(tmp_path, ours_bundle, monkeypatch):
     import explainer.scale.engine as engine
 

@@ -132,18 +132,29 @@ def _write(path, lines: list[str]) -> None:
     path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
-@pytest.mark.parametrize("bad", ["header only", "unknown label after the sample"])
-def test_a_bad_shard_fails_in_one_line_without_ray_tracebacks(bad, tmp_path, ours_bundle, capfd):
+def test_empty_shards_add_no_rows_on_ray_as_on_the_local_engine(tmp_path, ours_bundle):
     neg, pos = ours_bundle.label_names[:2]
     folder = tmp_path / "in"
     folder.mkdir()
     _write(folder / "a.csv", ["text,label", f"a dull film,{neg}", f"a fine film,{pos}"])
-    if bad == "header only":
-        _write(folder / "b.csv", ["text,label"])
-        expected = f"{folder / 'b.csv'}: no usable rows"
-    else:  # the reader checks labels in its first 1000 rows when it opens a file; this one is found mid-run
-        _write(folder / "b.csv", ["text,label", *[f"row {i},{neg}" for i in range(1001)], "late row,neutral"])
-        expected = f"{folder / 'b.csv'}: line 1003: unknown label 'neutral'"
+    _write(folder / "b.csv", ["text,label"])
+    (folder / "c.csv").write_bytes(b"")
+    run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "ray", engine="ray",
+            ray_options=WORKERS)
+    run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "local")
+    ray_results, local_results = open_results(tmp_path / "ray"), open_results(tmp_path / "local")
+    assert [e.rows for e in ray_results.manifest.files] == [2, 0, 0]
+    _same_rows(ray_results, local_results)
+
+
+def test_a_bad_shard_fails_in_one_line_without_ray_tracebacks(tmp_path, ours_bundle, capfd):
+    neg, pos = ours_bundle.label_names[:2]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder / "a.csv", ["text,label", f"a dull film,{neg}", f"a fine film,{pos}"])
+    # The reader checks labels in its first 1000 rows when it opens a file; this one is found mid-run.
+    _write(folder / "b.csv", ["text,label", *[f"row {i},{neg}" for i in range(1001)], "late row,neutral"])
+    expected = f"{folder / 'b.csv'}: line 1003: unknown label 'neutral'"
     # Ray Data's console handlers keep the stderr they were made with (pytest's): read them here, and the rest of
     # stderr (Ray's C++ lines) from the file descriptor.
     console = io.StringIO()
