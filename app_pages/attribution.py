@@ -52,10 +52,7 @@ if trace is not None:
     except InputError as error:
         st.info(str(error))
         links.stop()
-    st.caption(
-        f"{result.model_name}: attributing **{result.target_label}** (logit {result.target_logit:.3f}"
-        f"{dense_suffix(result.notes)}) · {attribution_figures.plural(len(result.tokens), 'token')}"
-    )
+    st.caption(attribution_figures.headline(result, dense_suffix(result.notes)))
     for note in result.notes:
         st.caption(note)
 

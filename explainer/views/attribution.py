@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from explainer.attribution.registry import REGISTRY
 from explainer.attribution.registry import title as method_title
-from explainer.views.text import plot_text, token_labels
+from explainer.views.text import markdown_literal, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.attribution.faithfulness import Agreement, Faithfulness
@@ -55,6 +55,17 @@ def legend_sentence(method: str, label: str) -> str:
                 "not for which label.")
     return ("Darker = more weight; unsigned: says how much a token matters, not for which label. "
             "Does not depend on the label: the same for every target.")
+
+
+def headline(attribution: Attribution, dense: str = "") -> str:
+    """The Markdown line above an attribution: the label whose logit it explains, or, for a method that reads no
+    label (attention rollout), that it is the same for every label. `dense`: what a dense run adds to the logit."""
+    model, label = markdown_literal(attribution.model_name), markdown_literal(attribution.target_label)
+    logit = f"logit {attribution.target_logit:.3f}{dense}"
+    tokens = plural(len(attribution.tokens), "token")
+    if depends_on_target(attribution.method):
+        return f"{model}: attributing **{label}** ({logit}) · {tokens}"
+    return f"{model}: the same for every label (it reads no logit; **{label}** has {logit}) · {tokens}"
 
 
 def title_suffix(method: str, label: str) -> str:

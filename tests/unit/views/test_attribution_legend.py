@@ -111,3 +111,14 @@ def test_agreement_counts_the_text_tokens_it_ranked():
     ranked = rank(one)
     assert ranked.tokens == 1 and np.isnan(ranked.spearman[0, 1])
     assert rank({m: fake(m, [0.2, 0.7, 0.1]) for m in ("saliency", "occlusion")}).tokens == 3
+
+
+def test_the_headline_names_the_attributed_label_except_for_a_method_that_reads_none():
+    ig = views.headline(fake("integrated_gradients", [0.1, 0.2]))
+    assert ig == "m: attributing **positive** (logit 1.000) · 2 tokens"
+    rollout = views.headline(fake("rollout", [0.1, 0.2]), " (dense)")
+    assert "attributing" not in rollout and "the same for every label" in rollout
+    assert "**positive** has logit 1.000 (dense)" in rollout and rollout.endswith("· 2 tokens")
+    crafted = fake("saliency", [0.1])
+    crafted = type(crafted)(**{**crafted.__dict__, "model_name": "**x** [a](http://e.com)"})
+    assert "**x**" not in views.headline(crafted) and "](http" not in views.headline(crafted)
