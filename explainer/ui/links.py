@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NoReturn
 
 import streamlit as st
@@ -397,6 +397,14 @@ class LiveView:
     beacon_threshold: float | None = None
     path_token: int | None = None  # the markers' reasoning path of one token (None: all tokens)
     left_out: tuple[str, ...] = ()  # what the page showed that the report does not draw (forcing, pinning)
+
+    def report_options(self, label_names: Sequence[str]) -> dict[str, Any]:
+        """build_report's keyword arguments for this view: every field, by the same name (a test checks that
+        build_report takes them all), with a target the model does not have left to the predicted label."""
+        options = asdict(self)
+        if self.target not in label_names:
+            options["target"] = None
+        return options
 
 
 # Pages whose own view the report has no section for: the file says what it leaves out.

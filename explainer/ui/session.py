@@ -160,12 +160,8 @@ def report_button(current: Selection, demo_name: str | None) -> None:
         view = live_view(page, params)
         try:
             bundle = get_bundle(name)
-            target = view.target if view.target in bundle.label_names else None
-            return build_report(bundle, text, view.pages, method=view.method, baseline=view.baseline,
-                                target=target, layer=view.layer, head=view.head,
-                                beacon_threshold=view.beacon_threshold, path_token=view.path_token,
-                                left_out=view.left_out, link=link, model_label=demo_name,
-                                attribution_token_limit=limit)
+            return build_report(bundle, text, **view.report_options(bundle.label_names), link=link,
+                                model_label=demo_name, attribution_token_limit=limit)
         except InputError as error:  # an empty text: the file says so instead of failing the download
             return f"<!DOCTYPE html><meta charset='utf-8'><p>No report: {html.escape(str(error))}</p>"
 

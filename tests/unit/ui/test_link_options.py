@@ -73,3 +73,17 @@ def test_the_shared_method_values_name_the_maps_projections():
     from explainer.ui.links import SHARED_OPTION_VALUES
 
     assert set(PROJECTIONS) <= set(SHARED_OPTION_VALUES["method"])
+
+
+def test_a_live_views_report_options_carry_every_field_build_report_takes():
+    import inspect
+
+    from explainer.report.building import build_report
+
+    view = live_view("attention", {"layer": "2", "head": "3", "stat": "self_share"})
+    options = view.report_options(("negative", "positive"))
+    assert options["statistic"] == "self_share" and options["layer"] == 2 and options["head"] == 3
+    assert set(options) <= set(inspect.signature(build_report).parameters)  # none dropped on the way
+    attributed = live_view("attribution", {"target": "positive"})
+    assert attributed.report_options(("negative", "positive"))["target"] == "positive"
+    assert attributed.report_options(("neg", "pos"))["target"] is None  # a label this model lacks
