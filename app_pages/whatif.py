@@ -12,6 +12,7 @@ from explainer.attribution.registry import title
 from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import whatif as whatif_ui
+from explainer.ui.text_box import limited_text_area
 from explainer.views import attribution as attribution_figures
 from explainer.views import whatif as whatif_figures
 
@@ -35,7 +36,7 @@ with left:
     )
 with right:
     longest = demo.config().limits.max_text_chars if demo.config() else MAX_TEXT_CHARS
-    edited = st.text_area("Edited copy", key=whatif_ui.EDITED_KEY, height=110, max_chars=longest)[:longest]
+    edited = limited_text_area("Edited copy", whatif_ui.EDITED_KEY, longest, height=110)
     st.button("Reset to the original", on_click=whatif_ui.load_edited, args=(original,), key="whatif_reset")
 cf_method = st.session_state[whatif_ui.METHOD_KEY]
 attribution_method = st.session_state["whatif_attribution"]

@@ -25,11 +25,11 @@ from explainer.capture.encoding import MAX_TEXT_CHARS
 from explainer.loading import shipped
 from explainer.report import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 from explainer.serving.demo import active_demo
+from explainer.ui.text_box import clamp_into
 
 OTHER_MODEL = "Other: a local folder or hub id…"
 DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
 LINK_KEY = "_link_params"  # the query parameters the session was opened with (or last navigated to)
-TEXT_CLAMPED_KEY = "_link_text_clamped"  # the length of a linked text longer than the text box holds
 PENDING_KEY = "_link_pending"  # options published during this run, sent at its end (None: sent at once)
 PUBLISHED_KEY = "_link_published"  # the address as the app last left it
 ADDRESS_KEY = "_link_address"  # the address the latest run left (one dict, updated in place): latest_address
@@ -178,9 +178,7 @@ def seed_sidebar() -> None:
         st.session_state.model_other = model
     text = st.query_params.get("text", DEFAULT_TEXT)
     longest = demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
-    if len(text) > longest:  # a hand-made link: keep what the text box can hold, and say so (session.sidebar)
-        text, st.session_state[TEXT_CLAMPED_KEY] = text[:longest], len(text)
-    st.session_state.text = text
+    clamp_into("text", text, longest)  # a hand-made link: keep what the text box can hold, and say so
 
 
 def parse_ints(raw: str) -> list[int]:

@@ -22,7 +22,8 @@ from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup
 from explainer.ui.caches import get_bundle, get_trace
-from explainer.ui.links import OTHER_MODEL, TEXT_CLAMPED_KEY, latest_address, live_view, publish_options, seed_sidebar
+from explainer.ui.links import OTHER_MODEL, latest_address, live_view, publish_options, seed_sidebar
+from explainer.ui.text_box import limited_text_area
 from explainer.views.text import markdown_literal
 
 
@@ -94,10 +95,8 @@ def sidebar() -> None:
                 st.caption(descriptions[choice])
         st.header("Input")
         longest = demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
-        st.text_area("Text to analyse", key="text", height=140, max_chars=longest)
-        clamped = st.session_state.pop(TEXT_CLAMPED_KEY, None)
-        if clamped:
-            st.warning(f"The linked text has {clamped:,} characters; the first {longest:,} are shown.")
+        limited_text_area("Text to analyse", "text", longest, height=140,
+                          help=f"Up to {longest:,} characters; a longer text keeps its beginning.")
         current = selection()
         if current.bundle is not None:
             report_button(current, str(choice) if demo is not None else None)

@@ -14,6 +14,7 @@ from explainer.counterfactual.result import CounterfactualSearch
 from explainer.families import family_of
 from explainer.progress import Progress
 from explainer.ui import caches, links
+from explainer.ui.text_box import limited_text_input
 from explainer.views import whatif as whatif_figures
 
 PAGE = "app_pages/whatif.py"
@@ -31,6 +32,7 @@ ASKED = "_whatif_asked"  # (model, text, method, swaps) whose counterfactuals th
 FLIP_REQUEST = "_whatif_flip_request"  # text the Errors page asked to flip, acted on by its next run
 EDITED_KEY = "whatif_edited"
 METHOD_KEY = "whatif_cf_method"
+SWAPS_LONGEST = 2000  # characters of swaps
 SWAPS_KEY = "whatif_swaps"  # the user's lexicon swaps, "good->bad, not->", tried before the shipped list
 
 
@@ -91,9 +93,9 @@ def generator_widgets(model_name: str, text: str) -> tuple[str, str, bool]:
                             format_func=lambda m: "All generators" if m == ALL else title(m))
     swaps = ""
     if "lexicon" in methods_of(choice):
-        swaps = middle.text_input("Your swaps (tried before the shipped word list)", key=SWAPS_KEY,
-                                  placeholder="good->bad, not->", max_chars=2000,
-                                  help="old->new pairs separated by commas; old-> removes the word")
+        swaps = limited_text_input("Your swaps (tried before the shipped word list)", SWAPS_KEY, SWAPS_LONGEST,
+                                   middle, placeholder="good->bad, not->",
+                                   help="old->new pairs separated by commas; old-> removes the word")
     request = (model_name, text, choice, swaps)
     right.button("Find counterfactuals", key="whatif_find", type="primary",
                  on_click=lambda: st.session_state.update({ASKED: request}))

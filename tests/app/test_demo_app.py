@@ -64,6 +64,19 @@ def test_a_long_linked_text_is_cut_to_the_limit_and_said(demo):
     app = run({"text": "word " * 100_000})  # 500 kB: Streamlit drops longer query strings itself
     assert len(app.text_area(key="text").value) == 300
     assert any("500,000 characters" in w.value for w in app.warning)
+    app.run()  # a page drawn again (its progressive rest, a widget) still says it: the box holds the cut text
+    assert any("500,000 characters" in w.value for w in app.warning)
+    app.text_area(key="text").input("a shorter text").run()
+    assert not any("characters; the first" in w.value for w in app.warning)
+
+
+def test_a_pasted_text_over_the_limit_keeps_its_beginning_and_says_so(demo):
+    # Streamlit's max_chars drops such a paste whole in the browser, leaving the box as it was: not used.
+    app = run()
+    app.text_area(key="text").input("good " * 70).run()  # 350 characters, over the demo's 300
+    assert app.text_area(key="text").value == ("good " * 70)[:300]
+    assert any("350 characters; the first 300 are kept" in w.value for w in app.warning)
+    assert app.get("plotly_chart")
 
 
 def test_a_10_mb_text_sent_past_the_text_box_is_cut_before_the_model(demo, monkeypatch):

@@ -84,3 +84,21 @@ def test_model_and_text_chosen_in_the_sidebar_stay_across_reruns_and_pages(brows
     page.get_by_text("Prediction:", exact=False).first.wait_for(timeout=90_000)
     expect_kept(page, model, TEXT, f"{model} · ", "back on the Overview")
     assert not dialogs
+
+
+def test_a_paste_past_the_limit_keeps_its_beginning_and_says_so(browser, app_url):  # noqa: F811
+    """Streamlit's max_chars would drop such a paste whole, leaving the old text with no word why."""
+    from explainer.capture.encoding import MAX_TEXT_CHARS
+
+    page, dialogs = open_page(browser, app_url)
+    page.get_by_text("Prediction:", exact=False).first.wait_for(timeout=90_000)
+    box = page.locator("[data-testid='stSidebar'] textarea").first
+    pasted = ("a good movie " * (MAX_TEXT_CHARS // 13 + 10))[: MAX_TEXT_CHARS + 50]
+    box.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(pasted)  # what a paste does: one input event with the whole text
+    box.press("Control+Enter")
+    page.get_by_text(f"The text had {MAX_TEXT_CHARS + 50:,} characters", exact=False).first.wait_for(timeout=90_000)
+    assert box.input_value() == pasted[:MAX_TEXT_CHARS]
+    page.get_by_text("Prediction:", exact=False).first.wait_for(timeout=90_000)
+    assert page.locator("[data-testid='stException']").count() == 0 and not dialogs

@@ -1,0 +1,56 @@
+"""Text boxes with a length limit that keep the beginning of a longer text and say so.
+
+Streamlit's own `max_chars` ignores a change that would pass the limit as a whole: a pasted text one character too
+long leaves the box as it was, with no word why. Here a text longer than the limit, typed, pasted or from a link,
+keeps its first `longest` characters, and a warning under the box names both lengths while that text stays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+NOTE_SUFFIX = "__clamped"  # session key beside the box's: (original length, the text kept)
+
+
+def clamp_into(key: str, text: str, longest: int) -> str:
+    """Put `text` into the box at `key`, cut to `longest` characters (and noted) when longer; the text kept."""
+    kept = text[:longest]
+    if len(text) > longest:
+        st.session_state[key + NOTE_SUFFIX] = (len(text), kept)
+    st.session_state[key] = kept
+    return kept
+
+
+def _clamp(key: str, longest: int) -> None:  # before a box is drawn, and as its on_change (before the script)
+    text = st.session_state.get(key)
+    if isinstance(text, str) and len(text) > longest:
+        clamp_into(key, text, longest)
+
+
+def limited_text_area(label: str, key: str, longest: int, target: Any = st, **options: Any) -> str:
+    """A text area (`target`: st, a column, the sidebar) holding at most `longest` characters; its text."""
+    _clamp(key, longest)  # a value a link or a button put there
+    target.text_area(label, key=key, on_change=_clamp, args=(key, longest), **options)
+    _warn_if_clamped(key, longest, target)
+    return st.session_state.get(key, "")
+
+
+def limited_text_input(label: str, key: str, longest: int, target: Any = st, **options: Any) -> str:
+    """limited_text_area as a one-line input."""
+    _clamp(key, longest)
+    target.text_input(label, key=key, on_change=_clamp, args=(key, longest), **options)
+    _warn_if_clamped(key, longest, target)
+    return st.session_state.get(key, "")
+
+
+def _warn_if_clamped(key: str, longest: int, target: Any) -> None:
+    note = st.session_state.get(key + NOTE_SUFFIX)
+    if not note:
+        return
+    length, kept = note
+    if st.session_state.get(key) != kept:  # changed since: the note is over
+        del st.session_state[key + NOTE_SUFFIX]
+        return
+    target.warning(f"The text had {length:,} characters; the first {longest:,} are kept (the most this box takes).")
