@@ -75,8 +75,8 @@ elif trace is not None:
 
         st.subheader("Pin gates")
         st.caption("Force gates open or shut at the chosen layers and tokens and re-run the model at this τ.")
-        links.seed_option("beacons_pin_layers", "pin_layers", links.parse_ints, [])
-        links.seed_option("beacons_pin_positions", "pin_pos", links.parse_ints, [])
+        links.seed_indices("beacons_pin_layers", "pin_layers", trace.num_layers)
+        links.seed_indices("beacons_pin_positions", "pin_pos", len(trace.tokens))
         links.seed_option("beacons_pin_value", "pin", _pin_choice, next(iter(PIN_VALUES)))
         pin_layers, positions = tb.choose_slots(at_tau, "beacons_pin")
         value = PIN_VALUES[st.radio("Pin to", list(PIN_VALUES), key="beacons_pin_value", horizontal=True)]

@@ -50,7 +50,7 @@ for note in result.notes:
     st.info(note)
 
 colours = map_figures.colour_options(result.tag_column, result.has_markers)
-links.seed_choice("map_colour", "colour", list(colours))
+links.seed_choice("map_colour", "colour", list(colours), tell=True)
 left, right = st.columns([1, 2])
 colour = left.selectbox("Colour by", list(colours), key="map_colour", format_func=colours.get)
 with right:

@@ -38,7 +38,8 @@ elif trace is not None:
 
     st.subheader("Reasoning path")
     tokens = [-1, *range(count)]  # -1: every token
-    links.seed_choice("markers_path_token", "path", tokens, parse=lambda raw: -1 if raw == "all" else int(raw))
+    links.seed_choice("markers_path_token", "path", tokens, parse=lambda raw: -1 if raw == "all" else int(raw),
+                      tell=True, shown=lambda i: "all" if i < 0 else str(i))
     labels = tb_figures.token_labels(trace.tokens, plotly=False)  # a widget: text as typed
     token = st.selectbox("Token", tokens, key="markers_path_token",
                          format_func=lambda i: "All tokens" if i < 0 else labels[i])
@@ -47,9 +48,9 @@ elif trace is not None:
 
     st.subheader("Force a marker")
     st.caption("Override the routing with one marker at the chosen layers and tokens, then re-run the model.")
-    links.seed_option("markers_force_layers", "force_layers", links.parse_ints, [])
-    links.seed_option("markers_force_positions", "force_pos", links.parse_ints, [])
-    links.seed_choice("markers_force_marker", "force_marker", range(k), parse=int)
+    links.seed_indices("markers_force_layers", "force_layers", trace.num_layers)
+    links.seed_indices("markers_force_positions", "force_pos", count)
+    links.seed_choice("markers_force_marker", "force_marker", range(k), parse=int, tell=True)
     force_layers, positions = tb.choose_slots(trace, "markers_force")
     marker = st.selectbox("Marker", list(range(k)), key="markers_force_marker", format_func=lambda m: f"m{m}")
     links.publish_options({"path": "all" if token < 0 else str(token), "force_marker": str(marker),

@@ -35,9 +35,9 @@ def option_widgets(bundle: ModelBundle) -> MapOptions:
     and a session opened on another page's link seeds every page with it."""
     layers = layer_count(bundle)
     links.seed_index("map_layer", "map_layer", layers, layers - 1)
-    links.seed_choice("map_pooling", "pool", list(POOLING_TITLES))
+    links.seed_choice("map_pooling", "pool", list(POOLING_TITLES), tell=True)
     links.seed_choice("map_method", "method", list(METHOD_TITLES), tell=True)
-    links.seed_choice("map_k", "k", list(NEIGHBOURS), default=10, parse=int)
+    links.seed_choice("map_k", "k", list(NEIGHBOURS), default=10, parse=int, tell=True)
     cells = st.columns(4)
     layer = cells[0].selectbox(
         "Layer",
@@ -64,7 +64,7 @@ def option_link(options: MapOptions, layers: int) -> dict[str, str]:
 def click_picker(key: str) -> str:
     """What a click on a point does: open the example in one of the per-example views, or list its neighbours."""
     choices = [*(f"Open it in {view}" for view in labelled.available_views()), SHOW_HERE]
-    links.seed_choice(key, "click", choices)
+    links.seed_choice(key, "click", choices, tell=True)
     return st.radio("A click on a point", choices, horizontal=True, key=key)
 
 

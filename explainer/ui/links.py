@@ -274,10 +274,10 @@ def seed_fraction(key: str, param: str, default: float) -> float:
 
 
 def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = None, parse: Callable = str,
-                tell: bool = False) -> Any:
+                tell: bool = False, shown: Callable[[Any], str] = str) -> Any:
     """seed_option for a widget offering `choices`: a link value outside them, or a value kept from before that
     this model no longer offers (its labels, its number of tokens), gives `default` (the first choice unless
-    named). `parse` turns the link's text into a choice.
+    named). `parse` turns the link's text into a choice; `shown` a choice into the link's text (for the toast).
 
     A toast says so only where `tell`: pages share some names with other meanings (method= is the map's
     projection and the attribution's method) and a link keeps every page's options, so a value not offered here
@@ -296,8 +296,9 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
         except (TypeError, ValueError):
             offered_here = True  # seed_option has said it could not be read
         if not offered_here:
-            offered = ", ".join(map(str, choices))
-            tell_adjusted(param, raw, f"is not offered here ({offered[:120]}); {default} is used")
+            offered = ", ".join(map(shown, choices))
+            offered = offered if len(offered) <= 120 else offered[:117].rsplit(", ", 1)[0] + ", …"
+            tell_adjusted(param, raw, f"is not offered here ({offered}); {shown(default)} is used")
     if st.session_state[key] not in choices:
         st.session_state[key] = default
     return st.session_state[key]

@@ -177,6 +177,11 @@ def test_compare_offers_model_b_from_the_list_only(demo, model_b):
     assert not [t for t in app.text_input if t.key == "compare_model_b"]  # no box to type a folder or hub id into
     assert str(demo.parent) not in shown(app) and "not found" not in shown(app)
     assert app.get("plotly_chart")  # both models compared
+    told = [t.value for t in app.toast if "model_b" in t.value]
+    if model_b == "tiny":
+        assert not told
+    else:  # said, not swapped silently; the visitor's own text is all it repeats
+        assert len(told) == 1 and told[0].endswith("is not offered here; tiny-bert is used.")
 
 
 def test_no_page_loads_a_model_the_demo_does_not_offer(demo, tmp_path):

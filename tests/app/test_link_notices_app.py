@@ -90,3 +90,19 @@ def test_unreadable_values_fall_back_to_defaults_and_say_so_in_one_line_of_code(
     assert told[2].count("`") == 2  # the value's own backticks cannot end its code span early
     assert told[3] == "The link's tokens=`a-b` could not be read here; the default is used."
     assert app.session_state["tokens_box"] == (1, 64) and app.session_state["layer_box"] == 0
+
+
+def test_a_choice_shown_otherwise_than_its_value_is_named_as_the_link_writes_it():
+    def page() -> None:
+        from explainer.ui import links
+
+        links.seed_choice("path_box", "path", [-1, *range(60)], parse=lambda raw: -1 if raw == "all" else int(raw),
+                          tell=True, shown=lambda i: "all" if i < 0 else str(i))
+
+    app = AppTest.from_function(page, default_timeout=60)
+    app.query_params["path"] = "999"
+    app.run()
+    assert not app.exception and app.session_state["path_box"] == -1
+    told = [t.value for t in app.toast]
+    assert len(told) == 1 and told[0].startswith("The link's path=`999` is not offered here (all, 0, 1, 2,")
+    assert told[0].endswith(", …); all is used.") and "-1" not in told[0]  # a long list ends at a whole value

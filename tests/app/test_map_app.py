@@ -110,3 +110,14 @@ def test_a_hand_edited_slice_in_the_link_is_dropped_not_a_failed_page(checkpoint
     linked = json.dumps([{"name": "x", "rule": {"text": 5}}])
     app = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "slices": linked})
     assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET]
+
+
+def test_map_options_a_link_garbles_are_named_in_toasts(checkpoint, data_file):
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "colour": "marker", "k": "7",
+                    "pool": "zz", "click": "nope"})
+    assert not app.exception
+    assert app.selectbox(key="map_colour").value == "label"  # a baseline has no markers to colour by
+    assert app.selectbox(key="map_k").value == 10 and app.selectbox(key="map_pooling").value == "readout"
+    told = " | ".join(t.value for t in app.toast)
+    for option in ("colour=`marker`", "k=`7`", "pool=`zz`", "click=`nope`"):
+        assert f"The link's {option} is not offered here" in told, option

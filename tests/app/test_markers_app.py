@@ -69,8 +69,14 @@ def test_link_reproduces_the_forced_view():
     assert not app.exception
     assert app.multiselect(key="markers_force_layers").value == [0]
     assert "after forcing m2: **positive**" in markdown(app)
-    bad = open_page({"model": name, "text": FLIPS, "force_layers": "x", "force_marker": "99", "path": "500"})
+    bad = open_page({"model": name, "text": FLIPS, "force_layers": "x", "force_marker": "99", "path": "500",
+                     "force_pos": "1,500"})
     assert not bad.exception and bad.selectbox(key="markers_force_marker").value == 0
+    assert bad.multiselect(key="markers_force_positions").value == [1]
+    told = " | ".join(t.value for t in bad.toast)  # each value not used as written is named, none replaced silently
+    for said in ("force_layers=`x` could not be read", "force_marker=`99` is not offered here",
+                 "path=`500` is not offered here (all, 0, 1,", "force_pos=`1,500` names values outside"):
+        assert said in told, said
 
 
 def test_dictionary_builds_with_progress_then_comes_from_disk(checkpoint, monkeypatch):
