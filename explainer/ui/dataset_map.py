@@ -113,6 +113,9 @@ def session_slices() -> list[slicing.Slice]:
     return st.session_state[SLICES_KEY]
 
 
+REPLACES = "A name already in the slice table replaces that slice."
+
+
 def add_slice(new: slicing.Slice) -> None:
     kept = [each for each in session_slices() if each.name != new.name]  # a name used again replaces its slice
     st.session_state[SLICES_KEY] = [*kept, new]
@@ -131,11 +134,13 @@ def pending_selection() -> None:
         return
     left, right = st.columns([3, 1])
     name = left.text_input(
-        f"{len(rows):,} points selected: slice name", value=unique_name("selection"), key="map_selection_name"
+        f"{len(rows):,} points selected: slice name", value=unique_name("selection"), key="map_selection_name",
+        help=REPLACES,
     )
     if right.button("Add as slice", key="map_add_selection", icon=":material/add:"):
         add_slice(slicing.from_rows(name.strip() or unique_name("selection"), rows, "selection"))
         st.session_state[PENDING_KEY] = []
+        del st.session_state["map_selection_name"]  # the next slice gets a name of its own, not this one's again
         st.rerun()
 
 
@@ -145,7 +150,7 @@ def filter_form(result: MapResult) -> None:
     longest = max(int(frame["tokens"].max()), 2)
     with st.expander("New slice from a filter", icon=":material/filter_alt:"):
         first = st.columns(3)
-        name = first[0].text_input("Slice name", value=unique_name("filter"), key="map_filter_name")
+        name = first[0].text_input("Slice name", value=unique_name("filter"), key="map_filter_name", help=REPLACES)
         text = first[1].text_input("Text contains", key="map_filter_text")
         tokens = first[2].slider("Tokens", 1, longest, (1, longest), key="map_filter_tokens")
         second = st.columns(4)
@@ -170,6 +175,7 @@ def filter_form(result: MapResult) -> None:
                 correct=correct,
             )
             add_slice(slicing.from_filter(name.strip() or unique_name("filter"), rule))
+            del st.session_state["map_filter_name"]  # the next slice gets a name of its own, not this one's again
             st.rerun()
 
 

@@ -64,6 +64,7 @@ def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, da
 
     app.text_input(key="map_filter_text").set_value("no review says this").run()
     app.button(key="map_add_filter").click().run()
+    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "filter", "filter 2"]  # the first one is kept
     empty = metrics(app).iloc[-1]  # a slice with no rows has no metrics: a dash each, not a grey "None"
     assert empty["n"] == 0 and [empty[c] for c in ("accuracy", "macro_f1", "ece")] == ["–"] * 3
 
@@ -85,6 +86,11 @@ def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, d
     table_ = metrics(app)
     assert list(table_["slice"]) == [slicing.WHOLE_SET, "wrong ones", "selection"]
     assert table_["n"].iloc[2] == 3
+    app.session_state[map_ui.PENDING_KEY] = [1, 3]
+    app.run()
+    assert app.text_input(key="map_selection_name").value == "selection 2"  # a new name, not the last one's
+    app.button(key="map_add_selection").click().run()
+    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "wrong ones", "selection", "selection 2"]
     # selections are row lists: in the exported JSON, not in the link
     assert "selection" not in (
         app.query_params["slices"] if isinstance(app.query_params["slices"], str) else app.query_params["slices"][0]
