@@ -82,11 +82,11 @@ st.subheader("Attribution of each")
 method = st.selectbox("Attribution method", METHODS, format_func=title, key="whatif_attribution")
 options = AttributionOptions(max_steps=128)
 one, two = st.columns(2)
-longest_tokens = max(len(trace.tokens) for trace in traces)
+longest = max(traces, key=lambda trace: (len(trace.tokens), trace.num_text_tokens))  # as Attribution counts it
 shown = ((one, original, "Original"), (two, edited, "Edited"))
-for column, text, who in shown if demo.within_token_limit("attributions", longest_tokens, "attribution_tokens") else ():
+for column, text, who in shown if demo.within_trace_limit("attributions", longest, "attribution_tokens") else ():
     result = caches.get_attribution(name, text, method, None, options)
-    column.caption(f"{who}: attributing **{result.target_label}**")
+    column.caption(f"{who} · {attribution_figures.headline(result)}")
     column.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
 
 st.subheader("Counterfactuals")

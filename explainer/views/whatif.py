@@ -30,17 +30,28 @@ def _opcodes(a: list[Word], b: list[Word]) -> list[tuple[str, int, int, int, int
 
 
 def diff_html(original: str, edited: str) -> str:
-    """The edited text word by word: removed words struck through in red, new ones in green, the rest as typed.
-    Every word is escaped."""
+    """The edited text word by word: removed words struck through in red, new ones in green, the rest as typed,
+    with each text's own spacing ("movie," stays one piece). Everything is escaped."""
     a, b = split_words(original), split_words(edited)
-    parts: list[str] = []
+
+    def gap(text: str, words: list[Word], i: int) -> str:  # what the text has between word i - 1 and word i
+        return html.escape(text[words[i - 1].end : words[i].start]) if i > 0 else ""
+
+    out = ""
     for tag, a0, a1, b0, b1 in _opcodes(a, b):
-        if tag == "equal":
-            parts += [html.escape(w.text) for w in b[b0:b1]]
-            continue
-        parts += [f"<del class='whatif-removed' style='{REMOVED}'>{html.escape(w.text)}</del>" for w in a[a0:a1]]
-        parts += [f"<ins class='whatif-added' style='{ADDED}'>{html.escape(w.text)}</ins>" for w in b[b0:b1]]
-    return "<div class='whatif-diff' style='line-height:2;font-size:1.05rem'>" + " ".join(parts) + "</div>"
+        if tag != "equal":
+            for i in range(a0, a1):
+                removed = html.escape(a[i].text)
+                out += gap(original, a, i) + f"<del class='whatif-removed' style='{REMOVED}'>{removed}</del>"
+            if a1 > a0 and original[a[a1 - 1].end : a[a1 - 1].end + 1].isspace():
+                out += " "  # the space after a removed word, when what follows brings none of its own
+        for i in range(b0, b1):
+            separator = gap(edited, b, i)
+            if out.endswith(" ") and separator[:1].isspace():
+                separator = separator[1:]
+            word = html.escape(b[i].text)
+            out += separator + (word if tag == "equal" else f"<ins class='whatif-added' style='{ADDED}'>{word}</ins>")
+    return "<div class='whatif-diff' style='line-height:2;font-size:1.05rem'>" + out.strip() + "</div>"
 
 
 def changed_words(original: str, edited: str) -> int:

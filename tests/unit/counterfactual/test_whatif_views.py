@@ -4,6 +4,7 @@ attention, and the counterfactual table."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -21,6 +22,11 @@ def test_diff_marks_removed_and_added_words_and_escapes_markup():
     assert ">bad</ins>" in html and ">!</ins>" in html
     assert html.count("<del") == 1 and html.count("<ins") == 2
     assert whatif_figures.changed_words("a good film", "a bad film !") == 2
+    plain = re.sub(r"<del[^>]*>(.*?)</del>", r"[-\1-]", re.sub(r"<ins[^>]*>(.*?)</ins>", r"{+\1+}",
+                   whatif_figures.diff_html("I loved this movie, but it falls apart.", "I loved this movie, but "
+                                            "it holds up.")))
+    assert ">I loved this movie, but it [-falls-] [-apart-] {+holds+} {+up+}.<" in plain  # the texts' own spacing
+    assert ">[-not-] good<" in re.sub(r"<del[^>]*>(.*?)</del>", r"[-\1-]", whatif_figures.diff_html("not good", "good"))
     assert whatif_figures.changed_words("a good film", "a good film") == 0
     assert whatif_figures.changed_words("not good", "good") == 1
 
