@@ -131,7 +131,9 @@ def map_figure(
         height=height,
         dragmode="zoom",  # a click selects one point; the toolbar offers box and lasso
         hovermode="closest",
-        margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
+        # the toolbar (box, lasso) shows above the plot on hover: room for it, or it covers the legend's first
+        # entries and the colour bar's title, both at the top right
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
         legend={"itemsizing": "constant"},
         xaxis={"showticklabels": False, "zeroline": False, "title": None},
         yaxis={"showticklabels": False, "zeroline": False, "title": None},

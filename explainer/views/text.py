@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Sequence
 
 
@@ -47,8 +48,16 @@ def display_token(token: str) -> str:
     return token.translate(SPACE_MARKS).strip(" ") or ("␣" if token else token)
 
 
+def _isolated(text: str) -> str:
+    """Right-to-left text set apart (U+2068 … U+2069), so that "2 ##ي" does not read "ي## 2": the bidi
+    algorithm otherwise reorders the number and the marks around it."""
+    if any(unicodedata.bidirectional(character) in ("R", "AL") for character in text):
+        return f"\u2068{text}\u2069"
+    return text
+
+
 def token_labels(tokens: Sequence[str], plotly: bool = True) -> list[str]:
     """Unique labels ("3 movie"): repeated tokens must not merge on a categorical axis. Escaped for plotly;
     `plotly=False` gives them as typed, for Streamlit widgets, which show text literally."""
-    return [f"{i} {plot_text(display_token(token)) if plotly else display_token(token)}" for i, token in
+    return [f"{i} {_isolated(plot_text(display_token(token)) if plotly else display_token(token))}" for i, token in
             enumerate(tokens)]

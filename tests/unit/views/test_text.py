@@ -61,3 +61,12 @@ def test_markdown_literal_escapes_what_would_draw_a_link_or_styled_text_and_keep
     assert markdown_literal("see http://x.org/a`b or www.y.org or me@z.org") == (
         "see ``http://x.org/a`b`` or `www.y.org` or `me@z.org`"
     )
+
+
+def test_right_to_left_tokens_are_isolated_so_the_index_stays_first():
+    from explainer.views.text import token_labels
+
+    labels = token_labels(["[CLS]", "مرحبا", "##ي", "movie"])
+    assert labels[0] == "0 [CLS]" and labels[3] == "3 movie"  # left-to-right labels as they were
+    assert labels[1] == "1 \u2068مرحبا\u2069" and labels[2] == "2 \u2068##ي\u2069"
+    assert token_labels(["##ي"], plotly=False) == ["0 \u2068##ي\u2069"]
