@@ -3,7 +3,6 @@ change in every head's attention (drawn first) and the attribution of each; coun
 click loading a flip as the edited text. The link carries the edited text (edited), the generator (cf_method), the
 user's lexicon swaps (swaps) and the attribution method (method)."""
 
-import html
 
 import streamlit as st
 
@@ -15,6 +14,7 @@ from explainer.ui import whatif as whatif_ui
 from explainer.ui.text_box import limited_text_area
 from explainer.views import attribution as attribution_figures
 from explainer.views import whatif as whatif_figures
+from explainer.views.text import html_text
 
 st.title("What-if")
 current = session.selection()
@@ -31,7 +31,7 @@ left, right = st.columns(2)
 with left:
     st.markdown("**Original** (the sidebar text)")
     st.markdown(
-        f"<div class='whatif-original' style='white-space:pre-wrap;padding:0.5rem 0'>{html.escape(original)}</div>",
+        f"<div class='whatif-original' style='white-space:pre-wrap;padding:0.5rem 0'>{html_text(original)}</div>",
         unsafe_allow_html=True,
     )
 with right:

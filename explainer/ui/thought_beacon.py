@@ -3,7 +3,6 @@ switch to the shipped ThoughtBeacon model, layer/token pickers, the data-set pic
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from explainer.models import THOUGHT_BEACON_TYPES
 from explainer.ui import demo as demo_mode
 from explainer.ui import labelled, links
 from explainer.ui.caches import get_trace_with, read_labelled
-from explainer.views.text import markdown_literal, token_labels
+from explainer.views.text import html_text, markdown_literal, token_labels
 
 CHALLENGE_SET = shipped.ASSETS / "challenge_set.csv"
 SOURCES = labelled.SOURCES  # the same data-set choice, worded the same, as on the Errors and Compare pages
@@ -173,14 +172,14 @@ def marker_card(dictionary: dict, layer: int, marker: int) -> None:
     """One dictionary entry in words: share, confidence, top tokens, contexts (token highlighted), effects.
     All text from the data is HTML-escaped before it is shown."""
     entry = next(e for e in dictionary["entries"] if e["layer"] == layer and e["marker"] == marker)
-    tokens = ", ".join(f"<code>{html.escape(t['token'])}</code> ×{t['count']}" for t in entry["top_tokens"]) or "none"
+    tokens = ", ".join(f"<code>{html_text(t['token'])}</code> ×{t['count']}" for t in entry["top_tokens"]) or "none"
     contexts = "".join(
-        f"<li>…{html.escape(e['left'])}<mark>{html.escape(e['token'])}</mark>{html.escape(e['right'])}… "
+        f"<li>…{html_text(e['left'])}<mark>{html_text(e['token'])}</mark>{html_text(e['right'])}… "
         f"<small>(p {e['prob']:.3f})</small></li>"
         for e in entry["examples"]
     )
     effects = " · ".join(
-        f"{html.escape(label)}: direct {entry['direct_effect'][label]:+.4f}"
+        f"{html_text(label)}: direct {entry['direct_effect'][label]:+.4f}"
         + (f", forced {entry['forced_effect'][label]:+.3f}" if entry.get("forced_effect") else "")
         for label in dictionary["label_names"]
     )

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from explainer.attribution.registry import REGISTRY
 from explainer.attribution.registry import title as method_title
-from explainer.views.text import markdown_literal, plot_text, token_labels
+from explainer.views.text import html_text, markdown_literal, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.attribution.faithfulness import Agreement, Faithfulness
@@ -128,11 +128,11 @@ def highlighted_html(attribution: Attribution) -> str:
         value = float(scores[index])
         strong = scale > 0 and abs(value) / scale > STRONG  # a dark background: white text stays readable
         if attribution.special_tokens[index] or end <= max(start, cursor):
-            shown = f"<small style='opacity:{1 if strong else 0.6};margin:0 4px'>{html.escape(token)}</small>"
+            shown = f"<small style='opacity:{1 if strong else 0.6};margin:0 4px'>{html_text(token)}</small>"
         else:
             if start > cursor:
-                parts.append(html.escape(text[cursor:start]))
-            shown = html.escape(text[max(start, cursor) : end])  # overlapping offsets: show each character once
+                parts.append(html_text(text[cursor:start]))
+            shown = html_text(text[max(start, cursor) : end])  # overlapping offsets: show each character once
             cursor = end
         parts.append(
             f"<span class='attribution-token' title='{html.escape(token)}: {value:+.4f}' "

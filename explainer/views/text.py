@@ -14,6 +14,17 @@ def plot_text(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
+LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+
+
+def html_text(text: str) -> str:
+    """`text` escaped for HTML that Streamlit's markdown shows (unsafe_allow_html): besides <, >, & and quotes,
+    line breaks become character references, since a blank line would end the HTML block and let the rest of the
+    user's text be read as markdown (a link, bold, an indented code block). Under white-space: pre-wrap they
+    still break the line."""
+    return LINE_BREAKS.sub("&#10;", html.escape(str(text)))
+
+
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>$~|])")
 # What GitHub-flavoured markdown turns into a link with no markup at all (escapes do not stop it): shown as code.
 BARE_LINKS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+\.[\w.-]+", re.IGNORECASE)

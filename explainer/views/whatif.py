@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from explainer.counterfactual.words import Word, split_words
 from explainer.views.attention import head_picker
+from explainer.views.text import html_text
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -35,7 +36,7 @@ def diff_html(original: str, edited: str) -> str:
     a, b = split_words(original), split_words(edited)
 
     def gap(text: str, words: list[Word], i: int) -> str:  # what the text has between word i - 1 and word i
-        return html.escape(text[words[i - 1].end : words[i].start]) if i > 0 else ""
+        return html_text(text[words[i - 1].end : words[i].start]) if i > 0 else ""
 
     out = ""
     for tag, a0, a1, b0, b1 in _opcodes(a, b):
@@ -51,7 +52,8 @@ def diff_html(original: str, edited: str) -> str:
                 separator = separator[1:]
             word = html.escape(b[i].text)
             out += separator + (word if tag == "equal" else f"<ins class='whatif-added' style='{ADDED}'>{word}</ins>")
-    return "<div class='whatif-diff' style='line-height:2;font-size:1.05rem'>" + out.strip() + "</div>"
+    style = "line-height:2;font-size:1.05rem;white-space:pre-wrap"  # line breaks as typed (html_text)
+    return f"<div class='whatif-diff' style='{style}'>" + out.strip() + "</div>"
 
 
 def changed_words(original: str, edited: str) -> int:

@@ -22,3 +22,21 @@ def test_a_crafted_model_name_draws_no_link_in_the_error(browser, app_url):  # n
     assert name in " ".join(error.inner_text().split())  # shown as typed
     assert error.locator("a").count() == 0 and error.locator("strong").count() == 0
     page.close()
+
+
+@pytest.mark.parametrize("page_path", ["attribution", "whatif"])
+def test_a_text_with_blank_lines_draws_no_markdown_in_the_pages_html(browser, app_url, page_path):  # noqa: F811
+    # a blank line inside the HTML the page hands to st.markdown would end the HTML block there
+    text = "Great film\n\n[click](http://example.com) **bold**\n\n    indented <b>tag</b>"
+    query = {"text": text, "method": "saliency"} if page_path == "attribution" else {"text": text}
+    page = browser.new_page()
+    page.goto(f"{app_url}/{page_path}?{urllib.parse.urlencode(query)}")
+    shown = page.locator(".attribution-token" if page_path == "attribution" else ".whatif-diff").first
+    shown.wait_for(timeout=120_000)
+    page.wait_for_timeout(1500)
+    main = page.locator("[data-testid='stMain']")
+    assert main.locator("a[href='http://example.com']").count() == 0
+    assert main.locator("[data-testid='stMarkdown'] strong").filter(has_text="bold").count() == 0
+    assert main.locator("[data-testid='stMarkdown'] pre").count() == 0  # no indented code block of raw tags
+    assert main.locator("[data-testid='stMarkdown'] b").filter(has_text="tag").count() == 0
+    page.close()

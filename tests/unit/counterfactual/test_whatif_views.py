@@ -26,6 +26,8 @@ def test_diff_marks_removed_and_added_words_and_escapes_markup():
                    whatif_figures.diff_html("I loved this movie, but it falls apart.", "I loved this movie, but "
                                             "it holds up.")))
     assert ">I loved this movie, but it [-falls-] [-apart-] {+holds+} {+up+}.<" in plain  # the texts' own spacing
+    blank = whatif_figures.diff_html("one\n\ntwo [x](http://e.com)\n\n    **three**", "one\n\nfour [x](http://e.com)")
+    assert "\n" not in blank and "&#10;&#10;" in blank  # a blank line would end the HTML block: markdown after it
     assert ">[-not-] good<" in re.sub(r"<del[^>]*>(.*?)</del>", r"[-\1-]", whatif_figures.diff_html("not good", "good"))
     assert whatif_figures.changed_words("a good film", "a good film") == 0
     assert whatif_figures.changed_words("not good", "good") == 1

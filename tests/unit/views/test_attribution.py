@@ -75,3 +75,10 @@ def test_convergence_caption_states_delta_bound_and_points(results):
     assert ig.error_bound >= abs(ig.convergence_delta) - 1e-6  # the bound holds the delta
     conductance = attribution_figures.convergence_caption(results["layer_conductance"])
     assert "error bound" not in conductance and "path points" in conductance
+
+
+def test_highlighted_text_holds_no_raw_line_break(bundle):
+    # a blank line inside st.markdown's HTML would end the block and let the rest be read as markdown
+    result = attribute(bundle("bert"), "good\n\n[here](http://e.com)\n\n    **bold**", "saliency")
+    markup = attribution_figures.highlighted_html(result)
+    assert "\n" not in markup and "&#10;&#10;" in markup

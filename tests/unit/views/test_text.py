@@ -70,3 +70,10 @@ def test_right_to_left_tokens_are_isolated_so_the_index_stays_first():
     assert labels[0] == "0 [CLS]" and labels[3] == "3 movie"  # left-to-right labels as they were
     assert labels[1] == "1 \u2068مرحبا\u2069" and labels[2] == "2 \u2068##ي\u2069"
     assert token_labels(["##ي"], plotly=False) == ["0 \u2068##ي\u2069"]
+
+
+def test_html_text_keeps_a_blank_line_from_ending_the_html_block():
+    from explainer.views.text import html_text
+
+    assert html_text("good\n\n[x](http://e.com)\r\n    <b>") == "good&#10;&#10;[x](http://e.com)&#10;    &lt;b&gt;"
+    assert "\n" not in html_text("a\rb\nc")
