@@ -114,6 +114,7 @@ def session_slices() -> list[slicing.Slice]:
 
 
 REPLACES = "A name already in the slice table replaces that slice."
+FILTER_NAME_KEY = "map_filter_name"
 
 
 def add_slice(new: slicing.Slice) -> None:
@@ -148,35 +149,43 @@ def filter_form(result: MapResult) -> None:
     """A new slice from a filter: text, tokens, labels, tag, confidence, correct or wrong."""
     frame, names = result.frame, list(result.label_names)
     longest = max(int(frame["tokens"].max()), 2)
+    # The name is set in the button's callback, before the next run draws the box: a box kept on screen shows
+    # what the browser holds, and a changed default (value=) would not reach it.
+    st.session_state.setdefault(FILTER_NAME_KEY, unique_name("filter"))
     with st.expander("New slice from a filter", icon=":material/filter_alt:"):
         first = st.columns(3)
-        name = first[0].text_input("Slice name", value=unique_name("filter"), key="map_filter_name", help=REPLACES)
-        text = first[1].text_input("Text contains", key="map_filter_text")
-        tokens = first[2].slider("Tokens", 1, longest, (1, longest), key="map_filter_tokens")
+        first[0].text_input("Slice name", key=FILTER_NAME_KEY, help=REPLACES)
+        first[1].text_input("Text contains", key="map_filter_text")
+        first[2].slider("Tokens", 1, longest, (1, longest), key="map_filter_tokens")
         second = st.columns(4)
-        labels = second[0].multiselect("True label", names, key="map_filter_labels")
-        predicted = second[1].multiselect("Predicted", names, key="map_filter_predicted")
-        tags: list[str] = []
+        second[0].multiselect("True label", names, key="map_filter_labels")
+        second[1].multiselect("Predicted", names, key="map_filter_predicted")
         if result.tag_column:
             tag_names = sorted(frame[result.tag_column].unique())
-            tags = second[2].multiselect(result.tag_column.capitalize(), tag_names, key="map_filter_tags")
-        correct = second[3].radio("Correct", slicing.CORRECTNESS, horizontal=True, key="map_filter_correct")
-        confidence = st.slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.01, key="map_filter_confidence")
-        if st.button("Add slice", key="map_add_filter", icon=":material/add:"):
-            rule = slicing.SliceRule(
-                text=text,
-                min_tokens=tokens[0] if tokens[0] > 1 else None,
-                max_tokens=tokens[1] if tokens[1] < longest else None,
-                labels=tuple(labels),
-                predicted=tuple(predicted),
-                tags=tuple(tags),
-                min_confidence=confidence[0] if confidence[0] > 0 else None,
-                max_confidence=confidence[1] if confidence[1] < 1 else None,
-                correct=correct,
-            )
-            add_slice(slicing.from_filter(name.strip() or unique_name("filter"), rule))
-            del st.session_state["map_filter_name"]  # the next slice gets a name of its own, not this one's again
-            st.rerun()
+            second[2].multiselect(result.tag_column.capitalize(), tag_names, key="map_filter_tags")
+        second[3].radio("Correct", slicing.CORRECTNESS, horizontal=True, key="map_filter_correct")
+        st.slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.01, key="map_filter_confidence")
+        st.button("Add slice", key="map_add_filter", icon=":material/add:", on_click=_add_filter_slice,
+                  args=(longest, bool(result.tag_column)))
+
+
+def _add_filter_slice(longest: int, has_tags: bool) -> None:
+    """The "Add slice" callback: the filter's slice from the form's values, then a fresh name for the next."""
+    state = st.session_state
+    tokens, confidence = state["map_filter_tokens"], state["map_filter_confidence"]
+    rule = slicing.SliceRule(
+        text=state["map_filter_text"],
+        min_tokens=tokens[0] if tokens[0] > 1 else None,
+        max_tokens=tokens[1] if tokens[1] < longest else None,
+        labels=tuple(state["map_filter_labels"]),
+        predicted=tuple(state["map_filter_predicted"]),
+        tags=tuple(state.get("map_filter_tags", ())) if has_tags else (),
+        min_confidence=confidence[0] if confidence[0] > 0 else None,
+        max_confidence=confidence[1] if confidence[1] < 1 else None,
+        correct=state["map_filter_correct"],
+    )
+    add_slice(slicing.from_filter(state[FILTER_NAME_KEY].strip() or unique_name("filter"), rule))
+    state[FILTER_NAME_KEY] = unique_name("filter")
 
 
 def slice_table(result: MapResult) -> None:

@@ -98,3 +98,23 @@ def test_a_lasso_on_the_map_becomes_a_slice_with_metrics(browser, app_url, revie
     screenshot(page, "map-slice")
     assert page.locator("[data-testid='stException']").count() == 0
     assert not dialogs and remote == [] and page.locator("img[src='x']").count() == 0
+
+
+def test_two_filter_slices_in_a_row_keep_both(browser, app_url, reviews):  # noqa: F811
+    # the name box stays on screen between the two: the browser must show the new name, not send the old one back
+    path, _ = reviews
+    page, dialogs, _ = open_map(browser, app_url, path)
+    page.get_by_text("New slice from a filter").first.click()
+    for text in ("film", "plot"):
+        box = page.get_by_label("Text contains")
+        box.fill(text)
+        box.press("Enter")
+        page.wait_for_timeout(1500)
+        page.get_by_role("button", name="Add slice").click()
+        page.wait_for_timeout(2500)
+    metrics = page.locator("[data-testid='stDataFrame']").first
+    metrics.locator("[role='gridcell']", has_text="filter 2").first.wait_for(state="attached", timeout=60_000)
+    names = [cell for cell in metrics.locator("[role='gridcell']").all_text_contents() if cell.startswith("filter")]
+    assert names[:2] == ["filter", "filter"] and "filter 2" in names  # name and kind of the first, then the second
+    assert page.get_by_label("Slice name", exact=True).input_value() == "filter 3"
+    assert page.locator("[data-testid='stException']").count() == 0 and not dialogs
