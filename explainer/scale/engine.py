@@ -88,13 +88,14 @@ def run_job(
     finished = prepare_folder(folder, key, (job.kind, fingerprint, inputs.content_hash, job.keyed()))
     if finished is not None:
         return finished, True
-    # One shard of many may be empty (no bytes, a header only, every row skipped): it adds no rows. A job whose
-    # files hold no usable row at all fails in _check_rows; a single file keeps the reader's detailed message.
+    text_column, label_column, extra_columns = _shared_columns(inputs, job, bundle.label_names, quote_contents)
+    # Every file is read with the columns found (a header-only shard could not guess them). One shard of many may
+    # be empty (no bytes, a header only, every row skipped): it adds no rows, and a set with no usable row at all
+    # fails in _check_rows; a single file keeps the reader's detailed message.
     reader = ReaderOptions(
-        tuple(bundle.label_names), job.text_column, job.label_column, quote_contents, block_rows,
+        tuple(bundle.label_names), text_column, label_column, quote_contents, block_rows,
         allow_empty=len(inputs.files) > 1,
     )
-    text_column, label_column, extra_columns = _shared_columns(inputs, job, bundle.label_names, quote_contents)
     partial = folder / PARTIAL
     shards = partial / ROWS
     shards.mkdir(parents=True, exist_ok=True)
@@ -146,32 +147,59 @@ def _shared_columns(
     inputs: InputSet, job: JobOptions, label_names, quote_contents: bool
 ) -> tuple[str, str, tuple[str, ...]]:
     """(text column, label column, extra columns) of every input file; DatasetError naming the first file whose
-    columns differ from the first file's (the manifest and the results have one set of columns). Opening a file
-    also checks its encoding and header, so a bad shard fails here, before any engine starts."""
+    columns differ from the first readable file's (the manifest and the results have one set of columns). Opening
+    a file also checks its encoding and header, so a bad shard fails here, before any engine starts.
+
+    The first file that names its columns (given, or guessed from its rows) names them for all: an empty shard
+    (no bytes, a header only) has no rows to guess a text column from, and is read with the others' columns."""
     found: tuple[str, str, tuple[str, ...]] | None = None
+    source: Path | None = None
     several = len(inputs.files) > 1
+    waiting: list[tuple[Path, DatasetError]] = []  # files that could not name their columns before one did
+
+    def columns_of(path: Path) -> tuple[str, str, tuple[str, ...]]:
+        with iter_rows(
+            path,
+            text_column=job.text_column or (found[0] if found else None),
+            label_column=job.label_column or (found[1] if found else None),
+            label_names=label_names,
+            quote_contents=quote_contents,
+            allow_empty=several,
+        ) as stream:
+            return stream.text_column, stream.label_column, tuple(stream.extra_columns)
+
+    def check(path: Path, columns: tuple[str, str, tuple[str, ...]]) -> None:
+        assert found is not None and source is not None
+        if columns[:2] == found[:2] and set(columns[2]) == set(found[2]):  # the order of the others is free
+            return
+        if not quote_contents:  # never the contents of a file the caller may not read, columns included
+            raise DatasetError(f"{inputs.spec}: {path} has other columns than {source}; give shards with the same "
+                               "columns")
+        raise DatasetError(
+            f"{inputs.spec}: {path} has other columns ({_show_columns(columns)}) than {source} "
+            f"({_show_columns(found)}); give shards with the same columns"
+        )
+
     for path, size in zip(inputs.files, inputs.sizes, strict=True):
         if several and size == 0:  # an empty shard: no columns to compare, no rows to read
             continue
-        with iter_rows(
-            path,
-            text_column=job.text_column,
-            label_column=job.label_column,
-            label_names=label_names,
-            quote_contents=quote_contents,
-        ) as stream:
-            columns = (stream.text_column, stream.label_column, tuple(stream.extra_columns))
+        try:
+            columns = columns_of(path)
+        except DatasetError as error:
+            if several and found is None:  # perhaps a header-only shard: try again once a file names them
+                waiting.append((path, error))
+                continue
+            raise
         if found is None:
-            found = columns
-        elif columns[:2] != found[:2] or set(columns[2]) != set(found[2]):  # the order of the others is free
-            if not quote_contents:  # never the contents of a file the caller may not read, columns included
-                raise DatasetError(f"{inputs.spec}: {path} has other columns than {inputs.files[0]}; give shards "
-                                   "with the same columns")
-            raise DatasetError(
-                f"{inputs.spec}: {path} has other columns ({_show_columns(columns)}) than {inputs.files[0]} "
-                f"({_show_columns(found)}); give shards with the same columns"
-            )
-    if found is None:  # every file of several has no bytes
+            found, source = columns, path
+            for earlier, _ in waiting:
+                check(earlier, columns_of(earlier))
+            waiting.clear()
+        else:
+            check(path, columns)
+    if found is None:
+        if waiting:
+            raise waiting[0][1]
         raise DatasetError(f"{inputs.spec}: no usable rows (all {len(inputs.files)} files are empty)")
     return found
 
@@ -370,7 +398,7 @@ def _check_rows(shards: Path, inputs: InputSet) -> tuple[tuple[FileEntry, ...], 
     0..n-1, each exactly once (nothing dropped, nothing duplicated by a retried block)."""
     among = f" in any of its {len(inputs.files)} files" if len(inputs.files) > 1 else ""
     if not any(shards.glob("*.parquet")):  # every file was an empty shard: not one block was read
-        raise ResultsError(f"{inputs.spec}: no usable rows{among}")
+        raise DatasetError(f"{inputs.spec}: no usable rows{among}")
     table = pa_dataset.dataset(str(shards), format="parquet").to_table(columns=["file", "row", "problem", "node"])
     files = table.column("file").to_numpy()
     rows = table.column("row").to_numpy()
@@ -397,5 +425,5 @@ def _check_rows(shards: Path, inputs: InputSet) -> tuple[tuple[FileEntry, ...], 
     nodes = len(set(table.column("node").to_pylist()))
     total = sum(e.rows for e in entries)
     if total == 0:
-        raise ResultsError(f"{inputs.spec}: no usable rows{among}")
+        raise DatasetError(f"{inputs.spec}: no usable rows{among}")
     return tuple(entries), total, int(skipped_mask.sum()), nodes

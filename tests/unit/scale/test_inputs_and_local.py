@@ -194,13 +194,30 @@ def test_empty_shards_add_no_rows_and_a_set_of_only_empty_shards_is_refused(tmp_
     with pytest.raises(DatasetError, match=r"d\.csv: no usable rows \(line 2: empty text\)"):
         run_job(ours_bundle, resolve_inputs(folder / "d.csv"), JobOptions("evaluate"), tmp_path / "one")
     (folder / "a.csv").unlink()
-    with pytest.raises(ResultsError, match="no usable rows in any of its 3 files"):
+    with pytest.raises(DatasetError, match="no usable rows in any of its 3 files"):
         run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "none")
     (folder / "d.csv").unlink()
     (folder / "b.csv").write_bytes(b"")
     with pytest.raises(DatasetError, match=r"no usable rows \(all 2 files are empty\)"):
         run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "none2")
     assert not (tmp_path / "none" / MANIFEST).exists() and not (tmp_path / "none2" / MANIFEST).exists()
+
+
+def test_a_header_only_shard_takes_the_columns_another_shard_names(tmp_path, ours_bundle):
+    # "body" is not a known text column name: the others' rows show it holds the text, a header alone cannot
+    neg, pos = ours_bundle.label_names[:2]
+    folder = tmp_path / "body"
+    _shard(folder / "a.csv", "body,label", [])
+    _shard(folder / "b.csv", "body,label", [f"a dull film,{neg}", f"a fine film,{pos}"])
+    manifest, _ = run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out")
+    assert [e.rows for e in manifest.files] == [0, 2] and manifest.text_column == "body"
+    # the columns compared with are named after the file that gave them, not an empty first one
+    (folder / "0.csv").write_bytes(b"")
+    _shard(folder / "c.csv", "body,label,extra", [f"slow,{neg},x"])
+    with pytest.raises(DatasetError) as caught:
+        run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out2")
+    assert f"{folder / 'c.csv'} has other columns" in str(caught.value) and f"than {folder / 'b.csv'}" in str(
+        caught.value)
 
 
 def test_a_bad_shard_fails_before_the_engine_starts(tmp_path, ours_bundle, monkeypatch):
