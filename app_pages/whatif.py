@@ -9,6 +9,7 @@ import streamlit as st
 from explainer.attribution import METHODS, AttributionOptions
 from explainer.attribution.registry import title
 from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
+from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import whatif as whatif_ui
 from explainer.ui.text_box import limited_text_area
@@ -82,11 +83,11 @@ st.subheader("Attribution of each")
 method = st.selectbox("Attribution method", METHODS, format_func=title, key="whatif_attribution")
 options = AttributionOptions(max_steps=128)
 one, two = st.columns(2)
-longest = max(traces, key=lambda trace: (len(trace.tokens), trace.num_text_tokens))  # as Attribution counts it
+longest_trace = max(traces, key=lambda trace: (len(trace.tokens), trace.num_text_tokens))  # as Attribution counts
 shown = ((one, original, "Original"), (two, edited, "Edited"))
-for column, text, who in shown if demo.within_trace_limit("attributions", longest, "attribution_tokens") else ():
+for column, text, who in shown if demo.within_trace_limit("attributions", longest_trace, "attribution_tokens") else ():
     result = caches.get_attribution(name, text, method, None, options)
-    column.caption(f"{who} · {attribution_figures.headline(result)}")
+    column.caption(f"{who} · {attribution_figures.headline(result, dense_suffix(result.notes))}")
     column.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
 
 st.subheader("Counterfactuals")

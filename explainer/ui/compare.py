@@ -41,7 +41,7 @@ def pair_picker(name_a: str) -> str:
     raw = links.from_link(KEY, "model_b")
     links.seed_option(KEY, "model_b", str, default)
     if raw is not None and demo_mode.config() is not None and raw not in names:  # model_b() uses the default
-        links.tell_adjusted("model_b", raw, f"is not offered here; {default} is used")
+        links.tell_adjusted("model_b", raw, f"is not offered here; {links.shown_value(default)} is used")
     if pairs:
         st.selectbox("Natural pairs", pairs, index=None, key=PAIR_KEY, on_change=_use_pair,
                      format_func=lambda p: f"{p.question}: {p.left} vs {p.right}",

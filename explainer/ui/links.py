@@ -172,7 +172,7 @@ def seed_sidebar() -> None:
         st.session_state.model_choice = model
     elif demo is not None:  # demo mode offers its list only: a link naming anything else opens the first model
         st.session_state.model_choice = names[0]
-        tell_adjusted("model", model, f"is not offered here; {_shown(names[0])} is used")
+        tell_adjusted("model", model, f"is not offered here; {shown_value(names[0])} is used")
     else:
         st.session_state.model_choice = OTHER_MODEL
         st.session_state.model_other = model
@@ -213,7 +213,7 @@ def joined(values: Iterable[Any]) -> str:
     return ",".join(map(str, values))
 
 
-def _shown(raw: str) -> str:
+def shown_value(raw: str) -> str:
     """A link's value quoted for a toast (markdown): short, one line, no backtick to end the code span early."""
     value = " ".join(raw.replace("`", "'").split())
     return f"`{value[:40]}{'…' if len(value) > 40 else ''}`"
@@ -222,7 +222,7 @@ def _shown(raw: str) -> str:
 def tell_adjusted(param: str, raw: str, why: str) -> None:
     """Say once, in a toast, that the link's `param`=`raw` was not used as written, and why (a hand-edited or old
     link; the page goes on with what it says instead of failing)."""
-    st.toast(f"The link's {param}={_shown(raw)} {why}.", icon=":material/link_off:")
+    st.toast(f"The link's {param}={shown_value(raw)} {why}.", icon=":material/link_off:")
 
 
 def mark_seeded(key: str, param: str) -> None:

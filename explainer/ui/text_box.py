@@ -34,7 +34,7 @@ def limited_text_area(label: str, key: str, longest: int, target: Any = st, **op
     _clamp(key, longest)  # a value a link or a button put there
     target.text_area(label, key=key, on_change=_clamp, args=(key, longest), **options)
     _warn_if_clamped(key, longest, target)
-    return st.session_state.get(key, "")
+    return st.session_state.get(key) or ""
 
 
 def limited_text_input(label: str, key: str, longest: int, target: Any = st, **options: Any) -> str:
@@ -42,7 +42,7 @@ def limited_text_input(label: str, key: str, longest: int, target: Any = st, **o
     _clamp(key, longest)
     target.text_input(label, key=key, on_change=_clamp, args=(key, longest), **options)
     _warn_if_clamped(key, longest, target)
-    return st.session_state.get(key, "")
+    return st.session_state.get(key) or ""
 
 
 def _warn_if_clamped(key: str, longest: int, target: Any) -> None:

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from explainer.attribution.registry import REGISTRY
 from explainer.attribution.registry import title as method_title
-from explainer.views.text import html_text, markdown_literal, plot_text, token_labels
+from explainer.views.text import html_text, markdown_literal, numbered, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.attribution.faithfulness import Agreement, Faithfulness
@@ -302,7 +302,7 @@ def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Fi
         mid_x.append((i + j) / 2)
         mid_y.append((l0 + l1) / 2)
         mid_text.append(
-            f"layer {l1}: {i} {labels[i]} ← {j} {labels[j]}<br>attribution {edge.weight:.4f} "
+            f"layer {l1}: {numbered(i, labels[i])} ← {numbered(j, labels[j])}<br>attribution {edge.weight:.4f} "
             f"({edge.relative:.0%} of the layer's strongest)<br>{heads}"
         )
     figure.add_trace(
@@ -333,7 +333,7 @@ def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Fi
         xaxis={
             "tickmode": "array",
             "tickvals": list(range(0, len(labels), step)),
-            "ticktext": [f"{i} {t}" for i, t in enumerate(labels)][::step],
+            "ticktext": [numbered(i, t) for i, t in enumerate(labels)][::step],
             "tickangle": -60,
             "range": [-0.5, len(labels) - 0.5],
         },

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.views.text import plot_text, token_labels
+from explainer.views.text import numbered, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.attention.head_matching import HeadMatching
@@ -141,7 +141,7 @@ def similarity_figure(matching: HeadMatching, name_a: str, name_b: str) -> go.Fi
 def paired_heatmaps(map_a: np.ndarray, map_b: np.ndarray, units: Sequence[str], title_a: str,
                     title_b: str) -> go.Figure:
     """Two [U, U] attention maps (query rows, key columns) side by side on the same units."""
-    labels = [f"{i} {plot_text(u)}" for i, u in enumerate(units)]
+    labels = [numbered(i, plot_text(u)) for i, u in enumerate(units)]
     figure = make_subplots(rows=1, cols=2, subplot_titles=(plot_text(title_a), plot_text(title_b)),
                            horizontal_spacing=0.12)
     top = float(max(map_a.max(), map_b.max(), 1e-9))

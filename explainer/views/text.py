@@ -59,16 +59,26 @@ def display_token(token: str) -> str:
     return token.translate(SPACE_MARKS).strip(" ") or ("␣" if token else token)
 
 
+# Bidi classes that can move the number before a token: right-to-left letters, Arabic digits, and the explicit
+# embeddings, overrides and isolates a token may carry (an unclosed U+202E would reverse the rest of the label).
+RIGHT_TO_LEFT = {"R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI", "PDI"}
+
+
 def _isolated(text: str) -> str:
-    """Right-to-left text set apart (U+2068 … U+2069), so that "2 ##ي" does not read "ي## 2": the bidi
-    algorithm otherwise reorders the number and the marks around it."""
-    if any(unicodedata.bidirectional(character) in ("R", "AL") for character in text):
+    """Text that could reorder its label set apart (U+2068 … U+2069), so that "2 ##ي" does not read "ي## 2"."""
+    if any(unicodedata.bidirectional(character) in RIGHT_TO_LEFT for character in text):
         return f"\u2068{text}\u2069"
     return text
+
+
+def numbered(index: int, shown: str) -> str:
+    """"3 movie": a position and its token as already shown (escaped for plotly, or as typed for a widget),
+    the index kept first whatever script the token is in."""
+    return f"{index} {_isolated(shown)}"
 
 
 def token_labels(tokens: Sequence[str], plotly: bool = True) -> list[str]:
     """Unique labels ("3 movie"): repeated tokens must not merge on a categorical axis. Escaped for plotly;
     `plotly=False` gives them as typed, for Streamlit widgets, which show text literally."""
-    return [f"{i} {_isolated(plot_text(display_token(token)) if plotly else display_token(token))}" for i, token in
+    return [numbered(i, plot_text(display_token(token)) if plotly else display_token(token)) for i, token in
             enumerate(tokens)]

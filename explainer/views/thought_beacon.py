@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 
-from explainer.views.text import plot_text, token_labels
+from explainer.views.text import numbered, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -128,7 +128,7 @@ def reasoning_sankey(trace: Trace, token: int | None = None) -> go.Figure:
         for i in positions:
             key = (layer, int(path[layer, i]))
             nodes.setdefault(key, len(nodes))
-            members.setdefault(key, []).append(f"{i} {escaped[i]}")
+            members.setdefault(key, []).append(numbered(i, escaped[i]))
     flows: dict[tuple[int, int], float] = {}
     for layer in range(layers - 1):
         for i in positions:

@@ -182,7 +182,7 @@ def test_compare_offers_model_b_from_the_list_only(demo, model_b):
     if model_b == "tiny":
         assert not told
     else:  # said, not swapped silently; the visitor's own text is all it repeats
-        assert len(told) == 1 and told[0].endswith("is not offered here; tiny-bert is used.")
+        assert len(told) == 1 and told[0].endswith("is not offered here; `tiny-bert` is used.")
 
 
 def test_no_page_loads_a_model_the_demo_does_not_offer(demo, tmp_path):
@@ -202,3 +202,12 @@ def test_markers_and_beacons_call_a_listed_data_set_by_its_offered_name(demo):
         captions = " ".join(c.value for c in app.caption)
         assert "2 texts from rows/rows.csv" in captions, page  # the name, not the server path
         assert folder not in shown(app), page
+
+
+def test_what_ifs_edited_copy_from_a_link_keeps_the_limit_and_says_so(demo):
+    app = run({"text": "a fine film", "edited": "a dull film " * 40}, page="app_pages/whatif.py")  # 480 > 300
+    assert app.text_area(key="whatif_edited").value == ("a dull film " * 40)[:300]
+    assert any("480 characters; the first 300 are kept" in w.value for w in app.warning)
+    app.button(key="whatif_reset").click().run()
+    assert app.text_area(key="whatif_edited").value == "a fine film"
+    assert not any("characters; the first" in w.value for w in app.warning)

@@ -77,3 +77,11 @@ def test_html_text_keeps_a_blank_line_from_ending_the_html_block():
 
     assert html_text("good\n\n[x](http://e.com)\r\n    <b>") == "good&#10;&#10;[x](http://e.com)&#10;    &lt;b&gt;"
     assert "\n" not in html_text("a\rb\nc")
+
+
+def test_arabic_digits_and_a_right_to_left_override_are_isolated_too():
+    from explainer.views.text import numbered
+
+    assert numbered(3, "٣") == "3 \u2068٣\u2069"
+    assert numbered(4, "x\u202ey") == "4 \u2068x\u202ey\u2069"  # an unclosed override stays inside its label
+    assert numbered(5, "movie") == "5 movie"
