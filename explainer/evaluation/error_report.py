@@ -24,7 +24,10 @@ from explainer.evaluation.prediction_cache import cached_predictions
 from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress
 
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # an upload larger than this is refused with a message
+# An upload larger than this is refused with a message. MB is 10^6 bytes, as Streamlit's uploader counts them
+# (its drop zone and its size of a chosen file), so the page never gives one file two sizes.
+MEGABYTE = 10**6
+MAX_UPLOAD_BYTES = 100 * MEGABYTE
 TAG_COLUMNS = ("capability", "tag", "category", "group")  # an extra column of these names filters the table
 CALIBRATION_BINS = 10
 
@@ -37,7 +40,7 @@ def check_upload_size(size: int, name: str = "the file", limit: int | None = Non
     limit = MAX_UPLOAD_BYTES if limit is None else limit
     if size > limit:
         raise DatasetError(
-            f"{name} is {size / 2**20:,.1f} MB; uploads are limited to {limit / 2**20:,.0f} MB here. "
+            f"{name} is {size / MEGABYTE:,.1f} MB; uploads are limited to {limit / MEGABYTE:,.0f} MB here. "
             "Split the file, or run it on your own machine."
         )
 

@@ -10,14 +10,15 @@ import streamlit as st
 
 from explainer.data.challenge import DEFAULT_PATH
 from explainer.data.labelled import DatasetError, LabelledData
-from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, ErrorReport, check_upload_size, load_labelled
+from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, MEGABYTE, ErrorReport, check_upload_size, load_labelled
 from explainer.loading.bundle import ModelBundle
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import links, navigation
 
 SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
-UPLOAD_TYPES = ("csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt")  # what read_dataset reads; every uploader
+# what read_dataset reads; every uploader
+UPLOAD_TYPES = ("csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt", "parquet", "pq")
 LISTED = "A data set offered here"  # demo mode's only server-side source: the config's list, by name
 RESULTS = "Results folder"  # a folder written by `--engine ray` (or `--out`): read back, the model not run
 PREDICTION_KINDS = ("evaluate", "map")  # results folders that hold predictions
@@ -62,7 +63,7 @@ class DataChoice:
         columns = {"text_column": self.text_column, "label_column": self.label_column}
         if self.kind == SOURCES[1]:
             if self.upload is None:
-                raise DatasetError("Choose a CSV, TSV or JSONL file to upload.")
+                raise DatasetError("Choose a CSV, TSV, JSONL or Parquet file to upload.")
             check_upload_size(self.upload.size, self.upload.name, upload_limit())
             return load_labelled(bundle, self.upload, filename=self.upload.name, upload_limit=upload_limit(),
                                  **columns)
@@ -74,7 +75,7 @@ class DataChoice:
             return results_data(bundle, self.path, self.results_kinds)
         if self.kind == SOURCES[2] and demo_mode.config() is None:
             if not self.path.strip():
-                raise DatasetError("Enter the path of a CSV, TSV or JSONL file on this machine.")
+                raise DatasetError("Enter the path of a CSV, TSV, JSONL or Parquet file on this machine.")
             # A server file: its contents stay out of error messages (whoever reaches the port may type any path).
             return load_labelled(bundle, Path(self.path.strip()).expanduser(), quote_contents=False, **columns)
         if self.kind == SOURCES[0] and demo_mode.config() is None:  # called by its file name, as in the picker
@@ -125,7 +126,17 @@ def seed_second_results(bundle: ModelBundle, folder: str, data: LabelledData) ->
 def upload_limit() -> int:
     """Largest upload in bytes: the demo config's, else the library's."""
     demo = demo_mode.config()
-    return MAX_UPLOAD_BYTES if demo is None else demo.limits.max_upload_mb * 2**20
+    return MAX_UPLOAD_BYTES if demo is None else demo.limits.max_upload_mb * MEGABYTE
+
+
+def uploader(prefix: str):
+    """The labelled-file uploader every page uses: the types read_dataset reads, and the size limit said in its
+    label and enforced by the browser's drop zone (which would otherwise say Streamlit's 200 MB)."""
+    limit_mb = max(upload_limit() // MEGABYTE, 1)
+    return st.file_uploader(
+        f"Labelled CSV, TSV, JSONL or Parquet (at most {limit_mb:,} MB; text as UTF-8)",
+        type=list(UPLOAD_TYPES), key=f"{prefix}_upload", max_upload_size=limit_mb,
+    )
 
 
 def listed_path(name: str) -> Path:
@@ -186,10 +197,7 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
         demo = demo_mode.config()
         path = st.selectbox("Data set", list(demo.data_choices()) if demo else [], key=f"{prefix}_listed") or ""
     elif kind == SOURCES[1]:
-        upload = st.file_uploader(
-            f"Labelled CSV, TSV or JSONL (at most {upload_limit() // 2**20} MB; UTF-8)",
-            type=list(UPLOAD_TYPES), key=f"{prefix}_upload",
-        )
+        upload = uploader(prefix)
         st.caption("An uploaded file does not travel in a shared link; a path on this machine does.")
     elif kind == SOURCES[2]:
         path = st.text_input("Path", key=f"{prefix}_path", placeholder="/data/sst2/dev.tsv")

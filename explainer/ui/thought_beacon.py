@@ -146,15 +146,13 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
             # called by its offered name, never by its path on the server (as the Errors page does)
             data = _read_path(str(labelled.listed_path(name or "")), label_names, quote=False, shown=name)
         elif source == SOURCES[1]:
-            upload = st.file_uploader(f"Labelled CSV, TSV or JSONL (at most {labelled.upload_limit() // 2**20} MB; "
-                                      "UTF-8)", type=list(labelled.UPLOAD_TYPES),
-                                      key=f"{prefix}_upload")
+            upload = labelled.uploader(prefix)
             if upload is None:
                 return None
             check_upload_size(upload.size, upload.name, labelled.upload_limit())
             data = read_labelled(upload.getvalue(), upload.name, label_names)
         else:
-            path = st.text_input("Path to a labelled CSV, TSV or JSONL file", key=f"{prefix}_path").strip()
+            path = st.text_input("Path to a labelled CSV, TSV, JSONL or Parquet file", key=f"{prefix}_path").strip()
             if not path:
                 return None
             data = _read_path(path, label_names, quote=False)

@@ -128,7 +128,7 @@ def test_an_oversized_upload_is_refused_before_it_is_read(tmp_path, monkeypatch,
     assert sources() == (LISTED, SOURCES[1])
 
     class Upload:  # what Streamlit's UploadedFile offers; reading it would fail the test
-        name, size, file_id = "big.csv", 2 * 2**20, "id"
+        name, size, file_id = "big.csv", 2 * 10**6, "id"
 
         def getvalue(self):
             raise AssertionError("an oversized upload must not be read")
