@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import pickle
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ def load_model(
         model, tokenizer = _load_hub(name, allow_pickle)
 
     _require_classifier_head(model, name)
+    _require_tokenizer_fits(model, tokenizer, name)
     if tokenizer.pad_token is None:  # GPT-2 style tokenizers: pad with end-of-text so batches work
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if model.config.pad_token_id is None:
@@ -196,7 +198,12 @@ def _load_config(source: str, local_files_only: bool = False):
             f"Could not find model '{source}': not a shipped model, not a local folder, and {where}."
         ) from error
     except ValueError as error:  # unknown model_type, or a config that asks for remote code
-        raise ModelLoadError(f"Unsupported model config in '{source}': {error}") from error
+        if "trust_remote_code" in str(error):  # never offered: code that comes with a model is not run here
+            raise ModelLoadError(
+                f"'{source}' needs code of its own (auto_map), which this app never runs: only architectures "
+                "built into transformers load"
+            ) from error
+        raise ModelLoadError(f"Unsupported model config in '{source}': {_first_line(error)}") from error
     architectures = getattr(config, "architectures", None) or []
     if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
         raise ModelLoadError(
@@ -225,7 +232,14 @@ def _from_pretrained(
             raise ModelLoadError(f"'{source}' ({config.model_type}) has no sequence-classification model") from error
         raise ModelLoadError(f"Could not load weights of '{source}': {error}") from error
     except (OSError, RuntimeError) as error:
-        raise ModelLoadError(f"Weights of '{source}' are missing or corrupt: {error}") from error
+        if "ignore_mismatched_sizes" in str(error):  # the details are in a report transformers logs, not in it
+            raise ModelLoadError(_mismatch(source, config, use_safetensors, local_files_only)) from error
+        raise ModelLoadError(f"Weights of '{source}' are missing or corrupt: {_first_line(error)}") from error
+    except pickle.UnpicklingError as error:  # --allow-pickle, and torch's weights_only refused what is inside
+        raise ModelLoadError(
+            f"The pickle weights of '{source}' hold more than tensors, so they were not loaded (only plain "
+            "tensors are read from a pickle file, whatever the flag)"
+        ) from error
     except Exception as error:  # safetensors raises its own error type on a damaged file
         if type(error).__name__ == "SafetensorError":
             raise ModelLoadError(f"Weights of '{source}' are corrupt: {error}") from error
@@ -239,6 +253,23 @@ def _from_pretrained(
     if missing_all := info.get("missing_keys"):
         raise ModelLoadError(f"Weights of '{source}' are incomplete: missing {', '.join(sorted(missing_all)[:6])}")
     return model
+
+
+def _mismatch(source: str, config, use_safetensors: bool | None, local_files_only: bool) -> str:
+    """Which weights do not have the shapes config.json gives them, read by loading once more without the check
+    (on the way to an error only)."""
+    try:
+        _, info = AutoModelForSequenceClassification.from_pretrained(
+            source, config=config, attn_implementation="eager", use_safetensors=use_safetensors,
+            trust_remote_code=False, output_loading_info=True, dtype=torch.float32,
+            local_files_only=local_files_only, ignore_mismatched_sizes=True,
+        )
+        found = [f"{key} is {list(saved)} in the file, {list(wanted)} by its config"
+                 for key, saved, wanted in sorted(info.get("mismatched_keys", ()), key=lambda k: k[0])[:3]]
+    except Exception:  # the first error stands
+        found = []
+    detail = "; ".join(found) if found else "their shapes differ from what config.json gives"
+    return f"Weights of '{source}' do not fit its config.json: {detail}"
 
 
 def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTokenizerFast:
@@ -271,6 +302,24 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
 def _require_classifier_head(model: PreTrainedModel, name: str) -> None:
     if not hasattr(model.config, "id2label") or model.config.num_labels < 1:
         raise ModelLoadError(f"'{name}' defines no labels")
+
+
+def _require_tokenizer_fits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, name: str) -> None:
+    """Refuse a tokenizer that can give ids the model has no embedding for: every input holding one would fail
+    deep in the model (a token added to the tokenizer without resizing the embeddings, or another model's)."""
+    embeddings = model.get_input_embeddings()
+    rows = getattr(embeddings, "num_embeddings", None)
+    if rows is not None and len(tokenizer) > rows:
+        raise ModelLoadError(
+            f"'{name}': its tokenizer has {len(tokenizer):,} ids but the model embeds {rows:,}: they do not belong "
+            "together (a token added to the tokenizer without resizing the model's embeddings?)"
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    """An error's first line, spaces collapsed: transformers' messages run on with advice (pip, remote code)."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines[0].split()) if lines else type(error).__name__
 
 
 def _max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> int:

@@ -136,6 +136,52 @@ def test_pickle_weights_are_refused_unless_allowed(tmp_path, tokenizer, encode):
         assert torch.allclose(loaded.model(**inputs).logits, model(**inputs).logits, atol=1e-6)
 
 
+class Payload:  # unpickling it would call print: torch's weights_only loader refuses it
+    def __reduce__(self):
+        return (print, ("pickle code ran",))
+
+
+def test_pickle_weights_holding_more_than_tensors_are_one_line_even_when_allowed(tmp_path, tokenizer):
+    _, folder = _pickle_only_checkpoint(tmp_path, tokenizer)
+    torch.save({"payload": Payload()}, folder / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match="hold more than tensors") as error:
+        load_model(folder, allow_pickle=True)
+    assert "\n" not in str(error.value) and "weights_only" not in str(error.value)
+
+
+def test_weights_of_other_shapes_than_the_config_are_named(tmp_path, checkpoint):
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "shapes")
+    config = json.loads((folder / "config.json").read_text())
+    config["intermediate_size"] += 16
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError) as error:
+        load_model(folder)
+    said = str(error.value)
+    assert "do not fit its config.json" in said and "intermediate.dense" in said and "in the file" in said
+    assert "\n" not in said and "above" not in said
+
+
+def test_a_tokenizer_with_more_ids_than_the_model_embeds_is_refused(tmp_path, checkpoint):
+    from transformers import AutoTokenizer
+
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "added")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens(["<movie>"])  # without resizing the model's embeddings
+    tokenizer.save_pretrained(folder)
+    with pytest.raises(ModelLoadError, match=r"its tokenizer has [\d,]+ ids but the model embeds"):
+        load_model(folder)
+
+
+def test_an_unknown_model_type_is_one_line(tmp_path, checkpoint):
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "unknown")
+    config = json.loads((folder / "config.json").read_text())
+    config["model_type"] = "frobnicator"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="frobnicator") as error:
+        load_model(folder)
+    assert "\n" not in str(error.value) and "pip install" not in str(error.value)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "bad-header"])
 def test_corrupt_safetensors_is_a_load_error(tmp_path, checkpoint, damage):
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / damage)
@@ -208,8 +254,10 @@ def test_auto_map_remote_code_is_never_executed(tmp_path, checkpoint, model_type
 
     try:
         loaded = load_model(folder)
-    except ModelLoadError:
+    except ModelLoadError as error:
         loaded = None
+        said = str(error)
+        assert "\n" not in said and "trust_remote_code" not in said  # never advises running the code
     assert not marker.exists(), "load_model executed code shipped inside the checkpoint"
     if model_type != "bert":
         assert loaded is None, "an unknown model_type can only be loaded by running its code"
