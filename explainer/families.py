@@ -318,7 +318,8 @@ def missing_family_note(
         else getattr(getattr(model_or_config, "config", model_or_config), "model_type", "unknown")
     )
     return (
-        f"{what[0].upper()}{what[1:]} need to know where a '{model_type}' model keeps its layers, attention "
+        f"{what[0].upper()}{what[1:]} {'need' if ' and ' in what else 'needs'} to know where a model of type "
+        f"'{model_type}' keeps its layers, attention "
         f"output, MLP and classifier, and the per-architecture table (explainer/families.py) has no "
         f"'{model_type}' entry. Attention and hidden states are shown as usual. To add the family, add one "
         f"Family(...) entry to FAMILIES there (see {ADD_FAMILY_DOC})."
@@ -330,7 +331,16 @@ def single_readout_note(model_or_config: Any) -> str | None:
     one position (attention rollout, gradient x attention, the attribution graph's prediction node) would be
     wrong for this model: a ModernBERT fine-tune with mean pooling reads every position."""
     config = getattr(model_or_config, "config", model_or_config)
-    if getattr(config, "model_type", "") == "modernbert" and getattr(config, "classifier_pooling", "cls") == "mean":
+    model_type = getattr(config, "model_type", "")
+    if family_of(model_type) is UNKNOWN:  # decoders read the last token, encoders the first: not known here
+        return (
+            f"A model of type '{model_type}' is not in the per-architecture table (explainer/families.py), so the "
+            "position its classifier reads is not known; methods that follow one readout position (attention "
+            "rollout, gradient x attention, the attribution graph) could explain the wrong one. Use a gradient "
+            f"method (integrated gradients, saliency, input x gradient) or occlusion, LIME, KernelSHAP; to add "
+            f"the family, see {ADD_FAMILY_DOC}."
+        )
+    if model_type == "modernbert" and getattr(config, "classifier_pooling", "cls") == "mean":
         return (
             "This ModernBERT classifier mean-pools every position (classifier_pooling='mean'), so no single "
             "position carries the prediction; methods that follow one readout position would be wrong for it. "

@@ -220,3 +220,26 @@ def test_a_mean_pooled_modernbert_has_no_attribution_graph(tokenizer, tmp_path):
     folder = save_checkpoint(build_model("modernbert", classifier_pooling="mean"), tokenizer, tmp_path / "mean")
     with pytest.raises(GraphUnsupported, match="mean-pools every position"):
         attention_attribution(load_model(folder, device="cpu"), "a fine film")
+
+
+def test_a_family_not_in_the_table_refuses_the_one_position_methods(tokenizer, tmp_path):
+    # an OPT or MPNet classifier reads a position the table does not know: rollout read at 0 explained nothing
+    from transformers import MPNetConfig, MPNetForSequenceClassification
+
+    from explainer import load_model
+    from explainer.attribution.attributing import attribute, attribute_all
+    from explainer.attribution.layer_methods import MethodUnsupported
+    from tests.conftest import save_checkpoint
+
+    config = MPNetConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=130, num_labels=2)
+    torch.manual_seed(0)
+    folder = save_checkpoint(MPNetForSequenceClassification(config).eval(), tokenizer, tmp_path / "mpnet")
+    loaded = load_model(folder, device="cpu")
+    assert family_of(loaded.model) is UNKNOWN
+    for method in ("rollout", "grad_x_attention"):
+        with pytest.raises(MethodUnsupported, match="not in the per-architecture table"):
+            attribute(loaded, "a fine film", method)
+    results = attribute_all(loaded, "a fine film")
+    assert "integrated_gradients" in results and "rollout" not in results and "grad_x_attention" not in results
+    assert missing_family_note(loaded.model, "the attribution graph").startswith("The attribution graph needs")
