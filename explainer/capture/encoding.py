@@ -59,7 +59,26 @@ def tokenize(bundle: ModelBundle, texts: str | list[str], **options: Any) -> Bat
     """The tokenizer's output for `texts`, truncated at what the model reads. Under the bundle's lock: fast
     tokenizers switch truncation on and off per call, which is not safe across threads."""
     with bundle.lock:
-        return bundle.tokenizer(texts, truncation=True, max_length=bundle.max_length, **options)
+        encoded = bundle.tokenizer(texts, truncation=True, max_length=bundle.max_length, **options)
+    _check_ids(bundle, encoded)
+    return encoded
+
+
+def _check_ids(bundle: ModelBundle, encoded: BatchEncoding) -> None:
+    """InputError for a token the model has no embedding for (a token added to the tokenizer alone): the model
+    would fail on it with an index error deep inside."""
+    rows = getattr(bundle.model.get_input_embeddings(), "num_embeddings", None)
+    ids = encoded.get("input_ids")
+    if rows is None or ids is None:
+        return
+    ids = ids.tolist() if hasattr(ids, "tolist") else ids  # a tensor, one list, or one list per text
+    largest = max((max(row) for row in (ids if ids and isinstance(ids[0], list) else [ids]) if row), default=-1)
+    if largest >= rows:
+        token = bundle.tokenizer.convert_ids_to_tokens(largest)
+        raise InputError(
+            f"The text holds the token {token!r} (id {largest:,}), which this model has no embedding for (it embeds "
+            f"{rows:,} ids): its tokenizer knows more tokens than the model. Leave that token out."
+        )
 
 
 def encode(bundle: ModelBundle, text: str) -> Encoded:

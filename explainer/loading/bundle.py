@@ -305,15 +305,26 @@ def _require_classifier_head(model: PreTrainedModel, name: str) -> None:
 
 
 def _require_tokenizer_fits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, name: str) -> None:
-    """Refuse a tokenizer that can give ids the model has no embedding for: every input holding one would fail
-    deep in the model (a token added to the tokenizer without resizing the embeddings, or another model's)."""
-    embeddings = model.get_input_embeddings()
-    rows = getattr(embeddings, "num_embeddings", None)
-    if rows is not None and len(tokenizer) > rows:
+    """Refuse a tokenizer whose padding or whose tokens added to every input (CLS, SEP, BOS…) have ids the model
+    has no embedding for: every input, or every batch, would fail deep in the model (another model's tokenizer,
+    or a token added without resizing the embeddings). A rarer added token is refused where a text holds it
+    (capture.encoding.tokenize)."""
+    rows = embedding_rows(model)
+    if rows is None:
+        return
+    always = set(tokenizer("a")["input_ids"]) | ({tokenizer.pad_token_id} - {None})
+    beyond = sorted(i for i in always if i >= rows)
+    if beyond:
+        tokens = ", ".join(repr(tokenizer.convert_ids_to_tokens(i)) for i in beyond[:3])
         raise ModelLoadError(
-            f"'{name}': its tokenizer has {len(tokenizer):,} ids but the model embeds {rows:,}: they do not belong "
-            "together (a token added to the tokenizer without resizing the model's embeddings?)"
+            f"'{name}': its tokenizer gives ids the model has no embedding for ({tokens}: id {beyond[0]:,}; the "
+            f"model embeds {rows:,}): they do not belong together"
         )
+
+
+def embedding_rows(model: PreTrainedModel) -> int | None:
+    """How many token ids the model embeds (None when it does not say)."""
+    return getattr(model.get_input_embeddings(), "num_embeddings", None)
 
 
 def _first_line(error: BaseException) -> str:

@@ -161,14 +161,24 @@ def test_weights_of_other_shapes_than_the_config_are_named(tmp_path, checkpoint)
     assert "\n" not in said and "above" not in said
 
 
-def test_a_tokenizer_with_more_ids_than_the_model_embeds_is_refused(tmp_path, checkpoint):
+def test_a_token_the_model_cannot_embed_is_refused_where_it_is_used(tmp_path, checkpoint):
     from transformers import AutoTokenizer
+
+    from explainer.capture.encoding import InputError, encode
+    from explainer.evaluation.predict import predict
 
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / "added")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.add_tokens(["<movie>"])  # without resizing the model's embeddings
     tokenizer.save_pretrained(folder)
-    with pytest.raises(ModelLoadError, match=r"its tokenizer has [\d,]+ ids but the model embeds"):
+    loaded = load_model(folder)  # most texts never meet the added token
+    assert trace(loaded, "a fine film").predicted in (0, 1)
+    for run in (lambda: encode(loaded, "a fine <movie> film"), lambda: predict(loaded, ["a film", "<movie>"])):
+        with pytest.raises(InputError, match="'<movie>' .* has no embedding for"):
+            run()
+    tokenizer.add_special_tokens({"pad_token": "<pad-beyond>"})  # every padded batch would hold it: refused now
+    tokenizer.save_pretrained(folder)
+    with pytest.raises(ModelLoadError, match=r"'<pad-beyond>'.*has no embedding for|no embedding for.*'<pad-beyond>'"):
         load_model(folder)
 
 
