@@ -96,11 +96,30 @@ def encode(bundle: ModelBundle, text: str) -> Encoded:
         raise InputError("The text has nothing the model can read (only spaces, control or invisible characters).")
     offsets = np.array(encoded.pop("offset_mapping")[0], dtype=np.int64).reshape(-1, 2)
     encoded.pop("overflow_to_sample_mapping", None)
+    inputs = {key: list(rows[0]) for key, rows in encoded.items()}
+    kept = _read_length(bundle, inputs["input_ids"])
     return Encoded(
-        inputs={key: list(rows[0]) for key, rows in encoded.items()},
-        special=np.array(special_rows[0], dtype=bool),
-        offsets=offsets,
+        inputs={key: row[:kept] for key, row in inputs.items()},
+        special=np.array(special_rows[0][:kept], dtype=bool),
+        offsets=offsets[:kept],
         num_text_tokens=num_text_tokens,
     )
+
+
+def _read_length(bundle: ModelBundle, ids: list[int]) -> int:
+    """How many of a text's tokens to keep: all, except for a decoder that reads its last token, whose trailing
+    tokens equal to the pad id (an end-of-text token doubling as padding) are dropped. Given token ids,
+    transformers reads such a classifier at the last token that is not the pad id; every method here follows the
+    last position (and gets embeddings, not ids). A decoder's earlier states do not depend on later tokens, so
+    the logits are the model's own."""
+    from explainer.families import family_of
+
+    pad = getattr(bundle.model.config, "pad_token_id", None)
+    if family_of(bundle.model).readout != "last" or pad is None:
+        return len(ids)
+    kept = len(ids)
+    while kept > 1 and ids[kept - 1] == pad:
+        kept -= 1
+    return kept
 
 

@@ -243,3 +243,26 @@ def test_a_family_not_in_the_table_refuses_the_one_position_methods(tokenizer, t
     results = attribute_all(loaded, "a fine film")
     assert "integrated_gradients" in results and "rollout" not in results and "grad_x_attention" not in results
     assert missing_family_note(loaded.model, "the attribution graph").startswith("The attribution graph needs")
+
+
+def test_a_decoder_whose_pad_id_ends_the_text_is_read_where_transformers_reads_it(tokenizer, tmp_path):
+    # Llama with pad = </s> and a tokenizer that appends </s>: given ids, transformers reads the token before it;
+    # the methods follow the last position and get embeddings, so the trailing pad-id token is left out for all.
+    from explainer import load_model
+    from explainer.attribution.attributing import attribute
+    from explainer.capture.encoding import encode
+    from explainer.capture.tracing import trace
+    from tests.conftest import save_checkpoint
+
+    sep = tokenizer.sep_token_id
+    folder = save_checkpoint(build_model("llama", pad_token_id=sep), tokenizer, tmp_path / "llama-eos")
+    loaded = load_model(folder, device="cpu")
+    text = "a fine film"
+    ids = tokenizer(text, return_tensors="pt")
+    assert int(ids["input_ids"][0, -1]) == sep
+    with torch.no_grad():
+        expected = loaded.model(**ids).logits[0]
+    assert encode(loaded, text).inputs["input_ids"] == ids["input_ids"][0, :-1].tolist()
+    torch.testing.assert_close(torch.as_tensor(trace(loaded, text).logits), expected, atol=1e-5, rtol=1e-5)
+    result = attribute(loaded, text, "integrated_gradients")
+    assert abs(result.target_logit - float(expected[result.target])) < 1e-5
