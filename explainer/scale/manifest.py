@@ -85,9 +85,16 @@ def read_manifest(folder: str | Path) -> Manifest:
     """The manifest of a results folder; ResultsError when there is none or it is damaged."""
     folder = Path(folder)
     path = folder / MANIFEST
+    if folder.is_file():
+        raise ResultsError(f"{folder} is a file: a results folder is the folder a run's --out named")
     if not folder.is_dir():
         raise ResultsError(f"{folder}: no such results folder")
     if not path.is_file():
+        if (folder / "points.parquet").is_file():  # `map --out` on the local engine writes the map files only
+            raise ResultsError(
+                f"{folder} holds a map's files but no {MANIFEST}: `map --out` writes a results folder with "
+                "--engine ray only; run `evaluate --out` (either engine) for one the pages open"
+            )
         raise ResultsError(f"{folder} is not a results folder (no {MANIFEST}; an unfinished run leaves none)")
     try:
         value = json.loads(path.read_text(encoding="utf-8"))

@@ -115,17 +115,19 @@ def map_figure(
             )
     if len(selected):
         chosen = frame.iloc[np.asarray(selected, dtype=np.int64)]
-        figure.add_trace(
-            go.Scattergl(
-                x=chosen["x"],
-                y=chosen["y"],
-                mode="markers",
-                hoverinfo="skip",
-                name="selected",
-                showlegend=False,
-                marker={"size": size + 8, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "black"}},
+        # a white ring inside a black one: seen on the light theme and the dark one alike
+        for ring, width, colour in ((size + 12, 2, "black"), (size + 8, 2, "white")):
+            figure.add_trace(
+                go.Scattergl(
+                    x=chosen["x"],
+                    y=chosen["y"],
+                    mode="markers",
+                    hoverinfo="skip",
+                    name="selected",
+                    showlegend=False,
+                    marker={"size": ring, "color": "rgba(0,0,0,0)", "line": {"width": width, "color": colour}},
+                )
             )
-        )
     figure.update_layout(
         title=plot_text(title) if title else None,
         height=height,

@@ -117,6 +117,12 @@ def test_results_refuse_another_model_and_report_damage(shards, tmp_path, ours_b
         open_results(out)
     with pytest.raises(ResultsError, match="not a results folder"):
         open_results(shards)
+    with pytest.raises(ResultsError, match="is a file: a results folder is the folder"):
+        open_results(shards / "part-0.csv")
+    (tmp_path / "local-map").mkdir()
+    (tmp_path / "local-map" / "points.parquet").write_bytes(b"")  # what `map --out` writes on the local engine
+    with pytest.raises(ResultsError, match="with --engine ray only"):
+        open_results(tmp_path / "local-map")
 
 
 def test_a_failing_block_names_its_file_and_lines(shards, tmp_path, ours_bundle, monkeypatch):
