@@ -35,6 +35,7 @@ st.caption(
     + (" (predictions read from the cache)" if report.cached else f" ({metrics['examples_per_s']:,.0f} examples/s)")
 )
 labelled.show_problems(report)
+labelled.note_long_texts(report.frame, bundle.max_length)
 cells = st.columns(4)
 cells[0].metric("Accuracy", f"{metrics['accuracy']:.1%}")
 cells[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}", help="The mean F1 of the labels that occur as true or "

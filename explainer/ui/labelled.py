@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -15,6 +16,9 @@ from explainer.loading.bundle import ModelBundle
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import links, navigation
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
 # what read_dataset reads; every uploader
@@ -262,6 +266,17 @@ def show_problems(report: ErrorReport) -> None:
             st.text("\n".join(f"line {line}: {reason}" for line, reason in report.problems[:500]))
             if len(report.problems) > 500:
                 st.caption(f"… and {len(report.problems) - 500:,} more")
+
+
+def note_long_texts(frame: pd.DataFrame, max_length: int) -> None:
+    """Say how many texts reach the most tokens the model reads (the table's tokens stop there): their
+    predictions read only the beginning, which the single-example pages warn about one text at a time."""
+    if "tokens" not in frame:
+        return
+    count = int((frame["tokens"] >= max_length).sum())
+    if count:
+        st.caption(f"{count:,} text{'s' if count != 1 else ''} reach{'' if count != 1 else 'es'} {max_length:,} "
+                   "tokens, the most this model reads: their predictions read only that much of them.")
 
 
 def available_views() -> dict[str, str]:

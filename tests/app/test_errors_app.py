@@ -266,3 +266,13 @@ def test_compare_says_when_a_and_b_are_the_same_model_and_when_one_reads_less(ch
                                               "text": long_text})
     assert not any("same model" in i.value for i in other.info)
     assert any("only what both read" in c.value for c in other.caption)
+
+
+def test_texts_the_model_reads_only_the_beginning_of_are_counted(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("text,label\n" + "a wonderful film " * 200 + ",positive\nawful,negative\n")
+    app = open_page("app_pages/errors.py", {"data": str(path)})
+    max_length = load_model(device="cpu").max_length
+    said = [c.value for c in app.caption if "the most this model reads" in c.value]
+    assert said == [f"1 text reaches {max_length:,} tokens, the most this model reads: their predictions read only "
+                    "that much of them."]
