@@ -208,7 +208,8 @@ def build_report(
         used["not in this report"] = "; ".join(left_out)
     used |= dict(options or {})
     if result.truncated:
-        used["truncated"] = f"the model read the first {result.max_length} of {result.num_text_tokens} tokens"
+        read = int((~result.special_tokens).sum())  # the text's own tokens, as num_text_tokens counts them
+        used["truncated"] = f"the model read the first {read:,} of the text's {result.num_text_tokens:,} tokens"
     shipped_names = {m.name for m in shipped.SHIPPED}
     meta = ReportMeta(
         # A folder is shown by its name only: the file may travel beyond the server, its paths should not.

@@ -153,3 +153,14 @@ def test_a_report_from_the_markers_or_beacons_page_draws_its_path_and_skips_and_
     assert "<td>not in this report</td><td>the marker forced on the page" in document
     assert "MLPs skipped at τ = " in document and "of the forward pass&#x27;s FLOPs saved" in document.replace(
         "'", "&#x27;")
+
+
+def test_a_cut_text_counts_the_tokens_read_as_the_whole_text_is_counted(bundle):
+    ours = bundle("ours")
+    text = "a fine film " * 200
+    traced = trace(ours, text)
+    assert traced.truncated
+    read = int((~traced.special_tokens).sum())  # text tokens only, like num_text_tokens
+    document = build_report(ours, text, ("overview",))
+    assert f"the model read the first {read:,} of the text&#x27;s {traced.num_text_tokens:,} tokens" in document or (
+        f"the model read the first {read:,} of the text's {traced.num_text_tokens:,} tokens" in document)
