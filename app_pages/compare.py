@@ -100,10 +100,11 @@ if mode == MODES[0]:
                                                  f"A {name_a}", f"B {name_b}"), "attributions")
 else:
     labelled.seed_data_widgets("compare")
+    links.seed_option("compare_results_b", "results_b", str, "")
     choice = labelled.data_widgets("compare", results_kinds=labelled.PREDICTION_KINDS)
     results_b = st.text_input("Results folder of model B (else B runs on A's rows)", key="compare_results_b") \
         if choice.kind == labelled.RESULTS else ""
-    links.publish_options({**labelled.data_link(choice), "same_layer": ""})  # a text-mode option
+    links.publish_options({**labelled.data_link(choice), "results_b": results_b, "same_layer": ""})
     comparison = labelled.run_report(
         bundle_a, choice,
         lambda data, progress: compare_data(bundle_a, bundle_b, labelled.seed_second_results(bundle_b, results_b, data),

@@ -100,3 +100,9 @@ def test_compare_page_takes_model_a_from_a_results_folder(folders):
     assert not app.error, [e.value for e in app.error]
     counts = [int(metric(app, name)) for name in ("Both right", "Only A right", "Only B right", "Both wrong")]
     assert sum(counts) == 60
+    # B's own folder travels in the link too, so that a shared link reads it instead of running B
+    app.text_input(key="compare_results_b").set_value(str(root / "evaluate")).run()
+    assert app.query_params["results_b"] in (str(root / "evaluate"), [str(root / "evaluate")])
+    again = open_page("app_pages/compare.py", {"on": "A data set", "results": str(root / "evaluate"),
+                                               "results_b": str(root / "evaluate")})
+    assert again.text_input(key="compare_results_b").value == str(root / "evaluate")
