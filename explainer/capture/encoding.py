@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from transformers import BatchEncoding
 
-from explainer.loading.bundle import ModelBundle
+from explainer.families import family_of
+from explainer.loading.bundle import ModelBundle, embedding_rows
 
 MAX_TEXT_CHARS = 100_000  # beyond this, tokenising alone gets slow; no classifier reads that much anyway
 
@@ -67,7 +68,7 @@ def tokenize(bundle: ModelBundle, texts: str | list[str], **options: Any) -> Bat
 def _check_ids(bundle: ModelBundle, encoded: BatchEncoding) -> None:
     """InputError for a token the model has no embedding for (a token added to the tokenizer alone): the model
     would fail on it with an index error deep inside."""
-    rows = getattr(bundle.model.get_input_embeddings(), "num_embeddings", None)
+    rows = embedding_rows(bundle.model)
     ids = encoded.get("input_ids")
     if rows is None or ids is None:
         return
@@ -112,8 +113,6 @@ def _read_length(bundle: ModelBundle, ids: list[int]) -> int:
     transformers reads such a classifier at the last token that is not the pad id; every method here follows the
     last position (and gets embeddings, not ids). A decoder's earlier states do not depend on later tokens, so
     the logits are the model's own."""
-    from explainer.families import family_of
-
     pad = getattr(bundle.model.config, "pad_token_id", None)
     if family_of(bundle.model).readout != "last" or pad is None:
         return len(ids)

@@ -14,6 +14,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -217,16 +218,7 @@ def _from_pretrained(
     source: str, config, use_safetensors: bool | None, local_files_only: bool = False
 ) -> PreTrainedModel:
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            source,
-            config=config,
-            attn_implementation="eager",
-            use_safetensors=use_safetensors,
-            trust_remote_code=False,
-            output_loading_info=True,
-            dtype=torch.float32,
-            local_files_only=local_files_only,
-        )
+        model, info = _auto_load(source, config, use_safetensors, local_files_only)
     except ValueError as error:
         if "Unrecognized configuration class" in str(error):
             raise ModelLoadError(f"'{source}' ({config.model_type}) has no sequence-classification model") from error
@@ -255,15 +247,26 @@ def _from_pretrained(
     return model
 
 
+def _auto_load(source: str, config, use_safetensors: bool | None, local_files_only: bool, **extra: Any):
+    """(model, loading info): eager attention (so weights come back), float32, never the checkpoint's own code."""
+    return AutoModelForSequenceClassification.from_pretrained(
+        source,
+        config=config,
+        attn_implementation="eager",
+        use_safetensors=use_safetensors,
+        trust_remote_code=False,
+        output_loading_info=True,
+        dtype=torch.float32,
+        local_files_only=local_files_only,
+        **extra,
+    )
+
+
 def _mismatch(source: str, config, use_safetensors: bool | None, local_files_only: bool) -> str:
     """Which weights do not have the shapes config.json gives them, read by loading once more without the check
     (on the way to an error only)."""
     try:
-        _, info = AutoModelForSequenceClassification.from_pretrained(
-            source, config=config, attn_implementation="eager", use_safetensors=use_safetensors,
-            trust_remote_code=False, output_loading_info=True, dtype=torch.float32,
-            local_files_only=local_files_only, ignore_mismatched_sizes=True,
-        )
+        _, info = _auto_load(source, config, use_safetensors, local_files_only, ignore_mismatched_sizes=True)
         found = [f"{key} is {list(saved)} in the file, {list(wanted)} by its config"
                  for key, saved, wanted in sorted(info.get("mismatched_keys", ()), key=lambda k: k[0])[:3]]
     except Exception:  # the first error stands

@@ -85,7 +85,7 @@ def run_job(
     folder = Path(out)
     fingerprint = model_fingerprint(bundle)
     key = run_key(job.kind, fingerprint, inputs.content_hash, job.keyed())
-    finished = prepare_folder(folder, key, (job.kind, fingerprint, inputs.content_hash, job.keyed()))
+    finished = prepare_folder(folder, job.kind, fingerprint, inputs.content_hash, job.keyed())
     if finished is not None:
         return finished, True
     text_column, label_column, extra_columns = _shared_columns(inputs, job, bundle.label_names, quote_contents)

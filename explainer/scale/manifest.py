@@ -147,18 +147,20 @@ def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str
     return "; ".join(found)
 
 
-def prepare_folder(folder: Path, key: str, job: tuple[str, str, str, dict[str, Any]] | None = None) -> Manifest | None:
-    """Before a run into `folder`: the finished results of this very job (reuse them), or None after making
-    room (an unfinished run's partial output removed). ResultsError when the folder holds another job's results
-    (saying what differs, given the `job`'s kind, fingerprint, input hash and options) or files that are not
-    results."""
+def prepare_folder(
+    folder: Path, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any]
+) -> Manifest | None:
+    """Before a run of the job (kind, fingerprint, input_hash, options: see run_key) into `folder`: the finished
+    results of this very job (reuse them), or None after making room (an unfinished run's partial output
+    removed). ResultsError when the folder holds another job's results (saying what differs) or files that are
+    not results."""
     if folder.exists() and not folder.is_dir():
         raise ResultsError(f"--out {folder} is a file: give a folder")
     if (folder / MANIFEST).is_file():
         manifest = read_manifest(folder)
-        if manifest.run_key == key:
+        if manifest.run_key == run_key(kind, fingerprint, input_hash, options):
             return manifest
-        what = differences(manifest, *job) if job is not None else ""
+        what = differences(manifest, kind, fingerprint, input_hash, options)
         raise ResultsError(
             f"{folder} holds the results of another run ({manifest.kind} of {manifest.model} on "
             f"{manifest.input_spec}{': ' + what if what else ''}); give another --out folder, or remove this one "

@@ -3,7 +3,7 @@ box/lasso selection on the map does, and the slices kept for the session (filter
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import streamlit as st
@@ -115,6 +115,22 @@ def session_slices() -> list[slicing.Slice]:
 
 REPLACES = "A name already in the slice table replaces that slice."
 FILTER_NAME_KEY = "map_filter_name"
+SELECTION_NAME_KEY = "map_selection_name"
+
+
+def _name_box(target, label: str, key: str, base: str) -> None:
+    """A slice-name box holding a name no slice has yet ("filter 2"). Renewed by _add_named in the add button's
+    callback, before the next run draws it: a box that stays on screen shows what the browser holds, and a
+    changed default (value=) would not reach it."""
+    st.session_state.setdefault(key, unique_name(base))
+    target.text_input(label, key=key, help=REPLACES)
+
+
+def _add_named(key: str, base: str, make: Callable[[str], slicing.Slice]) -> None:
+    """In an add button's callback: the slice `make` builds under the name in box `key` (a fresh one if it is
+    blank), then a new name in the box for the next slice."""
+    add_slice(make(st.session_state[key].strip() or unique_name(base)))
+    st.session_state[key] = unique_name(base)
 
 
 def add_slice(new: slicing.Slice) -> None:
@@ -134,27 +150,24 @@ def pending_selection() -> None:
         st.caption("Draw a box or lasso on the map to make a slice of the points inside.")
         return
     left, right = st.columns([3, 1])
-    name = left.text_input(
-        f"{len(rows):,} points selected: slice name", value=unique_name("selection"), key="map_selection_name",
-        help=REPLACES,
-    )
-    if right.button("Add as slice", key="map_add_selection", icon=":material/add:"):
-        add_slice(slicing.from_rows(name.strip() or unique_name("selection"), rows, "selection"))
-        st.session_state[PENDING_KEY] = []
-        del st.session_state["map_selection_name"]  # the next slice gets a name of its own, not this one's again
-        st.rerun()
+    _name_box(left, f"{len(rows):,} points selected: slice name", SELECTION_NAME_KEY, "selection")
+    right.button("Add as slice", key="map_add_selection", icon=":material/add:", on_click=_add_selection_slice,
+                 args=(rows,))
+
+
+def _add_selection_slice(rows: list[int]) -> None:
+    """The "Add as slice" callback: the selection's slice; the selection is done with."""
+    _add_named(SELECTION_NAME_KEY, "selection", lambda name: slicing.from_rows(name, rows, "selection"))
+    st.session_state[PENDING_KEY] = []
 
 
 def filter_form(result: MapResult) -> None:
     """A new slice from a filter: text, tokens, labels, tag, confidence, correct or wrong."""
     frame, names = result.frame, list(result.label_names)
     longest = max(int(frame["tokens"].max()), 2)
-    # The name is set in the button's callback, before the next run draws the box: a box kept on screen shows
-    # what the browser holds, and a changed default (value=) would not reach it.
-    st.session_state.setdefault(FILTER_NAME_KEY, unique_name("filter"))
     with st.expander("New slice from a filter", icon=":material/filter_alt:"):
         first = st.columns(3)
-        first[0].text_input("Slice name", key=FILTER_NAME_KEY, help=REPLACES)
+        _name_box(first[0], "Slice name", FILTER_NAME_KEY, "filter")
         first[1].text_input("Text contains", key="map_filter_text")
         first[2].slider("Tokens", 1, longest, (1, longest), key="map_filter_tokens")
         second = st.columns(4)
@@ -170,7 +183,7 @@ def filter_form(result: MapResult) -> None:
 
 
 def _add_filter_slice(longest: int, has_tags: bool) -> None:
-    """The "Add slice" callback: the filter's slice from the form's values, then a fresh name for the next."""
+    """The "Add slice" callback: the filter's slice from the form's values."""
     state = st.session_state
     tokens, confidence = state["map_filter_tokens"], state["map_filter_confidence"]
     rule = slicing.SliceRule(
@@ -184,8 +197,7 @@ def _add_filter_slice(longest: int, has_tags: bool) -> None:
         max_confidence=confidence[1] if confidence[1] < 1 else None,
         correct=state["map_filter_correct"],
     )
-    add_slice(slicing.from_filter(state[FILTER_NAME_KEY].strip() or unique_name("filter"), rule))
-    state[FILTER_NAME_KEY] = unique_name("filter")
+    _add_named(FILTER_NAME_KEY, "filter", lambda name: slicing.from_filter(name, rule))
 
 
 def slice_table(result: MapResult) -> None:
