@@ -80,8 +80,11 @@ class Sizes:
 def sizes(config: Any) -> Sizes:
     """Layers, heads and hidden size of any config (HF maps GPT-2's n_layer etc. onto these names); a config
     that names none of them is sized as BERT-base."""
+    layers = int(getattr(config, "num_hidden_layers", None) or 12)
+    if getattr(config, "model_type", None) == "albert":  # each of its layers runs inner_group_num attention layers
+        layers *= int(getattr(config, "inner_group_num", 1) or 1)
     return Sizes(
-        layers=int(getattr(config, "num_hidden_layers", None) or 12),
+        layers=layers,
         heads=int(getattr(config, "num_attention_heads", None) or 12),
         hidden=int(getattr(config, "hidden_size", None) or 768),
     )
@@ -160,7 +163,8 @@ def _roberta_offset(config: Any) -> int:
 
 def _albert_layers(model: Any) -> list[nn.Module]:
     """Every AlbertLayer call in order: layer i runs group i // (layers / groups), each group all its layers.
-    Published ALBERTs have one group of one layer, so this is the same module num_hidden_layers times."""
+    Published ALBERTs have one group of one layer, so this is the same module num_hidden_layers times; a group of
+    inner_group_num layers runs them all, each a layer of its own in the views (sizes counts them)."""
     config = model.config
     groups = model.albert.encoder.albert_layer_groups
     per_group = config.num_hidden_layers / config.num_hidden_groups

@@ -117,6 +117,8 @@ CORPUS = [
 
 def tiny_config(family: str, **overrides) -> PretrainedConfig:
     """The tiny config of one family: 2 labels (neg, pos), pad id 0 like the tokenizer's [PAD]."""
+    if family == "albert-groups":  # ALBERT whose one layer runs a group of two: LAYERS attention layers in all
+        return tiny_config("albert", **{"num_hidden_layers": LAYERS // 2, "inner_group_num": 2, **overrides})
     labels = {"id2label": dict(ID2LABEL), "label2id": dict(LABEL2ID)}
     # A larger init than the default 0.02 makes logits, lens rows and updates far from zero, so
     # closeness checks at 1e-5 can tell right from wrong.
@@ -278,6 +280,7 @@ MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
     "deberta-v2": DebertaV2ForSequenceClassification,
     "modernbert": ModernBertForSequenceClassification,
     "albert": AlbertForSequenceClassification,
+    "albert-groups": AlbertForSequenceClassification,
     "llama": LlamaForSequenceClassification,
     "qwen2": Qwen2ForSequenceClassification,
     "mistral": MistralForSequenceClassification,

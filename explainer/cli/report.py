@@ -22,6 +22,7 @@ from explainer.cli.common import (
     unit_interval,
     writing_to,
 )
+from explainer.families import sizes
 from explainer.models import is_thought_beacon, uses_beacons
 
 DEFAULT_APP_URL = "http://localhost:8501/"
@@ -88,9 +89,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def _check_head(bundle, layer: int | None, head: int) -> None:
     """--layer and --head inside the model (the live page clamps a link's; a command line is told)."""
-    config = bundle.model.config
-    layers, heads = getattr(config, "num_hidden_layers", None), getattr(config, "num_attention_heads", None)
-    if layer is not None and layers is not None and not 0 <= layer < layers:
+    shape = sizes(bundle.model.config)
+    layers, heads = shape.layers, shape.heads
+    if layer is not None and not 0 <= layer < layers:
         fail(f"--layer {layer} is out of range: {bundle.name} has layers 0-{layers - 1}")
-    if heads is not None and not 0 <= head < heads:
+    if not 0 <= head < heads:
         fail(f"--head {head} is out of range: {bundle.name} has heads 0-{heads - 1}")

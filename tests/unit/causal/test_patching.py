@@ -28,7 +28,7 @@ def hooks(model) -> list[int]:
     return [len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()]
 
 
-@pytest.fixture(params=[*FAMILIES, "retrofit", *MORE_FAMILIES])
+@pytest.fixture(params=[*FAMILIES, "retrofit", *MORE_FAMILIES, "albert-groups"])
 def any_bundle(request, bundle, retrofit_bundle) -> ModelBundle:
     return retrofit_bundle if request.param == "retrofit" else bundle(request.param)
 

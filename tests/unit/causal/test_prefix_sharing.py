@@ -27,7 +27,7 @@ CORRUPTED = "The film is a dull mess, warm and funny."
 TOLERANCE = 1e-5
 
 
-@pytest.fixture(params=[*FAMILIES, "retrofit", *MORE_FAMILIES])
+@pytest.fixture(params=[*FAMILIES, "retrofit", *MORE_FAMILIES, "albert-groups"])
 def any_bundle(request, bundle, retrofit_bundle) -> ModelBundle:
     return retrofit_bundle if request.param == "retrofit" else bundle(request.param)
 

@@ -28,7 +28,8 @@ from explainer.families import family_of
 from explainer.loading.bundle import load_model
 from tests.conftest import HEADS, HIDDEN, LAYERS, MORE_FAMILIES, VOCAB, save_checkpoint
 
-CASES = ("ours", "bert", "distilbert", "roberta", "gpt2", *MORE_FAMILIES)  # one model of each table entry
+# One model of each table entry, and an ALBERT whose layer runs a group of two (inner_group_num 2).
+CASES = ("ours", "bert", "distilbert", "roberta", "gpt2", *MORE_FAMILIES, "albert-groups")
 TEXT = "The film is a quiet triumph, warm and funny."
 OPTIONS = AttributionOptions(samples=16, conductance_steps=4)
 HEAD_DIM = HIDDEN // HEADS
