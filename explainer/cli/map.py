@@ -82,9 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     check_engine_arguments(args)
     out = check_output_folder(args.out)  # before the model and the pass: a folder that cannot be written fails now
     bundle = load_cli_model(args.model, args.allow_pickle)
-    from explainer.dataset_map.embeddings import MapError
+    from explainer.dataset_map.embeddings import MapError, check_readout
     from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv
 
+    if args.pooling == "readout":
+        try:  # before the pass (on Ray it runs first): readout vectors need the family's readout position
+            check_readout(bundle)
+        except MapError as error:
+            fail(str(error))
     scale = None
     files = 1  # data files read: rows are numbered within the file only when there is one
     try:

@@ -46,13 +46,19 @@ class MapError(ValueError):
     """The map cannot be made as asked (a model without a readout convention, a layer out of range, ...)."""
 
 
+def has_readout(bundle: ModelBundle) -> bool:
+    """Whether the architecture table says which position this model's classifier reads."""
+    return is_known(bundle.model.config.model_type)
+
+
 def check_readout(bundle: ModelBundle) -> None:
-    """MapError unless the architecture table says which position this model's classifier reads."""
-    model_type = bundle.model.config.model_type
-    if not is_known(model_type):
+    """MapError unless the architecture table says which position this model's classifier reads (readout
+    vectors need it; mean-pooled vectors do not)."""
+    if not has_readout(bundle):
         raise MapError(
-            f"{bundle.name}: model type {model_type!r} has no readout convention in the architecture table "
-            "(explainer/families.py), so its readout vectors are unknown; add a Family entry for it"
+            f"{bundle.name}: model type {bundle.model.config.model_type!r} has no readout convention in the "
+            "architecture table (explainer/families.py), so its readout vectors are unknown; map the mean of its "
+            "tokens instead (the page's Vector option, or --pooling mean), or add a Family entry for it"
         )
 
 
@@ -78,6 +84,8 @@ def pool(bundle: ModelBundle, out: Any, attention_mask: np.ndarray) -> BatchEmbe
     positions = last if family_of(bundle.model).readout == "last" else first  # [batch]
     batch = torch.arange(mask.shape[0], device=mask.device)
     readout = hidden[:, batch, positions]  # [layers+1, batch, d]
+    if not has_readout(bundle):  # unknown position: stored as NaN, refused where read (check_readout)
+        readout = torch.full_like(readout, float("nan"))
     weights = mask.to(hidden.dtype)[None, :, :, None]  # [1, batch, T, 1]
     mean = (hidden * weights).sum(dim=2) / weights.sum(dim=2).clamp(min=1.0)  # [layers+1, batch, d]
     markers = np.full(mask.shape[0], -1, dtype=np.int16)
@@ -103,7 +111,6 @@ def _half(values: torch.Tensor) -> np.ndarray:
 def embed_texts(bundle: ModelBundle, texts: Sequence[str], beacon_threshold: float | None = None) -> BatchEmbeddings:
     """The per-batch unit of work as a pure function of (bundle, texts): one forward pass, arrays out (in the
     texts' order). What a pass over a data set (or a worker running part of one) computes per batch."""
-    check_readout(bundle)
     parts: list[tuple[np.ndarray, BatchEmbeddings]] = []
     predict(
         bundle,
@@ -217,6 +224,8 @@ class EmbeddingStore:
 def store_folder(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> Path:
     """Where this model's embeddings of this file live: keyed like the prediction cache, beside it."""
     key = (STORE_VERSION, *prediction_cache.cache_key(bundle, data, beacon_threshold))
+    if not has_readout(bundle):  # its readout vectors are NaN: a later Family entry must not reuse them
+        key = (*key, "no-readout")
     return disk_cache.cache_path(NAMESPACE, *key).with_suffix("")
 
 
@@ -247,8 +256,8 @@ def embed_dataset(
     progress: Progress | None = None,
 ) -> tuple[Predictions, EmbeddingStore, bool]:
     """(predictions, embeddings, came_from_cache): one forward pass per batch gives both; reopening the same file
-    with the same model reads them from disk. The predictions also go to the prediction cache."""
-    check_readout(bundle)
+    with the same model reads them from disk. The predictions also go to the prediction cache. A model the
+    architecture table does not know gets NaN readout vectors (its mean-pooled ones are real)."""
     folder = store_folder(bundle, data, beacon_threshold)
     store = open_store(folder)
     predictions = prediction_cache.load_cached(bundle, data, beacon_threshold)

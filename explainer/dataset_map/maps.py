@@ -24,7 +24,14 @@ from explainer.data import disk_cache
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.dataset_map import mislabels
-from explainer.dataset_map.embeddings import POOLINGS, MapError, Pooling, embed_dataset, store_folder
+from explainer.dataset_map.embeddings import (
+    POOLINGS,
+    MapError,
+    Pooling,
+    check_readout,
+    embed_dataset,
+    store_folder,
+)
 from explainer.dataset_map.neighbours import DEFAULT_K, Neighbours, nearest_neighbours
 from explainer.dataset_map.projection import METHODS, UMAP_GRAPH_WIDTH, Method, project, unit_rows
 from explainer.evaluation.error_report import example_table, tag_column
@@ -122,6 +129,8 @@ def build_map(
 ) -> MapResult:
     """Predict and embed every row (or read them from the cache), then project and search the chosen layer."""
     _check(options)
+    if options.pooling == "readout":
+        check_readout(bundle)
     if not len(data):
         raise DatasetError(f"{data.source}: no rows to map")
     seconds: dict[str, float] = {}

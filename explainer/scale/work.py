@@ -205,10 +205,6 @@ def _predict_rows(
             vectors["readout"][:, rows] = pooled.readout
             vectors["mean"][:, rows] = pooled.mean
 
-    if embeddings:
-        from explainer.dataset_map.embeddings import check_readout
-
-        check_readout(bundle)
     predictions = predict(bundle, texts, batch_size=batch_size, beacon_threshold=tau, on_batch=collect)
     stats["probabilities"] = predictions.probabilities
     stats.update(vectors)

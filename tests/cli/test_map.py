@@ -150,7 +150,11 @@ def test_bad_input_gets_one_clear_line(
     )
     assert code == 2 and "layer 5 is out of range: this model has layers 0-2" in err
     code, _, err = run(["--model", str(unlisted_folder), "--data", str(data_file), "--out", out], capsys)
-    assert code == 2 and "no readout convention" in err and "Traceback" not in err
+    assert code == 2 and "no readout convention" in err and "--pooling mean" in err and "Traceback" not in err
+    code, printed, err = run(
+        ["--model", str(unlisted_folder), "--data", str(data_file), "--pooling", "mean", "--out", out], capsys
+    )
+    assert code == 0 and printed["pooling"] == "mean", err
     code, _, err = run(["--model", str(checkpoint("bert")), "--data", str(tmp_path / "none.csv"), "--out", out], capsys)
     assert code == 2 and "no such file" in err
     (tmp_path / "file").write_text("x")

@@ -18,6 +18,7 @@ from explainer.dataset_map.embeddings import (
     embed_texts,
     store_folder,
 )
+from explainer.dataset_map.maps import MapOptions, build_map
 from explainer.evaluation.predict import predict
 from explainer.evaluation.prediction_cache import load_cached
 from explainer.families import family_of
@@ -112,12 +113,24 @@ def test_one_forward_pass_per_batch_then_the_cache(checkpoint, corpus_data, tmp_
     assert not list(store.folder.parent.glob("*.partial-*"))
 
 
-def test_a_model_without_a_readout_convention_is_refused(unlisted_folder):
+def test_a_model_without_a_readout_convention_has_mean_vectors_only(
+    unlisted_folder, corpus_data, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
     unlisted = load_model(unlisted_folder, device="cpu")
-    with pytest.raises(MapError, match="no readout convention"):
+    with pytest.raises(MapError, match="no readout convention.*--pooling mean"):
         check_readout(unlisted)
     with pytest.raises(MapError, match=f"'{unlisted_folder.name}'"):
-        embed_texts(unlisted, ["a film"])
+        build_map(unlisted, corpus_data, MapOptions(pooling="readout"))
+    batch = embed_texts(unlisted, ["a film", "a much longer film"])
+    assert np.isnan(batch.readout.astype(np.float32)).all()  # never a guessed position
+    encoded = unlisted.tokenizer(["a film"], return_tensors="pt")
+    with torch.no_grad():
+        hidden = unlisted.model(**encoded, output_hidden_states=True).hidden_states
+    expected = torch.stack([h[0].mean(dim=0) for h in hidden]).numpy()  # [layers+1, d]: every token, no padding
+    np.testing.assert_allclose(batch.mean[:, 0].astype(np.float32), expected, atol=2e-3, rtol=2e-3)
+    mapped = build_map(unlisted, corpus_data, MapOptions(pooling="mean", neighbours=3))
+    assert len(mapped.frame) == len(corpus_data) and np.isfinite(mapped.frame[["x", "y"]].to_numpy()).all()
 
 
 def test_float16_store_clips_instead_of_overflowing(bert_bundle):
