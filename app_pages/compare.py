@@ -68,8 +68,7 @@ if mode == MODES[0]:
     rows = result.matching.as_rows()
     picked = st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare_pairs", selection_mode="single-row",
                           on_select="rerun", height=240)
-    index = (picked.selection.get("rows") or [0])[0] if picked else 0
-    pair = result.matching.pairs[index]
+    pair = result.matching.pairs[compare_ui.chosen_heads(picked, len(result.matching.pairs))]
     chart(evaluation_figures.paired_heatmaps(result.attention_a[pair.layer_a, pair.head_a],
                                       result.attention_b[pair.layer_b, pair.head_b], result.units,
                                       f"A layer {pair.layer_a}, head {pair.head_a}",
@@ -104,7 +103,7 @@ else:
     choice = labelled.data_widgets("compare", results_kinds=labelled.PREDICTION_KINDS)
     results_b = st.text_input("Results folder of model B (else B runs on A's rows)", key="compare_results_b") \
         if choice.kind == labelled.RESULTS else ""
-    links.publish_options({**labelled.data_link(choice), "results_b": results_b, "same_layer": ""})
+    links.publish_options({**labelled.data_link(choice), "results_b": results_b, "same_layer": "", "pair": ""})
     comparison = labelled.run_report(
         bundle_a, choice,
         lambda data, progress: compare_data(bundle_a, bundle_b, labelled.seed_second_results(bundle_b, results_b, data),

@@ -86,3 +86,18 @@ def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:
     by_layer = st.toggle(label, key="compare_by_layer")
     links.publish_options({"same_layer": "1" if by_layer else ""})
     return by_layer
+
+
+HEADS_KEY = "_compare_heads"  # the index of the matched pair of heads shown
+
+
+def chosen_heads(picked, count: int) -> int:
+    """The matched pair shown, an index into the `count` pairs: the row selected in the table, else the link's
+    pair= (clamped, with a toast), else the best match; kept while the selection is cleared, and in the link."""
+    links.seed_index(HEADS_KEY, "pair", count, of="these two models' matched pairs")
+    rows = picked.selection.get("rows") if picked else None
+    if rows:
+        st.session_state[HEADS_KEY] = int(rows[0])
+    index = min(max(int(st.session_state[HEADS_KEY]), 0), count - 1)
+    links.publish_options({"pair": str(index) if index else ""})
+    return index

@@ -193,6 +193,19 @@ def test_compare_link_follows_model_b_when_it_fails_or_is_cleared():
     assert "model_b" not in app.query_params  # no B shown, none in the link
 
 
+def test_compare_keeps_the_shown_pair_of_heads_in_the_link():
+    app = open_compare({"text": "A gentle film with a big heart"})
+    assert "pair" not in app.query_params  # the best match: the default, not written
+    pairs = app.dataframe(key="compare_pairs").value
+    shared = open_compare({"text": "A gentle film with a big heart", "pair": "2"})
+    layer, head = pairs["A head"].iloc[2][1:].split(".H")
+    shown = " ".join(chart.proto.spec for chart in shared.get("plotly_chart"))
+    assert not shared.toast and shared.query_params["pair"] in ("2", ["2"])
+    assert f"A layer {layer}, head {head}" in shown and f"similarity {pairs['similarity'].iloc[2]:.3f}" in shown
+    clamped = open_compare({"text": "A gentle film with a big heart", "pair": "9999"})
+    assert [t.value for t in clamped.toast] and str(len(pairs) - 1) in clamped.query_params["pair"]
+
+
 def test_compare_on_one_word_says_why_there_is_no_rank_correlation():
     app = open_compare({"text": "terrible"})
     values = {m.label: m.value for m in app.metric}
