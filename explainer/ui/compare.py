@@ -91,10 +91,13 @@ def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:
 HEADS_KEY = "_compare_heads"  # the index of the matched pair of heads shown
 
 
-def chosen_heads(picked, count: int) -> int:
+def chosen_heads(picked, count: int, compared: tuple) -> int:
     """The matched pair shown, an index into the `count` pairs: the row selected in the table, else the link's
-    pair= (clamped, with a toast), else the best match; kept while the selection is cleared, and in the link."""
+    pair= (clamped, with a toast), else the best match; kept while the selection is cleared, and in the link.
+    Another comparison (`compared`: models, text, matching) starts again from the best match."""
     links.seed_index(HEADS_KEY, "pair", count, of="these two models' matched pairs")
+    if st.session_state.setdefault(HEADS_KEY + "_of", compared) != compared:
+        st.session_state[HEADS_KEY], st.session_state[HEADS_KEY + "_of"] = 0, compared
     rows = picked.selection.get("rows") if picked else None
     if rows:
         st.session_state[HEADS_KEY] = int(rows[0])

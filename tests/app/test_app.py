@@ -202,6 +202,8 @@ def test_compare_keeps_the_shown_pair_of_heads_in_the_link():
     shown = " ".join(chart.proto.spec for chart in shared.get("plotly_chart"))
     assert not shared.toast and shared.query_params["pair"] in ("2", ["2"])
     assert f"A layer {layer}, head {head}" in shown and f"similarity {pairs['similarity'].iloc[2]:.3f}" in shown
+    shared.sidebar.text_area(key="text").set_value("A dull film").run()  # another text: the best match again
+    assert not shared.exception and "pair" not in shared.query_params
     clamped = open_compare({"text": "A gentle film with a big heart", "pair": "9999"})
     assert [t.value for t in clamped.toast] and str(len(pairs) - 1) in clamped.query_params["pair"]
 
