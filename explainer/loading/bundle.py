@@ -106,6 +106,11 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    # Batches pad on the right, whatever the checkpoint's tokenizer says: transformers numbers positions by column,
+    # not by the mask, so a left-padded row of a model with absolute positions (GPT-2, GPT-Neo) would be read at
+    # shifted positions; every classifier here finds its readout on either side (the first token, or the last one
+    # that is not padding), and a decoder's real tokens never see the padding after them.
+    tokenizer.padding_side = "right"
     model.to(target).eval()
     labels = tuple(str(model.config.id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels))
     bundle = ModelBundle(

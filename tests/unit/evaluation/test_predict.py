@@ -46,6 +46,28 @@ def test_batched_predictions_equal_single_traces(bundle, family):
     np.testing.assert_allclose(batched.probabilities, single, atol=1e-5)
 
 
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_a_checkpoint_whose_tokenizer_pads_left_is_batched_as_read_alone(checkpoint, family, tmp_path):
+    """GPT-2 numbers positions by column: a left-padded row was read at shifted positions (another label)."""
+    import json
+    import shutil
+
+    from explainer.causal.ablation import reference_means
+    from explainer.counterfactual.scoring import Scorer
+    from explainer.loading.bundle import load_model
+
+    folder = shutil.copytree(checkpoint(family), tmp_path / family)
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**settings, "padding_side": "left"}))
+    left = load_model(folder, device="cpu")
+    single = np.stack([trace(left, text).probabilities for text in TEXTS])
+    np.testing.assert_allclose(predict(left, TEXTS, batch_size=4).probabilities, single, atol=1e-5)
+    np.testing.assert_allclose(Scorer(left, 0, None).probabilities(TEXTS), single, atol=1e-5)
+    right = load_model(checkpoint(family), device="cpu")
+    for means_left, means_right in zip(reference_means(left, TEXTS).heads, reference_means(right, TEXTS).heads):
+        np.testing.assert_allclose(means_left.numpy(), means_right.numpy(), atol=1e-5)
+
+
 def test_skip_rate_and_marker_statistics_match_traces(ours_bundle):
     tau = float(np.median(np.concatenate([trace(ours_bundle, t).beacon_gates.ravel() for t in TEXTS])))
     result = evaluate(ours_bundle, TEXTS, LABELS, beacon_threshold=tau, batch_size=4)
