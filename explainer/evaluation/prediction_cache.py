@@ -12,7 +12,7 @@ from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress
 
 NAMESPACE = "predictions"
-CACHE_VERSION = 1  # bump when the cached layout changes
+CACHE_VERSION = 2  # bump when the cached layout or numbers change (2: batches pad on the right for every model)
 
 
 def cache_key(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> tuple:
