@@ -16,8 +16,8 @@ import torch
 
 from explainer.attribution.inputs import dense_notes, prepare, target_of
 from explainer.attribution.options import AttributionOptions
-from explainer.attribution.registry import METHODS, REGISTRY
-from explainer.attribution.result import Attribution
+from explainer.attribution.registry import METHODS, REGISTRY, title
+from explainer.attribution.result import Attribution, Computed
 from explainer.capture.encoding import InputError
 from explainer.loading.bundle import ModelBundle
 
@@ -45,6 +45,8 @@ def attribute(
         computed = compute(bundle, prepared, label, float(logits[label]), options)
     seconds = time.perf_counter() - started
     notes = dense_notes(bundle, prepared, target, label, logits)
+    incomplete = completeness_note(method, computed, float(logits[label]), options)
+    notes = (*notes, incomplete) if incomplete else notes
     return Attribution(
         method=method,
         model_name=bundle.name,
@@ -67,6 +69,26 @@ def attribute(
         truncated=prepared.truncated,
         notes=notes,
         error_bound=computed.error_bound,
+    )
+
+
+def completeness_note(method: str, computed: Computed, target_logit: float, options: AttributionOptions) -> str | None:
+    """What to say when a path method stopped short of completeness: its steps ran out while the scores still
+    miss F(x) - F(baseline) by more than the method's tolerance (a path that turns sharply, as an RMSNorm
+    decoder's does near an all-zero baseline). The scores are then not to be trusted, and the page says so."""
+    if computed.delta is None or computed.baseline_logit is None or computed.steps is None:
+        return None
+    gap = target_logit - computed.baseline_logit
+    tolerance = options.conductance_tolerance if method == "layer_conductance" else options.tolerance
+    if abs(computed.delta) <= tolerance * max(abs(gap), 0.01):  # a gap near 0: an absolute floor
+        return None
+    share = f"{abs(computed.delta) / abs(gap):.0%} of" if abs(gap) >= 0.01 else "while"
+    return (
+        f"{title(method)} misses completeness by {computed.delta:+.3g} ({share} F(x) - F(baseline) = {gap:.3g}) "
+        f"after {computed.steps} steps, the most allowed: the integral has not converged, so these scores are "
+        "not reliable here"
+        + ("" if method == "integrated_gradients" and options.integration == "adaptive"
+           else "; integrated gradients with adaptive steps refines where the path turns")
     )
 
 

@@ -26,7 +26,8 @@ class AttributionOptions:
     tolerance: float = 0.01
     integration: str = "adaptive"  # one of INTEGRATIONS
     ig_stop: str = "error_bound"  # adaptive IG stops on: error_bound (no cancellation) | delta
-    conductance_steps: int = 32  # trapezoid points of layer conductance
+    conductance_steps: int = 32  # trapezoid intervals of layer conductance's first grid
+    conductance_tolerance: float = 0.05  # ... doubled while its worst layer misses completeness by more x gap
     samples: int = 200  # LIME and KernelSHAP perturbed samples
     seed: int = 0  # LIME / KernelSHAP sampling
 
@@ -42,5 +43,7 @@ class AttributionOptions:
                 raise InputError(f"{name} must be a positive whole number, not {getattr(self, name)!r}")
         if self.integration == "adaptive" and self.max_steps < 3:
             raise InputError(f"max_steps must be at least 3 for adaptive integration (one panel), not {self.max_steps}")
-        if not (math.isfinite(self.tolerance) and self.tolerance > 0):
-            raise InputError(f"tolerance must be a positive number, not {self.tolerance!r}")
+        for name in ("tolerance", "conductance_tolerance"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InputError(f"{name} must be a positive number, not {value!r}")

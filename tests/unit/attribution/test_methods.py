@@ -239,3 +239,36 @@ def test_a_model_run_dense_is_attributed_for_the_label_it_predicts_at_its_own_ta
         assert differed, "no text of the corpus changed its prediction at tau 0.9: the note went untested"
     finally:
         loaded.model.config.beacon_threshold = saved
+
+
+def test_layer_conductance_in_small_batches_equals_one_batch(bundle, monkeypatch):
+    from explainer.attribution import layer_methods
+
+    loaded = bundle("gpt2")
+    options = AttributionOptions(conductance_steps=8, max_steps=8)
+    whole = attribute(loaded, TEXT, "layer_conductance", options=options)
+    monkeypatch.setattr(layer_methods, "rows_per_batch", lambda bundle, length: 2)  # 9 points in 5 batches
+    pieces = attribute(loaded, TEXT, "layer_conductance", options=options)
+    np.testing.assert_allclose(pieces.layer_scores, whole.layer_scores, atol=1e-5)
+    assert pieces.convergence_delta == pytest.approx(whole.convergence_delta, abs=1e-5)
+
+
+def test_a_path_method_that_runs_out_of_steps_says_its_scores_are_not_reliable(bundle):
+    """Two intervals cannot follow the path: the grid doubles while the steps allow, and says so when not."""
+    loaded = bundle("llama")
+    no_doubling = AttributionOptions(conductance_steps=2, max_steps=3)
+    coarse = attribute(loaded, TEXT, "layer_conductance", options=no_doubling)
+    assert coarse.steps == 2 and abs(coarse.convergence_delta) > 0.05 * abs(coarse.logit_gap)
+    assert any("misses completeness" in note and "not reliable" in note for note in coarse.notes)
+    refined = attribute(
+        loaded, TEXT, "layer_conductance", options=AttributionOptions(conductance_steps=2, max_steps=256)
+    )
+    assert refined.steps > 2 and abs(refined.convergence_delta) < abs(coarse.convergence_delta)
+    if abs(refined.convergence_delta) <= 0.05 * abs(refined.logit_gap):
+        assert not any("misses completeness" in note for note in refined.notes)
+    two_steps = AttributionOptions(integration="riemann_middle", steps=2, max_steps=2)
+    fixed = attribute(loaded, TEXT, "integrated_gradients", options=two_steps)
+    assert any("misses completeness" in note for note in fixed.notes) == (
+        abs(fixed.convergence_delta) > 0.01 * abs(fixed.logit_gap)
+    )
+    assert not any("misses completeness" in note for note in attribute(loaded, TEXT, "integrated_gradients").notes)
