@@ -36,6 +36,7 @@ from explainer.causal.hooks import (
     model_inputs,
 )
 from explainer.causal.results import Patching, label_index
+from explainer.families import single_readout_note
 from explainer.loading.bundle import ModelBundle
 from explainer.thought_beacon.dense import RUN_DENSE as DENSE_NOTE
 from explainer.thought_beacon.dense import differs_note, own_prediction
@@ -164,6 +165,8 @@ def patch(
     ]
     if aligned.unpartnered_corrupted or aligned.unpartnered_clean:
         notes.append(_unpartnered_note(left, right, aligned))
+    if single_readout_note(bundle.model) is not None:
+        notes.append(NO_SINGLE_READOUT_NOTE)
     return Patching(
         model_name=bundle.name,
         architecture=bundle.architecture,
@@ -190,6 +193,14 @@ def patch(
         truncated=(left.truncated, right.truncated),
         notes=tuple(notes),
     )
+
+
+NO_SINGLE_READOUT_NOTE = (
+    "This model's classifier reads no single known position (a ModernBERT that mean-pools every position, or a "
+    "family explainer/families.py does not list): patching one position, even its whole residual stream at the "
+    "last layer, restores only that position's part, so no cell need reach 1, and the marked readout position is "
+    "not the one the classifier reads."
+)
 
 
 def _foil(corrupted: np.ndarray, label: int) -> int:

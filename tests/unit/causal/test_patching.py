@@ -137,3 +137,18 @@ def test_the_unpartnered_note_names_tokens_as_the_axis_shows_them_and_says_why_t
     assert "[CLS] (0)" in _unpartnered_note(first, first, SimpleNamespace(unpartnered_corrupted=(0,),
                                                                           unpartnered_clean=()))
     assert "always paired" not in _unpartnered_note(first, first, aligned)
+
+
+def test_a_model_that_reads_no_single_position_is_patched_with_a_note(tokenizer, tmp_path, bundle):
+    """A mean-pooling ModernBERT: the last layer's residual at one position cannot restore the prediction."""
+    from explainer.causal.patching import NO_SINGLE_READOUT_NOTE
+    from explainer.loading.bundle import load_model
+    from tests.conftest import build_model, save_checkpoint
+
+    pooled = load_model(
+        save_checkpoint(build_model("modernbert", classifier_pooling="mean"), tokenizer, tmp_path / "mean"),
+        device="cpu",
+    )
+    result = patch(pooled, CLEAN, CORRUPTED)
+    assert NO_SINGLE_READOUT_NOTE in result.notes
+    assert NO_SINGLE_READOUT_NOTE not in patch(bundle("modernbert"), CLEAN, CORRUPTED).notes  # it reads [CLS]
