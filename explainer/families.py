@@ -321,12 +321,20 @@ def missing_family_note(
         if isinstance(model_or_config, str)
         else getattr(getattr(model_or_config, "config", model_or_config), "model_type", "unknown")
     )
-    return (
+    needs = (
         f"{what[0].upper()}{what[1:]} {'need' if ' and ' in what else 'needs'} to know where a model of type "
-        f"'{model_type}' keeps its layers, attention "
-        f"output, MLP and classifier, and the per-architecture table (explainer/families.py) has no "
-        f"'{model_type}' entry. Attention and hidden states are shown as usual. To add the family, add one "
-        f"Family(...) entry to FAMILIES there (see {ADD_FAMILY_DOC})."
+        f"'{model_type}' keeps its layers, attention output, MLP and classifier"
+    )
+    if family is not UNKNOWN:  # in the table by its readout position only (gpt_neo, gptj)
+        return (
+            f"{needs}, and the per-architecture table (explainer/families.py) knows '{model_type}' by its readout "
+            "position only. Attention and hidden states are shown as usual. To add its parts, complete its "
+            f"Family(...) entry there (see {ADD_FAMILY_DOC})."
+        )
+    return (
+        f"{needs}, and the per-architecture table (explainer/families.py) has no '{model_type}' entry. Attention "
+        f"and hidden states are shown as usual. To add the family, add one Family(...) entry to FAMILIES there "
+        f"(see {ADD_FAMILY_DOC})."
     )
 
 

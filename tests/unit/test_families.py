@@ -176,7 +176,9 @@ def test_unknown_model_types_trace_without_parts():
     note = missing_family_note("no-such-family", "the logit lens")
     assert note is not None and "'no-such-family'" in note and "explainer/families.py" in note
     assert note.startswith("The logit lens") and "How to add a model family" in note
-    assert missing_family_note("gptj") is not None  # known only by its readout: still lacks the parts
+    known_by_readout = missing_family_note("gptj")  # known only by its readout: still lacks the parts
+    assert known_by_readout is not None and "readout position only" in known_by_readout
+    assert "has no 'gptj' entry" not in known_by_readout and "complete its Family" in known_by_readout
     assert all(missing_family_note(t) is None for f in FAMILIES if f.logit_lens for t in f.model_types)
 
 
