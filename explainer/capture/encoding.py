@@ -49,6 +49,7 @@ class Encoded:
     special: np.ndarray  # [T] bool, tokens added by the tokenizer
     offsets: np.ndarray  # [T, 2] character span of each token; (0, 0) for special tokens
     num_text_tokens: int  # text tokens of the whole text, every chunk
+    unread: int = 0  # trailing typed tokens equal to the pad id, left out because the classifier never reads them
 
     @property
     def truncated(self) -> bool:
@@ -104,6 +105,26 @@ def encode(bundle: ModelBundle, text: str) -> Encoded:
         special=np.array(special_rows[0][:kept], dtype=bool),
         offsets=offsets[:kept],
         num_text_tokens=num_text_tokens,
+        unread=sum(1 for added in special_rows[0][kept:] if not added),  # typed, not added by the tokenizer
+    )
+
+
+UNREAD_START = "The text ends in"  # how unread_note begins: the pages find it among a trace's notes
+
+
+def unread_note(bundle: ModelBundle, count: int) -> str:
+    """Why the last `count` tokens of a text are missing from its analysis: they equal the pad id, and the
+    classifier reads the last token that is not padding."""
+    token = bundle.tokenizer.convert_ids_to_tokens(int(bundle.model.config.pad_token_id))
+    which = (
+        "which stands in for the padding token this checkpoint does not define (Hugging Face cannot batch it "
+        "without one; given one text alone it would read this token)"
+        if bundle.pad_assigned
+        else "which this model also uses as its padding token"
+    )
+    return (
+        f"{UNREAD_START} {count} x {token!r}, {which}; its classifier reads the last token that is not padding, so "
+        f"{'it is' if count == 1 else 'they are'} not read and not shown."
     )
 
 

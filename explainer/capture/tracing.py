@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from explainer.capture import layer_hooks
-from explainer.capture.encoding import InputError, encode
+from explainer.capture.encoding import InputError, encode, unread_note
 from explainer.families import MlpProbe, family_of, missing_family_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
@@ -172,7 +172,14 @@ def trace(
         num_text_tokens=num_text_tokens,
         max_length=bundle.max_length,
         untrained=bundle.untrained,
-        notes=tuple(note for note in (missing_family_note(model, "the logit lens and MLP update ratio"),) if note),
+        notes=tuple(
+            note
+            for note in (
+                unread_note(bundle, encoded.unread) if encoded.unread else None,
+                missing_family_note(model, "the logit lens and MLP update ratio"),
+            )
+            if note
+        ),
     )
 
 

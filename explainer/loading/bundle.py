@@ -58,6 +58,7 @@ class ModelBundle:
     untrained: bool = False  # a placeholder with random weights: its predictions mean nothing
     folder_stamp: str | None = None  # its folder's files when loaded (disk_cache.folder_stamp); None: no folder
     folder: Path | None = None  # the folder it was loaded from (None: a hub id): what its name named when loaded
+    pad_assigned: bool = False  # its config named no pad id: the tokenizer's pad (often end-of-text) was given it
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
@@ -104,7 +105,8 @@ def load_model(
     _require_tokenizer_fits(model, tokenizer, name)
     if tokenizer.pad_token is None:  # GPT-2 style tokenizers: pad with end-of-text so batches work
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    if model.config.pad_token_id is None:
+    pad_assigned = model.config.pad_token_id is None
+    if pad_assigned:  # transformers' decoder classifiers cannot batch without one
         model.config.pad_token_id = tokenizer.pad_token_id
     # Batches pad on the right, whatever the checkpoint's tokenizer says: transformers numbers positions by column,
     # not by the mask, so a left-padded row of a model with absolute positions (GPT-2, GPT-Neo) would be read at
@@ -123,6 +125,7 @@ def load_model(
         untrained=bool(getattr(model.config, "explainer_untrained", False)),
         folder_stamp=stamp,
         folder=folder,
+        pad_assigned=pad_assigned,
     )
     _check_attention_is_returned(bundle)
     return bundle

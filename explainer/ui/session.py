@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
+from explainer.capture.encoding import MAX_TEXT_CHARS, UNREAD_START, InputError
 from explainer.capture.tracing import Trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
@@ -129,12 +129,16 @@ def current_trace() -> Trace | None:
 
 
 def warn_if_truncated(result: Trace, who: str = "") -> None:
-    """Say on the page when the model read only the beginning of the text; `who` names the model ("Model B: ")."""
+    """Say on the page when the model read only the beginning of the text, or not its trailing padding tokens;
+    `who` names the model ("Model B: ")."""
     if result.truncated:
         st.warning(
             f"{who}The text has {result.num_text_tokens:,} tokens; the model reads {result.max_length:,} at most. "
             "Only the beginning was analysed."
         )
+    for note in result.notes:
+        if note.startswith(UNREAD_START):
+            st.info(markdown_literal(who + note))
 
 
 def report_button(current: Selection, demo_name: str | None) -> None:

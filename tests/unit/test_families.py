@@ -268,3 +268,7 @@ def test_a_decoder_whose_pad_id_ends_the_text_is_read_where_transformers_reads_i
     torch.testing.assert_close(torch.as_tensor(trace(loaded, text).logits), expected, atol=1e-5, rtol=1e-5)
     result = attribute(loaded, text, "integrated_gradients")
     assert abs(result.target_logit - float(expected[result.target])) < 1e-5
+    assert not trace(loaded, text).notes  # the tokenizer's own </s>: nothing to say
+    typed = trace(loaded, f"{text} {tokenizer.sep_token}")  # one typed, one added: both unread, one said
+    assert any(note.startswith("The text ends in 1 x '[SEP]'") and "not read" in note for note in typed.notes)
+    assert typed.tokens[-1] != tokenizer.sep_token
