@@ -53,8 +53,8 @@ class Encoded:
 
     @property
     def truncated(self) -> bool:
-        """The text has more tokens than the model reads."""
-        return self.num_text_tokens > len(self.special) - int(self.special.sum())
+        """The text has more tokens than the model reads (its trailing pad-id tokens are not a cut: see unread)."""
+        return self.num_text_tokens > len(self.special) - int(self.special.sum()) + self.unread
 
 
 def tokenize(bundle: ModelBundle, texts: str | list[str], **options: Any) -> BatchEncoding:

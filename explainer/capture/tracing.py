@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from explainer.capture import layer_hooks
-from explainer.capture.encoding import InputError, encode, unread_note
+from explainer.capture.encoding import UNREAD_START, InputError, encode, unread_note
 from explainer.families import MlpProbe, family_of, missing_family_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
@@ -71,6 +71,16 @@ class Trace(FrozenArrays):
     @property
     def predicted_label(self) -> str:
         return self.label_names[self.predicted]
+
+    @property
+    def unread_note(self) -> str | None:
+        """Why typed trailing tokens are missing (encoding.unread_note), when they are."""
+        return next((note for note in self.notes if note.startswith(UNREAD_START)), None)
+
+    @property
+    def family_notes(self) -> tuple[str, ...]:
+        """What the per-architecture table lacks for the logit lens (the notes but the unread one)."""
+        return tuple(note for note in self.notes if not note.startswith(UNREAD_START))
 
     @property
     def num_layers(self) -> int:

@@ -210,6 +210,8 @@ def build_report(
     if result.truncated:
         read = int((~result.special_tokens).sum())  # the text's own tokens, as num_text_tokens counts them
         used["truncated"] = f"the model read the first {read:,} of the text's {result.num_text_tokens:,} tokens"
+    if result.unread_note:
+        used["not read"] = result.unread_note
     shipped_names = {m.name for m in shipped.SHIPPED}
     meta = ReportMeta(
         # A folder is shown by its name only: the file may travel beyond the server, its paths should not.

@@ -153,11 +153,11 @@ def rollout(name: str, text: str, trace: Trace, chart: Chart) -> None:
 
 
 def logit_lens(trace: Trace, chart: Chart) -> None:
-    if trace.layer_logits is None and not trace.notes:
+    if trace.layer_logits is None and not trace.family_notes:
         return
     st.subheader("Prediction by layer (logit lens)")
     if trace.layer_logits is not None:
         st.caption("The model's own classifier head applied to every layer's hidden state.")
         chart(attention_figures.logit_lens_chart(trace), "logit_lens")
     else:  # a family the per-architecture table lacks: say which, and how to add it
-        st.info(" ".join(trace.notes))
+        st.info(" ".join(trace.family_notes))

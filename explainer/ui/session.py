@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explainer.capture.encoding import MAX_TEXT_CHARS, UNREAD_START, InputError
+from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.capture.tracing import Trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
@@ -136,9 +136,8 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
             f"{who}The text has {result.num_text_tokens:,} tokens; the model reads {result.max_length:,} at most. "
             "Only the beginning was analysed."
         )
-    for note in result.notes:
-        if note.startswith(UNREAD_START):
-            st.info(markdown_literal(who + note))
+    if result.unread_note:
+        st.info(markdown_literal(who + result.unread_note))
 
 
 def report_button(current: Selection, demo_name: str | None) -> None:

@@ -94,8 +94,8 @@ def build(trace: Trace, options: AttentionOptions, derived: Derived | None = Non
     }
     if trace.layer_logits is not None:
         figures["logit_lens"] = attention_figures.logit_lens_chart(trace)
-    elif trace.notes:  # a family the per-architecture table lacks: say which, and how to add it
-        notes["logit_lens"] = " ".join(trace.notes)
+    elif trace.family_notes:  # a family the per-architecture table lacks: say which, and how to add it
+        notes["logit_lens"] = " ".join(trace.family_notes)
     if derived.grid_block > 1:
         notes["grid"] = (
             f"{len(trace.tokens)} tokens: each thumbnail is average-pooled to {derived.grid.shape[-1]} x "

@@ -271,4 +271,5 @@ def test_a_decoder_whose_pad_id_ends_the_text_is_read_where_transformers_reads_i
     assert not trace(loaded, text).notes  # the tokenizer's own </s>: nothing to say
     typed = trace(loaded, f"{text} {tokenizer.sep_token}")  # one typed, one added: both unread, one said
     assert any(note.startswith("The text ends in 1 x '[SEP]'") and "not read" in note for note in typed.notes)
-    assert typed.tokens[-1] != tokenizer.sep_token
+    assert typed.tokens[-1] != tokenizer.sep_token and not typed.truncated
+    assert typed.unread_note in typed.notes and typed.family_notes == ()  # the logit lens's place stays empty
