@@ -66,10 +66,10 @@ if mode == MODES[0]:
         f"{len(result.matching.pairs)} matched pairs {result.matching.mean_similarity:.3f}. Select a pair."
     )
     rows = result.matching.as_rows()
-    picked = st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare_pairs", selection_mode="single-row",
-                          on_select="rerun", height=240)
-    pair = result.matching.pairs[compare_ui.chosen_heads(picked, len(result.matching.pairs),
-                                                          (name_a, name_b, current.text, by_layer))]
+    compared = (name_a, name_b, current.text, by_layer)
+    picked = st.dataframe(pd.DataFrame(rows), hide_index=True, key=compare_ui.pairs_key(compared),
+                          selection_mode="single-row", on_select="rerun", height=240)
+    pair = result.matching.pairs[compare_ui.chosen_heads(picked, len(result.matching.pairs), compared)]
     chart(evaluation_figures.paired_heatmaps(result.attention_a[pair.layer_a, pair.head_a],
                                       result.attention_b[pair.layer_b, pair.head_b], result.units,
                                       f"A layer {pair.layer_a}, head {pair.head_a}",

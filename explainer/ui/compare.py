@@ -3,6 +3,8 @@ offered list in demo mode), and B loaded with its error said on the page."""
 
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 
 from explainer.families import sizes
@@ -89,6 +91,12 @@ def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:
 
 
 HEADS_KEY = "_compare_heads"  # the index of the matched pair of heads shown
+
+
+def pairs_key(compared: tuple) -> str:
+    """The pairs table's widget key, one per comparison (models, text, matching): Streamlit keeps a keyed table's
+    selection when its rows change, which would carry a row picked for one text over to the next."""
+    return "compare_pairs_" + hashlib.sha1(repr(compared).encode("utf-8")).hexdigest()[:12]
 
 
 def chosen_heads(picked, count: int, compared: tuple) -> int:

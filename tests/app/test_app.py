@@ -193,19 +193,33 @@ def test_compare_link_follows_model_b_when_it_fails_or_is_cleared():
     assert "model_b" not in app.query_params  # no B shown, none in the link
 
 
+def _pairs_table(app: AppTest, text: str):
+    from explainer.ui.compare import pairs_key
+
+    model_b = app.query_params["model_b"]
+    model_b = model_b if isinstance(model_b, str) else model_b[0]
+    return pairs_key((app.session_state["model_choice"], model_b, text, False))
+
+
 def test_compare_keeps_the_shown_pair_of_heads_in_the_link():
-    app = open_compare({"text": "A gentle film with a big heart"})
+    text = "A gentle film with a big heart"
+    app = open_compare({"text": text})
     assert "pair" not in app.query_params  # the best match: the default, not written
-    pairs = app.dataframe(key="compare_pairs").value
-    shared = open_compare({"text": "A gentle film with a big heart", "pair": "2"})
+    table = _pairs_table(app, text)
+    pairs = app.dataframe(key=table).value
+    shared = open_compare({"text": text, "pair": "2"})
     layer, head = pairs["A head"].iloc[2][1:].split(".H")
     shown = " ".join(chart.proto.spec for chart in shared.get("plotly_chart"))
     assert not shared.toast and shared.query_params["pair"] in ("2", ["2"])
     assert f"A layer {layer}, head {head}" in shown and f"similarity {pairs['similarity'].iloc[2]:.3f}" in shown
-    shared.sidebar.text_area(key="text").set_value("A dull film").run()  # another text: the best match again
-    assert not shared.exception and "pair" not in shared.query_params
-    clamped = open_compare({"text": "A gentle film with a big heart", "pair": "9999"})
-    assert [t.value for t in clamped.toast] and str(len(pairs) - 1) in clamped.query_params["pair"]
+    app.session_state[table] = {"selection": {"rows": [3], "columns": []}}  # a row picked in the table
+    app.run()
+    assert not app.exception and app.query_params["pair"] in ("3", ["3"])
+    app.text_area(key="text").set_value("A dull film").run()  # another text: the best match again
+    assert not app.exception and "pair" not in app.query_params
+    clamped = open_compare({"text": text, "pair": "9999"})
+    assert [t.value for t in clamped.toast] and clamped.query_params["pair"] in (
+        str(len(pairs) - 1), [str(len(pairs) - 1)])
 
 
 def test_compare_on_one_word_says_why_there_is_no_rank_correlation():
