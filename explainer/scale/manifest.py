@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "explainer-results"
-VERSION = 1
+VERSION = 2  # bump when the layout or the numbers change (2: batches pad on the right; 1 read left-padding
+# checkpoints such as a left-padded GPT-2 at shifted positions)
 MANIFEST = "manifest.json"
 ROWS = "rows"  # folder of the per-row Parquet shards
 # What to do about a damaged folder: a rerun into it would read the same damage (prepare_folder reads it first).
@@ -101,7 +102,11 @@ def read_manifest(folder: str | Path) -> Manifest:
         if value.get("format") != FORMAT:
             raise ResultsError(f"{path} is not an explainer results manifest")
         if value.get("version") != VERSION:
-            raise ResultsError(f"{path}: results of another layout (version {value.get('version')})")
+            raise ResultsError(
+                f"{path}: results written by another version of explainer (results version "
+                f"{value.get('version')}, this one reads {VERSION}); run the job again into a new folder, or remove "
+                "this one to replace it"
+            )
         value["files"] = tuple(FileEntry(**entry) for entry in value["files"])
         for name in ("label_names", "extra_columns", "shards", "columns"):
             value[name] = tuple(value[name])

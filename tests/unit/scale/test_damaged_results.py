@@ -9,7 +9,7 @@ import pytest
 
 from explainer.scale.engine import run_job
 from explainer.scale.inputs import resolve_inputs
-from explainer.scale.manifest import MANIFEST, ResultsError
+from explainer.scale.manifest import MANIFEST, VERSION, ResultsError
 from explainer.scale.results import open_results
 from explainer.scale.work import JobOptions
 
@@ -31,8 +31,12 @@ def test_a_garbled_manifest_says_to_remove_the_folder_not_only_to_rerun(shards, 
     out = tmp_path / "out"
     inputs = resolve_inputs(shards)
     run_job(ours_bundle, inputs, JobOptions("evaluate"), out)
-    (out / MANIFEST).write_text(json.dumps({"format": "explainer-results", "version": 1, "files": "oops"}))
+    manifest = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps({"format": "explainer-results", "version": VERSION, "files": "oops"}))
     with pytest.raises(ResultsError, match=f"damaged .*: remove {out}"):
+        run_job(ours_bundle, inputs, JobOptions("evaluate"), out)
+    (out / MANIFEST).write_text(json.dumps({**manifest, "version": VERSION - 1}))  # numbers of an older version
+    with pytest.raises(ResultsError, match="another version of explainer .* run the job again into a new folder"):
         run_job(ours_bundle, inputs, JobOptions("evaluate"), out)
 
 
