@@ -325,10 +325,11 @@ def missing_family_note(
         f"{what[0].upper()}{what[1:]} {'need' if ' and ' in what else 'needs'} to know where a model of type "
         f"'{model_type}' keeps its layers, attention output, MLP and classifier"
     )
-    if family is not UNKNOWN:  # in the table by its readout position only (gpt_neo, gptj)
+    if family is not UNKNOWN:  # an entry without these parts: by its readout position only (gpt_neo, gptj)
+        known = "by its readout position only" if family.layers is None else "without all of these parts"
         return (
-            f"{needs}, and the per-architecture table (explainer/families.py) knows '{model_type}' by its readout "
-            "position only. Attention and hidden states are shown as usual. To add its parts, complete its "
+            f"{needs}, and the per-architecture table (explainer/families.py) knows '{model_type}' {known}. "
+            "Attention and hidden states are shown as usual. To add its parts, complete its "
             f"Family(...) entry there (see {ADD_FAMILY_DOC})."
         )
     return (

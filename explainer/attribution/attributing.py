@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import torch
 
-from explainer.attribution.inputs import dense_notes, prepare, target_of
+from explainer.attribution.inputs import GAP_FLOOR, dense_notes, prepare, target_of
 from explainer.attribution.options import AttributionOptions
 from explainer.attribution.registry import METHODS, REGISTRY, title
 from explainer.attribution.result import Attribution, Computed
@@ -73,20 +73,23 @@ def attribute(
 
 
 def completeness_note(method: str, computed: Computed, target_logit: float, options: AttributionOptions) -> str | None:
-    """What to say when a path method stopped short of completeness: its steps ran out while the scores still
-    miss F(x) - F(baseline) by more than the method's tolerance (a path that turns sharply, as an RMSNorm
-    decoder's does near an all-zero baseline). The scores are then not to be trusted, and the page says so."""
+    """What to say when a path method stopped short of completeness: its steps ran out while its error (adaptive
+    IG: the error bound it stops on; the others: |delta|) still exceeds the method's tolerance x |F(x) -
+    F(baseline)| (a path that turns sharply, as an RMSNorm decoder's does near an all-zero baseline). The scores
+    are then not to be trusted, and the page says so."""
     if computed.delta is None or computed.baseline_logit is None or computed.steps is None:
         return None
     gap = target_logit - computed.baseline_logit
     tolerance = options.conductance_tolerance if method == "layer_conductance" else options.tolerance
-    if abs(computed.delta) <= tolerance * max(abs(gap), 0.01):  # a gap near 0: an absolute floor
+    bound = computed.error_bound is not None and options.ig_stop == "error_bound"
+    error = computed.error_bound if bound else abs(computed.delta)
+    if error <= tolerance * max(abs(gap), GAP_FLOOR):
         return None
-    share = f"{abs(computed.delta) / abs(gap):.0%} of" if abs(gap) >= 0.01 else "while"
+    share = f"{error / abs(gap):.0%} of" if abs(gap) >= GAP_FLOOR else "while"
+    what = f"its error bound is {error:.3g}" if bound else f"it misses completeness by {computed.delta:+.3g}"
     return (
-        f"{title(method)} misses completeness by {computed.delta:+.3g} ({share} F(x) - F(baseline) = {gap:.3g}) "
-        f"after {computed.steps} steps, the most allowed: the integral has not converged, so these scores are "
-        "not reliable here"
+        f"{title(method)}: {what} ({share} F(x) - F(baseline) = {gap:.3g}) after {computed.steps} steps, the most "
+        "allowed: the integral has not converged, so these scores are not reliable here"
         + ("" if method == "integrated_gradients" and options.integration == "adaptive"
            else "; integrated gradients with adaptive steps refines where the path turns")
     )

@@ -140,6 +140,11 @@ def dense_notes(
     return (DENSE_NOTE, differs) if differs else (DENSE_NOTE,)
 
 
+# Below this |F(x) - F(baseline)| a completeness error is judged against it instead: a text its baseline scores
+# alike would otherwise ask every path method for an error near 0.
+GAP_FLOOR = 0.01
+
+
 def rows_per_batch(bundle: ModelBundle, length: int, budget_bytes: float = 1.5e9) -> int:
     """How many copies of a `length`-token input one forward+backward may batch within ~`budget_bytes` of
     activations (attention maps dominate at long inputs)."""

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from explainer.attention.statistics import attention_rollout
-from explainer.attribution.inputs import Prepared, rows_per_batch
+from explainer.attribution.inputs import GAP_FLOOR, Prepared, rows_per_batch
 from explainer.attribution.options import AttributionOptions
 from explainer.attribution.result import Computed
 from explainer.capture.encoding import InputError
@@ -76,14 +76,16 @@ def conductance_by_layer(
 ) -> tuple[np.ndarray, float, float, int]:
     """([layers+1, T] conductance of every layer output, embeddings first; the largest completeness error over
     layers; F(baseline); the intervals used). With a `tolerance`, the grid doubles while that error exceeds
-    tolerance x |F(x) - F(baseline)| and `max_steps` allows: a fixed grid misses sharp turns of the path (on
-    RMSNorm decoders near the baseline, a 32-interval error was 150x the gap). Call under the bundle's lock with
-    gradients enabled."""
+    tolerance x max(|F(x) - F(baseline)|, GAP_FLOOR) and `max_steps` allows: a fixed grid misses sharp turns of
+    the path (on RMSNorm decoders near the baseline, a 32-interval error was 150x the gap). Each doubling runs the
+    whole finer grid again (at most twice the last grid's passes in all): keeping every point's states instead
+    would cost memory that grows with the steps. Call under the bundle's lock with gradients enabled."""
     while True:
         scores, values = _trapezoid(bundle, prepared, label, steps)
         gap = float(values[1] - values[0])
         delta = float(max((scores.sum(axis=1) - gap), key=abs))
-        if tolerance is None or abs(delta) <= tolerance * abs(gap) or max_steps is None or 2 * steps > max_steps:
+        converged = tolerance is not None and abs(delta) <= tolerance * max(abs(gap), GAP_FLOOR)
+        if tolerance is None or converged or max_steps is None or 2 * steps > max_steps:
             return scores, delta, float(values[0]), steps
         steps *= 2
 
@@ -94,7 +96,7 @@ def _trapezoid(bundle: ModelBundle, prepared: Prepared, label: int, steps: int) 
     forward = bundle.model
     x, base = prepared.embeddings, prepared.baseline_embeddings
     alphas = torch.linspace(0.0, 1.0, steps + 1, device=x.device, dtype=x.dtype)
-    chunk = max(rows_per_batch(bundle, prepared.length), 2)
+    chunk = rows_per_batch(bundle, prepared.length)
     rows: list[torch.Tensor] | None = None  # per layer [T]
     last: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None  # (states, grads) of the previous point
     first_value = last_value = 0.0

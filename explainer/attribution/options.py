@@ -22,7 +22,8 @@ class AttributionOptions:
 
     baseline: str = "pad"  # pad | mask | zero: what replaces text tokens (special tokens stay)
     steps: int = 8  # integrated gradients: intervals of the first grid (adaptive) / first step count (captum's)
-    max_steps: int = 256  # ... path points allowed while the error bound (captum's rules: delta) > tolerance x gap
+    max_steps: int = 256  # ... path points allowed while the error bound (captum's rules: delta) > tolerance x gap;
+    # also the most intervals layer conductance's grid may double to
     tolerance: float = 0.01
     integration: str = "adaptive"  # one of INTEGRATIONS
     ig_stop: str = "error_bound"  # adaptive IG stops on: error_bound (no cancellation) | delta

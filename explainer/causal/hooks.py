@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from explainer.capture.encoding import InputError
-from explainer.families import FAMILIES, Family, family_of, sizes
+from explainer.families import FAMILIES, UNKNOWN, Family, family_of, sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon
 from explainer.thought_beacon.dense import dense_forward_args
@@ -110,9 +110,12 @@ class Layout:
 def supported_family(bundle: ModelBundle) -> Family:
     family = family_of(bundle.model)
     if family.layers is None or family.attention_output is None:
+        where = (
+            "is not one" if family is UNKNOWN else "is known there by its readout position only, not its layers"
+        )
         raise CausalUnsupported(
-            f"Ablation and patching need a model family from the architecture table; {bundle.architecture} is not "
-            f"one. Supported: {', '.join(SUPPORTED)}."
+            f"Ablation and patching need a model family from the architecture table with its layers; "
+            f"{bundle.architecture} {where}. Supported: {', '.join(SUPPORTED)}."
         )
     return family
 

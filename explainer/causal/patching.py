@@ -196,10 +196,9 @@ def patch(
 
 
 NO_SINGLE_READOUT_NOTE = (
-    "This model's classifier reads no single known position (a ModernBERT that mean-pools every position, or a "
-    "family explainer/families.py does not list): patching one position, even its whole residual stream at the "
-    "last layer, restores only that position's part, so no cell need reach 1, and the marked readout position is "
-    "not the one the classifier reads."
+    "This model's classifier mean-pools every position (a ModernBERT with classifier_pooling='mean'): patching one "
+    "position, even its whole residual stream at the last layer, restores only that position's part, so no cell "
+    "need reach 1, and the marked readout position is only its first."
 )
 
 

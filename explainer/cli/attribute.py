@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="what replaces text tokens (default pad; not the graph's: it scales attention from 0)")
     parser.add_argument(
         "--steps", type=at_least_one, default=None,
-        help="IG: intervals of the first grid (default: adaptive until the error bound holds); graph: the most "
-        f"intervals per layer, doubled until its completeness check holds (default {DEFAULT_STEPS})",
+        help="IG: intervals of the first grid (default: adaptive until the error bound holds); layer conductance: "
+        "intervals of its first grid (default 32, doubled up to 256 until each layer is within 5%% of complete); "
+        f"graph: the most intervals per layer, doubled until its completeness check holds (default {DEFAULT_STEPS})",
     )
     parser.add_argument("--samples", type=at_least_one, default=None,
                         help=f"LIME / KernelSHAP samples (default {SAMPLES})")

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from explainer.dataset_map import slices as slicing
+from explainer.dataset_map.embeddings import has_readout
 from explainer.dataset_map.maps import MapOptions, MapResult
 from explainer.families import sizes
 from explainer.loading.bundle import ModelBundle
@@ -35,7 +36,8 @@ def option_widgets(bundle: ModelBundle) -> MapOptions:
     and a session opened on another page's link seeds every page with it."""
     layers = layer_count(bundle)
     links.seed_index("map_layer", "map_layer", layers, layers - 1)
-    links.seed_choice("map_pooling", "pool", list(POOLING_TITLES), tell=True)
+    poolings = list(POOLING_TITLES) if has_readout(bundle) else ["mean"]  # no known readout: mean vectors only
+    links.seed_choice("map_pooling", "pool", poolings, tell=True)
     links.seed_choice("map_method", "method", list(METHOD_TITLES), tell=True)
     links.seed_choice("map_k", "k", list(NEIGHBOURS), default=10, parse=int, tell=True)
     cells = st.columns(4)
@@ -45,7 +47,9 @@ def option_widgets(bundle: ModelBundle) -> MapOptions:
         key="map_layer",
         format_func=lambda i: f"{i} (embeddings)" if i == 0 else f"{i} (last)" if i == layers - 1 else str(i),
     )
-    pooling = cells[1].selectbox("Vector", list(POOLING_TITLES), key="map_pooling", format_func=POOLING_TITLES.get)
+    pooling = cells[1].selectbox("Vector", poolings, key="map_pooling", format_func=POOLING_TITLES.get,
+                                 help=None if len(poolings) > 1 else "This model's readout position is not known "
+                                 "(its family is not in explainer/families.py): only the mean of the tokens.")
     method = cells[2].selectbox("Projection", list(METHOD_TITLES), key="map_method", format_func=METHOD_TITLES.get)
     k = cells[3].selectbox("Neighbours", list(NEIGHBOURS), key="map_k")
     return MapOptions(layer=int(layer), pooling=pooling, method=method, neighbours=int(k))

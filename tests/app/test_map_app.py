@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from explainer.dataset_map import slices as slicing
 from explainer.ui import dataset_map as map_ui
 from tests.conftest import CORPUS, ROOT
+from tests.unit.dataset_map.conftest import unlisted_folder  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(autouse=True)
@@ -127,3 +128,10 @@ def test_map_options_a_link_garbles_are_named_in_toasts(checkpoint, data_file):
     told = " | ".join(t.value for t in app.toast)
     for option in ("colour=`marker`", "k=`7`", "pool=`zz`", "click=`nope`"):
         assert f"The link's {option} is not offered here" in told, option
+
+
+def test_a_family_without_a_known_readout_is_mapped_by_its_mean_vectors(unlisted_folder, data_file):  # noqa: F811
+    app = open_map({"model": str(unlisted_folder), "data": str(data_file), "pool": "readout"})
+    assert app.selectbox(key="map_pooling").options == [map_ui.POOLING_TITLES["mean"]]
+    assert [t.value for t in app.toast] and not app.error  # the link's readout is not offered, and said so
+    assert len(app.get("plotly_chart")) == 1 and any("mean vectors" in c.value for c in app.caption)

@@ -116,7 +116,10 @@ def test_unknown_family_names_the_supported_ones(checkpoint, tokenizer):
 
     private = load_model(checkpoint("bert"), device="cpu")
     private.model.config.model_type = "mystery"  # a private copy: no shared model is touched
-    with pytest.raises(CausalUnsupported, match="Supported: .*bert.*gpt2"):
+    with pytest.raises(CausalUnsupported, match="mystery is not one. Supported: .*bert.*gpt2"):
+        patch(private, "the film is funny .", "the film is warm .")
+    private.model.config.model_type = "gptj"  # in the table by its readout position only
+    with pytest.raises(CausalUnsupported, match="gptj is known there by its readout position only"):
         patch(private, "the film is funny .", "the film is warm .")
 
 
