@@ -22,6 +22,7 @@ try:
             for p in navigation.PAGES
         ]
     )
+    links.arrive()
     page.run()
 finally:  # also when a page reruns: the run's options reach the address in one step (a stopped run sends nothing:
     # pages stop with links.stop, which sends them first)

@@ -32,6 +32,7 @@ if trace is not None:
     left, middle, right = st.columns([1, 1, 2])
     layer = left.number_input("Layer", 0, layers - 1, key="attention_layer")
     head = middle.number_input("Head", 0, heads - 1, key="attention_head")
+    links.keep("attention_image_format")
     image_format = right.radio("Image export", ["png", "svg"], horizontal=True, key="attention_image_format")
 
     with st.expander("bertviz options", expanded=False):

@@ -40,6 +40,7 @@ if trace is not None:
     target_choice = middle.selectbox("Target label", targets, key="attribution_target")
     baseline = right.radio("Baseline", BASELINES, key="attribution_baseline", help="What replaces text tokens "
                            "(integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special tokens stay.")
+    links.keep("attribution_image_format")
     image_format = far.radio("Image export", ["png", "svg"], key="attribution_image_format")
     links.publish_options({"method": method, "baseline": baseline, "target": target_choice,
                              "threshold": f"{st.session_state.attribution_threshold:.2f}"})

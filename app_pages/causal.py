@@ -40,6 +40,7 @@ if trace is not None:
         horizontal=True,
         help="mean: the head's mean output over the challenge set; zero: zeros",
     )
+    links.keep("causal_image_format")
     image_format = third.radio("Image export", ["png", "svg"], key="causal_image_format", horizontal=True)
     target = None if target_choice == PREDICTED else target_choice
     chart = export.charts("causal", image_format)

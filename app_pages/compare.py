@@ -35,6 +35,7 @@ name_b = bundle_b.name
 name_a = bundle_a.name
 if bundle_b.model is bundle_a.model:
     st.info(f"A and B are the same model ({name_a}): every figure below compares it with itself. Choose another B.")
+links.keep("compare_image_format")
 image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="compare_image_format")
 chart = export.charts("compare", image_format, html_download=False)
 

@@ -43,6 +43,7 @@ cells[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}", help="The mean F1 of t
 cells[2].metric("Calibration error (ECE)", f"{report.calibration.ece:.3f}")
 cells[3].metric("Misclassified", f"{int((~report.frame['correct']).sum()):,}")
 st.dataframe(evaluation_figures.shown_table(evaluation_figures.per_label_table(metrics, names)), hide_index=True)
+links.keep("errors_image_format")
 image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="errors_image_format")
 left, right = st.columns(2)
 with left:

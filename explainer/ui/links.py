@@ -40,6 +40,7 @@ KEPT_KEY = "_link_kept"  # widget key -> its value in this session, kept while i
 # dataset_map.projection.METHODS (tests check), not imported: that module loads numba.
 SHARED_OPTION_VALUES = {"method": (*METHODS, "pca", "umap")}
 SEEDED_KEY = "_link_seeded"  # widget key -> (the link parameter it is seeded from, the page it was seeded on)
+PAGE_KEY = "_link_page"  # the page the previous run showed
 
 
 def _run_context():
@@ -85,6 +86,33 @@ def begin_run() -> None:
                 kept.pop(key, None)
     st.session_state[PENDING_KEY] = {}
     _remember(now)
+
+
+def arrive() -> None:
+    """After st.navigation chose the page (before it, the first run reports the main script), and before the page
+    runs: coming from another page, give this page's kept widgets the values the user left them at. The browser
+    can send such a widget at its default on the way (the Attention page's statistic map, drawn after its first
+    figure, came back as entropy after a visit to Overview), and a value in session state wins over the kept one
+    (seed_option)."""
+    page = _page()
+    if st.session_state.get(PAGE_KEY) == page:
+        return
+    kept = st.session_state.get(KEPT_KEY, {})
+    for key, (_, seeded_on) in st.session_state.get(SEEDED_KEY, {}).items():
+        if seeded_on == page and key in kept:
+            st.session_state[key] = kept[key]
+    st.session_state[PAGE_KEY] = page
+
+
+def keep(key: str) -> None:
+    """Widget `key` has no link parameter but keeps its value while its page is not shown, like the seeded ones
+    (Streamlit forgets a widget its run did not draw). Call before the widget."""
+    kept = st.session_state.setdefault(KEPT_KEY, {})
+    if key not in st.session_state and key in kept:
+        st.session_state[key] = kept[key]
+    st.session_state.setdefault(SEEDED_KEY, {})[key] = (None, _page())
+    if key in st.session_state:
+        kept[key] = st.session_state[key]
 
 
 def end_run() -> None:

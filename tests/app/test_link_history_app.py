@@ -30,6 +30,22 @@ def test_a_page_keeps_its_options_after_a_visit_to_another():
     assert app.number_input(key="attention_layer").value == 2 and app.query_params["layer"] == "2"
 
 
+def test_a_widget_the_browser_sends_at_its_default_on_the_way_back_keeps_the_user_s_choice():
+    """In the browser, the Attention page's statistic map (drawn after the first figure) arrived back at its
+    default after a visit to Overview; the image format, which no link carries, was forgotten."""
+    app = open_app({"text": "A gentle film."})
+    app.switch_page("app_pages/attention.py").run()
+    app.selectbox(key="attention_statistic").set_value("self_share").run()
+    app.radio(key="attention_image_format").set_value("svg").run()
+    app.switch_page("app_pages/overview.py").run()
+    assert "attention_image_format" not in app.session_state
+    app.session_state["attention_statistic"] = "entropy"  # what the browser sent with the page change
+    app.switch_page("app_pages/attention.py").run()
+    assert not app.exception and app.query_params["stat"] == "self_share"
+    assert app.selectbox(key="attention_statistic").value == "self_share"
+    assert app.radio(key="attention_image_format").value == "svg"
+
+
 def back_to(app: AppTest, address: dict[str, str], monkeypatch) -> AppTest:
     """What Back does: the browser's address changes under the session, and Streamlit's rerun says it is history
     navigation (AppTest cannot, so the test says it for that one run)."""
