@@ -340,6 +340,9 @@ def seed_index(key: str, param: str, size: int, default: int = 0, of: str = "thi
     value = min(max(int(st.session_state[key]), 0), size - 1)
     if raw is not None and value != st.session_state[key]:
         tell_adjusted(param, raw, f"is outside 0 to {size - 1} for {of}; {value} is used")
+    elif value != st.session_state[key]:  # the kept choice, made for another model or text
+        st.toast(f"The chosen {param}={st.session_state[key]} is outside 0 to {size - 1} for {of}; {value} is used.",
+                 icon=":material/straighten:")
     st.session_state[key] = value
     return value
 
@@ -358,6 +361,10 @@ def seed_indices(key: str, param: str, size: int) -> list[int]:
     kept = [v for v in st.session_state[key] if 0 <= v < size]
     if raw is not None and len(kept) != len(st.session_state[key]):
         tell_adjusted(param, raw, f"names values outside 0 to {size - 1}; they are left out")
+    elif len(kept) != len(st.session_state[key]):  # the kept choice, made for another model
+        dropped = joined(v for v in st.session_state[key] if not 0 <= v < size)
+        st.toast(f"The chosen {param}={dropped} is outside 0 to {size - 1} here; left out.",
+                 icon=":material/straighten:")
     st.session_state[key] = kept
     return kept
 

@@ -106,3 +106,27 @@ def test_a_choice_shown_otherwise_than_its_value_is_named_as_the_link_writes_it(
     told = [t.value for t in app.toast]
     assert len(told) == 1 and told[0].startswith("The link's path=`999` is not offered here (all, 0, 1, 2,")
     assert told[0].endswith(", …); all is used.") and "-1" not in told[0]  # a long list ends at a whole value
+
+
+def sized_page() -> None:
+    import streamlit as st
+
+    from explainer.ui import links
+
+    size = st.session_state.get("size", 6)  # another model: fewer layers
+    links.seed_index("layer_box", "layer", size)
+    links.seed_indices("heads_box", "heads", size)
+    st.write({k: st.session_state[k] for k in ("layer_box", "heads_box")})
+
+
+def test_a_kept_choice_another_model_cannot_take_is_clamped_and_said():
+    app = AppTest.from_function(sized_page, default_timeout=60).run()
+    app.session_state["layer_box"], app.session_state["heads_box"] = 5, [1, 4]
+    app.run()
+    assert not app.toast  # all inside 0 to 5
+    app.session_state["size"] = 4
+    app.run()
+    told = [t.value for t in app.toast]
+    assert any("layer=5 is outside 0 to 3" in t and "3 is used" in t for t in told), told
+    assert any("heads=4 is outside 0 to 3" in t and "left out" in t for t in told), told
+    assert app.session_state["layer_box"] == 3 and app.session_state["heads_box"] == [1]
