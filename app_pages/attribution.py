@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from explainer.attribution import METHODS, AttributionOptions
+from explainer.attribution.attributing import UNRELIABLE
 from explainer.attribution.faithfulness import agreement
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
 from explainer.attribution.inputs import BASELINES, cheap_enough
@@ -54,8 +55,8 @@ if trace is not None:
         st.info(str(error))
         links.stop()
     st.caption(attribution_figures.headline(result, dense_suffix(result.notes)))
-    for note in result.notes:
-        st.caption(note)
+    for note in result.notes:  # scores that are not reliable are a warning, the rest context
+        (st.warning if UNRELIABLE in note else st.caption)(note)
 
     st.subheader(title(method))
     st.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)

@@ -72,6 +72,9 @@ def attribute(
     )
 
 
+UNRELIABLE = "these scores are not reliable here"  # ends completeness_note's first sentence: pages warn on it
+
+
 def completeness_note(method: str, computed: Computed, target_logit: float, options: AttributionOptions) -> str | None:
     """What to say when a path method stopped short of completeness: its steps ran out while its error (adaptive
     IG: the error bound it stops on; the others: |delta|) still exceeds the method's tolerance x |F(x) -
@@ -89,7 +92,7 @@ def completeness_note(method: str, computed: Computed, target_logit: float, opti
     what = f"its error bound is {error:.3g}" if bound else f"it misses completeness by {computed.delta:+.3g}"
     return (
         f"{title(method)}: {what} ({share} F(x) - F(baseline) = {gap:.3g}) after {computed.steps} steps, the most "
-        "allowed: the integral has not converged, so these scores are not reliable here"
+        f"allowed: the integral has not converged, so {UNRELIABLE}"
         + ("" if method == "integrated_gradients" and options.integration == "adaptive"
            else "; integrated gradients with adaptive steps refines where the path turns")
     )

@@ -130,3 +130,13 @@ def test_options_no_page_offers_are_told_and_replaced():
     for option in ("method=`magic`", "baseline=`bar`", "target=`neutral`"):
         assert f"The link's {option} is not offered here" in told
     assert app.query_params["method"] == "integrated_gradients" and app.query_params["baseline"] == "pad"
+
+
+def test_scores_that_ran_out_of_steps_get_a_warning_not_a_caption(monkeypatch):
+    from explainer.attribution import attributing
+
+    told = f"Layer conductance: it misses completeness by +9 after 4 steps: so {attributing.UNRELIABLE}"
+    monkeypatch.setattr(attributing, "completeness_note", lambda *args: told)
+    app = run_page({"text": "An unconverged little film.", "method": "layer_conductance"})
+    assert not app.exception, app.exception
+    assert told in [w.value for w in app.warning] and told not in [c.value for c in app.caption]
