@@ -44,6 +44,7 @@ from explainer.views.text import display_token
 
 Progress = Callable[[int, int], None]
 MIN_GAP = 1e-6  # |LD(clean) - LD(corrupted)| below this: nothing to restore
+SMALL_GAP = 0.1  # ... below this (in logits), every share divides a patch's change by almost nothing: said
 
 # One batch row: (kind, layer, corrupted position or head, clean position); kind "none" patches nothing.
 Row = tuple[str, int, int, int]
@@ -167,6 +168,8 @@ def patch(
         notes.append(_unpartnered_note(left, right, aligned))
     if single_readout_note(bundle.model) is not None:
         notes.append(NO_SINGLE_READOUT_NOTE)
+    notes += _gap_notes(bundle.label_names, label, foil, _difference(clean_np, label, foil),
+                        _difference(corrupted_np, label, foil))
     return Patching(
         model_name=bundle.name,
         architecture=bundle.architecture,
@@ -208,6 +211,25 @@ def _foil(corrupted: np.ndarray, label: int) -> int:
         raise InputError("Patching needs a model with at least two labels")
     predicted = int(corrupted.argmax())
     return predicted if predicted != label else order[0]
+
+
+def _gap_notes(names: Sequence[str], label: int, foil: int, clean: float, corrupted: float) -> list[str]:
+    """What makes the 0-to-1 scale hard to read: a corruption that moves the logit difference the wrong way, or
+    hardly at all (every cell divides a patched change by that gap)."""
+    pair = f"{names[label]} - {names[foil]}"
+    if corrupted > clean:
+        return [
+            f"The corrupted text favours {names[label]} more than the clean one (logit difference {pair}: clean "
+            f"{clean:+.3f}, corrupted {corrupted:+.3f}), so 1 here means lowering that difference to the clean "
+            "text's; pick a corrupted text that weakens or flips the prediction for the usual reading."
+        ]
+    if clean - corrupted < SMALL_GAP:
+        return [
+            f"The two texts' logit differences ({pair}) are only {clean - corrupted:.3f} apart: every cell divides a "
+            "patched change by that gap, so small changes show as large values; pick a corrupted text the model "
+            "reads more differently."
+        ]
+    return []
 
 
 def _difference(logits: np.ndarray, label: int, foil: int) -> float:

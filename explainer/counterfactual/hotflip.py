@@ -4,7 +4,9 @@ For a word made of tokens a_1..a_n at embeddings e(a_k) with gradients g_k of th
 by the one-token word b changes the objective by about e(b) . g_1 - sum_k e(a_k) . g_k (first order: b takes the
 first token's place, the others go). Every whole-word vocabulary entry is scored that way at once, and the best
 (position, word) pairs are tried on the model. Whole words only: no "##" continuations, no special tokens, nothing
-but ASCII letters, at least two of them (so no punctuation swaps). Each state of the beam gets its own gradient.
+but ASCII letters, at least two of them (so no punctuation swaps). Of a BPE or SentencePiece vocabulary (GPT-2's
+"Ġ", Llama's "▁"), a word is a piece that opens one: most are whole words, some are fragments ("Ġgoo"), which no
+vocabulary alone tells apart. Each state of the beam gets its own gradient.
 """
 
 from __future__ import annotations

@@ -155,3 +155,14 @@ def test_a_model_that_reads_no_single_position_is_patched_with_a_note(tokenizer,
     result = patch(pooled, CLEAN, CORRUPTED)
     assert NO_SINGLE_READOUT_NOTE in result.notes
     assert NO_SINGLE_READOUT_NOTE not in patch(bundle("modernbert"), CLEAN, CORRUPTED).notes  # it reads [CLS]
+
+
+def test_a_corruption_that_hardly_moves_or_raises_the_difference_is_said():
+    from explainer.causal.patching import _gap_notes
+
+    names = ("neg", "pos")
+    assert _gap_notes(names, 1, 0, clean=2.0, corrupted=-1.0) == []  # the usual case: nothing to say
+    small = _gap_notes(names, 1, 0, clean=0.686, corrupted=0.672)
+    assert len(small) == 1 and "only 0.014 apart" in small[0] and "pos - neg" in small[0]
+    inverted = _gap_notes(names, 1, 0, clean=0.445, corrupted=0.582)
+    assert len(inverted) == 1 and "favours pos more than the clean one" in inverted[0]
