@@ -290,6 +290,10 @@ def load_cli_data(
     except OSError as error:
         fail(f"cannot read {raw}: {error.strerror or error}")
     report_skipped(data.problems)
+    from explainer.data.labelled import label_id_note
+
+    if note := label_id_note(data):
+        print(f"note: {note}", file=sys.stderr)
     return data
 
 

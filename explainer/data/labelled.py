@@ -77,6 +77,7 @@ class LabelledData:
     text_column: str = "text"
     label_column: str = "label"
     format: str = "csv"
+    labels_by_id: bool = False  # some labels were integers read as ids into the model's label names
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -350,6 +351,7 @@ class _Labels:
 
     def __init__(self, names: Sequence[str] | None, sample: list[Any], source: str, quote: bool = True) -> None:
         self.inferred_ints = False
+        self.by_id = False  # an integer was read as an id into the given names
         if names is None:
             found = [v for v in sample if not _is_missing(v)]
             ints = [v for v in found if _as_int(v) is not None]
@@ -373,6 +375,7 @@ class _Labels:
         if number is None or number < 0 or (not self.inferred_ints and number >= len(self.names)):
             return None
         self.max_id = max(self.max_id, number)
+        self.by_id = self.by_id or not self.inferred_ints
         return number
 
     def expected(self) -> str:
@@ -486,6 +489,11 @@ class RowStream:
         """The names of the label ids; for bare integer ids, "0".."max id seen so far"."""
         return self._labels.final_names()
 
+    @property
+    def labels_by_id(self) -> bool:
+        """Whether integer labels were read as ids into the given label names (so far)."""
+        return self._labels.by_id
+
     def __iter__(self) -> Iterator[Row]:
         if self._records is None:
             raise RuntimeError("a RowStream can be read once; call iter_rows again")
@@ -585,4 +593,20 @@ def read_dataset(
         extra={c: tuple(v) for c, v in extra.items()}, problems=tuple(stream.problems),
         source=stream.source, content_hash=stream.content_hash, lines=tuple(lines),
         text_column=stream.text_column, label_column=stream.label_column, format=stream.format,
+        labels_by_id=stream.labels_by_id,
+    )
+
+
+def label_id_note(data: LabelledData) -> str | None:
+    """When integer labels were read as ids into more label names than the file uses (a 0/1 file and a model
+    with negative, neutral, positive), what each id was read as: 1 is then 'neutral', which the file may not
+    mean."""
+    used = sorted(set(data.labels))
+    if not data.labels_by_id or len(used) >= len(data.label_names):
+        return None
+    read = ", ".join(f"{i} as {data.label_names[i]!r}" for i in used)
+    return (
+        f"The file's labels are ids, read as this model's: {read}. The model has {len(data.label_names)} labels "
+        f"({', '.join(data.label_names)}) and the file uses {len(used)}; if its ids mean other labels, write the "
+        "labels as names."
     )

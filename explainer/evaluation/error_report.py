@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from explainer.data.labelled import DatasetError, LabelledData, Source, read_dataset
+from explainer.data.labelled import DatasetError, LabelledData, Source, label_id_note, read_dataset
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.evaluation.predict import Predictions, summarise
 from explainer.evaluation.prediction_cache import cached_predictions
@@ -123,6 +123,7 @@ class ErrorReport:
     content_hash: str
     cached: bool  # the predictions came from the disk cache
     tag_column: str | None = None  # the extra column the table can be filtered by (e.g. "capability")
+    label_note: str | None = None  # how integer labels were read, when the model has more labels than they use
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -187,6 +188,7 @@ def analyse(
         content_hash=data.content_hash,
         cached=was_cached,
         tag_column=tag_column(data),
+        label_note=label_id_note(data),
     )
 
 

@@ -16,6 +16,7 @@ from explainer.loading.bundle import ModelBundle
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import links, navigation
+from explainer.views.text import markdown_literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,6 +260,8 @@ def run_report(
 
 
 def show_problems(report: ErrorReport) -> None:
+    if getattr(report, "label_note", None):  # a 0/1 file read by a 3-label model: 1 is its second label
+        st.warning(markdown_literal(report.label_note))
     if report.problems:
         count = len(report.problems)
         title = f"{count:,} row{'s' if count != 1 else ''} of {report.source} skipped"

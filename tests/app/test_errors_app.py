@@ -276,3 +276,15 @@ def test_texts_the_model_reads_only_the_beginning_of_are_counted(tmp_path):
     said = [c.value for c in app.caption if "the most this model reads" in c.value]
     assert said == [f"1 text reaches {max_length:,} tokens, the most this model reads: their predictions read only "
                     "that much of them."]
+
+
+def test_the_challenge_set_s_ids_read_by_a_three_label_model_are_said(tokenizer, tmp_path):
+    from tests.conftest import build_model, save_checkpoint
+
+    names = {0: "negative", 1: "neutral", 2: "positive"}
+    model = build_model("bert", num_labels=3, id2label=names, label2id={v: k for k, v in names.items()})
+    folder = save_checkpoint(model, tokenizer, tmp_path / "three")
+    app = open_page("app_pages/errors.py", {"model": str(folder)})
+    assert not app.exception, app.exception
+    told = " ".join(w.value for w in app.warning)
+    assert "0 as 'negative', 1 as 'neutral'" in told and "write the labels as names" in told

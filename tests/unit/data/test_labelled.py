@@ -316,3 +316,19 @@ def test_sst2_reads_without_problems():
     if (SST2 / "train.tsv").is_file():
         train = read_dataset(SST2 / "train.tsv")
         assert len(train) == 67349 and train.problems == ()
+
+
+def test_integer_labels_read_as_ids_into_more_names_are_said():
+    from explainer.data.labelled import label_id_note
+
+    three = ("negative", "neutral", "positive")
+    binary = read_dataset(b"text,label\na fine film,1\na dull film,0\n", filename="ids.csv", label_names=three)
+    note = label_id_note(binary)
+    assert binary.labels_by_id and note is not None
+    assert "0 as 'negative', 1 as 'neutral'" in note and "write the labels as names" in note
+    named = read_dataset(b"text,label\na fine film,positive\na dull film,negative\n", filename="n.csv",
+                         label_names=three)
+    assert not named.labels_by_id and label_id_note(named) is None  # names: nothing to guess
+    full = read_dataset(b"text,label\na,0\nb,1\nc,2\n", filename="all.csv", label_names=three)
+    assert label_id_note(full) is None  # every id used: the file speaks the model's ids
+    assert label_id_note(read_dataset(b"text,label\na,0\nb,1\n", filename="bare.csv")) is None  # no names given
