@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from explainer.data import disk_cache
-from explainer.data.labelled import DatasetError, LabelledData
+from explainer.data.labelled import DatasetError, LabelledData, label_id_note
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.dataset_map import mislabels
 from explainer.dataset_map.embeddings import (
@@ -73,6 +73,7 @@ class MapResult:
     has_markers: bool
     cached: bool  # predictions and embeddings came from the disk cache
     notes: tuple[str, ...] = ()
+    label_note: str | None = None  # how integer labels were read (data.labelled.label_id_note); pages show it
     seconds: dict[str, float] = field(default_factory=dict)  # per stage: embeddings, projection, neighbours
 
 
@@ -214,6 +215,7 @@ def build_map(
         cached=was_cached,
         notes=tuple(notes),
         seconds=seconds,
+        label_note=label_id_note(data),
     )
 
 

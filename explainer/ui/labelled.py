@@ -21,6 +21,8 @@ from explainer.views.text import markdown_literal
 if TYPE_CHECKING:
     import pandas as pd
 
+    from explainer.dataset_map.maps import MapResult  # the map page's result: its problems and label note
+
 SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
 # what read_dataset reads; every uploader
 UPLOAD_TYPES = ("csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt", "parquet", "pq")
@@ -259,8 +261,8 @@ def run_report(
     return result
 
 
-def show_problems(report: ErrorReport) -> None:
-    if getattr(report, "label_note", None):  # a 0/1 file read by a 3-label model: 1 is its second label
+def show_problems(report: ErrorReport | MapResult) -> None:
+    if report.label_note:  # a 0/1 file read by a 3-label model: 1 is its second label
         st.warning(markdown_literal(report.label_note))
     if report.problems:
         count = len(report.problems)

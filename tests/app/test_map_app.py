@@ -135,3 +135,13 @@ def test_a_family_without_a_known_readout_is_mapped_by_its_mean_vectors(unlisted
     assert app.selectbox(key="map_pooling").options == [map_ui.POOLING_TITLES["mean"]]
     assert [t.value for t in app.toast] and not app.error  # the link's readout is not offered, and said so
     assert len(app.get("plotly_chart")) == 1 and any("mean vectors" in c.value for c in app.caption)
+
+
+def test_ids_read_by_a_model_with_more_labels_are_said_on_the_map(tokenizer, tmp_path):
+    from tests.conftest import build_model, save_checkpoint
+
+    names = {0: "negative", 1: "neutral", 2: "positive"}
+    model = build_model("bert", num_labels=3, id2label=names, label2id={v: k for k, v in names.items()})
+    folder = save_checkpoint(model, tokenizer, tmp_path / "three")
+    app = open_map({"model": str(folder)})  # the shipped challenge set: labels 0 and 1
+    assert "1 as 'neutral'" in " ".join(w.value for w in app.warning)
