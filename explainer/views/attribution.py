@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from explainer.attribution.registry import REGISTRY
 from explainer.attribution.registry import title as method_title
-from explainer.views.text import html_text, markdown_literal, numbered, plot_text, token_labels
+from explainer.views.text import display_token, html_text, markdown_literal, numbered, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.attribution.faithfulness import Agreement, Faithfulness
@@ -127,15 +127,16 @@ def highlighted_html(attribution: Attribution) -> str:
         start, end = (int(v) for v in attribution.offsets[index])
         value = float(scores[index])
         strong = scale > 0 and abs(value) / scale > STRONG  # a dark background: white text stays readable
+        label = token if attribution.special_tokens[index] else display_token(token)  # "Ġ" reads "␣", as on axes
         if attribution.special_tokens[index] or end <= max(start, cursor):
-            shown = f"<small style='opacity:{1 if strong else 0.6};margin:0 4px'>{html_text(token)}</small>"
+            shown = f"<small style='opacity:{1 if strong else 0.6};margin:0 4px'>{html_text(label)}</small>"
         else:
             if start > cursor:
                 parts.append(html_text(text[cursor:start]))
             shown = html_text(text[max(start, cursor) : end])  # overlapping offsets: show each character once
             cursor = end
         parts.append(
-            f"<span class='attribution-token' title='{html.escape(token)}: {value:+.4f}' "
+            f"<span class='attribution-token' title='{html.escape(label)}: {value:+.4f}' "
             # no side padding: the text's own spaces separate words, so the pieces of one word ("un", "##earned")
             # and a word's punctuation read as typed, not as separate words
             f"style='background:{_color(value, scale, two_sided)};padding:1px 0;border-radius:3px"
@@ -202,7 +203,7 @@ def layer_heatmap(attribution: Attribution) -> go.Figure:
 def methods_table(attributions: Mapping[str, Attribution]) -> pd.DataFrame:
     """One row per token, one column per method (raw values), plus each method's convergence delta below."""
     first = next(iter(attributions.values()))
-    table = pd.DataFrame({"token": list(first.tokens)})
+    table = pd.DataFrame({"token": [display_token(token) for token in first.tokens]})  # as the axes show them
     for method, result in attributions.items():
         table[method_title(method)] = result.scores
     return table

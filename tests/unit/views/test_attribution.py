@@ -82,3 +82,20 @@ def test_highlighted_text_holds_no_raw_line_break(bundle):
     result = attribute(bundle("bert"), "good\n\n[here](http://e.com)\n\n    **bold**", "saliency")
     markup = attribution_figures.highlighted_html(result)
     assert "\n" not in markup and "&#10;&#10;" in markup
+
+
+def test_a_byte_level_token_with_no_span_reads_as_the_axes_show_it(results):
+    """GPT-2's lone "Ġ" (a space with no characters of its own in the offsets) showed as "Ġ" in the text and
+    as "␣" on the axis; the methods table showed "Ġfilm" where the axis shows "film"."""
+    import dataclasses
+
+    result = results["saliency"]
+    tokens = list(result.tokens)
+    offsets = np.array(result.offsets)
+    tokens[2], offsets[2] = "Ġ", (offsets[2][0], offsets[2][0])  # an empty span: shown beside the text
+    tokens[3] = "Ġfilm"
+    bent = dataclasses.replace(result, tokens=tuple(tokens), offsets=offsets)
+    markup = attribution_figures.highlighted_html(bent)
+    assert "Ġ" not in markup and "␣" in markup
+    table = attribution_figures.methods_table({"saliency": bent})
+    assert table["token"].iloc[2] == "␣" and table["token"].iloc[3] == "film"
