@@ -132,7 +132,8 @@ def patch(
     corrupted_np = corrupted_logits.float().cpu().numpy()
     label = label_index(bundle, target, int(clean_np.argmax()) if own is None else own)
     foil = _foil(corrupted_np, label)
-    difference = _difference(clean_np, label, foil) - _difference(corrupted_np, label, foil)
+    clean_difference, corrupted_difference = _difference(clean_np, label, foil), _difference(corrupted_np, label, foil)
+    difference = clean_difference - corrupted_difference
     if abs(difference) < MIN_GAP:
         raise InputError(
             f"Both texts give the same logit difference between {bundle.label_names[label]} and "
@@ -153,7 +154,7 @@ def patch(
         progress=progress,
     )
     logits = run.logits
-    shares = (logits[:, label] - logits[:, foil] - _difference(corrupted_np, label, foil)) / difference
+    shares = (logits[:, label] - logits[:, foil] - corrupted_difference) / difference
     maps = _maps(plan, rows, shares, right.length)
     notes = [DENSE_NOTE] if extra else []
     dense_label = int(clean_np.argmax())
@@ -168,8 +169,7 @@ def patch(
         notes.append(_unpartnered_note(left, right, aligned))
     if single_readout_note(bundle.model) is not None:
         notes.append(NO_SINGLE_READOUT_NOTE)
-    notes += _gap_notes(bundle.label_names, label, foil, _difference(clean_np, label, foil),
-                        _difference(corrupted_np, label, foil))
+    notes += _gap_notes(bundle.label_names, label, foil, clean_difference, corrupted_difference)
     return Patching(
         model_name=bundle.name,
         architecture=bundle.architecture,

@@ -104,15 +104,16 @@ def arrive() -> None:
     st.session_state[PAGE_KEY] = page
 
 
-def keep(key: str) -> None:
-    """Widget `key` has no link parameter but keeps its value while its page is not shown, like the seeded ones
-    (Streamlit forgets a widget its run did not draw). Call before the widget."""
+def keep(key: str, param: str | None = None) -> None:
+    """Widget `key` keeps its value while its page is not shown (Streamlit forgets a widget its run did not draw):
+    the kept value comes back, and this run's value is kept for the next. `param`: the link parameter it is
+    seeded from (seed_option), None for a widget no link carries. Call before the widget."""
     kept = st.session_state.setdefault(KEPT_KEY, {})
     if key not in st.session_state and key in kept:
         st.session_state[key] = kept[key]
-    st.session_state.setdefault(SEEDED_KEY, {})[key] = (None, _page())
+    st.session_state.setdefault(SEEDED_KEY, {})[key] = (param, _page())
     if key in st.session_state:
-        kept[key] = st.session_state[key]
+        kept[key] = st.session_state[key]  # the value this run starts from: the user's latest choice
 
 
 def end_run() -> None:
@@ -253,6 +254,12 @@ def tell_adjusted(param: str, raw: str, why: str) -> None:
     st.toast(f"The link's {param}={shown_value(raw)} {why}.", icon=":material/link_off:")
 
 
+def tell_clamped(param: str, value: Any, why: str) -> None:
+    """Say in a toast that the session's own `param`=`value`, chosen for another model or text, does not fit
+    here, and what is used (tell_adjusted's twin for a value that did not come from the link)."""
+    st.toast(f"The chosen {param}={value} {why}.", icon=":material/straighten:")
+
+
 def mark_seeded(key: str, param: str) -> None:
     """Session state `key` (not a widget) was seeded from the link's `param`: Back, Forward or a page switch that
     names `param` seeds it again."""
@@ -270,10 +277,7 @@ def from_link(key: str, param: str) -> str | None:
 def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any) -> Any:
     """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
     `default` (and a toast says so). Later runs keep whatever the user chose. Returns the current value."""
-    kept = st.session_state.setdefault(KEPT_KEY, {})
-    if key not in st.session_state and key in kept:
-        st.session_state[key] = kept[key]  # back on its page: Streamlit forgot the widget, the session did not
-    elif key not in st.session_state:
+    if key not in st.session_state and key not in st.session_state.get(KEPT_KEY, {}):  # its first value
         raw = from_link(key, param)
         value = default
         if raw is not None:
@@ -283,8 +287,7 @@ def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any)
                 value = default  # a hand-edited link: fall back, never fail the page
                 tell_adjusted(param, raw, "could not be read here; the default is used")
         st.session_state[key] = value
-    st.session_state.setdefault(SEEDED_KEY, {})[key] = (param, _page())
-    kept[key] = st.session_state[key]  # the value this run starts from: the user's latest choice
+    keep(key, param)  # back on its page: Streamlit forgot the widget, the session did not
     return st.session_state[key]
 
 
@@ -341,8 +344,7 @@ def seed_index(key: str, param: str, size: int, default: int = 0, of: str = "thi
     if raw is not None and value != st.session_state[key]:
         tell_adjusted(param, raw, f"is outside 0 to {size - 1} for {of}; {value} is used")
     elif value != st.session_state[key]:  # the kept choice, made for another model or text
-        st.toast(f"The chosen {param}={st.session_state[key]} is outside 0 to {size - 1} for {of}; {value} is used.",
-                 icon=":material/straighten:")
+        tell_clamped(param, st.session_state[key], f"is outside 0 to {size - 1} for {of}; {value} is used")
     st.session_state[key] = value
     return value
 
@@ -363,8 +365,7 @@ def seed_indices(key: str, param: str, size: int) -> list[int]:
         tell_adjusted(param, raw, f"names values outside 0 to {size - 1}; they are left out")
     elif len(kept) != len(st.session_state[key]):  # the kept choice, made for another model
         dropped = joined(v for v in st.session_state[key] if not 0 <= v < size)
-        st.toast(f"The chosen {param}={dropped} is outside 0 to {size - 1} here; left out.",
-                 icon=":material/straighten:")
+        tell_clamped(param, dropped, f"is outside 0 to {size - 1} here; left out")
     st.session_state[key] = kept
     return kept
 
