@@ -11,6 +11,8 @@ fi
 # torch first and alone, pinned: an unpinned resolution would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+# The library itself, editable: `.venv/bin/python` imports explainer from any folder (setuptools comes with torch).
+.venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 
 # bertviz's views need require.js, d3 and jQuery: from the npm registry now, inlined by the app at run time
 # (no CDN). Pinned in frontend/package-lock.json.

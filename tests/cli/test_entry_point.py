@@ -83,3 +83,23 @@ def test_ctrl_c_is_one_line_and_the_shells_exit_status(monkeypatch, capsys):
     monkeypatch.setattr(trace_command, "main", interrupted)
     assert explainer.cli.main(["trace", "--text", "x"]) == 130
     assert capsys.readouterr().err == "\ninterrupted\n"
+
+
+def test_the_library_imports_from_any_folder(tmp_path):
+    """install.sh installs the library editable, so a script outside the checkout imports this checkout's."""
+    done = subprocess.run([sys.executable, "-c", "import explainer; print(explainer.__file__)"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"run install.sh (pip install -e .): {done.stderr[-500:]}"
+    assert os.path.samefile(done.stdout.strip(), ROOT / "explainer" / "__init__.py")
+
+
+@pytest.mark.slow
+def test_the_readme_library_snippets_run(tmp_path):
+    """Every ```python block of the README, in order, as one script kept outside the checkout (its relative paths
+    are the checkout's, as the README's commands are run from there)."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 3 and "explainer.load_model()" in blocks[0]
+    script = tmp_path / "readme_snippets.py"
+    script.write_text("\n".join(blocks), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
