@@ -59,10 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress(desc: str):
+def _progress(desc: str, total: int | None = None):
     from tqdm.auto import tqdm
 
-    bar = tqdm(desc=desc, unit="ex", file=sys.stderr)
+    bar = tqdm(desc=desc, total=total, unit="ex", file=sys.stderr)
 
     def update(done: int, total: int) -> None:
         bar.total = total
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
 
         for bundle in bundles:
             forget(bundle, data, args.beacon_threshold)
-    bars = [_progress(f"{bundle.name}") for bundle in bundles]
+    bars = [_progress(f"{bundle.name}", len(data)) for bundle in bundles]
     try:
         if len(bundles) == 1:
             reports = [
