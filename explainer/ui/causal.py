@@ -74,16 +74,17 @@ def get_patching(model_name: str, clean: str, corrupted: str, target: str | None
     )
 
 
-def edited_text() -> str:
+def edited_text(original: str) -> str:
     """The What-if page's edited text: as the session last had it (on the What-if page or kept while it is not
-    shown), else the link's `edited`; "" when there is none."""
+    shown), else the link's `edited`; "" when there is none, or when it is still `original` (What-if starts its
+    copy as the sidebar text: unedited, it would make a corrupted text the same as the clean one)."""
     kept = st.session_state.get(links.KEPT_KEY, {})
     for key in EDITED_KEYS:
         value = st.session_state.get(key, kept.get(key))
         if isinstance(value, str) and value.strip():
-            return value
+            return value if value.strip() != original.strip() else ""
     linked = st.query_params.get("edited") or st.session_state.get(links.LINK_KEY, {}).get("edited")
-    return str(linked) if linked else ""
+    return str(linked) if linked and str(linked).strip() != original.strip() else ""
 
 
 def find_counterfactual(model_name: str, text: str) -> str | None:
@@ -147,7 +148,7 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
     """The source choice and text boxes, seeded from the link once: (clean, corrupted, their link options)."""
     links.seed_choice(SOURCE_KEY, "source", list(SOURCES))
     links.seed_option(CLEAN_KEY, "clean", str, "")
-    links.seed_option(CORRUPTED_KEY, "corrupted", str, edited_text())
+    links.seed_option(CORRUPTED_KEY, "corrupted", str, edited_text(sidebar_text))
     if FOUND_KEY in st.session_state:
         st.session_state[CORRUPTED_KEY] = st.session_state.pop(FOUND_KEY)
     source = st.radio(

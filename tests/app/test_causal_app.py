@@ -58,6 +58,16 @@ def test_identical_texts_and_no_corrupted_text_are_explained():
     assert len(empty.get("plotly_chart")) == 3  # ablation still shown for the sidebar text
 
 
+def test_an_unedited_whatif_copy_is_no_corrupted_text():
+    """What-if's copy starts as the sidebar text: before it is edited it must not fill the corrupted box with the
+    clean text ("nothing to patch"); once edited, it does."""
+    unedited = run_page({"text": CLEAN, "edited": CLEAN})
+    assert not unedited.exception and unedited.text_area(key="causal_corrupted").value == ""
+    assert any("Type a corrupted text" in info.value for info in unedited.info)
+    edited = run_page({"text": CLEAN, "edited": CORRUPTED})
+    assert not edited.exception and edited.text_area(key="causal_corrupted").value == CORRUPTED
+
+
 def test_errors_page_sends_a_mistake_and_its_flip():
     """The Errors page's "Patch the flip in Causal": the smallest flip arrives as the clean text, the mistake as
     the corrupted one (and the sidebar text), and the Causal page patches between them."""
