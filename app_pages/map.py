@@ -55,9 +55,9 @@ left, right = st.columns([1, 2])
 colour = left.selectbox("Colour by", list(colours), key="map_colour", format_func=colours.get)
 with right:
     map_ui.click_picker("map_click")
-links.publish_options({"colour": "" if colour == "label" else colour})
+focus = links.seed_index(map_ui.FOCUS_KEY, "row", len(frame), of="this data set")  # the neighbours' row
+links.publish_options({"colour": "" if colour == "label" else colour, "row": focus or ""})
 st.session_state["map_texts"] = frame["text"].tolist()
-focus = min(max(int(st.session_state.get(map_ui.FOCUS_KEY, 0)), 0), len(frame) - 1)
 st.plotly_chart(
     map_figures.map_figure(frame, colour, selected=[focus]),
     key="map_chart",
@@ -75,7 +75,6 @@ map_ui.filter_form(result)
 map_ui.slice_table(result)
 
 st.subheader("Nearest neighbours")
-st.session_state[map_ui.FOCUS_KEY] = focus
 row = st.number_input("Row", 0, len(frame) - 1, key=map_ui.FOCUS_KEY, step=1)
 chosen = frame.iloc[int(row)]
 st.caption(

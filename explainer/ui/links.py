@@ -250,14 +250,15 @@ def shown_value(raw: str) -> str:
 
 def tell_adjusted(param: str, raw: str, why: str) -> None:
     """Say once, in a toast, that the link's `param`=`raw` was not used as written, and why (a hand-edited or old
-    link; the page goes on with what it says instead of failing)."""
-    st.toast(f"The link's {param}={shown_value(raw)} {why}.", icon=":material/link_off:")
+    link; the page goes on with what it says instead of failing). Shown for 10 s, not 4: it comes with the page's
+    first run, while a long first load still draws, and a 4-second toast was gone before the page was."""
+    st.toast(f"The link's {param}={shown_value(raw)} {why}.", icon=":material/link_off:", duration="long")
 
 
 def tell_clamped(param: str, value: Any, why: str) -> None:
     """Say in a toast that the session's own `param`=`value`, chosen for another model or text, does not fit
     here, and what is used (tell_adjusted's twin for a value that did not come from the link)."""
-    st.toast(f"The chosen {param}={value} {why}.", icon=":material/straighten:")
+    st.toast(f"The chosen {param}={value} {why}.", icon=":material/straighten:", duration="long")
 
 
 def mark_seeded(key: str, param: str) -> None:

@@ -113,6 +113,21 @@ def test_another_pages_layer_in_the_link_leaves_the_map_on_its_last_layer(checkp
     assert app.selectbox(key="map_layer").value == 2
 
 
+def test_the_neighbours_row_is_in_the_link_and_clamped_from_it(checkpoint, data_file):
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
+    assert app.number_input(key="map_row").value == 0 and "row" not in app.query_params  # row 0: the default
+    app.number_input(key="map_row").set_value(3).run()
+    assert not app.exception and app.query_params["row"] == "3"
+    shared = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "row": "3"})
+    assert shared.number_input(key="map_row").value == 3
+    neighbours = next(d.value for d in shared.dataframe if "rank" in d.value.columns)
+    assert 3 not in set(neighbours["row"])  # row 3's own neighbours, itself excluded
+    assert any(c.value.startswith("Row 3 (line 5)") for c in shared.caption)
+    outside = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "row": "999"})
+    assert outside.number_input(key="map_row").value == len(CORPUS)  # the last row
+    assert any("row=`999` is outside 0 to" in t.value for t in outside.toast)
+
+
 def test_a_hand_edited_slice_in_the_link_is_dropped_not_a_failed_page(checkpoint, data_file):
     linked = json.dumps([{"name": "x", "rule": {"text": 5}}])
     app = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "slices": linked})
