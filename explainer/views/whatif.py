@@ -32,26 +32,33 @@ def _opcodes(a: list[Word], b: list[Word]) -> list[tuple[str, int, int, int, int
 
 def diff_html(original: str, edited: str) -> str:
     """The edited text word by word: removed words struck through in red, new ones in green, the rest as typed,
-    with each text's own spacing ("movie," stays one piece). Everything is escaped."""
+    with each text's own spacing ("movie," stays one piece). A run of changed words is one mark, spacing inside
+    as typed: a mark per word padded "<b>bold</b>" into "< b > bold < / b >". Everything is escaped."""
     a, b = split_words(original), split_words(edited)
 
     def gap(text: str, words: list[Word], i: int) -> str:  # what the text has between word i - 1 and word i
         return html_text(text[words[i - 1].end : words[i].start]) if i > 0 else ""
 
+    def run(text: str, words: list[Word], first: int, last: int) -> str:  # words first..last - 1 as typed
+        return "".join((gap(text, words, i) if i > first else "") + html.escape(words[i].text)
+                       for i in range(first, last))
+
     out = ""
     for tag, a0, a1, b0, b1 in _opcodes(a, b):
-        if tag != "equal":
-            for i in range(a0, a1):
-                removed = html.escape(a[i].text)
-                out += gap(original, a, i) + f"<del class='whatif-removed' style='{REMOVED}'>{removed}</del>"
-            if a1 > a0 and original[a[a1 - 1].end : a[a1 - 1].end + 1].isspace():
-                out += " "  # the space after a removed word, when what follows brings none of its own
-        for i in range(b0, b1):
+        if tag != "equal" and a1 > a0:
+            removed = run(original, a, a0, a1)
+            out += gap(original, a, a0) + f"<del class='whatif-removed' style='{REMOVED}'>{removed}</del>"
+            if original[a[a1 - 1].end : a[a1 - 1].end + 1].isspace():
+                out += " "  # the space after the removed words, when what follows brings none of its own
+        starts = range(b0, b1) if tag == "equal" else range(b0, b0 + 1) if b1 > b0 else range(0)
+        for i in starts:
             separator = gap(edited, b, i)
             if out.endswith(" ") and separator[:1].isspace():
                 separator = separator[1:]
-            word = html.escape(b[i].text)
-            out += separator + (word if tag == "equal" else f"<ins class='whatif-added' style='{ADDED}'>{word}</ins>")
+            if tag == "equal":
+                out += separator + html.escape(b[i].text)
+            else:
+                out += separator + f"<ins class='whatif-added' style='{ADDED}'>{run(edited, b, b0, b1)}</ins>"
     style = "line-height:2;font-size:1.05rem;white-space:pre-wrap"  # line breaks as typed (html_text)
     return f"<div class='whatif-diff' style='{style}'>" + out.strip() + "</div>"
 

@@ -25,7 +25,9 @@ def test_diff_marks_removed_and_added_words_and_escapes_markup():
     plain = re.sub(r"<del[^>]*>(.*?)</del>", r"[-\1-]", re.sub(r"<ins[^>]*>(.*?)</ins>", r"{+\1+}",
                    whatif_figures.diff_html("I loved this movie, but it falls apart.", "I loved this movie, but "
                                             "it holds up.")))
-    assert ">I loved this movie, but it [-falls-] [-apart-] {+holds+} {+up+}.<" in plain  # the texts' own spacing
+    assert ">I loved this movie, but it [-falls apart-] {+holds up+}.<" in plain  # one mark a run, own spacing
+    markup = whatif_figures.diff_html("a good film", "a <b>bold</b> film")  # one mark: no padding between pieces
+    assert markup.count("<ins") == 1 and ">&lt;b&gt;bold&lt;/b&gt;</ins> film<" in markup
     blank = whatif_figures.diff_html("one\n\ntwo [x](http://e.com)\n\n    **three**", "one\n\nfour [x](http://e.com)")
     assert "\n" not in blank and "&#10;&#10;" in blank  # a blank line would end the HTML block: markdown after it
     assert ">[-not-] good<" in re.sub(r"<del[^>]*>(.*?)</del>", r"[-\1-]", whatif_figures.diff_html("not good", "good"))
