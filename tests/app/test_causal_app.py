@@ -68,6 +68,13 @@ def test_an_unedited_whatif_copy_is_no_corrupted_text():
     assert not edited.exception and edited.text_area(key="causal_corrupted").value == CORRUPTED
 
 
+def test_two_texts_start_from_the_sidebar_text():
+    app = run_page({"text": CLEAN, "corrupted": CORRUPTED})
+    app.radio(key="causal_source").set_value("pair").run()
+    assert not app.exception and app.text_area(key="causal_clean").value == CLEAN  # not an empty box to fill
+    assert app.query_params["clean"] == CLEAN and len(app.get("plotly_chart")) == 7
+
+
 def test_errors_page_sends_a_mistake_and_its_flip():
     """The Errors page's "Patch the flip in Causal": the smallest flip arrives as the clean text, the mistake as
     the corrupted one (and the sidebar text), and the Causal page patches between them."""
