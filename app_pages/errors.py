@@ -49,10 +49,13 @@ left, right = st.columns(2)
 with left:
     st.subheader("Confusion matrix")
     st.caption("Rows: true label; columns: predicted. Click a cell to list its examples.")
-    matrix = st.plotly_chart(
-        evaluation_figures.confusion_figure(metrics["confusion"], names), key="errors_confusion", on_select="rerun",
-        selection_mode="points", config=export.image_config("confusion", image_format),
+    labelled.seed_cell(len(names))  # the clicked cell is in the link (cell=), so a shared link lists its examples
+    st.plotly_chart(
+        evaluation_figures.confusion_figure(metrics["confusion"], names), key="errors_confusion",
+        on_select=lambda: labelled.on_cell_click("errors_confusion", len(names)), selection_mode="points",
+        config=export.image_config("confusion", image_format),
     )
+    links.publish_options({"cell": st.session_state[labelled.CELL_KEY]})
 with right:
     st.subheader("Calibration")
     reliability = evaluation_figures.reliability_figure(report.calibration)
@@ -72,7 +75,7 @@ def example_table(frame: pd.DataFrame, key: str) -> None:
         st.caption(f"The {len(shown):,} most confident of {len(frame):,}; narrow the filters to see others.")
 
 
-cell = export.clicked_pair(matrix)
+cell = labelled.chosen_cell()
 if cell is not None:
     true_id, predicted_id = cell
     st.subheader(f"True {names[int(true_id)]}, predicted {names[int(predicted_id)]}")

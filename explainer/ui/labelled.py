@@ -15,7 +15,7 @@ from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, MEGABYTE, ErrorR
 from explainer.loading.bundle import ModelBundle
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
-from explainer.ui import links, navigation
+from explainer.ui import export, links, navigation
 from explainer.views.text import markdown_literal
 
 if TYPE_CHECKING:
@@ -315,3 +315,32 @@ def follow_open_request() -> None:
         page, text = request
         model = links.link_params().get("model", "")
         links.switch_page(page, {"model": model, "text": text} if model else {"text": text})
+
+
+# ---- the Errors page's confusion matrix: the clicked cell, kept in the link ----
+
+CELL_KEY = "errors_cell"  # "true,predicted" label ids of the clicked confusion cell; "" for none
+
+
+def _cell_value(ids: list[int], labels: int) -> str:
+    if len(ids) != 2 or not all(0 <= i < labels for i in ids):
+        raise ValueError(f"not a cell of a {labels} x {labels} matrix: {ids}")
+    return links.joined(ids)
+
+
+def seed_cell(labels: int) -> None:
+    """The clicked cell from the link's cell= (ids of the true and predicted label), so that a shared link lists
+    the same examples; a cell this model's labels lack falls back to none, with a toast."""
+    links.seed_option(CELL_KEY, "cell", lambda raw: _cell_value(links.parse_ints(raw), labels), "")
+
+
+def on_cell_click(chart_key: str, labels: int) -> None:
+    """The matrix's on_select: a click on a cell picks it, a click beside the cells clears it."""
+    cell = export.clicked_pair(st.session_state[chart_key])
+    st.session_state[CELL_KEY] = "" if cell is None else _cell_value([int(cell[0]), int(cell[1])], labels)
+
+
+def chosen_cell() -> tuple[int, int] | None:
+    """(true, predicted) label ids of the picked cell, None for none."""
+    ids = links.parse_ints(st.session_state.get(CELL_KEY, ""))
+    return (ids[0], ids[1]) if len(ids) == 2 else None

@@ -68,6 +68,20 @@ def test_errors_page_on_the_challenge_set(challenge_report):
     assert any("read from the cache" in c.value for c in reopened.caption)
 
 
+def test_a_confusion_cell_in_the_link_lists_its_examples(challenge_report):
+    frame = challenge_report.frame
+    app = open_page("app_pages/errors.py", {"cell": "1,0"})
+    names = challenge_report.label_names
+    assert f"True {names[1]}, predicted {names[0]}" in [s.value for s in app.subheader]
+    listed = next(d.value for d in app.dataframe if "confidence" in d.value.columns)  # the cell's table comes first
+    assert len(listed) == int(((frame["label"] == names[1]) & (frame["predicted"] == names[0])).sum())
+    assert app.query_params["cell"] == "1,0"
+    for garbled in ("7,0", "x"):  # a cell the model's labels lack: no cell, and a toast says so
+        app = open_page("app_pages/errors.py", {"cell": garbled})
+        assert not [s for s in app.subheader if s.value.startswith("True ")] and "cell" not in app.query_params
+        assert any(f"cell=`{garbled}` could not be read here" in t.value for t in app.toast)
+
+
 def test_bad_files_get_clear_messages(tmp_path):
     app = open_page("app_pages/errors.py")
     app.radio(key="errors_source").set_value(SOURCES[2]).run()

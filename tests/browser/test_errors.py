@@ -28,12 +28,12 @@ def most_confident_mistake() -> str:
     return filter_examples(report.frame, ExampleFilter(errors_only=True))["text"].iloc[0]
 
 
-def open_errors(browser, url: str):  # noqa: F811
+def open_errors(browser, url: str, query: str = ""):  # noqa: F811
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     remote = block_network(page)
-    page.goto(f"{url}/errors", wait_until="domcontentloaded")
+    page.goto(f"{url}/errors" + (f"?{query}" if query else ""), wait_until="domcontentloaded")
     page.get_by_text("Misclassified examples").first.wait_for(timeout=120_000)
     page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)  # confusion matrix, reliability diagram
     return page, dialogs, remote
@@ -147,4 +147,7 @@ def test_clicking_a_confusion_cell_lists_its_examples(browser, app_url, busiest_
     tables = page.locator("[data-testid='stDataFrame']")
     assert tables.count() == 3  # per-class metrics, the cell's examples, the misclassified examples
     assert page.locator("[data-testid='stException']").count() == 0
+    page.wait_for_url("**cell=*", timeout=60_000)  # the cell is in the link: a fresh tab lists the same examples
+    shared, _, _ = open_errors(browser, app_url, query=page.url.split("?", 1)[1])
+    shared.get_by_role("heading", name=f"True {true}, predicted {predicted}").wait_for(timeout=60_000)
     assert not dialogs and remote == []
