@@ -154,7 +154,7 @@ def patch(
         progress=progress,
     )
     logits = run.logits
-    shares = (logits[:, label] - logits[:, foil] - corrupted_difference) / difference
+    shares = (logits[:, label] - logits[:, foil] - corrupted_difference) / difference + 0.0  # + 0.0: no "-0.0"
     maps = _maps(plan, rows, shares, right.length)
     notes = [DENSE_NOTE] if extra else []
     dense_label = int(clean_np.argmax())

@@ -80,5 +80,8 @@ def main(argv: list[str] | None = None) -> None:
             payload = attribute(bundle, args.text, args.method, target=args.target, options=options).as_dict()
     except (InputError, GraphUnsupported, ValueError) as error:
         fail(str(error))
+    if payload.get("truncated"):  # said in words too, as trace, patch and ablate say it
+        payload["notes"] = [*payload.get("notes", []), "The text has more tokens than the model reads: only the "
+                            f"beginning ({len(payload['tokens']):,} tokens with special tokens) was attributed."]
     print_json(payload)
 

@@ -26,7 +26,11 @@ def summary(result: Trace) -> dict[str, Any]:
         "num_text_tokens": result.num_text_tokens,
         "max_length": result.max_length,
         "shapes": result.shapes(),
-        "notes": list(result.notes),  # e.g. which family the per-architecture table lacks, and how to add it
+        # e.g. which family the per-architecture table lacks, and how to add it; a cut text in words, as patch says
+        "notes": list(result.notes) + ([
+            f"The text has {result.num_text_tokens:,} tokens; the model reads {result.max_length:,} at most (with "
+            "special tokens): only the beginning was analysed."
+        ] if result.truncated else []),
     }
 
 

@@ -238,7 +238,7 @@ def _jsonl_records(raw: _Raw) -> Iterator[Record]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line.rstrip("\r\n"))  # with its newline, a line ending too soon erred at "column 1"
         except json.JSONDecodeError as e:
             yield number, None, f"invalid JSON: {e.msg} (column {e.colno})"
             continue

@@ -62,3 +62,16 @@ def test_cli_reports_bad_input(checkpoint, tmp_path, capsys, monkeypatch):
     assert code == 2 and "Unknown label" in err
     code, _, err = run(capsys, "attribute", "--text", "hi", "--method", "integrated_gradients", "--steps", "0")
     assert code == 2 and "at least 1" in err  # once ignored: 0 fell back to the default
+
+
+def test_a_cut_text_is_said_in_the_notes_of_trace_and_attribute(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    bert, long = str(checkpoint("bert")), "good film " * 400
+    code, payload, err = run(capsys, "trace", "--model", bert, "--text", long)
+    assert code == 0 and payload["truncated"] is True, err
+    assert any("only the beginning was analysed" in note for note in payload["notes"])
+    code, payload, err = run(capsys, "attribute", "--model", bert, "--text", long, "--method", "saliency")
+    assert code == 0 and payload["truncated"] is True, err
+    assert f"only the beginning ({len(payload['tokens'])} tokens" in " ".join(payload["notes"])
+    code, payload, err = run(capsys, "trace", "--model", bert, "--text", "good film")
+    assert code == 0 and payload["notes"] == []  # nothing cut, nothing said

@@ -182,6 +182,7 @@ def test_malformed_jsonl_rows_reported_by_line(tmp_path):
     assert [line for line, _ in data.problems] == [2, 4, 5, 6, 7, 8]
     reasons = dict(data.problems)
     assert reasons[2].startswith("invalid JSON") and "JSON object" in reasons[4]
+    assert reasons[2].endswith("(column 29)")  # where the line ends too soon, not "column 1" of the next line
     assert reasons[5] == "empty text" and reasons[6] == "missing label" and "text" in reasons[7]
     assert "not a string" in reasons[8]
 
