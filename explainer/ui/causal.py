@@ -144,15 +144,23 @@ def _find(model_name: str, clean_key: str | None, sidebar_text: str) -> None:
         st.session_state[FOUND_KEY] = found
 
 
+def _start_pair(sidebar_text: str) -> None:
+    """The source radio's callback: "Two texts" chosen with an empty clean box starts it from the sidebar text as
+    it is now (a box to edit, not one to fill)."""
+    if st.session_state.get(SOURCE_KEY) == "pair" and not str(st.session_state.get(CLEAN_KEY, "")).strip():
+        st.session_state[CLEAN_KEY] = sidebar_text
+
+
 def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str, str]]:
     """The source choice and text boxes, seeded from the link once: (clean, corrupted, their link options)."""
     links.seed_choice(SOURCE_KEY, "source", list(SOURCES))
-    links.seed_option(CLEAN_KEY, "clean", str, sidebar_text)  # "Two texts" starts from the sidebar text
+    links.seed_option(CLEAN_KEY, "clean", str, "")
     links.seed_option(CORRUPTED_KEY, "corrupted", str, edited_text(sidebar_text))
     if FOUND_KEY in st.session_state:
         st.session_state[CORRUPTED_KEY] = st.session_state.pop(FOUND_KEY)
     source = st.radio(
-        "Where the texts come from", list(SOURCES), format_func=SOURCES.get, key=SOURCE_KEY, horizontal=True
+        "Where the texts come from", list(SOURCES), format_func=SOURCES.get, key=SOURCE_KEY, horizontal=True,
+        on_change=_start_pair, args=(sidebar_text,),
     )
     paired = source == "pair"
     text_column, button_column = st.columns([3, 1])  # [5, 1] cut the button's label at 1400 px

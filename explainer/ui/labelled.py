@@ -330,8 +330,15 @@ def _cell_value(ids: list[int], labels: int) -> str:
 
 def seed_cell(labels: int) -> None:
     """The clicked cell from the link's cell= (ids of the true and predicted label), so that a shared link lists
-    the same examples; a cell this model's labels lack falls back to none, with a toast."""
-    links.seed_option(CELL_KEY, "cell", lambda raw: _cell_value(links.parse_ints(raw), labels), "")
+    the same examples; a cell this model's labels lack falls back to none, with a toast. Checked on every run:
+    the session keeps the cell across models, and one picked on a 3-label model is not a 2-label model's."""
+    value = links.seed_option(CELL_KEY, "cell", lambda raw: _cell_value(links.parse_ints(raw), labels), "")
+    try:
+        _cell_value(links.parse_ints(value), labels) if value else None
+    except ValueError:
+        links.tell_clamped("cell", value, f"is not a cell of this model's {labels} x {labels} matrix; none is shown")
+        st.session_state[CELL_KEY] = ""
+        links.keep(CELL_KEY, "cell")
 
 
 def on_cell_click(chart_key: str, labels: int) -> None:

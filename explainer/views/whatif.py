@@ -48,8 +48,8 @@ def diff_html(original: str, edited: str) -> str:
         if tag != "equal" and a1 > a0:
             removed = run(original, a, a0, a1)
             out += gap(original, a, a0) + f"<del class='whatif-removed' style='{REMOVED}'>{removed}</del>"
-            if original[a[a1 - 1].end : a[a1 - 1].end + 1].isspace():
-                out += " "  # the space after the removed words, when what follows brings none of its own
+            if original[a[a1 - 1].end : a[a1 - 1].end + 1].isspace() or b1 > b0:
+                out += " "  # the space after the removed words (or before their replacement: never "[-good-]{+bad+}")
         starts = range(b0, b1) if tag == "equal" else range(b0, b0 + 1) if b1 > b0 else range(0)
         for i in starts:
             separator = gap(edited, b, i)

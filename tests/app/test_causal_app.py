@@ -68,8 +68,10 @@ def test_an_unedited_whatif_copy_is_no_corrupted_text():
     assert not edited.exception and edited.text_area(key="causal_corrupted").value == CORRUPTED
 
 
-def test_two_texts_start_from_the_sidebar_text():
-    app = run_page({"text": CLEAN, "corrupted": CORRUPTED})
+def test_two_texts_start_from_the_sidebar_text_as_it_is_now():
+    app = run_page({"text": "An older text.", "corrupted": CORRUPTED})
+    app.session_state["text"] = CLEAN  # the sidebar text changed since the page first ran
+    app.run()
     app.radio(key="causal_source").set_value("pair").run()
     assert not app.exception and app.text_area(key="causal_clean").value == CLEAN  # not an empty box to fill
     assert app.query_params["clean"] == CLEAN and len(app.get("plotly_chart")) == 7

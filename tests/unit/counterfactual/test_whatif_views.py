@@ -26,6 +26,8 @@ def test_diff_marks_removed_and_added_words_and_escapes_markup():
                    whatif_figures.diff_html("I loved this movie, but it falls apart.", "I loved this movie, but "
                                             "it holds up.")))
     assert ">I loved this movie, but it [-falls apart-] {+holds up+}.<" in plain  # one mark a run, own spacing
+    replaced = whatif_figures.diff_html("good, film", "bad, film")  # a space between removed and added words
+    assert re.search(r">good</del> <ins[^>]*>bad</ins>, film<", replaced)
     markup = whatif_figures.diff_html("a good film", "a <b>bold</b> film")  # one mark: no padding between pieces
     assert markup.count("<ins") == 1 and ">&lt;b&gt;bold&lt;/b&gt;</ins> film<" in markup
     blank = whatif_figures.diff_html("one\n\ntwo [x](http://e.com)\n\n    **three**", "one\n\nfour [x](http://e.com)")
