@@ -79,12 +79,11 @@ def edited_text(original: str) -> str:
     shown), else the link's `edited`; "" when there is none, or when it is still `original` (What-if starts its
     copy as the sidebar text: unedited, it would make a corrupted text the same as the clean one)."""
     kept = st.session_state.get(links.KEPT_KEY, {})
-    for key in EDITED_KEYS:
-        value = st.session_state.get(key, kept.get(key))
-        if isinstance(value, str) and value.strip():
-            return value if value.strip() != original.strip() else ""
-    linked = st.query_params.get("edited") or st.session_state.get(links.LINK_KEY, {}).get("edited")
-    return str(linked) if linked and str(linked).strip() != original.strip() else ""
+    held = (st.session_state.get(key, kept.get(key)) for key in EDITED_KEYS)
+    edited = next((value for value in held if isinstance(value, str) and value.strip()), None)
+    if edited is None:
+        edited = str(st.query_params.get("edited") or st.session_state.get(links.LINK_KEY, {}).get("edited") or "")
+    return edited if edited.strip() != original.strip() else ""
 
 
 def find_counterfactual(model_name: str, text: str) -> str | None:

@@ -333,8 +333,10 @@ def seed_cell(labels: int) -> None:
     the same examples; a cell this model's labels lack falls back to none, with a toast. Checked on every run:
     the session keeps the cell across models, and one picked on a 3-label model is not a 2-label model's."""
     value = links.seed_option(CELL_KEY, "cell", lambda raw: _cell_value(links.parse_ints(raw), labels), "")
+    if not value:
+        return
     try:
-        _cell_value(links.parse_ints(value), labels) if value else None
+        _cell_value(links.parse_ints(value), labels)
     except ValueError:
         links.tell_clamped("cell", value, f"is not a cell of this model's {labels} x {labels} matrix; none is shown")
         st.session_state[CELL_KEY] = ""

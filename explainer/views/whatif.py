@@ -44,21 +44,23 @@ def diff_html(original: str, edited: str) -> str:
                        for i in range(first, last))
 
     out = ""
+
+    def before(i: int) -> str:  # the edited text's gap before its word i, less a space `out` already ends with
+        separator = gap(edited, b, i)
+        return separator[1:] if out.endswith(" ") and separator[:1].isspace() else separator
+
     for tag, a0, a1, b0, b1 in _opcodes(a, b):
-        if tag != "equal" and a1 > a0:
+        if tag == "equal":
+            for i in range(b0, b1):
+                out += before(i) + html.escape(b[i].text)
+            continue
+        if a1 > a0:
             removed = run(original, a, a0, a1)
             out += gap(original, a, a0) + f"<del class='whatif-removed' style='{REMOVED}'>{removed}</del>"
             if original[a[a1 - 1].end : a[a1 - 1].end + 1].isspace() or b1 > b0:
                 out += " "  # the space after the removed words (or before their replacement: never "[-good-]{+bad+}")
-        starts = range(b0, b1) if tag == "equal" else range(b0, b0 + 1) if b1 > b0 else range(0)
-        for i in starts:
-            separator = gap(edited, b, i)
-            if out.endswith(" ") and separator[:1].isspace():
-                separator = separator[1:]
-            if tag == "equal":
-                out += separator + html.escape(b[i].text)
-            else:
-                out += separator + f"<ins class='whatif-added' style='{ADDED}'>{run(edited, b, b0, b1)}</ins>"
+        if b1 > b0:
+            out += before(b0) + f"<ins class='whatif-added' style='{ADDED}'>{run(edited, b, b0, b1)}</ins>"
     style = "line-height:2;font-size:1.05rem;white-space:pre-wrap"  # line breaks as typed (html_text)
     return f"<div class='whatif-diff' style='{style}'>" + out.strip() + "</div>"
 
