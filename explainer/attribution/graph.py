@@ -37,6 +37,8 @@ import torch
 from torch import nn
 
 from explainer.attribution.inputs import Prepared, dense_notes, prepare, rows_per_batch, target_of
+from explainer.attribution.options import GRAPH_STEPS as DEFAULT_STEPS  # defined there: the command line reads
+from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD  # them without importing torch
 from explainer.capture import layer_hooks
 from explainer.families import FAMILIES, family_of, missing_family_note, single_readout_note
 from explainer.frozen import FrozenArrays
@@ -44,13 +46,10 @@ from explainer.loading.bundle import ModelBundle
 
 # Model types whose family declares its attention output projection (explainer/families.py).
 SUPPORTED = tuple(t for f in FAMILIES if f.attention_output is not None for t in f.model_types)
-DEFAULT_STEPS = 16  # the most intervals per layer; fixed 8-point Gauss-Legendre left 10-16% completeness error
-# on the shipped model
 FIRST_STEPS = 4  # every layer starts here: most layers of the shipped model and of BERT-base pass at 4
 # A layer is refined while its completeness error is at least this share of its total: stricter than the 5% the
 # graph promises, as single edges are less exact than their layer's sum.
 DEFAULT_TOLERANCE = 0.02
-DEFAULT_THRESHOLD = 0.25  # relative to the strongest edge of each layer (Hao et al. prune their tree at 0.4)
 MAX_HEADS_SHOWN = 3
 
 

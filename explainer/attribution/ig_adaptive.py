@@ -31,11 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from explainer.attribution.options import STOPS
+
 FIRST_INTERVALS = 8  # the uniform grid the first round evaluates: 9 points, 4 Simpson panels
 REFINE_SHARE = 0.5  # each round bisects the largest-error panels that together carry this share of |error| ...
 OVER_SHARE = 2.0  # ... and every panel whose |error| is over this many times its width's share of the tolerance
 SMALLEST_PANEL = 2.0**-20  # below this a panel is not split further (float32 paths stop changing)
-STOPS = ("error_bound", "delta")
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from explainer.attribution.options import BASELINES
 from explainer.capture.encoding import InputError, encode
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.thought_beacon.dense import ATTRIBUTED_DENSE as DENSE_NOTE
 from explainer.thought_beacon.dense import dense_forward_args, differs_note, own_prediction
-
-BASELINES = ("pad", "mask", "zero")
-
 
 
 @dataclass(frozen=True, eq=False)

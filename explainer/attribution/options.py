@@ -1,19 +1,27 @@
-"""How attribution methods run: one hashable options object, checked when made (it is part of every cache key)."""
+"""How attribution methods run: one hashable options object, checked when made (it is part of every cache key),
+and the choices and defaults the command line and the pages offer. Light on import (no torch): the command line
+builds its parser from these without loading a model."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from explainer.attribution import ig_adaptive
-from explainer.attribution.inputs import BASELINES
-from explainer.capture.encoding import InputError
+from explainer.capture.validation import InputError
+
+BASELINES = ("pad", "mask", "zero")  # what replaces text tokens: the pad token, the mask token, zero embeddings
+STOPS = ("error_bound", "delta")  # what adaptive IG (ig_adaptive.py) stops on
 
 # "adaptive": ig_adaptive.py (nested Simpson panels, bisected where the exact per-panel error is); the others
 # are captum's fixed rules, their step count doubled until the delta is within tolerance. Not captum's
 # riemann_trapezoid: its weights sum to (n-1)/n, so it is biased by F-gap/n
 # (tests/unit/attribution/test_ig_adaptive.py).
 INTEGRATIONS = ("adaptive", "gausslegendre", "riemann_middle")
+
+# The attribution graph's defaults (graph.py: DEFAULT_STEPS, DEFAULT_THRESHOLD).
+GRAPH_STEPS = 16  # the most intervals per layer; fixed 8-point Gauss-Legendre left 10-16% completeness error on
+# the shipped model
+GRAPH_THRESHOLD = 0.25  # relative to the strongest edge of each layer (Hao et al. prune their tree at 0.4)
 
 
 @dataclass(frozen=True)
@@ -35,8 +43,8 @@ class AttributionOptions:
     def __post_init__(self) -> None:
         if self.baseline not in BASELINES:
             raise InputError(f"Unknown baseline '{self.baseline}': choose one of {', '.join(BASELINES)}")
-        if self.ig_stop not in ig_adaptive.STOPS:
-            raise InputError(f"Unknown ig_stop '{self.ig_stop}': choose one of {', '.join(ig_adaptive.STOPS)}")
+        if self.ig_stop not in STOPS:
+            raise InputError(f"Unknown ig_stop '{self.ig_stop}': choose one of {', '.join(STOPS)}")
         if self.integration not in INTEGRATIONS:
             raise InputError(f"Unknown integration '{self.integration}': choose one of {', '.join(INTEGRATIONS)}")
         for name in ("steps", "max_steps", "conductance_steps", "samples"):

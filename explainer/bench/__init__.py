@@ -2,36 +2,38 @@
 
 Each bench is a function `(BenchOptions) -> report dict` (the report shape in docs/architecture.md, "Benchmarks",
 built with `explainer.bench.common.report`). To add one, write explainer/bench/NAME.py with a `run(options)` and add
-one line to BENCHES.
+NAME to NAMES.
+
+Light on import: a bench's module (and torch) loads when it runs or when BENCHES is first read, so `python -m
+explainer bench --help` lists NAMES without them.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    from explainer.bench.common import BenchOptions
 
-from explainer.bench import attention, attribution, batch, beacons, capture, causal, counterfactuals, pages, serve
-from explainer.bench import map as dataset_map
-from explainer.bench import scale as scale_out
-from explainer.bench.common import BenchOptions
+BenchFunction = Callable[["BenchOptions"], dict[str, Any]]
 
-BenchFunction = Callable[[BenchOptions], dict[str, Any]]
-
-BENCHES: dict[str, BenchFunction] = {
-    "capture": capture.run,
-    "beacons": beacons.run,
-    "attention": attention.run,
-    "batch": batch.run,
-    "attribution": attribution.run,
-    "counterfactuals": counterfactuals.run,
-    "causal": causal.run,
-    "serve": serve.run,
-    "pages": pages.run,
-    "map": dataset_map.run,
-    "scale": scale_out.run,
-}
+# The benches, each explainer/bench/NAME.py's run(options); BENCHES maps these names to those functions.
+NAMES: tuple[str, ...] = (
+    "capture",
+    "beacons",
+    "attention",
+    "batch",
+    "attribution",
+    "counterfactuals",
+    "causal",
+    "serve",
+    "pages",
+    "map",
+    "scale",
+)
+BENCHES: dict[str, BenchFunction]  # NAME -> its run function: built on first use (module __getattr__ below)
 
 
 class UnknownBench(KeyError):
@@ -39,14 +41,36 @@ class UnknownBench(KeyError):
         return str(self.args[0])
 
 
-def run_bench(name: str, options: BenchOptions = BenchOptions()) -> dict[str, Any]:
-    """Run the bench `name`; raises UnknownBench (with the known names) when there is none."""
-    bench = BENCHES.get(name)
-    if bench is None:
-        raise UnknownBench(f"Unknown bench '{name}'. Known benches: {', '.join(sorted(BENCHES))}")
+def _bench(name: str) -> BenchFunction:
+    return importlib.import_module(f"explainer.bench.{name}").run
+
+
+def run_bench(name: str, options: BenchOptions | None = None) -> dict[str, Any]:
+    """Run the bench `name` (default options: BenchOptions()); raises UnknownBench (with the known names) when
+    there is none."""
+    if name not in NAMES:
+        raise UnknownBench(f"Unknown bench '{name}'. Known benches: {', '.join(sorted(NAMES))}")
+    bench = _bench(name)
+    if options is None:
+        from explainer.bench.common import BenchOptions
+
+        options = BenchOptions()
     if options.threads is not None:
+        import torch
+
         torch.set_num_threads(options.threads)
     return bench(options)
 
 
-__all__ = ["BENCHES", "BenchOptions", "UnknownBench", "run_bench"]
+def __getattr__(name: str) -> Any:  # BENCHES and BenchOptions load on first use: they import torch
+    if name == "BENCHES":
+        value: Any = {bench: _bench(bench) for bench in NAMES}
+    elif name == "BenchOptions":
+        value = importlib.import_module("explainer.bench.common").BenchOptions
+    else:
+        raise AttributeError(f"module 'explainer.bench' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+__all__ = ["BENCHES", "NAMES", "BenchOptions", "UnknownBench", "run_bench"]

@@ -1,12 +1,23 @@
 """Causal tests of an explanation: head ablation and activation patching (with word alignment of two texts), batched
 with the prefix rows share run once (batching.py)."""
 
-from explainer.causal.ablation import ablate_heads, reference_means
-from explainer.causal.alignment import Alignment
-from explainer.causal.hooks import SUPPORTED, CausalUnsupported
-from explainer.causal.patching import patch
-from explainer.causal.results import MODES, Ablation, Patching
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Loaded on first use, so that reading MODES and the result types (results.py) imports no torch.
+_PUBLIC = {
+    "ablate_heads": "ablation",
+    "reference_means": "ablation",
+    "Alignment": "alignment",
+    "SUPPORTED": "hooks",
+    "CausalUnsupported": "hooks",
+    "patch": "patching",
+    "MODES": "results",
+    "Ablation": "results",
+    "Patching": "results",
+}
 __all__ = [
     "MODES",
     "SUPPORTED",
@@ -18,3 +29,18 @@ __all__ = [
     "patch",
     "reference_means",
 ]
+
+if TYPE_CHECKING:
+    from explainer.causal.ablation import ablate_heads, reference_means
+    from explainer.causal.alignment import Alignment
+    from explainer.causal.hooks import SUPPORTED, CausalUnsupported
+    from explainer.causal.patching import patch
+    from explainer.causal.results import MODES, Ablation, Patching
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'explainer.causal' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"explainer.causal.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from explainer.capture.encoding import InputError
+from explainer.capture.validation import InputError
 from explainer.frozen import FrozenArrays
-from explainer.loading.bundle import ModelBundle
+
+if TYPE_CHECKING:  # light on import (MODES is the command line's choices): no torch
+    from explainer.loading.bundle import ModelBundle
 
 MODES = ("mean", "zero")
 

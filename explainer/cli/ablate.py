@@ -10,11 +10,14 @@ mid-stack) and layer evaluations (layers run summed over batch rows).
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from explainer.capture.encoding import InputError
-from explainer.causal import MODES, Ablation, ablate_heads
+from explainer.capture.validation import InputError
+from explainer.causal.results import MODES
 from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
+
+if TYPE_CHECKING:  # torch and the model load in main(), after parsing: --help and usage errors start at once
+    from explainer.causal.results import Ablation
 
 
 def summary(result: Ablation) -> dict[str, Any]:
@@ -59,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)
+    from explainer.causal.ablation import ablate_heads
+
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
         result = ablate_heads(bundle, args.text, target=args.target, mode=args.mode)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explainer.attribution import METHODS, AttributionOptions, attribute
-from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, GraphUnsupported, attention_attribution
-from explainer.attribution.inputs import BASELINES
-from explainer.attribution.registry import REGISTRY
-from explainer.capture.encoding import InputError
+from explainer.attribution.options import BASELINES, AttributionOptions
+from explainer.attribution.options import GRAPH_STEPS as DEFAULT_STEPS
+from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD
+from explainer.attribution.registry import METHODS, REGISTRY
+from explainer.capture.validation import InputError
 from explainer.cli.common import (
     MODEL_HELP,
     add_allow_pickle,
@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)
+    # torch, captum and the model load only now: --help and usage errors start at once
+    from explainer.attribution.attributing import attribute
+    from explainer.attribution.graph import GraphUnsupported, attention_attribution
+
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
         if args.method == "graph":

@@ -6,8 +6,7 @@ import argparse
 import json
 import sys
 
-from explainer.bench import BENCHES, BenchOptions, UnknownBench, run_bench
-from explainer.bench.common import format_table
+from explainer.bench import NAMES, UnknownBench, run_bench
 
 
 def _positive(value: str) -> int:
@@ -22,7 +21,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m explainer bench",
         description="Time our code against its reference, alternating in one run; medians reported.",
     )
-    p.add_argument("name", help=f"bench to run: {', '.join(sorted(BENCHES))}")
+    p.add_argument("name", help=f"bench to run: {', '.join(sorted(NAMES))}")
     p.add_argument("--json", action="store_true", help="print the report as JSON (default: a table)")
     p.add_argument("--repeats", type=_positive, default=7, help="timed repetitions per side (default 7)")
     p.add_argument("--quick", action="store_true", help="fewer repeats and smaller cases (for tests)")
@@ -32,6 +31,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from explainer.bench.common import BenchOptions, format_table  # torch: only once a bench runs
+
     options = BenchOptions(repeats=args.repeats, quick=args.quick, threads=args.threads)
     try:
         data = run_bench(args.name, options)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from explainer.capture.validation import InputError, validate_text  # light: no torch while parsing
+
 if TYPE_CHECKING:  # only for annotations: the commands import torch and the loaders when they run
     from explainer.data.labelled import LabelledData
     from explainer.loading.bundle import ModelBundle
@@ -98,8 +100,6 @@ def at_least_one(text: str) -> int:
 def text_argument(text: str) -> str:
     """argparse type of --text, --clean, --corrupted: a text a tokenizer can read (a shell passes bytes that are
     not UTF-8 as unpaired surrogates, which every tokenizer and the HTML report fail on)."""
-    from explainer.capture.encoding import InputError, validate_text
-
     try:
         return validate_text(text) if text.strip() else text  # empty texts get each command's own message
     except InputError as error:

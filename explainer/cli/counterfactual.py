@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from explainer.capture.encoding import InputError
+from explainer.capture.validation import InputError
 from explainer.cli.common import (
     MODEL_HELP,
     add_allow_pickle,
@@ -32,7 +32,6 @@ from explainer.cli.common import (
     writing_to,
 )
 from explainer.counterfactual.registry import METHODS
-from explainer.data.labelled import DatasetError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.counterfactual import find_counterfactuals
     from explainer.counterfactual.lexicon import parse_swaps
     from explainer.counterfactual.search import DEFAULT_MAX_CANDIDATES
+    from explainer.data.labelled import DatasetError
 
     if args.out and args.text is not None:
         fail("--out goes with --data (one line per example); with --text the result is printed")

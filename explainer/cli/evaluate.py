@@ -13,8 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from explainer.cli.common import (
     MODEL_HELP,
@@ -33,7 +32,9 @@ from explainer.cli.common import (
     writing_to,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
-from explainer.data.labelled import DatasetError
+
+if TYPE_CHECKING:  # pandas, torch and the library load after parsing: --help and usage errors start at once
+    import pandas as pd
 
 MAX_MODELS = 2
 
@@ -85,6 +86,8 @@ def _model_result(report, data_path: str) -> dict:
 def _predictions_frame(reports: list) -> pd.DataFrame:
     """One row per example: line, text, label, then each model's prediction, confidence, correct, probabilities
     (columns suffixed with " A" / " B" when there are two models)."""
+    import pandas as pd
+
     first = reports[0].frame
     frame = first[[c for c in first.columns if c in ("line", "text", "label") or c == reports[0].tag_column]].copy()
     for index, report in enumerate(reports):
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.engine == "ray" or args.out is not None:
         _scaled(args, names)
         return
+    from explainer.data.labelled import DatasetError
     from explainer.evaluation import error_report as errors
     from explainer.evaluation.compare import CompareError, compare_data
 

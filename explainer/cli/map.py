@@ -16,7 +16,6 @@ import argparse
 import sys
 
 import numpy as np
-import pandas as pd
 
 from explainer.cli.common import (
     MODEL_HELP,
@@ -36,7 +35,6 @@ from explainer.cli.common import (
     writing_to,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
-from explainer.data.labelled import DatasetError, file_rows
 
 DEFAULT_TOP = 100
 
@@ -82,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     check_engine_arguments(args)
     out = check_output_folder(args.out)  # before the model and the pass: a folder that cannot be written fails now
     bundle = load_cli_model(args.model, args.allow_pickle)
+    import pandas as pd  # pandas and the library load only now: --help and usage errors start at once
+
+    from explainer.data.labelled import DatasetError, file_rows
     from explainer.dataset_map.embeddings import MapError, check_readout
     from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv
 

@@ -29,15 +29,7 @@ from explainer.cli.common import (
     quote_contents,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
-from explainer.data.labelled import DatasetError, read_dataset
-from explainer.loading.bundle import ModelLoadError
-from explainer.thought_beacon.marker_dictionary import (
-    DictionaryOptions,
-    NoMarkersError,
-    cached_dictionary,
-    has_markers,
-    write_outputs,
-)
+from explainer.thought_beacon.dictionary_options import DictionaryOptions
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,6 +52,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.engine == "ray":
         _on_ray(args)
         return
+    # pandas, torch and the library load only now: --help and usage errors start at once
+    from explainer.data.labelled import DatasetError, read_dataset
+    from explainer.loading.bundle import ModelLoadError
+    from explainer.thought_beacon.marker_dictionary import NoMarkersError, cached_dictionary, has_markers, write_outputs
+
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
         data = read_dataset(
@@ -121,6 +118,7 @@ def _on_ray(args) -> None:
     """--engine ray: the dictionary's passes in an actor pool, their parts merged here."""
     from explainer.scale.results import marker_dictionary
     from explainer.scale.work import JobOptions
+    from explainer.thought_beacon.marker_dictionary import has_markers, write_outputs
 
     bundle = load_cli_model(args.model, args.allow_pickle)
     if not has_markers(bundle):

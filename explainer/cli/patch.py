@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explainer.capture.encoding import InputError
-from explainer.causal import Patching, patch
+from explainer.capture.validation import InputError
 from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
+
+if TYPE_CHECKING:  # torch and the model load in main(), after parsing: --help and usage errors start at once
+    from explainer.causal.results import Patching
 
 
 def _grid(values: np.ndarray | None) -> list | None:
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)
+    from explainer.causal.patching import patch
+
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
         result = patch(bundle, args.clean, args.corrupted, target=args.target)

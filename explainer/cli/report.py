@@ -9,7 +9,7 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-from explainer.capture.encoding import InputError
+from explainer.capture.validation import InputError
 from explainer.cli.common import (
     MODEL_HELP,
     add_allow_pickle,
@@ -22,15 +22,12 @@ from explainer.cli.common import (
     unit_interval,
     writing_to,
 )
-from explainer.families import sizes
-from explainer.models import is_thought_beacon, uses_beacons
+from explainer.report.options import DEFAULT_PAGES, PAGES
 
 DEFAULT_APP_URL = "http://localhost:8501/"
 
 
 def main(argv: list[str] | None = None) -> None:
-    from explainer.report import DEFAULT_PAGES, PAGES, ReportError, build_report
-
     parser = argparse.ArgumentParser(prog="python -m explainer report", description=describe(__doc__))
     parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--text", type=text_argument, required=True, help="the input text")
@@ -64,6 +61,10 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"--out {out} is a folder: give a file name ending in .html")
     check_output_file(out)
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
+    # torch, the model and the views load only now: --help and usage errors start at once
+    from explainer.models import is_thought_beacon, uses_beacons
+    from explainer.report.building import ReportError, build_report
+
     bundle = load_cli_model(args.model, args.allow_pickle)
     _check_head(bundle, args.layer, args.head)
     config = bundle.model.config
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _check_head(bundle, layer: int | None, head: int) -> None:
     """--layer and --head inside the model (the live page clamps a link's; a command line is told)."""
+    from explainer.families import sizes
+
     shape = sizes(bundle.model.config)
     layers, heads = shape.layers, shape.heads
     if layer is not None and not 0 <= layer < layers:

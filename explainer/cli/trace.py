@@ -7,11 +7,13 @@ every captured array.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from explainer.capture.encoding import InputError
-from explainer.capture.tracing import Trace, trace
+from explainer.capture.validation import InputError
 from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
+
+if TYPE_CHECKING:  # torch and the model load in main(), after parsing: --help and usage errors start at once
+    from explainer.capture.tracing import Trace
 
 
 def summary(result: Trace) -> dict[str, Any]:
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)
+    from explainer.capture.tracing import trace
+
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
         result = trace(bundle, args.text)

@@ -14,15 +14,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import torch
-from tqdm.auto import tqdm
-from transformers import AutoTokenizer
-
 from explainer.cli.common import at_least_one, describe, fail, unit_interval, writing_to
 from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
-from explainer.data.labelled import DatasetError, read_dataset
-from explainer.training.finalize import clear_model, dev_scorer, finalize
-from explainer.training.loop import TrainSettings, settings_problems, train
+from explainer.training.settings import TrainSettings, settings_problems
 
 LABEL_NAMES = ("negative", "positive")
 
@@ -94,6 +88,15 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
 
 def main(argv: list[str] | None = None) -> None:
     args, settings = parse_args(argv)
+    # torch, transformers and the training code load only now: --help and usage errors start at once
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoTokenizer
+
+    from explainer.data.labelled import DatasetError, read_dataset
+    from explainer.training.finalize import clear_model, dev_scorer, finalize
+    from explainer.training.loop import train
+
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else

@@ -3,8 +3,33 @@ offline with no server (`python -m explainer report`, and "Download report" in t
 
     building.py  build_report(bundle, text, pages=...): runs the model once (and the chosen attribution method),
                  builds each page's figures with the view functions, and renders them (views/report.py)
+    options.py   PAGES, DEFAULT_PAGES, DEFAULT_METHOD (light: no torch)
 """
 
-from explainer.report.building import DEFAULT_METHOD, DEFAULT_PAGES, PAGES, ReportError, build_report, card_summary
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Loaded on first use, so that reading the pages (the command line's --help) imports no torch.
+_PUBLIC = {
+    "DEFAULT_METHOD": "options",
+    "DEFAULT_PAGES": "options",
+    "PAGES": "options",
+    "ReportError": "building",
+    "build_report": "building",
+    "card_summary": "building",
+}
 __all__ = ["DEFAULT_METHOD", "DEFAULT_PAGES", "PAGES", "ReportError", "build_report", "card_summary"]
+
+if TYPE_CHECKING:
+    from explainer.report.building import ReportError, build_report, card_summary
+    from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'explainer.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"explainer.report.{_PUBLIC[name]}"), name)
+    globals()[name] = value
+    return value

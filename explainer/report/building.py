@@ -19,6 +19,7 @@ from explainer.attribution.registry import METHODS, title
 from explainer.capture.tracing import Trace, trace
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
+from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 from explainer.thought_beacon.beacons import input_compute
 from explainer.thought_beacon.dense import ATTRIBUTED_DENSE, differs_note
 from explainer.views import attention as attention_figures
@@ -27,9 +28,6 @@ from explainer.views import thought_beacon as tb_figures
 from explainer.views.report import ReportMeta, Section, render_report
 from explainer.views.text import display_token
 
-PAGES = ("overview", "attention", "attribution", "markers", "beacons")
-DEFAULT_PAGES = ("overview", "attention", "attribution", "markers")
-DEFAULT_METHOD = "integrated_gradients"
 CARD_SUMMARY_CHARS = 600
 
 

@@ -35,21 +35,13 @@ from explainer.data.labelled import LabelledData
 from explainer.loading.bundle import ModelBundle
 from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
+from explainer.thought_beacon.dictionary_options import DictionaryOptions
 
 VERSION = 2  # bump when the result's meaning or layout changes: old cache entries then miss
 
 
 class NoMarkersError(ValueError):
     """The model has no thought markers, so it has no marker dictionary."""
-
-
-@dataclass(frozen=True)
-class DictionaryOptions:
-    top_tokens: int = 8  # tokens listed per (layer, marker)
-    examples: int = 3  # contexts listed per (layer, marker)
-    context_chars: int = 40  # characters of text either side of an example's token
-    batch_size: int = 32
-    forced_effect: bool = True  # also measure the causal effect of forcing each marker (layers x K more passes)
 
 
 def has_markers(bundle: ModelBundle) -> bool:

@@ -57,8 +57,9 @@ def warm() -> None:
         for name in (*LIBRARIES, *page_imports(pages)):
             try:
                 importlib.import_module(name)
-            except ImportError:
-                continue  # `from x import some_function`: x itself was imported just before
+            except ImportError:  # `from x import some_function`: x itself was imported just before; reading
+                parent, _, attribute = name.rpartition(".")  # the name loads what a lazy package (causal,
+                getattr(importlib.import_module(parent), attribute, None)  # attribution, report) defers
         freeze_long_lived()
         _warm = True
 
