@@ -33,12 +33,17 @@ NAMES: tuple[str, ...] = (
     "map",
     "scale",
 )
-BENCHES: dict[str, BenchFunction]  # NAME -> its run function: built on first use (module __getattr__ below)
+# NAME -> its run function, built on first use (module __getattr__ below), for reading: run_bench goes by NAMES
+BENCHES: dict[str, BenchFunction]
 
 
 class UnknownBench(KeyError):
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
+    @classmethod
+    def for_name(cls, name: str) -> UnknownBench:
+        return cls(f"Unknown bench '{name}'. Known benches: {', '.join(sorted(NAMES))}")
 
 
 def _bench(name: str) -> BenchFunction:
@@ -49,7 +54,7 @@ def run_bench(name: str, options: BenchOptions | None = None) -> dict[str, Any]:
     """Run the bench `name` (default options: BenchOptions()); raises UnknownBench (with the known names) when
     there is none."""
     if name not in NAMES:
-        raise UnknownBench(f"Unknown bench '{name}'. Known benches: {', '.join(sorted(NAMES))}")
+        raise UnknownBench.for_name(name)
     bench = _bench(name)
     if options is None:
         from explainer.bench.common import BenchOptions

@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.name not in NAMES:  # before torch: a mistyped name is refused at once
+        print(f"error: {UnknownBench.for_name(args.name)}", file=sys.stderr)
+        return 2
     from explainer.bench.common import BenchOptions, format_table  # torch: only once a bench runs
 
     options = BenchOptions(repeats=args.repeats, quick=args.quick, threads=args.threads)

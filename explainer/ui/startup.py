@@ -9,6 +9,7 @@ imported pandas: `AttributeError: partially initialized module 'pandas' has no a
 from __future__ import annotations
 
 import ast
+import contextlib
 import gc
 import importlib
 import logging
@@ -57,11 +58,19 @@ def warm() -> None:
         for name in (*LIBRARIES, *page_imports(pages)):
             try:
                 importlib.import_module(name)
-            except ImportError:  # `from x import some_function`: x itself was imported just before; reading
-                parent, _, attribute = name.rpartition(".")  # the name loads what a lazy package (causal,
-                getattr(importlib.import_module(parent), attribute, None)  # attribution, report) defers
+            except ImportError:  # `from x import some_function`: x itself was imported just before
+                _read_name(name)
         freeze_long_lived()
         _warm = True
+
+
+def _read_name(name: str) -> None:
+    """Read `x.y` where y is no module: a lazy package (causal, attribution, report) loads y's module now. A page
+    whose own imports fail is left to fail alone, when it runs, as before."""
+    parent, _, attribute = name.rpartition(".")
+    if parent:
+        with contextlib.suppress(ImportError):
+            getattr(importlib.import_module(parent), attribute, None)
 
 
 def freeze_long_lived() -> None:

@@ -22,8 +22,8 @@ def test_eight_first_visits_on_a_cold_server(tmp_path, round_):
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium and chromium-driver (see README)")
     with app_server(tmp_path / "cache") as server:
-        # The first round goes on browsing: each session its own shipped model and text, two pages (a third page
-        # added a minute on a slow 2-core machine and no new kind of visit: `bench serve` browses every page).
+        # The first round goes on browsing: each session its own shipped model and text, two pages (a third added
+        # a minute on a slow 2-core machine; `python -m explainer bench serve` browses every page, not run in CI).
         pages = ("", "attention") if round_ == 0 else ("",)
         models = [m.name for m in shipped.available()]
         sessions = [(models[i % len(models)] if round_ == 0 else None,

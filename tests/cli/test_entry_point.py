@@ -46,7 +46,7 @@ def test_unknown_command_is_refused_with_the_list():
 
 @pytest.mark.parametrize("command", EXPECTED)
 def test_every_command_has_its_own_help_and_every_option_says_what_it_does(command):
-    # One process per command: each start imports torch and transformers (seconds on a slow machine).
+    # One process per command for both checks: each start costs about a second.
     wide = {**os.environ, "COLUMNS": "200"}  # one line per option, its help beside it or on the lines below
     done = subprocess.run([sys.executable, "-m", "explainer", command, "--help"], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env=wide)
