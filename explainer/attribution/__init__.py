@@ -16,8 +16,9 @@ faithfulness.py    deletion/insertion curves, AOPC, comprehensiveness/sufficienc
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from explainer.lazy import lazy_names
 
 # Loaded on first use, so that reading the registry (titles, for views) imports no torch.
 _PUBLIC = {
@@ -48,9 +49,4 @@ if TYPE_CHECKING:
     from explainer.attribution.result import Attribution
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'explainer.attribution' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"explainer.attribution.{_PUBLIC[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _PUBLIC, globals())

@@ -9,8 +9,9 @@ layer_hooks.py hooks on one part of every layer, layers told apart by call order
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from explainer.lazy import lazy_names
 
 _PUBLIC = {
     "MAX_TEXT_CHARS": "validation",
@@ -27,9 +28,4 @@ if TYPE_CHECKING:
     from explainer.capture.validation import MAX_TEXT_CHARS, InputError
 
 
-def __getattr__(name: str) -> Any:  # loaded on first use: importing a submodule costs no more than it needs
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'explainer.capture' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"explainer.capture.{_PUBLIC[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _PUBLIC, globals())

@@ -3,8 +3,9 @@ with the prefix rows share run once (batching.py)."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from explainer.lazy import lazy_names
 
 # Loaded on first use, so that reading MODES and the result types (results.py) imports no torch.
 _PUBLIC = {
@@ -38,9 +39,4 @@ if TYPE_CHECKING:
     from explainer.causal.results import MODES, Ablation, Patching
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'explainer.causal' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"explainer.causal.{_PUBLIC[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _PUBLIC, globals())

@@ -17,8 +17,9 @@ search.py      find_counterfactuals
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from explainer.lazy import lazy_names
 
 # Loaded on first use, so that the result types and the registry import no torch.
 _PUBLIC = {
@@ -46,9 +47,4 @@ if TYPE_CHECKING:
     from explainer.counterfactual.search import find_counterfactuals
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'explainer.counterfactual' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"explainer.counterfactual.{_PUBLIC[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _PUBLIC, globals())

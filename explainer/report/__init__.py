@@ -8,8 +8,9 @@ offline with no server (`python -m explainer report`, and "Download report" in t
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from explainer.lazy import lazy_names
 
 # Loaded on first use, so that reading the pages (the command line's --help) imports no torch.
 _PUBLIC = {
@@ -27,9 +28,4 @@ if TYPE_CHECKING:
     from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'explainer.report' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"explainer.report.{_PUBLIC[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _PUBLIC, globals())
