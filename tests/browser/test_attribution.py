@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from tests.browser.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
+from tests.browser.test_browser import block_network, browser  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

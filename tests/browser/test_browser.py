@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
 from explainer.loading import shipped
-from tests.browser.support import CHROMIUM, CHROMIUM_FLAGS, streamlit_server
+from tests.browser.support import CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium and chromium-driver (see README)")
-    with streamlit_server(tmp_path_factory.mktemp("browser-cache")) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from explainer import load_model
 from explainer.data.challenge import DEFAULT_PATH
 from explainer.evaluation.error_report import ExampleFilter, analyse, filter_examples, load_labelled
-from tests.browser.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
+from tests.browser.test_browser import block_network, browser  # noqa: F401  (fixtures)
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

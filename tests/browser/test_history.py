@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from tests.browser.test_browser import app_url, browser, open_page, playwright_api  # noqa: F401  (fixtures)
+from tests.browser.test_browser import browser, open_page, playwright_api  # noqa: F401  (fixtures)
 from tests.browser.test_sidebar import go_to, link, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

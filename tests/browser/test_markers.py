@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 
 from explainer.loading import shipped
-from tests.browser.test_browser import app_url, block_network, browser  # noqa: F401  (fixtures)
+from tests.browser.test_browser import block_network, browser  # noqa: F401  (fixtures)
 from tests.conftest import FROM_SCRATCH, from_scratch_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -10,7 +10,7 @@ import pytest
 
 from explainer.bench.app_driver import BUSY
 from explainer.report import build_report
-from tests.browser.test_browser import app_url, block_network, browser, playwright_api  # noqa: F401  (fixtures)
+from tests.browser.test_browser import block_network, browser, playwright_api  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser]
 

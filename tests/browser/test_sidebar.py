@@ -1,6 +1,7 @@
 """The shared sidebar in a real browser: a model and a text chosen there stay chosen, after the rerun they cause
-and across pages. Run against a freshly started server (this module's own `app_url`), whose first script run is
-where Streamlit 1.67 lost the first change when a `pages/` folder stood beside app.py (see app.py)."""
+and across pages. Run against a freshly started server (this module's own `app_url`, not the shared one of
+tests/browser/conftest.py), whose first script run is where Streamlit 1.67 lost the first change when a `pages/`
+folder stood beside app.py (see app.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ import urllib.parse
 import pytest
 
 from explainer.loading import shipped
-from tests.browser.test_browser import app_url, browser, open_page, playwright_api  # noqa: F401  (fixtures)
+from tests.browser.support import streamlit_server
+from tests.browser.test_browser import browser, open_page, playwright_api  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TEXT = "A gentle, honest little film that stays with you."
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory):
+    """This module's own freshly started server (see the docstring)."""
+    with streamlit_server(tmp_path_factory.mktemp("sidebar-cache")) as url:
+        yield url
 
 
 def sidebar_state(page) -> tuple[str, str]:
@@ -59,6 +68,9 @@ def test_model_and_text_chosen_in_the_sidebar_stay_across_reruns_and_pages(brows
     model = others[-1]
     page, dialogs = open_page(browser, app_url)
     page.get_by_text("Prediction:", exact=False).first.wait_for(timeout=90_000)
+    # the browser may fill the text box a moment after the main area shows its prediction
+    page.wait_for_function("() => document.querySelector(\"[data-testid='stSidebar'] textarea\")?.value",
+                           timeout=30_000)
     picker, first_text = sidebar_state(page)
     assert picker == shipped.picker_label(default) and first_text
 

@@ -9,7 +9,7 @@ import pytest
 
 from explainer import load_model
 from explainer.counterfactual import find_counterfactuals
-from tests.browser.test_browser import app_url, block_network, browser, click_head_point  # noqa: F401  (fixtures)
+from tests.browser.test_browser import block_network, browser, click_head_point  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
