@@ -1,7 +1,7 @@
-"""One app server for every browser test that drives the plain app (`app_url`): starting `streamlit run serve.py`
-warm-starts the default model (about 20 s on a 2-core machine), and a module-scoped server paid that in each of
-eleven modules. Tests that need a server of their own (a cold start, a demo configuration, a work log, a bare
-page) still start one with `app_server`.
+"""One app server for every browser test that drives the plain app (`app_url`). A module-scoped server was
+started in each of eleven modules, and each new server paid its first visits' cold caches again (about 250 s of
+a 2-core run in all). Tests that need a server of their own (a cold or warm start, a work log, a bare page, the
+sidebar's first script run) still start one with `app_server`, or override `app_url` in their module.
 
 The browser stays module-scoped (tests/browser/test_browser.py): a sync Playwright instance marks its event loop
 as running between calls, so one kept for the whole session would refuse the modules that start their own
