@@ -88,7 +88,9 @@ def run_job(
     finished = prepare_folder(folder, job.kind, fingerprint, inputs.content_hash, job.keyed())
     if finished is not None:
         return finished, True
-    text_column, label_column, extra_columns = _shared_columns(inputs, job, bundle.label_names, quote_contents)
+    text_column, label_column, extra_columns, labels_by_id = _shared_columns(
+        inputs, job, bundle.label_names, quote_contents
+    )
     # Every file is read with the columns found (a header-only shard could not guess them). One shard of many may
     # be empty (no bytes, a header only, every row skipped): it adds no rows, and a set with no usable row at all
     # fails in _check_rows; a single file keeps the reader's detailed message.
@@ -136,6 +138,7 @@ def run_job(
             shards=shard_names,
             columns=columns,
             seconds=seconds,
+            labels_by_id=labels_by_id,
         )
         write_manifest(folder, manifest)
         return read_manifest(folder), False  # as every later reader sees it (JSON lists, not tuples)
@@ -145,10 +148,13 @@ def run_job(
 
 def _shared_columns(
     inputs: InputSet, job: JobOptions, label_names, quote_contents: bool
-) -> tuple[str, str, tuple[str, ...]]:
-    """(text column, label column, extra columns) of every input file; DatasetError naming the first file whose
-    columns differ from the first readable file's (the manifest and the results have one set of columns). Opening
-    a file also checks its encoding and header, so a bad shard fails here, before any engine starts.
+) -> tuple[str, str, tuple[str, ...], bool]:
+    """(text column, label column, extra columns, labels by id) of every input file; DatasetError naming the
+    first file whose columns differ from the first readable file's (the manifest and the results have one set of
+    columns). Opening a file also checks its encoding and header, so a bad shard fails here, before any engine
+    starts. "Labels by id": some file's integer labels are read as ids into the model's label names, judged on
+    the rows each file opens with (the reader's sample), so results folders carry the note a file read by the
+    app gets (data.labelled.label_id_note).
 
     The first file that names its columns (given, or guessed from its rows) names them for all: an empty shard
     (no bytes, a header only) has no rows to guess a text column from, and is read with the others' columns."""
@@ -156,8 +162,10 @@ def _shared_columns(
     source: Path | None = None
     several = len(inputs.files) > 1
     waiting: list[tuple[Path, DatasetError]] = []  # files that could not name their columns before one did
+    by_id = False
 
     def columns_of(path: Path) -> tuple[str, str, tuple[str, ...]]:
+        nonlocal by_id
         with iter_rows(
             path,
             text_column=job.text_column or (found[0] if found else None),
@@ -166,6 +174,7 @@ def _shared_columns(
             quote_contents=quote_contents,
             allow_empty=several,
         ) as stream:
+            by_id = by_id or stream.labels_by_id
             return stream.text_column, stream.label_column, tuple(stream.extra_columns)
 
     def check(path: Path, columns: tuple[str, str, tuple[str, ...]]) -> None:
@@ -201,7 +210,7 @@ def _shared_columns(
         if waiting:
             raise waiting[0][1]
         raise DatasetError(f"{inputs.spec}: no usable rows (all {len(inputs.files)} files are empty)")
-    return found
+    return (*found, by_id)
 
 
 def _show_columns(columns: tuple[str, str, tuple[str, ...]]) -> str:

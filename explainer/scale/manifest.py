@@ -61,6 +61,7 @@ class Manifest:
     columns: tuple[str, ...] = ()  # the shards' columns (explainer/scale/work.py says what each holds)
     outputs: dict[str, str] = field(default_factory=dict)  # other files of this job (dictionary, sweep, ...)
     seconds: float = 0.0
+    labels_by_id: bool = False  # integer labels were read as ids into label_names (data.labelled.label_id_note)
     format: str = FORMAT
     version: int = VERSION
 

@@ -78,6 +78,7 @@ class Results:
             text_column=manifest.text_column,
             label_column=manifest.label_column,
             format="results",
+            labels_by_id=manifest.labels_by_id,
         )
 
     def predictions(self) -> Predictions:

@@ -273,3 +273,20 @@ def test_ray_client_addresses_are_refused_without_ray_client(monkeypatch):
     monkeypatch.setattr("ray.init", lambda *a, **k: pytest.fail("ray.init was called"))
     with pytest.raises(EngineError, match=r"Ray Client \(ray://\) is not installed"):
         engine.connect("ray://127.0.0.1:10001", 2)
+
+
+def test_a_results_folder_keeps_the_note_on_labels_read_as_ids(tmp_path, ours_bundle):
+    # integer labels that use fewer of the model's labels than it has: the app says how it read them (the same
+    # note a file opened directly gets), so the folder must remember that its labels were ids
+    from explainer.data.labelled import label_id_note
+
+    neg = ours_bundle.label_names[0]
+    _shard(tmp_path / "ids" / "a.csv", "text,label", ["a dull film,0", "a slow film,0"])
+    _shard(tmp_path / "names" / "a.csv", "text,label", [f"a dull film,{neg}", f"a slow film,{neg}"])
+    by_id, _ = run_job(ours_bundle, resolve_inputs(tmp_path / "ids"), JobOptions("evaluate"), tmp_path / "out_ids")
+    named, _ = run_job(ours_bundle, resolve_inputs(tmp_path / "names"), JobOptions("evaluate"), tmp_path / "out_n")
+    assert by_id.labels_by_id and not named.labels_by_id
+    read = open_results(tmp_path / "out_ids").labelled_data()
+    assert read.labels_by_id and label_id_note(read) == label_id_note(read_dataset(tmp_path / "ids" / "a.csv",
+                                                                                  label_names=ours_bundle.label_names))
+    assert label_id_note(open_results(tmp_path / "out_n").labelled_data()) is None
