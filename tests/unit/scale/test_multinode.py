@@ -24,9 +24,10 @@ ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def two_nodes():
-    """A head and two more nodes of one CPU each. Two actors of one CPU each then sit on two different nodes, and
+    """A head and two more nodes of one CPU each, shared by this module's tests (a cluster takes about 9 s to
+    start on a 2-core machine; each test's driver disconnects when it is done). Two actors of one CPU each then sit on two different nodes, and
     the read tasks run on the third, so no block is sent to an actor for locality: each goes to the least busy one."""
     from ray.cluster_utils import Cluster
 
@@ -84,10 +85,11 @@ def test_a_cluster_too_small_for_the_workers_fails_with_a_message(
 ):
     from explainer.scale import engine
 
-    monkeypatch.setattr(engine, "ACTOR_START_SECONDS", 15)
-    options = engine.RayOptions(address=two_nodes.address, workers=4, threads=1)  # three CPUs in the cluster
+    # the fourth actor can never start (three CPUs in the cluster): any wait shows the message
+    monkeypatch.setattr(engine, "ACTOR_START_SECONDS", 8)
+    options = engine.RayOptions(address=two_nodes.address, workers=4, threads=1)
     try:
-        with pytest.raises(engine.EngineError, match="could not start 4 workers within 15 s") as raised:
+        with pytest.raises(engine.EngineError, match="could not start 4 workers within 8 s") as raised:
             run_job(
                 ours_bundle,
                 resolve_inputs(shards),
