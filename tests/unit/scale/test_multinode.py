@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def two_nodes():
     """A head and two more nodes of one CPU each, shared by this module's tests (a cluster takes about 9 s to
-    start on a 2-core machine; each test's driver disconnects when it is done). Two actors of one CPU each then sit on two different nodes, and
-    the read tasks run on the third, so no block is sent to an actor for locality: each goes to the least busy one."""
+    start on a 2-core machine; each test's driver disconnects when it is done). Two actors of one CPU each then sit
+    on two different nodes, and the read tasks run on the third, so no block is sent to an actor for locality: each
+    goes to the least busy one."""
     from ray.cluster_utils import Cluster
 
     if ray.is_initialized():
