@@ -59,7 +59,7 @@ focus = links.seed_index(map_ui.FOCUS_KEY, "row", len(frame), of="this data set"
 links.publish_options({"colour": "" if colour == "label" else colour, "row": focus or ""})
 st.session_state["map_texts"] = frame["text"].tolist()
 st.plotly_chart(
-    map_figures.map_figure(frame, colour, selected=[focus]),
+    map_figures.map_figure(frame, colour, selected=[focus], axis_titles=result.axis_titles),
     key="map_chart",
     width="stretch",
     on_select=lambda: map_ui.on_map_select("map_chart", "map_click", "map_texts"),

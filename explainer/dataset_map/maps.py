@@ -33,7 +33,7 @@ from explainer.dataset_map.embeddings import (
     store_folder,
 )
 from explainer.dataset_map.neighbours import DEFAULT_K, Neighbours, nearest_neighbours
-from explainer.dataset_map.projection import METHODS, UMAP_GRAPH_WIDTH, Method, project, unit_rows
+from explainer.dataset_map.projection import METHODS, UMAP_GRAPH_WIDTH, Method, axis_titles, project, unit_rows
 from explainer.evaluation.error_report import example_table, tag_column
 from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress, announce
@@ -68,6 +68,7 @@ class MapResult:
     pooling: str
     method: str  # what ran ("umap" asked of too few rows runs "pca")
     seed: int
+    axis_titles: tuple[str, str]  # what x and y are (projection.axis_titles)
     problems: tuple[tuple[int, str], ...]  # rows of the file that were skipped
     tag_column: str | None
     has_markers: bool
@@ -176,7 +177,12 @@ def build_map(
         slow = " (minutes on many rows; cached afterwards)" if options.method == "umap" else ""
         announce(progress, f"Projecting {len(vectors):,} points with {options.method.upper()}{slow}…")
         result = project(vectors, options.method, options.seed, graph=(wide.indices, wide.distances))
-        return {"xy": result.coordinates, "method": np.array(result.method), "notes": np.array(list(result.notes))}
+        return {
+            "xy": result.coordinates,
+            "method": np.array(result.method),
+            "notes": np.array(list(result.notes)),
+            "variance_shares": np.array(result.variance_shares, dtype=np.float64),
+        }
 
     projection, _ = _cached_arrays((*base, options.method, options.seed), projected)
     notes += [str(note) for note in projection["notes"].tolist()]
@@ -209,6 +215,10 @@ def build_map(
         pooling=options.pooling,
         method=str(projection["method"]),
         seed=options.seed,
+        # a projection cached before the shares were kept has none: its axes say "PC 1" alone
+        axis_titles=axis_titles(
+            str(projection["method"]), tuple(projection.get("variance_shares", np.zeros(0)).tolist())
+        ),
         problems=tuple(data.problems),
         tag_column=tag_column(data),
         has_markers=bool((markers >= 0).any()),

@@ -36,6 +36,7 @@ class Pca:
     mean: np.ndarray  # [d] float64
     components: np.ndarray  # [k, d] float64, unit rows, by decreasing variance
     explained_variance: np.ndarray  # [k] float64
+    total_variance: float = 0.0  # of all d directions: explained_variance / total_variance is each one's share
 
     def transform(self, vectors: np.ndarray) -> np.ndarray:  # [N, d] -> [N, k] float32
         out = np.empty((len(vectors), len(self.components)), dtype=np.float32)
@@ -63,7 +64,12 @@ def fit_pca(vectors: np.ndarray, components: int) -> Pca:
     basis = vectors_[:, order].T  # [k, d]
     strongest = np.argmax(np.abs(basis), axis=1)
     basis *= np.sign(basis[np.arange(k), strongest])[:, None]  # scikit-learn's svd_flip(u_based_decision=False)
-    return Pca(mean=shift + centre, components=basis, explained_variance=np.clip(values[order], 0.0, None))
+    return Pca(
+        mean=shift + centre,
+        components=basis,
+        explained_variance=np.clip(values[order], 0.0, None),
+        total_variance=float(np.clip(values, 0.0, None).sum()),
+    )
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -77,6 +83,19 @@ class Projection:
     coordinates: np.ndarray  # [N, 2] float32
     method: str  # what was run: "pca" or "umap" (a UMAP asked of too few rows runs PCA)
     notes: tuple[str, ...] = ()
+    variance_shares: tuple[float, ...] = ()  # PCA: the share of the vectors' variance along x and along y
+
+
+def axis_titles(method: str, variance_shares: tuple[float, ...] = ()) -> tuple[str, str]:
+    """What the map's x and y are: principal components with the share of the variance each shows, or UMAP's
+    two dimensions (which have no unit: only neighbourhoods are meaningful)."""
+    if method == "umap":
+        return "UMAP 1", "UMAP 2"
+    shares = list(variance_shares[:2]) + [None] * (2 - len(variance_shares[:2]))
+    return tuple(  # type: ignore[return-value]
+        f"PC {i + 1}" + (f" ({share:.0%} of the variance)" if share is not None else "")
+        for i, share in enumerate(shares)
+    )
 
 
 def project(
@@ -100,7 +119,10 @@ def project(
         method = "pca"
     if method == "pca":
         pca = fit_pca(vectors, 2)
-        return Projection(_two_columns(pca.transform(vectors)), "pca", tuple(notes))
+        total = pca.total_variance
+        shares = tuple(float(v / total) if total > 0 else 0.0 for v in pca.explained_variance)
+        shares += (0.0,) * (2 - len(shares))  # a rank-1 set's y is 0 (_two_columns)
+        return Projection(_two_columns(pca.transform(vectors)), "pca", tuple(notes), shares)
     width = min(UMAP_GRAPH_WIDTH, n - 1)
     if graph is None or graph[0].shape[1] < width:
         graph = exact_top_k(unit_rows(vectors), width, "cosine")

@@ -65,11 +65,17 @@ def _category_names(values: pd.Series, column: str) -> list[tuple[str, np.ndarra
 
 
 def map_figure(
-    frame: pd.DataFrame, colour: str = "label", title: str = "", selected: Sequence[int] = (), height: int = 620
+    frame: pd.DataFrame,
+    colour: str = "label",
+    title: str = "",
+    selected: Sequence[int] = (),
+    height: int = 620,
+    axis_titles: tuple[str, str] | None = None,
 ) -> go.Figure:
     """Scatter of frame's x, y (one row per example, with row, text, label, predicted, confidence and `colour`).
     Categorical colours get one trace (and legend entry) per value; confidence and length a colour scale.
-    `selected` rows are ringed."""
+    `selected` rows are ringed. `axis_titles`: what x and y are (MapResult.axis_titles); no tick labels either
+    way, since only distances on the map mean something."""
     hover = np.asarray(hover_texts(frame), dtype=object)
     rows = frame["row"].to_numpy()
     x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
@@ -135,9 +141,10 @@ def map_figure(
         hovermode="closest",
         # the toolbar (box, lasso) shows above the plot on hover: room for it, or it covers the legend's first
         # entries and the colour bar's title, both at the top right
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        # room on the left and at the bottom for the axis titles (there are no tick labels)
+        margin={"l": 30 if axis_titles else 10, "r": 10, "t": 40, "b": 30 if axis_titles else 10},
         legend={"itemsizing": "constant"},
-        xaxis={"showticklabels": False, "zeroline": False, "title": None},
-        yaxis={"showticklabels": False, "zeroline": False, "title": None},
+        xaxis={"showticklabels": False, "zeroline": False, "title": axis_titles[0] if axis_titles else None},
+        yaxis={"showticklabels": False, "zeroline": False, "title": axis_titles[1] if axis_titles else None},
     )
     return figure

@@ -9,7 +9,7 @@ import pytest
 from explainer.dataset_map.embeddings import MapError, embed_dataset
 from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv, neighbours_table, resolve_layer
 from explainer.dataset_map.neighbours import nearest_neighbours
-from explainer.dataset_map.projection import project, unit_rows
+from explainer.dataset_map.projection import axis_titles, project, unit_rows
 
 
 def test_map_of_a_data_set(bert_bundle, corpus_data, tmp_path, monkeypatch):
@@ -29,6 +29,9 @@ def test_map_of_a_data_set(bert_bundle, corpus_data, tmp_path, monkeypatch):
     again = build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=4))
     assert again.cached  # predictions and embeddings from disk; the projection too
     np.testing.assert_array_equal(again.frame["x"], frame["x"])
+    shares = project(vectors, "pca").variance_shares
+    assert result.axis_titles == again.axis_titles == axis_titles("pca", shares)  # kept with the projection
+    assert result.axis_titles[0].startswith("PC 1 (") and "% of the variance)" in result.axis_titles[1]
     last = build_map(bert_bundle, corpus_data, MapOptions(neighbours=4))
     assert last.layer == 2 and not np.array_equal(last.frame["x"], frame["x"])
 
@@ -56,7 +59,7 @@ def test_a_umap_map_searches_once_for_its_graph_and_its_neighbours(bert_bundle, 
     _, store, _ = embed_dataset(bert_bundle, corpus_data)
     vectors = unit_rows(store.layer(2, "readout"))
     np.testing.assert_array_equal(result.neighbours.indices, nearest_neighbours(vectors, 4).indices)  # its first 4
-    assert result.neighbours.k == 4 and result.method == "umap"
+    assert result.neighbours.k == 4 and result.method == "umap" and result.axis_titles == ("UMAP 1", "UMAP 2")
     np.testing.assert_array_equal(result.frame[["x", "y"]].to_numpy(dtype=np.float32),
                                   project(vectors, "umap", seed=0).coordinates)  # as if UMAP had searched itself
 

@@ -9,7 +9,7 @@ from sklearn.decomposition import PCA
 
 from explainer.dataset_map import projection
 from explainer.dataset_map.knn_search import exact_top_k
-from explainer.dataset_map.projection import fit_pca, project, unit_rows
+from explainer.dataset_map.projection import axis_titles, fit_pca, project, unit_rows
 
 
 def matrix(rows=300, width=24, seed=0) -> np.ndarray:
@@ -28,13 +28,24 @@ def test_pca_matches_scikit_learn(monkeypatch, chunk):
     np.testing.assert_allclose(ours.explained_variance, theirs.explained_variance_, rtol=1e-6)
     np.testing.assert_allclose(ours.transform(x), theirs.transform(x.astype(np.float64)), atol=1e-4)
     np.testing.assert_allclose(project(x, "pca").coordinates, theirs.transform(x.astype(np.float64))[:, :2], atol=1e-4)
+    # the axes' shares of the variance are scikit-learn's explained_variance_ratio_
+    np.testing.assert_allclose(ours.explained_variance / ours.total_variance, theirs.explained_variance_ratio_,
+                               rtol=1e-6)
+    shares = project(x, "pca").variance_shares
+    np.testing.assert_allclose(shares, theirs.explained_variance_ratio_[:2], rtol=1e-6)
+    x_title, y_title = axis_titles("pca", shares)
+    assert x_title == f"PC 1 ({theirs.explained_variance_ratio_[0]:.0%} of the variance)"
+    assert y_title.startswith("PC 2 (")
 
 
 def test_pca_of_degenerate_sets():
     assert project(np.ones((1, 4), np.float32), "pca").coordinates.shape == (1, 2)
     line = np.outer(np.arange(5.0), [1.0, 2.0, 0.0]).astype(np.float32)  # rank 1: y is 0
-    xy = project(line, "pca").coordinates
+    flat = project(line, "pca")
+    xy = flat.coordinates
     assert np.allclose(xy[:, 1], 0.0, atol=1e-5) and np.ptp(xy[:, 0]) > 1
+    assert flat.variance_shares == pytest.approx((1.0, 0.0), abs=1e-9)  # all of it along x
+    assert project(np.ones((1, 4), np.float32), "pca").variance_shares == (0.0, 0.0)  # no variance at all
     assert project(np.zeros((0, 3), np.float32)).coordinates.shape == (0, 2)
     with pytest.raises(ValueError, match="unknown projection"):
         project(line, "tsne")
@@ -48,6 +59,13 @@ def test_unit_rows():
 def test_umap_of_too_few_rows_falls_back_to_pca():
     result = project(matrix(rows=3), "umap")
     assert result.method == "pca" and "PCA instead" in result.notes[0]
+    assert axis_titles(result.method, result.variance_shares)[0].startswith("PC 1 (")
+
+
+def test_axis_titles_say_what_x_and_y_are():
+    assert axis_titles("umap") == ("UMAP 1", "UMAP 2")  # no unit, no share: only neighbourhoods mean something
+    assert axis_titles("pca", (0.345, 0.12)) == ("PC 1 (34% of the variance)", "PC 2 (12% of the variance)")
+    assert axis_titles("pca") == ("PC 1", "PC 2")  # a projection cached before the shares were kept
 
 
 @pytest.mark.slow

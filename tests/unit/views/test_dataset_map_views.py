@@ -45,3 +45,11 @@ def test_compare_bars_keep_the_legend_off_the_axis_title():
     bars = evaluation_figures.paired_attributions(np.ones(2), -np.ones(2), ["Ġa", "b"], "A", "B")
     assert bars.layout.legend.y >= 1 and bars.layout.legend.yanchor == "bottom"
     assert list(bars.data[0].y) == ["0 a", "1 b"]
+
+
+def test_the_map_names_its_axes_and_shows_no_ticks():
+    figure = map_figures.map_figure(frame_with_markers(3), "label", axis_titles=("PC 1 (34% of the variance)", "PC 2"))
+    assert figure.layout.xaxis.title.text == "PC 1 (34% of the variance)" and figure.layout.yaxis.title.text == "PC 2"
+    assert figure.layout.xaxis.showticklabels is False and figure.layout.yaxis.showticklabels is False
+    bare = map_figures.map_figure(frame_with_markers(3), "label")  # the bench's figure: no titles asked for
+    assert bare.layout.xaxis.title.text is None
