@@ -184,7 +184,10 @@ def build_map(
             "variance_shares": np.array(result.variance_shares, dtype=np.float64),
         }
 
-    projection, _ = _cached_arrays((*base, options.method, options.seed), projected)
+    # A PCA map is keyed apart from those cached before its axes' variance shares were kept (PCA is quick to redo;
+    # a UMAP needs none, so its costly layout is not redone)
+    key = (*base, options.method, options.seed, *(("variance",) if options.method == "pca" else ()))
+    projection, _ = _cached_arrays(key, projected)
     notes += [str(note) for note in projection["notes"].tolist()]
     seconds["projection"] = time.perf_counter() - start
 
@@ -215,7 +218,6 @@ def build_map(
         pooling=options.pooling,
         method=str(projection["method"]),
         seed=options.seed,
-        # a projection cached before the shares were kept has none: its axes say "PC 1" alone
         axis_titles=axis_titles(
             str(projection["method"]), tuple(projection.get("variance_shares", np.zeros(0)).tolist())
         ),
