@@ -65,7 +65,8 @@ elif trace is not None:
                     f"{tb.prediction_line(forced)}" + (" · **the label flipped**" if change.flipped else ""))
         st.caption(f"{change.changed_markers} of {layers * count} (layer, token) marker choices differ from before "
                    "(forced ones included).")
-        left, right = st.columns([1, 2])
+        # beside the bars for a short text; under them, at the page's width, for a long one (its cells read "m3")
+        left, right = st.columns([1, 2]) if count <= 12 else (st.columns([1, 1])[0], st.container())
         left.plotly_chart(tb_figures.prediction_change(trace, forced, "forced"), width="stretch",
                           key="markers_force_bars", config=chart_config)
         right.plotly_chart(tb_figures.marker_map(forced, "After forcing (forced slots outlined)"),

@@ -132,3 +132,12 @@ def test_model_without_markers_offers_the_shipped_one(checkpoint):
     assert not app.exception
     assert app.session_state["model_choice"] == target
     assert app.get("plotly_chart")  # the page now shows the marker map of the shipped model
+
+
+@pytest.mark.parametrize(("text", "beside"), [(FLIPS, 2), (" ".join([FLIPS] * 3), 1)])
+def test_the_forced_map_sits_beside_the_bars_for_a_short_text_and_under_them_for_a_long_one(text, beside):
+    # a long text's map in a third of the page squeezed its "m3" cells: it takes the page's width instead
+    name = shipped_or_skip()
+    app = open_page({"model": name, "text": text, "force_layers": "1", "force_pos": "3"})
+    assert not app.exception and len(app.get("plotly_chart")) == 4
+    assert sum(len(column.get("plotly_chart")) for column in app.columns) == beside
