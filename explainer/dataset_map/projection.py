@@ -16,6 +16,7 @@ to compile on first use) is imported only when a UMAP map is asked for.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -136,12 +137,33 @@ def _two_columns(values: np.ndarray) -> np.ndarray:  # [N, <=2] -> [N, 2]: a ran
     return out
 
 
+@cache
+def _umap_module():
+    """umap-learn (lazy: numba's import takes seconds) with its numba kernels cached on disk. umap-learn asks numba
+    to cache almost none of them, so each process compiled them again on its first UMAP: about 9 s of a 12-s first
+    map of 300 rows on a 2-core machine, 0.5 s once cached. The cache lies beside umap-learn's source, else in the
+    user's cache folder; a kernel stays uncached where numba finds neither writable. Compiled code is the same
+    either way, so a seeded map does not change."""
+    import numba
+    import umap
+    from umap import layouts, spectral, umap_, utils
+
+    for module in (umap_, layouts, spectral, utils):
+        for value in vars(module).values():
+            if isinstance(value, numba.core.registry.CPUDispatcher):
+                try:
+                    value.enable_caching()
+                except RuntimeError:  # no writable cache folder: compiled in each process, as before
+                    pass
+    return umap
+
+
 def _umap(reduced: np.ndarray, others: np.ndarray, cosine: np.ndarray, seed: int) -> np.ndarray:
     """UMAP of the PCA components `reduced` [N, c] over the given graph: `others` [N, w] the nearest other rows,
     `cosine` [N, w] their cosine distances."""
     import warnings
 
-    import umap  # lazy: numba's import and compilation take seconds
+    umap = _umap_module()
 
     n, neighbours = len(reduced), others.shape[1] + 1
     # umap-learn wants each row first in its own list, at distance 0, and distances in the metric it is told:

@@ -89,3 +89,39 @@ def test_umap_over_a_given_graph_equals_umap_searching_it():
     others, distances = exact_top_k(unit_rows(x), 20, "cosine")  # wider than UMAP's graph: its first 14 are used
     given = project(x, "umap", seed=2, graph=(others, distances))
     np.testing.assert_array_equal(given.coordinates, project(x, "umap", seed=2).coordinates)
+
+
+@pytest.mark.slow
+def test_a_new_process_loads_umaps_kernels_from_disk_and_draws_the_same_map(tmp_path):
+    # umap-learn compiles its numba kernels in every process unless asked to cache them (about 9 s of a first map)
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import umap
+    from numba.core.caching import NullCache
+
+    if not os.access(Path(umap.__file__).parent / "__pycache__", os.W_OK):
+        pytest.skip("umap-learn is installed read-only here: numba may find no folder to cache its kernels in")
+    x = matrix(rows=40)
+    here = project(x, "umap", seed=5).coordinates  # compiles the kernels, or loads them, and keeps them on disk
+    from umap import umap_
+
+    assert not isinstance(umap_.smooth_knn_dist._cache, NullCache)
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys, numpy as np\n"
+        "from explainer.dataset_map.projection import project\n"
+        f"xy = project(np.load({str(tmp_path / 'x.npy')!r}), 'umap', seed=5).coordinates\n"
+        f"np.save({str(tmp_path / 'xy.npy')!r}, xy)\n"
+        "from umap import umap_\n"
+        "stats = umap_.smooth_knn_dist.stats\n"
+        "print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    hits, misses = (int(v) for v in done.stdout.split()[-2:])
+    assert hits >= 1 and misses == 0  # loaded, not compiled again
+    np.testing.assert_array_equal(np.load(tmp_path / "xy.npy"), here)  # the same seeded map
