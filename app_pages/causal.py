@@ -84,9 +84,10 @@ if trace is not None:
         "an attention-based head statistic, and how far the two agree (Spearman's rank correlation)."
     )
     summary = st.empty()
+    # the choice above both maps, so the two start level and compare cell by cell
+    statistic = st.columns(2)[1].selectbox("Head statistic (right map)", FIELDS, key="causal_statistic")
     left, right = st.columns(2)
     with right:  # from the Trace: drawn while every head is ablated beside it
-        statistic = st.selectbox("Head statistic", FIELDS, key="causal_statistic")
         values = getattr(caches.get_attention_derived(name, text).statistics, statistic)
         chart(
             views.head_map(values, statistic.replace("_", " "), statistic, statistic, diverging=False), "head_statistic"
