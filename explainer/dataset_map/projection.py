@@ -92,11 +92,11 @@ def axis_titles(method: str, variance_shares: tuple[float, ...] = ()) -> tuple[s
     two dimensions (which have no unit: only neighbourhoods are meaningful)."""
     if method == "umap":
         return "UMAP 1", "UMAP 2"
-    shares = list(variance_shares[:2]) + [None] * (2 - len(variance_shares[:2]))
-    return tuple(  # type: ignore[return-value]
-        f"PC {i + 1}" + (f" ({share:.0%} of the variance)" if share is not None else "")
-        for i, share in enumerate(shares)
-    )
+
+    def title(i: int) -> str:  # a share not given (none known) leaves the bare component
+        return f"PC {i + 1}" + (f" ({variance_shares[i]:.0%} of the variance)" if i < len(variance_shares) else "")
+
+    return title(0), title(1)
 
 
 def project(

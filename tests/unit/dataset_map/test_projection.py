@@ -65,7 +65,7 @@ def test_umap_of_too_few_rows_falls_back_to_pca():
 def test_axis_titles_say_what_x_and_y_are():
     assert axis_titles("umap") == ("UMAP 1", "UMAP 2")  # no unit, no share: only neighbourhoods mean something
     assert axis_titles("pca", (0.345, 0.12)) == ("PC 1 (34% of the variance)", "PC 2 (12% of the variance)")
-    assert axis_titles("pca") == ("PC 1", "PC 2")  # a projection cached before the shares were kept
+    assert axis_titles("pca") == ("PC 1", "PC 2")  # no shares given: the bare components
 
 
 @pytest.mark.slow
