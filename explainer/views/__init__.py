@@ -11,7 +11,7 @@ thought_beacon.py marker map, reasoning path (Sankey), gate and skip maps, tau c
 evaluation.py     confusion matrix, reliability diagram, matched heads and paired attributions (Compare)
 causal.py         head ablation and activation patching figures and tables
 whatif.py         an edit's word diff, the per-head attention change, the counterfactuals table
-dataset_map.py    the data-set map (WebGL scatter) coloured by a column
+dataset_map.py    the data-set map (WebGL scatter above 1,000 points) coloured by a column
 report.py         the stakeholder report rendered as one self-contained HTML file
 text.py           plot_text (escaping) and unique token labels
 """

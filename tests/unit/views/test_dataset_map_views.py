@@ -53,3 +53,14 @@ def test_the_map_names_its_axes_and_shows_no_ticks():
     assert figure.layout.xaxis.showticklabels is False and figure.layout.yaxis.showticklabels is False
     bare = map_figures.map_figure(frame_with_markers(3), "label")  # the bench's figure: no titles asked for
     assert bare.layout.xaxis.title.text is None
+
+
+def test_a_small_map_is_svg_and_a_large_one_webgl_with_the_same_points():
+    # WebGL in a browser without a GPU runs in software: several times slower than SVG for a few hundred points
+    for rows, kind in ((map_figures.WEBGL_ABOVE, "scatter"), (map_figures.WEBGL_ABOVE + 1, "scattergl")):
+        frame = frame_with_markers(rows // 3 + 1).head(rows)
+        for colour in ("label", "confidence"):
+            figure = map_figures.map_figure(frame, colour, selected=[0])
+            assert {trace.type for trace in figure.data} == {kind}
+            points = figure.data[0]
+            assert len(points.x) == rows and list(points.customdata[:3]) == [0, 1, 2]
