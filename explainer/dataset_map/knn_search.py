@@ -18,6 +18,12 @@ Two geometries, both one matrix product: "cosine" on rows already scaled to unit
 "euclidean" (score -|a - b|^2 / 2 = [a, -|a|^2/2, 1] . [b, 1, -|b|^2/2], the rows padded with two columns so that
 one product gives it for both sides). The row itself is never among its own neighbours; a duplicate of it is
 (at distance 0). Of equal scores the one met first is kept.
+
+Identical rows are searched once: the distinct rows are searched among themselves, and each row's list is then
+its own copies (distance 0, in row order) followed by the copies of its distinct neighbours, nearest first. That is
+still the exact answer (every copy of a vector is as near as the vector), and the search costs U^2 d / 2 for U
+distinct rows: a data set whose texts repeat (the same sentence in many rows, each giving the same vector) pays
+for its distinct texts only.
 """
 
 from __future__ import annotations
@@ -92,7 +98,64 @@ def exact_top_k(
     n = len(vectors)
     if not 0 < k < n:
         raise ValueError(f"k must be between 1 and {n - 1} for {n} rows, not {k}")
-    x = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))  # [N, d]
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    first, group = distinct_rows(x)
+    if len(first) == n:
+        return _search(x, k, geometry, block)
+    distinct = len(first)
+    if distinct > 1:  # each distinct row's nearest distinct others: with its copies, at least k rows
+        near, far = _search(x[first], min(k, distinct - 1), geometry, block)
+    else:
+        near, far = np.zeros((1, 0), dtype=np.int64), np.zeros((1, 0), dtype=np.float32)
+    members = np.argsort(group, kind="stable")  # [N] rows grouped by their distinct row, in row order
+    counts = np.bincount(group, minlength=distinct)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rows = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float32)
+    _expand(group, members, starts, counts, near, far, rows, distances)
+    return rows, distances
+
+
+def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first [U]: the first row of each distinct vector, in row order; group [N]: each row's index into first).
+    Rows are the same when their bytes are (so -0.0 and 0.0 differ: they are then searched apart, which is exact)."""
+    keys = np.ascontiguousarray(x).view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # number the groups by their first row, not by their bytes
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order].astype(np.int64), rank[inverse.ravel()].astype(np.int64)
+
+
+@_compiled
+def _expand(group, members, starts, counts, near, far, rows, distances):
+    """Each row's k nearest others from its distinct row's list: its own copies first (distance 0), then every copy
+    of each distinct neighbour in turn (at that neighbour's distance), until k are listed."""
+    k = rows.shape[1]
+    for r in numba.prange(group.shape[0]):  # each row writes its own line only
+        g = group[r]
+        filled = 0
+        for m in range(counts[g]):
+            row = members[starts[g] + m]
+            if row != r and filled < k:
+                rows[r, filled] = row
+                distances[r, filled] = 0.0
+                filled += 1
+        j = 0
+        while filled < k and j < near.shape[1]:
+            h = near[g, j]
+            for m in range(counts[h]):
+                if filled < k:
+                    rows[r, filled] = members[starts[h] + m]
+                    distances[r, filled] = far[g, j]
+                    filled += 1
+            j += 1
+
+
+def _search(x: np.ndarray, k: int, geometry: Geometry, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """exact_top_k over rows of `x` [N, d] float32 (contiguous), every pair of rows scored."""
+    n = len(x)
+    x = torch.from_numpy(x)  # [N, d]
     left = right = x
     if geometry == "euclidean":
         half = (x.double() ** 2).sum(dim=1, keepdim=True).float() / 2.0  # [N, 1]

@@ -1,8 +1,9 @@
 """Exact cosine nearest neighbours of every row in one layer's space.
 
 Rows are scaled to unit length and searched by knn_search.exact_top_k: every pair's dot product, a block of rows
-against a block at a time (bounded memory, BLAS), each product serving both blocks, so N^2 d / 2 multiply-adds:
-exact for any size (about a minute for 100,000 rows of 384 dimensions on two cores).
+against a block at a time (bounded memory, BLAS), each product serving both blocks, so N^2 d / 2 multiply-adds
+for N distinct rows (copies of a row are searched once): exact for any size (about half a minute for 100,000
+distinct rows of 384 dimensions on two cores).
 """
 
 from __future__ import annotations

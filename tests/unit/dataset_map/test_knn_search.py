@@ -75,3 +75,30 @@ def test_without_a_writable_cache_folder_the_kernels_compile_uncached(monkeypatc
     double = knn_search._compiled(lambda values: values * 2)
     assert asked == [True, False]
     np.testing.assert_array_equal(double(np.arange(3)), [0, 2, 4])
+
+
+@pytest.mark.parametrize("geometry", ["cosine", "euclidean"])
+@pytest.mark.parametrize(("distinct", "k"), [(40, 1), (40, 5), (40, 12), (3, 12), (1, 4)])
+def test_repeated_rows_are_searched_once_and_listed_as_the_brute_force_lists_them(geometry, distinct, k, monkeypatch):
+    # Rows drawn with repetition from `distinct` vectors (groups larger and smaller than k; 3 x ~5 copies < k + 1
+    # distinct; all rows one vector), in shuffled order, plus two rows of their own.
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=(distinct + 2, 7)).astype(np.float32)
+    if geometry == "cosine":
+        base /= np.linalg.norm(base, axis=1, keepdims=True)
+    x = np.concatenate([base[rng.integers(0, distinct, 15 if distinct <= 3 else 300)], base[distinct:]])
+    searched: list[int] = []
+    search = knn_search._search
+    monkeypatch.setattr(knn_search, "_search", lambda rows, *a: (searched.append(len(rows)), search(rows, *a))[1])
+    indices, distances = exact_top_k(x, k, geometry, block=16)
+    expected, expected_distances = brute_force(x, k, geometry)
+    np.testing.assert_array_equal(indices, expected)  # copies in row order, as a stable sort of equal distances
+    np.testing.assert_allclose(distances, expected_distances, atol=1e-5)
+    assert searched == [len(np.unique(x, axis=0))]  # the distinct rows only
+
+
+def test_rows_all_one_vector_need_no_search(monkeypatch):
+    monkeypatch.setattr(knn_search, "_search", lambda *a: pytest.fail("searched"))
+    indices, distances = exact_top_k(np.ones((5, 3), dtype=np.float32) / np.sqrt(3), 3)
+    np.testing.assert_array_equal(indices, [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2], [0, 1, 2]])
+    assert (distances == 0).all()
