@@ -69,7 +69,9 @@ def click_picker(key: str) -> str:
     """What a click on a point does: open the example in one of the per-example views, or list its neighbours."""
     choices = [*(f"Open it in {view}" for view in labelled.available_views()), SHOW_HERE]
     links.seed_choice(key, "click", choices, tell=True)
-    return st.radio("A click on a point", choices, horizontal=True, key=key)
+    chosen = st.radio("A click on a point", choices, horizontal=True, key=key)
+    links.publish_options({"click": "" if chosen == choices[0] else chosen})  # the default leaves the link
+    return chosen
 
 
 def selection_rows(selection: Mapping[str, Any]) -> tuple[str, list[int]]:

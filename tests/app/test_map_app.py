@@ -128,6 +128,16 @@ def test_the_neighbours_row_is_in_the_link_and_clamped_from_it(checkpoint, data_
     assert any("row=`999` is outside 0 to" in t.value for t in outside.toast)
 
 
+def test_the_click_action_is_in_the_link(checkpoint, data_file):
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
+    choices = app.radio(key="map_click").options
+    assert app.radio(key="map_click").value == choices[0] and "click" not in app.query_params  # the default
+    app.radio(key="map_click").set_value(map_ui.SHOW_HERE).run()
+    assert not app.exception and app.query_params["click"] == map_ui.SHOW_HERE
+    shared = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "click": map_ui.SHOW_HERE})
+    assert shared.radio(key="map_click").value == map_ui.SHOW_HERE
+
+
 def test_a_hand_edited_slice_in_the_link_is_dropped_not_a_failed_page(checkpoint, data_file):
     linked = json.dumps([{"name": "x", "rule": {"text": 5}}])
     app = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "slices": linked})
