@@ -1,5 +1,6 @@
 """`python -m explainer report [--model M] --text "..." [--pages overview,attention,attribution,markers,beacons]
-[--method M] [--baseline B] [--target LABEL] [--statistic S] [--layer L --head H] [--tau T] --out report.html`:
+[--method M] [--baseline B] [--target LABEL] [--statistic S] [--layer L --head H] [--tau T] [--path-token N]
+--out report.html`:
 one self-contained HTML report that opens offline with no server."""
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--head", type=int, default=0, help="the overview's attention head, from 0 (default 0)")
     parser.add_argument("--tau", type=unit_interval, default=None,
                         help="beacon threshold for every view (ThoughtBeacon models; default: the model's own)")
+    parser.add_argument("--path-token", type=int, default=None,
+                        help="the markers section's reasoning path of one token, from 0 with special tokens "
+                        "(default: every token)")
     parser.add_argument("--out", required=True, help="the HTML file to write")
     parser.add_argument("--app-url", default=DEFAULT_APP_URL,
                         help=f"where the live app runs, http(s) (for the link back; default {DEFAULT_APP_URL})")
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         link = args.app_url.rstrip("/") + "/?" + urllib.parse.urlencode(query)
         document = build_report(bundle, args.text, pages, method=args.method, baseline=args.baseline,
                                 target=args.target, statistic=args.statistic, layer=args.layer, head=args.head,
-                                beacon_threshold=args.tau, link=link)
+                                beacon_threshold=args.tau, path_token=args.path_token, link=link)
     except (InputError, ReportError) as error:
         fail(str(error))
     with writing_to(out):

@@ -13,6 +13,7 @@ removal.py     fewest words removed, in attribution order
 hotflip.py     gradient-guided whole-word substitution (HotFlip)
 lexicon.py     user swaps and the shipped English sentiment list (sentiment_en.txt)
 search.py      find_counterfactuals
+dataset.py     every misclassified row of a labelled file searched for the edit that makes it right
 """
 
 from __future__ import annotations

@@ -200,8 +200,9 @@ def build_report(
         used["head statistic"] = statistic
     if beacon_threshold is not None and result.beacon_gates is not None:
         used["beacon tau"] = f"{beacon_threshold:.2f} (the model's own: {bundle.model.config.beacon_threshold:g})"
-    if "markers" in pages and path_token is not None:
-        used["reasoning path"] = f"token {path_token}"
+    if "markers" in pages and path_token is not None:  # a token the text lacks: the section shows every token
+        shown = 0 <= path_token < len(result.tokens)
+        used["reasoning path"] = f"token {path_token}" if shown else f"every token (the text has no token {path_token})"
     if left_out:
         used["not in this report"] = "; ".join(left_out)
     used |= dict(options or {})

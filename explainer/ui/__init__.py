@@ -1,6 +1,10 @@
 """Streamlit glue shared by app.py and app_pages/: caches.py (every cache), session.py (the sidebar and the
 selection), links.py (link seeding and clamping), navigation.py (the page list), labelled.py and thought_beacon.py
-(data-set pickers, interventions), export.py (figure export).
+(data-set pickers, interventions), export.py (figure export), text_box.py (length-limited text boxes), startup.py
+(heavy imports once, before any page), work.py (expensive work queued fairly across sessions), progressive.py
+(a page's first figure before the rest), demo.py (demo mode applied to the page); one module per page that needs
+more than widgets: attention.py, whatif.py, causal.py, compare.py, dataset_map.py. bench_floor.py is the `pages`
+bench's reference page, imported by nothing.
 
 The only part of `explainer` that imports Streamlit; the rest of the library works without it.
 """

@@ -72,3 +72,13 @@ def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys, argv, mes
         main(base + argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_markers_section_draws_the_reasoning_path_of_the_token_asked_for(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    base = ["--model", str(checkpoint("ours")), "--text", "a fine film", "--pages", "markers"]
+    for token, shown in (("2", "token 2"), ("99", "every token (the text has no token 99)")):
+        out = tmp_path / f"r{token}.html"
+        main([*base, "--path-token", token, "--out", str(out)])
+        assert json.loads(capsys.readouterr().out)["pages"] == ["markers"]
+        assert f"<td>reasoning path</td><td>{shown}</td>" in out.read_text(encoding="utf-8")
