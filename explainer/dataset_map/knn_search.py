@@ -28,6 +28,7 @@ for its distinct texts only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numba
@@ -89,19 +90,38 @@ def _scan_columns(products, scores, rows, first, row, strip):
                     _insert(scores, rows, first + c, score, row + r)
 
 
+@dataclass(frozen=True)
+class DistinctGraph:
+    """Where repeated rows were searched once: the distinct vectors' own nearest-neighbour lists (UMAP lays them
+    out once, and copies share their place)."""
+
+    first: np.ndarray  # [U] int64: the first row holding each distinct vector, in row order
+    group: np.ndarray  # [N] int64: each row's distinct vector (an index into first)
+    near: np.ndarray  # [U, min(k, U - 1)] int64: each distinct vector's nearest other distinct vectors, nearest first
+    far: np.ndarray  # [U, min(k, U - 1)] float32: their distances
+
+
 def exact_top_k(
     vectors: np.ndarray, k: int, geometry: Geometry = "cosine", block: int = BLOCK
 ) -> tuple[np.ndarray, np.ndarray]:
     """The `k` nearest other rows of every row of `vectors` [N, d] (k < N): (indices [N, k] int64, distances
     [N, k] float32), nearest first. Cosine distances are 1 - a.b (the rows must have unit length); euclidean
     distances are |a - b|."""
+    rows, distances, _ = exact_top_k_distinct(vectors, k, geometry, block)
+    return rows, distances
+
+
+def exact_top_k_distinct(
+    vectors: np.ndarray, k: int, geometry: Geometry = "cosine", block: int = BLOCK
+) -> tuple[np.ndarray, np.ndarray, DistinctGraph | None]:
+    """exact_top_k, and the distinct rows' own search when some rows repeat (None when every row is distinct)."""
     n = len(vectors)
     if not 0 < k < n:
         raise ValueError(f"k must be between 1 and {n - 1} for {n} rows, not {k}")
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     first, group = distinct_rows(x)
     if len(first) == n:
-        return _search(x, k, geometry, block)
+        return (*_search(x, k, geometry, block), None)
     distinct = len(first)
     if distinct > 1:  # each distinct row's nearest distinct others: with its copies, at least k rows
         near, far = _search(x[first], min(k, distinct - 1), geometry, block)
@@ -113,7 +133,7 @@ def exact_top_k(
     rows = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float32)
     _expand(group, members, starts, counts, near, far, rows, distances)
-    return rows, distances
+    return rows, distances, DistinctGraph(first, group, near, far)
 
 
 def distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ from explainer.dataset_map.embeddings import (
     embed_dataset,
     store_folder,
 )
+from explainer.dataset_map.knn_search import DistinctGraph
 from explainer.dataset_map.neighbours import DEFAULT_K, Neighbours, nearest_neighbours
 from explainer.dataset_map.projection import METHODS, UMAP_GRAPH_WIDTH, Method, axis_titles, project, unit_rows
 from explainer.evaluation.error_report import example_table, tag_column
@@ -40,6 +41,7 @@ from explainer.progress import Progress, announce
 
 NAMESPACE = "dataset_map"
 SAME_VECTOR = 1e-4  # largest spread, in any unit-row coordinate, at which every row counts as one vector
+DISTINCT_FIELDS = ("first", "group", "near", "far")  # a DistinctGraph's arrays, stored beside the neighbours
 CACHE_VERSION = 2  # 2: UMAP's graph is the whole-space cosine neighbours; the search is keyed by its width
 
 
@@ -163,10 +165,16 @@ def build_map(
     def searched() -> dict[str, np.ndarray]:
         announce(progress, f"Finding the {options.neighbours} nearest neighbours of {len(vectors):,} points…")
         found = nearest_neighbours(vectors, width)
-        return {"indices": found.indices, "distances": found.distances}
+        arrays = {"indices": found.indices, "distances": found.distances}
+        if found.distinct is not None:  # rows repeat: the distinct vectors' own graph, for UMAP
+            arrays |= {f"distinct_{name}": getattr(found.distinct, name) for name in DISTINCT_FIELDS}
+        return arrays
 
     stored, _ = _cached_arrays((*base, "neighbours", width), searched)
-    wide = Neighbours(stored["indices"], stored["distances"], width)
+    distinct = None
+    if all(f"distinct_{name}" in stored for name in DISTINCT_FIELDS):
+        distinct = DistinctGraph(**{name: stored[f"distinct_{name}"] for name in DISTINCT_FIELDS})
+    wide = Neighbours(stored["indices"], stored["distances"], width, distinct=distinct)
     neighbours = wide.first(options.neighbours)
     notes += list(neighbours.notes)
     seconds["neighbours"] = time.perf_counter() - start
@@ -176,7 +184,8 @@ def build_map(
     def projected() -> dict[str, np.ndarray]:
         slow = " (minutes on many rows; cached afterwards)" if options.method == "umap" else ""
         announce(progress, f"Projecting {len(vectors):,} points with {options.method.upper()}{slow}…")
-        result = project(vectors, options.method, options.seed, graph=(wide.indices, wide.distances))
+        result = project(vectors, options.method, options.seed, graph=(wide.indices, wide.distances),
+                         distinct=wide.distinct)
         return {
             "xy": result.coordinates,
             "method": np.array(result.method),
@@ -186,7 +195,9 @@ def build_map(
 
     # A PCA map is keyed apart from those cached before its axes' variance shares were kept (PCA is quick to redo;
     # a UMAP needs none, so its costly layout is not redone)
-    key = (*base, options.method, options.seed, *(("variance",) if options.method == "pca" else ()))
+    # and a UMAP of repeated rows apart from those laid out before copies shared one place.
+    key = (*base, options.method, options.seed, *(("variance",) if options.method == "pca" else ()),
+           *(("distinct",) if options.method == "umap" and wide.distinct is not None else ()))
     projection, _ = _cached_arrays(key, projected)
     notes += [str(note) for note in projection["notes"].tolist()]
     seconds["projection"] = time.perf_counter() - start

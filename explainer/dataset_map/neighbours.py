@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explainer.dataset_map.knn_search import exact_top_k
+from explainer.dataset_map.knn_search import DistinctGraph, exact_top_k_distinct
 from explainer.dataset_map.projection import unit_rows
 
 DEFAULT_K = 10
@@ -24,6 +24,7 @@ class Neighbours:
     distances: np.ndarray  # [N, k] float32: cosine distances (1 - cosine similarity), ascending
     requested: int  # the k asked for; more than the rows allow gives fewer (notes says so)
     notes: tuple[str, ...] = ()
+    distinct: DistinctGraph | None = None  # the repeated rows' search, done once per distinct vector (None: none)
 
     @property
     def k(self) -> int:
@@ -32,7 +33,8 @@ class Neighbours:
     def first(self, k: int) -> Neighbours:
         """The `k` nearest of a wider search (an exact list's first k are the k nearest)."""
         usable = _usable(len(self.indices), k)
-        return Neighbours(self.indices[:, :usable], self.distances[:, :usable], k, _shortfall(len(self.indices), k))
+        return Neighbours(self.indices[:, :usable], self.distances[:, :usable], k, _shortfall(len(self.indices), k),
+                          self.distinct)
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int = DEFAULT_K) -> Neighbours:
@@ -44,8 +46,8 @@ def nearest_neighbours(vectors: np.ndarray, k: int = DEFAULT_K) -> Neighbours:
     notes = _shortfall(n, k)
     if usable == 0:
         return Neighbours(np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32), k, notes)
-    indices, distances = exact_top_k(unit_rows(vectors), usable, "cosine")
-    return Neighbours(indices, distances, k, notes)
+    indices, distances, distinct = exact_top_k_distinct(unit_rows(vectors), usable, "cosine")
+    return Neighbours(indices, distances, k, notes, distinct)
 
 
 def _usable(n: int, k: int) -> int:  # neighbours each of `n` rows can have when `k` are asked for

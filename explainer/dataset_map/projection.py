@@ -11,6 +11,11 @@ took two thirds of the whole-space search's time on 100,000 rows (the top-k book
 The layout starts from the first two principal components rather than umap-learn's spectral embedding: as
 faithful on our data and a fraction of the cost (see `_umap`). umap-learn (and numba under it, slow to import and
 to compile on first use) is imported only when a UMAP map is asked for.
+
+Rows that repeat a vector (the same text in many rows) are laid out once, over the distinct vectors' own graph
+(knn_search.DistinctGraph), and every copy gets its vector's place: umap-learn's own advice for duplicates (its
+`unique=True`), which otherwise can land copies of one point in different regions, and a layout whose cost follows
+the distinct rows.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from explainer.dataset_map.knn_search import exact_top_k
+from explainer.dataset_map.knn_search import DistinctGraph, exact_top_k_distinct
 
 METHODS = ("pca", "umap")
 Method = Literal["pca", "umap"]
@@ -104,11 +109,13 @@ def project(
     method: Method = "pca",
     seed: int = 0,
     graph: tuple[np.ndarray, np.ndarray] | None = None,
+    distinct: DistinctGraph | None = None,
 ) -> Projection:
     """A 2-D map of `vectors` [N, d]. PCA is deterministic; UMAP is seeded (and then runs single-threaded, which
     is what makes it reproducible). `graph`: the rows' exact cosine neighbours when already searched (indices
     [N, w] int64 nearest first, cosine distances [N, w]; w >= min(UMAP_GRAPH_WIDTH, N - 1)); UMAP searches them
-    itself otherwise, with the same result."""
+    itself otherwise, with the same result. `distinct`: that search's graph of the distinct vectors when rows
+    repeat (UMAP then lays out each distinct vector once); searched here too when the graph is."""
     if method not in METHODS:
         raise ValueError(f"unknown projection {method!r}; use one of {', '.join(METHODS)}")
     n = len(vectors)
@@ -126,8 +133,13 @@ def project(
         return Projection(_two_columns(pca.transform(vectors)), "pca", tuple(notes), shares)
     width = min(UMAP_GRAPH_WIDTH, n - 1)
     if graph is None or graph[0].shape[1] < width:
-        graph = exact_top_k(unit_rows(vectors), width, "cosine")
+        *graph, distinct = exact_top_k_distinct(unit_rows(vectors), width, "cosine")
     reduced = fit_pca(vectors, UMAP_PCA_DIMENSIONS).transform(vectors)
+    if distinct is not None and len(distinct.first) >= UMAP_MIN_ROWS:
+        once = min(UMAP_GRAPH_WIDTH, len(distinct.first) - 1)
+        if distinct.near.shape[1] >= once:  # each distinct vector laid out once, its copies at its place
+            placed = _umap(reduced[distinct.first], distinct.near[:, :once], distinct.far[:, :once], seed)
+            return Projection(placed[distinct.group], "umap", tuple(notes))
     return Projection(_umap(reduced, graph[0][:, :width], graph[1][:, :width], seed), "umap", tuple(notes))
 
 

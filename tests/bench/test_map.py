@@ -23,6 +23,7 @@ def test_map_bench_on_a_tiny_model(bundle, tmp_path):
     for row in data["results"]:
         assert tuple(row)[: len(RESULT_KEYS)] == RESULT_KEYS and row["rows"] == 300
         assert row["ratio"] == pytest.approx(row["ours"] / row["reference"], rel=1e-12)
+    assert 0 < timing["distinct_vectors"] <= 300  # what the search ran over, said beside the rows
     stages = timing["seconds"]
     assert set(stages) == {"predictions_alone", "predictions_with_embeddings", "pca", "neighbours"}
     # Stages are reported in milliseconds: their sum may differ from the row's seconds by the rounding, 0.5 ms each.

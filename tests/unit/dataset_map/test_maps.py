@@ -111,3 +111,30 @@ def test_uncounted_steps_are_announced_after_the_counts_and_not_when_cached(
     build_map(bert_bundle, corpus_data, MapOptions(neighbours=4), again)
     assert not [event for event in again.events if event[0] == "stage"]  # read from the cache: nothing to announce
     build_map(bert_bundle, corpus_data, MapOptions(layer=1, neighbours=4), lambda done, total: None)  # no stage: fine
+
+
+@pytest.mark.slow
+def test_a_umap_map_of_repeated_texts_lays_each_vector_out_once(bert_bundle, tmp_path, monkeypatch):
+    from explainer.data.labelled import read_dataset
+    from explainer.dataset_map import projection
+    from tests.conftest import CORPUS
+    from tests.unit.dataset_map.conftest import corpus_csv
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    texts = [*CORPUS, *CORPUS[:5], *CORPUS]
+    data = read_dataset(corpus_csv(texts), filename="repeated.csv", label_names=("neg", "pos"))
+    laid_out: list[int] = []
+    umap = projection._umap
+    monkeypatch.setattr(projection, "_umap", lambda reduced, *a: (laid_out.append(len(reduced)), umap(reduced, *a))[1])
+    result = build_map(bert_bundle, data, MapOptions(method="umap", neighbours=4))
+    _, store, _ = embed_dataset(bert_bundle, data)
+    vectors = unit_rows(store.layer(2, "readout"))
+    _, first, group = np.unique(vectors, axis=0, return_index=True, return_inverse=True)
+    assert laid_out == [len(first)] < [len(data)]  # each distinct vector once
+    xy = result.frame[["x", "y"]].to_numpy()
+    np.testing.assert_array_equal(xy, xy[first][group.ravel()])  # a repeated text's rows share one place
+    assert len(np.unique(xy, axis=0)) == len(first)
+    again = build_map(bert_bundle, data, MapOptions(method="umap", neighbours=4))  # from the cache, graph and all
+    assert laid_out == [len(first)] and again.cached
+    np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), xy)
+    np.testing.assert_array_equal(result.neighbours.indices, nearest_neighbours(vectors, 4).indices)

@@ -8,7 +8,7 @@ import pytest
 from sklearn.decomposition import PCA
 
 from explainer.dataset_map import projection
-from explainer.dataset_map.knn_search import exact_top_k
+from explainer.dataset_map.knn_search import exact_top_k, exact_top_k_distinct
 from explainer.dataset_map.projection import axis_titles, fit_pca, project, unit_rows
 
 
@@ -89,6 +89,30 @@ def test_umap_over_a_given_graph_equals_umap_searching_it():
     others, distances = exact_top_k(unit_rows(x), 20, "cosine")  # wider than UMAP's graph: its first 14 are used
     given = project(x, "umap", seed=2, graph=(others, distances))
     np.testing.assert_array_equal(given.coordinates, project(x, "umap", seed=2).coordinates)
+
+
+@pytest.mark.slow
+def test_repeated_rows_are_laid_out_once_and_copies_share_their_place(monkeypatch):
+    distinct = matrix(rows=60, seed=7)
+    order = np.random.default_rng(8).integers(0, 60, 200)
+    order[:60] = np.arange(60)  # every vector at least once, most several times, in no order
+    x = distinct[order]
+    laid_out: list[int] = []
+    umap = projection._umap
+    monkeypatch.setattr(projection, "_umap", lambda reduced, *a: (laid_out.append(len(reduced)), umap(reduced, *a))[1])
+    searched = project(x, "umap", seed=2)
+    *graph, graph_of_distinct = exact_top_k_distinct(unit_rows(x), 20, "cosine")
+    given = project(x, "umap", seed=2, graph=tuple(graph), distinct=graph_of_distinct)
+    assert laid_out == [60, 60]  # the distinct vectors, once each
+    np.testing.assert_array_equal(searched.coordinates, given.coordinates)
+    xy = searched.coordinates
+    np.testing.assert_array_equal(xy, xy[np.unique(order, return_index=True)[1][order]])  # copies: one place
+    assert len(np.unique(xy, axis=0)) == 60
+    # The distinct vectors' layout is the UMAP of the distinct rows (PCA fitted on all the rows)
+    reduced = projection.fit_pca(x, projection.UMAP_PCA_DIMENSIONS).transform(x)
+    first = graph_of_distinct.first
+    alone = umap(reduced[first], graph_of_distinct.near[:, :14], graph_of_distinct.far[:, :14], 2)
+    np.testing.assert_array_equal(xy[first], alone)
 
 
 @pytest.mark.slow
