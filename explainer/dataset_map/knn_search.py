@@ -19,11 +19,13 @@ Two geometries, both one matrix product: "cosine" on rows already scaled to unit
 one product gives it for both sides). The row itself is never among its own neighbours; a duplicate of it is
 (at distance 0). Of equal scores the one met first is kept.
 
-Identical rows are searched once: the distinct rows are searched among themselves, and each row's list is then
-its own copies (distance 0, in row order) followed by the copies of its distinct neighbours, nearest first. That is
-still the exact answer (every copy of a vector is as near as the vector), and the search costs U^2 d / 2 for U
-distinct rows: a data set whose texts repeat (the same sentence in many rows, each giving the same vector) pays
-for its distinct texts only.
+Identical rows (the same bytes) are searched once: the distinct rows are searched among themselves, and each row's
+list is then its own copies (distance 0, in row order) followed by the copies of its distinct neighbours, nearest
+first. That is still the exact answer (every copy of a vector is as near as the vector), and the search costs
+U^2 d / 2 for U distinct rows: a data set whose texts repeat (the same sentence in many rows, which usually gives
+the same vector) pays for its distinct vectors only. Of equal distances, a row's own copies come first and each
+distinct neighbour's copies stay together. Sets with a NaN or infinite row, or (cosine) an all-zero row, are
+searched row by row as before.
 """
 
 from __future__ import annotations
@@ -119,7 +121,10 @@ def exact_top_k_distinct(
     if not 0 < k < n:
         raise ValueError(f"k must be between 1 and {n - 1} for {n} rows, not {k}")
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    first, group = distinct_rows(x)
+    # Rows the search cannot score (NaN, inf) leave slots unfilled, and a zero row is at cosine distance 1 even
+    # from its copies: with either, every row is searched as it is.
+    plain = x.shape[1] == 0 or not np.isfinite(x).all() or (geometry == "cosine" and not x.any(axis=1).all())
+    first, group = (np.arange(n), np.arange(n)) if plain else distinct_rows(x)
     if len(first) == n:
         return (*_search(x, k, geometry, block), None)
     distinct = len(first)

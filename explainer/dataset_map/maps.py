@@ -170,7 +170,8 @@ def build_map(
             arrays |= {f"distinct_{name}": getattr(found.distinct, name) for name in DISTINCT_FIELDS}
         return arrays
 
-    stored, _ = _cached_arrays((*base, "neighbours", width), searched)
+    # keyed apart from searches cached before the distinct graph was kept with them (UMAP would lay out every row)
+    stored, _ = _cached_arrays((*base, "neighbours", width, "distinct"), searched)
     distinct = None
     if all(f"distinct_{name}" in stored for name in DISTINCT_FIELDS):
         distinct = DistinctGraph(**{name: stored[f"distinct_{name}"] for name in DISTINCT_FIELDS})

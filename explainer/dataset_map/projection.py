@@ -12,10 +12,10 @@ The layout starts from the first two principal components rather than umap-learn
 faithful on our data and a fraction of the cost (see `_umap`). umap-learn (and numba under it, slow to import and
 to compile on first use) is imported only when a UMAP map is asked for.
 
-Rows that repeat a vector (the same text in many rows) are laid out once, over the distinct vectors' own graph
-(knn_search.DistinctGraph), and every copy gets its vector's place: umap-learn's own advice for duplicates (its
-`unique=True`), which otherwise can land copies of one point in different regions, and a layout whose cost follows
-the distinct rows.
+Rows that repeat a vector byte for byte (the same text in many rows, usually) are laid out once, over the distinct
+vectors' own graph (knn_search.DistinctGraph), and every copy gets its vector's place: umap-learn's own advice for
+duplicates (its `unique=True`), which otherwise can land copies of one point in different regions, and a layout
+whose cost follows the distinct rows.
 """
 
 from __future__ import annotations

@@ -92,9 +92,26 @@ def test_repeated_rows_are_searched_once_and_listed_as_the_brute_force_lists_the
     monkeypatch.setattr(knn_search, "_search", lambda rows, *a: (searched.append(len(rows)), search(rows, *a))[1])
     indices, distances = exact_top_k(x, k, geometry, block=16)
     expected, expected_distances = brute_force(x, k, geometry)
-    np.testing.assert_array_equal(indices, expected)  # copies in row order, as a stable sort of equal distances
+    # copies in row order, as a stable sort of equal distances (random vectors: no two distinct ones tie)
+    np.testing.assert_array_equal(indices, expected)
     np.testing.assert_allclose(distances, expected_distances, atol=1e-5)
     assert searched == [len(np.unique(x, axis=0))]  # the distinct rows only
+
+
+@pytest.mark.parametrize("odd", ["nan", "zero"])
+def test_a_set_with_an_unscorable_or_zero_row_is_searched_row_by_row(odd, monkeypatch):
+    # NaN scores no slot (its list keeps -1 where the old search left it), and a zero row's copies are at cosine
+    # distance 1, not 0: such sets are searched as they are, copies and all
+    x = np.array([[1, 0], [1, 0], [0, 1], [np.nan if odd == "nan" else 0.0] * 2], dtype=np.float32)
+    searched: list[int] = []
+    search = knn_search._search
+    monkeypatch.setattr(knn_search, "_search", lambda rows, *a: (searched.append(len(rows)), search(rows, *a))[1])
+    indices, distances = exact_top_k(x, 2)
+    assert searched == [4] and (indices != np.arange(4)[:, None]).all()
+    if odd == "zero":
+        np.testing.assert_allclose(distances[3], [1.0, 1.0])  # 1 - 0: as far from every row as the brute force says
+    else:
+        assert (indices[3] == -1).all() and 3 not in indices[:3]
 
 
 def test_rows_all_one_vector_need_no_search(monkeypatch):
