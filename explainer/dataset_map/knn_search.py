@@ -30,7 +30,7 @@ searched row by row as before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
 import numba
@@ -102,6 +102,18 @@ class DistinctGraph:
     near: np.ndarray  # [U, min(k, U - 1)] int64: each distinct vector's nearest other distinct vectors, nearest first
     far: np.ndarray  # [U, min(k, U - 1)] float32: their distances
 
+    def as_arrays(self, prefix: str = "distinct_") -> dict[str, np.ndarray]:
+        """Its arrays by name (stored beside the neighbours; from_arrays reads them back)."""
+        return {prefix + name: values for name, values in asdict(self).items()}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "distinct_") -> DistinctGraph | None:
+        """The graph stored by as_arrays, or None when `arrays` holds none (every row distinct)."""
+        names = [field.name for field in fields(cls)]
+        if not all(prefix + name in arrays for name in names):
+            return None
+        return cls(**{name: arrays[prefix + name] for name in names})
+
 
 def exact_top_k(
     vectors: np.ndarray, k: int, geometry: Geometry = "cosine", block: int = BLOCK
@@ -124,8 +136,9 @@ def exact_top_k_distinct(
     # Rows the search cannot score (NaN, inf) leave slots unfilled, and a zero row is at cosine distance 1 even
     # from its copies: with either, every row is searched as it is.
     plain = x.shape[1] == 0 or not np.isfinite(x).all() or (geometry == "cosine" and not x.any(axis=1).all())
-    first, group = (np.arange(n), np.arange(n)) if plain else distinct_rows(x)
-    if len(first) == n:
+    if not plain:
+        first, group = distinct_rows(x)
+    if plain or len(first) == n:
         return (*_search(x, k, geometry, block), None)
     distinct = len(first)
     if distinct > 1:  # each distinct row's nearest distinct others: with its copies, at least k rows

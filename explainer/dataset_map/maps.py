@@ -41,7 +41,6 @@ from explainer.progress import Progress, announce
 
 NAMESPACE = "dataset_map"
 SAME_VECTOR = 1e-4  # largest spread, in any unit-row coordinate, at which every row counts as one vector
-DISTINCT_FIELDS = ("first", "group", "near", "far")  # a DistinctGraph's arrays, stored beside the neighbours
 CACHE_VERSION = 2  # 2: UMAP's graph is the whole-space cosine neighbours; the search is keyed by its width
 
 
@@ -167,15 +166,12 @@ def build_map(
         found = nearest_neighbours(vectors, width)
         arrays = {"indices": found.indices, "distances": found.distances}
         if found.distinct is not None:  # rows repeat: the distinct vectors' own graph, for UMAP
-            arrays |= {f"distinct_{name}": getattr(found.distinct, name) for name in DISTINCT_FIELDS}
+            arrays |= found.distinct.as_arrays()
         return arrays
 
     # keyed apart from searches cached before the distinct graph was kept with them (UMAP would lay out every row)
     stored, _ = _cached_arrays((*base, "neighbours", width, "distinct"), searched)
-    distinct = None
-    if all(f"distinct_{name}" in stored for name in DISTINCT_FIELDS):
-        distinct = DistinctGraph(**{name: stored[f"distinct_{name}"] for name in DISTINCT_FIELDS})
-    wide = Neighbours(stored["indices"], stored["distances"], width, distinct=distinct)
+    wide = Neighbours(stored["indices"], stored["distances"], width, distinct=DistinctGraph.from_arrays(stored))
     neighbours = wide.first(options.neighbours)
     notes += list(neighbours.notes)
     seconds["neighbours"] = time.perf_counter() - start

@@ -135,11 +135,11 @@ def project(
     if graph is None or graph[0].shape[1] < width:
         *graph, distinct = exact_top_k_distinct(unit_rows(vectors), width, "cosine")
     reduced = fit_pca(vectors, UMAP_PCA_DIMENSIONS).transform(vectors)
-    if distinct is not None and len(distinct.first) >= UMAP_MIN_ROWS:
-        once = min(UMAP_GRAPH_WIDTH, len(distinct.first) - 1)
-        if distinct.near.shape[1] >= once:  # each distinct vector laid out once, its copies at its place
-            placed = _umap(reduced[distinct.first], distinct.near[:, :once], distinct.far[:, :once], seed)
-            return Projection(placed[distinct.group], "umap", tuple(notes))
+    once = min(UMAP_GRAPH_WIDTH, len(distinct.first) - 1) if distinct is not None else 0
+    if distinct is not None and len(distinct.first) >= UMAP_MIN_ROWS and distinct.near.shape[1] >= once:
+        # each distinct vector laid out once, its copies at its place
+        placed = _umap(reduced[distinct.first], distinct.near[:, :once], distinct.far[:, :once], seed)
+        return Projection(placed[distinct.group], "umap", tuple(notes))
     return Projection(_umap(reduced, graph[0][:, :width], graph[1][:, :width], seed), "umap", tuple(notes))
 
 
