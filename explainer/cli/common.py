@@ -33,8 +33,22 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+_json_stdout: Any = None  # set by stdout_for_json_only: the stream print_json writes to
+
+
 def print_json(payload: dict[str, Any]) -> None:
-    print(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False))
+    print(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False), file=_json_stdout or sys.stdout)
+
+
+def stdout_for_json_only() -> None:
+    """From now on, for the rest of the process, only print_json writes to stdout; anything else printed goes to
+    stderr. Ray prints from its own threads whenever something happens in the cluster ("(raylet) A worker died
+    or was killed ...", even with log_to_driver off), at any moment, so a command's JSON on stdout would no
+    longer parse; redirecting only around the job would miss what arrives after it."""
+    global _json_stdout
+    if _json_stdout is None:
+        _json_stdout = sys.stdout
+        sys.stdout = sys.stderr
 
 
 MODEL_HELP = (

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from explainer.cli.common import at_least_one, data_argument, fail
+from explainer.cli.common import at_least_one, data_argument, fail, stdout_for_json_only
 
 WORKERS, THREADS = 2, 1  # Ray actors, and torch threads in each: two single-threaded actors fill two cores
 
@@ -54,6 +54,8 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
         fail(str(error))
     from tqdm.auto import tqdm
 
+    if args.engine == "ray":
+        stdout_for_json_only()  # Ray's own messages go to stderr: the command's JSON stays alone on stdout
     bar = tqdm(desc=f"{job.kind} ({args.engine})", unit="row", file=sys.stderr, disable=args.engine == "ray")
     try:
         manifest, reused = run_job(

@@ -197,3 +197,28 @@ def test_a_glob_without_out_says_how_shards_are_read(capsys, tmp_path):
     with pytest.raises(SystemExit):
         evaluate_main(["--data", str(tmp_path / "shards" / "*.csv")])
     assert "a glob of shards is read by evaluate, map and markers with --out DIR" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("engine", ["ray", "local"])
+def test_a_ray_job_keeps_stdout_for_the_json_alone(engine, tmp_path, monkeypatch):
+    """Ray prints cluster events from its own threads at any moment; with --engine ray the commands send all of it
+    to stderr (tests/unit/scale/test_ray_engine.py checks that a real event lands there), the local engine leaves
+    stdout as it is."""
+    from explainer.cli import engine_options
+    from explainer.scale import engine as scale_engine
+
+    calls: list[str] = []
+    monkeypatch.setattr(engine_options, "stdout_for_json_only", lambda: calls.append("stdout kept"))
+
+    def job_that_fails(*args, **kwargs):
+        calls.append("job")
+        raise scale_engine.EngineError("stopped here")
+
+    monkeypatch.setattr(scale_engine, "run_job", job_that_fails)
+    data = tmp_path / "rows.csv"
+    data.write_text("text,label\na fine film,pos\n")
+    args = argparse.Namespace(engine=engine, data=str(data), ray_address=None, workers=None, threads=None)
+    job = argparse.Namespace(kind="evaluate")  # run_job never sees it: stopped above
+    with pytest.raises(SystemExit):
+        engine_options.run_engine_job(args, None, job, str(tmp_path / "out"))
+    assert calls == (["stdout kept", "job"] if engine == "ray" else ["job"])

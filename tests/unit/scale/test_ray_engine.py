@@ -228,6 +228,61 @@ def test_an_actor_killed_mid_run_is_replaced_and_the_output_is_complete(tmp_path
     _same_rows(open_results(tmp_path / "ray"), open_results(tmp_path / "local"))
 
 
+STDOUT_SCRIPT = """
+import os, sys, time
+import ray
+from explainer.cli.common import print_json, stdout_for_json_only
+
+stdout_for_json_only()  # what the commands do before a Ray job (cli/engine_options.run_engine_job)
+printed = []
+
+
+class Recording:  # where everything but the JSON now goes: stderr, noted so the script knows Ray spoke
+    def write(self, text):
+        printed.append(text)
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
+
+
+sys.stdout = Recording()
+ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+@ray.remote(max_retries=0)
+def crash():
+    os._exit(1)
+
+
+try:
+    ray.get(crash.remote())
+except ray.exceptions.WorkerCrashedError:
+    pass
+deadline = time.monotonic() + 60
+while "(raylet)" not in "".join(printed) and time.monotonic() < deadline:  # Ray reports the death a moment later
+    time.sleep(0.1)
+print_json({"rows": 180, "raylet_spoke": "(raylet)" in "".join(printed)})
+"""
+
+
+def test_ray_s_own_messages_go_to_stderr_and_the_json_stays_alone_on_stdout(tmp_path):
+    """Seen under load: '(raylet) A worker died or was killed ...' printed by Ray's threads into stdout, before a
+    command's JSON, which then did not parse (even with log_to_driver off)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    address = ray.get_runtime_context().gcs_address
+    done = subprocess.run([sys.executable, "-c", STDOUT_SCRIPT, address], cwd=ROOT, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == {"rows": 180, "raylet_spoke": True}
+    assert "A worker died" in done.stderr
+
+
 def test_map_command_on_ray_writes_points_beside_the_results(shards, tmp_path, checkpoint):
     import json
     import subprocess
