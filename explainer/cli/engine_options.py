@@ -67,7 +67,7 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
             quote_contents=quote,
             ray_options=RayOptions(address=args.ray_address, workers=args.workers or WORKERS,
                                    threads=args.threads or THREADS),
-            progress=lambda done: bar.update(done - bar.n),
+            progress=lambda done, total: _advance(bar, done, total),
         )
     except (DatasetError, EngineError, ResultsError, OSError) as error:
         bar.close()  # the bar's last line first, then the error under it
@@ -82,6 +82,11 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
         if entry.skipped:
             print(f"skipped {entry.skipped} row(s) of {entry.path} (their lines are in the results)", file=sys.stderr)
     return open_results(out), reused
+
+
+def _advance(bar, done: int, total: int) -> None:
+    bar.total = total
+    bar.update(done - bar.n)
 
 
 def engine_summary(results, reused: bool) -> dict[str, Any]:

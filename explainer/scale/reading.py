@@ -83,6 +83,23 @@ def read_blocks(file_index: int, path: Path, options: ReaderOptions) -> Iterator
         yield _table(block)
 
 
+def count_rows(path: Path, options: ReaderOptions) -> int:
+    """How many rows read_blocks yields for the file (used and skipped), by a parse pass without building blocks."""
+    if options.allow_empty and path.stat().st_size == 0:
+        return 0
+    stream = iter_rows(
+        path,
+        text_column=options.text_column,
+        label_column=options.label_column,
+        label_names=options.label_names,
+        quote_contents=options.quote_contents,
+        allow_empty=options.allow_empty,
+    )
+    with stream:
+        used = sum(1 for _ in stream)
+    return used + len(stream.problems)
+
+
 def ray_datasource(files: Sequence[Path], options: ReaderOptions):
     """A Ray Data datasource with one read task per file (a file's rows are numbered in one pass)."""
     from ray.data import Datasource, ReadTask

@@ -35,6 +35,7 @@ def test_evaluate_out_writes_a_results_folder_and_reuses_it(shard_folder, tmp_pa
     payload = json.loads(out)
     assert payload["n"] == 60 and payload["skipped_rows"] == 2 and payload["results"]["engine"] == "local"
     assert payload["results"]["reused"] is False and "skipped 2 row(s)" in err
+    assert "62/62" in err  # the bar had its total (every row read, the 2 skipped too), so a percentage and an ETA
     assert open_results(tmp_path / "out").manifest.rows == 60
     code, out, err = run(evaluate, argv, capsys)
     assert code == 0 and json.loads(out)["results"]["reused"] is True and "reused them" in err

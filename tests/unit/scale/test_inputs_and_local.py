@@ -51,10 +51,15 @@ def test_parquet_input_reads_like_the_same_csv(tmp_path, ours_bundle):
 
 
 def test_local_engine_writes_the_rows_and_numbers_of_todays_evaluation(shards, tmp_path, ours_bundle):
+    told: list[tuple[int, int]] = []
     manifest, reused = run_job(
-        ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out", block_rows=40
+        ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out", block_rows=40,
+        progress=lambda done, total: told.append((done, total)),
     )
     assert not reused and manifest.rows == 180 and manifest.skipped == 2 and manifest.nodes == 1
+    # The bar knows its total from the start: every row read, used or skipped (two files of 92 and 90).
+    assert told[0] == (0, 182) and told[-1] == (182, 182) and len(told) > 3
+    assert all(a[0] < b[0] and a[1] == b[1] for a, b in zip(told, told[1:]))
     assert [(e.rows, e.skipped) for e in manifest.files] == [(90, 2), (90, 0)]
     assert {"file", "row", "line", "probabilities", "marker_counts", "mean_gate", "skipped_slots"} <= set(
         manifest.columns
