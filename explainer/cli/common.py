@@ -33,22 +33,27 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-_json_stdout: Any = None  # set by stdout_for_json_only: the stream print_json writes to
+_json_swap: tuple[Any, Any] | None = None  # (where print_json writes, what stdout_for_json_only put in stdout's place)
 
 
 def print_json(payload: dict[str, Any]) -> None:
-    print(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False), file=_json_stdout or sys.stdout)
+    out = sys.stdout
+    if _json_swap is not None and sys.stdout is _json_swap[1]:  # stdout still swapped: the saved stream
+        out = _json_swap[0]
+    print(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False), file=out)
 
 
 def stdout_for_json_only() -> None:
-    """From now on, for the rest of the process, only print_json writes to stdout; anything else printed goes to
-    stderr. Ray prints from its own threads whenever something happens in the cluster ("(raylet) A worker died
-    or was killed ...", even with log_to_driver off), at any moment, so a command's JSON on stdout would no
-    longer parse; redirecting only around the job would miss what arrives after it."""
-    global _json_stdout
-    if _json_stdout is None:
-        _json_stdout = sys.stdout
-        sys.stdout = sys.stderr
+    """From now on only print_json writes to stdout; anything else printed goes to stderr. Ray prints from its own
+    threads whenever something happens in the cluster ("(raylet) A worker died or was killed ...", even with
+    log_to_driver off), at any moment, so a command's JSON on stdout would no longer parse; redirecting only
+    around the job would miss what arrives after it. For the rest of the process, unless someone else sets
+    sys.stdout again (a test harness between tests, say): print_json then writes to that, as before."""
+    global _json_swap
+    if _json_swap is not None and sys.stdout is _json_swap[1]:
+        return
+    _json_swap = (sys.stdout, sys.stderr)
+    sys.stdout = sys.stderr
 
 
 MODEL_HELP = (

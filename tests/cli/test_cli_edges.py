@@ -222,3 +222,24 @@ def test_a_ray_job_keeps_stdout_for_the_json_alone(engine, tmp_path, monkeypatch
     with pytest.raises(SystemExit):
         engine_options.run_engine_job(args, None, job, str(tmp_path / "out"))
     assert calls == (["stdout kept", "job"] if engine == "ray" else ["job"])
+
+
+def test_after_a_ray_command_in_process_the_next_stdout_gets_the_json(monkeypatch):
+    """A command run in-process (tests, a notebook) swaps stdout for the rest of the process; a harness that sets
+    sys.stdout afresh (pytest between tests) must get the next command's JSON, not the first one's stream."""
+    import io
+    import sys
+
+    from explainer.cli import common
+
+    first, first_err, second = io.StringIO(), io.StringIO(), io.StringIO()
+    monkeypatch.setattr(common, "_json_swap", None)
+    monkeypatch.setattr(sys, "stdout", first)
+    monkeypatch.setattr(sys, "stderr", first_err)
+    common.stdout_for_json_only()
+    print("(raylet) a worker died")  # what Ray prints from its threads
+    common.print_json({"run": 1})
+    assert json.loads(first.getvalue()) == {"run": 1} and "(raylet)" in first_err.getvalue()
+    monkeypatch.setattr(sys, "stdout", second)  # the next test's capture
+    common.print_json({"run": 2})
+    assert json.loads(second.getvalue()) == {"run": 2} and json.loads(first.getvalue()) == {"run": 1}
