@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from explainer.data.labelled import iter_rows
+from explainer.data.labelled import RowStream, iter_rows
 
 BLOCK_ROWS = 1024  # rows per block read: a unit of work for an actor and a bound on a read task's memory
 
@@ -46,11 +46,8 @@ def _empty() -> dict[str, list[Any]]:
     return {name: [] for name in INPUT_SCHEMA.names}
 
 
-def read_blocks(file_index: int, path: Path, options: ReaderOptions) -> Iterator[pa.Table]:
-    """The file's rows (used and skipped, in file order) as blocks of at most `options.block_rows` rows."""
-    if options.allow_empty and path.stat().st_size == 0:
-        return
-    stream = iter_rows(
+def _rows(path: Path, options: ReaderOptions) -> RowStream:  # the reader with the job's columns and labels
+    return iter_rows(
         path,
         text_column=options.text_column,
         label_column=options.label_column,
@@ -58,6 +55,13 @@ def read_blocks(file_index: int, path: Path, options: ReaderOptions) -> Iterator
         quote_contents=options.quote_contents,
         allow_empty=options.allow_empty,
     )
+
+
+def read_blocks(file_index: int, path: Path, options: ReaderOptions) -> Iterator[pa.Table]:
+    """The file's rows (used and skipped, in file order) as blocks of at most `options.block_rows` rows."""
+    if options.allow_empty and path.stat().st_size == 0:
+        return
+    stream = _rows(path, options)
     block = _empty()
     reported = 0
 
@@ -87,14 +91,7 @@ def count_rows(path: Path, options: ReaderOptions) -> int:
     """How many rows read_blocks yields for the file (used and skipped), by a parse pass without building blocks."""
     if options.allow_empty and path.stat().st_size == 0:
         return 0
-    stream = iter_rows(
-        path,
-        text_column=options.text_column,
-        label_column=options.label_column,
-        label_names=options.label_names,
-        quote_contents=options.quote_contents,
-        allow_empty=options.allow_empty,
-    )
+    stream = _rows(path, options)
     with stream:
         used = sum(1 for _ in stream)
     return used + len(stream.problems)
