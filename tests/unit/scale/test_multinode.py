@@ -45,9 +45,10 @@ def two_nodes():
 
 
 def test_evaluate_runs_on_both_nodes_and_matches_the_local_engine(two_nodes, tmp_path, ours_bundle, checkpoint):
-    # Four files of 300 rows, one block each: a block keeps an actor busy far longer than the next file takes to
-    # read, so the second block finds the first actor busy and goes to the other node.
-    shards = write_shards(tmp_path / "in", ours_bundle.label_names, rows_per_shard=300, shards=4)
+    # Four files of 1,024 rows (BLOCK_ROWS), one block each: a block keeps an actor busy far longer than the next
+    # file takes to read, so the second block finds the first actor busy and goes to the other node. With 300 rows
+    # a fast machine finished each block before the next arrived, and one actor took all four (1 run in 3).
+    shards = write_shards(tmp_path / "in", ours_bundle.label_names, rows_per_shard=1024, shards=4)
     out = tmp_path / "cluster"
     command = [
         sys.executable,
@@ -71,8 +72,8 @@ def test_evaluate_runs_on_both_nodes_and_matches_the_local_engine(two_nodes, tmp
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
-    assert summary["results"]["engine"] == "ray" and summary["results"]["rows"] == 1200
-    assert summary["skipped_rows"] == 2 and summary["n"] == 1200
+    assert summary["results"]["engine"] == "ray" and summary["results"]["rows"] == 4096
+    assert summary["skipped_rows"] == 2 and summary["n"] == 4096
     nodes = set(
         pa_dataset.dataset(str(out / "rows"), format="parquet").to_table(columns=["node"]).column("node").to_pylist()
     )

@@ -233,20 +233,21 @@ import os, sys, time
 import ray
 from explainer.cli.common import print_json, stdout_for_json_only
 
-stdout_for_json_only()  # what the commands do before a Ray job (cli/engine_options.run_engine_job)
 printed = []
+real_stderr = sys.stderr
 
 
-class Recording:  # where everything but the JSON now goes: stderr, noted so the script knows Ray spoke
+class Recording:  # stderr, noted so the script knows when Ray has spoken
     def write(self, text):
         printed.append(text)
-        return sys.stderr.write(text)
+        return real_stderr.write(text)
 
-    def flush(self):
-        sys.stderr.flush()
+    def __getattr__(self, name):  # fileno, flush, isatty, ...: the real stderr's (Ray asks for its fileno)
+        return getattr(real_stderr, name)
 
 
-sys.stdout = Recording()
+sys.stderr = Recording()
+stdout_for_json_only()  # what the commands do before a Ray job (cli/engine_options.run_engine_job)
 ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False, configure_logging=False)
 
 
