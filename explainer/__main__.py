@@ -2,6 +2,7 @@
 
 import sys
 
-from explainer.cli import main
+from explainer.cli import common, main
 
+common.RUN_AS_PROGRAM = True  # the whole process is this command: it may keep stdout for its JSON
 sys.exit(main())

@@ -33,6 +33,10 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+# True when this process is `python -m explainer` (explainer/__main__.py): only then does a command take stdout over
+# for the rest of the process (stdout_for_json_only); a command called in-process (a notebook, a test) leaves
+# sys.stdout as it is.
+RUN_AS_PROGRAM = False
 _json_swap: tuple[Any, Any] | None = None  # (where print_json writes, what stdout_for_json_only put in stdout's place)
 
 

@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from explainer.cli import common
 from explainer.cli.common import at_least_one, data_argument, fail, stdout_for_json_only
 
 WORKERS, THREADS = 2, 1  # Ray actors, and torch threads in each: two single-threaded actors fill two cores
@@ -54,7 +55,7 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
         fail(str(error))
     from tqdm.auto import tqdm
 
-    if args.engine == "ray":
+    if args.engine == "ray" and common.RUN_AS_PROGRAM:
         stdout_for_json_only()  # Ray's own messages go to stderr: the command's JSON stays alone on stdout
     bar = tqdm(desc=f"{job.kind} ({args.engine})", unit="row", file=sys.stderr, disable=args.engine == "ray")
     try:
@@ -85,7 +86,8 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
 
 
 def _advance(bar, done: int, total: int) -> None:
-    bar.total = total
+    if bar.total != total:  # the first call: the rows are counted, the bar is drawn again with its total
+        bar.reset(total=total)
     bar.update(done - bar.n)
 
 

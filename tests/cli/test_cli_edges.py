@@ -199,13 +199,15 @@ def test_a_glob_without_out_says_how_shards_are_read(capsys, tmp_path):
     assert "a glob of shards is read by evaluate, map and markers with --out DIR" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("engine", ["ray", "local"])
-def test_a_ray_job_keeps_stdout_for_the_json_alone(engine, tmp_path, monkeypatch):
-    """Ray prints cluster events from its own threads at any moment; with --engine ray the commands send all of it
-    to stderr (tests/unit/scale/test_ray_engine.py checks that a real event lands there), the local engine leaves
-    stdout as it is."""
-    from explainer.cli import engine_options
+@pytest.mark.parametrize(("engine", "as_program"), [("ray", True), ("ray", False), ("local", True)])
+def test_a_ray_job_keeps_stdout_for_the_json_alone(engine, as_program, tmp_path, monkeypatch):
+    """Ray prints cluster events from its own threads at any moment; with --engine ray `python -m explainer` sends
+    all of it to stderr (tests/unit/scale/test_ray_engine.py checks that a real event lands there). The local
+    engine, and a command called in-process (a notebook), leave stdout as it is."""
+    from explainer.cli import common, engine_options
     from explainer.scale import engine as scale_engine
+
+    monkeypatch.setattr(common, "RUN_AS_PROGRAM", as_program)
 
     calls: list[str] = []
     monkeypatch.setattr(engine_options, "stdout_for_json_only", lambda: calls.append("stdout kept"))
@@ -221,7 +223,7 @@ def test_a_ray_job_keeps_stdout_for_the_json_alone(engine, tmp_path, monkeypatch
     job = argparse.Namespace(kind="evaluate")  # run_job never sees it: stopped above
     with pytest.raises(SystemExit):
         engine_options.run_engine_job(args, None, job, str(tmp_path / "out"))
-    assert calls == (["stdout kept", "job"] if engine == "ray" else ["job"])
+    assert calls == (["stdout kept", "job"] if engine == "ray" and as_program else ["job"])
 
 
 def test_after_a_ray_command_in_process_the_next_stdout_gets_the_json(monkeypatch):

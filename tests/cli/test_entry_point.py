@@ -98,3 +98,17 @@ def test_the_readme_library_snippets_run(tmp_path):
     script.write_text("\n".join(blocks), encoding="utf-8")
     done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_only_the_program_entry_lets_a_command_keep_stdout_for_its_json(monkeypatch):
+    """`python -m explainer` marks the process as the command's own (a Ray job may then send everything but the
+    JSON to stderr, cli/common.stdout_for_json_only); importing the CLI in-process does not."""
+    import runpy
+
+    from explainer.cli import common
+
+    monkeypatch.setattr(common, "RUN_AS_PROGRAM", False)
+    monkeypatch.setattr(sys, "argv", ["explainer", "--help"])
+    with pytest.raises(SystemExit):
+        runpy.run_module("explainer", run_name="__main__")
+    assert common.RUN_AS_PROGRAM is True

@@ -15,6 +15,7 @@ from explainer.evaluation.error_report import analyse, load_labelled
 from explainer.scale.engine import EngineError, run_job
 from explainer.scale.inputs import resolve_inputs
 from explainer.scale.manifest import MANIFEST, PARTIAL, ResultsError
+from explainer.scale.reading import ReaderOptions, count_rows
 from explainer.scale.results import check_model, open_results, seed_caches, sweep
 from explainer.scale.work import JobOptions
 from tests.unit.scale.conftest import concatenated
@@ -48,6 +49,13 @@ def test_parquet_input_reads_like_the_same_csv(tmp_path, ours_bundle):
     csv = read_dataset(tmp_path / "d.csv", label_names=ours_bundle.label_names)
     assert parquet.texts == csv.texts and parquet.labels == csv.labels and parquet.extra == csv.extra
     assert parquet.problems == ((2, "empty text"),) and parquet.format == "parquet"
+    # The progress bar's total counts every row the pass reads, the skipped one too, in either format; and a
+    # shard with no bytes or only a header counts none (allow_empty: one shard of many).
+    options = ReaderOptions(tuple(ours_bundle.label_names), allow_empty=True)
+    assert count_rows(tmp_path / "d.parquet", options) == count_rows(tmp_path / "d.csv", options) == 3
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "header.csv").write_text("text,label\n")
+    assert count_rows(tmp_path / "empty.csv", options) == count_rows(tmp_path / "header.csv", options) == 0
 
 
 def test_local_engine_writes_the_rows_and_numbers_of_todays_evaluation(shards, tmp_path, ours_bundle):

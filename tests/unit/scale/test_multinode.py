@@ -45,9 +45,10 @@ def two_nodes():
 
 
 def test_evaluate_runs_on_both_nodes_and_matches_the_local_engine(two_nodes, tmp_path, ours_bundle, checkpoint):
-    # Four files of 1,024 rows (BLOCK_ROWS), one block each: a block keeps an actor busy far longer than the next
-    # file takes to read, so the second block finds the first actor busy and goes to the other node. With 300 rows
-    # a fast machine finished each block before the next arrived, and one actor took all four (1 run in 3).
+    # Four files of 1,024 rows (BLOCK_ROWS; the first has two skipped rows more, so a small second block): a block
+    # keeps an actor busy far longer than the next file takes to read, so the second block finds the first actor
+    # busy and goes to the other node. With 300-row files a fast machine finished each block before the next
+    # arrived, and one actor took all four (1 run in 3).
     shards = write_shards(tmp_path / "in", ours_bundle.label_names, rows_per_shard=1024, shards=4)
     out = tmp_path / "cluster"
     command = [
