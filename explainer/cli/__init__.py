@@ -28,7 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def usage() -> str:
-    width = max(map(len, COMMANDS))
+    # not map(): once the `map` command's module is imported, `map` here is explainer.cli.map
+    width = max(len(name) for name in COMMANDS)
     lines = ["usage: python -m explainer <command> [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
     lines += ["", "python -m explainer <command> --help shows a command's options."]
