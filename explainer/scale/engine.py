@@ -229,10 +229,9 @@ def _run_local(
 ) -> None:
     writer: pq.ParquetWriter | None = None
     done = 0
-    # Counted first so the bar has a total and an ETA: a parse pass without the model, about 0.25 s per 70,000
-    # rows, against minutes of predicting them.
-    total = sum(count_rows(path, reader) for path in inputs.files) if progress else 0
-    if progress:
+    total = 0
+    if progress:  # counted first so the bar has a total and an ETA: about 0.25 s per 70,000 rows, against minutes
+        total = sum(count_rows(path, reader) for path in inputs.files)
         progress(0, total)
     try:
         for index, path in enumerate(inputs.files):
