@@ -57,7 +57,8 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
 
     if args.engine == "ray" and common.RUN_AS_PROGRAM:
         stdout_for_json_only()  # Ray's own messages go to stderr: the command's JSON stays alone on stdout
-    bar = tqdm(desc=f"{job.kind} ({args.engine})", unit="row", file=sys.stderr, disable=args.engine == "ray")
+    bar = _LazyBar(lambda total: tqdm(desc=f"{job.kind} ({args.engine})", unit="row", total=total,
+                                      file=sys.stderr, disable=args.engine == "ray"))
     try:
         manifest, reused = run_job(
             bundle,
@@ -68,7 +69,7 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
             quote_contents=quote,
             ray_options=RayOptions(address=args.ray_address, workers=args.workers or WORKERS,
                                    threads=args.threads or THREADS),
-            progress=lambda done, total: _advance(bar, done, total),
+            progress=bar.advance,
         )
     except (DatasetError, EngineError, ResultsError, OSError) as error:
         bar.close()  # the bar's last line first, then the error under it
@@ -85,10 +86,24 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
     return open_results(out), reused
 
 
-def _advance(bar, done: int, total: int) -> None:
-    if bar.total != total:  # the first call: the rows are counted, the bar is drawn again with its total
-        bar.reset(total=total)
-    bar.update(done - bar.n)
+class _LazyBar:
+    """A tqdm bar drawn on the engine's first report, once the rows are counted: drawn at once it would show a
+    bar without a total ("0row") while the files are counted."""
+
+    def __init__(self, make) -> None:
+        self._make = make
+        self._bar = None
+
+    def advance(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = self._make(total)
+        elif self._bar.total != total:
+            self._bar.reset(total=total)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def engine_summary(results, reused: bool) -> dict[str, Any]:

@@ -4,6 +4,7 @@ rerun rules, and clear refusals of options that do not go together."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -36,9 +37,11 @@ def test_evaluate_out_writes_a_results_folder_and_reuses_it(shard_folder, tmp_pa
     assert payload["n"] == 60 and payload["skipped_rows"] == 2 and payload["results"]["engine"] == "local"
     assert payload["results"]["reused"] is False and "skipped 2 row(s)" in err
     assert "62/62" in err  # the bar had its total (every row read, the 2 skipped too), so a percentage and an ETA
+    assert not re.search(r"\(local\): \d+row \[", err)  # and from its first line: no "0row [" while counting
     assert open_results(tmp_path / "out").manifest.rows == 60
     code, out, err = run(evaluate, argv, capsys)
     assert code == 0 and json.loads(out)["results"]["reused"] is True and "reused them" in err
+    assert "row/s" not in err  # reused: nothing was read, so no progress bar at all
     assert json.loads(out)["accuracy"] == payload["accuracy"]
     code, _, err = run(evaluate, [*argv, "--beacon-threshold", "0.4"], capsys)
     assert code == 2 and "holds the results of another run" in err
