@@ -19,6 +19,7 @@ from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches as cache
 from explainer.ui import demo, export, links, progressive, session
 from explainer.views import attribution as attribution_figures
+from explainer.views.text import markdown_literal
 
 PREDICTED = "Predicted label"
 ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for
@@ -52,7 +53,7 @@ if trace is not None:
     try:
         result = cache.get_attribution(name, text, method, target, options)
     except InputError as error:
-        st.info(str(error))
+        st.info(markdown_literal(str(error)))
         links.stop()
     st.caption(attribution_figures.headline(result, dense_suffix(result.notes)))
     for note in result.notes:  # scores that are not reliable are a warning, the rest context

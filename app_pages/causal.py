@@ -12,6 +12,7 @@ from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import causal as causal_ui
 from explainer.views import causal as views
+from explainer.views.text import markdown_literal
 
 PREDICTED = "Predicted label"
 
@@ -61,7 +62,7 @@ if trace is not None:
         try:
             patched = causal_ui.get_patching(name, clean, corrupted, target)
         except InputError as error:
-            st.info(str(error))
+            st.info(markdown_literal(str(error)))
         else:
             st.caption(views.patch_summary(patched))
             for note in patched.notes:
@@ -96,7 +97,7 @@ if trace is not None:
         try:
             ablation = causal_ui.get_ablation(name, text, target, mode)
         except InputError as error:
-            st.info(str(error))
+            st.info(markdown_literal(str(error)))
             links.stop()
         chart(views.ablated_heads(ablation), "ablation")
     with summary.container():

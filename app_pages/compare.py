@@ -13,6 +13,7 @@ from explainer.ui import compare as compare_ui
 from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import evaluation as evaluation_figures
+from explainer.views.text import markdown_literal
 
 MODES = ("This text", "A data set")
 
@@ -45,7 +46,7 @@ if mode == MODES[0]:
     try:
         result = caches.get_comparison(name_a, name_b, current.text, by_layer)
     except (InputError, CompareError) as error:
-        st.info(str(error))
+        st.info(markdown_literal(str(error)))
         links.stop()
     for side, trace in (("A", result.trace_a), ("B", result.trace_b)):
         session.warn_if_truncated(trace, f"Model {side} ({trace.model_name}): ")

@@ -15,7 +15,7 @@ from explainer.ui import whatif as whatif_ui
 from explainer.ui.text_box import limited_text_area
 from explainer.views import attribution as attribution_figures
 from explainer.views import whatif as whatif_figures
-from explainer.views.text import html_text
+from explainer.views.text import html_text, markdown_literal
 
 st.title("What-if")
 current = session.selection()
@@ -49,7 +49,7 @@ for who, text in (("The sidebar text", original), ("The edited copy", edited)):
     try:
         traces.append(caches.get_trace(name, text))
     except InputError as error:  # say which box: both are on this page
-        st.info(f"{who}: {error}")
+        st.info(f"{who}: {markdown_literal(str(error))}")
         links.stop()
 for who, trace in zip(("Original: ", "Edited: "), traces):
     session.warn_if_truncated(trace, who)
@@ -97,7 +97,7 @@ if asked:
     try:
         search = whatif_ui.search_with_progress(name, original, cf_method, swaps)
     except InputError as error:
-        st.info(str(error))
+        st.info(markdown_literal(str(error)))
         links.stop()
     for note in search.notes:
         st.caption(note)

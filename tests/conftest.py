@@ -7,6 +7,7 @@ tokenizer trained here on the sentences below, and loaded back through `explaine
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,14 @@ from pathlib import Path
 # checks the path where it is not. Tests that pass a hub id set it themselves (monkeypatch).
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def as_read(markdown: str) -> str:
+    """What a reader sees of a message the app escaped for markdown (views.text.markdown_literal): the text
+    without its backslash escapes."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 if str(ROOT) not in sys.path:  # `pytest` run from elsewhere than `python -m pytest` in the repo root
     sys.path.insert(0, str(ROOT))
 

@@ -255,7 +255,7 @@ def run_report(
         result = analyse(data, bar)
         bar.empty()
     except (DatasetError, ValueError) as error:
-        st.error(str(error))
+        st.error(markdown_literal(str(error)))
         return None
     st.session_state[key] = (identity, result)
     return result

@@ -122,7 +122,7 @@ def current_trace() -> Trace | None:
     try:
         result = get_trace(current.bundle.name, current.text)
     except InputError as input_error:
-        st.info(str(input_error))
+        st.info(markdown_literal(str(input_error)))
         return None
     warn_if_truncated(result)
     return result

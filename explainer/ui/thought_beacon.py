@@ -31,7 +31,7 @@ def intervened(model_name: str, text: str, tau: float | None, forces=(), pins=()
     try:
         return get_trace_with(model_name, text, tau, tuple(forces), tuple(pins))
     except InputError as error:
-        st.error(str(error))
+        st.error(markdown_literal(str(error)))
         return None
 
 
@@ -157,7 +157,7 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
                 return None
             data = _read_path(path, label_names, quote=False)
     except DatasetError as error:
-        st.error(str(error))
+        st.error(markdown_literal(str(error)))
         return None
     note = f"{len(data):,} texts from {data.source}"
     if data.problems:

@@ -11,7 +11,7 @@ from explainer.data.challenge import DEFAULT_PATH
 from explainer.evaluation.error_report import analyse, load_labelled
 from explainer.loading import shipped
 from explainer.ui.labelled import OPEN_KEY, SOURCES
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_read
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,8 @@ def test_bad_files_get_clear_messages(tmp_path):
     message = " ".join(e.value for e in app.error)
     # A server file: the model's labels are named, the file's values are not quoted (whoever reaches the port
     # may type any path).
-    assert "['negative', 'positive']" in message and "2 unknown label values" in message and "happy" not in message
+    assert "['negative', 'positive']" in as_read(message) and "2 unknown label values" in message
+    assert "happy" not in message
 
     shadow = tmp_path / "shadow"
     shadow.write_text("root:x:0:0:secret-first-line\ndaemon:*:1:1\n")
@@ -182,6 +183,18 @@ def test_a_shared_link_carries_every_filter_and_the_columns_and_drops_cleared_on
     assert compare.text_input(key="compare_path").value == str(path)
     counts = [int(metric(compare, name)) for name in ("Both right", "Only A right", "Only B right", "Both wrong")]
     assert sum(counts) == len(rows)
+
+
+def test_a_crafted_column_name_in_a_link_is_shown_as_typed_not_as_a_link(tmp_path):
+    """A link's text_column reaches the "no such column" error: markdown must draw it literally, or a link sent
+    to a visitor would put a clickable address inside the app's own error box."""
+    path = tmp_path / "rows.tsv"
+    path.write_text("review\tgold\ngreat\t1\nawful\t0\n")
+    crafted = "[Session expired, sign in again](https://evil.example/login)"
+    app = open_page("app_pages/errors.py", {"data": str(path), "text_column": crafted, "label_column": "gold"})
+    shown = " ".join(e.value for e in app.error)
+    assert "no text column" in shown
+    assert "\\[Session expired, sign in again\\](`https://evil.example/login" in shown  # drawn as typed: no link
 
 
 def test_an_open_request_switches_to_the_view_with_the_text():
