@@ -3,11 +3,14 @@ page (tracebacks hidden) and to each request's size (text length, tokens for the
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from explainer.serving.demo import DemoConfig, DemoConfigError, active_demo
 
 TOO_LONG_KEY = "_demo_text_clamped"
+NOT_CONFIGURED = "This demo is not configured correctly; the server's log says why."
 
 
 def config() -> DemoConfig | None:
@@ -17,16 +20,29 @@ def config() -> DemoConfig | None:
 
 def apply() -> DemoConfig | None:
     """Called first by app.py on every run. In demo mode: hide tracebacks and error details from visitors; a demo
-    config that cannot be used stops the app with its reason (never falls back to the open local mode)."""
+    config that cannot be used stops the app (never falls back to the open local mode). Its reason names server
+    paths (the config's, a model's, a data set's), so it goes to the server's log, not to the visitor."""
     try:
         demo = active_demo()
     except DemoConfigError as error:
         st.set_option("client.showErrorDetails", "none")
-        st.error(f"This demo is not configured correctly: {error}")
+        logging.getLogger("explainer.demo").error("the demo config cannot be used: %s", error)
+        st.error(NOT_CONFIGURED)
         st.stop()
     if demo is not None:
         st.set_option("client.showErrorDetails", "none")
+        cap_uploads(demo.limits.max_upload_mb)
     return demo
+
+
+def cap_uploads(limit_mb: int) -> None:
+    """Lower Streamlit's server.maxUploadSize to the demo's upload limit (0: none). Its upload endpoint takes a
+    file for any live session up to that size (200 MB by default) whether or not a page shows an uploader, so a
+    demo without uploads would still hold what a visitor sends. Streamlit reads the option on each upload."""
+    from streamlit import config
+
+    if config.get_option("server.maxUploadSize") > limit_mb:
+        config.set_option("server.maxUploadSize", limit_mb, "the demo config's limits.max_upload_mb")
 
 
 def within_token_limit(what: str, tokens: int, limit_name: str, text_tokens: int | None = None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import streamlit as st
+from streamlit import config as streamlit_config
 from streamlit.testing.v1 import AppTest
 
 from explainer.ui.labelled import LISTED, SOURCES
@@ -29,8 +30,10 @@ def demo(tmp_path, monkeypatch, checkpoint):
         '[[data]]\nname = "rows"\npath = "data"\n'
     )
     monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    uploads = streamlit_config.get_option("server.maxUploadSize")
     yield secret
     st.set_option("client.showErrorDetails", "full")  # AppTest shares this process's config
+    streamlit_config.set_option("server.maxUploadSize", uploads)
 
 
 def run(query: dict[str, str] | None = None, page: str | None = None) -> AppTest:
@@ -58,6 +61,7 @@ def test_a_linked_model_outside_the_list_opens_the_first_offered(demo, model):
     assert app.query_params["model"] == "tiny"  # links carry names, never server paths
     assert [t.value for t in app.toast] == [f"The link's model=`{model}` is not offered here; `tiny` is used."]
     assert st.get_option("client.showErrorDetails") == "none"
+    assert streamlit_config.get_option("server.maxUploadSize") == 0  # no uploads here: the endpoint takes none
 
 
 def test_a_long_linked_text_is_cut_to_the_limit_and_said(demo):
@@ -211,3 +215,36 @@ def test_what_ifs_edited_copy_from_a_link_keeps_the_limit_and_says_so(demo):
     app.button(key="whatif_reset").click().run()
     assert app.text_area(key="whatif_edited").value == "a fine film"
     assert not any("characters; the first" in w.value for w in app.warning)
+
+
+def test_a_broken_config_stops_the_app_without_naming_server_paths(tmp_path, monkeypatch, caplog):
+    """Its reason names the config's and the missing file's paths: the server's log gets it, a visitor does not."""
+    from explainer.serving.demo import _load_cached
+    from explainer.ui.demo import NOT_CONFIGURED
+
+    config = tmp_path / "broken.toml"
+    config.write_text(f'[[models]]\nname = "sst2-baseline"\n[[data]]\nname = "d"\npath = "{tmp_path}/gone.csv"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    _load_cached.cache_clear()
+    try:
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        assert not app.exception
+        assert [e.value for e in app.error] == [NOT_CONFIGURED] and str(tmp_path) not in shown(app)
+        assert not app.get("plotly_chart") and st.get_option("client.showErrorDetails") == "none"
+        assert "gone.csv" in caplog.text and "does not exist" in caplog.text  # the operator still learns why
+    finally:
+        st.set_option("client.showErrorDetails", "full")
+
+
+def test_a_missing_bertviz_install_is_said_without_the_install_path(demo, monkeypatch, tmp_path):
+    from explainer.views import bertviz as bertviz_views
+
+    monkeypatch.setattr(bertviz_views, "FRONTEND_DIR", tmp_path / "frontend")
+    bertviz_views.vendor_javascript.cache_clear()
+    try:
+        app = run({"text": "a film no other test of this module opens"}, page="app_pages/attention.py")
+    finally:
+        bertviz_views.vendor_javascript.cache_clear()
+    assert "bertviz's views are not installed on this server." in [e.value for e in app.error]
+    assert "frontend" not in shown(app) and "install.sh" not in shown(app)
+    assert app.get("plotly_chart")  # the page's own figures still drawn
