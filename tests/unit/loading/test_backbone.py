@@ -53,6 +53,25 @@ def test_a_missing_package_is_reported_with_the_install_command(tmp_path, monkey
         backbone.locate(backbone.MINILM_ID)
 
 
+def test_a_base_not_installed_is_never_downloaded_even_when_the_hub_may_be_reached(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    asked: list[bool] = []
+    real = huggingface_hub.snapshot_download
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("local_files_only", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", recording)
+    monkeypatch.setattr(backbone, "packaged_folder", lambda *names: None)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # online as far as the library can tell
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(backbone.BackboneError, match="never downloaded at run time"):
+        backbone.locate(backbone.MINILM_ID)
+    assert asked == [True]  # the cache was read; no download was tried
+
+
 @needs_minilm
 def test_packaged_minilm_is_found_without_importing_the_package_and_matches_the_published_digest():
     code = (
