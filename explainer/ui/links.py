@@ -5,8 +5,9 @@ options back beside model and text. Hand-edited links fall back to defaults, nev
 One run, one address (app.py calls begin_run and end_run around the page): options published during a run are
 sent together (when the first figure is, and at its end), so the browser's history gains one entry per action,
 not one per option. Back, Forward and a page switch that carries parameters make the address a link again: it
-seeds that page's options it names (and, for Back and Forward, the model and the text). A page's options outlive a
-visit to another page (Streamlit forgets the state of widgets it did not draw): they are kept here.
+seeds that page's options it names (and, for Back and Forward, the model and the text), except the bare address a
+page switch leaves behind, which stands for the session's own state. A page's options outlive a visit to another
+page (Streamlit forgets the state of widgets it did not draw): they are kept here.
 """
 
 from __future__ import annotations
@@ -69,13 +70,17 @@ def begin_run() -> None:
     relink = st.session_state.pop(RELINK_KEY, None)
     published = st.session_state.get(PUBLISHED_KEY) or {}
     named = set(relink or ())
-    if relink is None and _history_navigation() and now != published:
+    if relink is None and _history_navigation() and now != published and now:
         # Back or Forward: the address is the state to show. What it leaves out is at its default, so what the
         # app had published and this address lacks is re-seeded too (and leaves the opening link).
         relink, named = now, set(now) | set(published)
         if "model_choice" in st.session_state:  # seed_sidebar seeds model and text from it again
             for key in ("model_choice", "model_other", "text"):
                 st.session_state.pop(key, None)
+    # An address without parameters on Back or Forward is the entry Streamlit's page switch adds before the new
+    # page's first run adds its full address: it stands for the state beside it, the session's own text, model and
+    # kept options, so nothing is re-seeded (re-seeding from it reset them to their defaults); the run publishes
+    # that state in its place.
     if relink is not None:
         link = {key: value for key, value in st.session_state.get(LINK_KEY, {}).items() if key not in named}
         st.session_state[LINK_KEY] = {**link, **relink}

@@ -55,3 +55,22 @@ def test_a_page_keeps_its_options_after_a_visit_to_another(browser, app_url):  #
     page.get_by_role("heading", name="Layer 2, head 0").wait_for(timeout=90_000)  # it was Layer 0 again
     assert page.get_by_role("spinbutton", name="Layer").input_value() == "2"
     assert page.locator("[data-testid='stException']").count() == 0 and not dialogs
+
+
+def test_back_after_a_page_switch_keeps_the_text_and_reaches_the_page_before(browser, app_url):  # noqa: F811
+    """Streamlit's page switch adds the new page's bare address, then the app's first run its full one. Back lands
+    on the bare entry first: it stands for the state beside it (the session's own text and model), not for the
+    defaults; the link gets them back, and the next Back reaches the page before with the text."""
+    page, dialogs = open_page(browser, f"{app_url}/?{urllib.parse.urlencode({'text': ALPHA})}")
+    settle(page, "head", "0")
+    go_to(page, "What-if", "whatif")
+    settle(page, "text", ALPHA)
+    page.go_back()
+    settle(page, "text", ALPHA)  # was reset: the bare entry re-seeded the text and model at their defaults
+    assert sidebar_text(page) == ALPHA and link(page)["text"] == [ALPHA], page.url
+    page.go_back()
+    page.wait_for_url(lambda url: urllib.parse.urlparse(url).path.strip("/") == "", timeout=60_000)
+    settle(page, "text", ALPHA)
+    page.get_by_text("Prediction:", exact=False).first.wait_for(timeout=90_000)
+    assert sidebar_text(page) == ALPHA and link(page)["text"] == [ALPHA], page.url
+    assert page.locator("[data-testid='stException']").count() == 0 and not dialogs
