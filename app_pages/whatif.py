@@ -39,6 +39,10 @@ with right:
     longest = demo.config().limits.max_text_chars if demo.config() else MAX_TEXT_CHARS
     edited = limited_text_area("Edited copy", whatif_ui.EDITED_KEY, longest, height=110)
     st.button("Reset to the original", on_click=whatif_ui.load_edited, args=(original,), key="whatif_reset")
+    written_for = whatif_ui.copy_written_for(original, edited)  # every run: it follows the copy's changes
+    if edited != original and written_for != original:
+        st.info("The edited copy was written for an earlier sidebar text: *Reset to the original* starts it "
+                "from this one.")
 cf_method = st.session_state[whatif_ui.METHOD_KEY]
 attribution_method = st.session_state["whatif_attribution"]
 links.publish_options({"edited": edited, "cf_method": cf_method, "method": attribution_method,

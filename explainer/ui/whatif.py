@@ -31,6 +31,7 @@ def no_flip_advice(choice: str) -> str:
 ASKED = "_whatif_asked"  # (model, text, method, swaps) whose counterfactuals the user asked for
 FLIP_REQUEST = "_whatif_flip_request"  # text the Errors page asked to flip, acted on by its next run
 EDITED_KEY = "whatif_edited"
+COPY_OF_KEY = "_whatif_copy_of"  # (the edited copy, the sidebar text it was written for): copy_written_for
 METHOD_KEY = "whatif_cf_method"
 SWAPS_LONGEST = 2000  # characters of swaps
 SWAPS_KEY = "whatif_swaps"  # the user's lexicon swaps, "good->bad, not->", tried before the shipped list
@@ -109,6 +110,16 @@ def get_head_change(model_name: str, original: str, edited: str) -> np.ndarray: 
     return whatif_figures.head_change(
         a, b, family.readout_position(len(a.tokens)), family.readout_position(len(b.tokens))
     )
+
+
+def copy_written_for(original: str, edited: str) -> str:
+    """The sidebar text the edited copy was last written or loaded against: `original` whenever the copy changed
+    since the page's last run (typed, reset, a flip loaded, a link), else the one it was written for before."""
+    held = st.session_state.get(COPY_OF_KEY)
+    if held is None or held[0] != edited:
+        held = (edited, original)
+        st.session_state[COPY_OF_KEY] = held
+    return held[1]
 
 
 def load_edited(text: str) -> None:

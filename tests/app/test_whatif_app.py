@@ -100,3 +100,20 @@ def test_errors_page_finds_the_smallest_flip_and_opens_what_if():
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Original prediction"] != metrics["Edited prediction"]
     assert app.dataframe and app.dataframe[0].value["text"].iloc[0] == edited  # the list of flips is shown
+
+
+def test_a_copy_written_for_an_earlier_sidebar_text_says_so_until_reset_or_edited():
+    app = run_page({"text": ORIGINAL})
+    note = "written for an earlier sidebar text"
+    app.text_area(key="whatif_edited").set_value(EDITED).run()
+    assert not app.exception and not any(note in i.value for i in app.info)
+    app.session_state["text"] = "A quiet film about a lighthouse keeper."  # the sidebar's box (app.py draws it)
+    app.run()
+    assert not app.exception and any(note in i.value for i in app.info)  # the two columns compare unrelated texts
+    app.text_area(key="whatif_edited").set_value("A quiet film about a lighthouse.").run()
+    assert not any(note in i.value for i in app.info)  # edited with this text in view: written for it
+    app.session_state["text"] = ORIGINAL
+    app.run()
+    assert any(note in i.value for i in app.info)
+    app.button(key="whatif_reset").click().run()
+    assert app.text_area(key="whatif_edited").value == ORIGINAL and not any(note in i.value for i in app.info)
