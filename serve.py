@@ -15,6 +15,7 @@ from explainer.ui import startup
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
+    startup.cap_demo_uploads()  # before any visitor: Streamlit's upload endpoint answers from the first session on
     # In a thread: the server answers at once; a visitor arriving early waits on the same cached load.
     threading.Thread(target=startup.warm_models, name=startup.WARM_THREAD, daemon=True).start()
     yield

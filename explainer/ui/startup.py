@@ -102,6 +102,21 @@ _WARM_START_FILTER = _WarmStartContextFilter()
 WARMED: set[str] = set()  # model names loaded at server start (the sidebar says they are ready)
 
 
+def cap_demo_uploads() -> None:
+    """At server start (serve.py), in demo mode: Streamlit's upload limit lowered to the config's (ui/demo.py's
+    cap_uploads, which every run applies too), before a first visitor's session exists. A config that cannot be
+    used caps nothing here: every page then stops before it could offer an uploader."""
+    from explainer.serving.demo import DemoConfigError, active_demo
+    from explainer.ui.demo import cap_uploads
+
+    try:
+        demo = active_demo()
+    except DemoConfigError:
+        return
+    if demo is not None:
+        cap_uploads(demo.limits.max_upload_mb)
+
+
 def warm_models() -> None:
     """At server start (serve.py): imports, then the default model (in demo mode every configured one) and the
     trace of the default text, through the same caches the pages use. Failures are logged, never raised: a
@@ -118,7 +133,7 @@ def warm_models() -> None:
 
     try:
         demo = active_demo()
-    except Exception as error:  # the first visitor sees the config error; nothing to warm
+    except Exception as error:  # each page says the demo is not configured (the reason: this log); nothing to warm
         log.warning("warm start skipped: %s", error)
         return
     names = [model.target for model in demo.models] if demo is not None else [shipped.default_model_name()]

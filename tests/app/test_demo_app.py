@@ -248,3 +248,19 @@ def test_a_missing_bertviz_install_is_said_without_the_install_path(demo, monkey
     assert "bertviz's views are not installed on this server." in [e.value for e in app.error]
     assert "frontend" not in shown(app) and "install.sh" not in shown(app)
     assert app.get("plotly_chart")  # the page's own figures still drawn
+
+
+def test_the_server_start_caps_uploads_before_any_session(tmp_path, monkeypatch):
+    from explainer.serving.demo import _load_cached
+    from explainer.ui.startup import cap_demo_uploads
+
+    config = tmp_path / "uploads.toml"
+    config.write_text('[limits]\nmax_upload_mb = 3\n[[models]]\nname = "sst2-baseline"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    _load_cached.cache_clear()
+    before = streamlit_config.get_option("server.maxUploadSize")
+    try:
+        cap_demo_uploads()  # what serve.py's lifespan calls as the server comes up
+        assert streamlit_config.get_option("server.maxUploadSize") == 3
+    finally:
+        streamlit_config.set_option("server.maxUploadSize", before)

