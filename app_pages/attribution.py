@@ -18,8 +18,8 @@ from explainer.families import missing_family_note
 from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches as cache
 from explainer.ui import demo, export, links, progressive, session
+from explainer.ui.problems import show_problem
 from explainer.views import attribution as attribution_figures
-from explainer.views.text import markdown_literal
 
 PREDICTED = "Predicted label"
 ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for
@@ -53,7 +53,7 @@ if trace is not None:
     try:
         result = cache.get_attribution(name, text, method, target, options)
     except InputError as error:
-        st.info(markdown_literal(str(error)))
+        show_problem(error, "info")
         links.stop()
     st.caption(attribution_figures.headline(result, dense_suffix(result.notes)))
     for note in result.notes:  # scores that are not reliable are a warning, the rest context

@@ -11,8 +11,8 @@ from explainer.causal import MODES, SUPPORTED
 from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import causal as causal_ui
+from explainer.ui.problems import show_problem
 from explainer.views import causal as views
-from explainer.views.text import markdown_literal
 
 PREDICTED = "Predicted label"
 
@@ -62,7 +62,7 @@ if trace is not None:
         try:
             patched = causal_ui.get_patching(name, clean, corrupted, target)
         except InputError as error:
-            st.info(markdown_literal(str(error)))
+            show_problem(error, "info")
         else:
             st.caption(views.patch_summary(patched))
             for note in patched.notes:
@@ -97,7 +97,7 @@ if trace is not None:
         try:
             ablation = causal_ui.get_ablation(name, text, target, mode)
         except InputError as error:
-            st.info(markdown_literal(str(error)))
+            show_problem(error, "info")
             links.stop()
         chart(views.ablated_heads(ablation), "ablation")
     with summary.container():

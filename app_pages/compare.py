@@ -10,10 +10,10 @@ from explainer.capture.encoding import InputError
 from explainer.evaluation.compare import CompareError, compare_data
 from explainer.ui import caches, export, labelled, links, progressive, session
 from explainer.ui import compare as compare_ui
+from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import evaluation as evaluation_figures
-from explainer.views.text import markdown_literal
 
 MODES = ("This text", "A data set")
 
@@ -21,7 +21,7 @@ labelled.follow_open_request()
 st.title("Compare")
 current = session.selection()
 if current.error:
-    st.error(current.error)
+    show_problem(current.error)
     links.stop()
 bundle_a = current.bundle
 default_b = compare_ui.pair_picker(bundle_a.name)
@@ -46,7 +46,7 @@ if mode == MODES[0]:
     try:
         result = caches.get_comparison(name_a, name_b, current.text, by_layer)
     except (InputError, CompareError) as error:
-        st.info(markdown_literal(str(error)))
+        show_problem(error, "info")
         links.stop()
     for side, trace in (("A", result.trace_a), ("B", result.trace_b)):
         session.warn_if_truncated(trace, f"Model {side} ({trace.model_name}): ")

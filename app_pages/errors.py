@@ -8,13 +8,15 @@ from explainer.evaluation.error_report import ExampleFilter, analyse, confusion_
 from explainer.ui import causal as causal_ui
 from explainer.ui import export, labelled, links, progressive, session
 from explainer.ui import whatif as whatif_ui
+from explainer.ui.problems import show_problem
 from explainer.views import evaluation as evaluation_figures
+from explainer.views.text import markdown_literal
 
 labelled.follow_open_request()
 st.title("Errors")
 current = session.selection()
 if current.error:
-    st.error(current.error)
+    show_problem(current.error)
     links.stop()
 bundle = current.bundle
 whatif_ui.follow_flip_request(bundle.name)  # "Find the smallest flip" below: search, then open What-if
@@ -31,7 +33,8 @@ if report is None:
 
 metrics, names = report.metrics, report.label_names
 st.caption(
-    f"{report.model_name} on {report.source}: {metrics['n']:,} example{'' if metrics['n'] == 1 else 's'}"
+    f"{markdown_literal(report.model_name)} on {markdown_literal(report.source)}: "
+    f"{metrics['n']:,} example{'' if metrics['n'] == 1 else 's'}"
     + (" (predictions read from the cache)" if report.cached else f" ({metrics['examples_per_s']:,.0f} examples/s)")
 )
 labelled.show_problems(report)

@@ -9,13 +9,15 @@ from explainer.dataset_map import slices as slicing
 from explainer.dataset_map.maps import build_map, mislabelled_csv, neighbours_table
 from explainer.ui import dataset_map as map_ui
 from explainer.ui import labelled, links, progressive, session
+from explainer.ui.problems import show_problem
 from explainer.views import dataset_map as map_figures
+from explainer.views.text import markdown_literal
 
 labelled.follow_open_request()
 st.title("Data-set map")
 current = session.selection()
 if current.error:
-    st.error(current.error)
+    show_problem(current.error)
     links.stop()
 bundle = current.bundle
 labelled.seed_data_widgets("map")
@@ -42,7 +44,8 @@ if result is None:
 frame = result.frame
 labelled.show_problems(result)
 st.caption(
-    f"{result.model_name} on {result.source}: {len(frame):,} examples, layer {result.layer} of 0-{result.layers - 1}"
+    f"{markdown_literal(result.model_name)} on {markdown_literal(result.source)}: {len(frame):,} examples, "
+    f"layer {result.layer} of 0-{result.layers - 1}"
     f", {result.pooling} vectors, {result.method.upper()}"
     + (" (predictions and embeddings read from the cache)" if result.cached else "")
 )

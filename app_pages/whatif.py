@@ -12,15 +12,16 @@ from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import whatif as whatif_ui
+from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
 from explainer.views import attribution as attribution_figures
 from explainer.views import whatif as whatif_figures
-from explainer.views.text import html_text, markdown_literal
+from explainer.views.text import html_text
 
 st.title("What-if")
 current = session.selection()
 if current.error:
-    st.error(current.error)
+    show_problem(current.error)
     links.stop()
 name, original = current.bundle.name, current.text
 links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
@@ -53,7 +54,7 @@ for who, text in (("The sidebar text", original), ("The edited copy", edited)):
     try:
         traces.append(caches.get_trace(name, text))
     except InputError as error:  # say which box: both are on this page
-        st.info(f"{who}: {markdown_literal(str(error))}")
+        show_problem(error, "info", lead=f"{who}: ")
         links.stop()
 for who, trace in zip(("Original: ", "Edited: "), traces):
     session.warn_if_truncated(trace, who)
@@ -101,7 +102,7 @@ if asked:
     try:
         search = whatif_ui.search_with_progress(name, original, cf_method, swaps)
     except InputError as error:
-        st.info(markdown_literal(str(error)))
+        show_problem(error, "info")
         links.stop()
     for note in search.notes:
         st.caption(note)

@@ -14,6 +14,7 @@ import streamlit as st
 from explainer.attention.statistics import FIELDS
 from explainer.capture.tracing import Trace
 from explainer.ui import caches, demo, export
+from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
 from explainer.views.attention_page import AttentionOptions
 from explainer.views.bertviz import BertvizView, FrontendMissingError
@@ -84,7 +85,7 @@ def bertviz(name: str, text: str, options: AttentionOptions) -> None:
             ),
         )
     except FrontendMissingError as missing:  # its message names the install folder: not for a demo's visitors
-        st.error("bertviz's views are not installed on this server." if demo.config() else str(missing))
+        show_problem("bertviz's views are not installed on this server." if demo.config() else missing)
         return
     st.caption(
         "bertviz's own views, served by this app with its JavaScript bundled (no internet needed). "

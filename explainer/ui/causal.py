@@ -16,7 +16,7 @@ from explainer.causal import Ablation, Patching, ablate_heads, patch
 from explainer.ui import demo, links
 from explainer.ui import whatif as whatif_ui
 from explainer.ui.caches import get_bundle
-from explainer.views.text import markdown_literal
+from explainer.ui.problems import show_problem
 
 PAGE = "app_pages/causal.py"
 CORRUPTED_KEY = "causal_corrupted"
@@ -98,7 +98,7 @@ def find_counterfactual(model_name: str, text: str) -> str | None:
     try:
         search = find_counterfactuals(get_bundle(model_name), text, max_edits=3)
     except ValueError as error:  # InputError and its kin: say why
-        st.info(markdown_literal(str(error)))
+        show_problem(error, "info")
         return None
     if not search.counterfactuals:
         st.info("No edit of up to 3 words flips this prediction: type a corrupted text.")

@@ -16,6 +16,7 @@ from explainer.loading.bundle import ModelBundle
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import export, links, navigation
+from explainer.ui.problems import show_problem
 from explainer.views.text import markdown_literal
 
 if TYPE_CHECKING:
@@ -255,7 +256,7 @@ def run_report(
         result = analyse(data, bar)
         bar.empty()
     except (DatasetError, ValueError) as error:
-        st.error(markdown_literal(str(error)))
+        show_problem(error)
         return None
     st.session_state[key] = (identity, result)
     return result
@@ -266,7 +267,7 @@ def show_problems(report: ErrorReport | MapResult) -> None:
         st.warning(markdown_literal(report.label_note))
     if report.problems:
         count = len(report.problems)
-        title = f"{count:,} row{'s' if count != 1 else ''} of {report.source} skipped"
+        title = f"{count:,} row{'s' if count != 1 else ''} of {markdown_literal(report.source)} skipped"
         with st.expander(title, icon=":material/warning:"):
             st.text("\n".join(f"line {line}: {reason}" for line, reason in report.problems[:500]))
             if len(report.problems) > 500:

@@ -23,13 +23,15 @@ from explainer.ui import demo as demo_mode
 from explainer.ui import startup
 from explainer.ui.caches import get_bundle, get_trace
 from explainer.ui.links import OTHER_MODEL, latest_address, live_view, publish_options, seed_sidebar
+from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
 from explainer.views.text import markdown_literal
 
 
 @dataclass(frozen=True)
 class Selection:
-    """What the sidebar chose: a loaded bundle and the text, or the reason there is none."""
+    """What the sidebar chose: a loaded bundle and the text, or the reason there is none (plain text, which may
+    name what was typed: pages show it with show_problem)."""
 
     bundle: ModelBundle | None
     text: str
@@ -61,17 +63,17 @@ def selection() -> Selection:
         name = st.session_state.get("model_other", "").strip() if choice == OTHER_MODEL else choice
     if not name:
         return Selection(bundle=None, text=text, error="Enter a model folder or hub id in the sidebar.")
-    # The error names what was typed (a link may carry any name): pages draw it as markdown, so it is escaped.
+    # The error names what was typed (a link may carry any name): pages show it through show_problem, escaped.
     try:
         return Selection(bundle=get_bundle(name), text=text, error=None)
     except ModelLoadError as load_error:
         message = str(load_error) if demo is None else f"{choice} cannot be loaded."
-        return Selection(bundle=None, text=text, error=markdown_literal(message))
+        return Selection(bundle=None, text=text, error=message)
     except Exception as error:  # anything else a foreign checkpoint throws: say it, keep the page alive
         if demo is not None:  # a visitor learns nothing about the server from it
-            return Selection(bundle=None, text=text, error=markdown_literal(f"{choice} cannot be loaded."))
+            return Selection(bundle=None, text=text, error=f"{choice} cannot be loaded.")
         return Selection(bundle=None, text=text,
-                         error=markdown_literal(f"Could not load '{name}': {type(error).__name__}: {error}"))
+                         error=f"Could not load '{name}': {type(error).__name__}: {error}")
 
 
 def sidebar() -> None:
@@ -117,12 +119,12 @@ def current_trace() -> Trace | None:
     """The Trace of the selected model and text, or None after showing on the page why there is none."""
     current = selection()
     if current.error:
-        st.error(current.error)
+        show_problem(current.error)
         return None
     try:
         result = get_trace(current.bundle.name, current.text)
     except InputError as input_error:
-        st.info(markdown_literal(str(input_error)))
+        show_problem(input_error, "info")
         return None
     warn_if_truncated(result)
     return result

@@ -19,6 +19,7 @@ from explainer.models import THOUGHT_BEACON_TYPES
 from explainer.ui import demo as demo_mode
 from explainer.ui import labelled, links
 from explainer.ui.caches import get_trace_with, read_labelled
+from explainer.ui.problems import show_problem
 from explainer.views.text import html_text, markdown_literal, token_labels
 
 CHALLENGE_SET = shipped.ASSETS / "challenge_set.csv"
@@ -31,7 +32,7 @@ def intervened(model_name: str, text: str, tau: float | None, forces=(), pins=()
     try:
         return get_trace_with(model_name, text, tau, tuple(forces), tuple(pins))
     except InputError as error:
-        st.error(markdown_literal(str(error)))
+        show_problem(error)
         return None
 
 
@@ -157,11 +158,12 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
                 return None
             data = _read_path(path, label_names, quote=False)
     except DatasetError as error:
-        st.error(markdown_literal(str(error)))
+        show_problem(error)
         return None
-    note = f"{len(data):,} texts from {data.source}"
+    note = f"{len(data):,} texts from {markdown_literal(data.source)}"
     if data.problems:
-        note += f" ({len(data.problems)} rows skipped, first at line {data.problems[0][0]}: {data.problems[0][1]})"
+        line, reason = data.problems[0]
+        note += f" ({len(data.problems)} rows skipped, first at line {line}: {markdown_literal(reason)})"
     st.caption(note)
     return data
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -55,7 +57,7 @@ def test_errors_page_on_the_challenge_set(challenge_report):
     assert (table["label"] != table["predicted"]).all() and table["confidence"].is_monotonic_decreasing
     assert len(app.get("plotly_chart")) == 2
     # the shipped set is called by its file name, as its picker shows it: no server path on the page
-    assert any(" on challenge_set.csv: 420 examples" in c.value for c in app.caption)
+    assert any(" on challenge_set.csv: 420 examples" in as_read(c.value) for c in app.caption)
     assert not any(str(ROOT) in c.value for c in app.caption)
 
     app.text_input(key="errors_filter_text").set_value("not").run()
@@ -320,3 +322,18 @@ def test_the_challenge_set_s_ids_read_by_a_three_label_model_are_said(tokenizer,
     assert not app.exception, app.exception
     told = " ".join(w.value for w in app.warning)
     assert "0 as 'negative', 1 as 'neutral'" in told and "write the labels as names" in told
+
+
+def test_a_crafted_file_name_is_shown_as_typed_in_the_caption_and_the_skipped_rows(tmp_path):
+    """A file's name (an upload's, a path's) reaches the page's caption and the skipped-rows expander, both
+    markdown: a name holding a link must be drawn as typed, not as a clickable link."""
+    crafted = "[Session expired](evil.html)"
+    path = tmp_path / f"{crafted}.csv"
+    path.write_text("text,label\ngreat fun,1\nawful,0\na lovely film,\n")  # the last row has no label: skipped
+    app = open_page("app_pages/errors.py", {"data": str(path)})
+    assert not app.error, [e.value for e in app.error]
+    caption = next(c.value for c in app.caption if " examples" in c.value)
+    label = next(e.label for e in app.expander if "skipped" in e.label)
+    for shown in (caption, label):
+        assert "\\[Session expired\\]" in shown and not re.search(r"(?<!\\)\]\(", shown), shown
+        assert f"{crafted}.csv" in as_read(shown)

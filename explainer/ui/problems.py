@@ -1,0 +1,22 @@
+"""The one way a page shows a problem's text: an exception's message or any sentence naming what someone typed or
+linked (a model name, a path, a column). Streamlit draws st.error/st.info/st.warning as markdown, so a name such as
+`[Session expired](https://evil.example)` in a link would draw a clickable link inside the app's own message;
+here every such text goes through `markdown_literal` and is shown as typed. tests/app/test_problems.py reads the
+pages and this package and refuses a bare `st.error(str(error))`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import streamlit as st
+
+from explainer.views.text import markdown_literal
+
+Kind = Literal["error", "warning", "info"]
+SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
+
+
+def show_problem(problem: BaseException | str, kind: Kind = "error", *, lead: str = "") -> None:
+    """Show `problem` (an exception, or text that may hold user input) as a `kind` box, escaped; `lead` is the
+    app's own markdown before it (a short label such as "Model A: "), not escaped."""
+    SHOW[kind](lead + markdown_literal(str(problem)))
