@@ -37,24 +37,16 @@ def test_one_text_prints_the_original_and_every_flip(capsys, cue_bundle):  # noq
         assert list(flip) == ["text", "label", "probabilities", "edits", "edit_count", "method"]
         assert flip["label"] != data["original"]["label"] and flip["edit_count"] == len(flip["edits"]) <= 2
         assert all(list(edit) == ["position", "old", "new"] for edit in flip["edits"])
-    # one method, a target and swaps: only that generator's flips, to the target
-    target = "pos" if data["original"]["label"] == "neg" else "neg"
-    data = run(
-        capsys,
-        "--model",
-        model,
-        "--text",
-        TEXT,
-        "--method",
-        "removal",
-        "--target",
-        target,
-        "--swaps",
-        "story->clever",
-        "--json",
-    )
-    assert {flip["method"] for flip in data["counterfactuals"]} <= {"removal"}
-    assert all(flip["label"] == target for flip in data["counterfactuals"])
+    # one method and a target: only that generator's flips, to the target (the cue's removal, on a "pos" text)
+    data = run(capsys, "--model", model, "--text", TEXTS[0], "--method", "removal", "--target", "neg", "--json")
+    assert data["original"]["label"] == "pos" and data["counterfactuals"]
+    assert {flip["method"] for flip in data["counterfactuals"]} == {"removal"}
+    assert all(flip["label"] == "neg" for flip in data["counterfactuals"])
+    assert data["counterfactuals"][0]["edits"] == [{"position": 2, "old": "clever", "new": ""}]
+    # the user's swaps reach the lexicon generator: "story" becomes the cue, and only that flips this text
+    data = run(capsys, "--model", model, "--text", TEXT, "--method", "lexicon", "--swaps", "story->clever", "--json")
+    assert data["original"]["label"] == "neg"
+    assert [flip["edits"] for flip in data["counterfactuals"]] == [[{"position": 5, "old": "story", "new": "clever"}]]
 
 
 def test_data_file_summarises_the_mistakes_and_writes_one_line_each(capsys, cue_bundle, tmp_path):  # noqa: F811

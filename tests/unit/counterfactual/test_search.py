@@ -94,7 +94,14 @@ def test_long_text_is_searched_only_where_the_model_reads(cue_bundle):
     assert search.original.label == "neg"
     assert search.notes and "only its first" in search.notes[0]
     assert search.searched_words < len(split_words(text))
+    assert search.counterfactuals == []  # removing the unread cue would change nothing: it is never tried
+    # The cue inside the part read, with as much text after it: found at its place, nothing past the limit edited.
+    text = "the film " + CUE + " " + " ".join(["the film and plot"] * 30)
+    search = find_counterfactuals(cue_bundle, text, methods=("removal",))
+    assert search.original.label == "pos" and search.searched_words < len(split_words(text))
+    assert search.best is not None and search.best.edits == (Edit(2, CUE, ""),)
     assert all(e.position < search.searched_words for c in search.counterfactuals for e in c.edits)
+    check_verified(cue_bundle, search)
 
 
 @pytest.mark.parametrize(
@@ -117,11 +124,25 @@ def test_bad_input_gets_a_clear_message(cue_bundle, kwargs, message):
     assert message in str(error.value)
 
 
+def near_the_boundary(tiny, text: str) -> None:
+    """Shift the classification head's bias so `text` keeps its label by 5% of its logit margin: a tiny random
+    model is otherwise so sure of every text that no one-word edit flips it, and the search would find nothing
+    to verify. The model's body is untouched, so every generator still searches through it."""
+    head = [m for m in tiny.model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == 2][-1]
+    logits = torch.as_tensor(trace(tiny, text).logits, dtype=head.weight.dtype)
+    if head.bias is not None:  # gpt2's score head has none; its tiny model is near the boundary already
+        with torch.no_grad():
+            head.bias -= 0.95 * (logits - logits.mean())
+
+
 @pytest.mark.parametrize("family", ["ours", "distilbert", "roberta", "gpt2"])
-def test_every_family_searches_and_verifies(bundle, family):
-    tiny = bundle(family)
-    search = find_counterfactuals(
-        tiny, "The plot makes no sense and the actors seem bored.", max_edits=1, max_candidates=30
-    )
+def test_every_family_searches_and_verifies(checkpoint, family):
+    from explainer import load_model
+
+    tiny = load_model(checkpoint(family), device="cpu")  # a private copy: its head is shifted
+    text = "The plot makes no sense and the actors seem bored."
+    near_the_boundary(tiny, text)
+    search = find_counterfactuals(tiny, text, max_edits=1, max_candidates=30)
     assert search.forward_passes >= 3  # the original, removal's gradient and batch, ...
+    assert {c.method for c in search.counterfactuals} == {"removal", "hotflip", "lexicon"}  # each one flips
     check_verified(tiny, search)
