@@ -138,7 +138,7 @@ if trace is not None:
         graph = heads.graph(threshold)
         st.caption(f"{attribution_figures.plural(len(graph.edges), 'edge')} · completeness error per layer: "
                    + ", ".join(f"{d:.1%}" for d in heads.relative_deltas))
-        chart(attribution_figures.graph_figure(graph, heads), "graph")
+        chart(attribution_figures.graph_figure(graph), "graph")
         st.download_button(
             "Graph as JSON",
             json.dumps(graph.as_dict(), indent=1),

@@ -21,7 +21,7 @@ from explainer.views.text import display_token, html_text, markdown_literal, num
 
 if TYPE_CHECKING:
     from explainer.attribution.faithfulness import Agreement, Faithfulness
-    from explainer.attribution.graph import AttentionAttribution, AttributionGraph
+    from explainer.attribution.graph import AttributionGraph
     from explainer.attribution.result import Attribution
 
 DIVERGING = "RdBu"  # red against the label, blue for it
@@ -280,7 +280,7 @@ def agreement_heatmap(result: Agreement, measure: str = "spearman") -> go.Figure
     return figure
 
 
-def graph_figure(graph: AttributionGraph, result: AttentionAttribution) -> go.Figure:
+def graph_figure(graph: AttributionGraph) -> go.Figure:
     """Layers bottom (input tokens) to top (prediction); tokens across. Edge width grows with attribution;
     hovering an edge's midpoint shows its weight and the heads carrying it."""
     figure = go.Figure()

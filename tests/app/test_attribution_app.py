@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.attribution import AttributionOptions
+from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -72,11 +73,13 @@ def test_bad_link_falls_back_and_empty_text_gets_a_message():
     assert not empty.exception and empty.info
 
 
-@pytest.mark.parametrize("threshold", ["nan", "inf", "-5"])
-def test_a_threshold_that_is_not_a_finite_fraction_falls_back_or_clamps(threshold):
+@pytest.mark.parametrize("threshold, used", [("nan", DEFAULT_THRESHOLD), ("inf", DEFAULT_THRESHOLD), ("-5", 0.0),
+                                              ("7", 1.0)])
+def test_a_threshold_that_is_not_a_finite_fraction_falls_back_or_clamps(threshold, used):
     app = run_page({"text": "Fine.", "method": "graph", "threshold": threshold})
     assert not app.exception  # "nan" once passed the clamp (max(nan, 0) is nan) and failed the graph
-    assert 0.0 <= app.slider(key="attribution_threshold").value <= 1.0
+    assert app.slider(key="attribution_threshold").value == pytest.approx(used)  # not a number: the default
+    assert app.query_params["threshold"] == f"{used:.2f}"  # the link says what is used
 
 
 def test_expensive_sections_wait_to_be_asked_for(monkeypatch):

@@ -11,13 +11,11 @@ from explainer.capture.encoding import InputError
 from explainer.causal import CausalUnsupported, patch
 from explainer.causal.alignment import Alignment
 from explainer.loading.bundle import ModelBundle
-from tests.conftest import FAMILIES
+from tests.conftest import (
+    FAMILIES,
+    MORE_FAMILIES,  # families beyond FAMILIES in the shared fixtures
+)
 from tests.unit.causal.conftest import CUE_HEAD, CUE_LAYER, CUE_WORD, OTHER_WORD
-
-try:  # families another change adds to the shared fixtures are checked too
-    from tests.conftest import MORE_FAMILIES
-except ImportError:
-    MORE_FAMILIES = ()
 
 CLEAN = "The film is a quiet triumph, warm and funny."
 CORRUPTED = "The film is a dull mess, warm and funny."  # other token counts for the changed words

@@ -14,13 +14,12 @@ from explainer.causal.alignment import tokenized
 from explainer.causal.batching import planned_evaluations
 from explainer.causal.hooks import layout, rows_per_pass
 from explainer.loading.bundle import ModelBundle
-from tests.conftest import FAMILIES, build_model
+from tests.conftest import (
+    FAMILIES,
+    MORE_FAMILIES,  # families beyond FAMILIES in the shared fixtures
+    build_model,
+)
 from tests.unit.causal.conftest import wrap
-
-try:  # families another change adds to the shared fixtures are checked too
-    from tests.conftest import MORE_FAMILIES
-except ImportError:
-    MORE_FAMILIES = ()
 
 TEXT = "The film is a quiet triumph, warm and funny."
 CORRUPTED = "The film is a dull mess, warm and funny."

@@ -397,6 +397,13 @@ def test_config_rejects_hidden_size_not_divisible_by_heads():
 def test_skipping_runs_under_autocast(ours_model, encode):
     """Mixed precision runs the MLP in bf16; the scatter into the update must follow that dtype."""
     inputs = encode(["the film was good", "a dull plot"])
+    with torch.inference_mode():
+        full_precision = ours_model(**inputs, beacon_threshold=0.9)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = ours_model(**inputs, beacon_threshold=0.9)
     assert torch.isfinite(out.logits.float()).all()
+    # Skipping really ran under autocast: every slot whose gate fell below tau got no MLP update, some did...
+    skipped = [ratios[gates < 0.9] for gates, ratios in zip(out.beacon_gates, out.mlp_update_ratios, strict=True)]
+    assert sum(s.numel() for s in skipped) > 0 and all(bool((s == 0).all()) for s in skipped)
+    # ...and the result is the fp32 run's, to bf16's precision.
+    assert torch.allclose(out.logits.float(), full_precision.logits, atol=0.05, rtol=0.05)

@@ -58,7 +58,7 @@ def test_curves_agreement_and_graph_figures(bundle, results):
     assert np.asarray(matrix.data[0].z).shape == (len(results), len(results))
     heads = attention_attribution(loaded, TEXT, steps=2)
     graph = heads.graph(0.0)
-    figure = attribution_figures.graph_figure(graph, heads)
+    figure = attribution_figures.graph_figure(graph)
     assert len(figure.data) == len(graph.edges) + 2  # one line per edge, the hover midpoints, the nodes
     assert len(figure.data[-2].hovertext) == len(graph.edges)
     assert all("<script" not in text for text in figure.data[-1].hovertext)

@@ -95,7 +95,7 @@ def test_graph_axis_thins_long_inputs_like_the_other_charts():
     def axis(count: int):
         graph = AttributionGraph(tokens=tuple(f"w{i}" for i in range(count)), num_layers=2, prediction=(2, 0),
                                  threshold=0.1, target_label="positive", nodes=((2, 0),), edges=())
-        return views.graph_figure(graph, None).layout.xaxis
+        return views.graph_figure(graph).layout.xaxis
 
     long = axis(137)
     assert len(long.tickvals) <= views.MOST_TICKS and list(long.tickvals[:3]) == [0, 3, 6]
