@@ -9,7 +9,7 @@ result.py      Edit, Counterfactual, Prediction, CounterfactualSearch (plain dat
 registry.py    the generators: removal, hotflip, lexicon
 scoring.py     the model for the search: batched probabilities, the objective's gradient, passes counted
 context.py     the state every generator works on and the beam search they share
-removal.py     fewest words removed, in attribution order
+removal.py     fewest words removed, ordered by each single removal's measured effect
 hotflip.py     gradient-guided whole-word substitution (HotFlip)
 lexicon.py     user swaps and the shipped English sentiment list (sentiment_en.txt)
 search.py      find_counterfactuals

@@ -3,7 +3,8 @@ selection), links.py (link seeding and clamping), navigation.py (the page list),
 (data-set pickers, interventions), export.py (figure export), text_box.py (length-limited text boxes), startup.py
 (heavy imports once, before any page), work.py (expensive work queued fairly across sessions), progressive.py
 (a page's first figure before the rest), demo.py (demo mode applied to the page); one module per page that needs
-more than widgets: attention.py, whatif.py, causal.py, compare.py, dataset_map.py. bench_floor.py is the `pages`
+more than widgets: attention.py, whatif.py, causal.py, compare.py, dataset_map.py. problems.py shows an error's
+text escaped (show_problem), the one way pages show one. bench_floor.py is the `pages`
 bench's reference page, imported by nothing.
 
 The only part of `explainer` that imports Streamlit; the rest of the library works without it.
