@@ -2,7 +2,8 @@
 embeddings, where the classifier reads its prediction, and the model as a function of embeddings.
 
 Attribution runs on the word-embedding output (the model's `inputs_embeds`; position and type embeddings are
-added inside the model as usual), which works the same for our model and every Hugging Face classifier.
+added inside the model as usual, with the position ids the token ids give: positions_from_ids), which works the
+same for our model and every Hugging Face classifier.
 Baselines replace every text token and keep special tokens ([CLS], [SEP], <s>, ...) as they are, the usual
 practice: `pad` and `mask` use that token's embedding, `zero` the zero vector.
 """
@@ -36,13 +37,33 @@ class Prepared:
     baseline_embeddings: torch.Tensor  # [1, T, d] the same with every text token replaced
     baseline_ids: torch.Tensor | None  # [1, T] token ids of the baseline (None for the zero baseline)
     readout: int  # position whose final state the classifier reads
-    extra: dict[str, Any]  # extra keyword arguments every forward pass gets (dense gates for ours)
+    # Extra keyword arguments every forward pass gets: dense gates for ours (dense_forward_args) and, for RoBERTa
+    # and its kin, the position ids their token ids give (positions_from_ids).
+    extra: dict[str, Any]
     truncated: bool
     num_text_tokens: int
 
     @property
     def length(self) -> int:
         return int(self.input_ids.shape[1])
+
+    @property
+    def dense(self) -> bool:
+        """Whether the forward passes run a ThoughtBeacon model dense (every MLP update kept)."""
+        return "beacon_threshold" in self.extra
+
+
+def positions_from_ids(bundle: ModelBundle, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """{"position_ids": [1, T]} for a model that numbers positions from its token ids, else {}. RoBERTa and its kin
+    (XLM-R, CamemBERT, ...) give a pad id in the text the padding position and do not count it; given embeddings
+    instead of ids they number every token. Attribution feeds embeddings, so it passes the ids' numbering: the
+    function it explains is then the one trace() ran, whatever the text holds."""
+    embeddings = getattr(bundle.model.base_model, "embeddings", None)
+    number = getattr(embeddings, "create_position_ids_from_input_ids", None)
+    padding_idx = getattr(embeddings, "padding_idx", None)
+    if number is None or padding_idx is None:
+        return {}
+    return {"position_ids": number(input_ids, padding_idx)}
 
 
 def extra_forward_args(bundle: ModelBundle) -> dict[str, Any]:
@@ -88,7 +109,7 @@ def prepare(bundle: ModelBundle, text: str, baseline: str = "pad") -> Prepared:
         baseline_embeddings=baseline_embeddings,
         baseline_ids=baseline_ids,
         readout=family_of(bundle.model).readout_position(len(ids)),
-        extra=extra_forward_args(bundle),
+        extra={**extra_forward_args(bundle), **positions_from_ids(bundle, input_ids)},
         truncated=encoded.truncated,
         num_text_tokens=encoded.num_text_tokens,
     )
@@ -112,7 +133,7 @@ def target_of(bundle: ModelBundle, prepared: Prepared, target: int | str | None)
     with bundle.lock, torch.no_grad():
         logits = forward(prepared.embeddings)[0].float().cpu().numpy()
     if target is None:
-        if prepared.extra:  # run dense: the target is still the label the model predicts at its own tau
+        if prepared.dense:  # the target is still the label the model predicts at its own tau
             mask = torch.ones_like(prepared.input_ids)
             with bundle.lock:
                 return own_prediction(bundle, {"input_ids": prepared.input_ids, "attention_mask": mask}), logits
@@ -132,7 +153,7 @@ def dense_notes(
 ) -> tuple[str, ...]:
     """The notes of an attribution run dense (logits [labels] of that run): that it was, and, when the target was
     the default, whether that run would predict another label than the model does at its own tau."""
-    if not prepared.extra:
+    if not prepared.dense:
         return ()
     differs = differs_note(bundle.label_names, label, int(logits.argmax())) if target is None else None
     return (DENSE_NOTE, differs) if differs else (DENSE_NOTE,)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explainer.attribution.inputs import extra_forward_args
+from explainer.attribution.inputs import extra_forward_args, positions_from_ids
 from explainer.capture.encoding import tokenize
 from explainer.counterfactual.words import Word
 from explainer.loading.bundle import ModelBundle
@@ -103,7 +103,8 @@ class Scorer:
             mask = torch.ones(input_ids.shape, dtype=torch.long, device=bundle.device)
             kwargs = {key: torch.tensor([value], device=bundle.device) for key, value in extra.items()}
             logits = bundle.model(
-                inputs_embeds=embeds, attention_mask=mask, **kwargs, **extra_forward_args(bundle)
+                inputs_embeds=embeds, attention_mask=mask, **kwargs, **extra_forward_args(bundle),
+                **positions_from_ids(bundle, input_ids),  # the positions the ids give (RoBERTa kin), as scored
             ).logits[0]
             objective = self.objective(logits.float())
             (gradient,) = torch.autograd.grad(objective, embeds)
