@@ -4,6 +4,7 @@ a model (capture, attribution) goes through `encode`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,7 @@ def encode(bundle: ModelBundle, text: str) -> Encoded:
     offsets = np.array(encoded.pop("offset_mapping")[0], dtype=np.int64).reshape(-1, 2)
     encoded.pop("overflow_to_sample_mapping", None)
     inputs = {key: list(rows[0]) for key, rows in encoded.items()}
-    kept = _read_length(bundle, inputs["input_ids"])
+    kept = read_length(bundle, inputs["input_ids"])
     return Encoded(
         inputs={key: row[:kept] for key, row in inputs.items()},
         special=np.array(special_rows[0][:kept], dtype=bool),
@@ -102,12 +103,13 @@ def unread_note(bundle: ModelBundle, count: int) -> str:
     )
 
 
-def _read_length(bundle: ModelBundle, ids: list[int]) -> int:
+def read_length(bundle: ModelBundle, ids: Sequence[int]) -> int:
     """How many of a text's tokens to keep: all, except for a decoder that reads its last token, whose trailing
     tokens equal to the pad id (an end-of-text token doubling as padding) are dropped. Given token ids,
     transformers reads such a classifier at the last token that is not the pad id; every method here follows the
-    last position (and gets embeddings, not ids). A decoder's earlier states do not depend on later tokens, so
-    the logits are the model's own."""
+    last position (and gets embeddings, not ids), and so do the batched passes (evaluation/predict.token_ids):
+    the data-set map's readout and mean vectors and the token counts are those of the tokens trace() shows. A
+    decoder's earlier states do not depend on later tokens, so the logits are the model's own."""
     pad = getattr(bundle.model.config, "pad_token_id", None)
     if family_of(bundle.model).readout != "last" or pad is None:
         return len(ids)

@@ -12,7 +12,8 @@ from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress
 
 NAMESPACE = "predictions"
-CACHE_VERSION = 2  # bump when the cached layout or numbers change (2: batches pad on the right for every model)
+CACHE_VERSION = 3  # bump when the cached layout or numbers change (2: batches pad on the right for every model; 3: a
+# decoder's trailing pad-id tokens are left out of the batch, as trace() leaves them: tokens and map vectors)
 
 
 def cache_key(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> tuple:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import os
 import pickle
 import socket
@@ -35,6 +36,8 @@ from explainer.loading.backbone import BackboneError
 from explainer.loading.memory import keep_freed_memory_mapped
 from explainer.loading.retrofit import load_retrofit
 from explainer.models.adapter_io import ADAPTER_FILE, AdapterError
+
+logger = logging.getLogger(__name__)
 
 SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -108,6 +111,7 @@ def load_model(
     pad_assigned = model.config.pad_token_id is None
     if pad_assigned:  # transformers' decoder classifiers cannot batch without one
         model.config.pad_token_id = tokenizer.pad_token_id
+    _pad_as_the_classifier_skips(model, tokenizer)
     # Batches pad on the right, whatever the checkpoint's tokenizer says: transformers numbers positions by column,
     # not by the mask, so a left-padded row of a model with absolute positions (GPT-2, GPT-Neo) would be read at
     # shifted positions; every classifier here finds its readout on either side (the first token, or the last one
@@ -308,6 +312,25 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
         )
     return tokenizer
 
+
+
+def _pad_as_the_classifier_skips(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> None:
+    """A decoder's classifier reads the last token that is not its config's pad id, so batches must pad with that
+    id. A checkpoint whose tokenizer pads with another (a [PAD] added to the tokenizer, the config left at
+    end-of-text) had every shorter row of a batch read at a padding position: predictions, the map and the
+    counterfactual search disagreed with the single-text views. The tokenizer pads with the config's id instead."""
+    pad = model.config.pad_token_id
+    if family_of(model).readout != "last" or pad is None or tokenizer.pad_token_id == pad:
+        return
+    token = tokenizer.convert_ids_to_tokens(int(pad)) if 0 <= int(pad) < len(tokenizer) else None
+    if token is None:  # no token to pad with: the classifier skips the tokenizer's pad instead (no text holds id pad)
+        logger.info("the config's pad id %s is outside the vocabulary: the classifier skips %r instead", pad,
+                    tokenizer.pad_token)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        return
+    logger.info("padding batches with %r (id %d), the pad id the classifier skips, not the tokenizer's %r",
+                token, int(pad), tokenizer.pad_token)
+    tokenizer.pad_token = token
 
 
 def _require_classifier_head(model: PreTrainedModel, name: str) -> None:

@@ -4,6 +4,7 @@ classifier reads; the logit lens; the position-id offset."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -245,6 +246,32 @@ def test_a_family_not_in_the_table_refuses_the_one_position_methods(tokenizer, t
     results = attribute_all(loaded, "a fine film")
     assert "integrated_gradients" in results and "rollout" not in results and "grad_x_attention" not in results
     assert missing_family_note(loaded.model, "the attribution graph").startswith("The attribution graph needs")
+
+
+def test_the_batched_passes_read_a_decoder_s_text_where_trace_reads_it(tokenizer, tmp_path):
+    """Llama with pad = </s> and a tokenizer that appends </s>, as above: the data-set pass (predictions, the map's
+    readout and mean vectors, token counts) must leave the trailing pad-id token out as trace() does; its mask
+    once ended on it, so every text's readout vector was the state at </s> and its mean counted it."""
+    from explainer import load_model
+    from explainer.capture.tracing import trace
+    from explainer.dataset_map.embeddings import embed_texts
+    from explainer.evaluation.predict import predict
+    from tests.conftest import save_checkpoint
+
+    folder = save_checkpoint(build_model("llama", pad_token_id=tokenizer.sep_token_id), tokenizer, tmp_path / "l")
+    loaded = load_model(folder, device="cpu")
+    # its tokenizer pads with [PAD], its classifier skips [SEP]: batches pad with what the classifier skips
+    assert loaded.tokenizer.pad_token_id == loaded.model.config.pad_token_id == tokenizer.sep_token_id
+    texts = ["a fine film", f"a dull plot {tokenizer.sep_token}", "the film is a quiet triumph, warm and funny"]
+    batch = embed_texts(loaded, texts)
+    lengths = predict(loaded, texts, batch_size=3).lengths
+    for row, text in enumerate(texts):
+        single = trace(loaded, text)
+        states = single.hidden_states  # [layers+1, T, d]
+        assert lengths[row] == len(single.tokens)
+        np.testing.assert_allclose(batch.probabilities[row], single.probabilities, atol=1e-5)
+        np.testing.assert_allclose(batch.readout[:, row], states[:, -1], atol=2e-3, rtol=2e-3)  # float16 store
+        np.testing.assert_allclose(batch.mean[:, row], states.mean(axis=1), atol=2e-3, rtol=2e-3)
 
 
 def test_a_decoder_whose_pad_id_ends_the_text_is_read_where_transformers_reads_it(tokenizer, tmp_path):
