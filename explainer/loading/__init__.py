@@ -2,6 +2,7 @@
 
 bundle.py     load_model -> ModelBundle: our models and any AutoModelForSequenceClassification checkpoint; eager
               attention, safetensors preferred, pickle refused unless asked, never trust_remote_code
+saved_tokenizer.py  a checkpoint's tokenizer.json as saved, where transformers' class would cut text otherwise
 shipped.py    the models in assets/models, the default, and the pairs the Compare page offers
 backbone.py   the pretrained MiniLM base, located offline and verified by SHA-256
 retrofit.py   markers and beacons retrofitted onto a verified base; adapter checkpoints loaded onto it

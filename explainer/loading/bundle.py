@@ -35,6 +35,7 @@ from explainer.loading import shipped
 from explainer.loading.backbone import BackboneError
 from explainer.loading.memory import keep_freed_memory_mapped
 from explainer.loading.retrofit import load_retrofit
+from explainer.loading.saved_tokenizer import as_saved
 from explainer.models.adapter_io import ADAPTER_FILE, AdapterError
 
 logger = logging.getLogger(__name__)
@@ -303,6 +304,7 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
         raise ModelLoadError(f"'{source}' has no usable tokenizer: {first}") from error
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"The tokenizer of '{source}' is not a fast tokenizer: character offsets need one")
+    tokenizer = as_saved(tokenizer, source, local_files_only)  # the ids the model was trained on, as saved
     # With no tokenizer files, transformers builds the config's tokenizer class with only its special tokens,
     # which turns every word into [UNK]: refuse it rather than explain a model that reads nothing.
     if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):
@@ -311,7 +313,6 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
             "vocabulary. Save the tokenizer beside the model."
         )
     return tokenizer
-
 
 
 def _pad_as_the_classifier_skips(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> None:
