@@ -144,12 +144,21 @@ class Agreement:
     top_k_overlap: np.ndarray  # [M, M] share of the k highest-ranked tokens in common
     k: int
     absolute: bool  # ranked by |attribution| (signs ignored) rather than by value
-    tokens: int = 0  # how many text tokens were ranked: a rank correlation needs at least 2 (nan below)
+    tokens: int = 0  # how many text tokens were ranked: both measures need at least 2 (nan below)
+
+    @property
+    def chance_overlap(self) -> float:
+        """The top-k overlap two unrelated rankings have on average (k / tokens): what the overlap is read against."""
+        return self.k / self.tokens if self.tokens >= 2 else float("nan")
 
 
 def agreement(attributions: Mapping[str, Attribution], k: int = 5, absolute: bool = True) -> Agreement:
     """Rank agreement between methods on the same input. Magnitudes by default: saliency and the attention
-    methods have no sign, and a token strongly against the label is as important as one for it."""
+    methods have no sign, and a token strongly against the label is as important as one for it.
+
+    k is at most half the text tokens, as in Compare's rank_agreement: a top-k of nearly every token overlaps by
+    construction (on 2 tokens, top-2 is everything: two opposite rankings overlapped 100%), which says nothing.
+    Below 2 tokens neither measure is defined (nan off the diagonal)."""
     methods = tuple(attributions)
     if not methods:
         raise ValueError("No attributions to compare")
@@ -162,7 +171,7 @@ def agreement(attributions: Mapping[str, Attribution], k: int = 5, absolute: boo
             raise ValueError("Attributions of different inputs cannot be compared")
         values.append(np.abs(scores[text]) if absolute else scores[text])
     n = int(text.sum())
-    k = max(1, min(k, n))
+    k = max(1, min(k, n // 2))
     ranks = [pd.Series(v).rank(method="average").to_numpy() for v in values]
     tops = [set(np.argsort(-v, kind="stable")[:k].tolist()) for v in values]
     size = len(methods)
@@ -171,7 +180,7 @@ def agreement(attributions: Mapping[str, Attribution], k: int = 5, absolute: boo
     for a in range(size):
         for b in range(a + 1, size):
             spearman[a, b] = spearman[b, a] = _correlation(ranks[a], ranks[b])
-            overlap[a, b] = overlap[b, a] = len(tops[a] & tops[b]) / k
+            overlap[a, b] = overlap[b, a] = len(tops[a] & tops[b]) / k if n >= 2 else float("nan")
     return Agreement(methods=methods, spearman=spearman, top_k_overlap=overlap, k=k, absolute=absolute, tokens=n)
 
 

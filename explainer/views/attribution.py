@@ -240,12 +240,14 @@ _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#
 
 
 def agreement_heatmap(result: Agreement, measure: str = "spearman") -> go.Figure:
-    """Methods x methods. A rank correlation is not defined over fewer than 2 tokens (the cells are left blank
-    and a note says why) nor for a method that ranks every token the same ("–" in its cells, said on hover)."""
+    """Methods x methods. Neither measure is defined over fewer than 2 tokens (the cells are left blank and a note
+    says why), nor a rank correlation for a method that ranks every token the same ("–" in its cells, said on
+    hover). The overlap's title gives the overlap two unrelated rankings have on average (k / tokens)."""
     values = np.asarray(result.spearman if measure == "spearman" else result.top_k_overlap, dtype=float)
     names = [plot_text(method_title(m)) for m in result.methods]
-    title = "Spearman rank correlation" if measure == "spearman" else f"Top-{result.k} overlap"
-    too_few = measure == "spearman" and result.tokens < 2
+    title = ("Spearman rank correlation" if measure == "spearman"
+             else f"Top-{result.k} overlap" + (f" (chance {result.chance_overlap:.0%})" if result.tokens >= 2 else ""))
+    too_few = result.tokens < 2
     shown = values
     text = np.array([["–" if np.isnan(v) else f"{v:.2f}" for v in row] for row in values], dtype=object)
     hover = np.array([["not defined (a method gives every token the same score)" if np.isnan(v) else f"{v:.3f}"

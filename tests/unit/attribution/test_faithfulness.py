@@ -77,6 +77,7 @@ def test_agreement_of_a_method_with_itself_its_reverse_and_others(bundle):
     signed = agreement({"a": results["occlusion"], "b": flipped}, absolute=False)
     assert signed.spearman[0, 1] == pytest.approx(-1.0)
     matrix = agreement(results, k=3)
+    assert matrix.tokens >= 6 and matrix.chance_overlap == pytest.approx(3 / matrix.tokens)
     assert matrix.spearman.shape == (3, 3) and matrix.k == 3
     assert np.allclose(matrix.spearman, matrix.spearman.T) and np.allclose(np.diag(matrix.top_k_overlap), 1)
     assert ((matrix.top_k_overlap >= 0) & (matrix.top_k_overlap <= 1)).all()
@@ -149,3 +150,27 @@ def test_integrated_gradients_find_the_known_token_and_delete_faithfully(keyword
         ]
         assert ours.deletion_auc < np.mean(random_areas)
         assert ours.deletion[1] < 0.5 < ours.deletion[0]  # deleting the keyword alone flips the prediction
+
+
+def test_top_k_overlap_is_read_over_at_most_half_the_tokens(bundle):
+    """On 2 text tokens a top-2 is every token: two opposite rankings once overlapped 100%. k is at most half the
+    tokens, so opposite rankings of 2 tokens share nothing; on 1 token neither measure is defined."""
+    import dataclasses
+
+    one = attribute_all(bundle("bert"), "Bad film", ["occlusion"])["occlusion"]
+    text = np.flatnonzero(~one.special_tokens)
+    assert len(text) == 2
+    def ranked(first: float, second: float):
+        scores = np.where(one.special_tokens, 9.0, 0.0)  # special tokens are left out of the ranking
+        scores[text] = [first, second]
+        return dataclasses.replace(one, scores=scores)
+
+    up, down = ranked(1.0, 2.0), ranked(2.0, 1.0)
+    two = agreement({"up": up, "down": down})
+    assert two.k == 1 and two.top_k_overlap[0, 1] == 0.0 and two.spearman[0, 1] == pytest.approx(-1.0)
+    assert two.chance_overlap == 0.5
+    special = one.special_tokens.copy()
+    special[text[0]] = True  # one text token left
+    single = dataclasses.replace(up, special_tokens=special)
+    alone = agreement({"a": single, "b": single})
+    assert alone.tokens == 1 and np.isnan(alone.top_k_overlap[0, 1]) and np.isnan(alone.chance_overlap)
