@@ -51,6 +51,7 @@ class Trace(FrozenArrays):
     # Why a field is missing, in words: a family the per-architecture table lacks gets no logit lens or MLP
     # ratio, and the note names it and how to add it (explainer/families.py: missing_family_note).
     notes: tuple[str, ...] = ()
+    readout: int = 0  # the position the classifier reads: the first token ([CLS], <s>), or the last (decoders)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):
@@ -182,6 +183,7 @@ def trace(
         num_text_tokens=num_text_tokens,
         max_length=bundle.max_length,
         untrained=bundle.untrained,
+        readout=family.readout_position(len(tokens)),
         notes=tuple(
             note
             for note in (

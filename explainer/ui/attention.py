@@ -149,7 +149,7 @@ def rollout(name: str, text: str, trace: Trace, chart: Chart) -> None:
         "connection, multiplied through all layers."
     )
     matrix = caches.get_attention_derived(name, text).rollout
-    chart(attention_figures.rollout_first_token(matrix, trace), "rollout_first")
+    chart(attention_figures.rollout_readout_token(matrix, trace), "rollout_readout")
     chart(attention_figures.rollout_heatmap(matrix, trace), "rollout")
 
 

@@ -186,20 +186,22 @@ def head_grid(thumbnails: np.ndarray, selected: tuple[int, int] | None = None) -
     return figure
 
 
-def rollout_first_token(rollout: np.ndarray, trace: Trace) -> go.Figure:
-    """Row 0 of the rollout: how much the first token ([CLS], what BERT-style heads classify from) draws on
-    each input token."""
+def rollout_readout_token(rollout: np.ndarray, trace: Trace) -> go.Figure:
+    """The rollout row of the token the classifier reads (trace.readout): how much it draws on each input token.
+    The first token for BERT-style heads ([CLS]); the last for decoders, whose first token sees only itself (its
+    row is one-hot, whatever the text)."""
     labels = token_labels(trace.tokens)
     figure = go.Figure(
         go.Bar(
             x=labels,
-            y=rollout[0].astype(np.float32),
+            y=rollout[trace.readout].astype(np.float32),
             marker_color="#6a51a3",
             hovertemplate="%{x}<br>share %{y:.4f}<extra></extra>",
         )
     )
+    where = "first" if trace.readout == 0 else "last"
     figure.update_layout(
-        title=f"Rollout to the first token ({plot_text(trace.tokens[0])})",
+        title=f"Rollout to the token the classifier reads (the {where}: {plot_text(trace.tokens[trace.readout])})",
         xaxis={"title": "input token", "type": "category", "tickangle": -60},
         yaxis={"title": "share"},
         height=340,

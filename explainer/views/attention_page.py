@@ -89,7 +89,7 @@ def build(trace: Trace, options: AttentionOptions, derived: Derived | None = Non
         "statistics": attention_figures.head_statistic_map(
             getattr(derived.statistics, options.statistic), options.statistic, selected=(layer, head)
         ),
-        "rollout_first": attention_figures.rollout_first_token(derived.rollout, trace),
+        "rollout_readout": attention_figures.rollout_readout_token(derived.rollout, trace),
         "rollout": attention_figures.rollout_heatmap(derived.rollout, trace),
     }
     if trace.layer_logits is not None:

@@ -27,7 +27,7 @@ FIELDS = (
     "within_1s",
     "timing",
 )
-FIGURES = {"head", "grid", "statistics", "rollout_first", "rollout", "head_view", "model_view"}
+FIGURES = {"head", "grid", "statistics", "rollout_readout", "rollout", "head_view", "model_view"}
 
 
 @pytest.fixture(scope="module")

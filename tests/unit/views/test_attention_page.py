@@ -45,14 +45,27 @@ def test_pooling_averages_blocks_exactly():
 
 def test_page_has_every_figure_and_no_limits_on_a_short_input(small_trace):
     page = build(small_trace, AttentionOptions(layer=1, head=1))
-    assert list(page.figures) == ["head", "grid", "statistics", "rollout_first", "rollout", "logit_lens"]
+    assert list(page.figures) == ["head", "grid", "statistics", "rollout_readout", "rollout", "logit_lens"]
     assert page.figures["head"].layout.title.text == "Layer 1, head 1"
     assert page.notes == {}
     assert page.head_view is not None and page.head_view.layers == (1,)  # head view follows the chosen layer
     assert page.model_view.layers == tuple(range(small_trace.num_layers))
-    np.testing.assert_allclose(page.figures["rollout_first"].data[0].y, page.rollout[0], rtol=1e-6)
+    np.testing.assert_allclose(page.figures["rollout_readout"].data[0].y, page.rollout[0], rtol=1e-6)
     sizes = payload_bytes(page)
     assert set(sizes) == {*page.figures, "head_view", "model_view"} and all(size > 0 for size in sizes.values())
+
+
+@pytest.mark.parametrize("family, readout", [("bert", "first"), ("gpt2", "last"), ("llama", "last")])
+def test_the_rollout_bar_is_the_row_of_the_token_the_classifier_reads(bundle, family, readout):
+    """A decoder's first token attends only to itself, so its rollout row is one-hot whatever the text: the bar
+    once showed that for GPT-2 and Llama. It shows the row of the position the classifier reads."""
+    traced = trace(bundle(family), "The film is a quiet triumph, warm and funny.")
+    assert traced.readout == (0 if readout == "first" else len(traced.tokens) - 1)
+    page = build(traced, AttentionOptions(layer=0, head=0))
+    bar = np.asarray(page.figures["rollout_readout"].data[0].y, dtype=float)
+    np.testing.assert_allclose(bar, page.rollout[traced.readout], rtol=1e-6)
+    assert f"(the {readout}: " in page.figures["rollout_readout"].layout.title.text
+    assert np.count_nonzero(bar > 1e-6) > 1  # draws on more than itself
 
 
 def test_grid_and_statistics_map_points_name_their_head(small_trace):
