@@ -49,6 +49,12 @@ def has_markers(bundle: ModelBundle) -> bool:
     return is_thought_beacon(config) and getattr(config, "num_thought_markers", 0) > 0
 
 
+
+def _rank(item: tuple) -> tuple[float, int, int]:
+    """An example's place among a marker's best (probability, text key, position, ...): the highest probability
+    first and, on equal probabilities, the earlier text and position, as every other list here orders ties."""
+    return item[0], -item[1], -item[2]
+
 @dataclass
 class DictionaryParts:
     """The dictionary's sums over some of the texts. Parts of disjoint texts merge into the parts of their union
@@ -95,7 +101,7 @@ class DictionaryParts:
         keep = _kept(options)
         for layer, row in enumerate(other.best):
             for marker, items in enumerate(row):
-                self.best[layer][marker] = heapq.nlargest(keep, self.best[layer][marker] + items)
+                self.best[layer][marker] = heapq.nlargest(keep, self.best[layer][marker] + items, key=_rank)
         self.texts.update(other.texts)
         self._prune()
 
@@ -191,7 +197,7 @@ def accumulate(
         np.add.at(parts.token_counts[layer], (chosen, ids[rows, positions]), 1)
         for marker in range(k):
             column = probs[:, marker]
-            top = np.lexsort((-positions, -slot_keys, -column))[:keep]  # the heap's order: (prob, key, position)
+            top = np.lexsort((positions, slot_keys, -column))[:keep]  # _rank's order
             items = []
             for index in top:
                 row, position = int(rows[index]), int(positions[index])
@@ -200,7 +206,7 @@ def accumulate(
                     (float(column[index]), int(slot_keys[index]), position, start, end,
                      bool(special[row, position]), int(ids[row, position]))
                 )
-            parts.best[layer][marker] = heapq.nlargest(keep, parts.best[layer][marker] + items)
+            parts.best[layer][marker] = heapq.nlargest(keep, parts.best[layer][marker] + items, key=_rank)
     for key, text in zip(keys, texts, strict=True):
         parts.texts[int(key)] = text
     parts._prune()
@@ -293,7 +299,7 @@ def _examples(
     text_index: Callable[[int], int] | None = None,
 ) -> list[dict]:
     """The highest-probability contexts, one per text where there are enough distinct texts."""
-    ranked = sorted(heap, reverse=True)
+    ranked = sorted(heap, key=_rank, reverse=True)
     picked, seen = [], set()
     for item in ranked:  # distinct texts first...
         if item[1] not in seen and len(picked) < options.examples:
@@ -305,7 +311,7 @@ def _examples(
         if item not in picked:
             picked.append(item)
     result = []
-    for prob, key, position, start, end, special, token_id in sorted(picked, reverse=True):
+    for prob, key, position, start, end, special, token_id in sorted(picked, key=_rank, reverse=True):
         text = texts[key]
         width = options.context_chars
         if special or end <= start:  # [CLS]/[SEP]: no span in the text; show where the text starts or ends
