@@ -14,7 +14,15 @@ from tests.conftest import as_read
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKDOWN_CALLS = {"error", "warning", "info", "success", "markdown", "caption", "write", "toast", "exception"}
+NOT_STREAMLIT = {"logger", "log", "logging", "parser", "warnings", "getLogger"}  # .error/.warning that draw nothing
 SOURCES = sorted([*ROOT.glob("app_pages/*.py"), *ROOT.glob("explainer/ui/*.py"), ROOT / "app.py"])
+
+
+def receiver(node: ast.AST) -> str | None:
+    """The name a call is made on: `st` of st.error, `getLogger` of logging.getLogger(...).error."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    return getattr(node, "id", getattr(node, "attr", None))
 
 
 def bare_problems(source: str) -> list[str]:
@@ -39,7 +47,7 @@ def bare_problems(source: str) -> list[str]:
     found = []
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MARKDOWN_CALLS
-                and getattr(node.func.value, "id", None) in {"st", "column", "one", "two", "left", "right"}
+                and receiver(node.func.value) not in NOT_STREAMLIT  # st, st.sidebar, a column, a box
                 and any(unescaped(arg) for arg in [*node.args, *(k.value for k in node.keywords)])):
             found.append(f"line {node.lineno}: {ast.unparse(node)}")
     return found
@@ -58,6 +66,8 @@ def test_the_check_catches_the_forms_it_is_for() -> None:
         "try:\n    pass\nexcept ValueError as oops:\n    st.info(f'Model B: {oops}')\n",
         "st.error(current.error)\n",
         "column.warning('x ' + str(problem))\n",
+        "try:\n    pass\nexcept ValueError as oops:\n    st.sidebar.error(oops)\n",
+        "cells[0].info(str(problem))\n",
     )
     for source in bad:
         assert bare_problems(source), source
