@@ -110,9 +110,9 @@ def _cached_arrays(key: tuple, compute: Callable[[], dict[str, np.ndarray]]) -> 
     """Arrays stored as one .npz per key (written atomically); (arrays, came_from_cache)."""
     path = disk_cache.cache_path(NAMESPACE, CACHE_VERSION, *key).with_suffix(".npz")
     try:
-        with np.load(path, allow_pickle=False) as stored:
+        with np.load(path, allow_pickle=False) as stored:  # every array read here, inside the try
             return {name: stored[name] for name in stored.files}, True
-    except (OSError, ValueError):
+    except Exception:  # missing, or damaged on disk (EOFError, BadZipFile, a bad CRC, ...): computed again
         pass
     arrays = compute()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -138,3 +138,25 @@ def test_a_umap_map_of_repeated_texts_lays_each_vector_out_once(bert_bundle, tmp
     assert laid_out == [len(first)] and again.cached
     np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), xy)
     np.testing.assert_array_equal(result.neighbours.indices, nearest_neighbours(vectors, 4).indices)
+
+
+@pytest.mark.parametrize("damage", ["empty", "half", "flipped", "garbage"])
+def test_a_map_cache_file_damaged_on_disk_is_computed_again(bert_bundle, corpus_data, tmp_path, monkeypatch, damage):
+    """A cached projection or neighbour search cut short or changed on disk (a full disk, a crash of another tool)
+    is computed again, never a crash on every later visit: an empty or half file once raised EOFError or
+    BadZipFile, a changed byte a bad CRC."""
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    options = MapOptions(layer=1, pooling="mean", neighbours=3)
+    first = build_map(bert_bundle, corpus_data, options)
+    files = sorted(tmp_path.rglob("dataset_map/*.npz"))
+    assert len(files) == 2  # the neighbour search and the projection
+    for path in files:
+        data = path.read_bytes()
+        path.write_bytes({"empty": b"", "half": data[: len(data) // 2], "garbage": b"not a zip file",
+                          "flipped": data[:200] + bytes(255 - c for c in data[200:260]) + data[260:]}[damage])
+    again = build_map(bert_bundle, corpus_data, options)
+    np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), first.frame[["x", "y"]].to_numpy())
+    np.testing.assert_array_equal(again.neighbours.indices, first.neighbours.indices)
+    for path in files:  # and written again whole
+        with np.load(path) as stored:
+            assert stored.files
