@@ -198,10 +198,17 @@ def _delimited_records(raw: _Raw, fmt: str) -> tuple[list[str], Iterator[Record]
     else:
         reader = csv.reader(raw.lines())
     header: list[str] | None = None
-    for fields in reader:
-        if fields and any(f.strip() for f in fields):
-            header = fields
-            break
+    try:
+        for fields in reader:
+            if fields and any(f.strip() for f in fields):
+                header = fields
+                break
+    except csv.Error as error:  # lines read on LF only: a file whose lines end in a lone CR is one long "line"
+        cr_only = "new-line character" in str(error)
+        raise DatasetError(
+            f"{raw.name}: its lines end in a carriage return only (old Mac style); save it with LF or CRLF line "
+            "ends" if cr_only else f"{raw.name}: unreadable {fmt.upper()} header: {error}"
+        ) from None
     if header is None:
         raise DatasetError(f"{raw.name} is empty: no header row")
     # Pandas writes its index as an unnamed first column; give every blank name a usable one.
@@ -259,6 +266,9 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
         detail = f": {e}" if raw.quote else ""
         raise DatasetError(f"{raw.name} is not a readable Parquet file{detail}") from e
     columns = list(parquet.schema_arrow.names)
+    if len(set(columns)) != len(columns):  # pyarrow allows it; which one a row read would be silently one of them
+        shown = f" {columns}" if raw.quote else ""
+        raise DatasetError(f"{raw.name}: repeated column names{shown}")
 
     def records() -> Iterator[Record]:
         number = 0
@@ -358,7 +368,10 @@ class _Labels:
             if len(ints) == len(found):  # ids only: keep them, names become "0", "1", ...
                 self.inferred_ints, names = True, ()
             elif not ints:  # names only: sorted, so "negative" < "positive" gives the usual 0/1
-                names = sorted({str(v).strip() for v in found}, key=str.casefold)
+                spelled: dict[str, str] = {}  # names match case-insensitively: "Pos" and "pos" are one label
+                for value in found:
+                    spelled.setdefault(str(value).strip().casefold(), str(value).strip())
+                names = sorted(spelled.values(), key=str.casefold)
             else:
                 raise DatasetError(
                     f"{source}: labels mix ids and names ({_show(found, quote=quote)}); "
@@ -372,6 +385,8 @@ class _Labels:
         if isinstance(value, str) and value.strip().casefold() in self._ids:
             return self._ids[value.strip().casefold()]
         number = _as_int(value)
+        if number is not None and str(number) in self._ids:  # integer-like names ("-1", "0", "1"): a 1 is the
+            return self._ids[str(number)]  # name "1" whether the file stores it as text (CSV) or as a number
         if number is None or number < 0 or (not self.inferred_ints and number >= len(self.names)):
             return None
         self.max_id = max(self.max_id, number)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from explainer.data.spreadsheet import spreadsheet_csv
-from explainer.evaluation.error_report import calibration
+from explainer.evaluation.error_report import calibration, text_matches
 
 KINDS = ("filter", "selection", "list")
 CORRECTNESS = ("all", "correct", "wrong")
@@ -48,7 +48,7 @@ class SliceRule:
     def mask(self, frame: pd.DataFrame, tag_column: str | None = None) -> np.ndarray:  # [N] bool
         keep = np.ones(len(frame), dtype=bool)
         if self.text.strip():
-            keep &= frame["text"].str.contains(self.text.strip(), case=False, regex=False).to_numpy()
+            keep &= text_matches(frame["text"], self.text)
         if self.min_tokens is not None:
             keep &= frame["tokens"].to_numpy() >= self.min_tokens
         if self.max_tokens is not None:

@@ -206,13 +206,20 @@ class ExampleFilter:
     predicted_labels: tuple[str, ...] = ()  # empty: all
 
 
+def text_matches(texts: pd.Series, query: str) -> np.ndarray:  # [N] bool
+    """Which texts contain `query` (its ends' spaces ignored) regardless of case, as str.casefold compares: "straße"
+    finds "STRASSE" and "fi" finds "ﬁne", which lower() misses. Plain text, no regular expression."""
+    wanted = query.strip().casefold()
+    return np.fromiter((wanted in str(text).casefold() for text in texts), dtype=bool, count=len(texts))
+
+
 def filter_examples(frame: pd.DataFrame, rule: ExampleFilter, tag: str | None = None) -> pd.DataFrame:
     """The rows that pass `rule`, most confident first (confident mistakes are the interesting ones)."""
     keep = np.ones(len(frame), dtype=bool)
     if rule.errors_only:
         keep &= ~frame["correct"].to_numpy(dtype=bool)
     if rule.text.strip():
-        keep &= frame["text"].str.contains(rule.text.strip(), case=False, regex=False).to_numpy()
+        keep &= text_matches(frame["text"], rule.text)
     if rule.min_tokens is not None:
         keep &= frame["tokens"].to_numpy() >= rule.min_tokens
     if rule.max_tokens is not None:
@@ -235,6 +242,8 @@ def confusion_cell(frame: pd.DataFrame, true_label: str, predicted_label: str) -
 
 
 def predictions_csv(frame: pd.DataFrame) -> bytes:
-    """The per-example table as UTF-8 CSV for the page's download button (formula-like texts made inert:
-    data/spreadsheet.py)."""
-    return spreadsheet_csv(frame)
+    """The per-example table as UTF-8 CSV for the page's download button: formula-like cells of every text column
+    (the texts, the file's tag columns) made inert (data/spreadsheet.py); the labels are left exact."""
+    free_text = ["text", *(c for c in frame.columns if c not in ("text", "label", "predicted")
+                           and (frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])))]
+    return spreadsheet_csv(frame, free_text)

@@ -65,7 +65,7 @@ def cached_predictions(
     )
     try:
         predictions = _from_json(value)
-        if predictions.probabilities.shape != (len(data), bundle.model.config.num_labels):
+        if not _fits(predictions, bundle, data):
             raise ValueError("cached predictions do not match the data set")
     except (KeyError, TypeError, ValueError, AttributeError):  # damaged on disk, or an older layout: afresh
         predictions = predict(bundle, data.texts, batch_size=batch_size, beacon_threshold=beacon_threshold,
@@ -84,9 +84,20 @@ def load_cached(bundle: ModelBundle, data: LabelledData, beacon_threshold: float
         predictions = None if value is None else _from_json(value)
     except (KeyError, TypeError, ValueError, AttributeError):  # damaged on disk: as if absent
         return None
-    if predictions is None or predictions.probabilities.shape != (len(data), bundle.model.config.num_labels):
+    if predictions is None or not _fits(predictions, bundle, data):
         return None
     return predictions
+
+
+def _fits(predictions: Predictions, bundle: ModelBundle, data: LabelledData) -> bool:
+    """Whether cached predictions have the shapes this model on this file gives: a file damaged on disk into valid
+    JSON of other shapes is recomputed, never a crash on every later read (a short `lengths` once was)."""
+    rows, markers = len(data), getattr(bundle.model.config, "num_thought_markers", None)
+    return (
+        predictions.probabilities.shape == (rows, bundle.model.config.num_labels)
+        and (predictions.lengths is None or predictions.lengths.shape == (rows,))
+        and (predictions.marker_counts is None or predictions.marker_counts.shape == (markers,))
+    )
 
 
 def remember(

@@ -333,3 +333,44 @@ def test_integer_labels_read_as_ids_into_more_names_are_said():
     full = read_dataset(b"text,label\na,0\nb,1\nc,2\n", filename="all.csv", label_names=three)
     assert label_id_note(full) is None  # every id used: the file speaks the model's ids
     assert label_id_note(read_dataset(b"text,label\na,0\nb,1\n", filename="bare.csv")) is None  # no names given
+
+
+def test_integer_like_label_names_read_alike_in_every_format():
+    """A model labelled "-1", "0", "1": a file's 0 and 1 are the names "0" and "1", whether CSV stores them as
+    text or JSONL, Parquet or a pandas CSV (0.0 beside a blank) as numbers. Numbers once went the id path: the same
+    table gave "0"/"1" from CSV and "-1"/"0" from Parquet."""
+    import pandas as pd
+
+    names = ("-1", "0", "1")
+    frame = pd.DataFrame({"text": ["bad", "meh", "good", "fine"], "label": [0, 1, 1, 0]})
+    parquet = io.BytesIO()
+    frame.to_parquet(parquet)
+    with_blank = pd.concat([frame, pd.DataFrame({"text": ["x"], "label": [None]})]).to_csv(index=False).encode()
+    files = {"d.csv": frame.to_csv(index=False).encode(), "d.jsonl": frame.to_json(orient="records", lines=True)
+             .encode(), "d.parquet": parquet.getvalue(), "f.csv": with_blank}
+    for filename, content in files.items():
+        data = read_dataset(content, filename=filename, label_names=names)
+        assert [names[i] for i in data.labels] == ["0", "1", "1", "0"], filename
+
+
+def test_inferred_label_names_are_one_per_label_whatever_their_case():
+    data = read_dataset(b"text,label\na,Pos\nb,pos\nc,neg\nd,NEG\n", filename="d.csv")
+    assert data.label_names == ("neg", "Pos")  # the first spelling of each, in the usual order
+    assert list(data.labels) == [1, 1, 0, 0]
+
+
+def test_a_file_whose_lines_end_in_a_lone_carriage_return_is_refused_with_a_reason():
+    with pytest.raises(DatasetError, match="carriage return only"):
+        read_dataset(b"text,label\rgood film,pos\rbad film,neg\r", filename="d.csv", label_names=("neg", "pos"))
+
+
+def test_a_parquet_file_with_a_repeated_column_is_refused_as_a_csv_one_is():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_arrays([pa.array(["a", "b"]), pa.array(["c", "d"]), pa.array([0, 1])],
+                                 names=["text", "text", "label"])
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    with pytest.raises(DatasetError, match="repeated column names"):
+        read_dataset(buffer.getvalue(), filename="d.parquet", label_names=("neg", "pos"))

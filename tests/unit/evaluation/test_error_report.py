@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import shutil
 
 import numpy as np
@@ -226,3 +227,24 @@ def test_macro_f1_leaves_out_a_label_the_data_never_shows_nor_gets_as_the_slice_
     ours = classification_metrics(labels, predicted, 3)["macro_f1"]
     assert ours == pytest.approx(f1_score(labels, predicted, average="macro")) and ours > 0.5
     assert ours == pytest.approx(macro_f1(labels, predicted))  # the map's whole-set row agrees with Errors
+
+
+def test_the_predictions_csv_makes_every_text_column_inert_and_leaves_labels_exact():
+    """A tag column is as free as the texts: "=HYPERLINK(...)" in it once reached the spreadsheet as a formula."""
+    from explainer.evaluation.error_report import predictions_csv
+
+    frame = pd.DataFrame({"text": ["=1+1"], "capability": ['=HYPERLINK("http://x","y")'], "label": ["-1"],
+                          "predicted": ["+1"], "confidence": [0.9]})
+    rows = pd.read_csv(io.BytesIO(predictions_csv(frame)), dtype=str)
+    assert rows.loc[0, "text"] == "'=1+1" and rows.loc[0, "capability"].startswith("'=HYPERLINK")
+    assert (rows.loc[0, "label"], rows.loc[0, "predicted"]) == ("-1", "+1")
+
+
+def test_text_search_folds_case_as_casefold_does():
+    from explainer.evaluation.error_report import ExampleFilter, filter_examples, text_matches
+
+    texts = pd.Series(["Die STRASSE", "a ﬁne film", "nothing"])
+    assert text_matches(texts, "straße").tolist() == [True, False, False]
+    assert text_matches(texts, " FI ").tolist() == [False, True, False]  # the ends' spaces are not searched
+    frame = pd.DataFrame({"text": texts, "correct": [False] * 3, "confidence": [0.5, 0.6, 0.7]})
+    assert filter_examples(frame, ExampleFilter(text="Strasse")).index.tolist() == [0]
