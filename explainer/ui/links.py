@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, NoReturn
+from urllib.parse import unquote
 
 import streamlit as st
 
@@ -221,8 +222,11 @@ def parse_ints(raw: str) -> list[int]:
 
 
 def parse_names(raw: str, allowed) -> list[str]:
-    """A list of names from a link, e.g. "negative,positive", keeping only those in `allowed`, in its order."""
-    wanted = {part.strip() for part in raw.split(",")}
+    """A list of names from a link, e.g. "negative,positive", keeping only those in `allowed`, in its order. Each
+    name is read as `joined` wrote it (a comma or percent sign inside it escaped), exactly, spaces included; a
+    hand-typed "negative, positive" still finds both."""
+    parts = [unquote(part) for part in raw.split(",")]
+    wanted = {*parts, *(part.strip() for part in parts)}
     return [name for name in allowed if name in wanted]
 
 
@@ -243,8 +247,9 @@ def parse_range(raw: str, low: int, high: int) -> tuple[int, int]:
 
 
 def joined(values: Iterable[Any]) -> str:
-    """A list option for the link: "0,2,3" (empty: the option leaves the link)."""
-    return ",".join(map(str, values))
+    """A list option for the link: "0,2,3" (empty: the option leaves the link). A comma or percent sign inside a
+    value (a tag or label name such as "a, b") is escaped, so parse_names reads the same values back."""
+    return ",".join(str(value).replace("%", "%25").replace(",", "%2C") for value in values)
 
 
 def shown_value(raw: str) -> str:

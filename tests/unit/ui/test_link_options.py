@@ -87,3 +87,12 @@ def test_a_live_views_report_options_carry_every_field_build_report_takes():
     attributed = live_view("attribution", {"target": "positive"})
     assert attributed.report_options(("negative", "positive"))["target"] == "positive"
     assert attributed.report_options(("neg", "pos"))["target"] is None  # a label this model lacks
+
+
+def test_names_with_commas_percent_signs_and_edge_spaces_survive_a_link():
+    from explainer.ui.links import joined, parse_names
+
+    names = ["a, b", " spaced ", "50% off", "plain"]
+    assert parse_names(joined(names), names + ["other"]) == names
+    assert parse_names("negative, positive", ["negative", "neutral", "positive"]) == ["negative", "positive"]
+    assert joined([0, 2, 3]) == "0,2,3"  # numbers as before
