@@ -26,7 +26,9 @@ ADDED = "background:#d3f3d9;padding:1px 3px;border-radius:3px;text-decoration:no
 
 
 def _opcodes(a: list[Word], b: list[Word]) -> list[tuple[str, int, int, int, int]]:
-    matcher = difflib.SequenceMatcher(None, [w.text.lower() for w in a], [w.text.lower() for w in b], autojunk=False)
+    # Words compared as typed: "good" -> "Good" is an edit, since a cased tokenizer reads another input (it was
+    # folded away, so an edit could move the prediction while the diff showed nothing changed).
+    matcher = difflib.SequenceMatcher(None, [w.text for w in a], [w.text for w in b], autojunk=False)
     return matcher.get_opcodes()
 
 

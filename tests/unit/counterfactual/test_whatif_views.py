@@ -82,3 +82,11 @@ def test_counterfactual_table_lists_each_flip(cue_bundle):
     assert list(table.columns) == ["edits", "label", "P(pos)", "method", "change", "text"]
     assert table.iloc[0]["change"] == "removed 'clever'" and table.iloc[0]["text"] == "the film and plot"
     assert table.iloc[0]["P(pos)"] == pytest.approx(search.best.probabilities["pos"], abs=1e-4)
+
+
+def test_a_change_of_case_is_an_edit():
+    from explainer.views.whatif import changed_words, diff_html
+
+    assert changed_words("the good film", "the Good film") == 1
+    shown = diff_html("the good film", "the Good film")
+    assert "line-through" in shown and ">Good<" in shown
