@@ -4,8 +4,9 @@
 Prints {"original": {text, label, probabilities}, "counterfactuals": [{text, label, probabilities, edits:
 [{position, old, new}], edit_count, method}], "forward_passes": N}. Positions count words as
 explainer/counterfactual/words.py splits them. `--data FILE` searches every misclassified row of a labelled file
-(target: its true label) and prints {"examples", "found_share", "median_edit_count", "median_forward_passes"};
-`--out FILE.jsonl` writes one line per example.
+(target: its true label) and prints {"examples", "refused", "found_share", "median_edit_count",
+"median_forward_passes"} (refused: rows the search could not take, not counted in the share); `--out FILE.jsonl`
+writes one line per example.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def test_data_file_summarises_the_mistakes_and_writes_one_line_each(capsys, cue_
         "60",
         "--json",
     )
-    assert summary["examples"] == 5 and summary["out"] == str(out)
+    assert summary["examples"] == 5 and summary["refused"] == 0 and summary["out"] == str(out)
     assert summary["found_share"] == 1.0 and summary["median_edit_count"] == 1  # the cue in or out flips each
     assert summary["median_forward_passes"] >= 2
     lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -111,3 +111,14 @@ def test_registered_and_an_unknown_method_is_refused(capsys):
         main(["--text", TEXT, "--method", "magic"])
     err = capsys.readouterr().err
     assert done.value.code == 2 and "invalid choice: 'magic'" in err and "Traceback" not in err
+
+
+def test_a_row_the_search_refuses_is_counted_apart_not_as_a_failed_search(cue_bundle):  # noqa: F811
+    """A text with nothing to read (a zero-width space) passes the reader but not the search: it is "refused", and
+    the share with a flip is over the rows searched (it once read 0.0 when nothing had been searched at all)."""
+    from explainer.counterfactual.dataset import search_each, summary
+
+    examples = list(search_each(cue_bundle, [("the film clever and plot", "neg"), ("\u200b", "pos")]))
+    assert examples[1].search is None and examples[1].error
+    result = summary(examples)
+    assert (result["examples"], result["refused"]) == (2, 1) and result["found_share"] == 1.0
