@@ -60,7 +60,10 @@ class Tokenized:
 def tokenized(bundle: ModelBundle, text: str) -> Tokenized:
     encoded = encode(bundle, text)
     ids = encoded.inputs["input_ids"]
-    word_ids: list[int | None] = list(tokenize(bundle, text).word_ids(0))
+    full = tokenize(bundle, text)
+    word_ids: list[int | None] = list(full.word_ids(0))
+    if list(full["input_ids"][: len(ids)]) == list(ids):  # encode may leave a decoder's trailing pad ids out
+        word_ids = word_ids[: len(ids)]
     if len(word_ids) != len(ids):  # cannot happen with one tokenizer; never pair on a mismatch
         word_ids = [None if special else index for index, special in enumerate(encoded.special)]
     word_ids = [None if special else word for word, special in zip(word_ids, encoded.special)]

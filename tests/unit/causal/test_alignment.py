@@ -32,3 +32,18 @@ def test_gpt2_readout_is_the_last_token_of_each_text(bundle):
     corrupted = tokenized(gpt2, "the film is very very funny .")
     aligned = align_words(clean, corrupted)
     assert (clean.length - 1, corrupted.length - 1) in aligned.pairs
+
+
+def test_a_decoder_whose_tokenizer_appends_its_pad_keeps_word_alignment(tokenizer, tmp_path):
+    """encode() leaves a decoder's trailing pad id out (what transformers' classifier reads); the word ids must
+    follow, not fall back to one word per token (which left "fine" = f ##i ##n ##e as four unpaired words)."""
+    from explainer import load_model
+    from tests.conftest import build_model, save_checkpoint
+
+    folder = save_checkpoint(build_model("llama", pad_token_id=tokenizer.sep_token_id), tokenizer, tmp_path / "l")
+    item = tokenized(load_model(folder, device="cpu"), "a fine film")
+    words = [w for w in item.word_ids if w is not None]
+    assert item.tokens[-1] != tokenizer.sep_token and len(words) > len(set(words))  # "fine"'s pieces share a word
+    clean, corrupted = item, tokenized(load_model(folder, device="cpu"), "a fine plot")
+    pairs = align_words(clean, corrupted).pairs
+    assert len(pairs) == len(clean.tokens)  # "film" -> "plot" has one token each: paired, with the rest
