@@ -14,6 +14,7 @@ from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import evaluation as evaluation_figures
+from explainer.views.text import markdown_literal
 
 MODES = ("This text", "A data set")
 
@@ -35,7 +36,8 @@ if bundle_b is None:
 name_b = bundle_b.name
 name_a = bundle_a.name
 if bundle_b.model is bundle_a.model:
-    st.info(f"A and B are the same model ({name_a}): every figure below compares it with itself. Choose another B.")
+    st.info(f"A and B are the same model ({markdown_literal(name_a)}): every figure below compares it with itself. "
+            "Choose another B.")
 links.keep("compare_image_format")
 image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="compare_image_format")
 chart = export.charts("compare", image_format, html_download=False)
@@ -49,11 +51,12 @@ if mode == MODES[0]:
         show_problem(error, "info")
         links.stop()
     for side, trace in (("A", result.trace_a), ("B", result.trace_b)):
-        session.warn_if_truncated(trace, f"Model {side} ({trace.model_name}): ")
+        session.warn_if_truncated(trace, f"Model {side} ({markdown_literal(trace.model_name)}): ")
     columns = st.columns(2)
     for column, side, trace in ((columns[0], "A", result.trace_a), (columns[1], "B", result.trace_b)):
-        column.subheader(f"{side}: {trace.model_name}")
-        column.markdown(f"Predicts **{trace.predicted_label}** ({trace.probabilities[trace.predicted]:.1%})")
+        column.subheader(f"{side}: {markdown_literal(trace.model_name)}")
+        column.markdown(f"Predicts **{markdown_literal(trace.predicted_label)}** "
+                        f"({trace.probabilities[trace.predicted]:.1%})")
         with column:
             chart(attention_figures.prediction_bars(trace), f"prediction_{side}")
     if not progressive.rest_may_follow(("compare", name_a, name_b, current.text, by_layer)):
@@ -125,7 +128,7 @@ else:
     columns = st.columns(2)
     for column, side, report in ((columns[0], "A", comparison.report_a), (columns[1], "B", comparison.report_b)):
         metrics = report.metrics
-        column.subheader(f"{side}: {report.model_name}")
+        column.subheader(f"{side}: {markdown_literal(report.model_name)}")
         column.markdown(f"Accuracy **{metrics['accuracy']:.1%}** · macro-F1 **{metrics['macro_f1']:.3f}** · "
                         f"ECE **{report.calibration.ece:.3f}**")
         with column:

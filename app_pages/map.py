@@ -81,7 +81,8 @@ st.subheader("Nearest neighbours")
 row = st.number_input("Row", 0, len(frame) - 1, key=map_ui.FOCUS_KEY, step=1)
 chosen = frame.iloc[int(row)]
 st.caption(
-    f"Row {int(row)} (line {chosen['line']}), true {chosen['label']}, predicted {chosen['predicted']} "
+    f"Row {int(row)} (line {chosen['line']}), true {markdown_literal(str(chosen['label']))}, "
+    f"predicted {markdown_literal(str(chosen['predicted']))} "
     f"({chosen['confidence']:.0%}), by cosine distance in layer {result.layer}:"
 )
 st.text(chosen["text"])

@@ -10,6 +10,7 @@ practice: `pad` and `mask` use that token's embedding, `zero` the zero vector.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ import torch
 
 from explainer.attribution.options import BASELINES
 from explainer.capture.encoding import InputError, encode
+from explainer.capture.validation import label_index
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.thought_beacon.dense import ATTRIBUTED_DENSE as DENSE_NOTE
@@ -59,7 +61,9 @@ def positions_from_ids(bundle: ModelBundle, input_ids: torch.Tensor) -> dict[str
     instead of ids they number every token. Attribution feeds embeddings, so it passes the ids' numbering: the
     function it explains is then the one trace() ran, whatever the text holds."""
     embeddings = getattr(bundle.model.base_model, "embeddings", None)
-    number = getattr(embeddings, "create_position_ids_from_input_ids", None)
+    # RoBERTa's own method; MPNet, ESM, I-BERT, LUKE and Longformer keep it as a function of their module
+    number = getattr(embeddings, "create_position_ids_from_input_ids", None) or getattr(
+        sys.modules.get(type(embeddings).__module__), "create_position_ids_from_input_ids", None)
     padding_idx = getattr(embeddings, "padding_idx", None)
     if number is None or padding_idx is None:
         return {}
@@ -138,14 +142,7 @@ def target_of(bundle: ModelBundle, prepared: Prepared, target: int | str | None)
             with bundle.lock:
                 return own_prediction(bundle, {"input_ids": prepared.input_ids, "attention_mask": mask}), logits
         return int(logits.argmax()), logits
-    if isinstance(target, str) and not target.lstrip("-").isdigit():
-        if target not in bundle.label_names:
-            raise InputError(f"Unknown label '{target}': the model's labels are {', '.join(bundle.label_names)}")
-        return bundle.label_names.index(target), logits
-    index = int(target)
-    if not 0 <= index < len(bundle.label_names):
-        raise InputError(f"Label index {index} is out of range: the model has {len(bundle.label_names)} labels")
-    return index, logits
+    return label_index(bundle.label_names, target), logits
 
 
 def dense_notes(

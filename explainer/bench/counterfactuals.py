@@ -94,11 +94,11 @@ def rows_for(case: str, measured: dict[str, Any], share_target: float) -> list[d
     share = result(
         case=case,
         metric=f"share with a flip (ours: <= {MAX_EDITS} word edits; reference: 1 removal)",
-        ours=max(measured["found_share"], 1e-9),
+        ours=max(measured["found_share"] or 0.0, 1e-9),  # None: every row refused
         reference=max(measured["reference_found_share"], 1e-9),
         reference_name=REFERENCE_NAME,
         target=f"ours >= {share_target:.0%}",
-        meets=measured["found_share"] >= share_target,
+        meets=(measured["found_share"] or 0.0) >= share_target,
     )
     # Passes and seconds are reported beside the reference, as the issue asks, with no target of their own.
     passes = untargeted_result(

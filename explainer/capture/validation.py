@@ -4,6 +4,8 @@ encoding.py re-exports all three."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 MAX_TEXT_CHARS = 100_000  # beyond this, tokenising alone gets slow; no classifier reads that much anyway
 
 
@@ -30,3 +32,16 @@ def validate_text(text: str) -> str:
             "Paste a shorter passage (the model reads only its first few hundred tokens anyway)."
         )
     return text
+
+
+def label_index(label_names: Sequence[str], target: int | str) -> int:
+    """The label a caller named: a name first (a model labelled "-1", "0", "1" means the name "0" by "0", as the
+    pages' label pickers do), then an index or its digits; InputError naming the labels otherwise."""
+    if isinstance(target, str) and target in label_names:
+        return list(label_names).index(target)
+    if isinstance(target, str) and not target.strip().lstrip("-").isdigit():
+        raise InputError(f"Unknown label '{target}': the model's labels are {', '.join(label_names)}")
+    index = int(target)
+    if not 0 <= index < len(label_names):
+        raise InputError(f"Label index {index} is out of range: the model has {len(label_names)} labels")
+    return index

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from explainer.capture.validation import InputError
+from explainer.capture.validation import label_index as checked_label_index
 from explainer.frozen import FrozenArrays
 
 if TYPE_CHECKING:  # light on import (MODES is the command line's choices): no torch
@@ -18,16 +18,7 @@ MODES = ("mean", "zero")
 
 def label_index(bundle: ModelBundle, target: int | str | None, default: int) -> int:
     """The label a caller named (a name, an index or its digits), or `default` for None."""
-    if target is None:
-        return default
-    if isinstance(target, str) and not target.lstrip("-").isdigit():
-        if target not in bundle.label_names:
-            raise InputError(f"Unknown label '{target}': the model's labels are {', '.join(bundle.label_names)}")
-        return bundle.label_names.index(target)
-    index = int(target)
-    if not 0 <= index < len(bundle.label_names):
-        raise InputError(f"Label index {index} is out of range: the model has {len(bundle.label_names)} labels")
-    return index
+    return default if target is None else checked_label_index(bundle.label_names, target)
 
 
 @dataclass(frozen=True, eq=False)

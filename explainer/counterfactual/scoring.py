@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from explainer.attribution.inputs import extra_forward_args, positions_from_ids
-from explainer.capture.encoding import tokenize
+from explainer.capture.encoding import read_length, tokenize
 from explainer.counterfactual.words import Word
 from explainer.loading.bundle import ModelBundle
 
@@ -84,9 +84,10 @@ class Scorer:
         """One forward and backward pass of `text` (truncated as the model reads it)."""
         bundle = self.bundle
         encoded = tokenize(bundle, text, return_offsets_mapping=True, return_special_tokens_mask=True)
-        ids = list(encoded["input_ids"])
-        special = np.array(encoded["special_tokens_mask"], dtype=bool)
-        offsets = np.array(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+        kept = read_length(bundle, encoded["input_ids"])  # a decoder's trailing pad ids left out, as trace() does
+        ids = list(encoded["input_ids"][:kept])
+        special = np.array(encoded["special_tokens_mask"][:kept], dtype=bool)
+        offsets = np.array(encoded["offset_mapping"][:kept], dtype=np.int64).reshape(-1, 2)
         starts = [word.start for word in words]
         word_of_token = np.full(len(ids), -1, dtype=np.int64)
         for index, (start, end) in enumerate(offsets):
@@ -96,7 +97,7 @@ class Scorer:
                 word_of_token[index] = word if word >= 0 and start < words[word].end else word + 1
         word_of_token[word_of_token >= len(words)] = -1
         input_ids = torch.tensor([ids], device=bundle.device)
-        extra = {key: value for key, value in encoded.items() if key == "token_type_ids"}
+        extra = {key: value[:kept] for key, value in encoded.items() if key == "token_type_ids"}
         with bundle.lock, torch.enable_grad():
             embedding = bundle.model.get_input_embeddings()
             embeds = embedding(input_ids).detach().requires_grad_(True)

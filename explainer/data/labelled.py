@@ -380,13 +380,18 @@ class _Labels:
         self.names = tuple(names)
         self._ids = {name.strip().casefold(): i for i, name in enumerate(self.names)}
         self.max_id = len(self.names) - 1
+        # Integer-like names ("-1", "0", "1"): the file's integers are those names when every integer in the sample
+        # is one, whether stored as text (CSV) or as numbers (JSONL, Parquet); otherwise every integer is an id
+        # (0-4 for names "1".."5"). Decided once per file, so one table gives one set of labels in any format.
+        numbers = [n for n in map(_as_int, (v for v in sample if not _is_missing(v))) if n is not None]
+        self.ints_are_names = bool(numbers) and all(str(n) in self._ids for n in numbers)
 
     def __call__(self, value: Any) -> int | None:
-        if isinstance(value, str) and value.strip().casefold() in self._ids:
-            return self._ids[value.strip().casefold()]
         number = _as_int(value)
-        if number is not None and str(number) in self._ids:  # integer-like names ("-1", "0", "1"): a 1 is the
-            return self._ids[str(number)]  # name "1" whether the file stores it as text (CSV) or as a number
+        if number is not None and self.ints_are_names and str(number) in self._ids:
+            return self._ids[str(number)]
+        if number is None and isinstance(value, str) and value.strip().casefold() in self._ids:
+            return self._ids[value.strip().casefold()]
         if number is None or number < 0 or (not self.inferred_ints and number >= len(self.names)):
             return None
         self.max_id = max(self.max_id, number)

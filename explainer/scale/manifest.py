@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "explainer-results"
-VERSION = 2  # bump when the layout or the numbers change (2: batches pad on the right; 1 read left-padding
-# checkpoints such as a left-padded GPT-2 at shifted positions)
+VERSION = 3  # bump when the layout or the numbers change (3: a decoder's trailing pad ids left out and batches padded
+# with the id its classifier skips, integer-like label names read per file, a tokenizer read as saved; 2: batches
+# pad on the right; 1 read left-padding checkpoints such as a left-padded GPT-2 at shifted positions)
 MANIFEST = "manifest.json"
 ROWS = "rows"  # folder of the per-row Parquet shards
 # What to do about a damaged folder: a rerun into it would read the same damage (prepare_folder reads it first).

@@ -37,7 +37,7 @@ from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import DictionaryOptions
 
-VERSION = 2  # bump when the result's meaning or layout changes: old cache entries then miss
+VERSION = 3  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order)
 
 
 class NoMarkersError(ValueError):

@@ -92,7 +92,7 @@ def choose_slots(result: Trace, prefix: str) -> tuple[list[int], list[int]]:
 
 
 def prediction_line(result: Trace) -> str:
-    return f"**{result.predicted_label}** ({result.probabilities[result.predicted]:.1%})"
+    return f"**{markdown_literal(result.predicted_label)}** ({result.probabilities[result.predicted]:.1%})"
 
 
 @contextmanager

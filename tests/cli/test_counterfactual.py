@@ -122,3 +122,10 @@ def test_a_row_the_search_refuses_is_counted_apart_not_as_a_failed_search(cue_bu
     assert examples[1].search is None and examples[1].error
     result = summary(examples)
     assert (result["examples"], result["refused"]) == (2, 1) and result["found_share"] == 1.0
+
+
+def test_a_data_set_of_only_refused_rows_has_no_share(cue_bundle):  # noqa: F811
+    from explainer.counterfactual.dataset import search_each, summary
+
+    result = summary(list(search_each(cue_bundle, [("\u200b", "pos")])))
+    assert (result["refused"], result["found_share"], result["median_forward_passes"]) == (1, None, None)

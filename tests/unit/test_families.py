@@ -300,3 +300,21 @@ def test_a_decoder_whose_pad_id_ends_the_text_is_read_where_transformers_reads_i
     assert any(note.startswith("The text ends in 1 x '[SEP]'") and "not read" in note for note in typed.notes)
     assert typed.tokens[-1] != tokenizer.sep_token and not typed.truncated
     assert typed.unread_note in typed.notes and typed.family_notes == ()  # the logit lens's place stays empty
+
+
+def test_the_counterfactual_gradient_reads_a_decoder_s_text_where_trace_reads_it(tokenizer, tmp_path):
+    """The search's gradient pass feeds embeddings: a trailing pad-id token must be left out as trace() leaves it,
+    or HotFlip and removal's estimate follow the state at </s> (objective 2.34 against trace's -0.75 once)."""
+    from explainer import load_model
+    from explainer.capture.tracing import trace
+    from explainer.counterfactual.scoring import Scorer
+    from explainer.counterfactual.words import split_words
+    from tests.conftest import save_checkpoint
+
+    folder = save_checkpoint(build_model("llama", pad_token_id=tokenizer.sep_token_id), tokenizer, tmp_path / "l")
+    loaded = load_model(folder, device="cpu")
+    text = "a fine film"
+    logits = trace(loaded, text).logits
+    scorer = Scorer(loaded, int(logits.argmax()), None)
+    expected = float(scorer.objective(torch.as_tensor(logits, dtype=torch.float32)))
+    assert scorer.gradient(text, split_words(text)).objective == pytest.approx(expected, abs=1e-5)

@@ -39,3 +39,37 @@ def test_only_models_that_number_positions_from_ids_get_them(bundle):
     for family in ("bert", "gpt2", "ours"):
         prepared = prepare(bundle(family), "[PAD] the film is warm")
         assert positions_from_ids(bundle(family), prepared.input_ids) == {} and "position_ids" not in prepared.extra
+
+
+def test_a_label_named_like_a_number_is_taken_by_its_name(bundle):
+    """A model labelled "-1", "0", "1": the pages pass the picked name, and "0" must mean the label "0" (index 1),
+    not index 0; "-1" was refused as an index out of range."""
+    import dataclasses
+
+    from explainer.capture.validation import label_index
+    from explainer.causal.results import label_index as causal_label_index
+
+    names = ("-1", "0", "1")
+    assert [label_index(names, name) for name in names] == [0, 1, 2]
+    assert label_index(names, 2) == 2 and label_index(("neg", "pos"), "1") == 1
+    tiny = dataclasses.replace(bundle("bert"), label_names=("-1", "0"))
+    assert attribute(tiny, "a fine film", "saliency", target="0").target == 1
+    assert causal_label_index(tiny, "-1", default=1) == 0
+
+
+def test_a_model_whose_position_numbering_is_a_module_function_is_numbered_too(tokenizer, tmp_path):
+    """MPNet (like ESM, I-BERT, LUKE, Longformer) keeps create_position_ids_from_input_ids outside its embeddings
+    class: found there as well, so a typed pad id (here [UNK], MPNet's padding_idx 1) is explained as trace() ran."""
+    from transformers import MPNetConfig, MPNetForSequenceClassification
+
+    from explainer import load_model
+    from tests.conftest import VOCAB, save_checkpoint
+
+    config = MPNetConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, pad_token_id=1, max_position_embeddings=130)
+    torch.manual_seed(0)
+    folder = save_checkpoint(MPNetForSequenceClassification(config).eval(), tokenizer, tmp_path / "mpnet")
+    loaded = load_model(folder, device="cpu")
+    text = f"the film {tokenizer.convert_ids_to_tokens(1)} is warm"
+    assert "position_ids" in prepare(loaded, text).extra
+    np.testing.assert_allclose(attribute(loaded, text, "saliency").logits, trace(loaded, text).logits, atol=1e-5)

@@ -374,3 +374,13 @@ def test_a_parquet_file_with_a_repeated_column_is_refused_as_a_csv_one_is():
     pq.write_table(table, buffer)
     with pytest.raises(DatasetError, match="repeated column names"):
         read_dataset(buffer.getvalue(), filename="d.parquet", label_names=("neg", "pos"))
+
+
+def test_ids_of_a_model_whose_names_are_integers_shifted_are_read_as_ids_in_every_format():
+    """Names "1".."5" (yelp_review_full's layout) and a file of ids 0-4: 0 is no name, so every integer is an id,
+    as text (CSV) or as a number (JSONL); a per-value rule read 1 as the name "1" (id 0) and shifted the rest."""
+    names = ("1", "2", "3", "4", "5")
+    csv_file = b"text,label\na,0\nb,1\nc,2\nd,3\ne,4\n"
+    jsonl = b"".join(json.dumps({"text": t, "label": i}).encode() + b"\n" for i, t in enumerate("abcde"))
+    for filename, content in (("d.csv", csv_file), ("d.jsonl", jsonl)):
+        assert list(read_dataset(content, filename=filename, label_names=names).labels) == [0, 1, 2, 3, 4], filename
