@@ -13,7 +13,8 @@ from explainer.ui.problems import show_problem
 from tests.conftest import as_read
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKDOWN_CALLS = {"error", "warning", "info", "success", "markdown", "caption", "write", "toast", "exception"}
+MARKDOWN_CALLS = {"error", "warning", "info", "success", "markdown", "caption", "write", "toast", "exception",
+                  "subheader", "header", "title", "expander", "metric"}
 NOT_STREAMLIT = {"logger", "log", "logging", "parser", "warnings", "getLogger"}  # .error/.warning that draw nothing
 SOURCES = sorted([*ROOT.glob("app_pages/*.py"), *ROOT.glob("explainer/ui/*.py"), ROOT / "app.py"])
 
