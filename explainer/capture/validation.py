@@ -34,14 +34,15 @@ def validate_text(text: str) -> str:
     return text
 
 
-def label_index(label_names: Sequence[str], target: int | str) -> int:
+def label_index(label_names: Sequence[str], target: int | str, noun: str = "label") -> int:
     """The label a caller named: a name first (a model labelled "-1", "0", "1" means the name "0" by "0", as the
-    pages' label pickers do), then an index or its digits; InputError naming the labels otherwise."""
+    pages' label pickers do), then an index or its digits; InputError naming the labels otherwise (`noun` says
+    what was asked for: "label", "target label")."""
     if isinstance(target, str) and target in label_names:
         return list(label_names).index(target)
     if isinstance(target, str) and not target.strip().lstrip("-").isdigit():
-        raise InputError(f"Unknown label '{target}': the model's labels are {', '.join(label_names)}")
+        raise InputError(f"Unknown {noun} '{target}': the model's labels are {', '.join(label_names)}")
     index = int(target)
     if not 0 <= index < len(label_names):
-        raise InputError(f"Label index {index} is out of range: the model has {len(label_names)} labels")
+        raise InputError(f"{noun.capitalize()} index {index} is out of range: the model has {len(label_names)} labels")
     return index

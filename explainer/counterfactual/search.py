@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from explainer.capture.encoding import InputError, encode
+from explainer.capture.validation import label_index
 from explainer.counterfactual import lexicon
 from explainer.counterfactual.context import Candidate, Context
 from explainer.counterfactual.registry import METHODS, REGISTRY
@@ -29,16 +30,7 @@ MAX_RESULTS = 25  # flips kept, fewest edits first
 
 def resolve_target(bundle: ModelBundle, target: int | str | None) -> int | None:
     """The target label's index (None: any other label); InputError listing the model's labels otherwise."""
-    if target is None:
-        return None
-    labels = bundle.label_names
-    if isinstance(target, str) and target in labels:
-        return labels.index(target)
-    if isinstance(target, int) or (isinstance(target, str) and target.strip().isdigit()):
-        index = int(target)
-        if 0 <= index < len(labels):
-            return index
-    raise InputError(f"Unknown target label '{target}': the model's labels are {', '.join(labels)}")
+    return None if target is None else label_index(bundle.label_names, target, noun="target label")
 
 
 def _check(methods: Sequence[str], max_edits: int, max_candidates: int) -> tuple[str, ...]:
