@@ -34,6 +34,15 @@ def validate_text(text: str) -> str:
     return text
 
 
+def truncation_sentence(num_text_tokens: int, max_length: int, who: str = "The text") -> str:
+    """The one sentence every page, command and report says when a text was cut: its token count (special tokens
+    left out) against what the model reads (special tokens in)."""
+    return (
+        f"{who} has {num_text_tokens:,} tokens; the model reads {max_length:,} at most (with special tokens): "
+        "only the beginning was analysed."
+    )
+
+
 def label_index(label_names: Sequence[str], target: int | str, noun: str = "label") -> int:
     """The label a caller named: a name first (a model labelled "-1", "0", "1" means the name "0" by "0", as the
     pages' label pickers do), then an index or its digits; InputError naming the labels otherwise (`noun` says

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from explainer.capture.encoding import InputError, tokenize
+from explainer.capture.validation import truncation_sentence
 from explainer.causal.alignment import Tokenized, tokenized
 from explainer.causal.batching import Run
 from explainer.causal.batching import run_rows as run_batched
@@ -258,10 +259,9 @@ def _gate_pins(bundle: ModelBundle, item: Tokenized, label: int, baseline: float
 
 def truncation_note(who: str, item: Tokenized) -> str:
     used = item.used_part()
-    tail = used[-40:]
     return (
-        f"{who} has {item.num_text_tokens:,} tokens; the model reads {item.length:,} with special tokens, so only "
-        f"its first {len(used):,} characters were used (up to “…{tail}”)."
+        truncation_sentence(item.num_text_tokens, item.length, who)
+        + f" That is its first {len(used):,} characters (up to “…{used[-40:]}”)."
     )
 
 

@@ -14,7 +14,7 @@ from explainer.attribution.options import BASELINES, AttributionOptions
 from explainer.attribution.options import GRAPH_STEPS as DEFAULT_STEPS
 from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD
 from explainer.attribution.registry import METHODS, REGISTRY
-from explainer.capture.validation import InputError
+from explainer.capture.validation import InputError, truncation_sentence
 from explainer.cli.common import (
     MODEL_HELP,
     add_allow_pickle,
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     # torch, captum and the model load only now: --help and usage errors start at once
     from explainer.attribution.attributing import attribute
     from explainer.attribution.graph import GraphUnsupported, attention_attribution
+    from explainer.capture.encoding import encode
 
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
@@ -84,8 +85,8 @@ def main(argv: list[str] | None = None) -> None:
             payload = attribute(bundle, args.text, args.method, target=args.target, options=options).as_dict()
     except (InputError, GraphUnsupported, ValueError) as error:
         fail(str(error))
-    if payload.get("truncated"):  # said in words too, as trace, patch and ablate say it
-        payload["notes"] = [*payload.get("notes", []), "The text has more tokens than the model reads: only the "
-                            f"beginning ({len(payload['tokens']):,} tokens with special tokens) was attributed."]
+    if payload.get("truncated"):  # said in words too, the sentence trace, patch, ablate and the pages use
+        read = encode(bundle, args.text).num_text_tokens
+        payload["notes"] = [*payload.get("notes", []), truncation_sentence(read, bundle.max_length)]
     print_json(payload)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from explainer.capture.validation import InputError
+from explainer.capture.validation import InputError, truncation_sentence
 from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
 
 if TYPE_CHECKING:  # torch and the model load in main(), after parsing: --help and usage errors start at once
@@ -29,10 +29,8 @@ def summary(result: Trace) -> dict[str, Any]:
         "max_length": result.max_length,
         "shapes": result.shapes(),
         # e.g. which family the per-architecture table lacks, and how to add it; a cut text in words, as patch says
-        "notes": list(result.notes) + ([
-            f"The text has {result.num_text_tokens:,} tokens; the model reads {result.max_length:,} at most (with "
-            "special tokens): only the beginning was analysed."
-        ] if result.truncated else []),
+        "notes": list(result.notes)
+        + ([truncation_sentence(result.num_text_tokens, result.max_length)] if result.truncated else []),
     }
 
 

@@ -17,6 +17,7 @@ from explainer.attribution.inputs import BASELINES
 from explainer.attribution.options import AttributionOptions
 from explainer.attribution.registry import METHODS, title
 from explainer.capture.tracing import Trace, trace
+from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
@@ -207,8 +208,7 @@ def build_report(
         used["not in this report"] = "; ".join(left_out)
     used |= dict(options or {})
     if result.truncated:
-        read = int((~result.special_tokens).sum())  # the text's own tokens, as num_text_tokens counts them
-        used["truncated"] = f"the model read the first {read:,} of the text's {result.num_text_tokens:,} tokens"
+        used["truncated"] = truncation_sentence(result.num_text_tokens, result.max_length)
     if result.unread_note:
         used["not read"] = result.unread_note
     shipped_names = {m.name for m in shipped.SHIPPED}

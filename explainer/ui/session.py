@@ -15,6 +15,7 @@ import streamlit as st
 
 from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.capture.tracing import Trace
+from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.report import build_report
@@ -134,10 +135,7 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
     """Say on the page when the model read only the beginning of the text, or not its trailing padding tokens;
     `who` names the model ("Model B: ")."""
     if result.truncated:
-        st.warning(
-            f"{who}The text has {result.num_text_tokens:,} tokens; the model reads {result.max_length:,} at most. "
-            "Only the beginning was analysed."
-        )
+        st.warning(who + truncation_sentence(result.num_text_tokens, result.max_length))
     if result.unread_note:
         st.info(markdown_literal(who + result.unread_note))
 

@@ -116,7 +116,7 @@ def test_the_attribution_page_keeps_to_the_token_limit(demo):
 @pytest.mark.parametrize("page", ["app_pages/attribution.py", "app_pages/whatif.py"])
 def test_the_token_limit_gives_the_whole_text_s_count_when_the_model_read_its_beginning(demo, page):
     app = run({"text": "fine " * 150}, page=page)  # past the tiny model's max_length
-    warning = next(w.value for w in app.warning if "Only the beginning" in w.value)
+    warning = next(w.value for w in app.warning if "only the beginning" in w.value)
     said = next(i.value for i in app.info if "at most 8 tokens" in i.value)
     whole = warning.split("The text has ")[1].split(" tokens")[0]
     assert f"this one has {whole} (the model reads" in said  # the count the page's own warning gives

@@ -259,7 +259,7 @@ def test_compare_page_keeps_the_same_layer_choice_in_the_link_and_warns_on_long_
     pairs = next(d.value for d in app.dataframe if "similarity" in d.value.columns)
     layer_of = lambda head: head.split(".")[0]  # noqa: E731  ("L2.H5" -> "L2")
     assert (pairs["A head"].map(layer_of) == pairs["B head"].map(layer_of)).all()  # matched within layers
-    warnings = [w.value for w in app.warning if "Only the beginning was analysed" in w.value]
+    warnings = [w.value for w in app.warning if "only the beginning was analysed" in w.value]
     assert len(warnings) == 2 and warnings[0].startswith("Model A") and warnings[1].startswith("Model B")
     app.toggle(key="compare_by_layer").set_value(False).run()
     assert not app.exception and "same_layer" not in app.query_params

@@ -72,6 +72,6 @@ def test_a_cut_text_is_said_in_the_notes_of_trace_and_attribute(checkpoint, tmp_
     assert any("only the beginning was analysed" in note for note in payload["notes"])
     code, payload, err = run(capsys, "attribute", "--model", bert, "--text", long, "--method", "saliency")
     assert code == 0 and payload["truncated"] is True, err
-    assert f"only the beginning ({len(payload['tokens'])} tokens" in " ".join(payload["notes"])
+    assert any("only the beginning was analysed" in note for note in payload["notes"])
     code, payload, err = run(capsys, "trace", "--model", bert, "--text", "good film")
     assert code == 0 and payload["notes"] == []  # nothing cut, nothing said

@@ -120,4 +120,4 @@ def test_bad_input(bundle):
     with pytest.raises(InputError, match="no texts"):
         ablate_heads(bert, "fine", reference=["  "])
     long = ablate_heads(bert, " ".join(["the film is funny ."] * 40), mode="zero")
-    assert long.truncated and any("characters were used" in note for note in long.notes)
+    assert long.truncated and any("only the beginning was analysed. That is its first" in note for note in long.notes)

@@ -104,7 +104,7 @@ def test_bad_input_says_why(bundle):
     long = " ".join(["the film is funny ."] * 40)
     result = patch(bert, long, long.replace("funny", "warm", 1))
     assert result.truncated == (True, True)
-    assert any("only its first" in note and "characters were used" in note for note in result.notes)
+    assert any("only the beginning was analysed" in note and "That is its first" in note for note in result.notes)
     with pytest.raises(InputError, match="Unknown label"):
         patch(bert, "the film is funny .", "the film is warm .", target="maybe")
 

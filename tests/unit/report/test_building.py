@@ -8,6 +8,7 @@ import re
 import pytest
 
 from explainer import load_model, trace
+from explainer.capture.validation import truncation_sentence
 from explainer.report import PAGES, ReportError, build_report
 from explainer.views import attribution as attribution_figures
 from tests.conftest import CORPUS
@@ -155,12 +156,11 @@ def test_a_report_from_the_markers_or_beacons_page_draws_its_path_and_skips_and_
         "'", "&#x27;")
 
 
-def test_a_cut_text_counts_the_tokens_read_as_the_whole_text_is_counted(bundle):
+def test_a_cut_text_is_said_with_the_sentence_the_pages_use(bundle):
     ours = bundle("ours")
     text = "a fine film " * 200
     traced = trace(ours, text)
     assert traced.truncated
-    read = int((~traced.special_tokens).sum())  # text tokens only, like num_text_tokens
     document = build_report(ours, text, ("overview",))
-    assert f"the model read the first {read:,} of the text&#x27;s {traced.num_text_tokens:,} tokens" in document or (
-        f"the model read the first {read:,} of the text's {traced.num_text_tokens:,} tokens" in document)
+    said = truncation_sentence(traced.num_text_tokens, traced.max_length)  # the text's own tokens, not specials
+    assert f"The text has {traced.num_text_tokens:,} tokens" in said and said in document.replace("&#x27;", "'")
