@@ -136,8 +136,8 @@ if trace is not None:
                                                 graph_bar.progress(min(done / max(planned, 1), 1.0)))
         graph_bar.empty()
         graph = heads.graph(threshold)
-        st.caption(f"{attribution_figures.plural(len(graph.edges), 'edge')} · completeness error per layer: "
-                   + ", ".join(f"{d:.1%}" for d in heads.relative_deltas))
+        caption, unreliable = attribution_figures.graph_caption(heads, graph)
+        (st.warning if unreliable else st.caption)(caption)
         chart(attribution_figures.graph_figure(graph), "graph")
         st.download_button(
             "Graph as JSON",

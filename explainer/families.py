@@ -7,9 +7,9 @@ and the module whose output is its update), the final norm and the classifier; w
 reads; and how many slots its position ids lose to an offset.
 
 Hidden states follow each model's own `output_hidden_states` convention, so the lens differs per family:
-post-LN families (BERT, RoBERTa, DistilBERT, ELECTRA, DeBERTa, ALBERT) emit normalised states the head reads
-directly; pre-LN families (GPT-2, ModernBERT, Llama, Qwen, Mistral, ours) need the final norm first, except on
-their last state, which already has it.
+post-LN families (BERT, RoBERTa, DistilBERT, ELECTRA, DeBERTa, ALBERT, MPNet) emit normalised states the head
+reads directly; pre-LN families (GPT-2, ModernBERT, Llama, Qwen, Mistral, Gemma, Phi-3, ours) need the final norm
+first, except on their last state, which already has it.
 
 `blocks` lists one entry per layer *call*, in order: ALBERT runs one shared layer N times, so its list holds the
 same module N times, and whoever hooks a block's parts must count calls (explainer/capture/layer_hooks.py)
@@ -171,16 +171,17 @@ def _albert_layers(model: Any) -> list[nn.Module]:
     return [layer for i in range(config.num_hidden_layers) for layer in groups[int(i / per_group)].albert_layers]
 
 
-def _llama_like(*model_types: str) -> Family:
-    """Llama, Qwen2/3 and Mistral share one layout: pre-RMSNorm decoder layers under model.model, rotary
-    positions (no offset), grouped-query attention whose maps come back one per query head, and a `score`
-    head on the last non-pad token after the final RMSNorm."""
+def _llama_like(*model_types: str, mlp: Callable[[nn.Module], MlpProbe] | None = None) -> Family:
+    """Llama, Qwen2/3, Mistral, Gemma and Phi-3 share one layout: pre-RMSNorm decoder layers under model.model,
+    rotary positions (no offset), grouped-query attention whose maps come back one per query head, and a `score`
+    head on the last non-pad token after the final RMSNorm. `mlp`: where a family's MLP reads and writes, when
+    not Llama's post_attention_layernorm -> mlp (Gemma 2 norms the MLP's output too)."""
     return Family(
         model_types=model_types,
         readout="last",
         layers=lambda m: m.model.layers,
         attention_output=lambda block: block.self_attn.o_proj,
-        mlp=lambda block: (block.post_attention_layernorm, block.mlp),
+        mlp=mlp or (lambda block: (block.post_attention_layernorm, block.mlp)),
         final_norm=lambda m: m.model.norm,
         classifier=lambda m: m.score,
         logit_lens=_decoder_lens(lambda m: m.model.norm),
@@ -282,7 +283,32 @@ FAMILIES: tuple[Family, ...] = (
         classifier=lambda m: m.classifier,
         logit_lens=_albert_lens,
     ),
-    _llama_like("llama", "mistral", "qwen2", "qwen3"),
+    # Gemma scales its embeddings by sqrt(hidden) inside the model, so given embeddings it still does; Phi-3 fuses
+    # q, k, v and gate, up, which no entry here names.
+    _llama_like("llama", "mistral", "qwen2", "qwen3", "gemma", "phi3"),
+    # Gemma 2: the attention output and the MLP's are normed before they join the residual (post_attention_layernorm
+    # and post_feedforward_layernorm), so the MLP's update is the second norm's output.
+    _llama_like("gemma2", mlp=lambda block: (block.pre_feedforward_layernorm, block.post_feedforward_layernorm)),
+    # MPNet: BERT's post-LN blocks (self-attention in attention.attn, output projection `o`) with a relative position
+    # bias, RoBERTa's head and position ids from the padding index.
+    Family(
+        model_types=("mpnet",),
+        layers=lambda m: m.mpnet.encoder.layer,
+        attention_output=lambda block: block.attention.attn.o,
+        mlp=_bert_mlp,
+        classifier=lambda m: m.classifier.out_proj,
+        logit_lens=_roberta_lens,
+        position_offset=lambda config: 2,  # numbered from padding index 1, fixed in MPNet's code, not the config's
+    ),
+    # DeBERTa (v1): v2's layout with a fused in_proj; absolute positions from 0 and ContextPooler + classifier.
+    Family(
+        model_types=("deberta",),
+        layers=lambda m: m.deberta.encoder.layer,
+        attention_output=lambda block: block.attention.output.dense,
+        mlp=_bert_mlp,
+        classifier=lambda m: m.classifier,
+        logit_lens=_deberta_lens,
+    ),
     # Decoders known only by their readout: they trace, and attribution reads the right position.
     Family(model_types=("gpt_neo", "gptj"), readout="last"),
 )

@@ -35,12 +35,18 @@ from transformers import (  # noqa: E402
     AlbertForSequenceClassification,
     BertConfig,
     BertForSequenceClassification,
+    DebertaConfig,
+    DebertaForSequenceClassification,
     DebertaV2Config,
     DebertaV2ForSequenceClassification,
     DistilBertConfig,
     DistilBertForSequenceClassification,
     ElectraConfig,
     ElectraForSequenceClassification,
+    Gemma2Config,
+    Gemma2ForSequenceClassification,
+    GemmaConfig,
+    GemmaForSequenceClassification,
     GPT2Config,
     GPT2ForSequenceClassification,
     LlamaConfig,
@@ -49,6 +55,10 @@ from transformers import (  # noqa: E402
     MistralForSequenceClassification,
     ModernBertConfig,
     ModernBertForSequenceClassification,
+    MPNetConfig,
+    MPNetForSequenceClassification,
+    Phi3Config,
+    Phi3ForSequenceClassification,
     PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerFast,
@@ -81,7 +91,10 @@ FAMILIES = ("ours", "baseline", "bert", "distilbert", "roberta", "gpt2")
 HF_FAMILIES = ("bert", "distilbert", "roberta", "gpt2")
 # The other families of the per-architecture table (explainer/families.py). Kept out of FAMILIES, which many
 # tests run over, so each is exercised by the table's own suite (tests/unit/test_families.py).
-MORE_FAMILIES = ("electra", "xlm-roberta", "deberta-v2", "modernbert", "albert", "llama", "qwen2", "mistral", "qwen3")
+MORE_FAMILIES = (
+    "electra", "xlm-roberta", "deberta-v2", "modernbert", "albert", "llama", "qwen2", "mistral", "qwen3",
+    "gemma", "gemma2", "phi3", "mpnet", "deberta",
+)
 GQA_KV_HEADS = 2  # decoders get grouped-query attention: 4 query heads share 2 key/value heads
 
 CORPUS = [
@@ -261,6 +274,20 @@ def _more_config(family: str, init: float, labels: dict, overrides: dict) -> Pre
         "qwen2": dict(num_key_value_heads=GQA_KV_HEADS, bos_token_id=2, eos_token_id=3),
         "mistral": dict(num_key_value_heads=GQA_KV_HEADS, bos_token_id=2, eos_token_id=3),
         "qwen3": dict(num_key_value_heads=GQA_KV_HEADS, head_dim=HIDDEN // HEADS, bos_token_id=2, eos_token_id=3),
+        "gemma": dict(num_key_value_heads=GQA_KV_HEADS, head_dim=HIDDEN // HEADS, bos_token_id=2, eos_token_id=3),
+        # Gemma 2 as published: sliding-window and global layers in turn, attention logits soft-capped.
+        "gemma2": dict(
+            num_key_value_heads=GQA_KV_HEADS,
+            head_dim=HIDDEN // HEADS,
+            sliding_window=4,
+            attn_logit_softcapping=5.0,
+            query_pre_attn_scalar=HIDDEN // HEADS,
+            bos_token_id=2,
+            eos_token_id=3,
+        ),
+        "phi3": dict(num_key_value_heads=GQA_KV_HEADS, bos_token_id=2, eos_token_id=3),
+        "mpnet": dict(max_position_embeddings=MAX_POSITIONS + 2, bos_token_id=2, eos_token_id=3),
+        "deberta": dict(relative_attention=True, pos_att_type=["p2c", "c2p"], max_relative_positions=-1),
     }
     config_classes: dict[str, type[PretrainedConfig]] = {
         "electra": ElectraConfig,
@@ -272,6 +299,11 @@ def _more_config(family: str, init: float, labels: dict, overrides: dict) -> Pre
         "qwen2": Qwen2Config,
         "mistral": MistralConfig,
         "qwen3": Qwen3Config,
+        "gemma": GemmaConfig,
+        "gemma2": Gemma2Config,
+        "phi3": Phi3Config,
+        "mpnet": MPNetConfig,
+        "deberta": DebertaConfig,
     }
     kwargs = {**common, **specific[family], **overrides}
     return config_classes[family](**kwargs)
@@ -294,6 +326,11 @@ MODEL_CLASSES: dict[str, type[PreTrainedModel]] = {
     "qwen2": Qwen2ForSequenceClassification,
     "mistral": MistralForSequenceClassification,
     "qwen3": Qwen3ForSequenceClassification,
+    "gemma": GemmaForSequenceClassification,
+    "gemma2": Gemma2ForSequenceClassification,
+    "phi3": Phi3ForSequenceClassification,
+    "mpnet": MPNetForSequenceClassification,
+    "deberta": DebertaForSequenceClassification,
 }
 
 
@@ -302,18 +339,27 @@ def build_model(family: str, seed: int = SEED, **overrides) -> PreTrainedModel:
 
     LayerNorm scales and shifts are moved off their (1, 0) init, as training would: with the identity
     affine, LN(LN(x)) == LN(x) and a logit lens that normalised twice would go unnoticed. RMSNorm scales
-    (Llama, Qwen, Mistral: no shift) are moved the same way; bias-free LayerNorms (ModernBERT) keep no bias."""
+    (Llama, Qwen, Mistral: no shift) are moved the same way; bias-free LayerNorms (ModernBERT) keep no bias.
+    DeBERTa's own LayerNorm class and its separate query and value biases move too."""
     torch.manual_seed(seed)
     model = MODEL_CLASSES[family](tiny_config(family, **overrides)).eval()
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
+            if isinstance(module, torch.nn.LayerNorm) or type(module).__name__ == "DebertaLayerNorm":
                 if module.weight is not None:
                     module.weight.copy_(1.0 + 0.3 * torch.randn_like(module.weight))
                 if module.bias is not None:
                     module.bias.copy_(0.1 * torch.randn_like(module.bias))
             elif type(module).__name__.endswith("RMSNorm"):
                 module.weight.copy_(1.0 + 0.3 * torch.randn_like(module.weight))
+        for name, parameter in model.named_parameters():  # DeBERTa (v1) starts its q and v biases at zero
+            if name.endswith(("q_bias", "v_bias")):
+                parameter.copy_(0.1 * torch.randn_like(parameter))
+        if family.startswith("gemma"):
+            # A pad row left at its zero init makes the pad baseline a zero input, where Gemma 2's norms of norms
+            # put the whole integral at alpha ~ 0 (test_every_family checks that attribution then says it has
+            # not converged); a trained checkpoint's pad row is whatever training left it.
+            model.get_input_embeddings().weight[model.config.pad_token_id].normal_(0.0, 0.2)
     return model
 
 

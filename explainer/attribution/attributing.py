@@ -15,7 +15,7 @@ from typing import TypeVar
 import torch
 
 from explainer.attribution.inputs import GAP_FLOOR, dense_notes, prepare, target_of
-from explainer.attribution.options import AttributionOptions
+from explainer.attribution.options import UNRELIABLE, AttributionOptions
 from explainer.attribution.registry import METHODS, REGISTRY, title
 from explainer.attribution.result import Attribution, Computed
 from explainer.capture.encoding import InputError
@@ -72,7 +72,6 @@ def attribute(
     )
 
 
-UNRELIABLE = "these scores are not reliable here"  # ends completeness_note's first sentence: pages warn on it
 
 
 def completeness_note(method: str, computed: Computed, target_logit: float, options: AttributionOptions) -> str | None:

@@ -39,6 +39,7 @@ from torch import nn
 from explainer.attribution.inputs import Prepared, dense_notes, prepare, rows_per_batch, target_of
 from explainer.attribution.options import GRAPH_STEPS as DEFAULT_STEPS  # defined there: the command line reads
 from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD  # them without importing torch
+from explainer.attribution.options import UNRELIABLE
 from explainer.capture import layer_hooks
 from explainer.families import FAMILIES, family_of, missing_family_note, single_readout_note
 from explainer.frozen import FrozenArrays
@@ -216,6 +217,7 @@ def attention_attribution(
                 scores[layer] = _integral(attention[layer], integrands[layer], level, finest)
     stacked = torch.stack(scores).numpy()  # [L, H, T, T]
     deltas = stacked.sum(axis=(1, 2, 3)) - (full - zeroed)
+    unmet = _unconverged_note(deltas, full - zeroed, used, tolerance or DEFAULT_TOLERANCE)
     return AttentionAttribution(
         model_name=bundle.name,
         architecture=bundle.architecture,
@@ -233,7 +235,21 @@ def attention_attribution(
         layer_steps=np.array(used),
         seconds=time.perf_counter() - started,
         truncated=prepared.truncated,
-        notes=dense_notes(bundle, prepared, target, label, logits),
+        notes=dense_notes(bundle, prepared, target, label, logits) + ((unmet,) if unmet else ()),
+    )
+
+
+def _unconverged_note(deltas: np.ndarray, gaps: np.ndarray, used: list[int], tolerance: float) -> str | None:
+    """A warning naming the layers whose completeness error is still over `tolerance` at their last level (the
+    pages warn on UNRELIABLE, as for the embedding methods); None when every layer meets it."""
+    relative = np.abs(deltas) / np.maximum(np.abs(gaps), 1e-12)
+    failing = [layer for layer in range(len(deltas)) if relative[layer] >= tolerance]
+    if not failing:
+        return None
+    listed = ", ".join(f"layer {layer + 1}: {relative[layer]:.1%} after {used[layer]} intervals" for layer in failing)
+    return (
+        f"Attribution graph: the completeness error is over {tolerance:.0%} ({listed}, the most allowed): the "
+        f"integral has not converged, so {UNRELIABLE} for {'that layer' if len(failing) == 1 else 'those layers'}"
     )
 
 

@@ -18,6 +18,9 @@ STOPS = ("error_bound", "delta")  # what adaptive IG (ig_adaptive.py) stops on
 # (tests/unit/attribution/test_ig_adaptive.py).
 INTEGRATIONS = ("adaptive", "gausslegendre", "riemann_middle")
 
+# Ends the note of a method (or graph layer) whose integral has not converged: the pages warn on it.
+UNRELIABLE = "these scores are not reliable here"
+
 # The attribution graph's defaults (graph.py: DEFAULT_STEPS, DEFAULT_THRESHOLD).
 GRAPH_STEPS = 16  # the most intervals per layer; fixed 8-point Gauss-Legendre left 10-16% completeness error on
 # the shipped model

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                 **graph.as_dict(),
                 "convergence_delta": result.deltas.tolist(),
                 "steps": result.steps,
+                **({"notes": list(result.notes)} if result.notes else {}),  # a layer that has not converged
             }
         else:
             reads = REGISTRY[args.method].reads

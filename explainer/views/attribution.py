@@ -15,13 +15,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from explainer.attribution.options import UNRELIABLE
 from explainer.attribution.registry import REGISTRY
 from explainer.attribution.registry import title as method_title
 from explainer.views.text import display_token, html_text, markdown_literal, numbered, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.attribution.faithfulness import Agreement, Faithfulness
-    from explainer.attribution.graph import AttributionGraph
+    from explainer.attribution.graph import AttentionAttribution, AttributionGraph
     from explainer.attribution.result import Attribution
 
 DIVERGING = "RdBu"  # red against the label, blue for it
@@ -280,6 +281,15 @@ def agreement_heatmap(result: Agreement, measure: str = "spearman") -> go.Figure
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return figure
+
+
+def graph_caption(heads: AttentionAttribution, graph: AttributionGraph) -> tuple[str, bool]:
+    """The line under the graph: its edge count and every layer's completeness error, then the warning of the
+    layers whose integral has not converged; True when there is one (the page shows it as a warning)."""
+    errors = ", ".join(f"{d:.1%}" for d in heads.relative_deltas)
+    unmet = [note for note in heads.notes if UNRELIABLE in note]
+    line = f"{plural(len(graph.edges), 'edge')} · completeness error per layer: {errors}."
+    return " ".join([line, *unmet]), bool(unmet)
 
 
 def graph_figure(graph: AttributionGraph) -> go.Figure:

@@ -226,18 +226,18 @@ def test_a_mean_pooled_modernbert_has_no_attribution_graph(tokenizer, tmp_path):
 
 
 def test_a_family_not_in_the_table_refuses_the_one_position_methods(tokenizer, tmp_path):
-    # an OPT or MPNet classifier reads a position the table does not know: rollout read at 0 explained nothing
-    from transformers import MPNetConfig, MPNetForSequenceClassification
+    # an OPT classifier reads a position the table does not know (its last token): rollout read at 0 explained nothing
+    from transformers import OPTConfig, OPTForSequenceClassification
 
     from explainer import load_model
     from explainer.attribution.attributing import attribute, attribute_all
     from explainer.attribution.layer_methods import MethodUnsupported
     from tests.conftest import save_checkpoint
 
-    config = MPNetConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=130, num_labels=2)
+    config = OPTConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       ffn_dim=64, word_embed_proj_dim=32, max_position_embeddings=130, num_labels=2, pad_token_id=0)
     torch.manual_seed(0)
-    folder = save_checkpoint(MPNetForSequenceClassification(config).eval(), tokenizer, tmp_path / "mpnet")
+    folder = save_checkpoint(OPTForSequenceClassification(config).eval(), tokenizer, tmp_path / "opt")
     loaded = load_model(folder, device="cpu")
     assert family_of(loaded.model) is UNKNOWN
     for method in ("rollout", "grad_x_attention"):

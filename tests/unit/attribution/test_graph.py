@@ -180,3 +180,20 @@ def test_graph_steps_cap_each_layer_and_bad_options_are_refused(bundle):
     for bad in ({"steps": 0}, {"steps": 2.5}, {"tolerance": -0.1}, {"tolerance": 1.0}):
         with pytest.raises(ValueError):
             attention_attribution(loaded, TEXT, **bad)
+
+
+def test_layers_left_over_the_tolerance_are_named_in_a_warning(bundle):
+    from explainer.attribution.options import UNRELIABLE
+    from explainer.views.attribution import graph_caption
+
+    loaded = bundle("bert")
+    met = attention_attribution(loaded, TEXT, steps=32)
+    caption, unreliable = graph_caption(met, met.graph())
+    assert not unreliable and "completeness error per layer" in caption
+    assert not any(UNRELIABLE in note for note in met.notes)
+    unmet = attention_attribution(loaded, TEXT, steps=1, tolerance=1e-9)  # one interval cannot be that exact
+    (note,) = [note for note in unmet.notes if UNRELIABLE in note]
+    for layer, error in enumerate(unmet.relative_deltas):
+        assert f"layer {layer + 1}: {error:.1%} after 1 intervals" in note
+    caption, unreliable = graph_caption(unmet, unmet.graph())
+    assert unreliable and caption.endswith(note)
