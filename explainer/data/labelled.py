@@ -388,8 +388,8 @@ class _Labels:
 
     def __call__(self, value: Any) -> int | None:
         number = _as_int(value)
-        if number is not None and self.ints_are_names and str(number) in self._ids:
-            return self._ids[str(number)]
+        if number is not None and self.ints_are_names:  # past the sample too: an integer that is no name is unknown,
+            return self._ids.get(str(number))  # not an id (0 read as the name "1" after 1..5 were read as names)
         if number is None and isinstance(value, str) and value.strip().casefold() in self._ids:
             return self._ids[value.strip().casefold()]
         if number is None or number < 0 or (not self.inferred_ints and number >= len(self.names)):

@@ -384,3 +384,15 @@ def test_ids_of_a_model_whose_names_are_integers_shifted_are_read_as_ids_in_ever
     jsonl = b"".join(json.dumps({"text": t, "label": i}).encode() + b"\n" for i, t in enumerate("abcde"))
     for filename, content in (("d.csv", csv_file), ("d.jsonl", jsonl)):
         assert list(read_dataset(content, filename=filename, label_names=names).labels) == [0, 1, 2, 3, 4], filename
+
+
+def test_an_integer_past_the_sample_that_is_no_name_is_unknown_once_integers_are_names(monkeypatch):
+    """The sample decides that integers are names ("1".."5"); a later 0 is no name. It was read as id 0, the name
+    "1", so rows labelled 0 and 1 became one label without a word."""
+    monkeypatch.setattr(datasets, "SAMPLE_ROWS", 3)
+    names = ("1", "2", "3", "4", "5")
+    with pytest.raises(DatasetError, match=r"line 6: unknown label '0'"):
+        read_dataset(b"text,label\na,1\nb,2\nc,5\nd,3\ne,0\n", filename="stars.csv", label_names=names)
+    jsonl = b"".join(json.dumps({"text": t, "label": n}).encode() + b"\n" for t, n in zip("abcde", (1, 2, 5, 3, 0)))
+    with pytest.raises(DatasetError, match=r"line 5: unknown label 0;"):
+        read_dataset(jsonl, filename="stars.jsonl", label_names=names)
