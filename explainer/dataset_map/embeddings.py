@@ -31,7 +31,7 @@ from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
 from explainer.evaluation import prediction_cache
 from explainer.evaluation.predict import Predictions, predict
-from explainer.families import family_of, is_known
+from explainer.families import family_of, is_known, single_readout_note
 from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress
 
@@ -47,19 +47,28 @@ class MapError(ValueError):
 
 
 def has_readout(bundle: ModelBundle) -> bool:
-    """Whether the architecture table says which position this model's classifier reads."""
-    return is_known(bundle.model.config.model_type)
+    """Whether this model's classifier reads one position the architecture table names (not a family the table
+    lacks, not a ModernBERT that mean-pools: families.single_readout_note, the rule attribution follows)."""
+    return single_readout_note(bundle.model) is None
 
 
 def check_readout(bundle: ModelBundle) -> None:
-    """MapError unless the architecture table says which position this model's classifier reads (readout
-    vectors need it; mean-pooled vectors do not)."""
-    if not has_readout(bundle):
+    """MapError unless this model's classifier reads one known position (readout vectors need it; mean-pooled
+    vectors do not)."""
+    if has_readout(bundle):
+        return
+    model_type = bundle.model.config.model_type
+    if is_known(model_type):  # a table family whose head pools every position: the mean is what it reads
         raise MapError(
-            f"{bundle.name}: model type {bundle.model.config.model_type!r} has no readout convention in the "
-            "architecture table (explainer/families.py), so its readout vectors are unknown; map the mean of its "
-            "tokens instead (the page's Vector option, or --pooling mean), or add a Family entry for it"
+            f"{bundle.name}: this {model_type} classifier pools every position, so no single position carries its "
+            "prediction; map the mean of its tokens (the page's Vector option, or --pooling mean), which is what "
+            "its head reads"
         )
+    raise MapError(
+        f"{bundle.name}: model type {model_type!r} has no readout convention in the "
+        "architecture table (explainer/families.py), so its readout vectors are unknown; map the mean of its "
+        "tokens instead (the page's Vector option, or --pooling mean), or add a Family entry for it"
+    )
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ def pool(bundle: ModelBundle, out: Any, attention_mask: np.ndarray) -> BatchEmbe
     positions = last if family_of(bundle.model).readout == "last" else first  # [batch]
     batch = torch.arange(mask.shape[0], device=mask.device)
     readout = torch.stack([h[batch, positions] for h in states])  # [layers+1, batch, d]
-    if not has_readout(bundle):  # unknown position: stored as NaN, refused where read (check_readout)
+    if not has_readout(bundle):  # no single known position: stored as NaN, refused where read (check_readout)
         readout = torch.full_like(readout, float("nan"))
     weights = mask.to(states[0].dtype)[:, None, :]  # [batch, 1, T]
     counts = weights.sum(dim=2).clamp(min=1.0)  # [batch, 1]
@@ -228,7 +237,7 @@ class EmbeddingStore:
 def store_folder(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> Path:
     """Where this model's embeddings of this file live: keyed like the prediction cache, beside it."""
     key = (STORE_VERSION, *prediction_cache.cache_key(bundle, data, beacon_threshold))
-    if not has_readout(bundle):  # its readout vectors are NaN: a later Family entry must not reuse them
+    if not has_readout(bundle):  # its readout vectors are NaN: a later Family entry or fix must not reuse them
         key = (*key, "no-readout")
     return disk_cache.cache_path(NAMESPACE, *key).with_suffix("")
 

@@ -138,3 +138,21 @@ def test_float16_store_clips_instead_of_overflowing(bert_bundle):
 
     values = _half(torch.tensor([1e6, -1e6, 1.5]))
     assert np.isfinite(values).all() and values[0] == np.finfo(np.float16).max
+
+
+def test_a_classifier_that_mean_pools_gets_mean_vectors_only(tokenizer, corpus_data, tmp_path, monkeypatch):
+    """A ModernBERT fine-tune with classifier_pooling='mean' reads no single position: its "readout" vectors were
+    its [CLS] state, which its head never reads, with no word (attribution already refused one position)."""
+    from tests.conftest import build_model, save_checkpoint
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    folder = save_checkpoint(build_model("modernbert", classifier_pooling="mean"), tokenizer, tmp_path / "mean")
+    pooled = load_model(folder, device="cpu")
+    with pytest.raises(MapError, match="pools every position.*--pooling mean"):
+        check_readout(pooled)
+    with pytest.raises(MapError, match="pools every position"):
+        build_map(pooled, corpus_data, MapOptions(pooling="readout"))
+    batch = embed_texts(pooled, ["a film", "a much longer film"])
+    assert np.isnan(batch.readout.astype(np.float32)).all()
+    mapped = build_map(pooled, corpus_data, MapOptions(pooling="mean", neighbours=3))
+    assert np.isfinite(mapped.frame[["x", "y"]].to_numpy()).all()
