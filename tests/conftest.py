@@ -273,8 +273,10 @@ def _more_config(family: str, init: float, labels: dict, overrides: dict) -> Pre
         "llama": dict(num_key_value_heads=GQA_KV_HEADS, bos_token_id=2, eos_token_id=3),
         "qwen2": dict(num_key_value_heads=GQA_KV_HEADS, bos_token_id=2, eos_token_id=3),
         "mistral": dict(num_key_value_heads=GQA_KV_HEADS, bos_token_id=2, eos_token_id=3),
-        "qwen3": dict(num_key_value_heads=GQA_KV_HEADS, head_dim=HIDDEN // HEADS, bos_token_id=2, eos_token_id=3),
-        "gemma": dict(num_key_value_heads=GQA_KV_HEADS, head_dim=HIDDEN // HEADS, bos_token_id=2, eos_token_id=3),
+        # Heads wider than hidden / heads, as Qwen3-0.6B (16 x 128 on 1024) and Gemma-7B (16 x 256 on 3072) have
+        # them: the attention output projection reads 2 x HIDDEN features.
+        "qwen3": dict(num_key_value_heads=GQA_KV_HEADS, head_dim=2 * HIDDEN // HEADS, bos_token_id=2, eos_token_id=3),
+        "gemma": dict(num_key_value_heads=GQA_KV_HEADS, head_dim=2 * HIDDEN // HEADS, bos_token_id=2, eos_token_id=3),
         # Gemma 2 as published: sliding-window and global layers in turn, attention logits soft-capped.
         "gemma2": dict(
             num_key_value_heads=GQA_KV_HEADS,

@@ -156,13 +156,27 @@ def _build_layout(bundle: ModelBundle, family: Family) -> Layout:
     return Layout(
         layers=len(blocks),
         heads=size.heads,
-        head_dim=size.hidden // size.heads,
+        head_dim=_head_dim(model.config, family.attention_output(blocks[0]), size.heads, size.hidden),
         residual=residual,
         projections=projections,
         mlp=mlp,
         gates=gates,
         markers=markers,
     )
+
+
+def _head_dim(config: Any, projection: nn.Module, heads: int, hidden: int) -> int:
+    """The width of one head in the output projection's input: the projection's own input width over the heads.
+    Not hidden // heads: Qwen3, Gemma, Mistral-Nemo and others set head_dim apart (Qwen3-0.6B: 16 heads of 128 on
+    a hidden size of 1024), and slicing by hidden // heads cut every head in the wrong place."""
+    width = getattr(projection, "in_features", None)  # nn.Linear
+    if width is None and type(projection).__name__ == "Conv1D":  # GPT-2's transposed linear: weight [in, out]
+        width = projection.weight.shape[0]
+    if width is None:
+        width = (getattr(config, "head_dim", None) or hidden // heads) * heads
+    if width % heads:
+        raise CausalUnsupported(f"the attention output projection reads {width} features: not {heads} equal heads")
+    return int(width) // heads
 
 
 def _beacon_ffn(model: nn.Module, block: nn.Module) -> nn.Module:

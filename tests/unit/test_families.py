@@ -12,7 +12,7 @@ from torch import nn
 from explainer.capture import layer_hooks
 from explainer.families import FAMILIES, UNKNOWN, family_of, missing_family_note, sizes
 from explainer.models import ThoughtBeaconBertConfig, ThoughtBeaconBertForSequenceClassification
-from tests.conftest import HIDDEN, LAYERS, MARKERS, MORE_FAMILIES, build_model, tiny_config
+from tests.conftest import HEADS, HIDDEN, LAYERS, MARKERS, MORE_FAMILIES, build_model, tiny_config
 
 # One tiny model per table entry that declares its parts; "retrofit" is BERT with markers and beacons.
 TINY = ("ours", "baseline", "bert", "distilbert", "roberta", "gpt2", "retrofit", *MORE_FAMILIES)
@@ -67,8 +67,10 @@ def test_attention_outputs_read_the_merged_heads_of_every_layer(model):
     seen: list[tuple[int, tuple[int, ...]]] = []
     with layer_hooks.forward_pre_hooks(projections, lambda layer, m, args: seen.append((layer, tuple(args[0].shape)))):
         run_with_hooks(model, [])
-    # called once per layer, in order, on [batch, T, d] (ALBERT: one shared module, told apart by call order)
-    assert seen == [(layer, (1, IDS.shape[1], HIDDEN)) for layer in range(LAYERS)]
+    # called once per layer, in order, on [batch, T, heads x head_dim] (ALBERT: one shared module, told apart by
+    # call order); head_dim is HIDDEN / HEADS but for the tiny Qwen3 and Gemma, whose heads are twice as wide
+    width = (getattr(model.config, "head_dim", None) or HIDDEN // HEADS) * HEADS
+    assert seen == [(layer, (1, IDS.shape[1], width)) for layer in range(LAYERS)]
     assert not any(p._forward_pre_hooks for p in projections)
 
 

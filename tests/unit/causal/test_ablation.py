@@ -10,6 +10,7 @@ import torch
 from explainer.capture.encoding import InputError
 from explainer.causal import ablate_heads, reference_means
 from explainer.causal.hooks import layout
+from explainer.families import family_of
 from explainer.models import GatePin
 from tests.conftest import build_model
 from tests.unit.causal.conftest import CUE_HEAD, CUE_LAYER, CUE_WORD, wrap
@@ -28,29 +29,32 @@ def test_the_cue_head_ranks_first(cue_bundle, mode):
     assert np.abs(others).max() < abs(change) / 2
 
 
-def test_zero_ablating_a_head_is_zeroing_its_slice(bundle):
+@pytest.mark.parametrize("family", ["bert", "qwen3", "gemma"])
+def test_zero_ablating_a_head_is_zeroing_its_slice(bundle, family):
     """Ground truth from a hand-written hook: the ablated logit equals a forward pass with that head's slice of the
-    output projection's input zeroed."""
-    bert = bundle("bert")
+    output projection's input zeroed. Qwen3's and Gemma's tiny heads are 16 wide on a hidden size of 32 with 4
+    heads, as their published checkpoints set head_dim apart: slices of hidden // heads cut every head wrong."""
+    loaded = bundle(family)
     text = "The film is a quiet triumph."
-    result = ablate_heads(bert, text, mode="zero")
-    layer, head = 1, 3
-    dh = bert.model.config.hidden_size // bert.model.config.num_attention_heads
-    projection = bert.model.bert.encoder.layer[layer].attention.output.dense
+    result = ablate_heads(loaded, text, mode="zero")
+    config = loaded.model.config
+    dh = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    projection = family_of(loaded.model).attention_outputs(loaded.model)
+    for layer, head in ((0, 1), (1, 3)):
 
-    def zero(module, args):
-        context = args[0].clone()
-        context[..., head * dh : (head + 1) * dh] = 0
-        return (context,)
+        def zero(module, args, head=head):
+            context = args[0].clone()
+            context[..., head * dh : (head + 1) * dh] = 0
+            return (context,)
 
-    inputs = bert.tokenizer(text, return_tensors="pt")
-    handle = projection.register_forward_pre_hook(zero)
-    try:
-        with torch.no_grad():
-            expected = bert.model(**inputs).logits[0, result.target].item()
-    finally:
-        handle.remove()
-    assert result.baseline_logit + result.heads[layer, head] == pytest.approx(expected, abs=1e-5)
+        inputs = loaded.tokenizer(text, return_tensors="pt")
+        handle = projection[layer].register_forward_pre_hook(zero)
+        try:
+            with torch.no_grad():
+                expected = loaded.model(**inputs).logits[0, result.target].item()
+        finally:
+            handle.remove()
+        assert result.baseline_logit + result.heads[layer, head] == pytest.approx(expected, abs=1e-5), (layer, head)
 
 
 def test_batching_equals_one_head_per_pass_and_mean_uses_the_challenge_set(bundle):

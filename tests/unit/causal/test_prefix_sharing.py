@@ -50,7 +50,10 @@ def test_patching_equals_the_full_recompute(any_bundle):
     full = patch(any_bundle, TEXT, CORRUPTED, share_prefix=False)
     for name in ("residual", "attention", "mlp", "heads"):
         if getattr(full, name) is not None:
-            np.testing.assert_allclose(getattr(shared, name), getattr(full, name), atol=TOLERANCE, equal_nan=True)
+            # shares are ratios of logit differences, so float32 rounding grows with them (Gemma's scaled embeddings)
+            np.testing.assert_allclose(
+                getattr(shared, name), getattr(full, name), atol=TOLERANCE, rtol=1e-4, equal_nan=True
+            )
     assert shared.residual[-1, shared.readout] == pytest.approx(1.0, abs=1e-4)
     assert shared.layer_evaluations < full.layer_evaluations
 

@@ -27,7 +27,7 @@ from explainer.cli import trace as trace_command
 from explainer.evaluation.compare import compare_text
 from explainer.families import family_of
 from explainer.loading.bundle import load_model
-from tests.conftest import HEADS, HIDDEN, LAYERS, MORE_FAMILIES, VOCAB, save_checkpoint
+from tests.conftest import GQA_KV_HEADS, HEADS, HIDDEN, LAYERS, MORE_FAMILIES, VOCAB, save_checkpoint
 
 # One model of each table entry, and an ALBERT whose layer runs a group of two (inner_group_num 2).
 CASES = ("ours", "bert", "distilbert", "roberta", "gpt2", *MORE_FAMILIES, "albert-groups")
@@ -36,12 +36,12 @@ OPTIONS = AttributionOptions(samples=16, conductance_steps=4)
 HEAD_DIM = HIDDEN // HEADS
 
 
-def _split_heads(v: torch.Tensor) -> torch.Tensor:  # [B, T, H * dh] -> [B, T, H, dh]
-    return v.view(*v.shape[:2], -1, HEAD_DIM)
+def _split_heads(v: torch.Tensor, heads: int = HEADS) -> torch.Tensor:  # [B, T, H * dh] -> [B, T, H, dh]
+    return v.view(*v.shape[:2], heads, -1)  # dh from the width: Qwen3's and Gemma's heads are wider than HIDDEN / H
 
 
 def _third_of_fused(v: torch.Tensor) -> torch.Tensor:  # fused [B, T, 3 * H * dh] (q, k, v) -> v [B, T, H, dh]
-    return v.view(*v.shape[:2], 3, -1, HEAD_DIM)[:, :, 2]
+    return v.view(*v.shape[:2], 3, HEADS, -1)[:, :, 2]
 
 
 def _gpt2_value(v: torch.Tensor) -> torch.Tensor:  # c_attn: q, k, v side by side
@@ -49,18 +49,16 @@ def _gpt2_value(v: torch.Tensor) -> torch.Tensor:  # c_attn: q, k, v side by sid
 
 
 def _grouped(v: torch.Tensor) -> torch.Tensor:  # grouped-query: each key/value head serves HEADS / kv query heads
-    heads = _split_heads(v)
-    return heads.repeat_interleave(HEADS // heads.shape[2], dim=2)
+    return _split_heads(v, GQA_KV_HEADS).repeat_interleave(HEADS // GQA_KV_HEADS, dim=2)
 
 
 def _phi3_value(v: torch.Tensor) -> torch.Tensor:  # qkv_proj: H query heads, then kv key heads, then kv value heads
-    heads = _split_heads(v)
-    kv = (heads.shape[2] - HEADS) // 2
-    return heads[:, :, HEADS + kv :].repeat_interleave(HEADS // kv, dim=2)
+    heads = _split_heads(v, HEADS + 2 * GQA_KV_HEADS)
+    return heads[:, :, HEADS + GQA_KV_HEADS :].repeat_interleave(HEADS // GQA_KV_HEADS, dim=2)
 
 
 def _deberta_value(v: torch.Tensor) -> torch.Tensor:  # in_proj: per head q, k, v side by side
-    return v.view(*v.shape[:2], HEADS, 3, HEAD_DIM)[:, :, :, 2]
+    return v.view(*v.shape[:2], HEADS, 3, -1)[:, :, :, 2]
 
 
 _BERT_VALUE = (lambda block: block.attention.self.value, _split_heads)
