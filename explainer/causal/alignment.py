@@ -182,9 +182,15 @@ def _with_readout(pairs: list[tuple[int, int]], clean: Tokenized, corrupted: Tok
 
 def align_words(clean: Tokenized, corrupted: Tokenized) -> Alignment:
     """Word-by-word alignment by difflib over the tokenizer's words (equal words and same-count replacements
-    pair; their tokens pair when the counts match)."""
+    pair; their tokens pair when the counts match). Words compare by their token ids, as the model reads them: a
+    lowercasing tokenizer reads "The" and "the" alike, and as text they were a replaced word that an insertion
+    beside it left without a partner."""
     left, right = _tokenizer_words(clean), _tokenizer_words(corrupted)
-    matcher = difflib.SequenceMatcher(None, [w for w, _ in left], [w for w, _ in right], autojunk=False)
+    ids = (clean.inputs["input_ids"], corrupted.inputs["input_ids"])
+    matcher = difflib.SequenceMatcher(
+        None, [tuple(ids[0][p] for p in ps) for _, ps in left], [tuple(ids[1][p] for p in ps) for _, ps in right],
+        autojunk=False,
+    )
     word_pairs: list[tuple[int, int]] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal" or (tag == "replace" and i2 - i1 == j2 - j1):

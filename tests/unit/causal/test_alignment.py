@@ -47,3 +47,17 @@ def test_a_decoder_whose_tokenizer_appends_its_pad_keeps_word_alignment(tokenize
     clean, corrupted = item, tokenized(load_model(folder, device="cpu"), "a fine plot")
     pairs = align_words(clean, corrupted).pairs
     assert len(pairs) == len(clean.tokens)  # "film" -> "plot" has one token each: paired, with the rest
+
+
+def test_words_that_read_alike_pair_whatever_their_case(bundle):
+    """The tiny tokenizer lowercases, as the shipped ones do: "The" and "the" are one token id. As text they were
+    a replaced word, and beside the inserted "dull" that replacement had no partner, so it was never patched."""
+    bert = bundle("bert")
+    clean = tokenized(bert, "The film is funny")
+    corrupted = tokenized(bert, "the dull film is FUNNY")
+    assert clean.inputs["input_ids"][1] == corrupted.inputs["input_ids"][1]  # the model reads them alike
+    aligned = align_words(clean, corrupted)
+    partners = dict((r, c) for c, r in aligned.pairs)
+    assert partners[1] == 1  # "the" <- "The"
+    assert [partners[p] for p in sorted(positions(corrupted, "FUNNY"))] == sorted(positions(clean, "funny"))
+    assert set(aligned.unpartnered_corrupted) == positions(corrupted, "dull") and not aligned.unpartnered_clean
