@@ -20,6 +20,7 @@ import torch
 
 from explainer.attribution.options import BASELINES
 from explainer.capture.encoding import InputError, encode
+from explainer.capture.token_names import readable_tokens
 from explainer.capture.validation import label_index
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
@@ -107,7 +108,7 @@ def prepare(bundle: ModelBundle, text: str, baseline: str = "pad") -> Prepared:
     return Prepared(
         input_ids=input_ids,
         special=special,
-        tokens=tuple(bundle.tokenizer.convert_ids_to_tokens(ids)),
+        tokens=readable_tokens(bundle.tokenizer, ids),
         offsets=encoded.offsets,
         embeddings=embeddings,
         baseline_embeddings=baseline_embeddings,

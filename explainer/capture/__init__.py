@@ -2,6 +2,8 @@
 
 validation.py InputError, validate_text(), MAX_TEXT_CHARS: what a text must be (light: no torch, no transformers)
 encoding.py   encode(): one tokenisation under the bundle's lock (the first chunk the model reads)
+token_names.py readable_tokens(): token names for the views (byte-level BPE past ASCII by its text, "<0xF0>" for a
+              split character)
 tracing.py    trace() -> Trace: attention of every head, hidden states, logit lens, MLP update ratios, and for
               ThoughtBeacon models marker routing and beacon gates
 layer_hooks.py hooks on one part of every layer, layers told apart by call order (ALBERT's shared layer)

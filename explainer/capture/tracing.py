@@ -13,6 +13,7 @@ import torch
 
 from explainer.capture import layer_hooks
 from explainer.capture.encoding import UNREAD_START, InputError, encode, unread_note
+from explainer.capture.token_names import readable_tokens
 from explainer.families import MlpProbe, family_of, missing_family_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
@@ -157,7 +158,7 @@ def trace(
         mlp_ratio = np.stack([update / np.maximum(residual, 1e-12) for residual, update in norms])
     else:
         mlp_ratio = None
-    tokens = tuple(bundle.tokenizer.convert_ids_to_tokens(encoded.inputs["input_ids"]))
+    tokens = readable_tokens(bundle.tokenizer, encoded.inputs["input_ids"])
     return Trace(
         model_name=bundle.name,
         architecture=model.config.model_type,

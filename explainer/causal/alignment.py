@@ -20,6 +20,7 @@ import numpy as np
 import regex
 
 from explainer.capture.encoding import InputError, encode, tokenize
+from explainer.capture.token_names import readable_tokens
 from explainer.counterfactual.words import WORD
 from explainer.families import family_of
 from explainer.loading.bundle import ModelBundle
@@ -70,7 +71,7 @@ def tokenized(bundle: ModelBundle, text: str) -> Tokenized:
     return Tokenized(
         text=text,
         inputs=encoded.inputs,
-        tokens=tuple(bundle.tokenizer.convert_ids_to_tokens(ids)),
+        tokens=readable_tokens(bundle.tokenizer, ids),
         special=encoded.special,
         offsets=encoded.offsets,
         word_ids=tuple(word_ids),

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from explainer.capture.encoding import tokenize
+from explainer.capture.token_names import readable_tokens
 from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
 from explainer.loading.bundle import ModelBundle
@@ -37,7 +38,8 @@ from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import DictionaryOptions
 
-VERSION = 3  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order)
+VERSION = 4  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
+# 4: byte-level tokens past ASCII named by their text)
 
 
 class NoMarkersError(ValueError):
@@ -238,7 +240,7 @@ def finish(
                     "share": count / int(layer_slots[layer, 0]) if layer_slots[layer, 0] else 0.0,
                     "mean_prob": float(parts.prob_sums[layer, marker] / count) if count else 0.0,
                     "top_tokens": [
-                        {"token": tokenizer.convert_ids_to_tokens(int(i)), "count": int(tokens[i])}
+                        {"token": readable_tokens(tokenizer, [int(i)])[0], "count": int(tokens[i])}
                         for i in top_ids
                         if tokens[i] > 0
                     ],
@@ -315,7 +317,7 @@ def _examples(
         text = texts[key]
         width = options.context_chars
         if special or end <= start:  # [CLS]/[SEP]: no span in the text; show where the text starts or ends
-            token = tokenizer.convert_ids_to_tokens(token_id)
+            token = readable_tokens(tokenizer, [token_id])[0]
             left, middle, right = ("", token, text[:width]) if position == 0 else (text[-width:], token, "")
         else:
             left, middle, right = text[max(0, start - width) : start], text[start:end], text[end : end + width]
