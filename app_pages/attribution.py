@@ -7,11 +7,11 @@ import json
 import pandas as pd
 import streamlit as st
 
-from explainer.attribution import METHODS, AttributionOptions
-from explainer.attribution.attributing import UNRELIABLE
+from explainer.attribution import METHODS
 from explainer.attribution.faithfulness import agreement
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
 from explainer.attribution.inputs import BASELINES, cheap_enough
+from explainer.attribution.options import UNRELIABLE, page_options
 from explainer.attribution.registry import title
 from explainer.capture.encoding import InputError
 from explainer.families import missing_family_note
@@ -47,7 +47,7 @@ if trace is not None:
     links.publish_options({"method": method, "baseline": baseline, "target": target_choice,
                              "threshold": f"{st.session_state.attribution_threshold:.2f}"})
     target = None if target_choice == PREDICTED else target_choice
-    options = AttributionOptions(baseline=baseline, max_steps=128)
+    options = page_options(baseline)
 
     chart = export.charts("attribution", image_format)
     try:

@@ -6,7 +6,8 @@ user's lexicon swaps (swaps) and the attribution method (method)."""
 
 import streamlit as st
 
-from explainer.attribution import METHODS, AttributionOptions
+from explainer.attribution import METHODS
+from explainer.attribution.options import page_options
 from explainer.attribution.registry import title
 from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
 from explainer.thought_beacon.dense import dense_suffix
@@ -86,7 +87,7 @@ if not progressive.rest_may_follow(("whatif", name, original, edited)):
 
 st.subheader("Attribution of each")
 method = st.selectbox("Attribution method", METHODS, format_func=title, key="whatif_attribution")
-options = AttributionOptions(max_steps=128)
+options = page_options()
 one, two = st.columns(2)
 longest_trace = max(traces, key=lambda trace: (len(trace.tokens), trace.num_text_tokens))  # as Attribution counts
 shown = ((one, original, "Original"), (two, edited, "Edited"))

@@ -59,3 +59,11 @@ class AttributionOptions:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise InputError(f"{name} must be a positive number, not {value!r}")
+
+
+PAGE_MAX_STEPS = 128  # the pages' cap on path points, so a page answers in seconds; a run that needs more says so
+
+
+def page_options(baseline: str = "pad") -> AttributionOptions:
+    """What the pages run attribution with, and the report too, so that its numbers are the page's it redraws."""
+    return AttributionOptions(baseline=baseline, max_steps=PAGE_MAX_STEPS)

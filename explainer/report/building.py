@@ -14,7 +14,7 @@ from pathlib import Path
 from explainer.attention.statistics import FIELDS, attention_rollout, head_statistics
 from explainer.attribution.attributing import attribute
 from explainer.attribution.inputs import BASELINES
-from explainer.attribution.options import AttributionOptions
+from explainer.attribution.options import page_options
 from explainer.attribution.registry import METHODS, title
 from explainer.capture.tracing import Trace, trace
 from explainer.capture.validation import truncation_sentence
@@ -106,7 +106,7 @@ def _attribution(
     # By default the label the header shows (the trace at the report's tau), also where a beacon model is
     # attributed dense; else the label the page attributed.
     chosen = result.predicted if target is None else result.label_names.index(target)
-    options = AttributionOptions(baseline=baseline)
+    options = page_options(baseline)  # the page's numbers, not the command line's longer runs
     scores = attribute(bundle, result.text, method, target=chosen, options=options)
     which = "the predicted label" if chosen == result.predicted else "the label"
     caption = f"{title(method)} of {which} {scores.target_label}. " + attribution_figures.legend_sentence(

@@ -164,3 +164,16 @@ def test_a_cut_text_is_said_with_the_sentence_the_pages_use(bundle):
     document = build_report(ours, text, ("overview",))
     said = truncation_sentence(traced.num_text_tokens, traced.max_length)  # the text's own tokens, not specials
     assert f"The text has {traced.num_text_tokens:,} tokens" in said and said in document.replace("&#x27;", "'")
+
+
+def test_the_report_attributes_with_the_page_s_options(bundle, monkeypatch):
+    """The report redraws the Attribution page: with the command line's 256 path points instead of the page's 128,
+    an integral that had not converged gave other scores in the report than on the page it stood for."""
+    from explainer.attribution.options import page_options
+    from explainer.report import building
+
+    seen = []
+    real = building.attribute
+    monkeypatch.setattr(building, "attribute", lambda *args, **kw: seen.append(kw["options"]) or real(*args, **kw))
+    build_report(bundle("ours"), "a fine film", ("attribution",), method="integrated_gradients", baseline="mask")
+    assert seen == [page_options("mask")] and seen[0].max_steps == 128
