@@ -246,7 +246,8 @@ def _unconverged_note(deltas: np.ndarray, gaps: np.ndarray, used: list[int], tol
     failing = [layer for layer in range(len(deltas)) if relative[layer] >= tolerance]
     if not failing:
         return None
-    listed = ", ".join(f"layer {layer + 1}: {relative[layer]:.1%} after {used[layer]} intervals" for layer in failing)
+    # layers numbered from 0, as the pages number them
+    listed = ", ".join(f"layer {layer}: {relative[layer]:.1%} after {used[layer]} intervals" for layer in failing)
     return (
         f"Attribution graph: the completeness error is over {tolerance:.0%} ({listed}, the most allowed): the "
         f"integral has not converged, so {UNRELIABLE} for {'that layer' if len(failing) == 1 else 'those layers'}"

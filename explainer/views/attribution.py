@@ -292,9 +292,15 @@ def graph_caption(heads: AttentionAttribution, graph: AttributionGraph) -> tuple
     return " ".join([line, *unmet]), bool(unmet)
 
 
+def _graph_row(row: int) -> str:
+    """A graph row as the other pages number layers, from 0: row 0 is the input, row l the output of layer l - 1."""
+    return "input" if row == 0 else f"after layer {row - 1}"
+
+
 def graph_figure(graph: AttributionGraph) -> go.Figure:
     """Layers bottom (input tokens) to top (prediction); tokens across. Edge width grows with attribution;
-    hovering an edge's midpoint shows its weight and the heads carrying it."""
+    hovering an edge's midpoint shows its weight and the heads carrying it. Layers and heads are numbered from 0,
+    as on the Attention and Causal pages: the edge into row l is the attention of layer l - 1."""
     figure = go.Figure()
     labels = [plot_text(t) for t in graph.tokens]
     strongest = max((e.weight for e in graph.edges), default=1.0) or 1.0
@@ -315,7 +321,8 @@ def graph_figure(graph: AttributionGraph) -> go.Figure:
         mid_x.append((i + j) / 2)
         mid_y.append((l0 + l1) / 2)
         mid_text.append(
-            f"layer {l1}: {numbered(i, labels[i])} ← {numbered(j, labels[j])}<br>attribution {edge.weight:.4f} "
+            f"layer {l1 - 1} attention: {numbered(i, labels[i])} ← {numbered(j, labels[j])}<br>attribution "
+            f"{edge.weight:.4f} "
             f"({edge.relative:.0%} of the layer's strongest)<br>{heads}"
         )
     figure.add_trace(
@@ -335,7 +342,7 @@ def graph_figure(graph: AttributionGraph) -> go.Figure:
                 "size": [16 if n == graph.prediction else 10 for n in nodes],
                 "color": ["#d62728" if n == graph.prediction else "#1f77b4" for n in nodes],
             },
-            hovertext=[f"layer {layer}, token {p} {labels[p]}" for layer, p in nodes],
+            hovertext=[f"{_graph_row(layer)}, token {p} {labels[p]}" for layer, p in nodes],
             hoverinfo="text",
             showlegend=False,
             name="nodes",
@@ -353,7 +360,7 @@ def graph_figure(graph: AttributionGraph) -> go.Figure:
         yaxis={
             "tickmode": "array",
             "tickvals": list(range(graph.num_layers + 1)),
-            "ticktext": ["input", *[f"layer {i}" for i in range(1, graph.num_layers + 1)]],
+            "ticktext": [_graph_row(row) for row in range(graph.num_layers + 1)],
             "range": [-0.3, graph.num_layers + 0.3],
         },
         height=260 + 70 * graph.num_layers,

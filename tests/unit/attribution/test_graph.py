@@ -194,6 +194,6 @@ def test_layers_left_over_the_tolerance_are_named_in_a_warning(bundle):
     unmet = attention_attribution(loaded, TEXT, steps=1, tolerance=1e-9)  # one interval cannot be that exact
     (note,) = [note for note in unmet.notes if UNRELIABLE in note]
     for layer, error in enumerate(unmet.relative_deltas):
-        assert f"layer {layer + 1}: {error:.1%} after 1 intervals" in note
+        assert f"layer {layer}: {error:.1%} after 1 intervals" in note
     caption, unreliable = graph_caption(unmet, unmet.graph())
     assert unreliable and caption.endswith(note)

@@ -222,7 +222,7 @@ def test_attribution_graph_is_complete_and_on_paths_to_the_prediction(case):
         # Gemma 2 norms each attention output before adding it (RMSNorm(alpha y) = RMSNorm(y) for all but the
         # smallest alpha), so the effect of scaling the attention sits at alpha ~ 0: no rule of 64 intervals
         # finds it, and the graph says so instead of drawing edges as if it had.
-        assert (result.relative_deltas[0] >= 0.02) and unreliable and "layer 1:" in unreliable[0], result.notes
+        assert (result.relative_deltas[0] >= 0.02) and unreliable and "layer 0:" in unreliable[0], result.notes
     else:
         assert (result.relative_deltas < 0.02).all() and not unreliable, result.relative_deltas
     for threshold in (0.0, 0.3):

@@ -63,6 +63,12 @@ def test_curves_agreement_and_graph_figures(bundle, results):
     assert len(figure.data[-2].hovertext) == len(graph.edges)
     assert all("<script" not in text for text in figure.data[-1].hovertext)
     assert attribute(loaded, TEXT, "saliency").tokens == graph.tokens
+    # Numbered from 0 as on the Attention and Causal pages: an edge into row l is layer l - 1's attention, and its
+    # heads are that layer's heads (the hover once said "layer 1" beside 0-based heads of the Attention's layer 0).
+    assert list(figure.layout.yaxis.ticktext) == ["input", "after layer 0", "after layer 1"]
+    first = next(k for k, edge in enumerate(graph.edges) if edge.target[0] == 1)
+    assert figure.data[-2].hovertext[first].startswith("layer 0 attention: ")
+    assert f"head {graph.edges[first].heads[0][0]}: " in figure.data[-2].hovertext[first]
 
 
 def test_convergence_caption_states_delta_bound_and_points(results):
