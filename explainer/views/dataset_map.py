@@ -108,8 +108,15 @@ def map_figure(
         )
     else:
         categories = _category_names(frame[colour], colour)
-        palette = PALETTE if len(categories) <= len(PALETTE) else WIDE_PALETTE
-        colours = [palette[index % len(palette)] for index in range(len(categories))]
+        # True and predicted labels share one slot per label, so a label keeps its colour when the map switches
+        # between them (by position among the values present, "positive" took "negative"'s colour when the model
+        # never predicted "negative")
+        names = [name for name, _ in categories]
+        if colour in ("label", "predicted") and {"label", "predicted"} <= set(frame.columns):
+            names = sorted(set(frame["label"].astype(str)) | set(frame["predicted"].astype(str)))
+        slot = {name or "(none)": index for index, name in enumerate(names)}
+        palette = PALETTE if len(names) <= len(PALETTE) else WIDE_PALETTE
+        colours = [palette[slot[name] % len(palette)] for name, _ in categories]
         if colour == "marker":  # by marker id, as on the Markers page, so a marker keeps its colour across layers
             colours = [marker_color(m) if m >= 0 else NO_MARKER_COLOUR for m in sorted(frame[colour].unique())]
         for (name, keep), point_colour in zip(categories, colours, strict=True):

@@ -64,3 +64,14 @@ def test_a_small_map_is_svg_and_a_large_one_webgl_with_the_same_points():
             assert {trace.type for trace in figure.data} == {kind}
             points = figure.data[0]
             assert len(points.x) == rows and list(points.customdata[:3]) == [0, 1, 2]
+
+
+def test_a_label_keeps_its_colour_between_true_and_predicted_colouring():
+    map_figure = map_figures.map_figure
+    frame = pd.DataFrame({"row": [0, 1, 2], "text": ["a", "b", "c"], "label": ["negative", "positive", "positive"],
+                          "predicted": ["positive", "positive", "positive"], "confidence": [0.9, 0.8, 0.7],
+                          "correct": [False, True, True], "tokens": [3, 3, 3], "x": [0.0, 1, 2], "y": [0.0, 1, 2]})
+    by_label = {trace.name: trace.marker.color for trace in map_figure(frame, "label").data}
+    by_prediction = {trace.name: trace.marker.color for trace in map_figure(frame, "predicted").data}
+    assert set(by_prediction) == {"positive"}  # no trace for a label the model never predicts
+    assert by_prediction["positive"] == by_label["positive"] != by_label["negative"]
