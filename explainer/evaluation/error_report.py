@@ -93,9 +93,11 @@ class Calibration:
 
 def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> Calibration:
     """confidence [N] in [0, 1] (the predicted class's probability), correct [N] bool. Bins are (lo, hi],
-    the first one [0, hi]."""
+    the first one [0, hi]; rows without a finite confidence are left out of every bin and of the ECE."""
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = np.asarray(correct, dtype=np.float64)
+    finite = np.isfinite(confidence)  # a NaN (a model's overflow) has no bin: it once counted in the top one
+    confidence, correct = confidence[finite], correct[finite]
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)  # [N]
     counts = np.bincount(which, minlength=bins)

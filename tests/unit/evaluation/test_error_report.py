@@ -81,6 +81,8 @@ def test_calibration_by_hand():
                + 3 * abs(2 / 3 - (0.95 + 0.99 + 1.0) / 3)) / 8
     assert result.ece == pytest.approx(by_hand)
     assert calibration(np.array([0.8, 0.8]), np.array([True, False])).ece == pytest.approx(0.3)
+    with_nan = calibration(np.append(confidence, np.nan), np.append(correct, True), bins=10)
+    assert with_nan.counts.tolist() == result.counts.tolist() and with_nan.ece == pytest.approx(by_hand)
 
 
 def test_reopening_reads_the_cache_and_new_data_or_weights_miss_it(tmp_path, tokenizer, monkeypatch):
