@@ -283,8 +283,8 @@ FAMILIES: tuple[Family, ...] = (
         classifier=lambda m: m.classifier,
         logit_lens=_albert_lens,
     ),
-    # Gemma scales its embeddings by sqrt(hidden) inside the model, so given embeddings it still does; Phi-3 fuses
-    # q, k, v and gate, up, which no entry here names.
+    # Gemma scales its embeddings by sqrt(hidden) in its embedding module (transformers 5), so whoever makes
+    # embeddings calls the module, never its bare weight; Phi-3 fuses q, k, v and gate, up, which no entry names.
     _llama_like("llama", "mistral", "qwen2", "qwen3", "gemma", "phi3"),
     # Gemma 2: the attention output and the MLP's are normed before they join the residual (post_attention_layernorm
     # and post_feedforward_layernorm), so the MLP's update is the second norm's output.

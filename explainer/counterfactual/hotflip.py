@@ -62,6 +62,13 @@ def whole_words(bundle: ModelBundle) -> Vocabulary:
         return vocabulary
 
 
+def candidate_embeddings(bundle: ModelBundle, ids: torch.Tensor) -> torch.Tensor:
+    """[len(ids), d] the embeddings of `ids` as the model makes them: through its embedding module, as the
+    gradient's own embeddings are made. Gemma's module scales its rows by sqrt(d), and the bare weight table left
+    every candidate that much smaller than the word it would replace, which skewed the ranking across positions."""
+    return bundle.model.get_input_embeddings()(ids.to(bundle.device))
+
+
 def generate(context: Context) -> list[Candidate]:
     vocabulary = whole_words(context.bundle)
     if not len(vocabulary.words):
@@ -88,8 +95,7 @@ def generate(context: Context) -> list[Candidate]:
                 bases.append(float(own[tokens].sum()))
             if not positions:
                 return []
-            table = context.bundle.model.get_input_embeddings().weight
-            candidates = table[vocabulary.ids.to(table.device)]  # [V, d]
+            candidates = candidate_embeddings(context.bundle, vocabulary.ids)  # [V, d]
             gains = candidates @ gradient.gradient[firsts].T  # [V, P]
             gains = gains.float().cpu().numpy() - np.array(bases)[None, :]
         found: list[Option] = []

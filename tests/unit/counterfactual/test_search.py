@@ -146,3 +146,18 @@ def test_every_family_searches_and_verifies(checkpoint, family):
     assert search.forward_passes >= 3  # the original, removal's gradient and batch, ...
     assert {c.method for c in search.counterfactuals} == {"removal", "hotflip", "lexicon"}  # each one flips
     check_verified(tiny, search)
+
+
+@pytest.mark.parametrize("family", ["gemma", "bert"])
+def test_hotflip_candidates_are_embedded_as_the_text_is(bundle, family):
+    """Replacing a word by itself gains nothing: a candidate's embedding is the text's own. Gemma's embedding module
+    scales its rows by sqrt(d), and candidates read off the bare weight table were that much smaller."""
+    from explainer.counterfactual.hotflip import candidate_embeddings
+    from explainer.counterfactual.scoring import Scorer
+    from explainer.counterfactual.words import split_words
+
+    loaded = bundle(family)
+    text = "The film is a quiet triumph."
+    gradient = Scorer(loaded, 0, None).gradient(text, split_words(text))
+    own = candidate_embeddings(loaded, torch.tensor(gradient.ids))
+    torch.testing.assert_close(own, gradient.embeddings.detach(), atol=1e-6, rtol=1e-6)
