@@ -11,6 +11,7 @@ the base is not done here: see explainer.loading.retrofit.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -20,6 +21,9 @@ from transformers import PretrainedConfig, PreTrainedModel
 
 ADAPTER_FILE = "adapter.safetensors"
 BASE_PREFIXES = ("bert.embeddings.", "bert.encoder.")  # frozen base tensors, never saved with the adapter
+# The linear layers training puts a LoRA pair on (peft matches the whole module name): a checkpoint of rank r > 0
+# holds one pair for each, none otherwise
+LORA_TARGETS = r".*\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
 
 
 class AdapterError(ValueError):
@@ -92,9 +96,36 @@ def load_adapter(model: PreTrainedModel, folder: Path) -> None:
         raise AdapterError(f"{source} is incomplete: missing {', '.join(missing[:4])}")
     if unexpected := sorted(rest.keys() - expected):
         raise AdapterError(f"{source} has unknown tensors: {', '.join(unexpected[:4])}")
+    _check_lora(model, lora, source)
     model.load_state_dict(rest, strict=False)
     merge_lora(model, lora, lora_scaling(model.config), source)
     model.lora_state = lora
+
+
+def _check_lora(model: PreTrainedModel, lora: dict[str, torch.Tensor], source: Path) -> None:
+    """Every LoRA target has its pair (A and B) when config.json gives a rank, and there is none without one: a
+    checkpoint missing its pairs once loaded as the bare base projections, with other predictions and no word."""
+    rank = int(getattr(model.config, "lora_rank", 0) or 0)
+    if not rank:
+        if lora:
+            raise AdapterError(f"{source} holds LoRA tensors, but its config.json gives no lora_rank")
+        return
+    targets = sorted(
+        name for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and re.fullmatch(LORA_TARGETS, name)
+    )
+    expected = {f"{name}.lora_{part}" for name in targets for part in "AB"}
+    if missing := sorted(expected - lora.keys()):
+        raise AdapterError(
+            f"{source} is incomplete: config.json gives LoRA rank {rank}, and {len(missing)} of its "
+            f"{len(expected)} LoRA tensors are missing ({', '.join(missing[:4])})"
+        )
+    if unexpected := sorted(lora.keys() - expected):
+        raise AdapterError(f"{source}: LoRA tensors for no module training adapts: {', '.join(unexpected[:4])}")
+    for name in targets:
+        a, b = lora[f"{name}.lora_A"], lora[f"{name}.lora_B"]
+        if a.shape[0] != rank or b.shape[1] != rank:
+            raise AdapterError(f"{source}: the LoRA pair of {name} has rank {a.shape[0]}, config.json says {rank}")
 
 
 def merge_lora(

@@ -4,10 +4,8 @@ and loading merges them into the projections without peft (explainer.models.adap
 
 from __future__ import annotations
 
-from explainer.models.adapter_io import BASE_PREFIXES
+from explainer.models.adapter_io import BASE_PREFIXES, LORA_TARGETS
 from explainer.models.modeling_retrofit import ThoughtBeaconBertForSequenceClassification
-
-LORA_TARGETS = r".*\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
 
 
 def add_lora(model: ThoughtBeaconBertForSequenceClassification, rank: int, alpha: float, dropout: float = 0.05):

@@ -262,3 +262,36 @@ def test_pairs_name_shipped_models_and_differ_in_one_respect():
         assert same_group != same_kind, pair  # markers/beacons differ, or the training origin does, not both
     present = {m.name for m in registry.available()}
     assert all(p.left in present and p.right in present for p in registry.available_pairs())
+
+
+def test_an_adapter_with_missing_or_unused_lora_pairs_is_refused(base, tmp_path, tokenizer):
+    """Without its LoRA pairs (or with config.json's rank set to 0) an adapter once loaded as the bare base
+    projections: other predictions, no word."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    folder, sha = base
+    model = trained_like(retrofit(folder, num_thought_markers=MARKERS, base_sha256=sha, label_names=("neg", "pos")))
+    model.save_pretrained(tmp_path / "whole")
+    tokenizer.save_pretrained(tmp_path / "whole")
+    tensors = load_file(str(tmp_path / "whole" / ADAPTER_FILE))
+    lora = sorted(k for k in tensors if ".lora_" in k)
+    cases = {
+        "no pairs": {k: v for k, v in tensors.items() if ".lora_" not in k},
+        "one pair short": {k: v for k, v in tensors.items() if not k.startswith(lora[0].rsplit(".", 1)[0] + ".")},
+        "a B without its A": {k: v for k, v in tensors.items() if k != lora[0]},
+    }
+    for case, kept in cases.items():
+        damaged = tmp_path / case.replace(" ", "-")
+        shutil.copytree(tmp_path / "whole", damaged)
+        save_file(kept, str(damaged / ADAPTER_FILE))
+        with pytest.raises(ModelLoadError, match="LoRA tensors are missing"):
+            load_model(damaged, device="cpu")
+    rank0 = tmp_path / "rank0"
+    shutil.copytree(tmp_path / "whole", rank0)
+    config = json.loads((rank0 / "config.json").read_text())
+    (rank0 / "config.json").write_text(json.dumps({**config, "lora_rank": 0}))
+    with pytest.raises(ModelLoadError, match="holds LoRA tensors, but its config.json gives no lora_rank"):
+        load_model(rank0, device="cpu")
+    load_model(tmp_path / "whole", device="cpu")  # the whole adapter still loads
