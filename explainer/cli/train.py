@@ -91,11 +91,13 @@ def main(argv: list[str] | None = None) -> None:
     # torch, transformers and the training code load only now: --help and usage errors start at once
     import torch
     from tqdm.auto import tqdm
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, BertConfig
 
     from explainer.data.labelled import DatasetError, read_dataset
+    from explainer.loading import backbone as backbones
+    from explainer.loading.backbone import BackboneError
     from explainer.training.finalize import clear_model, dev_scorer, finalize
-    from explainer.training.loop import train
+    from explainer.training.loop import SCRATCH_POSITIONS, train
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -113,6 +115,23 @@ def main(argv: list[str] | None = None) -> None:
     texts, labels = train_data.texts[: args.limit], train_data.labels[: args.limit]
     if not texts:
         fail(f"{args.data} has no usable training rows")
+    # Everything that can refuse the run does so before --out is emptied: a bad seed, tokenizer folder or base
+    # once deleted the model there first and then ended in a traceback.
+    if args.tokenizer and not args.tokenizer.is_dir():  # a folder, never a hub id: nothing is downloaded
+        fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there (not a folder)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True) if args.tokenizer else None
+    except (OSError, ValueError) as error:
+        fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there ({error})")
+    positions = SCRATCH_POSITIONS
+    if settings.backbone:
+        try:
+            base = backbones.resolve(settings.backbone, settings.backbone_sha256 or None)
+            positions = int(BertConfig.from_pretrained(base).max_position_embeddings)
+        except (BackboneError, OSError, ValueError) as error:
+            fail(str(error))
+    if settings.max_length > positions:
+        fail(f"--max-length {settings.max_length} is more than the model can read: it has {positions} positions")
     with writing_to(args.out):
         args.out.mkdir(parents=True, exist_ok=True)
         removed = clear_model(args.out)
@@ -131,9 +150,10 @@ def main(argv: list[str] | None = None) -> None:
             if step % 20 == 0:
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
 
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else None
         log = train(texts, labels, LABEL_NAMES, settings, args.out, dev_accuracy, device, progress, tokenizer)
 
-    metrics = finalize(args.out, dev, challenge, {**log, "n_train": len(texts)}, device, args.min_skip_rate)
+    files = {"train": Path(args.data).name, "dev": Path(args.eval).name}  # the card names the data it learned
+    metrics = finalize(args.out, dev, challenge, {**log, "n_train": len(texts), "data": files}, device,
+                       args.min_skip_rate)
     summary = {k: metrics["dev"][k] for k in ("accuracy", "macro_f1", "skip_rate", "total_flops_saved")}
     print(f"{args.out}: dev {summary}", file=sys.stderr)

@@ -12,6 +12,7 @@ import numpy as np
 
 from explainer.data.labelled import LabelledData
 from explainer.evaluation.predict import evaluate, predict
+from explainer.families import sizes
 from explainer.loading.bundle import ModelBundle, load_model
 from explainer.models.adapter_io import ADAPTER_FILE
 from explainer.thought_beacon.beacons import DEFAULT_TAUS, has_beacons, sweep
@@ -86,8 +87,10 @@ def finalize(
     config = bundle.model.config
     metrics: dict = {"training": training}
     if (out / ADAPTER_FILE).is_file():
+        shape = sizes(config)  # the card describes the base by these, whichever base it was
         metrics["base"] = {"model": config.base_model, "sha256": config.base_sha256,
-                           "adapter_bytes": (out / ADAPTER_FILE).stat().st_size}
+                           "adapter_bytes": (out / ADAPTER_FILE).stat().st_size,
+                           "layers": shape.layers, "heads": shape.heads, "hidden": shape.hidden}
     if has_beacons(bundle):
         dense = evaluate(bundle, dev.texts, dev.labels, beacon_threshold=0.0)
         points = sweep(bundle, dev.texts, dev.labels, taus=TAU_GRID, with_model_tau=False)["points"]

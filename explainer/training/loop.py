@@ -29,6 +29,7 @@ from explainer.training.lora import add_lora
 from explainer.training.settings import TrainSettings, settings_problems  # noqa: F401  (re-exported)
 
 RETROFIT_MAX_LENGTH = 256
+SCRATCH_POSITIONS = 512  # the position table of a model trained from scratch: --max-length cannot pass it
 
 
 def build_model(
@@ -41,7 +42,7 @@ def build_model(
         num_hidden_layers=settings.num_layers,
         num_attention_heads=settings.num_heads,
         intermediate_size=settings.intermediate_size,
-        max_position_embeddings=512,
+        max_position_embeddings=SCRATCH_POSITIONS,
         hidden_dropout_prob=settings.dropout,
         attention_probs_dropout_prob=settings.dropout,
         num_thought_markers=settings.num_markers if ours else 0,

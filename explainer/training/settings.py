@@ -63,6 +63,8 @@ def settings_problems(settings: TrainSettings) -> list[str]:
         value = getattr(settings, name)
         if not (math.isfinite(value) and 0 <= value < 1):
             problems.append(f"{name} must be from 0 up to (not including) 1, not {value}")
+    if not 0 <= settings.seed < 2**32:  # numpy's seeds; past them it raised only after --out was emptied
+        problems.append(f"seed must be from 0 to {2**32 - 1}, not {settings.seed}")
     if settings.max_steps < 0 or settings.num_markers < 0:
         problems.append("max_steps and num_markers must be zero or more")
     if not settings.backbone and settings.num_heads >= 1 and settings.hidden_size % settings.num_heads:

@@ -48,6 +48,7 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
     [(["--batch-size", "0"], "batch_size must be at least 1"), (["--epochs", "0"], "epochs must be at least 1"),
      (["--evals-per-epoch", "0"], "evals_per_epoch"), (["--learning-rate", "-1"], "learning_rate"),
      (["--hidden-size", "16", "--num-heads", "3"], "multiple of num_heads"), (["--min-skip-rate", "2"], "from 0 to 1"),
+     (["--seed", "-1"], "seed must be from 0"), (["--seed", str(2**32)], "seed must be from 0"),
      (["--out-is-a-file"], "is a file")],
 )
 def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra, complaint):
@@ -61,3 +62,24 @@ def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra,
                     *extra])
     assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
     assert not out.is_dir()  # nothing was created
+
+
+@pytest.mark.parametrize(
+    "extra, complaint",
+    [(["--tokenizer", "no-such-folder"], "--tokenizer no-such-folder: no tokenizer could be read there"),
+     (["--max-length", "513"], "--max-length 513 is more than the model can read: it has 512 positions"),
+     (["--backbone", "no-such-folder"], "No SHA-256 recorded for base model 'no-such-folder'")],
+)
+def test_a_run_that_cannot_start_leaves_the_model_in_out_alone(tmp_path, capsys, extra, complaint, monkeypatch):
+    """These once emptied --out first, then ended in a traceback."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    out = tmp_path / "model"
+    out.mkdir()
+    for name in ("config.json", "model.safetensors", "metrics.json", "README.md"):
+        (out / name).write_text("the model trained before")
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--data", "train.tsv", "--eval", "train.tsv", "--out", str(out), *extra])
+    assert exit_info.value.code != 0 and complaint in capsys.readouterr().err
+    assert all((out / name).read_text() == "the model trained before"
+               for name in ("config.json", "model.safetensors", "metrics.json", "README.md"))

