@@ -55,6 +55,10 @@ def as_saved(tokenizer: PreTrainedTokenizerFast, source: str, local_files_only: 
         saved = Tokenizer.from_file(str(path))
     except Exception:  # a tokenizer.json the tokenizers library cannot read: transformers' own reading stands
         return tokenizer
+    # Compare the cutting only: a tokenizer.json that pads to a fixed length (the MiniLM base pads to 128) padded
+    # the probes with [PAD], which read as a different tokenizer
+    saved.no_padding()
+    saved.no_truncation()
     if not differs(tokenizer, saved):
         return tokenizer
     rebuilt = PreTrainedTokenizerFast.from_pretrained(

@@ -58,6 +58,7 @@ def card_summary(bundle: ModelBundle) -> str:
         text = ModelCard.load(card_file).text
     except Exception:  # a card that does not parse is left out, not fatal to the report
         return ""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # a card saved with Windows line ends has paragraphs too
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip() and not p.lstrip().startswith(("#", "|", "<"))]
     summary = " ".join(paragraphs[0].split()) if paragraphs else ""
     # Markdown emphasis, code and links as plain text: the report shows the card's words, not its markup.

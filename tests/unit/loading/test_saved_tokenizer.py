@@ -36,3 +36,19 @@ def test_a_tokenizer_that_agrees_with_its_file_is_kept_as_transformers_builds_it
     with caplog.at_level(logging.WARNING, logger="explainer.loading.saved_tokenizer"):
         loaded = load_model(folder, device="cpu")
     assert caplog.text == "" and type(loaded.tokenizer) is type(AutoTokenizer.from_pretrained(folder))
+
+
+def test_a_tokenizer_file_that_pads_to_a_fixed_length_is_not_taken_for_another_tokenizer(tokenizer, tmp_path, caplog):
+    """The MiniLM base's tokenizer.json pads and truncates at 128: its probes came back padded with [PAD], and the
+    checkpoint's tokenizer was swapped for the file's, with a warning, though both cut text alike."""
+    import json
+
+    folder = save_checkpoint(build_model("bert"), tokenizer, tmp_path / "bert")
+    pipeline = json.loads((folder / "tokenizer.json").read_text())
+    pipeline["padding"] = {"strategy": {"Fixed": 128}, "direction": "Right", "pad_to_multiple_of": None,
+                           "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"}
+    pipeline["truncation"] = {"direction": "Right", "max_length": 128, "strategy": "LongestFirst", "stride": 0}
+    (folder / "tokenizer.json").write_text(json.dumps(pipeline))
+    with caplog.at_level(logging.WARNING, logger="explainer.loading.saved_tokenizer"):
+        loaded = load_model(folder, device="cpu")
+    assert caplog.text == "" and type(loaded.tokenizer) is type(AutoTokenizer.from_pretrained(folder))

@@ -75,6 +75,9 @@ def test_the_card_summary_is_plain_text(checkpoint, tmp_path):
         "# tiny\n\nA **tiny** model trained with `train.py` on *nothing* ([notes](https://example.org)).\n\n## More\n"
     )
     assert card_summary(load_model(folder)) == "A tiny model trained with train.py on nothing (notes)."
+    # Windows line ends: the first paragraph ran into the next one
+    (folder / "README.md").write_bytes(b"# tiny\r\n\r\nWindows text here.\r\n\r\nmore\r\n")
+    assert card_summary(load_model(folder)) == "Windows text here."
 
 
 def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
