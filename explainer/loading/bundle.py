@@ -151,12 +151,7 @@ def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, Pre
     if not has_safe and not has_pickle:
         raise ModelLoadError(f"{folder} has no weights: expected model.safetensors (or pytorch_model.bin)")
     if not has_safe and not allow_pickle:
-        raise ModelLoadError(
-            f"{folder} has only pickle weights (pytorch_model.bin). Unpickling can run arbitrary code, so it is "
-            "refused. Convert it to safetensors (load it once where you trust it and save_pretrained it again), or, "
-            "if you trust it, opt in: --allow-pickle on the command line, allow_pickle=True "
-            "in Python. The app never unpickles."
-        )
+        raise ModelLoadError(_pickle_refusal(str(folder)))
     config = _load_config(str(folder))
     model = _from_pretrained(str(folder), config, use_safetensors=has_safe)
     return model, _load_tokenizer(str(folder))
@@ -184,8 +179,40 @@ def _load_hub(hub_id: str, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrai
     config = _load_config(hub_id, local_files_only=offline)
     # use_safetensors=None lets transformers fall back to pickle weights; only when the caller opted in.
     safetensors_only = None if allow_pickle else True
-    model = _from_pretrained(hub_id, config, use_safetensors=safetensors_only, local_files_only=offline)
+    try:
+        model = _from_pretrained(hub_id, config, use_safetensors=safetensors_only, local_files_only=offline)
+    except ModelLoadError:
+        if not allow_pickle and _hub_pickle_only(hub_id, offline):  # say why, as for a folder, not "corrupt"
+            raise ModelLoadError(_pickle_refusal(f"'{hub_id}'")) from None
+        raise
     return model, _load_tokenizer(hub_id, local_files_only=offline)
+
+
+def _hub_pickle_only(hub_id: str, offline: bool) -> bool:
+    """Whether the hub id's weights are pickle files only: in the local cache offline, on the hub otherwise."""
+    from huggingface_hub import HfApi, try_to_load_from_cache
+
+    try:
+        if offline:
+            def cached(name: str) -> bool:
+                return isinstance(try_to_load_from_cache(hub_id, name), str)
+        else:
+            files = set(HfApi().list_repo_files(hub_id))
+
+            def cached(name: str) -> bool:
+                return name in files
+        return not any(cached(f) for f in SAFE_WEIGHTS) and any(cached(f) for f in PICKLE_WEIGHTS)
+    except Exception:  # the question is for a better message only: no answer leaves the first one
+        return False
+
+
+def _pickle_refusal(what: str) -> str:
+    return (
+        f"{what} has only pickle weights (pytorch_model.bin). Unpickling can run arbitrary code, so it is "
+        "refused. Convert it to safetensors (load it once where you trust it and save_pretrained it again), or, "
+        "if you trust it, opt in: --allow-pickle on the command line, allow_pickle=True "
+        "in Python. The app never unpickles."
+    )
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
