@@ -2,8 +2,10 @@
 
 Runs the real app (`streamlit run serve.py`) and drives headless Chromium. First one session alone visits every page
 with fresh texts (the reference: its median time to each page's first figure). Then 8 sessions at once, each with
-its own shipped model and texts, navigate the pages for 3 minutes (30 s with --quick). Reported per page: the p95
-time to the first figure under 8 sessions next to the single-session median (target: at most 4x on 2 cores), and
+its own shipped model and texts, navigate the pages for 3 minutes (30 s with --quick). Every model is loaded and
+timed alone first (a visit under load is held to its own model's median: the models differ in cost several times).
+Reported per page: the p95 over the visits under 8 sessions of each visit's time to its first figure over its
+model's single-session median (target: at most 4 on 2 cores), and
 the server's resident memory before the load, at its peak, and after 60 s idle (10 s with --quick) (targets: peak
 under 3 GB; after idle within 1.5x of before). Also counted: visits that showed an exception or another session's
 text (target: none), and five cold starts of 8 first visits at once (one with --quick) without an exception.
@@ -27,7 +29,7 @@ NAME = "serve"
 PAGES = ("", "attention", "attribution", "markers", "beacons")  # "" is the Overview
 SESSIONS = 8
 MAX_P95_RATIO = 4.0
-MAX_PEAK_BYTES = 3 * 2**30
+MAX_PEAK_BYTES = 3 * 10**9  # 3 GB, as the issue says
 MAX_IDLE_GROWTH = 1.5
 
 
@@ -167,6 +169,28 @@ class _MemoryWatch:
         self._thread.join()
 
 
+def latency_rows(alone: dict[Any, dict[str, list[float]]], loaded: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """Per page: the p95, over the visits under load, of each visit's seconds to its first figure over its own
+    model's median alone (so a mix of light and heavy models is held to what each costs), against 1."""
+    target, meets = ratio_at_most(MAX_P95_RATIO)
+    rows = []
+    for page in PAGES:
+        medians = {model: statistics.median(times[page]) for model, times in alone.items() if times[page]}
+        timed = [(model, v.first_figure_s) for model, v in loaded
+                 if v.page == page and v.first_figure_s is not None and model in medians]
+        if not timed:
+            continue
+        row = result(case=f"{page or 'overview'}: first figure, {SESSIONS} sessions ({len(timed)} visits)",
+                     metric="p95 of seconds / the same model's median seconds alone",
+                     ours=_p95([seconds / medians[model] for model, seconds in timed]), reference=1.0,
+                     reference_name="each visit's model, one session alone", target=target, meets=meets)
+        row["alone_median_seconds"] = {str(model): round(m, 3) for model, m in medians.items()}
+        row["p95_seconds"] = {str(model): round(_p95([s for m, s in timed if m == model]), 3)
+                              for model in medians if any(m == model for m, _ in timed)}
+        rows.append(row)
+    return rows
+
+
 def run(options: BenchOptions) -> dict[str, Any]:
     from explainer.bench.app_driver import app_server, run_sessions
 
@@ -187,18 +211,22 @@ def run(options: BenchOptions) -> dict[str, Any]:
 
         with app_server(Path(scratch) / "load") as server:
             models = _models()
-            run_sessions(server.url, [(models[0], [("", "Warm-up visit.")])])  # load the default model first
-            alone: dict[str, list[float]] = {page: [] for page in PAGES}
+            for model in models:  # every model loaded before any timing: a first load is no page's latency
+                run_sessions(server.url, [(model, [("", "Warm-up visit.")])])
+            # Each model alone: the sessions under load use all of them, and a visit is held to its own model's
+            # median (the default model's Attribution costs several times the small models').
+            alone: dict[str | None, dict[str, list[float]]] = {m: {page: [] for page in PAGES} for m in models}
             alone_visits = 0
             with CpuWatch(server) as alone_cpu:
                 for repeat in range(1 if options.quick else 3):
-                    visits = run_sessions(server.url, [(models[0], [(p, f"Alone {repeat}: a {p or 'overview'} text.")
+                    for model in models:
+                        visits = run_sessions(server.url, [(model, [(p, f"Alone {repeat}: a {p or 'overview'} text.")
                                                                     for p in PAGES])])[0]
-                    alone_visits += len(visits)
-                    for visit in visits:
-                        if visit.first_figure_s is not None:
-                            alone[visit.page].append(visit.first_figure_s)
-            before = server.rss_bytes()
+                        alone_visits += len(visits)
+                        for visit in visits:
+                            if visit.first_figure_s is not None:
+                                alone[model][visit.page].append(visit.first_figure_s)
+            before = server.rss_bytes()  # every model resident, as after the load
             sessions = [(models[i % len(models)],
                          [(PAGES[j % len(PAGES)], f"Session {i}, visit {j}: the film was {('good', 'dull')[j % 2]}.")
                           for j in range(200)]) for i in range(SESSIONS)]
@@ -207,14 +235,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
             time.sleep(idle)
             after = server.rss_bytes()
     visits = [v for session in loaded for v in session]
-    target, meets = ratio_at_most(MAX_P95_RATIO)
-    for page in PAGES:
-        under_load = [v.first_figure_s for v in visits if v.page == page and v.first_figure_s is not None]
-        if not under_load or not alone[page]:
-            continue
-        rows.append(result(case=f"{page or 'overview'}: first figure, {SESSIONS} sessions ({len(under_load)} visits)",
-                           metric="p95 seconds", ours=_p95(under_load), reference=statistics.median(alone[page]),
-                           reference_name="median seconds, one session alone", target=target, meets=meets))
+    rows += latency_rows(alone, [(model, v) for (model, _), session in zip(sessions, loaded) for v in session])
     kinds = problems(visits)
     bad = sum(not ok(v) for v in visits)
     rows.append(result(case=f"{SESSIONS} sessions for {duration:.0f} s: {describe(kinds)}",

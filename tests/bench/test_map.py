@@ -30,15 +30,40 @@ def test_map_bench_on_a_tiny_model(bundle, tmp_path):
     assert timing["ours"] == pytest.approx(sum(v for k, v in stages.items() if k != "predictions_alone"), abs=2e-3)
     assert timing["reference"] == pytest.approx(stages["predictions_alone"], abs=1e-3)
     assert timing["meets"] == (timing["ratio"] <= map_bench.TARGET_RATIO)
+    slices = timing["pass_ratio_per_slice"]  # the passes alternated over slices, each slice's ratio kept
+    assert len(slices) == len(map_bench._slices(300)) >= 2 and all(r > 0 for r in slices)
     assert "generated" in timing["case"] and "300 rows" in timing["case"]
     assert memory["metric"] == "GB" and 0 < memory["ours"] < 100
     assert memory["meets"] == (memory["ours"] < map_bench.MEMORY_BUDGET_GB)
     json.loads(json.dumps(data))
 
 
-def test_bench_rows_repeat_the_file(tmp_path):
+def test_bench_rows_are_distinct(tmp_path):
+    # Repeated rows are searched and laid out once by the map but predicted every time: the bench's rows must
+    # differ, the file's sentences first (each once), then two of them joined.
     path = tmp_path / "train.tsv"
-    path.write_text("sentence\tlabel\na fine film\t1\na dull film\t0\nok\t1\n")
+    path.write_text("sentence\tlabel\na fine film\t1\na dull film\t0\nok\t1\na fine  film\t1\n")
     rows, name = map_bench.bench_rows(7, path)
-    assert [text for text, _ in rows] == ["a fine film", "a dull film", "ok"] * 2 + ["a fine film"]
-    assert "SST-2 train (3 sentences, repeated)" == name
+    texts = [text for text, _ in rows]
+    assert texts[:3] == ["a fine film", "a dull film", "ok"] and len(set(texts)) == 7
+    sentences = {"a fine film", "a dull film", "ok"}
+    assert all(text.count(" ") >= 1 and any(text.startswith(s + " ") for s in sentences) for text in texts[3:])
+    assert all(label == {"a fine film": 1, "a dull film": 0, "ok": 1}[next(s for s in sentences if text.startswith(s))]
+               for text, label in rows)
+    assert name == "SST-2 train (3 distinct sentences, and 4 texts of two of them joined)"
+    assert map_bench.bench_rows(7, path) == (rows, name)  # seeded
+    assert map_bench.bench_rows(2, path)[1] == "SST-2 train (2 distinct sentences)"
+    with pytest.raises(ValueError, match="cannot make 13 distinct rows"):
+        map_bench.bench_rows(13, path)
+
+
+def test_generated_rows_are_distinct(tmp_path):
+    rows, name = map_bench.bench_rows(500, tmp_path / "missing.tsv")
+    assert len({text for text, _ in rows}) == 500 and name.startswith("generated")
+
+
+def test_slices_cover_the_rows_once():
+    for count in (1, 100, 2_000, 100_000, 100_003):
+        slices = map_bench._slices(count)
+        assert [i for part in slices for i in part] == list(range(count))
+        assert len(slices) == (map_bench.SLICES if count >= 100_000 else len(slices)) and len(slices) >= 1

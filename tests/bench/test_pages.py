@@ -94,3 +94,25 @@ def test_cpu_watch_counts_the_servers_own_cpu_within_the_machines():
     spent = watch.spent
     assert 0.3 <= spent.server_s <= spent.machine_s + 0.1  # its spin is counted, and is part of the machine's
     assert spent.cores == psutil.cpu_count() and spent.wall_s > 0 and spent.utilisation > 0
+
+
+def test_serve_holds_each_visit_to_its_own_models_median_alone():
+    from explainer.bench.serve import MAX_P95_RATIO, latency_rows
+
+    # A heavy and a light model: under load each visit took twice its own model's median alone. Held to one
+    # model's median (the heavy one's), the light model's visits would read 0.2x, the heavy's 2x.
+    alone = {"heavy": {"attribution": [9.0, 10.0, 11.0]}, "light": {"attribution": [1.0, 1.0, 2.0]}}
+    for times in alone.values():
+        times.update({page: [] for page in ("", "attention", "markers", "beacons")})
+    loaded = [("heavy", Visit("attribution", 20.0, 21.0, False, True))] * 3 + [
+        ("light", Visit("attribution", 2.0, 3.0, False, True))] * 17 + [
+        ("light", Visit("attribution", None, None, True, True)),  # no figure: not timed
+        ("light", Visit("attention", 5.0, 6.0, False, True)),  # no alone median for the page: no row
+    ]
+    (row,) = latency_rows(alone, loaded)
+    assert row["ours"] == 2.0 and row["reference"] == 1.0 and row["ratio"] == 2.0
+    assert row["meets"] is (2.0 <= MAX_P95_RATIO) and "20 visits" in row["case"]
+    assert row["alone_median_seconds"] == {"heavy": 10.0, "light": 1.0}
+    assert row["p95_seconds"] == {"heavy": 20.0, "light": 2.0}
+    slow = [("light", Visit("attribution", 9.0, 9.5, False, True))] * 20
+    assert latency_rows(alone, slow)[0]["meets"] is False  # 9x its own median
