@@ -7,7 +7,8 @@ Faithfulness, on the text tokens (special tokens always stay), ranked by attribu
   rise fast. Areas under both curves are means over evenly spaced fractions of the tokens.
 - comprehensiveness and sufficiency (DeYoung et al. 2020, ERASER): mean over k in 1, 5, 10, 20, 50% of the
   text tokens of p(x) - p(x with the top k removed) and of p(x) - p(only the top k kept); tokens are removed
-  from the sequence, as ERASER does.
+  from the sequence, as ERASER does. k is the share of the text tokens rounded up, at least one token: on a
+  short text several bins hold the same k (on 10 tokens, 1%, 5% and 10% all remove one), which weighs that k more.
 Agreement: Spearman rank correlation and top-k overlap between every pair of methods.
 """
 
