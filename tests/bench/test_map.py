@@ -25,13 +25,13 @@ def test_map_bench_on_a_tiny_model(bundle, tmp_path):
         assert row["ratio"] == pytest.approx(row["ours"] / row["reference"], rel=1e-12)
     assert 0 < timing["distinct_vectors"] <= 300  # what the search ran over, said beside the rows
     stages = timing["seconds"]
-    assert set(stages) == {"predictions_alone", "predictions_with_embeddings", "pca", "neighbours"}
+    assert set(stages) == {"predictions_alone", "predictions_with_embeddings", "vectors", "pca", "neighbours"}
     # Stages are reported in milliseconds: their sum may differ from the row's seconds by the rounding, 0.5 ms each.
     assert timing["ours"] == pytest.approx(sum(v for k, v in stages.items() if k != "predictions_alone"), abs=2e-3)
     assert timing["reference"] == pytest.approx(stages["predictions_alone"], abs=1e-3)
     assert timing["meets"] == (timing["ratio"] <= map_bench.TARGET_RATIO)
     slices = timing["pass_ratio_per_slice"]  # the passes alternated over slices, each slice's ratio kept
-    assert len(slices) == len(map_bench._slices(300)) >= 2 and all(r > 0 for r in slices)
+    assert len(slices) == len(map_bench._slices(300)) == 2
     assert "generated" in timing["case"] and "300 rows" in timing["case"]
     assert memory["metric"] == "GB" and 0 < memory["ours"] < 100
     assert memory["meets"] == (memory["ours"] < map_bench.MEMORY_BUDGET_GB)
@@ -40,21 +40,32 @@ def test_map_bench_on_a_tiny_model(bundle, tmp_path):
 
 def test_bench_rows_are_distinct(tmp_path):
     # Repeated rows are searched and laid out once by the map but predicted every time: the bench's rows must
-    # differ, the file's sentences first (each once), then two of them joined.
+    # differ, the file's sentences each once (a repeat keeps its first label), then two of them joined; shuffled.
     path = tmp_path / "train.tsv"
-    path.write_text("sentence\tlabel\na fine film\t1\na dull film\t0\nok\t1\na fine  film\t1\n")
+    path.write_text("sentence\tlabel\na fine film\t1\na dull film\t0\nok\t1\na fine  film\t0\n")
     rows, name = map_bench.bench_rows(7, path)
     texts = [text for text, _ in rows]
-    assert texts[:3] == ["a fine film", "a dull film", "ok"] and len(set(texts)) == 7
-    sentences = {"a fine film", "a dull film", "ok"}
-    assert all(text.count(" ") >= 1 and any(text.startswith(s + " ") for s in sentences) for text in texts[3:])
-    assert all(label == {"a fine film": 1, "a dull film": 0, "ok": 1}[next(s for s in sentences if text.startswith(s))]
-               for text, label in rows)
+    labels = {"a fine film": 1, "a dull film": 0, "ok": 1}
+    assert len(set(texts)) == 7 and set(labels) <= set(texts)
+    joined = [text for text in texts if text not in labels]
+    assert len(joined) == 4
+    assert all(any(text == f"{a} {b}" for a in labels for b in labels) for text in joined)
+    assert all(label == labels[next(s for s in labels if text.startswith(s))] for text, label in rows)
     assert name == "SST-2 train (3 distinct sentences, and 4 texts of two of them joined)"
     assert map_bench.bench_rows(7, path) == (rows, name)  # seeded
     assert map_bench.bench_rows(2, path)[1] == "SST-2 train (2 distinct sentences)"
-    with pytest.raises(ValueError, match="cannot make 13 distinct rows"):
-        map_bench.bench_rows(13, path)
+    with pytest.raises(ValueError, match="cannot make 8 distinct rows"):
+        map_bench.bench_rows(8, path)
+
+
+def test_bench_rows_mix_single_and_joined_sentences_evenly(tmp_path):
+    # Slices of the rows are timed against each other: each must hold the same mix, not the joined texts last.
+    path = tmp_path / "train.tsv"
+    path.write_text("sentence\tlabel\n" + "".join(f"sentence number {i}\t{i % 2}\n" for i in range(300)))
+    rows, _ = map_bench.bench_rows(600, path)
+    for part in map_bench._slices(600) if len(map_bench._slices(600)) > 1 else [range(0, 300), range(300, 600)]:
+        joined = sum(text.count("sentence") == 2 for text, _ in rows[part.start : part.stop])
+        assert 0.3 < joined / len(part) < 0.7
 
 
 def test_generated_rows_are_distinct(tmp_path):
@@ -63,7 +74,39 @@ def test_generated_rows_are_distinct(tmp_path):
 
 
 def test_slices_cover_the_rows_once():
-    for count in (1, 100, 2_000, 100_000, 100_003):
+    for count, parts in ((1, 1), (100, 1), (300, 2), (2_000, 10), (100_000, 10), (100_003, 10)):
         slices = map_bench._slices(count)
+        assert len(slices) == parts
         assert [i for part in slices for i in part] == list(range(count))
-        assert len(slices) == (map_bench.SLICES if count >= 100_000 else len(slices)) and len(slices) >= 1
+
+
+def test_sliced_passes_equal_one_pass_and_the_frame_is_the_maps(bundle, tmp_path, monkeypatch):
+    # The bench joins its slices' stores back: the vectors must be the data set's, row for row, and the figure's
+    # table the one build_map makes (colour by label reads no marker).
+    import numpy as np
+    import pandas as pd
+
+    from explainer.data.labelled import read_dataset
+    from explainer.dataset_map.embeddings import embed_dataset
+    from explainer.dataset_map.maps import MapOptions, build_map
+    from explainer.dataset_map.projection import fit_pca, unit_rows
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    model = bundle("bert")
+    rows, _ = map_bench.bench_rows(400, tmp_path / "missing.tsv")
+    file = tmp_path / "rows.tsv"
+    file.write_text("sentence\tlabel\n" + "".join(f"{t}\t{model.label_names[y]}\n" for t, y in rows))
+    labelled = read_dataset(file, label_names=model.label_names)
+    seconds, predictions, vectors, ratios = map_bench._timed_passes(model, labelled)
+    assert set(seconds) == {"predictions_alone", "predictions_with_embeddings", "vectors"} and len(ratios) == 3
+    whole, store, _ = embed_dataset(model, labelled)
+    assert np.array_equal(vectors, unit_rows(store.layer(store.layers - 1, "readout")))
+    # batches of a slice differ from the whole file's, in the last float bit only
+    np.testing.assert_allclose(predictions.probabilities, whole.probabilities, rtol=0, atol=1e-6)
+    assert np.array_equal(predictions.lengths, whole.lengths)
+    xy = fit_pca(vectors, 2).transform(vectors)
+    frame = map_bench._frame(model, labelled, predictions, xy)
+    mapped = build_map(model, labelled, MapOptions(method="pca", layer=store.layers - 1))
+    assert list(frame.columns) == list(mapped.frame.columns)
+    same = [c for c in frame.columns if c not in ("marker", "x", "y")]
+    pd.testing.assert_frame_equal(frame[same], mapped.frame[same], check_exact=False, rtol=0, atol=1e-6)
