@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainer.attribution.inputs import Prepared, dense_notes, prepare, rows_per_batch, target_of
+from explainer.attribution.inputs import GAP_FLOOR, Prepared, dense_notes, prepare, rows_per_batch, target_of
 from explainer.attribution.options import GRAPH_STEPS as DEFAULT_STEPS  # defined there: the command line reads
 from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD  # them without importing torch
 from explainer.attribution.options import UNRELIABLE
@@ -94,8 +94,10 @@ class AttentionAttribution(FrozenArrays):
 
     @property
     def relative_deltas(self) -> np.ndarray:  # [layers]
+        """Each layer's completeness error over its gap, or over GAP_FLOOR when the gap is smaller (a layer whose
+        zeroing barely moves the logit is not held to float noise, as the embedding methods are not)."""
         gaps = self.logits[self.target] - self.zeroed_logits
-        return np.abs(self.deltas) / np.maximum(np.abs(gaps), 1e-12)
+        return np.abs(self.deltas) / np.maximum(np.abs(gaps), GAP_FLOOR)
 
     def graph(self, threshold: float = DEFAULT_THRESHOLD) -> AttributionGraph:
         return build_graph(self, threshold)
@@ -202,7 +204,8 @@ def attention_attribution(
             failing = [
                 layer
                 for layer in range(layers)
-                if abs(float(scores[layer].sum()) - (full - zeroed[layer])) >= tolerance * abs(full - zeroed[layer])
+                if abs(float(scores[layer].sum()) - (full - zeroed[layer]))
+                >= tolerance * max(abs(full - zeroed[layer]), GAP_FLOOR)
             ]
             run.planned = run.done + len(failing) * sum(
                 len(_new_points(n, finest)) for n in levels[levels.index(level) :]
@@ -242,7 +245,7 @@ def attention_attribution(
 def _unconverged_note(deltas: np.ndarray, gaps: np.ndarray, used: list[int], tolerance: float) -> str | None:
     """A warning naming the layers whose completeness error is still over `tolerance` at their last level (the
     pages warn on UNRELIABLE, as for the embedding methods); None when every layer meets it."""
-    relative = np.abs(deltas) / np.maximum(np.abs(gaps), 1e-12)
+    relative = np.abs(deltas) / np.maximum(np.abs(gaps), GAP_FLOOR)  # as relative_deltas
     failing = [layer for layer in range(len(deltas)) if relative[layer] >= tolerance]
     if not failing:
         return None
