@@ -181,16 +181,24 @@ def _with_readout(pairs: list[tuple[int, int]], clean: Tokenized, corrupted: Tok
     return Alignment(tuple(sorted({*kept, readout}, key=lambda p: p[1])), clean.length, corrupted.length)
 
 
+# How byte-level BPE and SentencePiece mark a token that starts a word after a space.
+WORD_START_MARKS = "Ġ▁"
+
+
+def _word_key(item: Tokenized, positions: Sequence[int]) -> tuple[str, ...]:
+    """A word as the model reads it, whether or not a space came before it: its tokens' names, the mark off."""
+    return tuple(item.tokens[p].lstrip(WORD_START_MARKS) if i == 0 else item.tokens[p] for i, p in enumerate(positions))
+
+
 def align_words(clean: Tokenized, corrupted: Tokenized) -> Alignment:
     """Word-by-word alignment by difflib over the tokenizer's words (equal words and same-count replacements
-    pair; their tokens pair when the counts match). Words compare by their token ids, as the model reads them: a
-    lowercasing tokenizer reads "The" and "the" alike, and as text they were a replaced word that an insertion
-    beside it left without a partner."""
+    pair; their tokens pair when the counts match). Words compare by their tokens' names without the word-start
+    mark, as the model reads them: a lowercasing tokenizer reads "The" and "the" alike (as text they were a
+    replaced word that an insertion beside it left without a partner), and byte-level BPE names a text's first
+    word "film" and the same word later "Ġfilm" (as ids they differed, so a word inserted before it unpaired it)."""
     left, right = _tokenizer_words(clean), _tokenizer_words(corrupted)
-    ids = (clean.inputs["input_ids"], corrupted.inputs["input_ids"])
     matcher = difflib.SequenceMatcher(
-        None, [tuple(ids[0][p] for p in ps) for _, ps in left], [tuple(ids[1][p] for p in ps) for _, ps in right],
-        autojunk=False,
+        None, [_word_key(clean, ps) for _, ps in left], [_word_key(corrupted, ps) for _, ps in right], autojunk=False
     )
     word_pairs: list[tuple[int, int]] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():

@@ -61,3 +61,24 @@ def test_words_that_read_alike_pair_whatever_their_case(bundle):
     assert partners[1] == 1  # "the" <- "The"
     assert [partners[p] for p in sorted(positions(corrupted, "FUNNY"))] == sorted(positions(clean, "funny"))
     assert set(aligned.unpartnered_corrupted) == positions(corrupted, "dull") and not aligned.unpartnered_clean
+
+
+def test_a_byte_level_word_pairs_with_or_without_a_space_before_it(tmp_path):
+    """Byte-level BPE names a text's first word "film" and the same word after a space "Ġfilm": two ids. Compared
+    by id, "film" lost its partner when a word was inserted before it, and was never patched."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    from explainer import load_model
+    from tests.conftest import CORPUS, build_model, save_checkpoint
+
+    trained = ByteLevelBPETokenizer()
+    trained.train_from_iterator([*CORPUS, "film is good", "The film is good"], vocab_size=1000, min_frequency=1,
+                                special_tokens=["<pad>", "<unk>", "<s>", "</s>"])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=trained._tokenizer, pad_token="<pad>", unk_token="<unk>",
+                                        bos_token="<s>", eos_token="</s>")
+    model = load_model(save_checkpoint(build_model("gpt2", vocab_size=1024), tokenizer, tmp_path / "m"), device="cpu")
+    clean, corrupted = tokenized(model, "film is good"), tokenized(model, "The film is good")
+    assert clean.tokens[0] == "film" and corrupted.tokens[1] == "Ġfilm"  # the two names of one word
+    assert align_words(clean, corrupted).pairs == ((0, 1), (1, 2), (2, 3))
+    assert align_words(corrupted, clean).pairs == ((1, 0), (2, 1), (3, 2))
