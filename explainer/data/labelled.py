@@ -361,6 +361,7 @@ class _Labels:
 
     def __init__(self, names: Sequence[str] | None, sample: list[Any], source: str, quote: bool = True) -> None:
         self.inferred_ints = False
+        self.inferred_names = False  # the sample held names only: the file's labels are names
         self.by_id = False  # an integer was read as an id into the given names
         if names is None:
             found = [v for v in sample if not _is_missing(v)]
@@ -372,6 +373,7 @@ class _Labels:
                 for value in found:
                     spelled.setdefault(str(value).strip().casefold(), str(value).strip())
                 names = sorted(spelled.values(), key=str.casefold)
+                self.inferred_names = True
             else:
                 raise DatasetError(
                     f"{source}: labels mix ids and names ({_show(found, quote=quote)}); "
@@ -390,6 +392,8 @@ class _Labels:
         number = _as_int(value)
         if number is not None and self.ints_are_names:  # past the sample too: an integer that is no name is unknown,
             return self._ids.get(str(number))  # not an id (0 read as the name "1" after 1..5 were read as names)
+        if number is not None and self.inferred_names:  # a sample of names only: a later 0 is no id into them (in
+            return self._ids.get(str(value).strip().casefold())  # the sample, the mix was refused)
         if number is None and isinstance(value, str) and value.strip().casefold() in self._ids:
             return self._ids[value.strip().casefold()]
         if number is None or number < 0 or (not self.inferred_ints and number >= len(self.names)):

@@ -396,3 +396,14 @@ def test_an_integer_past_the_sample_that_is_no_name_is_unknown_once_integers_are
     jsonl = b"".join(json.dumps({"text": t, "label": n}).encode() + b"\n" for t, n in zip("abcde", (1, 2, 5, 3, 0)))
     with pytest.raises(DatasetError, match=r"line 5: unknown label 0;"):
         read_dataset(jsonl, filename="stars.jsonl", label_names=names)
+
+
+def test_integers_after_a_sample_of_names_are_unknown_labels(tmp_path, monkeypatch):
+    # Within the sample a mix of names and integers is refused; past it, a 0 was read as an id into the names the
+    # sample gave ("negative") with no word.
+    monkeypatch.setattr(datasets, "SAMPLE_ROWS", 3)
+    path = write(tmp_path, "d.csv", "text,label\na,negative\nb,positive\nc,negative\nd,0\ne,1\n")
+    with pytest.raises(DatasetError, match=r"line 5: unknown label '0'"):
+        read_dataset(path)
+    names = write(tmp_path, "n.csv", "text,label\na,negative\nb,positive\nc,negative\nd,Positive\n")
+    assert read_dataset(names).labels == (0, 1, 0, 1)
