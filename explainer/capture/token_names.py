@@ -2,11 +2,14 @@
 alphabet: every byte of the UTF-8 text is one printable stand-in, so "é" is "Ã©", an emoji "ðŁĺĢ" and Hebrew
 "×©×ľ×ķ×Ŀ". Every view labelled tokens that way. Here a byte-level token with a byte past ASCII is named by its
 UTF-8 text; bytes that do not make a whole character (a character split across tokens) read "<0xF0>", as
-SentencePiece's byte-fallback tokens do. ASCII tokens keep their names ("Ġfilm"), word-start marks included, so
-nothing else changes; the ids are untouched."""
+SentencePiece's byte-fallback tokens do, and so do decoded blank or control characters other than a space, newline
+or tab (a no-break space alone would label its token with nothing). ASCII tokens keep their names ("Ġfilm"),
+word-start marks included, and so do added tokens (stored as written, not in the byte alphabet), so nothing else
+changes; the ids are untouched."""
 
 from __future__ import annotations
 
+import unicodedata
 import weakref
 from collections.abc import Sequence
 from functools import cache
@@ -14,6 +17,7 @@ from typing import Any
 
 # A byte-level token's leading space, newline and tab keep the marks the views already read (views/text.py).
 MARKS = {" ": "Ġ", "\n": "Ċ", "\t": "ĉ"}
+INVISIBLE = {"Cc", "Zs", "Zl", "Zp"}  # control characters and separators: shown as their bytes
 
 _BYTE_LEVEL: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
@@ -45,6 +49,17 @@ def is_byte_level(tokenizer: Any) -> bool:
     return found
 
 
+def _shown(character: str) -> str:
+    """A decoded character as a label shows it: a space, newline or tab as its mark; any other blank or control
+    character (a carriage return, a no-break space, a line separator) as its bytes, "<0xC2><0xA0>", since shown as
+    itself it reads as nothing or breaks the label."""
+    if character in MARKS:
+        return MARKS[character]
+    if unicodedata.category(character) in INVISIBLE:
+        return "".join(f"<0x{b:02X}>" for b in character.encode("utf-8"))
+    return character
+
+
 def readable_token(token: str) -> str:
     """One byte-level token named by its text (see the module's docstring); any other string comes back as it is."""
     table = _byte_of()
@@ -61,7 +76,7 @@ def readable_token(token: str) -> str:
                 text = raw[start:end].decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            named.append("".join(MARKS.get(c, c) if c.isspace() else c for c in text))
+            named.append("".join(_shown(c) for c in text))
             start = end
             break
         else:
@@ -75,4 +90,5 @@ def readable_tokens(tokenizer: Any, ids: Sequence[int]) -> tuple[str, ...]:
     tokens = tokenizer.convert_ids_to_tokens(list(ids))
     if not is_byte_level(tokenizer):
         return tuple(tokens)
-    return tuple(readable_token(token) for token in tokens)
+    added = getattr(tokenizer, "added_tokens_decoder", {})  # stored as written, not in the byte alphabet
+    return tuple(token if i in added else readable_token(token) for i, token in zip(ids, tokens))

@@ -34,6 +34,10 @@ def test_the_alphabet_is_the_tokenizers_library_s():
         ("Ã©ð", "é<0xF0>"),
         ("▁film", "▁film"),  # SentencePiece: not in the byte alphabet
         ("日本", "日本"),
+        ("Ã©č", "é<0x0D>"),  # a carriage return decoded: shown as its byte, not as a raw control character
+        ("Âł", "<0xC2><0xA0>"),  # a no-break space alone: as itself it labelled the token with nothing
+        ("ÂħÃ©", "<0xC2><0x85>é"),  # NEL, a line break in some renderers
+        ("čĊ", "čĊ"),  # ASCII control bytes only: the tokenizer's own names
     ],
 )
 def test_a_byte_level_token_is_named_by_its_text(token, named):
@@ -79,3 +83,22 @@ def test_other_tokenizers_keep_their_names(bundle):
     assert not is_byte_level(bert.tokenizer)
     ids = bert.tokenizer("café film")["input_ids"]
     assert readable_tokens(bert.tokenizer, ids) == tuple(bert.tokenizer.convert_ids_to_tokens(ids))
+
+    class WordPieceNamedLikeBytes:  # a vocabulary may hold "Ã©" as text: only a byte-level one is decoded
+        backend_tokenizer = bert.tokenizer.backend_tokenizer
+
+        def convert_ids_to_tokens(self, ids):
+            return ["Ã©", "naïve"][: len(ids)]
+
+    assert readable_tokens(WordPieceNamedLikeBytes(), [0, 1]) == ("Ã©", "naïve")
+
+
+def test_added_tokens_keep_their_names(byte_level_gpt2):
+    # Added tokens are stored as written, not in the byte alphabet: "café" read as bytes was "caf<0xE9>".
+    import copy
+
+    tokenizer = copy.deepcopy(byte_level_gpt2.tokenizer)
+    tokenizer.add_tokens(["café", "naïve"])
+    ids = tokenizer("a café and a naïve film")["input_ids"]
+    names = readable_tokens(tokenizer, ids)
+    assert "café" in names and "naïve" in names and not any("<0x" in name for name in names)
