@@ -38,8 +38,8 @@ from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import DictionaryOptions
 
-VERSION = 4  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
-# 4: byte-level tokens past ASCII named by their text)
+VERSION = 5  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
+# 4: byte-level tokens past ASCII named by their text, 5: and added tokens by their own names, blanks by their bytes)
 
 
 class NoMarkersError(ValueError):
