@@ -126,18 +126,21 @@ class AttributionGraph:
         def node_id(node: tuple[int, int]) -> str:
             return f"{node[0]}:{node[1]}"
 
+        # A node's "row" counts hidden states (0: the input embeddings, r: after layer r - 1); an edge's "layer" is
+        # the layer whose attention carries it, from 0 as the notes, the pages and the heads number layers.
         return {
             "tokens": list(self.tokens),
             "target_label": self.target_label,
             "threshold": self.threshold,
             "prediction": node_id(self.prediction),
             "nodes": [
-                {"id": node_id(n), "layer": n[0], "position": n[1], "token": self.tokens[n[1]]} for n in self.nodes
+                {"id": node_id(n), "row": n[0], "position": n[1], "token": self.tokens[n[1]]} for n in self.nodes
             ],
             "edges": [
                 {
                     "source": node_id(e.source),
                     "target": node_id(e.target),
+                    "layer": e.source[0],
                     "weight": e.weight,
                     "relative": e.relative,
                     "heads": [{"head": h, "attribution": v} for h, v in e.heads],

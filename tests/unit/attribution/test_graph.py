@@ -96,8 +96,11 @@ def test_graph_json_has_nodes_and_weighted_edges_with_heads(bundle):
     data = json.loads(json.dumps(result.graph(0.0).as_dict()))
     assert data["prediction"] == f"{result.num_layers}:0" and data["nodes"] and data["edges"]
     ids = {n["id"] for n in data["nodes"]}
+    rows = {n["id"]: n["row"] for n in data["nodes"]}
     for edge in data["edges"]:
         assert edge["source"] in ids and edge["target"] in ids
+        # an edge's layer counts from 0, as the notes and the heads do: row r -> r + 1 is layer r's attention
+        assert edge["layer"] == rows[edge["source"]] == rows[edge["target"]] - 1 and "layer" not in data["nodes"][0]
         assert edge["weight"] > 0 and edge["heads"] and {"head", "attribution"} <= set(edge["heads"][0])
     with pytest.raises(ValueError, match="threshold"):
         result.graph(1.5)
