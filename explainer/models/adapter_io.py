@@ -110,10 +110,11 @@ def _check_lora(model: PreTrainedModel, lora: dict[str, torch.Tensor], source: P
         if lora:
             raise AdapterError(f"{source} holds LoRA tensors, but its config.json gives no lora_rank")
         return
-    targets = sorted(
-        name for name, module in model.named_modules()
+    modules = {
+        name: module for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear) and re.fullmatch(LORA_TARGETS, name)
-    )
+    }
+    targets = sorted(modules)
     expected = {f"{name}.lora_{part}" for name in targets for part in "AB"}
     if missing := sorted(expected - lora.keys()):
         raise AdapterError(
@@ -124,8 +125,17 @@ def _check_lora(model: PreTrainedModel, lora: dict[str, torch.Tensor], source: P
         raise AdapterError(f"{source}: LoRA tensors for no module training adapts: {', '.join(unexpected[:4])}")
     for name in targets:
         a, b = lora[f"{name}.lora_A"], lora[f"{name}.lora_B"]
-        if a.shape[0] != rank or b.shape[1] != rank:
-            raise AdapterError(f"{source}: the LoRA pair of {name} has rank {a.shape[0]}, config.json says {rank}")
+        module = modules[name]
+        if a.dim() != 2 or b.dim() != 2 or a.shape[0] != rank or b.shape[1] != rank:
+            raise AdapterError(
+                f"{source}: the LoRA pair of {name} has shapes {list(a.shape)} and {list(b.shape)}; config.json "
+                f"says rank {rank}"
+            )
+        if a.shape[1] != module.in_features or b.shape[0] != module.out_features:  # B @ A must fit the weight
+            raise AdapterError(
+                f"{source}: the LoRA pair of {name} has shapes {list(a.shape)} and {list(b.shape)}, which do not "
+                f"fit its {module.out_features} x {module.in_features} weight"
+            )
 
 
 def merge_lora(

@@ -294,4 +294,15 @@ def test_an_adapter_with_missing_or_unused_lora_pairs_is_refused(base, tmp_path,
     (rank0 / "config.json").write_text(json.dumps({**config, "lora_rank": 0}))
     with pytest.raises(ModelLoadError, match="holds LoRA tensors, but its config.json gives no lora_rank"):
         load_model(rank0, device="cpu")
+    # Tensors of the wrong shape: flat (an IndexError traceback before), or a pair that cannot fit its weight.
+    a_key = next(k for k in lora if k.endswith(".lora_A"))
+    for case, tensor, message in (
+        ("flat", tensors[a_key].flatten(), "has shapes"),
+        ("wide", torch.cat([tensors[a_key], tensors[a_key]], dim=1), "do not fit its"),
+    ):
+        bent = tmp_path / case
+        shutil.copytree(tmp_path / "whole", bent)
+        save_file({**tensors, a_key: tensor.contiguous()}, str(bent / ADAPTER_FILE))
+        with pytest.raises(ModelLoadError, match=message):
+            load_model(bent, device="cpu")
     load_model(tmp_path / "whole", device="cpu")  # the whole adapter still loads
