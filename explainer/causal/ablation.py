@@ -7,6 +7,8 @@ models each layer's thought markers turned off and its beacon gates pinned shut 
 Removing = replacing the head's slice of the attention output projection's input with zeros (`zero`) or with
 the head's mean output over a reference set of texts, over every real token (`mean`, the default: a zero output
 is one the model never saw; Wang et al. 2023). The reference set is the shipped challenge set unless one is given.
+An MLP row replaces the layer's MLP write the same way; a ThoughtBeacon layer writes g * FFN(u), so its mean is
+that product's, written with the gate passing it whole (not the mean FFN output under each position's gate).
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ class Means:
     """Mean activations over a reference set, per layer."""
 
     heads: tuple[torch.Tensor, ...]  # layers x [heads * head_dim], mean input of the output projection
-    mlp: tuple[torch.Tensor, ...] | None  # layers x [d], mean MLP write (ungated for ThoughtBeacon models)
+    mlp: tuple[torch.Tensor, ...] | None  # layers x [d], mean MLP write (for ThoughtBeacon models g * FFN(u))
     size: int  # texts
+    gated: bool = False  # the MLP site is the ungated FFN output: an ablation writes the mean with its gate open
 
 
 def reference_texts(reference: Sequence[str] | Any | None) -> tuple[str, ...]:
@@ -84,6 +87,9 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
     sites = [Site("head", layer) for layer in range(plan.layers)]
     if plan.mlp is not None:
         sites += [Site("mlp", layer) for layer in range(plan.layers)]
+    gated = plan.mlp is not None and plan.gates is not None  # ThoughtBeacon: the site is FFN(u), g scales it after
+    if gated:
+        sites += [Site("gate", layer) for layer in range(plan.layers)]
     sums: dict[Site, torch.Tensor] = {}
     count = 0
     extra = forward_extra(bundle)
@@ -93,6 +99,10 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
         mask = inputs["attention_mask"].bool()  # [B, T]
         with bundle.lock, torch.inference_mode(), hooked(plan, record=sites) as recorded:
             bundle.model(**inputs, **extra)
+        if gated:  # what the layer writes is g * FFN(u): its mean, not the mean FFN output under a live gate
+            for layer in range(plan.layers):
+                gate = torch.sigmoid(recorded.pop(Site("gate", layer)))  # [B, T, 1]
+                recorded[Site("mlp", layer)] = gate * recorded[Site("mlp", layer)]  # [B, T, d]
         for site, tensor in recorded.items():
             total = tensor[mask].double().sum(dim=0)
             sums[site] = total if site not in sums else sums[site] + total
@@ -102,6 +112,7 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
         heads=tuple(means[Site("head", layer)] for layer in range(plan.layers)),
         mlp=None if plan.mlp is None else tuple(means[Site("mlp", layer)] for layer in range(plan.layers)),
         size=len(texts),
+        gated=gated,
     )
     with bundle.lock:
         _MEANS.setdefault(bundle.model, {})[texts] = result
@@ -112,8 +123,13 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
 Row = tuple[str, int, int]
 
 
+# A gate logit whose sigmoid is exactly 1 in float32 and float64 (1 / (1 + e^-40): e^-40 is below either's epsilon).
+OPEN_GATE_LOGIT = 40.0
+
+
 def _edits(plan: Layout, rows: Sequence[Row], means: Means | None, device: torch.device) -> dict[Site, list[Edit]]:
     zero = torch.zeros((), device=device)
+    open_gate = torch.full((), OPEN_GATE_LOGIT, device=device)
     edits: dict[Site, list[Edit]] = defaultdict(list)
     for index, (kind, layer, head) in enumerate(rows):
         if kind == "head":
@@ -123,6 +139,8 @@ def _edits(plan: Layout, rows: Sequence[Row], means: Means | None, device: torch
         elif kind == "mlp":
             value = zero if means is None or means.mlp is None else means.mlp[layer]
             edits[Site("mlp", layer)].append(Edit(index, slice(None), slice(None), value))
+            if means is not None and means.gated:  # the mean write is already gated: the gate passes it whole
+                edits[Site("gate", layer)].append(Edit(index, slice(None), slice(None), open_gate))
         elif kind == "marker":
             edits[Site("marker", layer)].append(Edit(index, slice(None), slice(None), zero))
     return edits
@@ -208,7 +226,8 @@ def ablate_heads(
         notes.append(truncation_note("The text", item))
     if mode == "mean" and plan.mlp is not None and forward_extra(bundle):
         notes.append(
-            "MLP mean ablation replaces the feed-forward output by its mean; the layer's gate still scales it."
+            "MLP mean ablation replaces what the layer's MLP writes, its gate times the feed-forward output, by "
+            "that product's mean over the reference set."
         )
     return Ablation(
         model_name=bundle.name,

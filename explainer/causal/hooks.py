@@ -89,7 +89,7 @@ class Layout:
     head_dim: int
     residual: tuple[Point, ...]  # layers+1 points whose output is hidden_states[l]
     projections: tuple[Point, ...]  # [layers] attention output projections
-    mlp: tuple[Point, ...] | None  # [layers] modules whose output is the MLP's (ungated) write; None: unknown
+    mlp: tuple[Point, ...] | None  # [layers] the MLP write (ThoughtBeacon: the FFN output its gate then scales)
     gates: tuple[Point, ...] | None  # [layers] beacon gate linears (ThoughtBeacon types with beacons)
     markers: tuple[Point, ...] | None  # [layers] marker projections (ThoughtBeacon types with markers)
 

@@ -125,3 +125,36 @@ def test_bad_input(bundle):
         ablate_heads(bert, "fine", reference=["  "])
     long = ablate_heads(bert, " ".join(["the film is funny ."] * 40), mode="zero")
     assert long.truncated and any("only the beginning was analysed. That is its first" in note for note in long.notes)
+
+
+def test_mean_mlp_ablation_writes_the_mean_gated_update(retrofit_bundle):
+    """What a beacon layer's MLP writes is g * FFN(u). Ground truth by hand-written hooks: that product's mean over
+    the reference's real tokens written at every position with the gate passing it whole. The ablation once wrote
+    the mean FFN output under each position's live gate, up to 1.6 logits off on the shipped MiniLM retrofit."""
+    model, tokenizer = retrofit_bundle.model, retrofit_bundle.tokenizer
+    reference = ["A dull, lifeless script.", "The performances are wonderful.", "Bad sound, bad everything."]
+    text = "A gentle film with a big heart."
+    result = ablate_heads(retrofit_bundle, text, mode="mean", reference=reference)
+    batch = tokenizer(reference, padding=True, return_tensors="pt")
+    mask = batch["attention_mask"].bool()
+    inputs = tokenizer(text, return_tensors="pt")
+    for layer in range(model.config.num_hidden_layers):
+        ffn, gate = model.bert.encoder.layer[layer].output.dense, model.retrofit[layer].gate
+        seen = {}
+        handles = [ffn.register_forward_hook(lambda m, a, o: seen.__setitem__("ffn", o)),
+                   gate.register_forward_hook(lambda m, a, o: seen.__setitem__("gate", o))]
+        with torch.no_grad():
+            model(**batch, beacon_threshold=0.0)
+        for handle in handles:
+            handle.remove()
+        mean_write = (torch.sigmoid(seen["gate"]) * seen["ffn"])[mask].double().mean(0).float()  # [d]
+        handles = [ffn.register_forward_hook(lambda m, a, o: mean_write.expand_as(o).clone()),
+                   gate.register_forward_hook(lambda m, a, o: torch.full_like(o, 100.0))]  # g = 1
+        try:
+            with torch.no_grad():
+                expected = model(**inputs, beacon_threshold=0.0).logits[0, result.target].item()
+        finally:
+            for handle in handles:
+                handle.remove()
+        assert result.baseline_logit + result.mlp[layer] == pytest.approx(expected, abs=1e-5)
+    assert any("gate times the feed-forward output" in note for note in result.notes)
