@@ -18,8 +18,9 @@ plotly Scattergl) drawn in headless Chromium, from navigation to plotly's first 
 
 Data: distinct rows, because the map searches and lays out identical vectors once while predictions run every
 row: SST-2 train's distinct sentences ($EXPLAINER_SST2_TRAIN, else shared/data/sst2/train.tsv one or two folders
-above the checkout), then texts of two of them joined (seeded) up to the row count; else sentences generated from
-the demo texts. The embedding store and the caches go to a temporary folder, removed afterwards.
+above the checkout), then copies of them with one word replaced (seeded, the same lengths) up to the row count;
+else sentences generated from the demo texts. The embedding store and the caches go to a temporary folder,
+removed afterwards.
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ def _clean(text: str) -> str:
 
 def bench_rows(count: int, data: Path | None = None) -> tuple[list[tuple[str, int]], str]:
     """`count` distinct (text, label) rows, and where they came from: SST-2 train's sentences, each once, then (past
-    its 67,349) texts of two of its sentences joined, drawn seeded; else sentences generated from the demo texts.
-    Shuffled (seeded), so that any slice or prefix holds the same mix of single and joined sentences.
-    Distinct, because the map searches and lays out repeated rows once: repeats would make it cheaper than the
-    predictions it is measured against, which run every row."""
+    its 67,349) copies of them with one word replaced by a word drawn from the whole file, seeded; else sentences
+    generated from the demo texts. Distinct, because the map searches and lays out repeated rows once while the
+    predictions it is measured against run every row; of SST-2's lengths, because the map's search and layout cost
+    the same per row whatever its length while a prediction costs more for a longer text (joining two sentences
+    made the reference dearer). Shuffled (seeded), so that any slice or prefix holds the same mix."""
     path = data if data is not None else default_data()
     rng = random.Random(0)
     if path.is_file():
@@ -79,13 +81,14 @@ def bench_rows(count: int, data: Path | None = None) -> tuple[list[tuple[str, in
             first_seen.setdefault(_clean(text), (_clean(text), label))  # a repeated sentence keeps its first label
         pairs = list(first_seen.values())
         sentences = len(pairs)
+        vocabulary = [word for text, _ in pairs for word in text.split()]
 
-        def make() -> tuple[str, int]:  # two sentences joined, labelled as the first
-            first, second = pairs[rng.randrange(sentences)], pairs[rng.randrange(sentences)]
-            return f"{first[0]} {second[0]}", first[1]
+        def make() -> tuple[str, int]:  # a sentence with one word replaced: another text of the same length
+            text, label = pairs[rng.randrange(sentences)]
+            words = text.split()
+            words[rng.randrange(len(words))] = rng.choice(vocabulary)
+            return " ".join(words), label
 
-        if sentences + sentences**2 // 2 < count:  # joins collide: ask at most half of them
-            raise ValueError(f"{path}: {sentences} distinct sentences cannot make {count:,} distinct rows")
         name = f"SST-2 train ({min(sentences, count):,} distinct sentences"
     else:
         from explainer.loading.untrained import demo_texts
@@ -99,15 +102,19 @@ def bench_rows(count: int, data: Path | None = None) -> tuple[list[tuple[str, in
         name = "generated from the demo texts (SST-2 train not found"
     rows = pairs[:count]
     seen = {text for text, _ in rows}
+    attempts = 0
     while len(rows) < count:
+        attempts += 1
+        if attempts > 50 * count:
+            raise ValueError(f"{path}: {sentences} distinct sentences cannot make {count:,} distinct rows")
         text, label = make()
         if text not in seen:
             seen.add(text)
             rows.append((text, label))
-    rng.shuffle(rows)  # joined texts (longer) spread over the file: every slice or prefix has the same mix
-    joined = count - min(sentences, count)
-    if sentences and joined:
-        name += f", and {joined:,} texts of two of them joined"
+    rng.shuffle(rows)  # the variants spread over the file: every slice or prefix has the same mix
+    variants = count - min(sentences, count)
+    if sentences and variants:
+        name += f", and {variants:,} copies of them with one word replaced"
     return rows, name + ")"
 
 

@@ -15,8 +15,8 @@ process's wall time are reported beside it. Targets: at the largest size the Ray
 local run's seconds (Ray's overhead on one machine at most 25 %), and the Ray driver's peak RSS at the largest
 size is at most 1.2 x its peak at the smallest (flat in the row count).
 
-Data: SST-2 train sentences with their labels (explainer.bench.map.bench_rows: distinct rows, shuffled, two
-sentences joined past SST-2's 67,349, so every size holds the same mix; else generated from the demo texts),
+Data: SST-2 train sentences with their labels (explainer.bench.map.bench_rows: distinct rows, shuffled, past
+SST-2's 67,349 copies with one word replaced, so every size holds the same mix; else generated from the demo texts),
 written as 4 CSV shards to a temporary folder. Model: the shipped default model.
 """
 

@@ -38,34 +38,42 @@ def test_map_bench_on_a_tiny_model(bundle, tmp_path):
     json.loads(json.dumps(data))
 
 
-def test_bench_rows_are_distinct(tmp_path):
-    # Repeated rows are searched and laid out once by the map but predicted every time: the bench's rows must
-    # differ, the file's sentences each once (a repeat keeps its first label), then two of them joined; shuffled.
+def test_bench_rows_are_distinct_and_of_the_files_lengths(tmp_path):
+    # Repeated rows are searched and laid out once by the map but predicted every time, and longer rows make
+    # predicting dearer while the map's search costs the same: the file's sentences each once (a repeat keeps its
+    # first label), then copies with one word replaced, as long as their sentence; shuffled.
     path = tmp_path / "train.tsv"
-    path.write_text("sentence\tlabel\na fine film\t1\na dull film\t0\nok\t1\na fine  film\t0\n")
+    path.write_text("sentence\tlabel\na fine film\t1\na dull film\t0\nok then\t1\na fine  film\t0\n")
     rows, name = map_bench.bench_rows(7, path)
     texts = [text for text, _ in rows]
-    labels = {"a fine film": 1, "a dull film": 0, "ok": 1}
+    labels = {"a fine film": 1, "a dull film": 0, "ok then": 1}
     assert len(set(texts)) == 7 and set(labels) <= set(texts)
-    joined = [text for text in texts if text not in labels]
-    assert len(joined) == 4
-    assert all(any(text == f"{a} {b}" for a in labels for b in labels) for text in joined)
-    assert all(label == labels[next(s for s in labels if text.startswith(s))] for text, label in rows)
-    assert name == "SST-2 train (3 distinct sentences, and 4 texts of two of them joined)"
+    vocabulary = {"a", "fine", "film", "dull", "ok", "then"}
+    for text, label in rows:
+        if text in labels:
+            assert label == labels[text]
+            continue
+        # one word replaced: the source sentence is the one it differs from in one place, of its length
+        words = text.split()
+        sources = [s for s in labels if len(s.split()) == len(words)
+                   and sum(a != b for a, b in zip(s.split(), words)) == 1]
+        assert sources and set(words) <= vocabulary and label in {labels[s] for s in sources}
+    assert name == "SST-2 train (3 distinct sentences, and 4 copies of them with one word replaced)"
     assert map_bench.bench_rows(7, path) == (rows, name)  # seeded
     assert map_bench.bench_rows(2, path)[1] == "SST-2 train (2 distinct sentences)"
-    with pytest.raises(ValueError, match="cannot make 8 distinct rows"):
-        map_bench.bench_rows(8, path)
+    with pytest.raises(ValueError, match="cannot make 100 distinct rows"):
+        map_bench.bench_rows(100, path)  # 3 sentences of 2-3 words over 6 words: fewer variants than that
 
 
-def test_bench_rows_mix_single_and_joined_sentences_evenly(tmp_path):
-    # Slices of the rows are timed against each other: each must hold the same mix, not the joined texts last.
+def test_bench_rows_spread_the_copies_evenly(tmp_path):
+    # Slices of the rows are timed against each other: each must hold the same mix, not the copies last.
     path = tmp_path / "train.tsv"
     path.write_text("sentence\tlabel\n" + "".join(f"sentence number {i}\t{i % 2}\n" for i in range(300)))
     rows, _ = map_bench.bench_rows(600, path)
-    for part in map_bench._slices(600) if len(map_bench._slices(600)) > 1 else [range(0, 300), range(300, 600)]:
-        joined = sum(text.count("sentence") == 2 for text, _ in rows[part.start : part.stop])
-        assert 0.3 < joined / len(part) < 0.7
+    originals = {f"sentence number {i}" for i in range(300)}
+    for part in map_bench._slices(600):
+        copies = sum(text not in originals for text, _ in rows[part.start : part.stop])
+        assert 0.3 < copies / len(part) < 0.7
 
 
 def test_generated_rows_are_distinct(tmp_path):
