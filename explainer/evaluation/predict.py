@@ -163,20 +163,40 @@ def classification_metrics(labels: np.ndarray, predicted: np.ndarray, num_labels
     }
 
 
-def mlp_flops_share(config, mean_length: float) -> float:
-    """Share of one layer's forward FLOPs spent in the MLP, per token, at this mean sequence length.
+def mlp_slot_flops(config) -> int:
+    """FLOPs of one (layer, token) MLP evaluation, 2 per multiply-add: what a skipped slot saves."""
+    return 4 * config.hidden_size * config.intermediate_size
 
-    Counts multiply-adds as 2 FLOPs: attention projections 8 d^2, scores and mixing 4 T d, MLP 4 d ff,
-    and for ThoughtBeacon models the router, marker mixing and projection, and the gate."""
-    d, ff = config.hidden_size, config.intermediate_size
+
+def forward_flops(config, lengths: np.ndarray) -> float:
+    """FLOPs of dense forward passes over texts of `lengths` tokens each [N], 2 per multiply-add, as torch's
+    FlopCounterMode counts a ThoughtBeacon model's matrix products: per layer and token the attention projections
+    (8 d^2), the MLP (4 d ff), the marker router, mixing and projection (4 d K + 2 d^2) and the gate (4 d); per
+    layer the attention scores and mixing (4 T^2 d: quadratic, so a mean length would understate long texts);
+    per text the pooler and the classifier. Matrix products only: norms, softmaxes and sums are not counted."""
+    d, layers = config.hidden_size, config.num_hidden_layers
     k = getattr(config, "num_thought_markers", 0)
-    mlp = 4 * d * ff
-    other = 8 * d * d + 4 * mean_length * d
+    per_token = 8 * d * d + mlp_slot_flops(config)
     if k:
-        other += 2 * d * k + 2 * k * d + 2 * d * d
+        per_token += 4 * d * k + 2 * d * d
     if getattr(config, "use_beacons", False):
-        other += 4 * d
-    return mlp / (mlp + other)
+        per_token += 4 * d
+    t = np.asarray(lengths, dtype=np.float64)
+    head = 2 * d * d + 2 * d * config.num_labels
+    return float(layers * (per_token * t.sum() + 4 * d * (t**2).sum()) + head * len(t))
+
+
+def flops_saved_share(config, lengths: np.ndarray, skipped_slots: int) -> float:
+    """The share of the dense forward passes' FLOPs (over texts of `lengths` tokens) that `skipped_slots` skipped
+    MLP evaluations save."""
+    dense = forward_flops(config, lengths)
+    return skipped_slots * mlp_slot_flops(config) / dense if dense > 0 else 0.0
+
+
+def _total_saved(config, predictions: Predictions) -> float:
+    if not predictions.slots or predictions.lengths is None:
+        return 0.0
+    return flops_saved_share(config, predictions.lengths, predictions.skipped_slots)
 
 
 def summarise(bundle: ModelBundle, labels: np.ndarray, predictions: Predictions) -> dict:
@@ -185,13 +205,12 @@ def summarise(bundle: ModelBundle, labels: np.ndarray, predictions: Predictions)
     result = classification_metrics(labels, predictions.predicted, config.num_labels)
     skip_rate = predictions.skipped_slots / predictions.slots if predictions.slots else 0.0
     n = len(labels)
-    mean_length = predictions.tokens / n if n else 0.0
     result.update(
         {
             "label_names": list(bundle.label_names),
             "skip_rate": skip_rate,
             "mlp_flops_saved": skip_rate,  # every MLP evaluation costs the same, so the shares coincide
-            "total_flops_saved": skip_rate * mlp_flops_share(config, mean_length) if predictions.slots else 0.0,
+            "total_flops_saved": _total_saved(config, predictions),
             "examples_per_s": n / predictions.seconds if predictions.seconds > 0 else 0.0,
         }
     )

@@ -2,7 +2,8 @@
 
 At threshold tau a (layer, token) slot skips its MLP when its gate g < tau. The share of MLP evaluations skipped
 is also the share of MLP FLOPs saved (every evaluation costs the same); the share of the model's total FLOPs
-saved weighs that by the MLP's share of a layer (`evaluation.mlp_flops_share`).
+saved is the skipped evaluations' FLOPs over the dense passes' FLOPs, counted per text as torch's
+FlopCounterMode counts them (`evaluation.predict.forward_flops`: attention grows with the square of a length).
 Skipping at layer l changes what later layers see, so their gates, and hence the skip rate, depend on tau
 through the earlier layers too: a sweep reports whether its skip rate came out monotone.
 """
@@ -18,13 +19,13 @@ import numpy as np
 from explainer.capture.tracing import Trace
 from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
-from explainer.evaluation.predict import Predictions, mlp_flops_share, predict, summarise
+from explainer.evaluation.predict import Predictions, flops_saved_share, predict, summarise
 from explainer.loading.bundle import ModelBundle
 from explainer.models import uses_beacons
 from explainer.progress import Progress
 
 DEFAULT_TAUS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))  # 0, 0.05, ..., 1
-VERSION = 1  # bump when a sweep's meaning or layout changes
+VERSION = 2  # bump when a sweep's meaning or layout changes (2: total FLOPs saved counted per text, exactly)
 
 
 class NoBeaconsError(ValueError):
@@ -61,7 +62,7 @@ def input_compute(trace: Trace, config: Any) -> InputCompute:
         slots=slots,
         skipped=skipped,
         skip_rate=rate,
-        total_flops_saved=rate * mlp_flops_share(config, float(len(trace.tokens))),
+        total_flops_saved=flops_saved_share(config, np.array([len(trace.tokens)]), skipped),
         skip_mask=mask,
     )
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from explainer.capture.tracing import trace
 from explainer.data.labelled import read_dataset
-from explainer.evaluation.predict import evaluate, mlp_flops_share
+from explainer.evaluation.predict import evaluate
 from explainer.loading.bundle import load_model
 from explainer.models import GatePin
 from explainer.thought_beacon.beacons import (
@@ -66,7 +68,13 @@ def test_input_compute_counts_gates_below_tau(ours_bundle, bundle):
         expected = t.beacon_gates < tau if tau > 0 else np.zeros_like(t.beacon_gates, dtype=bool)
         assert np.array_equal(result.skip_mask, expected)
         assert result.skip_rate == pytest.approx(expected.mean())
-        assert result.total_flops_saved == pytest.approx(expected.mean() * mlp_flops_share(config, len(t.tokens)))
+        inputs = ours_bundle.tokenizer(TEXT, return_tensors="pt")
+        counted = []
+        for run_tau in (0.0, tau):  # torch's own count of the matrix products, dense and at tau
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                ours_bundle.model(**inputs, beacon_threshold=run_tau)
+            counted.append(counter.get_total_flops())
+        assert result.total_flops_saved == pytest.approx((counted[0] - counted[1]) / counted[0], rel=1e-9, abs=1e-12)
         assert 0 <= result.total_flops_saved <= result.skip_rate <= 1
     with pytest.raises(NoBeaconsError):
         input_compute(trace(bundle("baseline"), TEXT), config)
