@@ -19,7 +19,6 @@ The result is plain JSON (a dict) so it is cached on disk (`cached_dictionary`) 
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,8 +37,9 @@ from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import DictionaryOptions
 
-VERSION = 5  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
-# 4: byte-level tokens past ASCII named by their text, 5: and added tokens by their own names, blanks by their bytes)
+VERSION = 6  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
+# 4: byte-level tokens past ASCII named by their text, 5: and added tokens by their own names, blanks by their bytes,
+# 6: examples one per text whenever there are texts enough)
 
 
 class NoMarkersError(ValueError):
@@ -100,10 +100,9 @@ class DictionaryParts:
         self.forced_sums += other.forced_sums
         self.slots += other.slots
         self.n_texts += other.n_texts
-        keep = _kept(options)
         for layer, row in enumerate(other.best):
             for marker, items in enumerate(row):
-                self.best[layer][marker] = heapq.nlargest(keep, self.best[layer][marker] + items, key=_rank)
+                self.best[layer][marker] = _kept(self.best[layer][marker] + items, options.examples)
         self.texts.update(other.texts)
         self._prune()
 
@@ -138,8 +137,30 @@ class DictionaryParts:
         return parts
 
 
-def _kept(options: DictionaryOptions) -> int:
-    return 4 * options.examples  # candidates kept, so that the final pick can prefer distinct texts
+def _kept(items: list[tuple], examples: int) -> list[tuple]:
+    """The candidates a marker keeps, best first: the slots of the `examples` texts whose best slots rank highest,
+    at most `examples` of each. Exactly what `_examples` can pick (one per text while there are texts enough, the
+    rest from the same texts): a fixed number of the best slots could all be one long text's, since probabilities
+    tie at 1.0 and ties go to the earlier text."""
+    chosen: list[tuple] = []
+    per_text: dict[int, int] = {}
+    for item in sorted(items, key=_rank, reverse=True):
+        key = item[1]
+        if key not in per_text and len(per_text) == examples:
+            continue
+        if per_text.get(key, 0) < examples:
+            per_text[key] = per_text.get(key, 0) + 1
+            chosen.append(item)
+    return chosen
+
+
+def _batch_candidates(order: np.ndarray, slot_keys: np.ndarray, examples: int) -> np.ndarray:
+    """`_kept` on one batch's slots in rank order (`order` indexes slots, best first): the indices kept."""
+    ranked_keys = slot_keys[order]
+    keys, first = np.unique(ranked_keys, return_index=True)
+    top = keys[np.argsort(first, kind="stable")[:examples]]  # the texts whose best slots rank highest
+    kept = [np.nonzero(ranked_keys == key)[0][:examples] for key in top]
+    return order[np.sort(np.concatenate(kept))] if kept else order[:0]
 
 
 def accumulate(
@@ -154,7 +175,6 @@ def accumulate(
     after the plain pass and after each layer's forced passes with the text passes done in this batch."""
     model = bundle.model
     layers, k = model.config.num_hidden_layers, model.config.num_thought_markers
-    keep = _kept(options)
     encoded = tokenize(
         bundle,
         list(texts),
@@ -199,7 +219,7 @@ def accumulate(
         np.add.at(parts.token_counts[layer], (chosen, ids[rows, positions]), 1)
         for marker in range(k):
             column = probs[:, marker]
-            top = np.lexsort((positions, slot_keys, -column))[:keep]  # _rank's order
+            top = _batch_candidates(np.lexsort((positions, slot_keys, -column)), slot_keys, options.examples)
             items = []
             for index in top:
                 row, position = int(rows[index]), int(positions[index])
@@ -208,7 +228,7 @@ def accumulate(
                     (float(column[index]), int(slot_keys[index]), position, start, end,
                      bool(special[row, position]), int(ids[row, position]))
                 )
-            parts.best[layer][marker] = heapq.nlargest(keep, parts.best[layer][marker] + items, key=_rank)
+            parts.best[layer][marker] = _kept(parts.best[layer][marker] + items, options.examples)
     for key, text in zip(keys, texts, strict=True):
         parts.texts[int(key)] = text
     parts._prune()

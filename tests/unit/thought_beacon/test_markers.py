@@ -209,3 +209,27 @@ def test_examples_of_equal_probability_come_in_file_order(ours_bundle):
                 assert (first["text_index"], first["position"]) < (second["text_index"], second["position"]), entry
                 checked += 1
     assert checked > 0  # the three copies tie somewhere
+
+
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_examples_come_from_distinct_texts_when_one_long_text_ties_them_all(one_hot_bundle, batch_size):
+    """Routing saturates (probabilities of exactly 1 are common at low temperature) and ties go to the earlier
+    text: a long text first held every kept candidate, so a marker chosen in many texts showed three examples of
+    that one text. One per text whenever the marker is chosen in texts enough."""
+    long_text = " ".join(["The jokes land and the cast had fun."] * 6)
+    texts = [long_text, *CORPUS[:10]]
+    options = DictionaryOptions(batch_size=batch_size, forced_effect=False, examples=3)
+    result = build_dictionary(one_hot_bundle, texts, options)
+    chosen_in = {}  # (layer, marker) -> texts where the marker is chosen at probability 1
+    for index, text in enumerate(texts):
+        routing = trace(one_hot_bundle, text).thought_markers  # [layers, T, K]
+        for layer, marker in {(int(l), int(m)) for l, m in zip(*np.nonzero(routing == 1.0)[::2])}:
+            chosen_in.setdefault((layer, marker), set()).add(index)
+    checked = 0
+    for entry in result["entries"]:
+        where = chosen_in.get((entry["layer"], entry["marker"]), set())
+        if len(where) >= 3 and 0 in where:
+            shown = [example["text_index"] for example in entry["examples"]]
+            assert len(set(shown)) == 3 and set(shown) <= where, (entry["layer"], entry["marker"], shown)
+            checked += 1
+    assert checked > 0
