@@ -141,14 +141,14 @@ def test_mean_mlp_ablation_writes_the_mean_gated_update(retrofit_bundle):
     for layer in range(model.config.num_hidden_layers):
         ffn, gate = model.bert.encoder.layer[layer].output.dense, model.retrofit[layer].gate
         seen = {}
-        handles = [ffn.register_forward_hook(lambda m, a, o: seen.__setitem__("ffn", o)),
-                   gate.register_forward_hook(lambda m, a, o: seen.__setitem__("gate", o))]
+        handles = [ffn.register_forward_hook(lambda m, a, o, seen=seen: seen.__setitem__("ffn", o)),
+                   gate.register_forward_hook(lambda m, a, o, seen=seen: seen.__setitem__("gate", o))]
         with torch.no_grad():
             model(**batch, beacon_threshold=0.0)
         for handle in handles:
             handle.remove()
         mean_write = (torch.sigmoid(seen["gate"]) * seen["ffn"])[mask].double().mean(0).float()  # [d]
-        handles = [ffn.register_forward_hook(lambda m, a, o: mean_write.expand_as(o).clone()),
+        handles = [ffn.register_forward_hook(lambda m, a, o, mean=mean_write: mean.expand_as(o).clone()),
                    gate.register_forward_hook(lambda m, a, o: torch.full_like(o, 100.0))]  # g = 1
         try:
             with torch.no_grad():

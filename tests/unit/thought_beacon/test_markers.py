@@ -223,7 +223,7 @@ def test_examples_come_from_distinct_texts_when_one_long_text_ties_them_all(one_
     chosen_in = {}  # (layer, marker) -> texts where the marker is chosen at probability 1
     for index, text in enumerate(texts):
         routing = trace(one_hot_bundle, text).thought_markers  # [layers, T, K]
-        for layer, marker in {(int(l), int(m)) for l, m in zip(*np.nonzero(routing == 1.0)[::2])}:
+        for layer, marker in {(int(at), int(m)) for at, m in zip(*np.nonzero(routing == 1.0)[::2])}:
             chosen_in.setdefault((layer, marker), set()).add(index)
     checked = 0
     for entry in result["entries"]:
