@@ -163,33 +163,32 @@ def _slices(count: int) -> list[range]:
     return [range(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
-def _timed_passes(bundle, labelled) -> tuple[dict[str, float], Any, Any, list[float]]:
+def _part(labelled, rows: range, tag: str):
+    """Rows `rows` of the data set as one of their own, under their own cache key (no slice reads another's)."""
+    cut = slice(rows.start, rows.stop)
+    return replace(labelled, texts=labelled.texts[cut], labels=labelled.labels[cut], lines=labelled.lines[cut],
+                   extra={}, content_hash=f"{labelled.content_hash}-{tag}")
+
+
+def _timed_passes(bundle, labelled) -> tuple[dict[str, float], Any, Any, Any, list[float]]:
     """The predictions alone and the embedding pass (`embed_dataset`, the map's own call), each over the same
     slices of the rows, alternating slice by slice (ABBA) so that a change in the machine's load lands on both
-    sides. Returns (seconds per side, the predictions, the last layer's unit readout vectors [N, hidden], each
-    slice's ratio)."""
+    sides. Returns (seconds per side, the predictions, the last layer's unit readout vectors [N, hidden], the
+    dominant markers [N], each slice's ratio)."""
     import numpy as np
 
     from explainer.dataset_map.embeddings import embed_dataset
     from explainer.dataset_map.projection import unit_rows
     from explainer.evaluation.predict import Predictions, predict
 
-    warm = replace(labelled, texts=labelled.texts[: 2 * BATCH_SIZE], labels=labelled.labels[: 2 * BATCH_SIZE],
-                   lines=labelled.lines[: 2 * BATCH_SIZE], extra={}, content_hash=f"{labelled.content_hash}-warm-up")
+    warm = _part(labelled, range(0, 2 * BATCH_SIZE), "warm-up")
     predict(bundle, warm.texts, batch_size=BATCH_SIZE)  # both sides' first calls, untimed: neither pays a cold start
     embed_dataset(bundle, warm, batch_size=BATCH_SIZE)
     totals = {"predictions_alone": 0.0, "predictions_with_embeddings": 0.0}
     parts: list[tuple[Predictions, Any]] = []
     ratios: list[float] = []
     for index, rows in enumerate(_slices(len(labelled))):
-        part = replace(
-            labelled,
-            texts=labelled.texts[rows.start : rows.stop],
-            labels=labelled.labels[rows.start : rows.stop],
-            lines=labelled.lines[rows.start : rows.stop],
-            extra={},
-            content_hash=f"{labelled.content_hash}-{rows.start}-{rows.stop}",  # each slice its own cache key
-        )
+        part = _part(labelled, rows, f"{rows.start}-{rows.stop}")
         timed: dict[str, float] = {}
         sides = ("predictions_alone", "predictions_with_embeddings")
         for side in sides if index % 2 == 0 else sides[::-1]:
@@ -210,20 +209,8 @@ def _timed_passes(bundle, labelled) -> tuple[dict[str, float], Any, Any, list[fl
     probabilities = np.concatenate([p.probabilities for p, _ in parts])  # [N, labels]
     lengths = np.concatenate([p.lengths for p, _ in parts])  # [N]
     predictions = replace(parts[0][0], probabilities=probabilities, lengths=lengths)
-    return totals, predictions, vectors, ratios
-
-
-def _frame(bundle, labelled, predictions, xy):
-    """The table the Map page draws (as build_map makes it), from the bench's own pass and PCA."""
-    import numpy as np
-
-    from explainer.evaluation.error_report import example_table
-
-    frame = example_table(labelled, predictions, tuple(bundle.label_names))
-    frame.insert(0, "row", np.arange(len(labelled)))
-    frame["marker"] = -1
-    frame["x"], frame["y"] = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
-    return frame
+    markers = np.concatenate([store.markers() for _, store in parts])  # [N]
+    return totals, predictions, vectors, markers, ratios
 
 
 def _budget_row(case: str, metric: str, ours: float, budget: float, what: str, target: str, meets: bool,
@@ -244,7 +231,7 @@ def run(
 ) -> dict[str, Any]:
     from explainer import load_model
     from explainer.data.labelled import read_dataset
-    from explainer.dataset_map.maps import search_width
+    from explainer.dataset_map.maps import points_frame, search_width
     from explainer.dataset_map.neighbours import nearest_neighbours
     from explainer.dataset_map.projection import fit_pca, project
     from explainer.views.dataset_map import map_figure
@@ -265,7 +252,7 @@ def run(
                 out.write(f"{clean}\t{names[label % len(names)]}\n")
         labelled = read_dataset(file, label_names=names)
         texts = list(labelled.texts)
-        seconds, predictions, vectors, slice_ratios = _timed_passes(bundle, labelled)
+        seconds, predictions, vectors, markers, slice_ratios = _timed_passes(bundle, labelled)
         if umap:  # umap-learn's numba import (seconds in a fresh process) is no part of the map's work
             importlib.import_module("umap")
 
@@ -318,7 +305,7 @@ def run(
         ]
         skipped: list[str] = []
         if browser:
-            figure = map_figure(_frame(bundle, labelled, predictions, xy), "label")
+            figure = map_figure(points_frame(labelled, predictions, tuple(bundle.label_names), markers, xy), "label")
             drawn = render_seconds(figure, scratch)
             if drawn is None:
                 skipped.append("no Playwright or Chromium here: the browser render was not measured")

@@ -55,7 +55,6 @@ class Means:
     heads: tuple[torch.Tensor, ...]  # layers x [heads * head_dim], mean input of the output projection
     mlp: tuple[torch.Tensor, ...] | None  # layers x [d], mean MLP write (for ThoughtBeacon models g * FFN(u))
     size: int  # texts
-    gated: bool = False  # the MLP site is the ungated FFN output: an ablation writes the mean with its gate open
 
 
 def reference_texts(reference: Sequence[str] | Any | None) -> tuple[str, ...]:
@@ -87,8 +86,7 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
     sites = [Site("head", layer) for layer in range(plan.layers)]
     if plan.mlp is not None:
         sites += [Site("mlp", layer) for layer in range(plan.layers)]
-    gated = plan.mlp is not None and plan.gates is not None  # ThoughtBeacon: the site is FFN(u), g scales it after
-    if gated:
+    if plan.mlp_is_gated:
         sites += [Site("gate", layer) for layer in range(plan.layers)]
     sums: dict[Site, torch.Tensor] = {}
     count = 0
@@ -99,7 +97,7 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
         mask = inputs["attention_mask"].bool()  # [B, T]
         with bundle.lock, torch.inference_mode(), hooked(plan, record=sites) as recorded:
             bundle.model(**inputs, **extra)
-        if gated:  # what the layer writes is g * FFN(u): its mean, not the mean FFN output under a live gate
+        if plan.mlp_is_gated:  # the layer writes g * FFN(u): its mean, not the mean FFN output under a live gate
             for layer in range(plan.layers):
                 gate = torch.sigmoid(recorded.pop(Site("gate", layer)))  # [B, T, 1]
                 recorded[Site("mlp", layer)] = gate * recorded[Site("mlp", layer)]  # [B, T, d]
@@ -112,7 +110,6 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
         heads=tuple(means[Site("head", layer)] for layer in range(plan.layers)),
         mlp=None if plan.mlp is None else tuple(means[Site("mlp", layer)] for layer in range(plan.layers)),
         size=len(texts),
-        gated=gated,
     )
     with bundle.lock:
         _MEANS.setdefault(bundle.model, {})[texts] = result
@@ -139,7 +136,7 @@ def _edits(plan: Layout, rows: Sequence[Row], means: Means | None, device: torch
         elif kind == "mlp":
             value = zero if means is None or means.mlp is None else means.mlp[layer]
             edits[Site("mlp", layer)].append(Edit(index, slice(None), slice(None), value))
-            if means is not None and means.gated:  # the mean write is already gated: the gate passes it whole
+            if means is not None and plan.mlp_is_gated:  # the mean write is already gated: the gate passes it whole
                 edits[Site("gate", layer)].append(Edit(index, slice(None), slice(None), open_gate))
         elif kind == "marker":
             edits[Site("marker", layer)].append(Edit(index, slice(None), slice(None), zero))

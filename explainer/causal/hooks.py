@@ -103,6 +103,12 @@ class Layout:
             raise KeyError(f"this model has no {site.kind} sites")
         return table[site.layer]
 
+    @property
+    def mlp_is_gated(self) -> bool:
+        """Whether the MLP site is a feed-forward output that a beacon gate scales afterwards (ThoughtBeacon):
+        the layer writes g * FFN(u), not the site's value."""
+        return self.mlp is not None and self.gates is not None
+
     def head_slice(self, head: int) -> slice:
         return slice(head * self.head_dim, (head + 1) * self.head_dim)
 

@@ -36,6 +36,7 @@ from explainer.dataset_map.knn_search import DistinctGraph
 from explainer.dataset_map.neighbours import DEFAULT_K, Neighbours, nearest_neighbours
 from explainer.dataset_map.projection import METHODS, UMAP_GRAPH_WIDTH, Method, axis_titles, project, unit_rows
 from explainer.evaluation.error_report import example_table, tag_column
+from explainer.evaluation.predict import Predictions
 from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress, announce
 
@@ -127,6 +128,18 @@ def _cached_arrays(key: tuple, compute: Callable[[], dict[str, np.ndarray]]) -> 
     return arrays, False
 
 
+def points_frame(
+    data: LabelledData, predictions: Predictions, label_names: tuple[str, ...], markers: np.ndarray, xy: np.ndarray
+) -> pd.DataFrame:
+    """The table the map draws, one row per example: its row number, the example table's columns (text, label,
+    prediction, confidence, ...), its dominant marker (markers [N], -1: none) and its place (xy [N, 2])."""
+    frame = example_table(data, predictions, label_names)
+    frame.insert(0, "row", np.arange(len(data)))
+    frame["marker"] = markers.astype(np.int64)
+    frame["x"], frame["y"] = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
+    return frame
+
+
 def build_map(
     bundle: ModelBundle, data: LabelledData, options: MapOptions = MapOptions(), progress: Progress | None = None
 ) -> MapResult:
@@ -200,12 +213,8 @@ def build_map(
     seconds["projection"] = time.perf_counter() - start
 
     names = tuple(bundle.label_names)
-    frame = example_table(data, predictions, names)
-    frame.insert(0, "row", np.arange(len(data)))
     markers = store.markers()
-    frame["marker"] = markers.astype(np.int64)
-    xy = projection["xy"]
-    frame["x"], frame["y"] = xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64)
+    frame = points_frame(data, predictions, names, markers, projection["xy"])
     labels = np.asarray(data.labels, dtype=np.int64)
     ranked = mislabels.likely_mislabelled(labels, predictions.probabilities, neighbours)
     if same:

@@ -109,7 +109,7 @@ def test_sliced_passes_equal_one_pass_and_the_frame_is_the_maps(bundle, tmp_path
 
     from explainer.data.labelled import read_dataset
     from explainer.dataset_map.embeddings import embed_dataset
-    from explainer.dataset_map.maps import MapOptions, build_map
+    from explainer.dataset_map.maps import MapOptions, build_map, points_frame
     from explainer.dataset_map.projection import fit_pca, unit_rows
 
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
@@ -118,7 +118,7 @@ def test_sliced_passes_equal_one_pass_and_the_frame_is_the_maps(bundle, tmp_path
     file = tmp_path / "rows.tsv"
     file.write_text("sentence\tlabel\n" + "".join(f"{t}\t{model.label_names[y]}\n" for t, y in rows))
     labelled = read_dataset(file, label_names=model.label_names)
-    seconds, predictions, vectors, ratios = map_bench._timed_passes(model, labelled)
+    seconds, predictions, vectors, markers, ratios = map_bench._timed_passes(model, labelled)
     assert set(seconds) == {"predictions_alone", "predictions_with_embeddings", "vectors"} and len(ratios) == 3
     whole, store, _ = embed_dataset(model, labelled)
     assert np.array_equal(vectors, unit_rows(store.layer(store.layers - 1, "readout")))
@@ -126,7 +126,7 @@ def test_sliced_passes_equal_one_pass_and_the_frame_is_the_maps(bundle, tmp_path
     np.testing.assert_allclose(predictions.probabilities, whole.probabilities, rtol=0, atol=1e-6)
     assert np.array_equal(predictions.lengths, whole.lengths)
     xy = fit_pca(vectors, 2).transform(vectors)
-    frame = map_bench._frame(model, labelled, predictions, xy)
+    frame = points_frame(labelled, predictions, tuple(model.label_names), markers, xy)
     mapped = build_map(model, labelled, MapOptions(method="pca", layer=store.layers - 1))
     assert list(frame.columns) == list(mapped.frame.columns)
     same = [c for c in frame.columns if c not in ("marker", "x", "y")]
