@@ -11,7 +11,7 @@ from explainer.ui import dataset_map as map_ui
 from explainer.ui import labelled, links, progressive, session
 from explainer.ui.problems import show_problem
 from explainer.views import dataset_map as map_figures
-from explainer.views.text import markdown_literal
+from explainer.views.text import hidden_state_name, markdown_literal
 
 labelled.follow_open_request()
 st.title("Data-set map")
@@ -45,7 +45,7 @@ frame = result.frame
 labelled.show_problems(result)
 st.caption(
     f"{markdown_literal(result.model_name)} on {markdown_literal(result.source)}: {len(frame):,} examples, "
-    f"layer {result.layer} of 0-{result.layers - 1}"
+    f"{hidden_state_name(result.layer)} (hidden state {result.layer} of 0-{result.layers - 1})"
     f", {result.pooling} vectors, {result.method.upper()}"
     + (" (predictions and embeddings read from the cache)" if result.cached else "")
 )
@@ -83,7 +83,7 @@ chosen = frame.iloc[int(row)]
 st.caption(
     f"Row {int(row)} (line {chosen['line']}), true {markdown_literal(str(chosen['label']))}, "
     f"predicted {markdown_literal(str(chosen['predicted']))} "
-    f"({chosen['confidence']:.0%}), by cosine distance in layer {result.layer}:"
+    f"({chosen['confidence']:.0%}), by cosine distance ({hidden_state_name(result.layer)}):"
 )
 st.text(chosen["text"])
 st.dataframe(neighbours_table(result, int(row)).round(4), hide_index=True, key="map_neighbours")

@@ -165,7 +165,7 @@ def build_map(
     if same:
         kind = "readout-position" if options.pooling == "readout" else "mean-pooled"
         notes.append(
-            f"Every row has the same {kind} vector at layer {layer}"
+            f"Every row has the same {kind} vector at hidden state {layer}"
             + (" (the embeddings: the readout token has not read the text yet)" if layer == 0 else "")
             + ", so the map, the neighbours and the likely-mislabelled list carry no information here; choose "
             "another layer or mean-pooled vectors."

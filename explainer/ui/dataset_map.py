@@ -15,6 +15,7 @@ from explainer.families import sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.ui import labelled, links
 from explainer.views import evaluation as evaluation_views
+from explainer.views.text import hidden_state_name
 
 POOLING_TITLES = {"readout": "Readout position (CLS / last token)", "mean": "Mean of the tokens"}
 METHOD_TITLES = {"pca": "PCA", "umap": "UMAP (PCA to 50 first; slower)"}
@@ -45,7 +46,7 @@ def option_widgets(bundle: ModelBundle) -> MapOptions:
         "Layer",
         list(range(layers)),
         key="map_layer",
-        format_func=lambda i: f"{i} (embeddings)" if i == 0 else f"{i} (last)" if i == layers - 1 else str(i),
+        format_func=lambda i: hidden_state_name(i) + (" (last)" if i == layers - 1 else ""),
     )
     pooling = cells[1].selectbox("Vector", poolings, key="map_pooling", format_func=POOLING_TITLES.get,
                                  help=None if len(poolings) > 1 else "This model's readout position is not known "

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from explainer.views.text import plot_text, token_labels
+from explainer.views.text import hidden_state_name, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -211,21 +211,23 @@ def rollout_readout_token(rollout: np.ndarray, trace: Trace) -> go.Figure:
 
 
 def logit_lens_chart(trace: Trace) -> go.Figure:
-    """The classifier head read off every layer: one line per label, embeddings (layer 0) to the output."""
+    """The classifier head read off every hidden state: one line per label, the embeddings to the last layer's
+    output (named as every view names hidden states)."""
     probabilities = trace.layer_probabilities
+    states = [hidden_state_name(index) for index in range(probabilities.shape[0])]
     figure = go.Figure()
     for index, name in enumerate(trace.label_names):
         figure.add_trace(
             go.Scatter(
-                x=list(range(probabilities.shape[0])),
+                x=states,
                 y=probabilities[:, index],
                 mode="lines+markers",
                 name=plot_text(name),
-                hovertemplate="layer %{x}<br>p = %{y:.3f}<extra>" + plot_text(name) + "</extra>",
+                hovertemplate="%{x}<br>p = %{y:.3f}<extra>" + plot_text(name) + "</extra>",
             )
         )
     figure.update_layout(
-        xaxis={"title": "layer (0 = embeddings)", "dtick": 1},
+        xaxis={"title": "hidden state", "type": "category"},
         yaxis={"title": "probability", "range": [0, 1]},
         height=320,
         margin={"l": 10, "r": 10, "t": 10, "b": 40},

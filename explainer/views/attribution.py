@@ -18,7 +18,15 @@ from plotly.subplots import make_subplots
 from explainer.attribution.options import UNRELIABLE
 from explainer.attribution.registry import REGISTRY
 from explainer.attribution.registry import title as method_title
-from explainer.views.text import display_token, html_text, markdown_literal, numbered, plot_text, token_labels
+from explainer.views.text import (
+    display_token,
+    hidden_state_name,
+    html_text,
+    markdown_literal,
+    numbered,
+    plot_text,
+    token_labels,
+)
 
 if TYPE_CHECKING:
     from explainer.attribution.faithfulness import Agreement, Faithfulness
@@ -173,12 +181,12 @@ def bars(attribution: Attribution) -> go.Figure:
 
 
 def layer_heatmap(attribution: Attribution) -> go.Figure:
-    """Layers x tokens of a per-layer method (embeddings first)."""
+    """Hidden states x tokens of a per-layer method: the embeddings first, then the output of each layer."""
     if attribution.layer_scores is None:
         raise ValueError(f"{attribution.method} has no per-layer scores")
     values = attribution.layer_scores
     bound = float(np.abs(values).max()) or 1.0
-    rows = ["embeddings", *[f"layer {i}" for i in range(1, values.shape[0])]]
+    rows = [hidden_state_name(index) for index in range(values.shape[0])]
     figure = go.Figure(
         go.Heatmap(
             z=values,
@@ -292,10 +300,6 @@ def graph_caption(heads: AttentionAttribution, graph: AttributionGraph) -> tuple
     return " ".join([line, *unmet]), bool(unmet)
 
 
-def _graph_row(row: int) -> str:
-    """A graph row as the other pages number layers, from 0: row 0 is the input, row l the output of layer l - 1."""
-    return "input" if row == 0 else f"after layer {row - 1}"
-
 
 def graph_figure(graph: AttributionGraph) -> go.Figure:
     """Layers bottom (input tokens) to top (prediction); tokens across. Edge width grows with attribution;
@@ -342,7 +346,7 @@ def graph_figure(graph: AttributionGraph) -> go.Figure:
                 "size": [16 if n == graph.prediction else 10 for n in nodes],
                 "color": ["#d62728" if n == graph.prediction else "#1f77b4" for n in nodes],
             },
-            hovertext=[f"{_graph_row(layer)}, token {p} {labels[p]}" for layer, p in nodes],
+            hovertext=[f"{hidden_state_name(layer)}, token {p} {labels[p]}" for layer, p in nodes],
             hoverinfo="text",
             showlegend=False,
             name="nodes",
@@ -360,7 +364,7 @@ def graph_figure(graph: AttributionGraph) -> go.Figure:
         yaxis={
             "tickmode": "array",
             "tickvals": list(range(graph.num_layers + 1)),
-            "ticktext": [_graph_row(row) for row in range(graph.num_layers + 1)],
+            "ticktext": [hidden_state_name(row) for row in range(graph.num_layers + 1)],
             "range": [-0.3, graph.num_layers + 0.3],
         },
         height=260 + 70 * graph.num_layers,

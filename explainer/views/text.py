@@ -71,6 +71,13 @@ def _isolated(text: str) -> str:
     return text
 
 
+def hidden_state_name(index: int) -> str:
+    """Hidden state `index` ([layers+1] of them) as every view names it: 0 is the embeddings, i the output of layer
+    i - 1, since the pages count layers, like heads, from 0 (the Attention and Causal pages' "layer 0" is the first
+    block; a heatmap row "layer 1" beside them would be the same block's output)."""
+    return "embeddings" if index == 0 else f"after layer {index - 1}"
+
+
 def numbered(index: int, shown: str) -> str:
     """"3 movie": a position and its token as already shown (escaped for plotly, or as typed for a widget),
     the index kept first whatever script the token is in."""

@@ -40,7 +40,7 @@ def test_a_layer_where_every_row_has_one_vector_says_so_and_suspects_no_row(bert
                                                                             monkeypatch):
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
     flat = build_map(bert_bundle, corpus_data, MapOptions(layer=0, neighbours=4))  # [CLS] before any block
-    assert any("same readout-position vector at layer 0" in note for note in flat.notes)
+    assert any("same readout-position vector at hidden state 0" in note for note in flat.notes)
     assert len(flat.mislabelled) == 0
     mean = build_map(bert_bundle, corpus_data, MapOptions(layer=0, pooling="mean", neighbours=4))
     assert not any("same" in note for note in mean.notes)

@@ -99,3 +99,15 @@ def test_derived_is_reused_and_matches(small_trace):
     again = build(small_trace, AttentionOptions(statistic="self_share"), derived)
     np.testing.assert_allclose(again.figures["statistics"].data[0].z, derived.statistics.self_share)
     assert again.rollout is derived.rollout
+
+
+def test_the_logit_lens_names_hidden_states_as_the_other_views(small_trace):
+    """Its x axis once read "layer (0 = embeddings)", 1 to L: its layer 1 was the Attention page's layer 0."""
+    from explainer.views.attention import logit_lens_chart
+
+    figure = logit_lens_chart(small_trace)
+    states = len(small_trace.layer_probabilities)
+    assert states == small_trace.num_layers + 1
+    names = ["embeddings", *(f"after layer {layer}" for layer in range(small_trace.num_layers))]
+    assert all(list(line.x) == names for line in figure.data)
+    assert figure.layout.xaxis.type == "category"

@@ -43,6 +43,9 @@ def test_figures_have_one_value_per_token_and_escaped_labels(results):
     assert not any("<script" in str(label) for label in bars.data[0].x)
     heatmap = attribution_figures.layer_heatmap(result)
     assert np.asarray(heatmap.data[0].z).shape == result.layer_scores.shape
+    # Rows named as every view names hidden states: row 1 is layer 0's output (it once read "layer 1", while the
+    # Attention and Causal pages call the first block "layer 0").
+    assert list(heatmap.data[0].y) == ["embeddings", *(f"after layer {i}" for i in range(len(heatmap.data[0].y) - 1))]
     with pytest.raises(ValueError):
         attribution_figures.layer_heatmap(results["saliency"])
     table = attribution_figures.methods_table(results)
@@ -65,7 +68,7 @@ def test_curves_agreement_and_graph_figures(bundle, results):
     assert attribute(loaded, TEXT, "saliency").tokens == graph.tokens
     # Numbered from 0 as on the Attention and Causal pages: an edge into row l is layer l - 1's attention, and its
     # heads are that layer's heads (the hover once said "layer 1" beside 0-based heads of the Attention's layer 0).
-    assert list(figure.layout.yaxis.ticktext) == ["input", "after layer 0", "after layer 1"]
+    assert list(figure.layout.yaxis.ticktext) == ["embeddings", "after layer 0", "after layer 1"]
     first = next(k for k, edge in enumerate(graph.edges) if edge.target[0] == 1)
     assert figure.data[-2].hovertext[first].startswith("layer 0 attention: ")
     assert f"head {graph.edges[first].heads[0][0]}: " in figure.data[-2].hovertext[first]
