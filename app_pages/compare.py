@@ -84,8 +84,11 @@ if mode == MODES[0]:
         chart(evaluation_figures.similarity_figure(result.matching, name_a, name_b), "similarity")
     st.subheader("Attributions")
     agreement = result.agreement
-    target = result.trace_a.label_names[result.target]
-    st.caption(f"Gradient × input on the token embeddings, towards '{target}', per {result.level}. Spearman and "
+    target, target_b = (markdown_literal(name) for name in result.target_names)
+    towards = f"'{target}'" if target.casefold() == target_b.casefold() else f"'{target}' in A and '{target_b}' in B"
+    for note in result.notes:
+        st.info(markdown_literal(note))
+    st.caption(f"Gradient × input on the token embeddings, towards {towards}, per {result.level}. Spearman and "
                "Kendall rank the signed attributions (a unit against the label ranks low; the Attribution page ranks "
                "by |attribution|); the top-k overlap ranks by |attribution|.")
     units, cells = attribution_figures.plural(agreement.units, result.level), st.columns(3)

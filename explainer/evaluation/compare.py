@@ -104,10 +104,12 @@ class TextComparison:
     attention_a: np.ndarray  # [La, Ha, U, U]
     attention_b: np.ndarray  # [Lb, Hb, U, U]
     matching: HeadMatching
-    target: int  # label the attributions are towards
+    target: int  # A's label the attributions are towards (an id of A's labels)
     attribution_a: np.ndarray  # [U]
     attribution_b: np.ndarray  # [U]
     agreement: RankAgreement
+    target_b: int = -1  # B's label its attributions are towards (an id of B's labels; see `target_in_b`)
+    notes: tuple[str, ...] = ()  # why B's attribution is towards another label name than A's
 
     @property
     def why_words(self) -> str:
@@ -121,6 +123,11 @@ class TextComparison:
         if len(a) != len(b) and shorter == longer[: len(shorter)]:
             return f"the two models read different lengths of the text ({len(a)} and {len(b)} tokens)"
         return "the two tokenisers differ"
+
+    @property
+    def target_names(self) -> tuple[str, str]:
+        """The label names A's and B's attributions are towards (different only when B lacks A's label)."""
+        return self.trace_a.label_names[self.target], self.trace_b.label_names[self.target_b]
 
     @property
     def same_prediction(self) -> bool:
@@ -139,15 +146,29 @@ def label_order(names_a: tuple[str, ...], names_b: tuple[str, ...]) -> list[int]
     return [folded_b.index(n.casefold()) for n in names_a]
 
 
+def target_in_b(trace_a: Trace, trace_b: Trace, target_a: int) -> tuple[int, tuple[str, ...]]:
+    """B's label for A's label `target_a`: the same name (case-insensitive) when B has it; else the same id (two
+    checkpoints named LABEL_0, LABEL_1 or in other words), else B's own prediction; with a note when B's label
+    has another name, so no one reads B's attribution as towards A's label."""
+    names_a, names_b = trace_a.label_names, trace_b.label_names
+    folded_b = [n.casefold() for n in names_b]
+    name = names_a[target_a]
+    if name.casefold() in folded_b:
+        return folded_b.index(name.casefold()), ()
+    if target_a < len(names_b):
+        return target_a, (f"B has no label '{name}': B's attribution is towards its label '{names_b[target_a]}', "
+                          f"the same id ({target_a}).",)
+    return trace_b.predicted, (f"B has no label '{name}' and no label id {target_a}: B's attribution is towards "
+                               f"its own prediction, '{names_b[trace_b.predicted]}'.",)
+
+
 def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_layer: bool = False,
                  target: int | None = None) -> TextComparison:
     """Both models on `text`. Attributions are towards A's predicted label (or `target`, an id of A's labels),
-    the same label in B by name when B has it, else the same id."""
+    and in B towards the label `target_in_b` picks (the same name when B has it)."""
     trace_a, trace_b = trace(bundle_a, text), trace(bundle_b, text)
     target_a = trace_a.predicted if target is None else int(target)
-    folded_b = [n.casefold() for n in trace_b.label_names]
-    name = trace_a.label_names[target_a].casefold()
-    target_b = folded_b.index(name) if name in folded_b else min(target_a, len(folded_b) - 1)
+    target_b, notes = target_in_b(trace_a, trace_b, target_a)
     scores_a = input_x_gradient(bundle_a, text, target_a)
     scores_b = input_x_gradient(bundle_b, text, target_b)
     if trace_a.tokens == trace_b.tokens:
@@ -176,6 +197,7 @@ def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_
         attention_a=attention_a, attention_b=attention_b, matching=matching, target=target_a,
         attribution_a=attribution_a, attribution_b=attribution_b,
         agreement=rank_agreement(attribution_a[content], attribution_b[content]),
+        target_b=target_b, notes=notes,
     )
 
 

@@ -152,6 +152,25 @@ def test_same_tokens_compare_on_tokens(bundle):
     assert result.attention_a.shape[-1] == len(result.units) == result.attribution_b.shape[0]
 
 
+def test_b_without_a_s_label_says_which_label_its_attribution_is_towards(tmp_path, tokenizer, ours_bundle):
+    """B's labels are other words: its attribution goes to the same id, and the result says so (it once passed
+    silently for attribution towards A's label); a label id B lacks falls back to B's own prediction."""
+    other = build_model("bert", id2label={0: "cold", 1: "warm"}, label2id={"cold": 0, "warm": 1})
+    b = load_model(save_checkpoint(other, tokenizer, tmp_path / "other-labels"), device="cpu")
+    result = compare_text(ours_bundle, b, TEXT, target=1)
+    assert result.target == result.target_b == 1 and result.target_names == ("pos", "warm")
+    assert result.notes == ("B has no label 'pos': B's attribution is towards its label 'warm', the same id (1).",)
+    np.testing.assert_allclose(result.attribution_b, input_x_gradient(b, TEXT, 1), rtol=1e-6)
+    same = compare_text(ours_bundle, ours_bundle, TEXT, target=0)
+    assert same.target_b == 0 and same.notes == () and same.target_names == ("neg", "neg")
+    three = build_model("bert", id2label={0: "a", 1: "b", 2: "c"}, label2id={"a": 0, "b": 1, "c": 2})
+    c = load_model(save_checkpoint(three, tokenizer, tmp_path / "three-labels"), device="cpu")
+    beyond = compare_text(c, ours_bundle, TEXT, target=2)
+    assert beyond.target_b == beyond.trace_b.predicted
+    assert beyond.notes == (f"B has no label 'c' and no label id 2: B's attribution is towards its own prediction, "
+                            f"'{beyond.trace_b.predicted_label}'.",)
+
+
 def test_different_tokenisers_compare_on_words(tmp_path, ours_bundle):
     """B reads with a WordPiece vocabulary from other sentences, so it splits the words differently."""
     other = whole_word_wordpiece(CORPUS[12:20] * 2, vocab_size=110)
