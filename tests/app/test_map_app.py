@@ -45,7 +45,7 @@ def metrics(app: AppTest):
 def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, data_file):
     app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
     assert len(app.get("plotly_chart")) == 1
-    assert any(f"{len(CORPUS) + 1} examples, layer 2 of 0-2" in c.value for c in app.caption)
+    assert any(f"{len(CORPUS) + 1} examples, after layer 1 (hidden state 2 of 0-2)" in c.value for c in app.caption)
     neighbours = next(d.value for d in app.dataframe if "rank" in d.value.columns)
     assert list(neighbours["rank"]) == list(range(1, 11)) and neighbours["distance"].is_monotonic_increasing
     assert 0 not in set(neighbours["row"])  # row 0's own neighbours, itself excluded
