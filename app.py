@@ -9,13 +9,14 @@ startup.warm()
 
 import streamlit as st  # noqa: E402  (after warm(): see explainer/ui/startup.py)
 
-from explainer.ui import demo, links, navigation, session  # noqa: E402
+from explainer.ui import demo, history, links, navigation, session  # noqa: E402
 
 st.set_page_config(page_title="Transformer Explainer", page_icon="🔎", layout="wide")
 demo.apply()
 links.begin_run()
 try:
     session.sidebar()
+    history.keep_one_entry_per_switch()
     page = st.navigation(
         [
             st.Page(p.path, title=p.title, icon=p.icon, default=p.url_path is None, url_path=p.url_path)
