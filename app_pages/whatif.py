@@ -17,7 +17,7 @@ from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
 from explainer.views import attribution as attribution_figures
 from explainer.views import whatif as whatif_figures
-from explainer.views.text import html_text
+from explainer.views.text import html_text, markdown_literal
 
 st.title("What-if")
 current = session.selection()
@@ -78,8 +78,11 @@ st.caption(
 )
 change = whatif_ui.get_head_change(name, original, edited)
 chart = export.charts("whatif", "png", html_download=False)
-event = chart(whatif_figures.head_change_figure(change), "heads", on_select="rerun", selection_mode="points")
-head = export.clicked_pair(event)
+if change is None:  # no single position carries the prediction
+    st.info(markdown_literal(traces[0].readout_note))
+event = None if change is None else chart(whatif_figures.head_change_figure(change), "heads", on_select="rerun",
+                                          selection_mode="points")
+head = None if event is None else export.clicked_pair(event)
 if head is not None:
     links.switch_page("app_pages/attention.py", {"model": name, "text": edited, "layer": head[0], "head": head[1]})
 if not progressive.rest_may_follow(("whatif", name, original, edited)):

@@ -14,7 +14,7 @@ import torch
 from explainer.capture import layer_hooks
 from explainer.capture.encoding import UNREAD_START, InputError, encode, unread_note
 from explainer.capture.token_names import readable_tokens
-from explainer.families import MlpProbe, family_of, missing_family_note
+from explainer.families import MlpProbe, family_of, missing_family_note, single_readout_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
 from explainer.models import GatePin, MarkerForce, is_thought_beacon
@@ -53,6 +53,9 @@ class Trace(FrozenArrays):
     # ratio, and the note names it and how to add it (explainer/families.py: missing_family_note).
     notes: tuple[str, ...] = ()
     readout: int = 0  # the position the classifier reads: the first token ([CLS], <s>), or the last (decoders)
+    # Why no single position carries the prediction (families.single_readout_note: a family the table lacks, a
+    # mean-pooling ModernBERT); `readout` is then only the first token, and views that follow it say so instead.
+    readout_note: str | None = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trace):
@@ -185,6 +188,7 @@ def trace(
         max_length=bundle.max_length,
         untrained=bundle.untrained,
         readout=family.readout_position(len(tokens)),
+        readout_note=single_readout_note(model),
         notes=tuple(
             note
             for note in (

@@ -18,6 +18,7 @@ from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
 from explainer.views.attention_page import AttentionOptions
 from explainer.views.bertviz import BertvizView, FrontendMissingError
+from explainer.views.text import markdown_literal
 
 Chart = Callable[..., Any]
 
@@ -149,7 +150,10 @@ def rollout(name: str, text: str, trace: Trace, chart: Chart) -> None:
         "connection, multiplied through all layers."
     )
     matrix = caches.get_attention_derived(name, text).rollout
-    chart(attention_figures.rollout_readout_token(matrix, trace), "rollout_readout")
+    if trace.readout_note is None:
+        chart(attention_figures.rollout_readout_token(matrix, trace), "rollout_readout")
+    else:  # no single position carries the prediction: no row of the rollout is the one it reads
+        st.info(markdown_literal(trace.readout_note))
     chart(attention_figures.rollout_heatmap(matrix, trace), "rollout")
 
 

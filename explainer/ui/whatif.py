@@ -104,9 +104,12 @@ def generator_widgets(model_name: str, text: str) -> tuple[str, str, bool]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
-def get_head_change(model_name: str, original: str, edited: str) -> np.ndarray:  # [layers, heads]
+def get_head_change(model_name: str, original: str, edited: str) -> np.ndarray | None:  # [layers, heads]
+    """None when no single position carries the prediction (the trace's readout_note says why)."""
     family = family_of(caches.get_bundle(model_name).model)
     a, b = caches.get_trace(model_name, original), caches.get_trace(model_name, edited)
+    if a.readout_note is not None:
+        return None
     return whatif_figures.head_change(
         a, b, family.readout_position(len(a.tokens)), family.readout_position(len(b.tokens))
     )

@@ -89,9 +89,12 @@ def build(trace: Trace, options: AttentionOptions, derived: Derived | None = Non
         "statistics": attention_figures.head_statistic_map(
             getattr(derived.statistics, options.statistic), options.statistic, selected=(layer, head)
         ),
-        "rollout_readout": attention_figures.rollout_readout_token(derived.rollout, trace),
-        "rollout": attention_figures.rollout_heatmap(derived.rollout, trace),
     }
+    if trace.readout_note is None:
+        figures["rollout_readout"] = attention_figures.rollout_readout_token(derived.rollout, trace)
+    else:  # no single position carries the prediction, so no row of the rollout is the one it reads: say why
+        notes["rollout_readout"] = trace.readout_note
+    figures["rollout"] = attention_figures.rollout_heatmap(derived.rollout, trace)
     if trace.layer_logits is not None:
         figures["logit_lens"] = attention_figures.logit_lens_chart(trace)
     elif trace.family_notes:  # a family the per-architecture table lacks: say which, and how to add it

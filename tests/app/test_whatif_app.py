@@ -117,3 +117,15 @@ def test_a_copy_written_for_an_earlier_sidebar_text_says_so_until_reset_or_edite
     assert any(note in i.value for i in app.info)
     app.button(key="whatif_reset").click().run()
     assert app.text_area(key="whatif_edited").value == ORIGINAL and not any(note in i.value for i in app.info)
+
+
+def test_a_model_reading_no_known_position_gets_a_note_not_a_head_map(tmp_path, tokenizer):
+    """GPT-NeoX is not in the per-architecture table: the head map read the first token's attention, which a
+    decoder's classifier does not read (every head showed 0 change). It now says why it shows none."""
+    from tests.unit.views.test_attention_page import unknown_decoder
+
+    folder = unknown_decoder(tmp_path, tokenizer).folder
+    app = run_page({"model": str(folder), "text": "the film is good", "edited": "the film is bad"})
+    assert not app.exception, app.exception
+    assert not app.get("plotly_chart")
+    assert any("not in the per-architecture table" in info.value for info in app.info)

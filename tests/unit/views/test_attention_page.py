@@ -111,3 +111,39 @@ def test_the_logit_lens_names_hidden_states_as_the_other_views(small_trace):
     names = ["embeddings", *(f"after layer {layer}" for layer in range(small_trace.num_layers))]
     assert all(list(line.x) == names for line in figure.data)
     assert figure.layout.xaxis.type == "category"
+
+
+def unknown_decoder(tmp_path, tokenizer):
+    """GPT-NeoX: a decoder the per-architecture table lacks (its classifier reads the last token, the table's
+    fallback the first)."""
+    import torch
+    from transformers import GPTNeoXConfig, GPTNeoXForSequenceClassification
+
+    from explainer import load_model
+    from tests.conftest import ID2LABEL, LABEL2ID, VOCAB, save_checkpoint
+
+    torch.manual_seed(0)
+    config = GPTNeoXConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                           intermediate_size=37, max_position_embeddings=64, pad_token_id=0, bos_token_id=2,
+                           eos_token_id=3, id2label=ID2LABEL, label2id=LABEL2ID)
+    folder = save_checkpoint(GPTNeoXForSequenceClassification(config).eval(), tokenizer, tmp_path / "gpt-neox")
+    return load_model(folder, device="cpu")
+
+
+def test_no_rollout_bar_where_no_single_position_carries_the_prediction(tmp_path, tokenizer):
+    """The bar showed the first token's rollout row as "the token the classifier reads": for a decoder the table
+    lacks that row is [1, 0, ...] whatever the text, and a mean-pooling ModernBERT reads no single position."""
+    from explainer import load_model
+    from tests.conftest import build_model, save_checkpoint
+
+    mean = save_checkpoint(build_model("modernbert", classifier_pooling="mean"), tokenizer, tmp_path / "mean")
+    for loaded in (unknown_decoder(tmp_path, tokenizer), load_model(mean, device="cpu")):
+        result = trace(loaded, "a dull plot , but great acting")
+        assert result.readout_note is not None and "position" in result.readout_note
+        page = build(result, AttentionOptions(bertviz=False))
+        assert "rollout_readout" not in page.figures and page.notes["rollout_readout"] == result.readout_note
+        assert "rollout" in page.figures
+
+
+def test_a_family_whose_readout_is_known_has_no_readout_note(small_trace):
+    assert small_trace.readout_note is None
