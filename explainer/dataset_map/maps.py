@@ -249,10 +249,12 @@ def build_map(
 
 
 def neighbours_table(result: MapResult, row: int) -> pd.DataFrame:
-    """The nearest rows of `row`: rank, row, distance, text, label, predicted, correct."""
-    found = result.neighbours.indices[row]
+    """The nearest rows of `row`: rank, row, distance, text, label, predicted, correct (none for a row whose vector
+    is not finite: the search leaves its list at -1, which iloc would read as the last row)."""
+    kept = result.neighbours.indices[row] >= 0
+    found = result.neighbours.indices[row][kept]
     shown = result.frame.iloc[found][["row", "text", "label", "predicted", "correct"]].reset_index(drop=True)
-    shown.insert(0, "distance", result.neighbours.distances[row].astype(np.float64))
+    shown.insert(0, "distance", result.neighbours.distances[row][kept].astype(np.float64))
     shown.insert(0, "rank", np.arange(1, len(found) + 1))
     return shown
 

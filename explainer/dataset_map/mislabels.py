@@ -28,7 +28,10 @@ def likely_mislabelled(labels: np.ndarray, probabilities: np.ndarray, neighbours
     predicted = probabilities.argmax(axis=1)
     p_label = probabilities[np.arange(n), labels]
     score = (disagreement + (1.0 - p_label)) / 2.0
-    chosen = np.flatnonzero((disagreement > 0.5) & (predicted != labels))
+    # A row without a finite vector has no neighbours (-1, which numpy would read as the last row's label), and
+    # one without finite probabilities no prediction to disagree with: neither is ranked.
+    searched = (neighbours.indices >= 0).all(axis=1) & np.isfinite(probabilities).all(axis=1)
+    chosen = np.flatnonzero((disagreement > 0.5) & (predicted != labels) & searched)
     chosen = chosen[np.lexsort((chosen, -score[chosen]))]
     return pd.DataFrame(
         {

@@ -80,8 +80,10 @@ def fit_pca(vectors: np.ndarray, components: int) -> Pca:
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to length 1 (zero rows stay zero): the cosine geometry the neighbours use."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    # In float64: float16's squares overflow above 256 and its 1e-12 is 0 (a zero row became NaN).
+    values = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(values, axis=1, keepdims=True)
+    return (values / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ bad options refused with clear messages."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -25,6 +27,11 @@ def test_map_of_a_data_set(bert_bundle, corpus_data, tmp_path, monkeypatch):
     assert (result.layer, result.layers, result.method, result.cached) == (1, 3, "pca", False)
     table = neighbours_table(result, 3)
     assert list(table["row"]) == list(result.neighbours.indices[3]) and len(table) == 4
+    # A row whose vector is not finite keeps the search's -1s: no neighbours listed (iloc read -1 as the last row).
+    lost = dataclasses.replace(result, neighbours=dataclasses.replace(result.neighbours,
+                                                                      indices=result.neighbours.indices.copy()))
+    lost.neighbours.indices[3] = -1
+    assert neighbours_table(lost, 3).empty
     assert mislabelled_csv(result).startswith(b"row,line,score")
     again = build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=4))
     assert again.cached  # predictions and embeddings from disk; the projection too

@@ -56,3 +56,20 @@ def test_score_is_the_mean_of_neighbour_and_model_disagreement():
 def test_no_neighbours_no_list():
     probabilities = np.array([[0.9, 0.1]])
     assert likely_mislabelled(np.array([1]), probabilities, nearest_neighbours(np.ones((1, 2)), 3)).empty
+
+
+def test_a_row_without_a_finite_vector_or_output_is_not_ranked():
+    """The search leaves a NaN row's list at -1, and labels[-1] is the last row's label: the row was listed with
+    a disagreement made up from it (a model's overflow gives such rows)."""
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(6, 4)).astype(np.float32)
+    vectors[2] = np.nan
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    probabilities = np.tile([[0.9, 0.1]], (6, 1)).astype(np.float32)
+    probabilities[2] = np.nan
+    neighbours = nearest_neighbours(vectors, 3)
+    assert (neighbours.indices[2] == -1).all() and not (np.delete(neighbours.indices, 2, axis=0) == 2).any()
+    table = likely_mislabelled(labels, probabilities, neighbours)
+    assert 2 not in set(table["row"])
+    finite = np.isfinite(vectors).all(axis=1)
+    assert set(table["row"]) <= set(np.flatnonzero(finite))

@@ -150,3 +150,10 @@ def test_a_new_process_loads_umaps_kernels_from_disk_and_draws_the_same_map(tmp_
     hits, misses = (int(v) for v in done.stdout.split()[-2:])
     assert hits >= 1 and misses == 0  # loaded, not compiled again
     np.testing.assert_array_equal(np.load(tmp_path / "xy.npy"), here)  # the same seeded map
+
+
+def test_unit_rows_of_float16_vectors_scale_in_float64():
+    """float16's squares overflow above 256 and its 1e-12 floor is 0: [300, 0, 0] became 0 and a zero row NaN."""
+    vectors = np.array([[300.0, 0.0, 0.0], [0.0, 0.0, 0.0], [3.0, 4.0, 0.0]], dtype=np.float16)
+    np.testing.assert_allclose(unit_rows(vectors), [[1, 0, 0], [0, 0, 0], [0.6, 0.8, 0]], atol=1e-6)
+    assert unit_rows(vectors).dtype == np.float32
