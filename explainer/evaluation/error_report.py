@@ -11,6 +11,7 @@ No Streamlit here; the page and the CLI call these.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -209,10 +210,18 @@ class ExampleFilter:
 
 
 def text_matches(texts: pd.Series, query: str) -> np.ndarray:  # [N] bool
-    """Which texts contain `query` (its ends' spaces ignored) regardless of case, as str.casefold compares: "straße"
-    finds "STRASSE" and "fi" finds "ﬁne", which lower() misses. Plain text, no regular expression."""
-    wanted = query.strip().casefold()
-    return np.fromiter((wanted in str(text).casefold() for text in texts), dtype=bool, count=len(texts))
+    """Which texts contain `query` (its ends' spaces ignored) regardless of case and of how a character was typed:
+    both sides are folded by `search_folded`, so "straße" finds "STRASSE", "fi" finds "ﬁne" (which lower() misses)
+    and "café" typed with a composed é finds one written as e + a combining accent. Plain text, no regular
+    expression."""
+    wanted = search_folded(query.strip())
+    return np.fromiter((wanted in search_folded(str(text)) for text in texts), dtype=bool, count=len(texts))
+
+
+def search_folded(text: str) -> str:
+    """Unicode's compatibility normal form of the case-folded text (NFKC around str.casefold): the same words
+    however they were typed or composed."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
 def filter_examples(frame: pd.DataFrame, rule: ExampleFilter, tag: str | None = None) -> pd.DataFrame:

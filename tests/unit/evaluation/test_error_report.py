@@ -248,5 +248,10 @@ def test_text_search_folds_case_as_casefold_does():
     texts = pd.Series(["Die STRASSE", "a ﬁne film", "nothing"])
     assert text_matches(texts, "straße").tolist() == [True, False, False]
     assert text_matches(texts, " FI ").tolist() == [False, True, False]  # the ends' spaces are not searched
+    # however a character was composed or typed: a composed é finds e + U+0301 and the reverse, full-width too
+    written = pd.Series(["un cafe\u0301 noir", "un caf\u00e9 noir", "ＣＡＦＥ", "cafe"])
+    assert text_matches(written, "caf\u00e9").tolist() == [True, True, False, False]
+    assert text_matches(written, "cafe\u0301").tolist() == [True, True, False, False]
+    assert text_matches(written, "cafe").tolist() == [False, False, True, True]
     frame = pd.DataFrame({"text": texts, "correct": [False] * 3, "confidence": [0.5, 0.6, 0.7]})
     assert filter_examples(frame, ExampleFilter(text="Strasse")).index.tolist() == [0]
