@@ -2,12 +2,15 @@
 
 One call, configured up front, plain data back (result.py). The generators run in the order given, each with a
 share of the candidate budget and all sharing the texts already scored; once one has found a flip with k edits,
-the later ones search up to k edits only. Every flip returned is run through the model once more at the end (all
-in one batch): its label and probabilities are the model's real output on its text.
+the later ones search up to k edits only. Each flip is then shrunk while one of its edits can be dropped and the
+rest still flip (a beam can reach {a, b, c} without ever scoring {a, b}: an edit that moves little alone never
+enters it), so no flip carries an edit it does not need. Every flip returned is run through the model once more
+at the end (all in one batch): its label and probabilities are the model's real output on its text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -19,7 +22,7 @@ from explainer.counterfactual.context import Candidate, Context
 from explainer.counterfactual.registry import METHODS, REGISTRY
 from explainer.counterfactual.result import Counterfactual, CounterfactualSearch, Edit, Prediction
 from explainer.counterfactual.scoring import Scorer
-from explainer.counterfactual.words import split_words
+from explainer.counterfactual.words import apply_edits, split_words
 from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress
 
@@ -98,7 +101,8 @@ def find_counterfactuals(
         if progress is not None:
             progress(done + 1, len(methods))
 
-    counterfactuals = _verified(scorer, words, original_probabilities, list(found.values()))
+    shrunk = _shrunk(scorer, text, words, list(found.values()))
+    counterfactuals = _verified(scorer, words, original_probabilities, shrunk)
     return CounterfactualSearch(
         original=Prediction(text, bundle.label_names[label], _named(bundle, original_probabilities)),
         counterfactuals=counterfactuals[:MAX_RESULTS],
@@ -112,6 +116,31 @@ def find_counterfactuals(
 
 def _named(bundle: ModelBundle, probabilities: np.ndarray) -> dict[str, float]:
     return {name: float(p) for name, p in zip(bundle.label_names, probabilities)}
+
+
+def _shrunk(scorer: Scorer, text: str, words: list, found: list[tuple[Candidate, str]]) -> list[tuple[Candidate, str]]:
+    """Each flip without the edits it does not need: while dropping one of its edits still flips the prediction,
+    drop the one whose removal keeps the largest margin (one batch per round for every flip still shrinking).
+    Flips that shrink to the same text are kept once, the first found."""
+    states = [dict(candidate.state) for candidate, _ in found]
+    shrinking = [i for i, state in enumerate(states) if len(state) > 1]
+    while shrinking:
+        trials = [(i, {p: new for p, new in states[i].items() if p != dropped})
+                  for i in shrinking for dropped in states[i]]
+        probabilities = scorer.probabilities([apply_edits(text, words, state) for _, state in trials])
+        best: dict[int, tuple[float, dict[int, str]]] = {}
+        for (i, state), margin, flips in zip(trials, scorer.margin(probabilities), scorer.flipped(probabilities)):
+            if flips and (i not in best or margin > best[i][0]):
+                best[i] = (float(margin), state)
+        for i, (_, state) in best.items():
+            states[i] = state
+        shrinking = [i for i in best if len(states[i]) > 1]
+    out: dict[str, tuple[Candidate, str]] = {}
+    for (candidate, method), state in zip(found, states):
+        if len(state) < len(candidate.state):
+            candidate = dataclasses.replace(candidate, state=state, text=apply_edits(text, words, state))
+        out.setdefault(candidate.text, (candidate, method))
+    return list(out.values())
 
 
 def _verified(

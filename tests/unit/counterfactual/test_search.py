@@ -30,7 +30,11 @@ def check_verified(bundle, search: CounterfactualSearch) -> None:
         assert np.allclose(list(flip.probabilities.values()), real.probabilities, atol=1e-5)
         assert flip.edit_count == len(flip.edits) >= 1
         assert all(words[e.position].text == e.old for e in flip.edits)
-        assert apply_edits(original.text, words, {e.position: e.new for e in flip.edits}) == flip.text
+        state = {e.position: e.new for e in flip.edits}
+        assert apply_edits(original.text, words, state) == flip.text
+        for dropped in state if len(state) > 1 else ():  # no edit it does not need: without any one, no flip
+            fewer = apply_edits(original.text, words, {p: new for p, new in state.items() if p != dropped})
+            assert trace(bundle, fewer).predicted_label == original.label, (flip.text, fewer)
     keys = [(c.edit_count, -c.moved) for c in search.counterfactuals]
     assert keys == sorted(keys)
 
@@ -161,3 +165,15 @@ def test_hotflip_candidates_are_embedded_as_the_text_is(bundle, family):
     gradient = Scorer(loaded, 0, None).gradient(text, split_words(text))
     own = candidate_embeddings(loaded, torch.tensor(gradient.ids))
     torch.testing.assert_close(own, gradient.embeddings.detach(), atol=1e-6, rtol=1e-6)
+
+
+def test_a_flip_carries_no_edit_it_does_not_need():
+    """The shipped baseline: removal's beam reached {It, not, tedious} and 3 more such triples, never {not,
+    tedious} ("not" alone moves little, so it never entered the beam), which already flips. Each flip is now
+    shrunk while an edit can go."""
+    from explainer import load_model
+
+    baseline = load_model("sst2-baseline", device="cpu")
+    search = find_counterfactuals(baseline, "It is not a tedious film at all.", methods=("removal",))
+    assert [(c.text, c.edit_count) for c in search.counterfactuals] == [("It is a film at all.", 2)]
+    check_verified(baseline, search)
