@@ -99,8 +99,9 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
             bundle.model(**inputs, **extra)
         if plan.mlp_is_gated:  # the layer writes g * FFN(u): its mean, not the mean FFN output under a live gate
             for layer in range(plan.layers):
-                gate = torch.sigmoid(recorded.pop(Site("gate", layer)))  # [B, T, 1]
-                recorded[Site("mlp", layer)] = gate * recorded[Site("mlp", layer)]  # [B, T, d]
+                logit = recorded.pop(Site("gate", layer), None)  # [B, T, 1]; None: a retrofit whose beacons are
+                if logit is not None:  # not engaged yet never runs its gate (every applied gate is exactly 1)
+                    recorded[Site("mlp", layer)] = torch.sigmoid(logit) * recorded[Site("mlp", layer)]  # [B, T, d]
         for site, tensor in recorded.items():
             total = tensor[mask].double().sum(dim=0)
             sums[site] = total if site not in sums else sums[site] + total

@@ -217,19 +217,20 @@ def _gap_notes(names: Sequence[str], label: int, foil: int, clean: float, corrup
     """What makes the 0-to-1 scale hard to read: a corruption that moves the logit difference the wrong way, or
     hardly at all (every cell divides a patched change by that gap)."""
     pair = f"{names[label]} - {names[foil]}"
+    notes = []
     if corrupted > clean:
-        return [
+        notes.append(
             f"The corrupted text favours {names[label]} more than the clean one (logit difference {pair}: clean "
-            f"{clean:+.3f}, corrupted {corrupted:+.3f}), so 1 here means lowering that difference to the clean "
+            f"{clean:+.6g}, corrupted {corrupted:+.6g}), so 1 here means lowering that difference to the clean "
             "text's; pick a corrupted text that weakens or flips the prediction for the usual reading."
-        ]
-    if clean - corrupted < SMALL_GAP:
-        return [
-            f"The two texts' logit differences ({pair}) are only {clean - corrupted:.3f} apart: every cell divides a "
-            "patched change by that gap, so small changes show as large values; pick a corrupted text the model "
-            "reads more differently."
-        ]
-    return []
+        )
+    if abs(clean - corrupted) < SMALL_GAP:  # either way round: a tiny gap magnifies every cell
+        notes.append(
+            f"The two texts' logit differences ({pair}) are only {abs(clean - corrupted):.2g} apart: every cell "
+            "divides a patched change by that gap, so small changes show as large values; pick a corrupted text the "
+            "model reads more differently."
+        )
+    return notes
 
 
 def _difference(logits: np.ndarray, label: int, foil: int) -> float:

@@ -158,3 +158,36 @@ def test_mean_mlp_ablation_writes_the_mean_gated_update(retrofit_bundle):
                 handle.remove()
         assert result.baseline_logit + result.mlp[layer] == pytest.approx(expected, abs=1e-5)
     assert any("gate times the feed-forward output" in note for note in result.notes)
+
+
+def test_mean_ablation_of_a_retrofit_whose_beacons_are_not_engaged(tokenizer):
+    """A fresh retrofit's gates are exactly 1 and its gate layer never runs: mean ablation raised KeyError
+    (Site gate) looking for its output. Its MLP writes FFN(u), so the mean is the plain FFN output's, as on
+    the same model with the gate opened."""
+    from explainer.models import ThoughtBeaconBertConfig, ThoughtBeaconBertForSequenceClassification
+    from tests.conftest import MARKERS, tiny_config
+
+    torch.manual_seed(0)
+    config = ThoughtBeaconBertConfig(**tiny_config("bert").to_dict(), num_thought_markers=MARKERS)
+    assert not config.beacons_engaged
+    fresh = wrap(ThoughtBeaconBertForSequenceClassification(config).eval(), tokenizer, "fresh-retrofit")
+    reference = ["A dull, lifeless script.", "The performances are wonderful."]
+    result = ablate_heads(fresh, "A gentle film with a big heart.", mode="mean", reference=reference)
+    model = fresh.model
+    batch = tokenizer(reference, padding=True, return_tensors="pt")
+    mask = batch["attention_mask"].bool()
+    for layer in range(config.num_hidden_layers):
+        ffn, seen = model.bert.encoder.layer[layer].output.dense, {}
+        handle = ffn.register_forward_hook(lambda m, a, o, seen=seen: seen.__setitem__("ffn", o))
+        with torch.no_grad():
+            model(**batch)
+        handle.remove()
+        mean_write = seen["ffn"][mask].double().mean(0).float()
+        handle = ffn.register_forward_hook(lambda m, a, o, mean=mean_write: mean.expand_as(o).clone())
+        try:
+            with torch.no_grad():
+                expected = model(**tokenizer("A gentle film with a big heart.", return_tensors="pt")).logits[
+                    0, result.target].item()
+        finally:
+            handle.remove()
+        assert result.baseline_logit + result.mlp[layer] == pytest.approx(expected, abs=1e-5)

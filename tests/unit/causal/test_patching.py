@@ -164,3 +164,7 @@ def test_a_corruption_that_hardly_moves_or_raises_the_difference_is_said():
     assert len(small) == 1 and "only 0.014 apart" in small[0] and "pos - neg" in small[0]
     inverted = _gap_notes(names, 1, 0, clean=0.445, corrupted=0.582)
     assert len(inverted) == 1 and "favours pos more than the clean one" in inverted[0]
+    # a tiny gap the wrong way round is as magnified as one the usual way: both notes (it once got only the first,
+    # with both values shown as +1.000)
+    tiny = _gap_notes(names, 1, 0, clean=1.0, corrupted=1.00001)
+    assert len(tiny) == 2 and "clean +1, corrupted +1.00001" in tiny[0] and "only 1e-05 apart" in tiny[1]
