@@ -16,7 +16,7 @@ demo.apply()
 links.begin_run()
 try:
     session.sidebar()
-    history.keep_one_entry_per_switch()
+    history.one_entry_per_action()
     page = st.navigation(
         [
             st.Page(p.path, title=p.title, icon=p.icon, default=p.url_path is None, url_path=p.url_path)

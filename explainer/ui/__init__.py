@@ -1,5 +1,5 @@
 """Streamlit glue shared by app.py and app_pages/: caches.py (every cache), session.py (the sidebar and the
-selection), links.py (link seeding and clamping), history.py (one history entry per page switch),
+selection), links.py (link seeding and clamping), history.py (one history entry per user action),
 navigation.py (the page list), labelled.py and thought_beacon.py
 (data-set pickers, interventions), export.py (figure export), text_box.py (length-limited text boxes), startup.py
 (heavy imports once, before any page), work.py (expensive work queued fairly across sessions), progressive.py

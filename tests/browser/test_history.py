@@ -7,7 +7,7 @@ import urllib.parse
 
 import pytest
 
-from tests.browser.test_browser import browser, open_page, playwright_api  # noqa: F401  (fixtures)
+from tests.browser.test_browser import browser, click_head_point, open_page, playwright_api  # noqa: F401
 from tests.browser.test_sidebar import go_to, link, settle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -58,8 +58,8 @@ def test_a_page_keeps_its_options_after_a_visit_to_another(browser, app_url):  #
 
 
 def test_back_after_a_page_switch_keeps_the_text_and_reaches_the_page_before(browser, app_url):  # noqa: F811
-    """Streamlit's page switch adds the new page's bare address, then the app's first run its full one; the bare
-    entry is replaced (explainer/ui/history.py), so one Back reaches the page before, with the text (it took two:
+    """Streamlit's page switch adds the new page's bare address, then the app's first run its full one; one action
+    makes one entry (explainer/ui/history.py), so one Back reaches the page before, with the text (it took two:
     the first landed on the same page's bare address)."""
     page, dialogs = open_page(browser, f"{app_url}/?{urllib.parse.urlencode({'text': ALPHA})}")
     settle(page, "head", "0")
@@ -76,4 +76,28 @@ def test_back_after_a_page_switch_keeps_the_text_and_reaches_the_page_before(bro
     page.wait_for_url(lambda url: urllib.parse.urlparse(url).path.strip("/") == "whatif", timeout=60_000)
     settle(page, "text", ALPHA)
     assert sidebar_text(page) == ALPHA and link(page)["text"] == [ALPHA], page.url
+    assert page.locator("[data-testid='stException']").count() == 0 and not dialogs
+
+
+def test_a_switch_that_carries_parameters_is_one_entry_too(browser, app_url):  # noqa: F811
+    """A head clicked on What-if opens it on the Attention page. Streamlit pushed What-if's address with the new
+    parameters, then the Attention page's, then its first run's full one: three Backs to return, the second
+    showing What-if with the edited text as its text, a state never seen."""
+    original, edited = "A dull script.", "A brilliant, lively script."
+    query = urllib.parse.urlencode({"text": original, "edited": edited})
+    page, dialogs = open_page(browser, f"{app_url}/whatif?{query}")
+    chart = page.locator(".js-plotly-plot").first
+    chart.wait_for(timeout=180_000)
+    settle(page, "edited", edited)
+    before = page.evaluate("history.length")
+    click_head_point(chart, 5)
+    page.wait_for_url(lambda url: urllib.parse.urlparse(url).path.strip("/") == "attention", timeout=60_000)
+    settle(page, "head", link(page)["head"][0])
+    page.get_by_role("heading", name="Layer").first.wait_for(timeout=120_000)
+    page.wait_for_timeout(3000)  # the page's later runs publish too: they fold into the same entry
+    assert page.evaluate("history.length") == before + 1, page.url
+    page.go_back()
+    page.wait_for_url(lambda url: urllib.parse.urlparse(url).path.strip("/") == "whatif", timeout=60_000)
+    settle(page, "text", original)
+    assert sidebar_text(page) == original and link(page)["edited"] == [edited], page.url
     assert page.locator("[data-testid='stException']").count() == 0 and not dialogs
