@@ -72,17 +72,18 @@ st.caption(
 )
 
 st.subheader("Attention change per head")
-st.caption(
-    "Total variation distance (0 to 1) between each head's attention from the token the classifier reads, "
-    "over the words of the two texts (kept words matched). Click a head to open it on the Attention page."
-)
 change = whatif_ui.get_head_change(name, original, edited)
 chart = export.charts("whatif", "png", html_download=False)
+head = None
 if change is None:  # no single position carries the prediction
     st.info(markdown_literal(traces[0].readout_note))
-event = None if change is None else chart(whatif_figures.head_change_figure(change), "heads", on_select="rerun",
-                                          selection_mode="points")
-head = None if event is None else export.clicked_pair(event)
+else:
+    st.caption(
+        "Total variation distance (0 to 1) between each head's attention from the token the classifier reads, "
+        "over the words of the two texts (kept words matched). Click a head to open it on the Attention page."
+    )
+    event = chart(whatif_figures.head_change_figure(change), "heads", on_select="rerun", selection_mode="points")
+    head = export.clicked_pair(event)
 if head is not None:
     links.switch_page("app_pages/attention.py", {"model": name, "text": edited, "layer": head[0], "head": head[1]})
 if not progressive.rest_may_follow(("whatif", name, original, edited)):

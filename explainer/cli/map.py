@@ -142,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     points["row"] = numbers
     neighbours = pd.DataFrame({
         "row": numbers,
-        "neighbours": list(numbers[result.neighbours.indices]),
-        "distances": list(result.neighbours.distances.astype(float)),
+        # a list the search could not fill keeps -1 there (numbers[-1] would be the last row's number)
+        "neighbours": [numbers[found[found >= 0]] for found in result.neighbours.indices],
+        "distances": [far[found >= 0].astype(float) for found, far in
+                      zip(result.neighbours.indices, result.neighbours.distances)],
     })
     with writing_to(out):
         out.mkdir(parents=True, exist_ok=True)

@@ -120,14 +120,19 @@ def _named(bundle: ModelBundle, probabilities: np.ndarray) -> dict[str, float]:
 
 def _shrunk(scorer: Scorer, text: str, words: list, found: list[tuple[Candidate, str]]) -> list[tuple[Candidate, str]]:
     """Each flip without the edits it does not need: while dropping one of its edits still flips the prediction,
-    drop the one whose removal keeps the largest margin (one batch per round for every flip still shrinking).
-    Flips that shrink to the same text are kept once, the first found."""
+    drop the one whose removal keeps the largest margin (one batch per round for every flip still shrinking, each
+    text once; at most flips x k^2 / 2 texts for flips of k edits, counted in forward_passes like the final
+    re-run, outside the search's candidate budget). Flips that shrink to the same text are kept once, the first
+    found."""
     states = [dict(candidate.state) for candidate, _ in found]
     shrinking = [i for i, state in enumerate(states) if len(state) > 1]
     while shrinking:
         trials = [(i, {p: new for p, new in states[i].items() if p != dropped})
                   for i in shrinking for dropped in states[i]]
-        probabilities = scorer.probabilities([apply_edits(text, words, state) for _, state in trials])
+        texts = [apply_edits(text, words, state) for _, state in trials]
+        distinct = list(dict.fromkeys(texts))  # flips sharing edits share smaller states: each text scored once
+        scored = scorer.probabilities(distinct)
+        probabilities = scored[[distinct.index(t) for t in texts]] if len(distinct) < len(texts) else scored
         best: dict[int, tuple[float, dict[int, str]]] = {}
         for (i, state), margin, flips in zip(trials, scorer.margin(probabilities), scorer.flipped(probabilities)):
             if flips and (i not in best or margin > best[i][0]):

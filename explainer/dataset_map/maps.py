@@ -157,6 +157,14 @@ def build_map(
     seconds["embeddings"] = time.perf_counter() - start
     layer = resolve_layer(options.layer, store.layers)
     vectors = unit_rows(store.layer(layer, options.pooling))  # [N, hidden]
+    lost = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if len(lost):  # PCA and UMAP have no place for them, and no distance to them is defined
+        lines = data.lines if data.lines else range(2, len(data) + 2)
+        shown = ", ".join(str(lines[i]) for i in lost[:10]) + (", ..." if len(lost) > 10 else "")
+        raise MapError(
+            f"{len(lost)} row(s) have no finite {options.pooling} vector at hidden state {layer} (the model's numbers "
+            f"overflowed on them; lines {shown}): remove those rows, or run the model in full precision"
+        )
     base = (store_folder(bundle, data, options.beacon_threshold).name, layer, options.pooling)
 
     notes: list[str] = []

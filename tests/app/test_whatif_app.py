@@ -129,3 +129,4 @@ def test_a_model_reading_no_known_position_gets_a_note_not_a_head_map(tmp_path, 
     assert not app.exception, app.exception
     assert not app.get("plotly_chart")
     assert any("not in the per-architecture table" in info.value for info in app.info)
+    assert not any("Total variation distance" in caption.value for caption in app.caption)  # no map to read it on

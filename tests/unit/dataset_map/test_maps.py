@@ -167,3 +167,21 @@ def test_a_map_cache_file_damaged_on_disk_is_computed_again(bert_bundle, corpus_
     for path in files:  # and written again whole
         with np.load(path) as stored:
             assert stored.files
+
+
+def test_rows_without_a_finite_vector_are_a_clear_error(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    """A model that overflowed on some rows: PCA raised LinAlgError ("Eigenvalues did not converge")."""
+    from explainer.dataset_map.embeddings import EmbeddingStore
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    read = EmbeddingStore.layer
+
+    def overflowed(self, layer, pooling="readout"):
+        vectors = read(self, layer, pooling)
+        vectors[3] = np.nan
+        return vectors
+
+    monkeypatch.setattr(EmbeddingStore, "layer", overflowed)
+    line = corpus_data.lines[3] if corpus_data.lines else 5
+    with pytest.raises(MapError, match=rf"1 row\(s\) have no finite mean vector at hidden state 1 .*lines {line}\)"):
+        build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=4))
