@@ -16,10 +16,10 @@ from explainer.attribution.registry import title
 from explainer.capture.encoding import InputError
 from explainer.families import missing_family_note
 from explainer.thought_beacon.dense import dense_suffix
-from explainer.ui import caches as cache
-from explainer.ui import demo, export, links, progressive, session
+from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui.problems import show_problem
 from explainer.views import attribution as attribution_figures
+from explainer.views.text import markdown_literal
 
 PREDICTED = "Predicted label"
 ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for
@@ -51,13 +51,13 @@ if trace is not None:
 
     chart = export.charts("attribution", image_format)
     try:
-        result = cache.get_attribution(name, text, method, target, options)
+        result = caches.get_attribution(name, text, method, target, options)
     except InputError as error:
         show_problem(error, "info")
         links.stop()
     st.caption(attribution_figures.headline(result, dense_suffix(result.notes)))
     for note in result.notes:  # scores that are not reliable are a warning, the rest context
-        (st.warning if UNRELIABLE in note else st.caption)(note)
+        (st.warning if UNRELIABLE in note else st.caption)(markdown_literal(note))
 
     st.subheader(title(method))
     st.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
@@ -86,8 +86,8 @@ if trace is not None:
 
         return report
 
-    results = cache.get_attributions(name, text, target, options, progress=step("Attributing", 0))
-    faithful = cache.get_faithfulness(name, text, target, options, progress=step("Faithfulness", len(METHODS)))
+    results = caches.get_attributions(name, text, target, options, progress=step("Attributing", 0))
+    faithful = caches.get_faithfulness(name, text, target, options, progress=step("Faithfulness", len(METHODS)))
     bar.empty()
     st.dataframe(attribution_figures.methods_table(results).round(4), hide_index=True, width="stretch")
     st.download_button(
@@ -132,7 +132,7 @@ if trace is not None:
     elif demo.within_token_limit("the attribution graph", len(result.tokens), "graph_tokens"):
         threshold = st.slider("Threshold", 0.0, 1.0, step=0.05, key="attribution_threshold")
         graph_bar = st.progress(0.0, text="Attributing every attention weight…")
-        heads = cache.get_attention_attribution(name, text, target, DEFAULT_STEPS, progress=lambda done, planned:
+        heads = caches.get_attention_attribution(name, text, target, DEFAULT_STEPS, progress=lambda done, planned:
                                                 graph_bar.progress(min(done / max(planned, 1), 1.0)))
         graph_bar.empty()
         graph = heads.graph(threshold)

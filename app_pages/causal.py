@@ -13,6 +13,7 @@ from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import causal as causal_ui
 from explainer.ui.problems import show_problem
 from explainer.views import causal as views
+from explainer.views.text import markdown_literal
 
 PREDICTED = "Predicted label"
 
@@ -65,8 +66,8 @@ if trace is not None:
             show_problem(error, "info")
         else:
             st.caption(views.patch_summary(patched))
-            for note in patched.notes:
-                st.caption(note)
+            for note in patched.notes:  # may quote the text (where a long one is cut): escaped
+                st.caption(markdown_literal(note))
             tabs = st.tabs(["Residual stream", "Attention output", "MLP output"])
             for tab, which in zip(tabs, views.MAPS):
                 with tab:
@@ -102,13 +103,13 @@ if trace is not None:
         chart(views.ablated_heads(ablation), "ablation")
     with summary.container():
         st.caption(
-            f"{ablation.target_label}: logit {ablation.baseline_logit:.3f}, probability "
+            f"{markdown_literal(ablation.target_label)}: logit {ablation.baseline_logit:.3f}, probability "
             f"{ablation.baseline_probability:.1%}{dense_suffix(ablation.notes)} · {ablation.forward_passes} batched "
-            "forward passes, "
+            f"forward pass{'' if ablation.forward_passes == 1 else 'es'}, "
             f"{ablation.layer_evaluations:,} layer evaluations"
         )
         for note in ablation.notes:
-            st.caption(note)
+            st.caption(markdown_literal(note))
     if not progressive.rest_may_follow(("causal", name, text, target_choice, mode)):
         links.stop()  # layer effects and the top heads follow once the browser has drawn both maps
     rho = views.rank_correlation(ablation.importance, values)

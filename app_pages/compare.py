@@ -65,7 +65,8 @@ if mode == MODES[0]:
     st.caption(
         f"Compared on {attribution_figures.plural(len(result.units), result.level)}"
         + (f" ({result.why_words}: each model's tokens pooled into words)" if result.level == "word" else "")
-        + ("; only what both read: one model reads just the text's beginning" if result.trace_a.truncated
+        + ("; both models read just the text's beginning" if result.trace_a.truncated and result.trace_b.truncated
+           else "; only what both read: one model reads just the text's beginning" if result.trace_a.truncated
            or result.trace_b.truncated else "")
         + f". Similarity: correlation of the two heads' attention maps on this text; mean over the "
         f"{len(result.matching.pairs)} matched pairs {result.matching.mean_similarity:.3f}. Select a pair."

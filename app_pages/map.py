@@ -50,7 +50,7 @@ st.caption(
     + (" (predictions and embeddings read from the cache)" if result.cached else "")
 )
 for note in result.notes:
-    st.info(note)
+    st.info(markdown_literal(note))
 
 colours = map_figures.colour_options(result.tag_column, result.has_markers)
 links.seed_choice("map_colour", "colour", list(colours), tell=True)

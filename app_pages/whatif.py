@@ -110,7 +110,7 @@ if asked:
         show_problem(error, "info")
         links.stop()
     for note in search.notes:
-        st.caption(note)
+        st.caption(markdown_literal(note))
     found, passes = len(search.counterfactuals), search.forward_passes
     st.caption(
         f"{found} flip{'s' if found != 1 else ''} from **{search.original.label}** found in {passes} forward "

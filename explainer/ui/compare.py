@@ -103,9 +103,11 @@ def chosen_heads(picked, count: int, compared: tuple) -> int:
     """The matched pair shown, an index into the `count` pairs: the row selected in the table, else the link's
     pair= (clamped, with a toast), else the best match; kept while the selection is cleared, and in the link.
     Another comparison (`compared`: models, text, matching) starts again from the best match."""
-    links.seed_index(HEADS_KEY, "pair", count, of="these two models' matched pairs")
+    # Another comparison first: its best match, before the link's pair is clamped to the new count (which would
+    # toast a pair the page then does not show).
     if st.session_state.setdefault(HEADS_KEY + "_of", compared) != compared:
         st.session_state[HEADS_KEY], st.session_state[HEADS_KEY + "_of"] = 0, compared
+    links.seed_index(HEADS_KEY, "pair", count, of="these two models' matched pairs")
     rows = picked.selection.get("rows") if picked else None
     if rows:
         st.session_state[HEADS_KEY] = int(rows[0])

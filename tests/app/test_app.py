@@ -230,3 +230,29 @@ def test_compare_on_one_word_says_why_there_is_no_rank_correlation():
     assert "nan" not in captions.lower().split() and "1 tokens" not in captions and "1 words" not in captions
     assert "not defined for fewer than 2" in captions
     assert "signed attributions" in captions  # which Spearman this is (the Attribution page ranks |attribution|)
+
+
+def test_compare_says_when_both_models_read_only_the_beginning():
+    """Both shipped from-scratch models read 64 tokens: the caption said "one model reads just the text's
+    beginning"."""
+    text = " ".join(["A gentle film with a big heart and a sharp script."] * 40)
+    app = open_compare({"text": text, "model": "sst2-thought-beacon", "model_b": "sst2-baseline"})
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "both models read just the text's beginning" in captions and "one model reads" not in captions
+
+
+def test_another_comparison_starts_from_the_best_match_without_a_toast_for_the_old_pair():
+    """Pair 60 of MiniLM's 72 chosen, then model A changed to a model with 16 pairs: a toast said pair 15 was used,
+    while the page drew pair 0 (another comparison starts from the best match)."""
+    from explainer.ui.compare import pairs_key
+
+    text = "A gentle film with a big heart and a quiet triumph of an ending that I loved."
+    app = open_compare({"text": text, "model": "sst2-minilm-thought-beacon"})
+    model_b = app.query_params["model_b"]
+    app.session_state[pairs_key(("sst2-minilm-thought-beacon", model_b, text, False))] = {
+        "selection": {"rows": [60], "columns": []}}
+    app.run()
+    assert app.query_params["pair"] in ("60", ["60"])
+    app.selectbox(key="model_choice").set_value("sst2-thought-beacon").run()
+    assert not app.exception and not [toast.value for toast in app.toast if "pair" in toast.value]
+    assert "pair" not in app.query_params  # the best match: the link leaves it out

@@ -114,3 +114,25 @@ def test_demo_mode_keeps_a_linked_pair_to_the_patching_limit(demo):  # noqa: F81
     assert any("patching for texts of at most 8 tokens" in info.value for info in app.info)
     assert not any("Logit difference" in caption.value for caption in app.caption)
     assert any("Spearman" in caption.value for caption in app.caption)
+
+
+def test_a_long_text_quoted_in_a_note_stays_text():
+    """The truncation note quotes the end of what the model read: markdown there (a link, bold) rendered in the
+    page's own caption."""
+    from explainer import load_model
+
+    model, link = "sst2-thought-beacon", "**Expired** [log in](https://ev.il/x)"
+    tokenizer = load_model(model).tokenizer
+    room = tokenizer.model_max_length - 2 - len(tokenizer(link, add_special_tokens=False)["input_ids"])
+    text = "a " * room + link + " " + "b " * 100  # the link ends exactly where the model stops reading
+    app = run_page({"text": text, "model": model, "mode": "zero", "corrupted": text.replace("a a", "b a", 1)})
+    assert not app.exception, app.exception
+    quoted = [caption.value for caption in app.caption if "That is its first" in caption.value]
+    assert len(quoted) >= 2 and all("[log in](" not in value and "\\*\\*Expired" in value for value in quoted)
+
+
+def test_one_batched_pass_is_singular():
+    app = run_page({"text": "A gentle film.", "model": "sst2-baseline", "mode": "zero", "corrupted": "A dull film."})
+    assert not app.exception, app.exception
+    passes = [caption.value for caption in app.caption if "batched forward pass" in caption.value]
+    assert passes and not any(" 1 batched forward passes" in value for value in passes)
