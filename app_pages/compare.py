@@ -62,12 +62,12 @@ if mode == MODES[0]:
     if not progressive.rest_may_follow(("compare", name_a, name_b, current.text, by_layer)):
         links.stop()  # the matched heads and attributions follow once the browser has drawn the predictions
     st.subheader("Attention, heads matched by pattern")
+    cut = (result.trace_a.truncated, result.trace_b.truncated)
     st.caption(
         f"Compared on {attribution_figures.plural(len(result.units), result.level)}"
         + (f" ({result.why_words}: each model's tokens pooled into words)" if result.level == "word" else "")
-        + ("; both models read just the text's beginning" if result.trace_a.truncated and result.trace_b.truncated
-           else "; only what both read: one model reads just the text's beginning" if result.trace_a.truncated
-           or result.trace_b.truncated else "")
+        + (f"; only what both read: {'both models read' if all(cut) else 'one model reads'} just the text's "
+           "beginning" if any(cut) else "")
         + f". Similarity: correlation of the two heads' attention maps on this text; mean over the "
         f"{len(result.matching.pairs)} matched pairs {result.matching.mean_similarity:.3f}. Select a pair."
     )

@@ -238,7 +238,8 @@ def test_compare_says_when_both_models_read_only_the_beginning():
     text = " ".join(["A gentle film with a big heart and a sharp script."] * 40)
     app = open_compare({"text": text, "model": "sst2-thought-beacon", "model_b": "sst2-baseline"})
     captions = " ".join(caption.value for caption in app.caption)
-    assert "both models read just the text's beginning" in captions and "one model reads" not in captions
+    assert "only what both read: both models read just the text's beginning" in captions
+    assert "one model reads" not in captions
 
 
 def test_another_comparison_starts_from_the_best_match_without_a_toast_for_the_old_pair():
