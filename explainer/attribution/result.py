@@ -40,7 +40,9 @@ class Attribution(FrozenArrays):
     logits: np.ndarray  # [labels] of the input, as attributed (ThoughtBeacon: dense)
     scores: np.ndarray  # [T] one value per token (layer methods: mean over layers)
     layer_scores: np.ndarray | None  # [layers+1, T] per-layer methods: embeddings first, then each layer
-    convergence_delta: float | None  # sum(scores) - (F(x) - F(baseline)) where the method has one
+    # path methods: sum(scores) - (F(x) - F(baseline)); layer conductance: the largest of its rows' errors
+    # sum(layer_scores[l]) - (F(x) - F(baseline)) (scores, their mean, can miss by less)
+    convergence_delta: float | None
     target_logit: float  # F(x): the target's logit
     baseline_logit: float | None  # F(baseline) for path methods
     baseline: str

@@ -341,7 +341,9 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
             offered = ", ".join(map(shown, choices))
             offered = offered if len(offered) <= 120 else offered[:117].rsplit(", ", 1)[0] + ", …"
             tell_adjusted(param, raw, f"is not offered here ({offered}); {shown(default)} is used")
-    if st.session_state[key] not in choices:
+    if st.session_state[key] not in choices:  # kept from another text or model, which offered it
+        if tell:
+            tell_clamped(param, shown(st.session_state[key]), f"is not offered here; {shown(default)} is used")
         st.session_state[key] = default
     return st.session_state[key]
 

@@ -141,3 +141,17 @@ def test_the_forced_map_sits_beside_the_bars_for_a_short_text_and_under_them_for
     app = open_page({"model": name, "text": text, "force_layers": "1", "force_pos": "3"})
     assert not app.exception and len(app.get("plotly_chart")) == 4
     assert sum(len(column.get("plotly_chart")) for column in app.columns) == beside
+
+
+def test_a_path_token_the_new_text_lacks_is_reset_with_a_toast():
+    """The reasoning path of token 12, then a one-word text: the selector fell back to every token silently."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params["text"] = "A gentle film with a big heart and a quiet triumph of an ending that I loved."
+    app.query_params["model"] = shipped_or_skip()
+    app.run()
+    app.switch_page("app_pages/markers.py").run()
+    app.selectbox(key="markers_path_token").set_value(12).run()
+    app.text_area(key="text").set_value("terrible").run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="markers_path_token").value == -1
+    assert any("path=12 is not offered here; all is used" in toast.value for toast in app.toast)

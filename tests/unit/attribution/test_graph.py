@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from explainer.attribution.graph import attention_attribution, build_graph
+from explainer.attribution.options import UNRELIABLE
 from explainer.families import family_of
 from tests.conftest import FAMILIES, MORE_FAMILIES
 
@@ -213,3 +214,17 @@ def test_a_layer_that_barely_moves_the_logit_is_not_held_to_float_noise():
     assert note is not None and f"layer 1: {2e-3 / GAP_FLOOR:.1%} after 16 intervals" in note
     note = _unconverged_note(np.array([0.1, 0.0]), np.array([3.0, 4e-3]), [16, 4], 0.02)
     assert note is not None and "layer 0: 3.3% after 16 intervals" in note and "layer 1" not in note
+
+
+def test_a_layer_complete_by_cancellation_is_refined_or_named():
+    """The shipped baseline: layer 0 met completeness at 4 intervals (0.07%) while its strongest edge was 8.6x too
+    small against 256 intervals, and no warning said so. Its scores' change from 2 intervals (400%) now refines
+    it, and a layer still moving at the cap is named."""
+    from explainer import load_model
+    from explainer.attribution.graph import DEFAULT_STEPS, FIRST_STEPS
+
+    baseline = load_model("sst2-baseline", device="cpu")
+    result = attention_attribution(baseline, "The film is a quiet triumph, warm and funny.")
+    assert result.layer_steps[0] > FIRST_STEPS
+    unmet = [note for note in result.notes if UNRELIABLE in note]
+    assert result.layer_steps[0] < DEFAULT_STEPS or (unmet and "layer 0: " in unmet[0])
