@@ -11,7 +11,7 @@ through unscaled, so the gradient read for A is the integrand F'(alpha A) itself
 Adaptive steps per layer: the integral is a Clenshaw-Curtis rule (nodes (1 - cos(pi j / n)) / 2, end points
 included, nested: doubling n reuses every point). Every layer starts at FIRST_STEPS intervals and doubles up to
 `steps`, only while its completeness error is over `tolerance` of its total (sum(Attr(A_l)) should equal
-F(x) - F(x with layer l's attention zeroed)) or its scores moved more than `tolerance` of its largest from those
+F(x) - F(x with layer l's attention zeroed)) or its scores moved more than EDGE_CHANGE of its largest from those
 of half as many intervals (the nested points: no extra pass). Completeness alone can pass by cancellation: one
 sum matches while the edges are far off. The end points are shared: alpha = 0 is that zeroed row (needed for
 the check anyway), alpha = 1 is the unscaled input, one row for every layer at once. Each round's rows (every
@@ -53,6 +53,11 @@ FIRST_STEPS = 4  # every layer starts here: most layers of the shipped model and
 # A layer is refined while its completeness error is at least this share of its total: stricter than the 5% the
 # graph promises, as single edges are less exact than their layer's sum.
 DEFAULT_TOLERANCE = 0.02
+# A layer's scores count as settled while they move less than this share of its largest score from those of half
+# as many intervals. That change estimates the coarser level's error, so the finer one sits well within it: on the
+# default model at 64 tokens, layers passing at 10% were within 1.8% of 128 intervals (2% would double some
+# layers' steps for nothing), while a layer complete by cancellation moves by 100-400%.
+EDGE_CHANGE = 0.10
 MAX_HEADS_SHOWN = 3
 
 
@@ -261,31 +266,31 @@ def _change(attention: torch.Tensor, integrands: dict[int, torch.Tensor], score:
 
 def _converged(attention: torch.Tensor, integrands: dict[int, torch.Tensor], score: torch.Tensor, level: int,
                finest: int, gap: float, tolerance: float) -> bool:
-    """Completeness within `tolerance` of the layer's gap and its scores within `tolerance` of the level below."""
+    """Completeness within `tolerance` of the layer's gap, and its scores within EDGE_CHANGE of the level below."""
     complete = abs(float(score.sum()) - gap) < tolerance * max(abs(gap), GAP_FLOOR)
-    return complete and _change(attention, integrands, score, level, finest) < tolerance
+    return complete and _change(attention, integrands, score, level, finest) < EDGE_CHANGE
 
 
 def _unconverged_note(deltas: np.ndarray, gaps: np.ndarray, used: list[int], tolerance: float,
                       changes: np.ndarray | None = None) -> str | None:
-    """A warning naming the layers whose completeness error, or change from the level below (`changes`, relative
-    to the layer's largest score), is still over `tolerance` at their last level (the pages warn on UNRELIABLE,
-    as for the embedding methods); None when every layer meets both."""
+    """A warning naming the layers whose completeness error is still over `tolerance`, or whose change from the
+    level below (`changes`, relative to the layer's largest score) is still over EDGE_CHANGE, at their last level
+    (the pages warn on UNRELIABLE, as for the embedding methods); None when every layer meets both."""
     relative = np.abs(deltas) / np.maximum(np.abs(gaps), GAP_FLOOR)  # as relative_deltas
     changes = np.zeros(len(deltas)) if changes is None else changes
-    failing = [layer for layer in range(len(deltas)) if relative[layer] >= tolerance or changes[layer] >= tolerance]
+    failing = [layer for layer in range(len(deltas)) if relative[layer] >= tolerance or changes[layer] >= EDGE_CHANGE]
     if not failing:
         return None
     # layers numbered from 0, as the pages number them
     listed = ", ".join(
         f"layer {layer}: {relative[layer]:.1%} after {used[layer]} intervals"
-        + (f", its edges {changes[layer]:.0%} off those of half as many" if changes[layer] >= tolerance else "")
+        + (f", its edges {changes[layer]:.0%} off those of half as many" if changes[layer] >= EDGE_CHANGE else "")
         for layer in failing
     )
     return (
-        f"Attribution graph: the completeness error, or the edges' change from half as many intervals, is over "
-        f"{tolerance:.0%} ({listed}, the most allowed): the integral has not converged, so {UNRELIABLE} for "
-        f"{'that layer' if len(failing) == 1 else 'those layers'}"
+        f"Attribution graph: the completeness error is over {tolerance:.0%}, or the edges still move by "
+        f"{EDGE_CHANGE:.0%} from half as many intervals ({listed}, the most allowed): the integral has not "
+        f"converged, so {UNRELIABLE} for {'that layer' if len(failing) == 1 else 'those layers'}"
     )
 
 
