@@ -142,10 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     points["row"] = numbers
     neighbours = pd.DataFrame({
         "row": numbers,
-        # a list the search could not fill keeps -1 there (numbers[-1] would be the last row's number)
-        "neighbours": [numbers[found[found >= 0]] for found in result.neighbours.indices],
-        "distances": [far[found >= 0].astype(float) for found, far in
-                      zip(result.neighbours.indices, result.neighbours.distances)],
+        "neighbours": list(numbers[result.neighbours.indices]),  # build_map refuses rows the search cannot place
+        "distances": list(result.neighbours.distances.astype(float)),
     })
     with writing_to(out):
         out.mkdir(parents=True, exist_ok=True)

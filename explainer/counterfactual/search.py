@@ -130,9 +130,8 @@ def _shrunk(scorer: Scorer, text: str, words: list, found: list[tuple[Candidate,
         trials = [(i, {p: new for p, new in states[i].items() if p != dropped})
                   for i in shrinking for dropped in states[i]]
         texts = [apply_edits(text, words, state) for _, state in trials]
-        distinct = list(dict.fromkeys(texts))  # flips sharing edits share smaller states: each text scored once
-        scored = scorer.probabilities(distinct)
-        probabilities = scored[[distinct.index(t) for t in texts]] if len(distinct) < len(texts) else scored
+        at = {t: i for i, t in enumerate(dict.fromkeys(texts))}  # flips sharing edits share smaller states:
+        probabilities = scorer.probabilities(list(at))[[at[t] for t in texts]]  # each text scored once
         best: dict[int, tuple[float, dict[int, str]]] = {}
         for (i, state), margin, flips in zip(trials, scorer.margin(probabilities), scorer.flipped(probabilities)):
             if flips and (i not in best or margin > best[i][0]):

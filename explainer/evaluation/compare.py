@@ -108,7 +108,7 @@ class TextComparison:
     attribution_a: np.ndarray  # [U]
     attribution_b: np.ndarray  # [U]
     agreement: RankAgreement
-    target_b: int = -1  # B's label its attributions are towards (an id of B's labels; see `target_in_b`)
+    target_b: int  # B's label its attributions are towards (an id of B's labels; see `target_in_b`)
     notes: tuple[str, ...] = ()  # why B's attribution is towards another label name than A's
 
     @property
