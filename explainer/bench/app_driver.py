@@ -39,6 +39,13 @@ LOOK = f"""() => [!!document.querySelector("{FIGURE}, {EXCEPTION}"), !!document.
               ({BUSY})() || !!document.querySelector("{PENDING}")]"""  # figure/exception, notice, busy or pending
 
 
+# Where a visit ended up when its sidebar did not show its text: for the test's message, not for any decision.
+WHERE = """() => {
+  const text = (id) => (document.querySelector(`[data-testid='${id}']`)?.innerText ?? "none").slice(0, 300);
+  return `${location.href} | sidebar: ${text("stSidebar")} | main: ${text("stMain")}`;
+}"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -123,6 +130,8 @@ class Visit:
     exception: bool  # the page showed a Python exception
     own_text: bool  # the sidebar showed this session's text (no other session's result)
     shown_text: str = ""  # what the sidebar's text box held ("" when it was not drawn)
+    texts_seen: tuple[str, ...] = ()  # every non-empty value the box held while the driver waited for its own
+    where: str = ""  # when the box did not show the session's text: the address and what the sidebar showed
 
 
 async def timed_visit(page, url: str, path: str, text: str, timeout_s: float = 180.0) -> Visit:
@@ -139,13 +148,28 @@ async def timed_visit(page, url: str, path: str, text: str, timeout_s: float = 1
     exception = await page.locator(EXCEPTION).count() > 0
     if not text:  # a page without the sidebar's text (the bench's floor page): waiting for the box would cost 30 s
         return Visit(path, first, done, exception, True, "")
+    shown, seen = await _sidebar_text(page, text)
+    where = "" if shown == text else await page.evaluate(WHERE)
+    return Visit(path, first, done, exception, shown == text, shown, seen, where)
+
+
+async def _sidebar_text(page, text: str, wait_s: float = 30.0) -> tuple[str, tuple[str, ...]]:
+    """What the sidebar's text box holds once it holds `text`, or after `wait_s` (the sidebar may still be drawing
+    when a main-area notice came first, and a session that reconnects redraws it); with every distinct value seen
+    on the way, so that a test can check that none was another session's."""
     box = page.locator("[data-testid='stSidebar'] textarea").first
-    try:  # the sidebar may still be drawing when a main-area notice came first
-        await box.wait_for(timeout=30_000)
-        shown = await box.input_value()
-    except Exception:
-        shown = ""
-    return Visit(path, first, done, exception, shown == text, shown)
+    seen: list[str] = []
+    deadline = time.perf_counter() + wait_s
+    while True:
+        try:
+            shown = await box.input_value(timeout=1_000)
+        except Exception:  # not drawn (yet)
+            shown = ""
+        if shown and shown not in seen:
+            seen.append(shown)
+        if shown == text or time.perf_counter() > deadline:
+            return shown, tuple(seen)
+        await asyncio.sleep(0.2)
 
 
 class _Settled:

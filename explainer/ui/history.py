@@ -39,13 +39,12 @@ _JS = """export default function() {
   };
 }"""
 
-_component = None
+# Registered once, at import (startup.warm imports app.py's modules before the first session goes on): Streamlit's
+# docs advise against registering from each run, which on a fresh server eight first runs did at once.
+_component = st.components.v2.component("explainer_one_history_entry", html="", js=_JS)
 
 
 def one_entry_per_action() -> None:
     """Mount the wrapper (call once per run, in the sidebar: it draws nothing)."""
-    global _component
-    if _component is None:
-        _component = st.components.v2.component("explainer_one_history_entry", html="", js=_JS)
     with st.sidebar:
         _component(key="explainer_one_history_entry")

@@ -45,7 +45,8 @@ def page_imports(page_files: list[Path]) -> list[str]:
 
 
 def warm() -> None:
-    """Import the libraries and every module the pages import, once per process; concurrent callers wait."""
+    """Import the libraries and every module the pages and app.py import, once per process; concurrent callers
+    wait."""
     global _warm
     if _warm:
         return
@@ -54,7 +55,9 @@ def warm() -> None:
             return
         from explainer.ui import navigation
 
+        # app.py's own imports too (explainer.ui.history registers its component at import): they run after warm()
         pages = [navigation.ROOT / page.path for page in navigation.PAGES if (navigation.ROOT / page.path).is_file()]
+        pages += [navigation.ROOT / "app.py"] if (navigation.ROOT / "app.py").is_file() else []
         for name in (*LIBRARIES, *page_imports(pages)):
             try:
                 importlib.import_module(name)

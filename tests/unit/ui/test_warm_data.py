@@ -66,7 +66,7 @@ def test_the_warm_start_thread_does_not_log_streamlits_missing_context_warning_b
 def test_warm_imports_what_the_pages_name_through_lazy_packages():
     """The packages behind the pages' `from explainer.causal import ...` load their modules on first use; warm()
     must leave none of the heavy ones to the first visitors' parallel script threads (it imports what the ui
-    modules import and reads every name a page imports). A fresh process, so sys.modules starts clean."""
+    modules import and reads every name a page or app.py imports). A fresh process, so sys.modules starts clean."""
     import subprocess
     import sys
 
@@ -75,7 +75,8 @@ def test_warm_imports_what_the_pages_name_through_lazy_packages():
     script = (
         "import sys\nfrom explainer.ui import startup\nstartup.warm()\n"
         "print(' '.join(m for m in ('explainer.causal.patching', 'explainer.causal.ablation', "
-        "'explainer.attribution.attributing', 'explainer.report.building') if m not in sys.modules))"
+        "'explainer.attribution.attributing', 'explainer.report.building', 'explainer.ui.history') "
+        "if m not in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
