@@ -46,14 +46,9 @@ elif trace is not None:
     chart = {"displaylogo": False}
     own = beacons.input_compute(trace, config)
     reported = beacons.reported_skip_rate(bundle.folder or shipped.resolve(bundle.name))
-    if own.skip_rate >= 0.9:
-        st.info(
-            f"Read the numbers with this in mind: at its own τ = {model_tau:.2f} this model skips "
-            f"{own.skip_rate:.1%} of MLP evaluations on this input"
-            + (f" ({reported:.1%} on the SST-2 dev set)" if reported is not None else "")
-            + ". Its gates act almost as a learned removal of the MLPs rather than a per-word choice: training "
-            "moved the work into attention and the thought markers. Lower τ to see where the gates still differ."
-        )
+    note = beacons.mostly_skipped_note(own.skip_rate, reported, model_tau)
+    if note is not None:
+        st.info(note)
     tb.seed_tau("beacons_tau", trace.model_name, model_tau)
     tau = st.slider("Threshold τ", 0.0, 1.0, step=0.01, key="beacons_tau",
                     help=f"The model's own τ is {model_tau:.2f}. τ = 0 runs every MLP (scaled by its gate).")
@@ -82,17 +77,19 @@ elif trace is not None:
         value = PIN_VALUES[st.radio("Pin to", list(PIN_VALUES), key="beacons_pin_value", horizontal=True)]
         links.publish_options({"tau": f"{tau:.2f}", "pin_layers": links.joined(pin_layers),
                                "pin_pos": links.joined(positions), "pin": f"{value:g}"})
-        pinned = tb.intervened(trace.model_name, trace.text, float(tau), (), gate_pins(pin_layers, positions, value)) \
-            if pin_layers else None
+        pins = gate_pins(pin_layers, positions, value)
+        pinned = tb.intervened(trace.model_name, trace.text, float(tau), (), pins) if pin_layers else None
         if pinned is None:
             st.caption("Choose at least one layer to pin.")
         else:
-            change = compare(at_tau, pinned)
+            change = compare(at_tau, pinned, pins)
             after = beacons.input_compute(pinned, config)
             st.markdown(f"Prediction: {tb.prediction_line(at_tau)} → after pinning: {tb.prediction_line(pinned)}"
                         + (" · **the label flipped**" if change.flipped else ""))
             st.caption(f"MLP evaluations skipped: {saved.skip_rate:.1%} → {after.skip_rate:.1%}; "
-                       f"{change.changed_skips} skip decisions changed (later layers see a different state).")
+                       f"{change.changed_skips} skip decisions changed: "
+                       f"{change.changed_skips - change.changed_skips_elsewhere} at the pinned slots, "
+                       f"{change.changed_skips_elsewhere} elsewhere (later layers see a different state).")
             left, right = st.columns([1, 2])
             left.plotly_chart(tb_figures.prediction_change(at_tau, pinned, "pinned"), width="stretch",
                               key="beacons_pin_bars", config=chart)

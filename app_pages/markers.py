@@ -55,16 +55,17 @@ elif trace is not None:
     marker = st.selectbox("Marker", list(range(k)), key="markers_force_marker", format_func=lambda m: f"m{m}")
     links.publish_options({"path": "all" if token < 0 else str(token), "force_marker": str(marker),
                            "force_layers": links.joined(force_layers), "force_pos": links.joined(positions)})
-    forced = tb.intervened(trace.model_name, trace.text, None, marker_forces(force_layers, positions, marker)) \
-        if force_layers else None
+    forces = marker_forces(force_layers, positions, marker)
+    forced = tb.intervened(trace.model_name, trace.text, None, forces) if force_layers else None
     if forced is None:
         st.caption("Choose at least one layer to force.")
     else:
-        change = compare(trace, forced)
+        change = compare(trace, forced, forces)
         st.markdown(f"Prediction: {tb.prediction_line(trace)} → after forcing m{marker}: "
                     f"{tb.prediction_line(forced)}" + (" · **the label flipped**" if change.flipped else ""))
-        st.caption(f"{change.changed_markers} of {layers * count} (layer, token) marker choices differ from before "
-                   "(forced ones included).")
+        st.caption(f"{change.changed_markers} of {layers * count} (layer, token) marker choices differ from before: "
+                   f"{change.changed_markers - change.changed_markers_elsewhere} at the forced slots, "
+                   f"{change.changed_markers_elsewhere} elsewhere.")
         # beside the bars for a short text; under them, at the page's width, for a long one (its cells read "m3")
         left, right = st.columns([1, 2]) if count <= 12 else (st.columns([1, 1])[0], st.container())
         left.plotly_chart(tb_figures.prediction_change(trace, forced, "forced"), width="stretch",
@@ -76,6 +77,8 @@ elif trace is not None:
     st.caption("Over a data set: which words each marker collects at each layer, example contexts, and its effect "
                "on each label's logit — **direct** (the marker's write added straight to the [CLS] state that the "
                "classifier reads) and **forced** (the mean change when the marker is forced on every word).")
+    if (direct_note := md.direct_effect_note(bundle.model)) is not None:
+        st.caption(direct_note)
     data = tb.dataset_picker("markers_data", bundle.label_names)
     if data is not None:
         dictionary = md.load_cached_dictionary(bundle, data)

@@ -176,3 +176,21 @@ def reported_skip_rate(model_folder: Any) -> float | None:
         return float(metrics["dev"]["skip_rate"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+MOSTLY_SKIPPED = 0.9  # a model that skips this share of MLP evaluations has all but removed its MLPs
+
+
+def mostly_skipped_note(input_rate: float, reported: float | None, tau: float) -> str | None:
+    """A note for a model whose gates act as a learned removal of the MLPs rather than a per-word choice, or None.
+    Judged on the dev set's skip rate when the model reports one (one short input can skip 90% on a model that
+    skips 58% of the dev set), else on this input's."""
+    basis = reported if reported is not None else input_rate
+    if basis < MOSTLY_SKIPPED:
+        return None
+    dev = f" ({reported:.1%} on the SST-2 dev set)" if reported is not None else ""
+    scope = "Its gates" if reported is not None else "Here its gates"
+    return (f"Read the numbers with this in mind: at its own τ = {tau:.2f} this model skips {input_rate:.1%} of MLP "
+            f"evaluations on this input{dev}. {scope} act almost as a learned removal of the MLPs rather than a "
+            "per-word choice: training moved the work into attention and the thought markers. Lower τ to "
+            "see where the gates still differ.")

@@ -42,18 +42,37 @@ class Change:
     probability_shift: np.ndarray  # [labels], after - before
     changed_markers: int  # (layer, token) slots whose argmax marker differs (0 without markers)
     changed_skips: int  # (layer, token) slots whose skip decision at tau differs (0 without beacons)
+    # of those, the slots outside the ones the intervention set itself: what later layers changed in response
+    changed_markers_elsewhere: int = 0
+    changed_skips_elsewhere: int = 0
 
 
-def compare(before: Trace, after: Trace) -> Change:
+def intervened_slots(interventions: Iterable[MarkerForce | GatePin], layers: int, tokens: int) -> np.ndarray:
+    """[layers, tokens] bool: the slots a tuple of forces or pins sets (positions None: every token)."""
+    mask = np.zeros((layers, tokens), dtype=bool)
+    for item in interventions:
+        if 0 <= item.layer < layers:
+            where = [p for p in item.positions if 0 <= p < tokens] if item.positions is not None else slice(None)
+            mask[item.layer, where] = True
+    return mask
+
+
+def compare(before: Trace, after: Trace, interventions: Iterable[MarkerForce | GatePin] = ()) -> Change:
+    """How `after` (the Trace re-run with `interventions`) differs from `before`; the changed slots are also
+    counted outside the intervened ones, so a caption can tell the slots set from the changes they caused."""
     if before.tokens != after.tokens:
         raise ValueError("The two Traces are of different inputs")
-    changed_markers = 0
+    changed_markers = markers_elsewhere = 0
     if before.marker_path is not None and after.marker_path is not None:
-        changed_markers = int((before.marker_path != after.marker_path).sum())
-    changed_skips = 0
+        differs = before.marker_path != after.marker_path  # [layers, tokens]
+        set_here = intervened_slots([i for i in interventions if isinstance(i, MarkerForce)], *differs.shape)
+        changed_markers, markers_elsewhere = int(differs.sum()), int((differs & ~set_here).sum())
+    changed_skips = skips_elsewhere = 0
     if before.beacon_gates is not None and after.beacon_gates is not None:
-        changed_skips = int(((before.beacon_gates < (before.beacon_threshold or 0))
-                             != (after.beacon_gates < (after.beacon_threshold or 0))).sum())
+        differs = ((before.beacon_gates < (before.beacon_threshold or 0))
+                   != (after.beacon_gates < (after.beacon_threshold or 0)))  # [layers, tokens]
+        set_here = intervened_slots([i for i in interventions if isinstance(i, GatePin)], *differs.shape)
+        changed_skips, skips_elsewhere = int(differs.sum()), int((differs & ~set_here).sum())
     return Change(
         before_label=before.predicted_label,
         after_label=after.predicted_label,
@@ -61,4 +80,6 @@ def compare(before: Trace, after: Trace) -> Change:
         probability_shift=after.probabilities - before.probabilities,
         changed_markers=changed_markers,
         changed_skips=changed_skips,
+        changed_markers_elsewhere=markers_elsewhere,
+        changed_skips_elsewhere=skips_elsewhere,
     )

@@ -7,8 +7,12 @@ For every layer l and marker k, over every token slot of every text (special tok
 - `examples`: the contexts with the highest p[l,i,k], the token cut out with the text either side;
 - `direct_effect`: per label, the mean change of that label's logit when marker k's write at layer l,
   W_m,l M_k, is added straight to the final [CLS] residual stream (later layers skipped; the classifier head
-  is evaluated at each text's own final residual, so its non-linearity is respected). This is direct logit
-  attribution: with CLS pooling, only the [CLS] slot has a direct path to the classifier;
+  is evaluated at each text's own final residual, so its non-linearity is respected). In the pre-LayerNorm
+  from-scratch model this is direct logit attribution: with CLS pooling, only the [CLS] slot has a direct path to
+  the classifier. The post-LayerNorm retrofit has no such path (a write passes through two LayerNorms in every
+  later layer): there it is the effect of the same vector added to the final state, whose mean size per layer was
+  1.4 to 10 times the write's effect along the residual path on the shipped retrofit, signs mostly agreeing (the
+  page says so: `direct_effect_note`);
 - `forced_effect` (when `DictionaryOptions.forced_effect`): per label, the mean change of that label's logit
   when marker k is forced at layer l on every token (the causal, total effect through all later layers).
   It costs one extra pass over the data per (layer, marker).
@@ -37,9 +41,10 @@ from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import DictionaryOptions
 
-VERSION = 6  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
+VERSION = 7  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
 # 4: byte-level tokens past ASCII named by their text, 5: and added tokens by their own names, blanks by their bytes,
-# 6: examples one per text whenever there are texts enough)
+# 6: examples one per text whenever there are texts enough, 7: a [SEP]'s left context ends where the model's reading
+# of the text ends, not at the text's end)
 
 
 class NoMarkersError(ValueError):
@@ -207,6 +212,9 @@ def accumulate(
     with bundle.lock:  # model modules run: serialised like every other use of the shared model
         parts.direct_sums += _direct_sums(model, out.hidden_states[-1][:, 0, :].float())
     ids = inputs["input_ids"].cpu().numpy()  # [batch, T]
+    # where the text read so far ends, per slot: a special token's own offsets are (0, 0), and a [SEP] after a
+    # truncated text must show the words it follows, not the text's unread end
+    read_end = np.maximum.accumulate(offsets[:, :, 1], axis=1)  # [batch, T]
     rows, positions = np.nonzero(mask)
     slot_keys = np.asarray(keys, dtype=np.int64)[rows]  # [slots]
     parts.slots += len(rows)
@@ -224,6 +232,8 @@ def accumulate(
             for index in top:
                 row, position = int(rows[index]), int(positions[index])
                 start, end = (int(v) for v in offsets[row, position])
+                if special[row, position] and position > 0:  # no span of its own: the end of what was read
+                    start = end = int(read_end[row, position - 1])
                 items.append(
                     (float(column[index]), int(slot_keys[index]), position, start, end,
                      bool(special[row, position]), int(ids[row, position]))
@@ -336,9 +346,11 @@ def _examples(
     for prob, key, position, start, end, special, token_id in sorted(picked, key=_rank, reverse=True):
         text = texts[key]
         width = options.context_chars
-        if special or end <= start:  # [CLS]/[SEP]: no span in the text; show where the text starts or ends
+        if special or end <= start:  # [CLS]/[SEP]: no span in the text; show where the text starts, or where what
+            # the model read of it ends (`end`: a truncated text's [SEP] follows its last read word, not its end)
             token = readable_tokens(tokenizer, [token_id])[0]
-            left, middle, right = ("", token, text[:width]) if position == 0 else (text[-width:], token, "")
+            left, middle, right = ("", token, text[:width]) if position == 0 else (text[max(0, end - width) : end],
+                                                                                    token, "")
         else:
             left, middle, right = text[max(0, start - width) : start], text[start:end], text[end : end + width]
         result.append(
@@ -348,6 +360,17 @@ def _examples(
             }
         )
     return result
+
+
+def direct_effect_note(model) -> str | None:
+    """What a reader must know about `direct_effect` on this model: None where the write's path to the classifier
+    is direct (the pre-LayerNorm from-scratch model), else why its size is not the write's effect."""
+    if not hasattr(model, "retrofit"):
+        return None
+    return ("In this post-LayerNorm model no write reaches the classifier directly: a marker's write passes through "
+            "two LayerNorms in every later layer. The direct effect adds the write to the final [CLS] state instead; "
+            "read its sign, not its size (on the shipped retrofit its mean size is 1.4 to 10 times the write's effect "
+            "along the residual path, by layer). The forced effect is the causal one.")
 
 
 def _marker_layers(model) -> list:

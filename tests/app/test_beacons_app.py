@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -53,6 +55,9 @@ def test_shipped_model_tau_slider_pins_and_the_honest_note():
     assert before != after.split(" · ")[0]  # the shown prediction moved
     assert len(app.get("plotly_chart")) == 4  # + before/after bars, pinned gate map
     assert app.query_params["pin_layers"] == "0,1,2,3" and app.query_params["pin"] == "1"
+    # every slot pinned: every changed decision is a pinned slot, none a later layer's response
+    told = next(c.value for c in app.caption if "skip decisions changed" in c.value)
+    assert re.search(r"; (\d+) skip decisions changed: \1 at the pinned slots, 0 elsewhere", told), told
 
 
 def test_sweep_runs_with_progress_then_comes_from_disk(checkpoint, monkeypatch):

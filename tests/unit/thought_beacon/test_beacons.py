@@ -56,7 +56,12 @@ def test_pinning_shut_skips_exactly_the_pinned_slots(ours_bundle):
     others = [i for i in range(len(free.tokens)) if i not in (2, 3)]
     assert np.array_equal(after.skip_mask[1, others], before.skip_mask[1, others])  # gates read h
     assert pinned.mlp_update_ratio[1, 2] == 0 and pinned.mlp_update_ratio[1, 3] == 0
-    assert compare(free, pinned).changed_skips >= 2 - int(before.skip_mask[1, 2]) - int(before.skip_mask[1, 3])
+    change = compare(free, pinned, gate_pins([1], [2, 3], 0.0))
+    assert change.changed_skips >= 2 - int(before.skip_mask[1, 2]) - int(before.skip_mask[1, 3])
+    # the pinned slots are counted apart from what they changed: later layers, here layer 1's other tokens never
+    changed = before.skip_mask != after.skip_mask
+    assert change.changed_skips == int(changed.sum())
+    assert change.changed_skips_elsewhere == int(changed[2:].sum()) == change.changed_skips - int(changed[1].sum())
     assert gate_pins([0, 0], [], 1.0) == (GatePin(0, None, 1.0),)
 
 
@@ -135,3 +140,16 @@ def test_sweep_cache_tells_apart_the_columns_read_from_one_file(ours_bundle, tmp
     assert first.content_hash == second.content_hash
     cached_sweep(ours_bundle, first, taus=taus)
     assert load_cached_sweep(ours_bundle, second, taus) is None  # same bytes, other column: not the same result
+
+
+def test_the_mostly_skipped_note_judges_the_model_by_its_dev_rate_not_one_input():
+    """A short input can skip 92% of MLP evaluations on a model that skips 58% of the dev set: the note that its
+    gates act as a learned removal of the MLPs must not follow one input when the model reports its dev rate."""
+    from explainer.thought_beacon.beacons import mostly_skipped_note
+
+    assert mostly_skipped_note(0.917, 0.584, 0.4) is None
+    note = mostly_skipped_note(0.75, 0.97, 0.95)
+    assert note is not None and "75.0% of MLP evaluations on this input (97.0% on the SST-2 dev set)" in note
+    assert "learned removal" in note
+    assert mostly_skipped_note(0.5, None, 0.5) is None  # no dev figure: the input's rate decides
+    assert "Here its gates" in mostly_skipped_note(0.95, None, 0.5)

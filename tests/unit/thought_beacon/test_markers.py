@@ -96,10 +96,12 @@ def test_forcing_changes_routing_and_output_exactly_as_requested(ours_bundle, to
     np.testing.assert_allclose(forced.logits, rerouted.logits, atol=1e-6)
     np.testing.assert_allclose(forced.hidden_states, rerouted.hidden_states, atol=1e-5)
     assert not np.allclose(forced.logits, free.logits, atol=1e-4)  # and it did move the output
-    change = compare(free, forced)
-    assert change.changed_markers == int((free.marker_path[layer] != marker).sum()) + int(
-        (free.marker_path[layer + 1 :] != forced.marker_path[layer + 1 :]).sum()
-    )
+    forces = marker_forces([layer], None, marker)
+    change = compare(free, forced, forces)
+    downstream = int((free.marker_path[layer + 1 :] != forced.marker_path[layer + 1 :]).sum())
+    assert change.changed_markers == int((free.marker_path[layer] != marker).sum()) + downstream
+    assert change.changed_markers_elsewhere == downstream  # the forced slots are told apart from their effect
+    assert compare(free, forced).changed_markers_elsewhere == change.changed_markers  # no forces named: all count
     np.testing.assert_allclose(change.probability_shift, forced.probabilities - free.probabilities)
 
 
@@ -233,3 +235,32 @@ def test_examples_come_from_distinct_texts_when_one_long_text_ties_them_all(one_
             assert len(set(shown)) == 3 and set(shown) <= where, (entry["layer"], entry["marker"], shown)
             checked += 1
     assert checked > 0
+
+
+def test_a_truncated_texts_sep_example_shows_the_words_it_follows_not_the_unread_end(ours_bundle):
+    """A [SEP] has no span of its own: its left context is where the model's reading of the text ends. For a text
+    longer than the model reads, that is not the text's end (it showed 'OF THE TEXT IS HERE' [SEP], unread)."""
+    long_text = "the film is fine . " * 40 + "THE TRUE END OF THE TEXT IS HERE"
+    result = build_dictionary(ours_bundle, [long_text], DictionaryOptions(forced_effect=False, examples=200,
+                                                                          context_chars=20))
+    read = trace(ours_bundle, long_text)
+    assert read.truncated
+    sep = len(read.tokens) - 1
+    read_end = int(read.offsets[:sep, 1].max())
+    shown = [example for entry in result["entries"] for example in entry["examples"] if example["position"] == sep]
+    assert shown  # every slot is some marker's example when 200 are kept per marker
+    for example in shown:
+        assert example["left"] == long_text[read_end - 20 : read_end] and example["right"] == ""
+        assert "END" not in example["left"]
+
+
+def test_the_direct_effect_is_qualified_only_where_the_write_has_no_direct_path(ours_bundle):
+    """Pre-LayerNorm from-scratch model: the write's path to the classifier is direct, no note. A post-LayerNorm
+    retrofit (its blocks normalise after every residual add) gets a note saying to read the sign, not the size."""
+    from explainer.models import ThoughtBeaconBertConfig, ThoughtBeaconBertForSequenceClassification
+    from explainer.thought_beacon.marker_dictionary import direct_effect_note
+    from tests.conftest import tiny_config
+
+    assert direct_effect_note(ours_bundle.model) is None
+    config = ThoughtBeaconBertConfig(**tiny_config("bert").to_dict(), num_thought_markers=MARKERS)
+    assert "read its sign, not its size" in direct_effect_note(ThoughtBeaconBertForSequenceClassification(config))
