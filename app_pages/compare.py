@@ -134,7 +134,7 @@ else:
         metrics = report.metrics
         column.subheader(f"{side}: {markdown_literal(report.model_name)}")
         column.markdown(f"Accuracy **{metrics['accuracy']:.1%}** · macro-F1 **{metrics['macro_f1']:.3f}** · "
-                        f"ECE **{report.calibration.ece:.3f}**")
+                        f"ECE **{evaluation_figures.ece_text(report.calibration.ece)}**")
         with column:
             chart(evaluation_figures.confusion_figure(metrics["confusion"], report.label_names), f"confusion_{side}")
     st.subheader("Where they disagree")

@@ -43,7 +43,7 @@ cells = st.columns(4)
 cells[0].metric("Accuracy", f"{metrics['accuracy']:.1%}")
 cells[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}", help="The mean F1 of the labels that occur as true or "
                 "predicted label (scikit-learn's default); a label with neither has no F1 (– in the table).")
-cells[2].metric("Calibration error (ECE)", f"{report.calibration.ece:.3f}")
+cells[2].metric("Calibration error (ECE)", evaluation_figures.ece_text(report.calibration.ece))
 cells[3].metric("Misclassified", f"{int((~report.frame['correct']).sum()):,}")
 st.dataframe(evaluation_figures.shown_table(evaluation_figures.per_label_table(metrics, names)), hide_index=True)
 links.keep("errors_image_format")

@@ -22,10 +22,14 @@ if TYPE_CHECKING:  # only for annotations: the commands import torch and the loa
 
 
 def to_jsonable(value: Any) -> Any:
+    """Plain JSON values: arrays as lists, numpy scalars as Python's, and a NaN or infinity as null (JSON has
+    neither: json.dumps would write `NaN`, which JSON parsers refuse)."""
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return to_jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

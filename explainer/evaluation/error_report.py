@@ -11,6 +11,7 @@ No Streamlit here; the page and the CLI call these.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ class Calibration:
     counts: np.ndarray  # [bins] examples whose confidence falls in the bin
     confidence: np.ndarray  # [bins] mean confidence in the bin (nan when empty)
     accuracy: np.ndarray  # [bins] share correct in the bin (nan when empty)
-    ece: float  # expected calibration error: sum over bins of count/N * |accuracy - confidence|
+    ece: float  # expected calibration error: sum over bins of count/N * |accuracy - confidence| (nan: no row)
 
 
 def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRATION_BINS) -> Calibration:
@@ -107,7 +108,8 @@ def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRA
         accuracy = np.bincount(which, weights=correct, minlength=bins) / counts
     filled = counts > 0
     n = len(confidence)
-    ece = float(np.sum(counts[filled] / n * np.abs(accuracy[filled] - mean_confidence[filled]))) if n else 0.0
+    # no finite confidence at all: no calibration to speak of (0.0 read as perfectly calibrated)
+    ece = float(np.sum(counts[filled] / n * np.abs(accuracy[filled] - mean_confidence[filled]))) if n else math.nan
     return Calibration(edges=edges, counts=counts, confidence=mean_confidence, accuracy=accuracy, ece=ece)
 
 

@@ -212,6 +212,8 @@ def summarise(bundle: ModelBundle, labels: np.ndarray, predictions: Predictions)
             "mlp_flops_saved": skip_rate,  # every MLP evaluation costs the same, so the shares coincide
             "total_flops_saved": _total_saved(config, predictions),
             "examples_per_s": n / predictions.seconds if predictions.seconds > 0 else 0.0,
+            # rows whose output is NaN or infinite (the model overflowed): argmax reads them as the first label
+            "non_finite": int((~np.isfinite(predictions.probabilities)).any(axis=1).sum()),
         }
     )
     if predictions.marker_counts is not None:

@@ -17,6 +17,7 @@ from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import export, links, navigation
 from explainer.ui.problems import show_problem
+from explainer.views import evaluation as evaluation_views
 from explainer.views.text import markdown_literal
 
 if TYPE_CHECKING:
@@ -263,6 +264,9 @@ def run_report(
 
 
 def show_problems(report: ErrorReport | MapResult) -> None:
+    metrics = getattr(report, "metrics", None)
+    if metrics and (overflow := evaluation_views.non_finite_note(metrics, report.label_names)):
+        st.warning(markdown_literal(overflow))
     if report.label_note:  # a 0/1 file read by a 3-label model: 1 is its second label
         st.warning(markdown_literal(report.label_note))
     if report.problems:

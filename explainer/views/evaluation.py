@@ -19,6 +19,22 @@ if TYPE_CHECKING:
     from explainer.evaluation.error_report import Calibration
 
 
+def ece_text(ece: float) -> str:
+    """The ECE as shown: three decimals, or "–" when no row had a finite confidence (nothing was calibrated)."""
+    return f"{ece:.3f}" if np.isfinite(ece) else "–"
+
+
+def non_finite_note(metrics: dict, label_names: Sequence[str]) -> str | None:
+    """What the figures mean when the model's output on some rows is NaN or infinite (it overflowed), or None."""
+    count = int(metrics.get("non_finite", 0))
+    if not count:
+        return None
+    rows = f"{count:,} row{'s' if count != 1 else ''}"
+    return (f"On {rows} the model's output is not a number (NaN or infinity: it overflowed). Such a row reads as "
+            f"predicted '{label_names[0]}' and counts so in the accuracy, F1 and confusion matrix; the calibration "
+            "leaves it out.")
+
+
 def _escaped(names: Sequence[str]) -> list[str]:
     return [plot_text(name) for name in names]
 
@@ -100,7 +116,7 @@ def reliability_figure(calibration: Calibration) -> go.Figure:
         )
     )
     figure.update_layout(
-        title=f"Reliability (expected calibration error {calibration.ece:.3f})", height=380,
+        title=f"Reliability (expected calibration error {ece_text(calibration.ece)})", height=380,
         xaxis={"title": "confidence (probability of the predicted label)", "range": [0, 1]},
         yaxis={"title": "accuracy", "range": [0, 1.02]}, margin={"l": 10, "r": 10, "t": 40, "b": 40},
         legend={"orientation": "h", "y": -0.25},

@@ -255,3 +255,26 @@ def test_text_search_folds_case_as_casefold_does():
     assert text_matches(written, "cafe").tolist() == [False, False, True, True]
     frame = pd.DataFrame({"text": texts, "correct": [False] * 3, "confidence": [0.5, 0.6, 0.7]})
     assert filter_examples(frame, ExampleFilter(text="Strasse")).index.tolist() == [0]
+
+
+def test_rows_the_model_overflowed_on_are_named_and_no_calibration_is_not_perfect_calibration(ours_bundle):
+    """NaN probabilities (a model's overflow) read as the first label through argmax: the summary counts them and
+    the page says what that does to the figures; with no finite confidence at all the ECE is undefined, not 0.000
+    (shown as perfectly calibrated), and the CLI's JSON says null, not NaN (which JSON parsers refuse)."""
+    import json
+
+    from explainer.cli.common import to_jsonable
+    from explainer.evaluation.predict import Predictions, summarise
+    from explainer.views.evaluation import ece_text, non_finite_note
+
+    probabilities = np.array([[0.2, 0.8], [np.nan, np.nan], [0.9, 0.1], [np.inf, np.nan]])
+    predictions = Predictions(probabilities, 1.0, 0, 0, 4, 0.0, None)
+    metrics = summarise(ours_bundle, np.array([1, 0, 0, 1]), predictions)
+    assert metrics["non_finite"] == 2
+    note = non_finite_note(metrics, ("neg", "pos"))
+    assert note is not None and note.startswith("On 2 rows the model's output is not a number") and "'neg'" in note
+    assert non_finite_note({**metrics, "non_finite": 0}, ("neg", "pos")) is None
+    nothing = calibration(np.array([np.nan, np.nan]), np.array([True, False]))
+    assert np.isnan(nothing.ece) and ece_text(nothing.ece) == "–" and ece_text(0.1234) == "0.123"
+    assert json.loads(json.dumps(to_jsonable({"ece": nothing.ece, "a": np.array([1.0, np.nan])}))) == {
+        "ece": None, "a": [1.0, None]}
