@@ -43,8 +43,9 @@ def visit_problems(visit) -> list[str]:
     found = []
     if visit.exception:
         found.append("an exception")
-    if not visit.own_text:  # another session's text is a leak; an undrawn box (shown "") is only slow
-        found.append("another session's text" if visit.shown_text else "no sidebar text")
+    # a text not its own: another session's would be a leak, the default text a lost seed; "" (no box) only slow
+    if not visit.own_text:
+        found.append("a text not its own" if visit.shown_text else "no sidebar text")
     if visit.first_figure_s is None:
         found.append("no figure")
     return found
@@ -52,7 +53,7 @@ def visit_problems(visit) -> list[str]:
 
 def problems(visits) -> dict[str, list[str]]:
     """Each kind of problem a visit can have, with the pages (Overview: "overview") of the visits that had it."""
-    kinds: dict[str, list[str]] = {"an exception": [], "another session's text": [], "no sidebar text": [],
+    kinds: dict[str, list[str]] = {"an exception": [], "a text not its own": [], "no sidebar text": [],
                                    "no figure": []}
     for visit in visits:
         for kind in visit_problems(visit):
@@ -249,7 +250,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
     kinds = problems(visits)
     bad = sum(not ok(v) for v in visits)
     rows.append(result(case=f"{SESSIONS} sessions for {duration:.0f} s: {describe(kinds)}",
-                       metric="visits with an exception, another session's text, no sidebar text or no figure",
+                       metric="visits with an exception, a text not its own, no sidebar text or no figure",
                        ours=bad, reference=len(visits), reference_name="visits", target="none", meets=bad == 0))
     rows += closed_loop_rows(alone_cpu.spent, alone_visits, loaded_cpu.spent, visits, SESSIONS)
     rows.append(result(case="server memory at peak", metric="bytes", ours=memory.peak, reference=MAX_PEAK_BYTES,

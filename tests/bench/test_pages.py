@@ -48,10 +48,10 @@ def test_serve_names_which_check_each_problem_visit_failed():
         Visit("", None, None, exception=False, own_text=False, shown_text=""),
     ]
     kinds = problems(visits)
-    assert kinds == {"an exception": ["attention"], "another session's text": ["markers"],
+    assert kinds == {"an exception": ["attention"], "a text not its own": ["markers"],
                      "no sidebar text": ["beacons", "overview"], "no figure": ["overview"]}
     assert [ok(v) for v in visits] == [True, False, False, False, False]
-    assert describe(kinds) == ("an exception 1 (attention); another session's text 1 (markers); "
+    assert describe(kinds) == ("an exception 1 (attention); a text not its own 1 (markers); "
                                "no sidebar text 2 (beacons, overview); no figure 1 (overview)")
     assert describe(problems(visits[:1])) == "no problem"
 
