@@ -41,6 +41,7 @@ EXTENSIONS = {
 }
 PARQUET_BATCH = 4096  # rows per Parquet record batch read: bounds memory on large files
 SAMPLE_ROWS = 1000  # records read ahead to detect columns and labels before the first row is yielded
+MAX_BARE_ID = 10_000  # bare integer labels name ids 0..the largest: one stray 3000000 must not ask for 3M names
 CHUNK = 1 << 20  # bytes per read in the hashing / UTF-8 pass
 BOM = codecs.BOM_UTF8
 _INT = re.compile(r"[+-]?\d+(\.0*)?")  # "1" and "1.0" (pandas writes integer labels as floats next to NaN)
@@ -398,12 +399,14 @@ class _Labels:
             return self._ids[value.strip().casefold()]
         if number is None or number < 0 or (not self.inferred_ints and number >= len(self.names)):
             return None
+        if self.inferred_ints and number > MAX_BARE_ID:
+            return None
         self.max_id = max(self.max_id, number)
         self.by_id = self.by_id or not self.inferred_ints
         return number
 
     def expected(self) -> str:
-        return "integer ids 0, 1, ..." if self.inferred_ints else str(list(self.names))
+        return f"integer ids 0, 1, ... up to {MAX_BARE_ID}" if self.inferred_ints else str(list(self.names))
 
     def final_names(self) -> tuple[str, ...]:
         return tuple(str(i) for i in range(self.max_id + 1)) if self.inferred_ints else self.names
@@ -503,7 +506,8 @@ class RowStream:
             count = len(_distinct(unknown))
             shown = (f"unknown labels {_show(unknown)}" if quote else  # never what, only how many
                      f"{count} unknown label value{'s' if count != 1 else ''}")
-            raise DatasetError(f"{self.source}: {shown}; expected {expected}{also}")
+            first = next(line for line, r, _ in sample if r is not None and r.get(self.label_column) is unknown[0])
+            raise DatasetError(f"{self.source}: {shown}; expected {expected}{also}; the first is on line {first}")
         self.problems: list[tuple[int, str]] = []
         self.rows_read = 0
         self._records: Iterator[Record] | None = chain(sample, records)

@@ -228,6 +228,18 @@ def test_unknown_label_after_the_sample_names_its_line(tmp_path, monkeypatch):
         read_dataset(path, label_names=NAMES)
 
 
+def test_a_huge_bare_integer_label_is_refused_with_its_value_and_line(monkeypatch):
+    # with no label names, ids 0..the largest become names: one 3000000 asked for 3 million names (out of memory)
+    for value in ("3000000", "99999999999999999999999"):
+        with pytest.raises(DatasetError, match=rf"unknown labels '{value}'; expected integer ids 0, 1, \.\.\. up to "
+                                               r"10000 .*; the first is on line 3"):
+            read_dataset(f"text,label\na,0\nb,{value}\n".encode(), filename="ids.csv")
+    monkeypatch.setattr(datasets, "SAMPLE_ROWS", 2)  # past the sample: the row's line
+    with pytest.raises(DatasetError, match=r"line 4: unknown label '3000000'"):
+        read_dataset(b"text,label\na,0\nb,1\nc,3000000\n", filename="ids.csv")
+    assert read_dataset(b"text,label\na,0\nb,10000\n", filename="ids.csv").label_names[-1] == "10000"
+
+
 def test_not_utf8_gives_the_byte_offset(tmp_path):
     raw = b"text,label\nok,1\ncaf\xe9,0\n"
     with pytest.raises(DatasetError, match=r"not UTF-8: byte 0xe9 at byte offset 19 \(line 3\)"):
