@@ -163,16 +163,17 @@ class _Raw:
             "is not valid UTF-8; save the file as UTF-8 and load it again"
         )
 
-    def lines(self) -> Iterator[str]:
+    def lines(self, errors: str = "strict") -> Iterator[str]:
         """Decoded lines with their line endings (csv needs them for quoted newlines), BOM removed."""
         with self.open() as f:
             for number, raw in enumerate(f):
                 if number == 0 and raw.startswith(BOM):
                     raw = raw[len(BOM):]
-                yield raw.decode("utf-8")  # scan() has checked the encoding already
+                yield raw.decode("utf-8", errors)  # scan() has checked the encoding already
 
     def first_line(self) -> str:
-        return next((line for line in self.lines() if line.strip()), "")
+        # Lenient: the format is sniffed from it before scan() checks the encoding, which then names the bad byte.
+        return next((line for line in self.lines(errors="replace") if line.strip()), "")
 
 
 def _detect_format(raw: _Raw, format: str | None) -> str:

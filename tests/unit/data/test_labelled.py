@@ -248,6 +248,17 @@ def test_not_utf8_gives_the_byte_offset(tmp_path):
         read_dataset(b"text,label\nx\xc3", filename="cut.csv")
 
 
+def test_not_utf8_is_said_alike_when_the_format_is_guessed():
+    # no telling extension: the first line was decoded to sniff the format before the encoding was checked, so
+    # UTF-16 text (Excel's "Unicode text") in a .txt raised a bare UnicodeDecodeError; a .tsv got this message
+    utf16 = "text\tlabel\ngood\t1\n".encode("utf-16")
+    for filename in ("export.txt", "export.tsv", "data"):
+        with pytest.raises(DatasetError, match=r"is not UTF-8: byte 0xff at byte offset 0 \(line 1\)"):
+            read_dataset(utf16, filename=filename)
+    with pytest.raises(DatasetError, match=r"is not UTF-8: byte 0x89 at byte offset 0"):  # not a data set at all
+        read_dataset(b"\x89PNG\r\n\x1a\n" + bytes(100), filename="image.txt", quote_contents=False)
+
+
 def test_not_utf8_offset_across_read_chunks(monkeypatch):
     monkeypatch.setattr(datasets, "CHUNK", 4)  # a bad byte and valid multi-byte characters span chunks
     raw = "text,label\nnaïve café,1\n".encode() + b"\xff,0\n"
