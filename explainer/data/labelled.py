@@ -272,6 +272,8 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
         shown = f" {columns}" if raw.quote else ""
         raise DatasetError(f"{raw.name}: repeated column names{shown}")
 
+    total = parquet.metadata.num_rows
+
     def records() -> Iterator[Record]:
         number = 0
         try:
@@ -279,10 +281,19 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
                 for value in batch.to_pylist():
                     number += 1
                     yield number, value, None
-        except (pa.ArrowException, OSError) as e:  # a truncated file: the rows before it were read
-            yield number + 1, None, f"unreadable Parquet data from row {number + 1} on: {type(e).__name__}"
+        except (pa.ArrowException, OSError) as e:  # damaged data: the rows before it were read
+            yield from _unreadable_rows(number + 1, max(total, number + 1), type(e).__name__)
 
     return columns, records()
+
+
+def _unreadable_rows(first: int, last: int, error: str) -> Iterator[Record]:
+    """One problem per row the damage cost (the file's metadata says how many it holds), so that every count of
+    skipped rows (the Errors page, the command line, a results folder's row check) counts them all."""
+    rows = f"rows {first}-{last} ({last - first + 1:,} rows)" if last > first else f"row {first}"
+    reason = f"unreadable Parquet data: {rows} cannot be read ({error}); the file is damaged"
+    for row in range(first, last + 1):
+        yield row, None, reason
 
 
 # ---- columns and labels -------------------------------------------------------------------------------------
