@@ -310,8 +310,12 @@ def _pick_column(
             return folded[0]
         found = f"; columns found: {_columns_found(columns)}" if quote else ""
         raise DatasetError(f"{source}: no {kind} column {wanted!r}{found}")
-    by_name = {c.strip().casefold(): c for c in columns}
-    return next((by_name[name] for name in known if name in by_name), "")
+    for name in known:  # "text,label,Label": the exact name, else the first whose case differs, never the last
+        exact = [c for c in columns if c.strip() == name]
+        folded = [c for c in columns if c.strip().casefold() == name]
+        if exact or folded:
+            return (exact or folded)[0]
+    return ""
 
 
 def _encodable(text: str) -> bool:

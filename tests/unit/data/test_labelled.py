@@ -73,6 +73,16 @@ def test_label_names_inferred_when_not_given(tmp_path):
     assert ids.labels == (0, 2) and ids.label_names == ("0", "1", "2")
 
 
+def test_columns_whose_names_differ_in_case_only_prefer_the_exact_name_then_the_first():
+    # the last of the casefolded names won: the decoy "Label" or "Text" was read in silence
+    data = read_dataset(b"text,label,Label\nhello,pos,neg\nbye,neg,pos\n", filename="c.csv", label_names=("neg", "pos"))
+    assert data.label_column == "label" and data.labels == (1, 0)
+    data = read_dataset(b"text,Text,label\nhello,decoy,1\n", filename="c.csv")
+    assert data.text_column == "text" and data.texts == ("hello",)
+    data = read_dataset(b"TEXT,Text,Label,LABEL\nhello,decoy,1,0\n", filename="c.csv")
+    assert (data.text_column, data.label_column) == ("TEXT", "Label")
+
+
 def test_bytes_uploads_use_the_filename_or_sniff(tmp_path):
     csv_bytes = b"text,label\n\"a, b\",1\n"
     assert read_dataset(csv_bytes, filename="up.csv").texts == ("a, b",)
