@@ -361,9 +361,14 @@ def _is_missing(value: Any) -> bool:
     )
 
 
+def _as_label(value: Any) -> Any:
+    """A JSON or Parquet boolean as the label name it spells ("true", "false"; names match case-insensitively)."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
 def _as_int(value: Any) -> int | None:
     if isinstance(value, bool):
-        return None  # true/false is no class id; say so through the unknown-label error
+        return None  # true/false is no class id (labels read it as a name first: _as_label)
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -377,6 +382,7 @@ class _Labels:
     """Maps raw label values to ids: names (case-insensitive) first, then integer ids in range."""
 
     def __init__(self, names: Sequence[str] | None, sample: list[Any], source: str, quote: bool = True) -> None:
+        sample = [_as_label(v) for v in sample]
         self.inferred_ints = False
         self.inferred_names = False  # the sample held names only: the file's labels are names
         self.by_id = False  # an integer was read as an id into the given names
@@ -406,6 +412,7 @@ class _Labels:
         self.ints_are_names = bool(numbers) and all(str(n) in self._ids for n in numbers)
 
     def __call__(self, value: Any) -> int | None:
+        value = _as_label(value)
         number = _as_int(value)
         if number is not None and self.ints_are_names:  # past the sample too: an integer that is no name is unknown,
             return self._ids.get(str(number))  # not an id (0 read as the name "1" after 1..5 were read as names)

@@ -386,6 +386,22 @@ def test_integer_like_label_names_read_alike_in_every_format():
         assert [names[i] for i in data.labels] == ["0", "1", "1", "0"], filename
 
 
+def test_boolean_labels_are_read_as_the_names_true_and_false():
+    # JSON and Parquet booleans were refused with "unknown labels False, True; expected ['False', 'True']"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    jsonl = b'{"text": "a", "label": true}\n{"text": "b", "label": false}\n'
+    parquet = io.BytesIO()
+    pq.write_table(pa.table({"text": ["a", "b"], "label": [True, False]}), parquet)
+    for filename, content in (("b.jsonl", jsonl), ("b.parquet", parquet.getvalue())):
+        inferred = read_dataset(content, filename=filename)
+        assert inferred.label_names == ("false", "true") and inferred.labels == (1, 0), filename
+        assert read_dataset(content, filename=filename, label_names=("False", "True")).labels == (1, 0), filename
+        with pytest.raises(DatasetError, match=r"unknown labels False, True; expected \['neg', 'pos'\]"):
+            read_dataset(content, filename=filename, label_names=("neg", "pos"))
+
+
 def test_inferred_label_names_are_one_per_label_whatever_their_case():
     data = read_dataset(b"text,label\na,Pos\nb,pos\nc,neg\nd,NEG\n", filename="d.csv")
     assert data.label_names == ("neg", "Pos")  # the first spelling of each, in the usual order
