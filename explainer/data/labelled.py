@@ -257,6 +257,20 @@ def _jsonl_records(raw: _Raw) -> Iterator[Record]:
         yield number, value, None
 
 
+def _check_json_objects(source: str, sample: list[Record], objects: list[dict[str, Any]]) -> None:
+    """DatasetError when no sampled line is a JSON object (an empty file, a pretty-printed JSON file), which the
+    column search would call "no label column found; columns found: []"."""
+    if objects:
+        return
+    if not sample:
+        raise DatasetError(f"{source} is empty: no JSON lines")
+    line, _, why = sample[0]  # the reason names no content: json's message and a column, or a type name
+    raise DatasetError(
+        f"{source}: no line is a JSON object (line {line}: {why}); JSONL needs one whole object per line, "
+        "so a pretty-printed JSON file spanning lines is not read"
+    )
+
+
 def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
     """A Parquet file's columns and its rows as records; a row's "line" is its 1-based row number (no header)."""
     import pyarrow as pa
@@ -492,6 +506,7 @@ class RowStream:
         sample = list(islice(records, SAMPLE_ROWS))
         fields = [r for _, r, _ in sample if r is not None]
         if self.format == "jsonl":  # JSON objects need not share keys: take every key the sample shows
+            _check_json_objects(self.source, sample, fields)
             columns = list(dict.fromkeys(key for r in fields for key in r))
         self.columns = tuple(columns)
 

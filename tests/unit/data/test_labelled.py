@@ -214,6 +214,19 @@ def test_every_row_bad_is_an_error(tmp_path):
 # ---- whole-file errors ----------------------------------------------------------------------------------
 
 
+def test_a_jsonl_file_with_no_json_object_line_says_so():
+    # a pretty-printed JSON file or an empty .jsonl said "no label column found ...; columns found: []"
+    pretty = b'{\n  "text": "a",\n  "label": 1\n}\n'
+    with pytest.raises(DatasetError, match=r"no line is a JSON object \(line 1: invalid JSON: .*\); JSONL needs one "
+                                           r"whole object per line"):
+        read_dataset(pretty, filename="pretty.json")
+    with pytest.raises(DatasetError, match=r"no line is a JSON object \(line 2: expected a JSON object, found int\)"):
+        read_dataset(b"\n3\n", filename="n.jsonl", quote_contents=False)
+    for empty in (b"", b"\n \n"):
+        with pytest.raises(DatasetError, match=r"e.jsonl is empty"):
+            read_dataset(empty, filename="e.jsonl")
+
+
 def test_unknown_label_names_list_found_and_expected(tmp_path):
     path = write(tmp_path, "d.csv", "text,label\na,positive\nb,neutral\nc,negative\nd,mixed\n")
     with pytest.raises(DatasetError) as error:
