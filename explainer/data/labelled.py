@@ -227,7 +227,7 @@ def _delimited_records(raw: _Raw, fmt: str) -> tuple[list[str], Iterator[Record]
             except StopIteration:
                 return
             except csv.Error as e:
-                yield start, None, f"unreadable {fmt.upper()} record: {e}"
+                yield start, None, _csv_problem(fmt, e)
                 continue
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # a blank line holds no row
@@ -240,6 +240,12 @@ def _delimited_records(raw: _Raw, fmt: str) -> tuple[list[str], Iterator[Record]
             yield start, dict(zip(columns, fields)), None
 
     return columns, records()
+
+
+def _csv_problem(fmt: str, error: csv.Error) -> str:
+    if "new-line character" in str(error):  # csv's own text advises "universal-newline mode", no help to a user
+        return "a carriage return inside an unquoted field: quote the field or remove the carriage return"
+    return f"unreadable {fmt.upper()} record: {error}"
 
 
 def _jsonl_records(raw: _Raw) -> Iterator[Record]:

@@ -167,6 +167,15 @@ def test_malformed_csv_rows_reported_by_line(tmp_path):
     )
 
 
+def test_a_carriage_return_inside_an_unquoted_field_is_said_in_plain_words():
+    # the row's problem was csv's own text: "new-line character seen in unquoted field - do you need to open the
+    # file in universal-newline mode?"
+    data = read_dataset(b"text,label\nhello\rworld,1\nb,0\nc,1\n", filename="cr.csv")
+    assert data.texts == ("b", "c") and data.problems == (
+        (2, "a carriage return inside an unquoted field: quote the field or remove the carriage return"),
+    )
+
+
 def test_unclosed_quote_names_the_span(tmp_path):
     path = write(tmp_path, "q.csv", 'text,label\nfine,1\n"oops,0\nmore,1\n')
     data = read_dataset(path)
