@@ -79,6 +79,7 @@ class LabelledData:
     label_column: str = "label"
     format: str = "csv"
     labels_by_id: bool = False  # some labels were integers read as ids into the model's label names
+    ids_read: tuple[int, ...] = ()  # the ids those integers were read as (a name in the file is no id read)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -406,6 +407,7 @@ class _Labels:
         self.inferred_ints = False
         self.inferred_names = False  # the sample held names only: the file's labels are names
         self.by_id = False  # an integer was read as an id into the given names
+        self.ids_read: set[int] = set()  # which ids, for the note on them (label_id_note)
         if names is None:
             found = [v for v in sample if not _is_missing(v)]
             ints = [v for v in found if _as_int(v) is not None]
@@ -445,7 +447,9 @@ class _Labels:
         if self.inferred_ints and number > MAX_BARE_ID:
             return None
         self.max_id = max(self.max_id, number)
-        self.by_id = self.by_id or not self.inferred_ints
+        if not self.inferred_ints:
+            self.by_id = True
+            self.ids_read.add(number)
         return number
 
     def expected(self) -> str:
@@ -566,6 +570,11 @@ class RowStream:
         """Whether integer labels were read as ids into the given label names (so far)."""
         return self._labels.by_id
 
+    @property
+    def label_ids_read(self) -> tuple[int, ...]:
+        """The ids integer labels were read as (so far), in order."""
+        return tuple(sorted(self._labels.ids_read))
+
     def __iter__(self) -> Iterator[Row]:
         if self._records is None:
             raise RuntimeError("a RowStream can be read once; call iter_rows again")
@@ -665,7 +674,7 @@ def read_dataset(
         extra={c: tuple(v) for c, v in extra.items()}, problems=tuple(stream.problems),
         source=stream.source, content_hash=stream.content_hash, lines=tuple(lines),
         text_column=stream.text_column, label_column=stream.label_column, format=stream.format,
-        labels_by_id=stream.labels_by_id,
+        labels_by_id=stream.labels_by_id, ids_read=stream.label_ids_read,
     )
 
 
@@ -676,9 +685,11 @@ def label_id_note(data: LabelledData) -> str | None:
     used = sorted(set(data.labels))
     if not data.labels_by_id or len(used) >= len(data.label_names):
         return None
-    read = ", ".join(f"{i} as {data.label_names[i]!r}" for i in used)
+    # Only the ids integers were read as: in "positive, 0" the name is no id. A results folder keeps only
+    # labels_by_id, so there every label used is listed.
+    read = ", ".join(f"{i} as {data.label_names[i]!r}" for i in data.ids_read or used)
     return (
-        f"The file's labels are ids, read as this model's: {read}. The model has {len(data.label_names)} labels "
-        f"({', '.join(data.label_names)}) and the file uses {len(used)}; if its ids mean other labels, write the "
-        "labels as names."
+        f"The file's integer labels are ids, read as this model's: {read}. The model has {len(data.label_names)} "
+        f"labels ({', '.join(data.label_names)}) and the file uses {len(used)}; if its ids mean other labels, write "
+        "the labels as names."
     )

@@ -390,6 +390,18 @@ def test_integer_labels_read_as_ids_into_more_names_are_said():
     assert label_id_note(read_dataset(b"text,label\na,0\nb,1\n", filename="bare.csv")) is None  # no names given
 
 
+def test_the_note_on_ids_lists_only_the_labels_read_as_ids():
+    # "positive, 0, positive" for a 3-label model: the note said "0 as 'negative', 2 as 'positive'", though
+    # 'positive' was written as a name
+    from explainer.data.labelled import label_id_note
+
+    three = ("negative", "neutral", "positive")
+    mixed = read_dataset(b"text,label\na,positive\nb,0\nc,positive\n", filename="m.csv", label_names=three)
+    note = label_id_note(mixed)
+    assert mixed.labels == (2, 0, 2) and note is not None and "read as this model's: 0 as 'negative'." in note
+    assert mixed.ids_read == (0,)
+
+
 def test_integer_like_label_names_read_alike_in_every_format():
     """A model labelled "-1", "0", "1": a file's 0 and 1 are the names "0" and "1", whether CSV stores them as
     text or JSONL, Parquet or a pandas CSV (0.0 beside a blank) as numbers. Numbers once went the id path: the same
