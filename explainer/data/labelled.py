@@ -41,6 +41,7 @@ EXTENSIONS = {
 }
 PARQUET_BATCH = 4096  # rows per Parquet record batch read: bounds memory on large files
 SAMPLE_ROWS = 1000  # records read ahead to detect columns and labels before the first row is yielded
+MAX_BARE_ID = 10_000  # bare integer labels name ids 0..the largest: one stray 3000000 must not ask for 3M names
 CHUNK = 1 << 20  # bytes per read in the hashing / UTF-8 pass
 BOM = codecs.BOM_UTF8
 _INT = re.compile(r"[+-]?\d+(\.0*)?")  # "1" and "1.0" (pandas writes integer labels as floats next to NaN)
@@ -78,6 +79,7 @@ class LabelledData:
     label_column: str = "label"
     format: str = "csv"
     labels_by_id: bool = False  # some labels were integers read as ids into the model's label names
+    ids_read: tuple[int, ...] = ()  # the ids those integers were read as (a name in the file is no id read)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -162,16 +164,17 @@ class _Raw:
             "is not valid UTF-8; save the file as UTF-8 and load it again"
         )
 
-    def lines(self) -> Iterator[str]:
+    def lines(self, errors: str = "strict") -> Iterator[str]:
         """Decoded lines with their line endings (csv needs them for quoted newlines), BOM removed."""
         with self.open() as f:
             for number, raw in enumerate(f):
                 if number == 0 and raw.startswith(BOM):
                     raw = raw[len(BOM):]
-                yield raw.decode("utf-8")  # scan() has checked the encoding already
+                yield raw.decode("utf-8", errors)  # scan() has checked the encoding already
 
     def first_line(self) -> str:
-        return next((line for line in self.lines() if line.strip()), "")
+        # Lenient: the format is sniffed from it before scan() checks the encoding, which then names the bad byte.
+        return next((line for line in self.lines(errors="replace") if line.strip()), "")
 
 
 def _detect_format(raw: _Raw, format: str | None) -> str:
@@ -225,7 +228,7 @@ def _delimited_records(raw: _Raw, fmt: str) -> tuple[list[str], Iterator[Record]
             except StopIteration:
                 return
             except csv.Error as e:
-                yield start, None, f"unreadable {fmt.upper()} record: {e}"
+                yield start, None, _csv_problem(fmt, e)
                 continue
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # a blank line holds no row
@@ -238,6 +241,12 @@ def _delimited_records(raw: _Raw, fmt: str) -> tuple[list[str], Iterator[Record]
             yield start, dict(zip(columns, fields)), None
 
     return columns, records()
+
+
+def _csv_problem(fmt: str, error: csv.Error) -> str:
+    if "new-line character" in str(error):  # csv's own text advises "universal-newline mode", no help to a user
+        return "a carriage return inside an unquoted field: quote the field or remove the carriage return"
+    return f"unreadable {fmt.upper()} record: {error}"
 
 
 def _jsonl_records(raw: _Raw) -> Iterator[Record]:
@@ -255,6 +264,20 @@ def _jsonl_records(raw: _Raw) -> Iterator[Record]:
         yield number, value, None
 
 
+def _check_json_objects(source: str, sample: list[Record], objects: list[dict[str, Any]]) -> None:
+    """DatasetError when no sampled line is a JSON object (an empty file, a pretty-printed JSON file), which the
+    column search would call "no label column found; columns found: []"."""
+    if objects:
+        return
+    if not sample:
+        raise DatasetError(f"{source} is empty: no JSON lines")
+    line, _, why = sample[0]  # the reason names no content: json's message and a column, or a type name
+    raise DatasetError(
+        f"{source}: no line is a JSON object (line {line}: {why}); JSONL needs one whole object per line, "
+        "so a pretty-printed JSON file spanning lines is not read"
+    )
+
+
 def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
     """A Parquet file's columns and its rows as records; a row's "line" is its 1-based row number (no header)."""
     import pyarrow as pa
@@ -270,6 +293,8 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
         shown = f" {columns}" if raw.quote else ""
         raise DatasetError(f"{raw.name}: repeated column names{shown}")
 
+    total = parquet.metadata.num_rows
+
     def records() -> Iterator[Record]:
         number = 0
         try:
@@ -277,10 +302,19 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
                 for value in batch.to_pylist():
                     number += 1
                     yield number, value, None
-        except (pa.ArrowException, OSError) as e:  # a truncated file: the rows before it were read
-            yield number + 1, None, f"unreadable Parquet data from row {number + 1} on: {type(e).__name__}"
+        except (pa.ArrowException, OSError) as e:  # damaged data: the rows before it were read
+            yield from _unreadable_rows(number + 1, max(total, number + 1), type(e).__name__)
 
     return columns, records()
+
+
+def _unreadable_rows(first: int, last: int, error: str) -> Iterator[Record]:
+    """One problem per row the damage cost (the file's metadata says how many it holds), so that every count of
+    skipped rows (the Errors page, the command line, a results folder's row check) counts them all."""
+    rows = f"rows {first}-{last} ({last - first + 1:,} rows)" if last > first else f"row {first}"
+    reason = f"unreadable Parquet data: {rows} cannot be read ({error}); the file is damaged"
+    for row in range(first, last + 1):
+        yield row, None, reason
 
 
 # ---- columns and labels -------------------------------------------------------------------------------------
@@ -297,8 +331,12 @@ def _pick_column(
             return folded[0]
         found = f"; columns found: {_columns_found(columns)}" if quote else ""
         raise DatasetError(f"{source}: no {kind} column {wanted!r}{found}")
-    by_name = {c.strip().casefold(): c for c in columns}
-    return next((by_name[name] for name in known if name in by_name), "")
+    for name in known:  # "text,label,Label": the exact name, else the first whose case differs, never the last
+        exact = [c for c in columns if c.strip() == name]
+        folded = [c for c in columns if c.strip().casefold() == name]
+        if exact or folded:
+            return (exact or folded)[0]
+    return ""
 
 
 def _encodable(text: str) -> bool:
@@ -344,9 +382,14 @@ def _is_missing(value: Any) -> bool:
     )
 
 
+def _as_label(value: Any) -> Any:
+    """A JSON or Parquet boolean as the label name it spells ("true", "false"; names match case-insensitively)."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
 def _as_int(value: Any) -> int | None:
     if isinstance(value, bool):
-        return None  # true/false is no class id; say so through the unknown-label error
+        return None  # true/false is no class id (labels read it as a name first: _as_label)
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -360,9 +403,11 @@ class _Labels:
     """Maps raw label values to ids: names (case-insensitive) first, then integer ids in range."""
 
     def __init__(self, names: Sequence[str] | None, sample: list[Any], source: str, quote: bool = True) -> None:
+        sample = [_as_label(v) for v in sample]
         self.inferred_ints = False
         self.inferred_names = False  # the sample held names only: the file's labels are names
         self.by_id = False  # an integer was read as an id into the given names
+        self.ids_read: set[int] = set()  # which ids, for the note on them (label_id_note)
         if names is None:
             found = [v for v in sample if not _is_missing(v)]
             ints = [v for v in found if _as_int(v) is not None]
@@ -389,6 +434,7 @@ class _Labels:
         self.ints_are_names = bool(numbers) and all(str(n) in self._ids for n in numbers)
 
     def __call__(self, value: Any) -> int | None:
+        value = _as_label(value)
         number = _as_int(value)
         if number is not None and self.ints_are_names:  # past the sample too: an integer that is no name is unknown,
             return self._ids.get(str(number))  # not an id (0 read as the name "1" after 1..5 were read as names)
@@ -398,12 +444,16 @@ class _Labels:
             return self._ids[value.strip().casefold()]
         if number is None or number < 0 or (not self.inferred_ints and number >= len(self.names)):
             return None
+        if self.inferred_ints and number > MAX_BARE_ID:
+            return None
         self.max_id = max(self.max_id, number)
-        self.by_id = self.by_id or not self.inferred_ints
+        if not self.inferred_ints:
+            self.by_id = True
+            self.ids_read.add(number)
         return number
 
     def expected(self) -> str:
-        return "integer ids 0, 1, ..." if self.inferred_ints else str(list(self.names))
+        return f"integer ids 0, 1, ... up to {MAX_BARE_ID}" if self.inferred_ints else str(list(self.names))
 
     def final_names(self) -> tuple[str, ...]:
         return tuple(str(i) for i in range(self.max_id + 1)) if self.inferred_ints else self.names
@@ -466,6 +516,7 @@ class RowStream:
         sample = list(islice(records, SAMPLE_ROWS))
         fields = [r for _, r, _ in sample if r is not None]
         if self.format == "jsonl":  # JSON objects need not share keys: take every key the sample shows
+            _check_json_objects(self.source, sample, fields)
             columns = list(dict.fromkeys(key for r in fields for key in r))
         self.columns = tuple(columns)
 
@@ -503,7 +554,8 @@ class RowStream:
             count = len(_distinct(unknown))
             shown = (f"unknown labels {_show(unknown)}" if quote else  # never what, only how many
                      f"{count} unknown label value{'s' if count != 1 else ''}")
-            raise DatasetError(f"{self.source}: {shown}; expected {expected}{also}")
+            first = next(line for line, r, _ in sample if r is not None and r.get(self.label_column) is unknown[0])
+            raise DatasetError(f"{self.source}: {shown}; expected {expected}{also}; the first is on line {first}")
         self.problems: list[tuple[int, str]] = []
         self.rows_read = 0
         self._records: Iterator[Record] | None = chain(sample, records)
@@ -517,6 +569,11 @@ class RowStream:
     def labels_by_id(self) -> bool:
         """Whether integer labels were read as ids into the given label names (so far)."""
         return self._labels.by_id
+
+    @property
+    def label_ids_read(self) -> tuple[int, ...]:
+        """The ids integer labels were read as (so far), in order."""
+        return tuple(sorted(self._labels.ids_read))
 
     def __iter__(self) -> Iterator[Row]:
         if self._records is None:
@@ -617,7 +674,7 @@ def read_dataset(
         extra={c: tuple(v) for c, v in extra.items()}, problems=tuple(stream.problems),
         source=stream.source, content_hash=stream.content_hash, lines=tuple(lines),
         text_column=stream.text_column, label_column=stream.label_column, format=stream.format,
-        labels_by_id=stream.labels_by_id,
+        labels_by_id=stream.labels_by_id, ids_read=stream.label_ids_read,
     )
 
 
@@ -628,9 +685,11 @@ def label_id_note(data: LabelledData) -> str | None:
     used = sorted(set(data.labels))
     if not data.labels_by_id or len(used) >= len(data.label_names):
         return None
-    read = ", ".join(f"{i} as {data.label_names[i]!r}" for i in used)
+    # Only the ids integers were read as: in "positive, 0" the name is no id. A results folder keeps only
+    # labels_by_id, so there every label used is listed.
+    read = ", ".join(f"{i} as {data.label_names[i]!r}" for i in data.ids_read or used)
     return (
-        f"The file's labels are ids, read as this model's: {read}. The model has {len(data.label_names)} labels "
-        f"({', '.join(data.label_names)}) and the file uses {len(used)}; if its ids mean other labels, write the "
-        "labels as names."
+        f"The file's integer labels are ids, read as this model's: {read}. The model has {len(data.label_names)} "
+        f"labels ({', '.join(data.label_names)}) and the file uses {len(used)}; if its ids mean other labels, write "
+        "the labels as names."
     )

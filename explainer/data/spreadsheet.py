@@ -23,4 +23,6 @@ def spreadsheet_csv(frame: pd.DataFrame, free_text: Sequence[str | None] = ("tex
     for column in free_text:
         if column is not None and column in safe.columns:
             safe[column] = safe[column].map(_quoted)
-    return safe.to_csv(index=False).encode("utf-8")
+    # CRLF row ends (RFC 4180): the writer then quotes a cell holding a lone CR too, which spreadsheets and
+    # Python's csv end a row at; with "\n" ends "hello\rworld" went unquoted and split its row in two.
+    return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8")

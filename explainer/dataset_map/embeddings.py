@@ -157,7 +157,7 @@ class EmbeddingStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("version") != STORE_VERSION:
+        if not isinstance(meta, dict) or meta.get("version") != STORE_VERSION:  # "[1]" or "null" too: damaged
             raise ValueError(f"{folder}: embedding store of another layout")
         self.rows, self.layers, self.hidden = int(meta["rows"]), int(meta["layers"]), int(meta["hidden"])
         self._offsets = {name: _data_offset(folder / f"{name}.npy") for name in (*POOLINGS, "markers", "rows")}

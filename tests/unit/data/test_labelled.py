@@ -73,6 +73,16 @@ def test_label_names_inferred_when_not_given(tmp_path):
     assert ids.labels == (0, 2) and ids.label_names == ("0", "1", "2")
 
 
+def test_columns_whose_names_differ_in_case_only_prefer_the_exact_name_then_the_first():
+    # the last of the casefolded names won: the decoy "Label" or "Text" was read in silence
+    data = read_dataset(b"text,label,Label\nhello,pos,neg\nbye,neg,pos\n", filename="c.csv", label_names=("neg", "pos"))
+    assert data.label_column == "label" and data.labels == (1, 0)
+    data = read_dataset(b"text,Text,label\nhello,decoy,1\n", filename="c.csv")
+    assert data.text_column == "text" and data.texts == ("hello",)
+    data = read_dataset(b"TEXT,Text,Label,LABEL\nhello,decoy,1,0\n", filename="c.csv")
+    assert (data.text_column, data.label_column) == ("TEXT", "Label")
+
+
 def test_bytes_uploads_use_the_filename_or_sniff(tmp_path):
     csv_bytes = b"text,label\n\"a, b\",1\n"
     assert read_dataset(csv_bytes, filename="up.csv").texts == ("a, b",)
@@ -157,6 +167,15 @@ def test_malformed_csv_rows_reported_by_line(tmp_path):
     )
 
 
+def test_a_carriage_return_inside_an_unquoted_field_is_said_in_plain_words():
+    # the row's problem was csv's own text: "new-line character seen in unquoted field - do you need to open the
+    # file in universal-newline mode?"
+    data = read_dataset(b"text,label\nhello\rworld,1\nb,0\nc,1\n", filename="cr.csv")
+    assert data.texts == ("b", "c") and data.problems == (
+        (2, "a carriage return inside an unquoted field: quote the field or remove the carriage return"),
+    )
+
+
 def test_unclosed_quote_names_the_span(tmp_path):
     path = write(tmp_path, "q.csv", 'text,label\nfine,1\n"oops,0\nmore,1\n')
     data = read_dataset(path)
@@ -204,6 +223,19 @@ def test_every_row_bad_is_an_error(tmp_path):
 # ---- whole-file errors ----------------------------------------------------------------------------------
 
 
+def test_a_jsonl_file_with_no_json_object_line_says_so():
+    # a pretty-printed JSON file or an empty .jsonl said "no label column found ...; columns found: []"
+    pretty = b'{\n  "text": "a",\n  "label": 1\n}\n'
+    with pytest.raises(DatasetError, match=r"no line is a JSON object \(line 1: invalid JSON: .*\); JSONL needs one "
+                                           r"whole object per line"):
+        read_dataset(pretty, filename="pretty.json")
+    with pytest.raises(DatasetError, match=r"no line is a JSON object \(line 2: expected a JSON object, found int\)"):
+        read_dataset(b"\n3\n", filename="n.jsonl", quote_contents=False)
+    for empty in (b"", b"\n \n"):
+        with pytest.raises(DatasetError, match=r"e.jsonl is empty"):
+            read_dataset(empty, filename="e.jsonl")
+
+
 def test_unknown_label_names_list_found_and_expected(tmp_path):
     path = write(tmp_path, "d.csv", "text,label\na,positive\nb,neutral\nc,negative\nd,mixed\n")
     with pytest.raises(DatasetError) as error:
@@ -228,12 +260,35 @@ def test_unknown_label_after_the_sample_names_its_line(tmp_path, monkeypatch):
         read_dataset(path, label_names=NAMES)
 
 
+def test_a_huge_bare_integer_label_is_refused_with_its_value_and_line(monkeypatch):
+    # with no label names, ids 0..the largest become names: one 3000000 asked for 3 million names (out of memory)
+    for value in ("3000000", "99999999999999999999999"):
+        with pytest.raises(DatasetError, match=rf"unknown labels '{value}'; expected integer ids 0, 1, \.\.\. up to "
+                                               r"10000 .*; the first is on line 3"):
+            read_dataset(f"text,label\na,0\nb,{value}\n".encode(), filename="ids.csv")
+    monkeypatch.setattr(datasets, "SAMPLE_ROWS", 2)  # past the sample: the row's line
+    with pytest.raises(DatasetError, match=r"line 4: unknown label '3000000'"):
+        read_dataset(b"text,label\na,0\nb,1\nc,3000000\n", filename="ids.csv")
+    assert read_dataset(b"text,label\na,0\nb,10000\n", filename="ids.csv").label_names[-1] == "10000"
+
+
 def test_not_utf8_gives_the_byte_offset(tmp_path):
     raw = b"text,label\nok,1\ncaf\xe9,0\n"
     with pytest.raises(DatasetError, match=r"not UTF-8: byte 0xe9 at byte offset 19 \(line 3\)"):
         read_dataset(write(tmp_path, "latin1.csv", raw))
     with pytest.raises(DatasetError, match=r"not UTF-8: .* byte offset 12"):  # cut inside "é"
         read_dataset(b"text,label\nx\xc3", filename="cut.csv")
+
+
+def test_not_utf8_is_said_alike_when_the_format_is_guessed():
+    # no telling extension: the first line was decoded to sniff the format before the encoding was checked, so
+    # UTF-16 text (Excel's "Unicode text") in a .txt raised a bare UnicodeDecodeError; a .tsv got this message
+    utf16 = "text\tlabel\ngood\t1\n".encode("utf-16")
+    for filename in ("export.txt", "export.tsv", "data"):
+        with pytest.raises(DatasetError, match=r"is not UTF-8: byte 0xff at byte offset 0 \(line 1\)"):
+            read_dataset(utf16, filename=filename)
+    with pytest.raises(DatasetError, match=r"is not UTF-8: byte 0x89 at byte offset 0"):  # not a data set at all
+        read_dataset(b"\x89PNG\r\n\x1a\n" + bytes(100), filename="image.txt", quote_contents=False)
 
 
 def test_not_utf8_offset_across_read_chunks(monkeypatch):
@@ -335,6 +390,18 @@ def test_integer_labels_read_as_ids_into_more_names_are_said():
     assert label_id_note(read_dataset(b"text,label\na,0\nb,1\n", filename="bare.csv")) is None  # no names given
 
 
+def test_the_note_on_ids_lists_only_the_labels_read_as_ids():
+    # "positive, 0, positive" for a 3-label model: the note said "0 as 'negative', 2 as 'positive'", though
+    # 'positive' was written as a name
+    from explainer.data.labelled import label_id_note
+
+    three = ("negative", "neutral", "positive")
+    mixed = read_dataset(b"text,label\na,positive\nb,0\nc,positive\n", filename="m.csv", label_names=three)
+    note = label_id_note(mixed)
+    assert mixed.labels == (2, 0, 2) and note is not None and "read as this model's: 0 as 'negative'." in note
+    assert mixed.ids_read == (0,)
+
+
 def test_integer_like_label_names_read_alike_in_every_format():
     """A model labelled "-1", "0", "1": a file's 0 and 1 are the names "0" and "1", whether CSV stores them as
     text or JSONL, Parquet or a pandas CSV (0.0 beside a blank) as numbers. Numbers once went the id path: the same
@@ -351,6 +418,22 @@ def test_integer_like_label_names_read_alike_in_every_format():
     for filename, content in files.items():
         data = read_dataset(content, filename=filename, label_names=names)
         assert [names[i] for i in data.labels] == ["0", "1", "1", "0"], filename
+
+
+def test_boolean_labels_are_read_as_the_names_true_and_false():
+    # JSON and Parquet booleans were refused with "unknown labels False, True; expected ['False', 'True']"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    jsonl = b'{"text": "a", "label": true}\n{"text": "b", "label": false}\n'
+    parquet = io.BytesIO()
+    pq.write_table(pa.table({"text": ["a", "b"], "label": [True, False]}), parquet)
+    for filename, content in (("b.jsonl", jsonl), ("b.parquet", parquet.getvalue())):
+        inferred = read_dataset(content, filename=filename)
+        assert inferred.label_names == ("false", "true") and inferred.labels == (1, 0), filename
+        assert read_dataset(content, filename=filename, label_names=("False", "True")).labels == (1, 0), filename
+        with pytest.raises(DatasetError, match=r"unknown labels False, True; expected \['neg', 'pos'\]"):
+            read_dataset(content, filename=filename, label_names=("neg", "pos"))
 
 
 def test_inferred_label_names_are_one_per_label_whatever_their_case():
@@ -374,6 +457,24 @@ def test_a_parquet_file_with_a_repeated_column_is_refused_as_a_csv_one_is():
     pq.write_table(table, buffer)
     with pytest.raises(DatasetError, match="repeated column names"):
         read_dataset(buffer.getvalue(), filename="d.parquet", label_names=("neg", "pos"))
+
+
+def test_a_damaged_parquet_row_group_counts_every_row_it_loses(monkeypatch):
+    # the rows past the damage were one problem ("unreadable Parquet data from row 151 on"): the Errors page and the
+    # command line, which count problems, said "1 row skipped" for 50 lost rows
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(datasets, "PARQUET_BATCH", 50)
+    table = pa.table({"text": [f"text number {i}" for i in range(200)], "label": [i % 2 for i in range(200)]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=50, compression="none")
+    raw = bytearray(buffer.getvalue())
+    start = pq.ParquetFile(io.BytesIO(bytes(raw))).metadata.row_group(3).column(0).data_page_offset
+    raw[start:start + 64] = b"\xff" * 64  # the last row group's text page
+    data = read_dataset(bytes(raw), filename="damaged.parquet")
+    assert len(data) == 150 and [line for line, _ in data.problems] == list(range(151, 201))
+    assert "unreadable Parquet data: rows 151-200 (50 rows) cannot be read" in data.problems[0][1]
 
 
 def test_ids_of_a_model_whose_names_are_integers_shifted_are_read_as_ids_in_every_format():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import numpy as np
@@ -33,3 +34,13 @@ def test_labels_are_left_exact():
 
 def test_the_errors_download_uses_it():
     assert b"'=1+1" in predictions_csv(pd.DataFrame({"text": ["=1+1"], "label": ["pos"]}))
+
+
+def test_a_carriage_return_inside_a_text_keeps_its_row_whole():
+    # with "\n" row ends a lone CR went unquoted, and spreadsheets and Python's csv ended the row there
+    frame = pd.DataFrame({"text": ["hello\rworld", "two\nlines", "fine"], "label": ["pos", "neg", "pos"]})
+    raw = spreadsheet_csv(frame)
+    assert raw.startswith(b"text,label\r\n") and b'"hello\rworld"' in raw
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
+    assert rows == [["text", "label"], ["hello\rworld", "pos"], ["two\nlines", "neg"], ["fine", "pos"]]
+    assert pd.read_csv(io.BytesIO(raw))["text"].tolist() == ["hello\rworld", "two\nlines", "fine"]

@@ -16,6 +16,7 @@ from explainer.dataset_map.embeddings import (
     check_readout,
     embed_dataset,
     embed_texts,
+    open_store,
     store_folder,
 )
 from explainer.dataset_map.maps import MapOptions, build_map
@@ -86,6 +87,15 @@ def test_store_reads_back_in_row_order_from_blocks_written_in_any_order(tmp_path
             np.array([1, 2]),
             BatchEmbeddings(np.zeros((2, 2), np.float32), readout[:, :2], mean[:, :2], np.zeros(2, np.int16)),
         )
+
+
+@pytest.mark.parametrize("meta", ["[1]", "null", "3", '"x"'])
+def test_a_store_whose_meta_is_json_but_no_object_is_damaged(tmp_path, meta):
+    # valid JSON that is no object raised AttributeError, which open_store let through: every later map crashed
+    folder = tmp_path / "store"
+    EmbeddingStore.create(folder, 2, 1, 3)
+    (folder / "meta.json").write_text(meta, encoding="utf-8")
+    assert open_store(folder) is None  # damaged: recomputed
 
 
 def test_one_forward_pass_per_batch_then_the_cache(checkpoint, corpus_data, tmp_path, monkeypatch):
