@@ -460,8 +460,11 @@ class _Labels:
 
 
 def _columns_found(columns: Sequence[str], limit: int = 12, width: int = 40) -> str:
-    """The columns of a file for an error message, bounded: a file that is not a data set (a log, /proc/...)
-    has one "column" of its whole first line, control characters included."""
+    """The columns of a file for an error message, bounded. A single column that names nothing known is a file
+    that is not a data set (/etc/passwd, a .env, a log): its one "column" is its whole first line, which can hold a
+    secret, so it is not shown even to the owner (their terminal or CI log may be read by others)."""
+    if len(columns) == 1 and columns[0].strip().casefold() not in (*TEXT_COLUMNS, *LABEL_COLUMNS):
+        return "one column, whose name (the file's first line) is not shown: is this a labelled data set?"
     shown = [repr(c if len(c) <= width else c[: width - 1] + "…") for c in columns[:limit]]
     more = f", ... ({len(columns) - limit} more)" if len(columns) > limit else ""
     return "[" + ", ".join(shown) + more + "]"
@@ -522,7 +525,7 @@ class RowStream:
 
         quote = self._quote
         # Without quoting, a file that is not a data set (a password file, a config) is called just that.
-        found = f"; columns found: {_columns_found(columns)}" if quote else ""
+        found = f"; columns found: {_columns_found(columns)}" if quote else ""  # not a one-line secret either
         not_data = "" if quote else " is not a labelled data set"
         self.label_column = _pick_column(columns, label_column, LABEL_COLUMNS, "label", self.source, quote)
         if not self.label_column:

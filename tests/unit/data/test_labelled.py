@@ -315,7 +315,7 @@ def test_the_columns_an_error_lists_are_bounded_for_a_file_that_is_not_a_data_se
     with pytest.raises(DatasetError) as raised:
         read_dataset(write(tmp_path, "environ.csv", line + "\n"))
     message = str(raised.value)
-    assert "columns found: ['VARIABLE_0=value_0\\x00VARIABLE_1=value_1\\x00V…']" in message
+    assert "VARIABLE" not in message and "columns found: one column, whose name (the file's first line)" in message
     assert len(message) < 300 and "\x00" not in message
     wide = ",".join(f"c{i}" for i in range(30))
     with pytest.raises(DatasetError, match=r"columns found: \['c0', .*'c11', \.\.\. \(18 more\)\]"):

@@ -44,3 +44,17 @@ def test_a_named_column_that_is_missing_is_not_listed(tmp_path):
     with pytest.raises(DatasetError) as error:
         read_dataset(path, text_column="review", quote_contents=False)
     assert "no text column 'review'" in str(error.value) and "secret" not in str(error.value)
+
+
+@pytest.mark.parametrize("content", [f"{SECRET}\ndaemon:x:1:1\n", "API_KEY=sk-live-123456\n"])
+def test_the_owner_is_not_shown_a_one_column_files_first_line_either(tmp_path, content):
+    """Outside demo mode too (the command line, the owner's own paths): a file that is one unnamed column is no data
+    set, and its first line (a password entry, an API key) must not reach a terminal or CI log."""
+    path = tmp_path / "not-data.csv"
+    path.write_text(content)
+    with pytest.raises(DatasetError) as error:
+        read_dataset(path)
+    assert "no label column found" in str(error.value) and "one column, whose name" in str(error.value)
+    assert content.split("\n")[0] not in str(error.value) and "secret" not in str(error.value)
+    assert "sk-live" not in str(error.value)
+
