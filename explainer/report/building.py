@@ -61,8 +61,9 @@ def card_summary(bundle: ModelBundle) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # a card saved with Windows line ends has paragraphs too
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip() and not p.lstrip().startswith(("#", "|", "<"))]
     summary = " ".join(paragraphs[0].split()) if paragraphs else ""
-    # Markdown emphasis, code and links as plain text: the report shows the card's words, not its markup.
-    summary = re.sub(r"\*\*(.+?)\*\*|\*(.+?)\*|`([^`]*)`|\[([^\]]+)\]\([^)]*\)",
+    # Markdown emphasis, code and links as plain text: the report shows the card's words, not its markup. A link's
+    # address may hold one level of parentheses ("f(x)"): matching up to the first ")" left the second one behind.
+    summary = re.sub(r"\*\*(.+?)\*\*|\*(.+?)\*|`([^`]*)`|\[([^\]]+)\]\((?:[^()]|\([^()]*\))*\)",
                      lambda m: next(g for g in m.groups() if g is not None), summary)
     return summary if len(summary) <= CARD_SUMMARY_CHARS else summary[: CARD_SUMMARY_CHARS - 1] + "…"
 

@@ -78,6 +78,9 @@ def test_the_card_summary_is_plain_text(checkpoint, tmp_path):
     # Windows line ends: the first paragraph ran into the next one
     (folder / "README.md").write_bytes(b"# tiny\r\n\r\nWindows text here.\r\n\r\nmore\r\n")
     assert card_summary(load_model(folder)) == "Windows text here."
+    # an address with parentheses: the link's text only, no stray ")" after it
+    (folder / "README.md").write_text("See [x](javascript:alert(6)). And [wiki](https://w.org/F_(x)) too.\n")
+    assert card_summary(load_model(folder)) == "See x. And wiki too."
 
 
 def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
