@@ -15,7 +15,7 @@ from explainer.attention.statistics import FIELDS, attention_rollout, head_stati
 from explainer.attribution.attributing import attribute
 from explainer.attribution.inputs import BASELINES
 from explainer.attribution.options import page_options
-from explainer.attribution.registry import METHODS, title
+from explainer.attribution.registry import METHODS, REGISTRY, title
 from explainer.capture.tracing import Trace, trace
 from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
@@ -111,8 +111,9 @@ def _attribution(
     options = page_options(baseline)  # the page's numbers, not the command line's longer runs
     scores = attribute(bundle, result.text, method, target=chosen, options=options)
     which = "the predicted label" if chosen == result.predicted else "the label"
-    caption = f"{title(method)} of {which} {scores.target_label}. " + attribution_figures.legend_sentence(
-        method, scores.target_label)
+    # a method that reads no label (rollout) explains none: naming one would claim what was not computed
+    of = f" of {which} {scores.target_label}" if REGISTRY[method].depends_on_target else ""
+    caption = f"{title(method)}{of}. " + attribution_figures.legend_sentence(method, scores.target_label)
     notes = list(scores.notes)
     at = "its own tau" if tau is None else f"tau {tau:g}"
     dense = int(scores.logits.argmax())
@@ -124,6 +125,18 @@ def _attribution(
         caption += " " + attribution_figures.convergence_caption(scores)
     return Section("attribution", f"Attribution: {title(method)}", caption, (attribution_figures.bars(scores),),
                    (attribution_figures.highlighted_html(scores),))
+
+
+def _attribution_options(method: str, baseline: str, target: str | None) -> dict[str, str]:
+    """The attribution options the report lists: only those the method reads (saliency takes no baseline, rollout
+    no label), so the table claims nothing that did not shape the scores."""
+    reads = REGISTRY[method].reads
+    used = {"attribution method": title(method)}
+    if "baseline" in reads:
+        used["attribution baseline"] = baseline
+    if "target" in reads:
+        used["attribution target"] = target or "the predicted label"
+    return used
 
 
 def _markers(result: Trace, token: int | None) -> Section:
@@ -197,8 +210,7 @@ def build_report(
     sections = [builders[page]() for page in pages]
     used = {"pages": ", ".join(pages)}
     if "attribution" in pages:
-        used |= {"attribution method": title(method), "attribution baseline": baseline,
-                 "attribution target": target or "the predicted label"}
+        used |= _attribution_options(method, baseline, target)
     if "attention" in pages:
         used["head statistic"] = statistic
     if beacon_threshold is not None and result.beacon_gates is not None:

@@ -85,9 +85,9 @@ def test_the_card_summary_is_plain_text(checkpoint, tmp_path):
 
 def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
     model = bundle("ours")
-    document = build_report(model, "a fine film", ("overview", "attribution", "beacons"), method="saliency",
+    document = build_report(model, "a fine film", ("overview", "attribution", "beacons"), method="occlusion",
                             baseline="mask", layer=1, head=1, beacon_threshold=0.3)
-    assert "the attention of layer 1, head 1" in document and "Attribution: Saliency" in document
+    assert "the attention of layer 1, head 1" in document and "Attribution: Occlusion" in document
     assert "attribution baseline" in document and "beacon tau" in document and ">0.30 (the model" in document
     clamped = build_report(model, "a fine film", ("overview",), layer=99, head=-4)
     last = model.model.config.num_hidden_layers - 1
@@ -116,6 +116,20 @@ def test_the_report_attributes_the_label_it_is_given_and_draws_the_statistic_map
         build_report(model, text, ("attribution",), target="neutral")
     with pytest.raises(ReportError, match="Unknown head statistic"):
         build_report(model, text, ("attention",), statistic="bogus")
+
+
+@pytest.mark.parametrize("method, listed", [
+    ("rollout", ()), ("saliency", ("target",)), ("grad_x_attention", ("target",)),
+    ("occlusion", ("baseline", "target")),
+])
+def test_the_report_lists_and_names_only_what_the_attribution_method_reads(bundle, method, listed):
+    # Rollout's caption said "of the predicted label ..." beside "does not depend on the label", and the table listed
+    # a baseline for methods that read none: options that shaped nothing.
+    document = build_report(bundle("ours"), "a fine film", ("attribution",), method=method, baseline="mask")
+    assert ("<td>attribution baseline</td><td>mask</td>" in document) == ("baseline" in listed)
+    assert ("<td>attribution target</td>" in document) == ("target" in listed)
+    assert (" of the predicted label " in document) == ("target" in listed)
+    assert "<td>attribution method</td>" in document
 
 
 def test_figures_use_plotly_template_even_where_streamlit_set_its_own(bundle, monkeypatch):
