@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", default="pad",
                         help="what replaces text tokens in attribution: pad (default), mask, zero")
     parser.add_argument("--target", default=None,
-                        help="the label the attribution page explains (default: the predicted label)")
+                        help="the label the attribution page explains, by name or index (default: the predicted "
+                        "label)")
     parser.add_argument("--statistic", default="entropy",
                         help="the attention page's head statistic map (default entropy; also mean_distance, "
                         "first_token_share, last_token_share, self_share, previous_token_share)")

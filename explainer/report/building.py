@@ -17,7 +17,7 @@ from explainer.attribution.inputs import BASELINES
 from explainer.attribution.options import page_options
 from explainer.attribution.registry import METHODS, REGISTRY, title
 from explainer.capture.tracing import Trace, trace
-from explainer.capture.validation import truncation_sentence
+from explainer.capture.validation import InputError, label_index, truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
@@ -42,6 +42,15 @@ def check_pages(pages: Sequence[str]) -> tuple[str, ...]:
         raise ReportError(f"Unknown report page(s) {unknown}; choose from {', '.join(PAGES)}" if unknown
                           else f"Name at least one page: {', '.join(PAGES)}")
     return tuple(dict.fromkeys(pages))
+
+
+def target_name(label_names: Sequence[str], target: str) -> str:
+    """The label `target` names, by name or index, read as attribute, patch, ablate and counterfactual read it
+    (capture.validation.label_index); ReportError naming the labels otherwise."""
+    try:
+        return label_names[label_index(label_names, target)]
+    except InputError as error:
+        raise ReportError(str(error)) from None
 
 
 def card_summary(bundle: ModelBundle) -> str:
@@ -184,7 +193,7 @@ def build_report(
 ) -> str:
     """The report of `bundle` on `text` with the chosen `pages`, as one HTML document: the overview's attention
     head at `layer` (None: the last) and `head`, the attention section's head `statistic`, attribution of the
-    label `target` (None: the predicted one) by `method` from `baseline`, every view at
+    label `target` (a name or an index; None: the predicted one) by `method` from `baseline`, every view at
     `beacon_threshold` (None: the model's own tau), the markers' reasoning path of `path_token` (None: every
     token); `left_out` names what the page showed that the report does not draw. InputError for unusable text,
     ReportError for an unknown page, method, baseline, statistic or label."""
@@ -195,8 +204,7 @@ def build_report(
         raise ReportError(f"Unknown baseline '{baseline}'; choose one of {', '.join(BASELINES)}")
     if statistic not in FIELDS:
         raise ReportError(f"Unknown head statistic '{statistic}'; choose one of {', '.join(FIELDS)}")
-    if target is not None and target not in bundle.label_names:
-        raise ReportError(f"Unknown label '{target}'; {bundle.name} has {', '.join(bundle.label_names)}")
+    target = None if target is None else target_name(bundle.label_names, target)
     result = trace(bundle, text, beacon_threshold=beacon_threshold)
     builders = {
         "overview": lambda: _overview(result, layer, head),

@@ -74,6 +74,21 @@ def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys, argv, mes
     assert not (tmp_path / "r.html").exists()
 
 
+def test_the_target_is_a_label_name_or_index_as_attribute_takes_it(checkpoint, tmp_path, capsys, monkeypatch):
+    # --target 1 was refused ("Unknown label '1'") while attribute, patch, ablate and counterfactual take an index
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    base = ["--model", str(checkpoint("ours")), "--text", "a fine film", "--pages", "attribution",
+            "--method", "saliency"]
+    for target, label in (("1", "pos"), ("neg", "neg")):
+        out = tmp_path / f"r{target}.html"
+        main([*base, "--target", target, "--out", str(out)])
+        capsys.readouterr()
+        assert f"<td>attribution target</td><td>{label}</td>" in out.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main([*base, "--target", "2", "--out", str(tmp_path / "r2.html")])
+    assert "Label index 2 is out of range" in capsys.readouterr().err
+
+
 def test_the_markers_section_draws_the_reasoning_path_of_the_token_asked_for(checkpoint, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
     base = ["--model", str(checkpoint("ours")), "--text", "a fine film", "--pages", "markers"]
