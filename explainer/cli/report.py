@@ -18,6 +18,7 @@ from explainer.cli.common import (
     describe,
     fail,
     load_cli_model,
+    offered_model,
     print_json,
     text_argument,
     unit_interval,
@@ -69,14 +70,17 @@ def main(argv: list[str] | None = None) -> None:
     # torch, the model and the views load only now: --help and usage errors start at once
     from explainer.models import is_thought_beacon, uses_beacons
     from explainer.report.building import ReportError, build_report
+    from explainer.report.linking import link_model
 
     bundle = load_cli_model(args.model, args.allow_pickle)
     _check_head(bundle, args.layer, args.head)
     config = bundle.model.config
     if args.tau is not None and is_thought_beacon(config) and not uses_beacons(config):  # a baseline twin
         print(f"note: {bundle.name} has no activation beacons; --tau changes nothing", file=sys.stderr)
+    offered = offered_model(args.model)
     try:
-        query = {"model": args.model or bundle.name, "text": args.text}
+        # a folder's path stays out of the link (build_report leaves such a link out and says why)
+        query = {"model": link_model(bundle, offered) or "", "text": args.text}
         if args.layer is not None:
             query["layer"] = str(args.layer)
         if args.layer is not None or args.head:
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> None:
         link = args.app_url.rstrip("/") + "/?" + urllib.parse.urlencode(query)
         document = build_report(bundle, args.text, pages, method=args.method, baseline=args.baseline,
                                 target=args.target, statistic=args.statistic, layer=args.layer, head=args.head,
-                                beacon_threshold=args.tau, path_token=args.path_token, link=link)
+                                beacon_threshold=args.tau, path_token=args.path_token, link=link,
+                                model_label=offered)
     except (InputError, ReportError) as error:
         fail(str(error))
     with writing_to(out):

@@ -20,6 +20,7 @@ from explainer.capture.tracing import Trace, trace
 from explainer.capture.validation import InputError, label_index, truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
+from explainer.report.linking import LINK_LEFT_OUT, link_model
 from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 from explainer.thought_beacon.beacons import input_compute
 from explainer.thought_beacon.dense import ATTRIBUTED_DENSE, differs_note
@@ -195,8 +196,9 @@ def build_report(
     head at `layer` (None: the last) and `head`, the attention section's head `statistic`, attribution of the
     label `target` (a name or an index; None: the predicted one) by `method` from `baseline`, every view at
     `beacon_threshold` (None: the model's own tau), the markers' reasoning path of `path_token` (None: every
-    token); `left_out` names what the page showed that the report does not draw. InputError for unusable text,
-    ReportError for an unknown page, method, baseline, statistic or label."""
+    token); `left_out` names what the page showed that the report does not draw; `link` reopens the live view
+    (left out, with a line saying why, for a model loaded from a folder that `model_label` offers no name for).
+    InputError for unusable text, ReportError for an unknown page, method, baseline, statistic or label."""
     pages = check_pages(pages)
     if method not in METHODS:
         raise ReportError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}")
@@ -234,12 +236,14 @@ def build_report(
     if result.unread_note:
         used["not read"] = result.unread_note
     shipped_names = {m.name for m in shipped.SHIPPED}
+    shareable = link_model(bundle, model_label) is not None  # else the link would carry the folder's path
     meta = ReportMeta(
         # A folder is shown by its name only: the file may travel beyond the server, its paths should not.
         model=model_label or (bundle.name if bundle.name in shipped_names else Path(bundle.name).name),
         text=text, prediction=f"{result.predicted_label} ({result.probabilities[result.predicted]:.1%})",
         probabilities=dict(zip(result.label_names, map(float, result.probabilities))),
-        options=used, card_summary=card_summary(bundle), link=link,
+        options=used, card_summary=card_summary(bundle), link=link if shareable else "",
+        link_note="" if shareable else LINK_LEFT_OUT,
         created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     return render_report(meta, sections)

@@ -52,7 +52,24 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     assert "a &lt;i&gt;fine&lt;/i&gt; film" in document and '<h2 id="attribution">' in document
     assert "<td>attribution target</td><td>pos</td>" in document
     assert " label pos. Blue supports pos, red speaks against it" in document
-    assert "the attention of layer 1, head 1" in document and "layer=1&amp;head=1" in document
+    assert "the attention of layer 1, head 1" in document
+    # the folder's path stays on this machine: no link carries it, and the file says why
+    assert "Live view:" not in document and str(checkpoint("ours")) not in document
+    assert "The live link is left out: the model was loaded from a folder on the machine that made" in document
+
+
+def test_a_demo_report_links_to_the_model_by_its_offered_name(checkpoint, tmp_path, capsys, monkeypatch):
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    for argv in ([], ["--model", "tiny"]):  # the first offered model by default, or named
+        out = tmp_path / "r.html"
+        main([*argv, "--text", "a fine film", "--pages", "overview", "--out", str(out)])
+        capsys.readouterr()
+        document = out.read_text(encoding="utf-8")
+        assert 'Live view: <a href="http://localhost:8501/?model=tiny&amp;text=a+fine+film">' in document
+        assert "<b>tiny</b>" in document and str(checkpoint("ours")) not in document
 
 
 @pytest.mark.parametrize(
