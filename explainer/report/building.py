@@ -186,6 +186,7 @@ def build_report(
     head: int = 0,
     beacon_threshold: float | None = None,
     link: str = "",
+    link_note: str = "",
     options: Mapping[str, str] | None = None,
     attribution_token_limit: int | None = None,
     model_label: str | None = None,
@@ -196,8 +197,9 @@ def build_report(
     head at `layer` (None: the last) and `head`, the attention section's head `statistic`, attribution of the
     label `target` (a name or an index; None: the predicted one) by `method` from `baseline`, every view at
     `beacon_threshold` (None: the model's own tau), the markers' reasoning path of `path_token` (None: every
-    token); `left_out` names what the page showed that the report does not draw; `link` reopens the live view
-    (left out, with a line saying why, for a model loaded from a folder that `model_label` offers no name for).
+    token); `left_out` names what the page showed that the report does not draw; `link` reopens the live view and
+    `link_note` says what it opens (both left out, with a line saying why, for a model loaded from a folder that
+    `model_label` offers no name for).
     InputError for unusable text, ReportError for an unknown page, method, baseline, statistic or label."""
     pages = check_pages(pages)
     if method not in METHODS:
@@ -243,7 +245,7 @@ def build_report(
         text=text, prediction=f"{result.predicted_label} ({result.probabilities[result.predicted]:.1%})",
         probabilities=dict(zip(result.label_names, map(float, result.probabilities))),
         options=used, card_summary=card_summary(bundle), link=link if shareable else "",
-        link_note="" if shareable else LINK_LEFT_OUT,
+        link_note=link_note if shareable else LINK_LEFT_OUT,
         created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     return render_report(meta, sections)

@@ -91,6 +91,23 @@ def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys, argv, mes
     assert not (tmp_path / "r.html").exists()
 
 
+def test_the_link_reopens_what_the_report_shows(checkpoint, tmp_path, capsys, monkeypatch):
+    # The link always opened the Overview with model, text, layer and head: --tau, --method, --target ... were
+    # dropped, so at --tau 0.6 the report said one probability and its link opened another (the model's own tau).
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "r.html"
+    main(["--text", "a fine film", "--pages", "overview,attribution", "--tau", "0.6", "--method", "saliency",
+          "--target", "1", "--out", str(out)])
+    capsys.readouterr()
+    document = out.read_text(encoding="utf-8")
+    assert ('<a href="http://localhost:8501/beacons?model=tiny&amp;text=a+fine+film&amp;tau=0.6&amp;method=saliency'
+            '&amp;target=pos">') in document  # the label by its name: the page's picker reads names
+    assert "It opens the Beacons page at τ 0.6; the Attribution page reads its options from the link too" in document
+
+
 def test_the_target_is_a_label_name_or_index_as_attribute_takes_it(checkpoint, tmp_path, capsys, monkeypatch):
     # --target 1 was refused ("Unknown label '1'") while attribute, patch, ablate and counterfactual take an index
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
