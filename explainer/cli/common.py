@@ -252,6 +252,15 @@ def model_argument(name: str | None) -> str | None:
     return demo.model_target(name)
 
 
+def offered_model(name: str | None) -> str | None:
+    """Under EXPLAINER_DEMO, the offered name --model stands for (the first one offered when none is given): what
+    a report shows and links to in place of its folder, as the app does. None outside demo mode."""
+    demo = _demo()
+    if demo is None:
+        return None
+    return name if name is not None else demo.models[0].name
+
+
 def data_argument(raw: str | Path) -> str:
     """--data as a path to read. Under EXPLAINER_DEMO: an offered data set's name, or a path that resolves
     (symlinks followed) inside one of the config's data roots; anything else is refused without reading it."""

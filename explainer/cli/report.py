@@ -1,7 +1,8 @@
 """`python -m explainer report [--model M] --text "..." [--pages overview,attention,attribution,markers,beacons]
 [--method M] [--baseline B] [--target LABEL] [--statistic S] [--layer L --head H] [--tau T] [--path-token N]
 --out report.html`:
-one self-contained HTML report that opens offline with no server."""
+one self-contained HTML report that opens offline with no server. Its "Live view" link opens the app page that
+reads the options given (report/linking.live_link) and says what it opens."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from explainer.cli.common import (
     describe,
     fail,
     load_cli_model,
+    offered_model,
     print_json,
     text_argument,
     unit_interval,
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", default="pad",
                         help="what replaces text tokens in attribution: pad (default), mask, zero")
     parser.add_argument("--target", default=None,
-                        help="the label the attribution page explains (default: the predicted label)")
+                        help="the label the attribution page explains, by name or index (default: the predicted "
+                        "label)")
     parser.add_argument("--statistic", default="entropy",
                         help="the attention page's head statistic map (default entropy; also mean_distance, "
                         "first_token_share, last_token_share, self_share, previous_token_share)")
@@ -67,29 +70,41 @@ def main(argv: list[str] | None = None) -> None:
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
     # torch, the model and the views load only now: --help and usage errors start at once
     from explainer.models import is_thought_beacon, uses_beacons
-    from explainer.report.building import ReportError, build_report
+    from explainer.report.building import ReportError, build_report, check_pages, target_name
+    from explainer.report.linking import link_model
 
     bundle = load_cli_model(args.model, args.allow_pickle)
     _check_head(bundle, args.layer, args.head)
     config = bundle.model.config
     if args.tau is not None and is_thought_beacon(config) and not uses_beacons(config):  # a baseline twin
         print(f"note: {bundle.name} has no activation beacons; --tau changes nothing", file=sys.stderr)
+    offered = offered_model(args.model)
     try:
-        query = {"model": args.model or bundle.name, "text": args.text}
-        if args.layer is not None:
-            query["layer"] = str(args.layer)
-        if args.layer is not None or args.head:
-            query["head"] = str(args.head)
-        link = args.app_url.rstrip("/") + "/?" + urllib.parse.urlencode(query)
-        document = build_report(bundle, args.text, pages, method=args.method, baseline=args.baseline,
-                                target=args.target, statistic=args.statistic, layer=args.layer, head=args.head,
-                                beacon_threshold=args.tau, path_token=args.path_token, link=link)
+        options = {"layer": args.layer, "head": args.head, "method": args.method, "baseline": args.baseline,
+                   "target": None if args.target is None else target_name(bundle.label_names, args.target),
+                   "statistic": args.statistic, "beacon_threshold": args.tau, "path_token": args.path_token}
+        linked = {**options, "beacon_threshold": args.tau if uses_beacons(config) else None}  # only beacons read τ
+        link, opens = _link(args.app_url, link_model(bundle, offered), args.text, check_pages(pages), linked)
+        document = build_report(bundle, args.text, pages, **options, link=link, link_note=opens,
+                                model_label=offered)
     except (InputError, ReportError) as error:
         fail(str(error))
     with writing_to(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(document, encoding="utf-8")
     print_json({"out": str(out), "bytes": out.stat().st_size, "pages": pages, "model": bundle.name})
+
+
+def _link(app_url: str, model: str | None, text: str, pages: tuple[str, ...], options: dict) -> tuple[str, str]:
+    """The link that reopens what the report shows (the page that reads its options, carrying them all under the
+    names the pages read) and what it opens; none for a model from a folder (build_report says why)."""
+    from explainer.report.linking import live_link
+
+    if model is None:  # a folder's path stays out of the link
+        return "", ""
+    live = live_link(pages, **options)
+    query = {"model": model, "text": text, **live.params}
+    return f"{app_url.rstrip('/')}/{live.page}?{urllib.parse.urlencode(query)}", live.opens
 
 
 def _check_head(bundle, layer: int | None, head: int) -> None:

@@ -3,6 +3,8 @@ offline with no server (`python -m explainer report`, and "Download report" in t
 
     building.py  build_report(bundle, text, pages=...): runs the model once (and the chosen attribution method),
                  builds each page's figures with the view functions, and renders them (views/report.py)
+    linking.py   the "Live view" link: the model name it may carry (never a folder's path: such a link is left
+                 out, and the file says why); for the command line, the page and options that reopen the report
     options.py   PAGES, DEFAULT_PAGES, DEFAULT_METHOD (light: no torch)
 """
 

@@ -15,11 +15,12 @@ from explainer.attention.statistics import FIELDS, attention_rollout, head_stati
 from explainer.attribution.attributing import attribute
 from explainer.attribution.inputs import BASELINES
 from explainer.attribution.options import page_options
-from explainer.attribution.registry import METHODS, title
+from explainer.attribution.registry import METHODS, REGISTRY, title
 from explainer.capture.tracing import Trace, trace
-from explainer.capture.validation import truncation_sentence
+from explainer.capture.validation import InputError, label_index, truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
+from explainer.report.linking import LINK_LEFT_OUT, link_model
 from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 from explainer.thought_beacon.beacons import input_compute
 from explainer.thought_beacon.dense import ATTRIBUTED_DENSE, differs_note
@@ -44,6 +45,15 @@ def check_pages(pages: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(pages))
 
 
+def target_name(label_names: Sequence[str], target: str) -> str:
+    """The label `target` names, by name or index, read as attribute, patch, ablate and counterfactual read it
+    (capture.validation.label_index); ReportError naming the labels otherwise."""
+    try:
+        return label_names[label_index(label_names, target)]
+    except InputError as error:
+        raise ReportError(str(error)) from None
+
+
 def card_summary(bundle: ModelBundle) -> str:
     """The first paragraph of the model's card (its folder's README.md, read with huggingface_hub's ModelCard),
     as plain text; empty when the model has no card."""
@@ -61,8 +71,9 @@ def card_summary(bundle: ModelBundle) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # a card saved with Windows line ends has paragraphs too
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip() and not p.lstrip().startswith(("#", "|", "<"))]
     summary = " ".join(paragraphs[0].split()) if paragraphs else ""
-    # Markdown emphasis, code and links as plain text: the report shows the card's words, not its markup.
-    summary = re.sub(r"\*\*(.+?)\*\*|\*(.+?)\*|`([^`]*)`|\[([^\]]+)\]\([^)]*\)",
+    # Markdown emphasis, code and links as plain text: the report shows the card's words, not its markup. A link's
+    # address may hold one level of parentheses ("f(x)"): matching up to the first ")" left the second one behind.
+    summary = re.sub(r"\*\*(.+?)\*\*|\*(.+?)\*|`([^`]*)`|\[([^\]]+)\]\((?:[^()]|\([^()]*\))*\)",
                      lambda m: next(g for g in m.groups() if g is not None), summary)
     return summary if len(summary) <= CARD_SUMMARY_CHARS else summary[: CARD_SUMMARY_CHARS - 1] + "…"
 
@@ -110,8 +121,9 @@ def _attribution(
     options = page_options(baseline)  # the page's numbers, not the command line's longer runs
     scores = attribute(bundle, result.text, method, target=chosen, options=options)
     which = "the predicted label" if chosen == result.predicted else "the label"
-    caption = f"{title(method)} of {which} {scores.target_label}. " + attribution_figures.legend_sentence(
-        method, scores.target_label)
+    # a method that reads no label (rollout) explains none: naming one would claim what was not computed
+    of = f" of {which} {scores.target_label}" if REGISTRY[method].depends_on_target else ""
+    caption = f"{title(method)}{of}. " + attribution_figures.legend_sentence(method, scores.target_label)
     notes = list(scores.notes)
     at = "its own tau" if tau is None else f"tau {tau:g}"
     dense = int(scores.logits.argmax())
@@ -123,6 +135,18 @@ def _attribution(
         caption += " " + attribution_figures.convergence_caption(scores)
     return Section("attribution", f"Attribution: {title(method)}", caption, (attribution_figures.bars(scores),),
                    (attribution_figures.highlighted_html(scores),))
+
+
+def _attribution_options(method: str, baseline: str, target: str | None) -> dict[str, str]:
+    """The attribution options the report lists: only those the method reads (saliency takes no baseline, rollout
+    no label), so the table claims nothing that did not shape the scores."""
+    reads = REGISTRY[method].reads
+    used = {"attribution method": title(method)}
+    if "baseline" in reads:
+        used["attribution baseline"] = baseline
+    if "target" in reads:
+        used["attribution target"] = target or "the predicted label"
+    return used
 
 
 def _markers(result: Trace, token: int | None) -> Section:
@@ -162,6 +186,7 @@ def build_report(
     head: int = 0,
     beacon_threshold: float | None = None,
     link: str = "",
+    link_note: str = "",
     options: Mapping[str, str] | None = None,
     attribution_token_limit: int | None = None,
     model_label: str | None = None,
@@ -170,10 +195,12 @@ def build_report(
 ) -> str:
     """The report of `bundle` on `text` with the chosen `pages`, as one HTML document: the overview's attention
     head at `layer` (None: the last) and `head`, the attention section's head `statistic`, attribution of the
-    label `target` (None: the predicted one) by `method` from `baseline`, every view at
+    label `target` (a name or an index; None: the predicted one) by `method` from `baseline`, every view at
     `beacon_threshold` (None: the model's own tau), the markers' reasoning path of `path_token` (None: every
-    token); `left_out` names what the page showed that the report does not draw. InputError for unusable text,
-    ReportError for an unknown page, method, baseline, statistic or label."""
+    token); `left_out` names what the page showed that the report does not draw; `link` reopens the live view and
+    `link_note` says what it opens (both left out, with a line saying why, for a model loaded from a folder that
+    `model_label` offers no name for).
+    InputError for unusable text, ReportError for an unknown page, method, baseline, statistic or label."""
     pages = check_pages(pages)
     if method not in METHODS:
         raise ReportError(f"Unknown method '{method}'; choose one of {', '.join(METHODS)}")
@@ -181,8 +208,7 @@ def build_report(
         raise ReportError(f"Unknown baseline '{baseline}'; choose one of {', '.join(BASELINES)}")
     if statistic not in FIELDS:
         raise ReportError(f"Unknown head statistic '{statistic}'; choose one of {', '.join(FIELDS)}")
-    if target is not None and target not in bundle.label_names:
-        raise ReportError(f"Unknown label '{target}'; {bundle.name} has {', '.join(bundle.label_names)}")
+    target = None if target is None else target_name(bundle.label_names, target)
     result = trace(bundle, text, beacon_threshold=beacon_threshold)
     builders = {
         "overview": lambda: _overview(result, layer, head),
@@ -196,8 +222,7 @@ def build_report(
     sections = [builders[page]() for page in pages]
     used = {"pages": ", ".join(pages)}
     if "attribution" in pages:
-        used |= {"attribution method": title(method), "attribution baseline": baseline,
-                 "attribution target": target or "the predicted label"}
+        used |= _attribution_options(method, baseline, target)
     if "attention" in pages:
         used["head statistic"] = statistic
     if beacon_threshold is not None and result.beacon_gates is not None:
@@ -213,12 +238,14 @@ def build_report(
     if result.unread_note:
         used["not read"] = result.unread_note
     shipped_names = {m.name for m in shipped.SHIPPED}
+    shareable = link_model(bundle, model_label) is not None  # else the link would carry the folder's path
     meta = ReportMeta(
         # A folder is shown by its name only: the file may travel beyond the server, its paths should not.
         model=model_label or (bundle.name if bundle.name in shipped_names else Path(bundle.name).name),
         text=text, prediction=f"{result.predicted_label} ({result.probabilities[result.predicted]:.1%})",
         probabilities=dict(zip(result.label_names, map(float, result.probabilities))),
-        options=used, card_summary=card_summary(bundle), link=link,
+        options=used, card_summary=card_summary(bundle), link=link if shareable else "",
+        link_note=link_note if shareable else LINK_LEFT_OUT,
         created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     return render_report(meta, sections)

@@ -467,7 +467,9 @@ NOT_IN_REPORT = {
 
 def live_view(page: str, params: Mapping[str, str]) -> LiveView:
     """The LiveView of app page `page` (its URL path: "" for the Overview, "attention", "beacons", ...) opened
-    with link `params`, read as the pages read them. Values a hand-edited link garbles keep their defaults."""
+    with link `params`, read as the pages read them. Values a hand-edited link garbles keep their defaults.
+    report/linking.live_link writes the command line's report options under the same names (a test reads them back
+    with this)."""
 
     def number(name: str, parse, default):
         try:

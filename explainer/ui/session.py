@@ -19,6 +19,7 @@ from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.report import build_report
+from explainer.report.linking import link_model
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup
@@ -155,10 +156,13 @@ def report_button(current: Selection, demo_name: str | None) -> None:
     page = urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1]
     limit = demo.limits.attribution_tokens if demo is not None else None
 
+    # a folder's path stays out of the link: build_report leaves the link out and says why
+    model = link_model(current.bundle, demo_name)
+
     def build() -> str:
         params = dict(options)
-        query = {**params, "model": demo_name or name, "text": text}
-        link = address + "?" + urllib.parse.urlencode(query) if address else ""
+        query = {**params, "model": model, "text": text}
+        link = address + "?" + urllib.parse.urlencode(query) if address and model else ""
         view = live_view(page, params)
         try:
             bundle = get_bundle(name)

@@ -44,6 +44,7 @@ class ReportMeta:
     options: Mapping[str, str] = field(default_factory=dict)
     card_summary: str = ""  # plain text from the model card
     link: str = ""  # the URL that reopens the live view
+    link_note: str = ""  # said after the link, or in its place when there is none (plain text)
     created: str = ""
 
 
@@ -65,8 +66,10 @@ def render_report(meta: ReportMeta, sections: Sequence[Section]) -> str:
     e = html.escape
     probabilities = ", ".join(f"{e(label)} {p:.1%}" for label, p in meta.probabilities.items())
     options = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in meta.options.items())
+    note = e(meta.link_note)
     link = (f'<p>Live view: <a href="{e(meta.link, quote=True)}">{e(meta.link)}</a> '
-            "(opens while the app is running)</p>") if meta.link else ""
+            f"(opens while the app is running){'. ' + note if note else ''}</p>") if meta.link else (
+        f"<p>{note}</p>" if note else "")
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',

@@ -52,7 +52,24 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     assert "a &lt;i&gt;fine&lt;/i&gt; film" in document and '<h2 id="attribution">' in document
     assert "<td>attribution target</td><td>pos</td>" in document
     assert " label pos. Blue supports pos, red speaks against it" in document
-    assert "the attention of layer 1, head 1" in document and "layer=1&amp;head=1" in document
+    assert "the attention of layer 1, head 1" in document
+    # the folder's path stays on this machine: no link carries it, and the file says why
+    assert "Live view:" not in document and str(checkpoint("ours")) not in document
+    assert "The live link is left out: the model was loaded from a folder on the machine that made" in document
+
+
+def test_a_demo_report_links_to_the_model_by_its_offered_name(checkpoint, tmp_path, capsys, monkeypatch):
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    for argv in ([], ["--model", "tiny"]):  # the first offered model by default, or named
+        out = tmp_path / "r.html"
+        main([*argv, "--text", "a fine film", "--pages", "overview", "--out", str(out)])
+        capsys.readouterr()
+        document = out.read_text(encoding="utf-8")
+        assert 'Live view: <a href="http://localhost:8501/?model=tiny&amp;text=a+fine+film">' in document
+        assert "<b>tiny</b>" in document and str(checkpoint("ours")) not in document
 
 
 @pytest.mark.parametrize(
@@ -72,6 +89,38 @@ def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys, argv, mes
         main(base + argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "r.html").exists()
+
+
+def test_the_link_reopens_what_the_report_shows(checkpoint, tmp_path, capsys, monkeypatch):
+    # The link always opened the Overview with model, text, layer and head: --tau, --method, --target ... were
+    # dropped, so at --tau 0.6 the report said one probability and its link opened another (the model's own tau).
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "r.html"
+    main(["--text", "a fine film", "--pages", "overview,attribution", "--tau", "0.6", "--method", "saliency",
+          "--target", "1", "--out", str(out)])
+    capsys.readouterr()
+    document = out.read_text(encoding="utf-8")
+    assert ('<a href="http://localhost:8501/beacons?model=tiny&amp;text=a+fine+film&amp;tau=0.6&amp;method=saliency'
+            '&amp;target=pos">') in document  # the label by its name: the page's picker reads names
+    assert "It opens the Beacons page at τ 0.6; the Attribution page reads its options from the link too" in document
+
+
+def test_the_target_is_a_label_name_or_index_as_attribute_takes_it(checkpoint, tmp_path, capsys, monkeypatch):
+    # --target 1 was refused ("Unknown label '1'") while attribute, patch, ablate and counterfactual take an index
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    base = ["--model", str(checkpoint("ours")), "--text", "a fine film", "--pages", "attribution",
+            "--method", "saliency"]
+    for target, label in (("1", "pos"), ("neg", "neg")):
+        out = tmp_path / f"r{target}.html"
+        main([*base, "--target", target, "--out", str(out)])
+        capsys.readouterr()
+        assert f"<td>attribution target</td><td>{label}</td>" in out.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main([*base, "--target", "2", "--out", str(tmp_path / "r2.html")])
+    assert "Label index 2 is out of range" in capsys.readouterr().err
 
 
 def test_the_markers_section_draws_the_reasoning_path_of_the_token_asked_for(checkpoint, tmp_path, capsys, monkeypatch):

@@ -4,12 +4,15 @@ escaped, notes for pages a model lacks, clear errors for unknown pages and metho
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from urllib.parse import quote_plus, urlencode
 
 import pytest
 
 from explainer import load_model, trace
 from explainer.capture.validation import truncation_sentence
 from explainer.report import PAGES, ReportError, build_report
+from explainer.report.linking import LINK_LEFT_OUT, link_model
 from explainer.views import attribution as attribution_figures
 from tests.conftest import CORPUS
 
@@ -17,7 +20,8 @@ TEXT = 'Great <script>alert("x")</script> & <b>bold</b> film'
 
 
 def test_every_page_is_there_and_user_text_is_escaped(bundle):
-    document = build_report(bundle("ours"), TEXT, PAGES, link="http://localhost:8501/?text=x&model=y")
+    # a folder model offered by name keeps its link (a bare folder's is left out: test_folder_paths_stay_out...)
+    document = build_report(bundle("ours"), TEXT, PAGES, link="http://localhost:8501/?text=x&model=y", model_label="y")
     for page in PAGES:
         assert f'<h2 id="{page}">' in document
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in document
@@ -37,8 +41,23 @@ def test_a_model_without_markers_gets_a_note(bundle):
 
 def test_folder_paths_stay_out_of_the_report(checkpoint):
     folder = checkpoint("ours")
-    document = build_report(load_model(folder, device="cpu"), "a fine film", ("overview",))
-    assert str(folder) not in document and f"<b>{folder.name}</b>" in document
+    model = load_model(folder, device="cpu")
+    link = "http://localhost:8501/?" + urlencode({"model": str(folder), "text": "a fine film"})
+    document = build_report(model, "a fine film", ("overview",), link=link)
+    assert str(folder) not in document and quote_plus(str(folder)) not in document
+    assert f"<b>{folder.name}</b>" in document and "Live view:" not in document
+    assert f"<p>{LINK_LEFT_OUT}</p>" in document  # the link is left out, and the file says why
+    offered = build_report(model, "a fine film", ("overview",), link="http://x/?model=tiny", model_label="tiny")
+    assert 'Live view: <a href="http://x/?model=tiny">' in offered and LINK_LEFT_OUT not in offered
+
+
+def test_a_link_names_a_shipped_model_a_hub_id_or_an_offered_name_never_a_folder(checkpoint):
+    from explainer.loading.shipped import SHIPPED
+
+    folder = load_model(checkpoint("ours"), device="cpu")
+    assert link_model(folder) is None and link_model(folder, "tiny") == "tiny"
+    assert link_model(replace(folder, name=SHIPPED[0].name, folder=SHIPPED[0].folder)) == SHIPPED[0].name
+    assert link_model(replace(folder, name="org/model", folder=None)) == "org/model"  # a hub id
 
 
 @pytest.mark.parametrize("pages, method, message", [(("nope",), "saliency", "Unknown report page"),
@@ -78,13 +97,16 @@ def test_the_card_summary_is_plain_text(checkpoint, tmp_path):
     # Windows line ends: the first paragraph ran into the next one
     (folder / "README.md").write_bytes(b"# tiny\r\n\r\nWindows text here.\r\n\r\nmore\r\n")
     assert card_summary(load_model(folder)) == "Windows text here."
+    # an address with parentheses: the link's text only, no stray ")" after it
+    (folder / "README.md").write_text("See [x](javascript:alert(6)). And [wiki](https://w.org/F_(x)) too.\n")
+    assert card_summary(load_model(folder)) == "See x. And wiki too."
 
 
 def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
     model = bundle("ours")
-    document = build_report(model, "a fine film", ("overview", "attribution", "beacons"), method="saliency",
+    document = build_report(model, "a fine film", ("overview", "attribution", "beacons"), method="occlusion",
                             baseline="mask", layer=1, head=1, beacon_threshold=0.3)
-    assert "the attention of layer 1, head 1" in document and "Attribution: Saliency" in document
+    assert "the attention of layer 1, head 1" in document and "Attribution: Occlusion" in document
     assert "attribution baseline" in document and "beacon tau" in document and ">0.30 (the model" in document
     clamped = build_report(model, "a fine film", ("overview",), layer=99, head=-4)
     last = model.model.config.num_hidden_layers - 1
@@ -113,6 +135,20 @@ def test_the_report_attributes_the_label_it_is_given_and_draws_the_statistic_map
         build_report(model, text, ("attribution",), target="neutral")
     with pytest.raises(ReportError, match="Unknown head statistic"):
         build_report(model, text, ("attention",), statistic="bogus")
+
+
+@pytest.mark.parametrize("method, listed", [
+    ("rollout", ()), ("saliency", ("target",)), ("grad_x_attention", ("target",)),
+    ("occlusion", ("baseline", "target")),
+])
+def test_the_report_lists_and_names_only_what_the_attribution_method_reads(bundle, method, listed):
+    # Rollout's caption said "of the predicted label ..." beside "does not depend on the label", and the table listed
+    # a baseline for methods that read none: options that shaped nothing.
+    document = build_report(bundle("ours"), "a fine film", ("attribution",), method=method, baseline="mask")
+    assert ("<td>attribution baseline</td><td>mask</td>" in document) == ("baseline" in listed)
+    assert ("<td>attribution target</td>" in document) == ("target" in listed)
+    assert (" of the predicted label " in document) == ("target" in listed)
+    assert "<td>attribution method</td>" in document
 
 
 def test_figures_use_plotly_template_even_where_streamlit_set_its_own(bundle, monkeypatch):

@@ -1,0 +1,101 @@
+"""The report's "Live view" link back to the app: which model name a link may carry (a folder's path must not
+travel with the file: the report names a folder model by its folder's name only), and, for the command line, the
+page and options that reopen what the report shows, under the names the live pages read them by (ui/links.live_view
+reads a page's link back into a report's options: tests/unit/report/test_linking.py holds the two together)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from explainer.loading import shipped
+from explainer.loading.bundle import ModelBundle
+from explainer.report.options import DEFAULT_METHOD
+
+LINK_LEFT_OUT = "The live link is left out: the model was loaded from a folder on the machine that made this report."
+# The app page each report section comes from, by its URL path ("" is the Overview), and how the file names it
+URL_PATHS = {"overview": "", "attention": "attention", "attribution": "attribution", "markers": "markers",
+             "beacons": "beacons"}
+TITLES = {"overview": "the Overview", "attention": "the Attention page", "attribution": "the Attribution page",
+          "markers": "the Thought markers page", "beacons": "the Beacons page"}
+PARAM_NAMES = {"layer": "layer", "head": "head", "stat": "head statistic", "method": "method",
+               "baseline": "baseline", "target": "target", "path": "reasoning path", "tau": "τ"}
+
+
+def link_model(bundle: ModelBundle, offered: str | None = None) -> str | None:
+    """The model name a link to the live app may carry: demo mode's `offered` name, a shipped name, a hub id;
+    None for a model loaded from a folder (its path names the machine that made the report, and opens nothing
+    anywhere else)."""
+    if offered:
+        return offered
+    named = {m.name for m in shipped.SHIPPED} | {shipped.UNTRAINED_NAME}
+    return bundle.name if bundle.folder is None or bundle.name in named else None
+
+
+@dataclass(frozen=True)
+class LiveLink:
+    """Where a report's link points: an app page (its URL path), the options it carries beside model and text, and
+    what opening it shows, said beside the link in the file."""
+
+    page: str
+    params: dict[str, str]
+    opens: str
+
+
+def live_link(
+    pages: Sequence[str],
+    *,
+    layer: int | None = None,
+    head: int = 0,
+    method: str = DEFAULT_METHOD,
+    baseline: str = "pad",
+    target: str | None = None,
+    statistic: str = "entropy",
+    beacon_threshold: float | None = None,
+    path_token: int | None = None,
+) -> LiveLink:
+    """The link that reopens a report of `pages` made with these options (build_report's, by the same names;
+    `beacon_threshold` only for a model with beacons). A link opens one page, and only the Beacons page reads τ:
+    the link opens the page whose options the report set (the Beacons page first, τ changing every view), and
+    carries the other pages' options too, which those pages take when they are first opened in that session."""
+    wanted = _page_options(pages, layer, head, method, baseline, target, statistic, beacon_threshold, path_token)
+    chosen = [page for page in ("beacons", *pages) if wanted.get(page)]
+    landing = chosen[0] if chosen else pages[0]
+    params = {name: value for page in chosen for name, value in wanted[page].items()}
+    opens = f"It opens {TITLES[landing]}" + _carrying(landing, wanted.get(landing, {}))
+    others = [TITLES[page] for page in chosen if page != landing]
+    if others:
+        one = len(others) == 1
+        opens += (f"; {_and(others)} {'reads its' if one else 'read their'} options from the link too when first "
+                  "opened in that session")
+    if beacon_threshold is not None and any(page != "beacons" for page in pages):
+        opens += "; the other pages show the model's own τ, not this report's"
+    return LiveLink(URL_PATHS[landing], params, opens + ".")
+
+
+def _page_options(
+    pages: Sequence[str], layer: int | None, head: int, method: str, baseline: str, target: str | None,
+    statistic: str, beacon_threshold: float | None, path_token: int | None,
+) -> dict[str, dict[str, str]]:
+    # Each report page's options its live page would not show by default, under the link names the page reads.
+    # τ shapes every section of the report, so it counts whichever pages were chosen.
+    options = {
+        "overview": {"layer": layer, "head": head if layer is not None or head else None},
+        "attention": {"stat": None if statistic == "entropy" else statistic},
+        "attribution": {"method": None if method == DEFAULT_METHOD else method,
+                        "baseline": None if baseline == "pad" else baseline, "target": target},
+        "markers": {"path": path_token},
+        "beacons": {"tau": None if beacon_threshold is None else f"{beacon_threshold:g}"},
+    }
+    return {page: {name: str(value) for name, value in read.items() if value is not None}
+            for page, read in options.items() if page in pages or page == "beacons"}
+
+
+def _carrying(page: str, params: dict[str, str]) -> str:
+    if page == "beacons" and "tau" in params:
+        return f" at τ {params['tau']}" + _carrying("", {k: v for k, v in params.items() if k != "tau"})
+    return f" with this report's {_and([PARAM_NAMES[name] for name in params])}" if params else ""
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
