@@ -97,9 +97,11 @@ def pool(bundle: ModelBundle, out: Any, attention_mask: np.ndarray) -> BatchEmbe
     readout = torch.stack([h[batch, positions] for h in states])  # [layers+1, batch, d]
     if not has_readout(bundle):  # no single known position: stored as NaN, refused where read (check_readout)
         readout = torch.full_like(readout, float("nan"))
-    weights = mask.to(states[0].dtype)[:, None, :]  # [batch, 1, T]
+    # Summed in float64: a float32 bmm's summation order follows torch's thread count (the Ray engine's workers run
+    # one thread, the local engine two), and stored in float16 the sums then differed in their last bit.
+    weights = mask.to(torch.float64)[:, None, :]  # [batch, 1, T]
     counts = weights.sum(dim=2).clamp(min=1.0)  # [batch, 1]
-    mean = torch.stack([torch.bmm(weights, h).squeeze(1) / counts for h in states])  # [layers+1, batch, d]
+    mean = torch.stack([(torch.bmm(weights, h.double()).squeeze(1) / counts).float() for h in states])  # [L+1, B, d]
     markers = np.full(mask.shape[0], -1, dtype=np.int16)
     routing = getattr(out, "thought_markers", None)
     if routing:

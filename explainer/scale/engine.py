@@ -362,7 +362,10 @@ def _run_ray(
     # others load the model, and read tasks can take the CPUs the actors wait for. A cluster that cannot place
     # them all fails with a message instead of running on fewer workers than asked.
     context.wait_for_min_actors_s = ACTOR_START_SECONDS
-    dataset = ray.data.read_datasource(ray_datasource(inputs.files, reader))
+    # One read task per file, its blocks left whole, as the local engine runs them: Ray may split read output into
+    # more blocks than tasks when the cluster's parallelism is higher (a 2-row block failed as "lines 2-2", the local
+    # engine's "lines 2-3"), and a split block is batched and padded otherwise.
+    dataset = ray.data.read_datasource(ray_datasource(inputs.files, reader), override_num_blocks=len(inputs.files))
     dataset = dataset.map_batches(
         BlockWorker,
         fn_constructor_kwargs={

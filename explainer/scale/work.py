@@ -138,8 +138,8 @@ def _row_results(bundle: ModelBundle, job: JobOptions, block: pa.Table) -> pa.Ta
             columns["dominant_marker"] = pa.array(dominant)
         if job.kind == "map":
             for name in ("readout", "mean"):
-                vectors = stats[name]  # [layers+1, used, hidden] float16
-                values = [b""] * n
+                values = [b""] * n  # a block of skipped rows only ran no batch, so it has no vectors to write
+                vectors = stats.get(name, np.zeros((0, 0, 0), np.float16))  # [layers+1, used, hidden] float16
                 for slot, row in enumerate(used):
                     values[row] = np.ascontiguousarray(vectors[:, slot, :]).tobytes()
                 columns[name] = pa.array(values, type=pa.binary())

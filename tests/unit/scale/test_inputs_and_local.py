@@ -209,6 +209,11 @@ def test_empty_shards_add_no_rows_and_a_set_of_only_empty_shards_is_refused(tmp_
         open_results(tmp_path / "out").predictions().probabilities,
         open_results(tmp_path / "single").predictions().probabilities,
     )
+    # The map's pass too: a block of skipped rows only runs no batch (it failed on the vectors it never had)
+    mapped, _ = run_job(ours_bundle, resolve_inputs(folder), JobOptions("map"), tmp_path / "map")
+    assert [(e.rows, e.skipped) for e in mapped.files] == [(2, 0), (0, 0), (0, 0), (0, 1)]
+    np.testing.assert_allclose(open_results(tmp_path / "map").predictions().probabilities,
+                               open_results(tmp_path / "single").predictions().probabilities)
     # A single file with no usable row keeps the reader's detailed message; a set of only empty shards fails too.
     with pytest.raises(DatasetError, match=r"d\.csv: no usable rows \(line 2: empty text\)"):
         run_job(ours_bundle, resolve_inputs(folder / "d.csv"), JobOptions("evaluate"), tmp_path / "one")
