@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 
@@ -32,6 +31,8 @@ from explainer.scale.manifest import (
     FileEntry,
     Manifest,
     ResultsError,
+    check_row_ids,
+    describe_shards,
     prepare_folder,
     read_manifest,
     run_key,
@@ -117,6 +118,7 @@ def run_job(
         os.replace(shards, final)
         shard_names = tuple(sorted(str(p.relative_to(folder)) for p in final.glob("*.parquet")))
         columns = tuple(pa_dataset.dataset(str(final), format="parquet").schema.names)
+        shard_rows, shard_sha256 = describe_shards(folder, shard_names)  # checked on every open
         manifest = Manifest(
             kind=job.kind,
             model=bundle.name,
@@ -139,6 +141,8 @@ def run_job(
             columns=columns,
             seconds=seconds,
             labels_by_id=labels_by_id,
+            shard_rows=shard_rows,
+            shard_sha256=shard_sha256,
         )
         write_manifest(folder, manifest)
         return read_manifest(folder), False  # as every later reader sees it (JSON lists, not tuples)
@@ -422,13 +426,10 @@ def _check_rows(shards: Path, inputs: InputSet) -> tuple[tuple[FileEntry, ...], 
     entries = []
     for index, path in enumerate(inputs.files):
         mine = files == index
-        used = np.sort(rows[mine & ~skipped_mask])
-        if not np.array_equal(used, np.arange(len(used))):
-            duplicated = int(len(used) - len(np.unique(used)))
-            raise ResultsError(
-                f"{path}: the run's output does not hold every row exactly once ({duplicated} duplicated, "
-                f"{int(used.max(initial=-1) + 1 - len(np.unique(used)))} missing): nothing was written"
-            )
+        used = rows[mine & ~skipped_mask]
+        if problem := check_row_ids(used):
+            raise ResultsError(f"{path}: the run's output does not hold every row exactly once ({problem}): nothing "
+                               "was written")
         entries.append(
             FileEntry(
                 path=str(path),

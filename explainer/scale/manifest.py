@@ -4,6 +4,11 @@ A folder holds one job's results. The manifest is written last, so a folder with
 unfinished run (its shards live under `.partial/` and are discarded by the next run, never mixed in). A rerun with
 the same job (`run_key`: kind, model fingerprint, input hash, options) finds the finished results and reuses them;
 any other job is refused over a folder that holds results.
+
+Opening a folder checks it is still what its run wrote: the manifest's digest (an edit by hand: rows, labels,
+kind...), its run key against its own fields, each shard's rows and sha256, no shard listed twice, and every file's
+used rows 0..n-1 once each with the counts the manifest gives. A folder that fails is damaged: it is refused on
+open and on a rerun into it (REDO says what to do), never read as it is nor reused.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 FORMAT = "explainer-results"
-VERSION = 3  # bump when the layout or the numbers change (3: a decoder's trailing pad ids left out and batches padded
+VERSION = 4  # bump when the layout or the numbers change (4: shards' rows and sha256 and the manifest's digest,
+# checked on open; 3: a decoder's trailing pad ids left out and batches padded
 # with the id its classifier skips, integer-like label names read per file, a tokenizer read as saved; 2: batches
 # pad on the right; 1 read left-padding checkpoints such as a left-padded GPT-2 at shifted positions)
 MANIFEST = "manifest.json"
@@ -63,6 +69,9 @@ class Manifest:
     outputs: dict[str, str] = field(default_factory=dict)  # other files of this job (dictionary, sweep, ...)
     seconds: float = 0.0
     labels_by_id: bool = False  # integer labels were read as ids into label_names (data.labelled.label_id_note)
+    shard_rows: tuple[int, ...] = ()  # rows (used and skipped) of each of `shards`, in the same order
+    shard_sha256: tuple[str, ...] = ()  # sha256 of each of `shards`' bytes
+    digest: str = ""  # sha256 of the manifest's other fields, set by write_manifest: an edit by hand shows
     format: str = FORMAT
     version: int = VERSION
 
@@ -76,9 +85,29 @@ def run_key(kind: str, fingerprint: str, input_hash: str, options: dict[str, Any
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def describe_shards(folder: Path, shards: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """(rows, sha256) of each shard, as the manifest records them for the checks on open."""
+    import pyarrow.parquet as pq  # here: the manifest alone needs no pyarrow
+
+    rows = tuple(pq.read_metadata(folder / shard).num_rows for shard in shards)
+    return rows, tuple(file_sha256(folder / shard) for shard in shards)
+
+
+def manifest_digest(value: dict[str, Any]) -> str:
+    """sha256 of a manifest's fields but its digest, as written (tuples and lists read the same)."""
+    fields = {name: item for name, item in value.items() if name != "digest"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
     path = folder / MANIFEST
     temporary = path.with_suffix(".json.tmp")
+    manifest = replace(manifest, digest=manifest_digest(manifest.to_json()))
     temporary.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
     temporary.replace(path)  # atomic: a reader sees no manifest or a whole one
     return path
@@ -109,27 +138,104 @@ def read_manifest(folder: str | Path) -> Manifest:
                 f"{value.get('version')}, this one reads {VERSION}); run the job again into a new folder, or remove "
                 "this one to replace it"
             )
+        if value.get("digest") != manifest_digest(value):  # any field edited: rows, label names, kind, options...
+            raise damaged(folder, "edited after its run: its digest does not match its contents")
         value["files"] = tuple(FileEntry(**entry) for entry in value["files"])
-        for name in ("label_names", "extra_columns", "shards", "columns"):
+        for name in ("label_names", "extra_columns", "shards", "columns", "shard_rows", "shard_sha256"):
             value[name] = tuple(value[name])
         manifest = Manifest(**value)
     except ResultsError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise ResultsError(f"{path} is damaged ({type(error).__name__}): {REDO.format(folder=folder)}") from error
-    missing = [shard for shard in manifest.shards if not (folder / shard).is_file()]
+        raise damaged(folder, type(error).__name__) from error
+    if manifest.run_key != run_key(manifest.kind, manifest.model_fingerprint, manifest.input_hash, manifest.options):
+        raise damaged(folder, "its run key does not match its kind, model, input and options")
+    check_shards(folder, manifest)
+    return manifest
+
+
+def damaged(folder: Path, reason: str, where: Path | None = None) -> ResultsError:
+    """The one-line error for a damaged results folder (`where`: the file of it at fault, the manifest unless
+    given)."""
+    return ResultsError(f"{where or folder / MANIFEST} is damaged ({reason}): {REDO.format(folder=folder)}")
+
+
+def check_shards(folder: Path, manifest: Manifest) -> None:
+    """ResultsError unless the shards are those the run wrote: each listed once, present, readable, with the rows
+    and bytes the manifest records, and together every file's rows (see check_row_ids) and no others."""
+    shards = manifest.shards
+    if not len(shards) == len(manifest.shard_rows) == len(manifest.shard_sha256):
+        counts = f"{len(manifest.shard_rows)} row counts, {len(manifest.shard_sha256)} hashes"
+        raise damaged(folder, f"{len(shards)} shards listed, {counts}")
+    seen: set[Path] = set()
+    for shard in shards:
+        resolved = (folder / shard).resolve()
+        if resolved in seen:
+            raise damaged(folder, f"the shard {shard} is listed twice")
+        seen.add(resolved)
+    missing = [shard for shard in shards if not (folder / shard).is_file()]
     if missing:
         raise ResultsError(f"{folder}: {len(missing)} shard(s) listed in the manifest are missing, e.g. "
                            f"{missing[0]}: {REDO.format(folder=folder)}")
+    for shard, rows, sha256 in zip(shards, manifest.shard_rows, manifest.shard_sha256, strict=True):
+        _check_shard(folder, shard, rows, sha256)
+    if sum(manifest.shard_rows) != manifest.rows + manifest.skipped:
+        raise damaged(folder, f"its shards hold {sum(manifest.shard_rows)} rows, not the {manifest.rows} used and "
+                              f"{manifest.skipped} skipped it gives")
+    _check_files_rows(folder, manifest)
+
+
+def _check_shard(folder: Path, shard: str, rows: int, sha256: str) -> None:
     import pyarrow.parquet as pq  # here: the manifest alone needs no pyarrow
 
-    for shard in manifest.shards:  # a truncated or overwritten shard fails here, in one line, not mid-read
-        try:
-            pq.read_metadata(folder / shard)
-        except Exception as error:  # pyarrow's ArrowInvalid, OSError: the file is not the Parquet it was
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ResultsError(f"{folder / shard} is damaged ({reason[:120]}): {REDO.format(folder=folder)}") from error
-    return manifest
+    path = folder / shard
+    try:  # a truncated or overwritten shard fails here, in one line, not mid-read
+        found = pq.read_metadata(path).num_rows
+    except Exception as error:  # pyarrow's ArrowInvalid, OSError: the file is not the Parquet it was
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise damaged(folder, reason[:120], path) from error
+    if found != rows:
+        raise damaged(folder, f"{found} rows, the manifest says {rows}", path)
+    if file_sha256(path) != sha256:  # valid Parquet with the same count: another run's shard, or edited rows
+        raise damaged(folder, "its bytes are not those its run wrote", path)
+
+
+def check_row_ids(used: Any) -> str:
+    """'' when `used` (a file's used row numbers, in any order) is 0..n-1, each once; else what is wrong."""
+    import numpy as np
+
+    used = np.sort(np.asarray(used))
+    if np.array_equal(used, np.arange(len(used))):
+        return ""
+    unique = len(np.unique(used))
+    return f"{len(used) - unique} duplicated, {int(used.max(initial=-1) + 1 - unique)} missing"
+
+
+def _check_files_rows(folder: Path, manifest: Manifest) -> None:
+    """Every row belongs to a file of the manifest, and each file's used rows are 0..rows-1 once each."""
+    import pyarrow.dataset as pa_dataset
+
+    paths = [str(folder / shard) for shard in manifest.shards]
+    table = pa_dataset.dataset(paths, format="parquet").to_table(columns=["file", "row", "problem"])
+    files = table.column("file").to_numpy()
+    rows = table.column("row").to_numpy()
+    skipped = table.column("problem").is_valid().to_numpy(zero_copy_only=False)
+    if len(files) and not 0 <= files.min() <= files.max() < len(manifest.files):
+        raise damaged(folder, f"its shards hold rows of files it does not list ({len(manifest.files)})")
+    for index, entry in enumerate(manifest.files):
+        mine = files == index
+        problem = _file_problem(rows[mine & ~skipped], int((mine & skipped).sum()), entry)
+        if problem:
+            raise damaged(folder, f"the shards' rows of {entry.path}: {problem}")
+
+
+def _file_problem(used: Any, skipped: int, entry: FileEntry) -> str:
+    """'' when a file's used row numbers and skipped count in the shards are those `entry` gives."""
+    if problem := check_row_ids(used):
+        return problem
+    if len(used) != entry.rows:
+        return f"{len(used)} used, the manifest says {entry.rows}"
+    return f"{skipped} skipped, the manifest says {entry.skipped}" if skipped != entry.skipped else ""
 
 
 def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any]) -> str:
@@ -159,8 +265,8 @@ def prepare_folder(
 ) -> Manifest | None:
     """Before a run of the job (kind, fingerprint, input_hash, options: see run_key) into `folder`: the finished
     results of this very job (reuse them), or None after making room (an unfinished run's partial output
-    removed). ResultsError when the folder holds another job's results (saying what differs) or files that are
-    not results."""
+    removed). ResultsError when the folder holds another job's results (saying what differs), damaged results
+    (read_manifest's checks: never reused, REDO says what to do) or files that are not results."""
     if folder.exists() and not folder.is_dir():
         raise ResultsError(f"--out {folder} is a file: give a folder")
     if (folder / MANIFEST).is_file():

@@ -20,7 +20,7 @@ from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
 from explainer.evaluation.predict import Predictions
 from explainer.loading.bundle import ModelBundle
-from explainer.scale.manifest import Manifest, ResultsError, read_manifest
+from explainer.scale.manifest import ROWS, Manifest, ResultsError, damaged, read_manifest
 
 KEY_SHIFT = 40  # markers: a text's order key is file << KEY_SHIFT | row (explainer.scale.work)
 
@@ -37,6 +37,9 @@ class Results:
         """`columns` of the used rows, in data-set order (file by file, row by row)."""
         wanted = list(dict.fromkeys(["file", "row", *columns]))
         table = self._dataset().to_table(columns=wanted, filter=pc.field("problem").is_null())
+        if table.num_rows != self.manifest.rows:  # a shard changed since the folder was opened (and checked)
+            read = f"{table.num_rows} used rows read, the manifest says {self.manifest.rows}"
+            raise damaged(self.folder, read, self.folder / ROWS)
         return table.sort_by([("file", "ascending"), ("row", "ascending")])
 
     @cached_property

@@ -4,12 +4,18 @@ the folder, says so in one line and what to do, instead of a pyarrow traceback o
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from explainer.scale.engine import run_job
 from explainer.scale.inputs import resolve_inputs
-from explainer.scale.manifest import MANIFEST, VERSION, ResultsError
+from explainer.scale.manifest import MANIFEST, ROWS, VERSION, ResultsError, file_sha256, manifest_digest
 from explainer.scale.results import open_results
 from explainer.scale.work import JobOptions
 
@@ -56,3 +62,155 @@ def test_another_run_is_refused_saying_what_differs(shards, tmp_path, ours_bundl
         f"{manifest.model}); other input bytes (a file was edited, added or removed)")
     with pytest.raises(ResultsError, match="beacon_threshold None there, 0.5 now"):
         run_job(ours_bundle, inputs, JobOptions("evaluate", beacon_threshold=0.5), out)
+
+
+# Damage that leaves valid Parquet and a readable manifest: each must be refused on open and on a rerun (never read
+# with wrong counts nor reused). The folder is a local run whose rows are split into two shards, as Ray writes
+# several. "re-signed": the manifest's digest recomputed after the edit, so the checks behind it (run key, counts,
+# row ids) are tested too.
+Damage = Callable[[Path, dict[str, Any]], None]  # (folder, manifest as JSON) -> None, editing either in place
+
+
+def _drop_second(folder: Path, manifest: dict[str, Any]) -> None:
+    for name in ("shards", "shard_rows", "shard_sha256"):
+        manifest[name] = manifest[name][:1]
+
+
+def _delete_second(folder: Path, manifest: dict[str, Any]) -> None:
+    (folder / manifest["shards"][1]).unlink()
+    _drop_second(folder, manifest)
+
+
+def _halve_second(folder: Path, manifest: dict[str, Any]) -> None:
+    table = pq.read_table(folder / manifest["shards"][1])
+    pq.write_table(table.slice(0, table.num_rows // 2), folder / manifest["shards"][1])
+
+
+def _list_first_twice(folder: Path, manifest: dict[str, Any]) -> None:
+    for name in ("shards", "shard_rows", "shard_sha256"):
+        manifest[name] = [*manifest[name], manifest[name][0]]
+
+
+def _copy_first_and_list_it(folder: Path, manifest: dict[str, Any]) -> None:
+    shutil.copy(folder / manifest["shards"][0], folder / ROWS / "extra.parquet")
+    for name, value in (("shards", f"{ROWS}/extra.parquet"), ("shard_rows", None), ("shard_sha256", None)):
+        manifest[name] = [*manifest[name], value if value else manifest[name][0]]
+
+
+def _renumber_second(folder: Path, manifest: dict[str, Any]) -> None:  # as many rows, some ids wrong
+    path = folder / manifest["shards"][1]
+    table = pq.read_table(path)
+    row = table.column("row").to_numpy()
+    table = table.set_column(table.schema.get_field_index("row"), "row", pa.array(row + (row >= 0), pa.int64()))
+    pq.write_table(table, path)
+    manifest["shard_sha256"][1] = file_sha256(path)
+
+
+def _edit(**fields: Any) -> Damage:
+    def edit(folder: Path, manifest: dict[str, Any]) -> None:
+        manifest.update(fields)
+    return edit
+
+
+def _edit_rows(folder: Path, manifest: dict[str, Any]) -> None:
+    manifest["rows"] = 50
+    manifest["files"][0]["rows"] = 50
+
+
+def _reverse_labels(folder: Path, manifest: dict[str, Any]) -> None:
+    manifest["label_names"] = manifest["label_names"][::-1]
+
+
+def _edit_tau(folder: Path, manifest: dict[str, Any]) -> None:
+    manifest["options"]["beacon_threshold"] = 0.5
+
+
+def _write_shards(folder: Path, manifest: dict[str, Any], tables: list[pa.Table]) -> None:
+    """Replace the folder's shards with `tables`, the manifest (re-signed) saying so."""
+    for shard in manifest["shards"]:
+        (folder / shard).unlink()
+    manifest["shards"] = [f"{ROWS}/part-{index:05d}.parquet" for index in range(len(tables))]
+    for shard, table in zip(manifest["shards"], tables, strict=True):
+        pq.write_table(table, folder / shard)
+    manifest["shard_rows"] = [table.num_rows for table in tables]
+    manifest["shard_sha256"] = [file_sha256(folder / shard) for shard in manifest["shards"]]
+    _save(folder, manifest, resign=True)
+
+
+def _save(folder: Path, manifest: dict[str, Any], resign: bool) -> None:
+    if resign:
+        manifest["digest"] = manifest_digest(manifest)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+@pytest.fixture(scope="module")
+def two_runs(shards, tmp_path_factory, ours_bundle) -> tuple[Path, Path]:
+    """(this data set's folder with two shards, another data set's folder): local runs."""
+    base = tmp_path_factory.mktemp("damage")
+    run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), base / "intact")
+    manifest = json.loads((base / "intact" / MANIFEST).read_text())
+    table = pq.read_table(base / "intact" / manifest["shards"][0])
+    _write_shards(base / "intact", manifest, [table.slice(0, 100), table.slice(100)])
+    run_job(ours_bundle, resolve_inputs(shards / "part-1.csv"), JobOptions("evaluate"), base / "other")
+    return base / "intact", base / "other"
+
+
+def _swap_in_other(other: Path) -> Damage:
+    def swap(folder: Path, manifest: dict[str, Any]) -> None:
+        theirs = json.loads((other / MANIFEST).read_text())
+        shutil.copy(other / theirs["shards"][0], folder / manifest["shards"][1])
+    return swap
+
+
+DAMAGE: dict[str, Damage | None] = {
+    "shard unlisted, file kept": _drop_second,
+    "shard unlisted and deleted": _delete_second,
+    "shard rewritten with half its rows": _halve_second,
+    "shard listed twice": _list_first_twice,
+    "shard copied and listed": _copy_first_and_list_it,
+    "shard of another data set": None,
+    "row ids renumbered": _renumber_second,  # needs the other run: _swap_in_other
+    "rows edited": _edit_rows,
+    "input_hash edited": _edit(input_hash="0" * 64),
+    "kind edited": _edit(kind="map"),
+    "label_names reversed": _reverse_labels,
+    "beacon_threshold edited": _edit_tau,
+}
+RESIGNED = ("shard unlisted, file kept", "shard unlisted and deleted", "shard listed twice", "shard copied and listed",
+            "row ids renumbered", "rows edited", "input_hash edited", "kind edited", "beacon_threshold edited")
+
+
+@pytest.mark.parametrize(
+    ("name", "resign"), [(name, False) for name in DAMAGE] + [(name, True) for name in RESIGNED]
+)
+def test_damage_is_refused_on_open_and_on_rerun(name, resign, two_runs, shards, tmp_path, ours_bundle):
+    intact, other = two_runs
+    out = tmp_path / "out"
+    shutil.copytree(intact, out)
+    manifest = json.loads((out / MANIFEST).read_text())
+    (DAMAGE[name] or _swap_in_other(other))(out, manifest)
+    _save(out, manifest, resign)
+    for attempt in (lambda: open_results(out), lambda: run_job(ours_bundle, resolve_inputs(shards),
+                                                               JobOptions("evaluate"), out)):
+        with pytest.raises(ResultsError) as refused:
+            attempt()
+        message = str(refused.value)
+        assert "is damaged" in message or "missing" in message, message
+        assert f"remove {out} (or give another --out)" in message and "\n" not in message
+
+
+def test_the_intact_two_shard_folder_opens_and_is_reused(two_runs, shards, ours_bundle):
+    intact, _ = two_runs
+    results = open_results(intact)
+    assert len(results.manifest.shards) == 2 and len(results.labelled_data()) == results.manifest.rows == 180
+    assert run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), intact)[1]
+
+
+def test_a_shard_changed_after_opening_is_not_read_with_the_wrong_rows(two_runs, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(two_runs[0], out)
+    results = open_results(out)
+    _halve_second(out, json.loads((out / MANIFEST).read_text()))
+    read = r"\(1[0-9]{2} used rows read, the manifest says 180\)"
+    with pytest.raises(ResultsError, match=f"{out / ROWS} is damaged {read}: remove {out}"):
+        results.labelled_data()
