@@ -214,3 +214,22 @@ def test_a_shard_changed_after_opening_is_not_read_with_the_wrong_rows(two_runs,
     read = r"\(1[0-9]{2} used rows read, the manifest says 180\)"
     with pytest.raises(ResultsError, match=f"{out / ROWS} is damaged {read}: remove {out}"):
         results.labelled_data()
+
+
+def test_a_shard_copied_over_with_its_old_times_is_hashed_again(tmp_path):
+    """Shards are hashed once per process while unchanged (a map run's are large); a file replaced with the same
+    size and modification time (shutil.copy2 keeps the source's) must still be hashed afresh."""
+    import os
+    import shutil
+
+    from explainer.scale.manifest import file_sha256
+
+    shard, other = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    shard.write_bytes(b"x" * 100)
+    other.write_bytes(b"y" * 100)
+    times = os.stat(shard)
+    os.utime(other, ns=(times.st_atime_ns, times.st_mtime_ns))
+    before = file_sha256(shard)
+    shutil.copy2(other, shard)
+    assert os.stat(shard).st_mtime_ns == times.st_mtime_ns and os.stat(shard).st_size == 100
+    assert file_sha256(shard) != before
