@@ -292,7 +292,9 @@ def finish(
         "markers": k,
         "label_names": list(bundle.label_names),
         "beacon_threshold": float(model.config.beacon_threshold) if model.config.use_beacons else None,
-        "options": asdict(options),
+        # what shaped the numbers: not the batch size (a Ray run's merged parts do not know the one its workers used,
+        # and reported the default)
+        "options": {name: value for name, value in asdict(options).items() if name != "batch_size"},
         "entries": entries,
     }
 

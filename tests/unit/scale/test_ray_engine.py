@@ -82,6 +82,7 @@ def test_ray_builds_the_same_marker_dictionary(shards, tmp_path, ours_bundle, re
     found = marker_dictionary(ours_bundle, open_results(tmp_path / "ray"))
     expected = build_dictionary(ours_bundle, reference.texts, options)
     assert found["texts"] == expected["texts"] == 180 and found["slots"] == expected["slots"]
+    assert found["options"] == expected["options"]  # no batch size: the merged parts reported the default, 32
     for ours, theirs in zip(found["entries"], expected["entries"], strict=True):
         assert (ours["layer"], ours["marker"], ours["count"]) == (theirs["layer"], theirs["marker"], theirs["count"])
         assert ours["top_tokens"] == theirs["top_tokens"]
