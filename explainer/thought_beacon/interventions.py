@@ -62,17 +62,16 @@ def compare(before: Trace, after: Trace, interventions: Iterable[MarkerForce | G
     counted outside the intervened ones, so a caption can tell the slots set from the changes they caused."""
     if before.tokens != after.tokens:
         raise ValueError("The two Traces are of different inputs")
+    interventions = tuple(interventions)  # read once per kind below: a generator would be spent by the first
     changed_markers = markers_elsewhere = 0
     if before.marker_path is not None and after.marker_path is not None:
         differs = before.marker_path != after.marker_path  # [layers, tokens]
-        set_here = intervened_slots([i for i in interventions if isinstance(i, MarkerForce)], *differs.shape)
-        changed_markers, markers_elsewhere = int(differs.sum()), int((differs & ~set_here).sum())
+        changed_markers, markers_elsewhere = _changed(differs, interventions, MarkerForce)
     changed_skips = skips_elsewhere = 0
     if before.beacon_gates is not None and after.beacon_gates is not None:
         differs = ((before.beacon_gates < (before.beacon_threshold or 0))
                    != (after.beacon_gates < (after.beacon_threshold or 0)))  # [layers, tokens]
-        set_here = intervened_slots([i for i in interventions if isinstance(i, GatePin)], *differs.shape)
-        changed_skips, skips_elsewhere = int(differs.sum()), int((differs & ~set_here).sum())
+        changed_skips, skips_elsewhere = _changed(differs, interventions, GatePin)
     return Change(
         before_label=before.predicted_label,
         after_label=after.predicted_label,
@@ -83,3 +82,9 @@ def compare(before: Trace, after: Trace, interventions: Iterable[MarkerForce | G
         changed_markers_elsewhere=markers_elsewhere,
         changed_skips_elsewhere=skips_elsewhere,
     )
+
+
+def _changed(differs: np.ndarray, interventions: tuple, kind: type) -> tuple[int, int]:
+    """(changed slots, of those outside the slots the interventions of `kind` set); differs [layers, tokens]."""
+    set_here = intervened_slots([i for i in interventions if isinstance(i, kind)], *differs.shape)
+    return int(differs.sum()), int((differs & ~set_here).sum())
