@@ -40,9 +40,13 @@ LOOK = f"""() => [!!document.querySelector("{FIGURE}, {EXCEPTION}"), !!document.
 
 
 # Where a visit ended up when its sidebar did not show its text: for the test's message, not for any decision.
+# The sidebar's own content (not its page list, which filled the first 300 characters) and every text box's value
+# (innerText leaves a textarea's value out).
 WHERE = """() => {
   const text = (id) => (document.querySelector(`[data-testid='${id}']`)?.innerText ?? "none").slice(0, 300);
-  return `${location.href} | sidebar: ${text("stSidebar")} | main: ${text("stMain")}`;
+  const boxes = [...document.querySelectorAll("textarea")].map((box) => JSON.stringify(box.value)).join(", ");
+  const sidebar = text("stSidebarUserContent");
+  return `${location.href} | text boxes: [${boxes}] | sidebar: ${sidebar} | main: ${text("stMain")}`;
 }"""
 
 

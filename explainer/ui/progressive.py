@@ -27,6 +27,7 @@ from explainer.ui import links
 
 DRAWN_KEY = "_progressive_drawn"  # session_state: the page keys whose first figure this session's browser drew
 MAX_WAIT_S = 6.0
+MAX_SKELETON_S = 60.0  # the longest a request waits for elements that still load their code
 PENDING_CLASS = "explainer-pending"
 
 _HTML = f'<div class="{PENDING_CLASS}" role="status">Drawing the rest of the page…</div>'
@@ -36,22 +37,34 @@ _CSS = f""".{PENDING_CLASS} {{ color: rgba(49, 51, 63, 0.6); font-size: 0.875rem
   animation: explainer-spin 0.8s linear infinite; }}
 @keyframes explainer-spin {{ to {{ transform: rotate(360deg); }} }}"""
 # Wait for a drawn plotly figure in the main area, then two animation frames (it is on screen), then ask for the
-# rerun that sends the rest; give up after data.max_wait_ms. One request per mount.
+# rerun that sends the rest; give up waiting for the figure after data.max_wait_ms. One request per mount.
+# Never while an element anywhere on the page still loads its code (Streamlit's per-element Suspense shows an
+# stSkeleton): a widget registers its value with the frontend only once mounted, and a rerun asked before that
+# leaves it out of the widget states, so the rerun redraws it empty (the sidebar's text box of a freshly opened
+# page on a busy machine: the page analysed the linked text beside an empty box).
+# After data.max_skeleton_ms of skeletons the request goes anyway, so a chunk that never loads cannot keep the
+# rest away for good.
 _JS = """export default function(component) {
   const { setTriggerValue, data } = component;
   const figure = "[data-testid='stMain'] [data-testid='stPlotlyChart'] .main-svg";
+  const loading = "[data-testid='stSkeleton']";
+  const start = performance.now();
   let asked = false, timer = null, frame = null;
   const ask = () => { if (!asked) { asked = true; setTriggerValue("drawn", true); } };
+  const settled = () => !document.querySelector(loading) || performance.now() - start > data.max_skeleton_ms;
   const look = () => {
     if (asked) return;
-    if (document.querySelector(figure)) {
+    const waited = performance.now() - start > data.max_wait_ms;
+    if ((waited || document.querySelector(figure)) && settled()) {
       frame = requestAnimationFrame(() => { frame = requestAnimationFrame(ask); });
     } else {
       frame = requestAnimationFrame(look);
     }
   };
   look();
-  timer = setTimeout(ask, data.max_wait_ms);
+  // requestAnimationFrame pauses in a hidden tab: the timer still asks there once nothing is loading
+  const late = () => { if (settled()) ask(); else timer = setTimeout(late, 250); };
+  timer = setTimeout(late, data.max_wait_ms);
   return () => { clearTimeout(timer); if (frame !== null) cancelAnimationFrame(frame); };
 }"""
 
@@ -99,7 +112,8 @@ def rest_may_follow(key: Hashable) -> bool:
         return True
     # The browser's request arrives as a rerun whose callback marks the key drawn before the page runs again;
     # that run then never mounts the component, so its "Drawing the rest…" line is gone with the rest's arrival.
-    _mount()(key=f"first_figure_drawn_{name}", data={"max_wait_ms": int(MAX_WAIT_S * 1000)},
+    _mount()(key=f"first_figure_drawn_{name}", data={"max_wait_ms": int(MAX_WAIT_S * 1000),
+                                                     "max_skeleton_ms": int(MAX_SKELETON_S * 1000)},
              on_drawn_change=functools.partial(_mark_drawn, name))
     return False
 

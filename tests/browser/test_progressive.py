@@ -75,6 +75,31 @@ def test_a_page_without_a_first_figure_gets_its_rest_after_the_wait(server):
         browser.close()
 
 
+def test_the_rest_waits_for_widgets_whose_code_still_loads(server):
+    """A widget registers its value with the frontend only once its code has loaded and it is mounted; a rerun
+    asked before that redraws it empty. On a busy machine the sidebar's text box of a freshly opened page showed
+    nothing beside the page's analysis of the linked text. Here the text box's code arrives after the first
+    figure is drawn and after MAX_WAIT_S: the rest must wait for it, and the box keep its seeded text."""
+    delay_s = MAX_WAIT_S + 3.0
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page()
+        loaded = []
+
+        def late(route):
+            time.sleep(delay_s)  # blocks this handler only: the page draws its figure meanwhile
+            loaded.append(time.monotonic())
+            route.continue_()
+
+        page.route("**/TextArea.*.js", late)
+        started = time.monotonic()
+        page.goto(f"{server.url}/?charts=2&key=seeded&seeded=Kept+text", wait_until="commit")
+        watch(page, lambda look: look[3] and look[1] == 3 and not look[2])
+        assert loaded and loaded[0] - started >= delay_s - 0.5  # the box's code did come late
+        assert page.locator("textarea").first.input_value(timeout=10_000) == "Kept text"
+        browser.close()
+
+
 def test_the_benches_count_the_wait_and_the_rest_as_the_run(server):
     """Between the first run's end and the rerun no status widget shows: only the pending line says the page is
     not done. Here the first run draws a notice and no figure, so the wait lasts MAX_WAIT_S: a driver blind to the
