@@ -326,9 +326,9 @@ def load_cli_data(
     except OSError as error:
         fail(f"cannot read {raw}: {error.strerror or error}")
     report_skipped(data.problems)
-    from explainer.data.labelled import label_id_note
+    from explainer.data.labelled import data_notes
 
-    if note := label_id_note(data):
+    for note in data_notes(data):
         print(f"note: {note}", file=sys.stderr)
     return data
 

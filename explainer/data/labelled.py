@@ -80,6 +80,7 @@ class LabelledData:
     format: str = "csv"
     labels_by_id: bool = False  # some labels were integers read as ids into the model's label names
     ids_read: tuple[int, ...] = ()  # the ids those integers were read as (a name in the file is no id read)
+    text_column_guessed: bool = False  # no column had a known text name: the one of longest strings was taken
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -533,6 +534,7 @@ class RowStream:
                 f"{self.source}{not_data}: no label column found (looked for {', '.join(LABEL_COLUMNS)}){found}"
             )
         self.text_column = _pick_column(columns, text_column, TEXT_COLUMNS, "text", self.source, quote)
+        self.text_column_guessed = not self.text_column
         self.text_column = self.text_column or _guess_text_column(columns, fields, self.label_column)
         if self.text_column and self.text_column == self.label_column:
             other = "label" if text_column is not None and label_column is None else "text"
@@ -678,7 +680,25 @@ def read_dataset(
         source=stream.source, content_hash=stream.content_hash, lines=tuple(lines),
         text_column=stream.text_column, label_column=stream.label_column, format=stream.format,
         labels_by_id=stream.labels_by_id, ids_read=stream.label_ids_read,
+        text_column_guessed=stream.text_column_guessed,
     )
+
+
+def text_column_note(data: LabelledData) -> str | None:
+    """When no column had a known text name and the text was read from a guessed one, which: a file whose
+    texts sit in "body" beside a longer "title" would otherwise be analysed on its titles without a word."""
+    if not data.text_column_guessed:
+        return None
+    return (
+        f"No column is named {', '.join(TEXT_COLUMNS)}: the texts were read from column {data.text_column!r}, "
+        "the one whose values are the longest strings. If the texts are in another column, name it (Text column "
+        "here, --text-column on the command line)."
+    )
+
+
+def data_notes(data: LabelledData) -> tuple[str, ...]:
+    """Every note on how a file was read that a page or command shows beside its numbers."""
+    return tuple(note for note in (text_column_note(data), label_id_note(data)) if note)
 
 
 def label_id_note(data: LabelledData) -> str | None:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from explainer.data import disk_cache
-from explainer.data.labelled import DatasetError, LabelledData, label_id_note
+from explainer.data.labelled import DatasetError, LabelledData, label_id_note, text_column_note
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.dataset_map import mislabels
 from explainer.dataset_map.embeddings import (
@@ -77,6 +77,7 @@ class MapResult:
     cached: bool  # predictions and embeddings came from the disk cache
     notes: tuple[str, ...] = ()
     label_note: str | None = None  # how integer labels were read (data.labelled.label_id_note); pages show it
+    column_note: str | None = None  # which column the texts were read from, when guessed (text_column_note)
     seconds: dict[str, float] = field(default_factory=dict)  # per stage: embeddings, projection, neighbours
 
 
@@ -253,6 +254,7 @@ def build_map(
         notes=tuple(notes),
         seconds=seconds,
         label_note=label_id_note(data),
+        column_note=text_column_note(data),
     )
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from explainer.data.labelled import DatasetError, LabelledData, Source, label_id_note, read_dataset
+from explainer.data.labelled import DatasetError, LabelledData, Source, label_id_note, read_dataset, text_column_note
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.evaluation.predict import Predictions, summarise
 from explainer.evaluation.prediction_cache import cached_predictions
@@ -129,6 +129,7 @@ class ErrorReport:
     cached: bool  # the predictions came from the disk cache
     tag_column: str | None = None  # the extra column the table can be filtered by (e.g. "capability")
     label_note: str | None = None  # how integer labels were read, when the model has more labels than they use
+    column_note: str | None = None  # which column the texts were read from, when it was guessed
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -194,6 +195,7 @@ def analyse(
         cached=was_cached,
         tag_column=tag_column(data),
         label_note=label_id_note(data),
+        column_note=text_column_note(data),
     )
 
 

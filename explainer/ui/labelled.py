@@ -267,6 +267,8 @@ def show_problems(report: ErrorReport | MapResult) -> None:
     metrics = getattr(report, "metrics", None)
     if metrics and (overflow := evaluation_views.non_finite_note(metrics, report.label_names)):
         st.warning(markdown_literal(overflow))
+    if report.column_note:  # no column named text: say which one was read
+        st.info(markdown_literal(report.column_note))
     if report.label_note:  # a 0/1 file read by a 3-label model: 1 is its second label
         st.warning(markdown_literal(report.label_note))
     if report.problems:

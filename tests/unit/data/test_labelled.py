@@ -111,6 +111,12 @@ def test_column_override_and_guess(tmp_path):
     assert guessed.text_column == "body" and guessed.labels == (1,)  # the longest string column
     chosen = read_dataset(path, text_column="TITLE", label_column="label")  # names match case-insensitively
     assert chosen.texts == ("Short",) and chosen.labels == (0,) and "verdict" in chosen.extra
+    # A guessed column is named beside the numbers (Errors, map, CLI); a chosen or known one needs no note.
+    assert guessed.text_column_guessed and "from column 'body'" in datasets.text_column_note(guessed)
+    assert datasets.data_notes(guessed) == (datasets.text_column_note(guessed),)
+    assert not chosen.text_column_guessed and datasets.text_column_note(chosen) is None
+    known = read_dataset(write(tmp_path, "k.csv", "id,review,label\n1,Fine,1\n"))
+    assert not known.text_column_guessed and datasets.data_notes(known) == ()
     with pytest.raises(DatasetError, match=r"no text column 'missing'; columns found: \['id', 'body'"):
         read_dataset(path, text_column="missing")
 

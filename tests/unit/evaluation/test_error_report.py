@@ -129,6 +129,13 @@ def test_malformed_rows_are_reported_with_line_numbers(ours_bundle):
     assert "expected 2 fields, found 3" in reasons[3] and "empty text" in reasons[4] and "missing label" in reasons[5]
 
 
+def test_a_guessed_text_column_is_named_in_the_report(ours_bundle):
+    guessed = analyse(ours_bundle, load_labelled(ours_bundle, b"id,body,label\n1,a fine film,pos\n", filename="g.csv"))
+    assert "from column 'body'" in guessed.column_note
+    known = analyse(ours_bundle, load_labelled(ours_bundle, b"text,label\na fine film,pos\n", filename="k.csv"))
+    assert known.column_note is None
+
+
 def test_non_utf8_oversized_and_unknown_labels_are_refused_with_clear_messages(ours_bundle, monkeypatch):
     with pytest.raises(DatasetError, match="not UTF-8.*line 3"):
         load_labelled(ours_bundle, "text,label\ngood,pos\ncaf\xe9,neg\n".encode("latin-1"), filename="x.csv")
