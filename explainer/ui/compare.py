@@ -59,6 +59,7 @@ def model_b(column, default: str) -> ModelBundle | None:
     if demo:
         if st.session_state.get(KEY) not in names:  # a link naming anything else: the default
             st.session_state[KEY] = default
+        links.resend(KEY)  # a select box here (a text box outside demo mode: never resent)
         name = column.selectbox("Model B", names, key=KEY)
     else:
         name = column.text_input("Model B (shipped name, folder or hub id)", key=KEY,
@@ -78,6 +79,7 @@ def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:
     """"Match heads only within the same layer", seeded from and published to the link; off and disabled, with
     the reason, when the two models differ in depth (layer i of one is not layer i of the other)."""
     links.seed_option("compare_by_layer", "same_layer", lambda raw: raw == "1", False)
+    links.resend("compare_by_layer")
     layers_a, layers_b = sizes(bundle_a.model.config).layers, sizes(bundle_b.model.config).layers
     label = "Match heads only within the same layer"
     if layers_a != layers_b:

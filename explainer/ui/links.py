@@ -302,6 +302,17 @@ def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any)
     return st.session_state[key]
 
 
+def resend(key: str) -> None:
+    """Send choice widget `key`'s value with this run, not only with its first. A widget registers its value with
+    the browser only once its code has loaded and it is mounted; a run that comes before that (a visitor typed a
+    text while a radio's code still loaded) draws it anew at its own default (the first option, a slider's
+    minimum), which the next run then reads as the visitor's choice: a linked model or option was lost.
+    Only for choices (radio, select box, slider, toggle): a text box sent its value with every run would lose
+    what is being typed into it when another run comes. Call before the widget."""
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
+
+
 def seed_fraction(key: str, param: str, default: float) -> float:
     """seed_option for a number in [0, 1] (a tau, a threshold): a link value outside is clamped, and said so."""
     raw = from_link(key, param)
@@ -312,6 +323,7 @@ def seed_fraction(key: str, param: str, default: float) -> float:
         clamped = False
     if clamped:
         tell_adjusted(param, raw, f"is outside 0 to 1; {value:g} is used")
+    resend(key)  # a slider
     return value
 
 
@@ -345,6 +357,7 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
         if tell:
             tell_clamped(param, shown(st.session_state[key]), f"is not offered here; {shown(default)} is used")
         st.session_state[key] = default
+    resend(key)  # a radio or select box
     return st.session_state[key]
 
 

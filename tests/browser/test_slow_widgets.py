@@ -1,0 +1,72 @@
+"""A linked choice survives a run that came before its widget's code loaded. Streamlit loads each widget's code
+lazily and a widget registers its value with the browser only once mounted; a visitor who typed a new text
+while a page's radio still loaded got the radio at its first option, and the next run took that for a choice
+(`mode=zero` in a link became `mean`). links.resend sends such choices with every run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.parse
+
+import pytest
+
+from explainer.bench.app_driver import BUSY, FIGURE, _launch
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+NEW_TEXT = "A dull and lifeless film that I regret watching."
+
+
+async def _quiet(page, seconds: float = 1.5, timeout: float = 180.0) -> None:
+    """Until no run, spinner, pending rest or loading element has shown for `seconds`."""
+    busy = f"() => ({BUSY})() || !!document.querySelector(\"[data-testid='stSkeleton']\")"
+    began, deadline = None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        if await page.evaluate(busy):
+            began = None
+        elif began is None:
+            began = now
+        elif now - began >= seconds:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the page did not settle")
+
+
+async def _type_while_the_radio_loads(url: str) -> tuple[dict[str, str], str]:
+    async with playwright_api.async_playwright() as playwright:
+        browser = await _launch(playwright)
+        page = await browser.new_page(viewport={"width": 1400, "height": 1400})
+        release = asyncio.Event()
+
+        async def held(route):  # the radios' code arrives only when the test says so
+            await release.wait()
+            await route.continue_()
+
+        await page.route("**/static/js/Radio.*.js", held)
+        await page.goto(url, wait_until="commit")
+        await page.locator(FIGURE).first.wait_for(timeout=180_000)
+        assert await page.locator("[data-testid='stMain'] [data-testid='stSkeleton']").count() > 0  # still loading
+        box = page.locator("[data-testid='stSidebar'] textarea").first
+        await box.fill(NEW_TEXT)
+        await box.press("Control+Enter")
+        await page.wait_for_function(  # the new text's run has reached the address
+            "text => new URL(location.href).searchParams.get('text') === text", arg=NEW_TEXT, timeout=180_000)
+        await asyncio.sleep(1.0)
+        release.set()
+        await _quiet(page)
+        checked = await page.locator("[data-testid='stRadio']").filter(has_text="Ablation").locator(
+            "input:checked").evaluate("input => input.closest('label').innerText")
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
+        await browser.close()
+        return query, checked.strip()
+
+
+def test_a_linked_choice_survives_a_text_typed_before_its_widget_loaded(app_url):
+    link = {"model": "sst2-baseline", "text": "A gentle film with a big heart.", "mode": "zero"}
+    query, checked = asyncio.run(_type_while_the_radio_loads(f"{app_url}/causal?{urllib.parse.urlencode(link)}"))
+    assert query.get("text") == NEW_TEXT
+    assert checked == "zero" and query.get("mode") == "zero", (checked, query)
