@@ -195,25 +195,29 @@ def switch_page(page: str, params: Mapping[str, Any]) -> None:
 
 def seed_sidebar() -> None:
     """First run of a session: a shared link's query parameters seed the sidebar's widgets, and are kept for
-    the pages' options (seed_option)."""
-    if "model_choice" in st.session_state:
+    the pages' options (seed_option). Later, a sidebar value the session lost is seeded from the address again:
+    a page switch with parameters drops the text box's value while the model picker's, resent with every run
+    (session.sidebar), stays."""
+    if "model_choice" in st.session_state and "text" in st.session_state:
         return
     if LINK_KEY not in st.session_state:  # the session's first run; Back and Forward set it in begin_run
         st.session_state[LINK_KEY] = st.query_params.to_dict()
     demo = active_demo()
-    names = list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
-    model = st.query_params.get("model", names[0])
-    if model in names:
-        st.session_state.model_choice = model
-    elif demo is not None:  # demo mode offers its list only: a link naming anything else opens the first model
-        st.session_state.model_choice = names[0]
-        tell_adjusted("model", model, f"is not offered here; {shown_value(names[0])} is used")
-    else:
-        st.session_state.model_choice = OTHER_MODEL
-        st.session_state.model_other = model
-    text = st.query_params.get("text", DEFAULT_TEXT)
-    longest = demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
-    clamp_into("text", text, longest)  # a hand-made link: keep what the text box can hold, and say so
+    if "model_choice" not in st.session_state:
+        names = list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
+        model = st.query_params.get("model", names[0])
+        if model in names:
+            st.session_state.model_choice = model
+        elif demo is not None:  # demo mode offers its list only: a link naming anything else opens the first model
+            st.session_state.model_choice = names[0]
+            tell_adjusted("model", model, f"is not offered here; {shown_value(names[0])} is used")
+        else:
+            st.session_state.model_choice = OTHER_MODEL
+            st.session_state.model_other = model
+    if "text" not in st.session_state:
+        text = st.query_params.get("text", DEFAULT_TEXT)
+        longest = demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
+        clamp_into("text", text, longest)  # a hand-made link: keep what the text box can hold, and say so
 
 
 def parse_ints(raw: str) -> list[int]:

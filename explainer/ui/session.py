@@ -24,7 +24,7 @@ from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup
 from explainer.ui.caches import get_bundle, get_trace
-from explainer.ui.links import OTHER_MODEL, latest_address, live_view, publish_options, seed_sidebar
+from explainer.ui.links import OTHER_MODEL, latest_address, live_view, publish_options, resend, seed_sidebar
 from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
 from explainer.views.text import markdown_literal
@@ -82,6 +82,7 @@ def sidebar() -> None:
     """Draw the shared sidebar (model picker, text, device badge) and mirror it into the URL.
     Called once per run by app.py, before the page."""
     seed_sidebar()
+    resend("model_choice")  # the linked model, even to a picker whose code still loads
     demo = demo_mode.config()
     descriptions = {m.name: m.description for m in shipped.available()}
     with st.sidebar:

@@ -1,7 +1,8 @@
 """A linked choice survives a run that came before its widget's code loaded. Streamlit loads each widget's code
 lazily and a widget registers its value with the browser only once mounted; a visitor who typed a new text
 while a page's radio still loaded got the radio at its first option, and the next run took that for a choice
-(`mode=zero` in a link became `mean`). links.resend sends such choices with every run."""
+(`mode=zero` in a link became `mean`; the sidebar's model picker fell back to the first model the same way).
+links.resend sends such choices with every run."""
 
 from __future__ import annotations
 
@@ -36,7 +37,13 @@ async def _quiet(page, seconds: float = 1.5, timeout: float = 180.0) -> None:
     raise AssertionError("the page did not settle")
 
 
-async def _type_while_the_radio_loads(url: str) -> tuple[dict[str, str], str]:
+CHECKED_RADIO = "input => input.closest('label').innerText"
+PICKED = "[data-testid='stSidebar'] [data-testid='stSelectbox'] input"
+
+
+async def _type_while_loading(url: str, chunk: str, shown: str, script: str) -> tuple[dict[str, str], str]:
+    """Open `url` with the code of widget `chunk` held back, type a new text once the first figure is drawn, then
+    let the code load; the address and what `script` reads from the element `shown` once all is quiet."""
     async with playwright_api.async_playwright() as playwright:
         browser = await _launch(playwright)
         page = await browser.new_page(viewport={"width": 1400, "height": 1400})
@@ -46,10 +53,10 @@ async def _type_while_the_radio_loads(url: str) -> tuple[dict[str, str], str]:
             await release.wait()
             await route.continue_()
 
-        await page.route("**/static/js/Radio.*.js", held)
+        await page.route(f"**/static/js/{chunk}.*.js", held)
         await page.goto(url, wait_until="commit")
         await page.locator(FIGURE).first.wait_for(timeout=180_000)
-        assert await page.locator("[data-testid='stMain'] [data-testid='stSkeleton']").count() > 0  # still loading
+        assert await page.locator("[data-testid='stSkeleton']").count() > 0  # the held widget still loads
         box = page.locator("[data-testid='stSidebar'] textarea").first
         await box.fill(NEW_TEXT)
         await box.press("Control+Enter")
@@ -58,15 +65,24 @@ async def _type_while_the_radio_loads(url: str) -> tuple[dict[str, str], str]:
         await asyncio.sleep(1.0)
         release.set()
         await _quiet(page)
-        checked = await page.locator("[data-testid='stRadio']").filter(has_text="Ablation").locator(
-            "input:checked").evaluate("input => input.closest('label').innerText")
+        value = await page.locator(shown).first.evaluate(script)
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
         await browser.close()
-        return query, checked.strip()
+        return query, value.strip()
 
 
 def test_a_linked_choice_survives_a_text_typed_before_its_widget_loaded(app_url):
     link = {"model": "sst2-baseline", "text": "A gentle film with a big heart.", "mode": "zero"}
-    query, checked = asyncio.run(_type_while_the_radio_loads(f"{app_url}/causal?{urllib.parse.urlencode(link)}"))
+    radio = "[data-testid='stRadio']:has-text('Ablation') input:checked"
+    query, checked = asyncio.run(_type_while_loading(f"{app_url}/causal?{urllib.parse.urlencode(link)}", "Radio",
+                                                     radio, CHECKED_RADIO))
     assert query.get("text") == NEW_TEXT
     assert checked == "zero" and query.get("mode") == "zero", (checked, query)
+
+
+def test_the_linked_model_survives_a_text_typed_before_the_picker_loaded(app_url):
+    link = {"model": "sst2-baseline", "text": "A gentle film with a big heart.", "layer": "1", "head": "2"}
+    query, picked = asyncio.run(_type_while_loading(f"{app_url}/attention?{urllib.parse.urlencode(link)}",
+                                                    "Selectbox", PICKED, "input => input.value"))
+    assert query.get("text") == NEW_TEXT
+    assert picked.startswith("sst2-baseline") and query.get("model") == "sst2-baseline", (picked, query)
