@@ -78,8 +78,7 @@ def model_b(column, default: str) -> ModelBundle | None:
 def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:
     """"Match heads only within the same layer", seeded from and published to the link; off and disabled, with
     the reason, when the two models differ in depth (layer i of one is not layer i of the other)."""
-    links.seed_option("compare_by_layer", "same_layer", lambda raw: raw == "1", False)
-    links.resend("compare_by_layer")
+    links.seed_choice("compare_by_layer", "same_layer", [False, True], parse=lambda raw: raw == "1")
     layers_a, layers_b = sizes(bundle_a.model.config).layers, sizes(bundle_b.model.config).layers
     label = "Match heads only within the same layer"
     if layers_a != layers_b:

@@ -177,7 +177,7 @@ def seed_data_widgets(prefix: str) -> None:
             links.seed_option(f"{prefix}_source", "results", lambda raw: RESULTS, SOURCES[0])
         else:
             links.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
-    links.resend(f"{prefix}_source")  # a radio (seed_choice resends it in demo mode)
+        links.resend(f"{prefix}_source")  # a radio, seeded here by seed_option, which does not resend
     links.seed_option(f"{prefix}_text_column", "text_column", str, "")
     links.seed_option(f"{prefix}_label_column", "label_column", str, "")
 
