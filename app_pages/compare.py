@@ -11,6 +11,7 @@ from explainer.evaluation.compare import CompareError, compare_data
 from explainer.ui import caches, export, labelled, links, progressive, session
 from explainer.ui import compare as compare_ui
 from explainer.ui.problems import show_problem
+from explainer.ui.widget_state import send_unless_held
 from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import evaluation as evaluation_figures
@@ -111,6 +112,7 @@ else:
     labelled.seed_data_widgets("compare")
     links.seed_option("compare_results_b", "results_b", str, "")
     choice = labelled.data_widgets("compare", results_kinds=labelled.PREDICTION_KINDS)
+    send_unless_held("compare_results_b")
     results_b = st.text_input("Results folder of model B (else B runs on A's rows)", key="compare_results_b") \
         if choice.kind == labelled.RESULTS else ""
     links.publish_options({**labelled.data_link(choice), "results_b": results_b, "same_layer": "", "pair": ""})

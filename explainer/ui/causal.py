@@ -17,6 +17,7 @@ from explainer.ui import demo, links
 from explainer.ui import whatif as whatif_ui
 from explainer.ui.caches import get_bundle
 from explainer.ui.problems import show_problem
+from explainer.ui.widget_state import send_unless_held
 
 PAGE = "app_pages/causal.py"
 CORRUPTED_KEY = "causal_corrupted"
@@ -164,6 +165,8 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
     )
     paired = source == "pair"
     text_column, button_column = st.columns([3, 1])  # [5, 1] cut the button's label at 1400 px
+    send_unless_held(CLEAN_KEY)  # text boxes whose code still loaded at the request: see widget_state
+    send_unless_held(CORRUPTED_KEY)
     if paired:
         text_column.text_area(
             "Clean text", key=CLEAN_KEY, height=80, placeholder="The text whose activations are patched in"

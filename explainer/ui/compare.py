@@ -12,6 +12,7 @@ from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.ui import caches, links
 from explainer.ui import demo as demo_mode
+from explainer.ui.widget_state import send_unless_held
 from explainer.views.text import markdown_literal
 
 KEY = "compare_model_b"
@@ -62,6 +63,7 @@ def model_b(column, default: str) -> ModelBundle | None:
         links.resend(KEY)  # a select box here (a text box outside demo mode: never resent)
         name = column.selectbox("Model B", names, key=KEY)
     else:
+        send_unless_held(KEY)
         name = column.text_input("Model B (shipped name, folder or hub id)", key=KEY,
                                  help="Shipped: " + ", ".join(names)).strip()
     links.publish_options({"model_b": name})  # empty: model_b leaves the link

@@ -17,6 +17,7 @@ from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import export, links, navigation
 from explainer.ui.problems import show_problem
+from explainer.ui.widget_state import send_unless_held
 from explainer.views import evaluation as evaluation_views
 from explainer.views.text import markdown_literal
 
@@ -210,14 +211,18 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
         upload = uploader(prefix)
         st.caption("An uploaded file does not travel in a shared link; a path on this machine does.")
     elif kind == SOURCES[2]:
+        send_unless_held(f"{prefix}_path")  # a text box whose code still loaded at the request: see widget_state
         path = st.text_input("Path", key=f"{prefix}_path", placeholder="/data/sst2/dev.tsv")
     elif kind == RESULTS:
+        send_unless_held(f"{prefix}_results")
         path = st.text_input("Results folder", key=f"{prefix}_results", placeholder="/data/results/sst2-eval")
         st.caption("The --out folder of `python -m explainer evaluate|map --engine ray`: shown as computed there, "
                    "for the model that computed it.")
         return DataChoice(kind, None, path, None, None, results_kinds)
     with st.expander("Columns (detected unless named here)"):
         left, right = st.columns(2)
+        send_unless_held(f"{prefix}_text_column")
+        send_unless_held(f"{prefix}_label_column")
         text_column = left.text_input("Text column", key=f"{prefix}_text_column").strip() or None
         label_column = right.text_input("Label column", key=f"{prefix}_label_column").strip() or None
     return DataChoice(kind, upload, path, text_column, label_column)

@@ -27,6 +27,7 @@ from explainer.ui.caches import get_bundle, get_trace
 from explainer.ui.links import OTHER_MODEL, latest_address, live_view, publish_options, resend, seed_sidebar
 from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
+from explainer.ui.widget_state import send_unless_held
 from explainer.views.text import markdown_literal
 
 
@@ -95,6 +96,7 @@ def sidebar() -> None:
             choice = st.selectbox("Model", [*descriptions, OTHER_MODEL], key="model_choice",
                                   label_visibility="collapsed", format_func=shipped.picker_label)  # "name (group)"
             if choice == OTHER_MODEL:
+                send_unless_held("model_other")
                 st.text_input("Folder or hub id", key="model_other", placeholder="/path/to/checkpoint")
             else:
                 st.caption(descriptions[choice])

@@ -11,6 +11,8 @@ from typing import Any
 
 import streamlit as st
 
+from explainer.ui.widget_state import send_unless_held
+
 NOTE_SUFFIX = "__clamped"  # session key beside the box's: (original length, the text kept)
 
 
@@ -32,6 +34,7 @@ def _clamp(key: str, longest: int) -> None:  # before a box is drawn, and as its
 def limited_text_area(label: str, key: str, longest: int, target: Any = st, **options: Any) -> str:
     """A text area (`target`: st, a column, the sidebar) holding at most `longest` characters; its text."""
     _clamp(key, longest)  # a value a link or a button put there
+    send_unless_held(key)  # a box whose code still loaded at the request would come back empty
     target.text_area(label, key=key, on_change=_clamp, args=(key, longest), **options)
     _warn_if_clamped(key, longest, target)
     return st.session_state.get(key) or ""
@@ -40,6 +43,7 @@ def limited_text_area(label: str, key: str, longest: int, target: Any = st, **op
 def limited_text_input(label: str, key: str, longest: int, target: Any = st, **options: Any) -> str:
     """limited_text_area as a one-line input."""
     _clamp(key, longest)
+    send_unless_held(key)
     target.text_input(label, key=key, on_change=_clamp, args=(key, longest), **options)
     _warn_if_clamped(key, longest, target)
     return st.session_state.get(key) or ""

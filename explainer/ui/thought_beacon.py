@@ -20,6 +20,7 @@ from explainer.ui import demo as demo_mode
 from explainer.ui import labelled, links
 from explainer.ui.caches import get_trace_with, read_labelled
 from explainer.ui.problems import show_problem
+from explainer.ui.widget_state import send_unless_held
 from explainer.views.text import html_text, markdown_literal, token_labels
 
 CHALLENGE_SET = shipped.ASSETS / "challenge_set.csv"
@@ -153,6 +154,7 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
             check_upload_size(upload.size, upload.name, labelled.upload_limit())
             data = read_labelled(upload.getvalue(), upload.name, label_names)
         else:
+            send_unless_held(f"{prefix}_path")
             path = st.text_input("Path to a labelled CSV, TSV, JSONL or Parquet file", key=f"{prefix}_path").strip()
             if not path:
                 return None

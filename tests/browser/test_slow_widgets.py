@@ -86,3 +86,43 @@ def test_the_linked_model_survives_a_text_typed_before_the_picker_loaded(app_url
                                                     "Selectbox", PICKED, "input => input.value"))
     assert query.get("text") == NEW_TEXT
     assert picked.startswith("sst2-baseline") and query.get("model") == "sst2-baseline", (picked, query)
+
+
+async def _change_model_while_text_box_loads(url: str, model_label: str) -> tuple[dict[str, str], str]:
+    """Open `url` with the text box's code held back, pick another model once the first figure is drawn, then let
+    the code load; the address and the sidebar text box's value once all is quiet."""
+    async with playwright_api.async_playwright() as playwright:
+        browser = await _launch(playwright)
+        page = await browser.new_page(viewport={"width": 1400, "height": 1400})
+        release = asyncio.Event()
+
+        async def held(route):
+            await release.wait()
+            await route.continue_()
+
+        await page.route("**/static/js/TextArea.*.js", held)
+        await page.goto(url, wait_until="commit")
+        await page.locator(FIGURE).first.wait_for(timeout=180_000)
+        assert await page.locator("[data-testid='stSidebar'] textarea").count() == 0  # the box still loads
+        await page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
+        await page.get_by_role("option", name=model_label).first.click()
+        await page.wait_for_function(  # the new model's run has reached the address
+            "() => new URL(location.href).searchParams.get('model') === 'sst2-thought-beacon'", timeout=180_000)
+        await asyncio.sleep(1.0)
+        release.set()
+        await _quiet(page)
+        value = await page.locator("[data-testid='stSidebar'] textarea").first.input_value()
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
+        await browser.close()
+        return query, value
+
+
+def test_the_linked_text_survives_a_model_picked_before_the_text_box_loaded(app_url):
+    """A text box is not resent with every run (that would overwrite what is being typed), but a run whose request
+    lacks the box's value (its code had not loaded) sends it: the box shows the text the page analyses."""
+    text = "A gentle film with a big heart."
+    link = {"model": "sst2-baseline", "text": text}
+    query, shown = asyncio.run(_change_model_while_text_box_loads(
+        f"{app_url}/attention?{urllib.parse.urlencode(link)}", "sst2-thought-beacon"))
+    assert query.get("model") == "sst2-thought-beacon", query
+    assert shown == text and query.get("text") == text, (shown, query)

@@ -1,0 +1,31 @@
+"""Whether the browser holds a widget's value. Streamlit loads each widget's code lazily, and a widget registers
+its value with the browser only once its code has loaded and it is mounted; every run's request carries the values
+the browser holds. A widget drawn while the browser does not hold its value is mounted at its own default unless
+the run sends the value (a session-state assignment before the widget does): a text box whose code still loaded
+when the visitor picked another model came back empty, and the next run analysed an empty text."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def browser_holds(key: str) -> bool:
+    """True when this run's request carried widget `key`'s value, or when nothing can tell (no browser run: a bare
+    script, a test without a session). Reads Streamlit's session state (pinned version; a test checks the fields
+    still exist, tests/unit/ui/test_widget_state.py)."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    state = getattr(getattr(ctx, "session_state", None), "_state", None)
+    if state is None:
+        return True
+    widget_id = state._key_id_mapper.get_id_from_key(key)
+    return widget_id is not None and widget_id in state._new_widget_state.states
+
+
+def send_unless_held(key: str) -> None:
+    """Send text box `key`'s value with this run when the browser does not hold it (its code had not loaded at
+    the request). Unlike links.resend, never when it does: the box may hold a text being typed, which a value sent
+    with the run would overwrite. Call before the widget."""
+    if key in st.session_state and not browser_holds(key):
+        st.session_state[key] = st.session_state[key]
