@@ -154,7 +154,7 @@ def _start_pair(sidebar_text: str) -> None:
 
 def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str, str]]:
     """The source choice and text boxes, seeded from the link once: (clean, corrupted, their link options)."""
-    links.seed_choice(SOURCE_KEY, "source", list(SOURCES))
+    links.seed_choice(SOURCE_KEY, "source", list(SOURCES), tell=True)
     links.seed_option(CLEAN_KEY, "clean", str, "")
     links.seed_option(CORRUPTED_KEY, "corrupted", str, edited_text(sidebar_text))
     if FOUND_KEY in st.session_state:

@@ -170,7 +170,7 @@ def seed_data_widgets(prefix: str) -> None:
         links.seed_choice(f"{prefix}_listed", "data", names or [""])
         if linked and linked not in names:  # the offered set opened instead: said by data_widgets while it stands
             st.session_state[f"{prefix}_refused"] = st.session_state[f"{prefix}_listed"]
-        links.seed_choice(f"{prefix}_source", "source", sources())
+        links.seed_choice(f"{prefix}_source", "source", sources(), tell=True)
     else:
         links.seed_option(f"{prefix}_path", "data", str, "")
         links.seed_option(f"{prefix}_results", "results", str, "")  # after the first seed: the link is read

@@ -40,7 +40,11 @@ KEPT_KEY = "_link_kept"  # widget key -> its value in this session, kept while i
 # Every value any page reads for a link option that several pages read with different meanings: a value in it
 # is no error on a page that offers other choices (method=umap is the map's projection). The map's projections are
 # dataset_map.projection.METHODS (tests check), not imported: that module loads numba.
-SHARED_OPTION_VALUES = {"method": (*METHODS, "pca", "umap")}
+# source= is Causal's text source (causal.SOURCES) and, in demo mode, the data pages' source (labelled.sources()).
+SHARED_OPTION_VALUES = {
+    "method": (*METHODS, "pca", "umap"),
+    "source": ("sidebar", "pair", "Challenge set (shipped)", "Upload a file", "A data set offered here"),
+}
 SEEDED_KEY = "_link_seeded"  # widget key -> (the link parameter it is seeded from, the page it was seeded on)
 PAGE_KEY = "_link_page"  # the page the previous run showed
 

@@ -136,3 +136,13 @@ def test_one_batched_pass_is_singular():
     assert not app.exception, app.exception
     passes = [caption.value for caption in app.caption if "batched forward pass" in caption.value]
     assert passes and not any(" 1 batched forward passes" in value for value in passes)
+
+
+def test_a_source_no_page_reads_is_told_and_one_another_page_reads_is_quiet():
+    told = run_page({"text": CLEAN, "corrupted": CORRUPTED, "source": "<b>both</b>"})
+    assert not told.exception, told.exception
+    assert told.radio(key="causal_source").value == "sidebar"
+    assert [t.value for t in told.toast] == [
+        "The link's source=`<b>both</b>` is not offered here (sidebar, pair); sidebar is used."]
+    quiet = run_page({"text": CLEAN, "corrupted": CORRUPTED, "source": "Upload a file"})  # a demo data page's
+    assert not quiet.exception and not quiet.toast and quiet.radio(key="causal_source").value == "sidebar"

@@ -264,3 +264,11 @@ def test_the_server_start_caps_uploads_before_any_session(tmp_path, monkeypatch)
         assert streamlit_config.get_option("server.maxUploadSize") == 3
     finally:
         streamlit_config.set_option("server.maxUploadSize", before)
+
+
+def test_a_linked_data_source_the_demo_lacks_is_told_and_causals_is_quiet(demo):
+    app = run({"source": "Path on this machine"}, page="app_pages/errors.py")
+    assert app.radio(key="errors_source").value == LISTED
+    assert any("source=`Path on this machine` is not offered here" in t.value for t in app.toast)
+    quiet = run({"source": "pair"}, page="app_pages/errors.py")  # Causal's source: no error here
+    assert not any("source=" in t.value for t in quiet.toast)

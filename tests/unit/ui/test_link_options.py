@@ -96,3 +96,10 @@ def test_names_with_commas_percent_signs_and_edge_spaces_survive_a_link():
     assert parse_names(joined(names), names + ["other"]) == names
     assert parse_names("negative, positive", ["negative", "neutral", "positive"]) == ["negative", "positive"]
     assert joined([0, 2, 3]) == "0,2,3"  # numbers as before
+
+
+def test_the_shared_source_values_are_every_value_a_page_reads_for_source():
+    from explainer.ui import causal, labelled
+    from explainer.ui.links import SHARED_OPTION_VALUES
+
+    assert set(SHARED_OPTION_VALUES["source"]) == {*causal.SOURCES, *labelled.SOURCES[:2], labelled.LISTED}
