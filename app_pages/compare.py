@@ -112,9 +112,10 @@ else:
     labelled.seed_data_widgets("compare")
     links.seed_option("compare_results_b", "results_b", str, "")
     choice = labelled.data_widgets("compare", results_kinds=labelled.PREDICTION_KINDS)
-    send_unless_held("compare_results_b")
-    results_b = st.text_input("Results folder of model B (else B runs on A's rows)", key="compare_results_b") \
-        if choice.kind == labelled.RESULTS else ""
+    results_b = ""
+    if choice.kind == labelled.RESULTS:
+        send_unless_held("compare_results_b")  # a text box whose code still loaded at the request
+        results_b = st.text_input("Results folder of model B (else B runs on A's rows)", key="compare_results_b")
     links.publish_options({**labelled.data_link(choice), "results_b": results_b, "same_layer": "", "pair": ""})
     comparison = labelled.run_report(
         bundle_a, choice,

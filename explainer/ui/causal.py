@@ -165,12 +165,12 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
     )
     paired = source == "pair"
     text_column, button_column = st.columns([3, 1])  # [5, 1] cut the button's label at 1400 px
-    send_unless_held(CLEAN_KEY)  # text boxes whose code still loaded at the request: see widget_state
-    send_unless_held(CORRUPTED_KEY)
     if paired:
+        send_unless_held(CLEAN_KEY)  # a text box whose code still loaded at the request: see widget_state
         text_column.text_area(
             "Clean text", key=CLEAN_KEY, height=80, placeholder="The text whose activations are patched in"
         )
+    send_unless_held(CORRUPTED_KEY)
     text_column.text_area(
         "Corrupted text",
         key=CORRUPTED_KEY,
