@@ -8,7 +8,7 @@ import streamlit as st
 
 from explainer.capture.encoding import InputError
 from explainer.evaluation.compare import CompareError, compare_data
-from explainer.ui import caches, export, labelled, links, progressive, session
+from explainer.ui import caches, export, labelled, links, session
 from explainer.ui import compare as compare_ui
 from explainer.ui.problems import show_problem
 from explainer.ui.widget_state import send_unless_held
@@ -60,7 +60,8 @@ if mode == MODES[0]:
                         f"({trace.probabilities[trace.predicted]:.1%})")
         with column:
             chart(attention_figures.prediction_bars(trace), f"prediction_{side}")
-    if not progressive.rest_may_follow(("compare", name_a, name_b, current.text, by_layer)):
+    compared = (name_a, name_b, current.text, by_layer)
+    if not compare_ui.rest_may_follow(compared):
         links.stop()  # the matched heads and attributions follow once the browser has drawn the predictions
     st.subheader("Attention, heads matched by pattern")
     cut = (result.trace_a.truncated, result.trace_b.truncated)
@@ -73,7 +74,6 @@ if mode == MODES[0]:
         f"{len(result.matching.pairs)} matched pairs {result.matching.mean_similarity:.3f}. Select a pair."
     )
     rows = result.matching.as_rows()
-    compared = (name_a, name_b, current.text, by_layer)
     picked = st.dataframe(pd.DataFrame(rows), hide_index=True, key=compare_ui.pairs_key(compared),
                           selection_mode="single-row", on_select="rerun", height=240)
     pair = result.matching.pairs[compare_ui.chosen_heads(picked, len(result.matching.pairs), compared)]

@@ -10,7 +10,7 @@ import streamlit as st
 from explainer.families import sizes
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
-from explainer.ui import caches, links
+from explainer.ui import caches, links, progressive
 from explainer.ui import demo as demo_mode
 from explainer.ui.widget_state import send_unless_held
 from explainer.views.text import markdown_literal
@@ -100,6 +100,14 @@ def pairs_key(compared: tuple) -> str:
     """The pairs table's widget key, one per comparison (models, text, matching): Streamlit keeps a keyed table's
     selection when its rows change, which would carry a row picked for one text over to the next."""
     return "compare_pairs_" + hashlib.sha1(repr(compared).encode("utf-8")).hexdigest()[:12]
+
+
+def rest_may_follow(compared: tuple) -> bool:
+    """progressive.rest_may_follow for this comparison (models, text, matching), which it first records as the one
+    a link's pair= was chosen for: the matched pairs come in the page's second run, and a text typed before it is
+    another comparison, which chosen_heads starts from the best match (the link's pair was drawn for the new text)."""
+    st.session_state.setdefault(HEADS_KEY + "_of", compared)
+    return progressive.rest_may_follow(("compare", *compared))
 
 
 def chosen_heads(picked, count: int, compared: tuple) -> int:

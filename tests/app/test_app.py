@@ -257,3 +257,26 @@ def test_another_comparison_starts_from_the_best_match_without_a_toast_for_the_o
     app.selectbox(key="model_choice").set_value("sst2-thought-beacon").run()
     assert not app.exception and not [toast.value for toast in app.toast if "pair" in toast.value]
     assert "pair" not in app.query_params  # the best match: the link leaves it out
+
+
+def test_a_linked_pair_is_not_applied_to_a_text_typed_before_the_pairs_were_drawn(monkeypatch):
+    """In a browser the matched pairs come in the page's second run. A visitor who typed a new text before it got
+    the link's pair= (chosen for the link's text) drawn for the new text: another comparison starts from the best
+    match."""
+    from explainer.ui import progressive
+
+    monkeypatch.setattr(progressive, "_in_browser", lambda: True)
+    text = "A gentle film with a big heart"
+    app = open_compare({"text": text, "pair": "3"})  # the first section only: the browser has drawn nothing
+    assert not app.exception and not app.dataframe
+    app.text_area(key="text").set_value("A dull film").run()
+    drawn = ("compare", app.session_state["model_choice"], _linked(app, "model_b"), "A dull film", False)
+    progressive._mark_drawn(progressive.token(drawn), app.session_state)  # the browser drew its first figure
+    app.run()  # the run the browser's report starts: the rest, for the new text
+    assert not app.exception and app.dataframe
+    assert "pair" not in app.query_params and not app.toast, app.query_params
+
+
+def _linked(app: AppTest, name: str) -> str:
+    value = app.query_params[name]
+    return value if isinstance(value, str) else value[0]
