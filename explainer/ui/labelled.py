@@ -303,6 +303,10 @@ def available_views() -> dict[str, str]:
 
 def view_picker(key: str) -> str:
     views = available_views()
+    # Drawn after the page's progressive stop. A stopped run leaves its value in session state, but the browser
+    # mounts the radio anew at its first option, which the next run would read as the choice: sent with every run.
+    links.keep(key)  # and kept while another page is shown
+    links.resend(key)
     return st.radio("Selecting a row opens it in", list(views), horizontal=True, key=key)
 
 

@@ -137,13 +137,22 @@ def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True, show
 
 
 def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | None:
-    """The shipped challenge set by default, an uploaded file, or a path; None (with a message) when unusable."""
+    """The shipped challenge set by default, an uploaded file, or a path; None (with a message) when unusable.
+    Drawn after the page's progressive stop: a run for a new text or model stops before it, and the browser then
+    mounts these widgets anew at their defaults while the session still holds the choices (the page showed the
+    chosen file beside a radio on the challenge set, and the next run read the radio): choices are sent with every
+    run, the path box when the request lacked it. An uploaded file cannot be sent back to the browser: it is asked
+    for again. All are kept while another page is shown (links.keep)."""
+    links.keep(f"{prefix}_source")
+    links.resend(f"{prefix}_source")
     source = st.radio("Data set", labelled.sources(), horizontal=True, key=f"{prefix}_source")
     try:
         if source == SOURCES[0]:
             data = _read_path(str(CHALLENGE_SET), label_names, shown=CHALLENGE_SET.name)
         elif source == labelled.LISTED:  # demo mode: the config's list, by name
             demo = demo_mode.config()
+            links.keep(f"{prefix}_listed")
+            links.resend(f"{prefix}_listed")
             name = st.selectbox("Data set", list(demo.data_choices()) if demo else [], key=f"{prefix}_listed")
             # called by its offered name, never by its path on the server (as the Errors page does)
             data = _read_path(str(labelled.listed_path(name or "")), label_names, quote=False, shown=name)
@@ -154,6 +163,7 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
             check_upload_size(upload.size, upload.name, labelled.upload_limit())
             data = read_labelled(upload.getvalue(), upload.name, label_names)
         else:
+            links.keep(f"{prefix}_path")
             send_unless_held(f"{prefix}_path")
             path = st.text_input("Path to a labelled CSV, TSV, JSONL or Parquet file", key=f"{prefix}_path").strip()
             if not path:

@@ -1,0 +1,66 @@
+"""Choices drawn after a page's progressive stop survive a run that stopped before them. In a browser a new text or
+model first runs a page up to its first figure and stops; the session keeps the values of the widgets that run did
+not draw, but the browser mounts them anew at their defaults unless the next run sends the values (`set_value`).
+The Errors page's "Selecting a row opens it in" radio came back at Attribution, and the Beacons and Markers data
+set at the challenge set while the page still showed the chosen file. AppTest runs no JavaScript (it keeps what it
+drew): the browser is simulated as in tests/unit/ui/test_progressive.py, and what a run sends is read from the
+element."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer.data.challenge import DEFAULT_PATH
+from explainer.ui import labelled, progressive
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.getbasetemp() / "kept-choices-app-cache"))
+
+
+def open_page(page: str, model: str) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params["model"] = model
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def draw_the_rest(app: AppTest, monkeypatch) -> None:
+    """A run that stops at the first figure (the browser has not drawn it), then the run the browser asks for."""
+    monkeypatch.setattr(progressive, "_in_browser", lambda: True)
+    app.run()
+    assert not app.exception, app.exception
+    monkeypatch.setattr(progressive, "rest_may_follow", lambda key: True)
+    app.run()
+    assert not app.exception, app.exception
+
+
+def test_the_errors_view_picker_keeps_its_choice_through_a_model_change(monkeypatch):
+    app = open_page("app_pages/errors.py", "sst2-baseline")
+    views = list(labelled.available_views())
+    app.radio(key="errors_view").set_value(views[-1]).run()
+    app.selectbox(key="model_choice").set_value("sst2-thought-beacon")
+    draw_the_rest(app, monkeypatch)
+    picker = app.radio(key="errors_view")
+    assert picker.value == views[-1] and picker.proto.set_value
+
+
+@pytest.mark.parametrize("page", ["app_pages/beacons.py", "app_pages/markers.py"])
+def test_the_sweeps_data_set_keeps_its_source_and_path_through_a_new_text(page, monkeypatch):
+    prefix = "beacons_data" if "beacons" in page else "markers_data"
+    app = open_page(page, "sst2-thought-beacon")
+    app.radio(key=f"{prefix}_source").set_value(labelled.SOURCES[2]).run()
+    app.text_input(key=f"{prefix}_path").set_value(str(DEFAULT_PATH)).run()
+    assert not app.exception, app.exception
+    app.text_area(key="text").set_value("A dull and lifeless film.")
+    draw_the_rest(app, monkeypatch)
+    source, path = app.radio(key=f"{prefix}_source"), app.text_input(key=f"{prefix}_path")
+    assert source.value == labelled.SOURCES[2] and source.proto.set_value
+    assert path.value == str(DEFAULT_PATH)
