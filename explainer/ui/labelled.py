@@ -17,7 +17,7 @@ from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import export, links, navigation
 from explainer.ui.problems import show_problem
-from explainer.ui.widget_state import send_unless_held
+from explainer.ui.widget_state import browser_holds, send_unless_held
 from explainer.views import evaluation as evaluation_views
 from explainer.views.text import markdown_literal
 
@@ -143,10 +143,25 @@ def uploader(prefix: str):
     """The labelled-file uploader every page uses: the types read_dataset reads, and the size limit said in its
     label and enforced by the browser's drop zone (which would otherwise say Streamlit's 200 MB)."""
     limit_mb = max(upload_limit() // MEGABYTE, 1)
-    return st.file_uploader(
+    key, kept_key, empty_key = f"{prefix}_upload", f"_{prefix}_upload_kept", f"_{prefix}_upload_shown_empty"
+    held = browser_holds(key)  # False: the browser draws the box anew, empty (after a page switch, or a run that
+    # stopped before it), and a file cannot be sent back to it: the session's copy is used, and said so
+    upload = st.file_uploader(
         f"Labelled CSV, TSV, JSONL or Parquet (at most {limit_mb:,} MB; text as UTF-8)",
-        type=list(UPLOAD_TYPES), key=f"{prefix}_upload", max_upload_size=limit_mb,
+        type=list(UPLOAD_TYPES), key=key, max_upload_size=limit_mb,
     )
+    if upload is not None and held:  # the file the box shows
+        st.session_state[kept_key], st.session_state[empty_key] = upload, False
+        return upload
+    if upload is not None or not held or st.session_state.get(empty_key):
+        upload = st.session_state[kept_key] = upload if upload is not None else st.session_state.get(kept_key)
+        if upload is not None:
+            st.session_state[empty_key] = True  # the box is empty: nothing in it can be removed
+            st.caption(f"Using {markdown_literal(upload.name)}, uploaded earlier in this session; upload another "
+                       "file to replace it.")
+        return upload
+    st.session_state.pop(kept_key, None)  # the box showed the file and the visitor removed it
+    return None
 
 
 def listed_path(name: str) -> Path:
