@@ -40,18 +40,22 @@ async def _new_text(page, text: str) -> None:
     await _quiet(page)
 
 
+async def _open_and_upload(page, url: str, file: str) -> None:
+    await page.goto(url, wait_until="commit")
+    await page.locator(FIGURE).first.wait_for(timeout=180_000)
+    await _quiet(page)
+    await page.get_by_text("Upload a file").first.click()
+    await _quiet(page)
+    await page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(file)
+    await _quiet(page)
+
+
 async def _upload_then_come_back(url: str, file: str) -> dict[str, str]:
     seen = {}
     async with playwright_api.async_playwright() as playwright:
         browser = await _launch(playwright)
         page = await browser.new_page(viewport={"width": 1400, "height": 1400})
-        await page.goto(f"{url}/errors?model=sst2-baseline", wait_until="commit")
-        await page.locator(FIGURE).first.wait_for(timeout=180_000)
-        await _quiet(page)
-        await page.get_by_text("Upload a file").first.click()
-        await _quiet(page)
-        await page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(file)
-        await _quiet(page)
+        await _open_and_upload(page, f"{url}/errors?model=sst2-baseline", file)
         seen["uploaded"] = await _captions(page)
         await page.locator("[data-testid='stSidebarNav'] a", has_text="Overview").first.click()
         await _quiet(page)
@@ -66,13 +70,7 @@ async def _upload_then_come_back(url: str, file: str) -> dict[str, str]:
         await _quiet(page)
         seen["removed"] = await _captions(page)
         seen["removed alerts"] = " | ".join(await page.locator("[data-testid='stAlertContainer']").all_inner_texts())
-        await page.goto(f"{url}/beacons?model=sst2-thought-beacon", wait_until="commit")
-        await page.locator(FIGURE).first.wait_for(timeout=180_000)
-        await _quiet(page)
-        await page.get_by_text("Upload a file").first.click()
-        await _quiet(page)
-        await page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(file)
-        await _quiet(page)
+        await _open_and_upload(page, f"{url}/beacons?model=sst2-thought-beacon", file)
         seen["beacons"] = await _captions(page)
         for text in ("A dull and lifeless film.", "A brand new text."):  # the second run read the box drawn anew
             await _new_text(page, text)
