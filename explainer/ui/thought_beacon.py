@@ -141,8 +141,8 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
     Drawn after the page's progressive stop: a run for a new text or model stops before it, and the browser then
     mounts these widgets anew at their defaults while the session still holds the choices (the page showed the
     chosen file beside a radio on the challenge set, and the next run read the radio): choices are sent with every
-    run, the path box when the request lacked it. An uploaded file cannot be sent back to the browser: it is asked
-    for again. All are kept while another page is shown (links.keep)."""
+    run, the path box when the request lacked it; an uploaded file, which cannot be sent back to the browser, is
+    used from the session's copy (labelled.uploader). All are kept while another page is shown (links.keep)."""
     links.keep(f"{prefix}_source")
     links.resend(f"{prefix}_source")
     source = st.radio("Data set", labelled.sources(), horizontal=True, key=f"{prefix}_source")
