@@ -8,10 +8,9 @@ import streamlit as st
 
 from explainer.capture.encoding import InputError
 from explainer.evaluation.compare import CompareError, compare_data
-from explainer.ui import caches, export, labelled, links, session
+from explainer.ui import caches, export, labelled, links, session, text_box
 from explainer.ui import compare as compare_ui
 from explainer.ui.problems import show_problem
-from explainer.ui.widget_state import send_unless_held
 from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import evaluation as evaluation_figures
@@ -112,10 +111,8 @@ else:
     labelled.seed_data_widgets("compare")
     links.seed_option("compare_results_b", "results_b", str, "")
     choice = labelled.data_widgets("compare", results_kinds=labelled.PREDICTION_KINDS)
-    results_b = ""
-    if choice.kind == labelled.RESULTS:
-        send_unless_held("compare_results_b")  # a text box whose code still loaded at the request
-        results_b = st.text_input("Results folder of model B (else B runs on A's rows)", key="compare_results_b")
+    results_b = text_box.text_input("Results folder of model B (else B runs on A's rows)", "compare_results_b") \
+        if choice.kind == labelled.RESULTS else ""
     links.publish_options({**labelled.data_link(choice), "results_b": results_b, "same_layer": "", "pair": ""})
     comparison = labelled.run_report(
         bundle_a, choice,

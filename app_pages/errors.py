@@ -6,10 +6,9 @@ import streamlit as st
 
 from explainer.evaluation.error_report import ExampleFilter, analyse, confusion_cell, filter_examples, predictions_csv
 from explainer.ui import causal as causal_ui
-from explainer.ui import export, labelled, links, progressive, session
+from explainer.ui import export, labelled, links, progressive, session, text_box
 from explainer.ui import whatif as whatif_ui
 from explainer.ui.problems import show_problem
-from explainer.ui.widget_state import send_unless_held
 from explainer.views import evaluation as evaluation_figures
 from explainer.views.text import markdown_literal
 
@@ -95,8 +94,7 @@ links.seed_range("errors_filter_tokens", "tokens", 1, longest, high_key="_errors
 links.seed_names("errors_filter_true", "true", names)
 links.seed_names("errors_filter_predicted", "pred", names)
 links.seed_names("errors_filter_tags", "tags", tag_names)
-send_unless_held("errors_filter_text")
-text = columns[0].text_input("Text contains", key="errors_filter_text")
+text = text_box.text_input("Text contains", "errors_filter_text", columns[0])
 tokens = columns[1].slider("Tokens", 1, longest, key="errors_filter_tokens")
 tags: list[str] = []
 if report.tag_column:

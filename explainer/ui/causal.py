@@ -13,11 +13,10 @@ import streamlit as st
 
 from explainer.capture.encoding import InputError, encode
 from explainer.causal import Ablation, Patching, ablate_heads, patch
-from explainer.ui import demo, links
+from explainer.ui import demo, links, text_box
 from explainer.ui import whatif as whatif_ui
 from explainer.ui.caches import get_bundle
 from explainer.ui.problems import show_problem
-from explainer.ui.widget_state import send_unless_held
 
 PAGE = "app_pages/causal.py"
 CORRUPTED_KEY = "causal_corrupted"
@@ -166,14 +165,13 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
     paired = source == "pair"
     text_column, button_column = st.columns([3, 1])  # [5, 1] cut the button's label at 1400 px
     if paired:
-        send_unless_held(CLEAN_KEY)  # a text box whose code still loaded at the request: see widget_state
-        text_column.text_area(
-            "Clean text", key=CLEAN_KEY, height=80, placeholder="The text whose activations are patched in"
+        text_box.text_area(
+            "Clean text", CLEAN_KEY, text_column, height=80, placeholder="The text whose activations are patched in"
         )
-    send_unless_held(CORRUPTED_KEY)
-    text_column.text_area(
+    text_box.text_area(
         "Corrupted text",
-        key=CORRUPTED_KEY,
+        CORRUPTED_KEY,
+        text_column,
         height=80,
         placeholder="The clean text with a word or two changed",
     )

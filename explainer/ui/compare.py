@@ -10,9 +10,9 @@ import streamlit as st
 from explainer.families import sizes
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
-from explainer.ui import caches, links, progressive
+from explainer.ui import caches, links, progressive, text_box
 from explainer.ui import demo as demo_mode
-from explainer.ui.widget_state import send_unless_held
+from explainer.ui.widget_state import resend
 from explainer.views.text import markdown_literal
 
 KEY = "compare_model_b"
@@ -60,12 +60,11 @@ def model_b(column, default: str) -> ModelBundle | None:
     if demo:
         if st.session_state.get(KEY) not in names:  # a link naming anything else: the default
             st.session_state[KEY] = default
-        links.resend(KEY)  # a select box here (a text box outside demo mode: never resent)
+        resend(KEY)  # a select box here (a text box outside demo mode: text_box.text_input)
         name = column.selectbox("Model B", names, key=KEY)
     else:
-        send_unless_held(KEY)
-        name = column.text_input("Model B (shipped name, folder or hub id)", key=KEY,
-                                 help="Shipped: " + ", ".join(names)).strip()
+        name = text_box.text_input("Model B (shipped name, folder or hub id)", KEY, column,
+                                   help="Shipped: " + ", ".join(names)).strip()
     links.publish_options({"model_b": name})  # empty: model_b leaves the link
     if not name:
         st.info("Enter model B above: a shipped name (" + ", ".join(names) + "), a model folder or a hub id.")

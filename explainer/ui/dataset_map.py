@@ -13,8 +13,7 @@ from explainer.dataset_map.embeddings import has_readout
 from explainer.dataset_map.maps import MapOptions, MapResult
 from explainer.families import sizes
 from explainer.loading.bundle import ModelBundle
-from explainer.ui import labelled, links
-from explainer.ui.widget_state import send_unless_held
+from explainer.ui import labelled, links, text_box
 from explainer.views import evaluation as evaluation_views
 from explainer.views.text import hidden_state_name
 
@@ -131,8 +130,7 @@ def _name_box(target, label: str, key: str, base: str) -> None:
     callback, before the next run draws it: a box that stays on screen shows what the browser holds, and a
     changed default (value=) would not reach it."""
     st.session_state.setdefault(key, unique_name(base))
-    send_unless_held(key)
-    target.text_input(label, key=key, help=REPLACES)
+    text_box.text_input(label, key, target, help=REPLACES)
 
 
 def _add_named(key: str, base: str, make: Callable[[str], slicing.Slice]) -> None:
@@ -177,8 +175,7 @@ def filter_form(result: MapResult) -> None:
     with st.expander("New slice from a filter", icon=":material/filter_alt:"):
         first = st.columns(3)
         _name_box(first[0], "Slice name", FILTER_NAME_KEY, "filter")
-        send_unless_held("map_filter_text")
-        first[1].text_input("Text contains", key="map_filter_text")
+        text_box.text_input("Text contains", "map_filter_text", first[1])
         first[2].slider("Tokens", 1, longest, (1, longest), key="map_filter_tokens")
         second = st.columns(4)
         second[0].multiselect("True label", names, key="map_filter_labels")

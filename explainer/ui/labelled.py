@@ -15,9 +15,9 @@ from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, MEGABYTE, ErrorR
 from explainer.loading.bundle import ModelBundle
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
-from explainer.ui import export, links, navigation
+from explainer.ui import export, links, navigation, text_box
 from explainer.ui.problems import show_problem
-from explainer.ui.widget_state import browser_holds, send_unless_held
+from explainer.ui.widget_state import browser_holds, resend
 from explainer.views import evaluation as evaluation_views
 from explainer.views.text import markdown_literal
 
@@ -150,18 +150,20 @@ def uploader(prefix: str):
         f"Labelled CSV, TSV, JSONL or Parquet (at most {limit_mb:,} MB; text as UTF-8)",
         type=list(UPLOAD_TYPES), key=key, max_upload_size=limit_mb,
     )
-    if upload is not None and held:  # the file the box shows
+    if held and upload is not None:  # the file the box shows
         st.session_state[kept_key], st.session_state[empty_key] = upload, False
         return upload
-    if upload is not None or not held or st.session_state.get(empty_key):
-        upload = st.session_state[kept_key] = upload if upload is not None else st.session_state.get(kept_key)
-        if upload is not None:
-            st.session_state[empty_key] = True  # the box is empty: nothing in it can be removed
-            st.caption(f"Using {markdown_literal(upload.name)}, uploaded earlier in this session; upload another "
-                       "file to replace it.")
-        return upload
-    st.session_state.pop(kept_key, None)  # the box showed the file and the visitor removed it
-    return None
+    if held and not st.session_state.get(empty_key):  # the box showed a file and the visitor removed it
+        st.session_state.pop(kept_key, None)
+        return None
+    # the box is empty because it was drawn anew (this run's value, if any, is the session's, not the box's)
+    kept = upload if upload is not None else st.session_state.get(kept_key)
+    if kept is None:
+        return None
+    st.session_state[kept_key], st.session_state[empty_key] = kept, True  # an empty box: nothing to remove there
+    st.caption(f"Using {markdown_literal(kept.name)}, uploaded earlier in this session; upload another file to "
+               "replace it.")
+    return kept
 
 
 def listed_path(name: str) -> Path:
@@ -193,7 +195,7 @@ def seed_data_widgets(prefix: str) -> None:
             links.seed_option(f"{prefix}_source", "results", lambda raw: RESULTS, SOURCES[0])
         else:
             links.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
-        links.resend(f"{prefix}_source")  # a radio, seeded here by seed_option, which does not resend
+        resend(f"{prefix}_source")  # a radio, seeded here by seed_option, which does not resend
     links.seed_option(f"{prefix}_text_column", "text_column", str, "")
     links.seed_option(f"{prefix}_label_column", "label_column", str, "")
 
@@ -226,20 +228,16 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
         upload = uploader(prefix)
         st.caption("An uploaded file does not travel in a shared link; a path on this machine does.")
     elif kind == SOURCES[2]:
-        send_unless_held(f"{prefix}_path")  # a text box whose code still loaded at the request: see widget_state
-        path = st.text_input("Path", key=f"{prefix}_path", placeholder="/data/sst2/dev.tsv")
+        path = text_box.text_input("Path", f"{prefix}_path", placeholder="/data/sst2/dev.tsv")
     elif kind == RESULTS:
-        send_unless_held(f"{prefix}_results")
-        path = st.text_input("Results folder", key=f"{prefix}_results", placeholder="/data/results/sst2-eval")
+        path = text_box.text_input("Results folder", f"{prefix}_results", placeholder="/data/results/sst2-eval")
         st.caption("The --out folder of `python -m explainer evaluate|map --engine ray`: shown as computed there, "
                    "for the model that computed it.")
         return DataChoice(kind, None, path, None, None, results_kinds)
     with st.expander("Columns (detected unless named here)"):
         left, right = st.columns(2)
-        send_unless_held(f"{prefix}_text_column")
-        send_unless_held(f"{prefix}_label_column")
-        text_column = left.text_input("Text column", key=f"{prefix}_text_column").strip() or None
-        label_column = right.text_input("Label column", key=f"{prefix}_label_column").strip() or None
+        text_column = text_box.text_input("Text column", f"{prefix}_text_column", left).strip() or None
+        label_column = text_box.text_input("Label column", f"{prefix}_label_column", right).strip() or None
     return DataChoice(kind, upload, path, text_column, label_column)
 
 
@@ -318,10 +316,7 @@ def available_views() -> dict[str, str]:
 
 def view_picker(key: str) -> str:
     views = available_views()
-    # Drawn after the page's progressive stop. A stopped run leaves its value in session state, but the browser
-    # mounts the radio anew at its first option, which the next run would read as the choice: sent with every run.
-    links.keep(key)  # and kept while another page is shown
-    links.resend(key)
+    links.keep_choice(key)  # drawn after the page's progressive stop
     return st.radio("Selecting a row opens it in", list(views), horizontal=True, key=key)
 
 

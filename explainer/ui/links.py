@@ -28,6 +28,7 @@ from explainer.loading import shipped
 from explainer.report import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 from explainer.serving.demo import active_demo
 from explainer.ui.text_box import clamp_into
+from explainer.ui.widget_state import resend
 
 OTHER_MODEL = "Other: a local folder or hub id…"
 DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
@@ -124,6 +125,14 @@ def keep(key: str, param: str | None = None) -> None:
     st.session_state.setdefault(SEEDED_KEY, {})[key] = (param, _page())
     if key in st.session_state:
         kept[key] = st.session_state[key]  # the value this run starts from: the user's latest choice
+
+
+def keep_choice(key: str) -> None:
+    """keep and resend for a choice no link seeds, drawn after a page's progressive stop: a run that stopped
+    before it leaves its value in the session, but the browser draws it anew at its first option, which the next
+    run would read as the choice. Call before the widget."""
+    keep(key)
+    resend(key)
 
 
 def end_run() -> None:
@@ -308,17 +317,6 @@ def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any)
         st.session_state[key] = value
     keep(key, param)  # back on its page: Streamlit forgot the widget, the session did not
     return st.session_state[key]
-
-
-def resend(key: str) -> None:
-    """Send choice widget `key`'s value with this run, not only with its first. A widget registers its value with
-    the browser only once its code has loaded and it is mounted; a run that comes before that (a visitor typed a
-    text while a radio's code still loaded) draws it anew at its own default (the first option, a slider's
-    minimum), which the next run then reads as the visitor's choice: a linked model or option was lost.
-    Only for choices (radio, select box, slider, toggle): a text box sent its value with every run would lose
-    what is being typed into it when another run comes. Call before the widget."""
-    if key in st.session_state:
-        st.session_state[key] = st.session_state[key]
 
 
 def seed_fraction(key: str, param: str, default: float) -> float:

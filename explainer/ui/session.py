@@ -22,12 +22,12 @@ from explainer.report import build_report
 from explainer.report.linking import link_model
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
-from explainer.ui import startup
+from explainer.ui import startup, text_box
 from explainer.ui.caches import get_bundle, get_trace
-from explainer.ui.links import OTHER_MODEL, latest_address, live_view, publish_options, resend, seed_sidebar
+from explainer.ui.links import OTHER_MODEL, latest_address, live_view, publish_options, seed_sidebar
 from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
-from explainer.ui.widget_state import send_unless_held
+from explainer.ui.widget_state import resend
 from explainer.views.text import markdown_literal
 
 
@@ -96,8 +96,7 @@ def sidebar() -> None:
             choice = st.selectbox("Model", [*descriptions, OTHER_MODEL], key="model_choice",
                                   label_visibility="collapsed", format_func=shipped.picker_label)  # "name (group)"
             if choice == OTHER_MODEL:
-                send_unless_held("model_other")
-                st.text_input("Folder or hub id", key="model_other", placeholder="/path/to/checkpoint")
+                text_box.text_input("Folder or hub id", "model_other", placeholder="/path/to/checkpoint")
             else:
                 st.caption(descriptions[choice])
         st.header("Input")

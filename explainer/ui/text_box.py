@@ -1,4 +1,6 @@
-"""Text boxes with a length limit that keep the beginning of a longer text and say so.
+"""Text boxes: every one sends its value with a run whose request lacked it (text_input, text_area: the browser
+had not loaded the box's code, widget_state.send_unless_held), and those with a length limit keep the beginning of
+a longer text and say so.
 
 Streamlit's own `max_chars` ignores a change that would pass the limit as a whole: a pasted text one character too
 long leaves the box as it was, with no word why. Here a text longer than the limit, typed, pasted or from a link,
@@ -31,11 +33,23 @@ def _clamp(key: str, longest: int) -> None:  # before a box is drawn, and as its
         clamp_into(key, text, longest)
 
 
+def text_input(label: str, key: str, target: Any = st, **options: Any) -> str:
+    """A one-line text box (`target`: st, a column, the sidebar) that comes back holding its value when the browser
+    draws it anew; its text."""
+    send_unless_held(key)
+    return target.text_input(label, key=key, **options)
+
+
+def text_area(label: str, key: str, target: Any = st, **options: Any) -> str:
+    """text_input as a text area."""
+    send_unless_held(key)
+    return target.text_area(label, key=key, **options)
+
+
 def limited_text_area(label: str, key: str, longest: int, target: Any = st, **options: Any) -> str:
     """A text area (`target`: st, a column, the sidebar) holding at most `longest` characters; its text."""
     _clamp(key, longest)  # a value a link or a button put there
-    send_unless_held(key)  # a box whose code still loaded at the request would come back empty
-    target.text_area(label, key=key, on_change=_clamp, args=(key, longest), **options)
+    text_area(label, key, target, on_change=_clamp, args=(key, longest), **options)
     _warn_if_clamped(key, longest, target)
     return st.session_state.get(key) or ""
 
@@ -43,8 +57,7 @@ def limited_text_area(label: str, key: str, longest: int, target: Any = st, **op
 def limited_text_input(label: str, key: str, longest: int, target: Any = st, **options: Any) -> str:
     """limited_text_area as a one-line input."""
     _clamp(key, longest)
-    send_unless_held(key)
-    target.text_input(label, key=key, on_change=_clamp, args=(key, longest), **options)
+    text_input(label, key, target, on_change=_clamp, args=(key, longest), **options)
     _warn_if_clamped(key, longest, target)
     return st.session_state.get(key) or ""
 

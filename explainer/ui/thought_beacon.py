@@ -17,10 +17,9 @@ from explainer.evaluation.error_report import check_upload_size
 from explainer.loading import shipped
 from explainer.models import THOUGHT_BEACON_TYPES
 from explainer.ui import demo as demo_mode
-from explainer.ui import labelled, links
+from explainer.ui import labelled, links, text_box
 from explainer.ui.caches import get_trace_with, read_labelled
 from explainer.ui.problems import show_problem
-from explainer.ui.widget_state import send_unless_held
 from explainer.views.text import html_text, markdown_literal, token_labels
 
 CHALLENGE_SET = shipped.ASSETS / "challenge_set.csv"
@@ -143,16 +142,14 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
     chosen file beside a radio on the challenge set, and the next run read the radio): choices are sent with every
     run, the path box when the request lacked it; an uploaded file, which cannot be sent back to the browser, is
     used from the session's copy (labelled.uploader). All are kept while another page is shown (links.keep)."""
-    links.keep(f"{prefix}_source")
-    links.resend(f"{prefix}_source")
+    links.keep_choice(f"{prefix}_source")
     source = st.radio("Data set", labelled.sources(), horizontal=True, key=f"{prefix}_source")
     try:
         if source == SOURCES[0]:
             data = _read_path(str(CHALLENGE_SET), label_names, shown=CHALLENGE_SET.name)
         elif source == labelled.LISTED:  # demo mode: the config's list, by name
             demo = demo_mode.config()
-            links.keep(f"{prefix}_listed")
-            links.resend(f"{prefix}_listed")
+            links.keep_choice(f"{prefix}_listed")
             name = st.selectbox("Data set", list(demo.data_choices()) if demo else [], key=f"{prefix}_listed")
             # called by its offered name, never by its path on the server (as the Errors page does)
             data = _read_path(str(labelled.listed_path(name or "")), label_names, quote=False, shown=name)
@@ -164,8 +161,7 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
             data = read_labelled(upload.getvalue(), upload.name, label_names)
         else:
             links.keep(f"{prefix}_path")
-            send_unless_held(f"{prefix}_path")
-            path = st.text_input("Path to a labelled CSV, TSV, JSONL or Parquet file", key=f"{prefix}_path").strip()
+            path = text_box.text_input("Path to a labelled CSV, TSV, JSONL or Parquet file", f"{prefix}_path").strip()
             if not path:
                 return None
             data = _read_path(path, label_names, quote=False)

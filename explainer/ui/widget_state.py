@@ -2,7 +2,8 @@
 its value with the browser only once its code has loaded and it is mounted; every run's request carries the values
 the browser holds. A widget drawn while the browser does not hold its value is mounted at its own default unless
 the run sends the value (a session-state assignment before the widget does): a text box whose code still loaded
-when the visitor picked another model came back empty, and the next run analysed an empty text."""
+when the visitor picked another model came back empty, and the next run analysed an empty text.
+Choices are sent with every run (resend); text boxes only when the request lacked them (send_unless_held)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,20 @@ def browser_holds(key: str) -> bool:
     return widget_id is not None and widget_id in state._new_widget_state.states
 
 
+def resend(key: str) -> None:
+    """Send choice widget `key`'s value with this run, not only with its first. A widget registers its value with
+    the browser only once its code has loaded and it is mounted; a run that comes before that (a visitor typed a
+    text while a radio's code still loaded) draws it anew at its own default (the first option, a slider's
+    minimum), which the next run then reads as the visitor's choice: a linked model or option was lost.
+    Only for choices (radio, select box, slider, toggle): a text box sent its value with every run would lose
+    what is being typed into it when another run comes. Call before the widget."""
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
+
+
 def send_unless_held(key: str) -> None:
     """Send text box `key`'s value with this run when the browser does not hold it (its code had not loaded at
-    the request). Unlike links.resend, never when it does: the box may hold a text being typed, which a value sent
-    with the run would overwrite. Call before the widget."""
-    if key in st.session_state and not browser_holds(key):
-        st.session_state[key] = st.session_state[key]
+    the request). Unlike resend, never when it does: the box may hold a text being typed, which a value sent
+    with the run would overwrite. Call before the widget (text_box.text_input and its kin do)."""
+    if not browser_holds(key):
+        resend(key)

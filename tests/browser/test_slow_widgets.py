@@ -2,7 +2,7 @@
 lazily and a widget registers its value with the browser only once mounted; a visitor who typed a new text
 while a page's radio still loaded got the radio at its first option, and the next run took that for a choice
 (`mode=zero` in a link became `mean`; the sidebar's model picker fell back to the first model the same way).
-links.resend sends such choices with every run."""
+widget_state.resend sends such choices with every run."""
 
 from __future__ import annotations
 
@@ -41,15 +41,15 @@ CHECKED_RADIO = "input => input.closest('label').innerText"
 PICKED = "[data-testid='stSidebar'] [data-testid='stSelectbox'] input"
 
 
-async def _type_while_loading(url: str, chunk: str, shown: str, script: str) -> tuple[dict[str, str], str]:
-    """Open `url` with the code of widget `chunk` held back, type a new text once the first figure is drawn, then
-    let the code load; the address and what `script` reads from the element `shown` once all is quiet."""
+async def _act_while_loading(url: str, chunk: str, act, read) -> tuple[dict[str, str], str]:
+    """Open `url` with the code of widget `chunk` held back, `act(page)` once the first figure is drawn, then let
+    the code load; the address and what `read(page)` returns once all is quiet."""
     async with playwright_api.async_playwright() as playwright:
         browser = await _launch(playwright)
         page = await browser.new_page(viewport={"width": 1400, "height": 1400})
         release = asyncio.Event()
 
-        async def held(route):  # the radios' code arrives only when the test says so
+        async def held(route):  # the widget's code arrives only when the test says so
             await release.wait()
             await route.continue_()
 
@@ -57,18 +57,35 @@ async def _type_while_loading(url: str, chunk: str, shown: str, script: str) -> 
         await page.goto(url, wait_until="commit")
         await page.locator(FIGURE).first.wait_for(timeout=180_000)
         assert await page.locator("[data-testid='stSkeleton']").count() > 0  # the held widget still loads
-        box = page.locator("[data-testid='stSidebar'] textarea").first
-        await box.fill(NEW_TEXT)
-        await box.press("Control+Enter")
-        await page.wait_for_function(  # the new text's run has reached the address
-            "text => new URL(location.href).searchParams.get('text') === text", arg=NEW_TEXT, timeout=180_000)
+        await act(page)
         await asyncio.sleep(1.0)
         release.set()
         await _quiet(page)
-        value = await page.locator(shown).first.evaluate(script)
+        value = await read(page)
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
         await browser.close()
-        return query, value.strip()
+        return query, value
+
+
+async def _until_linked(page, param: str, value: str) -> None:
+    """Until the run of an action has reached the address."""
+    await page.wait_for_function("([param, value]) => new URL(location.href).searchParams.get(param) === value",
+                                 arg=[param, value], timeout=180_000)
+
+
+async def _type_new_text(page) -> None:
+    box = page.locator("[data-testid='stSidebar'] textarea").first
+    await box.fill(NEW_TEXT)
+    await box.press("Control+Enter")
+    await _until_linked(page, "text", NEW_TEXT)
+
+
+async def _type_while_loading(url: str, chunk: str, shown: str, script: str) -> tuple[dict[str, str], str]:
+    """A new text typed while widget `chunk` loads; what `script` reads from the element `shown` afterwards."""
+    async def read(page):
+        return (await page.locator(shown).first.evaluate(script)).strip()
+
+    return await _act_while_loading(url, chunk, _type_new_text, read)
 
 
 def test_a_linked_choice_survives_a_text_typed_before_its_widget_loaded(app_url):
@@ -88,33 +105,16 @@ def test_the_linked_model_survives_a_text_typed_before_the_picker_loaded(app_url
     assert picked.startswith("sst2-baseline") and query.get("model") == "sst2-baseline", (picked, query)
 
 
-async def _change_model_while_text_box_loads(url: str, model_label: str) -> tuple[dict[str, str], str]:
-    """Open `url` with the text box's code held back, pick another model once the first figure is drawn, then let
-    the code load; the address and the sidebar text box's value once all is quiet."""
-    async with playwright_api.async_playwright() as playwright:
-        browser = await _launch(playwright)
-        page = await browser.new_page(viewport={"width": 1400, "height": 1400})
-        release = asyncio.Event()
-
-        async def held(route):
-            await release.wait()
-            await route.continue_()
-
-        await page.route("**/static/js/TextArea.*.js", held)
-        await page.goto(url, wait_until="commit")
-        await page.locator(FIGURE).first.wait_for(timeout=180_000)
+async def _change_model_while_text_box_loads(url: str, model: str) -> tuple[dict[str, str], str]:
+    """Another model picked while the sidebar's text box loads; the box's value afterwards."""
+    async def pick(page):
         assert await page.locator("[data-testid='stSidebar'] textarea").count() == 0  # the box still loads
         await page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first.click()
-        await page.get_by_role("option", name=model_label).first.click()
-        await page.wait_for_function(  # the new model's run has reached the address
-            "() => new URL(location.href).searchParams.get('model') === 'sst2-thought-beacon'", timeout=180_000)
-        await asyncio.sleep(1.0)
-        release.set()
-        await _quiet(page)
-        value = await page.locator("[data-testid='stSidebar'] textarea").first.input_value()
-        query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
-        await browser.close()
-        return query, value
+        await page.get_by_role("option", name=model).first.click()
+        await _until_linked(page, "model", model)
+
+    return await _act_while_loading(url, "TextArea", pick,
+                                    lambda page: page.locator("[data-testid='stSidebar'] textarea").first.input_value())
 
 
 def test_the_linked_text_survives_a_model_picked_before_the_text_box_loaded(app_url):
