@@ -69,7 +69,7 @@ st.plotly_chart(
     selection_mode=("points", "box", "lasso"),
     config={"displaylogo": False},
 )
-map_ui.pending_selection()
+map_ui.pending_selection(result)
 if not progressive.rest_may_follow(("map", bundle.name, tuple(labelled.data_link(choice).items()), options)):
     links.stop()  # slices, neighbours and the likely mislabelled follow once the browser has drawn the map
 
@@ -106,5 +106,6 @@ cells[0].download_button(
     icon=":material/download:",
 )
 if len(ranked) and cells[1].button("Add the list as a slice", key="map_add_list", icon=":material/add:"):
-    map_ui.add_slice(slicing.from_rows("likely mislabelled", ranked["row"].tolist(), "list"))
+    map_ui.add_slice(slicing.from_rows("likely mislabelled", ranked["row"].tolist(), "list", result.data_id),
+                     result.data_id)
     st.rerun()

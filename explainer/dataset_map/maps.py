@@ -76,6 +76,8 @@ class MapResult:
     has_markers: bool
     cached: bool  # predictions and embeddings came from the disk cache
     notes: tuple[str, ...] = ()
+    data_id: str = ""  # which file and columns the rows number (content hash, text and label columns): row slices
+    #                    made on one data set are not applied to another
     label_note: str | None = None  # how integer labels were read (data.labelled.label_id_note); pages show it
     column_note: str | None = None  # which column the texts were read from, when guessed (text_column_note)
     seconds: dict[str, float] = field(default_factory=dict)  # per stage: embeddings, projection, neighbours
@@ -255,6 +257,7 @@ def build_map(
         seconds=seconds,
         label_note=label_id_note(data),
         column_note=text_column_note(data),
+        data_id=f"{data.content_hash}:{data.text_column}:{data.label_column}",
     )
 
 

@@ -75,6 +75,14 @@ class Slice:
     kind: Literal["filter", "selection", "list"] = "filter"
     rule: SliceRule | None = None  # for filters
     rows: tuple[int, ...] = field(default=())  # for selections and lists: data rows (from 0, file order)
+    # the data set those rows number (maps.MapResult.data_id); "" for filters, which fit any data set, and for rows
+    # read from a definition, which the reader vouches for
+    data: str = ""
+
+    def fits(self, data_id: str) -> bool:
+        """Whether this slice means something on the data set `data_id`: a filter always; rows picked on another
+        data set name other examples there."""
+        return self.kind == "filter" or not self.data or self.data == data_id
 
     def mask(self, frame: pd.DataFrame, tag_column: str | None = None) -> np.ndarray:  # [N] bool
         if self.kind == "filter":
@@ -89,8 +97,25 @@ def from_filter(name: str, rule: SliceRule) -> Slice:
     return Slice(name=name, kind="filter", rule=rule)
 
 
-def from_rows(name: str, rows: Sequence[int], kind: Literal["selection", "list"] = "selection") -> Slice:
-    return Slice(name=name, kind=kind, rows=tuple(sorted({int(r) for r in rows})))
+def from_rows(
+    name: str, rows: Sequence[int], kind: Literal["selection", "list"] = "selection", data: str = ""
+) -> Slice:
+    return Slice(name=name, kind=kind, rows=tuple(sorted({int(r) for r in rows})), data=data)
+
+
+def check_name(name: str) -> str:
+    """`name` stripped, or ValueError: a slice needs a name, and not the whole set's (the table's first row)."""
+    name = str(name).strip()
+    if not name:
+        raise ValueError("every slice needs a name")
+    if name.casefold() == WHOLE_SET:
+        raise ValueError(f"{WHOLE_SET!r} names the table's first row; give the slice another name")
+    return name
+
+
+def replace_by_name(kept: Sequence[Slice], new: Slice) -> list[Slice]:
+    """`kept` with `new` last: a name used again replaces the earlier slice of that name."""
+    return [*(each for each in kept if each.name != new.name), new]
 
 
 # ---- metrics ---------------------------------------------------------------------------------------------------
@@ -193,8 +218,7 @@ def _rule(value: dict[str, Any]) -> SliceRule:
     return SliceRule(**known)
 
 
-def from_json(text: str) -> list[Slice]:
-    """Slices from to_json's text, or from a bare list of definitions (ValueError when it is neither)."""
+def _definitions(text: str) -> list[Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
@@ -202,24 +226,49 @@ def from_json(text: str) -> list[Slice]:
     items = value.get("slices") if isinstance(value, dict) else value
     if not isinstance(items, list):
         raise ValueError("slice definitions: expected a list of slices")
-    out = []
-    for item in items:
-        if not isinstance(item, dict) or not str(item.get("name", "")).strip():
-            raise ValueError("every slice needs a name")
-        kind = item.get("kind", "filter")
-        if kind not in KINDS:
-            raise ValueError(f"unknown slice kind {kind!r}; use one of {', '.join(KINDS)}")
-        try:
-            if kind == "filter":
-                rule = item.get("rule") or {}
-                if not isinstance(rule, dict):
-                    raise ValueError(f"slice {item['name']!r}: its rule must be an object")
-                out.append(from_filter(str(item["name"]), _rule(rule)))
-            else:
-                out.append(from_rows(str(item["name"]), [int(r) for r in item.get("rows", [])], kind))
-        except (TypeError, OverflowError) as error:  # rows that are not a list of whole numbers
-            raise ValueError(f"slice {item['name']!r}: {error}") from None
+    return items
+
+
+def _slice(item: Any) -> Slice:
+    """One slice from its definition (ValueError naming what is wrong with it)."""
+    if not isinstance(item, dict):
+        raise ValueError("every slice is an object with a name")
+    name = check_name(item.get("name", ""))
+    kind = item.get("kind", "filter")
+    if kind not in KINDS:
+        raise ValueError(f"slice {name!r}: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind == "filter":
+        rule = item.get("rule") or {}
+        if not isinstance(rule, dict):
+            raise ValueError(f"slice {name!r}: its rule must be an object")
+        return from_filter(name, _rule(rule))
+    rows = item.get("rows", [])
+    # a string is iterable too: "123" must not become rows 1, 2 and 3
+    if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
+        raise ValueError(f"slice {name!r}: its rows must be a list of whole numbers")
+    return from_rows(name, rows, kind)
+
+
+def from_json(text: str) -> list[Slice]:
+    """Slices from to_json's text, or from a bare list of definitions (ValueError at the first bad one). A name
+    used again replaces the earlier slice, as it does in the page's form."""
+    out: list[Slice] = []
+    for item in _definitions(text):
+        out = replace_by_name(out, _slice(item))
     return out
+
+
+def read_slices(text: str) -> tuple[list[Slice], list[str]]:
+    """from_json for a hand-edited link: the good slices, and what is wrong with each bad one (ValueError only
+    when the text is not a list of definitions at all)."""
+    out: list[Slice] = []
+    problems: list[str] = []
+    for item in _definitions(text):
+        try:
+            out = replace_by_name(out, _slice(item))
+        except ValueError as error:
+            problems.append(str(error))
+    return out, problems
 
 
 def link_value(slices: Sequence[Slice]) -> str:

@@ -3,6 +3,7 @@ box/lasso selection on the map does, and the slices kept for the session (filter
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,7 +16,7 @@ from explainer.families import sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.ui import labelled, links, text_box
 from explainer.views import evaluation as evaluation_views
-from explainer.views.text import hidden_state_name
+from explainer.views.text import hidden_state_name, markdown_literal
 
 POOLING_TITLES = {"readout": "Readout position (CLS / last token)", "mean": "Mean of the tokens"}
 METHOD_TITLES = {"pca": "PCA", "umap": "UMAP (PCA to 50 first; slower)"}
@@ -23,6 +24,9 @@ NEIGHBOURS = (5, 10, 20, 50)
 SHOW_HERE = "Show its neighbours here"
 SLICES_KEY = "_map_slices"  # the session's slices: list[Slice]
 PENDING_KEY = "_map_pending"  # rows of the last box/lasso selection, not yet made a slice
+PENDING_DATA_KEY = "_map_pending_data"  # the data set (MapResult.data_id) those rows number
+AREA_KEY = "_map_area"  # the box/lasso the last area selection drew, which plotly keeps in later events
+DATA_ID_KEY = "_map_data_id"  # the data set the map on screen shows, for the map's callback
 FOCUS_KEY = "map_row"  # the row whose neighbours are listed (a number input)
 
 
@@ -75,9 +79,16 @@ def click_picker(key: str) -> str:
     return chosen
 
 
-def selection_rows(selection: Mapping[str, Any]) -> tuple[str, list[int]]:
+def area_of(selection: Mapping[str, Any]) -> str:
+    """The box and lasso outlines of a selection event, as comparable text ("" for none)."""
+    box, lasso = selection.get("box") or [], selection.get("lasso") or []
+    return json.dumps([box, lasso], sort_keys=True, default=str) if box or lasso else ""
+
+
+def selection_rows(selection: Mapping[str, Any], known_area: str = "") -> tuple[str, list[int]]:
     """("area", rows) for a box or lasso selection, ("click", [row]) for a clicked point, ("", []) for none.
-    Rows come from the points' customdata (the map puts each point's data row there)."""
+    Rows come from the points' customdata (the map puts each point's data row there). Plotly keeps a drawn box in
+    every later event, so an event whose area is `known_area` (the last one drawn) with one point is a click."""
     rows: list[int] = []
     for point in selection.get("points", []) or []:
         data = point.get("customdata")
@@ -86,7 +97,10 @@ def selection_rows(selection: Mapping[str, Any]) -> tuple[str, list[int]]:
         if data is not None:
             rows.append(int(data))
     rows = sorted(set(rows))
-    if selection.get("box") or selection.get("lasso"):
+    area = area_of(selection)
+    if area and area == known_area:
+        return ("click", rows) if len(rows) == 1 else ("", [])
+    if area:
         return "area", rows
     return ("click", rows[:1]) if rows else ("", [])
 
@@ -94,9 +108,12 @@ def selection_rows(selection: Mapping[str, Any]) -> tuple[str, list[int]]:
 def on_map_select(chart_key: str, click_key: str, texts_key: str) -> None:
     """The map's on_select callback: an area becomes a pending selection; a click opens the example or focuses
     the neighbours list on it."""
-    kind, rows = selection_rows(st.session_state[chart_key].selection)
+    selection = st.session_state[chart_key].selection
+    kind, rows = selection_rows(selection, st.session_state.get(AREA_KEY, ""))
     if kind == "area":
+        st.session_state[AREA_KEY] = area_of(selection)
         st.session_state[PENDING_KEY] = rows
+        st.session_state[PENDING_DATA_KEY] = st.session_state.get(DATA_ID_KEY)
     elif kind == "click":
         st.session_state[FOCUS_KEY] = rows[0]
         action = st.session_state[click_key]
@@ -112,10 +129,13 @@ def session_slices() -> list[slicing.Slice]:
     if SLICES_KEY not in st.session_state:
         links.seed_sidebar()
         raw = st.session_state.get(links.LINK_KEY, {}).get("slices", "")
-        try:
-            st.session_state[SLICES_KEY] = slicing.from_json(raw) if raw else []
-        except (ValueError, TypeError):
-            st.session_state[SLICES_KEY] = []  # a hand-edited link: no slices, never a failed page
+        try:  # a hand-edited link: the good slices, a toast for the others, never a failed page
+            kept, problems = slicing.read_slices(raw) if raw else ([], [])
+        except ValueError as error:
+            kept, problems = [], [str(error)]
+        st.session_state[SLICES_KEY] = kept
+        if problems:
+            links.tell_adjusted("slices", raw, "was not read whole: " + markdown_literal("; ".join(problems[:3])))
         links.mark_seeded(SLICES_KEY, "slices")
     return st.session_state[SLICES_KEY]
 
@@ -133,16 +153,30 @@ def _name_box(target, label: str, key: str, base: str) -> None:
     text_box.text_input(label, key, target, help=REPLACES)
 
 
-def _add_named(key: str, base: str, make: Callable[[str], slicing.Slice]) -> None:
+def _add_named(key: str, base: str, make: Callable[[str], slicing.Slice], data_id: str) -> bool:
     """In an add button's callback: the slice `make` builds under the name in box `key` (a fresh one if it is
-    blank), then a new name in the box for the next slice."""
-    add_slice(make(st.session_state[key].strip() or unique_name(base)))
+    blank), then a new name in the box for the next slice. False, with a toast, for a name no slice may have."""
+    try:
+        name = slicing.check_name(st.session_state[key].strip() or unique_name(base))
+    except ValueError as error:
+        st.toast(markdown_literal(str(error)), icon=":material/error:")
+        return False
+    add_slice(make(name), data_id)
     st.session_state[key] = unique_name(base)
+    return True
 
 
-def add_slice(new: slicing.Slice) -> None:
-    kept = [each for each in session_slices() if each.name != new.name]  # a name used again replaces its slice
-    st.session_state[SLICES_KEY] = [*kept, new]
+def add_slice(new: slicing.Slice, data_id: str) -> None:
+    """Keep `new`, made on the data set `data_id`: it replaces the slice of its name shown there (a name used
+    again replaces its slice); another data set's selections are left alone."""
+    session = session_slices()
+    shown = slicing.replace_by_name([each for each in session if each.fits(data_id)], new)
+    st.session_state[SLICES_KEY] = [*(each for each in session if not each.fits(data_id)), *shown]
+
+
+def shown_slices(data_id: str) -> list[slicing.Slice]:
+    """The session's slices that mean something on the data set `data_id` (filters, and its own selections)."""
+    return [each for each in session_slices() if each.fits(data_id)]
 
 
 def unique_name(base: str) -> str:
@@ -150,22 +184,26 @@ def unique_name(base: str) -> str:
     return base if base not in names else next(f"{base} {i}" for i in range(2, 10_000) if f"{base} {i}" not in names)
 
 
-def pending_selection() -> None:
-    """The last box/lasso selection: its size and a button that makes it a slice."""
+def pending_selection(result: MapResult) -> None:
+    """The last box/lasso selection on this data set: its size and a button that makes it a slice."""
+    st.session_state[DATA_ID_KEY] = result.data_id  # for the map's callback: which data set a selection is on
     rows = st.session_state.get(PENDING_KEY) or []
-    if not rows:
+    if st.session_state.get(PENDING_DATA_KEY, result.data_id) != result.data_id:
+        rows = []  # drawn on another data set: its rows name other examples here
         st.caption("Draw a box or lasso on the map to make a slice of the points inside.")
         return
     left, right = st.columns([3, 1])
-    _name_box(left, f"{len(rows):,} points selected: slice name", SELECTION_NAME_KEY, "selection")
+    points = f"{len(rows):,} point{'s' if len(rows) != 1 else ''}"
+    _name_box(left, f"{points} selected: slice name", SELECTION_NAME_KEY, "selection")
     right.button("Add as slice", key="map_add_selection", icon=":material/add:", on_click=_add_selection_slice,
-                 args=(rows,))
+                 args=(rows, result.data_id))
 
 
-def _add_selection_slice(rows: list[int]) -> None:
+def _add_selection_slice(rows: list[int], data_id: str) -> None:
     """The "Add as slice" callback: the selection's slice; the selection is done with."""
-    _add_named(SELECTION_NAME_KEY, "selection", lambda name: slicing.from_rows(name, rows, "selection"))
-    st.session_state[PENDING_KEY] = []
+    if _add_named(SELECTION_NAME_KEY, "selection",
+                  lambda name: slicing.from_rows(name, rows, "selection", data=data_id), data_id):
+        st.session_state[PENDING_KEY] = []
 
 
 def filter_form(result: MapResult) -> None:
@@ -186,10 +224,10 @@ def filter_form(result: MapResult) -> None:
         second[3].radio("Correct", slicing.CORRECTNESS, horizontal=True, key="map_filter_correct")
         st.slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.01, key="map_filter_confidence")
         st.button("Add slice", key="map_add_filter", icon=":material/add:", on_click=_add_filter_slice,
-                  args=(longest, bool(result.tag_column)))
+                  args=(longest, bool(result.tag_column), result.data_id))
 
 
-def _add_filter_slice(longest: int, has_tags: bool) -> None:
+def _add_filter_slice(longest: int, has_tags: bool, data_id: str) -> None:
     """The "Add slice" callback: the filter's slice from the form's values."""
     state = st.session_state
     tokens, confidence = state["map_filter_tokens"], state["map_filter_confidence"]
@@ -204,17 +242,20 @@ def _add_filter_slice(longest: int, has_tags: bool) -> None:
         max_confidence=confidence[1] if confidence[1] < 1 else None,
         correct=state["map_filter_correct"],
     )
-    _add_named(FILTER_NAME_KEY, "filter", lambda name: slicing.from_filter(name, rule))
+    _add_named(FILTER_NAME_KEY, "filter", lambda name: slicing.from_filter(name, rule), data_id)
 
 
 def slice_table(result: MapResult) -> None:
     """Per-slice metrics (whole set first), removal, and the exports."""
-    kept = session_slices()
+    kept = shown_slices(result.data_id)
     table = slicing.metrics_table(result.frame, kept, result.tag_column)
     st.dataframe(evaluation_views.shown_table(table), hide_index=True, key="map_slice_metrics")
     st.caption("Macro-F1 is the mean F1 over the labels that occur as truth or prediction in the slice, so on a "
                "slice of mostly one label a miss on the other counts for half; ECE is the calibration error. A "
                "slice with no rows has no metrics.")
+    if hidden := len(session_slices()) - len(kept):
+        st.caption(f"{hidden} slice{'s' if hidden != 1 else ''} of rows picked on another data set "
+                   f"{'are' if hidden != 1 else 'is'} kept for it, not shown here: those rows are other examples.")
     if not kept:
         return
     cells = st.columns([2, 1, 1, 1])
@@ -226,7 +267,9 @@ def slice_table(result: MapResult) -> None:
         placeholder="Slices to remove",
     )
     if cells[1].button("Remove", key="map_remove_button", disabled=not gone):
-        st.session_state[SLICES_KEY] = [each for each in kept if each.name not in gone]
+        st.session_state[SLICES_KEY] = [
+            each for each in session_slices() if not (each.name in gone and each.fits(result.data_id))
+        ]
         st.rerun()
     cells[2].download_button(
         "Rows (CSV)",

@@ -226,7 +226,8 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
         path = st.selectbox("Data set", list(demo.data_choices()) if demo else [], key=f"{prefix}_listed") or ""
     elif kind == SOURCES[1]:
         upload = uploader(prefix)
-        st.caption("An uploaded file does not travel in a shared link; a path on this machine does.")
+        other = "a data set offered here" if demo_mode.config() else "a path on this machine"
+        st.caption(f"An uploaded file does not travel in a shared link; {other} does.")
     elif kind == SOURCES[2]:
         path = text_box.text_input("Path", f"{prefix}_path", placeholder="/data/sst2/dev.tsv")
     elif kind == RESULTS:

@@ -138,10 +138,49 @@ def test_the_click_action_is_in_the_link(checkpoint, data_file):
     assert shared.radio(key="map_click").value == map_ui.SHOW_HERE
 
 
-def test_a_hand_edited_slice_in_the_link_is_dropped_not_a_failed_page(checkpoint, data_file):
-    linked = json.dumps([{"name": "x", "rule": {"text": 5}}])
+def test_a_hand_edited_slice_in_the_link_is_dropped_with_a_toast_not_a_failed_page(checkpoint, data_file):
+    linked = json.dumps([
+        {"name": "x", "rule": {"text": 5}},
+        {"name": "dup", "rule": {"text": "film"}},
+        {"name": "dup", "rule": {"text": "good"}},  # a name used again replaces the slice, as in the form
+        {"name": "whole set"},
+    ])
     app = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "slices": linked})
-    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET]
+    assert not app.exception, app.exception
+    table_ = metrics(app)
+    assert list(table_["slice"]) == [slicing.WHOLE_SET, "dup"]
+    assert table_["n"].iloc[1] == sum("good" in text.lower() for text in CORPUS)
+    assert any("slices=" in t.value and "was not read whole" in t.value and "whole set" in t.value for t in app.toast)
+    assert app.multiselect(key="map_remove").options == ["dup"]
+
+
+def test_rows_picked_on_one_data_set_stay_with_it(checkpoint, data_file, tmp_path):
+    other = tmp_path / "others.csv"
+    other.write_text("text,label\n" + "\n".join(f'"{text}",pos' for text in CORPUS[:5]) + "\n")
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
+    app.session_state[map_ui.PENDING_KEY] = [0, 2, 4]  # what the map's lasso callback leaves (browser test)
+    app.session_state[map_ui.PENDING_DATA_KEY] = app.session_state[map_ui.DATA_ID_KEY]
+    app.run()
+    app.button(key="map_add_selection").click().run()
+    app.session_state[map_ui.PENDING_KEY] = [1, 3]  # a second selection, not yet a slice
+    app.session_state[map_ui.PENDING_DATA_KEY] = app.session_state[map_ui.DATA_ID_KEY]
+    app.run()
+    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "selection"]
+
+    app.text_input(key="map_path").set_value(str(other)).run()
+    assert not app.exception, app.exception
+    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET]  # rows 0, 2, 4 of the first file are not these
+    assert any("1 slice of rows picked on another data set is kept for it" in c.value for c in app.caption)
+    assert not any("points selected" in t.label for t in app.text_input)  # nor is the pending selection
+    app.text_input(key="map_filter_text").set_value("film").run()
+    app.button(key="map_add_filter").click().run()
+    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "filter"]
+
+    app.text_input(key="map_path").set_value(str(data_file)).run()
+    table_ = metrics(app)
+    assert list(table_["slice"]) == [slicing.WHOLE_SET, "selection", "filter"]  # back on its data set
+    assert table_["n"].iloc[1] == 3
+    assert any("2 points selected" in t.label for t in app.text_input)
 
 
 def test_map_options_a_link_garbles_are_named_in_toasts(checkpoint, data_file):

@@ -117,3 +117,44 @@ def test_rows_csv(frame):
     assert list(table.columns[:3]) == ["slice", "row", "line"] and "capability" in table.columns
     assert list(table["slice"]) == ["a", "a", "b"]
     assert list(table["row"]) == [0, 1, 42]
+
+
+def test_a_name_used_again_replaces_its_slice_and_the_whole_sets_name_is_refused():
+    linked = json.dumps([
+        {"name": "dup", "rule": {"text": "good"}},
+        {"name": "other", "rule": {"text": "film"}},
+        {"name": " dup ", "rule": {"text": "bad"}},
+    ])
+    kept = slicing.from_json(linked)
+    assert [(each.name, each.rule.text) for each in kept] == [("other", "film"), ("dup", "bad")]
+    for name in ("whole set", "Whole Set", "  "):
+        with pytest.raises(ValueError):
+            slicing.from_json(json.dumps([{"name": name}]))
+    with pytest.raises(ValueError, match="whole numbers"):  # a string is not a list of rows ("123": 1, 2, 3)
+        slicing.from_json('[{"name": "x", "kind": "selection", "rows": "123"}]')
+    with pytest.raises(ValueError, match="whole numbers"):
+        slicing.from_json('[{"name": "x", "kind": "list", "rows": ["1"]}]')
+
+
+def test_a_link_keeps_its_good_slices_and_names_the_bad_ones():
+    linked = json.dumps([
+        {"name": "ok", "rule": {"text": "film"}},
+        {"name": "bad", "rule": {"min_tokens": "x"}},
+        {"name": "whole set"},
+    ])
+    kept, problems = slicing.read_slices(linked)
+    assert [each.name for each in kept] == ["ok"]
+    assert len(problems) == 2 and "whole set" in problems[1]
+    with pytest.raises(ValueError):
+        slicing.read_slices('"not a list"')
+
+
+def test_rows_picked_on_one_data_set_do_not_fit_another():
+    picked = slicing.from_rows("lasso", [1, 2], data="beta")
+    assert picked.fits("beta") and not picked.fits("alpha")
+    assert slicing.from_filter("f", slicing.SliceRule(text="x")).fits("alpha")  # a filter fits any data set
+    assert slicing.from_rows("imported", [1]).fits("alpha")  # rows read from a definition: the reader's word
+    assert slicing.replace_by_name([picked, slicing.from_rows("b", [3])], slicing.from_rows("lasso", [5])) == [
+        slicing.from_rows("b", [3]),
+        slicing.from_rows("lasso", [5]),
+    ]

@@ -1,0 +1,35 @@
+"""What the map's selection event means: plotly keeps a drawn box or lasso in every later event, so a click after
+an area selection arrives with the old area and the clicked point alone."""
+
+from __future__ import annotations
+
+from explainer.ui.dataset_map import area_of, selection_rows
+
+BOX = [{"xref": "x", "yref": "y", "x": [0.1, 0.6], "y": [0.2, 0.9]}]
+
+
+def point(row: int) -> dict:
+    return {"customdata": [row], "x": 0.0, "y": 0.0}
+
+
+def test_a_new_box_or_lasso_is_an_area_of_its_points():
+    event = {"points": [point(4), point(2), point(4)], "box": BOX, "lasso": []}
+    assert selection_rows(event) == ("area", [2, 4])
+    lasso = {"points": [point(7)], "box": [], "lasso": [{"x": [0, 1, 1], "y": [0, 0, 1]}]}
+    assert selection_rows(lasso) == ("area", [7])  # one point inside a newly drawn area is still an area
+
+
+def test_a_click_is_a_click_with_or_without_an_earlier_box():
+    assert selection_rows({"points": [point(9)], "box": [], "lasso": []}) == ("click", [9])
+    drawn = area_of({"points": [point(1), point(2)], "box": BOX, "lasso": []})
+    after = {"points": [point(9)], "box": BOX, "lasso": []}  # the old box comes along with the clicked point
+    assert selection_rows(after, known_area=drawn) == ("click", [9])
+    moved = [{**BOX[0], "x": [0.2, 0.7]}]
+    assert selection_rows({"points": [point(9)], "box": moved, "lasso": []}, known_area=drawn) == ("area", [9])
+
+
+def test_nothing_selected_is_nothing():
+    assert area_of({"points": [], "box": [], "lasso": []}) == ""
+    assert selection_rows({"points": [], "box": [], "lasso": []}) == ("", [])
+    drawn = area_of({"points": [point(1)], "box": BOX})
+    assert selection_rows({"points": [point(1), point(2)], "box": BOX}, known_area=drawn) == ("", [])
