@@ -69,6 +69,12 @@ def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, da
     empty = metrics(app).iloc[-1]  # a slice with no rows has no metrics: a dash each, not a grey "None"
     assert empty["n"] == 0 and [empty[c] for c in ("accuracy", "macro_f1", "ece")] == ["–"] * 3
 
+    app.text_input(key="map_filter_name").set_value("Whole set").run()  # the table's first row is not a slice
+    app.button(key="map_add_filter").click().run()
+    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "filter", "filter 2"]
+    assert any("names the table's first row" in t.value for t in app.toast)
+    assert app.text_input(key="map_filter_name").value == "Whole set"  # kept, to be edited
+
 
 def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, data_file):
     linked = json.dumps([{"name": "wrong ones", "kind": "filter", "rule": {"correct": "wrong"}}])
