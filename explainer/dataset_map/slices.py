@@ -103,11 +103,12 @@ def from_rows(
     return Slice(name=name, kind=kind, rows=tuple(sorted({int(r) for r in rows})), data=data)
 
 
-def check_name(name: str) -> str:
-    """`name` stripped, or ValueError: a slice needs a name, and not the whole set's (the table's first row)."""
-    name = str(name).strip()
-    if not name:
+def check_name(name: Any) -> str:
+    """`name` stripped, or ValueError: a slice needs a name (text), and not the whole set's (the table's first
+    row)."""
+    if not isinstance(name, str) or not name.strip():
         raise ValueError("every slice needs a name")
+    name = name.strip()
     if name.casefold() == WHOLE_SET:
         raise ValueError(f"{WHOLE_SET!r} names the table's first row; give the slice another name")
     return name
@@ -241,7 +242,10 @@ def _slice(item: Any) -> Slice:
         rule = item.get("rule") or {}
         if not isinstance(rule, dict):
             raise ValueError(f"slice {name!r}: its rule must be an object")
-        return from_filter(name, _rule(rule))
+        try:
+            return from_filter(name, _rule(rule))
+        except ValueError as error:
+            raise ValueError(f"slice {name!r}: {error}") from None
     rows = item.get("rows", [])
     # a string is iterable too: "123" must not become rows 1, 2 and 3
     if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):

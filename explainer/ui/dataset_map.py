@@ -88,7 +88,8 @@ def area_of(selection: Mapping[str, Any]) -> str:
 def selection_rows(selection: Mapping[str, Any], known_area: str = "") -> tuple[str, list[int]]:
     """("area", rows) for a box or lasso selection, ("click", [row]) for a clicked point, ("", []) for none.
     Rows come from the points' customdata (the map puts each point's data row there). Plotly keeps a drawn box in
-    every later event, so an event whose area is `known_area` (the last one drawn) with one point is a click."""
+    every later event, so an event whose area is `known_area` (the last one drawn) with one point is a click; with
+    more (a shift-click adding to the area) it is read as nothing new, as a new area would need a new outline."""
     rows: list[int] = []
     for point in selection.get("points", []) or []:
         data = point.get("customdata")
@@ -168,10 +169,13 @@ def _add_named(key: str, base: str, make: Callable[[str], slicing.Slice], data_i
 
 def add_slice(new: slicing.Slice, data_id: str) -> None:
     """Keep `new`, made on the data set `data_id`: it replaces the slice of its name shown there (a name used
-    again replaces its slice); another data set's selections are left alone."""
+    again replaces its slice), and a filter, shown on every data set, every slice of its name."""
     session = session_slices()
-    shown = slicing.replace_by_name([each for each in session if each.fits(data_id)], new)
-    st.session_state[SLICES_KEY] = [*(each for each in session if not each.fits(data_id)), *shown]
+    mine = [each for each in session if each.fits(data_id) or new.kind == "filter"]
+    st.session_state[SLICES_KEY] = [
+        *(each for each in session if not (each.fits(data_id) or new.kind == "filter")),
+        *slicing.replace_by_name(mine, new),
+    ]
 
 
 def shown_slices(data_id: str) -> list[slicing.Slice]:
@@ -190,6 +194,7 @@ def pending_selection(result: MapResult) -> None:
     rows = st.session_state.get(PENDING_KEY) or []
     if st.session_state.get(PENDING_DATA_KEY, result.data_id) != result.data_id:
         rows = []  # drawn on another data set: its rows name other examples here
+    if not rows:
         st.caption("Draw a box or lasso on the map to make a slice of the points inside.")
         return
     left, right = st.columns([3, 1])

@@ -51,6 +51,8 @@ def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, da
     assert 0 not in set(neighbours["row"])  # row 0's own neighbours, itself excluded
     whole = metrics(app)
     assert list(whole["slice"]) == [slicing.WHOLE_SET] and whole["n"].iloc[0] == len(CORPUS) + 1
+    assert any("Draw a box or lasso" in c.value for c in app.caption)  # no selection yet: nothing to add
+    assert not any(b.key == "map_add_selection" for b in app.button)
 
     app.text_input(key="map_filter_text").set_value("film").run()
     app.button(key="map_add_filter").click().run()
@@ -177,7 +179,9 @@ def test_rows_picked_on_one_data_set_stay_with_it(checkpoint, data_file, tmp_pat
     assert not app.exception, app.exception
     assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET]  # rows 0, 2, 4 of the first file are not these
     assert any("1 slice of rows picked on another data set is kept for it" in c.value for c in app.caption)
-    assert not any("points selected" in t.label for t in app.text_input)  # nor is the pending selection
+    assert not any("selected: slice name" in t.label for t in app.text_input)  # nor is the pending selection
+    assert any("Draw a box or lasso" in c.value for c in app.caption)
+    assert not any(b.key == "map_add_selection" for b in app.button)
     app.text_input(key="map_filter_text").set_value("film").run()
     app.button(key="map_add_filter").click().run()
     assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "filter"]
@@ -187,6 +191,15 @@ def test_rows_picked_on_one_data_set_stay_with_it(checkpoint, data_file, tmp_pat
     assert list(table_["slice"]) == [slicing.WHOLE_SET, "selection", "filter"]  # back on its data set
     assert table_["n"].iloc[1] == 3
     assert any("2 points selected" in t.label for t in app.text_input)
+
+    # a filter is shown on every data set: one added on the other file under the selection's name replaces it
+    app.text_input(key="map_path").set_value(str(other)).run()
+    app.text_input(key="map_filter_name").set_value("selection").run()
+    app.button(key="map_add_filter").click().run()
+    app.text_input(key="map_path").set_value(str(data_file)).run()
+    assert [tuple(r) for r in metrics(app)[["slice", "kind"]].itertuples(index=False)] == [
+        (slicing.WHOLE_SET, ""), ("filter", "filter"), ("selection", "filter")
+    ]
 
 
 def test_map_options_a_link_garbles_are_named_in_toasts(checkpoint, data_file):

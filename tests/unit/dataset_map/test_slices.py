@@ -127,7 +127,7 @@ def test_a_name_used_again_replaces_its_slice_and_the_whole_sets_name_is_refused
     ])
     kept = slicing.from_json(linked)
     assert [(each.name, each.rule.text) for each in kept] == [("other", "film"), ("dup", "bad")]
-    for name in ("whole set", "Whole Set", "  "):
+    for name in ("whole set", "Whole Set", "  ", None, 5, ["a"]):
         with pytest.raises(ValueError):
             slicing.from_json(json.dumps([{"name": name}]))
     with pytest.raises(ValueError, match="whole numbers"):  # a string is not a list of rows ("123": 1, 2, 3)
@@ -144,7 +144,7 @@ def test_a_link_keeps_its_good_slices_and_names_the_bad_ones():
     ])
     kept, problems = slicing.read_slices(linked)
     assert [each.name for each in kept] == ["ok"]
-    assert len(problems) == 2 and "whole set" in problems[1]
+    assert len(problems) == 2 and "'bad'" in problems[0] and "whole set" in problems[1]
     with pytest.raises(ValueError):
         slicing.read_slices('"not a list"')
 
