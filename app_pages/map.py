@@ -65,7 +65,7 @@ st.plotly_chart(
     map_figures.map_figure(frame, colour, selected=[focus], axis_titles=result.axis_titles),
     key="map_chart",
     width="stretch",
-    on_select=lambda: map_ui.on_map_select("map_chart", "map_click", "map_texts"),
+    on_select=lambda data_id=result.data_id: map_ui.on_map_select("map_chart", "map_click", "map_texts", data_id),
     selection_mode=("points", "box", "lasso"),
     config={"displaylogo": False},
 )

@@ -256,10 +256,10 @@ def _slice(item: Any) -> Slice:
 def from_json(text: str) -> list[Slice]:
     """Slices from to_json's text, or from a bare list of definitions (ValueError at the first bad one). A name
     used again replaces the earlier slice, as it does in the page's form."""
-    out: list[Slice] = []
-    for item in _definitions(text):
-        out = replace_by_name(out, _slice(item))
-    return out
+    slices, problems = read_slices(text)
+    if problems:
+        raise ValueError(problems[0])
+    return slices
 
 
 def read_slices(text: str) -> tuple[list[Slice], list[str]]:

@@ -26,7 +26,6 @@ SLICES_KEY = "_map_slices"  # the session's slices: list[Slice]
 PENDING_KEY = "_map_pending"  # rows of the last box/lasso selection, not yet made a slice
 PENDING_DATA_KEY = "_map_pending_data"  # the data set (MapResult.data_id) those rows number
 AREA_KEY = "_map_area"  # the box/lasso the last area selection drew, which plotly keeps in later events
-DATA_ID_KEY = "_map_data_id"  # the data set the map on screen shows, for the map's callback
 FOCUS_KEY = "map_row"  # the row whose neighbours are listed (a number input)
 
 
@@ -106,15 +105,15 @@ def selection_rows(selection: Mapping[str, Any], known_area: str = "") -> tuple[
     return ("click", rows[:1]) if rows else ("", [])
 
 
-def on_map_select(chart_key: str, click_key: str, texts_key: str) -> None:
-    """The map's on_select callback: an area becomes a pending selection; a click opens the example or focuses
-    the neighbours list on it."""
+def on_map_select(chart_key: str, click_key: str, texts_key: str, data_id: str) -> None:
+    """The map's on_select callback (`data_id`: the data set the map shows): an area becomes a pending selection;
+    a click opens the example or focuses the neighbours list on it."""
     selection = st.session_state[chart_key].selection
     kind, rows = selection_rows(selection, st.session_state.get(AREA_KEY, ""))
     if kind == "area":
         st.session_state[AREA_KEY] = area_of(selection)
         st.session_state[PENDING_KEY] = rows
-        st.session_state[PENDING_DATA_KEY] = st.session_state.get(DATA_ID_KEY)
+        st.session_state[PENDING_DATA_KEY] = data_id
     elif kind == "click":
         st.session_state[FOCUS_KEY] = rows[0]
         action = st.session_state[click_key]
@@ -170,12 +169,10 @@ def _add_named(key: str, base: str, make: Callable[[str], slicing.Slice], data_i
 def add_slice(new: slicing.Slice, data_id: str) -> None:
     """Keep `new`, made on the data set `data_id`: it replaces the slice of its name shown there (a name used
     again replaces its slice), and a filter, shown on every data set, every slice of its name."""
-    session = session_slices()
-    mine = [each for each in session if each.fits(data_id) or new.kind == "filter"]
-    st.session_state[SLICES_KEY] = [
-        *(each for each in session if not (each.fits(data_id) or new.kind == "filter")),
-        *slicing.replace_by_name(mine, new),
-    ]
+    def replaced(each: slicing.Slice) -> bool:
+        return each.name == new.name and (each.fits(data_id) or new.kind == "filter")
+
+    st.session_state[SLICES_KEY] = [*(each for each in session_slices() if not replaced(each)), new]
 
 
 def shown_slices(data_id: str) -> list[slicing.Slice]:
@@ -190,7 +187,6 @@ def unique_name(base: str) -> str:
 
 def pending_selection(result: MapResult) -> None:
     """The last box/lasso selection on this data set: its size and a button that makes it a slice."""
-    st.session_state[DATA_ID_KEY] = result.data_id  # for the map's callback: which data set a selection is on
     rows = st.session_state.get(PENDING_KEY) or []
     if st.session_state.get(PENDING_DATA_KEY, result.data_id) != result.data_id:
         rows = []  # drawn on another data set: its rows name other examples here

@@ -166,12 +166,13 @@ def test_rows_picked_on_one_data_set_stay_with_it(checkpoint, data_file, tmp_pat
     other = tmp_path / "others.csv"
     other.write_text("text,label\n" + "\n".join(f'"{text}",pos' for text in CORPUS[:5]) + "\n")
     app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
+    data_id = app.session_state["_map_result"][1].data_id  # the map's (identity, result), kept for its reruns
     app.session_state[map_ui.PENDING_KEY] = [0, 2, 4]  # what the map's lasso callback leaves (browser test)
-    app.session_state[map_ui.PENDING_DATA_KEY] = app.session_state[map_ui.DATA_ID_KEY]
+    app.session_state[map_ui.PENDING_DATA_KEY] = data_id
     app.run()
     app.button(key="map_add_selection").click().run()
     app.session_state[map_ui.PENDING_KEY] = [1, 3]  # a second selection, not yet a slice
-    app.session_state[map_ui.PENDING_DATA_KEY] = app.session_state[map_ui.DATA_ID_KEY]
+    app.session_state[map_ui.PENDING_DATA_KEY] = data_id
     app.run()
     assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "selection"]
 
