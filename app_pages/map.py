@@ -76,6 +76,7 @@ if not progressive.rest_may_follow(("map", bundle.name, tuple(labelled.data_link
 st.subheader("Slices")
 map_ui.filter_form(result)
 map_ui.slice_table(result)
+map_ui.slice_import(result)
 
 st.subheader("Nearest neighbours")
 row = st.number_input("Row", 0, len(frame) - 1, key=map_ui.FOCUS_KEY, step=1)

@@ -181,6 +181,8 @@ def _definition(each: Slice) -> dict[str, Any]:
         out["rule"] = {k: list(v) if isinstance(v, tuple) else v for k, v in rule.items() if v != _DEFAULTS[k]}
     else:
         out["rows"] = list(each.rows)
+        if each.data:
+            out["data"] = each.data  # the data set the rows number, so a file loaded on another one says so
     return out
 
 
@@ -246,11 +248,13 @@ def _slice(item: Any) -> Slice:
             return from_filter(name, _rule(rule))
         except ValueError as error:
             raise ValueError(f"slice {name!r}: {error}") from None
-    rows = item.get("rows", [])
+    rows, data = item.get("rows", []), item.get("data", "")
     # a string is iterable too: "123" must not become rows 1, 2 and 3
-    if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rows):
-        raise ValueError(f"slice {name!r}: its rows must be a list of whole numbers")
-    return from_rows(name, rows, kind)
+    if not isinstance(rows, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 0 for r in rows):
+        raise ValueError(f"slice {name!r}: its rows must be a list of whole numbers from 0")
+    if not isinstance(data, str):
+        raise ValueError(f"slice {name!r}: its data set must be text")
+    return from_rows(name, rows, kind, data)
 
 
 def from_json(text: str) -> list[Slice]:
@@ -273,6 +277,22 @@ def read_slices(text: str) -> tuple[list[Slice], list[str]]:
         except ValueError as error:
             problems.append(str(error))
     return out, problems
+
+
+def read_file(text: str, data_id: str, size: int) -> tuple[list[Slice], list[str]]:
+    """read_slices for a definitions file loaded on the data set `data_id` of `size` rows: rows that name no data
+    set of their own (a hand-written file) number this one, and a slice whose rows lie beyond it is refused.
+    Rows picked on another data set keep it (Slice.fits)."""
+    slices, problems = read_slices(text)
+    kept: list[Slice] = []
+    for each in slices:
+        if each.kind != "filter" and not each.data:
+            if each.rows and each.rows[-1] >= size:
+                problems.append(f"slice {each.name!r}: row {each.rows[-1]} is beyond this data set's {size:,} rows")
+                continue
+            each = from_rows(each.name, each.rows, each.kind, data_id)
+        kept.append(each)
+    return kept, problems
 
 
 def link_value(slices: Sequence[Slice]) -> str:

@@ -27,6 +27,8 @@ PENDING_KEY = "_map_pending"  # rows of the last box/lasso selection, not yet ma
 PENDING_DATA_KEY = "_map_pending_data"  # the data set (MapResult.data_id) those rows number
 AREA_KEY = "_map_area"  # the box/lasso the last area selection drew, which plotly keeps in later events
 FOCUS_KEY = "map_row"  # the row whose neighbours are listed (a number input)
+IMPORT_KEY = "map_slices_file"  # the uploader of a definitions file
+IMPORT_MB = 1  # definitions are small: a bigger file is not this page's export
 
 
 def layer_count(bundle: ModelBundle) -> int:
@@ -290,3 +292,39 @@ def slice_table(result: MapResult) -> None:
         on_click="ignore",
         icon=":material/download:",
     )
+
+
+def slice_import(result: MapResult) -> None:
+    """Slices from a definitions file (the "Definitions (JSON)" export), where the server takes uploads (a demo
+    may take none)."""
+    if labelled.upload_limit() <= 0:
+        return
+    with st.expander("Load slices from a definitions file", icon=":material/upload_file:"):
+        st.file_uploader(
+            f"Slice definitions, as exported above (JSON, at most {IMPORT_MB} MB)", type=["json"], key=IMPORT_KEY,
+            max_upload_size=IMPORT_MB, on_change=_load_slices, args=(result.data_id, len(result.frame)),
+            help="Filters apply to any data set; picked rows belong to the data set they were picked on. "
+            + REPLACES,
+        )
+
+
+def _load_slices(data_id: str, size: int) -> None:
+    """The uploader's callback: each good slice kept, a toast for what was loaded and what was not."""
+    upload = st.session_state.get(IMPORT_KEY)
+    if upload is None:  # the file was removed: its slices stay, as ones made on the page do
+        return
+    try:
+        loaded, problems = slicing.read_file(upload.getvalue().decode("utf-8"), data_id, size)
+    except (UnicodeDecodeError, ValueError) as error:
+        why = "it is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
+        st.toast(f"{markdown_literal(upload.name)} was not read: {markdown_literal(why)}", icon=":material/error:")
+        return
+    for each in loaded:
+        add_slice(each, each.data or data_id)
+    elsewhere = sum(not each.fits(data_id) for each in loaded)
+    said = f"{len(loaded)} slice{'s' if len(loaded) != 1 else ''} loaded from {markdown_literal(upload.name)}"
+    if elsewhere:
+        said += f" ({elsewhere} of rows picked on another data set, kept for it)"
+    if problems:
+        said += "; not loaded: " + markdown_literal("; ".join(problems[:3])) + ("; ..." if len(problems) > 3 else "")
+    st.toast(said, icon=":material/error:" if problems or not loaded else ":material/check:", duration="long")

@@ -272,3 +272,9 @@ def test_a_linked_data_source_the_demo_lacks_is_told_and_causals_is_quiet(demo):
     assert any("source=`Path on this machine` is not offered here" in t.value for t in app.toast)
     quiet = run({"source": "pair"}, page="app_pages/errors.py")  # Causal's source: no error here
     assert not any("source=" in t.value for t in quiet.toast)
+
+
+def test_a_demo_without_uploads_offers_no_slice_file_on_the_map(demo):
+    app = run({"data": "rows/rows.csv"}, page="app_pages/map.py")
+    assert "Likely mislabelled" in [h.value for h in app.subheader]  # the whole page is drawn
+    assert "Load slices from a definitions file" not in [e.label for e in app.expander]

@@ -53,6 +53,7 @@ def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, da
     assert list(whole["slice"]) == [slicing.WHOLE_SET] and whole["n"].iloc[0] == len(CORPUS) + 1
     assert any("Draw a box or lasso" in c.value for c in app.caption)  # no selection yet: nothing to add
     assert not any(b.key == "map_add_selection" for b in app.button)
+    assert "Load slices from a definitions file" in [e.label for e in app.expander]  # the JSON export's way back
 
     app.text_input(key="map_filter_text").set_value("film").run()
     app.button(key="map_add_filter").click().run()

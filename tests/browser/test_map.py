@@ -89,7 +89,7 @@ def test_a_click_on_a_point_opens_the_example(browser, app_url, many_reviews):  
     assert not dialogs and remote == []
 
 
-def test_a_lasso_on_the_map_becomes_a_slice_with_metrics(browser, app_url, reviews):  # noqa: F811
+def test_a_lasso_on_the_map_becomes_a_slice_with_metrics(browser, app_url, reviews, tmp_path):  # noqa: F811
     path, texts = reviews
     page, dialogs, remote = open_map(browser, app_url, path)
     assert page.locator("[data-testid='stException']").count() == 0
@@ -122,6 +122,25 @@ def test_a_lasso_on_the_map_becomes_a_slice_with_metrics(browser, app_url, revie
     screenshot(page, "map-slice")
     assert page.locator("[data-testid='stException']").count() == 0
     assert not dialogs and remote == [] and page.locator("img[src='x']").count() == 0
+
+    # The definitions file loads back in another session: the same slice, the same rows.
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Definitions (JSON)").click()
+    saved = tmp_path / "slices.json"
+    download.value.save_as(saved)
+    later, dialogs, remote = open_map(browser, app_url, path)
+    later.get_by_text("Load slices from a definitions file").first.click()
+    later.locator("[data-testid='stFileUploaderDropzoneInput']").last.set_input_files(str(saved))
+    later.get_by_text("1 slice loaded from slices.json").first.wait_for(timeout=60_000)
+    metrics = later.locator("[data-testid='stDataFrame']").first
+    metrics.locator("[role='gridcell']", has_text="selection").first.wait_for(state="attached", timeout=60_000)
+    assert metrics.locator("[role='gridcell']").all_text_contents()[6:9] == ["selection", "selection", str(len(texts))]
+    # a file that is not definitions is named in a toast, and the slices stay
+    (tmp_path / "<i>notes.json").write_bytes(b"\xff\xfe not text")
+    later.locator("[data-testid='stFileUploaderDropzoneInput']").last.set_input_files(str(tmp_path / "<i>notes.json"))
+    later.get_by_text("<i>notes.json was not read: it is not UTF-8 text").first.wait_for(timeout=60_000)
+    assert metrics.locator("[role='gridcell']", has_text="selection").count() > 0
+    assert later.locator("[data-testid='stException']").count() == 0 and not dialogs and remote == []
 
 
 def test_two_filter_slices_in_a_row_keep_both(browser, app_url, reviews):  # noqa: F811

@@ -158,3 +158,29 @@ def test_rows_picked_on_one_data_set_do_not_fit_another():
         slicing.from_rows("b", [3]),
         slicing.from_rows("lasso", [5]),
     ]
+
+
+def test_a_definitions_file_loads_back_with_the_data_set_its_rows_number():
+    kept = [
+        slicing.from_filter("films", slicing.SliceRule(text="film")),
+        slicing.from_rows("lasso", [4, 2], data="alpha"),
+        slicing.from_rows("suspects", [7], "list", data="alpha"),
+    ]
+    exported = slicing.to_json(kept)
+    assert json.loads(exported)["slices"][1] == {"name": "lasso", "kind": "selection", "rows": [2, 4], "data": "alpha"}
+    # loaded on the data set it was made on, then on another: the rows keep theirs, the filter fits both
+    assert slicing.read_file(exported, "alpha", 10) == (kept, [])
+    loaded, problems = slicing.read_file(exported, "beta", 3)
+    assert loaded == kept and problems == []  # rows beyond beta's 3 are alpha's, not checked against beta
+    assert [each.fits("beta") for each in loaded] == [True, False, False]
+    # a hand-written file's rows number the data set it is loaded on, and must lie in it
+    written = json.dumps([{"name": "mine", "kind": "selection", "rows": [0, 2]},
+                          {"name": "far", "kind": "list", "rows": [1, 10]}])
+    loaded, problems = slicing.read_file(written, "beta", 10)
+    assert loaded == [slicing.from_rows("mine", [0, 2], data="beta")]
+    assert problems == ["slice 'far': row 10 is beyond this data set's 10 rows"]
+    for bad in ('[{"name": "x", "kind": "selection", "rows": [-1]}]',
+                '[{"name": "x", "kind": "selection", "rows": [1], "data": 5}]'):
+        assert slicing.read_file(bad, "beta", 10)[0] == []
+    with pytest.raises(ValueError):
+        slicing.read_file("not json", "beta", 10)
