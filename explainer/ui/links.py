@@ -419,8 +419,12 @@ def seed_range(key: str, param: str, low: int, high: int, high_key: str) -> tupl
     raw = from_link(key, param)
     seed_option(key, param, lambda raw: parse_range(raw, low, high), (low, high))
     first, last = st.session_state[key]
-    if raw is not None and _parses_as_range(raw) and (first, last) != tuple(sorted(map(int, raw.split("-", 1)))):
-        tell_adjusted(param, raw, f"is outside {low} to {high} here; {first}-{last} is used")
+    if raw is not None and _parses_as_range(raw):
+        asked = tuple(int(part) for part in raw.split("-", 1))
+        if (first, last) != tuple(sorted(asked)):
+            tell_adjusted(param, raw, f"is outside {low} to {high} here; {first}-{last} is used")
+        elif (first, last) != asked:
+            tell_adjusted(param, raw, f"runs from high to low; {first}-{last} is used")
     previous = st.session_state.get(high_key)
     if previous is not None and last >= previous:
         last = high

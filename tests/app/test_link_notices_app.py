@@ -64,6 +64,9 @@ def test_each_value_not_used_as_written_is_named_with_what_is_used_once():
     assert (state["heads_box"], state["labels_box"], state["tokens_box"]) == ([1], ["positive"], (1, 64))
     again = app.button[0].click().run()
     assert not again.toast  # said once, when the link seeded the page
+    backwards = open_with({"tokens": "50-3"})  # read as meant, and said
+    assert [t.value for t in backwards.toast] == ["The link's tokens=`50-3` runs from high to low; 3-50 is used."]
+    assert backwards.session_state["tokens_box"] == (3, 50)
 
 
 def test_a_method_another_page_reads_is_quiet_and_one_no_page_reads_is_told():
