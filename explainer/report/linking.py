@@ -5,7 +5,8 @@ reads a page's link back into a report's options: tests/unit/report/test_linking
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import urllib.parse
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from explainer.loading import shipped
@@ -40,6 +41,13 @@ class LiveLink:
     page: str
     params: dict[str, str]
     opens: str
+
+
+def page_link(address: str, query: Mapping[str, str]) -> str:
+    """`address` (a page's URL without its query) with `query`: the Overview's bare "http://host:port" gets the
+    root's slash first, as browsers write it ("http://host:port/?model=...")."""
+    parts = urllib.parse.urlsplit(address)
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path or "/", query=urllib.parse.urlencode(query)))
 
 
 def live_link(

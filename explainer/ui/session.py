@@ -19,7 +19,7 @@ from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.report import build_report
-from explainer.report.linking import link_model
+from explainer.report.linking import link_model, page_link
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup, text_box
@@ -164,7 +164,7 @@ def report_button(current: Selection, demo_name: str | None) -> None:
     def build() -> str:
         params = dict(options)
         query = {**params, "model": model, "text": text}
-        link = address + "?" + urllib.parse.urlencode(query) if address and model else ""
+        link = page_link(address, query) if address and model else ""
         view = live_view(page, params)
         try:
             bundle = get_bundle(name)

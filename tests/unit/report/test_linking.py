@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from explainer.report import DEFAULT_PAGES, PAGES
-from explainer.report.linking import live_link
+from explainer.report.linking import live_link, page_link
 from explainer.ui.links import LiveView, live_view
 
 
@@ -38,3 +38,10 @@ def test_a_link_says_what_it_opens_and_carries_every_pages_options():
                           "model's own τ, not this report's.")
     assert live_link(("attribution",)).page == "attribution"  # nothing set: the report's first page
     assert live_link(("overview",), method="lime").params == {}  # options of a page the report does not show
+
+
+def test_a_page_link_puts_the_roots_slash_before_the_query():
+    query = {"model": "m", "text": "a <b> & é"}
+    assert page_link("http://host:8501", query) == "http://host:8501/?model=m&text=a+%3Cb%3E+%26+%C3%A9"
+    assert page_link("http://host:8501/", query).startswith("http://host:8501/?model=m")
+    assert page_link("http://host:8501/app/attention", {"model": "m"}) == "http://host:8501/app/attention?model=m"
