@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from explainer.capture.validation import InputError
 from explainer.causal.results import MODES
-from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
+from explainer.cli.common import (
+    MODEL_HELP,
+    add_allow_pickle,
+    describe,
+    fail,
+    load_cli_model,
+    print_json,
+    text_argument,
+    within_demo_tokens,
+)
 
 if TYPE_CHECKING:  # torch and the model load in main(), after parsing: --help and usage errors start at once
     from explainer.causal.results import Ablation
@@ -66,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
+        within_demo_tokens(bundle, args.text, "ablation", "patching_tokens")
         result = ablate_heads(bundle, args.text, target=args.target, mode=args.mode)
     except InputError as error:
         fail(str(error))

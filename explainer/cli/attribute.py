@@ -25,6 +25,7 @@ from explainer.cli.common import (
     print_json,
     text_argument,
     unit_interval,
+    within_demo_tokens,
 )
 
 CHOICES = (*METHODS, "graph")
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
+        if args.method == "graph":
+            within_demo_tokens(bundle, args.text, "the attribution graph", "graph_tokens")
+        else:
+            within_demo_tokens(bundle, args.text, "attributions", "attribution_tokens")
         if args.method == "graph":
             if args.baseline is not None or args.samples is not None:
                 print("note: --baseline and --samples do not apply to the graph", file=sys.stderr)

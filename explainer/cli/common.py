@@ -127,6 +127,12 @@ def at_least_one(text: str) -> int:
 def text_argument(text: str) -> str:
     """argparse type of --text, --clean, --corrupted: a text a tokenizer can read (a shell passes bytes that are
     not UTF-8 as unpaired surrogates, which every tokenizer and the HTML report fail on)."""
+    limits = demo_limits()
+    if limits is not None and len(text) > limits.max_text_chars:  # the app keeps the beginning and says so; a
+        # command has no page to say it on, and an analysis of a cut text must not pass for the whole text's
+        raise argparse.ArgumentTypeError(
+            f"this demo reads texts of at most {limits.max_text_chars:,} characters; this one has {len(text):,}"
+        )
     try:
         return validate_text(text) if text.strip() else text  # empty texts get each command's own message
     except InputError as error:
@@ -237,6 +243,31 @@ def _demo():
         return active_demo()
     except DemoConfigError as error:
         fail(str(error))
+
+
+def demo_limits():
+    """The demo config's Limits under EXPLAINER_DEMO (serving.demo.Limits), else None."""
+    demo = _demo()
+    return None if demo is None else demo.limits
+
+
+def within_demo_tokens(bundle: ModelBundle, text: str, what: str, limit_name: str) -> None:
+    """Under EXPLAINER_DEMO, refuse `text` when the model reads more tokens of it than the config's `limit_name`
+    (a field of serving.demo.Limits) allows for `what`, counted as the app's pages count them (special tokens
+    too); outside demo mode, nothing."""
+    limits = demo_limits()
+    if limits is None or not text.strip():
+        return
+    from explainer.capture.encoding import encode
+
+    try:
+        encoded = encode(bundle, text)
+    except InputError:
+        return  # the command says what is wrong with the text
+    tokens, limit = len(encoded.special), int(getattr(limits, limit_name))
+    if tokens > limit:
+        has = f"{tokens:,}" if not encoded.truncated else f"{encoded.num_text_tokens:,} (the model reads {tokens:,})"
+        fail(f"this demo computes {what} for texts of at most {limit:,} tokens; this one has {has}")
 
 
 def model_argument(name: str | None) -> str | None:

@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from explainer.capture.validation import InputError
-from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
+from explainer.cli.common import (
+    MODEL_HELP,
+    add_allow_pickle,
+    describe,
+    fail,
+    load_cli_model,
+    print_json,
+    text_argument,
+    within_demo_tokens,
+)
 
 if TYPE_CHECKING:  # torch and the model load in main(), after parsing: --help and usage errors start at once
     from explainer.causal.results import Patching
@@ -84,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
+        for text in (args.clean, args.corrupted):
+            within_demo_tokens(bundle, text, "patching", "patching_tokens")
         result = patch(bundle, args.clean, args.corrupted, target=args.target)
     except InputError as error:
         fail(str(error))

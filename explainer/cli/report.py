@@ -16,6 +16,7 @@ from explainer.cli.common import (
     MODEL_HELP,
     add_allow_pickle,
     check_output_file,
+    demo_limits,
     describe,
     fail,
     load_cli_model,
@@ -85,8 +86,9 @@ def main(argv: list[str] | None = None) -> None:
                    "statistic": args.statistic, "beacon_threshold": args.tau, "path_token": args.path_token}
         linked = {**options, "beacon_threshold": args.tau if uses_beacons(config) else None}  # only beacons read τ
         link, opens = _link(args.app_url, link_model(bundle, offered), args.text, check_pages(pages), linked)
+        limits = demo_limits()  # a demo's attribution limit, as the app's report keeps it
         document = build_report(bundle, args.text, pages, **options, link=link, link_note=opens,
-                                model_label=offered)
+                                model_label=offered, attribution_token_limit=limits and limits.attribution_tokens)
     except (InputError, ReportError) as error:
         fail(str(error))
     with writing_to(out):

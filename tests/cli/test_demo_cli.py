@@ -88,3 +88,45 @@ def test_every_command_that_reads_data_refuses_a_file_outside_the_roots(demo, ca
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "Offered data sets: rows/rows.csv" in err and SECRET not in err and "root:x" not in err
+
+
+@pytest.fixture
+def limited(tmp_path, monkeypatch, checkpoint):
+    config = tmp_path / "demo.toml"
+    config.write_text(
+        "[limits]\nmax_text_chars = 40\nattribution_tokens = 10\ngraph_tokens = 8\npatching_tokens = 10\n"
+        f'[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n'
+    )
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+LONG = "a fine film with a big heart"  # 18 tokens for the tiny models, 28 characters: over the token limits only
+
+
+@pytest.mark.parametrize(
+    "command, argv, said",
+    [
+        (trace, ["--text", "x" * 41], "at most 40 characters; this one has 41"),
+        (patch, ["--clean", "a fine film", "--corrupted", "y" * 50], "at most 40 characters; this one has 50"),
+        (attribute, ["--text", LONG, "--method", "saliency"], "computes attributions for texts of at most 10 tokens"),
+        (attribute, ["--text", "a fine film too", "--method", "graph"], "the attribution graph for texts of at most 8"),
+        (patch, ["--clean", "a fine film", "--corrupted", LONG], "computes patching for texts of at most 10 tokens"),
+        (ablate, ["--text", LONG], "computes ablation for texts of at most 10 tokens"),
+    ],
+    ids=["text", "patch-text", "attribute", "graph", "patch", "ablate"],
+)
+def test_the_demos_text_and_token_limits_hold_on_the_command_line(limited, capsys, command, argv, said):
+    with pytest.raises(SystemExit) as exit_:
+        command.main(argv)
+    assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_a_text_within_the_demos_limits_is_analysed_and_the_report_keeps_its_attribution_limit(limited, capsys):
+    attribute.main(["--text", "a fine film", "--method", "saliency"])
+    assert '"method": "saliency"' in capsys.readouterr().out
+    out = limited / "r.html"
+    report.main(["--text", LONG, "--pages", "overview,attribution", "--out", str(out)])
+    capsys.readouterr()
+    assert "Left out: this text has 18 tokens; attribution is limited to 10 here." in out.read_text(encoding="utf-8")
