@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -155,8 +156,27 @@ def fail(message: str, code: int = 2) -> None:
     drawn: tqdm.write clears the bar first)."""
     from tqdm import tqdm
 
-    tqdm.write(f"error: {message}", file=sys.stderr)
+    tqdm.write(f"error: {as_offered(message)}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def as_offered(message: str) -> str:
+    """Under EXPLAINER_DEMO, `message` with each configured model folder and data file or folder called by its
+    offered name, as the app calls them (a message from deep inside, a Ray worker's say, names the resolved path);
+    else `message` unchanged."""
+    from explainer.serving.demo import DemoConfigError, active_demo
+
+    try:
+        demo = active_demo()
+    except DemoConfigError:  # fail() is how a broken config is said: no second lookup of it
+        return message
+    if demo is None:
+        return message
+    named = [(str(root), name) for name, root in demo.data_roots]
+    named += [(model.target, model.name) for model in demo.models if Path(model.target).is_absolute()]
+    for path, name in sorted(named, key=lambda pair: -len(pair[0])):  # a root inside another: the longer first
+        message = re.sub(re.escape(path) + r"(?![\w.-])", lambda _, name=name: name, message)  # not /data in /data2
+    return message
 
 
 @contextmanager
@@ -310,6 +330,12 @@ def data_argument(raw: str | Path) -> str:
     raise AssertionError("unreachable")
 
 
+def data_name(raw: str | Path) -> str | None:
+    """What messages call --data: under EXPLAINER_DEMO the name given (an offered name, or a path as typed),
+    never the resolved path on the server; else None (the path itself)."""
+    return None if _demo() is None else str(raw)
+
+
 def quote_contents() -> bool:
     """Whether error messages may quote a data file's contents: not under EXPLAINER_DEMO."""
     return _demo() is None
@@ -349,9 +375,8 @@ def load_cli_data(
     if not path.exists() and any(mark in str(raw) for mark in "*?["):
         fail(f"{raw}: no such file (a glob of shards is read by evaluate, map and markers with --out DIR)")
     try:
-        data = load_labelled(
-            bundle, path, text_column=text_column, label_column=label_column, quote_contents=quote_contents()
-        )
+        data = load_labelled(bundle, path, filename=data_name(raw), text_column=text_column,
+                             label_column=label_column, quote_contents=quote_contents())
     except DatasetError as error:
         fail(str(error))
     except OSError as error:

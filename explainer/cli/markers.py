@@ -21,6 +21,7 @@ from explainer.cli.common import (
     at_least_one,
     check_output_folder,
     data_argument,
+    data_name,
     describe,
     fail,
     load_cli_model,
@@ -61,13 +62,16 @@ def main(argv: list[str] | None = None) -> None:
         bundle = load_cli_model(args.model, args.allow_pickle)
         data = read_dataset(
             data_argument(args.data),
+            filename=data_name(args.data),
             text_column=args.text_column,
             label_column=args.label_column,
             label_names=bundle.label_names,
             quote_contents=quote_contents(),
         )
-    except (ModelLoadError, DatasetError, OSError) as error:
+    except (ModelLoadError, DatasetError) as error:
         fail(str(error))
+    except OSError as error:  # said by the name given: the resolved path may be the server's own
+        fail(f"cannot read {args.data}: {error.strerror or error}")
     for line, reason in data.problems[:20]:
         print(f"skipped line {line}: {reason}", file=sys.stderr)
     options = DictionaryOptions(

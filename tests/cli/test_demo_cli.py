@@ -130,3 +130,15 @@ def test_a_text_within_the_demos_limits_is_analysed_and_the_report_keeps_its_att
     report.main(["--text", LONG, "--pages", "overview,attribution", "--out", str(out)])
     capsys.readouterr()
     assert "Left out: this text has 18 tokens; attribution is limited to 10 here." in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", [evaluate, markers, map_cli], ids=["evaluate", "markers", "map"])
+def test_an_offered_file_that_is_not_a_data_set_is_named_as_offered_not_by_its_server_path(demo, capsys, command):
+    root, _ = demo
+    (root / "data" / "notes.csv").write_text("title,body\nx,y\n")  # no text or label column
+    (root / "data" / "folder.csv").mkdir()  # a folder with a data file's name
+    for name in ("rows/notes.csv", "rows/folder.csv"):
+        with pytest.raises(SystemExit) as exit_:
+            command.main(["--data", name, "--out", str(root / "out")])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and name in err and str(root) not in err, err
