@@ -250,14 +250,31 @@ def _csv_problem(fmt: str, error: csv.Error) -> str:
     return f"unreadable {fmt.upper()} record: {error}"
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: an object naming a key twice is refused (json.loads would keep the last value, so
+    a line with two labels would be read as one of them, silently; CSV and Parquet refuse repeated columns)."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _RepeatedKey(next(key for i, (key, _) in enumerate(pairs) if key in dict(pairs[:i])))
+    return value
+
+
 def _jsonl_records(raw: _Raw) -> Iterator[Record]:
     for number, line in enumerate(raw.lines(), start=1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line.rstrip("\r\n"))  # with its newline, a line ending too soon erred at "column 1"
+        try:  # with its newline, a line ending too soon erred at "column 1"
+            value = json.loads(line.rstrip("\r\n"), object_pairs_hook=_unique_keys)
         except json.JSONDecodeError as e:
             yield number, None, f"invalid JSON: {e.msg} (column {e.colno})"
+            continue
+        except _RepeatedKey as e:
+            named = f"the key {str(e)!r}" if raw.quote else "a key"  # a key is the file's content
+            yield number, None, f"{named} appears twice in one object"
             continue
         if not isinstance(value, dict):
             yield number, None, f"expected a JSON object, found {type(value).__name__}"

@@ -212,6 +212,20 @@ def test_malformed_jsonl_rows_reported_by_line(tmp_path):
     assert "not a string" in reasons[8]
 
 
+def test_a_jsonl_object_naming_a_key_twice_is_skipped_not_read_as_its_last_value(tmp_path):
+    path = write(tmp_path, "dup.jsonl", (
+        '{"text": "two labels", "label": 1, "label": 0}\n'
+        '{"text": "fine", "label": 0, "meta": {"a": 1}}\n'
+        '{"text": "nested", "label": 1, "meta": {"a": 1, "a": 2}}\n'
+    ))
+    data = read_dataset(path)
+    assert data.texts == ("fine",)
+    assert data.problems == ((1, "the key 'label' appears twice in one object"),
+                             (3, "the key 'a' appears twice in one object"))
+    hidden = read_dataset(path, quote_contents=False)  # a server file a visitor named: no key quoted
+    assert [reason for _, reason in hidden.problems] == ["a key appears twice in one object"] * 2
+
+
 def test_tsv_row_with_extra_tab(tmp_path):
     data = read_dataset(write(tmp_path, "d.tsv", "sentence\tlabel\na\tb\t1\nok\t0\n"))
     assert data.texts == ("ok",) and data.problems == ((2, "expected 2 fields, found 3"),)
