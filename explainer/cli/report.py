@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     bundle = load_cli_model(args.model, args.allow_pickle)
     _check_head(bundle, args.layer, args.head)
     config = bundle.model.config
+    offered = offered_model(args.model)  # a demo's offered name, said in place of its folder
     if args.tau is not None and is_thought_beacon(config) and not uses_beacons(config):  # a baseline twin
-        print(f"note: {bundle.name} has no activation beacons; --tau changes nothing", file=sys.stderr)
-    offered = offered_model(args.model)
+        print(f"note: {offered or bundle.name} has no activation beacons; --tau changes nothing", file=sys.stderr)
     try:
         options = {"layer": args.layer, "head": args.head, "method": args.method, "baseline": args.baseline,
                    "target": None if args.target is None else target_name(bundle.label_names, args.target),
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     with writing_to(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(document, encoding="utf-8")
-    print_json({"out": str(out), "bytes": out.stat().st_size, "pages": pages, "model": bundle.name})
+    print_json({"out": str(out), "bytes": out.stat().st_size, "pages": pages, "model": offered or bundle.name})
 
 
 def _link(app_url: str, model: str | None, text: str, pages: tuple[str, ...], options: dict) -> tuple[str, str]:

@@ -108,12 +108,22 @@ def _attention(result: Trace, statistic: str) -> Section:
     return Section("attention", "Attention", caption + ".", tuple(figures))
 
 
+def report_model_name(bundle: ModelBundle, model_label: str | None = None) -> str:
+    """How a report names its model, everywhere in the file: `model_label` (a demo's offered name), a shipped
+    model's name, else a folder's name only (the file may travel beyond the server; its paths should not)."""
+    if model_label:
+        return model_label
+    return bundle.name if bundle.name in {m.name for m in shipped.SHIPPED} else Path(bundle.name).name
+
+
 def _attribution(
     bundle: ModelBundle, result: Trace, method: str, baseline: str, target: str | None, token_limit: int | None,
     tau: float | None,
 ) -> Section:
     if token_limit is not None and len(result.tokens) > token_limit:
-        return Section("attribution", "Attribution", "", note=f"Left out: this text has {len(result.tokens)} tokens; "
+        has = f"{len(result.tokens)} tokens" if not result.truncated else \
+            f"{result.num_text_tokens} tokens (the model reads {len(result.tokens)} of them)"  # as the page says it
+        return Section("attribution", "Attribution", "", note=f"Left out: this text has {has}; "
                        f"attribution is limited to {token_limit} here.")
     # By default the label the header shows (the trace at the report's tau), also where a beacon model is
     # attributed dense; else the label the page attributed.
@@ -149,9 +159,9 @@ def _attribution_options(method: str, baseline: str, target: str | None) -> dict
     return used
 
 
-def _markers(result: Trace, token: int | None) -> Section:
+def _markers(result: Trace, token: int | None, name: str) -> Section:
     if result.thought_markers is None:
-        return Section("markers", "Thought markers", "", note=f"{result.model_name} has no thought markers "
+        return Section("markers", "Thought markers", "", note=f"{name} has no thought markers "
                        "(only ThoughtBeacon models route tokens through them).")
     token = token if token is not None and 0 <= token < len(result.tokens) else None
     path = "every token" if token is None else f"token {token}, {display_token(result.tokens[token])!r}"
@@ -160,9 +170,9 @@ def _markers(result: Trace, token: int | None) -> Section:
                    (tb_figures.marker_map(result), tb_figures.reasoning_sankey(result, token)))
 
 
-def _beacons(result: Trace, config) -> Section:
+def _beacons(result: Trace, config, name: str) -> Section:
     if result.beacon_gates is None:
-        return Section("beacons", "Activation beacons", "", note=f"{result.model_name} has no activation beacons.")
+        return Section("beacons", "Activation beacons", "", note=f"{name} has no activation beacons.")
     saved = input_compute(result, config)
     figures = [tb_figures.gate_map(result), tb_figures.skip_mask_map(saved.skip_mask, result, saved.tau)]
     if result.mlp_update_ratio is not None:
@@ -210,14 +220,15 @@ def build_report(
         raise ReportError(f"Unknown head statistic '{statistic}'; choose one of {', '.join(FIELDS)}")
     target = None if target is None else target_name(bundle.label_names, target)
     result = trace(bundle, text, beacon_threshold=beacon_threshold)
+    shown_name = report_model_name(bundle, model_label)
     builders = {
         "overview": lambda: _overview(result, layer, head),
         "attention": lambda: _attention(result, statistic),
         "attribution": lambda: _attribution(
             bundle, result, method, baseline, target, attribution_token_limit, beacon_threshold
         ),
-        "markers": lambda: _markers(result, path_token),
-        "beacons": lambda: _beacons(result, bundle.model.config),
+        "markers": lambda: _markers(result, path_token, shown_name),
+        "beacons": lambda: _beacons(result, bundle.model.config, shown_name),
     }
     sections = [builders[page]() for page in pages]
     used = {"pages": ", ".join(pages)}
@@ -237,11 +248,9 @@ def build_report(
         used["truncated"] = truncation_sentence(result.num_text_tokens, result.max_length)
     if result.unread_note:
         used["not read"] = result.unread_note
-    shipped_names = {m.name for m in shipped.SHIPPED}
     shareable = link_model(bundle, model_label) is not None  # else the link would carry the folder's path
     meta = ReportMeta(
-        # A folder is shown by its name only: the file may travel beyond the server, its paths should not.
-        model=model_label or (bundle.name if bundle.name in shipped_names else Path(bundle.name).name),
+        model=shown_name,
         text=text, prediction=f"{result.predicted_label} ({result.probabilities[result.predicted]:.1%})",
         probabilities=dict(zip(result.label_names, map(float, result.probabilities))),
         options=used, card_summary=card_summary(bundle), link=link if shareable else "",

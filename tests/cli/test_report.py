@@ -58,6 +58,27 @@ def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     assert "The live link is left out: the model was loaded from a folder on the machine that made" in document
 
 
+def test_a_folder_model_is_named_by_its_offered_or_folder_name_in_every_note(checkpoint, tmp_path, capsys,
+                                                                             monkeypatch):
+    # the markers and beacons notes named the model by its path on the server
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    folder = checkpoint("bert")  # no thought markers, no beacons
+    out = tmp_path / "local.html"
+    main(["--model", str(folder), "--text", "a fine film", "--pages", "overview,markers,beacons", "--out", str(out)])
+    capsys.readouterr()
+    document = out.read_text(encoding="utf-8")
+    assert f"{folder.name} has no thought markers" in document and f"{folder.name} has no activation beacons" in document
+    assert str(folder.parent) not in document
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[[models]]\nname = "tiny-bert"\npath = "{folder}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    main(["--text", "a fine film", "--pages", "markers,beacons", "--out", str(out)])
+    summary = json.loads(capsys.readouterr().out)
+    document = out.read_text(encoding="utf-8")
+    assert "tiny-bert has no thought markers" in document and "tiny-bert has no activation beacons" in document
+    assert str(folder) not in document and summary["model"] == "tiny-bert"
+
+
 def test_a_demo_report_links_to_the_model_by_its_offered_name(checkpoint, tmp_path, capsys, monkeypatch):
     config = tmp_path / "demo.toml"
     config.write_text(f'[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n')

@@ -70,7 +70,11 @@ def test_unknown_options_are_refused(bundle, pages, method, message):
 
 def test_the_attribution_limit_leaves_a_note(bundle):
     document = build_report(bundle("ours"), "a fine film " * 10, ("attribution",), attribution_token_limit=5)
-    assert "attribution is limited to 5 here" in document
+    assert "this text has 62 tokens; attribution is limited to 5 here" in document
+    # a text longer than the model reads: its whole count, and what the model reads, as the page says it
+    read = bundle("ours").max_length
+    long = build_report(bundle("ours"), "a fine film " * 40, ("attribution",), attribution_token_limit=5)
+    assert f"this text has 240 tokens (the model reads {read} of them)" in long
 
 
 @pytest.mark.slow
