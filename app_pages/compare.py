@@ -2,13 +2,12 @@
 attention with heads matched by pattern similarity, attributions and their rank agreement) or on a data set
 (both metrics and confusion matrices, the examples where one is right and the other wrong)."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
 from explainer.capture.encoding import InputError
 from explainer.evaluation.compare import CompareError, compare_data
-from explainer.ui import caches, export, labelled, links, session, text_box
+from explainer.ui import caches, demo, export, labelled, links, session, text_box
 from explainer.ui import compare as compare_ui
 from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
@@ -46,7 +45,7 @@ if mode == MODES[0]:
     links.publish_options(labelled.data_link(labelled.DataChoice(labelled.SOURCES[0])))  # no data in the link
     by_layer = compare_ui.same_layer_toggle(bundle_a, bundle_b)
     try:
-        result = caches.get_comparison(name_a, name_b, current.text, by_layer)
+        result = caches.get_comparison(name_a, name_b, current.text, by_layer, demo.attribution_limit())
     except (InputError, CompareError) as error:
         show_problem(error, "info")
         links.stop()
@@ -83,30 +82,7 @@ if mode == MODES[0]:
           "matched_pair")
     with st.expander("Similarity of every pair of heads"):
         chart(evaluation_figures.similarity_figure(result.matching, name_a, name_b), "similarity")
-    st.subheader("Attributions")
-    agreement = result.agreement
-    target, target_b = (markdown_literal(name) for name in result.target_names)
-    towards = f"'{target}'" if target.casefold() == target_b.casefold() else f"'{target}' in A and '{target_b}' in B"
-    for note in result.notes:
-        st.info(markdown_literal(note))
-    st.caption(f"Gradient × input on the token embeddings, towards {towards}, per {result.level}. Spearman and "
-               "Kendall rank the signed attributions (a unit against the label ranks low; the Attribution page ranks "
-               "by |attribution|); the top-k overlap ranks by |attribution|.")
-    units, cells = attribution_figures.plural(agreement.units, result.level), st.columns(3)
-    cells[0].metric("Spearman rank correlation", attribution_figures.correlation_text(agreement.spearman),
-                    help="Of the signed attributions.")
-    cells[1].metric("Kendall tau", attribution_figures.correlation_text(agreement.kendall),
-                    help="Of the signed attributions.")
-    cells[2].metric(f"Top-{agreement.k} overlap", f"{agreement.top_k_overlap:.0%}",
-                    help=f"Of the {units} ranked (special tokens left out), the "
-                         f"{agreement.k} with the largest |attribution| in both models. Two unrelated rankings "
-                         f"share {agreement.chance_overlap:.0%} on average.")
-    st.caption(f"Ranked over {units}, special tokens left out; "
-               f"top-{agreement.k} overlap by chance: {agreement.chance_overlap:.0%}."
-               + ("" if np.isfinite(agreement.spearman) and np.isfinite(agreement.kendall) else
-                  " " + attribution_figures.undefined_reason(agreement.units, result.level)))
-    chart(evaluation_figures.paired_attributions(result.attribution_a, result.attribution_b, result.units,
-                                                 f"A {name_a}", f"B {name_b}"), "attributions")
+    compare_ui.attribution_section(result, chart, name_a, name_b)
 else:
     labelled.seed_data_widgets("compare")
     links.seed_option("compare_results_b", "results_b", str, "")

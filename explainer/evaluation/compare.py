@@ -105,9 +105,9 @@ class TextComparison:
     attention_b: np.ndarray  # [Lb, Hb, U, U]
     matching: HeadMatching
     target: int  # A's label the attributions are towards (an id of A's labels)
-    attribution_a: np.ndarray  # [U]
-    attribution_b: np.ndarray  # [U]
-    agreement: RankAgreement
+    attribution_a: np.ndarray | None  # [U]; None: left out, a model reads more tokens than attribution_tokens
+    attribution_b: np.ndarray | None  # [U]
+    agreement: RankAgreement | None
     target_b: int  # B's label its attributions are towards (an id of B's labels; see `target_in_b`)
     notes: tuple[str, ...] = ()  # why B's attribution is towards another label name than A's
 
@@ -163,14 +163,17 @@ def target_in_b(trace_a: Trace, trace_b: Trace, target_a: int) -> tuple[int, tup
 
 
 def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_layer: bool = False,
-                 target: int | None = None) -> TextComparison:
+                 target: int | None = None, attribution_tokens: int | None = None) -> TextComparison:
     """Both models on `text`. Attributions are towards A's predicted label (or `target`, an id of A's labels),
-    and in B towards the label `target_in_b` picks (the same name when B has it)."""
+    and in B towards the label `target_in_b` picks (the same name when B has it); left out (None), not computed,
+    when a model reads more than `attribution_tokens` tokens (a demo's limit)."""
     trace_a, trace_b = trace(bundle_a, text), trace(bundle_b, text)
     target_a = trace_a.predicted if target is None else int(target)
     target_b, notes = target_in_b(trace_a, trace_b, target_a)
-    scores_a = input_x_gradient(bundle_a, text, target_a)
-    scores_b = input_x_gradient(bundle_b, text, target_b)
+    attribute = attribution_tokens is None or max(len(trace_a.tokens), len(trace_b.tokens)) <= attribution_tokens
+    # left out: zeros stand in below (pooled like scores, never shown) and the result holds None
+    scores_a = input_x_gradient(bundle_a, text, target_a) if attribute else np.zeros(len(trace_a.tokens))
+    scores_b = input_x_gradient(bundle_b, text, target_b) if attribute else np.zeros(len(trace_b.tokens))
     if trace_a.tokens == trace_b.tokens:
         level, units = "token", trace_a.tokens
         attention_a, attention_b = trace_a.attentions, trace_b.attentions
@@ -195,8 +198,8 @@ def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_
     return TextComparison(
         trace_a=trace_a, trace_b=trace_b, level=level, units=tuple(units),
         attention_a=attention_a, attention_b=attention_b, matching=matching, target=target_a,
-        attribution_a=attribution_a, attribution_b=attribution_b,
-        agreement=rank_agreement(attribution_a[content], attribution_b[content]),
+        attribution_a=attribution_a if attribute else None, attribution_b=attribution_b if attribute else None,
+        agreement=rank_agreement(attribution_a[content], attribution_b[content]) if attribute else None,
         target_b=target_b, notes=notes,
     )
 

@@ -335,8 +335,11 @@ def get_attention_attribution(
 
 
 @cached("comparison", "Running both models…")
-def get_comparison(name_a: str, name_b: str, text: str, by_layer: bool) -> TextComparison:
-    return compare_text(get_bundle(name_a), get_bundle(name_b), text, by_layer=by_layer)
+def get_comparison(
+    name_a: str, name_b: str, text: str, by_layer: bool, attribution_tokens: int | None = None
+) -> TextComparison:
+    return compare_text(get_bundle(name_a), get_bundle(name_b), text, by_layer=by_layer,
+                        attribution_tokens=attribution_tokens)
 
 
 @st.cache_data(show_spinner="Reading the data set…", max_entries=8)

@@ -4,15 +4,20 @@ offered list in demo mode), and B loaded with its error said on the page."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
+import numpy as np
 import streamlit as st
 
+from explainer.evaluation.compare import TextComparison
 from explainer.families import sizes
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.ui import caches, links, progressive, text_box
 from explainer.ui import demo as demo_mode
 from explainer.ui.widget_state import resend
+from explainer.views import attribution as attribution_figures
+from explainer.views import evaluation as evaluation_figures
 from explainer.views.text import markdown_literal
 
 KEY = "compare_model_b"
@@ -124,3 +129,36 @@ def chosen_heads(picked, count: int, compared: tuple) -> int:
     index = min(max(int(st.session_state[HEADS_KEY]), 0), count - 1)
     links.publish_options({"pair": str(index) if index else ""})
     return index
+
+
+def attribution_section(result: TextComparison, chart: Callable, name_a: str, name_b: str) -> None:
+    """Both models' gradient × input attributions and their rank agreement; in a demo, a text over its attribution
+    limit gets the Attribution page's message instead (compare_text computed none)."""
+    st.subheader("Attributions")
+    agreement = result.agreement
+    if agreement is None or result.attribution_a is None or result.attribution_b is None:
+        longest = max((result.trace_a, result.trace_b), key=lambda trace: len(trace.tokens))
+        demo_mode.within_trace_limit("attributions", longest, "attribution_tokens")
+        return
+    target, target_b = (markdown_literal(name) for name in result.target_names)
+    towards = f"'{target}'" if target.casefold() == target_b.casefold() else f"'{target}' in A and '{target_b}' in B"
+    for note in result.notes:
+        st.info(markdown_literal(note))
+    st.caption(f"Gradient × input on the token embeddings, towards {towards}, per {result.level}. Spearman and "
+               "Kendall rank the signed attributions (a unit against the label ranks low; the Attribution page ranks "
+               "by |attribution|); the top-k overlap ranks by |attribution|.")
+    units, cells = attribution_figures.plural(agreement.units, result.level), st.columns(3)
+    cells[0].metric("Spearman rank correlation", attribution_figures.correlation_text(agreement.spearman),
+                    help="Of the signed attributions.")
+    cells[1].metric("Kendall tau", attribution_figures.correlation_text(agreement.kendall),
+                    help="Of the signed attributions.")
+    cells[2].metric(f"Top-{agreement.k} overlap", f"{agreement.top_k_overlap:.0%}",
+                    help=f"Of the {units} ranked (special tokens left out), the "
+                         f"{agreement.k} with the largest |attribution| in both models. Two unrelated rankings "
+                         f"share {agreement.chance_overlap:.0%} on average.")
+    st.caption(f"Ranked over {units}, special tokens left out; "
+               f"top-{agreement.k} overlap by chance: {agreement.chance_overlap:.0%}."
+               + ("" if np.isfinite(agreement.spearman) and np.isfinite(agreement.kendall) else
+                  " " + attribution_figures.undefined_reason(agreement.units, result.level)))
+    chart(evaluation_figures.paired_attributions(result.attribution_a, result.attribution_b, result.units,
+                                                 f"A {name_a}", f"B {name_b}"), "attributions")

@@ -45,6 +45,13 @@ def cap_uploads(limit_mb: int) -> None:
         config.set_option("server.maxUploadSize", limit_mb, "the demo config's limits.max_upload_mb")
 
 
+def attribution_limit() -> int | None:
+    """The demo's attribution token limit (None in local mode): what a page passes to a computation that
+    attributes, so one over it computes nothing."""
+    demo = config()
+    return None if demo is None else int(demo.limits.attribution_tokens)
+
+
 def within_token_limit(what: str, tokens: int, limit_name: str, text_tokens: int | None = None) -> bool:
     """In demo mode, False (after saying so on the page) when `tokens` exceeds the configured limit `limit_name`
     (a field of serving.demo.Limits) for `what`; always True in local mode. `text_tokens`: the whole text's count

@@ -189,6 +189,16 @@ def test_compare_offers_model_b_from_the_list_only(demo, model_b):
         assert len(told) == 1 and told[0].endswith("is not offered here; `tiny-bert` is used.")
 
 
+def test_compare_keeps_to_the_attribution_limit(demo):
+    # the demo allows attributions of 8 tokens: Compare drew both models' attributions of any text
+    app = run({"text": "a fine film with a big heart", "model_b": "tiny-bert"}, page="app_pages/compare.py")
+    assert "Attention, heads matched by pattern" in [h.value for h in app.subheader]  # the rest of the page ran
+    assert any("This demo computes attributions for texts of at most 8 tokens" in i.value for i in app.info)
+    assert not [m for m in app.metric if "Spearman" in m.label]
+    short = run({"text": "a film", "model_b": "tiny-bert"}, page="app_pages/compare.py")
+    assert [m for m in short.metric if "Spearman" in m.label]
+
+
 def test_no_page_loads_a_model_the_demo_does_not_offer(demo, tmp_path):
     from explainer.serving.paths import PathRefused
     from explainer.ui import caches

@@ -67,7 +67,8 @@ def test_a_folder_model_is_named_by_its_offered_or_folder_name_in_every_note(che
     main(["--model", str(folder), "--text", "a fine film", "--pages", "overview,markers,beacons", "--out", str(out)])
     capsys.readouterr()
     document = out.read_text(encoding="utf-8")
-    assert f"{folder.name} has no thought markers" in document and f"{folder.name} has no activation beacons" in document
+    assert f"{folder.name} has no thought markers" in document
+    assert f"{folder.name} has no activation beacons" in document
     assert str(folder.parent) not in document
     config = tmp_path / "demo.toml"
     config.write_text(f'[[models]]\nname = "tiny-bert"\npath = "{folder}"\n')

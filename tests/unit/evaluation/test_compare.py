@@ -146,6 +146,19 @@ def test_the_agreement_leaves_special_tokens_out(bundle):
     assert result.agreement == expected
 
 
+def test_attributions_over_the_token_limit_are_left_out_not_computed(bundle, monkeypatch):
+    whole = compare_text(bundle("ours"), bundle("bert"), TEXT)
+    tokens = len(whole.trace_a.tokens)
+    within = compare_text(bundle("ours"), bundle("bert"), TEXT, attribution_tokens=tokens)
+    assert within.agreement == whole.agreement and np.array_equal(within.attribution_a, whole.attribution_a)
+    import explainer.evaluation.compare as compare_module
+
+    monkeypatch.setattr(compare_module, "input_x_gradient", lambda *a, **k: pytest.fail("attributed over the limit"))
+    over = compare_text(bundle("ours"), bundle("bert"), TEXT, attribution_tokens=tokens - 1)
+    assert over.attribution_a is None and over.attribution_b is None and over.agreement is None
+    assert over.matching.pairs == whole.matching.pairs  # the rest of the comparison is whole
+
+
 def test_same_tokens_compare_on_tokens(bundle):
     result = compare_text(bundle("ours"), bundle("bert"), TEXT)
     assert result.level == "token" and result.units == result.trace_a.tokens
