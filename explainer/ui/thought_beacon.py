@@ -20,6 +20,7 @@ from explainer.ui import demo as demo_mode
 from explainer.ui import labelled, links, text_box
 from explainer.ui.caches import get_trace_with, read_labelled
 from explainer.ui.problems import show_problem
+from explainer.ui.widget_state import resend
 from explainer.views.text import html_text, markdown_literal, token_labels
 
 CHALLENGE_SET = shipped.ASSETS / "challenge_set.csv"
@@ -135,33 +136,50 @@ def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True, show
     return read_labelled(str(Path(path).expanduser()), shown, label_names, version, quote)
 
 
+def _seed_source(prefix: str, names: list[str]) -> str:
+    """The source radio, its first value from the link: a data= names a path here (a demo's offered data set);
+    none, the shipped challenge set (in a demo, the first offered)."""
+    sources = labelled.sources()
+    linked = SOURCES[2] if not names else labelled.LISTED
+    links.seed_option(f"{prefix}_source", "data", lambda raw: linked if raw else sources[0], sources[0])
+    resend(f"{prefix}_source")  # drawn after the progressive stop: see dataset_picker
+    return st.radio("Data set", sources, horizontal=True, key=f"{prefix}_source")
+
+
 def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | None:
     """The shipped challenge set by default, an uploaded file, or a path; None (with a message) when unusable.
     Drawn after the page's progressive stop: a run for a new text or model stops before it, and the browser then
     mounts these widgets anew at their defaults while the session still holds the choices (the page showed the
     chosen file beside a radio on the challenge set, and the next run read the radio): choices are sent with every
     run, the path box when the request lacked it; an uploaded file, which cannot be sent back to the browser, is
-    used from the session's copy (labelled.uploader). All are kept while another page is shown (links.keep)."""
-    links.keep_choice(f"{prefix}_source")
-    source = st.radio("Data set", labelled.sources(), horizontal=True, key=f"{prefix}_source")
+    used from the session's copy (labelled.uploader). All are kept while another page is shown (links.keep).
+    The link's data= (a path here; a demo's offered name) seeds the choice, and a path or name chosen goes into
+    the link, as on the Errors page."""
+    demo = demo_mode.config()
+    names = list(demo.data_choices()) if demo else []
+    source = _seed_source(prefix, names)
     try:
         if source == SOURCES[0]:
+            links.publish_options({"data": ""})
             data = _read_path(str(CHALLENGE_SET), label_names, shown=CHALLENGE_SET.name)
         elif source == labelled.LISTED:  # demo mode: the config's list, by name
-            demo = demo_mode.config()
-            links.keep_choice(f"{prefix}_listed")
-            name = st.selectbox("Data set", list(demo.data_choices()) if demo else [], key=f"{prefix}_listed")
+            links.seed_choice(f"{prefix}_listed", "data", names or [""], tell=True)
+            resend(f"{prefix}_listed")
+            name = st.selectbox("Data set", names, key=f"{prefix}_listed")
+            links.publish_options({"data": name or ""})
             # called by its offered name, never by its path on the server (as the Errors page does)
             data = _read_path(str(labelled.listed_path(name or "")), label_names, quote=False, shown=name)
         elif source == SOURCES[1]:
+            links.publish_options({"data": ""})  # an upload does not travel in a link
             upload = labelled.uploader(prefix)
             if upload is None:
                 return None
             check_upload_size(upload.size, upload.name, labelled.upload_limit())
             data = read_labelled(upload.getvalue(), upload.name, label_names)
         else:
-            links.keep(f"{prefix}_path")
+            links.seed_option(f"{prefix}_path", "data", str, "")
             path = text_box.text_input("Path to a labelled CSV, TSV, JSONL or Parquet file", f"{prefix}_path").strip()
+            links.publish_options({"data": path})
             if not path:
                 return None
             data = _read_path(path, label_names, quote=False)

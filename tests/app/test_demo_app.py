@@ -218,6 +218,16 @@ def test_markers_and_beacons_call_a_listed_data_set_by_its_offered_name(demo):
         assert folder not in shown(app), page
 
 
+def test_markers_and_beacons_keep_the_offered_data_set_in_the_link_and_tell_an_unoffered_one(demo):
+    for page, prefix in (("app_pages/markers.py", "markers_data"), ("app_pages/beacons.py", "beacons_data")):
+        app = run({"text": "a fine film", "data": "rows/rows.csv"}, page=page)
+        assert app.selectbox(key=f"{prefix}_listed").value == "rows/rows.csv"
+        assert app.query_params["data"] in ("rows/rows.csv", ["rows/rows.csv"]), page
+        refused = run({"text": "a fine film", "data": str(demo)}, page=page)  # a server path: not offered
+        assert any("is not offered here" in t.value for t in refused.toast), page
+        assert str(demo) not in shown(refused) and refused.query_params["data"] in ("rows/rows.csv", ["rows/rows.csv"])
+
+
 def test_what_ifs_edited_copy_from_a_link_keeps_the_limit_and_says_so(demo):
     app = run({"text": "a fine film", "edited": "a dull film " * 40}, page="app_pages/whatif.py")  # 480 > 300
     assert app.text_area(key="whatif_edited").value == ("a dull film " * 40)[:300]

@@ -114,6 +114,23 @@ def test_dictionary_of_a_file_shows_its_text_escaped(checkpoint, tmp_path):
     assert "<b>bold" not in card and "<img" not in card
 
 
+@pytest.mark.parametrize("page, prefix", [(PAGE, "markers_data"), (str(ROOT / "app_pages" / "beacons.py"), "beacons_data")])
+def test_the_data_set_travels_in_the_link(checkpoint, tmp_path, page, prefix):
+    # the choice was the session's only: a reload or a shared link went back to the challenge set
+    (tmp_path / "mine.csv").write_text("text,label\n" + "".join(f"review {i},{i % 2}\n" for i in range(6)))
+    app = AppTest.from_file(page, default_timeout=300)
+    app.query_params.update({"model": str(checkpoint("ours")), "data": str(tmp_path / "mine.csv")})
+    app.run()
+    assert not app.exception
+    assert app.radio(key=f"{prefix}_source").value == "Path on this machine"
+    assert app.text_input(key=f"{prefix}_path").value == str(tmp_path / "mine.csv")
+    assert "6 texts from" in " ".join(c.value for c in app.caption)
+    app.radio(key=f"{prefix}_source").set_value("Challenge set (shipped)").run()
+    assert "data" not in app.query_params  # the shipped set is the default: no data= for it
+    app.radio(key=f"{prefix}_source").set_value("Path on this machine").run()
+    assert app.query_params["data"] in (str(tmp_path / "mine.csv"), [str(tmp_path / "mine.csv")])
+
+
 def test_bad_data_path_is_a_clear_message(checkpoint):
     app = open_page({"model": str(checkpoint("ours"))})
     app.radio(key="markers_data_source").set_value("Path on this machine").run()
