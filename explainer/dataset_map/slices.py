@@ -208,7 +208,10 @@ def _rule(value: dict[str, Any]) -> SliceRule:
     try:
         for key in ("min_tokens", "max_tokens"):
             if known.get(key) is not None:
-                known[key] = int(known[key])
+                value = known[key]
+                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                    raise ValueError(f"a slice's {key} must be a whole number, not {value!r}")  # int() would cut
+                known[key] = int(value)
         for key in ("min_confidence", "max_confidence"):
             if known.get(key) is not None:
                 known[key] = float(known[key])

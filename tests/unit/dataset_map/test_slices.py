@@ -100,6 +100,8 @@ def test_definitions_round_trip_and_link(frame):
         '[{"name": "x", "rule": {"text": 5}}]',
         '[{"name": "x", "rule": {"labels": "neg"}}]',
         '[{"name": "x", "rule": {"min_tokens": [1]}}]',
+        '[{"name": "x", "rule": {"min_tokens": 3.5}}]',  # not cut to 3
+        '[{"name": "x", "rule": {"max_tokens": true}}]',
         '[{"name": "x", "rule": {"min_confidence": NaN}}]',
         '[{"name": "x", "rule": {"max_confidence": "inf"}}]',
         '[{"name": "x", "rule": [1]}]',
