@@ -8,6 +8,7 @@ values only.
 from __future__ import annotations
 
 import html
+import time
 import urllib.parse
 from dataclasses import dataclass
 
@@ -82,6 +83,7 @@ def selection() -> Selection:
 def sidebar() -> None:
     """Draw the shared sidebar (model picker, text, device badge) and mirror it into the URL.
     Called once per run by app.py, before the page."""
+    report_inputs()["settled"] = False  # until this run's report button holds its model and text
     seed_sidebar()
     resend("model_choice")  # the linked model, even to a picker whose code still loads
     demo = demo_mode.config()
@@ -104,6 +106,7 @@ def sidebar() -> None:
         limited_text_area("Text to analyse", "text", longest, height=140,
                           help=f"Up to {longest:,} characters; a longer text keeps its beginning.")
         current = selection()
+        report_inputs()["settled"] = current.bundle is None  # no model, no new button: a click keeps the last
         if current.bundle is not None:
             report_button(current, str(choice) if demo is not None else None)
             ready = " · ready (loaded when the server started)" if current.bundle.name in startup.WARMED else ""
@@ -143,6 +146,28 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
         st.info(markdown_literal(who + result.unread_note))
 
 
+REPORT_INPUTS_KEY = "_report_inputs"  # the latest run's model, text and page, read when the report is built
+REPORT_GRACE_S = 0.3  # a click may come with a run of its own (a text typed, then the button): it starts this soon
+REPORT_WAIT_S = 60.0  # and reaches the sidebar within this (a model loading); then the last run's values are used
+
+
+def report_inputs() -> dict:
+    """The session's report inputs: one dict, updated in place by each run (`settled`: the latest run has drawn
+    its button), read by the report's build in another thread."""
+    return st.session_state.setdefault(REPORT_INPUTS_KEY, {})
+
+
+def _settled_inputs(inputs: dict) -> dict:
+    """`inputs` once the run a click may have started has drawn its button: the browser sends a text typed into
+    the sidebar (on blur), then the click on the button the previous run drew, so the build starts as that run
+    does; a copy, one run's values."""
+    time.sleep(REPORT_GRACE_S)
+    deadline = time.monotonic() + REPORT_WAIT_S
+    while not inputs.get("settled", True) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return dict(inputs)
+
+
 def report_button(current: Selection, demo_name: str | None) -> None:
     """"Download report": the overview, attention, attribution and marker views of the sidebar's model and text,
     plus the current page's own when the report has it, drawn with the page's options (head, method, baseline,
@@ -150,18 +175,26 @@ def report_button(current: Selection, demo_name: str | None) -> None:
     it names the model as offered and keeps to the demo's attribution limit.
 
     The sidebar runs before the page, so this run's page options are not known yet here: the file is built from
-    the address the run left (links.latest_address), read when the button is clicked."""
+    the address the run left (links.latest_address), read when the button is clicked. So are the model, text and
+    page: a click on the button of the run before (a text typed, then the button pressed at once: the browser
+    sends the text, then the click, before the new run has drawn its button) gets the latest run's."""
     demo = demo_mode.config()
-    name, text = current.bundle.name, current.text
     options = latest_address()  # updated in place as the run sends its address
     address = (st.context.url or "").split("?")[0]
-    page = urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1]
-    limit = demo.limits.attribution_tokens if demo is not None else None
-
-    # a folder's path stays out of the link: build_report leaves the link out and says why
-    model = link_model(current.bundle, demo_name)
+    inputs = report_inputs()
+    inputs.update(
+        name=current.bundle.name, text=current.text, demo_name=demo_name, address=address,
+        page=urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1],
+        # a folder's path stays out of the link: build_report leaves the link out and says why
+        model=link_model(current.bundle, demo_name),
+        limit=demo.limits.attribution_tokens if demo is not None else None, settled=True,
+    )
 
     def build() -> str:
+        now = _settled_inputs(inputs)
+        name, text, demo_name, address, page, model, limit = (
+            now[key] for key in ("name", "text", "demo_name", "address", "page", "model", "limit")
+        )
         params = dict(options)
         query = {**params, "model": model, "text": text}
         link = page_link(address, query) if address and model else ""

@@ -44,7 +44,8 @@ def test_the_report_renders_offline_and_keeps_html_as_text(bundle, browser, tmp_
     context.close()
 
 
-def sidebar_report(browser, app_url: str, path: str, query: dict[str, str], tmp_path, change=None) -> str:  # noqa: F811
+def sidebar_report(browser, app_url: str, path: str, query: dict[str, str], tmp_path, change=None,  # noqa: F811
+                   settle: bool = True) -> str:
     page = browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
     tried = block_network(page)
     page.goto(f"{app_url}/{path}?{urllib.parse.urlencode(query)}", wait_until="domcontentloaded")
@@ -52,8 +53,9 @@ def sidebar_report(browser, app_url: str, path: str, query: dict[str, str], tmp_
     page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
     if change is not None:  # an option changed on the page: the sidebar, drawn before the page, must follow it
         change(page)
-        page.wait_for_timeout(1000)
-        page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
+        if settle:  # else the button is pressed at once, as a visitor may
+            page.wait_for_timeout(1000)
+            page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
     with page.expect_download(timeout=180_000) as download:
         page.get_by_role("button", name="Download report").click()
     saved = tmp_path / f"{path or 'overview'}.html"
@@ -85,3 +87,19 @@ def test_the_sidebar_report_follows_an_option_changed_on_the_page(browser, app_u
     document = sidebar_report(browser, app_url, "", {"text": "A gentle film with a big heart.", "layer": "1",
                                                      "head": "0"}, tmp_path, change=head_to_3)
     assert "the attention of layer 1, head 3" in document and "layer=1&amp;head=3" in document
+
+
+@pytest.mark.slow
+def test_a_text_typed_then_the_button_pressed_at_once_is_the_reports_text(browser, app_url, tmp_path):  # noqa: F811
+    # the browser sends the typed text, then the click on the button the previous run drew: its report was of the
+    # previous text, while the page, the sidebar and the address went on to the new one
+    new = "A dull and lifeless film."
+
+    def type_without_enter(page):
+        box = page.locator("[data-testid='stSidebar'] textarea").first
+        box.click()
+        box.fill(new)
+
+    document = sidebar_report(browser, app_url, "", {"text": "A gentle film with a big heart."}, tmp_path,
+                              change=type_without_enter, settle=False)
+    assert re.findall(r'<div class="input-text">([^<]*)', document) == [new]
