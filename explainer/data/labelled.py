@@ -272,6 +272,9 @@ def _jsonl_records(raw: _Raw) -> Iterator[Record]:
         except json.JSONDecodeError as e:
             yield number, None, f"invalid JSON: {e.msg} (column {e.colno})"
             continue
+        except RecursionError:  # [[[[...]]]] thousands deep: json's parser recurses once per level
+            yield number, None, "invalid JSON: nested too deeply to read"
+            continue
         except _RepeatedKey as e:
             named = f"the key {str(e)!r}" if raw.quote else "a key"  # a key is the file's content
             yield number, None, f"{named} appears twice in one object"

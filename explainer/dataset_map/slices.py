@@ -229,6 +229,8 @@ def _definitions(text: str) -> list[Any]:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"slice definitions are not JSON: {error.msg}") from None
+    except RecursionError:  # [[[[...]]]] thousands deep: json's parser recurses once per level
+        raise ValueError("slice definitions are nested too deeply to read") from None
     items = value.get("slices") if isinstance(value, dict) else value
     if not isinstance(items, list):
         raise ValueError("slice definitions: expected a list of slices")

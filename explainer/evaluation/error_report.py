@@ -26,9 +26,10 @@ from explainer.evaluation.prediction_cache import cached_predictions
 from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress
 
-# An upload larger than this is refused with a message. MB is 10^6 bytes, as Streamlit's uploader counts them
-# (its drop zone and its size of a chosen file), so the page never gives one file two sizes.
-MEGABYTE = 10**6
+# An upload larger than this is refused with a message. MB is 2^20 bytes, as Streamlit's upload endpoint counts
+# server.maxUploadSize and its drop zone counts max_upload_size on Windows (elsewhere the drop zone counts 10^6,
+# stricter), so no file the box takes is refused here; the message gives exact bytes, so two MBs never disagree.
+MEGABYTE = 1024**2
 MAX_UPLOAD_BYTES = 100 * MEGABYTE
 TAG_COLUMNS = ("capability", "tag", "category", "group")  # an extra column of these names filters the table
 CALIBRATION_BINS = 10
@@ -42,7 +43,7 @@ def check_upload_size(size: int, name: str = "the file", limit: int | None = Non
     limit = MAX_UPLOAD_BYTES if limit is None else limit
     if size > limit:
         raise DatasetError(
-            f"{name} is {size / MEGABYTE:,.1f} MB; uploads are limited to {limit / MEGABYTE:,.0f} MB here. "
+            f"{name} is {size:,} bytes; uploads are limited to {limit / MEGABYTE:,.0f} MB ({limit:,} bytes) here. "
             "Split the file, or run it on your own machine."
         )
 

@@ -25,7 +25,7 @@ def html_text(text: str) -> str:
     return LINE_BREAKS.sub("&#10;", html.escape(str(text)))
 
 
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>$~|])")
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>$~|&])")
 # What GitHub-flavoured markdown turns into a link with no markup at all (escapes do not stop it): shown as code.
 BARE_LINKS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+\.[\w.-]+", re.IGNORECASE)
 
@@ -38,7 +38,8 @@ def _code_span(text: str) -> str:
 
 def markdown_literal(text: str) -> str:
     """`text` (a model name, a path, an error naming them) for a Streamlit markdown element, shown as typed: the
-    characters that make emphasis, links, code, HTML, LaTeX or tables are backslash-escaped, and what would become
+    characters that make emphasis, links, code, HTML, LaTeX or tables, and the "&" that starts a character reference
+    ("&lt;" would read "<"), are backslash-escaped, and what would become
     a link with no markup (an address, "www.", an e-mail) is set as code, so a crafted name in a link cannot draw
     a clickable link or styled text inside the app's own message."""
     parts, at = [], 0

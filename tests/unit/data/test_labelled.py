@@ -528,3 +528,11 @@ def test_integers_after_a_sample_of_names_are_unknown_labels(tmp_path, monkeypat
         read_dataset(path)
     names = write(tmp_path, "n.csv", "text,label\na,negative\nb,positive\nc,negative\nd,Positive\n")
     assert read_dataset(names).labels == (0, 1, 0, 1)
+
+
+def test_a_jsonl_line_nested_thousands_deep_is_a_skipped_row_not_a_crash(tmp_path):
+    deep = "[" * 20_000 + "]" * 20_000  # past the parser's recursion limit, 40 kB
+    path = write(tmp_path, "deep.jsonl", f'{{"text": "fine", "label": 0}}\n{deep}\n{{"text": "also", "label": 1}}\n')
+    data = read_dataset(path)
+    assert data.texts == ("fine", "also")
+    assert data.problems == ((2, "invalid JSON: nested too deeply to read"),)

@@ -186,3 +186,10 @@ def test_a_definitions_file_loads_back_with_the_data_set_its_rows_number():
         assert slicing.read_file(bad, "beta", 10)[0] == []
     with pytest.raises(ValueError):
         slicing.read_file("not json", "beta", 10)
+
+
+def test_definitions_nested_thousands_deep_are_refused_with_a_reason_not_a_crash():
+    deep = "[" * 20_000 + "]" * 20_000  # past json's recursion limit: a link or an uploaded file
+    for read in (slicing.read_slices, lambda text: slicing.read_file(text, "alpha", 10)):
+        with pytest.raises(ValueError, match="nested too deeply"):
+            read(deep)

@@ -140,7 +140,7 @@ def test_non_utf8_oversized_and_unknown_labels_are_refused_with_clear_messages(o
     with pytest.raises(DatasetError, match="not UTF-8.*line 3"):
         load_labelled(ours_bundle, "text,label\ngood,pos\ncaf\xe9,neg\n".encode("latin-1"), filename="x.csv")
     monkeypatch.setattr(errors, "MAX_UPLOAD_BYTES", 100)
-    with pytest.raises(DatasetError, match=r"big\.csv is 0\.0 MB; uploads are limited"):
+    with pytest.raises(DatasetError, match=r"big\.csv is 291 bytes; uploads are limited to 0 MB \(100 bytes\)"):
         load_labelled(ours_bundle, b"text,label\n" + b"good film,pos\n" * 20, filename="big.csv")
     monkeypatch.undo()
     with pytest.raises(DatasetError) as refused:

@@ -19,7 +19,7 @@ class Upload(io.BytesIO):  # what Streamlit's UploadedFile is: a BytesIO with a 
 
 def test_the_uploader_takes_every_extension_the_reader_reads():
     assert {extension.lstrip(".") for extension in EXTENSIONS} <= set(UPLOAD_TYPES)
-    assert MAX_UPLOAD_BYTES == 100 * MEGABYTE == 100 * 10**6  # MB as Streamlit's uploader counts them
+    assert MAX_UPLOAD_BYTES == 100 * MEGABYTE == 100 * 2**20  # MB as Streamlit's upload endpoint counts them
 
 
 def test_an_uploaded_parquet_file_loads_like_the_csv(bundle):

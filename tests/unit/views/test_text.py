@@ -57,6 +57,8 @@ def test_markdown_literal_escapes_what_would_draw_a_link_or_styled_text_and_keep
         "\\*\\*bold\\*\\* \\[click\\](x) \\`code\\` \\<b\\>x\\</b\\> \\$x\\$ \\~\\~s\\~\\~ a\\|b \\\\"
     )
     assert markdown_literal("Model folder not found: /tmp/a-b.c") == "Model folder not found: /tmp/a-b.c"
+    # a character reference would be read as the character it names: "r&lt;1.csv" must not show as "r<1.csv"
+    assert markdown_literal("r&amp;d&lt;1&gt;.csv") == "r\\&amp;d\\&lt;1\\&gt;.csv"
     # bare addresses become links without any markup (GFM autolinks, which escapes do not stop): set as code
     assert markdown_literal("see http://x.org/a`b or www.y.org or me@z.org") == (
         "see ``http://x.org/a`b`` or `www.y.org` or `me@z.org`"
