@@ -485,6 +485,8 @@ NOT_IN_REPORT = {
     "causal": "the Causal page's ablation and patching",
     "errors": "the Errors page's data-set results",
     "map": "the data-set map",
+    "markers": "the marker dictionary of a data set (the report shows this text's routing)",
+    "beacons": "the τ sweep over a data set (the report shows this text's gates)",
 }
 
 
@@ -505,9 +507,10 @@ def live_view(page: str, params: Mapping[str, str]) -> LiveView:
         view = replace(view, layer=number("layer", int, None), head=number("head", int, 0))
     if page == "attention" and params.get("stat") in FIELDS:
         view = replace(view, statistic=params["stat"])
+    if page in ("attribution", "whatif"):  # What-if attributes its original as Attribution does, with pad, predicted
+        view = replace(view, method=params.get("method", "") if params.get("method") in METHODS else DEFAULT_METHOD)
     if page == "attribution":
-        view = replace(view, method=params.get("method", "") if params.get("method") in METHODS else DEFAULT_METHOD,
-                       baseline=params.get("baseline", "") if params.get("baseline") in BASELINES else "pad",
+        view = replace(view, baseline=params.get("baseline", "") if params.get("baseline") in BASELINES else "pad",
                        target=params.get("target") or None)  # a name the model lacks: the caller's predicted
     if page == "beacons":
         view = replace(view, beacon_threshold=number("tau", parse_fraction, None))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from explainer.report import DEFAULT_PAGES
-from explainer.ui.links import LiveView, live_view, parse_fraction, parse_ints, parse_names, parse_range
+from explainer.ui.links import NOT_IN_REPORT, LiveView, live_view, parse_fraction, parse_ints, parse_names, parse_range
 
 
 def test_parse_ints():
@@ -47,7 +47,11 @@ def test_a_live_page_link_gives_the_view_it_showed():
     assert live_view("attention", {"layer": "1", "head": "3"}) == LiveView(layer=1, head=3)
     assert live_view("attribution", {"method": "lime", "baseline": "mask", "layer": "1"}) == LiveView(
         method="lime", baseline="mask")  # the attribution page has no head: layer= is another page's
-    assert live_view("beacons", {"tau": "0.2"}) == LiveView(pages=(*DEFAULT_PAGES, "beacons"), beacon_threshold=0.2)
+    assert live_view("beacons", {"tau": "0.2"}) == LiveView(
+        pages=(*DEFAULT_PAGES, "beacons"), beacon_threshold=0.2, left_out=(NOT_IN_REPORT["beacons"],))
+    # What-if attributes its original with the page's method (pad baseline, predicted label, as the report does)
+    assert live_view("whatif", {"method": "saliency", "baseline": "mask", "target": "negative"}) == LiveView(
+        method="saliency", left_out=(NOT_IN_REPORT["whatif"],))
     # hand-edited links keep the defaults, as the pages do
     assert live_view("attribution", {"method": "graph", "baseline": "noise"}) == LiveView()
     assert live_view("beacons", {"tau": "nan"}).beacon_threshold is None
@@ -63,9 +67,11 @@ def test_a_live_page_link_gives_the_view_it_showed():
     # the markers' path token is drawn; forcing and pinning are named as left out
     markers = live_view("markers", {"path": "4", "force_layers": "2,3", "force_pos": "4", "force_marker": "5"})
     assert markers.path_token == 4 and "marker forced" in markers.left_out[0]
-    assert live_view("markers", {"path": "all", "force_layers": ""}) == LiveView(pages=markers.pages)
+    assert live_view("markers", {"path": "all", "force_layers": ""}) == LiveView(
+        pages=markers.pages, left_out=(NOT_IN_REPORT["markers"],))  # the dictionary and sweep are the page's alone
+    assert "marker dictionary" in markers.left_out[1]
     pinned = live_view("beacons", {"tau": "0.7", "pin_layers": "0,1", "pin": "0"})
-    assert pinned.beacon_threshold == 0.7 and "gates pinned" in pinned.left_out[0]
+    assert pinned.beacon_threshold == 0.7 and "gates pinned" in pinned.left_out[0] and "sweep" in pinned.left_out[1]
 
 
 def test_the_shared_method_values_name_the_maps_projections():
