@@ -300,8 +300,24 @@ def read_file(text: str, data_id: str, size: int) -> tuple[list[Slice], list[str
     return kept, problems
 
 
+# The most characters of slices= a link carries: a longer address is refused by servers (HTTP 431) and cut by the
+# tools people paste links into, so the link would not open at all; the exported JSON carries any number.
+LINK_CHARS = 4000
+
+
 def link_value(slices: Sequence[Slice]) -> str:
     """The filters among `slices`, compact, for a link ("" when there are none: the option leaves the link).
     Selections and lists are row lists: they travel in the exported JSON, not in the link."""
+    return linked_filters(slices)[0]
+
+
+def linked_filters(slices: Sequence[Slice], limit: int = LINK_CHARS) -> tuple[str, int]:
+    """link_value's text: as many filters, first first, as fit in `limit` characters; and how many did not fit."""
     filters = [_definition(each) for each in slices if each.kind == "filter"]
-    return json.dumps(filters, separators=(",", ":")) if filters else ""
+    kept, size = [], 2  # the list's brackets
+    for each in filters:
+        size += len(json.dumps(each, separators=(",", ":"))) + (1 if kept else 0)
+        if size > limit:
+            break
+        kept.append(each)
+    return (json.dumps(kept, separators=(",", ":")) if kept else ""), len(filters) - len(kept)

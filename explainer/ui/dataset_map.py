@@ -261,6 +261,9 @@ def slice_table(result: MapResult) -> None:
                    f"{'are' if hidden != 1 else 'is'} kept for it, not shown here: those rows are other examples.")
     if not kept:
         return
+    if unlinked := slicing.linked_filters(session_slices())[1]:
+        st.caption(f"The link carries the first filters only ({unlinked:,} more would make it too long to open): "
+                   "the definitions file below keeps them all.")
     cells = st.columns([2, 1, 1, 1])
     gone = cells[0].multiselect(
         "Remove slices",

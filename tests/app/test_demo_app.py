@@ -137,7 +137,8 @@ def test_an_oversized_upload_is_refused_before_it_is_read(tmp_path, monkeypatch,
         def getvalue(self):
             raise AssertionError("an oversized upload must not be read")
 
-    with pytest.raises(DatasetError, match=r"big\.csv is 2,000,000 bytes; uploads are limited to 1 MB \(1,048,576 bytes\) here"):
+    refusal = r"big\.csv is 2,000,000 bytes; uploads are limited to 1 MB \(1,048,576 bytes\) here"
+    with pytest.raises(DatasetError, match=refusal):
         DataChoice(SOURCES[1], upload=Upload()).load(bundle("ours"))
     with pytest.raises(DatasetError, match="Choose a data set from the list"):
         DataChoice(SOURCES[2], path="/etc/passwd").load(bundle("ours"))  # a path source does not exist here

@@ -114,7 +114,9 @@ def test_dictionary_of_a_file_shows_its_text_escaped(checkpoint, tmp_path):
     assert "<b>bold" not in card and "<img" not in card
 
 
-@pytest.mark.parametrize("page, prefix", [(PAGE, "markers_data"), (str(ROOT / "app_pages" / "beacons.py"), "beacons_data")])
+@pytest.mark.parametrize(
+    "page, prefix", [(PAGE, "markers_data"), (str(ROOT / "app_pages" / "beacons.py"), "beacons_data")]
+)
 def test_the_data_set_travels_in_the_link(checkpoint, tmp_path, page, prefix):
     # the choice was the session's only: a reload or a shared link went back to the challenge set
     (tmp_path / "mine.csv").write_text("text,label\n" + "".join(f"review {i},{i % 2}\n" for i in range(6)))

@@ -193,3 +193,16 @@ def test_definitions_nested_thousands_deep_are_refused_with_a_reason_not_a_crash
     for read in (slicing.read_slices, lambda text: slicing.read_file(text, "alpha", 10)):
         with pytest.raises(ValueError, match="nested too deeply"):
             read(deep)
+
+
+def test_a_link_carries_the_first_filters_that_fit_and_counts_the_rest():
+    filters = [slicing.from_filter(f"s{i}", slicing.SliceRule(text=str(i))) for i in range(3000)]
+    value, unlinked = slicing.linked_filters(filters)
+    carried, problems = slicing.read_slices(value)
+    assert len(value) <= slicing.LINK_CHARS and problems == []
+    assert carried == filters[: len(carried)] and unlinked == 3000 - len(carried) > 0
+    assert slicing.link_value(filters) == value
+    few = filters[:3]
+    assert slicing.linked_filters(few) == (slicing.link_value(few), 0) and slicing.read_slices(
+        slicing.link_value(few))[0] == few
+    assert slicing.linked_filters(filters, limit=1) == ("", 3000)
