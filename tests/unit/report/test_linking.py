@@ -8,7 +8,7 @@ import pytest
 
 from explainer.report import DEFAULT_PAGES, PAGES
 from explainer.report.linking import live_link, page_link
-from explainer.ui.links import LiveView, live_view
+from explainer.ui.links import NOT_IN_REPORT, LiveView, live_view
 
 
 @pytest.mark.parametrize("options, page", [
@@ -25,7 +25,9 @@ def test_the_link_opens_the_page_that_reads_the_options_and_the_page_reads_them_
     assert link.page == page
     read = live_view(link.page, link.params)
     # the report's options, as the app reads them from the link: what the sidebar's button would draw from there
-    assert read == LiveView(pages=read.pages, **{"head": 0, **options})
+    # (left_out names what only the page shows, such as the Markers page's dictionary: not a report option)
+    assert read == LiveView(pages=read.pages, left_out=read.left_out, **{"head": 0, **options})
+    assert read.left_out == ((NOT_IN_REPORT[page],) if page in NOT_IN_REPORT else ())
     assert set(read.pages) <= set(PAGES) and set(DEFAULT_PAGES) <= set(read.pages)
 
 
