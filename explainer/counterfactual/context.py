@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from explainer.capture.validation import InputError, validate_text
 from explainer.counterfactual.scoring import Scorer
 from explainer.counterfactual.words import Word, apply_edits, split_words
 from explainer.loading.bundle import ModelBundle
@@ -75,7 +76,8 @@ class Context:
         texts: dict[str, State] = {}
         for state in states:
             texts.setdefault(self.text_of(state), state)
-        new = [text for text in texts if text not in self.seen and text != self.text][: max(self.budget, 0)]
+        new = [text for text in texts if text not in self.seen and text != self.text and readable(text)]
+        new = new[: max(self.budget, 0)]
         if new:
             self.budget -= len(new)
             probabilities = self.scorer.probabilities(new)
@@ -84,6 +86,16 @@ class Context:
             for index, text in enumerate(new):
                 self.seen[text] = (probabilities[index], float(margins[index]), bool(flipped[index]))
         return [Candidate(state, text, *self.seen[text]) for text, state in texts.items() if text in self.seen]
+
+
+def readable(text: str) -> bool:
+    """Whether the app would run `text` (validate_text): an edit that leaves no word ("bad" with "bad" removed)
+    is no counterfactual, since the model is never run on an empty text, however its tokenizer scores one."""
+    try:
+        validate_text(text)
+    except InputError:
+        return False
+    return True
 
 
 def beam_search(context: Context, options: Callable[[State], list[Option]]) -> list[Candidate]:

@@ -49,6 +49,15 @@ def test_removal_finds_the_cue_word_as_a_one_word_flip(cue_bundle):
     check_verified(cue_bundle, search)
 
 
+def test_removing_every_word_is_no_counterfactual(cue_bundle):
+    # "clever" alone is "pos"; without it the text is empty, which the model is never run on (its tokenizer would
+    # score [CLS] [SEP] as "neg", and What-if loaded that "flip" into a page that stops on an empty text)
+    assert trace(cue_bundle, CUE).predicted_label == "pos"
+    search = find_counterfactuals(cue_bundle, CUE, methods=("removal",))
+    assert all(flip.text.strip() for flip in search.counterfactuals) and search.best is None
+    check_verified(cue_bundle, find_counterfactuals(cue_bundle, f"{CUE} !", methods=("removal",)))
+
+
 def test_hotflip_puts_the_cue_in_or_takes_it_out(cue_bundle):
     search = find_counterfactuals(cue_bundle, NEGATIVE, methods=("hotflip",))
     assert search.original.label == "neg"
