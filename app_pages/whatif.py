@@ -40,7 +40,7 @@ with left:
 with right:
     longest = demo.config().limits.max_text_chars if demo.config() else MAX_TEXT_CHARS
     edited = limited_text_area("Edited copy", whatif_ui.EDITED_KEY, longest, height=110)
-    st.button("Reset to the original", on_click=whatif_ui.load_edited, args=(original,), key="whatif_reset")
+    st.button("Reset to the original", on_click=whatif_ui.reset_copy, args=(original,), key="whatif_reset")
     written_for = whatif_ui.copy_written_for(original, edited)  # every run: it follows the copy's changes
     if edited != original and written_for != original:
         st.info("The edited copy was written for an earlier sidebar text: *Reset to the original* starts it "
@@ -56,13 +56,17 @@ for who, text in (("The sidebar text", original), ("The edited copy", edited)):
         traces.append(caches.get_trace(name, text))
     except InputError as error:  # say which box: both are on this page
         show_problem(error, "info", lead=f"{who}: ")
-        links.stop()
+        break
 for who, trace in zip(("Original: ", "Edited: "), traces):
     session.warn_if_truncated(trace, who)
 one, two = st.columns(2)
 for column, who, trace in zip((one, two), ("Original", "Edited"), traces):
     column.metric(f"{who} prediction", trace.predicted_label, f"{trace.probabilities[trace.predicted]:.1%}",
                   delta_color="off", delta_arrow="off")  # a probability, not a change: no arrow
+if len(traces) < 2:  # the copy cannot be run (emptied): the original's flips can still be loaded into it
+    if traces:
+        whatif_ui.counterfactual_section(name, original)
+    links.stop()
 flipped = traces[0].predicted != traces[1].predicted
 st.markdown(whatif_figures.diff_html(original, edited), unsafe_allow_html=True)
 changed = whatif_figures.changed_words(original, edited)
@@ -100,31 +104,4 @@ for column, text, who in shown if demo.within_trace_limit("attributions", longes
     column.caption(f"{who} · {attribution_figures.headline(result, dense_suffix(result.notes))}")
     column.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
 
-st.subheader("Counterfactuals")
-st.caption("The smallest edits of the original that flip its prediction; every one re-run through the model.")
-cf_method, swaps, asked = whatif_ui.generator_widgets(name, original)
-if asked:
-    try:
-        search = whatif_ui.search_with_progress(name, original, cf_method, swaps)
-    except InputError as error:
-        show_problem(error, "info")
-        links.stop()
-    for note in search.notes:
-        st.caption(markdown_literal(note))
-    found, passes = len(search.counterfactuals), search.forward_passes
-    st.caption(
-        f"{found} flip{'s' if found != 1 else ''} from **{search.original.label}** found in {passes} forward "
-        f"pass{'es' if passes != 1 else ''}." + (" Select one to load it as the edited text." if found else "")
-    )
-    if search.counterfactuals:
-        st.session_state["_whatif_flip_texts"] = [c.text for c in search.counterfactuals]
-        st.dataframe(
-            whatif_figures.counterfactual_table(search),
-            hide_index=True,
-            width="stretch",
-            key="whatif_flips",
-            selection_mode="single-row",
-            on_select=lambda: whatif_ui.on_flip_selected("whatif_flips", "_whatif_flip_texts"),
-        )
-    else:
-        st.info(whatif_ui.no_flip_advice(cf_method))
+whatif_ui.counterfactual_section(name, original)

@@ -78,10 +78,15 @@ def get_patching(model_name: str, clean: str, corrupted: str, target: str | None
 def edited_text(original: str) -> str:
     """The What-if page's edited text: as the session last had it (on the What-if page or kept while it is not
     shown), else the link's `edited`; "" when there is none, or when it is still `original` (What-if starts its
-    copy as the sidebar text: unedited, it would make a corrupted text the same as the clean one)."""
+    copy as the sidebar text: unedited, it would make a corrupted text the same as the clean one), or when What-if
+    says it was written for another sidebar text (patching the sidebar text against an edit of an unrelated one
+    measures nothing the user meant)."""
     kept = st.session_state.get(links.KEPT_KEY, {})
     held = (st.session_state.get(key, kept.get(key)) for key in EDITED_KEYS)
     edited = next((value for value in held if isinstance(value, str) and value.strip()), None)
+    written = st.session_state.get(whatif_ui.COPY_OF_KEY)
+    if edited is not None and written is not None and written[0] == edited and written[1] != original:
+        return ""
     if edited is None:
         edited = str(st.query_params.get("edited") or st.session_state.get(links.LINK_KEY, {}).get("edited") or "")
     return edited if edited.strip() != original.strip() else ""

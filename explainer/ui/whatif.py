@@ -9,6 +9,7 @@ from collections import OrderedDict
 import numpy as np
 import streamlit as st
 
+from explainer.capture.encoding import InputError
 from explainer.counterfactual.registry import METHODS
 from explainer.counterfactual.result import CounterfactualSearch
 from explainer.families import family_of
@@ -35,6 +36,8 @@ COPY_OF_KEY = "_whatif_copy_of"  # (the edited copy, the sidebar text it was wri
 METHOD_KEY = "whatif_cf_method"
 SWAPS_LONGEST = 2000  # characters of swaps
 SWAPS_KEY = "whatif_swaps"  # the user's lexicon swaps, "good->bad, not->", tried before the shipped list
+FLIP_TEXTS_KEY = "_whatif_flip_texts"  # the listed flips' texts, by table row
+FLIPS_VERSION_KEY = "_whatif_flips_version"  # part of the table's key: a new number draws the table unselected
 
 
 def methods_of(choice: str) -> tuple[str, ...]:
@@ -130,11 +133,57 @@ def load_edited(text: str) -> None:
     st.session_state[EDITED_KEY] = text
 
 
+def reset_copy(original: str) -> None:
+    """The "Reset to the original" callback: the copy is the sidebar text again, and the list of flips is drawn
+    anew, with no row selected, so that a click on the flip loaded before loads it again (on the old table it
+    only cleared the selection, and nothing loaded)."""
+    load_edited(original)
+    st.session_state[FLIPS_VERSION_KEY] = st.session_state.get(FLIPS_VERSION_KEY, 0) + 1
+
+
 def on_flip_selected(table_key: str, texts_key: str) -> None:
     """The counterfactual table's on_select: load the selected flip as the edited text."""
     rows = st.session_state[table_key].selection.get("rows", [])
     if rows:
         load_edited(st.session_state[texts_key][rows[0]])
+
+
+def counterfactual_section(model_name: str, original: str) -> None:
+    """The generator widgets and, once asked, the flips of `original`: a table whose row click loads the flip
+    as the edited copy."""
+    from explainer.ui.problems import show_problem
+    from explainer.views.text import markdown_literal
+
+    st.subheader("Counterfactuals")
+    st.caption("The smallest edits of the original that flip its prediction; every one re-run through the model.")
+    choice, swaps, asked = generator_widgets(model_name, original)
+    if not asked:
+        return
+    try:
+        search = search_with_progress(model_name, original, choice, swaps)
+    except InputError as error:
+        show_problem(error, "info")
+        return
+    for note in search.notes:
+        st.caption(markdown_literal(note))
+    found, passes = len(search.counterfactuals), search.forward_passes
+    st.caption(
+        f"{found} flip{'s' if found != 1 else ''} from **{search.original.label}** found in {passes} forward "
+        f"pass{'es' if passes != 1 else ''}." + (" Select one to load it as the edited text." if found else "")
+    )
+    if not search.counterfactuals:
+        st.info(no_flip_advice(choice))
+        return
+    st.session_state[FLIP_TEXTS_KEY] = [c.text for c in search.counterfactuals]
+    table_key = f"whatif_flips_{st.session_state.get(FLIPS_VERSION_KEY, 0)}"
+    st.dataframe(
+        whatif_figures.counterfactual_table(search),
+        hide_index=True,
+        width="stretch",
+        key=table_key,
+        selection_mode="single-row",
+        on_select=lambda: on_flip_selected(table_key, FLIP_TEXTS_KEY),
+    )
 
 
 # ---- Errors page: "Find the smallest flip" ----

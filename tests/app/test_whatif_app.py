@@ -78,10 +78,15 @@ def test_the_users_swaps_feed_the_lexicon_and_travel_in_the_link():
     assert run_page({"text": "A dull script.", "cf_method": "removal"}).get("text_input") == []  # lexicon only
 
 
-def test_empty_edit_gets_a_message():
-    app = run_page({"text": ORIGINAL, "edited": "   "})
+def test_empty_edit_gets_a_message_and_keeps_the_original_and_its_flips():
+    app = run_page({"text": ORIGINAL, "edited": "   ", "cf_method": "removal"})
     assert not app.exception and app.info
     assert app.info[0].value.startswith("The edited copy: ") and "empty" in app.info[0].value
+    # the page went blank below the message: the original's prediction and the way to load a flip stay
+    assert [m.label for m in app.metric] == ["Original prediction"]
+    app.button(key="whatif_find").click().run()
+    assert not app.exception, app.exception
+    assert len(app.dataframe[0].value) >= 1 and (app.dataframe[0].value["label"] == "positive").all()
 
 
 def test_errors_page_finds_the_smallest_flip_and_opens_what_if():

@@ -70,6 +70,23 @@ def test_edit_find_and_load_a_counterfactual(browser, app_url, best_flip):  # no
         ".map(e => e.innerText).join() === 'negative,positive'",
         timeout=120_000,
     )
+    # Reset, then a click on the row still shown selected loads the flip again (it only cleared the selection)
+    page.get_by_role("button", name="Reset to the original").click()
+    page.wait_for_function(
+        "(want) => document.querySelector(\"textarea[aria-label='Edited copy']\").value === want",
+        arg=ORIGINAL,
+        timeout=120_000,
+    )
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.wait_for(timeout=120_000)
+    page.wait_for_timeout(1500)
+    table.scroll_into_view_if_needed()
+    table.click(position={"x": 20, "y": ROW_HEIGHT + ROW_HEIGHT / 2})
+    page.wait_for_function(
+        "(want) => document.querySelector(\"textarea[aria-label='Edited copy']\").value === want",
+        arg=best_flip,
+        timeout=120_000,
+    )
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("img[src='x'], b", has_text="lifeless").count() == 0
     assert not dialogs, f"script in the input ran: {dialogs}"
