@@ -89,6 +89,19 @@ def test_empty_edit_gets_a_message_and_keeps_the_original_and_its_flips():
     assert len(app.dataframe[0].value) >= 1 and (app.dataframe[0].value["label"] == "positive").all()
 
 
+def test_reset_draws_the_flips_anew_so_the_loaded_one_loads_again():
+    """The browser keeps a table's selected row: after Reset, a click on the flip loaded before only cleared it and
+    nothing loaded. Reset gives the table a new identity, drawn with no row selected."""
+    app = run_page({"text": ORIGINAL, "cf_method": "removal"})
+    app.button(key="whatif_find").click().run()
+    before = app.dataframe[0].proto.id
+    app.button(key="whatif_reset").click().run()
+    assert not app.exception and app.text_area(key="whatif_edited").value == ORIGINAL
+    assert app.dataframe and app.dataframe[0].proto.id != before
+    assert app.dataframe[0].value.equals(run_page({"text": ORIGINAL, "cf_method": "removal"}).button(
+        key="whatif_find").click().run().dataframe[0].value)  # the same flips
+
+
 def test_errors_page_finds_the_smallest_flip_and_opens_what_if():
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     app.run()
