@@ -218,6 +218,9 @@ def _probe_residual(bundle: ModelBundle, layers: int) -> tuple[Point, ...]:
     already derived from it (BertModel beside its pooler's output), where a patch would come too late."""
     model = bundle.model
     encoded = bundle.tokenizer("causal probe text", return_tensors="pt").to(bundle.device)
+    rows = getattr(model.get_input_embeddings(), "num_embeddings", None)
+    if rows is not None:  # a tokenizer may know words the embedding has no row for; the probe's words do not matter
+        encoded["input_ids"] = encoded["input_ids"].clamp(max=rows - 1)
     events: list[tuple[nn.Module, Any]] = []
     handles = []
     try:

@@ -169,10 +169,15 @@ def test_a_token_the_model_cannot_embed_is_refused_where_it_is_used(tmp_path, ch
 
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / "added")
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.add_tokens(["<movie>"])  # without resizing the model's embeddings
+    tokenizer.add_tokens(["<movie>", "causal"])  # without resizing the model's embeddings
     tokenizer.save_pretrained(folder)
     loaded = load_model(folder)  # most texts never meet the added token
     assert trace(loaded, "a fine film").predicted in (0, 1)
+    # nor do the causal tools' own probe of the model's layout ("causal probe text"): an IndexError on every text
+    from explainer.causal import ablate_heads, patch
+
+    assert ablate_heads(loaded, "a fine film").heads.shape[0] >= 1
+    assert abs(patch(loaded, "a fine film", "a dull film").nothing_patched) < 1e-4
     for run in (lambda: encode(loaded, "a fine <movie> film"), lambda: predict(loaded, ["a film", "<movie>"])):
         with pytest.raises(InputError, match="'<movie>' .* has no embedding for"):
             run()
