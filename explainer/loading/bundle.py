@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -245,7 +246,14 @@ def _load_config(source: str, local_files_only: bool = False):
                 "built into transformers load"
             ) from error
         raise ModelLoadError(f"Unsupported model config in '{source}': {_first_line(error)}") from error
+    except (TypeError, AttributeError, KeyError, IndexError, StrictDataclassError) as error:
+        # valid JSON of the wrong shape: not an object (null, 123), or a field of the wrong type
+        raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: {_first_line(error)}") from (
+            error
+        )
     architectures = getattr(config, "architectures", None) or []
+    if isinstance(architectures, str):  # one name written without its list
+        architectures = [architectures]
     if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
         raise ModelLoadError(
             f"'{source}' is a {', '.join(architectures)} checkpoint, not a sequence classifier: "
@@ -267,6 +275,10 @@ def _from_pretrained(
         if "ignore_mismatched_sizes" in str(error):  # the details are in a report transformers logs, not in it
             raise ModelLoadError(_mismatch(source, config, use_safetensors, local_files_only)) from error
         raise ModelLoadError(f"Weights of '{source}' are missing or corrupt: {_first_line(error)}") from error
+    except (TypeError, AttributeError, KeyError, IndexError) as error:  # a config field no model can be built from
+        raise ModelLoadError(
+            f"'{source}': no model can be built from its config.json ({config.model_type}): {_first_line(error)}"
+        ) from error
     except pickle.UnpicklingError as error:  # --allow-pickle, and torch's weights_only refused what is inside
         raise ModelLoadError(
             f"The pickle weights of '{source}' hold more than tensors, so they were not loaded (only plain "
@@ -392,6 +404,8 @@ def embedding_rows(model: PreTrainedModel) -> int | None:
 def _first_line(error: BaseException) -> str:
     """An error's first line, spaces collapsed: transformers' messages run on with advice (pip, remote code)."""
     lines = [line for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].rstrip().endswith(":"):  # "Validation error for field 'x':" and its reason
+        lines = [lines[0] + " " + lines[1]]
     return " ".join(lines[0].split()) if lines else type(error).__name__
 
 

@@ -197,6 +197,35 @@ def test_an_unknown_model_type_is_one_line(tmp_path, checkpoint):
     assert "\n" not in str(error.value) and "pip install" not in str(error.value)
 
 
+@pytest.mark.parametrize("written, said", [
+    (None, "not a valid model config"),  # JSON, but not an object
+    (123, "not a valid model config"),
+    ({"model_type": ["bert"]}, "not a valid model config"),
+    ({"num_labels": "x"}, "not a valid model config"),
+    ({"id2label": [1, 2]}, "not a valid model config"),
+    ({"hidden_size": "32"}, "expected int, got str"),
+    ({"vocab_size": 0}, "no model can be built from its config.json"),
+])
+def test_a_config_of_the_wrong_shape_is_a_load_error_not_a_traceback(tmp_path, checkpoint, written, said):
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "shape")
+    if isinstance(written, dict):
+        written = {**json.loads((folder / "config.json").read_text()), **written}
+    (folder / "config.json").write_text(json.dumps(written))
+    with pytest.raises(ModelLoadError, match=said) as error:  # a TypeError, AttributeError or IndexError before
+        load_model(folder)
+    assert "\n" not in str(error.value)
+
+
+def test_architectures_written_as_one_name_is_read_as_that_name(tmp_path, checkpoint):
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "one-name")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "architectures": "BertForSequenceClassification"}))
+    assert load_model(folder).architecture == "bert"  # refused, its name spelled "B, e, r, t, ..."
+    (folder / "config.json").write_text(json.dumps({**config, "architectures": "BertModel"}))
+    with pytest.raises(ModelLoadError, match="is a BertModel checkpoint, not a sequence classifier"):
+        load_model(folder)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "bad-header"])
 def test_corrupt_safetensors_is_a_load_error(tmp_path, checkpoint, damage):
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / damage)
