@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.engine == "ray" or args.out is not None:
         _scaled(args, names)
         return
+    from explainer.capture.validation import InputError
     from explainer.data.labelled import DatasetError
     from explainer.evaluation import error_report as errors
     from explainer.evaluation.compare import CompareError, compare_data
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
                 batch_size=args.batch_size,
             )
             reports = [comparison.report_a, comparison.report_b]
-    except (CompareError, DatasetError) as error:
+    except (CompareError, DatasetError, InputError) as error:  # InputError: a row holds a token the model cannot embed
         fail(str(error))
     finally:
         for bar, _ in bars:
@@ -189,12 +190,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def _sweep_tau(bundle, data, batch_size: int) -> None:
     """--sweep-tau: tau, accuracy, skip_rate, flops_saved per point (explainer.thought_beacon.beacons.cached_sweep)."""
+    from explainer.capture.validation import InputError
     from explainer.thought_beacon.beacons import NoBeaconsError, cached_sweep
 
     bar, progress = _progress("sweeping tau")
     try:
         result, was_cached = cached_sweep(bundle, data, batch_size=batch_size, progress=progress)
-    except NoBeaconsError as error:
+    except (NoBeaconsError, InputError) as error:
         fail(str(error))
     finally:
         bar.close()

@@ -80,6 +80,27 @@ def test_cli_reports_an_unwritable_predictions_file_in_one_line(checkpoint, tmp_
         assert exit_info.value.code == 2 and complaint in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("sweep", [False, True])
+def test_a_row_holding_a_token_the_model_cannot_embed_is_one_line(checkpoint, tmp_path, capsys, monkeypatch, sweep):
+    """A tokenizer knowing more words than the model embeds loads (a text meeting them is refused where it is
+    used); evaluate without --out printed a traceback for such a row, as the Errors page and --out do not."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    folder = shutil.copytree(checkpoint("ours"), tmp_path / "added")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
+    tokenizer.save_pretrained(folder)
+    data = tmp_path / "rows.csv"
+    data.write_text("text,label\na good film,pos\nthe zebra was dull,neg\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(folder), "--data", str(data), *(["--sweep-tau"] if sweep else [])])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "'zebra'" in err and "no embedding for" in err and "Traceback" not in err
+
+
 def test_cli_sweep_on_a_model_without_beacons_says_so_before_any_progress_bar(checkpoint, tmp_path, capsys,
                                                                                 monkeypatch):
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
