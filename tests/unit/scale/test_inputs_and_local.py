@@ -113,6 +113,24 @@ def test_a_rerun_reuses_the_same_job_and_refuses_another(shards, tmp_path, ours_
     assert all("stale" not in shard for shard in manifest.shards)
 
 
+def test_results_of_a_model_whose_files_changed_say_so(shards, tmp_path, checkpoint):
+    """Touching, copying or checking out a model folder changes its fingerprint (file times are in it): the
+    refusal said "results of X, not of the chosen model X", naming the same model twice."""
+    import os
+
+    from explainer import load_model
+
+    folder = shutil.copytree(checkpoint("ours"), tmp_path / "model")
+    out = tmp_path / "out"
+    run_job(load_model(folder, device="cpu"), resolve_inputs(shards / "part-1.csv"), JobOptions("evaluate"), out)
+    check_model(open_results(out), load_model(folder, device="cpu"))  # the same files: accepted
+    config = folder / "config.json"
+    os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))  # same bytes, new time
+    with pytest.raises(ResultsError, match="as its files were when the job ran; they have changed since") as error:
+        check_model(open_results(out), load_model(folder, device="cpu"))
+    assert "not of the chosen model" not in str(error.value)
+
+
 def test_results_refuse_another_model_and_report_damage(shards, tmp_path, ours_bundle, bundle):
     out = tmp_path / "out"
     run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), out)
