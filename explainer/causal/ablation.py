@@ -39,7 +39,7 @@ from explainer.causal.hooks import (
 )
 from explainer.causal.results import MODES, Ablation, label_index
 from explainer.data.challenge import DEFAULT_PATH
-from explainer.loading.bundle import ModelBundle
+from explainer.loading.bundle import ModelBundle, embedding_rows
 from explainer.models import GatePin
 from explainer.thought_beacon.dense import RUN_DENSE as DENSE_NOTE
 from explainer.thought_beacon.dense import differs_note, own_prediction
@@ -91,8 +91,9 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
     sums: dict[Site, torch.Tensor] = {}
     count = 0
     extra = forward_extra(bundle)
-    for start in range(0, len(texts), REFERENCE_BATCH):
-        batch = tokenize(bundle, list(texts[start : start + REFERENCE_BATCH]), padding=True, return_tensors="pt")
+    usable = _embeddable(bundle, texts)
+    for start in range(0, len(usable), REFERENCE_BATCH):
+        batch = tokenize(bundle, list(usable[start : start + REFERENCE_BATCH]), padding=True, return_tensors="pt")
         inputs = {key: value.to(bundle.device) for key, value in batch.items()}
         mask = inputs["attention_mask"].bool()  # [B, T]
         with bundle.lock, torch.inference_mode(), hooked(plan, record=sites) as recorded:
@@ -110,11 +111,28 @@ def reference_means(bundle: ModelBundle, reference: Sequence[str] | Any | None =
     result = Means(
         heads=tuple(means[Site("head", layer)] for layer in range(plan.layers)),
         mlp=None if plan.mlp is None else tuple(means[Site("mlp", layer)] for layer in range(plan.layers)),
-        size=len(texts),
+        size=len(usable),
     )
     with bundle.lock:
         _MEANS.setdefault(bundle.model, {})[texts] = result
     return result
+
+
+def _embeddable(bundle: ModelBundle, texts: tuple[str, ...]) -> tuple[str, ...]:
+    """The reference texts the model can embed: a tokenizer may know words the model has no row for, and one such
+    word in the shipped challenge set made mean ablation fail on every text, blaming the user's text for it."""
+    rows = embedding_rows(bundle.model)
+    if rows is None:
+        return texts
+    with bundle.lock:
+        ids = bundle.tokenizer(list(texts), truncation=True, max_length=bundle.max_length)["input_ids"]
+    kept = tuple(text for text, row in zip(texts, ids) if max(row, default=0) < rows)
+    if not kept:
+        raise InputError(
+            f"None of the {len(texts):,} reference texts of mean ablation can be embedded by this model (its "
+            "tokenizer knows more tokens than the model): use zero ablation, or a reference set in its vocabulary."
+        )
+    return kept
 
 
 # One batch row: ("baseline" | "head" | "mlp" | "marker", layer, head)

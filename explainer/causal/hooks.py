@@ -31,7 +31,7 @@ from torch import nn
 
 from explainer.capture.encoding import InputError
 from explainer.families import FAMILIES, UNKNOWN, Family, family_of, sizes
-from explainer.loading.bundle import ModelBundle
+from explainer.loading.bundle import ModelBundle, probe_inputs
 from explainer.models import is_thought_beacon
 from explainer.thought_beacon.dense import dense_forward_args
 
@@ -217,10 +217,7 @@ def _probe_residual(bundle: ModelBundle, layers: int) -> tuple[Point, ...]:
     call to return it computed it: outer modules only pass it on, and one of them may return it beside a value
     already derived from it (BertModel beside its pooler's output), where a patch would come too late."""
     model = bundle.model
-    encoded = bundle.tokenizer("causal probe text", return_tensors="pt").to(bundle.device)
-    rows = getattr(model.get_input_embeddings(), "num_embeddings", None)
-    if rows is not None:  # a tokenizer may know words the embedding has no row for; the probe's words do not matter
-        encoded["input_ids"] = encoded["input_ids"].clamp(max=rows - 1)
+    encoded = probe_inputs(bundle, "causal probe text")
     events: list[tuple[nn.Module, Any]] = []
     handles = []
     try:

@@ -45,6 +45,11 @@ SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
+# What reading a config.json of valid JSON but the wrong shape raises: not an object (null, 123), a field of the
+# wrong type (a list model_type, a text num_labels), or nesting deeper than the parser recurses.
+CONFIG_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, StrictDataclassError, RecursionError)
+
+
 class ModelLoadError(ValueError):
     """A checkpoint could not be loaded; the message names the problem and what to do."""
 
@@ -168,6 +173,10 @@ def _load_adapter(folder: Path) -> PreTrainedModel:
         raise ModelLoadError(str(error)) from error
     except (OSError, ValueError, RuntimeError) as error:
         raise ModelLoadError(f"Adapter checkpoint {folder} is damaged or does not fit its base: {error}") from error
+    except CONFIG_SHAPE_ERRORS as error:
+        raise ModelLoadError(f"The config.json of {folder} is not a valid model config: {_first_line(error)}") from (
+            error
+        )
     except Exception as error:  # safetensors raises its own error type on a damaged file
         if type(error).__name__ == "SafetensorError":
             raise ModelLoadError(f"Adapter weights in {folder} are corrupt: {error}") from error
@@ -246,14 +255,16 @@ def _load_config(source: str, local_files_only: bool = False):
                 "built into transformers load"
             ) from error
         raise ModelLoadError(f"Unsupported model config in '{source}': {_first_line(error)}") from error
-    except (TypeError, AttributeError, KeyError, IndexError, StrictDataclassError) as error:
-        # valid JSON of the wrong shape: not an object (null, 123), or a field of the wrong type
+    except CONFIG_SHAPE_ERRORS as error:
         raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: {_first_line(error)}") from (
             error
         )
     architectures = getattr(config, "architectures", None) or []
     if isinstance(architectures, str):  # one name written without its list
         architectures = [architectures]
+    if not isinstance(architectures, list | tuple) or not all(isinstance(a, str) for a in architectures):
+        raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: architectures must be a "
+                             f"list of class names, not {architectures!r}"[:300])
     if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
         raise ModelLoadError(
             f"'{source}' is a {', '.join(architectures)} checkpoint, not a sequence classifier: "
@@ -277,7 +288,8 @@ def _from_pretrained(
         raise ModelLoadError(f"Weights of '{source}' are missing or corrupt: {_first_line(error)}") from error
     except (TypeError, AttributeError, KeyError, IndexError) as error:  # a config field no model can be built from
         raise ModelLoadError(
-            f"'{source}': no model can be built from its config.json ({config.model_type}): {_first_line(error)}"
+            f"'{source}': no model can be built from its config.json and weights ({config.model_type}): "
+            f"{_first_line(error)}"
         ) from error
     except pickle.UnpicklingError as error:  # --allow-pickle, and torch's weights_only refused what is inside
         raise ModelLoadError(
@@ -332,7 +344,7 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
         tokenizer = AutoTokenizer.from_pretrained(
             source, use_fast=True, trust_remote_code=False, local_files_only=local_files_only
         )
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError) as error:  # also JSON of the wrong shape
         folder = Path(source)
         if folder.is_dir() and not any(folder.glob("tokenizer*")) and not any(folder.glob("vocab*")):
             raise ModelLoadError(
@@ -401,6 +413,17 @@ def embedding_rows(model: PreTrainedModel) -> int | None:
     return getattr(model.get_input_embeddings(), "num_embeddings", None)
 
 
+def probe_inputs(bundle: ModelBundle, text: str):
+    """`text` tokenised as tensors on the model's device for a check of the model itself (its words do not matter),
+    ids cut to the embedding's rows: a tokenizer may know words the model cannot embed (refused in a user's text,
+    capture.encoding), which made every load or causal run fail with an IndexError."""
+    encoded = bundle.tokenizer(text, return_tensors="pt").to(bundle.device)
+    rows = embedding_rows(bundle.model)
+    if rows is not None:
+        encoded["input_ids"] = encoded["input_ids"].clamp(max=rows - 1)
+    return encoded
+
+
 def _first_line(error: BaseException) -> str:
     """An error's first line, spaces collapsed: transformers' messages run on with advice (pip, remote code)."""
     lines = [line for line in str(error).splitlines() if line.strip()]
@@ -422,7 +445,7 @@ def _max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> i
 
 def _check_attention_is_returned(bundle: ModelBundle) -> None:
     """Eager attention is enforced at load; this proves it: SDPA would silently return no weights."""
-    encoded = bundle.tokenizer("attention check", return_tensors="pt").to(bundle.device)
+    encoded = probe_inputs(bundle, "attention check")
     with bundle.lock, torch.inference_mode():
         out = bundle.model(
             input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], output_attentions=True

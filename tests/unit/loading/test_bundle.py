@@ -167,16 +167,23 @@ def test_a_token_the_model_cannot_embed_is_refused_where_it_is_used(tmp_path, ch
     from explainer.capture.encoding import InputError, encode
     from explainer.evaluation.predict import predict
 
+    from explainer.causal.ablation import reference_texts
+
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / "added")
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.add_tokens(["<movie>", "causal"])  # without resizing the model's embeddings
+    known = tokenizer.get_vocab()
+    rare = next(word for text in reference_texts(None) for word in text.lower().split() if word.isalpha()
+                and word not in known)  # a challenge-set word the tiny vocabulary lacks: mean ablation's reference
+    tokenizer.add_tokens(["<movie>", "causal", "attention", rare])  # without resizing the model's embeddings; the load's
+    # and the causal tools' own probes ("attention check", "causal probe text") meet the added words
     tokenizer.save_pretrained(folder)
     loaded = load_model(folder)  # most texts never meet the added token
     assert trace(loaded, "a fine film").predicted in (0, 1)
     # nor do the causal tools' own probe of the model's layout ("causal probe text"): an IndexError on every text
     from explainer.causal import ablate_heads, patch
 
-    assert ablate_heads(loaded, "a fine film").heads.shape[0] >= 1
+    ablated = ablate_heads(loaded, "a fine film")  # mean ablation over the challenge set, some of whose texts say `rare`
+    assert ablated.heads.shape[0] >= 1 and 0 < ablated.reference_size < len(reference_texts(None))
     assert abs(patch(loaded, "a fine film", "a dull film").nothing_patched) < 1e-4
     for run in (lambda: encode(loaded, "a fine <movie> film"), lambda: predict(loaded, ["a film", "<movie>"])):
         with pytest.raises(InputError, match="'<movie>' .* has no embedding for"):
@@ -205,15 +212,26 @@ def test_an_unknown_model_type_is_one_line(tmp_path, checkpoint):
     ({"id2label": [1, 2]}, "not a valid model config"),
     ({"hidden_size": "32"}, "expected int, got str"),
     ({"vocab_size": 0}, "no model can be built from its config.json"),
+    ({"architectures": 5}, "architectures must be a list of class names"),
+    ({"architectures": [1]}, "architectures must be a list of class names"),
+    ("[" * 20_000 + "]" * 20_000, "not a valid model config"),  # past the JSON parser's recursion limit
 ])
 def test_a_config_of_the_wrong_shape_is_a_load_error_not_a_traceback(tmp_path, checkpoint, written, said):
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / "shape")
     if isinstance(written, dict):
         written = {**json.loads((folder / "config.json").read_text()), **written}
-    (folder / "config.json").write_text(json.dumps(written))
+    (folder / "config.json").write_text(written if isinstance(written, str) else json.dumps(written))
     with pytest.raises(ModelLoadError, match=said) as error:  # a TypeError, AttributeError or IndexError before
         load_model(folder)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("written", ["null", "[]", "[" * 20_000 + "]" * 20_000])
+def test_a_tokenizer_config_of_the_wrong_shape_is_a_load_error(tmp_path, checkpoint, written):
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "tokenizer")
+    (folder / "tokenizer_config.json").write_text(written)  # an AttributeError or RecursionError before
+    with pytest.raises(ModelLoadError, match="tokenizer"):
+        load_model(folder)
 
 
 def test_architectures_written_as_one_name_is_read_as_that_name(tmp_path, checkpoint):

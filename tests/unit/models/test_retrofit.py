@@ -5,6 +5,7 @@ adapter round trip, base verification, tiny fine-tune."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 import shutil
 
@@ -191,6 +192,20 @@ def test_a_damaged_adapter_is_refused_clearly(base, tmp_path, tokenizer):
     tokenizer.save_pretrained(tmp_path / "m")
     (tmp_path / "m" / ADAPTER_FILE).write_bytes(b"garbage")
     with pytest.raises(ModelLoadError, match="corrupt|damaged"):
+        load_model(tmp_path / "m", device="cpu")
+
+
+@pytest.mark.parametrize("written", ["null", '{"num_labels": "x"}', "[" * 20_000 + "]" * 20_000])
+def test_an_adapter_config_of_the_wrong_shape_is_refused_clearly(base, tmp_path, tokenizer, written):
+    folder, sha = base
+    model = retrofit(folder, num_thought_markers=MARKERS, base_sha256=sha, label_names=("neg", "pos"))
+    model.save_pretrained(tmp_path / "m")
+    tokenizer.save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    value = json.loads(written) if len(written) < 100 else None
+    text = json.dumps({**config, **value}) if isinstance(value, dict) else written
+    (tmp_path / "m" / "config.json").write_text(text)  # a TypeError, or a RecursionError, before
+    with pytest.raises(ModelLoadError, match="config"):
         load_model(tmp_path / "m", device="cpu")
 
 
