@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle = load_cli_model(args.model, args.allow_pickle)
     import pandas as pd  # pandas and the library load only now: --help and usage errors start at once
 
+    from explainer.capture.validation import InputError
     from explainer.data.labelled import DatasetError, file_rows
     from explainer.dataset_map.embeddings import MapError, check_readout
     from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with progress_bar("map", "text") as progress:
             result = build_map(bundle, data, options, progress=progress)
-    except (MapError, DatasetError) as error:
+    except (MapError, DatasetError, InputError) as error:  # InputError: a row holds a token the model cannot embed
         fail(str(error))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         _on_ray(args)
         return
     # pandas, torch and the library load only now: --help and usage errors start at once
+    from explainer.capture.validation import InputError
     from explainer.data.labelled import DatasetError, read_dataset
     from explainer.loading.bundle import ModelLoadError
     from explainer.thought_beacon.marker_dictionary import NoMarkersError, cached_dictionary, has_markers, write_outputs
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         with progress_bar("marker dictionary", "pass") as progress:
             dictionary, was_cached = cached_dictionary(bundle, data, options, progress=progress)
         json_path, csv_path = write_outputs(dictionary, args.out)
-    except NoMarkersError as error:
+    except (NoMarkersError, InputError) as error:  # InputError: a row holds a token the model cannot embed
         fail(str(error))
     except OSError as error:
         fail(f"cannot write to {args.out}: {error}")

@@ -80,8 +80,8 @@ def test_cli_reports_an_unwritable_predictions_file_in_one_line(checkpoint, tmp_
         assert exit_info.value.code == 2 and complaint in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("sweep", [False, True])
-def test_a_row_holding_a_token_the_model_cannot_embed_is_one_line(checkpoint, tmp_path, capsys, monkeypatch, sweep):
+@pytest.mark.parametrize("command", ["evaluate", "sweep", "map", "markers"])
+def test_a_row_holding_a_token_the_model_cannot_embed_is_one_line(checkpoint, tmp_path, capsys, monkeypatch, command):
     """A tokenizer knowing more words than the model embeds loads (a text meeting them is refused where it is
     used); evaluate without --out printed a traceback for such a row, as the Errors page and --out do not."""
     import shutil
@@ -95,8 +95,14 @@ def test_a_row_holding_a_token_the_model_cannot_embed_is_one_line(checkpoint, tm
     tokenizer.save_pretrained(folder)
     data = tmp_path / "rows.csv"
     data.write_text("text,label\na good film,pos\nthe zebra was dull,neg\n")
+    from explainer.cli import map as map_cli
+    from explainer.cli import markers as markers_cli
+
+    run, extra = {"evaluate": (main, []), "sweep": (main, ["--sweep-tau"]),
+                  "map": (map_cli.main, ["--out", str(tmp_path / "map")]),
+                  "markers": (markers_cli.main, ["--out", str(tmp_path / "markers")])}[command]
     with pytest.raises(SystemExit) as exit_info:
-        main(["--model", str(folder), "--data", str(data), *(["--sweep-tau"] if sweep else [])])
+        run(["--model", str(folder), "--data", str(data), *extra])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "'zebra'" in err and "no embedding for" in err and "Traceback" not in err
 
