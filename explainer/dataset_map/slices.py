@@ -300,8 +300,9 @@ def read_file(text: str, data_id: str, size: int) -> tuple[list[Slice], list[str
     return kept, problems
 
 
-# The most characters of slices= a link carries: a longer address is refused by servers (HTTP 431) and cut by the
-# tools people paste links into, so the link would not open at all; the exported JSON carries any number.
+# The most characters of slices= a link carries, as written in the address (URL-encoded: a quote or brace takes
+# three): a longer address is refused by servers (HTTP 431; nginx's request line holds 8 kB) and cut by the tools
+# people paste links into, so the link would not open at all; the exported JSON carries any number.
 LINK_CHARS = 4000
 
 
@@ -312,11 +313,14 @@ def link_value(slices: Sequence[Slice]) -> str:
 
 
 def linked_filters(slices: Sequence[Slice], limit: int = LINK_CHARS) -> tuple[str, int]:
-    """link_value's text: as many filters, first first, as fit in `limit` characters; and how many did not fit."""
+    """link_value's text: as many filters, first first, as fit in `limit` characters of the address (URL-encoded);
+    and how many did not fit."""
+    from urllib.parse import quote_plus
+
     filters = [_definition(each) for each in slices if each.kind == "filter"]
-    kept, size = [], 2  # the list's brackets
-    for each in filters:
-        size += len(json.dumps(each, separators=(",", ":"))) + (1 if kept else 0)
+    kept, size = [], len(quote_plus("[]"))
+    for each in filters:  # encoded character by character: the pieces' lengths add up to the whole's
+        size += len(quote_plus(json.dumps(each, separators=(",", ":")))) + (len(quote_plus(",")) if kept else 0)
         if size > limit:
             break
         kept.append(each)
