@@ -76,7 +76,7 @@ class Context:
         texts: dict[str, State] = {}
         for state in states:
             texts.setdefault(self.text_of(state), state)
-        new = [text for text in texts if text not in self.seen and text != self.text and readable(text)]
+        new = [text for text in texts if text not in self.seen and text != self.text and readable(self.bundle, text)]
         new = new[: max(self.budget, 0)]
         if new:
             self.budget -= len(new)
@@ -88,14 +88,16 @@ class Context:
         return [Candidate(state, text, *self.seen[text]) for text, state in texts.items() if text in self.seen]
 
 
-def readable(text: str) -> bool:
-    """Whether the app would run `text` (validate_text): an edit that leaves no word ("bad" with "bad" removed)
-    is no counterfactual, since the model is never run on an empty text, however its tokenizer scores one."""
+def readable(bundle: ModelBundle, text: str) -> bool:
+    """Whether the app would run `text` (capture.encoding.encode's checks): an edit that leaves no word ("bad"
+    with "bad" removed), or only characters the tokenizer drops (a zero-width space), is no counterfactual, since
+    the model is never run on such a text, however its tokenizer scores one."""
     try:
         validate_text(text)
     except InputError:
         return False
-    return True
+    with bundle.lock:  # fast tokenizers switch truncation per call: not thread-safe (capture.encoding.tokenize)
+        return bool(bundle.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
 
 def beam_search(context: Context, options: Callable[[State], list[Option]]) -> list[Candidate]:
