@@ -10,6 +10,7 @@ from explainer.attention.statistics import FIELDS
 from explainer.ui import attention as sections
 from explainer.ui import export, links, progressive, session
 from explainer.views import attention_page as attention_views
+from explainer.views.text import markdown_literal
 
 st.title("Attention")
 trace = session.current_trace()
@@ -18,7 +19,8 @@ if trace is not None:
     name, text = current.bundle.name, current.text
     layers, heads, count = trace.num_layers, trace.num_heads, len(trace.tokens)
     st.caption(
-        f"{trace.model_name}: predicts **{trace.predicted_label}** ({trace.probabilities[trace.predicted]:.1%}) · "
+        f"{markdown_literal(trace.model_name)}: predicts **{markdown_literal(trace.predicted_label)}** "
+        f"({trace.probabilities[trace.predicted]:.1%}) · "
         f"{count} tokens · {layers} layers × {heads} heads"
     )
 

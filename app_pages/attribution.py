@@ -61,7 +61,7 @@ if trace is not None:
 
     st.subheader(title(method))
     st.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
-    st.caption(attribution_figures.legend_sentence(method, result.target_label))  # signed or not, by label or not
+    st.caption(attribution_figures.legend_sentence(method, markdown_literal(result.target_label)))  # label: as named
     if result.convergence_delta is not None:
         st.caption(attribution_figures.convergence_caption(result))
     chart(attribution_figures.bars(result), "bars")

@@ -81,7 +81,8 @@ def example_table(frame: pd.DataFrame, key: str) -> None:
 cell = labelled.chosen_cell()
 if cell is not None:
     true_id, predicted_id = cell
-    st.subheader(f"True {names[int(true_id)]}, predicted {names[int(predicted_id)]}")
+    true_name, predicted_name = (markdown_literal(names[int(i)]) for i in (true_id, predicted_id))
+    st.subheader(f"True {true_name}, predicted {predicted_name}")
     example_table(confusion_cell(report.frame, names[int(true_id)], names[int(predicted_id)]), "errors_cell_table")
 
 st.subheader("Misclassified examples")

@@ -157,7 +157,7 @@ def read_manifest(folder: str | Path) -> Manifest:
         manifest = Manifest(**value)
     except ResultsError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:  # Recursion: nested too deep
         raise damaged(folder, type(error).__name__) from error
     if manifest.run_key != run_key(manifest.kind, manifest.model_fingerprint, manifest.input_hash, manifest.options):
         raise damaged(folder, "its run key does not match its kind, model, input and options")

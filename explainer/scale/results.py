@@ -134,9 +134,10 @@ def check_model(results: Results, bundle: ModelBundle) -> None:
     found = disk_cache.model_fingerprint(bundle)
     if found != results.manifest.model_fingerprint and results.manifest.model == bundle.name:
         raise ResultsError(  # "results of X, not of the chosen model X" said nothing of why
-            f"{results.folder} holds results of {bundle.name} as its files were when the job ran; they have changed "
-            "since (a file's size or modification time: a new checkpoint, or the same one copied, checked out or "
-            "touched), so these may be another model's numbers: run the job again with it"
+            f"{results.folder} holds results of {bundle.name} as it was when the job ran; it has changed since (a "
+            "file's size or modification time: a new checkpoint, or the same one copied, checked out or touched; or "
+            "its config as this transformers version writes it), so these may be another model's numbers: run the "
+            "job again with it"
         )
     if found != results.manifest.model_fingerprint:
         raise ResultsError(

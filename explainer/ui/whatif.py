@@ -174,8 +174,16 @@ def counterfactual_section(model_name: str, original: str) -> None:
     if not search.counterfactuals:
         st.info(no_flip_advice(choice))
         return
-    st.session_state[FLIP_TEXTS_KEY] = [c.text for c in search.counterfactuals]
     table_key = f"whatif_flips_{st.session_state.get(FLIPS_VERSION_KEY, 0)}"
+    shown = st.session_state.get(table_key)
+    rows = shown.selection.get("rows", []) if shown is not None else []
+    listed = st.session_state.get(FLIP_TEXTS_KEY, [])
+    if rows and rows[0] < len(listed) and listed[rows[0]] != st.session_state.get(EDITED_KEY):
+        # the copy changed since that flip was loaded (typed, reset, a link): a table still showing the row selected
+        # would take a click on it as "unselect", and nothing would load; drawn anew, none is selected
+        st.session_state[FLIPS_VERSION_KEY] = st.session_state.get(FLIPS_VERSION_KEY, 0) + 1
+        table_key = f"whatif_flips_{st.session_state[FLIPS_VERSION_KEY]}"
+    st.session_state[FLIP_TEXTS_KEY] = [c.text for c in search.counterfactuals]
     st.dataframe(
         whatif_figures.counterfactual_table(search),
         hide_index=True,

@@ -126,7 +126,7 @@ def test_results_of_a_model_whose_files_changed_say_so(shards, tmp_path, checkpo
     check_model(open_results(out), load_model(folder, device="cpu"))  # the same files: accepted
     config = folder / "config.json"
     os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))  # same bytes, new time
-    with pytest.raises(ResultsError, match="as its files were when the job ran; they have changed since") as error:
+    with pytest.raises(ResultsError, match="as it was when the job ran; it has changed since") as error:
         check_model(open_results(out), load_model(folder, device="cpu"))
     assert "not of the chosen model" not in str(error.value)
 
@@ -140,6 +140,9 @@ def test_results_refuse_another_model_and_report_damage(shards, tmp_path, ours_b
         seed_caches(bundle("baseline"), open_results(out))
     manifest = json.loads((out / MANIFEST).read_text())
     (out / MANIFEST).write_text(json.dumps({**manifest, "files": "oops"}))
+    with pytest.raises(ResultsError, match="damaged"):
+        open_results(out)
+    (out / MANIFEST).write_text("[" * 20_000 + "]" * 20_000)  # past the JSON parser's recursion limit
     with pytest.raises(ResultsError, match="damaged"):
         open_results(out)
     (out / MANIFEST).write_text(json.dumps(manifest))

@@ -1,0 +1,42 @@
+"""Label names and model names come from a checkpoint's config: the pages show them as written, never as markdown
+(a label "[neg](x)" drew a link in the Attention page's caption and the Attribution page's legend)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explainer.views.text import markdown_literal
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+LABELS = {"0": "[neg](https://evil.example)", "1": "**pos**"}
+
+
+@pytest.fixture(autouse=True)
+def scratch_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.getbasetemp() / "label-markup-cache"))
+
+
+@pytest.fixture
+def marked_up(checkpoint, tmp_path):
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "marked")
+    config = json.loads((folder / "config.json").read_text())
+    config.update(id2label=LABELS, label2id={name: int(i) for i, name in LABELS.items()})
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize("page", ["attention", "attribution"])
+def test_label_names_show_as_written(marked_up, page):
+    app = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=300)
+    app.query_params.update({"model": str(marked_up), "text": "a fine film", "method": "saliency"})
+    app.run()
+    assert not app.exception, app.exception
+    escaped = [markdown_literal(name) for name in LABELS.values()]
+    shown = [c.value for c in app.caption if any(name in c.value for name in escaped)]
+    assert shown, [c.value for c in app.caption]  # the prediction (Attention) or the legend (Attribution)
+    assert not any(name in c.value for c in app.caption for name in LABELS.values())  # never as markdown
