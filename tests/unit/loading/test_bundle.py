@@ -165,24 +165,24 @@ def test_a_token_the_model_cannot_embed_is_refused_where_it_is_used(tmp_path, ch
     from transformers import AutoTokenizer
 
     from explainer.capture.encoding import InputError, encode
-    from explainer.evaluation.predict import predict
-
     from explainer.causal.ablation import reference_texts
+    from explainer.evaluation.predict import predict
 
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / "added")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     known = tokenizer.get_vocab()
     rare = next(word for text in reference_texts(None) for word in text.lower().split() if word.isalpha()
                 and word not in known)  # a challenge-set word the tiny vocabulary lacks: mean ablation's reference
-    tokenizer.add_tokens(["<movie>", "causal", "attention", rare])  # without resizing the model's embeddings; the load's
-    # and the causal tools' own probes ("attention check", "causal probe text") meet the added words
+    # without resizing the model's embeddings; the load's and the causal tools' own probes ("attention check",
+    # "causal probe text") meet the added words
+    tokenizer.add_tokens(["<movie>", "causal", "attention", rare])
     tokenizer.save_pretrained(folder)
     loaded = load_model(folder)  # most texts never meet the added token
     assert trace(loaded, "a fine film").predicted in (0, 1)
     # nor do the causal tools' own probe of the model's layout ("causal probe text"): an IndexError on every text
     from explainer.causal import ablate_heads, patch
 
-    ablated = ablate_heads(loaded, "a fine film")  # mean ablation over the challenge set, some of whose texts say `rare`
+    ablated = ablate_heads(loaded, "a fine film")  # mean ablation over the challenge set, some saying `rare`
     assert ablated.heads.shape[0] >= 1 and 0 < ablated.reference_size < len(reference_texts(None))
     assert abs(patch(loaded, "a fine film", "a dull film").nothing_patched) < 1e-4
     for run in (lambda: encode(loaded, "a fine <movie> film"), lambda: predict(loaded, ["a film", "<movie>"])):
