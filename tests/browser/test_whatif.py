@@ -8,6 +8,7 @@ import urllib.parse
 import pytest
 
 from explainer import load_model
+from explainer.bench.app_driver import BUSY
 from explainer.counterfactual import find_counterfactuals
 from tests.browser.test_browser import block_network, browser, click_head_point  # noqa: F401  (fixtures)
 
@@ -23,6 +24,25 @@ def best_flip() -> str:
     search = find_counterfactuals(load_model(device="cpu"), ORIGINAL)
     assert search.best is not None
     return search.best.text
+
+
+def click_first_flip(page) -> None:
+    """Select the first row of the list of flips, once it is drawn and the run that draws it has ended (a click
+    on a table a later run replaces is lost)."""
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.wait_for(timeout=180_000)
+    page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
+    page.wait_for_timeout(1500)
+    table.scroll_into_view_if_needed()
+    table.click(position={"x": 20, "y": ROW_HEIGHT + ROW_HEIGHT / 2})
+
+
+def wait_for_copy(page, text: str) -> None:
+    page.wait_for_function(
+        "(want) => document.querySelector(\"textarea[aria-label='Edited copy']\").value === want",
+        arg=text,
+        timeout=120_000,
+    )
 
 
 def metric_values(page) -> list[str]:
@@ -55,16 +75,8 @@ def test_edit_find_and_load_a_counterfactual(browser, app_url, best_flip):  # no
     assert "edited=A+brilliant" in page.url
 
     page.get_by_role("button", name="Find counterfactuals").click()
-    table = page.locator("[data-testid='stDataFrame']").first
-    table.wait_for(timeout=180_000)
-    page.wait_for_timeout(1500)
-    table.scroll_into_view_if_needed()
-    table.click(position={"x": 20, "y": ROW_HEIGHT + ROW_HEIGHT / 2})
-    page.wait_for_function(
-        "(want) => document.querySelector(\"textarea[aria-label='Edited copy']\").value === want",
-        arg=best_flip,
-        timeout=120_000,
-    )
+    click_first_flip(page)
+    wait_for_copy(page, best_flip)
     page.wait_for_function(
         "() => [...document.querySelectorAll(\"[data-testid='stMetricValue']\")]"
         ".map(e => e.innerText).join() === 'negative,positive'",
@@ -72,21 +84,9 @@ def test_edit_find_and_load_a_counterfactual(browser, app_url, best_flip):  # no
     )
     # Reset, then a click on the row still shown selected loads the flip again (it only cleared the selection)
     page.get_by_role("button", name="Reset to the original").click()
-    page.wait_for_function(
-        "(want) => document.querySelector(\"textarea[aria-label='Edited copy']\").value === want",
-        arg=ORIGINAL,
-        timeout=120_000,
-    )
-    table = page.locator("[data-testid='stDataFrame']").first
-    table.wait_for(timeout=120_000)
-    page.wait_for_timeout(1500)
-    table.scroll_into_view_if_needed()
-    table.click(position={"x": 20, "y": ROW_HEIGHT + ROW_HEIGHT / 2})
-    page.wait_for_function(
-        "(want) => document.querySelector(\"textarea[aria-label='Edited copy']\").value === want",
-        arg=best_flip,
-        timeout=120_000,
-    )
+    wait_for_copy(page, ORIGINAL)
+    click_first_flip(page)
+    wait_for_copy(page, best_flip)
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("img[src='x'], b", has_text="lifeless").count() == 0
     assert not dialogs, f"script in the input ran: {dialogs}"
