@@ -54,6 +54,10 @@ class ModelLoadError(ValueError):
     """A checkpoint could not be loaded; the message names the problem and what to do."""
 
 
+def _invalid_config(source: str | Path, error: BaseException) -> ModelLoadError:
+    return ModelLoadError(f"The config.json of '{source}' is not a valid model config: {_first_line(error)}")
+
+
 @dataclass(frozen=True, eq=False)
 class ModelBundle:
     """A loaded model with everything capture needs. Shared across threads: take `lock` around any use
@@ -174,9 +178,7 @@ def _load_adapter(folder: Path) -> PreTrainedModel:
     except (OSError, ValueError, RuntimeError) as error:
         raise ModelLoadError(f"Adapter checkpoint {folder} is damaged or does not fit its base: {error}") from error
     except CONFIG_SHAPE_ERRORS as error:
-        raise ModelLoadError(f"The config.json of {folder} is not a valid model config: {_first_line(error)}") from (
-            error
-        )
+        raise _invalid_config(folder, error) from error
     except Exception as error:  # safetensors raises its own error type on a damaged file
         if type(error).__name__ == "SafetensorError":
             raise ModelLoadError(f"Adapter weights in {folder} are corrupt: {error}") from error
@@ -256,9 +258,7 @@ def _load_config(source: str, local_files_only: bool = False):
             ) from error
         raise ModelLoadError(f"Unsupported model config in '{source}': {_first_line(error)}") from error
     except CONFIG_SHAPE_ERRORS as error:
-        raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: {_first_line(error)}") from (
-            error
-        )
+        raise _invalid_config(source, error) from error
     architectures = getattr(config, "architectures", None) or []
     if isinstance(architectures, str):  # one name written without its list
         architectures = [architectures]

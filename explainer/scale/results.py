@@ -132,19 +132,20 @@ def open_results(folder: str | Path) -> Results:
 def check_model(results: Results, bundle: ModelBundle) -> None:
     """ResultsError unless `bundle` is the model that produced the results (same weights, not only the name)."""
     found = disk_cache.model_fingerprint(bundle)
-    if found != results.manifest.model_fingerprint and results.manifest.model == bundle.name:
+    if found == results.manifest.model_fingerprint:
+        return
+    if results.manifest.model == bundle.name:
         raise ResultsError(  # "results of X, not of the chosen model X" said nothing of why
             f"{results.folder} holds results of {bundle.name} as it was when the job ran; it has changed since (a "
             "file's size or modification time: a new checkpoint, or the same one copied, checked out or touched; or "
             "its config as this transformers version writes it), so these may be another model's numbers: run the "
             "job again with it"
         )
-    if found != results.manifest.model_fingerprint:
-        raise ResultsError(
-            f"{results.folder} holds results of {results.manifest.model} (fingerprint "
-            f"{results.manifest.model_fingerprint}), not of the chosen model {bundle.name} (fingerprint {found}): "
-            "choose that model, or run the job again with this one"
-        )
+    raise ResultsError(
+        f"{results.folder} holds results of {results.manifest.model} (fingerprint "
+        f"{results.manifest.model_fingerprint}), not of the chosen model {bundle.name} (fingerprint {found}): "
+        "choose that model, or run the job again with this one"
+    )
 
 
 def seed_caches(bundle: ModelBundle, results: Results) -> LabelledData:

@@ -138,7 +138,17 @@ def reset_copy(original: str) -> None:
     anew, with no row selected, so that a click on the flip loaded before loads it again (on the old table it
     only cleared the selection, and nothing loaded)."""
     load_edited(original)
+    _redraw_flips()
+
+
+def _redraw_flips() -> str:
+    """A new key for the flips table, so the browser draws it with no row selected; returns that key."""
     st.session_state[FLIPS_VERSION_KEY] = st.session_state.get(FLIPS_VERSION_KEY, 0) + 1
+    return _flips_key()
+
+
+def _flips_key() -> str:
+    return f"whatif_flips_{st.session_state.get(FLIPS_VERSION_KEY, 0)}"
 
 
 def on_flip_selected(table_key: str, texts_key: str) -> None:
@@ -174,15 +184,14 @@ def counterfactual_section(model_name: str, original: str) -> None:
     if not search.counterfactuals:
         st.info(no_flip_advice(choice))
         return
-    table_key = f"whatif_flips_{st.session_state.get(FLIPS_VERSION_KEY, 0)}"
+    table_key = _flips_key()
     shown = st.session_state.get(table_key)
     rows = shown.selection.get("rows", []) if shown is not None else []
     listed = st.session_state.get(FLIP_TEXTS_KEY, [])
     if rows and rows[0] < len(listed) and listed[rows[0]] != st.session_state.get(EDITED_KEY):
         # the copy changed since that flip was loaded (typed, reset, a link): a table still showing the row selected
         # would take a click on it as "unselect", and nothing would load; drawn anew, none is selected
-        st.session_state[FLIPS_VERSION_KEY] = st.session_state.get(FLIPS_VERSION_KEY, 0) + 1
-        table_key = f"whatif_flips_{st.session_state[FLIPS_VERSION_KEY]}"
+        table_key = _redraw_flips()
     st.session_state[FLIP_TEXTS_KEY] = [c.text for c in search.counterfactuals]
     st.dataframe(
         whatif_figures.counterfactual_table(search),
