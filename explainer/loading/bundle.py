@@ -265,12 +265,26 @@ def _load_config(source: str, local_files_only: bool = False):
     if not isinstance(architectures, list | tuple) or not all(isinstance(a, str) for a in architectures):
         raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: architectures must be a "
                              f"list of class names, not {architectures!r}"[:300])
+    _check_sizes(source, config)
     if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
         raise ModelLoadError(
             f"'{source}' is a {', '.join(architectures)} checkpoint, not a sequence classifier: "
             "its classification head would be random. Load a *ForSequenceClassification checkpoint."
         )
     return config
+
+
+# Counts a model is built from: 0 or -1 builds a model with no layers (or no outputs), which then fails far from the
+# cause ("does not return attention weights"); named here instead.
+COUNT_FIELDS = ("num_hidden_layers", "num_attention_heads", "hidden_size", "num_labels")
+
+
+def _check_sizes(source: str, config) -> None:
+    for name in COUNT_FIELDS:
+        value = getattr(config, name, None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: {name} must be a "
+                                 f"whole number of at least 1, not {value!r}"[:300])
 
 
 def _from_pretrained(

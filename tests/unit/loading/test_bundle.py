@@ -215,11 +215,17 @@ def test_an_unknown_model_type_is_one_line(tmp_path, checkpoint):
     ({"architectures": 5}, "architectures must be a list of class names"),
     ({"architectures": [1]}, "architectures must be a list of class names"),
     ("[" * 20_000 + "]" * 20_000, "not a valid model config"),  # past the JSON parser's recursion limit
+    # a model of no layers or heads was built, then refused as "does not return attention weights"
+    ({"num_hidden_layers": 0}, "num_hidden_layers must be a whole number of at least 1, not 0"),
+    ({"num_hidden_layers": -1}, "num_hidden_layers must be a whole number of at least 1, not -1"),
+    ({"num_attention_heads": 0}, "num_attention_heads must be a whole number of at least 1, not 0"),
+    ({"num_labels": 0, "id2label": None, "label2id": None}, "num_labels must be a whole number of at least 1, not 0"),
 ])
 def test_a_config_of_the_wrong_shape_is_a_load_error_not_a_traceback(tmp_path, checkpoint, written, said):
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / "shape")
     if isinstance(written, dict):
-        written = {**json.loads((folder / "config.json").read_text()), **written}
+        merged = {**json.loads((folder / "config.json").read_text()), **written}
+        written = {key: value for key, value in merged.items() if value is not None}  # None: field left out
     (folder / "config.json").write_text(written if isinstance(written, str) else json.dumps(written))
     with pytest.raises(ModelLoadError, match=said) as error:  # a TypeError, AttributeError or IndexError before
         load_model(folder)
