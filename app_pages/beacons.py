@@ -104,7 +104,7 @@ elif trace is not None:
         result = beacons.load_cached_sweep(bundle, data)
         if result is None:
             result = tb.run_button("Run the sweep", "beacons_sweep", "Sweeping τ…",
-                                   lambda progress: beacons.cached_sweep(bundle, data, progress=progress)[0])
+                                   lambda progress: beacons.cached_sweep(bundle, data, progress=progress)[0], data)
         if result is None:
             st.caption(f"Not run yet for this model and data: {len(beacons.sweep_taus(model_tau))} passes over "
                        f"{len(data):,} texts; cached on disk afterwards.")

@@ -84,7 +84,7 @@ elif trace is not None:
         dictionary = md.load_cached_dictionary(bundle, data)
         if dictionary is None:
             dictionary = tb.run_button("Build the dictionary", "markers_build", "Building the dictionary…",
-                                       lambda progress: md.cached_dictionary(bundle, data, progress=progress)[0])
+                                       lambda progress: md.cached_dictionary(bundle, data, progress=progress)[0], data)
         if dictionary is None:
             passes = len(data) * (1 + layers * k)
             st.caption(f"Not built yet for this model and data: each of the {len(data):,} texts runs once, then "

@@ -37,24 +37,40 @@ def tokenize(bundle: ModelBundle, texts: str | list[str], **options: Any) -> Bat
     tokenizers switch truncation on and off per call, which is not safe across threads."""
     with bundle.lock:
         encoded = bundle.tokenizer(texts, truncation=True, max_length=bundle.max_length, **options)
-    _check_ids(bundle, encoded)
+    _check_ids(bundle, encoded, texts)
     return encoded
 
 
-def _check_ids(bundle: ModelBundle, encoded: BatchEncoding) -> None:
-    """InputError for a token the model has no embedding for (a token added to the tokenizer alone): the model
-    would fail on it with an index error deep inside."""
+class UnembeddableToken(InputError):
+    """A text holds a token the model has no embedding for. `text_index` and `text`: which text of a batch (None
+    for a single text), so a data set's caller can name the row's line."""
+
+    def __init__(self, message: str, text_index: int | None = None, text: str | None = None) -> None:
+        super().__init__(message)
+        self.text_index = text_index
+        self.text = text
+
+
+def _check_ids(bundle: ModelBundle, encoded: BatchEncoding, texts: str | Sequence[str] | None = None) -> None:
+    """UnembeddableToken for a token the model has no embedding for (a token added to the tokenizer alone): the
+    model would fail on it with an index error deep inside."""
     rows = embedding_rows(bundle.model)
     ids = encoded.get("input_ids")
     if rows is None or ids is None:
         return
     ids = ids.tolist() if hasattr(ids, "tolist") else ids  # a tensor, one list, or one list per text
-    largest = max((max(row) for row in (ids if ids and isinstance(ids[0], list) else [ids]) if row), default=-1)
-    if largest >= rows:
+    batch = bool(ids) and isinstance(ids[0], list)  # one list per text, or per chunk of one long text
+    listed = batch and isinstance(texts, list | tuple) and len(texts) == len(ids)
+    per_text = ids if batch else [ids]
+    index = next((i for i, row in enumerate(per_text) if row and max(row) >= rows), None)  # the first text beyond
+    if index is not None:
+        largest = max(per_text[index])
         token = bundle.tokenizer.convert_ids_to_tokens(largest)
-        raise InputError(
+        raise UnembeddableToken(
             f"The text holds the token {token!r} (id {largest:,}), which this model has no embedding for (it embeds "
-            f"{rows:,} ids): its tokenizer knows more tokens than the model. Leave that token out."
+            f"{rows:,} ids): its tokenizer knows more tokens than the model. Leave that token out.",
+            text_index=index if listed else None,
+            text=texts[index] if listed else None,
         )
 
 

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
             )
             reports = [comparison.report_a, comparison.report_b]
     except (CompareError, DatasetError, InputError) as error:  # InputError: a row holds a token the model cannot embed
-        fail(str(error))
+        fail(data.located(error))
     finally:
         for bar, _ in bars:
             bar.close()
@@ -197,7 +197,7 @@ def _sweep_tau(bundle, data, batch_size: int) -> None:
     try:
         result, was_cached = cached_sweep(bundle, data, batch_size=batch_size, progress=progress)
     except (NoBeaconsError, InputError) as error:
-        fail(str(error))
+        fail(data.located(error))
     finally:
         bar.close()
     print_json(

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         with progress_bar("map", "text") as progress:
             result = build_map(bundle, data, options, progress=progress)
     except (MapError, DatasetError, InputError) as error:  # InputError: a row holds a token the model cannot embed
-        fail(str(error))
+        fail(data.located(error))
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     frame = result.frame

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             dictionary, was_cached = cached_dictionary(bundle, data, options, progress=progress)
         json_path, csv_path = write_outputs(dictionary, args.out)
     except (NoMarkersError, InputError) as error:  # InputError: a row holds a token the model cannot embed
-        fail(str(error))
+        fail(data.located(error))
     except OSError as error:
         fail(f"cannot write to {args.out}: {error}")
     _print_summary(bundle, args, dictionary, len(data.problems), was_cached, json_path, csv_path)

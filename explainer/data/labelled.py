@@ -85,6 +85,14 @@ class LabelledData:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def located(self, error: Exception) -> str:
+        """The error's message with the file line of the row it names (a token the model cannot embed: see
+        capture.encoding.UnembeddableToken), when that row is this data's text at that index."""
+        index, text = getattr(error, "text_index", None), getattr(error, "text", None)
+        if index is None or not 0 <= index < min(len(self.lines), len(self.texts)) or self.texts[index] != text:
+            return str(error)
+        return f"Line {self.lines[index]:,} of {self.source}: {error}"
+
     def to_frame(self) -> pd.DataFrame:
         columns: dict[str, Any] = {"text": list(self.texts), "label": list(self.labels)}
         columns.update({name: list(values) for name, values in self.extra.items() if name not in columns})

@@ -271,13 +271,14 @@ def run_report(
     kept = st.session_state.get(key)
     if kept is not None and kept[0] == identity:
         return kept[1]
+    data = None
     try:
         data = choice.load(bundle)
         bar = ProgressBar(f"Predicting {len(data):,} examples{label}…", label)
         result = analyse(data, bar)
         bar.empty()
     except (DatasetError, ValueError) as error:
-        show_problem(error)
+        show_problem(data.located(error) if data is not None else error)  # the row's line, when one is named
         return None
     st.session_state[key] = (identity, result)
     return result

@@ -111,18 +111,22 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
         bar.empty()
 
 
-def run_button(label: str, key: str, working: str, compute: Callable[[Callable[[int, int], None]], object]):
-    """A button that runs `compute(progress)` under a progress bar and returns its result (None until clicked).
+def run_button(label: str, key: str, working: str, compute: Callable[[Callable[[int, int], None]], object],
+               data: LabelledData):
+    """A button that runs `compute(progress)` over `data` under a progress bar and returns its result (None until
+    clicked, or after saying why it failed: a row holding a token the model cannot embed, named by its line).
     The button goes once the work is done: the results take its place, and it would only run them again."""
     slot = st.empty()
     if not slot.button(label, key=key, type="primary"):
         return None
-    with progress_bar(working) as progress:
-        result = compute(progress)
+    try:
+        with progress_bar(working) as progress:
+            result = compute(progress)
+    except InputError as error:  # the button stays: the file can be fixed and the work run again
+        show_problem(data.located(error))
+        return None
     slot.empty()
     return result
-
-
 
 
 def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True, shown: str | None = None

@@ -123,6 +123,23 @@ def test_bad_files_get_clear_messages(tmp_path):
     assert metric(app, "Misclassified") in {"0", "1", "2"}
 
 
+def test_a_row_the_model_cannot_embed_is_named_by_its_line(checkpoint, tmp_path):
+    """A tokenizer knowing a word the model has no embedding for: the page said which token, not which row."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = shutil.copytree(checkpoint("ours"), tmp_path / "added")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
+    tokenizer.save_pretrained(folder)
+    path = tmp_path / "zoo.csv"
+    path.write_text("text,label\na good film,pos\n,neg\nfine\n\"a\nquoted\nfilm\",neg\nthe zebra was dull,neg\n")
+    app = open_page("app_pages/errors.py", {"model": str(folder), "data": str(path)})
+    message = " ".join(e.value for e in app.error)
+    assert re.search(r"Line 8 of \S*zoo\.csv: ", as_read(message)) and "'zebra'" in as_read(message), message
+
+
 def test_a_shared_link_names_the_file_and_the_filter(tmp_path):
     path = tmp_path / "rows.csv"
     path.write_text("text,label\nnot a good film,negative\nnot bad at all,positive\ngreat,positive\n")

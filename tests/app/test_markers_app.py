@@ -133,6 +133,30 @@ def test_the_data_set_travels_in_the_link(checkpoint, tmp_path, page, prefix):
     assert app.query_params["data"] in (str(tmp_path / "mine.csv"), [str(tmp_path / "mine.csv")])
 
 
+@pytest.mark.parametrize("page, prefix, button", [(PAGE, "markers_data", "markers_build"),
+                                                   (str(ROOT / "app_pages" / "beacons.py"), "beacons_data",
+                                                    "beacons_sweep")])
+def test_a_row_the_model_cannot_embed_is_a_message_naming_its_line(checkpoint, tmp_path, page, prefix, button):
+    """A tokenizer knowing a word the model has no embedding for: the button's run ended in an exception box."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = shutil.copytree(checkpoint("ours"), tmp_path / "added")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
+    tokenizer.save_pretrained(folder)
+    (tmp_path / "zoo.csv").write_text("text,label\na good film,1\n,0\nthe zebra was dull,0\n")
+    app = AppTest.from_file(page, default_timeout=300)
+    app.query_params.update({"model": str(folder), "data": str(tmp_path / "zoo.csv")})
+    app.run()
+    app.button(key=button).click().run()
+    assert not app.exception, app.exception
+    message = " ".join(e.value for e in app.error)
+    assert "Line 4 of" in message and "zebra" in message and "no embedding for" in message, message
+    assert any(b.key == button for b in app.button)  # still there: fix the file and run again
+
+
 def test_bad_data_path_is_a_clear_message(checkpoint):
     app = open_page({"model": str(checkpoint("ours"))})
     app.radio(key="markers_data_source").set_value("Path on this machine").run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -94,7 +95,7 @@ def test_a_row_holding_a_token_the_model_cannot_embed_is_one_line(checkpoint, tm
     tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
     tokenizer.save_pretrained(folder)
     data = tmp_path / "rows.csv"
-    data.write_text("text,label\na good film,pos\nthe zebra was dull,neg\n")
+    data.write_text("text,label\na good film,pos\n,neg\nthe zebra was dull,neg\n")  # line 3 skipped: no text
     from explainer.cli import map as map_cli
     from explainer.cli import markers as markers_cli
 
@@ -105,6 +106,7 @@ def test_a_row_holding_a_token_the_model_cannot_embed_is_one_line(checkpoint, tm
         run(["--model", str(folder), "--data", str(data), *extra])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "'zebra'" in err and "no embedding for" in err and "Traceback" not in err
+    assert re.search(r"Line 4 of \S*rows\.csv: ", err)  # the row is named by its line in the file, as skipped rows
 
 
 def test_cli_sweep_on_a_model_without_beacons_says_so_before_any_progress_bar(checkpoint, tmp_path, capsys,

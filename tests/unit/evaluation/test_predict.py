@@ -101,3 +101,32 @@ def test_dense_run_skips_nothing(ours_bundle, bundle):
     assert evaluate(ours_bundle, TEXTS, LABELS, beacon_threshold=0.0)["skip_rate"] == 0.0
     baseline = evaluate(bundle("baseline"), TEXTS, LABELS)
     assert baseline["skip_rate"] == 0.0 and "marker_usage" not in baseline
+
+
+def test_a_text_the_model_cannot_embed_is_named_by_its_index_across_chunks(checkpoint, tmp_path, monkeypatch):
+    """Which text of a data set holds the unembeddable token, counted over all texts, not within the chunk
+    being tokenised, so LabelledData.located names its line; another data's texts are never given that line."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from explainer.capture.encoding import UnembeddableToken
+    from explainer.data.labelled import LabelledData
+    from explainer.evaluation import predict as predicting
+    from explainer.loading.bundle import load_model
+
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "added")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
+    tokenizer.save_pretrained(folder)
+    bundle = load_model(folder, device="cpu")
+    monkeypatch.setattr(predicting, "LENGTH_CHUNK", 2)
+    texts = (*TEXTS[:4], "the zebra was dull", *TEXTS[4:])
+    with pytest.raises(UnembeddableToken) as caught:
+        predict(bundle, texts)
+    assert caught.value.text_index == 4 and caught.value.text == "the zebra was dull"
+    data = LabelledData(texts=texts, labels=(0,) * 7, label_names=("a", "b"), extra={}, problems=(),
+                        source="zoo.csv", content_hash="", lines=(2, 3, 5, 6, 9, 10, 11))
+    assert data.located(caught.value).startswith("Line 9 of zoo.csv: The text holds the token 'zebra'")
+    moved = LabelledData(**{**data.__dict__, "texts": tuple(reversed(texts))})  # index 4 is another text there
+    assert moved.located(caught.value) == str(caught.value)
