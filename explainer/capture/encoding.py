@@ -4,7 +4,8 @@ a model (capture, attribution) goes through `encode`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,18 @@ class UnembeddableToken(InputError):
         super().__init__(message)
         self.text_index = text_index
         self.text = text
+
+
+@contextmanager
+def texts_from(first: int) -> Iterator[None]:
+    """Inside, an UnembeddableToken's text_index counts from `first`: the texts tokenised are a chunk of a longer
+    list (a data set's), and the caller names the row by its index in that list."""
+    try:
+        yield
+    except UnembeddableToken as error:
+        if error.text_index is not None:
+            error.text_index += first
+        raise
 
 
 def _check_ids(bundle: ModelBundle, encoded: BatchEncoding, texts: str | Sequence[str] | None = None) -> None:

@@ -104,7 +104,10 @@ def _run_data(bundle, args, swaps, limits: dict) -> None:
     from explainer.counterfactual.dataset import example_line, misclassified, search_each, summary
 
     data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
-    rows = misclassified(bundle, data)
+    try:
+        rows = misclassified(bundle, data)
+    except InputError as error:  # a row holds a token the model cannot embed: named by its line
+        fail(data.located(error))
     print(f"{len(rows)} misclassified of {len(data)} rows", file=sys.stderr)
     examples = []
     out = Path(args.out) if args.out else None

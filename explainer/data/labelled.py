@@ -81,6 +81,7 @@ class LabelledData:
     labels_by_id: bool = False  # some labels were integers read as ids into the model's label names
     ids_read: tuple[int, ...] = ()  # the ids those integers were read as (a name in the file is no id read)
     text_column_guessed: bool = False  # no column had a known text name: the one of longest strings was taken
+    row_files: tuple[str, ...] = ()  # each row's file name, when the rows come from several files (results)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -91,7 +92,8 @@ class LabelledData:
         index, text = getattr(error, "text_index", None), getattr(error, "text", None)
         if index is None or not 0 <= index < min(len(self.lines), len(self.texts)) or self.texts[index] != text:
             return str(error)
-        return f"Line {self.lines[index]:,} of {self.source}: {error}"
+        where = self.row_files[index] if index < len(self.row_files) else self.source  # lines count per file
+        return f"Line {self.lines[index]:,} of {where}: {error}"
 
     def to_frame(self) -> pd.DataFrame:
         columns: dict[str, Any] = {"text": list(self.texts), "label": list(self.labels)}

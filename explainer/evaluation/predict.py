@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainer.capture.encoding import UnembeddableToken, read_length, tokenize
+from explainer.capture.encoding import read_length, texts_from, tokenize
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon
 from explainer.progress import Progress
@@ -131,12 +131,8 @@ def token_ids(bundle: ModelBundle, texts: Sequence[str]) -> list[np.ndarray]:
     ids: list[np.ndarray] = []
     for first in range(0, len(texts), LENGTH_CHUNK):
         chunk = [texts[i] for i in range(first, min(first + LENGTH_CHUNK, len(texts)))]
-        try:
+        with texts_from(first):  # an unembeddable token is named by its text's index in all texts
             encoded = tokenize(bundle, chunk, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-        except UnembeddableToken as error:  # which text of all, not of this chunk
-            if error.text_index is not None:
-                error.text_index += first
-            raise
         # what trace() reads of each: a decoder's trailing pad-id tokens left out, so a batch's mask ends where
         # the classifier reads and pooled vectors and token counts match the single-text views
         ids.extend(np.asarray(row[: read_length(bundle, row)], dtype=np.int32) for row in encoded)

@@ -38,6 +38,7 @@ from explainer.loading.memory import keep_freed_memory_mapped
 from explainer.loading.retrofit import load_retrofit
 from explainer.loading.saved_tokenizer import as_saved
 from explainer.models.adapter_io import ADAPTER_FILE, AdapterError
+from explainer.models.configuration_retrofit import ThoughtBeaconBertConfig
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,10 @@ def _load_adapter(folder: Path) -> PreTrainedModel:
     the base is located offline and verified against the SHA-256 its config records (explainer/loading/backbone.py).
     A missing base, wrong base weights or an adapter file that does not fit: its own message, as it is."""
     try:
+        _check_sizes(str(folder), ThoughtBeaconBertConfig.from_pretrained(folder))  # as _load_config does
         return load_retrofit(folder)
+    except ModelLoadError:
+        raise
     except (BackboneError, AdapterError) as error:
         raise ModelLoadError(str(error)) from error
     except (OSError, ValueError, RuntimeError) as error:

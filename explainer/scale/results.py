@@ -66,9 +66,11 @@ class Results:
     def labelled_data(self) -> LabelledData:
         """The rows as the app reads a labelled file: texts, labels, extra columns, lines and skipped rows. Its
         content hash is the input's, so caches keyed on it belong to this input."""
-        table = self.used_rows(["text", "label", "line", "extra"])
+        table = self.used_rows(["text", "label", "line", "extra", "file"])
         extras = [json.loads(value) if value else {} for value in table.column("extra").to_pylist()]
         manifest = self.manifest
+        names = [Path(entry.path).name for entry in manifest.files]
+        several = len(names) > 1  # each file numbers its own lines: a row is named by its file too
         return LabelledData(
             texts=tuple(table.column("text").to_pylist()),
             labels=tuple(table.column("label").to_pylist()),
@@ -82,6 +84,7 @@ class Results:
             label_column=manifest.label_column,
             format="results",
             labels_by_id=manifest.labels_by_id,
+            row_files=tuple(names[file] for file in table.column("file").to_pylist()) if several else (),
         )
 
     def predictions(self) -> Predictions:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explainer.capture.encoding import tokenize
+from explainer.capture.encoding import texts_from, tokenize
 from explainer.capture.token_names import readable_tokens
 from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
@@ -321,7 +321,8 @@ def build_dictionary(
     for first in range(0, len(texts), options.batch_size):
         batch = list(texts[first : first + options.batch_size])
         step = (lambda done, first=first: progress(first * (work // len(texts)) + done, work)) if progress else None
-        accumulate(bundle, parts, batch, range(first, first + len(batch)), options, step)
+        with texts_from(first):  # an unembeddable token is named by its text's index in all texts
+            accumulate(bundle, parts, batch, range(first, first + len(batch)), options, step)
     return finish(bundle, parts, options)
 
 

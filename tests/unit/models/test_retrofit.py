@@ -209,6 +209,20 @@ def test_an_adapter_config_of_the_wrong_shape_is_refused_clearly(base, tmp_path,
         load_model(tmp_path / "m", device="cpu")
 
 
+@pytest.mark.parametrize("field", ["num_hidden_layers", "num_attention_heads"])
+def test_an_adapter_config_of_no_layers_or_heads_is_refused_by_name(base, tmp_path, tokenizer, field):
+    """Sizes are checked on an adapter's config as on any other: 0 heads raised a bare ZeroDivisionError, 0
+    layers 'unknown tensors'."""
+    folder, sha = base
+    model = retrofit(folder, num_thought_markers=MARKERS, base_sha256=sha, label_names=("neg", "pos"))
+    model.save_pretrained(tmp_path / "m")
+    tokenizer.save_pretrained(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    (tmp_path / "m" / "config.json").write_text(json.dumps({**config, field: 0}))
+    with pytest.raises(ModelLoadError, match=f"{field} must be a whole number of at least 1, not 0"):
+        load_model(tmp_path / "m", device="cpu")
+
+
 def test_a_tiny_fine_tune_runs_and_loads(base, tmp_path):
     folder, sha = base
     rng = random.Random(0)

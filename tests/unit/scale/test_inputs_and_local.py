@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from explainer.capture.encoding import UnembeddableToken
 from explainer.data.labelled import DatasetError, read_dataset
 from explainer.evaluation.error_report import analyse, load_labelled
 from explainer.scale.engine import EngineError, run_job
@@ -78,6 +79,10 @@ def test_local_engine_writes_the_rows_and_numbers_of_todays_evaluation(shards, t
     assert data.texts == reference.texts and data.labels == reference.labels
     assert data.extra["capability"] == reference.extra["capability"]
     assert data.problems == ((92, "part-0.csv: empty text"), (93, "part-0.csv: expected 3 fields, found 1"))
+    # each file numbers its own lines, so a row named by its line is named by its file too
+    assert data.row_files == ("part-0.csv",) * 90 + ("part-1.csv",) * 90 and data.lines[90] == 2
+    unembeddable = UnembeddableToken("The text holds the token 'x'", text_index=90, text=data.texts[90])
+    assert data.located(unembeddable) == "Line 2 of part-1.csv: The text holds the token 'x'"
     expected = analyse(ours_bundle, reference, batch_size=7)  # other batches: the numbers may not depend on them
     predictions = results.predictions()
     np.testing.assert_allclose(predictions.probabilities, expected.frame[["p(neg)", "p(pos)"]].to_numpy(), atol=1e-5)
