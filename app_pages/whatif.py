@@ -61,8 +61,8 @@ for who, trace in zip(("Original: ", "Edited: "), traces):
     session.warn_if_truncated(trace, who)
 one, two = st.columns(2)
 for column, who, trace in zip((one, two), ("Original", "Edited"), traces):
-    column.metric(f"{who} prediction", trace.predicted_label, f"{trace.probabilities[trace.predicted]:.1%}",
-                  delta_color="off", delta_arrow="off")  # a probability, not a change: no arrow
+    column.metric(f"{who} prediction", markdown_literal(trace.predicted_label),  # a metric's value is markdown
+                  f"{trace.probabilities[trace.predicted]:.1%}", delta_color="off", delta_arrow="off")  # no arrow
 if len(traces) < 2:  # the copy cannot be run (emptied): the original's flips can still be loaded into it
     if traces:
         whatif_ui.counterfactual_section(name, original)

@@ -40,3 +40,20 @@ def test_label_names_show_as_written(marked_up, page):
     shown = [c.value for c in app.caption if any(name in c.value for name in escaped)]
     assert shown, [c.value for c in app.caption]  # the prediction (Attention) or the legend (Attribution)
     assert not any(name in c.value for c in app.caption for name in LABELS.values())  # never as markdown
+
+
+@pytest.mark.parametrize("page", ["whatif", "beacons"])
+def test_the_prediction_metric_shows_the_label_as_written(checkpoint, tmp_path, page):
+    """A metric's value is markdown: What-if's predictions and the Beacons page's "Prediction at this τ" drew the
+    label "[neg](https://evil.example)" as a link."""
+    folder = shutil.copytree(checkpoint("ours"), tmp_path / "marked-ours")  # Beacons needs beacons
+    config = json.loads((folder / "config.json").read_text())
+    config.update(id2label=LABELS, label2id={name: int(i) for i, name in LABELS.items()})
+    (folder / "config.json").write_text(json.dumps(config))
+    app = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=300)
+    app.query_params.update({"model": str(folder), "text": "a fine film", "edited": "a dull film"})
+    app.run()
+    assert not app.exception, app.exception
+    predictions = [m.value for m in app.metric if "rediction" in m.label]
+    assert len(predictions) == (2 if page == "whatif" else 1), [m.label for m in app.metric]
+    assert all(value in {markdown_literal(name) for name in LABELS.values()} for value in predictions), predictions
