@@ -126,6 +126,7 @@ def chosen_heads(picked, count: int, compared: tuple) -> int:
     rows = picked.selection.get("rows") if picked else None
     if rows:
         st.session_state[HEADS_KEY] = int(rows[0])
+        links.keep(HEADS_KEY, "pair")  # kept as picked now: seed_index kept the run's start, one pick behind
     index = min(max(int(st.session_state[HEADS_KEY]), 0), count - 1)
     links.publish_options({"pair": str(index) if index else ""})
     return index

@@ -215,6 +215,9 @@ def test_compare_keeps_the_shown_pair_of_heads_in_the_link():
     app.session_state[table] = {"selection": {"rows": [3], "columns": []}}  # a row picked in the table
     app.run()
     assert not app.exception and app.query_params["pair"] in ("3", ["3"])
+    app.switch_page("app_pages/overview.py").run()  # away and back: the pick kept (it came back as the best match)
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception and app.query_params["pair"] in ("3", ["3"])
     app.text_area(key="text").set_value("A dull film").run()  # another text: the best match again
     assert not app.exception and "pair" not in app.query_params
     clamped = open_compare({"text": text, "pair": "9999"})
