@@ -71,8 +71,7 @@ elif trace is not None:
 
         st.subheader("Pin gates")
         st.caption("Force gates open or shut at the chosen layers and tokens and re-run the model at this τ.")
-        links.seed_indices("beacons_pin_layers", "pin_layers", trace.num_layers)
-        links.seed_indices("beacons_pin_positions", "pin_pos", len(trace.tokens))
+        tb.seed_slots("beacons_pin", "pin_layers", "pin_pos", at_tau, "pinning")
         links.seed_choice("beacons_pin_value", "pin", list(PIN_VALUES), parse=_pin_choice)
         pin_layers, positions = tb.choose_slots(at_tau, "beacons_pin")
         value = PIN_VALUES[st.radio("Pin to", list(PIN_VALUES), key="beacons_pin_value", horizontal=True)]

@@ -48,8 +48,7 @@ elif trace is not None:
 
     st.subheader("Force a marker")
     st.caption("Override the routing with one marker at the chosen layers and tokens, then re-run the model.")
-    links.seed_indices("markers_force_layers", "force_layers", trace.num_layers)
-    links.seed_indices("markers_force_positions", "force_pos", count)
+    tb.seed_slots("markers_force", "force_layers", "force_pos", trace, "forcing")
     links.seed_choice("markers_force_marker", "force_marker", range(k), parse=int, tell=True)
     force_layers, positions = tb.choose_slots(trace, "markers_force")
     marker = st.selectbox("Marker", list(range(k)), key="markers_force_marker", format_func=lambda m: f"m{m}")

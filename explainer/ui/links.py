@@ -388,16 +388,18 @@ def seed_layer_head(prefix: str, layers: int, heads: int, default_layer: int = 0
     seed_index(f"{prefix}_head", "head", heads)
 
 
-def seed_indices(key: str, param: str, size: int) -> list[int]:
-    """seed_option for a multiselect over 0 … size - 1 (e.g. "0,2"): values outside that range are dropped."""
+def seed_indices(key: str, param: str, size: int, emptied: str = "") -> list[int]:
+    """seed_option for a multiselect over 0 … size - 1 (e.g. "0,2"): values outside that range are dropped.
+    `emptied`: what the toast adds when every chosen value was dropped (the caller undoes what none would mean)."""
     raw = from_link(key, param)
     seed_option(key, param, parse_ints, [])
     kept = [v for v in st.session_state[key] if 0 <= v < size]
+    then = f"; {emptied}" if emptied and st.session_state[key] and not kept else ""
     if raw is not None and len(kept) != len(st.session_state[key]):
-        tell_adjusted(param, raw, f"names values outside 0 to {size - 1}; they are left out")
+        tell_adjusted(param, raw, f"names values outside 0 to {size - 1}; they are left out{then}")
     elif len(kept) != len(st.session_state[key]):  # the kept choice, made for another model
         dropped = joined(v for v in st.session_state[key] if not 0 <= v < size)
-        tell_clamped(param, dropped, f"is outside 0 to {size - 1} here; left out")
+        tell_clamped(param, dropped, f"is outside 0 to {size - 1} here; left out{then}")
     st.session_state[key] = kept
     return kept
 

@@ -77,6 +77,20 @@ def seed_tau(key: str, model_name: str, model_tau: float) -> None:
     st.session_state[owner] = (model_name, model_tau)
 
 
+def seed_slots(prefix: str, layers_param: str, positions_param: str, result: Trace, what: str) -> None:
+    """The layer and token multiselects' first values from the link, or the session's kept ones for this text.
+    When every chosen token is gone (a shorter text, a link's position past the end), the layers are cleared too:
+    no token chosen means every token, and a force on one token must not silently become a force on all."""
+    layers_key, positions_key = f"{prefix}_layers", f"{prefix}_positions"
+    links.seed_indices(layers_key, layers_param, result.num_layers)
+    had = bool(st.session_state.get(positions_key, st.session_state.get(links.KEPT_KEY, {}).get(positions_key)))
+    had = had or bool(links.from_link(positions_key, positions_param))
+    kept = links.seed_indices(positions_key, positions_param, len(result.tokens),
+                              emptied=f"{what} is off until layers are chosen again (no token chosen: every token)")
+    if had and not kept:
+        st.session_state[layers_key] = []
+
+
 def choose_slots(result: Trace, prefix: str) -> tuple[list[int], list[int]]:
     """Layer and token-position multiselects (labels "3 movie"); choices that no longer exist are dropped."""
     layers, count = result.num_layers, len(result.tokens)

@@ -79,6 +79,35 @@ def test_link_reproduces_the_forced_view():
         assert said in told, said
 
 
+@pytest.mark.parametrize("page, prefix, params", [
+    (PAGE, "markers_force", ("force_layers", "force_pos")),
+    (str(ROOT / "app_pages" / "beacons.py"), "beacons_pin", ("pin_layers", "pin_pos")),
+])
+def test_a_one_token_choice_the_text_lacks_never_becomes_every_token(checkpoint, page, prefix, params):
+    """No token chosen means every token: a shorter text dropped the one chosen token and forced (or pinned) every
+    token instead, the toast saying only that the position was left out. The layers are cleared with it now."""
+    layers, positions = params
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)  # with the sidebar's text box
+    app.query_params.update({"model": str(checkpoint("ours")), layers: "0",
+                             "text": "the acting was superb but the ending dragged on forever", positions: "7"})
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception and app.multiselect(key=f"{prefix}_layers").value == [0]
+    assert app.multiselect(key=f"{prefix}_positions").value == [7]
+    app.text_area(key="text").set_value("a film").run()  # 4 tokens with the tiny tokenizer
+    assert not app.exception
+    assert app.multiselect(key=f"{prefix}_layers").value == []  # nothing forced, not everything
+    assert app.multiselect(key=f"{prefix}_positions").value == []
+    told = " | ".join(t.value for t in app.toast)
+    assert f"{positions}=7 is outside" in told and "off until layers are chosen again" in told, told
+    assert any("Choose at least one layer" in c.value for c in app.caption)
+    linked = AppTest.from_file(page, default_timeout=300)  # a link's only position past the text's end: the same
+    linked.query_params.update({"model": str(checkpoint("ours")), layers: "0", "text": "a film", positions: "40"})
+    linked.run()
+    assert not linked.exception and linked.multiselect(key=f"{prefix}_layers").value == []
+    assert "off until layers are chosen again" in " | ".join(t.value for t in linked.toast)
+
+
 def test_dictionary_builds_with_progress_then_comes_from_disk(checkpoint, monkeypatch):
     folder = str(checkpoint("ours"))
     app = open_page({"model": folder, "text": "A gentle film with a big heart."})
