@@ -383,8 +383,16 @@ def seed_index(key: str, param: str, size: int, default: int = 0, of: str = "thi
 
 def seed_layer_head(prefix: str, layers: int, heads: int, default_layer: int = 0) -> None:
     """The layer and head inputs `{prefix}_layer` and `{prefix}_head` from the link's layer= and head=, clamped
-    to this model's sizes."""
-    seed_index(f"{prefix}_layer", "layer", layers, default_layer)
+    to this model's sizes. A layer still at the previous model's default (never moved; the Overview's is the last
+    layer) follows the new model's default: one model's default is not a choice to clamp, with a toast, for
+    another (as thought_beacon.seed_tau does for tau)."""
+    key, shown_default = f"{prefix}_layer", f"{prefix}_layer__default"
+    previous = st.session_state.get(shown_default)
+    value = st.session_state.get(key, st.session_state.get(KEPT_KEY, {}).get(key))
+    if previous is not None and previous != default_layer and value == previous:
+        st.session_state[key] = default_layer
+    seed_index(key, "layer", layers, default_layer)
+    st.session_state[shown_default] = default_layer
     seed_index(f"{prefix}_head", "head", heads)
 
 

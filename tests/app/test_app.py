@@ -283,3 +283,21 @@ def test_a_linked_pair_is_not_applied_to_a_text_typed_before_the_pairs_were_draw
 def _linked(app: AppTest, name: str) -> str:
     value = app.query_params[name]
     return value if isinstance(value, str) else value[0]
+
+
+def test_the_overview_s_default_last_layer_follows_the_model(checkpoint, tokenizer, tmp_path):
+    """The Overview shows the last layer by default: switching to a model of fewer layers toasted "The chosen
+    layer=2 is outside…" though nothing was chosen, and switching back left it at the smaller model's last."""
+    from tests.conftest import build_model, save_checkpoint
+
+    deeper = str(save_checkpoint(build_model("bert", num_hidden_layers=3), tokenizer, tmp_path / "deeper"))
+    app = run_app({"model": deeper, "text": "a fine film"})
+    assert app.number_input(key="overview_layer").value == 2
+    app.text_input(key="model_other").set_value(str(checkpoint("bert"))).run()  # 2 layers
+    assert not app.exception and app.number_input(key="overview_layer").value == 1
+    assert not [t.value for t in app.toast if "layer" in t.value]  # the default moved; nothing was clamped
+    app.text_input(key="model_other").set_value(deeper).run()
+    assert app.number_input(key="overview_layer").value == 2
+    app.number_input(key="overview_layer").set_value(0).run()  # chosen: it stays
+    app.text_input(key="model_other").set_value(str(checkpoint("bert"))).run()
+    assert app.number_input(key="overview_layer").value == 0
