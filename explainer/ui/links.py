@@ -178,9 +178,15 @@ def flush() -> None:
         pending.clear()
 
 
+# Kept in the address even when empty: an emptied text box is a view of its own ("The text is empty"), and an
+# address without text= opens the default text instead.
+KEPT_EMPTY = ("text",)
+
+
 def _address(options: Mapping[str, str]) -> dict[str, str]:
-    """The current address with `options` over it; an empty value leaves the address."""
-    return {key: value for key, value in {**st.query_params.to_dict(), **options}.items() if value != ""}
+    """The current address with `options` over it; an empty value leaves the address (but text=, KEPT_EMPTY)."""
+    merged = {**st.query_params.to_dict(), **options}
+    return {key: value for key, value in merged.items() if value != "" or key in KEPT_EMPTY}
 
 
 def _apply(options: Mapping[str, str], always: bool) -> None:

@@ -43,10 +43,16 @@ def test_query_params_seed_text_and_model():
 
 def test_empty_text_gets_a_message_not_an_error():
     app = run_app()
-    app.text_area(key="text").set_value("   ").run()
+    app.text_area(key="text").set_value("").run()
     assert not app.exception
     assert any("empty" in i.value for i in app.info)
     assert not app.get("plotly_chart")
+    # its link reopens the empty view: without text= it opened the default text
+    assert app.query_params["text"] in ("", [""])
+    reopened = run_app({"model": app.query_params["model"], "text": ""})
+    assert reopened.text_area(key="text").value == "" and any("empty" in i.value for i in reopened.info)
+    reopened.text_area(key="text").set_value("   ").run()  # spaces only: as empty
+    assert any("empty" in i.value for i in reopened.info) and not reopened.get("plotly_chart")
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path):
