@@ -84,7 +84,11 @@ def seed_slots(prefix: str, layers_param: str, positions_param: str, result: Tra
     layers_key, positions_key = f"{prefix}_layers", f"{prefix}_positions"
     links.seed_indices(layers_key, layers_param, result.num_layers)
     had = bool(st.session_state.get(positions_key, st.session_state.get(links.KEPT_KEY, {}).get(positions_key)))
-    had = had or bool(links.from_link(positions_key, positions_param))
+    raw = links.from_link(positions_key, positions_param)
+    try:  # a link's positions that cannot be read: the default (every token) is used, and the toast says so
+        had = had or bool(raw and links.parse_ints(raw))
+    except ValueError:
+        pass
     kept = links.seed_indices(positions_key, positions_param, len(result.tokens),
                               emptied=f"{what} is off until layers are chosen again (no token chosen: every token)")
     if had and not kept:

@@ -106,6 +106,11 @@ def test_a_one_token_choice_the_text_lacks_never_becomes_every_token(checkpoint,
     linked.run()
     assert not linked.exception and linked.multiselect(key=f"{prefix}_layers").value == []
     assert "off until layers are chosen again" in " | ".join(t.value for t in linked.toast)
+    unread = AppTest.from_file(page, default_timeout=300)  # positions that cannot be read: every token, as said
+    unread.query_params.update({"model": str(checkpoint("ours")), layers: "0", "text": "a film", positions: "x"})
+    unread.run()
+    assert not unread.exception and unread.multiselect(key=f"{prefix}_layers").value == [0]
+    assert f"{positions}=`x` could not be read here; the default is used" in " | ".join(t.value for t in unread.toast)
 
 
 def test_dictionary_builds_with_progress_then_comes_from_disk(checkpoint, monkeypatch):
