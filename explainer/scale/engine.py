@@ -112,13 +112,17 @@ def run_job(
             _run_ray(bundle, fingerprint, inputs, job, reader, shards, names, ray_options, progress is not None)
             workers = ray_options.workers
         seconds = time.perf_counter() - start
+        if (changed := inputs.changed()) is not None:  # the rows read may not be the bytes hashed: keep none
+            raise EngineError(f"{changed} changed while the job read it; run it again on the file as it is now")
         entries, rows, skipped, nodes = _check_rows(shards, inputs)
+        # Described before the move, then the manifest right after it: an interrupt in between would leave rows
+        # with no manifest, a folder later runs refuse. Names relative to .partial are those relative to folder.
+        shard_names = tuple(sorted(str(p.relative_to(partial)) for p in shards.glob("*.parquet")))
+        columns = tuple(pa_dataset.dataset(str(shards), format="parquet").schema.names)
+        shard_rows, shard_sha256 = describe_shards(partial, shard_names)  # checked on every open
         final = folder / ROWS
         shutil.rmtree(final, ignore_errors=True)
         os.replace(shards, final)
-        shard_names = tuple(sorted(str(p.relative_to(folder)) for p in final.glob("*.parquet")))
-        columns = tuple(pa_dataset.dataset(str(final), format="parquet").schema.names)
-        shard_rows, shard_sha256 = describe_shards(folder, shard_names)  # checked on every open
         manifest = Manifest(
             kind=job.kind,
             model=bundle.name,

@@ -20,6 +20,7 @@ class InputSet:
     files: tuple[Path, ...]
     hashes: tuple[str, ...]  # sha256 of each file's bytes
     sizes: tuple[int, ...]  # bytes of each file
+    stamps: tuple[tuple[int, int], ...] = ()  # (size, modification time in ns) of each file before it was hashed
 
     @property
     def content_hash(self) -> str:
@@ -32,6 +33,18 @@ class InputSet:
     @property
     def total_bytes(self) -> int:
         return sum(self.sizes)
+
+    def changed(self) -> Path | None:
+        """The first file whose size or modification time differs from when it was hashed (None: none): rows read
+        from it may not be the bytes the results are keyed on, so they must not be kept under that hash."""
+        for path, stamp in zip(self.files, self.stamps, strict=False):
+            try:
+                now = path.stat()
+            except OSError:
+                return path
+            if (now.st_size, now.st_mtime_ns) != stamp:
+                return path
+        return None
 
 
 def _is_data_file(path: Path) -> bool:
@@ -68,9 +81,11 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     formats = {EXTENSIONS[p.suffix.lower()] for p in files if p.suffix.lower() in EXTENSIONS}
     if len(formats) > 1:
         raise DatasetError(f"{text} mixes formats ({', '.join(sorted(formats))}): give shards of one format")
+    stamps = tuple((stat.st_size, stat.st_mtime_ns) for stat in (p.stat() for p in files))  # before hashing
     return InputSet(
         spec=text,
         files=tuple(files),
         hashes=tuple(_hash(p) for p in files),
-        sizes=tuple(p.stat().st_size for p in files),
+        sizes=tuple(size for size, _ in stamps),
+        stamps=stamps,
     )

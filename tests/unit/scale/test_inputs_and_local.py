@@ -179,6 +179,26 @@ def test_a_failing_block_names_its_file_and_lines(shards, tmp_path, ours_bundle,
     assert not (tmp_path / "out" / MANIFEST).exists() and not (tmp_path / "out" / PARTIAL).exists()
 
 
+def test_a_file_changed_while_the_job_reads_it_keeps_no_results(shards, tmp_path, ours_bundle):
+    """The rows read were stored under the hash taken before the run: a file appended to mid-run, then restored,
+    was later reused with rows that are not in it (n too big)."""
+    folder = shutil.copytree(shards, tmp_path / "in")
+    second = sorted(folder.glob("*.csv"))[1]
+    original = second.read_bytes()
+    inputs = resolve_inputs(folder)
+
+    def append_once(done: int, total: int) -> None:
+        if second.read_bytes() == original:
+            second.write_bytes(original + b"a row appended while the job ran,1\n" * 10)
+
+    with pytest.raises(EngineError, match=rf"{second.name} changed while the job read it; run it again"):
+        run_job(ours_bundle, inputs, JobOptions("evaluate"), tmp_path / "out", block_rows=40, progress=append_once)
+    assert not (tmp_path / "out" / MANIFEST).exists() and not (tmp_path / "out" / "rows").exists()
+    second.write_bytes(original)
+    manifest, reused = run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out")
+    assert not reused and manifest.rows == 180
+
+
 def test_local_sweep_matches_todays_sweep(shards, tmp_path, ours_bundle):
     from explainer.thought_beacon.beacons import sweep as local_sweep
 
