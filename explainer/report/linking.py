@@ -8,6 +8,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
@@ -41,6 +42,24 @@ class LiveLink:
     page: str
     params: dict[str, str]
     opens: str
+
+
+# Page options that can name a file or folder on the server (outside demo mode, where they carry offered names).
+PATH_OPTIONS = ("data", "results", "results_b", "model_b")
+
+
+def server_paths(params: Mapping[str, str]) -> list[str]:
+    """The options of a local (not demo) page's link that name a path on this machine: data=, results= and
+    results_b= whenever set, model_b= when it names a folder (a shipped name or a hub id travels)."""
+    named = {m.name for m in shipped.SHIPPED} | {shipped.UNTRAINED_NAME}
+    return [key for key in PATH_OPTIONS if params.get(key) and not (
+        key == "model_b" and (params[key] in named or not Path(params[key]).expanduser().exists()))]
+
+
+def paths_left_out(keys: Sequence[str]) -> str:
+    """The report's line in place of a live link that would carry the server paths of options `keys`."""
+    return (f"The live link is left out: its {', '.join(f'{key}=' for key in keys)} would carry a path on the "
+            "machine that made this report.")
 
 
 def page_link(address: str, query: Mapping[str, str]) -> str:

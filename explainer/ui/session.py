@@ -20,7 +20,7 @@ from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.report import build_report
-from explainer.report.linking import link_model, page_link
+from explainer.report.linking import link_model, page_link, paths_left_out, server_paths
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup, text_box
@@ -197,12 +197,14 @@ def report_button(current: Selection, demo_name: str | None) -> None:
         )
         params = dict(options)
         query = {**params, "model": model, "text": text}
-        link = page_link(address, query) if address and model else ""
+        paths = server_paths(params) if demo is None else []  # a demo's links carry offered names only
+        link = page_link(address, query) if address and model and not paths else ""
         view = live_view(page, params)
         try:
             bundle = get_bundle(name)
             return build_report(bundle, text, **view.report_options(bundle.label_names), link=link,
-                                model_label=demo_name, attribution_token_limit=limit)
+                                link_note=paths_left_out(paths) if paths else "", model_label=demo_name,
+                                attribution_token_limit=limit)
         except InputError as error:  # an empty text: the file says so instead of failing the download
             return f"<!DOCTYPE html><meta charset='utf-8'><p>No report: {html.escape(str(error))}</p>"
 

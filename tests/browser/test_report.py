@@ -11,6 +11,7 @@ import pytest
 from explainer.bench.app_driver import BUSY
 from explainer.report import build_report
 from tests.browser.test_browser import block_network, browser, playwright_api  # noqa: F401  (fixtures)
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser]
 
@@ -103,3 +104,13 @@ def test_a_text_typed_then_the_button_pressed_at_once_is_the_reports_text(browse
     document = sidebar_report(browser, app_url, "", {"text": "A gentle film with a big heart."}, tmp_path,
                               change=type_without_enter, settle=False)
     assert re.findall(r'<div class="input-text">([^<]*)', document) == [new]
+
+
+@pytest.mark.slow
+def test_a_report_leaves_out_a_link_that_would_carry_a_server_path(browser, app_url, tmp_path):  # noqa: F811
+    """Compare's model_b= (a folder), the Map's and Errors' data=: the sidebar model's folder was left out of the
+    report's link, these were not."""
+    folder = str(ROOT / "assets" / "models" / "sst2-baseline")
+    document = sidebar_report(browser, app_url, "compare", {"text": "A gentle film.", "model_b": folder}, tmp_path)
+    assert "left out: its model_b= would carry a path on the machine" in document
+    assert urllib.parse.quote(folder, safe="") not in document and folder not in document

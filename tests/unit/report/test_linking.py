@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from explainer.report import DEFAULT_PAGES, PAGES
-from explainer.report.linking import live_link, page_link
+from explainer.report.linking import live_link, page_link, paths_left_out, server_paths
 from explainer.ui.links import NOT_IN_REPORT, LiveView, live_view
 
 
@@ -47,3 +47,16 @@ def test_a_page_link_puts_the_roots_slash_before_the_query():
     assert page_link("http://host:8501", query) == "http://host:8501/?model=m&text=a+%3Cb%3E+%26+%C3%A9"
     assert page_link("http://host:8501/", query).startswith("http://host:8501/?model=m")
     assert page_link("http://host:8501/app/attention", {"model": "m"}) == "http://host:8501/app/attention?model=m"
+
+
+def test_options_naming_a_server_path_are_found(tmp_path):
+    """A report's live link must not carry a path on the machine that made it: data=, results= and results_b= name
+    files there whenever set; model_b= only when it names a folder (a shipped name or a hub id travels)."""
+    (tmp_path / "model").mkdir()
+    params = {"data": "/srv/x.csv", "model_b": str(tmp_path / "model"), "text": "a film", "results": "",
+              "layer": "1"}
+    assert server_paths(params) == ["data", "model_b"]
+    assert server_paths({"model_b": "sst2-baseline", "text": "a"}) == []
+    assert server_paths({"model_b": "someone/some-model"}) == []  # a hub id, not a folder here
+    assert paths_left_out(["data", "model_b"]) == (
+        "The live link is left out: its data=, model_b= would carry a path on the machine that made this report.")
