@@ -14,6 +14,7 @@ from pathlib import Path
 from explainer.attention.statistics import FIELDS, attention_rollout, head_statistics
 from explainer.attribution.attributing import attribute
 from explainer.attribution.inputs import BASELINES
+from explainer.attribution.layer_methods import MethodUnsupported
 from explainer.attribution.options import page_options
 from explainer.attribution.registry import METHODS, REGISTRY, title
 from explainer.capture.tracing import Trace, trace
@@ -129,7 +130,10 @@ def _attribution(
     # attributed dense; else the label the page attributed.
     chosen = result.predicted if target is None else result.label_names.index(target)
     options = page_options(baseline)  # the page's numbers, not the command line's longer runs
-    scores = attribute(bundle, result.text, method, target=chosen, options=options)
+    try:
+        scores = attribute(bundle, result.text, method, target=chosen, options=options)
+    except MethodUnsupported as error:  # this model's family lacks what the method reads: the rest still goes
+        return Section("attribution", f"Attribution: {title(method)}", "", note=f"Left out: {error}")
     which = "the predicted label" if chosen == result.predicted else "the label"
     # a method that reads no label (rollout) explains none: naming one would claim what was not computed
     of = f" of {which} {scores.target_label}" if REGISTRY[method].depends_on_target else ""

@@ -248,6 +248,13 @@ def test_a_family_not_in_the_table_refuses_the_one_position_methods(tokenizer, t
     results = attribute_all(loaded, "a fine film")
     assert "integrated_gradients" in results and "rollout" not in results and "grad_x_attention" not in results
     assert missing_family_note(loaded.model, "the attribution graph").startswith("The attribution graph needs")
+    from explainer.report import build_report
+
+    # the report from such a page: its attribution section says why it is left out; the rest is drawn (the whole
+    # file once read "No report: ...")
+    document = build_report(loaded, "a fine film", pages=("overview", "attention", "attribution"), method="rollout")
+    assert "Left out: " in document and "not in the per-architecture table" in document
+    assert '<h2 id="overview">' in document and '<h2 id="attention">' in document
 
 
 def test_the_batched_passes_read_a_decoder_s_text_where_trace_reads_it(tokenizer, tmp_path):
