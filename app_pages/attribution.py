@@ -137,7 +137,7 @@ if trace is not None:
         graph_bar.empty()
         graph = heads.graph(threshold)
         caption, unreliable = attribution_figures.graph_caption(heads, graph)
-        (st.warning if unreliable else st.caption)(caption)
+        (st.warning if unreliable else st.caption)(markdown_literal(caption))  # it may name a checkpoint's label
         chart(attribution_figures.graph_figure(graph), "graph")
         st.download_button(
             "Graph as JSON",

@@ -129,6 +129,7 @@ class AttributionGraph:
     target_label: str
     nodes: tuple[tuple[int, int], ...]  # every node of a kept edge, and the prediction node
     edges: tuple[GraphEdge, ...]
+    note: str = ""  # why there is no edge, when there is none
 
     def as_dict(self) -> dict[str, Any]:
         def node_id(node: tuple[int, int]) -> str:
@@ -155,6 +156,7 @@ class AttributionGraph:
                 }
                 for e in self.edges
             ],
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -460,4 +462,18 @@ def build_graph(result: AttentionAttribution, threshold: float = DEFAULT_THRESHO
         target_label=result.target_label,
         nodes=tuple(sorted(reached)),
         edges=tuple(kept),
+        note="" if kept else _no_edge_note(result, threshold),
     )
+
+
+def _no_edge_note(result: AttentionAttribution, threshold: float) -> str:
+    """Why no edge reaches the prediction. Edges carry evidence for the target label; towards a label the model
+    does not predict, every edge into the prediction can carry evidence against it, and the graph is empty."""
+    last = result.num_layers - 1
+    strongest = float(result.scores[last].sum(axis=0)[result.readout].max())  # the edges into the prediction
+    if strongest <= 0:
+        return (f"No edge reaches the prediction: the graph draws edges that carry evidence for "
+                f"'{result.target_label}', and every edge into the prediction at layer {last} carries evidence "
+                f"against it (the strongest {strongest:+.3g}). The predicted label's graph shows the paths to it.")
+    return (f"No edge into the prediction is above the threshold ({threshold:g} x the strongest edge of layer "
+            f"{last}): lower it to see them.")

@@ -297,7 +297,8 @@ def graph_caption(heads: AttentionAttribution, graph: AttributionGraph) -> tuple
     errors = ", ".join(f"{d:.1%}" for d in heads.relative_deltas)
     unmet = [note for note in heads.notes if UNRELIABLE in note]
     line = f"{plural(len(graph.edges), 'edge')} · completeness error per layer: {errors}."
-    return " ".join([line, *unmet]), bool(unmet)
+    said = [graph.note] if graph.note else []  # an empty graph says why (a label the model does not predict)
+    return " ".join([line, *said, *unmet]), bool(unmet or said)
 
 
 

@@ -203,6 +203,28 @@ def test_layers_left_over_the_tolerance_are_named_in_a_warning(bundle):
     assert unreliable and caption.endswith(note)
 
 
+def test_an_empty_graph_says_why(bundle):
+    """Towards a label the model does not predict, every edge into the prediction can carry evidence against it:
+    the graph was empty (even at threshold 0) and nothing said why."""
+    import dataclasses
+
+    from explainer.views.attribution import graph_caption
+
+    result = attention_attribution(bundle("bert"), TEXT, steps=8)
+    scores = result.scores.copy()
+    scores[-1] = -np.abs(scores[-1])  # every edge of the last layer against the label
+    against = dataclasses.replace(result, scores=scores)
+    graph = against.graph(0.0)
+    assert graph.edges == () and graph.nodes == (graph.prediction,)
+    assert "No edge reaches the prediction" in graph.note and "carries evidence against it" in graph.note
+    assert f"'{result.target_label}'" in graph.note and graph.as_dict()["note"] == graph.note
+    caption, warned = graph_caption(against, graph)
+    assert warned and graph.note in caption and caption.startswith("0 edges")
+    assert result.graph(0.0).note == "" and "note" not in result.graph(0.0).as_dict()  # edges: nothing to explain
+    above = result.graph(1.0)  # only each layer's strongest edge: none may lead into the prediction
+    assert above.edges or "above the threshold" in above.note
+
+
 def test_a_layer_that_barely_moves_the_logit_is_not_held_to_float_noise():
     # Zeroing a late layer of a confident model can move the logit by 0.004: an error of 1e-4 there is float noise,
     # not a 2.5 % miss. The gap is floored as the embedding methods floor it (GAP_FLOOR), in the note and the caption.
