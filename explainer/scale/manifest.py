@@ -180,7 +180,10 @@ def check_shards(folder: Path, manifest: Manifest) -> None:
         raise damaged(folder, f"{len(shards)} shards listed, {counts}")
     seen: set[Path] = set()
     for shard in shards:
-        resolved = (folder / shard).resolve()
+        try:
+            resolved = (folder / shard).resolve()
+        except (OSError, RuntimeError) as error:  # a symlink loop raises RuntimeError here
+            raise damaged(folder, f"the shard {shard} cannot be opened ({error})") from error
         if resolved in seen:
             raise damaged(folder, f"the shard {shard} is listed twice")
         seen.add(resolved)

@@ -162,6 +162,12 @@ def _swap_in_other(other: Path) -> Damage:
     return swap
 
 
+def _loop_second(folder: Path, manifest: dict[str, Any]) -> None:
+    """The second shard replaced by a symlink to itself: resolving it raised RuntimeError, a traceback."""
+    (folder / manifest["shards"][1]).unlink()
+    (folder / manifest["shards"][1]).symlink_to(folder / manifest["shards"][1])
+
+
 DAMAGE: dict[str, Damage | None] = {
     "shard unlisted, file kept": _drop_second,
     "shard unlisted and deleted": _delete_second,
@@ -175,6 +181,7 @@ DAMAGE: dict[str, Damage | None] = {
     "kind edited": _edit(kind="map"),
     "label_names reversed": _reverse_labels,
     "beacon_threshold edited": _edit_tau,
+    "shard a symlink loop": _loop_second,
 }
 RESIGNED = ("shard unlisted, file kept", "shard unlisted and deleted", "shard listed twice", "shard copied and listed",
             "row ids renumbered", "rows edited", "input_hash edited", "kind edited", "beacon_threshold edited")
