@@ -362,6 +362,12 @@ def load_cli_model(name: str | None, allow_pickle: bool = False) -> ModelBundle:
         fail(str(error))
 
 
+def names_shards(raw: str | Path) -> bool:
+    """Whether --data names a folder of labelled files or a glob of them (not one file): the engine reads those."""
+    path = Path(str(raw)).expanduser()
+    return path.is_dir() or (any(mark in str(raw) for mark in "*?[") and not path.exists())
+
+
 def load_cli_data(
     bundle: ModelBundle, raw: str | Path, text_column: str | None = None, label_column: str | None = None
 ) -> LabelledData:

@@ -28,6 +28,7 @@ from explainer.cli.common import (
     fail,
     load_cli_data,
     load_cli_model,
+    names_shards,
     print_json,
     progress_bar,
     report_skipped,
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = None
     files = 1  # data files read: rows are numbered within the file only when there is one
     try:
-        if args.engine == "ray":  # the embedding pass on Ray into DIR; the projection reads it back
+        if args.engine == "ray" or names_shards(args.data):  # the embedding pass by the engine into DIR (a folder
+            # or glob of files, or Ray); the projection reads it back
             from explainer.scale.results import seed_caches
             from explainer.scale.work import JobOptions
 

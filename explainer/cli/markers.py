@@ -25,6 +25,7 @@ from explainer.cli.common import (
     describe,
     fail,
     load_cli_model,
+    names_shards,
     print_json,
     progress_bar,
     quote_contents,
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     check_output_folder(args.out)  # before the passes: a folder that cannot be written fails now, not at the end
     check_engine_arguments(args)
-    if args.engine == "ray":
+    if args.engine == "ray" or names_shards(args.data):  # a folder or glob of files: the engine reads them
         _on_ray(args)
         return
     # pandas, torch and the library load only now: --help and usage errors start at once
@@ -120,7 +121,7 @@ def _print_summary(
 
 
 def _on_ray(args) -> None:
-    """--engine ray: the dictionary's passes in an actor pool, their parts merged here."""
+    """--engine ray, or shards on the local engine: the dictionary's passes by the engine, parts merged here."""
     from explainer.scale.results import marker_dictionary
     from explainer.scale.work import JobOptions
     from explainer.thought_beacon.marker_dictionary import has_markers, write_outputs

@@ -91,6 +91,21 @@ def test_a_folder_of_shards_without_the_scale_options_says_how(shard_folder, che
     assert code == 2 and "no labelled data file matches" in err
 
 
+@pytest.mark.parametrize("command", ["map", "markers"])
+def test_map_and_markers_read_a_folder_or_glob_on_the_local_engine(command, shard_folder, tmp_path, checkpoint,
+                                                                    capsys):
+    """Their --out is always given, yet a folder or glob was refused as needing '--out DIR' (only --engine ray read
+    one): the local engine reads them, as for evaluate --out."""
+    from explainer.cli.map import main as map_main
+
+    main, extra = {"map": (map_main, []), "markers": (markers, ["--no-forced-effect"])}[command]
+    for index, data in enumerate((str(shard_folder), str(shard_folder / "*.csv"))):
+        argv = ["--model", str(checkpoint("ours")), "--data", data, "--out", str(tmp_path / f"out{index}"), *extra]
+        code, out, err = run(main, argv, capsys)
+        assert code == 0, err
+        assert json.loads(out)["results"]["engine"] == "local" and "skipped 2 row(s)" in err
+
+
 def test_help_offers_only_addresses_that_work(capsys):
     code, out, _ = run(evaluate, ["--help"], capsys)
     assert code == 0 and "--ray-address" in out and "HOST:PORT" in out and "ray://" not in out
