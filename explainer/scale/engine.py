@@ -304,7 +304,7 @@ def _check_reachable(address: str) -> None:
         return  # not HOST:PORT: ray.init says what is wrong with it
     host = host.strip("[]") or "127.0.0.1"
     try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+        connection = socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS)
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise EngineError(
@@ -312,6 +312,32 @@ def _check_reachable(address: str) -> None:
             f"{CONNECT_SECONDS} s ({reason}); is the head node up, and is this its GCS address (ray start --head "
             "prints it)?"
         ) from error
+    with connection:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", ""):  # TLS: Ray's own connect checks it
+            _check_speaks_grpc(connection, address, f"{host}:{port}")
+
+
+# What a gRPC server (Ray's GCS, or its Ray Client server) answers first: HTTP/2's client preface and an empty
+# SETTINGS frame get a SETTINGS frame (frame type 4, the fourth byte of its 9-byte header) back.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _check_speaks_grpc(connection: socket.socket, address: str, where: str) -> None:
+    """EngineError unless what accepted the connection answers as a gRPC server within CONNECT_SECONDS: a port that
+    accepts and stays silent (another service, a proxy) kept ray.init retrying for minutes, deaf to Ctrl-C."""
+    header = b""
+    try:
+        connection.settimeout(CONNECT_SECONDS)
+        connection.sendall(HTTP2_PREFACE)
+        while len(header) < 9 and (chunk := connection.recv(9 - len(header))):
+            header += chunk
+    except OSError:
+        pass  # said below: no answer
+    if len(header) < 9 or header[3] != 4:
+        said = (f"accepted a connection but did not answer within {CONNECT_SECONDS} s" if not header else
+                "answered, but not as a Ray cluster does (gRPC)")
+        raise EngineError(f"cannot use the Ray cluster at {address}: {where} {said}; is this the head node's GCS "
+                          "address (ray start --head prints it)?")
 
 
 @contextmanager

@@ -325,6 +325,47 @@ def test_an_unreachable_cluster_fails_within_seconds(monkeypatch):
     assert time.monotonic() - start < 15
 
 
+
+def test_an_address_that_accepts_but_is_not_ray_fails_within_seconds(monkeypatch):
+    """A port that accepts and stays silent (another service, a proxy) passed the TCP check, and ray.init then
+    retried for minutes, deaf to Ctrl-C. A gRPC server answers HTTP/2's preface with a SETTINGS frame."""
+    import http.server
+    import socket
+    import threading
+    import time
+
+    pytest.importorskip("ray")
+    import explainer.scale.engine as engine
+
+    monkeypatch.setattr("ray.is_initialized", lambda: False)
+    monkeypatch.setattr("ray.init", lambda *a, **k: pytest.fail("ray.init would retry for many minutes"))
+    monkeypatch.setattr(engine, "CONNECT_SECONDS", 1)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        start = time.monotonic()
+        with pytest.raises(EngineError, match=r"accepted a connection but did not answer within 1 s"):
+            engine.connect(f"127.0.0.1:{silent.getsockname()[1]}", 2)
+        assert time.monotonic() - start < 10
+    web = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=web.handle_request, daemon=True).start()
+    with pytest.raises(EngineError, match=r"answered, but not as a Ray cluster does"):
+        engine.connect(f"127.0.0.1:{web.server_port}", 2)
+    web.server_close()
+    with socket.socket() as grpc_like:  # answers as a gRPC server does: the address passes to ray.init
+        grpc_like.bind(("127.0.0.1", 0))
+        grpc_like.listen(1)
+
+        def answer() -> None:
+            peer, _ = grpc_like.accept()
+            with peer:
+                peer.recv(len(engine.HTTP2_PREFACE))
+                peer.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+
+        threading.Thread(target=answer, daemon=True).start()
+        engine._check_reachable(f"127.0.0.1:{grpc_like.getsockname()[1]}")
+
+
 def test_ray_client_addresses_are_refused_without_ray_client(monkeypatch):
     import importlib.util
 
