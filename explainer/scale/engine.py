@@ -86,7 +86,7 @@ def run_job(
     folder = Path(out)
     fingerprint = model_fingerprint(bundle)
     key = run_key(job.kind, fingerprint, inputs.content_hash, job.keyed())
-    finished = prepare_folder(folder, job.kind, fingerprint, inputs.content_hash, job.keyed())
+    finished = prepare_folder(folder, job.kind, fingerprint, inputs.content_hash, job.keyed(), bundle.name)
     if finished is not None:
         return finished, True
     text_column, label_column, extra_columns, labels_by_id = _shared_columns(

@@ -252,14 +252,19 @@ def _file_problem(used: Any, skipped: int, entry: FileEntry) -> str:
     return f"{skipped} skipped, the manifest says {entry.skipped}" if skipped != entry.skipped else ""
 
 
-def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any]) -> str:
+def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any],
+                model: str | None = None) -> str:
     """What makes the job (kind, fingerprint, input_hash, options) another run than the one in `manifest`, in
     words: the same names and paths can hide other weights or edited files."""
     found = []
     if manifest.kind != kind:
         found.append(f"it ran {manifest.kind}, this is {kind}")
     if manifest.model_fingerprint != fingerprint:
-        found.append(f"other model weights (it ran {manifest.model})")
+        if model is not None and model != manifest.model:  # the fingerprint holds the name: say so, not "weights"
+            found.append(f"another model name ({manifest.model} there, {model} now; a model is known by its name, "
+                         "config and files together)")
+        else:
+            found.append(f"other model weights (it ran {manifest.model})")
     if manifest.input_hash != input_hash:
         found.append("other input bytes (a file was edited, added or removed)")
 
@@ -275,7 +280,7 @@ def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str
 
 
 def prepare_folder(
-    folder: Path, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any]
+    folder: Path, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any], model: str | None = None
 ) -> Manifest | None:
     """Before a run of the job (kind, fingerprint, input_hash, options: see run_key) into `folder`: the finished
     results of this very job (reuse them), or None after making room (an unfinished run's partial output
@@ -287,7 +292,7 @@ def prepare_folder(
         manifest = read_manifest(folder)
         if manifest.run_key == run_key(kind, fingerprint, input_hash, options):
             return manifest
-        what = differences(manifest, kind, fingerprint, input_hash, options)
+        what = differences(manifest, kind, fingerprint, input_hash, options, model)
         raise ResultsError(
             f"{folder} holds the results of another run ({manifest.kind} of {manifest.model} on "
             f"{manifest.input_spec}{': ' + what if what else ''}); give another --out folder, or remove this one "

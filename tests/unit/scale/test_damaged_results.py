@@ -60,6 +60,9 @@ def test_another_run_is_refused_saying_what_differs(shards, tmp_path, ours_bundl
     assert differences(manifest, "sweep", "other", "bytes", same[3]) == (
         "it ran evaluate, this is sweep; other model weights (it ran "
         f"{manifest.model}); other input bytes (a file was edited, added or removed)")
+    assert differences(manifest, *same[:1], "other", *same[2:], model="elsewhere/the-same-weights") == (
+        f"another model name ({manifest.model} there, elsewhere/the-same-weights now; a model is known by its name, "
+        "config and files together)")  # said "other model weights" of the same folder named by its path
     with pytest.raises(ResultsError, match="beacon_threshold None there, 0.5 now"):
         run_job(ours_bundle, inputs, JobOptions("evaluate", beacon_threshold=0.5), out)
 
