@@ -44,7 +44,8 @@ if result is None:
 frame = result.frame
 labelled.show_problems(result)
 st.caption(
-    f"{markdown_literal(result.model_name)} on {markdown_literal(result.source)}: {len(frame):,} examples, "
+    f"{markdown_literal(result.model_name)} on {markdown_literal(result.source)}: "
+    f"{len(frame):,} example{'' if len(frame) == 1 else 's'}, "
     f"{hidden_state_name(result.layer)} (hidden state {result.layer} of 0-{result.layers - 1})"
     f", {result.pooling} vectors, {result.method.upper()}"
     + (" (predictions and embeddings read from the cache)" if result.cached else "")

@@ -246,3 +246,10 @@ def test_ids_read_by_a_model_with_more_labels_are_said_on_the_map(tokenizer, tmp
     folder = save_checkpoint(model, tokenizer, tmp_path / "three")
     app = open_map({"model": str(folder)})  # the shipped challenge set: labels 0 and 1
     assert "1 as 'neutral'" in " ".join(w.value for w in app.warning)
+
+
+def test_a_one_row_file_is_one_example(checkpoint, tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("text,label\na fine film,pos\n")
+    app = open_map({"model": str(checkpoint("ours")), "data": str(path)})
+    assert any(": 1 example, " in c.value for c in app.caption), [c.value for c in app.caption]  # "1 examples"
