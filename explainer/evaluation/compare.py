@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from explainer.attention.head_matching import HeadMatching, match_heads
+from explainer.capture.encoding import UnembeddableToken
 from explainer.capture.tracing import Trace, trace
 from explainer.counterfactual.words import split_words
 from explainer.data.labelled import DatasetError, LabelledData
@@ -231,8 +232,14 @@ def compare_data(
     if order != list(range(len(order))):  # B numbers the same labels differently
         data_b = dataclasses.replace(data, labels=tuple(order[label] for label in data.labels))
     options = {"beacon_threshold": beacon_threshold, "batch_size": batch_size}
-    report_a = analyse(bundle_a, data, progress=progress_a, **options)
-    report_b = analyse(bundle_b, data_b, progress=progress_b, **options)
+    reports = []
+    for who, bundle, rows, progress in (("A", bundle_a, data, progress_a), ("B", bundle_b, data_b, progress_b)):
+        try:
+            reports.append(analyse(bundle, rows, progress=progress, **options))
+        except UnembeddableToken as error:  # "this model" of two: say which (its row stays named: text_index)
+            error.args = (f"Model {who}: {error}",)
+            raise
+    report_a, report_b = reports
     return DataComparison(report_a, report_b, disagreement_counts(report_a, report_b),
                           disagreement_table(report_a, report_b))
 

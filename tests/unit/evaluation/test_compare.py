@@ -288,3 +288,24 @@ def test_words_are_said_to_come_from_different_lengths_read_not_from_different_t
     result = compare_text(bundle("bert"), short, TEXT)
     assert result.level == "word"
     assert result.why_words.startswith("the two models read different lengths of the text (")
+
+
+def test_a_row_only_model_b_cannot_embed_names_model_b_and_its_line(checkpoint, tmp_path):
+    """'which this model has no embedding for' of two models did not say which."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from explainer.capture.encoding import UnembeddableToken
+
+    folder = shutil.copytree(checkpoint("ours"), tmp_path / "added")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
+    tokenizer.save_pretrained(folder)
+    path = tmp_path / "zoo.csv"
+    path.write_text("text,label\na good film,pos\nthe zebra was dull,neg\n")
+    plain, added = load_model(checkpoint("ours"), device="cpu"), load_model(folder, device="cpu")
+    data = load_labelled(plain, path)
+    with pytest.raises(UnembeddableToken) as caught:
+        compare_data(plain, added, data)
+    assert data.located(caught.value).startswith(f"Line 3 of {path}: Model B: The text holds the token 'zebra'")
