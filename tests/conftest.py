@@ -372,6 +372,20 @@ def save_checkpoint(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, 
     return folder
 
 
+def with_unembeddable_word(folder: Path, copy: Path, word: str = "zebra") -> Path:
+    """A copy of checkpoint `folder` at `copy` whose tokenizer knows `word` and the model has no embedding for it
+    (a token added without resizing the embeddings): a text holding it cannot be run."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    shutil.copytree(folder, copy)
+    tokenizer = AutoTokenizer.from_pretrained(copy)
+    tokenizer.add_tokens([word])
+    tokenizer.save_pretrained(copy)
+    return copy
+
+
 @pytest.fixture(scope="session", autouse=True)
 def explainer_cache(tmp_path_factory) -> Path:
     """Models built on demand (the untrained placeholder) go to a temporary folder, not ~/.cache."""

@@ -125,14 +125,9 @@ def test_bad_files_get_clear_messages(tmp_path):
 
 def test_a_row_the_model_cannot_embed_is_named_by_its_line(checkpoint, tmp_path):
     """A tokenizer knowing a word the model has no embedding for: the page said which token, not which row."""
-    import shutil
+    from tests.conftest import with_unembeddable_word
 
-    from transformers import AutoTokenizer
-
-    folder = shutil.copytree(checkpoint("ours"), tmp_path / "added")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
-    tokenizer.save_pretrained(folder)
+    folder = with_unembeddable_word(checkpoint("ours"), tmp_path / "added")
     path = tmp_path / "zoo.csv"
     path.write_text("text,label\na good film,pos\n,neg\nfine\n\"a\nquoted\nfilm\",neg\nthe zebra was dull,neg\n")
     app = open_page("app_pages/errors.py", {"model": str(folder), "data": str(path)})

@@ -172,14 +172,9 @@ def test_the_data_set_travels_in_the_link(checkpoint, tmp_path, page, prefix):
                                                     "beacons_sweep")])
 def test_a_row_the_model_cannot_embed_is_a_message_naming_its_line(checkpoint, tmp_path, page, prefix, button):
     """A tokenizer knowing a word the model has no embedding for: the button's run ended in an exception box."""
-    import shutil
+    from tests.conftest import with_unembeddable_word
 
-    from transformers import AutoTokenizer
-
-    folder = shutil.copytree(checkpoint("ours"), tmp_path / "added")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
-    tokenizer.save_pretrained(folder)
+    folder = with_unembeddable_word(checkpoint("ours"), tmp_path / "added")
     (tmp_path / "zoo.csv").write_text("text,label\na good film,1\n,0\nthe zebra was dull,0\n")
     app = AppTest.from_file(page, default_timeout=300)
     app.query_params.update({"model": str(folder), "data": str(tmp_path / "zoo.csv")})

@@ -85,15 +85,10 @@ def test_cli_reports_an_unwritable_predictions_file_in_one_line(checkpoint, tmp_
 def test_a_row_holding_a_token_the_model_cannot_embed_is_one_line(checkpoint, tmp_path, capsys, monkeypatch, command):
     """A tokenizer knowing more words than the model embeds loads (a text meeting them is refused where it is
     used); evaluate without --out printed a traceback for such a row, as the Errors page and --out do not."""
-    import shutil
-
-    from transformers import AutoTokenizer
+    from tests.conftest import with_unembeddable_word
 
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
-    folder = shutil.copytree(checkpoint("ours"), tmp_path / "added")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
-    tokenizer.save_pretrained(folder)
+    folder = with_unembeddable_word(checkpoint("ours"), tmp_path / "added")
     data = tmp_path / "rows.csv"
     data.write_text("text,label\na good film,pos\n,neg\nthe zebra was dull,neg\n")  # line 3 skipped: no text
     from explainer.cli import counterfactual as counterfactual_cli

@@ -26,7 +26,7 @@ from explainer.evaluation.compare import (
 )
 from explainer.evaluation.error_report import load_labelled
 from explainer.models.tokenization_wordpiece import whole_word_wordpiece
-from tests.conftest import CORPUS, HEADS, HIDDEN, LAYERS, build_model, save_checkpoint
+from tests.conftest import CORPUS, HEADS, HIDDEN, LAYERS, build_model, save_checkpoint, with_unembeddable_word
 
 TEXT = "The film is a quiet triumph, warm and funny from the first scene to the last."
 PERMUTATIONS = [[2, 0, 3, 1], [1, 3, 0, 2]]  # per layer: new head i is old head PERMUTATIONS[layer][i]
@@ -292,16 +292,9 @@ def test_words_are_said_to_come_from_different_lengths_read_not_from_different_t
 
 def test_a_row_only_model_b_cannot_embed_names_model_b_and_its_line(checkpoint, tmp_path):
     """'which this model has no embedding for' of two models did not say which."""
-    import shutil
-
-    from transformers import AutoTokenizer
-
     from explainer.capture.encoding import UnembeddableToken
 
-    folder = shutil.copytree(checkpoint("ours"), tmp_path / "added")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
-    tokenizer.save_pretrained(folder)
+    folder = with_unembeddable_word(checkpoint("ours"), tmp_path / "added")
     path = tmp_path / "zoo.csv"
     path.write_text("text,label\na good film,pos\nthe zebra was dull,neg\n")
     plain, added = load_model(checkpoint("ours"), device="cpu"), load_model(folder, device="cpu")

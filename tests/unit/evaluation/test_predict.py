@@ -106,20 +106,13 @@ def test_dense_run_skips_nothing(ours_bundle, bundle):
 def test_a_text_the_model_cannot_embed_is_named_by_its_index_across_chunks(checkpoint, tmp_path, monkeypatch):
     """Which text of a data set holds the unembeddable token, counted over all texts, not within the chunk
     being tokenised, so LabelledData.located names its line; another data's texts are never given that line."""
-    import shutil
-
-    from transformers import AutoTokenizer
-
     from explainer.capture.encoding import UnembeddableToken
     from explainer.data.labelled import LabelledData
     from explainer.evaluation import predict as predicting
     from explainer.loading.bundle import load_model
+    from tests.conftest import with_unembeddable_word
 
-    folder = shutil.copytree(checkpoint("bert"), tmp_path / "added")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.add_tokens(["zebra"])  # without resizing the model's embeddings
-    tokenizer.save_pretrained(folder)
-    bundle = load_model(folder, device="cpu")
+    bundle = load_model(with_unembeddable_word(checkpoint("bert"), tmp_path / "added"), device="cpu")
     monkeypatch.setattr(predicting, "LENGTH_CHUNK", 2)
     texts = (*TEXTS[:4], "the zebra was dull", *TEXTS[4:])
     with pytest.raises(UnembeddableToken) as caught:
