@@ -51,6 +51,18 @@ def _is_data_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith(".")
 
 
+def _refuse_broken_links(text: str, paths: list[Path]) -> None:
+    """DatasetError for a data file's name that is a link to nothing: skipped, its rows would silently be left
+    out of the results."""
+    broken = sorted(p.name for p in paths if p.is_symlink() and not p.exists() and p.suffix.lower() in EXTENSIONS
+                    and not p.name.startswith("."))
+    if broken:
+        raise DatasetError(
+            f"{text}: {', '.join(broken[:5])} {'is a link' if len(broken) == 1 else 'are links'} to a missing file; "
+            "fix or remove it, or its rows would be left out"
+        )
+
+
 def _hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -67,11 +79,13 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     if path.is_file():
         files = [path]
     elif path.is_dir():
+        _refuse_broken_links(text, list(path.iterdir()))
         files = sorted(p for p in path.iterdir() if _is_data_file(p))
         if not files:
             kinds = ", ".join(sorted(set(EXTENSIONS)))
             raise DatasetError(f"{text}: a folder with no labelled data files in it (looked for {kinds})")
     elif glob.has_magic(text):
+        _refuse_broken_links(text, [Path(p) for p in glob.glob(text)])
         files = sorted(Path(p) for p in glob.glob(text) if _is_data_file(Path(p)))
         if not files:
             raise DatasetError(f"{text}: no labelled data file matches this pattern")

@@ -40,6 +40,21 @@ def test_inputs_resolve_a_file_a_folder_and_a_glob_in_sorted_order(shards, tmp_p
         resolve_inputs(tmp_path / "empty")
 
 
+def test_a_shard_that_is_a_link_to_nothing_is_refused_not_left_out(shards, tmp_path):
+    """A broken link named like a shard was skipped: the job ran on the other shards and said nothing."""
+    folder = tmp_path / "linked"
+    shutil.copytree(shards, folder)
+    (folder / "part-2.csv").symlink_to(tmp_path / "gone.csv")
+    (folder / ".hidden.csv").symlink_to(tmp_path / "gone.csv")  # hidden names are never shards
+    (folder / "notes.txt").symlink_to(tmp_path / "gone.txt")  # nor are other extensions
+    with pytest.raises(DatasetError, match=r"part-2\.csv is a link to a missing file"):
+        resolve_inputs(folder)
+    with pytest.raises(DatasetError, match=r"part-2\.csv is a link to a missing file"):
+        resolve_inputs(str(folder / "part-*.csv"))
+    (folder / "part-2.csv").unlink()
+    assert [p.name for p in resolve_inputs(folder).files] == ["part-0.csv", "part-1.csv"]
+
+
 def test_parquet_input_reads_like_the_same_csv(tmp_path, ours_bundle):
     frame = pd.DataFrame(
         {"text": ["a fine film", " ", "dull"], "label": ["pos", "pos", "neg"], "capability": ["a", "b", "c"]}
