@@ -41,10 +41,10 @@ from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import DictionaryOptions
 
-VERSION = 7  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
+VERSION = 8  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
 # 4: byte-level tokens past ASCII named by their text, 5: and added tokens by their own names, blanks by their bytes,
 # 6: examples one per text whenever there are texts enough, 7: a [SEP]'s left context ends where the model's reading
-# of the text ends, not at the text's end)
+# of the text ends, not at the text's end, 8: examples say whether their token is special, set apart when shown)
 
 
 class NoMarkersError(ValueError):
@@ -360,6 +360,7 @@ def _examples(
             {
                 "text_index": key if text_index is None else text_index(key), "position": position, "prob": prob,
                 "left": left, "token": middle, "right": right,
+                "special": bool(special or end <= start),  # a token of no span: shown apart from the text
             }
         )
     return result
@@ -400,6 +401,15 @@ def _direct_sums(model, final_cls: torch.Tensor, chunk: int = 4096) -> np.ndarra
     return totals.reshape(layers, k, -1).cpu().numpy()
 
 
+def example_context(example: dict[str, Any], mark: str = "[{}]", escape: Callable[[str], str] = str) -> str:
+    """An example's left + marked token + right, each part through `escape` (HTML: html_text) and the token into
+    `mark`; a token of no span ([CLS], [SEP]) set apart from the words by a space, where it ran into them."""
+    gap = " " if example.get("special") else ""
+    left = escape(example["left"]) + gap if example["left"] else ""
+    right = gap + escape(example["right"]) if example["right"] else ""
+    return left + mark.format(escape(example["token"])) + right
+
+
 def to_frame(dictionary: dict[str, Any]) -> pd.DataFrame:
     """One row per (layer, marker): the CSV layout, also what the page shows as a table."""
     rows = []
@@ -411,7 +421,7 @@ def to_frame(dictionary: dict[str, Any]) -> pd.DataFrame:
             "share": entry["share"],
             "mean_prob": entry["mean_prob"],
             "top_tokens": ", ".join(f"{t['token']} ({t['count']})" for t in entry["top_tokens"]),
-            "examples": " | ".join(f"{e['left']}[{e['token']}]{e['right']}" for e in entry["examples"]),
+            "examples": " | ".join(example_context(e) for e in entry["examples"]),
         }
         for label, value in entry["direct_effect"].items():
             row[f"direct_effect_{label}"] = value

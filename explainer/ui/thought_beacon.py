@@ -16,6 +16,7 @@ from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import check_upload_size
 from explainer.loading import shipped
 from explainer.models import THOUGHT_BEACON_TYPES
+from explainer.thought_beacon.marker_dictionary import example_context
 from explainer.ui import demo as demo_mode
 from explainer.ui import labelled, links, text_box
 from explainer.ui.caches import get_trace_with, read_labelled
@@ -222,8 +223,7 @@ def marker_card(dictionary: dict, layer: int, marker: int) -> None:
     entry = next(e for e in dictionary["entries"] if e["layer"] == layer and e["marker"] == marker)
     tokens = ", ".join(f"<code>{html_text(t['token'])}</code> ×{t['count']}" for t in entry["top_tokens"]) or "none"
     contexts = "".join(
-        f"<li>…{html_text(e['left'])}<mark>{html_text(e['token'])}</mark>{html_text(e['right'])}… "
-        f"<small>(p {e['prob']:.3f})</small></li>"
+        f"<li>…{example_context(e, '<mark>{}</mark>', html_text)}… <small>(p {e['prob']:.3f})</small></li>"
         for e in entry["examples"]
     )
     effects = " · ".join(

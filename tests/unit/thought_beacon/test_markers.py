@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +20,7 @@ from explainer.thought_beacon.marker_dictionary import (
     build_dictionary,
     cached_dictionary,
     effect_matrix,
+    example_context,
     load_cached_dictionary,
     to_frame,
 )
@@ -252,6 +255,20 @@ def test_a_truncated_texts_sep_example_shows_the_words_it_follows_not_the_unread
     for example in shown:
         assert example["left"] == long_text[read_end - 20 : read_end] and example["right"] == ""
         assert "END" not in example["left"]
+
+
+def test_a_cls_or_sep_example_is_set_apart_from_the_words_it_stands_beside(ours_bundle):
+    """[CLS] ran into the text's first word in the card and the CSV ('[CLS]the film'); a word's own context keeps
+    its exact characters (a subword must not gain a space)."""
+    result = build_dictionary(ours_bundle, ["the film is fine"], DictionaryOptions(forced_effect=False, examples=200))
+    shown = {e["position"]: e for entry in result["entries"] for e in entry["examples"]}
+    cls, word, sep = shown[0], shown[1], shown[max(shown)]
+    assert cls["special"] and sep["special"] and not word["special"]
+    assert example_context(cls) == "[[CLS]] the film is fine"
+    assert example_context(sep) == "the film is fine [[SEP]]"
+    assert example_context(word) == "[the] film is fine"
+    assert example_context({**cls, "right": "<b>"}, "<mark>{}</mark>", html.escape) == "<mark>[CLS]</mark> &lt;b&gt;"
+    assert "[[CLS]] the film is fine" in to_frame(result)["examples"].str.cat(sep=" | ")
 
 
 def test_the_direct_effect_is_qualified_only_where_the_write_has_no_direct_path(ours_bundle):
