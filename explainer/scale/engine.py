@@ -101,6 +101,7 @@ def run_job(
     )
     partial = folder / PARTIAL
     shards = partial / ROWS
+    created = not folder.exists()  # a failed run removes the --out folder it made, so no empty folder is left
     shards.mkdir(parents=True, exist_ok=True)
     names = tuple(str(p) for p in inputs.files)
     start = time.perf_counter()
@@ -152,6 +153,8 @@ def run_job(
         return read_manifest(folder), False  # as every later reader sees it (JSON lists, not tuples)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def _shared_columns(

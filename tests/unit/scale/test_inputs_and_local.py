@@ -191,7 +191,11 @@ def test_a_failing_block_names_its_file_and_lines(shards, tmp_path, ours_bundle,
     monkeypatch.setattr(work, "_predict_rows", broken)
     with pytest.raises(EngineError, match=r"rows of \S+/part-0\.csv lines 82-93 failed: MemoryError: out of memory"):
         run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out", block_rows=40)
-    assert not (tmp_path / "out" / MANIFEST).exists() and not (tmp_path / "out" / PARTIAL).exists()
+    assert not (tmp_path / "out").exists()  # the folder it made is gone with the failed run: no empty --out left
+    (tmp_path / "kept").mkdir()  # a folder the user made stays, empty, as given
+    with pytest.raises(EngineError):
+        run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "kept", block_rows=40)
+    assert (tmp_path / "kept").is_dir() and not any((tmp_path / "kept").iterdir())
 
 
 def test_a_file_changed_while_the_job_reads_it_keeps_no_results(shards, tmp_path, ours_bundle):
