@@ -41,7 +41,7 @@ def option_widgets(bundle: ModelBundle) -> MapOptions:
     Not layer=: the other pages' layer counts blocks from 0, the map's counts hidden states with 0 the embeddings,
     and a session opened on another page's link seeds every page with it."""
     layers = layer_count(bundle)
-    links.seed_index("map_layer", "map_layer", layers, layers - 1)
+    links.seed_model_index("map_layer", "map_layer", layers, layers - 1)  # the last layer, whichever model
     poolings = list(POOLING_TITLES) if has_readout(bundle) else ["mean"]  # no known readout: mean vectors only
     links.seed_choice("map_pooling", "pool", poolings, tell=True)
     links.seed_choice("map_method", "method", list(METHOD_TITLES), tell=True)

@@ -387,18 +387,25 @@ def seed_index(key: str, param: str, size: int, default: int = 0, of: str = "thi
     return value
 
 
-def seed_layer_head(prefix: str, layers: int, heads: int, default_layer: int = 0) -> None:
-    """The layer and head inputs `{prefix}_layer` and `{prefix}_head` from the link's layer= and head=, clamped
-    to this model's sizes. A layer still at the previous model's default (never moved; the Overview's is the last
-    layer) follows the new model's default: one model's default is not a choice to clamp, with a toast, for
-    another (as thought_beacon.seed_tau does for tau)."""
-    key, shown_default = f"{prefix}_layer", f"{prefix}_layer__default"
+def seed_model_index(key: str, param: str, size: int, default: int) -> int:
+    """seed_index for an index whose default depends on the model (the last layer): a value still at the previous
+    model's default (never moved) follows the new model's default, since one model's default is not a choice to
+    clamp, with a toast, for another (as thought_beacon.seed_tau does for tau)."""
+    shown_default = f"{key}__default"
     previous = st.session_state.get(shown_default)
     value = st.session_state.get(key, st.session_state.get(KEPT_KEY, {}).get(key))
-    if previous is not None and previous != default_layer and value == previous:
-        st.session_state[key] = default_layer
-    seed_index(key, "layer", layers, default_layer)
-    st.session_state[shown_default] = default_layer
+    if previous is not None and previous != default and value == previous:
+        st.session_state[key] = default
+    seeded = seed_index(key, param, size, default)
+    st.session_state[shown_default] = default
+    return seeded
+
+
+def seed_layer_head(prefix: str, layers: int, heads: int, default_layer: int = 0) -> None:
+    """The layer and head inputs `{prefix}_layer` and `{prefix}_head` from the link's layer= and head=, clamped
+    to this model's sizes; a layer left at its default follows the model's (seed_model_index: the Overview's
+    default is the last layer)."""
+    seed_model_index(f"{prefix}_layer", "layer", layers, default_layer)
     seed_index(f"{prefix}_head", "head", heads)
 
 
