@@ -180,7 +180,7 @@ def flush() -> None:
 
 # Kept in the address even when empty: an emptied text box is a view of its own ("The text is empty"), and an
 # address without text= opens the default text instead.
-KEPT_EMPTY = ("text",)
+KEPT_EMPTY = ("text", "edited")  # edited=: the What-if copy, whose default is the text
 
 
 def _address(options: Mapping[str, str]) -> dict[str, str]:

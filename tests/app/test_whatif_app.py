@@ -89,6 +89,16 @@ def test_empty_edit_gets_a_message_and_keeps_the_original_and_its_flips():
     assert len(app.dataframe[0].value) >= 1 and (app.dataframe[0].value["label"] == "positive").all()
 
 
+def test_an_emptied_copy_stays_empty_in_the_link_and_reopens_empty():
+    """The link dropped edited= once the copy was emptied, and reopening it filled the copy with the text again."""
+    app = run_page({"text": ORIGINAL})
+    app.text_area(key="whatif_edited").set_value("").run()
+    assert app.query_params["edited"] in ("", [""])
+    again = run_page({key: value if isinstance(value, str) else value[0] for key, value in app.query_params.items()})
+    assert again.text_area(key="whatif_edited").value == ""
+    assert again.info[0].value.startswith("The edited copy: ") and "empty" in again.info[0].value
+
+
 def test_reset_draws_the_flips_anew_so_the_loaded_one_loads_again():
     """The browser keeps a table's selected row: after Reset, a click on the flip loaded before only cleared it and
     nothing loaded. Reset gives the table a new identity, drawn with no row selected."""
