@@ -329,16 +329,22 @@ def _check_speaks_grpc(connection: socket.socket, address: str, where: str) -> N
     """EngineError unless what accepted the connection answers as a gRPC server within CONNECT_SECONDS: a port that
     accepts and stays silent (another service, a proxy) kept ray.init retrying for minutes, deaf to Ctrl-C."""
     header = b""
+    closed = False  # the other end closed the connection (or reset it) rather than stay silent
     try:
         connection.settimeout(CONNECT_SECONDS)
         connection.sendall(HTTP2_PREFACE)
-        while len(header) < 9 and (chunk := connection.recv(9 - len(header))):
+        while len(header) < 9:
+            chunk = connection.recv(9 - len(header))
+            if not chunk:
+                closed = True
+                break
             header += chunk
-    except OSError:
-        pass  # said below: no answer
+    except OSError as error:
+        closed = isinstance(error, ConnectionError)  # said below; a timeout: no answer
     if len(header) < 9 or header[3] != 4:
-        said = (f"accepted a connection but did not answer within {CONNECT_SECONDS} s" if not header else
-                "answered, but not as a Ray cluster does (gRPC)")
+        said = ("answered, but not as a Ray cluster does (gRPC)" if header else
+                "accepted a connection, then closed it without answering" if closed else
+                f"accepted a connection but did not answer within {CONNECT_SECONDS} s")
         raise EngineError(f"cannot use the Ray cluster at {address}: {where} {said}; is this the head node's GCS "
                           "address (ray start --head prints it)?")
 

@@ -371,6 +371,17 @@ def test_an_address_that_accepts_but_is_not_ray_fails_within_seconds(monkeypatch
     with pytest.raises(EngineError, match=r"answered, but not as a Ray cluster does"):
         engine.connect(f"127.0.0.1:{web.server_port}", 2)
     web.server_close()
+    with socket.socket() as closing:  # accepts, then closes at once: said as such, not as a wait
+        closing.bind(("127.0.0.1", 0))
+        closing.listen(1)
+
+        def close() -> None:
+            peer, _ = closing.accept()
+            peer.close()
+
+        threading.Thread(target=close, daemon=True).start()
+        with pytest.raises(EngineError, match=r"accepted a connection, then closed it without answering"):
+            engine.connect(f"127.0.0.1:{closing.getsockname()[1]}", 2)
     with socket.socket() as grpc_like:  # answers as a gRPC server does: the address passes to ray.init
         grpc_like.bind(("127.0.0.1", 0))
         grpc_like.listen(1)
