@@ -6,8 +6,9 @@ DIR/points.parquet (row, line, x, y, label, prediction, correct, confidence, tok
 (row, neighbours, distances) and DIR/likely_mislabelled.csv, and prints a JSON summary whose
 "likely_mislabelled" lists {"row", "score", ...} by decreasing score. `row` counts the file's data rows from 0
 in file order, skipped rows included, so it indexes the file as pandas reads it (`line` is the file line; skipped
-rows are reported on stderr); of a folder or glob of several files it counts the rows read. With --engine ray the
-embedding pass runs on Ray and DIR is also a results folder (Parquet shards + manifest) that the app opens.
+rows are reported on stderr); of a folder or glob of several files it counts the rows read. With --engine ray, or
+for a folder or glob of files, the embedding pass runs on the engine (Ray or this process) and DIR is also a
+results folder (Parquet shards + manifest) that the app opens.
 """
 
 from __future__ import annotations

@@ -136,7 +136,8 @@ def read_manifest(folder: str | Path) -> Manifest:
         if (folder / "points.parquet").is_file():  # `map --out` on the local engine writes the map files only
             raise ResultsError(
                 f"{folder} holds a map's files but no {MANIFEST}: 'map --out' writes a results folder with "
-                "--engine ray only; run 'evaluate --out' (either engine) for one the pages open"
+                "--engine ray or for a folder or glob of files, not for one file on the local engine; run "
+                "'evaluate --out' (either engine) for one the pages open"
             )
         raise ResultsError(f"{folder} is not a results folder (no {MANIFEST}; an unfinished run leaves none)")
     try:

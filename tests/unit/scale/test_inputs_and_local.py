@@ -175,7 +175,7 @@ def test_results_refuse_another_model_and_report_damage(shards, tmp_path, ours_b
         open_results(shards / "part-0.csv")
     (tmp_path / "local-map").mkdir()
     (tmp_path / "local-map" / "points.parquet").write_bytes(b"")  # what `map --out` writes on the local engine
-    with pytest.raises(ResultsError, match="with --engine ray only"):
+    with pytest.raises(ResultsError, match="with --engine ray or for a folder or glob of files, not for one file"):
         open_results(tmp_path / "local-map")
 
 
