@@ -111,6 +111,9 @@ def rest_may_follow(compared: tuple) -> bool:
     a link's pair= was chosen for: the matched pairs come in the page's second run, and a text typed before it is
     another comparison, which chosen_heads starts from the best match (the link's pair was drawn for the new text)."""
     st.session_state.setdefault(HEADS_KEY + "_of", compared)
+    # Back or Forward to an address with pair= seeds the pair again, for that address's comparison: forget the
+    # comparison it was recorded for too, or the pair of the address left would reset it to the best match.
+    links.mark_seeded(HEADS_KEY + "_of", "pair")
     return progressive.rest_may_follow(("compare", *compared))
 
 

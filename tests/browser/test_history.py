@@ -101,3 +101,26 @@ def test_a_switch_that_carries_parameters_is_one_entry_too(browser, app_url):  #
     settle(page, "text", original)
     assert sidebar_text(page) == original and link(page)["edited"] == [edited], page.url
     assert page.locator("[data-testid='stException']").count() == 0 and not dialogs
+
+
+def test_back_to_a_compare_step_brings_back_its_picked_pair(browser, app_url):  # noqa: F811
+    """Back from a changed model B showed the best match, not the pair picked before, and rewrote that entry
+    without pair=: the pair was reset as if the comparison had changed (it was the one recorded for the new B)."""
+    query = {"text": ALPHA, "model_b": "sst2-minilm-baseline", "pair": "2"}
+    page, dialogs = open_page(browser, f"{app_url}/compare?{urllib.parse.urlencode(query)}")
+    shown = page.get_by_text("A layer ", exact=False).first
+    shown.wait_for(timeout=120_000)
+    page.wait_for_timeout(2000)
+    picked = shown.text_content()
+    assert link(page)["pair"] == ["2"], page.url
+    box = page.get_by_role("textbox", name="Model B (shipped name, folder or hub id)")
+    box.fill("sst2-baseline")
+    box.press("Enter")
+    settle(page, "model_b", "sst2-baseline")
+    page.get_by_text("B: sst2-baseline", exact=False).first.wait_for(timeout=120_000)
+    assert "pair" not in link(page)  # another comparison: its best match
+    page.go_back()
+    settle(page, "model_b", "sst2-minilm-baseline")
+    assert link(page).get("pair") == ["2"], page.url
+    page.get_by_text(picked, exact=True).first.wait_for(timeout=120_000)  # the picked pair's heads, drawn again
+    assert page.locator("[data-testid='stException']").count() == 0 and not dialogs
