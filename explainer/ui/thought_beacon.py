@@ -209,10 +209,12 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
     except DatasetError as error:
         show_problem(error)
         return None
-    note = f"{len(data):,} texts from {markdown_literal(data.source)}"
+    count, skipped = len(data), len(data.problems)
+    note = f"{count:,} text{'s' if count != 1 else ''} from {markdown_literal(data.source)}"
     if data.problems:
         line, reason = data.problems[0]
-        note += f" ({len(data.problems)} rows skipped, first at line {line}: {markdown_literal(reason)})"
+        note += (f" ({skipped:,} row{'s' if skipped != 1 else ''} skipped, first at line {line}: "
+                 f"{markdown_literal(reason)})")
     st.caption(note)
     return data
 

@@ -163,6 +163,12 @@ def test_the_data_set_travels_in_the_link(checkpoint, tmp_path, page, prefix):
     assert "6 texts from" in " ".join(c.value for c in app.caption)
     app.radio(key=f"{prefix}_source").set_value("Challenge set (shipped)").run()
     assert "data" not in app.query_params  # the shipped set is the default: no data= for it
+    (tmp_path / "one.csv").write_text("text,label\na fine film,1\n,0\n")  # one text, one row skipped: no plurals
+    app.radio(key=f"{prefix}_source").set_value("Path on this machine").run()
+    app.text_input(key=f"{prefix}_path").set_value(str(tmp_path / "one.csv")).run()
+    assert "1 text from" in " ".join(c.value for c in app.caption)
+    assert "(1 row skipped, first at line 3: empty text)" in " ".join(c.value for c in app.caption)
+    app.text_input(key=f"{prefix}_path").set_value(str(tmp_path / "mine.csv")).run()
     app.radio(key=f"{prefix}_source").set_value("Path on this machine").run()
     assert app.query_params["data"] in (str(tmp_path / "mine.csv"), [str(tmp_path / "mine.csv")])
 
