@@ -280,7 +280,7 @@ def _load_config(source: str, local_files_only: bool = False):
 
 # Counts a model is built from: 0 or -1 builds a model with no layers (or no outputs), which then fails far from the
 # cause ("does not return attention weights"); named here instead.
-COUNT_FIELDS = ("num_hidden_layers", "num_attention_heads", "hidden_size", "num_labels")
+COUNT_FIELDS = ("num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size", "num_labels")
 
 
 def _check_sizes(source: str, config) -> None:
@@ -304,7 +304,8 @@ def _from_pretrained(
         if "ignore_mismatched_sizes" in str(error):  # the details are in a report transformers logs, not in it
             raise ModelLoadError(_mismatch(source, config, use_safetensors, local_files_only)) from error
         raise ModelLoadError(f"Weights of '{source}' are missing or corrupt: {_first_line(error)}") from error
-    except (TypeError, AttributeError, KeyError, IndexError) as error:  # a config field no model can be built from
+    except (TypeError, AttributeError, KeyError, IndexError, ZeroDivisionError) as error:  # a config field no model
+        # can be built from (a count of 0 that COUNT_FIELDS does not name divides by it)
         raise ModelLoadError(
             f"'{source}': no model can be built from its config.json and weights ({config.model_type}): "
             f"{_first_line(error)}"
@@ -464,10 +465,17 @@ def _max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> i
 def _check_attention_is_returned(bundle: ModelBundle) -> None:
     """Eager attention is enforced at load; this proves it: SDPA would silently return no weights."""
     encoded = probe_inputs(bundle, "attention check")
-    with bundle.lock, torch.inference_mode():
-        out = bundle.model(
-            input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], output_attentions=True
-        )
+    try:
+        with bundle.lock, torch.inference_mode():
+            out = bundle.model(
+                input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], output_attentions=True
+            )
+    except Exception as error:  # noqa: BLE001 - a config no forward pass survives (albert's num_hidden_groups 0
+        # divides by it): said at load, by name, not as a traceback on every page
+        raise ModelLoadError(
+            f"'{bundle.name}' fails on a short probe text, so no view can run it: {type(error).__name__}: "
+            f"{_first_line(error)}"[:400]
+        ) from error
     attentions = getattr(out, "attentions", None)
     if not attentions or len(attentions) != sizes(bundle.model.config).layers or attentions[0] is None:
         raise ModelLoadError(

@@ -232,6 +232,21 @@ def test_a_config_of_the_wrong_shape_is_a_load_error_not_a_traceback(tmp_path, c
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.parametrize("family, written, said", [
+    # grouped-query attention of 0 key/value heads divided by zero while the model was built
+    ("llama", {"num_key_value_heads": 0}, "num_key_value_heads must be a whole number of at least 1, not 0"),
+    # built, then every forward pass divided by zero: a traceback on every page
+    ("albert", {"num_hidden_groups": 0}, "fails on a short probe text, so no view can run it: ZeroDivisionError"),
+])
+def test_a_count_of_zero_a_family_divides_by_is_a_load_error(tmp_path, checkpoint, family, written, said):
+    folder = copy_checkpoint(checkpoint, family, tmp_path / family)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **written}))
+    with pytest.raises(ModelLoadError, match=said) as error:
+        load_model(folder)
+    assert "\n" not in str(error.value)
+
+
 @pytest.mark.parametrize("written", ["null", "[]", "[" * 20_000 + "]" * 20_000])
 def test_a_tokenizer_config_of_the_wrong_shape_is_a_load_error(tmp_path, checkpoint, written):
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / "tokenizer")
