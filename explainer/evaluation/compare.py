@@ -10,6 +10,8 @@ Special tokens ([CLS], [SEP], <s>...) cover no word and drop out of a word-level
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,12 +165,25 @@ def target_in_b(trace_a: Trace, trace_b: Trace, target_a: int) -> tuple[int, tup
                                f"its own prediction, '{names_b[trace_b.predicted]}'.",)
 
 
+@contextmanager
+def naming_model(who: str) -> Iterator[None]:
+    """A text one model cannot embed says "this model": of two, name which ("Model A: ...")."""
+    try:
+        yield
+    except UnembeddableToken as error:
+        error.args = (f"Model {who}: {error}",)
+        raise
+
+
 def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_layer: bool = False,
                  target: int | None = None, attribution_tokens: int | None = None) -> TextComparison:
     """Both models on `text`. Attributions are towards A's predicted label (or `target`, an id of A's labels),
     and in B towards the label `target_in_b` picks (the same name when B has it); left out (None), not computed,
     when a model reads more than `attribution_tokens` tokens (a demo's limit)."""
-    trace_a, trace_b = trace(bundle_a, text), trace(bundle_b, text)
+    with naming_model("A"):
+        trace_a = trace(bundle_a, text)
+    with naming_model("B"):
+        trace_b = trace(bundle_b, text)
     target_a = trace_a.predicted if target is None else int(target)
     target_b, notes = target_in_b(trace_a, trace_b, target_a)
     attribute = attribution_tokens is None or max(len(trace_a.tokens), len(trace_b.tokens)) <= attribution_tokens
@@ -234,11 +249,8 @@ def compare_data(
     options = {"beacon_threshold": beacon_threshold, "batch_size": batch_size}
     reports = []
     for who, bundle, rows, progress in (("A", bundle_a, data, progress_a), ("B", bundle_b, data_b, progress_b)):
-        try:
+        with naming_model(who):  # its row stays named: text_index
             reports.append(analyse(bundle, rows, progress=progress, **options))
-        except UnembeddableToken as error:  # "this model" of two: say which (its row stays named: text_index)
-            error.args = (f"Model {who}: {error}",)
-            raise
     report_a, report_b = reports
     return DataComparison(report_a, report_b, disagreement_counts(report_a, report_b),
                           disagreement_table(report_a, report_b))

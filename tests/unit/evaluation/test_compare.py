@@ -290,7 +290,7 @@ def test_words_are_said_to_come_from_different_lengths_read_not_from_different_t
     assert result.why_words.startswith("the two models read different lengths of the text (")
 
 
-def test_a_row_only_model_b_cannot_embed_names_model_b_and_its_line(checkpoint, tmp_path):
+def test_a_text_only_one_model_cannot_embed_names_that_model_and_its_line(checkpoint, tmp_path):
     """'which this model has no embedding for' of two models did not say which."""
     from explainer.capture.encoding import UnembeddableToken
 
@@ -302,3 +302,7 @@ def test_a_row_only_model_b_cannot_embed_names_model_b_and_its_line(checkpoint, 
     with pytest.raises(UnembeddableToken) as caught:
         compare_data(plain, added, data)
     assert data.located(caught.value).startswith(f"Line 3 of {path}: Model B: The text holds the token 'zebra'")
+    with pytest.raises(UnembeddableToken, match="^Model A: The text holds the token 'zebra'"):  # a typed text too
+        compare_text(added, plain, "the zebra was dull")
+    with pytest.raises(UnembeddableToken, match="^Model B: The text holds the token 'zebra'"):
+        compare_text(plain, added, "the zebra was dull")
