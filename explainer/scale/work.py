@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from explainer.capture.encoding import UnembeddableToken
 from explainer.data.disk_cache import model_fingerprint
 from explainer.evaluation.predict import predict
 from explainer.loading.bundle import ModelBundle, load_model
@@ -68,13 +69,15 @@ def _fixed_list(values: np.ndarray, value_type: pa.DataType) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
-def _row_ranges(block: pa.Table) -> str:
+def _row_ranges(block: pa.Table, names: tuple[str, ...] = ()) -> str:
+    """"a.csv lines 2-31, b.csv lines 2-9": the block's rows by file (by its number where `names` lacks it)."""
     files = block.column("file").to_numpy()
     lines = block.column("line").to_numpy()
     parts = []
     for file in np.unique(files):
         at = lines[files == file]
-        parts.append(f"file {int(file)} lines {int(at.min())}-{int(at.max())}")
+        name = names[int(file)] if int(file) < len(names) else f"file {int(file)}"
+        parts.append(f"{name} lines {int(at.min())}-{int(at.max())}")
     return ", ".join(parts)
 
 
@@ -85,11 +88,23 @@ def process_block(bundle: ModelBundle, job: JobOptions, block: pa.Table, files: 
         if job.kind == "markers":
             return _marker_parts(bundle, job, block)
         return _row_results(bundle, job, block)
+    except UnembeddableToken as error:  # one row's text: named by its line, as the single-file commands do
+        raise ShardError(_unembeddable_row(block, error, files)) from error
     except Exception as error:  # the message must say which rows failed, whatever failed
-        where = _row_ranges(block)
-        for index, name in enumerate(files):
-            where = where.replace(f"file {index} ", f"{name} ")
-        raise ShardError(f"rows of {where} failed: {type(error).__name__}: {error}") from error
+        raise ShardError(f"rows of {_row_ranges(block, files)} failed: {type(error).__name__}: {error}") from error
+
+
+def _unembeddable_row(block: pa.Table, error: UnembeddableToken, files: tuple[str, ...]) -> str:
+    """"Line N of FILE: <the error>" for the block's first used row whose text is the one the error names (the
+    blocks before passed, so its first occurrence is the row that failed); the block's rows when none is."""
+    used = block.column("problem").is_null().to_numpy(zero_copy_only=False)
+    texts = block.column("text").to_pylist()
+    for index, text in enumerate(texts):
+        if used[index] and text == error.text:
+            file = int(block.column("file")[index].as_py())
+            name = files[file] if file < len(files) else f"file {file}"
+            return f"Line {int(block.column('line')[index].as_py()):,} of {name}: {error}"
+    return f"rows of {_row_ranges(block, files)} failed: {error}"
 
 
 def _row_results(bundle: ModelBundle, job: JobOptions, block: pa.Table) -> pa.Table:

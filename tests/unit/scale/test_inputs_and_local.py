@@ -198,6 +198,24 @@ def test_a_failing_block_names_its_file_and_lines(shards, tmp_path, ours_bundle,
     assert (tmp_path / "kept").is_dir() and not any((tmp_path / "kept").iterdir())
 
 
+@pytest.mark.parametrize("kind", ["evaluate", "markers"])
+def test_a_row_the_model_cannot_embed_is_named_by_its_file_and_line(tmp_path, checkpoint, kind):
+    """The single-file commands said "Line 5 of a.csv: ..."; a folder's job (either engine) said only the block's
+    line range and the exception's class name."""
+    from explainer.loading.bundle import load_model
+    from tests.conftest import with_unembeddable_word
+
+    added = load_model(with_unembeddable_word(checkpoint("ours"), tmp_path / "added"), device="cpu")
+    neg, pos = added.label_names[:2]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(f"text,label\na good film,{pos}\na dull film,{neg}\n")
+    (folder / "b.csv").write_text(f"text,label\na fine film,{pos}\n,{neg}\nthe zebra was dull,{neg}\n")
+    with pytest.raises(EngineError) as caught:
+        run_job(added, resolve_inputs(folder), JobOptions(kind), tmp_path / "out", block_rows=2)
+    assert str(caught.value).startswith(f"Line 4 of {folder / 'b.csv'}: The text holds the token 'zebra'")
+
+
 def test_a_file_changed_while_the_job_reads_it_keeps_no_results(shards, tmp_path, ours_bundle):
     """The rows read were stored under the hash taken before the run: a file appended to mid-run, then restored,
     was later reused with rows that are not in it (n too big)."""
