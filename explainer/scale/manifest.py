@@ -85,16 +85,17 @@ def run_key(kind: str, fingerprint: str, input_hash: str, options: dict[str, Any
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-_HASHED: dict[tuple, str] = {}  # (resolved path, inode, size, mtime_ns, ctime_ns) -> sha256, for this process
+_HASHED: dict[tuple, str] = {}  # (device, inode, size, mtime_ns, ctime_ns) -> sha256, for this process
 
 
 def file_sha256(path: Path) -> str:
     """The file's sha256, hashed once per process while the file stays as it was (its inode, size and times; the
     change time cannot be set back, so a shard copied over with its old times is hashed again): a map run's shards
     hold every vector (about 1 GB for 100,000 rows of a small model), and a page or command opens a folder several
-    times."""
+    times. Keyed by the file, not its path: a run hashes its shards before moving their folder into place, and
+    the move changes none of these, so the open that follows does not hash them again."""
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     if key not in _HASHED:
         with path.open("rb") as f:
             _HASHED[key] = hashlib.file_digest(f, "sha256").hexdigest()

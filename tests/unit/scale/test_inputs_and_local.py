@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -214,6 +215,28 @@ def test_a_row_the_model_cannot_embed_is_named_by_its_file_and_line(tmp_path, ch
     with pytest.raises(EngineError) as caught:
         run_job(added, resolve_inputs(folder), JobOptions(kind), tmp_path / "out", block_rows=2)
     assert str(caught.value).startswith(f"Line 4 of {folder / 'b.csv'}: The text holds the token 'zebra'")
+
+
+def test_a_run_hashes_each_shard_once_though_it_moves_them(shards, tmp_path, ours_bundle, monkeypatch):
+    """Shards are hashed before their folder moves into place; keyed by path, the open after the run hashed every
+    one again (a map run's shards hold every vector: a gigabyte per 100,000 rows)."""
+    import collections
+    import hashlib
+
+    import explainer.scale.manifest as manifest
+
+    hashed = collections.Counter()
+
+    def counting(file, digest):
+        hashed[Path(file.name).name] += 1
+        return real(file, digest)
+
+    real = hashlib.file_digest
+    monkeypatch.setattr(manifest.hashlib, "file_digest", counting)
+    run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out")
+    results = open_results(tmp_path / "out")
+    assert hashed and set(hashed.values()) == {1}, hashed
+    assert sorted(hashed) == sorted(Path(name).name for name in results.manifest.shards)
 
 
 def test_a_file_changed_while_the_job_reads_it_keeps_no_results(shards, tmp_path, ours_bundle):
