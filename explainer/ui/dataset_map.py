@@ -75,7 +75,8 @@ def click_picker(key: str) -> str:
     """What a click on a point does: open the example in one of the per-example views, or list its neighbours."""
     choices = [*(f"Open it in {view}" for view in labelled.available_views()), SHOW_HERE]
     links.seed_choice(key, "click", choices, tell=True)
-    chosen = st.radio("A click on a point", choices, horizontal=True, key=key)
+    chosen = st.radio("A click on a point", choices, horizontal=True, key=key,
+                      help="A click picks a point while the map's Zoom or Pan tool is on (Box and Lasso select).")
     links.publish_options({"click": "" if chosen == choices[0] else chosen})  # the default leaves the link
     return chosen
 
@@ -200,6 +201,8 @@ def pending_selection(result: MapResult) -> None:
     _name_box(left, f"{points} selected: slice name", SELECTION_NAME_KEY, "selection")
     right.button("Add as slice", key="map_add_selection", icon=":material/add:", on_click=_add_selection_slice,
                  args=(rows, result.data_id))
+    # plotly keeps the box or lasso tool after a selection, and a click then clears it instead of picking a point
+    st.caption("To click a point again, pick Zoom or Pan in the map's toolbar (Box and Lasso select instead).")
 
 
 def _add_selection_slice(rows: list[int], data_id: str) -> None:

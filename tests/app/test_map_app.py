@@ -92,6 +92,7 @@ def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, d
     app.session_state[map_ui.PENDING_KEY] = [0, 2, 4]  # what the map's lasso callback leaves (browser test)
     app.run()
     assert any("3 points selected" in t.label for t in app.text_input)
+    assert any("pick Zoom or Pan" in c.value for c in app.caption)  # a click clears a box until then (plotly)
     app.button(key="map_add_selection").click().run()
     assert not app.exception, app.exception
     table_ = metrics(app)
