@@ -291,6 +291,21 @@ def _linked(app: AppTest, name: str) -> str:
     return value if isinstance(value, str) else value[0]
 
 
+def assert_the_default_last_layer_follows_the_model(app: AppTest, widget, deeper: str, shallow: str, last: int,
+                                                     param: str) -> None:
+    """`widget()` (a layer input at its default, the last layer `last` of model `deeper`) follows a switch to the
+    model `shallow` of one layer fewer and back, with no toast; a layer chosen stays."""
+    assert widget().value == last
+    app.text_input(key="model_other").set_value(shallow).run()
+    assert not app.exception and widget().value == last - 1
+    assert not [t.value for t in app.toast if f"{param}=" in t.value]  # the default moved; nothing was clamped
+    app.text_input(key="model_other").set_value(deeper).run()
+    assert widget().value == last
+    widget().set_value(last - 2).run()  # chosen: it stays
+    app.text_input(key="model_other").set_value(shallow).run()
+    assert widget().value == last - 2
+
+
 def test_the_overview_s_default_last_layer_follows_the_model(checkpoint, tokenizer, tmp_path):
     """The Overview shows the last layer by default: switching to a model of fewer layers toasted "The chosen
     layer=2 is outside…" though nothing was chosen, and switching back left it at the smaller model's last."""
@@ -298,12 +313,5 @@ def test_the_overview_s_default_last_layer_follows_the_model(checkpoint, tokeniz
 
     deeper = str(save_checkpoint(build_model("bert", num_hidden_layers=3), tokenizer, tmp_path / "deeper"))
     app = run_app({"model": deeper, "text": "a fine film"})
-    assert app.number_input(key="overview_layer").value == 2
-    app.text_input(key="model_other").set_value(str(checkpoint("bert"))).run()  # 2 layers
-    assert not app.exception and app.number_input(key="overview_layer").value == 1
-    assert not [t.value for t in app.toast if "layer" in t.value]  # the default moved; nothing was clamped
-    app.text_input(key="model_other").set_value(deeper).run()
-    assert app.number_input(key="overview_layer").value == 2
-    app.number_input(key="overview_layer").set_value(0).run()  # chosen: it stays
-    app.text_input(key="model_other").set_value(str(checkpoint("bert"))).run()
-    assert app.number_input(key="overview_layer").value == 0
+    assert_the_default_last_layer_follows_the_model(app, lambda: app.number_input(key="overview_layer"), deeper,
+                                                    str(checkpoint("bert")), 2, "layer")

@@ -127,19 +127,13 @@ def test_another_pages_layer_in_the_link_leaves_the_map_on_its_last_layer(checkp
 def test_the_map_s_default_last_layer_follows_the_model(checkpoint, tokenizer, data_file, tmp_path):
     """As the Overview's: switching to a model of fewer layers toasted "The chosen map_layer=3 is outside…" though
     nothing was chosen, and switching back left the smaller model's last layer."""
+    from tests.app.test_app import assert_the_default_last_layer_follows_the_model
     from tests.conftest import build_model, save_checkpoint
 
     deeper = str(save_checkpoint(build_model("bert", num_hidden_layers=3), tokenizer, tmp_path / "deeper"))
-    app = open_map({"model": deeper, "data": str(data_file)})
-    assert app.selectbox(key="map_layer").value == 3
-    app.text_input(key="model_other").set_value(str(checkpoint("bert"))).run()  # 2 blocks: hidden states 0-2
-    assert not app.exception and app.selectbox(key="map_layer").value == 2
-    assert not [t.value for t in app.toast if "map_layer" in t.value]  # the default moved; nothing was clamped
-    app.text_input(key="model_other").set_value(deeper).run()
-    assert app.selectbox(key="map_layer").value == 3
-    app.selectbox(key="map_layer").set_value(1).run()  # chosen: it stays
-    app.text_input(key="model_other").set_value(str(checkpoint("bert"))).run()
-    assert app.selectbox(key="map_layer").value == 1
+    app = open_map({"model": deeper, "data": str(data_file)})  # hidden states 0-3, then 0-2
+    assert_the_default_last_layer_follows_the_model(app, lambda: app.selectbox(key="map_layer"), deeper,
+                                                    str(checkpoint("bert")), 3, "map_layer")
 
 
 def test_the_neighbours_row_is_in_the_link_and_clamped_from_it(checkpoint, data_file):
