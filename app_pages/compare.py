@@ -116,7 +116,8 @@ else:
     st.subheader("Where they disagree")
     st.caption("One model right, the other wrong; the most confident mistake first. Select a row to open it.")
     labelled.view_picker("compare_view")
+    compare_ui.open_with_picker()
     table = comparison.disagreements
     st.session_state["_compare_texts"] = table["text"].tolist()
     st.dataframe(table.round(4), hide_index=True, width="stretch", key="compare_table", selection_mode="single-row",
-                 on_select=lambda: labelled.open_selected("compare_table", "_compare_texts", "compare_view"))
+                 on_select=compare_ui.open_disagreement)

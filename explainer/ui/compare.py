@@ -13,7 +13,7 @@ from explainer.evaluation.compare import TextComparison
 from explainer.families import sizes
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
-from explainer.ui import caches, links, progressive, text_box
+from explainer.ui import caches, labelled, links, progressive, text_box
 from explainer.ui import demo as demo_mode
 from explainer.ui.widget_state import resend
 from explainer.views import attribution as attribution_figures
@@ -79,6 +79,24 @@ def model_b(column, default: str) -> ModelBundle | None:
     except Exception as error:  # a foreign checkpoint may throw anything: say it, keep the page alive
         st.error(markdown_literal(f"Model B: {name} cannot be loaded." if demo else f"Model B: {error}"))
         return None
+
+
+OPEN_WITH_KEY = "compare_open_with"
+
+
+def open_with_picker() -> None:
+    """Which model a disagreement opens with: A (the sidebar's), or B, which then becomes the sidebar's model."""
+    links.keep_choice(OPEN_WITH_KEY)  # drawn after the page's progressive stop
+    st.radio("with", ["Model A", "Model B"], horizontal=True, key=OPEN_WITH_KEY,
+             help="Model B becomes the sidebar's model, so the view shows B's side of the mistake.")
+
+
+def open_disagreement() -> None:
+    """The disagreements table's on_select: open the row in the chosen view, with the chosen model (B as picked
+    in its box: in demo mode an offered name, never the path it stands for)."""
+    with_b = st.session_state.get(OPEN_WITH_KEY) == "Model B"
+    labelled.open_selected("compare_table", "_compare_texts", "compare_view",
+                           (st.session_state.get(KEY, "").strip() or None) if with_b else None)
 
 
 def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:

@@ -322,17 +322,20 @@ def view_picker(key: str) -> str:
     return st.radio("Selecting a row opens it in", list(views), horizontal=True, key=key)
 
 
-def open_selected(table_key: str, texts_key: str, view_key: str) -> None:
+def open_selected(table_key: str, texts_key: str, view_key: str, model: str | None = None) -> None:
     """A table's on_select callback: open the text of its selected row (the table's texts kept in session state
-    under `texts_key`) in the view picked in `view_key` (view_picker)."""
+    under `texts_key`) in the view picked in `view_key` (view_picker), with `model` when given (Compare's B)."""
     selected = st.session_state[table_key].selection.get("rows", [])
     if selected:
-        request_open(st.session_state[view_key], st.session_state[texts_key][selected[0]])
+        request_open(st.session_state[view_key], st.session_state[texts_key][selected[0]], model)
 
 
-def request_open(view: str, text: str) -> None:
-    """From a callback: put `text` into the shared sidebar text and ask the next run to switch to `view`."""
+def request_open(view: str, text: str, model: str | None = None) -> None:
+    """From a callback: put `text` into the shared sidebar text (and `model` into its model picker, when given)
+    and ask the next run to switch to `view`."""
     st.session_state["text"] = text
+    if model is not None:
+        links.choose_model(model)
     st.session_state[OPEN_KEY] = (available_views()[view], text)
 
 

@@ -239,6 +239,19 @@ def seed_sidebar() -> None:
         clamp_into("text", text, longest)  # a hand-made link: keep what the text box can hold, and say so
 
 
+def choose_model(name: str) -> None:
+    """From a callback: the sidebar's model becomes `name` (a shipped or demo-offered name is picked from the list;
+    anything else, a folder or hub id, goes into the sidebar's box)."""
+    demo = active_demo()
+    names = list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
+    if name in names or demo is not None:
+        st.session_state.model_choice = name
+        st.session_state.pop("model_other", None)
+    else:
+        st.session_state.model_choice = OTHER_MODEL
+        st.session_state.model_other = name
+
+
 def parse_ints(raw: str) -> list[int]:
     """A list option from a link, e.g. "0,2,3" (ValueError on anything else, so seed_option falls back)."""
     return [int(part) for part in raw.split(",") if part.strip()]

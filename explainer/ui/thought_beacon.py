@@ -52,17 +52,12 @@ def shipped_thought_beacon(feature: str) -> str | None:
     return None
 
 
-def _switch_to(name: str) -> None:
-    st.session_state["model_choice"] = name
-    st.session_state.pop("model_other", None)
-
-
 def offer_switch(model_name: str, what: str, feature: str) -> None:
     """Say plainly what this page would show, and offer the shipped ThoughtBeacon model (one click)."""
     target = shipped_thought_beacon(feature)
     st.info(f"**{markdown_literal(model_name)}** is not a ThoughtBeacon model with this feature. {what}")
     if target is not None:
-        st.button(f"Switch to {target}", key="switch_to_thought_beacon", on_click=_switch_to, args=(target,),
+        st.button(f"Switch to {target}", key="switch_to_thought_beacon", on_click=links.choose_model, args=(target,),
                   type="primary", icon=":material/swap_horiz:")
 
 

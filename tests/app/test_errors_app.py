@@ -13,6 +13,7 @@ from explainer.data.challenge import DEFAULT_PATH
 from explainer.evaluation.error_report import analyse, load_labelled
 from explainer.loading import shipped
 from explainer.ui.labelled import OPEN_KEY, SOURCES
+from explainer.ui.links import OTHER_MODEL
 from tests.conftest import ROOT, as_read
 
 pytestmark = pytest.mark.slow
@@ -349,3 +350,33 @@ def test_a_crafted_file_name_is_shown_as_typed_in_the_caption_and_the_skipped_ro
     for shown in (caption, label):
         assert "\\[Session expired\\]" in shown and not re.search(r"(?<!\\)\]\(", shown), shown
         assert f"{crafted}.csv" in as_read(shown)
+
+
+def _open_a_disagreement(with_model: str, typed_b: str) -> None:
+    """AppTest script: Compare's disagreements table reports row 1 selected (AppTest cannot select rows)."""
+    import types
+
+    import streamlit as st
+
+    from explainer.ui import compare, labelled
+
+    st.session_state.compare_table = types.SimpleNamespace(selection={"rows": [1]})
+    st.session_state._compare_texts = ["a dull film", "a fine film"]
+    st.session_state.compare_view = list(labelled.available_views())[0]
+    st.session_state[compare.KEY] = typed_b
+    st.session_state[compare.OPEN_WITH_KEY] = with_model
+    compare.open_disagreement()
+    st.write(repr((st.session_state.get("model_choice"), st.session_state.get("model_other"),
+                   st.session_state.text, st.session_state[labelled.OPEN_KEY][1])))
+
+
+@pytest.mark.parametrize("with_model, typed_b, chosen", [
+    ("Model A", "sst2-baseline", (None, None)),  # the sidebar's model stays
+    ("Model B", "sst2-baseline", ("sst2-baseline", None)),  # a shipped name: picked from the list
+    ("Model B", " /models/b ", (OTHER_MODEL, "/models/b")),  # anything else: into the sidebar's box
+])
+def test_a_disagreement_opens_with_the_model_asked_for(with_model, typed_b, chosen):
+    """Compare's disagreements always opened with model A, even the rows where B made the mistake."""
+    app = AppTest.from_function(_open_a_disagreement, args=(with_model, typed_b), default_timeout=60).run()
+    assert not app.exception, app.exception
+    assert app.markdown[0].value == repr((*chosen, "a fine film", "a fine film"))
