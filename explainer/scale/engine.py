@@ -26,6 +26,7 @@ from explainer.data.labelled import DatasetError, iter_rows
 from explainer.loading.bundle import ModelBundle
 from explainer.scale.inputs import InputSet
 from explainer.scale.manifest import (
+    MANIFEST,
     PARTIAL,
     ROWS,
     FileEntry,
@@ -101,7 +102,8 @@ def run_job(
     )
     partial = folder / PARTIAL
     shards = partial / ROWS
-    created = not folder.exists()  # a failed run removes the --out folder it made, so no empty folder is left
+    # A failed run removes the folders it made for --out (the folder and missing parents), so none is left empty
+    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
     shards.mkdir(parents=True, exist_ok=True)
     names = tuple(str(p) for p in inputs.files)
     start = time.perf_counter()
@@ -153,8 +155,11 @@ def run_job(
         return read_manifest(folder), False  # as every later reader sees it (JSON lists, not tuples)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-        if created and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+        for made in created if not (folder / MANIFEST).exists() else ():  # deepest first
+            try:
+                made.rmdir()
+            except OSError:  # not empty (or not removable): it and those above stay
+                break
 
 
 def _shared_columns(

@@ -193,6 +193,10 @@ def test_a_failing_block_names_its_file_and_lines(shards, tmp_path, ours_bundle,
     with pytest.raises(EngineError, match=r"rows of \S+/part-0\.csv lines 82-93 failed: MemoryError: out of memory"):
         run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out", block_rows=40)
     assert not (tmp_path / "out").exists()  # the folder it made is gone with the failed run: no empty --out left
+    with pytest.raises(EngineError):  # and the parents it made for it
+        run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "new" / "deeper" / "out",
+                block_rows=40)
+    assert not (tmp_path / "new").exists()
     (tmp_path / "kept").mkdir()  # a folder the user made stays, empty, as given
     with pytest.raises(EngineError):
         run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "kept", block_rows=40)
