@@ -107,7 +107,7 @@ elif trace is not None:
                                    lambda progress: beacons.cached_sweep(bundle, data, progress=progress)[0], data)
         if result is None:
             st.caption(f"Not run yet for this model and data: {len(beacons.sweep_taus(model_tau))} passes over "
-                       f"{len(data):,} texts; cached on disk afterwards.")
+                       f"{len(data):,} text{'s' if len(data) != 1 else ''}; cached on disk afterwards.")
         else:
             st.plotly_chart(tb_figures.tau_curve(result, float(tau)), width="stretch", key="beacons_curve",
                             config=chart)

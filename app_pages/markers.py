@@ -86,7 +86,8 @@ elif trace is not None:
                                        lambda progress: md.cached_dictionary(bundle, data, progress=progress)[0], data)
         if dictionary is None:
             passes = len(data) * (1 + layers * k)
-            st.caption(f"Not built yet for this model and data: each of the {len(data):,} texts runs once, then "
+            each = f"each of the {len(data):,} texts runs" if len(data) != 1 else "the 1 text runs"
+            st.caption(f"Not built yet for this model and data: {each} once, then "
                        f"{layers * k} more times with one marker forced for the forced effect: {passes:,} passes in "
                        "all, many minutes on a CPU for thousands. Cached on disk afterwards.")
         else:

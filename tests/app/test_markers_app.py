@@ -168,6 +168,7 @@ def test_the_data_set_travels_in_the_link(checkpoint, tmp_path, page, prefix):
     app.text_input(key=f"{prefix}_path").set_value(str(tmp_path / "one.csv")).run()
     assert "1 text from" in " ".join(c.value for c in app.caption)
     assert "(1 row skipped, first at line 3: empty text)" in " ".join(c.value for c in app.caption)
+    assert "1 texts" not in " ".join(c.value for c in app.caption)  # nor in what a run would cost
     app.text_input(key=f"{prefix}_path").set_value(str(tmp_path / "mine.csv")).run()
     app.radio(key=f"{prefix}_source").set_value("Path on this machine").run()
     assert app.query_params["data"] in (str(tmp_path / "mine.csv"), [str(tmp_path / "mine.csv")])
