@@ -240,8 +240,9 @@ def seed_sidebar() -> None:
 
 
 def choose_model(name: str) -> None:
-    """From a callback: the sidebar's model becomes `name` (a shipped or demo-offered name is picked from the list;
-    anything else, a folder or hub id, goes into the sidebar's box)."""
+    """From a callback: the sidebar's model becomes `name`: a shipped name is picked from the list, anything else
+    (a folder or hub id) goes into the sidebar's box; in demo mode `name` is one the config offers (the picker's
+    list: a name it lacks opens the first offered model, as a link naming it does)."""
     demo = active_demo()
     names = list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
     if name in names or demo is not None:

@@ -39,16 +39,20 @@ def intervened(model_name: str, text: str, tau: float | None, forces=(), pins=()
 
 
 def shipped_thought_beacon(feature: str) -> str | None:
-    """The first shipped model that has `feature` ("num_thought_markers" or "use_beacons"), by its config."""
-    for model in shipped.available():
-        if model.name == shipped.UNTRAINED_NAME:
-            return model.name  # the placeholder is a ThoughtBeacon model with both
+    """The first model offered here (shipped, or in demo mode the config's list) that has `feature`
+    ("num_thought_markers" or "use_beacons"), by its config; its name as the sidebar's picker offers it."""
+    demo = demo_mode.config()
+    offered = [(m.name, m.target) for m in demo.models] if demo else [(m.name, m.name) for m in shipped.available()]
+    for name, target in offered:
+        if target == shipped.UNTRAINED_NAME:
+            return name  # the placeholder is a ThoughtBeacon model with both
+        folder = next((m.folder for m in shipped.available() if m.name == target), None) or Path(target)
         try:
-            config = json.loads((model.folder / "config.json").read_text(encoding="utf-8"))
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         if config.get("model_type") in THOUGHT_BEACON_TYPES and config.get(feature):
-            return model.name
+            return name
     return None
 
 

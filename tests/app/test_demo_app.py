@@ -219,6 +219,17 @@ def test_markers_and_beacons_call_a_listed_data_set_by_its_offered_name(demo):
         assert folder not in shown(app), page
 
 
+def test_markers_and_beacons_offer_a_switch_to_a_model_the_demo_offers(demo):
+    """They offered "Switch to sst2-minilm-thought-beacon", a shipped model this demo does not offer; a click
+    then landed, silently, on the first offered model."""
+    for page in ("app_pages/markers.py", "app_pages/beacons.py"):
+        app = run({"model": "tiny-bert", "text": "a fine film"}, page=page)
+        switch = next(b for b in app.button if b.key == "switch_to_thought_beacon")
+        assert switch.label == "Switch to tiny", page  # the demo's ThoughtBeacon model, by its offered name
+        switch.click().run()
+        assert not app.exception and app.selectbox(key="model_choice").value == "tiny", page
+
+
 def test_markers_and_beacons_keep_the_offered_data_set_in_the_link_and_tell_an_unoffered_one(demo):
     for page, prefix in (("app_pages/markers.py", "markers_data"), ("app_pages/beacons.py", "beacons_data")):
         app = run({"text": "a fine film", "data": "rows/rows.csv"}, page=page)
