@@ -339,6 +339,16 @@ def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any)
     return st.session_state[key]
 
 
+def _adjust(key: str, value: Any) -> None:
+    """Widget `key`'s value, fitted to this model or data set after seed_option (clamped, left out, widened), and
+    the kept value too: keep() kept the run's start, so a visit to another page brought the unfitted one back (a
+    Tokens range widened for a longer data set came back narrow, hiding its longest mistakes)."""
+    st.session_state[key] = value
+    kept = st.session_state.get(KEPT_KEY)
+    if kept is not None and key in kept:
+        kept[key] = value
+
+
 def seed_fraction(key: str, param: str, default: float) -> float:
     """seed_option for a number in [0, 1] (a tau, a threshold): a link value outside is clamped, and said so."""
     raw = from_link(key, param)
@@ -382,7 +392,7 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
     if st.session_state[key] not in choices:  # kept from another text or model, which offered it
         if tell:
             tell_clamped(param, shown(st.session_state[key]), f"is not offered here; {shown(default)} is used")
-        st.session_state[key] = default
+        _adjust(key, default)
     resend(key)  # a radio or select box
     return st.session_state[key]
 
@@ -397,7 +407,7 @@ def seed_index(key: str, param: str, size: int, default: int = 0, of: str = "thi
         tell_adjusted(param, raw, f"is outside 0 to {size - 1} for {of}; {value} is used")
     elif value != st.session_state[key]:  # the kept choice, made for another model or text
         tell_clamped(param, st.session_state[key], f"is outside 0 to {size - 1} for {of}; {value} is used")
-    st.session_state[key] = value
+    _adjust(key, value)
     return value
 
 
@@ -435,7 +445,7 @@ def seed_indices(key: str, param: str, size: int, emptied: str = "") -> list[int
     elif len(kept) != len(st.session_state[key]):  # the kept choice, made for another model
         dropped = joined(v for v in st.session_state[key] if not 0 <= v < size)
         tell_clamped(param, dropped, f"is outside 0 to {size - 1} here; left out{then}")
-    st.session_state[key] = kept
+    _adjust(key, kept)
     return kept
 
 
@@ -443,7 +453,7 @@ def seed_names(key: str, param: str, allowed: Sequence[str]) -> list[str]:
     """seed_option for a multiselect of names (labels, tags): only those in `allowed` (this data set's) are kept."""
     raw = from_link(key, param)
     seed_option(key, param, lambda raw: parse_names(raw, allowed), [])
-    st.session_state[key] = [name for name in st.session_state[key] if name in allowed]
+    _adjust(key, [name for name in st.session_state[key] if name in allowed])
     if raw is not None and len(st.session_state[key]) < len({p.strip() for p in raw.split(",") if p.strip()}):
         tell_adjusted(param, raw, "names values this data set does not have; they are left out")
     return st.session_state[key]
@@ -465,7 +475,7 @@ def seed_range(key: str, param: str, low: int, high: int, high_key: str) -> tupl
     previous = st.session_state.get(high_key)
     if previous is not None and last >= previous:
         last = high
-    st.session_state[key] = parse_range(f"{first}-{last}", low, high)
+    _adjust(key, parse_range(f"{first}-{last}", low, high))
     st.session_state[high_key] = high
     return st.session_state[key]
 

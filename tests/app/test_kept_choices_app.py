@@ -64,3 +64,21 @@ def test_the_sweeps_data_set_keeps_its_source_and_path_through_a_new_text(page, 
     source, path = app.radio(key=f"{prefix}_source"), app.text_input(key=f"{prefix}_path")
     assert source.value == labelled.SOURCES[2] and source.proto.set_value
     assert path.value == str(DEFAULT_PATH)
+
+
+def test_a_filter_fitted_to_another_data_set_comes_back_fitted_after_a_visit_elsewhere(checkpoint, tmp_path):
+    """The Tokens range widens (open at the top) for a data set of longer texts; a visit to another page brought
+    back the range the run started from, narrower, and hid the longest mistakes (kept: the run's start)."""
+    short, long = tmp_path / "short.csv", tmp_path / "long.csv"
+    short.write_text("text,label\na fine film,pos\na dull film,neg\n")
+    long.write_text("text,label\n" + "".join(f'"{"a fine long film " * (i + 2)}",neg\n' for i in range(4)))
+    app = open_page("app_pages/errors.py", str(checkpoint("bert")))
+    app.radio(key="errors_source").set_value(labelled.SOURCES[2]).run()
+    app.text_input(key="errors_path").set_value(str(short)).run()
+    narrow = app.slider(key="errors_filter_tokens").value
+    app.text_input(key="errors_path").set_value(str(long)).run()
+    wide = app.slider(key="errors_filter_tokens")
+    assert wide.value == (1, wide.max) and wide.max > narrow[1]  # open at the top: widened with the data
+    app.switch_page("app_pages/overview.py").run()
+    app.switch_page("app_pages/errors.py").run()
+    assert not app.exception and app.slider(key="errors_filter_tokens").value == (1, wide.max)
