@@ -28,7 +28,7 @@ from explainer.loading import shipped
 from explainer.report import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 from explainer.serving.demo import active_demo
 from explainer.ui.text_box import clamp_into
-from explainer.ui.widget_state import resend
+from explainer.ui.widget_state import lingers, resend
 
 OTHER_MODEL = "Other: a local folder or hub id…"
 DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
@@ -120,7 +120,7 @@ def keep(key: str, param: str | None = None) -> None:
     the kept value comes back, and this run's value is kept for the next. `param`: the link parameter it is
     seeded from (seed_option), None for a widget no link carries. Call before the widget."""
     kept = st.session_state.setdefault(KEPT_KEY, {})
-    if key not in st.session_state and key in kept:
+    if key in kept and (key not in st.session_state or lingers(key)):  # forgotten, or an undrawn box's old seed
         st.session_state[key] = kept[key]
     st.session_state.setdefault(SEEDED_KEY, {})[key] = (param, _page())
     if key in st.session_state:

@@ -24,6 +24,23 @@ def browser_holds(key: str) -> bool:
     return widget_id is not None and widget_id in state._new_widget_state.states
 
 
+def lingers(key: str) -> bool:
+    """True when widget `key`'s value in session state is one left from before it was last drawn: a widget that a
+    run did not draw (a data-set path box while another source, or Compare's "This text", is chosen) loses the
+    value typed into it, and what reads back is the value code assigned before it was first drawn (the empty
+    first seed), not what the visitor typed. So: a widget was drawn under `key` once, this run's request did not
+    carry its value, and no code (a callback, this run) has assigned it since the last run. False outside a run."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    state = getattr(getattr(ctx, "session_state", None), "_state", None)
+    if state is None:
+        return False
+    widget_id = state._key_id_mapper.get_id_from_key(key)
+    return (widget_id is not None and widget_id not in state._new_widget_state.states
+            and key not in state._new_session_state)
+
+
 def resend(key: str) -> None:
     """Send choice widget `key`'s value with this run, not only with its first. A widget registers its value with
     the browser only once its code has loaded and it is mounted; a run that comes before that (a visitor typed a

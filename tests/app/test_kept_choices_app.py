@@ -82,3 +82,26 @@ def test_a_filter_fitted_to_another_data_set_comes_back_fitted_after_a_visit_els
     app.switch_page("app_pages/overview.py").run()
     app.switch_page("app_pages/errors.py").run()
     assert not app.exception and app.slider(key="errors_filter_tokens").value == (1, wide.max)
+
+
+@pytest.mark.parametrize("page, hide, show", [
+    ("app_pages/errors.py", ("errors_source", labelled.SOURCES[0]), ("errors_source", labelled.SOURCES[2])),
+    ("app_pages/compare.py", ("compare_mode", "This text"), ("compare_mode", "A data set")),
+])
+def test_a_typed_path_survives_a_run_that_hid_its_box(checkpoint, tmp_path, page, hide, show):
+    """A path typed into the box came back empty after another source (Errors) or "This text" (Compare) hid it
+    for a run: Streamlit forgets an undrawn widget's value and reads back the empty seed the box started from."""
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\na fine film,pos\na dull film,neg\n")
+    app = open_page(page, str(checkpoint("bert")))
+    if page.endswith("compare.py"):
+        app.text_input(key="compare_model_b").set_value(str(checkpoint("bert"))).run()
+        app.radio(key="compare_mode").set_value("A data set").run()
+    prefix = page.split("/")[-1].removesuffix(".py")
+    app.radio(key=f"{prefix}_source").set_value(labelled.SOURCES[2]).run()
+    app.text_input(key=f"{prefix}_path").set_value(str(path)).run()
+    app.radio(key=hide[0]).set_value(hide[1]).run()
+    app.radio(key=show[0]).set_value(show[1]).run()
+    assert not app.exception, app.exception
+    assert app.text_input(key=f"{prefix}_path").value == str(path)
+    assert app.query_params["data"] in (str(path), [str(path)])

@@ -40,3 +40,25 @@ def test_outside_a_run_nothing_is_resent():
     from explainer.ui.widget_state import browser_holds
 
     assert browser_holds("anything")
+
+
+def hidden_box():
+    import streamlit as st
+
+    from explainer.ui.widget_state import lingers
+
+    st.session_state.setdefault("lingered", []).append(lingers("box"))
+    if st.checkbox("Show the box", value=True, key="show"):
+        st.session_state.setdefault("box", "")  # the empty first seed, as links.seed_option gives
+        st.text_input("Box", key="box")
+
+
+def test_a_box_a_run_did_not_draw_lingers_until_code_assigns_it():
+    """links.keep restores the kept value where a run left the box undrawn: the typed text is gone then, and in
+    the app the session reads back the seed assigned before the box was first drawn."""
+    at = AppTest.from_function(hidden_box).run()
+    at.text_input(key="box").input("typed").run()
+    at.checkbox(key="show").uncheck().run()
+    at.checkbox(key="show").check().run()
+    # never drawn yet; the request carries the box (typed, then hidden); the run after the undrawn one: it lingers
+    assert at.session_state["lingered"] == [False, False, False, True]
