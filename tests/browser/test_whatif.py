@@ -82,7 +82,11 @@ def test_edit_find_and_load_a_counterfactual(browser, app_url, best_flip):  # no
         ".map(e => e.innerText).join() === 'negative,positive'",
         timeout=120_000,
     )
-    # Reset, then a click on the row still shown selected loads the flip again (it only cleared the selection)
+    # Reset, then a click on the row still shown selected loads the flip again (it only cleared the selection).
+    # Clicked once the run the flip started has ended: under load, a click while Streamlit redraws the button was
+    # lost (the copy never reset), a race of the test's, not of the page's.
+    page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
+    page.wait_for_timeout(1500)
     page.get_by_role("button", name="Reset to the original").click()
     wait_for_copy(page, ORIGINAL)
     click_first_flip(page)
