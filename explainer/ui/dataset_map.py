@@ -23,6 +23,7 @@ METHOD_TITLES = {"pca": "PCA", "umap": "UMAP (PCA to 50 first; slower)"}
 NEIGHBOURS = (5, 10, 20, 50)
 SHOW_HERE = "Show its neighbours here"
 SLICES_KEY = "_map_slices"  # the session's slices: list[Slice]
+UNLINKED_KEY = "_map_unlinked_slices"  # those no link carries (selections, lists): kept through Back and Forward
 PENDING_KEY = "_map_pending"  # rows of the last box/lasso selection, not yet made a slice
 PENDING_DATA_KEY = "_map_pending_data"  # the data set (MapResult.data_id) those rows number
 AREA_KEY = "_map_area"  # the box/lasso the last area selection drew, which plotly keeps in later events
@@ -136,6 +137,9 @@ def session_slices() -> list[slicing.Slice]:
             kept, problems = slicing.read_slices(raw) if raw else ([], [])
         except ValueError as error:
             kept, problems = [], [str(error)]
+        # Back or Forward re-seeds the filters from the address; the selections and lists it cannot carry stay
+        linked = {each.name for each in kept}
+        kept += [each for each in st.session_state.get(UNLINKED_KEY, []) if each.name not in linked]
         st.session_state[SLICES_KEY] = kept
         if problems:
             links.tell_adjusted("slices", raw, "was not read whole: " + markdown_literal("; ".join(problems[:3])))
@@ -175,7 +179,13 @@ def add_slice(new: slicing.Slice, data_id: str) -> None:
     def replaced(each: slicing.Slice) -> bool:
         return each.name == new.name and (each.fits(data_id) or new.kind == "filter")
 
-    st.session_state[SLICES_KEY] = [*(each for each in session_slices() if not replaced(each)), new]
+    store_slices([*(each for each in session_slices() if not replaced(each)), new])
+
+
+def store_slices(slices: list[slicing.Slice]) -> None:
+    """The session's slices are now `slices` (those no link carries noted apart: see UNLINKED_KEY)."""
+    st.session_state[SLICES_KEY] = slices
+    st.session_state[UNLINKED_KEY] = [each for each in slices if each.kind != "filter"]
 
 
 def shown_slices(data_id: str) -> list[slicing.Slice]:
@@ -276,9 +286,7 @@ def slice_table(result: MapResult) -> None:
         placeholder="Slices to remove",
     )
     if cells[1].button("Remove", key="map_remove_button", disabled=not gone):
-        st.session_state[SLICES_KEY] = [
-            each for each in session_slices() if not (each.name in gone and each.fits(result.data_id))
-        ]
+        store_slices([each for each in session_slices() if not (each.name in gone and each.fits(result.data_id))])
         st.rerun()
     cells[2].download_button(
         "Rows (CSV)",

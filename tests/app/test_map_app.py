@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from explainer.dataset_map import slices as slicing
 from explainer.ui import dataset_map as map_ui
+from explainer.ui import links
 from tests.conftest import CORPUS, ROOT
 from tests.unit.dataset_map.conftest import unlisted_folder  # noqa: F401  (a fixture)
 
@@ -107,6 +108,13 @@ def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, d
     assert "selection" not in (
         app.query_params["slices"] if isinstance(app.query_params["slices"], str) else app.query_params["slices"][0]
     )
+    # Back to an address without the filter: links.begin_run drops the slices to re-seed them from it. The
+    # selections, which no address carries, were lost with them ("Back deletes a hand-picked slice for good").
+    del app.session_state[map_ui.SLICES_KEY]
+    app.query_params["slices"] = "[]"
+    app.session_state[links.LINK_KEY] = {**app.session_state[links.LINK_KEY], "slices": "[]"}
+    app.run()
+    assert not app.exception and list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "selection", "selection 2"]
 
 
 def test_a_layer_out_of_range_in_the_link_is_clamped_and_markup_stays_text(checkpoint, data_file):
