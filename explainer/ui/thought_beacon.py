@@ -38,11 +38,14 @@ def intervened(model_name: str, text: str, tau: float | None, forces=(), pins=()
         return None
 
 
-def shipped_thought_beacon(feature: str) -> str | None:
+def shipped_thought_beacon(feature: str, current: str = "") -> str | None:
     """The first model offered here (shipped, or in demo mode the config's list) that has `feature`
-    ("num_thought_markers" or "use_beacons"), by its config; its name as the sidebar's picker offers it."""
+    ("num_thought_markers" or "use_beacons"), by its config; its name as the sidebar's picker offers it. The
+    `current` model's own twin first (sst2-baseline's is sst2-thought-beacon: same training, with both)."""
     demo = demo_mode.config()
     offered = [(m.name, m.target) for m in demo.models] if demo else [(m.name, m.name) for m in shipped.available()]
+    twins = {pair.left for pair in shipped.PAIRS if pair.right == current}
+    offered.sort(key=lambda item: item[1] not in twins)  # stable: the rest keep their order
     for name, target in offered:
         if target == shipped.UNTRAINED_NAME:
             return name  # the placeholder is a ThoughtBeacon model with both
@@ -58,7 +61,7 @@ def shipped_thought_beacon(feature: str) -> str | None:
 
 def offer_switch(model_name: str, what: str, feature: str) -> None:
     """Say plainly what this page would show, and offer the shipped ThoughtBeacon model (one click)."""
-    target = shipped_thought_beacon(feature)
+    target = shipped_thought_beacon(feature, model_name)
     st.info(f"**{markdown_literal(model_name)}** is not a ThoughtBeacon model with this feature. {what}")
     if target is not None:
         st.button(f"Switch to {target}", key="switch_to_thought_beacon", on_click=links.choose_model, args=(target,),

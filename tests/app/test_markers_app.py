@@ -234,3 +234,19 @@ def test_a_path_token_the_new_text_lacks_is_reset_with_a_toast():
     assert not app.exception, app.exception
     assert app.selectbox(key="markers_path_token").value == -1
     assert any("path=12 is not offered here; all is used" in toast.value for toast in app.toast)
+
+
+def test_a_shipped_baseline_is_offered_its_own_twin():
+    """sst2-baseline was offered the first shipped ThoughtBeacon model (the pretrained MiniLM one), not
+    sst2-thought-beacon, trained like it with markers and beacons: the comparison a reader wants."""
+    from explainer.loading import shipped
+
+    present = {m.name for m in shipped.available()}
+    twins = [pair for pair in shipped.PAIRS if {pair.left, pair.right} <= present and "baseline" in pair.right
+             and "thought-beacon" in pair.left]
+    if not twins:
+        pytest.skip("needs a shipped baseline and its ThoughtBeacon twin")
+    for pair in twins:
+        assert shipped_thought_beacon("num_thought_markers", pair.right) == pair.left
+        assert shipped_thought_beacon("use_beacons", pair.right) == pair.left
+    assert len({shipped_thought_beacon("use_beacons", pair.right) for pair in twins}) == len(twins)
