@@ -155,11 +155,12 @@ def run_job(
         return read_manifest(folder), False  # as every later reader sees it (JSON lists, not tuples)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-        for made in created if not (folder / MANIFEST).exists() else ():  # deepest first
-            try:
-                made.rmdir()
-            except OSError:  # not empty (or not removable): it and those above stay
-                break
+        if not (folder / MANIFEST).exists():  # failed: remove the folders it made, deepest first
+            for made in created:
+                try:
+                    made.rmdir()
+                except OSError:  # not empty (or not removable): it and those above stay
+                    break
 
 
 def _shared_columns(

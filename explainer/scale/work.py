@@ -69,15 +69,19 @@ def _fixed_list(values: np.ndarray, value_type: pa.DataType) -> pa.Array:
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
+def _file_name(names: tuple[str, ...], file: int) -> str:
+    """Input file number `file` by its name (the job's files), or by its number where `names` lacks it."""
+    return names[file] if file < len(names) else f"file {file}"
+
+
 def _row_ranges(block: pa.Table, names: tuple[str, ...] = ()) -> str:
-    """"a.csv lines 2-31, b.csv lines 2-9": the block's rows by file (by its number where `names` lacks it)."""
+    """"a.csv lines 2-31, b.csv lines 2-9": the block's rows by file."""
     files = block.column("file").to_numpy()
     lines = block.column("line").to_numpy()
     parts = []
     for file in np.unique(files):
         at = lines[files == file]
-        name = names[int(file)] if int(file) < len(names) else f"file {int(file)}"
-        parts.append(f"{name} lines {int(at.min())}-{int(at.max())}")
+        parts.append(f"{_file_name(names, int(file))} lines {int(at.min())}-{int(at.max())}")
     return ", ".join(parts)
 
 
@@ -101,8 +105,7 @@ def _unembeddable_row(block: pa.Table, error: UnembeddableToken, files: tuple[st
     texts = block.column("text").to_pylist()
     for index, text in enumerate(texts):
         if used[index] and text == error.text:
-            file = int(block.column("file")[index].as_py())
-            name = files[file] if file < len(files) else f"file {file}"
+            name = _file_name(files, int(block.column("file")[index].as_py()))
             return f"Line {int(block.column('line')[index].as_py()):,} of {name}: {error}"
     return f"rows of {_row_ranges(block, files)} failed: {error}"
 

@@ -223,29 +223,29 @@ def seed_sidebar() -> None:
         st.session_state[LINK_KEY] = st.query_params.to_dict()
     demo = active_demo()
     if "model_choice" not in st.session_state:
-        names = list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
+        names = _offered_models()
         model = st.query_params.get("model", names[0])
-        if model in names:
-            st.session_state.model_choice = model
-        elif demo is not None:  # demo mode offers its list only: a link naming anything else opens the first model
-            st.session_state.model_choice = names[0]
-            tell_adjusted("model", model, f"is not offered here; {shown_value(names[0])} is used")
-        else:
-            st.session_state.model_choice = OTHER_MODEL
-            st.session_state.model_other = model
+        if demo is not None and model not in names:  # demo mode offers its list only: a link naming anything else
+            tell_adjusted("model", model, f"is not offered here; {shown_value(names[0])} is used")  # opens the first
+            model = names[0]
+        choose_model(model)
     if "text" not in st.session_state:
         text = st.query_params.get("text", DEFAULT_TEXT)
         longest = demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
         clamp_into("text", text, longest)  # a hand-made link: keep what the text box can hold, and say so
 
 
+def _offered_models() -> list[str]:
+    """The sidebar picker's model names: the demo config's, else the shipped models present."""
+    demo = active_demo()
+    return list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
+
+
 def choose_model(name: str) -> None:
     """From a callback: the sidebar's model becomes `name`: a shipped name is picked from the list, anything else
     (a folder or hub id) goes into the sidebar's box; in demo mode `name` is one the config offers (the picker's
     list: a name it lacks opens the first offered model, as a link naming it does)."""
-    demo = active_demo()
-    names = list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
-    if name in names or demo is not None:
+    if name in _offered_models() or active_demo() is not None:
         st.session_state.model_choice = name
         st.session_state.pop("model_other", None)
     else:

@@ -49,7 +49,9 @@ def shipped_thought_beacon(feature: str, current: str = "") -> str | None:
     for name, target in offered:
         if target == shipped.UNTRAINED_NAME:
             return name  # the placeholder is a ThoughtBeacon model with both
-        folder = next((m.folder for m in shipped.available() if m.name == target), None) or Path(target)
+        folder = shipped.resolve(target)  # a shipped name's folder, or the demo's folder
+        if folder is None:
+            continue
         try:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):

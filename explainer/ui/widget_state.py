@@ -10,14 +10,19 @@ from __future__ import annotations
 import streamlit as st
 
 
-def browser_holds(key: str) -> bool:
-    """True when this run's request carried widget `key`'s value, or when nothing can tell (no browser run: a bare
-    script, a test without a session). Reads Streamlit's session state (pinned version; a test checks the fields
-    still exist, tests/unit/ui/test_widget_state.py)."""
+def _session_state():
+    """This run's Streamlit SessionState (its private fields: pinned version; a test checks they still exist,
+    tests/unit/ui/test_widget_state.py), or None outside a run (a bare script, a test without a session)."""
     from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
     ctx = get_script_run_ctx(suppress_warning=True)
-    state = getattr(getattr(ctx, "session_state", None), "_state", None)
+    return getattr(getattr(ctx, "session_state", None), "_state", None)
+
+
+def browser_holds(key: str) -> bool:
+    """True when this run's request carried widget `key`'s value, or when nothing can tell (no browser run: a bare
+    script, a test without a session)."""
+    state = _session_state()
     if state is None:
         return True
     widget_id = state._key_id_mapper.get_id_from_key(key)
@@ -30,10 +35,7 @@ def lingers(key: str) -> bool:
     value typed into it, and what reads back is the value code assigned before it was first drawn (the empty
     first seed), not what the visitor typed. So: a widget was drawn under `key` once, this run's request did not
     carry its value, and no code (a callback, this run) has assigned it since the last run. False outside a run."""
-    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-
-    ctx = get_script_run_ctx(suppress_warning=True)
-    state = getattr(getattr(ctx, "session_state", None), "_state", None)
+    state = _session_state()
     if state is None:
         return False
     widget_id = state._key_id_mapper.get_id_from_key(key)
