@@ -171,6 +171,9 @@ def listed_path(name: str) -> Path:
     demo = demo_mode.config()
     if demo is None:
         raise DatasetError("Data sets are offered by name only in demo mode.")
+    if not name and not demo.data_choices():  # a config without [[data]] (or with empty folders): no list to use
+        other = "upload a file instead" if demo.limits.max_upload_mb > 0 else "the pages on a typed text work"
+        raise DatasetError(f"This demo offers no data sets; {other}.")
     try:
         return demo.data_path(name)
     except PathRefused as refused:

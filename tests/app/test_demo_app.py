@@ -310,3 +310,16 @@ def test_a_demo_without_uploads_offers_no_slice_file_on_the_map(demo):
     app = run({"data": "rows/rows.csv"}, page="app_pages/map.py")
     assert "Likely mislabelled" in [h.value for h in app.subheader]  # the whole page is drawn
     assert "Load slices from a definitions file" not in [e.label for e in app.expander]
+
+
+def test_a_demo_without_data_sets_says_so_on_every_data_page(demo, tmp_path, monkeypatch, checkpoint):
+    # A hand-written config may list models only: the data pages said "That data set is not offered here;
+    # choose one from the list" over an empty list, a dead end with no reason.
+    config = tmp_path / "models-only.toml"
+    config.write_text(f'[limits]\nmax_upload_mb = 0\n[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    for page in ("app_pages/errors.py", "app_pages/map.py", "app_pages/markers.py", "app_pages/beacons.py"):
+        app = run({"text": "a fine film"}, page=page)
+        said = shown(app)
+        assert "This demo offers no data sets; the pages on a typed text work." in said, page
+        assert "not offered here" not in said, page
