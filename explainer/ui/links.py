@@ -412,16 +412,21 @@ def seed_index(key: str, param: str, size: int, default: int = 0, of: str = "thi
 
 
 def seed_model_index(key: str, param: str, size: int, default: int) -> int:
-    """seed_index for an index whose default depends on the model (the last layer): a value still at the previous
-    model's default (never moved) follows the new model's default, since one model's default is not a choice to
-    clamp, with a toast, for another (as thought_beacon.seed_tau does for tau)."""
-    shown_default = f"{key}__default"
+    """seed_index for an index whose default depends on the model (the last layer): a value never moved follows
+    the new model's default, since one model's default is not a choice to clamp, with a toast, for another (as
+    thought_beacon.seed_tau does for tau). "Moved" is decided when the value changes on one model (the user, a
+    link) and kept across switches: a layer chosen on a deep model that equals a shallower model's default is
+    still a choice when the deep model comes back."""
+    shown_default, seen_key, moved_key = f"{key}__default", f"{key}__seen", f"{key}__moved"
     previous = st.session_state.get(shown_default)
-    value = st.session_state.get(key, st.session_state.get(KEPT_KEY, {}).get(key))
-    if previous is not None and previous != default and value == previous:
+    same_model = previous is None or previous == default
+    held = key in st.session_state or key in st.session_state.get(KEPT_KEY, {})  # else the link or default seeds
+    if held and not same_model and not st.session_state.get(moved_key, False):
         st.session_state[key] = default
     seeded = seed_index(key, param, size, default)
-    st.session_state[shown_default] = default
+    if same_model and seeded != st.session_state.get(seen_key):  # changed on this model: by the user or a link
+        st.session_state[moved_key] = seeded != default
+    st.session_state[shown_default], st.session_state[seen_key] = default, seeded
     return seeded
 
 

@@ -304,6 +304,19 @@ def assert_the_default_last_layer_follows_the_model(app: AppTest, widget, deeper
     widget().set_value(last - 2).run()  # chosen: it stays
     app.text_input(key="model_other").set_value(shallow).run()
     assert widget().value == last - 2
+    app.text_input(key="model_other").set_value(deeper).run()
+    assert widget().value == last - 2
+    # chosen where it equals the shallower model's default: still a choice when the deeper model comes back (it
+    # was taken for the shallower default, never moved, and replaced by the deeper model's last layer)
+    widget().set_value(last - 1).run()
+    app.text_input(key="model_other").set_value(shallow).run()
+    assert widget().value == last - 1
+    app.run()  # a rerun on the shallower model (a widget, the progressive rest) leaves it a choice
+    app.text_input(key="model_other").set_value(deeper).run()
+    assert widget().value == last - 1
+    widget().set_value(last).run()  # back at the default: it follows the model again
+    app.text_input(key="model_other").set_value(shallow).run()
+    assert widget().value == last - 1 and not [t.value for t in app.toast if f"{param}=" in t.value]
 
 
 def test_the_overview_s_default_last_layer_follows_the_model(checkpoint, tokenizer, tmp_path):
