@@ -93,6 +93,18 @@ def available() -> list[ShippedModel]:
     return present or [placeholder]
 
 
+def shipped_name(name: str) -> str | None:
+    """The shipped model `name` is, by its name or its folder (a demo's path = entry, the Other box); None for
+    any other model."""
+    if any(name == model.name for model in SHIPPED):
+        return name
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        return None
+    found = path.resolve()
+    return next((model.name for model in SHIPPED if model.folder.resolve() == found), None)
+
+
 def default_model_name() -> str:
     return available()[0].name
 

@@ -44,8 +44,11 @@ def shipped_thought_beacon(feature: str, current: str = "") -> str | None:
     `current` model's own twin first (sst2-baseline's is sst2-thought-beacon: same training, with both)."""
     demo = demo_mode.config()
     offered = [(m.name, m.target) for m in demo.models] if demo else [(m.name, m.name) for m in shipped.available()]
-    twins = {pair.left for pair in shipped.PAIRS if pair.right == current}
-    offered.sort(key=lambda item: item[1] not in twins)  # stable: the rest keep their order
+    if demo is not None and current:  # the offered name: its target is a shipped name or a folder
+        current = next((m.target for m in demo.models if current in (m.name, m.target)), current)
+    own = shipped.shipped_name(current) if current else None  # a shipped model opened by its folder too
+    twins = {pair.left for pair in shipped.PAIRS if pair.right == own}
+    offered.sort(key=lambda item: shipped.shipped_name(item[1]) not in twins)  # stable: the rest keep their order
     for name, target in offered:
         if target == shipped.UNTRAINED_NAME:
             return name  # the placeholder is a ThoughtBeacon model with both

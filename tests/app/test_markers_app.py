@@ -250,3 +250,24 @@ def test_a_shipped_baseline_is_offered_its_own_twin():
         assert shipped_thought_beacon("num_thought_markers", pair.right) == pair.left
         assert shipped_thought_beacon("use_beacons", pair.right) == pair.left
     assert len({shipped_thought_beacon("use_beacons", pair.right) for pair in twins}) == len(twins)
+
+
+def test_a_baseline_opened_by_its_folder_or_offered_under_another_name_is_offered_its_twin(tmp_path, monkeypatch):
+    """The twin was looked up by the shipped name only: a shipped baseline opened through the Other box (its
+    folder), or offered by a demo under its own name with path =, got the first ThoughtBeacon model."""
+    from explainer.loading import shipped
+
+    present = {m.name: m for m in shipped.available()}
+    twins = [pair for pair in shipped.PAIRS if {pair.left, pair.right} <= set(present) and "baseline" in pair.right
+             and "thought-beacon" in pair.left]
+    if not twins:
+        pytest.skip("needs a shipped baseline and its ThoughtBeacon twin")
+    for pair in twins:
+        assert shipped_thought_beacon("use_beacons", str(present[pair.right].folder)) == pair.left
+    config = tmp_path / "demo.toml"
+    entries = [(f"Model {i}", m) for i, m in enumerate(reversed(list(present.values())))]  # the twin is not first
+    config.write_text("".join(f'[[models]]\nname = "{name}"\npath = "{m.folder}"\n' for name, m in entries))
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    offered = {m.name: name for name, m in entries}
+    for pair in twins:
+        assert shipped_thought_beacon("use_beacons", offered[pair.right]) == offered[pair.left], pair
