@@ -23,7 +23,8 @@ METHOD_TITLES = {"pca": "PCA", "umap": "UMAP (PCA to 50 first; slower)"}
 NEIGHBOURS = (5, 10, 20, 50)
 SHOW_HERE = "Show its neighbours here"
 SLICES_KEY = "_map_slices"  # the session's slices: list[Slice]
-UNLINKED_KEY = "_map_unlinked_slices"  # those no link carries (selections, lists): kept through Back and Forward
+UNLINKED_KEY = "_map_unlinked_slices"  # those no link carries (selections, lists, filters past its size): kept
+# through Back and Forward
 PENDING_KEY = "_map_pending"  # rows of the last box/lasso selection, not yet made a slice
 PENDING_DATA_KEY = "_map_pending_data"  # the data set (MapResult.data_id) those rows number
 AREA_KEY = "_map_area"  # the box/lasso the last area selection drew, which plotly keeps in later events
@@ -185,7 +186,9 @@ def add_slice(new: slicing.Slice, data_id: str) -> None:
 def store_slices(slices: list[slicing.Slice]) -> None:
     """The session's slices are now `slices` (those no link carries noted apart: see UNLINKED_KEY)."""
     st.session_state[SLICES_KEY] = slices
-    st.session_state[UNLINKED_KEY] = [each for each in slices if each.kind != "filter"]
+    filters = [each for each in slices if each.kind == "filter"]
+    overflow = filters[len(filters) - slicing.linked_filters(slices)[1]:]  # the last, past the link's size
+    st.session_state[UNLINKED_KEY] = [each for each in slices if each.kind != "filter" or each in overflow]
 
 
 def shown_slices(data_id: str) -> list[slicing.Slice]:
