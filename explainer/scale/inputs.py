@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 from dataclasses import dataclass
@@ -51,16 +52,31 @@ def _is_data_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith(".")
 
 
-def _refuse_broken_links(text: str, paths: list[Path]) -> None:
-    """DatasetError for a data file's name that is a link to nothing: skipped, its rows would silently be left
-    out of the results."""
-    broken = sorted(p.name for p in paths if p.is_symlink() and not p.exists() and p.suffix.lower() in EXTENSIONS
-                    and not p.name.startswith("."))
-    if broken:
-        raise DatasetError(
-            f"{text}: {', '.join(broken[:5])} {'is a link' if len(broken) == 1 else 'are links'} to a missing file; "
-            "fix or remove it, or its rows would be left out"
-        )
+def _dead_link(path: Path) -> str | None:
+    """What is wrong with a data file's name that is a link to nothing (None: it is not one)."""
+    if not path.is_symlink() or path.exists() or path.suffix.lower() not in EXTENSIONS or path.name.startswith("."):
+        return None
+    try:
+        path.stat()
+    except OSError as error:
+        return "a link loop" if error.errno == errno.ELOOP else "a link to a missing file"
+    return "a link to a missing file"
+
+
+def _refuse_broken_links(text: str, paths: list[Path], full: bool = False) -> None:
+    """DatasetError for data files' names that are links to nothing: skipped, their rows would silently be left
+    out of the results. Named by file name in a folder, by path (`full`) for a glob, whose matches may share one."""
+    broken = sorted((str(p) if full else p.name, what) for p in paths if (what := _dead_link(p)))
+    if not broken:
+        return
+    if len(broken) == 1:
+        name, what = broken[0]
+        raise DatasetError(f"{text}: {name} is {what}; fix or remove it, or its rows would be left out")
+    names = ", ".join(name for name, _ in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+    kinds = {what for _, what in broken}
+    what = ("links to missing files or link loops" if len(kinds) > 1
+            else "link loops" if kinds == {"a link loop"} else "links to missing files")
+    raise DatasetError(f"{text}: {names} are {what}; fix or remove them, or their rows would be left out")
 
 
 def _hash(path: Path) -> str:
@@ -85,7 +101,7 @@ def resolve_inputs(spec: str | Path) -> InputSet:
             kinds = ", ".join(sorted(set(EXTENSIONS)))
             raise DatasetError(f"{text}: a folder with no labelled data files in it (looked for {kinds})")
     elif glob.has_magic(text):
-        _refuse_broken_links(text, [Path(p) for p in glob.glob(text)])
+        _refuse_broken_links(text, [Path(p) for p in glob.glob(text)], full=True)
         files = sorted(Path(p) for p in glob.glob(text) if _is_data_file(Path(p)))
         if not files:
             raise DatasetError(f"{text}: no labelled data file matches this pattern")

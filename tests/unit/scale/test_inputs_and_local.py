@@ -56,6 +56,32 @@ def test_a_shard_that_is_a_link_to_nothing_is_refused_not_left_out(shards, tmp_p
     assert [p.name for p in resolve_inputs(folder).files] == ["part-0.csv", "part-1.csv"]
 
 
+def test_broken_links_are_named_so_each_can_be_found(tmp_path):
+    """Named by file name only, cut to five without a word, all called missing: a glob's two train.csv read
+    "train.csv, train.csv", and a link loop was "a link to a missing file"."""
+    for day in ("a", "b", "c"):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / "train.csv").symlink_to(tmp_path / f"gone-{day}.csv")
+    with pytest.raises(DatasetError, match=rf"{tmp_path}/a/train\.csv, {tmp_path}/b/train\.csv, {tmp_path}/c/train"
+                       r"\.csv are links to missing files; fix or remove them"):
+        resolve_inputs(str(tmp_path / "*" / "train.csv"))
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(8):
+        (many / f"part-{i}.csv").symlink_to(tmp_path / f"gone-{i}.csv")
+    with pytest.raises(DatasetError, match=r": part-0\.csv, .*, part-4\.csv and 3 more are links to missing files"):
+        resolve_inputs(many)
+    loop = tmp_path / "loop"
+    loop.mkdir()
+    (loop / "a.csv").symlink_to(loop / "b.csv")
+    (loop / "b.csv").symlink_to(loop / "a.csv")
+    with pytest.raises(DatasetError, match=r": a\.csv, b\.csv are link loops; fix or remove them"):
+        resolve_inputs(loop)
+    (loop / "c.csv").symlink_to(tmp_path / "gone.csv")
+    with pytest.raises(DatasetError, match=r"are links to missing files or link loops"):
+        resolve_inputs(loop)
+
+
 def test_parquet_input_reads_like_the_same_csv(tmp_path, ours_bundle):
     frame = pd.DataFrame(
         {"text": ["a fine film", " ", "dull"], "label": ["pos", "pos", "neg"], "capability": ["a", "b", "c"]}
