@@ -247,6 +247,8 @@ def _prove_writable(folder: Path, named: Path) -> None:
         fail(f"cannot write to {named}: {error.strerror or error}")
     finally:
         for created in missing:  # deepest first
+            if created.name == "..":  # new/.. is where new was made, removed next: not a folder of its own
+                continue
             try:
                 created.rmdir()
             except OSError:

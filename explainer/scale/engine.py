@@ -157,6 +157,8 @@ def run_job(
         shutil.rmtree(partial, ignore_errors=True)
         if not (folder / MANIFEST).exists():  # failed: remove the folders it made, deepest first
             for made in created:
+                if made.name == "..":  # new/.. is where new was made, removed next: not a folder of its own
+                    continue
                 try:
                     made.rmdir()
                 except OSError:  # not empty (or not removable): it and those above stay

@@ -245,3 +245,12 @@ def test_after_a_ray_command_in_process_the_next_stdout_gets_the_json(monkeypatc
     monkeypatch.setattr(sys, "stdout", second)  # the next test's capture
     common.print_json({"run": 2})
     assert json.loads(second.getvalue()) == {"run": 2} and json.loads(first.getvalue()) == {"run": 1}
+
+
+def test_the_writability_probe_removes_the_folders_it_made_also_through_dotdot(tmp_path):
+    """A folder made on the way to "new/../out" stayed: rmdir("new/..") failed and stopped the clean-up."""
+    from explainer.cli.common import check_output_file, check_output_folder
+
+    check_output_folder(tmp_path / "new" / ".." / "out")
+    check_output_file(tmp_path / "made" / ".." / "deeper" / "r.html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

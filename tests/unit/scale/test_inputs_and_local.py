@@ -223,6 +223,10 @@ def test_a_failing_block_names_its_file_and_lines(shards, tmp_path, ours_bundle,
         run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "new" / "deeper" / "out",
                 block_rows=40)
     assert not (tmp_path / "new").exists()
+    with pytest.raises(EngineError):  # through a folder it made and "..": rmdir("new/..") stopped the clean-up
+        run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "new" / ".." / "out",
+                block_rows=40)
+    assert not (tmp_path / "new").exists() and not (tmp_path / "out").exists()
     (tmp_path / "kept").mkdir()  # a folder the user made stays, empty, as given
     with pytest.raises(EngineError):
         run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "kept", block_rows=40)
