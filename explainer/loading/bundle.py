@@ -470,12 +470,14 @@ def _check_attention_is_returned(bundle: ModelBundle) -> None:
             out = bundle.model(
                 input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], output_attentions=True
             )
+    except (torch.OutOfMemoryError, MemoryError):
+        raise  # the machine, not the model: said as such by whoever loads it (a later try may fit)
     except Exception as error:  # noqa: BLE001 - a config no forward pass survives (albert's num_hidden_groups 0
         # divides by it): said at load, by name, not as a traceback on every page
-        raise ModelLoadError(
-            f"'{bundle.name}' fails on a short probe text, so no view can run it: {type(error).__name__}: "
-            f"{_first_line(error)}"[:400]
-        ) from error
+        said = _first_line(error)
+        reason = said if said == type(error).__name__ else f"{type(error).__name__}: {said}"
+        raise ModelLoadError(f"'{bundle.name}' fails on a short probe text, so no view can run it: {reason}"[:400]) \
+            from error
     attentions = getattr(out, "attentions", None)
     if not attentions or len(attentions) != sizes(bundle.model.config).layers or attentions[0] is None:
         raise ModelLoadError(

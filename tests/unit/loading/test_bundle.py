@@ -247,6 +247,24 @@ def test_a_count_of_zero_a_family_divides_by_is_a_load_error(tmp_path, checkpoin
     assert "\n" not in str(error.value)
 
 
+def test_the_probe_says_an_empty_error_once_and_lets_out_of_memory_through(checkpoint, monkeypatch):
+    """An error without a message read "AssertionError: AssertionError"; out of memory, the machine's state, was
+    "fails on a short probe text, so no view can run it", as if the model were broken."""
+    from explainer.loading import bundle as loading
+
+    model = load_model(checkpoint("bert"))
+    for raised, expected in ((AssertionError(), ModelLoadError), (torch.OutOfMemoryError("out of memory"),
+                                                                  torch.OutOfMemoryError)):
+        def failing(*args, error=raised, **kwargs):
+            raise error
+
+        monkeypatch.setattr(model.model, "forward", failing)
+        with pytest.raises(expected) as error:
+            loading._check_attention_is_returned(model)
+        if expected is ModelLoadError:
+            assert str(error.value).endswith("so no view can run it: AssertionError")
+
+
 @pytest.mark.parametrize("written", ["null", "[]", "[" * 20_000 + "]" * 20_000])
 def test_a_tokenizer_config_of_the_wrong_shape_is_a_load_error(tmp_path, checkpoint, written):
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / "tokenizer")
