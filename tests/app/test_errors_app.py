@@ -365,6 +365,8 @@ def _open_a_disagreement(with_model: str, typed_b: str) -> None:
     st.session_state.compare_view = list(labelled.available_views())[0]
     st.session_state[compare.KEY] = typed_b
     st.session_state[compare.OPEN_WITH_KEY] = with_model
+    compare.open_with_picker()  # drawn with the table: notes its B
+    st.session_state[compare.KEY] = "another-model"  # B's box changed before the new comparison was drawn
     compare.open_disagreement()
     st.write(repr((st.session_state.get("model_choice"), st.session_state.get("model_other"),
                    st.session_state.text, st.session_state[labelled.OPEN_KEY][1])))
@@ -376,7 +378,8 @@ def _open_a_disagreement(with_model: str, typed_b: str) -> None:
     ("Model B", " /models/b ", (OTHER_MODEL, "/models/b")),  # anything else: into the sidebar's box
 ])
 def test_a_disagreement_opens_with_the_model_asked_for(with_model, typed_b, chosen):
-    """Compare's disagreements always opened with model A, even the rows where B made the mistake."""
+    """Compare's disagreements always opened with model A, even the rows where B made the mistake; and with B as
+    its box read at the click, not the B whose mistake the row is."""
     app = AppTest.from_function(_open_a_disagreement, args=(with_model, typed_b), default_timeout=60).run()
     assert not app.exception, app.exception
     assert app.markdown[0].value == repr((*chosen, "a fine film", "a fine film"))
