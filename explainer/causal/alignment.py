@@ -141,14 +141,25 @@ COUNTERFACTUAL_WORD = WORD
 WHITESPACE_WORD = re.compile(r"\S+")
 
 
+def _token_starts(item: Tokenized) -> list[int]:
+    """Where each token's text starts, past the space byte-level BPE and SentencePiece count into a word's first
+    token ("Ġfilm" spans " film"): read from its offset, it started in the word before."""
+    starts = []
+    for p in range(item.length):
+        start, end = int(item.offsets[p, 0]), int(item.offsets[p, 1])
+        while start < end - 1 and item.text[start].isspace():
+            start += 1
+        starts.append(start)
+    return starts
+
+
 def _pattern_words(item: Tokenized, pattern: re.Pattern[str] | regex.Pattern[str]) -> list[Unit]:
-    """The words `pattern` finds in the text, with the tokens starting inside each (words the model did not
-    read, past truncation, have none)."""
+    """The words `pattern` finds in the text, with the tokens whose text starts inside each (words the model did
+    not read, past truncation, have none)."""
+    starts = _token_starts(item)
     units: list[Unit] = []
     for match in pattern.finditer(item.text):
-        positions = [
-            p for p in range(item.length) if not item.special[p] and match.start() <= item.offsets[p, 0] < match.end()
-        ]
+        positions = [p for p in range(item.length) if not item.special[p] and match.start() <= starts[p] < match.end()]
         units.append((match.group(), positions))
     return units
 

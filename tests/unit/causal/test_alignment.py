@@ -63,9 +63,9 @@ def test_words_that_read_alike_pair_whatever_their_case(bundle):
     assert set(aligned.unpartnered_corrupted) == positions(corrupted, "dull") and not aligned.unpartnered_clean
 
 
-def test_a_byte_level_word_pairs_with_or_without_a_space_before_it(tmp_path):
-    """Byte-level BPE names a text's first word "film" and the same word after a space "Ġfilm": two ids. Compared
-    by id, "film" lost its partner when a word was inserted before it, and was never patched."""
+def _byte_level_gpt2(folder):
+    """A tiny GPT-2 on a byte-level BPE tokenizer trained here (GPT-2's kind: a word's first token holds the
+    space before it)."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast
 
@@ -77,8 +77,32 @@ def test_a_byte_level_word_pairs_with_or_without_a_space_before_it(tmp_path):
                                 special_tokens=["<pad>", "<unk>", "<s>", "</s>"])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=trained._tokenizer, pad_token="<pad>", unk_token="<unk>",
                                         bos_token="<s>", eos_token="</s>")
-    model = load_model(save_checkpoint(build_model("gpt2", vocab_size=1024), tokenizer, tmp_path / "m"), device="cpu")
+    return load_model(save_checkpoint(build_model("gpt2", vocab_size=1024), tokenizer, folder), device="cpu")
+
+
+def test_a_byte_level_word_pairs_with_or_without_a_space_before_it(tmp_path):
+    """Byte-level BPE names a text's first word "film" and the same word after a space "Ġfilm": two ids. Compared
+    by id, "film" lost its partner when a word was inserted before it, and was never patched."""
+    model = _byte_level_gpt2(tmp_path / "m")
     clean, corrupted = tokenized(model, "film is good"), tokenized(model, "The film is good")
     assert clean.tokens[0] == "film" and corrupted.tokens[1] == "Ġfilm"  # the two names of one word
     assert align_words(clean, corrupted).pairs == ((0, 1), (1, 2), (2, 3))
     assert align_words(corrupted, clean).pairs == ((1, 0), (2, 1), (3, 2))
+
+
+def test_a_counterfactual_s_edits_pair_byte_level_words_whole(tmp_path):
+    """A word's first byte-level token starts at the space before it ("Ġfilm" spans " film"): counted from its
+    offset it belonged to no word, so the edits paired only the first word and the readout, and the rest of each
+    word ("ri", "u" of "Ġtriumph") was paired without its first token."""
+    from explainer.causal.alignment import align_edits
+    from explainer.counterfactual.result import Edit
+
+    model = _byte_level_gpt2(tmp_path / "m")
+    clean = tokenized(model, "The film is a quiet triumph and warm")
+    corrupted = tokenized(model, "The film is a qwzxv triumph and warm")  # a word of pieces the corpus lacks
+    by_edits = align_edits(clean, corrupted, [Edit(4, "quiet", "qwzxv")])
+    assert by_edits.pairs == align_words(clean, corrupted).pairs
+    start = corrupted.text.index(" qwzxv")
+    replaced = {p for p, (a, b) in enumerate(corrupted.offsets) if start <= a < start + len(" qwzxv")}
+    assert len(replaced) > 1 and clean.tokens[4] == "Ġquiet"  # 1 token for several: no partner guessed
+    assert {c for _, c in by_edits.pairs} == set(range(corrupted.length)) - replaced  # every other word, whole
