@@ -49,7 +49,7 @@ def parse_swaps(spec: str | Mapping[str, str] | Iterable[tuple[str, str]] | None
         if len(old_words) != 1:
             what = "nothing" if not old_words else f"{len(old_words)} words"
             raise InputError(f"Swap '{shown}': the word to replace must be one word, not {what}")
-        swaps.append((old_words[0].text.lower(), " ".join(w.text for w in split_words(new))))
+        swaps.append((old_words[0].text.lower(), " ".join(new.split())))  # as typed ("so-so", "meh!"), spaces one
     return tuple(swaps)
 
 

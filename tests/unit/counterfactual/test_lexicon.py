@@ -14,6 +14,13 @@ def test_user_swaps_parse_removals_and_several_words():
     assert parse_swaps(None) == () and parse_swaps(" , ") == ()
 
 
+def test_a_swap_s_replacement_is_tried_as_typed():
+    """The replacement was re-spaced word by word: "great->so-so" tried "so - so", which a byte-level model reads
+    as another text than the rule the user wrote."""
+    assert parse_swaps("great->so-so, great->meh!, great->isn't  great") == (
+        ("great", "so-so"), ("great", "meh!"), ("great", "isn't great"))
+
+
 @pytest.mark.parametrize(
     "spec, named",
     [
