@@ -12,14 +12,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from explainer.thought_beacon.dense import dense_suffix
-from explainer.views.text import plot_text, token_labels
+from explainer.views.text import hidden_state_name, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.causal.results import Ablation, Patching
 
 MAPS = ("residual", "attention", "mlp")
 TITLES = {
-    "residual": "Residual stream (entering each layer; the last row leaves the last layer)",
+    "residual": "Residual stream (the embeddings, then after each layer)",
     "attention": "Attention output (the attention's write) per layer and position",
     "mlp": "MLP output (the MLP's write) per layer and position",
 }
@@ -36,8 +36,13 @@ def position_map(result: Patching, which: str) -> go.Figure:
     values = getattr(result, which)
     if values is None:
         raise ValueError(f"this model has no {which} map")
-    labels = token_labels(result.corrupted_tokens)
-    partners = [plot_text(result.clean_tokens[p]) if p >= 0 else "(no partner: not patched)" for p in result.partners]
+    labels, clean_labels = token_labels(result.corrupted_tokens), token_labels(result.clean_tokens)
+    # a partner as the axis shows a token, with its position: a repeated word ("and") is told apart
+    partners = [clean_labels[p] if p >= 0 else "(no partner: not patched)" for p in result.partners]
+    # the residual's rows are hidden states (embeddings, after layer 0, ...: one more than the layers); the
+    # attention's and MLP's are the layers writing them
+    rows = ([hidden_state_name(i) for i in range(values.shape[0])] if which == "residual"
+            else [f"layer {layer}" for layer in range(values.shape[0])])
     logit = result.logit_difference(values)
     hover = np.empty(values.shape, dtype=object)
     for layer in range(values.shape[0]):
@@ -45,10 +50,9 @@ def position_map(result: Patching, which: str) -> go.Figure:
             share = values[layer, position]
             shown = "—" if np.isnan(share) else f"{share:.3f} (logit difference {logit[layer, position]:+.3f})"
             hover[layer, position] = (
-                f"layer {layer} · {labels[position]}<br>clean partner: {partners[position]}<br>restored: {shown}"
+                f"{rows[layer]} · {labels[position]}<br>clean partner: {partners[position]}<br>restored: {shown}"
             )
     scale = _share_scale(values)
-    rows = [f"L{layer}" for layer in range(values.shape[0])]
     figure = go.Figure(
         go.Heatmap(
             z=values,
@@ -67,7 +71,8 @@ def position_map(result: Patching, which: str) -> go.Figure:
     figure.update_layout(
         title=TITLES[which],
         xaxis={"title": "corrupted token", "tickangle": -60, "type": "category"},
-        yaxis={"title": "layer", "autorange": "reversed", "type": "category"},
+        yaxis={"title": "hidden state" if which == "residual" else "layer", "autorange": "reversed",
+               "type": "category"},
         height=min(700, 200 + 28 * values.shape[0]),
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
