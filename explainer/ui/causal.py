@@ -106,7 +106,8 @@ def find_counterfactual(model_name: str, text: str) -> str | None:
         show_problem(error, "info")
         return None
     if not search.counterfactuals:
-        st.info("No edit of up to 3 words flips this prediction: type a corrupted text.")
+        st.info("The search found no edit of up to 3 words that flips this prediction (it scores the most "
+                "promising edits, not every one): type a corrupted text.")
         return None
     return search.counterfactuals[0].text
 

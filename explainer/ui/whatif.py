@@ -26,9 +26,10 @@ CF_METHODS = (ALL, *METHODS)  # the page's generator choice; "all" runs every ge
 def no_flip_advice(choice: str) -> str:
     """What to try when a search found no flip: another generator, unless every one already ran."""
     if choice == ALL:
-        return ("No flip within 3 word edits by any generator: edit the copy above by hand, or give your own swaps "
-                "(the model may be sure of this text).")
-    return "No flip within 3 word edits: try another generator, or all of them."
+        return ("No generator found a flip within 3 word edits (each scores its most promising edits, not every "
+                "one): edit the copy above by hand, or give your own swaps (the model may be sure of this text).")
+    return ("This generator found no flip within 3 word edits (it scores its most promising edits, not every one): "
+            "try another generator, or all of them.")
 ASKED = "_whatif_asked"  # (model, text, method, swaps) whose counterfactuals the user asked for
 FLIP_REQUEST = "_whatif_flip_request"  # text the Errors page asked to flip, acted on by its next run
 EDITED_KEY = "whatif_edited"

@@ -188,3 +188,15 @@ def test_a_flip_carries_no_edit_it_does_not_need():
     search = find_counterfactuals(baseline, "It is not a tedious film at all.", methods=("removal",))
     assert [(c.text, c.edit_count) for c in search.counterfactuals] == [("It is a film at all.", 2)]
     check_verified(baseline, search)
+
+
+def test_removal_scores_every_pair_when_the_budget_affords_them():
+    """The shipped ThoughtBeacon model flips when "laughed" and "tomorrow" are both removed, but neither is among
+    the other's first four in the beam, which reported no flip within 3 edits after 47 of its 300 texts."""
+    from explainer import load_model
+
+    model = load_model("sst2-thought-beacon", device="cpu")
+    text = "I laughed, I cried, and I would watch it again tomorrow."
+    search = find_counterfactuals(model, text, methods=("removal",))
+    assert [(c.text, c.edit_count) for c in search.counterfactuals] == [("I, I cried, and I would watch it again.", 2)]
+    check_verified(model, search)
