@@ -31,6 +31,9 @@ def no_flip_advice(choice: str) -> str:
     return ("This generator found no flip within 3 word edits (it scores its most promising edits, not every one): "
             "try another generator, or all of them.")
 ASKED = "_whatif_asked"  # (model, text, method, swaps) whose counterfactuals the user asked for
+# The click, kept until the section is drawn: a sidebar text typed and not yet sent arrives with the click, and that
+# run stops before the section (a new text draws its main figure first). The request was the old text's: no search.
+FIND_KEY = "_whatif_find_clicked"
 FLIP_REQUEST = "_whatif_flip_request"  # text the Errors page asked to flip, acted on by its next run
 EDITED_KEY = "whatif_edited"
 COPY_OF_KEY = "_whatif_copy_of"  # (the edited copy, the sidebar text it was written for): copy_written_for
@@ -102,8 +105,10 @@ def generator_widgets(model_name: str, text: str) -> tuple[str, str, bool]:
                                    middle, placeholder="good->bad, not->",
                                    help="old->new pairs separated by commas; old-> removes the word")
     request = (model_name, text, choice, swaps)
+    if st.session_state.pop(FIND_KEY, False):  # clicked: for the text and options shown now
+        st.session_state[ASKED] = request
     right.button("Find counterfactuals", key="whatif_find", type="primary",
-                 on_click=lambda: st.session_state.update({ASKED: request}))
+                 on_click=lambda: st.session_state.update({FIND_KEY: True}))
     return choice, swaps, st.session_state.get(ASKED) == request
 
 
