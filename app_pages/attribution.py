@@ -71,9 +71,9 @@ if trace is not None:
         chart(attribution_figures.layer_heatmap(result), "layers")
 
     # Every method and the graph take seconds on small models; on long inputs to large ones, minutes: ask first.
-    if not (cheap_enough(current.bundle, len(result.tokens)) or st.session_state.get(ASKED) == (name, text)):
+    if not (cheap_enough(current.bundle, len(result.tokens)) or progressive.asked(ASKED, (name, text))):
         st.info(f"Every method, faithfulness, agreement and the graph take a while on {len(result.tokens)} tokens.")
-        st.button("Compute them", on_click=lambda: st.session_state.update({ASKED: (name, text)}))
+        st.button("Compute them", on_click=progressive.click, args=(ASKED,))
         links.stop()
 
     st.subheader("Every method")

@@ -13,7 +13,7 @@ import streamlit as st
 
 from explainer.capture.encoding import InputError, encode
 from explainer.causal import Ablation, Patching, ablate_heads, patch
-from explainer.ui import demo, links, text_box
+from explainer.ui import demo, links, session, text_box
 from explainer.ui import whatif as whatif_ui
 from explainer.ui.caches import get_bundle
 from explainer.ui.problems import show_problem
@@ -142,9 +142,10 @@ def open_buttons(rows: list[tuple[int, int, float]], prefix: str) -> None:
 # ---- the clean and corrupted texts ----
 
 
-def _find(model_name: str, clean_key: str | None, sidebar_text: str) -> None:
-    """The finder button's callback: a counterfactual of the clean text becomes the corrupted one."""
-    clean = st.session_state.get(clean_key, "") if clean_key else sidebar_text
+def _find(model_name: str, clean_key: str | None) -> None:
+    """The finder button's callback: a counterfactual of the clean text becomes the corrupted one (the sidebar's
+    as it is now: one typed and not yet sent comes with the click, after the run that drew the button)."""
+    clean = st.session_state.get(clean_key, "") if clean_key else session.sidebar_text()
     found = find_counterfactual(model_name, clean) if clean.strip() else None
     if found is not None:
         st.session_state[FOUND_KEY] = found
@@ -185,7 +186,7 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
         "Find a counterfactual",
         key="causal_find",
         on_click=_find,
-        args=(model_name, CLEAN_KEY if paired else None, sidebar_text),
+        args=(model_name, CLEAN_KEY if paired else None),
         help="Fill the corrupted text with the smallest edit of the clean text that flips its prediction",
     )
     clean = st.session_state[CLEAN_KEY] if paired else sidebar_text

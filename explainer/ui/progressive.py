@@ -122,3 +122,28 @@ def _mark_drawn(name: str, state=None) -> None:
     """The browser drew `name`'s first figure (a callback; `state`: a test's session state)."""
     state = st.session_state if state is None else state
     state[DRAWN_KEY] = {*(state[DRAWN_KEY] if DRAWN_KEY in state else ()), name}
+
+
+# ---- buttons below the stop ---------------------------------------------------------------------------------------
+# A button's value lasts one run. A sidebar text typed and not yet sent arrives with the click on a button below a
+# page's stop, and that run, for a new text, stops at the first figure: the click was lost (What-if's "Find
+# counterfactuals" did nothing, 2 of 2 tries). A callback runs whether or not the button is drawn again, so the
+# click is kept in the session until the run that reaches the button reads it.
+
+
+def click(key: str) -> None:
+    """A button's on_click: keep its click for `clicked(key)` (or `asked(key, ...)`)."""
+    st.session_state[f"{key}__clicked"] = True
+
+
+def clicked(key: str) -> bool:
+    """Whether the button `click(key)` serves was clicked since the last call (read once)."""
+    return bool(st.session_state.pop(f"{key}__clicked", False))
+
+
+def asked(key: str, request: Hashable) -> bool:
+    """Whether the work `request` names (model, text, options) was asked for: a kept click asks for the request
+    shown when the button is reached (the new text, not the one drawn beside the button clicked)."""
+    if clicked(key):
+        st.session_state[key] = request
+    return st.session_state.get(key) == request

@@ -48,6 +48,14 @@ class Selection:
 
 
 
+def sidebar_text() -> str:
+    """The sidebar's text as the pages read it (a demo's longest text kept): also for a callback, which runs before
+    the page and may come with a text typed and not yet sent (its page run has not read it yet)."""
+    demo = demo_mode.config()
+    text = st.session_state.get("text", "")
+    return text if demo is None else text[: demo.limits.max_text_chars]
+
+
 def selection() -> Selection:
     """The model and text the sidebar holds now (from widget state), with the model loaded.
 
@@ -55,10 +63,9 @@ def selection() -> Selection:
     reads the shared link's query parameters instead."""
     seed_sidebar()
     choice = st.session_state.get("model_choice")
-    text = st.session_state.get("text", "")
+    text = sidebar_text()
     demo = demo_mode.config()
     if demo is not None:  # names from the config's list only; anything else (a path, a hub id) is never loaded
-        text = text[: demo.limits.max_text_chars]
         try:
             name = demo.model_target(str(choice))
         except PathRefused as refused:

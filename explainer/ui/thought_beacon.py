@@ -18,7 +18,7 @@ from explainer.loading import shipped
 from explainer.models import THOUGHT_BEACON_TYPES
 from explainer.thought_beacon.marker_dictionary import example_context
 from explainer.ui import demo as demo_mode
-from explainer.ui import labelled, links, text_box
+from explainer.ui import labelled, links, progressive, text_box
 from explainer.ui.caches import get_trace_with, read_labelled
 from explainer.ui.problems import show_problem
 from explainer.ui.widget_state import resend
@@ -141,12 +141,15 @@ def run_button(label: str, key: str, working: str, compute: Callable[[Callable[[
                data: LabelledData):
     """A button that runs `compute(progress)` over `data` under a progress bar and returns its result (None until
     clicked, or after saying why it failed: a row holding a token the model cannot embed, named by its line).
-    The button goes once the work is done: the results take its place, and it would only run them again."""
+    The button goes once the work is done: the results take its place, and it would only run them again.
+    The click is kept until a run reaches the button (progressive.clicked). The bar says that leaving the page
+    stops the work (Streamlit ends the run; nothing unfinished is kept)."""
     slot = st.empty()
-    if not slot.button(label, key=key, type="primary"):
+    slot.button(label, key=key, type="primary", on_click=progressive.click, args=(key,))
+    if not progressive.clicked(key):
         return None
     try:
-        with progress_bar(working) as progress:
+        with progress_bar(f"{working} (leaving this page stops it)") as progress:
             result = compute(progress)
     except InputError as error:  # the button stays: the file can be fixed and the work run again
         show_problem(data.located(error))

@@ -14,7 +14,7 @@ from explainer.counterfactual.registry import METHODS
 from explainer.counterfactual.result import CounterfactualSearch
 from explainer.families import family_of
 from explainer.progress import Progress
-from explainer.ui import caches, links
+from explainer.ui import caches, links, progressive
 from explainer.ui.text_box import limited_text_input
 from explainer.views import whatif as whatif_figures
 
@@ -30,10 +30,7 @@ def no_flip_advice(choice: str) -> str:
                 "one): edit the copy above by hand, or give your own swaps (the model may be sure of this text).")
     return ("This generator found no flip within 3 word edits (it scores its most promising edits, not every one): "
             "try another generator, or all of them.")
-ASKED = "_whatif_asked"  # (model, text, method, swaps) whose counterfactuals the user asked for
-# The click, kept until the section is drawn: a sidebar text typed and not yet sent arrives with the click, and that
-# run stops before the section (a new text draws its main figure first). The request was the old text's: no search.
-FIND_KEY = "_whatif_find_clicked"
+ASKED = "_whatif_asked"  # (model, text, method, swaps) whose counterfactuals the user asked for (progressive.asked)
 FLIP_REQUEST = "_whatif_flip_request"  # text the Errors page asked to flip, acted on by its next run
 EDITED_KEY = "whatif_edited"
 COPY_OF_KEY = "_whatif_copy_of"  # (the edited copy, the sidebar text it was written for): copy_written_for
@@ -104,12 +101,8 @@ def generator_widgets(model_name: str, text: str) -> tuple[str, str, bool]:
         swaps = limited_text_input("Your swaps (tried before the shipped word list)", SWAPS_KEY, SWAPS_LONGEST,
                                    middle, placeholder="good->bad, not->",
                                    help="old->new pairs separated by commas; old-> removes the word")
-    request = (model_name, text, choice, swaps)
-    if st.session_state.pop(FIND_KEY, False):  # clicked: for the text and options shown now
-        st.session_state[ASKED] = request
-    right.button("Find counterfactuals", key="whatif_find", type="primary",
-                 on_click=lambda: st.session_state.update({FIND_KEY: True}))
-    return choice, swaps, st.session_state.get(ASKED) == request
+    right.button("Find counterfactuals", key="whatif_find", type="primary", on_click=progressive.click, args=(ASKED,))
+    return choice, swaps, progressive.asked(ASKED, (model_name, text, choice, swaps))  # the text shown now
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)

@@ -169,3 +169,17 @@ def test_a_source_no_page_reads_is_told_and_one_another_page_reads_is_quiet():
         "The link's source=`<b>both</b>` is not offered here (sidebar, pair); sidebar is used."]
     quiet = run_page({"text": CLEAN, "corrupted": CORRUPTED, "source": "Upload a file"})  # a demo data page's
     assert not quiet.exception and not quiet.toast and quiet.radio(key="causal_source").value == "sidebar"
+
+
+def test_find_a_counterfactual_clicked_with_a_new_sidebar_text_edits_that_text():
+    """A sidebar text typed and not sent arrives with the click: the button's callback found a flip of the text
+    drawn beside it, the old one, and put it beside the new clean text (a pair that differs everywhere)."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"text": "A warm and funny film."})
+    app.run().switch_page(PAGE_PATH).run()
+    new = "A dull, tedious and lifeless script."
+    app.text_area(key="text").input(new)
+    app.button(key="causal_find").click().run()
+    assert not app.exception, app.exception
+    corrupted = app.text_area(key="causal_corrupted").value
+    assert corrupted and corrupted != new and "script" in corrupted and "film" not in corrupted

@@ -54,3 +54,33 @@ def test_with_a_browser_the_first_run_stops_until_the_figure_is_drawn(monkeypatc
     assert shown(at) == ["first figure", "the rest"]
     at.run()
     assert shown(at) == ["first figure", "the rest"]
+
+
+def page_with_buttons() -> None:
+    """A page whose buttons sit below the stop; `stop_now` stands for a run of a new text, which stops there."""
+    import streamlit as st
+
+    from explainer.ui import progressive
+
+    text = st.session_state.setdefault("text", "old text")
+    if st.session_state.pop("stop_now", False):
+        st.stop()
+    st.button("Run it", key="run", on_click=progressive.click, args=("run",))
+    st.button("Ask", key="ask", on_click=progressive.click, args=("asked",))
+    st.markdown(f"ran: {progressive.clicked('run')} · asked for: {progressive.asked('asked', text)}")
+
+
+def test_a_click_that_arrives_with_a_run_stopping_above_the_button_is_kept_for_the_next():
+    """A sidebar text typed and not sent arrives with the click: that run (a new text) stops at the first figure,
+    and a button's value lasts one run, so the click was lost (What-if's Find counterfactuals, Markers' Build)."""
+    at = AppTest.from_function(page_with_buttons).run()
+    assert shown(at) == ["ran: False · asked for: False"]
+    at.session_state["text"], at.session_state["stop_now"] = "new text", True
+    at.button(key="run").click()
+    at.button(key="ask").click().run()
+    assert shown(at) == []  # stopped above the buttons
+    at.run()  # the run that reaches them (the progressive rest)
+    assert shown(at) == ["ran: True · asked for: True"]  # the new text's request
+    assert at.session_state["asked"] == "new text"
+    at.run()
+    assert shown(at) == ["ran: False · asked for: True"]  # a click runs once; a request stays asked
