@@ -263,9 +263,11 @@ def tau_curve(result: dict[str, Any], current_tau: float | None = None) -> go.Fi
                                      (current_tau, "circle-open", "chosen τ", 16)):
         point = _nearest(points, tau)
         if point is not None:
+            # a τ between the swept ones is drawn at the nearest, and said so: "chosen τ (0.45)" beside a 0.44 slider
+            swept = "" if abs(point["tau"] - tau) < 5e-3 else f", drawn at the nearest swept τ {point['tau']:.2f}"
             figure.add_trace(
                 go.Scatter(x=[point["flops_saved"]], y=[point["accuracy"]], mode="markers",
-                           name=f"{label} ({point['tau']:.2f})",
+                           name=f"{label} ({tau:.2f}{swept})",
                            marker={"symbol": symbol, "size": size, "color": "#d62728", "line": {"width": 2}},
                            hoverinfo="skip")
             )

@@ -74,6 +74,10 @@ def test_tau_curve_marks_the_model_tau():
     star = next(d for d in figure.data if d.marker.symbol == "star")
     assert list(star.x) == [0.495] and list(star.y) == [0.78]
     ring = next(d for d in figure.data if d.marker.symbol == "circle-open")
-    assert list(ring.x) == [0.3]
+    assert list(ring.x) == [0.3] and ring.name == "chosen τ (0.50)" and star.name == "model's τ (0.95)"
+    # between swept points: drawn at the nearest, named by the slider's value (it said "chosen τ (0.45)" at 0.44)
+    between = tb_figures.tau_curve({"points": points, "model_tau": 0.95}, current_tau=0.44)
+    ring = next(d for d in between.data if d.marker.symbol == "circle-open")
+    assert list(ring.x) == [0.3] and ring.name == "chosen τ (0.44, drawn at the nearest swept τ 0.50)"
     low, high = figure.layout.yaxis.range
     assert high - low >= 0.1 and low <= 0.78 and high >= 0.8
