@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import re
 from bisect import bisect_right
 from typing import TYPE_CHECKING
 
@@ -68,13 +69,28 @@ def diff_html(original: str, edited: str) -> str:
 
 
 def changed_words(original: str, edited: str) -> int:
-    """Words changed between the texts: a replaced, removed or inserted word counts once (a replacement of n words
-    by m counts max(n, m))."""
+    """Words changed between the texts, as a reader counts them: pieces between spaces ("apart." -> "apart!!!" is
+    one, "halfway" -> "half-way" one; counted by the diff's words, punctuation apart, they were three). A replaced,
+    removed or inserted piece counts once (n pieces replaced by m count max(n, m)); a piece touched twice, once."""
+    a, b = split_words(original), split_words(edited)
+    pieces_a, pieces_b = _pieces(original, a), _pieces(edited, b)
+    seen_a: set[int] = set()
+    seen_b: set[int] = set()
     count = 0
-    for tag, a0, a1, b0, b1 in _opcodes(split_words(original), split_words(edited)):
+    for tag, a0, a1, b0, b1 in _opcodes(a, b):
         if tag != "equal":
-            count += max(a1 - a0, b1 - b0)
+            new_a = {pieces_a[i] for i in range(a0, a1)} - seen_a
+            new_b = {pieces_b[i] for i in range(b0, b1)} - seen_b
+            count += max(len(new_a), len(new_b))
+            seen_a |= new_a
+            seen_b |= new_b
     return count
+
+
+def _pieces(text: str, words: list[Word]) -> list[int]:
+    """For each word, the index of the space-separated piece of `text` it lies in."""
+    starts = [match.start() for match in re.finditer(r"\S+", text)]
+    return [bisect_right(starts, word.start) - 1 for word in words]
 
 
 def _slots(trace: Trace, words: list[Word]) -> list[object]:

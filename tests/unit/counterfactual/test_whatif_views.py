@@ -35,6 +35,13 @@ def test_diff_marks_removed_and_added_words_and_escapes_markup():
     assert ">[-not-] good<" in re.sub(r"<del[^>]*>(.*?)</del>", r"[-\1-]", whatif_figures.diff_html("not good", "good"))
     assert whatif_figures.changed_words("a good film", "a good film") == 0
     assert whatif_figures.changed_words("not good", "good") == 1
+    # pieces between spaces, as a reader counts words (punctuation apart, each of these read "3 words changed")
+    original = "I wanted to love this movie, but the plot falls apart halfway through."
+    assert whatif_figures.changed_words(original, original.replace("apart", "apart!!!")) == 1
+    assert whatif_figures.changed_words(original, original.replace(".", "!!!")) == 1
+    assert whatif_figures.changed_words(original, original.replace("halfway", "half-way")) == 1
+    edited = "I wanted to love this movie, and the plot <i>never</i> falls apart."  # the walk's 11
+    assert whatif_figures.changed_words(original, edited) == 4  # but->and, +<i>never</i>, -halfway, -through.
 
 
 def test_head_change_is_zero_for_the_same_text_and_measures_moved_attention(cue_bundle):
