@@ -82,7 +82,7 @@ cell = labelled.chosen_cell()
 if cell is not None:
     true_id, predicted_id = cell
     true_name, predicted_name = (markdown_literal(names[int(i)]) for i in (true_id, predicted_id))
-    st.subheader(f"True {true_name}, predicted {predicted_name}")
+    st.subheader(f"True label {true_name}, predicted {predicted_name}")  # "True positive" reads as a TP cell
     example_table(confusion_cell(report.frame, names[int(true_id)], names[int(predicted_id)]), "errors_cell_table")
 
 st.subheader("Misclassified examples")

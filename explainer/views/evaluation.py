@@ -81,7 +81,7 @@ def confusion_figure(confusion: Sequence[Sequence[int]], label_names: Sequence[s
             x=[names[j] for i in range(n) for j in range(n)], y=[names[i] for i in range(n) for j in range(n)],
             mode="markers", marker={"size": 6, "opacity": 0.0, "color": "black"},
             customdata=[[i, j] for i in range(n) for j in range(n)],
-            hovertext=[f"true {names[i]}, predicted {names[j]}: {matrix[i, j]} examples" for i in range(n)
+            hovertext=[f"true label {names[i]}, predicted {names[j]}: {matrix[i, j]} examples" for i in range(n)
                        for j in range(n)],
             hovertemplate="%{hovertext}<extra></extra>", showlegend=False, name="cells",
         )

@@ -75,18 +75,18 @@ def test_a_confusion_cell_in_the_link_lists_its_examples(challenge_report):
     frame = challenge_report.frame
     app = open_page("app_pages/errors.py", {"cell": "1,0"})
     names = challenge_report.label_names
-    assert f"True {names[1]}, predicted {names[0]}" in [s.value for s in app.subheader]
+    assert f"True label {names[1]}, predicted {names[0]}" in [s.value for s in app.subheader]
     listed = next(d.value for d in app.dataframe if "confidence" in d.value.columns)  # the cell's table comes first
     assert len(listed) == int(((frame["label"] == names[1]) & (frame["predicted"] == names[0])).sum())
     assert app.query_params["cell"] == "1,0"
     # a cell kept from a model with more labels (the session keeps it across models): none, and a toast
     app.session_state["errors_cell"] = "2,1"
     app.run()
-    assert not app.exception and not [s for s in app.subheader if s.value.startswith("True ")]
+    assert not app.exception and not [s for s in app.subheader if s.value.startswith("True label ")]
     assert "cell" not in app.query_params and any("cell=2,1 is not a cell" in t.value for t in app.toast)
     for garbled in ("7,0", "x"):  # a cell the model's labels lack: no cell, and a toast says so
         app = open_page("app_pages/errors.py", {"cell": garbled})
-        assert not [s for s in app.subheader if s.value.startswith("True ")] and "cell" not in app.query_params
+        assert not [s for s in app.subheader if s.value.startswith("True label ")] and "cell" not in app.query_params
         assert any(f"cell=`{garbled}` could not be read here" in t.value for t in app.toast)
 
 

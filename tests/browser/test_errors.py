@@ -143,11 +143,11 @@ def test_clicking_a_confusion_cell_lists_its_examples(browser, app_url, busiest_
     point = chart.locator(".scatterlayer .trace").first.locator("path.point").nth(index)  # row-major cells
     box = point.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.get_by_role("heading", name=f"True {true}, predicted {predicted}").wait_for(timeout=60_000)
+    page.get_by_role("heading", name=f"True label {true}, predicted {predicted}").wait_for(timeout=60_000)
     tables = page.locator("[data-testid='stDataFrame']")
     assert tables.count() == 3  # per-class metrics, the cell's examples, the misclassified examples
     assert page.locator("[data-testid='stException']").count() == 0
     page.wait_for_url("**cell=*", timeout=60_000)  # the cell is in the link: a fresh tab lists the same examples
     shared, _, _ = open_errors(browser, app_url, query=page.url.split("?", 1)[1])
-    shared.get_by_role("heading", name=f"True {true}, predicted {predicted}").wait_for(timeout=60_000)
+    shared.get_by_role("heading", name=f"True label {true}, predicted {predicted}").wait_for(timeout=60_000)
     assert not dialogs and remote == []

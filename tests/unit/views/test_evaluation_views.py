@@ -35,3 +35,12 @@ def test_a_table_without_missing_values_stays_numeric():
     metrics = classification_metrics(np.array([1, 1]), np.array([0, 1]), 2)
     shown = shown_table(per_label_table(metrics, ["negative", "positive"]))
     assert shown["F1"].dtype == float and shown.loc[1, "F1"] == round(shown.loc[1, "F1"], 4)
+
+
+def test_a_confusion_cell_names_the_true_label_as_a_label():
+    """"true positive, predicted negative" read as a true-positive cell, on the false negatives."""
+    from explainer.views.evaluation import confusion_figure
+
+    figure = confusion_figure([[208, 2], [31, 179]], ["negative", "<b>positive</b>"])
+    hovers = [trace.hovertext for trace in figure.data if trace.hovertext is not None][0]
+    assert "true label &lt;b&gt;positive&lt;/b&gt;, predicted negative: 31 examples" in hovers
