@@ -109,3 +109,10 @@ def test_the_shared_source_values_are_every_value_a_page_reads_for_source():
     from explainer.ui.links import SHARED_OPTION_VALUES
 
     assert set(SHARED_OPTION_VALUES["source"]) == {*causal.SOURCES, *labelled.SOURCES[:2], labelled.LISTED}
+
+
+def test_what_a_report_leaves_out_claims_nothing_the_model_may_lack():
+    """A baseline's report said "(the report shows this text's routing)" beside "sst2-baseline has no thought
+    markers": what is left out must hold for every model."""
+    for page in ("markers", "beacons"):
+        assert "shows" not in NOT_IN_REPORT[page] and "data set" in NOT_IN_REPORT[page]
