@@ -8,6 +8,7 @@ values only.
 from __future__ import annotations
 
 import html
+import re
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -215,8 +216,11 @@ def report_button(current: Selection, demo_name: str | None) -> None:
         except InputError as error:  # an empty text: the file says so instead of failing the download
             return f"<!DOCTYPE html><meta charset='utf-8'><p>No report: {html.escape(str(error))}</p>"
 
-    st.download_button("Download report", data=build, file_name="explainer-report.html", mime="text/html",
-                       on_click="ignore", icon=":material/download:", key="download_report",
-                       help="The views of this model and text, with this page's options, in one HTML file that opens "
+    empty = not current.text.strip()  # a file that only says "No report" is no file to keep
+    page = re.sub(r"[^a-z0-9_-]", "", inputs["page"].lower()) or "overview"  # a name per page: kept side by side
+    st.download_button("Download report", data=build, file_name=f"explainer-report-{page}.html", mime="text/html",
+                       on_click="ignore", icon=":material/download:", key="download_report", disabled=empty,
+                       help="Type a text first: the report shows the views of a text." if empty else
+                       "The views of this model and text, with this page's options, in one HTML file that opens "
                        "without a server.")
 

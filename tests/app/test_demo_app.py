@@ -148,7 +148,10 @@ def test_every_page_offers_the_report_in_the_sidebar(demo):
     for page in (None, "app_pages/attention.py", "app_pages/errors.py"):
         app = run({"text": "a fine film"}, page=page)
         buttons = [b for b in app.sidebar.get("download_button") if b.proto.label == "Download report"]
-        assert len(buttons) == 1, page
+        assert len(buttons) == 1 and not buttons[0].proto.disabled, page
+    empty = run({"text": ""})  # a file that only said "No report: The text is empty" was offered
+    button = next(b for b in empty.sidebar.get("download_button") if b.proto.label == "Download report")
+    assert button.proto.disabled and button.proto.help.startswith("Type a text first")
 
 
 def test_the_causal_page_keeps_to_the_patching_limit(demo):

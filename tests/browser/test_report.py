@@ -59,6 +59,7 @@ def sidebar_report(browser, app_url: str, path: str, query: dict[str, str], tmp_
             page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
     with page.expect_download(timeout=180_000) as download:
         page.get_by_role("button", name="Download report").click()
+    assert download.value.suggested_filename == f"explainer-report-{path or 'overview'}.html"  # one per page
     saved = tmp_path / f"{path or 'overview'}.html"
     download.value.save_as(saved)
     assert not tried
