@@ -87,7 +87,8 @@ if trace is not None:
     )
     summary = st.empty()
     # the choice above both maps, so the two start level and compare cell by cell
-    statistic = st.columns(2)[1].selectbox("Head statistic (right map)", FIELDS, key="causal_statistic")
+    statistic = st.columns(2)[1].selectbox("Head statistic (right map)", FIELDS, key="causal_statistic",
+                                           format_func=lambda field: field.replace("_", " "))  # as the caption says
     left, right = st.columns(2)
     with right:  # from the Trace: drawn while every head is ablated beside it
         values = getattr(caches.get_attention_derived(name, text).statistics, statistic)

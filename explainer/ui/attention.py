@@ -123,7 +123,7 @@ def head_statistics(name: str, text: str, options: AttentionOptions, chart: Char
         "Click a cell or a table row to open that head."
     )
     statistics = caches.get_attention_derived(name, text).statistics
-    st.selectbox("Map", FIELDS, key="attention_statistic")
+    st.selectbox("Map", FIELDS, key="attention_statistic", format_func=lambda field: field.replace("_", " "))
     values = getattr(statistics, options.statistic)
     chart(
         attention_figures.head_statistic_map(values, options.statistic, selected=(options.layer, options.head)),

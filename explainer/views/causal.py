@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from explainer.thought_beacon.dense import dense_suffix
-from explainer.views.text import hidden_state_name, plot_text, token_labels
+from explainer.views.text import hidden_state_name, markdown_literal, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.causal.results import Ablation, Patching
@@ -156,11 +156,12 @@ def top_heads_table(rows: list[tuple[int, int, float]], column: str) -> pd.DataF
 
 
 def patch_summary(result: Patching) -> str:
-    """One line: what is patched into what, the two logit differences and the label pair."""
-    target, foil = (result.label_names[i] for i in (result.target, result.foil))
+    """One line of markdown (label names escaped: a model's config names them): what is patched into what, the two
+    logit differences and the label pair."""
+    target, foil = (markdown_literal(result.label_names[i]) for i in (result.target, result.foil))
+    passes, alone = result.forward_passes, len(result.unpartnered_corrupted)
     return (
         f"Logit difference {target} − {foil}: clean {result.logit_difference_clean:+.3f}, corrupted "
-        f"{result.logit_difference_corrupted:+.3f}{dense_suffix(result.notes)} · {result.forward_passes} forward "
-        "passes · "
-        f"{len(result.unpartnered_corrupted)} corrupted tokens without a partner"
+        f"{result.logit_difference_corrupted:+.3f}{dense_suffix(result.notes)} · {passes} forward "
+        f"pass{'' if passes == 1 else 'es'} · {alone} corrupted token{'' if alone == 1 else 's'} without a partner"
     )

@@ -25,3 +25,18 @@ def test_the_patching_maps_name_hidden_states_and_partners_as_the_axis_does(bund
     assert hover[-1][second_and].startswith(f"after layer {layers - 1} · ")
     cells = [cell.replace("<br>", "\n") for row in hover for cell in row]
     assert any("&lt;" in cell for cell in cells) and not any("<" in cell for cell in cells)  # typed markup: text
+
+
+def test_the_patching_summary_escapes_label_names_and_counts_in_words(bundle, checkpoint, tokenizer, tmp_path):
+    """"1 corrupted tokens"; and label names (a model's config sets them) went into markdown as written."""
+    from explainer.loading.bundle import load_model
+    from tests.conftest import build_model, save_checkpoint
+
+    model = build_model("bert", id2label={0: "*neg*", 1: "[pos](x)"}, label2id={"*neg*": 0, "[pos](x)": 1})
+    named = load_model(save_checkpoint(model, tokenizer, tmp_path / "named"), device="cpu")
+    summary = views.patch_summary(patch(named, "the film is funny .", "the film is not funny ."))
+    assert "\\*neg\\*" in summary and "\\[pos\\](x)" in summary
+    count = len(patch(named, "the film is funny .", "the film is not funny .").unpartnered_corrupted)
+    assert f"{count} corrupted tokens without a partner" in summary and count > 1
+    one = views.patch_summary(patch(named, "the film is funny .", "the film is a funny ."))
+    assert "1 corrupted token without a partner" in one
