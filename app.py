@@ -9,11 +9,12 @@ startup.warm()
 
 import streamlit as st  # noqa: E402  (after warm(): see explainer/ui/startup.py)
 
-from explainer.ui import demo, history, links, navigation, session  # noqa: E402
+from explainer.ui import demo, history, links, navigation, progressive, session  # noqa: E402
 
 st.set_page_config(page_title="Transformer Explainer", page_icon="🔎", layout="wide")
 demo.apply()
 links.begin_run()
+progressive.begin_run()
 try:
     session.sidebar()
     history.one_entry_per_action()

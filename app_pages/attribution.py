@@ -71,7 +71,8 @@ if trace is not None:
         chart(attribution_figures.layer_heatmap(result), "layers")
 
     # Every method and the graph take seconds on small models; on long inputs to large ones, minutes: ask first.
-    if not (cheap_enough(current.bundle, len(result.tokens)) or progressive.asked(ASKED, (name, text))):
+    asked = progressive.asked(ASKED, (name, text))  # read on every run: a click is for the run it was made in
+    if not (cheap_enough(current.bundle, len(result.tokens)) or asked):
         st.info(f"Every method, faithfulness, agreement and the graph take a while on {len(result.tokens)} tokens.")
         st.button("Compute them", on_click=progressive.click, args=(ASKED,))
         links.stop()
@@ -90,14 +91,9 @@ if trace is not None:
     faithful = caches.get_faithfulness(name, text, target, options, progress=step("Faithfulness", len(METHODS)))
     bar.empty()
     st.dataframe(attribution_figures.methods_table(results).round(4), hide_index=True, width="stretch")
-    st.download_button(
-        "Attributions as JSON",
-        json.dumps({m: r.as_dict() for m, r in results.items()}, indent=1),
-        file_name="attributions.json",
-        mime="application/json",
-        key="attribution_json",
-        on_click="ignore",
-    )
+    st.download_button("Attributions as JSON", json.dumps({m: r.as_dict() for m, r in results.items()}, indent=1),
+                       file_name="attributions.json", mime="application/json", key="attribution_json",
+                       on_click="ignore")
 
     st.subheader("Faithfulness")
     st.caption(

@@ -115,6 +115,7 @@ def rest_may_follow(key: Hashable) -> bool:
     _mount()(key=f"first_figure_drawn_{name}", data={"max_wait_ms": int(MAX_WAIT_S * 1000),
                                                      "max_skeleton_ms": int(MAX_SKELETON_S * 1000)},
              on_drawn_change=functools.partial(_mark_drawn, name))
+    st.session_state[STOPPED_KEY] = st.session_state.get(RUN_KEY, 0)  # a click of this run is read by the next
     return False
 
 
@@ -128,22 +129,37 @@ def _mark_drawn(name: str, state=None) -> None:
 # A button's value lasts one run. A sidebar text typed and not yet sent arrives with the click on a button below a
 # page's stop, and that run, for a new text, stops at the first figure: the click was lost (What-if's "Find
 # counterfactuals" did nothing, 2 of 2 tries). A callback runs whether or not the button is drawn again, so the
-# click is kept in the session until the run that reaches the button reads it.
+# click is kept in the session for the run that reaches the button: the click's own run, or the rest that follows
+# when that run stopped at the first figure. Never later: a click kept past a page switch, or past runs that
+# stopped at an error above the button, would start expensive work nobody asked for on another text.
+RUN_KEY = "_progressive_run"  # this session's run count (begin_run)
+STOPPED_KEY = "_progressive_stopped"  # the last run that stopped at a first figure (rest_may_follow said False)
+
+
+def begin_run() -> None:
+    """First thing in every run (app.py): count it, so a kept click knows its age."""
+    st.session_state[RUN_KEY] = st.session_state.get(RUN_KEY, 0) + 1
 
 
 def click(key: str) -> None:
-    """A button's on_click: keep its click for `clicked(key)` (or `asked(key, ...)`)."""
-    st.session_state[f"{key}__clicked"] = True
+    """A button's on_click (it runs before the run it starts): keep its click for `clicked(key)` or `asked`."""
+    st.session_state[f"{key}__clicked"] = st.session_state.get(RUN_KEY, 0)
 
 
 def clicked(key: str) -> bool:
-    """Whether the button `click(key)` serves was clicked since the last call (read once)."""
-    return bool(st.session_state.pop(f"{key}__clicked", False))
+    """Whether the button `click(key)` serves was clicked, for this run: in it, or in the run before when that run
+    stopped at its first figure (read once)."""
+    at = st.session_state.pop(f"{key}__clicked", None)
+    if at is None:
+        return False
+    age = st.session_state.get(RUN_KEY, 0) - at  # 1: clicked for this run (0: a run app.py did not count)
+    return age <= 1 or (age == 2 and st.session_state.get(STOPPED_KEY) == at + 1)
 
 
 def asked(key: str, request: Hashable) -> bool:
-    """Whether the work `request` names (model, text, options) was asked for: a kept click asks for the request
-    shown when the button is reached (the new text, not the one drawn beside the button clicked)."""
+    """Whether the work `request` names (model, text, options) was asked for: a click asks for the request shown
+    when the button is reached (the new text, not the one drawn beside the button clicked). Call it on every run
+    that could draw the button, so a click is read where it was made."""
     if clicked(key):
         st.session_state[key] = request
     return st.session_state.get(key) == request

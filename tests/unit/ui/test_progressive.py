@@ -57,13 +57,18 @@ def test_with_a_browser_the_first_run_stops_until_the_figure_is_drawn(monkeypatc
 
 
 def page_with_buttons() -> None:
-    """A page whose buttons sit below the stop; `stop_now` stands for a run of a new text, which stops there."""
+    """A page whose buttons sit below the stop. `stop_now`: "figure" stands for a run of a new text, which stops at
+    its first figure (rest_may_follow), "error" for a run that stops at a message above the buttons."""
     import streamlit as st
 
     from explainer.ui import progressive
 
+    progressive.begin_run()  # as app.py does
     text = st.session_state.setdefault("text", "old text")
-    if st.session_state.pop("stop_now", False):
+    stop = st.session_state.pop("stop_now", None)
+    if stop == "figure":
+        st.session_state[progressive.STOPPED_KEY] = st.session_state[progressive.RUN_KEY]
+    if stop:
         st.stop()
     st.button("Run it", key="run", on_click=progressive.click, args=("run",))
     st.button("Ask", key="ask", on_click=progressive.click, args=("asked",))
@@ -75,7 +80,7 @@ def test_a_click_that_arrives_with_a_run_stopping_above_the_button_is_kept_for_t
     and a button's value lasts one run, so the click was lost (What-if's Find counterfactuals, Markers' Build)."""
     at = AppTest.from_function(page_with_buttons).run()
     assert shown(at) == ["ran: False · asked for: False"]
-    at.session_state["text"], at.session_state["stop_now"] = "new text", True
+    at.session_state["text"], at.session_state["stop_now"] = "new text", "figure"
     at.button(key="run").click()
     at.button(key="ask").click().run()
     assert shown(at) == []  # stopped above the buttons
@@ -84,3 +89,16 @@ def test_a_click_that_arrives_with_a_run_stopping_above_the_button_is_kept_for_t
     assert at.session_state["asked"] == "new text"
     at.run()
     assert shown(at) == ["ran: False · asked for: True"]  # a click runs once; a request stays asked
+
+
+def test_a_click_is_not_kept_past_the_run_it_was_made_for():
+    """Kept until any later run reached the button, a click made on an empty text (the run stopped at its
+    message) started the work on the next text typed, and one made before leaving the page on its next visit."""
+    at = AppTest.from_function(page_with_buttons).run()
+    at.session_state["stop_now"] = "error"
+    at.button(key="run").click()
+    at.button(key="ask").click().run()
+    assert shown(at) == []
+    at.session_state["text"] = "a later text"
+    at.run()  # the next run reaches the buttons: the click was for the stopped one
+    assert shown(at) == ["ran: False · asked for: False"]
