@@ -412,20 +412,22 @@ def seed_index(key: str, param: str, size: int, default: int = 0, of: str = "thi
 
 
 def seed_model_index(key: str, param: str, size: int, default: int) -> int:
-    """seed_index for an index whose default depends on the model (the last layer): a value never moved follows
+    """seed_index for an index whose default depends on the model (the last layer): a value never chosen follows
     the new model's default, since one model's default is not a choice to clamp, with a toast, for another (as
-    thought_beacon.seed_tau does for tau). "Moved" is decided when the value changes on one model (the user, a
-    link) and kept across switches: a layer chosen on a deep model that equals a shallower model's default is
-    still a choice when the deep model comes back."""
-    shown_default, seen_key, moved_key = f"{key}__default", f"{key}__seen", f"{key}__moved"
+    thought_beacon.seed_tau does for tau). A choice is what the user or a link set on one model, kept as chosen
+    across switches: a layer picked on a deep model that equals a shallower model's default is still a choice when
+    the deep model comes back, and one a shallower model clamps (8 shown as 5) comes back as chosen (8)."""
+    shown_default, seen_key, chosen_key = f"{key}__default", f"{key}__seen", f"{key}__chosen"
     previous = st.session_state.get(shown_default)
     same_model = previous is None or previous == default
-    held = key in st.session_state or key in st.session_state.get(KEPT_KEY, {})  # else the link or default seeds
-    if held and not same_model and not st.session_state.get(moved_key, False):
-        st.session_state[key] = default
+    linked = from_link(key, param) is not None  # the link seeds it this run (a first visit, Back, a page switch)
+    held = key in st.session_state or key in st.session_state.get(KEPT_KEY, {})
+    chosen = st.session_state.get(chosen_key)
+    if held and not same_model and not linked:
+        st.session_state[key] = default if chosen is None else chosen
     seeded = seed_index(key, param, size, default)
-    if same_model and seeded != st.session_state.get(seen_key):  # changed on this model: by the user or a link
-        st.session_state[moved_key] = seeded != default
+    if linked or (same_model and seeded != st.session_state.get(seen_key)):  # set on this model: a choice
+        st.session_state[chosen_key] = None if seeded == default else seeded
     st.session_state[shown_default], st.session_state[seen_key] = default, seeded
     return seeded
 
