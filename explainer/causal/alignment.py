@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -218,8 +218,11 @@ def align_words(clean: Tokenized, corrupted: Tokenized) -> Alignment:
     return _with_readout(_special_pairs(clean, corrupted) + _token_pairs(left, right, word_pairs), clean, corrupted)
 
 
-def _apply_edits(words: list[str], edits: Sequence[Any]) -> tuple[list[str], list[tuple[int, int]]] | None:
-    """The words after the edits and the (original, edited) word pairs, or None if the edits do not fit."""
+def _apply_edits(words: list[str], edits: Sequence[Any], split: Callable[[str], list[str]] = str.split
+                 ) -> tuple[list[str], list[tuple[int, int]]] | None:
+    """The words after the edits and the (original, edited) word pairs, or None if the edits do not fit. `split`
+    counts an edit's new text in words as `words` were counted ("awful!" is two words of the search's, one
+    whitespace word)."""
     by_position: dict[int, Any] = {}
     for edit in edits:
         position = int(edit.position)
@@ -236,7 +239,7 @@ def _apply_edits(words: list[str], edits: Sequence[Any]) -> tuple[list[str], lis
             pairs.append((index, len(result)))
             result.append(word)
             continue
-        new = str(edit.new).split()
+        new = split(str(edit.new))
         if not edit.old:  # an insertion before the word, which stays
             result.extend(new)
             pairs.append((index, len(result)))
@@ -254,13 +257,13 @@ def align_edits(clean: Tokenized, corrupted: Tokenized, edits: Sequence[EditLike
     counted as the counterfactual search counts them (or whitespace-separated, or the tokenizer's words: the first
     the edits fit); edits that do not turn the clean text into the corrupted one are refused."""
     splits = (
-        lambda item: _pattern_words(item, COUNTERFACTUAL_WORD),
-        lambda item: _pattern_words(item, WHITESPACE_WORD),
-        _tokenizer_words,
+        (lambda item: _pattern_words(item, COUNTERFACTUAL_WORD), lambda t: COUNTERFACTUAL_WORD.findall(t)),
+        (lambda item: _pattern_words(item, WHITESPACE_WORD), str.split),
+        (_tokenizer_words, str.split),
     )
-    for split in splits:
+    for split, split_new in splits:
         left, right = split(clean), split(corrupted)
-        applied = _apply_edits([w for w, _ in left], edits)
+        applied = _apply_edits([w for w, _ in left], edits, split_new)
         if applied is not None and applied[0] == [w for w, _ in right]:
             pairs = _token_pairs(left, right, applied[1])
             return _with_readout(_special_pairs(clean, corrupted) + pairs, clean, corrupted)

@@ -106,3 +106,20 @@ def test_a_counterfactual_s_edits_pair_byte_level_words_whole(tmp_path):
     replaced = {p for p, (a, b) in enumerate(corrupted.offsets) if start <= a < start + len(" qwzxv")}
     assert len(replaced) > 1 and clean.tokens[4] == "Ġquiet"  # 1 token for several: no partner guessed
     assert {c for _, c in by_edits.pairs} == set(range(corrupted.length)) - replaced  # every other word, whole
+
+
+def test_an_edit_whose_new_text_holds_punctuation_aligns(bundle):
+    """A swap is tried as typed ("great->so-so", "awful!"): the edit's new text was counted in whitespace words,
+    one, while the search's words of the edited text are three, so no split fitted and patching by the flip's
+    edits refused it."""
+    from explainer.causal.alignment import align_edits
+    from explainer.counterfactual.result import Edit
+
+    bert = bundle("bert")
+    clean = tokenized(bert, "the film was great , really .")
+    for new in ("so-so", "awful!", "so - so"):
+        corrupted = tokenized(bert, f"the film was {new} , really .")
+        aligned = align_edits(clean, corrupted, [Edit(3, "great", new)])
+        start = corrupted.text.index(new)
+        replaced = {p for p, (a, b) in enumerate(corrupted.offsets) if start <= a < start + len(new)}
+        assert set(aligned.unpartnered_corrupted) == replaced, new  # only the new words go unpaired
