@@ -151,11 +151,11 @@ def _find(model_name: str, clean_key: str | None) -> None:
         st.session_state[FOUND_KEY] = found
 
 
-def _start_pair(sidebar_text: str) -> None:
+def _start_pair() -> None:
     """The source radio's callback: "Two texts" chosen with an empty clean box starts it from the sidebar text as
-    it is now (a box to edit, not one to fill)."""
+    it is now (a box to edit, not one to fill; one typed and not yet sent comes with the choice)."""
     if st.session_state.get(SOURCE_KEY) == "pair" and not str(st.session_state.get(CLEAN_KEY, "")).strip():
-        st.session_state[CLEAN_KEY] = sidebar_text
+        st.session_state[CLEAN_KEY] = session.sidebar_text()
 
 
 def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str, str]]:
@@ -167,7 +167,7 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
         st.session_state[CORRUPTED_KEY] = st.session_state.pop(FOUND_KEY)
     source = st.radio(
         "Where the texts come from", list(SOURCES), format_func=SOURCES.get, key=SOURCE_KEY, horizontal=True,
-        on_change=_start_pair, args=(sidebar_text,),
+        on_change=_start_pair,
     )
     paired = source == "pair"
     text_column, button_column = st.columns([3, 1])  # [5, 1] cut the button's label at 1400 px

@@ -183,3 +183,14 @@ def test_find_a_counterfactual_clicked_with_a_new_sidebar_text_edits_that_text()
     assert not app.exception, app.exception
     corrupted = app.text_area(key="causal_corrupted").value
     assert corrupted and corrupted != new and "script" in corrupted and "film" not in corrupted
+
+
+def test_two_texts_chosen_with_a_new_sidebar_text_starts_from_that_text():
+    """The radio's callback filled the clean box from the sidebar text drawn beside it, not the one typed and sent
+    with the choice."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"text": "A warm and funny film."})
+    app.run().switch_page(PAGE_PATH).run()
+    app.text_area(key="text").input("A dull, tedious and lifeless script.")
+    app.radio(key="causal_source").set_value("pair").run()
+    assert not app.exception and app.text_area(key="causal_clean").value == "A dull, tedious and lifeless script."
