@@ -40,7 +40,7 @@ with left:
 with right:
     longest = demo.config().limits.max_text_chars if demo.config() else MAX_TEXT_CHARS
     edited = limited_text_area("Edited copy", whatif_ui.EDITED_KEY, longest, height=110)
-    st.button("Reset to the original", on_click=whatif_ui.reset_copy, args=(original,), key="whatif_reset")
+    st.button("Reset to the original", on_click=whatif_ui.reset_copy, key="whatif_reset")
     written_for = whatif_ui.copy_written_for(original, edited)  # every run: it follows the copy's changes
     if edited != original and written_for != original:
         st.info("The edited copy was written for an earlier sidebar text: *Reset to the original* starts it "

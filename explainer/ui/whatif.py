@@ -14,7 +14,7 @@ from explainer.counterfactual.registry import METHODS
 from explainer.counterfactual.result import CounterfactualSearch
 from explainer.families import family_of
 from explainer.progress import Progress
-from explainer.ui import caches, links, progressive
+from explainer.ui import caches, links, progressive, session
 from explainer.ui.text_box import limited_text_input
 from explainer.views import whatif as whatif_figures
 
@@ -132,11 +132,11 @@ def load_edited(text: str) -> None:
     st.session_state[EDITED_KEY] = text
 
 
-def reset_copy(original: str) -> None:
-    """The "Reset to the original" callback: the copy is the sidebar text again, and the list of flips is drawn
-    anew, with no row selected, so that a click on the flip loaded before loads it again (on the old table it
-    only cleared the selection, and nothing loaded)."""
-    load_edited(original)
+def reset_copy() -> None:
+    """The "Reset to the original" callback: the copy is the sidebar text again (as it is now: one typed and not
+    yet sent comes with the click), and the list of flips is drawn anew, with no row selected, so that a click on
+    the flip loaded before loads it again (on the old table it only cleared the selection, and nothing loaded)."""
+    load_edited(session.sidebar_text())
     _redraw_flips()
 
 

@@ -174,3 +174,14 @@ def test_find_clicked_with_a_new_sidebar_text_searches_that_text():
         app.run()
     assert not app.exception, app.exception
     assert app.dataframe and (app.dataframe[0].value["label"] == "positive").all()  # flips of the new, negative text
+
+
+def test_reset_with_a_new_sidebar_text_copies_that_text():
+    """Reset copied the sidebar text drawn beside the button, not the one typed and sent with the click."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"text": ORIGINAL, "edited": EDITED})
+    app.run().switch_page("app_pages/whatif.py").run()
+    app.text_area(key="text").input("A dull, tedious script.")
+    app.button(key="whatif_reset").click().run()
+    assert not app.exception and app.text_area(key="whatif_edited").value == "A dull, tedious script."
+    assert not any("written for an earlier sidebar text" in i.value for i in app.info)
