@@ -254,3 +254,17 @@ def test_the_writability_probe_removes_the_folders_it_made_also_through_dotdot(t
     check_output_folder(tmp_path / "new" / ".." / "out")
     check_output_file(tmp_path / "made" / ".." / "deeper" / "r.html")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_out_of_memory_while_loading_is_a_one_line_error(capsys, monkeypatch):
+    """The probe pass lets out of memory through (the machine's state, not a broken model); the CLI printed it as
+    a traceback."""
+    import torch
+
+    def short_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr("explainer.loading.bundle.load_model", short_of_memory)
+    code, _, err = outcome(trace, ["--text", "good"], capsys)
+    assert code == 2 and err.startswith("error: out of memory while loading the default model: CUDA out of memory.")
+    assert "Traceback" not in err
