@@ -188,7 +188,8 @@ def seed_data_widgets(prefix: str) -> None:
         names = list(demo.data_choices())
         linked = links.from_link(f"{prefix}_listed", "data")  # None when kept from an earlier visit
         links.seed_choice(f"{prefix}_listed", "data", names or [""])
-        if linked and linked not in names:  # the offered set opened instead: said by data_widgets while it stands
+        if linked and names and linked not in names:  # the offered set opened instead: said by data_widgets
+            # while it stands (with none offered, the page says so: "choose one from the list" would be a dead end)
             st.session_state[f"{prefix}_refused"] = st.session_state[f"{prefix}_listed"]
         links.seed_choice(f"{prefix}_source", "source", sources(), tell=True)
     else:

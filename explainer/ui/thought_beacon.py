@@ -196,7 +196,8 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
             links.publish_options({"data": ""})
             data = _read_path(str(CHALLENGE_SET), label_names, shown=CHALLENGE_SET.name)
         elif source == labelled.LISTED:  # demo mode: the config's list, by name
-            links.seed_choice(f"{prefix}_listed", "data", names or [""], tell=True)
+            # with none offered, the page says so; a toast "not offered here (); is used" would say nothing
+            links.seed_choice(f"{prefix}_listed", "data", names or [""], tell=bool(names))
             resend(f"{prefix}_listed")
             name = st.selectbox("Data set", names, key=f"{prefix}_listed")
             links.publish_options({"data": name or ""})

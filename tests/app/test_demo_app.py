@@ -322,7 +322,9 @@ def test_a_demo_without_data_sets_says_so_on_every_data_page(demo, tmp_path, mon
     config.write_text(f'[limits]\nmax_upload_mb = 0\n[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n')
     monkeypatch.setenv("EXPLAINER_DEMO", str(config))
     for page in ("app_pages/errors.py", "app_pages/map.py", "app_pages/markers.py", "app_pages/beacons.py"):
-        app = run({"text": "a fine film"}, page=page)
-        said = shown(app)
-        assert "This demo offers no data sets; the pages on a typed text work." in said, page
-        assert "not offered here" not in said, page
+        for query in ({"text": "a fine film"}, {"text": "a fine film", "data": "rows.csv"}):  # a link naming one
+            app = run(query, page=page)
+            said = shown(app)
+            assert "This demo offers no data sets; the pages on a typed text work." in said, page
+            assert "not offered here" not in said and "choose one from the list" not in said, page
+            assert not [t.value for t in app.toast if "data=" in t.value], page
