@@ -149,7 +149,7 @@ def run_button(label: str, key: str, working: str, compute: Callable[[Callable[[
     if not progressive.clicked(key):
         return None
     try:
-        with progress_bar(f"{working} (leaving this page stops it)") as progress:
+        with progress_bar(f"{working} (leaving this page or changing anything on it stops it)") as progress:
             result = compute(progress)
     except InputError as error:  # the button stays: the file can be fixed and the work run again
         show_problem(data.located(error))
