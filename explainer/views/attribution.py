@@ -21,6 +21,7 @@ from explainer.attribution.registry import title as method_title
 from explainer.views.text import (
     display_token,
     hidden_state_name,
+    html_piece,
     html_text,
     markdown_literal,
     numbered,
@@ -141,8 +142,8 @@ def highlighted_html(attribution: Attribution) -> str:
             shown = f"<small style='opacity:{1 if strong else 0.6};margin:0 4px'>{html_text(label)}</small>"
         else:
             if start > cursor:
-                parts.append(html_text(text[cursor:start]))
-            shown = html_text(text[max(start, cursor) : end])  # overlapping offsets: show each character once
+                parts.append(html_piece(text[cursor:start]))
+            shown = html_piece(text[max(start, cursor) : end])  # overlapping offsets: show each character once
             cursor = end
         parts.append(
             f"<span class='attribution-token' title='{html.escape(label)}: {value:+.4f}' "

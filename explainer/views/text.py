@@ -25,6 +25,18 @@ def html_text(text: str) -> str:
     return LINE_BREAKS.sub("&#10;", html.escape(str(text)))
 
 
+# Explicit bidi embeddings, overrides and isolates: an unclosed U+202E reverses everything after it on the line.
+BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def html_piece(text: str) -> str:
+    """html_text for one piece of a text shown piece by piece (a token's span, the gap before it): a piece holding
+    an explicit bidi control is set apart (<bdi>), so its override ends with it instead of reversing the pieces
+    after it (a highlighted "evil" read "live" beside the bars' "13 evil")."""
+    escaped = html_text(text)
+    return f"<bdi>{escaped}</bdi>" if BIDI_CONTROLS.search(text) else escaped
+
+
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>$~|&])")
 # What GitHub-flavoured markdown turns into a link with no markup at all (escapes do not stop it): shown as code.
 BARE_LINKS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+\.[\w.-]+", re.IGNORECASE)

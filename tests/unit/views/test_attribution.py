@@ -94,6 +94,20 @@ def test_highlighted_text_holds_no_raw_line_break(bundle):
     assert "\n" not in markup and "&#10;&#10;" in markup
 
 
+def test_a_bidi_override_in_the_text_reverses_no_other_piece(bundle):
+    """An unclosed U+202E before "evil" drew the highlighted word as "live" (the bars said "evil"): each piece
+    holding an explicit bidi control is set apart, so its override ends with it."""
+    import re
+
+    result = attribute(bundle("bert"), "a \u202eevil film", "saliency")
+    markup = attribution_figures.highlighted_html(result)
+    isolated = re.findall(r"<bdi>(.*?)</bdi>", markup)
+    assert isolated and all("\u202e" in piece for piece in isolated)
+    assert markup.count("\u202e") == len(isolated)  # no override outside an isolate
+    plain = attribution_figures.highlighted_html(attribute(bundle("bert"), "a film", "saliency"))
+    assert "<bdi>" not in plain
+
+
 def test_a_byte_level_token_with_no_span_reads_as_the_axes_show_it(results):
     """GPT-2's lone "Ġ" (a space with no characters of its own in the offsets) showed as "Ġ" in the text and
     as "␣" on the axis; the methods table showed "Ġfilm" where the axis shows "film"."""
