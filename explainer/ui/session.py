@@ -213,8 +213,11 @@ def report_button(current: Selection, demo_name: str | None) -> None:
             return build_report(bundle, text, **view.report_options(bundle.label_names), link=link,
                                 link_note=paths_left_out(paths) if paths else "", model_label=demo_name,
                                 attribution_token_limit=limit)
-        except InputError as error:  # an empty text: the file says so instead of failing the download
-            return f"<!DOCTYPE html><meta charset='utf-8'><p>No report: {html.escape(str(error))}</p>"
+        except InputError as error:  # a text emptied and the button pressed at once (the button is off once the
+            # run has seen it empty): the file says why, instead of failing the download
+            return (f"<!DOCTYPE html><meta charset='utf-8'><title>No report</title><p>No report: "
+                    f"{html.escape(str(error))}</p><p>The sidebar's text was empty when the button was pressed: type "
+                    "a text, then download the report again.</p>")
 
     empty = not current.text.strip()  # a file that only says "No report" is no file to keep
     page = re.sub(r"[^a-z0-9_-]", "", inputs["page"].lower()) or "overview"  # a name per page: kept side by side
