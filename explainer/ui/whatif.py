@@ -180,6 +180,10 @@ def counterfactual_section(model_name: str, original: str) -> None:
         f"{found} flip{'s' if found != 1 else ''} from **{search.original.label}** found in {passes} forward "
         f"pass{'es' if passes != 1 else ''}." + (" Select one to load it as the edited text." if found else "")
     )
+    if swaps.strip() and "lexicon" in methods_of(choice):  # parsed when the search ran: they parse
+        from explainer.counterfactual.lexicon import parse_swaps
+
+        st.caption(markdown_literal(whatif_figures.swap_outcomes(original, parse_swaps(swaps), search)))
     if not search.counterfactuals:
         st.info(no_flip_advice(choice))
         return

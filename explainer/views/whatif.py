@@ -8,6 +8,7 @@ import difflib
 import html
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -91,6 +92,19 @@ def _pieces(text: str, words: list[Word]) -> list[int]:
     """For each word, the index of the space-separated piece of `text` it lies in."""
     starts = [match.start() for match in re.finditer(r"\S+", text)]
     return [bisect_right(starts, word.start) - 1 for word in words]
+
+
+def swap_outcomes(text: str, swaps: Sequence[tuple[str, str]], search: CounterfactualSearch) -> str:
+    """What became of each of the user's swaps ("" for none): in a listed flip, tried without being in one, or not
+    applicable (its word is not in the text). A swap that moved nothing was simply missing from the table."""
+    words = {word.text.lower() for word in split_words(text)}
+    used = {(edit.old.lower(), edit.new.lower()) for flip in search.counterfactuals for edit in flip.edits}
+    said = []
+    for old, new in swaps:
+        outcome = ("its word is not in the text" if old not in words else "in a flip below"
+                   if (old, new.lower()) in used else "tried, in no flip found")
+        said.append(f"{old}->{new}: {outcome}")
+    return ("Your swaps: " + "; ".join(said) + ".") if said else ""
 
 
 def _slots(trace: Trace, words: list[Word]) -> list[object]:
