@@ -5,7 +5,7 @@ corrupted, target, mode, stat)."""
 
 import streamlit as st
 
-from explainer.attention.statistics import FIELDS
+from explainer.attention.statistics import FIELDS, field_title
 from explainer.capture.encoding import InputError
 from explainer.causal import MODES, SUPPORTED
 from explainer.thought_beacon.dense import dense_suffix
@@ -88,12 +88,12 @@ if trace is not None:
     summary = st.empty()
     # the choice above both maps, so the two start level and compare cell by cell
     statistic = st.columns(2)[1].selectbox("Head statistic (right map)", FIELDS, key="causal_statistic",
-                                           format_func=lambda field: field.replace("_", " "))  # as the caption says
+                                           format_func=field_title)  # as the caption says
     left, right = st.columns(2)
     with right:  # from the Trace: drawn while every head is ablated beside it
         values = getattr(caches.get_attention_derived(name, text).statistics, statistic)
         chart(
-            views.head_map(values, statistic.replace("_", " "), statistic, statistic, diverging=False), "head_statistic"
+            views.head_map(values, field_title(statistic), statistic, statistic, diverging=False), "head_statistic"
         )
     with left:
         try:
@@ -114,7 +114,7 @@ if trace is not None:
     if not progressive.rest_may_follow(("causal", name, text, target_choice, mode)):
         links.stop()  # layer effects and the top heads follow once the browser has drawn both maps
     rho = views.rank_correlation(ablation.importance, values)
-    st.caption(f"Spearman's ρ between the logit drop on ablation and {statistic.replace('_', ' ')}: {rho:.2f}")
+    st.caption(f"Spearman's ρ between the logit drop on ablation and {field_title(statistic)}: {rho:.2f}")
     if ablation.mlp is not None or ablation.marker_off is not None or ablation.gate_pinned is not None:
         chart(views.layer_effects(ablation), "layers")
     top = ablation.top_heads(5)

@@ -49,6 +49,11 @@ class HeadStatistics:
 FIELDS = ("entropy", "mean_distance", "first_token_share", "last_token_share", "self_share", "previous_token_share")
 
 
+def field_title(field: str) -> str:
+    """A statistic as the pages and reports name it in words ("mean_distance" -> "mean distance")."""
+    return field.replace("_", " ")
+
+
 def head_statistics(attentions: np.ndarray) -> HeadStatistics:
     """Statistics of every head from attention [layers, heads, T, T] (rows sum to 1).
 

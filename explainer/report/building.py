@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from explainer.attention.statistics import FIELDS, attention_rollout, head_statistics
+from explainer.attention.statistics import FIELDS, attention_rollout, field_title, head_statistics
 from explainer.attribution.attributing import attribute
 from explainer.attribution.inputs import BASELINES
 from explainer.attribution.layer_methods import MethodUnsupported
@@ -100,7 +100,7 @@ def _attention(result: Trace, statistic: str) -> Section:
     figures = [attention_figures.rollout_heatmap(attention_rollout(result.attentions), result),
                attention_figures.head_statistic_map(values, statistic)]
     caption = ("Attention rollout (Abnar & Zuidema 2020): how much each position draws on each input token through "
-               f"all layers; head {statistic.replace('_', ' ')} per layer and head ({STATISTIC_MEANINGS[statistic]})")
+               f"all layers; head {field_title(statistic)} per layer and head ({STATISTIC_MEANINGS[statistic]})")
     if result.layer_logits is not None:
         # the page names it in a subheader; in the file it needs its own title (and room for the toolbar above it)
         figures.append(attention_figures.logit_lens_chart(result).update_layout(

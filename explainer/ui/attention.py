@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from explainer.attention.statistics import FIELDS
+from explainer.attention.statistics import FIELDS, field_title
 from explainer.capture.tracing import Trace
 from explainer.ui import caches, demo, export
 from explainer.ui.problems import show_problem
@@ -123,7 +123,7 @@ def head_statistics(name: str, text: str, options: AttentionOptions, chart: Char
         "Click a cell or a table row to open that head."
     )
     statistics = caches.get_attention_derived(name, text).statistics
-    st.selectbox("Map", FIELDS, key="attention_statistic", format_func=lambda field: field.replace("_", " "))
+    st.selectbox("Map", FIELDS, key="attention_statistic", format_func=field_title)
     values = getattr(statistics, options.statistic)
     chart(
         attention_figures.head_statistic_map(values, options.statistic, selected=(options.layer, options.head)),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
+from explainer.attention.statistics import field_title
 from explainer.views.text import hidden_state_name, plot_text, token_labels
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ def head_statistic_map(values: np.ndarray, name: str, selected: tuple[int, int] 
     hover = [f"layer {lay}, head {hd}<br>{name} {values[lay, hd]:.3f}" for lay, hd in np.ndindex(layers, heads)]
     head_picker(figure, layers, heads, head_index, layer_index, hover, selected)
     figure.update_layout(
-        title=name.replace("_", " "),
+        title=field_title(name),
         xaxis={"title": "head", "dtick": 1},
         yaxis={"title": "layer", "autorange": "reversed", "dtick": 1},
         height=140 + 36 * layers,
