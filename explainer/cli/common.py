@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from explainer.capture.validation import InputError, validate_text  # light: no torch while parsing
+from explainer.data.folders import missing_folders, remove_made  # light: pathlib only
 
 if TYPE_CHECKING:  # only for annotations: the commands import torch and the loaders when they run
     from explainer.data.labelled import LabelledData
@@ -238,7 +239,7 @@ def _prove_writable(folder: Path, named: Path) -> None:
     """Write and remove a probe file in `folder`, creating it for the probe only: folders it had to create are
     removed again, so a command refused later (a model or a file it cannot read) leaves nothing behind; the
     writers create them. Failing, say so of `named`."""
-    missing = [parent for parent in (folder, *folder.parents) if not parent.exists()]
+    missing = missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
@@ -246,13 +247,7 @@ def _prove_writable(folder: Path, named: Path) -> None:
     except OSError as error:
         fail(f"cannot write to {named}: {error.strerror or error}")
     finally:
-        for created in missing:  # deepest first
-            if created.name == "..":  # new/.. is where new was made, removed next: not a folder of its own
-                continue
-            try:
-                created.rmdir()
-            except OSError:
-                break
+        remove_made(missing)
 
 
 # ---- demo mode (EXPLAINER_DEMO): the CLI takes only what the demo config offers, like the app ------------------

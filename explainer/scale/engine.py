@@ -22,6 +22,7 @@ import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 
 from explainer.data.disk_cache import model_fingerprint
+from explainer.data.folders import missing_folders, remove_made
 from explainer.data.labelled import DatasetError, iter_rows
 from explainer.loading.bundle import ModelBundle
 from explainer.scale.inputs import InputSet
@@ -103,7 +104,7 @@ def run_job(
     partial = folder / PARTIAL
     shards = partial / ROWS
     # A failed run removes the folders it made for --out (the folder and missing parents), so none is left empty
-    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
+    created = missing_folders(folder)
     shards.mkdir(parents=True, exist_ok=True)
     names = tuple(str(p) for p in inputs.files)
     start = time.perf_counter()
@@ -155,14 +156,8 @@ def run_job(
         return read_manifest(folder), False  # as every later reader sees it (JSON lists, not tuples)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-        if not (folder / MANIFEST).exists():  # failed: remove the folders it made, deepest first
-            for made in created:
-                if made.name == "..":  # new/.. is where new was made, removed next: not a folder of its own
-                    continue
-                try:
-                    made.rmdir()
-                except OSError:  # not empty (or not removable): it and those above stay
-                    break
+        if not (folder / MANIFEST).exists():  # failed
+            remove_made(created)
 
 
 def _shared_columns(
