@@ -16,6 +16,7 @@ from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import check_upload_size
 from explainer.loading import shipped
 from explainer.models import THOUGHT_BEACON_TYPES
+from explainer.serving.paths import PathRefused
 from explainer.thought_beacon.marker_dictionary import example_context
 from explainer.ui import demo as demo_mode
 from explainer.ui import labelled, links, progressive, text_box
@@ -45,7 +46,10 @@ def shipped_thought_beacon(feature: str, current: str = "") -> str | None:
     demo = demo_mode.config()
     offered = [(m.name, m.target) for m in demo.models] if demo else [(m.name, m.name) for m in shipped.available()]
     if demo is not None and current:  # the offered name: its target is a shipped name or a folder
-        current = next((m.target for m in demo.models if current in (m.name, m.target)), current)
+        try:
+            current = demo.offered(current).target
+        except PathRefused:
+            pass  # not offered here: no twin to put first
     own = shipped.shipped_name(current) if current else None  # a shipped model opened by its folder too
     twins = {pair.left for pair in shipped.PAIRS if pair.right == own}
     offered.sort(key=lambda item: shipped.shipped_name(item[1]) not in twins)  # stable: the rest keep their order
