@@ -51,7 +51,7 @@ elif trace is not None:
     tb.seed_slots("markers_force", "force_layers", "force_pos", trace, "forcing")
     links.seed_choice("markers_force_marker", "force_marker", range(k), parse=int, tell=True)
     force_layers, positions = tb.choose_slots(trace, "markers_force")
-    marker = st.selectbox("Marker", list(range(k)), key="markers_force_marker", format_func=lambda m: f"m{m}")
+    marker = st.selectbox("Marker", list(range(k)), key="markers_force_marker", format_func=tb_figures.marker_name)
     links.publish_options({"path": "all" if token < 0 else str(token), "force_marker": str(marker),
                            "force_layers": links.joined(force_layers), "force_pos": links.joined(positions)})
     forces = marker_forces(force_layers, positions, marker)
@@ -103,7 +103,7 @@ elif trace is not None:
             card_layer = pick_layer.selectbox("Layer", list(range(layers)), key="markers_card_layer",
                                               format_func=lambda v: f"layer {v}")
             card_marker = pick_marker.selectbox("Marker ", list(range(k)), key="markers_card_marker",
-                                                format_func=lambda m: f"m{m}")
+                                                format_func=tb_figures.marker_name)
             tb.marker_card(dictionary, card_layer, card_marker)
             table: pd.DataFrame = md.to_frame(dictionary)
             st.dataframe(table.round(4), hide_index=True, width="stretch", key="markers_table")

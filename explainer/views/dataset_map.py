@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 
 from explainer.views.text import plot_text
-from explainer.views.thought_beacon import marker_color
+from explainer.views.thought_beacon import marker_color, marker_name
 
 WEBGL_ABOVE = 1000  # points; plotly express switches to WebGL above this many rows too
 HOVER_CHARS = 90  # text shown per point on hover: the figure's size grows with it, 100,000 times
@@ -62,7 +62,7 @@ def _category_names(values: pd.Series, column: str) -> list[tuple[str, np.ndarra
         flags = values.to_numpy(dtype=bool)
         return [("correct", flags), ("wrong", ~flags)]
     if column == "marker":
-        return [(f"marker {m}" if m >= 0 else "no marker", values.to_numpy() == m) for m in sorted(values.unique())]
+        return [(marker_name(m) if m >= 0 else "no marker", values.to_numpy() == m) for m in sorted(values.unique())]
     names = sorted(values.astype(str).unique())
     text = values.astype(str).to_numpy()
     return [(name or "(none)", text == name) for name in names]

@@ -27,6 +27,11 @@ PALETTE = (  # 20 distinguishable colours (plotly's Dark24, whose two near-ident
 MORE_COLOURS = tuple(plotly_colors.qualitative.Light24)  # markers 20-43 (a model with more than 20 markers)
 
 
+def marker_name(marker: int) -> str:
+    """A marker's name wherever it is shown (map cells, axes, pickers, the data-set map's legend): "m3"."""
+    return f"m{marker}"
+
+
 def marker_color(marker: int) -> str:
     colours = PALETTE + MORE_COLOURS
     return colours[marker % len(colours)]
@@ -39,7 +44,7 @@ def _layer_labels(layers: int) -> list[str]:
 def _distribution_text(probs: np.ndarray) -> str:
     """Every marker's probability, largest first, four per line: "m3 0.912 · m7 0.051 · ..."."""
     order = np.argsort(-probs, kind="stable")
-    parts = [f"m{k} {probs[k]:.3f}" for k in order]
+    parts = [f"{marker_name(k)} {probs[k]:.3f}" for k in order]
     return "<br>".join(" · ".join(parts[i : i + 4]) for i in range(0, len(parts), 4))
 
 
@@ -54,7 +59,7 @@ def marker_map(trace: Trace, title: str = "Chosen marker per layer and token") -
     contributions = trace.marker_contributions
     hover = [
         [
-            f"layer {layer} · token {labels[i]}<br>marker <b>m{path[layer, i]}</b> "
+            f"layer {layer} · token {labels[i]}<br>marker <b>{marker_name(path[layer, i])}</b> "
             f"(p {trace.thought_markers[layer, i, path[layer, i]]:.3f})<br>"
             f"contribution ‖W<sub>m</sub>m‖/‖x‖ {contributions[layer, i]:.4f}<br>"
             f"{_distribution_text(trace.thought_markers[layer, i])}"
@@ -73,7 +78,7 @@ def marker_map(trace: Trace, title: str = "Chosen marker per layer and token") -
             zmin=-0.5,
             zmax=k - 0.5,
             colorscale=steps,
-            text=[[f"m{v}" for v in row] for row in path],
+            text=[[marker_name(v) for v in row] for row in path],
             texttemplate="%{text}",
             customdata=hover,
             hovertemplate="%{customdata}<extra></extra>",
@@ -297,7 +302,7 @@ def marker_matrix(values: np.ndarray, title: str, name: str, diverging: bool = F
     figure = go.Figure(
         go.Heatmap(
             z=values,
-            x=[f"m{m}" for m in range(k)],
+            x=[marker_name(m) for m in range(k)],
             y=_layer_labels(layers),
             colorscale="RdBu" if diverging else "Blues",
             zmid=0.0 if diverging else None,

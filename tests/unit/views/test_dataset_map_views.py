@@ -36,8 +36,8 @@ def test_a_marker_keeps_its_markers_page_colour_whichever_markers_are_present():
     only_some.loc[only_some.index[0], "marker"] = -1
     figure = map_figures.map_figure(only_some.reset_index(drop=True), "marker")
     assert {t.name: t.marker.color for t in figure.data} == {
-        "no marker": map_figures.NO_MARKER_COLOUR, "marker 4": marker_color(4), "marker 12": marker_color(12),
-        "marker 13": marker_color(13)}
+        "no marker": map_figures.NO_MARKER_COLOUR, "m4": marker_color(4), "m12": marker_color(12),
+        "m13": marker_color(13)}
     assert len({marker_color(m) for m in range(16)}) == 16
 
 
