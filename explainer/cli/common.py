@@ -351,15 +351,16 @@ def add_allow_pickle(parser: argparse.ArgumentParser) -> None:
 def load_cli_model(name: str | None, allow_pickle: bool = False) -> ModelBundle:
     """--model loaded as every command loads it: under EXPLAINER_DEMO only an offered one (model_argument), and
     a model that cannot be loaded is a one-line error."""
-    import torch
-
-    from explainer.loading.bundle import ModelLoadError, load_model
+    from explainer.loading.bundle import ModelLoadError, load_model, out_of_memory
 
     try:
         return load_model(model_argument(name), allow_pickle=allow_pickle)
     except (ModelLoadError, OSError) as error:
         fail(str(error))
-    except (torch.OutOfMemoryError, MemoryError) as error:  # the machine, not the model: a later try may fit
+    except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        if not out_of_memory(error):
+            raise
+        # the machine, not the model: a later try may fit
         said = str(error).splitlines()[0] if str(error) else type(error).__name__
         fail(f"out of memory while loading {name or 'the default model'}: {said}; free memory, or load a smaller "
              "model")

@@ -462,6 +462,18 @@ def _max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> i
     return min(candidates) if candidates else 512
 
 
+# How backends without their own exception type say it: MPS ("MPS backend out of memory"), CUDA kernels and
+# cuBLAS ("CUDA error: out of memory", "CUBLAS_STATUS_ALLOC_FAILED") raise a plain RuntimeError.
+_OUT_OF_MEMORY_SAID = ("out of memory", "CUBLAS_STATUS_ALLOC_FAILED")
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether an error is the machine running out of memory (a later try may fit), not a broken model."""
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(error, RuntimeError) and any(said in str(error) for said in _OUT_OF_MEMORY_SAID)
+
+
 def _check_attention_is_returned(bundle: ModelBundle) -> None:
     """Eager attention is enforced at load; this proves it: SDPA would silently return no weights."""
     encoded = probe_inputs(bundle, "attention check")
@@ -470,10 +482,10 @@ def _check_attention_is_returned(bundle: ModelBundle) -> None:
             out = bundle.model(
                 input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"], output_attentions=True
             )
-    except (torch.OutOfMemoryError, MemoryError):
-        raise  # the machine, not the model: said as such by whoever loads it (a later try may fit)
     except Exception as error:  # noqa: BLE001 - a config no forward pass survives (albert's num_hidden_groups 0
         # divides by it): said at load, by name, not as a traceback on every page
+        if out_of_memory(error):
+            raise  # the machine, not the model: said as such by whoever loads it (a later try may fit)
         said = _first_line(error)
         reason = said if said == type(error).__name__ else f"{type(error).__name__}: {said}"
         raise ModelLoadError(f"'{bundle.name}' fails on a short probe text, so no view can run it: {reason}"[:400]) \

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from explainer.cli import COMMANDS, attribute, challenge, evaluate, model_card, report, trace
-from explainer.cli.common import describe
+from explainer.cli.common import describe, load_cli_model
 from explainer.data import challenge as challenge_data
 
 UNDECODABLE = "great \udcff film"  # how Python hands a shell argument's byte 0xff to the program (surrogateescape)
@@ -268,3 +268,22 @@ def test_out_of_memory_while_loading_is_a_one_line_error(capsys, monkeypatch):
     code, _, err = outcome(trace, ["--text", "good"], capsys)
     assert code == 2 and err.startswith("error: out of memory while loading the default model: CUDA out of memory.")
     assert "Traceback" not in err
+
+
+def test_out_of_memory_said_in_a_plain_runtime_error_is_a_one_line_error_too(capsys, monkeypatch):
+    """MPS says it as RuntimeError("MPS backend out of memory ..."): it was a traceback."""
+    def short_of_memory(*args, **kwargs):
+        raise RuntimeError("MPS backend out of memory (MPS allocated: 8.00 GB). Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr("explainer.loading.bundle.load_model", short_of_memory)
+    code, _, err = outcome(trace, ["--text", "good"], capsys)
+    assert code == 2 and err.startswith("error: out of memory while loading the default model: MPS backend out of")
+
+
+def test_a_runtime_error_that_is_not_out_of_memory_is_not_called_so(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("size mismatch")
+
+    monkeypatch.setattr("explainer.loading.bundle.load_model", broken)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        load_cli_model(None)
