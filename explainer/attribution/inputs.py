@@ -153,7 +153,7 @@ def dense_notes(
     the default, whether that run would predict another label than the model does at its own tau."""
     if not prepared.dense:
         return ()
-    differs = differs_note(bundle.label_names, label, int(logits.argmax())) if target is None else None
+    differs = differs_note(bundle.label_names, label, logits) if target is None else None
     return (DENSE_NOTE, differs) if differs else (DENSE_NOTE,)
 
 

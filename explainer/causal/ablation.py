@@ -236,7 +236,7 @@ def ablate_heads(
         marker = change[offset : offset + layers]
     pinned, pin_passes = _gate_pins(bundle, item, label, float(baseline[label]))
     notes = [DENSE_NOTE] if forward_extra(bundle) else []
-    if target is None and (differs := differs_note(bundle.label_names, label, int(baseline.argmax()))):
+    if target is None and (differs := differs_note(bundle.label_names, label, baseline)):
         notes.append(differs)
     if item.truncated:
         notes.append(truncation_note("The text", item))

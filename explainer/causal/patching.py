@@ -157,8 +157,7 @@ def patch(
     shares = (logits[:, label] - logits[:, foil] - corrupted_difference) / difference + 0.0  # + 0.0: no "-0.0"
     maps = _maps(plan, rows, shares, right.length)
     notes = [DENSE_NOTE] if extra else []
-    dense_label = int(clean_np.argmax())
-    if own is not None and (differs := differs_note(bundle.label_names, own, dense_label, "for the clean text")):
+    if own is not None and (differs := differs_note(bundle.label_names, own, clean_np, "for the clean text")):
         notes.append(differs)
     notes += [
         truncation_note(who, item)

@@ -140,9 +140,8 @@ def _attribution(
     caption = f"{title(method)}{of}. " + attribution_figures.legend_sentence(method, scores.target_label)
     notes = list(scores.notes)
     at = "its own tau" if tau is None else f"tau {tau:g}"
-    dense = int(scores.logits.argmax())
-    if ATTRIBUTED_DENSE in scores.notes and (differs := differs_note(result.label_names, result.predicted, dense,
-                                                                     at=at)):
+    differs = differs_note(result.label_names, result.predicted, scores.logits, at=at)
+    if ATTRIBUTED_DENSE in scores.notes and differs:
         notes.append(differs)
     caption += "".join(f" {note}" for note in notes)
     if scores.convergence_delta is not None:

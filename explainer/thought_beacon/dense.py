@@ -1,11 +1,14 @@
 """Views that run a ThoughtBeacon model dense (attribution, ablation, patching: every MLP update scaled by its gate,
 none skipped at tau) still watch the label the model predicts at its own tau, the one every other view and the
-`trace` command show. On a near-tie the skipping can change the prediction; those views then say so."""
+`trace` command show. The skipping can change the prediction (on a near-tie, and sometimes confidently); those views
+then say so."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:  # torch-free on import: views read the notes below
     import torch
@@ -50,15 +53,19 @@ def own_prediction(bundle: ModelBundle, inputs: Mapping[str, torch.Tensor]) -> i
 
 
 def differs_note(
-    label_names: Sequence[str], own: int, dense: int, what: str = "", at: str = "its own tau"
+    label_names: Sequence[str], own: int, dense_logits: Sequence[float], what: str = "", at: str = "its own tau"
 ) -> str | None:
-    """The note for a dense run that would predict another label than the model does at `at` (None when they
-    agree)."""
+    """The note for a dense run (its logits [labels]) that predicts another label than the model does at `at`
+    (None when they agree). Not called a near-tie: skipping can flip a confident prediction (0.73 one way at tau,
+    0.71 the other dense)."""
+    logits = np.asarray(dense_logits, dtype=np.float64)
+    dense = int(logits.argmax())
     if own == dense:
         return None
+    probability = float(np.exp(logits[dense] - logits.max()) / np.exp(logits - logits.max()).sum())
     of = f" {what}" if what else ""
     return (
         f"At {at} the model predicts {label_names[own]}{of}; run dense it would predict {label_names[dense]} "
-        f"(a near-tie that the skipped MLP updates decide). The target by default is {label_names[own]}, the "
-        "prediction the other views show."
+        f"({probability:.0%}): the MLP updates it skips at tau decide between them. The target by default is "
+        f"{label_names[own]}, the prediction the other views show."
     )
