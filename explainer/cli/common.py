@@ -309,6 +309,15 @@ def offered_model(name: str | None) -> str | None:
     return name if name is not None else demo.models[0].name
 
 
+def note_unused_tau(bundle: ModelBundle, tau: float | None, flag: str, shown: str | None = None) -> None:
+    """Say on stderr that a tau given for a model without activation beacons (a baseline twin, any other family)
+    changes nothing: it was ignored in silence, with the output reading as if it had been applied."""
+    from explainer.models import uses_beacons
+
+    if tau is not None and not uses_beacons(bundle.model.config):
+        print(f"note: {shown or bundle.name} has no activation beacons; {flag} changes nothing", file=sys.stderr)
+
+
 def data_argument(raw: str | Path) -> str:
     """--data as a path to read. Under EXPLAINER_DEMO: an offered data set's name, or a path that resolves
     (symlinks followed) inside one of the config's data roots; anything else is refused without reading it."""

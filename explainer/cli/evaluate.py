@@ -26,6 +26,8 @@ from explainer.cli.common import (
     fail,
     load_cli_data,
     load_cli_model,
+    note_unused_tau,
+    offered_model,
     print_json,
     quote_contents,
     unit_interval,
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.evaluation.compare import CompareError, compare_data
 
     bundles = [load_cli_model(name, args.allow_pickle) for name in names]
+    for name, bundle in zip(names, bundles):
+        note_unused_tau(bundle, args.beacon_threshold, "--beacon-threshold", offered_model(name))
     data = load_cli_data(bundles[0], args.data, args.text_column, args.label_column)
     if args.sweep_tau:
         from explainer.thought_beacon.beacons import has_beacons
@@ -223,6 +227,7 @@ def _scaled(args, names: list) -> None:
     if args.out is None:
         fail("--engine ray needs --out DIR: the folder for the Parquet shards and the manifest")
     bundle = load_cli_model(names[0], args.allow_pickle)
+    note_unused_tau(bundle, args.beacon_threshold, "--beacon-threshold", offered_model(names[0]))
     taus: tuple[float, ...] = ()
     if args.sweep_tau:
         if not has_beacons(bundle):

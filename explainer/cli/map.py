@@ -30,6 +30,8 @@ from explainer.cli.common import (
     load_cli_data,
     load_cli_model,
     names_shards,
+    note_unused_tau,
+    offered_model,
     print_json,
     progress_bar,
     report_skipped,
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     check_engine_arguments(args)
     out = check_output_folder(args.out)  # before the model and the pass: a folder that cannot be written fails now
     bundle = load_cli_model(args.model, args.allow_pickle)
+    note_unused_tau(bundle, args.beacon_threshold, "--beacon-threshold", offered_model(args.model))
     import pandas as pd  # pandas and the library load only now: --help and usage errors start at once
 
     from explainer.capture.validation import InputError

@@ -7,7 +7,6 @@ reads the options given (report/linking.live_link) and says what it opens."""
 from __future__ import annotations
 
 import argparse
-import sys
 import urllib.parse
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from explainer.cli.common import (
     describe,
     fail,
     load_cli_model,
+    note_unused_tau,
     offered_model,
     print_json,
     text_argument,
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     check_output_file(out)
     pages = [p.strip() for p in args.pages.split(",") if p.strip()]
     # torch, the model and the views load only now: --help and usage errors start at once
-    from explainer.models import is_thought_beacon, uses_beacons
+    from explainer.models import uses_beacons
     from explainer.report.building import ReportError, build_report, check_pages, target_name
     from explainer.report.linking import link_model
 
@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     _check_head(bundle, args.layer, args.head)
     config = bundle.model.config
     offered = offered_model(args.model)  # a demo's offered name, said in place of its folder
-    if args.tau is not None and is_thought_beacon(config) and not uses_beacons(config):  # a baseline twin
-        print(f"note: {offered or bundle.name} has no activation beacons; --tau changes nothing", file=sys.stderr)
+    note_unused_tau(bundle, args.tau, "--tau", offered)
     try:
         options = {"layer": args.layer, "head": args.head, "method": args.method, "baseline": args.baseline,
                    "target": None if args.target is None else target_name(bundle.label_names, args.target),

@@ -287,3 +287,31 @@ def test_a_runtime_error_that_is_not_out_of_memory_is_not_called_so(monkeypatch)
     monkeypatch.setattr("explainer.loading.bundle.load_model", broken)
     with pytest.raises(RuntimeError, match="size mismatch"):
         load_cli_model(None)
+
+
+@pytest.mark.parametrize("family", ["baseline", "bert"])
+@pytest.mark.parametrize("command", ["evaluate", "map"])
+def test_a_tau_for_a_model_without_beacons_is_said_to_change_nothing(command, family, checkpoint, tmp_path, capsys,
+                                                                    monkeypatch):
+    """evaluate and map took --beacon-threshold for a baseline twin or another family in silence, their output
+    reading as if it had been applied (report said so already)."""
+    from explainer.cli import map as map_command
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"text {i},{i % 2}\n" for i in range(6)))
+    argv = ["--model", str(checkpoint(family)), "--data", str(data), "--beacon-threshold", "0.5"]
+    if command == "map":
+        argv += ["--out", str(tmp_path / "map"), "--method", "pca", "--neighbours", "2"]
+    code, _, err = outcome(evaluate if command == "evaluate" else map_command, argv, capsys)
+    assert code == 0, err
+    assert "has no activation beacons; --beacon-threshold changes nothing" in err
+
+
+def test_a_tau_for_a_model_with_beacons_gets_no_such_note(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\na good film,1\na bad film,0\n")
+    code, _, err = outcome(evaluate, ["--model", str(checkpoint("ours")), "--data", str(data),
+                                      "--beacon-threshold", "0.5"], capsys)
+    assert code == 0 and "changes nothing" not in err, err
