@@ -99,7 +99,7 @@ elif trace is not None:
     st.subheader("Accuracy against compute")
     st.caption("The evaluation run once per τ (0 to 1 in steps of 0.05, plus the model's own) over a labelled "
                "data set: accuracy, share of MLP evaluations skipped and of total FLOPs saved.")
-    data = tb.dataset_picker("beacons_data", bundle.label_names)
+    data = tb.dataset_picker("beacons_data", bundle.label_names, results_of=(bundle, "sweep"))
     if data is not None:
         result = beacons.load_cached_sweep(bundle, data)
         if result is None:

@@ -78,7 +78,7 @@ elif trace is not None:
                "classifier reads) and **forced** (the mean change when the marker is forced on every word).")
     if (direct_note := md.direct_effect_note(bundle.model)) is not None:
         st.caption(direct_note)
-    data = tb.dataset_picker("markers_data", bundle.label_names)
+    data = tb.dataset_picker("markers_data", bundle.label_names, results_of=(bundle, "markers"))
     if data is not None:
         dictionary = md.load_cached_dictionary(bundle, data)
         if dictionary is None:
@@ -95,8 +95,9 @@ elif trace is not None:
             cols = st.columns(2)
             cols[0].plotly_chart(tb_figures.marker_matrix(md.share_matrix(dictionary), "Share of tokens", "share"),
                                  width="stretch", key="markers_share", config=chart_config)
-            cols[1].plotly_chart(tb_figures.marker_matrix(md.effect_matrix(dictionary, label, "forced_effect"),
-                                 f"Forced effect on the '{plot_text(label)}' logit", "Δ logit", diverging=True),
+            effect, kind = md.shown_effect(dictionary, label)  # a results folder's may lack the forced effect
+            cols[1].plotly_chart(tb_figures.marker_matrix(effect, f"{kind} effect on the '{plot_text(label)}' logit",
+                                                          "Δ logit", diverging=True),
                                  width="stretch", key="markers_effect", config=chart_config)
             st.markdown("**Look up a marker**")
             pick_layer, pick_marker = st.columns(2)

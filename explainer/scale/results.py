@@ -164,6 +164,14 @@ def seed_caches(bundle: ModelBundle, results: Results) -> LabelledData:
         prediction_cache.remember(bundle, data, results.predictions(), tau)
     if kind == "map":
         import_embeddings(bundle, results, data)
+    if kind == "markers":
+        from explainer.thought_beacon.marker_dictionary import remember_dictionary
+
+        remember_dictionary(bundle, data, {**marker_dictionary(bundle, results), "data": data.source})
+    if kind == "sweep":
+        from explainer.thought_beacon.beacons import remember_sweep
+
+        remember_sweep(bundle, data, sweep(bundle, results), results.manifest.options["taus"])
     return data
 
 

@@ -164,6 +164,12 @@ def load_cached_sweep(bundle: ModelBundle, data: LabelledData, taus: Sequence[fl
     return disk_cache.load("tau_sweep", VERSION, *disk_cache.input_key(bundle, data), grid)
 
 
+def remember_sweep(bundle: ModelBundle, data: LabelledData, result: dict[str, Any], taus: Sequence[float]) -> None:
+    """Put a sweep run elsewhere (a results folder of `evaluate --sweep-tau --out`) where cached_sweep and the
+    Beacons page find it: keyed by its grid, which is the page's when it was the model's default grid."""
+    disk_cache.store("tau_sweep", result, VERSION, *disk_cache.input_key(bundle, data), list(taus))
+
+
 def reported_skip_rate(model_folder: Any) -> float | None:
     """The skip rate on the dev set that the model's own metrics.json reports (shipped models), if any."""
     import json

@@ -441,6 +441,17 @@ def effect_matrix(dictionary: dict[str, Any], label: str, kind: str = "direct_ef
     return result
 
 
+def shown_effect(dictionary: dict[str, Any], label: str) -> tuple[np.ndarray, str]:
+    """([layers, K] effect on `label`'s logit, "Forced" or "Direct"): the forced effect, or the direct one for a
+    dictionary built without it (`markers --no-forced-effect`, opened from its results folder)."""
+    forced = effect_matrix(dictionary, label, "forced_effect")
+    if forced is not None:
+        return forced, "Forced"
+    direct = effect_matrix(dictionary, label, "direct_effect")
+    assert direct is not None  # every entry has a direct effect
+    return direct, "Direct"
+
+
 def share_matrix(dictionary: dict[str, Any]) -> np.ndarray:  # [layers, K]
     result = np.zeros((dictionary["layers"], dictionary["markers"]))
     for entry in dictionary["entries"]:
@@ -469,6 +480,12 @@ def load_cached_dictionary(
 ) -> dict[str, Any] | None:
     """The cached dictionary, or None when it has not been computed (never computes)."""
     return disk_cache.load("marker_dictionary", *_key(bundle, data, options)) if has_markers(bundle) else None
+
+
+def remember_dictionary(bundle: ModelBundle, data: LabelledData, dictionary: dict[str, Any]) -> None:
+    """Put a dictionary built elsewhere (a results folder of `markers --out`) where the Markers page finds it for
+    this model and data, whatever options built it: the page shows the one the user built."""
+    disk_cache.store("marker_dictionary", dictionary, *_key(bundle, data, DictionaryOptions()))
 
 
 def _key(bundle: ModelBundle, data: LabelledData, options: DictionaryOptions) -> tuple:

@@ -32,6 +32,11 @@ UPLOAD_TYPES = ("csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt", "parquet"
 LISTED = "A data set offered here"  # demo mode's only server-side source: the config's list, by name
 RESULTS = "Results folder"  # a folder written by `--engine ray` (or `--out`): read back, the model not run
 PREDICTION_KINDS = ("evaluate", "map")  # results folders that hold predictions
+# The command that writes each kind of results folder (any engine; --engine ray for a cluster).
+RUN_COMMANDS = {"evaluate": "python -m explainer evaluate --data ... --out DIR",
+                "map": "python -m explainer map --data ... --out DIR",
+                "markers": "python -m explainer markers --data ... --out DIR",
+                "sweep": "python -m explainer evaluate --sweep-tau --data ... --out DIR"}
 # The per-example views, in the order they are offered; only those present in this checkout are listed.
 OPEN_KEY = "_open_example"  # (page, text) set by a table's callback, acted on by the next run
 
@@ -116,7 +121,7 @@ def results_data(bundle: ModelBundle, folder: str, kinds: tuple[str, ...] = PRED
         needed = " or ".join(kinds)
         raise DatasetError(
             f"{folder.strip()} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} run; this page shows {needed} runs "
-            f"(python -m explainer {'map' if kinds == ('map',) else 'evaluate'} --engine ray --data ... --out DIR)"
+            f"({'; '.join(RUN_COMMANDS[k] for k in kinds)})"
         )
     return seed_caches(bundle, results)
 

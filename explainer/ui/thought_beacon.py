@@ -15,7 +15,9 @@ from explainer.capture.tracing import Trace
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import check_upload_size
 from explainer.loading import shipped
+from explainer.loading.bundle import ModelBundle
 from explainer.models import THOUGHT_BEACON_TYPES
+from explainer.scale.manifest import ResultsError
 from explainer.serving.paths import PathRefused
 from explainer.thought_beacon.marker_dictionary import example_context
 from explainer.ui import demo as demo_mode
@@ -173,18 +175,27 @@ def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True, show
     return read_labelled(str(Path(path).expanduser()), shown, label_names, version, quote)
 
 
-def _seed_source(prefix: str, names: list[str]) -> str:
-    """The source radio, its first value from the link: a data= names a path here (a demo's offered data set);
-    none, the shipped challenge set (in a demo, the first offered)."""
-    sources = labelled.sources()
+def _seed_source(prefix: str, names: list[str], results: bool) -> str:
+    """The source radio, its first value from the link: a data= names a path here (a demo's offered data set),
+    a results= a results folder; none, the shipped challenge set (in a demo, the first offered)."""
+    sources = labelled.sources(results)
     linked = SOURCES[2] if not names else labelled.LISTED
-    links.seed_option(f"{prefix}_source", "data", lambda raw: linked if raw else sources[0], sources[0])
+    if results and labelled.RESULTS in sources:
+        links.seed_option(f"{prefix}_results", "results", str, "")  # after the first seed: the link is read
+    if labelled.RESULTS in sources and st.session_state.get(links.LINK_KEY, {}).get("results"):
+        links.seed_option(f"{prefix}_source", "results", lambda raw: labelled.RESULTS, sources[0])
+    else:
+        links.seed_option(f"{prefix}_source", "data", lambda raw: linked if raw else sources[0], sources[0])
     resend(f"{prefix}_source")  # drawn after the progressive stop: see dataset_picker
     return st.radio("Data set", sources, horizontal=True, key=f"{prefix}_source")
 
 
-def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | None:
-    """The shipped challenge set by default, an uploaded file, or a path; None (with a message) when unusable.
+def dataset_picker(
+    prefix: str, label_names: tuple[str, ...], results_of: tuple[ModelBundle, str] | None = None
+) -> LabelledData | None:
+    """The shipped challenge set by default, an uploaded file, a path, or outside demo mode with `results_of` (the
+    page's model, the run kind it shows) a results folder, whose dictionary or sweep goes into the cache the page
+    reads; None (with a message) when unusable.
     Drawn after the page's progressive stop: a run for a new text or model stops before it, and the browser then
     mounts these widgets anew at their defaults while the session still holds the choices (the page showed the
     chosen file beside a radio on the challenge set, and the next run read the radio): choices are sent with every
@@ -194,9 +205,18 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
     the link, as on the Errors page."""
     demo = demo_mode.config()
     names = list(demo.data_choices()) if demo else []
-    source = _seed_source(prefix, names)
+    source = _seed_source(prefix, names, results_of is not None)
+    links.publish_options({"results": ""})  # but for a results folder, below
     try:
-        if source == SOURCES[0]:
+        if source == labelled.RESULTS and results_of is not None:  # outside demo mode only (labelled.sources)
+            bundle, kind = results_of
+            folder = text_box.text_input(f"Results folder (the --out folder of `{labelled.RUN_COMMANDS[kind]}`)",
+                                         f"{prefix}_results").strip()
+            links.publish_options({"data": "", "results": folder})
+            if not folder:
+                return None
+            data = labelled.results_data(bundle, folder, (kind,))  # its dictionary or sweep put in the cache
+        elif source == SOURCES[0]:
             links.publish_options({"data": ""})
             data = _read_path(str(CHALLENGE_SET), label_names, shown=CHALLENGE_SET.name)
         elif source == labelled.LISTED:  # demo mode: the config's list, by name
@@ -221,7 +241,7 @@ def dataset_picker(prefix: str, label_names: tuple[str, ...]) -> LabelledData | 
             if not path:
                 return None
             data = _read_path(path, label_names, quote=False)
-    except DatasetError as error:
+    except (DatasetError, ResultsError) as error:
         show_problem(error)
         return None
     count, skipped = len(data), len(data.problems)

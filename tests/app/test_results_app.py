@@ -1,5 +1,6 @@
-"""The Errors, Compare and data-set map pages open a results folder (written by the scale-out engine) and show
-it without running the model; another model's results, or a run the page cannot show, get a clear message."""
+"""The Errors, Compare, data-set map, Markers and Beacons pages open a results folder (written by the scale-out
+engine) and show it without running the model; another model's results, or a run the page cannot show, get a clear
+message."""
 
 from __future__ import annotations
 
@@ -106,3 +107,73 @@ def test_compare_page_takes_model_a_from_a_results_folder(folders):
     again = open_page("app_pages/compare.py", {"on": "A data set", "results": str(root / "evaluate"),
                                                "results_b": str(root / "evaluate")})
     assert again.text_input(key="compare_results_b").value == str(root / "evaluate")
+
+
+
+@pytest.fixture(scope="module")
+def thought_beacon_folders(tmp_path_factory):
+    """A markers run (built without the forced effect, as `markers --no-forced-effect` does) and a tau sweep of
+    the default model over 16 challenge-set rows, written locally; and what the local builds give on those rows."""
+    from dataclasses import asdict
+
+    from explainer.thought_beacon.beacons import sweep, sweep_taus
+    from explainer.thought_beacon.marker_dictionary import DictionaryOptions, build_dictionary
+
+    root = tmp_path_factory.mktemp("tb-results")
+    data_file = root / "part.csv"
+    pd.read_csv(DEFAULT_PATH, sep=None, engine="python").head(16).to_csv(data_file, index=False)
+    bundle = load_model(device="cpu")
+    inputs = resolve_inputs(data_file)
+    options = DictionaryOptions(forced_effect=False)
+    run_job(bundle, inputs, JobOptions("markers", dictionary=asdict(options)), root / "markers")
+    taus = tuple(sweep_taus(float(bundle.model.config.beacon_threshold)))
+    run_job(bundle, inputs, JobOptions("sweep", taus=taus), root / "sweep")
+    data = load_labelled(bundle, data_file)
+    return root, build_dictionary(bundle, data.texts, options), sweep(bundle, data.texts, data.labels)
+
+
+@pytest.fixture
+def no_dictionary_or_sweep(monkeypatch):
+    """Building a dictionary or sweeping fails the test: the pages must read the results folder."""
+    import explainer.thought_beacon.beacons as beacons
+    import explainer.thought_beacon.marker_dictionary as md
+
+    def fail(*args, **kwargs):
+        pytest.fail("the model ran on a results folder")
+
+    monkeypatch.setattr(md, "build_dictionary", fail)
+    monkeypatch.setattr(beacons, "sweep", fail)
+
+
+def test_markers_page_shows_a_markers_run_without_the_model(thought_beacon_folders, no_dictionary_or_sweep):
+    """The Markers and Beacons pages offered no results folder: a dictionary or a sweep run with --out (or on
+    Ray) could not be seen in the app without building it again."""
+    from explainer.thought_beacon.marker_dictionary import to_frame
+
+    root, expected, _ = thought_beacon_folders
+    app = open_page("app_pages/markers.py", {"results": str(root / "markers")})
+    assert app.radio(key="markers_data_source").value == RESULTS
+    assert not app.error, [e.value for e in app.error]
+    shown = next(d.value for d in app.dataframe if "direct_effect_negative" in d.value.columns)
+    local = to_frame(expected).round(4)
+    assert list(shown.columns) == list(local.columns) and len(shown) == len(local)
+    numbers = local.select_dtypes("number").columns
+    assert (shown[numbers] - local[numbers]).abs().max().max() <= 2e-4
+    # built without the forced effect: the direct effect is drawn (the forced one was a crash on None)
+    assert any("Direct effect on the" in chart.proto.spec for chart in app.get("plotly_chart"))
+    assert app.query_params["results"] in (str(root / "markers"), [str(root / "markers")])  # travels in the link
+    # a sweep folder is refused here, with the command that writes a markers one
+    app.text_input(key="markers_data_results").set_value(str(root / "sweep")).run()
+    assert any("holds a sweep run; this page shows markers runs (python -m explainer markers" in e.value
+               for e in app.error)
+
+
+def test_beacons_page_shows_a_sweep_run_without_the_model(thought_beacon_folders, no_dictionary_or_sweep):
+    root, _, expected = thought_beacon_folders
+    app = open_page("app_pages/beacons.py", {"results": str(root / "sweep")})
+    assert app.radio(key="beacons_data_source").value == RESULTS
+    assert not app.error, [e.value for e in app.error]
+    shown = next(d.value for d in app.dataframe if "tau" in d.value.columns)
+    local = pd.DataFrame(expected["points"]).round(4)
+    assert list(shown["tau"]) == list(local["tau"])
+    assert (shown - local).abs().max().max() <= 1e-4
