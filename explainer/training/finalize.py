@@ -19,7 +19,7 @@ from explainer.thought_beacon.beacons import DEFAULT_TAUS, has_beacons, sweep
 from explainer.training.model_card import write_card, write_metrics
 
 # The thresholds tau is chosen from: the sweep's grid without its ends (tau 0 is the dense model, evaluated on its
-# own; at tau 1 every MLP is skipped).
+# own; at tau 1 every MLP is skipped but where a gate saturates to exactly 1.0).
 TAU_GRID = tuple(tau for tau in DEFAULT_TAUS if 0 < tau < 1)
 TAU_TOLERANCE = 0.005  # accuracy the shipped tau may cost against the dense model
 MONITOR_TAU = 0.5  # threshold at which retrofit training logs its dev skip rate
