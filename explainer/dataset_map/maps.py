@@ -171,8 +171,10 @@ def build_map(
     base = (store_folder(bundle, data, options.beacon_threshold).name, layer, options.pooling)
 
     notes: list[str] = []
-    # BERT's [CLS] at the embedding layer is one vector whatever the text: a map of it would look like a finding
-    same = len(vectors) > 1 and float((vectors.max(axis=0) - vectors.min(axis=0)).max()) < SAME_VECTOR
+    # BERT's [CLS] at the embedding layer is one vector whatever the text: a map of it would look like a finding.
+    # Copies of one text share one vector as they should (their neighbours are real: one text, two labels).
+    same = (len(set(data.texts)) > 1
+            and float((vectors.max(axis=0) - vectors.min(axis=0)).max()) < SAME_VECTOR)
     if same:
         kind = "readout-position" if options.pooling == "readout" else "mean-pooled"
         notes.append(

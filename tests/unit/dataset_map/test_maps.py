@@ -53,6 +53,24 @@ def test_a_layer_where_every_row_has_one_vector_says_so_and_suspects_no_row(bert
     assert not any("same" in note for note in mean.notes)
 
 
+def test_copies_of_one_text_with_conflicting_labels_are_suspected_not_called_uninformative(bert_bundle, tmp_path,
+                                                                                           monkeypatch):
+    """Copies of one text share one vector as they should: the note that the layer carries no information, and
+    the emptied list, hid the clearest mislabel there is (one text, two labels)."""
+    from explainer.capture.tracing import trace
+    from explainer.data.labelled import read_dataset
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    text = "a fine film"
+    predicted = ("neg", "pos")[trace(bert_bundle, text).predicted]
+    other = "pos" if predicted == "neg" else "neg"
+    csv = f"text,label\n{text},{predicted}\n{text},{predicted}\n{text},{other}\n".encode()
+    data = read_dataset(csv, filename="copies.csv", label_names=("neg", "pos"))
+    result = build_map(bert_bundle, data, MapOptions(neighbours=2))
+    assert not any("carry no information" in note for note in result.notes)
+    assert list(result.mislabelled["row"]) == [2]
+
+
 @pytest.mark.slow
 def test_a_umap_map_searches_once_for_its_graph_and_its_neighbours(bert_bundle, corpus_data, tmp_path, monkeypatch):
     from explainer.dataset_map import maps
