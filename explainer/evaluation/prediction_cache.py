@@ -90,11 +90,16 @@ def load_cached(bundle: ModelBundle, data: LabelledData, beacon_threshold: float
 
 
 def _fits(predictions: Predictions, bundle: ModelBundle, data: LabelledData) -> bool:
-    """Whether cached predictions have the shapes this model on this file gives: a file damaged on disk into valid
-    JSON of other shapes is recomputed, never a crash on every later read (a short `lengths` once was)."""
+    """Whether cached predictions have the shapes this model on this file gives, and rows that are probabilities: a
+    file damaged on disk into valid JSON of other shapes or values is recomputed, never a crash on every later read
+    (a short `lengths` once was) nor numbers shown as the model's."""
     rows, markers = len(data), getattr(bundle.model.config, "num_thought_markers", None)
+    probabilities = predictions.probabilities
+    finite = probabilities[np.isfinite(probabilities).all(axis=1)]  # a NaN row is what an overflowing model gives
     return (
-        predictions.probabilities.shape == (rows, bundle.model.config.num_labels)
+        probabilities.shape == (rows, bundle.model.config.num_labels)
+        and bool(((finite >= 0) & (finite <= 1)).all())
+        and bool((np.abs(finite.sum(axis=1) - 1) < 1e-3).all())  # edited into [5, -4]: not probabilities
         and (predictions.lengths is None or predictions.lengths.shape == (rows,))
         and (predictions.marker_counts is None or predictions.marker_counts.shape == (markers,))
     )

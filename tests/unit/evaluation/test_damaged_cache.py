@@ -31,6 +31,12 @@ def data(bundle):
     lambda path: path.write_text(  # marker counts of another model
         '{"probabilities": [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]], "seconds": 1, "slots": 1, '
         '"skipped_slots": 0, "tokens": 1, "max_prob_sum": 1, "marker_counts": [1, 2], "lengths": [1, 1, 1, 1]}'),
+    lambda path: path.write_text(  # the right shapes, rows that are not probabilities: once shown as the model's
+        '{"probabilities": [[5, -4], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]], "seconds": 1, "slots": 1, '
+        '"skipped_slots": 0, "tokens": 1, "max_prob_sum": 1, "marker_counts": null, "lengths": null}'),
+    lambda path: path.write_text(
+        '{"probabilities": [[0.9, 0.9], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]], "seconds": 1, "slots": 1, '
+        '"skipped_slots": 0, "tokens": 1, "max_prob_sum": 1, "marker_counts": null, "lengths": null}'),
 ])
 def test_a_damaged_prediction_cache_is_recomputed(bundle, data, damage):
     ours = bundle("ours")
