@@ -81,20 +81,27 @@ def rank_agreement(a: np.ndarray, b: np.ndarray, k: int = TOP_K) -> RankAgreemen
 
 
 def word_membership(t: Trace, words: list[tuple[int, int]]) -> np.ndarray:  # [W, T]
-    """1 where token t covers (part of) word w; special tokens cover nothing."""
+    """The share of token t that word w holds: 1 for a token inside one word, 1/n for a token that covers n words
+    (one [UNK] over "great😀", which the word split makes two words: counted whole in each, a pooled attention row
+    summed to 2 and the token's attribution was counted twice); special tokens cover nothing. Each token's shares
+    sum to 1, so pooled rows keep at most the weight the tokens had and attribution totals are kept."""
     membership = np.zeros((len(words), len(t.tokens)), dtype=np.float64)
     starts = np.array([s for s, _ in words])
     ends = np.array([e for _, e in words])
     for i, (start, end) in enumerate(t.offsets.tolist()):
         if t.special_tokens[i] or end <= start:
             continue
-        membership[(starts < end) & (ends > start), i] = 1.0
+        covered = (starts < end) & (ends > start)
+        if covered.any():
+            membership[covered, i] = 1.0 / covered.sum()
     return membership
 
 
 def pool_attention(attentions: np.ndarray, membership: np.ndarray) -> np.ndarray:
-    """[L, H, T, T] -> [L, H, W, W]: mean over the word's query tokens of the weight on all its key tokens."""
-    query = membership / np.maximum(membership.sum(axis=1, keepdims=True), 1.0)  # [W, T]
+    """[L, H, T, T] -> [L, H, W, W]: the mean over the word's query tokens (weighted by its shares of them) of the
+    weight on its key tokens (each counted by the word's share of it)."""
+    held = membership.sum(axis=1, keepdims=True)
+    query = membership / np.where(held > 0, held, 1.0)  # [W, T]
     return np.einsum("wq,lhqk,vk->lhwv", query, attentions.astype(np.float64), membership)
 
 

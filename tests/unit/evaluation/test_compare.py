@@ -224,6 +224,28 @@ def test_pooling_with_one_token_per_word_is_the_identity_on_those_tokens():
     np.testing.assert_allclose(pooled[..., 0, 1], attention[..., 1, 2:4].sum(-1))
 
 
+def test_a_token_over_several_words_is_shared_among_them_not_counted_in_each():
+    """One [UNK] over "great😀" (two words of the split) was counted whole in both: a pooled attention row summed
+    to 2 and the token's attribution counted twice (ties in the rank agreement)."""
+    from types import SimpleNamespace
+
+    words = [(0, 2), (3, 8), (8, 9), (10, 12)]  # "so great😀 ok": so, great, 😀, ok
+    offsets = np.array([[0, 0], [0, 2], [3, 9], [10, 12], [0, 0]])  # [CLS] so [UNK] ok [SEP]
+    trace = SimpleNamespace(tokens=["[CLS]", "so", "[UNK]", "ok", "[SEP]"], offsets=offsets,
+                            special_tokens=np.array([True, False, False, False, True]))
+    membership = word_membership(trace, words)
+    np.testing.assert_allclose(membership[:, 2], [0, 0.5, 0.5, 0])
+    np.testing.assert_allclose(membership.sum(axis=0), [0, 1, 1, 1, 0])  # every text token shared out whole
+    scores = np.array([0.0, 0.2, -0.6, 0.1, 0.0])
+    assert (membership @ scores).sum() == pytest.approx(scores.sum())  # totals kept
+    rng = np.random.default_rng(0)
+    attention = rng.dirichlet(np.ones(5), size=(1, 2, 5))  # [1, 2, 5, 5], rows sum to 1
+    pooled = pool_attention(attention, membership)
+    assert pooled.sum(-1).max() <= 1 + 1e-12
+    np.testing.assert_allclose(pooled[..., 1, :], pooled[..., 2, :])  # both words read with the token's row
+    np.testing.assert_allclose(pooled[..., 1, 2], attention[..., 2, 2] / 2)
+
+
 def test_compare_data_counts_and_reordered_labels(tmp_path, tokenizer, ours_bundle):
     """B is A with its label ids swapped (and the classifier rows with them): the same model under other ids."""
     model = build_model("ours")
