@@ -78,7 +78,8 @@ if mode == MODES[0]:
     chart(evaluation_figures.paired_heatmaps(result.attention_a[pair.layer_a, pair.head_a],
                                       result.attention_b[pair.layer_b, pair.head_b], result.units,
                                       f"A layer {pair.layer_a}, head {pair.head_a}",
-                                      f"B layer {pair.layer_b}, head {pair.head_b} (similarity {pair.similarity:.3f})"),
+                                      f"B layer {pair.layer_b}, head {pair.head_b} (similarity {pair.similarity:.3f})",
+                                      result.level),
           "matched_pair")
     with st.expander("Similarity of every pair of heads"):
         chart(evaluation_figures.similarity_figure(result.matching, name_a, name_b), "similarity")

@@ -187,4 +187,4 @@ def attribution_section(result: TextComparison, chart: Callable, name_a: str, na
                + ("" if np.isfinite(agreement.spearman) and np.isfinite(agreement.kendall) else
                   " " + attribution_figures.undefined_reason(agreement.units, result.level)))
     chart(evaluation_figures.paired_attributions(result.attribution_a, result.attribution_b, result.units,
-                                                 f"A {name_a}", f"B {name_b}"), "attributions")
+                                                 f"A {name_a}", f"B {name_b}", result.level), "attributions")

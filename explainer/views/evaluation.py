@@ -154,10 +154,17 @@ def similarity_figure(matching: HeadMatching, name_a: str, name_b: str) -> go.Fi
     return figure
 
 
+def unit_labels(units: Sequence[str], level: str) -> list[str]:
+    """Axis labels of the compared units: tokens as token axes show them (word-start marks dropped), words as
+    typed ("Ġood" is a Maltese word, not a mark and "ood")."""
+    return token_labels(units) if level == "token" else [numbered(i, plot_text(u)) for i, u in enumerate(units)]
+
+
 def paired_heatmaps(map_a: np.ndarray, map_b: np.ndarray, units: Sequence[str], title_a: str,
-                    title_b: str) -> go.Figure:
-    """Two [U, U] attention maps (query rows, key columns) side by side on the same units."""
-    labels = [numbered(i, plot_text(u)) for i, u in enumerate(units)]
+                    title_b: str, level: str = "word") -> go.Figure:
+    """Two [U, U] attention maps (query rows, key columns) side by side on the same units (`level`: "token" or
+    "word", what the units are)."""
+    labels = unit_labels(units, level)
     figure = make_subplots(rows=1, cols=2, subplot_titles=(plot_text(title_a), plot_text(title_b)),
                            horizontal_spacing=0.12)
     top = float(max(map_a.max(), map_b.max(), 1e-9))
@@ -172,9 +179,10 @@ def paired_heatmaps(map_a: np.ndarray, map_b: np.ndarray, units: Sequence[str], 
     return figure
 
 
-def paired_attributions(a: np.ndarray, b: np.ndarray, units: Sequence[str], name_a: str, name_b: str) -> go.Figure:
+def paired_attributions(a: np.ndarray, b: np.ndarray, units: Sequence[str], name_a: str, name_b: str,
+                        level: str = "word") -> go.Figure:
     """Both models' attribution per unit as grouped horizontal bars, each scaled to its own largest magnitude."""
-    labels = token_labels(units)
+    labels = unit_labels(units, level)
     figure = go.Figure()
     for values, name, color in ((a, name_a, "#1f77b4"), (b, name_b, "#ff7f0e")):
         scale = float(np.abs(values).max()) or 1.0

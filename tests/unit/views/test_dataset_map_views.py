@@ -42,7 +42,7 @@ def test_a_marker_keeps_its_markers_page_colour_whichever_markers_are_present():
 
 
 def test_compare_bars_keep_the_legend_off_the_axis_title():
-    bars = evaluation_figures.paired_attributions(np.ones(2), -np.ones(2), ["Ġa", "b"], "A", "B")
+    bars = evaluation_figures.paired_attributions(np.ones(2), -np.ones(2), ["Ġa", "b"], "A", "B", "token")
     assert bars.layout.legend.y >= 1 and bars.layout.legend.yanchor == "bottom"
     assert list(bars.data[0].y) == ["0 a", "1 b"]
 

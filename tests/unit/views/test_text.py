@@ -43,6 +43,17 @@ def test_compare_figures_show_quotes_as_typed_and_tags_as_text():
     assert [trace_.name for trace_ in bars.data] == ['"a"', "&lt;b&gt;"]
 
 
+def test_compared_words_keep_letters_that_are_also_tokenizer_marks():
+    """Maltese Ġ/Ċ and Esperanto ĉ are letters: the word-level bars dropped them ("ood", "⇥ool") while the heatmaps
+    beside them showed the words as typed; at token level both drop the marks."""
+    words = ["Ġood", "unbelievably", "ĉool"]
+    bars = evaluation_figures.paired_attributions(np.ones(3), -np.ones(3), words, "A", "B", "word")
+    heatmaps = evaluation_figures.paired_heatmaps(np.eye(3), np.eye(3), words, "A", "B", "word")
+    assert list(bars.data[0].y) == list(heatmaps.data[0].x) == ["0 Ġood", "1 unbelievably", "2 ĉool"]
+    tokens = evaluation_figures.paired_heatmaps(np.eye(2), np.eye(2), ["Ġgood", "Ġfilm"], "A", "B", "token")
+    assert list(tokens.data[0].x) == ["0 good", "1 film"]
+
+
 def test_byte_level_and_sentencepiece_marks_read_as_words_on_axes():
     tokens = ["<s>", "ĠHello", "Ġ", "Ċ", "▁film", "ĠÅ", "ing"]
     assert token_labels(tokens) == ["0 &lt;s&gt;", "1 Hello", "2 ␣", "3 ↵", "4 film", "5 Å", "6 ing"]
