@@ -97,6 +97,14 @@ def word_membership(t: Trace, words: list[tuple[int, int]]) -> np.ndarray:  # [W
     return membership
 
 
+def _read_to(t: Trace, length: int) -> int:
+    """Where a model stopped reading the text: the end of its last text token when it was cut, else its end."""
+    if not t.truncated:
+        return length
+    ends = [end for (start, end), special in zip(t.offsets.tolist(), t.special_tokens) if not special and end > start]
+    return max(ends, default=0)
+
+
 def pool_attention(attentions: np.ndarray, membership: np.ndarray) -> np.ndarray:
     """[L, H, T, T] -> [L, H, W, W]: the mean over the word's query tokens (weighted by its shares of them) of the
     weight on its key tokens (each counted by the word's share of it)."""
@@ -207,7 +215,10 @@ def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_
     else:
         spans = [(word.start, word.end) for word in split_words(text)]
         member_a, member_b = word_membership(trace_a, spans), word_membership(trace_b, spans)
-        covered = (member_a.sum(axis=1) > 0) & (member_b.sum(axis=1) > 0)  # words both models read
+        ends = np.array([end for _, end in spans])
+        # words both models read, whole: a model cut inside "quiet" (read "q" alone) did not read the word
+        covered = (member_a.sum(axis=1) > 0) & (member_b.sum(axis=1) > 0)
+        covered &= (ends <= _read_to(trace_a, len(text))) & (ends <= _read_to(trace_b, len(text)))
         if not covered.any():
             raise CompareError("the two models share no word of this text to compare")
         member_a, member_b = member_a[covered], member_b[covered]

@@ -312,6 +312,18 @@ def test_words_are_said_to_come_from_different_lengths_read_not_from_different_t
     assert result.why_words.startswith("the two models read different lengths of the text (")
 
 
+def test_a_word_a_model_was_cut_inside_is_not_compared_as_read(bundle):
+    """Cut after "q" of "quiet", the model was compared on "quiet" with the piece it read (the caption says
+    "only what both read")."""
+    import dataclasses
+
+    text = "a quiet triumph"  # "quiet" is q ##u ##i ##e ##t in the tiny vocabulary
+    for length, read in ((4, ("a",)), (8, ("a", "quiet")), (9, ("a", "quiet"))):
+        short = dataclasses.replace(bundle("bert"), max_length=length)
+        result = compare_text(bundle("bert"), short, text)
+        assert result.trace_b.truncated and result.units == read, (length, result.trace_b.tokens)
+
+
 def test_a_text_only_one_model_cannot_embed_names_that_model_and_its_line(checkpoint, tmp_path):
     """'which this model has no embedding for' of two models did not say which."""
     from explainer.capture.encoding import UnembeddableToken
