@@ -65,7 +65,8 @@ if mode == MODES[0]:
     cut = (result.trace_a.truncated, result.trace_b.truncated)
     st.caption(
         f"Compared on {attribution_figures.plural(len(result.units), result.level)}"
-        + (f" ({result.why_words}: each model's tokens pooled into words)" if result.level == "word" else "")
+        + (f" ({result.why_words}: each model's tokens pooled into words, special tokens left out)"
+           if result.level == "word" else " (special tokens included, as both models read them)")
         + (f"; only what both read: {'both models read' if all(cut) else 'one model reads'} just the text's "
            "beginning" if any(cut) else "")
         + f". Similarity: correlation of the two heads' attention maps on this text; mean over the "

@@ -249,6 +249,15 @@ def test_compare_says_when_both_models_read_only_the_beginning():
     captions = " ".join(caption.value for caption in app.caption)
     assert "only what both read: both models read just the text's beginning" in captions
     assert "one model reads" not in captions
+    # the same tokens: compared with [CLS]/[SEP], which words leave out (the numbers differ a lot): said which
+    assert "(special tokens included, as both models read them)" in captions
+
+
+def test_compare_on_words_says_special_tokens_are_left_out():
+    app = open_compare({"text": "An unquestionably gentle film.", "model": "sst2-minilm-baseline",
+                        "model_b": "sst2-baseline"})
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "each model's tokens pooled into words, special tokens left out" in captions
 
 
 def test_another_comparison_starts_from_the_best_match_without_a_toast_for_the_old_pair():
