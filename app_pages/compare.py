@@ -2,7 +2,6 @@
 attention with heads matched by pattern similarity, attributions and their rank agreement) or on a data set
 (both metrics and confusion matrices, the examples where one is right and the other wrong)."""
 
-import pandas as pd
 import streamlit as st
 
 from explainer.capture.encoding import InputError
@@ -11,7 +10,6 @@ from explainer.ui import caches, demo, export, labelled, links, session, text_bo
 from explainer.ui import compare as compare_ui
 from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
-from explainer.views import attribution as attribution_figures
 from explainer.views import evaluation as evaluation_figures
 from explainer.views.text import markdown_literal
 
@@ -61,29 +59,7 @@ if mode == MODES[0]:
     compared = (name_a, name_b, current.text, by_layer)
     if not compare_ui.rest_may_follow(compared):
         links.stop()  # the matched heads and attributions follow once the browser has drawn the predictions
-    st.subheader("Attention, heads matched by pattern")
-    cut = (result.trace_a.truncated, result.trace_b.truncated)
-    st.caption(
-        f"Compared on {attribution_figures.plural(len(result.units), result.level)}"
-        + (f" ({result.why_words}: each model's tokens pooled into words, special tokens left out)"
-           if result.level == "word" else " (special tokens included, as both models read them)")
-        + (f"; only what both read: {'both models read' if all(cut) else 'one model reads'} just the text's "
-           "beginning" if any(cut) else "")
-        + f". Similarity: correlation of the two heads' attention maps on this text; mean over the "
-        f"{len(result.matching.pairs)} matched pairs {result.matching.mean_similarity:.3f}. Select a pair."
-    )
-    rows = result.matching.as_rows()
-    picked = st.dataframe(pd.DataFrame(rows), hide_index=True, key=compare_ui.pairs_key(compared),
-                          selection_mode="single-row", on_select="rerun", height=240)
-    pair = result.matching.pairs[compare_ui.chosen_heads(picked, len(result.matching.pairs), compared)]
-    chart(evaluation_figures.paired_heatmaps(result.attention_a[pair.layer_a, pair.head_a],
-                                      result.attention_b[pair.layer_b, pair.head_b], result.units,
-                                      f"A layer {pair.layer_a}, head {pair.head_a}",
-                                      f"B layer {pair.layer_b}, head {pair.head_b} (similarity {pair.similarity:.3f})",
-                                      result.level),
-          "matched_pair")
-    with st.expander("Similarity of every pair of heads"):
-        chart(evaluation_figures.similarity_figure(result.matching, name_a, name_b), "similarity")
+    compare_ui.heads_section(result, chart, compared, name_a, name_b)
     compare_ui.attribution_section(result, chart, name_a, name_b)
 else:
     labelled.seed_data_widgets("compare")

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from explainer.evaluation.compare import TextComparison
@@ -155,6 +156,39 @@ def chosen_heads(picked, count: int, compared: tuple) -> int:
     index = min(max(int(st.session_state[HEADS_KEY]), 0), count - 1)
     links.publish_options({"pair": str(index) if index else ""})
     return index
+
+
+def heads_section(result: TextComparison, chart: Callable, compared: tuple, name_a: str, name_b: str) -> None:
+    """The heads of A and B matched by the similarity of their attention maps on this text, a pair's maps side by
+    side, and every pair's similarity. On a single unit every map is 1 x 1 and no pattern can be told apart: said,
+    instead of pairs "matched" at similarity 0."""
+    st.subheader("Attention, heads matched by pattern")
+    if len(result.units) < 2:
+        st.info(f"Compared on {attribution_figures.plural(len(result.units), result.level)}: every attention map is "
+                "1 × 1, so no head's pattern differs from another's. Type a longer text to match heads.")
+        return
+    cut = (result.trace_a.truncated, result.trace_b.truncated)
+    st.caption(
+        f"Compared on {attribution_figures.plural(len(result.units), result.level)}"
+        + (f" ({result.why_words}: each model's tokens pooled into words, special tokens left out)"
+           if result.level == "word" else " (special tokens included, as both models read them)")
+        + (f"; only what both read: {'both models read' if all(cut) else 'one model reads'} just the text's "
+           "beginning" if any(cut) else "")
+        + f". Similarity: correlation of the two heads' attention maps on this text; mean over the "
+        f"{len(result.matching.pairs)} matched pairs {result.matching.mean_similarity:.3f}. Select a pair."
+    )
+    rows = result.matching.as_rows()
+    picked = st.dataframe(pd.DataFrame(rows), hide_index=True, key=pairs_key(compared),
+                          selection_mode="single-row", on_select="rerun", height=240)
+    pair = result.matching.pairs[chosen_heads(picked, len(result.matching.pairs), compared)]
+    chart(evaluation_figures.paired_heatmaps(result.attention_a[pair.layer_a, pair.head_a],
+                                             result.attention_b[pair.layer_b, pair.head_b], result.units,
+                                             f"A layer {pair.layer_a}, head {pair.head_a}",
+                                             f"B layer {pair.layer_b}, head {pair.head_b} "
+                                             f"(similarity {pair.similarity:.3f})", result.level),
+          "matched_pair")
+    with st.expander("Similarity of every pair of heads"):
+        chart(evaluation_figures.similarity_figure(result.matching, name_a, name_b), "similarity")
 
 
 def attribution_section(result: TextComparison, chart: Callable, name_a: str, name_b: str) -> None:
