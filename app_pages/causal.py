@@ -26,8 +26,6 @@ if trace is not None:
     if trace.architecture not in SUPPORTED:
         st.info(f"Ablation and patching support {', '.join(SUPPORTED)} models, not {trace.architecture}.")
         links.stop()
-    if not demo.within_trace_limit("patching and ablation", trace, "patching_tokens"):
-        links.stop()
     targets = [PREDICTED, *trace.label_names]
     links.seed_choice("causal_target", "target", targets, tell=True)
     links.seed_choice("causal_mode", "mode", MODES, tell=True)
@@ -59,7 +57,7 @@ if trace is not None:
     )
     if not clean.strip() or not corrupted.strip():
         st.info("Type a corrupted text (or find a counterfactual) to patch." if clean.strip() else "Type a clean text.")
-    elif causal_ui.within_demo_limit(name, clean, corrupted):
+    elif causal_ui.within_demo_limit(name, clean, corrupted, text_options["source"] == "pair"):
         try:
             patched = causal_ui.get_patching(name, clean, corrupted, target)
         except InputError as error:
@@ -85,6 +83,8 @@ if trace is not None:
         "Each head's output removed in turn on the sidebar text: the change of the target logit. Beside it, "
         "an attention-based head statistic, and how far the two agree (Spearman's rank correlation)."
     )
+    if not demo.within_trace_limit("head ablation", trace, "patching_tokens"):
+        links.stop()  # patching above may still run on two typed texts within the limit
     summary = st.empty()
     # the choice above both maps, so the two start level and compare cell by cell
     statistic = st.columns(2)[1].selectbox("Head statistic (right map)", FIELDS, key="causal_statistic",

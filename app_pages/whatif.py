@@ -9,7 +9,7 @@ import streamlit as st
 from explainer.attribution import METHODS
 from explainer.attribution.options import page_options
 from explainer.attribution.registry import title
-from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
+from explainer.capture.encoding import InputError
 from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui import whatif as whatif_ui
@@ -38,8 +38,7 @@ with left:
         unsafe_allow_html=True,
     )
 with right:
-    longest = demo.config().limits.max_text_chars if demo.config() else MAX_TEXT_CHARS
-    edited = limited_text_area("Edited copy", whatif_ui.EDITED_KEY, longest, height=110)
+    edited = limited_text_area("Edited copy", whatif_ui.EDITED_KEY, demo.text_limit(), height=110)
     st.button("Reset to the original", on_click=whatif_ui.reset_copy, key="whatif_reset")
     written_for = whatif_ui.copy_written_for(original, edited)  # every run: it follows the copy's changes
     if edited != original and written_for != original:

@@ -171,17 +171,12 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
     )
     paired = source == "pair"
     text_column, button_column = st.columns([3, 1])  # [5, 1] cut the button's label at 1400 px
+    longest = demo.text_limit()  # as the sidebar's box: a demo's visitor could paste 20,000 characters here
     if paired:
-        text_box.text_area(
-            "Clean text", CLEAN_KEY, text_column, height=80, placeholder="The text whose activations are patched in"
-        )
-    text_box.text_area(
-        "Corrupted text",
-        CORRUPTED_KEY,
-        text_column,
-        height=80,
-        placeholder="The clean text with a word or two changed",
-    )
+        text_box.limited_text_area("Clean text", CLEAN_KEY, longest, text_column, height=80,
+                                   placeholder="The text whose activations are patched in")
+    text_box.limited_text_area("Corrupted text", CORRUPTED_KEY, longest, text_column, height=80,
+                               placeholder="The clean text with a word or two changed")
     button_column.button(
         "Find a counterfactual",
         key="causal_find",
@@ -195,15 +190,24 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
     return clean, corrupted, options
 
 
-def within_demo_limit(model_name: str, clean: str, corrupted: str) -> bool:
-    """In demo mode, False (said on the page) when either text is longer than the patching limit: the sidebar's
-    check covers only the sidebar text, and these may be typed or linked."""
+def within_demo_limit(model_name: str, clean: str, corrupted: str, paired: bool) -> bool:
+    """In demo mode, False (said on the page, naming the text) when either text is longer than the patching
+    limit: the sidebar's check covers only the sidebar text, and these may be typed or linked. Counted as the
+    other pages count: the whole text's tokens when the model reads only its beginning."""
+    if demo.config() is None:
+        return True
     bundle = get_bundle(model_name)
-    try:
-        tokens = max(len(encode(bundle, text).inputs["input_ids"]) for text in (clean, corrupted))
-    except InputError:
-        return True  # patching says what is wrong with the text
-    return demo.within_token_limit("patching", tokens, "patching_tokens")
+    for text, subject in ((clean, "the clean text" if paired else "the sidebar text"),
+                          (corrupted, "the corrupted text")):
+        try:
+            encoded = encode(bundle, text)
+        except InputError:
+            return True  # patching says what is wrong with the text
+        whole = encoded.num_text_tokens if encoded.truncated else None  # as within_trace_limit counts
+        if not demo.within_token_limit("patching", len(encoded.inputs["input_ids"]), "patching_tokens", whole,
+                                       subject):
+            return False
+    return True
 
 
 # ---- the Errors page's hand-over: a mistake (corrupted) and its smallest flip (clean) ----

@@ -7,6 +7,7 @@ import logging
 
 import streamlit as st
 
+from explainer.capture.validation import MAX_TEXT_CHARS
 from explainer.serving.demo import DemoConfig, DemoConfigError, active_demo
 
 TOO_LONG_KEY = "_demo_text_clamped"
@@ -52,20 +53,30 @@ def attribution_limit() -> int | None:
     return None if demo is None else int(demo.limits.attribution_tokens)
 
 
-def within_token_limit(what: str, tokens: int, limit_name: str, text_tokens: int | None = None) -> bool:
+def within_token_limit(
+    what: str, tokens: int, limit_name: str, text_tokens: int | None = None, subject: str = "this one"
+) -> bool:
     """In demo mode, False (after saying so on the page) when `tokens` exceeds the configured limit `limit_name`
     (a field of serving.demo.Limits) for `what`; always True in local mode. `text_tokens`: the whole text's count
-    when the model read only its beginning (`tokens`), so the message gives the count the page's warning gives."""
+    when the model read only its beginning (`tokens`), so the message gives the count the page's warning gives.
+    `subject`: which text, where a page has more than one ("the corrupted text")."""
     demo = config()
     if demo is None:
         return True
     limit = int(getattr(demo.limits, limit_name))
     if tokens > limit:
         has = f"{tokens:,}" if text_tokens is None else f"{text_tokens:,} (the model reads {tokens:,} of them)"
-        st.info(f"This demo computes {what} for texts of at most {limit:,} tokens; this one has {has}. "
-                "Shorten the text to see it.")
+        shorten = "the text" if subject == "this one" else subject
+        st.info(f"This demo computes {what} for texts of at most {limit:,} tokens; {subject} has {has}. "
+                f"Shorten {shorten} to see it.")
         return False
     return True
+
+
+def text_limit() -> int:
+    """The most characters a text box keeps: the demo's max_text_chars, else the library's limit."""
+    demo = config()
+    return demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
 
 
 def within_trace_limit(what: str, trace, limit_name: str) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explainer.capture.encoding import MAX_TEXT_CHARS, InputError
+from explainer.capture.encoding import InputError
 from explainer.capture.tracing import Trace
 from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
@@ -52,9 +52,8 @@ class Selection:
 def sidebar_text() -> str:
     """The sidebar's text as the pages read it (a demo's longest text kept): also for a callback, which runs before
     the page and may come with a text typed and not yet sent (its page run has not read it yet)."""
-    demo = demo_mode.config()
     text = st.session_state.get("text", "")
-    return text if demo is None else text[: demo.limits.max_text_chars]
+    return text if demo_mode.config() is None else text[: demo_mode.text_limit()]
 
 
 def selection() -> Selection:
@@ -110,7 +109,7 @@ def sidebar() -> None:
             else:
                 st.caption(descriptions[choice])
         st.header("Input")
-        longest = demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
+        longest = demo_mode.text_limit()
         limited_text_area("Text to analyse", "text", longest, height=140,
                           help=f"Up to {longest:,} characters; a longer text keeps its beginning.")
         current = selection()

@@ -155,9 +155,31 @@ def test_every_page_offers_the_report_in_the_sidebar(demo):
 
 
 def test_the_causal_page_keeps_to_the_patching_limit(demo):
-    app = run({"text": "a fine film with a big heart and a plot that holds"}, page="app_pages/causal.py")
-    assert any("patching and ablation for texts of at most 8 tokens" in i.value for i in app.info)
+    app = run({"text": "a fine film with a big heart and a plot that holds", "corrupted": "a dull film"},
+              page="app_pages/causal.py")
+    said = [i.value for i in app.info]
+    assert any("patching for texts of at most 8 tokens; the sidebar text has" in i for i in said), said
+    assert any("head ablation for texts of at most 8 tokens; this one has" in i for i in said), said
     assert not app.get("plotly_chart")
+
+
+def test_causal_s_two_texts_keep_to_the_demo_s_limits_and_say_which_is_too_long(demo):
+    """The pair boxes kept 20,000 characters (the sidebar's keeps max_text_chars) and the refusal gave the count
+    the model reads (its max length), not the text's, without saying which box; a long sidebar text also hid the
+    pair boxes, whose patching does not read it."""
+    long = "a fine film " * 1700  # 20,400 characters; the demo keeps 300
+    app = run({"text": "a fine film with a big heart and a plot that holds", "source": "pair",
+               "clean": "a fine film", "corrupted": long}, page="app_pages/causal.py")
+    assert len(app.text_area(key="causal_corrupted").value) == 300
+    assert any("the first 300 are kept" in w.value for w in app.warning)
+    said = [i.value for i in app.info]
+    # the text's own count (past the model's 64), as the other pages give it
+    assert any("at most 8 tokens; the corrupted text has 150 (the model reads 64 of them)" in i for i in said), said
+    assert any("Shorten the corrupted text" in i for i in said)
+    short = run({"text": "a fine film with a big heart and a plot that holds", "source": "pair",
+                 "clean": "a fine film", "corrupted": "a dull film"}, page="app_pages/causal.py")
+    assert short.get("plotly_chart")  # the pair's patching is drawn; only head ablation reads the sidebar text
+    assert any("head ablation for texts of at most 8 tokens" in i.value for i in short.info)
 
 
 def test_errors_page_calls_a_listed_data_set_by_its_offered_name(demo):
