@@ -570,7 +570,7 @@ class RowStream:
             other = "label" if text_column is not None and label_column is None else "text"
             raise DatasetError(
                 f"{self.source}: the text and the label column are both {self.label_column!r}; name the {other} "
-                f"column too (--{other}-column on the command line)"
+                f"column too ({other.capitalize()} column in the app, --{other}-column on the command line)"
             )
         if not self.text_column:
             raise DatasetError(

@@ -346,7 +346,9 @@ def test_a_label_column_named_as_the_text_column_says_so(tmp_path):
     path = write(tmp_path, "d.csv", "text,label\nnice,positive\n")
     with pytest.raises(DatasetError, match=r"the text and the label column are both 'text'; name the text column"):
         read_dataset(path, label_column="text")
-    with pytest.raises(DatasetError, match=r"the text and the label column are both 'label'; name the label column"):
+    # the app's box named beside the CLI's option (the message is shown on the Errors page too)
+    said = r"both 'label'; name the label column too \(Label column in the app, --label-column on the command line\)"
+    with pytest.raises(DatasetError, match=said):
         read_dataset(path, text_column="label")
 
 
