@@ -95,6 +95,17 @@ def _edits(
     return edits
 
 
+def _tokenized_as(bundle: ModelBundle, text: str, who: str) -> Tokenized:
+    """tokenized(), its refusal naming which of the two texts it is ("The corrupted text is empty")."""
+    try:
+        return tokenized(bundle, text)
+    except InputError as error:
+        said = str(error)
+        if type(error) is not InputError or not said.startswith("The text"):
+            raise  # a subclass (an unembeddable token) keeps its type and fields for its callers
+        raise InputError(who + said[len("The text"):]) from None
+
+
 def patch(
     bundle: ModelBundle,
     clean: str,
@@ -113,7 +124,7 @@ def patch(
     `limit_rows` runs only the first rows of the plan (a timing sample: later cells stay NaN). `share_prefix`:
     rows join the batch at the layer they patch (False: every row runs from the input; the same numbers)."""
     plan = layout(bundle)
-    left, right = tokenized(bundle, clean), tokenized(bundle, corrupted)
+    left, right = _tokenized_as(bundle, clean, "The clean text"), _tokenized_as(bundle, corrupted, "The corrupted text")
     if left.inputs["input_ids"] == right.inputs["input_ids"]:
         raise InputError(
             "The clean and corrupted texts read the same to the model: there is nothing to patch. Change a word "

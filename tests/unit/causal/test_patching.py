@@ -107,6 +107,11 @@ def test_bad_input_says_why(bundle):
     assert any("only the beginning was analysed" in note and "That is its first" in note for note in result.notes)
     with pytest.raises(InputError, match="Unknown label"):
         patch(bert, "the film is funny .", "the film is warm .", target="maybe")
+    # which of the two texts is refused (the Causal page has two boxes; the message said "The text")
+    with pytest.raises(InputError, match="^The corrupted text has nothing the model can read"):
+        patch(bert, "the film is funny .", "\u200b\u200b")
+    with pytest.raises(InputError, match="^The clean text is empty"):
+        patch(bert, "", "the film is warm .")
 
 
 def test_unknown_family_names_the_supported_ones(checkpoint, tokenizer):
