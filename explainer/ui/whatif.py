@@ -12,6 +12,7 @@ import streamlit as st
 from explainer.capture.encoding import InputError
 from explainer.counterfactual.registry import METHODS
 from explainer.counterfactual.result import CounterfactualSearch
+from explainer.counterfactual.scoring import MAX_BATCH
 from explainer.families import family_of
 from explainer.progress import Progress
 from explainer.ui import caches, links, progressive, session
@@ -177,8 +178,9 @@ def counterfactual_section(model_name: str, original: str) -> None:
         st.caption(markdown_literal(note))
     found, passes = len(search.counterfactuals), search.forward_passes
     st.caption(
-        f"{found} flip{'s' if found != 1 else ''} from **{search.original.label}** found in {passes} forward "
-        f"pass{'es' if passes != 1 else ''}." + (" Select one to load it as the edited text." if found else "")
+        f"{found} flip{'s' if found != 1 else ''} from **{search.original.label}** found in {passes} batched "
+        f"forward pass{'es' if passes != 1 else ''} (up to {MAX_BATCH} candidate texts each)."
+        + (" Select one to load it as the edited text." if found else "")
     )
     if swaps.strip() and "lexicon" in methods_of(choice):  # parsed when the search ran: they parse
         from explainer.counterfactual.lexicon import parse_swaps

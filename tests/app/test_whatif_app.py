@@ -62,7 +62,8 @@ def test_find_counterfactuals_lists_real_flips():
 
     probabilities = Scorer(bundle, 0, None).probabilities(table["text"].tolist())
     assert [bundle.label_names[i] for i in probabilities.argmax(1)] == table["label"].tolist()
-    assert any("forward passes" in c.value for c in app.caption)
+    # "15 flips found in 7 forward passes" beside "every one re-run" read as a contradiction: the passes are batched
+    assert any("batched forward passes (up to 64 candidate texts each)" in c.value for c in app.caption)
 
 
 def test_the_users_swaps_feed_the_lexicon_and_travel_in_the_link():
