@@ -190,6 +190,19 @@ def _seed_source(prefix: str, names: list[str], results: bool) -> str:
     return st.radio("Data set", sources, horizontal=True, key=f"{prefix}_source")
 
 
+def _results_data(prefix: str, bundle: ModelBundle, folder: str, kind: str) -> LabelledData:
+    """labelled.results_data once per model and version of the folder in this session: reading its rows and
+    merging its dictionary or sweep on every widget change of the page would redo it all each time."""
+    manifest = Path(folder).expanduser() / "manifest.json"
+    key = (bundle.name, id(bundle), folder, manifest.stat().st_mtime_ns if manifest.is_file() else 0, kind)
+    held = st.session_state.get(f"_{prefix}_results_read")
+    if held is not None and held[0] == key:
+        return held[1]
+    data = labelled.results_data(bundle, folder, (kind,))
+    st.session_state[f"_{prefix}_results_read"] = (key, data)
+    return data
+
+
 def dataset_picker(
     prefix: str, label_names: tuple[str, ...], results_of: tuple[ModelBundle, str] | None = None
 ) -> LabelledData | None:
@@ -215,7 +228,7 @@ def dataset_picker(
             links.publish_options({"data": "", "results": folder})
             if not folder:
                 return None
-            data = labelled.results_data(bundle, folder, (kind,))  # its dictionary or sweep put in the cache
+            data = _results_data(prefix, bundle, folder, kind)  # its dictionary or sweep put in the cache
         elif source == SOURCES[0]:
             links.publish_options({"data": ""})
             data = _read_path(str(CHALLENGE_SET), label_names, shown=CHALLENGE_SET.name)

@@ -145,7 +145,8 @@ def no_dictionary_or_sweep(monkeypatch):
     monkeypatch.setattr(beacons, "sweep", fail)
 
 
-def test_markers_page_shows_a_markers_run_without_the_model(thought_beacon_folders, no_dictionary_or_sweep):
+def test_markers_page_shows_a_markers_run_without_the_model(thought_beacon_folders, no_dictionary_or_sweep,
+                                                           monkeypatch):
     """The Markers and Beacons pages offered no results folder: a dictionary or a sweep run with --out (or on
     Ray) could not be seen in the app without building it again."""
     from explainer.thought_beacon.marker_dictionary import to_frame
@@ -162,6 +163,14 @@ def test_markers_page_shows_a_markers_run_without_the_model(thought_beacon_folde
     # built without the forced effect: the direct effect is drawn (the forced one was a crash on None)
     assert any("Direct effect on the" in chart.proto.spec for chart in app.get("plotly_chart"))
     assert app.query_params["results"] in (str(root / "markers"), [str(root / "markers")])  # travels in the link
+    # read once: another choice on the page does not read the folder and merge its dictionary again
+    import explainer.scale.results as results_module
+
+    calls = []
+    seed = results_module.seed_caches
+    monkeypatch.setattr(results_module, "seed_caches", lambda *args: calls.append(args) or seed(*args))
+    app.selectbox(key="markers_effect_label").set_value("positive").run()
+    assert not app.exception and calls == []
     # a sweep folder is refused here, with the command that writes a markers one
     app.text_input(key="markers_data_results").set_value(str(root / "sweep")).run()
     assert any("holds a sweep run; this page shows markers runs (python -m explainer markers" in e.value
