@@ -130,6 +130,7 @@ class AttributionGraph:
     nodes: tuple[tuple[int, int], ...]  # every node of a kept edge, and the prediction node
     edges: tuple[GraphEdge, ...]
     note: str = ""  # why there is no edge, when there is none
+    truncated: bool = False  # the model read only the text's beginning: the graph is of that
 
     def as_dict(self) -> dict[str, Any]:
         def node_id(node: tuple[int, int]) -> str:
@@ -141,6 +142,7 @@ class AttributionGraph:
             "tokens": list(self.tokens),
             "target_label": self.target_label,
             "threshold": self.threshold,
+            "truncated": self.truncated,  # as every other method's output says it
             "prediction": node_id(self.prediction),
             "nodes": [
                 {"id": node_id(n), "row": n[0], "position": n[1], "token": self.tokens[n[1]]} for n in self.nodes
@@ -463,6 +465,7 @@ def build_graph(result: AttentionAttribution, threshold: float = DEFAULT_THRESHO
         nodes=tuple(sorted(reached)),
         edges=tuple(kept),
         note="" if kept else _no_edge_note(result, threshold),
+        truncated=result.truncated,
     )
 
 
