@@ -388,5 +388,8 @@ def convergence_caption(result: Attribution) -> str:
             # tiny DeBERTa off by 6.8% of the gap under a 0.2% bound; on the shipped default at most 2.1%).
             parts.append(f"error bound {share:.2%} of the scores' sum (|error| summed over path panels; "
                          "not a bound on each token)")
-    parts.append(f"{result.steps} path points")
+    if result.method == "layer_conductance":  # its steps count the trapezoid's intervals, one point fewer
+        parts.append(f"{result.steps} intervals ({result.steps + 1} path points)")
+    else:
+        parts.append(f"{result.steps} path points")
     return " · ".join(parts)

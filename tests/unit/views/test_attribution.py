@@ -83,8 +83,11 @@ def test_convergence_caption_states_delta_bound_and_points(results):
     assert "not a bound on each token" in caption  # read as every token's accuracy, it overstated it
     assert caption.endswith(f"{ig.steps} path points")
     assert ig.error_bound >= abs(ig.convergence_delta) - 1e-6  # the bound holds the delta
-    conductance = attribution_figures.convergence_caption(results["layer_conductance"])
-    assert "error bound" not in conductance and "path points" in conductance
+    layer = results["layer_conductance"]
+    conductance = attribution_figures.convergence_caption(layer)
+    # its steps count intervals: the trapezoid evaluates one point more (it said "32 path points" for 33)
+    assert "error bound" not in conductance
+    assert conductance.endswith(f"{layer.steps} intervals ({layer.steps + 1} path points)")
 
 
 def test_highlighted_text_holds_no_raw_line_break(bundle):
