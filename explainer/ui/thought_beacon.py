@@ -26,6 +26,7 @@ from explainer.ui.caches import get_trace_with, read_labelled
 from explainer.ui.problems import show_problem
 from explainer.ui.widget_state import resend
 from explainer.views.text import html_text, markdown_literal, token_labels
+from explainer.views.thought_beacon import marker_name
 
 CHALLENGE_SET = shipped.ASSETS / "challenge_set.csv"
 SOURCES = labelled.SOURCES  # the same data-set choice, worded the same, as on the Errors and Compare pages
@@ -282,8 +283,8 @@ def marker_card(dictionary: dict, layer: int, marker: int) -> None:
         for label in dictionary["label_names"]
     )
     st.markdown(
-        f"<div class='marker-card'><b>Layer {layer}, marker m{marker}</b>: chosen by {entry['share']:.1%} of the "
-        f"tokens at this layer (mean probability {entry['mean_prob']:.3f}).<br>Most frequent tokens: {tokens}"
+        f"<div class='marker-card'><b>Layer {layer}, marker {marker_name(marker)}</b>: chosen by "
+        f"{entry['share']:.1%} of the tokens at this layer (mean probability {entry['mean_prob']:.3f}).<br>Most frequent tokens: {tokens}"
         f"<br>Contexts where it is most likely:<ul>{contexts}</ul>Effect on the logits (Δ): {effects}</div>",
         unsafe_allow_html=True,
     )

@@ -142,7 +142,8 @@ def reasoning_sankey(trace: Trace, token: int | None = None) -> go.Figure:
             flows[source, target] = flows.get((source, target), 0.0) + weight
     keys = list(nodes)
     node_hover = [
-        f"layer {layer}, marker m{m}<br>{len(members[layer, m])} token(s): " + ", ".join(members[layer, m][:12])
+        f"layer {layer}, marker {marker_name(m)}<br>{len(members[layer, m])} token(s): "
+        + ", ".join(members[layer, m][:12])
         + (" …" if len(members[layer, m]) > 12 else "")
         for layer, m in keys
     ]
