@@ -284,7 +284,8 @@ def marker_card(dictionary: dict, layer: int, marker: int) -> None:
     )
     st.markdown(
         f"<div class='marker-card'><b>Layer {layer}, marker {marker_name(marker)}</b>: chosen by "
-        f"{entry['share']:.1%} of the tokens at this layer (mean probability {entry['mean_prob']:.3f}).<br>Most frequent tokens: {tokens}"
+        f"{entry['share']:.1%} of the tokens at this layer (mean probability {entry['mean_prob']:.3f})."
+        f"<br>Most frequent tokens: {tokens}"
         f"<br>Contexts where it is most likely:<ul>{contexts}</ul>Effect on the logits (Δ): {effects}</div>",
         unsafe_allow_html=True,
     )
