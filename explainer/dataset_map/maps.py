@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from explainer.dataset_map.knn_search import DistinctGraph
 from explainer.dataset_map.neighbours import DEFAULT_K, Neighbours, nearest_neighbours
 from explainer.dataset_map.projection import METHODS, UMAP_GRAPH_WIDTH, Method, axis_titles, project, unit_rows
 from explainer.evaluation.error_report import example_table, tag_column
-from explainer.evaluation.predict import Predictions
+from explainer.evaluation.predict import Predictions, token_ids
 from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress, announce
 
@@ -172,9 +172,10 @@ def build_map(
 
     notes: list[str] = []
     # BERT's [CLS] at the embedding layer is one vector whatever the text: a map of it would look like a finding.
-    # Copies of one text share one vector as they should (their neighbours are real: one text, two labels).
-    same = (len(set(data.texts)) > 1
-            and float((vectors.max(axis=0) - vectors.min(axis=0)).max()) < SAME_VECTOR)
+    # Texts the model reads alike (copies, "A  fine film" on an uncased model) share one vector as they should:
+    # their neighbours are real (one text, two labels).
+    same = (len(vectors) > 1 and float((vectors.max(axis=0) - vectors.min(axis=0)).max()) < SAME_VECTOR
+            and not _read_alike(bundle, data.texts))
     if same:
         kind = "readout-position" if options.pooling == "readout" else "mean-pooled"
         notes.append(
@@ -272,6 +273,12 @@ def neighbours_table(result: MapResult, row: int) -> pd.DataFrame:
     shown.insert(0, "distance", result.neighbours.distances[row][kept].astype(np.float64))
     shown.insert(0, "rank", np.arange(1, len(found) + 1))
     return shown
+
+
+def _read_alike(bundle: ModelBundle, texts: Sequence[str]) -> bool:
+    """Whether the model reads every text as the same tokens (asked only when every row has one vector)."""
+    first, *rest = token_ids(bundle, texts)
+    return all(np.array_equal(first, ids) for ids in rest)
 
 
 def mislabelled_csv(result: MapResult, row_numbers: np.ndarray | None = None) -> bytes:
