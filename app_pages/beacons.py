@@ -101,12 +101,14 @@ elif trace is not None:
                "data set: accuracy, share of MLP evaluations skipped and of total FLOPs saved.")
     data = tb.dataset_picker("beacons_data", bundle.label_names, results_of=(bundle, "sweep"))
     if data is not None:
-        result = beacons.load_cached_sweep(bundle, data)
+        taus = tb.sweep_grid("beacons_data")  # a results folder's own, else the default grid
+        result = beacons.load_cached_sweep(bundle, data, taus)
         if result is None:
             result = tb.run_button("Run the sweep", "beacons_sweep", "Sweeping τ…",
-                                   lambda progress: beacons.cached_sweep(bundle, data, progress=progress)[0], data)
+                                   lambda progress: beacons.cached_sweep(bundle, data, taus=taus,
+                                                                         progress=progress)[0], data)
         if result is None:
-            st.caption(f"Not run yet for this model and data: {len(beacons.sweep_taus(model_tau))} passes over "
+            st.caption(f"Not run yet for this model and data: {len(beacons.sweep_taus(model_tau, taus))} passes over "
                        f"{len(data):,} text{'s' if len(data) != 1 else ''}; cached on disk afterwards.")
         else:
             st.plotly_chart(tb_figures.tau_curve(result, float(tau)), width="stretch", key="beacons_curve",

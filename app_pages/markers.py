@@ -80,10 +80,12 @@ elif trace is not None:
         st.caption(direct_note)
     data = tb.dataset_picker("markers_data", bundle.label_names, results_of=(bundle, "markers"))
     if data is not None:
-        dictionary = md.load_cached_dictionary(bundle, data)
+        options = tb.dictionary_options("markers_data")  # a results folder's own, else the defaults
+        dictionary = md.load_cached_dictionary(bundle, data, options)
         if dictionary is None:
             dictionary = tb.run_button("Build the dictionary", "markers_build", "Building the dictionary…",
-                                       lambda progress: md.cached_dictionary(bundle, data, progress=progress)[0], data)
+                                       lambda progress: md.cached_dictionary(bundle, data, options,
+                                                                             progress=progress)[0], data)
         if dictionary is None:
             passes = len(data) * (1 + layers * k)
             each = f"each of the {len(data):,} texts runs" if len(data) != 1 else "the 1 text runs"

@@ -165,9 +165,10 @@ def seed_caches(bundle: ModelBundle, results: Results) -> LabelledData:
     if kind == "map":
         import_embeddings(bundle, results, data)
     if kind == "markers":
-        from explainer.thought_beacon.marker_dictionary import remember_dictionary
+        from explainer.thought_beacon.marker_dictionary import DictionaryOptions, remember_dictionary
 
-        remember_dictionary(bundle, data, {**marker_dictionary(bundle, results), "data": data.source})
+        options = DictionaryOptions(**results.manifest.options["dictionary"])  # as marker_dictionary reads them
+        remember_dictionary(bundle, data, {**marker_dictionary(bundle, results), "data": data.source}, options)
     if kind == "sweep":
         from explainer.thought_beacon.beacons import remember_sweep
 

@@ -166,7 +166,8 @@ def load_cached_sweep(bundle: ModelBundle, data: LabelledData, taus: Sequence[fl
 
 def remember_sweep(bundle: ModelBundle, data: LabelledData, result: dict[str, Any], taus: Sequence[float]) -> None:
     """Put a sweep run elsewhere (a results folder of `evaluate --sweep-tau --out`) where cached_sweep and the
-    Beacons page find it: keyed by its grid, which is the page's when it was the model's default grid."""
+    Beacons page find it: keyed by the grid it ran, which holds the model's tau as every sweep's does (a grid
+    without it is never looked up: its points are not those of the grid with it)."""
     disk_cache.store("tau_sweep", result, VERSION, *disk_cache.input_key(bundle, data), list(taus))
 
 

@@ -482,10 +482,13 @@ def load_cached_dictionary(
     return disk_cache.load("marker_dictionary", *_key(bundle, data, options)) if has_markers(bundle) else None
 
 
-def remember_dictionary(bundle: ModelBundle, data: LabelledData, dictionary: dict[str, Any]) -> None:
-    """Put a dictionary built elsewhere (a results folder of `markers --out`) where the Markers page finds it for
-    this model and data, whatever options built it: the page shows the one the user built."""
-    disk_cache.store("marker_dictionary", dictionary, *_key(bundle, data, DictionaryOptions()))
+def remember_dictionary(
+    bundle: ModelBundle, data: LabelledData, dictionary: dict[str, Any], options: DictionaryOptions
+) -> None:
+    """Put a dictionary built elsewhere (a results folder of `markers --out`) where cached_dictionary and the
+    Markers page find it for this model, data and the options that built it (two folders of one input built with
+    other options must not share an entry: the page showed the other one's)."""
+    disk_cache.store("marker_dictionary", dictionary, *_key(bundle, data, options))
 
 
 def _key(bundle: ModelBundle, data: LabelledData, options: DictionaryOptions) -> tuple:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -111,6 +111,14 @@ def results_data(bundle: ModelBundle, folder: str, kinds: tuple[str, ...] = PRED
     """The rows of a results folder, its predictions (and a map run's vectors) put in the caches this page reads,
     so nothing is recomputed. ValueError (shown as is) for a folder that is not results, another model's results
     or a run this page cannot show."""
+    return results_run(bundle, folder, kinds)[0]
+
+
+def results_run(
+    bundle: ModelBundle, folder: str, kinds: tuple[str, ...] = PREDICTION_KINDS
+) -> tuple[LabelledData, dict[str, Any]]:
+    """results_data and the options of the run (a dictionary's options, a sweep's taus: the cache keys its results
+    are found under)."""
     from explainer.scale.results import open_results, seed_caches
 
     if not folder.strip():
@@ -123,7 +131,7 @@ def results_data(bundle: ModelBundle, folder: str, kinds: tuple[str, ...] = PRED
             f"{folder.strip()} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} run; this page shows {needed} runs "
             f"({'; '.join(RUN_COMMANDS[k] for k in kinds)})"
         )
-    return seed_caches(bundle, results)
+    return seed_caches(bundle, results), dict(results.manifest.options)
 
 
 def seed_second_results(bundle: ModelBundle, folder: str, data: LabelledData) -> LabelledData:

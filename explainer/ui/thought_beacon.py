@@ -19,7 +19,7 @@ from explainer.loading.bundle import ModelBundle
 from explainer.models import THOUGHT_BEACON_TYPES
 from explainer.scale.manifest import ResultsError
 from explainer.serving.paths import PathRefused
-from explainer.thought_beacon.marker_dictionary import example_context
+from explainer.thought_beacon.marker_dictionary import DictionaryOptions, example_context
 from explainer.ui import demo as demo_mode
 from explainer.ui import labelled, links, progressive, text_box
 from explainer.ui.caches import get_trace_with, read_labelled
@@ -191,17 +191,30 @@ def _seed_source(prefix: str, names: list[str], results: bool) -> str:
     return st.radio("Data set", sources, horizontal=True, key=f"{prefix}_source")
 
 
-def _results_data(prefix: str, bundle: ModelBundle, folder: str, kind: str) -> LabelledData:
-    """labelled.results_data once per model and version of the folder in this session: reading its rows and
+def _results_run(prefix: str, bundle: ModelBundle, folder: str, kind: str) -> tuple[LabelledData, dict]:
+    """labelled.results_run once per model and version of the folder in this session: reading its rows and
     merging its dictionary or sweep on every widget change of the page would redo it all each time."""
     manifest = Path(folder).expanduser() / "manifest.json"
     key = (bundle.name, id(bundle), folder, manifest.stat().st_mtime_ns if manifest.is_file() else 0, kind)
     held = st.session_state.get(f"_{prefix}_results_read")
     if held is not None and held[0] == key:
         return held[1]
-    data = labelled.results_data(bundle, folder, (kind,))
-    st.session_state[f"_{prefix}_results_read"] = (key, data)
-    return data
+    run = labelled.results_run(bundle, folder, (kind,))
+    st.session_state[f"_{prefix}_results_read"] = (key, run)
+    return run
+
+
+def dictionary_options(prefix: str) -> DictionaryOptions:
+    """The options of the dictionary the picker's data set has: a markers results folder's own (the key its
+    dictionary is cached under), else the page's defaults."""
+    options = st.session_state.get(f"_{prefix}_run_options", {}).get("dictionary")
+    return DictionaryOptions(**options) if options else DictionaryOptions()
+
+
+def sweep_grid(prefix: str) -> tuple[float, ...] | None:
+    """The taus of the sweep the picker's data set has: a sweep results folder's own, else None (the default)."""
+    taus = st.session_state.get(f"_{prefix}_run_options", {}).get("taus")
+    return tuple(taus) if taus else None
 
 
 def dataset_picker(
@@ -221,6 +234,7 @@ def dataset_picker(
     names = list(demo.data_choices()) if demo else []
     source = _seed_source(prefix, names, results_of is not None)
     links.publish_options({"results": ""})  # but for a results folder, below
+    st.session_state[f"_{prefix}_run_options"] = {}  # but a results folder's run options, below
     try:
         if source == labelled.RESULTS and results_of is not None:  # outside demo mode only (labelled.sources)
             bundle, kind = results_of
@@ -229,7 +243,8 @@ def dataset_picker(
             links.publish_options({"data": "", "results": folder})
             if not folder:
                 return None
-            data = _results_data(prefix, bundle, folder, kind)  # its dictionary or sweep put in the cache
+            data, options = _results_run(prefix, bundle, folder, kind)  # its dictionary or sweep: in the cache
+            st.session_state[f"_{prefix}_run_options"] = options  # what it is cached under
         elif source == SOURCES[0]:
             links.publish_options({"data": ""})
             data = _read_path(str(CHALLENGE_SET), label_names, shown=CHALLENGE_SET.name)

@@ -126,10 +126,17 @@ def thought_beacon_folders(tmp_path_factory):
     inputs = resolve_inputs(data_file)
     options = DictionaryOptions(forced_effect=False)
     run_job(bundle, inputs, JobOptions("markers", dictionary=asdict(options)), root / "markers")
+    # the same input with other options: its own dictionary (both were cached under one key, the page's defaults)
+    small = DictionaryOptions(top_tokens=1, examples=1, forced_effect=False)
+    run_job(bundle, inputs, JobOptions("markers", dictionary=asdict(small)), root / "markers-small")
     taus = tuple(sweep_taus(float(bundle.model.config.beacon_threshold)))
     run_job(bundle, inputs, JobOptions("sweep", taus=taus), root / "sweep")
+    coarse = tuple(sweep_taus(float(bundle.model.config.beacon_threshold), (0.0, 0.5)))  # as the CLI makes one
+    run_job(bundle, inputs, JobOptions("sweep", taus=coarse), root / "sweep-coarse")
     data = load_labelled(bundle, data_file)
-    return root, build_dictionary(bundle, data.texts, options), sweep(bundle, data.texts, data.labels)
+    return (root, {"markers": build_dictionary(bundle, data.texts, options),
+                   "markers-small": build_dictionary(bundle, data.texts, small)},
+            sweep(bundle, data.texts, data.labels))
 
 
 @pytest.fixture
@@ -152,14 +159,22 @@ def test_markers_page_shows_a_markers_run_without_the_model(thought_beacon_folde
     from explainer.thought_beacon.marker_dictionary import to_frame
 
     root, expected, _ = thought_beacon_folders
-    app = open_page("app_pages/markers.py", {"results": str(root / "markers")})
+
+    def shown_is(app: AppTest, folder: str) -> None:
+        shown = next(d.value for d in app.dataframe if "direct_effect_negative" in d.value.columns)
+        local = to_frame(expected[folder]).round(4)
+        assert list(shown.columns) == list(local.columns) and len(shown) == len(local)
+        numbers = local.select_dtypes("number").columns
+        assert (shown[numbers] - local[numbers]).abs().max().max() <= 2e-4
+        assert list(shown["top_tokens"]) == list(local["top_tokens"]), folder  # its options, not another's
+
+    small = open_page("app_pages/markers.py", {"results": str(root / "markers-small")})
+    app = open_page("app_pages/markers.py", {"results": str(root / "markers")})  # another session, same input
     assert app.radio(key="markers_data_source").value == RESULTS
     assert not app.error, [e.value for e in app.error]
-    shown = next(d.value for d in app.dataframe if "direct_effect_negative" in d.value.columns)
-    local = to_frame(expected).round(4)
-    assert list(shown.columns) == list(local.columns) and len(shown) == len(local)
-    numbers = local.select_dtypes("number").columns
-    assert (shown[numbers] - local[numbers]).abs().max().max() <= 2e-4
+    shown_is(app, "markers")
+    small.selectbox(key="markers_effect_label").set_value("positive").run()
+    shown_is(small, "markers-small")
     # built without the forced effect: the direct effect is drawn (the forced one was a crash on None)
     assert any("Direct effect on the" in chart.proto.spec for chart in app.get("plotly_chart"))
     assert app.query_params["results"] in (str(root / "markers"), [str(root / "markers")])  # travels in the link
@@ -186,3 +201,10 @@ def test_beacons_page_shows_a_sweep_run_without_the_model(thought_beacon_folders
     local = pd.DataFrame(expected["points"]).round(4)
     assert list(shown["tau"]) == list(local["tau"])
     assert (shown - local).abs().max().max() <= 1e-4
+    # a run over another grid is shown over its own taus (it was looked up under the default grid: "Not run yet")
+    app.text_input(key="beacons_data_results").set_value(str(root / "sweep-coarse")).run()
+    coarse = next(d.value for d in app.dataframe if "tau" in d.value.columns)
+    model_tau = round(float(load_model(device="cpu").model.config.beacon_threshold), 6)
+    assert list(coarse["tau"]) == sorted({0.0, 0.5, model_tau})
+    local = local.set_index("tau").loc[list(coarse["tau"])].reset_index()
+    assert (coarse - local).abs().max().max() <= 1e-4
