@@ -55,9 +55,11 @@ if trace is not None:
     links.publish_options(
         {**text_options, "target": target_choice, "mode": mode, "stat": st.session_state.causal_statistic}
     )
-    if not clean.strip() or not corrupted.strip():
+    if not causal_ui.within_demo_limit(name, clean, corrupted, text_options["source"] == "pair"):
+        pass  # said, before asking for the other text: a demo's over-long sidebar text cannot be patched at all
+    elif not clean.strip() or not corrupted.strip():
         st.info("Type a corrupted text (or find a counterfactual) to patch." if clean.strip() else "Type a clean text.")
-    elif causal_ui.within_demo_limit(name, clean, corrupted, text_options["source"] == "pair"):
+    else:
         try:
             patched = causal_ui.get_patching(name, clean, corrupted, target)
         except InputError as error:

@@ -202,7 +202,7 @@ def within_demo_limit(model_name: str, clean: str, corrupted: str, paired: bool)
         try:
             encoded = encode(bundle, text)
         except InputError:
-            return True  # patching says what is wrong with the text
+            continue  # empty or unreadable: the page or patching says what is wrong with it
         whole = encoded.num_text_tokens if encoded.truncated else None  # as within_trace_limit counts
         if not demo.within_token_limit("patching", len(encoded.inputs["input_ids"]), "patching_tokens", whole,
                                        subject):
