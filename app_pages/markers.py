@@ -101,6 +101,9 @@ elif trace is not None:
             cols[1].plotly_chart(tb_figures.marker_matrix(effect, f"{kind} effect on the '{plot_text(label)}' logit",
                                                           "Δ logit", diverging=True),
                                  width="stretch", key="markers_effect", config=chart_config)
+            if kind == "Direct":
+                st.caption("This dictionary was built without the forced effect (`--no-forced-effect`): the direct "
+                           "effect is drawn, and the cards list no forced one.")
             st.markdown("**Look up a marker**")
             pick_layer, pick_marker = st.columns(2)
             card_layer = pick_layer.selectbox("Layer", list(range(layers)), key="markers_card_layer",

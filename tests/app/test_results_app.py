@@ -177,6 +177,7 @@ def test_markers_page_shows_a_markers_run_without_the_model(thought_beacon_folde
     shown_is(small, "markers-small")
     # built without the forced effect: the direct effect is drawn (the forced one was a crash on None)
     assert any("Direct effect on the" in chart.proto.spec for chart in app.get("plotly_chart"))
+    assert any("built without the forced effect" in c.value for c in app.caption)  # the intro promises one
     assert app.query_params["results"] in (str(root / "markers"), [str(root / "markers")])  # travels in the link
     # read once: another choice on the page does not read the folder and merge its dictionary again
     import explainer.scale.results as results_module
