@@ -164,8 +164,9 @@ def heads_section(result: TextComparison, chart: Callable, compared: tuple, name
     instead of pairs "matched" at similarity 0."""
     st.subheader("Attention, heads matched by pattern")
     if len(result.units) < 2:
-        st.info(f"Compared on {attribution_figures.plural(len(result.units), result.level)}: every attention map is "
-                "1 × 1, so no head's pattern differs from another's. Type a longer text to match heads.")
+        why = f" ({result.why_words})" if result.level == "word" else ""
+        st.info(f"Compared on {attribution_figures.plural(len(result.units), result.level)}{why}: every attention "
+                "map is 1 × 1, so no head's pattern differs from another's. Type a longer text to match heads.")
         return
     cut = (result.trace_a.truncated, result.trace_b.truncated)
     st.caption(
