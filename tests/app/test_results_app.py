@@ -40,15 +40,18 @@ def folders(tmp_path_factory):
 
 @pytest.fixture
 def no_model_pass(monkeypatch):
-    """Any prediction or embedding pass fails the test: the pages must read the results folder."""
+    """Any prediction, embedding, dictionary or sweep pass fails the test: the pages must read the results folder."""
     import explainer.dataset_map.embeddings as embeddings
     import explainer.evaluation.prediction_cache as prediction_cache
+    import explainer.thought_beacon.beacons as beacons
+    import explainer.thought_beacon.marker_dictionary as md
 
     def fail(*args, **kwargs):
         pytest.fail("the model ran on a results folder")
 
-    monkeypatch.setattr(prediction_cache, "predict", fail)
-    monkeypatch.setattr(embeddings, "predict", fail)
+    for module, name in ((prediction_cache, "predict"), (embeddings, "predict"), (md, "build_dictionary"),
+                         (beacons, "sweep")):
+        monkeypatch.setattr(module, name, fail)
 
 
 def open_page(page: str, query: dict[str, str]) -> AppTest:
@@ -139,20 +142,7 @@ def thought_beacon_folders(tmp_path_factory):
             sweep(bundle, data.texts, data.labels))
 
 
-@pytest.fixture
-def no_dictionary_or_sweep(monkeypatch):
-    """Building a dictionary or sweeping fails the test: the pages must read the results folder."""
-    import explainer.thought_beacon.beacons as beacons
-    import explainer.thought_beacon.marker_dictionary as md
-
-    def fail(*args, **kwargs):
-        pytest.fail("the model ran on a results folder")
-
-    monkeypatch.setattr(md, "build_dictionary", fail)
-    monkeypatch.setattr(beacons, "sweep", fail)
-
-
-def test_markers_page_shows_a_markers_run_without_the_model(thought_beacon_folders, no_dictionary_or_sweep,
+def test_markers_page_shows_a_markers_run_without_the_model(thought_beacon_folders, no_model_pass,
                                                            monkeypatch):
     """The Markers and Beacons pages offered no results folder: a dictionary or a sweep run with --out (or on
     Ray) could not be seen in the app without building it again."""
@@ -193,7 +183,7 @@ def test_markers_page_shows_a_markers_run_without_the_model(thought_beacon_folde
                for e in app.error)
 
 
-def test_beacons_page_shows_a_sweep_run_without_the_model(thought_beacon_folders, no_dictionary_or_sweep):
+def test_beacons_page_shows_a_sweep_run_without_the_model(thought_beacon_folders, no_model_pass):
     root, _, expected = thought_beacon_folders
     app = open_page("app_pages/beacons.py", {"results": str(root / "sweep")})
     assert app.radio(key="beacons_data_source").value == RESULTS
