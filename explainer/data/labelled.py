@@ -22,6 +22,7 @@ import math
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
@@ -269,7 +270,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     a line with two labels would be read as one of them, silently; CSV and Parquet refuse repeated columns)."""
     value = dict(pairs)
     if len(value) != len(pairs):
-        raise _RepeatedKey(next(key for i, (key, _) in enumerate(pairs) if key in dict(pairs[:i])))
+        seen: set[str] = set()  # the first key named twice (one pass: rebuilding a dict per key was quadratic)
+        raise _RepeatedKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
     return value
 
 
@@ -577,7 +579,12 @@ class RowStream:
                 f"{self.source}{not_data}: no text column found (looked for {', '.join(TEXT_COLUMNS)} or a column "
                 f"of words){found}"
             )
-        self.extra_columns = tuple(c for c in columns if c not in (self.text_column, self.label_column))
+        extra_columns = [c for c in columns if c not in (self.text_column, self.label_column)]
+        if self.format == "jsonl":  # a key only some lines have is not a column: with a key of its own on every
+            # line, rows x keys grew quadratically (0.9 MB took minutes); kept: keys of at least half the sample
+            seen = Counter(key for r in fields for key in r)
+            extra_columns = [c for c in extra_columns if 2 * seen[c] >= len(fields)]
+        self.extra_columns = tuple(extra_columns)
 
         raw_labels = [r.get(self.label_column) for r in fields]
         self._labels = _Labels(label_names, raw_labels, self.source, quote)

@@ -226,6 +226,20 @@ def test_a_jsonl_object_naming_a_key_twice_is_skipped_not_read_as_its_last_value
     assert [reason for _, reason in hidden.problems] == ["a key appears twice in one object"] * 2
 
 
+def test_jsonl_keys_only_some_lines_have_are_not_columns(tmp_path):
+    """Each line with keys of its own made rows x keys cells (a 0.9 MB file took minutes and gigabytes); a key
+    in at least half the sampled lines stays a column, its value None where a line lacks it."""
+    import json
+
+    lines = [{"text": f"t{i}", "label": i % 2, "tag": "a" if i % 3 else None, **{f"k{i}_{j}": 0 for j in range(50)}}
+             for i in range(400)]
+    lines += [{"text": f"u{i}", "label": 0, "tag": "b"} for i in range(2000)]
+    path = write(tmp_path, "wide.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    data = read_dataset(path)
+    assert len(data) == 2400 and list(data.extra) == ["tag"]  # not the 20,000 keys of single lines
+    assert data.extra["tag"][:3] == (None, "a", "a") and data.extra["tag"][-1] == "b"
+
+
 def test_tsv_row_with_extra_tab(tmp_path):
     data = read_dataset(write(tmp_path, "d.tsv", "sentence\tlabel\na\tb\t1\nok\t0\n"))
     assert data.texts == ("ok",) and data.problems == ((2, "expected 2 fields, found 3"),)
