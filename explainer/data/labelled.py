@@ -695,7 +695,29 @@ def read_dataset(
     quote_contents: bool = True,
 ) -> LabelledData:
     """Read a whole labelled file into memory; skipped rows are listed in `.problems` (see iter_rows for
-    `quote_contents`)."""
+    `quote_contents`). A file that was there when checked and then cannot be read (deleted meanwhile, a device
+    such as /proc/self/mem) or changes while it is read is a DatasetError: it escaped the app as a traceback."""
+    try:
+        return _read_whole(source, text_column=text_column, label_column=label_column, format=format,
+                           label_names=label_names, filename=filename, quote_contents=quote_contents)
+    except OSError as error:
+        name = filename or (str(source) if isinstance(source, (str, os.PathLike)) else "the file")
+        raise DatasetError(f"{name}: cannot be read ({error.strerror or type(error).__name__})") from None
+    except UnicodeDecodeError:  # its bytes were checked as UTF-8 first: they changed since
+        name = filename or (str(source) if isinstance(source, (str, os.PathLike)) else "the file")
+        raise DatasetError(f"{name} changed while it was read; open it again") from None
+
+
+def _read_whole(
+    source: Source,
+    *,
+    text_column: str | None,
+    label_column: str | None,
+    format: str | None,
+    label_names: Sequence[str] | None,
+    filename: str | None,
+    quote_contents: bool,
+) -> LabelledData:
     stream = iter_rows(
         source, text_column=text_column, label_column=label_column, format=format,
         label_names=label_names, filename=filename, quote_contents=quote_contents,

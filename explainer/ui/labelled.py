@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -57,8 +59,8 @@ class DataChoice:
         """Changes whenever the data would: which file, its size or mtime, which columns."""
         if self.kind == RESULTS:
             manifest = Path(self.path.strip()).expanduser() / "manifest.json"
-            stamp = manifest.stat().st_mtime_ns if manifest.is_file() else 0
-            return ("results", str(manifest), stamp)
+            stat = _stat(manifest)
+            return ("results", str(manifest), stat.st_mtime_ns if stat else 0)
         if self.kind == SOURCES[1] and self.upload is not None:
             ident: tuple = ("upload", self.upload.file_id, self.upload.size)
         elif self.kind == LISTED:
@@ -66,11 +68,11 @@ class DataChoice:
                 path = listed_path(self.path)
             except DatasetError:
                 return ("listed", self.path, self.text_column, self.label_column)
-            stat = path.stat()
-            ident = ("path", str(path), stat.st_size, stat.st_mtime_ns)
+            stat = _stat(path)
+            ident = ("path", str(path), stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0)
         else:
             path = Path(self.path if self.kind == SOURCES[2] else DEFAULT_PATH).expanduser()
-            stat = path.stat() if path.is_file() else None
+            stat = _stat(path)
             ident = ("path", str(path), stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0)
         return (*ident, self.text_column, self.label_column)
 
@@ -96,6 +98,16 @@ class DataChoice:
         if self.kind == SOURCES[0] and demo_mode.config() is None:  # called by its file name, as in the picker
             return load_labelled(bundle, DEFAULT_PATH, filename=DEFAULT_PATH.name, **columns)
         raise DatasetError("Choose a data set from the list.")  # demo mode: no other source exists
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """A file's stat, or None when it is not a file or is gone by now (checked, then deleted: the stat after an
+    is_file() raised, a traceback on the page); the read that follows says what is wrong."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat if S_ISREG(stat.st_mode) else None
 
 
 def sources(results: bool = False) -> tuple[str, ...]:

@@ -240,6 +240,29 @@ def test_jsonl_keys_only_some_lines_have_are_not_columns(tmp_path):
     assert data.extra["tag"][:3] == (None, "a", "a") and data.extra["tag"][-1] == "b"
 
 
+def test_a_file_that_cannot_be_read_after_its_check_is_a_dataset_error(tmp_path, monkeypatch):
+    """Gone between the check and the read, or a device that fails on read (/proc/self/mem): an OSError escaped
+    read_dataset, a traceback on the Errors page; bytes that change after their UTF-8 check, a UnicodeDecodeError."""
+    from pathlib import Path
+
+    path = write(tmp_path, "gone.csv", "text,label\na,1\n")
+    checked = Path.is_file
+
+    def vanishing(self):
+        there = checked(self)
+        if self == path and there:
+            path.unlink()
+        return there
+
+    monkeypatch.setattr(Path, "is_file", vanishing)
+    with pytest.raises(DatasetError, match=r"gone\.csv: cannot be read \(No such file or directory\)"):
+        read_dataset(path)
+    monkeypatch.undo()
+    if Path("/proc/self/mem").exists():
+        with pytest.raises(DatasetError, match=r"^/proc/self/mem: cannot be read"):
+            read_dataset("/proc/self/mem", quote_contents=False)
+
+
 def test_tsv_row_with_extra_tab(tmp_path):
     data = read_dataset(write(tmp_path, "d.tsv", "sentence\tlabel\na\tb\t1\nok\t0\n"))
     assert data.texts == ("ok",) and data.problems == ((2, "expected 2 fields, found 3"),)
