@@ -199,7 +199,7 @@ def _detect_format(raw: _Raw, format: str | None) -> str:
         return EXTENSIONS[raw.suffix]
     # No telling extension (an upload named "data" or ".txt"): sniff the first non-blank line.
     first = raw.first_line().lstrip()
-    if first.startswith("{"):
+    if first.startswith(("{", "[{")) or first.rstrip() == "[":  # "[": a JSON array, which the JSONL reader names
         return "jsonl"
     return "tsv" if "\t" in first else "csv"
 

@@ -263,6 +263,14 @@ def test_a_file_that_cannot_be_read_after_its_check_is_a_dataset_error(tmp_path,
             read_dataset("/proc/self/mem", quote_contents=False)
 
 
+def test_a_json_array_without_a_telling_extension_is_named_as_one(tmp_path):
+    """Uploaded as .txt (an accepted type), it was read as CSV: "no label column found; columns found:
+    ['[{"text":"ok"', ...]"; named .json it got the clear message."""
+    for text in ('[{"text": "ok", "label": 1}]\n', '[\n  {"text": "ok", "label": 1}\n]\n'):
+        with pytest.raises(DatasetError, match="holds a JSON array; give one JSON object per line"):
+            read_dataset(write(tmp_path, "rows.txt", text))
+
+
 def test_tsv_row_with_extra_tab(tmp_path):
     data = read_dataset(write(tmp_path, "d.tsv", "sentence\tlabel\na\tb\t1\nok\t0\n"))
     assert data.texts == ("ok",) and data.problems == ((2, "expected 2 fields, found 3"),)
