@@ -444,6 +444,10 @@ class _Labels:
         if names is None:
             found = [v for v in sample if not _is_missing(v)]
             ints = [v for v in found if _as_int(v) is not None]
+            odd = [v for v in found if _as_int(v) is None and not isinstance(v, str)]  # inf, 0.5, a list
+            if odd:  # made names by str() they were then not found by name: "unknown labels inf; expected ['inf']"
+                what = _show(odd, quote=quote) if quote else f"{len(_distinct(odd))} other kind(s) of value"
+                raise DatasetError(f"{source}: labels must be names (text) or integer ids, not {what}")
             if len(ints) == len(found):  # ids only: keep them, names become "0", "1", ...
                 self.inferred_ints, names = True, ()
             elif not ints:  # names only: sorted, so "negative" < "positive" gives the usual 0/1

@@ -271,6 +271,15 @@ def test_a_json_array_without_a_telling_extension_is_named_as_one(tmp_path):
             read_dataset(write(tmp_path, "rows.txt", text))
 
 
+def test_labels_that_are_neither_names_nor_ids_are_refused_as_such(tmp_path):
+    """JSON Infinity or a list as a label read "unknown labels inf; expected ['inf', 'negative']"."""
+    for value in ("Infinity", "[1, 2]", "0.5"):
+        rows = f'{{"text": "a", "label": "negative"}}\n{{"text": "b", "label": {value}}}\n'
+        path = write(tmp_path, "odd.jsonl", rows)
+        with pytest.raises(DatasetError, match="labels must be names \\(text\\) or integer ids, not "):
+            read_dataset(path)
+
+
 def test_tsv_row_with_extra_tab(tmp_path):
     data = read_dataset(write(tmp_path, "d.tsv", "sentence\tlabel\na\tb\t1\nok\t0\n"))
     assert data.texts == ("ok",) and data.problems == ((2, "expected 2 fields, found 3"),)
