@@ -1,15 +1,16 @@
 """`python -m explainer markers --model M --data FILE --out DIR [--json]`: the marker dictionary of a data set.
 
 Writes DIR/marker_dictionary.json (everything) and DIR/marker_dictionary.csv (one row per layer and marker:
-share, confidence, top tokens, example contexts, direct and forced effect on each label's logit), beside the
-results folder of the run (shards and manifest, as `evaluate --out` writes), which the Thought markers page opens
-("Results folder") without building it again, and prints a JSON summary. A second run on the same model, input
-and options reuses the folder. With --engine ray the passes run on Ray; the parts merge into the same dictionary.
+share, confidence, top tokens, example contexts, direct and forced effect on each label's logit) and prints a
+JSON summary. Results are cached on disk: a second run on the same model, file and options is instant. With
+--engine ray the passes run on Ray (DIR then also holds the results folder: shards and manifest) and the parts
+are merged into the same dictionary.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
 
 from explainer.cli.common import (
@@ -26,6 +27,7 @@ from explainer.cli.common import (
     load_cli_model,
     names_shards,
     print_json,
+    progress_bar,
     quote_contents,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
@@ -36,8 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer markers", description=describe(__doc__))
     parser.add_argument("--model", default=None, help=MODEL_HELP)
     add_data_arguments(parser)
-    parser.add_argument("--out", required=True,
-                        help="folder for marker_dictionary.json and .csv and the results folder the app opens")
+    parser.add_argument("--out", required=True, help="folder for marker_dictionary.json and .csv")
     parser.add_argument("--top-tokens", type=at_least_one, default=DictionaryOptions.top_tokens,
                         help=f"tokens listed per marker, most routed first (default {DictionaryOptions.top_tokens})")
     parser.add_argument("--examples", type=at_least_one, default=DictionaryOptions.examples,
@@ -50,7 +51,48 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     check_output_folder(args.out)  # before the passes: a folder that cannot be written fails now, not at the end
     check_engine_arguments(args)
-    _run(args)  # one file too: through the engine, into a results folder the Thought markers page opens
+    if args.engine == "ray" or names_shards(args.data):  # a folder or glob of files: the engine reads them
+        _on_ray(args)
+        return
+    # pandas, torch and the library load only now: --help and usage errors start at once
+    from explainer.capture.validation import InputError
+    from explainer.data.labelled import DatasetError, read_dataset
+    from explainer.loading.bundle import ModelLoadError
+    from explainer.thought_beacon.marker_dictionary import NoMarkersError, cached_dictionary, has_markers, write_outputs
+
+    try:
+        bundle = load_cli_model(args.model, args.allow_pickle)
+        data = read_dataset(
+            data_argument(args.data),
+            filename=data_name(args.data),
+            text_column=args.text_column,
+            label_column=args.label_column,
+            label_names=bundle.label_names,
+            quote_contents=quote_contents(),
+        )
+    except (ModelLoadError, DatasetError) as error:
+        fail(str(error))
+    except OSError as error:  # said by the name given: the resolved path may be the server's own
+        fail(f"cannot read {args.data}: {error.strerror or error}")
+    for line, reason in data.problems[:20]:
+        print(f"skipped line {line}: {reason}", file=sys.stderr)
+    options = DictionaryOptions(
+        top_tokens=args.top_tokens,
+        examples=args.examples,
+        batch_size=args.batch_size,
+        forced_effect=not args.no_forced_effect,
+    )
+    if not has_markers(bundle):  # before the progress bar, so the message stands on its own line
+        fail(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
+    try:
+        with progress_bar("marker dictionary", "pass") as progress:
+            dictionary, was_cached = cached_dictionary(bundle, data, options, progress=progress)
+        json_path, csv_path = write_outputs(dictionary, args.out)
+    except (NoMarkersError, InputError) as error:  # InputError: a row holds a token the model cannot embed
+        fail(data.located(error))
+    except OSError as error:
+        fail(f"cannot write to {args.out}: {error}")
+    _print_summary(bundle, args, dictionary, len(data.problems), was_cached, json_path, csv_path)
 
 
 def _print_summary(
@@ -78,23 +120,8 @@ def _print_summary(
     )
 
 
-def _remember_for_the_file(bundle, args, dictionary: dict, options: DictionaryOptions) -> None:
-    """One file: the dictionary also goes where the Thought markers page finds it when that file is picked by
-    path (keyed by the file as the page reads it), as it did when the command built it in process."""
-    from explainer.data.labelled import DatasetError, read_dataset
-    from explainer.thought_beacon.marker_dictionary import remember_dictionary
-
-    try:
-        data = read_dataset(data_argument(args.data), filename=data_name(args.data), text_column=args.text_column,
-                            label_column=args.label_column, label_names=bundle.label_names,
-                            quote_contents=quote_contents())
-    except (DatasetError, OSError):
-        return  # the engine read it; a file changed since is simply not remembered
-    remember_dictionary(bundle, data, dictionary, options)
-
-
-def _run(args) -> None:
-    """The dictionary's passes by the chosen engine (local: this process), their parts merged here."""
+def _on_ray(args) -> None:
+    """--engine ray, or shards on the local engine: the dictionary's passes by the engine, parts merged here."""
     from explainer.scale.results import marker_dictionary
     from explainer.scale.work import JobOptions
     from explainer.thought_beacon.marker_dictionary import has_markers, write_outputs
@@ -117,8 +144,6 @@ def _run(args) -> None:
     )
     results, reused = run_engine_job(args, bundle, job, args.out, quote_contents())
     dictionary = {**marker_dictionary(bundle, results), "data": str(args.data)}
-    if not names_shards(args.data):
-        _remember_for_the_file(bundle, args, dictionary, options)
     try:
         json_path, csv_path = write_outputs(dictionary, args.out)
     except OSError as error:

@@ -31,19 +31,6 @@ def test_cli_writes_json_and_csv(ours_bundle, tmp_path, capsys):
     assert {"layer", "marker", "share", "top_tokens", "examples", "direct_effect_neg", "direct_effect_pos"} <= set(
         table.columns
     )
-    # one file too: a results folder the Thought markers page opens (the label names this command; it wrote none)
-    from explainer.scale.results import open_results
-
-    assert open_results(out).manifest.kind == "markers"
-    main(["--model", ours_bundle.name, "--data", str(labelled_csv(tmp_path / "d.csv")), "--out", str(out),
-          "--no-forced-effect", "--json"])
-    assert json.loads(capsys.readouterr().out)["cached"] is True  # the same run: the folder reused
-    # and where the Thought markers page looks when that file is picked by path, as the in-process build put it
-    from explainer.data.labelled import read_dataset
-    from explainer.thought_beacon.marker_dictionary import DictionaryOptions, load_cached_dictionary
-
-    data = read_dataset(str(tmp_path / "d.csv"), label_names=ours_bundle.label_names)
-    assert load_cached_dictionary(ours_bundle, data, DictionaryOptions(forced_effect=False)) == saved
 
 
 def test_cli_refuses_a_model_without_markers_with_a_clear_message(checkpoint, tmp_path, capsys):
