@@ -140,6 +140,12 @@ def read_manifest(folder: str | Path) -> Manifest:
                 "--engine ray or for a folder or glob of files, not for one file on the local engine; run "
                 "'evaluate --out' (either engine) for one the pages open"
             )
+        if (folder / "marker_dictionary.json").is_file():  # `markers --out` on one file: the dictionary files only
+            raise ResultsError(
+                f"{folder} holds a marker dictionary but no {MANIFEST}: 'markers --out' writes a results folder "
+                "with --engine ray or for a folder or glob of files, not for one file on the local engine; put the "
+                "file in a folder and give that folder as --data"
+            )
         raise ResultsError(f"{folder} is not a results folder (no {MANIFEST}; an unfinished run leaves none)")
     try:
         value = json.loads(path.read_text(encoding="utf-8"))

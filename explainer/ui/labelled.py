@@ -37,7 +37,7 @@ PREDICTION_KINDS = ("evaluate", "map")  # results folders that hold predictions
 # The command that writes each kind of results folder (any engine; --engine ray for a cluster).
 RUN_COMMANDS = {"evaluate": "python -m explainer evaluate --data ... --out DIR",
                 "map": "python -m explainer map --data ... --out DIR",
-                "markers": "python -m explainer markers --data ... --out DIR",
+                "markers": "python -m explainer markers --data FOLDER --out DIR",  # one file writes no results
                 "sweep": "python -m explainer evaluate --sweep-tau --data ... --out DIR"}
 # The per-example views, in the order they are offered; only those present in this checkout are listed.
 OPEN_KEY = "_open_example"  # (page, text) set by a table's callback, acted on by the next run

@@ -204,6 +204,12 @@ def test_results_refuse_another_model_and_report_damage(shards, tmp_path, ours_b
     (tmp_path / "local-map" / "points.parquet").write_bytes(b"")  # what `map --out` writes on the local engine
     with pytest.raises(ResultsError, match="with --engine ray or for a folder or glob of files, not for one file"):
         open_results(tmp_path / "local-map")
+    # `markers --out` on one file writes the dictionary only: the Thought markers page said "an unfinished run"
+    (tmp_path / "local-markers").mkdir()
+    (tmp_path / "local-markers" / "marker_dictionary.json").write_text("{}")
+    with pytest.raises(ResultsError, match="holds a marker dictionary but no manifest.json: 'markers --out' writes a "
+                                           "results folder with --engine ray or for a folder or glob of files"):
+        open_results(tmp_path / "local-markers")
 
 
 def test_a_failing_block_names_its_file_and_lines(shards, tmp_path, ours_bundle, monkeypatch):
