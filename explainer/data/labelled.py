@@ -265,6 +265,9 @@ class _RepeatedKey(ValueError):
     pass
 
 
+MAX_JSONL_EXTRA = 64  # extra columns kept from JSON objects, the most frequent keys of the sample
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """json's object_pairs_hook: an object naming a key twice is refused (json.loads would keep the last value, so
     a line with two labels would be read as one of them, silently; CSV and Parquet refuse repeated columns)."""
@@ -584,10 +587,11 @@ class RowStream:
                 f"of words){found}"
             )
         extra_columns = [c for c in columns if c not in (self.text_column, self.label_column)]
-        if self.format == "jsonl":  # a key only some lines have is not a column: with a key of its own on every
-            # line, rows x keys grew quadratically (0.9 MB took minutes); kept: keys of at least half the sample
+        if self.format == "jsonl" and len(extra_columns) > MAX_JSONL_EXTRA:  # with a key of its own on every line,
+            # rows x keys grew quadratically (0.9 MB took minutes); kept: the keys most lines have (a tag on 30%)
             seen = Counter(key for r in fields for key in r)
-            extra_columns = [c for c in extra_columns if 2 * seen[c] >= len(fields)]
+            kept = set(sorted(extra_columns, key=lambda c: -seen[c])[:MAX_JSONL_EXTRA])  # stable: first seen first
+            extra_columns = [c for c in extra_columns if c in kept]
         self.extra_columns = tuple(extra_columns)
 
         raw_labels = [r.get(self.label_column) for r in fields]
