@@ -170,6 +170,9 @@ class _Raw:
         return digest.hexdigest()
 
     def _not_utf8(self, data: bytes, at: int, base: int, newlines: int) -> None:
+        if base == 0 and at < 2 and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # Excel's "Unicode text"
+            raise DatasetError(f"{self.name} is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8 "
+                               "and load it again")
         line = newlines + data.count(b"\n", 0, at) + 1
         raise DatasetError(
             f"{self.name} is not UTF-8: byte 0x{data[at]:02x} at byte offset {base + at} (line {line}) "

@@ -240,6 +240,14 @@ def test_jsonl_keys_only_some_lines_have_are_not_columns(tmp_path):
     assert data.extra["tag"][:3] == (None, "a", "a") and data.extra["tag"][-1] == "b"
 
 
+def test_a_utf16_file_is_named_as_utf16():
+    """It read "is not UTF-8: byte 0xff at byte offset 0", leaving the user to guess what the file is."""
+    for encoding in ("utf-16-le", "utf-16-be"):
+        bom = "\ufeff".encode(encoding)
+        with pytest.raises(DatasetError, match="d.csv is UTF-16 .*; save it as UTF-8"):
+            read_dataset(bom + "text,label\na,1\n".encode(encoding), filename="d.csv")
+
+
 def test_a_jsonl_tag_on_some_lines_stays_a_column(tmp_path):
     import json
 
@@ -367,7 +375,7 @@ def test_not_utf8_is_said_alike_when_the_format_is_guessed():
     # UTF-16 text (Excel's "Unicode text") in a .txt raised a bare UnicodeDecodeError; a .tsv got this message
     utf16 = "text\tlabel\ngood\t1\n".encode("utf-16")
     for filename in ("export.txt", "export.tsv", "data"):
-        with pytest.raises(DatasetError, match=r"is not UTF-8: byte 0xff at byte offset 0 \(line 1\)"):
+        with pytest.raises(DatasetError, match=r"is UTF-16 \(it starts with a UTF-16 byte-order mark\); save it"):
             read_dataset(utf16, filename=filename)
     with pytest.raises(DatasetError, match=r"is not UTF-8: byte 0x89 at byte offset 0"):  # not a data set at all
         read_dataset(b"\x89PNG\r\n\x1a\n" + bytes(100), filename="image.txt", quote_contents=False)
