@@ -711,12 +711,11 @@ def read_dataset(
     try:
         return _read_whole(source, text_column=text_column, label_column=label_column, format=format,
                            label_names=label_names, filename=filename, quote_contents=quote_contents)
-    except OSError as error:
+    except (OSError, UnicodeDecodeError) as error:
         name = filename or (str(source) if isinstance(source, (str, os.PathLike)) else "the file")
+        if isinstance(error, UnicodeDecodeError):  # its bytes were checked as UTF-8 first: they changed since
+            raise DatasetError(f"{name} changed while it was read; open it again") from None
         raise DatasetError(f"{name}: cannot be read ({error.strerror or type(error).__name__})") from None
-    except UnicodeDecodeError:  # its bytes were checked as UTF-8 first: they changed since
-        name = filename or (str(source) if isinstance(source, (str, os.PathLike)) else "the file")
-        raise DatasetError(f"{name} changed while it was read; open it again") from None
 
 
 def _read_whole(

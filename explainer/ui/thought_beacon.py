@@ -194,8 +194,7 @@ def _seed_source(prefix: str, names: list[str], results: bool) -> str:
 def _results_run(prefix: str, bundle: ModelBundle, folder: str, kind: str) -> tuple[LabelledData, dict]:
     """labelled.results_run once per model and version of the folder in this session: reading its rows and
     merging its dictionary or sweep on every widget change of the page would redo it all each time."""
-    manifest = Path(folder).expanduser() / "manifest.json"
-    key = (bundle.name, id(bundle), folder, manifest.stat().st_mtime_ns if manifest.is_file() else 0, kind)
+    key = (bundle.name, id(bundle), labelled.DataChoice(labelled.RESULTS, path=folder).identity, kind)
     held = st.session_state.get(f"_{prefix}_results_read")
     if held is not None and held[0] == key:
         return held[1]
