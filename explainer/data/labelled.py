@@ -210,11 +210,36 @@ def _detect_format(raw: _Raw, format: str | None) -> str:
 # ---- records: one dict per row, or the reason it has none ---------------------------------------------------
 
 
-def _delimited_records(raw: _Raw, fmt: str) -> tuple[list[str], Iterator[Record]]:
-    if fmt == "tsv":  # SST-2 and most TSV exports do not quote: a quote character is part of the text
+def _delimiter(raw: _Raw, fmt: str, names: Sequence[str]) -> str:
+    """The extension's delimiter, unless its header is one unknown column that another delimiter splits into
+    columns the reader knows: a semicolon CSV (Excel's in many locales), a tab-separated .csv, a comma .tsv. A
+    known name is required so that a text holding a ';' is never split on a guess."""
+    own = "\t" if fmt == "tsv" else ","
+    known = {n.strip().casefold() for n in (*TEXT_COLUMNS, *LABEL_COLUMNS, *names)}
+    first = raw.first_line()
+
+    def split(delimiter: str) -> list[str]:
+        try:
+            return next(csv.reader([first], delimiter=delimiter), [])
+        except csv.Error:  # a lone-CR file: the reader below names that
+            return []
+
+    header = split(own)
+    if len(header) != 1 or header[0].strip().casefold() in known:
+        return own
+    for other in ("\t", ",", ";", "|"):
+        fields = split(other) if other != own else []
+        if len(fields) > 1 and any(f.strip().casefold() in known for f in fields):
+            return other
+    return own
+
+
+def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[list[str], Iterator[Record]]:
+    delimiter = _delimiter(raw, fmt, names)
+    if delimiter == "\t":  # SST-2 and most TSV exports do not quote: a quote character is part of the text
         reader = csv.reader(raw.lines(), delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
-        reader = csv.reader(raw.lines())
+        reader = csv.reader(raw.lines(), delimiter=delimiter)
     header: list[str] | None = None
     try:
         for fields in reader:
@@ -558,7 +583,8 @@ class RowStream:
             columns: list[str] = []
             records = _jsonl_records(raw)
         else:
-            columns, records = _delimited_records(raw, self.format)
+            given = [c for c in (text_column, label_column) if c]
+            columns, records = _delimited_records(raw, self.format, given)
         sample = list(islice(records, SAMPLE_ROWS))
         fields = [r for _, r, _ in sample if r is not None]
         if self.format == "jsonl":  # JSON objects need not share keys: take every key the sample shows

@@ -97,8 +97,7 @@ def test_bytes_uploads_use_the_filename_or_sniff(tmp_path):
 
 def test_format_override(tmp_path):
     path = write(tmp_path, "export.csv", "text\tlabel\nx, y\t1\n")  # tab-separated despite its name
-    with pytest.raises(DatasetError, match="no label column"):
-        read_dataset(path)
+    assert read_dataset(path).texts == ("x, y",)  # its header names the delimiter
     data = read_dataset(path, format="tsv")
     assert data.texts == ("x, y",) and data.labels == (1,) and data.format == "tsv"
     with pytest.raises(DatasetError, match="unknown format 'xml'"):
@@ -608,3 +607,27 @@ def test_a_jsonl_line_nested_thousands_deep_is_a_skipped_row_not_a_crash(tmp_pat
     data = read_dataset(path)
     assert data.texts == ("fine", "also")
     assert data.problems == ((2, "invalid JSON: nested too deeply to read"),)
+
+
+def test_a_semicolon_or_swapped_delimiter_is_read_from_its_header(tmp_path):
+    """Excel writes ';' CSVs in many locales and tabs into a .csv on request; all read as 'one column, not
+    shown: is this a labelled data set?'. A header of known names now names the delimiter."""
+    semicolon = write(tmp_path, "semi.csv", 'text;label;tag\n"good; really";positive;a\nbad film;negative;b\n')
+    data = read_dataset(semicolon, label_names=NAMES)
+    assert data.texts == ("good; really", "bad film") and data.labels == (1, 0) and data.extra["tag"] == ("a", "b")
+    tabs = write(tmp_path, "tabs.csv", 'sentence\tlabel\nsaid "fine"\t1\ndull\t0\n')  # read as TSV: unquoted
+    assert read_dataset(tabs, label_names=NAMES).texts == ('said "fine"', "dull")
+    commas = write(tmp_path, "commas.tsv", "Review,Sentiment\nfine,positive\ndull,negative\n")
+    assert read_dataset(commas, label_names=NAMES).labels == (1, 0)
+    named = write(tmp_path, "named.csv", "body|stars\ngood|positive\nbad|negative\n")  # names the user gave
+    assert read_dataset(named, text_column="body", label_column="stars", label_names=NAMES).texts == ("good", "bad")
+
+
+def test_a_delimiter_is_never_guessed_from_unknown_names(tmp_path):
+    # One column of text that happens to hold ';' stays one column: nothing known is split out of it.
+    path = write(tmp_path, "notes.csv", "a;b;c\nx;y;z\n")
+    with pytest.raises(DatasetError, match="one column, whose name"):
+        read_dataset(path)
+    with_text = write(tmp_path, "one.csv", "text\nwell; fine\n")  # a known single column keeps the comma rule
+    with pytest.raises(DatasetError, match="no label column"):
+        read_dataset(with_text)
