@@ -357,17 +357,19 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
         shown = f" {columns}" if raw.quote else ""
         raise DatasetError(f"{raw.name}: repeated column names{shown}")
 
-    total = parquet.metadata.num_rows
-
     def records() -> Iterator[Record]:
-        number = 0
-        try:
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH):
-                for value in batch.to_pylist():
-                    number += 1
-                    yield number, value, None
-        except (pa.ArrowException, OSError) as e:  # damaged data: the rows before it were read
-            yield from _unreadable_rows(number + 1, max(total, number + 1), type(e).__name__)
+        number = 0  # rows before this row group
+        for group in range(parquet.num_row_groups):  # one group at a time: damage in one costs only its rows
+            size = parquet.metadata.row_group(group).num_rows
+            read = 0
+            try:
+                for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, row_groups=[group]):
+                    for value in batch.to_pylist():
+                        read += 1
+                        yield number + read, value, None
+            except (pa.ArrowException, OSError) as e:  # damaged data: the group's rows before it were read
+                yield from _unreadable_rows(number + read + 1, number + max(size, read + 1), type(e).__name__)
+            number += max(size, read)
 
     return columns, records()
 

@@ -568,6 +568,24 @@ def test_a_damaged_parquet_row_group_counts_every_row_it_loses(monkeypatch):
     assert "unreadable Parquet data: rows 151-200 (50 rows) cannot be read" in data.problems[0][1]
 
 
+def test_a_damaged_parquet_row_group_costs_only_its_own_rows(monkeypatch):
+    # the intact row groups after the damaged one were dropped with it (rows 51-200 lost for 50 damaged rows)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(datasets, "PARQUET_BATCH", 20)
+    table = pa.table({"text": [f"text number {i}" for i in range(200)], "label": [i % 2 for i in range(200)]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=50, compression="none")
+    raw = bytearray(buffer.getvalue())
+    start = pq.ParquetFile(io.BytesIO(bytes(raw))).metadata.row_group(1).column(0).data_page_offset
+    raw[start:start + 64] = b"\xff" * 64  # the second row group's text page
+    data = read_dataset(bytes(raw), filename="damaged.parquet")
+    assert [line for line, _ in data.problems] == list(range(51, 101))
+    assert data.texts == tuple(f"text number {i}" for i in (*range(50), *range(100, 200)))
+    assert data.labels == tuple(i % 2 for i in (*range(50), *range(100, 200)))
+
+
 def test_ids_of_a_model_whose_names_are_integers_shifted_are_read_as_ids_in_every_format():
     """Names "1".."5" (yelp_review_full's layout) and a file of ids 0-4: 0 is no name, so every integer is an id,
     as text (CSV) or as a number (JSONL); a per-value rule read 1 as the name "1" (id 0) and shifted the rest."""
