@@ -139,6 +139,8 @@ def patch(
         corrupted_logits = bundle.model(**model_inputs(bundle, right.inputs, 1), **extra).logits[0]
         # run dense, the target by default is still the clean text's prediction at the model's own tau
         own = own_prediction(bundle, model_inputs(bundle, left.inputs, 1)) if extra and target is None else None
+        # and the corrupted text (often a counterfactual found at that tau) may read otherwise dense: say so
+        own_corrupted = own_prediction(bundle, model_inputs(bundle, right.inputs, 1)) if extra else None
     clean_np = clean_logits.float().cpu().numpy()
     corrupted_np = corrupted_logits.float().cpu().numpy()
     label = label_index(bundle, target, int(clean_np.argmax()) if own is None else own)
@@ -170,6 +172,10 @@ def patch(
     notes = [DENSE_NOTE] if extra else []
     if own is not None and (differs := differs_note(bundle.label_names, own, clean_np, "for the clean text")):
         notes.append(differs)
+    if own_corrupted is not None and (
+        said := differs_note(bundle.label_names, own_corrupted, corrupted_np, "for the corrupted text", is_target=False)
+    ):
+        notes.append(said)
     notes += [
         truncation_note(who, item)
         for who, item in (("The clean text", left), ("The corrupted text", right))

@@ -53,19 +53,29 @@ def own_prediction(bundle: ModelBundle, inputs: Mapping[str, torch.Tensor]) -> i
 
 
 def differs_note(
-    label_names: Sequence[str], own: int, dense_logits: Sequence[float], what: str = "", at: str = "its own tau"
+    label_names: Sequence[str],
+    own: int,
+    dense_logits: Sequence[float],
+    what: str = "",
+    at: str = "its own tau",
+    is_target: bool = True,
 ) -> str | None:
     """The note for a dense run (its logits [labels]) that predicts another label than the model does at `at`
     (None when they agree). Not called a near-tie: skipping can flip a confident prediction (0.73 one way at tau,
-    0.71 the other dense)."""
+    0.71 the other dense). `is_target`: whether that prediction is the default target (not for patching's
+    corrupted text, whose dense run is the one shown)."""
     logits = np.asarray(dense_logits, dtype=np.float64)
     dense = int(logits.argmax())
     if own == dense:
         return None
     probability = float(np.exp(logits[dense] - logits.max()) / np.exp(logits - logits.max()).sum())
     of = f" {what}" if what else ""
+    said = (
+        f"The target by default is {label_names[own]}, the prediction the other views show."
+        if is_target
+        else f"The {label_names[dense]} shown here is the dense run's; the other views show {label_names[own]}."
+    )
     return (
         f"At {at} the model predicts {label_names[own]}{of}; run dense it would predict {label_names[dense]} "
-        f"({probability:.0%}): the MLP updates it skips at tau decide between them. The target by default is "
-        f"{label_names[own]}, the prediction the other views show."
+        f"({probability:.0%}): the MLP updates it skips at tau decide between them. {said}"
     )

@@ -224,7 +224,7 @@ def test_a_model_run_dense_is_attributed_for_the_label_it_predicts_at_its_own_ta
     saved = loaded.model.config.beacon_threshold
     loaded.model.config.beacon_threshold = 0.9  # skip most MLP updates, so some texts change their prediction
     try:
-        differed = 0
+        differed = corrupted_differed = 0
         for text in CORPUS[:8]:
             predicted = int(trace(loaded, text).probabilities.argmax())
             result = attribute(loaded, text, "saliency")
@@ -234,9 +234,16 @@ def test_a_model_run_dense_is_attributed_for_the_label_it_predicts_at_its_own_ta
             assert bool(differs) == (dense != predicted), text
             differed += dense != predicted
             assert ablate_heads(loaded, text, mode="zero").target == predicted
-            other = "a dull and lifeless film" if text != "a dull and lifeless film" else "a fine film"
-            assert patch(loaded, text, other).target == predicted
+            other = CORPUS[(CORPUS.index(text) + 1) % 8]
+            patched = patch(loaded, text, other)
+            assert patched.target == predicted
+            # the corrupted text is shown dense too: a prediction it changes is said (the clean one's only was)
+            other_own = int(trace(loaded, other).probabilities.argmax())
+            said = [note for note in patched.notes if "for the corrupted text" in note]
+            assert bool(said) == (int(patched.corrupted_logits.argmax()) != other_own), other
+            corrupted_differed += bool(said)
         assert differed, "no text of the corpus changed its prediction at tau 0.9: the note went untested"
+        assert corrupted_differed, "no corrupted text changed its prediction: its note went untested"
     finally:
         loaded.model.config.beacon_threshold = saved
 

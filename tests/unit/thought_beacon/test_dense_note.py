@@ -23,3 +23,10 @@ def test_a_confident_disagreement_is_not_called_a_near_tie_and_gives_the_dense_p
     assert note.startswith("At tau 0.4 the model predicts negative for the clean text; run dense it would predict "
                            "positive (71%)")
     assert note.endswith("The target by default is negative, the prediction the other views show.")
+
+
+def test_a_corrupted_text_note_says_the_dense_label_is_the_one_shown():
+    # patching's corrupted text is not the target: its note says which run the page shows
+    note = differs_note(LABELS, 1, [1.0, 0.0], "for the corrupted text", is_target=False)
+    assert note is not None and note.startswith("At its own tau the model predicts positive for the corrupted text")
+    assert note.endswith("The negative shown here is the dense run's; the other views show positive.")
