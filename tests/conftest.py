@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def as_read(markdown: str) -> str:
     """What a reader sees of a message the app escaped for markdown (views.text.markdown_literal): the text
-    without its backslash escapes."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    without its backslash escapes, a directive's colon (&#58;) read as the colon it shows."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("&#58;", ":")
 
 
 if str(ROOT) not in sys.path:  # `pytest` run from elsewhere than `python -m pytest` in the repo root

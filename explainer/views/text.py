@@ -15,6 +15,10 @@ def plot_text(text: str) -> str:
 
 
 LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+# The colon that opens one of Streamlit's markdown directives, which it applies even inside HTML and after escapes:
+# an icon (":material/thumb_up:" drew ":material_thumb_up:"), an emoji shortcode (":smile:"), a colour
+# (":red[x]", "[" escaped or not). Written as a character reference, it shows as ":" and starts nothing.
+DIRECTIVE_COLON = re.compile(r":(?=[\w/+\\-]+(?::|\[))")
 
 
 def html_text(text: str) -> str:
@@ -22,7 +26,7 @@ def html_text(text: str) -> str:
     line breaks become character references, since a blank line would end the HTML block and let the rest of the
     user's text be read as markdown (a link, bold, an indented code block). Under white-space: pre-wrap they
     still break the line."""
-    return LINE_BREAKS.sub("&#10;", html.escape(str(text)))
+    return DIRECTIVE_COLON.sub("&#58;", LINE_BREAKS.sub("&#10;", html.escape(str(text))))
 
 
 # Explicit bidi embeddings, overrides and isolates: an unclosed U+202E reverses everything after it on the line.
@@ -53,12 +57,15 @@ def markdown_literal(text: str) -> str:
     characters that make emphasis, links, code, HTML, LaTeX or tables, and the "&" that starts a character reference
     ("&lt;" would read "<"), are backslash-escaped, and what would become
     a link with no markup (an address, "www.", an e-mail) is set as code, so a crafted name in a link cannot draw
-    a clickable link or styled text inside the app's own message."""
+    a clickable link or styled text inside the app's own message; nor an icon, emoji or colour (DIRECTIVE_COLON)."""
+    def escaped(piece: str) -> str:
+        return DIRECTIVE_COLON.sub("&#58;", MARKDOWN_SPECIALS.sub(r"\\\1", piece))
+
     parts, at = [], 0
     for found in BARE_LINKS.finditer(text):
-        parts += [MARKDOWN_SPECIALS.sub(r"\\\1", text[at : found.start()]), _code_span(found.group(0))]
+        parts += [escaped(text[at : found.start()]), _code_span(found.group(0))]
         at = found.end()
-    return "".join(parts) + MARKDOWN_SPECIALS.sub(r"\\\1", text[at:])
+    return "".join(parts) + escaped(text[at:])
 
 
 # How byte-level BPE (GPT-2, RoBERTa) and SentencePiece write a space, a newline and a tab inside a token; shown as

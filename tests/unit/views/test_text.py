@@ -3,6 +3,8 @@ shows entities such as &quot; literally)."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 
 from explainer.capture.tracing import trace
@@ -74,6 +76,21 @@ def test_markdown_literal_escapes_what_would_draw_a_link_or_styled_text_and_keep
     assert markdown_literal("see http://x.org/a`b or www.y.org or me@z.org") == (
         "see ``http://x.org/a`b`` or `www.y.org` or `me@z.org`"
     )
+
+
+def test_streamlit_directives_in_user_text_stay_text():
+    """Streamlit draws ":material/thumb_up:" as an icon (inside HTML too, where it read ":material_thumb_up:"),
+    ":smile:" as an emoji and ":red[x]" in red, escaped brackets or not: their opening colon is a reference."""
+    from explainer.views.text import html_text, markdown_literal
+
+    typed = "A :material/thumb_up: B :smile: C :red[x] D :blue-background[y] 12:30: ok: a:b"
+    assert markdown_literal(typed) == (
+        "A &#58;material/thumb\\_up: B &#58;smile: C &#58;red\\[x\\] D &#58;blue-background\\[y\\] 12&#58;30: ok: a:b"
+    )
+    assert html_text(typed) == (
+        "A &#58;material/thumb_up: B &#58;smile: C &#58;red[x] D &#58;blue-background[y] 12&#58;30: ok: a:b"
+    )
+    assert html.unescape(html_text(typed)) == typed
 
 
 def test_right_to_left_tokens_are_isolated_so_the_index_stays_first():
