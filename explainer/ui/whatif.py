@@ -215,8 +215,12 @@ def flip_picker(texts: list[str], key: str = "errors_flip") -> None:
     """A mistake to pick and the button that finds its smallest flip and opens What-if with it."""
     if not texts:
         return
+    text_key = f"{key}_text"
+    links.keep_choice(text_key)  # Back from What-if or Causal: the mistake picked, not the first one
+    if st.session_state.get(text_key) not in texts:  # filtered out since, or never picked
+        st.session_state.pop(text_key, None)
     left, right = st.columns([3, 1], vertical_alignment="bottom")  # wide enough for the whole label
-    left.selectbox("Mistake to flip", texts, key=f"{key}_text")
+    left.selectbox("Mistake to flip", texts, key=text_key)
     right.button(
         "Find the smallest flip",
         key=f"{key}_button",

@@ -137,6 +137,24 @@ def test_errors_page_finds_the_smallest_flip_and_opens_what_if():
     assert app.dataframe and app.dataframe[0].value["text"].iloc[0] == edited  # the list of flips is shown
 
 
+def test_the_mistake_picked_on_errors_is_still_picked_on_the_way_back():
+    """Back from What-if drew "Mistake to flip" at the first mistake: "Patch the flip in Causal" then patched
+    another example than the one just flipped (a browser walk caught it)."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.run()
+    app.switch_page("app_pages/errors.py").run()
+    mistake = app.selectbox(key="errors_flip_text").options[2]
+    app.selectbox(key="errors_flip_text").set_value(mistake).run()
+    app.button(key="errors_flip_button").click().run()
+    assert [t.value for t in app.title] == ["What-if"] and app.session_state["text"] == mistake
+    app.switch_page("app_pages/errors.py").run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="errors_flip_text").value == mistake
+    other = app.selectbox(key="errors_flip_text").options[0]
+    app.text_input(key="errors_filter_text").set_value(other).run()  # the picked mistake is filtered out
+    assert not app.exception and app.selectbox(key="errors_flip_text").value == other
+
+
 def test_a_copy_written_for_an_earlier_sidebar_text_says_so_until_reset_or_edited():
     app = run_page({"text": ORIGINAL})
     note = "written for an earlier sidebar text"
