@@ -112,7 +112,13 @@ example_table(mistakes, "errors_table")
 flippable = mistakes["text"].head(500).tolist()
 whatif_ui.flip_picker(flippable)
 causal_ui.pair_button(flippable)
-st.download_button("Predictions as CSV", data=lambda: predictions_csv(report.frame), file_name="predictions.csv",
-                   mime="text/csv", key="errors_download", on_click="ignore", icon=":material/download:",
-                   help="Every example of the data set, whatever the filters above (texts a spreadsheet would run as "
-                   "a formula start with an apostrophe).")
+every, shown = st.columns(2)  # the whole set, or the mistakes the filters leave (a filtered page got all rows)
+every.download_button(f"All {len(report.frame):,} predictions as CSV", data=lambda: predictions_csv(report.frame),
+                      file_name="predictions.csv", mime="text/csv", key="errors_download", on_click="ignore",
+                      icon=":material/download:", help="Every example of the data set, whatever the filters above "
+                      "(texts a spreadsheet would run as a formula start with an apostrophe).")
+shown.download_button(f"The {len(mistakes):,} mistake{'' if len(mistakes) == 1 else 's'} shown as CSV",
+                      data=lambda: predictions_csv(mistakes), file_name="mistakes.csv", mime="text/csv",
+                      key="errors_download_shown", on_click="ignore", icon=":material/download:",
+                      disabled=mistakes.empty,
+                      help="The misclassified examples the filters above leave, as the table lists them.")

@@ -66,6 +66,11 @@ def test_errors_page_on_the_challenge_set(challenge_report):
     filtered = errors_table(app)
     assert len(filtered) >= 1 and filtered["text"].str.contains("not", case=False).all()
     assert (filtered["capability"] == "negation").all()
+    # the filtered mistakes have a download of their own (the one button gave all 420 rows, unsaid on the label)
+    buttons = {b.proto.label: b.proto for b in app.get("download_button")}
+    assert "All 420 predictions as CSV" in buttons
+    shown = f"The {len(filtered)} mistake{'' if len(filtered) == 1 else 's'} shown as CSV"
+    assert shown in buttons and not buttons[shown].disabled
 
     reopened = open_page("app_pages/errors.py")  # a new session: predictions come from the disk cache
     assert any("read from the cache" in c.value for c in reopened.caption)
