@@ -210,12 +210,7 @@ def seed_data_widgets(prefix: str) -> None:
     name of an offered data set), text_column, label_column. Call before data_widgets."""
     demo = demo_mode.config()
     if demo is not None:
-        names = list(demo.data_choices())
-        linked = links.from_link(f"{prefix}_listed", "data")  # None when kept from an earlier visit
-        links.seed_choice(f"{prefix}_listed", "data", names or [""])
-        if linked and names and linked not in names:  # the offered set opened instead: said by data_widgets
-            # while it stands (with none offered, the page says so: "choose one from the list" would be a dead end)
-            st.session_state[f"{prefix}_refused"] = st.session_state[f"{prefix}_listed"]
+        seed_listed(prefix, list(demo.data_choices()))
         links.seed_choice(f"{prefix}_source", "source", sources(), tell=True)
     else:
         links.seed_option(f"{prefix}_path", "data", str, "")
@@ -239,15 +234,30 @@ def data_link(choice: DataChoice) -> dict[str, str]:
     }
 
 
-def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice:
-    """Source (challenge set, upload, path, and a results folder of `results_kinds` runs when given) and the
-    optional column names."""
-    refused = st.session_state.get(f"{prefix}_refused")  # the offered set opened instead of a linked one
+def seed_listed(prefix: str, names: list[str]) -> None:
+    """Demo mode: the offered data set box's first value from the link's data= (an offered name); any other
+    value opens the first offered set, and say_refused says so while that choice stands."""
+    linked = links.from_link(f"{prefix}_listed", "data")  # None when kept from an earlier visit
+    links.seed_choice(f"{prefix}_listed", "data", names or [""])
+    if linked and names and linked not in names:
+        # with none offered, the page says so: "choose one from the list" would be a dead end
+        st.session_state[f"{prefix}_refused"] = st.session_state[f"{prefix}_listed"]
+
+
+def say_refused(prefix: str) -> None:
+    """The warning for a linked data set the demo does not offer (seed_listed), one wording on every page; kept
+    while the offered set opened instead stands: a page's second run (after its first figure) must not wipe it."""
+    refused = st.session_state.get(f"{prefix}_refused")
     if refused is not None and st.session_state.get(f"{prefix}_listed") == refused:
-        # kept while that choice stands: a page's second run (after its first figure) must not wipe it
         st.warning("The link names a data set this demo does not offer; choose one from the list.")
     elif refused is not None:
         del st.session_state[f"{prefix}_refused"]
+
+
+def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice:
+    """Source (challenge set, upload, path, and a results folder of `results_kinds` runs when given) and the
+    optional column names."""
+    say_refused(prefix)
     kind = st.radio("Data set", sources(bool(results_kinds)), horizontal=True, key=f"{prefix}_source")
     upload, path = None, ""
     if kind == LISTED:

@@ -248,8 +248,8 @@ def dataset_picker(
             links.publish_options({"data": ""})
             data = _read_path(str(CHALLENGE_SET), label_names, shown=CHALLENGE_SET.name)
         elif source == labelled.LISTED:  # demo mode: the config's list, by name
-            # with none offered, the page says so; a toast "not offered here (); is used" would say nothing
-            links.seed_choice(f"{prefix}_listed", "data", names or [""], tell=bool(names))
+            labelled.seed_listed(prefix, names)  # a linked name not offered: the warning Errors and Map give
+            labelled.say_refused(prefix)
             resend(f"{prefix}_listed")
             name = st.selectbox("Data set", names, key=f"{prefix}_listed")
             links.publish_options({"data": name or ""})

@@ -262,7 +262,8 @@ def test_markers_and_beacons_keep_the_offered_data_set_in_the_link_and_tell_an_u
         assert app.selectbox(key=f"{prefix}_listed").value == "rows/rows.csv"
         assert app.query_params["data"] in ("rows/rows.csv", ["rows/rows.csv"]), page
         refused = run({"text": "a fine film", "data": str(demo)}, page=page)  # a server path: not offered
-        assert any("is not offered here" in t.value for t in refused.toast), page
+        assert any("does not offer" in w.value for w in refused.warning), page  # as Errors and Map say it
+        assert any("does not offer" in w.value for w in refused.run().warning), page  # and keep saying it
         assert str(demo) not in shown(refused) and refused.query_params["data"] in ("rows/rows.csv", ["rows/rows.csv"])
 
 
