@@ -274,7 +274,9 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
         st.caption("The --out folder of `python -m explainer evaluate|map --engine ray`: shown as computed there, "
                    "for the model that computed it.")
         return DataChoice(kind, None, path, None, None, results_kinds)
-    with st.expander("Columns (detected unless named here)"):
+    # open when a name is given (a link's text_column=): a wrong name's refusal then shows the box to clear
+    named = any(str(st.session_state.get(f"{prefix}_{side}_column") or "").strip() for side in ("text", "label"))
+    with st.expander("Columns (detected unless named here)", expanded=named):
         left, right = st.columns(2)
         text_column = text_box.text_input("Text column", f"{prefix}_text_column", left).strip() or None
         label_column = text_box.text_input("Label column", f"{prefix}_label_column", right).strip() or None

@@ -215,6 +215,10 @@ def test_a_crafted_column_name_in_a_link_is_shown_as_typed_not_as_a_link(tmp_pat
     shown = " ".join(e.value for e in app.error)
     assert "no text column" in shown
     assert "\\[Session expired, sign in again\\](`https://evil.example/login" in shown  # drawn as typed: no link
+    # the named column's box is open beside the refusal, to clear (it sat in a closed section: a dead end)
+    assert [e.proto.expanded for e in app.expander if e.label.startswith("Columns")] == [True]
+    app.text_input(key="errors_text_column").set_value("").run()
+    assert not app.exception and not app.error and app.dataframe
 
 
 def test_an_open_request_switches_to_the_view_with_the_text():
