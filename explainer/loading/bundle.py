@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import pickle
+import re
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from explainer.loading.backbone import BackboneError
 from explainer.loading.memory import keep_freed_memory_mapped
 from explainer.loading.retrofit import load_retrofit
 from explainer.loading.saved_tokenizer import as_saved
+from explainer.loading.shards import index_problem
 from explainer.models.adapter_io import ADAPTER_FILE, AdapterError
 from explainer.models.configuration_retrofit import ThoughtBeaconBertConfig
 
@@ -153,6 +155,14 @@ def _looks_like_path(name: str) -> bool:
 
 
 def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    try:
+        return _read_folder(folder, allow_pickle)
+    except PermissionError as error:  # an unreadable folder or file: said as such, not as a missing file
+        what = Path(error.filename).name if error.filename else folder.name
+        raise ModelLoadError(f"{folder}: {what} cannot be read (permission denied)") from None
+
+
+def _read_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder} has no config.json: it is not a Hugging Face model folder")
     if (folder / ADAPTER_FILE).is_file():
@@ -163,6 +173,13 @@ def _load_folder(folder: Path, allow_pickle: bool) -> tuple[PreTrainedModel, Pre
         raise ModelLoadError(f"{folder} has no weights: expected model.safetensors (or pytorch_model.bin)")
     if not has_safe and not allow_pickle:
         raise ModelLoadError(_pickle_refusal(str(folder)))
+    # the file transformers will read: the single file, else the index (whose shard names it follows blindly)
+    single, index = (SAFE_WEIGHTS if has_safe else PICKLE_WEIGHTS)
+    if not (folder / single).is_file() and (problem := index_problem(folder, index)):
+        raise ModelLoadError(problem)
+    for name in (single,) if (folder / single).is_file() else ():
+        if not os.access(folder / name, os.R_OK):  # transformers calls an unreadable file missing
+            raise ModelLoadError(f"{folder}: {name} cannot be read (permission denied)")
     config = _load_config(str(folder))
     model = _from_pretrained(str(folder), config, use_safetensors=has_safe)
     return model, _load_tokenizer(str(folder))
@@ -180,7 +197,8 @@ def _load_adapter(folder: Path) -> PreTrainedModel:
     except (BackboneError, AdapterError) as error:
         raise ModelLoadError(str(error)) from error
     except (OSError, ValueError, RuntimeError) as error:
-        raise ModelLoadError(f"Adapter checkpoint {folder} is damaged or does not fit its base: {error}") from error
+        said = " ".join(str(error).split())  # torch's state_dict report runs over lines and tabs
+        raise ModelLoadError(f"Adapter checkpoint {folder} is damaged or does not fit its base: {said}") from error
     except CONFIG_SHAPE_ERRORS as error:
         raise _invalid_config(folder, error) from error
     except Exception as error:  # safetensors raises its own error type on a damaged file
@@ -327,7 +345,24 @@ def _from_pretrained(
         )
     if missing_all := info.get("missing_keys"):
         raise ModelLoadError(f"Weights of '{source}' are incomplete: missing {', '.join(sorted(missing_all)[:6])}")
+    if extra := _layers_beyond(info.get("unexpected_keys", ()), sizes(config).layers):
+        # transformers drops them in silence: a config.json of 1 layer over 2 layers' weights ran half a model
+        layers = sizes(config).layers
+        raise ModelLoadError(
+            f"Weights of '{source}' hold at least {extra + 1} layers, its config.json {layers}: the config does not "
+            "belong to them, and the model would run without the rest"
+        )
     return model
+
+
+# A transformer block's index in a weight name: "bert.encoder.layer.3.", "model.layers.3.", "transformer.h.3."
+_BLOCK_INDEX = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def _layers_beyond(unexpected: Any, layers: int) -> int | None:
+    """The highest block index among weights the model did not take, when it is past the config's layers."""
+    found = [int(m.group(1)) for key in unexpected if (m := _BLOCK_INDEX.search(str(key)))]
+    return max(found) if found and max(found) >= layers else None
 
 
 def _auto_load(source: str, config, use_safetensors: bool | None, local_files_only: bool, **extra: Any):
@@ -407,6 +442,16 @@ def _pad_as_the_classifier_skips(model: PreTrainedModel, tokenizer: PreTrainedTo
 def _require_classifier_head(model: PreTrainedModel, name: str) -> None:
     if not hasattr(model.config, "id2label") or model.config.num_labels < 1:
         raise ModelLoadError(f"'{name}' defines no labels")
+    if getattr(model.config, "is_encoder_decoder", False):  # BART, T5: two stacks, cross-attention between them
+        raise ModelLoadError(
+            f"'{name}' is an encoder-decoder model ({model.config.model_type}): the workbench explains classifiers "
+            "of one stack (encoder or decoder), whose attention and hidden states it reads layer by layer"
+        )
+    if model.config.num_labels == 1:  # a softmax over one logit is 1.0 whatever the text
+        raise ModelLoadError(
+            f"'{name}' has a single output (a regression or single-logit head): the workbench explains classifiers "
+            "of two or more labels, whose probabilities a softmax gives"
+        )
 
 
 def _require_tokenizer_fits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, name: str) -> None:

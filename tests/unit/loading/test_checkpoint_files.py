@@ -1,0 +1,143 @@
+"""A checkpoint's files as the loader finds them: a sharded checkpoint's index (its shard names are joined to the
+folder and opened as given), unreadable files, a config that does not belong to its weights, and heads the
+workbench cannot explain. Each case here loaded, hung or read outside the folder before (a loader fuzz)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from explainer.loading.bundle import ModelLoadError, load_model
+
+MARK = "pickle code ran"
+
+
+class Payload:  # unpickling it would call print
+    def __reduce__(self):
+        return (print, (MARK,))
+
+
+def sharded(checkpoint, tmp_path, shards: dict[str, str] | None = None, index: object = None):
+    """The tiny BERT checkpoint split into two safetensors shards behind model.safetensors.index.json."""
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "sharded")
+    state = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    names = sorted(state)
+    half = len(names) // 2
+    save_file({k: state[k] for k in names[:half]}, folder / "model-00001-of-00002.safetensors")
+    save_file({k: state[k] for k in names[half:]}, folder / "model-00002-of-00002.safetensors")
+    weight_map = {k: "model-00001-of-00002.safetensors" if i < half else "model-00002-of-00002.safetensors"
+                  for i, k in enumerate(names)}
+    for old, new in (shards or {}).items():
+        weight_map = {k: new if v == old else v for k, v in weight_map.items()}
+    written = {"metadata": {"total_size": 1}, "weight_map": weight_map} if index is None else index
+    (folder / "model.safetensors.index.json").write_text(json.dumps(written))
+    return folder, state
+
+
+def test_a_sharded_checkpoint_loads_with_its_shards_linked_from_elsewhere(checkpoint, tmp_path):
+    # the Hugging Face cache's snapshot folders link every file to a blob outside them: links are followed
+    folder, state = sharded(checkpoint, tmp_path)
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    shard = folder / "model-00002-of-00002.safetensors"
+    shutil.move(shard, blobs / "b2")
+    shard.symlink_to(blobs / "b2")
+    loaded = load_model(folder, device="cpu")
+    for key, value in state.items():
+        assert torch.equal(loaded.model.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("shard", ["../outside.safetensors", "/etc/passwd", "/dev/zero", "sub/x.safetensors", ".."])
+def test_a_shard_named_outside_the_folder_is_refused_before_it_is_read(checkpoint, tmp_path, shard):
+    # "/dev/zero" read for minutes into gigabytes; "../x" and absolute names were read from outside the folder
+    folder, _ = sharded(checkpoint, tmp_path, {"model-00002-of-00002.safetensors": shard})
+    (tmp_path / "outside.safetensors").write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="names a shard outside the folder"):
+        load_model(folder)
+
+
+def test_a_fifo_or_missing_shard_is_refused_not_waited_on(checkpoint, tmp_path):
+    folder, _ = sharded(checkpoint, tmp_path)
+    shard = folder / "model-00002-of-00002.safetensors"
+    shard.unlink()
+    os.mkfifo(shard)  # opening it would block forever
+    with pytest.raises(ModelLoadError, match="model-00002-of-00002.safetensors that .* is missing or not a file"):
+        load_model(folder)
+    shard.unlink()
+    with pytest.raises(ModelLoadError, match="is missing or not a file"):
+        load_model(folder)
+
+
+def test_a_pickle_shard_behind_a_safetensors_index_is_refused(checkpoint, tmp_path, capsys):
+    # transformers torch.loads any shard not named .safetensors: the folder counted as safetensors, no opt-in asked
+    folder, _ = sharded(checkpoint, tmp_path, {"model-00002-of-00002.safetensors": "weights-2.bin"})
+    second = load_file(folder / "model-00002-of-00002.safetensors")
+    torch.save({**second, "payload": Payload()}, folder / "weights-2.bin")
+    for allow_pickle in (False, True):  # a pickle shard belongs in pytorch_model.bin.index.json
+        with pytest.raises(ModelLoadError, match=r"names a shard that is not a safetensors file \(weights-2.bin\)"):
+            load_model(folder, allow_pickle=allow_pickle)
+    assert MARK not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("index, said", [
+    ({"weight_map": {"a": "model-00001-of-00002.safetensors"}}, "has no metadata object"),
+    ({"metadata": {}}, "has no weight_map"),
+    ({"metadata": {}, "weight_map": ["model-00001-of-00002.safetensors"]}, "has no weight_map"),
+    ([1, 2], "has no weight_map"),
+])
+def test_a_damaged_index_is_named(checkpoint, tmp_path, index, said):
+    # they read "'metadata'", "'weight_map'", "'list' object has no attribute 'values'"
+    folder, _ = sharded(checkpoint, tmp_path, index=index)
+    with pytest.raises(ModelLoadError, match=f"model.safetensors.index.json {said}"):
+        load_model(folder)
+    (folder / "model.safetensors.index.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="model.safetensors.index.json cannot be read as JSON"):
+        load_model(folder)
+
+
+def test_an_unreadable_folder_or_weights_file_is_said_as_such(checkpoint, tmp_path, monkeypatch):
+    # the weights read "No such file or directory"; a folder raised a bare PermissionError
+    import explainer.loading.bundle as bundle_module
+
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "locked")
+    real_access = os.access
+    monkeypatch.setattr(bundle_module.os, "access",
+                        lambda path, mode: False if str(path).endswith(".safetensors") else real_access(path, mode))
+    with pytest.raises(ModelLoadError, match="model.safetensors cannot be read \\(permission denied\\)"):
+        load_model(folder)
+    monkeypatch.undo()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(folder / "config.json"))
+
+    monkeypatch.setattr(bundle_module, "_read_folder", refuse)
+    with pytest.raises(ModelLoadError, match="config.json cannot be read \\(permission denied\\)"):
+        load_model(folder)
+
+
+def test_a_config_of_fewer_layers_than_its_weights_is_refused(checkpoint, tmp_path):
+    # transformers drops the unexpected layers in silence: half the model ran, under the full model's name
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "fewer")
+    config = json.loads((folder / "config.json").read_text())
+    held = config["num_hidden_layers"]
+    config["num_hidden_layers"] = 1
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match=f"hold at least {held} layers, its config.json 1"):
+        load_model(folder)
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2"])
+def test_a_single_output_head_is_refused(tmp_path, tokenizer, family):
+    # a softmax over one logit gave probability 1.0 whatever the text
+    from tests.conftest import build_model, save_checkpoint
+
+    model = build_model(family, num_labels=1, id2label={0: "score"}, label2id={"score": 0})
+    save_checkpoint(model, tokenizer, tmp_path / "one")
+    with pytest.raises(ModelLoadError, match="has a single output"):
+        load_model(tmp_path / "one")
