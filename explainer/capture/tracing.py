@@ -13,6 +13,7 @@ import torch
 
 from explainer.capture import layer_hooks
 from explainer.capture.encoding import UNREAD_START, InputError, encode, unread_note
+from explainer.capture.layer_shapes import layer_shape_refusal
 from explainer.capture.token_names import readable_tokens
 from explainer.families import MlpProbe, family_of, missing_family_note, single_readout_note
 from explainer.frozen import FrozenArrays
@@ -153,6 +154,12 @@ def trace(
 
     if not out.attentions or out.attentions[0] is None:
         raise RuntimeError(f"{bundle.name} returned no attention weights: it must run with eager attention")
+    # A model that pools tokens between layers (Funnel) is refused at load; a bundle made another way, here.
+    refusal = layer_shape_refusal(
+        bundle.name, model.config.model_type, inputs["input_ids"].shape[1], out.attentions, hidden
+    )
+    if refusal:
+        raise RuntimeError(refusal)
     logits = _numpy(out.logits[0])
     probabilities = _numpy(out.logits[0].float().softmax(-1))
     if is_ours:
