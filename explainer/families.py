@@ -17,7 +17,9 @@ rather than hook the module once per layer.
 
 Adding a family = one `Family(...)` entry in FAMILIES (and a tiny config in tests/conftest.py, which the table's
 test requires). A model type with no entry still traces (attention and hidden states); its logit lens, MLP ratio
-and attribution graph stay empty, and `missing_family_note` says so in words.
+and attribution graph stay empty, and `missing_family_note` says so in words. Its position offset is read off its
+embeddings (`position_offset`). A model whose layers change the number of tokens (Funnel pools them) cannot be
+shown at all: explainer/capture/layer_shapes.py says so.
 """
 
 from __future__ import annotations
@@ -325,6 +327,33 @@ def family_of(model_or_config: Any) -> Family:
         config = getattr(model_or_config, "config", model_or_config)
         model_type = getattr(config, "model_type", "")
     return _BY_TYPE.get(model_type, UNKNOWN)
+
+
+def position_offset(model: Any) -> int:
+    """Position ids a loaded model loses before its first token: its table entry's, or, for a type the table
+    lacks, what its embeddings show, so that an unlisted RoBERTa-style family (roberta-prelayernorm,
+    data2vec-text) is not fed positions past its table. The loader's maximum length subtracts this."""
+    family = family_of(model)
+    if family is not UNKNOWN:
+        return family.position_offset(model.config)
+    return inferred_position_offset(model)
+
+
+def inferred_position_offset(model: nn.Module) -> int:
+    """padding_idx + 1 when the embeddings number positions from their padding index, as RoBERTa's do (the
+    module keeps `padding_idx`, and its position table of max_position_embeddings rows pads that row); else 0.
+    A table that pads row 0 but counts from 0 (LXMERT) keeps no padding_idx of its own: 0."""
+    rows = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    for module in model.modules():
+        table = getattr(module, "position_embeddings", None)
+        weight = getattr(table, "weight", None)  # I-BERT's QuantEmbedding has a weight but no num_embeddings
+        if not isinstance(table, nn.Module) or not isinstance(weight, torch.Tensor) or weight.shape[0] != rows:
+            continue  # rotary or relative positions keep no table; another table is not the one positions index
+        padding = getattr(module, "padding_idx", None)
+        if isinstance(padding, int) and padding >= 0 and getattr(table, "padding_idx", None) == padding:
+            return padding + 1
+        return 0
+    return 0
 
 
 def is_known(model_type: str) -> bool:
