@@ -50,7 +50,8 @@ def print_json(payload: dict[str, Any]) -> None:
     out = sys.stdout
     if _json_swap is not None and sys.stdout is _json_swap[1]:  # stdout still swapped: the saved stream
         out = _json_swap[0]
-    print(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False), file=out)
+    # under EXPLAINER_DEMO, a model folder or data root named in the output is called by its offered name
+    print(as_offered(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False)), file=out)
 
 
 def stdout_for_json_only() -> None:
@@ -176,7 +177,8 @@ def as_offered(message: str) -> str:
     named = [(str(root), name) for name, root in demo.data_roots]
     named += [(model.target, model.name) for model in demo.models if Path(model.target).is_absolute()]
     for path, name in sorted(named, key=lambda pair: -len(pair[0])):  # a root inside another: the longer first
-        message = re.sub(re.escape(path) + r"(?![\w.-])", lambda _, name=name: name, message)  # not /data in /data2
+        # not /data in /data2 or /data.csv; a full stop ending the sentence after the path is no part of it
+        message = re.sub(re.escape(path) + r"(?![\w-]|\.[\w-])", lambda _, name=name: name, message)
     return message
 
 
@@ -296,7 +298,11 @@ def model_argument(name: str | None) -> str | None:
     if name is None:
         return demo.models[0].target
     if name not in demo.model_names:
-        fail(f"model {name!r} is not offered by this demo; offered: {', '.join(demo.model_names)}")
+        # a path is not repeated: fail() would call an offered folder by its name ("'x' is not offered; offered: x")
+        path = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1  # as load_model tells them
+        said = "a path" if path else repr(name)
+        fail(f"model {said} is not offered by this demo (--model takes an offered name); offered: "
+             f"{', '.join(demo.model_names)}")
     return demo.model_target(name)
 
 
@@ -362,10 +368,13 @@ def load_cli_model(name: str | None, allow_pickle: bool = False) -> ModelBundle:
     a model that cannot be loaded is a one-line error."""
     from explainer.loading.bundle import ModelLoadError, load_model, out_of_memory
 
+    target = model_argument(name)
     try:
-        return load_model(model_argument(name), allow_pickle=allow_pickle)
+        return load_model(target, allow_pickle=allow_pickle)
     except (ModelLoadError, OSError) as error:
-        fail(str(error))
+        offered = offered_model(name)
+        # under EXPLAINER_DEMO as the app says it: the reason quotes the folder's files (its config, a base path)
+        fail(str(error) if offered is None else f"{offered} cannot be loaded (EXPLAINER_DEMO hides why)")
     except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
         if not out_of_memory(error):
             raise

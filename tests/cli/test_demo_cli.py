@@ -60,7 +60,9 @@ def test_models_not_offered_are_refused_before_loading(demo, capsys, model, comm
     with pytest.raises(SystemExit) as exit_:
         command.main(argv)
     assert exit_.value.code == 2
-    assert "is not offered by this demo; offered: sst2-baseline" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "is not offered by this demo (--model takes an offered name); offered: sst2-baseline" in said
+    assert ("model a path is" in said) == (model in ("/etc", "../assets/models/sst2-baseline"))
 
 
 def test_a_broken_demo_config_stops_the_command(tmp_path, monkeypatch, capsys):
@@ -142,3 +144,58 @@ def test_an_offered_file_that_is_not_a_data_set_is_named_as_offered_not_by_its_s
             command.main(["--data", name, "--out", str(root / "out")])
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and name in err and str(root) not in err, err
+
+
+@pytest.fixture
+def offered_folder(tmp_path, monkeypatch, checkpoint):
+    """A demo offering one model folder by name ("offered"), the tiny BERT checkpoint copied beside the config."""
+    import shutil
+
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "models" / "secret-folder-name")
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[[models]]\nname = "offered"\npath = "{folder}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    return folder
+
+
+def test_the_json_calls_an_offered_folder_by_its_name(offered_folder, capsys):
+    # "model" was the folder's server path in trace, attribute, ablate, patch and markers
+    trace.main(["--model", "offered", "--text", "a fine film", "--json"])
+    out = capsys.readouterr().out
+    assert '"model": "offered"' in out and str(offered_folder) not in out
+
+
+def test_a_broken_offered_model_quotes_nothing_of_its_folder(offered_folder, capsys):
+    import json
+
+    config = json.loads((offered_folder / "config.json").read_text())
+    config["model_type"] = "SECRET-TYPE"  # quoted by transformers' error, as were id2label keys and base paths
+    (offered_folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit):
+        trace.main(["--model", "offered", "--text", "a fine film"])
+    err = capsys.readouterr().err
+    assert err.strip() == "error: offered cannot be loaded (EXPLAINER_DEMO hides why)"
+
+
+def test_a_path_ending_a_sentence_is_called_by_its_offered_name(offered_folder):
+    from explainer.cli.common import as_offered
+
+    # "Unrecognized model in /srv/x. Should have ..." kept the path: the full stop read as part of a name
+    said = as_offered(f"Unrecognized model in {offered_folder}. Should have")
+    assert said == "Unrecognized model in offered. Should have"
+    assert as_offered(f"{offered_folder}.csv") == f"{offered_folder}.csv"  # another file, not the folder
+
+
+def test_a_crash_under_the_demo_is_one_line_without_a_traceback(demo, capsys, monkeypatch):
+    from explainer import cli
+
+    def crash(argv):
+        raise RuntimeError(f"deep failure in {demo[0]}")
+
+    monkeypatch.setattr(trace, "main", crash)
+    assert cli.main(["trace", "--text", "hi"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "error: trace failed (RuntimeError); run it without EXPLAINER_DEMO to see why"
+    monkeypatch.delenv("EXPLAINER_DEMO")
+    with pytest.raises(RuntimeError):  # outside a demo the traceback is the operator's to read
+        cli.main(["trace", "--text", "hi"])
