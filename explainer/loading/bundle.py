@@ -31,8 +31,9 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 import explainer.models  # noqa: F401  (registers the ThoughtBeacon Auto classes)
+from explainer.capture.layer_shapes import layer_shape_refusal
 from explainer.data.disk_cache import folder_stamp
-from explainer.families import family_of, sizes
+from explainer.families import family_of, position_offset, sizes
 from explainer.loading import shipped
 from explainer.loading.backbone import BackboneError
 from explainer.loading.memory import keep_freed_memory_mapped
@@ -501,7 +502,7 @@ def _max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> i
     candidates = []
     positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
     if positions:
-        candidates.append(positions - family_of(config).position_offset(config))
+        candidates.append(positions - position_offset(model))  # an unlisted family's read off its embeddings
     if 0 < tokenizer.model_max_length < 100_000:
         candidates.append(tokenizer.model_max_length)
     return min(candidates) if candidates else 512
@@ -541,6 +542,10 @@ def _check_attention_is_returned(bundle: ModelBundle) -> None:
             f"'{bundle.name}' does not return attention weights even with eager attention "
             f"(implementation: {bundle.model.config._attn_implementation}); its attention cannot be shown"
         )
+    # a model that pools tokens between layers (Funnel): said at load, not as a crash in every view
+    length = encoded["input_ids"].shape[1]
+    if refusal := layer_shape_refusal(bundle.name, bundle.model.config.model_type, length, attentions):
+        raise ModelLoadError(refusal)
 
 
 hf_logging.set_verbosity_error()  # hide HF chatter on long inputs and loading; our errors say what matters

@@ -63,11 +63,6 @@ def test_trace_refuses_a_funnel_bundle_in_one_line(tokenizer):
         trace(bundle, TEXT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs explainer/loading/bundle.py:_check_attention_is_returned to raise ModelLoadError(layer_shape_refusal"
-    "(...)) on its probe's attentions; remove this marker when it does",
-)
 def test_load_refuses_a_funnel_checkpoint(tmp_path, tokenizer):
     folder = save_checkpoint(funnel(), tokenizer, tmp_path / "funnel")
     with pytest.raises(ModelLoadError, match="pools its tokens between layers"):

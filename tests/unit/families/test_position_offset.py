@@ -77,11 +77,6 @@ def test_unlisted_bert_style_families_lose_nothing(prefix):
     assert runs(model, model.config.max_position_embeddings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs explainer/loading/bundle.py:_max_length to subtract families.position_offset(model) instead of "
-    "family_of(config).position_offset(config); remove this marker when it does",
-)
 def test_a_long_text_on_an_unlisted_roberta_style_family_is_truncated(tmp_path, tokenizer):
     """With no model_max_length in tokenizer_config.json the length comes from the position table alone: it was
     66 for a table of 66 rows, and a long text ran off it ("index 66 is out of bounds")."""
