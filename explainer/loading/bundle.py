@@ -448,6 +448,13 @@ def _require_classifier_head(model: PreTrainedModel, name: str) -> None:
             f"'{name}' is an encoder-decoder model ({model.config.model_type}): the workbench explains classifiers "
             "of one stack (encoder or decoder), whose attention and hidden states it reads layer by layer"
         )
+    ids = sorted(int(i) for i in model.config.id2label)
+    if ids != list(range(model.config.num_labels)):  # {"0": "neg", "5": "pos"} showed ('neg', 'LABEL_1')
+        shown = ", ".join(map(str, ids[:8])) + (", ..." if len(ids) > 8 else "")
+        raise ModelLoadError(
+            f"'{name}': the id2label of its config.json numbers its labels {shown}; the classifier's "
+            f"{model.config.num_labels} outputs are numbered 0 to {model.config.num_labels - 1}"
+        )
     if model.config.num_labels == 1:  # a softmax over one logit is 1.0 whatever the text
         raise ModelLoadError(
             f"'{name}' has a single output (a regression or single-logit head): the workbench explains classifiers "

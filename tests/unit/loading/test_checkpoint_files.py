@@ -141,3 +141,13 @@ def test_a_single_output_head_is_refused(tmp_path, tokenizer, family):
     save_checkpoint(model, tokenizer, tmp_path / "one")
     with pytest.raises(ModelLoadError, match="has a single output"):
         load_model(tmp_path / "one")
+
+
+def test_labels_numbered_with_a_gap_are_refused(checkpoint, tmp_path):
+    # {"0": "neg", "5": "pos"} loaded as the labels ('neg', 'LABEL_1')
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "gap")
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"], config["label2id"] = {"0": "neg", "5": "pos"}, {"neg": 0, "pos": 5}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="numbers its labels 0, 5; the classifier's 2 outputs are numbered 0 to 1"):
+        load_model(folder)
