@@ -6,7 +6,7 @@ box or lasso selection becomes a slice."""
 import streamlit as st
 
 from explainer.dataset_map import slices as slicing
-from explainer.dataset_map.maps import build_map, mislabelled_csv, neighbours_table
+from explainer.dataset_map.maps import build_map, mislabelled_csv, mislabelled_table, neighbours_table
 from explainer.ui import dataset_map as map_ui
 from explainer.ui import labelled, links, progressive, session
 from explainer.ui.problems import show_problem
@@ -96,7 +96,7 @@ st.caption(
     f"{len(ranked):,} rows whose label disagrees with most of their {result.neighbours.k} nearest neighbours' "
     "labels and with the model, most suspicious first."
 )
-st.dataframe(ranked.head(2000).round(4), hide_index=True, key="map_mislabelled")
+st.dataframe(mislabelled_table(result).head(2000).round(4), hide_index=True, key="map_mislabelled")
 cells = st.columns(2)
 cells[0].download_button(
     "Likely mislabelled (CSV)",

@@ -265,11 +265,12 @@ def build_map(
 
 
 def neighbours_table(result: MapResult, row: int) -> pd.DataFrame:
-    """The nearest rows of `row`: rank, row, distance, text, label, predicted, correct (none for a row whose vector
-    is not finite: the search leaves its list at -1, which iloc would read as the last row)."""
+    """The nearest rows of `row`: rank, distance, row, line, text, label, predicted, correct (none for a row whose
+    vector is not finite: the search leaves its list at -1, which iloc would read as the last row)."""
     kept = result.neighbours.indices[row] >= 0
     found = result.neighbours.indices[row][kept]
-    shown = result.frame.iloc[found][["row", "text", "label", "predicted", "correct"]].reset_index(drop=True)
+    # with the file's line too: the Errors page names a row by it
+    shown = result.frame.iloc[found][["row", "line", "text", "label", "predicted", "correct"]].reset_index(drop=True)
     shown.insert(0, "distance", result.neighbours.distances[row][kept].astype(np.float64))
     shown.insert(0, "rank", np.arange(1, len(found) + 1))
     return shown
@@ -281,13 +282,19 @@ def _read_alike(bundle: ModelBundle, texts: Sequence[str]) -> bool:
     return all(np.array_equal(first, ids) for ids in rest)
 
 
-def mislabelled_csv(result: MapResult, row_numbers: np.ndarray | None = None) -> bytes:
-    """The likely-mislabelled list as UTF-8 CSV, with each row's file line; `row_numbers` [N] renumbers the
-    rows (the CLI gives each row's index among the file's data rows)."""
+def mislabelled_table(result: MapResult) -> pd.DataFrame:
+    """The likely-mislabelled list with each row's file line beside its row (the Errors page names rows by line)."""
     table = result.mislabelled.copy()
     table.insert(
         1, "line", result.frame["line"].to_numpy()[table["row"].to_numpy(dtype=np.int64)] if len(table) else []
     )
+    return table
+
+
+def mislabelled_csv(result: MapResult, row_numbers: np.ndarray | None = None) -> bytes:
+    """The likely-mislabelled list as UTF-8 CSV, with each row's file line; `row_numbers` [N] renumbers the
+    rows (the CLI gives each row's index among the file's data rows)."""
+    table = mislabelled_table(result)
     if row_numbers is not None and len(table):
         table["row"] = row_numbers[table["row"].to_numpy(dtype=np.int64)]
     return spreadsheet_csv(table)

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from explainer.dataset_map.embeddings import MapError, embed_dataset
-from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv, neighbours_table, resolve_layer
+from explainer.dataset_map.maps import (
+    MapOptions,
+    build_map,
+    mislabelled_csv,
+    mislabelled_table,
+    neighbours_table,
+    resolve_layer,
+)
 from explainer.dataset_map.neighbours import nearest_neighbours
 from explainer.dataset_map.projection import axis_titles, project, unit_rows
 
@@ -27,6 +34,9 @@ def test_map_of_a_data_set(bert_bundle, corpus_data, tmp_path, monkeypatch):
     assert (result.layer, result.layers, result.method, result.cached) == (1, 3, "pca", False)
     table = neighbours_table(result, 3)
     assert list(table["row"]) == list(result.neighbours.indices[3]) and len(table) == 4
+    # each row's file line beside it, as the Errors page names rows (the map said "row 317", Errors "line 319")
+    assert list(table["line"]) == list(frame["line"].iloc[result.neighbours.indices[3]])
+    assert list(mislabelled_table(result).columns[:2]) == ["row", "line"]
     # A row whose vector is not finite keeps the search's -1s: no neighbours listed (iloc read -1 as the last row).
     lost = dataclasses.replace(result, neighbours=dataclasses.replace(result.neighbours,
                                                                       indices=result.neighbours.indices.copy()))
