@@ -91,7 +91,7 @@ elif trace is not None:
             each = f"each of the {len(data):,} texts runs" if len(data) != 1 else "the 1 text runs"
             st.caption(f"Not built yet for this model and data: {each} once, then "
                        f"{layers * k} more times with one marker forced for the forced effect: {passes:,} passes in "
-                       "all, many minutes on a CPU for thousands. Cached on disk afterwards.")
+                       "all (many minutes on a CPU for thousands of texts). Cached on disk afterwards.")
         else:
             label = st.selectbox("Label", list(bundle.label_names), key="markers_effect_label")
             cols = st.columns(2)
