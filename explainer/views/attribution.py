@@ -6,7 +6,6 @@ user text may contain markup and plotly interprets a subset of HTML in its strin
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -146,7 +145,7 @@ def highlighted_html(attribution: Attribution) -> str:
             shown = html_piece(text[max(start, cursor) : end])  # overlapping offsets: show each character once
             cursor = end
         parts.append(
-            f"<span class='attribution-token' title='{html.escape(label)}: {value:+.4f}' "
+            f"<span class='attribution-token' title='{html_text(label)}: {value:+.4f}' "
             # no side padding: the text's own spaces separate words, so the pieces of one word ("un", "##earned")
             # and a word's punctuation read as typed, not as separate words
             f"style='background:{_color(value, scale, two_sided)};padding:1px 0;border-radius:3px"

@@ -15,18 +15,20 @@ def plot_text(text: str) -> str:
 
 
 LINE_BREAKS = re.compile(r"\r\n|\r|\n")
-# The colon that opens one of Streamlit's markdown directives, which it applies even inside HTML and after escapes:
-# an icon (":material/thumb_up:" drew ":material_thumb_up:"), an emoji shortcode (":smile:"), a colour
-# (":red[x]", "[" escaped or not). Written as a character reference, it shows as ":" and starts nothing.
-DIRECTIVE_COLON = re.compile(r":(?=[\w/+\\-]+(?::|\[))")
+# The colon that can open one of Streamlit's markdown directives, which it applies even inside HTML and after
+# escapes: an icon (":material/thumb_up:" drew ":material_thumb_up:"), an emoji shortcode (":smile:"), a colour or
+# badge (":red[x]", "[" escaped or not), and a bare ":red" or ":name{...}", which ate the word. Written as a
+# character reference, it shows as ":" and starts nothing. In HTML every colon is: a text shown piece by piece
+# (token spans, a diff's words) splits a directive where no lookahead sees it whole.
+DIRECTIVE_COLON = re.compile(r":(?=[\w+\\-])")
 
 
 def html_text(text: str) -> str:
     """`text` escaped for HTML that Streamlit's markdown shows (unsafe_allow_html): besides <, >, & and quotes,
     line breaks become character references, since a blank line would end the HTML block and let the rest of the
     user's text be read as markdown (a link, bold, an indented code block). Under white-space: pre-wrap they
-    still break the line."""
-    return DIRECTIVE_COLON.sub("&#58;", LINE_BREAKS.sub("&#10;", html.escape(str(text))))
+    still break the line. Every colon is a reference too (DIRECTIVE_COLON)."""
+    return LINE_BREAKS.sub("&#10;", html.escape(str(text))).replace(":", "&#58;")
 
 
 # Explicit bidi embeddings, overrides and isolates: an unclosed U+202E reverses everything after it on the line.

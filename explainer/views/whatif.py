@@ -5,7 +5,6 @@ and Traces; user text is escaped everywhere. Words are those of explainer/counte
 from __future__ import annotations
 
 import difflib
-import html
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -44,7 +43,7 @@ def diff_html(original: str, edited: str) -> str:
         return html_text(text[words[i - 1].end : words[i].start]) if i > 0 else ""
 
     def run(text: str, words: list[Word], first: int, last: int) -> str:  # words first..last - 1 as typed
-        return "".join((gap(text, words, i) if i > first else "") + html.escape(words[i].text)
+        return "".join((gap(text, words, i) if i > first else "") + html_text(words[i].text)
                        for i in range(first, last))
 
     out = ""
@@ -56,7 +55,7 @@ def diff_html(original: str, edited: str) -> str:
     for tag, a0, a1, b0, b1 in _opcodes(a, b):
         if tag == "equal":
             for i in range(b0, b1):
-                out += before(i) + html.escape(b[i].text)
+                out += before(i) + html_text(b[i].text)
             continue
         if a1 > a0:
             removed = run(original, a, a0, a1)

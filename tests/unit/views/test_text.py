@@ -4,6 +4,7 @@ shows entities such as &quot; literally)."""
 from __future__ import annotations
 
 import html
+import re
 
 import numpy as np
 
@@ -80,17 +81,27 @@ def test_markdown_literal_escapes_what_would_draw_a_link_or_styled_text_and_keep
 
 def test_streamlit_directives_in_user_text_stay_text():
     """Streamlit draws ":material/thumb_up:" as an icon (inside HTML too, where it read ":material_thumb_up:"),
-    ":smile:" as an emoji and ":red[x]" in red, escaped brackets or not: their opening colon is a reference."""
-    from explainer.views.text import html_text, markdown_literal
+    ":smile:" as an emoji and ":red[x]" in red, escaped brackets or not, and a bare ":red" or ":name{...}" eats
+    the word: the colon that can open one is a reference; in HTML every colon is."""
+    from explainer.views.text import html_piece, html_text, markdown_literal
 
-    typed = "A :material/thumb_up: B :smile: C :red[x] D :blue-background[y] 12:30: ok: a:b"
+    typed = "A :material/thumb_up: B :smile: C :red[x] D :red E size:small :b{c} 12:30 ok: a : b"
     assert markdown_literal(typed) == (
-        "A &#58;material/thumb\\_up: B &#58;smile: C &#58;red\\[x\\] D &#58;blue-background\\[y\\] 12&#58;30: ok: a:b"
+        "A &#58;material/thumb\\_up: B &#58;smile: C &#58;red\\[x\\] D &#58;red E size&#58;small &#58;b{c} "
+        "12&#58;30 ok: a : b"
     )
-    assert html_text(typed) == (
-        "A &#58;material/thumb_up: B &#58;smile: C &#58;red[x] D &#58;blue-background[y] 12&#58;30: ok: a:b"
-    )
-    assert html.unescape(html_text(typed)) == typed
+    assert ":" not in html_text(typed) and html.unescape(html_text(typed)) == typed
+    pieces = ["A ", ":", "material", "/", "thumb_up", ":"]  # a text shown token by token
+    assert ":" not in "".join(map(html_piece, pieces))
+    assert markdown_literal("see http://x.org:8501/a") == "see `http://x.org:8501/a`"  # an address stays code
+
+
+def test_a_whatif_diff_shows_directives_as_typed():
+    from explainer.views.whatif import diff_html
+
+    shown = diff_html("a fine film :material/thumb_up: end", "a dull film :material/thumb_up: end :red[x]")
+    text = re.sub(r"<[^>]*>", "", shown)  # the words and gaps, without the marks' own styles
+    assert ":" not in text and "&#58;material/thumb_up&#58;" in text and "&#58;red[x]" in text
 
 
 def test_right_to_left_tokens_are_isolated_so_the_index_stays_first():
@@ -105,7 +116,7 @@ def test_right_to_left_tokens_are_isolated_so_the_index_stays_first():
 def test_html_text_keeps_a_blank_line_from_ending_the_html_block():
     from explainer.views.text import html_text
 
-    assert html_text("good\n\n[x](http://e.com)\r\n    <b>") == "good&#10;&#10;[x](http://e.com)&#10;    &lt;b&gt;"
+    assert html_text("good\n\n[x](http://e.com)\r\n    <b>") == "good&#10;&#10;[x](http&#58;//e.com)&#10;    &lt;b&gt;"
     assert "\n" not in html_text("a\rb\nc")
 
 
