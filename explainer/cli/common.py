@@ -8,7 +8,7 @@ import math
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,8 +50,19 @@ def print_json(payload: dict[str, Any]) -> None:
     out = sys.stdout
     if _json_swap is not None and sys.stdout is _json_swap[1]:  # stdout still swapped: the saved stream
         out = _json_swap[0]
-    # under EXPLAINER_DEMO, a model folder or data root named in the output is called by its offered name
-    print(as_offered(json.dumps(to_jsonable(payload), indent=2, ensure_ascii=False)), file=out)
+    # under EXPLAINER_DEMO, a model folder or data root named in the output is called by its offered name: in
+    # each string, before JSON escapes it (an offered name with a quote would break the text; a path with one leak)
+    print(json.dumps(_renamed(to_jsonable(payload), _renamer()), indent=2, ensure_ascii=False), file=out)
+
+
+def _renamed(value: Any, rename: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return rename(value)
+    if isinstance(value, dict):
+        return {rename(key): _renamed(item, rename) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_renamed(item, rename) for item in value]
+    return value
 
 
 def stdout_for_json_only() -> None:
@@ -166,20 +177,31 @@ def as_offered(message: str) -> str:
     """Under EXPLAINER_DEMO, `message` with each configured model folder and data file or folder called by its
     offered name, as the app calls them (a message from deep inside, a Ray worker's say, names the resolved path);
     else `message` unchanged."""
+    return _renamer()(message)
+
+
+def _renamer() -> Callable[[str], str]:
+    """as_offered's renaming, the demo config read once (print_json renames every string of an output)."""
     from explainer.serving.demo import DemoConfigError, active_demo
 
     try:
         demo = active_demo()
     except DemoConfigError:  # fail() is how a broken config is said: no second lookup of it
-        return message
+        return lambda message: message
     if demo is None:
-        return message
+        return lambda message: message
     named = [(str(root), name) for name, root in demo.data_roots]
     named += [(model.target, model.name) for model in demo.models if Path(model.target).is_absolute()]
-    for path, name in sorted(named, key=lambda pair: -len(pair[0])):  # a root inside another: the longer first
-        # not /data in /data2 or /data.csv; a full stop ending the sentence after the path is no part of it
-        message = re.sub(re.escape(path) + r"(?![\w-]|\.[\w-])", lambda _, name=name: name, message)
-    return message
+    named.sort(key=lambda pair: -len(pair[0]))  # a root inside another: the longer first
+    # not /data in /data2 or /data.csv; a full stop ending the sentence after the path is no part of it
+    patterns = [(re.compile(re.escape(path) + r"(?![\w-]|\.[\w-])"), name) for path, name in named]
+
+    def rename(message: str) -> str:
+        for pattern, name in patterns:
+            message = pattern.sub(lambda _, name=name: name, message)
+        return message
+
+    return rename
 
 
 @contextmanager

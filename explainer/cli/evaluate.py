@@ -20,6 +20,7 @@ from explainer.cli.common import (
     add_allow_pickle,
     add_batch_size,
     add_data_arguments,
+    as_offered,
     check_output_file,
     check_output_folder,
     describe,
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
 
         for bundle in bundles:
             forget(bundle, data, args.beacon_threshold)
-    bars = [_progress(f"{bundle.name}", len(data)) for bundle in bundles]
+    bars = [_progress(as_offered(bundle.name), len(data)) for bundle in bundles]  # a demo's folder by its name
     try:
         if len(bundles) == 1:
             reports = [

@@ -199,3 +199,27 @@ def test_a_crash_under_the_demo_is_one_line_without_a_traceback(demo, capsys, mo
     monkeypatch.delenv("EXPLAINER_DEMO")
     with pytest.raises(RuntimeError):  # outside a demo the traceback is the operator's to read
         cli.main(["trace", "--text", "hi"])
+
+
+def test_the_json_stays_json_and_renames_a_path_json_would_escape(tmp_path, monkeypatch, checkpoint, capsys):
+    # the renaming ran over the JSON text: an offered name with a quote broke it, a folder with one leaked
+    import json
+    import shutil
+
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / 'se"cret')
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[[models]]\nname = \'quoted "name"\'\npath = {json.dumps(str(folder))}\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    trace.main(["--model", 'quoted "name"', "--text", "a fine film", "--json"])
+    out = capsys.readouterr().out
+    assert json.loads(out)["model"] == 'quoted "name"' and "cret" not in out
+
+
+def test_evaluates_progress_bar_calls_an_offered_folder_by_its_name(offered_folder, capsys, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text,label\na fine film,pos\na dull film,neg\n")
+    config = tmp_path / "demo.toml"
+    config.write_text(config.read_text() + f'[[data]]\nname = "rows"\npath = "{rows}"\n')
+    evaluate.main(["--model", "offered", "--data", "rows", "--no-cache", "--json"])
+    err = capsys.readouterr().err
+    assert "offered" in err and str(offered_folder) not in err
