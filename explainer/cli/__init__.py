@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# The operator's tools, which EXPLAINER_DEMO does not restrict (README): their tracebacks stay theirs to read.
+OPERATOR_COMMANDS = frozenset({"train", "challenge", "model-card", "bench"})
+
+
 def usage() -> str:
     # not map(): once the `map` command's module is imported, `map` here is explainer.cli.map
     width = max(len(name) for name in COMMANDS)
@@ -53,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted", file=sys.stderr)
         return 130
     except Exception as error:
-        if not os.environ.get("EXPLAINER_DEMO"):
+        if command in OPERATOR_COMMANDS or not os.environ.get("EXPLAINER_DEMO", "").strip():
             raise
-        # a demo hides tracebacks, here as in the app: they name server paths and quote files
+        # a demo hides an analysis command's traceback, as the app does: it names server paths and quotes files
         print(f"error: {command} failed ({type(error).__name__}); run it without EXPLAINER_DEMO to see why",
               file=sys.stderr)
         return 1

@@ -196,7 +196,12 @@ def test_a_crash_under_the_demo_is_one_line_without_a_traceback(demo, capsys, mo
     assert cli.main(["trace", "--text", "hi"]) == 1
     err = capsys.readouterr().err
     assert err.strip() == "error: trace failed (RuntimeError); run it without EXPLAINER_DEMO to see why"
-    monkeypatch.delenv("EXPLAINER_DEMO")
+    from explainer.cli import challenge
+
+    monkeypatch.setattr(challenge, "main", crash)
+    with pytest.raises(RuntimeError):  # the operator's tools are not the demo's (README): their traceback stays
+        cli.main(["challenge"])
+    monkeypatch.setenv("EXPLAINER_DEMO", "  ")  # no demo named: local mode
     with pytest.raises(RuntimeError):  # outside a demo the traceback is the operator's to read
         cli.main(["trace", "--text", "hi"])
 
