@@ -19,7 +19,7 @@ Adding a family = one `Family(...)` entry in FAMILIES (and a tiny config in test
 test requires). A model type with no entry still traces (attention and hidden states); its logit lens, MLP ratio
 and attribution graph stay empty, and `missing_family_note` says so in words. Its position offset is read off its
 embeddings (`position_offset`). A model whose layers change the number of tokens (Funnel pools them) cannot be
-shown at all: explainer/capture/layer_shapes.py says so.
+shown at all: explainer/loading/layer_shapes.py says so.
 """
 
 from __future__ import annotations

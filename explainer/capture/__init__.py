@@ -7,7 +7,6 @@ token_names.py readable_tokens(): token names for the views (byte-level BPE past
 tracing.py    trace() -> Trace: attention of every head, hidden states, logit lens, MLP update ratios, and for
               ThoughtBeacon models marker routing and beacon gates
 layer_hooks.py hooks on one part of every layer, layers told apart by call order (ALBERT's shared layer)
-layer_shapes.py layer_shape_refusal(): why a model whose layers change the token count (Funnel) cannot be shown
 """
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ import torch
 
 from explainer.capture import layer_hooks
 from explainer.capture.encoding import UNREAD_START, InputError, encode, unread_note
-from explainer.capture.layer_shapes import layer_shape_refusal
 from explainer.capture.token_names import readable_tokens
 from explainer.families import MlpProbe, family_of, missing_family_note, single_readout_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
+from explainer.loading.layer_shapes import layer_shape_refusal
 from explainer.models import GatePin, MarkerForce, is_thought_beacon
 
 

@@ -31,11 +31,11 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 import explainer.models  # noqa: F401  (registers the ThoughtBeacon Auto classes)
-from explainer.capture.layer_shapes import layer_shape_refusal
 from explainer.data.disk_cache import folder_stamp
 from explainer.families import family_of, position_offset, sizes
 from explainer.loading import shipped
 from explainer.loading.backbone import BackboneError
+from explainer.loading.layer_shapes import layer_shape_refusal
 from explainer.loading.memory import keep_freed_memory_mapped
 from explainer.loading.retrofit import load_retrofit
 from explainer.loading.saved_tokenizer import as_saved

@@ -3,8 +3,9 @@
 Every view stacks the layers (attention [layers, heads, T, T], hidden states [layers+1, T, d]) and lines
 them up with the input's tokens. A model that pools tokens between layers (Funnel Transformer halves the
 sequence between blocks) returns maps of another size after each pooling, which no view can draw over the
-text. Said once, in words, where outputs are checked: the load probe (explainer/loading/bundle.py) and trace().
-Light on import (torch only): the loader may import it without pulling in capture.
+text. A model whose maps are the same size in every layer but not T x T (Longformer's sliding window) cannot be
+drawn either, for another reason, said as such. Said once, in words, where outputs are checked: the load probe
+(explainer/loading/bundle.py) and trace() (explainer/capture/tracing.py).
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ def layer_shape_refusal(
     `length`: the tokens of the input that produced these outputs."""
     maps = [tuple(a.shape[-2:]) for a in attentions]
     states = [int(h.shape[-2]) for h in hidden_states]
+    sizes = ", ".join(f"{q}x{k} at layer {i + 1}" for i, (q, k) in enumerate(maps))
+    if len(set(maps)) == 1 and maps[0] != (length, length) and all(s == length for s in states):
+        # the same size in every layer, but not token by token: a local window (Longformer's [T, window + 1])
+        return (
+            f"'{name}' ({model_type}) returns attention maps that are not token by token ({maps[0][0]}x"
+            f"{maps[0][1]} in every layer for {length} input tokens: a sliding window, not T x T), and the workbench "
+            "shows attention between every pair of tokens, so it cannot show this model"
+        )
     if any(m != (length, length) for m in maps) or any(s != length for s in states):
-        sizes = ", ".join(f"{q}x{k} at layer {i + 1}" for i, (q, k) in enumerate(maps))
         return (
             f"'{name}' ({model_type}) pools its tokens between layers: its attention maps change size from layer "
             f"to layer ({sizes or 'its hidden states shrink'} for {length} input tokens), and the workbench shows "

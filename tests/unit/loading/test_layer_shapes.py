@@ -1,5 +1,6 @@
 """A model that pools tokens between layers (Funnel Transformer) is refused in one sentence, not a numpy traceback:
-its attention maps change size between layers, and every view stacks the layers over the same tokens."""
+its attention maps change size between layers, and every view stacks the layers over the same tokens. A sliding
+window (Longformer) is refused for what it is."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import pytest
 import torch
 from transformers import FunnelConfig, FunnelForSequenceClassification
 
-from explainer.capture.layer_shapes import layer_shape_refusal
 from explainer.capture.tracing import trace
 from explainer.loading.bundle import ModelBundle, ModelLoadError, load_model
+from explainer.loading.layer_shapes import layer_shape_refusal
 from tests.conftest import FAMILIES, HEADS, HIDDEN, ID2LABEL, LABEL2ID, VOCAB, build_model, save_checkpoint
 
 TEXT = "The film is a quiet triumph, warm and funny."
@@ -37,6 +38,20 @@ def test_pooled_attention_maps_are_refused_in_words():
     assert said is not None and "\n" not in said
     assert said.startswith("'tiny-funnel' (funnel) pools its tokens between layers")
     assert "7x7 at layer 1" in said and "cannot show this model" in said
+
+
+def test_a_sliding_window_is_refused_for_what_it_is():
+    # Longformer's maps are [T, window + 1] in every layer: it was said to "pool its tokens between layers"
+    from transformers import LongformerConfig, LongformerForSequenceClassification
+
+    torch.manual_seed(0)
+    config = LongformerConfig(vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=HEADS,
+                              intermediate_size=37, max_position_embeddings=70, attention_window=8, pad_token_id=1,
+                              attn_implementation="eager")
+    out = outputs(LongformerForSequenceClassification(config).eval())
+    said = layer_shape_refusal("tiny-longformer", "longformer", IDS.shape[1], out.attentions, out.hidden_states)
+    assert said is not None and "pools" not in said
+    assert said.startswith("'tiny-longformer' (longformer) returns attention maps that are not token by token (7x")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
