@@ -117,7 +117,7 @@ every.download_button(f"All {len(report.frame):,} predictions as CSV", data=lamb
                       file_name="predictions.csv", mime="text/csv", key="errors_download", on_click="ignore",
                       icon=":material/download:", help="Every example of the data set, whatever the filters above "
                       "(texts a spreadsheet would run as a formula start with an apostrophe).")
-shown.download_button(f"The {len(mistakes):,} mistake{'' if len(mistakes) == 1 else 's'} shown as CSV",
+shown.download_button(f"The {len(mistakes):,} filtered mistake{'' if len(mistakes) == 1 else 's'} as CSV",
                       data=lambda: predictions_csv(mistakes), file_name="mistakes.csv", mime="text/csv",
                       key="errors_download_shown", on_click="ignore", icon=":material/download:",
                       disabled=mistakes.empty,

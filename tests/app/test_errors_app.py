@@ -69,7 +69,7 @@ def test_errors_page_on_the_challenge_set(challenge_report):
     # the filtered mistakes have a download of their own (the one button gave all 420 rows, unsaid on the label)
     buttons = {b.proto.label: b.proto for b in app.get("download_button")}
     assert "All 420 predictions as CSV" in buttons
-    shown = f"The {len(filtered)} mistake{'' if len(filtered) == 1 else 's'} shown as CSV"
+    shown = f"The {len(filtered)} filtered mistake{'' if len(filtered) == 1 else 's'} as CSV"
     assert shown in buttons and not buttons[shown].disabled
 
     reopened = open_page("app_pages/errors.py")  # a new session: predictions come from the disk cache
