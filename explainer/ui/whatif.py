@@ -217,8 +217,8 @@ def flip_picker(texts: list[str], key: str = "errors_flip") -> None:
         return
     text_key = f"{key}_text"
     links.keep_choice(text_key)  # Back from What-if or Causal: the mistake picked, not the first one
-    if st.session_state.get(text_key) not in texts:  # filtered out since, or never picked
-        st.session_state.pop(text_key, None)
+    if text_key in st.session_state and st.session_state[text_key] not in texts:  # filtered out since: the first,
+        st.session_state[text_key] = texts[0]  # assigned, so the browser draws it too (a pop left the old one shown)
     left, right = st.columns([3, 1], vertical_alignment="bottom")  # wide enough for the whole label
     left.selectbox("Mistake to flip", texts, key=text_key)
     right.button(
