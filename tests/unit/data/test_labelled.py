@@ -550,37 +550,33 @@ def test_a_parquet_file_with_a_repeated_column_is_refused_as_a_csv_one_is():
         read_dataset(buffer.getvalue(), filename="d.parquet", label_names=("neg", "pos"))
 
 
-def test_a_damaged_parquet_row_group_counts_every_row_it_loses(monkeypatch):
-    # the rows past the damage were one problem ("unreadable Parquet data from row 151 on"): the Errors page and the
-    # command line, which count problems, said "1 row skipped" for 50 lost rows
+def damaged_parquet(group: int) -> bytes:
+    """200 rows in 4 row groups of 50, with row group `group`'s text page overwritten."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    monkeypatch.setattr(datasets, "PARQUET_BATCH", 50)
     table = pa.table({"text": [f"text number {i}" for i in range(200)], "label": [i % 2 for i in range(200)]})
     buffer = io.BytesIO()
     pq.write_table(table, buffer, row_group_size=50, compression="none")
     raw = bytearray(buffer.getvalue())
-    start = pq.ParquetFile(io.BytesIO(bytes(raw))).metadata.row_group(3).column(0).data_page_offset
-    raw[start:start + 64] = b"\xff" * 64  # the last row group's text page
-    data = read_dataset(bytes(raw), filename="damaged.parquet")
+    start = pq.ParquetFile(io.BytesIO(bytes(raw))).metadata.row_group(group).column(0).data_page_offset
+    raw[start:start + 64] = b"\xff" * 64
+    return bytes(raw)
+
+
+def test_a_damaged_parquet_row_group_counts_every_row_it_loses(monkeypatch):
+    # the rows past the damage were one problem ("unreadable Parquet data from row 151 on"): the Errors page and the
+    # command line, which count problems, said "1 row skipped" for 50 lost rows
+    monkeypatch.setattr(datasets, "PARQUET_BATCH", 50)
+    data = read_dataset(damaged_parquet(3), filename="damaged.parquet")  # the last row group
     assert len(data) == 150 and [line for line, _ in data.problems] == list(range(151, 201))
     assert "unreadable Parquet data: rows 151-200 (50 rows) cannot be read" in data.problems[0][1]
 
 
 def test_a_damaged_parquet_row_group_costs_only_its_own_rows(monkeypatch):
     # the intact row groups after the damaged one were dropped with it (rows 51-200 lost for 50 damaged rows)
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     monkeypatch.setattr(datasets, "PARQUET_BATCH", 20)
-    table = pa.table({"text": [f"text number {i}" for i in range(200)], "label": [i % 2 for i in range(200)]})
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, row_group_size=50, compression="none")
-    raw = bytearray(buffer.getvalue())
-    start = pq.ParquetFile(io.BytesIO(bytes(raw))).metadata.row_group(1).column(0).data_page_offset
-    raw[start:start + 64] = b"\xff" * 64  # the second row group's text page
-    data = read_dataset(bytes(raw), filename="damaged.parquet")
+    data = read_dataset(damaged_parquet(1), filename="damaged.parquet")  # the second row group
     assert [line for line, _ in data.problems] == list(range(51, 101))
     assert data.texts == tuple(f"text number {i}" for i in (*range(50), *range(100, 200)))
     assert data.labels == tuple(i % 2 for i in (*range(50), *range(100, 200)))
