@@ -10,7 +10,6 @@ are merged into the same dictionary.
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import asdict
 
 from explainer.cli.common import (
@@ -29,6 +28,7 @@ from explainer.cli.common import (
     print_json,
     progress_bar,
     quote_contents,
+    report_skipped,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.thought_beacon.dictionary_options import DictionaryOptions
@@ -74,8 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(error))
     except OSError as error:  # said by the name given: the resolved path may be the server's own
         fail(f"cannot read {args.data}: {error.strerror or error}")
-    for line, reason in data.problems[:20]:
-        print(f"skipped line {line}: {reason}", file=sys.stderr)
+    report_skipped(data.problems)
     options = DictionaryOptions(
         top_tokens=args.top_tokens,
         examples=args.examples,

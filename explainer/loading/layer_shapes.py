@@ -27,7 +27,6 @@ def layer_shape_refusal(
     `length`: the tokens of the input that produced these outputs."""
     maps = [tuple(a.shape[-2:]) for a in attentions]
     states = [int(h.shape[-2]) for h in hidden_states]
-    sizes = ", ".join(f"{q}x{k} at layer {i + 1}" for i, (q, k) in enumerate(maps))
     if len(set(maps)) == 1 and maps[0] != (length, length) and all(s == length for s in states):
         # the same size in every layer, but not token by token: a local window (Longformer's [T, window + 1])
         return (
@@ -36,6 +35,7 @@ def layer_shape_refusal(
             "shows attention between every pair of tokens, so it cannot show this model"
         )
     if any(m != (length, length) for m in maps) or any(s != length for s in states):
+        sizes = ", ".join(f"{q}x{k} at layer {i + 1}" for i, (q, k) in enumerate(maps))
         return (
             f"'{name}' ({model_type}) pools its tokens between layers: its attention maps change size from layer "
             f"to layer ({sizes or 'its hidden states shrink'} for {length} input tokens), and the workbench shows "
