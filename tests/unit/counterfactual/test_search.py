@@ -178,6 +178,23 @@ def test_hotflip_candidates_are_embedded_as_the_text_is(bundle, family):
     torch.testing.assert_close(own, gradient.embeddings.detach(), atol=1e-6, rtol=1e-6)
 
 
+def test_hotflip_follows_the_gradient_of_the_model_as_it_runs_at_its_tau():
+    """The shipped ThoughtBeacon model skips 99.8% of its MLPs at tau 0.95: swaps ranked by the dense model's
+    gradient found no flip of "A gentle film with a big heart." while "gentle" -> "dull" alone flips it."""
+    from explainer import load_model
+    from explainer.counterfactual.scoring import Scorer
+
+    model = load_model("sst2-thought-beacon", device="cpu")
+    text = "A gentle film with a big heart."
+    scorer = Scorer(model, 1, None)
+    logits = torch.tensor(np.log(scorer.probabilities([text])[0]))  # the model's output at its own tau
+    objective = scorer.gradient(text, split_words(text)).objective
+    assert objective == pytest.approx(float(scorer.objective(logits)), abs=1e-4)
+    search = find_counterfactuals(model, text, methods=("hotflip",))
+    assert any(c.edit_count == 1 for c in search.counterfactuals)
+    check_verified(model, search)
+
+
 def test_a_flip_carries_no_edit_it_does_not_need():
     """The shipped baseline: removal's beam reached {It, not, tedious} and 3 more such triples, never {not,
     tedious} ("not" alone moves little, so it never entered the beam), which already flips. Each flip is now
