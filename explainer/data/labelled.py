@@ -234,9 +234,18 @@ def _delimiter(raw: _Raw, fmt: str, names: Sequence[str]) -> str:
     return own
 
 
+def _quoted_header(first: str) -> bool:
+    """A TSV whose every header name is in double quotes quotes its fields too (pandas with QUOTE_ALL, R's
+    write.table with qmethod = "double"): read with quoting, as a CSV (inner quotes doubled), or `"label"` is a
+    column name no one asked for and `"1"` a label."""
+    names = first.rstrip("\r\n").split("\t")
+    return len(names) > 1 and all(len(n) >= 2 and n.startswith('"') and n.endswith('"') for n in names)
+
+
 def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[list[str], Iterator[Record]]:
     delimiter = _delimiter(raw, fmt, names)
-    if delimiter == "\t":  # SST-2 and most TSV exports do not quote: a quote character is part of the text
+    if delimiter == "\t" and not _quoted_header(raw.first_line()):
+        # SST-2 and most TSV exports do not quote: a quote character is part of the text
         reader = csv.reader(raw.lines(), delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
         reader = csv.reader(raw.lines(), delimiter=delimiter)

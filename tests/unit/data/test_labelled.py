@@ -645,3 +645,14 @@ def test_a_delimiter_is_never_guessed_from_unknown_names(tmp_path):
     with_text = write(tmp_path, "one.csv", "text\nwell; fine\n")  # a known single column keeps the comma rule
     with pytest.raises(DatasetError, match="no label column"):
         read_dataset(with_text)
+
+
+def test_a_tsv_with_a_quoted_header_is_read_with_quoting(tmp_path):
+    """R's write.table and pandas' QUOTE_ALL quote every field; read without quoting, the columns were
+    '"text"' and '"label"' and the file was refused."""
+    path = write(tmp_path, "r.tsv", '"text"\t"label"\n"a ""quoted"" word\tand a tab"\t"1"\n"dull"\t"0"\n')
+    data = read_dataset(path, label_names=NAMES)
+    assert data.texts == ('a "quoted" word\tand a tab', "dull") and data.labels == (1, 0)
+    # An unquoted header keeps the SST-2 rule: a quote in a text is a character of it.
+    plain = write(tmp_path, "p.tsv", 'text\tlabel\n"quoted" start\t1\n')
+    assert read_dataset(plain, label_names=NAMES).texts == ('"quoted" start',)
