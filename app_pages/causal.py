@@ -32,7 +32,9 @@ if trace is not None:
     links.seed_choice("causal_statistic", "stat", FIELDS, tell=True)
 
     first, second, third = st.columns([2, 1, 1])
-    target_choice = first.selectbox("Target label", targets, key="causal_target")
+    target_choice = first.selectbox("Target label", targets, key="causal_target",
+                                    help="Predicted label: patching's is the clean text's prediction, ablation's the "
+                                    "prediction on the sidebar text; each section's caption names its label.")
     mode = second.radio(
         "Ablation",
         MODES,

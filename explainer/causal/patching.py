@@ -126,9 +126,12 @@ def patch(
     plan = layout(bundle)
     left, right = _tokenized_as(bundle, clean, "The clean text"), _tokenized_as(bundle, corrupted, "The corrupted text")
     if left.inputs["input_ids"] == right.inputs["input_ids"]:
+        cut = left.truncated or right.truncated  # the same ids: both read as far, left.length tokens
+        said = (f" The model reads only the first {left.length} tokens, and the texts differ only after that: change "
+                "a word it reads.") if cut and left.text != right.text else ""
         raise InputError(
-            "The clean and corrupted texts read the same to the model: there is nothing to patch. Change a word "
-            "of one of them (or find a counterfactual)."
+            "The clean and corrupted texts read the same to the model: there is nothing to patch."
+            + (said or " Change a word of one of them (or find a counterfactual).")
         )
     aligned = resolve(left, right, alignment)
     extra = forward_extra(bundle)

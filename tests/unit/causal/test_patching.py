@@ -9,7 +9,7 @@ import torch
 
 from explainer.capture.encoding import InputError
 from explainer.causal import CausalUnsupported, patch
-from explainer.causal.alignment import Alignment
+from explainer.causal.alignment import Alignment, tokenized
 from explainer.loading.bundle import ModelBundle
 from tests.conftest import (
     FAMILIES,
@@ -105,6 +105,14 @@ def test_bad_input_says_why(bundle):
     result = patch(bert, long, long.replace("funny", "warm", 1))
     assert result.truncated == (True, True)
     assert any("only the beginning was analysed" in note and "That is its first" in note for note in result.notes)
+    # a change past the cut reads the same too: said as such, not "change a word" to someone who just did
+    cut = "The model reads only the first 64 tokens, and the texts differ only after that"
+    with pytest.raises(InputError, match=cut):
+        patch(bert, long, long[: long.rindex("funny")] + "warm .")
+    read = tokenized(bert, long).used_part()  # all the model reads of `long`: not cut itself
+    assert not tokenized(bert, read).truncated
+    with pytest.raises(InputError, match=cut):  # the clean text whole, only the corrupted one cut: said too
+        patch(bert, read, long)
     with pytest.raises(InputError, match="Unknown label"):
         patch(bert, "the film is funny .", "the film is warm .", target="maybe")
     # which of the two texts is refused (the Causal page has two boxes; the message said "The text")
