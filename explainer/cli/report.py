@@ -26,7 +26,7 @@ from explainer.cli.common import (
     unit_interval,
     writing_to,
 )
-from explainer.report.options import DEFAULT_PAGES, PAGES
+from explainer.report.options import DEFAULT_PAGES, PAGES, ReportError, check_pages
 
 DEFAULT_APP_URL = "http://localhost:8501/"
 
@@ -68,10 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     if out.is_dir():
         fail(f"--out {out} is a folder: give a file name ending in .html")
     check_output_file(out)
-    pages = [p.strip() for p in args.pages.split(",") if p.strip()]
+    try:  # before the model loads; a page named twice is drawn once
+        pages = check_pages([p.strip() for p in args.pages.split(",") if p.strip()])
+    except ReportError as error:
+        fail(str(error))
     # torch, the model and the views load only now: --help and usage errors start at once
-    from explainer.models import uses_beacons
-    from explainer.report.building import ReportError, build_report, check_pages, target_name
+    from explainer.models import is_thought_beacon, uses_beacons
+    from explainer.report.building import build_report, target_name
     from explainer.report.linking import link_model
 
     bundle = load_cli_model(args.model, args.allow_pickle)
@@ -83,8 +86,9 @@ def main(argv: list[str] | None = None) -> None:
         options = {"layer": args.layer, "head": args.head, "method": args.method, "baseline": args.baseline,
                    "target": None if args.target is None else target_name(bundle.label_names, args.target),
                    "statistic": args.statistic, "beacon_threshold": args.tau, "path_token": args.path_token}
-        linked = {**options, "beacon_threshold": args.tau if uses_beacons(config) else None}  # only beacons read τ
-        link, opens = _link(args.app_url, link_model(bundle, offered), args.text, check_pages(pages), linked)
+        linked = {**options, "beacon_threshold": args.tau if uses_beacons(config) else None,  # only beacons read τ
+                  "path_token": args.path_token if is_thought_beacon(config) else None}  # only markers draw a path
+        link, opens = _link(args.app_url, link_model(bundle, offered), args.text, pages, linked)
         limits = demo_limits()  # a demo's attribution limit, as the app's report keeps it
         document = build_report(bundle, args.text, pages, **options, link=link, link_note=opens,
                                 model_label=offered, attribution_token_limit=limits and limits.attribution_tokens)
@@ -105,7 +109,11 @@ def _link(app_url: str, model: str | None, text: str, pages: tuple[str, ...], op
         return "", ""
     live = live_link(pages, **options)
     query = {"model": model, "text": text, **live.params}
-    return f"{app_url.rstrip('/')}/{live.page}?{urllib.parse.urlencode(query)}", live.opens
+    # The page under the app's path; the app's own query or fragment (?x=1#top) would swallow the options.
+    parts = urllib.parse.urlsplit(app_url)
+    page = parts._replace(path=f"{parts.path.rstrip('/')}/{live.page}", query=urllib.parse.urlencode(query),
+                          fragment="")
+    return urllib.parse.urlunsplit(page), live.opens
 
 
 def _check_head(bundle, layer: int | None, head: int) -> None:

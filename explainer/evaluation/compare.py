@@ -83,8 +83,10 @@ def rank_agreement(a: np.ndarray, b: np.ndarray, k: int = TOP_K) -> RankAgreemen
 def word_membership(t: Trace, words: list[tuple[int, int]]) -> np.ndarray:  # [W, T]
     """The share of token t that word w holds: 1 for a token inside one word, 1/n for a token that covers n words
     (one [UNK] over "great😀", which the word split makes two words: counted whole in each, a pooled attention row
-    summed to 2 and the token's attribution was counted twice); special tokens cover nothing. Each token's shares
-    sum to 1, so pooled rows keep at most the weight the tokens had and attribution totals are kept."""
+    summed to 2 and the token's attribution was counted twice); a token of spaces only (byte-level BPE's lone "Ġ"
+    before a word) belongs to the word after it, or to the last word at the end; special tokens cover nothing.
+    Each text token's shares sum to 1, so pooled rows keep at most the weight the tokens had and attribution totals
+    are kept."""
     membership = np.zeros((len(words), len(t.tokens)), dtype=np.float64)
     starts = np.array([s for s, _ in words])
     ends = np.array([e for _, e in words])
@@ -94,6 +96,9 @@ def word_membership(t: Trace, words: list[tuple[int, int]]) -> np.ndarray:  # [W
         covered = (starts < end) & (ends > start)
         if covered.any():
             membership[covered, i] = 1.0 / covered.sum()
+        elif len(words):  # between words: its weight and attribution went nowhere
+            after = np.flatnonzero(starts >= end)
+            membership[after[0] if len(after) else len(words) - 1, i] = 1.0
     return membership
 
 

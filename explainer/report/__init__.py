@@ -19,15 +19,15 @@ _PUBLIC = {
     "DEFAULT_METHOD": "options",
     "DEFAULT_PAGES": "options",
     "PAGES": "options",
-    "ReportError": "building",
+    "ReportError": "options",
     "build_report": "building",
     "card_summary": "building",
 }
 __all__ = ["DEFAULT_METHOD", "DEFAULT_PAGES", "PAGES", "ReportError", "build_report", "card_summary"]
 
 if TYPE_CHECKING:
-    from explainer.report.building import ReportError, build_report, card_summary
-    from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
+    from explainer.report.building import build_report, card_summary
+    from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES, ReportError
 
 
 __getattr__ = lazy_names(__name__, _PUBLIC, globals())

@@ -22,7 +22,7 @@ from explainer.capture.validation import InputError, label_index, truncation_sen
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.report.linking import LINK_LEFT_OUT, link_model
-from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
+from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, ReportError, check_pages
 from explainer.thought_beacon.beacons import input_compute
 from explainer.thought_beacon.dense import ATTRIBUTED_DENSE, differs_note
 from explainer.views import attention as attention_figures
@@ -32,18 +32,6 @@ from explainer.views.report import ReportMeta, Section, render_report
 from explainer.views.text import display_token
 
 CARD_SUMMARY_CHARS = 600
-
-
-class ReportError(ValueError):
-    """A report option that cannot be honoured (an unknown page or method); the message lists the known ones."""
-
-
-def check_pages(pages: Sequence[str]) -> tuple[str, ...]:
-    unknown = [p for p in pages if p not in PAGES]
-    if unknown or not pages:
-        raise ReportError(f"Unknown report page(s) {unknown}; choose from {', '.join(PAGES)}" if unknown
-                          else f"Name at least one page: {', '.join(PAGES)}")
-    return tuple(dict.fromkeys(pages))
 
 
 def target_name(label_names: Sequence[str], target: str) -> str:
@@ -60,7 +48,7 @@ def card_summary(bundle: ModelBundle) -> str:
     as plain text; empty when the model has no card."""
     folder = bundle.folder or shipped.resolve(bundle.name)
     card_file = folder / "README.md" if folder is not None else None
-    if card_file is None or not card_file.is_file():
+    if card_file is None or not card_file.is_file() or not _beside_model_files(card_file):
         return ""
     from huggingface_hub import ModelCard
 
@@ -79,10 +67,26 @@ def card_summary(bundle: ModelBundle) -> str:
     return summary if len(summary) <= CARD_SUMMARY_CHARS else summary[: CARD_SUMMARY_CHARS - 1] + "…"
 
 
-def _overview(result: Trace, layer: int | None, head: int) -> Section:
-    # a head from a link is clamped to the model's, as the live page clamps it
+def _beside_model_files(card_file: Path) -> bool:
+    """The card resolves into the model's folder, or beside its config (the Hugging Face cache links both into
+    its blobs folder): a README.md linked elsewhere (/etc/os-release) would put a server file in a demo's report."""
+    folder = card_file.parent
+    try:
+        card = card_file.resolve(strict=True)
+        homes = {folder.resolve(strict=True), (folder / "config.json").resolve(strict=True).parent}
+    except (OSError, RuntimeError):
+        return False
+    return any(card.is_relative_to(home) for home in homes)
+
+
+def _overview_head(result: Trace, layer: int | None, head: int) -> tuple[int, int]:
+    """The overview's layer (None: the last) and head, clamped to the model's, as the live page clamps a link's."""
     layer = result.num_layers - 1 if layer is None else min(max(layer, 0), result.num_layers - 1)
-    head = min(max(head, 0), result.num_heads - 1)
+    return layer, min(max(head, 0), result.num_heads - 1)
+
+
+def _overview(result: Trace, layer: int | None, head: int) -> Section:
+    layer, head = _overview_head(result, layer, head)
     return Section("overview", "Overview", f"Predicted probabilities, and the attention of layer {layer}, head {head} "
                    "(rows: query tokens; columns: the tokens they attend to).",
                    (attention_figures.prediction_bars(result),
@@ -235,13 +239,16 @@ def build_report(
     }
     sections = [builders[page]() for page in pages]
     used = {"pages": ", ".join(pages)}
+    if "overview" in pages:
+        used["overview head"] = "layer {}, head {}".format(*_overview_head(result, layer, head))
     if "attribution" in pages:
         used |= _attribution_options(method, baseline, target)
     if "attention" in pages:
-        used["head statistic"] = statistic
+        used["head statistic"] = field_title(statistic)  # as the page names it ("self share", not self_share)
     if beacon_threshold is not None and result.beacon_gates is not None:
         used["beacon tau"] = f"{beacon_threshold:.2f} (the model's own: {bundle.model.config.beacon_threshold:g})"
-    if "markers" in pages and path_token is not None:  # a token the text lacks: the section shows every token
+    if "markers" in pages and path_token is not None and result.thought_markers is not None:
+        # a token the text lacks: the section shows every token; a model without markers has no path to show
         shown = 0 <= path_token < len(result.tokens)
         used["reasoning path"] = f"token {path_token}" if shown else f"every token (the text has no token {path_token})"
     if left_out:

@@ -1,8 +1,23 @@
-"""The report's pages and defaults. Light on import (no torch): `python -m explainer report --help` lists them
-without loading a model; building.py and the package re-export them."""
+"""The report's pages, defaults and the check of a page list. Light on import (no torch): `python -m explainer report`
+lists and checks pages without loading a model; the package re-exports them."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 PAGES = ("overview", "attention", "attribution", "markers", "beacons")
 DEFAULT_PAGES = ("overview", "attention", "attribution", "markers")
 DEFAULT_METHOD = "integrated_gradients"
+
+
+class ReportError(ValueError):
+    """A report option that cannot be honoured (an unknown page or method); the message lists the known ones."""
+
+
+def check_pages(pages: Sequence[str]) -> tuple[str, ...]:
+    """`pages` once each, in order; ReportError for an unknown page or none."""
+    unknown = [p for p in pages if p not in PAGES]
+    if unknown or not pages:
+        raise ReportError(f"Unknown report page(s) {unknown}; choose from {', '.join(PAGES)}" if unknown
+                          else f"Name at least one page: {', '.join(PAGES)}")
+    return tuple(dict.fromkeys(pages))

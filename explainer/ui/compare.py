@@ -100,8 +100,13 @@ def open_disagreement() -> None:
     """The disagreements table's on_select: open the row in the chosen view, with the chosen model (B as picked
     in its box: in demo mode an offered name, never the path it stands for)."""
     with_b = st.session_state.get(OPEN_WITH_KEY) == "Model B"
-    labelled.open_selected("compare_table", "_compare_texts", "compare_view",
-                           (st.session_state.get(TABLE_B_KEY) or None) if with_b else None)
+    model = (st.session_state.get(TABLE_B_KEY) or None) if with_b else None
+    sidebar = links.chosen_model()
+    if model is not None and sidebar and st.session_state["compare_table"].selection.get("rows"):
+        # B becomes the sidebar's model: back on Compare, B is compared with the old A (sides swapped), not with
+        # itself ("A and B are the same model")
+        links.set_kept(KEY, sidebar)
+    labelled.open_selected("compare_table", "_compare_texts", "compare_view", model)
 
 
 def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:

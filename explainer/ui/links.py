@@ -127,6 +127,15 @@ def keep(key: str, param: str | None = None) -> None:
         kept[key] = st.session_state[key]  # the value this run starts from: the user's latest choice
 
 
+def set_kept(key: str, value: object) -> None:
+    """From a callback: widget `key` of another page (or this one) takes `value`, also as its kept value, which
+    arrive() would otherwise give back when its page is next shown."""
+    st.session_state[key] = value
+    kept = st.session_state.get(KEPT_KEY)
+    if kept is not None and key in kept:
+        kept[key] = value
+
+
 def keep_choice(key: str) -> None:
     """keep and resend for a choice no link seeds, drawn after a page's progressive stop: a run that stopped
     before it leaves its value in the session, but the browser draws it anew at its first option, which the next
@@ -239,6 +248,12 @@ def _offered_models() -> list[str]:
     """The sidebar picker's model names: the demo config's, else the shipped models present."""
     demo = active_demo()
     return list(demo.model_names) if demo is not None else [m.name for m in shipped.available()]
+
+
+def chosen_model() -> str:
+    """The sidebar's model as chosen (what choose_model sets): a listed name, or the folder or hub id in its box."""
+    choice = st.session_state.get("model_choice")
+    return st.session_state.get("model_other", "").strip() if choice == OTHER_MODEL else choice
 
 
 def choose_model(name: str) -> None:
@@ -548,7 +563,8 @@ NOT_IN_REPORT = {
 
 def live_view(page: str, params: Mapping[str, str]) -> LiveView:
     """The LiveView of app page `page` (its URL path: "" for the Overview, "attention", "beacons", ...) opened
-    with link `params`, read as the pages read them. Values a hand-edited link garbles keep their defaults.
+    with link `params` (with the sidebar's `text`: What-if's copy left as it was is no edit), read as the pages
+    read them. Values a hand-edited link garbles keep their defaults.
     report/linking.live_link writes the command line's report options under the same names (a test reads them back
     with this)."""
 
@@ -578,6 +594,7 @@ def live_view(page: str, params: Mapping[str, str]) -> LiveView:
         if params.get("force_layers"):
             view = replace(view, left_out=("the marker forced on the page (the report shows the model's own "
                                            "routing)",))
-    if page in NOT_IN_REPORT:
+    unedited = page == "whatif" and params.get("edited", "") in ("", params.get("text"))  # nothing left out
+    if page in NOT_IN_REPORT and not unedited:
         view = replace(view, left_out=(*view.left_out, NOT_IN_REPORT[page]))
     return view

@@ -26,7 +26,7 @@ from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup, text_box
 from explainer.ui.caches import get_bundle, get_trace
-from explainer.ui.links import OTHER_MODEL, latest_address, live_view, publish_options, seed_sidebar
+from explainer.ui.links import OTHER_MODEL, chosen_model, latest_address, live_view, publish_options, seed_sidebar
 from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
 from explainer.ui.widget_state import resend
@@ -71,7 +71,7 @@ def selection() -> Selection:
         except PathRefused as refused:
             return Selection(bundle=None, text=text, error=str(refused))
     else:
-        name = st.session_state.get("model_other", "").strip() if choice == OTHER_MODEL else choice
+        name = chosen_model()
     if not name:
         return Selection(bundle=None, text=text, error="Enter a model folder or hub id in the sidebar.")
     # The error names what was typed (a link may carry any name): pages show it through show_problem, escaped.
@@ -206,7 +206,7 @@ def report_button(current: Selection, demo_name: str | None) -> None:
         query = {**params, "model": model, "text": text}
         paths = server_paths(params) if demo is None else []  # a demo's links carry offered names only
         link = page_link(address, query) if address and model and not paths else ""
-        view = live_view(page, params)
+        view = live_view(page, {**params, "text": text})
         try:
             bundle = get_bundle(name)
             return build_report(bundle, text, **view.report_options(bundle.label_names), link=link,

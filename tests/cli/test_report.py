@@ -13,6 +13,18 @@ from explainer.cli.report import main
 from tests.conftest import ROOT
 
 
+def demo_report(tmp_path, monkeypatch, capsys, name: str, folder, argv: list[str]) -> str:
+    """The report `argv` writes under a demo config that offers `folder` as `name` (links carry offered names)."""
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[[models]]\nname = "{name}"\npath = "{folder}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "r.html"
+    main([*argv, "--out", str(out)])
+    capsys.readouterr()
+    return out.read_text(encoding="utf-8")
+
+
 def test_the_command_writes_a_self_contained_report(checkpoint, tmp_path):
     out = tmp_path / "report.html"
     result = subprocess.run(
@@ -116,15 +128,9 @@ def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys, argv, mes
 def test_the_link_reopens_what_the_report_shows(checkpoint, tmp_path, capsys, monkeypatch):
     # The link always opened the Overview with model, text, layer and head: --tau, --method, --target ... were
     # dropped, so at --tau 0.6 the report said one probability and its link opened another (the model's own tau).
-    config = tmp_path / "demo.toml"
-    config.write_text(f'[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n')
-    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
-    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
-    out = tmp_path / "r.html"
-    main(["--text", "a fine film", "--pages", "overview,attribution", "--tau", "0.6", "--method", "saliency",
-          "--target", "1", "--out", str(out)])
-    capsys.readouterr()
-    document = out.read_text(encoding="utf-8")
+    document = demo_report(tmp_path, monkeypatch, capsys, "tiny", checkpoint("ours"), [
+        "--text", "a fine film", "--pages", "overview,attribution", "--tau", "0.6", "--method", "saliency",
+        "--target", "1"])
     assert ('<a href="http://localhost:8501/beacons?model=tiny&amp;text=a+fine+film&amp;tau=0.6&amp;method=saliency'
             '&amp;target=pos">') in document  # the label by its name: the page's picker reads names
     assert "It opens the Beacons page at τ 0.6; the Attribution page reads its options from the link too" in document
@@ -153,3 +159,27 @@ def test_the_markers_section_draws_the_reasoning_path_of_the_token_asked_for(che
         main([*base, "--path-token", token, "--out", str(out)])
         assert json.loads(capsys.readouterr().out)["pages"] == ["markers"]
         assert f"<td>reasoning path</td><td>{shown}</td>" in out.read_text(encoding="utf-8")
+
+
+def test_pages_are_checked_before_the_model_loads_and_said_once(checkpoint, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as exit_:  # a model that does not exist: the page is refused first
+        main(["--model", str(tmp_path / "absent"), "--text", "x", "--pages", "foo", "--out", str(tmp_path / "r.html")])
+    assert exit_.value.code == 2 and "Unknown report page(s) ['foo']" in capsys.readouterr().err
+    out = tmp_path / "twice.html"
+    main(["--model", str(checkpoint("ours")), "--text", "fine", "--pages", "overview,overview", "--out", str(out)])
+    assert json.loads(capsys.readouterr().out)["pages"] == ["overview"]  # as drawn: once
+    assert out.read_text(encoding="utf-8").count('<h2 id="overview">') == 1
+
+
+def test_the_link_keeps_the_app_s_path_and_drops_its_query_and_fragment(checkpoint, tmp_path, capsys, monkeypatch):
+    # "http://host/app?x=1#frag" gave ".../app?x=1#frag/?model=...": the options inside the fragment, read by no page
+    document = demo_report(tmp_path, monkeypatch, capsys, "tiny", checkpoint("ours"), [
+        "--text", "fine", "--pages", "markers", "--path-token", "1", "--app-url", "http://h:8501/app?x=1#frag"])
+    assert '<a href="http://h:8501/app/markers?model=tiny&amp;text=fine&amp;path=1">' in document
+
+
+def test_a_model_without_markers_carries_no_path_token_in_its_link(checkpoint, tmp_path, capsys, monkeypatch):
+    document = demo_report(tmp_path, monkeypatch, capsys, "plain", checkpoint("bert"), [
+        "--text", "fine", "--pages", "markers", "--path-token", "1"])
+    assert "has no thought markers" in document and "path=" not in document and "reasoning path" not in document

@@ -246,6 +246,20 @@ def test_a_token_over_several_words_is_shared_among_them_not_counted_in_each():
     np.testing.assert_allclose(pooled[..., 1, 2], attention[..., 2, 2] / 2)
 
 
+def test_a_token_of_spaces_only_belongs_to_the_word_after_it():
+    """Byte-level BPE reads "thin  but" as 'thin', 'Ġ', 'Ġbut': the lone 'Ġ' overlapped no word, so its attention
+    and attribution were dropped from the word-level comparison (totals not kept)."""
+    from types import SimpleNamespace
+
+    words = [(0, 4), (6, 9)]  # "thin  but "
+    offsets = np.array([[0, 4], [4, 5], [5, 9], [9, 10]])  # thin, Ġ, Ġbut (its space in it), a trailing Ġ
+    trace = SimpleNamespace(tokens=["thin", "Ġ", "Ġbut", "Ġ"], offsets=offsets, special_tokens=np.zeros(4, bool))
+    membership = word_membership(trace, words)
+    np.testing.assert_allclose(membership, [[1, 0, 0, 0], [0, 1, 1, 1]])  # the trailing one: the last word's
+    scores = np.array([0.3, 0.05, -0.2, 0.01])
+    assert (membership @ scores).sum() == pytest.approx(scores.sum())
+
+
 def test_compare_data_counts_and_reordered_labels(tmp_path, tokenizer, ours_bundle):
     """B is A with its label ids swapped (and the classifier rows with them): the same model under other ids."""
     model = build_model("ours")

@@ -35,8 +35,10 @@ def test_every_page_is_there_and_user_text_is_escaped(bundle):
 
 
 def test_a_model_without_markers_gets_a_note(bundle):
-    document = build_report(bundle("bert"), "a fine film", ("markers", "beacons"))
+    document = build_report(bundle("bert"), "a fine film", ("markers", "beacons"), path_token=1)
     assert "has no thought markers" in document and "has no activation beacons" in document
+    # no figure: no 4.8 MB of plotly.js; no reasoning path listed as drawn where the section has none
+    assert "plotly.js v" not in document and "<script" not in document and "reasoning path" not in document
 
 
 def test_folder_paths_stay_out_of_the_report(checkpoint):
@@ -104,6 +106,22 @@ def test_the_card_summary_is_plain_text(checkpoint, tmp_path):
     # an address with parentheses: the link's text only, no stray ")" after it
     (folder / "README.md").write_text("See [x](javascript:alert(6)). And [wiki](https://w.org/F_(x)) too.\n")
     assert card_summary(load_model(folder)) == "See x. And wiki too."
+    # a card linked out of the model's files is not read: a demo's report showed /etc/os-release as the card
+    outside = tmp_path / "server-secret.md"
+    outside.write_text("# x\n\nserver secret\n")
+    (folder / "README.md").unlink()
+    (folder / "README.md").symlink_to(outside)
+    assert card_summary(load_model(folder)) == ""
+    # the Hugging Face cache's layout: snapshot files link to blobs, the card beside the config
+    blobs, snapshot = tmp_path / "hub" / "blobs", tmp_path / "hub" / "snapshots" / "abc"
+    shutil.copytree(checkpoint("ours"), snapshot)
+    blobs.mkdir()
+    for name, content in (("card", "# t\n\nA cached card.\n"), ("config", (snapshot / "config.json").read_text())):
+        (blobs / name).write_text(content)
+    (snapshot / "config.json").unlink()
+    (snapshot / "config.json").symlink_to(blobs / "config")
+    (snapshot / "README.md").symlink_to(blobs / "card")
+    assert card_summary(load_model(snapshot)) == "A cached card."
 
 
 def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
@@ -115,6 +133,9 @@ def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
     clamped = build_report(model, "a fine film", ("overview",), layer=99, head=-4)
     last = model.model.config.num_hidden_layers - 1
     assert f"the attention of layer {last}, head 0" in clamped
+    # the options table names the head drawn (the CLI's --layer/--head were only in the caption and the link)
+    assert "<td>overview head</td><td>layer 1, head 1</td>" in document
+    assert f"<td>overview head</td><td>layer {last}, head 0</td>" in clamped
     with pytest.raises(ReportError, match="Unknown baseline"):
         build_report(model, "a fine film", ("overview",), baseline="noise")
 
@@ -130,7 +151,7 @@ def test_the_report_attributes_the_label_it_is_given_and_draws_the_statistic_map
                             statistic="self_share")
     assert f"Saliency of the label {other}. Darker = more weight (towards {other}); unsigned" in document
     assert f"<td>attribution target</td><td>{other}</td>" in document
-    assert "head self share per layer and head" in document and "<td>head statistic</td><td>self_share" in document
+    assert "head self share per layer and head" in document and "<td>head statistic</td><td>self share</td>" in document
     expected = attribute(model, text, "saliency", target=1 - predicted)
     assert attribution_figures.highlighted_html(expected) in document  # the other label's scores, drawn
     default = build_report(model, text, ("attribution",), method="saliency")

@@ -50,8 +50,11 @@ def test_a_live_page_link_gives_the_view_it_showed():
     assert live_view("beacons", {"tau": "0.2"}) == LiveView(
         pages=(*DEFAULT_PAGES, "beacons"), beacon_threshold=0.2, left_out=(NOT_IN_REPORT["beacons"],))
     # What-if attributes its original with the page's method (pad baseline, predicted label, as the report does)
-    assert live_view("whatif", {"method": "saliency", "baseline": "mask", "target": "negative"}) == LiveView(
-        method="saliency", left_out=(NOT_IN_REPORT["whatif"],))
+    edited = {"method": "saliency", "baseline": "mask", "target": "negative", "text": "Fine.", "edited": "Dull."}
+    assert live_view("whatif", edited) == LiveView(method="saliency", left_out=(NOT_IN_REPORT["whatif"],))
+    # a copy left as the sidebar's text (or emptied) is no edit: the report said it left out edits never made
+    assert live_view("whatif", {**edited, "edited": "Fine."}) == LiveView(method="saliency")
+    assert live_view("whatif", {"method": "saliency", "text": "Fine."}) == LiveView(method="saliency")
     # hand-edited links keep the defaults, as the pages do
     assert live_view("attribution", {"method": "graph", "baseline": "noise"}) == LiveView()
     assert live_view("beacons", {"tau": "nan"}).beacon_threshold is None
