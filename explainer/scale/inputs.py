@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from explainer.data.disk_cache import file_version
 from explainer.data.labelled import EXTENSIONS, DatasetError
 
 CHUNK = 1 << 20  # bytes per read while hashing
@@ -21,7 +22,7 @@ class InputSet:
     files: tuple[Path, ...]
     hashes: tuple[str, ...]  # sha256 of each file's bytes
     sizes: tuple[int, ...]  # bytes of each file
-    stamps: tuple[tuple[int, int], ...] = ()  # (size, modification time in ns) of each file before it was hashed
+    stamps: tuple[tuple[int, ...], ...] = ()  # file_version of each file before it was hashed
 
     @property
     def content_hash(self) -> str:
@@ -36,14 +37,14 @@ class InputSet:
         return sum(self.sizes)
 
     def changed(self) -> Path | None:
-        """The first file whose size or modification time differs from when it was hashed (None: none): rows read
-        from it may not be the bytes the results are keyed on, so they must not be kept under that hash."""
-        for path, stamp in zip(self.files, self.stamps, strict=False):
+        """The first file whose bytes differ from when it was hashed (None: none): rows read from it may not be the
+        bytes the results are keyed on, so they must not be kept under that hash. Hashed again only when its
+        file_version moved: a bucket or NFS mount may hand out a new inode for the same bytes."""
+        for path, stamp, digest in zip(self.files, self.stamps, self.hashes, strict=False):
             try:
-                now = path.stat()
+                if file_version(path.stat()) != stamp and _hash(path) != digest:
+                    return path
             except OSError:
-                return path
-            if (now.st_size, now.st_mtime_ns) != stamp:
                 return path
         return None
 
@@ -111,11 +112,11 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     formats = {EXTENSIONS[p.suffix.lower()] for p in files if p.suffix.lower() in EXTENSIONS}
     if len(formats) > 1:
         raise DatasetError(f"{text} mixes formats ({', '.join(sorted(formats))}): give shards of one format")
-    stamps = tuple((stat.st_size, stat.st_mtime_ns) for stat in (p.stat() for p in files))  # before hashing
+    stamps = tuple(file_version(p.stat()) for p in files)  # before hashing
     return InputSet(
         spec=text,
         files=tuple(files),
         hashes=tuple(_hash(p) for p in files),
-        sizes=tuple(size for size, _ in stamps),
+        sizes=tuple(stamp[2] for stamp in stamps),
         stamps=stamps,
     )

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from explainer.data.disk_cache import file_version
+
 FORMAT = "explainer-results"
 VERSION = 4  # bump when the layout or the numbers change (4: shards' rows and sha256 and the manifest's digest,
 # checked on open; 3: a decoder's trailing pad ids left out and batches padded
@@ -85,7 +87,7 @@ def run_key(kind: str, fingerprint: str, input_hash: str, options: dict[str, Any
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-_HASHED: dict[tuple, str] = {}  # (device, inode, size, mtime_ns, ctime_ns) -> sha256, for this process
+_HASHED: dict[tuple, str] = {}  # file_version -> sha256, for this process
 
 
 def file_sha256(path: Path) -> str:
@@ -95,7 +97,7 @@ def file_sha256(path: Path) -> str:
     times. Keyed by the file, not its path: a run hashes its shards before moving their folder into place, and
     the move changes none of these, so the open that follows does not hash them again."""
     stat = path.stat()
-    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    key = file_version(stat)
     if key not in _HASHED:
         with path.open("rb") as f:
             _HASHED[key] = hashlib.file_digest(f, "sha256").hexdigest()

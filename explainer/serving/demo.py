@@ -9,6 +9,7 @@ demo.toml at the repository root serves the shipped models and the challenge set
     [limits]
     max_text_chars = 2000      # longest text a visitor may analyse
     max_upload_mb = 0          # 0: no uploads
+    max_upload_rows = 2000     # most rows of an upload a data-set page runs the model on (each upload is a new pass)
     attribution_tokens = 128   # longest input (tokens) the attribution methods run on
     graph_tokens = 64          # ... the attribution graph
     patching_tokens = 64       # ... head ablation and activation patching
@@ -51,6 +52,7 @@ class DemoConfigError(ValueError):
 class Limits:
     max_text_chars: int = 2000
     max_upload_mb: int = 0  # 0: no uploads
+    max_upload_rows: int = 2000  # 1 MB of short lines is ~100,000 rows: a minute of both cores per upload
     attribution_tokens: int = 128
     graph_tokens: int = 64
     patching_tokens: int = 64

@@ -44,7 +44,9 @@ from explainer.thought_beacon.dictionary_options import DictionaryOptions
 VERSION = 8  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
 # 4: byte-level tokens past ASCII named by their text, 5: and added tokens by their own names, blanks by their bytes,
 # 6: examples one per text whenever there are texts enough, 7: a [SEP]'s left context ends where the model's reading
-# of the text ends, not at the text's end, 8: examples say whether their token is special, set apart when shown)
+# of the text ends, not at the text's end, 8: examples say whether their token is special, set apart when shown).
+# Not bumped for examples' "cut" (where a context stops short of its text): read with a default, both sides, since
+# a dictionary with the forced effect takes minutes to build again.
 
 
 class NoMarkersError(ValueError):
@@ -352,14 +354,18 @@ def _examples(
         if special or end <= start:  # [CLS]/[SEP]: no span in the text; show where the text starts, or where what
             # the model read of it ends (`end`: a truncated text's [SEP] follows its last read word, not its end)
             token = readable_tokens(tokenizer, [token_id])[0]
-            left, middle, right = ("", token, text[:width]) if position == 0 else (text[max(0, end - width) : end],
-                                                                                    token, "")
+            first, last = (0, width) if position == 0 else (max(0, end - width), end)
+            left, middle, right = ("", token, text[:width]) if position == 0 else (text[first:end], token, "")
         else:
-            left, middle, right = text[max(0, start - width) : start], text[start:end], text[end : end + width]
+            first, last = max(0, start - width), end + width
+            left, middle, right = text[first:start], text[start:end], text[end:last]
+        # cut where text is left out beyond the characters shown (SST-2's sentences end in a space: not cut)
+        cut = (bool(text[:first].strip()), bool(text[last:].strip()))
         result.append(
             {
                 "text_index": key if text_index is None else text_index(key), "position": position, "prob": prob,
                 "left": left, "token": middle, "right": right,
+                "cut": list(cut),  # (left, right): the context stops short of the text's start, its end
                 "special": bool(special or end <= start),  # a token of no span: shown apart from the text
             }
         )
@@ -401,12 +407,18 @@ def _direct_sums(model, final_cls: torch.Tensor, chunk: int = 4096) -> np.ndarra
     return totals.reshape(layers, k, -1).cpu().numpy()
 
 
-def example_context(example: dict[str, Any], mark: str = "[{}]", escape: Callable[[str], str] = str) -> str:
+def example_context(example: dict[str, Any], mark: str = "[{}]", escape: Callable[[str], str] = str,
+                    ellipsis: bool = False) -> str:
     """An example's left + marked token + right, each part through `escape` (HTML: html_text) and the token into
-    `mark`; a token of no span ([CLS], [SEP]) set apart from the words by a space, where it ran into them."""
+    `mark`; a token of no span ([CLS], [SEP]) set apart from the words by a space, where it ran into them.
+    `ellipsis`: "…" on a side where the context stops short of the text (a dictionary cached before that was
+    noted: both sides)."""
     gap = " " if example.get("special") else ""
     left = escape(example["left"]) + gap if example["left"] else ""
     right = gap + escape(example["right"]) if example["right"] else ""
+    if ellipsis:
+        cut_left, cut_right = example.get("cut", (True, True))
+        left, right = ("…" if cut_left else "") + left, right + ("…" if cut_right else "")
     return left + mark.format(escape(example["token"])) + right
 
 

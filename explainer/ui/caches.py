@@ -344,8 +344,8 @@ def get_comparison(
 
 @st.cache_data(show_spinner="Reading the data set…", max_entries=8)
 def read_labelled(
-    source: str | bytes, filename: str | None, label_names: tuple[str, ...], version: int = 0, quote: bool = True
+    source: str | bytes, filename: str | None, label_names: tuple[str, ...], version: tuple = (), quote: bool = True
 ) -> LabelledData:
-    """`version`: a path's modification time, so that a file changed on disk is read again; `quote=False`: the
+    """`version`: a path's file_version, so that a file changed on disk is read again; `quote=False`: the
     file's contents stay out of error messages (see explainer.data.labelled.iter_rows)."""
     return read_dataset(source, label_names=label_names, filename=filename, quote_contents=quote)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from explainer.data.challenge import DEFAULT_PATH
+from explainer.data.disk_cache import file_version
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, MEGABYTE, ErrorReport, check_upload_size, load_labelled
 from explainer.loading.bundle import ModelBundle
@@ -56,11 +57,11 @@ class DataChoice:
 
     @property
     def identity(self) -> tuple:
-        """Changes whenever the data would: which file, its size or mtime, which columns."""
+        """Changes whenever the data would: which file, its file_version, which columns."""
         if self.kind == RESULTS:
             manifest = Path(self.path.strip()).expanduser() / "manifest.json"
             stat = _stat(manifest)
-            return ("results", str(manifest), stat.st_mtime_ns if stat else 0)
+            return ("results", str(manifest), file_version(stat) if stat else 0)
         if self.kind == SOURCES[1] and self.upload is not None:
             ident: tuple = ("upload", self.upload.file_id, self.upload.size)
         elif self.kind == LISTED:
@@ -69,11 +70,11 @@ class DataChoice:
             except DatasetError:
                 return ("listed", self.path, self.text_column, self.label_column)
             stat = _stat(path)
-            ident = ("path", str(path), stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0)
+            ident = ("path", str(path), file_version(stat) if stat else 0)
         else:
             path = Path(self.path if self.kind == SOURCES[2] else DEFAULT_PATH).expanduser()
             stat = _stat(path)
-            ident = ("path", str(path), stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0)
+            ident = ("path", str(path), file_version(stat) if stat else 0)
         return (*ident, self.text_column, self.label_column)
 
     def load(self, bundle: ModelBundle) -> LabelledData:
@@ -82,8 +83,9 @@ class DataChoice:
             if self.upload is None:
                 raise DatasetError("Choose a CSV, TSV, JSONL or Parquet file to upload.")
             check_upload_size(self.upload.size, self.upload.name, upload_limit())
-            return load_labelled(bundle, self.upload, filename=self.upload.name, upload_limit=upload_limit(),
+            data = load_labelled(bundle, self.upload, filename=self.upload.name, upload_limit=upload_limit(),
                                  **columns)
+            return check_upload_rows(data)
         if self.kind == LISTED:
             # Called by its offered name in every message and caption, never by its path on the server.
             return load_labelled(bundle, listed_path(self.path), filename=self.path, quote_contents=False,
@@ -162,6 +164,16 @@ def upload_limit() -> int:
     """Largest upload in bytes: the demo config's, else the library's."""
     demo = demo_mode.config()
     return MAX_UPLOAD_BYTES if demo is None else demo.limits.max_upload_mb * MEGABYTE
+
+
+def check_upload_rows(data: LabelledData) -> LabelledData:
+    """Demo mode: an upload of more rows than the config allows is refused before the model runs on it (the byte
+    limit alone let ~100,000 short rows through: a minute of the server's CPU per upload, uploads cached by none)."""
+    demo = demo_mode.config()
+    if demo is not None and len(data) > demo.limits.max_upload_rows:
+        raise DatasetError(f"{data.source} has {len(data):,} rows; this demo runs the model on at most "
+                           f"{demo.limits.max_upload_rows:,} rows of an upload. Upload a sample of it.")
+    return data
 
 
 def uploader(prefix: str):

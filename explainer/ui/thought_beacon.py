@@ -12,6 +12,7 @@ import streamlit as st
 
 from explainer.capture.encoding import InputError
 from explainer.capture.tracing import Trace
+from explainer.data.disk_cache import file_version
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import check_upload_size
 from explainer.loading import shipped
@@ -170,9 +171,9 @@ def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True, show
     """`quote=False` for a file a visitor named: its contents stay out of the error messages. `shown`: what
     captions and messages call it instead of its path (a demo's offered name, the shipped challenge set)."""
     try:
-        version = Path(path).expanduser().stat().st_mtime_ns
+        version = file_version(Path(path).expanduser().stat())
     except OSError:
-        version = 0  # read_dataset says what is wrong with the path
+        version = ()  # read_dataset says what is wrong with the path
     return read_labelled(str(Path(path).expanduser()), shown, label_names, version, quote)
 
 
@@ -261,7 +262,7 @@ def dataset_picker(
             if upload is None:
                 return None
             check_upload_size(upload.size, upload.name, labelled.upload_limit())
-            data = read_labelled(upload.getvalue(), upload.name, label_names)
+            data = labelled.check_upload_rows(read_labelled(upload.getvalue(), upload.name, label_names))
         else:
             links.seed_option(f"{prefix}_path", "data", str, "")
             path = text_box.text_input("Path to a labelled CSV, TSV, JSONL or Parquet file", f"{prefix}_path").strip()
@@ -288,7 +289,7 @@ def marker_card(dictionary: dict, layer: int, marker: int) -> None:
     entry = next(e for e in dictionary["entries"] if e["layer"] == layer and e["marker"] == marker)
     tokens = ", ".join(f"<code>{html_text(t['token'])}</code> ×{t['count']}" for t in entry["top_tokens"]) or "none"
     contexts = "".join(
-        f"<li>…{example_context(e, '<mark>{}</mark>', html_text)}… <small>(p {e['prob']:.3f})</small></li>"
+        f"<li>{example_context(e, '<mark>{}</mark>', html_text, ellipsis=True)} <small>(p {e['prob']:.3f})</small></li>"
         for e in entry["examples"]
     )
     effects = " · ".join(

@@ -3,6 +3,8 @@ files outside the roots) is refused with a clear message and no file content; tr
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import streamlit as st
 from streamlit import config as streamlit_config
@@ -142,6 +144,26 @@ def test_an_oversized_upload_is_refused_before_it_is_read(tmp_path, monkeypatch,
         DataChoice(SOURCES[1], upload=Upload()).load(bundle("ours"))
     with pytest.raises(DatasetError, match="Choose a data set from the list"):
         DataChoice(SOURCES[2], path="/etc/passwd").load(bundle("ours"))  # a path source does not exist here
+
+
+def test_an_upload_of_more_rows_than_the_demo_runs_is_refused_before_the_model_runs(tmp_path, monkeypatch, bundle):
+    """1 MB of short lines is ~100,000 rows: each upload a minute of the server's CPU (uploads are cached by none)."""
+    from explainer.data.labelled import DatasetError
+    from explainer.ui.labelled import DataChoice
+
+    config = tmp_path / "uploads.toml"
+    config.write_text('[limits]\nmax_upload_mb = 1\nmax_upload_rows = 3\n[[models]]\nname = "sst2-baseline"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    content = "text,label\n" + "".join(f"film {i},{'pos' if i % 2 else 'neg'}\n" for i in range(4))
+
+    class Upload(io.BytesIO):  # a binary file with what Streamlit's UploadedFile adds
+        name, file_id = "many.csv", "id"
+        size = property(lambda self: len(self.getvalue()))
+
+    with pytest.raises(DatasetError, match=r"many\.csv has 4 rows; this demo runs the model on at most 3 rows"):
+        DataChoice(SOURCES[1], upload=Upload(content.encode())).load(bundle("ours"))
+    three = content.rsplit("film 3", 1)[0].encode()
+    assert len(DataChoice(SOURCES[1], upload=Upload(three)).load(bundle("ours"))) == 3
 
 
 def test_every_page_offers_the_report_in_the_sidebar(demo):

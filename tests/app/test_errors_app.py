@@ -392,3 +392,31 @@ def test_a_disagreement_opens_with_the_model_asked_for(with_model, typed_b, chos
     app = AppTest.from_function(_open_a_disagreement, args=(with_model, typed_b), default_timeout=60).run()
     assert not app.exception, app.exception
     assert app.markdown[0].value == repr((*chosen, "a fine film", "a fine film"))
+
+
+def _open_with_b_then_back_on_compare() -> None:
+    import types
+
+    import streamlit as st
+
+    from explainer.ui import compare, labelled, links
+
+    st.session_state.model_choice = "sst2-thought-beacon"
+    st.session_state.compare_table = types.SimpleNamespace(selection={"rows": [0]})
+    st.session_state._compare_texts = ["a dull film"]
+    st.session_state.compare_view = list(labelled.available_views())[0]
+    st.session_state[compare.KEY] = "sst2-baseline"
+    links.keep(compare.KEY, "model_b")  # Compare keeps B's box while another page is shown (links.arrive)
+    st.session_state[compare.OPEN_WITH_KEY] = "Model B"
+    compare.open_with_picker()
+    compare.open_disagreement()
+    kept = st.session_state[links.KEPT_KEY][compare.KEY]
+    st.write(repr((st.session_state.model_choice, st.session_state[compare.KEY], kept)))
+
+
+def test_opening_with_b_leaves_compare_with_the_sides_swapped_not_b_against_itself():
+    """B became the sidebar's model and B's box kept B: back on Compare, "A and B are the same model" and the
+    whole data set was run through one model twice; the old A was reachable only with the browser's Back."""
+    app = AppTest.from_function(_open_with_b_then_back_on_compare, default_timeout=60).run()
+    assert not app.exception, app.exception
+    assert app.markdown[0].value == repr(("sst2-baseline", "sst2-thought-beacon", "sst2-thought-beacon"))

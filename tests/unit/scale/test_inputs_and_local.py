@@ -20,6 +20,7 @@ from explainer.scale.manifest import MANIFEST, PARTIAL, ResultsError
 from explainer.scale.reading import ReaderOptions, count_rows
 from explainer.scale.results import check_model, open_results, seed_caches, sweep
 from explainer.scale.work import JobOptions
+from tests.conftest import rewrite_under_old_times
 from tests.unit.scale.conftest import concatenated
 
 
@@ -39,6 +40,19 @@ def test_inputs_resolve_a_file_a_folder_and_a_glob_in_sorted_order(shards, tmp_p
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no labelled data files"):
         resolve_inputs(tmp_path / "empty")
+
+
+def test_a_file_counts_as_changed_by_its_bytes_not_by_its_inode(tmp_path):
+    """A bucket or NFS mount may hand out a new inode for the same bytes: the finished job was thrown away."""
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\ngood,pos\n")
+    inputs = resolve_inputs(path)
+    copy = tmp_path / "copy.csv"
+    shutil.copy2(path, copy)
+    copy.replace(path)  # the same bytes and times under a new inode
+    assert inputs.changed() is None
+    rewrite_under_old_times(path, b"text,label\ngood,neg\n")  # other bytes of the same size, the old time
+    assert inputs.changed() == path
 
 
 def test_a_shard_that_is_a_link_to_nothing_is_refused_not_left_out(shards, tmp_path):

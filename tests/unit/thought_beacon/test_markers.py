@@ -255,6 +255,9 @@ def test_a_truncated_texts_sep_example_shows_the_words_it_follows_not_the_unread
     for example in shown:
         assert example["left"] == long_text[read_end - 20 : read_end] and example["right"] == ""
         assert "END" not in example["left"]
+        # the card's ellipses: cut on the left, and the text goes on past what the model read
+        card = example_context(example, ellipsis=True)
+        assert card.startswith("…") and card.endswith("…")
 
 
 def test_a_cls_or_sep_example_is_set_apart_from_the_words_it_stands_beside(ours_bundle):
@@ -267,8 +270,20 @@ def test_a_cls_or_sep_example_is_set_apart_from_the_words_it_stands_beside(ours_
     assert example_context(cls) == "[[CLS]] the film is fine"
     assert example_context(sep) == "the film is fine [[SEP]]"
     assert example_context(word) == "[the] film is fine"
+    # the whole text fits: the card put "…" on both sides of every context, as if cut
+    assert example_context(word, ellipsis=True) == "[the] film is fine" and not any(word["cut"] + sep["cut"])
+    assert example_context({k: v for k, v in word.items() if k != "cut"}, ellipsis=True) == "…[the] film is fine…"
     assert example_context({**cls, "right": "<b>"}, "<mark>{}</mark>", html.escape) == "<mark>[CLS]</mark> &lt;b&gt;"
     assert "[[CLS]] the film is fine" in to_frame(result)["examples"].str.cat(sep=" | ")
+
+
+def test_a_context_is_cut_only_where_text_is_left_out(ours_bundle):
+    """SST-2's sentences end in a space: the card put "…" after the real end of the text ("fine [SEP]…")."""
+    options = DictionaryOptions(forced_effect=False, examples=200, context_chars=14)
+    result = build_dictionary(ours_bundle, ["the film is fine "], options)
+    shown = {e["position"]: e for entry in result["entries"] for e in entry["examples"]}
+    assert shown[max(shown)]["cut"] == [True, False]  # [SEP]: 14 characters before it, "th" left out, " " after
+    assert shown[0]["cut"] == [False, True] and shown[1]["cut"] == [False, False]  # "the": all of the rest fits
 
 
 def test_the_direct_effect_is_qualified_only_where_the_write_has_no_direct_path(ours_bundle):
