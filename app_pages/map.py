@@ -47,7 +47,7 @@ st.caption(
     f"{markdown_literal(result.model_name)} on {markdown_literal(result.source)}: "
     f"{len(frame):,} example{'' if len(frame) == 1 else 's'}, "
     f"{hidden_state_name(result.layer)} (hidden state {result.layer} of 0-{result.layers - 1})"
-    f", {result.pooling} vectors, {result.method.upper()}"
+    f", {result.pooling} vectors scaled to length 1 (the neighbours' cosine geometry), {result.method.upper()}"
     + (" (predictions and embeddings read from the cache)" if result.cached else "")
 )
 for note in result.notes:

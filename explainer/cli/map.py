@@ -1,14 +1,14 @@
 """`python -m explainer map [--model M] --data FILE [--layer L] [--method pca|umap] --out DIR`
 
 Map a labelled file (CSV, TSV, JSONL or Parquet) through a model: embeddings of every row from the prediction pass, one
-layer projected to 2-D, each row's nearest neighbours (cosine, exact) and the likely-mislabelled rows. Writes
-DIR/points.parquet (row, line, x, y, label, prediction, correct, confidence, tokens, text), DIR/neighbours.parquet
-(row, neighbours, distances) and DIR/likely_mislabelled.csv, and prints a JSON summary whose
-"likely_mislabelled" lists {"row", "score", ...} by decreasing score. `row` counts the file's data rows from 0
-in file order, skipped rows included, so it indexes the file as pandas reads it (`line` is the file line; skipped
-rows are reported on stderr); of a folder or glob of several files it counts the rows read. With --engine ray, or
-for a folder or glob of files, the embedding pass runs on the engine (Ray or this process) and DIR is also a
-results folder (Parquet shards + manifest) that the app opens.
+layer's vectors scaled to length 1 (cosine geometry) and projected to 2-D, each row's nearest neighbours (cosine,
+exact) and the likely-mislabelled rows. Writes DIR/points.parquet (row, line, x, y, label, prediction, correct,
+confidence, tokens, text), DIR/neighbours.parquet (row, neighbours, distances) and DIR/likely_mislabelled.csv, and
+prints a JSON summary whose "likely_mislabelled" lists {"row", "score", ...} by decreasing score. `row` counts the
+file's data rows from 0 in file order, skipped rows included, so it indexes the file as pandas reads it (`line` is the
+file line; skipped rows are reported on stderr); of a folder or glob of several files it counts the rows read. With
+--engine ray, or for a folder or glob of files, the embedding pass runs on the engine (Ray or this process) and DIR is
+also a results folder (Parquet shards + manifest) that the app opens.
 """
 
 from __future__ import annotations

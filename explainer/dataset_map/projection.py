@@ -95,7 +95,8 @@ class Projection:
 
 
 def axis_titles(method: str, variance_shares: tuple[float, ...] = ()) -> tuple[str, str]:
-    """What the map's x and y are: principal components with the share of the variance each shows, or UMAP's
+    """What the map's x and y are: principal components with the share of the variance each shows (of the unit
+    vectors build_map projects, not the raw hidden states), or UMAP's
     two dimensions (which have no unit: only neighbourhoods are meaningful)."""
     if method == "umap":
         return "UMAP 1", "UMAP 2"

@@ -104,7 +104,7 @@ def load_model(
 
     `None` loads the app's default model. Raises ModelLoadError with a message naming the problem.
     """
-    keep_freed_memory_mapped()  # a process that loads models traces them: see explainer/memory.py
+    keep_freed_memory_mapped()  # a process that loads models traces them: see explainer/loading/memory.py
     name = str(name_or_path) if name_or_path is not None else shipped.default_model_name()
     folder = shipped.resolve(name)
     target = torch.device(device) if device is not None else default_device()
