@@ -124,11 +124,18 @@ Unit = tuple[str, list[int]]
 
 
 def _tokenizer_words(item: Tokenized) -> list[Unit]:
+    """The tokenizer's words; where those hold a space inside, the words the counterfactual search counts (words
+    and punctuation, as BERT's word ids split them): a SentencePiece pre-tokenizer that does not split (Llama's and
+    Mistral's Metaspace) gives every token word 0, and one word per text paired all tokens by place when the counts
+    matched ("quiet" with "dull") and none otherwise."""
     units: dict[int, list[int]] = {}
     for position, word in enumerate(item.word_ids):
         if word is not None:
             units.setdefault(word, []).append(position)
-    return [(_span(item, positions), positions) for positions in units.values()]
+    words = [(_span(item, positions), positions) for positions in units.values()]
+    if any(len(word.split()) > 1 for word, _ in words):
+        return [unit for unit in _pattern_words(item, COUNTERFACTUAL_WORD) if unit[1]]  # words the model read
+    return words
 
 
 def _span(item: Tokenized, positions: list[int]) -> str:

@@ -123,3 +123,32 @@ def test_an_edit_whose_new_text_holds_punctuation_aligns(bundle):
         start = corrupted.text.index(new)
         replaced = {p for p, (a, b) in enumerate(corrupted.offsets) if start <= a < start + len(new)}
         assert set(aligned.unpartnered_corrupted) == replaced, new  # only the new words go unpaired
+
+
+def test_a_sentencepiece_tokenizer_that_does_not_split_words_still_aligns_word_by_word(tmp_path):
+    """Llama's and Mistral's Metaspace pre-tokenizer does not split at spaces: every token is word 0. Taken as one
+    word per text, texts of as many tokens paired every token by place ("quiet" with "dull") and texts of other
+    counts paired none, not even the words they share."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from explainer import load_model
+    from tests.conftest import CORPUS, build_model, save_checkpoint
+
+    trained = Tokenizer(models.BPE(unk_token="<unk>"))
+    trained.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=True)
+    trained.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "<s>", "</s>"]))
+    # trained on words, as SentencePiece trains; read unsplit, as Llama's tokenizer.json reads
+    trained.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=trained, unk_token="<unk>", bos_token="<s>",
+                                        eos_token="</s>", pad_token="</s>")
+    model = load_model(save_checkpoint(build_model("llama", vocab_size=200, pad_token_id=2), tokenizer,
+                                       tmp_path / "m"), device="cpu")
+    clean = tokenized(model, "the film is a quiet triumph and warm")
+    assert set(w for w in clean.word_ids if w is not None) == {0}  # the tokenizer's one "word"
+    for other in ("the film is a dull one and warm", "the film is a very dull mess and warm"):
+        corrupted = tokenized(model, other)
+        partners = dict((r, c) for c, r in align_words(clean, corrupted).pairs)
+        for word in ("the film is a", "and warm"):  # shared words pair, token for token
+            assert [partners.get(p) for p in sorted(positions(corrupted, word))] == sorted(positions(clean, word))
+        assert not any(p in partners for p in positions(corrupted, other.split(" a ")[1].split(" and")[0]))
