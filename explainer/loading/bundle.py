@@ -338,13 +338,21 @@ def _from_pretrained(
         if type(error).__name__ == "SafetensorError":
             raise ModelLoadError(f"Weights of '{source}' are corrupt: {error}") from error
         raise
-    missing = [key for key in info.get("missing_keys", []) if "classifier" in key or "score" in key]
+    missing_all = sorted(info.get("missing_keys", []))
+    missing = [key for key in missing_all if "classifier" in key or "score" in key]
+    if len(missing_all) > 2 * len(missing) and len(missing_all) * 2 > len(model.state_dict()):
+        # most of the body missing: weights of another architecture under this config (not a missing head)
+        raise ModelLoadError(
+            f"Weights of '{source}' do not match its config.json ({config.model_type}): {len(missing_all)} of the "
+            f"model's {len(model.state_dict())} tensors are missing, e.g. {', '.join(missing_all[:3])}. The weights "
+            "were saved from another architecture"
+        )
     if missing:
         raise ModelLoadError(
             f"'{source}' has no trained classification head (missing {', '.join(sorted(missing)[:4])}): "
             "it is not a fine-tuned sequence classifier."
         )
-    if missing_all := info.get("missing_keys"):
+    if missing_all:
         raise ModelLoadError(f"Weights of '{source}' are incomplete: missing {', '.join(sorted(missing_all)[:6])}")
     if extra := _layers_beyond(info.get("unexpected_keys", ()), sizes(config).layers):
         # transformers drops them in silence: a config.json of 1 layer over 2 layers' weights ran half a model
@@ -454,6 +462,14 @@ def _require_classifier_head(model: PreTrainedModel, name: str) -> None:
         raise ModelLoadError(
             f"'{name}': the id2label of its config.json numbers its labels {shown}; the classifier's "
             f"{model.config.num_labels} outputs are numbered 0 to {model.config.num_labels - 1}"
+        )
+    problem = getattr(model.config, "problem_type", None)
+    if problem in ("multi_label_classification", "regression"):  # a softmax would show made-up probabilities
+        kind = ("a multi-label classifier (an independent sigmoid per label, several may hold)"
+                if problem == "multi_label_classification" else "a regression model (its outputs are values)")
+        raise ModelLoadError(
+            f"'{name}' is {kind}: its config.json says problem_type {problem}. The workbench explains single-label "
+            "classifiers, whose probabilities a softmax over the labels gives"
         )
     if model.config.num_labels == 1:  # a softmax over one logit is 1.0 whatever the text
         raise ModelLoadError(

@@ -143,6 +143,27 @@ def test_a_single_output_head_is_refused(tmp_path, tokenizer, family):
         load_model(tmp_path / "one")
 
 
+@pytest.mark.parametrize("problem", ["multi_label_classification", "regression"])
+def test_a_multi_label_or_regression_head_is_refused(tmp_path, tokenizer, problem):
+    # shown with a softmax: three independent sigmoids of 0.59, 0.56, 0.38 read as 0.44, 0.38, 0.19, no word said
+    from tests.conftest import build_model, save_checkpoint
+
+    names = {0: "toxic", 1: "insult", 2: "threat"}
+    model = build_model("bert", num_labels=3, id2label=names, label2id={v: k for k, v in names.items()},
+                        problem_type=problem)
+    save_checkpoint(model, tokenizer, tmp_path / "multi")
+    with pytest.raises(ModelLoadError, match=f"problem_type {problem}"):
+        load_model(tmp_path / "multi")
+
+
+def test_weights_of_another_architecture_are_named_so(checkpoint, tmp_path):
+    # GPT-2's weights under BERT's config were "no trained classification head": every BERT tensor was missing
+    folder = shutil.copytree(checkpoint("gpt2"), tmp_path / "other")
+    shutil.copy(checkpoint("bert") / "config.json", folder / "config.json")
+    with pytest.raises(ModelLoadError, match=r"do not match its config.json \(bert\).*another architecture"):
+        load_model(folder)
+
+
 def test_labels_numbered_with_a_gap_are_refused(checkpoint, tmp_path):
     # {"0": "neg", "5": "pos"} loaded as the labels ('neg', 'LABEL_1')
     folder = shutil.copytree(checkpoint("bert"), tmp_path / "gap")
