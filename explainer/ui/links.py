@@ -31,6 +31,7 @@ from explainer.ui.text_box import clamp_into
 from explainer.ui.widget_state import lingers, resend
 
 OTHER_MODEL = "Other: a local folder or hub id…"
+OTHER_KEPT_KEY = "_model_other_kept"  # what the sidebar's folder box last held: seed_sidebar gives it back
 DEFAULT_TEXT = "I wanted to love this movie, but the plot falls apart halfway through."
 LINK_KEY = "_link_params"  # the query parameters the session was opened with (or last navigated to)
 PENDING_KEY = "_link_pending"  # options published during this run, sent at its end (None: sent at once)
@@ -224,9 +225,10 @@ def switch_page(page: str, params: Mapping[str, Any]) -> None:
 def seed_sidebar() -> None:
     """First run of a session: a shared link's query parameters seed the sidebar's widgets, and are kept for
     the pages' options (seed_option). Later, a sidebar value the session lost is seeded from the address again:
-    a page switch with parameters drops the text box's value while the model picker's, resent with every run
-    (session.sidebar), stays."""
-    if "model_choice" in st.session_state and "text" in st.session_state:
+    a page switch with parameters drops the text boxes' values (the text's, and the folder box's under "Other")
+    while the model picker's, resent with every run (session.sidebar), stays."""
+    folder_lost = st.session_state.get("model_choice") == OTHER_MODEL and "model_other" not in st.session_state
+    if "model_choice" in st.session_state and "text" in st.session_state and not folder_lost:
         return
     if LINK_KEY not in st.session_state:  # the session's first run; Back and Forward set it in begin_run
         st.session_state[LINK_KEY] = st.query_params.to_dict()
@@ -238,6 +240,11 @@ def seed_sidebar() -> None:
             tell_adjusted("model", model, f"is not offered here; {shown_value(names[0])} is used")  # opens the first
             model = names[0]
         choose_model(model)
+    elif folder_lost:  # the switch's model (Causal's head button carries it), else the folder the box held (a row
+        # opened from a table keeps the sidebar's model and carries none): the page ran with no model before
+        linked = st.query_params.get("model", "")
+        folder = linked if linked and linked not in _offered_models() else st.session_state.get(OTHER_KEPT_KEY, "")
+        st.session_state.model_other = folder
     if "text" not in st.session_state:
         text = st.query_params.get("text", DEFAULT_TEXT)
         longest = demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
@@ -265,7 +272,7 @@ def choose_model(name: str) -> None:
         st.session_state.pop("model_other", None)
     else:
         st.session_state.model_choice = OTHER_MODEL
-        st.session_state.model_other = name
+        st.session_state.model_other = st.session_state[OTHER_KEPT_KEY] = name
 
 
 def parse_ints(raw: str) -> list[int]:

@@ -26,7 +26,15 @@ from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup, text_box
 from explainer.ui.caches import get_bundle, get_trace
-from explainer.ui.links import OTHER_MODEL, chosen_model, latest_address, live_view, publish_options, seed_sidebar
+from explainer.ui.links import (
+    OTHER_KEPT_KEY,
+    OTHER_MODEL,
+    chosen_model,
+    latest_address,
+    live_view,
+    publish_options,
+    seed_sidebar,
+)
 from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
 from explainer.ui.widget_state import resend
@@ -105,7 +113,8 @@ def sidebar() -> None:
             choice = st.selectbox("Model", [*descriptions, OTHER_MODEL], key="model_choice",
                                   label_visibility="collapsed", format_func=shipped.picker_label)  # "name (group)"
             if choice == OTHER_MODEL:
-                text_box.text_input("Folder or hub id", "model_other", placeholder="/path/to/checkpoint")
+                folder = text_box.text_input("Folder or hub id", "model_other", placeholder="/path/to/checkpoint")
+                st.session_state[OTHER_KEPT_KEY] = folder  # a page switch drops the box's value: seed_sidebar
             else:
                 st.caption(descriptions[choice])
         st.header("Input")

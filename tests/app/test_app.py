@@ -346,3 +346,32 @@ def test_the_overview_s_default_last_layer_follows_the_model(checkpoint, tokeniz
     app = run_app({"model": deeper, "text": "a fine film"})
     assert_the_default_last_layer_follows_the_model(app, lambda: app.number_input(key="overview_layer"), deeper,
                                                     str(checkpoint("bert")), 2, "layer")
+
+
+def _after_a_switch_that_dropped_the_folder_box() -> None:
+    """AppTest script: the session's state after a page switch in the browser, which drops the text boxes' values
+    (AppTest keeps them): the picker says "Other", the folder box's value is gone; then the sidebar is seeded."""
+    import streamlit as st
+
+    from explainer.ui import links
+
+    if "step" not in st.session_state:
+        st.session_state.step = 1
+        links.choose_model("/models/mine")  # typed into the box once (session.sidebar notes each value too)
+        st.session_state.text = "a film"
+    st.session_state.pop("model_other", None)
+    links.seed_sidebar()
+    st.write(repr(links.chosen_model()))
+
+
+@pytest.mark.parametrize("linked, chosen", [(None, "/models/mine"), ("/models/linked", "/models/linked")])
+def test_a_page_switch_keeps_a_model_typed_into_the_folder_box(linked, chosen):
+    """Opening a row of the Errors table (no model= in the switch: the sidebar's stays) or a head from Causal
+    (model= carried) with a model from a folder showed "Enter a model folder or hub id in the sidebar.", and the
+    link lost its model."""
+    app = AppTest.from_function(_after_a_switch_that_dropped_the_folder_box, default_timeout=60)
+    if linked:
+        app.query_params["model"] = linked
+    app.run()
+    assert not app.exception, app.exception
+    assert app.markdown[0].value == repr(chosen)

@@ -45,3 +45,24 @@ def test_patching_a_counterfactual_pair_and_opening_a_head(browser, app_url):  #
     assert page.get_by_role("spinbutton", name="Head", exact=True).input_value() == head
     assert f"layer={layer}" in page.url and f"head={head}" in page.url
     assert not tried, f"the page asked the internet for {tried}"
+
+
+def test_a_model_from_a_folder_stays_when_a_head_opens_in_attention(browser, app_url):  # noqa: F811
+    """A page switch drops the sidebar's folder box (a text box), which no seed gave back: the Attention page said
+    "Enter a model folder or hub id in the sidebar." while the box showed the folder, and its link lost model=."""
+    from explainer.loading import shipped
+
+    folder = str(shipped.resolve("sst2-baseline"))
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    query = urllib.parse.urlencode({"model": folder, "text": TEXT, "mode": "zero"})
+    page.goto(f"{app_url}/causal?{query}", wait_until="domcontentloaded")
+    page.locator(".js-plotly-plot").first.wait_for(timeout=180_000)
+    page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
+    page.get_by_role("button", name=re.compile(r"L\d+ H\d+ in Attention")).first.click()
+    page.wait_for_url(re.compile(r"/attention\?"), timeout=120_000)
+    lost = page.get_by_text("Enter a model folder")
+    page.locator(".js-plotly-plot").or_(lost).first.wait_for(timeout=180_000)
+    page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
+    assert lost.count() == 0
+    assert urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)["model"] == [folder]
+    assert page.get_by_label("Folder or hub id").input_value() == folder
