@@ -12,9 +12,9 @@ from explainer.attribution.faithfulness import agreement
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
 from explainer.attribution.inputs import BASELINES, cheap_enough
 from explainer.attribution.options import UNRELIABLE, page_options
-from explainer.attribution.registry import title
+from explainer.attribution.registry import methods_for, title
 from explainer.capture.encoding import InputError
-from explainer.families import missing_family_note
+from explainer.families import missing_family_note, single_readout_note
 from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui.problems import show_problem
@@ -32,13 +32,17 @@ if trace is not None:
     current = session.selection()
     name, text = current.bundle.name, current.text
     targets = [PREDICTED, *trace.label_names]
-    links.seed_choice("attribution_method", "method", METHODS, tell=True)
+    methods = methods_for(current.bundle.model)  # a link's method this model cannot use: the default, said
+    links.seed_choice("attribution_method", "method", methods, tell=True)
     links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad", tell=True)
     links.seed_choice("attribution_target", "target", targets, tell=True)  # a label it lacks: predicted
     links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD)
 
     left, middle, right, far = st.columns([2, 2, 1, 1])
-    method = left.selectbox("Method", METHODS, format_func=title, key="attribution_method")
+    method = left.selectbox("Method", methods, format_func=title, key="attribution_method")
+    if methods != METHODS:
+        st.caption(f"Not offered: {', '.join(title(m) for m in METHODS if m not in methods)}. "
+                   + markdown_literal(single_readout_note(current.bundle.model, advice=False)))
     target_choice = middle.selectbox("Target label", targets, key="attribution_target")
     baseline = right.radio("Baseline", BASELINES, key="attribution_baseline", help="What replaces text tokens "
                            "(integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special tokens stay.")

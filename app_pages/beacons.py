@@ -39,6 +39,8 @@ if trace is not None and trace.beacon_gates is None:
         st.caption("Not a gate: how large each layer's MLP update is next to the word's state, ‖MLP(h)‖ / ‖h‖, "
                    "measured with hooks. Small values mark MLP evaluations that change little.")
         st.plotly_chart(tb_figures.mlp_ratio_map(trace), width="stretch", key="beacons_ratio_map")
+    elif trace.family_notes:  # a family the per-architecture table lacks: which, and how to add it
+        st.info(markdown_literal(" ".join(trace.family_notes)))
 elif trace is not None:
     bundle = session.selection().bundle
     config = bundle.model.config

@@ -79,7 +79,7 @@ change = whatif_ui.get_head_change(name, original, edited)
 chart = export.charts("whatif", "png", html_download=False)
 head = None
 if change is None:  # no single position carries the prediction
-    st.info(markdown_literal(traces[0].readout_note))
+    st.info(markdown_literal(whatif_ui.head_change_note(name)))
 else:
     st.caption(
         "Total variation distance (0 to 1) between each head's attention from the token the classifier reads, "

@@ -394,24 +394,25 @@ def missing_family_note(
     )
 
 
-def single_readout_note(model_or_config: Any) -> str | None:
+def single_readout_note(model_or_config: Any, advice: bool = True) -> str | None:
     """None when the classifier reads one position (the family's `readout`); otherwise why the methods that follow
     one position (attention rollout, gradient x attention, the attribution graph's prediction node) would be
-    wrong for this model: a ModernBERT fine-tune with mean pooling reads every position."""
+    wrong for this model: a ModernBERT fine-tune with mean pooling reads every position. `advice`: with the
+    attribution methods to use instead (a view that has no other method leaves them out)."""
     config = getattr(model_or_config, "config", model_or_config)
     model_type = getattr(config, "model_type", "")
+    instead = (" Use a gradient method (integrated gradients, saliency, input x gradient) or occlusion, LIME, "
+               "KernelSHAP.")
     if family_of(model_type) is UNKNOWN:  # decoders read the last token, encoders the first: not known here
-        return (
-            f"A model of type '{model_type}' is not in the per-architecture table (explainer/families.py), so the "
-            "position its classifier reads is not known; methods that follow one readout position (attention "
-            "rollout, gradient x attention, the attribution graph) could explain the wrong one. Use a gradient "
-            f"method (integrated gradients, saliency, input x gradient) or occlusion, LIME, KernelSHAP; to add "
-            f"the family, see {ADD_FAMILY_DOC}."
-        )
+        tail = (f"; methods that follow one readout position (attention rollout, gradient x attention, the "
+                f"attribution graph) could explain the wrong one.{instead[:-1]}; to add the family, see "
+                f"{ADD_FAMILY_DOC}." if advice else f". To add the family, see {ADD_FAMILY_DOC}.")
+        return (f"A model of type '{model_type}' is not in the per-architecture table (explainer/families.py), so "
+                f"the position its classifier reads is not known{tail}")
     if model_type == "modernbert" and getattr(config, "classifier_pooling", "cls") == "mean":
         return (
             "This ModernBERT classifier mean-pools every position (classifier_pooling='mean'), so no single "
-            "position carries the prediction; methods that follow one readout position would be wrong for it. "
-            "Use a gradient method (integrated gradients, saliency, input x gradient) or occlusion, LIME, KernelSHAP."
+            "position carries the prediction" + ("; methods that follow one readout position would be wrong for it."
+                                                 + instead if advice else ".")
         )
     return None

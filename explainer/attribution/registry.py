@@ -24,6 +24,7 @@ class Method:
     signed: bool  # scores for and against the label; unsigned ones are magnitudes or shares
     compute: str  # "module:function" of (bundle, prepared, label, target_logit, options) -> Computed
     reads: frozenset[str] = frozenset({"target"})  # of baseline, steps, samples, target: what changes its scores
+    one_readout: bool = False  # follows the one position the classifier reads: none for a model that reads none
 
     @property
     def depends_on_target(self) -> bool:
@@ -51,11 +52,22 @@ REGISTRY: dict[str, Method] = {
         Method("kernel_shap", "KernelSHAP", True, f"{_EMBEDDING}:kernel_shap", _READS | {"baseline", "samples"}),
         Method("layer_conductance", "Layer conductance", True, f"{_LAYER}:layer_conductance",
                _READS | {"baseline", "steps"}),
-        Method("rollout", "Attention rollout", False, f"{_LAYER}:rollout", frozenset()),  # the same for any label
-        Method("grad_x_attention", "Gradient × attention", False, f"{_LAYER}:grad_x_attention"),
+        Method("rollout", "Attention rollout", False, f"{_LAYER}:rollout", frozenset(),  # the same for any label
+               one_readout=True),
+        Method("grad_x_attention", "Gradient × attention", False, f"{_LAYER}:grad_x_attention", one_readout=True),
     )
 }
 METHODS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def methods_for(model: Any) -> tuple[str, ...]:
+    """The methods that can attribute `model`: all but those following one readout position when its classifier
+    reads none (families.single_readout_note: a family the table lacks, a mean-pooling ModernBERT)."""
+    from explainer.families import single_readout_note  # torch: only when a model is at hand
+
+    if single_readout_note(model) is None:
+        return METHODS
+    return tuple(name for name in METHODS if not REGISTRY[name].one_readout)
 
 
 def title(method: str) -> str:

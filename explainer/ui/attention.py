@@ -165,4 +165,4 @@ def logit_lens(trace: Trace, chart: Chart) -> None:
         st.caption("The model's own classifier head applied to every layer's hidden state.")
         chart(attention_figures.logit_lens_chart(trace), "logit_lens")
     else:  # a family the per-architecture table lacks: say which, and how to add it
-        st.info(" ".join(trace.family_notes))
+        st.info(markdown_literal(" ".join(trace.family_notes)))

@@ -13,7 +13,7 @@ from explainer.capture.encoding import InputError
 from explainer.counterfactual.registry import METHODS
 from explainer.counterfactual.result import CounterfactualSearch
 from explainer.counterfactual.scoring import MAX_BATCH
-from explainer.families import family_of
+from explainer.families import family_of, single_readout_note
 from explainer.progress import Progress
 from explainer.ui import caches, links, progressive, session
 from explainer.ui.text_box import limited_text_input
@@ -116,6 +116,13 @@ def get_head_change(model_name: str, original: str, edited: str) -> np.ndarray |
     return whatif_figures.head_change(
         a, b, family.readout_position(len(a.tokens)), family.readout_position(len(b.tokens))
     )
+
+
+def head_change_note(model_name: str) -> str:
+    """Why the per-head attention change is not drawn (get_head_change gave None): the readout's note without the
+    attribution methods it advises, which this section has no switch for."""
+    note = single_readout_note(caches.get_bundle(model_name).model, advice=False) or ""
+    return f"The change per head follows the attention from the position the classifier reads. {note}"
 
 
 def copy_written_for(original: str, edited: str) -> str:
