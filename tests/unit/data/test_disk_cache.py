@@ -50,3 +50,38 @@ def test_fingerprint_follows_the_checkpoint_as_loaded(tmp_path, checkpoint):
     assert tokenizer_file.is_file()
     tokenizer_file.write_text(tokenizer_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     assert disk_cache.model_fingerprint(load_model(str(folder))) != disk_cache.model_fingerprint(reloaded)
+
+
+def test_weights_of_one_size_put_in_place_under_the_old_time_get_a_new_fingerprint(tmp_path, checkpoint, tokenizer):
+    """Another fine-tune of the same architecture copied over the weights with `cp -p` (same size, same time): the
+    stamp of paths, sizes and times stayed, and its predictions and map were read from the cache as the old ones."""
+    import shutil
+
+    from explainer import load_model
+    from tests.conftest import build_model, rewrite_under_old_times, save_checkpoint
+
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "model")
+    other = save_checkpoint(build_model("bert", seed=7), tokenizer, tmp_path / "other") / "model.safetensors"
+    weights = folder / "model.safetensors"
+    assert other.stat().st_size == weights.stat().st_size and other.read_bytes() != weights.read_bytes()
+    first = disk_cache.model_fingerprint(load_model(str(folder)))
+    before = weights.stat()
+    rewrite_under_old_times(weights, other.read_bytes())
+    assert (weights.stat().st_size, weights.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert disk_cache.model_fingerprint(load_model(str(folder))) != first
+
+
+def test_the_sampled_digest_reads_a_large_file_in_blocks_and_follows_its_bytes(tmp_path):
+    import hashlib
+
+    from tests.conftest import rewrite_under_old_times
+
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.write_bytes(b"x" * 1000)
+    assert disk_cache.sampled_digest(small, small.stat()) == hashlib.sha256(b"x" * 1000).hexdigest()[:16]
+    data = bytearray(os.urandom(disk_cache.SAMPLE_BLOCK * disk_cache.SAMPLE_BLOCKS * 3))
+    large.write_bytes(data)
+    first = disk_cache.sampled_digest(large, large.stat())
+    data[-1] ^= 0xFF  # the last byte is in the last block
+    rewrite_under_old_times(large, bytes(data))  # its change time moves: read again
+    assert disk_cache.sampled_digest(large, large.stat()) != first
