@@ -22,6 +22,7 @@ import math
 import os
 import re
 import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -414,6 +415,12 @@ def _pick_column(
     return ""
 
 
+def _invisible(text: str) -> bool:
+    """Only spaces, control and format characters (a zero-width space, a BOM): a row that shows nothing. Most
+    tokenizers read nothing in it, so trace() refuses it, while the batched pass scored [CLS] [SEP] alone."""
+    return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text)  # stops at the first shown
+
+
 def _encodable(text: str) -> bool:
     """Whether `text` can be written as UTF-8: JSON's "\\ud800" escapes give unpaired surrogates, which no
     tokenizer takes."""
@@ -683,6 +690,8 @@ class RowStream:
                 self.problems.append((line, f"text is {type(text).__name__}, not a string"))
             elif not text.strip():
                 self.problems.append((line, "empty text"))
+            elif _invisible(text):
+                self.problems.append((line, "empty text (only invisible characters)"))
             elif not _encodable(text):
                 self.problems.append((line, "text is not valid Unicode (an unpaired surrogate)"))
             elif _is_missing(label):

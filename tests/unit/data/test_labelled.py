@@ -656,3 +656,14 @@ def test_a_tsv_with_a_quoted_header_is_read_with_quoting(tmp_path):
     # An unquoted header keeps the SST-2 rule: a quote in a text is a character of it.
     plain = write(tmp_path, "p.tsv", 'text\tlabel\n"quoted" start\t1\n')
     assert read_dataset(plain, label_names=NAMES).texts == ('"quoted" start',)
+
+
+def test_a_row_of_invisible_characters_only_is_skipped_as_empty(tmp_path):
+    """A zero-width space passed `strip()`: the batched pass predicted it from [CLS] [SEP] alone, while the views
+    refuse it (nothing the model can read), so the Errors page listed a row that no view could open."""
+    path = tmp_path / "invisible.csv"
+    path.write_text("text,label\n\u200b,1\n\ufeff \u200d\x01,0\ngood,1\ncafé\u200b,0\n", encoding="utf-8")
+    data = read_dataset(path)
+    assert data.texts == ("good", "café\u200b") and data.problems == (
+        (2, "empty text (only invisible characters)"), (3, "empty text (only invisible characters)"),
+    )
