@@ -401,18 +401,18 @@ def single_readout_note(model_or_config: Any, advice: bool = True) -> str | None
     attribution methods to use instead (a view that has no other method leaves them out)."""
     config = getattr(model_or_config, "config", model_or_config)
     model_type = getattr(config, "model_type", "")
-    instead = (" Use a gradient method (integrated gradients, saliency, input x gradient) or occlusion, LIME, "
-               "KernelSHAP.")
     if family_of(model_type) is UNKNOWN:  # decoders read the last token, encoders the first: not known here
-        tail = (f"; methods that follow one readout position (attention rollout, gradient x attention, the "
-                f"attribution graph) could explain the wrong one.{instead[:-1]}; to add the family, see "
-                f"{ADD_FAMILY_DOC}." if advice else f". To add the family, see {ADD_FAMILY_DOC}.")
-        return (f"A model of type '{model_type}' is not in the per-architecture table (explainer/families.py), so "
-                f"the position its classifier reads is not known{tail}")
-    if model_type == "modernbert" and getattr(config, "classifier_pooling", "cls") == "mean":
-        return (
-            "This ModernBERT classifier mean-pools every position (classifier_pooling='mean'), so no single "
-            "position carries the prediction" + ("; methods that follow one readout position would be wrong for it."
-                                                 + instead if advice else ".")
-        )
-    return None
+        why = (f"A model of type '{model_type}' is not in the per-architecture table (explainer/families.py), so the "
+               "position its classifier reads is not known")
+        wrong, then = "could explain the wrong one", f" To add the family, see {ADD_FAMILY_DOC}."
+    elif model_type == "modernbert" and getattr(config, "classifier_pooling", "cls") == "mean":
+        why = ("This ModernBERT classifier mean-pools every position (classifier_pooling='mean'), so no single "
+               "position carries the prediction")
+        wrong, then = "would be wrong for it", ""
+    else:
+        return None
+    if not advice:
+        return f"{why}.{then}"
+    return (f"{why}; methods that follow one readout position (attention rollout, gradient x attention, the "
+            f"attribution graph) {wrong}. Use a gradient method (integrated gradients, saliency, input x gradient) "
+            f"or occlusion, LIME, KernelSHAP.{then}")

@@ -51,7 +51,24 @@ def folder_stamp(folder: Path) -> str:
 
 SAMPLE_BLOCK = 1 << 16  # bytes
 SAMPLE_BLOCKS = 16  # a file up to 1 MiB is hashed whole
-_sampled: dict[tuple, str] = {}  # (path, file_version) -> sampled_digest, for this process
+_DIGESTS: dict[tuple, str] = {}  # (which digest, file_version) -> digest, for this process
+
+
+def _once(which: str, path: Path, stat: os.stat_result, compute: Callable[[Any, int], str]) -> str:
+    """compute(open file, size) once per file_version in this process: keyed by the file, not its path, so a
+    folder moved into place (a run's shards) is not read again; a file copied over with its old times (cp -p)
+    is, since its change time moved."""
+    key = (which, *file_version(stat))
+    if key not in _DIGESTS:
+        with path.open("rb") as handle:
+            _DIGESTS[key] = compute(handle, stat.st_size)
+    return _DIGESTS[key]
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of every byte of the file, read once per file_version (a base model's weights, a map run's
+    shards: about 1 GB for 100,000 rows of a small model, opened several times by a page or command)."""
+    return _once("sha256", path, path.stat(), lambda handle, _: hashlib.file_digest(handle, "sha256").hexdigest())
 
 
 def sampled_digest(path: Path, stat: os.stat_result) -> str:
@@ -59,18 +76,18 @@ def sampled_digest(path: Path, stat: os.stat_result) -> str:
     from its start to its end (1 MiB of a multi-GB checkpoint: two fine-tunes differ in every block, so a few
     milliseconds tell them apart where hashing all of it took seconds on every load). Read once per file_version
     in a process, so the app's check for a changed folder on every run reads nothing while no file changed."""
-    key = (str(path), *file_version(stat))
-    if key not in _sampled:
+
+    def sample(handle, size: int) -> str:
         digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            if stat.st_size <= SAMPLE_BLOCK * SAMPLE_BLOCKS:
-                digest.update(handle.read())
-            else:
-                for block in range(SAMPLE_BLOCKS):
-                    handle.seek((stat.st_size - SAMPLE_BLOCK) * block // (SAMPLE_BLOCKS - 1))
-                    digest.update(handle.read(SAMPLE_BLOCK))
-        _sampled[key] = digest.hexdigest()[:16]
-    return _sampled[key]
+        if size <= SAMPLE_BLOCK * SAMPLE_BLOCKS:
+            digest.update(handle.read())
+        else:
+            for block in range(SAMPLE_BLOCKS):
+                handle.seek((size - SAMPLE_BLOCK) * block // (SAMPLE_BLOCKS - 1))
+                digest.update(handle.read(SAMPLE_BLOCK))
+        return digest.hexdigest()[:16]
+
+    return _once("sampled", path, stat, sample)
 
 
 def model_fingerprint(bundle) -> str:

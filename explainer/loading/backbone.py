@@ -11,12 +11,11 @@ the one published for the model); a mismatch is refused with a message naming th
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 from pathlib import Path
 
-from explainer.data.disk_cache import file_version
+from explainer.data.disk_cache import file_sha256
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -26,23 +25,13 @@ WEIGHTS = "model.safetensors"
 KNOWN_SHA256 = {MINILM_ID: MINILM_SHA256}
 PACKAGED = {MINILM_ID: (MINILM_PACKAGE, MINILM_MODULE)}
 
-_digests: dict[tuple, str] = {}  # (path, file_version) -> sha256, so a file is hashed once while unchanged
-
-
 class BackboneError(ValueError):
     """The base model could not be found, or its weights are not the ones expected."""
 
 
 def sha256_of(path: Path) -> str:
-    stat = path.stat()
-    key = (str(path.resolve()), *file_version(stat))
-    if key not in _digests:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _digests[key] = digest.hexdigest()
-    return _digests[key]
+    """The file's sha256, read once while it is unchanged (disk_cache.file_sha256)."""
+    return file_sha256(path)
 
 
 def packaged_folder(distribution: str = MINILM_PACKAGE, module: str = MINILM_MODULE) -> Path | None:

@@ -112,11 +112,11 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     formats = {EXTENSIONS[p.suffix.lower()] for p in files if p.suffix.lower() in EXTENSIONS}
     if len(formats) > 1:
         raise DatasetError(f"{text} mixes formats ({', '.join(sorted(formats))}): give shards of one format")
-    stamps = tuple(file_version(p.stat()) for p in files)  # before hashing
+    stats = [p.stat() for p in files]  # before hashing
     return InputSet(
         spec=text,
         files=tuple(files),
         hashes=tuple(_hash(p) for p in files),
-        sizes=tuple(stamp[2] for stamp in stamps),
-        stamps=stamps,
+        sizes=tuple(stat.st_size for stat in stats),
+        stamps=tuple(file_version(stat) for stat in stats),
     )

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from explainer.data.disk_cache import file_version
+from explainer.data.disk_cache import file_sha256  # hashed once per file version: shards are large
 
 FORMAT = "explainer-results"
 VERSION = 4  # bump when the layout or the numbers change (4: shards' rows and sha256 and the manifest's digest,
@@ -85,23 +85,6 @@ def run_key(kind: str, fingerprint: str, input_hash: str, options: dict[str, Any
     """What makes two runs the same job: the same kind, weights, input bytes and options."""
     blob = json.dumps([kind, fingerprint, input_hash, options], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-_HASHED: dict[tuple, str] = {}  # file_version -> sha256, for this process
-
-
-def file_sha256(path: Path) -> str:
-    """The file's sha256, hashed once per process while the file stays as it was (its inode, size and times; the
-    change time cannot be set back, so a shard copied over with its old times is hashed again): a map run's shards
-    hold every vector (about 1 GB for 100,000 rows of a small model), and a page or command opens a folder several
-    times. Keyed by the file, not its path: a run hashes its shards before moving their folder into place, and
-    the move changes none of these, so the open that follows does not hash them again."""
-    stat = path.stat()
-    key = file_version(stat)
-    if key not in _HASHED:
-        with path.open("rb") as f:
-            _HASHED[key] = hashlib.file_digest(f, "sha256").hexdigest()
-    return _HASHED[key]
 
 
 def describe_shards(folder: Path, shards: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[str, ...]]:
