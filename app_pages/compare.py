@@ -93,7 +93,7 @@ else:
             chart(evaluation_figures.confusion_figure(metrics["confusion"], report.label_names), f"confusion_{side}")
     st.subheader("Where they disagree")
     st.caption("One model right, the other wrong; the most confident mistake first. Select a row to open it.")
-    labelled.view_picker("compare_view")
+    labelled.view_picker("compare_view", bundle_a, bundle_b)
     compare_ui.open_with_picker()
     table = comparison.disagreements
     st.session_state["_compare_texts"] = table["text"].tolist()

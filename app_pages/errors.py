@@ -66,7 +66,7 @@ with right:
 if not progressive.rest_may_follow(("errors", bundle.name, tuple(labelled.data_link(choice).items()))):
     links.stop()  # the examples follow once the browser has drawn the two charts
 
-labelled.view_picker("errors_view")
+labelled.view_picker("errors_view", bundle)
 
 
 def example_table(frame: pd.DataFrame, key: str) -> None:

@@ -58,7 +58,7 @@ links.seed_choice("map_colour", "colour", list(colours), tell=True)
 left, right = st.columns([1, 2])
 colour = left.selectbox("Colour by", list(colours), key="map_colour", format_func=colours.get)
 with right:
-    map_ui.click_picker("map_click")
+    map_ui.click_picker("map_click", bundle)
 focus = links.seed_index(map_ui.FOCUS_KEY, "row", len(frame), of="this data set")  # the neighbours' row
 links.publish_options({"colour": "" if colour == "label" else colour, "row": focus or ""})
 st.session_state["map_texts"] = frame["text"].tolist()

@@ -73,9 +73,10 @@ def option_link(options: MapOptions, layers: int) -> dict[str, str]:
     }
 
 
-def click_picker(key: str) -> str:
-    """What a click on a point does: open the example in one of the per-example views, or list its neighbours."""
-    choices = [*(f"Open it in {view}" for view in labelled.available_views()), SHOW_HERE]
+def click_picker(key: str, bundle: ModelBundle) -> str:
+    """What a click on a point does: open the example in one of the per-example views `bundle` can show, or list
+    its neighbours."""
+    choices = [*(f"Open it in {view}" for view in labelled.available_views(bundle)), SHOW_HERE]
     links.seed_choice(key, "click", choices, tell=True)
     chosen = st.radio("A click on a point", choices, horizontal=True, key=key,
                       help="A click picks a point while the map's Zoom or Pan tool is on (Box and Lasso select).")

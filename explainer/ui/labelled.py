@@ -365,14 +365,24 @@ def note_long_texts(frame: pd.DataFrame, max_length: int) -> None:
                    "tokens, the most this model reads: their predictions read only that much of them.")
 
 
-def available_views() -> dict[str, str]:
-    return navigation.example_views()
+def available_views(*bundles: ModelBundle) -> dict[str, str]:
+    """{title: page} of the views a row opens in: Thought markers only where one of `bundles` has markers (every
+    view when none is given, as for a request a picker already offered)."""
+    from explainer.thought_beacon.marker_dictionary import has_markers
+
+    views = navigation.example_views()
+    if bundles and not any(has_markers(bundle) for bundle in bundles):
+        views.pop(navigation.MARKERS_TITLE, None)
+    return views
 
 
-def view_picker(key: str) -> str:
-    views = available_views()
+def view_picker(key: str, *bundles: ModelBundle) -> str:
+    """The view a selected row opens in, of those `bundles` (the models a row may open with) can show."""
+    views = list(available_views(*bundles))
     links.keep_choice(key)  # drawn after the page's progressive stop
-    return st.radio("Selecting a row opens it in", list(views), horizontal=True, key=key)
+    if st.session_state.get(key, views[0]) not in views:  # Thought markers, picked for another model
+        links.set_kept(key, views[0])
+    return st.radio("Selecting a row opens it in", views, horizontal=True, key=key)
 
 
 def open_selected(table_key: str, texts_key: str, view_key: str, model: str | None = None) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = "app_pages"
+MARKERS_TITLE = "Thought markers"  # the per-example view only a model with thought markers can show
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("attention.py", "Attention", ":material/grid_view:", "attention", opens_examples=True),
     PageEntry("attribution.py", "Attribution", ":material/insights:", "attribution", opens_examples=True),
     PageEntry("whatif.py", "What-if", ":material/edit_note:", "whatif"),
-    PageEntry("markers.py", "Thought markers", ":material/route:", "markers", opens_examples=True),
+    PageEntry("markers.py", MARKERS_TITLE, ":material/route:", "markers", opens_examples=True),
     PageEntry("beacons.py", "Beacons", ":material/bolt:", "beacons"),
     PageEntry("errors.py", "Errors", ":material/rule:", "errors"),
     PageEntry("map.py", "Data-set map", ":material/scatter_plot:", "map"),
@@ -44,6 +45,6 @@ PAGES: tuple[PageEntry, ...] = (
 
 def example_views() -> dict[str, str]:
     """{title: page path} of the views an example can be opened in (in the order a picker offers them)."""
-    order = ("Attribution", "Attention", "Thought markers")
+    order = ("Attribution", "Attention", MARKERS_TITLE)
     by_title = {page.title: page.path for page in PAGES if page.opens_examples and (ROOT / page.path).is_file()}
     return {title: by_title[title] for title in order if title in by_title}

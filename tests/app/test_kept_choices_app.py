@@ -44,12 +44,22 @@ def draw_the_rest(app: AppTest, monkeypatch) -> None:
 
 def test_the_errors_view_picker_keeps_its_choice_through_a_model_change(monkeypatch):
     app = open_page("app_pages/errors.py", "sst2-baseline")
-    views = list(labelled.available_views())
-    app.radio(key="errors_view").set_value(views[-1]).run()
+    app.radio(key="errors_view").set_value("Attention").run()
     app.selectbox(key="model_choice").set_value("sst2-thought-beacon")
     draw_the_rest(app, monkeypatch)
     picker = app.radio(key="errors_view")
-    assert picker.value == views[-1] and picker.proto.set_value
+    assert picker.value == "Attention" and picker.proto.set_value
+
+
+def test_the_errors_view_picker_offers_thought_markers_only_for_a_model_with_markers(monkeypatch):
+    """A model without markers was offered the Thought markers view, which only said it had none."""
+    app = open_page("app_pages/errors.py", "sst2-thought-beacon")
+    assert app.radio(key="errors_view").options == ["Attribution", "Attention", "Thought markers"]
+    app.radio(key="errors_view").set_value("Thought markers").run()
+    app.selectbox(key="model_choice").set_value("sst2-baseline")
+    draw_the_rest(app, monkeypatch)
+    picker = app.radio(key="errors_view")
+    assert picker.options == ["Attribution", "Attention"] and picker.value == "Attribution"
 
 
 @pytest.mark.parametrize("page", ["app_pages/beacons.py", "app_pages/markers.py"])

@@ -169,6 +169,17 @@ def test_the_click_action_is_in_the_link(checkpoint, data_file):
     assert shared.radio(key="map_click").value == map_ui.SHOW_HERE
 
 
+def test_a_click_opens_thought_markers_only_on_a_model_with_markers(checkpoint, data_file):
+    """A model without markers was offered "Open it in Thought markers", which only said it had none."""
+    ours = open_map({"model": str(checkpoint("ours")), "data": str(data_file)})
+    assert "Open it in Thought markers" in ours.radio(key="map_click").options
+    link = {"model": str(checkpoint("baseline")), "data": str(data_file), "click": "Open it in Thought markers"}
+    plain = open_map(link)
+    picker = plain.radio(key="map_click")
+    assert "Open it in Thought markers" not in picker.options and picker.value == picker.options[0]
+    assert any("is not offered here" in toast.value for toast in plain.toast)
+
+
 def test_a_hand_edited_slice_in_the_link_is_dropped_with_a_toast_not_a_failed_page(checkpoint, data_file):
     linked = json.dumps([
         {"name": "x", "rule": {"text": 5}},
