@@ -26,6 +26,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import chain, islice
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +48,19 @@ MAX_BARE_ID = 10_000  # bare integer labels name ids 0..the largest: one stray 3
 CHUNK = 1 << 20  # bytes per read in the hashing / UTF-8 pass
 BOM = codecs.BOM_UTF8
 _INT = re.compile(r"[+-]?\d+(\.0*)?")  # "1" and "1.0" (pandas writes integer labels as floats next to NaN)
+# A missing label as text: pandas' astype(str) writes "nan" (and "None", "<NA>"), R writes "NA", Excel "#N/A".
+# Read as missing (the row skipped and named) unless the model has a label of that name.
+MISSING_WORDS = frozenset({"nan", "na", "n/a", "#n/a", "none", "null", "<na>"})
+# What a file that is not text starts with: named, since "not UTF-8: byte 0x8b" sends the user the wrong way.
+_BINARY_KINDS = (
+    (b"\x1f\x8b", "gzip-compressed: decompress it (gunzip) and load the file inside"),
+    (b"BZh", "bzip2-compressed: decompress it (bunzip2) and load the file inside"),
+    (b"\xfd7zXZ\x00", "xz-compressed: decompress it (unxz) and load the file inside"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed: decompress it (unzstd) and load the file inside"),
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx is one): save or extract it as CSV, TSV, JSONL or Parquet"),
+    (b"\xd0\xcf\x11\xe0", "an Office document (an Excel .xls): save it as CSV"),
+    (b"PAR1", "a Parquet file: give it the .parquet extension"),
+)
 
 Source = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 Record = tuple[int, dict[str, Any] | None, str | None]  # (first line, fields or None, problem)
@@ -174,6 +188,9 @@ class _Raw:
         if base == 0 and at < 2 and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # Excel's "Unicode text"
             raise DatasetError(f"{self.name} is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8 "
                                "and load it again")
+        kind = binary_kind(data) if base == 0 else None
+        if kind is not None:
+            raise DatasetError(f"{self.name} is {kind}")
         line = newlines + data.count(b"\n", 0, at) + 1
         raise DatasetError(
             f"{self.name} is not UTF-8: byte 0x{data[at]:02x} at byte offset {base + at} (line {line}) "
@@ -191,6 +208,11 @@ class _Raw:
     def first_line(self) -> str:
         # Lenient: the format is sniffed from it before scan() checks the encoding, which then names the bad byte.
         return next((line for line in self.lines(errors="replace") if line.strip()), "")
+
+
+def binary_kind(head: bytes) -> str | None:
+    """What a file starting with `head` is, when it is a compressed file, an archive or Parquet (None: other)."""
+    return next((kind for magic, kind in _BINARY_KINDS if head.startswith(magic)), None)
 
 
 def _detect_format(raw: _Raw, format: str | None) -> str:
@@ -332,6 +354,9 @@ def _jsonl_records(raw: _Raw) -> Iterator[Record]:
             named = f"the key {str(e)!r}" if raw.quote else "a key"  # a key is the file's content
             yield number, None, f"{named} appears twice in one object"
             continue
+        except ValueError:  # an integer of over 4,300 digits: Python's int() refuses it
+            yield number, None, "invalid JSON: a number too long to read"
+            continue
         if not isinstance(value, dict):
             yield number, None, f"expected a JSON object, found {type(value).__name__}"
             continue
@@ -464,6 +489,10 @@ def _is_missing(value: Any) -> bool:
     )
 
 
+def _missing_word(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().casefold() in MISSING_WORDS
+
+
 def _as_label(value: Any) -> Any:
     """A JSON or Parquet boolean as the label name it spells ("true", "false"; names match case-insensitively)."""
     return ("true" if value else "false") if isinstance(value, bool) else value
@@ -476,8 +505,10 @@ def _as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
-    if isinstance(value, str) and _INT.fullmatch(value.strip()):
-        return int(float(value))
+    if isinstance(value, Decimal):  # Parquet's decimal type (Spark and database exports)
+        return int(value) if value.is_finite() and value == value.to_integral_value() else None
+    if isinstance(value, str) and len(value) < 4000 and _INT.fullmatch(value.strip()):  # int() reads 4,300 digits
+        return int(value.strip().split(".")[0])  # not through float: a 309-digit id overflowed it
     return None
 
 
@@ -492,6 +523,8 @@ class _Labels:
         self.ids_read: set[int] = set()  # which ids, for the note on them (label_id_note)
         if names is None:
             found = [v for v in sample if not _is_missing(v)]
+            if any(_as_int(v) is not None for v in found):  # ids with "nan" among them: a missing label
+                found = [v for v in found if not _missing_word(v)]
             ints = [v for v in found if _as_int(v) is not None]
             odd = [v for v in found if _as_int(v) is None and not isinstance(v, str)]  # inf, 0.5, a list
             if odd:  # made names by str() they were then not found by name: "unknown labels inf; expected ['inf']"
@@ -537,6 +570,12 @@ class _Labels:
             self.by_id = True
             self.ids_read.add(number)
         return number
+
+    def missing(self, value: Any) -> bool:
+        """A missing label: an empty cell, None, NaN, or a word for missing ("nan", "NA") that names no label."""
+        if _is_missing(value):
+            return True
+        return _missing_word(value) and value.strip().casefold() not in self._ids
 
     def expected(self) -> str:
         return f"integer ids 0, 1, ... up to {MAX_BARE_ID}" if self.inferred_ints else str(list(self.names))
@@ -643,9 +682,9 @@ class RowStream:
 
         raw_labels = [r.get(self.label_column) for r in fields]
         self._labels = _Labels(label_names, raw_labels, self.source, quote)
-        unknown = [v for v in raw_labels if not _is_missing(v) and self._labels(v) is None]
+        unknown = [v for v in raw_labels if not self._labels.missing(v) and self._labels(v) is None]
         if unknown:  # checked before any row is yielded, so a wrong label set fails fast with all of them
-            found = _show([v for v in raw_labels if not _is_missing(v)], quote=quote)
+            found = _show([v for v in raw_labels if not self._labels.missing(v)], quote=quote)
             also = f" (labels found: {found})" if quote and found != _show(unknown) else ""  # when some are known
             expected = self._labels.expected()
             count = len(_distinct(unknown))
@@ -694,8 +733,8 @@ class RowStream:
                 self.problems.append((line, "empty text (only invisible characters)"))
             elif not _encodable(text):
                 self.problems.append((line, "text is not valid Unicode (an unpaired surrogate)"))
-            elif _is_missing(label):
-                self.problems.append((line, "missing label"))
+            elif self._labels.missing(label):
+                self.problems.append((line, "missing label" + ("" if _is_missing(label) else f" ({label.strip()})")))
             elif (label_id := self._labels(label)) is None:
                 raise DatasetError(
                     f"{self.source}: line {line}: unknown label{' ' + _show([label]) if self._quote else ''}; "

@@ -247,6 +247,66 @@ def test_a_utf16_file_is_named_as_utf16():
             read_dataset(bom + "text,label\na,1\n".encode(encoding), filename="d.csv")
 
 
+def test_a_compressed_or_binary_file_is_named_for_what_it_is():
+    """A .csv.gz, a zip, an Excel file or a Parquet file under another name read "is not UTF-8: byte 0x8b ...;
+    save the file as UTF-8", which sends the user to fix an encoding the file does not have."""
+    import bz2
+    import gzip
+    import zipfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = b"text,label\na fine film,1\n"
+    zipped, parquet = io.BytesIO(), io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("rows.csv", rows)
+    pq.write_table(pa.table({"text": ["a fine film"], "label": [1]}), parquet)
+    for data, said in ((gzip.compress(rows), r"is gzip-compressed: decompress it \(gunzip\)"),
+                       (bz2.compress(rows), r"is bzip2-compressed"),
+                       (zipped.getvalue(), r"is a zip archive \(an Excel \.xlsx is one\)"),
+                       (parquet.getvalue(), r"is a Parquet file: give it the \.parquet extension")):
+        for name in ("rows.csv", "rows.csv.gz", "rows"):
+            with pytest.raises(DatasetError, match=rf"^{name} {said}"):
+                read_dataset(data, filename=name, quote_contents=False)
+
+
+def test_label_values_that_overflow_or_are_decimals_are_read_as_labels():
+    """A 309-digit label raised OverflowError (int(float(...))), a page traceback; a JSONL number of 5,000 digits
+    stopped the whole file (ValueError past the JSON error handler); Parquet decimals 0 and 1 were "unknown
+    labels Decimal('0'), Decimal('1')" though they are the ids 0 and 1."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = ("negative", "positive")
+    with pytest.raises(DatasetError, match=r"unknown label.*; expected \['negative', 'positive'\]"):
+        read_dataset(b"text,label\nGood film.,1\nBad film.," + b"9" * 309 + b"\n", filename="d.csv",
+                     label_names=names)
+    lines = b'{"text": "Good film.", "label": 1}\n{"text": "Bad film.", "label": ' + b"1" * 5000 + b'}\n' \
+        b'{"text": "Bad film.", "label": 0}\n'
+    data = read_dataset(lines, filename="d.jsonl", label_names=names)
+    assert data.labels == (1, 0) and list(data.problems) == [(2, "invalid JSON: a number too long to read")]
+    table = pa.table({"text": ["a", "b", "c"], "label": pa.array([Decimal(1), Decimal(0), Decimal(1)],
+                                                                  pa.decimal128(3, 0))})
+    stream = io.BytesIO()
+    pq.write_table(table, stream)
+    assert read_dataset(stream.getvalue(), filename="d.parquet", label_names=names).labels == (1, 0, 1)
+
+
+def test_a_missing_label_written_as_a_word_skips_its_row():
+    """pandas' astype(str) writes a missing label as "nan", R as "NA": the whole file was refused ("unknown labels
+    'nan'") while an empty cell beside it was skipped as a missing label. A label of that name stays a label."""
+    rows = b"text,label\nGood film.,1.0\nBad film.,nan\nNice.,1.0\nAwful.,0.0\nMeh.,NA\nOdd.,None\n"
+    data = read_dataset(rows, filename="d.csv", label_names=("negative", "positive"))
+    assert data.labels == (1, 1, 0)
+    assert list(data.problems) == [(3, "missing label (nan)"), (6, "missing label (NA)"), (7, "missing label (None)")]
+    assert read_dataset(rows, filename="d.csv").labels == (1, 1, 0)  # ids read without names
+    named = read_dataset(b"text,label\na,none\nb,joy\n", filename="d.csv", label_names=("joy", "none"))
+    assert named.labels == (1, 0) and not named.problems
+
+
 def test_a_jsonl_tag_on_some_lines_stays_a_column(tmp_path):
     import json
 
