@@ -53,6 +53,21 @@ def _is_data_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith(".")
 
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4")  # what Spark, Hive and pandas compress shards with
+
+
+def _refuse_compressed(text: str, paths: list[Path]) -> None:
+    """DatasetError for compressed shards (part-0.csv.gz) beside the others: not read, their rows would silently
+    be left out of the results."""
+    packed = sorted(p.name for p in paths if not p.name.startswith(".") and p.suffix.lower() in COMPRESSED
+                    and Path(p.stem).suffix.lower() in EXTENSIONS and p.is_file())
+    if packed:
+        names = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
+        one = len(packed) == 1
+        raise DatasetError(f"{text}: {names} {'is' if one else 'are'} compressed, which is not read: decompress "
+                           f"{'it' if one else 'them'}, or {'its' if one else 'their'} rows would be left out")
+
+
 def _dead_link(path: Path) -> str | None:
     """What is wrong with a data file's name that is a link to nothing (None: it is not one)."""
     if not path.is_symlink() or path.exists() or path.suffix.lower() not in EXTENSIONS or path.name.startswith("."):
@@ -97,12 +112,14 @@ def resolve_inputs(spec: str | Path) -> InputSet:
         files = [path]
     elif path.is_dir():
         _refuse_broken_links(text, list(path.iterdir()))
+        _refuse_compressed(text, list(path.iterdir()))
         files = sorted(p for p in path.iterdir() if _is_data_file(p))
         if not files:
             kinds = ", ".join(sorted(set(EXTENSIONS)))
             raise DatasetError(f"{text}: a folder with no labelled data files in it (looked for {kinds})")
     elif glob.has_magic(text):
         _refuse_broken_links(text, [Path(p) for p in glob.glob(text)], full=True)
+        _refuse_compressed(text, [Path(p) for p in glob.glob(text)])
         files = sorted(Path(p) for p in glob.glob(text) if _is_data_file(Path(p)))
         if not files:
             raise DatasetError(f"{text}: no labelled data file matches this pattern")

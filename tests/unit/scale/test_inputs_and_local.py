@@ -70,6 +70,20 @@ def test_a_shard_that_is_a_link_to_nothing_is_refused_not_left_out(shards, tmp_p
     assert [p.name for p in resolve_inputs(folder).files] == ["part-0.csv", "part-1.csv"]
 
 
+def test_a_compressed_shard_is_refused_not_left_out(shards, tmp_path):
+    """A folder of part-0.csv and part-1.csv.gz ran on part-0's rows alone and said nothing of part-1."""
+    folder = tmp_path / "packed"
+    shutil.copytree(shards, folder)
+    (folder / "part-1.csv").rename(folder / "part-1.csv.gz")
+    (folder / "notes.txt.gz").write_bytes(b"")  # not named like a shard: not one
+    with pytest.raises(DatasetError, match=r"part-1\.csv\.gz is compressed, which is not read: decompress it"):
+        resolve_inputs(folder)
+    with pytest.raises(DatasetError, match=r"part-1\.csv\.gz is compressed"):
+        resolve_inputs(str(folder / "part-*"))
+    (folder / "part-1.csv.gz").unlink()
+    assert [p.name for p in resolve_inputs(folder).files] == ["part-0.csv"]
+
+
 def test_broken_links_are_named_so_each_can_be_found(tmp_path):
     """Named by file name only, cut to five without a word, all called missing: a glob's two train.csv read
     "train.csv, train.csv", and a link loop was "a link to a missing file"."""
