@@ -57,9 +57,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     parser.add_argument("--eval", required=True, help="dev file: picks the checkpoint and the beacon threshold")
     parser.add_argument("--out", required=True, type=Path,
                         help="folder to write the model into (a model already there is replaced)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--threads", type=at_least_one, default=None, help="torch CPU threads")
-    parser.add_argument("--limit", type=at_least_one, default=None, help="train on the first N rows only (smoke tests)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
+    parser.add_argument("--threads", type=at_least_one, default=None, help="torch CPU threads (default: torch's own)")
+    parser.add_argument("--limit", type=at_least_one, default=None,
+                        help="train on the first N rows only (smoke tests; default: every row)")
     parser.add_argument(
         "--tokenizer", type=Path, default=None,
         help="reuse the tokenizer saved in this folder (e.g. a shipped model's) instead of training one: "
@@ -68,7 +69,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     parser.add_argument(
         "--min-skip-rate", type=unit_interval, default=0.0,
         help="if the tau within the accuracy tolerance skips less than this share of MLP evaluations, ship the "
-        "smallest tau that skips at least this much instead",
+        "smallest tau that skips at least this much instead (default: 0, the most accurate tau)",
     )
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
