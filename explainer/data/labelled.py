@@ -146,7 +146,9 @@ class _Raw:
                     "(the command line reads a folder of shards into a results folder: --out DIR)"
                 )
             if not self.path.is_file():
-                raise DatasetError(f"{self.path}: no such file")
+                what = ("a link to a missing file" if self.path.is_symlink() and not self.path.exists() else
+                        "not a regular file (a pipe, socket or device)" if self.path.exists() else "no such file")
+                raise DatasetError(f"{self.path}: {what}")
             self.name = filename or str(self.path)  # a name given: what messages call it (demo mode's offered name)
         elif isinstance(source, (bytes, bytearray, memoryview)):
             self.data = bytes(source)

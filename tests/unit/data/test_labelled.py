@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -484,6 +485,12 @@ def test_a_label_column_named_as_the_text_column_says_so(tmp_path):
 def test_other_file_errors(tmp_path):
     with pytest.raises(DatasetError, match="no such file"):
         read_dataset(tmp_path / "missing.csv")
+    (tmp_path / "dangling.csv").symlink_to(tmp_path / "gone.csv")  # both were "no such file"
+    with pytest.raises(DatasetError, match="dangling.csv: a link to a missing file"):
+        read_dataset(tmp_path / "dangling.csv")
+    os.mkfifo(tmp_path / "pipe.csv")  # never opened: reading a pipe would wait for a writer
+    with pytest.raises(DatasetError, match=r"pipe.csv: not a regular file \(a pipe"):
+        read_dataset(tmp_path / "pipe.csv")
     with pytest.raises(DatasetError, match="is a folder"):
         read_dataset(tmp_path)
     with pytest.raises(DatasetError, match="JSON array"):
