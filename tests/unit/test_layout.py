@@ -1,6 +1,7 @@
 """The house rules of the source tree, read with `ast`: no import cycle in explainer/, imports point down (the
-library never imports the command layer or Streamlit, the model files import nothing from loading, views import
-no torch), few modules beside the subpackages, thin pages, and no reference to files outside the repository."""
+order docs/architecture.md states, the library never imports the command layer or Streamlit, the model files import
+nothing from loading, views import no torch), few modules beside the subpackages, thin pages, and no reference to
+files outside the repository."""
 
 from __future__ import annotations
 
@@ -93,11 +94,80 @@ def offenders(sources: str, forbidden: str) -> list[str]:
         ("explainer.models", "explainer.training"),
         ("explainer.data", "explainer.loading"),
         ("explainer.views", "explainer.ui"),
+        ("explainer.views", "explainer.report"),
         ("explainer.thought_beacon", "explainer.training"),
     ],
 )
 def test_imports_point_down(sources, forbidden):
     assert offenders(sources, forbidden) == []
+
+
+# The order docs/architecture.md states ("Imports point down"), lowest level first: a module may import its own
+# package, a package on its own level or any lower one. Each package of explainer/ has one place.
+LEVELS = [
+    {"families", "lazy", "frozen", "progress"},  # the top-level helpers
+    {"models", "data"},
+    {"loading"},
+    {"capture", "serving"},
+    {  # the analyses
+        "attention",
+        "attribution",
+        "thought_beacon",
+        "causal",
+        "counterfactual",
+        "evaluation",
+        "dataset_map",
+        "training",
+        "scale",
+    },
+    {"views"},
+    {"report"},  # builds its pages with the views
+    {"ui"},  # the sidebar's "Download report"
+]
+LEVEL = {package: level for level, packages in enumerate(LEVELS) for package in packages}
+ON_TOP = {"explainer", "__main__", "cli", "bench"}  # the public API and the command layer: nothing below imports them
+READ_FROM_BELOW = {"explainer.views.text"}  # the one stated exception: pure string helpers the analyses read too
+
+
+def package_of(module: str) -> str:
+    """explainer.capture.tracing -> capture; explainer.families -> families; the package itself -> explainer."""
+    return module.split(".")[1] if "." in module else module
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports against the stated order, or naming a package the order does not place."""
+    wrong = []
+    for name, targets in graph.items():
+        source = package_of(name)
+        if source in ON_TOP:
+            continue
+        for target in targets:
+            imported = package_of(target)
+            if imported == source or target in READ_FROM_BELOW:
+                continue
+            if source not in LEVEL or (imported not in LEVEL and imported not in ON_TOP):
+                wrong.append(f"{name} imports {target}: {source if source not in LEVEL else imported} has no level")
+            elif imported in ON_TOP or LEVEL[imported] > LEVEL[source]:
+                wrong.append(f"{name} imports {target}")
+    return sorted(wrong)
+
+
+def test_every_package_has_its_place_in_the_stated_order():
+    assert {package_of(name) for name in MODULES} - ON_TOP == set(LEVEL)
+
+
+def test_imports_follow_the_stated_order():
+    assert upward_imports(GRAPH) == []
+
+
+def test_the_order_check_refuses_an_upward_import():
+    assert upward_imports({"explainer.report.building": {"explainer.views.report"}}) == []
+    assert upward_imports({"explainer.ui.session": {"explainer.report"}}) == []
+    assert upward_imports({"explainer.views.report": {"explainer.report.building"}}) == [
+        "explainer.views.report imports explainer.report.building"
+    ]
+    assert upward_imports({"explainer.causal.patching": {"explainer.views.attention"}}) != []
+    assert upward_imports({"explainer.capture.tracing": {"explainer"}}) != []
 
 
 def test_only_the_command_layer_imports_commands_and_benches():
