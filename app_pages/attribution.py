@@ -33,7 +33,7 @@ if trace is not None:
     name, text = current.bundle.name, current.text
     targets = [PREDICTED, *trace.label_names]
     methods = methods_for(current.bundle.model)  # a link's method this model cannot use: the default, said
-    links.seed_choice("attribution_method", "method", methods, tell=True)
+    links.seed_choice("attribution_method", "method", methods, tell=True, shown=title, offered_elsewhere=METHODS)
     links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad", tell=True)
     links.seed_choice("attribution_target", "target", targets, tell=True)  # a label it lacks: predicted
     links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD)

@@ -386,14 +386,15 @@ def seed_fraction(key: str, param: str, default: float) -> float:
 
 
 def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = None, parse: Callable = str,
-                tell: bool = False, shown: Callable[[Any], str] = str) -> Any:
+                tell: bool = False, shown: Callable[[Any], str] = str, offered_elsewhere: Sequence[Any] = ()) -> Any:
     """seed_option for a widget offering `choices`: a link value outside them, or a value kept from before that
     this model no longer offers (its labels, its number of tokens), gives `default` (the first choice unless
     named). `parse` turns the link's text into a choice; `shown` a choice into the link's text (for the toast).
 
     A toast says so only where `tell`: pages share some names with other meanings (method= is the map's
     projection and the attribution's method) and a link keeps every page's options, so a value not offered here
-    is often no error: the values other pages accept for `param` (SHARED_OPTION_VALUES) pass silently."""
+    is often no error: the values other pages accept for `param` (SHARED_OPTION_VALUES) pass silently, except
+    those this widget offers for other models (`offered_elsewhere`: rollout, which this model cannot run)."""
     default = choices[0] if default is None else default
     raw = from_link(key, param) if tell else None
 
@@ -402,7 +403,8 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
         return value if value in choices else default
 
     seed_option(key, param, parse_choice, default)
-    if raw is not None and raw not in SHARED_OPTION_VALUES.get(param, ()):
+    silent = set(SHARED_OPTION_VALUES.get(param, ())) - set(map(str, offered_elsewhere))
+    if raw is not None and raw not in silent:
         try:
             offered_here = parse(raw) in choices
         except (TypeError, ValueError):

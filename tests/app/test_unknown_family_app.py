@@ -51,6 +51,13 @@ def test_attribution_offers_only_the_methods_that_can_attribute_it(opt_folder):
     assert {title(m) for m in METHODS} - set(box.options) == {"Attention rollout", "Gradient × attention"}
     assert any(c.value.startswith("Not offered: Attention rollout, Gradient × attention.") for c in app.caption)
     assert "Every method" in [h.value for h in app.subheader]  # the rest of the page stays
+    # said, as for any other value a link holds that this page cannot use (rollout passed silently as another
+    # page's value of method=, as the map's pca does)
+    toasts = [t.value for t in app.toast]
+    assert any(t.startswith("The link's method=`rollout` is not offered here (") and
+               t.endswith("; Integrated gradients is used.") for t in toasts), toasts
+    mapped = run_page("attribution", {"model": opt_folder, "text": "a fine film", "method": "umap"})
+    assert mapped.selectbox(key="attribution_method").value == "integrated_gradients" and not mapped.toast
 
 
 def test_what_if_and_beacons_say_why_a_section_is_missing_in_their_own_terms(opt_folder):
