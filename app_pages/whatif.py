@@ -8,7 +8,7 @@ import streamlit as st
 
 from explainer.attribution import METHODS
 from explainer.attribution.options import page_options
-from explainer.attribution.registry import title
+from explainer.attribution.registry import methods_for, title
 from explainer.capture.encoding import InputError
 from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session
@@ -28,7 +28,9 @@ name, original = current.bundle.name, current.text
 links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
 links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS, tell=True)
 links.seed_option(whatif_ui.SWAPS_KEY, "swaps", str, "")
-links.seed_choice("whatif_attribution", "method", METHODS, default="integrated_gradients", tell=True)
+methods = methods_for(current.bundle.model)  # rollout and grad×attention need the position the classifier reads
+links.seed_choice("whatif_attribution", "method", methods, default="integrated_gradients", tell=True, shown=title,
+                  offered_elsewhere=METHODS)
 
 left, right = st.columns(2)
 with left:
@@ -93,7 +95,7 @@ if not progressive.rest_may_follow(("whatif", name, original, edited)):
     links.stop()  # attributions and counterfactuals follow once the browser has drawn the heads
 
 st.subheader("Attribution of each")
-method = st.selectbox("Attribution method", METHODS, format_func=title, key="whatif_attribution")
+method = st.selectbox("Attribution method", methods, format_func=title, key="whatif_attribution")
 options = page_options()
 one, two = st.columns(2)
 longest_trace = max(traces, key=lambda trace: (len(trace.tokens), trace.num_text_tokens))  # as Attribution counts

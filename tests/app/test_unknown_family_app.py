@@ -60,6 +60,21 @@ def test_attribution_offers_only_the_methods_that_can_attribute_it(opt_folder):
     assert mapped.selectbox(key="attribution_method").value == "integrated_gradients" and not mapped.toast
 
 
+def test_what_if_offers_only_the_methods_that_can_attribute_it(opt_folder, monkeypatch):
+    """A linked or chosen attention rollout raised MethodUnsupported on What-if: a traceback where the two
+    attributions belong."""
+    from explainer.ui import progressive
+
+    monkeypatch.setattr(progressive, "rest_may_follow", lambda key: True)  # the browser has drawn the heads
+    query = {"model": opt_folder, "text": "a fine film", "edited": "a dull film", "method": "rollout"}
+    app = run_page("whatif", query)
+    assert not app.exception, app.exception
+    box = app.selectbox(key="whatif_attribution")
+    assert box.value == "integrated_gradients" and "Attention rollout" not in box.options
+    assert any("method=`rollout` is not offered here" in t.value for t in app.toast)
+    assert sum(": attributing **" in c.value for c in app.caption) == 2  # the original and the edited copy
+
+
 def test_what_if_and_beacons_say_why_a_section_is_missing_in_their_own_terms(opt_folder):
     query = {"model": opt_folder, "text": "a fine film"}
     whatif = run_page("whatif", {**query, "edited": "a dull film"})
