@@ -11,6 +11,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 # Everything here loads from local folders, which never touches the network. HF_HUB_OFFLINE is left
 # alone on purpose: load_model takes a different path for hub ids when it is set, and tests/test_hub.py
@@ -28,6 +29,7 @@ def as_read(markdown: str) -> str:
 if str(ROOT) not in sys.path:  # `pytest` run from elsewhere than `python -m pytest` in the repo root
     sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformers import (  # noqa: E402
@@ -393,6 +395,20 @@ def explainer_cache(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EXPLAINER_CACHE", str(cache))
         yield cache
+
+
+def roberta_tokens(text: str) -> SimpleNamespace:
+    """`text` as RoBERTa's kind of tokenizer reads it (byte-level BPE trained on CORPUS, offsets trimmed by
+    RobertaProcessing): tokens, offsets [T, 2] and special_tokens [T], the fields of a Trace the word pooling reads.
+    A lone "Ġ" (two spaces, a piece the vocabulary lacks) gets an empty span there, not the space's."""
+    from tokenizers import ByteLevelBPETokenizer, processors
+
+    trained = ByteLevelBPETokenizer(add_prefix_space=True)
+    trained.train_from_iterator(CORPUS, vocab_size=300, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>"])
+    trained._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True)
+    encoding = trained.encode(text)
+    return SimpleNamespace(text=text, tokens=list(encoding.tokens), offsets=np.array(encoding.offsets),
+                           special_tokens=np.array(encoding.special_tokens_mask, dtype=bool))
 
 
 @pytest.fixture(scope="session")

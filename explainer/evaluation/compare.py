@@ -84,16 +84,17 @@ def word_membership(t: Trace, words: list[tuple[int, int]]) -> np.ndarray:  # [W
     """The share of token t that word w holds: 1 for a token inside one word, 1/n for a token that covers n words
     (one [UNK] over "great😀", which the word split makes two words: counted whole in each, a pooled attention row
     summed to 2 and the token's attribution was counted twice); a token of spaces only (byte-level BPE's lone "Ġ"
-    before a word) belongs to the word after it, or to the last word at the end; special tokens cover nothing.
+    before a word, which GPT-2 spans over the space and RoBERTa trims to an empty span) belongs to the word after
+    it, or to the last word at the end; special tokens cover nothing.
     Each text token's shares sum to 1, so pooled rows keep at most the weight the tokens had and attribution totals
     are kept."""
     membership = np.zeros((len(words), len(t.tokens)), dtype=np.float64)
     starts = np.array([s for s, _ in words])
     ends = np.array([e for _, e in words])
     for i, (start, end) in enumerate(t.offsets.tolist()):
-        if t.special_tokens[i] or end <= start:
+        if t.special_tokens[i]:
             continue
-        covered = (starts < end) & (ends > start)
+        covered = (starts < end) & (ends > start)  # none for an empty span
         if covered.any():
             membership[covered, i] = 1.0 / covered.sum()
         elif len(words):  # between words: its weight and attribution went nowhere

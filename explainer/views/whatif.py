@@ -107,13 +107,15 @@ def swap_outcomes(text: str, swaps: Sequence[tuple[str, str]], search: Counterfa
 
 
 def _slots(trace: Trace, words: list[Word]) -> list[object]:
-    """The word (or special token) each token of `trace` belongs to, as an index into `words` or ("special", k)."""
+    """The word (or special token) each token of `trace` belongs to, as an index into `words` or ("special", k). A
+    token of no span that is not special (RoBERTa's lone "Ġ", trimmed to an empty span) belongs to the word after
+    it, as a space token does: numbered among the special tokens, it was paired with the other text's "</s>"."""
     starts = [w.start for w in words]
     slots: list[object] = []
     specials = 0
     for index in range(len(trace.tokens)):
         start, end = (int(v) for v in trace.offsets[index])
-        if trace.special_tokens[index] or end <= start:
+        if trace.special_tokens[index]:
             slots.append(("special", specials))
             specials += 1
             continue

@@ -246,6 +246,29 @@ def test_a_token_over_several_words_is_shared_among_them_not_counted_in_each():
     np.testing.assert_allclose(pooled[..., 1, 2], attention[..., 2, 2] / 2)
 
 
+def test_a_lone_space_token_of_an_empty_span_belongs_to_the_word_after_it():
+    """RoBERTa trims a lone "Ġ" (before "—", an emoji, a second space) to an empty span: it was skipped, so its
+    attention and attribution were dropped from the word-level comparison (pooled rows summed to 0.7-0.8)."""
+    from explainer.counterfactual.words import split_words
+    from tests.conftest import roberta_tokens
+
+    tokens = roberta_tokens("good — fine  film")
+    words = [(w.start, w.end) for w in split_words(tokens.text)]
+    membership = word_membership(tokens, words)
+    text_tokens = ~tokens.special_tokens
+    assert any(start == end for (start, end), keep in zip(tokens.offsets.tolist(), text_tokens) if keep)
+    np.testing.assert_allclose(membership.sum(axis=0), text_tokens.astype(float))  # every text token shared out
+    for index, (start, end) in enumerate(tokens.offsets.tolist()):
+        if start == end and text_tokens[index]:  # with the word whose first letter follows it
+            letter = start + len(tokens.text[start:]) - len(tokens.text[start:].lstrip())
+            assert membership[[s <= letter < e for s, e in words], index].tolist() == [1.0]
+    rng = np.random.default_rng(0)
+    attention = rng.dirichlet(np.ones(len(tokens.tokens)), size=(1, 2, len(tokens.tokens)))
+    attention[..., tokens.special_tokens] = 0.0
+    attention /= attention.sum(-1, keepdims=True)  # rows spread over the text tokens only
+    np.testing.assert_allclose(pool_attention(attention, membership).sum(-1), 1.0)
+
+
 def test_a_token_of_spaces_only_belongs_to_the_word_after_it():
     """Byte-level BPE reads "thin  but" as 'thin', 'Ġ', 'Ġbut': the lone 'Ġ' overlapped no word, so its attention
     and attribution were dropped from the word-level comparison (totals not kept)."""
