@@ -4,6 +4,11 @@ Similarity of two heads is the Pearson correlation of their flattened [T, T] att
 units (tokens, or words when the two tokenisers differ: see explainer.compare). The one-to-one pairing that
 maximises the total similarity is scipy's Hungarian solver (linear_sum_assignment); with different head counts
 the smaller model's heads are all paired.
+
+A constant map (a head that spreads its attention evenly over every unit, or every map of a text whose one token
+covers all its words) has no correlation: it is given 0 against a map that varies and 1 against another constant
+map (both do the same thing: nothing that tells units apart), so a model matched with itself pairs every head with
+itself at 1. How many maps are constant is kept, for the page to say.
 """
 
 from __future__ import annotations
@@ -30,6 +35,17 @@ class HeadMatching:
     heads_a: int  # heads per layer of model A
     heads_b: int
     by_layer: bool  # pairs were restricted to the same layer
+    constant_a: int = 0  # heads of A whose map is constant on this input (similarity 0, or 1 with another such)
+    constant_b: int = 0
+
+    @property
+    def unpaired_a(self) -> int:
+        """Heads of A with no partner (B has fewer heads, or by-layer pairing left them out)."""
+        return self.similarity.shape[0] - len(self.pairs)
+
+    @property
+    def unpaired_b(self) -> int:
+        return self.similarity.shape[1] - len(self.pairs)
 
     def partner_of_a(self, layer: int, head: int) -> HeadPair | None:
         return next((p for p in self.pairs if (p.layer_a, p.head_a) == (layer, head)), None)
@@ -51,18 +67,36 @@ class HeadMatching:
 
 
 def head_similarity(attention_a: np.ndarray, attention_b: np.ndarray) -> np.ndarray:
-    """attention_a [La, Ha, U, U], attention_b [Lb, Hb, U, U] -> [La*Ha, Lb*Hb] Pearson correlations.
-    A head whose map is constant correlates 0 with everything."""
+    """attention_a [La, Ha, U, U], attention_b [Lb, Hb, U, U] -> [La*Ha, Lb*Hb] Pearson correlations. A head whose
+    map is constant correlates 0 with a map that varies and 1 with another constant map (the module's docstring)."""
     if attention_a.shape[-2:] != attention_b.shape[-2:]:
         raise ValueError(f"maps of different sizes: {attention_a.shape[-2:]} vs {attention_b.shape[-2:]}")
-    flat_a = attention_a.reshape(-1, attention_a.shape[-1] * attention_a.shape[-2]).astype(np.float64)
-    flat_b = attention_b.reshape(-1, attention_b.shape[-1] * attention_b.shape[-2]).astype(np.float64)
-    return _normalised(flat_a) @ _normalised(flat_b).T
+    flat_a, flat_b = _flat(attention_a), _flat(attention_b)
+    similarity = _normalised(flat_a) @ _normalised(flat_b).T
+    similarity[np.ix_(_constant(flat_a), _constant(flat_b))] = 1.0
+    return similarity
+
+
+def constant_maps(attention: np.ndarray) -> np.ndarray:
+    """[L, H, U, U] -> [L * H] whether each head's map is constant (the same weight on every cell)."""
+    return _constant(_flat(attention))
+
+
+def _flat(attention: np.ndarray) -> np.ndarray:  # [L, H, U, U] -> [L * H, U * U] float64
+    return attention.reshape(-1, attention.shape[-1] * attention.shape[-2]).astype(np.float64)
+
+
+def _spread(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # centred rows [N, D] and their norms [N, 1]
+    centred = flat - flat.mean(axis=1, keepdims=True)
+    return centred, np.linalg.norm(centred, axis=1, keepdims=True)
+
+
+def _constant(flat: np.ndarray) -> np.ndarray:  # [N, D] -> [N] rows with no spread
+    return _spread(flat)[1][:, 0] <= 1e-12
 
 
 def _normalised(flat: np.ndarray) -> np.ndarray:  # [N, D] -> [N, D] centred, unit norm (zero if constant)
-    centred = flat - flat.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    centred, norms = _spread(flat)
     return np.divide(centred, norms, out=np.zeros_like(centred), where=norms > 1e-12)
 
 
@@ -93,4 +127,6 @@ def match_heads(attention_a: np.ndarray, attention_b: np.ndarray, *, by_layer: b
         if not by_layer or r // heads_a == c // heads_b
     ]
     pairs.sort(key=lambda p: (-p.similarity, p.layer_a, p.head_a))
-    return HeadMatching(similarity=similarity, pairs=tuple(pairs), heads_a=heads_a, heads_b=heads_b, by_layer=by_layer)
+    constant_a, constant_b = (int(constant_maps(attention).sum()) for attention in (attention_a, attention_b))
+    return HeadMatching(similarity=similarity, pairs=tuple(pairs), heads_a=heads_a, heads_b=heads_b, by_layer=by_layer,
+                        constant_a=constant_a, constant_b=constant_b)

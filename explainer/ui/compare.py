@@ -183,6 +183,8 @@ def heads_section(result: TextComparison, chart: Callable, compared: tuple, name
         + f". Similarity: correlation of the two heads' attention maps on this text; mean over the "
         f"{len(result.matching.pairs)} matched pairs {result.matching.mean_similarity:.3f}. Select a pair."
     )
+    if notes := evaluation_figures.matching_notes(result.matching, result.level):
+        st.caption(notes)
     rows = result.matching.as_rows()
     picked = st.dataframe(pd.DataFrame(rows), hide_index=True, key=pairs_key(compared),
                           selection_mode="single-row", on_select="rerun", height=240)

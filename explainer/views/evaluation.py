@@ -154,6 +154,22 @@ def similarity_figure(matching: HeadMatching, name_a: str, name_b: str) -> go.Fi
     return figure
 
 
+def matching_notes(matching: HeadMatching, unit: str) -> str:
+    """What the mean similarity does not say: heads left without a partner (the models differ in heads, or
+    same-layer pairing left them out) and flat maps (attention spread evenly over every `unit` of this text:
+    no correlation, so a flat map counts 1 against another flat map and 0 against one that varies)."""
+    total_a, total_b = matching.similarity.shape
+    notes = [
+        f"{count} of {side}'s {total} heads have no partner"
+        for side, count, total in (("A", matching.unpaired_a, total_a), ("B", matching.unpaired_b, total_b)) if count
+    ]
+    if matching.constant_a or matching.constant_b:
+        notes.append(f"{matching.constant_a} of A's and {matching.constant_b} of B's heads spread their attention "
+                     f"evenly over every {unit} of this text: such a flat map counts 1 against another flat map and "
+                     "0 against one that varies")
+    return " ".join(f"{note[0].upper()}{note[1:]}." for note in notes)
+
+
 def unit_labels(units: Sequence[str], level: str) -> list[str]:
     """Axis labels of the compared units: tokens as token axes show them (word-start marks dropped), words as
     typed ("Ġood" is a Maltese word, not a mark and "ood")."""

@@ -262,6 +262,14 @@ def test_compare_on_one_word_matches_no_heads_on_one_by_one_maps():
     assert any(m.label == "Spearman rank correlation" for m in app.metric)  # the attributions still follow
 
 
+def test_compare_names_the_heads_left_without_a_partner():
+    """MiniLM (6 x 12 heads) against the from-scratch model (4 x 4): "16 matched pairs" said nothing of the 56
+    heads of A that no head of B could partner."""
+    app = open_compare({"text": "An unquestionably gentle film.", "model": "sst2-minilm-baseline",
+                        "model_b": "sst2-baseline"})
+    assert any(c.value == "56 of A's 72 heads have no partner." for c in app.caption), [c.value for c in app.caption]
+
+
 def test_compare_on_words_says_special_tokens_are_left_out():
     app = open_compare({"text": "An unquestionably gentle film.", "model": "sst2-minilm-baseline",
                         "model_b": "sst2-baseline"})

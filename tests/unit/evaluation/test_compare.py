@@ -26,6 +26,7 @@ from explainer.evaluation.compare import (
 )
 from explainer.evaluation.error_report import load_labelled
 from explainer.models.tokenization_wordpiece import whole_word_wordpiece
+from explainer.views.evaluation import matching_notes
 from tests.conftest import CORPUS, HEADS, HIDDEN, LAYERS, build_model, save_checkpoint, with_unembeddable_word
 
 TEXT = "The film is a quiet triumph, warm and funny from the first scene to the last."
@@ -88,9 +89,26 @@ def test_matching_across_layers_and_with_different_head_counts():
     np.testing.assert_allclose(similarity, expected, atol=1e-12)
 
 
-def test_constant_maps_correlate_zero():
+def test_a_constant_map_is_like_another_constant_map_and_unlike_one_that_varies():
+    """A constant map has no correlation: it counted 0 against everything, so a model matched with itself paired
+    its evenly spreading head with any leftover head, and at 0 where it does exactly what its twin does."""
     uniform = np.full((1, 2, 3, 3), 1 / 3)
-    assert np.all(head_similarity(uniform, uniform) == 0)
+    assert np.all(head_similarity(uniform, uniform) == 1)
+    rng = np.random.default_rng(0)
+    attention = rng.dirichlet(np.ones(3), size=(2, 3, 3))  # [2, 3, 3, 3]
+    attention[1, 2] = 1 / 3  # one head spreads evenly
+    similarity = head_similarity(attention, attention)
+    assert similarity[5, 5] == 1 and np.all(similarity[5, :5] == 0) and np.all(similarity[:5, 5] == 0)
+    matching = match_heads(attention, attention)
+    assert all((p.layer_a, p.head_a) == (p.layer_b, p.head_b) for p in matching.pairs)
+    assert matching.mean_similarity == pytest.approx(1.0) and (matching.constant_a, matching.constant_b) == (1, 1)
+    assert (matching.unpaired_a, matching.unpaired_b) == (0, 0)
+    fewer = match_heads(attention, attention[:1])
+    assert (fewer.unpaired_a, fewer.unpaired_b) == (3, 0)
+    assert matching_notes(fewer, "word") == (
+        "3 of A's 6 heads have no partner. 1 of A's and 0 of B's heads spread their attention evenly over every "
+        "word of this text: such a flat map counts 1 against another flat map and 0 against one that varies.")
+    assert matching_notes(match_heads(attention[:1], attention[:1]), "token") == ""
 
 
 @pytest.mark.parametrize("family", ["bert", "ours"])
