@@ -4,7 +4,6 @@ agree; and the attribution graph of the attention flow. Options live in the shar
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from explainer.attribution import METHODS
@@ -106,8 +105,7 @@ if trace is not None:
         "(DeYoung et al. 2020), tokens removed from the sequence at 1, 5, 10, 20 and 50%."
     )
     chart(attribution_figures.faithfulness_curves(faithful), "faithfulness")
-    summary = pd.DataFrame([{"method": title(m), **f.summary()} for m, f in faithful.items()])
-    st.dataframe(summary.round(4), hide_index=True, width="stretch")
+    st.dataframe(attribution_figures.faithfulness_table(faithful), hide_index=True, width="stretch")
 
     st.subheader("Agreement between methods")
     st.caption("Rank agreement over the text tokens, by magnitude (|attribution|): signs left out, since three methods "

@@ -93,9 +93,23 @@ def kernel_shap(
 
 
 def _token_perturbations(method: Lime | KernelShap, bundle: ModelBundle, prepared: Prepared, options) -> Computed:
-    """LIME and KernelSHAP with one feature per token (each token's whole embedding switched to the baseline)."""
+    """LIME and KernelSHAP with one feature per text token (its whole embedding switched to the baseline).
+
+    A special token keeps its embedding in the baseline, so as a feature of its own it was a dummy that still drew
+    weight (KernelSHAP gave [CLS] +0.10 and [SEP] -0.10 where their Shapley values are 0, more than "film" had) and
+    noise in every other token's estimate. Each joins the feature of its nearest text token instead, where
+    switching it changes nothing, and scores 0. One text token alone is its own exact Shapley value, F(x) - F(b)
+    (captum's KernelSHAP cannot sample coalitions of a single feature)."""
     x = prepared.embeddings
-    feature_mask = torch.arange(prepared.length, device=x.device)[None, :, None].expand_as(x)
+    text = np.flatnonzero(~prepared.special)  # positions of the text tokens, the features in order
+    nearest = np.abs(np.arange(prepared.length)[:, None] - text[None, :]).argmin(axis=1)  # [T] feature of each
+    if len(text) == 1 and isinstance(method, KernelShap):
+        with torch.no_grad():
+            gap = method.forward_func(torch.cat([x, prepared.baseline_embeddings])).float()
+        scores = np.zeros(prepared.length, dtype=np.float32)
+        scores[text[0]] = float(gap[0] - gap[1])
+        return Computed(scores=scores)
+    feature_mask = torch.as_tensor(nearest, device=x.device)[None, :, None].expand_as(x)
     with torch.no_grad():
         values = method.attribute(
             x,
@@ -104,7 +118,9 @@ def _token_perturbations(method: Lime | KernelShap, bundle: ModelBundle, prepare
             n_samples=options.samples,
             perturbations_per_eval=min(rows_per_batch(bundle, prepared.length), 64),
         )
-    return Computed(scores=_numpy(values[0, :, 0]))
+    scores = _numpy(values[0, :, 0])
+    scores[prepared.special] = 0.0  # each shares its text token's feature: the score is the text token's
+    return Computed(scores=scores)
 
 
 def _path_integral(

@@ -9,6 +9,8 @@ Faithfulness, on the text tokens (special tokens always stay), ranked by attribu
   text tokens of p(x) - p(x with the top k removed) and of p(x) - p(only the top k kept); tokens are removed
   from the sequence, as ERASER does. k is the share of the text tokens rounded up, at least one token: on a
   short text several bins hold the same k (on 10 tokens, 1%, 5% and 10% all remove one), which weighs that k more.
+  A removal that would leave no token at all (the one text token of a model that adds no special tokens) is not
+  scored: a padded empty row is no input the model can read. With no bin left, comprehensiveness is NaN.
 Agreement: Spearman rank correlation and top-k overlap between every pair of methods.
 """
 
@@ -123,6 +125,8 @@ def _eraser(bundle, ids: list[int], order: np.ndarray, attribution: Attribution,
         top = set(order[: max(1, math.ceil(share * n))].tolist())
         sequences.append([t for i, t in enumerate(ids) if i not in top])  # the top tokens removed
         sequences.append([t for i, t in enumerate(ids) if i in top or special[i]])  # only the top tokens
+    scored = np.array([len(s) > 0 for s in sequences[0::2]])  # removals that leave the model something to read
+    sequences = [s or [ids[0]] for s in sequences]  # a placeholder row for an empty removal: its p is not used
     pad = bundle.tokenizer.pad_token_id
     longest = max(len(s) for s in sequences)
     input_ids = torch.tensor([s + [pad] * (longest - len(s)) for s in sequences], device=bundle.device)
@@ -135,7 +139,8 @@ def _eraser(bundle, ids: list[int], order: np.ndarray, attribution: Attribution,
             logits = bundle.model(input_ids=rows, attention_mask=masks, **extra).logits
             probabilities.append(logits.float().softmax(-1)[:, attribution.target].cpu())
     p = torch.cat(probabilities).numpy()
-    return float((full - p[0::2]).mean()), float((full - p[1::2]).mean())
+    comprehensiveness = float((full - p[0::2][scored]).mean()) if scored.any() else float("nan")
+    return comprehensiveness, float((full - p[1::2]).mean())
 
 
 @dataclass(frozen=True, eq=False)

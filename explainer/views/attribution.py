@@ -218,6 +218,14 @@ def methods_table(attributions: Mapping[str, Attribution]) -> pd.DataFrame:
     return table
 
 
+def faithfulness_table(results: Mapping[str, Faithfulness]) -> pd.DataFrame:
+    """One row per method: its faithfulness measures to 4 places; a measure this text leaves undefined (the
+    comprehensiveness of a model's one text token when it adds no special tokens: removing it leaves nothing to
+    read) says so instead of an empty cell."""
+    table = pd.DataFrame([{"method": method_title(m), **f.summary()} for m, f in results.items()]).round(4)
+    return table.astype(object).where(table.notna(), "not defined")
+
+
 def faithfulness_curves(results: Mapping[str, Faithfulness]) -> go.Figure:
     titles = ("Deletion (lower is better)", "Insertion (higher is better)")
     figure = make_subplots(rows=1, cols=2, subplot_titles=titles)

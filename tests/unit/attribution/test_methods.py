@@ -279,3 +279,73 @@ def test_a_path_method_that_runs_out_of_steps_says_its_scores_are_not_reliable(b
         abs(fixed.convergence_delta) > 0.01 * abs(fixed.logit_gap)
     )
     assert not any("misses completeness" in note for note in attribute(loaded, TEXT, "integrated_gradients").notes)
+
+
+@pytest.mark.parametrize("method", ["kernel_shap", "lime"])
+@pytest.mark.parametrize("family", ["bert", "gpt2"])
+def test_lime_and_kernel_shap_leave_special_tokens_out_and_read_one_token_exactly(bundle, family, method):
+    """A special token keeps its embedding in the baseline, so as a feature it was a dummy: KernelSHAP gave [CLS]
+    and [SEP] +-0.10 on the shipped model, where their Shapley values are 0. A text of one token on a model that
+    adds no special tokens crashed KernelSHAP (captum samples no coalition of one feature)."""
+    loaded = bundle(family)
+    options = AttributionOptions(samples=200)
+    result = attribute(loaded, "a quiet triumph of warm film", method, options=options)
+    assert np.all(result.scores[result.special_tokens] == 0)
+    assert np.count_nonzero(result.scores[~result.special_tokens]) == (~result.special_tokens).sum()
+    if method == "kernel_shap":  # efficiency: the scores share out F(x) - F(baseline)
+        assert result.scores.sum() == pytest.approx(logit_gap(loaded, result), rel=1e-3, abs=1e-4)
+    one = attribute(loaded, "film", method, options=options)
+    assert (~one.special_tokens).sum() == 1 and np.all(one.scores[one.special_tokens] == 0)
+    if method == "kernel_shap":  # one feature: its Shapley value is the whole gap
+        assert one.scores.sum() == pytest.approx(logit_gap(loaded, one), abs=1e-5)
+
+
+def logit_gap(loaded, result) -> float:
+    """F(x) - F(baseline) of the result's target, from the model's own forward pass on the two embeddings."""
+    from explainer.attribution.inputs import logits_of_embeddings
+
+    prepared = prepare(loaded, result.text, result.baseline)
+    with torch.no_grad():
+        logits = logits_of_embeddings(loaded, prepared)(torch.cat([prepared.embeddings, prepared.baseline_embeddings]))
+    return float(logits[0, result.target] - logits[1, result.target])
+
+
+@pytest.fixture(scope="module")
+def bare_gpt2(tmp_path_factory, tokenizer):
+    """A tiny GPT-2 whose tokenizer adds no special tokens, as GPT-2's and Qwen2's do not: one word is one token."""
+    import copy
+
+    from tokenizers import processors
+
+    from explainer.loading.bundle import load_model
+    from tests.conftest import build_model, save_checkpoint
+
+    bare = copy.deepcopy(tokenizer)
+    bare._tokenizer.post_processor = processors.TemplateProcessing(single="$A", pair="$A $B")
+    folder = save_checkpoint(build_model("gpt2"), bare, tmp_path_factory.mktemp("bare") / "gpt2")
+    return load_model(folder, device="cpu")
+
+
+def test_one_token_without_special_tokens_is_attributed_by_every_perturbation_method(bare_gpt2):
+    """KernelSHAP raised captum's "Categorical(probs: tensor([nan]))" on a one-token text of GPT-2; its one
+    feature's Shapley value is the whole gap, which occlusion measures too."""
+    one = {m: attribute(bare_gpt2, "film", m) for m in ("kernel_shap", "lime", "occlusion")}
+    assert one["occlusion"].tokens == ("film",) and not one["occlusion"].special_tokens.any()
+    assert one["kernel_shap"].scores[0] == pytest.approx(logit_gap(bare_gpt2, one["kernel_shap"]), abs=1e-5)
+    assert one["kernel_shap"].scores[0] == pytest.approx(one["occlusion"].scores[0], abs=1e-5)
+    assert np.isfinite(one["lime"].scores).all()
+
+
+def test_comprehensiveness_of_a_text_removal_would_empty_is_not_defined(bare_gpt2):
+    """Removing GPT-2's one token left an empty row, padded and scored as if it were an input (0.31 read off a
+    pad token); the table says "not defined" instead of a number or an empty cell."""
+    from explainer.attribution.faithfulness import faithfulness
+    from explainer.views.attribution import faithfulness_table
+
+    result = attribute(bare_gpt2, "film", "occlusion")
+    scores = faithfulness(bare_gpt2, result)
+    assert np.isnan(scores.comprehensiveness) and np.isfinite(scores.sufficiency)
+    table = faithfulness_table({"occlusion": scores})
+    assert table.loc[0, "comprehensiveness"] == "not defined" and table.loc[0, "method"] == "Occlusion"
+    two = faithfulness(bare_gpt2, attribute(bare_gpt2, "quiet film", "occlusion"))
+    assert np.isfinite(two.comprehensiveness)  # 50% of two tokens removes one: something is left
