@@ -73,3 +73,26 @@ def test_a_row_without_a_finite_vector_or_output_is_not_ranked():
     assert 2 not in set(table["row"])
     finite = np.isfinite(vectors).all(axis=1)
     assert set(table["row"]) <= set(np.flatnonzero(finite))
+
+
+def test_a_row_whose_own_label_leads_its_neighbours_is_not_listed():
+    """Three labels: 4 neighbours share the row's label 0, 3 and 3 hold labels 1 and 2, and the model says 1.
+    60% of the neighbours disagree, so the row was listed, with neighbour_label 0: its own label."""
+    from explainer.dataset_map.neighbours import Neighbours
+
+    labels = np.array([0] + [0] * 4 + [1] * 3 + [2] * 3 + [0])
+    indices = np.zeros((len(labels), 10), dtype=np.int64)
+    indices[0] = np.arange(1, 11)  # row 0: 4 x label 0, 3 x label 1, 3 x label 2
+    indices[11] = np.array([5, 6, 7, 8, 9, 10, 1, 2, 3, 4])  # row 11 (label 0) likewise, in another order
+    for row in range(1, 11):
+        indices[row] = [r for r in range(len(labels)) if r != row][:10]
+    neighbours = Neighbours(indices=indices, distances=np.zeros(indices.shape, np.float32), requested=10)
+    probabilities = np.tile([0.2, 0.7, 0.1], (len(labels), 1))  # the model says 1 everywhere
+    table = likely_mislabelled(labels, probabilities, neighbours)
+    assert not {0, 11} & set(table["row"])
+    outvoted = labels.copy()
+    outvoted[[1, 2]] = 1  # now 2 x label 0, 5 x label 1, 3 x label 2: label 1 leads
+    table = likely_mislabelled(outvoted, probabilities, neighbours)
+    listed = table.set_index("row")
+    assert 0 in listed.index and listed.loc[0, "neighbour_label"] == 1
+    assert (table["neighbour_label"] != table["label"]).all()
