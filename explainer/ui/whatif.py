@@ -185,8 +185,8 @@ def counterfactual_section(model_name: str, original: str) -> None:
         st.caption(markdown_literal(note))
     found, passes = len(search.counterfactuals), search.forward_passes
     st.caption(
-        f"{found} flip{'s' if found != 1 else ''} from **{search.original.label}** found in {passes} batched "
-        f"forward pass{'es' if passes != 1 else ''} (up to {MAX_BATCH} candidate texts each)."
+        f"{found} flip{'s' if found != 1 else ''} from **{markdown_literal(search.original.label)}** found in {passes} "
+        f"batched forward pass{'es' if passes != 1 else ''} (up to {MAX_BATCH} candidate texts each)."
         + (" Select one to load it as the edited text." if found else "")
     )
     if swaps.strip() and "lexicon" in methods_of(choice):  # parsed when the search ran: they parse

@@ -57,3 +57,17 @@ def test_the_prediction_metric_shows_the_label_as_written(checkpoint, tmp_path, 
     predictions = [m.value for m in app.metric if "rediction" in m.label]
     assert len(predictions) == (2 if page == "whatif" else 1), [m.label for m in app.metric]
     assert all(value in {markdown_literal(name) for name in LABELS.values()} for value in predictions), predictions
+
+
+def test_the_counterfactual_summary_shows_the_label_as_written(marked_up, monkeypatch):
+    """"N flips from **label** found in ..." put the original's label into markdown as it was: a link drawn."""
+    from explainer.ui import progressive
+
+    monkeypatch.setattr(progressive, "rest_may_follow", lambda key: True)  # the browser has drawn the heads
+    app = AppTest.from_file(str(ROOT / "app_pages" / "whatif.py"), default_timeout=300)
+    app.query_params.update({"model": str(marked_up), "text": "a fine film", "edited": "a dull film"})
+    app.run()
+    app.button(key="whatif_find").click().run()
+    assert not app.exception, app.exception
+    summary = next(c.value for c in app.caption if " found in " in c.value)
+    assert any(f"from **{markdown_literal(name)}** found" in summary for name in LABELS.values()), summary
