@@ -110,7 +110,7 @@ rule = ExampleFilter(errors_only=True, text=text, min_tokens=tokens[0], max_toke
 mistakes = filter_examples(report.frame, rule, report.tag_column)
 example_table(mistakes, "errors_table")
 flippable = mistakes["text"].head(500).tolist()
-whatif_ui.flip_picker(flippable)
+whatif_ui.flip_picker(flippable, mistakes["label"].head(500).tolist())  # a flip to the true label (3+ labels)
 causal_ui.pair_button(flippable)
 every, shown = st.columns(2)  # the whole set, or the mistakes the filters leave (a filtered page got all rows)
 every.download_button(f"All {len(report.frame):,} predictions as CSV", data=lambda: predictions_csv(report.frame),

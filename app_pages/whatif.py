@@ -28,6 +28,7 @@ name, original = current.bundle.name, current.text
 links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
 links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS, tell=True)
 links.seed_option(whatif_ui.SWAPS_KEY, "swaps", str, "")
+whatif_ui.seed_flip_to(current.bundle.label_names)
 methods = methods_for(current.bundle.model)  # rollout and grad×attention need the position the classifier reads
 links.seed_choice("whatif_attribution", "method", methods, default="integrated_gradients", tell=True, shown=title,
                   offered_elsewhere=METHODS)
@@ -49,7 +50,8 @@ with right:
 cf_method = st.session_state[whatif_ui.METHOD_KEY]
 attribution_method = st.session_state["whatif_attribution"]
 links.publish_options({"edited": edited, "cf_method": cf_method, "method": attribution_method,
-                       "swaps": st.session_state.get(whatif_ui.SWAPS_KEY, "")})
+                       "swaps": st.session_state.get(whatif_ui.SWAPS_KEY, ""),
+                       "flip_to": whatif_ui.flip_target(current.bundle.label_names) or ""})
 
 traces = []
 for who, text in (("The sidebar text", original), ("The edited copy", edited)):

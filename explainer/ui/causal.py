@@ -17,6 +17,7 @@ from explainer.ui import demo, links, session, text_box
 from explainer.ui import whatif as whatif_ui
 from explainer.ui.caches import get_bundle
 from explainer.ui.problems import show_problem
+from explainer.views.text import markdown_literal
 
 PAGE = "app_pages/causal.py"
 CORRUPTED_KEY = "causal_corrupted"
@@ -231,19 +232,23 @@ def pair_button(texts: list[str], text_key: str = "errors_flip_text") -> None:
 def _request_pair(text_key: str) -> None:
     text = st.session_state[text_key]
     st.session_state["text"] = text  # the sidebar's text: head ablation on the Causal page runs on the mistake
-    st.session_state[PAIR_REQUEST] = text
+    st.session_state[PAIR_REQUEST] = (text, st.session_state.get(whatif_ui.FLIP_TARGETS_KEY, {}).get(text))
 
 
 def follow_pair_request(model_name: str) -> None:
     """Call on the Errors page once its model is known: find the asked mistake's smallest flip (the search the
     flip button keeps) and open the Causal page with the flip as the clean text and the mistake as the
     corrupted one, both in the link. Says so, and stays, when no flip is found."""
-    text = st.session_state.pop(PAIR_REQUEST, None)
-    if text is None:
+    request = st.session_state.pop(PAIR_REQUEST, None)
+    if request is None:
         return
-    search = whatif_ui.search_with_progress(model_name, text, whatif_ui.ALL)
+    text, truth = request
+    target = whatif_ui.mistake_target(model_name, truth)
+    search = whatif_ui.search_with_progress(model_name, text, whatif_ui.ALL, target=target)
     if search.best is None:
-        message = "No edit flips this mistake's prediction, so there is no pair to patch: type one on the Causal page."
+        to = f" to its true label, {markdown_literal(target)}" if target else ""
+        message = (f"No edit flips this mistake's prediction{to}, so there is no pair to patch: type one on the "
+                   "Causal page.")
         st.info(message)
         st.toast(message, icon=":material/info:")  # the button is far down the page; the toast shows where it is
         return

@@ -31,8 +31,11 @@ def no_flip_advice(choice: str) -> str:
                 "one): edit the copy above by hand, or give your own swaps (the model may be sure of this text).")
     return ("This generator found no flip within 3 word edits (it scores its most promising edits, not every one): "
             "try another generator, or all of them.")
-ASKED = "_whatif_asked"  # (model, text, method, swaps) whose counterfactuals the user asked for (progressive.asked)
-FLIP_REQUEST = "_whatif_flip_request"  # text the Errors page asked to flip, acted on by its next run
+ASKED = "_whatif_asked"  # (model, text, method, swaps, target) whose flips the user asked for (progressive.asked)
+FLIP_REQUEST = "_whatif_flip_request"  # (text, target) the Errors page asked to flip, acted on by its next run
+FLIP_TO_KEY = "whatif_flip_to"  # the label a flip must reach (a model of more than two labels), or ANY_LABEL
+ANY_LABEL = "any other label"
+FLIP_TARGETS_KEY = "_whatif_flip_targets"  # {mistake text: its true label} of the Errors page's flip pickers
 EDITED_KEY = "whatif_edited"
 COPY_OF_KEY = "_whatif_copy_of"  # (the edited copy, the sidebar text it was written for): copy_written_for
 METHOD_KEY = "whatif_cf_method"
@@ -54,21 +57,24 @@ KEPT_SEARCHES = 32
 
 
 def get_counterfactuals(
-    model_name: str, text: str, choice: str, progress: Progress | None = None, swaps: str = ""
+    model_name: str, text: str, choice: str, progress: Progress | None = None, swaps: str = "",
+    target: str | None = None,
 ):
     """find_counterfactuals with every generator of `choice` (and the lexicon given the user's `swaps`, as
-    "good->bad, not->": InputError when they do not parse), kept for the same model, text, choice and swaps."""
+    "good->bad, not->": InputError when they do not parse), to `target` (a label name; None: any other label),
+    kept for the same model, text, choice, swaps and target."""
     from explainer.counterfactual import find_counterfactuals
     from explainer.counterfactual.lexicon import parse_swaps
 
     parsed = parse_swaps(swaps) if swaps.strip() and "lexicon" in methods_of(choice) else ()
     bundle = caches.get_bundle(model_name)
-    key = (model_name, id(bundle), text, choice, parsed)
+    key = (model_name, id(bundle), text, choice, parsed, target)
     with _searches_lock:
         if key in _searches:
             _searches.move_to_end(key)
             return _searches[key]
-    search = find_counterfactuals(bundle, text, methods=methods_of(choice), swaps=parsed, progress=progress)
+    search = find_counterfactuals(bundle, text, target=target, methods=methods_of(choice), swaps=parsed,
+                                  progress=progress)
     with _searches_lock:
         _searches[key] = search
         while len(_searches) > KEPT_SEARCHES:
@@ -76,7 +82,9 @@ def get_counterfactuals(
     return search
 
 
-def search_with_progress(model_name: str, text: str, choice: str, swaps: str = "") -> CounterfactualSearch:
+def search_with_progress(
+    model_name: str, text: str, choice: str, swaps: str = "", target: str | None = None
+) -> CounterfactualSearch:
     """The kept search, or a new one with a progress bar (one step per generator), gone after."""
     bar = st.progress(0.0, text="Searching for counterfactuals…")
 
@@ -84,26 +92,45 @@ def search_with_progress(model_name: str, text: str, choice: str, swaps: str = "
         bar.progress(done / max(total, 1), text=f"Searched with {done} of {total} generators")
 
     try:
-        return get_counterfactuals(model_name, text, choice, progress=progress, swaps=swaps)
+        return get_counterfactuals(model_name, text, choice, progress=progress, swaps=swaps, target=target)
     finally:
         bar.empty()
 
 
-def generator_widgets(model_name: str, text: str) -> tuple[str, str, bool]:
-    """The generator choice, the user's swaps (when the lexicon runs) and the "Find counterfactuals" button.
-    Returns (choice, swaps, whether the user asked for this search)."""
+def seed_flip_to(label_names: tuple[str, ...]) -> None:
+    """Seed the "Flip to" choice from the link (`flip_to=`), for a model of more than two labels (of two, a flip
+    can only reach the other one)."""
+    if len(label_names) > 2:
+        links.seed_choice(FLIP_TO_KEY, "flip_to", [ANY_LABEL, *label_names], tell=True)
+
+
+def flip_target(label_names: tuple[str, ...]) -> str | None:
+    """The label the flips must reach (None: any other label)."""
+    chosen = st.session_state.get(FLIP_TO_KEY, ANY_LABEL) if len(label_names) > 2 else ANY_LABEL
+    return None if chosen == ANY_LABEL or chosen not in label_names else chosen
+
+
+def generator_widgets(model_name: str, text: str) -> tuple[str, str, str | None, bool]:
+    """The generator choice, the user's swaps (when the lexicon runs), the label to flip to (a model of more than
+    two labels) and the "Find counterfactuals" button. Returns (choice, swaps, target, whether the user asked for
+    this search)."""
     from explainer.counterfactual.registry import title
 
-    left, middle, right = st.columns([2, 2, 1], vertical_alignment="bottom")
+    labels = caches.get_bundle(model_name).label_names
+    left, middle, target_column, right = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
     choice = left.selectbox("Generator", CF_METHODS, key=METHOD_KEY,
                             format_func=lambda m: "All generators" if m == ALL else title(m))
+    if len(labels) > 2:
+        target_column.selectbox("Flip to", [ANY_LABEL, *labels], key=FLIP_TO_KEY,
+                                help="A label the flip must reach; the Errors page asks for a mistake's true label")
+    target = flip_target(labels)
     swaps = ""
     if "lexicon" in methods_of(choice):
         swaps = limited_text_input("Your swaps (tried before the shipped word list)", SWAPS_KEY, SWAPS_LONGEST,
                                    middle, placeholder="good->bad, not->",
                                    help="old->new pairs separated by commas; old-> removes the word")
     right.button("Find counterfactuals", key="whatif_find", type="primary", on_click=progressive.click, args=(ASKED,))
-    return choice, swaps, progressive.asked(ASKED, (model_name, text, choice, swaps))  # the text shown now
+    return choice, swaps, target, progressive.asked(ASKED, (model_name, text, choice, swaps, target))  # text shown
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
@@ -173,11 +200,11 @@ def counterfactual_section(model_name: str, original: str) -> None:
 
     st.subheader("Counterfactuals")
     st.caption("The smallest edits of the original that flip its prediction; every one re-run through the model.")
-    choice, swaps, asked = generator_widgets(model_name, original)
+    choice, swaps, target, asked = generator_widgets(model_name, original)
     if not asked:
         return
     try:
-        search = search_with_progress(model_name, original, choice, swaps)
+        search = search_with_progress(model_name, original, choice, swaps, target)
     except InputError as error:
         show_problem(error, "info")
         return
@@ -185,7 +212,8 @@ def counterfactual_section(model_name: str, original: str) -> None:
         st.caption(markdown_literal(note))
     found, passes = len(search.counterfactuals), search.forward_passes
     st.caption(
-        f"{found} flip{'s' if found != 1 else ''} from **{markdown_literal(search.original.label)}** found in {passes} "
+        f"{found} flip{'s' if found != 1 else ''} from **{markdown_literal(search.original.label)}**"
+        + (f" to **{markdown_literal(target)}**" if target else "") + f" found in {passes} "
         f"batched forward pass{'es' if passes != 1 else ''} (up to {MAX_BATCH} candidate texts each)."
         + (" Select one to load it as the edited text." if found else "")
     )
@@ -218,10 +246,13 @@ def counterfactual_section(model_name: str, original: str) -> None:
 # ---- Errors page: "Find the smallest flip" ----
 
 
-def flip_picker(texts: list[str], key: str = "errors_flip") -> None:
-    """A mistake to pick and the button that finds its smallest flip and opens What-if with it."""
+def flip_picker(texts: list[str], truths: list[str], key: str = "errors_flip") -> None:
+    """A mistake to pick and the button that finds its smallest flip and opens What-if with it. `truths`: each
+    mistake's true label, the label its flip must reach when the model has more than two (with two, any flip
+    does; with more, "any other label" mostly led to a third label, further from the truth)."""
     if not texts:
         return
+    st.session_state[FLIP_TARGETS_KEY] = dict(zip(reversed(texts), reversed(truths)))  # a repeated text: its first
     text_key = f"{key}_text"
     links.keep_choice(text_key)  # Back from What-if or Causal: the mistake picked, not the first one
     if text_key in st.session_state and st.session_state[text_key] not in texts:  # filtered out since: the first,
@@ -240,19 +271,29 @@ def flip_picker(texts: list[str], key: str = "errors_flip") -> None:
 def _request_flip(text_key: str) -> None:
     text = st.session_state[text_key]
     st.session_state["text"] = text  # the sidebar's text: the original on What-if
-    st.session_state[FLIP_REQUEST] = text
+    st.session_state[FLIP_REQUEST] = (text, st.session_state.get(FLIP_TARGETS_KEY, {}).get(text))
+
+
+def mistake_target(model_name: str, truth: str | None) -> str | None:
+    """The label a mistake's flip must reach: its true label, on a model of more than two labels (None: any)."""
+    labels = caches.get_bundle(model_name).label_names
+    return truth if len(labels) > 2 and truth in labels else None
 
 
 def follow_flip_request(model_name: str) -> None:
     """Call on the Errors page once its model is known: run the search asked for and open What-if with the best
     flip as the edited text (the original when none was found), its list shown."""
-    text = st.session_state.pop(FLIP_REQUEST, None)
-    if text is None:
+    request = st.session_state.pop(FLIP_REQUEST, None)
+    if request is None:
         return
-    search = search_with_progress(model_name, text, ALL)
+    text, truth = request
+    target = mistake_target(model_name, truth)
+    search = search_with_progress(model_name, text, ALL, target=target)
     edited = search.best.text if search.best is not None else text
     st.session_state[EDITED_KEY] = edited
     st.session_state[METHOD_KEY] = ALL
     st.session_state[SWAPS_KEY] = ""  # the search ran with the shipped word list only
-    st.session_state[ASKED] = (model_name, text, ALL, "")
-    links.switch_page(PAGE, {"model": model_name, "text": text, "edited": edited, "cf_method": ALL})
+    st.session_state[FLIP_TO_KEY] = target or ANY_LABEL
+    st.session_state[ASKED] = (model_name, text, ALL, "", target)
+    links.switch_page(PAGE, {"model": model_name, "text": text, "edited": edited, "cf_method": ALL,
+                             "flip_to": target or ""})
