@@ -49,6 +49,10 @@ def label_index(label_names: Sequence[str], target: int | str, noun: str = "labe
     what was asked for: "label", "target label")."""
     if isinstance(target, str) and target in label_names:
         return list(label_names).index(target)
+    folded = [i for i, name in enumerate(label_names) if isinstance(target, str) and
+              name.strip().casefold() == target.strip().casefold()]
+    if len(folded) == 1:  # "Neutral" for "neutral", as data files' labels are matched (one such label only)
+        return folded[0]
     if isinstance(target, str) and not target.strip().lstrip("-").isdigit():
         raise InputError(f"Unknown {noun} '{target}': the model's labels are {', '.join(label_names)}")
     index = int(target)

@@ -57,6 +57,19 @@ def test_a_label_named_like_a_number_is_taken_by_its_name(bundle):
     assert causal_label_index(tiny, "-1", default=1) == 0
 
 
+def test_a_target_label_is_matched_as_data_files_match_labels():
+    """--target Neutral was refused for a model labelled "neutral", while a data file's labels match ignoring case
+    and spaces around; two labels differing only in case stay apart."""
+    from explainer.capture.validation import InputError, label_index
+
+    names = ("negative", "neutral", "<b>mixed</b> & odd")
+    assert label_index(names, "Neutral") == 1 and label_index(names, " NEGATIVE ") == 0
+    assert label_index(names, "<B>mixed</B> & odd") == 2
+    assert label_index(("pos", "Pos"), "Pos") == 1
+    with pytest.raises(InputError, match="Unknown label 'POS'"):
+        label_index(("pos", "Pos"), "POS")
+
+
 def test_a_model_whose_position_numbering_is_a_module_function_is_numbered_too(tokenizer, tmp_path):
     """MPNet (like ESM, I-BERT, LUKE, Longformer) keeps create_position_ids_from_input_ids outside its embeddings
     class: found there as well, so a typed pad id (here [UNK], MPNet's padding_idx 1) is explained as trace() ran."""
