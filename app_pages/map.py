@@ -63,7 +63,8 @@ focus = links.seed_index(map_ui.FOCUS_KEY, "row", len(frame), of="this data set"
 links.publish_options({"colour": "" if colour == "label" else colour, "row": focus or ""})
 st.session_state["map_texts"] = frame["text"].tolist()
 st.plotly_chart(
-    map_figures.map_figure(frame, colour, selected=[focus], axis_titles=result.axis_titles),
+    map_figures.map_figure(frame, colour, selected=[focus], axis_titles=result.axis_titles,
+                           label_names=result.label_names),
     key="map_chart",
     width="stretch",
     on_select=lambda data_id=result.data_id: map_ui.on_map_select("map_chart", "map_click", "map_texts", data_id),

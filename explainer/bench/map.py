@@ -305,7 +305,8 @@ def run(
         ]
         skipped: list[str] = []
         if browser:
-            figure = map_figure(points_frame(labelled, predictions, tuple(bundle.label_names), markers, xy), "label")
+            frame = points_frame(labelled, predictions, tuple(bundle.label_names), markers, xy)
+            figure = map_figure(frame, "label", label_names=bundle.label_names)
             drawn = render_seconds(figure, scratch)
             if drawn is None:
                 skipped.append("no Playwright or Chromium here: the browser render was not measured")

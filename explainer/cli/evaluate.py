@@ -1,8 +1,9 @@
 """`python -m explainer evaluate --model A [--model B] --data FILE [--predictions-out F.csv] [--engine E --out DIR]`
 
-Batch-predict a labelled file (CSV, TSV, JSONL or Parquet) and print accuracy, macro-F1, per-class precision/recall/F1,
-the confusion matrix, expected calibration error, compute skipped by the activation beacons, throughput and,
-for ThoughtBeacon models, marker statistics. With two models: each model's figures and how often they disagree
+Batch-predict a labelled file (CSV, TSV, JSONL or Parquet) and print accuracy, macro-F1 (over the labels that occur
+as a true or a predicted label), per-class precision/recall/F1, the confusion matrix (rows true, columns
+predicted), expected calibration error, compute skipped by the activation beacons, throughput and, for
+ThoughtBeacon models, marker statistics. With two models: each model's figures and how often they disagree
 (one right, the other wrong). Predictions are cached on disk by (model, data content hash); --no-cache recomputes.
 With --out DIR (and always with --engine ray) one model's pass is written as a results folder (Parquet shards and
 a manifest, explainer/scale) that the app opens; --data may then be a folder or a glob of shards.

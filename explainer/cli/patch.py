@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="the clean text (its activations are patched in)")
     parser.add_argument("--corrupted", type=text_argument, required=True,
                         help="the corrupted text (the run that is patched)")
-    parser.add_argument("--target", default=None, help="label name or index (default: the clean prediction)")
+    parser.add_argument(
+        "--target", default=None,
+        help="label name or index (default: the clean prediction); what is restored is the logit difference "
+        "target - foil, the foil the corrupted run's label (or, when that is the target, its strongest other)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)

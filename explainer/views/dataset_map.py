@@ -57,13 +57,15 @@ def hover_texts(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _category_names(values: pd.Series, column: str) -> list[tuple[str, np.ndarray]]:
+def _category_names(values: pd.Series, column: str, order: Sequence[str] = ()) -> list[tuple[str, np.ndarray]]:
+    """(name, rows) per category: labels in the model's order (`order`; others after, sorted), the rest sorted."""
     if column == "correct":
         flags = values.to_numpy(dtype=bool)
         return [("correct", flags), ("wrong", ~flags)]
     if column == "marker":
         return [(marker_name(m) if m >= 0 else "no marker", values.to_numpy() == m) for m in sorted(values.unique())]
-    names = sorted(values.astype(str).unique())
+    place = {name: index for index, name in enumerate(order)}
+    names = sorted(values.astype(str).unique(), key=lambda name: (place.get(name, len(place)), name))
     text = values.astype(str).to_numpy()
     return [(name or "(none)", text == name) for name in names]
 
@@ -75,11 +77,13 @@ def map_figure(
     selected: Sequence[int] = (),
     height: int = 620,
     axis_titles: tuple[str, str] | None = None,
+    label_names: Sequence[str] = (),
 ) -> go.Figure:
     """Scatter of frame's x, y (one row per example, with row, text, label, predicted, confidence and `colour`).
     Categorical colours get one trace (and legend entry) per value; confidence and length a colour scale.
     `selected` rows are ringed. `axis_titles`: what x and y are (MapResult.axis_titles); no tick labels either
-    way, since only distances on the map mean something."""
+    way, since only distances on the map mean something. `label_names`: the model's labels, in its order, which the
+    legend follows for true and predicted labels (sorted by name, "very negative" came after "positive")."""
     hover = np.asarray(hover_texts(frame), dtype=object)
     rows = frame["row"].to_numpy()
     x, y = frame["x"].to_numpy(), frame["y"].to_numpy()
@@ -107,13 +111,15 @@ def map_figure(
             )
         )
     else:
-        categories = _category_names(frame[colour], colour)
+        order = label_names if colour in ("label", "predicted") else ()
+        categories = _category_names(frame[colour], colour, order)
         # True and predicted labels share one slot per label, so a label keeps its colour when the map switches
         # between them (by position among the values present, "positive" took "negative"'s colour when the model
         # never predicted "negative")
         names = [name for name, _ in categories]
         if colour in ("label", "predicted") and {"label", "predicted"} <= set(frame.columns):
-            names = sorted(set(frame["label"].astype(str)) | set(frame["predicted"].astype(str)))
+            present = set(frame["label"].astype(str)) | set(frame["predicted"].astype(str))
+            names = [name for name, _ in _category_names(pd.Series(sorted(present)), "label", label_names)]
         slot = {name or "(none)": index for index, name in enumerate(names)}
         palette = PALETTE if len(names) <= len(PALETTE) else WIDE_PALETTE
         colours = [palette[slot[name] % len(palette)] for name, _ in categories]

@@ -75,3 +75,18 @@ def test_a_label_keeps_its_colour_between_true_and_predicted_colouring():
     by_prediction = {trace.name: trace.marker.color for trace in map_figure(frame, "predicted").data}
     assert set(by_prediction) == {"positive"}  # no trace for a label the model never predicts
     assert by_prediction["positive"] == by_label["positive"] != by_label["negative"]
+
+
+def test_the_legend_lists_labels_in_the_model_s_order():
+    """Sorted by name, "very negative" came after "positive" and "neutral" before "negative"."""
+    names = ("very negative", "negative", "neutral", "positive", "very positive")
+    labels = ["positive", "very negative", "neutral", "very positive", "negative", "positive"]
+    frame = pd.DataFrame({"row": range(6), "text": list("abcdef"), "label": labels, "predicted": ["neutral"] * 6,
+                          "confidence": [0.5] * 6, "x": np.arange(6.0), "y": np.zeros(6)})
+    figure = map_figures.map_figure(frame, "label", label_names=names)
+    assert [trace.name for trace in figure.data if trace.showlegend is not False] == list(names)
+    by_label = {trace.name: trace.marker.color for trace in figure.data}
+    by_prediction = {t.name: t.marker.color for t in map_figures.map_figure(frame, "predicted", label_names=names).data}
+    assert by_prediction["neutral"] == by_label["neutral"]  # one colour per label either way
+    unnamed = map_figures.map_figure(frame, "label")  # no order given: by name, as before
+    assert [trace.name for trace in unnamed.data][:2] == ["negative", "neutral"]
