@@ -32,7 +32,7 @@ def no_flip_advice(choice: str) -> str:
     return ("This generator found no flip within 3 word edits (it scores its most promising edits, not every one): "
             "try another generator, or all of them.")
 ASKED = "_whatif_asked"  # (model, text, method, swaps, target) whose flips the user asked for (progressive.asked)
-FLIP_REQUEST = "_whatif_flip_request"  # (text, target) the Errors page asked to flip, acted on by its next run
+FLIP_REQUEST = "_whatif_flip_request"  # (text, true label) the Errors page asked to flip, acted on next run
 FLIP_TO_KEY = "whatif_flip_to"  # the label a flip must reach (a model of more than two labels), or ANY_LABEL
 ANY_LABEL = "any other label"
 FLIP_TARGETS_KEY = "_whatif_flip_targets"  # {mistake text: its true label} of the Errors page's flip pickers
