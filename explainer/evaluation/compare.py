@@ -164,8 +164,8 @@ def label_order(names_a: tuple[str, ...], names_b: tuple[str, ...]) -> list[int]
     folded_b = [n.casefold() for n in names_b]
     if sorted(n.casefold() for n in names_a) != sorted(folded_b):
         raise CompareError(
-            f"the two models have different labels: A has {list(names_a)}, B has {list(names_b)}; "
-            "they can be compared on one text, not scored on one data set"
+            f"The two models have different labels (A: {', '.join(names_a)}; B: {', '.join(names_b)}): they can be "
+            "compared on one text, not scored on one data set"
         )
     return [folded_b.index(n.casefold()) for n in names_a]
 

@@ -324,15 +324,17 @@ def run_report(
     kept = st.session_state.get(key)
     if kept is not None and kept[0] == identity:
         return kept[1]
-    data = None
+    data = bar = None
     try:
         data = choice.load(bundle)
         bar = ProgressBar(f"Predicting {len(data):,} examples{label}…", label)
         result = analyse(data, bar)
-        bar.empty()
     except (DatasetError, ValueError) as error:
         show_problem(data.located(error) if data is not None else error)  # the row's line, when one is named
         return None
+    finally:
+        if bar is not None:  # a refusal too (Compare's models of other labels): no bar left over its message
+            bar.empty()
     st.session_state[key] = (identity, result)
     return result
 

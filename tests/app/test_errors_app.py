@@ -255,6 +255,23 @@ def test_compare_page_on_a_text_and_on_the_challenge_set(challenge_report):
     assert (table["right"] == "A").sum() == counts[1]
 
 
+def test_compare_on_a_data_set_refuses_models_of_other_labels_without_a_bar_left_running(checkpoint, tmp_path):
+    """The refusal came under "Predicting 3 examples per model…" and an empty bar, as if something still ran."""
+    import json
+    import shutil
+
+    moods = shutil.copytree(checkpoint("bert"), tmp_path / "moods")
+    config = json.loads((moods / "config.json").read_text())
+    config.update(id2label={"0": "sad", "1": "happy"}, label2id={"sad": 0, "happy": 1})
+    (moods / "config.json").write_text(json.dumps(config))
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text,label\na fine film,pos\na dull film,neg\nthe film,pos\n")
+    app = open_page("app_pages/compare.py", {"model": str(checkpoint("bert")), "model_b": str(moods),
+                                             "on": "A data set", "data": str(rows)})
+    assert [e.value for e in app.error if e.value.startswith("The two models have different labels (A: neg, pos;")]
+    assert not app.get("progress"), [p.proto for p in app.get("progress")]
+
+
 def test_compare_page_with_a_missing_model_b_says_so(tmp_path):
     app = open_page("app_pages/compare.py", {"model_b": str(tmp_path / "nothing")})
     assert any("Model B" in e.value and "not found" in e.value for e in app.error)
