@@ -36,6 +36,7 @@ FLIP_REQUEST = "_whatif_flip_request"  # (text, true label) the Errors page aske
 FLIP_TO_KEY = "whatif_flip_to"  # the label a flip must reach (a model of more than two labels), or ANY_LABEL
 ANY_LABEL = "any other label"
 FLIP_TARGETS_KEY = "_whatif_flip_targets"  # {mistake text: its true label} of the Errors page's flip pickers
+ASKED_BEFORE = "_whatif_asked_before"  # the searches asked for in this session, newest last (KEPT_SEARCHES at most)
 EDITED_KEY = "whatif_edited"
 COPY_OF_KEY = "_whatif_copy_of"  # (the edited copy, the sidebar text it was written for): copy_written_for
 METHOD_KEY = "whatif_cf_method"
@@ -117,11 +118,12 @@ def generator_widgets(model_name: str, text: str) -> tuple[str, str, str | None,
     from explainer.counterfactual.registry import title
 
     labels = caches.get_bundle(model_name).label_names
-    left, middle, target_column, right = st.columns([2, 2, 2, 1], vertical_alignment="bottom")
+    widths = [2, 2, 2, 1.6] if len(labels) > 2 else [2, 2, 1]  # the button's label whole ("Find counterf…")
+    left, middle, *target_column, right = st.columns(widths, vertical_alignment="bottom")
     choice = left.selectbox("Generator", CF_METHODS, key=METHOD_KEY,
                             format_func=lambda m: "All generators" if m == ALL else title(m))
     if len(labels) > 2:
-        target_column.selectbox("Flip to", [ANY_LABEL, *labels], key=FLIP_TO_KEY,
+        target_column[0].selectbox("Flip to", [ANY_LABEL, *labels], key=FLIP_TO_KEY,
                                 help="A label the flip must reach; the Errors page asks for a mistake's true label")
     target = flip_target(labels)
     swaps = ""
@@ -130,7 +132,14 @@ def generator_widgets(model_name: str, text: str) -> tuple[str, str, str | None,
                                    middle, placeholder="good->bad, not->",
                                    help="old->new pairs separated by commas; old-> removes the word")
     right.button("Find counterfactuals", key="whatif_find", type="primary", on_click=progressive.click, args=(ASKED,))
-    return choice, swaps, target, progressive.asked(ASKED, (model_name, text, choice, swaps, target))  # text shown
+    request = (model_name, text, choice, swaps, target)  # the text shown now
+    before = st.session_state.setdefault(ASKED_BEFORE, [])
+    if progressive.asked(ASKED, request) and request not in before:
+        before.append(request)
+        del before[:-KEPT_SEARCHES]
+    # A search asked before shows again when its options come back (Back, a link, the choice made again): the
+    # list was gone after Back until "Find counterfactuals" was clicked again.
+    return choice, swaps, target, request in before
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)

@@ -223,6 +223,7 @@ def faithfulness_table(results: Mapping[str, Faithfulness]) -> pd.DataFrame:
     comprehensiveness of a model's one text token when it adds no special tokens: removing it leaves nothing to
     read) says so instead of an empty cell."""
     table = pd.DataFrame([{"method": method_title(m), **f.summary()} for m, f in results.items()]).round(4)
+    table = table.rename(columns={"deletion_auc": "deletion AUC", "insertion_auc": "insertion AUC", "aopc": "AOPC"})
     return table.astype(object).where(table.notna(), "not defined")
 
 

@@ -274,3 +274,23 @@ def test_patch_the_flip_of_a_three_label_model_s_mistake_patches_from_its_true_l
     clean = clean[0] if isinstance(clean, list) else clean
     bundle = load_model(folder)
     assert bundle.label_names[trace(bundle, clean).predicted] == "negative"  # the true label, not "neutral"
+
+
+def test_a_search_asked_before_shows_again_when_its_options_come_back(three_labels, monkeypatch):
+    """Flips to the true label, then to any label; Back brought flip_to= of the first search, and its list was gone
+    until "Find counterfactuals" was clicked again (a browser walk caught it)."""
+    from explainer.ui import progressive
+
+    monkeypatch.setattr(progressive, "rest_may_follow", lambda key: True)
+    folder, _ = three_labels
+    mistake = "I laughed, I cried, and I would watch it again tomorrow."
+    app = run_page({"model": folder, "text": mistake, "flip_to": "negative"})
+    assert not app.dataframe  # nothing asked yet
+    app.button(key="whatif_find").click().run()
+    assert set(app.dataframe[0].value["label"]) == {"negative"}
+    app.selectbox(key="whatif_flip_to").set_value("any other label").run()
+    assert not app.dataframe  # not asked for these options
+    app.button(key="whatif_find").click().run()
+    assert "neutral" in set(app.dataframe[0].value["label"])
+    app.selectbox(key="whatif_flip_to").set_value("negative").run()  # as Back sets it from the link
+    assert not app.exception and set(app.dataframe[0].value["label"]) == {"negative"}

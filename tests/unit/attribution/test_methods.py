@@ -347,5 +347,7 @@ def test_comprehensiveness_of_a_text_removal_would_empty_is_not_defined(bare_gpt
     assert np.isnan(scores.comprehensiveness) and np.isfinite(scores.sufficiency)
     table = faithfulness_table({"occlusion": scores})
     assert table.loc[0, "comprehensiveness"] == "not defined" and table.loc[0, "method"] == "Occlusion"
+    assert list(table.columns) == ["method", "deletion AUC", "insertion AUC", "AOPC", "comprehensiveness",
+                                   "sufficiency"]
     two = faithfulness(bare_gpt2, attribute(bare_gpt2, "quiet film", "occlusion"))
     assert np.isfinite(two.comprehensiveness)  # 50% of two tokens removes one: something is left
