@@ -294,8 +294,8 @@ def _unconverged_note(deltas: np.ndarray, gaps: np.ndarray, used: list[int], tol
     )
     return (
         f"Attribution graph: the completeness error is over {tolerance:.0%}, or the edges still move by "
-        f"{EDGE_CHANGE:.0%} from half as many intervals ({listed}, the most allowed): the integral has not "
-        f"converged, so {UNRELIABLE} for {'that layer' if len(failing) == 1 else 'those layers'}"
+        f"{EDGE_CHANGE:.0%} from half as many intervals, with every interval allowed spent ({listed}): the "
+        f"integral has not converged, so {UNRELIABLE} for {'that layer' if len(failing) == 1 else 'those layers'}"
     )
 
 
