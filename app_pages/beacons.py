@@ -11,7 +11,7 @@ from explainer.thought_beacon.interventions import compare, gate_pins
 from explainer.ui import links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
-from explainer.views.text import markdown_literal
+from explainer.views.text import markdown_literal, plural
 
 PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: no MLP update; skipped when τ > 0)": 0.0}
 
@@ -89,7 +89,7 @@ elif trace is not None:
             st.markdown(f"Prediction: {tb.prediction_line(at_tau)} → after pinning: {tb.prediction_line(pinned)}"
                         + (" · **the label flipped**" if change.flipped else ""))
             st.caption(f"MLP evaluations skipped: {saved.skip_rate:.1%} → {after.skip_rate:.1%}; "
-                       f"{change.changed_skips} skip decisions changed: "
+                       f"{plural(change.changed_skips, 'skip decision')} changed: "
                        f"{change.changed_skips - change.changed_skips_elsewhere} at the pinned slots, "
                        f"{change.changed_skips_elsewhere} elsewhere (later layers see a different state).")
             left, right = st.columns([1, 2])

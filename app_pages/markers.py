@@ -10,7 +10,7 @@ from explainer.thought_beacon.interventions import compare, marker_forces
 from explainer.ui import links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
-from explainer.views.text import markdown_literal, plot_text
+from explainer.views.text import markdown_literal, plot_text, plural
 
 st.title("Thought markers")
 st.markdown(
@@ -26,8 +26,8 @@ if trace is not None and trace.thought_markers is None:
 elif trace is not None:
     bundle = session.selection().bundle
     layers, count, k = trace.thought_markers.shape
-    st.caption(f"{markdown_literal(trace.model_name)}: predicts {tb.prediction_line(trace)} · {count} tokens · "
-               f"{layers} layers · {k} markers")
+    st.caption(f"{markdown_literal(trace.model_name)}: predicts {tb.prediction_line(trace)} · "
+               f"{plural(count, 'token')} · {plural(layers, 'layer')} · {plural(k, 'marker')}")
     chart_config = {"displaylogo": False}
     st.subheader("Marker per layer and token")
     st.caption("Hover a cell for the whole routing distribution and how much the marker adds to the word's state "

@@ -19,7 +19,7 @@ from explainer.ui import demo as demo_mode
 from explainer.ui.widget_state import resend
 from explainer.views import attribution as attribution_figures
 from explainer.views import evaluation as evaluation_figures
-from explainer.views.text import markdown_literal
+from explainer.views.text import markdown_literal, plural
 
 KEY = "compare_model_b"
 PAIR_KEY = "compare_pair"
@@ -170,12 +170,12 @@ def heads_section(result: TextComparison, chart: Callable, compared: tuple, name
     st.subheader("Attention, heads matched by pattern")
     if len(result.units) < 2:
         why = f" ({result.why_words})" if result.level == "word" else ""
-        st.info(f"Compared on {attribution_figures.plural(len(result.units), result.level)}{why}: every attention "
+        st.info(f"Compared on {plural(len(result.units), result.level)}{why}: every attention "
                 "map is 1 × 1, so no head's pattern differs from another's. Type a longer text to match heads.")
         return
     cut = (result.trace_a.truncated, result.trace_b.truncated)
     st.caption(
-        f"Compared on {attribution_figures.plural(len(result.units), result.level)}"
+        f"Compared on {plural(len(result.units), result.level)}"
         + (f" ({result.why_words}: each model's tokens pooled into words, special tokens left out)"
            if result.level == "word" else " (special tokens included, as both models read them)")
         + (f"; only what both read: {'both models read' if all(cut) else 'one model reads'} just the text's "
@@ -215,7 +215,7 @@ def attribution_section(result: TextComparison, chart: Callable, name_a: str, na
     st.caption(f"Gradient × input on the token embeddings, towards {towards}, per {result.level}. Spearman and "
                "Kendall rank the signed attributions (a unit against the label ranks low; the Attribution page ranks "
                "by |attribution|); the top-k overlap ranks by |attribution|.")
-    units, cells = attribution_figures.plural(agreement.units, result.level), st.columns(3)
+    units, cells = plural(agreement.units, result.level), st.columns(3)
     cells[0].metric("Spearman rank correlation", attribution_figures.correlation_text(agreement.spearman),
                     help="Of the signed attributions.")
     cells[1].metric("Kendall tau", attribution_figures.correlation_text(agreement.kendall),

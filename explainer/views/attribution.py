@@ -25,6 +25,7 @@ from explainer.views.text import (
     markdown_literal,
     numbered,
     plot_text,
+    plural,
     token_labels,
 )
 
@@ -99,11 +100,6 @@ MOST_TICKS = 50  # token labels an axis can show legibly at -60°; past that, ev
 def tick_step(count: int, most: int = MOST_TICKS) -> int:
     """Show every step-th of `count` labels, so that at most `most` are drawn: 1 up to `most`, 3 for 137."""
     return max(1, -(-count // most))
-
-
-def plural(count: int, word: str) -> str:
-    """ "1 token", "2 tokens" (regular plurals only: token, word, edge)."""
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def correlation_text(value: float) -> str:

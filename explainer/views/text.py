@@ -46,6 +46,12 @@ def html_piece(text: str) -> str:
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>$~|&])")
 # What GitHub-flavoured markdown turns into a link with no markup at all (escapes do not stop it): shown as code.
 BARE_LINKS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+\.[\w.-]+", re.IGNORECASE)
+TRAILING = ".,:;!?'\")]}*_~"  # left out of a bare link's code span
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 token", "2 tokens" (regular plurals only: token, word, edge, layer)."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _code_span(text: str) -> str:
@@ -65,8 +71,10 @@ def markdown_literal(text: str) -> str:
 
     parts, at = [], 0
     for found in BARE_LINKS.finditer(text):
-        parts += [escaped(text[at : found.start()]), _code_span(found.group(0))]
-        at = found.end()
+        # trailing punctuation is no part of an autolink (GFM): "(see http://e.x)." keeps ")." as text, not code
+        link = found.group(0).rstrip(TRAILING)
+        parts += [escaped(text[at : found.start()]), _code_span(link)]
+        at = found.start() + len(link)
     return "".join(parts) + escaped(text[at:])
 
 

@@ -271,3 +271,14 @@ def test_a_baseline_opened_by_its_folder_or_offered_under_another_name_is_offere
     offered = {m.name: name for name, m in entries}
     for pair in twins:
         assert shipped_thought_beacon("use_beacons", offered[pair.right]) == offered[pair.left], pair
+
+
+def test_the_caption_counts_one_layer_as_one(tmp_path, tokenizer):
+    """A one-layer model's caption read "· 1 layers ·"."""
+    from tests.conftest import build_model, save_checkpoint
+
+    folder = save_checkpoint(build_model("ours", num_hidden_layers=1), tokenizer, tmp_path / "one-layer")
+    app = open_page({"model": str(folder), "text": "a fine film"})
+    assert not app.exception, app.exception
+    assert any(" · 1 layer · " in c.value and " tokens · " in c.value for c in app.caption), [
+        c.value for c in app.caption]

@@ -77,6 +77,10 @@ def test_markdown_literal_escapes_what_would_draw_a_link_or_styled_text_and_keep
     assert markdown_literal("see http://x.org/a`b or www.y.org or me@z.org") == (
         "see ``http://x.org/a`b`` or `www.y.org` or `me@z.org`"
     )
+    # trailing punctuation stays text (GFM leaves it out of the link): a label "[x](http://e.x)" read "[x](" and
+    # the code span "http://e.x)", and an error's "'];" after an address ran into the code too
+    assert markdown_literal("[x](http://e.x) and (www.y.org).") == "\\[x\\](`http://e.x`) and (`www.y.org`)."
+    assert markdown_literal("labels ['http://e.x'];") == "labels \\['`http://e.x`'\\];"
 
 
 def test_streamlit_directives_in_user_text_stay_text():
