@@ -93,7 +93,8 @@ def _predictions_frame(reports: list) -> pd.DataFrame:
     import pandas as pd
 
     first = reports[0].frame
-    frame = first[[c for c in first.columns if c in ("line", "text", "label") or c == reports[0].tag_column]].copy()
+    kept = ("file", "line", "text", "label")  # file: of a folder of shards, whose lines restart in each
+    frame = first[[c for c in first.columns if c in kept or c == reports[0].tag_column]].copy()
     for index, report in enumerate(reports):
         suffix = "" if len(reports) == 1 else f" {'AB'[index]}"
         per_model = report.frame.drop(columns=[c for c in frame.columns if c in report.frame.columns])

@@ -6,7 +6,8 @@ exact) and the likely-mislabelled rows. Writes DIR/points.parquet (row, line, x,
 confidence, tokens, text), DIR/neighbours.parquet (row, neighbours, distances) and DIR/likely_mislabelled.csv, and
 prints a JSON summary whose "likely_mislabelled" lists {"row", "score", ...} by decreasing score. `row` counts the
 file's data rows from 0 in file order, skipped rows included, so it indexes the file as pandas reads it (`line` is the
-file line; skipped rows are reported on stderr); of a folder or glob of several files it counts the rows read. With
+file line; skipped rows are reported on stderr); of a folder or glob of several files it counts the rows read, and a
+`file` column names each row's file, whose lines it numbers. With
 --engine ray, or for a folder or glob of files, the embedding pass runs on the engine (Ray or this process) and DIR is
 also a results folder (Parquet shards + manifest) that the app opens.
 """
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     frame = result.frame
-    points = frame[["row", "line", "x", "y", "label", "predicted", "correct", "confidence", "tokens", "text"]]
+    named = ["file"] if "file" in frame else []  # of several files, whose lines restart in each
+    points = frame[["row", *named, "line", "x", "y", "label", "predicted", "correct", "confidence", "tokens", "text"]]
     points = points.rename(columns={"predicted": "prediction"})
     # Of one file, every row number written counts its data rows (skipped ones too), so it indexes the file; of
     # several (a folder of shards, whose lines restart in each), it counts the rows read, in order.

@@ -285,9 +285,10 @@ def _read_alike(bundle: ModelBundle, texts: Sequence[str]) -> bool:
 def mislabelled_table(result: MapResult) -> pd.DataFrame:
     """The likely-mislabelled list with each row's file line beside its row (the Errors page names rows by line)."""
     table = result.mislabelled.copy()
-    table.insert(
-        1, "line", result.frame["line"].to_numpy()[table["row"].to_numpy(dtype=np.int64)] if len(table) else []
-    )
+    rows = table["row"].to_numpy(dtype=np.int64)
+    for column in ("line", "file"):  # the file first: of several files, whose lines restart in each
+        if column in result.frame:
+            table.insert(1, column, result.frame[column].to_numpy()[rows] if len(table) else [])
     return table
 
 

@@ -143,7 +143,8 @@ def tag_column(data: LabelledData) -> str | None:
 
 
 def example_table(data: LabelledData, predictions: Predictions, label_names: Sequence[str]) -> pd.DataFrame:
-    """line, text, label, predicted, confidence, correct, tokens, the tag column, p(<label>) per label."""
+    """line, text, label, predicted, confidence, correct, tokens, the tag column, p(<label>) per label; first a
+    file column when the rows come from several files (a folder of shards numbers its lines in each file)."""
     probabilities = predictions.probabilities  # [N, labels]
     predicted = probabilities.argmax(axis=1)
     labels = np.asarray(data.labels, dtype=np.int64)
@@ -164,6 +165,8 @@ def example_table(data: LabelledData, predictions: Predictions, label_names: Seq
         frame[tag] = [("" if v is None else str(v)) for v in data.extra[tag]]
     for i, name in enumerate(label_names):
         frame[f"p({name})"] = probabilities[:, i].astype(np.float64)
+    if data.row_files:
+        frame.insert(0, "file", list(data.row_files))
     return frame
 
 

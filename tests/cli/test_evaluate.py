@@ -140,3 +140,30 @@ def test_a_fresh_results_folder_is_not_called_cached_and_its_rerun_is(checkpoint
     assert (first["cached"], first["results"]["reused"]) == (False, False)
     assert (again["cached"], again["results"]["reused"]) == (True, True)
     assert again["accuracy"] == first["accuracy"]
+
+
+def test_rows_of_a_folder_of_shards_are_named_by_file_and_line(checkpoint, tmp_path, monkeypatch):
+    """Each shard numbers its own lines: the predictions CSV and the map's files gave a line with no file, so one
+    line number pointed into every shard."""
+    from explainer.cli.map import main as map_main
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    (folder / "part-0.csv").write_text("text,label\na fine film,pos\na dull film,neg\n")
+    (folder / "part-1.csv").write_text("text,label\na warm film,pos\nthe plot falls apart,neg\nfunny,pos\n")
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "predictions.csv"
+    main(["--model", str(checkpoint("bert")), "--data", str(folder), "--out", str(tmp_path / "eval"),
+          "--predictions-out", str(out), "--json"])
+    written = pd.read_csv(out)
+    assert list(written.columns[:3]) == ["file", "line", "text"]
+    assert list(zip(written["file"], written["line"])) == [("part-0.csv", 2), ("part-0.csv", 3), ("part-1.csv", 2),
+                                                           ("part-1.csv", 3), ("part-1.csv", 4)]
+    map_main(["--model", str(checkpoint("bert")), "--data", str(folder), "--out", str(tmp_path / "map"),
+              "--method", "pca", "--neighbours", "2"])
+    points = pd.read_parquet(tmp_path / "map" / "points.parquet")
+    assert list(points.columns[:3]) == ["row", "file", "line"] and points["file"].tolist()[2] == "part-1.csv"
+    single = tmp_path / "one.csv"
+    single.write_text("text,label\na fine film,pos\na dull film,neg\n")
+    main(["--model", str(checkpoint("bert")), "--data", str(single), "--predictions-out", str(out), "--json"])
+    assert "file" not in pd.read_csv(out).columns  # one file: its lines say where
