@@ -33,7 +33,7 @@ def test_a_crafted_model_name_in_a_link_is_shown_as_typed_not_as_a_link():
     app.run()
     assert not app.exception
     shown = " ".join(e.value for e in app.error)
-    assert "\\*\\*bold\\*\\* \\[click\\](`http://example.com)`" in shown  # markdown draws it literally
+    assert "\\*\\*bold\\*\\* \\[click\\](`http://example.com`)" in shown  # markdown draws it literally
 
 
 def test_a_run_stopped_inside_the_model_leaves_no_lock_held(bundle):
