@@ -102,13 +102,13 @@ def _token_perturbations(method: Lime | KernelShap, bundle: ModelBundle, prepare
     (captum's KernelSHAP cannot sample coalitions of a single feature)."""
     x = prepared.embeddings
     text = np.flatnonzero(~prepared.special)  # positions of the text tokens, the features in order
-    nearest = np.abs(np.arange(prepared.length)[:, None] - text[None, :]).argmin(axis=1)  # [T] feature of each
     if len(text) == 1 and isinstance(method, KernelShap):
         with torch.no_grad():
             gap = method.forward_func(torch.cat([x, prepared.baseline_embeddings])).float()
         scores = np.zeros(prepared.length, dtype=np.float32)
         scores[text[0]] = float(gap[0] - gap[1])
         return Computed(scores=scores)
+    nearest = np.abs(np.arange(prepared.length)[:, None] - text[None, :]).argmin(axis=1)  # [T] feature of each
     feature_mask = torch.as_tensor(nearest, device=x.device)[None, :, None].expand_as(x)
     with torch.no_grad():
         values = method.attribute(

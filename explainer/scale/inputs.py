@@ -111,16 +111,18 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        _refuse_broken_links(text, list(path.iterdir()))
-        _refuse_compressed(text, list(path.iterdir()))
-        files = sorted(p for p in path.iterdir() if _is_data_file(p))
+        entries = list(path.iterdir())
+        _refuse_broken_links(text, entries)
+        _refuse_compressed(text, entries)
+        files = sorted(p for p in entries if _is_data_file(p))
         if not files:
             kinds = ", ".join(sorted(set(EXTENSIONS)))
             raise DatasetError(f"{text}: a folder with no labelled data files in it (looked for {kinds})")
     elif glob.has_magic(text):
-        _refuse_broken_links(text, [Path(p) for p in glob.glob(text)], full=True)
-        _refuse_compressed(text, [Path(p) for p in glob.glob(text)])
-        files = sorted(Path(p) for p in glob.glob(text) if _is_data_file(Path(p)))
+        matches = [Path(p) for p in glob.glob(text)]
+        _refuse_broken_links(text, matches, full=True)
+        _refuse_compressed(text, matches)
+        files = sorted(p for p in matches if _is_data_file(p))
         if not files:
             raise DatasetError(f"{text}: no labelled data file matches this pattern")
     else:

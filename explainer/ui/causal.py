@@ -230,9 +230,7 @@ def pair_button(texts: list[str], text_key: str = "errors_flip_text") -> None:
 
 
 def _request_pair(text_key: str) -> None:
-    text = st.session_state[text_key]
-    st.session_state["text"] = text  # the sidebar's text: head ablation on the Causal page runs on the mistake
-    st.session_state[PAIR_REQUEST] = (text, st.session_state.get(whatif_ui.FLIP_TARGETS_KEY, {}).get(text))
+    st.session_state[PAIR_REQUEST] = whatif_ui.mistake_request(text_key)  # the sidebar's text: head ablation runs on it
 
 
 def follow_pair_request(model_name: str) -> None:
@@ -242,9 +240,7 @@ def follow_pair_request(model_name: str) -> None:
     request = st.session_state.pop(PAIR_REQUEST, None)
     if request is None:
         return
-    text, truth = request
-    target = whatif_ui.mistake_target(model_name, truth)
-    search = whatif_ui.search_with_progress(model_name, text, whatif_ui.ALL, target=target)
+    text, target, search = whatif_ui.search_mistake(model_name, request)
     if search.best is None:
         to = f" to its true label, {markdown_literal(target)}" if target else ""
         message = (f"No edit flips this mistake's prediction{to}, so there is no pair to patch: type one on the "

@@ -98,16 +98,20 @@ def search_with_progress(
         bar.empty()
 
 
+def targets_offered(label_names: tuple[str, ...]) -> bool:
+    """Whether a flip is given a label to reach: with two labels, any flip reaches the other one."""
+    return len(label_names) > 2
+
+
 def seed_flip_to(label_names: tuple[str, ...]) -> None:
-    """Seed the "Flip to" choice from the link (`flip_to=`), for a model of more than two labels (of two, a flip
-    can only reach the other one)."""
-    if len(label_names) > 2:
+    """Seed the "Flip to" choice from the link (`flip_to=`), where targets_offered."""
+    if targets_offered(label_names):
         links.seed_choice(FLIP_TO_KEY, "flip_to", [ANY_LABEL, *label_names], tell=True)
 
 
 def flip_target(label_names: tuple[str, ...]) -> str | None:
     """The label the flips must reach (None: any other label)."""
-    chosen = st.session_state.get(FLIP_TO_KEY, ANY_LABEL) if len(label_names) > 2 else ANY_LABEL
+    chosen = st.session_state.get(FLIP_TO_KEY, ANY_LABEL) if targets_offered(label_names) else ANY_LABEL
     return None if chosen == ANY_LABEL or chosen not in label_names else chosen
 
 
@@ -118,11 +122,11 @@ def generator_widgets(model_name: str, text: str) -> tuple[str, str, str | None,
     from explainer.counterfactual.registry import title
 
     labels = caches.get_bundle(model_name).label_names
-    widths = [2, 2, 2, 1.6] if len(labels) > 2 else [2, 2, 1]  # the button's label whole ("Find counterf…")
+    widths = [2, 2, 2, 1.6] if targets_offered(labels) else [2, 2, 1]  # the button's label whole (not "Find counterf…")
     left, middle, *target_column, right = st.columns(widths, vertical_alignment="bottom")
     choice = left.selectbox("Generator", CF_METHODS, key=METHOD_KEY,
                             format_func=lambda m: "All generators" if m == ALL else title(m))
-    if len(labels) > 2:
+    if targets_offered(labels):
         target_column[0].selectbox("Flip to", [ANY_LABEL, *labels], key=FLIP_TO_KEY,
                                 help="A label the flip must reach; the Errors page asks for a mistake's true label")
     target = flip_target(labels)
@@ -278,15 +282,24 @@ def flip_picker(texts: list[str], truths: list[str], key: str = "errors_flip") -
 
 
 def _request_flip(text_key: str) -> None:
+    st.session_state[FLIP_REQUEST] = mistake_request(text_key)
+
+
+def mistake_request(text_key: str) -> tuple[str, str | None]:
+    """From a flip button's callback ("Find the smallest flip", "Patch the flip in Causal"): the mistake picked
+    under `text_key`, which becomes the sidebar's text, and its true label (flip_picker keeps them)."""
     text = st.session_state[text_key]
-    st.session_state["text"] = text  # the sidebar's text: the original on What-if
-    st.session_state[FLIP_REQUEST] = (text, st.session_state.get(FLIP_TARGETS_KEY, {}).get(text))
+    st.session_state["text"] = text
+    return text, st.session_state.get(FLIP_TARGETS_KEY, {}).get(text)
 
 
-def mistake_target(model_name: str, truth: str | None) -> str | None:
-    """The label a mistake's flip must reach: its true label, on a model of more than two labels (None: any)."""
+def search_mistake(model_name: str, request: tuple[str, str | None]) -> tuple[str, str | None, CounterfactualSearch]:
+    """(text, target, search): the smallest flips of a mistake_request, to its true label on a model of more than
+    two labels (target None: any other label)."""
+    text, truth = request
     labels = caches.get_bundle(model_name).label_names
-    return truth if len(labels) > 2 and truth in labels else None
+    target = truth if targets_offered(labels) and truth in labels else None
+    return text, target, search_with_progress(model_name, text, ALL, target=target)
 
 
 def follow_flip_request(model_name: str) -> None:
@@ -295,9 +308,7 @@ def follow_flip_request(model_name: str) -> None:
     request = st.session_state.pop(FLIP_REQUEST, None)
     if request is None:
         return
-    text, truth = request
-    target = mistake_target(model_name, truth)
-    search = search_with_progress(model_name, text, ALL, target=target)
+    text, target, search = search_mistake(model_name, request)
     edited = search.best.text if search.best is not None else text
     st.session_state[EDITED_KEY] = edited
     st.session_state[METHOD_KEY] = ALL

@@ -64,10 +64,14 @@ def _category_names(values: pd.Series, column: str, order: Sequence[str] = ()) -
         return [("correct", flags), ("wrong", ~flags)]
     if column == "marker":
         return [(marker_name(m) if m >= 0 else "no marker", values.to_numpy() == m) for m in sorted(values.unique())]
-    place = {name: index for index, name in enumerate(order)}
-    names = sorted(values.astype(str).unique(), key=lambda name: (place.get(name, len(place)), name))
     text = values.astype(str).to_numpy()
-    return [(name or "(none)", text == name) for name in names]
+    return [(name or "(none)", text == name) for name in _in_order(set(text), order)]
+
+
+def _in_order(names: set[str], order: Sequence[str]) -> list[str]:
+    """`names` in `order` (the model's labels), any others after it, sorted."""
+    place = {name: index for index, name in enumerate(order)}
+    return sorted(names, key=lambda name: (place.get(name, len(place)), name))
 
 
 def map_figure(
@@ -118,8 +122,7 @@ def map_figure(
         # never predicted "negative")
         names = [name for name, _ in categories]
         if colour in ("label", "predicted") and {"label", "predicted"} <= set(frame.columns):
-            present = set(frame["label"].astype(str)) | set(frame["predicted"].astype(str))
-            names = [name for name, _ in _category_names(pd.Series(sorted(present)), "label", label_names)]
+            names = _in_order(set(frame["label"].astype(str)) | set(frame["predicted"].astype(str)), label_names)
         slot = {name or "(none)": index for index, name in enumerate(names)}
         palette = PALETTE if len(names) <= len(PALETTE) else WIDE_PALETTE
         colours = [palette[slot[name] % len(palette)] for name, _ in categories]
