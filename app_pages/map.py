@@ -62,15 +62,17 @@ with right:
 focus = links.seed_index(map_ui.FOCUS_KEY, "row", len(frame), of="this data set")  # the neighbours' row
 links.publish_options({"colour": "" if colour == "label" else colour, "row": focus or ""})
 st.session_state["map_texts"] = frame["text"].tolist()
+chart_key = map_ui.chart_key()
 st.plotly_chart(
     map_figures.map_figure(frame, colour, selected=[focus], axis_titles=result.axis_titles,
                            label_names=result.label_names),
-    key="map_chart",
+    key=chart_key,
     width="stretch",
-    on_select=lambda data_id=result.data_id: map_ui.on_map_select("map_chart", "map_click", "map_texts", data_id),
+    on_select=lambda data_id=result.data_id: map_ui.on_map_select(chart_key, "map_click", "map_texts", data_id),
     selection_mode=("points", "box", "lasso"),
     config={"displaylogo": False},
 )
+st.caption(f"The ringed point is row {focus}, whose nearest neighbours are listed below.")
 map_ui.pending_selection(result)
 if not progressive.rest_may_follow(("map", bundle.name, tuple(labelled.data_link(choice).items()), options)):
     links.stop()  # slices, neighbours and the likely mislabelled follow once the browser has drawn the map

@@ -28,6 +28,7 @@ UNLINKED_KEY = "_map_unlinked_slices"  # those no link carries (selections, list
 PENDING_KEY = "_map_pending"  # rows of the last box/lasso selection, not yet made a slice
 PENDING_DATA_KEY = "_map_pending_data"  # the data set (MapResult.data_id) those rows number
 AREA_KEY = "_map_area"  # the box/lasso the last area selection drew, which plotly keeps in later events
+CHART_ROUND_KEY = "_map_chart_round"  # counts the selections made slices: a new chart key drops plotly's drawn box
 FOCUS_KEY = "map_row"  # the row whose neighbours are listed (a number input)
 IMPORT_KEY = "map_slices_file"  # the uploader of a definitions file
 IMPORT_MB = 1  # definitions are small: a bigger file is not this page's export
@@ -109,6 +110,12 @@ def selection_rows(selection: Mapping[str, Any], known_area: str = "") -> tuple[
     if area:
         return "area", rows
     return ("click", rows[:1]) if rows else ("", [])
+
+
+def chart_key() -> str:
+    """The map chart's widget key. plotly keeps a drawn box or lasso (and its dimmed points, and the select tool)
+    until the chart is mounted afresh, so once a selection is made a slice the chart gets a new key."""
+    return f"map_chart_{st.session_state.get(CHART_ROUND_KEY, 0)}"
 
 
 def on_map_select(chart_key: str, click_key: str, texts_key: str, data_id: str) -> None:
@@ -224,6 +231,8 @@ def _add_selection_slice(rows: list[int], data_id: str) -> None:
     if _add_named(SELECTION_NAME_KEY, "selection",
                   lambda name: slicing.from_rows(name, rows, "selection", data=data_id), data_id):
         st.session_state[PENDING_KEY] = []
+        st.session_state[AREA_KEY] = ""
+        st.session_state[CHART_ROUND_KEY] = st.session_state.get(CHART_ROUND_KEY, 0) + 1
 
 
 def filter_form(result: MapResult) -> None:

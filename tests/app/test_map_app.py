@@ -94,8 +94,12 @@ def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, d
     app.run()
     assert any("3 points selected" in t.label for t in app.text_input)
     assert any("pick Zoom or Pan" in c.value for c in app.caption)  # a click clears a box until then (plotly)
+    assert any(c.value.startswith("The ringed point is row 0,") for c in app.caption)
+    drawn_on = app.get("plotly_chart")[0].proto.id
     app.button(key="map_add_selection").click().run()
     assert not app.exception, app.exception
+    # a new chart: plotly kept the box drawn and the points outside it dimmed on the old one
+    assert app.get("plotly_chart")[0].proto.id != drawn_on
     table_ = metrics(app)
     assert list(table_["slice"]) == [slicing.WHOLE_SET, "wrong ones", "selection"]
     assert table_["n"].iloc[2] == 3

@@ -32,6 +32,8 @@ POINT_JS = """(gd, fromX = 0) => {
   }
   return best;
 }"""
+# The selections plotly keeps drawn on a chart (a box or lasso stays until the chart is mounted afresh).
+SELECTIONS_JS = "gd => (gd.layout.selections || []).length"
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +112,12 @@ def test_a_lasso_on_the_map_becomes_a_slice_with_metrics(browser, app_url, revie
         page.mouse.move(x, y, steps=8)
     page.mouse.up()
     page.get_by_text(f"{len(texts)} points selected", exact=False).first.wait_for(timeout=60_000)
+    assert chart.evaluate(SELECTIONS_JS) == 1  # plotly keeps the lasso drawn and the points outside it dimmed
     page.get_by_role("button", name="Add as slice").click()
     page.get_by_role("button", name="Definitions (JSON)").wait_for(timeout=60_000)  # once there is a slice
+    chart = page.locator(".js-plotly-plot").first
+    chart.wait_for(timeout=60_000)
+    assert chart.evaluate(SELECTIONS_JS) == 0  # a fresh chart once the selection is a slice
     # glide-data-grid keeps an accessible copy of the metrics table in the page: the new slice's row appears there,
     # with every point in it.
     metrics = page.locator("[data-testid='stDataFrame']").first
