@@ -16,11 +16,11 @@ if TYPE_CHECKING:  # torch-free on import: views read the notes below
     from explainer.loading.bundle import ModelBundle
 
 ATTRIBUTED_DENSE = (
-    "ThoughtBeacon model attributed dense: gates scale every MLP update and none is skipped (skipping at tau "
+    "ThoughtBeacon model attributed dense: gates scale every MLP update and none is skipped (skipping at τ "
     "is a step function, which gradients cannot see; every method runs dense, so all explain the same function)."
 )
 RUN_DENSE = (
-    "ThoughtBeacon model run dense: gates scale every MLP update and none is skipped at tau, so every position "
+    "ThoughtBeacon model run dense: gates scale every MLP update and none is skipped at τ, so every position "
     "has an MLP write to ablate or patch."
 )
 
@@ -77,5 +77,5 @@ def differs_note(
     )
     return (
         f"At {at} the model predicts {label_names[own]}{of}; run dense it would predict {label_names[dense]} "
-        f"({probability:.0%}): the MLP updates it skips at tau decide between them. {said}"
+        f"({probability:.0%}): the MLP updates it skips at τ decide between them. {said}"
     )
