@@ -240,7 +240,10 @@ def follow_pair_request(model_name: str) -> None:
     request = st.session_state.pop(PAIR_REQUEST, None)
     if request is None:
         return
-    text, target, search = whatif_ui.search_mistake(model_name, request)
+    found = whatif_ui.search_mistake(model_name, request)
+    if found is None:
+        return
+    text, target, search = found
     if search.best is None:
         to = f" to its true label, {markdown_literal(target)}" if target else ""
         message = (f"No edit flips this mistake's prediction{to}, so there is no pair to patch: type one on the "

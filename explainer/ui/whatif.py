@@ -293,13 +293,27 @@ def mistake_request(text_key: str) -> tuple[str, str | None]:
     return text, st.session_state.get(FLIP_TARGETS_KEY, {}).get(text)
 
 
-def search_mistake(model_name: str, request: tuple[str, str | None]) -> tuple[str, str | None, CounterfactualSearch]:
+def search_mistake(
+    model_name: str, request: tuple[str, str | None]
+) -> tuple[str, str | None, CounterfactualSearch] | None:
     """(text, target, search): the smallest flips of a mistake_request, to its true label on a model of more than
-    two labels (target None: any other label)."""
+    two labels (target None: any other label). None, said in a message, when the model run on the text alone
+    already predicts that label: the table's prediction came from another run (a results folder, a batch)."""
     text, truth = request
     labels = caches.get_bundle(model_name).label_names
     target = truth if targets_offered(labels) and truth in labels else None
-    return text, target, search_with_progress(model_name, text, ALL, target=target)
+    try:
+        return text, target, search_with_progress(model_name, text, ALL, target=target)
+    except InputError:
+        if target is None:
+            raise
+        from explainer.views.text import markdown_literal
+
+        message = (f"Run on this text alone, the model predicts its true label, {markdown_literal(target)}, "
+                   "already (the table's prediction came from another run): there is no mistake to flip.")
+        st.info(message)
+        st.toast(message, icon=":material/info:")  # the button is far down the page; the toast shows where it is
+        return None
 
 
 def follow_flip_request(model_name: str) -> None:
@@ -308,7 +322,10 @@ def follow_flip_request(model_name: str) -> None:
     request = st.session_state.pop(FLIP_REQUEST, None)
     if request is None:
         return
-    text, target, search = search_mistake(model_name, request)
+    found = search_mistake(model_name, request)
+    if found is None:
+        return
+    text, target, search = found
     edited = search.best.text if search.best is not None else text
     st.session_state[EDITED_KEY] = edited
     st.session_state[METHOD_KEY] = ALL

@@ -258,6 +258,25 @@ def test_a_mistake_of_a_three_label_model_is_flipped_to_its_true_label(three_lab
     assert "flip_to" not in app.query_params
 
 
+@pytest.mark.parametrize("button", ["errors_flip_button", "errors_causal_button"])
+def test_a_mistake_the_model_gets_right_when_run_alone_is_said_not_a_traceback(three_labels, button):
+    """The mistakes table can come from another run (a results folder, a batch): where the model run on the text
+    alone already predicts its true label, the search for a flip to it raised InputError, a traceback."""
+    from explainer.ui import whatif as whatif_ui
+
+    folder, data = three_labels
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"model": folder, "data": data})
+    app.run()
+    app.switch_page("app_pages/errors.py").run()
+    mistake = app.selectbox(key="errors_flip_text").value
+    app.session_state[whatif_ui.FLIP_TARGETS_KEY] = {mistake: "positive"}  # what the model predicts run alone
+    app.button(key=button).click().run()
+    assert not app.exception, app.exception
+    assert [t.value for t in app.title] == ["Errors"]
+    assert any("predicts its true label, positive, already" in i.value for i in app.info)
+
+
 def test_patch_the_flip_of_a_three_label_model_s_mistake_patches_from_its_true_label(three_labels):
     """"Patch the flip in Causal" runs the same search: its clean text is a flip to the mistake's true label."""
     from explainer import trace
