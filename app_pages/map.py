@@ -85,8 +85,9 @@ map_ui.slice_import(result)
 st.subheader("Nearest neighbours")
 row = st.number_input("Row", 0, len(frame) - 1, key=map_ui.FOCUS_KEY, step=1)
 chosen = frame.iloc[int(row)]
+where = f"{markdown_literal(chosen['file'])}, line {chosen['line']}" if "file" in frame else f"line {chosen['line']}"
 st.caption(
-    f"Row {int(row)} (line {chosen['line']}), true {markdown_literal(str(chosen['label']))}, "
+    f"Row {int(row)} ({where}), true {markdown_literal(str(chosen['label']))}, "
     f"predicted {markdown_literal(str(chosen['predicted']))} "
     f"({chosen['confidence']:.0%}), by cosine distance ({hidden_state_name(result.layer)}):"
 )

@@ -265,12 +265,13 @@ def build_map(
 
 
 def neighbours_table(result: MapResult, row: int) -> pd.DataFrame:
-    """The nearest rows of `row`: rank, distance, row, line, text, label, predicted, correct (none for a row whose
-    vector is not finite: the search leaves its list at -1, which iloc would read as the last row)."""
+    """The nearest rows of `row`: rank, distance, row, (file,) line, text, label, predicted, correct (none for a row
+    whose vector is not finite: the search leaves its list at -1, which iloc would read as the last row)."""
     kept = result.neighbours.indices[row] >= 0
     found = result.neighbours.indices[row][kept]
-    # with the file's line too: the Errors page names a row by it
-    shown = result.frame.iloc[found][["row", "line", "text", "label", "predicted", "correct"]].reset_index(drop=True)
+    # with the file's line too (and the file, of several, whose lines restart in each): Errors names a row by it
+    columns = ["row", *(["file"] if "file" in result.frame else []), "line", "text", "label", "predicted", "correct"]
+    shown = result.frame.iloc[found][columns].reset_index(drop=True)
     shown.insert(0, "distance", result.neighbours.distances[row][kept].astype(np.float64))
     shown.insert(0, "rank", np.arange(1, len(found) + 1))
     return shown

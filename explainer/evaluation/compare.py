@@ -297,9 +297,11 @@ def disagreement_counts(report_a: ErrorReport, report_b: ErrorReport) -> dict[st
 
 
 def disagreement_table(report_a: ErrorReport, report_b: ErrorReport) -> pd.DataFrame:
-    """line, text, label, right ("A" or "B"), A's and B's prediction and confidence (and the tag column)."""
+    """(file,) line, text, label, right ("A" or "B"), A's and B's prediction and confidence (and the tag column);
+    the file of several, whose lines restart in each."""
     a, b = report_a.frame, report_b.frame
     columns = {
+        **({"file": a["file"]} if "file" in a else {}),
         "line": a["line"],
         "text": a["text"],
         "label": a["label"],

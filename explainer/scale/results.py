@@ -6,6 +6,7 @@ caches keyed by model and data), so the Errors, Compare and data-set map pages s
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -52,7 +53,7 @@ class Results:
         table = self._dataset().to_table(columns=["file", "line", "problem"], filter=pc.field("problem").is_valid())
         table = table.sort_by([("file", "ascending"), ("line", "ascending")])
         several = len(self.manifest.files) > 1
-        names = [Path(entry.path).name for entry in self.manifest.files]
+        names = file_names([entry.path for entry in self.manifest.files])
         return tuple(
             (int(line), f"{names[file]}: {reason}" if several else reason)
             for file, line, reason in zip(
@@ -69,7 +70,7 @@ class Results:
         table = self.used_rows(["text", "label", "line", "extra", "file"])
         extras = [json.loads(value) if value else {} for value in table.column("extra").to_pylist()]
         manifest = self.manifest
-        names = [Path(entry.path).name for entry in manifest.files]
+        names = file_names([entry.path for entry in manifest.files])
         several = len(names) > 1  # each file numbers its own lines: a row is named by its file too
         return LabelledData(
             texts=tuple(table.column("text").to_pylist()),
@@ -118,6 +119,18 @@ class Results:
 
     def beacon_threshold(self) -> float | None:
         return self.manifest.options.get("beacon_threshold")
+
+
+def file_names(paths: list[str]) -> list[str]:
+    """How rows name their input files: each path below the folder all of them share ("train.csv" for the shards
+    of one folder; "2023/train.csv" and "2024/train.csv" for a glob over folders, where the names alone repeat)."""
+    if len(paths) < 2:
+        return [Path(path).name for path in paths]
+    try:
+        shared = Path(os.path.commonpath([str(Path(path).parent) for path in paths]))
+        return [Path(path).relative_to(shared).as_posix() for path in paths]
+    except ValueError:  # absolute beside relative: nothing is shared
+        return [str(path) for path in paths]
 
 
 def _matrix(column: pa.ChunkedArray, width: int, dtype: Any) -> np.ndarray:

@@ -316,3 +316,18 @@ def test_filters_past_the_link_s_size_survive_back_and_forward():
     assert 0 < len(json.loads(app.session_state["address"])) < 20  # some filters are past the link's size
     app.run()
     assert not app.exception and sorted(app.markdown[0].value.split(" | ")) == sorted(before)
+
+
+def test_a_row_of_several_files_is_named_by_its_file_and_line(checkpoint, tmp_path, monkeypatch):
+    """Each shard numbers its own lines: the neighbours' caption said "line 2" of a row of a folder of shards."""
+    from explainer.cli.map import main as map_main
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    (folder / "part-0.csv").write_text("text,label\na fine film,pos\na dull film,neg\n")
+    (folder / "part-1.csv").write_text("text,label\na warm film,pos\nthe plot falls apart,neg\nfunny,pos\n")
+    map_main(["--model", str(checkpoint("bert")), "--data", str(folder), "--out", str(tmp_path / "results"),
+              "--method", "pca", "--neighbours", "2"])
+    app = open_map({"model": str(checkpoint("bert")), "results": str(tmp_path / "results"), "row": "3"})
+    assert any(c.value.startswith("Row 3 (part-1.csv, line 3), true") for c in app.caption)
+    assert list(app.dataframe[1].value.columns[2:5]) == ["row", "file", "line"]  # the neighbours

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -167,3 +168,33 @@ def test_rows_of_a_folder_of_shards_are_named_by_file_and_line(checkpoint, tmp_p
     single.write_text("text,label\na fine film,pos\na dull film,neg\n")
     main(["--model", str(checkpoint("bert")), "--data", str(single), "--predictions-out", str(out), "--json"])
     assert "file" not in pd.read_csv(out).columns  # one file: its lines say where
+
+
+def test_rows_of_files_of_one_name_in_several_folders_are_named_by_their_folder_too(checkpoint, tmp_path,
+                                                                                    monkeypatch):
+    """A glob over folders (data/*/train.csv) named every row's file train.csv: its line pointed into both."""
+    from explainer import load_model
+    from explainer.dataset_map.maps import MapOptions, build_map, neighbours_table
+    from explainer.evaluation.compare import disagreement_table
+    from explainer.evaluation.error_report import analyse
+    from explainer.scale.results import open_results
+
+    for year, rows in (("2023", "a fine film,pos\na dull film,neg\n"), ("2024", "a warm film,pos\nfunny,neg\n")):
+        (tmp_path / "data" / year).mkdir(parents=True)
+        (tmp_path / "data" / year / "train.csv").write_text("text,label\n" + rows)
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "predictions.csv"
+    main(["--model", str(checkpoint("bert")), "--data", str(tmp_path / "data" / "*" / "train.csv"),
+          "--out", str(tmp_path / "eval"), "--predictions-out", str(out), "--json"])
+    written = pd.read_csv(out)
+    assert list(zip(written["file"], written["line"])) == [("2023/train.csv", 2), ("2023/train.csv", 3),
+                                                           ("2024/train.csv", 2), ("2024/train.csv", 3)]
+    # the map's neighbours and Compare's disagreements name the file beside the line, as the Errors table does
+    bundle = load_model(str(checkpoint("bert")))
+    data = open_results(tmp_path / "eval").labelled_data()
+    result = build_map(bundle, data, MapOptions(method="pca", neighbours=2))
+    assert list(neighbours_table(result, 0).columns[2:5]) == ["row", "file", "line"]
+    report = analyse(bundle, data)
+    flipped = replace(report, frame=report.frame.assign(correct=~report.frame["correct"]))
+    table = disagreement_table(report, flipped)
+    assert len(table) == 4 and list(table.columns[:2]) == ["file", "line"]
