@@ -10,7 +10,7 @@ from explainer.attention.statistics import FIELDS
 from explainer.ui import attention as sections
 from explainer.ui import export, links, progressive, session
 from explainer.views import attention_page as attention_views
-from explainer.views.text import markdown_literal
+from explainer.views.text import markdown_literal, plural
 
 st.title("Attention")
 trace = session.current_trace()
@@ -21,7 +21,7 @@ if trace is not None:
     st.caption(
         f"{markdown_literal(trace.model_name)}: predicts **{markdown_literal(trace.predicted_label)}** "
         f"({trace.probabilities[trace.predicted]:.1%}) · "
-        f"{count} tokens · {layers} layers × {heads} heads"
+        f"{plural(count, 'token')} · {plural(layers, 'layer')} × {plural(heads, 'head')}"
     )
 
     # Seed every option from the shared link once; clamp to this model (the link may name another's sizes).

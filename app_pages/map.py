@@ -97,8 +97,9 @@ st.dataframe(neighbours_table(result, int(row)).round(4), hide_index=True, key="
 st.subheader("Likely mislabelled")
 ranked = result.mislabelled
 st.caption(
-    f"{len(ranked):,} rows whose label disagrees with most of their {result.neighbours.k} nearest neighbours' "
-    "labels and with the model, most suspicious first."
+    f"{len(ranked):,} row{'' if len(ranked) == 1 else 's'} whose label disagrees with most of their "
+    f"{result.neighbours.k} nearest neighbours' labels (another label outnumbers theirs among them) and with the "
+    "model, most suspicious first."
 )
 st.dataframe(mislabelled_table(result).head(2000).round(4), hide_index=True, key="map_mislabelled")
 cells = st.columns(2)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from explainer.ui import links, session
 from explainer.views import attention as attention_figures
-from explainer.views.text import markdown_literal
+from explainer.views.text import markdown_literal, plural
 
 st.title("Overview")
 trace = session.current_trace()
@@ -21,5 +21,6 @@ if trace is not None:
     links.publish_options({"layer": str(int(layer)), "head": str(int(head))})
     st.plotly_chart(attention_figures.attention_heatmap(trace, int(layer), int(head)), width="stretch", key="attention")
     st.caption(
-        f"{trace.model_name} · {len(trace.tokens)} tokens · {trace.num_layers} layers × {trace.num_heads} heads"
+        f"{markdown_literal(trace.model_name)} · {plural(len(trace.tokens), 'token')} · "
+        f"{plural(trace.num_layers, 'layer')} × {plural(trace.num_heads, 'head')}"
     )

@@ -160,7 +160,7 @@ def matching_notes(matching: HeadMatching, unit: str) -> str:
     no correlation, so a flat map counts 1 against another flat map and 0 against one that varies)."""
     total_a, total_b = matching.similarity.shape
     notes = [
-        f"{count} of {side}'s {total} heads have no partner"
+        f"{count} of {side}'s {total} heads {'has' if count == 1 else 'have'} no partner"
         for side, count, total in (("A", matching.unpaired_a, total_a), ("B", matching.unpaired_b, total_b)) if count
     ]
     if matching.constant_a or matching.constant_b:

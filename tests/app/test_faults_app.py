@@ -36,6 +36,19 @@ def test_a_crafted_model_name_in_a_link_is_shown_as_typed_not_as_a_link():
     assert "\\*\\*bold\\*\\* \\[click\\](`http://example.com`)" in shown  # markdown draws it literally
 
 
+def test_a_crafted_model_folder_s_name_is_shown_as_typed_in_the_overview(checkpoint, tmp_path):
+    """The Overview's caption under the attention map drew the model's folder path as markdown."""
+    folder = tmp_path / "**bold** [click](evil.html)"
+    shutil.copytree(checkpoint("bert"), folder)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.query_params["model"] = str(folder)
+    app.query_params["text"] = "Great film"
+    app.run()
+    assert not app.exception and not app.error
+    captions = [c.value for c in app.caption if "tokens ·" in c.value]
+    assert len(captions) == 1 and "\\*\\*bold\\*\\* \\[click\\](evil.html)" in captions[0], captions
+
+
 def test_a_run_stopped_inside_the_model_leaves_no_lock_held(bundle):
     """What Streamlit does when a tab closes or the input changes mid-run: an exception raised from the next
     Streamlit call, here the progress callback between attribution methods. Another thread (the next session)

@@ -109,6 +109,7 @@ def test_a_constant_map_is_like_another_constant_map_and_unlike_one_that_varies(
         "3 of A's 6 heads have no partner. 1 of A's and 0 of B's heads spread their attention evenly over every "
         "word of this text: such a flat map counts 1 against another flat map and 0 against one that varies.")
     assert matching_notes(match_heads(attention[:1], attention[:1]), "token") == ""
+    assert matching_notes(match_heads(attention[:1], attention[:1, :2]), "token") == "1 of A's 3 heads has no partner."
 
 
 @pytest.mark.parametrize("family", ["bert", "ours"])
