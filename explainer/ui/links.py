@@ -398,15 +398,24 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
     default = choices[0] if default is None else default
     raw = from_link(key, param) if tell else None
 
-    def parse_choice(text: str) -> Any:
+    def matched(text: str) -> Any:
+        """The choice the text names: as written, else one name alike but for case and spaces (a label typed
+        "Negative", matched as data files' labels and --target are)."""
         value = parse(text)
+        if value in choices or not isinstance(value, str):
+            return value
+        alike = [c for c in choices if isinstance(c, str) and c.strip().casefold() == value.strip().casefold()]
+        return alike[0] if len(alike) == 1 else value
+
+    def parse_choice(text: str) -> Any:
+        value = matched(text)
         return value if value in choices else default
 
     seed_option(key, param, parse_choice, default)
     silent = set(SHARED_OPTION_VALUES.get(param, ())) - set(map(str, offered_elsewhere))
     if raw is not None and raw not in silent:
         try:
-            offered_here = parse(raw) in choices
+            offered_here = matched(raw) in choices
         except (TypeError, ValueError):
             offered_here = True  # seed_option has said it could not be read
         if not offered_here:

@@ -313,3 +313,15 @@ def test_a_search_asked_before_shows_again_when_its_options_come_back(three_labe
     assert "neutral" in set(app.dataframe[0].value["label"])
     app.selectbox(key="whatif_flip_to").set_value("negative").run()  # as Back sets it from the link
     assert not app.exception and set(app.dataframe[0].value["label"]) == {"negative"}
+
+
+def test_a_linked_label_is_matched_ignoring_case_as_the_command_line_does(three_labels):
+    """--target Negative names the label "negative"; flip_to=Negative in a link gave a "not offered" toast."""
+    folder, _ = three_labels
+    app = run_page({"model": folder, "text": "a fine film", "flip_to": " Negative"})
+    assert not app.exception, app.exception
+    assert app.selectbox(key="whatif_flip_to").value == "negative"
+    assert not [toast.value for toast in app.toast if "flip_to" in toast.value]
+    app = run_page({"model": folder, "text": "a fine film", "flip_to": "Negativ"})  # a typo is still said
+    assert app.selectbox(key="whatif_flip_to").value == "any other label"
+    assert [toast.value for toast in app.toast if "flip_to" in toast.value]
