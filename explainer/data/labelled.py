@@ -524,9 +524,9 @@ class _Labels:
         self.by_id = False  # an integer was read as an id into the given names
         self.ids_read: set[int] = set()  # which ids, for the note on them (label_id_note)
         if names is None:
-            found = [v for v in sample if not _is_missing(v)]
-            if any(_as_int(v) is not None for v in found):  # ids with "nan" among them: a missing label
-                found = [v for v in found if not _missing_word(v)]
+            # "nan" (pandas' astype(str)), "NA" (R): a missing label, among ids or names, as it is past the sample
+            # (missing), so where a row stands in the file does not decide whether its "nan" is a class
+            found = [v for v in sample if not _is_missing(v) and not _missing_word(v)]
             ints = [v for v in found if _as_int(v) is not None]
             odd = [v for v in found if _as_int(v) is None and not isinstance(v, str)]  # inf, 0.5, a list
             if odd:  # made names by str() they were then not found by name: "unknown labels inf; expected ['inf']"
