@@ -53,7 +53,8 @@ def _is_data_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in EXTENSIONS and not path.name.startswith(".")
 
 
-COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4")  # what Spark, Hive and pandas compress shards with
+# what Spark (gzip, bzip2, lz4, snappy, deflate, zstd), Hive (lzo) and pandas compress shards with
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".snappy", ".deflate", ".lzo")
 
 
 def _refuse_compressed(text: str, paths: list[Path]) -> None:
@@ -64,8 +65,9 @@ def _refuse_compressed(text: str, paths: list[Path]) -> None:
     if packed:
         names = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
         one = len(packed) == 1
+        it, its = ("it", "its") if one else ("them", "their")
         raise DatasetError(f"{text}: {names} {'is' if one else 'are'} compressed, which is not read: decompress "
-                           f"{'it' if one else 'them'}, or {'its' if one else 'their'} rows would be left out")
+                           f"{it} or move {it} out of the folder, or {its} rows would be left out")
 
 
 def _dead_link(path: Path) -> str | None:

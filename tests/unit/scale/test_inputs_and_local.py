@@ -76,11 +76,16 @@ def test_a_compressed_shard_is_refused_not_left_out(shards, tmp_path):
     shutil.copytree(shards, folder)
     (folder / "part-1.csv").rename(folder / "part-1.csv.gz")
     (folder / "notes.txt.gz").write_bytes(b"")  # not named like a shard: not one
-    with pytest.raises(DatasetError, match=r"part-1\.csv\.gz is compressed, which is not read: decompress it"):
+    with pytest.raises(DatasetError, match=r"part-1\.csv\.gz is compressed, which is not read: decompress it or "
+                                           r"move it out of the folder"):
         resolve_inputs(folder)
     with pytest.raises(DatasetError, match=r"part-1\.csv\.gz is compressed"):
         resolve_inputs(str(folder / "part-*"))
     (folder / "part-1.csv.gz").unlink()
+    (folder / "part-2.csv.snappy").write_bytes(b"")  # Spark's other codecs too
+    with pytest.raises(DatasetError, match=r"part-2\.csv\.snappy is compressed"):
+        resolve_inputs(folder)
+    (folder / "part-2.csv.snappy").unlink()
     assert [p.name for p in resolve_inputs(folder).files] == ["part-0.csv"]
 
 
