@@ -60,6 +60,16 @@ def _code_span(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def _autolink(found: str) -> str:
+    """The part of a bare address GFM makes a link: trailing punctuation is left out ("(see http://e.x)." keeps
+    ")." as text), but a ")" only while it closes no "(" of the address (".../Python_(language)" keeps its own)."""
+    while found and found[-1] in TRAILING:
+        if found[-1] == ")" and found.count(")") <= found.count("("):
+            break
+        found = found[:-1]
+    return found
+
+
 def markdown_literal(text: str) -> str:
     """`text` (a model name, a path, an error naming them) for a Streamlit markdown element, shown as typed: the
     characters that make emphasis, links, code, HTML, LaTeX or tables, and the "&" that starts a character reference
@@ -71,8 +81,7 @@ def markdown_literal(text: str) -> str:
 
     parts, at = [], 0
     for found in BARE_LINKS.finditer(text):
-        # trailing punctuation is no part of an autolink (GFM): "(see http://e.x)." keeps ")." as text, not code
-        link = found.group(0).rstrip(TRAILING)
+        link = _autolink(found.group(0))
         parts += [escaped(text[at : found.start()]), _code_span(link)]
         at = found.start() + len(link)
     return "".join(parts) + escaped(text[at:])

@@ -81,6 +81,9 @@ def test_markdown_literal_escapes_what_would_draw_a_link_or_styled_text_and_keep
     # the code span "http://e.x)", and an error's "'];" after an address ran into the code too
     assert markdown_literal("[x](http://e.x) and (www.y.org).") == "\\[x\\](`http://e.x`) and (`www.y.org`)."
     assert markdown_literal("labels ['http://e.x'];") == "labels \\['`http://e.x`'\\];"
+    # a ")" that closes a "(" of the address is its own (GFM): the code span ended at "(language"
+    assert markdown_literal("see https://w.org/Python_(language).") == "see `https://w.org/Python_(language)`."
+    assert markdown_literal("(https://w.org/P_(l))") == "(`https://w.org/P_(l)`)"
 
 
 def test_streamlit_directives_in_user_text_stay_text():
