@@ -93,6 +93,7 @@ elif trace is not None:
                        f"{layers * k} more times with one marker forced for the forced effect: {passes:,} passes in "
                        "all (many minutes on a CPU for thousands of texts). Cached on disk afterwards.")
         else:
+            links.keep_choice("markers_effect_label")  # kept while other pages are shown
             label = st.selectbox("Label", list(bundle.label_names), key="markers_effect_label")
             cols = st.columns(2)
             cols[0].plotly_chart(tb_figures.marker_matrix(md.share_matrix(dictionary), "Share of tokens", "share"),
@@ -106,6 +107,8 @@ elif trace is not None:
                            "effect is drawn, and the cards list no forced one.")
             st.markdown("**Look up a marker**")
             pick_layer, pick_marker = st.columns(2)
+            links.keep_choice("markers_card_layer")
+            links.keep_choice("markers_card_marker")
             card_layer = pick_layer.selectbox("Layer", list(range(layers)), key="markers_card_layer",
                                               format_func=lambda v: f"layer {v}")
             card_marker = pick_marker.selectbox("Marker ", list(range(k)), key="markers_card_marker",

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.loading import shipped
+from explainer.ui import links
 from explainer.ui.thought_beacon import shipped_thought_beacon
 from tests.conftest import FROM_SCRATCH, ROOT, from_scratch_model
 
@@ -282,3 +283,27 @@ def test_the_caption_counts_one_layer_as_one(tmp_path, tokenizer):
     assert not app.exception, app.exception
     assert any(" · 1 layer · " in c.value and " tokens · " in c.value for c in app.caption), [
         c.value for c in app.caption]
+
+
+def test_the_dictionary_s_choices_are_kept_while_another_page_is_shown(checkpoint):
+    """Label, layer and marker of the dictionary were forgotten on every visit to another page (Streamlit drops a
+    widget its run did not draw), and after a model switch, which hides the dictionary until it is rebuilt."""
+    folder = str(checkpoint("ours"))
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"model": folder, "text": "A gentle film with a big heart."})
+    app.run()
+    app.switch_page("app_pages/markers.py").run()
+    app.button(key="markers_build").click().run()
+    app.selectbox(key="markers_effect_label").select_index(1).run()
+    app.selectbox(key="markers_card_layer").set_value(1).run()
+    app.selectbox(key="markers_card_marker").set_value(3).run()
+    assert any("Layer 1, marker m3" in m.value for m in app.markdown)
+    app.switch_page("app_pages/attention.py").run()
+    app.switch_page("app_pages/markers.py").run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="markers_effect_label").index == 1
+    assert (app.selectbox(key="markers_card_layer").value, app.selectbox(key="markers_card_marker").value) == (1, 3)
+    app.switch_page("app_pages/attention.py").run()
+    app.session_state[links.KEPT_KEY]["markers_card_layer"] = 9  # kept from a model of more layers
+    app.switch_page("app_pages/markers.py").run()
+    assert not app.exception and app.selectbox(key="markers_card_layer").value == 0  # Streamlit's default
