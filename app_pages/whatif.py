@@ -79,7 +79,7 @@ st.caption(
 )
 
 st.subheader("Attention change per head")
-change = whatif_ui.get_head_change(name, original, edited)
+change = whatif_ui.get_head_change(name, original, edited, caches.model_version(name))
 chart = export.charts("whatif", "png", html_download=False)
 head = None
 if change is None:  # no single position carries the prediction

@@ -68,9 +68,22 @@ def get_bundle(name: str) -> ModelBundle:
     if bundle.folder_stamp is not None and not _unchanged_on_disk(bundle):
         _load_bundle.clear(target)
         bundle = _load_bundle(target)
+    _VERSIONS[name] = bundle.folder_stamp
     if offered is not None:  # called by its offered name on every page, never by its folder on the server
         return _offered_as(bundle, offered.name)
     return bundle
+
+
+_VERSIONS: dict[str, str | None] = {}  # model name -> the folder stamp get_bundle last found
+
+
+def model_version(name: str) -> str | None:
+    """The weights a model name stands for now (its folder's stamp; None for a hub id), part of the key of every
+    result kept by model name: a folder trained again in place gave the old weights' results under its name.
+    As get_bundle last found it (every page asks get_bundle first), so a queued job reads it without a load."""
+    if name not in _VERSIONS:
+        get_bundle(name)
+    return _VERSIONS.get(name)
 
 
 _OFFERED: weakref.WeakKeyDictionary[ModelBundle, ModelBundle] = weakref.WeakKeyDictionary()
@@ -105,10 +118,11 @@ _local = threading.local()
 
 
 def cached(
-    namespace: str, spinner: str | None, lane: str | None = None
+    namespace: str, spinner: str | None, lane: str | None = None, models: int = 1
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Memoise a result function in RESULTS under (namespace, *args); a spinner while it computes. Keyword
-    arguments (a progress callback) reach the function but not the key.
+    """Memoise a result function in RESULTS under (namespace, *args, versions); a spinner while it computes.
+    Keyword arguments (a progress callback) reach the function but not the key. The first `models` arguments name
+    models: their model_version is in the key, so new weights under a name are not answered from the old ones.
 
     Queued (explainer/ui/work.py) when called from a script run: on the model queue inside `background()`, on the
     view queue when `lane="views"`; the section (slot) is the namespace. A function taking `progress` then gets
@@ -120,7 +134,7 @@ def cached(
 
         @functools.wraps(function)
         def wrapper(*args: Any, **not_keyed: Any) -> T:
-            key = (namespace, *args)
+            key = (namespace, *args, tuple(model_version(name) for name in args[:models]))
             found, value = RESULTS.get(key)
             if found:
                 return value
@@ -334,7 +348,7 @@ def get_attention_attribution(
 # ---- two models, data sets ----
 
 
-@cached("comparison", "Running both models…")
+@cached("comparison", "Running both models…", models=2)
 def get_comparison(
     name_a: str, name_b: str, text: str, by_layer: bool, attribution_tokens: int | None = None
 ) -> TextComparison:

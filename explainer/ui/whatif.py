@@ -69,7 +69,7 @@ def get_counterfactuals(
 
     parsed = parse_swaps(swaps) if swaps.strip() and "lexicon" in methods_of(choice) else ()
     bundle = caches.get_bundle(model_name)
-    key = (model_name, id(bundle), text, choice, parsed, target)
+    key = (model_name, caches.model_version(model_name), text, choice, parsed, target)
     with _searches_lock:
         if key in _searches:
             _searches.move_to_end(key)
@@ -147,8 +147,11 @@ def generator_widgets(model_name: str, text: str) -> tuple[str, str, str | None,
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=3600)
-def get_head_change(model_name: str, original: str, edited: str) -> np.ndarray | None:  # [layers, heads]
-    """None when no single position carries the prediction (the trace's readout_note says why)."""
+def get_head_change(
+    model_name: str, original: str, edited: str, version: str | None
+) -> np.ndarray | None:  # [layers, heads]
+    """None when no single position carries the prediction (the trace's readout_note says why). `version`: the
+    model's caches.model_version, so that new weights under its name are not answered from the old ones."""
     family = family_of(caches.get_bundle(model_name).model)
     a, b = caches.get_trace(model_name, original), caches.get_trace(model_name, edited)
     if a.readout_note is not None:

@@ -26,6 +26,42 @@ def test_a_model_folder_deleted_while_loaded_gives_a_clear_message_on_the_next_l
     assert any("Model folder not found" in e.value for e in app.error)
 
 
+def test_a_model_folder_trained_again_in_place_is_answered_with_its_new_weights(tokenizer, tmp_path):
+    """The model reloaded, but results kept by model name (traces, attributions, ablation, patching, What-if's
+    head change and searches) were served from the old weights, to every session, for up to an hour."""
+    import numpy as np
+
+    from explainer.capture.tracing import trace
+    from explainer.causal import ablate_heads
+    from explainer.counterfactual import find_counterfactuals
+    from explainer.ui import caches
+    from explainer.ui import causal as causal_ui
+    from explainer.ui import whatif as whatif_ui
+    from tests.conftest import CORPUS, build_model, save_checkpoint
+
+    folder = tmp_path / "model"
+    save_checkpoint(build_model("bert", seed=0), tokenizer, folder)
+    name, text, edited = str(folder), CORPUS[0], CORPUS[1]
+
+    def asked() -> tuple:
+        version = caches.model_version(name)
+        return (caches.get_trace(name, text), causal_ui.get_ablation(name, text, None, "zero"),
+                whatif_ui.get_head_change(name, text, edited, version),
+                whatif_ui.get_counterfactuals(name, text, whatif_ui.ALL), version)
+
+    before = asked()
+    save_checkpoint(build_model("bert", seed=1), tokenizer, folder)  # trained again into the same folder
+    new = caches.get_bundle(name)
+    after = asked()
+    assert after[-1] == new.folder_stamp != before[-1]
+    assert np.allclose(after[0].probabilities, trace(new, text).probabilities)
+    assert not np.allclose(after[0].probabilities, before[0].probabilities)
+    assert np.allclose(after[1].baseline_logit, ablate_heads(new, text, mode="zero").baseline_logit)
+    assert not np.allclose(after[2], before[2])
+    fresh = find_counterfactuals(new, text, methods=whatif_ui.methods_of(whatif_ui.ALL))
+    assert after[3].original.probabilities == fresh.original.probabilities
+
+
 def test_a_crafted_model_name_in_a_link_is_shown_as_typed_not_as_a_link():
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     app.query_params["model"] = "**bold** [click](http://example.com)"
@@ -101,7 +137,8 @@ def test_a_changed_input_stops_the_graph_between_chunks_and_leaves_nothing_behin
     with pytest.raises(Stopped):
         caches.get_attention_attribution(name, text, None, 16, progress=stop)
     assert len(calls) == 1
-    assert caches.RESULTS.get(("attention_attribution", name, text, None, 16)) == (False, None)
+    key = ("attention_attribution", name, text, None, 16, (caches.model_version(name),))
+    assert caches.RESULTS.get(key) == (False, None)
     with caches.background():
         background = caches.model_for(name)
     free: list[bool] = []
@@ -117,3 +154,4 @@ def test_a_changed_input_stops_the_graph_between_chunks_and_leaves_nothing_behin
     assert free == [True]
     whole = caches.get_attention_attribution(name, text, None, 16)
     assert whole.relative_deltas.shape[0] == whole.scores.shape[0]
+    assert caches.RESULTS.get(key)[0]  # the key the stopped run left empty is this result's
