@@ -92,12 +92,14 @@ def sampled_digest(path: Path, stat: os.stat_result) -> str:
 
 def model_fingerprint(bundle) -> str:
     """Identifies a loaded model's weights: its name, config and the stamp of its folder's files as they were
-    when it was loaded (a model loaded without a folder: name and config alone). So a checkpoint changed in
+    when it was loaded (a hub id: name, config and the revision's commit). So a checkpoint changed in
     place gets a new fingerprint once it is loaded again, and results of the model still in memory never go
     under the new files' key."""
     parts: list[str] = [bundle.name, bundle.model.config.to_json_string(use_diff=False)]
     if bundle.folder_stamp is not None:
         parts.append(bundle.folder_stamp)
+    elif commit := getattr(bundle.model.config, "_commit_hash", None):  # a hub id: the revision its files came
+        parts.append(commit)  # from (to_json_string leaves it out), so new weights pushed under it are not old ones
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 

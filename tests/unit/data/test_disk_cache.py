@@ -85,3 +85,18 @@ def test_the_sampled_digest_reads_a_large_file_in_blocks_and_follows_its_bytes(t
     data[-1] ^= 0xFF  # the last byte is in the last block
     rewrite_under_old_times(large, bytes(data))  # its change time moves: read again
     assert disk_cache.sampled_digest(large, large.stat()) != first
+
+
+def test_a_hub_model_s_fingerprint_follows_its_revision(tmp_path, checkpoint):
+    """A hub id has no folder to stamp: name and config alone gave new weights pushed under the same config the
+    old predictions, maps and sweeps. The revision's commit, which the config keeps in memory, tells them apart."""
+    from dataclasses import replace
+
+    from explainer import load_model
+
+    hub = replace(load_model(str(checkpoint("bert"))), name="org/model", folder_stamp=None)
+    hub.model.config._commit_hash = "a" * 40
+    first = disk_cache.model_fingerprint(hub)
+    assert disk_cache.model_fingerprint(hub) == first
+    hub.model.config._commit_hash = "b" * 40
+    assert disk_cache.model_fingerprint(hub) != first
