@@ -72,7 +72,9 @@ else:
         bundle_a, choice,
         lambda data, progress: compare_data(bundle_a, bundle_b, labelled.seed_second_results(bundle_b, results_b, data),
                                             progress_a=progress, progress_b=progress),
-        key="_compare_report", label=" per model", also=(bundle_b.name, id(bundle_b), results_b),
+        key="_compare_report", label=" per model",  # B's folder by its file version too, as A's is (run again)
+        also=(bundle_b.name, id(bundle_b),
+              results_b and labelled.DataChoice(labelled.RESULTS, path=results_b).identity),
     )
     if comparison is None:
         links.stop()

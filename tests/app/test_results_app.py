@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from explainer import load_model
 from explainer.data.challenge import DEFAULT_PATH
 from explainer.evaluation.error_report import analyse, load_labelled
+from explainer.loading import shipped
 from explainer.scale.engine import run_job
 from explainer.scale.inputs import resolve_inputs
 from explainer.scale.work import JobOptions
@@ -110,6 +111,22 @@ def test_compare_page_takes_model_a_from_a_results_folder(folders):
     again = open_page("app_pages/compare.py", {"on": "A data set", "results": str(root / "evaluate"),
                                                "results_b": str(root / "evaluate")})
     assert again.text_input(key="compare_results_b").value == str(root / "evaluate")
+
+
+def test_compare_notices_model_b_s_results_folder_changed(folders, tmp_path):
+    """B's folder was known by its path alone: run again (or removed) in place, the old comparison stayed."""
+    import shutil
+
+    root, _ = folders
+    folder_b = shutil.copytree(root / "evaluate", tmp_path / "b")
+    app = open_page("app_pages/compare.py", {"on": "A data set", "results": str(root / "evaluate"),
+                                             "model_b": shipped.default_model_name(), "results_b": str(folder_b)})
+    assert not app.error, [e.value for e in app.error]
+    assert sum(int(metric(app, name)) for name in ("Both right", "Only A right", "Only B right", "Both wrong")) == 60
+    shutil.rmtree(folder_b)
+    app.run()
+    assert any("not a results folder" in e.value or "no such" in e.value.lower() for e in app.error), \
+        [e.value for e in app.error]
 
 
 
