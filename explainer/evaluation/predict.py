@@ -94,7 +94,7 @@ def predict(
             skipped += int(((gates < tau) & mask).sum()) if tau > 0 else 0
         if marker_counts is not None:
             routing = torch.stack(out.thought_markers)[:, mask]  # [layers, real tokens, K]
-            max_prob_sum += float(routing.max(dim=-1).values.sum())
+            max_prob_sum += float(routing.max(dim=-1).values.double().sum())  # in float64, as the engines sum rows
             marker_counts += np.bincount(routing.argmax(-1).flatten().cpu().numpy(), minlength=k)
         if on_batch is not None:
             on_batch(rows, out, attention_mask)

@@ -70,6 +70,24 @@ def test_a_checkpoint_whose_tokenizer_pads_left_is_batched_as_read_alone(checkpo
         np.testing.assert_allclose(means_left.numpy(), means_right.numpy(), atol=1e-5)
 
 
+def test_the_top_marker_probabilities_are_summed_in_float64_as_the_engines_sum_them(ours_bundle):
+    """Each batch was summed in float32: marker_mean_max_prob then differed from a results folder's (float64 per
+    row) in the 8th digit on the shipped model."""
+    import math
+
+    import torch
+
+    sums: list[float] = []
+
+    def each_batch(rows, out, attention_mask) -> None:
+        routing = torch.stack(out.thought_markers)[:, torch.from_numpy(attention_mask).bool()]
+        sums.append(float(routing.max(dim=-1).values.double().sum()))
+
+    texts = [f"{text} {extra}" for text in TEXTS for extra in ("", "again and again", "but not quite")] * 4
+    predictions = predict(ours_bundle, texts, batch_size=len(texts), on_batch=each_batch)
+    assert len(sums) == 1 and predictions.max_prob_sum == pytest.approx(math.fsum(sums), rel=1e-14)
+
+
 def test_skip_rate_and_marker_statistics_match_traces(ours_bundle):
     tau = float(np.median(np.concatenate([trace(ours_bundle, t).beacon_gates.ravel() for t in TEXTS])))
     result = evaluate(ours_bundle, TEXTS, LABELS, beacon_threshold=tau, batch_size=4)
