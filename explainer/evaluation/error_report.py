@@ -15,6 +15,7 @@ import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ MEGABYTE = 1024**2
 MAX_UPLOAD_BYTES = 100 * MEGABYTE
 TAG_COLUMNS = ("capability", "tag", "category", "group")  # an extra column of these names filters the table
 CALIBRATION_BINS = 10
+E = TypeVar("E", bound=Exception)
 
 
 # ---- loading ------------------------------------------------------------------------------------------------
@@ -73,11 +75,17 @@ def load_labelled(
             label_names=bundle.label_names, quote_contents=quote_contents,
         )
     except DatasetError as error:
-        if "unknown label" in str(error):
-            raise DatasetError(
-                f"The model {bundle.name} takes its label names or ids 0-{len(bundle.label_names) - 1}. {error}"
-            ) from error
-        raise
+        raise with_model_labels(bundle, error) from error
+
+
+def with_model_labels(bundle: ModelBundle, error: E) -> E:
+    """A file's unknown labels said beside the labels the model takes (the reader knows the file's side only),
+    as an error of the same type; any other error as it is. For every path that reads a labelled file for a model
+    (the engines too, whose workers' errors arrive as EngineError)."""
+    if "unknown label" not in str(error):
+        return error
+    takes = f"The model {bundle.name} takes its label names or ids 0-{len(bundle.label_names) - 1}."
+    return type(error)(f"{takes} {error}")
 
 
 # ---- calibration -------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from explainer.data.disk_cache import model_fingerprint
 from explainer.data.folders import missing_folders, remove_made
 from explainer.data.labelled import DatasetError, iter_rows
+from explainer.evaluation.error_report import with_model_labels
 from explainer.loading.bundle import ModelBundle
 from explainer.scale.inputs import InputSet
 from explainer.scale.manifest import (
@@ -81,6 +82,26 @@ def run_job(
     """(manifest, reused): run `job` over `inputs` into the folder `out`, or reuse the finished results of the
     same job found there. DatasetError for unusable input, ResultsError for a folder that cannot take the
     results, EngineError when the run fails."""
+    try:
+        return _run_job(bundle, inputs, job, out, engine, ray_options, quote_contents, progress, block_rows)
+    except (DatasetError, EngineError) as error:
+        raised = with_model_labels(bundle, error)
+        if raised is error:
+            raise
+        raise raised from error
+
+
+def _run_job(
+    bundle: ModelBundle,
+    inputs: InputSet,
+    job: JobOptions,
+    out: str | Path,
+    engine: str,
+    ray_options: RayOptions,
+    quote_contents: bool,
+    progress: RowsDone | None,
+    block_rows: int,
+) -> tuple[Manifest, bool]:
     if job.kind not in KINDS:
         raise ValueError(f"unknown job {job.kind!r}; one of {', '.join(KINDS)}")
     if engine not in ENGINES:
@@ -91,7 +112,7 @@ def run_job(
     finished = prepare_folder(folder, job.kind, fingerprint, inputs.content_hash, job.keyed(), bundle.name)
     if finished is not None:
         return finished, True
-    text_column, label_column, extra_columns, labels_by_id = _shared_columns(
+    text_column, label_column, extra_columns, labels_by_id, guessed = _shared_columns(
         inputs, job, bundle.label_names, quote_contents
     )
     # Every file is read with the columns found (a header-only shard could not guess them). One shard of many may
@@ -149,6 +170,7 @@ def run_job(
             columns=columns,
             seconds=seconds,
             labels_by_id=labels_by_id,
+            text_column_guessed=guessed,
             shard_rows=shard_rows,
             shard_sha256=shard_sha256,
         )
@@ -162,13 +184,14 @@ def run_job(
 
 def _shared_columns(
     inputs: InputSet, job: JobOptions, label_names, quote_contents: bool
-) -> tuple[str, str, tuple[str, ...], bool]:
-    """(text column, label column, extra columns, labels by id) of every input file; DatasetError naming the
-    first file whose columns differ from the first readable file's (the manifest and the results have one set of
-    columns). Opening a file also checks its encoding and header, so a bad shard fails here, before any engine
-    starts. "Labels by id": some file's integer labels are read as ids into the model's label names, judged on
-    the rows each file opens with (the reader's sample), so results folders carry the note a file read by the
-    app gets (data.labelled.label_id_note).
+) -> tuple[str, str, tuple[str, ...], bool, bool]:
+    """(text column, label column, extra columns, labels by id, text column guessed) of every input file;
+    DatasetError naming the first file whose columns differ from the first readable file's (the manifest and the
+    results have one set of columns). Opening a file also checks its encoding and header, so a bad shard fails
+    here, before any engine starts. "Labels by id": some file's integer labels are read as ids into the model's
+    label names, judged on the rows each file opens with (the reader's sample), so results folders carry the note
+    a file read by the app gets (data.labelled.label_id_note); so too whether the text column was guessed
+    (text_column_note).
 
     The first file that names its columns (given, or guessed from its rows) names them for all: an empty shard
     (no bytes, a header only) has no rows to guess a text column from, and is read with the others' columns."""
@@ -176,10 +199,10 @@ def _shared_columns(
     source: Path | None = None
     several = len(inputs.files) > 1
     waiting: list[tuple[Path, DatasetError]] = []  # files that could not name their columns before one did
-    by_id = False
+    by_id = guessed = False
 
     def columns_of(path: Path) -> tuple[str, str, tuple[str, ...]]:
-        nonlocal by_id
+        nonlocal by_id, guessed
         with iter_rows(
             path,
             text_column=job.text_column or (found[0] if found else None),
@@ -189,6 +212,8 @@ def _shared_columns(
             allow_empty=several,
         ) as stream:
             by_id = by_id or stream.labels_by_id
+            if found is None:  # the file that names the columns for all: did it guess the text one?
+                guessed = stream.text_column_guessed
             return stream.text_column, stream.label_column, tuple(stream.extra_columns)
 
     def check(path: Path, columns: tuple[str, str, tuple[str, ...]]) -> None:
@@ -224,7 +249,7 @@ def _shared_columns(
         if waiting:
             raise waiting[0][1]
         raise DatasetError(f"{inputs.spec}: no usable rows (all {len(inputs.files)} files are empty)")
-    return (*found, by_id)
+    return (*found, by_id, guessed)
 
 
 def _show_columns(columns: tuple[str, str, tuple[str, ...]]) -> str:

@@ -71,6 +71,7 @@ class Manifest:
     outputs: dict[str, str] = field(default_factory=dict)  # other files of this job (dictionary, sweep, ...)
     seconds: float = 0.0
     labels_by_id: bool = False  # integer labels were read as ids into label_names (data.labelled.label_id_note)
+    text_column_guessed: bool = False  # no column had a known text name (data.labelled.text_column_note)
     shard_rows: tuple[int, ...] = ()  # rows (used and skipped) of each of `shards`, in the same order
     shard_sha256: tuple[str, ...] = ()  # sha256 of each of `shards`' bytes
     digest: str = ""  # sha256 of the manifest's other fields, set by write_manifest: an edit by hand shows

@@ -85,6 +85,7 @@ class Results:
             label_column=manifest.label_column,
             format="results",
             labels_by_id=manifest.labels_by_id,
+            text_column_guessed=manifest.text_column_guessed,
             row_files=tuple(names[file] for file in table.column("file").to_pylist()) if several else (),
         )
 

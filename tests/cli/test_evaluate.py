@@ -198,3 +198,21 @@ def test_rows_of_files_of_one_name_in_several_folders_are_named_by_their_folder_
     flipped = replace(report, frame=report.frame.assign(correct=~report.frame["correct"]))
     table = disagreement_table(report, flipped)
     assert len(table) == 4 and list(table.columns[:2]) == ["file", "line"]
+
+
+def test_a_folder_run_says_how_its_files_were_read_as_a_file_run_does(checkpoint, tmp_path, monkeypatch, capsys):
+    """No column named text: a file run said which column the texts were read from; a folder run (either engine)
+    said nothing, and its results folder could not say it on the pages."""
+    from explainer.scale.results import open_results
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for index, rows in enumerate(("a fine film,pos\na dull film,neg\n", "a warm film,pos\nfunny,neg\n")):
+        (folder / f"part-{index}.csv").write_text("words,label\n" + rows)
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    main(["--model", str(checkpoint("bert")), "--data", str(folder / "part-0.csv"), "--json"])
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: No column is named")]
+    assert len(said) == 1 and "column 'words'" in said[0]
+    main(["--model", str(checkpoint("bert")), "--data", str(folder), "--out", str(tmp_path / "out"), "--json"])
+    assert said[0] in capsys.readouterr().err.splitlines()
+    assert open_results(tmp_path / "out").labelled_data().text_column_guessed

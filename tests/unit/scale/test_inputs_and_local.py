@@ -435,6 +435,17 @@ def test_a_bad_shard_fails_before_the_engine_starts(tmp_path, ours_bundle, monke
         run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out")
 
 
+@pytest.mark.parametrize("before", [0, 1001])  # in the reader's sample of a file, and found mid-run
+def test_unknown_labels_are_said_beside_the_model_s_as_a_file_read_directly_says_them(tmp_path, ours_bundle, before):
+    """The engines' message lost its first sentence: which labels the model takes."""
+    neg = ours_bundle.label_names[0]
+    _shard(tmp_path / "in" / "a.csv", "text,label", [*[f"row {i},{neg}" for i in range(before)], "late,sarcastic"])
+    takes = f"The model {ours_bundle.name} takes its label names or ids 0-{len(ours_bundle.label_names) - 1}. "
+    with pytest.raises((DatasetError, EngineError)) as caught:
+        run_job(ours_bundle, resolve_inputs(tmp_path / "in"), JobOptions("evaluate"), tmp_path / "out")
+    assert str(caught.value).startswith(takes) and "sarcastic" in str(caught.value)
+
+
 def test_an_unreachable_cluster_fails_within_seconds(monkeypatch):
     import socket
     import time

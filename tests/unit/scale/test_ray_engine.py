@@ -168,7 +168,8 @@ def test_a_bad_shard_fails_in_one_line_without_ray_tracebacks(tmp_path, ours_bun
     _write(folder / "a.csv", ["text,label", f"a dull film,{neg}", f"a fine film,{pos}"])
     # The reader checks labels in its first 1000 rows when it opens a file; this one is found mid-run.
     _write(folder / "b.csv", ["text,label", *[f"row {i},{neg}" for i in range(1001)], "late row,neutral"])
-    expected = f"{folder / 'b.csv'}: line 1003: unknown label 'neutral'"
+    expected = (f"The model {ours_bundle.name} takes its label names or ids 0-{len(ours_bundle.label_names) - 1}. "
+                f"{folder / 'b.csv'}: line 1003: unknown label 'neutral'")
     # Ray Data's console handlers keep the stderr they were made with (pytest's): read them here, and the rest of
     # stderr (Ray's C++ lines) from the file descriptor.
     console = io.StringIO()
