@@ -81,9 +81,8 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
     for entry in manifest.files:
         if not entry.rows:
             print(f"note: {entry.path} has no usable rows; the other files' rows are the results", file=sys.stderr)
-        if entry.skipped:
-            print(f"skipped {entry.skipped} row(s) of {entry.path} (their lines are in the results)", file=sys.stderr)
     results = open_results(out)
+    common.report_skipped(results.problems())  # line by line, as a file run lists them (with the file, of several)
     for note in data_notes(results.labelled_data()):  # as a file read directly says them
         print(f"note: {note}", file=sys.stderr)
     return results, reused

@@ -35,7 +35,6 @@ from explainer.cli.common import (
     offered_model,
     print_json,
     progress_bar,
-    report_skipped,
     unit_interval,
     writing_to,
 )
@@ -117,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
             data = seed_caches(bundle, results)
             files = len(results.manifest.files)
             scale = engine_summary(results, reused)
-            report_skipped(data.problems)
         else:
             data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
     except (DatasetError, OSError, ValueError) as error:

@@ -216,3 +216,20 @@ def test_a_folder_run_says_how_its_files_were_read_as_a_file_run_does(checkpoint
     main(["--model", str(checkpoint("bert")), "--data", str(folder), "--out", str(tmp_path / "out"), "--json"])
     assert said[0] in capsys.readouterr().err.splitlines()
     assert open_results(tmp_path / "out").labelled_data().text_column_guessed
+
+
+def test_a_folder_run_lists_its_skipped_lines_once_as_a_file_run_does(checkpoint, tmp_path, monkeypatch, capsys):
+    """evaluate --out said only 'skipped 1 row(s) of FILE'; map said that and then listed every line again."""
+    from explainer.cli.map import main as map_main
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    (folder / "part-0.csv").write_text("text,label\na fine film,pos\n,neg\na dull film,neg\n")
+    (folder / "part-1.csv").write_text("text,label\na warm film,pos\nfunny,\n")
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    listed = ["skipped line 3: part-0.csv: empty text", "skipped line 3: part-1.csv: missing label"]
+    main(["--model", str(checkpoint("bert")), "--data", str(folder), "--out", str(tmp_path / "eval"), "--json"])
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("skipped")] == listed
+    map_main(["--model", str(checkpoint("bert")), "--data", str(folder), "--out", str(tmp_path / "map"),
+              "--method", "pca", "--neighbours", "2"])
+    assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("skipped")] == listed

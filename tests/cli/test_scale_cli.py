@@ -35,7 +35,7 @@ def test_evaluate_out_writes_a_results_folder_and_reuses_it(shard_folder, tmp_pa
     assert code == 0, err
     payload = json.loads(out)
     assert payload["n"] == 60 and payload["skipped_rows"] == 2 and payload["results"]["engine"] == "local"
-    assert payload["results"]["reused"] is False and "skipped 2 row(s)" in err
+    assert payload["results"]["reused"] is False and "skipped line 33: part-0.csv: expected 3 fields, found 1" in err
     assert "62/62" in err  # the bar had its total (every row read, the 2 skipped too), so a percentage and an ETA
     assert not re.search(r"\(local\): \d+row \[", err)  # and from its first line: no "0row [" while counting
     assert open_results(tmp_path / "out").manifest.rows == 60
@@ -103,7 +103,7 @@ def test_map_and_markers_read_a_folder_or_glob_on_the_local_engine(command, shar
         argv = ["--model", str(checkpoint("ours")), "--data", data, "--out", str(tmp_path / f"out{index}"), *extra]
         code, out, err = run(main, argv, capsys)
         assert code == 0, err
-        assert json.loads(out)["results"]["engine"] == "local" and "skipped 2 row(s)" in err
+        assert json.loads(out)["results"]["engine"] == "local" and "skipped line 32: part-0.csv: empty text" in err
 
 
 def test_help_offers_only_addresses_that_work(capsys):
