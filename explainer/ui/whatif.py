@@ -300,23 +300,27 @@ def search_mistake(
     model_name: str, request: tuple[str, str | None]
 ) -> tuple[str, str | None, CounterfactualSearch] | None:
     """(text, target, search): the smallest flips of a mistake_request, to its true label on a model of more than
-    two labels (target None: any other label). None, said in a message, when the model run on the text alone
-    already predicts that label: the table's prediction came from another run (a results folder, a batch)."""
+    two labels (target None: any other label). None, said in a message, when the text cannot be searched (the
+    model cannot read it) or the model run on it alone predicts its true label: the table's prediction came from
+    another run (a results folder, a batch), and a flip would lead away from the truth."""
+    from explainer.ui.problems import show_problem
+    from explainer.views.text import markdown_literal
+
     text, truth = request
     labels = caches.get_bundle(model_name).label_names
     target = truth if targets_offered(labels) and truth in labels else None
     try:
-        return text, target, search_with_progress(model_name, text, ALL, target=target)
-    except InputError:
-        if target is None:
-            raise
-        from explainer.views.text import markdown_literal
-
-        message = (f"Run on this text alone, the model predicts its true label, {markdown_literal(target)}, "
+        alone = caches.get_trace(model_name, text).predicted_label
+    except InputError as error:  # a row the model cannot read: the Errors table lists what the file holds
+        show_problem(error)
+        return None
+    if truth is not None and alone == truth:
+        message = (f"Run on this text alone, the model predicts its true label, {markdown_literal(truth)}, "
                    "already (the table's prediction came from another run): there is no mistake to flip.")
         st.info(message)
         st.toast(message, icon=":material/info:")  # the button is far down the page; the toast shows where it is
         return None
+    return text, target, search_with_progress(model_name, text, ALL, target=target)
 
 
 def follow_flip_request(model_name: str) -> None:

@@ -277,6 +277,36 @@ def test_a_mistake_the_model_gets_right_when_run_alone_is_said_not_a_traceback(t
     assert any("predicts its true label, positive, already" in i.value for i in app.info)
 
 
+def test_a_two_label_mistake_the_model_gets_right_alone_and_an_unreadable_one_are_said(checkpoint, tmp_path):
+    """With two labels the search took any flip: of a text the model gets right when run alone, a flip away from
+    the truth, without a word. A row too long for the model to read alone gave a traceback."""
+    from explainer.capture.encoding import MAX_TEXT_CHARS
+    from explainer.ui import whatif as whatif_ui
+
+    long_text = "a fine film " * (MAX_TEXT_CHARS // 12 + 1)
+    data = tmp_path / "rows.csv"
+    data.write_text(f"text,label\na fine film,neg\na fine film,pos\n{long_text},neg\n{long_text},pos\n")
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"model": str(checkpoint("bert")), "data": str(data)})
+    app.run()
+    app.switch_page("app_pages/errors.py").run()
+    mistakes = app.selectbox(key="errors_flip_text").options
+    short = next(text for text in mistakes if text.startswith("a fine film") and len(text) < 20)
+    predicted = load_model(str(checkpoint("bert"))).label_names
+    alone = whatif_ui.caches.get_trace(str(checkpoint("bert")), short).predicted_label
+    assert alone in predicted
+    app.selectbox(key="errors_flip_text").set_value(short).run()
+    app.session_state[whatif_ui.FLIP_TARGETS_KEY] = {short: alone}  # the table's prediction came from elsewhere
+    app.button(key="errors_flip_button").click().run()
+    assert not app.exception and [t.value for t in app.title] == ["Errors"]
+    assert any(f"predicts its true label, {alone}, already" in i.value for i in app.info)
+    long_shown = next(text for text in mistakes if len(text) > 1000)
+    app.selectbox(key="errors_flip_text").set_value(long_shown).run()
+    app.button(key="errors_flip_button").click().run()
+    assert not app.exception, app.exception
+    assert [t.value for t in app.title] == ["Errors"] and any("characters" in e.value for e in app.error)
+
+
 def test_patch_the_flip_of_a_three_label_model_s_mistake_patches_from_its_true_label(three_labels):
     """"Patch the flip in Causal" runs the same search: its clean text is a flip to the mistake's true label."""
     from explainer import trace
