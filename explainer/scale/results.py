@@ -153,10 +153,11 @@ def check_model(results: Results, bundle: ModelBundle) -> None:
         return
     if results.manifest.model == bundle.name:
         raise ResultsError(  # "results of X, not of the chosen model X" said nothing of why
-            f"{results.folder} holds results of {bundle.name} as it was when the job ran; it has changed since (a "
-            "file's size or modification time: a new checkpoint, or the same one copied, checked out or touched; or "
-            "its config as this transformers version writes it), so these may be another model's numbers: run the "
-            "job again with it"
+            f"{results.folder} holds results of {bundle.name} as it was when the job ran; it has changed since ("
+            + ("a new revision on the hub, " if bundle.folder_stamp is None else "a file's size, time or contents: "
+               "a new checkpoint, or the same one copied, checked out or touched; ")
+            + "or its config as this transformers version writes it), so these may be another model's numbers: run "
+            "the job again with it"
         )
     raise ResultsError(
         f"{results.folder} holds results of {results.manifest.model} (fingerprint "

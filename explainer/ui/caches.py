@@ -68,19 +68,29 @@ def get_bundle(name: str) -> ModelBundle:
     if bundle.folder_stamp is not None and not _unchanged_on_disk(bundle):
         _load_bundle.clear(target)
         bundle = _load_bundle(target)
-    _VERSIONS[name] = bundle.folder_stamp
+    for called in {name, target, offered.name if offered is not None else name}:  # pages key by the offered name
+        _VERSIONS[called] = weights_version(bundle)
     if offered is not None:  # called by its offered name on every page, never by its folder on the server
         return _offered_as(bundle, offered.name)
     return bundle
 
 
-_VERSIONS: dict[str, str | None] = {}  # model name -> the folder stamp get_bundle last found
+_VERSIONS: dict[str, str | None] = {}  # model name -> weights_version of what get_bundle last loaded for it
+
+
+def weights_version(bundle: ModelBundle) -> str | None:
+    """Which weights a loaded model holds: its folder's stamp, or for a hub id the revision's commit."""
+    return bundle.folder_stamp or getattr(bundle.model.config, "_commit_hash", None)
 
 
 def model_version(name: str) -> str | None:
-    """The weights a model name stands for now (its folder's stamp; None for a hub id), part of the key of every
-    result kept by model name: a folder trained again in place gave the old weights' results under its name.
-    As get_bundle last found it (every page asks get_bundle first), so a queued job reads it without a load."""
+    """The weights a model name stands for now (weights_version), part of the key of every result kept by model
+    name: a folder trained again in place gave the old weights' results under its name. As get_bundle last found
+    it (every page asks get_bundle first), so a queued job reads it without a load; inside a job, as the job was
+    asked with, so the results it nests are kept under its versions, not under weights loaded meanwhile."""
+    pinned = getattr(_local, "versions", None)
+    if pinned and name in pinned:
+        return pinned[name]
     if name not in _VERSIONS:
         get_bundle(name)
     return _VERSIONS.get(name)
@@ -134,7 +144,8 @@ def cached(
 
         @functools.wraps(function)
         def wrapper(*args: Any, **not_keyed: Any) -> T:
-            key = (namespace, *args, tuple(model_version(name) for name in args[:models]))
+            versions = tuple(model_version(name) for name in args[:models])
+            key = (namespace, *args, versions)
             found, value = RESULTS.get(key)
             if found:
                 return value
@@ -142,7 +153,8 @@ def cached(
             queue_lane = _queue_lane(lane)
             if queue_lane is not None:
                 with st.spinner(spinner) if spinner is not None else contextlib.nullcontext():
-                    return _queued(queue_lane, namespace, key, function, args, not_keyed, takes_progress)
+                    return _queued(queue_lane, namespace, key, function, args, not_keyed, takes_progress,
+                                   dict(zip(args[:models], versions)))
             if spinner is None or getattr(_local, "in_job", False):
                 return RESULTS.get_or_compute(key, lambda: function(*args, **not_keyed))
             with st.spinner(spinner):
@@ -172,6 +184,7 @@ def _queued(
     args: tuple,
     not_keyed: dict,
     takes_progress: bool,
+    versions: dict[str, str | None],
 ) -> T:
     on_progress = not_keyed.pop("progress", None)
     background_job = lane == "model"
@@ -182,8 +195,8 @@ def _queued(
         bundles[args[0]] = model_for(args[0])
 
     def job(progress: Progress) -> T:
-        saved = {name: getattr(_local, name, None) for name in ("in_job", "background", "bundles")}
-        _local.in_job, _local.background, _local.bundles = True, background_job, bundles
+        saved = {name: getattr(_local, name, None) for name in ("in_job", "background", "bundles", "versions")}
+        _local.in_job, _local.background, _local.bundles, _local.versions = True, background_job, bundles, versions
         try:
             kwargs = {**not_keyed, **({"progress": progress} if takes_progress else {})}
             return RESULTS.get_or_compute(key, lambda: function(*args, **kwargs))

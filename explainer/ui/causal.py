@@ -15,7 +15,7 @@ from explainer.capture.encoding import InputError, encode
 from explainer.causal import Ablation, Patching, ablate_heads, patch
 from explainer.ui import demo, links, session, text_box
 from explainer.ui import whatif as whatif_ui
-from explainer.ui.caches import get_bundle, model_version
+from explainer.ui.caches import get_bundle, weights_version
 from explainer.ui.problems import show_problem
 from explainer.views.text import markdown_literal
 
@@ -60,20 +60,22 @@ def _cached(key: tuple, label: str, compute: Callable[[Callable[[int, int], None
 
 def get_ablation(model_name: str, text: str, target: str | None, mode: str) -> Ablation:
     """Every head ablated on `text` (kept by model and its weights, text, target and mode), with a progress bar."""
+    bundle = get_bundle(model_name)  # kept by the weights it runs on
     return _cached(
-        ("ablation", model_name, model_version(model_name), text, target, mode),
+        ("ablation", model_name, weights_version(bundle), text, target, mode),
         "Ablating heads",
-        lambda report: ablate_heads(get_bundle(model_name), text, target=target, mode=mode, progress=report),
+        lambda report: ablate_heads(bundle, text, target=target, mode=mode, progress=report),
     )
 
 
 def get_patching(model_name: str, clean: str, corrupted: str, target: str | None) -> Patching:
     """Patching from `clean` into `corrupted` (kept by model and its weights, texts and target), with a progress
     bar."""
+    bundle = get_bundle(model_name)  # kept by the weights it runs on
     return _cached(
-        ("patching", model_name, model_version(model_name), clean, corrupted, target),
+        ("patching", model_name, weights_version(bundle), clean, corrupted, target),
         "Patching",
-        lambda report: patch(get_bundle(model_name), clean, corrupted, target=target, progress=report),
+        lambda report: patch(bundle, clean, corrupted, target=target, progress=report),
     )
 
 

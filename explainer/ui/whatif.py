@@ -69,7 +69,7 @@ def get_counterfactuals(
 
     parsed = parse_swaps(swaps) if swaps.strip() and "lexicon" in methods_of(choice) else ()
     bundle = caches.get_bundle(model_name)
-    key = (model_name, caches.model_version(model_name), text, choice, parsed, target)
+    key = (model_name, caches.weights_version(bundle), text, choice, parsed, target)  # the weights it runs on
     with _searches_lock:
         if key in _searches:
             _searches.move_to_end(key)

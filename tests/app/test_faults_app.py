@@ -62,6 +62,30 @@ def test_a_model_folder_trained_again_in_place_is_answered_with_its_new_weights(
     assert after[3].original.probabilities == fresh.original.probabilities
 
 
+def test_a_demo_s_model_trained_again_in_place_is_answered_with_its_new_weights(tokenizer, tmp_path, monkeypatch):
+    """In demo mode pages key results by the offered name, while the session loads the model by its folder: the
+    version kept for the offered name stayed the old weights'."""
+    import numpy as np
+
+    from explainer.capture.tracing import trace
+    from explainer.serving.demo import load_demo_config
+    from explainer.ui import caches
+    from tests.conftest import CORPUS, build_model, save_checkpoint
+
+    save_checkpoint(build_model("bert", seed=0), tokenizer, tmp_path / "model")
+    (tmp_path / "demo.toml").write_text('[[models]]\nname = "Offered model"\npath = "model"\n')
+    demo = load_demo_config(tmp_path / "demo.toml")
+    monkeypatch.setattr(caches, "active_demo", lambda: demo)
+    target = demo.offered("Offered model").target
+    caches.get_bundle(target)  # as the session loads it
+    before = caches.get_trace("Offered model", CORPUS[0])  # as a page asks by the bundle's (offered) name
+    save_checkpoint(build_model("bert", seed=1), tokenizer, tmp_path / "model")
+    new = caches.get_bundle(target)
+    after = caches.get_trace("Offered model", CORPUS[0])
+    assert np.allclose(after.probabilities, trace(new, CORPUS[0]).probabilities)
+    assert not np.allclose(after.probabilities, before.probabilities)
+
+
 def test_a_crafted_model_name_in_a_link_is_shown_as_typed_not_as_a_link():
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     app.query_params["model"] = "**bold** [click](http://example.com)"
@@ -155,3 +179,30 @@ def test_a_changed_input_stops_the_graph_between_chunks_and_leaves_nothing_behin
     whole = caches.get_attention_attribution(name, text, None, 16)
     assert whole.relative_deltas.shape[0] == whole.scores.shape[0]
     assert caches.RESULTS.get(key)[0]  # the key the stopped run left empty is this result's
+
+
+def test_results_a_job_nests_are_kept_under_the_versions_it_was_asked_with(checkpoint, monkeypatch):
+    """A queued job's nested results read the model's version when they ran: a reload by another session while
+    the job waited put results of the old copy under the new weights' key."""
+    from explainer.attribution.options import AttributionOptions
+    from explainer.ui import caches, work
+
+    name, text = str(checkpoint("bert")), "a fine film indeed"
+    asked = caches.model_version(name)
+    real = caches.model_for
+
+    def meanwhile_reloaded(called: str):
+        caches._VERSIONS[name] = "weights loaded meanwhile"  # another session's get_bundle, once the job is asked
+        return real(called)
+
+    monkeypatch.setattr(caches, "model_for", meanwhile_reloaded)
+    monkeypatch.setattr(work, "session_id", lambda: "a session")  # queued, as in a script run
+    options = AttributionOptions()
+    try:
+        with caches.background():
+            caches.get_method_faithfulness(name, text, "saliency", None, options)
+    finally:
+        caches._VERSIONS[name] = asked
+    assert caches.RESULTS.get(("attribution", name, text, "saliency", None, options, (asked,)))[0]
+    assert not caches.RESULTS.get(("attribution", name, text, "saliency", None, options,
+                                   ("weights loaded meanwhile",)))[0]

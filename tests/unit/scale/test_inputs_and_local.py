@@ -209,6 +209,15 @@ def test_results_of_a_model_whose_files_changed_say_so(shards, tmp_path, checkpo
     with pytest.raises(ResultsError, match="as it was when the job ran; it has changed since") as error:
         check_model(open_results(out), load_model(folder, device="cpu"))
     assert "not of the chosen model" not in str(error.value)
+    # a hub id has no files to blame: a new revision of it is named instead
+    from dataclasses import replace
+
+    hub = replace(load_model(folder, device="cpu"), name="org/model", folder_stamp=None)
+    hub.model.config._commit_hash = "a" * 40
+    run_job(hub, resolve_inputs(shards / "part-1.csv"), JobOptions("evaluate"), tmp_path / "hub")
+    hub.model.config._commit_hash = "b" * 40
+    with pytest.raises(ResultsError, match="changed since \\(a new revision on the hub, or its config"):
+        check_model(open_results(tmp_path / "hub"), hub)
 
 
 def test_results_refuse_another_model_and_report_damage(shards, tmp_path, ours_bundle, bundle):
