@@ -43,7 +43,7 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
 
 def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool = True) -> tuple[Any, bool]:
     """(results, reused): run `job` with the chosen engine into `out`; every failure is a one-line error."""
-    from explainer.data.labelled import DatasetError, data_notes
+    from explainer.data.labelled import DatasetError
     from explainer.scale.engine import EngineError, RayOptions, run_job
     from explainer.scale.inputs import resolve_inputs
     from explainer.scale.manifest import ResultsError
@@ -83,7 +83,7 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
             print(f"note: {entry.path} has no usable rows; the other files' rows are the results", file=sys.stderr)
     results = open_results(out)
     common.report_skipped(results.problems())  # line by line, as a file run lists them (with the file, of several)
-    for note in data_notes(results.labelled_data()):  # as a file read directly says them
+    for note in results.notes():  # as a file read directly says them
         print(f"note: {note}", file=sys.stderr)
     return results, reused
 

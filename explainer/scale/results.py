@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pa_dataset
 
 from explainer.data import disk_cache
-from explainer.data.labelled import LabelledData
+from explainer.data.labelled import LabelledData, data_notes
 from explainer.evaluation.predict import Predictions
 from explainer.loading.bundle import ModelBundle
 from explainer.scale.manifest import ROWS, Manifest, ResultsError, damaged, read_manifest
@@ -63,6 +63,20 @@ class Results:
                 strict=True,
             )
         )
+
+    def notes(self) -> tuple[str, ...]:
+        """The notes on how the files were read (data_notes) that labelled_data would give, without reading every
+        row: the manifest, and the distinct labels only where they were read as ids."""
+        manifest = self.manifest
+        used: tuple[int, ...] = ()
+        if manifest.labels_by_id:
+            used = tuple(sorted(pc.unique(self._dataset().to_table(
+                columns=["label"], filter=pc.field("problem").is_null()).column("label")).to_pylist()))
+        sketch = LabelledData(texts=(), labels=used, label_names=manifest.label_names, extra={}, problems=(),
+                              source=str(self.folder), content_hash=manifest.input_hash,
+                              text_column=manifest.text_column, label_column=manifest.label_column,
+                              labels_by_id=manifest.labels_by_id, text_column_guessed=manifest.text_column_guessed)
+        return data_notes(sketch)
 
     def labelled_data(self) -> LabelledData:
         """The rows as the app reads a labelled file: texts, labels, extra columns, lines and skipped rows. Its

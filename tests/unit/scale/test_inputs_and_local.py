@@ -559,3 +559,6 @@ def test_a_results_folder_keeps_the_note_on_labels_read_as_ids(tmp_path, ours_bu
     assert read.labels_by_id and label_id_note(read) == label_id_note(read_dataset(tmp_path / "ids" / "a.csv",
                                                                                   label_names=ours_bundle.label_names))
     assert label_id_note(open_results(tmp_path / "out_n").labelled_data()) is None
+    # the notes a run prints come from the manifest and the labels alone, not from every row read back
+    assert open_results(tmp_path / "out_ids").notes() == (label_id_note(read),)
+    assert open_results(tmp_path / "out_n").notes() == ()
