@@ -51,6 +51,7 @@ _INT = re.compile(r"[+-]?\d+(\.0*)?")  # "1" and "1.0" (pandas writes integer la
 # A missing label as text: pandas' astype(str) writes "nan" (and "None", "<NA>"), R writes "NA", Excel "#N/A".
 # Read as missing (the row skipped and named) unless the model has a label of that name.
 MISSING_WORDS = frozenset({"nan", "na", "n/a", "#n/a", "none", "null", "<na>"})
+NEVER_NAMES = frozenset({"nan", "#n/a", "<na>"})  # missing words no one names a class (pandas, Excel)
 # What a file that is not text starts with: named, since "not UTF-8: byte 0x8b" sends the user the wrong way.
 _BINARY_KINDS = (
     (b"\x1f\x8b", "gzip-compressed: decompress it (gunzip) and load the file inside"),
@@ -524,9 +525,13 @@ class _Labels:
         self.by_id = False  # an integer was read as an id into the given names
         self.ids_read: set[int] = set()  # which ids, for the note on them (label_id_note)
         if names is None:
-            # "nan" (pandas' astype(str)), "NA" (R): a missing label, among ids or names, as it is past the sample
-            # (missing), so where a row stands in the file does not decide whether its "nan" is a class
-            found = [v for v in sample if not _is_missing(v) and not _missing_word(v)]
+            # "nan" (pandas' astype(str)), "NA" (R): a missing label among ids. Among names only the words no one
+            # names a class ("nan", "<NA>", "#N/A"), as past the sample: "none" and "NA" can be classes (an intent
+            # set's "none"), so where a row stands in the file does not decide whether its "nan" is a class
+            found = [v for v in sample if not _is_missing(v) and not (isinstance(v, str) and v.strip().casefold()
+                                                                       in NEVER_NAMES)]
+            if any(_as_int(v) is not None for v in found):  # ids with "NA" among them: a missing label
+                found = [v for v in found if not _missing_word(v)]
             ints = [v for v in found if _as_int(v) is not None]
             odd = [v for v in found if _as_int(v) is None and not isinstance(v, str)]  # inf, 0.5, a list
             if odd:  # made names by str() they were then not found by name: "unknown labels inf; expected ['inf']"
