@@ -19,16 +19,14 @@ from explainer.cli.common import (
     add_data_arguments,
     at_least_one,
     check_output_folder,
-    data_argument,
-    data_name,
     describe,
     fail,
+    load_cli_data,
     load_cli_model,
     names_shards,
     print_json,
     progress_bar,
     quote_contents,
-    report_skipped,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.thought_beacon.dictionary_options import DictionaryOptions
@@ -56,25 +54,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     # pandas, torch and the library load only now: --help and usage errors start at once
     from explainer.capture.validation import InputError
-    from explainer.data.labelled import DatasetError, read_dataset
-    from explainer.loading.bundle import ModelLoadError
     from explainer.thought_beacon.marker_dictionary import NoMarkersError, cached_dictionary, has_markers, write_outputs
 
-    try:
-        bundle = load_cli_model(args.model, args.allow_pickle)
-        data = read_dataset(
-            data_argument(args.data),
-            filename=data_name(args.data),
-            text_column=args.text_column,
-            label_column=args.label_column,
-            label_names=bundle.label_names,
-            quote_contents=quote_contents(),
-        )
-    except (ModelLoadError, DatasetError) as error:
-        fail(str(error))
-    except OSError as error:  # said by the name given: the resolved path may be the server's own
-        fail(f"cannot read {args.data}: {error.strerror or error}")
-    report_skipped(data.problems)
+    bundle = load_cli_model(args.model, args.allow_pickle)
+    # read as evaluate and map read a file: the model's labels beside unknown ones, skipped rows and notes said
+    data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
     options = DictionaryOptions(
         top_tokens=args.top_tokens,
         examples=args.examples,

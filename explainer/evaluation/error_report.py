@@ -82,10 +82,15 @@ def with_model_labels(bundle: ModelBundle, error: E) -> E:
     """A file's unknown labels said beside the labels the model takes (the reader knows the file's side only),
     as an error of the same type; any other error as it is. For every path that reads a labelled file for a model
     (the engines too, whose workers' errors arrive as EngineError)."""
+    return with_labels_taken(f"The model {bundle.name}", bundle.label_names, error)
+
+
+def with_labels_taken(who: str, label_names: Sequence[str], error: E) -> E:
+    """with_model_labels where only the labels are at hand ("This model", on a page that reads the file for the
+    sidebar's model)."""
     if "unknown label" not in str(error):
         return error
-    takes = f"The model {bundle.name} takes its label names or ids 0-{len(bundle.label_names) - 1}."
-    return type(error)(f"{takes} {error}")
+    return type(error)(f"{who} takes its label names or ids 0-{len(label_names) - 1}. {error}")
 
 
 # ---- calibration -------------------------------------------------------------------------------------------

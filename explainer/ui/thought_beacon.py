@@ -14,7 +14,7 @@ from explainer.capture.encoding import InputError
 from explainer.capture.tracing import Trace
 from explainer.data.disk_cache import file_version
 from explainer.data.labelled import DatasetError, LabelledData
-from explainer.evaluation.error_report import check_upload_size
+from explainer.evaluation.error_report import check_upload_size, with_labels_taken
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.models import THOUGHT_BEACON_TYPES
@@ -271,7 +271,7 @@ def dataset_picker(
                 return None
             data = _read_path(path, label_names, quote=False)
     except (DatasetError, ResultsError) as error:
-        show_problem(error)
+        show_problem(with_labels_taken("This model", label_names, error))  # as the Errors page says it
         return None
     count, skipped = len(data), len(data.problems)
     note = f"{count:,} text{'s' if count != 1 else ''} from {markdown_literal(data.source)}"

@@ -194,6 +194,18 @@ def test_a_row_the_model_cannot_embed_is_a_message_naming_its_line(checkpoint, t
     assert any(b.key == button for b in app.button)  # still there: fix the file and run again
 
 
+@pytest.mark.parametrize("page", [PAGE, str(ROOT / "app_pages" / "beacons.py")])
+def test_unknown_labels_are_said_beside_the_model_s(checkpoint, tmp_path, page):
+    """The Errors page says which labels the model takes beside a file's unknown ones; these pages did not."""
+    (tmp_path / "odd.csv").write_text("text,label\na fine film,sarcastic\n")
+    app = AppTest.from_file(page, default_timeout=300)
+    app.query_params.update({"model": str(checkpoint("ours")), "data": str(tmp_path / "odd.csv")})
+    app.run()
+    assert not app.exception, app.exception
+    assert any(e.value.startswith("This model takes its label names or ids 0-1.") and "unknown label" in e.value
+               for e in app.error), [e.value for e in app.error]
+
+
 def test_bad_data_path_is_a_clear_message(checkpoint):
     app = open_page({"model": str(checkpoint("ours"))})
     app.radio(key="markers_data_source").set_value("Path on this machine").run()

@@ -33,6 +33,20 @@ def test_cli_writes_json_and_csv(ours_bundle, tmp_path, capsys):
     )
 
 
+def test_a_file_is_read_as_evaluate_reads_it(ours_bundle, tmp_path, capsys):
+    """markers read its file on its own: an unknown label lost which labels the model takes, and a guessed text
+    column was read without the note evaluate and map print."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\na fine film,sarcastic\n")
+    with pytest.raises(SystemExit):
+        main(["--model", ours_bundle.name, "--data", str(bad), "--out", str(tmp_path / "out")])
+    assert capsys.readouterr().err.startswith(f"error: The model {ours_bundle.name} takes its label names or ids")
+    guessed = tmp_path / "words.csv"
+    guessed.write_text("words,label\n" + "".join(f'"{text}",{i % 2}\n' for i, text in enumerate(TEXTS)))
+    main(["--model", ours_bundle.name, "--data", str(guessed), "--out", str(tmp_path / "out"), "--no-forced-effect"])
+    assert "note: No column is named text" in capsys.readouterr().err
+
+
 def test_cli_refuses_a_model_without_markers_with_a_clear_message(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--model", str(checkpoint("baseline")), "--data", str(labelled_csv(tmp_path / "d.csv")),
