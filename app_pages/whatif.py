@@ -96,7 +96,7 @@ if head is not None:
 if not progressive.rest_may_follow(("whatif", name, original, edited)):
     links.stop()  # attributions and counterfactuals follow once the browser has drawn the heads
 
-st.subheader("Attribution of each")
+st.subheader("Attribution of each text")
 method = st.selectbox("Attribution method", methods, format_func=title, key="whatif_attribution")
 options = page_options()
 one, two = st.columns(2)

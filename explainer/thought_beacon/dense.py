@@ -15,13 +15,17 @@ if TYPE_CHECKING:  # torch-free on import: views read the notes below
 
     from explainer.loading.bundle import ModelBundle
 
+# Said plainly that the numbers differ from the other pages' (a browser walk read the two probabilities as a bug)
 ATTRIBUTED_DENSE = (
-    "ThoughtBeacon model attributed dense: gates scale every MLP update and none is skipped (skipping at τ "
-    "is a step function, which gradients cannot see; every method runs dense, so all explain the same function)."
+    "ThoughtBeacon model attributed dense: every MLP update runs, scaled by its gate, where at its τ the model skips "
+    "some (skipping is a step function, which gradients cannot see; every method runs dense, so all explain the "
+    "same function). So its logits and probabilities here differ a little from the other pages', which show the "
+    "model at its τ."
 )
 RUN_DENSE = (
-    "ThoughtBeacon model run dense: gates scale every MLP update and none is skipped at τ, so every position "
-    "has an MLP write to ablate or patch."
+    "ThoughtBeacon model run dense: every MLP update runs, scaled by its gate, where at its τ the model skips "
+    "some, so every position has an MLP write to ablate or patch. So its logits and probabilities here differ a "
+    "little from the other pages', which show the model at its τ."
 )
 
 
@@ -34,7 +38,7 @@ def dense_forward_args(config) -> dict[str, float]:
     return {"beacon_threshold": 0.0} if uses_beacons(config) else {}
 
 
-DENSE_SUFFIX = " in the dense run, no MLP update skipped; the other pages show the model at its τ"
+DENSE_SUFFIX = " with every MLP update run (dense); the other pages show the model at its τ, which skips some"
 
 
 def dense_suffix(notes: Sequence[str]) -> str:

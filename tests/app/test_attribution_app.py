@@ -41,7 +41,7 @@ def test_page_draws_every_section_from_the_link():
     # bars, layers heatmap, curves, two agreement maps, the graph
     assert len(app.get("plotly_chart")) == 6
     assert "attributing **negative**" in app.caption[0].value
-    assert "in the dense run, no MLP update skipped" in app.caption[0].value  # the shipped default has beacons
+    assert "with every MLP update run (dense)" in app.caption[0].value  # the shipped default has beacons
     markdown = " ".join(m.value for m in app.markdown)
     assert "&lt;" in markdown and "&gt;" in markdown and "<b>" not in markdown  # the user's markup stays text
     assert any("Convergence delta" in c.value for c in app.caption)

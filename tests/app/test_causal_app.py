@@ -40,7 +40,7 @@ def test_page_patches_and_ablates_from_the_link():
     captions = " ".join(c.value for c in app.caption)
     assert "Logit difference" in captions and "Spearman's ρ" in captions and "self share" in captions
     # the shipped default has beacons: both headline numbers say they come from its dense run
-    assert captions.count("in the dense run, no MLP update skipped") == 2
+    assert captions.count("with every MLP update run (dense)") == 2
     assert len(app.dataframe) == 2 and len(app.dataframe[0].value) == 5
     assert sum("in Attention" in b.label for b in app.button) == 10
     assert app.query_params["corrupted"] == CORRUPTED and app.query_params["mode"] == "zero"
