@@ -70,7 +70,7 @@ labelled.view_picker("errors_view", bundle)
 
 
 def example_table(frame: pd.DataFrame, key: str) -> None:
-    shown = frame.head(2000)
+    shown = frame.drop(columns="correct").head(2000)  # one value in a confusion cell, and in the mistakes: says nothing
     st.session_state[f"{key}_texts"] = shown["text"].tolist()
     st.dataframe(shown.round(4), hide_index=True, width="stretch", key=key, selection_mode="single-row",
                  on_select=lambda: labelled.open_selected(key, f"{key}_texts", "errors_view"))

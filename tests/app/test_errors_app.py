@@ -56,6 +56,7 @@ def test_errors_page_on_the_challenge_set(challenge_report):
     table = errors_table(app)
     assert len(table) == int((~challenge_report.frame["correct"]).sum())
     assert (table["label"] != table["predicted"]).all() and table["confidence"].is_monotonic_decreasing
+    assert "correct" not in table  # every row is a mistake: a column of unticked boxes said nothing
     assert len(app.get("plotly_chart")) == 2
     # the shipped set is called by its file name, as its picker shows it: no server path on the page
     assert any(" on challenge_set.csv: 420 examples" in as_read(c.value) for c in app.caption)
