@@ -207,7 +207,7 @@ def test_beacons_page_shows_a_sweep_run_without_the_model(thought_beacon_folders
     assert not app.error, [e.value for e in app.error]
     shown = next(d.value for d in app.dataframe if "tau" in d.value.columns)
     local = pd.DataFrame(expected["points"]).round(4)
-    assert list(shown["tau"]) == list(local["tau"])
+    assert list(shown["tau"]) == list(local["tau"]) and list(shown.columns) == list(local.columns)
     assert (shown - local).abs().max().max() <= 1e-4
     # a run over another grid is shown over its own taus (it was looked up under the default grid: "Not run yet")
     app.text_input(key="beacons_data_results").set_value(str(root / "sweep-coarse")).run()
@@ -215,4 +215,4 @@ def test_beacons_page_shows_a_sweep_run_without_the_model(thought_beacon_folders
     model_tau = round(float(load_model(device="cpu").model.config.beacon_threshold), 6)
     assert list(coarse["tau"]) == sorted({0.0, 0.5, model_tau})
     local = local.set_index("tau").loc[list(coarse["tau"])].reset_index()
-    assert (coarse - local).abs().max().max() <= 1e-4
+    assert list(coarse.columns) == list(local.columns) and (coarse - local).abs().max().max() <= 1e-4

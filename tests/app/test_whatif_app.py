@@ -200,7 +200,9 @@ def test_find_clicked_with_a_new_sidebar_text_searches_that_text():
             break
         app.run()
     assert not app.exception, app.exception
-    assert app.dataframe and (app.dataframe[0].value["label"] == "positive").all()  # flips of the new, negative text
+    flips = app.dataframe[0].value if app.dataframe else None
+    assert flips is not None and len(flips) and (flips["label"] == "positive").all()  # flips of the new text
+    assert not flips["text"].str.contains("lifeless|<b>").any(), list(flips["text"])  # none of the old text's
 
 
 def test_reset_with_a_new_sidebar_text_copies_that_text():

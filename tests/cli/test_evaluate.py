@@ -163,7 +163,9 @@ def test_rows_of_a_folder_of_shards_are_named_by_file_and_line(checkpoint, tmp_p
     map_main(["--model", str(checkpoint("bert")), "--data", str(folder), "--out", str(tmp_path / "map"),
               "--method", "pca", "--neighbours", "2"])
     points = pd.read_parquet(tmp_path / "map" / "points.parquet")
-    assert list(points.columns[:3]) == ["row", "file", "line"] and points["file"].tolist()[2] == "part-1.csv"
+    assert list(points.columns[:3]) == ["row", "file", "line"]
+    assert list(zip(points["file"], points["line"])) == [("part-0.csv", 2), ("part-0.csv", 3), ("part-1.csv", 2),
+                                                         ("part-1.csv", 3), ("part-1.csv", 4)]
     single = tmp_path / "one.csv"
     single.write_text("text,label\na fine film,pos\na dull film,neg\n")
     main(["--model", str(checkpoint("bert")), "--data", str(single), "--predictions-out", str(out), "--json"])
@@ -193,11 +195,16 @@ def test_rows_of_files_of_one_name_in_several_folders_are_named_by_their_folder_
     bundle = load_model(str(checkpoint("bert")))
     data = open_results(tmp_path / "eval").labelled_data()
     result = build_map(bundle, data, MapOptions(method="pca", neighbours=2))
-    assert list(neighbours_table(result, 0).columns[2:5]) == ["row", "file", "line"]
+    neighbours = neighbours_table(result, 0)
+    assert list(neighbours.columns[2:5]) == ["row", "file", "line"]
+    assert {(row.file, row.line) for row in neighbours.itertuples()} <= {(f"{year}/train.csv", line)
+                                                                         for year in (2023, 2024) for line in (2, 3)}
     report = analyse(bundle, data)
     flipped = replace(report, frame=report.frame.assign(correct=~report.frame["correct"]))
     table = disagreement_table(report, flipped)
-    assert len(table) == 4 and list(table.columns[:2]) == ["file", "line"]
+    assert list(table.columns[:2]) == ["file", "line"]
+    assert sorted(map(tuple, table[["file", "line"]].values.tolist())) == [
+        ("2023/train.csv", 2), ("2023/train.csv", 3), ("2024/train.csv", 2), ("2024/train.csv", 3)]
 
 
 def test_a_folder_run_says_how_its_files_were_read_as_a_file_run_does(checkpoint, tmp_path, monkeypatch, capsys):

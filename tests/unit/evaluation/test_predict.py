@@ -84,8 +84,8 @@ def test_the_top_marker_probabilities_are_summed_in_float64_as_the_engines_sum_t
         sums.append(float(routing.max(dim=-1).values.double().sum()))
 
     texts = [f"{text} {extra}" for text in TEXTS for extra in ("", "again and again", "but not quite")] * 4
-    predictions = predict(ours_bundle, texts, batch_size=len(texts), on_batch=each_batch)
-    assert len(sums) == 1 and predictions.max_prob_sum == pytest.approx(math.fsum(sums), rel=1e-14)
+    predictions = predict(ours_bundle, texts, batch_size=8, on_batch=each_batch)
+    assert len(sums) > 1 and predictions.max_prob_sum == pytest.approx(math.fsum(sums), rel=1e-14)
 
 
 def test_skip_rate_and_marker_statistics_match_traces(ours_bundle):
