@@ -75,7 +75,10 @@ def load_labelled(
             label_names=bundle.label_names, quote_contents=quote_contents,
         )
     except DatasetError as error:
-        raise with_model_labels(bundle, error) from error
+        said = with_model_labels(bundle, error)
+        if said is error:
+            raise
+        raise said from error
 
 
 def with_model_labels(bundle: ModelBundle, error: E) -> E:
