@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 from pathlib import Path
 
@@ -56,7 +57,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     parser.add_argument("--data", required=True, help="training file (CSV, TSV or JSONL with text and label)")
     parser.add_argument("--eval", required=True, help="dev file: picks the checkpoint and the beacon threshold")
     parser.add_argument("--out", required=True, type=Path,
-                        help="folder to write the model into (a model already there is replaced)")
+                        help="folder to write the model into (a model already there is replaced once training "
+                        "has finished; a folder holding files of a model's names that are no model's is refused)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
     parser.add_argument("--threads", type=at_least_one, default=None, help="torch CPU threads (default: torch's own)")
     parser.add_argument("--limit", type=at_least_one, default=None,
@@ -91,19 +93,22 @@ def main(argv: list[str] | None = None) -> None:
     args, settings = parse_args(argv)
     # torch, transformers and the training code load only now: --help and usage errors start at once
     import torch
-    from tqdm.auto import tqdm
     from transformers import AutoTokenizer, BertConfig
 
     from explainer.data.labelled import DatasetError, read_dataset
     from explainer.loading import backbone as backbones
     from explainer.loading.backbone import BackboneError
-    from explainer.training.finalize import clear_model, dev_scorer, finalize
-    from explainer.training.loop import SCRATCH_POSITIONS, train
+    from explainer.training.finalize import not_a_model, put_in_place
+    from explainer.training.loop import SCRATCH_POSITIONS
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    try:  # a device this machine has: "cuda" without CUDA failed only once the model was moved there
+        device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                              ("cpu" if args.device == "auto" else args.device))
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:  # AssertionError: "Torch not compiled with CUDA enabled"
+        fail(f"--device {args.device}: not a device this machine has ({error})")
     try:
         train_data = read_dataset(args.data, label_names=LABEL_NAMES)
         dev = read_dataset(args.eval, label_names=LABEL_NAMES)
@@ -133,11 +138,31 @@ def main(argv: list[str] | None = None) -> None:
             fail(str(error))
     if settings.max_length > positions:
         fail(f"--max-length {settings.max_length} is more than the model can read: it has {positions} positions")
+    if (refusal := not_a_model(args.out)) is not None:  # files of the user's that a model's would replace
+        fail(refusal)
+    # Trained in a folder beside --out and moved in at the end: a run that fails or is killed leaves the model
+    # that was there (a half-trained one in --out loaded as finished, with no tau chosen).
+    stage = args.out.parent / f".{args.out.name}.training"
     with writing_to(args.out):
         args.out.mkdir(parents=True, exist_ok=True)
-        removed = clear_model(args.out)
+        shutil.rmtree(stage, ignore_errors=True)  # a killed run's
+        stage.mkdir()
+    try:
+        _train_into(stage, args, settings, texts, labels, dev, challenge, device, tokenizer)
+        with writing_to(args.out):
+            removed = put_in_place(stage, args.out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     if removed:
-        print(f"replacing the model in {args.out}: removed {', '.join(removed)}", file=sys.stderr)
+        print(f"replaced the model in {args.out}: removed {', '.join(removed)} of the one before", file=sys.stderr)
+
+
+def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, challenge, device, tokenizer) -> None:
+    """Train, pick tau and write metrics and card into `stage`; the card is titled by --out's name."""
+    from tqdm.auto import tqdm
+
+    from explainer.training.finalize import dev_scorer, finalize
+    from explainer.training.loop import train
 
     def monitor(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -151,10 +176,10 @@ def main(argv: list[str] | None = None) -> None:
             if step % 20 == 0:
                 bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
 
-        log = train(texts, labels, LABEL_NAMES, settings, args.out, dev_accuracy, device, progress, tokenizer)
+        log = train(texts, labels, LABEL_NAMES, settings, stage, dev_accuracy, device, progress, tokenizer)
 
     files = {"train": Path(args.data).name, "dev": Path(args.eval).name}  # the card names the data it learned
-    metrics = finalize(args.out, dev, challenge, {**log, "n_train": len(texts), "data": files}, device,
-                       args.min_skip_rate)
+    metrics = finalize(stage, dev, challenge, {**log, "n_train": len(texts), "data": files}, device,
+                       args.min_skip_rate, title=args.out.name)
     summary = {k: metrics["dev"][k] for k in ("accuracy", "macro_f1", "skip_rate", "total_flops_saved")}
     print(f"{args.out}: dev {summary}", file=sys.stderr)

@@ -5,6 +5,8 @@ model card. `python -m explainer train` parses its options, calls these and prin
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -39,6 +41,33 @@ def clear_model(out: Path) -> list[str]:
     removed = [name for name in MODEL_FILES if (out / name).is_file()]
     for name in removed:
         (out / name).unlink()
+    return removed
+
+
+def not_a_model(out: Path) -> str | None:
+    """Why training may not write into `out` (None: it may): files of a model's names there (a config.json, a
+    README.md) that are not a model's would be replaced. A model there is replaced; other files are left."""
+    config = out / "config.json"
+    if config.is_file():
+        try:
+            value = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            value = None
+        if not (isinstance(value, dict) and "model_type" in value):
+            return f"--out {out} holds a config.json that is not a model's: choose another folder"
+        return None
+    taken = [name for name in MODEL_FILES if (out / name).exists()]
+    if taken:
+        return f"--out {out} holds {', '.join(taken)} and no model: choose another folder (they would be replaced)"
+    return None
+
+
+def put_in_place(stage: Path, out: Path) -> list[str]:
+    """Move a finished model from `stage` into `out`, replacing the model there (clear_model); returns the names
+    removed. Each file is renamed over its old self, so `out` never holds a half-written file."""
+    removed = clear_model(out)
+    for path in sorted(stage.iterdir()):
+        os.replace(path, out / path.name)
     return removed
 
 
@@ -78,11 +107,12 @@ def pick_tau(sweep: list[dict], dense_accuracy: float, min_skip_rate: float = 0.
 
 
 def finalize(
-    out: Path, dev: LabelledData, challenge: LabelledData, training: dict, device=None, min_skip_rate: float = 0.0
+    out: Path, dev: LabelledData, challenge: LabelledData, training: dict, device=None, min_skip_rate: float = 0.0,
+    title: str | None = None,
 ) -> dict:
     """Evaluate the checkpoint in `out` as shipped: pick tau on dev (ThoughtBeacon), evaluate dev and every
-    challenge capability, and write metrics.json and the model card. Rerunnable on a shipped folder. Returns
-    the metrics written."""
+    challenge capability, and write metrics.json and the model card (titled `title`, else by `out`'s name).
+    Rerunnable on a shipped folder. Returns the metrics written."""
     bundle = load_model(out, device=device)
     config = bundle.model.config
     metrics: dict = {"training": training}
@@ -108,5 +138,5 @@ def finalize(
         result = evaluate(bundle, [challenge.texts[i] for i in rows], [challenge.labels[i] for i in rows])
         metrics["challenge"][capability] = {"n": result["n"], "accuracy": result["accuracy"]}
     write_metrics(out, metrics)
-    write_card(out, out.name, metrics)
+    write_card(out, title or out.name, metrics)
     return metrics

@@ -22,7 +22,7 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
     for key, value in TINY.items():
         args += ["--" + key.replace("_", "-"), str(value)]
     out.mkdir()  # a retrofit's folder was here: its adapter must not be read back beside the new weights
-    (out / "config.json").write_text("{}")
+    (out / "config.json").write_text('{"model_type": "thought_beacon"}')
     (out / "adapter.safetensors").write_bytes(b"stale")
     (out / "metrics.json").write_text('{"stale": true}')
     (out / "notes.txt").write_text("mine")
@@ -68,7 +68,9 @@ def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra,
     "extra, complaint",
     [(["--tokenizer", "no-such-folder"], "--tokenizer no-such-folder: no tokenizer could be read there"),
      (["--max-length", "513"], "--max-length 513 is more than the model can read: it has 512 positions"),
-     (["--backbone", "no-such-folder"], "No SHA-256 recorded for base model 'no-such-folder'")],
+     (["--backbone", "no-such-folder"], "No SHA-256 recorded for base model 'no-such-folder'"),
+     (["--device", "cuda:7"], "--device cuda:7: not a device this machine has"),  # emptied --out, then failed
+     (["--device", "foo"], "--device foo: not a device this machine has")],
 )
 def test_a_run_that_cannot_start_leaves_the_model_in_out_alone(tmp_path, capsys, extra, complaint, monkeypatch):
     """These once emptied --out first, then ended in a traceback."""
@@ -83,3 +85,47 @@ def test_a_run_that_cannot_start_leaves_the_model_in_out_alone(tmp_path, capsys,
     assert exit_info.value.code != 0 and complaint in capsys.readouterr().err
     assert all((out / name).read_text() == "the model trained before"
                for name in ("config.json", "model.safetensors", "metrics.json", "README.md"))
+
+
+@pytest.mark.parametrize("files", [{"config.json": '{"my_app_setting": 1}', "notes.txt": "mine"},
+                                   {"README.md": "# my notes"}])
+def test_a_folder_holding_no_model_is_not_written_over(tmp_path, capsys, files):
+    """A config.json of the user's was removed as a model's, and a README.md overwritten by the card."""
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    out = tmp_path / "mine"
+    out.mkdir()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    with pytest.raises(SystemExit):
+        train_main(["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "train.tsv"), "--out", str(out)])
+    assert "choose another folder" in capsys.readouterr().err
+    assert {p.name: p.read_text() for p in out.iterdir()} == files
+
+
+def test_a_run_that_fails_after_training_leaves_the_model_before_it(tmp_path, monkeypatch):
+    """The checkpoint was saved straight into --out: a run killed or failing midway left a half-trained model
+    (no tau chosen, no card) that loaded as finished, in place of the model there before."""
+    import explainer.training.finalize as finalize
+
+    for name, seed, n in (("train.tsv", 1, 64), ("dev.tsv", 2, 32)):
+        texts, labels = toy_data(n, seed)
+        (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    fixed_tokenizer().save_pretrained(tmp_path / "tokenizer")
+    out = tmp_path / "model"
+    out.mkdir()
+    before = {"config.json": '{"model_type": "thought_beacon", "before": true}', "model.safetensors": "old weights"}
+    for name, text in before.items():
+        (out / name).write_text(text)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(finalize, "finalize", killed)
+    args = ["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "dev.tsv"), "--out", str(out),
+            "--arch", "thought-beacon", "--epochs", "1", "--tokenizer", str(tmp_path / "tokenizer")]
+    for key, value in TINY.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    with pytest.raises(KeyboardInterrupt):
+        train_main(args)
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.tsv", "model", "tokenizer", "train.tsv"]  # no stage
