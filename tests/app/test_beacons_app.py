@@ -126,3 +126,22 @@ def test_tau_left_at_one_models_default_follows_the_next_models_default(checkpoi
     app.slider(key="beacons_tau").set_value(0.5).run()  # moved: the user's choice stays
     app.text_input(key="model_other").set_value(first).run()
     assert app.slider(key="beacons_tau").value == pytest.approx(0.5)
+
+
+def test_an_untouched_tau_follows_the_model_s_own_when_its_folder_is_trained_again(checkpoint, tmp_path):
+    """A folder trained again in place with another own tau: the slider stayed at the old one, and the page showed
+    the prediction at it while the slider's help named the new one."""
+    import json
+    import shutil
+
+    folder = shutil.copytree(checkpoint("ours"), tmp_path / "model")
+    app = open_page({"model": str(folder), "text": TEXT})
+    before = app.slider(key="beacons_tau").value
+    config = json.loads((folder / "config.json").read_text())
+    config["beacon_threshold"] = round(before + 0.1, 2) if before < 0.9 else round(before - 0.1, 2)
+    (folder / "config.json").write_text(json.dumps(config))  # trained again: another own tau
+    app.run()
+    assert not app.exception and app.slider(key="beacons_tau").value == pytest.approx(config["beacon_threshold"])
+    app.slider(key="beacons_tau").set_value(0.0).run()  # a tau the user moved stays
+    app.run()
+    assert app.slider(key="beacons_tau").value == 0.0
