@@ -48,8 +48,8 @@ elif trace is not None:
     layers, count = trace.beacon_gates.shape
     chart = {"displaylogo": False}
     own = beacons.input_compute(trace, config)
-    reported = beacons.reported_skip_rate(bundle.folder or shipped.resolve(bundle.name))
-    note = beacons.mostly_skipped_note(own.skip_rate, reported, model_tau)
+    rate, dev_name = beacons.reported_dev(bundle.folder or shipped.resolve(bundle.name)) or (None, "")
+    note = beacons.mostly_skipped_note(own.skip_rate, rate, model_tau, dev_name, trace.thought_markers is not None)
     if note is not None:
         st.info(note)
     tb.seed_tau("beacons_tau", trace.model_name, model_tau)

@@ -171,8 +171,9 @@ def remember_sweep(bundle: ModelBundle, data: LabelledData, result: dict[str, An
     disk_cache.store("tau_sweep", result, VERSION, *disk_cache.input_key(bundle, data), list(taus))
 
 
-def reported_skip_rate(model_folder: Any) -> float | None:
-    """The skip rate on the dev set that the model's own metrics.json reports (shipped models), if any."""
+def reported_dev(model_folder: Any) -> tuple[float, str] | None:
+    """(skip rate, dev set's name) that the model's own metrics.json reports, if any: a model trained here names
+    its dev file (training.data.dev); a shipped one was scored on the SST-2 dev set."""
     import json
     from pathlib import Path
 
@@ -180,24 +181,28 @@ def reported_skip_rate(model_folder: Any) -> float | None:
         return None
     try:
         metrics = json.loads((Path(model_folder) / "metrics.json").read_text(encoding="utf-8"))
-        return float(metrics["dev"]["skip_rate"])
-    except (OSError, ValueError, KeyError, TypeError):
+        files = (metrics.get("training") or {}).get("data") or {}
+        return float(metrics["dev"]["skip_rate"]), (f"its dev set, {files['dev']}" if files.get("dev")
+                                                    else "the SST-2 dev set")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
 MOSTLY_SKIPPED = 0.9  # a model that skips this share of MLP evaluations has all but removed its MLPs
 
 
-def mostly_skipped_note(input_rate: float, reported: float | None, tau: float) -> str | None:
+def mostly_skipped_note(input_rate: float, reported: float | None, tau: float, dev_name: str = "the SST-2 dev set",
+                        has_markers: bool = True) -> str | None:
     """A note for a model whose gates act as a learned removal of the MLPs rather than a per-word choice, or None.
     Judged on the dev set's skip rate when the model reports one (one short input can skip 90% on a model that
-    skips 58% of the dev set), else on this input's."""
+    skips 58% of the dev set, named `dev_name`), else on this input's."""
     basis = reported if reported is not None else input_rate
     if basis < MOSTLY_SKIPPED:
         return None
-    dev = f" ({reported:.1%} on the SST-2 dev set)" if reported is not None else ""
+    dev = f" ({reported:.1%} on {dev_name})" if reported is not None else ""
+    moved = "attention and the thought markers" if has_markers else "attention"
     scope = "Its gates" if reported is not None else "Here its gates"
     return (f"Read the numbers with this in mind: at its own τ = {tau:.2f} this model skips {input_rate:.1%} of MLP "
             f"evaluations on this input{dev}. {scope} act almost as a learned removal of the MLPs rather than a "
-            "per-word choice: training moved the work into attention and the thought markers. Lower τ to "
+            f"per-word choice: training moved the work into {moved}. Lower τ to "
             "see where the gates still differ.")

@@ -153,3 +153,19 @@ def test_the_mostly_skipped_note_judges_the_model_by_its_dev_rate_not_one_input(
     assert "learned removal" in note
     assert mostly_skipped_note(0.5, None, 0.5) is None  # no dev figure: the input's rate decides
     assert "Here its gates" in mostly_skipped_note(0.95, None, 0.5)
+
+
+def test_the_mostly_skipped_note_names_the_dev_set_the_model_reports(tmp_path):
+    """A model trained here on another file was said to skip so much "on the SST-2 dev set", and a model without
+    markers to have moved its work "into the thought markers"."""
+    import json
+
+    from explainer.thought_beacon.beacons import mostly_skipped_note, reported_dev
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"dev": {"skip_rate": 0.97},
+                                                       "training": {"data": {"train": "t.csv", "dev": "mine.csv"}}}))
+    assert reported_dev(tmp_path) == (0.97, "its dev set, mine.csv")
+    note = mostly_skipped_note(0.95, 0.97, 0.9, "its dev set, mine.csv", has_markers=False)
+    assert "(97.0% on its dev set, mine.csv)" in note and "into attention. Lower" in note
+    (tmp_path / "metrics.json").write_text(json.dumps({"dev": {"skip_rate": 0.97}, "training": {}}))  # shipped
+    assert reported_dev(tmp_path) == (0.97, "the SST-2 dev set") and reported_dev(None) is None
