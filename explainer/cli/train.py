@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> None:
     texts, labels = train_data.texts[: args.limit], train_data.labels[: args.limit]
     if not texts:
         fail(f"{args.data} has no usable training rows")
+    if len(set(labels)) < 2:  # it trained to the end on one label, without a word
+        only = LABEL_NAMES[labels[0]]
+        fail(f"{args.data} has only the label {only!r} in the rows trained on: a classifier needs both "
+             f"({', '.join(LABEL_NAMES)})")
     # Everything that can refuse the run does so before --out is emptied: a bad seed, tokenizer folder or base
     # once deleted the model there first and then ended in a traceback.
     if args.tokenizer and not args.tokenizer.is_dir():  # a folder, never a hub id: nothing is downloaded

@@ -49,13 +49,16 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
      (["--evals-per-epoch", "0"], "evals_per_epoch"), (["--learning-rate", "-1"], "learning_rate"),
      (["--hidden-size", "16", "--num-heads", "3"], "multiple of num_heads"), (["--min-skip-rate", "2"], "from 0 to 1"),
      (["--seed", "-1"], "seed must be from 0"), (["--seed", str(2**32)], "seed must be from 0"),
-     (["--out-is-a-file"], "is a file")],
+     (["--out-is-a-file"], "is a file"), (["--one-label"], "has only the label 'positive' in the rows trained on")],
 )
 def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra, complaint):
     (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\n")
     out = tmp_path / "model"
     if extra == ["--out-is-a-file"]:
         out.write_text("a file")
+        extra = []
+    if extra == ["--one-label"]:
+        (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\nfine\t1\n")
         extra = []
     with pytest.raises(SystemExit) as exit_info:
         train_main(["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "train.tsv"), "--out", str(out),
