@@ -38,6 +38,11 @@ def _files(metrics: dict[str, Any]) -> dict[str, str] | None:
     return metrics["training"].get("data")
 
 
+def _rows(metrics: dict[str, Any]) -> str:
+    """What a training row is: SST-2's rows are phrases; another file's are texts."""
+    return "phrases" if _files(metrics) is None else "texts"
+
+
 def _corpus(metrics: dict[str, Any]) -> str:
     files = _files(metrics)
     return SST2_CORPUS if files is None else f"`{files['train']}`, binary labels `negative` / `positive`"
@@ -112,7 +117,8 @@ def _scratch_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
     return [
         f"A {'ThoughtBeacon' if ours else 'baseline'} Transformer encoder classifier trained from scratch on "
         f"{_corpus(metrics)}.",
-        "Shipped with the Transformer Explainer workbench; load it with `explainer.load_model(folder)`.",
+        ("Shipped with" if _files(metrics) is None else "Trained with")  # a model trained here is not shipped
+        + " the Transformer Explainer workbench; load it with `explainer.load_model(folder)`.",
     ]
 
 
@@ -203,7 +209,8 @@ def _scratch_training(metrics: dict[str, Any], ours: bool) -> str:
     stopped = (f" Training stopped at its time limit after {steps} step{'' if steps == 1 else 's'}."
                if training.get("stopped_by_time_limit") else "")
     return (
-        f"Data: {_train_file(metrics)} ({training['n_train']} phrases);{stopped} checkpoint chosen on dev accuracy "
+        f"Data: {_train_file(metrics)} ({training['n_train']} {_rows(metrics)});{stopped} checkpoint chosen on dev "
+        "accuracy "
         f"(best {training['best_dev_accuracy']:.4f}{' with every MLP run' if ours else ''})."
         + (_tau_choice(metrics) if ours else "")
     )
@@ -227,8 +234,8 @@ def _retrofit_training(metrics: dict[str, Any], ours: bool) -> str:
     epochs = training["steps"] * settings["batch_size"] / training["n_train"]
     return (
         f"`python -m explainer train --backbone {settings['backbone']} --arch {settings['arch']} ...` on this CPU: "
-        f"{training['steps']} steps{stopped} of {settings['batch_size']} phrases drawn from {_train_file(metrics)} "
-        f"({training['n_train']} phrases), i.e. about {epochs:.2f} "
+        f"{training['steps']} steps{stopped} of {settings['batch_size']} {_rows(metrics)} drawn from "
+        f"{_train_file(metrics)} ({training['n_train']} {_rows(metrics)}), i.e. about {epochs:.2f} "
         "epochs; checkpoint chosen on dev accuracy "
         f"(best {training['best_dev_accuracy']:.4f}{' with every feed-forward block run' if ours else ''}). "
         "The base encoder is frozen; LoRA (Hugging Face `peft`) adapts the attention projections (query, key, value, "

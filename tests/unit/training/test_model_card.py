@@ -49,6 +49,7 @@ def test_a_card_names_the_data_and_base_its_metrics_record():
     scratch["training"]["data"] = {"train": "reviews.csv", "dev": "held-out.csv"}
     card = render_card("mine", scratch)
     assert "SST-2" not in card and "sst2-thought-beacon" not in card and "--arch thought-beacon" in card
+    assert "Trained with the Transformer Explainer" in card and "Shipped" not in card and "phrases" not in card
     assert "time limit" not in card
     scratch["training"].update(steps=1, stopped_by_time_limit=True)  # --time-limit-minutes cut it short
     assert "Training stopped at its time limit after 1 step." in render_card("mine", scratch)
