@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(refusal)
     # Trained in a folder beside --out and moved in at the end: a run that fails or is killed leaves the model
     # that was there (a half-trained one in --out loaded as finished, with no tau chosen).
-    stage = args.out.parent / f".{args.out.name}.training"
+    resolved = args.out.resolve()  # "--out ." has no name of its own to put the stage beside
+    stage = resolved.parent / f".{resolved.name}.training"
     with writing_to(args.out):
         args.out.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(stage, ignore_errors=True)  # a killed run's

@@ -132,3 +132,21 @@ def test_a_run_that_fails_after_training_leaves_the_model_before_it(tmp_path, mo
         train_main(args)
     assert {p.name: p.read_text() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.tsv", "model", "tokenizer", "train.tsv"]  # no stage
+
+
+def test_out_as_the_current_folder_trains_beside_it(tmp_path, monkeypatch):
+    """'--out .' has no name of its own: the stage folder must still sit beside it, not inside it."""
+    for name, seed, n in (("train.tsv", 1, 64), ("dev.tsv", 2, 32)):
+        texts, labels = toy_data(n, seed)
+        (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    fixed_tokenizer().save_pretrained(tmp_path / "tokenizer")
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    args = ["--data", "../train.tsv", "--eval", "../dev.tsv", "--out", ".", "--arch", "baseline", "--epochs", "1",
+            "--tokenizer", "../tokenizer"]
+    for key, value in TINY.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    train_main(args)
+    assert load_model(tmp_path / "here").label_names == ("negative", "positive")
+    assert not [p.name for p in (tmp_path / "here").iterdir() if p.name.startswith(".")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.tsv", "here", "tokenizer", "train.tsv"]
