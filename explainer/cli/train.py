@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.data.labelled import DatasetError, read_dataset
     from explainer.loading import backbone as backbones
     from explainer.loading.backbone import BackboneError
-    from explainer.training.finalize import not_a_model, put_in_place
+    from explainer.training.finalize import STAGE, not_a_model, put_in_place
     from explainer.training.loop import SCRATCH_POSITIONS
 
     if args.threads:
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                               ("cpu" if args.device == "auto" else args.device))
         torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as error:  # AssertionError: "Torch not compiled with CUDA enabled"
+    except Exception as error:  # AssertionError: "Torch not compiled with CUDA enabled"; hpu: no module
         fail(f"--device {args.device}: not a device this machine has ({error})")
     try:
         train_data = read_dataset(args.data, label_names=LABEL_NAMES)
@@ -144,22 +144,34 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"--max-length {settings.max_length} is more than the model can read: it has {positions} positions")
     if (refusal := not_a_model(args.out)) is not None:  # files of the user's that a model's would replace
         fail(refusal)
-    # Trained in a folder beside --out and moved in at the end: a run that fails or is killed leaves the model
-    # that was there (a half-trained one in --out loaded as finished, with no tau chosen).
-    resolved = args.out.resolve()  # "--out ." has no name of its own to put the stage beside
-    stage = resolved.parent / f".{resolved.name}.training"
+    inputs = [Path(settings.backbone)] if settings.backbone else []
+    if args.out.resolve() in {path.resolve() for path in (*inputs, *([args.tokenizer] if args.tokenizer else []))}:
+        fail(f"--out {args.out} is the folder training reads from (--backbone or --tokenizer): choose another")
+    # Trained in a folder inside --out (the same file system, so each file is renamed in) and moved in at the end:
+    # a run that fails or is killed leaves the model that was there (a half-trained one in --out loaded as
+    # finished, with no tau chosen).
+    stage = args.out / STAGE
     with writing_to(args.out):
         args.out.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(stage, ignore_errors=True)  # a killed run's
         stage.mkdir()
+    trained = moved = False
+    had_model = (args.out / "config.json").is_file()
     try:
         _train_into(stage, args, settings, texts, labels, dev, challenge, device, tokenizer)
-        with writing_to(args.out):
+        trained = True
+        try:
             removed = put_in_place(stage, args.out)
+            moved = True
+        except OSError as error:  # the finished model stays in the stage, named, not deleted with it
+            fail(f"cannot move the trained model from {stage} into {args.out}: {error.strerror or error}; the "
+                 f"files not moved yet are in {stage}")
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    if removed:
-        print(f"replaced the model in {args.out}: removed {', '.join(removed)} of the one before", file=sys.stderr)
+        if moved or not trained:
+            shutil.rmtree(stage, ignore_errors=True)
+    if had_model:
+        gone = f": removed {', '.join(removed)} of the one before" if removed else ""
+        print(f"replaced the model in {args.out}{gone}", file=sys.stderr)
 
 
 def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, challenge, device, tokenizer) -> None:
@@ -185,6 +197,6 @@ def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, 
 
     files = {"train": Path(args.data).name, "dev": Path(args.eval).name}  # the card names the data it learned
     metrics = finalize(stage, dev, challenge, {**log, "n_train": len(texts), "data": files}, device,
-                       args.min_skip_rate, title=args.out.name)
+                       args.min_skip_rate, title=args.out.resolve().name)  # "--out ." is named by its folder
     summary = {k: metrics["dev"][k] for k in ("accuracy", "macro_f1", "skip_rate", "total_flops_saved")}
     print(f"{args.out}: dev {summary}", file=sys.stderr)

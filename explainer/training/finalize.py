@@ -1,7 +1,8 @@
-"""What training does around its loop to ship a model: clear the output folder of an old model, score each
-checkpoint on dev, and finalise the best one: pick the beacon threshold tau on dev (with the tau sweep of
+"""What training does around its loop to ship a model: check the output folder, score each checkpoint on dev,
+and finalise the best one: pick the beacon threshold tau on dev (with the tau sweep of
 `explainer.thought_beacon.beacons`), evaluate dev and every challenge capability, and write metrics.json and the
-model card. `python -m explainer train` parses its options, calls these and prints."""
+model card, then move it in over the old model. `python -m explainer train` parses its options, calls these and
+prints."""
 
 from __future__ import annotations
 
@@ -27,26 +28,21 @@ TAU_TOLERANCE = 0.005  # accuracy the shipped tau may cost against the dense mod
 MONITOR_TAU = 0.5  # threshold at which retrofit training logs its dev skip rate
 SWEEP_FIELDS = ("tau", "accuracy", "skip_rate")  # what metrics.json keeps of each point of the sweep
 
-# What a model folder holds besides its tokenizer (which training writes again): removed before training into a
-# folder that holds a model, so a from-scratch model cannot be read back beside a stale retrofit adapter (or the
-# reverse), and an old card and metrics cannot describe the new weights.
+# What a model folder holds besides its tokenizer (which training writes again): the old model's that the new one
+# lacks are removed once it is moved in, so a from-scratch model cannot be read back beside a stale retrofit adapter
+# (or the reverse), and an old card and metrics cannot describe the new weights.
 MODEL_FILES = ("config.json", "model.safetensors", ADAPTER_FILE, "pytorch_model.bin", "metrics.json",
                "training_log.json", "README.md")
 
 
-def clear_model(out: Path) -> list[str]:
-    """Remove MODEL_FILES from `out` when it holds a model (a config.json); returns the names removed."""
-    if not (out / "config.json").is_file():
-        return []  # not a model folder: nothing of the user's is touched
-    removed = [name for name in MODEL_FILES if (out / name).is_file()]
-    for name in removed:
-        (out / name).unlink()
-    return removed
+STAGE = ".training"  # the folder inside --out a run trains in; the finished model is moved out of it
+TRAINED_HERE = ("thought_beacon", "thought_beacon_bert")  # the model types train writes
 
 
 def not_a_model(out: Path) -> str | None:
     """Why training may not write into `out` (None: it may): files of a model's names there (a config.json, a
-    README.md) that are not a model's would be replaced. A model there is replaced; other files are left."""
+    README.md) that are not a model train wrote would be replaced. Such a model there is replaced (another kind,
+    a downloaded BERT say, is refused); other files are left."""
     config = out / "config.json"
     if config.is_file():
         try:
@@ -55,6 +51,9 @@ def not_a_model(out: Path) -> str | None:
             value = None
         if not (isinstance(value, dict) and "model_type" in value):
             return f"--out {out} holds a config.json that is not a model's: choose another folder"
+        if value["model_type"] not in TRAINED_HERE:
+            return (f"--out {out} holds a {value['model_type']} model, which train does not write: choose another "
+                    "folder (it would be replaced)")
         return None
     taken = [name for name in MODEL_FILES if (out / name).exists()]
     if taken:
@@ -63,12 +62,16 @@ def not_a_model(out: Path) -> str | None:
 
 
 def put_in_place(stage: Path, out: Path) -> list[str]:
-    """Move a finished model from `stage` into `out`, replacing the model there (clear_model); returns the names
-    removed. Each file is renamed over its old self, so `out` never holds a half-written file."""
-    removed = clear_model(out)
-    for path in sorted(stage.iterdir()):
-        os.replace(path, out / path.name)
-    return removed
+    """Move a finished model from `stage` into `out`, replacing the model there; returns the names of the old
+    model's files removed. Each new file is renamed over its old self first (one file system: `stage` is inside
+    `out`), then the old model's files the new one lacks (a retrofit's adapter) are removed."""
+    new = sorted(path.name for path in stage.iterdir())
+    for name in new:
+        os.replace(stage / name, out / name)
+    stale = [name for name in MODEL_FILES if name not in new and (out / name).is_file()]
+    for name in stale:
+        (out / name).unlink()
+    return stale
 
 
 def dev_scorer(

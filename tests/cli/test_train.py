@@ -91,7 +91,8 @@ def test_a_run_that_cannot_start_leaves_the_model_in_out_alone(tmp_path, capsys,
 
 
 @pytest.mark.parametrize("files", [{"config.json": '{"my_app_setting": 1}', "notes.txt": "mine"},
-                                   {"README.md": "# my notes"}])
+                                   {"README.md": "# my notes"},
+                                   {"config.json": '{"model_type": "bert"}', "model.safetensors": "a download"}])
 def test_a_folder_holding_no_model_is_not_written_over(tmp_path, capsys, files):
     """A config.json of the user's was removed as a model's, and a README.md overwritten by the card."""
     (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
@@ -130,12 +131,13 @@ def test_a_run_that_fails_after_training_leaves_the_model_before_it(tmp_path, mo
         args += ["--" + key.replace("_", "-"), str(value)]
     with pytest.raises(KeyboardInterrupt):
         train_main(args)
-    assert {p.name: p.read_text() for p in out.iterdir()} == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.tsv", "model", "tokenizer", "train.tsv"]  # no stage
+    assert {p.name: p.read_text() for p in out.iterdir()} == before  # and no stage left in it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.tsv", "model", "tokenizer", "train.tsv"]
 
 
-def test_out_as_the_current_folder_trains_beside_it(tmp_path, monkeypatch):
-    """'--out .' has no name of its own: the stage folder must still sit beside it, not inside it."""
+def test_out_as_the_current_folder_is_named_by_that_folder(tmp_path, monkeypatch):
+    """'--out .' has no name of its own: the card is titled by the folder's, not the stage's. The stage sits
+    inside --out (one file system, so the finished files are renamed in: a sibling failed on a mount point)."""
     for name, seed, n in (("train.tsv", 1, 64), ("dev.tsv", 2, 32)):
         texts, labels = toy_data(n, seed)
         (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
@@ -150,3 +152,38 @@ def test_out_as_the_current_folder_trains_beside_it(tmp_path, monkeypatch):
     assert load_model(tmp_path / "here").label_names == ("negative", "positive")
     assert not [p.name for p in (tmp_path / "here").iterdir() if p.name.startswith(".")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dev.tsv", "here", "tokenizer", "train.tsv"]
+    assert (tmp_path / "here" / "README.md").read_text().startswith("# here")
+    with pytest.raises(SystemExit):  # the tokenizer's own folder as --out: it would be replaced
+        train_main([*args[:4], "--out", "../tokenizer", *args[6:]])
+
+
+def test_a_finished_model_that_cannot_be_moved_in_is_kept_and_named(tmp_path, monkeypatch, capsys):
+    """The old model was removed first and the stage deleted on failure: a failed move lost both models."""
+    import os
+
+    import explainer.training.finalize as finalize
+
+    for name, seed, n in (("train.tsv", 1, 64), ("dev.tsv", 2, 32)):
+        texts, labels = toy_data(n, seed)
+        (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    fixed_tokenizer().save_pretrained(tmp_path / "tokenizer")
+    out = tmp_path / "model"
+    out.mkdir()
+    before = {"config.json": '{"model_type": "thought_beacon", "before": true}', "model.safetensors": "old weights"}
+    for name, text in before.items():
+        (out / name).write_text(text)
+
+    def cross_device(source, target):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(finalize.os, "replace", cross_device)
+    args = ["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "dev.tsv"), "--out", str(out),
+            "--arch", "baseline", "--epochs", "1", "--tokenizer", str(tmp_path / "tokenizer")]
+    for key, value in TINY.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    with pytest.raises(SystemExit):
+        train_main(args)
+    assert "cannot move the trained model from" in capsys.readouterr().err
+    assert {name: (out / name).read_text() for name in before} == before
+    monkeypatch.setattr(finalize.os, "replace", os.replace)
+    assert load_model(out / ".training").label_names == ("negative", "positive")  # the new one, complete
