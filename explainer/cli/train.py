@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         only = LABEL_NAMES[labels[0]]
         fail(f"{args.data} has only the label {only!r} in the rows trained on: a classifier needs both "
              f"({', '.join(LABEL_NAMES)})")
-    # Everything that can refuse the run does so before --out is emptied: a bad seed, tokenizer folder or base
+    # Everything that can refuse the run does so before training starts: a bad seed, tokenizer folder or base
     # once deleted the model there first and then ended in a traceback.
     if args.tokenizer and not args.tokenizer.is_dir():  # a folder, never a hub id: nothing is downloaded
         fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there (not a folder)")
