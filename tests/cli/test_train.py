@@ -3,12 +3,40 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from explainer import load_model, trace
 from explainer.cli.train import main as train_main
 from tests.unit.training.test_loop import TINY, fixed_tokenizer, toy_data
+
+
+def tiny_inputs(folder: Path) -> None:
+    """train.tsv, dev.tsv and a tokenizer folder in `folder`: what a tiny training run reads."""
+    for name, seed, n in (("train.tsv", 1, 64), ("dev.tsv", 2, 32)):
+        texts, labels = toy_data(n, seed)
+        (folder / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
+    fixed_tokenizer().save_pretrained(folder / "tokenizer")
+
+
+def tiny_run(inputs: Path, out: str, arch: str) -> list[str]:
+    """train's arguments for one epoch of a tiny model on tiny_inputs(inputs) into `out`."""
+    args = ["--data", str(inputs / "train.tsv"), "--eval", str(inputs / "dev.tsv"), "--out", out, "--arch", arch,
+            "--epochs", "1", "--tokenizer", str(inputs / "tokenizer")]
+    for key, value in TINY.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    return args
+
+
+def model_before(folder: Path) -> tuple[Path, dict[str, str]]:
+    """A model folder `folder`/model of the kind train writes (its files' text), for a run to replace."""
+    out = folder / "model"
+    out.mkdir()
+    before = {"config.json": '{"model_type": "thought_beacon", "before": true}', "model.safetensors": "old weights"}
+    for name, text in before.items():
+        (out / name).write_text(text)
+    return out, before
 
 
 def test_train_cli_writes_model_metrics_and_card(tmp_path):
@@ -111,24 +139,14 @@ def test_a_run_that_fails_after_training_leaves_the_model_before_it(tmp_path, mo
     (no tau chosen, no card) that loaded as finished, in place of the model there before."""
     import explainer.training.finalize as finalize
 
-    for name, seed, n in (("train.tsv", 1, 64), ("dev.tsv", 2, 32)):
-        texts, labels = toy_data(n, seed)
-        (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
-    fixed_tokenizer().save_pretrained(tmp_path / "tokenizer")
-    out = tmp_path / "model"
-    out.mkdir()
-    before = {"config.json": '{"model_type": "thought_beacon", "before": true}', "model.safetensors": "old weights"}
-    for name, text in before.items():
-        (out / name).write_text(text)
+    tiny_inputs(tmp_path)
+    out, before = model_before(tmp_path)
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(finalize, "finalize", killed)
-    args = ["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "dev.tsv"), "--out", str(out),
-            "--arch", "thought-beacon", "--epochs", "1", "--tokenizer", str(tmp_path / "tokenizer")]
-    for key, value in TINY.items():
-        args += ["--" + key.replace("_", "-"), str(value)]
+    args = tiny_run(tmp_path, str(out), "thought-beacon")
     with pytest.raises(KeyboardInterrupt):
         train_main(args)
     assert {p.name: p.read_text() for p in out.iterdir()} == before  # and no stage left in it
@@ -138,16 +156,10 @@ def test_a_run_that_fails_after_training_leaves_the_model_before_it(tmp_path, mo
 def test_out_as_the_current_folder_is_named_by_that_folder(tmp_path, monkeypatch):
     """'--out .' has no name of its own: the card is titled by the folder's, not the stage's. The stage sits
     inside --out (one file system, so the finished files are renamed in: a sibling failed on a mount point)."""
-    for name, seed, n in (("train.tsv", 1, 64), ("dev.tsv", 2, 32)):
-        texts, labels = toy_data(n, seed)
-        (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
-    fixed_tokenizer().save_pretrained(tmp_path / "tokenizer")
+    tiny_inputs(tmp_path)
     (tmp_path / "here").mkdir()
     monkeypatch.chdir(tmp_path / "here")
-    args = ["--data", "../train.tsv", "--eval", "../dev.tsv", "--out", ".", "--arch", "baseline", "--epochs", "1",
-            "--tokenizer", "../tokenizer"]
-    for key, value in TINY.items():
-        args += ["--" + key.replace("_", "-"), str(value)]
+    args = tiny_run(Path(".."), ".", "baseline")
     train_main(args)
     assert load_model(tmp_path / "here").label_names == ("negative", "positive")
     assert not [p.name for p in (tmp_path / "here").iterdir() if p.name.startswith(".")]
@@ -163,24 +175,14 @@ def test_a_finished_model_that_cannot_be_moved_in_is_kept_and_named(tmp_path, mo
 
     import explainer.training.finalize as finalize
 
-    for name, seed, n in (("train.tsv", 1, 64), ("dev.tsv", 2, 32)):
-        texts, labels = toy_data(n, seed)
-        (tmp_path / name).write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in zip(texts, labels)))
-    fixed_tokenizer().save_pretrained(tmp_path / "tokenizer")
-    out = tmp_path / "model"
-    out.mkdir()
-    before = {"config.json": '{"model_type": "thought_beacon", "before": true}', "model.safetensors": "old weights"}
-    for name, text in before.items():
-        (out / name).write_text(text)
+    tiny_inputs(tmp_path)
+    out, before = model_before(tmp_path)
 
     def cross_device(source, target):
         raise OSError(18, "Invalid cross-device link")
 
     monkeypatch.setattr(finalize.os, "replace", cross_device)
-    args = ["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "dev.tsv"), "--out", str(out),
-            "--arch", "baseline", "--epochs", "1", "--tokenizer", str(tmp_path / "tokenizer")]
-    for key, value in TINY.items():
-        args += ["--" + key.replace("_", "-"), str(value)]
+    args = tiny_run(tmp_path, str(out), "baseline")
     with pytest.raises(SystemExit):
         train_main(args)
     assert "cannot move the trained model from" in capsys.readouterr().err
