@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -69,12 +70,20 @@ def load_labelled(
         size = len(source)
     if size is not None:
         check_upload_size(int(size), filename or getattr(source, "name", "the file"), upload_limit)
-    try:
+    with model_labels_said(bundle, DatasetError):
         return read_dataset(
             source, filename=filename, text_column=text_column, label_column=label_column,
             label_names=bundle.label_names, quote_contents=quote_contents,
         )
-    except DatasetError as error:
+
+
+@contextmanager
+def model_labels_said(bundle: ModelBundle, *kinds: type[Exception]) -> Iterator[None]:
+    """Within: an error of `kinds` about unknown labels is raised again with the labels the model takes
+    (with_model_labels); any other as it was."""
+    try:
+        yield
+    except kinds as error:
         said = with_model_labels(bundle, error)
         if said is error:
             raise

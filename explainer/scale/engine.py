@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from explainer.data.disk_cache import model_fingerprint
 from explainer.data.folders import missing_folders, remove_made
 from explainer.data.labelled import DatasetError, iter_rows
-from explainer.evaluation.error_report import with_model_labels
+from explainer.evaluation.error_report import model_labels_said
 from explainer.loading.bundle import ModelBundle
 from explainer.scale.inputs import InputSet
 from explainer.scale.manifest import (
@@ -82,13 +82,8 @@ def run_job(
     """(manifest, reused): run `job` over `inputs` into the folder `out`, or reuse the finished results of the
     same job found there. DatasetError for unusable input, ResultsError for a folder that cannot take the
     results, EngineError when the run fails."""
-    try:
+    with model_labels_said(bundle, DatasetError, EngineError):  # a worker's arrive as EngineError
         return _run_job(bundle, inputs, job, out, engine, ray_options, quote_contents, progress, block_rows)
-    except (DatasetError, EngineError) as error:
-        raised = with_model_labels(bundle, error)
-        if raised is error:
-            raise
-        raise raised from error
 
 
 def _run_job(

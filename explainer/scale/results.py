@@ -44,6 +44,11 @@ class Results:
         return table.sort_by([("file", "ascending"), ("row", "ascending")])
 
     @cached_property
+    def file_names(self) -> list[str]:
+        """How rows name the input files, in the manifest's order (file_names)."""
+        return file_names([entry.path for entry in self.manifest.files])
+
+    @cached_property
     def offsets(self) -> np.ndarray:  # [files] the data-set row of each file's first row
         counts = np.asarray([entry.rows for entry in self.manifest.files], dtype=np.int64)
         return np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -53,7 +58,7 @@ class Results:
         table = self._dataset().to_table(columns=["file", "line", "problem"], filter=pc.field("problem").is_valid())
         table = table.sort_by([("file", "ascending"), ("line", "ascending")])
         several = len(self.manifest.files) > 1
-        names = file_names([entry.path for entry in self.manifest.files])
+        names = self.file_names
         return tuple(
             (int(line), f"{names[file]}: {reason}" if several else reason)
             for file, line, reason in zip(
@@ -84,7 +89,7 @@ class Results:
         table = self.used_rows(["text", "label", "line", "extra", "file"])
         extras = [json.loads(value) if value else {} for value in table.column("extra").to_pylist()]
         manifest = self.manifest
-        names = file_names([entry.path for entry in manifest.files])
+        names = self.file_names
         several = len(names) > 1  # each file numbers its own lines: a row is named by its file too
         return LabelledData(
             texts=tuple(table.column("text").to_pylist()),

@@ -12,13 +12,18 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 
+def open_app(model: str, text: str) -> AppTest:
+    """The app run once with `model` and `text` in its link."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.query_params["model"] = model
+    app.query_params["text"] = text
+    return app.run()
+
+
 def test_a_model_folder_deleted_while_loaded_gives_a_clear_message_on_the_next_load(checkpoint, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(checkpoint("ours"), folder)
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    app.query_params["model"] = str(folder)
-    app.query_params["text"] = "a fine film"
-    app.run()
+    app = open_app(str(folder), "a fine film")
     assert not app.exception and not app.error and app.get("plotly_chart")
     shutil.rmtree(folder)
     app.text_area(key="text").set_value("another fine film").run()
@@ -87,10 +92,7 @@ def test_a_demo_s_model_trained_again_in_place_is_answered_with_its_new_weights(
 
 
 def test_a_crafted_model_name_in_a_link_is_shown_as_typed_not_as_a_link():
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    app.query_params["model"] = "**bold** [click](http://example.com)"
-    app.query_params["text"] = "Great film"
-    app.run()
+    app = open_app("**bold** [click](http://example.com)", "Great film")
     assert not app.exception
     shown = " ".join(e.value for e in app.error)
     assert "\\*\\*bold\\*\\* \\[click\\](`http://example.com`)" in shown  # markdown draws it literally
@@ -100,10 +102,7 @@ def test_a_crafted_model_folder_s_name_is_shown_as_typed_in_the_overview(checkpo
     """The Overview's caption under the attention map drew the model's folder path as markdown."""
     folder = tmp_path / "**bold** [click](evil.html)"
     shutil.copytree(checkpoint("bert"), folder)
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    app.query_params["model"] = str(folder)
-    app.query_params["text"] = "Great film"
-    app.run()
+    app = open_app(str(folder), "Great film")
     assert not app.exception and not app.error
     captions = [c.value for c in app.caption if "tokens ·" in c.value]
     assert len(captions) == 1 and "\\*\\*bold\\*\\* \\[click\\](evil.html)" in captions[0], captions
