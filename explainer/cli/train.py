@@ -134,18 +134,19 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, ValueError) as error:
         fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there ({error})")
     positions = SCRATCH_POSITIONS
+    read_from = [args.tokenizer] if args.tokenizer else []  # folders training reads: never its --out
     if settings.backbone:
         try:
             base = backbones.resolve(settings.backbone, settings.backbone_sha256 or None)
             positions = int(BertConfig.from_pretrained(base).max_position_embeddings)
+            read_from.append(base)  # where the base was found (a name such as all-MiniLM-L6-v2 is no folder)
         except (BackboneError, OSError, ValueError) as error:
             fail(str(error))
     if settings.max_length > positions:
         fail(f"--max-length {settings.max_length} is more than the model can read: it has {positions} positions")
     if (refusal := not_a_model(args.out)) is not None:  # files of the user's that a model's would replace
         fail(refusal)
-    inputs = [Path(settings.backbone)] if settings.backbone else []
-    if args.out.resolve() in {path.resolve() for path in (*inputs, *([args.tokenizer] if args.tokenizer else []))}:
+    if args.out.resolve() in {Path(path).resolve() for path in read_from}:
         fail(f"--out {args.out} is the folder training reads from (--backbone or --tokenizer): choose another")
     # Trained in a folder inside --out (the same file system, so each file is renamed in) and moved in at the end:
     # a run that fails or is killed leaves the model that was there (a half-trained one in --out loaded as

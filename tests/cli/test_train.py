@@ -189,3 +189,18 @@ def test_a_finished_model_that_cannot_be_moved_in_is_kept_and_named(tmp_path, mo
     assert {name: (out / name).read_text() for name in before} == before
     monkeypatch.setattr(finalize.os, "replace", os.replace)
     assert load_model(out / ".training").label_names == ("negative", "positive")  # the new one, complete
+
+
+def test_the_base_model_s_folder_is_never_trained_into(tmp_path, capsys):
+    """--backbone names the base (all-MiniLM-L6-v2), whose folder is found elsewhere: as --out it is refused
+    before any work, and left as it was."""
+    from explainer.loading import backbone as backbones
+
+    base = backbones.resolve("sentence-transformers/all-MiniLM-L6-v2")
+    files = {path.name: path.stat().st_mtime_ns for path in base.iterdir()}
+    tiny_inputs(tmp_path)
+    with pytest.raises(SystemExit):
+        train_main(["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "dev.tsv"), "--out", str(base),
+                    "--backbone", "sentence-transformers/all-MiniLM-L6-v2", "--arch", "thought-beacon"])
+    assert "choose another" in capsys.readouterr().err
+    assert {path.name: path.stat().st_mtime_ns for path in base.iterdir()} == files
