@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     try:  # a device this machine has: "cuda" without CUDA failed only once the model was moved there
         device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                               ("cpu" if args.device == "auto" else args.device))
-        torch.empty(0, device=device)
+        if device.type == "cpu":  # "cpu:3" names the one CPU device; tensors made there report plain "cpu"
+            device = torch.device("cpu")
+        torch.ones(1, device=device).cpu().item()  # "meta" makes tensors that hold no numbers: .item() refuses
     except Exception as error:  # AssertionError: "Torch not compiled with CUDA enabled"; hpu: no module
         fail(f"--device {args.device}: not a device this machine has ({error})")
     try:

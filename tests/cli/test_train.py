@@ -101,7 +101,8 @@ def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra,
      (["--max-length", "513"], "--max-length 513 is more than the model can read: it has 512 positions"),
      (["--backbone", "no-such-folder"], "No SHA-256 recorded for base model 'no-such-folder'"),
      (["--device", "cuda:7"], "--device cuda:7: not a device this machine has"),  # emptied --out, then failed
-     (["--device", "foo"], "--device foo: not a device this machine has")],
+     (["--device", "foo"], "--device foo: not a device this machine has"),
+     (["--device", "meta"], "--device meta: not a device this machine has")],  # holds no numbers: failed later
 )
 def test_a_run_that_cannot_start_leaves_the_model_in_out_alone(tmp_path, capsys, extra, complaint, monkeypatch):
     """These once emptied --out first, then ended in a traceback."""
