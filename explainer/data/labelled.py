@@ -17,6 +17,7 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
@@ -295,7 +296,7 @@ def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[
         shown = f" {columns}" if raw.quote else ""
         raise DatasetError(f"{raw.name}: repeated column names in the header{shown}")
 
-    def records() -> Iterator[Record]:
+    def read() -> Iterator[tuple[int, list[str] | None, str | None]]:
         while True:
             start = reader.line_num + 1
             try:
@@ -307,6 +308,22 @@ def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[
                 continue
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # a blank line holds no row
+            yield start, fields, None
+
+    rows = read()
+    first = next(rows, None)
+    if first is not None and first[1] is not None and len(first[1]) == len(columns) + 1 and first[1][0] == "1":
+        # R's write.table (row.names = TRUE, its default) names every column but the row names', which count from
+        # "1": a header one field short of such a first row has a nameless first column, as pandas reads it (a
+        # first row of one tab too many is otherwise a bad row, not a layout for the whole file)
+        columns = [_free_name("row_name", columns), *columns]
+    pending = [first] if first is not None else []
+
+    def records() -> Iterator[Record]:
+        for start, fields, problem in itertools.chain(pending, rows):
+            if fields is None:
+                yield start, None, problem
+                continue
             if len(fields) != len(columns):
                 reason = f"expected {len(columns)} fields, found {len(fields)}"
                 if reader.line_num > start:
@@ -316,6 +333,15 @@ def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[
             yield start, dict(zip(columns, fields)), None
 
     return columns, records()
+
+
+def _free_name(name: str, taken: Sequence[str]) -> str:
+    """`name`, or `name_2`, `name_3`, ...: the first not among `taken`."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
 
 
 def _csv_problem(fmt: str, error: csv.Error) -> str:

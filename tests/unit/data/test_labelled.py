@@ -729,6 +729,19 @@ def test_a_tsv_with_a_quoted_header_is_read_with_quoting(tmp_path):
     assert read_dataset(plain, label_names=NAMES).texts == ('"quoted" start',)
 
 
+def test_r_row_names_are_a_column_of_their_own(tmp_path):
+    """R's write.table writes row names by default with no name in the header, so every row had one field more
+    than the header and the whole file was refused ("expected 2 fields, found 3" on each line)."""
+    comma = write(tmp_path, "r.csv", '"text","label"\n"1","a fine film","1"\n"2","dull, flat","0"\n')
+    tab = write(tmp_path, "r.tsv", '"text"\t"label"\n"1"\t"a fine film"\t"1"\n"2"\t"dull"\t"0"\n')
+    for path in (comma, tab):
+        data = read_dataset(path, label_names=NAMES)
+        assert data.texts[0] == "a fine film" and data.labels == (1, 0) and not data.problems
+    named = write(tmp_path, "n.csv", "text,row_name\n1,a fine film,1\n2,dull\n")  # the name is free
+    data = read_dataset(named, label_column="row_name", text_column="text", label_names=NAMES)
+    assert data.texts == ("a fine film",) and data.problems == ((3, "expected 3 fields, found 2"),)
+
+
 def test_a_row_of_invisible_characters_only_is_skipped_as_empty(tmp_path):
     """A zero-width space passed `strip()`: the batched pass predicted it from [CLS] [SEP] alone, while the views
     refuse it (nothing the model can read), so the Errors page listed a row that no view could open."""
