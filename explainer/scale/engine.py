@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -447,7 +448,10 @@ def _run_ray(
         num_cpus=1,  # Ray Data's default restarts an actor that dies and retries its block (max_restarts=-1)
     )
     try:
-        with _quiet_ray_data_errors():
+        with _quiet_ray_data_errors(), warnings.catch_warnings():
+            # Data of fewer blocks (BLOCK_ROWS rows of one file) than --workers keeps some actors idle: Ray warns
+            # to raise `override_num_blocks`, which only splits a block the local engine runs whole
+            warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
             dataset.write_parquet(str(shards))
     except ray.exceptions.GetTimeoutError as error:
         raise EngineError(

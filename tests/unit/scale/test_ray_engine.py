@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 
 import numpy as np
 import psutil
@@ -159,6 +160,20 @@ def test_empty_shards_add_no_rows_on_ray_as_on_the_local_engine(tmp_path, ours_b
     ray_results, local_results = open_results(tmp_path / "ray"), open_results(tmp_path / "local")
     assert [e.rows for e in ray_results.manifest.files] == [2, 0, 0]
     _same_rows(ray_results, local_results)
+
+
+def test_a_file_of_one_block_runs_without_ray_s_warning_to_split_it(tmp_path, ours_bundle):
+    """A file under BLOCK_ROWS rows feeds one of two actors: Ray warned to raise `override_num_blocks`, advice
+    for Ray's own pipelines that a user of this command cannot take (the README says why one actor works)."""
+    neg, pos = ours_bundle.label_names[:2]
+    path = tmp_path / "small.csv"
+    _write(path, ["text,label", f"a dull film,{neg}", f"a fine film,{pos}"])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        run_job(ours_bundle, resolve_inputs(path), JobOptions("evaluate"), tmp_path / "ray", engine="ray",
+                ray_options=WORKERS)
+    assert open_results(tmp_path / "ray").manifest.files[0].rows == 2
+    assert not [w for w in seen if "concurrent actors" in str(w.message)], [str(w.message) for w in seen]
 
 
 def test_a_bad_shard_fails_in_one_line_without_ray_tracebacks(tmp_path, ours_bundle, capfd):
