@@ -124,8 +124,10 @@ def _run_job(
     created = missing_folders(folder)
     shards.mkdir(parents=True, exist_ok=True)
     names = tuple(str(p) for p in inputs.files)
-    start = time.perf_counter()
     try:
+        if engine == "ray":  # the run's seconds (and examples_per_s) count from a cluster that is up, as a local run's
+            connect(ray_options.address, ray_options.workers)
+        start = time.perf_counter()
         if engine == "local":
             _run_local(bundle, inputs, job, reader, shards, names, progress)
             workers = 1
