@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,8 @@ def describe_shards(folder: Path, shards: tuple[str, ...]) -> tuple[tuple[int, .
 
 def manifest_digest(value: dict[str, Any]) -> str:
     """sha256 of a manifest's fields but its digest, as written (tuples and lists read the same)."""
-    fields = {name: item for name, item in value.items() if name != "digest"}
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    signed = {name: item for name, item in value.items() if name != "digest"}
+    return hashlib.sha256(json.dumps(signed, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
@@ -145,6 +145,11 @@ def read_manifest(folder: str | Path) -> Manifest:
             )
         if value.get("digest") != manifest_digest(value):  # any field edited: rows, label names, kind, options...
             raise damaged(folder, "edited after its run: its digest does not match its contents")
+        if unknown := sorted(set(value) - {f.name for f in fields(Manifest)}):  # signed, so written that way
+            raise ResultsError(
+                f"{path}: results written by a newer version of explainer (fields this one does not know: "
+                f"{', '.join(unknown)}); update explainer, or run the job again into a new folder"
+            )
         value["files"] = tuple(FileEntry(**entry) for entry in value["files"])
         for name in ("label_names", "extra_columns", "shards", "columns", "shard_rows", "shard_sha256"):
             value[name] = tuple(value[name])

@@ -44,6 +44,11 @@ def test_a_garbled_manifest_says_to_remove_the_folder_not_only_to_rerun(shards, 
     (out / MANIFEST).write_text(json.dumps({**manifest, "version": VERSION - 1}))  # numbers of an older version
     with pytest.raises(ResultsError, match="another version of explainer .* run the job again into a new folder"):
         run_job(ours_bundle, inputs, JobOptions("evaluate"), out)
+    # A newer version that adds a field without a new version number: said as such, not "damaged (TypeError)"
+    newer = {**manifest, "a_later_field": 1}
+    (out / MANIFEST).write_text(json.dumps({**newer, "digest": manifest_digest(newer)}))
+    with pytest.raises(ResultsError, match="a newer version of explainer .*does not know: a_later_field.*update"):
+        open_results(out)
 
 
 def test_another_run_is_refused_saying_what_differs(shards, tmp_path, ours_bundle):
