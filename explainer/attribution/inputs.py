@@ -25,7 +25,7 @@ from explainer.capture.validation import label_index
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.thought_beacon.dense import ATTRIBUTED_DENSE as DENSE_NOTE
-from explainer.thought_beacon.dense import dense_forward_args, differs_note, own_prediction
+from explainer.thought_beacon.dense import dense_differs, dense_forward_args, differs_note, own_prediction
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,7 +151,7 @@ def dense_notes(
 ) -> tuple[str, ...]:
     """The notes of an attribution run dense (logits [labels] of that run): that it was, and, when the target was
     the default, whether that run would predict another label than the model does at its own tau."""
-    if not prepared.dense:
+    if not prepared.dense or not dense_differs(bundle.model.config):  # at tau 0 the dense run is the model's own
         return ()
     differs = differs_note(bundle.label_names, label, logits) if target is None else None
     return (DENSE_NOTE, differs) if differs else (DENSE_NOTE,)

@@ -42,7 +42,7 @@ from explainer.data.challenge import DEFAULT_PATH
 from explainer.loading.bundle import ModelBundle, embedding_rows
 from explainer.models import GatePin
 from explainer.thought_beacon.dense import RUN_DENSE as DENSE_NOTE
-from explainer.thought_beacon.dense import differs_note, own_prediction
+from explainer.thought_beacon.dense import dense_differs, differs_note, own_prediction
 
 Progress = Callable[[int, int], None]
 REFERENCE_BATCH = 32
@@ -235,7 +235,7 @@ def ablate_heads(
     if plan.markers is not None:
         marker = change[offset : offset + layers]
     pinned, pin_passes = _gate_pins(bundle, item, label, float(baseline[label]))
-    notes = [DENSE_NOTE] if forward_extra(bundle) else []
+    notes = [DENSE_NOTE] if dense_differs(bundle.model.config) else []
     if target is None and (differs := differs_note(bundle.label_names, label, baseline)):
         notes.append(differs)
     if item.truncated:

@@ -39,7 +39,7 @@ from explainer.causal.results import Patching, label_index
 from explainer.families import single_readout_note
 from explainer.loading.bundle import ModelBundle
 from explainer.thought_beacon.dense import RUN_DENSE as DENSE_NOTE
-from explainer.thought_beacon.dense import differs_note, own_prediction
+from explainer.thought_beacon.dense import dense_differs, differs_note, own_prediction
 from explainer.views.text import display_token
 
 Progress = Callable[[int, int], None]
@@ -172,7 +172,7 @@ def patch(
     logits = run.logits
     shares = (logits[:, label] - logits[:, foil] - corrupted_difference) / difference + 0.0  # + 0.0: no "-0.0"
     maps = _maps(plan, rows, shares, right.length)
-    notes = [DENSE_NOTE] if extra else []
+    notes = [DENSE_NOTE] if dense_differs(bundle.model.config) else []
     if own is not None and (differs := differs_note(bundle.label_names, own, clean_np, "for the clean text")):
         notes.append(differs)
     if own_corrupted is not None and (

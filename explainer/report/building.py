@@ -24,7 +24,7 @@ from explainer.loading.bundle import ModelBundle
 from explainer.report.linking import LINK_LEFT_OUT, link_model
 from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, ReportError, check_pages
 from explainer.thought_beacon.beacons import input_compute
-from explainer.thought_beacon.dense import ATTRIBUTED_DENSE, differs_note
+from explainer.thought_beacon.dense import ATTRIBUTED_DENSE, dense_differs, differs_note
 from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import thought_beacon as tb_figures
@@ -142,11 +142,13 @@ def _attribution(
     # a method that reads no label (rollout) explains none: naming one would claim what was not computed
     of = f" of {which} {scores.target_label}" if REGISTRY[method].depends_on_target else ""
     caption = f"{title(method)}{of}. " + attribution_figures.legend_sentence(method, scores.target_label)
-    notes = list(scores.notes)
-    at = "its own tau" if tau is None else f"tau {tau:g}"
-    differs = differs_note(result.label_names, result.predicted, scores.logits, at=at)
-    if ATTRIBUTED_DENSE in scores.notes and differs:
-        notes.append(differs)
+    # The dense note holds against the tau the report's header was run at, not only the model's own
+    notes = [note for note in scores.notes if note != ATTRIBUTED_DENSE]
+    if dense_differs(bundle.model.config, tau):
+        notes.insert(0, ATTRIBUTED_DENSE)
+        at = "its own tau" if tau is None else f"tau {tau:g}"
+        if differs := differs_note(result.label_names, result.predicted, scores.logits, at=at):
+            notes.append(differs)
     caption += "".join(f" {note}" for note in notes)
     if scores.convergence_delta is not None:
         caption += " " + attribution_figures.convergence_caption(scores)

@@ -38,6 +38,17 @@ def dense_forward_args(config) -> dict[str, float]:
     return {"beacon_threshold": 0.0} if uses_beacons(config) else {}
 
 
+def dense_differs(config, tau: float | None = None) -> bool:
+    """Whether a dense run is another function than the model at `tau` (None: its own): a model with beacons at a
+    tau that skips some MLP updates. At tau 0 (the config's default, an untrained fallback, a training run that
+    found no better tau) it skips none, so the dense run is the model itself and the notes above would say what is
+    not so."""
+    from explainer.models import uses_beacons
+
+    at = float(getattr(config, "beacon_threshold", 0.0) or 0.0) if tau is None else tau
+    return uses_beacons(config) and at > 0.0
+
+
 DENSE_SUFFIX = " with every MLP update run (dense); the other pages show the model at its τ, which skips some"
 
 

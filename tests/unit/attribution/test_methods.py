@@ -202,15 +202,30 @@ def test_layer_conductance_matches_captums_layer_conductance_one_layer_at_a_time
         np.testing.assert_allclose(ours.layer_scores[layer + 1], reference, atol=0.01 * np.abs(reference).max())
 
 
-def test_only_a_model_with_beacons_is_run_dense_and_says_so(bundle):
-    # the baseline twin is a ThoughtBeacon config without beacons: a note about its gates would be false
+def test_only_a_model_with_beacons_is_run_dense_and_says_so_when_its_tau_skips(bundle):
+    # the baseline twin is a ThoughtBeacon config without beacons: a note about its gates would be false. So is one
+    # for a model at tau 0 (the config's default), which skips nothing: its dense run is the model itself.
     from explainer.attribution.inputs import DENSE_NOTE
+    from explainer.causal.ablation import ablate_heads
     from explainer.causal.hooks import forward_extra
+    from explainer.causal.patching import patch
+    from explainer.thought_beacon.dense import RUN_DENSE
 
-    ours = attribute(bundle("ours"), "a fine film", "saliency")
+    loaded = bundle("ours")
+    assert loaded.model.config.beacon_threshold == 0.0 and forward_extra(loaded)
     twin = attribute(bundle("baseline"), "a fine film", "saliency")
-    assert DENSE_NOTE in ours.notes and DENSE_NOTE not in twin.notes
-    assert forward_extra(bundle("ours")) and not forward_extra(bundle("baseline"))
+    assert DENSE_NOTE not in twin.notes and not forward_extra(bundle("baseline"))
+
+    def notes() -> list[str]:
+        return [*attribute(loaded, "a fine film", "saliency").notes, *ablate_heads(loaded, "a fine film").notes,
+                *patch(loaded, "a fine film", "a dull film").notes]
+
+    assert not {DENSE_NOTE, RUN_DENSE} & set(notes())
+    loaded.model.config.beacon_threshold = 0.5
+    try:
+        assert notes().count(RUN_DENSE) == 2 and DENSE_NOTE in notes()
+    finally:
+        loaded.model.config.beacon_threshold = 0.0
 
 
 def test_a_model_run_dense_is_attributed_for_the_label_it_predicts_at_its_own_tau(bundle):

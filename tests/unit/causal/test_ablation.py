@@ -75,7 +75,7 @@ def test_thought_beacon_variants(ours_bundle):
     text = "The film is a quiet triumph."
     result = ablate_heads(ours_bundle, text, mode="zero")
     assert result.marker_off.shape == (2,) and result.gate_pinned.shape == (2, 2) and result.mlp.shape == (2,)
-    assert any("dense" in note for note in result.notes)
+    assert not any("dense" in note for note in result.notes)  # tau 0: the dense run is the model itself
     # Ground truth for a pin: the model's own GatePin on a plain forward pass.
     inputs = ours_bundle.tokenizer(text, return_tensors="pt")
     with torch.no_grad():

@@ -206,6 +206,8 @@ def test_the_attribution_section_explains_the_label_the_header_shows_at_every_ta
             explained = re.search(r"Saliency of the predicted label ([^.]+)\. ", document).group(1)
             assert explained == header, (tau, text)
             differed += "run dense it would predict" in document
+            # at tau 0 nothing is skipped: the dense run is the model the header shows, so no note says otherwise
+            assert ("attributed dense" in document) == (tau > 0), (tau, text)
     assert differed, "no text changed its prediction at tau 0.9: the note went untested"
 
 
