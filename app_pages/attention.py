@@ -9,6 +9,7 @@ import streamlit as st
 from explainer.attention.statistics import FIELDS
 from explainer.ui import attention as sections
 from explainer.ui import export, links, progressive, session
+from explainer.ui import whatif as whatif_ui
 from explainer.views import attention_page as attention_views
 from explainer.views.text import markdown_literal, plural
 
@@ -18,6 +19,7 @@ if trace is not None:
     current = session.selection()
     name, text = current.bundle.name, current.text
     layers, heads, count = trace.num_layers, trace.num_heads, len(trace.tokens)
+    whatif_ui.back_button(name, text)  # a head opened from What-if's change map, for its edited copy
     st.caption(
         f"{markdown_literal(trace.model_name)}: predicts **{markdown_literal(trace.predicted_label)}** "
         f"({trace.probabilities[trace.predicted]:.1%}) · "

@@ -25,6 +25,7 @@ if current.error:
     show_problem(current.error)
     links.stop()
 name, original = current.bundle.name, current.text
+whatif_ui.back_button(name, original)  # come back by the sidebar after a head was opened for the edited copy
 links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
 links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS, tell=True)
 links.seed_option(whatif_ui.SWAPS_KEY, "swaps", str, "")
@@ -92,7 +93,7 @@ else:
     event = chart(whatif_figures.head_change_figure(change), "heads", on_select="rerun", selection_mode="points")
     head = export.clicked_pair(event)
 if head is not None:
-    links.switch_page("app_pages/attention.py", {"model": name, "text": edited, "layer": head[0], "head": head[1]})
+    whatif_ui.open_head(name, original, edited, head[0], head[1])
 if not progressive.rest_may_follow(("whatif", name, original, edited)):
     links.stop()  # attributions and counterfactuals follow once the browser has drawn the heads
 

@@ -18,6 +18,7 @@ from explainer.progress import Progress
 from explainer.ui import caches, links, progressive, session
 from explainer.ui.text_box import limited_text_input
 from explainer.views import whatif as whatif_figures
+from explainer.views.text import markdown_literal
 
 PAGE = "app_pages/whatif.py"
 ALL = "all"
@@ -44,6 +45,8 @@ SWAPS_LONGEST = 2000  # characters of swaps
 SWAPS_KEY = "whatif_swaps"  # the user's lexicon swaps, "good->bad, not->", tried before the shipped list
 FLIP_TEXTS_KEY = "_whatif_flip_texts"  # the listed flips' texts, by table row
 FLIPS_VERSION_KEY = "_whatif_flips_version"  # part of the table's key: a new number draws the table unselected
+RETURN_KEY = "_whatif_return"  # (model, original, edited) of the comparison a click on a head left: back_button
+GOING_BACK_KEY = "_whatif_going_back"  # the same, set by the way back's click for its run to switch pages
 
 
 def methods_of(choice: str) -> tuple[str, ...]:
@@ -176,6 +179,40 @@ def copy_written_for(original: str, edited: str) -> str:
         held = (edited, original)
         st.session_state[COPY_OF_KEY] = held
     return held[1]
+
+
+def open_head(name: str, original: str, edited: str, layer: int, head: int) -> None:
+    """A click on the head-change map: the head on the Attention page for the edited copy, which becomes the sidebar
+    text there; the comparison is remembered, so that page and this one offer the way back to it."""
+    st.session_state[RETURN_KEY] = (name, original, edited)
+    links.switch_page("app_pages/attention.py", {"model": name, "text": edited, "layer": layer, "head": head})
+
+
+def back_button(name: str, text: str) -> None:
+    """While the sidebar still holds the edited copy a head was opened for: a button back to the comparison, the
+    original the sidebar text again (the sidebar's What-if had compared the copy with itself)."""
+    going = st.session_state.pop(GOING_BACK_KEY, None)
+    if going is not None:  # the click's run: its callback has set the texts; the address and page follow
+        links.switch_page(PAGE, {"model": going[0], "text": going[1], "edited": going[2]})
+    held = st.session_state.get(RETURN_KEY)
+    if held is None:
+        return
+    model, original, edited = held
+    if (model, edited) != (name, text):  # the text or model moved on: nothing to go back to
+        del st.session_state[RETURN_KEY]
+        return
+    shown = original if len(original) <= 60 else original[:57] + "..."
+    st.button(f"Back to What-if: the original, {markdown_literal(repr(shown))}, against this copy",
+              key="whatif_back", icon=":material/arrow_back:", type="tertiary", on_click=_go_back)
+
+
+def _go_back() -> None:
+    """The way back's callback: callbacks run before the sidebar is drawn, so its text can still be set here (a
+    switch to the page already shown keeps the sidebar's text over the address's)."""
+    model, original, edited = st.session_state.pop(RETURN_KEY)
+    st.session_state["text"] = original
+    st.session_state[EDITED_KEY] = edited
+    st.session_state[GOING_BACK_KEY] = (model, original, edited)
 
 
 def load_edited(text: str) -> None:

@@ -357,3 +357,35 @@ def test_a_linked_label_is_matched_ignoring_case_as_the_command_line_does(three_
     app = run_page({"model": folder, "text": "a fine film", "flip_to": "Negativ"})  # a typo is still said
     assert app.selectbox(key="whatif_flip_to").value == "any other label"
     assert [toast.value for toast in app.toast if "flip_to" in toast.value]
+
+
+def test_a_head_opened_for_the_edited_copy_offers_the_way_back_to_the_comparison():
+    """A click on the head-change map opens the head on Attention for the edited copy, which becomes the sidebar
+    text; coming back by the sidebar, What-if compared the copy with itself and the original was gone (a browser
+    walk). Attention and What-if now offer a button back."""
+    from explainer.ui.whatif import RETURN_KEY
+
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"text": EDITED, "layer": "1", "head": "2"})  # where open_head's switch lands
+    app.session_state[RETURN_KEY] = (load_model(device="cpu").name, ORIGINAL, EDITED)  # what open_head leaves
+    app.run().switch_page("app_pages/attention.py").run()
+    assert not app.exception, app.exception
+    back = app.button(key="whatif_back")
+    assert "Back to What-if" in back.label and "lifeless" in back.label
+    app.switch_page("app_pages/whatif.py").run()  # by the sidebar: the copy is the sidebar text
+    assert [m.value for m in app.metric] == ["positive", "positive"]  # the copy against itself
+    app.button(key="whatif_back").click().run()  # where it leads: tests/browser/test_whatif.py (AppTest keeps the
+    assert not app.exception and RETURN_KEY not in app.session_state  # sidebar's text over a switch's address)
+
+
+def test_the_way_back_goes_once_the_sidebar_text_moves_on():
+    from explainer.ui.whatif import RETURN_KEY
+
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"text": EDITED})
+    app.session_state[RETURN_KEY] = (load_model(device="cpu").name, ORIGINAL, EDITED)
+    app.run().switch_page("app_pages/attention.py").run()
+    assert any(button.key == "whatif_back" for button in app.button)
+    app.text_area(key="text").input("Another text altogether.").run()
+    assert not app.exception and all(button.key != "whatif_back" for button in app.button)
+    assert RETURN_KEY not in app.session_state

@@ -111,4 +111,12 @@ def test_clicking_a_head_of_the_change_map_opens_it_on_the_attention_page(browse
     page.get_by_role("heading", name="Layer 2, head 1").wait_for(timeout=120_000)
     shown = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
     assert shown["layer"] == ["2"] and shown["head"] == ["1"] and shown["text"] == [edited]
+    # Back by the sidebar, What-if compared the copy with itself (the original was gone): a button leads back
+    page.locator("[data-testid='stSidebarNav'] a").filter(has_text="What-if").first.click()
+    page.wait_for_url("**/whatif?**", timeout=60_000)
+    page.get_by_role("button", name="Back to What-if").click()
+    page.locator(".whatif-original", has_text="A dull script.").wait_for(timeout=120_000)  # beside the copy
+    shown = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert shown["text"] == ["A dull script."] and shown["edited"] == [edited]
+    assert page.locator("[data-testid='stSidebar'] textarea").first.input_value() == "A dull script."
     assert page.locator("[data-testid='stException']").count() == 0 and not tried
