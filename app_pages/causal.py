@@ -61,6 +61,9 @@ if trace is not None:
         pass  # said, before asking for the other text: a demo's over-long sidebar text cannot be patched at all
     elif not clean.strip() or not corrupted.strip():
         st.info("Type a corrupted text (or find a counterfactual) to patch." if clean.strip() else "Type a clean text.")
+    elif causal_ui.written_for_another(clean, corrupted, text_options["source"] == "pair"):
+        st.info("The corrupted text was written for another clean text: *Find a counterfactual* fills it from the "
+                "sidebar text, or edit it to patch.")
     else:
         try:
             patched = causal_ui.get_patching(name, clean, corrupted, target)

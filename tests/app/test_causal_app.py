@@ -194,3 +194,22 @@ def test_two_texts_chosen_with_a_new_sidebar_text_starts_from_that_text():
     app.text_area(key="text").input("A dull, tedious and lifeless script.")
     app.radio(key="causal_source").set_value("pair").run()
     assert not app.exception and app.text_area(key="causal_clean").value == "A dull, tedious and lifeless script."
+
+
+def test_a_corrupted_text_written_for_an_earlier_sidebar_text_is_not_patched_against_the_new_one():
+    """A browser walk found a flip of a 126-token review, then typed "Great." in the sidebar: the page patched
+    "Great." against the old flip (123 tokens without a partner, maps almost empty) without a word."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"text": CLEAN, "corrupted": CORRUPTED})
+    app.run().switch_page(PAGE_PATH).run()
+    assert not app.exception and len(app.get("plotly_chart")) == 7  # patched: the pair came together
+    app.text_area(key="text").input("Great.").run()
+    assert not app.exception, app.exception
+    assert any("written for another clean text" in info.value for info in app.info)
+    assert len(app.get("plotly_chart")) == 3  # ablation of the new text only
+    app.text_area(key="causal_corrupted").input("Awful.").run()  # edited: written for this text
+    assert not app.exception and not any("another clean text" in info.value for info in app.info)
+    assert len(app.get("plotly_chart")) == 7
+    app.radio(key="causal_source").set_value("pair").run()  # two boxes: the clean one's edits are deliberate
+    app.text_area(key="causal_clean").input("Superb.").run()
+    assert not any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 7
