@@ -154,8 +154,17 @@ def highlighted_html(attribution: Attribution) -> str:
     )
 
 
+def layer_mean_note(attribution: Attribution) -> str:
+    """What a per-layer method's one score per token is: the mean of its hidden states' rows (each of which sums to
+    the logit's change, so the mean does too); "" for any other method."""
+    if attribution.layer_scores is None:
+        return ""
+    return f"mean over the {len(attribution.layer_scores)} hidden states"
+
+
 def bars(attribution: Attribution) -> go.Figure:
     labels = token_labels(attribution.tokens)
+    mean = layer_mean_note(attribution)
     scores = attribution.scores
     two_sided = attribution.signed
     figure = go.Figure(
@@ -167,7 +176,8 @@ def bars(attribution: Attribution) -> go.Figure:
         )
     )
     figure.update_layout(
-        title=f"{attribution.title}{title_suffix(attribution.method, attribution.target_label)}",
+        title=f"{attribution.title}{f' ({mean})' if mean else ''}"
+              f"{title_suffix(attribution.method, attribution.target_label)}",
         xaxis={"type": "category", "tickangle": -60},
         yaxis={"title": "attribution" if two_sided else "weight (unsigned)"},
         height=360,
@@ -210,7 +220,8 @@ def methods_table(attributions: Mapping[str, Attribution]) -> pd.DataFrame:
     first = next(iter(attributions.values()))
     table = pd.DataFrame({"token": [display_token(token) for token in first.tokens]})  # as the axes show them
     for method, result in attributions.items():
-        table[method_title(method)] = result.scores
+        mean = layer_mean_note(result)
+        table[method_title(method) + (f" ({mean})" if mean else "")] = result.scores
     return table
 
 

@@ -122,3 +122,18 @@ def test_the_headline_names_the_attributed_label_except_for_a_method_that_reads_
     crafted = fake("saliency", [0.1])
     crafted = type(crafted)(**{**crafted.__dict__, "model_name": "**x** [a](http://e.com)"})
     assert "**x**" not in views.headline(crafted) and "](http" not in views.headline(crafted)
+
+
+def test_a_per_layer_method_says_its_one_score_per_token_is_the_mean_of_its_hidden_states():
+    """Layer conductance's bars and its column of the methods table showed the mean of 7 rows unlabelled: [CLS]
+    0.36 beside integrated gradients' 0, where the heatmap below read about 0 in every row but the last (a
+    browser walk)."""
+    from dataclasses import replace
+
+    rows = np.array([[0.0, 1.0], [0.0, 1.0], [2.1, -1.1]], dtype=np.float32)  # each sums to the logit's change
+    conductance = replace(fake("layer_conductance", rows.mean(axis=0)), layer_scores=rows)
+    gradients = fake("integrated_gradients", [0.0, 1.0])
+    assert views.bars(conductance).layout.title.text.startswith("Layer conductance (mean over the 3 hidden states)")
+    assert "mean" not in views.bars(gradients).layout.title.text
+    columns = list(views.methods_table({"layer_conductance": conductance, "integrated_gradients": gradients}))
+    assert columns == ["token", "Layer conductance (mean over the 3 hidden states)", "Integrated gradients"]
