@@ -101,7 +101,7 @@ def swap_outcomes(text: str, swaps: Sequence[tuple[str, str]], search: Counterfa
     said = []
     for old, new in swaps:
         outcome = ("its word is not in the text" if old not in words else "in a flip below"
-                   if (old, new.lower()) in used else "tried, in no flip found")
+                   if (old, new.lower()) in used else "tried, but in none of the flips found")
         said.append(f"{old}->{new}: {outcome}")
     return ("Your swaps: " + "; ".join(said) + ".") if said else ""
 

@@ -77,8 +77,8 @@ def test_the_users_swaps_feed_the_lexicon_and_travel_in_the_link():
     # a swap that flips nothing was simply missing from the table: said, as one whose word is not in the text
     app.text_input(key="whatif_swaps").set_value("script->scripts, zebra->horse").run()
     app.button(key="whatif_find").click().run()
-    assert ("Your swaps: script->scripts: tried, in no flip found; zebra->horse: its word is not in the text."
-            in [as_read(c.value) for c in app.caption])
+    assert ("Your swaps: script->scripts: tried, but in none of the flips found; zebra->horse: its word is not in "
+            "the text." in [as_read(c.value) for c in app.caption])
     app.text_input(key="whatif_swaps").set_value("dull").run()
     app.button(key="whatif_find").click().run()
     assert not app.exception and any("has no '->'" in as_read(i.value) for i in app.info)

@@ -25,8 +25,10 @@ def test_a_swap_s_replacement_is_tried_as_typed():
     "spec, named",
     [
         ("good->bad, awful", "'awful' has no '->'"),
-        ("good bad->fine", "'good bad->fine': the word to replace must be one word, not 2 words"),
+        ("good bad->fine", "'good bad->fine': the word to replace must be one word, not 2 words (good bad)"),
         ("->bad", "'->bad': the word to replace must be one word, not nothing"),
+        # the pieces are named: "8 words" of "<b>love</b>" read as a miscount (a browser walk)
+        ("<b>love</b>->hate", "not 8 words (< b > love < / b >: a punctuation mark is a word)"),
         ("a->b->c", "more than one '->'"),
     ],
 )
