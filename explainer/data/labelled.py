@@ -296,7 +296,10 @@ def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[
         shown = f" {columns}" if raw.quote else ""
         raise DatasetError(f"{raw.name}: repeated column names in the header{shown}")
 
-    def read() -> Iterator[tuple[int, list[str] | None, str | None]]:
+    # (first line, last line, fields or None, problem): the lines kept per row, as two rows are read ahead
+    Read = tuple[int, int, list[str] | None, str | None]
+
+    def read() -> Iterator[Read]:
         while True:
             start = reader.line_num + 1
             try:
@@ -304,35 +307,42 @@ def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[
             except StopIteration:
                 return
             except csv.Error as e:
-                yield start, None, _csv_problem(fmt, e)
+                yield start, reader.line_num, None, _csv_problem(fmt, e)
                 continue
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # a blank line holds no row
-            yield start, fields, None
+            yield start, reader.line_num, fields, None
 
     rows = read()
-    first = next(rows, None)
-    if first is not None and first[1] is not None and len(first[1]) == len(columns) + 1 and first[1][0] == "1":
-        # R's write.table (row.names = TRUE, its default) names every column but the row names', which count from
-        # "1": a header one field short of such a first row has a nameless first column, as pandas reads it (a
-        # first row of one tab too many is otherwise a bad row, not a layout for the whole file)
+    pending = list(itertools.islice(rows, 2))  # the first two rows say whether R wrote the file with row names
+    if _r_row_names([fields for _, _, fields, _ in pending], len(columns)):
         columns = [_free_name("row_name", columns), *columns]
-    pending = [first] if first is not None else []
 
     def records() -> Iterator[Record]:
-        for start, fields, problem in itertools.chain(pending, rows):
+        for start, end, fields, problem in itertools.chain(pending, rows):
             if fields is None:
                 yield start, None, problem
                 continue
             if len(fields) != len(columns):
                 reason = f"expected {len(columns)} fields, found {len(fields)}"
-                if reader.line_num > start:
-                    reason += f" (record runs over lines {start}-{reader.line_num}: an unclosed quote?)"
+                if end > start:
+                    reason += f" (record runs over lines {start}-{end}: an unclosed quote?)"
                 yield start, None, reason
                 continue
             yield start, dict(zip(columns, fields)), None
 
     return columns, records()
+
+
+def _r_row_names(first_rows: Sequence[list[str] | None], named: int) -> bool:
+    """Whether R's write.table (row.names = TRUE, its default) wrote the file: it names every column but the row
+    names', which count from "1", so its rows have one field more than the header, the first "1" then "2". Pandas
+    reads any header one field short as naming all but an index; two rows are asked for here, as a label-first file
+    whose first text holds a stray delimiter ("1,great, fun movie") has one bad row, not a layout for the whole
+    file."""
+    return bool(first_rows) and all(
+        row is not None and len(row) == named + 1 and row[0] == str(number) for number, row in enumerate(first_rows, 1)
+    )
 
 
 def _free_name(name: str, taken: Sequence[str]) -> str:

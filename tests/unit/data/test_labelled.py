@@ -737,9 +737,17 @@ def test_r_row_names_are_a_column_of_their_own(tmp_path):
     for path in (comma, tab):
         data = read_dataset(path, label_names=NAMES)
         assert data.texts[0] == "a fine film" and data.labels == (1, 0) and not data.problems
-    named = write(tmp_path, "n.csv", "text,row_name\n1,a fine film,1\n2,dull\n")  # the name is free
+    named = write(tmp_path, "n.csv", "text,row_name\n1,a fine film,1\n2,dull,0\n3,short\n")  # the name is free
     data = read_dataset(named, label_column="row_name", text_column="text", label_names=NAMES)
-    assert data.texts == ("a fine film",) and data.problems == ((3, "expected 3 fields, found 2"),)
+    assert data.texts == ("a fine film", "dull") and data.problems == ((4, "expected 3 fields, found 2"),)
+    # a label-first file whose first text holds a stray comma has one bad row, not row names (a review: the first
+    # row alone decided, and the file was read as 3 columns, every other row bad)
+    stray = write(tmp_path, "s.csv", "label,text\n1,great, fun movie\n0,dull\n1,fine\n")
+    data = read_dataset(stray, label_names=NAMES)
+    assert data.texts == ("dull", "fine") and data.problems == ((2, "expected 2 fields, found 3"),)
+    # a bad first row still names only its own lines
+    quote = write(tmp_path, "q.csv", 'text,label\nfine,1\n"open,1\nx,0\n')
+    assert read_dataset(quote, label_names=NAMES).problems[0][1].endswith("over lines 3-4: an unclosed quote?)")
 
 
 def test_a_row_of_invisible_characters_only_is_skipped_as_empty(tmp_path):
