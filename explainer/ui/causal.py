@@ -31,7 +31,8 @@ OPEN_HEAD_KEY = "_causal_open_head"  # (layer, head) a button asked the Attentio
 FOUND_KEY = "_causal_found"  # a counterfactual found on the last run, for the text box before it is drawn
 PAIR_REQUEST = "_causal_pair_request"  # the mistake the Errors page asked to open with its flip, acted on next run
 EDITED_KEYS = ("edited", "whatif_edited", "whatif_text")  # where the What-if page may keep its edited text
-WRITTEN_FOR_KEY = "_causal_corrupted_for"  # (the corrupted text, the clean text it was written for): written_for
+WRITTEN_FOR_KEY = "_causal_corrupted_for"  # {corrupted text: the clean text it was written for}: written_for_another
+KEPT_PAIRINGS = 64
 
 
 # Results by (kind, model, texts, options), newest last. Not st.cache_data: its replay forbids updating a progress
@@ -198,14 +199,17 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
 def written_for_another(clean: str, corrupted: str, paired: bool) -> bool:
     """Whether the corrupted text was written (typed, found, linked) for another sidebar text than `clean`: the
     sidebar's text changed since, and patching it against an edit of an unrelated text measures nothing meant (a
-    browser walk patched "Great." against a flip of a 126-token review, its maps almost empty). Kept per run, as
-    What-if keeps its copy's (whatif_ui.copy_written_for): a changed corrupted text is written for this clean one,
-    and so is any in two boxes (`paired`), both in view, where editing the clean one is deliberate."""
-    held = st.session_state.get(WRITTEN_FOR_KEY)
-    if held is None or held[0] != corrupted or paired:
-        held = (corrupted, clean)
-        st.session_state[WRITTEN_FOR_KEY] = held
-    return held[1] != clean and corrupted.strip() != clean.strip()  # the same text: patching says "nothing to patch"
+    browser walk patched "Great." against a flip of a 126-token review, its maps almost empty). Each corrupted text
+    is known by the clean text it first came with, so Back to an earlier one (restoring its corrupted text beside
+    a later sidebar text) is caught too; one in two boxes (`paired`), both in view, is written for its clean box,
+    whose edits are deliberate."""
+    written: dict[str, str] = st.session_state.setdefault(WRITTEN_FOR_KEY, {})
+    if paired or corrupted not in written:
+        written.pop(corrupted, None)
+        written[corrupted] = clean  # newest last
+        while len(written) > KEPT_PAIRINGS:
+            del written[next(iter(written))]
+    return written[corrupted] != clean and corrupted.strip() != clean.strip()  # the same: "nothing to patch"
 
 
 def within_demo_limit(model_name: str, clean: str, corrupted: str, paired: bool) -> bool:

@@ -210,6 +210,8 @@ def test_a_corrupted_text_written_for_an_earlier_sidebar_text_is_not_patched_aga
     app.text_area(key="causal_corrupted").input("Awful.").run()  # edited: written for this text
     assert not app.exception and not any("another clean text" in info.value for info in app.info)
     assert len(app.get("plotly_chart")) == 7
+    app.text_area(key="causal_corrupted").input(CORRUPTED).run()  # as Back restores it beside "Great." (a review)
+    assert any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 3
     app.radio(key="causal_source").set_value("pair").run()  # two boxes: the clean one's edits are deliberate
     app.text_area(key="causal_clean").input("Superb.").run()
     assert not any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 7
