@@ -145,7 +145,10 @@ def read_manifest(folder: str | Path) -> Manifest:
             )
         if value.get("digest") != manifest_digest(value):  # any field edited: rows, label names, kind, options...
             raise damaged(folder, "edited after its run: its digest does not match its contents")
-        if unknown := sorted(set(value) - {f.name for f in fields(Manifest)}):  # signed, so written that way
+        known, entry_known = {f.name for f in fields(Manifest)}, {f.name for f in fields(FileEntry)}
+        entries = value.get("files") if isinstance(value.get("files"), list) else []
+        in_entries = {key for entry in entries if isinstance(entry, dict) for key in entry} - entry_known
+        if unknown := sorted((set(value) - known) | {f"files[].{key}" for key in in_entries}):  # signed: written so
             raise ResultsError(
                 f"{path}: results written by a newer version of explainer (fields this one does not know: "
                 f"{', '.join(unknown)}); update explainer, or run the job again into a new folder"

@@ -49,6 +49,10 @@ def test_a_garbled_manifest_says_to_remove_the_folder_not_only_to_rerun(shards, 
     (out / MANIFEST).write_text(json.dumps({**newer, "digest": manifest_digest(newer)}))
     with pytest.raises(ResultsError, match="a newer version of explainer .*does not know: a_later_field.*update"):
         open_results(out)
+    newer = {**manifest, "files": [{**entry, "a_later_key": 1} for entry in manifest["files"]]}  # in a file entry
+    (out / MANIFEST).write_text(json.dumps({**newer, "digest": manifest_digest(newer)}))
+    with pytest.raises(ResultsError, match="a newer version of explainer .*does not know: files\\[\\].a_later_key"):
+        open_results(out)
 
 
 def test_another_run_is_refused_saying_what_differs(shards, tmp_path, ours_bundle):
