@@ -49,7 +49,8 @@ def parse_swaps(spec: str | Mapping[str, str] | Iterable[tuple[str, str]] | None
         if len(old_words) != 1:
             # as the search splits text: punctuation is a word of its own, so "<b>love" is 4 words, which are named
             pieces = " ".join(w.text for w in old_words[:10]) + (" ..." if len(old_words) > 10 else "")
-            marks = ": a punctuation mark is a word" if any(not w.text.isalnum() for w in old_words) else ""
+            bare_marks = any(not any(c.isalnum() for c in w.text) for w in old_words)  # "don't" is one word
+            marks = ": a punctuation mark is a word" if bare_marks else ""
             what = "nothing" if not old_words else f"{len(old_words)} words ({pieces}{marks})"
             raise InputError(f"Swap '{shown}': the word to replace must be one word, not {what}")
         swaps.append((old_words[0].text.lower(), " ".join(new.split())))  # as typed ("so-so", "meh!"), spaces one

@@ -209,7 +209,10 @@ def back_button(name: str, text: str) -> None:
 def _go_back() -> None:
     """The way back's callback: callbacks run before the sidebar is drawn, so its text can still be set here (a
     switch to the page already shown keeps the sidebar's text over the address's)."""
-    model, original, edited = st.session_state.pop(RETURN_KEY)
+    held = st.session_state.pop(RETURN_KEY, None)
+    if held is None:  # a click on a button a rerun has just dropped
+        return
+    model, original, edited = held
     st.session_state["text"] = original
     st.session_state[EDITED_KEY] = edited
     st.session_state[GOING_BACK_KEY] = (model, original, edited)

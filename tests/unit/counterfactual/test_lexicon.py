@@ -29,6 +29,7 @@ def test_a_swap_s_replacement_is_tried_as_typed():
         ("->bad", "'->bad': the word to replace must be one word, not nothing"),
         # the pieces are named: "8 words" of "<b>love</b>" read as a miscount (a browser walk)
         ("<b>love</b>->hate", "not 8 words (< b > love < / b >: a punctuation mark is a word)"),
+        ("don't worry->x", "not 2 words (don't worry)"),  # the space, not the apostrophe
         ("a->b->c", "more than one '->'"),
     ],
 )
