@@ -173,9 +173,10 @@ def test_a_file_of_one_block_runs_without_ray_s_warning_to_split_it(tmp_path, ou
     _write(path, ["text,label", f"a dull film,{neg}", f"a fine film,{pos}"])
     up: list[float] = []
 
-    def slow_start(address, workers):  # a cluster that takes 3 s to start
+    def slow_start(address, workers):  # a cluster that takes 3 s to start (later calls find it up)
         connect(address, workers)
-        time.sleep(3)
+        if not up:
+            time.sleep(3)
         up.append(time.perf_counter())
 
     monkeypatch.setattr(scale_engine, "connect", slow_start)
