@@ -152,7 +152,8 @@ def _find(model_name: str, clean_key: str | None) -> None:
     """The finder button's callback: a counterfactual of the clean text becomes the corrupted one (the sidebar's
     as it is now: one typed and not yet sent comes with the click, after the run that drew the button)."""
     clean = st.session_state.get(clean_key, "") if clean_key else session.sidebar_text()
-    found = find_counterfactual(model_name, clean) if clean.strip() else None
+    usable = clean.strip() and whatif_ui.within_search_limit(model_name, clean, "patching_tokens")  # for patching
+    found = find_counterfactual(model_name, clean) if usable else None
     if found is not None:
         st.session_state[FOUND_KEY] = found
 
@@ -261,7 +262,7 @@ def follow_pair_request(model_name: str) -> None:
     request = st.session_state.pop(PAIR_REQUEST, None)
     if request is None:
         return
-    found = whatif_ui.search_mistake(model_name, request)
+    found = whatif_ui.search_mistake(model_name, request, "patching_tokens")  # the pair is for patching
     if found is None:
         return
     text, target, search = found

@@ -15,7 +15,7 @@ from explainer.counterfactual.result import CounterfactualSearch
 from explainer.counterfactual.scoring import MAX_BATCH
 from explainer.families import family_of, single_readout_note
 from explainer.progress import Progress
-from explainer.ui import caches, links, progressive, session
+from explainer.ui import caches, demo, links, progressive, session
 from explainer.ui.text_box import limited_text_input
 from explainer.views import whatif as whatif_figures
 from explainer.views.text import markdown_literal
@@ -99,6 +99,23 @@ def search_with_progress(
         return get_counterfactuals(model_name, text, choice, progress=progress, swaps=swaps, target=target)
     finally:
         bar.empty()
+
+
+SEARCHES = "counterfactual searches"
+
+
+def within_search_limit(model_name: str, text: str, limit_name: str = "attribution_tokens") -> bool:
+    """In demo mode, False (said on the page) when `text` has more tokens than the demo's `limit_name` (a field of
+    serving.demo.Limits): a search runs tens of batched passes (17 s of both cores on a 383-token text), and no
+    demo limit held it. Attribution's limit by default (HotFlip is a gradient method), patching's where the flip
+    is for patching. True in local mode, and for a text the model cannot read (the search says why)."""
+    if demo.config() is None:
+        return True
+    try:
+        trace = caches.get_trace(model_name, text)
+    except InputError:
+        return True
+    return demo.within_trace_limit(SEARCHES, trace, limit_name)
 
 
 def targets_offered(label_names: tuple[str, ...]) -> bool:
@@ -256,6 +273,8 @@ def counterfactual_section(model_name: str, original: str) -> None:
 
     st.subheader("Counterfactuals")
     st.caption("The smallest edits of the original that flip its prediction; every one re-run through the model.")
+    if not within_search_limit(model_name, original):
+        return
     choice, swaps, target, asked = generator_widgets(model_name, original)
     if not asked:
         return
@@ -337,7 +356,7 @@ def mistake_request(text_key: str) -> tuple[str, str | None]:
 
 
 def search_mistake(
-    model_name: str, request: tuple[str, str | None]
+    model_name: str, request: tuple[str, str | None], limit_name: str = "attribution_tokens"
 ) -> tuple[str, str | None, CounterfactualSearch] | None:
     """(text, target, search): the smallest flips of a mistake_request, to its true label on a model of more than
     two labels (target None: any other label). None, said in a message, when the text cannot be searched (the
@@ -359,6 +378,10 @@ def search_mistake(
                    "already (the table's prediction came from another run): there is no mistake to flip.")
         st.info(message)
         st.toast(message, icon=":material/info:")  # the button is far down the page; the toast shows where it is
+        return None
+    if not within_search_limit(model_name, text, limit_name):  # said at the top of the page (`limit_name`: a demo's)
+        st.toast(f"This demo does not run {SEARCHES} on a text this long: see the top of the page.",
+                 icon=":material/info:")
         return None
     return text, target, search_with_progress(model_name, text, ALL, target=target)
 

@@ -374,3 +374,21 @@ def test_a_demo_without_data_sets_says_so_on_every_data_page(demo, tmp_path, mon
             assert "This demo offers no data sets; the pages on a typed text work." in said, page
             assert "not offered here" not in said and "choose one from the list" not in said, page
             assert not [t.value for t in app.toast if "data=" in t.value], page
+
+
+def test_counterfactual_searches_keep_to_the_demo_s_limits(demo):
+    """A visitor's search ran on a 383-token text that the demo's attribution and patching limits refuse: 17 s of
+    both cores per click, and on Causal for a corrupted text that could never be patched (a demo walk)."""
+    long = "a fine film with a big heart and a plot that holds"
+    whatif = run({"text": long}, page="app_pages/whatif.py")
+    whatif.run()  # the progressive rest: the counterfactual section
+    assert any("counterfactual searches for texts of at most 8 tokens" in i.value for i in whatif.info)
+    assert all(button.key != "whatif_find" for button in whatif.button)
+    causal = run({"text": long}, page="app_pages/causal.py")
+    causal.button(key="causal_find").click().run()
+    assert not causal.exception, causal.exception
+    assert any("counterfactual searches for texts of at most 8 tokens" in i.value for i in causal.info)
+    assert not causal.text_area(key="causal_corrupted").value
+    short = run({"text": "a fine film"}, page="app_pages/whatif.py")
+    short.run()
+    assert any(button.key == "whatif_find" for button in short.button)
