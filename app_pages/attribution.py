@@ -122,11 +122,12 @@ if trace is not None:
         "Self-attention attribution (Hao et al. 2021): integrated gradients over each layer's attention. Nodes are "
         "(layer, token); an edge carries the attribution of the attention from one token to another, summed over "
         "heads (hover a midpoint for the heads). Kept: edges above the threshold (share of their layer's strongest) "
-        f"that lie on a path to the prediction (red). Supported families: {', '.join(SUPPORTED)}."
+        "that lie on a path to the prediction (red)."
     )
     if not supports_graph(current.bundle.architecture):
         st.info(missing_family_note(current.bundle.model, "the attribution graph")
-                or f"The attribution graph is not available for {current.bundle.architecture} models.")
+                or f"The attribution graph is not available for {current.bundle.architecture} models; it supports "
+                f"{', '.join(SUPPORTED)}.")
     elif demo.within_token_limit("the attribution graph", len(result.tokens), "graph_tokens"):
         threshold = st.slider("Threshold", 0.0, 1.0, step=0.05, key="attribution_threshold")
         graph_bar = st.progress(0.0, text="Attributing every attention weight…")

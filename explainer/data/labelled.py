@@ -470,7 +470,9 @@ def _pick_column(
         if folded:
             return folded[0]
         found = f"; columns found: {_columns_found(columns)}" if quote else ""
-        raise DatasetError(f"{source}: no {kind} column {wanted!r}{found}")
+        # what to do, where the columns cannot be named (a demo's data set: no file content in messages)
+        raise DatasetError(f"{source}: no {kind} column {wanted!r}{found}; leave the {kind} column unset to find it "
+                           "by its name")
     for name in known:  # "text,label,Label": the exact name, else the first whose case differs, never the last
         exact = [c for c in columns if c.strip() == name]
         folded = [c for c in columns if c.strip().casefold() == name]

@@ -44,6 +44,7 @@ def test_a_named_column_that_is_missing_is_not_listed(tmp_path):
     with pytest.raises(DatasetError) as error:
         read_dataset(path, text_column="review", quote_contents=False)
     assert "no text column 'review'" in str(error.value) and "secret" not in str(error.value)
+    assert str(error.value).endswith("leave the text column unset to find it by its name")  # not a dead end
 
 
 @pytest.mark.parametrize("content", [f"{SECRET}\ndaemon:x:1:1\n", "API_KEY=sk-live-123456\n"])
