@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
@@ -266,11 +267,20 @@ def say_refused(prefix: str) -> None:
         del st.session_state[f"{prefix}_refused"]
 
 
+def source_radio(prefix: str, choices: Sequence[str]) -> str:
+    """The data source radio, or, where there is one source (a demo without uploads), that source with no radio: a
+    lone "A data set offered here" sat above the list, also labelled "Data set"."""
+    if len(choices) == 1:
+        st.session_state[f"{prefix}_source"] = choices[0]  # read as the radio's value elsewhere
+        return choices[0]
+    return st.radio("Data set", choices, horizontal=True, key=f"{prefix}_source")
+
+
 def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice:
     """Source (challenge set, upload, path, and a results folder of `results_kinds` runs when given) and the
     optional column names."""
     say_refused(prefix)
-    kind = st.radio("Data set", sources(bool(results_kinds)), horizontal=True, key=f"{prefix}_source")
+    kind = source_radio(prefix, sources(bool(results_kinds)))
     upload, path = None, ""
     if kind == LISTED:
         demo = demo_mode.config()

@@ -190,7 +190,7 @@ def _seed_source(prefix: str, names: list[str], results: bool) -> str:
     else:
         links.seed_option(f"{prefix}_source", "data", lambda raw: linked if raw else sources[0], sources[0])
     resend(f"{prefix}_source")  # drawn after the progressive stop: see dataset_picker
-    return st.radio("Data set", sources, horizontal=True, key=f"{prefix}_source")
+    return labelled.source_radio(prefix, sources)
 
 
 def _results_run(prefix: str, bundle: ModelBundle, folder: str, kind: str) -> tuple[LabelledData, dict]:

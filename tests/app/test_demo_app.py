@@ -100,8 +100,9 @@ def test_a_10_mb_text_sent_past_the_text_box_is_cut_before_the_model(demo, monke
 @pytest.mark.parametrize("data", ["{secret}", "/etc/passwd", "rows/leak.csv", "rows/../../shadow", "file:///etc/passwd"])
 def test_errors_page_offers_the_list_only_and_refuses_linked_paths(demo, data):
     app = run({"data": data.format(secret=demo)}, page="app_pages/errors.py")
-    assert app.radio(key="errors_source").options == [LISTED]  # no path box, no uploads (max_upload_mb = 0)
-    assert SOURCES[2] not in app.radio(key="errors_source").options
+    # no path box, no uploads (max_upload_mb = 0): one source, so no radio (a lone one sat above the list)
+    assert not [radio for radio in app.radio if radio.key == "errors_source"]
+    assert app.session_state["errors_source"] == LISTED and SOURCES[2] not in [r.value for r in app.radio]
     assert app.selectbox(key="errors_listed").options == ["rows/rows.csv"]
     assert any("does not offer" in w.value for w in app.warning)
     assert any("does not offer" in w.value for w in app.run().warning)  # a second run keeps it (it flashed)
@@ -349,7 +350,7 @@ def test_the_server_start_caps_uploads_before_any_session(tmp_path, monkeypatch)
 
 def test_a_linked_data_source_the_demo_lacks_is_told_and_causals_is_quiet(demo):
     app = run({"source": "Path on this machine"}, page="app_pages/errors.py")
-    assert app.radio(key="errors_source").value == LISTED
+    assert app.session_state["errors_source"] == LISTED
     assert any("source=`Path on this machine` is not offered here" in t.value for t in app.toast)
     quiet = run({"source": "pair"}, page="app_pages/errors.py")  # Causal's source: no error here
     assert not any("source=" in t.value for t in quiet.toast)
