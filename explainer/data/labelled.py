@@ -336,13 +336,15 @@ def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[
 
 def _r_row_names(first_rows: Sequence[list[str] | None], named: int) -> bool:
     """Whether R's write.table (row.names = TRUE, its default) wrote the file: it names every column but the row
-    names', which count from "1", so its rows have one field more than the header, the first "1" then "2". Pandas
-    reads any header one field short as naming all but an index; two rows are asked for here, as a label-first file
-    whose first text holds a stray delimiter ("1,great, fun movie") has one bad row, not a layout for the whole
-    file."""
-    return bool(first_rows) and all(
-        row is not None and len(row) == named + 1 and row[0] == str(number) for number, row in enumerate(first_rows, 1)
-    )
+    names', which count from "1", so its rows have one field more than the header, the first "1" and the next
+    starting "2". Pandas reads any header one field short as naming all but an index; the next row's "2" is asked
+    for here (whatever its own fields: a bad row of R's file stays one bad row), as a label-first file whose first
+    text holds a stray delimiter ("1,great, fun movie" then "0,dull") has one bad row, not a layout for the file."""
+    first = first_rows[0] if first_rows else None
+    if first is None or len(first) != named + 1 or first[0] != "1":
+        return False
+    second = first_rows[1] if len(first_rows) > 1 else None
+    return len(first_rows) < 2 or (second is not None and bool(second) and second[0] == "2")
 
 
 def _free_name(name: str, taken: Sequence[str]) -> str:

@@ -745,6 +745,13 @@ def test_r_row_names_are_a_column_of_their_own(tmp_path):
     stray = write(tmp_path, "s.csv", "label,text\n1,great, fun movie\n0,dull\n1,fine\n")
     data = read_dataset(stray, label_names=NAMES)
     assert data.texts == ("dull", "fine") and data.problems == ((2, "expected 2 fields, found 3"),)
+    # a bad row of R's file stays one bad row (a review: requiring both first rows whole read it as the header's
+    # columns, "2" the text and "dull" a label)
+    second_bad = write(tmp_path, "b.tsv", "text\tlabel\n1\ta fine film\t1\n2\tdull\n3\tok film\t1\n4\tbad\t0\n")
+    data = read_dataset(second_bad, label_names=NAMES)
+    assert data.texts == ("a fine film", "ok film", "bad") and data.problems == ((3, "expected 3 fields, found 2"),)
+    one_row = write(tmp_path, "o.csv", '"text","label"\n"1","a fine film","1"\n')
+    assert read_dataset(one_row, label_names=NAMES).texts == ("a fine film",)
     # a bad first row still names only its own lines
     quote = write(tmp_path, "q.csv", 'text,label\nfine,1\n"open,1\nx,0\n')
     assert read_dataset(quote, label_names=NAMES).problems[0][1].endswith("over lines 3-4: an unclosed quote?)")
