@@ -33,6 +33,7 @@ PAIR_REQUEST = "_causal_pair_request"  # the mistake the Errors page asked to op
 EDITED_KEYS = ("edited", "whatif_edited", "whatif_text")  # where the What-if page may keep its edited text
 WRITTEN_FOR_KEY = "_causal_corrupted_for"  # {corrupted text: the clean text it was written for}: written_for_another
 KEPT_PAIRINGS = 64
+PATCHING_LIMITS = ("patching_tokens", "attribution_tokens")  # a search for patching: held to the smaller
 
 
 # Results by (kind, model, texts, options), newest last. Not st.cache_data: its replay forbids updating a progress
@@ -152,10 +153,11 @@ def _find(model_name: str, clean_key: str | None) -> None:
     """The finder button's callback: a counterfactual of the clean text becomes the corrupted one (the sidebar's
     as it is now: one typed and not yet sent comes with the click, after the run that drew the button)."""
     clean = st.session_state.get(clean_key, "") if clean_key else session.sidebar_text()
-    usable = clean.strip() and whatif_ui.within_search_limit(model_name, clean, "patching_tokens")  # for patching
+    usable = clean.strip() and whatif_ui.within_search_limit(model_name, clean, PATCHING_LIMITS)  # for patching
     found = find_counterfactual(model_name, clean) if usable else None
     if found is not None:
         st.session_state[FOUND_KEY] = found
+        _write_for(found, clean)  # found for this text, whichever it was found for before
 
 
 def _start_pair() -> None:
@@ -183,7 +185,7 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
         text_box.limited_text_area("Clean text", CLEAN_KEY, longest, text_column, height=80,
                                    placeholder="The text whose activations are patched in")
     text_box.limited_text_area("Corrupted text", CORRUPTED_KEY, longest, text_column, height=80,
-                               placeholder="The clean text with a word or two changed")
+                               placeholder="The clean text with a word or two changed", on_edit=_typed)
     button_column.button(
         "Find a counterfactual",
         key="causal_find",
@@ -197,19 +199,32 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
     return clean, corrupted, options
 
 
+def _write_for(corrupted: str, clean: str) -> None:
+    written: dict[str, str] = st.session_state.setdefault(WRITTEN_FOR_KEY, {})
+    written.pop(corrupted, None)
+    written[corrupted] = clean  # newest last
+    while len(written) > KEPT_PAIRINGS:
+        del written[next(iter(written))]
+
+
+def _typed() -> None:
+    """The corrupted box's on_edit: typed now, so written for the clean text as it is now (a text typed in the
+    sidebar and not yet sent comes with the edit)."""
+    paired = st.session_state.get(SOURCE_KEY) == "pair"
+    clean = st.session_state.get(CLEAN_KEY, "") if paired else session.sidebar_text()
+    _write_for(st.session_state.get(CORRUPTED_KEY, ""), clean)
+
+
 def written_for_another(clean: str, corrupted: str, paired: bool) -> bool:
-    """Whether the corrupted text was written (typed, found, linked) for another sidebar text than `clean`: the
-    sidebar's text changed since, and patching it against an edit of an unrelated text measures nothing meant (a
-    browser walk patched "Great." against a flip of a 126-token review, its maps almost empty). Each corrupted text
-    is known by the clean text it first came with, so Back to an earlier one (restoring its corrupted text beside
-    a later sidebar text) is caught too; one in two boxes (`paired`), both in view, is written for its clean box,
-    whose edits are deliberate."""
+    """Whether the corrupted text was written for another sidebar text than `clean`: the sidebar's text changed
+    since, and patching it against an edit of an unrelated text measures nothing meant (a browser walk patched
+    "Great." against a flip of a 126-token review, its maps almost empty). A corrupted text is written for a clean
+    one when typed (`_typed`) or found (`_find`) beside it, or first seen with it (a link); Back, which restores an
+    earlier corrupted text beside a later sidebar text, is none of these. One in two boxes (`paired`), both in
+    view, is written for its clean box, whose edits are deliberate."""
     written: dict[str, str] = st.session_state.setdefault(WRITTEN_FOR_KEY, {})
     if paired or corrupted not in written:
-        written.pop(corrupted, None)
-        written[corrupted] = clean  # newest last
-        while len(written) > KEPT_PAIRINGS:
-            del written[next(iter(written))]
+        _write_for(corrupted, clean)
     return written[corrupted] != clean and corrupted.strip() != clean.strip()  # the same: "nothing to patch"
 
 
@@ -262,7 +277,7 @@ def follow_pair_request(model_name: str) -> None:
     request = st.session_state.pop(PAIR_REQUEST, None)
     if request is None:
         return
-    found = whatif_ui.search_mistake(model_name, request, "patching_tokens")  # the pair is for patching
+    found = whatif_ui.search_mistake(model_name, request, PATCHING_LIMITS)  # the pair is for patching
     if found is None:
         return
     text, target, search = found

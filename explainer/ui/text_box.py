@@ -9,6 +9,7 @@ keeps its first `longest` characters, and a warning under the box names both len
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -46,10 +47,18 @@ def text_area(label: str, key: str, target: Any = st, **options: Any) -> str:
     return target.text_area(label, key=key, **options)
 
 
-def limited_text_area(label: str, key: str, longest: int, target: Any = st, **options: Any) -> str:
-    """A text area (`target`: st, a column, the sidebar) holding at most `longest` characters; its text."""
+def _edited(key: str, longest: int, on_edit: Callable[[], None] | None) -> None:  # a box's on_change
+    _clamp(key, longest)
+    if on_edit is not None:
+        on_edit()
+
+
+def limited_text_area(label: str, key: str, longest: int, target: Any = st,
+                      on_edit: Callable[[], None] | None = None, **options: Any) -> str:
+    """A text area (`target`: st, a column, the sidebar) holding at most `longest` characters; its text.
+    `on_edit`: called (before the script) when the user changed the text, not when a link or button set it."""
     _clamp(key, longest)  # a value a link or a button put there
-    text_area(label, key, target, on_change=_clamp, args=(key, longest), **options)
+    text_area(label, key, target, on_change=_edited, args=(key, longest, on_edit), **options)
     _warn_if_clamped(key, longest, target)
     return st.session_state.get(key) or ""
 

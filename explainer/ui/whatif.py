@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import numpy as np
 import streamlit as st
@@ -104,18 +105,21 @@ def search_with_progress(
 SEARCHES = "counterfactual searches"
 
 
-def within_search_limit(model_name: str, text: str, limit_name: str = "attribution_tokens") -> bool:
-    """In demo mode, False (said on the page) when `text` has more tokens than the demo's `limit_name` (a field of
-    serving.demo.Limits): a search runs tens of batched passes (17 s of both cores on a 383-token text), and no
-    demo limit held it. Attribution's limit by default (HotFlip is a gradient method), patching's where the flip
-    is for patching. True in local mode, and for a text the model cannot read (the search says why)."""
-    if demo.config() is None:
+def within_search_limit(model_name: str, text: str, limit_names: Sequence[str] = ("attribution_tokens",)) -> bool:
+    """In demo mode, False (said on the page) when `text` has more tokens than the smallest of the demo's
+    `limit_names` (fields of serving.demo.Limits): a search runs tens of batched passes (17 s of both cores on a
+    383-token text), and no demo limit held it. Attribution's limit by default (HotFlip is a gradient method), also
+    patching's where the flip is for patching. True in local mode, and for a text the model cannot read (the
+    search says why)."""
+    config = demo.config()
+    if config is None:
         return True
     try:
         trace = caches.get_trace(model_name, text)
     except InputError:
         return True
-    return demo.within_trace_limit(SEARCHES, trace, limit_name)
+    smallest = min(limit_names, key=lambda name: int(getattr(config.limits, name)))
+    return demo.within_trace_limit(SEARCHES, trace, smallest)
 
 
 def targets_offered(label_names: tuple[str, ...]) -> bool:
@@ -356,7 +360,7 @@ def mistake_request(text_key: str) -> tuple[str, str | None]:
 
 
 def search_mistake(
-    model_name: str, request: tuple[str, str | None], limit_name: str = "attribution_tokens"
+    model_name: str, request: tuple[str, str | None], limit_names: Sequence[str] = ("attribution_tokens",)
 ) -> tuple[str, str | None, CounterfactualSearch] | None:
     """(text, target, search): the smallest flips of a mistake_request, to its true label on a model of more than
     two labels (target None: any other label). None, said in a message, when the text cannot be searched (the
@@ -379,7 +383,7 @@ def search_mistake(
         st.info(message)
         st.toast(message, icon=":material/info:")  # the button is far down the page; the toast shows where it is
         return None
-    if not within_search_limit(model_name, text, limit_name):  # said at the top of the page (`limit_name`: a demo's)
+    if not within_search_limit(model_name, text, limit_names):  # said at the top of the page (in demo mode)
         st.toast(f"This demo does not run {SEARCHES} on a text this long: see the top of the page.",
                  icon=":material/info:")
         return None

@@ -210,8 +210,30 @@ def test_a_corrupted_text_written_for_an_earlier_sidebar_text_is_not_patched_aga
     app.text_area(key="causal_corrupted").input("Awful.").run()  # edited: written for this text
     assert not app.exception and not any("another clean text" in info.value for info in app.info)
     assert len(app.get("plotly_chart")) == 7
-    app.text_area(key="causal_corrupted").input(CORRUPTED).run()  # as Back restores it beside "Great." (a review)
+    app.session_state["causal_corrupted"] = CORRUPTED  # as Back restores it beside "Great." (no edit: a review)
+    app.run()
     assert any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 3
+    app.text_area(key="causal_corrupted").input("Dull.").run()
+    app.text_area(key="causal_corrupted").input(CORRUPTED).run()  # typed again beside "Great.": meant for it
+    assert not any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 7
     app.radio(key="causal_source").set_value("pair").run()  # two boxes: the clean one's edits are deliberate
     app.text_area(key="causal_clean").input("Superb.").run()
+    assert not any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 7
+
+
+def test_a_flip_the_finder_gives_again_for_another_text_is_written_for_that_text(monkeypatch):
+    """The same flip ("Horrible.") found for "Excellent." and later for "Wonderful." was refused as written for
+    "Excellent.", and the page's advice (find a counterfactual) gave it again: a dead end (a review)."""
+    from explainer.ui import causal as causal_ui
+
+    monkeypatch.setattr(causal_ui, "find_counterfactual", lambda model_name, text: "Horrible.")
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app.query_params.update({"text": "Excellent."})
+    app.run().switch_page(PAGE_PATH).run()
+    app.button(key="causal_find").click().run()
+    assert app.text_area(key="causal_corrupted").value == "Horrible." and len(app.get("plotly_chart")) == 7
+    app.text_area(key="text").input("Wonderful.").run()
+    assert any("another clean text" in info.value for info in app.info)
+    app.button(key="causal_find").click().run()
+    assert not app.exception, app.exception
     assert not any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 7
