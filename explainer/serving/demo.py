@@ -12,7 +12,7 @@ demo.toml at the repository root serves the shipped models and the challenge set
     max_upload_rows = 2000     # most rows of an upload a data-set page runs the model on (each upload is a new pass)
     attribution_tokens = 128   # longest input (tokens) the attribution methods and counterfactual searches run on
     graph_tokens = 64          # ... the attribution graph
-    patching_tokens = 64       # ... head ablation and activation patching
+    patching_tokens = 64       # ... head ablation, activation patching and the searches for a pair to patch
 
     [[models]]
     name = "sst2-minilm-thought-beacon"     # a shipped model
