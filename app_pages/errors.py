@@ -62,7 +62,8 @@ with left:
 with right:
     st.subheader("Calibration")
     reliability = evaluation_figures.reliability_figure(report.calibration)
-    st.plotly_chart(reliability, key="errors_reliability", config=export.image_config("reliability", image_format))
+    st.plotly_chart(export.clear_of_toolbar(reliability), key="errors_reliability",
+                    config=export.image_config("reliability", image_format))
 if not progressive.rest_may_follow(("errors", bundle.name, tuple(labelled.data_link(choice).items()))):
     links.stop()  # the examples follow once the browser has drawn the two charts
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from explainer.thought_beacon import marker_dictionary as md
 from explainer.thought_beacon.interventions import compare, marker_forces
-from explainer.ui import links, progressive, session
+from explainer.ui import export, links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
 from explainer.views.text import markdown_literal, plot_text, plural
@@ -99,9 +99,10 @@ elif trace is not None:
             cols[0].plotly_chart(tb_figures.marker_matrix(md.share_matrix(dictionary), "Share of tokens", "share"),
                                  width="stretch", key="markers_share", config=chart_config)
             effect, kind = md.shown_effect(dictionary, label)  # a results folder's may lack the forced effect
-            cols[1].plotly_chart(tb_figures.marker_matrix(effect, f"{kind} effect on the '{plot_text(label)}' logit",
-                                                          "Δ logit", diverging=True),
-                                 width="stretch", key="markers_effect", config=chart_config)
+            effect_map = tb_figures.marker_matrix(effect, f"{kind} effect on the '{plot_text(label)}' logit", "Δ logit",
+                                                  diverging=True)
+            cols[1].plotly_chart(export.clear_of_toolbar(effect_map), width="stretch", key="markers_effect",
+                                 config=chart_config)
             if kind == "Direct":
                 st.caption("This dictionary was built without the forced effect (`--no-forced-effect`): the direct "
                            "effect is drawn, and the cards list no forced one.")

@@ -22,6 +22,26 @@ def image_config(name: str, image_format: str) -> dict[str, Any]:
     }
 
 
+TOOLBAR_PX = 30  # the height of plotly's toolbar, drawn on hover over the top right of a chart
+PLOTLY_TOP_MARGIN = 100  # plotly's own, where a figure sets none
+
+
+def clear_of_toolbar(figure: go.Figure) -> go.Figure:
+    """`figure` with its title moved below the band plotly's toolbar covers on hover (a copy; the cached figure is
+    left as built): the toolbar hid the end of long titles, such as the calibration error the reliability title
+    ends with, in a narrow column. The chart grows by what the title moved, so its plot keeps its size."""
+    if not figure.layout.title.text or figure.layout.title.yref == "container":
+        return figure
+    top = figure.layout.margin.t if figure.layout.margin.t is not None else PLOTLY_TOP_MARGIN
+    grow = max(0, TOOLBAR_PX + 34 - top)  # the title's line under the band
+    moved = go.Figure(figure)
+    moved.update_layout(title={"y": 1, "yref": "container", "yanchor": "top", "pad": {"t": TOOLBAR_PX}},
+                        margin={"t": top + grow})
+    if figure.layout.height is not None:
+        moved.update_layout(height=figure.layout.height + grow)
+    return moved
+
+
 def figure_html(figure: go.Figure, title: str) -> str:
     """The figure as one offline HTML page, drawn with plotly's own template: importing Streamlit makes its
     "streamlit" template the default, whose placeholder colours (#000001, ...) only the app's page replaces and
@@ -55,7 +75,8 @@ def charts(prefix: str, image_format: str, html_download: bool = True) -> Callab
 
     def chart(figure: go.Figure, name: str, **options: Any) -> Any:
         key = f"{prefix}_{name}"
-        event = st.plotly_chart(figure, width="stretch", key=key, config=image_config(name, image_format), **options)
+        event = st.plotly_chart(clear_of_toolbar(figure), width="stretch", key=key,
+                                config=image_config(name, image_format), **options)
         if html_download:
             html_button(figure, name, key=f"{key}_html")
         return event

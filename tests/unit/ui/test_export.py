@@ -31,3 +31,22 @@ def test_exported_html_uses_plotlys_template_not_streamlits_placeholders():
     assert "<title>The &lt;b&gt;&quot;title&quot;&lt;/b&gt;</title>" in page
     assert "cdn" not in page.lower().split("<body>")[0]  # plotly.js inline, no CDN script
     assert figure.layout.template.layout.colorway[0] == "#000001"  # the app's own figure is left as it was
+
+
+def test_a_titled_chart_puts_its_title_below_the_toolbar_band_and_keeps_its_plot_size():
+    """plotly's toolbar, drawn on hover, covered the end of long titles in narrow columns: the reliability chart's
+    "expected calibration error 0.031" (a browser walk)."""
+    import plotly.graph_objects as go
+
+    from explainer.ui.export import TOOLBAR_PX, clear_of_toolbar
+
+    built = go.Figure(go.Scatter(y=[1, 2]), layout={"title": "Reliability (expected calibration error 0.031)",
+                                                    "height": 380, "margin": {"t": 40}})
+    shown = clear_of_toolbar(built)
+    assert shown.layout.title.yref == "container" and shown.layout.title.pad.t == TOOLBAR_PX
+    grown = shown.layout.margin.t - 40
+    assert grown > 0 and shown.layout.height == 380 + grown  # the plot area keeps its height
+    assert built.layout.title.yref is None and built.layout.height == 380  # the cached figure is left as built
+    assert clear_of_toolbar(shown) is shown  # moved once
+    untitled = go.Figure(go.Scatter(y=[1]))
+    assert clear_of_toolbar(untitled) is untitled
