@@ -20,7 +20,7 @@ if current.error:
     show_problem(current.error)
     links.stop()
 bundle = current.bundle
-labelled.seed_data_widgets("map")
+labelled.seed_data_widgets("map", ("map",))
 choice = labelled.data_widgets("map", results_kinds=("map",))
 options = map_ui.option_widgets(bundle)
 kept_slices = map_ui.session_slices()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from explainer.data.disk_cache import file_version
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, MEGABYTE, ErrorReport, check_upload_size, load_labelled
 from explainer.loading.bundle import ModelBundle
+from explainer.scale.manifest import MANIFEST
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import export, links, navigation, text_box
@@ -137,7 +139,7 @@ def results_run(
     from explainer.scale.results import open_results, seed_caches
 
     if not folder.strip():
-        raise DatasetError("Enter the path of a results folder (the --out folder of a run with --engine ray).")
+        raise DatasetError("Enter the path of a results folder (the --out folder of a run with either engine).")
     results = open_results(folder.strip())
     kind = results.manifest.kind
     if kind not in kinds:
@@ -218,9 +220,24 @@ def listed_path(name: str) -> Path:
         raise DatasetError(str(refused)) from None
 
 
-def seed_data_widgets(prefix: str) -> None:
+def linked_results(kinds: Sequence[str]) -> bool:
+    """Whether the link's results= folder is one of `kinds` of run, as its manifest says (a folder that cannot be
+    read counts: the page then says what is wrong with it). The opening link seeds every page's first visit, and a
+    markers run's folder left each other data page on an error ("holds a markers run; this page shows ...")."""
+    folder = str(st.session_state.get(links.LINK_KEY, {}).get("results") or "").strip()
+    if not folder:
+        return False
+    try:
+        kind = json.loads((Path(folder).expanduser() / MANIFEST).read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return True
+    return not isinstance(kind, str) or kind in kinds
+
+
+def seed_data_widgets(prefix: str, results_kinds: Sequence[str] = PREDICTION_KINDS) -> None:
     """First values of the data widgets from a shared link: data=PATH (a file on this machine; in demo mode the
-    name of an offered data set), text_column, label_column. Call before data_widgets."""
+    name of an offered data set), results=FOLDER where its run is of `results_kinds` (what the page shows),
+    text_column, label_column. Call before data_widgets."""
     demo = demo_mode.config()
     if demo is not None:
         seed_listed(prefix, list(demo.data_choices()))
@@ -228,7 +245,7 @@ def seed_data_widgets(prefix: str) -> None:
     else:
         links.seed_option(f"{prefix}_path", "data", str, "")
         links.seed_option(f"{prefix}_results", "results", str, "")  # after the first seed: the link is read
-        if st.session_state.get(links.LINK_KEY, {}).get("results"):
+        if linked_results(results_kinds):
             links.seed_option(f"{prefix}_source", "results", lambda raw: RESULTS, SOURCES[0])
         else:
             links.seed_option(f"{prefix}_source", "data", lambda raw: SOURCES[2] if raw else SOURCES[0], SOURCES[0])
@@ -293,8 +310,8 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
         path = text_box.text_input("Path", f"{prefix}_path", placeholder="/data/sst2/dev.tsv")
     elif kind == RESULTS:
         path = text_box.text_input("Results folder", f"{prefix}_results", placeholder="/data/results/sst2-eval")
-        st.caption("The --out folder of `python -m explainer evaluate|map --engine ray`: shown as computed there, "
-                   "for the model that computed it.")
+        st.caption("The --out folder of `python -m explainer evaluate` (either engine) or `map` (on Ray, or on a "
+                   "folder or glob of files): shown as computed there, for the model that computed it.")
         return DataChoice(kind, None, path, None, None, results_kinds)
     # open when a name is given (a link's text_column=): a wrong name's refusal then shows the box to clear
     named = any(str(st.session_state.get(f"{prefix}_{side}_column") or "").strip() for side in ("text", "label"))

@@ -178,14 +178,15 @@ def _read_path(path: str, label_names: tuple[str, ...], quote: bool = True, show
     return read_labelled(str(Path(path).expanduser()), shown, label_names, version, quote)
 
 
-def _seed_source(prefix: str, names: list[str], results: bool) -> str:
+def _seed_source(prefix: str, names: list[str], kind: str | None) -> str:
     """The source radio, its first value from the link: a data= names a path here (a demo's offered data set),
     a results= a results folder; none, the shipped challenge set (in a demo, the first offered)."""
+    results = kind is not None  # the run kind a results folder must hold here
     sources = labelled.sources(results)
     linked = SOURCES[2] if not names else labelled.LISTED
     if results and labelled.RESULTS in sources:
         links.seed_option(f"{prefix}_results", "results", str, "")  # after the first seed: the link is read
-    if labelled.RESULTS in sources and st.session_state.get(links.LINK_KEY, {}).get("results"):
+    if labelled.RESULTS in sources and labelled.linked_results((kind,)):
         links.seed_option(f"{prefix}_source", "results", lambda raw: labelled.RESULTS, sources[0])
     else:
         links.seed_option(f"{prefix}_source", "data", lambda raw: linked if raw else sources[0], sources[0])
@@ -233,7 +234,7 @@ def dataset_picker(
     the link, as on the Errors page."""
     demo = demo_mode.config()
     names = list(demo.data_choices()) if demo else []
-    source = _seed_source(prefix, names, results_of is not None)
+    source = _seed_source(prefix, names, results_of[1] if results_of is not None else None)
     links.publish_options({"results": ""})  # but for a results folder, below
     st.session_state[f"_{prefix}_run_options"] = {}  # but a results folder's run options, below
     try:

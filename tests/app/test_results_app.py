@@ -15,7 +15,7 @@ from explainer.loading import shipped
 from explainer.scale.engine import run_job
 from explainer.scale.inputs import resolve_inputs
 from explainer.scale.work import JobOptions
-from explainer.ui.labelled import RESULTS
+from explainer.ui.labelled import RESULTS, SOURCES
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -216,3 +216,19 @@ def test_beacons_page_shows_a_sweep_run_without_the_model(thought_beacon_folders
     assert list(coarse["tau"]) == sorted({0.0, 0.5, model_tau})
     local = local.set_index("tau").loc[list(coarse["tau"])].reset_index()
     assert list(coarse.columns) == list(local.columns) and (coarse - local).abs().max().max() <= 1e-4
+
+
+def test_a_linked_results_folder_seeds_only_the_pages_that_show_its_kind_of_run(folders):
+    """The opening link seeds every page's first visit: a link to a markers run (or here an evaluate run) opened
+    every other data page on "holds an evaluate run; this page shows map runs" (a browser walk)."""
+    root, _ = folders
+    app = open_page("app_pages/errors.py", {"results": str(root / "evaluate")})
+    assert app.radio(key="errors_source").value == RESULTS
+    app.switch_page("app_pages/map.py").run()  # a map page shows map runs only: the challenge set, no error
+    assert not app.exception and app.radio(key="map_source").value == SOURCES[0] and not app.error
+    app.switch_page("app_pages/beacons.py").run()
+    assert not app.exception and not any("this page shows" in e.value for e in app.error)
+    mapped = open_page("app_pages/map.py", {"results": str(root / "map")})  # a map run: both pages show it
+    assert mapped.radio(key="map_source").value == RESULTS
+    mapped.switch_page("app_pages/errors.py").run()
+    assert mapped.radio(key="errors_source").value == RESULTS and not mapped.error
