@@ -194,6 +194,18 @@ def to_json(slices: Sequence[Slice]) -> str:
     return json.dumps({"version": JSON_VERSION, "slices": [_definition(each) for each in slices]}, indent=2)
 
 
+def _whole(value: Any) -> int | None:
+    """`value` as a whole number (an int, a float with no fraction, a string of digits), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
 def _rule(value: dict[str, Any]) -> SliceRule:
     """A SliceRule from a definition (a link or a JSON file: hand-edited, so every field is checked here, where a
     bad one is a ValueError the caller reports, not an error later while filtering)."""
@@ -209,12 +221,16 @@ def _rule(value: dict[str, Any]) -> SliceRule:
         for key in ("min_tokens", "max_tokens"):
             if known.get(key) is not None:
                 value = known[key]
-                if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                    raise ValueError(f"a slice's {key} must be a whole number, not {value!r}")  # int() would cut
-                known[key] = int(value)
+                whole = _whole(value)
+                if whole is None:  # int() would cut 2.5, and says "invalid literal for int() with base 10" of "abc"
+                    raise ValueError(f"a slice's {key} must be a whole number, not {value!r}")
+                known[key] = whole
         for key in ("min_confidence", "max_confidence"):
             if known.get(key) is not None:
-                known[key] = float(known[key])
+                try:
+                    known[key] = float(known[key])
+                except ValueError:  # "abc": float() says "could not convert string to float"
+                    raise ValueError(f"a slice's {key} must be a number, not {known[key]!r}") from None
                 if not math.isfinite(known[key]):
                     raise ValueError(f"a slice's {key} must be a finite number")
     except (TypeError, OverflowError) as error:  # int([1]), int(float("inf")): as bad as int("x")

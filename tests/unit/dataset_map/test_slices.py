@@ -139,6 +139,19 @@ def test_a_name_used_again_replaces_its_slice_and_the_whole_sets_name_is_refused
         slicing.from_json('[{"name": "x", "kind": "list", "rows": ["1"]}]')
 
 
+@pytest.mark.parametrize("rule, said", [
+    ({"min_tokens": "abc"}, "a slice's min_tokens must be a whole number, not 'abc'"),  # was int()'s own words
+    ({"max_tokens": 2.5}, "a slice's max_tokens must be a whole number, not 2.5"),
+    ({"min_confidence": "high"}, "a slice's min_confidence must be a number, not 'high'"),
+])
+def test_a_bad_limit_in_a_definition_is_said_in_plain_words(rule, said):
+    with pytest.raises(ValueError) as error:
+        slicing.from_json(json.dumps([{"name": "x", "rule": rule}]))
+    assert str(error.value).endswith(said), str(error.value)
+    fine = slicing.from_json(json.dumps([{"name": "x", "rule": {"min_tokens": "3", "max_tokens": 4.0}}]))[0].rule
+    assert (fine.min_tokens, fine.max_tokens) == (3, 4)
+
+
 def test_a_link_keeps_its_good_slices_and_names_the_bad_ones():
     linked = json.dumps([
         {"name": "ok", "rule": {"text": "film"}},
