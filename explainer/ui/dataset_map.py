@@ -16,7 +16,7 @@ from explainer.families import sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.ui import labelled, links, text_box
 from explainer.views import evaluation as evaluation_views
-from explainer.views.text import hidden_state_name, markdown_literal
+from explainer.views.text import hidden_state_name, markdown_literal, plural
 
 POOLING_TITLES = {"readout": "Readout position (CLS / last token)", "mean": "Mean of the tokens"}
 METHOD_TITLES = {"pca": "PCA", "umap": "UMAP (PCA to 50 first; slower)"}
@@ -290,6 +290,9 @@ def slice_table(result: MapResult) -> None:
     if unlinked := slicing.linked_filters(session_slices())[1]:
         st.caption(f"The link carries the first filters only ({unlinked:,} more would make it too long to open): "
                    "the definitions file below keeps them all.")
+    if picked := sum(each.kind != "filter" for each in kept):  # rows, not rules: too long for any address
+        st.caption(f"{plural(picked, 'slice')} of picked rows (a selection or the mislabel list) "
+                   f"{'travel' if picked != 1 else 'travels'} in the definitions file below, not in the link.")
     cells = st.columns([2, 1, 1, 1])
     gone = cells[0].multiselect(
         "Remove slices",

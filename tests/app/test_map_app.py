@@ -108,7 +108,9 @@ def test_a_selection_becomes_a_slice_and_the_link_restores_filters(checkpoint, d
     assert app.text_input(key="map_selection_name").value == "selection 2"  # a new name, not the last one's
     app.button(key="map_add_selection").click().run()
     assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "wrong ones", "selection", "selection 2"]
-    # selections are row lists: in the exported JSON, not in the link
+    # selections are row lists: in the exported JSON, not in the link, and the page says so (a browser walk
+    # reopened the link and found them gone without a word)
+    assert any(c.value.startswith("2 slices of picked rows") and "not in the link" in c.value for c in app.caption)
     assert "selection" not in (
         app.query_params["slices"] if isinstance(app.query_params["slices"], str) else app.query_params["slices"][0]
     )
