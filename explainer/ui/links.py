@@ -512,11 +512,19 @@ def seed_range(key: str, param: str, low: int, high: int, high_key: str) -> tupl
             tell_adjusted(param, raw, f"is outside {low} to {high} here; {first}-{last} is used")
         elif (first, last) != asked:
             tell_adjusted(param, raw, f"runs from high to low; {first}-{last} is used")
-    previous = st.session_state.get(high_key)
-    if previous is not None and last >= previous:
-        last = high
-    _adjust(key, parse_range(f"{first}-{last}", low, high))
-    st.session_state[high_key] = high
+    # (the range shown, the range the user chose (its top None: open), the top shown): a range clamped for a data
+    # set of shorter texts is the user's again on a longer one, not one open at the top (3-46 became 3-20 on a
+    # short file, and then 3-52, the whole range, on the next)
+    held = st.session_state.get(high_key)
+    held = held if isinstance(held, tuple) and len(held) == 3 else None
+    if held is not None and (first, last) == tuple(held[0]):
+        first, top = held[1]  # untouched since it was fitted: the user's choice, fitted anew below
+    else:
+        shown_top = held[2] if held is not None else high
+        top = None if last >= shown_top else last  # at the top of the slider: open
+    value = parse_range(f"{first}-{high if top is None else top}", low, high)
+    _adjust(key, value)
+    st.session_state[high_key] = (value, (first, top), high)
     return st.session_state[key]
 
 

@@ -170,6 +170,14 @@ def test_an_open_token_filter_widens_to_a_data_set_with_longer_texts(tmp_path):
     app.text_input(key="errors_path").set_value(str(longer)).run()
     assert app.slider(key="errors_filter_tokens").value == (1, 5)  # ... and stays on the next file
     assert app.query_params["tokens"] in ("1-5", ["1-5"])
+    # a choice fitted to a file of shorter texts is the user's again on the next longer one, not the whole range
+    # (a browser walk: 3-46 became 3-20, then 3-52 and 3-56 for good)
+    wide = app.slider(key="errors_filter_tokens").max
+    app.slider(key="errors_filter_tokens").set_value((2, wide - 1)).run()
+    app.text_input(key="errors_path").set_value(str(short)).run()
+    assert app.slider(key="errors_filter_tokens").value[1] == app.slider(key="errors_filter_tokens").max < wide - 1
+    app.text_input(key="errors_path").set_value(str(longer)).run()
+    assert app.slider(key="errors_filter_tokens").value == (2, wide - 1)
 
 
 def test_a_shared_link_carries_every_filter_and_the_columns_and_drops_cleared_ones(tmp_path):
