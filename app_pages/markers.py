@@ -96,8 +96,9 @@ elif trace is not None:
             links.keep_choice("markers_effect_label")  # kept while other pages are shown
             label = st.selectbox("Label", list(bundle.label_names), key="markers_effect_label")
             cols = st.columns(2)
-            cols[0].plotly_chart(tb_figures.marker_matrix(md.share_matrix(dictionary), "Share of tokens", "share"),
-                                 width="stretch", key="markers_share", config=chart_config)
+            share_map = tb_figures.marker_matrix(md.share_matrix(dictionary), "Share of tokens", "share")
+            cols[0].plotly_chart(export.clear_of_toolbar(share_map), width="stretch", key="markers_share",
+                                 config=chart_config)  # as the effect beside it, so their rows line up
             effect, kind = md.shown_effect(dictionary, label)  # a results folder's may lack the forced effect
             effect_map = tb_figures.marker_matrix(effect, f"{kind} effect on the '{plot_text(label)}' logit", "Δ logit",
                                                   diverging=True)

@@ -314,7 +314,7 @@ def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[
             yield start, reader.line_num, fields, None
 
     rows = read()
-    pending = list(itertools.islice(rows, 2))  # the first two rows say whether R wrote the file with row names
+    pending = list(itertools.islice(rows, 3))  # the first rows say whether R wrote the file with row names
     if _r_row_names([fields for _, _, fields, _ in pending], len(columns)):
         columns = [_free_name("row_name", columns), *columns]
 
@@ -336,15 +336,19 @@ def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[
 
 def _r_row_names(first_rows: Sequence[list[str] | None], named: int) -> bool:
     """Whether R's write.table (row.names = TRUE, its default) wrote the file: it names every column but the row
-    names', which count from "1", so its rows have one field more than the header, the first "1" and the next
-    starting "2". Pandas reads any header one field short as naming all but an index; the next row's "2" is asked
-    for here (whatever its own fields: a bad row of R's file stays one bad row), as a label-first file whose first
-    text holds a stray delimiter ("1,great, fun movie" then "0,dull") has one bad row, not a layout for the file."""
-    first = first_rows[0] if first_rows else None
-    if first is None or len(first) != named + 1 or first[0] != "1":
+    names', which count from "1", so its rows have one field more than the header. Pandas reads any header one
+    field short as naming all but an index; here the first row must be R's "1" and the next whole row R's "2" (or,
+    that one being bad, the third R's "3": a bad row of R's file stays one bad row). A label-first file whose first
+    text holds a stray delimiter ("1,great, fun movie" then "2,dull", labels 1 and 2) has one bad row, not a layout
+    for the whole file."""
+    def r_row(row: list[str] | None, number: int) -> bool:
+        return row is not None and len(row) == named + 1 and row[0] == str(number)
+
+    if not first_rows or not r_row(first_rows[0], 1):
         return False
-    second = first_rows[1] if len(first_rows) > 1 else None
-    return len(first_rows) < 2 or (second is not None and bool(second) and second[0] == "2")
+    if len(first_rows) == 1 or r_row(first_rows[1], 2):
+        return True
+    return len(first_rows) > 2 and r_row(first_rows[2], 3)
 
 
 def _free_name(name: str, taken: Sequence[str]) -> str:

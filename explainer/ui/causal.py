@@ -31,7 +31,7 @@ OPEN_HEAD_KEY = "_causal_open_head"  # (layer, head) a button asked the Attentio
 FOUND_KEY = "_causal_found"  # a counterfactual found on the last run, for the text box before it is drawn
 PAIR_REQUEST = "_causal_pair_request"  # the mistake the Errors page asked to open with its flip, acted on next run
 EDITED_KEYS = ("edited", "whatif_edited", "whatif_text")  # where the What-if page may keep its edited text
-WRITTEN_FOR_KEY = "_causal_corrupted_for"  # {corrupted text: the clean text it was written for}: written_for_another
+WRITTEN_FOR_KEY = "_causal_corrupted_for"  # {corrupted text: the clean texts it was written for}: written_for_another
 KEPT_PAIRINGS = 64
 PATCHING_LIMITS = ("patching_tokens", "attribution_tokens")  # a search for patching: held to the smaller
 
@@ -200,9 +200,10 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
 
 
 def _write_for(corrupted: str, clean: str) -> None:
-    written: dict[str, str] = st.session_state.setdefault(WRITTEN_FOR_KEY, {})
-    written.pop(corrupted, None)
-    written[corrupted] = clean  # newest last
+    """Note `corrupted` as written for `clean` too (Back to an earlier pairing is still one the user made)."""
+    written: dict[str, tuple[str, ...]] = st.session_state.setdefault(WRITTEN_FOR_KEY, {})
+    cleans = written.pop(corrupted, ())
+    written[corrupted] = (*(c for c in cleans if c != clean), clean)[-KEPT_PAIRINGS:]  # newest last
     while len(written) > KEPT_PAIRINGS:
         del written[next(iter(written))]
 
@@ -222,10 +223,10 @@ def written_for_another(clean: str, corrupted: str, paired: bool) -> bool:
     one when typed (`_typed`) or found (`_find`) beside it, or first seen with it (a link); Back, which restores an
     earlier corrupted text beside a later sidebar text, is none of these. One in two boxes (`paired`), both in
     view, is written for its clean box, whose edits are deliberate."""
-    written: dict[str, str] = st.session_state.setdefault(WRITTEN_FOR_KEY, {})
+    written: dict[str, tuple[str, ...]] = st.session_state.setdefault(WRITTEN_FOR_KEY, {})
     if paired or corrupted not in written:
         _write_for(corrupted, clean)
-    return written[corrupted] != clean and corrupted.strip() != clean.strip()  # the same: "nothing to patch"
+    return clean not in written[corrupted] and corrupted.strip() != clean.strip()  # the same: "nothing to patch"
 
 
 def within_demo_limit(model_name: str, clean: str, corrupted: str, paired: bool) -> bool:

@@ -517,11 +517,12 @@ def seed_range(key: str, param: str, low: int, high: int, high_key: str) -> tupl
     # short file, and then 3-52, the whole range, on the next)
     held = st.session_state.get(high_key)
     held = held if isinstance(held, tuple) and len(held) == 3 else None
-    if held is not None and (first, last) == tuple(held[0]):
-        first, top = held[1]  # untouched since it was fitted: the user's choice, fitted anew below
-    else:
-        shown_top = held[2] if held is not None else high
-        top = None if last >= shown_top else last  # at the top of the slider: open
+    if raw is not None or held is None:  # from the link (a first visit, Back, a switch) or the default: as it is
+        top = None if last >= high else last  # at the top of the slider: open
+    else:  # each end the user left where it was shown keeps the choice it was fitted from (a review: moving the
+        (shown_first, shown_last), (wanted_first, wanted_top), shown_high = held  # low end only made the top open)
+        first = wanted_first if first == shown_first else first
+        top = wanted_top if last == shown_last else (None if last >= shown_high else last)
     value = parse_range(f"{first}-{high if top is None else top}", low, high)
     _adjust(key, value)
     st.session_state[high_key] = (value, (first, top), high)

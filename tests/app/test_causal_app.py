@@ -237,3 +237,5 @@ def test_a_flip_the_finder_gives_again_for_another_text_is_written_for_that_text
     app.button(key="causal_find").click().run()
     assert not app.exception, app.exception
     assert not any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 7
+    app.text_area(key="text").input("Excellent.").run()  # back to the first pairing, which the user made too
+    assert not any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 7

@@ -133,3 +133,36 @@ def test_a_kept_choice_another_model_cannot_take_is_clamped_and_said():
     assert any("layer=5 is outside 0 to 3" in t and "3 is used" in t for t in told), told
     assert any("heads=4 is outside 0 to 3" in t and "left out" in t for t in told), told
     assert app.session_state["layer_box"] == 3 and app.session_state["heads_box"] == [1]
+
+
+def ranged_page() -> None:
+    import streamlit as st
+
+    from explainer.ui import links
+
+    high = st.session_state.setdefault("data_high", 60)  # the longest text of the data set shown
+    links.seed_range("range_box", "tokens", 1, high, "range_high")
+    st.slider("Tokens", 1, high, key="range_box")
+
+
+def test_a_token_range_keeps_the_user_s_ends_across_data_sets_and_a_link_s_range_as_it_is():
+    """seed_range's held range (a review): moving only the low end on a short data set made the top open, and a
+    range from the address (Back, a switch) was replaced by the held one or widened to the top."""
+    app = AppTest.from_function(ranged_page, default_timeout=60).run()
+    app.slider(key="range_box").set_value((2, 40)).run()
+    app.session_state["data_high"] = 20
+    app.run()
+    assert app.slider(key="range_box").value == (2, 20)
+    app.slider(key="range_box").set_value((5, 20)).run()  # only the low end moved
+    app.session_state["data_high"] = 60
+    app.run()
+    assert app.slider(key="range_box").value == (5, 40)  # the top the user chose, not the whole range
+    linked = AppTest.from_function(ranged_page, default_timeout=60)
+    linked.query_params["tokens"] = "2-40"
+    linked.run()
+    assert linked.slider(key="range_box").value == (2, 40)
+    linked.session_state["data_high"] = 20
+    linked.run()
+    linked.session_state["data_high"] = 60
+    linked.run()
+    assert linked.slider(key="range_box").value == (2, 40)

@@ -750,6 +750,10 @@ def test_r_row_names_are_a_column_of_their_own(tmp_path):
     second_bad = write(tmp_path, "b.tsv", "text\tlabel\n1\ta fine film\t1\n2\tdull\n3\tok film\t1\n4\tbad\t0\n")
     data = read_dataset(second_bad, label_names=NAMES)
     assert data.texts == ("a fine film", "ok film", "bad") and data.problems == ((3, "expected 3 fields, found 2"),)
+    # labels 1 and 2 with a stray comma in the first text: the next row has the header's fields, not R's (a review)
+    stars = write(tmp_path, "y.csv", "label,text\n1,great, fun movie\n2,dull\n1,fine\n2,bad\n")
+    data = read_dataset(stars, label_names=("one", "two", "three"))
+    assert data.texts == ("dull", "fine", "bad") and data.problems == ((2, "expected 2 fields, found 3"),)
     one_row = write(tmp_path, "o.csv", '"text","label"\n"1","a fine film","1"\n')
     assert read_dataset(one_row, label_names=NAMES).texts == ("a fine film",)
     # a bad first row still names only its own lines
