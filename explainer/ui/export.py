@@ -29,7 +29,8 @@ PLOTLY_TOP_MARGIN = 100  # plotly's own, where a figure sets none
 def clear_of_toolbar(figure: go.Figure) -> go.Figure:
     """`figure` with its title moved below the band plotly's toolbar covers on hover (a copy; the cached figure is
     left as built): the toolbar hid the end of long titles, such as the calibration error the reliability title
-    ends with, in a narrow column. The chart grows by what the title moved, so its plot keeps its size."""
+    ends with, in a narrow column. A chart of a set height grows by what the title moved, so its plot keeps its
+    size (one of no set height gives it up); an image saved from the camera button keeps the band above the title."""
     if not figure.layout.title.text or figure.layout.title.yref == "container":
         return figure
     top = figure.layout.margin.t if figure.layout.margin.t is not None else PLOTLY_TOP_MARGIN

@@ -36,7 +36,7 @@ SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
 # what read_dataset reads; every uploader
 UPLOAD_TYPES = ("csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt", "parquet", "pq")
 LISTED = "A data set offered here"  # demo mode's only server-side source: the config's list, by name
-RESULTS = "Results folder"  # a folder written by `--engine ray` (or `--out`): read back, the model not run
+RESULTS = "Results folder"  # a folder a run's `--out` wrote (either engine): read back, the model not run
 PREDICTION_KINDS = ("evaluate", "map")  # results folders that hold predictions
 # The command that writes each kind of results folder (any engine; --engine ray for a cluster).
 RUN_COMMANDS = {"evaluate": "python -m explainer evaluate --data ... --out DIR",
