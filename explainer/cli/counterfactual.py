@@ -30,6 +30,7 @@ from explainer.cli.common import (
     print_json,
     text_argument,
     to_jsonable,
+    within_demo_tokens,
     writing_to,
 )
 from explainer.counterfactual.registry import METHODS
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         swaps = parse_swaps(args.swaps)
         bundle = load_cli_model(args.model, args.allow_pickle)
         if args.text is not None:
+            within_demo_tokens(bundle, args.text, "counterfactual searches", "attribution_tokens")  # as the pages
             search = find_counterfactuals(bundle, args.text, target=args.target, swaps=swaps, **limits)
             for note in search.notes:
                 print(f"note: {note}", file=sys.stderr)

@@ -116,8 +116,10 @@ LONG = "a fine film with a big heart"  # 18 tokens for the tiny models, 28 chara
         (attribute, ["--text", "a fine film too", "--method", "graph"], "the attribution graph for texts of at most 8"),
         (patch, ["--clean", "a fine film", "--corrupted", LONG], "computes patching for texts of at most 10 tokens"),
         (ablate, ["--text", LONG], "computes ablation for texts of at most 10 tokens"),
+        # the search ran on any length, as the pages' did (a CLI walk: 162 tokens against a limit of 128)
+        (counterfactual, ["--text", LONG], "computes counterfactual searches for texts of at most 10 tokens"),
     ],
-    ids=["text", "patch-text", "attribute", "graph", "patch", "ablate"],
+    ids=["text", "patch-text", "attribute", "graph", "patch", "ablate", "counterfactual"],
 )
 def test_the_demos_text_and_token_limits_hold_on_the_command_line(limited, capsys, command, argv, said):
     with pytest.raises(SystemExit) as exit_:
