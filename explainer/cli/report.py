@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
 
     bundle = load_cli_model(args.model, args.allow_pickle)
     _check_head(bundle, args.layer, args.head)
+    _check_path_token(bundle, args.text, args.path_token)
     config = bundle.model.config
     offered = offered_model(args.model)  # a demo's offered name, said in place of its folder
     note_unused_tau(bundle, args.tau, "--tau", offered)
@@ -114,6 +115,21 @@ def _link(app_url: str, model: str | None, text: str, pages: tuple[str, ...], op
     page = parts._replace(path=f"{parts.path.rstrip('/')}/{live.page}", query=urllib.parse.urlencode(query),
                           fragment="")
     return urllib.parse.urlunsplit(page), live.opens
+
+
+def _check_path_token(bundle, text: str, token: int | None) -> None:
+    """--path-token one of the text's tokens: the report said "the text has no token -5" while its live link
+    opened the Markers page with path=-5 (a CLI walk)."""
+    if token is None:
+        return
+    from explainer.capture.encoding import encode
+
+    try:
+        count = len(encode(bundle, text).special)
+    except InputError:
+        return  # build_report says what is wrong with the text
+    if not 0 <= token < count:
+        fail(f"--path-token {token} is out of range: the text has tokens 0-{count - 1} (special tokens counted)")
 
 
 def _check_head(bundle, layer: int | None, head: int) -> None:

@@ -154,11 +154,15 @@ def test_the_target_is_a_label_name_or_index_as_attribute_takes_it(checkpoint, t
 def test_the_markers_section_draws_the_reasoning_path_of_the_token_asked_for(checkpoint, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
     base = ["--model", str(checkpoint("ours")), "--text", "a fine film", "--pages", "markers"]
-    for token, shown in (("2", "token 2"), ("99", "every token (the text has no token 99)")):
-        out = tmp_path / f"r{token}.html"
-        main([*base, "--path-token", token, "--out", str(out)])
-        assert json.loads(capsys.readouterr().out)["pages"] == ["markers"]
-        assert f"<td>reasoning path</td><td>{shown}</td>" in out.read_text(encoding="utf-8")
+    out = tmp_path / "r2.html"
+    main([*base, "--path-token", "2", "--out", str(out)])
+    assert json.loads(capsys.readouterr().out)["pages"] == ["markers"]
+    assert "<td>reasoning path</td><td>token 2</td>" in out.read_text(encoding="utf-8")
+    # a token the text lacks is refused, as --layer is: the report said "every token" while its link carried it
+    for token in ("99", "-5"):
+        with pytest.raises(SystemExit) as exit_:
+            main([*base, "--path-token", token, "--out", str(tmp_path / "r.html")])
+        assert exit_.value.code == 2 and f"--path-token {token} is out of range" in capsys.readouterr().err
 
 
 def test_pages_are_checked_before_the_model_loads_and_said_once(checkpoint, tmp_path, capsys, monkeypatch):
