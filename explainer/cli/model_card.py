@@ -25,8 +25,11 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"cannot read {folder / 'metrics.json'}: {error}")
     try:
         write_card(folder, folder.name, metrics)
-    except (KeyError, TypeError) as error:
+    except KeyError as error:
         fail(f"{folder / 'metrics.json'} lacks what a model card needs ({error}): was it written by explainer.train?")
+    except (TypeError, ValueError, AttributeError) as error:  # a value of another type: "high", null, a list
+        fail(f"{folder / 'metrics.json'} holds a value of the wrong kind for a model card ({error}): was it written "
+             "by explainer.train?")
     except OSError as error:
         fail(f"cannot write to {folder / 'README.md'}: {error.strerror or error}")
     print(f"wrote {folder / 'README.md'}")

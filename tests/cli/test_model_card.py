@@ -38,3 +38,18 @@ def test_cli_fails_clearly_on_a_folder_that_is_not_a_trained_model(tmp_path, cap
     with pytest.raises(SystemExit) as exit_info:
         main([str(folder)])
     assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit", [lambda m: m["dev"].update(accuracy="high"), lambda m: m.update(challenge=None)])
+def test_a_value_of_the_wrong_kind_is_one_line_not_a_traceback(tmp_path, capsys, edit):
+    """A string accuracy ended in "ValueError: Unknown format code 'f'", a null challenge in an AttributeError:
+    21-line tracebacks (a CLI walk)."""
+    original = shipped.ASSETS / "models" / "sst2-baseline" / "metrics.json"
+    if not original.is_file():
+        pytest.skip("sst2-baseline is not shipped here")
+    metrics = json.loads(original.read_text())
+    edit(metrics)
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path)])
+    assert exit_info.value.code == 2 and "holds a value of the wrong kind for a model card" in capsys.readouterr().err
