@@ -545,7 +545,9 @@ def _as_label(value: Any) -> Any:
     return ("true" if value else "false") if isinstance(value, bool) else value
 
 
-def _as_int(value: Any) -> int | None:
+def whole_number(value: Any) -> int | None:
+    """`value` as a whole number (an int, a float or Decimal with no fraction, a string of digits such as "3" or
+    "3.0"), else None: how label ids are read, and a slice definition's token limits."""
     if isinstance(value, bool):
         return None  # true/false is no class id (labels read it as a name first: _as_label)
     if isinstance(value, int):
@@ -574,10 +576,10 @@ class _Labels:
             # set's "none"), so where a row stands in the file does not decide whether its "nan" is a class
             found = [v for v in sample if not _is_missing(v) and not (isinstance(v, str) and v.strip().casefold()
                                                                        in NEVER_NAMES)]
-            if any(_as_int(v) is not None for v in found):  # ids with "NA" among them: a missing label
+            if any(whole_number(v) is not None for v in found):  # ids with "NA" among them: a missing label
                 found = [v for v in found if not _missing_word(v)]
-            ints = [v for v in found if _as_int(v) is not None]
-            odd = [v for v in found if _as_int(v) is None and not isinstance(v, str)]  # inf, 0.5, a list
+            ints = [v for v in found if whole_number(v) is not None]
+            odd = [v for v in found if whole_number(v) is None and not isinstance(v, str)]  # inf, 0.5, a list
             if odd:  # made names by str() they were then not found by name: "unknown labels inf; expected ['inf']"
                 what = _show(odd, quote=quote) if quote else f"{len(_distinct(odd))} other kind(s) of value"
                 raise DatasetError(f"{source}: labels must be names (text) or integer ids, not {what}")
@@ -600,12 +602,12 @@ class _Labels:
         # Integer-like names ("-1", "0", "1"): the file's integers are those names when every integer in the sample
         # is one, whether stored as text (CSV) or as numbers (JSONL, Parquet); otherwise every integer is an id
         # (0-4 for names "1".."5"). Decided once per file, so one table gives one set of labels in any format.
-        numbers = [n for n in map(_as_int, (v for v in sample if not _is_missing(v))) if n is not None]
+        numbers = [n for n in map(whole_number, (v for v in sample if not _is_missing(v))) if n is not None]
         self.ints_are_names = bool(numbers) and all(str(n) in self._ids for n in numbers)
 
     def __call__(self, value: Any) -> int | None:
         value = _as_label(value)
-        number = _as_int(value)
+        number = whole_number(value)
         if number is not None and self.ints_are_names:  # past the sample too: an integer that is no name is unknown,
             return self._ids.get(str(number))  # not an id (0 read as the name "1" after 1..5 were read as names)
         if number is not None and self.inferred_names:  # a sample of names only: a later 0 is no id into them (in

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from explainer.data.labelled import whole_number
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.evaluation.error_report import calibration, text_matches
 
@@ -194,18 +195,6 @@ def to_json(slices: Sequence[Slice]) -> str:
     return json.dumps({"version": JSON_VERSION, "slices": [_definition(each) for each in slices]}, indent=2)
 
 
-def _whole(value: Any) -> int | None:
-    """`value` as a whole number (an int, a float with no fraction, a string of digits), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    try:
-        return int(value)
-    except ValueError:
-        return None
-
-
 def _rule(value: dict[str, Any]) -> SliceRule:
     """A SliceRule from a definition (a link or a JSON file: hand-edited, so every field is checked here, where a
     bad one is a ValueError the caller reports, not an error later while filtering)."""
@@ -221,7 +210,7 @@ def _rule(value: dict[str, Any]) -> SliceRule:
         for key in ("min_tokens", "max_tokens"):
             if known.get(key) is not None:
                 value = known[key]
-                whole = _whole(value)
+                whole = whole_number(value)
                 if whole is None:  # int() would cut 2.5, and says "invalid literal for int() with base 10" of "abc"
                     raise ValueError(f"a slice's {key} must be a whole number, not {value!r}")
                 known[key] = whole

@@ -111,6 +111,16 @@ def write_manifest(folder: Path, manifest: Manifest) -> Path:
     return path
 
 
+def run_kind(folder: str | Path) -> str | None:
+    """The kind of run a results folder's manifest names, read without its checks (read_manifest's, which hash
+    every shard): None when there is no readable manifest, or it names none."""
+    try:
+        kind = json.loads((Path(folder).expanduser() / MANIFEST).read_text(encoding="utf-8")).get("kind")
+    except (OSError, ValueError, AttributeError):  # AttributeError: JSON that is not an object
+        return None
+    return kind if isinstance(kind, str) else None
+
+
 def read_manifest(folder: str | Path) -> Manifest:
     """The manifest of a results folder; ResultsError when there is none or it is damaged."""
     folder = Path(folder)

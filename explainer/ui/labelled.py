@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from explainer.data.disk_cache import file_version
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import MAX_UPLOAD_BYTES, MEGABYTE, ErrorReport, check_upload_size, load_labelled
 from explainer.loading.bundle import ModelBundle
-from explainer.scale.manifest import MANIFEST
+from explainer.scale.manifest import run_kind
 from explainer.serving.paths import PathRefused
 from explainer.ui import demo as demo_mode
 from explainer.ui import export, links, navigation, text_box
@@ -227,11 +226,8 @@ def linked_results(kinds: Sequence[str]) -> bool:
     folder = str(st.session_state.get(links.LINK_KEY, {}).get("results") or "").strip()
     if not folder:
         return False
-    try:
-        kind = json.loads((Path(folder).expanduser() / MANIFEST).read_text(encoding="utf-8")).get("kind")
-    except (OSError, ValueError, AttributeError):
-        return True
-    return not isinstance(kind, str) or kind in kinds
+    kind = run_kind(folder)
+    return kind is None or kind in kinds
 
 
 def seed_data_widgets(prefix: str, results_kinds: Sequence[str] = PREDICTION_KINDS) -> None:
