@@ -19,6 +19,7 @@ from explainer.capture.validation import InputError, validate_text  # light: no 
 from explainer.data.folders import missing_folders, remove_made  # light: pathlib only
 
 if TYPE_CHECKING:  # only for annotations: the commands import torch and the loaders when they run
+    from explainer.capture.encoding import Encoded
     from explainer.data.labelled import LabelledData
     from explainer.loading.bundle import ModelBundle
 
@@ -292,6 +293,17 @@ def demo_limits():
     return None if demo is None else demo.limits
 
 
+def encoded_text(bundle: ModelBundle, text: str) -> Encoded | None:
+    """`text` as the model reads it (its tokens counted with the special ones, as the pages count them); None
+    when the model cannot read it (the command then says why)."""
+    from explainer.capture.encoding import encode
+
+    try:
+        return encode(bundle, text)
+    except InputError:
+        return None
+
+
 def within_demo_tokens(bundle: ModelBundle, text: str, what: str, limit_name: str) -> None:
     """Under EXPLAINER_DEMO, refuse `text` when the model reads more tokens of it than the config's `limit_name`
     (a field of serving.demo.Limits) allows for `what`, counted as the app's pages count them (special tokens
@@ -299,11 +311,8 @@ def within_demo_tokens(bundle: ModelBundle, text: str, what: str, limit_name: st
     limits = demo_limits()
     if limits is None or not text.strip():
         return
-    from explainer.capture.encoding import encode
-
-    try:
-        encoded = encode(bundle, text)
-    except InputError:
+    encoded = encoded_text(bundle, text)
+    if encoded is None:
         return  # the command says what is wrong with the text
     tokens, limit = len(encoded.special), int(getattr(limits, limit_name))
     if tokens > limit:

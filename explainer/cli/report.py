@@ -17,6 +17,7 @@ from explainer.cli.common import (
     check_output_file,
     demo_limits,
     describe,
+    encoded_text,
     fail,
     load_cli_model,
     note_unused_tau,
@@ -120,14 +121,10 @@ def _link(app_url: str, model: str | None, text: str, pages: tuple[str, ...], op
 def _check_path_token(bundle, text: str, token: int | None) -> None:
     """--path-token one of the text's tokens: the report said "the text has no token -5" while its live link
     opened the Markers page with path=-5 (a CLI walk)."""
-    if token is None:
-        return
-    from explainer.capture.encoding import encode
-
-    try:
-        count = len(encode(bundle, text).special)
-    except InputError:
-        return  # build_report says what is wrong with the text
+    encoded = encoded_text(bundle, text) if token is not None else None
+    if encoded is None:
+        return  # no token asked for, or a text build_report says what is wrong with
+    count = len(encoded.special)
     if not 0 <= token < count:
         fail(f"--path-token {token} is out of range: the text has tokens 0-{count - 1} (special tokens counted)")
 
