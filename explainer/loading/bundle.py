@@ -32,7 +32,7 @@ from transformers.utils import logging as hf_logging
 
 import explainer.models  # noqa: F401  (registers the ThoughtBeacon Auto classes)
 from explainer.data.disk_cache import folder_stamp
-from explainer.families import family_of, position_offset, sizes
+from explainer.families import family_of, is_known, position_offset, sizes
 from explainer.loading import shipped
 from explainer.loading.backbone import BackboneError
 from explainer.loading.layer_shapes import layer_shape_refusal
@@ -129,8 +129,10 @@ def load_model(
     _pad_as_the_classifier_skips(model, tokenizer)
     # Batches pad on the right, whatever the checkpoint's tokenizer says: transformers numbers positions by column,
     # not by the mask, so a left-padded row of a model with absolute positions (GPT-2, GPT-Neo) would be read at
-    # shifted positions; every classifier here finds its readout on either side (the first token, or the last one
-    # that is not padding), and a decoder's real tokens never see the padding after them.
+    # shifted positions; every classifier of the family table finds its readout on either side (the first token,
+    # or the last one that is not padding), and a decoder's real tokens never see the padding after them. A family
+    # the table lacks is checked (_check_batching), and padded on the left where only that serves (XLNet).
+    own_side = tokenizer.padding_side
     tokenizer.padding_side = "right"
     model.to(target).eval()
     labels = tuple(str(model.config.id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels))
@@ -147,7 +149,44 @@ def load_model(
         pad_assigned=pad_assigned,
     )
     _check_attention_is_returned(bundle)
+    _check_batching(bundle, own_side)
     return bundle
+
+
+def _check_batching(bundle: ModelBundle, own_side: str) -> None:
+    """For a family the table lacks, prove that batches give each text's own prediction: such a model may read
+    its prediction off a fixed column (XLNet: the last), which right padding fills with padding (a batch gave
+    [0.18, 0.66, 0.16] where the text alone gives [0.47, 0.24, 0.29]). Right padding is tried first, as every
+    family the table knows is padded, then the left (XLNet's tokenizer's own side); a model neither side serves is
+    refused (every data-set view batches). Inputs as evaluation/predict.py gives them: ids and mask only."""
+    if is_known(bundle.model.config.model_type):
+        return
+    texts = ["fine", "a longer probe text, so that the first one is padded in a batch of the two"]
+    tokenizer, rows = bundle.tokenizer, embedding_rows(bundle.model)
+
+    def probabilities(batch: list[str]) -> torch.Tensor:  # [len(batch), labels]
+        encoded = tokenizer(batch, padding=True, truncation=True, max_length=bundle.max_length, return_tensors="pt")
+        ids = encoded["input_ids"] if rows is None else encoded["input_ids"].clamp(max=rows - 1)  # words it may
+        with torch.inference_mode():  # not embed: what a text holds is checked where it is read
+            logits = bundle.model(input_ids=ids.to(bundle.device),
+                                  attention_mask=encoded["attention_mask"].to(bundle.device)).logits
+        return logits.float().softmax(-1).cpu()
+
+    try:
+        alone = torch.cat([probabilities([text]) for text in texts])
+        for side in dict.fromkeys(("right", own_side, "left")):  # right, as for every family the table knows
+            tokenizer.padding_side = side
+            if torch.allclose(probabilities(texts), alone, atol=1e-3):
+                return
+    except Exception as error:  # a model that fails on a padded batch: said as a load error, as other checks do
+        tokenizer.padding_side = "right"
+        raise ModelLoadError(f"'{bundle.name}' fails on a padded batch of two texts: "
+                             f"{type(error).__name__}: {_first_line(error)}") from None
+    tokenizer.padding_side = "right"
+    raise ModelLoadError(
+        f"'{bundle.name}' ({bundle.architecture}) predicts otherwise for a text in a batch than alone, with padding "
+        "on either side, so its results over a data set would be wrong"
+    )
 
 
 def _looks_like_path(name: str) -> bool:
@@ -463,6 +502,17 @@ def _require_classifier_head(model: PreTrainedModel, name: str) -> None:
             f"'{name}': the id2label of its config.json numbers its labels {shown}; the classifier's "
             f"{model.config.num_labels} outputs are numbered 0 to {model.config.num_labels - 1}"
         )
+    names: dict[str, list[int]] = {}
+    for i in ids:  # as data files match labels: case and edge spaces aside ("pos" and " Pos" are one name there)
+        names.setdefault(str(model.config.id2label[i]).strip().casefold(), []).append(i)
+    twice = [held for held in names.values() if len(held) > 1]
+    if twice:  # {"0": "pos", "1": "pos"}: probabilities by name lost one, and data files matched the wrong id
+        said = " and ".join(repr(str(model.config.id2label[i])) for i in twice[0])
+        raise ModelLoadError(
+            f"'{name}': the id2label of its config.json names ids {', '.join(map(str, twice[0]))} {said}, one name "
+            "where case and spaces are set aside; each label needs a name of its own (predictions, probabilities "
+            "and data files name labels): rename them in config.json"
+        )
     problem = getattr(model.config, "problem_type", None)
     if problem in ("multi_label_classification", "regression"):  # a softmax would show made-up probabilities
         kind = ("a multi-label classifier (an independent sigmoid per label, several may hold)"
@@ -498,7 +548,11 @@ def _require_tokenizer_fits(model: PreTrainedModel, tokenizer: PreTrainedTokeniz
 
 def embedding_rows(model: PreTrainedModel) -> int | None:
     """How many token ids the model embeds (None when it does not say)."""
-    return getattr(model.get_input_embeddings(), "num_embeddings", None)
+    try:
+        embeddings = model.get_input_embeddings()
+    except NotImplementedError:  # CANINE hashes characters: transformers has no one embedding table to return
+        return None
+    return getattr(embeddings, "num_embeddings", None)
 
 
 def probe_inputs(bundle: ModelBundle, text: str):
@@ -524,7 +578,7 @@ def _max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> i
     config = model.config
     candidates = []
     positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
-    if positions:
+    if positions and positions > 0:  # XLNet's -1: no limit (relative positions); 512 unless its tokenizer says
         candidates.append(positions - position_offset(model))  # an unlisted family's read off its embeddings
     if 0 < tokenizer.model_max_length < 100_000:
         candidates.append(tokenizer.model_max_length)

@@ -172,3 +172,74 @@ def test_labels_numbered_with_a_gap_are_refused(checkpoint, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="numbers its labels 0, 5; the classifier's 2 outputs are numbered 0 to 1"):
         load_model(folder)
+
+
+def test_two_labels_of_one_name_are_refused(checkpoint, tmp_path):
+    # {"0": "pos", "1": "pos"}: probabilities by name kept one of the two, summing to 0.5, and a file's "pos" rows
+    # were matched to id 1 while the model's "pos" was id 0 (accuracy 0)
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "twice")
+    config = json.loads((folder / "config.json").read_text())
+    config["id2label"], config["label2id"] = {"0": "pos", "1": "pos"}, {"pos": 1}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="names ids 0, 1 .pos. and .pos., one name"):
+        load_model(folder)
+    # data files match labels with case and edge spaces set aside: "Pos" rows read as the "pos" label's id
+    config["id2label"], config["label2id"] = {"0": "pos", "1": " Pos"}, {"pos": 0, " Pos": 1}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="names ids 0, 1 'pos' and ' Pos', one name where case and spaces"):
+        load_model(folder)
+
+
+def xlnet_folder(tokenizer, tmp_path):
+    """A tiny XLNet classifier: no position limit (max_position_embeddings -1), its prediction read off the last
+    column whatever the mask says."""
+    from transformers import XLNetConfig, XLNetForSequenceClassification
+
+    from tests.conftest import VOCAB, save_checkpoint
+
+    torch.manual_seed(0)
+    config = XLNetConfig(vocab_size=VOCAB, d_model=32, n_layer=2, n_head=2, d_inner=37, num_labels=3,
+                         pad_token_id=0, id2label={0: "neg", 1: "neutral", 2: "pos"})
+    return save_checkpoint(XLNetForSequenceClassification(config).eval(), tokenizer, tmp_path / "xlnet")
+
+
+def test_a_family_that_reads_the_last_column_batches_as_it_predicts_alone(tokenizer, tmp_path):
+    # XLNet's -1 positions crashed every command (OverflowError in the tokenizer); padded on the right, as every
+    # model is, a batch read padding where the text alone gave its prediction ([0.18, 0.66, 0.16] vs [0.47, ...])
+    import numpy as np
+
+    from explainer.capture import trace
+    from explainer.evaluation.predict import predict
+
+    bundle = load_model(xlnet_folder(tokenizer, tmp_path), device="cpu")
+    assert bundle.max_length > 0 and bundle.tokenizer.padding_side == "left"
+    texts = ["a fine film", "the plot of this film is clever and the cast is warm", "film"]
+    alone = np.stack([trace(bundle, text).probabilities for text in texts])
+    assert np.allclose(predict(bundle, texts, batch_size=8).probabilities, alone, atol=1e-5)
+
+
+def test_a_model_no_padding_side_serves_is_refused(tokenizer, tmp_path, monkeypatch):
+    import transformers
+
+    real = transformers.XLNetForSequenceClassification.forward
+
+    def reads_the_batch(self, *args, **kwargs):  # each row's logits shifted by the batch size: no side helps
+        out = real(self, *args, **kwargs)
+        out.logits = out.logits + out.logits.new_tensor([float(out.logits.shape[0]), 0.0, 0.0])
+        return out
+
+    folder = xlnet_folder(tokenizer, tmp_path)
+    monkeypatch.setattr(transformers.XLNetForSequenceClassification, "forward", reads_the_batch)
+    with pytest.raises(ModelLoadError, match="predicts otherwise for a text in a batch than alone"):
+        load_model(folder, device="cpu")
+
+
+def test_a_model_with_no_one_embedding_table_has_no_row_count():
+    # CANINE hashes characters: get_input_embeddings raised NotImplementedError, a traceback at load
+    from explainer.loading.bundle import embedding_rows
+
+    class Hashed(torch.nn.Module):
+        def get_input_embeddings(self):
+            raise NotImplementedError("get_input_embeddings not auto-handled for CanineModel")
+
+    assert embedding_rows(Hashed()) is None
