@@ -90,8 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     from explainer.capture.validation import InputError
     from explainer.data.labelled import DatasetError, file_rows
     from explainer.dataset_map.embeddings import MapError, check_readout
-    from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv
+    from explainer.dataset_map.maps import MapOptions, build_map, mislabelled_csv, resolve_layer
+    from explainer.families import sizes
 
+    if getattr(bundle.model.config, "num_hidden_layers", None):  # a config that names its blocks: checked before
+        try:  # the pass, which takes minutes on a large file, not after it (build_map checks the rest)
+            resolve_layer(args.layer, sizes(bundle.model.config).layers + 1)  # ALBERT's inner layers counted too
+        except MapError as error:
+            fail(str(error))
     if args.pooling == "readout":
         try:  # before the pass (on Ray it runs first): readout vectors need the family's readout position
             check_readout(bundle)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def cache_dir() -> Path:
@@ -127,18 +128,65 @@ def load(namespace: str, *key_parts: Any) -> Any | None:
 
 
 def store(namespace: str, value: Any, *key_parts: Any) -> Path:
-    """Write `value` as JSON atomically; returns its path."""
+    """Write `value` as JSON atomically (keep_file); returns its path."""
     path = cache_path(namespace, *key_parts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    keep_file(path, lambda out: out.write(json.dumps(value).encode("utf-8")), ".tmp")
+    return path
+
+
+def keep_file(path: Path, write: Callable[[IO[bytes]], Any], suffix: str) -> None:
+    """`write` the file at `path` atomically (a temporary file beside it, then renamed; `suffix`: the temporary's),
+    so a crash or a second process never leaves half a file. A cache that cannot be written (EXPLAINER_CACHE names a
+    file, a read-only or full disk) keeps nothing and says so once: the result in hand is still good, and a
+    traceback after a long pass lost it."""
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(value, out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=suffix)
+    except OSError as error:
+        said_unwritable(error)
+        return
+    try:
+        with os.fdopen(handle, "wb") as out:
+            write(out)
         os.replace(temporary, path)
+    except OSError as error:  # the disk filled up while writing
+        Path(temporary).unlink(missing_ok=True)
+        said_unwritable(error)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return path
+
+
+def unwritable(error: OSError) -> str:
+    """What is said of a cache folder that cannot be written, and what to do."""
+    return (f"cannot be written ({error.strerror or type(error).__name__}); set EXPLAINER_CACHE to a folder that "
+            "can be")
+
+
+_unwritable_said: set[str] = set()
+
+
+def said_unwritable(error: OSError) -> None:
+    """That the cache folder cannot be written: one warning per folder and process (logging's last-resort handler
+    prints it on stderr)."""
+    root = cache_dir()
+    if str(root) in _unwritable_said:
+        return
+    _unwritable_said.add(str(root))
+    logging.getLogger(__name__).warning("results are not kept between runs: the cache folder %s %s", root,
+                                        unwritable(error))
+
+
+def writable_or_error() -> str | None:
+    """Why the cache folder cannot be written (a file in its place, a read-only disk), or None when it can: for a
+    caller that reads back what it stores there (a results folder's seeding) and would otherwise redo the work."""
+    try:
+        cache_root().mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache_root()):
+            pass
+    except OSError as error:
+        return f"the cache folder {cache_dir()} {unwritable(error)}"
+    return None
 
 
 def cached(namespace: str, key_parts: tuple[Any, ...], compute: Callable[[], Any]) -> tuple[Any, bool]:

@@ -152,6 +152,9 @@ def _data_offset(path: Path) -> int:
         return f.tell()
 
 
+NONFINITE_FILE = "nonfinite"  # in a store whose pass found non-finite vectors
+
+
 class EmbeddingStore:
     """A folder of readout.npy and mean.npy ([layers+1, slots, hidden] float16), markers.npy ([slots] int16),
     rows.npy ([slots] int64: the data row in each slot, -1 until written) and meta.json."""
@@ -209,6 +212,18 @@ class EmbeddingStore:
     def slot_rows(self) -> np.ndarray:  # [slots]
         return np.load(self.folder / "rows.npy")
 
+    def nonfinite_known(self) -> bool:
+        """Whether a pass that wrote this store found rows without finite vectors (the model's own numbers)."""
+        return (self.folder / NONFINITE_FILE).is_file()
+
+    def note_nonfinite(self) -> None:
+        """Remember that this store's rows without finite vectors are the model's, not damage on disk: a later
+        build does not run the pass again for them (it ran on every build of a model that truly overflows)."""
+        try:
+            (self.folder / NONFINITE_FILE).write_text("rows without finite vectors, from the model's own pass\n")
+        except OSError:
+            pass
+
     def is_complete(self) -> bool:
         rows = self.slot_rows()
         return bool(np.array_equal(np.sort(rows), np.arange(self.rows)))
@@ -242,6 +257,11 @@ def store_folder(bundle: ModelBundle, data: LabelledData, beacon_threshold: floa
     if not has_readout(bundle):  # its readout vectors are NaN: a later Family entry or fix must not reuse them
         key = (*key, "no-readout")
     return disk_cache.cache_path(NAMESPACE, *key).with_suffix("")
+
+
+def forget_store(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> None:
+    """Drop this model's stored embeddings of this file: the next embed_dataset computes them again."""
+    shutil.rmtree(store_folder(bundle, data, beacon_threshold), ignore_errors=True)
 
 
 def open_store(folder: Path) -> EmbeddingStore | None:
@@ -286,10 +306,14 @@ def embed_dataset(
 
     def collect(rows: np.ndarray, out: Any, attention_mask: np.ndarray) -> None:
         batch = pool(bundle, out, attention_mask)
-        if state["store"] is None:  # sized from the first batch: the model says how many states it returns
-            layers, _, hidden = batch.readout.shape
-            state["store"] = EmbeddingStore.create(partial, len(data), layers, hidden)
-        state["store"].write(state["slot"], rows, batch)
+        try:
+            if state["store"] is None:  # sized from the first batch: the model says how many states it returns
+                layers, _, hidden = batch.readout.shape
+                state["store"] = EmbeddingStore.create(partial, len(data), layers, hidden)
+            state["store"].write(state["slot"], rows, batch)
+        except OSError as error:  # a cache folder that is a file, read-only or full: said, not a traceback
+            raise MapError(f"the map keeps its vectors on disk, under {partial.parent}, which "
+                           f"{disk_cache.unwritable(error)}") from None
         state["slot"] += len(rows)
 
     try:

@@ -10,12 +10,9 @@ come from and the options.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,10 +23,12 @@ from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.dataset_map import mislabels
 from explainer.dataset_map.embeddings import (
     POOLINGS,
+    EmbeddingStore,
     MapError,
     Pooling,
     check_readout,
     embed_dataset,
+    forget_store,
     store_folder,
 )
 from explainer.dataset_map.knn_search import DistinctGraph
@@ -110,24 +109,21 @@ def _check(options: MapOptions) -> None:
         raise MapError(f"neighbours must be at least 1, not {options.neighbours}")
 
 
-def _cached_arrays(key: tuple, compute: Callable[[], dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], bool]:
-    """Arrays stored as one .npz per key (written atomically); (arrays, came_from_cache)."""
+def _cached_arrays(
+    key: tuple, compute: Callable[[], dict[str, np.ndarray]], valid: Callable[[dict[str, np.ndarray]], bool]
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Arrays stored as one .npz per key (written atomically); (arrays, came_from_cache). Stored arrays that are
+    not `valid` (another file put in its place: a KeyError on every run) are computed again."""
     path = disk_cache.cache_path(NAMESPACE, CACHE_VERSION, *key).with_suffix(".npz")
     try:
         with np.load(path, allow_pickle=False) as stored:  # every array read here, inside the try
-            return {name: stored[name] for name in stored.files}, True
+            arrays = {name: stored[name] for name in stored.files}
+        if valid(arrays):
+            return arrays, True
     except Exception:  # missing, or damaged on disk (EOFError, BadZipFile, a bad CRC, ...): computed again
         pass
     arrays = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    disk_cache.keep_file(path, lambda out: np.savez(out, **arrays), ".npz")
     return arrays, False
 
 
@@ -143,6 +139,12 @@ def points_frame(
     return frame
 
 
+def _unit_vectors(store: EmbeddingStore, layer: int, pooling: Pooling) -> tuple[np.ndarray, np.ndarray]:
+    """One layer's vectors scaled to length 1 [N, hidden], and the rows without a finite one [lost]."""
+    vectors = unit_rows(store.layer(layer, pooling))
+    return vectors, np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+
+
 def build_map(
     bundle: ModelBundle, data: LabelledData, options: MapOptions = MapOptions(), progress: Progress | None = None
 ) -> MapResult:
@@ -154,14 +156,21 @@ def build_map(
         raise DatasetError(f"{data.source}: no rows to map")
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    predictions, store, was_cached = embed_dataset(
-        bundle, data, beacon_threshold=options.beacon_threshold, batch_size=options.batch_size, progress=progress
-    )
-    seconds["embeddings"] = time.perf_counter() - start
+
+    def embedded() -> tuple[Predictions, EmbeddingStore, bool]:
+        return embed_dataset(bundle, data, beacon_threshold=options.beacon_threshold, batch_size=options.batch_size,
+                             progress=progress)
+
+    predictions, store, was_cached = embedded()
     layer = resolve_layer(options.layer, store.layers)
-    vectors = unit_rows(store.layer(layer, options.pooling))  # [N, hidden]
-    lost = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    vectors, lost = _unit_vectors(store, layer, options.pooling)
+    if len(lost) and was_cached and not store.nonfinite_known():  # bytes damaged on disk read as overflow: the
+        forget_store(bundle, data, options.beacon_threshold)  # pass runs again before the model is blamed (it
+        predictions, store, was_cached = embedded()  # was, on every run, until the store was deleted)
+        vectors, lost = _unit_vectors(store, layer, options.pooling)
+    seconds["embeddings"] = time.perf_counter() - start
     if len(lost):  # PCA and UMAP have no place for them, and no distance to them is defined
+        store.note_nonfinite()  # the model's own: the next build says so without another pass
         lines = data.lines if data.lines else range(2, len(data) + 2)
         shown = ", ".join(str(lines[i]) for i in lost[:10]) + (", ..." if len(lost) > 10 else "")
         raise MapError(
@@ -197,7 +206,13 @@ def build_map(
         return arrays
 
     # keyed apart from searches cached before the distinct graph was kept with them (UMAP would lay out every row)
-    stored, _ = _cached_arrays((*base, "neighbours", width, "distinct"), searched)
+    def whole_search(arrays: dict[str, np.ndarray]) -> bool:
+        indices, distances = arrays.get("indices"), arrays.get("distances")
+        return (indices is not None and distances is not None and indices.ndim == 2 and len(indices) == len(vectors)
+                and indices.shape == distances.shape and indices.shape[1] >= min(options.neighbours, len(vectors) - 1)
+                and bool(((indices >= 0) & (indices < len(vectors))).all()))
+
+    stored, _ = _cached_arrays((*base, "neighbours", width, "distinct"), searched, whole_search)
     wide = Neighbours(stored["indices"], stored["distances"], width, distinct=DistinctGraph.from_arrays(stored))
     neighbours = wide.first(options.neighbours)
     notes += list(neighbours.notes)
@@ -222,7 +237,11 @@ def build_map(
     # and a UMAP of repeated rows apart from those laid out before copies shared one place.
     key = (*base, options.method, options.seed, *(("variance",) if options.method == "pca" else ()),
            *(("distinct",) if options.method == "umap" and wide.distinct is not None else ()))
-    projection, _ = _cached_arrays(key, projected)
+    def whole_projection(arrays: dict[str, np.ndarray]) -> bool:
+        xy = arrays.get("xy")
+        return xy is not None and xy.shape == (len(vectors), 2) and {"notes", "method"} <= set(arrays)
+
+    projection, _ = _cached_arrays(key, projected, whole_projection)
     notes += [str(note) for note in projection["notes"].tolist()]
     seconds["projection"] = time.perf_counter() - start
 

@@ -114,4 +114,7 @@ def remember(
 
 def forget(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None = None) -> None:
     """Drop the cached predictions of this model on this file (the next pass recomputes them)."""
-    disk_cache.cache_path(NAMESPACE, *cache_key(bundle, data, beacon_threshold)).unlink(missing_ok=True)
+    try:
+        disk_cache.cache_path(NAMESPACE, *cache_key(bundle, data, beacon_threshold)).unlink(missing_ok=True)
+    except OSError:  # a cache folder that cannot hold files holds none to forget (--no-cache needs none)
+        pass

@@ -149,6 +149,7 @@ def test_bad_input_gets_one_clear_line(
         ["--model", str(checkpoint("bert")), "--data", str(data_file), "--layer", "5", "--out", out], capsys
     )
     assert code == 2 and "layer 5 is out of range: this model has layers 0-2" in err
+    assert not (tmp_path / "cache").exists()  # said before the embedding pass, not after it
     code, _, err = run(["--model", str(unlisted_folder), "--data", str(data_file), "--out", out], capsys)
     assert code == 2 and "no readout convention" in err and "--pooling mean" in err and "Traceback" not in err
     code, printed, err = run(

@@ -20,6 +20,21 @@ def test_store_load_and_miss(tmp_path, monkeypatch):
     assert (value, hit, calls) == ({"y": 3}, True, [1])
 
 
+def test_a_cache_that_cannot_be_written_keeps_nothing_and_says_so_once(tmp_path, monkeypatch, caplog):
+    # EXPLAINER_CACHE naming a file: evaluate computed every prediction, then ended in a NotADirectoryError
+    import logging
+
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "a-file"))
+    monkeypatch.setattr(disk_cache, "_unwritable_said", set())
+    with caplog.at_level(logging.WARNING, logger=disk_cache.__name__):
+        value, hit = disk_cache.cached("ns", ("b",), lambda: {"y": 3})
+        disk_cache.store("ns", [1], "k")
+    assert (value, hit) == ({"y": 3}, False) and disk_cache.load("ns", "b") is None
+    said = [record.getMessage() for record in caplog.records]
+    assert len(said) == 1 and "a-file cannot be written (Not a directory)" in said[0]
+
+
 def test_damaged_file_is_a_miss(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
     path = disk_cache.store("ns", [1], "k")

@@ -198,6 +198,85 @@ def test_a_map_cache_file_damaged_on_disk_is_computed_again(bert_bundle, corpus_
             assert stored.files
 
 
+def test_map_cache_files_swapped_on_disk_are_computed_again(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    # valid .npz files of other contents (the projection's in the search's place) raised KeyError: 'indices' on
+    # every later run
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    options = MapOptions(layer=1, pooling="mean", neighbours=3)
+    first = build_map(bert_bundle, corpus_data, options)
+    one, two = sorted(tmp_path.rglob("dataset_map/*.npz"))
+    held = one.read_bytes()
+    one.write_bytes(two.read_bytes())
+    two.write_bytes(held)
+    again = build_map(bert_bundle, corpus_data, options)
+    np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), first.frame[["x", "y"]].to_numpy())
+    np.testing.assert_array_equal(again.neighbours.indices, first.neighbours.indices)
+
+
+def test_stored_vectors_damaged_on_disk_are_computed_again_not_blamed_on_the_model(
+    bert_bundle, corpus_data, tmp_path, monkeypatch
+):
+    # bytes of readout.npy overwritten read as NaN: "the model's numbers overflowed", on every run until deleted
+    from explainer.dataset_map.embeddings import store_folder
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    options = MapOptions(layer=1, pooling="mean", neighbours=3)
+    first = build_map(bert_bundle, corpus_data, options)
+    stored = store_folder(bert_bundle, corpus_data, None) / "mean.npy"
+    vectors = np.load(stored, mmap_mode="r+")
+    vectors[1, 2] = np.nan  # as random bytes decode: a NaN among them
+    vectors.flush()
+    del vectors
+    again = build_map(bert_bundle, corpus_data, options)
+    np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), first.frame[["x", "y"]].to_numpy())
+    assert np.isfinite(np.load(stored)).all()  # written again whole
+
+
+def test_a_model_that_truly_overflows_is_told_without_a_second_pass(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    # a store with non-finite rows from the cache is computed again (damage on disk), but one written so by the
+    # model's own pass ran the whole pass again on every later build
+    from explainer.dataset_map import embeddings
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    pool, passes = embeddings.pool, []
+
+    def overflowing(bundle, out, mask):
+        passes.append(1)
+        batch = pool(bundle, out, mask)
+        batch.mean[:, 0] = np.nan  # the first row of every batch
+        return batch
+
+    monkeypatch.setattr(embeddings, "pool", overflowing)
+    for _ in range(3):
+        with pytest.raises(MapError, match="have no finite mean vector"):
+            build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=3))
+    batches = -(-len(corpus_data) // MapOptions().batch_size)
+    assert len(passes) == batches  # one pass, for the first build only
+
+
+def test_map_arrays_that_cannot_be_kept_are_used_not_a_traceback(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    # a disk that filled while the neighbour search or projection was saved: a traceback after the work was done
+    from explainer.dataset_map import maps
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(maps.np, "savez", full)
+    result = build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=3))
+    assert len(result.frame) == len(corpus_data) and not list(tmp_path.rglob("dataset_map/*.npz"))
+
+
+def test_a_cache_folder_that_cannot_be_written_is_said_in_one_line(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    # EXPLAINER_CACHE naming a file: a NotADirectoryError traceback from the store's first write
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "a-file"))
+    with pytest.raises(MapError, match=r"keeps its vectors on disk, under .*a-file.*which cannot be written \(Not a "
+                                       r"directory\); set EXPLAINER_CACHE to a folder that can be"):
+        build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=3))
+
+
 def test_rows_without_a_finite_vector_are_a_clear_error(bert_bundle, corpus_data, tmp_path, monkeypatch):
     """A model that overflowed on some rows: PCA raised LinAlgError ("Eigenvalues did not converge")."""
     from explainer.dataset_map.embeddings import EmbeddingStore
