@@ -36,6 +36,7 @@ from explainer.scale.manifest import (
     Manifest,
     ResultsError,
     check_row_ids,
+    claim_partial,
     describe_shards,
     prepare_folder,
     read_manifest,
@@ -105,7 +106,8 @@ def _run_job(
     folder = Path(out)
     fingerprint = model_fingerprint(bundle)
     key = run_key(job.kind, fingerprint, inputs.content_hash, job.keyed())
-    finished = prepare_folder(folder, job.kind, fingerprint, inputs.content_hash, job.keyed(), bundle.name)
+    finished = prepare_folder(folder, job.kind, fingerprint, inputs.content_hash, job.keyed(), bundle.name,
+                              inputs.spec)
     if finished is not None:
         return finished, True
     text_column, label_column, extra_columns, labels_by_id, guessed = _shared_columns(
@@ -122,6 +124,11 @@ def _run_job(
     shards = partial / ROWS
     # A failed run removes the folders it made for --out (the folder and missing parents), so none is left empty
     created = missing_folders(folder)
+    try:
+        claim_partial(folder)  # a second run into this folder is refused while this one writes
+    except ResultsError:
+        remove_made(created)
+        raise
     shards.mkdir(parents=True, exist_ok=True)
     names = tuple(str(p) for p in inputs.files)
     try:
@@ -199,12 +206,12 @@ def _shared_columns(
     waiting: list[tuple[Path, DatasetError]] = []  # files that could not name their columns before one did
     by_id = guessed = False
 
-    def columns_of(path: Path) -> tuple[str, str, tuple[str, ...]]:
+    def columns_of(path: Path, use_found: bool = True) -> tuple[str, str, tuple[str, ...]]:
         nonlocal by_id, guessed
         with iter_rows(
             path,
-            text_column=job.text_column or (found[0] if found else None),
-            label_column=job.label_column or (found[1] if found else None),
+            text_column=job.text_column or (found[0] if found and use_found else None),
+            label_column=job.label_column or (found[1] if found and use_found else None),
             label_names=label_names,
             quote_contents=quote_contents,
             allow_empty=several,
@@ -235,6 +242,12 @@ def _shared_columns(
             if several and found is None:  # perhaps a header-only shard: try again once a file names them
                 waiting.append((path, error))
                 continue
+            if found is not None:  # read with the first file's columns, which it lacks: its own, if it names
+                try:  # them, say "other columns" (the reader's words advised leaving unset a column never set)
+                    check(path, columns_of(path, use_found=False))
+                except DatasetError as other:
+                    if "other columns" in str(other):
+                        raise other from None
             raise
         if found is None:
             found, source = columns, path
@@ -305,11 +318,16 @@ def connect(address: str | None, workers: int) -> None:
             with _quiet_logger("ray._private.authentication.authentication_token_setup"):
                 # Logical CPUs: one per actor and one for the read tasks, else reads wait on actors that wait on
                 # reads.
-                ray.init(num_cpus=workers + 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+                # address="local": a Ray of its own, never the cluster `ray start` (or a dead one's leftover
+                # /tmp/ray/ray_current_cluster, or RAY_ADDRESS) names, which refused num_cpus ("When connecting to
+                # an existing cluster, num_cpus and num_gpus must not be provided")
+                ray.init(address="local", num_cpus=workers + 1, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
         else:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
-        raise EngineError(f"cannot reach the Ray cluster at {address}: {error}") from error
+        where = f"the Ray cluster at {address}" if address is not None else "a local Ray on this machine"
+        raise EngineError(f"cannot start or join {where}: {error}") from error
 
 
 def _check_reachable(address: str) -> None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import socket
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -265,9 +267,10 @@ def _file_problem(used: Any, skipped: int, entry: FileEntry) -> str:
 
 
 def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any],
-                model: str | None = None) -> str:
+                model: str | None = None, input_spec: str | None = None) -> str:
     """What makes the job (kind, fingerprint, input_hash, options) another run than the one in `manifest`, in
-    words: the same names and paths can hide other weights or edited files."""
+    words: the same names and paths can hide other weights or edited files (`input_spec`, the input as given,
+    tells another input from the same one edited)."""
     found = []
     if manifest.kind != kind:
         found.append(f"it ran {manifest.kind}, this is {kind}")
@@ -278,7 +281,10 @@ def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str
         else:
             found.append(f"other model weights (it ran {manifest.model})")
     if manifest.input_hash != input_hash:
-        found.append("other input bytes (a file was edited, added or removed)")
+        if input_spec is not None and input_spec != manifest.input_spec:  # not an edit: another file altogether
+            found.append(f"another input ({manifest.input_spec} there, {input_spec} now)")
+        else:
+            found.append("other input bytes (a file was edited, added or removed)")
 
     def written(value: Any) -> str:  # as the manifest keeps it (tuples read back as lists)
         return json.dumps(value, sort_keys=True, default=str)
@@ -291,8 +297,48 @@ def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str
     return "; ".join(found)
 
 
+OWNER = "owner.json"  # in .partial: the run writing it ({"host", "pid"})
+
+
+def claim_partial(folder: Path) -> None:
+    """Make `folder`/.partial this process's, atomically: ResultsError when another run has just claimed it."""
+    partial = folder / PARTIAL
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = os.open(partial / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        raise ResultsError(f"another run is writing into --out {folder}: wait for it to finish, or give another "
+                           "folder") from None
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, out)
+
+
+def partial_owner(folder: Path) -> str | None:
+    """The run still writing `folder`/.partial ("process 123", "process 123 on host-b"), or None when none is
+    (no owner, or one that has ended: an interrupted run's rows are removed and the job run afresh)."""
+    try:
+        owner = json.loads((folder / PARTIAL / OWNER).read_text(encoding="utf-8"))
+        host, pid = owner["host"], owner["pid"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return None
+    if host != socket.gethostname():  # another node sharing the folder: its process cannot be looked up here
+        return f"process {pid} on {host}"
+    if pid == os.getpid() or os.name == "nt":  # this process's own earlier run, which ended without its clean-up;
+        return None  # on Windows os.kill(pid, 0) would end that process, not look it up
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:  # alive, another user's
+        pass
+    return f"process {pid}"
+
+
 def prepare_folder(
-    folder: Path, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any], model: str | None = None
+    folder: Path, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any], model: str | None = None,
+    input_spec: str | None = None,
 ) -> Manifest | None:
     """Before a run of the job (kind, fingerprint, input_hash, options: see run_key) into `folder`: the finished
     results of this very job (reuse them), or None after making room (an unfinished run's partial output
@@ -304,13 +350,20 @@ def prepare_folder(
         manifest = read_manifest(folder)
         if manifest.run_key == run_key(kind, fingerprint, input_hash, options):
             return manifest
-        what = differences(manifest, kind, fingerprint, input_hash, options, model)
+        what = differences(manifest, kind, fingerprint, input_hash, options, model, input_spec)
         raise ResultsError(
             f"{folder} holds the results of another run ({manifest.kind} of {manifest.model} on "
             f"{manifest.input_spec}{': ' + what if what else ''}); give another --out folder, or remove this one "
             "to replace it"
         )
     if folder.is_dir():
+        running = partial_owner(folder)
+        if running is not None:  # two runs into one folder removed each other's rows, and both failed (one said
+            # its input had no usable rows)
+            raise ResultsError(
+                f"another run ({running}) is writing into --out {folder}: wait for it to finish, or give another "
+                f"folder (if no run is going, remove {folder / PARTIAL})"
+            )
         shutil.rmtree(folder / PARTIAL, ignore_errors=True)
         foreign = [p.name for p in folder.iterdir()]
         if foreign:

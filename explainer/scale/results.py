@@ -191,6 +191,10 @@ def seed_caches(bundle: ModelBundle, results: Results) -> LabelledData:
     from explainer.evaluation import prediction_cache
 
     check_model(results, bundle)
+    unwritable = disk_cache.writable_or_error()
+    if unwritable is not None:  # the caches seeded are where everything reads the results back: unseeded, the
+        # work was done again, locally
+        raise ResultsError(f"{results.folder}: its results are read through the cache, but {unwritable}")
     data = results.labelled_data()
     kind = results.manifest.kind
     tau = results.beacon_threshold()

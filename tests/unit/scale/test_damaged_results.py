@@ -74,6 +74,9 @@ def test_another_run_is_refused_saying_what_differs(shards, tmp_path, ours_bundl
         "config and files together)")  # said "other model weights" of the same folder named by its path
     with pytest.raises(ResultsError, match="beacon_threshold None there, 0.5 now"):
         run_job(ours_bundle, inputs, JobOptions("evaluate", beacon_threshold=0.5), out)
+    # another input altogether is not "a file was edited" (said of dev.tsv's folder run on the challenge set)
+    with pytest.raises(ResultsError, match=rf"another input \({manifest.input_spec} there, .*part-1.csv now\)"):
+        run_job(ours_bundle, resolve_inputs(shards / "part-1.csv"), JobOptions("evaluate"), out)
 
 
 # Damage that leaves valid Parquet and a readable manifest: each must be refused on open and on a rerun (never read

@@ -193,6 +193,31 @@ def test_a_rerun_reuses_the_same_job_and_refuses_another(shards, tmp_path, ours_
     assert all("stale" not in shard for shard in manifest.shards)
 
 
+def test_a_second_run_into_a_folder_another_run_is_writing_is_refused(shards, tmp_path, ours_bundle):
+    # two runs into one --out removed each other's rows: both failed, one saying its input had no usable rows
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from explainer.scale.manifest import OWNER
+
+    busy = tmp_path / "busy"
+    (busy / PARTIAL / "rows").mkdir(parents=True)
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a run still going
+    try:
+        (busy / PARTIAL / OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": writer.pid}))
+        with pytest.raises(ResultsError, match=rf"another run \(process {writer.pid}\) is writing into --out"):
+            run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), busy)
+        assert (busy / PARTIAL / "rows").is_dir()  # its rows left alone
+    finally:
+        writer.kill()
+        writer.wait()
+    # once that run has ended (killed: no clean-up), its rows are stale: removed, and the job runs afresh
+    manifest, reused = run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), busy)
+    assert not reused and manifest.rows == 180 and not (busy / PARTIAL).exists()
+
+
 def test_results_of_a_model_whose_files_changed_say_so(shards, tmp_path, checkpoint):
     """Touching, copying or checking out a model folder changes its fingerprint (file times are in it): the
     refusal said "results of X, not of the chosen model X", naming the same model twice."""
@@ -218,6 +243,19 @@ def test_results_of_a_model_whose_files_changed_say_so(shards, tmp_path, checkpo
     hub.model.config._commit_hash = "b" * 40
     with pytest.raises(ResultsError, match="changed since \\(a new revision on the hub, or its config"):
         check_model(open_results(tmp_path / "hub"), hub)
+
+
+def test_results_that_cannot_be_seeded_into_the_cache_are_refused_not_recomputed(shards, tmp_path, ours_bundle,
+                                                                                   monkeypatch):
+    # with EXPLAINER_CACHE naming a file, the results were run, their seeding failed in silence, and the pass
+    # ran again locally to read them back
+    out = tmp_path / "out"
+    run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), out)
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "a-file"))
+    with pytest.raises(ResultsError, match=r"read through the cache, but the cache folder .*a-file cannot be "
+                                           r"written \(Not a directory\); set EXPLAINER_CACHE"):
+        seed_caches(ours_bundle, open_results(out))
 
 
 def test_results_refuse_another_model_and_report_damage(shards, tmp_path, ours_bundle, bundle):
@@ -374,6 +412,14 @@ def test_shards_with_other_columns_are_refused_before_any_row_runs(tmp_path, our
     with pytest.raises(DatasetError, match="has other columns than") as hidden:  # contents kept out of the message
         run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out2", quote_contents=False)
     assert "source" not in str(hidden.value)
+    # a shard naming its text and label columns otherwise: "no label column 'label' ...; leave the label column
+    # unset", of a column never set
+    other = tmp_path / "renamed"
+    _shard(other / "a.csv", "text,label", [f"a dull film,{neg}", f"a fine film,{pos}"])
+    _shard(other / "b.csv", "review,sentiment", [f"a slow plot,{neg}", f"great cast,{pos}"])
+    with pytest.raises(DatasetError, match=r"b\.csv has other columns \(text 'review', label 'sentiment', others: "
+                                           r"none\) than \S+a\.csv \(text 'text', label 'label'"):
+        run_job(ours_bundle, resolve_inputs(other), JobOptions("evaluate"), tmp_path / "out4")
     # The same columns in another order line up: accepted, every shard's extra column kept.
     (folder / "c.csv").unlink()
     _shard(folder / "b.csv", "label,text,capability", [f"{neg},a slow plot,x", f"{pos},great cast,y"])

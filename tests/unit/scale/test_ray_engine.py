@@ -38,7 +38,7 @@ WORKERS = RayOptions(workers=2)
 def local_ray():
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=3, include_dashboard=False, log_to_driver=False, configure_logging=False)
     importlib.import_module("ray.data")  # its console log handlers keep the stderr they are made with: not a test's
     yield
     ray.shutdown()
@@ -48,6 +48,22 @@ def local_ray():
 def reference(shards, tmp_path_factory, bundle):
     ours = bundle("ours")
     return load_labelled(ours, concatenated(shards, tmp_path_factory.mktemp("ref") / "all.csv", ours.label_names))
+
+
+def test_the_default_starts_its_own_ray_even_where_another_cluster_is_named(tmp_path):
+    # with a cluster named (by `ray start`, a dead one's /tmp/ray/ray_current_cluster, or RAY_ADDRESS), the default
+    # joined it and failed: "When connecting to an existing cluster, num_cpus and num_gpus must not be provided"
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import ray; from explainer.scale.engine import connect; connect(None, 1); "
+            "print(int(ray.cluster_resources()['CPU'])); ray.shutdown()")
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.split()[-1:] == ["2"], done.stderr[-2000:]
 
 
 def _same_rows(ray_results, local_results) -> None:
