@@ -20,9 +20,13 @@ try:
     history.one_entry_per_action()
     page = st.navigation(
         [
-            st.Page(p.path, title=p.title, icon=p.icon, default=p.url_path is None, url_path=p.url_path)
+            st.Page(p.path, title=p.title, icon=p.icon, default=p.url_path is None,
+                    url_path=p.url_path or navigation.DEFAULT_KEY)
             for p in navigation.PAGES
         ]
+        # /overview as well as /: the name the reports, the CLI's --pages and the other pages' paths use
+        + [st.Page(p.path, title=p.title, icon=p.icon, url_path=p.alias, visibility="hidden")
+           for p in navigation.PAGES if p.alias]
     )
     links.arrive()
     page.run()

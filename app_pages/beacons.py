@@ -8,7 +8,7 @@ import streamlit as st
 from explainer.loading import shipped
 from explainer.thought_beacon import beacons
 from explainer.thought_beacon.interventions import compare, gate_pins
-from explainer.ui import links, progressive, session
+from explainer.ui import export, links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
 from explainer.views.text import markdown_literal, plural
@@ -46,7 +46,7 @@ elif trace is not None:
     config = bundle.model.config
     model_tau = float(config.beacon_threshold)
     layers, count = trace.beacon_gates.shape
-    chart = {"displaylogo": False}
+    chart = export.image_config("beacons", "png")  # saved as beacons.png, not plotly's newplot.png
     own = beacons.input_compute(trace, config)
     rate, dev_name = beacons.reported_dev(bundle.folder or shipped.resolve(bundle.name)) or (None, "")
     note = beacons.mostly_skipped_note(own.skip_rate, rate, model_tau, dev_name, trace.thought_markers is not None)

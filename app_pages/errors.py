@@ -56,14 +56,14 @@ with left:
     st.plotly_chart(
         evaluation_figures.confusion_figure(metrics["confusion"], names), key="errors_confusion",
         on_select=lambda: labelled.on_cell_click("errors_confusion", len(names)), selection_mode="points",
-        config=export.image_config("confusion", image_format),
+        config=export.image_config("errors-confusion", image_format),
     )
     links.publish_options({"cell": st.session_state[labelled.CELL_KEY]})
 with right:
     st.subheader("Calibration")
     reliability = evaluation_figures.reliability_figure(report.calibration)
     st.plotly_chart(export.clear_of_toolbar(reliability), key="errors_reliability",
-                    config=export.image_config("reliability", image_format))
+                    config=export.image_config("errors-reliability", image_format))
 if not progressive.rest_may_follow(("errors", bundle.name, tuple(labelled.data_link(choice).items()))):
     links.stop()  # the examples follow once the browser has drawn the two charts
 

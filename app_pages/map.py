@@ -8,7 +8,7 @@ import streamlit as st
 from explainer.dataset_map import slices as slicing
 from explainer.dataset_map.maps import build_map, mislabelled_csv, mislabelled_table, neighbours_table
 from explainer.ui import dataset_map as map_ui
-from explainer.ui import labelled, links, progressive, session
+from explainer.ui import export, labelled, links, progressive, session
 from explainer.ui.problems import show_problem
 from explainer.views import dataset_map as map_figures
 from explainer.views.text import hidden_state_name, markdown_literal
@@ -71,7 +71,7 @@ st.plotly_chart(
     on_select=lambda data_id=result.data_id, chart=chart_key: map_ui.on_map_select(chart, "map_click", "map_texts",
                                                                                    data_id),
     selection_mode=("points", "box", "lasso"),
-    config={"displaylogo": False},
+    config=export.image_config("map", "png"),
 )
 st.caption(f"The ringed point is row {focus}, whose nearest neighbours are listed below.")
 map_ui.pending_selection(result)

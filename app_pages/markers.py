@@ -28,7 +28,7 @@ elif trace is not None:
     layers, count, k = trace.thought_markers.shape
     st.caption(f"{markdown_literal(trace.model_name)}: predicts {tb.prediction_line(trace)} · "
                f"{plural(count, 'token')} · {plural(layers, 'layer')} · {plural(k, 'marker')}")
-    chart_config = {"displaylogo": False}
+    chart_config = export.image_config("markers", "png")  # markers.png, not plotly's newplot.png
     st.subheader("Marker per layer and token")
     st.caption("Hover a cell for the whole routing distribution and how much the marker adds to the word's state "
                "(‖W_m m‖ / ‖x‖).")

@@ -242,7 +242,7 @@ def build_report(
     sections = [builders[page]() for page in pages]
     used = {"pages": ", ".join(pages)}
     if "overview" in pages:
-        used["overview head"] = "layer {}, head {}".format(*_overview_head(result, layer, head))
+        used["head in the Overview section"] = "layer {}, head {}".format(*_overview_head(result, layer, head))
     if "attribution" in pages:
         used |= _attribution_options(method, baseline, target)
     if "attention" in pages:

@@ -117,6 +117,7 @@ def _scratch_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
     return [
         f"A {'ThoughtBeacon' if ours else 'baseline'} Transformer encoder classifier trained from scratch on "
         f"{_corpus(metrics)}.",
+        "",  # a paragraph of its own: a report quotes the card's first paragraph, which says what the model is
         ("Shipped with" if _files(metrics) is None else "Trained with")  # a model trained here is not shipped
         + " the Transformer Explainer workbench; load it with `explainer.load_model(folder)`.",
     ]

@@ -71,15 +71,17 @@ def html_button(figure: go.Figure, name: str, key: str) -> None:
 
 def charts(prefix: str, image_format: str, html_download: bool = True) -> Callable[..., Any]:
     """A page's chart drawer: `chart(figure, name, **plotly_chart_options)` draws `figure` full width under key
-    "{prefix}_{name}", its camera button saving `name`.png or .svg, with an HTML download ("{prefix}_{name}_html")
-    unless html_download is False; it returns st.plotly_chart's selection (when on_select is given)."""
+    "{prefix}_{name}", its camera button saving "{page}-{name}".png or .svg (the page: the prefix up to its first
+    "_"), with an HTML download ("{prefix}_{name}_html") of the same name unless html_download is False; it returns
+    st.plotly_chart's selection (when on_select is given)."""
+    page = prefix.split("_", 1)[0]
 
     def chart(figure: go.Figure, name: str, **options: Any) -> Any:
-        key = f"{prefix}_{name}"
+        key, file = f"{prefix}_{name}", f"{page}-{name}"  # grid.html, head.html: files of two pages overwrote
         event = st.plotly_chart(clear_of_toolbar(figure), width="stretch", key=key,
-                                config=image_config(name, image_format), **options)
+                                config=image_config(file, image_format), **options)
         if html_download:
-            html_button(figure, name, key=f"{key}_html")
+            html_button(figure, file, key=f"{key}_html")
         return event
 
     return chart

@@ -445,14 +445,15 @@ def seed_index(key: str, param: str, size: int, default: int = 0, of: str = "thi
 
 
 def seed_model_index(key: str, param: str, size: int, default: int) -> int:
-    """seed_index for an index whose default depends on the model (the last layer): a value never chosen follows
-    the new model's default, since one model's default is not a choice to clamp, with a toast, for another (as
-    thought_beacon.seed_tau does for tau). A choice is what the user or a link set on one model, kept as chosen
-    across switches: a layer picked on a deep model that equals a shallower model's default is still a choice when
-    the deep model comes back, and one a shallower model clamps (8 shown as 5) comes back as chosen (8)."""
+    """seed_index for an index whose range (and default: the last layer) depends on the model: a value never
+    chosen follows the new model's default, since one model's default is not a choice to clamp, with a toast, for
+    another (as thought_beacon.seed_tau does for tau). A choice is what the user or a link set on one model, kept as
+    chosen across switches: a layer picked on a deep model that equals a shallower model's default is still a
+    choice when the deep model comes back, and one a shallower model clamps (8 shown as 5) comes back as chosen (8).
+    A model is told from the last by its range and default: only a change of range clamps a choice."""
     shown_default, seen_key, chosen_key = f"{key}__default", f"{key}__seen", f"{key}__chosen"
     previous = st.session_state.get(shown_default)
-    same_model = previous is None or previous == default
+    same_model = previous is None or previous == (default, size)  # a head's default is 0 on every model
     linked = from_link(key, param) is not None  # the link seeds it this run (a first visit, Back, a page switch)
     held = key in st.session_state or key in st.session_state.get(KEPT_KEY, {})
     chosen = st.session_state.get(chosen_key)
@@ -461,16 +462,17 @@ def seed_model_index(key: str, param: str, size: int, default: int) -> int:
     seeded = seed_index(key, param, size, default)
     if linked or (same_model and seeded != st.session_state.get(seen_key)):  # set on this model: a choice
         st.session_state[chosen_key] = None if seeded == default else seeded
-    st.session_state[shown_default], st.session_state[seen_key] = default, seeded
+    st.session_state[shown_default], st.session_state[seen_key] = (default, size), seeded
     return seeded
 
 
 def seed_layer_head(prefix: str, layers: int, heads: int, default_layer: int = 0) -> None:
     """The layer and head inputs `{prefix}_layer` and `{prefix}_head` from the link's layer= and head=, clamped
     to this model's sizes; a layer left at its default follows the model's (seed_model_index: the Overview's
-    default is the last layer)."""
+    default is the last layer), and a head or layer a smaller model clamped comes back as chosen on a larger one
+    (layer 5, head 11 stayed 3 and 3 after a visit to a 4 x 4 model)."""
     seed_model_index(f"{prefix}_layer", "layer", layers, default_layer)
-    seed_index(f"{prefix}_head", "head", heads)
+    seed_model_index(f"{prefix}_head", "head", heads, 0)
 
 
 def seed_indices(key: str, param: str, size: int, emptied: str = "") -> list[int]:
@@ -564,6 +566,13 @@ class LiveView:
     beacon_threshold: float | None = None
     path_token: int | None = None  # the markers' reasoning path of one token (None: all tokens)
     left_out: tuple[str, ...] = ()  # what the page showed that the report does not draw (forcing, pinning)
+
+    def for_model(self, markers: bool, beacons: bool) -> LiveView:
+        """This view without the notes of a data-set view the model has none of (a model without thought markers
+        has no marker dictionary to leave out: its report's markers section says it has no markers)."""
+        gone = {NOT_IN_REPORT["markers"]} if not markers else set()
+        gone |= {NOT_IN_REPORT["beacons"]} if not beacons else set()
+        return replace(self, left_out=tuple(note for note in self.left_out if note not in gone))
 
     def report_options(self, label_names: Sequence[str]) -> dict[str, Any]:
         """build_report's keyword arguments for this view: every field, by the same name (a test checks that

@@ -23,6 +23,7 @@ class PageEntry:
     icon: str
     url_path: str | None = None  # None: the default page, at the root
     opens_examples: bool = False  # offered when a table row opens an example in another view
+    alias: str | None = None  # the default page's name as an address too (/overview), a page hidden from the menu
 
     @property
     def path(self) -> str:
@@ -30,7 +31,7 @@ class PageEntry:
 
 
 PAGES: tuple[PageEntry, ...] = (
-    PageEntry("overview.py", "Overview", ":material/search:"),
+    PageEntry("overview.py", "Overview", ":material/search:", alias="overview"),
     PageEntry("attention.py", "Attention", ":material/grid_view:", "attention", opens_examples=True),
     PageEntry("attribution.py", "Attribution", ":material/insights:", "attribution", opens_examples=True),
     PageEntry("whatif.py", "What-if", ":material/edit_note:", "whatif"),
@@ -41,6 +42,11 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("compare.py", "Compare", ":material/compare:", "compare"),
     PageEntry("causal.py", "Causal", ":material/science:", "causal"),
 )
+
+
+# The default page's own url_path only names it internally (Streamlit keys pages by it and serves the default at
+# the root), so it must differ from its alias, which is served as a hidden page of the same file.
+DEFAULT_KEY = "home"
 
 
 def example_views() -> dict[str, str]:

@@ -20,9 +20,11 @@ from explainer.capture.tracing import Trace
 from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
-from explainer.report import build_report
+from explainer.report import build_report, card_summary
 from explainer.report.linking import link_model, page_link, paths_left_out, server_paths
 from explainer.serving.paths import PathRefused
+from explainer.thought_beacon.beacons import has_beacons
+from explainer.thought_beacon.marker_dictionary import has_markers
 from explainer.ui import demo as demo_mode
 from explainer.ui import startup, text_box
 from explainer.ui.caches import get_bundle, get_trace
@@ -153,6 +155,13 @@ def current_trace() -> Trace | None:
     return result
 
 
+def card_summary_of_selection() -> str:
+    """The first paragraph of the selected model's card (what the model is), as the report quotes it; "" when it
+    has none or cannot be loaded (the page has said why)."""
+    current = selection()
+    return card_summary(current.bundle) if current.bundle is not None else ""
+
+
 def warn_if_truncated(result: Trace, who: str = "") -> None:
     """Say on the page when the model read only the beginning of the text, or not its trailing padding tokens;
     `who` names the model ("Model B: ")."""
@@ -218,6 +227,7 @@ def report_button(current: Selection, demo_name: str | None) -> None:
         view = live_view(page, {**params, "text": text})
         try:
             bundle = get_bundle(name)
+            view = view.for_model(has_markers(bundle), has_beacons(bundle))
             return build_report(bundle, text, **view.report_options(bundle.label_names), link=link,
                                 link_note=paths_left_out(paths) if paths else "", model_label=demo_name,
                                 attribution_token_limit=limit)

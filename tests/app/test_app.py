@@ -356,6 +356,30 @@ def test_the_overview_s_default_last_layer_follows_the_model(checkpoint, tokeniz
                                                     str(checkpoint("bert")), 2, "layer")
 
 
+def test_a_head_a_smaller_model_clamped_comes_back_on_the_larger_one(checkpoint, tokenizer, tmp_path):
+    """Layer 2, head 7 on a 3-layer, 8-head model became 1 and 3 on a 2 x 4 one (with a toast), and stayed 1 and 3
+    when the larger model came back: Attention's default layer is 0 on every model, so the switch went unseen."""
+    from tests.conftest import build_model, save_checkpoint
+
+    larger = str(save_checkpoint(build_model("bert", num_hidden_layers=3, num_attention_heads=8), tokenizer,
+                                 tmp_path / "larger"))
+    smaller = str(checkpoint("bert"))
+    app = AppTest.from_file(str(ROOT / "app_pages" / "attention.py"), default_timeout=120)
+    app.query_params.update({"model": larger, "text": "a fine film"})
+    app.run()
+    app.number_input(key="attention_layer").set_value(2).run()
+    app.number_input(key="attention_head").set_value(7).run()
+    from explainer.ui.links import OTHER_MODEL
+
+    app.session_state["model_choice"] = OTHER_MODEL  # the sidebar is app.py's: this page reads the chosen model
+    for model, shown in ((smaller, (1, 3)), (larger, (2, 7)), (smaller, (1, 3))):
+        app.session_state["model_other"] = model
+        app.run()
+        assert not app.exception, model
+        assert (app.number_input(key="attention_layer").value, app.number_input(key="attention_head").value) == shown
+    assert any("head" in t.value and "is outside 0 to 3" in t.value for t in app.toast)
+
+
 def _after_a_switch_that_dropped_the_folder_box() -> None:
     """AppTest script: the session's state after a page switch in the browser, which drops the text boxes' values
     (AppTest keeps them): the picker says "Other", the folder box's value is gone; then the sidebar is seeded."""
@@ -383,3 +407,31 @@ def test_a_page_switch_keeps_a_model_typed_into_the_folder_box(linked, chosen):
     app.run()
     assert not app.exception, app.exception
     assert app.markdown[0].value == repr(chosen)
+
+
+def test_a_pages_figures_save_under_the_pages_name():
+    # the camera button and the HTML download saved grid.png, head.html: files of two pages overwrote each other
+    import json
+
+    for page in ("attention", "overview"):  # (plotly's own name for a chart without one: newplot.png)
+        app = AppTest.from_file(str(ROOT / "app_pages" / f"{page}.py"), default_timeout=120).run()
+        configs = [json.loads(chart.proto.config) for chart in app.get("plotly_chart")]
+        names = {config.get("toImageButtonOptions", {}).get("filename", "newplot") for config in configs}
+        assert names and all(name.startswith(f"{page}-") for name in names), names
+
+
+def test_the_overview_says_what_the_model_is_from_its_card(checkpoint, tmp_path):
+    # the card's summary reached only the downloaded report; the page a stakeholder is shown had none
+    import shutil
+
+    app = run_app()
+    about = [c.value for c in app.caption if c.value.startswith("About this model: ")]
+    assert len(about) == 1 and "SST-2" in about[0] and "load_model" not in about[0]
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "carded")
+    (folder / "README.md").write_text("# carded\n\nA *tiny* model <b>for</b> [tests](http://x.org).\n")
+    app = run_app({"model": str(folder), "text": "a fine film"})
+    about = [c.value for c in app.caption if c.value.startswith("About this model: ")]
+    assert about == ["About this model: A tiny model \\<b\\>for\\</b\\> tests."], about  # markup as text
+    (folder / "README.md").unlink()  # no card: nothing said
+    app = run_app({"model": str(shutil.copytree(checkpoint("bert"), tmp_path / "bare")), "text": "a fine film"})
+    assert not [c.value for c in app.caption if c.value.startswith("About this model")]

@@ -48,6 +48,17 @@ def test_overview_shows_prediction_and_heatmap(browser, app_url, tmp_path):
     assert not dialogs
 
 
+def test_overview_opens_by_its_name_too(browser, app_url):
+    # /overview said "Page not found" over the page: reports, --pages and every other page's path use the name
+    page, _ = open_page(browser, f"{app_url}/overview?text=A%20dull%20film")
+    wait_for_heatmap(page)
+    page.wait_for_timeout(1000)
+    assert page.get_by_text("Page not found", exact=False).count() == 0
+    assert page.locator("h1").first.inner_text() == "Overview" and "A dull film" in page.url.replace("+", " ")
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.close()
+
+
 def test_html_in_text_is_shown_as_text_not_run(browser, app_url):
     text = 'Great <script>alert("x")</script><b>bold</b> <img src=x onerror=alert(1)>'
     page, dialogs = open_page(browser, f"{app_url}/?text={urllib.parse.quote(text)}")

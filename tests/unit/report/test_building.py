@@ -134,8 +134,8 @@ def test_the_report_draws_the_head_method_baseline_and_tau_it_is_given(bundle):
     last = model.model.config.num_hidden_layers - 1
     assert f"the attention of layer {last}, head 0" in clamped
     # the options table names the head drawn (the CLI's --layer/--head were only in the caption and the link)
-    assert "<td>overview head</td><td>layer 1, head 1</td>" in document
-    assert f"<td>overview head</td><td>layer {last}, head 0</td>" in clamped
+    assert "<td>head in the Overview section</td><td>layer 1, head 1</td>" in document
+    assert f"<td>head in the Overview section</td><td>layer {last}, head 0</td>" in clamped
     with pytest.raises(ReportError, match="Unknown baseline"):
         build_report(model, "a fine film", ("overview",), baseline="noise")
 

@@ -64,3 +64,12 @@ def test_file_names_alone_are_no_evidence_of_sst2():
     card = render_card("cola-model", metrics)
     assert "SST-2" not in card and "`train.tsv`" in card
     assert "SST-2" in render_card("sst2-thought-beacon", _shipped_metrics("sst2-thought-beacon"))  # no record: shipped
+
+
+def test_a_shipped_cards_first_paragraph_says_what_the_model_is_not_how_to_load_it():
+    # a report quotes the card's first paragraph: stakeholders read "load it with `explainer.load_model(folder)`"
+    from explainer.training.model_card import render_card
+
+    for name in ("sst2-thought-beacon", "sst2-baseline", "sst2-minilm-thought-beacon", "sst2-minilm-baseline"):
+        first = render_card(name, _shipped_metrics(name)).split("\n\n")[1]
+        assert "SST-2" in first and "load_model" not in first, (name, first)

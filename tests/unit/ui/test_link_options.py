@@ -77,6 +77,19 @@ def test_a_live_page_link_gives_the_view_it_showed():
     assert pinned.beacon_threshold == 0.7 and "gates pinned" in pinned.left_out[0] and "sweep" in pinned.left_out[1]
 
 
+def test_a_report_names_no_data_set_view_the_model_has_none_of():
+    # a baseline's report said "not in this report: the marker dictionary of a data set", its markers section
+    # saying the model has no markers
+    markers = live_view("markers", {"path": "all", "force_layers": "2", "force_pos": "1", "force_marker": "0"})
+    assert markers.for_model(markers=True, beacons=False) == markers
+    assert markers.for_model(markers=False, beacons=True).left_out == markers.left_out[:1]  # forcing still named
+    beacons = live_view("beacons", {"tau": "0.3"})
+    assert beacons.for_model(markers=False, beacons=False).left_out == ()
+    assert beacons.for_model(markers=False, beacons=True) == beacons
+    causal = live_view("causal", {})
+    assert causal.for_model(markers=False, beacons=False) == causal
+
+
 def test_the_shared_method_values_name_the_maps_projections():
     from explainer.dataset_map.projection import METHODS as PROJECTIONS
     from explainer.ui.links import SHARED_OPTION_VALUES
