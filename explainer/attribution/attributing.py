@@ -45,8 +45,10 @@ def attribute(
         computed = compute(bundle, prepared, label, float(logits[label]), options)
     seconds = time.perf_counter() - started
     notes = dense_notes(bundle, prepared, target, label, logits)
-    incomplete = completeness_note(method, computed, float(logits[label]), options)
-    notes = (*notes, incomplete) if incomplete else notes
+    unmet = completeness_note(method, computed, float(logits[label]), options) or sampling_note(
+        method, int((~prepared.special).sum()), options
+    )
+    notes = (*notes, unmet) if unmet else notes
     return Attribution(
         method=method,
         model_name=bundle.name,
@@ -94,6 +96,21 @@ def completeness_note(method: str, computed: Computed, target_logit: float, opti
         f"allowed: the integral has not converged, so {UNRELIABLE}"
         + ("" if method == "integrated_gradients" and options.integration == "adaptive"
            else "; integrated gradients with adaptive steps refines where the path turns")
+    )
+
+
+def sampling_note(method: str, features: int, options: AttributionOptions) -> str | None:
+    """What to say when LIME or KernelSHAP drew no more samples than the text has tokens (its features): a linear
+    fit of one weight per token is then underdetermined (1 sample gave every token 0, KernelSHAP's 2 gave every
+    token the same score). KernelSHAP of one token is exact (the gap itself) and needs no samples."""
+    if method not in ("lime", "kernel_shap") or options.samples > features:
+        return None
+    if method == "kernel_shap" and features == 1:
+        return None
+    samples = f"{options.samples} sample{'s' if options.samples != 1 else ''}"
+    return (
+        f"{title(method)}: {samples} for {features} tokens: a fit of one weight per token needs more samples than "
+        f"tokens (at least {features + 1}), so {UNRELIABLE}"
     )
 
 

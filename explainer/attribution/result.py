@@ -84,7 +84,8 @@ class Attribution(FrozenArrays):
             "target": self.target,
             "target_label": self.target_label,
             "attributions": (self.layer_scores if self.layer_scores is not None else self.scores).tolist(),
-            "baseline": self.baseline,
+            # a method that reads none says so: "pad" read as if saliency's or rollout's scores depended on it
+            "baseline": self.baseline if "baseline" in registry.REGISTRY[self.method].reads else None,
             "target_logit": self.target_logit,
         }
         if self.layer_scores is not None:

@@ -44,7 +44,7 @@ def usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if not args or args[0] in ("-h", "--help", "help"):
-        print(usage())
+        print(usage(), file=sys.stdout if args else sys.stderr)  # no command is an error: said on stderr
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command not in COMMANDS:

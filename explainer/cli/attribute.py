@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> None:
                 "target": result.target,
                 **graph.as_dict(),
                 "convergence_delta": result.deltas.tolist(),
+                # each layer's delta over its gap (F(x) - F(layer's attention zeroed)), the share its check holds
+                # under the tolerance: the deltas alone could not be checked
+                "relative_delta": result.relative_deltas.tolist(),
                 "steps": result.steps,
                 **({"notes": list(result.notes)} if result.notes else {}),  # a layer that has not converged
             }

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"rows per capability, an even number (half negative, half positive; default "
                         f"{PER_CAPABILITY})")
     args = parser.parse_args(argv)
+    if args.per_capability % 2:  # said with the option's name (the library's error names its parameter)
+        fail(f"--per-capability must be even (half negative, half positive), not {args.per_capability}")
     if args.out.is_dir():
         fail(f"--out {args.out} is a folder: give a file name ending in .csv")
     try:

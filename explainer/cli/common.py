@@ -308,16 +308,25 @@ def within_demo_tokens(bundle: ModelBundle, text: str, what: str, limit_name: st
     """Under EXPLAINER_DEMO, refuse `text` when the model reads more tokens of it than the config's `limit_name`
     (a field of serving.demo.Limits) allows for `what`, counted as the app's pages count them (special tokens
     too); outside demo mode, nothing."""
+    excess = demo_token_excess(bundle, text, what, limit_name)
+    if excess is not None:
+        fail(excess)
+
+
+def demo_token_excess(bundle: ModelBundle, text: str, what: str, limit_name: str) -> str | None:
+    """Why this demo will not compute `what` for `text` (more tokens than its `limit_name` allows); None when it
+    will, when the model cannot read the text (the command says why) and outside demo mode."""
     limits = demo_limits()
     if limits is None or not text.strip():
-        return
+        return None
     encoded = encoded_text(bundle, text)
     if encoded is None:
-        return  # the command says what is wrong with the text
+        return None
     tokens, limit = len(encoded.special), int(getattr(limits, limit_name))
-    if tokens > limit:
-        has = f"{tokens:,}" if not encoded.truncated else f"{encoded.num_text_tokens:,} (the model reads {tokens:,})"
-        fail(f"this demo computes {what} for texts of at most {limit:,} tokens; this one has {has}")
+    if tokens <= limit:
+        return None
+    has = f"{tokens:,}" if not encoded.truncated else f"{encoded.num_text_tokens:,} (the model reads {tokens:,})"
+    return f"this demo computes {what} for texts of at most {limit:,} tokens; this one has {has}"
 
 
 def model_argument(name: str | None) -> str | None:
@@ -331,8 +340,8 @@ def model_argument(name: str | None) -> str | None:
     if name not in demo.model_names:
         # a path is not repeated: fail() would call an offered folder by its name ("'x' is not offered; offered: x")
         path = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1  # as load_model tells them
-        said = "a path" if path else repr(name)
-        fail(f"model {said} is not offered by this demo (--model takes an offered name); offered: "
+        said = "a model path" if path else f"model {name!r}"
+        fail(f"{said} is not offered by this demo (--model takes an offered name); offered: "
              f"{', '.join(demo.model_names)}")
     return demo.model_target(name)
 
@@ -399,6 +408,9 @@ def load_cli_model(name: str | None, allow_pickle: bool = False) -> ModelBundle:
     a model that cannot be loaded is a one-line error."""
     from explainer.loading.bundle import ModelLoadError, load_model, out_of_memory
 
+    if name is not None and not name.strip():  # "" read as the current folder ("." has no config.json)
+        fail("--model is empty: give a shipped model's name, a model folder or a hub id, or leave --model out for "
+             "the default model")
     target = model_argument(name)
     try:
         return load_model(target, allow_pickle=allow_pickle)

@@ -23,6 +23,7 @@ from explainer.cli.common import (
     add_column_arguments,
     at_least_one,
     check_output_file,
+    demo_token_excess,
     describe,
     fail,
     load_cli_data,
@@ -95,6 +96,11 @@ def main(argv: list[str] | None = None) -> None:
             search = find_counterfactuals(bundle, args.text, target=args.target, swaps=swaps, **limits)
             for note in search.notes:
                 print(f"note: {note}", file=sys.stderr)
+            if not search.counterfactuals:  # "counterfactuals": [] said nothing of why, or what to try
+                to = f" to {search.target}" if search.target else ""
+                print(f"note: no edit of at most {args.max_edits} words flipped the prediction{to} in "
+                      f"{search.forward_passes} forward passes; a larger --max-edits or --max-candidates (default "
+                      f"{DEFAULT_MAX_CANDIDATES}), or --swaps, may find one", file=sys.stderr)
             print_json(search.as_dict())
             return
         _run_data(bundle, args, swaps, limits)
@@ -119,7 +125,10 @@ def _run_data(bundle, args, swaps, limits: dict) -> None:
             out.parent.mkdir(parents=True, exist_ok=True)
             handle = out.open("w", encoding="utf-8")
         try:
-            for example in search_each(bundle, rows, swaps=swaps, **limits):
+            def over_limit(text: str) -> str | None:  # each row held to the demo's limit, as --text is
+                return demo_token_excess(bundle, text, "counterfactual searches", "attribution_tokens")
+
+            for example in search_each(bundle, rows, swaps=swaps, refuse=over_limit, **limits):
                 examples.append(example)
                 if handle is not None:
                     handle.write(json.dumps(to_jsonable(example_line(example)), ensure_ascii=False) + "\n")

@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        fail(f"{folder} has no metrics.json: train or evaluate the model first (python -m explainer train)")
+        fail(f"{folder} has no metrics.json: the card is rendered from the metrics a training run here writes "
+             "(python -m explainer train); a model trained elsewhere has its own card, if any")
     except (OSError, ValueError) as error:
         fail(f"cannot read {folder / 'metrics.json'}: {error}")
     try:

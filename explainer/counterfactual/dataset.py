@@ -4,7 +4,7 @@ right (target: the row's true label), and the summary the command line and the b
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,13 +46,19 @@ def search_each(
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
     methods: Sequence[str] = METHODS,
     swaps: Any = None,
+    refuse: Callable[[str], str | None] | None = None,
 ) -> Iterator[Example]:
     """find_counterfactuals on each (text, target) in turn; a row the search refuses (empty text, target already
-    predicted) comes back with its reason instead of stopping the run."""
+    predicted) comes back with its reason instead of stopping the run, as does a row `refuse` gives a reason for
+    (a demo's token limit)."""
     import time
 
     for text, target in rows:
         started = time.perf_counter()
+        reason = refuse(text) if refuse is not None else None
+        if reason is not None:
+            yield Example(text, target or "", None, reason, 0.0)
+            continue
         try:
             search = find_counterfactuals(
                 bundle,

@@ -114,7 +114,8 @@ def predict(
 
 def _pad(rows: list[np.ndarray], pad_id: int, left: bool) -> tuple[np.ndarray, np.ndarray]:
     """input_ids [batch, T] padded to the longest row (on the tokenizer's padding side: the right for every loaded
-    model, see loading/bundle.py), attention_mask [batch, T]."""
+    model but one of a family the table lacks that reads a fixed column, see loading/bundle.py), attention_mask
+    [batch, T]."""
     width = max(len(row) for row in rows)
     input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     attention_mask = np.zeros((len(rows), width), dtype=np.int64)

@@ -51,6 +51,7 @@ def train_wordpiece(texts: Iterable[str], vocab_size: int, model_max_length: int
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=list(string.ascii_lowercase + string.digits + string.punctuation),
         min_frequency=2,
+        show_progress=False,  # its progress went to stdout (blank lines before a command's JSON when not a tty)
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
     return _framed(tokenizer, model_max_length)

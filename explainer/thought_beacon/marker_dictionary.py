@@ -410,7 +410,8 @@ def _direct_sums(model, final_cls: torch.Tensor, chunk: int = 4096) -> np.ndarra
 def example_context(example: dict[str, Any], mark: str = "[{}]", escape: Callable[[str], str] = str,
                     ellipsis: bool = False) -> str:
     """An example's left + marked token + right, each part through `escape` (HTML: html_text) and the token into
-    `mark`; a token of no span ([CLS], [SEP]) set apart from the words by a space, where it ran into them.
+    `mark` (a token already in square brackets, [CLS], is not bracketed again); a token of no span ([CLS], [SEP])
+    set apart from the words by a space, where it ran into them.
     `ellipsis`: "…" on a side where the context stops short of the text (a dictionary cached before that was
     noted: both sides)."""
     gap = " " if example.get("special") else ""
@@ -419,7 +420,10 @@ def example_context(example: dict[str, Any], mark: str = "[{}]", escape: Callabl
     if ellipsis:
         cut_left, cut_right = example.get("cut", (True, True))
         left, right = ("…" if cut_left else "") + left, right + ("…" if cut_right else "")
-    return left + mark.format(escape(example["token"])) + right
+    token = example["token"]
+    if mark == "[{}]" and example.get("special") and token.startswith("[") and token.endswith("]"):  # "[[CLS]]"
+        mark = "{}"
+    return left + mark.format(escape(token)) + right
 
 
 def to_frame(dictionary: dict[str, Any]) -> pd.DataFrame:

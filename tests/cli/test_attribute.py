@@ -39,6 +39,15 @@ def test_cli_prints_tokens_attributions_target_and_delta(checkpoint, tmp_path, m
     assert abs(sum(row) - gap) <= abs(payload["convergence_delta"]) + 1e-4
 
 
+def test_a_method_that_reads_no_baseline_names_none(checkpoint, capsys):
+    # saliency's JSON said "baseline": "pad", as if its scores depended on one
+    from explainer.cli.attribute import main
+
+    for method, baseline in (("saliency", None), ("occlusion", "mask")):
+        main(["--model", str(checkpoint("bert")), "--text", TEXT, "--method", method, "--baseline", "mask"])
+        assert json.loads(capsys.readouterr().out)["baseline"] == baseline
+
+
 def test_cli_graph_prints_nodes_and_edges(checkpoint, tmp_path):
     done = run_cli(
         "--model", str(checkpoint("gpt2")), "--text", TEXT, "--method", "graph", "--threshold", "0", cache=tmp_path
@@ -48,6 +57,11 @@ def test_cli_graph_prints_nodes_and_edges(checkpoint, tmp_path):
     assert payload["nodes"] and payload["edges"]
     assert set(payload["edges"][0]) >= {"source", "target", "weight", "heads"}
     assert payload["prediction"] == f"2:{len(payload['tokens']) - 1}"  # GPT-2 reads its last token
+    # each layer's delta over its gap, checkable against the tolerance (no note: every layer converged)
+    from explainer.attribution.graph import DEFAULT_TOLERANCE
+
+    assert len(payload["relative_delta"]) == len(payload["convergence_delta"]) == 2
+    assert "notes" in payload or all(share <= DEFAULT_TOLERANCE for share in payload["relative_delta"])
 
 
 def test_cli_reports_bad_input(checkpoint, tmp_path, capsys, monkeypatch):

@@ -20,7 +20,8 @@ def test_cli_writes_the_same_file(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "args, complaint",
-    [(["--per-capability", "3"], "must be even"), (["--per-capability", "0"], "at least 1"),
+    [(["--per-capability", "3"], "--per-capability must be even (half negative, half positive), not 3"),
+     (["--per-capability", "0"], "at least 1"),
      (["--per-capability", "100000"], "templates make only"), (["--out", "{tmp}"], "is a folder"),
      (["--out", "{tmp}/a-file/x.csv"], "cannot write to")],
 )

@@ -315,3 +315,14 @@ def test_a_tau_for_a_model_with_beacons_gets_no_such_note(checkpoint, tmp_path, 
     code, _, err = outcome(evaluate, ["--model", str(checkpoint("ours")), "--data", str(data),
                                       "--beacon-threshold", "0.5"], capsys)
     assert code == 0 and "changes nothing" not in err, err
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_model_name_is_refused_not_read_as_the_current_folder(name, capsys):
+    # `--model ""` said ". has no config.json: it is not a Hugging Face model folder"
+    from explainer.cli import trace
+
+    with pytest.raises(SystemExit) as exit_:
+        trace.main(["--model", name, "--text", "hi"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--model is empty" in err and "config.json" not in err

@@ -49,6 +49,15 @@ def test_one_text_prints_the_original_and_every_flip(capsys, cue_bundle):  # noq
     assert [flip["edits"] for flip in data["counterfactuals"]] == [[{"position": 5, "old": "story", "new": "clever"}]]
 
 
+def test_a_search_that_finds_no_flip_says_what_to_try(capsys, cue_bundle):  # noqa: F811
+    # "counterfactuals": [] with no word of why: removing words never adds the cue this "neg" text lacks
+    main(["--model", cue_bundle.name, "--text", TEXT, "--method", "removal", "--max-edits", "2"])
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["counterfactuals"] == []
+    assert "note: no edit of at most 2 words flipped the prediction in " in captured.err
+    assert "--max-edits or --max-candidates (default 300)" in captured.err
+
+
 def test_data_file_summarises_the_mistakes_and_writes_one_line_each(capsys, cue_bundle, tmp_path):  # noqa: F811
     model = cue_bundle.name
     bundle = cue_bundle

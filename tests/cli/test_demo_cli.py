@@ -62,7 +62,8 @@ def test_models_not_offered_are_refused_before_loading(demo, capsys, model, comm
     assert exit_.value.code == 2
     said = capsys.readouterr().err
     assert "is not offered by this demo (--model takes an offered name); offered: sst2-baseline" in said
-    assert ("model a path is" in said) == (model in ("/etc", "../assets/models/sst2-baseline"))
+    assert said.startswith("error: a model path is" if model in ("/etc", "../assets/models/sst2-baseline")
+                           else f"error: model '{model}' is"), said
 
 
 def test_a_broken_demo_config_stops_the_command(tmp_path, monkeypatch, capsys):
@@ -230,3 +231,23 @@ def test_evaluates_progress_bar_calls_an_offered_folder_by_its_name(offered_fold
     evaluate.main(["--model", "offered", "--data", "rows", "--no-cache", "--json"])
     err = capsys.readouterr().err
     assert "offered" in err and str(offered_folder) not in err
+
+
+def test_a_data_files_rows_over_the_demos_token_limit_are_refused_not_searched(limited, capsys):
+    # --data searched every mistake whatever its length, while --text was held to attribution_tokens
+    import json
+
+    rows = limited / "rows.csv"
+    # each text once under each label, so each is a mistake exactly once, whichever label the model gives it
+    texts = ["a fine film", LONG]
+    rows.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t in texts for lab in ("neg", "pos")))
+    config = limited / "demo.toml"
+    config.write_text(config.read_text() + f'[[data]]\nname = "rows"\npath = "{rows}"\n')
+    out = limited / "flips.jsonl"
+    counterfactual.main(["--data", "rows", "--max-candidates", "20", "--out", str(out)])
+    summary = json.loads(capsys.readouterr().out)
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["text"] for line in lines] == texts and summary["examples"] == 2 and summary["refused"] == 1
+    assert "error" not in lines[0]
+    said = "this demo computes counterfactual searches for texts of at most 10 tokens; this one has 18"
+    assert lines[1]["error"] == said

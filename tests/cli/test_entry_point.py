@@ -35,7 +35,8 @@ def test_help_lists_every_command():
 
 def test_no_command_prints_usage_and_fails():
     done = run()
-    assert done.returncode == 2 and "usage: python -m explainer <command>" in done.stdout
+    # an error, so on stderr, as an unknown command's (stdout is for a command's output, often piped as JSON)
+    assert done.returncode == 2 and "usage: python -m explainer <command>" in done.stderr and not done.stdout
 
 
 def test_unknown_command_is_refused_with_the_list():

@@ -82,6 +82,18 @@ def test_cli_reports_an_unwritable_predictions_file_in_one_line(checkpoint, tmp_
         assert exit_info.value.code == 2 and complaint in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("no_cache", [[], ["--no-cache"]], ids=["cached", "no-cache"])
+def test_a_cache_folder_that_cannot_be_written_leaves_the_results_whole(checkpoint, tmp_path, capsys, monkeypatch,
+                                                                         no_cache):
+    # EXPLAINER_CACHE naming a file: a NotADirectoryError traceback after the pass, and before it with --no-cache
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "a-file"))
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes())
+    main(["--model", str(checkpoint("ours")), "--data", str(data), "--json", *no_cache])
+    assert json.loads(capsys.readouterr().out)["n"] == len(ROWS)
+
+
 @pytest.mark.parametrize("command", ["evaluate", "sweep", "map", "markers", "counterfactual"])
 def test_a_row_holding_a_token_the_model_cannot_embed_is_one_line(checkpoint, tmp_path, capsys, monkeypatch, command):
     """A tokenizer knowing more words than the model embeds loads (a text meeting them is refused where it is

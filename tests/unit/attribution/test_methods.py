@@ -11,6 +11,8 @@ import torch
 from explainer.attribution import METHODS, AttributionOptions, attribute, attribute_all
 from explainer.attribution.inputs import prepare
 from explainer.attribution.layer_methods import chefer_relevance
+from explainer.attribution.options import UNRELIABLE
+from explainer.attribution.registry import title
 from explainer.capture.encoding import InputError
 from tests.conftest import CORPUS, FAMILIES
 
@@ -313,6 +315,25 @@ def test_lime_and_kernel_shap_leave_special_tokens_out_and_read_one_token_exactl
     assert (~one.special_tokens).sum() == 1 and np.all(one.scores[one.special_tokens] == 0)
     if method == "kernel_shap":  # one feature: its Shapley value is the whole gap
         assert one.scores.sum() == pytest.approx(logit_gap(loaded, one), abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["kernel_shap", "lime"])
+def test_too_few_samples_for_the_tokens_say_the_scores_are_not_reliable(bundle, method):
+    """LIME with 1 sample gave every token 0 and KernelSHAP with 2 gave every token the same score, with no word
+    that a fit of one weight per token cannot be made from fewer samples than tokens."""
+    loaded = bundle("bert")
+    text = "a quiet triumph of warm film"
+    features = int((~prepare(loaded, text, "pad").special).sum())
+    few = attribute(loaded, text, method, options=AttributionOptions(samples=features))
+    said = [note for note in few.notes if "samples for" in note]
+    assert said == [
+        f"{title(method)}: {features} samples for {features} tokens: a fit of one weight per token needs more "
+        f"samples than tokens (at least {features + 1}), so {UNRELIABLE}"
+    ]
+    enough = attribute(loaded, text, method, options=AttributionOptions(samples=features + 1))
+    assert not any("samples for" in note for note in enough.notes)
+    if method == "kernel_shap":  # one token: its exact value, whatever the samples
+        assert not attribute(loaded, "film", method, options=AttributionOptions(samples=1)).notes
 
 
 def logit_gap(loaded, result) -> float:

@@ -267,14 +267,16 @@ def test_a_cls_or_sep_example_is_set_apart_from_the_words_it_stands_beside(ours_
     shown = {e["position"]: e for entry in result["entries"] for e in entry["examples"]}
     cls, word, sep = shown[0], shown[1], shown[max(shown)]
     assert cls["special"] and sep["special"] and not word["special"]
-    assert example_context(cls) == "[[CLS]] the film is fine"
-    assert example_context(sep) == "the film is fine [[SEP]]"
+    assert example_context(cls) == "[CLS] the film is fine"  # not bracketed twice ("[[CLS]]")
+    # a text's own token that looks bracketed ([UNK] of an unknown word, a literal "[x]") keeps its mark
+    assert example_context({**word, "token": "[UNK]"}) == "[[UNK]] film is fine"
+    assert example_context(sep) == "the film is fine [SEP]"
     assert example_context(word) == "[the] film is fine"
     # the whole text fits: the card put "…" on both sides of every context, as if cut
     assert example_context(word, ellipsis=True) == "[the] film is fine" and not any(word["cut"] + sep["cut"])
     assert example_context({k: v for k, v in word.items() if k != "cut"}, ellipsis=True) == "…[the] film is fine…"
     assert example_context({**cls, "right": "<b>"}, "<mark>{}</mark>", html.escape) == "<mark>[CLS]</mark> &lt;b&gt;"
-    assert "[[CLS]] the film is fine" in to_frame(result)["examples"].str.cat(sep=" | ")
+    assert "[CLS] the film is fine" in to_frame(result)["examples"].str.cat(sep=" | ")
 
 
 def test_a_context_is_cut_only_where_text_is_left_out(ours_bundle):
