@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         print(usage(), file=sys.stdout if args else sys.stderr)  # no command is an error: said on stderr
         return 0 if args else 2
     command, rest = args[0], args[1:]
+    from explainer.serving.demo import environment_only
+
+    environment_only()  # here a demo is EXPLAINER_DEMO's: these arguments are the user's, not the operator's
     if command not in COMMANDS:
         print(f"error: unknown command '{command}'\n\n{usage()}", file=sys.stderr)
         return 2

@@ -184,9 +184,21 @@ def _limits(raw: Any, source: Path) -> Limits:
     return Limits(**raw)
 
 
+_arguments_name_demo = True  # False in the command line, whose arguments are the user's (a text may read "--demo=x")
+
+
+def environment_only() -> None:
+    """Take the demo config from EXPLAINER_DEMO only, never from this process's arguments: the command line's are
+    the user's own (`ablate --text "--demo=a.toml"` must not swap the operator's config, nor a `--demo` flag quote
+    a file before argparse refuses it)."""
+    global _arguments_name_demo
+    _arguments_name_demo = False
+
+
 def requested_config(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> str | None:
-    """The demo config named by `--demo PATH` (or `--demo=PATH`) in the script's arguments, else EXPLAINER_DEMO."""
-    args = sys.argv[1:] if argv is None else argv
+    """The demo config named by `--demo PATH` (or `--demo=PATH`) in the script's arguments (the app's: `streamlit
+    run app.py -- --demo PATH`; not the command line's, see environment_only), else EXPLAINER_DEMO."""
+    args = (sys.argv[1:] if _arguments_name_demo else []) if argv is None else argv
     for i, arg in enumerate(args):
         if arg == FLAG and i + 1 < len(args):
             return args[i + 1]

@@ -251,3 +251,26 @@ def test_a_data_files_rows_over_the_demos_token_limit_are_refused_not_searched(l
     assert "error" not in lines[0]
     said = "this demo computes counterfactual searches for texts of at most 10 tokens; this one has 18"
     assert lines[1]["error"] == said
+
+
+@pytest.mark.parametrize("flag", [["--demo", "{other}"], ["--demo={other}"]])
+def test_a_demo_flag_on_the_command_line_is_not_read(demo, capsys, monkeypatch, flag):
+    """The app takes `--demo PATH` from its script arguments; the command line's arguments are the user's (README:
+    a demo is EXPLAINER_DEMO there), so a stray --demo flag is refused by argparse without its file being read,
+    and never replaces the operator's config."""
+    import sys
+
+    from explainer import cli
+    from explainer.serving import demo as demo_module
+
+    root, _ = demo
+    other = root / "other.toml"  # unusable: read, it would be quoted in the error ("not 'hunter3'")
+    other.write_text('[[models]]\nname = "sst2-thought-beacon"\n[limits]\nmax_text_chars = "hunter3"\n')
+    monkeypatch.setattr(demo_module, "_arguments_name_demo", True, raising=False)  # as the app has it
+    argv = ["ablate", "--model", "sst2-thought-beacon", "--text", "x", *(f.format(other=other) for f in flag)]
+    monkeypatch.setattr(sys, "argv", ["explainer", *argv])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "unrecognized arguments" in err, err
+    assert "hunter3" not in err and "limits.max_text_chars" not in err, err
