@@ -53,8 +53,11 @@ def label_index(label_names: Sequence[str], target: int | str, noun: str = "labe
               name.strip().casefold() == target.strip().casefold()]
     if len(folded) == 1:  # "Neutral" for "neutral", as data files' labels are matched (one such label only)
         return folded[0]
-    if isinstance(target, str) and not target.strip().lstrip("-").isdigit():
+    digits = target.strip().lstrip("-") if isinstance(target, str) else ""
+    if isinstance(target, str) and not (digits.isascii() and digits.isdigit()):  # not "²" or "①", which int() fails
         raise InputError(f"Unknown {noun} '{target}': the model's labels are {', '.join(label_names)}")
+    if not isinstance(target, str) and (isinstance(target, bool) or int(target) != target):  # 1.9 is no label 1
+        raise InputError(f"A {noun} is a name or a whole index, not {target!r}")
     index = int(target)
     if not 0 <= index < len(label_names):
         raise InputError(f"{noun.capitalize()} index {index} is out of range: the model has {len(label_names)} labels")

@@ -220,7 +220,8 @@ def ablate_heads(
     run = run_rows(bundle, plan, item, rows, means, batch_rows, progress, share_prefix=share_prefix)
     logits = run.logits
     baseline = logits[0]
-    own = _own_label(bundle, item) if target is None and forward_extra(bundle) else int(baseline.argmax())
+    own_run = target is None and bool(forward_extra(bundle))  # one more pass: the label at the model's own tau
+    own = _own_label(bundle, item) if own_run else int(baseline.argmax())
     label = label_index(bundle, target, own)
     probabilities = _softmax(logits)[:, label]
     change = logits[:, label] - baseline[label]
@@ -261,8 +262,8 @@ def ablate_heads(
         marker_off=marker,
         gate_pinned=pinned,
         reference_size=0 if means is None else means.size,
-        forward_passes=run.passes + pin_passes,
-        layer_evaluations=run.layer_evaluations + pin_passes * layers,
+        forward_passes=run.passes + pin_passes + own_run,
+        layer_evaluations=run.layer_evaluations + (pin_passes + own_run) * layers,
         truncated=item.truncated,
         notes=tuple(notes),
     )

@@ -283,7 +283,8 @@ def resolve(
     alignment: Alignment | Sequence[tuple[int, int]] | Sequence[EditLike] | None,
 ) -> Alignment:
     """An Alignment from what the caller gave: None (word alignment), an Alignment, token pairs
-    (clean position, corrupted position), or a counterfactual's edits."""
+    (clean position, corrupted position; the two readouts are paired with each other whatever the pairs say), or a
+    counterfactual's edits."""
     if alignment is None:
         return align_words(clean, corrupted)
     if isinstance(alignment, Alignment):
@@ -294,7 +295,10 @@ def resolve(
     if items and all(hasattr(item, "position") and hasattr(item, "new") for item in items):
         return align_edits(clean, corrupted, items)
     try:
-        pairs = tuple((int(c), int(r)) for c, r in items)
+        pairs = [(int(c), int(r)) for c, r in items]
     except (TypeError, ValueError):
         raise InputError("An alignment is a list of (clean position, corrupted position) pairs or of edits") from None
-    return Alignment(pairs, clean.length, corrupted.length)
+    Alignment(tuple(pairs), clean.length, corrupted.length)  # its checks, on the pairs as given
+    # the readouts pair with each other, as in every alignment made here: patching everything then restores the
+    # clean logit (a list without them left the last layer's readout unpatched, a NaN cell)
+    return _with_readout(pairs, clean, corrupted)

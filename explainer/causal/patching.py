@@ -75,8 +75,9 @@ def plan_rows(plan: Layout, alignment: Alignment) -> list[Row]:
 def _edits(
     plan: Layout, rows: Sequence[Row], clean: dict[Site, torch.Tensor], alignment: Alignment, device: torch.device
 ) -> dict[Site, list[Edit]]:
-    corrupted_positions = torch.tensor([r for _, r in alignment.pairs], device=device)
-    clean_positions = torch.tensor([c for c, _ in alignment.pairs], device=device)
+    # int64 even for no pairs (an empty list makes a float tensor, which cannot index)
+    corrupted_positions = torch.tensor([r for _, r in alignment.pairs], dtype=torch.long, device=device)
+    clean_positions = torch.tensor([c for c, _ in alignment.pairs], dtype=torch.long, device=device)
     edits: dict[Site, list[Edit]] = defaultdict(list)
     for index, (kind, layer, where, partner) in enumerate(rows):
         if kind == "none":
@@ -144,6 +145,7 @@ def patch(
         own = own_prediction(bundle, model_inputs(bundle, left.inputs, 1)) if extra and target is None else None
         # and the corrupted text (often a counterfactual found at that tau) may read otherwise dense: say so
         own_corrupted = own_prediction(bundle, model_inputs(bundle, right.inputs, 1)) if extra else None
+    own_passes = (own is not None) + (own_corrupted is not None)
     clean_np = clean_logits.float().cpu().numpy()
     corrupted_np = corrupted_logits.float().cpu().numpy()
     label = label_index(bundle, target, int(clean_np.argmax()) if own is None else own)
@@ -210,8 +212,9 @@ def patch(
         unpartnered_corrupted=aligned.unpartnered_corrupted,
         readout=right.readout,
         nothing_patched=float(shares[0]),
-        forward_passes=2 + run.passes,  # the clean and the corrupted run, then the patched rows
-        layer_evaluations=2 * plan.layers + run.layer_evaluations,
+        # the clean and the corrupted run, a model with beacons each again at its own tau, then the patched rows
+        forward_passes=2 + own_passes + run.passes,
+        layer_evaluations=(2 + own_passes) * plan.layers + run.layer_evaluations,
         truncated=(left.truncated, right.truncated),
         notes=tuple(notes),
     )

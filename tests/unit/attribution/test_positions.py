@@ -70,6 +70,19 @@ def test_a_target_label_is_matched_as_data_files_match_labels():
         label_index(("pos", "Pos"), "POS")
 
 
+def test_a_target_that_is_no_whole_ascii_number_is_refused():
+    """"²" and "①" pass str.isdigit() but not int(): a traceback; 1.9 was quietly label 1."""
+    from explainer.capture.validation import InputError, label_index
+
+    for target in ("²", "①", "١"):
+        with pytest.raises(InputError, match="Unknown label"):
+            label_index(("neg", "pos"), target)
+    for target in (1.9, 0.5, True):
+        with pytest.raises(InputError, match="whole index"):
+            label_index(("neg", "pos"), target)
+    assert label_index(("neg", "pos"), 1.0) == 1 and label_index(("neg", "pos"), " 1 ") == 1
+
+
 def test_a_model_whose_position_numbering_is_a_module_function_is_numbered_too(tokenizer, tmp_path):
     """MPNet (like ESM, I-BERT, LUKE, Longformer) keeps create_position_ids_from_input_ids outside its embeddings
     class: found there as well, so a typed pad id (here [UNK], MPNet's padding_idx 1) is explained as trace() ran."""

@@ -191,3 +191,16 @@ def test_mean_ablation_of_a_retrofit_whose_beacons_are_not_engaged(tokenizer):
         finally:
             handle.remove()
         assert result.baseline_logit + result.mlp[layer] == pytest.approx(expected, abs=1e-5)
+
+
+def test_forward_passes_count_every_model_call(bundle, retrofit_bundle):
+    """`forward_passes` is the number of model calls: the run at a beacon model's own tau and the gate pins too."""
+    for loaded in (bundle("bert"), retrofit_bundle):
+        ablate_heads(loaded, "A gentle, honest little film.", mode="zero")  # once first: layout probes
+        calls = []
+        handle = loaded.model.register_forward_pre_hook(lambda *_, calls=calls: calls.append(1))
+        try:
+            result = ablate_heads(loaded, "A gentle, honest little film.", mode="zero")  # no reference set
+        finally:
+            handle.remove()
+        assert result.forward_passes == len(calls), loaded.name

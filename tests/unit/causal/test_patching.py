@@ -181,3 +181,29 @@ def test_a_corruption_that_hardly_moves_or_raises_the_difference_is_said():
     # with both values shown as +1.000)
     tiny = _gap_notes(names, 1, 0, clean=1.0, corrupted=1.00001)
     assert len(tiny) == 2 and "clean +1, corrupted +1.00001" in tiny[0] and "only 1e-05 apart" in tiny[1]
+
+
+def test_token_pairs_always_pair_the_readouts(bundle):
+    """Pairs given by hand get the readout pair every alignment made here has, so patching everything still
+    restores the clean logit (a list without it left the last layer's readout cell NaN); none at all is the
+    readouts alone (an empty list made a float index tensor)."""
+    bert = bundle("bert")
+    clean, corrupted = "the film is funny .", "the film is warm ."
+    for pairs in ([(3, 3)], []):
+        result = patch(bert, clean, corrupted, alignment=pairs)
+        layers = result.attention.shape[0]
+        assert result.residual[layers, result.readout] == pytest.approx(1.0, abs=1e-4), pairs
+        assert result.partners[result.readout] == 0 and np.isfinite(result.heads).all()
+
+
+def test_forward_passes_count_every_model_call(bundle, retrofit_bundle):
+    """`forward_passes` is the number of model calls, the runs at a beacon model's own tau included."""
+    for loaded in (bundle("bert"), retrofit_bundle):
+        patch(loaded, CLEAN, CORRUPTED)  # once first: a model's layout is found once, by a probe pass of its own
+        calls = []
+        handle = loaded.model.register_forward_pre_hook(lambda *_, calls=calls: calls.append(1))
+        try:
+            result = patch(loaded, CLEAN, CORRUPTED)
+        finally:
+            handle.remove()
+        assert result.forward_passes == len(calls), loaded.name
