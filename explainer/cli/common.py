@@ -56,13 +56,22 @@ def print_json(payload: dict[str, Any]) -> None:
     print(json.dumps(_renamed(to_jsonable(payload), _renamer()), indent=2, ensure_ascii=False), file=out)
 
 
-def _renamed(value: Any, rename: Callable[[str], str]) -> Any:
+# Fields that hold what the model read (the user's text, a data file's, their tokens and edits): printed as they
+# are, never renamed, or "I loved /srv/data.csv" would print as a text the model never ran. A server path the user
+# typed is theirs already; one that a message names (a note, an error) is still renamed.
+TEXT_FIELDS = frozenset({"text", "texts", "tokens", "token", "top_tokens", "old", "new", "left", "right", "examples",
+                         "clean_text", "corrupted_text", "clean_tokens", "corrupted_tokens"})
+
+
+def _renamed(value: Any, rename: Callable[[str], str], as_read: bool = False) -> Any:
+    """`value` with `rename` applied to every string except within TEXT_FIELDS (`as_read`: inside one)."""
     if isinstance(value, str):
-        return rename(value)
+        return value if as_read else rename(value)
     if isinstance(value, dict):
-        return {rename(key): _renamed(item, rename) for key, item in value.items()}
+        return {key if as_read else rename(key): _renamed(item, rename, as_read or key in TEXT_FIELDS)
+                for key, item in value.items()}
     if isinstance(value, list):
-        return [_renamed(item, rename) for item in value]
+        return [_renamed(item, rename, as_read) for item in value]
     return value
 
 

@@ -274,3 +274,21 @@ def test_a_demo_flag_on_the_command_line_is_not_read(demo, capsys, monkeypatch, 
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "unrecognized arguments" in err, err
     assert "hunter3" not in err and "limits.max_text_chars" not in err, err
+
+
+def test_printed_texts_are_the_texts_the_model_read(demo, capsys):
+    """Under a demo, server paths in the output are called by their offered names, but not inside a text (or its
+    tokens and edits): "I loved /srv/data/rows.csv" printed as "I loved rows/rows.csv" was not what the model ran."""
+    import json
+
+    from explainer.cli.common import print_json
+
+    root, _ = demo
+    path = f"{root}/data/rows.csv"
+    typed = f"I loved {path} so much"
+    print_json({"original": {"text": typed}, "counterfactuals": [{"text": typed, "edits": [{"old": path, "new": ""}]}],
+                "tokens": {"clean": [path]}, "notes": [f"read {path}"], "data": path})
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["original"]["text"] == typed == printed["counterfactuals"][0]["text"]
+    assert printed["counterfactuals"][0]["edits"][0]["old"] == path and printed["tokens"]["clean"] == [path]
+    assert printed["notes"] == ["read rows/rows.csv"] and printed["data"] == "rows/rows.csv"
