@@ -53,7 +53,7 @@ def parse_swaps(spec: str | Mapping[str, str] | Iterable[tuple[str, str]] | None
             marks = ": a punctuation mark is a word" if bare_marks else ""
             what = "nothing" if not old_words else f"{len(old_words)} words ({pieces}{marks})"
             raise InputError(f"Swap '{shown}': the word to replace must be one word, not {what}")
-        swaps.append((old_words[0].text.lower(), " ".join(new.split())))  # as typed ("so-so", "meh!"), spaces one
+        swaps.append((rule_key(old_words[0].text), " ".join(new.split())))  # as typed ("so-so", "meh!"), spaces one
     return tuple(swaps)
 
 
@@ -73,6 +73,12 @@ def shipped_swaps() -> tuple[Swap, ...]:
     return tuple(swaps)
 
 
+def rule_key(word: str) -> str:
+    """How a word is looked up in the rules: any case, and a typographic apostrophe as the rules' ' ("don’t", as
+    phones and word processors type it, is "don't"; words.py reads both as one word)."""
+    return word.lower().replace("\u2019", "'")
+
+
 def rules(user: Iterable[Swap]) -> dict[str, list[str]]:
     """old word -> its replacements, user swaps first, each replacement once."""
     table: dict[str, list[str]] = {}
@@ -89,8 +95,10 @@ def generate(context: Context) -> list[Candidate]:
     applicable: list[Option] = []
     for position in context.readable:
         old = context.words[position].text
-        for rank, new in enumerate(table.get(old.lower(), ())):
-            priority = (1.0 if old.lower() in user else 0.0) - 0.01 * rank
+        for rank, new in enumerate(table.get(rule_key(old), ())):
+            priority = (1.0 if rule_key(old) in user else 0.0) - 0.01 * rank
+            if "\u2019" in old:  # the text's own apostrophe in what replaces it ("isn’t" -> "wasn’t")
+                new = new.replace("'", "\u2019")
             applicable.append((position, match_case(new, old), priority))
     applicable.sort(key=lambda option: option[2], reverse=True)
 

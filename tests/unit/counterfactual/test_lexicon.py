@@ -52,3 +52,10 @@ def test_shipped_rules_hold_negations_and_antonyms_both_ways():
 def test_user_swaps_come_first():
     table = rules((("good", "fine"),))
     assert table["good"][0] == "fine" and "bad" in table["good"]
+
+
+def test_typographic_apostrophes_meet_the_rules():
+    from explainer.counterfactual.lexicon import rule_key
+
+    assert rule_key("Don\u2019t") == "don't" and parse_swaps("isn\u2019t->is") == (("isn't", "is"),)
+    assert rules(())[rule_key("DON\u2019T")] == ["do"]

@@ -81,6 +81,16 @@ def test_lexicon_uses_the_users_swaps(cue_bundle):
     check_verified(cue_bundle, search)
 
 
+def test_lexicon_rules_match_either_apostrophe(cue_bundle):
+    """"don’t" (a typographic apostrophe, as phones type it) is the rules' "don't": the shipped negations and the
+    user's swaps matched only the straight one."""
+    for text, swaps in (("the film and plot this story\u2019s", "story's->clever"),
+                        ("the film and plot this story's", "story\u2019s->clever")):
+        search = find_counterfactuals(cue_bundle, text, methods=("lexicon",), swaps=swaps)
+        assert [c.edits for c in search.counterfactuals] == [(Edit(5, text.split()[-1], CUE),)], text
+        check_verified(cue_bundle, search)
+
+
 def test_all_generators_together_and_a_target(cue_bundle):
     search = find_counterfactuals(cue_bundle, POSITIVE, target="neg", max_edits=2)
     assert search.target == "neg" and {c.method for c in search.counterfactuals} >= {"removal", "hotflip"}
