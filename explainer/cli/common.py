@@ -258,11 +258,18 @@ def check_output_folder(path: str | Path) -> Path:
     return folder
 
 
-def check_output_file(path: str | Path) -> Path:
-    """An output file's folder, proven writable before any work (as check_output_folder)."""
+def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
+    """An output file's folder, proven writable before any work (as check_output_folder); never the --data file
+    the command reads (`data`), which it would replace with its results."""
     file = Path(path)
     if file.is_dir():
         fail(f"{file} is a folder: give a file name")
+    try:
+        same = data is not None and file.is_file() and Path(data).is_file() and file.samefile(data)
+    except OSError:  # unreadable: not known to be the same (reading --data says why, if it cannot be read)
+        same = False
+    if same:
+        fail(f"{file} is the --data file: writing it would replace the data set; give another file name")
     if file.parent.exists() and not file.parent.is_dir():
         fail(f"cannot write to {file}: {file.parent} is a file")
     _prove_writable(file.parent, file)

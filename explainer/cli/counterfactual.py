@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out and Path(args.out).is_dir():
         fail(f"--out {args.out} is a folder: give a file name ending in .jsonl")
     if args.out:
-        check_output_file(args.out)  # before the misclassification pass, not after it
+        check_output_file(args.out, args.data)  # before the misclassification pass, not after it
     if args.data is not None and args.target is not None:
         fail("--target goes with --text; with --data each row's target is its true label")
     methods = tuple(args.method or METHODS)

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         if given:
             fail(f"--sweep-tau goes without {', '.join(given)}: it runs every tau and prints one row per tau")
     if args.predictions_out:
-        check_output_file(args.predictions_out)  # before the pass: an unwritable file fails now
+        check_output_file(args.predictions_out, args.data)  # before the pass: an unwritable file fails now
     if args.out is not None:
         check_output_folder(args.out)
     if args.engine == "ray" or args.out is not None:

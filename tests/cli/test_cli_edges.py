@@ -326,3 +326,20 @@ def test_an_empty_model_name_is_refused_not_read_as_the_current_folder(name, cap
         trace.main(["--model", name, "--text", "hi"])
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "--model is empty" in err and "config.json" not in err
+
+
+@pytest.mark.parametrize(("command", "flag"), [("counterfactual", "--out"), ("evaluate", "--predictions-out")])
+def test_an_output_that_is_the_data_file_is_refused_before_any_work(command, flag, tmp_path, capsys):
+    """counterfactual --data rows.csv --out rows.csv replaced the labelled file with JSONL lines (rc 0)."""
+    import importlib
+
+    data = tmp_path / "rows.csv"
+    data.write_text("text,label\na fine film,positive\na dull film,negative\n")
+    (tmp_path / "link.csv").symlink_to(data)
+    (tmp_path / "sub").mkdir()
+    for out in (data, tmp_path / "link.csv", tmp_path / "sub" / ".." / "rows.csv"):
+        with pytest.raises(SystemExit) as exit_:
+            importlib.import_module(f"explainer.cli.{command}").main(
+                ["--model", "/nowhere", "--data", str(data), flag, str(out)])
+        assert exit_.value.code == 2 and "is the --data file" in capsys.readouterr().err, out
+    assert data.read_text().startswith("text,label\n")
