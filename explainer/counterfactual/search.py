@@ -1,4 +1,4 @@
-"""find_counterfactuals: the smallest edits that flip a prediction, from every generator in the registry.
+"""find_counterfactuals: edits that flip a prediction (each minimal, fewest first), from every generator registered.
 
 One call, configured up front, plain data back (result.py). The generators run in the order given, each with a
 share of the candidate budget and all sharing the texts already scored; once one has found a flip with k edits,

@@ -276,7 +276,8 @@ def counterfactual_section(model_name: str, original: str) -> None:
     from explainer.views.text import markdown_literal
 
     st.subheader("Counterfactuals")
-    st.caption("The smallest edits of the original that flip its prediction; every one re-run through the model.")
+    st.caption("Edits of the original that flip its prediction, fewest edited words first (none listed holds "
+               "another); every one re-run through the model.")
     if not within_search_limit(model_name, original):
         return
     choice, swaps, target, asked = generator_widgets(model_name, original)
