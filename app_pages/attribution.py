@@ -10,6 +10,7 @@ from explainer.attribution import METHODS
 from explainer.attribution.faithfulness import agreement
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
 from explainer.attribution.inputs import BASELINES, cheap_enough
+from explainer.attribution.options import GRAPH_THRESHOLD_STEP as THRESHOLD_STEP
 from explainer.attribution.options import UNRELIABLE, page_options
 from explainer.attribution.registry import methods_for, title
 from explainer.capture.encoding import InputError
@@ -35,7 +36,7 @@ if trace is not None:
     links.seed_choice("attribution_method", "method", methods, tell=True, shown=title, offered_elsewhere=METHODS)
     links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad", tell=True)
     links.seed_choice("attribution_target", "target", targets, tell=True)  # a label it lacks: predicted
-    links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD)
+    links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD, step=THRESHOLD_STEP)
 
     left, middle, right, far = st.columns([2, 2, 1, 1])
     method = left.selectbox("Method", methods, format_func=title, key="attribution_method")
@@ -129,7 +130,7 @@ if trace is not None:
                 or f"The attribution graph is not available for {current.bundle.architecture} models; it supports "
                 f"{', '.join(SUPPORTED)}.")
     elif demo.within_token_limit("the attribution graph", len(result.tokens), "graph_tokens"):
-        threshold = st.slider("Threshold", 0.0, 1.0, step=0.05, key="attribution_threshold")
+        threshold = st.slider("Threshold", 0.0, 1.0, step=THRESHOLD_STEP, key="attribution_threshold")
         graph_bar = st.progress(0.0, text="Attributing every attention weight…")
         heads = caches.get_attention_attribution(name, text, target, DEFAULT_STEPS, progress=lambda done, planned:
                                                 graph_bar.progress(min(done / max(planned, 1), 1.0)))

@@ -11,7 +11,7 @@ from explainer.thought_beacon.interventions import compare, gate_pins
 from explainer.ui import export, links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
-from explainer.views.text import markdown_literal, plural
+from explainer.views.text import markdown_literal, plural, tau_text
 
 PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: no MLP update; skipped when τ > 0)": 0.0}
 
@@ -53,8 +53,8 @@ elif trace is not None:
     if note is not None:
         st.info(note)
     tb.seed_tau("beacons_tau", trace.model_name, model_tau)
-    tau = st.slider("Threshold τ", 0.0, 1.0, step=0.01, key="beacons_tau",
-                    help=f"The model's own τ is {model_tau:.2f}. τ = 0 runs every MLP (scaled by its gate).")
+    tau = st.slider("Threshold τ", 0.0, 1.0, step=tb.TAU_STEP, key="beacons_tau",
+                    help=f"The model's own τ is {tau_text(model_tau)}. τ = 0 runs every MLP (scaled by its gate).")
     at_tau = trace if float(tau) == model_tau else tb.intervened(trace.model_name, trace.text, float(tau))
     if at_tau is not None:
         saved = beacons.input_compute(at_tau, config)
@@ -77,7 +77,7 @@ elif trace is not None:
         links.seed_choice("beacons_pin_value", "pin", list(PIN_VALUES), parse=_pin_choice)
         pin_layers, positions = tb.choose_slots(at_tau, "beacons_pin")
         value = PIN_VALUES[st.radio("Pin to", list(PIN_VALUES), key="beacons_pin_value", horizontal=True)]
-        links.publish_options({"tau": f"{tau:.2f}", "pin_layers": links.joined(pin_layers),
+        links.publish_options({"tau": tau_text(tau), "pin_layers": links.joined(pin_layers),
                                "pin_pos": links.joined(positions), "pin": f"{value:g}"})
         pins = gate_pins(pin_layers, positions, value)
         pinned = tb.intervened(trace.model_name, trace.text, float(tau), (), pins) if pin_layers else None

@@ -27,6 +27,7 @@ UNRELIABLE = "these scores are not reliable here"
 # models unconverged on 8 of 8 ordinary sentences (a permanent "not reliable" on the page); they need 32 to 128.
 GRAPH_STEPS = 128
 GRAPH_THRESHOLD = 0.25  # relative to the strongest edge of each layer (Hao et al. prune their tree at 0.4)
+GRAPH_THRESHOLD_STEP = 0.05  # the Attribution page's slider (a link's threshold is snapped to it)
 
 
 @dataclass(frozen=True)

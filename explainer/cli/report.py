@@ -28,6 +28,7 @@ from explainer.cli.common import (
     writing_to,
 )
 from explainer.report.options import DEFAULT_PAGES, PAGES, ReportError, check_pages
+from explainer.views.text import tau_text
 
 DEFAULT_APP_URL = "http://localhost:8501/"
 
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if urllib.parse.urlsplit(args.app_url).scheme not in ("http", "https"):  # the link is shared: no javascript:
         fail(f"--app-url must be an http:// or https:// address, not {args.app_url!r}")
+    if args.tau is not None and tau_text(args.tau) != f"{args.tau:.2f}":  # 0.306: the link would open at 0.31
+        fail(f"--tau {args.tau:g} is not in hundredths: the report's link opens the Beacons page, whose τ moves in "
+             f"steps of 0.01 (--tau {args.tau:.2f}, say)")
     out = Path(args.out)
     if out.is_dir():
         fail(f"--out {out} is a folder: give a file name ending in .html")

@@ -29,7 +29,7 @@ from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import thought_beacon as tb_figures
 from explainer.views.report import ReportMeta, Section, render_report
-from explainer.views.text import display_token
+from explainer.views.text import display_token, tau_text
 
 CARD_SUMMARY_CHARS = 600
 
@@ -187,7 +187,8 @@ def _beacons(result: Trace, config, name: str) -> Section:
     if result.mlp_update_ratio is not None:
         figures.append(tb_figures.mlp_ratio_map(result))
     return Section("beacons", "Activation beacons", "Beacon gate per layer and token (how much of its MLP each "
-                   f"position applies), the MLPs skipped at τ = {saved.tau:.2f}: {saved.skipped} of {saved.slots} "
+                   f"position applies), the MLPs skipped at τ = {tau_text(saved.tau)}: {saved.skipped} of "
+                   f"{saved.slots} "
                    f"({saved.skip_rate:.1%}; {saved.total_flops_saved:.1%} of the forward pass's FLOPs saved), and "
                    "the MLP update ratio.", tuple(figures))
 
@@ -248,7 +249,8 @@ def build_report(
     if "attention" in pages:
         used["head statistic"] = field_title(statistic)  # as the page names it ("self share", not self_share)
     if beacon_threshold is not None and result.beacon_gates is not None:
-        used["beacon tau"] = f"{beacon_threshold:.2f} (the model's own: {bundle.model.config.beacon_threshold:g})"
+        used["beacon tau"] = (f"{tau_text(beacon_threshold)} (the model's own: "
+                              f"{tau_text(bundle.model.config.beacon_threshold)})")
     if "markers" in pages and path_token is not None and result.thought_markers is not None:
         # a token the text lacks: the section shows every token; a model without markers has no path to show
         shown = 0 <= path_token < len(result.tokens)

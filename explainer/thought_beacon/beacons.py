@@ -23,6 +23,7 @@ from explainer.evaluation.predict import Predictions, flops_saved_share, predict
 from explainer.loading.bundle import ModelBundle
 from explainer.models import uses_beacons
 from explainer.progress import Progress
+from explainer.views.text import tau_text
 
 DEFAULT_TAUS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(21))  # 0, 0.05, ..., 1
 VERSION = 2  # bump when a sweep's meaning or layout changes (2: total FLOPs saved counted per text, exactly)
@@ -202,7 +203,7 @@ def mostly_skipped_note(input_rate: float, reported: float | None, tau: float, d
     dev = f" ({reported:.1%} on {dev_name})" if reported is not None else ""
     moved = "attention and the thought markers" if has_markers else "attention"
     scope = "Its gates" if reported is not None else "Here its gates"
-    return (f"Read the numbers with this in mind: at its own τ = {tau:.2f} this model skips {input_rate:.1%} of MLP "
-            f"evaluations on this input{dev}. {scope} act almost as a learned removal of the MLPs rather than a "
+    return (f"Read the numbers with this in mind: at its own τ = {tau_text(tau)} this model skips {input_rate:.1%} "
+            f"of MLP evaluations on this input{dev}. {scope} act almost as a learned removal of the MLPs rather than a "
             f"per-word choice: training moved the work into {moved}. Lower τ to "
             "see where the gates still differ.")

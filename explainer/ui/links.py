@@ -298,6 +298,11 @@ def parse_fraction(raw: str) -> float:
     return min(max(value, 0.0), 1.0)
 
 
+def snap(value: float, step: float) -> float:
+    """`value` at the nearest multiple of `step` (rounded to 10 places: 0.29 + float noise is 0.29)."""
+    return round(round(value / step) * step, 10)
+
+
 def parse_range(raw: str, low: int, high: int) -> tuple[int, int]:
     """An inclusive range from a link, e.g. "3-20", clamped to [low, high] (ValueError if it is not one)."""
     first, last = (int(part) for part in raw.split("-", 1))
@@ -371,16 +376,28 @@ def _adjust(key: str, value: Any) -> None:
         kept[key] = value
 
 
-def seed_fraction(key: str, param: str, default: float) -> float:
-    """seed_option for a number in [0, 1] (a tau, a threshold): a link value outside is clamped, and said so."""
+def seed_fraction(key: str, param: str, default: float, step: float | None = None) -> float:
+    """seed_option for a number in [0, 1] (a tau, a threshold): a link value outside is clamped, and one between
+    the slider's `step`s is snapped to the nearest (the slider would show, and the address keep, a value other
+    than the one computed: tau=0.004 ran at 0.004 under a slider at 0.00); `default` is kept as it is (a folder's
+    own tau of 0.375). Either is said in a toast."""
     raw = from_link(key, param)
-    value = seed_option(key, param, parse_fraction, default)
+
+    def parse(text: str) -> float:
+        value = parse_fraction(text)
+        return value if step is None or value == default else snap(value, step)
+
+    value = seed_option(key, param, parse, default)
     try:
-        clamped = raw is not None and float(raw) != parse_fraction(raw)
+        read = None if raw is None else float(raw)
+        clamped = read is not None and read != parse_fraction(raw)
+        snapped = read is not None and not clamped and read != parse(raw)
     except ValueError:  # not a number: seed_option has said so
-        clamped = False
+        clamped = snapped = False
     if clamped:
         tell_adjusted(param, raw, f"is outside 0 to 1; {value:g} is used")
+    elif snapped:
+        tell_adjusted(param, raw, f"is between the slider's steps of {step:g}; {value:g} is used")
     resend(key)  # a slider
     return value
 

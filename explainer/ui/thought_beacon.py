@@ -81,12 +81,15 @@ def offer_switch(model_name: str, what: str, feature: str) -> None:
                   type="primary", icon=":material/swap_horiz:")
 
 
+TAU_STEP = 0.01  # the Beacons page's slider: a link's tau is snapped to it, so the page shows the tau it runs
+
+
 def seed_tau(key: str, model_name: str, model_tau: float) -> None:
     """The tau widget's value: from the link, else as kept, else the model's own. A value still at the previous
     model's own tau (never moved) follows the new model's own when the sidebar switches models: one model's
     default is not a choice for another (a tau the user moved stays); so too when the model's own tau changed (a
     folder trained again in place)."""
-    links.seed_fraction(key, "tau", model_tau)
+    links.seed_fraction(key, "tau", model_tau, step=TAU_STEP)
     owner = f"{key}__model"  # (model, its own tau) the value was last shown with
     previous = st.session_state.get(owner)
     if previous is not None and tuple(previous) != (model_name, model_tau) and st.session_state.get(key) == previous[1]:

@@ -49,6 +49,13 @@ BARE_LINKS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+\.[\w.-]+", re.I
 TRAILING = ".,:;!?'\")]}*_~"  # left out of a bare link's code span
 
 
+def tau_text(tau: float) -> str:
+    """A beacon threshold as the Beacons page's slider writes it (0.40), or in full where it is not in hundredths
+    (a folder's own 0.375, a hand-set 0.004): a tau is never shown rounded to another one than was run."""
+    hundredths = round(tau * 100)
+    return f"{tau:.2f}" if abs(tau * 100 - hundredths) < 1e-6 else f"{tau:g}"
+
+
 def plural(count: int, word: str) -> str:
     """ "1 token", "2 tokens" (regular plurals only: token, word, edge, layer)."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"

@@ -11,7 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 
-from explainer.views.text import numbered, plot_text, token_labels
+from explainer.views.text import numbered, plot_text, tau_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -229,7 +229,7 @@ def gate_map(trace: Trace, title: str = "Beacon gate g per layer and token") -> 
 def skip_mask_map(skip_mask: np.ndarray, trace: Trace, tau: float) -> go.Figure:
     """[layers, T] kept (0) / skipped (1) at tau."""
     figure = _layers_by_tokens(
-        trace, skip_mask.astype(float), f"MLP skipped at τ = {tau:.2f} (dark: skipped)", "skipped",
+        trace, skip_mask.astype(float), f"MLP skipped at τ = {tau_text(tau)} (dark: skipped)", "skipped",
         [[0, "#e8f0fb"], [1, "#1f3b73"]], 1.0,
     )
     figure.update_traces(showscale=False, hovertemplate="%{y} · token %{x}<br>skipped: %{z:.0f}<extra></extra>")
@@ -273,7 +273,7 @@ def tau_curve(result: dict[str, Any], current_tau: float | None = None) -> go.Fi
             swept = "" if abs(point["tau"] - tau) < 5e-3 else f", drawn at the nearest swept τ {point['tau']:.2f}"
             figure.add_trace(
                 go.Scatter(x=[point["flops_saved"]], y=[point["accuracy"]], mode="markers",
-                           name=f"{label} ({tau:.2f}{swept})",
+                           name=f"{label} ({tau_text(tau)}{swept})",
                            marker={"symbol": symbol, "size": size, "color": "#d62728", "line": {"width": 2}},
                            hoverinfo="skip")
             )

@@ -92,6 +92,19 @@ def test_link_with_bad_options_falls_back(checkpoint):
     assert "tau=`7` is outside 0 to 1; 1 is used" in told and "pin_layers=`a` could not be read" in told
 
 
+@pytest.mark.parametrize(("linked", "used"), [("0.306", 0.31), ("0.004", 0.0)])
+def test_a_linked_tau_between_the_slider_steps_is_snapped_before_anything_runs(checkpoint, linked, used):
+    """tau=0.004 ran at 0.004 under a slider (and an address) at 0.00, so the page's counts were another tau's."""
+    import json
+
+    app = open_page({"model": str(checkpoint("ours")), "text": TEXT, "tau": linked})
+    assert not app.exception and app.slider(key="beacons_tau").value == used
+    told = " | ".join(t.value for t in app.toast)
+    assert f"tau=`{linked}` is between the slider's steps of 0.01; {used:g} is used" in told
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    assert any(f"MLP skipped at τ = {used:.2f}" in title for title in titles), titles
+
+
 def test_model_without_beacons_shows_the_measured_mlp_ratio_and_offers_a_switch(checkpoint):
     app = open_page({"model": str(checkpoint("bert")), "text": TEXT})
     assert not app.exception

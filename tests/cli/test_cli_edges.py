@@ -343,3 +343,9 @@ def test_an_output_that_is_the_data_file_is_refused_before_any_work(command, fla
                 ["--model", "/nowhere", "--data", str(data), flag, str(out)])
         assert exit_.value.code == 2 and "is the --data file" in capsys.readouterr().err, out
     assert data.read_text().startswith("text,label\n")
+
+
+def test_report_refuses_a_tau_its_link_could_not_open(tmp_path, capsys):
+    """The report's link opens the Beacons page, whose slider moves in hundredths: --tau 0.306 would open at 0.31."""
+    code, _, err = outcome(report, ["--text", "good", "--tau", "0.306", "--out", str(tmp_path / "r.html")], capsys)
+    assert code == 2 and "--tau 0.306 is not in hundredths" in err and not (tmp_path / "r.html").exists()

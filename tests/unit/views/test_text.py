@@ -133,3 +133,10 @@ def test_arabic_digits_and_a_right_to_left_override_are_isolated_too():
     assert numbered(3, "٣") == "3 \u2068٣\u2069"
     assert numbered(4, "x\u202ey") == "4 \u2068x\u202ey\u2069"  # an unclosed override stays inside its label
     assert numbered(5, "movie") == "5 movie"
+
+
+def test_a_tau_is_never_shown_rounded_to_another():
+    from explainer.views.text import tau_text
+
+    assert [tau_text(t) for t in (0.4, 0.95, 0.0, 1.0, 0.29 + 1e-12)] == ["0.40", "0.95", "0.00", "1.00", "0.29"]
+    assert [tau_text(t) for t in (0.004, 0.306, 0.375)] == ["0.004", "0.306", "0.375"]  # not 0.00, 0.31, 0.38
