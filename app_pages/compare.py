@@ -32,7 +32,9 @@ if bundle_b is None:
     links.stop()
 name_b = bundle_b.name
 name_a = bundle_a.name
-if bundle_b.model is bundle_a.model:
+# one folder by two names (a shipped name and its path) is loaded twice, yet the same model: its stamp says so
+stamp = bundle_a.folder_stamp
+if bundle_b.model is bundle_a.model or (stamp is not None and stamp == bundle_b.folder_stamp):
     st.info(f"A and B are the same model ({markdown_literal(name_a)}): every figure below compares it with itself. "
             "Choose another B.")
 links.keep("compare_image_format")

@@ -343,6 +343,10 @@ def test_compare_says_when_a_and_b_are_the_same_model_and_when_one_reads_less(ch
     folder = str(checkpoint("bert"))
     same = open_page("app_pages/compare.py", {"model": folder, "model_b": folder, "text": "a fine film"})
     assert any("A and B are the same model" in i.value for i in same.info)
+    # one folder by two names (here a path and the same path through ..) is loaded twice, yet is one model
+    twice = str(checkpoint("bert").parent / ".." / checkpoint("bert").parent.name / "bert")
+    by_path = open_page("app_pages/compare.py", {"model": folder, "model_b": twice, "text": "a fine film"})
+    assert any("A and B are the same model" in i.value for i in by_path.info)
     long_text = " ".join(["a fine film"] * 40)  # longer than the tiny models read
     other = open_page("app_pages/compare.py", {"model": folder, "model_b": str(checkpoint("ours")),
                                               "text": long_text})
