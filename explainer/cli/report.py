@@ -7,6 +7,7 @@ reads the options given (report/linking.live_link) and says what it opens."""
 from __future__ import annotations
 
 import argparse
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         pages = check_pages([p.strip() for p in args.pages.split(",") if p.strip()])
     except ReportError as error:
         fail(str(error))
+    _note_unread(args, pages)
     # torch, the model and the views load only now: --help and usage errors start at once
     from explainer.models import is_thought_beacon, uses_beacons
     from explainer.report.building import build_report, target_name
@@ -104,6 +106,27 @@ def main(argv: list[str] | None = None) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(document, encoding="utf-8")
     print_json({"out": str(out), "bytes": out.stat().st_size, "pages": pages, "model": offered or bundle.name})
+
+
+# option -> (its flag, its default, the pages that read it): one given for pages left out changes nothing
+READ_BY = {
+    "layer": ("--layer", None, ("overview",)),
+    "head": ("--head", 0, ("overview",)),
+    "statistic": ("--statistic", "entropy", ("attention",)),
+    "method": ("--method", "integrated_gradients", ("attribution",)),
+    "baseline": ("--baseline", "pad", ("attribution",)),
+    "target": ("--target", None, ("attribution",)),
+    "path_token": ("--path-token", None, ("markers",)),
+}
+
+
+def _note_unread(args: argparse.Namespace, pages: tuple[str, ...]) -> None:
+    """Say on stderr which given options no chosen page reads (--method without the attribution page was dropped in
+    silence, the report reading as if it had been applied)."""
+    for dest, (flag, default, read_by) in READ_BY.items():
+        if getattr(args, dest) != default and not set(read_by) & set(pages):
+            print(f"note: {flag} is read by the {read_by[0]} page, which --pages leaves out; it changes nothing",
+                  file=sys.stderr)
 
 
 def _link(app_url: str, model: str | None, text: str, pages: tuple[str, ...], options: dict) -> tuple[str, str]:

@@ -65,6 +65,17 @@ def test_report_says_tau_does_nothing_on_a_baseline_twin_without_beacons(checkpo
     assert code == 0 and "has no activation beacons; --tau changes nothing" in err and out.is_file()
 
 
+def test_report_says_which_options_no_chosen_page_reads(checkpoint, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    code, _, err = outcome(
+        report, ["--model", str(checkpoint("baseline")), "--text", "good", "--pages", "overview", "--method",
+                 "saliency", "--statistic", "entropy", "--head", "1", "--out", str(out)], capsys,
+    )
+    assert code == 0 and out.is_file()
+    assert "note: --method is read by the attribution page, which --pages leaves out" in err
+    assert "--statistic" not in err and "--head" not in err  # a default, and an option the overview reads
+
+
 def test_an_unwritable_output_fails_before_the_model_is_loaded(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("explainer.loading.bundle.load_model",
                         lambda *a, **k: pytest.fail("the model was loaded before the output was checked"))
