@@ -239,7 +239,9 @@ def build_map(
            *(("distinct",) if options.method == "umap" and wide.distinct is not None else ()))
     def whole_projection(arrays: dict[str, np.ndarray]) -> bool:
         xy = arrays.get("xy")
-        return xy is not None and xy.shape == (len(vectors), 2) and {"notes", "method"} <= set(arrays)
+        # finite too: a UMAP of one repeated vector, cached as NaN before it fell back to PCA, is laid out again
+        return (xy is not None and xy.shape == (len(vectors), 2) and {"notes", "method"} <= set(arrays)
+                and bool(np.isfinite(xy).all()))
 
     projection, _ = _cached_arrays(key, projected, whole_projection)
     notes += [str(note) for note in projection["notes"].tolist()]

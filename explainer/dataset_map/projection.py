@@ -20,7 +20,7 @@ whose cost follows the distinct rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Literal
 
@@ -137,6 +137,13 @@ def project(
     width = min(UMAP_GRAPH_WIDTH, n - 1)
     if graph is None or graph[0].shape[1] < width:
         *graph, distinct = exact_top_k_distinct(unit_rows(vectors), width, "cosine")
+    if distinct is not None and len(distinct.first) < UMAP_MIN_ROWS:  # one vector repeated: a graph of zero
+        # distances, which UMAP lays out as NaN (the readout at the embedding layer, one row copied)
+        kinds = len(distinct.first)
+        said = "1 distinct vector" if kinds == 1 else f"{kinds} distinct vectors"
+        notes.append(f"UMAP needs at least {UMAP_MIN_ROWS} distinct vectors; these {n} rows hold {said}, mapped "
+                     "with PCA instead")
+        return replace(project(vectors, "pca", seed), notes=tuple(notes))
     reduced = fit_pca(vectors, UMAP_PCA_DIMENSIONS).transform(vectors)
     once = min(UMAP_GRAPH_WIDTH, len(distinct.first) - 1) if distinct is not None else 0
     if distinct is not None and len(distinct.first) >= UMAP_MIN_ROWS and distinct.near.shape[1] >= once:

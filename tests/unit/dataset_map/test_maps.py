@@ -213,6 +213,22 @@ def test_map_cache_files_swapped_on_disk_are_computed_again(bert_bundle, corpus_
     np.testing.assert_array_equal(again.neighbours.indices, first.neighbours.indices)
 
 
+def test_a_cached_projection_of_nan_is_laid_out_again(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    """A UMAP of one repeated vector was laid out as NaN and cached so: every later visit drew no points."""
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    options = MapOptions(layer=1, pooling="mean", neighbours=3)
+    first = build_map(bert_bundle, corpus_data, options)
+    for path in tmp_path.rglob("dataset_map/*.npz"):
+        with np.load(path) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        if "xy" in arrays:
+            arrays["xy"] = np.full_like(arrays["xy"], np.nan)
+            with path.open("wb") as out:
+                np.savez(out, **arrays)
+    again = build_map(bert_bundle, corpus_data, options)
+    np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), first.frame[["x", "y"]].to_numpy())
+
+
 def test_stored_vectors_damaged_on_disk_are_computed_again_not_blamed_on_the_model(
     bert_bundle, corpus_data, tmp_path, monkeypatch
 ):

@@ -157,3 +157,16 @@ def test_unit_rows_of_float16_vectors_scale_in_float64():
     vectors = np.array([[300.0, 0.0, 0.0], [0.0, 0.0, 0.0], [3.0, 4.0, 0.0]], dtype=np.float16)
     np.testing.assert_allclose(unit_rows(vectors), [[1, 0, 0], [0, 0, 0], [0.6, 0.8, 0]], atol=1e-6)
     assert unit_rows(vectors).dtype == np.float32
+
+
+@pytest.mark.parametrize("kinds", [1, 3])
+def test_umap_of_too_few_distinct_vectors_falls_back_to_pca(kinds):
+    """Every row one vector (the readout at the embedding layer, a row copied): UMAP laid out NaN, written and
+    cached as the map."""
+    rng = np.random.default_rng(0)
+    vectors = np.repeat(rng.normal(size=(kinds, 8)).astype(np.float32), 6, axis=0)
+    projection = project(vectors, "umap")
+    assert projection.method == "pca" and np.isfinite(projection.coordinates).all()
+    assert projection.notes == (f"UMAP needs at least 5 distinct vectors; these {6 * kinds} rows hold "
+                                f"{'1 distinct vector' if kinds == 1 else '3 distinct vectors'}, mapped with PCA "
+                                "instead",)
