@@ -118,5 +118,5 @@ elif trace is not None:
             tb.marker_card(dictionary, card_layer, card_marker)
             table: pd.DataFrame = md.to_frame(dictionary)
             st.dataframe(table.round(4), hide_index=True, width="stretch", key="markers_table")
-            st.download_button("Dictionary as CSV", table.to_csv(index=False), "marker_dictionary.csv", "text/csv",
+            st.download_button("Dictionary as CSV", md.dictionary_csv(dictionary), "marker_dictionary.csv", "text/csv",
                                key="markers_csv", on_click="ignore")

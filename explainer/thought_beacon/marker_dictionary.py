@@ -36,6 +36,7 @@ from explainer.capture.encoding import texts_from, tokenize
 from explainer.capture.token_names import readable_tokens
 from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
+from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.loading.bundle import ModelBundle
 from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
@@ -508,7 +509,15 @@ def remember_dictionary(
 
 
 def _key(bundle: ModelBundle, data: LabelledData, options: DictionaryOptions) -> tuple:
-    return (VERSION, *disk_cache.input_key(bundle, data), asdict(options))
+    # not batch_size, which shapes no number (a CLI run with --batch-size was never found by the page)
+    shaping = {name: value for name, value in asdict(options).items() if name != "batch_size"}
+    return (VERSION, *disk_cache.input_key(bundle, data), shaping)
+
+
+def dictionary_csv(dictionary: dict[str, Any]) -> bytes:
+    """to_frame as a CSV for people: the data set's words (top tokens, example contexts) made inert where they
+    open like a formula ("=HYPERLINK(...)", a token "="), as every CSV download is (data/spreadsheet.py)."""
+    return spreadsheet_csv(to_frame(dictionary), free_text=("top_tokens", "examples"))
 
 
 def write_outputs(dictionary: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
@@ -519,5 +528,5 @@ def write_outputs(dictionary: dict[str, Any], out_dir: str | Path) -> tuple[Path
     folder.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = folder / "marker_dictionary.json", folder / "marker_dictionary.csv"
     json_path.write_text(json.dumps(dictionary, indent=2, ensure_ascii=False), encoding="utf-8")
-    to_frame(dictionary).to_csv(csv_path, index=False)
+    csv_path.write_bytes(dictionary_csv(dictionary))
     return json_path, csv_path

@@ -197,8 +197,27 @@ def test_dictionary_is_cached_on_disk(ours_bundle, tmp_path):
     calls = []
     again, was_cached = cached_dictionary(ours_bundle, data, options, progress=lambda d, t: calls.append(d))
     assert was_cached and calls == [] and again == first == load_cached_dictionary(ours_bundle, data, options)
+    # the batch size shapes no number: a CLI run with --batch-size was never found by the page
+    assert load_cached_dictionary(ours_bundle, data, DictionaryOptions(forced_effect=False, batch_size=5)) == first
     changed = read_dataset(labelled_csv(tmp_path / "d.csv", TEXTS[:5]), label_names=ours_bundle.label_names)
     assert load_cached_dictionary(ours_bundle, changed, options) is None  # new content, new key
+
+
+def test_the_dictionary_csv_makes_formula_like_cells_inert(ours_bundle, tmp_path):
+    """A data set's text opening like a formula reached the examples column of the page's download and the CLI's
+    CSV as it was ("=HYPERLINK(...) film"), as could a token "=" opening a top_tokens cell."""
+    import io
+
+    from explainer.thought_beacon.marker_dictionary import dictionary_csv, write_outputs
+
+    texts = ['=HYPERLINK("http://x") film is fine', "the film is fine"]
+    result = build_dictionary(ours_bundle, texts, DictionaryOptions(forced_effect=False, examples=200))
+    _, csv_path = write_outputs(result, tmp_path / "out")
+    assert csv_path.read_bytes() == dictionary_csv(result)
+    table = pd.read_csv(io.BytesIO(dictionary_csv(result)))
+    cells = [str(cell) for column in ("examples", "top_tokens") for cell in table[column].dropna()]
+    assert not [cell for cell in cells if cell[:1] in "=+-@"], cells
+    assert any(cell.startswith("'=") for cell in cells)  # the formula, made inert, still there
 
 
 def test_examples_of_equal_probability_come_in_file_order(ours_bundle):
