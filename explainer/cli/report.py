@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         pages = check_pages([p.strip() for p in args.pages.split(",") if p.strip()])
     except ReportError as error:
         fail(str(error))
-    _note_unread(args, pages)
+    _note_unread(parser, args, pages)
     # torch, the model and the views load only now: --help and usage errors start at once
     from explainer.models import is_thought_beacon, uses_beacons
     from explainer.report.building import build_report, target_name
@@ -108,24 +108,24 @@ def main(argv: list[str] | None = None) -> None:
     print_json({"out": str(out), "bytes": out.stat().st_size, "pages": pages, "model": offered or bundle.name})
 
 
-# option -> (its flag, its default, the pages that read it): one given for pages left out changes nothing
+# option -> (its flag, the page that reads it): one given for a page left out changes nothing
 READ_BY = {
-    "layer": ("--layer", None, ("overview",)),
-    "head": ("--head", 0, ("overview",)),
-    "statistic": ("--statistic", "entropy", ("attention",)),
-    "method": ("--method", "integrated_gradients", ("attribution",)),
-    "baseline": ("--baseline", "pad", ("attribution",)),
-    "target": ("--target", None, ("attribution",)),
-    "path_token": ("--path-token", None, ("markers",)),
+    "layer": ("--layer", "overview"),
+    "head": ("--head", "overview"),
+    "statistic": ("--statistic", "attention"),
+    "method": ("--method", "attribution"),
+    "baseline": ("--baseline", "attribution"),
+    "target": ("--target", "attribution"),
+    "path_token": ("--path-token", "markers"),
 }
 
 
-def _note_unread(args: argparse.Namespace, pages: tuple[str, ...]) -> None:
+def _note_unread(parser: argparse.ArgumentParser, args: argparse.Namespace, pages: tuple[str, ...]) -> None:
     """Say on stderr which given options no chosen page reads (--method without the attribution page was dropped in
-    silence, the report reading as if it had been applied)."""
-    for dest, (flag, default, read_by) in READ_BY.items():
-        if getattr(args, dest) != default and not set(read_by) & set(pages):
-            print(f"note: {flag} is read by the {read_by[0]} page, which --pages leaves out; it changes nothing",
+    silence, the report reading as if it had been applied); an option at its default was not given."""
+    for dest, (flag, page) in READ_BY.items():
+        if getattr(args, dest) != parser.get_default(dest) and page not in pages:
+            print(f"note: {flag} is read by the {page} page, which --pages leaves out; it changes nothing",
                   file=sys.stderr)
 
 

@@ -146,7 +146,7 @@ def project(
         return replace(project(vectors, "pca", seed), notes=tuple(notes))
     reduced = fit_pca(vectors, UMAP_PCA_DIMENSIONS).transform(vectors)
     once = min(UMAP_GRAPH_WIDTH, len(distinct.first) - 1) if distinct is not None else 0
-    if distinct is not None and len(distinct.first) >= UMAP_MIN_ROWS and distinct.near.shape[1] >= once:
+    if distinct is not None and distinct.near.shape[1] >= once:  # (at least UMAP_MIN_ROWS of them: above)
         # each distinct vector laid out once, its copies at its place
         placed = _umap(reduced[distinct.first], distinct.near[:, :once], distinct.far[:, :once], seed)
         return Projection(placed[distinct.group], "umap", tuple(notes))
