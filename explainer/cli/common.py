@@ -355,8 +355,9 @@ def model_argument(name: str | None) -> str | None:
         return demo.models[0].target
     if name not in demo.model_names:
         # a path is not repeated: fail() would call an offered folder by its name ("'x' is not offered; offered: x")
-        path = name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1  # as load_model tells them
-        said = "a model path" if path else f"model {name!r}"
+        from explainer.loading.bundle import looks_like_path
+
+        said = "a model path" if looks_like_path(name) else f"model {name!r}"
         fail(f"{said} is not offered by this demo (--model takes an offered name); offered: "
              f"{', '.join(demo.model_names)}")
     return demo.model_target(name)

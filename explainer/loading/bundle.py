@@ -112,7 +112,7 @@ def load_model(
     if folder is not None:
         stamp = folder_stamp(folder)  # before the files are read
         model, tokenizer = _load_folder(folder, allow_pickle)
-    elif _looks_like_path(name):
+    elif looks_like_path(name):
         if Path(name).expanduser().is_file():
             raise ModelLoadError(f"{name} is a file, not a model folder: give the folder that holds config.json")
         raise ModelLoadError(f"Model folder not found: {name}")
@@ -189,7 +189,8 @@ def _check_batching(bundle: ModelBundle, own_side: str) -> None:
     )
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
+    """Whether a model name is a local path rather than a hub id (the CLI's demo refusal tells them apart too)."""
     # Hub ids are "name" or "org/name" and may contain dots ("org/model-v1.5"); anything else is a path.
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 
