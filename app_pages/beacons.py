@@ -19,7 +19,7 @@ PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: no MLP update; ski
 def _pin_choice(raw: str) -> str:
     names = {value: name for name, value in PIN_VALUES.items()}
     if float(raw) not in names:
-        raise ValueError(raw)
+        raise links.NotOffered("is neither 0 (shut) nor 1 (open)")
     return names[float(raw)]
 
 

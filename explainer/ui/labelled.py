@@ -444,7 +444,7 @@ CELL_KEY = "errors_cell"  # "true,predicted" label ids of the clicked confusion 
 
 def _cell_value(ids: list[int], labels: int) -> str:
     if len(ids) != 2 or not all(0 <= i < labels for i in ids):
-        raise ValueError(f"not a cell of a {labels} x {labels} matrix: {ids}")
+        raise links.NotOffered(f"is not a cell of this model's {labels} x {labels} matrix")
     return links.joined(ids)
 
 

@@ -349,6 +349,11 @@ def from_link(key: str, param: str) -> str | None:
     return st.session_state.get(LINK_KEY, {}).get(param)
 
 
+class NotOffered(ValueError):
+    """A link value that reads as a value of its kind but is not one the widget offers; the message says why, as
+    the toast's words after "The link's param=value" ("is neither 0 (shut) nor 1 (open)")."""
+
+
 def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any) -> Any:
     """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
     `default` (and a toast says so). Later runs keep whatever the user chose. Returns the current value."""
@@ -358,6 +363,8 @@ def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any)
         if raw is not None:
             try:
                 value = parse(raw)
+            except NotOffered as error:  # read, but not a value this widget has
+                tell_adjusted(param, raw, f"{error}; the default is used")
             except (TypeError, ValueError):
                 value = default  # a hand-edited link: fall back, never fail the page
                 tell_adjusted(param, raw, "could not be read here; the default is used")

@@ -90,6 +90,8 @@ def test_link_with_bad_options_falls_back(checkpoint):
     # and the visitor is told, once, what the link asked that the page did not use
     told = " | ".join(t.value for t in app.toast)
     assert "tau=`7` is outside 0 to 1; 1 is used" in told and "pin_layers=`a` could not be read" in told
+    # a number read fine but not a pin value is told as such, not as unreadable
+    assert "pin=`0.5` is neither 0 (shut) nor 1 (open); the default is used" in told
 
 
 @pytest.mark.parametrize(("linked", "used"), [("0.306", 0.31), ("0.004", 0.0)])

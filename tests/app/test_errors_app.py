@@ -90,10 +90,10 @@ def test_a_confusion_cell_in_the_link_lists_its_examples(challenge_report):
     app.run()
     assert not app.exception and not [s for s in app.subheader if s.value.startswith("True label ")]
     assert "cell" not in app.query_params and any("cell=2,1 is not a cell" in t.value for t in app.toast)
-    for garbled in ("7,0", "x"):  # a cell the model's labels lack: no cell, and a toast says so
-        app = open_page("app_pages/errors.py", {"cell": garbled})
+    for garbled, why in (("7,0", "is not a cell of this model's 2 x 2 matrix"), ("x", "could not be read here")):
+        app = open_page("app_pages/errors.py", {"cell": garbled})  # no cell, and a toast says why
         assert not [s for s in app.subheader if s.value.startswith("True label ")] and "cell" not in app.query_params
-        assert any(f"cell=`{garbled}` could not be read here" in t.value for t in app.toast)
+        assert any(f"cell=`{garbled}` {why}; the default is used" in t.value for t in app.toast)
 
 
 def test_bad_files_get_clear_messages(tmp_path):
