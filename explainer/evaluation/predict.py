@@ -141,7 +141,8 @@ def token_ids(bundle: ModelBundle, texts: Sequence[str]) -> list[np.ndarray]:
 
 
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray, num_labels: int) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (rows: true, cols: predicted)."""
+    """Accuracy, macro-F1, per-class precision/recall/F1 (None for a label neither true nor predicted) and the
+    confusion matrix (rows: true, cols: predicted)."""
     confusion = np.zeros((num_labels, num_labels), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     true_positive = np.diag(confusion).astype(float)
@@ -152,15 +153,21 @@ def classification_metrics(labels: np.ndarray, predicted: np.ndarray, num_labels
     denominator = precision + recall
     f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(num_labels), where=denominator > 0)
     present = (actual_count + predicted_count) > 0
+
+    def per_label(values: np.ndarray) -> list[float | None]:
+        # a label neither true nor predicted has no score (null in JSON, as the page's empty cell): its 0s read as
+        # a failure that macro-F1, which leaves it out, does not count
+        return [float(v) if here else None for v, here in zip(values, present, strict=True)]
+
     return {
         "n": int(len(labels)),
         "accuracy": float((labels == predicted).mean()) if len(labels) else 0.0,
         # over the labels that occur as truth or prediction (scikit-learn's average="macro", as the map's slices):
         # a label the model has but the data never shows nor gets is no evidence of anything
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "precision": precision.tolist(),
-        "recall": recall.tolist(),
-        "f1": f1.tolist(),
+        "precision": per_label(precision),
+        "recall": per_label(recall),
+        "f1": per_label(f1),
         "confusion": confusion.tolist(),
     }
 

@@ -40,6 +40,12 @@ def test_metrics_with_a_class_never_predicted():
     assert result["precision"] == [0.5, 0.0] and result["f1"][1] == 0.0
 
 
+def test_a_class_neither_true_nor_predicted_has_no_scores_not_zeros():
+    result = classification_metrics(np.array([0, 1, 1]), np.array([0, 1, 0]), 3)
+    assert result["precision"][2] is None and result["recall"][2] is None and result["f1"][2] is None
+    assert result["f1"][:2] == pytest.approx([2 / 3, 2 / 3]) and result["macro_f1"] == pytest.approx(2 / 3)
+
+
 @pytest.mark.parametrize("family", ["ours", "bert", "gpt2"])
 def test_batched_predictions_equal_single_traces(bundle, family):
     b = bundle(family)
