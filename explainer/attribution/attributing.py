@@ -15,7 +15,7 @@ from typing import TypeVar
 import torch
 
 from explainer.attribution.inputs import GAP_FLOOR, dense_notes, prepare, target_of
-from explainer.attribution.options import UNRELIABLE, AttributionOptions
+from explainer.attribution.options import UNRELIABLE, AttributionOptions, enumerable
 from explainer.attribution.registry import METHODS, REGISTRY, title
 from explainer.attribution.result import Attribution, Computed
 from explainer.capture.encoding import InputError
@@ -102,10 +102,10 @@ def completeness_note(method: str, computed: Computed, target_logit: float, opti
 def sampling_note(method: str, features: int, options: AttributionOptions) -> str | None:
     """What to say when LIME or KernelSHAP drew no more samples than the text has tokens (its features): a linear
     fit of one weight per token is then underdetermined (1 sample gave every token 0, KernelSHAP's 2 gave every
-    token the same score). KernelSHAP of one token is exact (the gap itself) and needs no samples."""
+    token the same score). KernelSHAP of so few tokens that every coalition fits in the samples is exact."""
     if method not in ("lime", "kernel_shap") or options.samples > features:
         return None
-    if method == "kernel_shap" and features == 1:
+    if method == "kernel_shap" and enumerable(features, options.samples):  # exact by enumeration, not a fit
         return None
     samples = f"{options.samples} sample{'s' if options.samples != 1 else ''}"
     return (

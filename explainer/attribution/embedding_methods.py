@@ -17,7 +17,7 @@ from captum.attr import InputXGradient, IntegratedGradients, KernelShap, Lime, O
 
 from explainer.attribution import ig_adaptive
 from explainer.attribution.inputs import Prepared, logits_of_embeddings, rows_per_batch
-from explainer.attribution.options import AttributionOptions
+from explainer.attribution.options import AttributionOptions, enumerable
 from explainer.attribution.result import Computed
 from explainer.loading.bundle import ModelBundle
 
@@ -98,17 +98,19 @@ def _token_perturbations(method: Lime | KernelShap, bundle: ModelBundle, prepare
     A special token keeps its embedding in the baseline, so as a feature of its own it was a dummy that still drew
     weight (KernelSHAP gave [CLS] +0.10 and [SEP] -0.10 where their Shapley values are 0, more than "film" had) and
     noise in every other token's estimate. Each joins the feature of its nearest text token instead, where
-    switching it changes nothing, and scores 0. One text token alone is its own exact Shapley value, F(x) - F(b)
-    (captum's KernelSHAP cannot sample coalitions of a single feature)."""
+    switching it changes nothing, and scores 0.
+
+    KernelSHAP of a text whose every coalition costs no more model runs than the samples asked (2^n - 2 <= samples
+    for n text tokens; 7 at the default 200) gets the exact Shapley values by enumeration instead (exact_shapley):
+    captum's estimate from 200 draws was off by 0.52 of a 0.94 logit gap on a 7-token text."""
     x = prepared.embeddings
     text = np.flatnonzero(~prepared.special)  # positions of the text tokens, the features in order
-    if len(text) == 1 and isinstance(method, KernelShap):
-        with torch.no_grad():
-            gap = method.forward_func(torch.cat([x, prepared.baseline_embeddings])).float()
-        scores = np.zeros(prepared.length, dtype=np.float32)
-        scores[text[0]] = float(gap[0] - gap[1])
-        return Computed(scores=scores)
     nearest = np.abs(np.arange(prepared.length)[:, None] - text[None, :]).argmin(axis=1)  # [T] feature of each
+    if isinstance(method, KernelShap) and enumerable(len(text), options.samples):
+        batch = rows_per_batch(bundle, prepared.length)
+        with torch.no_grad():
+            shapley = exact_shapley(method.forward_func, x, prepared.baseline_embeddings, nearest, len(text), batch)
+        return Computed(scores=np.where(prepared.special, 0.0, shapley[nearest]).astype(np.float32))
     feature_mask = torch.as_tensor(nearest, device=x.device)[None, :, None].expand_as(x)
     with torch.no_grad():
         values = method.attribute(
@@ -121,6 +123,37 @@ def _token_perturbations(method: Lime | KernelShap, bundle: ModelBundle, prepare
     scores = _numpy(values[0, :, 0])
     scores[prepared.special] = 0.0  # each shares its text token's feature: the score is the text token's
     return Computed(scores=scores)
+
+
+def exact_shapley(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    base: torch.Tensor,
+    feature_of: np.ndarray,
+    features: int,
+    batch: int,
+) -> np.ndarray:
+    """Shapley values [features] of the game v(S) = forward(x on the positions of the features in S, `base`
+    elsewhere), over all 2^features coalitions: phi_k = sum over S without k of |S|! (n - |S| - 1)! / n! *
+    (v(S + k) - v(S)). Their sum is v(all) - v(none), exactly. `feature_of` [T]: each position's feature;
+    `x`, `base` [1, T, d]; `forward` maps [B, T, d] to [B]. Written out, not taken from a library: captum offers
+    sampled KernelSHAP and permutation Shapley values (n! orderings), and this is one weighted sum."""
+    n = features
+    coalitions = (np.arange(2**n)[:, None] >> np.arange(n)) & 1  # [2^n, n]: bit k of row S = feature k in S
+    position_on = torch.as_tensor(coalitions[:, feature_of].astype(bool), device=x.device)  # [2^n, T]
+    values = np.empty(2**n)
+    for start in range(0, 2**n, batch):
+        on = position_on[start : start + batch, :, None]  # [b, T, 1]
+        values[start : start + batch] = forward(torch.where(on, x, base)).double().cpu().numpy()
+    sizes = coalitions.sum(axis=1)  # [2^n]
+    factorials = np.cumprod([1.0, *range(1, n + 1)])  # [n + 1]: 0! .. n!
+    weights = factorials[sizes] * factorials[np.maximum(n - sizes - 1, 0)] / factorials[n]  # for S without k
+    rows = np.arange(2**n)
+    shapley = np.empty(n)
+    for k in range(n):
+        without = rows[coalitions[:, k] == 0]
+        shapley[k] = np.sum(weights[without] * (values[without | (1 << k)] - values[without]))
+    return shapley
 
 
 def _path_integral(

@@ -70,3 +70,9 @@ PAGE_MAX_STEPS = 128  # the pages' cap on path points, so a page answers in seco
 def page_options(baseline: str = "pad") -> AttributionOptions:
     """What the pages run attribution with, and the report too, so that its numbers are the page's it redraws."""
     return AttributionOptions(baseline=baseline, max_steps=PAGE_MAX_STEPS)
+
+
+def enumerable(features: int, samples: int) -> bool:
+    """Whether every coalition of `features` tokens but the empty and the full one (whose values the gap already
+    holds) costs no more model runs than `samples`: KernelSHAP is then computed exactly, not estimated."""
+    return features <= 20 and 2**features - 2 <= samples

@@ -336,6 +336,75 @@ def test_too_few_samples_for_the_tokens_say_the_scores_are_not_reliable(bundle, 
         assert not attribute(loaded, "film", method, options=AttributionOptions(samples=1)).notes
 
 
+def permutation_shapley(value, n: int) -> np.ndarray:
+    """Shapley values by their definition: each player's marginal contribution averaged over all n! orders."""
+    import itertools
+
+    totals = np.zeros(n)
+    orders = list(itertools.permutations(range(n)))
+    for order in orders:
+        joined: set[int] = set()
+        for player in order:
+            before = value(frozenset(joined))
+            joined.add(player)
+            totals[player] += value(frozenset(joined)) - before
+    return totals / len(orders)
+
+
+def test_exact_shapley_equals_the_definition_over_every_order():
+    from explainer.attribution.embedding_methods import exact_shapley
+
+    rng = np.random.default_rng(0)
+    n, positions = 4, 6
+    feature_of = np.array([0, 0, 1, 2, 3, 3])  # [T] two positions share feature 0 and two feature 3
+    x, base = torch.tensor(rng.normal(size=(1, positions, 3))), torch.tensor(rng.normal(size=(1, positions, 3)))
+    weights = torch.tensor(rng.normal(size=(positions * 3,)))
+
+    def forward(embeds: torch.Tensor) -> torch.Tensor:  # a game with interactions: tanh of a mix, squared
+        return torch.tanh(embeds.flatten(1) @ weights) ** 2 + embeds[:, 0, 0] * embeds[:, 4, 1]
+
+    def value(coalition: frozenset[int]) -> float:
+        on = torch.tensor([feature in coalition for feature in feature_of])[None, :, None]
+        return float(forward(torch.where(on, x, base))[0])
+
+    ours = exact_shapley(forward, x, base, feature_of, n, batch=5)  # batches that split the 16 coalitions
+    np.testing.assert_allclose(ours, permutation_shapley(value, n), atol=1e-12)
+
+
+def test_kernel_shap_of_a_short_text_is_its_exact_shapley_values_whatever_the_seed(bundle):
+    """Captum's KernelSHAP from 200 draws was 0.52 off a 0.94 gap on a 7-token text of a shipped model, whose 126
+    coalitions cost fewer runs than the draws: a text that short is enumerated (2^n - 2 <= samples)."""
+    from explainer.attribution.inputs import logits_of_embeddings
+
+    loaded = bundle("bert")
+    text = "The film is a film"
+    prepared = prepare(loaded, text, "pad")
+    features = np.flatnonzero(~prepared.special)
+    n = len(features)
+    assert 3 <= n <= 7, prepared.tokens
+    coalitions = 2**n - 2  # all but the empty and the full one: enumerated, and no sampling note
+    result = attribute(loaded, text, "kernel_shap", options=AttributionOptions(samples=coalitions, seed=0))
+    assert not result.notes
+    logits = logits_of_embeddings(loaded, prepared)
+
+    def value(coalition: frozenset[int]) -> float:
+        on = torch.zeros(prepared.length, dtype=torch.bool)
+        on[[int(features[k]) for k in coalition]] = True
+        with torch.no_grad():
+            embeds = torch.where(on[None, :, None], prepared.embeddings, prepared.baseline_embeddings)
+            return float(logits(embeds)[0, result.target])
+
+    np.testing.assert_allclose(result.scores[features], permutation_shapley(value, n), atol=2e-5)
+    assert np.all(result.scores[result.special_tokens] == 0)
+    again = attribute(loaded, text, "kernel_shap", options=AttributionOptions(samples=coalitions, seed=7))
+    np.testing.assert_array_equal(again.scores, result.scores)
+    # one sample fewer than the coalitions: captum's sampled estimate, which the seed moves
+    fewer = [AttributionOptions(samples=coalitions - 1, seed=seed) for seed in (0, 7)]
+    sampled = [attribute(loaded, text, "kernel_shap", options=options).scores for options in fewer]
+    assert not np.allclose(sampled[0], sampled[1])
+    assert sampled[0].sum() == pytest.approx(result.scores.sum(), abs=1e-4)  # both share out the same gap
+
+
 def logit_gap(loaded, result) -> float:
     """F(x) - F(baseline) of the result's target, from the model's own forward pass on the two embeddings."""
     from explainer.attribution.inputs import logits_of_embeddings
