@@ -92,11 +92,18 @@ def sampled_digest(path: Path, stat: os.stat_result) -> str:
 
 
 def model_fingerprint(bundle) -> str:
-    """Identifies a loaded model's weights: its name, config and the stamp of its folder's files as they were
-    when it was loaded (a hub id: name, config and the revision's commit). So a checkpoint changed in
+    """Identifies a loaded model's weights: its config and the stamp of its folder's files as they were
+    when it was loaded (a hub id: its name, config and the revision's commit). So a checkpoint changed in
     place gets a new fingerprint once it is loaded again, and results of the model still in memory never go
     under the new files' key."""
-    parts: list[str] = [bundle.name, bundle.model.config.to_json_string(use_diff=False)]
+    # A folder is known by its stamp, which holds its files' resolved paths, not by how it was named ("m", "./m",
+    # "m/", the absolute path a Ray worker loads it by, a shipped name): each spelling had its own fingerprint, so
+    # its own cache entries, and a Ray run of a relative path was refused as "not the driver's model".
+    # The config's own "_name_or_path" is that name too.
+    named = bundle.name if bundle.folder_stamp is None else "a folder"
+    config = json.loads(bundle.model.config.to_json_string(use_diff=False))
+    config.pop("_name_or_path", None)
+    parts: list[str] = [named, json.dumps(config, sort_keys=True)]
     if bundle.folder_stamp is not None:
         parts.append(bundle.folder_stamp)
     elif commit := getattr(bundle.model.config, "_commit_hash", None):  # a hub id: the revision its files came

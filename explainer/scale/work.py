@@ -258,15 +258,24 @@ class BlockWorker:
     """A Ray actor: loads the model once, then runs `process_block` on each block it is given."""
 
     def __init__(self, model: str, fingerprint: str, job: JobOptions, files: tuple[str, ...], threads: int) -> None:
+        # A refusal is raised with the first block, not here: Ray retries a failing constructor and prints each
+        # try's traceback on the driver's stderr, while a block's error reaches the user as its one line.
+        self.refusal: str | None = None
         torch.set_num_threads(threads)
-        self.bundle = load_model(model)
+        try:
+            self.bundle = load_model(model)
+        except Exception as error:  # noqa: BLE001 (ModelLoadError, or a node without the folder's files)
+            self.refusal = f"node {node_id()} cannot load the model {model!r}: {error}"
+            return
         found = model_fingerprint(self.bundle)
         if found != fingerprint:  # another node holds other weights under this name: its results would mix
-            raise ShardError(
+            self.refusal = (
                 f"the model {model!r} on node {node_id()} is not the driver's (fingerprint {found} != {fingerprint}): "
                 "give every node the same model folder"
             )
         self.job, self.files = job, files
 
     def __call__(self, block: pa.Table) -> pa.Table:
+        if self.refusal is not None:
+            raise ShardError(self.refusal)
         return process_block(self.bundle, self.job, block, self.files)

@@ -237,6 +237,41 @@ def test_a_bad_shard_fails_in_one_line_without_ray_tracebacks(tmp_path, ours_bun
     assert "Traceback" not in err and "\tERROR " not in err and len(err.splitlines()) <= 6, err
 
 
+def test_a_model_folder_named_relatively_or_with_a_slash_runs_on_ray(tmp_path, ours_bundle, checkpoint, monkeypatch):
+    """A worker loads the folder by its absolute path; the driver's fingerprint held the name as typed (and so
+    did the config's _name_or_path), so a relative folder ("models/x") or one with a trailing slash was refused
+    as "not the driver's model"."""
+    from explainer.data.disk_cache import model_fingerprint
+    from explainer.loading.bundle import load_model
+
+    folder = checkpoint("ours")
+    monkeypatch.chdir(folder.parent.parent)
+    relative = load_model(f"{folder.parent.name}/{folder.name}/", device="cpu")
+    assert model_fingerprint(relative) == model_fingerprint(ours_bundle)  # one folder, one fingerprint
+    neg, pos = ours_bundle.label_names[:2]
+    _write(tmp_path / "a.csv", ["text,label", f"a dull film,{neg}", f"a fine film,{pos}", f"the film,{neg}"])
+    inputs = resolve_inputs(tmp_path / "a.csv")
+    run_job(relative, inputs, JobOptions("evaluate"), tmp_path / "ray", engine="ray", ray_options=WORKERS)
+    run_job(ours_bundle, inputs, JobOptions("evaluate"), tmp_path / "local")
+    _same_rows(open_results(tmp_path / "ray"), open_results(tmp_path / "local"))
+
+
+def test_a_node_with_other_weights_is_refused_in_one_line_without_ray_tracebacks(tmp_path, ours_bundle, capfd,
+                                                                                   monkeypatch):
+    """The refusal was raised in the actor's constructor, which Ray retries and reports with tracebacks on stderr
+    (66 lines); it now comes with the first block, as a bad row does."""
+    monkeypatch.setattr(scale_engine, "model_fingerprint", lambda bundle: "0" * 32)  # the driver's, not the actors'
+    neg, pos = ours_bundle.label_names[:2]
+    _write(tmp_path / "a.csv", ["text,label", f"a dull film,{neg}", f"a fine film,{pos}"])
+    capfd.readouterr()
+    with pytest.raises(EngineError) as caught:
+        run_job(ours_bundle, resolve_inputs(tmp_path / "a.csv"), JobOptions("evaluate"), tmp_path / "ray",
+                engine="ray", ray_options=WORKERS)
+    assert "is not the driver's (fingerprint " in str(caught.value) and "0" * 32 in str(caught.value)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err
+
+
 def test_ray_refuses_shards_with_other_columns(tmp_path, ours_bundle):
     neg, pos = ours_bundle.label_names[:2]
     folder = tmp_path / "in"
