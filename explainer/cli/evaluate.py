@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
     add_batch_size(parser)
     parser.add_argument("--predictions-out", default=None, help="write per-example predictions to this CSV file")
-    parser.add_argument("--no-cache", action="store_true", help="recompute predictions instead of reading the cache")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="recompute predictions instead of reading the cache (with --out, a folder that already "
+                        "holds finished results is refused: a run into it reuses them)")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     parser.add_argument("--sweep-tau", action="store_true", help="accuracy vs compute over tau 0..1 (cached)")
     parser.add_argument("--out", default=None, help="write a results folder (Parquet shards + manifest.json) here")
@@ -221,6 +223,7 @@ def _sweep_tau(bundle, data, batch_size: int) -> None:
 def _scaled(args, names: list) -> None:
     """--out / --engine ray: one model's pass into a results folder, summarised as the local run is."""
     from explainer.evaluation.error_report import analyse
+    from explainer.scale.manifest import MANIFEST
     from explainer.scale.results import seed_caches, sweep
     from explainer.scale.work import JobOptions
     from explainer.thought_beacon.beacons import has_beacons, sweep_taus
@@ -229,6 +232,9 @@ def _scaled(args, names: list) -> None:
         fail("--out and --engine ray take one --model: run once per model (each into its own folder)")
     if args.out is None:
         fail("--engine ray needs --out DIR: the folder for the Parquet shards and the manifest")
+    if args.no_cache and (Path(args.out) / MANIFEST).is_file():  # else nothing cached is read: the pass is new
+        fail(f"--no-cache: {args.out} already holds finished results, which a run into it reuses rather than "
+             "computes again; give another --out, or remove that folder, for a new pass")
     bundle = load_cli_model(names[0], args.allow_pickle)
     note_unused_tau(bundle, args.beacon_threshold, "--beacon-threshold", offered_model(names[0]))
     taus: tuple[float, ...] = ()

@@ -153,6 +153,11 @@ def test_a_fresh_results_folder_is_not_called_cached_and_its_rerun_is(checkpoint
     assert (first["cached"], first["results"]["reused"]) == (False, False)
     assert (again["cached"], again["results"]["reused"]) == (True, True)
     assert again["accuracy"] == first["accuracy"]
+    # --no-cache asks for a new pass, which a finished folder would not give: said, not reused in silence
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--no-cache"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("error: --no-cache: ") and "give another --out" in err
 
 
 def test_rows_of_a_folder_of_shards_are_named_by_file_and_line(checkpoint, tmp_path, monkeypatch):
