@@ -8,13 +8,13 @@ import streamlit as st
 
 from explainer.attribution import METHODS
 from explainer.attribution.faithfulness import agreement
-from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, SUPPORTED, supports_graph
+from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, graph_unavailable
 from explainer.attribution.inputs import BASELINES, cheap_enough
 from explainer.attribution.options import GRAPH_THRESHOLD_STEP as THRESHOLD_STEP
 from explainer.attribution.options import UNRELIABLE, page_options
 from explainer.attribution.registry import methods_for, title
 from explainer.capture.encoding import InputError
-from explainer.families import missing_family_note, single_readout_note
+from explainer.families import single_readout_note
 from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session
 from explainer.ui.problems import show_problem
@@ -125,10 +125,8 @@ if trace is not None:
         "heads (hover a midpoint for the heads). Kept: edges above the threshold (share of their layer's strongest) "
         "that lie on a path to the prediction (red)."
     )
-    if not supports_graph(current.bundle.architecture):
-        st.info(missing_family_note(current.bundle.model, "the attribution graph")
-                or f"The attribution graph is not available for {current.bundle.architecture} models; it supports "
-                f"{', '.join(SUPPORTED)}.")
+    if (unavailable := graph_unavailable(current.bundle.model, current.bundle.architecture)) is not None:
+        st.info(markdown_literal(unavailable))
     elif demo.within_token_limit("the attribution graph", len(result.tokens), "graph_tokens"):
         threshold = st.slider("Threshold", 0.0, 1.0, step=THRESHOLD_STEP, key="attribution_threshold")
         graph_bar = st.progress(0.0, text="Attributing every attention weight…")

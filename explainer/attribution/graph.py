@@ -70,6 +70,16 @@ def supports_graph(architecture: str) -> bool:
     return architecture in SUPPORTED
 
 
+def graph_unavailable(model: Any, architecture: str) -> str | None:
+    """Why `model` (its class name `architecture`) has no attribution graph, or None: a family whose attention
+    output the table does not name, or a classifier that reads no single position (a mean-pooling ModernBERT: no
+    prediction node to trace back from). What attention_attribution refuses, for a page to say before it runs."""
+    if not supports_graph(architecture):
+        return (missing_family_note(model, "the attribution graph")
+                or f"The attribution graph supports {', '.join(SUPPORTED)} models, not {architecture}")
+    return single_readout_note(model)
+
+
 @dataclass(frozen=True, eq=False)
 class AttentionAttribution(FrozenArrays):
     """Hao et al.'s attribution of every attention weight of one input. Numpy, read-only, no model reference."""
@@ -176,13 +186,8 @@ def attention_attribution(
     completeness error is under `tolerance` x |F(x) - F(layer zeroed)| or `steps` is reached (tolerance 0: every
     layer at `steps`). `progress(done_rows, rows_planned)` per chunk; rows_planned is the most the run can still
     take, so it shrinks as layers pass."""
-    if not supports_graph(bundle.architecture):
-        raise GraphUnsupported(
-            missing_family_note(bundle.architecture, "the attribution graph")
-            or f"The attribution graph supports {', '.join(SUPPORTED)} models, not {bundle.architecture}"
-        )
-    if (note := single_readout_note(bundle.model)) is not None:  # no single prediction node to trace back from
-        raise GraphUnsupported(note)
+    if (why := graph_unavailable(bundle.model, bundle.architecture)) is not None:
+        raise GraphUnsupported(why)
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"steps must be a positive whole number, not {steps!r}")
     if not 0.0 <= tolerance < 1.0:

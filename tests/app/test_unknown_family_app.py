@@ -86,3 +86,16 @@ def test_what_if_and_beacons_say_why_a_section_is_missing_in_their_own_terms(opt
     beacons = run_page("beacons", query)
     assert not beacons.exception, beacons.exception
     assert any("MLP update ratio need" in i.value for i in beacons.info), [i.value for i in beacons.info]
+
+
+def test_attribution_says_why_a_mean_pooling_classifier_has_no_graph(tmp_path, tokenizer):
+    """The page checked only the family for the graph: a ModernBERT that mean-pools (no prediction node to trace
+    back from) reached attention_attribution, whose refusal showed as a traceback under the other sections."""
+    from tests.conftest import build_model, save_checkpoint
+
+    mean = save_checkpoint(build_model("modernbert", classifier_pooling="mean"), tokenizer, tmp_path / "mean")
+    app = run_page("attribution", {"model": str(mean), "text": "a fine film"})
+    assert not app.exception, app.exception
+    headers = [h.value for h in app.subheader]
+    assert "Attribution graph" in headers and "Every method" in headers
+    assert any("mean-pools every position" in i.value for i in app.info), [i.value for i in app.info]
