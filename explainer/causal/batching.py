@@ -20,8 +20,9 @@ the readout position instead (the rightmost token that is not padding: the model
 Safety net: a check row (a second copy of the seed, nothing edited) joins at each pass's first level, and its
 logits must equal the seed's. A model whose forward cannot take a grown batch from level 0 is tried from level 1;
 one that cannot take it at all, or whose check fails, gets the full recompute (every row from the input, as many
-rows per pass as memory allows). What worked is remembered per model. Plans where sharing saves no layer
-evaluations (a 2-layer model with few heads) run the full recompute too: it takes fewer passes.
+rows per pass as memory allows). A level that failed is remembered per model, one that worked is not (it can fail
+on a longer text: ModernBERT's sliding-window mask), so a pass that cannot grow always falls back. Plans where
+sharing saves no layer evaluations (a 2-layer model with few heads) run the full recompute too: fewer passes.
 
 Accounting: `passes` counts model calls (each one batched pass, whatever its rows); `layer_evaluations` counts
 layers run summed over batch rows, so a full pass of one row is `layers` and layer_evaluations / layers is the
@@ -54,9 +55,10 @@ CHECK_TOLERANCE = 1e-4  # seed and check row: the same computation in one batch,
 GROWTH_ERRORS = (RuntimeError, ValueError, IndexError, TypeError)
 LOWEST_LEVELS = (0, 1)  # where rows may start joining: the embeddings' output, else the first layer's output
 
-# Per model: (the lowest level rows join at, None for none; whether a pass from there has passed its check).
-# A model not listed is tried from level 0.
-_JOINS: weakref.WeakKeyDictionary[nn.Module, tuple[int | None, bool]] = weakref.WeakKeyDictionary()
+# Per model: the lowest level rows join at (None: none), after a level that failed once. A model not listed is
+# tried from level 0. A level that worked for one text is no proof for the next: ModernBERT builds its sliding-window
+# mask (which cannot grow) only for a text longer than the window, so a growth error always falls back.
+_JOINS: weakref.WeakKeyDictionary[nn.Module, int | None] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,17 +87,16 @@ def run_rows(
     chunk = batch_rows or rows_per_pass(bundle, len(inputs["input_ids"]))
     if share_prefix and chunk >= 3 and len(rows) > 1:
         with bundle.lock:
-            lowest, proven = _JOINS.get(bundle.model, (LOWEST_LEVELS[0], False))
+            lowest = _JOINS.get(bundle.model, LOWEST_LEVELS[0])
             while lowest is not None:
                 if planned_evaluations(levels, plan.layers, chunk, lowest) >= len(rows) * plan.layers:
                     break  # sharing saves no work here (and would take more passes)
-                shared = _shared(bundle, plan, inputs, rows, levels, edits_for, chunk, lowest, proven, progress)
+                shared = _shared(bundle, plan, inputs, rows, levels, edits_for, chunk, lowest, progress)
                 if shared is not None:
-                    _JOINS[bundle.model] = (lowest, True)
                     return shared
                 later = [level for level in LOWEST_LEVELS if level > lowest]
-                lowest, proven = (later[0] if later else None), False
-                _JOINS[bundle.model] = (lowest, proven)
+                lowest = later[0] if later else None
+                _JOINS[bundle.model] = lowest
     return _full(bundle, plan, inputs, rows, edits_for, chunk, progress)
 
 
@@ -133,12 +134,10 @@ def _shared(
     edits_for: EditsFor,
     chunk: int,
     lowest: int,
-    proven: bool,
     progress: Progress | None,
 ) -> Run | None:
     """Rows joining at their level (rows below `lowest` run from the input), `chunk` rows per pass with the seed
-    and check row; None when a pass could not run (and the model is not `proven` at `lowest`) or failed its
-    check."""
+    and check row; None when a pass could not run or failed its check."""
     plain, groups = _grouped(levels, chunk, lowest)
     logits = np.empty((len(rows), len(bundle.label_names)))
     passes = evaluations = done = 0
@@ -146,7 +145,7 @@ def _shared(
         for group in groups:
             joins = _joins(levels, group)
             batch = [rows[0], rows[0], *(rows[index] for index in group)]
-            out = _grown_pass(bundle, plan, inputs, batch, joins, edits_for, proven)
+            out = _grown_pass(bundle, plan, inputs, batch, joins, edits_for)
             if out is None or not np.allclose(out[1], out[0], rtol=CHECK_TOLERANCE, atol=CHECK_TOLERANCE):
                 return None
             logits[0], logits[group] = out[0], out[2:]
@@ -204,16 +203,13 @@ def _grown_pass(
     batch: Sequence[Row],
     joins: Counter[int],
     edits_for: EditsFor,
-    proven: bool,
 ) -> np.ndarray | None:
-    """[len(batch), labels] from one pass that starts with the seed row; None when the model cannot take it
-    (only while it is not `proven` to: after that an error is a real one and propagates)."""
+    """[len(batch), labels] from one pass that starts with the seed row; None when the model cannot take it (an
+    error that is not the growth's own comes again from the full recompute the caller falls back to)."""
     try:
         with hooked(plan, edits_for(batch), grow=joins), _classifier_output(bundle) as head:
             out = bundle.model(**model_inputs(bundle, inputs, 1), **forward_extra(bundle)).logits
     except GROWTH_ERRORS:
-        if proven:
-            raise
         return None
     if out.shape[0] == len(batch):
         return out.float().cpu().numpy()

@@ -104,3 +104,21 @@ def test_a_model_that_builds_masks_from_the_embeddings_joins_from_layer_1(bundle
     assert shared.forward_passes == 2 and full.forward_passes == 1
     # seed 2, check row 1, layer 1's 4 heads and MLP 1 each; layer 0's 4 heads and MLP from the input
     assert shared.layer_evaluations == 2 + 1 + 5 * 1 + 5 * 2
+
+
+@pytest.mark.skipif("modernbert" not in MORE_FAMILIES, reason="the shared fixtures have no ModernBERT")
+def test_a_join_level_proven_on_a_short_text_falls_back_on_a_text_that_needs_more(tokenizer):
+    """ModernBERT builds a sliding-window mask only for a text longer than its window: a short text proved rows
+    could join from the embeddings, and a longer one's grown pass then raised IndexError (the Causal page on a
+    model that had patched a short sentence) instead of running as the full recompute does."""
+    from tests.conftest import build_model
+
+    windowed = wrap(build_model("modernbert", local_attention=16), tokenizer, "tiny-modernbert-window-16")
+    short = ablate_heads(windowed, "a film", mode="zero")
+    assert short.forward_passes == 1  # every row joined one grown pass, layer 0's from the embeddings: proven
+    assert len(tokenized(windowed, TEXT).tokens) > 8  # past the window's half: the sliding mask is built
+    shared = ablate_heads(windowed, TEXT, mode="zero")
+    full = ablate_heads(windowed, TEXT, mode="zero", share_prefix=False)
+    np.testing.assert_allclose(shared.heads, full.heads, atol=TOLERANCE)
+    patched = patch(windowed, TEXT, CORRUPTED)
+    assert patched.residual[-1, patched.readout] == pytest.approx(1.0, abs=1e-4)
