@@ -520,12 +520,12 @@ def _require_classifier_head(model: PreTrainedModel, name: str) -> None:
                 if problem == "multi_label_classification" else "a regression model (its outputs are values)")
         raise ModelLoadError(
             f"'{name}' is {kind}: its config.json says problem_type {problem}. The workbench explains single-label "
-            "classifiers, whose probabilities a softmax over the labels gives"
+            "classifiers, whose probabilities a softmax over the labels gives."
         )
     if model.config.num_labels == 1:  # a softmax over one logit is 1.0 whatever the text
         raise ModelLoadError(
             f"'{name}' has a single output (a regression or single-logit head): the workbench explains classifiers "
-            "of two or more labels, whose probabilities a softmax gives"
+            "of two or more labels, whose probabilities a softmax gives."
         )
 
 
