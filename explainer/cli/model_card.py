@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     except (OSError, ValueError) as error:
         fail(f"cannot read {folder / 'metrics.json'}: {error}")
     try:
-        write_card(folder, folder.name, metrics)
+        write_card(folder, folder.resolve().name, metrics)  # titled as train titles it: "." by its folder
     except KeyError as error:
         fail(f"{folder / 'metrics.json'} lacks what a model card needs ({error}): was it written by explainer.train?")
     except (TypeError, ValueError, AttributeError) as error:  # a value of another type: "high", null, a list

@@ -199,6 +199,8 @@ def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, 
         log = train(texts, labels, LABEL_NAMES, settings, stage, dev_accuracy, device, progress, tokenizer)
 
     files = {"train": Path(args.data).name, "dev": Path(args.eval).name}  # the card names the data it learned
+    if args.tokenizer is not None:  # by its folder's name, as the data: the card says which tokenizer, not where
+        log = {**log, "tokenizer_from": args.tokenizer.resolve().name}
     metrics = finalize(stage, dev, challenge, {**log, "n_train": len(texts), "data": files}, device,
                        args.min_skip_rate, title=args.out.resolve().name)  # "--out ." is named by its folder
     summary = {k: metrics["dev"][k] for k in ("accuracy", "macro_f1", "skip_rate", "total_flops_saved")}

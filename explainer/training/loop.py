@@ -122,7 +122,8 @@ def train(
     tokenizer.model_max_length = max(settings.max_length, RETROFIT_MAX_LENGTH) if settings.backbone else (
         settings.max_length
     )
-    return fit(model.to(device), tokenizer, groups, texts, labels, settings, out_dir, evaluate_fn, device, progress)
+    log = fit(model.to(device), tokenizer, groups, texts, labels, settings, out_dir, evaluate_fn, device, progress)
+    return {**log, "vocabulary": len(tokenizer)}  # what the model embeds: --vocab-size is an upper bound only
 
 
 def build_retrofit(settings: TrainSettings, label_names: Sequence[str]):

@@ -87,7 +87,8 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
             *(_tau_table(metrics) if retrofit else _pruning_note(metrics)),
         ]
     lines += _challenge_table(metrics["challenge"])
-    hidden = (SCRATCH_ONLY if retrofit else set()) | (set() if ours else OURS_ONLY)
+    reused = training.get("tokenizer_from")  # --tokenizer: --vocab-size shaped nothing
+    hidden = (SCRATCH_ONLY if retrofit else {"vocab_size"} if reused else set()) | (set() if ours else OURS_ONLY)
     lines += [
         "",
         "## Training",
@@ -96,10 +97,9 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
         "",
         "| hyper-parameter | value |",
         "|---|---|",
-        *[f"| {key} | {value} |" for key, value in settings.items() if key not in hidden],
+        *[f"| {key} | {_setting(key, value, training)} |" for key, value in settings.items() if key not in hidden],
         "",
-        "Tokenizer: the base's own (BERT WordPiece, lower-cased)." if retrofit else
-        "Tokenizer: WordPiece (lower-cased) trained on the training text with Hugging Face `tokenizers`.",
+        _tokenizer_sentence(retrofit, reused, training.get("vocabulary")),
         "",
         *(_mechanisms(retrofit) if ours else _baseline_twin(retrofit, _files(metrics) is None)),
         "## Limitations",
@@ -107,6 +107,23 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
         _limitations(metrics, ours, retrofit),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _setting(key: str, value: Any, training: dict[str, Any]) -> str:
+    """A hyper-parameter as asked; the vocabulary also as trained when the training text held fewer words."""
+    vocabulary = training.get("vocabulary")
+    if key == "vocab_size" and vocabulary is not None and vocabulary != value:
+        return f"{value} (at most; the trained tokenizer has {vocabulary})"
+    return str(value)
+
+
+def _tokenizer_sentence(retrofit: bool, reused: str | None, vocabulary: int | None) -> str:
+    if retrofit:
+        return "Tokenizer: the base's own (BERT WordPiece, lower-cased)."
+    if reused is not None:
+        size = f", {vocabulary} ids" if vocabulary is not None else ""
+        return f"Tokenizer: reused from `{reused}` (`--tokenizer`){size}, not trained on the training text."
+    return "Tokenizer: WordPiece (lower-cased) trained on the training text with Hugging Face `tokenizers`."
 
 
 def _pct(value: float) -> str:

@@ -53,3 +53,14 @@ def test_a_value_of_the_wrong_kind_is_one_line_not_a_traceback(tmp_path, capsys,
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path)])
     assert exit_info.value.code == 2 and "holds a value of the wrong kind for a model card" in capsys.readouterr().err
+
+
+def test_a_folder_named_dot_gets_its_own_name_as_title(tmp_path, monkeypatch):
+    """`train --out .` titles the card by the folder; `model-card .` wrote "# " (the name of "." is empty)."""
+    original = shipped.ASSETS / "models" / "sst2-baseline"
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    shutil.copy(original / "metrics.json", folder)
+    monkeypatch.chdir(folder)
+    main(["."])
+    assert (folder / "README.md").read_text().startswith("# my-model\n")

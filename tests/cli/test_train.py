@@ -63,6 +63,9 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
     assert f"| skip rate (MLP evaluations skipped) | {100 * metrics['dev']['skip_rate']:.1f}% |" in card
     assert set(metrics["challenge"]) >= {"negation", "contrast", "typo"}
     assert "Activation Beacon" in card and "unrelated" in card
+    # the card names the tokenizer the model has: the one reused, with its size, not one trained on the text
+    assert metrics["training"]["vocabulary"] == len(fixed_tokenizer()) and "| vocab_size |" not in card
+    assert f"Tokenizer: reused from `tokenizer` (`--tokenizer`), {len(fixed_tokenizer())} ids" in card
     bundle = load_model(out)
     assert bundle.tokenizer.get_vocab() == fixed_tokenizer().get_vocab()  # --tokenizer was reused as given
     assert bundle.max_length == TINY["max_length"]  # the model reads what it was trained on, no more

@@ -73,3 +73,22 @@ def test_a_shipped_cards_first_paragraph_says_what_the_model_is_not_how_to_load_
     for name in ("sst2-thought-beacon", "sst2-baseline", "sst2-minilm-thought-beacon", "sst2-minilm-baseline"):
         first = render_card(name, _shipped_metrics(name)).split("\n\n")[1]
         assert "SST-2" in first and "load_model" not in first, (name, first)
+
+
+def test_a_card_states_the_tokenizer_the_model_has():
+    """With --tokenizer the card claimed a WordPiece trained on the training text and the --vocab-size asked (500)
+    beside a model of the reused tokenizer's 8000 ids; from scratch it gave the size asked where the text held
+    fewer words (500 asked, 204 trained)."""
+    from explainer.training.model_card import render_card
+
+    scratch = _shipped_metrics("sst2-baseline")
+    scratch["training"]["data"] = {"train": "reviews.csv", "dev": "held-out.csv"}
+    asked = scratch["training"]["settings"]["vocab_size"]
+    scratch["training"]["vocabulary"] = 204
+    card = render_card("mine", scratch)
+    assert f"| vocab_size | {asked} (at most; the trained tokenizer has 204) |" in card
+    assert "trained on the training text with Hugging Face `tokenizers`" in card
+    scratch["training"].update(vocabulary=8000, tokenizer_from="sst2-thought-beacon")
+    card = render_card("mine", scratch)
+    assert "| vocab_size |" not in card and "trained on the training text with" not in card
+    assert "Tokenizer: reused from `sst2-thought-beacon` (`--tokenizer`), 8000 ids, not trained on the training" in card
