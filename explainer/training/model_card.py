@@ -224,10 +224,10 @@ def _scratch_training(metrics: dict[str, Any], ours: bool) -> str:
     training = metrics["training"]
     # a run cut short says so: the settings' epochs alone read as if every one had run
     steps = training["steps"]
-    stopped = (f" Training stopped at its time limit after {steps} step{'' if steps == 1 else 's'}."
-               if training.get("stopped_by_time_limit") else "")
+    stopped = (f". Training stopped at its time limit after {steps} step{'' if steps == 1 else 's'};"
+               if training.get("stopped_by_time_limit") else ";")
     return (
-        f"Data: {_train_file(metrics)} ({training['n_train']} {_rows(metrics)});{stopped} checkpoint chosen on dev "
+        f"Data: {_train_file(metrics)} ({training['n_train']} {_rows(metrics)}){stopped} checkpoint chosen on dev "
         "accuracy "
         f"(best {training['best_dev_accuracy']:.4f}{' with every MLP run' if ours else ''})."
         + (_tau_choice(metrics) if ours else "")

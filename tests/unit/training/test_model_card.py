@@ -52,7 +52,8 @@ def test_a_card_names_the_data_and_base_its_metrics_record():
     assert "Trained with the Transformer Explainer" in card and "Shipped" not in card and "phrases" not in card
     assert "time limit" not in card
     scratch["training"].update(steps=1, stopped_by_time_limit=True)  # --time-limit-minutes cut it short
-    assert "Training stopped at its time limit after 1 step." in render_card("mine", scratch)
+    said = render_card("mine", scratch)  # a sentence of its own, not wedged between "(n texts);" and "checkpoint"
+    assert " texts). Training stopped at its time limit after 1 step; checkpoint chosen on dev accuracy" in said
 
 
 def test_file_names_alone_are_no_evidence_of_sst2():
