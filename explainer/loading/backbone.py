@@ -124,9 +124,9 @@ def verify(folder: Path, expected_sha256: str) -> Path:
 
 def resolve(base: str | Path, expected_sha256: str | None = None) -> Path:
     """Locate and verify the base model; returns its folder. The digest defaults to the published one."""
+    folder = locate(base)  # first: a base that is not there is said to be missing, not to lack a digest
     expected = expected_sha256 or KNOWN_SHA256.get(str(base))
     if not expected:
         raise BackboneError(f"No SHA-256 recorded for base model '{base}': cannot verify its weights")
-    folder = locate(base)
     verify(folder, expected)
     return folder

@@ -102,7 +102,7 @@ def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra,
     "extra, complaint",
     [(["--tokenizer", "no-such-folder"], "--tokenizer no-such-folder: no tokenizer could be read there"),
      (["--max-length", "513"], "--max-length 513 is more than the model can read: it has 512 positions"),
-     (["--backbone", "no-such-folder"], "No SHA-256 recorded for base model 'no-such-folder'"),
+     (["--backbone", "no-such-folder"], "Base model 'no-such-folder' not found: not a local folder"),
      (["--device", "cuda:7"], "--device cuda:7: not a device this machine has"),  # emptied --out, then failed
      (["--device", "foo"], "--device foo: not a device this machine has"),
      (["--device", "meta"], "--device meta: not a device this machine has")],  # holds no numbers: failed later

@@ -44,8 +44,13 @@ def test_locate_errors_are_clear(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(backbone.BackboneError, match="hf download nobody/no-such-model"):
         backbone.locate("nobody/no-such-model")
-    with pytest.raises(backbone.BackboneError, match="No SHA-256 recorded"):
+    with pytest.raises(backbone.BackboneError, match="'nobody/no-such-model' not found"):  # missing, said first
         backbone.resolve("nobody/no-such-model")
+    found = tmp_path / "base"
+    found.mkdir()
+    (found / "model.safetensors").write_bytes(b"weights")
+    with pytest.raises(backbone.BackboneError, match="No SHA-256 recorded"):  # there, but nothing to check it by
+        backbone.resolve(found)
 
 
 def test_a_missing_package_is_reported_with_the_install_command(tmp_path, monkeypatch):
