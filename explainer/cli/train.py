@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     # once deleted the model there first and then ended in a traceback.
     if args.tokenizer and not args.tokenizer.is_dir():  # a folder, never a hub id: nothing is downloaded
         fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there (not a folder)")
+    if args.tokenizer and not any((args.tokenizer / name).is_file() for name in TOKENIZER_FILES):
+        # transformers' own words for a folder without them: "You need to have sentencepiece or tiktoken installed"
+        fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there (none of {', '.join(TOKENIZER_FILES)})")
     try:
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True) if args.tokenizer else None
     except (OSError, ValueError) as error:
@@ -175,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     if had_model:
         gone = f": removed {', '.join(removed)} of the one before" if removed else ""
         print(f"replaced the model in {args.out}{gone}", file=sys.stderr)
+
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")  # what a saved fast tokenizer has
 
 
 def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, challenge, device, tokenizer) -> None:

@@ -101,6 +101,7 @@ def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra,
 @pytest.mark.parametrize(
     "extra, complaint",
     [(["--tokenizer", "no-such-folder"], "--tokenizer no-such-folder: no tokenizer could be read there"),
+     (["--tokenizer", "."], "--tokenizer .: no tokenizer could be read there (none of tokenizer.json, vocab.txt"),
      (["--max-length", "513"], "--max-length 513 is more than the model can read: it has 512 positions"),
      (["--backbone", "no-such-folder"], "Base model 'no-such-folder' not found: not a local folder"),
      (["--device", "cuda:7"], "--device cuda:7: not a device this machine has"),  # emptied --out, then failed
