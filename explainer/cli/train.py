@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
             device = torch.device("cpu")
         torch.ones(1, device=device).cpu().item()  # "meta" makes tensors that hold no numbers: .item() refuses
     except Exception as error:  # AssertionError: "Torch not compiled with CUDA enabled"; hpu: no module
-        fail(f"--device {args.device}: not a device this machine has ({error})")
+        said = (str(error).strip().splitlines() or [type(error).__name__])[0]  # mps: a 55-line dispatcher table
+        fail(f"--device {args.device}: not a device this machine has ({said[:200]})")
     try:
         train_data = read_dataset(args.data, label_names=LABEL_NAMES)
         dev = read_dataset(args.eval, label_names=LABEL_NAMES)
