@@ -227,6 +227,12 @@ def generate(seed: int = SEED, per_capability: int = PER_CAPABILITY) -> list[Exa
         "negation": _negation, "contrast": _contrast, "intensifier": _intensifier, "diminisher": _diminisher,
         "neutral_filler": _neutral_filler, "typo": lambda label: _typos(label, seed), "long": _long,
     }
+    made = {(capability, label): len(set().union(*map(set, makers[capability](label))))
+            for capability in CAPABILITIES for label in (0, 1)}  # distinct texts each capability's templates make
+    (capability, label), fewest = min(made.items(), key=lambda item: item[1])
+    if per_capability // 2 > fewest:  # said with the largest size that works, not only the first that fails
+        raise ValueError(f"the templates make at most {2 * fewest} rows per capability ({capability}: {fewest} "
+                         f"texts of label {label}); {per_capability} asked")
     examples: list[Example] = []
     for capability in CAPABILITIES:
         picks = {label: _pick(makers[capability](label), per_capability // 2, seed, f"{capability}:{label}")

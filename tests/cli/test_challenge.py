@@ -22,7 +22,8 @@ def test_cli_writes_the_same_file(tmp_path, capsys):
     "args, complaint",
     [(["--per-capability", "3"], "--per-capability must be even (half negative, half positive), not 3"),
      (["--per-capability", "0"], "at least 1"),
-     (["--per-capability", "100000"], "templates make only"), (["--out", "{tmp}"], "is a folder"),
+     (["--per-capability", "100000"], "the templates make at most 260 rows per capability"),
+     (["--out", "{tmp}"], "is a folder"),
      (["--out", "{tmp}/a-file/x.csv"], "cannot write to")],
 )
 def test_cli_refuses_bad_counts_and_outputs_without_touching_the_shipped_set(tmp_path, capsys, args, complaint):

@@ -73,3 +73,18 @@ def test_reads_back_with_the_capability_column(examples):
 def test_odd_size_is_refused():
     with pytest.raises(ValueError, match="even"):
         generate(per_capability=7)
+
+
+def test_too_many_rows_asked_names_the_largest_size_that_works():
+    """The refusal named the first capability and label that ran short (negation: 410 texts), not the size that
+    works: the user could only guess down."""
+    import re
+
+    from explainer.data.challenge import generate
+
+    with pytest.raises(ValueError, match=r"at most (\d+) rows per capability") as refused:
+        generate(per_capability=100_000)
+    largest = int(re.search(r"at most (\d+)", str(refused.value)).group(1))
+    assert len(generate(per_capability=largest)) == largest * len(CAPABILITIES)  # every one, no text twice
+    with pytest.raises(ValueError, match=f"at most {largest} rows"):
+        generate(per_capability=largest + 2)
