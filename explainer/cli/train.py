@@ -80,6 +80,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     args = parser.parse_args(argv)
     if args.arch not in ("thought-beacon", "baseline"):
         parser.error("--arch must be thought-beacon or baseline")
+    if args.arch == "baseline" and args.min_skip_rate > 0:  # it was ignored in silence: a baseline has no tau
+        parser.error("--min-skip-rate picks the beacons' tau: --arch baseline has no beacons, so leave it out")
     settings = TrainSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)})
     problems = settings_problems(settings)
     if problems:

@@ -79,6 +79,7 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
     [(["--batch-size", "0"], "batch_size must be at least 1"), (["--epochs", "0"], "epochs must be at least 1"),
      (["--evals-per-epoch", "0"], "evals_per_epoch"), (["--learning-rate", "-1"], "learning_rate"),
      (["--hidden-size", "16", "--num-heads", "3"], "multiple of num_heads"), (["--min-skip-rate", "2"], "from 0 to 1"),
+     (["--arch", "baseline", "--min-skip-rate", "0.5"], "--arch baseline has no beacons"),
      (["--seed", "-1"], "seed must be from 0"), (["--seed", str(2**32)], "seed must be from 0"),
      (["--out-is-a-file"], "is a file"), (["--one-label"], "has only the label 'positive' in the rows trained on")],
 )
