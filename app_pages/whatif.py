@@ -58,12 +58,8 @@ traces = []
 for who, text in (("The sidebar text", original), ("The edited copy", edited)):
     try:
         traces.append(caches.get_trace(name, text))
-    except InputError as error:  # say which box: both are on this page ("The edited copy is empty: …")
-        said = str(error)
-        if said.startswith("The text "):
-            show_problem(said.removeprefix("The text "), "info", lead=f"{who} ")
-        else:
-            show_problem(error, "info", lead=f"{who}: ")
+    except InputError as error:  # say which box: both are on this page
+        show_problem(error, "info", subject=who)
         break
 for who, trace in zip(("Original: ", "Edited: "), traces):
     session.warn_if_truncated(trace, who)

@@ -20,6 +20,7 @@ from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
 from explainer.training.settings import TrainSettings, settings_problems
 
 LABEL_NAMES = ("negative", "positive")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")  # what a saved fast tokenizer has
 
 # One line per TrainSettings field, shown by --help (the defaults come from the dataclass).
 SETTING_HELP = {
@@ -181,9 +182,6 @@ def main(argv: list[str] | None = None) -> None:
     if had_model:
         gone = f": removed {', '.join(removed)} of the one before" if removed else ""
         print(f"replaced the model in {args.out}{gone}", file=sys.stderr)
-
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")  # what a saved fast tokenizer has
 
 
 def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, challenge, device, tokenizer) -> None:

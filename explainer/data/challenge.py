@@ -84,15 +84,14 @@ def _key(seed: int, *parts: str) -> bytes:
 
 
 def _pick(groups: Iterable[Iterable[str]], n: int, seed: int, salt: str) -> list[str]:
-    """n distinct texts, taken round-robin from the templates' shuffled pools so every template shows up."""
+    """n distinct texts, taken round-robin from the templates' shuffled pools so every template shows up (the
+    caller has checked the groups hold n distinct texts)."""
     pools = [sorted(set(group), key=lambda t: _key(seed, salt, t)) for group in groups]
     picked: dict[str, None] = {}
     while len(picked) < n and any(pools):
         for pool in pools:
             if pool and len(picked) < n:
                 picked.setdefault(pool.pop(0))
-    if len(picked) < n:
-        raise ValueError(f"{salt}: the templates make only {len(picked)} texts, {n} wanted")
     return list(picked)
 
 
@@ -227,15 +226,16 @@ def generate(seed: int = SEED, per_capability: int = PER_CAPABILITY) -> list[Exa
         "negation": _negation, "contrast": _contrast, "intensifier": _intensifier, "diminisher": _diminisher,
         "neutral_filler": _neutral_filler, "typo": lambda label: _typos(label, seed), "long": _long,
     }
-    made = {(capability, label): len(set().union(*map(set, makers[capability](label))))
-            for capability in CAPABILITIES for label in (0, 1)}  # distinct texts each capability's templates make
+    groups = {(capability, label): [list(group) for group in makers[capability](label)]
+              for capability in CAPABILITIES for label in (0, 1)}  # each capability's templates, per label
+    made = {key: len(set().union(*map(set, pool))) for key, pool in groups.items()}  # distinct texts of each
     (capability, label), fewest = min(made.items(), key=lambda item: item[1])
     if per_capability // 2 > fewest:  # said with the largest size that works, not only the first that fails
         raise ValueError(f"the templates make at most {2 * fewest} rows per capability ({capability}: {fewest} "
                          f"texts of label {label}); {per_capability} asked")
     examples: list[Example] = []
     for capability in CAPABILITIES:
-        picks = {label: _pick(makers[capability](label), per_capability // 2, seed, f"{capability}:{label}")
+        picks = {label: _pick(groups[capability, label], per_capability // 2, seed, f"{capability}:{label}")
                  for label in (0, 1)}
         for negative, positive in zip(picks[0], picks[1]):  # alternate labels: any prefix stays balanced
             examples += [Example(negative, 0, capability), Example(positive, 1, capability)]

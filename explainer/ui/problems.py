@@ -16,7 +16,14 @@ Kind = Literal["error", "warning", "info"]
 SHOW = {"error": st.error, "warning": st.warning, "info": st.info}
 
 
-def show_problem(problem: BaseException | str, kind: Kind = "error", *, lead: str = "") -> None:
+def show_problem(problem: BaseException | str, kind: Kind = "error", *, lead: str = "", subject: str = "") -> None:
     """Show `problem` (an exception, or text that may hold user input) as a `kind` box, escaped; `lead` is the
-    app's own markdown before it (a short label such as "Model A: "), not escaped."""
-    SHOW[kind](lead + markdown_literal(str(problem)))
+    app's own markdown before it (a short label such as "Model A: "), not escaped. `subject`: which of a page's
+    texts the problem is about ("The edited copy"): it takes the place of a message's "The text" ("The edited copy
+    is empty: …", not "The edited copy: The text is empty: …"), else leads it."""
+    said = str(problem)
+    if subject and said.startswith("The text "):
+        said, lead = said.removeprefix("The text "), f"{lead}{subject} "
+    elif subject:
+        lead = f"{lead}{subject}: "
+    SHOW[kind](lead + markdown_literal(said))
