@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
             moved = True
         except OSError as error:  # the finished model stays in the stage, named, not deleted with it
             fail(f"cannot move the trained model from {stage} into {args.out}: {error.strerror or error}; the "
-                 f"files not moved yet are in {stage}")
+                 f"trained model is in {stage}")
     finally:
         if moved or not trained:
             shutil.rmtree(stage, ignore_errors=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,6 +37,7 @@ MODEL_FILES = ("config.json", "model.safetensors", ADAPTER_FILE, "pytorch_model.
 
 
 STAGE = ".training"  # the folder inside --out a run trains in; the finished model is moved out of it
+REPLACED = ".replaced"  # the folder inside --out the old model's files wait in while the new ones move in
 TRAINED_HERE = ("thought_beacon", "thought_beacon_bert")  # the model types train writes
 
 
@@ -63,15 +65,52 @@ def not_a_model(out: Path) -> str | None:
 
 def put_in_place(stage: Path, out: Path) -> list[str]:
     """Move a finished model from `stage` into `out`, replacing the model there; returns the names of the old
-    model's files removed. Each new file is renamed over its old self first (one file system: `stage` is inside
-    `out`), then the old model's files the new one lacks (a retrofit's adapter) are removed."""
+    model's files removed (a retrofit's adapter the new one lacks). The old model's files are first renamed into
+    REPLACED inside `out` (one file system: `stage` is inside `out` too), then the new ones into `out`: a rename
+    that fails, or a signal, midway moves every file back, so `out` holds the old model whole, never the new card
+    and config beside the old weights, and `stage` the new one. The new files get the modes the umask gives a new
+    file (safetensors writes its weights 0600)."""
     new = sorted(path.name for path in stage.iterdir())
+    old = [name for name in dict.fromkeys([*new, *MODEL_FILES]) if (out / name).is_file()]
+    kept = out / REPLACED
+    shutil.rmtree(kept, ignore_errors=True)  # a killed run's
+    kept.mkdir()
+    moves: list[tuple[Path, Path]] = []  # (from, to), done in this order
+    try:
+        for name in old:
+            os.replace(out / name, kept / name)
+            moves.append((out / name, kept / name))
+        for name in new:
+            os.replace(stage / name, out / name)
+            moves.append((stage / name, out / name))
+    except BaseException:
+        _move_back(moves, kept)
+        raise
+    shutil.rmtree(kept, ignore_errors=True)
+    mode = _new_file_mode()
     for name in new:
-        os.replace(stage / name, out / name)
-    stale = [name for name in MODEL_FILES if name not in new and (out / name).is_file()]
-    for name in stale:
-        (out / name).unlink()
-    return stale
+        os.chmod(out / name, mode)
+    return [name for name in old if name in MODEL_FILES and name not in new]
+
+
+def _move_back(moves: list[tuple[Path, Path]], kept: Path) -> None:
+    """Undo `put_in_place`'s renames, last first; one that fails is said with where the old model's files are."""
+    stuck = []
+    for source, target in reversed(moves):
+        try:
+            os.replace(target, source)
+        except OSError:
+            stuck.append(target.name)
+    if stuck:
+        raise OSError(f"could not move {', '.join(stuck)} back: the old model's files are in {kept}")
+    kept.rmdir()
+
+
+def _new_file_mode() -> int:
+    """The permission bits a new file gets under this process's umask (read without changing it for good)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def dev_scorer(

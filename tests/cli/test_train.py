@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,63 @@ def test_the_base_model_s_folder_is_never_trained_into(tmp_path, capsys):
                     "--backbone", "sentence-transformers/all-MiniLM-L6-v2", "--arch", "thought-beacon"])
     assert "choose another" in capsys.readouterr().err
     assert {path.name: path.stat().st_mtime_ns for path in base.iterdir()} == files
+
+
+def test_a_move_that_fails_midway_leaves_the_old_model_whole(tmp_path, monkeypatch, capsys):
+    """Each new file was renamed over its old self: a rename failing midway left the new config beside the old
+    weights (a model that loads as neither). Now every file moves back: the old model in --out, the new in the
+    stage."""
+    import os
+
+    import explainer.training.finalize as finalize
+
+    tiny_inputs(tmp_path)
+    out, before = model_before(tmp_path)
+    replace = os.replace
+
+    def weights_stuck(source, target):
+        if Path(source).parent.name == ".training" and Path(source).name == "model.safetensors":
+            raise OSError(1, "Operation not permitted")
+        replace(source, target)
+
+    monkeypatch.setattr(finalize.os, "replace", weights_stuck)
+    with pytest.raises(SystemExit):
+        train_main(tiny_run(tmp_path, str(out), "baseline"))
+    assert "Operation not permitted; the trained model is in" in capsys.readouterr().err
+    assert {p.name: p.read_text() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [".training"]
+    monkeypatch.setattr(finalize.os, "replace", replace)
+    assert load_model(out / ".training").label_names == ("negative", "positive")
+
+
+def test_the_trained_files_get_the_umask_s_modes(tmp_path):
+    """safetensors writes its weights 0600: a model trained for others to read was readable by its owner only."""
+    tiny_inputs(tmp_path)
+    out = tmp_path / "model"
+    train_main(tiny_run(tmp_path, str(out), "baseline"))
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert modes["model.safetensors"] == 0o666 & ~umask and set(modes.values()) == {0o666 & ~umask}, modes
+
+
+@pytest.mark.slow
+def test_a_run_stopped_with_sigterm_cleans_up_as_ctrl_c_does(tmp_path):
+    """`kill` (SIGTERM) ended Python at once: the stage folder was left inside --out."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tiny_inputs(tmp_path)
+    out, before = model_before(tmp_path)
+    args = tiny_run(tmp_path, str(out), "baseline")
+    args[args.index("--epochs") + 1] = "50"  # long enough to be stopped while training
+    run = subprocess.Popen([sys.executable, "-m", "explainer", "train", *args], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / ".training").exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 128 + signal.SIGTERM, err
+    assert {p.name: p.read_text() for p in out.iterdir()} == before  # no stage left, the old model as it was
