@@ -86,6 +86,8 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
               if dev.get("marker_usage") else []),  # --num-markers 0: beacons only
             *(_tau_table(metrics) if retrofit else _pruning_note(metrics)),
         ]
+    if (not_learned := _not_learned(dev)) is not None:
+        lines += ["", not_learned]
     lines += _challenge_table(metrics["challenge"])
     reused = training.get("tokenizer_from")  # --tokenizer: --vocab-size shaped nothing
     hidden = (SCRATCH_ONLY if retrofit else {"vocab_size"} if reused else set()) | (set() if ours else OURS_ONLY)
@@ -180,10 +182,23 @@ def _results_head(dev: dict[str, Any], files: dict[str, str] | None = None) -> l
     ]
 
 
+def _not_learned(dev: dict[str, Any]) -> str | None:
+    """A sentence when dev accuracy is no better than always predicting dev's most common label (None otherwise):
+    such a model has not learned the task, and its card must not read as if it had."""
+    support = [sum(row) for row in dev.get("confusion") or []]  # rows: true labels
+    if not support or dev["accuracy"] > max(support) / sum(support):
+        return None
+    most = support.index(max(support))
+    return (f"Its dev accuracy ({dev['accuracy']:.4f}) is no better than always predicting "
+            f"`{dev['label_names'][most]}` ({max(support) / sum(support):.4f}, that label's share of dev): it has "
+            "not learned the task.")
+
+
 def _pruning_note(metrics: dict[str, Any]) -> list[str]:
-    """A from-scratch ThoughtBeacon card's note when its beacons skip nearly every MLP (else nothing)."""
+    """A from-scratch ThoughtBeacon card's note when its beacons skip nearly every MLP (else nothing; nor on a
+    model that has not learned the task: the MLPs cost it nothing because it decides nothing)."""
     dev = metrics["dev"]
-    if dev["skip_rate"] <= 0.95:
+    if dev["skip_rate"] <= 0.95 or _not_learned(dev):
         return []
     return [
         "",

@@ -93,3 +93,19 @@ def test_a_card_states_the_tokenizer_the_model_has():
     card = render_card("mine", scratch)
     assert "| vocab_size |" not in card and "trained on the training text with" not in card
     assert "Tokenizer: reused from `sst2-thought-beacon` (`--tokenizer`), 8000 ids, not trained on the training" in card
+
+
+def test_a_model_that_predicts_one_label_is_not_described_as_having_learned():
+    """A model predicting `positive` for every dev row, its beacons skipping every MLP, was said to have 'routed the
+    decision through attention and the thought markers' with the MLPs dropped at 'no loss of accuracy'."""
+    from explainer.training.model_card import render_card
+
+    metrics = _shipped_metrics("sst2-thought-beacon")
+    dev = metrics["dev"]
+    dev["confusion"] = [[0, 428], [0, 444]]  # every row predicted positive
+    dev["accuracy"] = metrics["dev_dense"]["accuracy"] = 444 / 872
+    card = render_card("one-label", metrics)
+    assert "routed the decision" not in card
+    assert "no better than always predicting `positive` (0.5092, that label's share of dev): it has not learned" in card
+    learned = render_card("sst2-thought-beacon", _shipped_metrics("sst2-thought-beacon"))
+    assert "routed the decision" in learned and "not learned" not in learned
