@@ -164,6 +164,13 @@ def keep_file(path: Path, write: Callable[[IO[bytes]], Any], suffix: str) -> Non
         raise
 
 
+class NamesServerFolder(Exception):
+    """An error whose message names a folder of the server's own (its cache): demo mode shows a visitor `public`
+    instead and gives the message to the server's log (explainer/ui/problems.py)."""
+
+    public = "the server's cache folder cannot be written; the server's log says where"
+
+
 def unwritable(error: OSError) -> str:
     """What is said of a cache folder that cannot be written, and what to do."""
     return (f"cannot be written ({error.strerror or type(error).__name__}); set EXPLAINER_CACHE to a folder that "

@@ -46,6 +46,12 @@ class MapError(ValueError):
     """The map cannot be made as asked (a model without a readout convention, a layer out of range, ...)."""
 
 
+class StoreUnwritable(MapError, disk_cache.NamesServerFolder):
+    """The map's vectors cannot be written to the cache folder (a file in its place, read-only, full)."""
+
+    public = "the map keeps its vectors on disk, and the server's cache folder cannot be written: its log says where"
+
+
 def has_readout(bundle: ModelBundle) -> bool:
     """Whether this model's classifier reads one position the architecture table names (not a family the table
     lacks, not a ModernBERT that mean-pools: families.single_readout_note, the rule attribution follows)."""
@@ -312,7 +318,7 @@ def embed_dataset(
                 state["store"] = EmbeddingStore.create(partial, len(data), layers, hidden)
             state["store"].write(state["slot"], rows, batch)
         except OSError as error:  # a cache folder that is a file, read-only or full: said, not a traceback
-            raise MapError(f"the map keeps its vectors on disk, under {partial.parent}, which "
+            raise StoreUnwritable(f"the map keeps its vectors on disk, under {partial.parent}, which "
                            f"{disk_cache.unwritable(error)}") from None
         state["slot"] += len(rows)
 

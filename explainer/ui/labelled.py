@@ -353,7 +353,8 @@ def run_report(
         bar = ProgressBar(f"Predicting {len(data):,} examples{label}…", label)
         result = analyse(data, bar)
     except (DatasetError, ValueError) as error:
-        show_problem(data.located(error) if data is not None else error)  # the row's line, when one is named
+        located = data.located(error) if data is not None else str(error)  # the row's line, when one is named
+        show_problem(error if located == str(error) else located)
         return None
     finally:
         if bar is not None:  # a refusal too (Compare's models of other labels): no bar left over its message

@@ -6,10 +6,13 @@ pages and this package and refuses a bare `st.error(str(error))`."""
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import streamlit as st
 
+from explainer.data.disk_cache import NamesServerFolder
+from explainer.ui import demo
 from explainer.views.text import markdown_literal
 
 Kind = Literal["error", "warning", "info"]
@@ -22,6 +25,9 @@ def show_problem(problem: BaseException | str, kind: Kind = "error", *, lead: st
     texts the problem is about ("The edited copy"): it takes the place of a message's "The text" ("The edited copy
     is empty: …", not "The edited copy: The text is empty: …"), else leads it."""
     said = str(problem)
+    if isinstance(problem, NamesServerFolder) and demo.config() is not None:  # a visitor learns no server path
+        logging.getLogger("explainer.demo").error("%s", said)
+        said = problem.public
     if subject and said.startswith("The text "):
         said, lead = said.removeprefix("The text "), f"{lead}{subject} "
     elif subject:

@@ -393,3 +393,17 @@ def test_counterfactual_searches_keep_to_the_demo_s_limits(demo):
     short = run({"text": "a fine film"}, page="app_pages/whatif.py")
     short.run()
     assert any(button.key == "whatif_find" for button in short.button)
+
+
+def test_a_map_whose_vectors_cannot_be_stored_names_no_server_folder(demo, monkeypatch, tmp_path, caplog):
+    """The Map page said 'under /srv/.../results/embeddings, which cannot be written; set EXPLAINER_CACHE ...' to
+    a visitor (a full or read-only disk, say); the operator's log still gets it."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "results").write_text("a file where the cache's folders go")
+    monkeypatch.setenv("EXPLAINER_CACHE", str(cache))
+    app = run({"data": "rows/rows.csv"}, page="app_pages/map.py")
+    said = [e.value for e in app.error]
+    assert any("the server's cache folder cannot be written: its log says where" in e for e in said), said
+    assert str(tmp_path) not in shown(app) and "EXPLAINER_CACHE" not in shown(app)
+    assert str(cache) in caplog.text and "cannot be written" in caplog.text
