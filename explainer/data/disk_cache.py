@@ -11,7 +11,10 @@ import hashlib
 import json
 import logging
 import os
+import re
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -129,9 +132,67 @@ def load(namespace: str, *key_parts: Any) -> Any | None:
     """The cached value, or None when absent or unreadable (a damaged file is treated as a miss)."""
     path = cache_path(namespace, *key_parts)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    used(path)
+    return value
+
+
+# ---- a size limit (demo mode's limits.max_cache_mb): least recently used results go first -----------------------
+
+_LIMIT: list[int | None] = [None]  # bytes the results may take (None: no limit); set by limit_size
+ENTRY = re.compile(r"[0-9a-f]{40}(\.json|\.npz)?")  # what cache_path names: nothing else here is ever removed
+RECENT_S = 60.0  # an entry used this recently is never removed: a page may be reading it right now
+
+
+def limit_size(max_bytes: int | None) -> None:
+    """Hold the results under `max_bytes` from now on (None: no limit). Demo mode sets it: every uploaded file
+    is a new pass whose predictions and vectors are kept, so visitors could otherwise fill the server's disk."""
+    _LIMIT[0] = max_bytes
+
+
+def used(path: Path) -> None:
+    """Mark a cached result as just used (its modification time), so the size limit removes it last."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune() -> list[Path]:
+    """Under a size limit, remove the least recently used results until the rest fit (entries used in the last
+    RECENT_S seconds stay, so the limit can be passed for that long); returns what was removed."""
+    limit = _LIMIT[0]
+    if limit is None:
+        return []
+    entries = []
+    try:
+        for namespace in cache_root().iterdir():
+            if namespace.is_dir():
+                entries += [(entry.stat().st_mtime, _size(entry), entry)
+                            for entry in namespace.iterdir() if ENTRY.fullmatch(entry.name)]
+    except OSError:  # no cache folder yet, or an entry removed while listed
+        return []
+    total = sum(size for _, size, _ in entries)
+    removed = []
+    for last_used, size, entry in sorted(entries):
+        if total <= limit or last_used > time.time() - RECENT_S:
+            break
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        total -= size
+        removed.append(entry)
+    return removed
+
+
+def _size(entry: Path) -> int:
+    """Bytes of a cached file, or of every file in a cached folder (an embedding store)."""
+    if not entry.is_dir():
+        return entry.stat().st_size
+    return sum(path.stat().st_size for path in entry.rglob("*") if path.is_file())
 
 
 def store(namespace: str, value: Any, *key_parts: Any) -> Path:
@@ -156,6 +217,7 @@ def keep_file(path: Path, write: Callable[[IO[bytes]], Any], suffix: str) -> Non
         with os.fdopen(handle, "wb") as out:
             write(out)
         os.replace(temporary, path)
+        prune()
     except OSError as error:  # the disk filled up while writing
         Path(temporary).unlink(missing_ok=True)
         said_unwritable(error)

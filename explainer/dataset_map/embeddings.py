@@ -283,7 +283,10 @@ def open_store(folder: Path) -> EmbeddingStore | None:
                 return None
             del stored
         markers = np.load(folder / "markers.npy")
-        return store if markers.shape == (store.rows,) and store.is_complete() else None
+        if markers.shape != (store.rows,) or not store.is_complete():
+            return None
+        disk_cache.used(folder)
+        return store
     except (OSError, ValueError, KeyError, EOFError, TypeError):
         return None
 
@@ -336,6 +339,7 @@ def embed_dataset(
             raise MapError("the embedding pass did not cover every row")
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(partial, folder)  # visible only when whole
+        disk_cache.prune()
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     prediction_cache.remember(bundle, data, predictions, beacon_threshold)

@@ -119,6 +119,7 @@ def _cached_arrays(
         with np.load(path, allow_pickle=False) as stored:  # every array read here, inside the try
             arrays = {name: stored[name] for name in stored.files}
         if valid(arrays):
+            disk_cache.used(path)
             return arrays, True
     except Exception:  # missing, or damaged on disk (EOFError, BadZipFile, a bad CRC, ...): computed again
         pass

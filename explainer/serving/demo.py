@@ -13,6 +13,8 @@ demo.toml at the repository root serves the shipped models and the challenge set
     attribution_tokens = 128   # longest input (tokens) the attribution methods and counterfactual searches run on
     graph_tokens = 64          # ... the attribution graph
     patching_tokens = 64       # ... head ablation, activation patching and the searches for a pair to patch
+    max_cache_mb = 4096        # most the cached results (explainer/data/disk_cache.py) may take on disk, least
+                               # recently used removed first; 0: no limit
 
     [[models]]
     name = "sst2-minilm-thought-beacon"     # a shipped model
@@ -38,6 +40,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from explainer.data import disk_cache
 from explainer.serving.paths import PathRefused, data_files, resolve_inside
 
 ENV = "EXPLAINER_DEMO"
@@ -56,6 +59,7 @@ class Limits:
     attribution_tokens: int = 128
     graph_tokens: int = 64
     patching_tokens: int = 64
+    max_cache_mb: int = 4096  # every upload is a new pass whose predictions and vectors are kept on disk; 0: no limit
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,7 @@ def _limits(raw: Any, source: Path) -> Limits:
     if unknown:
         raise DemoConfigError(f"{source}: unknown limits {unknown}; known: {sorted(known)}")
     for key, value in raw.items():
-        minimum = 0 if key == "max_upload_mb" else 1
+        minimum = 0 if key in ("max_upload_mb", "max_cache_mb") else 1
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise DemoConfigError(f"{source}: limits.{key} must be an integer >= {minimum}, not {value!r}")
     return Limits(**raw)
@@ -212,7 +216,11 @@ def active_demo() -> DemoConfig | None:
     """The demo config this process serves, or None in local mode. DemoConfigError when one is named but
     unusable: a demo deployment must never fall back to the open local mode."""
     requested = requested_config()
-    return None if requested is None else _load_cached(requested)
+    if requested is None:
+        return None
+    demo = _load_cached(requested)
+    disk_cache.limit_size(demo.limits.max_cache_mb * 2**20 or None)  # the app's and the CLI's results alike
+    return demo
 
 
 @lru_cache(maxsize=4)

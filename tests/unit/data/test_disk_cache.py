@@ -115,3 +115,36 @@ def test_a_hub_model_s_fingerprint_follows_its_revision(tmp_path, checkpoint):
     assert disk_cache.model_fingerprint(hub) == first
     hub.model.config._commit_hash = "b" * 40
     assert disk_cache.model_fingerprint(hub) != first
+
+
+def test_a_size_limit_removes_the_least_recently_used_results_first(tmp_path, monkeypatch):
+    """Without a limit every upload a demo visitor sent kept its predictions and vectors on disk for good."""
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    monkeypatch.setattr(disk_cache, "RECENT_S", 0.0)
+    monkeypatch.setattr(disk_cache, "_LIMIT", [None])
+    store = disk_cache.cache_path("embeddings", "a store").with_suffix("")
+    store.mkdir(parents=True)
+    (store / "readout.npy").write_bytes(b"v" * 3000)  # a folder entry: its files' bytes count
+    paths = [disk_cache.store("predictions", "x" * 1000, "k", i) for i in range(4)]  # 1,002 bytes each
+    mine = tmp_path / "results" / "predictions" / "notes.txt"  # not a name the cache writes: never removed
+    mine.write_text("x" * 5000)
+    for age, path in enumerate([*paths, store]):  # oldest first: 0, 1, 2, 3, the store
+        os.utime(path, (1000 + age, 1000 + age))
+    assert disk_cache.load("predictions", "k", 0) is not None  # used now: last in line
+    disk_cache.limit_size(5100)
+    removed = disk_cache.prune()
+    assert removed == [paths[1], paths[2]] and store.exists() and paths[0].exists() and paths[3].exists()
+    assert mine.exists()
+    disk_cache.store("predictions", "y" * 1000, "k", 9)  # a write prunes: the oldest goes
+    assert not paths[3].exists() and store.exists() and disk_cache.load("predictions", "k", 9) is not None
+    disk_cache.limit_size(None)
+    disk_cache.store("predictions", "z" * 1000, "k", 10)
+    assert disk_cache.prune() == [] and len(list((tmp_path / "results" / "predictions").glob("*.json"))) == 3
+
+
+def test_a_result_used_a_moment_ago_is_never_removed(tmp_path, monkeypatch):
+    """A page may be reading it: the limit is passed for RECENT_S seconds instead."""
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    monkeypatch.setattr(disk_cache, "_LIMIT", [10])
+    path = disk_cache.store("predictions", "x" * 1000, "k")
+    assert path.exists() and disk_cache.prune() == []

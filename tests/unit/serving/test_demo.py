@@ -85,3 +85,19 @@ def test_the_config_is_named_by_flag_or_environment():
 
 def test_limits_default_to_safe_values():
     assert Limits().max_upload_mb == 0 and Limits().max_text_chars <= 10_000
+
+
+@pytest.mark.parametrize(("line", "limit"),
+                         [("", 4096 * 2**20), ("max_cache_mb = 1\n", 2**20), ("max_cache_mb = 0\n", None)])
+def test_a_demo_holds_its_cached_results_to_its_size_limit(tmp_path, monkeypatch, line, limit):
+    """Every upload a visitor sent kept its predictions and vectors on disk: a demo with uploads filled the disk."""
+    from explainer.data import disk_cache
+    from explainer.serving import demo
+
+    monkeypatch.setattr(disk_cache, "_LIMIT", [None])
+    monkeypatch.setenv("EXPLAINER_DEMO", str(write(tmp_path, f'[limits]\n{line}[[models]]\nname = "sst2-baseline"\n')))
+    monkeypatch.setattr(demo, "_arguments_name_demo", False)
+    demo._load_cached.cache_clear()
+    assert demo.active_demo() is not None and disk_cache._LIMIT == [limit]
+    monkeypatch.delenv("EXPLAINER_DEMO")
+    demo._load_cached.cache_clear()
