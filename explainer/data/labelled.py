@@ -493,6 +493,16 @@ def _invisible(text: str) -> bool:
     return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text)  # stops at the first shown
 
 
+UNREADABLE = ("Co", "Cn", "Cs", "Mn", "Me")  # private use, unassigned, surrogate, combining marks
+
+
+def _unreadable(text: str) -> bool:
+    """Nothing shown but private-use or unassigned characters, combining marks without a letter to sit on, the
+    replacement character U+FFFD (a byte that failed to decode) and invisible ones: BERT's normaliser drops them
+    all, so the batched pass scored [CLS] [SEP] alone, as for an invisible row, where trace() refuses the text."""
+    return all(c.isspace() or c == "\ufffd" or unicodedata.category(c) in ("Cc", "Cf", *UNREADABLE) for c in text)
+
+
 def _encodable(text: str) -> bool:
     """Whether `text` can be written as UTF-8: JSON's "\\ud800" escapes give unpaired surrogates, which no
     tokenizer takes."""
@@ -784,6 +794,9 @@ class RowStream:
                 self.problems.append((line, "empty text"))
             elif _invisible(text):
                 self.problems.append((line, "empty text (only invisible characters)"))
+            elif _unreadable(text):
+                self.problems.append((line, "no readable text (only combining marks, private-use or replacement "
+                                            "characters)"))
             elif not _encodable(text):
                 self.problems.append((line, "text is not valid Unicode (an unpaired surrogate)"))
             elif self._labels.missing(label):

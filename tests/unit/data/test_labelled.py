@@ -770,3 +770,17 @@ def test_a_row_of_invisible_characters_only_is_skipped_as_empty(tmp_path):
     assert data.texts == ("good", "café\u200b") and data.problems == (
         (2, "empty text (only invisible characters)"), (3, "empty text (only invisible characters)"),
     )
+
+
+def test_a_row_of_marks_private_use_or_replacement_characters_only_is_skipped(tmp_path):
+    """U+FFFD, private-use U+E000, accents with no letter and a variation selector: BERT's normaliser drops them,
+    so the batched pass scored each row from [CLS] [SEP] alone (one probability for all four, counted in the
+    accuracy), while trace() refused every one of them."""
+    path = tmp_path / "unreadable.csv"
+    rows = ["\ufffd", "\ue000\ue000", "\u0301\u0301", "\ufe0f", " \ufffd\u200b", "caf\u0301e", "\ufffd ok",
+            "\U0001f600"]
+    path.write_text("text,label\n" + "".join(f"{row},1\n" for row in rows), encoding="utf-8")
+    data = read_dataset(path)
+    assert data.texts == ("caf\u0301e", "\ufffd ok", "\U0001f600")
+    assert [line for line, _ in data.problems] == [2, 3, 4, 5, 6]
+    assert data.problems[0][1].startswith("no readable text (only combining marks, private-use or replacement")
