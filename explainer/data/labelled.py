@@ -411,6 +411,13 @@ def _jsonl_records(raw: _Raw) -> Iterator[Record]:
 def _check_json_objects(source: str, sample: list[Record], objects: list[dict[str, Any]]) -> None:
     """DatasetError when no sampled line is a JSON object (an empty file, a pretty-printed JSON file), which the
     column search would call "no label column found; columns found: []"."""
+    if len(sample) == 1 and len(objects) == 1 and objects[0] and all(
+        isinstance(value, (list, dict)) for value in objects[0].values()
+    ):  # {"text": [...], "label": [...]} or {"text": {"0": ...}}: read as one row, its labels "unknown"
+        raise DatasetError(
+            f"{source} is one JSON object of columns (as pandas' to_json writes by default); give one JSON object "
+            "per row, one per line (JSONL: to_json(orient='records', lines=True))"
+        )
     if objects:
         return
     if not sample:

@@ -351,6 +351,19 @@ def test_a_json_array_without_a_telling_extension_is_named_as_one(tmp_path):
             read_dataset(write(tmp_path, "rows.txt", text))
 
 
+def test_one_json_object_of_columns_is_named_as_one(tmp_path):
+    """pandas' default to_json (columns, each an {index: value} object) and a {column: [values]} object were read
+    as one row: "unknown labels {'0': 1, '1': 0}; expected ['negative', 'positive']"."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": ["good film", "bad film"], "label": [1, 0]})
+    for name, text in (("pandas.json", frame.to_json()), ("lists.json", '{"text": ["a", "b"], "label": [1, 0]}')):
+        with pytest.raises(DatasetError, match=r"is one JSON object of columns \(as pandas' to_json writes by "):
+            read_dataset(write(tmp_path, name, text), label_names=NAMES)
+    records = write(tmp_path, "records.jsonl", frame.to_json(orient="records", lines=True))
+    assert read_dataset(records, label_names=NAMES).texts == ("good film", "bad film")  # what the message asks for
+
+
 def test_labels_that_are_neither_names_nor_ids_are_refused_as_such(tmp_path):
     """JSON Infinity or a list as a label read "unknown labels inf; expected ['inf', 'negative']"."""
     for value in ("Infinity", "[1, 2]", "0.5"):
