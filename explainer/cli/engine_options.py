@@ -45,7 +45,7 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
     """(results, reused): run `job` with the chosen engine into `out`; every failure is a one-line error."""
     from explainer.data.labelled import DatasetError
     from explainer.scale.engine import EngineError, RayOptions, run_job
-    from explainer.scale.inputs import resolve_inputs
+    from explainer.scale.inputs import left_out_note, resolve_inputs
     from explainer.scale.manifest import ResultsError
     from explainer.scale.results import open_results
 
@@ -53,6 +53,8 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
         inputs = resolve_inputs(data_argument(args.data))
     except DatasetError as error:
         fail(str(error))
+    if (note := left_out_note(inputs)) is not None:
+        print(f"note: {note}", file=sys.stderr)
     from tqdm.auto import tqdm
 
     if args.engine == "ray" and common.RUN_AS_PROGRAM:

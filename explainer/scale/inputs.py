@@ -23,6 +23,7 @@ class InputSet:
     hashes: tuple[str, ...]  # sha256 of each file's bytes
     sizes: tuple[int, ...]  # bytes of each file
     stamps: tuple[tuple[int, ...], ...] = ()  # file_version of each file before it was hashed
+    left_out: tuple[str, ...] = ()  # a folder's entries not read: subfolders ("name/") and files of other kinds
 
     @property
     def content_hash(self) -> str:
@@ -120,6 +121,8 @@ def resolve_inputs(spec: str | Path) -> InputSet:
         if not files:
             kinds = ", ".join(sorted(set(EXTENSIONS)))
             raise DatasetError(f"{text}: a folder with no labelled data files in it (looked for {kinds})")
+        left_out = tuple(sorted(p.name + ("/" if p.is_dir() else "") for p in entries
+                                if p not in files and not _bookkeeping(p.name)))
     elif glob.has_magic(text):
         matches = [Path(p) for p in glob.glob(text)]
         _refuse_broken_links(text, matches, full=True)
@@ -129,6 +132,8 @@ def resolve_inputs(spec: str | Path) -> InputSet:
             raise DatasetError(f"{text}: no labelled data file matches this pattern")
     else:
         raise DatasetError(f"{text}: no such file or folder")
+    if not path.is_dir():
+        left_out = ()
     # A single file of another name (data.txt) is read by its contents, as the local engine reads it.
     formats = {EXTENSIONS[p.suffix.lower()] for p in files if p.suffix.lower() in EXTENSIONS}
     if len(formats) > 1:
@@ -140,4 +145,21 @@ def resolve_inputs(spec: str | Path) -> InputSet:
         hashes=tuple(_hash(p) for p in files),
         sizes=tuple(stat.st_size for stat in stats),
         stamps=tuple(file_version(stat) for stat in stats),
+        left_out=left_out,
     )
+
+
+def _bookkeeping(name: str) -> bool:
+    """A hidden file or what Hadoop and Spark write beside their shards (_SUCCESS, part-0.csv.crc): no rows."""
+    return name.startswith((".", "_")) or name.endswith(".crc")
+
+
+def left_out_note(inputs: InputSet) -> str | None:
+    """What a folder held that was not read (its rows are not in the results), or None."""
+    if not inputs.left_out:
+        return None
+    names = ", ".join(inputs.left_out[:5]) + (f" and {len(inputs.left_out) - 5} more" if len(inputs.left_out) > 5
+                                              else "")
+    folders = ", not its subfolders" if any(name.endswith("/") for name in inputs.left_out) else ""
+    return (f"{inputs.spec}: only its {', '.join(sorted(set(EXTENSIONS)))} files are read{folders}: left out "
+            f"{names} (their rows, if any, are not in the results)")

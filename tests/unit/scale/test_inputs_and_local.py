@@ -89,6 +89,29 @@ def test_a_compressed_shard_is_refused_not_left_out(shards, tmp_path):
     assert [p.name for p in resolve_inputs(folder).files] == ["part-0.csv"]
 
 
+def test_what_a_folder_holds_besides_its_shards_is_named(shards, tmp_path, capsys, checkpoint):
+    """A Hive-style subfolder, an extensionless Hadoop part file and a notes.txt were left out in silence: the
+    results held the other shards' rows alone. Spark's and Hadoop's bookkeeping files are not worth a word."""
+    from explainer.cli.evaluate import main as evaluate_main
+    from explainer.scale.inputs import left_out_note
+
+    folder = tmp_path / "mixed"
+    shutil.copytree(shards, folder)
+    (folder / "label=1").mkdir()
+    shutil.copy(folder / "part-0.csv", folder / "label=1" / "part-0.csv")
+    shutil.copy(folder / "part-0.csv", folder / "part-00002")
+    (folder / "notes.txt").write_text("mine")
+    for name in ("_SUCCESS", ".part-0.csv.crc", "part-0.csv.crc"):
+        (folder / name).write_text("")
+    inputs = resolve_inputs(folder)
+    assert inputs.left_out == ("label=1/", "notes.txt", "part-00002")
+    assert left_out_note(inputs).endswith(" files are read, not its subfolders: left out label=1/, notes.txt, "
+                                          "part-00002 (their rows, if any, are not in the results)")
+    assert resolve_inputs(shards).left_out == () and left_out_note(resolve_inputs(shards)) is None
+    evaluate_main(["--model", str(checkpoint("ours")), "--data", str(folder), "--out", str(tmp_path / "o")])
+    assert "left out label=1/, notes.txt, part-00002" in capsys.readouterr().err
+
+
 def test_broken_links_are_named_so_each_can_be_found(tmp_path):
     """Named by file name only, cut to five without a word, all called missing: a glob's two train.csv read
     "train.csv, train.csv", and a link loop was "a link to a missing file"."""
