@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import hashlib
 import io
 import itertools
@@ -148,7 +149,8 @@ class _Raw:
                     "(the command line reads a folder of shards into a results folder: --out DIR)"
                 )
             if not self.path.is_file():
-                what = ("a link to a missing file" if self.path.is_symlink() and not self.path.exists() else
+                what = ("a link loop (a link that leads back to itself)" if _link_loop(self.path) else
+                        "a link to a missing file" if self.path.is_symlink() and not self.path.exists() else
                         "not a regular file (a pipe, socket or device)" if self.path.exists() else "no such file")
                 raise DatasetError(f"{self.path}: {what}")
             self.name = filename or str(self.path)  # a name given: what messages call it (demo mode's offered name)
@@ -178,17 +180,44 @@ class _Raw:
                 if not text:  # Parquet is binary: its strings are checked by the Parquet reader
                     continue
                 data = pending + chunk
+                nul = data.find(b"\x00")  # valid UTF-8, but no text file holds one
                 try:
                     _, used = codecs.utf_8_decode(data, "strict", False)
                 except UnicodeDecodeError as e:
-                    self._not_utf8(data, e.start, pending_at, newlines)
+                    if nul < 0 or e.start < nul:  # whichever comes first is said
+                        self._not_utf8(data, e.start, pending_at, newlines)
+                if nul >= 0:
+                    self._nul(data, nul, pending_at, newlines)
                 newlines += data.count(b"\n", 0, used)
                 pending, pending_at = data[used:], pending_at + used
         if pending:  # the file ends inside a multi-byte character
             self._not_utf8(pending, 0, pending_at, newlines)
         return digest.hexdigest()
 
+    def _nul(self, data: bytes, at: int, base: int, newlines: int) -> None:
+        """DatasetError for a NUL byte: UTF-16 or UTF-32 without a byte-order mark (every other byte of ASCII text
+        is NUL: read as UTF-8, its column names held NULs), or not a text file at all."""
+        if base == 0 and (kind := binary_kind(data)) is not None:  # gzip's and zip's headers hold NULs
+            raise DatasetError(f"{self.name} is {kind}")
+        if base == 0 and data[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
+            raise DatasetError(f"{self.name} is UTF-32 (it starts with a UTF-32 byte-order mark); save it as UTF-8 "
+                               "and load it again")
+        if base == 0 and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            self._not_utf8(data, 0, base, newlines)
+        head = data[:4096]
+        half = len(head) // 2
+        zeros = sorted((head[0::2].count(0), head[1::2].count(0)))  # ASCII as UTF-16: one byte of each pair is 0
+        if base == 0 and half >= 4 and zeros[1] >= 0.75 * half and zeros[0] <= 0.6 * half:
+            raise DatasetError(f"{self.name} looks like UTF-16 or UTF-32 text without a byte-order mark (its "
+                               "letters padded with 0 bytes); save it as UTF-8 and load it again")
+        line = newlines + data.count(b"\n", 0, at) + 1
+        raise DatasetError(f"{self.name} holds a NUL byte at byte offset {base + at} (line {line}): a text data file "
+                           "has none (a binary file, or text in another encoding?)")
+
     def _not_utf8(self, data: bytes, at: int, base: int, newlines: int) -> None:
+        if base == 0 and at < 2 and data[:4] == codecs.BOM_UTF32_LE:  # its first two bytes are UTF-16's mark
+            raise DatasetError(f"{self.name} is UTF-32 (it starts with a UTF-32 byte-order mark); save it as UTF-8 "
+                               "and load it again")
         if base == 0 and at < 2 and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # Excel's "Unicode text"
             raise DatasetError(f"{self.name} is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8 "
                                "and load it again")
@@ -212,6 +241,15 @@ class _Raw:
     def first_line(self) -> str:
         # Lenient: the format is sniffed from it before scan() checks the encoding, which then names the bad byte.
         return next((line for line in self.lines(errors="replace") if line.strip()), "")
+
+
+def _link_loop(path: Path) -> bool:
+    """Whether `path` is a link that leads back to itself (the link to a missing file's twin)."""
+    try:
+        path.stat()
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
 
 
 def binary_kind(head: bytes) -> str | None:
