@@ -625,6 +625,12 @@ class _Labels:
         self.inferred_names = False  # the sample held names only: the file's labels are names
         self.by_id = False  # an integer was read as an id into the given names
         self.ids_read: set[int] = set()  # which ids, for the note on them (label_id_note)
+        # inf, 0.5, a list, an object: made names by str(), they were then not found by name ("unknown labels inf;
+        # expected ['inf']"), and with names given "unknown labels [0], [1]" (a Parquet list column)
+        odd = [v for v in sample if not _is_missing(v) and whole_number(v) is None and not isinstance(v, str)]
+        if odd:
+            what = _show(odd, quote=quote) if quote else f"{len(_distinct(odd))} other kind(s) of value"
+            raise DatasetError(f"{source}: labels must be names (text) or integer ids, not {what}")
         if names is None:
             # "nan" (pandas' astype(str)), "NA" (R): a missing label among ids. Among names only the words no one
             # names a class ("nan", "<NA>", "#N/A"), as past the sample: "none" and "NA" can be classes (an intent
@@ -634,10 +640,6 @@ class _Labels:
             if any(whole_number(v) is not None for v in found):  # ids with "NA" among them: a missing label
                 found = [v for v in found if not _missing_word(v)]
             ints = [v for v in found if whole_number(v) is not None]
-            odd = [v for v in found if whole_number(v) is None and not isinstance(v, str)]  # inf, 0.5, a list
-            if odd:  # made names by str() they were then not found by name: "unknown labels inf; expected ['inf']"
-                what = _show(odd, quote=quote) if quote else f"{len(_distinct(odd))} other kind(s) of value"
-                raise DatasetError(f"{source}: labels must be names (text) or integer ids, not {what}")
             if len(ints) == len(found):  # ids only: keep them, names become "0", "1", ...
                 self.inferred_ints, names = True, ()
             elif not ints:  # names only: sorted, so "negative" < "positive" gives the usual 0/1

@@ -371,6 +371,8 @@ def test_labels_that_are_neither_names_nor_ids_are_refused_as_such(tmp_path):
         path = write(tmp_path, "odd.jsonl", rows)
         with pytest.raises(DatasetError, match="labels must be names \\(text\\) or integer ids, not "):
             read_dataset(path)
+        with pytest.raises(DatasetError, match="labels must be names \\(text\\) or integer ids, not "):
+            read_dataset(path, label_names=NAMES)  # "unknown labels [1, 2]; expected ['negative', 'positive']"
 
 
 def test_tsv_row_with_extra_tab(tmp_path):
