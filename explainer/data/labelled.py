@@ -446,9 +446,11 @@ def _jsonl_records(raw: _Raw) -> Iterator[Record]:
         yield number, value, None
 
 
-def _check_json_objects(source: str, sample: list[Record], objects: list[dict[str, Any]]) -> None:
-    """DatasetError when no sampled line is a JSON object (an empty file, a pretty-printed JSON file), which the
-    column search would call "no label column found; columns found: []"."""
+def _check_json_objects(source: str, sample: list[Record], objects: list[dict[str, Any]], cr_only: bool = False
+                        ) -> None:
+    """DatasetError when no sampled line is a JSON object (an empty file, a pretty-printed JSON file, lines that
+    end in a lone carriage return), which the column search would call "no label column found; columns found: []".
+    """
     if len(sample) == 1 and len(objects) == 1 and objects[0] and all(
         isinstance(value, (list, dict)) for value in objects[0].values()
     ):  # {"text": [...], "label": [...]} or {"text": {"0": ...}}: read as one row, its labels "unknown"
@@ -460,6 +462,9 @@ def _check_json_objects(source: str, sample: list[Record], objects: list[dict[st
         return
     if not sample:
         raise DatasetError(f"{source} is empty: no JSON lines")
+    if cr_only:  # read on LF only, the whole file is one "line" of objects
+        raise DatasetError(f"{source}: its lines end in a carriage return only (old Mac style); save it with LF or "
+                           "CRLF line endings")
     line, _, why = sample[0]  # the reason names no content: json's message and a column, or a type name
     raise DatasetError(
         f"{source}: no line is a JSON object (line {line}: {why}); JSONL needs one whole object per line, "
@@ -745,7 +750,8 @@ class RowStream:
         if self.format == "parquet":
             columns, records = _parquet_records(raw)
         elif self.format == "jsonl":
-            if raw.first_line().lstrip().startswith("["):
+            first = raw.first_line()
+            if first.lstrip().startswith("["):
                 raise DatasetError(f"{self.source} holds a JSON array; give one JSON object per line (JSONL)")
             columns: list[str] = []
             records = _jsonl_records(raw)
@@ -755,7 +761,7 @@ class RowStream:
         sample = list(islice(records, SAMPLE_ROWS))
         fields = [r for _, r, _ in sample if r is not None]
         if self.format == "jsonl":  # JSON objects need not share keys: take every key the sample shows
-            _check_json_objects(self.source, sample, fields)
+            _check_json_objects(self.source, sample, fields, cr_only="\r" in first.rstrip("\r\n"))
             columns = list(dict.fromkeys(key for r in fields for key in r))
         self.columns = tuple(columns)
 

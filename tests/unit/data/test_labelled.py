@@ -375,6 +375,14 @@ def test_labels_that_are_neither_names_nor_ids_are_refused_as_such(tmp_path):
             read_dataset(path, label_names=NAMES)  # "unknown labels [1, 2]; expected ['negative', 'positive']"
 
 
+def test_jsonl_with_lines_ending_in_a_lone_carriage_return_is_named_so(tmp_path):
+    """It was blamed on "a pretty-printed JSON file spanning lines"; CSV already said this."""
+    rows = '{"text": "good film", "label": 1}\r{"text": "bad film", "label": 0}\r'
+    with pytest.raises(DatasetError, match=r"rows.jsonl: its lines end in a carriage return only \(old Mac style\)"):
+        read_dataset(write(tmp_path, "rows.jsonl", rows), label_names=NAMES)
+    assert read_dataset(write(tmp_path, "crlf.jsonl", rows.replace("\r", "\r\n")), label_names=NAMES).labels == (1, 0)
+
+
 def test_tsv_row_with_extra_tab(tmp_path):
     data = read_dataset(write(tmp_path, "d.tsv", "sentence\tlabel\na\tb\t1\nok\t0\n"))
     assert data.texts == ("ok",) and data.problems == ((2, "expected 2 fields, found 3"),)
