@@ -234,7 +234,7 @@ class _Raw:
         """Decoded lines with their line endings (csv needs them for quoted newlines), BOM removed."""
         with self.open() as f:
             for number, raw in enumerate(f):
-                if number == 0 and raw.startswith(BOM):
+                while number == 0 and raw.startswith(BOM):  # twice when a BOM-writing tool saved it again
                     raw = raw[len(BOM):]
                 yield raw.decode("utf-8", errors)  # scan() has checked the encoding already
 

@@ -383,6 +383,17 @@ def test_jsonl_with_lines_ending_in_a_lone_carriage_return_is_named_so(tmp_path)
     assert read_dataset(write(tmp_path, "crlf.jsonl", rows.replace("\r", "\r\n")), label_names=NAMES).labels == (1, 0)
 
 
+def test_a_byte_order_mark_written_twice_is_not_part_of_the_first_column_s_name(tmp_path):
+    """'\\ufefftext' was not 'text': the text column was guessed (with a note) from a column of that name."""
+    path = tmp_path / "twice.csv"
+    path.write_bytes(BOM_TWICE + b"text,label\ngood film,1\n")
+    data = read_dataset(path, label_names=NAMES)
+    assert data.text_column == "text" and data.texts == ("good film",)
+
+
+BOM_TWICE = b"\xef\xbb\xbf" * 2
+
+
 def test_tsv_row_with_extra_tab(tmp_path):
     data = read_dataset(write(tmp_path, "d.tsv", "sentence\tlabel\na\tb\t1\nok\t0\n"))
     assert data.texts == ("ok",) and data.problems == ((2, "expected 2 fields, found 3"),)
