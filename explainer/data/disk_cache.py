@@ -166,23 +166,24 @@ def prune() -> list[Path]:
     limit = _LIMIT[0]
     if limit is None:
         return []
-    entries = []
-    try:
-        for namespace in cache_root().iterdir():
-            if namespace.is_dir():
-                entries += [(entry.stat().st_mtime, _size(entry), entry)
-                            for entry in namespace.iterdir() if ENTRY.fullmatch(entry.name)]
-    except OSError:  # no cache folder yet, or an entry removed while listed
+    try:  # no cache folder yet, or an entry removed while listed (another process pruning): none this time
+        entries = [(entry.stat().st_mtime, _size(entry), entry)
+                   for namespace in cache_root().iterdir() if namespace.is_dir()
+                   for entry in namespace.iterdir() if ENTRY.fullmatch(entry.name)]
+    except OSError:
         return []
     total = sum(size for _, size, _ in entries)
     removed = []
     for last_used, size, entry in sorted(entries):
         if total <= limit or last_used > time.time() - RECENT_S:
             break
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        try:
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink(missing_ok=True)
+        except OSError:  # not ours to remove after all (another owner, a read-only disk): the next one is tried
+            continue
         total -= size
         removed.append(entry)
     return removed
@@ -217,13 +218,14 @@ def keep_file(path: Path, write: Callable[[IO[bytes]], Any], suffix: str) -> Non
         with os.fdopen(handle, "wb") as out:
             write(out)
         os.replace(temporary, path)
-        prune()
     except OSError as error:  # the disk filled up while writing
         Path(temporary).unlink(missing_ok=True)
         said_unwritable(error)
+        return
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    prune()
 
 
 class NamesServerFolder(Exception):
