@@ -322,7 +322,7 @@ def embed_dataset(
             state["store"].write(state["slot"], rows, batch)
         except OSError as error:  # a cache folder that is a file, read-only or full: said, not a traceback
             raise StoreUnwritable(f"the map keeps its vectors on disk, under {partial.parent}, which "
-                           f"{disk_cache.unwritable(error)}") from None
+                                  f"{disk_cache.unwritable(error)}") from None
         state["slot"] += len(rows)
 
     try:
