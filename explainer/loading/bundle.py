@@ -405,7 +405,7 @@ def _from_pretrained(
 
 
 # A transformer block's index in a weight name: "bert.encoder.layer.3.", "model.layers.3.", "transformer.h.3."
-_BLOCK_INDEX = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+_BLOCK_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")  # at the start too: ours
 
 
 def _layers_beyond(unexpected: Any, layers: int) -> int | None:

@@ -121,9 +121,10 @@ def test_an_unreadable_folder_or_weights_file_is_said_as_such(checkpoint, tmp_pa
         load_model(folder)
 
 
-def test_a_config_of_fewer_layers_than_its_weights_is_refused(checkpoint, tmp_path):
+@pytest.mark.parametrize("family", ["bert", "ours"])  # ours: weight names start "layers.3.", with no dot before
+def test_a_config_of_fewer_layers_than_its_weights_is_refused(checkpoint, tmp_path, family):
     # transformers drops the unexpected layers in silence: half the model ran, under the full model's name
-    folder = shutil.copytree(checkpoint("bert"), tmp_path / "fewer")
+    folder = shutil.copytree(checkpoint(family), tmp_path / "fewer")
     config = json.loads((folder / "config.json").read_text())
     held = config["num_hidden_layers"]
     config["num_hidden_layers"] = 1
