@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="the overview's attention layer, from 0 (default: the last)")
     parser.add_argument("--head", type=int, default=0, help="the overview's attention head, from 0 (default 0)")
     parser.add_argument("--tau", type=unit_interval, default=None,
-                        help="beacon threshold for every view (ThoughtBeacon models; default: the model's own)")
+                        help="beacon threshold for every view, 0 to 1 in steps of 0.01 as the Beacons page's slider "
+                             "(ThoughtBeacon models; default: the model's own)")
     parser.add_argument("--path-token", type=int, default=None,
                         help="the markers section's reasoning path of one token, from 0 with special tokens "
                         "(default: every token)")
