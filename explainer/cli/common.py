@@ -224,6 +224,16 @@ def writing_to(path: str | Path) -> Iterator[None]:
         fail(f"cannot write to {path}: {error.strerror or error}")
 
 
+def refuse_unwritable_cache(out: str | Path) -> None:
+    """Stop, before any pass, a run into `out` whose results are read back through the cache when the cache folder
+    cannot be written (evaluate's report, map's projection): the pass ran to the end and then failed (evaluate
+    with a traceback)."""
+    from explainer.data import disk_cache
+
+    if (unwritable := disk_cache.writable_or_error()) is not None:
+        fail(f"{out}: its results are read back through the cache, but {unwritable}")
+
+
 class _BarProgress:
     """A library progress callback (explainer/progress.py) drawn as a tqdm bar: progress(done, total) moves it,
     stage(text) names an uncounted step (UMAP's layout, the neighbour search) beside it."""

@@ -32,6 +32,7 @@ from explainer.cli.common import (
     offered_model,
     print_json,
     quote_contents,
+    refuse_unwritable_cache,
     unit_interval,
     writing_to,
 )
@@ -235,6 +236,8 @@ def _scaled(args, names: list) -> None:
     if args.no_cache and (Path(args.out) / MANIFEST).is_file():  # else nothing cached is read: the pass is new
         fail(f"--no-cache: {args.out} already holds finished results, which a run into it reuses rather than "
              "computes again; give another --out, or remove that folder, for a new pass")
+    if not args.sweep_tau:  # the report reads the results back through the cache: said before the pass, not after
+        refuse_unwritable_cache(args.out)
     bundle = load_cli_model(names[0], args.allow_pickle)
     note_unused_tau(bundle, args.beacon_threshold, "--beacon-threshold", offered_model(names[0]))
     taus: tuple[float, ...] = ()
@@ -264,7 +267,10 @@ def _scaled(args, names: list) -> None:
             }
         )
         return
-    data = seed_caches(bundle, results)
+    try:
+        data = seed_caches(bundle, results)
+    except ValueError as error:  # ResultsError: the cache became unwritable during the pass, say
+        fail(str(error))
     report = analyse(bundle, data, beacon_threshold=args.beacon_threshold, batch_size=args.batch_size)
     # "cached": the predictions came from an earlier run (this folder's), not from the pass just made; the report
     # itself always reads them back from the cache the results seeded.

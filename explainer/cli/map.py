@@ -35,6 +35,7 @@ from explainer.cli.common import (
     offered_model,
     print_json,
     progress_bar,
+    refuse_unwritable_cache,
     unit_interval,
     writing_to,
 )
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.engine == "ray" or names_shards(args.data):  # the embedding pass by the engine into DIR (a folder
             # or glob of files, or Ray); the projection reads it back
+            refuse_unwritable_cache(out)
             from explainer.scale.results import seed_caches
             from explainer.scale.work import JobOptions
 

@@ -59,6 +59,21 @@ def test_an_empty_shard_is_named_and_an_error_comes_under_the_bar(shard_folder, 
     assert code == 2 and err.rstrip().endswith(f"error: {shard_folder}: no usable rows in any of its 3 files")
 
 
+@pytest.mark.parametrize("command", ["evaluate", "map"])
+def test_a_cache_that_cannot_be_written_is_said_before_the_pass(command, shard_folder, tmp_path, checkpoint, capsys,
+                                                                  monkeypatch):
+    """Both read their results back through the cache: evaluate ran the whole pass and then ended in a traceback
+    (ResultsError), leaving a finished folder; map said it in one line, after the pass."""
+    from explainer.cli.map import main as map_main
+
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "a-file"))
+    argv = ["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--out", str(tmp_path / "out")]
+    code, _, err = run(evaluate if command == "evaluate" else map_main, argv, capsys)
+    assert code == 2 and "its results are read back through the cache, but the cache folder" in err, err
+    assert "row/s" not in err and "Traceback" not in err and not (tmp_path / "out").exists()
+
+
 def test_evaluate_sweep_into_a_results_folder(shard_folder, tmp_path, checkpoint, capsys):
     argv = ["--model", str(checkpoint("ours")), "--data", str(shard_folder / "part-1.csv"), "--sweep-tau",
             "--out", str(tmp_path / "sweep")]
