@@ -112,7 +112,7 @@ def describe(doc: str | None) -> str:
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """--data, --text-column and --label-column, the same in every command that reads a labelled file."""
     parser.add_argument(
-        "--data", required=True,
+        "--data", required=True, type=offered_data_name,
         help="labelled CSV, TSV, JSONL or Parquet file; with --out, also a folder or a quoted glob of such shards "
         "(under EXPLAINER_DEMO: an offered data set's name)",
     )
@@ -407,6 +407,25 @@ def data_argument(raw: str | Path) -> str:
     except PathRefused as refused:
         fail(f"{refused} Offered data sets: {', '.join(offered) or 'none'}")
     raise AssertionError("unreachable")
+
+
+def offered_data_name(raw: str) -> str:
+    """--data as parsed. Under EXPLAINER_DEMO a path to a file the demo offers becomes the name it is offered by,
+    so outputs and messages call it as the app does (a relative path was printed as typed, the absolute one renamed);
+    anything else stays as given, for data_argument to take or refuse."""
+    demo = _demo()
+    if demo is None:
+        return raw
+    offered = demo.data_choices()
+    if raw in offered:
+        return raw
+    from explainer.serving.paths import PathRefused, resolve_inside
+
+    try:
+        path = resolve_inside(raw, [root for _, root in demo.data_roots], base=demo.source.parent)
+    except (PathRefused, ValueError, OSError):
+        return raw
+    return next((name for name, file in offered.items() if file == path), raw)
 
 
 def data_name(raw: str | Path) -> str | None:

@@ -168,6 +168,17 @@ def test_the_json_calls_an_offered_folder_by_its_name(offered_folder, capsys):
     assert '"model": "offered"' in out and str(offered_folder) not in out
 
 
+def test_a_path_to_an_offered_file_is_called_by_its_offered_name(demo, capsys, monkeypatch):
+    """A relative path was accepted (it lies inside a data root) and printed as typed, the absolute one renamed."""
+    import json
+
+    root, _ = demo
+    monkeypatch.chdir(root)
+    for data in ("data/rows.csv", "./data/../data/rows.csv", str(root / "data" / "rows.csv")):
+        evaluate.main(["--model", "sst2-baseline", "--data", data, "--json"])
+        assert json.loads(capsys.readouterr().out)["data"] == "rows/rows.csv", data
+
+
 def test_a_broken_offered_model_quotes_nothing_of_its_folder(offered_folder, capsys):
     import json
 
