@@ -25,7 +25,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON (default: a table)")
     p.add_argument("--repeats", type=_positive, default=7, help="timed repetitions per side (default 7)")
     p.add_argument("--quick", action="store_true", help="fewer repeats and smaller cases (for tests)")
-    p.add_argument("--threads", type=_positive, default=None, help="torch.set_num_threads before running")
+    p.add_argument("--threads", type=_positive, default=None,
+                   help="torch.set_num_threads before running (default: torch's own, one per core)")
     return p
 
 

@@ -146,7 +146,7 @@ class _Raw:
             if self.path.is_dir():
                 raise DatasetError(
                     f"{self.path} is a folder: give the path of a CSV, TSV, JSONL or Parquet file "
-                    "(the command line reads a folder of shards into a results folder: --out DIR)"
+                    "(evaluate, map and markers read a folder of shards into a results folder: --out DIR)"
                 )
             if not self.path.is_file():
                 what = ("a link loop (a link that leads back to itself)" if _link_loop(self.path) else

@@ -853,3 +853,11 @@ def test_a_row_of_marks_private_use_or_replacement_characters_only_is_skipped(tm
     assert data.texts == ("caf\u0301e", "\ufffd ok", "\U0001f600")
     assert [line for line, _ in data.problems] == [2, 3, 4, 5, 6]
     assert data.problems[0][1].startswith("no readable text (only combining marks, private-use or replacement")
+
+
+def test_a_folder_given_as_a_file_names_the_commands_that_read_folders(tmp_path):
+    """It said "the command line reads a folder of shards ... --out DIR", also to counterfactual, whose --out is a
+    JSONL file and which reads no folder."""
+    with pytest.raises(DatasetError, match=r"is a folder: give the path of a CSV, TSV, JSONL or Parquet file "
+                                           r"\(evaluate, map and markers read a folder of shards into a results"):
+        read_dataset(tmp_path)
