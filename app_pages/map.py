@@ -68,8 +68,8 @@ st.plotly_chart(
                            label_names=result.label_names),
     key=chart_key,
     width="stretch",
-    on_select=lambda data_id=result.data_id, chart=chart_key: map_ui.on_map_select(chart, "map_click", "map_texts",
-                                                                                   data_id),
+    on_select=lambda layout=map_ui.layout_id(result), chart=chart_key: map_ui.on_map_select(chart, "map_click",
+                                                                                             "map_texts", layout),
     selection_mode=("points", "box", "lasso"),
     config=export.image_config("map", "png"),
 )

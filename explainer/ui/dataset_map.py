@@ -26,7 +26,7 @@ SLICES_KEY = "_map_slices"  # the session's slices: list[Slice]
 UNLINKED_KEY = "_map_unlinked_slices"  # those no link carries (selections, lists, filters past its size): kept
 # through Back and Forward
 PENDING_KEY = "_map_pending"  # rows of the last box/lasso selection, not yet made a slice
-PENDING_DATA_KEY = "_map_pending_data"  # the data set (MapResult.data_id) those rows number
+PENDING_DATA_KEY = "_map_pending_data"  # the map (layout_id: data set and layout) those rows were drawn on
 AREA_KEY = "_map_area"  # the box/lasso the last area selection drew, which plotly keeps in later events
 CHART_ROUND_KEY = "_map_chart_round"  # counts the selections made slices: a new chart key drops plotly's drawn box
 FOCUS_KEY = "map_row"  # the row whose neighbours are listed (a number input)
@@ -118,15 +118,21 @@ def chart_key() -> str:
     return f"map_chart_{st.session_state.get(CHART_ROUND_KEY, 0)}"
 
 
-def on_map_select(chart_key: str, click_key: str, texts_key: str, data_id: str) -> None:
-    """The map's on_select callback (`data_id`: the data set the map shows): an area becomes a pending selection;
+def layout_id(result: MapResult) -> str:
+    """Which map a selection was drawn on: the data set and its layout (layer, vectors, projection). The points a
+    box held on one layout lie elsewhere on another, where the map draws no box."""
+    return f"{result.data_id}|{result.layer}|{result.pooling}|{result.method}"
+
+
+def on_map_select(chart_key: str, click_key: str, texts_key: str, layout: str) -> None:
+    """The map's on_select callback (`layout`: layout_id of the map shown): an area becomes a pending selection;
     a click opens the example or focuses the neighbours list on it."""
     selection = st.session_state[chart_key].selection
     kind, rows = selection_rows(selection, st.session_state.get(AREA_KEY, ""))
     if kind == "area":
         st.session_state[AREA_KEY] = area_of(selection)
         st.session_state[PENDING_KEY] = rows
-        st.session_state[PENDING_DATA_KEY] = data_id
+        st.session_state[PENDING_DATA_KEY] = layout
     elif kind == "click":
         st.session_state[FOCUS_KEY] = rows[0]
         action = st.session_state[click_key]
@@ -158,6 +164,7 @@ def session_slices() -> list[slicing.Slice]:
 
 REPLACES = "A name already in the slice table replaces that slice."
 FILTER_NAME_KEY = "map_filter_name"
+FILTER_USED_KEY = "_map_filter_used"  # a value was set in the filter form this session: it is drawn open
 SELECTION_NAME_KEY = "map_selection_name"
 
 
@@ -212,8 +219,8 @@ def unique_name(base: str) -> str:
 def pending_selection(result: MapResult) -> None:
     """The last box/lasso selection on this data set: its size and a button that makes it a slice."""
     rows = st.session_state.get(PENDING_KEY) or []
-    if st.session_state.get(PENDING_DATA_KEY, result.data_id) != result.data_id:
-        rows = []  # drawn on another data set: its rows name other examples here
+    if st.session_state.get(PENDING_DATA_KEY, layout_id(result)) != layout_id(result):
+        rows = []  # drawn on another data set (its rows name other examples) or layout (the map shows no box)
     if not rows:
         st.caption("Draw a box or lasso on the map to make a slice of the points inside.")
         return
@@ -239,7 +246,11 @@ def filter_form(result: MapResult) -> None:
     """A new slice from a filter: text, tokens, labels, tag, confidence, correct or wrong."""
     frame, names = result.frame, list(result.label_names)
     longest = max(int(frame["tokens"].max()), 2)
-    with st.expander("New slice from a filter", icon=":material/filter_alt:"):
+    # Open once the form is used: a map option seen for the first time ends its run before the form (the map is
+    # drawn first), and the rerun that brings the form back drew it closed over the values typed in it.
+    st.session_state[FILTER_USED_KEY] = st.session_state.get(FILTER_USED_KEY, False) or _filter_set(longest)
+    with st.expander("New slice from a filter", expanded=st.session_state[FILTER_USED_KEY],
+                     icon=":material/filter_alt:"):
         first = st.columns(3)
         _name_box(first[0], "Slice name", FILTER_NAME_KEY, "filter")
         text_box.text_input("Text contains", "map_filter_text", first[1])
@@ -254,6 +265,16 @@ def filter_form(result: MapResult) -> None:
         st.slider("Confidence", 0.0, 1.0, (0.0, 1.0), step=0.01, key="map_filter_confidence")
         st.button("Add slice", key="map_add_filter", icon=":material/add:", on_click=_add_filter_slice,
                   args=(longest, bool(result.tag_column), result.data_id))
+
+
+def _filter_set(longest: int) -> bool:
+    """Whether any value of the filter form differs from its default."""
+    state = st.session_state
+    named = (FILTER_NAME_KEY, "map_filter_text", "map_filter_labels", "map_filter_predicted", "map_filter_tags")
+    return (any(state.get(key) for key in named)
+            or tuple(state.get("map_filter_tokens", (1, longest))) != (1, longest)
+            or tuple(state.get("map_filter_confidence", (0.0, 1.0))) != (0.0, 1.0)
+            or state.get("map_filter_correct", slicing.CORRECTNESS[0]) != slicing.CORRECTNESS[0])
 
 
 def _add_filter_slice(longest: int, has_tags: bool, data_id: str) -> None:

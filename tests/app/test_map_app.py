@@ -221,13 +221,13 @@ def test_rows_picked_on_one_data_set_stay_with_it(checkpoint, data_file, tmp_pat
     other = tmp_path / "others.csv"
     other.write_text("text,label\n" + "\n".join(f'"{text}",pos' for text in CORPUS[:5]) + "\n")
     app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
-    data_id = app.session_state["_map_result"][1].data_id  # the map's (identity, result), kept for its reruns
+    layout = map_ui.layout_id(app.session_state["_map_result"][1])  # the map's (identity, result), kept for reruns
     app.session_state[map_ui.PENDING_KEY] = [0, 2, 4]  # what the map's lasso callback leaves (browser test)
-    app.session_state[map_ui.PENDING_DATA_KEY] = data_id
+    app.session_state[map_ui.PENDING_DATA_KEY] = layout
     app.run()
     app.button(key="map_add_selection").click().run()
     app.session_state[map_ui.PENDING_KEY] = [1, 3]  # a second selection, not yet a slice
-    app.session_state[map_ui.PENDING_DATA_KEY] = data_id
+    app.session_state[map_ui.PENDING_DATA_KEY] = layout
     app.run()
     assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "selection"]
 
@@ -256,6 +256,33 @@ def test_rows_picked_on_one_data_set_stay_with_it(checkpoint, data_file, tmp_pat
     assert [tuple(r) for r in metrics(app)[["slice", "kind"]].itertuples(index=False)] == [
         (slicing.WHOLE_SET, ""), ("filter", "filter"), ("selection", "filter")
     ]
+
+
+def test_the_filter_form_is_drawn_open_once_used(checkpoint, data_file):
+    """A map option seen for the first time ends the run at the map (the browser draws it first): the rerun that
+    brought the form back drew it closed over the values typed in it (browser: 4 of 4 option changes)."""
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
+
+    def form_open() -> bool:
+        return next(e for e in app.expander if e.label == "New slice from a filter").proto.expanded
+
+    assert not form_open()
+    app.text_input(key="map_filter_text").set_value("film").run()
+    assert form_open()
+    app.text_input(key="map_filter_text").set_value("").run()
+    assert form_open()  # emptied, it stays open: it does not close under the user's hands
+
+
+def test_a_pending_selection_belongs_to_the_layout_it_was_drawn_on(checkpoint, data_file):
+    """It stayed pending ("91 points selected", Add as slice) on another layer's map, which draws no box."""
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
+    app.session_state[map_ui.PENDING_KEY] = [0, 2, 4]  # what the map's lasso callback leaves (browser test)
+    app.session_state[map_ui.PENDING_DATA_KEY] = map_ui.layout_id(app.session_state["_map_result"][1])
+    app.run()
+    assert any("3 points selected" in t.label for t in app.text_input)
+    app.selectbox(key="map_layer").set_value(1).run()  # another layer: the box's points lie elsewhere
+    assert not app.exception and not any("points selected" in t.label for t in app.text_input)
+    assert any("Draw a box or lasso" in c.value for c in app.caption)
 
 
 def test_map_options_a_link_garbles_are_named_in_toasts(checkpoint, data_file):
