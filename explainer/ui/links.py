@@ -519,9 +519,13 @@ def seed_names(key: str, param: str, allowed: Sequence[str]) -> list[str]:
     """seed_option for a multiselect of names (labels, tags): only those in `allowed` (this data set's) are kept."""
     raw = from_link(key, param)
     seed_option(key, param, lambda raw: parse_names(raw, allowed), [])
-    _adjust(key, [name for name in st.session_state[key] if name in allowed])
+    chosen = list(st.session_state[key])
+    _adjust(key, [name for name in chosen if name in allowed])
     if raw is not None and len(st.session_state[key]) < len({p.strip() for p in raw.split(",") if p.strip()}):
         tell_adjusted(param, raw, "names values this data set does not have; they are left out")
+    elif raw is None and len(st.session_state[key]) < len(chosen):  # the session's own, chosen on another data set
+        gone = [name for name in chosen if name not in allowed]
+        tell_clamped(param, ",".join(gone), "names values this data set does not have; they are left out")
     return st.session_state[key]
 
 

@@ -180,6 +180,20 @@ def test_an_open_token_filter_widens_to_a_data_set_with_longer_texts(tmp_path):
     assert app.slider(key="errors_filter_tokens").value == (2, wide - 1)
 
 
+def test_a_chosen_label_another_data_set_lacks_is_dropped_with_a_word(tmp_path):
+    """A capability (or label) filter chosen on one file left the filter and the link in silence on a file without
+    that value, while a link's value was toasted."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("text,label,capability\ngood,negative,typo\nbad,positive,negation\n")
+    second.write_text("text,label,capability\ngood,negative,negation\nbad,positive,negation\n")
+    app = open_page("app_pages/errors.py", {"data": str(first)})
+    app.multiselect(key="errors_filter_tags").set_value(["typo", "negation"]).run()
+    app.text_input(key="errors_path").set_value(str(second)).run()
+    assert not app.exception and app.multiselect(key="errors_filter_tags").value == ["negation"]
+    assert any("The chosen tags=typo names values this data set does not have; they are left out" in t.value
+               for t in app.toast), [t.value for t in app.toast]
+
+
 def test_a_shared_link_carries_every_filter_and_the_columns_and_drops_cleared_ones(tmp_path):
     path = tmp_path / "rows.tsv"
     rows = ["not a good film at all", "not bad , really", "great", "awful , not fun", "not my kind of thing , sadly"]
