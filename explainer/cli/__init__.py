@@ -54,8 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command '{command}'\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(f"explainer.cli.{COMMANDS[command][0]}")
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     try:
-        return module.main(rest) or 0
+        with logging_redirect_tqdm():  # a warning (a cache that cannot be written) on its own line, not in a bar's
+            return module.main(rest) or 0
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (a results folder keeps no partial run)
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import pytest
 
@@ -360,3 +361,19 @@ def test_report_refuses_a_tau_its_link_could_not_open(tmp_path, capsys):
     """The report's link opens the Beacons page, whose slider moves in hundredths: --tau 0.306 would open at 0.31."""
     code, _, err = outcome(report, ["--text", "good", "--tau", "0.306", "--out", str(tmp_path / "r.html")], capsys)
     assert code == 2 and "--tau 0.306 is not in hundredths" in err and not (tmp_path / "r.html").exists()
+
+
+def test_a_warning_during_a_progress_bar_gets_a_line_of_its_own(checkpoint, tmp_path, capsys, monkeypatch):
+    """"results are not kept between runs: the cache folder ... cannot be written" was printed inside the bar's
+    line ("320/420 [00:00<00:00]results are not kept ...")."""
+    from explainer.cli import main
+    from explainer.data import disk_cache
+
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "a-file"))
+    monkeypatch.setattr(disk_cache, "_unwritable_said", set())
+    data = tmp_path / "rows.csv"
+    data.write_text("text,label\n" + "".join(f"film {i},{'pos' if i % 2 else 'neg'}\n" for i in range(40)))
+    assert main(["evaluate", "--model", str(checkpoint("ours")), "--data", str(data), "--json"]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"[\r\n]results are not kept between runs: the cache folder .* folder that can be\n", err), err
