@@ -6,6 +6,7 @@ Commands import the library; the library never imports from here.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with logging_redirect_tqdm():  # a warning (a cache that cannot be written) on its own line, not in a bar's
+            logging.root.handlers[-1].setLevel(logging.WARNING)  # its handler: what logging's last resort printed
             return module.main(rest) or 0
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (a results folder keeps no partial run)
         print("\ninterrupted", file=sys.stderr)
