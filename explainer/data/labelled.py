@@ -543,7 +543,7 @@ def _invisible(text: str) -> bool:
     return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text)  # stops at the first shown
 
 
-UNREADABLE = ("Co", "Cn", "Cs", "Mn", "Me")  # private use, unassigned, surrogate, combining marks
+UNREADABLE = ("Co", "Cn", "Mn", "Me")  # private use, unassigned, combining marks (a surrogate: _encodable)
 
 
 def _unreadable(text: str) -> bool:
