@@ -228,10 +228,10 @@ def refuse_unwritable_cache(out: str | Path) -> None:
     """Stop, before any pass, a run into `out` whose results are read back through the cache when the cache folder
     cannot be written (evaluate's report, map's projection): the pass ran to the end and then failed (evaluate
     with a traceback)."""
-    from explainer.data import disk_cache
+    from explainer.scale.results import cache_refusal
 
-    if (unwritable := disk_cache.writable_or_error()) is not None:
-        fail(f"{out}: its results are read back through the cache, but {unwritable}")
+    if (refusal := cache_refusal(out)) is not None:
+        fail(refusal)
 
 
 class _BarProgress:
@@ -397,16 +397,24 @@ def data_argument(raw: str | Path) -> str:
     demo = _demo()
     if demo is None:
         return str(raw)
-    from explainer.serving.paths import PathRefused, resolve_inside
+    from explainer.serving.paths import PathRefused
 
     offered = demo.data_choices()
     if str(raw) in offered:
         return str(demo.data_path(str(raw)))
     try:
-        return str(resolve_inside(raw, [root for _, root in demo.data_roots], base=demo.source.parent))
+        return str(_inside_data_roots(demo, raw))
     except PathRefused as refused:
         fail(f"{refused} Offered data sets: {', '.join(offered) or 'none'}")
     raise AssertionError("unreachable")
+
+
+def _inside_data_roots(demo, raw: str | Path) -> Path:
+    """`raw` resolved (symlinks followed, relative to the demo config's folder); PathRefused unless it lies inside
+    one of the config's data roots."""
+    from explainer.serving.paths import resolve_inside
+
+    return resolve_inside(raw, [root for _, root in demo.data_roots], base=demo.source.parent)
 
 
 def offered_data_name(raw: str) -> str:
@@ -419,10 +427,10 @@ def offered_data_name(raw: str) -> str:
     offered = demo.data_choices()
     if raw in offered:
         return raw
-    from explainer.serving.paths import PathRefused, resolve_inside
+    from explainer.serving.paths import PathRefused
 
     try:
-        path = resolve_inside(raw, [root for _, root in demo.data_roots], base=demo.source.parent)
+        path = _inside_data_roots(demo, raw)
     except (PathRefused, ValueError, OSError):
         return raw
     return next((name for name, file in offered.items() if file == path), raw)

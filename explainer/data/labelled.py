@@ -199,11 +199,8 @@ class _Raw:
         is NUL: read as UTF-8, its column names held NULs), or not a text file at all."""
         if base == 0 and (kind := binary_kind(data)) is not None:  # gzip's and zip's headers hold NULs
             raise DatasetError(f"{self.name} is {kind}")
-        if base == 0 and data[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
-            raise DatasetError(f"{self.name} is UTF-32 (it starts with a UTF-32 byte-order mark); save it as UTF-8 "
-                               "and load it again")
-        if base == 0 and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-            self._not_utf8(data, 0, base, newlines)
+        if base == 0:
+            self._refuse_marked(data)
         head = data[:4096]
         half = len(head) // 2
         zeros = sorted((head[0::2].count(0), head[1::2].count(0)))  # ASCII as UTF-16: one byte of each pair is 0
@@ -214,13 +211,18 @@ class _Raw:
         raise DatasetError(f"{self.name} holds a NUL byte at byte offset {base + at} (line {line}): a text data file "
                            "has none (a binary file, or text in another encoding?)")
 
+    def _refuse_marked(self, head: bytes) -> None:
+        """DatasetError for a file that starts with a UTF-32 or UTF-16 byte-order mark (Excel's "Unicode text" is
+        UTF-16); UTF-32 is looked for first, as its little-endian mark starts with UTF-16's."""
+        for marks, encoding in (((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE), "UTF-32"),
+                                ((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "UTF-16")):
+            if head.startswith(marks):
+                raise DatasetError(f"{self.name} is {encoding} (it starts with a {encoding} byte-order mark); save "
+                                   "it as UTF-8 and load it again")
+
     def _not_utf8(self, data: bytes, at: int, base: int, newlines: int) -> None:
-        if base == 0 and at < 2 and data[:4] == codecs.BOM_UTF32_LE:  # its first two bytes are UTF-16's mark
-            raise DatasetError(f"{self.name} is UTF-32 (it starts with a UTF-32 byte-order mark); save it as UTF-8 "
-                               "and load it again")
-        if base == 0 and at < 2 and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # Excel's "Unicode text"
-            raise DatasetError(f"{self.name} is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8 "
-                               "and load it again")
+        if base == 0 and at < 2:  # the bad byte is the file's first: a byte-order mark, maybe
+            self._refuse_marked(data)
         kind = binary_kind(data) if base == 0 else None
         if kind is not None:
             raise DatasetError(f"{self.name} is {kind}")
@@ -537,10 +539,13 @@ def _pick_column(
     return ""
 
 
+INVISIBLE = ("Cc", "Cf")  # control and format characters
+
+
 def _invisible(text: str) -> bool:
     """Only spaces, control and format characters (a zero-width space, a BOM): a row that shows nothing. Most
     tokenizers read nothing in it, so trace() refuses it, while the batched pass scored [CLS] [SEP] alone."""
-    return all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text)  # stops at the first shown
+    return all(c.isspace() or unicodedata.category(c) in INVISIBLE for c in text)  # stops at the first shown
 
 
 UNREADABLE = ("Co", "Cn", "Mn", "Me")  # private use, unassigned, combining marks (a surrogate: _encodable)
@@ -550,7 +555,7 @@ def _unreadable(text: str) -> bool:
     """Nothing shown but private-use or unassigned characters, combining marks without a letter to sit on, the
     replacement character U+FFFD (a byte that failed to decode) and invisible ones: BERT's normaliser drops them
     all, so the batched pass scored [CLS] [SEP] alone, as for an invisible row, where trace() refuses the text."""
-    return all(c.isspace() or c == "\ufffd" or unicodedata.category(c) in ("Cc", "Cf", *UNREADABLE) for c in text)
+    return all(c.isspace() or c == "\ufffd" or unicodedata.category(c) in (*INVISIBLE, *UNREADABLE) for c in text)
 
 
 def _encodable(text: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import glob
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,13 +59,19 @@ def _is_data_file(path: Path) -> bool:
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".snappy", ".deflate", ".lzo")
 
 
+def _first_names(names: Sequence[str], shown: int = 5) -> str:
+    """The first `shown` names, and how many more: a folder's list in one line of a message."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
 def _refuse_compressed(text: str, paths: list[Path]) -> None:
     """DatasetError for compressed shards (part-0.csv.gz) beside the others: not read, their rows would silently
     be left out of the results."""
     packed = sorted(p.name for p in paths if not p.name.startswith(".") and p.suffix.lower() in COMPRESSED
                     and Path(p.stem).suffix.lower() in EXTENSIONS and p.is_file())
     if packed:
-        names = ", ".join(packed[:5]) + (f" and {len(packed) - 5} more" if len(packed) > 5 else "")
+        names = _first_names(packed)
         one = len(packed) == 1
         it, its = ("it", "its") if one else ("them", "their")
         raise DatasetError(f"{text}: {names} {'is' if one else 'are'} compressed, which is not read: decompress "
@@ -91,7 +98,7 @@ def _refuse_broken_links(text: str, paths: list[Path], full: bool = False) -> No
     if len(broken) == 1:
         name, what = broken[0]
         raise DatasetError(f"{text}: {name} is {what}; fix or remove it, or its rows would be left out")
-    names = ", ".join(name for name, _ in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+    names = _first_names([name for name, _ in broken])
     kinds = {what for _, what in broken}
     what = ("links to missing files or link loops" if len(kinds) > 1
             else "link loops" if kinds == {"a link loop"} else "links to missing files")
@@ -111,6 +118,7 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     when it names none, or a folder or glob mixes formats (their columns would not line up)."""
     text = str(spec)
     path = Path(text).expanduser()
+    left_out: tuple[str, ...] = ()  # a folder's other entries
     if path.is_file():
         files = [path]
     elif path.is_dir():
@@ -132,8 +140,6 @@ def resolve_inputs(spec: str | Path) -> InputSet:
             raise DatasetError(f"{text}: no labelled data file matches this pattern")
     else:
         raise DatasetError(f"{text}: no such file or folder")
-    if not path.is_dir():
-        left_out = ()
     # A single file of another name (data.txt) is read by its contents, as the local engine reads it.
     formats = {EXTENSIONS[p.suffix.lower()] for p in files if p.suffix.lower() in EXTENSIONS}
     if len(formats) > 1:
@@ -158,8 +164,7 @@ def left_out_note(inputs: InputSet) -> str | None:
     """What a folder held that was not read (its rows are not in the results), or None."""
     if not inputs.left_out:
         return None
-    names = ", ".join(inputs.left_out[:5]) + (f" and {len(inputs.left_out) - 5} more" if len(inputs.left_out) > 5
-                                              else "")
+    names = _first_names(inputs.left_out)
     folders = ", not its subfolders" if any(name.endswith("/") for name in inputs.left_out) else ""
     return (f"{inputs.spec}: only its {', '.join(sorted(set(EXTENSIONS)))} files are read{folders}: left out "
             f"{names} (their rows, if any, are not in the results)")

@@ -185,16 +185,22 @@ def check_model(results: Results, bundle: ModelBundle) -> None:
     )
 
 
+def cache_refusal(folder: str | Path) -> str | None:
+    """Why the results in `folder` cannot be seeded (the cache folder cannot be written), or None. The caches
+    seeded are where everything reads the results back: unseeded, the work was done again, locally. A command
+    asks before its pass too, so a run does not end in it."""
+    unwritable = disk_cache.writable_or_error()
+    return None if unwritable is None else f"{folder}: its results are read through the cache, but {unwritable}"
+
+
 def seed_caches(bundle: ModelBundle, results: Results) -> LabelledData:
     """Put the results where the pages look for them (prediction cache, embedding store, marker dictionary, tau
     sweep), keyed by this model and the results' data, and return that data. ResultsError for another model."""
     from explainer.evaluation import prediction_cache
 
     check_model(results, bundle)
-    unwritable = disk_cache.writable_or_error()
-    if unwritable is not None:  # the caches seeded are where everything reads the results back: unseeded, the
-        # work was done again, locally
-        raise ResultsError(f"{results.folder}: its results are read through the cache, but {unwritable}")
+    if (refusal := cache_refusal(results.folder)) is not None:
+        raise ResultsError(refusal)
     data = results.labelled_data()
     kind = results.manifest.kind
     tau = results.beacon_threshold()

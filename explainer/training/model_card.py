@@ -186,12 +186,14 @@ def _not_learned(dev: dict[str, Any]) -> str | None:
     """A sentence when dev accuracy is no better than always predicting dev's most common label (None otherwise):
     such a model has not learned the task, and its card must not read as if it had."""
     support = [sum(row) for row in dev.get("confusion") or []]  # rows: true labels
-    if not support or dev["accuracy"] > max(support) / sum(support):
+    if not support:
         return None
     most = support.index(max(support))
+    share = support[most] / sum(support)  # the accuracy of always predicting that label
+    if dev["accuracy"] > share:
+        return None
     return (f"Its dev accuracy ({dev['accuracy']:.4f}) is no better than always predicting "
-            f"`{dev['label_names'][most]}` ({max(support) / sum(support):.4f}, that label's share of dev): it has "
-            "not learned the task.")
+            f"`{dev['label_names'][most]}` ({share:.4f}, that label's share of dev): it has not learned the task.")
 
 
 def _pruning_note(metrics: dict[str, Any]) -> list[str]:

@@ -70,7 +70,7 @@ def test_a_cache_that_cannot_be_written_is_said_before_the_pass(command, shard_f
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "a-file"))
     argv = ["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--out", str(tmp_path / "out")]
     code, _, err = run(evaluate if command == "evaluate" else map_main, argv, capsys)
-    assert code == 2 and "its results are read back through the cache, but the cache folder" in err, err
+    assert code == 2 and "its results are read through the cache, but the cache folder" in err, err
     assert "row/s" not in err and "Traceback" not in err and not (tmp_path / "out").exists()
 
 
