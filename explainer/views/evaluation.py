@@ -15,6 +15,8 @@ from plotly.subplots import make_subplots
 from explainer.views.text import numbered, plot_text, token_labels
 
 if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
+
     from explainer.attention.head_matching import HeadMatching
     from explainer.evaluation.error_report import Calibration
 
@@ -54,15 +56,12 @@ def per_label_table(metrics: Mapping[str, Any], label_names: Sequence[str]) -> p
                          "recall": kept(metrics["recall"]), "F1": kept(metrics["f1"]), "support": support}).round(4)
 
 
-def shown_table(frame: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
-    """`frame` as a table shows it: floats rounded to `digits`, and a float column with missing values as text
-    with "–" for each (Streamlit draws a missing number as a grey "None", which reads as a name or a bug)."""
-    shown = frame.round(digits)
-    for column in shown.columns:
-        values = shown[column]
-        if pd.api.types.is_float_dtype(values) and values.isna().any():
-            shown[column] = ["–" if np.isnan(v) else f"{v:.{digits}f}" for v in values]
-    return shown
+def shown_table(frame: pd.DataFrame, digits: int = 4) -> Styler:
+    """`frame` as a table shows it: floats to `digits` places and a missing one as "–" (Streamlit draws a missing
+    number as a grey "None", which reads as a name or a bug). A Styler, so the numbers stay numbers: they sort as
+    numbers and stay right-aligned (a column turned into text did neither)."""
+    floats = [column for column in frame.columns if pd.api.types.is_float_dtype(frame[column])]
+    return frame.round(digits).style.format(precision=digits, na_rep="–", subset=floats)
 
 
 def confusion_figure(confusion: Sequence[Sequence[int]], label_names: Sequence[str], title: str = "") -> go.Figure:

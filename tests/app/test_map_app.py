@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -40,8 +41,17 @@ def open_map(query: dict[str, str]) -> AppTest:
     return app
 
 
+def metrics_table(app: AppTest):
+    return next(d for d in app.dataframe if list(d.value.columns) == list(slicing.METRIC_COLUMNS))
+
+
 def metrics(app: AppTest):
-    return next(d.value for d in app.dataframe if list(d.value.columns) == list(slicing.METRIC_COLUMNS))
+    return metrics_table(app).value
+
+
+def shown_metrics(app: AppTest):
+    """The slice table's cells as the browser draws them (the Styler's display values)."""
+    return pa.ipc.open_stream(metrics_table(app).proto.arrow_data.styler.display_values).read_pandas()
 
 
 def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, data_file):
@@ -71,8 +81,11 @@ def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, da
     app.text_input(key="map_filter_text").set_value("no review says this").run()
     app.button(key="map_add_filter").click().run()
     assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "filter", "filter 2"]  # the first one is kept
-    empty = metrics(app).iloc[-1]  # a slice with no rows has no metrics: a dash each, not a grey "None"
-    assert empty["n"] == 0 and [empty[c] for c in ("accuracy", "macro_f1", "ece")] == ["–"] * 3
+    empty = shown_metrics(app).iloc[-1]  # a slice with no rows has no metrics: a dash each, not a grey "None"
+    assert empty["n"] == "0" and [empty[c] for c in ("accuracy", "macro_f1", "ece")] == ["–"] * 3
+    # ... and the columns stay numbers, so they sort as numbers and stay right-aligned
+    accuracy = metrics(app)["accuracy"]
+    assert accuracy.dtype == float and accuracy.isna().tolist() == [False, False, True]
 
     app.text_input(key="map_filter_name").set_value("Whole set").run()  # the table's first row is not a slice
     app.button(key="map_add_filter").click().run()

@@ -27,13 +27,21 @@ def test_a_label_predicted_but_never_true_keeps_its_zero():
 def test_a_missing_score_is_shown_as_a_dash_and_the_others_keep_their_digits():
     metrics = classification_metrics(np.array([1]), np.array([1]), 2)
     shown = shown_table(per_label_table(metrics, ["negative", "positive"]))
-    assert shown["F1"].tolist() == ["–", "1.0000"] and shown["precision"].tolist() == ["–", "1.0000"]
-    assert shown["support"].tolist() == [0, 1] and shown["label"].tolist() == ["negative", "positive"]
+    rows = [line.split()[1:] for line in shown.to_string().splitlines()[1:]]  # label, precision, recall, F1, support
+    assert rows == [["negative", "–", "–", "–", "0"], ["positive", "1.0000", "1.0000", "1.0000", "1"]]
 
 
-def test_a_table_without_missing_values_stays_numeric():
-    metrics = classification_metrics(np.array([1, 1]), np.array([0, 1]), 2)
+def test_a_missing_score_leaves_its_column_numeric():
+    """Turned into text, a column sorted as text and lost its right alignment in the browser's table."""
+    metrics = classification_metrics(np.array([1]), np.array([1]), 2)
     shown = shown_table(per_label_table(metrics, ["negative", "positive"]))
+    assert shown.data["F1"].dtype == float and np.isnan(shown.data.loc[0, "F1"]) and shown.data.loc[1, "F1"] == 1.0
+    assert shown.data["support"].tolist() == [0, 1]
+
+
+def test_a_table_without_missing_values_is_rounded():
+    metrics = classification_metrics(np.array([1, 1]), np.array([0, 1]), 2)
+    shown = shown_table(per_label_table(metrics, ["negative", "positive"])).data
     assert shown["F1"].dtype == float and shown.loc[1, "F1"] == round(shown.loc[1, "F1"], 4)
 
 
