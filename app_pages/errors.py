@@ -54,7 +54,8 @@ with left:
     st.caption("Rows: true label; columns: predicted. Click a cell to list its examples.")
     labelled.seed_cell(len(names))  # the clicked cell is in the link (cell=), so a shared link lists its examples
     st.plotly_chart(
-        evaluation_figures.confusion_figure(metrics["confusion"], names), key="errors_confusion",
+        evaluation_figures.confusion_figure(metrics["confusion"], names, picked=labelled.chosen_cell()),
+        key="errors_confusion",
         on_select=lambda: labelled.on_cell_click("errors_confusion", len(names)), selection_mode="points",
         config=export.image_config("errors-confusion", image_format),
     )

@@ -64,8 +64,14 @@ def shown_table(frame: pd.DataFrame, digits: int = 4) -> Styler:
     return frame.round(digits).style.format(precision=digits, na_rep="–", subset=floats)
 
 
-def confusion_figure(confusion: Sequence[Sequence[int]], label_names: Sequence[str], title: str = "") -> go.Figure:
-    """Rows: true label, columns: predicted. A click on a cell selects its point, customdata (true, predicted)."""
+def confusion_figure(
+    confusion: Sequence[Sequence[int]],
+    label_names: Sequence[str],
+    title: str = "",
+    picked: tuple[int, int] | None = None,
+) -> go.Figure:
+    """Rows: true label, columns: predicted. A click on a cell selects its point, customdata (true, predicted);
+    `picked` (true, predicted) is framed, so the chart says which cell the examples below it come from."""
     matrix = np.asarray(confusion, dtype=np.int64)  # [labels, labels]
     names = _escaped(label_names)
     n = len(names)
@@ -85,6 +91,10 @@ def confusion_figure(confusion: Sequence[Sequence[int]], label_names: Sequence[s
             hovertemplate="%{hovertext}<extra></extra>", showlegend=False, name="cells",
         )
     )
+    if picked is not None and all(0 <= i < n for i in picked):
+        true, predicted = picked  # a category axis puts category k at k, so the cell spans k - 0.5 to k + 0.5
+        figure.add_shape(type="rect", x0=predicted - 0.5, x1=predicted + 0.5, y0=true - 0.5, y1=true + 0.5,
+                         line={"color": "#d62728", "width": 3}, name="picked cell")
     figure.update_layout(hovermode="closest", hoverdistance=200, clickmode="event+select", dragmode=False)
     figure.update_layout(
         title=title, xaxis={"title": "predicted", "side": "bottom"}, yaxis={"title": "true", "autorange": "reversed"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -77,6 +78,13 @@ def test_errors_page_on_the_challenge_set(challenge_report):
     assert any("read from the cache" in c.value for c in reopened.caption)
 
 
+def framed_cells(app: AppTest) -> list[tuple[float, float, float, float]]:
+    """(x0, x1, y0, y1) of each rectangle drawn on the confusion matrix."""
+    chart = next(c for c in app.get("plotly_chart") if "errors_confusion" in c.proto.id)
+    shapes = json.loads(chart.proto.spec)["layout"].get("shapes", [])
+    return [(s["x0"], s["x1"], s["y0"], s["y1"]) for s in shapes if s["type"] == "rect"]
+
+
 def test_a_confusion_cell_in_the_link_lists_its_examples(challenge_report):
     frame = challenge_report.frame
     app = open_page("app_pages/errors.py", {"cell": "1,0"})
@@ -85,11 +93,13 @@ def test_a_confusion_cell_in_the_link_lists_its_examples(challenge_report):
     listed = next(d.value for d in app.dataframe if "confidence" in d.value.columns)  # the cell's table comes first
     assert len(listed) == int(((frame["label"] == names[1]) & (frame["predicted"] == names[0])).sum())
     assert app.query_params["cell"] == "1,0"
+    assert framed_cells(app) == [(-0.5, 0.5, 0.5, 1.5)]  # the chart frames the cell listed: true 1, predicted 0
     # a cell kept from a model with more labels (the session keeps it across models): none, and a toast
     app.session_state["errors_cell"] = "2,1"
     app.run()
     assert not app.exception and not [s for s in app.subheader if s.value.startswith("True label ")]
     assert "cell" not in app.query_params and any("cell=2,1 is not a cell" in t.value for t in app.toast)
+    assert framed_cells(app) == []
     for garbled, why in (("7,0", "is not a cell of this model's 2 x 2 matrix"), ("x", "could not be read here")):
         app = open_page("app_pages/errors.py", {"cell": garbled})  # no cell, and a toast says why
         assert not [s for s in app.subheader if s.value.startswith("True label ")] and "cell" not in app.query_params

@@ -144,6 +144,12 @@ def test_clicking_a_confusion_cell_lists_its_examples(browser, app_url, busiest_
     box = point.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.get_by_role("heading", name=f"True label {true}, predicted {predicted}").wait_for(timeout=60_000)
+    chart.locator(".shapelayer path").first.wait_for(timeout=30_000)  # the picked cell is framed on the chart
+    page.wait_for_timeout(1500)  # the chart redrawn with its frame must not clear the pick (an empty selection)
+    assert page.get_by_role("heading", name=f"True label {true}, predicted {predicted}").count() == 1
+    frame, cell = chart.locator(".shapelayer path").first.bounding_box(), point.bounding_box()
+    assert frame["x"] < cell["x"] < frame["x"] + frame["width"]  # around the clicked cell's point
+    assert frame["y"] < cell["y"] < frame["y"] + frame["height"]
     tables = page.locator("[data-testid='stDataFrame']")
     assert tables.count() == 3  # per-class metrics, the cell's examples, the misclassified examples
     assert page.locator("[data-testid='stException']").count() == 0
