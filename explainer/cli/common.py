@@ -90,7 +90,8 @@ def stdout_for_json_only() -> None:
 
 MODEL_HELP = (
     "a shipped model's name (assets/models), a local model folder or a Hugging Face hub id (the local cache when "
-    "offline); default: the app's, the first shipped model present (sst2-minilm-thought-beacon)"
+    "offline); default: the app's, the first shipped model present (sst2-minilm-thought-beacon; with none on disk, "
+    "untrained-thought-beacon, whose random weights show the machinery but predict nothing)"
 )
 
 
