@@ -26,7 +26,7 @@ import torch
 from explainer.capture.encoding import InputError, tokenize
 from explainer.capture.validation import truncation_sentence
 from explainer.causal.alignment import Tokenized, tokenized
-from explainer.causal.batching import Run
+from explainer.causal.batching import Run, check_row_counts
 from explainer.causal.batching import run_rows as run_batched
 from explainer.causal.hooks import (
     Edit,
@@ -208,6 +208,7 @@ def ablate_heads(
     when it returns."""
     if mode not in MODES:
         raise InputError(f"Unknown ablation mode '{mode}': choose one of {', '.join(MODES)}")
+    check_row_counts(batch_rows=batch_rows)
     plan = layout(bundle)
     item = tokenized(bundle, text)
     means = reference_means(bundle, reference) if mode == "mean" else None

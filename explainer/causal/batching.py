@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explainer.capture.encoding import InputError
 from explainer.causal.hooks import Edit, Layout, Site, forward_extra, hooked, model_inputs, rows_per_pass
 from explainer.families import family_of
 from explainer.loading.bundle import ModelBundle
@@ -69,6 +70,14 @@ class Run:
     shared_prefix: bool  # rows joined mid-stack (False: every row ran from the input)
 
 
+def check_row_counts(**counts: int | None) -> None:
+    """Refuse a row count below 1 (None: no cap). A negative `batch_rows` made range() empty, and the never
+    filled logits came back as results; a negative `limit_rows` cut rows from the end."""
+    for name, count in counts.items():
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+            raise InputError(f"{name} must be a whole number of rows, 1 or more (None: no cap), not {count!r}")
+
+
 def run_rows(
     bundle: ModelBundle,
     plan: Layout,
@@ -84,6 +93,7 @@ def run_rows(
     """Logits of `inputs` with each row's edits. rows[0] must edit nothing (the seed); levels[i] (0 … layers) is
     the residual level before which row i edits nothing. `batch_rows` caps rows per pass (None: as many as memory
     allows; under 3 leaves no room beside the seed and check rows, so every row runs from the input)."""
+    check_row_counts(batch_rows=batch_rows)
     chunk = batch_rows or rows_per_pass(bundle, len(inputs["input_ids"]))
     if share_prefix and chunk >= 3 and len(rows) > 1:
         with bundle.lock:

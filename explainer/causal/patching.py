@@ -25,7 +25,7 @@ import torch
 from explainer.capture.encoding import InputError
 from explainer.causal.ablation import truncation_note
 from explainer.causal.alignment import Alignment, EditLike, Tokenized, resolve, tokenized
-from explainer.causal.batching import run_rows
+from explainer.causal.batching import check_row_counts, run_rows
 from explainer.causal.hooks import (
     Edit,
     Layout,
@@ -124,6 +124,7 @@ def patch(
     counterfactual's edits. `batch_rows` caps rows per forward pass (None: as many as memory allows).
     `limit_rows` runs only the first rows of the plan (a timing sample: later cells stay NaN). `share_prefix`:
     rows join the batch at the layer they patch (False: every row runs from the input; the same numbers)."""
+    check_row_counts(batch_rows=batch_rows, limit_rows=limit_rows)
     plan = layout(bundle)
     left, right = _tokenized_as(bundle, clean, "The clean text"), _tokenized_as(bundle, corrupted, "The corrupted text")
     if left.inputs["input_ids"] == right.inputs["input_ids"]:
@@ -159,7 +160,7 @@ def patch(
             "reads differently."
         )
     rows = plan_rows(plan, aligned)
-    rows = rows[:limit_rows] if limit_rows else rows
+    rows = rows[:limit_rows] if limit_rows is not None else rows
     run = run_rows(
         bundle,
         plan,

@@ -123,6 +123,9 @@ def test_bad_input(bundle):
         ablate_heads(bert, "   ")
     with pytest.raises(InputError, match="no texts"):
         ablate_heads(bert, "fine", reference=["  "])
+    for rows in (-3, 0, 2.5, True):  # -3 ran no pass and returned never-filled logits as the result
+        with pytest.raises(InputError, match=f"batch_rows must be a whole number of rows, 1 or more.*not {rows!r}"):
+            ablate_heads(bert, "fine", mode="zero", batch_rows=rows)
     long = ablate_heads(bert, " ".join(["the film is funny ."] * 40), mode="zero")
     assert long.truncated and any("only the beginning was analysed. That is its first" in note for note in long.notes)
 

@@ -120,6 +120,11 @@ def test_bad_input_says_why(bundle):
         patch(bert, "the film is funny .", "\u200b\u200b")
     with pytest.raises(InputError, match="^The clean text is empty"):
         patch(bert, "", "the film is warm .")
+    # a negative batch_rows returned never-filled logits as patching results; a negative limit_rows cut the last rows
+    for name in ("batch_rows", "limit_rows"):
+        for rows in (-2, 0):
+            with pytest.raises(InputError, match=f"^{name} must be a whole number of rows, 1 or more"):
+                patch(bert, "the film is funny .", "the film is warm .", **{name: rows})
 
 
 def test_unknown_family_names_the_supported_ones(checkpoint, tokenizer):
