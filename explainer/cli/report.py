@@ -92,12 +92,13 @@ def main(argv: list[str] | None = None) -> None:
     offered = offered_model(args.model)  # a demo's offered name, said in place of its folder
     note_unused_tau(bundle, args.tau, "--tau", offered)
     try:
+        # τ only where beacons read it (noted above; a model without them refuses a threshold), a path only where
+        # markers draw one
         options = {"layer": args.layer, "head": args.head, "method": args.method, "baseline": args.baseline,
                    "target": None if args.target is None else target_name(bundle.label_names, args.target),
-                   "statistic": args.statistic, "beacon_threshold": args.tau, "path_token": args.path_token}
-        linked = {**options, "beacon_threshold": args.tau if uses_beacons(config) else None,  # only beacons read τ
-                  "path_token": args.path_token if is_thought_beacon(config) else None}  # only markers draw a path
-        link, opens = _link(args.app_url, link_model(bundle, offered), args.text, pages, linked)
+                   "statistic": args.statistic, "beacon_threshold": args.tau if uses_beacons(config) else None,
+                   "path_token": args.path_token if is_thought_beacon(config) else None}
+        link, opens = _link(args.app_url, link_model(bundle, offered), args.text, pages, options)
         limits = demo_limits()  # a demo's attribution limit, as the app's report keeps it
         document = build_report(bundle, args.text, pages, **options, link=link, link_note=opens,
                                 model_label=offered, attribution_token_limit=limits and limits.attribution_tokens)

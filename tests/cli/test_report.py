@@ -187,3 +187,16 @@ def test_a_model_without_markers_carries_no_path_token_in_its_link(checkpoint, t
     document = demo_report(tmp_path, monkeypatch, capsys, "plain", checkpoint("bert"), [
         "--text", "fine", "--pages", "markers", "--path-token", "1"])
     assert "has no thought markers" in document and "path=" not in document and "reasoning path" not in document
+
+
+def test_tau_on_a_model_without_beacons_is_noted_and_the_report_still_written(checkpoint, tmp_path, capsys,
+                                                                             monkeypatch):
+    # the note said "--tau changes nothing", then the report failed: the threshold still reached the trace, which
+    # refuses one for a model without beacons
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "plain.html"
+    main(["--model", str(checkpoint("bert")), "--text", "a fine film", "--pages", "overview", "--tau", "0.4",
+          "--out", str(out)])
+    said = capsys.readouterr()
+    assert "has no activation beacons; --tau changes nothing" in said.err and "error" not in said.err
+    assert json.loads(said.out)["out"] == str(out) and "tau=" not in out.read_text(encoding="utf-8")
