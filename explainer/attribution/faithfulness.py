@@ -26,6 +26,7 @@ import torch
 
 from explainer.attribution import Attribution
 from explainer.attribution.inputs import prepare, rows_per_batch
+from explainer.capture.encoding import InputError
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon
@@ -72,7 +73,12 @@ def curve_counts(n: int) -> np.ndarray:
 def faithfulness(
     bundle: ModelBundle, attribution: Attribution, order: np.ndarray | None = None
 ) -> Faithfulness:
-    """Faithfulness of `attribution` (or of an explicit `order` of token positions, e.g. a random one)."""
+    """Faithfulness of `attribution` (or of an explicit `order` of token positions, e.g. a random one), on the
+    model that made it."""
+    if attribution.model_name != bundle.name or attribution.label_names != tuple(bundle.label_names):
+        # another model's ranking, scored here, says nothing of either (or fails on a shape, if the tokens differ)
+        raise InputError(f"This attribution is of {attribution.model_name}, not {bundle.name}: faithfulness removes "
+                         "tokens in its order and watches the model that made it. Pass that model's bundle.")
     order = ranking(attribution) if order is None else np.asarray(order)
     prepared = prepare(bundle, attribution.text, attribution.baseline)
     n = len(order)
@@ -172,9 +178,13 @@ def agreement(attributions: Mapping[str, Attribution], k: int = 5, absolute: boo
     text = ~first.special_tokens
     values = []
     for method in methods:
-        scores = attributions[method].scores
-        if scores.shape != first.scores.shape:
-            raise ValueError("Attributions of different inputs cannot be compared")
+        each = attributions[method]
+        if (each.model_name, each.text, each.tokens) != (first.model_name, first.text, first.tokens):
+            # of two texts of one length, it ranked token 1 of one against token 1 of the other (Spearman 1.0)
+            raise InputError(f"Attributions of different inputs cannot be compared: {methods[0]} is of "
+                             f"{first.model_name} on {first.text[:40]!r}, {method} of {each.model_name} on "
+                             f"{each.text[:40]!r}")
+        scores = each.scores
         values.append(np.abs(scores[text]) if absolute else scores[text])
     n = int(text.sum())
     k = max(1, min(k, n // 2))

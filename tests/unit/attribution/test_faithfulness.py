@@ -10,6 +10,7 @@ import torch
 
 from explainer.attribution import AttributionOptions, attribute, attribute_all
 from explainer.attribution.faithfulness import agreement, curve_counts, faithfulness, ranking
+from explainer.capture.encoding import InputError
 from explainer.loading.bundle import load_model
 from tests.conftest import build_model, save_checkpoint
 
@@ -81,6 +82,19 @@ def test_agreement_of_a_method_with_itself_its_reverse_and_others(bundle):
     assert matrix.spearman.shape == (3, 3) and matrix.k == 3
     assert np.allclose(matrix.spearman, matrix.spearman.T) and np.allclose(np.diag(matrix.top_k_overlap), 1)
     assert ((matrix.top_k_overlap >= 0) & (matrix.top_k_overlap <= 1)).all()
+    # two texts of one length: token i of one was ranked against token i of the other (Spearman 1.0)
+    other = dataclasses.replace(results["occlusion"], text=TEXT.upper())
+    with pytest.raises(InputError, match="Attributions of different inputs cannot be compared"):
+        agreement({"a": results["occlusion"], "b": other})
+
+
+def test_faithfulness_refuses_another_model_s_attribution(bundle):
+    """It scored the other model's ranking on this model (or failed on a tensor shape if the tokens differed)."""
+    bert, ours = bundle("bert"), bundle("ours")
+    made = attribute(bert, TEXT, "saliency")
+    with pytest.raises(InputError, match=f"This attribution is of {bert.name}, not {ours.name}"):
+        faithfulness(ours, made)
+    assert faithfulness(bert, made).deletion.shape == faithfulness(bert, made).insertion.shape
 
 
 # --- a task with a known answer ------------------------------------------------------------------------
