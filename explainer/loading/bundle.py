@@ -105,7 +105,12 @@ def load_model(
     `None` loads the app's default model. Raises ModelLoadError with a message naming the problem.
     """
     keep_freed_memory_mapped()  # a process that loads models traces them: see explainer/loading/memory.py
+    if name_or_path is not None and not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"load_model takes a model name or folder (str or Path), not {type(name_or_path).__name__}")
     name = str(name_or_path) if name_or_path is not None else shipped.default_model_name()
+    if not name.strip():  # "" read the current folder ("." has no config.json)
+        raise ModelLoadError("No model given: name a shipped model, a local model folder or a hub id (None: the "
+                             "default)")
     folder = shipped.resolve(name)
     target = torch.device(device) if device is not None else default_device()
     stamp = None
@@ -113,7 +118,7 @@ def load_model(
         stamp = folder_stamp(folder)  # before the files are read
         model, tokenizer = _load_folder(folder, allow_pickle)
     elif looks_like_path(name):
-        if Path(name).expanduser().is_file():
+        if Path(name).expanduser().exists():  # a file, or a device such as /dev/null: there, but no folder
             raise ModelLoadError(f"{name} is a file, not a model folder: give the folder that holds config.json")
         raise ModelLoadError(f"Model folder not found: {name}")
     else:

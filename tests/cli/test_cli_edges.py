@@ -121,6 +121,8 @@ def test_a_file_given_as_a_model_folder_is_called_a_file(tmp_path, capsys):
     weights.write_bytes(b"\0" * 8)
     code, _, err = outcome(trace, ["--model", str(weights), "--text", "hi"], capsys)
     assert code == 2 and "is a file, not a model folder" in err
+    code, _, err = outcome(trace, ["--model", "/dev/null", "--text", "hi"], capsys)  # there: not "not found"
+    assert code == 2 and "/dev/null is a file, not a model folder" in err
 
 
 def test_model_card_says_what_it_wrote(tmp_path, capsys, monkeypatch):

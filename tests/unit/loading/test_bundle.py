@@ -69,6 +69,14 @@ def test_missing_path_names_the_path(tmp_path):
         load_model(str(missing))
 
 
+def test_an_empty_name_or_a_non_name_is_refused():
+    for empty in ("", "  "):  # "" read the current folder: ". has no config.json"
+        with pytest.raises(ModelLoadError, match="^No model given"):
+            load_model(empty)
+    with pytest.raises(TypeError, match="not int"):  # 3 was looked up as the model '3'
+        load_model(3)
+
+
 def test_unknown_hub_id_offline_is_a_load_error_naming_it(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never try the network from tests
     with pytest.raises(ModelLoadError, match="nobody-here/no-such-classifier"):
