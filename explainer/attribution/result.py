@@ -46,7 +46,7 @@ class Attribution(FrozenArrays):
     target_logit: float  # F(x): the target's logit
     baseline_logit: float | None  # F(baseline) for path methods
     baseline: str
-    steps: int | None  # integration steps actually used
+    steps: int | None  # path points evaluated (adaptive IG: a first grid of 8 intervals is 9 points; captum: n_steps)
     seconds: float
     truncated: bool
     notes: tuple[str, ...] = ()

@@ -32,6 +32,17 @@ CHOICES = (*METHODS, "graph")
 SAMPLES = AttributionOptions.samples
 
 
+MOST_STEPS = 4096  # --steps beyond this is a typo, not a wish (IG's path points are batched forward passes)
+
+
+def step_count(text: str) -> int:
+    """argparse type of --steps: 1 to MOST_STEPS."""
+    value = at_least_one(text)
+    if value > MOST_STEPS:
+        raise argparse.ArgumentTypeError(f"must be at most {MOST_STEPS}, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer attribute", description=describe(__doc__))
     parser.add_argument("--model", default=None, help=MODEL_HELP)
@@ -41,15 +52,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", default=None, choices=BASELINES,
                         help="what replaces text tokens (default pad; not the graph's: it scales attention from 0)")
     parser.add_argument(
-        "--steps", type=at_least_one, default=None,
-        help="IG: intervals of the first grid (default: adaptive until the error bound holds); layer conductance: "
+        "--steps", type=step_count, default=None,
+        help="IG: intervals of the first grid, rounded up to even (Simpson panels span two; default: adaptive until "
+        f"the error bound holds, from {AttributionOptions.steps} intervals to at most "
+        f"{AttributionOptions.max_steps} path points, more if --steps asks for more); layer conductance: "
         "intervals of its first grid (default 32, doubled up to 256 until each layer is within 5%% of complete); "
         f"graph: the most intervals per layer, doubled until its completeness check holds (default {DEFAULT_STEPS})",
     )
     parser.add_argument("--samples", type=at_least_one, default=None,
                         help=f"LIME / KernelSHAP samples (default {SAMPLES})")
     parser.add_argument(
-        "--threshold", type=unit_interval, default=DEFAULT_THRESHOLD,
+        "--threshold", type=unit_interval, default=None,
         help=f"graph: edges kept above this share of the strongest (default {DEFAULT_THRESHOLD})"
     )
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
@@ -70,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.baseline is not None or args.samples is not None:
                 print("note: --baseline and --samples do not apply to the graph", file=sys.stderr)
             result = attention_attribution(bundle, args.text, target=args.target, steps=args.steps or DEFAULT_STEPS)
-            graph = result.graph(args.threshold)
+            graph = result.graph(DEFAULT_THRESHOLD if args.threshold is None else args.threshold)
             payload = {
                 "model": bundle.name,
                 "method": "graph",
@@ -85,11 +98,13 @@ def main(argv: list[str] | None = None) -> None:
             }
         else:
             reads = REGISTRY[args.method].reads
-            unused = [f"--{name}" for name in ("baseline", "steps", "samples", "target")
-                      if getattr(args, name) is not None and name not in reads]
+            unused = [f"--{name}" for name in ("baseline", "steps", "samples", "target", "threshold")
+                      if getattr(args, name) is not None and name not in reads]  # threshold: the graph's alone
             if unused:
                 print(f"note: {args.method} does not use {', '.join(unused)}", file=sys.stderr)
             steps = {"steps": args.steps, "conductance_steps": args.steps} if args.steps is not None else {}
+            if args.steps is not None:  # a first grid finer than the cap: the cap gives way (it was cut in silence)
+                steps["max_steps"] = max(AttributionOptions.max_steps, args.steps + 2)
             options = AttributionOptions(baseline=args.baseline or "pad", samples=args.samples or SAMPLES, **steps)
             payload = attribute(bundle, args.text, args.method, target=args.target, options=options).as_dict()
     except (InputError, GraphUnsupported, ValueError) as error:

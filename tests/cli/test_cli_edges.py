@@ -189,6 +189,20 @@ def test_attribute_says_which_given_options_a_method_does_not_use(checkpoint, ca
     code, _, err = outcome(attribute, ["--model", model, "--text", "a fine film", "--method",
                                        "integrated_gradients", "--baseline", "mask", "--steps", "4"], capsys)
     assert code == 0 and "note:" not in err
+    code, _, err = outcome(attribute, ["--model", model, "--text", "a fine film", "--method", "saliency",
+                                       "--threshold", "0.5"], capsys)  # the graph's alone: it passed in silence
+    assert code == 0 and "note: saliency does not use --threshold" in err
+
+
+def test_ig_steps_beyond_the_cap_are_run_and_an_absurd_count_refused(checkpoint, capsys):
+    """--steps 1000 was cut to 255 path points in silence; 100000000 too."""
+    model = str(checkpoint("bert"))
+    code, out, _ = outcome(attribute, ["--model", model, "--text", "a fine film", "--method", "integrated_gradients",
+                                       "--steps", "300"], capsys)
+    assert code == 0 and json.loads(out)["steps"] == 301  # 300 intervals (even already): 301 points
+    code, _, err = outcome(attribute, ["--model", model, "--text", "a fine film", "--method", "integrated_gradients",
+                                       "--steps", "100000000"], capsys)
+    assert code == 2 and "--steps: must be at most 4096, got 100000000" in err
 
 
 def test_an_error_during_a_progress_bar_gets_a_line_of_its_own(capsys):
