@@ -30,13 +30,17 @@ _PUBLIC = {
     "REGISTRY": "registry",
     "Method": "registry",
     "Attribution": "result",
+    "MethodUnsupported": "layer_methods",
+    "GraphUnsupported": "graph",
 }
 __all__ = [
     "METHODS",
     "REGISTRY",
     "Attribution",
     "AttributionOptions",
+    "GraphUnsupported",
     "Method",
+    "MethodUnsupported",
     "attribute",
     "attribute_all",
     "each_method",
@@ -44,6 +48,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from explainer.attribution.attributing import attribute, attribute_all, each_method
+    from explainer.attribution.graph import GraphUnsupported
+    from explainer.attribution.layer_methods import MethodUnsupported
     from explainer.attribution.options import AttributionOptions
     from explainer.attribution.registry import METHODS, REGISTRY, Method
     from explainer.attribution.result import Attribution

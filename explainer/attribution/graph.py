@@ -44,6 +44,7 @@ from explainer.attribution.options import GRAPH_STEPS as DEFAULT_STEPS  # define
 from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD  # them without importing torch
 from explainer.attribution.options import UNRELIABLE
 from explainer.capture import layer_hooks
+from explainer.capture.encoding import InputError
 from explainer.families import FAMILIES, family_of, missing_family_note, single_readout_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
@@ -62,8 +63,9 @@ EDGE_CHANGE = 0.10
 MAX_HEADS_SHOWN = 3
 
 
-class GraphUnsupported(ValueError):
-    """The model's family has no known attention output projection to scale."""
+class GraphUnsupported(InputError):
+    """The model's family has no known attention output projection to scale (an InputError, as
+    MethodUnsupported and CausalUnsupported are: a model the request cannot take)."""
 
 
 def supports_graph(architecture: str) -> bool:

@@ -218,13 +218,16 @@ def test_a_mean_pooled_modernbert_refuses_the_one_position_methods_and_keeps_the
 
 
 def test_a_mean_pooled_modernbert_has_no_attribution_graph(tokenizer, tmp_path):
-    from explainer import load_model
-    from explainer.attribution.graph import GraphUnsupported, attention_attribution
+    from explainer import InputError, load_model
+    from explainer.attribution import GraphUnsupported, MethodUnsupported
+    from explainer.attribution.graph import attention_attribution
     from tests.conftest import save_checkpoint
 
     folder = save_checkpoint(build_model("modernbert", classifier_pooling="mean"), tokenizer, tmp_path / "mean")
     with pytest.raises(GraphUnsupported, match="mean-pools every position"):
         attention_attribution(load_model(folder, device="cpu"), "a fine film")
+    # one kind of error for "this model cannot take that request", as MethodUnsupported and CausalUnsupported are
+    assert issubclass(GraphUnsupported, InputError) and issubclass(MethodUnsupported, InputError)
 
 
 def test_a_family_not_in_the_table_refuses_the_one_position_methods(tokenizer, tmp_path):
