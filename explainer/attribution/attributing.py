@@ -34,6 +34,9 @@ def attribute(
     options: AttributionOptions = AttributionOptions(),
 ) -> Attribution:
     """Attribute the model's `target` logit (default: the predicted label) for `text` with `method`."""
+    if not isinstance(options, AttributionOptions):  # a dict failed later as "'dict' object has no attribute"
+        raise TypeError(f"options must be an AttributionOptions (AttributionOptions(steps=16, ...)), not "
+                        f"{type(options).__name__}")
     if method not in REGISTRY:
         raise InputError(f"Unknown method '{method}': choose one of {', '.join(METHODS)}")
     compute = REGISTRY[method].function()

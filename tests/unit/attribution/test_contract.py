@@ -87,3 +87,9 @@ def test_method_contract(bundle, case):
 def test_registry_entries_are_complete():
     for name, method in REGISTRY.items():
         assert method.name == name and method.title and callable(method.function())
+
+
+def test_options_of_another_type_are_a_type_error_naming_the_class(bundle):
+    # a dict of options failed inside a method with "'dict' object has no attribute 'baseline'"
+    with pytest.raises(TypeError, match="options must be an AttributionOptions.*not dict"):
+        attribute(bundle("bert"), "a fine film", "saliency", options={"steps": 16})
