@@ -38,7 +38,8 @@ if trace is not None and trace.beacon_gates is None:
         st.subheader("Measured MLP update ratio (this model has no beacons)")
         st.caption("Not a gate: how large each layer's MLP update is next to the word's state, ‖MLP(h)‖ / ‖h‖, "
                    "measured with hooks. Small values mark MLP evaluations that change little.")
-        st.plotly_chart(tb_figures.mlp_ratio_map(trace), width="stretch", key="beacons_ratio_map")
+        st.plotly_chart(tb_figures.mlp_ratio_map(trace), width="stretch", key="beacons_ratio_map",
+                        config=export.image_config("mlp-update-ratio", "png"))
     elif trace.family_notes:  # a family the per-architecture table lacks: which, and how to add it
         st.info(markdown_literal(" ".join(trace.family_notes)))
 elif trace is not None:

@@ -11,6 +11,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 
+from explainer.views.colours import page_safe
 from explainer.views.text import numbered, plot_text, tau_text, token_labels
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def _fade(color: str, alpha: float = 0.35) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
-def _layers_by_tokens(trace: Trace, values: np.ndarray, title: str, name: str, colorscale: str, zmax: float,
+def _layers_by_tokens(trace: Trace, values: np.ndarray, title: str, name: str, colorscale: str | list, zmax: float,
                       hover_extra: list[list[str]] | None = None) -> go.Figure:
     labels = token_labels(trace.tokens)
     layers = values.shape[0]
@@ -190,7 +191,7 @@ def _layers_by_tokens(trace: Trace, values: np.ndarray, title: str, name: str, c
             y=_layer_labels(layers),
             zmin=0.0,
             zmax=zmax,
-            colorscale=colorscale,
+            colorscale=page_safe(colorscale),
             customdata=custom,
             colorbar={"title": name},
             hovertemplate=f"%{{y}} · token %{{x}}<br>{name} %{{z:.4f}}%{{customdata}}<extra></extra>",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import plotly.colors
 import pytest
 
 from explainer.capture.tracing import trace
 from explainer.thought_beacon.beacons import input_compute
 from explainer.thought_beacon.interventions import gate_pins, marker_forces
 from explainer.views import thought_beacon as tb_figures
+from explainer.views.colours import STAND_IN, page_safe
 
 TEXT = "A <b>bold</b> film & a quiet triumph."
 
@@ -63,6 +65,9 @@ def test_mlp_ratio_map_for_any_family(bundle):
     bert = trace(bundle("bert"), TEXT)
     figure = tb_figures.mlp_ratio_map(bert)
     assert np.array_equal(np.array(figure.data[0].z), bert.mlp_update_ratio)
+    # its darkest stop (the largest ratios) was Magma's "#000004", a string Streamlit's page swaps for a theme
+    # colour: the largest values were drawn pale pink
+    assert not STAND_IN.search(figure.to_json()) and figure.data[0].colorscale[-1][1] == "rgb(0, 0, 4)"
     with pytest.raises(ValueError, match="no thought markers"):
         tb_figures.marker_map(bert)
 
@@ -81,3 +86,9 @@ def test_tau_curve_marks_the_model_tau():
     assert list(ring.x) == [0.3] and ring.name == "chosen τ (0.44, drawn at the nearest swept τ 0.50)"
     low, high = figure.layout.yaxis.range
     assert high - low >= 0.1 and low <= 0.78 and high >= 0.8
+
+
+def test_page_safe_scales_keep_every_colour_and_write_stand_ins_as_rgb():
+    assert page_safe("Viridis") == [[p, c] for p, c in plotly.colors.get_colorscale("Viridis")]
+    assert page_safe([[0, "#000030"], [0.5, "#000031"], [1, "#00000A"]]) == [
+        [0, "rgb(0, 0, 48)"], [0.5, "#000031"], [1, "#00000A"]]  # 31 and hex letters are no stand-ins
