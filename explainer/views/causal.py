@@ -79,11 +79,22 @@ def position_map(result: Patching, which: str) -> go.Figure:
     return figure
 
 
-def head_map(values: np.ndarray, title: str, colorbar: str, hover_name: str, diverging: bool = True) -> go.Figure:
-    """Layers x heads. Each cell carries (layer, head) as customdata so a click opens that head."""
+def _logit_scale(values: np.ndarray) -> float:
+    """The largest |change|: logit changes have no natural unit, so the shares' ±1 floor left a model whose heads
+    move its logit by 0.15 nearly white."""
+    finite = np.abs(values[np.isfinite(values)])
+    largest = float(finite.max()) if finite.size else 0.0
+    return largest if largest > 0 else 1.0
+
+
+def head_map(
+    values: np.ndarray, title: str, colorbar: str, hover_name: str, diverging: bool = True, shares: bool = True
+) -> go.Figure:
+    """Layers x heads. Each cell carries (layer, head) as customdata so a click opens that head. A diverging map
+    of `shares` (restored shares) spans at least ±1; of logit changes, ± the largest."""
     layers, heads = values.shape
     custom = np.array([[[layer, head] for head in range(heads)] for layer in range(layers)])
-    scale = _share_scale(values) if diverging else None
+    scale = (_share_scale(values) if shares else _logit_scale(values)) if diverging else None
     figure = go.Figure(
         go.Heatmap(
             z=values,
@@ -114,12 +125,18 @@ def patched_heads(result: Patching) -> go.Figure:
     return head_map(result.heads, "Each head's output patched at every partnered position", "restored", "restored")
 
 
+def _clipped(label: str, limit: int = 20) -> str:
+    """A label short enough for a half-width chart's title (the caption beside it names it whole)."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
 def ablated_heads(result: Ablation) -> go.Figure:
     return head_map(
         result.heads,
-        f"Change of the {plot_text(result.target_label)} logit with the head {result.mode}-ablated",
+        f"Change of the {plot_text(_clipped(result.target_label))} logit, head {result.mode}-ablated",
         "logit change",
         "target logit change",
+        shares=False,
     )
 
 
@@ -133,7 +150,7 @@ def layer_effects(result: Ablation) -> go.Figure:
         if values is not None:
             figure.add_bar(name=name, x=[f"L{i}" for i in range(len(values))], y=values)
     figure.update_layout(
-        title=f"Per layer: change of the {plot_text(result.target_label)} logit",
+        title=f"Per layer: change of the {plot_text(_clipped(result.target_label, 40))} logit",
         barmode="group",
         yaxis={"title": "logit change"},
         height=320,
@@ -152,7 +169,8 @@ def rank_correlation(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def top_heads_table(rows: list[tuple[int, int, float]], column: str) -> pd.DataFrame:
-    return pd.DataFrame([{"layer": layer, "head": head, column: round(value, 4)} for layer, head, value in rows])
+    # 4 significant digits, not 4 places: a model whose heads move its logit by 1e-5 listed five zeros
+    return pd.DataFrame([{"layer": layer, "head": head, column: float(f"{value:.4g}")} for layer, head, value in rows])
 
 
 def patch_summary(result: Patching) -> str:

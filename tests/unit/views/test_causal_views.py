@@ -40,3 +40,30 @@ def test_the_patching_summary_escapes_label_names_and_counts_in_words(bundle, ch
     assert f"{count} corrupted tokens without a partner" in summary and count > 1
     one = views.patch_summary(patch(named, "the film is funny .", "the film is a funny ."))
     assert "1 corrupted token without a partner" in one
+
+
+def test_the_ablation_map_spans_its_largest_change_and_the_patching_maps_at_least_one(bundle):
+    """Ablation reused the shares' ±1 floor: heads moving the logit by 0.15 drew a map nearly white."""
+    import numpy as np
+
+    small = np.array([[0.15, -0.05], [0.0, 0.02]])
+    logit = views.head_map(small, "t", "logit change", "change", shares=False).data[0]
+    assert (logit.zmin, logit.zmax) == (-0.15, 0.15)
+    share = views.head_map(small, "t", "restored", "restored").data[0]
+    assert (share.zmin, share.zmax) == (-1.0, 1.0)
+    flat = views.head_map(np.zeros((2, 2)), "t", "logit change", "change", shares=False).data[0]
+    assert (flat.zmin, flat.zmax) == (-1.0, 1.0)  # no change anywhere: a scale, not a division by zero
+
+
+def test_the_top_heads_keep_four_significant_digits_and_titles_clip_long_labels(bundle, tokenizer, tmp_path):
+    from explainer.causal import ablate_heads
+    from explainer.loading.bundle import load_model
+    from tests.conftest import build_model, save_checkpoint
+
+    table = views.top_heads_table([(0, 1, 1.234567e-5), (1, 0, -0.5)], "logit change")
+    assert table["logit change"].tolist() == [1.235e-5, -0.5]  # rounded to 4 places, the first read 0.0
+    long = "a label name far too long for a half-width chart title"
+    model = build_model("bert", id2label={0: "neg", 1: long}, label2id={"neg": 0, long: 1})
+    named = load_model(save_checkpoint(model, tokenizer, tmp_path / "named"), device="cpu")
+    figure = views.ablated_heads(ablate_heads(named, "the film is funny .", target=long, mode="zero"))
+    assert figure.layout.title.text == "Change of the a label name far to… logit, head zero-ablated"
