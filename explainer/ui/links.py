@@ -641,7 +641,7 @@ def live_view(page: str, params: Mapping[str, str]) -> LiveView:
     view = LiveView(pages=DEFAULT_PAGES + ((page,) if page in PAGES and page not in DEFAULT_PAGES else ()))
     if page in ("", "overview", "attention"):
         view = replace(view, layer=number("layer", int, None), head=number("head", int, 0))
-    if page == "attention" and params.get("stat") in FIELDS:
+    if page in ("attention", "causal") and params.get("stat") in FIELDS:  # Causal's right map: the same statistic
         view = replace(view, statistic=params["stat"])
     if page in ("attribution", "whatif"):  # What-if attributes its original as Attribution does, with pad, predicted
         view = replace(view, method=params.get("method", "") if params.get("method") in METHODS else DEFAULT_METHOD)

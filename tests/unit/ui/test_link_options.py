@@ -66,6 +66,8 @@ def test_a_live_page_link_gives_the_view_it_showed():
     assert live_view("attribution", {"target": "positive"}).target == "positive"
     assert live_view("attention", {"stat": "self_share"}).statistic == "self_share"
     assert live_view("attention", {"stat": "bogus"}).statistic == "entropy"
+    # the Causal page's head statistic map: the report drew entropy beside a page that showed another
+    assert live_view("causal", {"stat": "first_token_share"}).statistic == "first_token_share"
     assert live_view("", {"stat": "self_share"}).statistic == "entropy"  # another page's option
     # the markers' path token is drawn; forcing and pinning are named as left out
     markers = live_view("markers", {"path": "4", "force_layers": "2,3", "force_pos": "4", "force_marker": "5"})
