@@ -355,10 +355,13 @@ def _examples(
         if special or end <= start:  # [CLS]/[SEP]: no span in the text; show where the text starts, or where what
             # the model read of it ends (`end`: a truncated text's [SEP] follows its last read word, not its end)
             token = readable_tokens(tokenizer, [token_id])[0]
-            first, last = (0, width) if position == 0 else (max(0, end - width), end)
-            left, middle, right = ("", token, text[:width]) if position == 0 else (text[first:end], token, "")
+            if position == 0:
+                first, last = 0, _word_end(text, 0, width)
+            else:
+                first, last = _word_start(text, end - width, end), end
+            left, middle, right = ("", token, text[:last]) if position == 0 else (text[first:end], token, "")
         else:
-            first, last = max(0, start - width), end + width
+            first, last = _word_start(text, start - width, start), _word_end(text, end, end + width)
             left, middle, right = text[first:start], text[start:end], text[end:last]
         # cut where text is left out beyond the characters shown (SST-2's sentences end in a space: not cut)
         cut = (bool(text[:first].strip()), bool(text[last:].strip()))
@@ -371,6 +374,24 @@ def _examples(
             }
         )
     return result
+
+
+def _word_start(text: str, first: int, limit: int) -> int:
+    """`first` (clamped to 0), moved past a word it would cut in two ("tched it with..."), if a space before
+    `limit` allows: a context starts at a word."""
+    first = max(0, first)
+    if first == 0 or first >= limit or text[first - 1].isspace() or text[first].isspace():
+        return first
+    space = next((i for i in range(first, limit) if text[i].isspace()), None)
+    return first if space is None else space + 1
+
+
+def _word_end(text: str, limit: int, last: int) -> int:
+    """`last`, moved back before a word it would cut in two ("...ssive."), if a space after `limit` allows."""
+    if last >= len(text) or last <= limit or text[last].isspace() or text[last - 1].isspace():
+        return last
+    space = next((i for i in range(last - 1, limit - 1, -1) if text[i].isspace()), None)
+    return last if space is None else space
 
 
 def direct_effect_note(model) -> str | None:

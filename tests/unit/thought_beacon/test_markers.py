@@ -272,7 +272,10 @@ def test_a_truncated_texts_sep_example_shows_the_words_it_follows_not_the_unread
     shown = [example for entry in result["entries"] for example in entry["examples"] if example["position"] == sep]
     assert shown  # every slot is some marker's example when 200 are kept per marker
     for example in shown:
-        assert example["left"] == long_text[read_end - 20 : read_end] and example["right"] == ""
+        # the 20 characters before, from the first word that starts in them (a context starts at a word)
+        left = example["left"]
+        assert long_text[:read_end].endswith(left) and 10 < len(left) <= 20 and example["right"] == ""
+        assert long_text[read_end - len(left) - 1] == " "
         assert "END" not in example["left"]
         # the card's ellipses: cut on the left, and the text goes on past what the model read
         card = example_context(example, ellipsis=True)
@@ -305,6 +308,23 @@ def test_a_context_is_cut_only_where_text_is_left_out(ours_bundle):
     shown = {e["position"]: e for entry in result["entries"] for e in entry["examples"]}
     assert shown[max(shown)]["cut"] == [True, False]  # [SEP]: 14 characters before it, "th" left out, " " after
     assert shown[0]["cut"] == [False, True] and shown[1]["cut"] == [False, False]  # "the": all of the rest fits
+
+
+def test_a_context_starts_and_ends_at_words(ours_bundle):
+    """The dictionary's CSV read "tched it with my brother…" and "…ssive.": a context cut mid-word."""
+    text = "we all watched it with my brother and found it quite impressive today"
+    options = DictionaryOptions(forced_effect=False, examples=200, context_chars=12)
+    result = build_dictionary(ours_bundle, [text], options)
+    shown = 0
+    for entry in result["entries"]:
+        for example in entry["examples"]:
+            if example["special"]:
+                continue
+            context = example["left"] + example["token"] + example["right"]
+            assert f" {context.strip()} " in f" {text} ", example  # its outer words whole (the token: a piece)
+            assert len(example["left"]) <= 12 and len(example["right"]) <= 12
+            shown += 1
+    assert shown > 20
 
 
 def test_the_direct_effect_is_qualified_only_where_the_write_has_no_direct_path(ours_bundle):
