@@ -26,11 +26,16 @@ ALL = "all"
 CF_METHODS = (ALL, *METHODS)  # the page's generator choice; "all" runs every generator
 
 
-def no_flip_advice(choice: str) -> str:
-    """What to try when a search found no flip: another generator, unless every one already ran."""
+SURE = 0.9  # a prediction this probable may well resist 3 word edits
+
+
+def no_flip_advice(choice: str, confidence: float | None = None) -> str:
+    """What to try when a search found no flip: another generator, unless every one already ran. `confidence`,
+    the original prediction's probability, says whether "the model may be sure of this text" is true."""
     if choice == ALL:
+        sure = " (the model may be sure of this text)" if confidence is not None and confidence >= SURE else ""
         return ("No generator found a flip within 3 word edits (each scores its most promising edits, not every "
-                "one): edit the copy above by hand, or give your own swaps (the model may be sure of this text).")
+                f"one): edit the copy above by hand, or give your own swaps{sure}.")
     return ("This generator found no flip within 3 word edits (it scores its most promising edits, not every one): "
             "try another generator, or all of them.")
 ASKED = "_whatif_asked"  # (model, text, method, swaps, target) whose flips the user asked for (progressive.asked)
@@ -302,7 +307,7 @@ def counterfactual_section(model_name: str, original: str) -> None:
 
         st.caption(markdown_literal(whatif_figures.swap_outcomes(original, parse_swaps(swaps), search)))
     if not search.counterfactuals:
-        st.info(no_flip_advice(choice))
+        st.info(no_flip_advice(choice, search.original.probabilities.get(search.original.label)))
         return
     table_key = _flips_key()
     shown = st.session_state.get(table_key)

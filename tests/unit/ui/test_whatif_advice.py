@@ -11,3 +11,9 @@ def test_after_every_generator_the_advice_is_not_another_generator():
     assert "another generator" not in no_flip_advice(ALL) and "by hand" in no_flip_advice(ALL)
     for method in METHODS:
         assert "try another generator" in no_flip_advice(method)
+
+
+def test_the_model_is_called_sure_only_of_a_confident_prediction():
+    # it said "the model may be sure of this text" of a prediction at 33.9% on a 3-label model
+    assert "may be sure" not in no_flip_advice(ALL, 0.339) and "may be sure" not in no_flip_advice(ALL)
+    assert "(the model may be sure of this text)." in no_flip_advice(ALL, 0.97)
