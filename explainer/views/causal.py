@@ -152,7 +152,7 @@ def layer_effects(result: Ablation) -> go.Figure:
     figure.update_layout(
         title=f"Per layer: change of the {plot_text(_clipped(result.target_label, 40))} logit",
         barmode="group",
-        yaxis={"title": "logit change"},
+        yaxis={"title": "logit change", "exponentformat": "power"},  # plotly's default SI read "−50µ" for 5e-5
         height=320,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
