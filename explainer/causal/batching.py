@@ -32,6 +32,7 @@ work in single-row forward passes.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -74,7 +75,7 @@ def check_row_counts(**counts: int | None) -> None:
     """Refuse a row count below 1 (None: no cap). A negative `batch_rows` made range() empty, and the never
     filled logits came back as results; a negative `limit_rows` cut rows from the end."""
     for name, count in counts.items():
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        if count is not None and (isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1):
             raise InputError(f"{name} must be a whole number of rows, 1 or more (None: no cap), not {count!r}")
 
 
