@@ -225,6 +225,32 @@ def writing_to(path: str | Path) -> Iterator[None]:
         fail(f"cannot write to {path}: {error.strerror or error}")
 
 
+def refuse_foreign_files(folder: str | Path, kind: str, outputs: Sequence[str]) -> None:
+    """Stop a local run that writes `outputs` into --out `folder` where they would land among other files: it may
+    be new, empty, hold only `outputs` (an earlier run's, replaced) or be a results folder of the same `kind` (an
+    engine run's, beside whose results they are written). Anything else is the user's or another run's: refused,
+    as a results folder refuses it (map replaced a points.parquet it had not written, and wrote into evaluate's
+    results)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    from explainer.scale.manifest import MANIFEST, ResultsError, read_manifest
+
+    names = {entry.name for entry in folder.iterdir()}
+    if MANIFEST in names:
+        try:
+            held = read_manifest(folder).kind
+        except ResultsError as error:
+            fail(str(error))
+        if held == kind:
+            return
+        fail(f"--out {folder} holds the results of a run of '{held}': give another folder, or remove this one "
+             f"(the {kind} files would be written among them)")
+    if foreign := names - set(outputs):
+        fail(f"--out {folder} is not empty and holds no {kind} results ({', '.join(sorted(foreign)[:5])}): give an "
+             "empty or new folder")
+
+
 def refuse_unwritable_cache(out: str | Path) -> None:
     """Stop, before any pass, a run into `out` whose results are read back through the cache when the cache folder
     cannot be written (evaluate's report, map's projection): the pass ran to the end and then failed (evaluate

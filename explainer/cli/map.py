@@ -35,6 +35,7 @@ from explainer.cli.common import (
     offered_model,
     print_json,
     progress_bar,
+    refuse_foreign_files,
     refuse_unwritable_cache,
     unit_interval,
     writing_to,
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_allow_pickle(parser)
     add_engine_arguments(parser)
     return parser
+
+
+MAP_FILES = ("points.parquet", "neighbours.parquet", "likely_mislabelled.csv")  # what --out receives
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             files = len(results.manifest.files)
             scale = engine_summary(results, reused)
         else:
+            refuse_foreign_files(out, "map", MAP_FILES)
             data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
     except (DatasetError, OSError, ValueError) as error:
         fail(str(error))
@@ -162,9 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     })
     with writing_to(out):
         out.mkdir(parents=True, exist_ok=True)
-        points.to_parquet(out / "points.parquet", index=False)
-        neighbours.to_parquet(out / "neighbours.parquet", index=False)
-        (out / "likely_mislabelled.csv").write_bytes(mislabelled_csv(result, numbers))
+        points_file, neighbours_file, mislabelled_file = (out / name for name in MAP_FILES)
+        points.to_parquet(points_file, index=False)
+        neighbours.to_parquet(neighbours_file, index=False)
+        mislabelled_file.write_bytes(mislabelled_csv(result, numbers))
     ranked = result.mislabelled.head(args.top)
     print_json(
         {
@@ -180,9 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             "neighbours": result.neighbours.k,
             "accuracy": float(frame["correct"].mean()),
             "notes": list(result.notes),
-            "points": str(out / "points.parquet"),
-            "neighbours_file": str(out / "neighbours.parquet"),
-            "likely_mislabelled_csv": str(out / "likely_mislabelled.csv"),
+            "points": str(points_file),
+            "neighbours_file": str(neighbours_file),
+            "likely_mislabelled_csv": str(mislabelled_file),
             "likely_mislabelled_total": len(result.mislabelled),
             **({"results": scale} if scale else {}),
             "likely_mislabelled": [

@@ -210,3 +210,26 @@ def test_flipped_labels_top_the_list_with_the_shipped_model(tmp_path):
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert sorted(r["row"] for r in summary["likely_mislabelled"][:2]) == flipped
+
+
+def test_out_takes_a_new_folder_or_an_earlier_maps_files_never_others(checkpoint, data_file, tmp_path, capsys,
+                                                                      monkeypatch):
+    """On the local engine map wrote into any folder: it replaced a points.parquet it had not written, and added
+    its files to an evaluate run's results folder (evaluate's own --out refuses both)."""
+    from explainer.cli.evaluate import main as evaluate
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    model = str(checkpoint("bert"))
+    out = tmp_path / "map"
+    argv = ["--model", model, "--data", str(data_file), "--neighbours", "3", "--out", str(out)]
+    assert run(argv, capsys)[0] == 0 and run(argv, capsys)[0] == 0  # its own files: replaced
+    (out / "notes.txt").write_text("mine")
+    written = (out / "points.parquet").read_bytes()
+    code, _, err = run(argv, capsys)
+    assert code == 2 and f"--out {out} is not empty and holds no map results (notes.txt)" in err
+    assert (out / "points.parquet").read_bytes() == written
+    evaluate(["--model", model, "--data", str(data_file), "--out", str(tmp_path / "scored")])
+    capsys.readouterr()
+    code, _, err = run([*argv[:-1], str(tmp_path / "scored")], capsys)
+    assert code == 2 and "holds the results of a run of 'evaluate'" in err
+    assert not (tmp_path / "scored" / "points.parquet").exists()

@@ -75,3 +75,15 @@ def test_an_out_folder_that_cannot_be_written_fails_before_any_model_pass(tmp_pa
     assert not (tmp_path / "new").exists()  # made for the probe only: a command refused later leaves nothing
     out.mkdir(parents=True)
     assert markers_cli.check_output_folder(out) == out and out.is_dir() and not list(out.iterdir())  # no probe left
+
+
+def test_out_holding_other_files_is_refused(ours_bundle, tmp_path, capsys):
+    """The dictionary's two files were written beside whatever the folder held."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(SystemExit) as stop:
+        main(["--model", ours_bundle.name, "--data", str(labelled_csv(tmp_path / "d.csv")), "--out", str(out),
+              "--no-forced-effect"])
+    assert stop.value.code == 2 and "is not empty and holds no markers results (notes.txt)" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
