@@ -9,7 +9,7 @@ from explainer.cli import common, main
 def _terminated(signum: int, frame) -> None:
     """SIGTERM (a `kill`, a scheduler's stop) ends the command as Ctrl+C does, cleaning up on the way out (train's
     stage folder, a half-written results folder); Python's default ends the process at once, leaving them."""
-    raise SystemExit(128 + signum)
+    raise common.Terminated(128 + signum)
 
 
 common.RUN_AS_PROGRAM = True  # the whole process is this command: it may keep stdout for its JSON

@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"explainer.cli.{COMMANDS[command][0]}")
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from explainer.cli.common import Terminated
+
     try:
         with logging_redirect_tqdm():  # a warning (a cache that cannot be written) on its own line, not in a bar's
             logging.root.handlers[-1].setLevel(logging.WARNING)  # its handler: what logging's last resort printed
@@ -64,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (a results folder keeps no partial run)
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except Terminated as stop:  # SIGTERM (explainer/__main__.py), cleaned up on the way out as for Ctrl-C
+        print("\nterminated", file=sys.stderr)
+        return int(stop.code)
     except Exception as error:
         if command in OPERATOR_COMMANDS or not os.environ.get("EXPLAINER_DEMO", "").strip():
             raise

@@ -11,7 +11,9 @@ import importlib.util
 import logging
 import os
 import shutil
+import signal
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -311,6 +313,7 @@ def connect(address: str | None, workers: int) -> None:
         return
     if address is not None:
         _check_reachable(address)
+    own_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         if address is None:
             # A local Ray turns token authentication on by default and says so on stderr on every run: keep the
@@ -328,6 +331,11 @@ def connect(address: str | None, workers: int) -> None:
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address}" if address is not None else "a local Ray on this machine"
         raise EngineError(f"cannot start or join {where}: {error}") from error
+    finally:
+        # Ray's core worker installs a failure handler for SIGTERM that prints a stack dump and kills the process;
+        # the command's own (explainer/__main__.py: unwind, clean up, one line) is put back
+        if callable(own_sigterm) and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, own_sigterm)
 
 
 def _check_reachable(address: str) -> None:

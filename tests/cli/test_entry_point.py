@@ -81,6 +81,20 @@ def test_ctrl_c_is_one_line_and_the_shells_exit_status(monkeypatch, capsys):
     assert capsys.readouterr().err == "\ninterrupted\n"
 
 
+def test_sigterm_is_one_line_and_the_shells_exit_status(monkeypatch, capsys):
+    """explainer/__main__.py raises Terminated on SIGTERM: it ended without a word (and a Ray run with Ray's dump)."""
+    import explainer.cli
+    from explainer.cli import trace as trace_command
+    from explainer.cli.common import Terminated
+
+    def terminated(argv):
+        raise Terminated(143)
+
+    monkeypatch.setattr(trace_command, "main", terminated)
+    assert explainer.cli.main(["trace", "--text", "x"]) == 143
+    assert capsys.readouterr().err == "\nterminated\n"
+
+
 def test_the_library_imports_from_any_folder(tmp_path):
     """install.sh installs the library editable, so a script outside the checkout imports this checkout's."""
     done = subprocess.run([sys.executable, "-c", "import explainer; print(explainer.__file__)"], cwd=tmp_path,

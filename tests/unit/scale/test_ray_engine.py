@@ -401,3 +401,31 @@ def test_map_command_on_ray_writes_points_beside_the_results(shards, tmp_path, c
     assert summary["rows"] == 180 and summary["skipped_rows"] == 2 and summary["results"]["engine"] == "ray"
     points = pd.read_parquet(out / "points.parquet")
     assert list(points["row"]) == list(range(180)) and open_results(out).manifest.kind == "map"
+
+
+def test_starting_ray_keeps_the_commands_sigterm_handler():
+    """Ray's core worker installs a SIGTERM handler that prints a stack dump and kills the process: a Ray run
+    stopped with `kill` printed Ray's crash dump, not the command's one line, and skipped its cleanup."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import os, signal, time\n"
+        "import ray\n"
+        "from explainer.scale.engine import connect\n"
+        "def mine(signum, frame):\n"
+        "    raise SystemExit(128 + signum)\n"
+        "signal.signal(signal.SIGTERM, mine)\n"
+        "connect(None, 1)\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+        "except SystemExit:\n"
+        "    print('handled', flush=True)\n"
+        "finally:\n"
+        "    ray.shutdown()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout.strip()) == (0, "handled"), done.stderr[-2000:]
