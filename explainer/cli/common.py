@@ -44,12 +44,12 @@ def to_jsonable(value: Any) -> Any:
 # for the rest of the process (stdout_for_json_only); a command called in-process (a notebook, a test) leaves
 # sys.stdout as it is.
 RUN_AS_PROGRAM = False
+_json_swap: tuple[Any, Any] | None = None  # (where print_json writes, what stdout_for_json_only put in stdout's place)
 
 
 class Terminated(SystemExit):
     """SIGTERM, raised in the main thread by explainer/__main__.py: the command unwinds as for Ctrl+C (its cleanup
     runs) and says so in one line (a Ray run printed Ray's crash dump; a local one ended without a word)."""
-_json_swap: tuple[Any, Any] | None = None  # (where print_json writes, what stdout_for_json_only put in stdout's place)
 
 
 def print_json(payload: dict[str, Any]) -> None:
