@@ -15,9 +15,11 @@ Every IG row also says how far its worst token is from a 128-point Gauss-Legendr
 the gap: the delta is a sum over tokens and can be small while single tokens are off.
 - ours against captum at the same accuracy (the first model, the default one): captum's IntegratedGradients with
   n_steps doubled from 50 until its |delta| is within 1% of the logit gap (batched with internal_batch_size, as
-  ours), then that one call timed against ours, alternating (the search itself is not counted: generous to
-  captum). Target: ours at least CAPTUM_SPEEDUP x faster (ratio <= 1 / CAPTUM_SPEEDUP); also on SENTENCES dev
-  sentences (where the SST-2 dev set is on hand, see bench/batch.py), total time against total time.
+  ours), then that one call timed against ours, alternating (the search itself is not counted; captum starts
+  at its default of 50 even where fewer steps would do, as the issue sets the search: on short inputs its delta
+  is then far inside 1% and the ratio favours ours). Target: ours at least CAPTUM_SPEEDUP x faster (ratio <=
+  1 / CAPTUM_SPEEDUP); also on SENTENCES dev sentences (where the SST-2 dev set is on hand, see bench/batch.py),
+  total time against total time.
 - the attribution graph (self-attention attribution of every layer, adaptive steps per layer, graph.py); target:
   completeness error under 5% in every layer, and at most GRAPH_TARGETS x one forward+backward pass for the
   default model at 64 tokens and BERT-base at 128.
@@ -343,8 +345,9 @@ def _rows(bundle, name: str, kind: str, length: int, repeats: int, compare: bool
             f"ratio <= {MAX_RATIO:g} at |delta| < {MAX_RELATIVE_DELTA:.0%} of the logit gap",
             lambda ratio, delta=delta: ratio <= MAX_RATIO and delta < MAX_RELATIVE_DELTA,
         )
-        # The 10x target is the random BERT's; on the trained default ours is compared with captum instead.
-        rows.append(row if kind != "default" else no_target(row))
+        # The 10x target is ours' on the random BERT; on the trained default ours is compared with captum instead,
+        # and the |delta|-only row shows what that stop costs (no target of its own, as the docstring says)
+        rows.append(row if kind != "default" and key == "ig" else no_target(row))
     captum_run = captum_default(bundle, text)
 
     def captum():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import math
 import os
 import platform
 import shutil
@@ -135,6 +136,10 @@ def _round(value: float) -> float:
     return float(f"{value:.6g}")
 
 
+def _measured(value: float) -> float | None:
+    return _round(value) if math.isfinite(value) else None
+
+
 def result(
     *,
     case: str,
@@ -146,9 +151,11 @@ def result(
     meets: bool | Callable[[float], bool],
 ) -> dict[str, Any]:
     """One row of a bench report. `ratio` is ours / reference (computed from the reported, 6-digit values,
-    so a reader can check it); `meets` is a bool, or a predicate on the ratio."""
-    ours, reference = _round(ours), _round(reference)
-    ratio = ours / reference if reference else float("inf")
+    so a reader can check it); `meets` is a bool, or a predicate on the ratio. A side that was not measured (inf
+    or NaN: a visit that never drew its figure) or a reference of 0 is null, with a null ratio that meets no
+    target (Infinity is no JSON, and a visit that failed is not fast)."""
+    ours, reference = _measured(ours), _measured(reference)
+    ratio = ours / reference if ours is not None and reference else None
     return {
         "case": case,
         "metric": metric,
@@ -157,7 +164,7 @@ def result(
         "reference_name": reference_name,
         "ratio": ratio,
         "target": target,
-        "meets": bool(meets(ratio) if callable(meets) else meets),
+        "meets": False if ratio is None else bool(meets(ratio) if callable(meets) else meets),
     }
 
 
@@ -201,9 +208,9 @@ def format_table(data: dict[str, Any]) -> str:
         (
             r["case"],
             r["metric"],
-            f"{r['ours']:.4g}",
-            f"{r['reference']:.4g}",
-            f"{r['ratio']:.3f}",
+            "-" if r["ours"] is None else f"{r['ours']:.4g}",  # None: not measured (a visit that failed)
+            "-" if r["reference"] is None else f"{r['reference']:.4g}",
+            "-" if r["ratio"] is None else f"{r['ratio']:.3f}",
             r["target"] or "",
             "-" if r["meets"] is None else ("yes" if r["meets"] else "NO"),  # None: a row without a target
         )

@@ -186,8 +186,8 @@ def latency_rows(alone: dict[Any, dict[str, list[float]]], loaded: list[tuple[An
     rows = []
     for page in PAGES:
         medians = {model: statistics.median(times[page]) for model, times in alone.items() if times[page]}
-        timed = [(model, v.first_figure_s) for model, v in loaded
-                 if v.page == page and v.first_figure_s is not None and model in medians]
+        timed = [(model, v.first_figure_s) for model, v in loaded  # an exception box is no figure: counted apart
+                 if v.page == page and v.first_figure_s is not None and not v.exception and model in medians]
         if not timed:
             continue
         row = result(case=f"{page or 'overview'}: first figure, {SESSIONS} sessions ({len(timed)} visits)",
@@ -235,7 +235,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
                         visits = run_sessions(server.url, [(model, [OPENING, *texts])])[0]
                         alone_visits += len(visits)
                         for visit in visits[1:]:  # the opening visit loads the browser's cache: untimed
-                            if visit.first_figure_s is not None:
+                            if visit.first_figure_s is not None and not visit.exception:
                                 alone[model][visit.page].append(visit.first_figure_s)
             before = server.rss_bytes()  # every model resident, as after the load
             sessions = [(models[i % len(models)],

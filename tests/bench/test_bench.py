@@ -120,6 +120,19 @@ def test_result_row_shape_ratio_and_meets():
     assert "demo" in table and "0.500" in table and "yes" in table
 
 
+def test_a_side_not_measured_is_null_and_meets_nothing():
+    """A visit that never drew its figure (inf) printed "ours": Infinity, which is no JSON, and a reference of 0
+    gave an infinite ratio that met "ratio <= 1"... or a bad-visits row of 0 of 0 that did."""
+    target, meets = ratio_at_most(2.0)
+    for ours, reference in ((float("inf"), 1.5), (1.0, 0.0), (float("nan"), 1.0), (1.0, float("inf"))):
+        row = result(case="c", metric="s", ours=ours, reference=reference, reference_name="r", target=target,
+                     meets=meets)
+        assert row["ratio"] is None and row["meets"] is False
+        data = report("demo", [row])
+        assert json.loads(json.dumps(data, allow_nan=False)) == data
+        assert "NO" in format_table(data)
+
+
 @pytest.mark.parametrize("n", [3, 8, 17, 31])
 def test_text_with_tokens_is_exact(tiny_bert, n):
     text = text_with_tokens(tiny_bert.tokenizer, n)

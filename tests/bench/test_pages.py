@@ -30,6 +30,10 @@ def test_rows_carry_the_issue_targets():
     assert long_text[1]["target"] is None and long_text[1]["meets"] is None  # no target for that row
     missing = _rows("", 17, "fresh", Visit("", None, None, True, False), [2.0], [2.0])
     assert missing[0]["meets"] is False  # no figure at all never meets a target
+    # an exception box ends the driver's wait as a figure would: a crashed page met its target in 3 s
+    crashed = _rows("attention", 17, "fresh", Visit("attention", 3.0, 5.0, True, True), [2.0], [2.0])
+    assert [r["meets"] for r in crashed] == [False, False] and [r["ours"] for r in crashed] == [None, None]
+    assert all("(the page showed an exception)" in r["case"] for r in crashed)
     assert _rows("", 17, "fresh", visit, [], []) == []  # no floor measured yet: nothing to compare with
 
 
@@ -107,6 +111,7 @@ def test_serve_holds_each_visit_to_its_own_models_median_alone():
     loaded = [("heavy", Visit("attribution", 20.0, 21.0, False, True))] * 3 + [
         ("light", Visit("attribution", 2.0, 3.0, False, True))] * 17 + [
         ("light", Visit("attribution", None, None, True, True)),  # no figure: not timed
+        ("light", Visit("attribution", 0.5, 0.6, True, True)),  # an exception box, not a figure: not timed
         ("light", Visit("attention", 5.0, 6.0, False, True)),  # no alone median for the page: no row
     ]
     (row,) = latency_rows(alone, loaded)
