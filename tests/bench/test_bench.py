@@ -210,3 +210,10 @@ def test_capture_bench_bert_base_once():
     check_report(data, "capture")
     check_capture_rows(data)
     assert not math.isnan(data["results"][0]["ratio"])
+
+
+@pytest.mark.parametrize("value, said", [("x", "expected a whole number, got 'x'"), ("0", "must be at least 1")])
+def test_a_bad_repeat_count_is_named(capsys, value, said):
+    with pytest.raises(SystemExit) as stop:  # "x" said "invalid _positive value"
+        main(["capture", "--repeats", value])
+    assert stop.value.code == 2 and f"--repeats: {said}" in capsys.readouterr().err
