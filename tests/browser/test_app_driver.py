@@ -64,3 +64,18 @@ def test_page_urls_keep_the_path_query_and_add_text_and_model():
                                                                              "text": [""]}
     url = urlsplit(page_url("http://127.0.0.1:1", "attention", "m", "a b?c&d"))
     assert url.path == "/attention" and parse_qs(url.query) == {"text": ["a b?c&d"], "model": ["m"]}
+
+
+@pytest.mark.browser
+def test_the_map_bench_times_the_end_of_plotlys_first_draw(tmp_path, chromium):
+    """It polled for the WebGL canvas and _fullLayout, which exist before the points are drawn: now the time is taken
+    in newPlot's .then(), and the page carries the script that takes it."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from explainer.bench.map import render_seconds
+
+    points = np.random.default_rng(0).normal(size=(2, 5000))
+    seconds = render_seconds(go.Figure(go.Scattergl(x=points[0], y=points[1], mode="markers")), tmp_path)
+    assert seconds is not None and 0 < seconds < 120
+    assert "window.__mapDrawn = performance.now();" in (tmp_path / "map.html").read_text(encoding="utf-8")
