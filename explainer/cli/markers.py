@@ -30,7 +30,7 @@ from explainer.cli.common import (
     refuse_foreign_files,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
-from explainer.thought_beacon.dictionary_options import DictionaryOptions
+from explainer.thought_beacon.dictionary_options import OUTPUT_FILES, DictionaryOptions
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.engine == "ray" or names_shards(args.data):  # a folder or glob of files: the engine reads them
         _on_ray(args)
         return
-    refuse_foreign_files(args.out, "markers", ("marker_dictionary.json", "marker_dictionary.csv"))
+    refuse_foreign_files(args.out, "markers", OUTPUT_FILES)
     # pandas, torch and the library load only now: --help and usage errors start at once
     from explainer.capture.validation import InputError
     from explainer.thought_beacon.marker_dictionary import NoMarkersError, cached_dictionary, has_markers, write_outputs

@@ -29,7 +29,7 @@ from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import thought_beacon as tb_figures
 from explainer.views.report import ReportMeta, Section, render_report
-from explainer.views.text import display_token, tau_text
+from explainer.views.text import clipped, display_token, tau_text
 
 CARD_SUMMARY_CHARS = 600
 
@@ -64,7 +64,7 @@ def card_summary(bundle: ModelBundle) -> str:
     # address may hold one level of parentheses ("f(x)"): matching up to the first ")" left the second one behind.
     summary = re.sub(r"\*\*(.+?)\*\*|\*(.+?)\*|`([^`]*)`|\[([^\]]+)\]\((?:[^()]|\([^()]*\))*\)",
                      lambda m: next(g for g in m.groups() if g is not None), summary)
-    return summary if len(summary) <= CARD_SUMMARY_CHARS else summary[: CARD_SUMMARY_CHARS - 1] + "…"
+    return clipped(summary, CARD_SUMMARY_CHARS)
 
 
 def _beside_model_files(card_file: Path) -> bool:

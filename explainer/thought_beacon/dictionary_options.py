@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+OUTPUT_FILES = ("marker_dictionary.json", "marker_dictionary.csv")  # what `markers --out` receives
+
 
 @dataclass(frozen=True)
 class DictionaryOptions:

@@ -40,7 +40,7 @@ from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.loading.bundle import ModelBundle
 from explainer.models import MarkerForce, is_thought_beacon
 from explainer.progress import Progress
-from explainer.thought_beacon.dictionary_options import DictionaryOptions
+from explainer.thought_beacon.dictionary_options import OUTPUT_FILES, DictionaryOptions
 
 VERSION = 8  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
 # 4: byte-level tokens past ASCII named by their text, 5: and added tokens by their own names, blanks by their bytes,
@@ -547,7 +547,7 @@ def write_outputs(dictionary: dict[str, Any], out_dir: str | Path) -> tuple[Path
 
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    json_path, csv_path = folder / "marker_dictionary.json", folder / "marker_dictionary.csv"
+    json_path, csv_path = (folder / name for name in OUTPUT_FILES)
     json_path.write_text(json.dumps(dictionary, indent=2, ensure_ascii=False), encoding="utf-8")
     csv_path.write_bytes(dictionary_csv(dictionary))
     return json_path, csv_path

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from explainer.thought_beacon.dense import dense_suffix
-from explainer.views.text import hidden_state_name, markdown_literal, plot_text, token_labels
+from explainer.views.text import clipped, hidden_state_name, markdown_literal, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.causal.results import Ablation, Patching
@@ -25,9 +25,13 @@ TITLES = {
 }
 
 
-def _share_scale(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
+def _symmetric_scale(values: np.ndarray, floor: float) -> float:
+    """± the largest |value|, at least `floor`: shares of the restored difference span at least ±1 (1: all of
+    it); logit changes have no natural unit (floor 0: a ±1 floor left heads moving the logit by 0.15 nearly
+    white). 1 when nothing is finite or nonzero."""
+    finite = np.abs(values[np.isfinite(values)])
+    largest = float(finite.max()) if finite.size else 0.0
+    return max(floor, largest) if largest > 0 else 1.0
 
 
 def position_map(result: Patching, which: str) -> go.Figure:
@@ -52,7 +56,7 @@ def position_map(result: Patching, which: str) -> go.Figure:
             hover[layer, position] = (
                 f"{rows[layer]} · {labels[position]}<br>clean partner: {partners[position]}<br>restored: {shown}"
             )
-    scale = _share_scale(values)
+    scale = _symmetric_scale(values, floor=1.0)
     figure = go.Figure(
         go.Heatmap(
             z=values,
@@ -79,14 +83,6 @@ def position_map(result: Patching, which: str) -> go.Figure:
     return figure
 
 
-def _logit_scale(values: np.ndarray) -> float:
-    """The largest |change|: logit changes have no natural unit, so the shares' ±1 floor left a model whose heads
-    move its logit by 0.15 nearly white."""
-    finite = np.abs(values[np.isfinite(values)])
-    largest = float(finite.max()) if finite.size else 0.0
-    return largest if largest > 0 else 1.0
-
-
 def head_map(
     values: np.ndarray, title: str, colorbar: str, hover_name: str, diverging: bool = True, shares: bool = True
 ) -> go.Figure:
@@ -94,7 +90,7 @@ def head_map(
     of `shares` (restored shares) spans at least ±1; of logit changes, ± the largest."""
     layers, heads = values.shape
     custom = np.array([[[layer, head] for head in range(heads)] for layer in range(layers)])
-    scale = (_share_scale(values) if shares else _logit_scale(values)) if diverging else None
+    scale = _symmetric_scale(values, floor=1.0 if shares else 0.0) if diverging else None
     figure = go.Figure(
         go.Heatmap(
             z=values,
@@ -125,15 +121,11 @@ def patched_heads(result: Patching) -> go.Figure:
     return head_map(result.heads, "Each head's output patched at every partnered position", "restored", "restored")
 
 
-def _clipped(label: str, limit: int = 20) -> str:
-    """A label short enough for a half-width chart's title (the caption beside it names it whole)."""
-    return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
 def ablated_heads(result: Ablation) -> go.Figure:
+    # a half-width chart: its title clips a long label name, which the caption beside it gives whole
     return head_map(
         result.heads,
-        f"Change of the {plot_text(_clipped(result.target_label))} logit, head {result.mode}-ablated",
+        f"Change of the {plot_text(clipped(result.target_label, 20))} logit, head {result.mode}-ablated",
         "logit change",
         "target logit change",
         shares=False,
@@ -150,7 +142,7 @@ def layer_effects(result: Ablation) -> go.Figure:
         if values is not None:
             figure.add_bar(name=name, x=[f"L{i}" for i in range(len(values))], y=values)
     figure.update_layout(
-        title=f"Per layer: change of the {plot_text(_clipped(result.target_label, 40))} logit",
+        title=f"Per layer: change of the {plot_text(clipped(result.target_label, 40))} logit",
         barmode="group",
         yaxis={"title": "logit change", "exponentformat": "power"},  # plotly's default SI read "−50µ" for 5e-5
         height=320,

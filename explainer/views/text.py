@@ -56,6 +56,11 @@ def tau_text(tau: float) -> str:
     return f"{tau:.2f}" if abs(tau * 100 - hundredths) < 1e-6 else f"{tau:g}"
 
 
+def clipped(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, an ellipsis last where it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def plural(count: int, word: str) -> str:
     """ "1 token", "2 tokens" (regular plurals only: token, word, edge, layer)."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
