@@ -62,13 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with logging_redirect_tqdm():  # a warning (a cache that cannot be written) on its own line, not in a bar's
             logging.root.handlers[-1].setLevel(logging.WARNING)  # its handler: what logging's last resort printed
-            return module.main(rest) or 0
+            code = module.main(rest) or 0
+            sys.stdout.flush()  # a table print()ed: a reader gone shows here (BrokenPipeError below), not at exit
+            return code
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (a results folder keeps no partial run)
         print("\ninterrupted", file=sys.stderr)
         return 130
     except Terminated as stop:  # SIGTERM (explainer/__main__.py), cleaned up on the way out as for Ctrl-C
         print("\nterminated", file=sys.stderr)
         return int(stop.code)
+    except BrokenPipeError:  # the reader of stdout left (`| head`): end quietly, as a shell's SIGPIPE ends a program
+        _stdout_to_devnull()
+        return 141
     except Exception as error:
         if command in OPERATOR_COMMANDS or not os.environ.get("EXPLAINER_DEMO", "").strip():
             raise
@@ -76,3 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {command} failed ({type(error).__name__}); run it without EXPLAINER_DEMO to see why",
               file=sys.stderr)
         return 1
+
+
+def _stdout_to_devnull() -> None:
+    """Python flushes stdout again at exit: into the closed pipe that is a second BrokenPipeError, printed as
+    "Exception ignored". Pointing the descriptor at /dev/null lets the exit pass in silence (Python's docs, signal)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())  # descriptor 1, even while sys.stdout is stderr (--json on Ray)
+    except (AttributeError, OSError, ValueError):  # no descriptor (a test's capture, pythonw)
+        pass

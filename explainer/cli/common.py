@@ -59,6 +59,8 @@ def print_json(payload: dict[str, Any]) -> None:
     # under EXPLAINER_DEMO, a model folder or data root named in the output is called by its offered name: in
     # each string, before JSON escapes it (an offered name with a quote would break the text; a path with one leak)
     print(json.dumps(_renamed(to_jsonable(payload), _renamer()), indent=2, ensure_ascii=False), file=out)
+    out.flush()  # now, inside the command: a reader gone (`| head`) is a BrokenPipeError main() answers, not a
+    # traceback printed at the interpreter's exit
 
 
 # Fields that hold what the model read (the user's text, a data file's, their tokens and edits): printed as they

@@ -95,6 +95,18 @@ def test_sigterm_is_one_line_and_the_shells_exit_status(monkeypatch, capsys):
     assert capsys.readouterr().err == "\nterminated\n"
 
 
+def test_a_reader_that_leaves_ends_the_command_quietly(checkpoint, tmp_path):
+    """`... --json | head -c 100`: the JSON's write into the closed pipe printed a BrokenPipeError traceback."""
+    env = {**os.environ, "EXPLAINER_CACHE": str(tmp_path)}
+    run = subprocess.Popen([sys.executable, "-m", "explainer", "trace", "--model", str(checkpoint("bert")), "--text",
+                            "a film", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    run.stdout.close()  # the reader is gone before the command writes (starting it takes seconds)
+    err = run.communicate(timeout=300)[1]
+    assert run.returncode == 141, err  # 128 + SIGPIPE, what a shell reports for a program its pipe ended
+    assert "Traceback" not in err and "Exception ignored" not in err and "BrokenPipe" not in err, err
+
+
 def test_the_library_imports_from_any_folder(tmp_path):
     """install.sh installs the library editable, so a script outside the checkout imports this checkout's."""
     done = subprocess.run([sys.executable, "-c", "import explainer; print(explainer.__file__)"], cwd=tmp_path,
