@@ -1,4 +1,4 @@
-"""`python -m explainer attribute [--model M] --text "..." --method NAME --json`: attribute one prediction.
+"""`python -m explainer attribute [--model M] --text "..." [--method NAME] --json`: attribute one prediction.
 
 Prints tokens, attributions (one per token; per layer for layer_conductance), the target label and the
 convergence delta where the method has one. `--method graph` prints the attribution graph's nodes and edges
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer attribute", description=describe(__doc__))
     parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--text", type=text_argument, required=True, help="the input text")
-    parser.add_argument("--method", required=True, choices=CHOICES, metavar="NAME", help=", ".join(CHOICES))
+    parser.add_argument("--method", default=METHODS[0], choices=CHOICES, metavar="NAME",
+                        help=f"{', '.join(CHOICES)} (default: {METHODS[0]}, as the Attribution page's)")
     parser.add_argument("--target", default=None, help="label name or index to attribute (default: predicted)")
     parser.add_argument("--baseline", default=None, choices=BASELINES,
                         help="what replaces text tokens (default pad; not the graph's: it scales attention from 0)")

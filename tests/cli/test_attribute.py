@@ -90,3 +90,12 @@ def test_a_cut_text_is_said_in_the_notes_of_trace_and_attribute(checkpoint, tmp_
         assert any("only the beginning was analysed" in note for note in payload["notes"]), method
     code, payload, err = run(capsys, "trace", "--model", bert, "--text", "good film")
     assert code == 0 and payload["notes"] == []  # nothing cut, nothing said
+
+
+def test_without_method_the_cli_attributes_as_the_page_does(checkpoint, tmp_path, capsys, monkeypatch):
+    """`attribute --text ...` stopped at "the following arguments are required: --method"; the Attribution page
+    opens on integrated gradients, and so does the command now."""
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    code, payload, err = run(capsys, "attribute", "--model", str(checkpoint("bert")), "--text", "a fine film")
+    assert code == 0, err
+    assert payload["method"] == "integrated_gradients" and "convergence_delta" in payload
