@@ -228,3 +228,6 @@ def test_no_reference_to_files_outside_the_repository():
     cited = re.compile(r"DESIGN(\.md| section)|\.\./shared")  # the team's design notes, the data beside the checkout
     mentions = [str(p.relative_to(ROOT)) for p in sources if cited.search(p.read_text(encoding="utf-8"))]
     assert mentions == []
+    # The user's documents name no path of the team's machines either (code may say where a bench looks for data)
+    documents = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    assert [p.name for p in documents if "shared/data" in p.read_text(encoding="utf-8")] == []
