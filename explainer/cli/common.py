@@ -229,7 +229,18 @@ def writing_to(path: str | Path) -> Iterator[None]:
     try:
         yield
     except OSError as error:
+        in_the_way = _file_above(Path(path)) if isinstance(error, (FileExistsError, NotADirectoryError)) else None
+        if in_the_way is not None:  # mkdir's own words were "File exists", of a folder the user never named
+            fail(f"cannot write to {path}: {in_the_way} is a file, not a folder")
         fail(f"cannot write to {path}: {error.strerror or error}")
+
+
+def _file_above(path: Path) -> Path | None:
+    """The nearest folder above `path` (or `path`'s parent itself) that is a file instead, if one is."""
+    for above in path.parents:
+        if above.is_file():
+            return above
+    return None
 
 
 def refuse_foreign_files(folder: str | Path, kind: str, outputs: Sequence[str]) -> None:

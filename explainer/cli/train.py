@@ -17,10 +17,9 @@ from pathlib import Path
 
 from explainer.cli.common import at_least_one, describe, fail, unit_interval, writing_to
 from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
-from explainer.training.settings import TrainSettings, settings_problems
+from explainer.training.settings import TOKENIZER_FILES, TrainSettings, settings_problems
 
 LABEL_NAMES = ("negative", "positive")
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")  # what a saved fast tokenizer has
 
 # One line per TrainSettings field, shown by --help (the defaults come from the dataclass).
 SETTING_HELP = {
@@ -87,6 +86,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     problems = settings_problems(settings)
     if problems:
         parser.error("; ".join(problems))
+    if settings.backbone and args.tokenizer is not None:  # a retrofit reads with its base's tokenizer: it was
+        # ignored, yet recorded in metrics.json as the tokenizer used
+        parser.error("--tokenizer is for training from scratch: a --backbone model reads with its base's tokenizer")
+    if settings.backbone and (folder := Path(settings.backbone).expanduser()).is_dir():
+        # the model's config names its base: by a relative path it loaded only from the folder it was trained in
+        settings = dataclasses.replace(settings, backbone=str(folder.resolve()))
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} is a file: give a folder")
     return args, settings
@@ -101,8 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.data.labelled import DatasetError, read_dataset
     from explainer.loading import backbone as backbones
     from explainer.loading.backbone import BackboneError
+    from explainer.owner import OWNER, claim, running_owner
     from explainer.training.finalize import STAGE, not_a_model, put_in_place
-    from explainer.training.loop import SCRATCH_POSITIONS
+    from explainer.training.loop import SCRATCH_POSITIONS, TrainingDiverged
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -131,6 +137,11 @@ def main(argv: list[str] | None = None) -> None:
         only = LABEL_NAMES[labels[0]]
         fail(f"{args.data} has only the label {only!r} in the rows trained on: a classifier needs both "
              f"({', '.join(LABEL_NAMES)})")
+    if not dev.texts:
+        fail(f"{args.eval} has no usable rows: the dev file picks the checkpoint and tau")
+    if len(set(dev.labels)) < 2:  # every checkpoint and tau would be picked on one label's accuracy
+        fail(f"{args.eval} has only the label {LABEL_NAMES[dev.labels[0]]!r}: the dev file picks the checkpoint and "
+             f"the beacons' tau by accuracy, so it needs both ({', '.join(LABEL_NAMES)})")
     # Everything that can refuse the run does so before training starts: a bad seed, tokenizer folder or base
     # once deleted the model there first and then ended in a traceback.
     if args.tokenizer and not args.tokenizer.is_dir():  # a folder, never a hub id: nothing is downloaded
@@ -161,16 +172,26 @@ def main(argv: list[str] | None = None) -> None:
     # a run that fails or is killed leaves the model that was there (a half-trained one in --out loaded as
     # finished, with no tau chosen).
     stage = args.out / STAGE
+    if (running := running_owner(stage)) is not None:  # a second run removed the first's stage, which then
+        # trained to its end and failed in a traceback
+        fail(f"another run ({running}) is training into --out {args.out}: wait for it to finish, or give another "
+             f"folder (if no run is going, remove {stage})")
+    created = not args.out.exists()
     with writing_to(args.out):
         args.out.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(stage, ignore_errors=True)  # a killed run's
-        stage.mkdir()
+        if not claim(stage):
+            fail(f"another run is training into --out {args.out}: wait for it to finish, or give another folder")
     trained = moved = False
     had_model = (args.out / "config.json").is_file()
     try:
-        _train_into(stage, args, settings, texts, labels, dev, challenge, device, tokenizer)
+        try:
+            metrics = _train_into(stage, args, settings, texts, labels, dev, challenge, device, tokenizer)
+        except TrainingDiverged as error:
+            fail(f"{error}; nothing was written" + (f", the model in {args.out} is unchanged" if had_model else ""))
         trained = True
         try:
+            written = sorted(path.name for path in stage.iterdir() if path.name != OWNER)
             removed = put_in_place(stage, args.out)
             moved = True
         except OSError as error:  # the finished model stays in the stage, named, not deleted with it
@@ -179,13 +200,16 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if moved or not trained:
             shutil.rmtree(stage, ignore_errors=True)
+        if created and not moved and args.out.is_dir() and not any(args.out.iterdir()):  # stopped or failed:
+            args.out.rmdir()  # no empty folder left where none was
     if had_model:
         gone = f": removed {', '.join(removed)} of the one before" if removed else ""
         print(f"replaced the model in {args.out}{gone}", file=sys.stderr)
+    print(_summary(args.out, written, metrics))
 
 
-def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, challenge, device, tokenizer) -> None:
-    """Train, pick tau and write metrics and card into `stage`; the card is titled by --out's name."""
+def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, challenge, device, tokenizer) -> dict:
+    """Train, pick tau and write metrics and card into `stage` (the card titled by --out's name); the metrics."""
     from tqdm.auto import tqdm
 
     from explainer.training.finalize import dev_scorer, finalize
@@ -210,5 +234,17 @@ def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, 
         log = {**log, "tokenizer_from": args.tokenizer.resolve().name}
     metrics = finalize(stage, dev, challenge, {**log, "n_train": len(texts), "data": files}, device,
                        args.min_skip_rate, title=args.out.resolve().name)  # "--out ." is named by its folder
-    summary = {k: metrics["dev"][k] for k in ("accuracy", "macro_f1", "skip_rate", "total_flops_saved")}
-    print(f"{args.out}: dev {summary}", file=sys.stderr)
+    if "no tau skips" in metrics.get("tau_rule", ""):  # --min-skip-rate asked for more than any tau gives
+        print(f"--min-skip-rate {args.min_skip_rate}: {metrics['tau_rule']}", file=sys.stderr)
+    return metrics
+
+
+def _summary(out: Path, written: list[str], metrics: dict) -> str:
+    """What train wrote, in plain lines (stdout): the folder, its files, and the dev figures its card quotes."""
+    dev = metrics["dev"]
+    lines = [f"wrote {out}: {', '.join(written)}",
+             f"dev: accuracy {dev['accuracy']:.4f}, macro-F1 {dev['macro_f1']:.4f} ({dev['n']} rows)"]
+    if "beacon_threshold" in metrics:
+        lines.append(f"beacon threshold tau {metrics['beacon_threshold']:.2f}: {dev['skip_rate']:.1%} of MLP "
+                     f"evaluations skipped, {dev['total_flops_saved']:.1%} of FLOPs saved")
+    return "\n".join(lines)

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import socket
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from explainer.data.disk_cache import file_sha256  # hashed once per file version: shards are large
+from explainer.owner import OWNER, claim, running_owner  # noqa: F401  (OWNER: the claim file's name, tests read it)
 
 FORMAT = "explainer-results"
 VERSION = 4  # bump when the layout or the numbers change (4: shards' rows and sha256 and the manifest's digest,
@@ -297,43 +296,17 @@ def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str
     return "; ".join(found)
 
 
-OWNER = "owner.json"  # in .partial: the run writing it ({"host", "pid"})
-
-
 def claim_partial(folder: Path) -> None:
     """Make `folder`/.partial this process's, atomically: ResultsError when another run has just claimed it."""
-    partial = folder / PARTIAL
-    partial.mkdir(parents=True, exist_ok=True)
-    try:
-        handle = os.open(partial / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    except FileExistsError:
+    if not claim(folder / PARTIAL):
         raise ResultsError(f"another run is writing into --out {folder}: wait for it to finish, or give another "
-                           "folder") from None
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, out)
+                           "folder")
 
 
 def partial_owner(folder: Path) -> str | None:
-    """The run still writing `folder`/.partial ("process 123", "process 123 on host-b"), or None when none is
-    (no owner, or one that has ended: an interrupted run's rows are removed and the job run afresh)."""
-    try:
-        owner = json.loads((folder / PARTIAL / OWNER).read_text(encoding="utf-8"))
-        host, pid = owner["host"], owner["pid"]
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-    if not isinstance(pid, int) or isinstance(pid, bool):
-        return None
-    if host != socket.gethostname():  # another node sharing the folder: its process cannot be looked up here
-        return f"process {pid} on {host}"
-    if pid == os.getpid() or os.name == "nt":  # this process's own earlier run, which ended without its clean-up;
-        return None  # on Windows os.kill(pid, 0) would end that process, not look it up
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except OSError:  # alive, another user's
-        pass
-    return f"process {pid}"
+    """The run still writing `folder`/.partial, or None when none is (explainer/owner.py): an interrupted run's
+    rows are removed and the job run afresh."""
+    return running_owner(folder / PARTIAL)
 
 
 def prepare_folder(

@@ -19,8 +19,10 @@ from explainer.evaluation.predict import evaluate, predict
 from explainer.families import sizes
 from explainer.loading.bundle import ModelBundle, load_model
 from explainer.models.adapter_io import ADAPTER_FILE
+from explainer.owner import OWNER
 from explainer.thought_beacon.beacons import DEFAULT_TAUS, has_beacons, sweep
 from explainer.training.model_card import write_card, write_metrics
+from explainer.training.settings import TOKENIZER_FILES
 
 # The thresholds tau is chosen from: the sweep's grid without its ends (tau 0 is the dense model, evaluated on its
 # own; at tau 1 every MLP is skipped but where a gate saturates to exactly 1.0).
@@ -57,7 +59,8 @@ def not_a_model(out: Path) -> str | None:
             return (f"--out {out} holds a {value['model_type']} model, which train does not write: choose another "
                     "folder (it would be replaced)")
         return None
-    taken = [name for name in MODEL_FILES if (out / name).exists()]
+    # a folder without a model: its tokenizer files are someone's own too, and a saved tokenizer would replace them
+    taken = [name for name in (*MODEL_FILES, *TOKENIZER_FILES, "special_tokens_map.json") if (out / name).exists()]
     if taken:
         return f"--out {out} holds {', '.join(taken)} and no model: choose another folder (they would be replaced)"
     return None
@@ -70,7 +73,7 @@ def put_in_place(stage: Path, out: Path) -> list[str]:
     that fails, or a signal, midway moves every file back, so `out` holds the old model whole, never the new card
     and config beside the old weights, and `stage` the new one. The new files get the modes the umask gives a new
     file (safetensors writes its weights 0600)."""
-    new = sorted(path.name for path in stage.iterdir())
+    new = sorted(path.name for path in stage.iterdir() if path.name != OWNER)  # the run's claim stays behind
     old = [name for name in dict.fromkeys([*new, *MODEL_FILES]) if (out / name).is_file()]
     kept = out / REPLACED
     shutil.rmtree(kept, ignore_errors=True)  # a killed run's
@@ -145,6 +148,9 @@ def pick_tau(sweep: list[dict], dense_accuracy: float, min_skip_rate: float = 0.
         enough = [row["tau"] for row in sweep if row["skip_rate"] >= min_skip_rate]
         if enough:
             return min(enough), f"smallest tau skipping at least {min_skip_rate:.0%} of MLP evaluations"
+        most = max((row["skip_rate"] for row in sweep), default=0.0)  # asked for more than any tau gives: said
+        return chosen, (f"largest tau within {TAU_TOLERANCE} of the dense accuracy (no tau skips the "
+                        f"{min_skip_rate:.1%} of MLP evaluations asked; the most any skips is {most:.1%})")
     return chosen, f"largest tau within {TAU_TOLERANCE} of the dense accuracy"
 
 
@@ -172,6 +178,8 @@ def finalize(
         config.save_pretrained(out)
         metrics.update({"dev_dense": dense, "beacon_threshold": tau, "tau_tolerance": TAU_TOLERANCE,
                         "tau_rule": rule, "tau_sweep": tau_sweep})
+        if min_skip_rate:  # what was asked, beside the rule that says whether a tau gave it
+            metrics["min_skip_rate"] = min_skip_rate
     metrics["dev"] = evaluate(bundle, dev.texts, dev.labels)
     capabilities = challenge.extra["capability"]
     metrics["challenge"] = {}

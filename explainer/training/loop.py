@@ -28,6 +28,12 @@ from explainer.models.tokenization_wordpiece import train_wordpiece
 from explainer.training.lora import add_lora
 from explainer.training.settings import TrainSettings, settings_problems  # noqa: F401  (re-exported)
 
+
+class TrainingDiverged(ValueError):
+    """The loss or the weights stopped being finite numbers (a learning rate far too high): nothing to keep. A
+    diverged run had been saved as a finished model whose every weight was NaN, its card quoting an accuracy."""
+
+
 RETROFIT_MAX_LENGTH = 256
 SCRATCH_POSITIONS = 512  # the position table of a model trained from scratch: --max-length cannot pass it
 
@@ -188,6 +194,9 @@ def fit(
                         beacon_threshold=0.0)
             terms = auxiliary_losses(out, mask, settings)
             loss = out.loss + sum(terms.values())
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"training diverged at step {step + 1}: the loss is {loss.item()} (try a "
+                                       f"lower --learning-rate than {settings.learning_rate:g})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -200,6 +209,9 @@ def fit(
             stopped_early = time.monotonic() > deadline
             if step % eval_every == 0 or step == total_steps or stopped_early:
                 model.eval()
+                if not all(torch.isfinite(p).all() for p in trainable):  # the step's update overflowed
+                    raise TrainingDiverged(f"training diverged at step {step}: weights are no longer finite (try a "
+                                           f"lower --learning-rate than {settings.learning_rate:g})")
                 score = evaluate_fn(model, tokenizer)
                 history.append({"step": step, "epoch": step / steps_per_epoch, "loss": out.loss.item(),
                                 "dev_accuracy": score})

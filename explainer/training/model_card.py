@@ -8,16 +8,38 @@ produced; nothing is typed."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _replace(out_dir / "metrics.json", json.dumps(metrics, indent=2))
 
 
 def write_card(out_dir: Path, name: str, metrics: dict[str, Any]) -> None:
-    (out_dir / "README.md").write_text(render_card(name, metrics))
+    _replace(out_dir / "README.md", render_card(name, metrics))
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `path` as a new file renamed over the old one: a symbolic link there is replaced, not written through
+    (`cp -rs` of a shipped model, then `model-card` on the copy, rewrote the shipped card), and a stop midway
+    leaves the old file whole."""
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span whatever it holds: fenced by one backtick more than its longest run (a file
+    name with a backtick ended the span, and HTML after it reached the card raw)."""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 # Settings that only shape the ThoughtBeacon model; a baseline card leaves them out.
@@ -45,12 +67,12 @@ def _rows(metrics: dict[str, Any]) -> str:
 
 def _corpus(metrics: dict[str, Any]) -> str:
     files = _files(metrics)
-    return SST2_CORPUS if files is None else f"`{files['train']}`, binary labels `negative` / `positive`"
+    return SST2_CORPUS if files is None else f"{_code(files['train'])}, binary labels `negative` / `positive`"
 
 
 def _train_file(metrics: dict[str, Any]) -> str:
     files = _files(metrics)
-    return "SST-2 `train.tsv`" if files is None else f"`{files['train']}`"
+    return "SST-2 `train.tsv`" if files is None else _code(files["train"])
 
 
 def is_retrofit(metrics: dict[str, Any]) -> bool:
@@ -114,8 +136,10 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
 def _setting(key: str, value: Any, training: dict[str, Any]) -> str:
     """A hyper-parameter as asked; the vocabulary also as trained when the training text held fewer words."""
     vocabulary = training.get("vocabulary")
-    if key == "vocab_size" and vocabulary is not None and vocabulary != value:
+    if key == "vocab_size" and vocabulary is not None and vocabulary < value:
         return f"{value} (at most; the trained tokenizer has {vocabulary})"
+    if key == "vocab_size" and vocabulary is not None and vocabulary > value:  # special tokens and alphabet need more
+        return f"{value} (asked; the trained tokenizer has {vocabulary}: its special tokens and alphabet need them)"
     return str(value)
 
 
@@ -124,7 +148,7 @@ def _tokenizer_sentence(retrofit: bool, reused: str | None, vocabulary: int | No
         return "Tokenizer: the base's own (BERT WordPiece, lower-cased)."
     if reused is not None:
         size = f", {vocabulary} ids" if vocabulary is not None else ""
-        return f"Tokenizer: reused from `{reused}` (`--tokenizer`){size}, not trained on the training text."
+        return f"Tokenizer: reused from {_code(reused)} (`--tokenizer`){size}, not trained on the training text."
     return "Tokenizer: WordPiece (lower-cased) trained on the training text with Hugging Face `tokenizers`."
 
 
@@ -152,7 +176,7 @@ def _retrofit_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
     found = (f"in the `{MINILM[2]}` package (or the Hugging Face cache)" if minilm
              else "in the folder or Hugging Face cache entry it was trained from")
     return [
-        f"The pretrained encoder `{backbone}`" + (f" ({shape}) " if shape else " ")
+        f"The pretrained encoder {_code(backbone)}" + (f" ({shape}) " if shape else " ")
         + ("with thought markers and activation beacons retrofitted onto every layer, "
            if ours else "without markers or beacons (the baseline twin), ")
         + f"fine-tuned parameter-efficiently (LoRA) on {_corpus(metrics)}.",
@@ -169,7 +193,7 @@ def _retrofit_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
 
 def _results_head(dev: dict[str, Any], files: dict[str, str] | None = None) -> list[str]:
     """The card's Results heading and the first rows of its dev-set table."""
-    where = "SST-2 dev" if files is None else f"`{files['dev']}`"
+    where = "SST-2 dev" if files is None else _code(files["dev"])
     return [
         "## Results",
         "",
@@ -186,7 +210,7 @@ def _not_learned(dev: dict[str, Any]) -> str | None:
     """A sentence when dev accuracy is no better than always predicting dev's most common label (None otherwise):
     such a model has not learned the task, and its card must not read as if it had."""
     support = [sum(row) for row in dev.get("confusion") or []]  # rows: true labels
-    if not support:
+    if not sum(support):  # no dev rows counted (a hand-edited metrics.json): nothing to compare with
         return None
     most = support.index(max(support))
     share = support[most] / sum(support)  # the accuracy of always predicting that label
@@ -227,6 +251,8 @@ def _tau_table(metrics: dict[str, Any]) -> list[str]:
 
 def _challenge_table(challenge: dict[str, dict[str, float]]) -> list[str]:
     """Accuracy per challenge-set capability, as a Markdown table after a blank line and its caption."""
+    if challenge == {}:  # a metrics.json without challenge results: no empty table (None stays the wrong kind)
+        return []
     return [
         "",
         "Challenge set (`assets/challenge_set.csv`, CheckList-style templates), accuracy per capability:",
@@ -258,8 +284,9 @@ def _tau_choice(metrics: dict[str, Any]) -> str:
     if rule.startswith("smallest"):
         return (f" The shipped tau was chosen on dev as the {rule}: the largest threshold whose accuracy stays "
                 f"within {metrics['tau_tolerance']:.3f} of the dense accuracy skipped less than that.")
+    unmet = rule[rule.index(" (no tau skips"):].strip(" ()") if " (no tau skips" in rule else ""  # --min-skip-rate
     return (" The shipped tau was chosen on dev as the largest threshold whose accuracy stays within "
-            f"{metrics['tau_tolerance']:.3f} of the dense accuracy.")
+            f"{metrics['tau_tolerance']:.3f} of the dense accuracy" + (f"; {unmet}." if unmet else "."))
 
 
 def _retrofit_training(metrics: dict[str, Any], ours: bool) -> str:
@@ -343,7 +370,8 @@ def _baseline_twin(retrofit: bool, shipped_recipe: bool = True) -> list[str]:
 
 
 def _limitations(metrics: dict[str, Any], ours: bool, retrofit: bool) -> str:
-    weakest = f"Its weakest challenge-set capabilities: {_weakest(metrics['challenge'])}."
+    weakest = (f"Its weakest challenge-set capabilities: {_weakest(metrics['challenge'])}."
+               if metrics["challenge"] != {} else "It has no challenge-set results.")
     domain = "movie-review sentiment" if _files(metrics) is None else f"the data of {_train_file(metrics)}"
     if not retrofit:
         return f"A small model trained from scratch on {domain}: it knows nothing outside that domain. " + weakest

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")  # what a saved fast tokenizer has
+
 
 @dataclass(frozen=True)
 class TrainSettings:
@@ -44,7 +46,7 @@ def settings_problems(settings: TrainSettings) -> list[str]:
     """What is out of range in `settings` (empty when it can train): checked before any work, so a bad value is a
     clear message, not a ZeroDivisionError or an empty checkpoint folder minutes later."""
     problems = []
-    at_least_one = ("epochs", "max_length", "batch_size", "vocab_size", "num_layers", "num_heads",
+    at_least_one = ("epochs", "batch_size", "vocab_size", "num_layers", "num_heads",
                     "evals_per_epoch", "lora_rank")
     if not settings.backbone:
         at_least_one += ("hidden_size", "intermediate_size")
@@ -65,6 +67,9 @@ def settings_problems(settings: TrainSettings) -> list[str]:
             problems.append(f"{name} must be from 0 up to (not including) 1, not {value}")
     if not 0 <= settings.seed < 2**32:  # numpy's seeds; past them it raised only after --out was emptied
         problems.append(f"seed must be from 0 to {2**32 - 1}, not {settings.seed}")
+    if settings.max_length < 3:  # two special tokens and one of the text: below, the tokenizer cuts nothing
+        problems.append(f"max_length must be at least 3 (the two special tokens and one of the text), not "
+                        f"{settings.max_length}")
     if settings.max_steps < 0 or settings.num_markers < 0:
         problems.append("max_steps and num_markers must be zero or more")
     if not settings.backbone and settings.num_heads >= 1 and settings.hidden_size % settings.num_heads:

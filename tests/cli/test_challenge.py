@@ -33,3 +33,16 @@ def test_cli_refuses_bad_counts_and_outputs_without_touching_the_shipped_set(tmp
         challenge_cli.main([arg.replace("{tmp}", str(tmp_path)) for arg in args])
     assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
     assert challenge.DEFAULT_PATH.read_bytes() == shipped
+
+
+def test_a_file_where_a_folder_should_be_is_named(tmp_path, capsys):
+    """`--out afile/x.csv` said "cannot write to afile/x.csv: File exists" (mkdir's words, of no file named)."""
+    from explainer.cli.challenge import main
+
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "afile" / "deeper" / "x.csv")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"error: cannot write to {tmp_path / 'afile' / 'deeper' / 'x.csv'}: "
+                                               f"{tmp_path / 'afile'} is a file, not a folder")
+    assert (tmp_path / "afile").read_text() == "mine"

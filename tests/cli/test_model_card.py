@@ -64,3 +64,19 @@ def test_a_folder_named_dot_gets_its_own_name_as_title(tmp_path, monkeypatch):
     monkeypatch.chdir(folder)
     main(["."])
     assert (folder / "README.md").read_text().startswith("# my-model\n")
+
+
+def test_a_linked_card_is_replaced_not_written_through(tmp_path):
+    """`cp -rs` of a shipped model, then `model-card` on the copy, rewrote the shipped card (the link's target)
+    with the copy's title."""
+    original = shipped.ASSETS / "models" / "sst2-baseline"
+    target = tmp_path / "shipped-card.md"
+    target.write_text("the shipped card")
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    shutil.copy(original / "metrics.json", folder)
+    (folder / "README.md").symlink_to(target)
+    main([str(folder)])
+    assert target.read_text() == "the shipped card"
+    assert not (folder / "README.md").is_symlink() and (folder / "README.md").read_text().startswith("# mine\n")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "metrics.json"]  # no part file left

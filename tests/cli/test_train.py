@@ -82,7 +82,10 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
      (["--hidden-size", "16", "--num-heads", "3"], "multiple of num_heads"), (["--min-skip-rate", "2"], "from 0 to 1"),
      (["--arch", "baseline", "--min-skip-rate", "0.5"], "--arch baseline has no beacons"),
      (["--seed", "-1"], "seed must be from 0"), (["--seed", str(2**32)], "seed must be from 0"),
-     (["--out-is-a-file"], "is a file"), (["--one-label"], "has only the label 'positive' in the rows trained on")],
+     (["--out-is-a-file"], "is a file"), (["--one-label"], "has only the label 'positive' in the rows trained on"),
+     (["--one-label-dev"], "has only the label 'positive': the dev file picks the checkpoint"),
+     (["--max-length", "2"], "max_length must be at least 3"),  # nothing cut, while the model said it read 2
+     (["--backbone", "base", "--tokenizer", "tok"], "--tokenizer is for training from scratch")],  # recorded, unused
 )
 def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra, complaint):
     (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\n")
@@ -93,9 +96,13 @@ def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra,
     if extra == ["--one-label"]:
         (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\nfine\t1\n")
         extra = []
+    dev = tmp_path / "train.tsv"
+    if extra == ["--one-label-dev"]:
+        (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+        (dev := tmp_path / "dev.tsv").write_text("sentence\tlabel\ngood\t1\nfine\t1\n")
+        extra = []
     with pytest.raises(SystemExit) as exit_info:
-        train_main(["--data", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "train.tsv"), "--out", str(out),
-                    *extra])
+        train_main(["--data", str(tmp_path / "train.tsv"), "--eval", str(dev), "--out", str(out), *extra])
     assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
     assert not out.is_dir()  # nothing was created
 
@@ -128,7 +135,7 @@ def test_a_run_that_cannot_start_leaves_the_model_in_out_alone(tmp_path, capsys,
 
 
 @pytest.mark.parametrize("files", [{"config.json": '{"my_app_setting": 1}', "notes.txt": "mine"},
-                                   {"README.md": "# my notes"},
+                                   {"README.md": "# my notes"}, {"tokenizer.json": '{"my": "precious tokenizer"}'},
                                    {"config.json": '{"model_type": "bert"}', "model.safetensors": "a download"}])
 def test_a_folder_holding_no_model_is_not_written_over(tmp_path, capsys, files):
     """A config.json of the user's was removed as a model's, and a README.md overwritten by the card."""
@@ -187,8 +194,12 @@ def test_a_finished_model_that_cannot_be_moved_in_is_kept_and_named(tmp_path, mo
     tiny_inputs(tmp_path)
     out, before = model_before(tmp_path)
 
-    def cross_device(source, target):
-        raise OSError(18, "Invalid cross-device link")
+    replace = os.replace
+
+    def cross_device(source, target):  # a move out of the stage; a file written in place there is renamed as ever
+        if Path(source).parent != Path(target).parent:
+            raise OSError(18, "Invalid cross-device link")
+        replace(source, target)
 
     monkeypatch.setattr(finalize.os, "replace", cross_device)
     args = tiny_run(tmp_path, str(out), "baseline")
@@ -242,11 +253,14 @@ def test_a_move_that_fails_midway_leaves_the_old_model_whole(tmp_path, monkeypat
     assert load_model(out / ".training").label_names == ("negative", "positive")
 
 
-def test_the_trained_files_get_the_umask_s_modes(tmp_path):
+def test_the_trained_files_get_the_umask_s_modes(tmp_path, capsys):
     """safetensors writes its weights 0600: a model trained for others to read was readable by its owner only."""
     tiny_inputs(tmp_path)
     out = tmp_path / "model"
     train_main(tiny_run(tmp_path, str(out), "baseline"))
+    said = capsys.readouterr().out.splitlines()  # plain lines on stdout, as the README says (a dict on stderr)
+    assert said[0] == f"wrote {out}: {', '.join(sorted(p.name for p in out.iterdir()))}"
+    assert said[1].startswith("dev: accuracy ") and said[1].endswith(" (32 rows)") and len(said) == 2
     modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
     umask = os.umask(0o022)
     os.umask(umask)
@@ -273,3 +287,57 @@ def test_a_run_stopped_with_sigterm_cleans_up_as_ctrl_c_does(tmp_path):
     _, err = run.communicate(timeout=60)
     assert run.returncode == 128 + signal.SIGTERM and err.rstrip().endswith("terminated"), err
     assert {p.name: p.read_text() for p in out.iterdir()} == before  # no stage left, the old model as it was
+
+
+def test_a_diverged_run_is_refused_not_shipped(tmp_path, capsys):
+    """--learning-rate 1e10: every weight NaN, yet saved as a finished model (exit 0) over the one before, its card
+    quoting an accuracy and its metrics.json holding bare NaN. Into a new folder, none is left behind."""
+    tiny_inputs(tmp_path)
+    out, before = model_before(tmp_path)
+    args = tiny_run(tmp_path, str(out), "thought-beacon") + ["--learning-rate", "1e10"]
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "training diverged at step" in err and "lower --learning-rate" in err, err
+    assert f"the model in {out} is unchanged" in err
+    assert {p.name: p.read_text() for p in out.iterdir()} == before  # no stage left either
+    new = tmp_path / "new"
+    with pytest.raises(SystemExit):
+        train_main(tiny_run(tmp_path, str(new), "baseline") + ["--learning-rate", "1e10"])
+    assert not new.exists()  # no empty folder where none was
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tmp_path, capsys):
+    """The second run removed the first's stage: the first trained to its end, then failed in a traceback."""
+    import subprocess
+    import sys
+
+    tiny_inputs(tmp_path)
+    out, before = model_before(tmp_path)
+    (out / ".training").mkdir()
+    first = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a live process's claim
+    try:
+        (out / ".training" / "owner.json").write_text(json.dumps({"host": __import__("socket").gethostname(),
+                                                                  "pid": first.pid}))
+        with pytest.raises(SystemExit):
+            train_main(tiny_run(tmp_path, str(out), "baseline"))
+        assert f"another run (process {first.pid}) is training into --out {out}" in capsys.readouterr().err
+        assert (out / ".training" / "owner.json").is_file()  # its stage left alone
+    finally:
+        first.kill()
+        first.wait()
+    train_main(tiny_run(tmp_path, str(out), "baseline"))  # that run has ended: its leftover stage is cleared
+    assert json.loads((out / "config.json").read_text())["model_type"] == "thought_beacon"
+    assert not (out / ".training").exists() and not (out / "owner.json").exists()
+
+
+def test_a_relative_backbone_folder_is_recorded_as_absolute(tmp_path, monkeypatch):
+    """`--backbone bb` was written into the model's config as "bb": it loaded only from the training folder."""
+    from explainer.cli.train import parse_args
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bb").mkdir()
+    _, settings = parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--backbone", "bb"])
+    assert settings.backbone == str(tmp_path.resolve() / "bb")
+    _, settings = parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--backbone", "org/name"])
+    assert settings.backbone == "org/name"  # a hub id stays one

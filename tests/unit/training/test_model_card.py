@@ -109,3 +109,54 @@ def test_a_model_that_predicts_one_label_is_not_described_as_having_learned():
     assert "no better than always predicting `positive` (0.5092, that label's share of dev): it has not learned" in card
     learned = render_card("sst2-thought-beacon", _shipped_metrics("sst2-thought-beacon"))
     assert "routed the decision" in learned and "not learned" not in learned
+
+
+def test_odd_metrics_render_a_card_that_says_what_it_lacks():
+    """An all-zero confusion matrix ended in a ZeroDivisionError; no challenge results wrote "Its weakest
+    challenge-set capabilities: ." and an empty table."""
+    from explainer.training.model_card import render_card
+
+    metrics = _shipped_metrics("sst2-baseline")
+    metrics["dev"]["confusion"] = [[0, 0], [0, 0]]
+    metrics["challenge"] = {}
+    card = render_card("mine", metrics)
+    assert "It has no challenge-set results." in card and "capabilities: ." not in card
+    assert "| capability | n | accuracy |" not in card and "not learned the task" not in card
+
+
+def test_a_file_name_with_backticks_stays_inside_its_code_span():
+    """A `--data` name with a backtick closed the card's code span: the HTML after it reached README.md raw.
+    CommonMark: a span's fence is a run of backticks no run inside matches; a space pads content that starts or
+    ends with one."""
+    from explainer.training.model_card import _code, render_card
+
+    metrics = _shipped_metrics("sst2-baseline")
+    metrics["training"]["data"] = {"train": "a`<img src=x onerror=alert(1)>`.csv", "dev": "``dev``.csv"}
+    card = render_card("mine", metrics)
+    assert "``a`<img src=x onerror=alert(1)>`.csv``" in card and "``` ``dev``.csv ``` (" in card
+    assert _code("plain.csv") == "`plain.csv`" and _code("`x`") == "`` `x` ``"
+
+
+def test_the_card_says_how_the_vocabulary_differs_from_the_one_asked():
+    """--vocab-size 1 was written "1 (at most; the trained tokenizer has 94)": a tokenizer's special tokens and
+    alphabet make it larger than asked."""
+    from explainer.training.model_card import _setting
+
+    assert _setting("vocab_size", 8000, {"vocabulary": 7000}) == "8000 (at most; the trained tokenizer has 7000)"
+    assert _setting("vocab_size", 1, {"vocabulary": 94}).startswith("1 (asked; the trained tokenizer has 94: its")
+    assert _setting("vocab_size", 94, {"vocabulary": 94}) == "94"
+
+
+def test_a_min_skip_rate_no_tau_reaches_is_said():
+    """--min-skip-rate 0.97 with at most 96.6% skipped shipped the default tau without a word."""
+    from explainer.training.finalize import pick_tau
+
+    sweep = [{"tau": 0.3, "accuracy": 0.80, "skip_rate": 0.90}, {"tau": 0.35, "accuracy": 0.80, "skip_rate": 0.93},
+             {"tau": 0.9, "accuracy": 0.60, "skip_rate": 0.966}]
+    assert pick_tau(sweep, 0.80, 0.92) == (0.35, "largest tau within 0.005 of the dense accuracy")
+    assert pick_tau(sweep, 0.80, 0.95)[0] == 0.9  # reached by a tau: the smallest that does
+    tau, rule = pick_tau(sweep, 0.80, 0.97)
+    assert tau == 0.35 and "no tau skips the 97.0% of MLP evaluations asked; the most any skips is 96.6%" in rule
+    said = _tau_choice({"tau_tolerance": 0.005, "tau_rule": rule})
+    assert said.endswith("of the dense accuracy; no tau skips the 97.0% of MLP evaluations asked; the most any "
+                         "skips is 96.6%.")

@@ -1,0 +1,47 @@
+"""Which process is writing a folder: a claim file in it naming the host and the process (OWNER). A results
+folder's `.partial` (explainer/scale/manifest.py) and a training run's stage (explainer/cli/train.py) are claimed
+this way, so a second run into the same folder is refused instead of deleting the first one's files."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+OWNER = "owner.json"  # {"host", "pid"} of the run writing the folder
+
+
+def claim(folder: Path) -> bool:
+    """Make `folder` (created if need be) this process's, atomically; False when another run has just claimed it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        handle = os.open(folder / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return False
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, out)
+    return True
+
+
+def running_owner(folder: Path) -> str | None:
+    """The run still writing `folder` ("process 123", "process 123 on host-b"), or None when none is (no claim,
+    or one whose process has ended: a killed run's leftovers may be removed)."""
+    try:
+        owner = json.loads((folder / OWNER).read_text(encoding="utf-8"))
+        host, pid = owner["host"], owner["pid"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(pid, int) or isinstance(pid, bool):
+        return None
+    if host != socket.gethostname():  # another node sharing the folder: its process cannot be looked up here
+        return f"process {pid} on {host}"
+    if pid == os.getpid() or os.name == "nt":  # this process's own earlier run, which ended without its clean-up;
+        return None  # on Windows os.kill(pid, 0) would end that process, not look it up
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:  # alive, another user's
+        pass
+    return f"process {pid}"
