@@ -11,7 +11,7 @@ from explainer.ui import attention as sections
 from explainer.ui import export, links, progressive, session
 from explainer.ui import whatif as whatif_ui
 from explainer.views import attention_page as attention_views
-from explainer.views.text import markdown_literal, plural
+from explainer.views.text import markdown_literal, markdown_strong, plural
 
 st.title("Attention")
 trace = session.current_trace()
@@ -21,7 +21,7 @@ if trace is not None:
     layers, heads, count = trace.num_layers, trace.num_heads, len(trace.tokens)
     whatif_ui.back_button(name, text)  # a head opened from What-if's change map, for its edited copy
     st.caption(
-        f"{markdown_literal(trace.model_name)}: predicts **{markdown_literal(trace.predicted_label)}** "
+        f"{markdown_literal(trace.model_name)}: predicts {markdown_strong(trace.predicted_label)} "
         f"({trace.probabilities[trace.predicted]:.1%}) · "
         f"{plural(count, 'token')} · {plural(layers, 'layer')} × {plural(heads, 'head')}"
     )

@@ -11,7 +11,7 @@ from explainer.ui import compare as compare_ui
 from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
 from explainer.views import evaluation as evaluation_figures
-from explainer.views.text import markdown_literal
+from explainer.views.text import markdown_literal, markdown_strong
 
 MODES = ("This text", "A data set")
 
@@ -54,7 +54,7 @@ if mode == MODES[0]:
     columns = st.columns(2)
     for column, side, trace in ((columns[0], "A", result.trace_a), (columns[1], "B", result.trace_b)):
         column.subheader(f"{side}: {markdown_literal(trace.model_name)}")
-        column.markdown(f"Predicts **{markdown_literal(trace.predicted_label)}** "
+        column.markdown(f"Predicts {markdown_strong(trace.predicted_label)} "
                         f"({trace.probabilities[trace.predicted]:.1%})")
         with column:
             chart(attention_figures.prediction_bars(trace), f"prediction_{side}")
@@ -88,13 +88,14 @@ else:
     cells[2].metric("Only B right", f"{counts['only_b_right']:,}")
     cells[3].metric("Both wrong", f"{counts['both_wrong']:,}")
     columns = st.columns(2)
-    for column, side, report in ((columns[0], "A", comparison.report_a), (columns[1], "B", comparison.report_b)):
+    sides = zip(columns, "AB", (comparison.report_a, comparison.report_b), comparison.confusions())
+    for column, side, report, (confusion, names) in sides:  # both matrices in A's label order
         metrics = report.metrics
         column.subheader(f"{side}: {markdown_literal(report.model_name)}")
         column.markdown(f"Accuracy **{metrics['accuracy']:.1%}** · macro-F1 **{metrics['macro_f1']:.3f}** · "
                         f"ECE **{evaluation_figures.ece_text(report.calibration.ece)}**")
         with column:
-            chart(evaluation_figures.confusion_figure(metrics["confusion"], report.label_names), f"confusion_{side}")
+            chart(evaluation_figures.confusion_figure(confusion, names), f"confusion_{side}")
     st.subheader("Where they disagree")
     st.caption("One model right, the other wrong; the most confident mistake first. Select a row to open it.")
     labelled.view_picker("compare_view", bundle_a, bundle_b)

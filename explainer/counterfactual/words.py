@@ -3,7 +3,8 @@ words this way.
 
 A word is a run of letters and digits, with apostrophes inside it kept ("don't", "film's" are one word each), or
 a single punctuation character or emoji ("," "!" "<" are words of their own), letters and marks as Unicode has
-them (one visible character is never split). Whitespace separates words and is never one.
+them (one visible character is never split). Whitespace separates words and is never one; an invisible format
+character (a zero-width space, a soft hyphen) is part of the word it sits in, and no word alone.
 Tokenizers differ per model; words do not, so an edit means the same thing whichever model is explained.
 
 Torch-free: the What-if view functions use it too.
@@ -18,8 +19,11 @@ import regex
 
 # The `regex` module's \w is Unicode's word characters, marks and joiners included (Python's re splits "नमस्ते"
 # and an e typed with a combining accent), and \X one visible character (an emoji with its skin tone or a
-# family joined by ZWJ), so an edit or the diff never tears a character apart.
-WORD = regex.compile(r"\w+(?:['’]\w+)*|(?=[^\w\s])\X")
+# family joined by ZWJ), so an edit or the diff never tears a character apart. Invisible format characters
+# (\p{Cf}: a zero-width space, a soft hyphen, an invisible separator, common in text pasted from the web) stay
+# inside the word they sit in and are no word alone: "gr\u200beat" was the words "gr", "\u200b" and "eat".
+# A word starts at a word character, so a run of them alone costs no backtracking.
+WORD = regex.compile(r"\w[\w\p{Cf}]*(?:['’]\w[\w\p{Cf}]*)*|(?=[^\w\s\p{Cf}])\X")
 
 
 @dataclass(frozen=True)

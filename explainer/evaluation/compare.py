@@ -155,19 +155,25 @@ class TextComparison:
 
     @property
     def same_prediction(self) -> bool:
-        return self.trace_a.predicted_label.casefold() == self.trace_b.predicted_label.casefold()
+        return label_key(self.trace_a.predicted_label) == label_key(self.trace_b.predicted_label)
+
+
+def label_key(name: str) -> str:
+    """What makes two label names the same label: case and surrounding spaces set aside, as a data file's labels
+    are read and as a model's are checked for repeats ("Negative " is A's "negative")."""
+    return name.strip().casefold()
 
 
 def label_order(names_a: tuple[str, ...], names_b: tuple[str, ...]) -> list[int]:
-    """For each label of A, the index of the same label (by name, case-insensitive) in B; CompareError if the
-    two models do not have the same labels."""
-    folded_b = [n.casefold() for n in names_b]
-    if sorted(n.casefold() for n in names_a) != sorted(folded_b):
+    """For each label of A, the index of the same label (label_key) in B; CompareError if the two models do not
+    have the same labels."""
+    folded_b = [label_key(n) for n in names_b]
+    if sorted(label_key(n) for n in names_a) != sorted(folded_b):
         raise CompareError(
             f"The two models have different labels (A: {', '.join(names_a)}; B: {', '.join(names_b)}): they can be "
             "compared on one text, not scored on one data set"
         )
-    return [folded_b.index(n.casefold()) for n in names_a]
+    return [folded_b.index(label_key(n)) for n in names_a]
 
 
 def target_in_b(trace_a: Trace, trace_b: Trace, target_a: int) -> tuple[int, tuple[str, ...]]:
@@ -175,10 +181,10 @@ def target_in_b(trace_a: Trace, trace_b: Trace, target_a: int) -> tuple[int, tup
     checkpoints named LABEL_0, LABEL_1 or in other words), else B's own prediction; with a note when B's label
     has another name, so no one reads B's attribution as towards A's label."""
     names_a, names_b = trace_a.label_names, trace_b.label_names
-    folded_b = [n.casefold() for n in names_b]
+    folded_b = [label_key(n) for n in names_b]
     name = names_a[target_a]
-    if name.casefold() in folded_b:
-        return folded_b.index(name.casefold()), ()
+    if label_key(name) in folded_b:
+        return folded_b.index(label_key(name)), ()
     if target_a < len(names_b):
         return target_a, (f"B has no label '{name}': B's attribution is towards its label '{names_b[target_a]}', "
                           f"the same id ({target_a}).",)
@@ -254,6 +260,14 @@ class DataComparison:
     counts: dict[str, int]  # both_right, both_wrong, only_a_right, only_b_right, different_predictions
     disagreements: pd.DataFrame  # the rows where exactly one model is right, most confident mistake first
 
+    def confusions(self) -> tuple[tuple[list[list[int]], tuple[str, ...]], tuple[list[list[int]], tuple[str, ...]]]:
+        """Each model's confusion matrix with its label names, both in A's label order: B may number the same labels
+        otherwise, and side by side one cell must mean one thing."""
+        order = label_order(self.report_a.label_names, self.report_b.label_names)
+        confusion_b = np.asarray(self.report_b.metrics["confusion"])[np.ix_(order, order)]
+        return ((self.report_a.metrics["confusion"], tuple(self.report_a.label_names)),
+                (confusion_b.tolist(), tuple(self.report_b.label_names[i] for i in order)))
+
 
 def compare_data(
     bundle_a: ModelBundle,
@@ -284,8 +298,8 @@ def disagreement_counts(report_a: ErrorReport, report_b: ErrorReport) -> dict[st
     a, b = report_a.frame["correct"].to_numpy(bool), report_b.frame["correct"].to_numpy(bool)
     if len(a) != len(b):
         raise DatasetError("the two reports are of different data sets")
-    predicted_a = report_a.frame["predicted"].str.casefold().to_numpy()
-    predicted_b = report_b.frame["predicted"].str.casefold().to_numpy()
+    predicted_a = report_a.frame["predicted"].map(label_key).to_numpy()
+    predicted_b = report_b.frame["predicted"].map(label_key).to_numpy()
     return {
         "n": int(len(a)),
         "both_right": int((a & b).sum()),

@@ -112,10 +112,14 @@ def open_disagreement() -> None:
 def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:
     """"Match heads only within the same layer", seeded from and published to the link; off and disabled, with
     the reason, when the two models differ in depth (layer i of one is not layer i of the other)."""
+    raw = links.from_link("compare_by_layer", "same_layer")  # the link's, on the toggle's first run only
     links.seed_choice("compare_by_layer", "same_layer", [False, True], parse=lambda raw: raw == "1")
     layers_a, layers_b = sizes(bundle_a.model.config).layers, sizes(bundle_b.model.config).layers
     label = "Match heads only within the same layer"
     if layers_a != layers_b:
+        if raw == "1":  # dropped from the address without a word, where other unusable values are said
+            links.tell_adjusted("same_layer", raw, f"does not apply here: A has {layers_a} layers and B {layers_b}, "
+                                "so heads are matched across all layers")
         st.toggle(label, value=False, disabled=True, key="compare_by_layer_unequal",
                   help=f"A has {layers_a} layers and B {layers_b}: heads are matched across all layers.")
         links.publish_options({"same_layer": ""})  # the choice made before is kept for a pair of equal depth

@@ -26,7 +26,7 @@ from explainer.ui import labelled, links, progressive, text_box
 from explainer.ui.caches import get_trace_with, read_labelled
 from explainer.ui.problems import show_problem
 from explainer.ui.widget_state import resend
-from explainer.views.text import html_text, markdown_literal, token_labels
+from explainer.views.text import html_text, markdown_literal, markdown_strong, token_labels
 from explainer.views.thought_beacon import marker_name
 
 CHALLENGE_SET = shipped.ASSETS / "challenge_set.csv"
@@ -75,7 +75,7 @@ def shipped_thought_beacon(feature: str, current: str = "") -> str | None:
 def offer_switch(model_name: str, what: str, feature: str) -> None:
     """Say plainly what this page would show, and offer the shipped ThoughtBeacon model (one click)."""
     target = shipped_thought_beacon(feature, model_name)
-    st.info(f"**{markdown_literal(model_name)}** is not a ThoughtBeacon model with this feature. {what}")
+    st.info(f"{markdown_strong(model_name)} is not a ThoughtBeacon model with this feature. {what}")
     if target is not None:
         st.button(f"Switch to {target}", key="switch_to_thought_beacon", on_click=links.choose_model, args=(target,),
                   type="primary", icon=":material/swap_horiz:")
@@ -131,7 +131,7 @@ def choose_slots(result: Trace, prefix: str) -> tuple[list[int], list[int]]:
 
 
 def prediction_line(result: Trace) -> str:
-    return f"**{markdown_literal(result.predicted_label)}** ({result.probabilities[result.predicted]:.1%})"
+    return f"{markdown_strong(result.predicted_label)} ({result.probabilities[result.predicted]:.1%})"
 
 
 @contextmanager

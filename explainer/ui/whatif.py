@@ -19,7 +19,7 @@ from explainer.progress import Progress
 from explainer.ui import caches, demo, links, progressive, session
 from explainer.ui.text_box import limited_text_input
 from explainer.views import whatif as whatif_figures
-from explainer.views.text import markdown_literal
+from explainer.views.text import markdown_literal, markdown_strong
 
 PAGE = "app_pages/whatif.py"
 ALL = "all"
@@ -297,8 +297,8 @@ def counterfactual_section(model_name: str, original: str) -> None:
         st.caption(markdown_literal(note))
     found, passes = len(search.counterfactuals), search.forward_passes
     st.caption(
-        f"{found} flip{'s' if found != 1 else ''} from **{markdown_literal(search.original.label)}**"
-        + (f" to **{markdown_literal(target)}**" if target else "") + f" found in {passes} "
+        f"{found} flip{'s' if found != 1 else ''} from {markdown_strong(search.original.label)}"
+        + (f" to {markdown_strong(target)}" if target else "") + f" found in {passes} "
         f"batched forward pass{'es' if passes != 1 else ''} (up to {MAX_BATCH} candidate texts each)."
         + (" Select one to load it as the edited text." if found else "")
     )

@@ -99,6 +99,13 @@ def markdown_literal(text: str) -> str:
     return "".join(parts) + escaped(text[at:])
 
 
+def markdown_strong(text: str) -> str:
+    """`text` in bold, as markdown_literal shows it: without the spaces around it, since "**Negative **" is no
+    emphasis in Markdown (a label "Negative " showed its asterisks); a text of spaces only is quoted."""
+    inner = text.strip()
+    return f"**{markdown_literal(inner if inner else repr(text))}**"
+
+
 # How byte-level BPE (GPT-2, RoBERTa) and SentencePiece write a space, a newline and a tab inside a token; shown as
 # bertviz shows them (format_special_chars), so "Ġfilm" reads "film" on an axis.
 SPACE_MARKS = str.maketrans({"Ġ": " ", "▁": " ", "Ċ": "↵", "ĉ": "⇥"})

@@ -361,6 +361,9 @@ def test_compare_matches_within_layers_only_when_both_models_have_as_many(checkp
     toggle = unequal.toggle(key="compare_by_layer_unequal")
     assert toggle.disabled and not toggle.value and "A has 2 layers and B 3" in toggle.help
     assert "same_layer" not in unequal.query_params  # the link does not claim what was not done
+    assert [t.value for t in unequal.toast if "same_layer" in t.value] == [  # dropped from the link, and said
+        "The link's same_layer=`1` does not apply here: A has 2 layers and B 3, so heads are matched across all "
+        "layers."]
 
 
 def test_compare_says_when_a_and_b_are_the_same_model_and_when_one_reads_less(checkpoint):

@@ -62,3 +62,12 @@ def test_match_case():
     assert match_case("bad", "good") == "bad"
     assert match_case("", "Good") == ""
     assert match_case("is not", "Is") == "Is not"
+
+
+def test_invisible_format_characters_are_no_words_and_split_none():
+    """Text pasted from the web: "gr\u200beat" was the words "gr", "\u200b", "eat", so Compare scored one token
+    of A's as three words and What-if counted edits in a word no one sees."""
+    assert [w.text for w in split_words("gr\u200beat fi\u200dlm \u2063ok")] == ["gr\u200beat", "fi\u200dlm", "ok"]
+    assert [w.text for w in split_words("wonder\xadful film")] == ["wonder\xadful", "film"]
+    assert split_words("\u200b \u2063\u200b") == []
+    assert [(w.start, w.end) for w in split_words("\u200bgood!")] == [(1, 5), (5, 6)]

@@ -318,6 +318,23 @@ def test_compare_data_counts_and_reordered_labels(tmp_path, tokenizer, ours_bund
     assert result.report_a.metrics["accuracy"] == result.report_b.metrics["accuracy"]
     assert result.report_b.frame["predicted"].tolist() == result.report_a.frame["predicted"].tolist()
     assert result.disagreements.empty
+    # side by side, both matrices in A's label order: B's own order put "pos" first, so one cell meant two things
+    (confusion_a, names_a), (confusion_b, names_b) = result.confusions()
+    assert names_a == names_b == ("neg", "pos") and confusion_a == confusion_b
+    assert result.report_b.label_names == ("pos", "neg")  # its report keeps its own numbering
+
+
+def test_labels_alike_but_for_spaces_and_case_are_one_label(tmp_path, tokenizer, ours_bundle):
+    """B named its labels "Neg " and "POS": refused as other labels on a data set, and "B has no label 'neg'" on a
+    text, though a data file's labels and a model's own are matched with spaces and case set aside."""
+    model = build_model("ours")
+    model.config.id2label, model.config.label2id = {0: "Neg ", 1: "POS"}, {"Neg ": 0, "POS": 1}
+    spaced = load_model(save_checkpoint(model, tokenizer, tmp_path / "spaced"), device="cpu")
+    data = load_labelled(ours_bundle, b"text,label\ngood,pos\nbad,neg\n", filename="rows.csv")
+    result = compare_data(ours_bundle, spaced, data)
+    assert result.report_b.metrics["n"] == 2 and result.counts["n"] == 2
+    text = compare_text(ours_bundle, spaced, TEXT, target=0)
+    assert text.notes == () and text.target_names == ("neg", "Neg ")
 
 
 def test_compare_data_lists_the_disagreements(bundle, ours_bundle):

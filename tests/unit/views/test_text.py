@@ -140,3 +140,11 @@ def test_a_tau_is_never_shown_rounded_to_another():
 
     assert [tau_text(t) for t in (0.4, 0.95, 0.0, 1.0, 0.29 + 1e-12)] == ["0.40", "0.95", "0.00", "1.00", "0.29"]
     assert [tau_text(t) for t in (0.004, 0.306, 0.375)] == ["0.004", "0.306", "0.375"]  # not 0.00, 0.31, 0.38
+
+
+def test_a_label_with_spaces_around_it_is_still_bold():
+    """"Predicts **Negative ** (50.3%)": emphasis cannot end after a space, so the asterisks showed."""
+    from explainer.views.text import markdown_strong
+
+    assert markdown_strong("Negative ") == "**Negative**" and markdown_strong(" a*b ") == "**a\\*b**"
+    assert markdown_strong("  ") == "**'  '**"
