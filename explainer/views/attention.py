@@ -12,14 +12,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explainer.attention.statistics import field_title
-from explainer.views.text import hidden_state_name, plot_text, token_labels
+from explainer.views.text import hidden_state_name, label_text, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
 
 
 def prediction_bars(trace: Trace) -> go.Figure:
-    labels = [plot_text(name) for name in trace.label_names]
+    labels = [label_text(name) for name in trace.label_names]
     colors = ["#b0b0b0" if i != trace.predicted else "#1f77b4" for i in range(len(labels))]
     figure = go.Figure(
         go.Bar(
@@ -34,7 +34,7 @@ def prediction_bars(trace: Trace) -> go.Figure:
     )
     figure.update_layout(
         xaxis={"range": [0, 1], "title": "probability"},
-        yaxis={"autorange": "reversed"},
+        yaxis={"autorange": "reversed", "type": "category"},  # labels named "1" and "0": not a number line
         height=80 + 40 * len(labels),
         margin={"l": 10, "r": 10, "t": 10, "b": 40},
     )
@@ -223,8 +223,8 @@ def logit_lens_chart(trace: Trace) -> go.Figure:
                 x=states,
                 y=probabilities[:, index],
                 mode="lines+markers",
-                name=plot_text(name),
-                hovertemplate="%{x}<br>p = %{y:.3f}<extra>" + plot_text(name) + "</extra>",
+                name=label_text(name),
+                hovertemplate="%{x}<br>p = %{y:.3f}<extra>" + label_text(name) + "</extra>",
             )
         )
     figure.update_layout(

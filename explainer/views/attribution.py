@@ -22,7 +22,9 @@ from explainer.views.text import (
     hidden_state_name,
     html_piece,
     html_text,
+    label_text,
     markdown_literal,
+    markdown_strong,
     numbered,
     plot_text,
     plural,
@@ -70,20 +72,20 @@ def legend_sentence(method: str, label: str) -> str:
 def headline(attribution: Attribution, dense: str = "") -> str:
     """The Markdown line above an attribution: the label whose logit it explains, or, for a method that reads no
     label (attention rollout), that it is the same for every label. `dense`: what a dense run adds to the logit."""
-    model, label = markdown_literal(attribution.model_name), markdown_literal(attribution.target_label)
+    model, label = markdown_literal(attribution.model_name), markdown_strong(attribution.target_label)
     logit = f"logit {attribution.target_logit:.3f}{dense}"
     tokens = plural(len(attribution.tokens), "token")
     if depends_on_target(attribution.method):
-        return f"{model}: attributing **{label}** ({logit}) · {tokens}"
-    return f"{model}: the same for every label (it reads no logit; **{label}** has {logit}) · {tokens}"
+        return f"{model}: attributing {label} ({logit}) · {tokens}"
+    return f"{model}: the same for every label (it reads no logit; {label} has {logit}) · {tokens}"
 
 
 def title_suffix(method: str, label: str) -> str:
     """What a figure title adds after the method: "→ label" for signed scores; unsigned ones say so (and that
     they read no label, where they do not). `label` is escaped for plotly."""
     if signed(method):
-        return f" → {plot_text(label)}"
-    return f" (unsigned, towards {plot_text(label)})" if depends_on_target(method) else " (unsigned, any label)"
+        return f" → {label_text(label)}"
+    return f" (unsigned, towards {label_text(label)})" if depends_on_target(method) else " (unsigned, any label)"
 
 
 def _color(value: float, scale: float, two_sided: bool = True) -> str:

@@ -12,7 +12,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from explainer.thought_beacon.dense import dense_suffix
-from explainer.views.text import clipped, hidden_state_name, markdown_literal, plot_text, token_labels
+from explainer.views.text import (
+    hidden_state_name,
+    label_text,
+    markdown_literal,
+    middle_clipped,
+    plot_text,
+    token_labels,
+)
 
 if TYPE_CHECKING:
     from explainer.causal.results import Ablation, Patching
@@ -125,7 +132,7 @@ def ablated_heads(result: Ablation) -> go.Figure:
     # a half-width chart: its title clips a long label name, which the caption beside it gives whole
     return head_map(
         result.heads,
-        f"Change of the {plot_text(clipped(result.target_label, 20))} logit, head {result.mode}-ablated",
+        f"Change of the {plot_text(middle_clipped(result.target_label, 20))} logit, head {result.mode}-ablated",
         "logit change",
         "target logit change",
         shares=False,
@@ -142,7 +149,7 @@ def layer_effects(result: Ablation) -> go.Figure:
         if values is not None:
             figure.add_bar(name=name, x=[f"L{i}" for i in range(len(values))], y=values)
     figure.update_layout(
-        title=f"Per layer: change of the {plot_text(clipped(result.target_label, 40))} logit",
+        title=f"Per layer: change of the {label_text(result.target_label)} logit",
         barmode="group",
         yaxis={"title": "logit change", "exponentformat": "power"},  # plotly's default SI read "−50µ" for 5e-5
         height=320,

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.views.text import numbered, plot_text, token_labels
+from explainer.views.text import label_text, numbered, plot_text, token_labels
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -38,7 +38,7 @@ def non_finite_note(metrics: dict, label_names: Sequence[str]) -> str | None:
 
 
 def _escaped(names: Sequence[str]) -> list[str]:
-    return [plot_text(name) for name in names]
+    return [label_text(name) for name in names]
 
 
 def per_label_table(metrics: Mapping[str, Any], label_names: Sequence[str]) -> pd.DataFrame:
@@ -97,7 +97,10 @@ def confusion_figure(
                          line={"color": "#d62728", "width": 3}, name="picked cell")
     figure.update_layout(hovermode="closest", hoverdistance=200, clickmode="event+select", dragmode=False)
     figure.update_layout(
-        title=title, xaxis={"title": "predicted", "side": "bottom"}, yaxis={"title": "true", "autorange": "reversed"},
+        # category axes: labels named "1" and "0" made them numeric, the cells in numeric order, and the frame
+        # (drawn at category positions) on another cell than the one picked
+        title=title, xaxis={"title": "predicted", "side": "bottom", "type": "category"},
+        yaxis={"title": "true", "autorange": "reversed", "type": "category"},
         height=160 + 60 * n, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 40},
     )
     return figure

@@ -61,6 +61,24 @@ def clipped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def middle_clipped(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, its beginning and its end kept around an ellipsis: label names that
+    differ only in their last words ("... NEG-A", "... POS-B") stay told apart."""
+    if len(text) <= limit:
+        return text
+    tail = (limit - 1) // 3
+    return text[: limit - 1 - tail] + "…" + text[len(text) - tail :]
+
+
+LABEL_LIMIT = 40  # characters of a label name on a chart axis, legend or title: a 200-character one squeezed the plot
+
+
+def label_text(name: str) -> str:
+    """A label name for a chart (axis, legend, title): at most LABEL_LIMIT characters (middle_clipped), escaped
+    for plotly."""
+    return plot_text(middle_clipped(str(name), LABEL_LIMIT))
+
+
 def plural(count: int, word: str) -> str:
     """ "1 token", "2 tokens" (regular plurals only: token, word, edge, layer)."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"

@@ -147,3 +147,17 @@ def test_no_rollout_bar_where_no_single_position_carries_the_prediction(tmp_path
 
 def test_a_family_whose_readout_is_known_has_no_readout_note(small_trace):
     assert small_trace.readout_note is None
+
+
+def test_prediction_bars_keep_numeric_label_names_as_categories(small_trace):
+    """Labels named "1" and "0": the bars' axis became a number line (ticks -0.5 … 1.5)."""
+    from explainer.views.attention import logit_lens_chart, prediction_bars
+    from explainer.views.thought_beacon import prediction_change
+
+    named = dataclasses.replace(small_trace, label_names=("1", "0"))
+    bars = prediction_bars(named)
+    assert bars.layout.yaxis.type == "category" and list(bars.data[0].y) == ["1", "0"]
+    assert prediction_change(named, named).layout.xaxis.type == "category"
+    long = dataclasses.replace(small_trace, label_names=("x" * 100 + "NEG", "x" * 100 + "POS"))
+    assert [line.name[-3:] for line in logit_lens_chart(long).data] == ["NEG", "POS"]
+    assert all(len(line.name) == 40 for line in logit_lens_chart(long).data)

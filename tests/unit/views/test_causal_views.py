@@ -66,6 +66,6 @@ def test_the_top_heads_keep_four_significant_digits_and_titles_clip_long_labels(
     model = build_model("bert", id2label={0: "neg", 1: long}, label2id={"neg": 0, long: 1})
     named = load_model(save_checkpoint(model, tokenizer, tmp_path / "named"), device="cpu")
     figure = views.ablated_heads(ablate_heads(named, "the film is funny .", target=long, mode="zero"))
-    assert figure.layout.title.text == "Change of the a label name far to… logit, head zero-ablated"
+    assert figure.layout.title.text == "Change of the a label name … title logit, head zero-ablated"  # its end kept
     layers = views.layer_effects(ablate_heads(named, "the film is funny .", target=long, mode="zero"))
     assert layers.layout.yaxis.exponentformat == "power"  # not SI: a logit change of 5e-5 read "−50µ"

@@ -52,3 +52,28 @@ def test_a_confusion_cell_names_the_true_label_as_a_label():
     figure = confusion_figure([[208, 2], [31, 179]], ["negative", "<b>positive</b>"])
     hovers = [trace.hovertext for trace in figure.data if trace.hovertext is not None][0]
     assert "true label &lt;b&gt;positive&lt;/b&gt;, predicted negative: 31 examples" in hovers
+
+
+def test_labels_named_by_numbers_stay_categories_and_the_frame_is_on_the_picked_cell():
+    """Labels "1" and "0" (in that order) turned the axes into numbers (ticks -0.5 … 1.5), the cells into numeric
+    order, and the frame, drawn at category positions, onto the other off-diagonal cell."""
+    from explainer.views.evaluation import confusion_figure
+
+    figure = confusion_figure([[5, 9], [2, 4]], ["1", "0"], picked=(0, 1))
+    assert figure.layout.xaxis.type == figure.layout.yaxis.type == "category"
+    assert list(figure.data[0].x) == list(figure.data[0].y) == ["1", "0"]  # the model's order, position 0 first
+    frame = figure.layout.shapes[0]
+    assert (frame.x0, frame.x1, frame.y0, frame.y1) == (0.5, 1.5, -0.5, 0.5)  # predicted "0" (at 1), true "1" (at 0)
+
+
+def test_a_long_label_is_shortened_keeping_its_end_on_every_chart():
+    """A 200-character label squeezed the confusion matrix to 60 px and, cut at its end, hid which label it was."""
+    from explainer.views.evaluation import confusion_figure
+    from explainer.views.text import LABEL_LIMIT, label_text
+
+    names = ["very long label " * 12 + "END-NEG-A", "very long label " * 12 + "END-POS-B"]
+    shown = [label_text(name) for name in names]
+    assert all(len(text) == LABEL_LIMIT for text in shown) and shown[0] != shown[1]
+    assert shown[0].endswith("END-NEG-A") and shown[0].startswith("very long label") and "…" in shown[0]
+    assert label_text("<b>short</b>") == "&lt;b&gt;short&lt;/b&gt;"
+    assert list(confusion_figure([[1, 0], [0, 1]], names).data[0].x) == shown
