@@ -16,12 +16,11 @@ from explainer.attribution.registry import methods_for, title
 from explainer.capture.encoding import InputError
 from explainer.families import single_readout_note
 from explainer.thought_beacon.dense import dense_suffix
-from explainer.ui import caches, demo, export, links, progressive, session
+from explainer.ui import caches, demo, export, links, progressive, session, target_label
 from explainer.ui.problems import show_problem
 from explainer.views import attribution as attribution_figures
 from explainer.views.text import markdown_literal
 
-PREDICTED = "Predicted label"
 ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for
 
 st.title("Attribution")
@@ -31,11 +30,12 @@ if trace is not None and not demo.within_trace_limit("attributions", trace, "att
 if trace is not None:
     current = session.selection()
     name, text = current.bundle.name, current.text
-    targets = [PREDICTED, *trace.label_names]
+    targets = target_label.choices(trace.label_names)
     methods = methods_for(current.bundle.model)  # a link's method this model cannot use: the default, said
     links.seed_choice("attribution_method", "method", methods, tell=True, shown=title, offered_elsewhere=METHODS)
     links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad", tell=True)
-    links.seed_choice("attribution_target", "target", targets, tell=True)  # a label it lacks: predicted
+    links.seed_choice("attribution_target", "target", targets, tell=True, parse=target_label.parse(trace.label_names),
+                      shown=target_label.shown)  # a label it lacks: predicted
     links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD, step=THRESHOLD_STEP)
 
     left, middle, right, far = st.columns([2, 2, 1, 1])
@@ -43,14 +43,13 @@ if trace is not None:
     if methods != METHODS:
         st.caption(f"Not offered: {', '.join(title(m) for m in METHODS if m not in methods)}. "
                    + markdown_literal(single_readout_note(current.bundle.model, advice=False)))
-    target_choice = middle.selectbox("Target label", targets, key="attribution_target")
+    target = middle.selectbox("Target label", targets, format_func=target_label.shown, key="attribution_target")
     baseline = right.radio("Baseline", BASELINES, key="attribution_baseline", help="What replaces text tokens "
                            "(integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special tokens stay.")
     links.keep("attribution_image_format")
     image_format = far.radio("Image export", ["png", "svg"], key="attribution_image_format")
-    links.publish_options({"method": method, "baseline": baseline, "target": target_choice,
+    links.publish_options({"method": method, "baseline": baseline, "target": target_label.link_value(target),
                              "threshold": f"{st.session_state.attribution_threshold:.2f}"})
-    target = None if target_choice == PREDICTED else target_choice
     options = page_options(baseline)
 
     chart = export.charts("attribution", image_format)
@@ -69,7 +68,7 @@ if trace is not None:
     if result.convergence_delta is not None:
         st.caption(attribution_figures.convergence_caption(result))
     chart(attribution_figures.bars(result), "bars")
-    if not progressive.rest_may_follow(("attribution", name, text, method, target_choice, baseline)):
+    if not progressive.rest_may_follow(("attribution", name, text, method, target, baseline)):
         links.stop()  # the rest follows once the browser has drawn the bars
     if result.layer_scores is not None:
         chart(attribution_figures.layer_heatmap(result), "layers")

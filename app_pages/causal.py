@@ -9,13 +9,11 @@ from explainer.attention.statistics import FIELDS, field_title
 from explainer.capture.encoding import InputError
 from explainer.causal import MODES, SUPPORTED
 from explainer.thought_beacon.dense import dense_suffix
-from explainer.ui import caches, demo, export, links, progressive, session
+from explainer.ui import caches, demo, export, links, progressive, session, target_label
 from explainer.ui import causal as causal_ui
 from explainer.ui.problems import show_problem
 from explainer.views import causal as views
 from explainer.views.text import markdown_literal
-
-PREDICTED = "Predicted label"
 
 st.title("Causal")
 causal_ui.follow_attention_request()
@@ -26,13 +24,14 @@ if trace is not None:
     if trace.architecture not in SUPPORTED:
         st.info(f"Ablation and patching support {', '.join(SUPPORTED)} models, not {trace.architecture}.")
         links.stop()
-    targets = [PREDICTED, *trace.label_names]
-    links.seed_choice("causal_target", "target", targets, tell=True)
+    targets = target_label.choices(trace.label_names)
+    links.seed_choice("causal_target", "target", targets, tell=True, parse=target_label.parse(trace.label_names),
+                      shown=target_label.shown)
     links.seed_choice("causal_mode", "mode", MODES, tell=True)
     links.seed_choice("causal_statistic", "stat", FIELDS, tell=True)
 
     first, second, third = st.columns([2, 1, 1])
-    target_choice = first.selectbox("Target label", targets, key="causal_target",
+    target = first.selectbox("Target label", targets, format_func=target_label.shown, key="causal_target",
                                     help="Predicted label: patching's is the clean text's prediction, ablation's the "
                                     "prediction on the sidebar text; each section's caption names its label.")
     mode = second.radio(
@@ -44,7 +43,6 @@ if trace is not None:
     )
     links.keep("causal_image_format")
     image_format = third.radio("Image export", ["png", "svg"], key="causal_image_format", horizontal=True)
-    target = None if target_choice == PREDICTED else target_choice
     chart = export.charts("causal", image_format)
 
     st.subheader("Activation patching")
@@ -54,9 +52,8 @@ if trace is not None:
         "are aligned word by word; tokens without a partner are not patched."
     )
     clean, corrupted, text_options = causal_ui.choose_texts(name, text)
-    links.publish_options(
-        {**text_options, "target": target_choice, "mode": mode, "stat": st.session_state.causal_statistic}
-    )
+    links.publish_options({**text_options, "target": target_label.link_value(target), "mode": mode,
+                           "stat": st.session_state.causal_statistic})
     if not causal_ui.within_demo_limit(name, clean, corrupted, text_options["source"] == "pair"):
         pass  # said, before asking for the other text: a demo's over-long sidebar text cannot be patched at all
     elif not clean.strip() or not corrupted.strip():
@@ -118,7 +115,7 @@ if trace is not None:
         )
         for note in ablation.notes:
             st.caption(markdown_literal(note))
-    if not progressive.rest_may_follow(("causal", name, text, target_choice, mode)):
+    if not progressive.rest_may_follow(("causal", name, text, target, mode)):
         links.stop()  # layer effects and the top heads follow once the browser has drawn both maps
     rho = views.rank_correlation(ablation.importance, values)
     st.caption(f"Spearman's ρ between the logit drop on ablation and {field_title(statistic)}: {rho:.2f}")

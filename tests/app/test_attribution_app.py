@@ -68,7 +68,7 @@ def test_bad_link_falls_back_and_empty_text_gets_a_message():
     assert not app.exception
     assert app.selectbox(key="attribution_method").value == "integrated_gradients"
     assert app.radio(key="attribution_baseline").value == "pad"
-    assert app.selectbox(key="attribution_target").value == "Predicted label"
+    assert app.selectbox(key="attribution_target").value is None  # the predicted label
     empty = run_page({"text": "   "})
     assert not empty.exception and empty.info
 
@@ -143,3 +143,32 @@ def test_scores_that_ran_out_of_steps_get_a_warning_not_a_caption(monkeypatch):
     app = run_page({"text": "An unconverged little film.", "method": "layer_conductance"})
     assert not app.exception, app.exception
     assert told in [w.value for w in app.warning] and told not in [c.value for c in app.caption]
+
+
+def test_a_label_named_predicted_label_is_a_label_of_its_own(tmp_path, tokenizer):
+    """The picker offered "Predicted label" twice (the prediction, then the label), and both meant the prediction;
+    a link's target=Predicted+label reopened on the prediction too."""
+    from explainer import load_model, trace
+    from tests.conftest import build_model, save_checkpoint
+
+    model = build_model("bert")
+    predicted = trace(load_model(save_checkpoint(model, tokenizer, tmp_path / "plain")), "a fine film").predicted
+    labels = {predicted: "other", 1 - predicted: "Predicted label"}  # the label of that name is not the prediction
+    model.config.id2label, model.config.label2id = labels, {v: k for k, v in labels.items()}
+    folder = str(save_checkpoint(model, tokenizer, tmp_path / "clash"))
+
+    def headline(app: AppTest) -> str:
+        return next(c.value for c in app.caption if ": attributing **" in c.value)
+
+    app = run_page({"model": folder, "text": "a fine film", "method": "saliency"})
+    picker = app.selectbox(key="attribution_target")
+    assert picker.options == ["Predicted label", *labels.values()] and picker.value is None
+    assert "attributing **other**" in headline(app) and "target" not in app.query_params  # no target= in the link
+    picker.set_value("Predicted label").run()  # the label, not the prediction
+    assert not app.exception and app.query_params["target"] == "Predicted label"
+    assert "attributing **Predicted label**" in headline(app)
+    again = run_page({"model": folder, "text": "a fine film", "method": "saliency", "target": "Predicted label"})
+    assert again.selectbox(key="attribution_target").value == "Predicted label" and not again.toast
+    assert "attributing **Predicted label**" in headline(again)
+    plain = run_page({"text": "a fine film", "method": "saliency", "target": "Predicted label"})  # an older link
+    assert plain.selectbox(key="attribution_target").value is None and not plain.toast
