@@ -32,6 +32,12 @@ WHOLE_SET = "whole set"
 METRIC_COLUMNS = ("slice", "kind", "n", "accuracy", "macro_f1", "ece")
 
 
+def _alike(values: pd.Series, names: Sequence[str]) -> np.ndarray:  # [N] bool
+    """Which of `values` (label names) are one of `names`, case and surrounding spaces set aside."""
+    keys = {str(name).strip().casefold() for name in names}
+    return values.astype(str).str.strip().str.casefold().isin(keys).to_numpy()
+
+
 @dataclass(frozen=True)
 class SliceRule:
     """A filter; every field left at its default keeps every row."""
@@ -54,10 +60,10 @@ class SliceRule:
             keep &= frame["tokens"].to_numpy() >= self.min_tokens
         if self.max_tokens is not None:
             keep &= frame["tokens"].to_numpy() <= self.max_tokens
-        if self.labels:
-            keep &= frame["label"].isin(self.labels).to_numpy()
+        if self.labels:  # as data files match labels: case and spaces aside ("negative" is the label "Negative ")
+            keep &= _alike(frame["label"], self.labels)
         if self.predicted:
-            keep &= frame["predicted"].isin(self.predicted).to_numpy()
+            keep &= _alike(frame["predicted"], self.predicted)
         if self.tags:
             keep &= frame[tag_column].isin(self.tags).to_numpy() if tag_column in frame else False
         if self.min_confidence is not None:

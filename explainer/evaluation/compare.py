@@ -282,6 +282,13 @@ def compare_data(
     """Both models on one labelled data set (read with A's labels). B's labels must be A's, in any order."""
     order = label_order(bundle_a.label_names, bundle_b.label_names)
     data_b = data
+    if order != list(range(len(order))) and data.labels_by_id:  # read as A's ids, B's accuracy differed from its own
+        numbering = lambda names: ", ".join(f"{i} {name}" for i, name in enumerate(names))  # noqa: E731
+        raise CompareError(
+            "The data set's labels are ids, and the two models number their labels differently "
+            f"(A: {numbering(bundle_a.label_names)}; B: {numbering(bundle_b.label_names)}): an id would be another "
+            "label to each. Write the labels by name to score both on one truth"
+        )
     if order != list(range(len(order))):  # B numbers the same labels differently
         data_b = dataclasses.replace(data, labels=tuple(order[label] for label in data.labels))
     options = {"beacon_threshold": beacon_threshold, "batch_size": batch_size}

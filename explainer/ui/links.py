@@ -283,10 +283,18 @@ def parse_ints(raw: str) -> list[int]:
 def parse_names(raw: str, allowed) -> list[str]:
     """A list of names from a link, e.g. "negative,positive", keeping only those in `allowed`, in its order. Each
     name is read as `joined` wrote it (a comma or percent sign inside it escaped), exactly, spaces included; a
-    hand-typed "negative, positive" still finds both."""
+    hand-typed "negative, positive" still finds both, and a name alike but for case and spaces finds the one
+    allowed name it is alike to ("negative" the label "Negative "), as data files and --target match labels."""
     parts = [unquote(part) for part in raw.split(",")]
     wanted = {*parts, *(part.strip() for part in parts)}
-    return [name for name in allowed if name in wanted]
+    exact = [name for name in allowed if name in wanted]
+    found = {name.strip().casefold() for name in exact}
+    alike: dict[str, list[str]] = {}
+    for name in allowed:
+        alike.setdefault(name.strip().casefold(), []).append(name)
+    keys = {part.strip().casefold() for part in parts} - found
+    more = {names[0] for key, names in alike.items() if key in keys and len(names) == 1}
+    return [name for name in allowed if name in wanted or name in more]
 
 
 def parse_fraction(raw: str) -> float:

@@ -64,6 +64,18 @@ def test_filter_rules(frame):
     assert list(np.flatnonzero(picked)) == [1, 5]
 
 
+def test_label_rules_match_labels_as_data_files_do(frame):
+    """A slice of labels "negative" (a link, a definitions file) found none of a model's "Negative " rows: n=0."""
+    spaced = frame.assign(label=frame["label"].map({"neg": "Negative ", "pos": " Positive", "mixed": "mixed"}),
+                          predicted=frame["predicted"].map({"neg": "Negative ", "pos": " Positive", "mixed": "mixed"}))
+    for names in (("negative",), ("Negative ",), ("NEGATIVE",)):
+        expected = (frame["label"] == "neg").to_numpy()
+        np.testing.assert_array_equal(slicing.SliceRule(labels=names).mask(spaced), expected)
+    np.testing.assert_array_equal(slicing.SliceRule(predicted=("positive",)).mask(spaced),
+                                  (frame["predicted"] == "pos").to_numpy())
+    assert not slicing.SliceRule(labels=("neutral",)).mask(spaced).any()
+
+
 def test_metrics_match_scikit_learn_and_the_errors_ece(frame):
     chosen = slicing.from_filter("long", slicing.SliceRule(min_tokens=10))
     table = slicing.metrics_table(frame, [chosen, slicing.from_rows("none", [])], "capability")

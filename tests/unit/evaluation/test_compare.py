@@ -350,6 +350,22 @@ def test_compare_data_lists_the_disagreements(bundle, ours_bundle):
     assert by_text == {text: "A" if right else "B" for text, right in zip(rows["text"][a != b], a[a != b])}
 
 
+def test_ids_in_a_file_are_refused_when_the_two_models_number_labels_differently(tmp_path, tokenizer, ours_bundle):
+    """A file of 0/1 labels was read with A's ids and mapped onto B by name: B's accuracy then depended on which
+    model was A (0.6 against 0.4 alone), with no note."""
+    model = build_model("ours")
+    model.config.id2label, model.config.label2id = {0: "pos", 1: "neg"}, {"pos": 0, "neg": 1}
+    swapped = load_model(save_checkpoint(model, tokenizer, tmp_path / "swapped"), device="cpu")
+    by_id = load_labelled(ours_bundle, b"text,label\ngood,1\nbad,0\n", filename="rows.csv")
+    assert by_id.labels_by_id
+    with pytest.raises(CompareError, match=r"^The data set's labels are ids, and the two models number their "
+                                           r"labels differently \(A: 0 neg, 1 pos; B: 0 pos, 1 neg\)"):
+        compare_data(ours_bundle, swapped, by_id)
+    by_name = load_labelled(ours_bundle, b"text,label\ngood,pos\nbad,neg\n", filename="rows.csv")
+    assert compare_data(ours_bundle, swapped, by_name).counts["n"] == 2  # names are one truth for both
+    assert compare_data(ours_bundle, ours_bundle, by_id).counts["n"] == 2  # the same numbering: ids are too
+
+
 def test_models_with_other_labels_are_refused_on_a_data_set(tmp_path, tokenizer, ours_bundle):
     model = build_model("ours")
     model.config.id2label, model.config.label2id = {0: "sad", 1: "happy"}, {"sad": 0, "happy": 1}

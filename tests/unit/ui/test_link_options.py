@@ -20,6 +20,10 @@ def test_parse_names_keeps_known_names_in_their_order():
     assert parse_names("positive,negative", allowed) == ["negative", "positive"]
     assert parse_names(" neutral , <script>", allowed) == ["neutral"]
     assert parse_names("", allowed) == []
+    # alike but for case and spaces, as data files and --target match labels (the filter was dropped with a toast)
+    assert parse_names("negative,POSITIVE", ("Negative ", " Positive")) == ["Negative ", " Positive"]
+    assert parse_names("a", ("A", "a ")) == []  # two alike names (tags may be): neither is guessed
+    assert parse_names("a", ("A", "b")) == ["A"] and parse_names("A", ("A", "a")) == ["A"]  # an exact name wins
 
 
 def test_parse_range_clamps_and_orders():
