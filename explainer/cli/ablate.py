@@ -16,6 +16,7 @@ from explainer.capture.validation import InputError
 from explainer.causal.results import MODES
 from explainer.cli.common import (
     MODEL_HELP,
+    NAME_FIRST,
     add_allow_pickle,
     describe,
     fail,
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         choices=MODES,
         help="mean: the head's mean output over the shipped challenge set (default); zero: zeros",
     )
-    parser.add_argument("--target", default=None, help="label name or index (default: the predicted label)")
+    parser.add_argument("--target", default=None,
+                        help="label name or index (default: the predicted label); " + NAME_FIRST)
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)

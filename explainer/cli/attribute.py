@@ -17,6 +17,7 @@ from explainer.attribution.registry import METHODS, REGISTRY
 from explainer.capture.validation import InputError, truncation_sentence
 from explainer.cli.common import (
     MODEL_HELP,
+    NAME_FIRST,
     add_allow_pickle,
     at_least_one,
     describe,
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--text", type=text_argument, required=True, help="the input text")
     parser.add_argument("--method", default=METHODS[0], choices=CHOICES, metavar="NAME",
                         help=f"{', '.join(CHOICES)} (default: {METHODS[0]}, as the Attribution page's)")
-    parser.add_argument("--target", default=None, help="label name or index to attribute (default: predicted)")
+    parser.add_argument("--target", default=None,
+                        help="label name or index to attribute (default: predicted); " + NAME_FIRST)
     parser.add_argument("--baseline", default=None, choices=BASELINES,
                         help="what replaces text tokens (default pad; not the graph's: it scales attention from 0)")
     parser.add_argument(

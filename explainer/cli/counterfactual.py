@@ -19,6 +19,7 @@ from pathlib import Path
 from explainer.capture.validation import InputError
 from explainer.cli.common import (
     MODEL_HELP,
+    NAME_FIRST,
     add_allow_pickle,
     add_column_arguments,
     at_least_one,
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="labelled CSV, TSV, JSONL or Parquet file: search its misclassified rows (under EXPLAINER_DEMO: an "
         "offered data set's name)",
     )
-    parser.add_argument("--target", default=None, help="label name or index to flip to (default: any other label)")
+    parser.add_argument("--target", default=None,
+                        help="label name or index to flip to (default: any other label); " + NAME_FIRST)
     parser.add_argument("--max-edits", type=at_least_one, default=3, help="most words changed (default 3)")
     parser.add_argument(
         "--max-candidates", type=at_least_one, default=None, help="most edited texts scored per search (default 300)"

@@ -18,6 +18,7 @@ import numpy as np
 from explainer.capture.validation import InputError
 from explainer.cli.common import (
     MODEL_HELP,
+    NAME_FIRST,
     add_allow_pickle,
     describe,
     fail,
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--target", default=None,
         help="label name or index (default: the clean prediction); what is restored is the logit difference "
-        "target - foil, the foil the corrupted run's label (or, when that is the target, its strongest other)",
+        "target - foil, the foil the corrupted run's label (or, when that is the target, its strongest other); "
+        + NAME_FIRST,
     )
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)

@@ -14,6 +14,7 @@ from pathlib import Path
 from explainer.capture.validation import InputError
 from explainer.cli.common import (
     MODEL_HELP,
+    NAME_FIRST,
     add_allow_pickle,
     check_output_file,
     demo_limits,
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="what replaces text tokens in attribution: pad (default), mask, zero")
     parser.add_argument("--target", default=None,
                         help="the label the attribution page explains, by name or index (default: the predicted "
-                        "label)")
+                        "label); " + NAME_FIRST)
     parser.add_argument("--statistic", default="entropy",
                         help="the attention page's head statistic map (default entropy; also mean_distance, "
                         "first_token_share, last_token_share, self_share, previous_token_share)")
