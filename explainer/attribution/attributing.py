@@ -40,7 +40,9 @@ def attribute(
     if method not in REGISTRY:
         raise InputError(f"Unknown method '{method}': choose one of {', '.join(METHODS)}")
     compute = REGISTRY[method].function()
-    prepared = prepare(bundle, text, options.baseline)
+    # a method that reads no baseline builds none: saliency with baseline "mask" failed on a tokenizer without a
+    # mask token, for a token it never uses
+    prepared = prepare(bundle, text, options.baseline if "baseline" in REGISTRY[method].reads else "zero")
     label, logits = target_of(bundle, prepared, target)
     started = time.perf_counter()
     with bundle.lock, torch.enable_grad(), torch.random.fork_rng(devices=_rng_devices(bundle)):

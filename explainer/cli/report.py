@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON summary (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)
-    if urllib.parse.urlsplit(args.app_url).scheme not in ("http", "https"):  # the link is shared: no javascript:
-        fail(f"--app-url must be an http:// or https:// address, not {args.app_url!r}")
+    address = urllib.parse.urlsplit(args.app_url)
+    if address.scheme not in ("http", "https") or not address.hostname:  # the link is shared: no javascript:, and
+        # "http:" wrote a dead http:///attention?... link
+        fail(f"--app-url must be an http:// or https:// address with a host, not {args.app_url!r}")
     if args.tau is not None and tau_text(args.tau) != f"{args.tau:.2f}":  # 0.306: the link would open at 0.31
         fail(f"--tau {args.tau:g} is not in hundredths: the report's link opens the Beacons page, whose τ moves in "
              f"steps of 0.01 (--tau {args.tau:.2f}, say)")
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(error))
     _note_unread(parser, args, pages)
     # torch, the model and the views load only now: --help and usage errors start at once
-    from explainer.models import is_thought_beacon, uses_beacons
+    from explainer.models import uses_beacons, uses_markers
     from explainer.report.building import build_report, target_name
     from explainer.report.linking import link_model
 
@@ -92,13 +94,15 @@ def main(argv: list[str] | None = None) -> None:
     config = bundle.model.config
     offered = offered_model(args.model)  # a demo's offered name, said in place of its folder
     note_unused_tau(bundle, args.tau, "--tau", offered)
+    if args.path_token is not None and not uses_markers(config):  # its link said it opened a path there is none of
+        print(f"note: {offered or bundle.name} has no thought markers; --path-token changes nothing", file=sys.stderr)
     try:
         # τ only where beacons read it (noted above; a model without them refuses a threshold), a path only where
         # markers draw one
         options = {"layer": args.layer, "head": args.head, "method": args.method, "baseline": args.baseline,
                    "target": None if args.target is None else target_name(bundle.label_names, args.target),
                    "statistic": args.statistic, "beacon_threshold": args.tau if uses_beacons(config) else None,
-                   "path_token": args.path_token if is_thought_beacon(config) else None}
+                   "path_token": args.path_token if uses_markers(config) else None}
         link, opens = _link(args.app_url, link_model(bundle, offered), args.text, pages, options)
         limits = demo_limits()  # a demo's attribution limit, as the app's report keeps it
         document = build_report(bundle, args.text, pages, **options, link=link, link_note=opens,

@@ -22,6 +22,11 @@ def is_thought_beacon(config) -> bool:
     return getattr(config, "model_type", None) in THOUGHT_BEACON_TYPES
 
 
+def uses_markers(config) -> bool:
+    """A ThoughtBeacon config with thought markers (the baseline twins, and --num-markers 0, have none)."""
+    return is_thought_beacon(config) and getattr(config, "num_thought_markers", 0) > 0
+
+
 def uses_beacons(config) -> bool:
     """A ThoughtBeacon config whose blocks have activation beacons (the baseline twins have none)."""
     return is_thought_beacon(config) and bool(getattr(config, "use_beacons", False))
@@ -30,6 +35,7 @@ def uses_beacons(config) -> bool:
 __all__ = [
     "THOUGHT_BEACON_TYPES",
     "uses_beacons",
+    "uses_markers",
     "GatePin",
     "MarkerForce",
     "ThoughtBeaconBertConfig",

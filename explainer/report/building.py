@@ -32,6 +32,7 @@ from explainer.views.report import ReportMeta, Section, render_report
 from explainer.views.text import clipped, display_token, tau_text
 
 CARD_SUMMARY_CHARS = 600
+UNTRAINED_NOTE = ", from an untrained model: random weights, its predictions mean nothing"  # as the app warns
 
 
 def target_name(label_names: Sequence[str], target: str) -> str:
@@ -118,7 +119,20 @@ def report_model_name(bundle: ModelBundle, model_label: str | None = None) -> st
     model's name, else a folder's name only (the file may travel beyond the server; its paths should not)."""
     if model_label:
         return model_label
-    return bundle.name if bundle.name in {m.name for m in shipped.SHIPPED} else Path(bundle.name).name
+    shipped_folders = {m.name: m.folder for m in shipped.SHIPPED}
+    if bundle.name in shipped_folders:
+        return bundle.name
+    name = Path(bundle.name).name
+    if name in shipped_folders and not _same_folder(bundle.folder, shipped_folders[name]):
+        return f"{name} (a folder of that name, not the shipped model)"  # a copy, retrained, passed for the original
+    return name
+
+
+def _same_folder(folder: Path | None, other: Path) -> bool:
+    try:
+        return folder is not None and folder.resolve() == other.resolve()
+    except OSError:
+        return False
 
 
 def _attribution(
@@ -149,7 +163,7 @@ def _attribution(
         at = "its own tau" if tau is None else f"tau {tau:g}"
         if differs := differs_note(result.label_names, result.predicted, scores.logits, at=at):
             notes.append(differs)
-    caption += "".join(f" {note}" for note in notes)
+    caption += "".join(f" {note}" if note.rstrip().endswith((".", "!", "?")) else f" {note}." for note in notes)
     if scores.convergence_delta is not None:
         caption += " " + attribution_figures.convergence_caption(scores)
     return Section("attribution", f"Attribution: {title(method)}", caption, (attribution_figures.bars(scores),),
@@ -265,7 +279,8 @@ def build_report(
     shareable = link_model(bundle, model_label) is not None  # else the link would carry the folder's path
     meta = ReportMeta(
         model=shown_name,
-        text=text, prediction=f"{result.predicted_label} ({result.probabilities[result.predicted]:.1%})",
+        text=text, prediction=f"{result.predicted_label} ({result.probabilities[result.predicted]:.1%})" + (
+            UNTRAINED_NOTE if result.untrained else ""),
         probabilities=dict(zip(result.label_names, map(float, result.probabilities))),
         options=used, card_summary=card_summary(bundle), link=link if shareable else "",
         link_note=link_note if shareable else LINK_LEFT_OUT,

@@ -14,8 +14,11 @@ class ReportError(ValueError):
     """A report option that cannot be honoured (an unknown page or method); the message lists the known ones."""
 
 
-def check_pages(pages: Sequence[str]) -> tuple[str, ...]:
-    """`pages` once each, in order; ReportError for an unknown page or none."""
+def check_pages(pages: Sequence[str] | str) -> tuple[str, ...]:
+    """`pages` once each, in order; ReportError for an unknown page or none. A string is the CLI's comma-separated
+    list ("overview" was read letter by letter: "Unknown report page(s) ['o', 'v', ...]")."""
+    if isinstance(pages, str):
+        pages = [page.strip() for page in pages.split(",") if page.strip()]
     unknown = [p for p in pages if p not in PAGES]
     if unknown or not pages:
         raise ReportError(f"Unknown report page(s) {unknown}; choose from {', '.join(PAGES)}" if unknown

@@ -38,7 +38,7 @@ from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.loading.bundle import ModelBundle
-from explainer.models import MarkerForce, is_thought_beacon
+from explainer.models import MarkerForce, uses_markers
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import OUTPUT_FILES, DictionaryOptions
 
@@ -55,8 +55,7 @@ class NoMarkersError(ValueError):
 
 
 def has_markers(bundle: ModelBundle) -> bool:
-    config = bundle.model.config
-    return is_thought_beacon(config) and getattr(config, "num_thought_markers", 0) > 0
+    return uses_markers(bundle.model.config)
 
 
 

@@ -115,6 +115,7 @@ def test_a_demo_report_links_to_the_model_by_its_offered_name(checkpoint, tmp_pa
         (["--target", "neutral"], "Unknown label 'neutral'"),
         (["--statistic", "bogus"], "Unknown head statistic"),
         (["--text", "   "], "empty"),
+        (["--app-url", "http:"], "an http:// or https:// address with a host"),  # wrote http:///attention?...
     ],
 )
 def test_bad_options_are_one_line_errors(checkpoint, tmp_path, capsys, argv, message):
@@ -200,3 +201,46 @@ def test_tau_on_a_model_without_beacons_is_noted_and_the_report_still_written(ch
     said = capsys.readouterr()
     assert "has no activation beacons; --tau changes nothing" in said.err and "error" not in said.err
     assert json.loads(said.out)["out"] == str(out) and "tau=" not in out.read_text(encoding="utf-8")
+
+
+def test_a_path_token_on_a_thought_beacon_model_without_markers_is_noted_and_left_out(checkpoint, tmp_path, capsys,
+                                                                                       monkeypatch):
+    """The baseline twin (a ThoughtBeacon model with no markers): its link carried path=2 and said it opened "this
+    report's reasoning path", which the report (rightly) did not draw; nothing was said."""
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "twin.html"
+    main(["--model", str(checkpoint("baseline")), "--text", "a fine film", "--pages", "markers", "--path-token", "2",
+          "--out", str(out)])
+    said = capsys.readouterr()
+    assert "has no thought markers; --path-token changes nothing" in said.err
+    assert "path=" not in out.read_text(encoding="utf-8")
+
+
+def test_an_untrained_model_s_report_says_its_prediction_means_nothing(tmp_path, capsys, monkeypatch):
+    """The app warns "Untrained model: random weights"; the report showed "Prediction: positive (51.0%)" alone."""
+    from explainer.loading import shipped
+    from explainer.report.building import UNTRAINED_NOTE
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "untrained.html"
+    main(["--model", shipped.UNTRAINED_NAME, "--text", "a fine film", "--pages", "overview", "--out", str(out)])
+    assert UNTRAINED_NOTE.lstrip(", ") in out.read_text(encoding="utf-8")
+
+
+def test_a_folder_named_like_a_shipped_model_is_not_reported_as_it(tmp_path, monkeypatch):
+    """./sst2-baseline (a copy, perhaps retrained) was headed "Model sst2-baseline", the shipped model's name."""
+    import shutil
+
+    from explainer import load_model
+    from explainer.loading import shipped
+    from explainer.report.building import report_model_name
+
+    original = next(iter(shipped.SHIPPED))
+    if not original.folder.is_dir():
+        pytest.skip("no shipped model here")
+    shutil.copytree(original.folder, tmp_path / original.name)
+    monkeypatch.chdir(tmp_path)
+    copy = load_model(f"./{original.name}", device="cpu")
+    assert report_model_name(copy) == f"{original.name} (a folder of that name, not the shipped model)"
+    assert report_model_name(load_model(str(original.folder), device="cpu")) == original.name  # the folder itself
+    assert report_model_name(load_model(original.name, device="cpu")) == original.name

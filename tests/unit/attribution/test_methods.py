@@ -456,3 +456,22 @@ def test_comprehensiveness_of_a_text_removal_would_empty_is_not_defined(bare_gpt
                                    "sufficiency"]
     two = faithfulness(bare_gpt2, attribute(bare_gpt2, "quiet film", "occlusion"))
     assert np.isfinite(two.comprehensiveness)  # 50% of two tokens removes one: something is left
+
+
+def test_a_baseline_the_method_does_not_read_is_never_built(checkpoint):
+    """Saliency with baseline "mask" failed ("the tokenizer has no mask token") for a token it never uses."""
+    import copy
+
+    from explainer import load_model
+
+    bundle = load_model(checkpoint("gpt2"), device="cpu")
+    without_mask = copy.copy(bundle)
+    object.__setattr__(without_mask, "tokenizer", copy.deepcopy(bundle.tokenizer))
+    without_mask.tokenizer.mask_token = None
+    assert without_mask.tokenizer.mask_token_id is None
+    options = AttributionOptions(baseline="mask")
+    plain = attribute(bundle, "a fine film", "saliency")
+    np.testing.assert_allclose(attribute(without_mask, "a fine film", "saliency", options=options).scores,
+                               plain.scores, rtol=1e-6)
+    with pytest.raises(InputError, match="has no mask token"):  # a method that reads it still says so
+        attribute(without_mask, "a fine film", "integrated_gradients", options=options)

@@ -246,3 +246,27 @@ def test_the_report_attributes_with_the_page_s_options(bundle, monkeypatch):
     monkeypatch.setattr(building, "attribute", lambda *args, **kw: seen.append(kw["options"]) or real(*args, **kw))
     build_report(bundle("ours"), "a fine film", ("attribution",), method="integrated_gradients", baseline="mask")
     assert seen == [page_options("mask")] and seen[0].max_steps == 128
+
+
+def test_pages_may_be_one_comma_separated_string_as_the_command_line_gives_them(bundle):
+    """build_report(bundle, text, pages="overview") failed: "Unknown report page(s) ['o', 'v', 'e', ...]"."""
+    from explainer.report.options import check_pages
+
+    assert check_pages("overview, attention") == ("overview", "attention") == check_pages(["overview", "attention"])
+    assert '<h2 id="overview">' in build_report(bundle("bert"), "a fine film", "overview")
+    with pytest.raises(ReportError, match=r"Unknown report page\(s\) \['nope'\]"):
+        check_pages("overview,nope")
+
+
+def test_each_note_of_the_attribution_caption_ends_its_sentence(bundle, monkeypatch):
+    """"... has not converged" ran straight into "Convergence delta ..." with no full stop between them."""
+    import explainer.report.building as building
+
+    real = building.attribute
+
+    def with_a_note(*args, **kwargs):
+        return replace(real(*args, **kwargs), notes=("integrated gradients has not converged",))
+
+    monkeypatch.setattr(building, "attribute", with_a_note)
+    document = build_report(bundle("bert"), "a fine film", ["attribution"])
+    assert "has not converged. Convergence delta" in document
