@@ -47,6 +47,11 @@ def not_a_model(out: Path) -> str | None:
     """Why training may not write into `out` (None: it may): files of a model's names there (a config.json, a
     README.md) that are not a model train wrote would be replaced. Such a model there is replaced (another kind,
     a downloaded BERT say, is refused); other files are left."""
+    kept = out / REPLACED
+    if kept.is_dir() and any(kept.iterdir()):  # a run killed (SIGKILL) while moving its model in: the only copy of
+        # the model before it may be there, which the next run's put_in_place removed
+        return (f"{kept} holds files of the model that was in --out {out} before a run was stopped while moving its "
+                "model in: move them back into the folder (or remove them), then train again")
     config = out / "config.json"
     if config.is_file():
         try:

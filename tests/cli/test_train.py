@@ -341,3 +341,16 @@ def test_a_relative_backbone_folder_is_recorded_as_absolute(tmp_path, monkeypatc
     assert settings.backbone == str(tmp_path.resolve() / "bb")
     _, settings = parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--backbone", "org/name"])
     assert settings.backbone == "org/name"  # a hub id stays one
+
+
+def test_the_old_model_s_files_left_by_a_killed_move_are_not_deleted(tmp_path, capsys):
+    """A SIGKILL during the renames leaves the old model's files in .replaced: the next run removed that folder,
+    which could hold their only copy."""
+    tiny_inputs(tmp_path)
+    out, before = model_before(tmp_path)
+    (out / ".replaced").mkdir()
+    (out / ".replaced" / "model.safetensors").write_text("the only copy")
+    with pytest.raises(SystemExit):
+        train_main(tiny_run(tmp_path, str(out), "baseline"))
+    assert "holds files of the model that was in --out" in capsys.readouterr().err
+    assert (out / ".replaced" / "model.safetensors").read_text() == "the only copy"
