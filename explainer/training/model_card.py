@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
+
+from explainer.views.text import code_span  # a file name with a backtick ended the card's span: HTML reached it raw
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
@@ -32,14 +33,6 @@ def _replace(path: Path, text: str) -> None:
         os.replace(part, path)
     finally:
         part.unlink(missing_ok=True)
-
-
-def _code(text: str) -> str:
-    """`text` as a Markdown code span whatever it holds: fenced by one backtick more than its longest run (a file
-    name with a backtick ended the span, and HTML after it reached the card raw)."""
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 # Settings that only shape the ThoughtBeacon model; a baseline card leaves them out.
@@ -67,12 +60,12 @@ def _rows(metrics: dict[str, Any]) -> str:
 
 def _corpus(metrics: dict[str, Any]) -> str:
     files = _files(metrics)
-    return SST2_CORPUS if files is None else f"{_code(files['train'])}, binary labels `negative` / `positive`"
+    return SST2_CORPUS if files is None else f"{code_span(files['train'])}, binary labels `negative` / `positive`"
 
 
 def _train_file(metrics: dict[str, Any]) -> str:
     files = _files(metrics)
-    return "SST-2 `train.tsv`" if files is None else _code(files["train"])
+    return "SST-2 `train.tsv`" if files is None else code_span(files["train"])
 
 
 def is_retrofit(metrics: dict[str, Any]) -> bool:
@@ -148,7 +141,7 @@ def _tokenizer_sentence(retrofit: bool, reused: str | None, vocabulary: int | No
         return "Tokenizer: the base's own (BERT WordPiece, lower-cased)."
     if reused is not None:
         size = f", {vocabulary} ids" if vocabulary is not None else ""
-        return f"Tokenizer: reused from {_code(reused)} (`--tokenizer`){size}, not trained on the training text."
+        return f"Tokenizer: reused from {code_span(reused)} (`--tokenizer`){size}, not trained on the training text."
     return "Tokenizer: WordPiece (lower-cased) trained on the training text with Hugging Face `tokenizers`."
 
 
@@ -176,7 +169,7 @@ def _retrofit_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
     found = (f"in the `{MINILM[2]}` package (or the Hugging Face cache)" if minilm
              else "in the folder or Hugging Face cache entry it was trained from")
     return [
-        f"The pretrained encoder {_code(backbone)}" + (f" ({shape}) " if shape else " ")
+        f"The pretrained encoder {code_span(backbone)}" + (f" ({shape}) " if shape else " ")
         + ("with thought markers and activation beacons retrofitted onto every layer, "
            if ours else "without markers or beacons (the baseline twin), ")
         + f"fine-tuned parameter-efficiently (LoRA) on {_corpus(metrics)}.",
@@ -193,7 +186,7 @@ def _retrofit_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
 
 def _results_head(dev: dict[str, Any], files: dict[str, str] | None = None) -> list[str]:
     """The card's Results heading and the first rows of its dev-set table."""
-    where = "SST-2 dev" if files is None else _code(files["dev"])
+    where = "SST-2 dev" if files is None else code_span(files["dev"])
     return [
         "## Results",
         "",

@@ -84,7 +84,9 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _code_span(text: str) -> str:
+def code_span(text: str) -> str:
+    """`text` as a Markdown code span whatever it holds: fenced by one backtick more than its longest run of them,
+    padded with a space where it starts or ends with one (CommonMark)."""
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
@@ -112,7 +114,7 @@ def markdown_literal(text: str) -> str:
     parts, at = [], 0
     for found in BARE_LINKS.finditer(text):
         link = _autolink(found.group(0))
-        parts += [escaped(text[at : found.start()]), _code_span(link)]
+        parts += [escaped(text[at : found.start()]), code_span(link)]
         at = found.start() + len(link)
     return "".join(parts) + escaped(text[at:])
 

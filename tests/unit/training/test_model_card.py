@@ -128,7 +128,8 @@ def test_a_file_name_with_backticks_stays_inside_its_code_span():
     """A `--data` name with a backtick closed the card's code span: the HTML after it reached README.md raw.
     CommonMark: a span's fence is a run of backticks no run inside matches; a space pads content that starts or
     ends with one."""
-    from explainer.training.model_card import _code, render_card
+    from explainer.training.model_card import render_card
+    from explainer.views.text import code_span as _code
 
     metrics = _shipped_metrics("sst2-baseline")
     metrics["training"]["data"] = {"train": "a`<img src=x onerror=alert(1)>`.csv", "dev": "``dev``.csv"}
