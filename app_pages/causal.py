@@ -117,8 +117,7 @@ if trace is not None:
             st.caption(markdown_literal(note))
     if not progressive.rest_may_follow(("causal", name, text, target, mode)):
         links.stop()  # layer effects and the top heads follow once the browser has drawn both maps
-    rho = views.rank_correlation(ablation.importance, values)
-    st.caption(f"Spearman's ρ between the logit drop on ablation and {field_title(statistic)}: {rho:.2f}")
+    st.caption(views.rank_correlation_caption(ablation.importance, values, field_title(statistic)))
     if ablation.mlp is not None or ablation.marker_off is not None or ablation.gate_pinned is not None:
         chart(views.layer_effects(ablation), "layers")
     top = ablation.top_heads(5)

@@ -47,7 +47,9 @@ elif trace is not None:
                     key="markers_sankey", config=chart_config)
 
     st.subheader("Force a marker")
-    st.caption("Override the routing with one marker at the chosen layers and tokens, then re-run the model.")
+    st.caption("Override the routing with one marker at the chosen layers and tokens, then re-run the model."
+               + (" With one marker, every token already routes to it: forcing it changes nothing, and its forced "
+                  "effect in the dictionary is 0." if k == 1 else ""))
     tb.seed_slots("markers_force", "force_layers", "force_pos", trace, "forcing")
     links.seed_choice("markers_force_marker", "force_marker", range(k), parse=int, tell=True)
     force_layers, positions = tb.choose_slots(trace, "markers_force")
@@ -90,7 +92,8 @@ elif trace is not None:
             passes = len(data) * (1 + layers * k)
             each = f"each of the {len(data):,} texts runs" if len(data) != 1 else "the 1 text runs"
             st.caption(f"Not built yet for this model and data: {each} once, then "
-                       f"{layers * k} more times with one marker forced for the forced effect: {passes:,} passes in "
+                       f"{layers * k} more time{'' if layers * k == 1 else 's'} with one marker forced for the forced "
+                       f"effect: {passes:,} passes in "
                        "all (many minutes on a CPU for thousands of texts). Cached on disk afterwards.")
         else:
             links.keep_choice("markers_effect_label")  # kept while other pages are shown

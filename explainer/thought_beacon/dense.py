@@ -15,17 +15,18 @@ if TYPE_CHECKING:  # torch-free on import: views read the notes below
 
     from explainer.loading.bundle import ModelBundle
 
-# Said plainly that the numbers differ from the other pages' (a browser walk read the two probabilities as a bug)
+# Said plainly that the numbers can differ from the other pages' (a browser walk read the two probabilities as a
+# bug). Not "skips some": on a text whose gates are all above τ it skips none, and on one below, all.
 ATTRIBUTED_DENSE = (
     "ThoughtBeacon model attributed dense: every MLP update runs, scaled by its gate, where at its τ the model skips "
-    "some (skipping is a step function, which gradients cannot see; every method runs dense, so all explain the "
-    "same function). So its logits and probabilities here differ a little from the other pages', which show the "
-    "model at its τ."
+    "each update whose gate is below τ (skipping is a step function, which gradients cannot see; every method runs "
+    "dense, so all explain the same function). So its logits and probabilities here can differ a little from the "
+    "other pages', which show the model at its τ."
 )
 RUN_DENSE = (
-    "ThoughtBeacon model run dense: every MLP update runs, scaled by its gate, where at its τ the model skips "
-    "some, so every position has an MLP write to ablate or patch. So its logits and probabilities here differ a "
-    "little from the other pages', which show the model at its τ."
+    "ThoughtBeacon model run dense: every MLP update runs, scaled by its gate, where at its τ the model skips each "
+    "update whose gate is below τ, so every position has an MLP write to ablate or patch. So its logits and "
+    "probabilities here can differ a little from the other pages', which show the model at its τ."
 )
 
 
@@ -49,7 +50,8 @@ def dense_differs(config, tau: float | None = None) -> bool:
     return uses_beacons(config) and at > 0.0
 
 
-DENSE_SUFFIX = " with every MLP update run (dense); the other pages show the model at its τ, which skips some"
+DENSE_SUFFIX = (" with every MLP update run (dense); the other pages show the model at its τ, which skips the updates "
+                "whose gate is below it")
 
 
 def dense_suffix(notes: Sequence[str]) -> str:

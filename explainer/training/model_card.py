@@ -37,6 +37,7 @@ def _replace(path: Path, text: str) -> None:
 
 # Settings that only shape the ThoughtBeacon model; a baseline card leaves them out.
 OURS_ONLY = {"num_markers", "marker_temperature", "beacon_sparsity", "marker_confidence", "marker_balance"}
+MARKERS_ONLY = {"marker_temperature", "marker_confidence", "marker_balance"}  # of those, the markers' alone
 # Settings that shape only the from-scratch encoder (a retrofit's base fixes them); a retrofit card leaves them out.
 SCRATCH_ONLY = {"vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"}
 
@@ -106,6 +107,8 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
     lines += _challenge_table(metrics["challenge"])
     reused = training.get("tokenizer_from")  # --tokenizer: --vocab-size shaped nothing
     hidden = (SCRATCH_ONLY if retrofit else {"vocab_size"} if reused else set()) | (set() if ours else OURS_ONLY)
+    if ours and not settings.get("num_markers", 1):  # --num-markers 0: the marker settings shaped nothing
+        hidden |= MARKERS_ONLY
     lines += [
         "",
         "## Training",

@@ -18,6 +18,7 @@ from explainer.views.text import (
     markdown_literal,
     middle_clipped,
     plot_text,
+    plural,
     token_labels,
 )
 
@@ -165,6 +166,21 @@ def rank_correlation(first: np.ndarray, second: np.ndarray) -> float:
     if a.nunique() < 2 or b.nunique() < 2:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def rank_correlation_caption(importance: np.ndarray, values: np.ndarray, statistic: str) -> str:
+    """The caption under the two head maps: Spearman's ρ between the logit drop on ablation and the head
+    statistic (`statistic`: its title), or why there is none (a one-head model showed "ρ: nan", and two heads
+    always give ±1)."""
+    heads = int(np.asarray(importance).size)
+    if heads < 3:
+        return (f"With {plural(heads, 'head')}, a rank correlation between the logit drop and {statistic} would say "
+                "nothing: none is given.")
+    rho = rank_correlation(importance, values)
+    if np.isnan(rho):
+        return (f"No rank correlation between the logit drop on ablation and {statistic}: one of them is the same "
+                "for every head.")
+    return f"Spearman's ρ between the logit drop on ablation and {statistic}: {rho:.2f}"
 
 
 def top_heads_table(rows: list[tuple[int, int, float]], column: str) -> pd.DataFrame:

@@ -319,3 +319,18 @@ def test_the_dictionary_s_choices_are_kept_while_another_page_is_shown(checkpoin
     app.session_state[links.KEPT_KEY]["markers_card_layer"] = 9  # kept from a model of more layers
     app.switch_page("app_pages/markers.py").run()
     assert not app.exception and app.selectbox(key="markers_card_layer").value == 0  # Streamlit's default
+
+
+def test_one_marker_says_forcing_it_changes_nothing_and_counts_its_passes_in_the_singular(tokenizer, tmp_path):
+    """K=1, one layer: "then 1 more times with one marker forced", and forcing the only marker (a no-op by
+    construction) was shown as if it could move the prediction."""
+    from tests.conftest import build_model, save_checkpoint
+
+    folder = save_checkpoint(build_model("ours", num_thought_markers=1, num_hidden_layers=1), tokenizer,
+                             tmp_path / "one-marker")
+    (tmp_path / "mine.csv").write_text("text,label\na fine film,1\na dull plot,0\n")
+    app = open_page({"model": str(folder), "text": "a fine film", "data": str(tmp_path / "mine.csv")})
+    assert not app.exception, app.exception
+    captions = " ".join(c.value for c in app.caption)
+    assert "With one marker, every token already routes to it: forcing it changes nothing" in captions
+    assert "then 1 more time with one marker forced" in captions and "more times" not in captions

@@ -394,3 +394,16 @@ def test_untrained_placeholder_builds_offline_into_the_cache(explainer_cache):
     again = load_model(shipped.UNTRAINED_NAME, device="cpu")
     for key, value in loaded.model.state_dict().items():
         assert torch.equal(again.model.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("tau", [1.5, -0.1, "0.4", True])
+def test_a_thought_beacon_tau_outside_0_to_1_is_a_load_error(tmp_path, checkpoint, tau):
+    """beacon_threshold 1.5: the Beacons page's slider raised StreamlitValueAboveMaxError and the tau sweep a raw
+    ValueError; the model itself skipped as at 1.0."""
+    folder = copy_checkpoint(checkpoint, "ours", tmp_path / "tau")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "beacon_threshold": tau}))
+    with pytest.raises(ModelLoadError, match=r"beacon_threshold \(tau\) must be a number from 0 to 1, not "):
+        load_model(folder)
+    (folder / "config.json").write_text(json.dumps({**config, "beacon_threshold": 1}))
+    assert load_model(folder).model.config.beacon_threshold == 1  # the ends are taus

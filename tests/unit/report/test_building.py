@@ -42,6 +42,10 @@ def test_a_model_without_markers_gets_a_note(bundle):
     assert "has no thought markers" in document and "has no activation beacons" in document
     # no figure: no 4.8 MB of plotly.js; no reasoning path listed as drawn where the section has none
     assert "plotly.js v" not in document and "<script" not in document and "reasoning path" not in document
+    assert "only ThoughtBeacon models route tokens through them" in document
+    # a ThoughtBeacon model built without markers (the baseline twin) is one: its note said otherwise
+    twin = build_report(bundle("baseline"), "a fine film", ("markers",))
+    assert "has no thought markers (it was built with none)" in twin and "only ThoughtBeacon" not in twin
 
 
 def test_folder_paths_stay_out_of_the_report(checkpoint):

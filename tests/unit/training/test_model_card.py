@@ -161,3 +161,15 @@ def test_a_min_skip_rate_no_tau_reaches_is_said():
     said = _tau_choice({"tau_tolerance": 0.005, "tau_rule": rule})
     assert said.endswith("of the dense accuracy; no tau skips the 97.0% of MLP evaluations asked; the most any "
                          "skips is 96.6%.")
+
+
+def test_a_model_without_markers_lists_no_marker_settings():
+    """--num-markers 0: the card listed marker temperature, confidence and balance, which shaped nothing."""
+    from explainer.training.model_card import render_card
+
+    metrics = _shipped_metrics("sst2-thought-beacon")
+    metrics["training"]["settings"]["num_markers"] = 0
+    card = render_card("beacons-only", metrics)
+    assert "| num_markers | 0 |" in card and "| beacon_sparsity |" in card
+    assert "marker_temperature" not in card and "marker_confidence" not in card and "marker_balance" not in card
+    assert "| marker_temperature |" in render_card("both", _shipped_metrics("sst2-thought-beacon"))

@@ -3,6 +3,8 @@ tokens, and typed text escaped."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from explainer.causal import patch
 from explainer.views import causal as views
 
@@ -69,3 +71,16 @@ def test_the_top_heads_keep_four_significant_digits_and_titles_clip_long_labels(
     assert figure.layout.title.text == "Change of the a label name … title logit, head zero-ablated"  # its end kept
     layers = views.layer_effects(ablate_heads(named, "the film is funny .", target=long, mode="zero"))
     assert layers.layout.yaxis.exponentformat == "power"  # not SI: a logit change of 5e-5 read "−50µ"
+
+
+def test_the_rank_correlation_caption_says_when_there_is_none():
+    """A one-head model read "Spearman's ρ between the logit drop on ablation and entropy: nan"; two heads always
+    give ±1."""
+    one, two = np.array([[0.3]]), np.array([[0.3, -0.1]])
+    assert views.rank_correlation_caption(one, one, "entropy") == (
+        "With 1 head, a rank correlation between the logit drop and entropy would say nothing: none is given.")
+    assert "With 2 heads" in views.rank_correlation_caption(two, two, "entropy")
+    flat = views.rank_correlation_caption(np.array([[0.1, 0.2, 0.3]]), np.array([[1.0, 1.0, 1.0]]), "entropy")
+    assert flat.startswith("No rank correlation") and "nan" not in flat
+    said = views.rank_correlation_caption(np.array([[0.1, 0.2, 0.3]]), np.array([[3.0, 2.0, 1.0]]), "entropy")
+    assert said == "Spearman's ρ between the logit drop on ablation and entropy: -1.00"
