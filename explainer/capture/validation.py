@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from explainer.views.text import quoted_label  # a label "0" or "Negative " in the list, said as itself
+
 MAX_TEXT_CHARS = 100_000  # beyond this, tokenising alone gets slow; no classifier reads that much anyway
 
 
@@ -55,7 +57,8 @@ def label_index(label_names: Sequence[str], target: int | str, noun: str = "labe
         return folded[0]
     digits = target.strip().lstrip("-") if isinstance(target, str) else ""
     if isinstance(target, str) and not (digits.isascii() and digits.isdigit()):  # not "²" or "①", which int() fails
-        raise InputError(f"Unknown {noun} '{target}': the model's labels are {', '.join(label_names)}")
+        raise InputError(f"Unknown {noun} '{target}': the model's labels are "
+                         f"{', '.join(map(quoted_label, label_names))}")
     if not isinstance(target, str) and (isinstance(target, bool) or int(target) != target):  # 1.9 is no label 1
         raise InputError(f"A {noun} is a name or a whole index, not {target!r}")
     index = int(target)

@@ -40,7 +40,7 @@ from explainer.families import single_readout_note
 from explainer.loading.bundle import ModelBundle
 from explainer.thought_beacon.dense import RUN_DENSE as DENSE_NOTE
 from explainer.thought_beacon.dense import dense_differs, differs_note, own_prediction
-from explainer.views.text import display_token
+from explainer.views.text import display_token, quoted_label
 
 Progress = Callable[[int, int], None]
 MIN_GAP = 1e-6  # |LD(clean) - LD(corrupted)| below this: nothing to restore
@@ -155,9 +155,9 @@ def patch(
     difference = clean_difference - corrupted_difference
     if abs(difference) < MIN_GAP:
         raise InputError(
-            f"Both texts give the same logit difference between {bundle.label_names[label]} and "
-            f"{bundle.label_names[foil]}: there is nothing for patching to restore. Pick a corrupted text the model "
-            "reads differently."
+            f"Both texts give the same logit difference between {quoted_label(bundle.label_names[label])} and "
+            f"{quoted_label(bundle.label_names[foil])}: there is nothing for patching to restore. Pick a corrupted "
+            "text the model reads differently."
         )
     rows = plan_rows(plan, aligned)
     rows = rows[:limit_rows] if limit_rows is not None else rows
@@ -239,13 +239,13 @@ def _foil(corrupted: np.ndarray, label: int) -> int:
 def _gap_notes(names: Sequence[str], label: int, foil: int, clean: float, corrupted: float) -> list[str]:
     """What makes the 0-to-1 scale hard to read: a corruption that moves the logit difference the wrong way, or
     hardly at all (every cell divides a patched change by that gap)."""
-    pair = f"{names[label]} - {names[foil]}"
+    pair = f"{quoted_label(names[label])} - {quoted_label(names[foil])}"
     notes = []
     if corrupted > clean:
         notes.append(
-            f"The corrupted text favours {names[label]} more than the clean one (logit difference {pair}: clean "
-            f"{clean:+.6g}, corrupted {corrupted:+.6g}), so 1 here means lowering that difference to the clean "
-            "text's; pick a corrupted text that weakens or flips the prediction for the usual reading."
+            f"The corrupted text favours {quoted_label(names[label])} more than the clean one (logit difference "
+            f"{pair}: clean {clean:+.6g}, corrupted {corrupted:+.6g}), so 1 here means lowering that difference to "
+            "the clean text's; pick a corrupted text that weakens or flips the prediction for the usual reading."
         )
     if abs(clean - corrupted) < SMALL_GAP:  # either way round: a tiny gap magnifies every cell
         notes.append(

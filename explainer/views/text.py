@@ -119,6 +119,13 @@ def markdown_literal(text: str) -> str:
     return "".join(parts) + escaped(text[at:])
 
 
+def quoted_label(name: str) -> str:
+    """A label name inside a sentence: as it is, unless it could be misread there (a number such as "0", which
+    reads as a count or an id, or spaces around it, which vanish in the sentence), then in quotes."""
+    plain = name == name.strip() and name and not name.lstrip("-").isdigit()
+    return name if plain else f"'{name}'"
+
+
 def markdown_strong(text: str) -> str:
     """`text` in bold, as markdown_literal shows it: without the spaces around it, since "**Negative **" is no
     emphasis in Markdown (a label "Negative " showed its asterisks); a text of spaces only is quoted."""

@@ -148,3 +148,17 @@ def test_a_label_with_spaces_around_it_is_still_bold():
 
     assert markdown_strong("Negative ") == "**Negative**" and markdown_strong(" a*b ") == "**a\\*b**"
     assert markdown_strong("  ") == "**'  '**"
+
+
+def test_a_label_that_could_be_misread_in_a_sentence_is_quoted():
+    """"Logit difference 0 − 1", "favours 0 more" and "the model's labels are Negative ,  Positive" on models whose
+    labels are numbers or have spaces around them."""
+    import pytest
+
+    from explainer.capture.validation import InputError, label_index
+    from explainer.views.text import quoted_label
+
+    assert quoted_label("positive") == "positive" and quoted_label("not bad") == "not bad"
+    assert quoted_label("0") == "'0'" and quoted_label("-1") == "'-1'" and quoted_label("Negative ") == "'Negative '"
+    with pytest.raises(InputError, match=r"the model's labels are 'Negative ', ' Positive'$"):
+        label_index(("Negative ", " Positive"), "neutral")
