@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     note_unused_tau(bundle, args.tau, "--tau", offered)
     if args.path_token is not None and not uses_markers(config):  # its link said it opened a path there is none of
         print(f"note: {offered or bundle.name} has no thought markers; --path-token changes nothing", file=sys.stderr)
+    for page, has, what in (("markers", uses_markers, "thought markers"),
+                            ("beacons", uses_beacons, "activation beacons")):
+        if page in pages and not has(config):  # said in the file only: the command's output listed the page as drawn
+            print(f"note: {offered or bundle.name} has no {what}; the {page} section says so and draws nothing",
+                  file=sys.stderr)
     try:
         # τ only where beacons read it (noted above; a model without them refuses a threshold), a path only where
         # markers draw one

@@ -213,6 +213,7 @@ def test_a_path_token_on_a_thought_beacon_model_without_markers_is_noted_and_lef
           "--out", str(out)])
     said = capsys.readouterr()
     assert "has no thought markers; --path-token changes nothing" in said.err
+    assert "has no thought markers; the markers section says so and draws nothing" in said.err
     assert "path=" not in out.read_text(encoding="utf-8")
 
 
