@@ -34,8 +34,9 @@ if trace is not None:
     methods = methods_for(current.bundle.model)  # a link's method this model cannot use: the default, said
     links.seed_choice("attribution_method", "method", methods, tell=True, shown=title, offered_elsewhere=METHODS)
     links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad", tell=True)
+    show_target = target_label.shown(trace.label_names)
     links.seed_choice("attribution_target", "target", targets, tell=True, parse=target_label.parse(trace.label_names),
-                      shown=target_label.shown)  # a label it lacks: predicted
+                      shown=show_target)  # a label it lacks: predicted
     links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD, step=THRESHOLD_STEP)
 
     left, middle, right, far = st.columns([2, 2, 1, 1])
@@ -43,13 +44,14 @@ if trace is not None:
     if methods != METHODS:
         st.caption(f"Not offered: {', '.join(title(m) for m in METHODS if m not in methods)}. "
                    + markdown_literal(single_readout_note(current.bundle.model, advice=False)))
-    target = middle.selectbox("Target label", targets, format_func=target_label.shown, key="attribution_target")
+    choice = middle.selectbox("Target label", targets, format_func=show_target, key="attribution_target")
     baseline = right.radio("Baseline", BASELINES, key="attribution_baseline", help="What replaces text tokens "
                            "(integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special tokens stay.")
     links.keep("attribution_image_format")
     image_format = far.radio("Image export", ["png", "svg"], key="attribution_image_format")
-    links.publish_options({"method": method, "baseline": baseline, "target": target_label.link_value(target),
+    links.publish_options({"method": method, "baseline": baseline, "target": target_label.link_value(choice),
                              "threshold": f"{st.session_state.attribution_threshold:.2f}"})
+    target = target_label.target(choice)
     options = page_options(baseline)
 
     chart = export.charts("attribution", image_format)

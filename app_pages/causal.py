@@ -25,15 +25,17 @@ if trace is not None:
         st.info(f"Ablation and patching support {', '.join(SUPPORTED)} models, not {trace.architecture}.")
         links.stop()
     targets = target_label.choices(trace.label_names)
+    show_target = target_label.shown(trace.label_names)
     links.seed_choice("causal_target", "target", targets, tell=True, parse=target_label.parse(trace.label_names),
-                      shown=target_label.shown)
+                      shown=show_target)
     links.seed_choice("causal_mode", "mode", MODES, tell=True)
     links.seed_choice("causal_statistic", "stat", FIELDS, tell=True)
 
     first, second, third = st.columns([2, 1, 1])
-    target = first.selectbox("Target label", targets, format_func=target_label.shown, key="causal_target",
-                                    help="Predicted label: patching's is the clean text's prediction, ablation's the "
-                                    "prediction on the sidebar text; each section's caption names its label.")
+    choice = first.selectbox("Target label", targets, format_func=show_target, key="causal_target",
+                             help="Predicted label: patching's is the clean text's prediction, ablation's the "
+                             "prediction on the sidebar text; each section's caption names its label.")
+    target = target_label.target(choice)
     mode = second.radio(
         "Ablation",
         MODES,
@@ -52,7 +54,7 @@ if trace is not None:
         "are aligned word by word; tokens without a partner are not patched."
     )
     clean, corrupted, text_options = causal_ui.choose_texts(name, text)
-    links.publish_options({**text_options, "target": target_label.link_value(target), "mode": mode,
+    links.publish_options({**text_options, "target": target_label.link_value(choice), "mode": mode,
                            "stat": st.session_state.causal_statistic})
     if not causal_ui.within_demo_limit(name, clean, corrupted, text_options["source"] == "pair"):
         pass  # said, before asking for the other text: a demo's over-long sidebar text cannot be patched at all

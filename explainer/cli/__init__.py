@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nterminated", file=sys.stderr)
         return int(stop.code)
     except BrokenPipeError:  # the reader of stdout left (`| head`): end quietly, as a shell's SIGPIPE ends a program
+        if not _stdout_gone():  # another pipe broke (a worker's, a subprocess's): a failure to show, not to hide
+            raise
         _stdout_to_devnull()
         return 141
     except Exception as error:
@@ -81,6 +83,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {command} failed ({type(error).__name__}); run it without EXPLAINER_DEMO to see why",
               file=sys.stderr)
         return 1
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout's reader has left: a pipe's write end whose read end is closed polls as an error (Linux and
+    macOS). Where that cannot be asked, a broken pipe is taken to be stdout's, as before."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.__stdout__.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no descriptor (a test's capture)
+        return True
 
 
 def _stdout_to_devnull() -> None:

@@ -91,8 +91,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     if settings.backbone and args.tokenizer is not None:  # a retrofit reads with its base's tokenizer: it was
         # ignored, yet recorded in metrics.json as the tokenizer used
         parser.error("--tokenizer is for training from scratch: a --backbone model reads with its base's tokenizer")
-    if settings.backbone and (folder := Path(settings.backbone).expanduser()).is_dir():
-        # the model's config names its base: by a relative path it loaded only from the folder it was trained in
+    from explainer.loading.backbone import KNOWN_SHA256  # light: no torch
+
+    folder = Path(settings.backbone).expanduser()
+    if settings.backbone and settings.backbone not in KNOWN_SHA256 and folder.is_dir():
+        # the model's config names its base: by a relative path it loaded only from the folder it was trained in (a
+        # known base's name stays a name, or its published SHA-256 would no longer be found by it)
         settings = dataclasses.replace(settings, backbone=str(folder.resolve()))
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} is a file: give a folder")
@@ -166,6 +170,11 @@ def main(argv: list[str] | None = None) -> None:
             fail(str(error))
     if settings.max_length > positions:
         fail(f"--max-length {settings.max_length} is more than the model can read: it has {positions} positions")
+    stage = args.out / STAGE
+    if (running := running_owner(stage)) is not None:  # a second run removed the first's stage, which then
+        # trained to its end and failed in a traceback
+        fail(f"another run ({running}) is training into --out {args.out}: wait for it to finish, or give another "
+             f"folder (if no run is going, remove {stage})")
     if (refusal := not_a_model(args.out)) is not None:  # files of the user's that a model's would replace
         fail(refusal)
     if args.out.resolve() in {Path(path).resolve() for path in read_from}:
@@ -173,11 +182,6 @@ def main(argv: list[str] | None = None) -> None:
     # Trained in a folder inside --out (the same file system, so each file is renamed in) and moved in at the end:
     # a run that fails or is killed leaves the model that was there (a half-trained one in --out loaded as
     # finished, with no tau chosen).
-    stage = args.out / STAGE
-    if (running := running_owner(stage)) is not None:  # a second run removed the first's stage, which then
-        # trained to its end and failed in a traceback
-        fail(f"another run ({running}) is training into --out {args.out}: wait for it to finish, or give another "
-             f"folder (if no run is going, remove {stage})")
     created = not args.out.exists()
     with writing_to(args.out):
         args.out.mkdir(parents=True, exist_ok=True)

@@ -21,9 +21,9 @@ import regex
 # and an e typed with a combining accent), and \X one visible character (an emoji with its skin tone or a
 # family joined by ZWJ), so an edit or the diff never tears a character apart. Invisible format characters
 # (\p{Cf}: a zero-width space, a soft hyphen, an invisible separator, common in text pasted from the web) stay
-# inside the word they sit in and are no word alone: "gr\u200beat" was the words "gr", "\u200b" and "eat".
-# A word starts at a word character, so a run of them alone costs no backtracking.
-WORD = regex.compile(r"\w[\w\p{Cf}]*(?:['’]\w[\w\p{Cf}]*)*|(?=[^\w\s\p{Cf}])\X")
+# inside the word they sit in and are no word alone: "gr\u200beat" was the words "gr", "\u200b" and "eat". Only
+# between word characters: one after a word ("great\u200b") stays out of it, or the lexicon would not know the word.
+WORD = regex.compile(r"\w+(?:\p{Cf}+\w+)*(?:['’]\w+(?:\p{Cf}+\w+)*)*|(?=[^\w\s\p{Cf}])\X")
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,8 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
 def _setting(key: str, value: Any, training: dict[str, Any]) -> str:
     """A hyper-parameter as asked; the vocabulary also as trained when the training text held fewer words."""
     vocabulary = training.get("vocabulary")
+    if key == "backbone":
+        return _base_name(value)
     if key == "vocab_size" and vocabulary is not None and vocabulary < value:
         return f"{value} (at most; the trained tokenizer has {vocabulary})"
     if key == "vocab_size" and vocabulary is not None and vocabulary > value:  # special tokens and alphabet need more
@@ -162,6 +164,12 @@ def _scratch_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
     ]
 
 
+def _base_name(backbone: str) -> str:
+    """The base as a card names it: a hub id as it is, a folder by its name only (the card is quoted on the
+    Overview page and in reports, a demo's too: a server path has no place there)."""
+    return Path(backbone).name if Path(backbone).is_absolute() or backbone.startswith("~") else backbone
+
+
 def _retrofit_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
     settings = metrics["training"]["settings"]
     base = metrics.get("base", {})
@@ -172,7 +180,7 @@ def _retrofit_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
     found = (f"in the `{MINILM[2]}` package (or the Hugging Face cache)" if minilm
              else "in the folder or Hugging Face cache entry it was trained from")
     return [
-        f"The pretrained encoder {code_span(backbone)}" + (f" ({shape}) " if shape else " ")
+        f"The pretrained encoder {code_span(_base_name(backbone))}" + (f" ({shape}) " if shape else " ")
         + ("with thought markers and activation beacons retrofitted onto every layer, "
            if ours else "without markers or beacons (the baseline twin), ")
         + f"fine-tuned parameter-efficiently (LoRA) on {_corpus(metrics)}.",
@@ -291,7 +299,8 @@ def _retrofit_training(metrics: dict[str, Any], ours: bool) -> str:
     stopped = " (stopped by its time limit)" if training.get("stopped_by_time_limit") else ""
     epochs = training["steps"] * settings["batch_size"] / training["n_train"]
     return (
-        f"`python -m explainer train --backbone {settings['backbone']} --arch {settings['arch']} ...` on this CPU: "
+        f"`python -m explainer train --backbone {_base_name(settings['backbone'])} --arch {settings['arch']} ...` on "
+        "this CPU: "
         f"{training['steps']} steps{stopped} of {settings['batch_size']} {_rows(metrics)} drawn from "
         f"{_train_file(metrics)} ({training['n_train']} {_rows(metrics)}), i.e. about {epochs:.2f} "
         "epochs; checkpoint chosen on dev accuracy "

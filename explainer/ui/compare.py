@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explainer.evaluation.compare import TextComparison
+from explainer.evaluation.compare import TextComparison, label_key
 from explainer.families import sizes
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
@@ -213,7 +213,8 @@ def attribution_section(result: TextComparison, chart: Callable, name_a: str, na
         demo_mode.within_trace_limit("attributions", longest, "attribution_tokens")
         return
     target, target_b = (markdown_literal(name) for name in result.target_names)
-    towards = f"'{target}'" if target.casefold() == target_b.casefold() else f"'{target}' in A and '{target_b}' in B"
+    same = label_key(result.target_names[0]) == label_key(result.target_names[1])  # one label, as compare_text read it
+    towards = f"'{target}'" if same else f"'{target}' in A and '{target_b}' in B"
     for note in result.notes:
         st.info(markdown_literal(note))
     st.caption(f"Gradient × input on the token embeddings, towards {towards}, per {result.level}. Spearman and "

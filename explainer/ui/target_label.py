@@ -1,39 +1,55 @@
-"""The "Target label" picker of the Attribution and Causal pages: None for the predicted label, else a label name.
+"""The "Target label" picker of the Attribution and Causal pages: PREDICTED for the predicted label, else a label
+name.
 
-The predicted label was a string choice, "Predicted label", beside the model's names: a model with a label of that
-name offered it twice, and both entries meant the prediction. None cannot clash with a name; it is shown as
-"Predicted label" and left out of the link (a link without target= opens on the prediction)."""
+The predicted label was the string "Predicted label" beside the model's names: a model with a label of that name
+offered it twice, and both entries meant the prediction. PREDICTED is a value no label name has, shown as
+"Predicted label" and left out of the link (a link without target= opens on the prediction); a label whose name
+reads the same is shown with a suffix, since Streamlit tells a select box's entries apart by the text it shows.
+(Not None: Streamlit's select box reads a None in its session state as "nothing chosen" and shows an empty box.)"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+PREDICTED = "\x00predicted"  # the choice of the predicted label: no model names a label so (a NUL character)
 PREDICTED_TEXT = "Predicted label"
 _PREDICTED_WORDS = ("", "predicted label", "predicted")  # what older links and hand-written ones said
 
 
-def choices(label_names: Sequence[str]) -> list[str | None]:
-    return [None, *label_names]
+def choices(label_names: Sequence[str]) -> list[str]:
+    return [PREDICTED, *label_names]
 
 
-def shown(choice: str | None) -> str:
-    """A choice as the select box and the link's toasts show it."""
-    return PREDICTED_TEXT if choice is None else choice
+def shown(label_names: Sequence[str]) -> Callable[[str], str]:
+    """How the select box (and a link's toast) shows each choice: every entry a text of its own."""
+    def show(choice: str) -> str:
+        if choice == PREDICTED:
+            return PREDICTED_TEXT
+        if choice.strip().casefold() == PREDICTED_TEXT.casefold():
+            return f"{choice} (a label of the model)"
+        return choice
+
+    return show
 
 
-def parse(label_names: Sequence[str]) -> Callable[[str], str | None]:
+def parse(label_names: Sequence[str]) -> Callable[[str], str]:
     """How a link's target= is read: a label's name (case and spaces aside) is that label, even one named
     "Predicted label"; else an empty value or "Predicted label" is the prediction; anything else stays as written,
     for the page's toast to refuse."""
     keys = {name.strip().casefold() for name in label_names}
 
-    def read(raw: str) -> str | None:
+    def read(raw: str) -> str:
         key = raw.strip().casefold()
-        return raw if key in keys or key not in _PREDICTED_WORDS else None
+        return raw if key in keys or key not in _PREDICTED_WORDS else PREDICTED
 
     return read
 
 
-def link_value(choice: str | None) -> str:
+def target(choice: str) -> str | None:
+    """The label to compute for: None for the prediction."""
+    return None if choice == PREDICTED else choice
+
+
+def link_value(choice: str) -> str:
     """The link's target=: empty for the prediction (the parameter is then left out)."""
-    return "" if choice is None else choice
+    return "" if choice == PREDICTED else choice

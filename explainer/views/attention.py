@@ -12,14 +12,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explainer.attention.statistics import field_title
-from explainer.views.text import hidden_state_name, label_text, plot_text, token_labels
+from explainer.views.text import hidden_state_name, label_texts, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
 
 
 def prediction_bars(trace: Trace) -> go.Figure:
-    labels = [label_text(name) for name in trace.label_names]
+    labels = label_texts(trace.label_names)
     colors = ["#b0b0b0" if i != trace.predicted else "#1f77b4" for i in range(len(labels))]
     figure = go.Figure(
         go.Bar(
@@ -217,14 +217,14 @@ def logit_lens_chart(trace: Trace) -> go.Figure:
     probabilities = trace.layer_probabilities
     states = [hidden_state_name(index) for index in range(probabilities.shape[0])]
     figure = go.Figure()
-    for index, name in enumerate(trace.label_names):
+    for index, name in enumerate(label_texts(trace.label_names)):
         figure.add_trace(
             go.Scatter(
                 x=states,
                 y=probabilities[:, index],
                 mode="lines+markers",
-                name=label_text(name),
-                hovertemplate="%{x}<br>p = %{y:.3f}<extra>" + label_text(name) + "</extra>",
+                name=name,
+                hovertemplate="%{x}<br>p = %{y:.3f}<extra>" + name + "</extra>",
             )
         )
     figure.update_layout(

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.views.text import label_text, numbered, plot_text, token_labels
+from explainer.views.text import label_texts, numbered, plot_text, token_labels
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -38,7 +38,7 @@ def non_finite_note(metrics: dict, label_names: Sequence[str]) -> str | None:
 
 
 def _escaped(names: Sequence[str]) -> list[str]:
-    return [label_text(name) for name in names]
+    return label_texts(names)
 
 
 def per_label_table(metrics: Mapping[str, Any], label_names: Sequence[str]) -> pd.DataFrame:

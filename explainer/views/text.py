@@ -79,6 +79,15 @@ def label_text(name: str) -> str:
     return plot_text(middle_clipped(str(name), LABEL_LIMIT))
 
 
+def label_texts(names: Sequence[str]) -> list[str]:
+    """label_text of each of a model's label names, told apart: where two shortened names read the same (they
+    differed in the middle), each of them starts with its label id, or a category axis would merge the two."""
+    shown = [label_text(name) for name in names]
+    repeated = {text for text in shown if shown.count(text) > 1}
+    return [label_text(f"{index}: {name}") if text in repeated else text
+            for index, (name, text) in enumerate(zip(names, shown))]
+
+
 def plural(count: int, word: str) -> str:
     """ "1 token", "2 tokens" (regular plurals only: token, word, edge, layer)."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"

