@@ -40,13 +40,13 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-# True when this process is `python -m explainer` (explainer/__main__.py): only then does a command take stdout over
-# for the rest of the process (stdout_for_json_only); a command called in-process (a notebook, a test) leaves
-# sys.stdout as it is.
 # --target's rule, said in every command's help: a label named "1" is that label, not the label of id 1.
 NAME_FIRST = "a name first: a label named like an index is that label"
 
 
+# True when this process is `python -m explainer` (explainer/__main__.py): only then does a command take stdout over
+# for the rest of the process (stdout_for_json_only); a command called in-process (a notebook, a test) leaves
+# sys.stdout as it is.
 RUN_AS_PROGRAM = False
 _json_swap: tuple[Any, Any] | None = None  # (where print_json writes, what stdout_for_json_only put in stdout's place)
 
