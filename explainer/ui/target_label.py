@@ -34,13 +34,20 @@ def shown(label_names: Sequence[str]) -> Callable[[str], str]:
 
 def parse(label_names: Sequence[str]) -> Callable[[str], str]:
     """How a link's target= is read: a label's name (case and spaces aside) is that label, even one named
-    "Predicted label"; else an empty value or "Predicted label" is the prediction; anything else stays as written,
-    for the page's toast to refuse."""
+    "Predicted label"; else an empty value or "Predicted label" is the prediction; else a label's index, as
+    `--target` takes one ("1" on a LABEL_0/LABEL_1 model was refused); anything else stays as written, for the
+    page's toast to refuse."""
     keys = {name.strip().casefold() for name in label_names}
 
     def read(raw: str) -> str:
         key = raw.strip().casefold()
-        return raw if key in keys or key not in _PREDICTED_WORDS else PREDICTED
+        if key in keys:
+            return raw
+        if key in _PREDICTED_WORDS:
+            return PREDICTED
+        if key.isascii() and key.isdigit() and int(key) < len(label_names):  # a name first, as label_index reads
+            return label_names[int(key)]
+        return raw
 
     return read
 
