@@ -30,13 +30,9 @@ if trace is not None and not demo.within_trace_limit("attributions", trace, "att
 if trace is not None:
     current = session.selection()
     name, text = current.bundle.name, current.text
-    targets = target_label.choices(trace.label_names)
     methods = methods_for(current.bundle.model)  # a link's method this model cannot use: the default, said
     links.seed_choice("attribution_method", "method", methods, tell=True, shown=title, offered_elsewhere=METHODS)
     links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad", tell=True)
-    show_target = target_label.shown(trace.label_names)
-    links.seed_choice("attribution_target", "target", targets, tell=True, parse=target_label.parse(trace.label_names),
-                      shown=show_target)  # a label it lacks: predicted
     links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD, step=THRESHOLD_STEP)
 
     left, middle, right, far = st.columns([2, 2, 1, 1])
@@ -44,7 +40,7 @@ if trace is not None:
     if methods != METHODS:
         st.caption(f"Not offered: {', '.join(title(m) for m in METHODS if m not in methods)}. "
                    + markdown_literal(single_readout_note(current.bundle.model, advice=False)))
-    choice = middle.selectbox("Target label", targets, format_func=show_target, key="attribution_target")
+    choice = target_label.picker(middle, "attribution_target", trace.label_names)
     baseline = right.radio("Baseline", BASELINES, key="attribution_baseline", help="What replaces text tokens "
                            "(integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special tokens stay.")
     links.keep("attribution_image_format")

@@ -24,17 +24,13 @@ if trace is not None:
     if trace.architecture not in SUPPORTED:
         st.info(f"Ablation and patching support {', '.join(SUPPORTED)} models, not {trace.architecture}.")
         links.stop()
-    targets = target_label.choices(trace.label_names)
-    show_target = target_label.shown(trace.label_names)
-    links.seed_choice("causal_target", "target", targets, tell=True, parse=target_label.parse(trace.label_names),
-                      shown=show_target)
     links.seed_choice("causal_mode", "mode", MODES, tell=True)
     links.seed_choice("causal_statistic", "stat", FIELDS, tell=True)
 
     first, second, third = st.columns([2, 1, 1])
-    choice = first.selectbox("Target label", targets, format_func=show_target, key="causal_target",
-                             help="Predicted label: patching's is the clean text's prediction, ablation's the "
-                             "prediction on the sidebar text; each section's caption names its label.")
+    choice = target_label.picker(first, "causal_target", trace.label_names,
+                                 help="Predicted label: patching's is the clean text's prediction, ablation's the "
+                                 "prediction on the sidebar text; each section's caption names its label.")
     target = target_label.target(choice)
     mode = second.radio(
         "Ablation",

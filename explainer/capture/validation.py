@@ -45,6 +45,12 @@ def truncation_sentence(num_text_tokens: int, max_length: int, who: str = "The t
     )
 
 
+def label_key(name: str) -> str:
+    """What makes two label names the same label: case and surrounding spaces set aside ("Negative " is
+    "negative"), as data files' labels, --target, links, slices and Compare match them."""
+    return name.strip().casefold()
+
+
 def label_index(label_names: Sequence[str], target: int | str, noun: str = "label") -> int:
     """The label a caller named: a name first (a model labelled "-1", "0", "1" means the name "0" by "0", as the
     pages' label pickers do), then an index or its digits; InputError naming the labels otherwise (`noun` says
@@ -52,7 +58,7 @@ def label_index(label_names: Sequence[str], target: int | str, noun: str = "labe
     if isinstance(target, str) and target in label_names:
         return list(label_names).index(target)
     folded = [i for i, name in enumerate(label_names) if isinstance(target, str) and
-              name.strip().casefold() == target.strip().casefold()]
+              label_key(name) == label_key(target)]
     if len(folded) == 1:  # "Neutral" for "neutral", as data files' labels are matched (one such label only)
         return folded[0]
     digits = target.strip().lstrip("-") if isinstance(target, str) else ""

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from explainer.capture.validation import label_key
 from explainer.data.labelled import whole_number
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.evaluation.error_report import calibration, text_matches
@@ -34,8 +35,8 @@ METRIC_COLUMNS = ("slice", "kind", "n", "accuracy", "macro_f1", "ece")
 
 def _alike(values: pd.Series, names: Sequence[str]) -> np.ndarray:  # [N] bool
     """Which of `values` (label names) are one of `names`, case and surrounding spaces set aside."""
-    keys = {str(name).strip().casefold() for name in names}
-    return values.astype(str).str.strip().str.casefold().isin(keys).to_numpy()
+    keys = {label_key(str(name)) for name in names}
+    return values.astype(str).map(label_key).isin(keys).to_numpy()
 
 
 @dataclass(frozen=True)

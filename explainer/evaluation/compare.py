@@ -21,6 +21,7 @@ from scipy import stats
 from explainer.attention.head_matching import HeadMatching, match_heads
 from explainer.capture.encoding import UnembeddableToken
 from explainer.capture.tracing import Trace, trace
+from explainer.capture.validation import label_key
 from explainer.counterfactual.words import split_words
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import ErrorReport, analyse
@@ -158,12 +159,6 @@ class TextComparison:
         return label_key(self.trace_a.predicted_label) == label_key(self.trace_b.predicted_label)
 
 
-def label_key(name: str) -> str:
-    """What makes two label names the same label: case and surrounding spaces set aside, as a data file's labels
-    are read and as a model's are checked for repeats ("Negative " is A's "negative")."""
-    return name.strip().casefold()
-
-
 def label_order(names_a: tuple[str, ...], names_b: tuple[str, ...]) -> list[int]:
     """For each label of A, the index of the same label (label_key) in B; CompareError if the two models do not
     have the same labels."""
@@ -281,15 +276,16 @@ def compare_data(
 ) -> DataComparison:
     """Both models on one labelled data set (read with A's labels). B's labels must be A's, in any order."""
     order = label_order(bundle_a.label_names, bundle_b.label_names)
+    renumbered = order != list(range(len(order)))  # B numbers the same labels differently
     data_b = data
-    if order != list(range(len(order))) and data.labels_by_id:  # read as A's ids, B's accuracy differed from its own
+    if renumbered and data.labels_by_id:  # read as A's ids, B's accuracy differed from its own
         numbering = lambda names: ", ".join(f"{i} {name}" for i, name in enumerate(names))  # noqa: E731
         raise CompareError(
             "The data set's labels are ids, and the two models number their labels differently "
             f"(A: {numbering(bundle_a.label_names)}; B: {numbering(bundle_b.label_names)}): an id would be another "
             "label to each. Write the labels by name to score both on one truth"
         )
-    if order != list(range(len(order))):  # B numbers the same labels differently
+    if renumbered:
         data_b = dataclasses.replace(data, labels=tuple(order[label] for label in data.labels))
     options = {"beacon_threshold": beacon_threshold, "batch_size": batch_size}
     reports = []

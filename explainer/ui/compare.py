@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explainer.evaluation.compare import TextComparison, label_key
+from explainer.capture.validation import label_key
+from explainer.evaluation.compare import TextComparison
 from explainer.families import sizes
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle

@@ -24,6 +24,7 @@ from explainer.attention.statistics import FIELDS
 from explainer.attribution.inputs import BASELINES
 from explainer.attribution.registry import METHODS
 from explainer.capture.encoding import MAX_TEXT_CHARS
+from explainer.capture.validation import label_key
 from explainer.loading import shipped
 from explainer.report import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 from explainer.serving.demo import active_demo
@@ -288,11 +289,11 @@ def parse_names(raw: str, allowed) -> list[str]:
     parts = [unquote(part) for part in raw.split(",")]
     wanted = {*parts, *(part.strip() for part in parts)}
     exact = [name for name in allowed if name in wanted]
-    found = {name.strip().casefold() for name in exact}
+    found = {label_key(name) for name in exact}
     alike: dict[str, list[str]] = {}
     for name in allowed:
-        alike.setdefault(name.strip().casefold(), []).append(name)
-    keys = {part.strip().casefold() for part in parts} - found
+        alike.setdefault(label_key(name), []).append(name)
+    keys = {label_key(part) for part in parts} - found
     more = {names[0] for key, names in alike.items() if key in keys and len(names) == 1}
     return [name for name in allowed if name in wanted or name in more]
 

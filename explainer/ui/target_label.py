@@ -11,25 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from explainer.capture.validation import label_key
+from explainer.ui import links
+
 PREDICTED = "\x00predicted"  # the choice of the predicted label: no model names a label so (a NUL character)
 PREDICTED_TEXT = "Predicted label"
 _PREDICTED_WORDS = ("", "predicted label", "predicted")  # what older links and hand-written ones said
 
 
-def choices(label_names: Sequence[str]) -> list[str]:
-    return [PREDICTED, *label_names]
+def picker(container, key: str, label_names: Sequence[str], help: str | None = None) -> str:
+    """The "Target label" select box in `container` under widget `key`, seeded from the link's target= (a label
+    it lacks: the prediction, said in a toast); returns the choice (target() and link_value() read it)."""
+    choices = [PREDICTED, *label_names]
+    links.seed_choice(key, "target", choices, tell=True, parse=parse(label_names), shown=shown)
+    return container.selectbox("Target label", choices, format_func=shown, key=key, help=help)
 
 
-def shown(label_names: Sequence[str]) -> Callable[[str], str]:
-    """How the select box (and a link's toast) shows each choice: every entry a text of its own."""
-    def show(choice: str) -> str:
-        if choice == PREDICTED:
-            return PREDICTED_TEXT
-        if choice.strip().casefold() == PREDICTED_TEXT.casefold():
-            return f"{choice} (a label of the model)"
-        return choice
-
-    return show
+def shown(choice: str) -> str:
+    """How the select box (and a link's toast) shows a choice: every entry a text of its own."""
+    if choice == PREDICTED:
+        return PREDICTED_TEXT
+    if label_key(choice) == label_key(PREDICTED_TEXT):
+        return f"{choice} (a label of the model)"
+    return choice
 
 
 def parse(label_names: Sequence[str]) -> Callable[[str], str]:
@@ -37,10 +41,10 @@ def parse(label_names: Sequence[str]) -> Callable[[str], str]:
     "Predicted label"; else an empty value or "Predicted label" is the prediction; else a label's index, as
     `--target` takes one ("1" on a LABEL_0/LABEL_1 model was refused); anything else stays as written, for the
     page's toast to refuse."""
-    keys = {name.strip().casefold() for name in label_names}
+    keys = {label_key(name) for name in label_names}
 
     def read(raw: str) -> str:
-        key = raw.strip().casefold()
+        key = label_key(raw)
         if key in keys:
             return raw
         if key in _PREDICTED_WORDS:

@@ -16,8 +16,6 @@ from explainer.views.text import (
     hidden_state_name,
     label_text,
     markdown_literal,
-    middle_clipped,
-    plot_text,
     plural,
     quoted_label,
     token_labels,
@@ -134,7 +132,7 @@ def ablated_heads(result: Ablation) -> go.Figure:
     # a half-width chart: its title clips a long label name, which the caption beside it gives whole
     return head_map(
         result.heads,
-        f"Change of the {plot_text(middle_clipped(result.target_label, 20))} logit, head {result.mode}-ablated",
+        f"Change of the {label_text(result.target_label, 20)} logit, head {result.mode}-ablated",
         "logit change",
         "target logit change",
         shares=False,

@@ -73,10 +73,10 @@ def middle_clipped(text: str, limit: int) -> str:
 LABEL_LIMIT = 40  # characters of a label name on a chart axis, legend or title: a 200-character one squeezed the plot
 
 
-def label_text(name: str) -> str:
-    """A label name for a chart (axis, legend, title): at most LABEL_LIMIT characters (middle_clipped), escaped
-    for plotly."""
-    return plot_text(middle_clipped(str(name), LABEL_LIMIT))
+def label_text(name: str, limit: int = LABEL_LIMIT) -> str:
+    """A label name for a chart (axis, legend, title): at most `limit` characters (middle_clipped), escaped for
+    plotly."""
+    return plot_text(middle_clipped(str(name), limit))
 
 
 def label_texts(names: Sequence[str]) -> list[str]:

@@ -18,8 +18,7 @@ def test_a_link_names_a_label_by_name_first_then_by_index_as_the_command_line_do
 
 
 def test_every_entry_reads_differently_so_the_browser_s_choice_comes_back_as_itself():
-    show = target_label.shown(("Predicted label", "other"))
-    texts = [show(choice) for choice in target_label.choices(("Predicted label", "other"))]
+    texts = [target_label.shown(choice) for choice in (PREDICTED, "Predicted label", "other")]
     assert texts == ["Predicted label", "Predicted label (a label of the model)", "other"]
     assert target_label.target(PREDICTED) is None and target_label.target("other") == "other"
     assert target_label.link_value(PREDICTED) == "" and target_label.link_value("other") == "other"
