@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from explainer.bench.app_driver import CHROMIUM, app_server, run_sessions
+from explainer.bench.app_driver import CHROMIUM, CHROMIUM_FLAGS, app_server, page_url, run_sessions
 
 PAUSE_S = 8.0  # longer than the browser takes to draw the figure (plotly.js loads first)
 
@@ -49,9 +49,20 @@ def test_the_floor_page_draws_its_heatmap_through_the_driver(tmp_path, chromium)
     from explainer.bench.pages import FLOOR
 
     with app_server(tmp_path / "cache", script=FLOOR) as server:
-        (visit,), = run_sessions(server.url, [(None, [("?tokens=17&seed=3", "")])])
+        (visit,), = run_sessions(server.url, [(None, [("?tokens=23&seed=3", "")])])
         log = server.log.read_text()
+        # the same address the driver visited draws a 23-token heatmap (17, the page's default, if the query is lost)
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            page = browser.new_page()
+            page.goto(page_url(server.url, "?tokens=23&seed=3", None, ""))
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            rows = page.evaluate("document.querySelector('.js-plotly-plot').data[0].y.length")
+            browser.close()
     assert visit.first_figure_s is not None and not visit.exception, log[-2000:]
+    assert rows == 23
 
 
 def test_page_urls_keep_the_path_query_and_add_text_and_model():

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from explainer.causal import ablate_heads
 from explainer.causal.hooks import SUPPORTED
 from explainer.loading.bundle import load_model
 from tests.cli.test_patch import run
@@ -31,6 +33,14 @@ def test_ablate_json(checkpoint, capsys):
     assert set(payload["gate_pinned"]) == {"shut", "open"}
     top = payload["top_heads"][0]
     assert top["change"] == pytest.approx(min(min(row) for row in payload["heads"]))
+    # the numbers are the library's on the same input
+    result = ablate_heads(load_model(checkpoint("ours")), "the film is funny .", mode="zero")
+    np.testing.assert_allclose(payload["heads"], result.heads, atol=1e-6)
+    np.testing.assert_allclose(payload["mlp"], result.mlp, atol=1e-6)
+    np.testing.assert_allclose(payload["marker_off"], result.marker_off, atol=1e-6)
+    np.testing.assert_allclose([payload["gate_pinned"]["shut"], payload["gate_pinned"]["open"]], result.gate_pinned,
+                               atol=1e-6)
+    assert payload["baseline_logit"] == pytest.approx(result.baseline_logit, abs=1e-6)
 
 
 def test_ablate_bad_input(checkpoint, capsys, monkeypatch):

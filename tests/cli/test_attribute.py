@@ -8,7 +8,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
+from explainer.loading.bundle import load_model
 from tests.cli.test_patch import run
 from tests.conftest import ROOT
 
@@ -37,6 +39,17 @@ def test_cli_prints_tokens_attributions_target_and_delta(checkpoint, tmp_path, m
     gap = payload["target_logit"] - payload["baseline_logit"]
     row = payload["attributions"][-1] if method == "layer_conductance" else payload["attributions"]
     assert abs(sum(row) - gap) <= abs(payload["convergence_delta"]) + 1e-4
+    # The gap is the model's own, from plain forward passes: the text, and the baseline of every text token at the
+    # pad token (special tokens stay).
+    bundle = load_model(checkpoint("bert"))
+    ids = bundle.tokenizer(TEXT, return_tensors="pt")["input_ids"]
+    special = torch.tensor(bundle.tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True))
+    padded = torch.where(special.bool(), ids[0], bundle.tokenizer.pad_token_id)[None]
+    target = bundle.label_names.index(payload["target_label"])
+    with torch.no_grad():
+        text_logit, baseline_logit = (bundle.model(input_ids=x).logits[0, target].item() for x in (ids, padded))
+    assert payload["target_logit"] == pytest.approx(text_logit, abs=1e-5)
+    assert payload["baseline_logit"] == pytest.approx(baseline_logit, abs=1e-5)
 
 
 def test_a_method_that_reads_no_baseline_names_none(checkpoint, capsys):

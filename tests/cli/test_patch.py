@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from explainer.cli import main
@@ -52,6 +53,14 @@ def test_patch_json(checkpoint, capsys):
         assert all(row[position] is None for row in payload["residual"])  # JSON null, never NaN
     assert set(payload["logit_difference"]) == {"clean", "corrupted"}
     assert payload["forward_passes"] >= 3
+    # the numbers are the library's on the same input (NaN, an unpartnered token, prints as null)
+    from explainer.causal import patch
+    from explainer.loading.bundle import load_model
+
+    result = patch(load_model(checkpoint("bert")), "the film is funny .", "the film is a warm triumph .")
+    np.testing.assert_allclose(np.array(payload["residual"], dtype=float), result.residual, atol=1e-6)
+    np.testing.assert_allclose(payload["heads"], result.heads, atol=1e-6)
+    assert payload["logit_difference"]["clean"] == pytest.approx(result.logit_difference_clean, abs=1e-6)
 
 
 def test_patch_bad_input(checkpoint, capsys):

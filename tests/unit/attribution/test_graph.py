@@ -221,8 +221,15 @@ def test_an_empty_graph_says_why(bundle):
     caption, warned = graph_caption(against, graph)
     assert warned and graph.note in caption and caption.startswith("0 edges")
     assert result.graph(0.0).note == "" and "note" not in result.graph(0.0).as_dict()  # edges: nothing to explain
-    above = result.graph(1.0)  # only each layer's strongest edge: none may lead into the prediction
-    assert above.edges or "above the threshold" in above.note
+    above = result.graph(1.0)  # only each layer's strongest edge: here one of them leads into the prediction
+    assert above.edges and all(edge.relative == 1.0 for edge in above.edges) and above.note == ""
+    # The last layer's strongest edge made to land elsewhere: edges into the prediction exist (and carry evidence
+    # for the label) but none reaches the threshold, and the note says to lower it.
+    scores = np.abs(result.scores)
+    elsewhere = 1 if result.readout == 0 else 0
+    scores[-1][:, elsewhere, :] = 100 * scores[-1].max()
+    missed = dataclasses.replace(result, scores=scores).graph(1.0)
+    assert missed.edges == () and "No edge into the prediction is above the threshold (1 x" in missed.note
 
 
 def test_a_layer_that_barely_moves_the_logit_is_not_held_to_float_noise():

@@ -9,7 +9,7 @@ import torch
 
 from explainer.capture.encoding import InputError
 from explainer.causal import ablate_heads, reference_means
-from explainer.causal.hooks import layout
+from explainer.causal.hooks import forward_extra, layout
 from explainer.families import family_of
 from explainer.models import GatePin
 from tests.conftest import build_model
@@ -111,8 +111,30 @@ def test_marker_off_is_the_marker_update_removed(tokenizer):
 def test_retrofit_has_markers_gates_and_mlp_sites(retrofit_bundle):
     plan = layout(retrofit_bundle)
     assert plan.markers is not None and plan.gates is not None and plan.mlp is not None
-    result = ablate_heads(retrofit_bundle, "The film is a quiet triumph.", mode="zero")
-    assert np.isfinite(result.heads).all() and result.marker_off is not None and result.gate_pinned is not None
+    text = "The film is a quiet triumph."
+    result = ablate_heads(retrofit_bundle, text, mode="zero")
+    assert np.isfinite(result.heads).all() and result.marker_off.shape == (2,) and result.gate_pinned.shape == (2, 2)
+    # Ground truth from hand-written hooks on the retrofit's own modules (the class the shipped MiniLM models use):
+    # markers off is W_m's output zeroed; a gate pinned shut or open is its logit at -inf or +inf (sigmoid 0 or 1).
+    model = retrofit_bundle.model
+    inputs = retrofit_bundle.tokenizer(text, return_tensors="pt")
+    extra = forward_extra(retrofit_bundle)
+
+    def hooked_logit(module, replace) -> float:
+        handle = module.register_forward_hook(lambda _module, _args, output: replace(output))
+        try:
+            with torch.no_grad():
+                return model(**inputs, **extra).logits[0, result.target].item()
+        finally:
+            handle.remove()
+
+    for layer, extra_layer in enumerate(model.retrofit):
+        expected = hooked_logit(extra_layer.marker_proj, torch.zeros_like)
+        assert result.baseline_logit + result.marker_off[layer] == pytest.approx(expected, abs=1e-5), layer
+        for row, value in enumerate((-torch.inf, torch.inf)):
+            expected = hooked_logit(extra_layer.gate, lambda output, value=value: torch.full_like(output, value))
+            assert result.baseline_logit + result.gate_pinned[row, layer] == pytest.approx(expected, abs=1e-5)
+    assert np.abs(result.marker_off).min() > 1e-4 and np.abs(result.gate_pinned).min() > 1e-4  # the tensors act
 
 
 def test_bad_input(bundle):

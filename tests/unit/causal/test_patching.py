@@ -10,6 +10,7 @@ import torch
 from explainer.capture.encoding import InputError
 from explainer.causal import CausalUnsupported, patch
 from explainer.causal.alignment import Alignment, tokenized
+from explainer.causal.hooks import forward_extra
 from explainer.loading.bundle import ModelBundle
 from tests.conftest import (
     FAMILIES,
@@ -39,6 +40,13 @@ def test_exactness_on_every_family(any_bundle):
     length = len(result.corrupted_tokens)
     assert result.residual.shape == (layers + 1, length) and result.heads.shape[0] == layers
     assert result.residual[layers, result.readout] == pytest.approx(1.0, abs=1e-4)
+    # The 1 above is measured against the clean and corrupted logits of patch()'s own hooked runs: they must be the
+    # model's plain logits (recording hooks that changed the clean run would still give exactly 1).
+    extra = forward_extra(any_bundle)
+    for text, logits in ((CLEAN, result.clean_logits), (CORRUPTED, result.corrupted_logits)):
+        with torch.no_grad():
+            plain = any_bundle.model(**any_bundle.tokenizer(text, return_tensors="pt"), **extra).logits[0]
+        np.testing.assert_allclose(logits, plain.numpy(), atol=1e-5)
     assert result.nothing_patched == pytest.approx(0.0, abs=1e-4)
     # The changed words have other token counts: their tokens are unpartnered, NaN, and reported.
     assert result.unpartnered_corrupted and np.isnan(result.residual[:, list(result.unpartnered_corrupted)]).all()

@@ -592,7 +592,30 @@ def test_iter_rows_streams_and_reports_problems(tmp_path, monkeypatch):
         list(stream)
 
 
-# ---- the real data, when the machine has it -------------------------------------------------------------
+# ---- SST-2's format (GLUE's tab-separated files), then the real data when the machine has it --------------
+
+# Sentences written for this test in GLUE SST-2's form: lower case, tokens spaced apart ("it 's", "-lrb-"), no
+# quoting at all, a lone apostrophe or backquote where the treebank had quotes, ids 0/1 as labels.
+SST2_FORM = (
+    "sentence\tlabel\n"
+    "it 's a charming and often affecting journey . \t1\n"
+    "unflinchingly bleak and desperate \t0\n"
+    "the film -lrb- a remake -rrb- does n't work , but it tries -- hard .\t0\n"
+    "' a gentle , funny film ' , said no one ; # 2 on the list\t0\n"
+    "`` wonderful '' is the word & it fits 100 % \t1\n"
+)
+
+
+def test_sst2s_format_reads_without_problems(tmp_path):
+    path = tmp_path / "dev.tsv"
+    path.write_text(SST2_FORM)
+    dev = read_dataset(path, label_names=NAMES)
+    assert len(dev) == 5 and dev.problems == () and dev.text_column == "sentence" and dev.labels_by_id
+    assert list(dev.labels) == [1, 0, 0, 0, 1]
+    # texts as written, trailing spaces kept: no quote character ends a field, and a '#' starts no comment
+    assert list(dev.texts) == [line.split("\t")[0] for line in SST2_FORM.splitlines()[1:]]
+
+
 
 
 @pytest.mark.skipif(not (SST2 / "dev.tsv").is_file(), reason="SST-2 is not in shared/data beside the checkout")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from transformers import BertForMaskedLM, BertModel
@@ -186,7 +187,9 @@ def test_a_token_the_model_cannot_embed_is_refused_where_it_is_used(tmp_path, ch
     tokenizer.add_tokens(["<movie>", "causal", "attention", rare])
     tokenizer.save_pretrained(folder)
     loaded = load_model(folder)  # most texts never meet the added token
-    assert trace(loaded, "a fine film").predicted in (0, 1)
+    # the added words change nothing for a text without them: the same logits as the checkpoint as it was shipped
+    plain = load_model(checkpoint("bert"))
+    np.testing.assert_allclose(trace(loaded, "a fine film").logits, trace(plain, "a fine film").logits, atol=1e-6)
     # nor do the causal tools' own probe of the model's layout ("causal probe text"): an IndexError on every text
     from explainer.causal import ablate_heads, patch
 
