@@ -103,9 +103,13 @@ options = page_options()
 one, two = st.columns(2)
 longest_trace = max(traces, key=lambda trace: (len(trace.tokens), trace.num_text_tokens))  # as Attribution counts
 shown = ((one, original, "Original"), (two, edited, "Edited"))
+first = None  # the original's: the edited text is attributed towards its label, so that the colours compare
 for column, text, who in shown if demo.within_trace_limit("attributions", longest_trace, "attribution_tokens") else ():
-    result = caches.get_attribution(name, text, method, None, options)
+    result = caches.get_attribution(name, text, method, first and first.target_label, options)
     column.caption(f"{who} · {attribution_figures.headline(result, dense_suffix(result.notes))}")
     column.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
+    first = first or result
+if first is not None:
+    st.caption(whatif_figures.attribution_key(method, markdown_literal(first.target_label)))
 
 whatif_ui.counterfactual_section(name, original)

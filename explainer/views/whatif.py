@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from explainer.counterfactual.words import Word, split_words
 from explainer.views.attention import head_picker
+from explainer.views.attribution import depends_on_target, legend_sentence
 from explainer.views.text import html_text
 
 if TYPE_CHECKING:
@@ -24,6 +25,15 @@ if TYPE_CHECKING:
 
 REMOVED = "background:#fbd5d5;text-decoration:line-through;padding:1px 3px;border-radius:3px"
 ADDED = "background:#d3f3d9;padding:1px 3px;border-radius:3px;text-decoration:none"
+
+
+def attribution_key(method: str, label: str) -> str:
+    """How to read What-if's two attributions: both towards the original's label (`label`, as it is to be shown),
+    so the same colour means the same on both sides."""
+    if not depends_on_target(method):
+        return legend_sentence(method, label)
+    return (f"Both texts are attributed towards {label}, the original's prediction, so their colours compare. "
+            + legend_sentence(method, label))
 
 
 def _opcodes(a: list[Word], b: list[Word]) -> list[tuple[str, int, int, int, int]]:

@@ -41,6 +41,11 @@ def test_page_shows_both_predictions_the_diff_and_keeps_the_link():
     assert app.query_params["edited"] == EDITED and app.query_params["cf_method"] == "removal"
     assert app.selectbox(key="whatif_cf_method").value == "removal"
     assert app.selectbox(key="whatif_attribution").value == "saliency"
+    # The edited text (predicted positive) is attributed towards the original's negative, as the key says: blue
+    # had meant "supports negative" on the left and "supports positive" on the right.
+    captions = [c.value for c in app.caption]
+    assert any(c.startswith("Edited · ") and "attributing **negative**" in c for c in captions), captions
+    assert any(c.startswith("Both texts are attributed towards negative, the original's prediction") for c in captions)
 
     app.text_area(key="whatif_edited").set_value("A dull script.").run()
     assert not app.exception and app.query_params["edited"] == "A dull script."
