@@ -51,7 +51,7 @@ image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="er
 left, right = st.columns(2)
 with left:
     st.subheader("Confusion matrix")
-    st.caption("Rows: true label; columns: predicted. Click a cell to list its examples.")
+    st.caption("Rows: true label; columns: predicted. Click a cell to list its examples, and again to close the list.")
     labelled.seed_cell(len(names))  # the clicked cell is in the link (cell=), so a shared link lists its examples
     st.plotly_chart(
         evaluation_figures.confusion_figure(metrics["confusion"], names, picked=labelled.chosen_cell()),

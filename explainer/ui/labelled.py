@@ -465,9 +465,12 @@ def seed_cell(labels: int) -> None:
 
 
 def on_cell_click(chart_key: str, labels: int) -> None:
-    """The matrix's on_select: a click on a cell picks it, a click beside the cells clears it."""
+    """The matrix's on_select: a click on a cell picks it, a click on the picked cell (or beside the cells) clears
+    it. The chart redrawn with the picked cell's frame forgets plotly's own selection, so a second click on that
+    cell arrives as a pick of it again, not as plotly's deselection: it had taken three clicks to clear a cell."""
     cell = export.clicked_pair(st.session_state[chart_key])
-    st.session_state[CELL_KEY] = "" if cell is None else _cell_value([int(cell[0]), int(cell[1])], labels)
+    picked = "" if cell is None else _cell_value([int(cell[0]), int(cell[1])], labels)
+    st.session_state[CELL_KEY] = "" if picked == st.session_state.get(CELL_KEY, "") else picked
 
 
 def chosen_cell() -> tuple[int, int] | None:
