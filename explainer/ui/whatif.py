@@ -38,6 +38,8 @@ def no_flip_advice(choice: str, confidence: float | None = None) -> str:
                 f"one): edit the copy above by hand, or give your own swaps{sure}.")
     return ("This generator found no flip within 3 word edits (it scores its most promising edits, not every one): "
             "try another generator, or all of them.")
+FEWER_MAY_EXIST = (" Each generator scores its most promising edits, not every one: a flip with fewer edits may "
+                   "exist (edit the copy above to try one).")
 ASKED = "_whatif_asked"  # (model, text, method, swaps, target) whose flips the user asked for (progressive.asked)
 FLIP_REQUEST = "_whatif_flip_request"  # (text, true label) the Errors page asked to flip, acted on next run
 FLIP_TO_KEY = "whatif_flip_to"  # the label a flip must reach (a model of more than two labels), or ANY_LABEL
@@ -301,6 +303,7 @@ def counterfactual_section(model_name: str, original: str) -> None:
         + (f" to {markdown_strong(target)}" if target else "") + f" found in {passes} "
         f"batched forward pass{'es' if passes != 1 else ''} (up to {MAX_BATCH} candidate texts each)."
         + (" Select one to load it as the edited text." if found else "")
+        + (FEWER_MAY_EXIST if found and search.counterfactuals[0].edit_count > 1 else "")
     )
     if swaps.strip() and "lexicon" in methods_of(choice):  # parsed when the search ran: they parse
         from explainer.counterfactual.lexicon import parse_swaps

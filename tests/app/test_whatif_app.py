@@ -69,6 +69,19 @@ def test_find_counterfactuals_lists_real_flips():
     assert [bundle.label_names[i] for i in probabilities.argmax(1)] == table["label"].tolist()
     # "15 flips found in 7 forward passes" beside "every one re-run" read as a contradiction: the passes are batched
     assert any("batched forward passes (up to 64 candidate texts each)" in c.value for c in app.caption)
+    fewer = any("a flip with fewer edits may exist" in c.value for c in app.caption)
+    assert fewer == (table["edits"].iloc[0] > 1)
+
+
+def test_a_search_that_found_only_longer_flips_says_fewer_may_exist():
+    # HotFlip's first-order ranking puts "dull" 16,217th for "gentle" on the MiniLM baseline: it lists two-word
+    # flips only, though "A dull film with a big heart." flips it. The page had read as "no one-word flip exists".
+    app = run_page({"model": "sst2-minilm-baseline", "text": "A gentle film with a big heart.", "cf_method": "hotflip"})
+    app.button(key="whatif_find").click().run()
+    assert not app.exception, app.exception
+    table = app.dataframe[0].value
+    assert (table["edits"] == 2).all()
+    assert any("a flip with fewer edits may exist (edit the copy above to try one)" in c.value for c in app.caption)
 
 
 def test_the_users_swaps_feed_the_lexicon_and_travel_in_the_link():
