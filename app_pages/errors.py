@@ -115,7 +115,9 @@ flippable = mistakes["text"].head(500).tolist()
 whatif_ui.flip_picker(flippable, mistakes["label"].head(500).tolist())  # a flip to the true label (3+ labels)
 causal_ui.pair_button(flippable)
 every, shown = st.columns(2)  # the whole set, or the mistakes the filters leave (a filtered page got all rows)
-every.download_button(f"All {len(report.frame):,} predictions as CSV", data=lambda: predictions_csv(report.frame),
+rows = len(report.frame)
+every.download_button("The prediction as CSV" if rows == 1 else f"All {rows:,} predictions as CSV",
+                      data=lambda: predictions_csv(report.frame),
                       file_name="predictions.csv", mime="text/csv", key="errors_download", on_click="ignore",
                       icon=":material/download:", help="Every example of the data set, whatever the filters above "
                       "(texts a spreadsheet would run as a formula start with an apostrophe).")

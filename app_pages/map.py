@@ -97,10 +97,11 @@ st.dataframe(neighbours_table(result, int(row)).round(4), hide_index=True, key="
 
 st.subheader("Likely mislabelled")
 ranked = result.mislabelled
+usable = result.neighbours.indices.shape[1]  # the neighbours each row has (fewer than asked in a tiny data set)
 st.caption(
     f"{len(ranked):,} row{'' if len(ranked) == 1 else 's'} whose label disagrees with most of their "
-    f"{result.neighbours.k} nearest neighbours' labels (another label outnumbers theirs among them) and with the "
-    "model, most suspicious first."
+    f"{usable} nearest neighbours' labels (another label outnumbers theirs among them) and with the "
+    "model, most suspicious first." if usable else "No row has a neighbour to compare its label with: none is listed."
 )
 st.dataframe(mislabelled_table(result).head(2000).round(4), hide_index=True, key="map_mislabelled")
 cells = st.columns(2)
@@ -111,6 +112,7 @@ cells[0].download_button(
     mime="text/csv",
     key="map_mislabelled_csv",
     on_click="ignore",
+    disabled=not len(ranked),
     icon=":material/download:",
 )
 if len(ranked) and cells[1].button("Add the list as a slice", key="map_add_list", icon=":material/add:"):

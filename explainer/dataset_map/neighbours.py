@@ -60,6 +60,6 @@ def _shortfall(n: int, k: int) -> tuple[str, ...]:
     if usable == k:
         return ()
     return (
-        f"the data set has {n} row{'s' if n != 1 else ''}, so each has {usable} neighbour"
-        f"{'s' if usable != 1 else ''}, not the {k} asked for",
+        f"The data set has {n} row{'s' if n != 1 else ''}, so each has {usable} neighbour"
+        f"{'s' if usable != 1 else ''}, not the {k} asked for.",
     )

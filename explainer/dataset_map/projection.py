@@ -126,7 +126,7 @@ def project(
         return Projection(np.zeros((0, 2), dtype=np.float32), method)
     notes: list[str] = []
     if method == "umap" and n < UMAP_MIN_ROWS:
-        notes.append(f"UMAP needs at least {UMAP_MIN_ROWS} rows; {n} were mapped with PCA instead")
+        notes.append(f"UMAP needs at least {UMAP_MIN_ROWS} rows; {n} were mapped with PCA instead.")
         method = "pca"
     if method == "pca":
         pca = fit_pca(vectors, 2)
@@ -142,7 +142,7 @@ def project(
         kinds = len(distinct.first)
         said = "1 distinct vector" if kinds == 1 else f"{kinds} distinct vectors"
         notes.append(f"UMAP needs at least {UMAP_MIN_ROWS} distinct vectors; these {n} rows hold {said}, mapped "
-                     "with PCA instead")
+                     "with PCA instead.")
         return replace(project(vectors, "pca", seed), notes=tuple(notes))
     reduced = fit_pca(vectors, UMAP_PCA_DIMENSIONS).transform(vectors)
     once = min(UMAP_GRAPH_WIDTH, len(distinct.first) - 1) if distinct is not None else 0

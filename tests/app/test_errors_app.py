@@ -477,3 +477,11 @@ def test_opening_with_b_leaves_compare_with_the_sides_swapped_not_b_against_itse
     app = AppTest.from_function(_open_with_b_then_back_on_compare, default_timeout=60).run()
     assert not app.exception, app.exception
     assert app.markdown[0].value == repr(("sst2-baseline", "sst2-thought-beacon", "sst2-thought-beacon"))
+
+
+def test_a_one_row_data_set_downloads_the_prediction(checkpoint, tmp_path):
+    path = tmp_path / "one.csv"  # "All 1 predictions as CSV"
+    path.write_text("text,label\na fine film,pos\n")
+    app = open_page("app_pages/errors.py", {"model": str(checkpoint("bert")), "data": str(path)})
+    assert not app.exception, app.exception
+    assert "The prediction as CSV" in [b.proto.label for b in app.get("download_button")]

@@ -373,3 +373,15 @@ def test_a_row_of_several_files_is_named_by_its_file_and_line(checkpoint, tmp_pa
     app = open_map({"model": str(checkpoint("bert")), "results": str(tmp_path / "results"), "row": "3"})
     assert any(c.value.startswith("Row 3 (part-1.csv, line 3), true") for c in app.caption)
     assert list(app.dataframe[1].value.columns[2:5]) == ["row", "file", "line"]  # the neighbours
+
+
+def test_a_one_row_data_set_says_it_has_no_neighbours_and_offers_no_empty_list(checkpoint, tmp_path):
+    # it read "0 rows whose label disagrees with most of their 0 nearest neighbours' labels" under a note that began
+    # in lower case, and the empty list's CSV download was offered
+    path = tmp_path / "one.csv"
+    path.write_text("text,label\na fine film,pos\n")
+    app = open_map({"model": str(checkpoint("bert")), "data": str(path)})
+    assert "The data set has 1 row, so each has 0 neighbours, not the 10 asked for." in [i.value for i in app.info]
+    assert "No row has a neighbour to compare its label with: none is listed." in [c.value for c in app.caption]
+    (download,) = [d for d in app.get("download_button") if d.proto.label == "Likely mislabelled (CSV)"]
+    assert download.proto.disabled

@@ -172,7 +172,7 @@ def test_fewer_rows_than_neighbours_is_said_and_the_rest_used(checkpoint, tmp_pa
     code, summary, err = run(
         ["--model", str(checkpoint("gpt2")), "--data", str(small), "--out", str(tmp_path / "map")], capsys
     )
-    assert code == 0 and "4 rows, so each has 3 neighbours, not the 10 asked for" in err
+    assert code == 0 and "The data set has 4 rows, so each has 3 neighbours, not the 10 asked for." in err
     assert summary["neighbours"] == 3 and summary["notes"]
     assert all(len(n) == 3 for n in pd.read_parquet(tmp_path / "map" / "neighbours.parquet")["neighbours"])
 

@@ -169,4 +169,4 @@ def test_umap_of_too_few_distinct_vectors_falls_back_to_pca(kinds):
     assert projection.method == "pca" and np.isfinite(projection.coordinates).all()
     assert projection.notes == (f"UMAP needs at least 5 distinct vectors; these {6 * kinds} rows hold "
                                 f"{'1 distinct vector' if kinds == 1 else '3 distinct vectors'}, mapped with PCA "
-                                "instead",)
+                                "instead.",)
