@@ -13,7 +13,6 @@ the tag column, labels as names.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -205,7 +204,11 @@ def to_json(slices: Sequence[Slice]) -> str:
 def _rule(value: dict[str, Any]) -> SliceRule:
     """A SliceRule from a definition (a link or a JSON file: hand-edited, so every field is checked here, where a
     bad one is a ValueError the caller reports, not an error later while filtering)."""
-    known = {k: v for k, v in value.items() if k in _DEFAULTS}
+    unknown = [str(k) for k in value if k not in _DEFAULTS]
+    if unknown:  # a mistyped field ("tokens") was dropped, and the slice kept more rows than meant, unsaid
+        raise ValueError(f"a slice's rule has no field {', '.join(map(repr, unknown))}; its fields are "
+                         + ", ".join(_DEFAULTS))
+    known = dict(value)
     if not isinstance(known.get("text", ""), str):
         raise ValueError("a slice's text must be a string")
     for key in ("labels", "predicted", "tags"):
@@ -227,8 +230,8 @@ def _rule(value: dict[str, Any]) -> SliceRule:
                     known[key] = float(known[key])
                 except ValueError:  # "abc": float() says "could not convert string to float"
                     raise ValueError(f"a slice's {key} must be a number, not {known[key]!r}") from None
-                if not math.isfinite(known[key]):
-                    raise ValueError(f"a slice's {key} must be a finite number")
+                if not 0 <= known[key] <= 1:  # a probability: 2 or 95 (a percentage) would keep no row, unsaid
+                    raise ValueError(f"a slice's {key} must be a number from 0 to 1, not {known[key]!r}")
     except (TypeError, OverflowError) as error:  # int([1]), int(float("inf")): as bad as int("x")
         raise ValueError(f"a slice's token or confidence limit is not a number: {error}") from None
     if known.get("correct", "all") not in CORRECTNESS:

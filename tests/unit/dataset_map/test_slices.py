@@ -155,6 +155,12 @@ def test_a_name_used_again_replaces_its_slice_and_the_whole_sets_name_is_refused
     ({"min_tokens": "abc"}, "a slice's min_tokens must be a whole number, not 'abc'"),  # was int()'s own words
     ({"max_tokens": 2.5}, "a slice's max_tokens must be a whole number, not 2.5"),
     ({"min_confidence": "high"}, "a slice's min_confidence must be a number, not 'high'"),
+    # a percentage or an out-of-range probability kept no row, unsaid
+    ({"min_confidence": 95}, "a slice's min_confidence must be a number from 0 to 1, not 95.0"),
+    ({"max_confidence": "nan"}, "a slice's max_confidence must be a number from 0 to 1, not nan"),
+    # a mistyped field was dropped, and the slice kept every row its other fields let through
+    ({"tokens": [100, 200], "text": "film"}, "a slice's rule has no field 'tokens'; its fields are text, min_tokens, "
+     "max_tokens, labels, predicted, tags, min_confidence, max_confidence, correct"),
 ])
 def test_a_bad_limit_in_a_definition_is_said_in_plain_words(rule, said):
     with pytest.raises(ValueError) as error:
