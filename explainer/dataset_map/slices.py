@@ -176,8 +176,12 @@ def rows_csv(frame: pd.DataFrame, slices: Sequence[Slice], tag_column: str | Non
         for c in ("row", "line", "text", "label", "predicted", "confidence", "correct", "tokens", tag_column, "marker")
         if c and c in frame.columns
     ]
+    if "marker" in columns and not (frame["marker"] >= 0).any():
+        columns.remove("marker")  # a model without markers: a column of -1 said nothing
     parts = [frame.loc[each.mask(frame, tag_column), columns].assign(slice=each.name) for each in slices]
     table = pd.concat(parts) if parts else pd.DataFrame(columns=columns + ["slice"])
+    if "marker" in columns:  # named as the map's legend names them ("m6"; the CSV had said 6), none left blank
+        table["marker"] = [f"m{m}" if m >= 0 else "" for m in table["marker"]]
     return spreadsheet_csv(table[["slice", *columns]], free_text=("slice", "text", tag_column))
 
 

@@ -132,6 +132,10 @@ def test_rows_csv(frame):
     assert list(table.columns[:3]) == ["slice", "row", "line"] and "capability" in table.columns
     assert list(table["slice"]) == ["a", "a", "b"]
     assert list(table["row"]) == [0, 1, 42]
+    assert "marker" not in table.columns  # no row has a marker: no column of -1
+    marked = frame.assign(marker=np.where(frame["row"] == 1, -1, 6))
+    table = pd.read_csv(io.BytesIO(slicing.rows_csv(marked, kept, "capability")), keep_default_na=False)
+    assert list(table["marker"]) == ["m6", "", "m6"]  # as the map's legend names them
 
 
 def test_a_name_used_again_replaces_its_slice_and_the_whole_sets_name_is_refused():
