@@ -46,13 +46,20 @@ def colour_options(tag_column: str | None, has_markers: bool) -> dict[str, str]:
 
 
 def hover_texts(frame: pd.DataFrame) -> list[str]:
-    """One escaped hover line per row: the row, the start of its text, true and predicted label, confidence."""
+    """One escaped hover line per row: the row, the start of its text, true and predicted label, confidence; and,
+    where rows share the row's place (copies of one text are laid out once), how many more sit under it, since
+    plotly's hover shows only the topmost."""
     texts = frame["text"].astype(str)
     short = texts.where(texts.str.len() <= HOVER_CHARS, texts.str.slice(0, HOVER_CHARS - 1) + "…")
+    if {"x", "y"} <= set(frame.columns):
+        sharing = frame.groupby(["x", "y"], sort=False)["row"].transform("size").to_numpy() - 1
+    else:
+        sharing = np.zeros(len(frame), dtype=np.int64)
     return [
         f"row {row}: {plot_text(text)}<br>true {plot_text(label)} · predicted {plot_text(predicted)} ({confidence:.0%})"
-        for row, text, label, predicted, confidence in zip(
-            frame["row"], short, frame["label"], frame["predicted"], frame["confidence"]
+        + (f"<br>{more} more row{'s' if more != 1 else ''} at this place" if more else "")
+        for row, text, label, predicted, confidence, more in zip(
+            frame["row"], short, frame["label"], frame["predicted"], frame["confidence"], sharing
         )
     ]
 

@@ -90,3 +90,14 @@ def test_the_legend_lists_labels_in_the_model_s_order():
     assert by_prediction["neutral"] == by_label["neutral"]  # one colour per label either way
     unnamed = map_figures.map_figure(frame, "label")  # no order given: by name, as before
     assert [trace.name for trace in unnamed.data][:2] == ["negative", "neutral"]
+
+
+def test_rows_sharing_a_place_say_so_on_hover():
+    # copies of one text are laid out once: the hover showed only one row, nothing saying two more sat under it
+    frame = frame_with_markers(2).head(5).copy()
+    frame[["x", "y"]] = [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    hover = map_figures.hover_texts(frame)
+    assert all(text.endswith("<br>2 more rows at this place") for text in hover[:3])
+    assert not any("at this place" in text for text in hover[3:])
+    frame.loc[1, "x"] = 2.0
+    assert map_figures.hover_texts(frame)[0].endswith("<br>1 more row at this place")
