@@ -1,5 +1,6 @@
 """Lexicon swaps: replace words by rule, user-supplied swaps first, then the shipped English sentiment list
-(sentiment_en.txt: negations taken away or put in, and antonyms; written for this project).
+(sentiment_en.txt: negations taken away or put in, and antonyms; written for this project), then its polar words
+in place of the words the prediction leans on most (gradient x input), which no rule may name ("gentle").
 
 Swaps from a user read "good->bad, not->": items separated by commas, each `old->new`; `old` is one word (see
 words.py), matched ignoring case; `new` may be several words, or nothing to remove `old`. The search tries every
@@ -12,11 +13,15 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
+import torch
+
 from explainer.capture.encoding import InputError
 from explainer.counterfactual.context import Candidate, Context, Option, State, beam_search
 from explainer.counterfactual.words import match_case, split_words
 
 SHIPPED = Path(__file__).with_name("sentiment_en.txt")
+ANY_WORD = "*"  # a rule's old word that stands for any word: "* -> dull" is a polar word
+POLAR_POSITIONS = 3  # words a polar word is tried in place of
 Swap = tuple[str, str]  # (old word, lower-cased; new text)
 
 
@@ -89,17 +94,35 @@ def rules(user: Iterable[Swap]) -> dict[str, list[str]]:
     return table
 
 
+def leaned_on(context: Context, count: int = POLAR_POSITIONS) -> list[int]:
+    """The `count` editable positions whose words the prediction leans on most: removing a word changes the
+    search's objective by about -(embedding . gradient) summed over its tokens, so the most negative sums first."""
+    gradient = context.scorer.gradient(context.text, context.words)
+    with torch.no_grad():
+        own = (gradient.embeddings * gradient.gradient).sum(-1).float().cpu().numpy()  # [T]
+    sums = {p: float(own[gradient.word_of_token == p].sum()) for p in context.editable
+            if (gradient.word_of_token == p).any()}
+    return sorted(sums, key=lambda p: sums[p])[:count]
+
+
 def generate(context: Context) -> list[Candidate]:
     table = rules(context.swaps)
     user = {old for old, _ in context.swaps}
     applicable: list[Option] = []
     for position in context.readable:
         old = context.words[position].text
-        for rank, new in enumerate(table.get(rule_key(old), ())):
+        for rank, new in enumerate(table.get(rule_key(old), ()) if rule_key(old) != ANY_WORD else ()):
             priority = (1.0 if rule_key(old) in user else 0.0) - 0.01 * rank
             if "\u2019" in old:  # the text's own apostrophe in what replaces it ("isn’t" -> "wasn’t")
                 new = new.replace("'", "\u2019")
             applicable.append((position, match_case(new, old), priority))
+    polar = table.get(ANY_WORD, [])
+    positions = leaned_on(context) if polar and context.editable else []
+    for rank, new in enumerate(polar):  # after every rule; each word at every position before the next word
+        for order, position in enumerate(positions):
+            old = context.words[position].text
+            if rule_key(old) != new.lower():
+                applicable.append((position, match_case(new, old), -1.0 - 0.01 * rank - 0.001 * order))
     applicable.sort(key=lambda option: option[2], reverse=True)
 
     def options(state: State) -> list[Option]:

@@ -32,7 +32,7 @@ REGISTRY: dict[str, Generator] = {
     for g in (
         Generator("removal", "Removal (fewest words taken away)", f"{_HERE}.removal:generate"),
         Generator("hotflip", "HotFlip (gradient-guided word swaps)", f"{_HERE}.hotflip:generate"),
-        Generator("lexicon", "Lexicon (negations, antonyms, your swaps)", f"{_HERE}.lexicon:generate"),
+        Generator("lexicon", "Lexicon (negations, antonyms, polar words, your swaps)", f"{_HERE}.lexicon:generate"),
     )
 }
 METHODS: tuple[str, ...] = tuple(REGISTRY)

@@ -43,10 +43,10 @@ def test_one_text_prints_the_original_and_every_flip(capsys, cue_bundle):  # noq
     assert {flip["method"] for flip in data["counterfactuals"]} == {"removal"}
     assert all(flip["label"] == "neg" for flip in data["counterfactuals"])
     assert data["counterfactuals"][0]["edits"] == [{"position": 2, "old": "clever", "new": ""}]
-    # the user's swaps reach the lexicon generator: "story" becomes the cue, and only that flips this text
+    # the user's swaps reach the lexicon generator: "story" becomes the cue (beside the shipped polar words' flips)
     data = run(capsys, "--model", model, "--text", TEXT, "--method", "lexicon", "--swaps", "story->clever", "--json")
     assert data["original"]["label"] == "neg"
-    assert [flip["edits"] for flip in data["counterfactuals"]] == [[{"position": 5, "old": "story", "new": "clever"}]]
+    assert [{"position": 5, "old": "story", "new": "clever"}] in [flip["edits"] for flip in data["counterfactuals"]]
 
 
 def test_a_search_that_finds_no_flip_says_what_to_try(capsys, cue_bundle):  # noqa: F811

@@ -11,6 +11,7 @@ import torch
 from explainer import trace
 from explainer.capture.encoding import InputError
 from explainer.counterfactual import Counterfactual, CounterfactualSearch, Edit, find_counterfactuals
+from explainer.counterfactual.lexicon import shipped_swaps
 from explainer.counterfactual.words import apply_edits, split_words
 from tests.unit.counterfactual.conftest import CUE
 
@@ -75,11 +76,31 @@ def test_hotflip_puts_the_cue_in_or_takes_it_out(cue_bundle):
     check_verified(cue_bundle, search)
 
 
+def polar_only(flips) -> bool:
+    """Whether every flip puts a shipped polar word ("* -> dull") in place of a word."""
+    polar = {new for old, new in shipped_swaps() if old == "*"}
+    return all(edit.new in polar for flip in flips for edit in flip.edits)
+
+
 def test_lexicon_uses_the_users_swaps(cue_bundle):
-    assert find_counterfactuals(cue_bundle, NEGATIVE, methods=("lexicon",)).counterfactuals == []  # no rule fits
+    unaided = find_counterfactuals(cue_bundle, NEGATIVE, methods=("lexicon",))  # no rule fits: polar words only
+    assert polar_only(unaided.counterfactuals)  # (the cue word is no polar word)
     search = find_counterfactuals(cue_bundle, NEGATIVE, methods=("lexicon",), swaps="story->clever, plot->scene")
-    assert [c.edits for c in search.counterfactuals] == [(Edit(5, "story", CUE),)]
+    flips = [c.edits for c in search.counterfactuals]
+    assert (Edit(5, "story", CUE),) in flips and len(flips) == len(unaided.counterfactuals) + 1
     check_verified(cue_bundle, search)
+
+
+def test_polar_words_replace_the_words_the_prediction_leans_on():
+    """No rule names "gentle", and HotFlip ranks "dull" 16,217th there on the MiniLM baseline: only two-word flips
+    were found of a text that "dull" for "gentle" flips."""
+    from explainer import load_model
+
+    bundle = load_model("sst2-minilm-baseline")
+    search = find_counterfactuals(bundle, "A gentle film with a big heart.", methods=("lexicon",))
+    assert "A dull film with a big heart." in [c.text for c in search.counterfactuals]
+    assert search.best.edit_count == 1 and polar_only(search.counterfactuals)
+    check_verified(bundle, search)
 
 
 def test_lexicon_rules_match_either_apostrophe(cue_bundle):
@@ -88,7 +109,8 @@ def test_lexicon_rules_match_either_apostrophe(cue_bundle):
     for text, swaps in (("the film and plot this story\u2019s", "story's->clever"),
                         ("the film and plot this story's", "story\u2019s->clever")):
         search = find_counterfactuals(cue_bundle, text, methods=("lexicon",), swaps=swaps)
-        assert [c.edits for c in search.counterfactuals] == [(Edit(5, text.split()[-1], CUE),)], text
+        swapped = [c for c in search.counterfactuals if c.edits == (Edit(5, text.split()[-1], CUE),)]
+        assert len(swapped) == 1 and polar_only(c for c in search.counterfactuals if c not in swapped), text
         check_verified(cue_bundle, search)
 
 
