@@ -17,7 +17,7 @@ from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
 from explainer.views import attribution as attribution_figures
 from explainer.views import whatif as whatif_figures
-from explainer.views.text import html_text, markdown_literal
+from explainer.views.text import html_text, markdown_literal, markdown_strong
 
 st.title("What-if")
 current = session.selection()
@@ -104,12 +104,13 @@ one, two = st.columns(2)
 longest_trace = max(traces, key=lambda trace: (len(trace.tokens), trace.num_text_tokens))  # as Attribution counts
 shown = ((one, original, "Original"), (two, edited, "Edited"))
 first = None  # the original's: the edited text is attributed towards its label, so that the colours compare
+same = traces[0].predicted == traces[1].predicted  # then None names that label too, and shares cached results
 for column, text, who in shown if demo.within_trace_limit("attributions", longest_trace, "attribution_tokens") else ():
-    result = caches.get_attribution(name, text, method, first and first.target_label, options)
+    result = caches.get_attribution(name, text, method, None if same or first is None else first.target_label, options)
     column.caption(f"{who} · {attribution_figures.headline(result, dense_suffix(result.notes))}")
     column.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
     first = first or result
 if first is not None:
-    st.caption(whatif_figures.attribution_key(method, markdown_literal(first.target_label)))
+    st.caption(whatif_figures.attribution_key(method, markdown_strong(first.target_label)))
 
 whatif_ui.counterfactual_section(name, original)

@@ -45,11 +45,25 @@ def test_page_shows_both_predictions_the_diff_and_keeps_the_link():
     # had meant "supports negative" on the left and "supports positive" on the right.
     captions = [c.value for c in app.caption]
     assert any(c.startswith("Edited · ") and "attributing **negative**" in c for c in captions), captions
-    assert any(c.startswith("Both texts are attributed towards negative, the original's prediction") for c in captions)
+    key = "Both texts are attributed towards **negative**, the original's prediction"
+    assert any(c.startswith(key) for c in captions)
 
     app.text_area(key="whatif_edited").set_value("A dull script.").run()
     assert not app.exception and app.query_params["edited"] == "A dull script."
     assert {m.label: m.value for m in app.metric}["Edited prediction"] == "negative"
+
+
+def test_an_edit_that_keeps_the_prediction_attributes_both_texts_as_the_attribution_page_does(monkeypatch):
+    # towards the same label by name, the copy of the original was attributed again under another cache key
+    from explainer.ui import caches
+
+    calls = []
+    attribute = caches.attribute
+    monkeypatch.setattr(caches, "attribute", lambda bundle, text, method, target=None, **kw: (
+        calls.append((text, method, target)), attribute(bundle, text, method, target=target, **kw))[1])
+    app = run_page({"text": "A quietly moving film.", "method": "saliency"})
+    assert not app.exception, app.exception
+    assert calls == [("A quietly moving film.", "saliency", None)]
 
 
 def test_find_counterfactuals_lists_real_flips():
