@@ -116,6 +116,6 @@ cells[0].download_button(
     icon=":material/download:",
 )
 if len(ranked) and cells[1].button("Add the list as a slice", key="map_add_list", icon=":material/add:"):
-    map_ui.add_slice(slicing.from_rows("likely mislabelled", ranked["row"].tolist(), "list", result.data_id),
-                     result.data_id)
-    st.rerun()
+    if map_ui.add_slice(slicing.from_rows("likely mislabelled", ranked["row"].tolist(), "list", result.data_id),
+                        result.data_id):
+        st.rerun()

@@ -29,6 +29,7 @@ KINDS = ("filter", "selection", "list")
 CORRECTNESS = ("all", "correct", "wrong")
 JSON_VERSION = 1
 WHOLE_SET = "whole set"
+MAX_SLICES = 100  # slices a session keeps: each is a metrics row, and a definitions file of 15,000 took hours
 METRIC_COLUMNS = ("slice", "kind", "n", "accuracy", "macro_f1", "ece")
 
 
@@ -253,6 +254,8 @@ def _definitions(text: str) -> list[Any]:
     items = value.get("slices") if isinstance(value, dict) else value
     if not isinstance(items, list):
         raise ValueError("slice definitions: expected a list of slices")
+    if len(items) > MAX_SLICES:
+        raise ValueError(f"slice definitions hold {len(items):,} slices; at most {MAX_SLICES} are kept")
     return items
 
 

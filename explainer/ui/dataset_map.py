@@ -184,18 +184,26 @@ def _add_named(key: str, base: str, make: Callable[[str], slicing.Slice], data_i
     except ValueError as error:
         st.toast(markdown_literal(str(error)), icon=":material/error:")
         return False
-    add_slice(make(name), data_id)
+    if not add_slice(make(name), data_id):
+        return False
     st.session_state[key] = unique_name(base)
     return True
 
 
-def add_slice(new: slicing.Slice, data_id: str) -> None:
+def add_slice(new: slicing.Slice, data_id: str) -> bool:
     """Keep `new`, made on the data set `data_id`: it replaces the slice of its name shown there (a name used
-    again replaces its slice), and a filter, shown on every data set, every slice of its name."""
+    again replaces its slice), and a filter, shown on every data set, every slice of its name. False, with a
+    toast, when the session holds slicing.MAX_SLICES already."""
     def replaced(each: slicing.Slice) -> bool:
         return each.name == new.name and (each.fits(data_id) or new.kind == "filter")
 
-    store_slices([*(each for each in session_slices() if not replaced(each)), new])
+    kept = [each for each in session_slices() if not replaced(each)]
+    if len(kept) >= slicing.MAX_SLICES:
+        st.toast(f"At most {slicing.MAX_SLICES} slices are kept: remove one to add {markdown_literal(new.name)}.",
+                 icon=":material/error:")
+        return False
+    store_slices([*kept, new])
+    return True
 
 
 def store_slices(slices: list[slicing.Slice]) -> None:
@@ -370,8 +378,7 @@ def _load_slices(data_id: str, size: int) -> None:
         why = "it is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
         st.toast(f"{markdown_literal(upload.name)} was not read: {markdown_literal(why)}", icon=":material/error:")
         return
-    for each in loaded:
-        add_slice(each, each.data or data_id)
+    loaded = [each for each in loaded if add_slice(each, each.data or data_id)]  # (the cap said in a toast)
     elsewhere = sum(not each.fits(data_id) for each in loaded)
     said = f"{len(loaded)} slice{'s' if len(loaded) != 1 else ''} loaded from {markdown_literal(upload.name)}"
     if elsewhere:

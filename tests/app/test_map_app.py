@@ -216,18 +216,19 @@ def test_a_hand_edited_slice_in_the_link_is_dropped_with_a_toast_not_a_failed_pa
 
 
 def test_a_link_too_long_for_every_filter_carries_the_first_and_says_so(checkpoint, data_file):
-    many = [{"name": f"s{i}", "rule": {"text": str(i)}} for i in range(600)]
+    # as many filters as a session keeps, each long enough that the link holds only some
+    many = [{"name": f"slice number {i}", "rule": {"text": f"a longer phrase {i}"}} for i in range(slicing.MAX_SLICES)]
     app = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "slices": json.dumps(many)})
     assert not app.exception, app.exception
-    assert len(metrics(app)) == 601  # every filter is the session's, with the whole set first
+    assert len(metrics(app)) == slicing.MAX_SLICES + 1  # every filter is the session's, with the whole set first
     published = app.query_params["slices"]
     published = published if isinstance(published, str) else published[0]
     carried = json.loads(published)
-    assert len(urllib.parse.quote_plus(published)) <= slicing.LINK_CHARS and len(carried) < 600
+    assert len(urllib.parse.quote_plus(published)) <= slicing.LINK_CHARS and len(carried) < slicing.MAX_SLICES
     assert [(each["name"], each["rule"]) for each in carried] == [
         (each["name"], each["rule"]) for each in many[: len(carried)]
     ]
-    assert any(f"{600 - len(carried):,} more would make it too long" in c.value for c in app.caption)
+    assert any(f"{slicing.MAX_SLICES - len(carried):,} more would make it too long" in c.value for c in app.caption)
 
 
 def test_rows_picked_on_one_data_set_stay_with_it(checkpoint, data_file, tmp_path):

@@ -244,3 +244,12 @@ def test_a_link_carries_the_first_filters_that_fit_and_counts_the_rest():
     assert slicing.linked_filters(few) == (slicing.link_value(few), 0) and slicing.read_slices(
         slicing.link_value(few))[0] == few
     assert slicing.linked_filters(filters, limit=1) == ("", 3000)
+
+
+def test_a_definitions_file_of_more_slices_than_a_session_keeps_is_refused_at_once():
+    # 15,000 filters in a 634 KB file held a server core for hours (each add re-read every slice kept)
+    many = json.dumps([{"name": f"n{i}", "rule": {"text": "x"}} for i in range(slicing.MAX_SLICES + 1)])
+    with pytest.raises(ValueError, match=f"hold 101 slices; at most {slicing.MAX_SLICES} are kept"):
+        slicing.read_slices(many)
+    kept, problems = slicing.read_slices(json.dumps(json.loads(many)[:-1]))
+    assert len(kept) == slicing.MAX_SLICES and problems == []

@@ -33,3 +33,21 @@ def test_nothing_selected_is_nothing():
     assert selection_rows({"points": [], "box": [], "lasso": []}) == ("", [])
     drawn = area_of({"points": [point(1)], "box": BOX})
     assert selection_rows({"points": [point(1), point(2)], "box": BOX}, known_area=drawn) == ("", [])
+
+
+def test_a_session_keeps_at_most_max_slices_and_says_so(monkeypatch):
+    from types import SimpleNamespace
+
+    from explainer.dataset_map import slices as slicing
+    from explainer.ui import dataset_map as map_ui
+
+    toasts: list[str] = []
+    fake = SimpleNamespace(session_state={map_ui.SLICES_KEY: []}, toast=lambda text, **_: toasts.append(text))
+    monkeypatch.setattr(map_ui, "st", fake)
+    rule = slicing.SliceRule(text="x")
+    for i in range(slicing.MAX_SLICES):
+        assert map_ui.add_slice(slicing.from_filter(f"s{i}", rule), "data")
+    assert not map_ui.add_slice(slicing.from_filter("one more", rule), "data")
+    assert toasts == [f"At most {slicing.MAX_SLICES} slices are kept: remove one to add one more."]
+    assert map_ui.add_slice(slicing.from_filter("s3", slicing.SliceRule(text="y")), "data")  # a name used again
+    assert len(fake.session_state[map_ui.SLICES_KEY]) == slicing.MAX_SLICES
