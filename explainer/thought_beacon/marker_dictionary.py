@@ -306,6 +306,12 @@ def check_markers(bundle: ModelBundle) -> None:
         raise NoMarkersError(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
 
 
+def passes_per_text(bundle: ModelBundle, options: DictionaryOptions = DictionaryOptions()) -> int:
+    """How many times build_dictionary runs each text: the plain pass, and one per layer and marker forced."""
+    config = bundle.model.config
+    return 1 + (config.num_hidden_layers * config.num_thought_markers if options.forced_effect else 0)
+
+
 def build_dictionary(
     bundle: ModelBundle,
     texts: Sequence[str],
@@ -317,8 +323,7 @@ def build_dictionary(
     check_markers(bundle)
     if not texts:
         raise ValueError("No texts to build a marker dictionary from")
-    layers, k = bundle.model.config.num_hidden_layers, bundle.model.config.num_thought_markers
-    work = len(texts) * (1 + (layers * k if options.forced_effect else 0))  # text passes, for progress
+    work = len(texts) * passes_per_text(bundle, options)  # text passes, for progress
     parts = DictionaryParts.empty(bundle)
     for first in range(0, len(texts), options.batch_size):
         batch = list(texts[first : first + options.batch_size])

@@ -168,13 +168,20 @@ def upload_limit() -> int:
     return MAX_UPLOAD_BYTES if demo is None else demo.limits.max_upload_mb * MEGABYTE
 
 
-def check_upload_rows(data: LabelledData) -> LabelledData:
+def check_upload_rows(data: LabelledData, passes_per_row: int = 1, work: str = "") -> LabelledData:
     """Demo mode: an upload of more rows than the config allows is refused before the model runs on it (the byte
-    limit alone let ~100,000 short rows through: a minute of the server's CPU per upload, uploads cached by none)."""
+    limit alone let ~100,000 short rows through: a minute of the server's CPU per upload, uploads cached by none).
+    Work that runs each row `passes_per_row` times (the marker dictionary's forced runs, the tau sweep; `work`
+    names it) gets that many times fewer rows: 2,000 rows of the dictionary had taken 20 minutes of both cores."""
     demo = demo_mode.config()
-    if demo is not None and len(data) > demo.limits.max_upload_rows:
+    if demo is None:
+        return data
+    allowed = max(1, demo.limits.max_upload_rows // max(1, passes_per_row))
+    if len(data) > allowed:
+        why = (f" ({work} runs the model {passes_per_row:,} times per row, and the demo allows "
+               f"{demo.limits.max_upload_rows:,} row runs)" if allowed < demo.limits.max_upload_rows else "")
         raise DatasetError(f"{data.source} has {len(data):,} rows; this demo runs the model on at most "
-                           f"{demo.limits.max_upload_rows:,} rows of an upload. Upload a sample of it.")
+                           f"{allowed:,} rows of an upload here{why}. Upload a sample of it.")
     return data
 
 

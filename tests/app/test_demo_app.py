@@ -167,6 +167,30 @@ def test_an_upload_of_more_rows_than_the_demo_runs_is_refused_before_the_model_r
     assert len(DataChoice(SOURCES[1], upload=Upload(three)).load(bundle("ours"))) == 3
 
 
+def test_work_that_runs_each_row_many_times_gets_that_many_times_fewer_upload_rows(tmp_path, monkeypatch, bundle):
+    """The marker dictionary runs a row 1 + layers x K times (97 on the default model), the tau sweep once per tau:
+    2,000 uploaded rows of the dictionary were 20 minutes of both cores."""
+    from explainer.data.labelled import DatasetError, read_dataset
+    from explainer.thought_beacon.marker_dictionary import passes_per_text
+    from explainer.ui.labelled import check_upload_rows
+
+    config = tmp_path / "uploads.toml"
+    config.write_text('[limits]\nmax_upload_mb = 1\nmax_upload_rows = 200\n[[models]]\nname = "sst2-baseline"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    config_ = bundle("ours").model.config
+    passes = passes_per_text(bundle("ours"))
+    assert passes == 1 + config_.num_hidden_layers * config_.num_thought_markers > 2  # forced runs, the plain pass
+    allowed = 200 // passes
+    rows = "text,label\n" + "".join(f"film {i},{'pos' if i % 2 else 'neg'}\n" for i in range(allowed + 1))
+    data = read_dataset(rows.encode(), filename="rows.csv")
+    with pytest.raises(DatasetError, match=rf"at most {allowed} rows of an upload here \(the dictionary runs the "
+                                            rf"model {passes} times per row, and the demo allows 200 row runs\)"):
+        check_upload_rows(data, passes, "the dictionary")
+    assert len(check_upload_rows(data, 1)) == allowed + 1  # one pass a row: the whole limit
+    fewer = read_dataset(rows.rsplit(f"film {allowed}", 1)[0].encode(), filename="rows.csv")
+    assert len(check_upload_rows(fewer, passes, "the dictionary")) == allowed
+
+
 def test_every_page_offers_the_report_in_the_sidebar(demo):
     for page in (None, "app_pages/attention.py", "app_pages/errors.py"):
         app = run({"text": "a fine film"}, page=page)
