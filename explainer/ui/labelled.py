@@ -120,7 +120,10 @@ def sources(results: bool = False) -> tuple[str, ...]:
     demo = demo_mode.config()
     if demo is None:
         return (*SOURCES, RESULTS) if results else SOURCES
-    return (LISTED, SOURCES[1]) if demo.limits.max_upload_mb > 0 else (LISTED,)
+    uploads = (SOURCES[1],) if demo.limits.max_upload_mb > 0 else ()
+    if uploads and not demo.data_roots:  # nothing listed: "a data set offered here" opened on an empty list
+        return uploads
+    return (LISTED, *uploads)
 
 
 def results_data(bundle: ModelBundle, folder: str, kinds: tuple[str, ...] = PREDICTION_KINDS) -> LabelledData:

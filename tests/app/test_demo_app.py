@@ -130,7 +130,8 @@ def test_an_oversized_upload_is_refused_before_it_is_read(tmp_path, monkeypatch,
     from explainer.ui.labelled import DataChoice, sources
 
     config = tmp_path / "uploads.toml"
-    config.write_text('[limits]\nmax_upload_mb = 1\n[[models]]\nname = "sst2-baseline"\n')
+    config.write_text('[limits]\nmax_upload_mb = 1\n[[models]]\nname = "sst2-baseline"\n'
+                      f'[[data]]\nname = "challenge"\npath = "{ROOT / "assets" / "challenge_set.csv"}"\n')
     monkeypatch.setenv("EXPLAINER_DEMO", str(config))
     assert sources() == (LISTED, SOURCES[1])
 
@@ -431,3 +432,22 @@ def test_a_map_whose_vectors_cannot_be_stored_names_no_server_folder(demo, monke
     assert any("the server's cache folder cannot be written: its log says where" in e for e in said), said
     assert str(tmp_path) not in shown(app) and "EXPLAINER_CACHE" not in shown(app)
     assert str(cache) in caplog.text and "cannot be written" in caplog.text
+
+
+def test_a_demo_of_uploads_and_no_listed_data_opens_on_the_uploader(tmp_path, monkeypatch):
+    # every data page opened on "A data set offered here" with an empty list and "This demo offers no data sets"
+    from explainer.ui import labelled
+
+    config = tmp_path / "uploads.toml"
+    config.write_text('[limits]\nmax_upload_mb = 1\n[[models]]\nname = "sst2-baseline"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    assert labelled.sources() == (SOURCES[1],)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.run()
+    app.switch_page("app_pages/errors.py").run()
+    said = [e.value for e in app.error]
+    assert not app.exception and said == ["Choose a CSV, TSV, JSONL or Parquet file to upload."], said
+    closed = tmp_path / "closed.toml"  # nothing to offer: the list, which says the demo offers no data sets
+    closed.write_text('[limits]\nmax_upload_mb = 0\n[[models]]\nname = "sst2-baseline"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(closed))
+    assert labelled.sources() == (labelled.LISTED,)
