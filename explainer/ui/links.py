@@ -237,6 +237,7 @@ def seed_sidebar() -> None:
     if "model_choice" not in st.session_state:
         names = _offered_models()
         model = st.query_params.get("model", names[0])
+        model = model.strip() if model.strip() in names else model  # "%20sst2-baseline%20": a toast called it
         if demo is not None and model not in names:  # demo mode offers its list only: a link naming anything else
             tell_adjusted("model", model, f"is not offered here; {shown_value(names[0])} is used")  # opens the first
             model = names[0]

@@ -66,6 +66,12 @@ def test_a_linked_model_outside_the_list_opens_the_first_offered(demo, model):
     assert streamlit_config.get_option("server.maxUploadSize") == 0  # no uploads here: the endpoint takes none
 
 
+def test_an_offered_model_named_with_spaces_around_it_opens_without_a_toast(demo):
+    # the toast read "model=`tiny-bert` is not offered here" (its spaces dropped): an offered name, refused
+    app = run({"model": " tiny-bert ", "text": "a fine film"})
+    assert app.selectbox(key="model_choice").value == "tiny-bert" and not app.toast
+
+
 def test_a_long_linked_text_is_cut_to_the_limit_and_said(demo):
     app = run({"text": "word " * 100_000})  # 500 kB: Streamlit drops longer query strings itself
     assert len(app.text_area(key="text").value) == 300
