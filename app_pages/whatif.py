@@ -102,10 +102,12 @@ method = st.selectbox("Attribution method", methods, format_func=title, key="wha
 options = page_options()
 one, two = st.columns(2)
 longest_trace = max(traces, key=lambda trace: (len(trace.tokens), trace.num_text_tokens))  # as Attribution counts
+longest = "the sidebar text" if longest_trace is traces[0] else "the edited text"  # the one a limit refuses
 shown = ((one, original, "Original"), (two, edited, "Edited"))
 first = None  # the original's: the edited text is attributed towards its label, so that the colours compare
 same = traces[0].predicted == traces[1].predicted  # then None names that label too, and shares cached results
-for column, text, who in shown if demo.within_trace_limit("attributions", longest_trace, "attribution_tokens") else ():
+for column, text, who in shown if demo.within_trace_limit("attributions", longest_trace, "attribution_tokens",
+                                                                     longest) else ():
     result = caches.get_attribution(name, text, method, None if same or first is None else first.target_label, options)
     column.caption(f"{who} · {attribution_figures.headline(result, dense_suffix(result.notes))}")
     column.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)

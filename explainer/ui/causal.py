@@ -153,7 +153,8 @@ def _find(model_name: str, clean_key: str | None) -> None:
     """The finder button's callback: a counterfactual of the clean text becomes the corrupted one (the sidebar's
     as it is now: one typed and not yet sent comes with the click, after the run that drew the button)."""
     clean = st.session_state.get(clean_key, "") if clean_key else session.sidebar_text()
-    usable = clean.strip() and whatif_ui.within_search_limit(model_name, clean, PATCHING_LIMITS)  # for patching
+    usable = clean.strip() and whatif_ui.within_search_limit(model_name, clean, PATCHING_LIMITS,  # for patching
+                                                             "the clean text")
     found = find_counterfactual(model_name, clean) if usable else None
     if found is not None:
         st.session_state[FOUND_KEY] = found

@@ -79,6 +79,7 @@ def text_limit() -> int:
     return demo.limits.max_text_chars if demo is not None else MAX_TEXT_CHARS
 
 
-def within_trace_limit(what: str, trace, limit_name: str) -> bool:
+def within_trace_limit(what: str, trace, limit_name: str, subject: str = "this one") -> bool:
     """within_token_limit for the tokens a Trace holds (its whole text's count when it was truncated)."""
-    return within_token_limit(what, len(trace.tokens), limit_name, trace.num_text_tokens if trace.truncated else None)
+    return within_token_limit(what, len(trace.tokens), limit_name, trace.num_text_tokens if trace.truncated else None,
+                              subject)

@@ -112,12 +112,14 @@ def search_with_progress(
 SEARCHES = "counterfactual searches"
 
 
-def within_search_limit(model_name: str, text: str, limit_names: Sequence[str] = ("attribution_tokens",)) -> bool:
+def within_search_limit(
+    model_name: str, text: str, limit_names: Sequence[str] = ("attribution_tokens",), subject: str = "this one"
+) -> bool:
     """In demo mode, False (said on the page) when `text` has more tokens than the smallest of the demo's
     `limit_names` (fields of serving.demo.Limits): a search runs tens of batched passes (17 s of both cores on a
     383-token text), and no demo limit held it. Attribution's limit by default (HotFlip is a gradient method), also
     patching's where the flip is for patching. True in local mode, and for a text the model cannot read (the
-    search says why)."""
+    search says why). `subject`: which text it is, where the page has two ("the clean text")."""
     config = demo.config()
     if config is None:
         return True
@@ -126,7 +128,7 @@ def within_search_limit(model_name: str, text: str, limit_names: Sequence[str] =
     except InputError:
         return True
     smallest = min(limit_names, key=lambda name: int(getattr(config.limits, name)))
-    return demo.within_trace_limit(SEARCHES, trace, smallest)
+    return demo.within_trace_limit(SEARCHES, trace, smallest, subject)
 
 
 def targets_offered(label_names: tuple[str, ...]) -> bool:

@@ -128,7 +128,8 @@ def test_the_token_limit_gives_the_whole_text_s_count_when_the_model_read_its_be
     warning = next(w.value for w in app.warning if "only the beginning" in w.value)
     said = next(i.value for i in app.info if "at most 8 tokens" in i.value)
     whole = warning.split("The text has ")[1].split(" tokens")[0]
-    assert f"this one has {whole} (the model reads" in said  # the count the page's own warning gives
+    subject = "the sidebar text" if page.endswith("whatif.py") else "this one"  # What-if has two texts
+    assert f"{subject} has {whole} (the model reads" in said  # the count the page's own warning gives
 
 
 def test_an_oversized_upload_is_refused_before_it_is_read(tmp_path, monkeypatch, bundle):
@@ -235,6 +236,22 @@ def test_causal_s_two_texts_keep_to_the_demo_s_limits_and_say_which_is_too_long(
                  "clean": "a fine film", "corrupted": "a dull film"}, page="app_pages/causal.py")
     assert short.get("plotly_chart")  # the pair's patching is drawn; only head ablation reads the sidebar text
     assert any("head ablation for texts of at most 8 tokens" in i.value for i in short.info)
+
+
+def test_what_if_says_which_of_its_texts_is_over_the_attribution_limit(demo):
+    # "...this one has 12. Shorten the text": the sidebar text was short, the edited copy was not
+    app = run({"text": "a fine film", "edited": "a fine film with a big heart and a plot"}, page="app_pages/whatif.py")
+    said = [i.value for i in app.info]
+    assert any("attributions for texts of at most 8 tokens; the edited text has" in i for i in said), said
+    assert any("Shorten the edited text to see it." in i for i in said)
+
+
+def test_causal_s_counterfactual_finder_says_the_clean_text_is_over_the_limit(demo):
+    app = run({"text": "a fine film", "source": "pair", "clean": "a fine film with a big heart and a plot that holds",
+               "corrupted": "a dull film"}, page="app_pages/causal.py")
+    app.button(key="causal_find").click().run()
+    said = [i.value for i in app.info]
+    assert any("counterfactual searches for texts of at most 8 tokens; the clean text has" in i for i in said), said
 
 
 def test_errors_page_calls_a_listed_data_set_by_its_offered_name(demo):
