@@ -104,7 +104,7 @@ elif trace is not None:
                "data set: accuracy, share of MLP evaluations skipped and of total FLOPs saved.")
     grid = beacons.sweep_taus(bundle.model.config.beacon_threshold)  # the default sweep's taus: a pass each per row
     data = tb.dataset_picker("beacons_data", bundle.label_names, results_of=(bundle, "sweep"),
-                             passes_per_row=(len(grid), "the sweep"))
+                             work=(len(grid), "the sweep"))
     if data is not None:
         taus = tb.sweep_grid("beacons_data")  # a results folder's own, else the default grid
         result = beacons.load_cached_sweep(bundle, data, taus)

@@ -99,9 +99,10 @@ st.subheader("Likely mislabelled")
 ranked = result.mislabelled
 usable = result.neighbours.indices.shape[1]  # the neighbours each row has (fewer than asked in a tiny data set)
 st.caption(
-    f"{len(ranked):,} row{'' if len(ranked) == 1 else 's'} whose label disagrees with most of their "
-    f"{usable} nearest neighbours' labels (another label outnumbers theirs among them) and with the "
-    "model, most suspicious first." if usable else "No row has a neighbour to compare its label with: none is listed."
+    (f"{len(ranked):,} row{'' if len(ranked) == 1 else 's'} whose label disagrees with most of their "
+     f"{usable} nearest neighbours' labels (another label outnumbers theirs among them) and with the "
+     "model, most suspicious first.")
+    if usable else "No row has a neighbour to compare its label with: none is listed."
 )
 st.dataframe(mislabelled_table(result).head(2000).round(4), hide_index=True, key="map_mislabelled")
 cells = st.columns(2)

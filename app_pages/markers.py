@@ -81,7 +81,7 @@ elif trace is not None:
     if (direct_note := md.direct_effect_note(bundle.model)) is not None:
         st.caption(direct_note)
     data = tb.dataset_picker("markers_data", bundle.label_names, results_of=(bundle, "markers"),
-                             passes_per_row=(md.passes_per_text(bundle), "the dictionary"))
+                             work=(md.passes_per_text(bundle), "the dictionary"))
     if data is not None:
         options = tb.dictionary_options("markers_data")  # a results folder's own, else the defaults
         dictionary = md.load_cached_dictionary(bundle, data, options)

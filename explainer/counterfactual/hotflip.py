@@ -82,19 +82,16 @@ def generate(context: Context) -> list[Candidate]:
         positions: list[int] = []  # original positions
         firsts: list[int] = []
         bases: list[float] = []
+        dots = gradient.word_dots()  # what each word itself contributes, taken away with it
+        for edited, original in context.edited_positions(state).items():
+            if original not in editable or edited not in dots:
+                continue
+            positions.append(original)
+            firsts.append(int(np.flatnonzero(gradient.word_of_token == edited)[0]))
+            bases.append(dots[edited])
+        if not positions:
+            return []
         with torch.no_grad():
-            own = (gradient.embeddings * gradient.gradient).sum(-1)  # [T]
-            for edited, original in context.edited_positions(state).items():
-                if original not in editable:
-                    continue
-                tokens = np.flatnonzero(gradient.word_of_token == edited)
-                if len(tokens) == 0:
-                    continue
-                positions.append(original)
-                firsts.append(int(tokens[0]))
-                bases.append(float(own[tokens].sum()))
-            if not positions:
-                return []
             candidates = candidate_embeddings(context.bundle, vocabulary.ids)  # [V, d]
             gains = candidates @ gradient.gradient[firsts].T  # [V, P]
             gains = gains.float().cpu().numpy() - np.array(bases)[None, :]

@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
-import torch
-
 from explainer.capture.encoding import InputError
 from explainer.counterfactual.context import Candidate, Context, Option, State, beam_search
 from explainer.counterfactual.words import match_case, split_words
@@ -97,12 +95,9 @@ def rules(user: Iterable[Swap]) -> dict[str, list[str]]:
 def leaned_on(context: Context, count: int = POLAR_POSITIONS) -> list[int]:
     """The `count` editable positions whose words the prediction leans on most: removing a word changes the
     search's objective by about -(embedding . gradient) summed over its tokens, so the most negative sums first."""
-    gradient = context.scorer.gradient(context.text, context.words)
-    with torch.no_grad():
-        own = (gradient.embeddings * gradient.gradient).sum(-1).float().cpu().numpy()  # [T]
-    sums = {p: float(own[gradient.word_of_token == p].sum()) for p in context.editable
-            if (gradient.word_of_token == p).any()}
-    return sorted(sums, key=lambda p: sums[p])[:count]
+    dots = context.scorer.gradient(context.text, context.words).word_dots()
+    read = [position for position in context.editable if position in dots]
+    return sorted(read, key=lambda position: dots[position])[:count]
 
 
 def generate(context: Context) -> list[Candidate]:

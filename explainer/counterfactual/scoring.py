@@ -36,6 +36,15 @@ class Gradient:
     word_of_token: np.ndarray  # [T] index into the text's words, -1 for special tokens
     objective: float
 
+    def word_dots(self) -> dict[int, float]:
+        """{word index: embedding . gradient summed over the word's tokens}, for every word the model reads: the
+        objective moves by about minus this when the word is taken away (first order), which HotFlip subtracts
+        from a replacement's gain and the lexicon ranks words by."""
+        with torch.no_grad():
+            own = (self.embeddings * self.gradient).sum(-1).float().cpu().numpy()  # [T]
+        words = self.word_of_token[self.word_of_token >= 0]
+        return {int(word): float(own[self.word_of_token == word].sum()) for word in np.unique(words)}
+
 
 class Scorer:
     """Runs the model for the search and counts its forward passes (a gradient pass counts as one)."""

@@ -24,6 +24,7 @@ from explainer.capture.validation import label_key
 from explainer.data.labelled import whole_number
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.evaluation.error_report import calibration, text_matches
+from explainer.views.text import marker_name
 
 KINDS = ("filter", "selection", "list")
 CORRECTNESS = ("all", "correct", "wrong")
@@ -182,7 +183,7 @@ def rows_csv(frame: pd.DataFrame, slices: Sequence[Slice], tag_column: str | Non
     parts = [frame.loc[each.mask(frame, tag_column), columns].assign(slice=each.name) for each in slices]
     table = pd.concat(parts) if parts else pd.DataFrame(columns=columns + ["slice"])
     if "marker" in columns:  # named as the map's legend names them ("m6"; the CSV had said 6), none left blank
-        table["marker"] = [f"m{m}" if m >= 0 else "" for m in table["marker"]]
+        table["marker"] = [marker_name(m) if m >= 0 else "" for m in table["marker"]]
     return spreadsheet_csv(table[["slice", *columns]], free_text=("slice", "text", tag_column))
 
 

@@ -224,12 +224,12 @@ def sweep_grid(prefix: str) -> tuple[float, ...] | None:
 
 def dataset_picker(
     prefix: str, label_names: tuple[str, ...], results_of: tuple[ModelBundle, str] | None = None,
-    passes_per_row: tuple[int, str] = (1, ""),
+    work: tuple[int, str] = (1, ""),
 ) -> LabelledData | None:
     """The shipped challenge set by default, an uploaded file, a path, or outside demo mode with `results_of` (the
     page's model, the run kind it shows) a results folder, whose dictionary or sweep goes into the cache the page
-    reads; None (with a message) when unusable. `passes_per_row`: how many times the page's work runs each row,
-    and its name (a demo's upload row limit is shared out over them).
+    reads; None (with a message) when unusable. `work`: how many times the page's work runs each row, and what
+    that work is called (a demo's upload row limit is shared out over the passes).
     Drawn after the page's progressive stop: a run for a new text or model stops before it, and the browser then
     mounts these widgets anew at their defaults while the session still holds the choices (the page showed the
     chosen file beside a radio on the challenge set, and the next run read the radio): choices are sent with every
@@ -270,7 +270,7 @@ def dataset_picker(
                 return None
             check_upload_size(upload.size, upload.name, labelled.upload_limit())
             data = labelled.check_upload_rows(read_labelled(upload.getvalue(), upload.name, label_names),
-                                              *passes_per_row)
+                                              *work)
         else:
             links.seed_option(f"{prefix}_path", "data", str, "")
             path = text_box.text_input("Path to a labelled CSV, TSV, JSONL or Parquet file", f"{prefix}_path").strip()

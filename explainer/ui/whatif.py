@@ -27,6 +27,8 @@ CF_METHODS = (ALL, *METHODS)  # the page's generator choice; "all" runs every ge
 
 
 SURE = 0.9  # a prediction this probable may well resist 3 word edits
+FEWER_MAY_EXIST = (" Each generator scores its most promising edits, not every one: a flip with fewer edits may "
+                   "exist (edit the copy above to try one).")  # said when the fewest edits found are 2 or more
 
 
 def no_flip_advice(choice: str, confidence: float | None = None) -> str:
@@ -38,8 +40,8 @@ def no_flip_advice(choice: str, confidence: float | None = None) -> str:
                 f"one): edit the copy above by hand, or give your own swaps{sure}.")
     return ("This generator found no flip within 3 word edits (it scores its most promising edits, not every one): "
             "try another generator, or all of them.")
-FEWER_MAY_EXIST = (" Each generator scores its most promising edits, not every one: a flip with fewer edits may "
-                   "exist (edit the copy above to try one).")
+
+
 ASKED = "_whatif_asked"  # (model, text, method, swaps, target) whose flips the user asked for (progressive.asked)
 FLIP_REQUEST = "_whatif_flip_request"  # (text, true label) the Errors page asked to flip, acted on next run
 FLIP_TO_KEY = "whatif_flip_to"  # the label a flip must reach (a model of more than two labels), or ANY_LABEL

@@ -70,6 +70,12 @@ def middle_clipped(text: str, limit: int) -> str:
     return text[: limit - 1 - tail] + "…" + text[len(text) - tail :]
 
 
+def marker_name(marker: int) -> str:
+    """A marker's name wherever it is shown (map cells, axes, pickers, the data-set map's legend, its slices'
+    rows CSV): "m3"."""
+    return f"m{marker}"
+
+
 LABEL_LIMIT = 40  # characters of a label name on a chart axis, legend or title: a 200-character one squeezed the plot
 
 

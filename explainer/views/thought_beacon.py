@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 
 from explainer.views.colours import page_safe
-from explainer.views.text import label_texts, numbered, plot_text, tau_text, token_labels
+from explainer.views.text import label_texts, marker_name, numbered, plot_text, tau_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -26,11 +26,6 @@ PALETTE = (  # 20 distinguishable colours (plotly's Dark24, whose two near-ident
 
 
 MORE_COLOURS = tuple(plotly_colors.qualitative.Light24)  # markers 20-43 (a model with more than 20 markers)
-
-
-def marker_name(marker: int) -> str:
-    """A marker's name wherever it is shown (map cells, axes, pickers, the data-set map's legend): "m3"."""
-    return f"m{marker}"
 
 
 def marker_color(marker: int) -> str:
