@@ -299,6 +299,12 @@ def parse_names(raw: str, allowed) -> list[str]:
     return [name for name in allowed if name in wanted or name in more]
 
 
+def unmatched_names(raw: str, allowed) -> list[str]:
+    """The names of a link's list that parse_names finds no allowed name for: "negative,NEGATIVE" has none (both
+    find "negative"), "positive,meh" has "meh"."""
+    return [unquote(part) for part in raw.split(",") if part.strip() and not parse_names(part, allowed)]
+
+
 def parse_fraction(raw: str) -> float:
     """A number in [0, 1] from a link (a tau, a threshold), clamped (ValueError for anything that is not a finite
     number: max(nan, 0) is nan, so a clamp alone would let "nan" through)."""
@@ -531,7 +537,7 @@ def seed_names(key: str, param: str, allowed: Sequence[str]) -> list[str]:
     seed_option(key, param, lambda raw: parse_names(raw, allowed), [])
     chosen = list(st.session_state[key])
     _adjust(key, [name for name in chosen if name in allowed])
-    if raw is not None and len(st.session_state[key]) < len({p.strip() for p in raw.split(",") if p.strip()}):
+    if raw is not None and unmatched_names(raw, allowed):
         tell_adjusted(param, raw, "names values this data set does not have; they are left out")
     elif raw is None and len(st.session_state[key]) < len(chosen):  # the session's own, chosen on another data set
         gone = [name for name in chosen if name not in allowed]

@@ -69,6 +69,14 @@ def test_each_value_not_used_as_written_is_named_with_what_is_used_once():
     assert backwards.session_state["tokens_box"] == (3, 50)
 
 
+def test_a_label_named_twice_in_another_case_leaves_nothing_out_and_says_nothing():
+    app = open_with({"labels": "negative,NEGATIVE, positive"})
+    assert not app.exception and not app.toast and app.session_state["labels_box"] == ["negative", "positive"]
+    app = open_with({"labels": "NEGATIVE,meh,%3Cb%3E"})  # only the names no label answers to are left out
+    assert [t.value for t in app.toast] == [
+        "The link's labels=`NEGATIVE,meh,%3Cb%3E` names values this data set does not have; they are left out."]
+
+
 def test_a_method_another_page_reads_is_quiet_and_one_no_page_reads_is_told():
     def page() -> None:
         from explainer.ui import links
