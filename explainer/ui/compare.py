@@ -110,11 +110,17 @@ def open_disagreement() -> None:
     labelled.open_selected("compare_table", "_compare_texts", "compare_view", model)
 
 
+def _on_or_off(raw: str) -> bool:  # a toggle's link value: "1" on, "0" or "" off (what the page writes)
+    if raw.strip() not in ("0", "1", ""):
+        raise links.NotOffered("is neither 1 (on) nor 0 (off)")
+    return raw.strip() == "1"
+
+
 def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:
     """"Match heads only within the same layer", seeded from and published to the link; off and disabled, with
     the reason, when the two models differ in depth (layer i of one is not layer i of the other)."""
     raw = links.from_link("compare_by_layer", "same_layer")  # the link's, on the toggle's first run only
-    links.seed_choice("compare_by_layer", "same_layer", [False, True], parse=lambda raw: raw == "1")
+    links.seed_choice("compare_by_layer", "same_layer", [False, True], parse=_on_or_off)
     layers_a, layers_b = sizes(bundle_a.model.config).layers, sizes(bundle_b.model.config).layers
     label = "Match heads only within the same layer"
     if layers_a != layers_b:

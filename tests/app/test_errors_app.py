@@ -335,6 +335,10 @@ def test_compare_page_keeps_the_same_layer_choice_in_the_link_and_warns_on_long_
     assert len(warnings) == 2 and warnings[0].startswith("Model A") and warnings[1].startswith("Model B")
     app.toggle(key="compare_by_layer").set_value(False).run()
     assert not app.exception and "same_layer" not in app.query_params
+    odd = open_page("app_pages/compare.py", {"text": "a fine film", "same_layer": "2"})
+    assert not odd.exception and odd.toggle(key="compare_by_layer").value is False
+    assert [t.value for t in odd.toast] == [
+        "The link's same_layer=`2` is neither 1 (on) nor 0 (off); the default is used."]
 
 
 def test_compare_page_with_model_b_cleared_asks_for_one():
