@@ -97,7 +97,7 @@ links.seed_range("errors_filter_tokens", "tokens", 1, longest, high_key="_errors
 links.seed_names("errors_filter_true", "true", names)
 links.seed_names("errors_filter_predicted", "pred", names)
 links.seed_names("errors_filter_tags", "tags", tag_names)
-text = text_box.text_input("Text contains", "errors_filter_text", columns[0])
+text = text_box.limited_text_input("Text contains", "errors_filter_text", text_box.FILTER_LONGEST, columns[0])
 tokens = columns[1].slider("Tokens", 1, longest, key="errors_filter_tokens")
 tags: list[str] = []
 if report.tag_column:

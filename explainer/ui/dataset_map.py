@@ -261,7 +261,7 @@ def filter_form(result: MapResult) -> None:
                      icon=":material/filter_alt:"):
         first = st.columns(3)
         _name_box(first[0], "Slice name", FILTER_NAME_KEY, "filter")
-        text_box.text_input("Text contains", "map_filter_text", first[1])
+        text_box.limited_text_input("Text contains", "map_filter_text", text_box.FILTER_LONGEST, first[1])
         first[2].slider("Tokens", 1, longest, (1, longest), key="map_filter_tokens")
         second = st.columns(4)
         second[0].multiselect("True label", names, key="map_filter_labels")

@@ -16,6 +16,7 @@ import streamlit as st
 
 from explainer.ui.widget_state import send_unless_held
 
+FILTER_LONGEST = 1_000  # a "Text contains" filter: any phrase worth filtering by, and a link the server still takes
 NOTE_SUFFIX = "__clamped"  # session key beside the box's: (original length, the text kept)
 
 

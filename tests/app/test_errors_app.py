@@ -162,6 +162,19 @@ def test_a_shared_link_names_the_file_and_the_filter(tmp_path):
     assert app.query_params["data"] in (str(path), [str(path)]) and app.query_params["q"] in ("not", ["not"])
 
 
+def test_a_filter_text_is_kept_to_a_length_a_link_can_carry(tmp_path):
+    """A 3 MB "Text contains" made an address the server refused: the box keeps its first 1,000 characters."""
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\nnot a good film,negative\nnot bad at all,positive\ngreat,positive\n")
+    app = open_page("app_pages/errors.py", {"data": str(path), "q": "not" + "x" * 5_000})
+    assert app.text_input(key="errors_filter_text").value == ("not" + "x" * 5_000)[:1_000]
+    assert app.query_params["q"] in (("not" + "x" * 5_000)[:1_000], [("not" + "x" * 5_000)[:1_000]])
+    assert [w.value for w in app.warning if "characters" in w.value] == [
+        "The text had 5,003 characters; the first 1,000 are kept (the most this box takes)."]
+    app.text_input(key="errors_filter_text").set_value("great" * 300).run()
+    assert app.text_input(key="errors_filter_text").value == ("great" * 300)[:1_000]
+
+
 def test_an_open_token_filter_widens_to_a_data_set_with_longer_texts(tmp_path):
     short, long = tmp_path / "short.csv", tmp_path / "long.csv"
     short.write_text("text,label\ngood,negative\nbad,positive\n")
