@@ -50,7 +50,8 @@ elif trace is not None:
     chart = export.image_config("beacons", "png")  # saved as beacons.png, not plotly's newplot.png
     own = beacons.input_compute(trace, config)
     rate, dev_name = beacons.reported_dev(bundle.folder or shipped.resolve(bundle.name)) or (None, "")
-    note = beacons.mostly_skipped_note(own.skip_rate, rate, model_tau, dev_name, trace.thought_markers is not None)
+    note = beacons.mostly_skipped_note(own.skip_rate, rate, model_tau, markdown_literal(dev_name),  # a file's name
+                                       trace.thought_markers is not None)
     if note is not None:
         st.info(note)
     tb.seed_tau("beacons_tau", trace.model_name, model_tau)

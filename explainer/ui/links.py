@@ -30,6 +30,7 @@ from explainer.report import DEFAULT_METHOD, DEFAULT_PAGES, PAGES
 from explainer.serving.demo import active_demo
 from explainer.ui.text_box import clamp_into
 from explainer.ui.widget_state import lingers, resend
+from explainer.views.text import markdown_literal
 
 OTHER_MODEL = "Other: a local folder or hub id…"
 OTHER_KEPT_KEY = "_model_other_kept"  # what the sidebar's folder box last held: seed_sidebar gives it back
@@ -348,7 +349,19 @@ def tell_adjusted(param: str, raw: str, why: str) -> None:
 def tell_clamped(param: str, value: Any, why: str) -> None:
     """Say in a toast that the session's own `param`=`value`, chosen for another model or text, does not fit
     here, and what is used (tell_adjusted's twin for a value that did not come from the link)."""
-    st.toast(f"The chosen {param}={value} {why}.", icon=":material/straighten:", duration="long")
+    st.toast(f"The chosen {param}={markdown_literal(str(value))} {why}.", icon=":material/straighten:",
+             duration="long")
+
+
+def offered_list(names: Iterable[str], limit: int = 120) -> str:
+    """Names a widget offers, for a toast: escaped (label names come from a model's config), joined by commas, and
+    cut after the names that fit in `limit` characters ("…" for the rest)."""
+    kept: list[str] = []
+    for name in names:
+        if kept and len(", ".join([*kept, name])) > limit - 3:
+            return ", ".join(map(markdown_literal, kept)) + ", …"
+        kept.append(name)
+    return ", ".join(map(markdown_literal, kept))
 
 
 def mark_seeded(key: str, param: str) -> None:
@@ -459,12 +472,12 @@ def seed_choice(key: str, param: str, choices: Sequence[Any], default: Any = Non
         except (TypeError, ValueError):
             offered_here = True  # seed_option has said it could not be read
         if not offered_here:
-            offered = ", ".join(map(shown, choices))
-            offered = offered if len(offered) <= 120 else offered[:117].rsplit(", ", 1)[0] + ", …"
-            tell_adjusted(param, raw, f"is not offered here ({offered}); {shown(default)} is used")
+            used = markdown_literal(shown(default))
+            tell_adjusted(param, raw, f"is not offered here ({offered_list(map(shown, choices))}); {used} is used")
     if st.session_state[key] not in choices:  # kept from another text or model, which offered it
         if tell:
-            tell_clamped(param, shown(st.session_state[key]), f"is not offered here; {shown(default)} is used")
+            tell_clamped(param, shown(st.session_state[key]),
+                         f"is not offered here; {markdown_literal(shown(default))} is used")
         _adjust(key, default)
     resend(key)  # a radio or select box
     return st.session_state[key]

@@ -47,6 +47,12 @@ MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>$~|&])")
 # What GitHub-flavoured markdown turns into a link with no markup at all (escapes do not stop it): shown as code.
 BARE_LINKS = re.compile(r"(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+\.[\w.-]+", re.IGNORECASE)
 TRAILING = ".,:;!?'\")]}*_~"  # left out of a bare link's code span
+# What starts a block where a line starts (a heading, a list item, a setext underline: "neg\n===" is a heading)
+# and the indentation that makes a code block: escapes cannot reach them mid-line, so they are escaped per line.
+LINE_START_MARK = re.compile(r"^([ \t]*)([#+=-])", re.MULTILINE)
+LINE_START_NUMBER = re.compile(r"^([ \t]*)(\d{1,9})([.)])", re.MULTILINE)
+LINE_BREAK = re.compile(r"\r\n?")
+INDENT = re.compile(r"(?<=\n)[ \t]+")  # after a line break (the text's own first line may follow a word)
 
 
 def tau_text(tau: float) -> str:
@@ -122,7 +128,9 @@ def markdown_literal(text: str) -> str:
     characters that make emphasis, links, code, HTML, LaTeX or tables, and the "&" that starts a character reference
     ("&lt;" would read "<"), are backslash-escaped, and what would become
     a link with no markup (an address, "www.", an e-mail) is set as code, so a crafted name in a link cannot draw
-    a clickable link or styled text inside the app's own message; nor an icon, emoji or colour (DIRECTIVE_COLON)."""
+    a clickable link or styled text inside the app's own message; nor an icon, emoji or colour (DIRECTIVE_COLON);
+    nor a heading, list or code block after a line break (the indentation after one is dropped, and a "#", "-",
+    "+", "=" or "1." that starts a line is escaped)."""
     def escaped(piece: str) -> str:
         return DIRECTIVE_COLON.sub("&#58;", MARKDOWN_SPECIALS.sub(r"\\\1", piece))
 
@@ -131,7 +139,9 @@ def markdown_literal(text: str) -> str:
         link = _autolink(found.group(0))
         parts += [escaped(text[at : found.start()]), code_span(link)]
         at = found.start() + len(link)
-    return "".join(parts) + escaped(text[at:])
+    shown = INDENT.sub("", LINE_BREAK.sub("\n", "".join(parts) + escaped(text[at:])))
+    # each line (a label "neg\n# Sign in again" held a heading) starts as text
+    return LINE_START_NUMBER.sub(r"\1\2\\\3", LINE_START_MARK.sub(r"\1\\\2", shown))
 
 
 def quoted_label(name: str) -> str:

@@ -71,3 +71,28 @@ def test_the_counterfactual_summary_shows_the_label_as_written(marked_up, monkey
     assert not app.exception, app.exception
     summary = next(c.value for c in app.caption if " found in " in c.value)
     assert any(f"from **{markdown_literal(name)}** found" in summary for name in LABELS.values()), summary
+
+
+def test_a_toast_naming_the_models_labels_shows_them_as_written(marked_up):
+    """A link's target= not offered listed the label names in its toast as markdown: a link and an image drawn."""
+    app = AppTest.from_file(str(ROOT / "app_pages" / "attribution.py"), default_timeout=300)
+    app.query_params.update({"model": str(marked_up), "text": "a fine film", "method": "saliency", "target": "nope"})
+    app.run()
+    assert not app.exception, app.exception
+    told = [t.value for t in app.toast if "target=" in t.value]
+    offered = ", ".join(["Predicted label", *map(markdown_literal, LABELS.values())])
+    assert told == [f"The link's target=`nope` is not offered here ({offered}); Predicted label is used."]
+
+
+def test_the_beacons_note_shows_the_dev_file_named_in_metrics_as_written(checkpoint, tmp_path):
+    """metrics.json's dev file name reached the "mostly skipped" note as markdown: a link and an image drawn."""
+    folder = shutil.copytree(checkpoint("ours"), tmp_path / "metrics-ours")
+    name = "[dev.tsv](javascript:alert(1)) ![x](evil.png) <img src=x onerror=alert(1)>"  # no "/": a path's name
+    (folder / "metrics.json").write_text(json.dumps({"dev": {"skip_rate": 0.99},
+                                                     "training": {"data": {"dev": name}}}))
+    app = AppTest.from_file(str(ROOT / "app_pages" / "beacons.py"), default_timeout=300)
+    app.query_params.update({"model": str(folder), "text": "a fine film"})
+    app.run()
+    assert not app.exception, app.exception
+    notes = [i.value for i in app.info if "on its dev set" in i.value]
+    assert len(notes) == 1 and f"(99.0% on its dev set, {markdown_literal(name)})" in notes[0], notes[0][100:300]

@@ -169,3 +169,6 @@ def test_the_mostly_skipped_note_names_the_dev_set_the_model_reports(tmp_path):
     assert "(97.0% on its dev set, mine.csv)" in note and "into attention. Lower" in note
     (tmp_path / "metrics.json").write_text(json.dumps({"dev": {"skip_rate": 0.97}, "training": {}}))  # shipped
     assert reported_dev(tmp_path) == (0.97, "the SST-2 dev set") and reported_dev(None) is None
+    (tmp_path / "metrics.json").write_text(json.dumps({"dev": {"skip_rate": 0.97},
+                                                       "training": {"data": {"dev": "/srv/private/dev.tsv"}}}))
+    assert reported_dev(tmp_path) == (0.97, "its dev set, dev.tsv")  # a path written by hand: its file name only

@@ -138,3 +138,14 @@ def test_what_a_report_leaves_out_claims_nothing_the_model_may_lack():
     markers": what is left out must hold for every model."""
     for page in ("markers", "beacons"):
         assert "shows" not in NOT_IN_REPORT[page] and "data set" in NOT_IN_REPORT[page]
+
+
+def test_the_offered_names_in_a_toast_are_escaped_and_cut_after_whole_names():
+    from explainer.ui.links import offered_list
+
+    assert offered_list(["[neg](https://e.x)", "![](x.png)"]) == "\\[neg\\](`https://e.x`), !\\[\\](x.png)"
+    names = [f"label {i:02d}" for i in range(30)]  # 8 characters each
+    shown = offered_list(names)
+    assert shown.endswith(", …") and len(shown) <= 120
+    assert shown.removesuffix(", …").split(", ") == names[: len(shown.removesuffix(", …").split(", "))]
+    assert offered_list(["one long name " * 20]) == "one long name " * 20  # a first name is never cut away

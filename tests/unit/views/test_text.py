@@ -86,6 +86,22 @@ def test_markdown_literal_escapes_what_would_draw_a_link_or_styled_text_and_keep
     assert markdown_literal("(https://w.org/P_(l))") == "(`https://w.org/P_(l)`)"
 
 
+def test_a_line_break_in_a_name_starts_no_heading_list_or_code_block():
+    """A label "neg\\n# Model recalled" drew a heading inside the Attention page's caption: escapes reach no line
+    start, so each line's block mark is escaped and the indentation after a break dropped."""
+    from markdown_it import MarkdownIt
+
+    from explainer.views.text import markdown_literal, markdown_strong
+
+    assert markdown_literal("neg\n# Sign in\r\n===\r- a\n+ b\n  1. c\n\t2) d\n    e") == (
+        "neg\n\\# Sign in\n\\===\n\\- a\n\\+ b\n1\\. c\n2\\) d\ne")
+    assert markdown_literal(" -x 1.5 a-b") == " \\-x 1.5 a-b"  # the text's own first line may follow a word: kept
+    render = MarkdownIt("commonmark").render
+    for name in ("neg\n# X", "x\n===", "n\n- item", "1. one\n2) two", "a\n\n    code", "ok\n---"):
+        html = render(f"The model predicts {markdown_strong(name)} here.")
+        assert not any(tag in html for tag in ("<h1", "<h2", "<ul", "<ol", "<pre", "<hr")), (name, html)
+
+
 def test_streamlit_directives_in_user_text_stay_text():
     """Streamlit draws ":material/thumb_up:" as an icon (inside HTML too, where it read ":material_thumb_up:"),
     ":smile:" as an emoji and ":red[x]" in red, escaped brackets or not, and a bare ":red" or ":name{...}" eats
