@@ -224,7 +224,8 @@ def logit_lens_chart(trace: Trace) -> go.Figure:
                 y=probabilities[:, index],
                 mode="lines+markers",
                 name=name,
-                hovertemplate="%{x}<br>p = %{y:.3f}<extra>" + name + "</extra>",
+                # the label by reference: put into the template, a name holding "%{y}" was filled in by plotly
+                hovertemplate="%{x}<br>p = %{y:.3f}<extra>%{fullData.name}</extra>",
             )
         )
     figure.update_layout(

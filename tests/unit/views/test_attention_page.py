@@ -111,6 +111,10 @@ def test_the_logit_lens_names_hidden_states_as_the_other_views(small_trace):
     names = ["embeddings", *(f"after layer {layer}" for layer in range(small_trace.num_layers))]
     assert all(list(line.x) == names for line in figure.data)
     assert figure.layout.xaxis.type == "category"
+    # a label is the trace's name, referred to: in the template plotly filled in a name holding "%{y}"
+    odd = logit_lens_chart(dataclasses.replace(small_trace, label_names=("%{y}", "b")))
+    assert [line.name for line in odd.data] == ["%{y}", "b"]
+    assert all("%{y}" not in line.hovertemplate.split("<extra>")[1] for line in odd.data)
 
 
 def unknown_decoder(tmp_path, tokenizer):
