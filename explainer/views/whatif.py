@@ -29,11 +29,12 @@ ADDED = "background:#d3f3d9;padding:1px 3px;border-radius:3px;text-decoration:no
 
 def attribution_key(method: str, label: str) -> str:
     """How to read What-if's two attributions: both towards the original's label (`label`, as it is to be shown),
-    so the same colour means the same on both sides."""
+    shaded on one scale, so the same colour means the same score on both sides."""
+    scale = "Both texts are shaded on one scale: the darkest token is the strongest of either. "
     if not depends_on_target(method):
-        return legend_sentence(method, label)
-    return (f"Both texts are attributed towards {label}, the original's prediction, so their colours compare. "
-            + legend_sentence(method, label))
+        return scale + legend_sentence(method, label)
+    return (f"Both texts are attributed towards {label}, the original's prediction, and shaded on one scale (the "
+            "darkest token is the strongest of either), so their colours compare. " + legend_sentence(method, label))
 
 
 def _opcodes(a: list[Word], b: list[Word]) -> list[tuple[str, int, int, int, int]]:

@@ -3,6 +3,8 @@ counterfactuals on request; and the Errors page's "Find the smallest flip" openi
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -45,8 +47,12 @@ def test_page_shows_both_predictions_the_diff_and_keeps_the_link():
     # had meant "supports negative" on the left and "supports positive" on the right.
     captions = [c.value for c in app.caption]
     assert any(c.startswith("Edited · ") and "attributing **negative**" in c for c in captions), captions
-    key = "Both texts are attributed towards **negative**, the original's prediction"
+    key = "Both texts are attributed towards **negative**, the original's prediction, and shaded on one scale"
     assert any(c.startswith(key) for c in captions)
+    # ... on one scale: only the text holding the strongest score of either is drawn at the full shade (0.85)
+    shades = [[float(a) for a in re.findall(r"rgba\([^)]*, ([0-9.]+)\)", m.value)]
+              for m in app.markdown if "attribution-token" in m.value]
+    assert len(shades) == 2 and sorted(max(side) == 0.85 for side in shades) == [False, True], shades
 
     app.text_area(key="whatif_edited").set_value("A dull script.").run()
     assert not app.exception and app.query_params["edited"] == "A dull script."

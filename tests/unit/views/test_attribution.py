@@ -126,3 +126,23 @@ def test_a_byte_level_token_with_no_span_reads_as_the_axes_show_it(results):
     assert "Ġ" not in markup and "␣" in markup
     table = attribution_figures.methods_table({"saliency": bent})
     assert table["token"].iloc[2] == "␣" and table["token"].iloc[3] == "film"
+
+
+def test_texts_shaded_on_a_shared_scale_compare_score_for_score(bundle):
+    """What-if drew each text on its own scale: a 0.97 score four times lighter than a 0.36 one beside it."""
+    import dataclasses
+    import re
+
+    import numpy as np
+
+    result = attribute(bundle("bert"), "a fine film", "saliency")
+    doubled = dataclasses.replace(result, scores=result.scores * 2)
+    scale = attribution_figures.shade_scale(result, doubled)
+    assert scale == float(np.abs(doubled.scores).max()) and attribution_figures.shade_scale() == 0.0
+
+    def shades(attribution, scale=None):
+        markup = attribution_figures.highlighted_html(attribution, scale)
+        return [float(a) for a in re.findall(r"rgba\([^)]*, ([0-9.]+)\)", markup)]
+
+    assert max(shades(result)) == max(shades(doubled)) == 0.85  # each alone: both drawn darkest
+    np.testing.assert_allclose(shades(result, scale), np.array(shades(doubled, scale)) / 2, atol=1e-3)
