@@ -42,7 +42,8 @@ def attribute(
     compute = REGISTRY[method].function()
     # a method that reads no baseline builds none: saliency with baseline "mask" failed on a tokenizer without a
     # mask token, for a token it never uses
-    prepared = prepare(bundle, text, options.baseline if "baseline" in REGISTRY[method].reads else "zero")
+    prepared = prepare(bundle, text, options.baseline if "baseline" in REGISTRY[method].reads else "zero",
+                       dense=REGISTRY[method].dense)
     label, logits = target_of(bundle, prepared, target)
     started = time.perf_counter()
     with bundle.lock, torch.enable_grad(), torch.random.fork_rng(devices=_rng_devices(bundle)):

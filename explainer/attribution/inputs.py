@@ -87,8 +87,9 @@ def baseline_token_id(bundle: ModelBundle, baseline: str) -> int | None:
     return int(token_id)
 
 
-def prepare(bundle: ModelBundle, text: str, baseline: str = "pad") -> Prepared:
-    """Tokenise `text` (truncated to what the model reads) and build its embeddings and baseline."""
+def prepare(bundle: ModelBundle, text: str, baseline: str = "pad", dense: bool = True) -> Prepared:
+    """Tokenise `text` (truncated to what the model reads) and build its embeddings and baseline. `dense`: a
+    ThoughtBeacon model's passes run dense (dense_forward_args), else at its own tau."""
     encoded = encode(bundle, text)
     replacement = baseline_token_id(bundle, baseline)
     ids = encoded.inputs["input_ids"]
@@ -114,7 +115,7 @@ def prepare(bundle: ModelBundle, text: str, baseline: str = "pad") -> Prepared:
         baseline_embeddings=baseline_embeddings,
         baseline_ids=baseline_ids,
         readout=family_of(bundle.model).readout_position(len(ids)),
-        extra={**extra_forward_args(bundle), **positions_from_ids(bundle, input_ids)},
+        extra={**(extra_forward_args(bundle) if dense else {}), **positions_from_ids(bundle, input_ids)},
         truncated=encoded.truncated,
         num_text_tokens=encoded.num_text_tokens,
     )

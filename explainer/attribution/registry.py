@@ -25,6 +25,9 @@ class Method:
     compute: str  # "module:function" of (bundle, prepared, label, target_logit, options) -> Computed
     reads: frozenset[str] = frozenset({"target"})  # of baseline, steps, samples, target: what changes its scores
     one_readout: bool = False  # follows the one position the classifier reads: none for a model that reads none
+    # Runs a ThoughtBeacon model dense, as gradients need (its skipping is a step function); a method reading the
+    # attention alone runs the model as it is, so it shows the Attention page's rollout.
+    dense: bool = True
 
     @property
     def depends_on_target(self) -> bool:
@@ -53,7 +56,7 @@ REGISTRY: dict[str, Method] = {
         Method("layer_conductance", "Layer conductance", True, f"{_LAYER}:layer_conductance",
                _READS | {"baseline", "steps"}),
         Method("rollout", "Attention rollout", False, f"{_LAYER}:rollout", frozenset(),  # the same for any label
-               one_readout=True),
+               one_readout=True, dense=False),
         Method("grad_x_attention", "Gradient × attention", False, f"{_LAYER}:grad_x_attention", one_readout=True),
     )
 }
