@@ -8,17 +8,22 @@ context alpha * A V, so the scaling is done at one point every family has: the i
 projection (a forward pre-hook on that linear layer, which reads the merged heads), with the gradient passed
 through unscaled, so the gradient read for A is the integrand F'(alpha A) itself, at alpha = 0 too.
 
-Adaptive steps per layer: the integral is a Clenshaw-Curtis rule (nodes (1 - cos(pi j / n)) / 2, end points
-included, nested: doubling n reuses every point). Every layer starts at FIRST_STEPS intervals and doubles up to
-`steps`, only while its completeness error is over `tolerance` of its total (sum(Attr(A_l)) should equal
-F(x) - F(x with layer l's attention zeroed)) or its scores moved more than EDGE_CHANGE of its largest from those
-of half as many intervals (the nested points: no extra pass). Completeness alone can pass by cancellation: one
-sum matches while the edges are far off. The end points are shared: alpha = 0 is that zeroed row (needed for
-the check anyway), alpha = 1 is the unscaled input, one row for every layer at once. Each round's rows (every
-layer still refining) are one batch, chunked to fit memory. Why: a fixed 16-point Gauss-Legendre rule per layer
-cost 38x one forward+backward pass on the shipped model at 64 tokens and 140x on BERT-base at 128, while most
-layers meet the check with 4 intervals (4 rows each); the few jagged layers still get up to 128 (the first layer of
-the shipped from-scratch models needs 32 to 128 on ordinary sentences).
+Adaptive steps per layer, as adaptive IG (ig_adaptive.py): the integrand summed against A is dF(alpha A)/dalpha,
+so over any stretch [a, c] of the path its integral is exactly F(c) - F(a), and every path point returns F at no
+extra cost. Each Simpson panel (a, its middle, c) therefore knows its own error. Every layer starts on a uniform
+grid of FIRST_STEPS intervals (two panels); each round bisects, for every layer still over the tolerance, the
+panels carrying most of its error (ig_adaptive._panels_to_split), until the layer's error bound (the sum of its
+panels' |errors|, which no cancellation can hide) is within `tolerance` of its total, F(x) - F(x with layer l's
+attention zeroed), or `steps` intervals are spent. The end points are shared: alpha = 0 is that zeroed row
+(needed for the total anyway), alpha = 1 is the unscaled input, one row for every layer at once. Each round's rows
+(every layer still refining) are one batch, chunked to fit memory.
+Why: a fixed 16-point Gauss-Legendre rule per layer cost 38x one forward+backward pass on the shipped model at
+64 tokens and 140x on BERT-base at 128, while most layers meet the check with 4 intervals. A nested
+Clenshaw-Curtis rule, doubled while completeness or the edges' change from half as many intervals failed, came
+next; on the shipped sst2-thought-beacon it stopped layer 0 of "A gentle film with a big heart." at 32 intervals
+with cells 24% of the largest off (edges 10%), and even 128 left 13%: a negative spike about 0.005 wide at
+alpha 0.07 fell between its nodes, and both checks compared the grid with a coarser copy of itself. Bisecting the
+panel whose F difference disagrees finds it: 34 intervals, cells within 2.3%, edges 1.3% (against 512 intervals).
 
 Graph: nodes (layer, token), layer 0 the input tokens and layer l the output of model layer l; an edge
 (l-1, j) -> (l, i) carries the attribution of layer l's attention from query i to key j summed over heads.
@@ -39,6 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from explainer.attribution.ig_adaptive import _panels_to_split
 from explainer.attribution.inputs import GAP_FLOOR, Prepared, dense_notes, prepare, rows_per_batch, target_of
 from explainer.attribution.options import GRAPH_STEPS as DEFAULT_STEPS  # defined there: the command line reads
 from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD  # them without importing torch
@@ -51,15 +57,10 @@ from explainer.loading.bundle import ModelBundle
 
 # Model types whose family declares its attention output projection (explainer/families.py).
 SUPPORTED = tuple(t for f in FAMILIES if f.attention_output is not None for t in f.model_types)
-FIRST_STEPS = 4  # every layer starts here: most layers of the shipped model and of BERT-base pass at 4
-# A layer is refined while its completeness error is at least this share of its total: stricter than the 5% the
-# graph promises, as single edges are less exact than their layer's sum.
+FIRST_STEPS = 4  # every layer starts here: most layers of the shipped models and of BERT-base pass at 4
+# A layer is refined while its error bound is over this share of its total: stricter than the 5% the graph promises,
+# as single edges are less exact than their layer's sum.
 DEFAULT_TOLERANCE = 0.02
-# A layer's scores count as settled while they move less than this share of its largest score from those of half
-# as many intervals. That change estimates the coarser level's error, so the finer one sits well within it: on the
-# default model at 64 tokens, layers passing at 10% were within 1.8% of 128 intervals (2% would double some
-# layers' steps for nothing), while a layer complete by cancellation moves by 100-400%.
-EDGE_CHANGE = 0.10
 MAX_HEADS_SHOWN = 3
 
 
@@ -99,7 +100,8 @@ class AttentionAttribution(FrozenArrays):
     zeroed_logits: np.ndarray  # [layers] F with layer l's attention zeroed
     readout: int  # position the classifier reads: the prediction node is (layers, readout)
     steps: int  # the most intervals any layer used
-    layer_steps: np.ndarray  # [layers] intervals each layer used (Clenshaw-Curtis, steps + 1 points)
+    layer_steps: np.ndarray  # [layers] intervals each layer used (steps + 1 path points)
+    error_bounds: np.ndarray  # [layers] sum over the layer's Simpson panels of |estimate - exact F difference|
     seconds: float
     truncated: bool
     notes: tuple[str, ...] = ()
@@ -118,6 +120,13 @@ class AttentionAttribution(FrozenArrays):
         zeroing barely moves the logit is not held to float noise, as the embedding methods are not)."""
         gaps = self.logits[self.target] - self.zeroed_logits
         return np.abs(self.deltas) / np.maximum(np.abs(gaps), GAP_FLOOR)
+
+    @property
+    def relative_error_bounds(self) -> np.ndarray:  # [layers]
+        """Each layer's error bound over its gap (floored as relative_deltas): what its refinement held under the
+        tolerance. At least the relative completeness error, since panel errors cannot cancel in it."""
+        gaps = self.logits[self.target] - self.zeroed_logits
+        return np.abs(self.error_bounds) / np.maximum(np.abs(gaps), GAP_FLOOR)
 
     def graph(self, threshold: float = DEFAULT_THRESHOLD) -> AttributionGraph:
         return build_graph(self, threshold)
@@ -184,8 +193,8 @@ def attention_attribution(
     progress: Callable[[int, int], None] | None = None,
 ) -> AttentionAttribution:
     """Self-attention attribution of every layer for `text`. `steps` is the most path intervals a layer may use:
-    each layer starts at FIRST_STEPS (or `steps` if fewer) and doubles, reusing its points, until its
-    completeness error is under `tolerance` x |F(x) - F(layer zeroed)| or `steps` is reached (tolerance 0: every
+    each layer starts at FIRST_STEPS (or `steps` if fewer) and bisects its worst panels, reusing its points, until
+    its error bound is within `tolerance` x |F(x) - F(layer zeroed)| or `steps` is reached (tolerance 0: every
     layer at `steps`). `progress(done_rows, rows_planned)` per chunk; rows_planned is the most the run can still
     take, so it shrinks as layers pass."""
     if (why := graph_unavailable(bundle.model, bundle.architecture)) is not None:
@@ -198,52 +207,40 @@ def attention_attribution(
     label, logits = target_of(bundle, prepared, target)
     projections = family_of(bundle.model).attention_outputs(bundle.model)
     layers = len(projections)
-    levels = _levels(steps)
-    finest = levels[-1]
+    first = _first_intervals(steps)
     full = float(logits[label])
-    run = _Runner(bundle, prepared, projections, label, finest, progress)
+    run = _Runner(bundle, prepared, projections, label, progress)
     started = time.perf_counter()
     with bundle.lock, torch.enable_grad():
         # Round 1: the unscaled input (alpha = 1 for every layer at once), each layer zeroed (alpha = 0), and the
-        # first level's interior points of every layer; later rounds: the next level's points of failing layers.
-        integrands: list[dict[int, torch.Tensor]] = [{} for _ in range(layers)]  # layer -> finest-grid index -> [H,T,T]
-        zeroed = np.zeros(layers)
-        rows = [(None, finest)] + [(layer, 0) for layer in range(layers)]
-        rows += [(layer, k) for layer in range(layers) for k in _new_points(levels[0], finest, first=True)]
-        run.planned = len(rows) + layers * sum(len(_new_points(n, finest)) for n in levels[1:])
+        # first grid's interior points of every layer; later rounds: the points that split failing panels.
+        paths = [_LayerPath(np.linspace(0.0, 1.0, first + 1)) for _ in range(layers)]
+        rows: list[tuple[int | None, float]] = [(None, 1.0)] + [(layer, 0.0) for layer in range(layers)]
+        rows += [(layer, float(a)) for layer in range(layers) for a in paths[layer].ends[1:-1]]
+        run.planned = len(rows) + layers * (steps + 1 - (first + 1))
         attention, values = run(rows)
-        for (layer, k), value, grads in values:
-            if layer is None:  # alpha = 1: every layer's integrand at its end point
-                for each in range(layers):
-                    integrands[each][finest] = grads[each]
-            else:
-                integrands[layer][k] = grads[layer]
-                if k == 0:
-                    zeroed[layer] = value
-        used = [levels[0]] * layers
-        scores = [_integral(attention[layer], integrands[layer], levels[0], finest) for layer in range(layers)]
-        for level in levels[1:]:
-            failing = [
-                layer for layer in range(layers)
-                if not _converged(attention[layer], integrands[layer], scores[layer], used[layer], finest,
-                                  full - zeroed[layer], tolerance)
-            ]
-            run.planned = run.done + len(failing) * sum(
-                len(_new_points(n, finest)) for n in levels[levels.index(level) :]
-            )
-            if not failing:
+        for (layer, alpha), value, grads in values:
+            for each in range(layers) if layer is None else (layer,):
+                paths[each].add(alpha, value, grads[each], attention[each])
+        while True:
+            plan: list[tuple[int | None, float]] = []
+            for layer, path in enumerate(paths):
+                plan += [(layer, a) for a in path.to_split(tolerance, full - path.value(0.0), steps + 1)]
+            if not plan:
                 break
-            _, values = run([(layer, k) for layer in failing for k in _new_points(level, finest)])
-            for (layer, k), _, grads in values:
-                integrands[layer][k] = grads[layer]
-            for layer in failing:
-                used[layer] = level
-                scores[layer] = _integral(attention[layer], integrands[layer], level, finest)
+            run.planned = run.done + sum(steps + 1 - len(path.values) for path in paths)
+            _, values = run(plan)
+            for (layer, alpha), value, grads in values:
+                paths[layer].add(alpha, value, grads[layer], attention[layer])
+        if progress is not None:
+            progress(run.done, run.done)  # planned was the most the run could still take: it took this many
+    scores = [path.integral(attention[layer]) for layer, path in enumerate(paths)]
     stacked = torch.stack(scores).numpy()  # [L, H, T, T]
+    zeroed = np.array([path.value(0.0) for path in paths])
     deltas = stacked.sum(axis=(1, 2, 3)) - (full - zeroed)
-    changes = np.array([_change(attention[layer], integrands[layer], scores[layer], used[layer], finest)
-                        for layer in range(layers)])
-    unmet = _unconverged_note(deltas, full - zeroed, used, tolerance or DEFAULT_TOLERANCE, changes)
+    used = [path.intervals for path in paths]
+    bounds = np.array([path.error_bound() for path in paths])
+    unmet = _unconverged_note(bounds, full - zeroed, used, tolerance or DEFAULT_TOLERANCE)
     return AttentionAttribution(
         model_name=bundle.name,
         architecture=bundle.architecture,
@@ -259,106 +256,122 @@ def attention_attribution(
         readout=prepared.readout,
         steps=max(used),
         layer_steps=np.array(used),
+        error_bounds=bounds,
         seconds=time.perf_counter() - started,
         truncated=prepared.truncated,
         notes=dense_notes(bundle, prepared, target, label, logits) + ((unmet,) if unmet else ()),
     )
 
 
-def _change(attention: torch.Tensor, integrands: dict[int, torch.Tensor], score: torch.Tensor, level: int,
-            finest: int) -> float:
-    """How far the layer's scores moved from the level below (its nested points, no new pass), relative to its
-    largest score: the completeness check alone can pass by cancellation (one sum matches while the edges are
-    far off: on the shipped baseline a layer passed at 4 intervals with its strongest edge 8.6x too small)."""
-    if level < 2:
-        return 0.0
-    coarser = _integral(attention, integrands, level // 2, finest)
-    return float((score - coarser).abs().max()) / max(float(score.abs().max()), 1e-12)
+def _first_intervals(steps: int) -> int:
+    """The first grid's intervals: FIRST_STEPS, or `steps` rounded down to even if fewer (Simpson panels span two;
+    one interval for steps 1)."""
+    return max(1, min(FIRST_STEPS, steps - steps % 2 if steps > 1 else 1))
 
 
-def _converged(attention: torch.Tensor, integrands: dict[int, torch.Tensor], score: torch.Tensor, level: int,
-               finest: int, gap: float, tolerance: float) -> bool:
-    """Completeness within `tolerance` of the layer's gap, and its scores within EDGE_CHANGE of the level below."""
-    complete = abs(float(score.sum()) - gap) < tolerance * max(abs(gap), GAP_FLOOR)
-    return complete and _change(attention, integrands, score, level, finest) < EDGE_CHANGE
+class _LayerPath:
+    """One layer's path points: alpha -> (F(alpha A), the integrand dF/dA at alpha A [H, T, T]) on a dyadic grid of
+    Simpson panels [start, stop] (midpoint evaluated too). The integrand summed against A is dF/dalpha, whose
+    integral over a panel is exactly F(stop) - F(start): each panel knows its own quadrature error at no extra
+    cost, as adaptive IG's do (attribution/ig_adaptive.py)."""
+
+    def __init__(self, ends: np.ndarray) -> None:
+        self.ends = ends
+        if len(ends) > 2:
+            self.starts, self.stops = ends[:-2:2], ends[2::2]
+        else:  # one interval: a single panel, its middle added by the first split
+            self.starts, self.stops = ends[:1], ends[1:]
+        self.values: dict[float, float] = {}
+        self.integrands: dict[float, torch.Tensor] = {}
+        self.slopes: dict[float, float] = {}  # alpha -> dF/dalpha = sum(A * integrand)
+
+    def add(self, alpha: float, value: float, integrand: torch.Tensor, attention: torch.Tensor | None) -> None:
+        self.values[alpha], self.integrands[alpha] = value, integrand
+        if attention is not None:
+            self.slopes[alpha] = float((attention.double() * integrand.double()).sum())
+
+    def value(self, alpha: float) -> float:
+        return self.values[alpha]
+
+    @property
+    def intervals(self) -> int:
+        return len(self.values) - 1
+
+    def _simpson(self) -> bool:
+        return all((a + c) / 2 in self.values for a, c in zip(self.starts, self.stops))
+
+    def errors(self) -> np.ndarray:
+        """[panels] each panel's Simpson estimate of F(stop) - F(start) minus its exact value (trapezoid while a
+        panel's middle is not yet evaluated)."""
+        out = []
+        for a, c in zip(self.starts, self.stops):
+            m = (a + c) / 2
+            if m in self.values:
+                estimate = (c - a) / 6 * (self.slopes[a] + 4 * self.slopes[m] + self.slopes[c])
+            else:
+                estimate = (c - a) / 2 * (self.slopes[a] + self.slopes[c])
+            out.append(estimate - (self.values[c] - self.values[a]))
+        return np.array(out)
+
+    def error_bound(self) -> float:
+        """The sum of |error| over panels: >= the completeness error, and errors of opposite sign cannot cancel."""
+        return float(np.abs(self.errors()).sum())
+
+    def to_split(self, tolerance: float, gap: float, max_points: int) -> list[float]:
+        """The new points this round: the middle of a panel without one, else the quarter points of each panel
+        to bisect (ig_adaptive._panels_to_split), until the error bound is within `tolerance` x |gap| (floored at
+        GAP_FLOOR) or `max_points` would be passed. Updates the panels for the points returned."""
+        missing = [(a + c) / 2 for a, c in zip(self.starts, self.stops) if (a + c) / 2 not in self.values]
+        if missing:
+            return missing[: max(0, max_points - len(self.values))]
+        errors, widths = self.errors(), self.stops - self.starts
+        allowed = tolerance * max(abs(gap), GAP_FLOOR)
+        if float(np.abs(errors).sum()) <= allowed:
+            return []
+        split = _panels_to_split(errors, widths, allowed, (max_points - len(self.values)) // 2)
+        if len(split) == 0:
+            return []
+        middles = (self.starts[split] + self.stops[split]) / 2
+        new = np.concatenate([(self.starts[split] + middles) / 2, (middles + self.stops[split]) / 2])
+        keep = np.setdiff1d(np.arange(len(self.starts)), split)
+        self.starts = np.concatenate([self.starts[keep], self.starts[split], middles])
+        self.stops = np.concatenate([self.stops[keep], middles, self.stops[split]])
+        order = np.argsort(self.starts, kind="stable")
+        self.starts, self.stops = self.starts[order], self.stops[order]
+        return [float(a) for a in new]
+
+    def integral(self, attention: torch.Tensor) -> torch.Tensor:
+        """A * (composite Simpson over the panels of the integrand), [H, T, T] (trapezoid on a panel without its
+        middle, which only a budget of 2 points leaves)."""
+        total = torch.zeros_like(attention)
+        for a, c in zip(self.starts, self.stops):
+            m = (a + c) / 2
+            if m in self.integrands:
+                total += float((c - a) / 6) * (self.integrands[a] + 4 * self.integrands[m] + self.integrands[c])
+            else:
+                total += float((c - a) / 2) * (self.integrands[a] + self.integrands[c])
+        return attention * total
 
 
-def _unconverged_note(deltas: np.ndarray, gaps: np.ndarray, used: list[int], tolerance: float,
-                      changes: np.ndarray | None = None) -> str | None:
-    """A warning naming the layers whose completeness error is still over `tolerance`, or whose change from the
-    level below (`changes`, relative to the layer's largest score) is still over EDGE_CHANGE, at their last level
-    (the pages warn on UNRELIABLE, as for the embedding methods); None when every layer meets both."""
-    relative = np.abs(deltas) / np.maximum(np.abs(gaps), GAP_FLOOR)  # as relative_deltas
-    changes = np.zeros(len(deltas)) if changes is None else changes
-    failing = [layer for layer in range(len(deltas)) if relative[layer] >= tolerance or changes[layer] >= EDGE_CHANGE]
+def _unconverged_note(bounds: np.ndarray, gaps: np.ndarray, used: list[int], tolerance: float) -> str | None:
+    """A warning naming the layers whose error bound (the sum of their panels' |errors|) is still over
+    `tolerance` of their gap at the most points allowed (the pages warn on UNRELIABLE, as for the embedding
+    methods); None when every layer meets it."""
+    relative = np.abs(bounds) / np.maximum(np.abs(gaps), GAP_FLOOR)  # as relative_deltas
+    failing = [layer for layer in range(len(bounds)) if relative[layer] > tolerance]
     if not failing:
         return None
     # layers numbered from 0, as the pages number them
-    listed = ", ".join(
-        f"layer {layer}: {relative[layer]:.1%} after {used[layer]} intervals"
-        + (f", its edges {changes[layer]:.0%} off those of half as many" if changes[layer] >= EDGE_CHANGE else "")
-        for layer in failing
-    )
+    listed = ", ".join(f"layer {layer}: {relative[layer]:.1%} after {used[layer]} intervals" for layer in failing)
     return (
-        f"Attribution graph: the completeness error is over {tolerance:.0%}, or the edges still move by "
-        f"{EDGE_CHANGE:.0%} from half as many intervals, with every interval allowed spent ({listed}): the "
-        f"integral has not converged, so {UNRELIABLE} for {'that layer' if len(failing) == 1 else 'those layers'}"
+        f"Attribution graph: the error bound is over {tolerance:.0%} of the layer's total with every interval "
+        f"allowed spent ({listed}): the integral has not converged, so {UNRELIABLE} for "
+        f"{'that layer' if len(failing) == 1 else 'those layers'}"
     )
-
-
-def _levels(steps: int) -> list[int]:
-    """The interval counts a layer goes through: FIRST_STEPS (or `steps` if fewer), doubled while within `steps`."""
-    levels = [min(FIRST_STEPS, steps)]
-    while levels[-1] * 2 <= steps:
-        levels.append(levels[-1] * 2)
-    return levels
-
-
-def _new_points(level: int, finest: int, first: bool = False) -> list[int]:
-    """Finest-grid indices of the Clenshaw-Curtis points `level` adds to the level below it (all its interior
-    points when `first`); the end points (alpha 0 and 1) are evaluated once for every layer, not here."""
-    stride = finest // level
-    return [j * stride for j in range(1, level) if first or j % 2 == 1]
-
-
-def _alpha(index: int, finest: int) -> float:
-    """The Clenshaw-Curtis node of finest-grid `index` on [0, 1] (0 -> 0, finest -> 1)."""
-    return float((1.0 - np.cos(np.pi * index / finest)) / 2.0)
-
-
-def _integral(attention: torch.Tensor, integrands: dict[int, torch.Tensor], level: int, finest: int) -> torch.Tensor:
-    """A * (Clenshaw-Curtis rule with `level` intervals over the integrand), [H, T, T]."""
-    weights = clenshaw_curtis_weights(level)
-    stride = finest // level
-    total = torch.zeros_like(attention)
-    for j, weight in enumerate(weights):
-        total += float(weight) * integrands[j * stride]
-    return attention * total
-
-
-def clenshaw_curtis_weights(n: int) -> np.ndarray:
-    """[n + 1] weights of the Clenshaw-Curtis rule with n intervals on [0, 1], for the nodes (1 - cos(pi j / n)) / 2,
-    j = 0..n (Trefethen, Spectral Methods in MATLAB, clencurt)."""
-    if n == 1:
-        return np.array([0.5, 0.5])
-    theta = np.pi * np.arange(n + 1) / n
-    weights = np.zeros(n + 1)
-    inner = np.ones(n - 1)
-    if n % 2 == 0:
-        weights[0] = weights[n] = 1.0 / (n * n - 1)
-        for k in range(1, n // 2):
-            inner -= 2.0 * np.cos(2 * k * theta[1:-1]) / (4 * k * k - 1)
-        inner -= np.cos(n * theta[1:-1]) / (n * n - 1)
-    else:
-        weights[0] = weights[n] = 1.0 / (n * n)
-        for k in range(1, (n - 1) // 2 + 1):
-            inner -= 2.0 * np.cos(2 * k * theta[1:-1]) / (4 * k * k - 1)
-    weights[1:-1] = 2.0 * inner / n
-    return weights / 2.0  # [-1, 1] -> [0, 1]
 
 
 class _Runner:
-    """Runs rows (layer scaled or None, finest-grid index) in batches of rows_per_batch, and returns the attention
+    """Runs rows (layer scaled or None, alpha) in batches of rows_per_batch, and returns the attention
     of every layer (from the unscaled row, when there is one) and, per row, F and the integrand of every layer."""
 
     def __init__(
@@ -367,16 +380,15 @@ class _Runner:
         prepared: Prepared,
         projections: list[nn.Module],
         label: int,
-        finest: int,
         progress: Callable[[int, int], None] | None,
     ) -> None:
         self.bundle, self.prepared, self.projections, self.label = bundle, prepared, projections, label
-        self.finest, self.progress = finest, progress
+        self.progress = progress
         self.done = 0
         self.planned = 0
         self.chunk = rows_per_batch(bundle, prepared.length)
 
-    def __call__(self, plan: list[tuple[int | None, int]]):
+    def __call__(self, plan: list[tuple[int | None, float]]):
         bundle, prepared = self.bundle, self.prepared
         layers, length = len(self.projections), prepared.length
         attention: list[torch.Tensor] | None = None
@@ -387,9 +399,9 @@ class _Runner:
         for start in range(0, len(plan), self.chunk):
             rows = plan[start : start + self.chunk]
             scales = torch.ones(layers, len(rows), device=bundle.device)
-            for row, (layer, k) in enumerate(rows):
+            for row, (layer, alpha) in enumerate(rows):
                 if layer is not None:
-                    scales[layer, row] = _alpha(k, self.finest)
+                    scales[layer, row] = alpha
             needed = sorted({layer for layer, _ in rows if layer is not None})
             if any(layer is None for layer, _ in rows):
                 needed = list(range(layers))
@@ -402,13 +414,13 @@ class _Runner:
                 )
                 target_logits = out.logits[:, self.label]
                 grads = dict(zip(needed, torch.autograd.grad(target_logits.sum(), [out.attentions[n] for n in needed])))
-            for row, (layer, k) in enumerate(rows):
+            for row, (layer, alpha) in enumerate(rows):
                 if layer is None:  # nothing scaled: A and the integrand (alpha = 1) of every layer
                     attention = [a[row].detach().float().cpu() for a in out.attentions]
                     per_layer = {n: grads[n][row].detach().float().cpu() for n in range(layers)}
                 else:
                     per_layer = {layer: grads[layer][row].detach().float().cpu()}
-                values.append(((layer, k), float(target_logits[row].detach()), per_layer))
+                values.append(((layer, alpha), float(target_logits[row].detach()), per_layer))
             self.done += len(rows)
             if self.progress is not None:
                 self.progress(self.done, max(self.planned, self.done))

@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
                 # each layer's delta over its gap (F(x) - F(layer's attention zeroed)), the share its check holds
                 # under the tolerance: the deltas alone could not be checked
                 "relative_delta": result.relative_deltas.tolist(),
+                # the sum of each layer's |panel errors| over its gap: what its refinement held under the tolerance
+                "relative_error_bound": result.relative_error_bounds.tolist(),
                 "steps": result.steps,
                 **({"notes": list(result.notes)} if result.notes else {}),  # a layer that has not converged
             }

@@ -74,7 +74,8 @@ def test_cli_graph_prints_nodes_and_edges(checkpoint, tmp_path):
     from explainer.attribution.graph import DEFAULT_TOLERANCE
 
     assert len(payload["relative_delta"]) == len(payload["convergence_delta"]) == 2
-    assert "notes" in payload or all(share <= DEFAULT_TOLERANCE for share in payload["relative_delta"])
+    assert "notes" in payload or all(share <= DEFAULT_TOLERANCE for share in payload["relative_error_bound"])
+    assert all(d <= b + 1e-5 for d, b in zip(payload["relative_delta"], payload["relative_error_bound"]))
 
 
 def test_cli_reports_bad_input(checkpoint, tmp_path, capsys, monkeypatch):
