@@ -331,7 +331,7 @@ def graph_figure(graph: AttributionGraph) -> go.Figure:
     hovering an edge's midpoint shows its weight and the heads carrying it. Layers and heads are numbered from 0,
     as on the Attention and Causal pages: the edge into row l is the attention of layer l - 1."""
     figure = go.Figure()
-    labels = [plot_text(t) for t in graph.tokens]
+    labels = [plot_text(display_token(t)) for t in graph.tokens]  # "Ġfilm" reads "film", as on the other charts
     strongest = max((e.weight for e in graph.edges), default=1.0) or 1.0
     mid_x, mid_y, mid_text = [], [], []
     for edge in graph.edges:

@@ -137,3 +137,13 @@ def test_a_per_layer_method_says_its_one_score_per_token_is_the_mean_of_its_hidd
     assert "mean" not in views.bars(gradients).layout.title.text
     columns = list(views.methods_table({"layer_conductance": conductance, "integrated_gradients": gradients}))
     assert columns == ["token", "Layer conductance (mean over the 3 hidden states)", "Integrated gradients"]
+
+
+def test_graph_axis_names_tokens_as_the_bars_do():
+    """The graph's axis read "5 Ġfilm" and "1 ▁A" where every other chart of the page reads "5 film" and "1 A"."""
+    tokens = ("<s>", "ĠA", "Ġfilm", "▁big", "Ġ", "<b>")
+    graph = AttributionGraph(tokens=tokens, num_layers=1, prediction=(1, 0), threshold=0.1, target_label="positive",
+                             nodes=((1, 0), (0, 2)), edges=())
+    figure = views.graph_figure(graph)
+    assert list(figure.layout.xaxis.ticktext) == views.token_labels(tokens)
+    assert "token 2 film" in " ".join(figure.data[-1].hovertext)
