@@ -91,6 +91,8 @@ if trace is not None:
     results = caches.get_attributions(name, text, target, options, progress=step("Attributing", 0))
     faithful = caches.get_faithfulness(name, text, target, options, progress=step("Faithfulness", len(METHODS)))
     bar.empty()
+    if (warning := attribution_figures.every_method_warning(results)) is not None:
+        st.warning(warning)
     st.dataframe(attribution_figures.methods_table(results).round(4), hide_index=True, width="stretch")
     st.download_button("Attributions as JSON", json.dumps({m: r.as_dict() for m, r in results.items()}, indent=1),
                        file_name="attributions.json", mime="application/json", key="attribution_json",
@@ -103,7 +105,8 @@ if trace is not None:
         "(DeYoung et al. 2020), tokens removed from the sequence at 1, 5, 10, 20 and 50%."
     )
     chart(attribution_figures.faithfulness_curves(faithful), "faithfulness")
-    st.dataframe(attribution_figures.faithfulness_table(faithful), hide_index=True, width="stretch")
+    unreliable = attribution_figures.unreliable_methods(results)
+    st.dataframe(attribution_figures.faithfulness_table(faithful, unreliable), hide_index=True, width="stretch")
 
     st.subheader("Agreement between methods")
     st.caption("Rank agreement over the text tokens, by magnitude (|attribution|): signs left out, since three methods "

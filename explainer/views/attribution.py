@@ -6,7 +6,7 @@ user text may contain markup and plotly interprets a subset of HTML in its strin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -223,21 +223,47 @@ def layer_heatmap(attribution: Attribution) -> go.Figure:
     return figure
 
 
+NOT_RELIABLE_MARK = " (not reliable)"  # after a method's name in the tables of every method
+
+
+def unreliable_methods(attributions: Mapping[str, Attribution]) -> list[str]:
+    """The methods whose scores for this text carry the not-reliable note (a path integral that did not converge):
+    the tables mark them and every_method_warning names them, since their scores feed every section."""
+    return [method for method, result in attributions.items() if any(UNRELIABLE in note for note in result.notes)]
+
+
+def every_method_warning(attributions: Mapping[str, Attribution]) -> str | None:
+    """The warning over the every-method sections, or None: layer conductance missing completeness by 172% on a
+    Llama was said on its own view only, while its column, faithfulness and agreement were shown as any other."""
+    failing = unreliable_methods(attributions)
+    if not failing:
+        return None
+    names = ", ".join(method_title(method) for method in failing)
+    its, has = ("its", "has") if len(failing) == 1 else ("their", "have")
+    return (f"{names}: {UNRELIABLE} (the integral {has} not converged on this text; {its} own view says by how "
+            f"much). {its.capitalize()} scores are in the table, the faithfulness curves and the agreement maps "
+            "below all the same: read them with that in mind.")
+
+
 def methods_table(attributions: Mapping[str, Attribution]) -> pd.DataFrame:
-    """One row per token, one column per method (raw values), plus each method's convergence delta below."""
+    """One row per token, one column per method (raw values); a method whose scores are not reliable on this text
+    is marked so in its column's name."""
     first = next(iter(attributions.values()))
     table = pd.DataFrame({"token": [display_token(token) for token in first.tokens]})  # as the axes show them
+    failing = unreliable_methods(attributions)
     for method, result in attributions.items():
         mean = layer_mean_note(result)
-        table[method_title(method) + (f" ({mean})" if mean else "")] = result.scores
+        mark = NOT_RELIABLE_MARK if method in failing else ""
+        table[method_title(method) + (f" ({mean})" if mean else "") + mark] = result.scores
     return table
 
 
-def faithfulness_table(results: Mapping[str, Faithfulness]) -> pd.DataFrame:
+def faithfulness_table(results: Mapping[str, Faithfulness], unreliable: Sequence[str] = ()) -> pd.DataFrame:
     """One row per method: its faithfulness measures to 4 places; a measure this text leaves undefined (the
     comprehensiveness of a model's one text token when it adds no special tokens: removing it leaves nothing to
-    read) says so instead of an empty cell."""
-    table = pd.DataFrame([{"method": method_title(m), **f.summary()} for m, f in results.items()]).round(4)
+    read) says so instead of an empty cell. Methods in `unreliable` (unreliable_methods) are marked."""
+    table = pd.DataFrame([{"method": method_title(m) + (NOT_RELIABLE_MARK if m in unreliable else ""), **f.summary()}
+                          for m, f in results.items()]).round(4)
     table = table.rename(columns={"deletion_auc": "deletion AUC", "insertion_auc": "insertion AUC", "aopc": "AOPC"})
     return table.astype(object).where(table.notna(), "not defined")
 

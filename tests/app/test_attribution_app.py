@@ -147,6 +147,25 @@ def test_scores_that_ran_out_of_steps_get_a_warning_not_a_caption(monkeypatch):
     assert told in [w.value for w in app.warning] and told not in [c.value for c in app.caption]
 
 
+def test_a_method_not_reliable_on_this_text_is_marked_in_every_section_that_uses_it(monkeypatch):
+    """Layer conductance missing completeness by 172% (a Llama) was warned of on its own view only; its column, its
+    faithfulness and its agreement were shown as any other's."""
+    from explainer.attribution import attributing
+
+    told = f"Layer conductance: it misses completeness by +9 after 4 steps: so {attributing.UNRELIABLE}"
+    monkeypatch.setattr(attributing, "completeness_note",
+                        lambda method, *args: told if method == "layer_conductance" else None)
+    app = run_page({"text": "A marked little film.", "method": "saliency"})
+    assert not app.exception, app.exception
+    warned = [w.value for w in app.warning if w.value.startswith("Layer conductance: ")]
+    assert len(warned) == 1 and "faithfulness curves and the agreement maps" in warned[0], warned
+    table = next(d.value for d in app.dataframe if "token" in d.value.columns)
+    marked = [column for column in table.columns if column.endswith("(not reliable)")]
+    assert len(marked) == 1 and marked[0].startswith("Layer conductance"), list(table.columns)
+    faithfulness = next(d.value for d in app.dataframe if "method" in d.value.columns)
+    assert [m for m in faithfulness["method"] if m.endswith("(not reliable)")] == ["Layer conductance (not reliable)"]
+
+
 def test_a_label_named_predicted_label_is_a_label_of_its_own(tmp_path, tokenizer):
     """The picker offered "Predicted label" twice (the prediction, then the label), and both meant the prediction;
     a link's target=Predicted+label reopened on the prediction too. Streamlit tells entries apart by the text shown,
