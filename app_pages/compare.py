@@ -52,12 +52,13 @@ if mode == MODES[0]:
     for side, trace in (("A", result.trace_a), ("B", result.trace_b)):
         session.warn_if_truncated(trace, f"Model {side} ({markdown_literal(trace.model_name)}): ")
     columns = st.columns(2)
-    for column, side, trace in ((columns[0], "A", result.trace_a), (columns[1], "B", result.trace_b)):
+    sides = ((columns[0], "A", result.trace_a, None), (columns[1], "B", result.trace_b, result.order_b))
+    for column, side, trace, order in sides:  # B's bars in A's label order where they have the same labels
         column.subheader(f"{side}: {markdown_literal(trace.model_name)}")
         column.markdown(f"Predicts {markdown_strong(trace.predicted_label)} "
                         f"({trace.probabilities[trace.predicted]:.1%})")
         with column:
-            chart(attention_figures.prediction_bars(trace), f"prediction_{side}")
+            chart(attention_figures.prediction_bars(trace, order), f"prediction_{side}")
     compared = (name_a, name_b, current.text, by_layer)
     if not compare_ui.rest_may_follow(compared):
         links.stop()  # the matched heads and attributions follow once the browser has drawn the predictions

@@ -158,6 +158,18 @@ class TextComparison:
     def same_prediction(self) -> bool:
         return label_key(self.trace_a.predicted_label) == label_key(self.trace_b.predicted_label)
 
+    @property
+    def order_b(self) -> list[int] | None:
+        """B's label indices in A's label order, where both models have the same labels once each (B may number
+        them otherwise: its bars listed POSITIVE above NEGATIVE beside A's negative above positive); else None."""
+        names_a, names_b = self.trace_a.label_names, self.trace_b.label_names
+        if len({label_key(n) for n in names_b}) != len(names_b):
+            return None
+        try:
+            return label_order(names_a, names_b)
+        except CompareError:
+            return None
+
 
 def label_order(names_a: tuple[str, ...], names_b: tuple[str, ...]) -> list[int]:
     """For each label of A, the index of the same label (label_key) in B; CompareError if the two models do not

@@ -6,6 +6,7 @@ subset of HTML in those strings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,16 +19,20 @@ if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
 
 
-def prediction_bars(trace: Trace) -> go.Figure:
-    labels = label_texts(trace.label_names)
-    colors = ["#b0b0b0" if i != trace.predicted else "#1f77b4" for i in range(len(labels))]
+def prediction_bars(trace: Trace, order: Sequence[int] | None = None) -> go.Figure:
+    """One bar per label, top to bottom in `order` (label indices; default the model's own): Compare draws B's in
+    A's order where B numbers the same labels otherwise."""
+    order = list(range(len(trace.label_names))) if order is None else list(order)
+    labels = [label_texts(trace.label_names)[i] for i in order]
+    probabilities = trace.probabilities[order]
+    colors = ["#b0b0b0" if i != trace.predicted else "#1f77b4" for i in order]
     figure = go.Figure(
         go.Bar(
-            x=trace.probabilities,
+            x=probabilities,
             y=labels,
             orientation="h",
             marker_color=colors,
-            text=[f"{p:.1%}" for p in trace.probabilities],
+            text=[f"{p:.1%}" for p in probabilities],
             textposition="auto",
             hovertemplate="%{y}: %{x:.4f}<extra></extra>",
         )

@@ -383,6 +383,29 @@ def test_compare_matches_within_layers_only_when_both_models_have_as_many(checkp
         "layers."]
 
 
+def test_compare_draws_bs_prediction_in_as_label_order(checkpoint, tmp_path):
+    """B numbering the same labels otherwise (POSITIVE, NEGATIVE) had its bars listed upside down beside A's."""
+    import json
+    import shutil
+
+    folder = shutil.copytree(checkpoint("bert"), tmp_path / "reversed")
+    config = json.loads((folder / "config.json").read_text())
+    names = {"0": "POS", "1": "NEG"}  # the tests' labels are neg, pos
+    config.update(id2label=names, label2id={name: int(i) for i, name in names.items()})
+    (folder / "config.json").write_text(json.dumps(config))
+    app = open_page("app_pages/compare.py", {"model": str(checkpoint("bert")), "model_b": str(folder),
+                                             "text": "a fine film"})
+    import plotly.io
+
+    a, b = (bars for chart in app.get("plotly_chart") for bars in plotly.io.from_json(chart.proto.spec).data[:1]
+            if bars.hovertemplate == "%{y}: %{x:.4f}<extra></extra>")  # the two prediction charts
+    assert list(a.y) == ["neg", "pos"] and list(b.y) == ["NEG", "POS"]
+    from explainer import load_model, trace
+
+    own = trace(load_model(str(folder)), "a fine film").probabilities  # B's own order: POS, NEG
+    assert list(b.text) == [f"{own[1]:.1%}", f"{own[0]:.1%}"]  # each bar keeps its own label's probability
+
+
 def test_compare_says_when_a_and_b_are_the_same_model_and_when_one_reads_less(checkpoint):
     folder = str(checkpoint("bert"))
     same = open_page("app_pages/compare.py", {"model": folder, "model_b": folder, "text": "a fine film"})
