@@ -54,7 +54,7 @@ def test_each_value_not_used_as_written_is_named_with_what_is_used_once():
     assert told == [
         "The link's layer=`9` is outside 0 to 5 for this model; 5 is used.",
         "The link's tau=`-3` is outside 0 to 1; 0 is used.",
-        "The link's stat=`bogus` is not offered here (entropy, self_share); entropy is used.",
+        "The link's stat=`bogus` is not offered here (entropy, self\\_share); entropy is used.",  # escaped: shows "_"
         "The link's heads=`1,7` names values outside 0 to 3; they are left out.",
         "The link's labels=`positive,meh` names values this data set does not have; they are left out.",
         "The link's tokens=`0-500` is outside 1 to 64 here; 1-64 is used.",
