@@ -26,6 +26,7 @@ import torch
 
 from explainer.attribution import Attribution
 from explainer.attribution.inputs import prepare, rows_per_batch
+from explainer.attribution.registry import REGISTRY
 from explainer.capture.encoding import InputError
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
@@ -80,7 +81,9 @@ def faithfulness(
         raise InputError(f"This attribution is of {attribution.model_name}, not {bundle.name}: faithfulness removes "
                          "tokens in its order and watches the model that made it. Pass that model's bundle.")
     order = ranking(attribution) if order is None else np.asarray(order)
-    prepared = prepare(bundle, attribution.text, attribution.baseline)
+    # the model as the attribution ran it: dense, but for attention rollout, which reads the model at its tau
+    dense = REGISTRY[attribution.method].dense if attribution.method in REGISTRY else True
+    prepared = prepare(bundle, attribution.text, attribution.baseline, dense=dense)
     n = len(order)
     counts = curve_counts(n)
     rank = np.full(prepared.length, n)  # special tokens rank after everything: never removed

@@ -193,10 +193,11 @@ def attention_attribution(
     progress: Callable[[int, int], None] | None = None,
 ) -> AttentionAttribution:
     """Self-attention attribution of every layer for `text`. `steps` is the most path intervals a layer may use:
-    each layer starts at FIRST_STEPS (or `steps` if fewer) and bisects its worst panels, reusing its points, until
-    its error bound is within `tolerance` x |F(x) - F(layer zeroed)| or `steps` is reached (tolerance 0: every
-    layer at `steps`). `progress(done_rows, rows_planned)` per chunk; rows_planned is the most the run can still
-    take, so it shrinks as layers pass."""
+    each layer starts at FIRST_STEPS (or `steps` rounded down to even, if fewer) and bisects its worst panels,
+    reusing its points, until its error bound is within `tolerance` x |F(x) - F(layer zeroed)| or no panel fits
+    under `steps` (tolerance 0: every layer at `steps`, rounded down to even, unless its error is exactly 0).
+    `progress(done_rows, rows_planned)` per chunk; rows_planned is the most the run can still take, so it shrinks
+    as layers pass."""
     if (why := graph_unavailable(bundle.model, bundle.architecture)) is not None:
         raise GraphUnsupported(why)
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
@@ -222,13 +223,18 @@ def attention_attribution(
         for (layer, alpha), value, grads in values:
             for each in range(layers) if layer is None else (layer,):
                 paths[each].add(alpha, value, grads[each], attention[each])
-        while True:
+        refining = set(range(layers))
+        while refining:
             plan: list[tuple[int | None, float]] = []
-            for layer, path in enumerate(paths):
-                plan += [(layer, a) for a in path.to_split(tolerance, full - path.value(0.0), steps + 1)]
+            for layer in sorted(refining):
+                points = paths[layer].to_split(tolerance, full - paths[layer].value(0.0), steps + 1)
+                plan += [(layer, a) for a in points]
+                if not points:  # within the tolerance, or out of points: done
+                    refining.discard(layer)
             if not plan:
                 break
-            run.planned = run.done + sum(steps + 1 - len(path.values) for path in paths)
+            # the most the run can still take: each layer still refining up to its cap (this round's points too)
+            run.planned = run.done + sum(steps + 1 - len(paths[layer].values) for layer in refining)
             _, values = run(plan)
             for (layer, alpha), value, grads in values:
                 paths[layer].add(alpha, value, grads[layer], attention[layer])
@@ -279,7 +285,7 @@ class _LayerPath:
         self.ends = ends
         if len(ends) > 2:
             self.starts, self.stops = ends[:-2:2], ends[2::2]
-        else:  # one interval: a single panel, its middle added by the first split
+        else:  # one interval (steps 1): one panel without a middle, the trapezoid
             self.starts, self.stops = ends[:1], ends[1:]
         self.values: dict[float, float] = {}
         self.integrands: dict[float, torch.Tensor] = {}
@@ -296,9 +302,6 @@ class _LayerPath:
     @property
     def intervals(self) -> int:
         return len(self.values) - 1
-
-    def _simpson(self) -> bool:
-        return all((a + c) / 2 in self.values for a, c in zip(self.starts, self.stops))
 
     def errors(self) -> np.ndarray:
         """[panels] each panel's Simpson estimate of F(stop) - F(start) minus its exact value (trapezoid while a
@@ -318,12 +321,9 @@ class _LayerPath:
         return float(np.abs(self.errors()).sum())
 
     def to_split(self, tolerance: float, gap: float, max_points: int) -> list[float]:
-        """The new points this round: the middle of a panel without one, else the quarter points of each panel
-        to bisect (ig_adaptive._panels_to_split), until the error bound is within `tolerance` x |gap| (floored at
-        GAP_FLOOR) or `max_points` would be passed. Updates the panels for the points returned."""
-        missing = [(a + c) / 2 for a, c in zip(self.starts, self.stops) if (a + c) / 2 not in self.values]
-        if missing:
-            return missing[: max(0, max_points - len(self.values))]
+        """The new points this round: the quarter points of each panel to bisect (ig_adaptive._panels_to_split),
+        none once the error bound is within `tolerance` x |gap| (floored at GAP_FLOOR) or a split would pass
+        `max_points`. Updates the panels for the points returned."""
         errors, widths = self.errors(), self.stops - self.starts
         allowed = tolerance * max(abs(gap), GAP_FLOOR)
         if float(np.abs(errors).sum()) <= allowed:

@@ -19,9 +19,9 @@ if TYPE_CHECKING:  # torch-free on import: views read the notes below
 # bug). Not "skips some": on a text whose gates are all above τ it skips none, and on one below, all.
 ATTRIBUTED_DENSE = (
     "ThoughtBeacon model attributed dense: every MLP update runs, scaled by its gate, where at its τ the model skips "
-    "each update whose gate is below τ (skipping is a step function, which gradients cannot see; every method runs "
-    "dense, so all explain the same function). So its logits and probabilities here can differ a little from the "
-    "other pages', which show the model at its τ."
+    "each update whose gate is below τ (skipping is a step function, which gradients cannot see; every method but "
+    "attention rollout, which reads no gradient, runs dense, so they explain the same function). So its logits and "
+    "probabilities here can differ a little from the other pages', which show the model at its τ."
 )
 RUN_DENSE = (
     "ThoughtBeacon model run dense: every MLP update runs, scaled by its gate, where at its τ the model skips each "

@@ -124,7 +124,7 @@ def same_layer_toggle(bundle_a: ModelBundle, bundle_b: ModelBundle) -> bool:
     layers_a, layers_b = sizes(bundle_a.model.config).layers, sizes(bundle_b.model.config).layers
     label = "Match heads only within the same layer"
     if layers_a != layers_b:
-        if raw == "1":  # dropped from the address without a word, where other unusable values are said
+        if raw is not None and raw.strip() == "1":  # dropped from the address without a word otherwise
             links.tell_adjusted("same_layer", raw, f"does not apply here: A has {layers_a} layers and B {layers_b}, "
                                 "so heads are matched across all layers")
         st.toggle(label, value=False, disabled=True, key="compare_by_layer_unequal",

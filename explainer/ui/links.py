@@ -356,12 +356,14 @@ def tell_clamped(param: str, value: Any, why: str) -> None:
 def offered_list(names: Iterable[str], limit: int = 120) -> str:
     """Names a widget offers, for a toast: escaped (label names come from a model's config), joined by commas, and
     cut after the names that fit in `limit` characters ("…" for the rest)."""
-    kept: list[str] = []
-    for name in names:
-        if kept and len(", ".join([*kept, name])) > limit - 3:
-            return ", ".join(map(markdown_literal, kept)) + ", …"
-        kept.append(name)
-    return ", ".join(map(markdown_literal, kept))
+    escaped = [markdown_literal(name) for name in names]
+    count, length = 1, len(escaped[0]) if escaped else 0  # a first name is always shown, however long
+    while count < len(escaped):  # the most whole names that fit, with ", …" after them where some are left out
+        longer = length + 2 + len(escaped[count])
+        if longer + (3 if count + 1 < len(escaped) else 0) > limit:
+            break
+        count, length = count + 1, longer
+    return ", ".join(escaped[:count]) + (", …" if count < len(escaped) else "")
 
 
 def mark_seeded(key: str, param: str) -> None:
@@ -550,8 +552,9 @@ def seed_names(key: str, param: str, allowed: Sequence[str]) -> list[str]:
     seed_option(key, param, lambda raw: parse_names(raw, allowed), [])
     chosen = list(st.session_state[key])
     _adjust(key, [name for name in chosen if name in allowed])
-    if raw is not None and unmatched_names(raw, allowed):
-        tell_adjusted(param, raw, "names values this data set does not have; they are left out")
+    if raw is not None and (unmatched := unmatched_names(raw, allowed)):
+        tell_adjusted(param, raw, f"names values this data set does not have ({offered_list(unmatched)}); they are "
+                      "left out")
     elif raw is None and len(st.session_state[key]) < len(chosen):  # the session's own, chosen on another data set
         gone = [name for name in chosen if name not in allowed]
         tell_clamped(param, ",".join(gone), "names values this data set does not have; they are left out")

@@ -23,7 +23,8 @@ def prediction_bars(trace: Trace, order: Sequence[int] | None = None) -> go.Figu
     """One bar per label, top to bottom in `order` (label indices; default the model's own): Compare draws B's in
     A's order where B numbers the same labels otherwise."""
     order = list(range(len(trace.label_names))) if order is None else list(order)
-    labels = [label_texts(trace.label_names)[i] for i in order]
+    texts = label_texts(trace.label_names)  # once: it compares every name with every other
+    labels = [texts[i] for i in order]
     probabilities = trace.probabilities[order]
     colors = ["#b0b0b0" if i != trace.predicted else "#1f77b4" for i in order]
     figure = go.Figure(

@@ -227,8 +227,9 @@ NOT_RELIABLE_MARK = " (not reliable)"  # after a method's name in the tables of 
 
 
 def unreliable_methods(attributions: Mapping[str, Attribution]) -> list[str]:
-    """The methods whose scores for this text carry the not-reliable note (a path integral that did not converge):
-    the tables mark them and every_method_warning names them, since their scores feed every section."""
+    """The methods whose scores for this text carry the not-reliable note (a path integral that did not converge,
+    LIME or KernelSHAP with too few samples): the tables mark them and every_method_warning names them, since their
+    scores feed every section."""
     return [method for method, result in attributions.items() if any(UNRELIABLE in note for note in result.notes)]
 
 
@@ -239,10 +240,10 @@ def every_method_warning(attributions: Mapping[str, Attribution]) -> str | None:
     if not failing:
         return None
     names = ", ".join(method_title(method) for method in failing)
-    its, has = ("its", "has") if len(failing) == 1 else ("their", "have")
-    return (f"{names}: {UNRELIABLE} (the integral {has} not converged on this text; {its} own view says by how "
-            f"much). {its.capitalize()} scores are in the table, the faithfulness curves and the agreement maps "
-            "below all the same: read them with that in mind.")
+    its, view = ("its", "its own view says why") if len(failing) == 1 else ("their", "each one's own view says why")
+    return (f"{names}: {UNRELIABLE} on this text ({view}: an integral that has not converged, or too few samples). "
+            f"{its.capitalize()} scores are in the table, the faithfulness curves and the agreement maps below all "
+            "the same: read them with that in mind.")
 
 
 def methods_table(attributions: Mapping[str, Attribution]) -> pd.DataFrame:

@@ -381,6 +381,9 @@ def test_compare_matches_within_layers_only_when_both_models_have_as_many(checkp
     assert [t.value for t in unequal.toast if "same_layer" in t.value] == [  # dropped from the link, and said
         "The link's same_layer=`1` does not apply here: A has 2 layers and B 3, so heads are matched across all "
         "layers."]
+    spaced = open_page("app_pages/compare.py", {"model": str(checkpoint("bert")), "model_b": str(deeper),
+                                               "text": text, "same_layer": " 1"})  # read as 1 on a pair of equal depth
+    assert any("does not apply here" in t.value for t in spaced.toast)
 
 
 def test_compare_draws_bs_prediction_in_as_label_order(checkpoint, tmp_path):

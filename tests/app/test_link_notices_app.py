@@ -56,7 +56,7 @@ def test_each_value_not_used_as_written_is_named_with_what_is_used_once():
         "The link's tau=`-3` is outside 0 to 1; 0 is used.",
         "The link's stat=`bogus` is not offered here (entropy, self\\_share); entropy is used.",  # escaped: shows "_"
         "The link's heads=`1,7` names values outside 0 to 3; they are left out.",
-        "The link's labels=`positive,meh` names values this data set does not have; they are left out.",
+        "The link's labels=`positive,meh` names values this data set does not have (meh); they are left out.",
         "The link's tokens=`0-500` is outside 1 to 64 here; 1-64 is used.",
     ]
     state = app.session_state
@@ -74,7 +74,8 @@ def test_a_label_named_twice_in_another_case_leaves_nothing_out_and_says_nothing
     assert not app.exception and not app.toast and app.session_state["labels_box"] == ["negative", "positive"]
     app = open_with({"labels": "NEGATIVE,meh,%3Cb%3E"})  # only the names no label answers to are left out
     assert [t.value for t in app.toast] == [
-        "The link's labels=`NEGATIVE,meh,%3Cb%3E` names values this data set does not have; they are left out."]
+        "The link's labels=`NEGATIVE,meh,%3Cb%3E` names values this data set does not have (meh, \\<b\\>); they are "
+        "left out."]
 
 
 def test_a_method_another_page_reads_is_quiet_and_one_no_page_reads_is_told():

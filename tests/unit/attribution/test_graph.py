@@ -218,6 +218,8 @@ def test_graph_steps_cap_each_layer_and_bad_options_are_refused(bundle):
     seen = []
     attention_attribution(loaded, TEXT, steps=8, progress=lambda done, total: seen.append((done, total)))
     assert seen and all(done <= total for done, total in seen) and seen[-1][0] == seen[-1][1]
+    totals = [total for _, total in seen]
+    assert totals == sorted(totals, reverse=True)  # the most the run can still take shrinks as layers pass
     for bad in ({"steps": 0}, {"steps": 2.5}, {"tolerance": -0.1}, {"tolerance": 1.0}):
         with pytest.raises(ValueError):
             attention_attribution(loaded, TEXT, **bad)
@@ -284,8 +286,8 @@ def test_a_layer_that_barely_moves_the_logit_is_not_held_to_float_noise():
 
 def test_a_layer_complete_by_cancellation_is_refined_or_named():
     """The shipped baseline: layer 0 met completeness at 4 intervals (0.07%) while its strongest edge was 8.6x too
-    small against 256 intervals, and no warning said so. Its scores' change from 2 intervals (400%) now refines
-    it, and a layer still moving at the cap is named."""
+    small against 256 intervals, and no warning said so. Its panels' errors, which cannot cancel in the error
+    bound, now refine it, and a layer still over at the cap is named."""
     from explainer import load_model
     from explainer.attribution.graph import DEFAULT_STEPS, FIRST_STEPS
 

@@ -251,6 +251,7 @@ def test_attention_rollout_reads_the_model_at_its_own_tau_as_the_attention_page_
     """Rollout reads no gradient, yet ran the model dense: on the shipped ThoughtBeacon model its scores were up to
     18% of the largest off the Attention page's rollout, under a note about gradients."""
     from explainer.attention.statistics import attention_rollout
+    from explainer.attribution.faithfulness import faithfulness
     from explainer.attribution.inputs import DENSE_NOTE
     from explainer.capture.tracing import trace
     from explainer.families import family_of
@@ -268,6 +269,9 @@ def test_attention_rollout_reads_the_model_at_its_own_tau_as_the_attention_page_
             np.testing.assert_allclose(result.logits, captured.logits, atol=1e-5)  # the model's own run
             assert DENSE_NOTE not in result.notes
             assert DENSE_NOTE in attribute(loaded, text, "saliency").notes  # gradients still run dense
+            # its faithfulness watches the model it ran: nothing deleted, the target's probability at tau
+            curve = faithfulness(loaded, result).deletion
+            assert curve[0] == pytest.approx(float(captured.probabilities[result.target]), abs=1e-5)
     finally:
         loaded.model.config.beacon_threshold = saved
 

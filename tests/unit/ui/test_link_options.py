@@ -149,3 +149,7 @@ def test_the_offered_names_in_a_toast_are_escaped_and_cut_after_whole_names():
     assert shown.endswith(", …") and len(shown) <= 120
     assert shown.removesuffix(", …").split(", ") == names[: len(shown.removesuffix(", …").split(", "))]
     assert offered_list(["one long name " * 20]) == "one long name " * 20  # a first name is never cut away
+    assert offered_list(["a" * 50, "b" * 50, "c" * 15]) == ", ".join(["a" * 50, "b" * 50, "c" * 15])  # 119: fits
+    escaped = offered_list(["x_y"] * 40)  # measured as shown: "x\\_y" is 5 characters
+    assert len(escaped) <= 120 and escaped.endswith(", …") and escaped.startswith("x\\_y, ")
+    assert offered_list([]) == ""
