@@ -12,7 +12,7 @@ Adaptive steps per layer, as adaptive IG (ig_adaptive.py): the integrand summed 
 so over any stretch [a, c] of the path its integral is exactly F(c) - F(a), and every path point returns F at no
 extra cost. Each Simpson panel (a, its middle, c) therefore knows its own error. Every layer starts on a uniform
 grid of FIRST_STEPS intervals (two panels); each round bisects, for every layer still over the tolerance, the
-panels carrying most of its error (ig_adaptive._panels_to_split), until the layer's error bound (the sum of its
+panels carrying most of its error (ig_adaptive.panels_to_split), until the layer's error bound (the sum of its
 panels' |errors|, which no cancellation can hide) is within `tolerance` of its total, F(x) - F(x with layer l's
 attention zeroed), or `steps` intervals are spent. The end points are shared: alpha = 0 is that zeroed row
 (needed for the total anyway), alpha = 1 is the unscaled input, one row for every layer at once. Each round's rows
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainer.attribution.ig_adaptive import _panels_to_split
+from explainer.attribution.ig_adaptive import panels_to_split
 from explainer.attribution.inputs import GAP_FLOOR, Prepared, dense_notes, prepare, rows_per_batch, target_of
 from explainer.attribution.options import GRAPH_STEPS as DEFAULT_STEPS  # defined there: the command line reads
 from explainer.attribution.options import GRAPH_THRESHOLD as DEFAULT_THRESHOLD  # them without importing torch
@@ -291,10 +291,9 @@ class _LayerPath:
         self.integrands: dict[float, torch.Tensor] = {}
         self.slopes: dict[float, float] = {}  # alpha -> dF/dalpha = sum(A * integrand)
 
-    def add(self, alpha: float, value: float, integrand: torch.Tensor, attention: torch.Tensor | None) -> None:
+    def add(self, alpha: float, value: float, integrand: torch.Tensor, attention: torch.Tensor) -> None:
         self.values[alpha], self.integrands[alpha] = value, integrand
-        if attention is not None:
-            self.slopes[alpha] = float((attention.double() * integrand.double()).sum())
+        self.slopes[alpha] = float((attention.double() * integrand.double()).sum())
 
     def value(self, alpha: float) -> float:
         return self.values[alpha]
@@ -321,14 +320,14 @@ class _LayerPath:
         return float(np.abs(self.errors()).sum())
 
     def to_split(self, tolerance: float, gap: float, max_points: int) -> list[float]:
-        """The new points this round: the quarter points of each panel to bisect (ig_adaptive._panels_to_split),
+        """The new points this round: the quarter points of each panel to bisect (ig_adaptive.panels_to_split),
         none once the error bound is within `tolerance` x |gap| (floored at GAP_FLOOR) or a split would pass
         `max_points`. Updates the panels for the points returned."""
         errors, widths = self.errors(), self.stops - self.starts
         allowed = tolerance * max(abs(gap), GAP_FLOOR)
         if float(np.abs(errors).sum()) <= allowed:
             return []
-        split = _panels_to_split(errors, widths, allowed, (max_points - len(self.values)) // 2)
+        split = panels_to_split(errors, widths, allowed, (max_points - len(self.values)) // 2)
         if len(split) == 0:
             return []
         middles = (self.starts[split] + self.stops[split]) / 2

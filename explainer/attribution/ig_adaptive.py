@@ -112,7 +112,7 @@ def integrate(
         if (error_bound if stop == "error_bound" else abs(delta)) <= tolerance * abs(values[-1] - values[0]):
             break
         allowed = tolerance * abs(values[-1] - values[0])
-        split = _panels_to_split(errors, widths, allowed, (max_points - len(alphas)) // 2)  # 2 new points per split
+        split = panels_to_split(errors, widths, allowed, (max_points - len(alphas)) // 2)  # 2 new points per split
         if len(split) == 0:
             break
         middles = (starts[split] + stops[split]) / 2
@@ -137,7 +137,7 @@ def integrate(
     )
 
 
-def _panels_to_split(errors: np.ndarray, widths: np.ndarray, allowed: float, budget: int) -> np.ndarray:
+def panels_to_split(errors: np.ndarray, widths: np.ndarray, allowed: float, budget: int) -> np.ndarray:
     """Indices of the panels to bisect: the largest-|error| ones that together carry REFINE_SHARE of the total
     |error| (at least one), and every panel whose |error| is over OVER_SHARE x its width's share of `allowed`
     (the tolerated error bound); at most `budget`, largest |error| first, leaving out panels already at the

@@ -138,14 +138,14 @@ def test_a_round_splits_the_panels_carrying_half_the_error_and_every_panel_well_
     allowed = 0.01  # the tolerated error bound: a quarter-width panel's share is 0.0025
     errors = np.array([0.1, -0.001, -0.006, 0.0001])
     # Panel 0 alone carries half the |error|; panel 2 is over twice its share (0.005) too; 1 and 3 are within.
-    np.testing.assert_array_equal(ig_adaptive._panels_to_split(errors, widths, allowed, budget=10), [0, 2])
-    np.testing.assert_array_equal(ig_adaptive._panels_to_split(errors, widths, allowed, budget=1), [0])
+    np.testing.assert_array_equal(ig_adaptive.panels_to_split(errors, widths, allowed, budget=10), [0, 2])
+    np.testing.assert_array_equal(ig_adaptive.panels_to_split(errors, widths, allowed, budget=1), [0])
     # A loose tolerance leaves only the share rule: one panel still splits, so every round makes progress.
-    np.testing.assert_array_equal(ig_adaptive._panels_to_split(errors, widths, 1.0, budget=10), [0])
+    np.testing.assert_array_equal(ig_adaptive.panels_to_split(errors, widths, 1.0, budget=10), [0])
     # A panel at the smallest width is never split, however large its error.
     tiny = np.array([0.5, 0.5, ig_adaptive.SMALLEST_PANEL, 0.5 - ig_adaptive.SMALLEST_PANEL])
-    np.testing.assert_array_equal(ig_adaptive._panels_to_split(errors[[2, 1, 0, 3]], tiny, allowed, 10), [0])
-    assert len(ig_adaptive._panels_to_split(np.zeros(4), widths, allowed, budget=10)) == 0
+    np.testing.assert_array_equal(ig_adaptive.panels_to_split(errors[[2, 1, 0, 3]], tiny, allowed, 10), [0])
+    assert len(ig_adaptive.panels_to_split(np.zeros(4), widths, allowed, budget=10)) == 0
 
 
 def test_the_model_path_default_is_adaptive_and_meets_the_tolerance(bundle):
