@@ -142,14 +142,15 @@ def ablated_heads(result: Ablation) -> go.Figure:
 def layer_effects(result: Ablation) -> go.Figure:
     """Per layer: the target logit change with its MLP ablated, its markers off, its gates pinned shut / open."""
     figure = go.Figure()
-    series = [("MLP ablated", result.mlp), ("markers off", result.marker_off)]
+    series = [(f"MLP {result.mode}-ablated", result.mlp), ("markers off", result.marker_off)]
     if result.gate_pinned is not None:
         series += [("gates pinned shut", result.gate_pinned[0]), ("gates pinned open", result.gate_pinned[1])]
     for name, values in series:
         if values is not None:
             figure.add_bar(name=name, x=[f"L{i}" for i in range(len(values))], y=values)
     figure.update_layout(
-        title=f"Per layer: change of the {label_text(result.target_label)} logit",
+        title=f"Per layer: change of the {label_text(result.target_label)} logit",  # each series says what went
+        showlegend=True,  # plotly hides a lone series' name: the bars of a model without markers said not what went
         barmode="group",
         yaxis={"title": "logit change", "exponentformat": "power"},  # plotly's default SI read "−50µ" for 5e-5
         height=320,

@@ -71,6 +71,8 @@ def test_the_top_heads_keep_four_significant_digits_and_titles_clip_long_labels(
     assert figure.layout.title.text == "Change of the a label name … title logit, head zero-ablated"  # its end kept
     layers = views.layer_effects(ablate_heads(named, "the film is funny .", target=long, mode="zero"))
     assert layers.layout.yaxis.exponentformat == "power"  # not SI: a logit change of 5e-5 read "−50µ"
+    # a model without markers draws one series, whose name plotly hides unless asked: the bars said not what went
+    assert [bar.name for bar in layers.data] == ["MLP zero-ablated"] and layers.layout.showlegend is True
 
 
 def test_the_rank_correlation_caption_says_when_there_is_none():
