@@ -50,13 +50,16 @@ if trace is not None:
         "are aligned word by word; tokens without a partner are not patched."
     )
     clean, corrupted, text_options = causal_ui.choose_texts(name, text)
+    paired = text_options["source"] == "pair"
+    stale = bool(clean.strip() and corrupted.strip()) and causal_ui.written_for_another(clean, corrupted, paired)
     links.publish_options({**text_options, "target": target_label.link_value(choice), "mode": mode,
-                           "stat": st.session_state.causal_statistic})
-    if not causal_ui.within_demo_limit(name, clean, corrupted, text_options["source"] == "pair"):
+                           "stat": st.session_state.causal_statistic,
+                           **({"corrupted": ""} if stale else {})})  # a link patches no text this view does not
+    if not causal_ui.within_demo_limit(name, clean, corrupted, paired):
         pass  # said, before asking for the other text: a demo's over-long sidebar text cannot be patched at all
     elif not clean.strip() or not corrupted.strip():
         st.info("Type a corrupted text (or find a counterfactual) to patch." if clean.strip() else "Type a clean text.")
-    elif causal_ui.written_for_another(clean, corrupted, text_options["source"] == "pair"):
+    elif stale:
         st.info("The corrupted text was written for another clean text: *Find a counterfactual* fills it from the "
                 "sidebar text, or edit it to patch.")
     else:

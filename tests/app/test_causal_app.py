@@ -207,8 +207,11 @@ def test_a_corrupted_text_written_for_an_earlier_sidebar_text_is_not_patched_aga
     assert not app.exception, app.exception
     assert any("written for another clean text" in info.value for info in app.info)
     assert len(app.get("plotly_chart")) == 3  # ablation of the new text only
+    # ... and its link patches nothing either: opened afresh, it had patched "Great." against the old flip
+    assert "corrupted" not in app.query_params and app.text_area(key="causal_corrupted").value == CORRUPTED
     app.text_area(key="causal_corrupted").input("Awful.").run()  # edited: written for this text
     assert not app.exception and not any("another clean text" in info.value for info in app.info)
+    assert app.query_params["corrupted"] in ("Awful.", ["Awful."])  # patched, and linked again
     assert len(app.get("plotly_chart")) == 7
     app.session_state["causal_corrupted"] = CORRUPTED  # as Back restores it beside "Great." (no edit: a review)
     app.run()
