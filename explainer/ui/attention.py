@@ -16,7 +16,7 @@ from explainer.capture.tracing import Trace
 from explainer.ui import caches, demo, export
 from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
-from explainer.views.attention_page import AttentionOptions
+from explainer.views.attention_page import AttentionOptions, grid_note
 from explainer.views.bertviz import BertvizView, FrontendMissingError
 from explainer.views.text import markdown_literal
 
@@ -48,10 +48,7 @@ def every_head(name: str, text: str, trace: Trace, options: AttentionOptions, ch
     st.caption("One thumbnail per head, each scaled to its own strongest weight. Click a thumbnail to open that head.")
     grid, block = caches.get_attention_grid(name, text)
     if block > 1:
-        st.info(
-            f"{len(trace.tokens)} tokens: each thumbnail is average-pooled to {grid.shape[-1]} x {grid.shape[-1]} "
-            f"cells of {block:.1f} tokens a side on average. Click one for the full head."
-        )
+        st.info(grid_note(len(trace.tokens), grid.shape[-1]))
     chart(
         attention_figures.head_grid(grid, selected=(options.layer, options.head)),
         "grid",

@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explainer.attention.statistics import field_title
-from explainer.views.text import hidden_state_name, label_texts, plot_text, token_labels
+from explainer.views.text import display_token, hidden_state_name, label_texts, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -208,7 +208,8 @@ def rollout_readout_token(rollout: np.ndarray, trace: Trace) -> go.Figure:
     )
     where = "first" if trace.readout == 0 else "last"
     figure.update_layout(
-        title=f"Rollout to the token the classifier reads (the {where}: {plot_text(trace.tokens[trace.readout])})",
+        title=f"Rollout to the token the classifier reads (the {where}: "
+              f"{plot_text(display_token(trace.tokens[trace.readout]))})",  # as the axes: "friend", not "Ġfriend"
         xaxis={"title": "input token", "type": "category", "tickangle": -60},
         yaxis={"title": "share"},
         height=340,

@@ -70,6 +70,16 @@ def pool_attention(attentions: np.ndarray, cells: int = GRID_CELLS) -> tuple[np.
     return pooled, size / cells
 
 
+def grid_note(tokens: int, cells: int) -> str:
+    """What pooling did to the grid: "33 tokens ... cells of 1 or 2 tokens a side", not "1.0 tokens a side on
+    average", which read as no pooling though one pair of tokens shared a cell in every thumbnail."""
+    edges = np.linspace(0, tokens, cells + 1).round().astype(int)
+    sides = sorted(set(np.diff(edges).tolist()))
+    side = " or ".join(map(str, sides))
+    return (f"{tokens} tokens: each thumbnail is average-pooled to {cells} x {cells} cells of {side} tokens a side. "
+            "Click one for the full head.")
+
+
 def derive(trace: Trace) -> Derived:
     pooled, block = pool_attention(trace.attentions)
     peak = pooled.max(axis=(-2, -1), keepdims=True)
@@ -100,11 +110,7 @@ def build(trace: Trace, options: AttentionOptions, derived: Derived | None = Non
     elif trace.family_notes:  # a family the per-architecture table lacks: say which, and how to add it
         notes["logit_lens"] = " ".join(trace.family_notes)
     if derived.grid_block > 1:
-        notes["grid"] = (
-            f"{len(trace.tokens)} tokens: each thumbnail is average-pooled to {derived.grid.shape[-1]} x "
-            f"{derived.grid.shape[-1]} cells of {derived.grid_block:.1f} tokens a side on average. Click one for "
-            "the full head."
-        )
+        notes["grid"] = grid_note(len(trace.tokens), derived.grid.shape[-1])
 
     head_view = model_view = None
     if options.bertviz:

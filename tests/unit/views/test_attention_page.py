@@ -165,3 +165,22 @@ def test_prediction_bars_keep_numeric_label_names_as_categories(small_trace):
     long = dataclasses.replace(small_trace, label_names=("x" * 100 + "NEG", "x" * 100 + "POS"))
     assert [line.name[-3:] for line in logit_lens_chart(long).data] == ["NEG", "POS"]
     assert all(len(line.name) == 40 for line in logit_lens_chart(long).data)
+
+
+def test_the_rollout_title_names_the_readout_token_as_the_axis_does(small_trace):
+    """On GPT-2 the title read "(the last: Ġfriend)" over an axis reading "3 friend"."""
+    from explainer.views.attention import rollout_readout_token
+
+    last = len(small_trace.tokens) - 1
+    named = dataclasses.replace(small_trace, tokens=(*small_trace.tokens[:-1], "Ġfriend"), readout=last)
+    figure = rollout_readout_token(np.ones((last + 1, last + 1)) / (last + 1), named)
+    assert figure.layout.title.text.endswith("(the last: friend)"), figure.layout.title.text
+
+
+def test_the_grid_note_says_how_many_tokens_share_a_cell():
+    """33 tokens read "cells of 1.0 tokens a side on average", as if nothing were pooled."""
+    from explainer.views.attention_page import grid_note
+
+    assert "32 x 32 cells of 1 or 2 tokens a side." in grid_note(33, 32)
+    assert "cells of 2 tokens a side." in grid_note(64, 32)
+    assert "cells of 4 or 5 tokens a side." in grid_note(137, 32)
