@@ -163,12 +163,31 @@ def card_summary_of_selection() -> str:
 
 
 def warn_if_truncated(result: Trace, who: str = "") -> None:
-    """Say on the page when the model read only the beginning of the text, or not its trailing padding tokens;
-    `who` names the model ("Model B: ")."""
+    """Say on the page when the model read only the beginning of the text, or not its trailing padding tokens, or
+    read a special token typed in it; `who` names the model ("Model B: ")."""
     if result.truncated:
         st.warning(who + truncation_sentence(result.num_text_tokens, result.max_length))
     if result.unread_note:
         st.info(markdown_literal(who + result.unread_note))
+    if typed := typed_special_tokens(result, get_bundle(result.model_name).tokenizer):
+        st.info(markdown_literal(who + typed_special_sentence(typed)))
+
+
+def typed_special_tokens(result: Trace, tokenizer) -> list[str]:
+    """The tokenizer's special tokens the text itself holds ("[CLS]", "</s>" typed), in order, once each: Hugging
+    Face's tokenizers read them as those tokens, not as characters (a typed "</s>" became the token a Llama's
+    classifier reads), while every view shows them as the user's text."""
+    special = set(tokenizer.all_special_tokens)
+    found = [token for token, added in zip(result.tokens, result.special_tokens) if not added and token in special]
+    return list(dict.fromkeys(found))
+
+
+def typed_special_sentence(tokens: list[str]) -> str:
+    names = ", ".join(f"'{token}'" for token in tokens)
+    one = len(tokens) == 1
+    return (f"The text holds {names}, which the tokenizer reads as {'its special token' if one else 'special tokens'}"
+            f", as Hugging Face does: the model sees {'that token' if one else 'those tokens'} there, not the "
+            "characters.")
 
 
 REPORT_INPUTS_KEY = "_report_inputs"  # the latest run's model, text and page, read when the report is built
