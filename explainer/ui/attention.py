@@ -116,8 +116,8 @@ def head_statistics(name: str, text: str, options: AttentionOptions, chart: Char
     st.subheader("Head statistics")
     st.caption(
         "Per head, averaged over query tokens: entropy (low = focused), mean distance attended (tokens), and the "
-        "share of attention on the first token, the last token, the token itself and the one before it. "
-        "Click a cell or a table row to open that head."
+        "share of attention on the first token, the last token, the token itself and the one before it (over "
+        "every query but the first, which has none before it). Click a cell or a table row to open that head."
     )
     statistics = caches.get_attention_derived(name, text).statistics
     st.selectbox("Map", FIELDS, key="attention_statistic", format_func=field_title)
