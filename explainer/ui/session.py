@@ -178,7 +178,9 @@ def typed_special_tokens(result: Trace, tokenizer) -> list[str]:
     Face's tokenizers read them as those tokens, not as characters (a typed "</s>" became the token a Llama's
     classifier reads), while every view shows them as the user's text."""
     special = set(tokenizer.all_special_tokens)
-    found = [token for token, added in zip(result.tokens, result.special_tokens) if not added and token in special]
+    found = [token for token, added, (start, end) in zip(result.tokens, result.special_tokens, result.offsets)
+             if not added and token in special
+             and result.text[start:end].strip() == token]  # typed as such: an emoji read as [UNK] is not
     return list(dict.fromkeys(found))
 
 
