@@ -45,18 +45,24 @@ def split_words(text: str) -> list[Word]:
 
 def apply_edits(text: str, words: Sequence[Word], replacements: dict[int, str]) -> str:
     """`text` with word `i` replaced by `replacements[i]`; "" removes the word with the space before it (or the
-    space after it, when nothing comes before it). Everything else (spacing, line breaks) stays as it was."""
+    space after it, when nothing comes before it or the word starts a line). Everything else (spacing, line breaks)
+    stays as it was: removing "But" from "dull.\nBut the acting" had joined the two lines."""
     parts: list[str] = []
     cursor = 0
     for index in sorted(replacements):
         word, new = words[index], replacements[index]
         gap = text[cursor : word.start]
+        spaces = gap[len(gap.rstrip()) :]
         if new:
             parts.append(gap + new)
             cursor = word.end
-        elif "".join(parts).strip() or gap.strip():
+        elif ("".join(parts).strip() or gap.strip()) and "\n" not in spaces and "\r" not in spaces:
             parts.append(gap.rstrip())
             cursor = word.end
+        elif "".join(parts).strip() or gap.strip():  # the word starts a line: keep the break, drop the space after
+            parts.append(gap)
+            rest = text[word.end :]
+            cursor = word.end + len(rest) - len(rest.lstrip(" \t"))
         else:  # the text now starts here: drop the space after the word instead
             parts.append(gap)
             rest = text[word.end :]

@@ -74,3 +74,17 @@ def test_invisible_format_characters_are_no_words_and_split_none():
     # after a word it stays out of it: the lexicon knows "great", not "great\u200b" (swaps were missed)
     assert [w.text for w in split_words("a great\u200b film bad\xad")] == ["a", "great", "film", "bad"]
     assert [w.text for w in split_words("do\u200bn't stop")] == ["do\u200bn't", "stop"]
+
+
+def test_removing_the_first_word_of_a_line_keeps_the_line_break():
+    """Removing "But" from "dull.\nBut the acting" joined the two lines: the break went with the space before it."""
+    from explainer.counterfactual.words import apply_edits, split_words
+
+    def without(text: str, word: str) -> str:
+        words = split_words(text)
+        index = next(i for i, w in enumerate(words) if text[w.start : w.end] == word)
+        return apply_edits(text, words, {index: ""})
+
+    assert without("The plot was dull.\nBut the acting? Superb.", "But") == "The plot was dull.\nthe acting? Superb."
+    assert without("x.\r\nBut y", "But") == "x.\r\ny" and without("x.\n\n  But y", "But") == "x.\n\n  y"
+    assert without("a b c", "b") == "a c" and without("But the film", "But") == "the film"  # as before
