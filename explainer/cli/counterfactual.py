@@ -1,8 +1,9 @@
 """`python -m explainer counterfactual [--model M] --text "..." [--target LABEL] [--max-edits N] [--method NAME]
 [--swaps "good->bad,not->"] --json`: the smallest edits that flip one prediction.
 
-Prints {"original": {text, label, probabilities}, "counterfactuals": [{text, label, probabilities, edits:
-[{position, old, new}], edit_count, method}], "forward_passes": N}. Positions count words as
+Prints {"original": {text, label, probabilities}, "target" (null: any other label), "methods", "searched_words",
+"counterfactuals": [{text, label, probabilities, edits: [{position, old, new}], edit_count, method}],
+"forward_passes": N}. Positions count words as
 explainer/counterfactual/words.py splits them. `--data FILE` searches every misclassified row of a labelled file
 (target: its true label) and prints {"examples", "refused", "found_share", "median_edit_count",
 "median_forward_passes"} (refused: rows the search could not take, not counted in the share); `--out FILE.jsonl`

@@ -84,6 +84,10 @@ class CounterfactualSearch:
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "original": self.original.as_dict(),
+            # what was searched: a file saved from a --target search could not be told from an any-label one
+            "target": self.target,  # null: any label other than the original's
+            "methods": list(self.methods),
+            "searched_words": self.searched_words,
             "counterfactuals": [c.as_dict() for c in self.counterfactuals],
             "forward_passes": self.forward_passes,
         }

@@ -29,7 +29,8 @@ def run(capsys, *argv: str) -> dict:
 def test_one_text_prints_the_original_and_every_flip(capsys, cue_bundle):  # noqa: F811
     model = cue_bundle.name
     data = run(capsys, "--model", model, "--text", TEXT, "--max-edits", "2", "--json")
-    assert list(data) == ["original", "counterfactuals", "forward_passes"]
+    assert list(data) == ["original", "target", "methods", "searched_words", "counterfactuals", "forward_passes"]
+    assert data["target"] is None and data["methods"] and data["searched_words"] == len(TEXT.split())
     assert data["original"]["text"] == TEXT and data["original"]["label"] in ("neg", "pos")
     assert sum(data["original"]["probabilities"].values()) == pytest.approx(1.0)
     assert data["forward_passes"] >= 2 and data["counterfactuals"]
@@ -40,6 +41,7 @@ def test_one_text_prints_the_original_and_every_flip(capsys, cue_bundle):  # noq
     # one method and a target: only that generator's flips, to the target (the cue's removal, on a "pos" text)
     data = run(capsys, "--model", model, "--text", TEXTS[0], "--method", "removal", "--target", "neg", "--json")
     assert data["original"]["label"] == "pos" and data["counterfactuals"]
+    assert data["target"] == "neg" and data["methods"] == ["removal"]  # what was searched, saved with the flips
     assert {flip["method"] for flip in data["counterfactuals"]} == {"removal"}
     assert all(flip["label"] == "neg" for flip in data["counterfactuals"])
     assert data["counterfactuals"][0]["edits"] == [{"position": 2, "old": "clever", "new": ""}]
