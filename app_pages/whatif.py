@@ -29,7 +29,7 @@ whatif_ui.back_button(name, original)  # come back by the sidebar after a head w
 links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
 links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS, tell=True)
 links.seed_option(whatif_ui.SWAPS_KEY, "swaps", str, "")
-whatif_ui.seed_flip_to(current.bundle.label_names)
+whatif_ui.seed_flip_to(name, original)
 methods = methods_for(current.bundle.model)  # rollout and grad×attention need the position the classifier reads
 links.seed_choice("whatif_attribution", "method", methods, default="integrated_gradients", tell=True, shown=title,
                   offered_elsewhere=METHODS)

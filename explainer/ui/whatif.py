@@ -138,10 +138,21 @@ def targets_offered(label_names: tuple[str, ...]) -> bool:
     return len(label_names) > 2
 
 
-def seed_flip_to(label_names: tuple[str, ...]) -> None:
+def flip_choices(model_name: str, text: str) -> list[str]:
+    """"Flip to"'s entries: any other label, then every label but the one the model predicts for `text` (offered,
+    it was refused only once the search was asked for)."""
+    labels = caches.get_bundle(model_name).label_names
+    try:
+        predicted = caches.get_trace(model_name, text).predicted_label
+    except InputError:  # an empty or unreadable text: the page says why; nothing is searched
+        predicted = None
+    return [ANY_LABEL, *(label for label in labels if label != predicted)]
+
+
+def seed_flip_to(model_name: str, text: str) -> None:
     """Seed the "Flip to" choice from the link (`flip_to=`), where targets_offered."""
-    if targets_offered(label_names):
-        links.seed_choice(FLIP_TO_KEY, "flip_to", [ANY_LABEL, *label_names], tell=True)
+    if targets_offered(caches.get_bundle(model_name).label_names):
+        links.seed_choice(FLIP_TO_KEY, "flip_to", flip_choices(model_name, text), tell=True)
 
 
 def flip_target(label_names: tuple[str, ...]) -> str | None:
@@ -162,7 +173,7 @@ def generator_widgets(model_name: str, text: str) -> tuple[str, str, str | None,
     choice = left.selectbox("Generator", CF_METHODS, key=METHOD_KEY,
                             format_func=lambda m: "All generators" if m == ALL else title(m))
     if targets_offered(labels):
-        target_column[0].selectbox("Flip to", [ANY_LABEL, *labels], key=FLIP_TO_KEY,
+        target_column[0].selectbox("Flip to", flip_choices(model_name, text), key=FLIP_TO_KEY,
                                 help="A label the flip must reach; the Errors page asks for a mistake's true label")
     target = flip_target(labels)
     swaps = ""

@@ -397,6 +397,19 @@ def test_a_linked_label_is_matched_ignoring_case_as_the_command_line_does(three_
     assert [toast.value for toast in app.toast if "flip_to" in toast.value]
 
 
+
+def test_flip_to_does_not_offer_the_label_the_model_already_predicts(three_labels):
+    """It was offered, and refused only once the search was asked for ("The model already predicts ...")."""
+    folder, _ = three_labels
+    app = run_page({"model": folder, "text": "a fine film", "flip_to": "positive"})  # the model predicts positive
+    assert not app.exception, app.exception
+    assert app.selectbox(key="whatif_flip_to").options == ["any other label", "negative", "neutral"]
+    assert app.selectbox(key="whatif_flip_to").value == "any other label"
+    assert [t.value for t in app.toast if "flip_to" in t.value] == [
+        "The link's flip_to=`positive` is not offered here (any other label, negative, neutral); any other label "
+        "is used."]
+
+
 def test_a_head_opened_for_the_edited_copy_offers_the_way_back_to_the_comparison():
     """A click on the head-change map opens the head on Attention for the edited copy, which becomes the sidebar
     text; coming back by the sidebar, What-if compared the copy with itself and the original was gone (a browser
