@@ -73,11 +73,7 @@ if len(traces) < 2:  # the copy cannot be run (emptied): the original's flips ca
     links.stop()
 flipped = traces[0].predicted != traces[1].predicted
 st.markdown(whatif_figures.diff_html(original, edited), unsafe_allow_html=True)
-changed = whatif_figures.changed_words(original, edited)
-st.caption(
-    f"{changed} word{'s' if changed != 1 else ''} changed · the prediction "
-    + ("**flips**" if flipped else "stays the same")
-)
+st.caption(whatif_figures.change_caption(original, edited, flipped))
 
 st.subheader("Attention change per head")
 change = whatif_ui.get_head_change(name, original, edited, caches.model_version(name))

@@ -79,6 +79,16 @@ def diff_html(original: str, edited: str) -> str:
     return f"<div class='whatif-diff' style='{style}'>" + out.strip() + "</div>"
 
 
+def change_caption(original: str, edited: str, flipped: bool) -> str:
+    """The line under the diff: the words changed and whether the prediction flips. A copy differing in spacing
+    alone ("heart.   ") read "0 words changed" while its probability moved: it says so instead."""
+    changed = changed_words(original, edited)
+    outcome = "the prediction " + ("**flips**" if flipped else "stays the same")
+    if changed == 0 and original != edited:
+        return f"Only the spacing changed (some tokenizers read spaces as tokens) · {outcome}"
+    return f"{changed} word{'s' if changed != 1 else ''} changed · {outcome}"
+
+
 def changed_words(original: str, edited: str) -> int:
     """Words changed between the texts, as a reader counts them: pieces between spaces ("apart." -> "apart!!!" is
     one, "halfway" -> "half-way" one; counted by the diff's words, punctuation apart, they were three). A replaced,

@@ -132,3 +132,12 @@ def test_a_change_of_case_is_an_edit():
     assert changed_words("the good film", "the Good film") == 1
     shown = diff_html("the good film", "the Good film")
     assert "line-through" in shown and ">Good<" in shown
+
+
+def test_a_copy_differing_in_spacing_alone_says_so():
+    """"A gentle film.   " read "0 words changed · the prediction stays the same" while its probability moved."""
+    from explainer.views.whatif import change_caption
+
+    assert change_caption("A gentle film.", "A gentle film.   ", False).startswith("Only the spacing changed")
+    assert change_caption("A film.", "A film.", False) == "0 words changed · the prediction stays the same"
+    assert change_caption("A gentle film.", "A dull film.", True) == "1 word changed · the prediction **flips**"
