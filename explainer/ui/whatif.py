@@ -150,9 +150,15 @@ def flip_choices(model_name: str, text: str) -> list[str]:
 
 
 def seed_flip_to(model_name: str, text: str) -> None:
-    """Seed the "Flip to" choice from the link (`flip_to=`), where targets_offered."""
-    if targets_offered(caches.get_bundle(model_name).label_names):
-        links.seed_choice(FLIP_TO_KEY, "flip_to", flip_choices(model_name, text), tell=True)
+    """Seed the "Flip to" choice from the link (`flip_to=`), where targets_offered: a label's name, or its index
+    as the command line's --target takes it ("2"; a label named "2" is that label)."""
+    labels = caches.get_bundle(model_name).label_names
+    if targets_offered(labels):
+        def parse(raw: str) -> str:
+            index = raw.strip()
+            return labels[int(index)] if raw not in labels and index.isdigit() and int(index) < len(labels) else raw
+
+        links.seed_choice(FLIP_TO_KEY, "flip_to", flip_choices(model_name, text), tell=True, parse=parse)
 
 
 def flip_target(label_names: tuple[str, ...]) -> str | None:

@@ -398,6 +398,14 @@ def test_a_linked_label_is_matched_ignoring_case_as_the_command_line_does(three_
 
 
 
+def test_a_linked_label_index_is_read_as_the_command_lines_target(three_labels):
+    """--target 1 names the label of index 1; flip_to=1 was "not offered here"."""
+    folder, _ = three_labels
+    app = run_page({"model": folder, "text": "a fine film", "flip_to": "1"})
+    assert not app.exception and app.selectbox(key="whatif_flip_to").value == "neutral"
+    assert not [t.value for t in app.toast if "flip_to" in t.value]
+
+
 def test_flip_to_does_not_offer_the_label_the_model_already_predicts(three_labels):
     """It was offered, and refused only once the search was asked for ("The model already predicts ...")."""
     folder, _ = three_labels
