@@ -99,7 +99,7 @@ options = page_options()
 one, two = st.columns(2)
 longest_trace = max(traces, key=lambda trace: (len(trace.tokens), trace.num_text_tokens))  # as Attribution counts
 longest = "the sidebar text" if longest_trace is traces[0] else "the edited text"  # the one a limit refuses
-shown = ((one, original, "Original"), (two, edited, "Edited"))
+shown = ((one, "Original"), (two, "Edited"))
 results = []  # the edited text is attributed towards the original's label, so that the colours compare
 same = traces[0].predicted == traces[1].predicted  # then None names that label too, and shares cached results
 for text in (original, edited) if demo.within_trace_limit("attributions", longest_trace, "attribution_tokens",
@@ -107,7 +107,7 @@ for text in (original, edited) if demo.within_trace_limit("attributions", longes
     target = None if same or not results else results[0].target_label
     results.append(caches.get_attribution(name, text, method, target, options))
 scale = attribution_figures.shade_scale(*results)  # one scale for both: a shade means the same score on each side
-for (column, _, who), result in zip(shown, results):
+for (column, who), result in zip(shown, results):
     column.caption(f"{who} · {attribution_figures.headline(result, dense_suffix(result.notes))}")
     column.markdown(attribution_figures.highlighted_html(result, scale), unsafe_allow_html=True)
 if results:

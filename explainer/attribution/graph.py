@@ -302,18 +302,18 @@ class _LayerPath:
     def intervals(self) -> int:
         return len(self.values) - 1
 
+    def _rule(self, a: float, c: float) -> list[tuple[float, float]]:
+        """(alpha, weight) of panel [a, c]'s rule: Simpson, or the trapezoid on a panel without its middle (only a
+        budget of 2 points leaves one)."""
+        m = (a + c) / 2
+        if m in self.values:
+            return [(a, (c - a) / 6), (m, 4 * (c - a) / 6), (c, (c - a) / 6)]
+        return [(a, (c - a) / 2), (c, (c - a) / 2)]
+
     def errors(self) -> np.ndarray:
-        """[panels] each panel's Simpson estimate of F(stop) - F(start) minus its exact value (trapezoid while a
-        panel's middle is not yet evaluated)."""
-        out = []
-        for a, c in zip(self.starts, self.stops):
-            m = (a + c) / 2
-            if m in self.values:
-                estimate = (c - a) / 6 * (self.slopes[a] + 4 * self.slopes[m] + self.slopes[c])
-            else:
-                estimate = (c - a) / 2 * (self.slopes[a] + self.slopes[c])
-            out.append(estimate - (self.values[c] - self.values[a]))
-        return np.array(out)
+        """[panels] each panel's estimate of F(stop) - F(start) minus its exact value."""
+        return np.array([sum(w * self.slopes[x] for x, w in self._rule(a, c)) - (self.values[c] - self.values[a])
+                         for a, c in zip(self.starts, self.stops)])
 
     def error_bound(self) -> float:
         """The sum of |error| over panels: >= the completeness error, and errors of opposite sign cannot cancel."""
@@ -340,15 +340,11 @@ class _LayerPath:
         return [float(a) for a in new]
 
     def integral(self, attention: torch.Tensor) -> torch.Tensor:
-        """A * (composite Simpson over the panels of the integrand), [H, T, T] (trapezoid on a panel without its
-        middle, which only a budget of 2 points leaves)."""
+        """A * (each panel's rule over the integrand, summed), [H, T, T]."""
         total = torch.zeros_like(attention)
         for a, c in zip(self.starts, self.stops):
-            m = (a + c) / 2
-            if m in self.integrands:
-                total += float((c - a) / 6) * (self.integrands[a] + 4 * self.integrands[m] + self.integrands[c])
-            else:
-                total += float((c - a) / 2) * (self.integrands[a] + self.integrands[c])
+            for x, weight in self._rule(a, c):
+                total += float(weight) * self.integrands[x]
         return attention * total
 
 

@@ -1,7 +1,8 @@
 """One forward pass in, one immutable Trace out.
 
 validation.py InputError, validate_text(), MAX_TEXT_CHARS: what a text must be (light: no torch, no transformers)
-encoding.py   encode(): one tokenisation under the bundle's lock (the first chunk the model reads)
+encoding.py   encode(): one tokenisation under the bundle's lock (the first chunk the model reads); the notes on
+              tokens left unread and special tokens typed in the text (Trace.typed_special_tokens finds them)
 token_names.py readable_tokens(): token names for the views (byte-level BPE past ASCII by its text, "<0xF0>" for a
               split character)
 tracing.py    trace() -> Trace: attention of every head, hidden states, logit lens, MLP update ratios, and for

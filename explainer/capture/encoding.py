@@ -132,6 +132,15 @@ def unread_note(bundle: ModelBundle, count: int) -> str:
     )
 
 
+def typed_special_sentence(tokens: list[str]) -> str:
+    """What the pages say of Trace.typed_special_tokens (shown beside unread_note's note)."""
+    names = ", ".join(f"'{token}'" for token in tokens)
+    one = len(tokens) == 1
+    return (f"The text holds {names}, which the tokenizer reads as {'its special token' if one else 'special tokens'}"
+            f", as Hugging Face does: the model sees {'that token' if one else 'those tokens'} there, not the "
+            "characters.")
+
+
 def read_length(bundle: ModelBundle, ids: Sequence[int]) -> int:
     """How many of a text's tokens to keep: all, except for a decoder that reads its last token, whose trailing
     tokens equal to the pad id (an end-of-text token doubling as padding) are dropped. Given token ids,

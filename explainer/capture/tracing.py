@@ -83,6 +83,16 @@ class Trace(FrozenArrays):
         """Why typed trailing tokens are missing (encoding.unread_note), when they are."""
         return next((note for note in self.notes if note.startswith(UNREAD_START)), None)
 
+    def typed_special_tokens(self, tokenizer) -> list[str]:
+        """The tokenizer's special tokens the text itself holds ("[CLS]", "</s>" typed), in order, once each:
+        Hugging Face's tokenizers read them as those tokens, not as characters (a typed "</s>" became the token a
+        Llama's classifier reads), while every view shows them as the user's text."""
+        special = set(tokenizer.all_special_tokens)
+        found = [token for token, added, (start, end) in zip(self.tokens, self.special_tokens, self.offsets)
+                 if not added and token in special
+                 and self.text[start:end].strip() == token]  # typed as such: an emoji read as [UNK] is not
+        return list(dict.fromkeys(found))
+
     @property
     def family_notes(self) -> tuple[str, ...]:
         """What the per-architecture table lacks for the logit lens (the notes but the unread one)."""

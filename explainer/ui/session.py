@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from explainer.capture.encoding import InputError
+from explainer.capture.encoding import InputError, typed_special_sentence
 from explainer.capture.tracing import Trace
 from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
@@ -169,27 +169,8 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
         st.warning(who + truncation_sentence(result.num_text_tokens, result.max_length))
     if result.unread_note:
         st.info(markdown_literal(who + result.unread_note))
-    if typed := typed_special_tokens(result, get_bundle(result.model_name).tokenizer):
+    if typed := result.typed_special_tokens(get_bundle(result.model_name).tokenizer):
         st.info(markdown_literal(who + typed_special_sentence(typed)))
-
-
-def typed_special_tokens(result: Trace, tokenizer) -> list[str]:
-    """The tokenizer's special tokens the text itself holds ("[CLS]", "</s>" typed), in order, once each: Hugging
-    Face's tokenizers read them as those tokens, not as characters (a typed "</s>" became the token a Llama's
-    classifier reads), while every view shows them as the user's text."""
-    special = set(tokenizer.all_special_tokens)
-    found = [token for token, added, (start, end) in zip(result.tokens, result.special_tokens, result.offsets)
-             if not added and token in special
-             and result.text[start:end].strip() == token]  # typed as such: an emoji read as [UNK] is not
-    return list(dict.fromkeys(found))
-
-
-def typed_special_sentence(tokens: list[str]) -> str:
-    names = ", ".join(f"'{token}'" for token in tokens)
-    one = len(tokens) == 1
-    return (f"The text holds {names}, which the tokenizer reads as {'its special token' if one else 'special tokens'}"
-            f", as Hugging Face does: the model sees {'that token' if one else 'those tokens'} there, not the "
-            "characters.")
 
 
 REPORT_INPUTS_KEY = "_report_inputs"  # the latest run's model, text and page, read when the report is built
