@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from explainer.capture.encoding import typed_special_sentence
 from explainer.capture.validation import InputError, truncation_sentence
 from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
 
@@ -16,7 +17,9 @@ if TYPE_CHECKING:  # torch and the model load in main(), after parsing: --help a
     from explainer.capture.tracing import Trace
 
 
-def summary(result: Trace) -> dict[str, Any]:
+def summary(result: Trace, tokenizer=None) -> dict[str, Any]:
+    """The JSON of one trace; given the tokenizer, its notes also say which special tokens the text typed."""
+    typed = result.typed_special_tokens(tokenizer) if tokenizer is not None else []
     return {
         "model": result.model_name,
         "architecture": result.architecture,
@@ -30,7 +33,8 @@ def summary(result: Trace) -> dict[str, Any]:
         "shapes": result.shapes(),
         # e.g. which family the per-architecture table lacks, and how to add it; a cut text in words, as patch says
         "notes": list(result.notes)
-        + ([truncation_sentence(result.num_text_tokens, result.max_length)] if result.truncated else []),
+        + ([truncation_sentence(result.num_text_tokens, result.max_length)] if result.truncated else [])
+        + ([typed_special_sentence(typed)] if typed else []),  # as every page says it
     }
 
 
@@ -48,5 +52,5 @@ def main(argv: list[str] | None = None) -> None:
         result = trace(bundle, args.text)
     except InputError as error:
         fail(str(error))
-    print_json(summary(result))
+    print_json(summary(result, bundle.tokenizer))
 

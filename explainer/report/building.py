@@ -17,6 +17,7 @@ from explainer.attribution.inputs import BASELINES
 from explainer.attribution.layer_methods import MethodUnsupported
 from explainer.attribution.options import page_options
 from explainer.attribution.registry import METHODS, REGISTRY, title
+from explainer.capture.encoding import typed_special_sentence
 from explainer.capture.tracing import Trace, trace
 from explainer.capture.validation import InputError, label_index, truncation_sentence
 from explainer.loading import shipped
@@ -278,6 +279,8 @@ def build_report(
         used["truncated"] = truncation_sentence(result.num_text_tokens, result.max_length)
     if result.unread_note:
         used["not read"] = result.unread_note
+    if typed := result.typed_special_tokens(bundle.tokenizer):  # as every page says it
+        used["special tokens typed"] = typed_special_sentence(typed)
     shareable = link_model(bundle, model_label) is not None  # else the link would carry the folder's path
     meta = ReportMeta(
         model=shown_name,

@@ -44,3 +44,13 @@ def test_trace_cli_reports_bad_input_and_missing_model(tmp_path, capsys, monkeyp
     assert code == 2 and "empty" in err
     code, _, err = run(capsys, "trace", "--model", str(tmp_path / "nope"), "--text", "hi")
     assert code == 2 and "not found" in err
+
+
+def test_trace_cli_says_a_typed_special_token(tmp_path):
+    from explainer.capture.encoding import typed_special_sentence
+
+    done = run_cli("--text", "a fine [SEP] film [SEP]", "--json", cache=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert typed_special_sentence(["[SEP]"]) in json.loads(done.stdout)["notes"]
+    plain = json.loads(run_cli("--text", "a fine film", "--json", cache=tmp_path).stdout)
+    assert not any("which the tokenizer reads as" in note for note in plain["notes"])

@@ -274,3 +274,14 @@ def test_each_note_of_the_attribution_caption_ends_its_sentence(bundle, monkeypa
     monkeypatch.setattr(building, "attribute", with_a_note)
     document = build_report(bundle("bert"), "a fine film", ["attribution"])
     assert "has not converged. Convergence delta" in document
+
+
+def test_a_typed_special_token_is_said_with_the_sentence_the_pages_use(bundle):
+    """The pages say a typed "[CLS]" is read as that token; the report, kept after the page is gone, said nothing."""
+    from explainer.capture.encoding import typed_special_sentence
+
+    bert = bundle("bert")
+    sep = bert.tokenizer.sep_token
+    document = build_report(bert, f"a fine {sep} film", ("overview",)).replace("&#x27;", "'")
+    assert "<td>special tokens typed</td>" in document and typed_special_sentence([sep]) in document
+    assert "special tokens typed" not in build_report(bert, "a fine film", ("overview",))
