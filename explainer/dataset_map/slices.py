@@ -307,6 +307,34 @@ def read_slices(text: str) -> tuple[list[Slice], list[str]]:
     return out, problems
 
 
+def read_link(text: str) -> tuple[list[Slice], list[str]]:
+    """read_slices for a link's slices=: its filters. A link carries no picked rows (link_value writes filters
+    only), and a hand-written one would name rows of no data set in particular, so every data set's rows."""
+    slices, problems = read_slices(text)
+    for each in slices:
+        if each.kind != "filter":
+            problems.append(f"slice {each.name!r}: picked rows travel in the definitions file, not in a link")
+    return [each for each in slices if each.kind == "filter"], problems
+
+
+def unknown_values(slices: Sequence[Slice], label_names: Sequence[str], tags: Sequence[str]) -> list[str]:
+    """What the filters among `slices` name that no row can have: labels the model lacks (true or predicted,
+    matched as SliceRule.mask matches them) and tags the tag column lacks; one sentence per slice. Such a filter
+    keeps no row, and a hand-edited link or file should not leave that unsaid."""
+    known = {label_key(str(name)) for name in label_names}
+    said = []
+    for each in slices:
+        if each.kind != "filter" or each.rule is None:
+            continue
+        rule = each.rule
+        unknown = [name for name in (*rule.labels, *rule.predicted) if label_key(name) not in known]
+        unknown += [tag for tag in rule.tags if tag not in set(tags)]
+        if unknown:
+            names = ", ".join(dict.fromkeys(unknown))
+            said.append(f"Slice {each.name!r} names what no row here has ({names}), so it keeps no row.")
+    return said
+
+
 def read_file(text: str, data_id: str, size: int) -> tuple[list[Slice], list[str]]:
     """read_slices for a definitions file loaded on the data set `data_id` of `size` rows: rows that name no data
     set of their own (a hand-written file) number this one, and a slice whose rows lie beyond it is refused.

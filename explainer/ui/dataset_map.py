@@ -149,7 +149,7 @@ def session_slices() -> list[slicing.Slice]:
         links.seed_sidebar()
         raw = st.session_state.get(links.LINK_KEY, {}).get("slices", "")
         try:  # a hand-edited link: the good slices, a toast for the others, never a failed page
-            kept, problems = slicing.read_slices(raw) if raw else ([], [])
+            kept, problems = slicing.read_link(raw) if raw else ([], [])
         except ValueError as error:
             kept, problems = [], [str(error)]
         # Back or Forward re-seeds the filters from the address; the selections and lists it cannot carry stay
@@ -227,10 +227,14 @@ def unique_name(base: str) -> str:
 def pending_selection(result: MapResult) -> None:
     """The last box/lasso selection on this data set: its size and a button that makes it a slice."""
     rows = st.session_state.get(PENDING_KEY) or []
-    if st.session_state.get(PENDING_DATA_KEY, layout_id(result)) != layout_id(result):
+    here = st.session_state.get(PENDING_DATA_KEY, layout_id(result)) == layout_id(result)
+    if not here:
         rows = []  # drawn on another data set (its rows name other examples) or layout (the map shows no box)
     if not rows:
-        st.caption("Draw a box or lasso on the map to make a slice of the points inside.")
+        if here and st.session_state.get(AREA_KEY):  # a box over empty space: said, not taken for no box at all
+            st.caption("The box or lasso drawn holds no point: draw it over points to make a slice of them.")
+        else:
+            st.caption("Draw a box or lasso on the map to make a slice of the points inside.")
         return
     left, right = st.columns([3, 1])
     points = f"{len(rows):,} point{'s' if len(rows) != 1 else ''}"
@@ -311,6 +315,9 @@ def slice_table(result: MapResult) -> None:
     st.caption("Macro-F1 is the mean F1 over the labels that occur as truth or prediction in the slice, so on a "
                "slice of mostly one label a miss on the other counts for half; ECE is the calibration error. A "
                "slice with no rows has no metrics.")
+    tags = result.frame[result.tag_column].unique().tolist() if result.tag_column else []
+    for said in slicing.unknown_values(kept, result.label_names, tags):
+        st.caption(markdown_literal(said))
     if hidden := len(session_slices()) - len(kept):
         st.caption(f"{hidden} slice{'s' if hidden != 1 else ''} of rows picked on another data set "
                    f"{'are' if hidden != 1 else 'is'} kept for it, not shown here: those rows are other examples.")

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from explainer.dataset_map import slices as slicing
 from explainer.ui import dataset_map as map_ui
 from explainer.ui import links
+from explainer.views.text import markdown_literal
 from tests.conftest import CORPUS, ROOT
 from tests.unit.dataset_map.conftest import unlisted_folder  # noqa: F401  (a fixture)
 
@@ -213,6 +214,31 @@ def test_a_hand_edited_slice_in_the_link_is_dropped_with_a_toast_not_a_failed_pa
     assert table_["n"].iloc[1] == sum("good" in text.lower() for text in CORPUS)
     assert any("slices=" in t.value and "was not read whole" in t.value and "whole set" in t.value for t in app.toast)
     assert app.multiselect(key="map_remove").options == ["dup"]
+
+
+def test_a_link_s_picked_rows_and_unknown_labels_are_said_not_applied_silently(checkpoint, data_file):
+    """A hand-edited link's picked rows named rows of whatever data set came next (and a row past the end was
+    dropped unsaid); a filter naming a label the model lacks showed n=0 with no word why."""
+    linked = json.dumps([
+        {"name": "picked", "kind": "selection", "rows": [1, 2, 3, 999]},
+        {"name": "neu", "rule": {"labels": ["neutral"], "tags": ["short", "huge"]}},
+    ])
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "slices": linked})
+    assert not app.exception, app.exception
+    assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "neu"] and metrics(app)["n"].iloc[1] == 0
+    assert any("'picked'" in t.value and "not in a link" in t.value for t in app.toast)
+    assert any(c.value == markdown_literal("Slice 'neu' names what no row here has (neutral, huge), so it keeps "
+                                           "no row.") for c in app.caption)
+
+
+def test_a_box_over_empty_space_is_said(checkpoint, data_file):
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
+    app.session_state[map_ui.PENDING_KEY] = []  # what the map's box callback leaves for a box holding no point
+    app.session_state[map_ui.PENDING_DATA_KEY] = map_ui.layout_id(app.session_state["_map_result"][1])
+    app.session_state[map_ui.AREA_KEY] = '[[{"x": [0, 1]}], []]'
+    app.run()
+    assert any(c.value.startswith("The box or lasso drawn holds no point") for c in app.caption)
+    assert not any(c.value.startswith("Draw a box or lasso") for c in app.caption)
 
 
 def test_a_link_too_long_for_every_filter_carries_the_first_and_says_so(checkpoint, data_file):

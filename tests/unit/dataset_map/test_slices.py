@@ -253,3 +253,23 @@ def test_a_definitions_file_of_more_slices_than_a_session_keeps_is_refused_at_on
         slicing.read_slices(many)
     kept, problems = slicing.read_slices(json.dumps(json.loads(many)[:-1]))
     assert len(kept) == slicing.MAX_SLICES and problems == []
+
+
+def test_a_link_keeps_only_filters_and_says_why_picked_rows_went():
+    text = json.dumps([{"name": "picked", "kind": "selection", "rows": [1, 2]}, {"name": "f", "rule": {"text": "a"}}])
+    kept, problems = slicing.read_link(text)
+    assert [each.name for each in kept] == ["f"]
+    assert problems == ["slice 'picked': picked rows travel in the definitions file, not in a link"]
+
+
+def test_unknown_labels_and_tags_are_named_as_mask_matches_them():
+    slices = [
+        slicing.from_filter("ok", slicing.SliceRule(labels=(" NEG ",), predicted=("pos",), tags=("short",))),
+        slicing.from_filter("bad", slicing.SliceRule(labels=("neutral",), predicted=("neutral", "x"), tags=("huge",))),
+        slicing.from_rows("rows", [1]),
+    ]
+    assert slicing.unknown_values(slices, ["neg", "pos"], ["short", "long"]) == [
+        "Slice 'bad' names what no row here has (neutral, x, huge), so it keeps no row."
+    ]
+    frame = pd.DataFrame({"label": ["neg"], "predicted": ["pos"], "tag": ["short"]})
+    assert slices[0].rule.mask(frame, "tag").all()  # the "ok" slice's values do match, as unknown_values said
