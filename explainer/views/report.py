@@ -91,8 +91,9 @@ def render_report(meta: ReportMeta, sections: Sequence[Section]) -> str:
     parts.append(link)
     index = 0
     for section in sections:
-        parts += [f'<h2 id="{e(section.key, quote=True)}">{e(section.title)}</h2>',
-                  f'<p class="caption">{e(section.caption)}</p>']
+        parts.append(f'<h2 id="{e(section.key, quote=True)}">{e(section.title)}</h2>')
+        if section.caption:  # a section that is only a note ("has no thought markers") has none
+            parts.append(f'<p class="caption">{e(section.caption)}</p>')
         if section.note:
             parts.append(f'<p class="note">{e(section.note)}</p>')
         parts += list(section.html_parts)

@@ -43,6 +43,7 @@ def test_a_model_without_markers_gets_a_note(bundle):
     # no figure: no 4.8 MB of plotly.js; no reasoning path listed as drawn where the section has none
     assert "plotly.js v" not in document and "<script" not in document and "reasoning path" not in document
     assert "only ThoughtBeacon models route tokens through them" in document
+    assert '<p class="caption"></p>' not in document  # a note alone, no empty caption before it
     # a ThoughtBeacon model built without markers (the baseline twin) is one: its note said otherwise
     twin = build_report(bundle("baseline"), "a fine film", ("markers",))
     assert "has no thought markers (it was built with none)" in twin and "only ThoughtBeacon" not in twin
