@@ -30,6 +30,7 @@ def test_folders_are_offered_file_by_file_and_symlinks_out_are_not(tmp_path):
     (data / "deep").mkdir(parents=True)
     (data / "a.csv").write_text("text,label\nx,positive\n")
     (data / "deep" / "b.jsonl").write_text('{"text": "y", "label": "negative"}\n')
+    (data / "c.parquet").write_bytes(b"PAR1")  # a folder of Parquet shards offered nothing
     (data / "notes.md").write_text("not data")
     secret = tmp_path / "secret.csv"
     secret.write_text(SECRET)
@@ -37,12 +38,19 @@ def test_folders_are_offered_file_by_file_and_symlinks_out_are_not(tmp_path):
     config = load_demo_config(write(tmp_path, '[[models]]\nname = "sst2-baseline"\n'
                                               '[[data]]\nname = "reviews"\npath = "data"\n'))
     choices = config.data_choices()
-    assert sorted(choices) == ["reviews/a.csv", "reviews/deep/b.jsonl"]
+    assert sorted(choices) == ["reviews/a.csv", "reviews/c.parquet", "reviews/deep/b.jsonl"]
     assert config.data_path("reviews/a.csv") == (data / "a.csv").resolve()
     for name in ("reviews/leak.csv", "reviews/../secret.csv", "/etc/passwd", "reviews", "other/a.csv"):
         with pytest.raises(PathRefused) as refused:
             config.data_path(name)
         assert SECRET not in str(refused.value)
+
+
+def test_a_data_folder_offers_every_extension_the_reader_takes():
+    from explainer.data.labelled import EXTENSIONS
+    from explainer.serving.paths import DATA_SUFFIXES
+
+    assert set(EXTENSIONS) <= set(DATA_SUFFIXES)
 
 
 def test_models_are_offered_by_name_only(tmp_path):
