@@ -25,12 +25,11 @@ import pandas as pd
 import torch
 
 from explainer.attribution import Attribution
-from explainer.attribution.inputs import prepare, rows_per_batch
+from explainer.attribution.inputs import extra_forward_args, prepare, rows_per_batch
 from explainer.attribution.registry import REGISTRY
 from explainer.capture.encoding import InputError
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
-from explainer.models import is_thought_beacon
 
 ERASER_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 MAX_CURVE_POINTS = 21
@@ -80,7 +79,7 @@ def faithfulness(
         # another model's ranking, scored here, says nothing of either (or fails on a shape, if the tokens differ)
         raise InputError(f"This attribution is of {attribution.model_name}, not {bundle.name}: faithfulness removes "
                          "tokens in its order and watches the model that made it. Pass that model's bundle.")
-    order = ranking(attribution) if order is None else np.asarray(order)
+    order = ranking(attribution) if order is None else _checked_order(order, attribution.special_tokens)
     # the model as the attribution ran it: dense, but for attention rollout, which reads the model at its tau
     dense = REGISTRY[attribution.method].dense if attribution.method in REGISTRY else True
     prepared = prepare(bundle, attribution.text, attribution.baseline, dense=dense)
@@ -99,7 +98,8 @@ def faithfulness(
     probabilities = _probabilities_of_embeddings(bundle, prepared, torch.stack(deleted + inserted), attribution.target)
     deletion, insertion = probabilities[: len(counts)], probabilities[len(counts) :]
     full = deletion[0]
-    comprehensiveness, sufficiency = _eraser(bundle, prepared.input_ids[0].tolist(), order, attribution, full)
+    comprehensiveness, sufficiency = _eraser(bundle, prepared.input_ids[0].tolist(), order, attribution, full,
+                                             extra_forward_args(bundle) if dense else {})
     fractions = counts / max(n, 1)
     return Faithfulness(
         method=attribution.method,
@@ -126,7 +126,22 @@ def _probabilities_of_embeddings(bundle, prepared, embeds: torch.Tensor, target:
     return torch.cat(out).numpy()
 
 
-def _eraser(bundle, ids: list[int], order: np.ndarray, attribution: Attribution, full: float) -> tuple[float, float]:
+def _checked_order(order, special: np.ndarray) -> np.ndarray:
+    """An explicit `order`: each text token's position once (an index past the text, a repeat or a special token
+    would be removed as if it were a word, or fail deep in numpy)."""
+    order = np.asarray(order)
+    text = np.flatnonzero(~np.asarray(special, dtype=bool))
+    if (order.ndim != 1 or not np.issubdtype(order.dtype, np.integer)
+            or sorted(order.tolist()) != sorted(set(order.tolist())) or not set(order.tolist()) <= set(text.tolist())):
+        raise InputError(f"order must list positions of the text's tokens ({', '.join(map(str, text))}), each at "
+                         "most once")
+    return order
+
+
+def _eraser(bundle, ids: list[int], order: np.ndarray, attribution: Attribution, full: float,
+            extra: dict) -> tuple[float, float]:
+    """ERASER's comprehensiveness and sufficiency; `extra`: the forward arguments the rest of faithfulness ran
+    the model with (dense or at its tau), so `full` and the removals are one model's."""
     n = len(order)
     special = attribution.special_tokens
     sequences: list[list[int]] = []
@@ -140,7 +155,6 @@ def _eraser(bundle, ids: list[int], order: np.ndarray, attribution: Attribution,
     longest = max(len(s) for s in sequences)
     input_ids = torch.tensor([s + [pad] * (longest - len(s)) for s in sequences], device=bundle.device)
     mask = torch.tensor([[1] * len(s) + [0] * (longest - len(s)) for s in sequences], device=bundle.device)
-    extra = {"beacon_threshold": 0.0} if is_thought_beacon(bundle.model.config) else {}
     chunk = rows_per_batch(bundle, longest)
     probabilities = []
     with bundle.lock, torch.no_grad():

@@ -188,3 +188,17 @@ def test_top_k_overlap_is_read_over_at_most_half_the_tokens(bundle):
     single = dataclasses.replace(up, special_tokens=special)
     alone = agreement({"a": single, "b": single})
     assert alone.tokens == 1 and np.isnan(alone.top_k_overlap[0, 1]) and np.isnan(alone.chance_overlap)
+
+
+def test_an_explicit_order_must_name_the_text_tokens_once(bundle):
+    """order=[99] failed deep in numpy; a repeat or a special token's position was scored as if it were a word."""
+    loaded = bundle("bert")
+    result = attribute(loaded, TEXT, "saliency")
+    text_positions = ranking(result)
+    for order in ([99], [int(text_positions[0])] * 3, [0], [-1], [1.5]):
+        with pytest.raises(InputError, match="order must list positions of the text's tokens"):
+            faithfulness(loaded, result, order=order)
+    reversed_order = faithfulness(loaded, result, order=text_positions[::-1])
+    assert reversed_order.deletion.shape == faithfulness(loaded, result).deletion.shape
+    part = faithfulness(loaded, result, order=text_positions[:2])  # some of the tokens: allowed, as before
+    assert np.isfinite(part.deletion_auc)

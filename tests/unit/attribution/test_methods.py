@@ -251,7 +251,7 @@ def test_attention_rollout_reads_the_model_at_its_own_tau_as_the_attention_page_
     """Rollout reads no gradient, yet ran the model dense: on the shipped ThoughtBeacon model its scores were up to
     18% of the largest off the Attention page's rollout, under a note about gradients."""
     from explainer.attention.statistics import attention_rollout
-    from explainer.attribution.faithfulness import faithfulness
+    from explainer.attribution.faithfulness import faithfulness, ranking
     from explainer.attribution.inputs import DENSE_NOTE
     from explainer.capture.tracing import trace
     from explainer.families import family_of
@@ -270,8 +270,25 @@ def test_attention_rollout_reads_the_model_at_its_own_tau_as_the_attention_page_
             assert DENSE_NOTE not in result.notes
             assert DENSE_NOTE in attribute(loaded, text, "saliency").notes  # gradients still run dense
             # its faithfulness watches the model it ran: nothing deleted, the target's probability at tau
-            curve = faithfulness(loaded, result).deletion
-            assert curve[0] == pytest.approx(float(captured.probabilities[result.target]), abs=1e-5)
+            scores = faithfulness(loaded, result)
+            full = float(captured.probabilities[result.target])
+            assert scores.deletion[0] == pytest.approx(full, abs=1e-5)
+            # and so do its ERASER scores (the removals ran dense, against a full probability at tau)
+            ids, order = loaded.tokenizer(text)["input_ids"], ranking(result)
+
+            def p_at_tau(kept: list[int], target: int = result.target) -> float:
+                with torch.no_grad():  # the model's own forward: its config's tau
+                    logits = loaded.model(input_ids=torch.tensor([kept])).logits[0]
+                return float(logits.softmax(-1)[target])
+
+            comprehensiveness, sufficiency = [], []
+            for share in (0.01, 0.05, 0.10, 0.20, 0.50):
+                top = set(order[: max(1, int(np.ceil(share * len(order))))].tolist())
+                comprehensiveness.append(full - p_at_tau([t for i, t in enumerate(ids) if i not in top]))
+                sufficiency.append(full - p_at_tau(
+                    [t for i, t in enumerate(ids) if i in top or result.special_tokens[i]]))
+            assert scores.comprehensiveness == pytest.approx(np.mean(comprehensiveness), abs=1e-5)
+            assert scores.sufficiency == pytest.approx(np.mean(sufficiency), abs=1e-5)
     finally:
         loaded.model.config.beacon_threshold = saved
 
