@@ -14,6 +14,7 @@ import torch
 from explainer.capture import layer_hooks
 from explainer.capture.encoding import UNREAD_START, InputError, encode, unread_note
 from explainer.capture.token_names import readable_tokens
+from explainer.capture.validation import check_tau
 from explainer.families import MlpProbe, family_of, missing_family_note, single_readout_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
@@ -142,8 +143,7 @@ def trace(
     encoded = encode(bundle, text)
     forced_markers = tuple(_normalise(f, MarkerForce) for f in forced_markers)
     pinned_gates = tuple(_normalise(p, GatePin) for p in pinned_gates)
-    if beacon_threshold is not None and not (math.isfinite(beacon_threshold) and 0 <= beacon_threshold <= 1):
-        raise InputError(f"The beacon threshold must be a number from 0 to 1, not {beacon_threshold}")
+    check_tau(beacon_threshold)
     model = bundle.model
     offsets, special, num_text_tokens = encoded.offsets, encoded.special, encoded.num_text_tokens
     inputs = {key: torch.tensor([row], device=bundle.device) for key, row in encoded.inputs.items()}

@@ -4,6 +4,8 @@ encoding.py re-exports all three."""
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 from explainer.views.text import quoted_label  # a label "0" or "Negative " in the list, said as itself
@@ -34,6 +36,16 @@ def validate_text(text: str) -> str:
             "Paste a shorter passage (the model reads only its first few hundred tokens anyway)."
         )
     return text
+
+
+def check_tau(beacon_threshold: float | None) -> None:
+    """A beacon threshold (tau) is a number from 0 to 1, or None for the model's own (InputError otherwise: 1.5
+    skipped every MLP, and NaN compared false with every gate, so it ran dense, each under its own cache entry)."""
+    if beacon_threshold is None:
+        return
+    if isinstance(beacon_threshold, bool) or not isinstance(beacon_threshold, numbers.Real) or not (
+            math.isfinite(beacon_threshold) and 0 <= beacon_threshold <= 1):
+        raise InputError(f"The beacon threshold must be a number from 0 to 1, not {beacon_threshold!r}")
 
 
 def truncation_sentence(num_text_tokens: int, max_length: int, who: str = "The text") -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from explainer.capture.validation import InputError, check_tau
 from explainer.data import disk_cache
 from explainer.data.labelled import DatasetError, LabelledData, label_id_note, text_column_note
 from explainer.data.spreadsheet import spreadsheet_csv
@@ -107,6 +108,10 @@ def _check(options: MapOptions) -> None:
         raise MapError(f"unknown method {options.method!r}; use one of {', '.join(METHODS)}")
     if options.neighbours < 1:
         raise MapError(f"neighbours must be at least 1, not {options.neighbours}")
+    try:
+        check_tau(options.beacon_threshold)
+    except InputError as error:
+        raise MapError(str(error)) from None
 
 
 def _cached_arrays(

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from explainer.capture.encoding import read_length, texts_from, tokenize
+from explainer.capture.validation import check_tau
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon
 from explainer.progress import Progress
@@ -58,6 +59,7 @@ def predict(
     `on_batch`, when given, gets each batch's output with its hidden states (see BatchHook) before the next."""
     if batch_size < 1:  # range() below would run no batch and leave every probability at zero
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    check_tau(beacon_threshold)
     model, tokenizer = bundle.model, bundle.tokenizer
     config = model.config
     is_ours = is_thought_beacon(config)

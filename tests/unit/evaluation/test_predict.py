@@ -147,3 +147,31 @@ def test_a_text_the_model_cannot_embed_is_named_by_its_index_across_chunks(check
     assert data.located(caught.value).startswith("Line 9 of zoo.csv: The text holds the token 'zebra'")
     moved = LabelledData(**{**data.__dict__, "texts": tuple(reversed(texts))})  # index 4 is another text there
     assert moved.located(caught.value) == str(caught.value)
+
+
+@pytest.mark.parametrize("tau", [1.5, -0.1, float("nan"), float("inf"), "0.5", True])
+def test_a_tau_outside_0_to_1_is_refused_by_every_data_set_pass(bundle, tau):
+    """Only trace() checked tau: analyse and the map ran 1.5 (every MLP skipped) and NaN (which compares false with
+    every gate, so ran dense), each under a cache entry of its own."""
+    from explainer.capture.encoding import InputError
+    from explainer.data.labelled import read_dataset
+    from explainer.dataset_map.embeddings import MapError
+    from explainer.dataset_map.maps import MapOptions, build_map
+    from explainer.evaluation.error_report import analyse
+    from tests.unit.dataset_map.conftest import corpus_csv
+
+    ours = bundle("ours")
+    data = read_dataset(corpus_csv(), filename="corpus.csv", label_names=("neg", "pos"))
+    with pytest.raises(InputError, match="beacon threshold must be a number from 0 to 1"):
+        predict(ours, ["a fine film"], beacon_threshold=tau)
+    with pytest.raises(InputError, match="beacon threshold must be a number from 0 to 1"):
+        analyse(ours, data, beacon_threshold=tau)
+    with pytest.raises(MapError, match="beacon threshold must be a number from 0 to 1"):
+        build_map(ours, data, MapOptions(beacon_threshold=tau))
+    with pytest.raises(InputError, match="beacon threshold must be a number from 0 to 1"):
+        trace(ours, "a fine film", beacon_threshold=tau)
+
+
+def test_a_numpy_tau_is_a_number(bundle):
+    ours = bundle("ours")
+    assert predict(ours, ["a fine film"], beacon_threshold=np.float32(0.25)).probabilities.shape == (1, 2)
