@@ -95,6 +95,22 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _usable_device(device: str | torch.device | None) -> torch.device:
+    """`device` as a torch.device this torch can use (ModelLoadError naming it otherwise: torch said "Torch not
+    compiled with CUDA enabled" in an AssertionError, after the weights were read)."""
+    if device is None:
+        return default_device()
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ModelLoadError(f"Unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N' (a torch device)") from None
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"Device {device!r} asked for, but this torch sees no CUDA GPU: use 'cpu'")
+    if target.type == "cuda" and target.index is not None and target.index >= torch.cuda.device_count():
+        raise ModelLoadError(f"Device {device!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
+    return target
+
+
 def load_model(
     name_or_path: str | Path | None = None,
     *,
@@ -113,7 +129,7 @@ def load_model(
         raise ModelLoadError("No model given: name a shipped model, a local model folder or a hub id (None: the "
                              "default)")
     folder = shipped.resolve(name)
-    target = torch.device(device) if device is not None else default_device()
+    target = _usable_device(device)  # before the weights are read: a bad device fails at once
     stamp = None
     if folder is not None:
         stamp = folder_stamp(folder)  # before the files are read
