@@ -21,7 +21,7 @@ from scipy import stats
 from explainer.attention.head_matching import HeadMatching, match_heads
 from explainer.capture.encoding import UnembeddableToken
 from explainer.capture.tracing import Trace, trace
-from explainer.capture.validation import label_key
+from explainer.capture.validation import label_index, label_key
 from explainer.counterfactual.words import split_words
 from explainer.data.labelled import DatasetError, LabelledData
 from explainer.evaluation.error_report import ErrorReport, analyse
@@ -210,15 +210,18 @@ def naming_model(who: str) -> Iterator[None]:
 
 
 def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_layer: bool = False,
-                 target: int | None = None, attribution_tokens: int | None = None) -> TextComparison:
-    """Both models on `text`. Attributions are towards A's predicted label (or `target`, an id of A's labels),
+                 target: int | str | None = None, attribution_tokens: int | None = None) -> TextComparison:
+    """Both models on `text`. Attributions are towards A's predicted label (or `target`, one of A's labels by name
+    or id: label_index),
     and in B towards the label `target_in_b` picks (the same name when B has it); left out (None), not computed,
     when a model reads more than `attribution_tokens` tokens (a demo's limit)."""
+    # checked before any pass: target=5 on two labels was an IndexError, and "positive" a ValueError of int()
+    chosen = None if target is None else label_index(bundle_a.label_names, target, "target label")
     with naming_model("A"):
         trace_a = trace(bundle_a, text)
     with naming_model("B"):
         trace_b = trace(bundle_b, text)
-    target_a = trace_a.predicted if target is None else int(target)
+    target_a = trace_a.predicted if chosen is None else chosen
     target_b, notes = target_in_b(trace_a, trace_b, target_a)
     attribute = attribution_tokens is None or max(len(trace_a.tokens), len(trace_b.tokens)) <= attribution_tokens
     # left out: zeros stand in below (pooled like scores, never shown) and the result holds None

@@ -448,3 +448,16 @@ def test_a_text_only_one_model_cannot_embed_names_that_model_and_its_line(checkp
         compare_text(added, plain, "the zebra was dull")
     with pytest.raises(UnembeddableToken, match="^Model B: The text holds the token 'zebra'"):
         compare_text(plain, added, "the zebra was dull")
+
+
+def test_a_target_is_one_of_a_s_labels_by_name_or_id(bundle):
+    """target=5 on two labels was an IndexError deep in target_in_b, and target="pos" a ValueError of int()."""
+    from explainer.capture.encoding import InputError
+
+    a, b = bundle("ours"), bundle("bert")
+    for bad, said in ((5, "index 5 is out of range"), ("neutral", "Unknown target label 'neutral'"), (1.5, "whole")):
+        with pytest.raises(InputError, match=said):
+            compare_text(a, b, TEXT, target=bad)
+    named = compare_text(a, b, TEXT, target=a.label_names[1])
+    assert named.target == 1 and named.target_names[0] == a.label_names[1]
+    assert compare_text(a, b, TEXT, target=1).agreement.spearman == pytest.approx(named.agreement.spearman)
