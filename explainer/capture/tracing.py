@@ -141,6 +141,9 @@ def trace(
     reads is truncated, and the Trace says so (`truncated`, `num_text_tokens`).
     """
     encoded = encode(bundle, text)
+    # one MarkerForce or GatePin given alone is one intervention, not three fields to read as interventions
+    forced_markers = (forced_markers,) if isinstance(forced_markers, MarkerForce) else forced_markers
+    pinned_gates = (pinned_gates,) if isinstance(pinned_gates, GatePin) else pinned_gates
     forced_markers = tuple(_normalise(f, MarkerForce) for f in forced_markers)
     pinned_gates = tuple(_normalise(p, GatePin) for p in pinned_gates)
     check_tau(beacon_threshold)
@@ -242,11 +245,18 @@ def _record_mlp_norms(probes: list[MlpProbe]) -> Iterator[list[tuple[np.ndarray,
 
 def _normalise(item: MarkerForce | GatePin, kind: type) -> MarkerForce | GatePin:
     """A copy with positions as a tuple of ints (the Trace must not share the caller's list), checked."""
-    layer, positions, last = item
+    try:
+        layer, positions, last = item
+    except (TypeError, ValueError):  # [[0]] or a bare number: a TypeError or ValueError of unpacking
+        raise InputError(f"Each intervention is a {kind.__name__}(layer, positions, "
+                         f"{'marker' if kind is MarkerForce else 'value'}), not {item!r}") from None
     if positions is not None:
         if isinstance(positions, (int, np.integer)) or not all(isinstance(p, (int, np.integer)) for p in positions):
             raise InputError(f"Positions must be a list of token indices or None, not {positions!r}")
         positions = tuple(int(p) for p in positions)
+        if not positions:  # recorded in the Trace as if it had acted, while it changed nothing
+            raise InputError(f"A {kind.__name__} with no positions would change nothing: give token indices, or "
+                             "None for every token")
     if not isinstance(layer, (int, np.integer)):
         raise InputError(f"Layer must be an integer, not {layer!r}")
     if kind is MarkerForce:

@@ -555,6 +555,21 @@ def test_forced_markers_are_recorded_and_take_effect(ours_bundle):
     assert forced.marker_path[1, 2] == 4
 
 
+def test_an_intervention_alone_or_malformed_or_empty_is_read_or_refused_clearly(ours_bundle):
+    """A MarkerForce passed alone was unpacked as three interventions (a bare TypeError), [[0]] was a ValueError of
+    unpacking, and positions=[] changed nothing yet was recorded as a force."""
+    alone = trace(ours_bundle, TEXT, forced_markers=MarkerForce(1, [2], 4), pinned_gates=GatePin(0, None, 1.0))
+    assert alone.forced_markers == (MarkerForce(1, (2,), 4),) and alone.pinned_gates == (GatePin(0, None, 1.0),)
+    listed = trace(ours_bundle, TEXT, forced_markers=[MarkerForce(1, [2], 4)], pinned_gates=[GatePin(0, None, 1.0)])
+    assert alone == listed
+    with pytest.raises(InputError, match=r"Each intervention is a MarkerForce\(layer, positions, marker\)"):
+        trace(ours_bundle, TEXT, forced_markers=[[0]])
+    with pytest.raises(InputError, match=r"Each intervention is a GatePin\(layer, positions, value\)"):
+        trace(ours_bundle, TEXT, pinned_gates=[3])
+    with pytest.raises(InputError, match="no positions would change nothing"):
+        trace(ours_bundle, TEXT, forced_markers=[MarkerForce(0, [], 5)])
+
+
 def test_pinned_gates_are_recorded_and_take_effect(ours_bundle):
     free = trace(ours_bundle, TEXT)
     pins = (GatePin(0, [1, 4], 0.0), GatePin(1, None, 1.0))
