@@ -54,8 +54,12 @@ class AttributionOptions:
         if self.integration not in INTEGRATIONS:
             raise InputError(f"Unknown integration '{self.integration}': choose one of {', '.join(INTEGRATIONS)}")
         for name in ("steps", "max_steps", "conductance_steps", "samples"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise InputError(f"{name} must be a positive whole number, not {getattr(self, name)!r}")
+            value = getattr(self, name)  # a bool is an int to Python, not a count to anyone
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{name} must be a positive whole number, not {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            # torch.manual_seed failed on "x" only once LIME ran, and numpy's generators take no negative seed
+            raise InputError(f"seed must be a whole number from 0, not {self.seed!r}")
         if self.integration == "adaptive" and self.max_steps < 3:
             raise InputError(f"max_steps must be at least 3 for adaptive integration (one panel), not {self.max_steps}")
         for name in ("tolerance", "conductance_tolerance"):

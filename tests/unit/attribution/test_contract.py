@@ -93,3 +93,14 @@ def test_options_of_another_type_are_a_type_error_naming_the_class(bundle):
     # a dict of options failed inside a method with "'dict' object has no attribute 'baseline'"
     with pytest.raises(TypeError, match="options must be an AttributionOptions.*not dict"):
         attribute(bundle("bert"), "a fine film", "saliency", options={"steps": 16})
+
+
+@pytest.mark.parametrize("field, value", [("seed", "x"), ("seed", -1), ("seed", 1.5), ("seed", True),
+                                          ("steps", True), ("samples", 0)])
+def test_every_option_is_checked_when_built(field, value):
+    """seed="x" was taken, then failed inside torch.manual_seed once LIME ran; steps=True passed as 1."""
+    from explainer.capture.encoding import InputError
+
+    with pytest.raises(InputError, match=f"{field} must be"):
+        AttributionOptions(**{field: value})
+    assert AttributionOptions(seed=7).seed == 7
