@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     # torch, captum and the model load only now: --help and usage errors start at once
     from explainer.attribution.attributing import attribute
     from explainer.attribution.graph import GraphUnsupported, attention_attribution
-    from explainer.capture.encoding import encode
+    from explainer.capture.encoding import encode, unread_note
 
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
@@ -114,8 +114,10 @@ def main(argv: list[str] | None = None) -> None:
             payload = attribute(bundle, args.text, args.method, target=args.target, options=options).as_dict()
     except (InputError, GraphUnsupported, ValueError) as error:
         fail(str(error))
+    encoded = encode(bundle, args.text)
     if payload.get("truncated"):  # said in words too, the sentence trace, patch, ablate and the pages use
-        read = encode(bundle, args.text).num_text_tokens
-        payload["notes"] = [*payload.get("notes", []), truncation_sentence(read, bundle.max_length)]
+        payload["notes"] = [*payload.get("notes", []), truncation_sentence(encoded.num_text_tokens, bundle.max_length)]
+    if encoded.unread:  # trailing pad-id tokens the scores leave out, as trace --json says
+        payload["notes"] = [*payload.get("notes", []), unread_note(bundle, encoded.unread)]
     print_json(payload)
 

@@ -314,6 +314,25 @@ def test_a_decoder_whose_pad_id_ends_the_text_is_read_where_transformers_reads_i
     assert typed.unread_note in typed.notes and typed.family_notes == ()  # the logit lens's place stays empty
 
 
+def test_attribute_s_json_says_the_unread_tokens_as_trace_s_does(tokenizer, tmp_path, capsys, monkeypatch):
+    """trace --json said "The text ends in 1 x '[SEP]' ... not read"; attribute --json left the same token out of
+    its scores without a word."""
+    from explainer import load_model
+    from explainer.capture.tracing import trace
+    from tests.cli.test_patch import run
+    from tests.conftest import save_checkpoint
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    folder = save_checkpoint(build_model("llama", pad_token_id=tokenizer.sep_token_id), tokenizer, tmp_path / "l")
+    text = f"a fine film {tokenizer.sep_token}"
+    said = trace(load_model(folder, device="cpu"), text).unread_note
+    code, payload, err = run(capsys, "attribute", "--model", str(folder), "--text", text, "--method", "saliency")
+    assert code == 0, err
+    assert said in payload["notes"]
+    code, plain, err = run(capsys, "attribute", "--model", str(folder), "--text", "a fine film", "--method", "saliency")
+    assert code == 0 and not any("not read" in note for note in plain.get("notes", []))
+
+
 def test_the_counterfactual_gradient_reads_a_decoder_s_text_where_trace_reads_it(tokenizer, tmp_path):
     """The search's gradient pass feeds embeddings: a trailing pad-id token must be left out as trace() leaves it,
     or HotFlip and removal's estimate follow the state at </s> (objective 2.34 against trace's -0.75 once)."""
