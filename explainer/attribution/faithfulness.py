@@ -35,7 +35,7 @@ ERASER_BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 MAX_CURVE_POINTS = 21
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Faithfulness(FrozenArrays):
     method: str
     fractions: np.ndarray  # [P] share of the text tokens deleted / inserted

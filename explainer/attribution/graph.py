@@ -83,7 +83,7 @@ def graph_unavailable(model: Any, architecture: str) -> str | None:
     return single_readout_note(model)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class AttentionAttribution(FrozenArrays):
     """Hao et al.'s attribution of every attention weight of one input. Numpy, read-only, no model reference."""
 

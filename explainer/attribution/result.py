@@ -24,7 +24,7 @@ class Computed:
     error_bound: float | None = None
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Attribution(FrozenArrays):
     """One method's attribution of one prediction. Numpy on CPU, read-only, no model reference."""
 

@@ -22,7 +22,7 @@ from explainer.loading.layer_shapes import layer_shape_refusal
 from explainer.models import GatePin, MarkerForce, is_thought_beacon
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Trace(FrozenArrays):
     """What one forward pass showed. Numpy on CPU, read-only, no model reference, picklable.
     Two Traces are equal when every field is (arrays compared element-wise)."""

@@ -21,7 +21,7 @@ def label_index(bundle: ModelBundle, target: int | str | None, default: int) -> 
     return default if target is None else checked_label_index(bundle.label_names, target)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Ablation(FrozenArrays):
     """The effect of removing each head's output (and each layer's MLP) on one text's target logit."""
 
@@ -69,7 +69,7 @@ class Ablation(FrozenArrays):
         return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order]
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Patching(FrozenArrays):
     """Activation patching from the clean run into the corrupted run: the share of the logit difference each
     patched activation restores, (LD(patched) - LD(corrupted)) / (LD(clean) - LD(corrupted)), where

@@ -69,13 +69,14 @@ class ModelBundle:
     of `model` (hooks, gradients, overrides), as `trace()` does."""
 
     name: str  # what the user picked: a shipped name, a folder or a hub id
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerFast
+    model: PreTrainedModel = field(repr=False)  # its repr is the whole module tree: the name and type say enough
+    tokenizer: PreTrainedTokenizerFast = field(repr=False)
     label_names: tuple[str, ...]
     device: torch.device
     max_length: int  # most tokens one input may have, special tokens included
     untrained: bool = False  # a placeholder with random weights: its predictions mean nothing
-    folder_stamp: str | None = None  # its folder's files when loaded (disk_cache.folder_stamp); None: no folder
+    # its folder's files when loaded (disk_cache.folder_stamp); None: no folder
+    folder_stamp: str | None = field(default=None, repr=False)
     folder: Path | None = None  # the folder it was loaded from (None: a hub id): what its name named when loaded
     pad_assigned: bool = False  # its config named no pad id: the tokenizer's pad (often end-of-text) was given it
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)

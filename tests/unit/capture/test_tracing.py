@@ -653,3 +653,15 @@ def test_malformed_interventions_are_input_errors(ours_bundle, options):
     should be refused with an InputError, not crash deep in the model or yield NaN probabilities."""
     with pytest.raises(InputError):
         trace(ours_bundle, TEXT, **options)
+
+
+def test_a_result_s_repr_is_short_enough_to_read(ours_bundle):
+    """The dataclass repr of a Trace was 43 KB (every array in full); a ModelBundle's was the module tree."""
+    captured = trace(ours_bundle, TEXT * 20)
+    shown = repr(captured)
+    assert len(shown) < 2000 and shown.startswith("Trace(model_name=")
+    assert f"attentions=array(shape={captured.attentions.shape}, dtype=float32)" in shown
+    assert f"({len(captured.text):,} characters)" in shown and f"{len(captured.tokens):,} items)" in shown
+    assert "predicted=" in shown and "beacon_threshold=" in shown
+    bundle_shown = repr(ours_bundle)
+    assert len(bundle_shown) < 500 and "label_names=" in bundle_shown and "Linear(" not in bundle_shown
