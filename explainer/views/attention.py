@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explainer.attention.statistics import field_title
-from explainer.views.text import display_token, hidden_state_name, label_texts, plot_text, token_labels
+from explainer.views.text import display_token, hidden_state_name, index_within, label_texts, plot_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -73,6 +73,7 @@ def _token_heatmap(matrix, labels: list[str], title: str, hover: str, colorscale
 
 def attention_heatmap(trace: Trace, layer: int, head: int) -> go.Figure:
     """One head's attention, query tokens down, key tokens across; hover shows both tokens and the weight."""
+    layer, head = index_within(layer, trace.num_layers, "layer"), index_within(head, trace.num_heads, "head")
     return _token_heatmap(
         trace.attentions[layer, head],
         token_labels(trace.tokens),

@@ -199,3 +199,13 @@ def token_labels(tokens: Sequence[str], plotly: bool = True) -> list[str]:
     `plotly=False` gives them as typed, for Streamlit widgets, which show text literally."""
     return [numbered(i, plot_text(display_token(token)) if plotly else display_token(token)) for i, token in
             enumerate(tokens)]
+
+
+def index_within(value: int, count: int, what: str) -> int:
+    """`value` as an index of `count` things (ValueError naming the range otherwise): a view drew layer -1 titled
+    "Layer -1", and layer 6 of six failed as numpy's IndexError."""
+    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+        raise ValueError(f"A {what} is a whole number, not {value!r}")
+    if not 0 <= int(value) < count:
+        raise ValueError(f"{what.capitalize()} {value} is out of range: there are {count} (0 to {count - 1})")
+    return int(value)

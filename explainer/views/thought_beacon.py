@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 
 from explainer.views.colours import page_safe
-from explainer.views.text import label_texts, marker_name, numbered, plot_text, tau_text, token_labels
+from explainer.views.text import index_within, label_texts, marker_name, numbered, plot_text, tau_text, token_labels
 
 if TYPE_CHECKING:
     from explainer.capture.tracing import Trace
@@ -121,6 +121,7 @@ def reasoning_sankey(trace: Trace, token: int | None = None) -> go.Figure:
         raise ValueError(f"{trace.model_name} has no thought markers")
     path = trace.marker_path  # [layers, T]
     layers, length = path.shape
+    token = None if token is None else index_within(token, length, "token")
     positions = list(range(length)) if token is None else [token]
     escaped = [plot_text(t) for t in trace.tokens]
     nodes: dict[tuple[int, int], int] = {}

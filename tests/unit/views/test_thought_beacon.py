@@ -95,3 +95,19 @@ def test_page_safe_scales_keep_every_colour_and_write_stand_ins_as_rgb():
     assert page_safe("Viridis") == [[p, c] for p, c in plotly.colors.get_colorscale("Viridis")]
     assert page_safe([[0, "#000030"], [0.5, "#000031"], [1, "#00000A"]]) == [
         [0, "rgb(0, 0, 48)"], [0.5, "#000031"], [1, "#00000A"]]  # 31 and hex letters are no stand-ins
+
+
+def test_a_layer_head_or_token_out_of_range_is_named_not_drawn_under_a_wrong_title(ours):
+    """attention_heatmap(t, -1, 0) drew the last layer titled "Layer -1", layer 6 of six was numpy's IndexError,
+    and the Sankey of token -1 was titled "token -1 [SEP]"."""
+    from explainer.views.attention import attention_heatmap
+
+    layers, heads, length = ours.num_layers, ours.num_heads, len(ours.tokens)
+    for layer, head, said in ((layers, 0, f"Layer {layers} is out of range"), (-1, 0, "Layer -1 is out of range"),
+                              (0, heads, f"Head {heads} is out of range"), (0.5, 0, "whole number")):
+        with pytest.raises(ValueError, match=said):
+            attention_heatmap(ours, layer, head)
+    assert attention_heatmap(ours, np.int64(layers - 1), 0).layout.title.text == f"Layer {layers - 1}, head 0"
+    for token in (-1, length):
+        with pytest.raises(ValueError, match=f"Token {token} is out of range: there are {length}"):
+            tb_figures.reasoning_sankey(ours, token)
