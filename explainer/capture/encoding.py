@@ -12,7 +12,12 @@ from typing import Any
 import numpy as np
 from transformers import BatchEncoding
 
-from explainer.capture.validation import MAX_TEXT_CHARS, InputError, validate_text  # noqa: F401  (re-exported)
+from explainer.capture.validation import (  # noqa: F401  (re-exported)
+    MAX_TEXT_CHARS,
+    InputError,
+    typed_special_sentence,
+    validate_text,
+)
 from explainer.families import family_of
 from explainer.loading.bundle import ModelBundle, embedding_rows
 
@@ -132,13 +137,25 @@ def unread_note(bundle: ModelBundle, count: int) -> str:
     )
 
 
-def typed_special_sentence(tokens: list[str]) -> str:
-    """What the pages say of Trace.typed_special_tokens (shown beside unread_note's note)."""
-    names = ", ".join(f"'{token}'" for token in tokens)
-    one = len(tokens) == 1
-    return (f"The text holds {names}, which the tokenizer reads as {'its special token' if one else 'special tokens'}"
-            f", as Hugging Face does: the model sees {'that token' if one else 'those tokens'} there, not the "
-            "characters.")
+def typed_special_tokens(tokenizer: Any, text: str, tokens: Sequence[str], special: np.ndarray,
+                         offsets: np.ndarray) -> list[str]:
+    """The tokenizer's special tokens `text` itself holds ("[CLS]", "</s>" typed), in order, once each, given its
+    tokens, which of them the tokenizer added and their character spans: Hugging Face's tokenizers read them as
+    those tokens, not as characters (a typed "</s>" became the token a Llama's classifier reads), while every view
+    shows them as the user's text."""
+    names = set(tokenizer.all_special_tokens)
+    found = [token for token, added, (start, end) in zip(tokens, special, offsets)
+             if not added and token in names
+             and text[start:end].strip() == token]  # typed as such: an emoji read as [UNK] is not
+    return list(dict.fromkeys(found))
+
+
+def typed_special_notes(bundle: ModelBundle, text: str) -> list[str]:
+    """typed_special_sentence of `text` as `bundle` reads it ([] when it types none): for a command's JSON notes."""
+    encoded = encode(bundle, text)
+    tokens = bundle.tokenizer.convert_ids_to_tokens(list(encoded.inputs["input_ids"]))
+    typed = typed_special_tokens(bundle.tokenizer, text, tokens, encoded.special, encoded.offsets)
+    return [typed_special_sentence(typed)] if typed else []
 
 
 def read_length(bundle: ModelBundle, ids: Sequence[int]) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from explainer.capture import layer_hooks
-from explainer.capture.encoding import UNREAD_START, InputError, encode, unread_note
+from explainer.capture.encoding import UNREAD_START, InputError, encode, typed_special_tokens, unread_note
 from explainer.capture.token_names import readable_tokens
 from explainer.capture.validation import check_tau
 from explainer.families import MlpProbe, family_of, missing_family_note, single_readout_note
@@ -88,11 +88,7 @@ class Trace(FrozenArrays):
         """The tokenizer's special tokens the text itself holds ("[CLS]", "</s>" typed), in order, once each:
         Hugging Face's tokenizers read them as those tokens, not as characters (a typed "</s>" became the token a
         Llama's classifier reads), while every view shows them as the user's text."""
-        special = set(tokenizer.all_special_tokens)
-        found = [token for token, added, (start, end) in zip(self.tokens, self.special_tokens, self.offsets)
-                 if not added and token in special
-                 and self.text[start:end].strip() == token]  # typed as such: an emoji read as [UNK] is not
-        return list(dict.fromkeys(found))
+        return typed_special_tokens(tokenizer, self.text, self.tokens, self.special_tokens, self.offsets)
 
     @property
     def family_notes(self) -> tuple[str, ...]:

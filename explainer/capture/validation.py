@@ -48,6 +48,15 @@ def check_tau(beacon_threshold: float | None) -> None:
         raise InputError(f"The beacon threshold must be a number from 0 to 1, not {beacon_threshold!r}")
 
 
+def typed_special_sentence(tokens: list[str]) -> str:
+    """What the pages say of Trace.typed_special_tokens (shown beside unread_note's note)."""
+    names = ", ".join(f"'{token}'" for token in tokens)
+    one = len(tokens) == 1
+    return (f"The text holds {names}, which the tokenizer reads as {'its special token' if one else 'special tokens'}"
+            f", as Hugging Face does: the model sees {'that token' if one else 'those tokens'} there, not the "
+            "characters.")
+
+
 def truncation_sentence(num_text_tokens: int, max_length: int, who: str = "The text") -> str:
     """The one sentence every page, command and report says when a text was cut: its token count (special tokens
     left out) against what the model reads (special tokens in)."""

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)
+    from explainer.capture.encoding import typed_special_notes
     from explainer.causal.ablation import ablate_heads
 
     try:
@@ -81,4 +82,6 @@ def main(argv: list[str] | None = None) -> None:
         result = ablate_heads(bundle, args.text, target=args.target, mode=args.mode)
     except InputError as error:
         fail(str(error))
-    print_json(summary(result))
+    payload = summary(result)
+    payload["notes"] += typed_special_notes(bundle, args.text)  # as every page says it
+    print_json(payload)

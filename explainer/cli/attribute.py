@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     # torch, captum and the model load only now: --help and usage errors start at once
     from explainer.attribution.attributing import attribute
     from explainer.attribution.graph import GraphUnsupported, attention_attribution
-    from explainer.capture.encoding import encode, unread_note
+    from explainer.capture.encoding import encode, typed_special_notes, unread_note
 
     try:
         bundle = load_cli_model(args.model, args.allow_pickle)
@@ -119,5 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         payload["notes"] = [*payload.get("notes", []), truncation_sentence(encoded.num_text_tokens, bundle.max_length)]
     if encoded.unread:  # trailing pad-id tokens the scores leave out, as trace --json says
         payload["notes"] = [*payload.get("notes", []), unread_note(bundle, encoded.unread)]
+    if typed := typed_special_notes(bundle, args.text):  # as every page says it
+        payload["notes"] = [*payload.get("notes", []), *typed]
     print_json(payload)
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from explainer.capture.encoding import typed_special_sentence
-from explainer.capture.validation import InputError, truncation_sentence
+from explainer.capture.validation import InputError, truncation_sentence, typed_special_sentence
 from explainer.cli.common import MODEL_HELP, add_allow_pickle, describe, fail, load_cli_model, print_json, text_argument
 
 if TYPE_CHECKING:  # torch and the model load in main(), after parsing: --help and usage errors start at once

@@ -54,3 +54,23 @@ def test_trace_cli_says_a_typed_special_token(tmp_path):
     assert typed_special_sentence(["[SEP]"]) in json.loads(done.stdout)["notes"]
     plain = json.loads(run_cli("--text", "a fine film", "--json", cache=tmp_path).stdout)
     assert not any("which the tokenizer reads as" in note for note in plain["notes"])
+
+
+def test_attribute_ablate_and_patch_say_a_typed_special_token_too(checkpoint, tmp_path, capsys, monkeypatch):
+    from explainer.capture.encoding import typed_special_sentence
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    folder = str(checkpoint("bert"))
+    said = typed_special_sentence(["[SEP]"])
+    for command in (["attribute", "--method", "saliency", "--text"], ["attribute", "--method", "graph", "--text"],
+                    ["ablate", "--mode", "zero", "--text"]):
+        code, payload, err = run(capsys, *command[:-1], "--model", folder, command[-1], "a fine [SEP] film")
+        assert code == 0, err
+        assert said in payload["notes"], command
+        code, plain, err = run(capsys, *command[:-1], "--model", folder, command[-1], "a fine film")
+        assert code == 0 and said not in plain.get("notes", []), command
+    code, payload, err = run(capsys, "patch", "--model", folder, "--clean", "a fine film",
+                             "--corrupted", "a dull [SEP] film")
+    assert code == 0, err
+    assert payload["notes"][-1] == f"The corrupted text: {said}"
+    assert not any(note.startswith("The clean text:") for note in payload["notes"])
