@@ -142,7 +142,7 @@ def trace(
     pinned_gates = (pinned_gates,) if isinstance(pinned_gates, GatePin) else pinned_gates
     forced_markers = tuple(_normalise(f, MarkerForce) for f in forced_markers)
     pinned_gates = tuple(_normalise(p, GatePin) for p in pinned_gates)
-    check_tau(beacon_threshold)
+    beacon_threshold = check_tau(beacon_threshold)
     model = bundle.model
     offsets, special, num_text_tokens = encoded.offsets, encoded.special, encoded.num_text_tokens
     inputs = {key: torch.tensor([row], device=bundle.device) for key, row in encoded.inputs.items()}

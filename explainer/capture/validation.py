@@ -38,14 +38,16 @@ def validate_text(text: str) -> str:
     return text
 
 
-def check_tau(beacon_threshold: float | None) -> None:
-    """A beacon threshold (tau) is a number from 0 to 1, or None for the model's own (InputError otherwise: 1.5
-    skipped every MLP, and NaN compared false with every gate, so it ran dense, each under its own cache entry)."""
+def check_tau(beacon_threshold: float | None) -> float | None:
+    """A beacon threshold (tau) as a float from 0 to 1, or None for the model's own (InputError otherwise: 1.5
+    skipped every MLP, and NaN compared false with every gate, so it ran dense, each under its own cache entry).
+    A float, not numpy's: a cache key or a JSON manifest holds it as a number, whatever the caller passed."""
     if beacon_threshold is None:
-        return
+        return None
     if isinstance(beacon_threshold, bool) or not isinstance(beacon_threshold, numbers.Real) or not (
             math.isfinite(beacon_threshold) and 0 <= beacon_threshold <= 1):
         raise InputError(f"The beacon threshold must be a number from 0 to 1, not {beacon_threshold!r}")
+    return float(beacon_threshold)
 
 
 def typed_special_sentence(tokens: list[str]) -> str:

@@ -43,6 +43,7 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
 
 def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool = True) -> tuple[Any, bool]:
     """(results, reused): run `job` with the chosen engine into `out`; every failure is a one-line error."""
+    from explainer.capture.validation import InputError
     from explainer.data.labelled import DatasetError
     from explainer.scale.engine import EngineError, RayOptions, run_job
     from explainer.scale.inputs import left_out_note, resolve_inputs
@@ -73,7 +74,7 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
                                    threads=args.threads or THREADS),
             progress=bar.advance,
         )
-    except (DatasetError, EngineError, ResultsError, OSError) as error:
+    except (DatasetError, EngineError, ResultsError, InputError, OSError) as error:  # InputError: a tau out of 0-1
         bar.close()  # the bar's last line first, then the error under it
         fail(str(error))
     finally:

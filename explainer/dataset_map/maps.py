@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -101,7 +101,8 @@ def search_width(method: str, neighbours: int) -> int:
     return max(neighbours, UMAP_GRAPH_WIDTH) if method == "umap" else neighbours
 
 
-def _check(options: MapOptions) -> None:
+def _check(options: MapOptions) -> MapOptions:
+    """`options`, checked, with tau as a float (a numpy one keyed a cache folder of its own)."""
     if options.pooling not in POOLINGS:
         raise MapError(f"unknown pooling {options.pooling!r}; use one of {', '.join(POOLINGS)}")
     if options.method not in METHODS:
@@ -109,7 +110,7 @@ def _check(options: MapOptions) -> None:
     if options.neighbours < 1:
         raise MapError(f"neighbours must be at least 1, not {options.neighbours}")
     try:
-        check_tau(options.beacon_threshold)
+        return replace(options, beacon_threshold=check_tau(options.beacon_threshold))
     except InputError as error:
         raise MapError(str(error)) from None
 
@@ -155,7 +156,7 @@ def build_map(
     bundle: ModelBundle, data: LabelledData, options: MapOptions = MapOptions(), progress: Progress | None = None
 ) -> MapResult:
     """Predict and embed every row (or read them from the cache), then project and search the chosen layer."""
-    _check(options)
+    options = _check(options)
     if options.pooling == "readout":
         check_readout(bundle)
     if not len(data):

@@ -59,7 +59,7 @@ def predict(
     `on_batch`, when given, gets each batch's output with its hidden states (see BatchHook) before the next."""
     if batch_size < 1:  # range() below would run no batch and leave every probability at zero
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-    check_tau(beacon_threshold)
+    beacon_threshold = check_tau(beacon_threshold)
     model, tokenizer = bundle.model, bundle.tokenizer
     config = model.config
     is_ours = is_thought_beacon(config)

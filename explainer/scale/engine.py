@@ -18,12 +18,13 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 
+from explainer.capture.validation import check_tau
 from explainer.data.disk_cache import model_fingerprint
 from explainer.data.folders import missing_folders, remove_made
 from explainer.data.labelled import DatasetError, iter_rows
@@ -105,6 +106,8 @@ def _run_job(
         raise ValueError(f"unknown job {job.kind!r}; one of {', '.join(KINDS)}")
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; one of {', '.join(ENGINES)}")
+    # before a folder is claimed or a worker started (each would fail every row), and as floats: the manifest is JSON
+    job = replace(job, beacon_threshold=check_tau(job.beacon_threshold), taus=tuple(check_tau(t) for t in job.taus))
     folder = Path(out)
     fingerprint = model_fingerprint(bundle)
     key = run_key(job.kind, fingerprint, inputs.content_hash, job.keyed())

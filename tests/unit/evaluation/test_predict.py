@@ -172,6 +172,14 @@ def test_a_tau_outside_0_to_1_is_refused_by_every_data_set_pass(bundle, tau):
         trace(ours, "a fine film", beacon_threshold=tau)
 
 
-def test_a_numpy_tau_is_a_number(bundle):
+def test_a_numpy_tau_is_a_number_and_keys_the_cache_as_its_float_does(bundle, tmp_path, monkeypatch):
+    from explainer.data.labelled import read_dataset
+    from explainer.evaluation.prediction_cache import cached_predictions
+    from tests.unit.dataset_map.conftest import corpus_csv
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
     ours = bundle("ours")
     assert predict(ours, ["a fine film"], beacon_threshold=np.float32(0.25)).probabilities.shape == (1, 2)
+    data = read_dataset(corpus_csv(), filename="corpus.csv", label_names=("neg", "pos"))
+    assert not cached_predictions(ours, data, beacon_threshold=np.float32(0.25))[1]
+    assert cached_predictions(ours, data, beacon_threshold=0.25)[1]  # one entry: json wrote the numpy one as "0.25"

@@ -255,3 +255,21 @@ def test_a_shard_copied_over_with_its_old_times_is_hashed_again(tmp_path):
     shutil.copy2(other, shard)
     assert os.stat(shard).st_mtime_ns == times.st_mtime_ns and os.stat(shard).st_size == 100
     assert file_sha256(shard) != before
+
+
+def test_a_bad_tau_is_refused_before_a_folder_is_claimed_and_a_numpy_one_is_a_number(shards, tmp_path, ours_bundle):
+    """tau 1.5 failed every row in the workers after the folder was claimed; np.float32(0.25) was a TypeError of
+    json.dumps writing the manifest."""
+    import numpy as np
+
+    from explainer.capture.validation import InputError
+
+    inputs = resolve_inputs(shards)
+    for bad in (JobOptions("evaluate", beacon_threshold=1.5), JobOptions("sweep", taus=(0.0, float("nan")))):
+        with pytest.raises(InputError, match="beacon threshold must be a number from 0 to 1"):
+            run_job(ours_bundle, inputs, bad, tmp_path / "bad")
+        assert not (tmp_path / "bad").exists()
+    manifest, reused = run_job(ours_bundle, inputs, JobOptions("evaluate", beacon_threshold=np.float32(0.25)),
+                               tmp_path / "numpy")
+    assert not reused and manifest.rows > 0
+    assert run_job(ours_bundle, inputs, JobOptions("evaluate", beacon_threshold=0.25), tmp_path / "numpy")[1]
