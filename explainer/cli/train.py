@@ -112,21 +112,17 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.data.labelled import DatasetError, read_dataset
     from explainer.loading import backbone as backbones
     from explainer.loading.backbone import BackboneError
+    from explainer.loading.bundle import checked_device, default_device
     from explainer.owner import OWNER, claim, running_owner
     from explainer.training.finalize import STAGE, not_a_model, put_in_place
     from explainer.training.loop import SCRATCH_POSITIONS, TrainingDiverged
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:  # a device this machine has: "cuda" without CUDA failed only once the model was moved there
-        device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                              ("cpu" if args.device == "auto" else args.device))
-        if device.type == "cpu":  # "cpu:3" names the one CPU device; tensors made there report plain "cpu"
-            device = torch.device("cpu")
-        torch.ones(1, device=device).cpu().item()  # "meta" makes tensors that hold no numbers: .item() refuses
-    except Exception as error:  # AssertionError: "Torch not compiled with CUDA enabled"; hpu: no module
-        said = (str(error).strip().splitlines() or [type(error).__name__])[0]  # mps: a 55-line dispatcher table
-        fail(f"--device {args.device}: not a device this machine has ({said[:200]})")
+    # a device this machine has: "cuda" without CUDA failed only once the model was moved there
+    device, said = checked_device(default_device() if args.device == "auto" else args.device)
+    if device is None:
+        fail(f"--device {args.device}: not a device this machine has ({said})")
     try:
         train_data = read_dataset(args.data, label_names=LABEL_NAMES)
         dev = read_dataset(args.eval, label_names=LABEL_NAMES)

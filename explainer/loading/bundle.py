@@ -96,20 +96,29 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _usable_device(device: str | torch.device | None) -> torch.device:
-    """`device` as a torch.device this torch can use (ModelLoadError naming it otherwise: torch said "Torch not
-    compiled with CUDA enabled" in an AssertionError, after the weights were read)."""
+def usable_device(device: str | torch.device | None) -> torch.device:
+    """`device` as a torch.device this machine can compute on (None: default_device()), or ModelLoadError naming
+    it: torch said "Torch not compiled with CUDA enabled" in an AssertionError after the weights were read, an
+    unknown name listed every device type, and "meta" made a model that holds no numbers."""
     if device is None:
         return default_device()
+    target, why = checked_device(device)
+    if target is None:
+        raise ModelLoadError(f"Device {str(device)!r} is not one this machine can use ({why})")
+    return target
+
+
+def checked_device(device: str | torch.device) -> tuple[torch.device | None, str]:
+    """(the device, "") when this machine can compute on `device`, else (None, the first line of why not)."""
     try:
         target = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ModelLoadError(f"Unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N' (a torch device)") from None
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise ModelLoadError(f"Device {device!r} asked for, but this torch sees no CUDA GPU: use 'cpu'")
-    if target.type == "cuda" and target.index is not None and target.index >= torch.cuda.device_count():
-        raise ModelLoadError(f"Device {device!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
-    return target
+        if target.type == "cpu":  # "cpu:3" names the one CPU device; tensors made there report plain "cpu"
+            target = torch.device("cpu")
+        torch.ones(1, device=target).cpu().item()  # "meta" makes tensors that hold no numbers: .item() refuses
+    except Exception as error:  # AssertionError (no CUDA), RuntimeError (mps, an unknown name), hpu: no module
+        said = (str(error).strip().splitlines() or [type(error).__name__])[0]  # mps: a 55-line dispatcher table
+        return None, said[:200]
+    return target, ""
 
 
 def load_model(
@@ -130,7 +139,7 @@ def load_model(
         raise ModelLoadError("No model given: name a shipped model, a local model folder or a hub id (None: the "
                              "default)")
     folder = shipped.resolve(name)
-    target = _usable_device(device)  # before the weights are read: a bad device fails at once
+    target = usable_device(device)  # before the weights are read: a bad device fails at once
     stamp = None
     if folder is not None:
         stamp = folder_stamp(folder)  # before the files are read
