@@ -130,11 +130,15 @@ def _checked_order(order, special: np.ndarray) -> np.ndarray:
     """An explicit `order`: each text token's position once (an index past the text, a repeat or a special token
     would be removed as if it were a word, or fail deep in numpy)."""
     order = np.asarray(order)
-    text = np.flatnonzero(~np.asarray(special, dtype=bool))
-    if (order.ndim != 1 or not np.issubdtype(order.dtype, np.integer)
-            or sorted(order.tolist()) != sorted(set(order.tolist())) or not set(order.tolist()) <= set(text.tolist())):
-        raise InputError(f"order must list positions of the text's tokens ({', '.join(map(str, text))}), each at "
-                         "most once")
+    text = set(np.flatnonzero(~np.asarray(special, dtype=bool)).tolist())
+    if order.ndim != 1 or order.size == 0 or not np.issubdtype(order.dtype, np.integer):
+        raise InputError(f"order must list positions of the text's tokens, not {order.tolist()!r:.80}")
+    listed = order.tolist()
+    if outside := [p for p in listed if p not in text]:
+        raise InputError(f"order must list positions of the text's tokens: {outside[0]} is not one (a special "
+                         f"token's or past the {len(special)} tokens)")
+    if len(set(listed)) != len(listed):
+        raise InputError("order must list positions of the text's tokens, each at most once")
     return order
 
 

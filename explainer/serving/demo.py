@@ -26,7 +26,8 @@ demo.toml at the repository root serves the shipped models and the challenge set
     name = "challenge"                      # a file: offered as "challenge"
     path = "assets/challenge_set.csv"
     [[data]]
-    name = "reviews"                        # a folder: every CSV/TSV/JSONL inside, as "reviews/<file>"
+    name = "reviews"                        # a folder: every data file inside (serving.paths.DATA_SUFFIXES:
+                                            # CSV, TSV, JSONL, Parquet), subfolders too, as "reviews/<file>"
     path = "data/reviews"
 """
 

@@ -195,7 +195,7 @@ def test_an_explicit_order_must_name_the_text_tokens_once(bundle):
     loaded = bundle("bert")
     result = attribute(loaded, TEXT, "saliency")
     text_positions = ranking(result)
-    for order in ([99], [int(text_positions[0])] * 3, [0], [-1], [1.5]):
+    for order in ([99], [int(text_positions[0])] * 3, [0], [-1], [1.5], []):
         with pytest.raises(InputError, match="order must list positions of the text's tokens"):
             faithfulness(loaded, result, order=order)
     reversed_order = faithfulness(loaded, result, order=text_positions[::-1])
