@@ -24,7 +24,7 @@ from explainer.ui import export, links, navigation, text_box
 from explainer.ui.problems import show_problem
 from explainer.ui.widget_state import browser_holds, resend
 from explainer.views import evaluation as evaluation_views
-from explainer.views.text import markdown_literal
+from explainer.views.text import markdown_literal, plural
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,12 +179,14 @@ def check_upload_rows(data: LabelledData, passes_per_row: int = 1, work: str = "
     demo = demo_mode.config()
     if demo is None:
         return data
-    allowed = max(1, demo.limits.max_upload_rows // max(1, passes_per_row))
+    allowed = demo.limits.max_upload_rows // max(1, passes_per_row)  # 0: not one row fits (it let one through)
     if len(data) > allowed:
         why = (f" ({work} runs the model {passes_per_row:,} times per row, and the demo allows "
                f"{demo.limits.max_upload_rows:,} row runs)" if allowed < demo.limits.max_upload_rows else "")
+        if not allowed:
+            raise DatasetError(f"This demo runs the model on no upload here{why}: choose a data set from the list.")
         raise DatasetError(f"{data.source} has {len(data):,} rows; this demo runs the model on at most "
-                           f"{allowed:,} rows of an upload here{why}. Upload a sample of it.")
+                           f"{plural(allowed, 'row')} of an upload here{why}. Upload a sample of it.")
     return data
 
 

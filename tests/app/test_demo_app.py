@@ -197,6 +197,16 @@ def test_work_that_runs_each_row_many_times_gets_that_many_times_fewer_upload_ro
     assert len(check_upload_rows(data, 1)) == allowed + 1  # one pass a row: the whole limit
     fewer = read_dataset(rows.rsplit(f"film {allowed}", 1)[0].encode(), filename="rows.csv")
     assert len(check_upload_rows(fewer, passes, "the dictionary")) == allowed
+    # a limit smaller than one row's runs lets no row through (it let one, "at most 1 rows", 65 runs against 30)
+    tight = tmp_path / "tight.toml"
+    tight.write_text(f'[limits]\nmax_upload_mb = 1\nmax_upload_rows = {passes - 1}\n'
+                     '[[models]]\nname = "sst2-baseline"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(tight))
+    one = read_dataset(b"text,label\nfilm,pos\n", filename="one.csv")
+    with pytest.raises(DatasetError, match=rf"runs the model on no upload here \(the dictionary runs the model "
+                                            rf"{passes} times per row, and the demo allows {passes - 1} row runs\)"):
+        check_upload_rows(one, passes, "the dictionary")
+    assert len(check_upload_rows(one, 1)) == 1
 
 
 def test_every_page_offers_the_report_in_the_sidebar(demo):
