@@ -186,7 +186,8 @@ def _seed_source(prefix: str, names: list[str], kind: str | None) -> str:
     a results= a results folder; none, the shipped challenge set (in a demo, the first offered)."""
     results = kind is not None  # the run kind a results folder must hold here
     sources = labelled.sources(results)
-    linked = SOURCES[2] if not names else labelled.LISTED
+    linked = labelled.LISTED if names else SOURCES[2]  # a data= names a listed set, or a path outside a demo
+    linked = linked if linked in sources else sources[0]  # a demo offering no list reads no path
     if results and labelled.RESULTS in sources:
         links.seed_option(f"{prefix}_results", "results", str, "")  # after the first seed: the link is read
     if labelled.RESULTS in sources and labelled.linked_results((kind,)):
@@ -243,7 +244,7 @@ def dataset_picker(
     links.publish_options({"results": ""})  # but for a results folder, below
     st.session_state[f"_{prefix}_run_options"] = {}  # but a results folder's run options, below
     try:
-        if source == labelled.RESULTS and results_of is not None:  # outside demo mode only (labelled.sources)
+        if source == labelled.RESULTS and results_of is not None and demo is None:  # (labelled.sources too)
             bundle, kind = results_of
             folder = text_box.text_input(f"Results folder (the --out folder of `{labelled.RUN_COMMANDS[kind]}`)",
                                          f"{prefix}_results").strip()
@@ -271,6 +272,8 @@ def dataset_picker(
             check_upload_size(upload.size, upload.name, labelled.upload_limit())
             data = labelled.check_upload_rows(read_labelled(upload.getvalue(), upload.name, label_names),
                                               *work)
+        elif demo is not None:  # a source the demo does not offer (labelled.sources): never a path typed here
+            raise DatasetError("Choose a data set from the list.")
         else:
             links.seed_option(f"{prefix}_path", "data", str, "")
             path = text_box.text_input("Path to a labelled CSV, TSV, JSONL or Parquet file", f"{prefix}_path").strip()

@@ -484,3 +484,25 @@ def test_a_demo_of_uploads_and_no_listed_data_opens_on_the_uploader(tmp_path, mo
     closed.write_text('[limits]\nmax_upload_mb = 0\n[[models]]\nname = "sst2-baseline"\n')
     monkeypatch.setenv("EXPLAINER_DEMO", str(closed))
     assert labelled.sources() == (labelled.LISTED,)
+
+
+def test_markers_and_beacons_never_read_a_typed_path_in_a_demo(demo, tmp_path, monkeypatch, checkpoint):
+    """With nothing listed, a link's data= seeded the source "Path on this machine", which a demo does not offer
+    (Streamlit reset the radio), and the picker's path branch had no demo guard of its own."""
+    from explainer.ui import labelled
+
+    config = tmp_path / "uploads-only.toml"
+    config.write_text(f'[limits]\nmax_upload_mb = 1\n[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    for page, prefix in (("app_pages/markers.py", "markers_data"), ("app_pages/beacons.py", "beacons_data")):
+        app = run({"text": "a fine film", "data": str(demo)}, page=page)
+        assert app.session_state[f"{prefix}_source"] == labelled.SOURCES[1], page  # uploads, the one source
+        assert SECRET not in shown(app) and str(demo) not in shown(app), page
+        # a source the demo does not offer reaching the picker (as if a radio kept a stale value): refused
+        monkeypatch.setattr(labelled, "sources", lambda results=False: [*labelled.SOURCES])
+        forced = run({"text": "a fine film"}, page=page)
+        forced.radio(key=f"{prefix}_source").set_value(labelled.SOURCES[2]).run()
+        assert not [t for t in forced.text_input if t.key == f"{prefix}_path"], page
+        assert "Choose a data set from the list." in shown(forced), page
+        monkeypatch.undo()
+        monkeypatch.setenv("EXPLAINER_DEMO", str(config))
