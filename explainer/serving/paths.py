@@ -7,8 +7,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-# every extension data.labelled.EXTENSIONS reads (a test checks), and .txt, whose format it tells from its first line
-DATA_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet", ".pq", ".txt")
+# every extension data.labelled.EXTENSIONS reads (a test checks); not .txt, which it would read too: a folder's
+# readme.txt was offered as a data set (a .txt of rows is offered when the config names the file itself)
+DATA_SUFFIXES = (".csv", ".tsv", ".tab", ".jsonl", ".ndjson", ".json", ".parquet", ".pq")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 

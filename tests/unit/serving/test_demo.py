@@ -32,6 +32,7 @@ def test_folders_are_offered_file_by_file_and_symlinks_out_are_not(tmp_path):
     (data / "deep" / "b.jsonl").write_text('{"text": "y", "label": "negative"}\n')
     (data / "c.parquet").write_bytes(b"PAR1")  # a folder of Parquet shards offered nothing
     (data / "notes.md").write_text("not data")
+    (data / "readme.txt").write_text("the operator's notes")  # offered as a data set before
     secret = tmp_path / "secret.csv"
     secret.write_text(SECRET)
     (data / "leak.csv").symlink_to(secret)
