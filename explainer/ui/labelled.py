@@ -24,7 +24,7 @@ from explainer.ui import export, links, navigation, text_box
 from explainer.ui.problems import show_problem
 from explainer.ui.widget_state import browser_holds, resend
 from explainer.views import evaluation as evaluation_views
-from explainer.views.text import markdown_literal, plural
+from explainer.views.text import markdown_literal
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -181,13 +181,30 @@ def check_upload_rows(data: LabelledData, passes_per_row: int = 1, work: str = "
         return data
     allowed = demo.limits.max_upload_rows // max(1, passes_per_row)  # 0: not one row fits (it let one through)
     if len(data) > allowed:
-        why = (f" ({work} runs the model {passes_per_row:,} times per row, and the demo allows "
-               f"{demo.limits.max_upload_rows:,} row runs)" if allowed < demo.limits.max_upload_rows else "")
         if not allowed:
-            raise DatasetError(f"This demo runs the model on no upload here{why}: choose a data set from the list.")
+            raise DatasetError(no_upload_fits(passes_per_row, work))
         raise DatasetError(f"{data.source} has {len(data):,} rows; this demo runs the model on at most "
-                           f"{plural(allowed, 'row')} of an upload here{why}. Upload a sample of it.")
+                           f"{allowed:,} row{'s' if allowed != 1 else ''} of an upload here"
+                           f"{_runs_per_row(passes_per_row, work)}. Upload a sample of it.")
     return data
+
+
+def _runs_per_row(passes_per_row: int, work: str) -> str:
+    demo = demo_mode.config()
+    if demo is None or passes_per_row <= 1:
+        return ""
+    return (f" ({work} runs the model {passes_per_row:,} times per row, and the demo allows "
+            f"{demo.limits.max_upload_rows:,} row runs)")
+
+
+def no_upload_fits(passes_per_row: int, work: str = "") -> str | None:
+    """In demo mode, why no upload can run `work` (None when one row fits, or outside demo mode): its runs per
+    row exceed the demo's upload row limit."""
+    demo = demo_mode.config()
+    if demo is None or demo.limits.max_upload_rows // max(1, passes_per_row):
+        return None
+    listed = "; choose a data set from the list" if demo.data_roots else ""
+    return f"This demo runs the model on no upload here{_runs_per_row(passes_per_row, work)}{listed}."
 
 
 def uploader(prefix: str):

@@ -244,7 +244,10 @@ def dataset_picker(
     links.publish_options({"results": ""})  # but for a results folder, below
     st.session_state[f"_{prefix}_run_options"] = {}  # but a results folder's run options, below
     try:
-        if source == labelled.RESULTS and results_of is not None and demo is None:  # (labelled.sources too)
+        if demo is not None and source not in labelled.sources(results_of is not None):
+            # a source the demo does not offer (a stale value): never the challenge set, a path or a folder
+            raise DatasetError("Choose a data set from the list.")
+        if source == labelled.RESULTS and results_of is not None:  # outside demo mode only (labelled.sources)
             bundle, kind = results_of
             folder = text_box.text_input(f"Results folder (the --out folder of `{labelled.RUN_COMMANDS[kind]}`)",
                                          f"{prefix}_results").strip()
@@ -266,13 +269,16 @@ def dataset_picker(
             data = _read_path(str(labelled.listed_path(name or "")), label_names, quote=False, shown=name)
         elif source == SOURCES[1]:
             links.publish_options({"data": ""})  # an upload does not travel in a link
+            if refused := labelled.no_upload_fits(*work):  # said before a file is sent, not after it is read
+                st.info(markdown_literal(refused))
+                return None
             upload = labelled.uploader(prefix)
             if upload is None:
                 return None
             check_upload_size(upload.size, upload.name, labelled.upload_limit())
             data = labelled.check_upload_rows(read_labelled(upload.getvalue(), upload.name, label_names),
                                               *work)
-        elif demo is not None:  # a source the demo does not offer (labelled.sources): never a path typed here
+        elif demo is not None:  # and whatever the list of sources says: a demo never reads a typed path
             raise DatasetError("Choose a data set from the list.")
         else:
             links.seed_option(f"{prefix}_path", "data", str, "")

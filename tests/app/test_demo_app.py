@@ -506,3 +506,24 @@ def test_markers_and_beacons_never_read_a_typed_path_in_a_demo(demo, tmp_path, m
         assert "Choose a data set from the list." in shown(forced), page
         monkeypatch.undo()
         monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    # a data folder that offers nothing, and uploads: a linked path seeds the (empty) list, not a path source
+    (tmp_path / "empty").mkdir()
+    listed = tmp_path / "empty-folder.toml"
+    listed.write_text(f'[limits]\nmax_upload_mb = 1\n[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n'
+                      '[[data]]\nname = "none"\npath = "empty"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(listed))
+    app = run({"text": "a fine film", "data": str(demo)}, page="app_pages/markers.py")
+    assert app.radio(key="markers_data_source").value == labelled.LISTED and str(demo) not in shown(app)
+
+
+def test_a_demo_says_before_an_upload_that_no_upload_fits_the_work(demo, tmp_path, monkeypatch, checkpoint):
+    """An upload whose runs per row exceed the row limit was read in full, then refused, pointing to a list the
+    demo did not have."""
+    config = tmp_path / "tight.toml"
+    config.write_text(f'[limits]\nmax_upload_mb = 1\nmax_upload_rows = 3\n[[models]]\nname = "tiny"\n'
+                      f'path = "{checkpoint("ours")}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    app = run({"text": "a fine film"}, page="app_pages/markers.py")
+    said = [i.value for i in app.info if "runs the model on no upload here" in i.value]
+    assert len(said) == 1 and "row runs)" in said[0] and "choose a data set" not in said[0]
+    assert not [u for u in app.get("file_uploader")]
