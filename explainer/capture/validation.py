@@ -1,6 +1,7 @@
-"""What a text must be before any model reads it: InputError and validate_text. Light on import (no torch, no
-transformers), so the command line can check --text while parsing and name InputError without loading a model;
-encoding.py re-exports all three."""
+"""What a text and its options must be before any model reads them (InputError, validate_text, check_tau,
+label_index), and the sentences every page and command says of a text (cut, typed special tokens). Light on
+import (no torch, no transformers), so the command line can check --text while parsing and name InputError
+without loading a model; encoding.py re-exports the text's checks."""
 
 from __future__ import annotations
 
@@ -50,11 +51,11 @@ def check_tau(beacon_threshold: float | None) -> float | None:
     return float(beacon_threshold)
 
 
-def typed_special_sentence(tokens: list[str]) -> str:
-    """What the pages say of Trace.typed_special_tokens (shown beside unread_note's note)."""
+def typed_special_sentence(tokens: list[str], who: str = "The text") -> str:
+    """What the pages say of Trace.typed_special_tokens (shown beside unread_note's note); `who`: which text."""
     names = ", ".join(f"'{token}'" for token in tokens)
     one = len(tokens) == 1
-    return (f"The text holds {names}, which the tokenizer reads as {'its special token' if one else 'special tokens'}"
+    return (f"{who} holds {names}, which the tokenizer reads as {'its special token' if one else 'special tokens'}"
             f", as Hugging Face does: the model sees {'that token' if one else 'those tokens'} there, not the "
             "characters.")
 

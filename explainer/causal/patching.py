@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainer.capture.encoding import InputError
+from explainer.capture.encoding import InputError, typed_special_tokens
+from explainer.capture.validation import typed_special_sentence
 from explainer.causal.ablation import truncation_note
 from explainer.causal.alignment import Alignment, EditLike, Tokenized, resolve, tokenized
 from explainer.causal.batching import check_row_counts, run_rows
@@ -187,6 +188,9 @@ def patch(
         for who, item in (("The clean text", left), ("The corrupted text", right))
         if item.truncated
     ]
+    for who, item in (("The clean text", left), ("The corrupted text", right)):  # as the pages say the sidebar's
+        if typed := typed_special_tokens(bundle.tokenizer, item.text, item.tokens, item.special, item.offsets):
+            notes.append(typed_special_sentence(typed, who))
     if aligned.unpartnered_corrupted or aligned.unpartnered_clean:
         notes.append(_unpartnered_note(left, right, aligned))
     if single_readout_note(bundle.model) is not None:

@@ -95,7 +95,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)
-    from explainer.capture.encoding import typed_special_notes
     from explainer.causal.patching import patch
 
     try:
@@ -105,7 +104,4 @@ def main(argv: list[str] | None = None) -> None:
         result = patch(bundle, args.clean, args.corrupted, target=args.target)
     except InputError as error:
         fail(str(error))
-    payload = summary(result)
-    for which, text in (("clean", args.clean), ("corrupted", args.corrupted)):  # as every page says it
-        payload["notes"] += [f"The {which} text: {note}" for note in typed_special_notes(bundle, text)]
-    print_json(payload)
+    print_json(summary(result))  # its notes say a typed special token in either text, as the Causal page does

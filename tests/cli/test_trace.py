@@ -72,5 +72,5 @@ def test_attribute_ablate_and_patch_say_a_typed_special_token_too(checkpoint, tm
     code, payload, err = run(capsys, "patch", "--model", folder, "--clean", "a fine film",
                              "--corrupted", "a dull [SEP] film")
     assert code == 0, err
-    assert payload["notes"][-1] == f"The corrupted text: {said}"
-    assert not any(note.startswith("The clean text:") for note in payload["notes"])
+    assert typed_special_sentence(["[SEP]"], "The corrupted text") in payload["notes"]  # as the Causal page says it
+    assert not any(note.startswith("The clean text holds") for note in payload["notes"])
