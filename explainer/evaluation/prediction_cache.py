@@ -18,8 +18,9 @@ CACHE_VERSION = 3  # bump when the cached layout or numbers change (2: batches p
 
 
 def cache_key(bundle: ModelBundle, data: LabelledData, beacon_threshold: float | None) -> tuple:
-    """What identifies a prediction pass: the weights, the file's bytes, which columns were read, tau."""
-    return (CACHE_VERSION, *disk_cache.input_key(bundle, data), beacon_threshold)
+    """What identifies a prediction pass: the weights, the file's bytes, which columns were read, tau (a float:
+    np.float32(0.25) or an int 0 keyed entries of their own; the map's vector store is keyed by this too)."""
+    return (CACHE_VERSION, *disk_cache.input_key(bundle, data), check_tau(beacon_threshold))
 
 
 def _to_json(p: Predictions) -> dict:

@@ -183,3 +183,8 @@ def test_a_numpy_tau_is_a_number_and_keys_the_cache_as_its_float_does(bundle, tm
     data = read_dataset(corpus_csv(), filename="corpus.csv", label_names=("neg", "pos"))
     assert not cached_predictions(ours, data, beacon_threshold=np.float32(0.25))[1]
     assert cached_predictions(ours, data, beacon_threshold=0.25)[1]  # one entry: json wrote the numpy one as "0.25"
+    from explainer.dataset_map.embeddings import store_folder
+    from explainer.evaluation.prediction_cache import cache_key
+
+    assert cache_key(ours, data, 0) == cache_key(ours, data, 0.0) and cache_key(ours, data, None)[-1] is None
+    assert store_folder(ours, data, np.float32(0.25)) == store_folder(ours, data, 0.25)
