@@ -104,7 +104,9 @@ def usable_device(device: str | torch.device | None) -> torch.device:
         return default_device()
     target, why = checked_device(device)
     if target is None:
-        raise ModelLoadError(f"Device {str(device)!r} is not one this machine can use ({why})")
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        offered = "'cpu'" + (f", 'cuda' or 'cuda:0' to 'cuda:{gpus - 1}'" if gpus else " (this torch sees no GPU)")
+        raise ModelLoadError(f"Device {str(device)!r} is not one this machine can use: use {offered} ({why})")
     return target
 
 

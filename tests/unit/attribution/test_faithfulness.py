@@ -195,9 +195,12 @@ def test_an_explicit_order_must_name_the_text_tokens_once(bundle):
     loaded = bundle("bert")
     result = attribute(loaded, TEXT, "saliency")
     text_positions = ranking(result)
-    for order in ([99], [int(text_positions[0])] * 3, [0], [-1], [1.5], []):
-        with pytest.raises(InputError, match="order must list positions of the text's tokens"):
+    cases = (([99], "99 is not one"), ([int(text_positions[0])] * 3, "each at most once"), ([0], "0 is not one"),
+             ([-1], "-1 is not one"), ([1.5], "not \\[1.5\\]"), (np.array([], dtype=int), "not \\[\\]"))
+    for order, said in cases:
+        with pytest.raises(InputError, match=said) as refused:
             faithfulness(loaded, result, order=order)
+        assert len(str(refused.value)) < 200  # one bad position named, not every text position listed
     reversed_order = faithfulness(loaded, result, order=text_positions[::-1])
     assert reversed_order.deletion.shape == faithfulness(loaded, result).deletion.shape
     part = faithfulness(loaded, result, order=text_positions[:2])  # some of the tokens: allowed, as before

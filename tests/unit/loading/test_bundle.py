@@ -62,7 +62,9 @@ def test_a_device_this_torch_cannot_use_is_a_model_load_error(checkpoint):
     """device="bogus" raised torch's RuntimeError listing every device type, "cuda" on a CPU-only torch (or "xpu")
     an AssertionError after the weights were read, and "meta" loaded a model holding no numbers; the README says
     every failure is a ModelLoadError."""
-    devices = ["bogus", "meta", "mps", "xpu"] + ([] if torch.cuda.is_available() else ["cuda", "cuda:1"])
+    devices = ["bogus", "meta", f"cuda:{torch.cuda.device_count()}"]  # one past the last GPU: "cuda:0" on a CPU
+    devices += [] if torch.backends.mps.is_available() else ["mps"]
+    devices += [] if hasattr(torch, "xpu") and torch.xpu.is_available() else ["xpu"]
     for device in devices:
         with pytest.raises(ModelLoadError, match=f"Device '{device}' is not one this machine can use"):
             load_model(str(checkpoint("bert")), device=device)
