@@ -33,6 +33,7 @@ demo.toml at the repository root serves the shipped models and the challenge set
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tomllib
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from explainer.data import disk_cache
-from explainer.serving.paths import PathRefused, data_files, resolve_inside
+from explainer.serving.paths import DATA_SUFFIXES, PathRefused, data_files, resolve_inside
 
 ENV = "EXPLAINER_DEMO"
 FLAG = "--demo"
@@ -160,6 +161,10 @@ def load_demo_config(path: str | Path) -> DemoConfig:
         target = (base / str(entry["path"])).resolve()
         if not target.exists():
             raise DemoConfigError(f"{source}: data {entry['name']!r}: {target} does not exist")
+        if target.is_dir() and not data_files(target):  # the operator's mistake, said where the operator looks
+            logging.getLogger("explainer.demo").warning(
+                "%s: data %r: the folder %s offers no data file (%s; name any other file itself)", source,
+                entry["name"], target, ", ".join(DATA_SUFFIXES))
         roots.append((entry["name"], target))
     return DemoConfig(source=source.resolve(), models=tuple(models), data_roots=tuple(roots), limits=limits)
 

@@ -47,6 +47,17 @@ def test_folders_are_offered_file_by_file_and_symlinks_out_are_not(tmp_path):
         assert SECRET not in str(refused.value)
 
 
+def test_a_data_folder_offering_nothing_is_logged_for_the_operator(tmp_path, caplog):
+    """A folder of .txt data sets offered nothing once .txt was left out of folder listings, and nothing said so."""
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "rows.txt").write_text("text\tlabel\nx\tpositive\n")
+    with caplog.at_level("WARNING", logger="explainer.demo"):
+        config = load_demo_config(write(tmp_path, '[[models]]\nname = "sst2-baseline"\n'
+                                                  '[[data]]\nname = "notes"\npath = "notes"\n'))
+    assert config.data_choices() == {}
+    assert "data 'notes'" in caplog.text and "offers no data file" in caplog.text and ".parquet" in caplog.text
+
+
 def test_a_data_folder_offers_every_extension_the_reader_takes():
     from explainer.data.labelled import EXTENSIONS
     from explainer.serving.paths import DATA_SUFFIXES
