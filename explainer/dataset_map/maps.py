@@ -107,8 +107,10 @@ def _check(options: MapOptions) -> MapOptions:
         raise MapError(f"unknown pooling {options.pooling!r}; use one of {', '.join(POOLINGS)}")
     if options.method not in METHODS:
         raise MapError(f"unknown method {options.method!r}; use one of {', '.join(METHODS)}")
-    if options.neighbours < 1:
-        raise MapError(f"neighbours must be at least 1, not {options.neighbours}")
+    for name in ("neighbours", "batch_size"):
+        value = getattr(options, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:  # True and 2.5 failed deep inside
+            raise MapError(f"{name} must be a whole number of at least 1, not {value!r}")
     try:
         return replace(options, beacon_threshold=check_tau(options.beacon_threshold))
     except InputError as error:

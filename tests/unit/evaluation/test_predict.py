@@ -188,3 +188,21 @@ def test_a_numpy_tau_is_a_number_and_keys_the_cache_as_its_float_does(bundle, tm
 
     assert cache_key(ours, data, 0) == cache_key(ours, data, 0.0) and cache_key(ours, data, None)[-1] is None
     assert store_folder(ours, data, np.float32(0.25)) == store_folder(ours, data, 0.25)
+
+
+def test_a_batch_size_or_neighbour_count_that_is_no_whole_number_is_said(bundle):
+    """batch_size=1.5 was a TypeError of range(), MapOptions(neighbours=True) one from deep in the search."""
+    from explainer.data.labelled import read_dataset
+    from explainer.dataset_map.embeddings import MapError
+    from explainer.dataset_map.maps import MapOptions, build_map
+    from explainer.evaluation.error_report import analyse
+    from tests.unit.dataset_map.conftest import corpus_csv
+
+    ours = bundle("ours")
+    data = read_dataset(corpus_csv(), filename="corpus.csv", label_names=("neg", "pos"))
+    for bad in (1.5, True, 0):
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            analyse(ours, data, batch_size=bad)
+    for options in (MapOptions(neighbours=True), MapOptions(neighbours=2.5), MapOptions(batch_size=0)):
+        with pytest.raises(MapError, match="must be a whole number of at least 1"):
+            build_map(ours, data, options)
