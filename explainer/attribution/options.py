@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from explainer.capture.validation import InputError
+from explainer.capture.validation import InputError, is_count
 
 BASELINES = ("pad", "mask", "zero")  # what replaces text tokens: the pad token, the mask token, zero embeddings
 STOPS = ("error_bound", "delta")  # what adaptive IG (ig_adaptive.py) stops on
@@ -54,8 +54,7 @@ class AttributionOptions:
         if self.integration not in INTEGRATIONS:
             raise InputError(f"Unknown integration '{self.integration}': choose one of {', '.join(INTEGRATIONS)}")
         for name in ("steps", "max_steps", "conductance_steps", "samples"):
-            value = getattr(self, name)  # a bool is an int to Python, not a count to anyone
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_count(value := getattr(self, name)):
                 raise InputError(f"{name} must be a positive whole number, not {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             # torch.manual_seed failed on "x" only once LIME ran, and numpy's generators take no negative seed

@@ -150,9 +150,10 @@ def typed_special_tokens(tokenizer: Any, text: str, tokens: Sequence[str], speci
     return list(dict.fromkeys(found))
 
 
-def typed_special_notes(bundle: ModelBundle, text: str) -> list[str]:
-    """typed_special_sentence of `text` as `bundle` reads it ([] when it types none): for a command's JSON notes."""
-    encoded = encode(bundle, text)
+def typed_special_notes(bundle: ModelBundle, text: str, encoded: Encoded | None = None) -> list[str]:
+    """typed_special_sentence of `text` as `bundle` reads it ([] when it types none): for a command's JSON notes.
+    `encoded`: encode(bundle, text), when the caller has it already."""
+    encoded = encode(bundle, text) if encoded is None else encoded
     tokens = bundle.tokenizer.convert_ids_to_tokens(list(encoded.inputs["input_ids"]))
     typed = typed_special_tokens(bundle.tokenizer, text, tokens, encoded.special, encoded.offsets)
     return [typed_special_sentence(typed)] if typed else []

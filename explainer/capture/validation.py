@@ -39,6 +39,11 @@ def validate_text(text: str) -> str:
     return text
 
 
+def is_count(value: object) -> bool:
+    """A whole number of at least 1 (a bool is an int to Python, not a count to anyone; 1.5 failed in range())."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def check_tau(beacon_threshold: float | None) -> float | None:
     """A beacon threshold (tau) as a float from 0 to 1, or None for the model's own (InputError otherwise: 1.5
     skipped every MLP, and NaN compared false with every gate, so it ran dense, each under its own cache entry).

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         payload["notes"] = [*payload.get("notes", []), truncation_sentence(encoded.num_text_tokens, bundle.max_length)]
     if encoded.unread:  # trailing pad-id tokens the scores leave out, as trace --json says
         payload["notes"] = [*payload.get("notes", []), unread_note(bundle, encoded.unread)]
-    if typed := typed_special_notes(bundle, args.text):  # as every page says it
+    if typed := typed_special_notes(bundle, args.text, encoded):  # as every page says it
         payload["notes"] = [*payload.get("notes", []), *typed]
     print_json(payload)
 

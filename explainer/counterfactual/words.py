@@ -53,20 +53,17 @@ def apply_edits(text: str, words: Sequence[Word], replacements: dict[int, str]) 
         word, new = words[index], replacements[index]
         gap = text[cursor : word.start]
         spaces = gap[len(gap.rstrip()) :]
+        before = "".join(parts).strip() or gap.strip()  # anything left before the word
         if new:
             parts.append(gap + new)
             cursor = word.end
-        elif ("".join(parts).strip() or gap.strip()) and "\n" not in spaces and "\r" not in spaces:
+        elif before and "\n" not in spaces and "\r" not in spaces:
             parts.append(gap.rstrip())
             cursor = word.end
-        elif "".join(parts).strip() or gap.strip():  # the word starts a line: keep the break, drop the space after
+        else:  # the word starts the text or a line: drop the space after it instead (a line's break stays)
             parts.append(gap)
             rest = text[word.end :]
-            cursor = word.end + len(rest) - len(rest.lstrip(" \t"))
-        else:  # the text now starts here: drop the space after the word instead
-            parts.append(gap)
-            rest = text[word.end :]
-            cursor = word.end + len(rest) - len(rest.lstrip())
+            cursor = word.end + len(rest) - len(rest.lstrip(" \t" if before else None))
     parts.append(text[cursor:])
     return "".join(parts)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from explainer.capture.validation import InputError, check_tau
+from explainer.capture.validation import InputError, check_tau, is_count
 from explainer.data import disk_cache
 from explainer.data.labelled import DatasetError, LabelledData, label_id_note, text_column_note
 from explainer.data.spreadsheet import spreadsheet_csv
@@ -108,8 +108,7 @@ def _check(options: MapOptions) -> MapOptions:
     if options.method not in METHODS:
         raise MapError(f"unknown method {options.method!r}; use one of {', '.join(METHODS)}")
     for name in ("neighbours", "batch_size"):
-        value = getattr(options, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:  # True and 2.5 failed deep inside
+        if not is_count(value := getattr(options, name)):  # True and 2.5 failed deep inside
             raise MapError(f"{name} must be a whole number of at least 1, not {value!r}")
     try:
         return replace(options, beacon_threshold=check_tau(options.beacon_threshold))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from explainer.capture.encoding import read_length, texts_from, tokenize
-from explainer.capture.validation import check_tau
+from explainer.capture.validation import check_tau, is_count
 from explainer.loading.bundle import ModelBundle
 from explainer.models import is_thought_beacon
 from explainer.progress import Progress
@@ -57,8 +57,7 @@ def predict(
     Memory stays bounded on large inputs: texts are tokenised LENGTH_CHUNK at a time into compact id arrays,
     batches are padded from those, and only each batch's probabilities are kept, never hidden states.
     `on_batch`, when given, gets each batch's output with its hidden states (see BatchHook) before the next."""
-    # range() below would run no batch (0) and leave every probability at zero, or fail on 1.5
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_count(batch_size):  # range() below would run no batch for 0 (every probability left at zero)
         raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
     beacon_threshold = check_tau(beacon_threshold)
     model, tokenizer = bundle.model, bundle.tokenizer

@@ -58,7 +58,6 @@ def cached_predictions(
     progress: Progress | None = None,
 ) -> tuple[Predictions, bool]:
     """(predictions, came_from_cache). Reopening the same file with the same model reads them from disk."""
-    beacon_threshold = check_tau(beacon_threshold)  # before the cache is read: one key per tau, and none for 1.5
     value, was_cached = disk_cache.cached(
         NAMESPACE,
         cache_key(bundle, data, beacon_threshold),
