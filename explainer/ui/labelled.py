@@ -121,8 +121,8 @@ def sources(results: bool = False) -> tuple[str, ...]:
     if demo is None:
         return (*SOURCES, RESULTS) if results else SOURCES
     uploads = (SOURCES[1],) if demo.limits.max_upload_mb > 0 else ()
-    if uploads and not demo.data_roots:  # nothing listed: "a data set offered here" opened on an empty list
-        return uploads
+    if uploads and not demo.data_choices():  # nothing offered (none listed, or folders holding no data file):
+        return uploads  # "a data set offered here" opened on an empty list
     return (LISTED, *uploads)
 
 
@@ -203,7 +203,7 @@ def no_upload_fits(passes_per_row: int, work: str = "") -> str | None:
     demo = demo_mode.config()
     if demo is None or demo.limits.max_upload_rows // max(1, passes_per_row):
         return None
-    listed = "; choose a data set from the list" if demo.data_roots else ""
+    listed = "; choose a data set from the list" if demo.data_choices() else ""
     return f"This demo runs the model on no upload here{_runs_per_row(passes_per_row, work)}{listed}."
 
 

@@ -506,14 +506,17 @@ def test_markers_and_beacons_never_read_a_typed_path_in_a_demo(demo, tmp_path, m
         assert "Choose a data set from the list." in shown(forced), page
         monkeypatch.undo()
         monkeypatch.setenv("EXPLAINER_DEMO", str(config))
-    # a data folder that offers nothing, and uploads: a linked path seeds the (empty) list, not a path source
+    # a data folder that offers nothing, and uploads: the uploader, as with nothing listed (it opened on an empty
+    # list, "This demo offers no data sets"), and a linked path seeds no path source
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("not offered: a .txt is offered only when named")
     listed = tmp_path / "empty-folder.toml"
     listed.write_text(f'[limits]\nmax_upload_mb = 1\n[[models]]\nname = "tiny"\npath = "{checkpoint("ours")}"\n'
                       '[[data]]\nname = "none"\npath = "empty"\n')
     monkeypatch.setenv("EXPLAINER_DEMO", str(listed))
+    assert labelled.sources() == (labelled.SOURCES[1],)
     app = run({"text": "a fine film", "data": str(demo)}, page="app_pages/markers.py")
-    assert app.radio(key="markers_data_source").value == labelled.LISTED and str(demo) not in shown(app)
+    assert app.session_state["markers_data_source"] == labelled.SOURCES[1] and str(demo) not in shown(app)
 
 
 def test_a_demo_says_before_an_upload_that_no_upload_fits_the_work(demo, tmp_path, monkeypatch, checkpoint):
