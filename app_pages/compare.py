@@ -50,7 +50,7 @@ if mode == MODES[0]:
         show_problem(error, "info")
         links.stop()
     for side, trace in (("A", result.trace_a), ("B", result.trace_b)):
-        session.warn_if_truncated(trace, f"Model {side} ({markdown_literal(trace.model_name)}): ")
+        session.warn_if_truncated(trace, f"Model {side} ({trace.model_name}): ")
     columns = st.columns(2)
     sides = ((columns[0], "A", result.trace_a, None), (columns[1], "B", result.trace_b, result.order_b))
     for column, side, trace, order in sides:  # B's bars in A's label order where they have the same labels

@@ -164,13 +164,14 @@ def card_summary_of_selection() -> str:
 
 def warn_if_truncated(result: Trace, who: str = "") -> None:
     """Say on the page when the model read only the beginning of the text, or not its trailing padding tokens, or
-    read a special token typed in it; `who` names the model ("Model B: ")."""
+    read a special token typed in it; `who` names the model as typed ("Model B (name): "), escaped here once."""
+    who = markdown_literal(who)
     if result.truncated:
         st.warning(who + truncation_sentence(result.num_text_tokens, result.max_length))
     if result.unread_note:
-        st.info(markdown_literal(who + result.unread_note))
+        st.info(who + markdown_literal(result.unread_note))
     if typed := result.typed_special_tokens(get_bundle(result.model_name).tokenizer):
-        st.info(markdown_literal(who + typed_special_sentence(typed)))
+        st.info(who + markdown_literal(typed_special_sentence(typed)))
 
 
 REPORT_INPUTS_KEY = "_report_inputs"  # the latest run's model, text and page, read when the report is built

@@ -36,3 +36,18 @@ def test_a_typed_special_token_is_said_and_plain_text_says_nothing(checkpoint):
                                      "as Hugging Face does: the model sees those tokens there, not the characters.")]
     plain = run_page(folder, "a fine film \u2603")  # a character the vocabulary lacks is read as [UNK]: not typed
     assert not any("which the tokenizer reads as" in i.value for i in plain.info)
+
+
+def test_compare_names_model_b_s_folder_once_escaped(checkpoint, tmp_path):
+    """Compare passed B's name escaped, and the note escaped it again: "Model B (/tmp/probe\\_s75/...)" showed its
+    backslashes (a folder holding "_" or "*")."""
+    import shutil
+
+    folder = tmp_path / "my_tiny_bert"
+    shutil.copytree(checkpoint("bert"), folder)
+    app = AppTest.from_file(str(ROOT / "app_pages" / "compare.py"), default_timeout=300)
+    app.query_params.update({"model": "sst2-baseline", "model_b": str(folder), "text": "a fine [SEP] film"})
+    app.run()
+    assert not app.exception, app.exception
+    said = [i.value for i in app.info if i.value.startswith("Model B")]
+    assert said and all(s.startswith(f"Model B ({markdown_literal(str(folder))}): The text holds") for s in said), said
