@@ -107,12 +107,13 @@ def main(argv: list[str] | None = None) -> None:
     args, settings = parse_args(argv)
     # torch, transformers and the training code load only now: --help and usage errors start at once
     import torch
-    from transformers import AutoTokenizer, BertConfig
+    from transformers import AutoTokenizer
 
     from explainer.data.labelled import DatasetError, read_dataset
     from explainer.loading import backbone as backbones
     from explainer.loading.backbone import BackboneError
     from explainer.loading.bundle import checked_device, default_device
+    from explainer.loading.retrofit import checked_base_config
     from explainer.owner import OWNER, claim, running_owner
     from explainer.training.finalize import STAGE, not_a_model, put_in_place
     from explainer.training.loop import SCRATCH_POSITIONS, TrainingDiverged
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     if settings.backbone:
         try:
             base = backbones.resolve(settings.backbone, settings.backbone_sha256 or None)
-            positions = int(BertConfig.from_pretrained(base).max_position_embeddings)
+            positions = int(checked_base_config(base).max_position_embeddings)
             read_from.append(base)  # where the base was found (a name such as all-MiniLM-L6-v2 is no folder)
         except (BackboneError, OSError, ValueError) as error:
             fail(str(error))
@@ -189,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         try:
             metrics = _train_into(stage, args, settings, texts, labels, dev, challenge, device, tokenizer)
-        except TrainingDiverged as error:
+        # BackboneError: the base's weights, read as training starts, are damaged or do not fit its config
+        except (TrainingDiverged, BackboneError) as error:
             fail(f"{error}; nothing was written" + (f", the model in {args.out} is unchanged" if had_model else ""))
         trained = True
         try:

@@ -176,7 +176,7 @@ def load_model(
         tokenizer=tokenizer,
         label_names=labels,
         device=target,
-        max_length=_max_length(model, tokenizer),
+        max_length=readable_length(model, tokenizer),
         untrained=bool(getattr(model.config, "explainer_untrained", False)),
         folder_stamp=stamp,
         folder=folder,
@@ -615,7 +615,8 @@ def _first_line(error: BaseException) -> str:
     return " ".join(lines[0].split()) if lines else type(error).__name__
 
 
-def _max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> int:
+def readable_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> int:
+    """The most tokens (special ones in) `model` reads: its positions and its tokenizer's limit, the smaller."""
     config = model.config
     candidates = []
     positions = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)

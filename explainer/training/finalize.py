@@ -17,7 +17,7 @@ import numpy as np
 from explainer.data.labelled import LabelledData
 from explainer.evaluation.predict import evaluate, predict
 from explainer.families import sizes
-from explainer.loading.bundle import ModelBundle, load_model
+from explainer.loading.bundle import ModelBundle, load_model, readable_length
 from explainer.models.adapter_io import ADAPTER_FILE
 from explainer.owner import OWNER
 from explainer.thought_beacon.beacons import DEFAULT_TAUS, has_beacons, sweep
@@ -131,7 +131,7 @@ def dev_scorer(
 
     def score(model, tokenizer) -> float:
         bundle = ModelBundle("training", model, tokenizer, tuple(label_names), device,
-                             max_length=tokenizer.model_max_length)
+                             max_length=readable_length(model, tokenizer))  # what load_model will say
         predicted = predict(bundle, dev.texts, batch_size=128, beacon_threshold=0.0).predicted
         accuracy = float((predicted == labels).mean())
         if monitor and getattr(model.config, "use_beacons", False):

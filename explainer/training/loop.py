@@ -124,10 +124,10 @@ def train(
         groups = [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # From scratch, positions past the training length never get trained: the saved tokenizer states the model's
     # real limit, so loading, the app and evaluation truncate there. A pretrained base was trained on longer
-    # inputs: its models read up to RETROFIT_MAX_LENGTH tokens (all-MiniLM-L6-v2's own limit).
-    tokenizer.model_max_length = max(settings.max_length, RETROFIT_MAX_LENGTH) if settings.backbone else (
-        settings.max_length
-    )
+    # inputs: its models read up to RETROFIT_MAX_LENGTH tokens (all-MiniLM-L6-v2's own limit), or as many as it has
+    # positions (a base of 64 positions whose tokenizer said 512 failed at the first dev evaluation).
+    tokenizer.model_max_length = min(max(settings.max_length, RETROFIT_MAX_LENGTH),
+                                     model.config.max_position_embeddings) if settings.backbone else settings.max_length
     log = fit(model.to(device), tokenizer, groups, texts, labels, settings, out_dir, evaluate_fn, device, progress)
     return {**log, "vocabulary": len(tokenizer)}  # what the model embeds: --vocab-size is an upper bound only
 

@@ -362,3 +362,26 @@ def test_the_old_model_s_files_left_by_a_killed_move_are_not_deleted(tmp_path, c
         train_main(tiny_run(tmp_path, str(out), "baseline"))
     assert "holds files of the model that was in --out" in capsys.readouterr().err
     assert (out / ".replaced" / "model.safetensors").read_text() == "the only copy"
+
+
+def test_a_base_that_is_no_bert_or_is_damaged_is_refused_in_one_line(tmp_path, capsys, checkpoint, monkeypatch):
+    """--backbone of a from-scratch ThoughtBeacon (TypeError) or of truncated weights (SafetensorError) ended in a
+    traceback from inside training; the model in --out stays as it was."""
+    import shutil
+
+    from explainer.loading.backbone import sha256_of
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    out, before = model_before(tmp_path)
+    truncated = tmp_path / "truncated"
+    shutil.copytree(checkpoint("bert"), truncated)
+    (truncated / "model.safetensors").write_bytes((truncated / "model.safetensors").read_bytes()[:-1000])
+    for base, said in ((checkpoint("ours"), "names a 'thought_beacon' model: a retrofit's base is a BERT encoder"),
+                       (truncated, "cannot be read as safetensors")):
+        with pytest.raises(SystemExit) as exit_info:
+            train_main(["--data", "train.tsv", "--eval", "train.tsv", "--out", str(out), "--backbone", str(base),
+                        "--backbone-sha256", sha256_of(base / "model.safetensors"), "--max-length", "16"])
+        err = capsys.readouterr().err
+        assert exit_info.value.code != 0 and said in err and "Traceback" not in err, err
+        assert {path.name: path.read_text() for path in out.iterdir()} == before

@@ -335,3 +335,45 @@ def test_an_adapter_with_missing_or_unused_lora_pairs_is_refused(base, tmp_path,
         with pytest.raises(ModelLoadError, match=message):
             load_model(bent, device="cpu")
     load_model(tmp_path / "whole", device="cpu")  # the whole adapter still loads
+
+
+def test_a_base_of_another_family_or_damaged_is_refused_as_a_base_problem(base, checkpoint, tmp_path):
+    """A from-scratch ThoughtBeacon as base raised TypeError (num_thought_markers twice); a DistilBERT or a folder
+    without config.json (read as BERT-base's defaults) said its weights lacked tensors; truncated weights raised
+    safetensors' own error: all from inside training, as tracebacks."""
+    folder, _ = base
+    ours = checkpoint("ours")
+    with pytest.raises(backbone.BackboneError, match="names a 'thought_beacon' model: a retrofit's base is a BERT"):
+        retrofit(ours, base_sha256=backbone.sha256_of(ours / "model.safetensors"))
+    no_config = tmp_path / "no-config"
+    shutil.copytree(folder, no_config)
+    (no_config / "config.json").unlink()
+    with pytest.raises(backbone.BackboneError, match="has no config.json"):
+        retrofit(no_config, base_sha256=backbone.sha256_of(no_config / "model.safetensors"))
+    truncated = tmp_path / "truncated"
+    shutil.copytree(folder, truncated)
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1000])
+    with pytest.raises(backbone.BackboneError, match="cannot be read as safetensors"):
+        retrofit(truncated, base_sha256=backbone.sha256_of(weights))
+
+
+def test_a_base_of_fewer_positions_than_its_tokenizer_says_trains_and_reads_its_positions(base, tmp_path):
+    """The tiny base has 64 positions and a tokenizer saying 512: the saved tokenizer said 512 and the dev
+    evaluation of a long text failed ('The expanded size of the tensor (176) must match ... (64)')."""
+    from types import SimpleNamespace
+
+    from explainer.training.finalize import dev_scorer
+
+    folder, sha = base
+    positions = json.loads((folder / "config.json").read_text())["max_position_embeddings"]
+    long_text = " ".join(["the film is a delight"] * 40)  # ~200 tokens
+    dev = SimpleNamespace(texts=[long_text, "dull"], labels=[1, 0])  # the two fields dev_scorer reads
+    settings = TrainSettings(arch="thought-beacon", backbone=str(folder), backbone_sha256=sha, epochs=1,
+                             batch_size=2, num_markers=3, lora_rank=2, evals_per_epoch=1, max_length=16)
+    scored = []
+    scorer = dev_scorer(dev, ("neg", "pos"), torch.device("cpu"))
+    train(["good film", "bad film"], [1, 0], ("neg", "pos"), settings, tmp_path,
+          lambda model, tokenizer: scored.append(scorer(model, tokenizer)) or scored[-1], torch.device("cpu"))
+    assert scored and all(0.0 <= s <= 1.0 for s in scored)
+    assert load_model(tmp_path, device="cpu").max_length == positions < 512
