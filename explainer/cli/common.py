@@ -563,6 +563,23 @@ def load_cli_data(
     return data
 
 
+def note_long_rows(bundle: ModelBundle, data: LabelledData) -> int:
+    """Say on stderr how many rows hold more tokens than `bundle` reads (their beginning alone is judged, and their
+    token counts stop at the limit: cut unsaid, a long review read as judged whole), with the first one's line;
+    returns that count (0: none)."""
+    from explainer.evaluation.predict import longer_than_read
+
+    longer = np.flatnonzero(longer_than_read(bundle, data.texts))
+    if len(longer):
+        first = int(longer[0])
+        where = f"line {data.lines[first]:,}" if first < len(data.lines) else f"row {first:,}"
+        rows, judged = ("1 row holds", "its beginning") if len(longer) == 1 else (
+            f"{len(longer):,} rows hold", "the beginning of each")
+        print(f"note: {rows} more tokens than {as_offered(bundle.name)} reads ({bundle.max_length:,} with special "
+              f"tokens; first on {where}): only {judged} is judged", file=sys.stderr)
+    return len(longer)
+
+
 def report_skipped(problems: Sequence[tuple[int, str]]) -> None:
     """The first 20 skipped rows of a data file, on stderr, and how many more."""
     for line, reason in problems[:20]:

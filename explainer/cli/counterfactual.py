@@ -30,6 +30,7 @@ from explainer.cli.common import (
     fail,
     load_cli_data,
     load_cli_model,
+    note_long_rows,
     print_json,
     text_argument,
     to_jsonable,
@@ -115,6 +116,7 @@ def _run_data(bundle, args, swaps, limits: dict) -> None:
     from explainer.counterfactual.dataset import example_line, misclassified, search_each, summary
 
     data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
+    note_long_rows(bundle, data)
     try:
         rows = misclassified(bundle, data)
     except InputError as error:  # a row holds a token the model cannot embed: named by its line

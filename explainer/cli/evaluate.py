@@ -28,6 +28,7 @@ from explainer.cli.common import (
     fail,
     load_cli_data,
     load_cli_model,
+    note_long_rows,
     note_unused_tau,
     offered_model,
     print_json,
@@ -79,11 +80,12 @@ def _progress(desc: str, total: int | None = None):
     return bar, update
 
 
-def _model_result(report, data_path: str) -> dict:
+def _model_result(report, data_path: str, truncated_rows: int) -> dict:
     return {
         "model": report.model_name,
         "data": data_path,
         "skipped_rows": len(report.problems),
+        "truncated_rows": truncated_rows,  # rows longer than the model reads: their beginning alone was judged
         **report.metrics,
         "ece": report.calibration.ece,
         "cached": report.cached,
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
                                        ("--no-cache", args.no_cache)) if on]
         if given:
             fail(f"--sweep-tau goes without {', '.join(given)}: it runs every tau and prints one row per tau")
+        if len(names) > 1:  # before either model or the data is read
+            fail("--sweep-tau takes one model")
     if args.predictions_out:
         check_output_file(args.predictions_out, args.data)  # before the pass: an unwritable file fails now
     if args.out is not None:
@@ -135,14 +139,13 @@ def main(argv: list[str] | None = None) -> None:
     for name, bundle in zip(names, bundles):
         note_unused_tau(bundle, args.beacon_threshold, "--beacon-threshold", offered_model(name))
     data = load_cli_data(bundles[0], args.data, args.text_column, args.label_column)
+    truncated = [note_long_rows(bundle, data) for bundle in bundles]
     if args.sweep_tau:
         from explainer.thought_beacon.beacons import has_beacons
 
-        if len(bundles) > 1:
-            fail("--sweep-tau takes one model")
         if not has_beacons(bundles[0]):  # before the progress bar, so the message stands on its own line
             fail(f"{bundles[0].name} has no activation beacons: a tau sweep needs a ThoughtBeacon model")
-        _sweep_tau(bundles[0], data, args.batch_size)
+        _sweep_tau(bundles[0], data, args.batch_size, truncated[0])
         return
     if args.no_cache:
         from explainer.evaluation.prediction_cache import forget
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for bar, _ in bars:
             bar.close()
-    results = [_model_result(report, str(args.data)) for report in reports]
+    results = [_model_result(report, str(args.data), count) for report, count in zip(reports, truncated)]
     if args.predictions_out:
         out = Path(args.predictions_out)
         with writing_to(out):
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     print_json(payload)
 
 
-def _sweep_tau(bundle, data, batch_size: int) -> None:
+def _sweep_tau(bundle, data, batch_size: int, truncated_rows: int) -> None:
     """--sweep-tau: tau, accuracy, skip_rate, flops_saved per point (explainer.thought_beacon.beacons.cached_sweep)."""
     from explainer.capture.validation import InputError
     from explainer.thought_beacon.beacons import NoBeaconsError, cached_sweep
@@ -215,6 +218,7 @@ def _sweep_tau(bundle, data, batch_size: int) -> None:
             "model": bundle.name,
             "data": str(data.source),
             "skipped_rows": len(data.problems),
+            "truncated_rows": truncated_rows,
             "cached": was_cached,
             **result,
         }
@@ -261,6 +265,7 @@ def _scaled(args, names: list) -> None:
                 "model": bundle.name,
                 "data": str(args.data),
                 "skipped_rows": results.manifest.skipped,
+                "truncated_rows": note_long_rows(bundle, results.labelled_data()),
                 "cached": reused,
                 **sweep(bundle, results),
                 "results": scale,
@@ -274,8 +279,8 @@ def _scaled(args, names: list) -> None:
     report = analyse(bundle, data, beacon_threshold=args.beacon_threshold, batch_size=args.batch_size)
     # "cached": the predictions came from an earlier run (this folder's), not from the pass just made; the report
     # itself always reads them back from the cache the results seeded.
-    payload = {**_model_result(report, str(args.data)), "skipped_rows": results.manifest.skipped, "cached": reused,
-               "results": scale}
+    payload = {**_model_result(report, str(args.data), note_long_rows(bundle, data)),
+               "skipped_rows": results.manifest.skipped, "cached": reused, "results": scale}
     if args.predictions_out:
         out = Path(args.predictions_out)
         with writing_to(out):

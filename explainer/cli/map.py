@@ -31,6 +31,7 @@ from explainer.cli.common import (
     load_cli_data,
     load_cli_model,
     names_shards,
+    note_long_rows,
     note_unused_tau,
     offered_model,
     print_json,
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
     except (DatasetError, OSError, ValueError) as error:
         fail(str(error))
+    note_long_rows(bundle, data)
     options = MapOptions(
         layer=args.layer,
         pooling=args.pooling,

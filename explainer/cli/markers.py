@@ -24,6 +24,7 @@ from explainer.cli.common import (
     load_cli_data,
     load_cli_model,
     names_shards,
+    note_long_rows,
     print_json,
     progress_bar,
     quote_contents,
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     bundle = load_cli_model(args.model, args.allow_pickle)
     # read as evaluate and map read a file: the model's labels beside unknown ones, skipped rows and notes said
     data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
+    note_long_rows(bundle, data)
     options = DictionaryOptions(
         top_tokens=args.top_tokens,
         examples=args.examples,

@@ -142,6 +142,24 @@ def token_ids(bundle: ModelBundle, texts: Sequence[str]) -> list[np.ndarray]:
     return ids
 
 
+def longer_than_read(bundle: ModelBundle, texts: Sequence[str]) -> np.ndarray:
+    """[N] bool: which texts hold more tokens than the model reads (only their beginning is judged: a trace of one
+    says "truncated"). The batched passes read each text's first max_length tokens and their token counts stop
+    there, so a file's long rows were cut unsaid. Tokenised LENGTH_CHUNK texts at a time, overflow on (each text
+    past the limit comes back with extra rows): no second full tokenisation."""
+    longer = np.zeros(len(texts), dtype=bool)
+    for first in range(0, len(texts), LENGTH_CHUNK):
+        chunk = [texts[i] for i in range(first, min(first + LENGTH_CHUNK, len(texts)))]
+        with bundle.lock:  # as tokenize(): the truncation switch is per tokenizer, not per call
+            encoded = bundle.tokenizer(chunk, truncation=True, max_length=bundle.max_length,
+                                       return_overflowing_tokens=True, return_attention_mask=False,
+                                       return_token_type_ids=False)
+        rows = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)  # the text of each row
+        counts = np.bincount(rows, minlength=len(chunk))
+        longer[first : first + len(chunk)] = counts > 1
+    return longer
+
+
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray, num_labels: int) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/F1 (None for a label neither true nor predicted) and the
     confusion matrix (rows: true, cols: predicted)."""

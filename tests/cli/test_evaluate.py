@@ -257,3 +257,37 @@ def test_a_folder_run_lists_its_skipped_lines_once_as_a_file_run_does(checkpoint
     map_main(["--model", str(checkpoint("bert")), "--data", str(folder), "--out", str(tmp_path / "map"),
               "--method", "pca", "--neighbours", "2"])
     assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("skipped")] == listed
+
+
+def test_rows_longer_than_the_model_reads_are_counted_and_said(checkpoint, tmp_path, capsys, monkeypatch):
+    """A file's long rows were judged on their first max_length tokens with nothing said: the JSON, stderr and the
+    tokens column read as if each was read whole."""
+    from explainer import load_model
+    from explainer.cli.map import main as map_main
+    from explainer.cli.markers import main as markers_main
+    from tests.conftest import MAX_POSITIONS
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    long = " ".join(["the film is good"] * MAX_POSITIONS)  # far past the positions
+    rows = [("the film is good", "pos"), (long, "neg"), ("dull", "neg"), (long, "pos"), ("a fine film", "pos"),
+            ("bad film", "neg")]
+    data = tmp_path / "long.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(data, index=False)
+    model = str(checkpoint("ours"))
+    assert load_model(model).max_length <= MAX_POSITIONS
+    said = f"2 rows hold more tokens than {model} reads"
+    for extra in ([], ["--sweep-tau"], ["--out", str(tmp_path / "out")], ["--model", str(checkpoint("bert"))]):
+        main(["--model", model, "--data", str(data), *extra])
+        captured = capsys.readouterr()
+        result = json.loads(captured.out)
+        counts = [m["truncated_rows"] for m in result["models"]] if "models" in result else [result["truncated_rows"]]
+        assert counts == [2] * len(counts), (extra, result)
+        assert f"{said} ({load_model(model).max_length} with special tokens; first on line 3)" in captured.err, extra
+    main(["--model", model, "--data", str(labelled_csv(tmp_path / "short.csv"))])
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["truncated_rows"] == 0 and "more tokens than" not in captured.err
+    markers_main(["--model", model, "--data", str(data), "--out", str(tmp_path / "markers"), "--no-forced-effect"])
+    assert said in capsys.readouterr().err
+    map_main(["--model", model, "--data", str(data), "--out", str(tmp_path / "map"), "--method", "pca",
+              "--neighbours", "2"])
+    assert said in capsys.readouterr().err
