@@ -141,10 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     data = load_cli_data(bundles[0], args.data, args.text_column, args.label_column)
     truncated = [note_long_rows(bundle, data) for bundle in bundles]
     if args.sweep_tau:
-        from explainer.thought_beacon.beacons import has_beacons
+        from explainer.thought_beacon.beacons import has_beacons, no_beacons_said
 
         if not has_beacons(bundles[0]):  # before the progress bar, so the message stands on its own line
-            fail(f"{bundles[0].name} has no activation beacons: a tau sweep needs a ThoughtBeacon model")
+            fail(no_beacons_said(bundles[0]))
         _sweep_tau(bundles[0], data, args.batch_size, truncated[0])
         return
     if args.no_cache:
@@ -231,7 +231,7 @@ def _scaled(args, names: list) -> None:
     from explainer.scale.manifest import MANIFEST
     from explainer.scale.results import seed_caches, sweep
     from explainer.scale.work import JobOptions
-    from explainer.thought_beacon.beacons import has_beacons, sweep_taus
+    from explainer.thought_beacon.beacons import has_beacons, no_beacons_said, sweep_taus
 
     if len(names) > 1:
         fail("--out and --engine ray take one --model: run once per model (each into its own folder)")
@@ -247,7 +247,7 @@ def _scaled(args, names: list) -> None:
     taus: tuple[float, ...] = ()
     if args.sweep_tau:
         if not has_beacons(bundle):
-            fail(f"{bundle.name} has no activation beacons: a tau sweep needs a ThoughtBeacon model")
+            fail(no_beacons_said(bundle))
         taus = tuple(sweep_taus(float(bundle.model.config.beacon_threshold)))
     job = JobOptions(
         kind="sweep" if args.sweep_tau else "evaluate",

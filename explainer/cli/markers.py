@@ -57,7 +57,13 @@ def main(argv: list[str] | None = None) -> None:
     refuse_foreign_files(args.out, "markers", OUTPUT_FILES)
     # pandas, torch and the library load only now: --help and usage errors start at once
     from explainer.capture.validation import InputError
-    from explainer.thought_beacon.marker_dictionary import NoMarkersError, cached_dictionary, has_markers, write_outputs
+    from explainer.thought_beacon.marker_dictionary import (
+        NoMarkersError,
+        cached_dictionary,
+        has_markers,
+        no_markers_said,
+        write_outputs,
+    )
 
     bundle = load_cli_model(args.model, args.allow_pickle)
     # read as evaluate and map read a file: the model's labels beside unknown ones, skipped rows and notes said
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         forced_effect=not args.no_forced_effect,
     )
     if not has_markers(bundle):  # before the progress bar, so the message stands on its own line
-        fail(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
+        fail(no_markers_said(bundle))
     try:
         with progress_bar("marker dictionary", "pass") as progress:
             dictionary, was_cached = cached_dictionary(bundle, data, options, progress=progress)
@@ -111,11 +117,11 @@ def _on_ray(args) -> None:
     """--engine ray, or shards on the local engine: the dictionary's passes by the engine, parts merged here."""
     from explainer.scale.results import marker_dictionary
     from explainer.scale.work import JobOptions
-    from explainer.thought_beacon.marker_dictionary import has_markers, write_outputs
+    from explainer.thought_beacon.marker_dictionary import has_markers, no_markers_said, write_outputs
 
     bundle = load_cli_model(args.model, args.allow_pickle)
     if not has_markers(bundle):
-        fail(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
+        fail(no_markers_said(bundle))
     options = DictionaryOptions(
         top_tokens=args.top_tokens,
         examples=args.examples,

@@ -21,7 +21,7 @@ from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
 from explainer.evaluation.predict import Predictions, flops_saved_share, predict, summarise
 from explainer.loading.bundle import ModelBundle
-from explainer.models import uses_beacons
+from explainer.models import is_thought_beacon, uses_beacons
 from explainer.progress import Progress
 from explainer.views.text import tau_text
 
@@ -36,6 +36,13 @@ class NoBeaconsError(ValueError):
 def has_beacons(bundle_or_config: Any) -> bool:
     config = getattr(getattr(bundle_or_config, "model", None), "config", bundle_or_config)
     return uses_beacons(config)
+
+
+def no_beacons_said(bundle: ModelBundle) -> str:
+    """Why a model without activation beacons has no tau sweep (a ThoughtBeacon model built with none is one)."""
+    why = ("it was built with none" if is_thought_beacon(bundle.model.config)
+           else "a tau sweep needs a ThoughtBeacon model")
+    return f"{bundle.name} has no activation beacons: {why}"
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ def sweep(
     Returns {"model_tau", "n", "points": [{"tau", "accuracy", "macro_f1", "skip_rate", "mlp_flops_saved",
     "flops_saved"}, ...] sorted by tau, "monotone_skip_rate"}; `flops_saved` is the share of total FLOPs."""
     if not has_beacons(bundle):
-        raise NoBeaconsError(f"{bundle.name} has no activation beacons: a tau sweep needs a ThoughtBeacon model")
+        raise NoBeaconsError(no_beacons_said(bundle))
     if not texts:
         raise ValueError("No texts to sweep over")
     model_tau = float(bundle.model.config.beacon_threshold)

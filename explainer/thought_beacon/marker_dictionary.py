@@ -38,7 +38,7 @@ from explainer.data import disk_cache
 from explainer.data.labelled import LabelledData
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.loading.bundle import ModelBundle
-from explainer.models import MarkerForce, uses_markers
+from explainer.models import MarkerForce, is_thought_beacon, uses_markers
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import OUTPUT_FILES, DictionaryOptions
 
@@ -301,9 +301,17 @@ def finish(
     }
 
 
+def no_markers_said(bundle: ModelBundle) -> str:
+    """Why a model without thought markers has no dictionary: a ThoughtBeacon model built with none is still one
+    (it read 'needs a ThoughtBeacon model' to a user holding one)."""
+    why = ("it was built with none" if is_thought_beacon(bundle.model.config)
+           else "a marker dictionary needs a ThoughtBeacon model")
+    return f"{bundle.name} has no thought markers: {why}"
+
+
 def check_markers(bundle: ModelBundle) -> None:
     if not has_markers(bundle):
-        raise NoMarkersError(f"{bundle.name} has no thought markers: a marker dictionary needs a ThoughtBeacon model")
+        raise NoMarkersError(no_markers_said(bundle))
 
 
 def passes_per_text(bundle: ModelBundle, options: DictionaryOptions = DictionaryOptions()) -> int:

@@ -121,7 +121,8 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
         "",
         _tokenizer_sentence(retrofit, reused, training.get("vocabulary")),
         "",
-        *(_mechanisms(retrofit) if ours else _baseline_twin(retrofit, _files(metrics) is None)),
+        *(_mechanisms(retrofit, settings.get("num_markers", 1) > 0) if ours
+          else _baseline_twin(retrofit, _files(metrics) is None)),
         "## Limitations",
         "",
         _limitations(metrics, ours, retrofit),
@@ -311,9 +312,10 @@ def _retrofit_training(metrics: dict[str, Any], ours: bool) -> str:
     )
 
 
-def _mechanisms(retrofit: bool) -> list[str]:
+def _mechanisms(retrofit: bool, markers: bool = True) -> list[str]:
     """How the thought markers and activation beacons work: in the from-scratch pre-LN layer, or retrofitted onto
-    a post-LN BERT layer."""
+    a post-LN BERT layer; without `markers` (--num-markers 0) the card says this model has none, where it read as
+    if a bank of K markers routed its tokens."""
     if retrofit:
         heading = "## Thought markers and activation beacons on a post-LayerNorm encoder"
         body = [
@@ -345,10 +347,13 @@ def _mechanisms(retrofit: bool) -> list[str]:
             "*Activation beacons*: a per-layer gate `g = sigmoid(W [LN(h); b])` scales the MLP update, trained with a "
             "sparsity cost; positions with `g < tau` skip the MLP at inference (really skipped).",
         ]
+    none = ["", "**This model has no thought markers** (trained with `--num-markers 0`): only its activation beacons "
+            "are at work; the marker views have nothing to show for it."] if not markers else []
     return [
         heading,
         "",
         *body,
+        *none,
         "",
         "The name is unrelated to BAAI's \"Activation Beacon\", a KV-cache compression method for long contexts.",
         "",

@@ -87,3 +87,31 @@ def test_out_holding_other_files_is_refused(ours_bundle, tmp_path, capsys):
               "--no-forced-effect"])
     assert stop.value.code == 2 and "is not empty and holds no markers results (notes.txt)" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_a_thought_beacon_model_built_without_markers_is_not_called_another_kind(checkpoint, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """--num-markers 0: 'has no thought markers: a marker dictionary needs a ThoughtBeacon model', to a user
+    holding one; a tau sweep of a model built without beacons said the same of beacons."""
+    import shutil
+
+    from explainer.cli.evaluate import main as evaluate_main
+    from tests.unit.thought_beacon.test_beacons import labelled_csv as beacons_csv
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = beacons_csv(tmp_path / "d.csv")
+    for field, said, run in (("num_thought_markers", "has no thought markers: it was built with none",
+                              lambda m: main(["--model", m, "--data", str(data), "--out", str(tmp_path / "o")])),
+                             ("use_beacons", "has no activation beacons: it was built with none",
+                              lambda m: evaluate_main(["--model", m, "--data", str(data), "--sweep-tau"]))):
+        folder = tmp_path / field
+        shutil.copytree(checkpoint("ours"), folder)
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, field: 0 if field[0] == "n" else False}))
+        with pytest.raises(SystemExit):
+            run(str(folder))
+        err = capsys.readouterr().err
+        assert said in err and "needs a ThoughtBeacon model" not in err, err
+    with pytest.raises(SystemExit):
+        main(["--model", str(checkpoint("bert")), "--data", str(data), "--out", str(tmp_path / "o")])
+    assert "has no thought markers: a marker dictionary needs a ThoughtBeacon model" in capsys.readouterr().err

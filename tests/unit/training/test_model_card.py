@@ -174,3 +174,6 @@ def test_a_model_without_markers_lists_no_marker_settings():
     assert "| num_markers | 0 |" in card and "| beacon_sparsity |" in card
     assert "marker_temperature" not in card and "marker_confidence" not in card and "marker_balance" not in card
     assert "| marker_temperature |" in render_card("both", _shipped_metrics("sst2-thought-beacon"))
+    # and its mechanisms section said no more than a bank of K markers routing every token
+    assert "**This model has no thought markers** (trained with `--num-markers 0`)" in card
+    assert "This model has no thought markers" not in render_card("both", _shipped_metrics("sst2-thought-beacon"))
