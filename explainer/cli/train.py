@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(error))
     for name, data in (("train", train_data), ("dev", dev)):
         if data.problems:
-            print(f"{name}: skipped {len(data.problems)} rows, first: {data.problems[:3]}", file=sys.stderr)
+            first = "; ".join(f"line {line}: {reason}" for line, reason in data.problems[:3])
+            print(f"{name}: skipped {len(data.problems)} rows, first: {first}", file=sys.stderr)
     texts, labels = train_data.texts[: args.limit], train_data.labels[: args.limit]
     if not texts:
         fail(f"{args.data} has no usable training rows")

@@ -385,3 +385,14 @@ def test_a_base_that_is_no_bert_or_is_damaged_is_refused_in_one_line(tmp_path, c
         err = capsys.readouterr().err
         assert exit_info.value.code != 0 and said in err and "Traceback" not in err, err
         assert {path.name: path.read_text() for path in out.iterdir()} == before
+
+
+def test_skipped_rows_are_named_by_line_as_evaluate_names_them(tmp_path, capsys):
+    """'dev: skipped 2 rows, first: ((5, 'empty text'), (7, ...))': a Python tuple, where evaluate says
+    'skipped line 4: empty text'."""
+    tiny_inputs(tmp_path)
+    with (tmp_path / "dev.tsv").open("a") as dev:
+        dev.write(" \t1\ngood film\t\n")  # lines 34 and 35: an empty text, a missing label
+    train_main(tiny_run(tmp_path, str(tmp_path / "model"), "baseline"))
+    err = capsys.readouterr().err
+    assert "dev: skipped 2 rows, first: line 34: empty text; line 35: missing label" in err, err
