@@ -273,6 +273,31 @@ def refuse_foreign_files(folder: str | Path, kind: str, outputs: Sequence[str]) 
              "empty or new folder")
 
 
+def refuse_other_results(folder: str | Path, bundle: ModelBundle, data: LabelledData) -> None:
+    """A local run on one file into a results folder of its own kind (refuse_foreign_files lets it in) writes its
+    files beside the engine's results only when those are of this model and these bytes: another model's or file's
+    were replaced in silence, the manifest and rows still describing the engine's run (a map of 50 rows of one
+    model beside a manifest of 200 rows of another)."""
+    from explainer.data.disk_cache import model_fingerprint
+    from explainer.scale.manifest import MANIFEST, ResultsError, read_manifest
+
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        return
+    try:
+        manifest = read_manifest(folder)
+    except ResultsError as error:
+        fail(str(error))
+    if manifest.model_fingerprint != model_fingerprint(bundle):
+        other = f"model {manifest.model}"
+    elif [entry.sha256 for entry in manifest.files] != [data.content_hash]:
+        other = f"input {manifest.input_spec}"
+    else:
+        return
+    fail(f"--out {folder} holds the {manifest.kind} results of another {other}: this run's files would be written "
+         "among them; give another folder, or remove this one")
+
+
 def refuse_unwritable_cache(out: str | Path) -> None:
     """Stop, before any pass, a run into `out` whose results are read back through the cache when the cache folder
     cannot be written (evaluate's report, map's projection): the pass ran to the end and then failed (evaluate

@@ -37,6 +37,7 @@ from explainer.cli.common import (
     print_json,
     progress_bar,
     refuse_foreign_files,
+    refuse_other_results,
     refuse_unwritable_cache,
     unit_interval,
     writing_to,
@@ -132,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             refuse_foreign_files(out, "map", MAP_FILES)
             data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
+            refuse_other_results(out, bundle, data)
     except (DatasetError, OSError, ValueError) as error:
         fail(str(error))
     note_long_rows(bundle, data)

@@ -29,6 +29,7 @@ from explainer.cli.common import (
     progress_bar,
     quote_contents,
     refuse_foreign_files,
+    refuse_other_results,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
 from explainer.thought_beacon.dictionary_options import OUTPUT_FILES, DictionaryOptions
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     bundle = load_cli_model(args.model, args.allow_pickle)
     # read as evaluate and map read a file: the model's labels beside unknown ones, skipped rows and notes said
     data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
+    refuse_other_results(args.out, bundle, data)
     note_long_rows(bundle, data)
     options = DictionaryOptions(
         top_tokens=args.top_tokens,

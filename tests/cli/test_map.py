@@ -233,3 +233,28 @@ def test_out_takes_a_new_folder_or_an_earlier_maps_files_never_others(checkpoint
     code, _, err = run([*argv[:-1], str(tmp_path / "scored")], capsys)
     assert code == 2 and "holds the results of a run of 'evaluate'" in err
     assert not (tmp_path / "scored" / "points.parquet").exists()
+
+
+def test_a_local_run_into_an_engine_s_map_results_must_be_of_that_model_and_file(checkpoint, data_file, tmp_path,
+                                                                                  capsys, monkeypatch):
+    """A local map of another model or file into a map results folder replaced its points.parquet in silence, the
+    manifest and rows still describing the engine's run."""
+    import shutil
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    shutil.copy(data_file, shards / data_file.name)  # a folder: the engine's run
+    out = tmp_path / "map"
+    model = str(checkpoint("bert"))
+    assert run(["--model", model, "--data", str(shards), "--neighbours", "3", "--out", str(out)], capsys)[0] == 0
+    written = (out / "points.parquet").read_bytes()
+    other = tmp_path / "other.csv"
+    other.write_text(data_file.read_text() + "an extra row of text,neg\n")
+    for model_b, file, said in ((str(checkpoint("roberta")), data_file, "map results of another model"),
+                                (model, other, f"map results of another input {shards}")):
+        code, _, err = run(["--model", model_b, "--data", str(file), "--neighbours", "3", "--out", str(out)], capsys)
+        assert code == 2 and said in err, err
+        assert (out / "points.parquet").read_bytes() == written
+    # the engine's own model and bytes: the local run writes the same map beside them
+    assert run(["--model", model, "--data", str(data_file), "--neighbours", "3", "--out", str(out)], capsys)[0] == 0
