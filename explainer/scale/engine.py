@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -454,6 +455,11 @@ def _run_ray(
     import ray
     import ray.data
 
+    cpus = float(ray.cluster_resources().get("CPU", 0.0))
+    if options.workers > cpus:  # Ray waits for CPUs to free up or nodes to join (an autoscaler's): said, not silent
+        print(f"note: the Ray cluster has {cpus:g} CPUs now and --workers {options.workers} needs one each: the run "
+              f"waits up to {ACTOR_START_SECONDS} s for nodes to join, then stops", file=sys.stderr, flush=True)
+
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = show_progress  # Ray Data's own progress lines on stderr
     # Start every actor before the first block is read: otherwise the first actor up takes the blocks while the
@@ -486,8 +492,8 @@ def _run_ray(
             dataset.write_parquet(str(shards))
     except ray.exceptions.GetTimeoutError as error:
         raise EngineError(
-            f"Ray could not start {options.workers} workers within {ACTOR_START_SECONDS} s: each needs one CPU, and "
-            "one more is needed for reading; ask for fewer --workers or add nodes"
+            f"Ray could not start {options.workers} workers within {ACTOR_START_SECONDS} s: each needs one CPU (the "
+            f"cluster had {cpus:g} at the start); ask for fewer --workers or add nodes"
         ) from error
     except Exception as error:  # Ray wraps the worker's exception: keep its message (files and rows)
         raise EngineError(_worker_message(error)) from error

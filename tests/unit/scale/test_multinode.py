@@ -84,7 +84,7 @@ def test_evaluate_runs_on_both_nodes_and_matches_the_local_engine(two_nodes, tmp
 
 
 def test_a_cluster_too_small_for_the_workers_fails_with_a_message(
-    two_nodes, shards, tmp_path, ours_bundle, monkeypatch
+    two_nodes, shards, tmp_path, ours_bundle, monkeypatch, capsys
 ):
     from explainer.scale import engine
 
@@ -92,7 +92,8 @@ def test_a_cluster_too_small_for_the_workers_fails_with_a_message(
     monkeypatch.setattr(engine, "ACTOR_START_SECONDS", 8)
     options = engine.RayOptions(address=two_nodes.address, workers=4, threads=1)
     try:
-        with pytest.raises(engine.EngineError, match="could not start 4 workers within 8 s") as raised:
+        with pytest.raises(engine.EngineError, match=r"could not start 4 workers within 8 s: each needs one CPU "
+                           r"\(the cluster had 3 at the start\)") as raised:
             run_job(
                 ours_bundle,
                 resolve_inputs(shards),
@@ -105,3 +106,5 @@ def test_a_cluster_too_small_for_the_workers_fails_with_a_message(
         ray.shutdown()
     assert "--workers" in str(raised.value)
     assert not (tmp_path / "out" / "manifest.json").exists()  # nothing is left that looks like results
+    # the wait was said as it began (it was silent for ACTOR_START_SECONDS, 600 s by default)
+    assert "note: the Ray cluster has 3 CPUs now and --workers 4 needs one each" in capsys.readouterr().err
