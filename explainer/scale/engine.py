@@ -334,7 +334,13 @@ def connect(address: str | None, workers: int) -> None:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address}" if address is not None else "a local Ray on this machine"
-        raise EngineError(f"cannot start or join {where}: {error}") from error
+        # `ray start --head` requires its token, which a driver sends only in token mode: Ray says no more than
+        # "Failed to connect" (its Unauthenticated lines go to the log), so the likely cause is said here
+        token = ("; a cluster started with `ray start` requires its token unless started with RAY_AUTH_MODE=disabled: "
+                 "set RAY_AUTH_MODE=token here (the token is read from RAY_AUTH_TOKEN or ~/.ray/auth_token; "
+                 "`ray get-auth-token` on the head node prints it)"
+                 if address is not None and not os.environ.get("RAY_AUTH_MODE") else "")
+        raise EngineError(f"cannot start or join {where}: {error}{token}") from error
     finally:
         # Ray's core worker installs a failure handler for SIGTERM that prints a stack dump and kills the process;
         # the command's own (explainer/__main__.py: unwind, clean up, one line) is put back
@@ -350,6 +356,12 @@ def _check_reachable(address: str) -> None:
             f"cannot use the Ray cluster at {address}: Ray Client (ray://) is not installed here; give the head "
             "node's address as HOST:PORT (its GCS port, 6379 unless changed) or auto on a node of the cluster"
         )
+    if address.startswith(("http://", "https://")) or not address.strip():  # the dashboard's address, pasted
+        raise EngineError(
+            f"--ray-address {address!r}: give the head node's HOST:PORT (its GCS port, 6379 unless changed) or auto on "
+            "a node of the cluster, not a web address such as the dashboard's"
+            if address.strip() else "--ray-address is empty: give the head node's HOST:PORT or auto"
+        )
     target = address.removeprefix("ray://")
     if target == "auto":  # the address `ray start` left on this machine, if any; Ray reports a missing one itself
         try:
@@ -361,6 +373,8 @@ def _check_reachable(address: str) -> None:
     host, colon, port = target.rpartition(":")
     if not colon or not port.isdigit():
         return  # not HOST:PORT: ray.init says what is wrong with it
+    if not 0 < int(port) < 65536:
+        raise EngineError(f"--ray-address {address}: {port} is not a port (1 to 65535)")
     host = host.strip("[]") or "127.0.0.1"
     try:
         connection = socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS)

@@ -4,6 +4,7 @@ the same data, reruns that reuse or refuse, and a folder the app can read back w
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -611,6 +612,41 @@ def test_ray_client_addresses_are_refused_without_ray_client(monkeypatch):
     monkeypatch.setattr("ray.init", lambda *a, **k: pytest.fail("ray.init was called"))
     with pytest.raises(EngineError, match=r"Ray Client \(ray://\) is not installed"):
         engine.connect("ray://127.0.0.1:10001", 2)
+
+
+def test_a_failed_join_says_the_token_mode_a_ray_start_cluster_needs(monkeypatch):
+    """`ray start --head` requires its token, which a driver sends only with RAY_AUTH_MODE=token: the join failed
+    after 20 s with Ray's bare 'Failed to connect to Ray cluster', though the README says the token is used."""
+    pytest.importorskip("ray")
+    import explainer.scale.engine as engine
+
+    def refused(*args, **kwargs):
+        raise ConnectionError("Failed to connect to Ray cluster at 192.0.2.2:6391")
+
+    monkeypatch.setattr("ray.is_initialized", lambda: False)
+    monkeypatch.setattr("ray.init", refused)
+    monkeypatch.setattr(engine, "_check_reachable", lambda address: None)  # something listens there
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(EngineError, match=r"Failed to connect .*; a cluster started with `ray start` requires its "
+                                          r"token .*: set RAY_AUTH_MODE=token here"):
+        engine.connect("127.0.0.1:6391", 2)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # set already: the failure is something else, said as Ray says it
+    with pytest.raises(EngineError) as raised:
+        engine.connect("127.0.0.1:6391", 2)
+    assert "RAY_AUTH_MODE" not in str(raised.value)
+
+
+@pytest.mark.parametrize("address, said", [("http://127.0.0.1:8265", "not a web address such as the dashboard's"),
+                                           ("", "--ray-address is empty"),
+                                           ("127.0.0.1:99999", "99999 is not a port (1 to 65535)")])
+def test_an_address_of_the_wrong_form_is_said_as_such(address, said):
+    """The dashboard's http:// address read as 'nothing accepted a connection ... (Name or service not known)', port
+    99999 as 'Connection refused', an empty one as Ray's 'Invalid address format: '."""
+    pytest.importorskip("ray")
+    import explainer.scale.engine as engine
+
+    with pytest.raises(EngineError, match=re.escape(said)):
+        engine._check_reachable(address)
 
 
 def test_a_results_folder_keeps_the_note_on_labels_read_as_ids(tmp_path, ours_bundle):
