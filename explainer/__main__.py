@@ -9,6 +9,7 @@ from explainer.cli import common, main
 def _terminated(signum: int, frame) -> None:
     """SIGTERM (a `kill`, a scheduler's stop) ends the command as Ctrl+C does, cleaning up on the way out (train's
     stage folder, a half-written results folder); Python's default ends the process at once, leaving them."""
+    common.SIGTERM_SEEN = True  # Ray may turn the exception into its own SystemExit(1): see cli/engine_options
     raise common.Terminated(128 + signum)
 
 

@@ -56,6 +56,9 @@ class Terminated(SystemExit):
     runs) and says so in one line (a Ray run printed Ray's crash dump; a local one ended without a word)."""
 
 
+SIGTERM_SEEN = False  # set by explainer/__main__.py's SIGTERM handler, before it raises Terminated
+
+
 def print_json(payload: dict[str, Any]) -> None:
     out = sys.stdout
     if _json_swap is not None and sys.stdout is _json_swap[1]:  # stdout still swapped: the saved stream

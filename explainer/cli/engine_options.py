@@ -4,6 +4,7 @@ into a results folder (explainer/scale) from them."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Any
 
@@ -77,6 +78,13 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
     except (DatasetError, EngineError, ResultsError, InputError, OSError) as error:  # InputError: a tau out of 0-1
         bar.close()  # the bar's last line first, then the error under it
         fail(str(error))
+    except SystemExit as stop:
+        # A SIGTERM as Ray starts or places its workers came back as Ray's own exit: its handler during ray.init
+        # calls sys.exit(15), and a wait on the actor pool turns our Terminated into SystemExit(1); both ended
+        # the command without a word (the folder was cleaned up all the same). Said as any other SIGTERM is.
+        if not isinstance(stop, common.Terminated) and (common.SIGTERM_SEEN or stop.code == signal.SIGTERM):
+            raise common.Terminated(128 + signal.SIGTERM) from stop
+        raise
     finally:
         bar.close()
     if reused:

@@ -140,3 +140,27 @@ def test_an_unreachable_ray_address_fails_in_seconds(shard_folder, tmp_path, che
     assert time.monotonic() - start < 15
     assert code == 2 and f"cannot reach the Ray cluster at 127.0.0.1:{port}" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("ray_exit, seen", [(15, False), (1, True)])
+def test_a_sigterm_that_ray_turns_into_its_own_exit_is_said_as_terminated(shard_folder, tmp_path, checkpoint,
+                                                                          monkeypatch, ray_exit, seen):
+    """SIGTERM during ray.init (Ray's handler: sys.exit(15)) or while the actor pool starts (Ray turns our
+    Terminated into SystemExit(1)) ended the command with status 15 or 1 and no word."""
+    from explainer.cli import common
+    from explainer.scale import engine
+
+    def stopped(*args, **kwargs):
+        common.SIGTERM_SEEN = seen  # as explainer/__main__.py's handler sets it
+        raise SystemExit(ray_exit)
+
+    monkeypatch.setattr(common, "SIGTERM_SEEN", False)
+    monkeypatch.setattr(engine, "run_job", stopped)
+    with pytest.raises(common.Terminated) as raised:
+        evaluate(["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--out", str(tmp_path / "o")])
+    assert raised.value.code == 143
+    monkeypatch.setattr(common, "SIGTERM_SEEN", False)
+    monkeypatch.setattr(engine, "run_job", lambda *a, **k: (_ for _ in ()).throw(SystemExit(1)))  # no SIGTERM
+    with pytest.raises(SystemExit) as raised:
+        evaluate(["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--out", str(tmp_path / "o")])
+    assert not isinstance(raised.value, common.Terminated) and raised.value.code == 1
