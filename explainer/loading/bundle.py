@@ -169,6 +169,8 @@ def load_model(
     own_side = tokenizer.padding_side
     tokenizer.padding_side = "right"
     model.to(target).eval()
+    if target.type == "cpu":
+        _own_weights(model)
     labels = tuple(str(model.config.id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels))
     bundle = ModelBundle(
         name=name,
@@ -613,6 +615,21 @@ def _first_line(error: BaseException) -> str:
     if len(lines) > 1 and lines[0].rstrip().endswith(":"):  # "Validation error for field 'x':" and its reason
         lines = [lines[0] + " " + lines[1]]
     return " ".join(lines[0].split()) if lines else type(error).__name__
+
+
+def _own_weights(model: PreTrainedModel) -> None:
+    """Copy every weight still mapped from the checkpoint file into the process's own memory (a move to a GPU
+    copies them anyway). safetensors loads them memory-mapped: a file rewritten in place (`cp new.safetensors
+    model.safetensors` truncates, then writes) changed the loaded model's numbers with no reload, and one truncated
+    killed the whole server with SIGBUS mid-computation. Parameters are replaced in place, so tied weights stay
+    tied."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.data = parameter.data.clone()
+        for module in model.modules():
+            for key, buffer in module._buffers.items():
+                if buffer is not None:
+                    module._buffers[key] = buffer.clone()
 
 
 def readable_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> int:

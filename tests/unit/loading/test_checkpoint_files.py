@@ -244,3 +244,30 @@ def test_a_model_with_no_one_embedding_table_has_no_row_count():
             raise NotImplementedError("get_input_embeddings not auto-handled for CanineModel")
 
     assert embedding_rows(Hashed()) is None
+
+
+def test_a_loaded_model_keeps_its_numbers_when_its_weights_file_is_rewritten_in_place(checkpoint, tmp_path):
+    """safetensors maps the file: `cp new.safetensors model.safetensors` (truncate, then write) changed a loaded
+    model's numbers with no reload, and a truncation killed the server with SIGBUS mid-computation."""
+    import shutil
+
+    import numpy as np
+    from safetensors.torch import load_file, save_file
+
+    from explainer import load_model, trace
+
+    folder = tmp_path / "m"
+    shutil.copytree(checkpoint("bert"), folder)
+    bundle = load_model(folder, device="cpu")
+    before = trace(bundle, "a fine film").probabilities
+    weights = folder / "model.safetensors"
+    tensors = load_file(weights)
+    # copies: load_file maps the file too, and reading a map of a truncated file is the SIGBUS itself
+    flipped = {name: -tensor if name.startswith("classifier.") else tensor.clone() for name, tensor in tensors.items()}
+    with weights.open("r+b") as file:  # in place, as cp writes over a file: the same inode, the same size
+        file.truncate(0)
+        staged = tmp_path / "staged.safetensors"
+        save_file(flipped, staged)
+        file.write(staged.read_bytes())
+    assert not np.allclose(trace(load_model(folder, device="cpu"), "a fine film").probabilities, before)  # changed
+    np.testing.assert_array_equal(trace(bundle, "a fine film").probabilities, before)  # the loaded model: its own
