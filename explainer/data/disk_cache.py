@@ -128,12 +128,16 @@ def cache_path(namespace: str, *key_parts: Any) -> Path:
     return cache_root() / namespace / f"{digest}.json"
 
 
-def load(namespace: str, *key_parts: Any) -> Any | None:
-    """The cached value, or None when absent or unreadable (a damaged file is treated as a miss)."""
+def load(namespace: str, *key_parts: Any, valid: Callable[[Any], bool] | None = None) -> Any | None:
+    """The cached value, or None when absent or unreadable (a damaged file is treated as a miss), or when `valid`
+    says it is not what this entry holds (JSON of another shape: `{}` was served as a sweep of no points, and a
+    list crashed the page and the command on every later run)."""
     path = cache_path(namespace, *key_parts)
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return None
+    if valid is not None and not valid(value):
         return None
     used(path)
     return value
@@ -267,9 +271,12 @@ def writable_or_error() -> str | None:
     return None
 
 
-def cached(namespace: str, key_parts: tuple[Any, ...], compute: Callable[[], Any]) -> tuple[Any, bool]:
-    """(value, was_cached): the stored value for the key, or compute it, store it and return it."""
-    value = load(namespace, *key_parts)
+def cached(
+    namespace: str, key_parts: tuple[Any, ...], compute: Callable[[], Any], valid: Callable[[Any], bool] | None = None
+) -> tuple[Any, bool]:
+    """(value, was_cached): the stored value for the key (one `valid` accepts), or compute it, store it and return
+    it."""
+    value = load(namespace, *key_parts, valid=valid)
     if value is not None:
         return value, True
     value = compute()

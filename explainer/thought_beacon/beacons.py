@@ -161,7 +161,7 @@ def cached_sweep(
         result = sweep(bundle, data.texts, data.labels, taus=taus, batch_size=batch_size, progress=progress)
         return {**result, "data": data.source}
 
-    return disk_cache.cached("tau_sweep", key, compute)
+    return disk_cache.cached("tau_sweep", key, compute, valid=whole_sweep)
 
 
 def load_cached_sweep(bundle: ModelBundle, data: LabelledData, taus: Sequence[float] | None = None) -> dict | None:
@@ -169,7 +169,19 @@ def load_cached_sweep(bundle: ModelBundle, data: LabelledData, taus: Sequence[fl
     if not has_beacons(bundle):
         return None
     grid = sweep_taus(float(bundle.model.config.beacon_threshold), taus)
-    return disk_cache.load("tau_sweep", VERSION, *disk_cache.input_key(bundle, data), grid)
+    return disk_cache.load("tau_sweep", VERSION, *disk_cache.input_key(bundle, data), grid, valid=whole_sweep)
+
+
+SWEEP_POINT = ("tau", "accuracy", "macro_f1", "skip_rate", "mlp_flops_saved", "flops_saved")  # sweep_point's numbers
+
+
+def whole_sweep(value: Any) -> bool:
+    """Whether a cached value is a sweep as sweep_result writes it: a damaged entry is a miss, not a sweep."""
+    if not isinstance(value, dict) or not isinstance(value.get("points"), list) or not value["points"]:
+        return False
+    numbers = all(isinstance(point, dict) and all(isinstance(point.get(name), int | float) for name in SWEEP_POINT)
+                  for point in value["points"])
+    return numbers and isinstance(value.get("n"), int) and isinstance(value.get("model_tau"), int | float)
 
 
 def remember_sweep(bundle: ModelBundle, data: LabelledData, result: dict[str, Any], taus: Sequence[float]) -> None:

@@ -522,14 +522,30 @@ def cached_dictionary(
     def compute() -> dict[str, Any]:
         return {**build_dictionary(bundle, data.texts, options, progress=progress), "data": data.source}
 
-    return disk_cache.cached("marker_dictionary", key, compute)
+    return disk_cache.cached("marker_dictionary", key, compute, valid=whole_dictionary)
 
 
 def load_cached_dictionary(
     bundle: ModelBundle, data: LabelledData, options: DictionaryOptions = DictionaryOptions()
 ) -> dict[str, Any] | None:
     """The cached dictionary, or None when it has not been computed (never computes)."""
-    return disk_cache.load("marker_dictionary", *_key(bundle, data, options)) if has_markers(bundle) else None
+    if not has_markers(bundle):
+        return None
+    return disk_cache.load("marker_dictionary", *_key(bundle, data, options), valid=whole_dictionary)
+
+
+ENTRY_FIELDS = ("layer", "marker", "count", "share", "mean_prob", "top_tokens", "examples", "direct_effect",
+                "forced_effect")
+
+
+def whole_dictionary(value: Any) -> bool:
+    """Whether a cached value is a dictionary as `finish` writes it (an entry per layer and marker): a damaged
+    entry is a miss ('{}' crashed the Markers page and the command with KeyError on every later run)."""
+    if not isinstance(value, dict) or not all(isinstance(value.get(name), int) for name in ("layers", "markers")):
+        return False
+    entries = value.get("entries")
+    return (isinstance(entries, list) and len(entries) == value["layers"] * value["markers"]
+            and all(isinstance(entry, dict) and all(name in entry for name in ENTRY_FIELDS) for entry in entries))
 
 
 def remember_dictionary(

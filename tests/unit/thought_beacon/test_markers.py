@@ -337,3 +337,27 @@ def test_the_direct_effect_is_qualified_only_where_the_write_has_no_direct_path(
     assert direct_effect_note(ours_bundle.model) is None
     config = ThoughtBeaconBertConfig(**tiny_config("bert").to_dict(), num_thought_markers=MARKERS)
     assert "read its sign, not its size" in direct_effect_note(ThoughtBeaconBertForSequenceClassification(config))
+
+
+@pytest.mark.parametrize("written", ["{}", "[1, 2]", '{"layers": 2, "markers": 2, "entries": [{"layer": 0}]}'])
+def test_cached_results_of_another_shape_are_computed_again(ours_bundle, tmp_path, monkeypatch, written):
+    """A cached sweep or dictionary that is JSON of another shape was served (`{}`: a sweep of no points) or
+    crashed the Beacons and Markers pages and the commands (KeyError 'entries') on every later run."""
+    from explainer.thought_beacon.beacons import cached_sweep, load_cached_sweep
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = read_dataset(labelled_csv(tmp_path / "d.csv"), label_names=ours_bundle.label_names)
+    options = DictionaryOptions(forced_effect=False)
+    for namespace, run, load in (
+        ("marker_dictionary", lambda: cached_dictionary(ours_bundle, data, options),
+         lambda: load_cached_dictionary(ours_bundle, data, options)),
+        ("tau_sweep", lambda: cached_sweep(ours_bundle, data, taus=[0.0, 1.0]),
+         lambda: load_cached_sweep(ours_bundle, data, [0.0, 1.0])),
+    ):
+        first, _ = run()
+        (entry,) = (tmp_path / "cache").rglob(f"{namespace}/*.json")
+        entry.write_text(written)
+        assert load() is None, namespace  # a miss, not the damaged value
+        again, was_cached = run()
+        assert not was_cached and again == first, namespace
+        assert run() == (first, True)  # stored whole again
