@@ -219,7 +219,8 @@ class EmbeddingStore:
         return np.load(self.folder / "rows.npy")
 
     def nonfinite_known(self) -> bool:
-        """Whether a pass that wrote this store found rows without finite vectors (the model's own numbers)."""
+        """Whether a pass that wrote this store found rows without finite vectors, or all zero (the model's own
+        numbers, not damage on disk)."""
         return (self.folder / NONFINITE_FILE).is_file()
 
     def note_nonfinite(self) -> None:
@@ -337,8 +338,14 @@ def embed_dataset(
         written: EmbeddingStore = state["store"]
         if written is None or not written.is_complete():
             raise MapError("the embedding pass did not cover every row")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(partial, folder)  # visible only when whole
+        try:
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # rmtree leaves a file where the
+                folder.unlink()  # store goes, and the move failed on every later run (NotADirectoryError)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(partial, folder)  # visible only when whole
+        except OSError as error:
+            raise StoreUnwritable(f"the map keeps its vectors on disk, under {folder.parent}, which "
+                                  f"{disk_cache.unwritable(error)}") from None
         disk_cache.prune()
     finally:
         shutil.rmtree(partial, ignore_errors=True)

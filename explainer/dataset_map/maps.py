@@ -172,10 +172,16 @@ def build_map(
     predictions, store, was_cached = embedded()
     layer = resolve_layer(options.layer, store.layers)
     vectors, lost = _unit_vectors(store, layer, options.pooling)
-    if len(lost) and was_cached and not store.nonfinite_known():  # bytes damaged on disk read as overflow: the
-        forget_store(bundle, data, options.beacon_threshold)  # pass runs again before the model is blamed (it
-        predictions, store, was_cached = embedded()  # was, on every run, until the store was deleted)
+    # Bytes damaged on disk read as overflow, or left zero (a store's files are written sparse, and a crash before
+    # they reached the disk leaves zeros: every point at (0, 0) and "every row has the same vector"): the pass runs
+    # again before the model is blamed (it was, on every run, until the store was deleted). A model's own zero
+    # rows, which no real one writes, are noted as its NaNs are, so they cost one pass, not one per build.
+    if (len(lost) or not vectors.any(axis=1).all()) and was_cached and not store.nonfinite_known():
+        forget_store(bundle, data, options.beacon_threshold)
+        predictions, store, was_cached = embedded()
         vectors, lost = _unit_vectors(store, layer, options.pooling)
+        if not vectors.any(axis=1).all():
+            store.note_nonfinite()
     seconds["embeddings"] = time.perf_counter() - start
     if len(lost):  # PCA and UMAP have no place for them, and no distance to them is defined
         store.note_nonfinite()  # the model's own: the next build says so without another pass

@@ -248,6 +248,32 @@ def test_stored_vectors_damaged_on_disk_are_computed_again_not_blamed_on_the_mod
     assert np.isfinite(np.load(stored)).all()  # written again whole
 
 
+@pytest.mark.parametrize("damage", ["zeros", "a file in the store's place"])
+def test_a_store_left_zero_or_replaced_by_a_file_is_computed_again(bert_bundle, corpus_data, tmp_path, monkeypatch,
+                                                                    damage):
+    """A store whose vectors read all zero (written sparse, lost before reaching the disk) gave every point
+    (0, 0) and no mislabels; a file where the store's folder goes failed every later build (NotADirectoryError)."""
+    import shutil
+
+    from explainer.dataset_map.embeddings import store_folder
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    options = MapOptions(layer=1, pooling="mean", neighbours=3)
+    first = build_map(bert_bundle, corpus_data, options)
+    folder = store_folder(bert_bundle, corpus_data, None)
+    if damage == "zeros":
+        vectors = np.load(folder / "mean.npy", mmap_mode="r+")
+        vectors[:] = 0
+        vectors.flush()
+        del vectors
+    else:
+        shutil.rmtree(folder)
+        folder.write_text("not a store")
+    again = build_map(bert_bundle, corpus_data, options)
+    np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), first.frame[["x", "y"]].to_numpy())
+    assert folder.is_dir() and np.load(folder / "mean.npy").any(axis=1).all()  # written again whole
+
+
 def test_a_model_that_truly_overflows_is_told_without_a_second_pass(bert_bundle, corpus_data, tmp_path, monkeypatch):
     # a store with non-finite rows from the cache is computed again (damage on disk), but one written so by the
     # model's own pass ran the whole pass again on every later build
