@@ -102,6 +102,29 @@ def test_the_sampled_digest_reads_a_large_file_in_blocks_and_follows_its_bytes(t
     assert disk_cache.sampled_digest(large, large.stat()) != first
 
 
+def test_a_safetensors_file_whose_small_tensors_alone_changed_gets_another_digest(tmp_path):
+    """A fine-tune of the biases or the head alone (BitFit, a new classifier) changed no block spread over the
+    file: put in place under the old time, its results were read from the cache as the old weights'."""
+    import torch
+    from safetensors.torch import save_file
+
+    from tests.conftest import rewrite_under_old_times
+
+    generator = torch.Generator().manual_seed(0)
+    tensors = {f"layer{i}.weight": torch.randn(512, 512, generator=generator) for i in range(4)}  # 4 MiB
+    tensors |= {f"layer{i}.bias": torch.randn(512, generator=generator) for i in range(4)}
+    weights = tmp_path / "model.safetensors"
+    save_file(tensors, weights)
+    first = disk_cache.sampled_digest(weights, weights.stat())
+    staged = tmp_path / "staged.safetensors"
+    save_file({**tensors, "layer2.bias": -tensors["layer2.bias"]}, staged)
+    assert staged.stat().st_size == weights.stat().st_size
+    rewrite_under_old_times(weights, staged.read_bytes())
+    assert disk_cache.sampled_digest(weights, weights.stat()) != first
+    weights.write_bytes(b"\xff" * (8 << 20))  # a header that does not parse: the spread blocks alone, no error
+    assert disk_cache.sampled_digest(weights, weights.stat())
+
+
 def test_a_hub_model_s_fingerprint_follows_its_revision(tmp_path, checkpoint):
     """A hub id has no folder to stamp: name and config alone gave new weights pushed under the same config the
     old predictions, maps and sweeps. The revision's commit, which the config keeps in memory, tells them apart."""
