@@ -8,6 +8,7 @@ values only.
 from __future__ import annotations
 
 import html
+import logging
 import re
 import time
 import urllib.parse
@@ -88,10 +89,14 @@ def selection() -> Selection:
     try:
         return Selection(bundle=get_bundle(name), text=text, error=None)
     except ModelLoadError as load_error:
-        message = str(load_error) if demo is None else f"{choice} cannot be loaded."
-        return Selection(bundle=None, text=text, error=message)
+        if demo is None:
+            return Selection(bundle=None, text=text, error=str(load_error))
+        # the visitor learns nothing about the server; the operator's log says why (it said nothing at all)
+        logging.getLogger("explainer.demo").error("model %s (%s) cannot be loaded: %s", choice, name, load_error)
+        return Selection(bundle=None, text=text, error=f"{choice} cannot be loaded.")
     except Exception as error:  # anything else a foreign checkpoint throws: say it, keep the page alive
-        if demo is not None:  # a visitor learns nothing about the server from it
+        if demo is not None:  # a visitor learns nothing about the server from it; the operator's log does
+            logging.getLogger("explainer.demo").exception("model %s (%s) cannot be loaded", choice, name)
             return Selection(bundle=None, text=text, error=f"{choice} cannot be loaded.")
         return Selection(bundle=None, text=text,
                          error=f"Could not load '{name}': {type(error).__name__}: {error}")

@@ -530,3 +530,22 @@ def test_a_demo_says_before_an_upload_that_no_upload_fits_the_work(demo, tmp_pat
     said = [i.value for i in app.info if "runs the model on no upload here" in i.value]
     assert len(said) == 1 and "row runs)" in said[0] and "choose a data set" not in said[0]
     assert not [u for u in app.get("file_uploader")]
+
+
+def test_a_model_that_cannot_be_loaded_is_said_to_the_visitor_plainly_and_to_the_operator_in_full(
+        demo, tmp_path, monkeypatch, checkpoint, caplog):
+    """The visitor read 'copy cannot be loaded.' and the server's log held nothing: the operator could not learn
+    why (weights truncated on disk, say)."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(checkpoint("ours"), copy)
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    config = tmp_path / "broken.toml"
+    config.write_text(f'[[models]]\nname = "copy"\npath = "{copy}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    app = run({"text": "a fine film"}, page="app_pages/overview.py")
+    assert not app.exception, app.exception
+    assert "copy cannot be loaded." in shown(app) and str(copy) not in shown(app)
+    assert "model copy" in caplog.text and str(copy) in caplog.text and "corrupt" in caplog.text, caplog.text
