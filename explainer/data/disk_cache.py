@@ -248,6 +248,8 @@ def keep_file(path: Path, write: Callable[[IO[bytes]], Any], suffix: str) -> Non
     try:
         with os.fdopen(handle, "wb") as out:
             write(out)
+        if path.is_dir() and not path.is_symlink():  # an entry's name taken by a folder (by hand): the folder is no
+            shutil.rmtree(path)  # result, and the rename failed as "cache cannot be written" on every later run
         os.replace(temporary, path)
     except OSError as error:  # the disk filled up while writing
         Path(temporary).unlink(missing_ok=True)

@@ -171,3 +171,18 @@ def test_a_result_used_a_moment_ago_is_never_removed(tmp_path, monkeypatch):
     monkeypatch.setattr(disk_cache, "_LIMIT", [10])
     path = disk_cache.store("predictions", "x" * 1000, "k")
     assert path.exists() and disk_cache.prune() == []
+
+
+def test_an_entry_whose_name_a_folder_took_is_written_again_without_calling_the_cache_unwritable(
+        tmp_path, monkeypatch, caplog):
+    """Every later run recomputed (right) and warned 'the cache folder ... cannot be written (Is a directory)',
+    though only that entry was blocked, and it was never repaired."""
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    monkeypatch.setattr(disk_cache, "_unwritable_said", set())
+    disk_cache.store("tau_sweep", {"points": [1]}, "key")
+    entry = disk_cache.cache_path("tau_sweep", "key")
+    entry.unlink()
+    (entry / "inside").mkdir(parents=True)
+    assert disk_cache.load("tau_sweep", "key") is None  # a miss
+    disk_cache.store("tau_sweep", {"points": [2]}, "key")
+    assert disk_cache.load("tau_sweep", "key") == {"points": [2]} and "cannot be written" not in caplog.text
