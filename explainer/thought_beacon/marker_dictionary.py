@@ -42,10 +42,11 @@ from explainer.models import MarkerForce, is_thought_beacon, uses_markers
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import OUTPUT_FILES, DictionaryOptions
 
-VERSION = 8  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
+VERSION = 9  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
 # 4: byte-level tokens past ASCII named by their text, 5: and added tokens by their own names, blanks by their bytes,
 # 6: examples one per text whenever there are texts enough, 7: a [SEP]'s left context ends where the model's reading
-# of the text ends, not at the text's end, 8: examples say whether their token is special, set apart when shown).
+# of the text ends, not at the text's end, 8: examples say whether their token is special, set apart when shown,
+# 9: copies of one text are one text, and a context is listed once).
 # Not bumped for examples' "cut" (where a context stops short of its text): read with a default, both sides, since
 # a dictionary with the forced effect takes minutes to build again.
 
@@ -348,18 +349,22 @@ def _examples(
     options: DictionaryOptions,
     text_index: Callable[[int], int] | None = None,
 ) -> list[dict]:
-    """The highest-probability contexts, one per text where there are enough distinct texts."""
+    """The highest-probability contexts, one per text where there are enough distinct texts. Texts are told apart
+    by their words, not their rows, and a context is shown once: a file's copies of one text listed the same context
+    three times."""
     ranked = sorted(heap, key=_rank, reverse=True)
-    picked, seen = [], set()
+    picked, seen, shown = [], set(), set()
     for item in ranked:  # distinct texts first...
-        if item[1] not in seen and len(picked) < options.examples:
+        if texts[item[1]] not in seen and len(picked) < options.examples:
             picked.append(item)
-            seen.add(item[1])
-    for item in ranked:  # ...then fill up with the rest
+            seen.add(texts[item[1]])
+            shown.add((texts[item[1]], item[2]))
+    for item in ranked:  # ...then fill up with the rest, never a context already shown (a copy's)
         if len(picked) >= options.examples:
             break
-        if item not in picked:
+        if (texts[item[1]], item[2]) not in shown:
             picked.append(item)
+            shown.add((texts[item[1]], item[2]))
     result = []
     for prob, key, position, start, end, special, token_id in sorted(picked, key=_rank, reverse=True):
         text = texts[key]
@@ -471,7 +476,9 @@ def to_frame(dictionary: dict[str, Any]) -> pd.DataFrame:
             "share": entry["share"],
             "mean_prob": entry["mean_prob"],
             "top_tokens": ", ".join(f"{t['token']} ({t['count']})" for t in entry["top_tokens"]),
-            "examples": " | ".join(example_context(e) for e in entry["examples"]),
+            # with each its routing probability, as the page shows it: a rarely chosen marker's best contexts may
+            # be barely routed to it, and read as if they were
+            "examples": " | ".join(f"{example_context(e)} (p {e['prob']:.3g})" for e in entry["examples"]),
         }
         for label, value in entry["direct_effect"].items():
             row[f"direct_effect_{label}"] = value
