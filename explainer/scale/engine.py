@@ -189,7 +189,8 @@ def _run_job(
         return read_manifest(folder), False  # as every later reader sees it (JSON lists, not tuples)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-        if not (folder / MANIFEST).exists():  # failed
+        if not (folder / MANIFEST).exists():  # failed: rows moved in without their manifest are no results either
+            shutil.rmtree(folder / ROWS, ignore_errors=True)  # (no finished folder reaches here: reused above)
             remove_made(created)
 
 

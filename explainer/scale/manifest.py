@@ -338,6 +338,11 @@ def prepare_folder(
                 f"folder (if no run is going, remove {folder / PARTIAL})"
             )
         shutil.rmtree(folder / PARTIAL, ignore_errors=True)
+        rows = folder / ROWS
+        if rows.is_dir() and not rows.is_symlink() and all(p.suffix == ".parquet" for p in rows.iterdir()):
+            # a run killed between moving its shards in and writing its manifest: no results, started afresh
+            # (it was refused as a folder of other files)
+            shutil.rmtree(rows)
         foreign = [p.name for p in folder.iterdir()]
         if foreign:
             raise ResultsError(

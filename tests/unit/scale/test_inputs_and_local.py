@@ -215,6 +215,17 @@ def test_a_rerun_reuses_the_same_job_and_refuses_another(shards, tmp_path, ours_
     manifest, reused = run_job(ours_bundle, inputs, JobOptions("evaluate"), unfinished)
     assert not reused and not (unfinished / PARTIAL).exists() and manifest.rows == 180
     assert all("stale" not in shard for shard in manifest.shards)
+    # killed between moving its shards in and writing its manifest: refused as "not empty and holds no results
+    # (rows)", though the README says an interrupted run is started afresh
+    moved = tmp_path / "moved"
+    shutil.copytree(out / "rows", moved / "rows")
+    manifest, reused = run_job(ours_bundle, inputs, JobOptions("evaluate"), moved)
+    assert not reused and manifest.rows == 180 and (moved / MANIFEST).is_file()
+    mine = tmp_path / "mine"  # a folder named rows that holds a user's files is no run's: still refused
+    (mine / "rows").mkdir(parents=True)
+    (mine / "rows" / "notes.txt").write_text("mine")
+    with pytest.raises(ResultsError, match="not empty and holds no results"):
+        run_job(ours_bundle, inputs, JobOptions("evaluate"), mine)
 
 
 def test_a_second_run_into_a_folder_another_run_is_writing_is_refused(shards, tmp_path, ours_bundle):
@@ -667,3 +678,20 @@ def test_a_results_folder_keeps_the_note_on_labels_read_as_ids(tmp_path, ours_bu
     # the notes a run prints come from the manifest and the labels alone, not from every row read back
     assert open_results(tmp_path / "out_ids").notes() == (label_id_note(read),)
     assert open_results(tmp_path / "out_n").notes() == ()
+
+
+def test_a_run_that_fails_after_moving_its_rows_in_leaves_no_rows_behind(shards, tmp_path, ours_bundle, monkeypatch):
+    """A failure between moving the shards in and writing the manifest left rows/ in a folder the user made, which
+    every later run refused."""
+    from explainer.scale import engine
+
+    out = tmp_path / "made"
+    out.mkdir()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine, "write_manifest", full_disk)
+    with pytest.raises(OSError):
+        run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), out)
+    assert out.is_dir() and list(out.iterdir()) == []
