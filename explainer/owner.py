@@ -15,12 +15,28 @@ OWNER = "owner.json"  # {"host", "pid"} of the run writing the folder
 def claim(folder: Path) -> bool:
     """Make `folder` (created if need be) this process's, atomically; False when another run has just claimed it."""
     folder.mkdir(parents=True, exist_ok=True)
+    claim_text = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+    # Written whole under another name, then linked in (atomic, and refused if the name exists): a claim created
+    # empty and written after could be read in between as no claim (running_owner), and a second run then removed
+    # the first one's folder; a full disk left it empty for good.
+    staged = folder / f".{OWNER}.{os.getpid()}"
+    try:
+        staged.write_text(claim_text, encoding="utf-8")
+        try:
+            os.link(staged, folder / OWNER)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links: create-exclusive, then write (the old way)
+            pass
+    finally:
+        staged.unlink(missing_ok=True)
     try:
         handle = os.open(folder / OWNER, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except FileExistsError:
         return False
     with os.fdopen(handle, "w", encoding="utf-8") as out:
-        json.dump({"host": socket.gethostname(), "pid": os.getpid()}, out)
+        out.write(claim_text)
     return True
 
 

@@ -1,0 +1,37 @@
+"""explainer/owner.py: a folder's claim names its writer whole from the moment it exists, and only one run gets it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from explainer import owner
+
+
+def test_a_claim_is_whole_when_it_appears_and_a_second_is_refused(tmp_path, monkeypatch):
+    """The claim was created empty and written after: a second run reading it in between saw no claim and removed
+    the first one's folder."""
+    folder = tmp_path / ".partial"
+    seen_at_link = []
+    link = os.link
+
+    def watched(source, target):  # what the claim holds the moment its name appears
+        link(source, target)
+        seen_at_link.append(json.loads(owner.Path(target).read_text()))
+
+    monkeypatch.setattr(owner.os, "link", watched)
+    assert owner.claim(folder)
+    assert seen_at_link == [{"host": owner.socket.gethostname(), "pid": os.getpid()}]
+    assert not owner.claim(folder)  # taken
+    assert sorted(p.name for p in folder.iterdir()) == [owner.OWNER]  # nothing staged is left
+
+
+def test_a_file_system_without_hard_links_still_claims_once(tmp_path, monkeypatch):
+    def no_links(source, target):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(owner.os, "link", no_links)
+    folder = tmp_path / "stage"
+    assert owner.claim(folder) and not owner.claim(folder)
+    assert json.loads((folder / owner.OWNER).read_text())["pid"] == os.getpid()
+    assert sorted(p.name for p in folder.iterdir()) == [owner.OWNER]
