@@ -97,6 +97,7 @@ def sampled_digest(path: Path, stat: os.stat_result) -> str:
 
 
 TENSOR_END = 1 << 12  # bytes hashed at each end of every tensor of a safetensors file
+HEADER_LIMIT = 100_000_000  # the longest header safetensors itself reads
 
 
 def _tensor_ends(handle, size: int, digest) -> None:
@@ -107,18 +108,24 @@ def _tensor_ends(handle, size: int, digest) -> None:
     try:
         handle.seek(0)
         length = int.from_bytes(handle.read(8), "little")
-        if not 0 < length <= size - 8:
+        if not 0 < length <= min(size - 8, HEADER_LIMIT):
             return
         header = handle.read(length)
         entries = json.loads(header)
         spans = sorted(tuple(entry["data_offsets"]) for name, entry in entries.items() if name != "__metadata__")
+        data_bytes = size - 8 - length
+        # offsets of a damaged header (strings, three of them, past the end, backwards) leave the blocks alone:
+        # the load that follows says what is wrong with the file
+        if not all(len(span) == 2 and all(type(at) is int for at in span) and 0 <= span[0] <= span[1] <= data_bytes
+                   for span in spans):
+            return
+        digest.update(header)
+        for start, end in spans:
+            for at in (start,) if end - start <= TENSOR_END else (start, end - TENSOR_END):
+                handle.seek(8 + length + at)
+                digest.update(handle.read(min(TENSOR_END, end - at)))
     except (ValueError, TypeError, KeyError, AttributeError, OSError):
         return
-    digest.update(header)
-    for start, end in spans:
-        for at in (start,) if end - start <= TENSOR_END else (start, end - TENSOR_END):
-            handle.seek(8 + length + at)
-            digest.update(handle.read(min(TENSOR_END, end - at)))
 
 
 def model_fingerprint(bundle) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from explainer.data import disk_cache
@@ -123,6 +124,12 @@ def test_a_safetensors_file_whose_small_tensors_alone_changed_gets_another_diges
     assert disk_cache.sampled_digest(weights, weights.stat()) != first
     weights.write_bytes(b"\xff" * (8 << 20))  # a header that does not parse: the spread blocks alone, no error
     assert disk_cache.sampled_digest(weights, weights.stat())
+    # a header that parses but whose offsets are strings, backwards or past the end (a TypeError, or a read of the
+    # rest of the file, escaped the digest and broke load_model's own message)
+    for offsets in (["0", "10"], [11, 10], [0, 1 << 40], [0, 1, 2]):
+        header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": offsets}}).encode()
+        weights.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * (4 << 20))
+        assert disk_cache.sampled_digest(weights, weights.stat()), offsets
 
 
 def test_a_hub_model_s_fingerprint_follows_its_revision(tmp_path, checkpoint):
