@@ -282,23 +282,27 @@ def refuse_other_results(folder: str | Path, bundle: ModelBundle, data: Labelled
     were replaced in silence, the manifest and rows still describing the engine's run (a map of 50 rows of one
     model beside a manifest of 200 rows of another)."""
     from explainer.data.disk_cache import model_fingerprint
-    from explainer.scale.manifest import MANIFEST, ResultsError, read_manifest
+    from explainer.scale.manifest import MANIFEST
 
-    folder = Path(folder)
-    if not (folder / MANIFEST).is_file():
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
         return
-    try:
-        manifest = read_manifest(folder)
-    except ResultsError as error:
-        fail(str(error))
-    if manifest.model_fingerprint != model_fingerprint(bundle):
-        other = f"model {manifest.model}"
-    elif [entry.sha256 for entry in manifest.files] != [data.content_hash]:
-        other = f"input {manifest.input_spec}"
+    try:  # its fields alone, not read_manifest's check of every shard (refuse_foreign_files read it already)
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        kind, model, spec = manifest["kind"], manifest["model"], manifest["input_spec"]
+        hashes = [entry["sha256"] for entry in manifest["files"]]
+        same_model = manifest["model_fingerprint"] == model_fingerprint(bundle)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        fail(f"{path} cannot be read as a results manifest ({error}): give another folder, or remove this one")
+    if not same_model:
+        other = (f"{model} as it was when they were written (its files have changed since)" if model == bundle.name
+                 else f"another model, {model}")
+    elif hashes != [data.content_hash]:
+        other = f"another input, {spec}"
     else:
         return
-    fail(f"--out {folder} holds the {manifest.kind} results of another {other}: this run's files would be written "
-         "among them; give another folder, or remove this one")
+    fail(f"--out {folder} holds the {kind} results of {other}: this run's files would be written among them; give "
+         "another folder, or remove this one")
 
 
 def refuse_unwritable_cache(out: str | Path) -> None:
@@ -591,16 +595,19 @@ def load_cli_data(
     return data
 
 
-def note_long_rows(bundle: ModelBundle, data: LabelledData) -> int:
+def note_long_rows(bundle: ModelBundle, data: LabelledData, lengths: np.ndarray | None = None) -> int:
     """Say on stderr how many rows hold more tokens than `bundle` reads (their beginning alone is judged, and their
-    token counts stop at the limit: cut unsaid, a long review read as judged whole), with the first one's line;
-    returns that count (0: none)."""
+    token counts stop at the limit: cut unsaid, a long review read as judged whole), with the first one's line (and
+    file, of several); returns that count (0: none). `lengths` [N]: the tokens each row was read with, when a pass
+    gave them (only rows read at the limit are tokenised again)."""
     from explainer.evaluation.predict import longer_than_read
 
-    longer = np.flatnonzero(longer_than_read(bundle, data.texts))
+    longer = np.flatnonzero(longer_than_read(bundle, data.texts, lengths))
     if len(longer):
         first = int(longer[0])
-        where = f"line {data.lines[first]:,}" if first < len(data.lines) else f"row {first:,}"
+        where = f"line {data.lines[first]}" if first < len(data.lines) else f"row {first}"
+        if first < len(data.row_files):  # lines count per file: of several, the file too
+            where += f" of {data.row_files[first]}"
         rows, judged = ("1 row holds", "its beginning") if len(longer) == 1 else (
             f"{len(longer):,} rows hold", "the beginning of each")
         print(f"note: {rows} more tokens than {as_offered(bundle.name)} reads ({bundle.max_length:,} with special "

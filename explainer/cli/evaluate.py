@@ -139,13 +139,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, bundle in zip(names, bundles):
         note_unused_tau(bundle, args.beacon_threshold, "--beacon-threshold", offered_model(name))
     data = load_cli_data(bundles[0], args.data, args.text_column, args.label_column)
-    truncated = [note_long_rows(bundle, data) for bundle in bundles]
     if args.sweep_tau:
         from explainer.thought_beacon.beacons import has_beacons, no_beacons_said
 
         if not has_beacons(bundles[0]):  # before the progress bar, so the message stands on its own line
             fail(no_beacons_said(bundles[0]))
-        _sweep_tau(bundles[0], data, args.batch_size, truncated[0])
+        _sweep_tau(bundles[0], data, args.batch_size, note_long_rows(bundles[0], data))
         return
     if args.no_cache:
         from explainer.evaluation.prediction_cache import forget
@@ -181,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for bar, _ in bars:
             bar.close()
-    results = [_model_result(report, str(args.data), count) for report, count in zip(reports, truncated)]
+    results = [_model_result(report, str(args.data), note_long_rows(bundle, data, report.frame["tokens"].to_numpy()))
+               for bundle, report in zip(bundles, reports)]
     if args.predictions_out:
         out = Path(args.predictions_out)
         with writing_to(out):
@@ -279,7 +279,8 @@ def _scaled(args, names: list) -> None:
     report = analyse(bundle, data, beacon_threshold=args.beacon_threshold, batch_size=args.batch_size)
     # "cached": the predictions came from an earlier run (this folder's), not from the pass just made; the report
     # itself always reads them back from the cache the results seeded.
-    payload = {**_model_result(report, str(args.data), note_long_rows(bundle, data)),
+    truncated = note_long_rows(bundle, data, report.frame["tokens"].to_numpy())
+    payload = {**_model_result(report, str(args.data), truncated),
                "skipped_rows": results.manifest.skipped, "cached": reused, "results": scale}
     if args.predictions_out:
         out = Path(args.predictions_out)

@@ -70,7 +70,6 @@ def main(argv: list[str] | None = None) -> None:
     # read as evaluate and map read a file: the model's labels beside unknown ones, skipped rows and notes said
     data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
     refuse_other_results(args.out, bundle, data)
-    note_long_rows(bundle, data)
     options = DictionaryOptions(
         top_tokens=args.top_tokens,
         examples=args.examples,
@@ -79,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if not has_markers(bundle):  # before the progress bar, so the message stands on its own line
         fail(no_markers_said(bundle))
+    note_long_rows(bundle, data)
     try:
         with progress_bar("marker dictionary", "pass") as progress:
             dictionary, was_cached = cached_dictionary(bundle, data, options, progress=progress)

@@ -142,12 +142,20 @@ def token_ids(bundle: ModelBundle, texts: Sequence[str]) -> list[np.ndarray]:
     return ids
 
 
-def longer_than_read(bundle: ModelBundle, texts: Sequence[str]) -> np.ndarray:
+READ_SLACK = 8  # tokens under the limit a cut text may read as: a decoder's trailing pad-id tokens are left out
+
+
+def longer_than_read(bundle: ModelBundle, texts: Sequence[str], lengths: np.ndarray | None = None) -> np.ndarray:
     """[N] bool: which texts hold more tokens than the model reads (only their beginning is judged: a trace of one
     says "truncated"). The batched passes read each text's first max_length tokens and their token counts stop
-    there, so a file's long rows were cut unsaid. Tokenised LENGTH_CHUNK texts at a time, overflow on (each text
-    past the limit comes back with extra rows): no second full tokenisation."""
+    there, so a file's long rows were cut unsaid. Given `lengths` [N] (Predictions.lengths: tokens each was read
+    with), only the texts read at the limit are tokenised again; else every one is, LENGTH_CHUNK at a time, with
+    overflow on (each text past the limit comes back with extra rows)."""
     longer = np.zeros(len(texts), dtype=bool)
+    if lengths is not None:
+        suspects = np.flatnonzero(np.asarray(lengths) >= bundle.max_length - READ_SLACK)
+        longer[suspects] = longer_than_read(bundle, [texts[i] for i in suspects])
+        return longer
     for first in range(0, len(texts), LENGTH_CHUNK):
         chunk = [texts[i] for i in range(first, min(first + LENGTH_CHUNK, len(texts)))]
         with bundle.lock:  # as tokenize(): the truncation switch is per tokenizer, not per call

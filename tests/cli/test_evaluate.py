@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -291,3 +292,10 @@ def test_rows_longer_than_the_model_reads_are_counted_and_said(checkpoint, tmp_p
     map_main(["--model", model, "--data", str(data), "--out", str(tmp_path / "map"), "--method", "pca",
               "--neighbours", "2"])
     assert said in capsys.readouterr().err
+    # given the lengths a pass read (only rows read at the limit tokenised again), the same rows
+    from explainer.evaluation.predict import longer_than_read, predict
+
+    bundle, texts = load_model(model), [text for text, _ in rows]
+    lengths = predict(bundle, texts).lengths
+    np.testing.assert_array_equal(longer_than_read(bundle, texts, lengths), longer_than_read(bundle, texts))
+    assert longer_than_read(bundle, texts).tolist() == [False, True, False, True, False, False]

@@ -251,10 +251,19 @@ def test_a_local_run_into_an_engine_s_map_results_must_be_of_that_model_and_file
     written = (out / "points.parquet").read_bytes()
     other = tmp_path / "other.csv"
     other.write_text(data_file.read_text() + "an extra row of text,neg\n")
-    for model_b, file, said in ((str(checkpoint("roberta")), data_file, "map results of another model"),
-                                (model, other, f"map results of another input {shards}")):
+    for model_b, file, said in ((str(checkpoint("roberta")), data_file, "map results of another model, "),
+                                (model, other, f"map results of another input, {shards}")):
         code, _, err = run(["--model", model_b, "--data", str(file), "--neighbours", "3", "--out", str(out)], capsys)
         assert code == 2 and said in err, err
         assert (out / "points.parquet").read_bytes() == written
     # the engine's own model and bytes: the local run writes the same map beside them
     assert run(["--model", model, "--data", str(data_file), "--neighbours", "3", "--out", str(out)], capsys)[0] == 0
+    # the same model's name, its files changed since: not called "another model"
+    mine = tmp_path / "mine"
+    shutil.copytree(checkpoint("bert"), mine)
+    again = tmp_path / "again"
+    assert run(["--model", str(mine), "--data", str(shards), "--neighbours", "3", "--out", str(again)], capsys)[0] == 0
+    (mine / "notes.txt").write_text("a file the fingerprint reads")
+    code, _, err = run(["--model", str(mine), "--data", str(data_file), "--neighbours", "3", "--out", str(again)],
+                       capsys)
+    assert code == 2 and f"map results of {mine} as it was when they were written" in err, err
