@@ -180,8 +180,8 @@ def build_map(
         forget_store(bundle, data, options.beacon_threshold)
         predictions, store, was_cached = embedded()
         vectors, lost = _unit_vectors(store, layer, options.pooling)
-        if not vectors.any(axis=1).all():
-            store.note_nonfinite()
+    if not was_cached and not vectors.any(axis=1).all():  # zero rows from this pass: the model's own
+        store.note_nonfinite()
     seconds["embeddings"] = time.perf_counter() - start
     if len(lost):  # PCA and UMAP have no place for them, and no distance to them is defined
         store.note_nonfinite()  # the model's own: the next build says so without another pass

@@ -337,10 +337,11 @@ def connect(address: str | None, workers: int) -> None:
         where = f"the Ray cluster at {address}" if address is not None else "a local Ray on this machine"
         # `ray start --head` requires its token, which a driver sends only in token mode: Ray says no more than
         # "Failed to connect" (its Unauthenticated lines go to the log), so the likely cause is said here
-        token = ("; a cluster started with `ray start` requires its token unless started with RAY_AUTH_MODE=disabled: "
-                 "set RAY_AUTH_MODE=token here (the token is read from RAY_AUTH_TOKEN or ~/.ray/auth_token; "
-                 "`ray get-auth-token` on the head node prints it)"
-                 if address is not None and not os.environ.get("RAY_AUTH_MODE") else "")
+        token = ("; a cluster whose head node holds a Ray token (RAY_AUTH_TOKEN, or ~/.ray/auth_token, which any local "
+                 "Ray run there writes) requires it: set RAY_AUTH_MODE=token here, with the same token (`ray "
+                 "get-auth-token` on the head node prints it)"
+                 if address is not None and not os.environ.get("RAY_AUTH_MODE") and isinstance(error, ConnectionError)
+                 else "")
         raise EngineError(f"cannot start or join {where}: {error}{token}") from error
     finally:
         # Ray's core worker installs a failure handler for SIGTERM that prints a stack dump and kills the process;
@@ -472,8 +473,8 @@ def _run_ray(
 
     cpus = float(ray.cluster_resources().get("CPU", 0.0))
     if options.workers > cpus:  # Ray waits for CPUs to free up or nodes to join (an autoscaler's): said, not silent
-        print(f"note: the Ray cluster has {cpus:g} CPUs now and --workers {options.workers} needs one each: the run "
-              f"waits up to {ACTOR_START_SECONDS} s for nodes to join, then stops", file=sys.stderr, flush=True)
+        print(f"note: the Ray cluster has {cpus:g} CPUs in all and --workers {options.workers} needs one each: the "
+              f"run waits up to {ACTOR_START_SECONDS} s for nodes to join, then stops", file=sys.stderr, flush=True)
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = show_progress  # Ray Data's own progress lines on stderr
@@ -508,7 +509,7 @@ def _run_ray(
     except ray.exceptions.GetTimeoutError as error:
         raise EngineError(
             f"Ray could not start {options.workers} workers within {ACTOR_START_SECONDS} s: each needs one CPU (the "
-            f"cluster had {cpus:g} at the start); ask for fewer --workers or add nodes"
+            f"cluster had {cpus:g} in all at the start, some perhaps busy); ask for fewer --workers or add nodes"
         ) from error
     except Exception as error:  # Ray wraps the worker's exception: keep its message (files and rows)
         raise EngineError(_worker_message(error)) from error

@@ -91,15 +91,25 @@ def selection() -> Selection:
     except ModelLoadError as load_error:
         if demo is None:
             return Selection(bundle=None, text=text, error=str(load_error))
-        # the visitor learns nothing about the server; the operator's log says why (it said nothing at all)
-        logging.getLogger("explainer.demo").error("model %s (%s) cannot be loaded: %s", choice, name, load_error)
+        # the visitor learns nothing about the server; the operator's log says why (it said nothing at all), once
+        # per model and reason: a failed load is tried again on every run of every session
+        _log_load_failure(f"model {choice} ({name}) cannot be loaded: {load_error}")
         return Selection(bundle=None, text=text, error=f"{choice} cannot be loaded.")
     except Exception as error:  # anything else a foreign checkpoint throws: say it, keep the page alive
         if demo is not None:  # a visitor learns nothing about the server from it; the operator's log does
-            logging.getLogger("explainer.demo").exception("model %s (%s) cannot be loaded", choice, name)
+            _log_load_failure(f"model {choice} ({name}) cannot be loaded: {type(error).__name__}: {error}")
             return Selection(bundle=None, text=text, error=f"{choice} cannot be loaded.")
         return Selection(bundle=None, text=text,
                          error=f"Could not load '{name}': {type(error).__name__}: {error}")
+
+
+_LOAD_FAILURES_LOGGED: set[str] = set()
+
+
+def _log_load_failure(said: str) -> None:
+    if said not in _LOAD_FAILURES_LOGGED:
+        _LOAD_FAILURES_LOGGED.add(said)
+        logging.getLogger("explainer.demo").error("%s", said)
 
 
 def sidebar() -> None:

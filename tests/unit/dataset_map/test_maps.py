@@ -296,6 +296,26 @@ def test_a_model_that_truly_overflows_is_told_without_a_second_pass(bert_bundle,
     assert len(passes) == batches  # one pass, for the first build only
 
 
+def test_a_model_s_own_zero_vectors_cost_one_pass_not_one_per_build(bert_bundle, corpus_data, tmp_path, monkeypatch):
+    # zero rows read back from the cache are taken for a store lost before reaching the disk and computed again;
+    # those the model's own pass wrote are noted, so the next build does not run the pass again for them
+    from explainer.dataset_map import embeddings
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    pool, passes = embeddings.pool, []
+
+    def zeroing(bundle, out, mask):
+        passes.append(1)
+        batch = pool(bundle, out, mask)
+        batch.mean[:, 0] = 0.0  # the first row of every batch, at every layer
+        return batch
+
+    monkeypatch.setattr(embeddings, "pool", zeroing)
+    for _ in range(3):
+        build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=3))
+    assert len(passes) == -(-len(corpus_data) // MapOptions().batch_size)  # one pass, for the first build only
+
+
 def test_map_arrays_that_cannot_be_kept_are_used_not_a_traceback(bert_bundle, corpus_data, tmp_path, monkeypatch):
     # a disk that filled while the neighbour search or projection was saved: a traceback after the work was done
     from explainer.dataset_map import maps

@@ -638,8 +638,8 @@ def test_a_failed_join_says_the_token_mode_a_ray_start_cluster_needs(monkeypatch
     monkeypatch.setattr("ray.init", refused)
     monkeypatch.setattr(engine, "_check_reachable", lambda address: None)  # something listens there
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
-    with pytest.raises(EngineError, match=r"Failed to connect .*; a cluster started with `ray start` requires its "
-                                          r"token .*: set RAY_AUTH_MODE=token here"):
+    with pytest.raises(EngineError, match=r"Failed to connect .*; a cluster whose head node holds a Ray token .*"
+                                          r"requires it: set RAY_AUTH_MODE=token here"):
         engine.connect("127.0.0.1:6391", 2)
     monkeypatch.setenv("RAY_AUTH_MODE", "token")  # set already: the failure is something else, said as Ray says it
     with pytest.raises(EngineError) as raised:

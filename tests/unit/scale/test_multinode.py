@@ -93,7 +93,7 @@ def test_a_cluster_too_small_for_the_workers_fails_with_a_message(
     options = engine.RayOptions(address=two_nodes.address, workers=4, threads=1)
     try:
         with pytest.raises(engine.EngineError, match=r"could not start 4 workers within 8 s: each needs one CPU "
-                           r"\(the cluster had 3 at the start\)") as raised:
+                           r"\(the cluster had 3 in all at the start") as raised:
             run_job(
                 ours_bundle,
                 resolve_inputs(shards),
@@ -107,4 +107,4 @@ def test_a_cluster_too_small_for_the_workers_fails_with_a_message(
     assert "--workers" in str(raised.value)
     assert not (tmp_path / "out" / "manifest.json").exists()  # nothing is left that looks like results
     # the wait was said as it began (it was silent for ACTOR_START_SECONDS, 600 s by default)
-    assert "note: the Ray cluster has 3 CPUs now and --workers 4 needs one each" in capsys.readouterr().err
+    assert "note: the Ray cluster has 3 CPUs in all and --workers 4 needs one each" in capsys.readouterr().err
