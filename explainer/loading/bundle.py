@@ -128,10 +128,14 @@ def load_model(
     *,
     device: str | torch.device | None = None,
     allow_pickle: bool = False,
+    shared_weights: bool = False,
 ) -> ModelBundle:
     """Load a shipped model by name, a local Hugging Face folder, or a hub id (when online).
 
     `None` loads the app's default model. Raises ModelLoadError with a message naming the problem.
+    `shared_weights`: on the CPU, leave the weights mapped from the file (every process of a node loading it shares
+    one copy: the Ray engine's workers, which check the model's fingerprint as they load); by default the model
+    owns them (see _own_weights).
     """
     keep_freed_memory_mapped()  # a process that loads models traces them: see explainer/loading/memory.py
     if name_or_path is not None and not isinstance(name_or_path, (str, os.PathLike)):
@@ -169,7 +173,7 @@ def load_model(
     own_side = tokenizer.padding_side
     tokenizer.padding_side = "right"
     model.to(target).eval()
-    if target.type == "cpu":
+    if target.type == "cpu" and not shared_weights:
         _own_weights(model)
     labels = tuple(str(model.config.id2label.get(i, f"LABEL_{i}")) for i in range(model.config.num_labels))
     bundle = ModelBundle(
@@ -618,8 +622,8 @@ def _first_line(error: BaseException) -> str:
 
 
 def _own_weights(model: PreTrainedModel) -> None:
-    """Copy every weight still mapped from the checkpoint file into the process's own memory (a move to a GPU
-    copies them anyway). safetensors loads them memory-mapped: a file rewritten in place (`cp new.safetensors
+    """Copy every parameter and buffer still mapped from the checkpoint file into the process's own memory (a move to a
+    GPU copies them anyway). safetensors loads them memory-mapped: a file rewritten in place (`cp new.safetensors
     model.safetensors` truncates, then writes) changed the loaded model's numbers with no reload, and one truncated
     killed the whole server with SIGBUS mid-computation. Parameters are replaced in place, so tied weights stay
     tied."""

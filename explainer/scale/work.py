@@ -263,7 +263,9 @@ class BlockWorker:
         self.refusal: str | None = None
         torch.set_num_threads(threads)
         try:
-            self.bundle = load_model(model)
+            # the weights stay mapped from the file: the node's workers share one copy (a private copy each was
+            # --workers times the model's size)
+            self.bundle = load_model(model, shared_weights=True)
         except Exception as error:  # noqa: BLE001 (ModelLoadError, or a node without the folder's files)
             self.refusal = f"node {node_id()} cannot load the model {model!r}: {error}"
             return

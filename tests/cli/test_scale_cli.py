@@ -142,7 +142,7 @@ def test_an_unreachable_ray_address_fails_in_seconds(shard_folder, tmp_path, che
     assert len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.parametrize("ray_exit, seen", [(15, False), (1, True)])
+@pytest.mark.parametrize("ray_exit, seen", [(15, False), (1, True), ("engine", True)])
 def test_a_sigterm_that_ray_turns_into_its_own_exit_is_said_as_terminated(shard_folder, tmp_path, checkpoint,
                                                                           monkeypatch, ray_exit, seen):
     """SIGTERM during ray.init (Ray's handler: sys.exit(15)) or while the actor pool starts (Ray turns our
@@ -152,6 +152,8 @@ def test_a_sigterm_that_ray_turns_into_its_own_exit_is_said_as_terminated(shard_
 
     def stopped(*args, **kwargs):
         common.SIGTERM_SEEN = seen  # as explainer/__main__.py's handler sets it
+        if ray_exit == "engine":  # Ray wrapped it in a worker's error
+            raise engine.EngineError("the Ray job failed: Terminated")
         raise SystemExit(ray_exit)
 
     monkeypatch.setattr(common, "SIGTERM_SEEN", False)

@@ -259,6 +259,7 @@ def test_a_loaded_model_keeps_its_numbers_when_its_weights_file_is_rewritten_in_
     folder = tmp_path / "m"
     shutil.copytree(checkpoint("bert"), folder)
     bundle = load_model(folder, device="cpu")
+    shared = load_model(folder, device="cpu", shared_weights=True)  # a Ray worker's: one copy per node, the file's
     before = trace(bundle, "a fine film").probabilities
     weights = folder / "model.safetensors"
     tensors = load_file(weights)
@@ -271,3 +272,4 @@ def test_a_loaded_model_keeps_its_numbers_when_its_weights_file_is_rewritten_in_
         file.write(staged.read_bytes())
     assert not np.allclose(trace(load_model(folder, device="cpu"), "a fine film").probabilities, before)  # changed
     np.testing.assert_array_equal(trace(bundle, "a fine film").probabilities, before)  # the loaded model: its own
+    assert not np.allclose(trace(shared, "a fine film").probabilities, before)  # mapped: the file's pages
