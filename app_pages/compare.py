@@ -74,7 +74,10 @@ else:
     comparison = labelled.run_report(
         bundle_a, choice,
         lambda data, progress: compare_data(bundle_a, bundle_b, labelled.seed_second_results(bundle_b, results_b, data),
-                                            progress_a=progress, progress_b=progress),
+                                            progress_a=progress, progress_b=progress,
+                                            # each folder's predictions at the tau its run used
+                                            beacon_threshold=labelled.choice_tau(choice),
+                                            beacon_threshold_b=labelled.results_tau(results_b) if results_b else None),
         key="_compare_report", label=" per model",  # B's folder by its file version too, as A's is (run again)
         also=(bundle_b.name, id(bundle_b),
               results_b and labelled.DataChoice(labelled.RESULTS, path=results_b).identity),

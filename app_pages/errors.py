@@ -26,8 +26,10 @@ labelled.seed_data_widgets("errors")
 links.seed_option("errors_filter_text", "q", str, "")
 choice = labelled.data_widgets("errors", results_kinds=labelled.PREDICTION_KINDS)
 links.publish_options(labelled.data_link(choice))
-report = labelled.run_report(bundle, choice, lambda data, progress: analyse(bundle, data, progress=progress),
-                             key="_errors_report")
+tau = labelled.choice_tau(choice)  # a results folder's run's: its predictions are read at that tau
+report = labelled.run_report(
+    bundle, choice, lambda data, progress: analyse(bundle, data, beacon_threshold=tau, progress=progress),
+    key="_errors_report")
 if report is None:
     links.stop()
 
@@ -36,6 +38,7 @@ st.caption(
     f"{markdown_literal(report.model_name)} on {markdown_literal(report.source)}: "
     f"{metrics['n']:,} example{'' if metrics['n'] == 1 else 's'}"
     + (" (predictions read from the cache)" if report.cached else f" ({metrics['examples_per_s']:,.0f} examples/s)")
+    + (f", at the folder's tau {tau:g}" if tau is not None else "")
 )
 labelled.show_problems(report)
 labelled.note_long_texts(report.frame, bundle.max_length)

@@ -3,6 +3,8 @@ PCA or UMAP, coloured by label, prediction, correctness, confidence, tag, length
 neighbours, likely-mislabelled rows, and slices with their metrics. A click opens an example in another view; a
 box or lasso selection becomes a slice."""
 
+import dataclasses
+
 import streamlit as st
 
 from explainer.dataset_map import slices as slicing
@@ -31,12 +33,13 @@ links.publish_options(
         "slices": slicing.link_value(kept_slices),
     }
 )
+run_options = dataclasses.replace(options, beacon_threshold=labelled.choice_tau(choice))  # a folder's run's tau
 result = labelled.run_report(
     bundle,
     choice,
-    lambda data, progress: build_map(bundle, data, options, progress),
+    lambda data, progress: build_map(bundle, data, run_options, progress),
     key="_map_result",
-    also=(options,),
+    also=(run_options,),
 )
 if result is None:
     links.stop()

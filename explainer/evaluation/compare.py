@@ -279,6 +279,9 @@ class DataComparison:
                 (confusion_b.tolist(), tuple(self.report_b.label_names[i] for i in order)))
 
 
+SAME_TAU = object()  # compare_data's default for B's tau: A's
+
+
 def compare_data(
     bundle_a: ModelBundle,
     bundle_b: ModelBundle,
@@ -288,8 +291,11 @@ def compare_data(
     progress_b: Progress | None = None,
     beacon_threshold: float | None = None,
     batch_size: int = 32,
+    beacon_threshold_b: float | None | object = SAME_TAU,
 ) -> DataComparison:
-    """Both models on one labelled data set (read with A's labels). B's labels must be A's, in any order."""
+    """Both models on one labelled data set (read with A's labels). B's labels must be A's, in any order.
+    `beacon_threshold` applies to both unless `beacon_threshold_b` gives B its own (two results folders run at
+    their own taus)."""
     order = label_order(bundle_a.label_names, bundle_b.label_names)
     renumbered = order != list(range(len(order)))  # B numbers the same labels differently
     data_b = data
@@ -302,11 +308,12 @@ def compare_data(
         )
     if renumbered:
         data_b = dataclasses.replace(data, labels=tuple(order[label] for label in data.labels))
-    options = {"beacon_threshold": beacon_threshold, "batch_size": batch_size}
+    tau_b = beacon_threshold if beacon_threshold_b is SAME_TAU else beacon_threshold_b
     reports = []
-    for who, bundle, rows, progress in (("A", bundle_a, data, progress_a), ("B", bundle_b, data_b, progress_b)):
+    for who, bundle, rows, progress, tau in (("A", bundle_a, data, progress_a, beacon_threshold),
+                                             ("B", bundle_b, data_b, progress_b, tau_b)):
         with naming_model(who):  # its row stays named: text_index
-            reports.append(analyse(bundle, rows, progress=progress, **options))
+            reports.append(analyse(bundle, rows, progress=progress, beacon_threshold=tau, batch_size=batch_size))
     report_a, report_b = reports
     return DataComparison(report_a, report_b, disagreement_counts(report_a, report_b),
                           disagreement_table(report_a, report_b))

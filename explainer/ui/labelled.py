@@ -154,15 +154,43 @@ def results_run(
 
 
 def seed_second_results(bundle: ModelBundle, folder: str, data: LabelledData) -> LabelledData:
-    """Compare: put model B's results (same input as A's folder) in B's prediction cache; `data` unchanged."""
+    """Compare: put model B's results (same input as A's folder, a run whose predictions it holds) in B's
+    prediction cache; `data` unchanged."""
     if folder.strip():
         from explainer.scale.results import open_results, seed_caches
 
         results = open_results(folder.strip())
         if results.manifest.input_hash != data.content_hash:
             raise DatasetError(f"{folder.strip()} holds results of another input ({results.manifest.input_spec})")
+        kind = results.manifest.kind
+        if kind not in PREDICTION_KINDS:  # a markers run or a sweep holds no predictions: B ran in silence
+            raise DatasetError(
+                f"{folder.strip()} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} run; model B's folder must hold "
+                f"predictions ({'; '.join(RUN_COMMANDS[k] for k in PREDICTION_KINDS)})"
+            )
         seed_caches(bundle, results)
     return data
+
+
+def results_tau(folder: str) -> float | None:
+    """The tau a results folder's run used (None: the model's own, or no such folder): the pages read its
+    predictions under that tau, where they had looked under the model's own and ran the model again, showing
+    numbers of another tau under the folder's name. Read from the manifest that opening the folder checked."""
+    import json
+
+    from explainer.scale.manifest import MANIFEST
+
+    try:
+        manifest = json.loads((Path(folder.strip()).expanduser() / MANIFEST).read_text(encoding="utf-8"))
+        tau = manifest["options"].get("beacon_threshold")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return float(tau) if isinstance(tau, int | float) and not isinstance(tau, bool) else None
+
+
+def choice_tau(choice: DataChoice) -> float | None:
+    """The tau the chosen data's predictions were made at: a results folder's run's, else None (the model's own)."""
+    return results_tau(choice.path) if choice.kind == RESULTS else None
 
 
 def upload_limit() -> int:

@@ -232,3 +232,43 @@ def test_a_linked_results_folder_seeds_only_the_pages_that_show_its_kind_of_run(
     assert mapped.radio(key="map_source").value == RESULTS
     mapped.switch_page("app_pages/errors.py").run()
     assert mapped.radio(key="errors_source").value == RESULTS and not mapped.error
+
+
+@pytest.fixture(scope="module")
+def tau_folders(tmp_path_factory):
+    """An evaluate and a map run of the default model at tau 0.5 (not its own), and what the library says there."""
+    root = tmp_path_factory.mktemp("tau-results")
+    frame = pd.read_csv(DEFAULT_PATH, sep=None, engine="python").head(40)
+    data_file = root / "part.csv"
+    frame.to_csv(data_file, index=False)
+    bundle = load_model(device="cpu")
+    for kind in ("evaluate", "map", "markers"):
+        options = JobOptions(kind, beacon_threshold=0.5) if kind != "markers" else JobOptions(kind)
+        run_job(bundle, resolve_inputs(data_file), options, root / kind)
+    data = load_labelled(bundle, data_file)
+    return root, analyse(bundle, data, beacon_threshold=0.5), analyse(bundle, data)
+
+
+def test_a_folder_run_at_another_tau_is_shown_at_that_tau_without_the_model(tau_folders, no_model_pass):
+    """The pages looked its predictions up under the model's own tau, missed, ran the model again and showed numbers
+    of the model's tau under the folder's name (a folder of `evaluate --beacon-threshold 0.5`)."""
+    root, at_folder_tau, at_own_tau = tau_folders
+    assert at_folder_tau.calibration.ece != at_own_tau.calibration.ece  # the two taus tell apart here
+    errors = open_page("app_pages/errors.py", {"results": str(root / "evaluate")})
+    assert metric(errors, "Calibration error (ECE)") == f"{at_folder_tau.calibration.ece:.3f}"
+    assert any("at the folder's tau 0.5" in c.value for c in errors.caption)
+    compare = open_page("app_pages/compare.py", {"on": "A data set", "results": str(root / "evaluate"),
+                                                 "model_b": shipped.default_model_name(),
+                                                 "results_b": str(root / "evaluate")})
+    assert not compare.error, [e.value for e in compare.error]
+    mapped = open_page("app_pages/map.py", {"results": str(root / "map")})
+    assert not mapped.error, [e.value for e in mapped.error]
+
+
+def test_model_b_s_folder_must_hold_predictions(tau_folders):
+    """A markers run (or a sweep) as model B's folder was taken, and B ran in silence."""
+    root, _, _ = tau_folders
+    app = open_page("app_pages/compare.py", {"on": "A data set", "results": str(root / "evaluate"),
+                                             "model_b": shipped.default_model_name(),
+                                             "results_b": str(root / "markers")})
+    assert any("holds a markers run; model B's folder must hold predictions" in e.value for e in app.error)
