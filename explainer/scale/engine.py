@@ -308,6 +308,11 @@ def _run_local(
             writer.close()
 
 
+def say(line: str) -> None:
+    """A line for the user on stderr, as the run goes (the CLI's notes are printed the same way)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def connect(address: str | None, workers: int) -> None:
     """Join the cluster at `address`, or start a local Ray sized for `workers` actors plus the read tasks."""
     try:
@@ -473,8 +478,8 @@ def _run_ray(
 
     cpus = float(ray.cluster_resources().get("CPU", 0.0))
     if options.workers > cpus:  # Ray waits for CPUs to free up or nodes to join (an autoscaler's): said, not silent
-        print(f"note: the Ray cluster has {cpus:g} CPUs in all and --workers {options.workers} needs one each: the "
-              f"run waits up to {ACTOR_START_SECONDS} s for nodes to join, then stops", file=sys.stderr, flush=True)
+        say(f"note: the Ray cluster has {cpus:g} CPUs in all and --workers {options.workers} needs one each: the run "
+            f"waits up to {ACTOR_START_SECONDS} s for nodes to join, then stops")
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = show_progress  # Ray Data's own progress lines on stderr
