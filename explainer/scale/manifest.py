@@ -135,8 +135,9 @@ def read_manifest(folder: str | Path) -> Manifest:
         if (folder / "points.parquet").is_file():  # `map --out` on the local engine writes the map files only
             raise ResultsError(
                 f"{folder} holds a map's files but no {MANIFEST}: 'map --out' writes a results folder with "
-                "--engine ray or for a folder or glob of files, not for one file on the local engine; run "
-                "'evaluate --out' (either engine) for one the pages open"
+                "--engine ray or for a folder or glob of files, not for one file on the local engine; put the "
+                "file in a folder and give that folder as --data (or run 'evaluate --out', which the Errors and "
+                "Compare pages open)"
             )
         if (folder / "marker_dictionary.json").is_file():  # `markers --out` on one file: the dictionary files only
             raise ResultsError(

@@ -319,10 +319,12 @@ def data_link(choice: DataChoice) -> dict[str, str]:
 
 def seed_listed(prefix: str, names: list[str]) -> None:
     """Demo mode: the offered data set box's first value from the link's data= (an offered name); any other
-    value opens the first offered set, and say_refused says so while that choice stands."""
-    linked = links.from_link(f"{prefix}_listed", "data")  # None when kept from an earlier visit
+    value, or a results= folder (a source the demo never offers: dropped unsaid), opens the first offered set, and
+    say_refused says so while that choice stands."""
+    results = links.from_link(f"{prefix}_listed", "results")  # None when kept from an earlier visit
+    linked = links.from_link(f"{prefix}_listed", "data")
     links.seed_choice(f"{prefix}_listed", "data", names or [""])
-    if linked and names and linked not in names:
+    if names and ((linked and linked not in names) or (results and not linked)):
         # with none offered, the page says so: "choose one from the list" would be a dead end
         st.session_state[f"{prefix}_refused"] = st.session_state[f"{prefix}_listed"]
 
@@ -346,6 +348,17 @@ def source_radio(prefix: str, choices: Sequence[str]) -> str:
     return st.radio("Data set", choices, horizontal=True, key=f"{prefix}_source")
 
 
+def results_caption(kinds: tuple[str, ...]) -> str:
+    """Which runs' --out folders this page opens: the Map page said `evaluate`'s too, and then refused one."""
+    said = {"evaluate": "`python -m explainer evaluate` (either engine)",
+            "map": "`map` (on Ray, or on a folder or glob of files)",
+            "markers": "`markers` (on Ray, or on a folder or glob of files)",
+            "sweep": "`evaluate --sweep-tau` (either engine)"}
+    runs = [said[kind] for kind in kinds if kind in said]
+    listed = runs[0] if len(runs) == 1 else ", ".join(runs[:-1]) + f" or {runs[-1]}"
+    return f"The --out folder of {listed}: shown as computed there, for the model that computed it."
+
+
 def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice:
     """Source (challenge set, upload, path, and a results folder of `results_kinds` runs when given) and the
     optional column names."""
@@ -363,8 +376,7 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
         path = text_box.text_input("Path", f"{prefix}_path", placeholder="/data/sst2/dev.tsv")
     elif kind == RESULTS:
         path = text_box.text_input("Results folder", f"{prefix}_results", placeholder="/data/results/sst2-eval")
-        st.caption("The --out folder of `python -m explainer evaluate` (either engine) or `map` (on Ray, or on a "
-                   "folder or glob of files): shown as computed there, for the model that computed it.")
+        st.caption(results_caption(results_kinds))
         return DataChoice(kind, None, path, None, None, results_kinds)
     # open when a name is given (a link's text_column=): a wrong name's refusal then shows the box to clear
     named = any(str(st.session_state.get(f"{prefix}_{side}_column") or "").strip() for side in ("text", "label"))

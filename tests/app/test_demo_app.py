@@ -549,3 +549,13 @@ def test_a_model_that_cannot_be_loaded_is_said_to_the_visitor_plainly_and_to_the
     assert not app.exception, app.exception
     assert "copy cannot be loaded." in shown(app) and str(copy) not in shown(app)
     assert "model copy" in caplog.text and str(copy) in caplog.text and "corrupt" in caplog.text, caplog.text
+
+
+def test_a_linked_results_folder_is_told_as_not_offered(demo, tmp_path):
+    """A link's results= (a source no demo offers) was dropped unsaid: the page opened the first offered set and
+    rewrote the link, where a data= it does not offer gets a warning."""
+    for page in ("app_pages/errors.py", "app_pages/map.py", "app_pages/markers.py"):
+        app = run({"text": "a fine film", "results": str(tmp_path / "results")}, page=page)
+        said = shown(app)
+        assert "The link names a data set this demo does not offer; choose one from the list." in said, page
+        assert str(tmp_path) not in said, page

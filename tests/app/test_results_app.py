@@ -272,3 +272,20 @@ def test_model_b_s_folder_must_hold_predictions(tau_folders):
                                              "model_b": shipped.default_model_name(),
                                              "results_b": str(root / "markers")})
     assert any("holds a markers run; model B's folder must hold predictions" in e.value for e in app.error)
+
+
+def test_the_map_page_points_to_runs_it_opens(tau_folders, tmp_path):
+    """Map said an `evaluate` folder would do, in its caption and in the refusal of a local map's files, and then
+    refused one: a dead end."""
+    root, _, _ = tau_folders
+    app = open_page("app_pages/map.py", {"results": str(root / "map")})
+    app.text_input(key="map_results").set_value(str(root / "evaluate")).run()
+    assert any("holds an evaluate run; this page shows map runs" in e.value for e in app.error)
+    assert any(c.value.startswith("The --out folder of `map` (on Ray, or on a folder or glob of files): shown")
+               for c in app.caption)
+    (tmp_path / "points.parquet").write_bytes(b"")  # what a local map on one file leaves: no manifest
+    app.text_input(key="map_results").set_value(str(tmp_path)).run()
+    said = " ".join(e.value for e in app.error)
+    assert "put the file in a folder and give that folder as --data" in said, said
+    errors = open_page("app_pages/errors.py", {"results": str(root / "evaluate")})
+    assert any("`python -m explainer evaluate` (either engine) or `map` (on Ray" in c.value for c in errors.caption)
