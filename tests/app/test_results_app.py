@@ -26,17 +26,24 @@ def scratch_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path_factory.getbasetemp() / "results-app-cache"))
 
 
+def written_runs(root, rows: int, jobs: list[JobOptions]):
+    """The first `rows` challenge-set rows as root/part.csv, and each job run on them locally into root/<its kind>
+    by the default model; (the model, the rows as the pages read them)."""
+    frame = pd.read_csv(DEFAULT_PATH, sep=None, engine="python").head(rows)
+    data_file = root / "part.csv"
+    frame.to_csv(data_file, index=False)
+    bundle = load_model(device="cpu")
+    for job in jobs:
+        run_job(bundle, resolve_inputs(data_file), job, root / job.kind)
+    return bundle, load_labelled(bundle, data_file)
+
+
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """An evaluate run and a map run of the default model over 60 challenge-set rows, written locally."""
     root = tmp_path_factory.mktemp("results")
-    frame = pd.read_csv(DEFAULT_PATH, sep=None, engine="python").head(60)
-    data_file = root / "part.csv"
-    frame.to_csv(data_file, index=False)
-    bundle = load_model(device="cpu")
-    for kind in ("evaluate", "map"):
-        run_job(bundle, resolve_inputs(data_file), JobOptions(kind), root / kind)
-    return root, analyse(bundle, load_labelled(bundle, data_file))
+    bundle, data = written_runs(root, 60, [JobOptions("evaluate"), JobOptions("map")])
+    return root, analyse(bundle, data)
 
 
 @pytest.fixture
@@ -238,14 +245,8 @@ def test_a_linked_results_folder_seeds_only_the_pages_that_show_its_kind_of_run(
 def tau_folders(tmp_path_factory):
     """An evaluate and a map run of the default model at tau 0.5 (not its own), and what the library says there."""
     root = tmp_path_factory.mktemp("tau-results")
-    frame = pd.read_csv(DEFAULT_PATH, sep=None, engine="python").head(40)
-    data_file = root / "part.csv"
-    frame.to_csv(data_file, index=False)
-    bundle = load_model(device="cpu")
-    for kind in ("evaluate", "map", "markers"):
-        options = JobOptions(kind, beacon_threshold=0.5) if kind != "markers" else JobOptions(kind)
-        run_job(bundle, resolve_inputs(data_file), options, root / kind)
-    data = load_labelled(bundle, data_file)
+    bundle, data = written_runs(root, 40, [JobOptions("evaluate", beacon_threshold=0.5),
+                                           JobOptions("map", beacon_threshold=0.5), JobOptions("markers")])
     return root, analyse(bundle, data, beacon_threshold=0.5), analyse(bundle, data)
 
 

@@ -274,45 +274,31 @@ def test_a_store_left_zero_or_replaced_by_a_file_is_computed_again(bert_bundle, 
     assert folder.is_dir() and np.load(folder / "mean.npy").any(axis=1).all()  # written again whole
 
 
-def test_a_model_that_truly_overflows_is_told_without_a_second_pass(bert_bundle, corpus_data, tmp_path, monkeypatch):
-    # a store with non-finite rows from the cache is computed again (damage on disk), but one written so by the
-    # model's own pass ran the whole pass again on every later build
+@pytest.mark.parametrize("value", [np.nan, 0.0])
+def test_a_model_s_own_odd_vectors_cost_one_pass_not_one_per_build(bert_bundle, corpus_data, tmp_path, monkeypatch,
+                                                                   value):
+    # non-finite or all-zero rows read back from the cache are taken for damage on disk (bytes overwritten, a store
+    # lost before reaching the disk) and computed again; those the model's own pass wrote are noted, so later
+    # builds do not run the whole pass again for them (an overflowing model's ran on every build)
     from explainer.dataset_map import embeddings
 
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
     pool, passes = embeddings.pool, []
 
-    def overflowing(bundle, out, mask):
+    def odd(bundle, out, mask):
         passes.append(1)
         batch = pool(bundle, out, mask)
-        batch.mean[:, 0] = np.nan  # the first row of every batch
+        batch.mean[:, 0] = value  # the first row of every batch, at every layer
         return batch
 
-    monkeypatch.setattr(embeddings, "pool", overflowing)
+    monkeypatch.setattr(embeddings, "pool", odd)
     for _ in range(3):
-        with pytest.raises(MapError, match="have no finite mean vector"):
-            build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=3))
-    batches = -(-len(corpus_data) // MapOptions().batch_size)
-    assert len(passes) == batches  # one pass, for the first build only
-
-
-def test_a_model_s_own_zero_vectors_cost_one_pass_not_one_per_build(bert_bundle, corpus_data, tmp_path, monkeypatch):
-    # zero rows read back from the cache are taken for a store lost before reaching the disk and computed again;
-    # those the model's own pass wrote are noted, so the next build does not run the pass again for them
-    from explainer.dataset_map import embeddings
-
-    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
-    pool, passes = embeddings.pool, []
-
-    def zeroing(bundle, out, mask):
-        passes.append(1)
-        batch = pool(bundle, out, mask)
-        batch.mean[:, 0] = 0.0  # the first row of every batch, at every layer
-        return batch
-
-    monkeypatch.setattr(embeddings, "pool", zeroing)
-    for _ in range(3):
-        build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=3))
+        options = MapOptions(layer=1, pooling="mean", neighbours=3)
+        if np.isnan(value):
+            with pytest.raises(MapError, match="have no finite mean vector"):
+                build_map(bert_bundle, corpus_data, options)
+        else:
+            build_map(bert_bundle, corpus_data, options)
     assert len(passes) == -(-len(corpus_data) // MapOptions().batch_size)  # one pass, for the first build only
 
 
