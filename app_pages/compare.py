@@ -77,7 +77,7 @@ else:
                                             progress_a=progress, progress_b=progress,
                                             # each folder's predictions at the tau its run used
                                             beacon_threshold=labelled.choice_tau(choice),
-                                            beacon_threshold_b=labelled.results_tau(results_b) if results_b else None),
+                                            beacon_threshold_b=labelled.results_tau(results_b)),
         key="_compare_report", label=" per model",  # B's folder by its file version too, as A's is (run again)
         also=(bundle_b.name, id(bundle_b),
               results_b and labelled.DataChoice(labelled.RESULTS, path=results_b).identity),
@@ -92,12 +92,14 @@ else:
     cells[2].metric("Only B right", f"{counts['only_b_right']:,}")
     cells[3].metric("Both wrong", f"{counts['both_wrong']:,}")
     columns = st.columns(2)
-    sides = zip(columns, "AB", (comparison.report_a, comparison.report_b), comparison.confusions())
-    for column, side, report, (confusion, names) in sides:  # both matrices in A's label order
+    sides = zip(columns, "AB", (comparison.report_a, comparison.report_b), comparison.confusions(),
+                (bundle_a, bundle_b), (labelled.choice_tau(choice), labelled.results_tau(results_b)))
+    for column, side, report, (confusion, names), side_bundle, tau in sides:  # both matrices in A's label order
         metrics = report.metrics
         column.subheader(f"{side}: {markdown_literal(report.model_name)}")
         column.markdown(f"Accuracy **{metrics['accuracy']:.1%}** · macro-F1 **{metrics['macro_f1']:.3f}** · "
-                        f"ECE **{evaluation_figures.ece_text(report.calibration.ece)}**")
+                        f"ECE **{evaluation_figures.ece_text(report.calibration.ece)}**"
+                        + labelled.tau_said(side_bundle, tau, "its folder's"))
         with column:
             chart(evaluation_figures.confusion_figure(confusion, names), f"confusion_{side}")
     st.subheader("Where they disagree")

@@ -38,7 +38,7 @@ st.caption(
     f"{markdown_literal(report.model_name)} on {markdown_literal(report.source)}: "
     f"{metrics['n']:,} example{'' if metrics['n'] == 1 else 's'}"
     + (" (predictions read from the cache)" if report.cached else f" ({metrics['examples_per_s']:,.0f} examples/s)")
-    + (f", at the folder's tau {tau:g}" if tau is not None else "")
+    + labelled.tau_said(bundle, tau)
 )
 labelled.show_problems(report)
 labelled.note_long_texts(report.frame, bundle.max_length)

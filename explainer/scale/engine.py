@@ -26,7 +26,7 @@ import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 
 from explainer.capture.validation import check_tau
-from explainer.data.disk_cache import model_fingerprint
+from explainer.data.disk_cache import folder_stamp, model_fingerprint
 from explainer.data.folders import missing_folders, remove_made
 from explainer.data.labelled import DatasetError, iter_rows
 from explainer.evaluation.error_report import model_labels_said
@@ -150,6 +150,12 @@ def _run_job(
         seconds = time.perf_counter() - start
         if (changed := inputs.changed()) is not None:  # the rows read may not be the bytes hashed: keep none
             raise EngineError(f"{changed} changed while the job read it; run it again on the file as it is now")
+        # Ray's workers read the weights mapped from the file: one rewritten in place while they ran may have
+        # mixed into rows kept under the old fingerprint (the driver's loaded copy is its own)
+        if bundle.folder is not None and bundle.folder_stamp is not None and (
+                folder_stamp(bundle.folder) != bundle.folder_stamp):
+            raise EngineError(f"the model's files in {bundle.folder} changed while the job ran; run it again on the "
+                              "model as it is now")
         entries, rows, skipped, nodes = _check_rows(shards, inputs)
         # Described before the move, then the manifest right after it: an interrupt in between would leave rows
         # with no manifest, a folder later runs refuse. Names relative to .partial are those relative to folder.

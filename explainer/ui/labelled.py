@@ -180,6 +180,8 @@ def results_tau(folder: str) -> float | None:
 
     from explainer.scale.manifest import MANIFEST
 
+    if not folder.strip():
+        return None
     try:
         manifest = json.loads((Path(folder.strip()).expanduser() / MANIFEST).read_text(encoding="utf-8"))
         tau = manifest["options"].get("beacon_threshold")
@@ -191,6 +193,14 @@ def results_tau(folder: str) -> float | None:
 def choice_tau(choice: DataChoice) -> float | None:
     """The tau the chosen data's predictions were made at: a results folder's run's, else None (the model's own)."""
     return results_tau(choice.path) if choice.kind == RESULTS else None
+
+
+def tau_said(bundle: ModelBundle, tau: float | None, who: str = "the folder's") -> str:
+    """", at the folder's tau 0.5" for a caption, when a folder's run set a tau that `bundle` reads (a model without
+    beacons ignores it, as the command that wrote the folder said); "" otherwise."""
+    from explainer.models import uses_beacons
+
+    return f", at {who} tau {tau:g}" if tau is not None and uses_beacons(bundle.model.config) else ""
 
 
 def upload_limit() -> int:

@@ -54,8 +54,8 @@ def no_model_pass(monkeypatch):
     import explainer.thought_beacon.beacons as beacons
     import explainer.thought_beacon.marker_dictionary as md
 
-    def fail(*args, **kwargs):
-        pytest.fail("the model ran on a results folder")
+    def fail(*args, **kwargs):  # an AssertionError reaches app.exception; pytest.fail's BaseException ended the
+        raise AssertionError("the model ran on a results folder")  # script thread unseen (the page just stopped)
 
     for module, name in ((prediction_cache, "predict"), (embeddings, "predict"), (md, "build_dictionary"),
                          (beacons, "sweep")):
@@ -262,8 +262,12 @@ def test_a_folder_run_at_another_tau_is_shown_at_that_tau_without_the_model(tau_
                                                  "model_b": shipped.default_model_name(),
                                                  "results_b": str(root / "evaluate")})
     assert not compare.error, [e.value for e in compare.error]
+    assert sum(int(m.value.replace(",", "")) for m in compare.metric) == 40  # the four counts: every row shown
+    ece = f"ECE **{at_folder_tau.calibration.ece:.3f}**, at its folder's tau 0.5"
+    assert sum(ece in m.value for m in compare.markdown) == 2, [m.value for m in compare.markdown]
     mapped = open_page("app_pages/map.py", {"results": str(root / "map")})
     assert not mapped.error, [e.value for e in mapped.error]
+    assert any("40 examples" in c.value and "at the folder's tau 0.5" in c.value for c in mapped.caption)
 
 
 def test_model_b_s_folder_must_hold_predictions(tau_folders):

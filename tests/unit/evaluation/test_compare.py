@@ -461,3 +461,20 @@ def test_a_target_is_one_of_a_s_labels_by_name_or_id(bundle):
     named = compare_text(a, b, TEXT, target=a.label_names[1])
     assert named.target == 1 and named.target_names[0] == a.label_names[1]
     assert compare_text(a, b, TEXT, target=1).agreement.spearman == pytest.approx(named.agreement.spearman)
+
+
+def test_each_model_runs_at_the_tau_it_is_given(ours_bundle):
+    """A results folder's tau for A and another (or the model's own) for B: one tau for both by default, as the CLI's
+    --beacon-threshold applies to both."""
+    from explainer.evaluation.error_report import analyse
+
+    texts = [f"{word} film and a {other} plot" for word in ("good", "bad", "fine", "dull") for other in ("slow", "fun")]
+    rows = pd.DataFrame({"text": texts, "label": ["pos", "neg"] * 4})
+    data = load_labelled(ours_bundle, rows.to_csv(index=False).encode(), filename="rows.csv")
+    at = {tau: analyse(ours_bundle, data, beacon_threshold=tau).frame["confidence"].to_numpy() for tau in (0.9, None)}
+    assert not np.allclose(at[0.9], at[None])  # the two taus tell apart here
+    both = compare_data(ours_bundle, ours_bundle, data, beacon_threshold=0.9)
+    apart = compare_data(ours_bundle, ours_bundle, data, beacon_threshold=0.9, beacon_threshold_b=None)
+    np.testing.assert_allclose(both.report_b.frame["confidence"].to_numpy(), at[0.9])
+    np.testing.assert_allclose(apart.report_a.frame["confidence"].to_numpy(), at[0.9])
+    np.testing.assert_allclose(apart.report_b.frame["confidence"].to_numpy(), at[None])

@@ -695,3 +695,24 @@ def test_a_run_that_fails_after_moving_its_rows_in_leaves_no_rows_behind(shards,
     with pytest.raises(OSError):
         run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), out)
     assert out.is_dir() and list(out.iterdir()) == []
+
+
+def test_a_model_whose_files_change_while_the_job_runs_keeps_no_results(shards, tmp_path, checkpoint, monkeypatch):
+    """Ray's workers read the weights mapped from the file: a checkpoint rewritten in place mid-run could mix into
+    rows kept under the old fingerprint, with nothing said."""
+    from explainer import load_model
+    from explainer.scale import engine
+
+    folder = tmp_path / "model"
+    shutil.copytree(checkpoint("ours"), folder)
+    bundle = load_model(folder, device="cpu")
+    run_local = engine._run_local
+
+    def rewritten_midway(*args, **kwargs):
+        run_local(*args, **kwargs)
+        (folder / "config.json").write_text((folder / "config.json").read_text() + "\n")  # any file of the model
+
+    monkeypatch.setattr(engine, "_run_local", rewritten_midway)
+    with pytest.raises(EngineError, match="the model's files in .* changed while the job ran"):
+        run_job(bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out")
+    assert not (tmp_path / "out" / MANIFEST).exists()
