@@ -282,17 +282,17 @@ def refuse_other_results(folder: str | Path, bundle: ModelBundle, data: Labelled
     were replaced in silence, the manifest and rows still describing the engine's run (a map of 50 rows of one
     model beside a manifest of 200 rows of another)."""
     from explainer.data.disk_cache import model_fingerprint
-    from explainer.scale.manifest import MANIFEST
+    from explainer.scale.manifest import MANIFEST, manifest_fields
 
     path = Path(folder) / MANIFEST
     if not path.is_file():
         return
-    try:  # its fields alone, not read_manifest's check of every shard (refuse_foreign_files read it already)
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest = manifest_fields(folder)  # not read_manifest's check of every shard (refuse_foreign_files made it)
+    try:
         kind, model, spec = manifest["kind"], manifest["model"], manifest["input_spec"]
         hashes = [entry["sha256"] for entry in manifest["files"]]
         same_model = manifest["model_fingerprint"] == model_fingerprint(bundle)
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (KeyError, TypeError) as error:
         fail(f"{path} cannot be read as a results manifest ({error}): give another folder, or remove this one")
     if not same_model:
         other = (f"{model} as it was when they were written (its files have changed since)" if model == bundle.name

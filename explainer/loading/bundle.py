@@ -91,6 +91,17 @@ class ModelBundle:
             return f"GPU: {torch.cuda.get_device_name(self.device)}"
         return "CPU"
 
+    def changed_on_disk(self) -> bool:
+        """Whether the files of the folder it was loaded from differ now from when it was (gone or unreadable
+        too); False for a model of no folder stamp (a hub id)."""
+        if self.folder_stamp is None:
+            return False
+        folder = self.folder or shipped.resolve(self.name)
+        try:
+            return folder is None or folder_stamp(folder) != self.folder_stamp
+        except OSError:  # removed while being listed
+            return True
+
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -26,7 +26,7 @@ import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 
 from explainer.capture.validation import check_tau
-from explainer.data.disk_cache import folder_stamp, model_fingerprint
+from explainer.data.disk_cache import model_fingerprint
 from explainer.data.folders import missing_folders, remove_made
 from explainer.data.labelled import DatasetError, iter_rows
 from explainer.evaluation.error_report import model_labels_said
@@ -152,8 +152,7 @@ def _run_job(
             raise EngineError(f"{changed} changed while the job read it; run it again on the file as it is now")
         # Ray's workers read the weights mapped from the file: one rewritten in place while they ran may have
         # mixed into rows kept under the old fingerprint (the driver's loaded copy is its own)
-        if bundle.folder is not None and bundle.folder_stamp is not None and (
-                folder_stamp(bundle.folder) != bundle.folder_stamp):
+        if bundle.changed_on_disk():
             raise EngineError(f"the model's files in {bundle.folder} changed while the job ran; run it again on the "
                               "model as it is now")
         entries, rows, skipped, nodes = _check_rows(shards, inputs)
@@ -369,12 +368,11 @@ def _check_reachable(address: str) -> None:
             f"cannot use the Ray cluster at {address}: Ray Client (ray://) is not installed here; give the head "
             "node's address as HOST:PORT (its GCS port, 6379 unless changed) or auto on a node of the cluster"
         )
-    if address.startswith(("http://", "https://")) or not address.strip():  # the dashboard's address, pasted
-        raise EngineError(
-            f"--ray-address {address!r}: give the head node's HOST:PORT (its GCS port, 6379 unless changed) or auto on "
-            "a node of the cluster, not a web address such as the dashboard's"
-            if address.strip() else "--ray-address is empty: give the head node's HOST:PORT or auto"
-        )
+    if not address.strip():
+        raise EngineError("--ray-address is empty: give the head node's HOST:PORT or auto")
+    if address.startswith(("http://", "https://")):  # the dashboard's address, pasted
+        raise EngineError(f"--ray-address {address!r}: give the head node's HOST:PORT (its GCS port, 6379 unless "
+                          "changed) or auto on a node of the cluster, not a web address such as the dashboard's")
     target = address.removeprefix("ray://")
     if target == "auto":  # the address `ray start` left on this machine, if any; Ray reports a missing one itself
         try:

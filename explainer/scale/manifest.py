@@ -123,6 +123,16 @@ def run_kind(folder: str | Path) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
+def manifest_fields(folder: str | Path) -> dict[str, Any] | None:
+    """A folder's manifest fields as written, unchecked (None: no manifest, or not a JSON object): a glance at a
+    folder opened and checked elsewhere, without read_manifest's hashing of every shard."""
+    try:
+        fields = json.loads((Path(folder) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return fields if isinstance(fields, dict) else None
+
+
 def read_manifest(folder: str | Path) -> Manifest:
     """The manifest of a results folder; ResultsError when there is none or it is damaged."""
     folder = Path(folder)

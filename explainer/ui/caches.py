@@ -33,10 +33,8 @@ from explainer.attribution.graph import AttentionAttribution, attention_attribut
 from explainer.attribution.options import AttributionOptions
 from explainer.attribution.result import Attribution
 from explainer.capture.tracing import Trace, trace
-from explainer.data.disk_cache import folder_stamp
 from explainer.data.labelled import LabelledData, read_dataset
 from explainer.evaluation.compare import TextComparison, compare_text
-from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, load_model, replica
 from explainer.loading.memory import release_freed_memory
 from explainer.models import GatePin, MarkerForce
@@ -65,7 +63,7 @@ def get_bundle(name: str) -> ModelBundle:
     offered = demo.offered(name) if demo is not None else None
     target = offered.target if offered is not None else name
     bundle = _load_bundle(target)
-    if bundle.folder_stamp is not None and not _unchanged_on_disk(bundle):
+    if bundle.changed_on_disk():
         _load_bundle.clear(target)
         bundle = _load_bundle(target)
     for called in {name, target, offered.name if offered is not None else name}:  # pages key by the offered name
@@ -110,14 +108,6 @@ def _offered_as(bundle: ModelBundle, name: str) -> ModelBundle:
         if renamed is None or renamed.name != name:
             renamed = _OFFERED[bundle] = dataclasses.replace(bundle, name=name)
         return renamed
-
-
-def _unchanged_on_disk(bundle: ModelBundle) -> bool:
-    folder = bundle.folder or shipped.resolve(bundle.name)
-    try:
-        return folder is not None and folder_stamp(folder) == bundle.folder_stamp
-    except OSError:  # removed while being listed
-        return False
 
 
 # ---- results: one byte-bounded cache, one copy of the model for expensive sections ----

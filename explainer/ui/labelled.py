@@ -143,14 +143,16 @@ def results_run(
     if not folder.strip():
         raise DatasetError("Enter the path of a results folder (the --out folder of a run with either engine).")
     results = open_results(folder.strip())
-    kind = results.manifest.kind
-    if kind not in kinds:
-        needed = " or ".join(kinds)
-        raise DatasetError(
-            f"{folder.strip()} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} run; this page shows {needed} runs "
-            f"({'; '.join(RUN_COMMANDS[k] for k in kinds)})"
-        )
+    _refuse_other_kinds(folder, results.manifest.kind, kinds, f"this page shows {' or '.join(kinds)} runs")
     return seed_caches(bundle, results), dict(results.manifest.options)
+
+
+def _refuse_other_kinds(folder: str, kind: str, kinds: Sequence[str], wanted: str) -> None:
+    """DatasetError (shown as is) for a folder whose run is not of `kinds`: what it holds, `wanted`, and the
+    commands that write what is wanted."""
+    if kind not in kinds:
+        raise DatasetError(f"{folder.strip()} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} run; {wanted} "
+                           f"({'; '.join(RUN_COMMANDS[k] for k in kinds)})")
 
 
 def seed_second_results(bundle: ModelBundle, folder: str, data: LabelledData) -> LabelledData:
@@ -162,12 +164,8 @@ def seed_second_results(bundle: ModelBundle, folder: str, data: LabelledData) ->
         results = open_results(folder.strip())
         if results.manifest.input_hash != data.content_hash:
             raise DatasetError(f"{folder.strip()} holds results of another input ({results.manifest.input_spec})")
-        kind = results.manifest.kind
-        if kind not in PREDICTION_KINDS:  # a markers run or a sweep holds no predictions: B ran in silence
-            raise DatasetError(
-                f"{folder.strip()} holds {'an' if kind[0] in 'aeiou' else 'a'} {kind} run; model B's folder must hold "
-                f"predictions ({'; '.join(RUN_COMMANDS[k] for k in PREDICTION_KINDS)})"
-            )
+        # a markers run or a sweep holds no predictions: B ran in silence
+        _refuse_other_kinds(folder, results.manifest.kind, PREDICTION_KINDS, "model B's folder must hold predictions")
         seed_caches(bundle, results)
     return data
 
@@ -176,17 +174,11 @@ def results_tau(folder: str) -> float | None:
     """The tau a results folder's run used (None: the model's own, or no such folder): the pages read its
     predictions under that tau, where they had looked under the model's own and ran the model again, showing
     numbers of another tau under the folder's name. Read from the manifest that opening the folder checked."""
-    import json
+    from explainer.scale.manifest import manifest_fields
 
-    from explainer.scale.manifest import MANIFEST
-
-    if not folder.strip():
-        return None
-    try:
-        manifest = json.loads((Path(folder.strip()).expanduser() / MANIFEST).read_text(encoding="utf-8"))
-        tau = manifest["options"].get("beacon_threshold")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+    fields = manifest_fields(Path(folder.strip()).expanduser()) if folder.strip() else None
+    options = fields.get("options") if fields is not None else None
+    tau = options.get("beacon_threshold") if isinstance(options, dict) else None
     return float(tau) if isinstance(tau, int | float) and not isinstance(tau, bool) else None
 
 
