@@ -9,8 +9,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 # torch first and alone, pinned: an unpinned resolution would pull a multi-GB CUDA build.
-.venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+# constraints.txt pins what our requirements pull in (as last tested), so a dependency's new release changes nothing.
+.venv/bin/python -m pip install --quiet "torch==2.13.0" -c constraints.txt
+.venv/bin/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
 # The library itself, editable: `.venv/bin/python` imports explainer from any folder (setuptools comes with torch).
 .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 
