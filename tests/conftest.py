@@ -374,6 +374,17 @@ def save_checkpoint(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, 
     return folder
 
 
+def xlnet_folder(tokenizer: PreTrainedTokenizerFast, tmp_path: Path) -> Path:
+    """A tiny XLNet classifier, a family outside the table: no position limit (max_position_embeddings -1), its
+    prediction read off the last column whatever the mask says, its hidden_states copies off the logits' path."""
+    from transformers import XLNetConfig, XLNetForSequenceClassification
+
+    torch.manual_seed(0)
+    config = XLNetConfig(vocab_size=VOCAB, d_model=32, n_layer=2, n_head=2, d_inner=37, num_labels=3,
+                         pad_token_id=0, id2label={0: "neg", 1: "neutral", 2: "pos"})
+    return save_checkpoint(XLNetForSequenceClassification(config).eval(), tokenizer, tmp_path / "xlnet")
+
+
 def with_unembeddable_word(folder: Path, copy: Path, word: str = "zebra") -> Path:
     """A copy of checkpoint `folder` at `copy` whose tokenizer knows `word` and the model has no embedding for it
     (a token added without resizing the embeddings): a text holding it cannot be run."""

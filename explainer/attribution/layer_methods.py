@@ -108,7 +108,11 @@ def _trapezoid(bundle: ModelBundle, prepared: Prepared, label: int, steps: int) 
         out = forward(inputs_embeds=embeds, attention_mask=mask, output_hidden_states=True, **prepared.extra)
         hidden = list(out.hidden_states)
         target = out.logits[:, label]
-        grads = [g.detach() for g in torch.autograd.grad(target.sum(), hidden)]
+        grads = torch.autograd.grad(target.sum(), hidden, allow_unused=True)
+        if any(g is None for g in grads):  # XLNet returns copies of its states, permuted off the logit's path
+            raise MethodUnsupported(f"{bundle.architecture}'s layer outputs (hidden_states) are not on the path to "
+                                    "its logits, so no layer's conductance can be measured")
+        grads = [g.detach() for g in grads]
         states = [h.detach() for h in hidden]
         if last is None:
             first_value = float(target[0].detach())

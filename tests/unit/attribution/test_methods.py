@@ -539,3 +539,18 @@ def test_a_baseline_the_method_does_not_read_is_never_built(checkpoint):
                                plain.scores, rtol=1e-6)
     with pytest.raises(InputError, match="has no mask token"):  # a method that reads it still says so
         attribute(without_mask, "a fine film", "integrated_gradients", options=options)
+
+
+def test_layer_conductance_refuses_a_model_whose_layer_outputs_are_off_the_logits_path(tokenizer, tmp_path):
+    # XLNet returns its hidden_states as permuted copies: layer conductance raised torch's "appears to not have
+    # been used in the graph" RuntimeError, a traceback from the CLI and an exception over the whole Attribution page
+    from explainer import load_model
+    from explainer.attribution.layer_methods import MethodUnsupported
+    from tests.conftest import xlnet_folder
+
+    bundle = load_model(xlnet_folder(tokenizer, tmp_path), device="cpu")
+    with pytest.raises(MethodUnsupported, match="xlnet's layer outputs .hidden_states. are not on the path"):
+        attribute(bundle, "a fine film", "layer_conductance")
+    every = attribute_all(bundle, "a fine film")  # the others still run, this one is left out
+    assert "layer_conductance" not in every and "integrated_gradients" in every
+    assert np.isfinite(every["integrated_gradients"].scores).all()

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from explainer.loading.bundle import ModelLoadError, load_model
+from tests.conftest import xlnet_folder
 
 MARK = "pickle code ran"
 
@@ -189,19 +190,6 @@ def test_two_labels_of_one_name_are_refused(checkpoint, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="names ids 0, 1 'pos' and ' Pos', one name where case and spaces"):
         load_model(folder)
-
-
-def xlnet_folder(tokenizer, tmp_path):
-    """A tiny XLNet classifier: no position limit (max_position_embeddings -1), its prediction read off the last
-    column whatever the mask says."""
-    from transformers import XLNetConfig, XLNetForSequenceClassification
-
-    from tests.conftest import VOCAB, save_checkpoint
-
-    torch.manual_seed(0)
-    config = XLNetConfig(vocab_size=VOCAB, d_model=32, n_layer=2, n_head=2, d_inner=37, num_labels=3,
-                         pad_token_id=0, id2label={0: "neg", 1: "neutral", 2: "pos"})
-    return save_checkpoint(XLNetForSequenceClassification(config).eval(), tokenizer, tmp_path / "xlnet")
 
 
 def test_a_family_that_reads_the_last_column_batches_as_it_predicts_alone(tokenizer, tmp_path):
