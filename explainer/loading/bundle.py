@@ -171,7 +171,11 @@ def load_model(
     _require_classifier_head(model, name)
     _require_tokenizer_fits(model, tokenizer, name)
     if tokenizer.pad_token is None:  # GPT-2 style tokenizers: pad with end-of-text so batches work
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token or _config_pad_token(model, tokenizer)
+    if tokenizer.pad_token is None:  # every trace and batch pads; its readout finds the last token by the pad id
+        raise ModelLoadError(f"{name}'s tokenizer names no padding, end-of-text or unknown token, and its config no "
+                             "pad_token_id, so its texts cannot be padded into batches: add a pad_token to its "
+                             "tokenizer_config.json")
     pad_assigned = model.config.pad_token_id is None
     if pad_assigned:  # transformers' decoder classifiers cannot batch without one
         model.config.pad_token_id = tokenizer.pad_token_id
@@ -524,6 +528,14 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
             "vocabulary. Save the tokenizer beside the model."
         )
     return tokenizer
+
+
+def _config_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> str | None:
+    """The token of the config's pad_token_id, where the tokenizer has one of that id (None otherwise)."""
+    pad = model.config.pad_token_id
+    if isinstance(pad, int) and 0 <= pad < len(tokenizer):
+        return tokenizer.convert_ids_to_tokens(pad)
+    return None
 
 
 def _pad_as_the_classifier_skips(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> None:

@@ -261,3 +261,32 @@ def test_a_loaded_model_keeps_its_numbers_when_its_weights_file_is_rewritten_in_
     assert not np.allclose(trace(load_model(folder, device="cpu"), "a fine film").probabilities, before)  # changed
     np.testing.assert_array_equal(trace(bundle, "a fine film").probabilities, before)  # the loaded model: its own
     assert not np.allclose(trace(shared, "a fine film").probabilities, before)  # mapped: the file's pages
+
+
+@pytest.mark.parametrize(("family", "config_pad"), [("gpt2", None), ("bert", 0)])
+def test_a_tokenizer_with_no_token_to_pad_with_takes_the_configs_or_is_refused(tokenizer, tmp_path, family,
+                                                                              config_pad):
+    # A GPT-2 whose tokenizer names no pad, eos or unk token loaded, then every trace crashed inside the readout
+    # ("'bool' object has no attribute 'int'": input_ids != None); a BERT's config's pad id is its pad token (its
+    # batches failed: "the tokenizer does not have a padding token")
+    import copy
+
+    import numpy as np
+
+    from explainer import trace
+    from explainer.evaluation.predict import predict
+    from tests.conftest import build_model, save_checkpoint
+
+    bare = copy.deepcopy(tokenizer)
+    bare.pad_token = bare.unk_token = bare.eos_token = None
+    folder = save_checkpoint(build_model(family, pad_token_id=config_pad), bare, tmp_path / family)
+    if config_pad is None:
+        with pytest.raises(ModelLoadError, match="names no padding, end-of-text or unknown token, and its config no "
+                                                 "pad_token_id"):
+            load_model(folder, device="cpu")
+    else:
+        bundle = load_model(folder, device="cpu")
+        assert bundle.tokenizer.pad_token_id == config_pad == bundle.model.config.pad_token_id
+        traced = trace(bundle, "a fine film")
+        assert "film" in traced.tokens and abs(float(traced.probabilities.sum()) - 1) < 1e-5
+        assert np.allclose(predict(bundle, ["a fine film", "film"]).probabilities[0], traced.probabilities, atol=1e-5)
