@@ -65,12 +65,16 @@ def typed_special_sentence(tokens: list[str], who: str = "The text") -> str:
             "characters.")
 
 
-def truncation_sentence(num_text_tokens: int, max_length: int, who: str = "The text") -> str:
+def truncation_sentence(num_text_tokens: int, max_length: int, who: str = "The text",
+                        cuts_left_elsewhere: bool = False) -> str:
     """The one sentence every page, command and report says when a text was cut: its token count (special tokens
-    left out) against what the model reads (special tokens in)."""
+    left out) against what the model reads (special tokens in); `cuts_left_elsewhere`: the model's tokenizer would
+    have kept the end (ModelBundle.cuts_left_elsewhere)."""
     return (
         f"{who} has {num_text_tokens:,} tokens; the model reads {max_length:,} at most (with special tokens): "
         "only the beginning was analysed."
+        + (" Its tokenizer is set to keep the end of a long text (truncation_side 'left'), so its own pipeline "
+           "would read the end instead." if cuts_left_elsewhere else "")
     )
 
 

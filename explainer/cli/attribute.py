@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(error))
     encoded = encode(bundle, args.text)
     if payload.get("truncated"):  # said in words too, the sentence trace, patch, ablate and the pages use
-        payload["notes"] = [*payload.get("notes", []), truncation_sentence(encoded.num_text_tokens, bundle.max_length)]
+        payload["notes"] = [*payload.get("notes", []), truncation_sentence(
+            encoded.num_text_tokens, bundle.max_length, cuts_left_elsewhere=bundle.cuts_left_elsewhere)]
     if encoded.unread:  # trailing pad-id tokens the scores leave out, as trace --json says
         payload["notes"] = [*payload.get("notes", []), unread_note(bundle, encoded.unread)]
     if typed := typed_special_notes(bundle, args.text, encoded):  # as every page says it

@@ -610,8 +610,9 @@ def note_long_rows(bundle: ModelBundle, data: LabelledData, lengths: np.ndarray 
             where += f" of {data.row_files[first]}"
         rows, judged = ("1 row holds", "its beginning") if len(longer) == 1 else (
             f"{len(longer):,} rows hold", "the beginning of each")
+        elsewhere = " (its tokenizer is set to keep the end: truncation_side 'left')" * bundle.cuts_left_elsewhere
         print(f"note: {rows} more tokens than {as_offered(bundle.name)} reads ({bundle.max_length:,} with special "
-              f"tokens; first on {where}): only {judged} is judged", file=sys.stderr)
+              f"tokens; first on {where}): only {judged} is judged{elsewhere}", file=sys.stderr)
     return len(longer)
 
 

@@ -16,8 +16,9 @@ if TYPE_CHECKING:  # torch and the model load in main(), after parsing: --help a
     from explainer.capture.tracing import Trace
 
 
-def summary(result: Trace, tokenizer=None) -> dict[str, Any]:
-    """The JSON of one trace; given the tokenizer, its notes also say which special tokens the text typed."""
+def summary(result: Trace, tokenizer=None, cuts_left_elsewhere: bool = False) -> dict[str, Any]:
+    """The JSON of one trace; given the tokenizer, its notes also say which special tokens the text typed
+    (`cuts_left_elsewhere`: ModelBundle's, said with a cut text)."""
     typed = result.typed_special_tokens(tokenizer) if tokenizer is not None else []
     return {
         "model": result.model_name,
@@ -32,7 +33,8 @@ def summary(result: Trace, tokenizer=None) -> dict[str, Any]:
         "shapes": result.shapes(),
         # e.g. which family the per-architecture table lacks, and how to add it; a cut text in words, as patch says
         "notes": list(result.notes)
-        + ([truncation_sentence(result.num_text_tokens, result.max_length)] if result.truncated else [])
+        + ([truncation_sentence(result.num_text_tokens, result.max_length, cuts_left_elsewhere=cuts_left_elsewhere)]
+           if result.truncated else [])
         + ([typed_special_sentence(typed)] if typed else []),  # as every page says it
     }
 
@@ -51,5 +53,5 @@ def main(argv: list[str] | None = None) -> None:
         result = trace(bundle, args.text)
     except InputError as error:
         fail(str(error))
-    print_json(summary(result, bundle.tokenizer))
+    print_json(summary(result, bundle.tokenizer, bundle.cuts_left_elsewhere))
 

@@ -79,6 +79,8 @@ class ModelBundle:
     folder_stamp: str | None = field(default=None, repr=False)
     folder: Path | None = None  # the folder it was loaded from (None: a hub id): what its name named when loaded
     pad_assigned: bool = False  # its config named no pad id: the tokenizer's pad (often end-of-text) was given it
+    # its tokenizer keeps a long text's end (truncation_side "left"); here every text is cut on the right
+    cuts_left_elsewhere: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
@@ -187,6 +189,10 @@ def load_model(
     # the table lacks is checked (_check_batching), and padded on the left where only that serves (XLNet).
     own_side = tokenizer.padding_side
     tokenizer.padding_side = "right"
+    # A long text keeps its beginning, whatever the checkpoint's tokenizer says: every count, search span and
+    # message ("only the beginning was analysed") reads a text from its start. Said where a text is cut.
+    cuts_left_elsewhere = tokenizer.truncation_side == "left"
+    tokenizer.truncation_side = "right"
     model.to(target).eval()
     if target.type == "cpu" and not shared_weights:
         _own_weights(model)
@@ -202,6 +208,7 @@ def load_model(
         folder_stamp=stamp,
         folder=folder,
         pad_assigned=pad_assigned,
+        cuts_left_elsewhere=cuts_left_elsewhere,
     )
     _check_attention_is_returned(bundle)
     _check_batching(bundle, own_side)

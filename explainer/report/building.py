@@ -276,7 +276,8 @@ def build_report(
         used["not in this report"] = "; ".join(left_out)
     used |= dict(options or {})
     if result.truncated:
-        used["truncated"] = truncation_sentence(result.num_text_tokens, result.max_length)
+        used["truncated"] = truncation_sentence(result.num_text_tokens, result.max_length,
+                                                cuts_left_elsewhere=bundle.cuts_left_elsewhere)
     if result.unread_note:
         used["not read"] = result.unread_note
     if typed := result.typed_special_tokens(bundle.tokenizer):  # as every page says it

@@ -182,7 +182,8 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
     read a special token typed in it; `who` names the model as typed ("Model B (name): "), escaped here once."""
     who = markdown_literal(who)
     if result.truncated:
-        st.warning(who + truncation_sentence(result.num_text_tokens, result.max_length))
+        st.warning(who + truncation_sentence(result.num_text_tokens, result.max_length,
+                                             cuts_left_elsewhere=get_bundle(result.model_name).cuts_left_elsewhere))
     if result.unread_note:
         st.info(who + markdown_literal(result.unread_note))
     if typed := result.typed_special_tokens(get_bundle(result.model_name).tokenizer):

@@ -290,3 +290,27 @@ def test_a_tokenizer_with_no_token_to_pad_with_takes_the_configs_or_is_refused(t
         traced = trace(bundle, "a fine film")
         assert "film" in traced.tokens and abs(float(traced.probabilities.sum()) - 1) < 1e-5
         assert np.allclose(predict(bundle, ["a fine film", "film"]).probabilities[0], traced.probabilities, atol=1e-5)
+
+
+def test_a_tokenizer_that_keeps_a_long_texts_end_is_read_from_the_beginning_and_says_so(checkpoint, tmp_path,
+                                                                                        capsys):
+    # truncation_side "left" (common for decoder classifiers): the trace kept the text's end while every page,
+    # command and the counterfactual search said and assumed "only the beginning was analysed"
+    from explainer import trace
+    from explainer.capture.validation import truncation_sentence
+    from explainer.cli import trace as trace_cli
+
+    folder = shutil.copytree(checkpoint("gpt2"), tmp_path / "left")
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**settings, "truncation_side": "left"}))
+    bundle = load_model(folder, device="cpu")
+    assert bundle.cuts_left_elsewhere and bundle.tokenizer.truncation_side == "right"
+    assert not load_model(checkpoint("gpt2"), device="cpu").cuts_left_elsewhere
+    text = "zany " + "the film is fine " * 200
+    cut = trace(bundle, text)
+    assert cut.truncated and "zany" in "".join(cut.tokens[:6]).replace("##", "")
+    said = truncation_sentence(cut.num_text_tokens, cut.max_length, cuts_left_elsewhere=True)
+    assert said.startswith(truncation_sentence(cut.num_text_tokens, cut.max_length))
+    assert "truncation_side 'left'" in said
+    trace_cli.main(["--model", str(folder), "--text", text])
+    assert said in json.loads(capsys.readouterr().out)["notes"]
