@@ -9,7 +9,7 @@ import streamlit as st
 from explainer.attribution import METHODS
 from explainer.attribution.faithfulness import agreement
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, graph_unavailable
-from explainer.attribution.inputs import BASELINES, cheap_enough
+from explainer.attribution.inputs import BASELINES, baselines_help, cheap_enough, offered_baselines
 from explainer.attribution.options import GRAPH_THRESHOLD_STEP as THRESHOLD_STEP
 from explainer.attribution.options import UNRELIABLE, page_options
 from explainer.attribution.registry import methods_for, title
@@ -32,7 +32,8 @@ if trace is not None:
     name, text = current.bundle.name, current.text
     methods = methods_for(current.bundle.model)  # a link's method this model cannot use: the default, said
     links.seed_choice("attribution_method", "method", methods, tell=True, shown=title, offered_elsewhere=METHODS)
-    links.seed_choice("attribution_baseline", "baseline", BASELINES, default="pad", tell=True)
+    baselines = offered_baselines(current.bundle)  # no mask without a mask token: a link's mask= is said
+    links.seed_choice("attribution_baseline", "baseline", baselines, "pad", tell=True, offered_elsewhere=BASELINES)
     links.seed_fraction("attribution_threshold", "threshold", DEFAULT_THRESHOLD, step=THRESHOLD_STEP)
 
     left, middle, right, far = st.columns([2, 2, 1, 1])
@@ -41,8 +42,7 @@ if trace is not None:
         st.caption(f"Not offered: {', '.join(title(m) for m in METHODS if m not in methods)}. "
                    + markdown_literal(single_readout_note(current.bundle.model, advice=False)))
     choice = target_label.picker(middle, "attribution_target", trace.label_names)
-    baseline = right.radio("Baseline", BASELINES, key="attribution_baseline", help="What replaces text tokens "
-                           "(integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special tokens stay.")
+    baseline = right.radio("Baseline", baselines, key="attribution_baseline", help=baselines_help(current.bundle))
     links.keep("attribution_image_format")
     image_format = far.radio("Image export", ["png", "svg"], key="attribution_image_format")
     links.publish_options({"method": method, "baseline": baseline, "target": target_label.link_value(choice),

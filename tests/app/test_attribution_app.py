@@ -197,3 +197,23 @@ def test_a_label_named_predicted_label_is_a_label_of_its_own(tmp_path, tokenizer
     assert "attributing **Predicted label**" in headline(again)
     plain = run_page({"text": "a fine film", "method": "saliency", "target": "Predicted label"})  # an older link
     assert plain.selectbox(key="attribution_target").value == PREDICTED and not plain.toast
+
+
+def test_a_tokenizer_with_no_mask_token_is_offered_no_mask_baseline(tmp_path, tokenizer):
+    # GPT-2-style tokenizers have no mask token: "mask" was offered, and chosen (or linked) left the page empty but
+    # for one line; the pad a checkpoint lacks (its end-of-text token) was never named
+    import copy
+
+    from tests.conftest import build_model, save_checkpoint
+
+    bare = copy.deepcopy(tokenizer)
+    bare.mask_token = bare.pad_token = None  # padded with its unknown token, as GPT-2 with its end-of-text
+    folder = str(save_checkpoint(build_model("gpt2", pad_token_id=None), bare, tmp_path / "gpt2"))
+    app = run_page({"model": folder, "text": "a fine film", "method": "saliency", "baseline": "mask"})
+    radio = app.radio(key="attribution_baseline")
+    assert not app.exception and "mask" not in radio.options and radio.value == "pad"
+    assert "No mask baseline: its tokenizer has no mask token" in radio.help
+    assert f"Pad is {bare.eos_token or bare.unk_token!r}, given it as its padding token" in radio.help
+    assert any("baseline=`mask`" in toast.value for toast in app.toast)  # the link's choice, said and replaced
+    assert app.query_params["baseline"] == "pad" and app.get("plotly_chart")
+    assert "mask" in run_page({"text": "a fine film", "method": "saliency"}).radio(key="attribution_baseline").options
