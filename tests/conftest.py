@@ -526,3 +526,36 @@ def rewrite_under_old_times(path, content: bytes) -> None:
         time.sleep(0.005)
         os.chmod(path, before.st_mode)  # a metadata change: sets the change time again
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def disk_fills_on(monkeypatch, nth: int) -> None:
+    """Make explainer.data.folders.write_whole's `nth` file (1: the first) fail half-way, as a full disk does."""
+    import os as real_os
+
+    from explainer.data import folders
+
+    opened = []
+
+    class HalfWritten:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def __getattr__(self, name):  # closed, tell, flush... as the file's
+            return getattr(self.handle, name)
+
+        def write(self, data):
+            self.handle.write(bytes(data)[: len(data) // 2])
+            raise OSError(28, "No space left on device")
+
+    def fdopen(fd, mode="r", *args, **kwargs):
+        opened.append(fd)
+        handle = real_os.fdopen(fd, mode, *args, **kwargs)
+        return HalfWritten(handle) if len(opened) == nth else handle
+
+    monkeypatch.setattr(folders, "os", SimpleNamespace(fdopen=fdopen, chmod=real_os.chmod, replace=real_os.replace))

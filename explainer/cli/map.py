@@ -43,6 +43,7 @@ from explainer.cli.common import (
     writing_to,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
+from explainer.data.folders import write_whole
 
 DEFAULT_TOP = 100
 
@@ -172,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     with writing_to(out):
         out.mkdir(parents=True, exist_ok=True)
         points_file, neighbours_file, mislabelled_file = (out / name for name in MAP_FILES)
-        points.to_parquet(points_file, index=False)
-        neighbours.to_parquet(neighbours_file, index=False)
-        mislabelled_file.write_bytes(mislabelled_csv(result, numbers))
+        write_whole({points_file: lambda handle: points.to_parquet(handle, index=False),  # all three or none
+                     neighbours_file: lambda handle: neighbours.to_parquet(handle, index=False),
+                     mislabelled_file: lambda handle: handle.write(mislabelled_csv(result, numbers))})
     ranked = result.mislabelled.head(args.top)
     print_json(
         {

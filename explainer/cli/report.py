@@ -29,6 +29,7 @@ from explainer.cli.common import (
     unit_interval,
     writing_to,
 )
+from explainer.data.folders import write_whole
 from explainer.report.options import DEFAULT_PAGES, PAGES, ReportError, check_pages
 from explainer.views.text import tau_text
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(error))
     with writing_to(out):
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(document, encoding="utf-8")
+        write_whole({out: lambda handle: handle.write(document.encode("utf-8"))})  # the old report kept on failure
     print_json({"out": str(out), "bytes": out.stat().st_size, "pages": pages, "model": offered or bundle.name})
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from explainer.data.folders import created_mode
+
 
 def cache_dir() -> Path:
     """The project's cache folder: models built on demand and cached results (EXPLAINER_CACHE overrides)."""
@@ -184,6 +186,36 @@ ENTRY = re.compile(r"[0-9a-f]{40}(\.json|\.npz)?")  # what cache_path names: not
 RECENT_S = 60.0  # an entry used this recently is never removed: a page may be reading it right now
 
 
+PARTIAL = re.compile(r"([0-9a-f]{40})\.partial-(\d+)")  # a store being written: partial_folder's names
+
+
+def partial_folder(folder: Path) -> Path:
+    """Where this process builds the folder entry `folder` before renaming it in, once whole. Another process's
+    that is no longer running (killed mid-pass: an upload's map on a server stopped, out of memory) is removed
+    first: nothing else ever would, and the size limit counts only whole entries."""
+    for sibling in folder.parent.glob(f"{folder.name}.partial-*"):
+        remove_if_abandoned(sibling)
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    return partial
+
+
+def remove_if_abandoned(entry: Path) -> bool:
+    """Remove a partial entry whose writing process is gone (True when removed). A live process's, or one of a
+    process id reused since, stays."""
+    match = PARTIAL.fullmatch(entry.name)
+    if match is None or int(match[2]) == os.getpid():
+        return False
+    try:
+        os.kill(int(match[2]), 0)
+        return False  # running
+    except ProcessLookupError:
+        shutil.rmtree(entry, ignore_errors=True)
+        return True
+    except OSError:  # another user's process: running
+        return False
+
+
 def limit_size(max_bytes: int | None) -> None:
     """Hold the results under `max_bytes` from now on (None: no limit). Demo mode sets it: every uploaded file
     is a new pass whose predictions and vectors are kept, so visitors could otherwise fill the server's disk."""
@@ -207,7 +239,8 @@ def prune() -> list[Path]:
     try:  # no cache folder yet, or an entry removed while listed (another process pruning): none this time
         entries = [(entry.stat().st_mtime, _size(entry), entry)
                    for namespace in cache_root().iterdir() if namespace.is_dir()
-                   for entry in namespace.iterdir() if ENTRY.fullmatch(entry.name)]
+                   for entry in namespace.iterdir()
+                   if not remove_if_abandoned(entry) and ENTRY.fullmatch(entry.name)]  # a killed run's too
     except OSError:
         return []
     total = sum(size for _, size, _ in entries)
@@ -255,6 +288,7 @@ def keep_file(path: Path, write: Callable[[IO[bytes]], Any], suffix: str) -> Non
     try:
         with os.fdopen(handle, "wb") as out:
             write(out)
+        os.chmod(temporary, created_mode())  # as open() makes it: tempfile's 0o600 hid it from other users
         if path.is_dir() and not path.is_symlink():  # an entry's name taken by a folder (by hand): the folder is no
             shutil.rmtree(path)  # result, and the rename failed as "cache cannot be written" on every later run
         os.replace(temporary, path)

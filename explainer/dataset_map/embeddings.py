@@ -310,8 +310,7 @@ def embed_dataset(
         if progress:
             progress(len(data), len(data))
         return predictions, store, True
-    partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = disk_cache.partial_folder(folder)
     state: dict[str, Any] = {"slot": 0, "store": None}
 
     def collect(rows: np.ndarray, out: Any, attention_mask: np.ndarray) -> None:
@@ -344,8 +343,10 @@ def embed_dataset(
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(partial, folder)  # visible only when whole
         except OSError as error:
-            raise StoreUnwritable(f"the map keeps its vectors on disk, under {folder.parent}, which "
-                                  f"{disk_cache.unwritable(error)}") from None
+            other = open_store(folder)  # another process put the same store in place just now: that one is read
+            if other is None or other.rows != len(data):
+                raise StoreUnwritable(f"the map keeps its vectors on disk, under {folder.parent}, which "
+                                      f"{disk_cache.unwritable(error)}") from None
         disk_cache.prune()
     finally:
         shutil.rmtree(partial, ignore_errors=True)

@@ -230,8 +230,7 @@ def import_embeddings(bundle: ModelBundle, results: Results, data: LabelledData)
     folder = store_folder(bundle, data, results.beacon_threshold())
     if open_store(folder) is not None:
         return folder
-    partial = folder.with_name(folder.name + f".partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = disk_cache.partial_folder(folder)
     store: EmbeddingStore | None = None
     labels = len(results.manifest.label_names)
     scanner = results._dataset().scanner(
@@ -272,7 +271,11 @@ def import_embeddings(bundle: ModelBundle, results: Results, data: LabelledData)
         if store is None or not store.is_complete():
             raise ResultsError(f"{results.folder}: the map run's vectors do not cover every row")
         shutil.rmtree(folder, ignore_errors=True)
-        os.replace(partial, folder)
+        try:
+            os.replace(partial, folder)
+        except OSError:
+            if open_store(folder) is None:  # not another process's same import, put in place just now
+                raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder

@@ -35,6 +35,7 @@ import torch
 from explainer.capture.encoding import texts_from, tokenize
 from explainer.capture.token_names import readable_tokens
 from explainer.data import disk_cache
+from explainer.data.folders import write_whole
 from explainer.data.labelled import LabelledData
 from explainer.data.spreadsheet import spreadsheet_csv
 from explainer.loading.bundle import ModelBundle
@@ -583,6 +584,6 @@ def write_outputs(dictionary: dict[str, Any], out_dir: str | Path) -> tuple[Path
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = (folder / name for name in OUTPUT_FILES)
-    json_path.write_text(json.dumps(dictionary, indent=2, ensure_ascii=False), encoding="utf-8")
-    csv_path.write_bytes(dictionary_csv(dictionary))
+    write_whole({json_path: lambda out: out.write(json.dumps(dictionary, indent=2, ensure_ascii=False).encode("utf-8")),
+                 csv_path: lambda out: out.write(dictionary_csv(dictionary))})  # both, or the old ones kept
     return json_path, csv_path

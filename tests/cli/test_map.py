@@ -267,3 +267,21 @@ def test_a_local_run_into_an_engine_s_map_results_must_be_of_that_model_and_file
     code, _, err = run(["--model", str(mine), "--data", str(data_file), "--neighbours", "3", "--out", str(again)],
                        capsys)
     assert code == 2 and f"map results of {mine} as it was when they were written" in err, err
+
+
+def test_a_write_that_fails_keeps_the_earlier_maps_files_whole(checkpoint, data_file, tmp_path, capsys, monkeypatch):
+    # points.parquet, neighbours.parquet and likely_mislabelled.csv were written in place: a full disk left a cut
+    # neighbours file beside the new points and the old run's CSV, which a later run took for its own outputs
+    from tests.conftest import disk_fills_on
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "map"
+    argv = ["--model", str(checkpoint("bert")), "--data", str(data_file), "--neighbours", "3", "--out", str(out)]
+    assert run(argv, capsys)[0] == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    fewer = tmp_path / "fewer.csv"
+    fewer.write_bytes(corpus_csv(CORPUS[:-4]))
+    disk_fills_on(monkeypatch, 2)
+    code, _, err = run([*argv[:3], str(fewer), *argv[4:]], capsys)
+    assert code == 2 and "No space left on device" in err
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # and no temporary file left

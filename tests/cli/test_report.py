@@ -245,3 +245,19 @@ def test_a_folder_named_like_a_shipped_model_is_not_reported_as_it(tmp_path, mon
     assert report_model_name(copy) == f"{original.name} (a folder of that name, not the shipped model)"
     assert report_model_name(load_model(str(original.folder), device="cpu")) == original.name  # the folder itself
     assert report_model_name(load_model(original.name, device="cpu")) == original.name
+
+
+def test_a_write_that_fails_keeps_the_earlier_report(checkpoint, tmp_path, capsys):
+    # the report was written in place: a full disk left a cut HTML file where the good one had been
+    from tests.conftest import disk_fills_on
+
+    out = tmp_path / "report.html"
+    argv = ["--model", str(checkpoint("bert")), "--pages", "overview", "--out", str(out)]
+    main([*argv, "--text", "a fine film"])
+    before = out.read_bytes()
+    with pytest.MonkeyPatch.context() as patch:
+        disk_fills_on(patch, 1)
+        with pytest.raises(SystemExit) as stop:
+            main([*argv, "--text", "another fine film"])
+    assert stop.value.code == 2 and "No space left on device" in capsys.readouterr().err
+    assert out.read_bytes() == before and [path.name for path in tmp_path.iterdir()] == ["report.html"]

@@ -193,3 +193,28 @@ def test_an_entry_whose_name_a_folder_took_is_written_again_without_calling_the_
     assert disk_cache.load("tau_sweep", "key") is None  # a miss
     disk_cache.store("tau_sweep", {"points": [2]}, "key")
     assert disk_cache.load("tau_sweep", "key") == {"points": [2]} and "cannot be written" not in caplog.text
+
+
+def test_entries_get_the_mode_open_gives_and_prune_removes_a_killed_runs_partial_store(tmp_path, monkeypatch):
+    # keep_file's entries were 0600 (tempfile's): a cache shared by a server and an operator's CLI missed every
+    # entry of the other user; a map killed mid-pass left <key>.partial-<pid> that the size limit never removed
+    import stat
+    import subprocess
+    import sys
+
+    from explainer.data.folders import created_mode
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    monkeypatch.setattr(disk_cache, "_LIMIT", [None])
+    path = disk_cache.store("predictions", [1, 2], "k")
+    assert stat.S_IMODE(path.stat().st_mode) == created_mode() == 0o666 & ~os.umask(os.umask(0o022))
+    store = disk_cache.cache_path("embeddings", "a store").with_suffix("")
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    dead, live = (store.with_name(f"{store.name}.partial-{pid}") for pid in (gone, os.getppid()))
+    for partial in (dead, live):
+        partial.mkdir(parents=True)
+        (partial / "mean.npy").write_bytes(b"v" * 100)
+    disk_cache.limit_size(10**9)
+    assert disk_cache.prune() == [] and not dead.exists() and live.exists() and path.exists()
+    disk_cache.limit_size(None)

@@ -341,3 +341,43 @@ def test_rows_without_a_finite_vector_are_a_clear_error(bert_bundle, corpus_data
     line = corpus_data.lines[3] if corpus_data.lines else 5
     with pytest.raises(MapError, match=rf"1 row\(s\) have no finite mean vector at hidden state 1 .*lines {line}\)"):
         build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=4))
+
+
+def test_a_killed_runs_partial_store_is_removed_and_a_store_put_in_place_meanwhile_is_read(
+        bert_bundle, corpus_data, tmp_path, monkeypatch):
+    # A run killed mid-pass left <key>.partial-<pid> forever (its name is no cache entry: the size limit neither
+    # counted nor removed it); a store another process moved in between our removing the old one and our rename
+    # failed the build as "the cache cannot be written"
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from explainer.dataset_map import embeddings
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    folder = embeddings.store_folder(bert_bundle, corpus_data, None)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = folder.with_name(f"{folder.name}.partial-{int(gone.stdout)}")
+    live = folder.with_name(f"{folder.name}.partial-{os.getppid()}")  # a running process's: left alone
+    for partial in (dead, live):
+        (partial / "inside").mkdir(parents=True)
+    options = MapOptions(layer=1, pooling="mean", neighbours=3)
+    first = build_map(bert_bundle, corpus_data, options)
+    assert not dead.exists() and live.exists() and folder.is_dir()
+
+    shutil.copytree(folder, tmp_path / "theirs")  # the same store, whole, as another process builds it
+    (folder / "mean.npy").unlink()  # damaged: the next build computes the store again
+    replace = os.replace
+
+    def another_process_first(source, target):  # moves its store in just before ours: our rename fails
+        if ".partial-" in str(source) and Path(target) == folder:
+            shutil.copytree(tmp_path / "theirs", target)
+            raise OSError(39, "Directory not empty")
+        return replace(source, target)
+
+    monkeypatch.setattr(os, "replace", another_process_first)
+    again = build_map(bert_bundle, corpus_data, options)
+    np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), first.frame[["x", "y"]].to_numpy())
+    assert not list(folder.parent.glob(f"{folder.name}.partial-{os.getpid()}"))  # ours removed
