@@ -259,9 +259,11 @@ def refuse_foreign_files(folder: str | Path, kind: str, outputs: Sequence[str]) 
     folder = Path(folder)
     if not folder.is_dir():
         return
-    from explainer.scale.manifest import MANIFEST, ResultsError, read_manifest
+    from explainer.scale.manifest import MANIFEST, PARTIAL, ResultsError, partial_owner, read_manifest
 
     names = {entry.name for entry in folder.iterdir()}
+    if PARTIAL in names and (running := partial_owner(folder)) is not None:  # an engine run's, going: not junk
+        fail(f"another run ({running}) is writing into --out {folder}: wait for it to finish, or give another folder")
     if MANIFEST in names:
         try:
             held = read_manifest(folder).kind

@@ -285,3 +285,19 @@ def test_a_write_that_fails_keeps_the_earlier_maps_files_whole(checkpoint, data_
     code, _, err = run([*argv[:3], str(fewer), *argv[4:]], capsys)
     assert code == 2 and "No space left on device" in err
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # and no temporary file left
+
+
+def test_a_local_run_into_a_folder_an_engine_run_is_writing_names_that_run(checkpoint, data_file, tmp_path, capsys,
+                                                                           monkeypatch):
+    # its .partial was called "no map results", as if it were leftovers to remove
+    import socket
+
+    from explainer.owner import OWNER
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "map"
+    (out / ".partial").mkdir(parents=True)
+    (out / ".partial" / OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))
+    code, _, err = run(["--model", str(checkpoint("bert")), "--data", str(data_file), "--out", str(out)], capsys)
+    assert code == 2 and f"another run (process {os.getppid()}) is writing into --out {out}: wait for it" in err
+    assert sorted(path.name for path in out.iterdir()) == [".partial"]
