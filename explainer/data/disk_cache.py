@@ -147,6 +147,8 @@ def model_fingerprint(bundle) -> str:
         parts.append(bundle.folder_stamp)
     elif commit := getattr(bundle.model.config, "_commit_hash", None):  # a hub id: the revision its files came
         parts.append(commit)  # from (to_json_string leaves it out), so new weights pushed under it are not old ones
+    if getattr(bundle, "cuts_left_elsewhere", False):  # its long texts were read from their end before: those
+        parts.append("cut on the right")  # results are not these
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 

@@ -314,3 +314,16 @@ def test_a_tokenizer_that_keeps_a_long_texts_end_is_read_from_the_beginning_and_
     assert "truncation_side 'left'" in said
     trace_cli.main(["--model", str(folder), "--text", text])
     assert said in json.loads(capsys.readouterr().out)["notes"]
+
+
+def test_a_left_truncating_tokenizers_results_are_keyed_apart_from_those_read_from_the_end(checkpoint, tmp_path):
+    # its long texts were read from their end before, under the same fingerprint: those cached results were served
+    from dataclasses import replace
+
+    from explainer.data.disk_cache import model_fingerprint
+
+    folder = shutil.copytree(checkpoint("gpt2"), tmp_path / "left")
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**settings, "truncation_side": "left"}))
+    left = load_model(folder, device="cpu")
+    assert model_fingerprint(left) != model_fingerprint(replace(left, cuts_left_elsewhere=False))
