@@ -558,4 +558,8 @@ def disk_fills_on(monkeypatch, nth: int) -> None:
         handle = real_os.fdopen(fd, mode, *args, **kwargs)
         return HalfWritten(handle) if len(opened) == nth else handle
 
-    monkeypatch.setattr(folders, "os", SimpleNamespace(fdopen=fdopen, chmod=real_os.chmod, replace=real_os.replace))
+    class OsButFdopen:  # the os module, its fdopen replaced, for folders alone
+        def __getattr__(self, name):
+            return fdopen if name == "fdopen" else getattr(real_os, name)
+
+    monkeypatch.setattr(folders, "os", OsButFdopen())

@@ -259,11 +259,13 @@ def refuse_foreign_files(folder: str | Path, kind: str, outputs: Sequence[str]) 
     folder = Path(folder)
     if not folder.is_dir():
         return
+    from explainer.data.folders import is_unfinished_output
     from explainer.scale.manifest import MANIFEST, PARTIAL, ResultsError, partial_owner, read_manifest
 
     names = {entry.name for entry in folder.iterdir()}
     if PARTIAL in names and (running := partial_owner(folder)) is not None:  # an engine run's, going: not junk
-        fail(f"another run ({running}) is writing into --out {folder}: wait for it to finish, or give another folder")
+        fail(f"another run ({running}) is writing into --out {folder}: wait for it to finish, or give another folder "
+             f"(if no run is going, remove {folder / PARTIAL})")
     if MANIFEST in names:
         try:
             held = read_manifest(folder).kind
@@ -273,7 +275,7 @@ def refuse_foreign_files(folder: str | Path, kind: str, outputs: Sequence[str]) 
             return
         fail(f"--out {folder} holds the results of a run of '{held}': give another folder, or remove this one "
              f"(the {kind} files would be written among them)")
-    if foreign := names - set(outputs):
+    if foreign := {name for name in names - set(outputs) if not is_unfinished_output(name, outputs)}:
         fail(f"--out {folder} is not empty and holds no {kind} results ({', '.join(sorted(foreign)[:5])}): give an "
              "empty or new folder")
 

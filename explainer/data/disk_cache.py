@@ -13,13 +13,14 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from explainer.data.folders import created_mode
+from explainer.data.folders import new_file
 
 
 def cache_dir() -> Path:
@@ -188,33 +189,36 @@ ENTRY = re.compile(r"[0-9a-f]{40}(\.json|\.npz)?")  # what cache_path names: not
 RECENT_S = 60.0  # an entry used this recently is never removed: a page may be reading it right now
 
 
-PARTIAL = re.compile(r"([0-9a-f]{40})\.partial-(\d+)")  # a store being written: partial_folder's names
+PARTIAL = re.compile(r"[0-9a-f]{40}\.partial-(.+)-(\d+)")  # a store being written: partial_folder's names
 
 
 def partial_folder(folder: Path) -> Path:
-    """Where this process builds the folder entry `folder` before renaming it in, once whole. Another process's
-    that is no longer running (killed mid-pass: an upload's map on a server stopped, out of memory) is removed
-    first: nothing else ever would, and the size limit counts only whole entries."""
+    """Where this process builds the folder entry `folder` before renaming it in, once whole (named by its host and
+    process). One of a process of this host that has ended (killed mid-pass: an upload's map on a server stopped,
+    out of memory) is removed first: nothing else ever would, and the size limit counts only whole entries."""
     for sibling in folder.parent.glob(f"{folder.name}.partial-*"):
         remove_if_abandoned(sibling)
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    partial = folder.with_name(f"{folder.name}.partial-{socket.gethostname()}-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     return partial
 
 
 def remove_if_abandoned(entry: Path) -> bool:
-    """Remove a partial entry whose writing process is gone (True when removed). A live process's, or one of a
-    process id reused since, stays."""
+    """Remove a partial entry whose writing process, of this host, is gone (True when removed). A live process's,
+    one of a process id reused since, and another host's (a cache shared over the network) stay."""
     match = PARTIAL.fullmatch(entry.name)
-    if match is None or int(match[2]) == os.getpid():
+    if match is None or match[1] != socket.gethostname() or os.name == "nt":  # nt: os.kill would end the process
         return False
     try:
-        os.kill(int(match[2]), 0)
+        pid = int(match[2])
+        if pid == os.getpid():
+            return False
+        os.kill(pid, 0)
         return False  # running
     except ProcessLookupError:
         shutil.rmtree(entry, ignore_errors=True)
         return True
-    except OSError:  # another user's process: running
+    except (OSError, OverflowError):  # another user's process (running), or no process id at all
         return False
 
 
@@ -283,14 +287,13 @@ def keep_file(path: Path, write: Callable[[IO[bytes]], Any], suffix: str) -> Non
     traceback after a long pass lost it."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=suffix)
+        handle, temporary = new_file(path.parent, "tmp", suffix)
     except OSError as error:
         said_unwritable(error)
         return
     try:
         with os.fdopen(handle, "wb") as out:
             write(out)
-        os.chmod(temporary, created_mode())  # as open() makes it: tempfile's 0o600 hid it from other users
         if path.is_dir() and not path.is_symlink():  # an entry's name taken by a folder (by hand): the folder is no
             shutil.rmtree(path)  # result, and the rename failed as "cache cannot be written" on every later run
         os.replace(temporary, path)

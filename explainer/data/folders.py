@@ -1,53 +1,66 @@
 """Output folders a command makes on its way, and removes again when it stops without output: a refused or failed
 command leaves no empty folder behind (the CLI's writability probe, a failed data-set job). Output files written
-whole (write_whole), with the mode a plain open would give them (created_mode)."""
+whole (write_whole), with the mode a plain open would give them (new_file)."""
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
-from collections.abc import Callable, Mapping
-from functools import cache
+import secrets
+import shutil
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 
-@cache
-def _umask() -> int:
-    """The process's umask, read without setting it (os.umask sets it, for every thread at once)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o022
-
-
-def created_mode() -> int:
-    """The mode open() gives a new file (0o666 less the umask): tempfile's 0o600 kept a renamed-in cache entry or
-    output file from every other user (a server and an operator sharing one cache missed every entry)."""
-    return 0o666 & ~_umask()
+def new_file(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """(descriptor open for writing, path) of a new file of a name no one else has in `folder`, created with the mode
+    open() gives (0o666 less the umask, a default ACL applied): tempfile's 0o600 kept a renamed-in cache entry or
+    output from every other user (a server and an operator sharing one cache missed every entry), and a chmod after
+    fails on file systems that refuse it (vfat, some FUSE and SMB mounts)."""
+    while True:
+        path = folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), path
+        except FileExistsError:
+            continue
 
 
 def write_whole(writers: Mapping[Path, Callable[[IO[bytes]], Any]]) -> None:
-    """Write each file `writers` names into a temporary file beside it, and only when every one is written rename
-    them over the old ones: a full disk or an interrupted command leaves the old files as they were, never a cut
-    file or one run's file beside another's (a report or map written in place was cut off mid-file, the good one
-    it replaced lost). OSError is raised for the caller to say."""
+    """Write each file `writers` names into a new file beside it, and only when every one is written rename them
+    over the old ones, one after another: a full disk or an interrupted command leaves the old files as they were,
+    never a cut file or one run's file beside another's (a report or map written in place was cut off mid-file,
+    the good one it replaced lost). A link is written through, as open() writes it; a file replaced keeps its
+    mode. OSError is raised for the caller to say."""
+    targets = {Path(os.path.realpath(path)): write for path, write in writers.items()}
+    for target in targets:  # before any is replaced: a folder in the way fails the rename of that one alone
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
     temporaries: dict[Path, Path] = {}
     try:
-        for path, write in writers.items():
-            handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-            temporaries[path] = Path(name)
+        for target, write in targets.items():
+            handle, temporaries[target] = new_file(target.parent, f".{target.name}.", PARTIAL_SUFFIX)
             with os.fdopen(handle, "wb") as out:
                 write(out)
-            os.chmod(name, created_mode())
-        for path, temporary in temporaries.items():
-            os.replace(temporary, path)
+            if target.exists():
+                try:
+                    shutil.copymode(target, temporaries[target])
+                except OSError:  # a file system that refuses modes: the new file's own stands
+                    pass
+        for target, temporary in temporaries.items():
+            os.replace(temporary, target)
     finally:
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
+
+
+PARTIAL_SUFFIX = ".partial"  # write_whole's files before they are renamed in: ".{name}.{random}.partial"
+
+
+def is_unfinished_output(name: str, outputs: Iterable[str]) -> bool:
+    """Whether `name` is one of `outputs` as write_whole leaves it when killed before renaming it in: an earlier
+    run's, not another's file (a folder holding one was refused as "not empty and holds no map results")."""
+    return name.endswith(PARTIAL_SUFFIX) and any(name.startswith(f".{output}.") for output in outputs)
 
 
 def missing_folders(folder: Path) -> list[Path]:

@@ -301,3 +301,16 @@ def test_a_local_run_into_a_folder_an_engine_run_is_writing_names_that_run(check
     code, _, err = run(["--model", str(checkpoint("bert")), "--data", str(data_file), "--out", str(out)], capsys)
     assert code == 2 and f"another run (process {os.getppid()}) is writing into --out {out}: wait for it" in err
     assert sorted(path.name for path in out.iterdir()) == [".partial"]
+
+
+def test_a_map_killed_while_renaming_its_files_in_leaves_a_folder_the_next_run_takes(checkpoint, data_file, tmp_path,
+                                                                                     capsys, monkeypatch):
+    # write_whole's ".points.parquet.<random>.partial" of a killed run made the folder "hold no map results"
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "map"
+    argv = ["--model", str(checkpoint("bert")), "--data", str(data_file), "--neighbours", "3", "--out", str(out)]
+    assert run(argv, capsys)[0] == 0
+    (out / ".points.parquet.0a1b2c3d4e5f.partial").write_bytes(b"PAR")
+    assert run(argv, capsys)[0] == 0
+    (out / ".points.parquet.0a1b2c3d4e5f.tmp").write_bytes(b"PAR")  # not a name write_whole gives: another's
+    assert run(argv, capsys)[0] == 2

@@ -198,23 +198,49 @@ def test_an_entry_whose_name_a_folder_took_is_written_again_without_calling_the_
 def test_entries_get_the_mode_open_gives_and_prune_removes_a_killed_runs_partial_store(tmp_path, monkeypatch):
     # keep_file's entries were 0600 (tempfile's): a cache shared by a server and an operator's CLI missed every
     # entry of the other user; a map killed mid-pass left <key>.partial-<pid> that the size limit never removed
+    import socket
     import stat
     import subprocess
     import sys
 
-    from explainer.data.folders import created_mode
-
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
     monkeypatch.setattr(disk_cache, "_LIMIT", [None])
-    path = disk_cache.store("predictions", [1, 2], "k")
-    assert stat.S_IMODE(path.stat().st_mode) == created_mode() == 0o666 & ~os.umask(os.umask(0o022))
+    umask = os.umask(0o027)  # not the usual 0o022: the mode follows the process's umask
+    try:
+        path = disk_cache.store("predictions", [1, 2], "k")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
     store = disk_cache.cache_path("embeddings", "a store").with_suffix("")
     gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True).stdout)
-    dead, live = (store.with_name(f"{store.name}.partial-{pid}") for pid in (gone, os.getppid()))
-    for partial in (dead, live):
+    here = socket.gethostname()
+    dead, live, elsewhere, odd = (store.with_name(f"{store.name}.partial-{name}") for name in (
+        f"{here}-{gone}", f"{here}-{os.getppid()}", f"another-host-{gone}", f"{here}-99999999999999999999"))
+    for partial in (dead, live, elsewhere, odd):
         partial.mkdir(parents=True)
         (partial / "mean.npy").write_bytes(b"v" * 100)
     disk_cache.limit_size(10**9)
     assert disk_cache.prune() == [] and not dead.exists() and live.exists() and path.exists()
+    assert elsewhere.exists() and odd.exists()  # another host's process cannot be looked up here
     disk_cache.limit_size(None)
+
+
+def test_write_whole_writes_through_a_link_keeps_a_replaced_files_mode_and_replaces_none_past_a_folder(tmp_path):
+    import stat
+
+    import pytest
+
+    from explainer.data.folders import write_whole
+
+    real, link = tmp_path / "real.html", tmp_path / "link.html"
+    real.write_text("old")
+    real.chmod(0o600)
+    link.symlink_to(real)
+    write_whole({link: lambda out: out.write(b"new")})
+    assert link.is_symlink() and real.read_text() == "new" and stat.S_IMODE(real.stat().st_mode) == 0o600
+    (tmp_path / "in-the-way").mkdir()
+    with pytest.raises(IsADirectoryError):
+        write_whole({real: lambda out: out.write(b"newer"), tmp_path / "in-the-way": lambda out: out.write(b"x")})
+    assert real.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["in-the-way", "link.html",
+                                                                                         "real.html"]

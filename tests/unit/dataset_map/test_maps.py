@@ -350,6 +350,7 @@ def test_a_killed_runs_partial_store_is_removed_and_a_store_put_in_place_meanwhi
     # failed the build as "the cache cannot be written"
     import os
     import shutil
+    import socket
     import subprocess
     import sys
     from pathlib import Path
@@ -359,8 +360,9 @@ def test_a_killed_runs_partial_store_is_removed_and_a_store_put_in_place_meanwhi
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
     folder = embeddings.store_folder(bert_bundle, corpus_data, None)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead = folder.with_name(f"{folder.name}.partial-{int(gone.stdout)}")
-    live = folder.with_name(f"{folder.name}.partial-{os.getppid()}")  # a running process's: left alone
+    here = socket.gethostname()
+    dead = folder.with_name(f"{folder.name}.partial-{here}-{int(gone.stdout)}")
+    live = folder.with_name(f"{folder.name}.partial-{here}-{os.getppid()}")  # a running process's: left alone
     for partial in (dead, live):
         (partial / "inside").mkdir(parents=True)
     options = MapOptions(layer=1, pooling="mean", neighbours=3)
@@ -380,4 +382,4 @@ def test_a_killed_runs_partial_store_is_removed_and_a_store_put_in_place_meanwhi
     monkeypatch.setattr(os, "replace", another_process_first)
     again = build_map(bert_bundle, corpus_data, options)
     np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), first.frame[["x", "y"]].to_numpy())
-    assert not list(folder.parent.glob(f"{folder.name}.partial-{os.getpid()}"))  # ours removed
+    assert not list(folder.parent.glob(f"{folder.name}.partial-{here}-{os.getpid()}"))  # ours removed
