@@ -175,9 +175,9 @@ def load_model(
     if tokenizer.pad_token is None:  # GPT-2 style tokenizers: pad with end-of-text so batches work
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token or _config_pad_token(model, tokenizer)
     if tokenizer.pad_token is None:  # every trace and batch pads; its readout finds the last token by the pad id
-        raise ModelLoadError(f"{name}'s tokenizer names no padding, end-of-text or unknown token, and its config no "
-                             "pad_token_id, so its texts cannot be padded into batches: add a pad_token to its "
-                             "tokenizer_config.json")
+        raise ModelLoadError(f"{name}'s tokenizer names no padding, end-of-text or unknown token, nor its config a "
+                             "special token as pad_token_id, so its texts cannot be padded into batches: add a "
+                             "pad_token to its tokenizer_config.json")
     pad_assigned = model.config.pad_token_id is None
     if pad_assigned:  # transformers' decoder classifiers cannot batch without one
         model.config.pad_token_id = tokenizer.pad_token_id
@@ -538,11 +538,11 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
 
 
 def _config_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> str | None:
-    """The token of the config's pad_token_id, where the tokenizer has one of that id (None otherwise)."""
+    """The token of the config's pad_token_id where the tokenizer holds it as a special token (None otherwise):
+    an ordinary word of that id made the pad token would be read as one typed, and kept by every baseline."""
     pad = model.config.pad_token_id
-    if isinstance(pad, int) and 0 <= pad < len(tokenizer):
-        return tokenizer.convert_ids_to_tokens(pad)
-    return None
+    added = tokenizer.added_tokens_decoder.get(pad) if isinstance(pad, int) else None
+    return str(added) if added is not None and added.special else None
 
 
 def _pad_as_the_classifier_skips(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> None:

@@ -263,7 +263,7 @@ def test_a_loaded_model_keeps_its_numbers_when_its_weights_file_is_rewritten_in_
     assert not np.allclose(trace(shared, "a fine film").probabilities, before)  # mapped: the file's pages
 
 
-@pytest.mark.parametrize(("family", "config_pad"), [("gpt2", None), ("bert", 0)])
+@pytest.mark.parametrize(("family", "config_pad"), [("gpt2", None), ("bert", 0), ("bert", "film")])
 def test_a_tokenizer_with_no_token_to_pad_with_takes_the_configs_or_is_refused(tokenizer, tmp_path, family,
                                                                               config_pad):
     # A GPT-2 whose tokenizer names no pad, eos or unk token loaded, then every trace crashed inside the readout
@@ -279,10 +279,13 @@ def test_a_tokenizer_with_no_token_to_pad_with_takes_the_configs_or_is_refused(t
 
     bare = copy.deepcopy(tokenizer)
     bare.pad_token = bare.unk_token = bare.eos_token = None
+    if config_pad == "film":  # an ordinary word's id: made the pad token, a typed "film" read as special
+        config_pad = bare.convert_tokens_to_ids("film")
+        assert bare.convert_ids_to_tokens(config_pad) == "film"
     folder = save_checkpoint(build_model(family, pad_token_id=config_pad), bare, tmp_path / family)
-    if config_pad is None:
-        with pytest.raises(ModelLoadError, match="names no padding, end-of-text or unknown token, and its config no "
-                                                 "pad_token_id"):
+    if config_pad != 0:
+        with pytest.raises(ModelLoadError, match="names no padding, end-of-text or unknown token, nor its config a "
+                                                 "special token as pad_token_id"):
             load_model(folder, device="cpu")
     else:
         bundle = load_model(folder, device="cpu")
