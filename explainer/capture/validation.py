@@ -65,6 +65,11 @@ def typed_special_sentence(tokens: list[str], who: str = "The text") -> str:
             "characters.")
 
 
+# said after any sentence of a cut text, for a model whose tokenizer keeps a long text's end (ModelBundle)
+CUT_LEFT_ELSEWHERE = (" Its tokenizer is set to keep the end of a long text (truncation_side 'left'), so its own "
+                      "pipeline would read the end instead.")
+
+
 def truncation_sentence(num_text_tokens: int, max_length: int, who: str = "The text",
                         cuts_left_elsewhere: bool = False) -> str:
     """The one sentence every page, command and report says when a text was cut: its token count (special tokens
@@ -73,8 +78,7 @@ def truncation_sentence(num_text_tokens: int, max_length: int, who: str = "The t
     return (
         f"{who} has {num_text_tokens:,} tokens; the model reads {max_length:,} at most (with special tokens): "
         "only the beginning was analysed."
-        + (" Its tokenizer is set to keep the end of a long text (truncation_side 'left'), so its own pipeline "
-           "would read the end instead." if cuts_left_elsewhere else "")
+        + CUT_LEFT_ELSEWHERE * cuts_left_elsewhere
     )
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from explainer.capture.encoding import InputError, tokenize
-from explainer.capture.validation import truncation_sentence
+from explainer.capture.validation import CUT_LEFT_ELSEWHERE, truncation_sentence
 from explainer.causal.alignment import Tokenized, tokenized
 from explainer.causal.batching import Run, check_row_counts
 from explainer.causal.batching import run_rows as run_batched
@@ -241,7 +241,7 @@ def ablate_heads(
     if target is None and (differs := differs_note(bundle.label_names, label, baseline)):
         notes.append(differs)
     if item.truncated:
-        notes.append(truncation_note("The text", item))
+        notes.append(truncation_note("The text", item, bundle.cuts_left_elsewhere))
     if mode == "mean" and plan.mlp is not None and forward_extra(bundle):
         notes.append(
             "MLP mean ablation replaces what the layer's MLP writes, its gate times the feed-forward output, by "
@@ -294,11 +294,12 @@ def _gate_pins(bundle: ModelBundle, item: Tokenized, label: int, baseline: float
     return result, 2 * layers
 
 
-def truncation_note(who: str, item: Tokenized) -> str:
+def truncation_note(who: str, item: Tokenized, cuts_left_elsewhere: bool = False) -> str:
     used = item.used_part()
     return (
         truncation_sentence(item.num_text_tokens, item.length, who)
         + f" That is its first {len(used):,} characters (up to “…{used[-40:]}”)."
+        + CUT_LEFT_ELSEWHERE * cuts_left_elsewhere
     )
 
 

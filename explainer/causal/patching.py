@@ -184,7 +184,7 @@ def patch(
     ):
         notes.append(said)
     notes += [
-        truncation_note(who, item)
+        truncation_note(who, item, bundle.cuts_left_elsewhere)
         for who, item in (("The clean text", left), ("The corrupted text", right))
         if item.truncated
     ]

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from explainer.capture.encoding import InputError, encode
-from explainer.capture.validation import label_index
+from explainer.capture.validation import CUT_LEFT_ELSEWHERE, label_index
 from explainer.counterfactual import lexicon
 from explainer.counterfactual.context import Candidate, Context
 from explainer.counterfactual.registry import METHODS, REGISTRY
@@ -87,6 +87,7 @@ def find_counterfactuals(
         notes.append(
             f"The text is longer than the model reads ({bundle.max_length} tokens): only its first "
             f"{len(readable)} of {len(words)} words were searched."
+            + CUT_LEFT_ELSEWHERE * bundle.cuts_left_elsewhere
         )
     context = Context(bundle, text, words, readable, scorer, swaps=user_swaps)
 

@@ -317,6 +317,13 @@ def test_a_tokenizer_that_keeps_a_long_texts_end_is_read_from_the_beginning_and_
     assert "truncation_side 'left'" in said
     trace_cli.main(["--model", str(folder), "--text", text])
     assert said in json.loads(capsys.readouterr().out)["notes"]
+    # and where the Causal page, patch, ablate and the counterfactual search say it
+    from explainer.capture.validation import CUT_LEFT_ELSEWHERE
+    from explainer.causal.ablation import ablate_heads
+    from explainer.counterfactual.search import find_counterfactuals
+
+    assert any(note.endswith(CUT_LEFT_ELSEWHERE) for note in ablate_heads(bundle, text, mode="zero").notes)
+    assert any(note.endswith(CUT_LEFT_ELSEWHERE) for note in find_counterfactuals(bundle, text, max_candidates=4).notes)
 
 
 def test_a_left_truncating_tokenizers_results_are_keyed_apart_from_those_read_from_the_end(checkpoint, tmp_path):
