@@ -9,9 +9,9 @@ import streamlit as st
 from explainer.attribution import METHODS
 from explainer.attribution.faithfulness import agreement
 from explainer.attribution.graph import DEFAULT_STEPS, DEFAULT_THRESHOLD, graph_unavailable
-from explainer.attribution.inputs import BASELINES, baselines_help, cheap_enough, offered_baselines
+from explainer.attribution.inputs import BASELINES, cheap_enough
 from explainer.attribution.options import GRAPH_THRESHOLD_STEP as THRESHOLD_STEP
-from explainer.attribution.options import UNRELIABLE, page_options
+from explainer.attribution.options import UNRELIABLE, offered_baselines, page_options
 from explainer.attribution.registry import methods_for, title
 from explainer.capture.encoding import InputError
 from explainer.families import single_readout_note
@@ -42,7 +42,8 @@ if trace is not None:
         st.caption(f"Not offered: {', '.join(title(m) for m in METHODS if m not in methods)}. "
                    + markdown_literal(single_readout_note(current.bundle.model, advice=False)))
     choice = target_label.picker(middle, "attribution_target", trace.label_names)
-    baseline = right.radio("Baseline", baselines, key="attribution_baseline", help=baselines_help(current.bundle))
+    baseline = right.radio("Baseline", baselines, key="attribution_baseline",
+                           help=attribution_figures.baselines_help(current.bundle))
     links.keep("attribution_image_format")
     image_format = far.radio("Image export", ["png", "svg"], key="attribution_image_format")
     links.publish_options({"method": method, "baseline": baseline, "target": target_label.link_value(choice),

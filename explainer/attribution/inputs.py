@@ -75,25 +75,6 @@ def extra_forward_args(bundle: ModelBundle) -> dict[str, Any]:
     return dense_forward_args(bundle.model.config)
 
 
-def offered_baselines(bundle: ModelBundle) -> tuple[str, ...]:
-    """BASELINES the model's tokenizer can build: "mask" only with a mask token (GPT-2's, Llama's, RoBERTa-BPE's
-    have none; chosen, the page was left empty but for a line saying so)."""
-    return tuple(b for b in BASELINES if b != "mask" or bundle.tokenizer.mask_token_id is not None)
-
-
-def baselines_help(bundle: ModelBundle) -> str:
-    """What the offered baselines are for this model, in words: which token "pad" is where the checkpoint names
-    no pad token, and why "mask" is missing."""
-    tokenizer = bundle.tokenizer
-    said = "What replaces text tokens (integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special " \
-           "tokens stay."
-    if bundle.pad_assigned:
-        said += f" Pad is {tokenizer.pad_token!r}, given it as its padding token (its config names none)."
-    if "mask" not in offered_baselines(bundle):
-        said += " No mask baseline: its tokenizer has no mask token."
-    return said
-
-
 def baseline_token_id(bundle: ModelBundle, baseline: str) -> int | None:
     if baseline not in BASELINES:
         raise InputError(f"Unknown baseline '{baseline}': choose one of {', '.join(BASELINES)}")

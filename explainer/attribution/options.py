@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from explainer.capture.validation import InputError, is_count
 
@@ -79,3 +80,9 @@ def enumerable(features: int, samples: int) -> bool:
     """Whether every coalition of `features` tokens but the empty and the full one (whose values the gap already
     holds) costs no more model runs than `samples`: KernelSHAP is then computed exactly, not estimated."""
     return features <= 20 and 2**features - 2 <= samples
+
+
+def offered_baselines(bundle: Any) -> tuple[str, ...]:
+    """BASELINES the model's tokenizer can build: "mask" only with a mask token (GPT-2's, Llama's, RoBERTa-BPE's
+    have none; chosen, the page was left empty but for a line saying so)."""
+    return tuple(b for b in BASELINES if b != "mask" or bundle.tokenizer.mask_token_id is not None)

@@ -7,14 +7,14 @@ user text may contain markup and plotly interprets a subset of HTML in its strin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.attribution.options import UNRELIABLE
+from explainer.attribution.options import UNRELIABLE, offered_baselines
 from explainer.attribution.registry import REGISTRY
 from explainer.attribution.registry import title as method_title
 from explainer.views.text import (
@@ -443,3 +443,16 @@ def convergence_caption(result: Attribution) -> str:
     else:
         parts.append(f"{result.steps} path points")
     return " · ".join(parts)
+
+
+def baselines_help(bundle: Any) -> str:
+    """The Baseline picker's help (markdown) for this model: which token "pad" is where the checkpoint names no pad
+    token, and why "mask" is missing."""
+    said = ("What replaces text tokens (integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special "
+            "tokens stay.")
+    if bundle.pad_assigned:  # a token such as __pad__ would turn bold
+        said += (f" Pad is {markdown_literal(repr(bundle.tokenizer.pad_token))}, the token this model pads with (its "
+                 "config names none).")
+    if "mask" not in offered_baselines(bundle):
+        said += " No mask baseline: its tokenizer has no mask token."
+    return said

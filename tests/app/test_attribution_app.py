@@ -204,7 +204,7 @@ def test_a_tokenizer_with_no_mask_token_is_offered_no_mask_baseline(tmp_path, to
     # for one line; the pad a checkpoint lacks (its end-of-text token) was never named
     import copy
 
-    from tests.conftest import build_model, save_checkpoint
+    from tests.conftest import as_read, build_model, save_checkpoint
 
     bare = copy.deepcopy(tokenizer)
     bare.mask_token = bare.pad_token = None  # padded with its unknown token, as GPT-2 with its end-of-text
@@ -213,7 +213,7 @@ def test_a_tokenizer_with_no_mask_token_is_offered_no_mask_baseline(tmp_path, to
     radio = app.radio(key="attribution_baseline")
     assert not app.exception and "mask" not in radio.options and radio.value == "pad"
     assert "No mask baseline: its tokenizer has no mask token" in radio.help
-    assert f"Pad is {bare.eos_token or bare.unk_token!r}, given it as its padding token" in radio.help
+    assert f"Pad is {bare.eos_token or bare.unk_token!r}, the token this model pads with" in as_read(radio.help)
     assert any("baseline=`mask`" in toast.value for toast in app.toast)  # the link's choice, said and replaced
     assert app.query_params["baseline"] == "pad" and app.get("plotly_chart")
     assert "mask" in run_page({"text": "a fine film", "method": "saliency"}).radio(key="attribution_baseline").options

@@ -32,3 +32,9 @@ def test_every_requirement_is_pinned_as_the_constraints_pin_it():
         for package, version in pins(ROOT / name).items():
             assert constraints.get(package) == version, f"{name} pins {package}=={version}, constraints.txt " \
                 f"{constraints.get(package)}: regenerate constraints.txt (pip freeze) after installing"
+
+
+def test_the_torch_install_sh_installs_first_is_the_one_pinned():
+    constraints = pins(ROOT / "constraints.txt")
+    first = re.search(r'pip install --quiet "torch==([^"]+)"', (ROOT / "install.sh").read_text(encoding="utf-8"))
+    assert first and first[1] == constraints["torch"] == pins(ROOT / "requirements.txt")["torch"]
