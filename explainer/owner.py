@@ -60,4 +60,23 @@ def running_owner(folder: Path) -> str | None:
         return None
     except OSError:  # alive, another user's
         pass
+    except OverflowError:  # no process id this system can have
+        return None
+    started = _start_time(pid)
+    try:
+        if started is not None and started > (folder / OWNER).stat().st_mtime + 1.0:
+            return None  # a later process under the claim's id (reused after a reboot): the claim's is gone
+    except OSError:
+        return None
     return f"process {pid}"
+
+
+def _start_time(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), where /proc says (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None

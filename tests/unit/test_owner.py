@@ -35,3 +35,18 @@ def test_a_file_system_without_hard_links_still_claims_once(tmp_path, monkeypatc
     assert owner.claim(folder) and not owner.claim(folder)
     assert json.loads((folder / owner.OWNER).read_text())["pid"] == os.getpid()
     assert sorted(p.name for p in folder.iterdir()) == [owner.OWNER]
+
+
+def test_a_claim_older_than_the_process_now_under_its_id_is_no_ones(tmp_path):
+    # a process id reused since the claim was written (a reboot, a killed run long ago) kept the folder "in use"
+    # by a process that never wrote it, every later run refused
+    import socket
+
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    (folder / owner.OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))
+    assert owner.running_owner(folder) == f"process {os.getppid()}"  # written after its process started
+    os.utime(folder / owner.OWNER, (1_000_000, 1_000_000))  # written in 1970, before it started
+    assert owner.running_owner(folder) is None
+    (folder / owner.OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": 10**30}))
+    assert owner.running_owner(folder) is None  # no process id at all: OverflowError, not a traceback
