@@ -126,3 +126,12 @@ def _carrying(page: str, params: dict[str, str]) -> str:
 
 def _and(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def made_on_note(page: str, own_tau_differs: bool) -> str:
+    """What a sidebar report's link opens: the page it was downloaded on (its URL path: "" for the Overview), with
+    that page's options; a τ of the Beacons page other than the model's own is no other page's (the command line's
+    link says the same, live_link)."""
+    title = TITLES.get(page or "overview", "the page it was downloaded on")
+    return (f"It opens {title} with this report's options"
+            + ("; the other pages show the model's own τ, not this report's" if own_tau_differs else "") + ".")

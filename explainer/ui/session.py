@@ -22,7 +22,7 @@ from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.report import build_report, card_summary
-from explainer.report.linking import link_model, page_link, paths_left_out, server_paths
+from explainer.report.linking import link_model, made_on_note, page_link, paths_left_out, server_paths
 from explainer.serving.paths import PathRefused
 from explainer.thought_beacon.beacons import has_beacons
 from explainer.thought_beacon.marker_dictionary import has_markers
@@ -247,9 +247,11 @@ def report_button(current: Selection, demo_name: str | None) -> None:
         try:
             bundle = get_bundle(name)
             view = view.for_model(has_markers(bundle), has_beacons(bundle))
+            tau = view.beacon_threshold  # set on the Beacons page alone
+            other_tau = tau is not None and tau != float(getattr(bundle.model.config, "beacon_threshold", tau))
             return build_report(bundle, text, **view.report_options(bundle.label_names), link=link,
-                                link_note=paths_left_out(paths) if paths else "", model_label=demo_name,
-                                attribution_token_limit=limit)
+                                link_note=paths_left_out(paths) if paths else made_on_note(page, other_tau),
+                                model_label=demo_name, attribution_token_limit=limit)
         except InputError as error:  # a text emptied and the button pressed at once (the button is off once the
             # run has seen it empty): the file says why, instead of failing the download
             return (f"<!DOCTYPE html><meta charset='utf-8'><title>No report</title><p>No report: "

@@ -77,6 +77,9 @@ def test_the_sidebar_report_draws_the_page_with_its_options(browser, app_url, tm
     document = sidebar_report(browser, app_url, "beacons", {"text": text, "tau": "0.2"}, tmp_path)
     assert '<h2 id="beacons">' in document and "beacon tau</td><td>0.20 (the model" in document
     assert re.search(r"href=\"[^\"]*/beacons\?[^\"]*tau=0\.2", document)
+    # as the command line's link says it: the sidebar's said nothing of what it opens
+    assert ("It opens the Beacons page with this report&#x27;s options; the other pages show the model&#x27;s own "
+            "τ, not this report&#x27;s.") in document
 
 
 @pytest.mark.slow
