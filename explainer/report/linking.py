@@ -132,6 +132,7 @@ def made_on_note(page: str, own_tau_differs: bool) -> str:
     """What a sidebar report's link opens: the page it was downloaded on (its URL path: "" for the Overview), with
     that page's options; a τ of the Beacons page other than the model's own is no other page's (the command line's
     link says the same, live_link)."""
-    title = TITLES.get(page or "overview", "the page it was downloaded on")
-    return (f"It opens {title} with this report's options"
-            + ("; the other pages show the model's own τ, not this report's" if own_tau_differs else "") + ".")
+    title = TITLES.get(page or "overview")
+    said = (f"It opens {title} with this report's options" if title else
+            "It opens the page it was downloaded on, with that page's options (its own view is not in this report)")
+    return said + ("; the other pages show the model's own τ, not this report's" if own_tau_differs else "") + "."

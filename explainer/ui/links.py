@@ -632,7 +632,10 @@ class LiveView:
         has no marker dictionary to leave out: its report's markers section says it has no markers)."""
         gone = {NOT_IN_REPORT["markers"]} if not markers else set()
         gone |= {NOT_IN_REPORT["beacons"]} if not beacons else set()
-        return replace(self, left_out=tuple(note for note in self.left_out if note not in gone))
+        # a link's tau= or path= the model cannot take: build_report refused it, and the file blamed an empty text
+        return replace(self, left_out=tuple(note for note in self.left_out if note not in gone),
+                       beacon_threshold=self.beacon_threshold if beacons else None,
+                       path_token=self.path_token if markers else None)
 
     def report_options(self, label_names: Sequence[str]) -> dict[str, Any]:
         """build_report's keyword arguments for this view: every field, by the same name (a test checks that

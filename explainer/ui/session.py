@@ -41,7 +41,7 @@ from explainer.ui.links import (
 from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
 from explainer.ui.widget_state import resend
-from explainer.views.text import markdown_literal
+from explainer.views.text import markdown_literal, tau_text
 
 
 @dataclass(frozen=True)
@@ -247,11 +247,11 @@ def report_button(current: Selection, demo_name: str | None) -> None:
         try:
             bundle = get_bundle(name)
             view = view.for_model(has_markers(bundle), has_beacons(bundle))
-            tau = view.beacon_threshold  # set on the Beacons page alone
-            other_tau = tau is not None and tau != float(getattr(bundle.model.config, "beacon_threshold", tau))
+            tau = view.beacon_threshold  # set on the Beacons page alone, of a model with beacons
+            other_tau = tau is not None and tau_text(tau) != tau_text(bundle.model.config.beacon_threshold)
+            note = paths_left_out(paths) if paths else made_on_note(page, other_tau) if link else ""
             return build_report(bundle, text, **view.report_options(bundle.label_names), link=link,
-                                link_note=paths_left_out(paths) if paths else made_on_note(page, other_tau),
-                                model_label=demo_name, attribution_token_limit=limit)
+                                link_note=note, model_label=demo_name, attribution_token_limit=limit)
         except InputError as error:  # a text emptied and the button pressed at once (the button is off once the
             # run has seen it empty): the file says why, instead of failing the download
             return (f"<!DOCTYPE html><meta charset='utf-8'><title>No report</title><p>No report: "

@@ -153,3 +153,20 @@ def test_the_offered_names_in_a_toast_are_escaped_and_cut_after_whole_names():
     escaped = offered_list(["x_y"] * 40)  # measured as shown: "x\\_y" is 5 characters
     assert len(escaped) <= 120 and escaped.endswith(", …") and escaped.startswith("x\\_y, ")
     assert offered_list([]) == ""
+
+
+def test_a_links_tau_or_path_the_model_cannot_take_stays_out_of_its_report(checkpoint):
+    # the Beacons page of a model without beacons, opened with ?tau=: build_report refused the τ, and the downloaded
+    # file blamed an empty text; a path= on a model without markers the same
+    from explainer import load_model
+    from explainer.report.building import build_report
+    from explainer.report.linking import made_on_note
+
+    view = live_view("beacons", {"tau": "0.7"}).for_model(markers=False, beacons=False)
+    assert view.beacon_threshold is None
+    assert live_view("markers", {"path": "2"}).for_model(markers=False, beacons=True).path_token is None
+    bundle = load_model(checkpoint("bert"), device="cpu")
+    assert "<!DOCTYPE html>" in build_report(bundle, "a fine film", **view.report_options(bundle.label_names))
+    assert made_on_note("beacons", True) == ("It opens the Beacons page with this report's options; the other pages "
+                                             "show the model's own τ, not this report's.")
+    assert made_on_note("causal", False).startswith("It opens the page it was downloaded on, with that page's")
