@@ -15,7 +15,7 @@ OWNER = "owner.json"  # {"host", "pid"} of the run writing the folder
 def claim(folder: Path) -> bool:
     """Make `folder` (created if need be) this process's, atomically; False when another run has just claimed it."""
     folder.mkdir(parents=True, exist_ok=True)
-    claim_text = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
+    claim_text = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), **process_start(os.getpid())})
     # Written whole under another name, then linked in (atomic, and refused if the name exists): a claim created
     # empty and written after could be read in between as no claim (running_owner), and a second run then removed
     # the first one's folder; a full disk left it empty for good.
@@ -62,21 +62,19 @@ def running_owner(folder: Path) -> str | None:
         pass
     except OverflowError:  # no process id this system can have
         return None
-    started = _start_time(pid)
-    try:
-        if started is not None and started > (folder / OWNER).stat().st_mtime + 1.0:
-            return None  # a later process under the claim's id (reused after a reboot): the claim's is gone
-    except OSError:
-        return None
+    written = {key: owner.get(key) for key in ("boot", "start")}  # a claim of before they were written: none
+    if None not in written.values() and (now := process_start(pid)) and now != written:
+        return None  # another process under the claim's id (reused since a reboot or a long-gone run): none writes
     return f"process {pid}"
 
 
-def _start_time(pid: int) -> float | None:
-    """When process `pid` started (seconds since the epoch), where /proc says (Linux); None elsewhere."""
+def process_start(pid: int) -> dict[str, str | int]:
+    """What tells process `pid` from a later one under its id, where /proc says (Linux): the boot and its start in
+    clock ticks since that boot (no wall clock: a clock set forward or a network file system's times would take a
+    live run's claim for a stale one); {} elsewhere."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return None
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        start = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+    except (OSError, ValueError, IndexError):
+        return {}
+    return {"boot": boot, "start": start}
