@@ -190,6 +190,8 @@ RECENT_S = 60.0  # an entry used this recently is never removed: a page may be r
 
 
 PARTIAL = re.compile(r"[0-9a-f]{40}\.partial-(.+)-(\d+)")  # a store being written: partial_folder's names
+ANY_PARTIAL = re.compile(r"[0-9a-f]{40}\.partial-.*")  # of any host, or named by process alone (before the host)
+UNTOUCHED_S = 24 * 3600.0  # a partial store nothing has written for this long is abandoned, whoever wrote it
 
 
 def partial_folder(folder: Path) -> Path:
@@ -206,8 +208,13 @@ def partial_folder(folder: Path) -> Path:
 def remove_if_abandoned(entry: Path) -> bool:
     """Remove a partial entry whose writing process, of this host, is gone (True when removed). A live process's,
     one of a process id reused since, and another host's (a cache shared over the network) stay."""
+    if ANY_PARTIAL.fullmatch(entry.name) is None:
+        return False
     match = PARTIAL.fullmatch(entry.name)
     if match is None or match[1] != socket.gethostname() or os.name == "nt":  # nt: os.kill would end the process
+        if _untouched_for(entry) > UNTOUCHED_S:  # another host's (a container recreated under a new name)
+            shutil.rmtree(entry, ignore_errors=True)
+            return True
         return False
     try:
         pid = int(match[2])
@@ -220,6 +227,14 @@ def remove_if_abandoned(entry: Path) -> bool:
         return True
     except (OSError, OverflowError):  # another user's process (running), or no process id at all
         return False
+
+
+def _untouched_for(entry: Path) -> float:
+    """Seconds since anything in folder `entry` (its own files) was last written; 0 when it cannot be read."""
+    try:
+        return time.time() - max(path.stat().st_mtime for path in (entry, *entry.iterdir()))
+    except (OSError, ValueError):
+        return 0.0
 
 
 def limit_size(max_bytes: int | None) -> None:

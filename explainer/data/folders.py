@@ -8,6 +8,7 @@ import errno
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +34,8 @@ def write_whole(writers: Mapping[Path, Callable[[IO[bytes]], Any]]) -> None:
     the good one it replaced lost). A link is written through, as open() writes it; a file replaced keeps its
     mode. OSError is raised for the caller to say."""
     targets = {Path(os.path.realpath(path)): write for path, write in writers.items()}
+    if len(targets) != len(writers):  # a link and its target: one file, two contents
+        raise ValueError(f"two of {', '.join(map(str, writers))} are one file")
     for target in targets:  # before any is replaced: a folder in the way fails the rename of that one alone
         if target.is_dir():
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
@@ -49,9 +52,20 @@ def write_whole(writers: Mapping[Path, Callable[[IO[bytes]], Any]]) -> None:
                     pass
         for target, temporary in temporaries.items():
             os.replace(temporary, target)
+        for target in targets:  # a killed run's, left beside it (not one another run is writing now)
+            for left in target.parent.glob(f".{target.name}.*{PARTIAL_SUFFIX}"):
+                _remove_if_old(left)
     finally:
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
+
+
+def _remove_if_old(path: Path, older_than_s: float = 3600.0) -> None:
+    try:
+        if time.time() - path.stat().st_mtime > older_than_s:
+            path.unlink()
+    except OSError:
+        pass
 
 
 PARTIAL_SUFFIX = ".partial"  # write_whole's files before they are renamed in: ".{name}.{random}.partial"

@@ -223,6 +223,10 @@ def test_entries_get_the_mode_open_gives_and_prune_removes_a_killed_runs_partial
     disk_cache.limit_size(10**9)
     assert disk_cache.prune() == [] and not dead.exists() and live.exists() and path.exists()
     assert elsewhere.exists() and odd.exists()  # another host's process cannot be looked up here
+    for old in (elsewhere, elsewhere / "mean.npy"):  # untouched for two days: abandoned, whoever wrote it
+        os.utime(old, (1_000_000, 1_000_000))
+    disk_cache.prune()
+    assert not elsewhere.exists() and odd.exists()
     disk_cache.limit_size(None)
 
 
@@ -244,3 +248,11 @@ def test_write_whole_writes_through_a_link_keeps_a_replaced_files_mode_and_repla
         write_whole({real: lambda out: out.write(b"newer"), tmp_path / "in-the-way": lambda out: out.write(b"x")})
     assert real.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["in-the-way", "link.html",
                                                                                          "real.html"]
+    with pytest.raises(ValueError, match="are one file"):
+        write_whole({link: lambda out: out.write(b"a"), real: lambda out: out.write(b"b")})
+    killed, going = tmp_path / ".real.html.0a0a.partial", tmp_path / ".real.html.0b0b.partial"
+    for left in (killed, going):
+        left.write_bytes(b"half")
+    os.utime(killed, (1_000_000, 1_000_000))  # a killed run's, long ago: removed by the next whole write
+    write_whole({real: lambda out: out.write(b"newest")})
+    assert not killed.exists() and going.exists() and real.read_text() == "newest"
