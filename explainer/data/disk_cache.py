@@ -207,7 +207,8 @@ def partial_folder(folder: Path) -> Path:
 
 def remove_if_abandoned(entry: Path) -> bool:
     """Remove a partial entry whose writing process, of this host, is gone (True when removed). A live process's,
-    one of a process id reused since, and another host's (a cache shared over the network) stay."""
+    one of a process id reused since, and another host's (a cache shared over the network) stay until nothing in
+    them has been written for UNTOUCHED_S."""
     if ANY_PARTIAL.fullmatch(entry.name) is None:
         return False
     match = PARTIAL.fullmatch(entry.name)
