@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from explainer.capture.validation import InputError, is_count
+
+if TYPE_CHECKING:  # the options are read without torch
+    from explainer.loading.bundle import ModelBundle
 
 BASELINES = ("pad", "mask", "zero")  # what replaces text tokens: the pad token, the mask token, zero embeddings
 STOPS = ("error_bound", "delta")  # what adaptive IG (ig_adaptive.py) stops on
@@ -82,7 +85,7 @@ def enumerable(features: int, samples: int) -> bool:
     return features <= 20 and 2**features - 2 <= samples
 
 
-def offered_baselines(bundle: Any) -> tuple[str, ...]:
+def offered_baselines(bundle: ModelBundle) -> tuple[str, ...]:
     """BASELINES the model's tokenizer can build: "mask" only with a mask token (GPT-2's, Llama's, RoBERTa-BPE's
     have none; chosen, the page was left empty but for a line saying so)."""
     return tuple(b for b in BASELINES if b != "mask" or bundle.tokenizer.mask_token_id is not None)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explainer.capture.validation import InputError, validate_text  # light: no torch while parsing
+from explainer.capture.validation import CUT_LEFT_ELSEWHERE, InputError, validate_text  # light: no torch
 from explainer.data.folders import missing_folders, remove_made  # light: pathlib only
 
 if TYPE_CHECKING:  # only for annotations: the commands import torch and the loaders when they run
@@ -614,9 +614,9 @@ def note_long_rows(bundle: ModelBundle, data: LabelledData, lengths: np.ndarray 
             where += f" of {data.row_files[first]}"
         rows, judged = ("1 row holds", "its beginning") if len(longer) == 1 else (
             f"{len(longer):,} rows hold", "the beginning of each")
-        elsewhere = " (its tokenizer is set to keep the end: truncation_side 'left')" * bundle.cuts_left_elsewhere
         print(f"note: {rows} more tokens than {as_offered(bundle.name)} reads ({bundle.max_length:,} with special "
-              f"tokens; first on {where}): only {judged} is judged{elsewhere}", file=sys.stderr)
+              f"tokens; first on {where}): only {judged} is judged"
+              + ("." + CUT_LEFT_ELSEWHERE) * bundle.cuts_left_elsewhere, file=sys.stderr)
     return len(longer)
 
 

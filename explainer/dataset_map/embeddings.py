@@ -292,6 +292,20 @@ def open_store(folder: Path) -> EmbeddingStore | None:
         return None
 
 
+def move_store_in(partial: Path, folder: Path, rows: int) -> None:
+    """Rename the whole store built at `partial` to `folder` (visible only when whole), replacing what is there; a
+    whole store of `rows` rows another process moved in just before is read instead. OSError when neither."""
+    try:
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # rmtree leaves a file where the
+            folder.unlink()  # store goes, and the move failed on every later run (NotADirectoryError)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(partial, folder)
+    except OSError:
+        other = open_store(folder)
+        if other is None or other.rows != rows:
+            raise
+
+
 def embed_dataset(
     bundle: ModelBundle,
     data: LabelledData,
@@ -338,15 +352,10 @@ def embed_dataset(
         if written is None or not written.is_complete():
             raise MapError("the embedding pass did not cover every row")
         try:
-            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # rmtree leaves a file where the
-                folder.unlink()  # store goes, and the move failed on every later run (NotADirectoryError)
-            shutil.rmtree(folder, ignore_errors=True)
-            os.replace(partial, folder)  # visible only when whole
+            move_store_in(partial, folder, len(data))
         except OSError as error:
-            other = open_store(folder)  # another process put the same store in place just now: that one is read
-            if other is None or other.rows != len(data):
-                raise StoreUnwritable(f"the map keeps its vectors on disk, under {folder.parent}, which "
-                                      f"{disk_cache.unwritable(error)}") from None
+            raise StoreUnwritable(f"the map keeps its vectors on disk, under {folder.parent}, which "
+                                  f"{disk_cache.unwritable(error)}") from None
         disk_cache.prune()
     finally:
         shutil.rmtree(partial, ignore_errors=True)

@@ -222,10 +222,15 @@ def seed_caches(bundle: ModelBundle, results: Results) -> LabelledData:
 
 def import_embeddings(bundle: ModelBundle, results: Results, data: LabelledData) -> Path:
     """Copy a map run's vectors into the embedding store the data-set map reads (a block of rows at a time)."""
-    import os
     import shutil
 
-    from explainer.dataset_map.embeddings import BatchEmbeddings, EmbeddingStore, open_store, store_folder
+    from explainer.dataset_map.embeddings import (
+        BatchEmbeddings,
+        EmbeddingStore,
+        move_store_in,
+        open_store,
+        store_folder,
+    )
 
     folder = store_folder(bundle, data, results.beacon_threshold())
     if open_store(folder) is not None:
@@ -270,12 +275,7 @@ def import_embeddings(bundle: ModelBundle, results: Results, data: LabelledData)
             slot += len(rows)
         if store is None or not store.is_complete():
             raise ResultsError(f"{results.folder}: the map run's vectors do not cover every row")
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(partial, folder)
-        except OSError:
-            if open_store(folder) is None:  # not another process's same import, put in place just now
-                raise
+        move_store_in(partial, folder, results.manifest.rows)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder

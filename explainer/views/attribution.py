@@ -7,7 +7,7 @@ user text may contain markup and plotly interprets a subset of HTML in its strin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from explainer.attribution.faithfulness import Agreement, Faithfulness
     from explainer.attribution.graph import AttentionAttribution, AttributionGraph
     from explainer.attribution.result import Attribution
+    from explainer.loading.bundle import ModelBundle
 
 DIVERGING = "RdBu"  # red against the label, blue for it
 ONE_SIDED = "Purples"  # unsigned scores: how much a token weighs, never for or against a label
@@ -445,7 +446,7 @@ def convergence_caption(result: Attribution) -> str:
     return " · ".join(parts)
 
 
-def baselines_help(bundle: Any) -> str:
+def baselines_help(bundle: ModelBundle) -> str:
     """The Baseline picker's help (markdown) for this model: which token "pad" is where the checkpoint names no pad
     token, and why "mask" is missing."""
     said = ("What replaces text tokens (integrated gradients, occlusion, LIME, KernelSHAP, faithfulness); special "
