@@ -77,7 +77,7 @@ def put_in_place(stage: Path, out: Path) -> list[str]:
     REPLACED inside `out` (one file system: `stage` is inside `out` too), then the new ones into `out`: a rename
     that fails, or a signal, midway moves every file back, so `out` holds the old model whole, never the new card
     and config beside the old weights, and `stage` the new one. The new files get the modes the umask gives a new
-    file (safetensors writes its weights 0600)."""
+    file (safetensors writes its weights 0600) where the file system keeps modes."""
     new = sorted(path.name for path in stage.iterdir() if path.name != OWNER)  # the run's claim stays behind
     old = [name for name in dict.fromkeys([*new, *MODEL_FILES]) if (out / name).is_file()]
     kept = out / REPLACED
@@ -97,7 +97,10 @@ def put_in_place(stage: Path, out: Path) -> list[str]:
     shutil.rmtree(kept, ignore_errors=True)
     mode = _new_file_mode()
     for name in new:
-        os.chmod(out / name, mode)
+        try:
+            os.chmod(out / name, mode)
+        except OSError:  # a file system without modes (vfat, some network shares): the model is in place all the same
+            pass
     return [name for name in old if name in MODEL_FILES and name not in new]
 
 

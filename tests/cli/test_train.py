@@ -396,3 +396,21 @@ def test_skipped_rows_are_named_by_line_as_evaluate_names_them(tmp_path, capsys)
     train_main(tiny_run(tmp_path, str(tmp_path / "model"), "baseline"))
     err = capsys.readouterr().err
     assert "dev: skipped 2 rows, first: line 34: empty text; line 35: missing label" in err, err
+
+
+def test_a_file_system_without_modes_still_gets_the_model(tmp_path, monkeypatch, capsys):
+    """chmod raises on vfat and some network shares: the run said the model could not be moved in (naming an empty
+    stage as where it was) although every file was in place."""
+    from explainer.training import finalize
+
+    tiny_inputs(tmp_path)
+    out = tmp_path / "model"
+
+    def chmod(path, mode):
+        raise PermissionError(1, "Operation not permitted", str(path))
+
+    monkeypatch.setattr(finalize.os, "chmod", chmod)
+    train_main(tiny_run(tmp_path, str(out), "baseline"))
+    assert capsys.readouterr().out.startswith(f"wrote {out}: ")
+    assert not (out / ".training").exists()
+    assert load_model(out).label_names == ("negative", "positive")
