@@ -28,6 +28,7 @@ def apply() -> DemoConfig | None:
     except DemoConfigError as error:
         st.set_option("client.showErrorDetails", "none")
         logging.getLogger("explainer.demo").error("the demo config cannot be used: %s", error)
+        cap_uploads(0)  # the upload endpoint takes files whatever the page shows: none while the demo is broken
         st.error(NOT_CONFIGURED)
         st.stop()
     if demo is not None:

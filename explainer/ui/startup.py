@@ -108,13 +108,14 @@ WARMED: set[str] = set()  # model names loaded at server start (the sidebar says
 def cap_demo_uploads() -> None:
     """At server start (serve.py), in demo mode: Streamlit's upload limit lowered to the config's (ui/demo.py's
     cap_uploads, which every run applies too), before a first visitor's session exists. A config that cannot be
-    used caps nothing here: every page then stops before it could offer an uploader."""
+    used takes no uploads at all: every page stops, but the endpoint would still take a file for a live session."""
     from explainer.serving.demo import DemoConfigError, active_demo
     from explainer.ui.demo import cap_uploads
 
     try:
         demo = active_demo()
     except DemoConfigError:
+        cap_uploads(0)
         return
     if demo is not None:
         cap_uploads(demo.limits.max_upload_mb)

@@ -366,14 +366,34 @@ def test_a_broken_config_stops_the_app_without_naming_server_paths(tmp_path, mon
     config.write_text(f'[[models]]\nname = "sst2-baseline"\n[[data]]\nname = "d"\npath = "{tmp_path}/gone.csv"\n')
     monkeypatch.setenv("EXPLAINER_DEMO", str(config))
     _load_cached.cache_clear()
+    uploads = streamlit_config.get_option("server.maxUploadSize")
     try:
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
         assert not app.exception
         assert [e.value for e in app.error] == [NOT_CONFIGURED] and str(tmp_path) not in shown(app)
         assert not app.get("plotly_chart") and st.get_option("client.showErrorDetails") == "none"
         assert "gone.csv" in caplog.text and "does not exist" in caplog.text  # the operator still learns why
+        # Streamlit's upload endpoint takes files for a live session whatever the page shows: it took 200 MB ones
+        assert streamlit_config.get_option("server.maxUploadSize") == 0
     finally:
         st.set_option("client.showErrorDetails", "full")
+        streamlit_config.set_option("server.maxUploadSize", uploads)
+
+
+def test_the_server_start_takes_no_uploads_under_a_broken_config(tmp_path, monkeypatch):
+    from explainer.serving.demo import _load_cached
+    from explainer.ui.startup import cap_demo_uploads
+
+    config = tmp_path / "broken.toml"
+    config.write_text("this is not TOML [")
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    _load_cached.cache_clear()
+    before = streamlit_config.get_option("server.maxUploadSize")
+    try:
+        cap_demo_uploads()  # what serve.py's lifespan calls as the server comes up
+        assert streamlit_config.get_option("server.maxUploadSize") == 0
+    finally:
+        streamlit_config.set_option("server.maxUploadSize", before)
 
 
 def test_a_missing_bertviz_install_is_said_without_the_install_path(demo, monkeypatch, tmp_path):
