@@ -149,7 +149,7 @@ def keep_choice(key: str) -> None:
 
 def end_run() -> None:
     """Last thing in every run, however it ends (app.py's finally): send this run's options in one address."""
-    from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
     pending = st.session_state.pop(PENDING_KEY, None)
     if pending is not None:
@@ -157,8 +157,10 @@ def end_run() -> None:
             # Sent even when unchanged: a run that ends in a rerun loses its last messages, and an address the
             # server already holds would never be sent again (the browser adds no entry for an unchanged one).
             _apply(pending, always=True)
-        except (StopException, RerunException):  # a stop or rerun asked meanwhile: the next run sends it again
+        except StopException:  # a stop asked meanwhile: nothing more is sent
             pass
+        # A RerunException goes on: it carries the rerun asked meanwhile (a click on another page while the text
+        # box's change was running), which Streamlit hands over only once; caught here, that click was lost.
 
 
 def stop() -> NoReturn:

@@ -115,3 +115,41 @@ def test_a_page_that_stops_early_still_sends_its_link_and_the_report_reads_it(tm
     assert not app.exception and app.error  # the page stopped with its message
     assert app.query_params["data"] == missing
     assert app.session_state[ADDRESS_KEY]["data"] == missing
+
+
+def _a_click_arrives_as_the_run_sends_its_link():
+    """A run that publishes its options; on its first run a rerun is asked (what a click does) while the app's last
+    step sends the link, as Streamlit's server does when a request lands just as a run ends."""
+    import streamlit as st
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+
+    from explainer.ui import links
+
+    runs = st.session_state["runs"] = st.session_state.get("runs", 0) + 1
+    address = links._address
+
+    def click_meanwhile(options):
+        get_script_run_ctx().script_requests.request_rerun(RerunData(query_string="layer=1"))
+        return address(options)
+
+    links.begin_run()
+    try:
+        links.publish_options({"layer": str(runs)})
+        if runs == 1:
+            links._address = click_meanwhile
+    finally:
+        try:
+            links.end_run()
+        finally:
+            links._address = address
+    st.markdown(f"run {runs}")
+
+
+def test_a_rerun_asked_while_the_link_is_sent_is_not_lost():
+    """Streamlit hands a pending rerun to the run once, as the exception a yield point raises: end_run caught it
+    while sending the link, so the click that asked for it did nothing (a second click was needed)."""
+    app = AppTest.from_function(_a_click_arrives_as_the_run_sends_its_link, default_timeout=60).run()
+    assert not app.exception, app.exception
+    assert app.session_state["runs"] == 2 and [m.value for m in app.markdown] == ["run 2"]
+    assert app.query_params["layer"] == "2"
