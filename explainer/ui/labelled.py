@@ -310,12 +310,17 @@ def seed_data_widgets(prefix: str, results_kinds: Sequence[str] = PREDICTION_KIN
 
 
 def data_link(choice: DataChoice) -> dict[str, str]:
-    """The link options that reproduce `choice` (empty values leave the link: see links.publish_options)."""
+    """The link options that reproduce `choice` (empty values leave the link: see links.publish_options). In demo
+    mode the source is a link option of its own (seed_data_widgets reads source=): an upload chosen is said there,
+    so Back to the data set chosen before leaves the uploader; the first source, and one the demo lacks, leave
+    it (a stale source= from another link was told again on every reopening)."""
+    demo = demo_mode.config() is not None
     return {
         "data": choice.path.strip() if choice.kind in (SOURCES[2], LISTED) else "",
         "results": choice.path.strip() if choice.kind == RESULTS else "",
         "text_column": choice.text_column or "",
         "label_column": choice.label_column or "",
+        **({"source": choice.kind if choice.kind in sources()[1:] else ""} if demo else {}),
     }
 
 

@@ -579,3 +579,30 @@ def test_a_linked_results_folder_is_told_as_not_offered(demo, tmp_path):
         said = shown(app)
         assert "The link names a data set this demo does not offer; choose one from the list." in said, page
         assert str(tmp_path) not in said, page
+
+
+def test_back_from_the_uploader_returns_to_the_data_set_chosen_before(tmp_path, monkeypatch):
+    """The source was read from the link (source=) but never written to it: Back from "Upload a file" restored
+    data= and the app rewrote the address without it, the uploader still shown (and Forward lost)."""
+    from explainer.serving.demo import _load_cached
+    from tests.app.test_link_history_app import back_to
+
+    config = tmp_path / "uploads.toml"
+    config.write_text('[limits]\nmax_upload_mb = 1\n[[models]]\nname = "sst2-baseline"\n'
+                      f'[[data]]\nname = "challenge"\npath = "{ROOT / "assets" / "challenge_set.csv"}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    _load_cached.cache_clear()
+    uploads = streamlit_config.get_option("server.maxUploadSize")
+    try:
+        app = run({"source": "Path on this machine"}, page="app_pages/errors.py")
+        assert "source" not in app.query_params  # told once and left: no toast again on every reopening
+        entry = dict(app.query_params)
+        assert entry["data"] == "challenge"
+        app.radio(key="errors_source").set_value(SOURCES[1]).run()
+        assert app.query_params["source"] == SOURCES[1] and "data" not in app.query_params
+        back_to(app, entry, monkeypatch)
+        assert app.session_state["errors_source"] == LISTED
+        assert dict(app.query_params) == entry
+    finally:
+        st.set_option("client.showErrorDetails", "full")
+        streamlit_config.set_option("server.maxUploadSize", uploads)
