@@ -7,6 +7,7 @@ prints."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -127,16 +128,18 @@ def _new_file_mode() -> int:
 def dev_scorer(
     dev: LabelledData, label_names: Sequence[str], device, monitor: Callable[[str], None] | None = None
 ) -> Callable:
-    """The checkpoint score `training.loop.train` keeps the best of: dev accuracy with every MLP run. With
-    `monitor`, a model with beacons is also run at MONITOR_TAU and `monitor` gets a line with that accuracy and
-    skip rate (how far the gates have come; retrofit training logs it)."""
+    """The checkpoint score `training.loop.train` keeps the best of: dev accuracy with every MLP run (NaN where an
+    output is not finite). With `monitor`, a model with beacons is also run at MONITOR_TAU and `monitor` gets a
+    line with that accuracy and skip rate (how far the gates have come; retrofit training logs it)."""
     labels = np.asarray(dev.labels)
 
     def score(model, tokenizer) -> float:
         bundle = ModelBundle("training", model, tokenizer, tuple(label_names), device,
                              max_length=readable_length(model, tokenizer))  # what load_model will say
-        predicted = predict(bundle, dev.texts, batch_size=128, beacon_threshold=0.0).predicted
-        accuracy = float((predicted == labels).mean())
+        dense = predict(bundle, dev.texts, batch_size=128, beacon_threshold=0.0)
+        if not np.isfinite(dense.probabilities).all():
+            return math.nan  # fit says the run diverged: such a model read every text as its first label
+        accuracy = float((dense.predicted == labels).mean())
         if monitor and getattr(model.config, "use_beacons", False):
             gated = predict(bundle, dev.texts, batch_size=128, beacon_threshold=MONITOR_TAU)
             gated_accuracy = float((gated.predicted == labels).mean())

@@ -101,7 +101,8 @@ def train(
     progress: Callable[[int, int, dict[str, float]], None] | None = None,
     tokenizer: PreTrainedTokenizerFast | None = None,
 ) -> dict:
-    """Train, keep the checkpoint with the best `evaluate_fn` score (dev accuracy) in `out_dir`, return a log.
+    """Train, keep the checkpoint with the best `evaluate_fn` score (dev accuracy; NaN: outputs not finite, which
+    ends training as diverged) in `out_dir`, return a log.
 
     From scratch, without `tokenizer`, a WordPiece tokenizer is trained on `texts` first. Note: `tokenizers`'
     trainer breaks ties in hash-map order, so its vocabulary differs slightly between processes and a rerun with
@@ -213,6 +214,10 @@ def fit(
                     raise TrainingDiverged(f"training diverged at step {step}: weights are no longer finite (try a "
                                            f"lower --learning-rate than {settings.learning_rate:g})")
                 score = evaluate_fn(model, tokenizer)
+                if math.isnan(score):  # finite weights of ~1e6 can still give NaN logits: a model of no numbers
+                    raise TrainingDiverged(f"training diverged at step {step}: the model's outputs on the dev texts "
+                                           "are no longer finite (try a lower --learning-rate than "
+                                           f"{settings.learning_rate:g})")
                 history.append({"step": step, "epoch": step / steps_per_epoch, "loss": out.loss.item(),
                                 "dev_accuracy": score})
                 if score > best:

@@ -414,3 +414,18 @@ def test_a_file_system_without_modes_still_gets_the_model(tmp_path, monkeypatch,
     assert capsys.readouterr().out.startswith(f"wrote {out}: ")
     assert not (out / ".training").exists()
     assert load_model(out).label_names == ("negative", "positive")
+
+
+def test_finite_weights_whose_outputs_are_not_finite_are_a_diverged_run(tmp_path, capsys):
+    """--learning-rate 1e6 in one step: weights of about 1e6, all finite, and every dev output NaN. It was saved as
+    finished, its card quoting accuracy 0.5 (every text read as the first label) and `trace` printing null
+    probabilities."""
+    tiny_inputs(tmp_path)
+    out = tmp_path / "model"
+    args = tiny_run(tmp_path, str(out), "thought-beacon") + ["--learning-rate", "1e6", "--batch-size", "64"]
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert "training diverged at step 1: the model's outputs on the dev texts are no longer finite" in err, err
+    assert not out.exists()
