@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from explainer.views.text import code_span  # a file name with a backtick ended the card's span: HTML reached it raw
+from explainer.views.text import code_span, markdown_literal  # a name with a backtick or <img> reached HTML raw
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
@@ -84,7 +84,7 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
     # What the beacons gate: a from-scratch layer's MLP, a BERT layer's feed-forward block.
     block, unit = ("feed-forward block", "feed-forward") if retrofit else ("MLP", "MLP")
     lines = [
-        f"# {name}",
+        f"# {markdown_literal(name)}",  # the --out folder's name
         "",
         *(_retrofit_intro(metrics, ours) if retrofit else _scratch_intro(metrics, ours)),
         "",
@@ -134,12 +134,12 @@ def _setting(key: str, value: Any, training: dict[str, Any]) -> str:
     """A hyper-parameter as asked; the vocabulary also as trained when the training text held fewer words."""
     vocabulary = training.get("vocabulary")
     if key == "backbone":
-        return _base_name(value)
+        return markdown_literal(_base_name(value))
     if key == "vocab_size" and vocabulary is not None and vocabulary < value:
         return f"{value} (at most; the trained tokenizer has {vocabulary})"
     if key == "vocab_size" and vocabulary is not None and vocabulary > value:  # special tokens and alphabet need more
         return f"{value} (asked; the trained tokenizer has {vocabulary}: its special tokens and alphabet need them)"
-    return str(value)
+    return markdown_literal(value) if isinstance(value, str) else str(value)  # --backbone-sha256 takes any text
 
 
 def _tokenizer_sentence(retrofit: bool, reused: str | None, vocabulary: int | None) -> str:
@@ -191,7 +191,7 @@ def _retrofit_intro(metrics: dict[str, Any], ours: bool) -> list[str]:
         + (", marker bank, routers, marker projections, beacons and gates" if ours else "")
         + "), the config, the tokenizer, `metrics.json` and this card. The base weights are not copied: "
         f"`explainer.load_model` finds them offline {found}, refuses them unless `model.safetensors` has SHA-256 "
-        f"`{base.get('sha256', '?')}`, "
+        f"{code_span(str(base.get('sha256', '?')))}, "
         "and merges the LoRA deltas into them.",
     ]
 
@@ -222,7 +222,8 @@ def _not_learned(dev: dict[str, Any]) -> str | None:
     if dev["accuracy"] > share:
         return None
     return (f"Its dev accuracy ({dev['accuracy']:.4f}) is no better than always predicting "
-            f"`{dev['label_names'][most]}` ({share:.4f}, that label's share of dev): it has not learned the task.")
+            f"{code_span(str(dev['label_names'][most]))} ({share:.4f}, that label's share of dev): it has not learned "
+            "the task.")
 
 
 def _pruning_note(metrics: dict[str, Any]) -> list[str]:
@@ -299,9 +300,9 @@ def _retrofit_training(metrics: dict[str, Any], ours: bool) -> str:
     settings = training["settings"]
     stopped = " (stopped by its time limit)" if training.get("stopped_by_time_limit") else ""
     epochs = training["steps"] * settings["batch_size"] / training["n_train"]
+    command = f"python -m explainer train --backbone {_base_name(settings['backbone'])} --arch {settings['arch']} ..."
     return (
-        f"`python -m explainer train --backbone {_base_name(settings['backbone'])} --arch {settings['arch']} ...` on "
-        "this CPU: "
+        code_span(command) + " on this CPU: "
         f"{training['steps']} steps{stopped} of {settings['batch_size']} {_rows(metrics)} drawn from "
         f"{_train_file(metrics)} ({training['n_train']} {_rows(metrics)}), i.e. about {epochs:.2f} "
         "epochs; checkpoint chosen on dev accuracy "

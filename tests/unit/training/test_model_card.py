@@ -177,3 +177,27 @@ def test_a_model_without_markers_lists_no_marker_settings():
     # and its mechanisms section said no more than a bank of K markers routing every token
     assert "**This model has no thought markers** (trained with `--num-markers 0`)" in card
     assert "This model has no thought markers" not in render_card("both", _shipped_metrics("sst2-thought-beacon"))
+
+
+def test_names_and_settings_reach_the_card_as_text():
+    """The --out folder's name was the heading as written, setting values and the base's name went into the
+    table raw, and the retrofit command's hand-written backticks let a name with one close them: a live
+    <img onerror> or <script> in README.md (hub viewers render a card's HTML)."""
+    from markdown_it import MarkdownIt
+
+    from explainer.training.model_card import render_card
+
+    retrofit = _shipped_metrics("sst2-minilm-thought-beacon")
+    retrofit["training"]["settings"]["backbone"] = "/models/<img src=x onerror=alert(1)>`x"
+    retrofit["training"]["settings"]["backbone_sha256"] = "<script>x</script>"
+    retrofit["dev"]["label_names"] = ["<i>neg</i>`", "pos"]
+    retrofit["dev"].update(accuracy=0.5, confusion=[[5, 0], [5, 0]])  # "no better than always predicting" it
+    scratch = _shipped_metrics("sst2-baseline")
+    scratch["training"]["settings"]["dropout"] = "<b onmouseover=alert(2)>|x"
+    for metrics in (retrofit, scratch):
+        html = MarkdownIt("commonmark").enable("table").render(render_card("<b onmouseover=alert(3)>x", metrics))
+        assert "<img" not in html and "<script" not in html and "<b " not in html and "<i>" not in html, html
+        assert "&lt;b onmouseover=alert(3)&gt;x</h1>" in html
+    card = render_card("mine", retrofit)
+    assert "<img src=x onerror=alert(1)>`x --arch thought-beacon ...`` on this CPU" in card
+    assert "no better than always predicting `` <i>neg</i>` `` (0.5000" in card
