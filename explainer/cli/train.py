@@ -18,7 +18,7 @@ from pathlib import Path
 
 from explainer.cli.common import at_least_one, describe, fail, unit_interval, writing_to
 from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
-from explainer.training.settings import TOKENIZER_FILES, TrainSettings, settings_problems
+from explainer.training.settings import RETROFIT_ONLY, TOKENIZER_FILES, TrainSettings, settings_problems
 
 LABEL_NAMES = ("negative", "positive")
 
@@ -88,6 +88,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     problems = settings_problems(settings)
     if problems:
         parser.error("; ".join(problems))
+    defaults = TrainSettings()
+    retrofit_only = [f"--{name.replace('_', '-')}" for name in RETROFIT_ONLY
+                     if getattr(settings, name) != getattr(defaults, name)]
+    if retrofit_only and not settings.backbone:  # ignored in silence, yet listed on the card as if used
+        parser.error(f"{' and '.join(retrofit_only)} {'is' if len(retrofit_only) == 1 else 'are'} for a --backbone "
+                     "retrofit: training from scratch has no LoRA adapters and no base")
     if settings.backbone and args.tokenizer is not None:  # a retrofit reads with its base's tokenizer: it was
         # ignored, yet recorded in metrics.json as the tokenizer used
         parser.error("--tokenizer is for training from scratch: a --backbone model reads with its base's tokenizer")

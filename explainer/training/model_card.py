@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from explainer.training.settings import RETROFIT_ONLY
 from explainer.views.text import code_span, markdown_literal  # a name with a backtick or <img> reached HTML raw
 
 
@@ -40,6 +41,7 @@ OURS_ONLY = {"num_markers", "marker_temperature", "beacon_sparsity", "marker_con
 MARKERS_ONLY = {"marker_temperature", "marker_confidence", "marker_balance"}  # of those, the markers' alone
 # Settings that shape only the from-scratch encoder (a retrofit's base fixes them); a retrofit card leaves them out.
 SCRATCH_ONLY = {"vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"}
+SCRATCH_UNUSED = {"backbone", *RETROFIT_ONLY}  # what a from-scratch card leaves out: no base, no LoRA
 
 
 # What the shipped cards say of their data (their metrics have no "data" record: they were trained before `train`
@@ -106,7 +108,8 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
         lines += ["", not_learned]
     lines += _challenge_table(metrics["challenge"])
     reused = training.get("tokenizer_from")  # --tokenizer: --vocab-size shaped nothing
-    hidden = (SCRATCH_ONLY if retrofit else {"vocab_size"} if reused else set()) | (set() if ours else OURS_ONLY)
+    hidden = (SCRATCH_ONLY if retrofit else {"vocab_size", *SCRATCH_UNUSED} if reused else set(SCRATCH_UNUSED)) | (
+        set() if ours else OURS_ONLY)
     if ours and not settings.get("num_markers", 1):  # --num-markers 0: the marker settings shaped nothing
         hidden |= MARKERS_ONLY
     lines += [
@@ -232,10 +235,11 @@ def _pruning_note(metrics: dict[str, Any]) -> list[str]:
     dev = metrics["dev"]
     if dev["skip_rate"] <= 0.95 or _not_learned(dev):
         return []
+    markers = " and the thought markers" if metrics["training"]["settings"].get("num_markers", 1) else ""
     return [
         "",
         f"At its shipped tau the model skips {_pct(dev['skip_rate'])} of MLP evaluations: training routed the "
-        "decision through attention and the thought markers, and the MLPs can be dropped with "
+        f"decision through attention{markers}, and the MLPs can be dropped with "
         f"{'no loss' if dev['accuracy'] >= metrics['dev_dense']['accuracy'] else 'little loss'} of accuracy "
         "against running them all. The beacons act as a learned pruning of the MLPs here rather than a "
         "per-token choice.",

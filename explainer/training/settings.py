@@ -42,6 +42,9 @@ class TrainSettings:
     time_limit_minutes: float = 0.0  # stop (evaluating and keeping the best checkpoint) after this long; 0: none
 
 
+RETROFIT_ONLY = ("backbone_sha256", "lora_rank", "lora_alpha")  # settings only a --backbone run reads
+
+
 def settings_problems(settings: TrainSettings) -> list[str]:
     """What is out of range in `settings` (empty when it can train): checked before any work, so a bad value is a
     clear message, not a ZeroDivisionError or an empty checkpoint folder minutes later."""

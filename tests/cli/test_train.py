@@ -89,7 +89,9 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
      (["--out-is-a-file"], "is a file"), (["--one-label"], "has only the label 'positive' in the rows trained on"),
      (["--one-label-dev"], "has only the label 'positive': the dev file picks the checkpoint"),
      (["--max-length", "2"], "max_length must be at least 3"),  # nothing cut, while the model said it read 2
-     (["--backbone", "base", "--tokenizer", "tok"], "--tokenizer is for training from scratch")],  # recorded, unused
+     (["--backbone", "base", "--tokenizer", "tok"], "--tokenizer is for training from scratch"),  # recorded, unused
+     (["--lora-rank", "99"], "--lora-rank is for a --backbone retrofit"),  # listed on the card, unused
+     (["--backbone-sha256", "ab", "--lora-alpha", "2"], "--backbone-sha256 and --lora-alpha are for a --backbone")],
 )
 def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra, complaint):
     (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\n")

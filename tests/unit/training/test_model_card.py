@@ -201,3 +201,20 @@ def test_names_and_settings_reach_the_card_as_text():
     card = render_card("mine", retrofit)
     assert "<img src=x onerror=alert(1)>`x --arch thought-beacon ...`` on this CPU" in card
     assert "no better than always predicting `` <i>neg</i>` `` (0.5000" in card
+
+
+def test_a_from_scratch_card_lists_no_retrofit_setting_and_credits_no_absent_markers():
+    """A from-scratch card listed lora_rank, lora_alpha and backbone_sha256 (shaping nothing; `train` took
+    --lora-rank 99 without --backbone in silence), and a model with --num-markers 0 that skips nearly every MLP was
+    said to route its decision "through attention and the thought markers" above "This model has no thought
+    markers"."""
+    from explainer.training.model_card import render_card
+
+    metrics = _shipped_metrics("sst2-thought-beacon")
+    metrics["training"]["settings"].update(backbone="", backbone_sha256="", lora_rank=99, lora_alpha=16.0,
+                                           num_markers=0)
+    metrics["dev"].update(skip_rate=0.99)
+    card = render_card("mine", metrics)
+    assert "lora" not in card and "backbone" not in card
+    assert "training routed the decision through attention, and the MLPs can be dropped" in card
+    assert "thought markers, and" not in card
