@@ -79,9 +79,8 @@ if trace is not None:
                     else:
                         chart(views.position_map(patched, which), f"patch_{which}")
             chart(views.patched_heads(patched), "patch_heads")
-            top = patched.top_heads(5)
-            st.dataframe(views.top_heads_table(top, "restored"), hide_index=True, key="causal_patch_table")
-            causal_ui.open_buttons(top, "causal_patch_open")
+            causal_ui.top_heads(patched.top_heads(5), "restored", "causal_patch",
+                                "No head restores any of the logit difference on its own.")
 
     st.subheader("Head ablation")
     st.caption(
@@ -121,6 +120,5 @@ if trace is not None:
     st.caption(views.rank_correlation_caption(ablation.importance, values, field_title(statistic)))
     if ablation.mlp is not None or ablation.marker_off is not None or ablation.gate_pinned is not None:
         chart(views.layer_effects(ablation), "layers")
-    top = ablation.top_heads(5)
-    st.dataframe(views.top_heads_table(top, "logit change"), hide_index=True, key="causal_ablation_table")
-    causal_ui.open_buttons(top, "causal_ablation_open")
+    causal_ui.top_heads(ablation.top_heads(5), "logit change", "causal_ablation",
+                        "No head's removal lowers the target logit: none supports it on its own.")

@@ -63,10 +63,11 @@ class Ablation(FrozenArrays):
         return -self.heads
 
     def top_heads(self, count: int = 10) -> list[tuple[int, int, float]]:
-        """(layer, head, target logit change) of the heads whose removal lowers the target logit most."""
+        """(layer, head, target logit change) of the heads whose removal lowers the target logit most: at most
+        `count`, and only those it lowers (a head whose removal raises it does not support the target)."""
         order = np.argsort(self.heads, axis=None, kind="stable")[:count]
         heads = self.heads.shape[1]
-        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order]
+        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order if self.heads.flat[i] < 0]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -115,7 +116,8 @@ class Patching(FrozenArrays):
         return self.logit_difference_corrupted + np.asarray(share) * gap
 
     def top_heads(self, count: int = 10) -> list[tuple[int, int, float]]:
-        """(layer, head, restored share), largest share first."""
-        order = np.argsort(-self.heads, axis=None, kind="stable")[:count]
+        """(layer, head, restored share), largest share first: at most `count`, and only heads that restore some
+        of it (a negative share moves the run further from the clean one)."""
+        order = np.argsort(-np.nan_to_num(self.heads, nan=-np.inf), axis=None, kind="stable")[:count]
         heads = self.heads.shape[1]
-        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order]
+        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order if self.heads.flat[i] > 0]

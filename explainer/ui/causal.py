@@ -17,6 +17,7 @@ from explainer.ui import demo, links, session, text_box
 from explainer.ui import whatif as whatif_ui
 from explainer.ui.caches import get_bundle, weights_version
 from explainer.ui.problems import show_problem
+from explainer.views import causal as views
 from explainer.views.text import markdown_literal
 
 PAGE = "app_pages/causal.py"
@@ -132,6 +133,16 @@ def follow_attention_request() -> None:
     if request is not None:
         params = {key: value for key, value in links.link_params().items() if key in ("model", "text")}
         links.switch_page("app_pages/attention.py", {**params, "layer": request[0], "head": request[1]})
+
+
+def top_heads(rows: list[tuple[int, int, float]], column: str, prefix: str, none: str) -> None:
+    """The top heads' table (`column`: what the value is) with a button per head, or the sentence `none` where no
+    head qualifies (a table of heads that do the opposite read as the heads that matter)."""
+    if not rows:
+        st.caption(none)
+        return
+    st.dataframe(views.top_heads_table(rows, column), hide_index=True, key=f"{prefix}_table")
+    open_buttons(rows, f"{prefix}_open")
 
 
 def open_buttons(rows: list[tuple[int, int, float]], prefix: str) -> None:

@@ -242,3 +242,18 @@ def test_a_flip_the_finder_gives_again_for_another_text_is_written_for_that_text
     assert not any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 7
     app.text_area(key="text").input("Excellent.").run()  # back to the first pairing, which the user made too
     assert not any("another clean text" in info.value for info in app.info) and len(app.get("plotly_chart")) == 7
+
+
+def test_where_no_head_qualifies_the_page_says_so_instead_of_a_table(monkeypatch):
+    """The tables listed the five lowest changes (highest shares) whatever their sign: heads that work against the
+    target stood as its top heads, each with a button. With none that qualifies, a sentence says so."""
+    from explainer.causal.results import Ablation, Patching
+
+    monkeypatch.setattr(Ablation, "top_heads", lambda self, count=10: [])
+    monkeypatch.setattr(Patching, "top_heads", lambda self, count=10: [])
+    app = run_page({"text": CLEAN, "corrupted": CORRUPTED, "mode": "zero"})
+    assert not app.exception, app.exception
+    captions = [c.value for c in app.caption]
+    assert "No head restores any of the logit difference on its own." in captions
+    assert "No head's removal lowers the target logit: none supports it on its own." in captions
+    assert not app.dataframe and not [b for b in app.button if "in Attention" in b.label]

@@ -3,6 +3,8 @@ markers and gates, and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -27,6 +29,20 @@ def test_the_cue_head_ranks_first(cue_bundle, mode):
     assert result.head_probability[CUE_LAYER, CUE_HEAD] < -0.2
     others = np.delete(result.heads.ravel(), CUE_LAYER * result.heads.shape[1] + CUE_HEAD)
     assert np.abs(others).max() < abs(change) / 2
+
+
+def test_the_top_heads_are_only_those_whose_removal_lowers_the_target_logit(cue_bundle):
+    """The five lowest changes were listed whatever their sign: heads whose removal raised the logit stood in the
+    CLI's top_heads and the page's table, with buttons, as heads that support the target."""
+    result = ablate_heads(cue_bundle, CUE_TEXT, mode="zero")
+    lowering = int((result.heads < 0).sum())
+    assert 0 < lowering < result.heads.size  # both kinds here, so the test can fail
+    top = result.top_heads(result.heads.size)
+    assert len(top) == lowering and all(change < 0 for _, _, change in top)
+    assert [change for _, _, change in top] == sorted(change for _, _, change in top)
+    raising = result.heads.copy()
+    raising[raising < 0] *= -1
+    assert not dataclasses.replace(result, heads=raising + 1e-3).top_heads(5)
 
 
 @pytest.mark.parametrize("family", ["bert", "qwen3", "gemma"])

@@ -67,6 +67,9 @@ def test_patching_the_cue_head_restores_the_difference(cue_bundle):
     others = np.delete(result.heads.ravel(), CUE_LAYER * result.heads.shape[1] + CUE_HEAD)
     assert others.max() < 0.2  # no other head restores the cue (some push further away through the norms)
     assert result.top_heads(1)[0][:2] == (CUE_LAYER, CUE_HEAD)
+    # only heads that restore some of it: a negative share was listed among the "top" restoring heads
+    assert all(share > 0 for _, _, share in result.top_heads(result.heads.size))
+    assert len(result.top_heads(result.heads.size)) == int((result.heads > 0).sum()) < result.heads.size
     # The cue's own position carries it in the residual stream until the head has moved it (layer 1's input).
     cue = result.corrupted_tokens.index(OTHER_WORD)
     assert result.residual[CUE_LAYER, cue] > 0.9 and result.residual[CUE_LAYER + 1, cue] < 0.1
