@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainer.capture.encoding import InputError, typed_special_tokens
+from explainer.capture.encoding import InputError, UnembeddableToken, typed_special_tokens
 from explainer.capture.validation import typed_special_sentence
 from explainer.causal.ablation import truncation_note
 from explainer.causal.alignment import Alignment, EditLike, Tokenized, resolve, tokenized
@@ -103,8 +103,12 @@ def _tokenized_as(bundle: ModelBundle, text: str, who: str) -> Tokenized:
         return tokenized(bundle, text)
     except InputError as error:
         said = str(error)
-        if type(error) is not InputError or not said.startswith("The text"):
-            raise  # a subclass (an unembeddable token) keeps its type and fields for its callers
+        if not said.startswith("The text"):
+            raise
+        if isinstance(error, UnembeddableToken):  # keeps its type and fields for its callers
+            raise UnembeddableToken(who + said[len("The text"):], error.text_index, error.text) from None
+        if type(error) is not InputError:
+            raise
         raise InputError(who + said[len("The text"):]) from None
 
 

@@ -223,3 +223,17 @@ def test_forward_passes_count_every_model_call(bundle, retrofit_bundle):
         finally:
             handle.remove()
         assert result.forward_passes == len(calls), loaded.name
+
+
+def test_a_token_without_an_embedding_is_said_of_the_text_that_holds_it(checkpoint, tmp_path):
+    """Every other refusal names the clean or the corrupted text; this one said "The text holds the token ...",
+    leaving the user to guess which."""
+    from explainer import load_model
+    from explainer.capture.encoding import UnembeddableToken
+    from tests.conftest import with_unembeddable_word
+
+    added = load_model(with_unembeddable_word(checkpoint("bert"), tmp_path / "added"))
+    with pytest.raises(UnembeddableToken, match="^The clean text holds the token 'zebra'"):
+        patch(added, "A gentle zebra.", "A dull film.")
+    with pytest.raises(UnembeddableToken, match="^The corrupted text holds the token 'zebra'"):
+        patch(added, "A gentle film.", "A dull zebra.")
