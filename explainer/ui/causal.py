@@ -296,8 +296,9 @@ def follow_pair_request(model_name: str) -> None:
     text, target, search = found
     if search.best is None:
         to = f" to its true label, {markdown_literal(target)}" if target else ""
-        message = (f"No edit flips this mistake's prediction{to}, so there is no pair to patch: type one on the "
-                   "Causal page.")
+        message = (f"The search found no edit of up to 3 words that flips this mistake's prediction{to} (it scores "
+                   "the most promising edits, not every one), so there is no pair to patch: type one on the Causal "
+                   "page.")
         st.info(message)
         st.toast(message, icon=":material/info:")  # the button is far down the page; the toast shows where it is
         return
