@@ -68,7 +68,8 @@ def within_token_limit(
     if tokens > limit:
         has = f"{tokens:,}" if text_tokens is None else f"{text_tokens:,} (the model reads {tokens:,} of them)"
         shorten = "the text" if subject == "this one" else subject
-        st.info(f"This demo computes {what} for texts of at most {limit:,} tokens; {subject} has {has}. "
+        st.info(f"This demo computes {what} for texts of at most {limit:,} token{'' if limit == 1 else 's'}; "
+                f"{subject} has {has}. "
                 f"Shorten {shorten} to see it.")
         return False
     return True

@@ -46,6 +46,10 @@ RUN_COMMANDS = {"evaluate": "python -m explainer evaluate --data ... --out DIR",
 OPEN_KEY = "_open_example"  # (page, text) set by a table's callback, acted on by the next run
 
 
+class NothingChosen(DatasetError):
+    """No file chosen yet (the uploader empty, the path box blank): a prompt, shown as such, not as an error."""
+
+
 @dataclass(frozen=True)
 class DataChoice:
     """What the data widgets chose; `load(bundle)` reads it (DatasetError with the reason when it cannot)."""
@@ -83,7 +87,7 @@ class DataChoice:
         columns = {"text_column": self.text_column, "label_column": self.label_column}
         if self.kind == SOURCES[1]:
             if self.upload is None:
-                raise DatasetError("Choose a CSV, TSV, JSONL or Parquet file to upload.")
+                raise NothingChosen("Choose a CSV, TSV, JSONL or Parquet file to upload.")
             check_upload_size(self.upload.size, self.upload.name, upload_limit())
             data = load_labelled(bundle, self.upload, filename=self.upload.name, upload_limit=upload_limit(),
                                  **columns)
@@ -96,7 +100,7 @@ class DataChoice:
             return results_data(bundle, self.path, self.results_kinds)
         if self.kind == SOURCES[2] and demo_mode.config() is None:
             if not self.path.strip():
-                raise DatasetError("Enter the path of a CSV, TSV, JSONL or Parquet file on this machine.")
+                raise NothingChosen("Enter the path of a CSV, TSV, JSONL or Parquet file on this machine.")
             # A server file: its contents stay out of error messages (whoever reaches the port may type any path).
             return load_labelled(bundle, Path(self.path.strip()).expanduser(), quote_contents=False, **columns)
         if self.kind == SOURCES[0] and demo_mode.config() is None:  # called by its file name, as in the picker
@@ -430,7 +434,8 @@ def run_report(
         result = analyse(data, bar)
     except (DatasetError, ValueError) as error:
         located = data.located(error) if data is not None else str(error)  # the row's line, when one is named
-        show_problem(error if located == str(error) else located)
+        kind = "info" if isinstance(error, NothingChosen) else "error"
+        show_problem(error if located == str(error) else located, kind)
         return None
     finally:
         if bar is not None:  # a refusal too (Compare's models of other labels): no bar left over its message

@@ -80,4 +80,5 @@ def _warn_if_clamped(key: str, longest: int, target: Any) -> None:
     if st.session_state.get(key) != kept:  # changed since: the note is over
         del st.session_state[key + NOTE_SUFFIX]
         return
-    target.warning(f"The text had {length:,} characters; the first {longest:,} are kept (the most this box takes).")
+    kept = "the first is kept" if longest == 1 else f"the first {longest:,} are kept"  # a demo may allow 1
+    target.warning(f"The text had {length:,} characters; {kept} (the most this box takes).")

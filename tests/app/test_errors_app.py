@@ -109,7 +109,8 @@ def test_a_confusion_cell_in_the_link_lists_its_examples(challenge_report):
 def test_bad_files_get_clear_messages(tmp_path):
     app = open_page("app_pages/errors.py")
     app.radio(key="errors_source").set_value(SOURCES[2]).run()
-    assert any("Enter the path" in e.value for e in app.error)
+    # a prompt, not an error: nothing is wrong yet (it was a red box before the user had typed anything)
+    assert any("Enter the path" in e.value for e in app.info) and not any("Enter" in e.value for e in app.error)
 
     moods = tmp_path / "moods.csv"
     moods.write_text("text,label\ngood film,happy\nbad film,sad\n")
