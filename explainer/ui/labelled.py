@@ -191,6 +191,15 @@ def choice_tau(choice: DataChoice) -> float | None:
     return results_tau(choice.path) if choice.kind == RESULTS else None
 
 
+def cache_said(choice: DataChoice, cached: bool, what: str) -> str | None:
+    """" (`what` read from the cache)" for a result the cache held, "" for one computed now; None for an upload
+    in demo mode, which says neither: the cache is the server's, so a hit would tell a visitor that someone sent
+    the same file before."""
+    if choice.kind == SOURCES[1] and demo_mode.config() is not None:
+        return None
+    return f" ({what} read from the cache)" if cached else ""
+
+
 def tau_said(bundle: ModelBundle, tau: float | None, who: str = "the folder's") -> str:
     """", at the folder's tau 0.5" for a caption, when a folder's run set a tau that `bundle` reads (a model without
     beacons ignores it, as the command that wrote the folder said); "" otherwise."""

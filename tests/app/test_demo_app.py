@@ -606,3 +606,16 @@ def test_back_from_the_uploader_returns_to_the_data_set_chosen_before(tmp_path, 
     finally:
         st.set_option("client.showErrorDetails", "full")
         streamlit_config.set_option("server.maxUploadSize", uploads)
+
+
+def test_an_upload_in_demo_mode_never_says_it_was_read_from_the_cache(demo, monkeypatch):  # noqa: F811
+    """The cache is the server's: "(predictions read from the cache)" under a visitor's upload told them someone
+    had sent the same file before."""
+    from explainer.ui.labelled import DataChoice, cache_said
+
+    assert cache_said(DataChoice(SOURCES[1]), True, "predictions") is None
+    assert cache_said(DataChoice(SOURCES[1]), False, "predictions") is None
+    assert cache_said(DataChoice(LISTED, path="rows"), True, "predictions") == " (predictions read from the cache)"
+    monkeypatch.delenv("EXPLAINER_DEMO")  # local mode: the operator's own cache, said as before
+    assert cache_said(DataChoice(SOURCES[1]), True, "predictions") == " (predictions read from the cache)"
+    assert cache_said(DataChoice(SOURCES[1]), False, "predictions") == ""
