@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from explainer.cli.common import at_least_one, fail, writing_to
-from explainer.data.challenge import DEFAULT_PATH, PER_CAPABILITY, SEED, counts, generate, to_csv
+from explainer.data.challenge import COLUMNS, DEFAULT_PATH, PER_CAPABILITY, SEED, counts, generate, to_csv
 
 DESCRIPTION = "Write the CheckList-style labelled challenge set (text,label,capability) from its templates."
 
@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> None:
         # The shipped set is what the model cards, the Errors page and mean ablation read: another seed or size
         # would silently change them all.
         fail(f"another seed or size would overwrite the shipped {DEFAULT_PATH.name}: give --out FILE")
+    if args.out.is_file() and not _is_challenge_set(args.out):  # a user's data file was replaced in silence
+        fail(f"--out {args.out} exists and is no challenge set (its first line is not {','.join(COLUMNS)}): give "
+             "another file name, or remove it first")
     with writing_to(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(to_csv(examples), encoding="utf-8", newline="")
@@ -41,3 +44,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{capability:15s} {negative + positive:4d} rows ({negative} negative, {positive} positive)")
     print(f"{len(examples)} rows -> {args.out}")
 
+
+
+def _is_challenge_set(path: Path) -> bool:
+    """Whether `path` starts with the challenge set's header: one this command wrote, safe to write again."""
+    try:
+        with path.open("rb") as file:
+            first = file.readline(200)
+    except OSError:
+        return True  # unreadable: the write says why
+    return first.rstrip(b"\r\n") == ",".join(COLUMNS).encode()

@@ -46,3 +46,18 @@ def test_a_file_where_a_folder_should_be_is_named(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (f"error: cannot write to {tmp_path / 'afile' / 'deeper' / 'x.csv'}: "
                                                f"{tmp_path / 'afile'} is a file, not a folder")
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_a_file_that_is_no_challenge_set_is_not_written_over(tmp_path, capsys):
+    """`--out data/train.csv` replaced the user's training file in silence; a challenge set written before is
+    still written again (another seed or size)."""
+    mine = tmp_path / "train.csv"
+    mine.write_text("sentence,label\na fine film,1\n")
+    with pytest.raises(SystemExit) as exit_info:
+        challenge_cli.main(["--out", str(mine)])
+    assert exit_info.value.code == 2 and "exists and is no challenge set" in capsys.readouterr().err
+    assert mine.read_text() == "sentence,label\na fine film,1\n"
+    again = tmp_path / "challenge.csv"
+    challenge_cli.main(["--out", str(again), "--per-capability", "4"])
+    challenge_cli.main(["--out", str(again)])
+    assert again.read_bytes() == DEFAULT_PATH.read_bytes()
