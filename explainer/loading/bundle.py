@@ -132,6 +132,8 @@ def checked_device(device: str | torch.device) -> tuple[torch.device | None, str
         torch.ones(1, device=target).cpu().item()  # "meta" makes tensors that hold no numbers: .item() refuses
     except Exception as error:  # AssertionError (no CUDA), RuntimeError (mps, an unknown name), hpu: no module
         said = (str(error).strip().splitlines() or [type(error).__name__])[0]  # mps: a 55-line dispatcher table
+        if said.startswith("Expected one of"):  # torch's list of 20 device types, most of them no choice here
+            said = "no device type of that name: use cpu, cuda, cuda:N or mps"
         return None, said[:200]
     return target, ""
 

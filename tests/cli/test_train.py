@@ -120,7 +120,7 @@ def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra,
      (["--max-length", "513"], "--max-length 513 is more than the model can read: it has 512 positions"),
      (["--backbone", "no-such-folder"], "Base model 'no-such-folder' not found: not a local folder"),
      (["--device", "cuda:7"], "--device cuda:7: not a device this machine has"),  # emptied --out, then failed
-     (["--device", "foo"], "--device foo: not a device this machine has"),
+     (["--device", "foo"], "--device foo: not a device this machine has (no device type of that name: use cpu,"),
      (["--device", "meta"], "--device meta: not a device this machine has"),  # holds no numbers: failed later
      (["--device", "mps"], "--device mps: not a device this machine has")],  # torch's error: 55 lines, cut to 1
 )
