@@ -179,6 +179,10 @@ def main(argv: list[str] | None = None) -> None:
         # trained to its end and failed in a traceback
         fail(f"another run ({running}) is training into --out {args.out}: wait for it to finish, or give another "
              f"folder (if no run is going, remove {stage})")
+    if (stage / "README.md").is_file() and (stage / "metrics.json").is_file():  # the card is written last
+        # a finished model a failed move left, named by that run's message: removed unsaid by the next run
+        fail(f"{stage} holds a trained model an earlier run could not move into --out: move it out or remove it, "
+             "then run again")
     if (refusal := not_a_model(args.out)) is not None:  # files of the user's that a model's would replace
         fail(refusal)
     if args.out.resolve() in {Path(path).resolve() for path in read_from}:

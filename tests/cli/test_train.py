@@ -215,6 +215,11 @@ def test_a_finished_model_that_cannot_be_moved_in_is_kept_and_named(tmp_path, mo
     assert {name: (out / name).read_text() for name in before} == before
     monkeypatch.setattr(finalize.os, "replace", os.replace)
     assert load_model(out / ".training").label_names == ("negative", "positive")  # the new one, complete
+    weights = (out / ".training" / "model.safetensors").read_bytes()
+    with pytest.raises(SystemExit):  # the next run removed it unsaid, though the message had pointed to it
+        train_main(args)
+    assert "holds a trained model an earlier run could not move into --out" in capsys.readouterr().err
+    assert (out / ".training" / "model.safetensors").read_bytes() == weights
 
 
 def test_the_base_model_s_folder_is_never_trained_into(tmp_path, capsys):
