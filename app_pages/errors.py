@@ -37,8 +37,7 @@ metrics, names = report.metrics, report.label_names
 st.caption(
     f"{markdown_literal(report.model_name)} on {markdown_literal(report.source)}: "
     f"{metrics['n']:,} example{'' if metrics['n'] == 1 else 's'}"
-    + (labelled.cache_said(choice, report.cached, "predictions")
-       or ("" if report.cached else f" ({metrics['examples_per_s']:,.0f} examples/s)"))
+    + (" (predictions read from the cache)" if report.cached else f" ({metrics['examples_per_s']:,.0f} examples/s)")
     + labelled.tau_said(bundle, tau)
 )
 labelled.show_problems(report)

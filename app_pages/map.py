@@ -51,7 +51,7 @@ st.caption(
     f"{len(frame):,} example{'' if len(frame) == 1 else 's'}, "
     f"{hidden_state_name(result.layer)} (hidden state {result.layer} of 0-{result.layers - 1})"
     f", {result.pooling} vectors scaled to length 1 (the neighbours' cosine geometry), {result.method.upper()}"
-    + (labelled.cache_said(choice, result.cached, "predictions and embeddings") or "")
+    + (" (predictions and embeddings read from the cache)" if result.cached else "")
     + labelled.tau_said(bundle, run_options.beacon_threshold)
 )
 for note in result.notes:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
@@ -91,7 +93,7 @@ class DataChoice:
             check_upload_size(self.upload.size, self.upload.name, upload_limit())
             data = load_labelled(bundle, self.upload, filename=self.upload.name, upload_limit=upload_limit(),
                                  **columns)
-            return check_upload_rows(data)
+            return private_to_session(check_upload_rows(data))
         if self.kind == LISTED:
             # Called by its offered name in every message and caption, never by its path on the server.
             return load_labelled(bundle, listed_path(self.path), filename=self.path, quote_contents=False,
@@ -191,13 +193,17 @@ def choice_tau(choice: DataChoice) -> float | None:
     return results_tau(choice.path) if choice.kind == RESULTS else None
 
 
-def cache_said(choice: DataChoice, cached: bool, what: str) -> str | None:
-    """" (`what` read from the cache)" for a result the cache held, "" for one computed now; None for an upload
-    in demo mode, which says neither: the cache is the server's, so a hit would tell a visitor that someone sent
-    the same file before."""
-    if choice.kind == SOURCES[1] and demo_mode.config() is not None:
-        return None
-    return f" ({what} read from the cache)" if cached else ""
+UPLOAD_SALT_KEY = "_upload_cache_salt"  # this session's: its uploads' cache entries are its own (private_to_session)
+
+
+def private_to_session(data: LabelledData) -> LabelledData:
+    """In demo mode, an upload keyed in the caches to this session alone (its content hash salted): the cache is the
+    server's, and a hit (a caption saying the predictions were read from it, a sweep or dictionary shown at once)
+    told a visitor that someone had sent the same file before. Unchanged in local mode, the operator's own cache."""
+    if demo_mode.config() is None:
+        return data
+    salt = st.session_state.setdefault(UPLOAD_SALT_KEY, secrets.token_hex(16))
+    return replace(data, content_hash=hashlib.sha256(f"{salt}:{data.content_hash}".encode()).hexdigest())
 
 
 def tau_said(bundle: ModelBundle, tau: float | None, who: str = "the folder's") -> str:

@@ -276,8 +276,8 @@ def dataset_picker(
             if upload is None:
                 return None
             check_upload_size(upload.size, upload.name, labelled.upload_limit())
-            data = labelled.check_upload_rows(read_labelled(upload.getvalue(), upload.name, label_names),
-                                              *work)
+            data = labelled.private_to_session(
+                labelled.check_upload_rows(read_labelled(upload.getvalue(), upload.name, label_names), *work))
         elif demo is not None:  # and whatever the list of sources says: a demo never reads a typed path
             raise DatasetError("Choose a data set from the list.")
         else:

@@ -608,14 +608,25 @@ def test_back_from_the_uploader_returns_to_the_data_set_chosen_before(tmp_path, 
         streamlit_config.set_option("server.maxUploadSize", uploads)
 
 
-def test_an_upload_in_demo_mode_never_says_it_was_read_from_the_cache(demo, monkeypatch):  # noqa: F811
-    """The cache is the server's: "(predictions read from the cache)" under a visitor's upload told them someone
-    had sent the same file before."""
-    from explainer.ui.labelled import DataChoice, cache_said
+def _an_upload_s_cache_key():
+    import streamlit as st
 
-    assert cache_said(DataChoice(SOURCES[1]), True, "predictions") is None
-    assert cache_said(DataChoice(SOURCES[1]), False, "predictions") is None
-    assert cache_said(DataChoice(LISTED, path="rows"), True, "predictions") == " (predictions read from the cache)"
-    monkeypatch.delenv("EXPLAINER_DEMO")  # local mode: the operator's own cache, said as before
-    assert cache_said(DataChoice(SOURCES[1]), True, "predictions") == " (predictions read from the cache)"
-    assert cache_said(DataChoice(SOURCES[1]), False, "predictions") == ""
+    from explainer.data.labelled import read_dataset
+    from explainer.ui.labelled import private_to_session
+
+    data = read_dataset(b"text,label\na fine film,pos\na dull film,neg\n", filename="mine.csv")
+    st.markdown(private_to_session(data).content_hash)
+    st.markdown(data.content_hash)
+
+
+def test_an_upload_in_demo_mode_is_cached_for_its_session_alone(demo, monkeypatch):  # noqa: F811
+    """The cache is the server's: an upload another visitor had sent was read from it ("predictions read from the
+    cache", a sweep shown at once), telling this visitor that someone had sent the same file before."""
+    first = AppTest.from_function(_an_upload_s_cache_key, default_timeout=60).run()
+    other = AppTest.from_function(_an_upload_s_cache_key, default_timeout=60).run()
+    salted, raw = (m.value for m in first.markdown)
+    assert salted != raw and other.markdown[1].value == raw and other.markdown[0].value != salted
+    assert first.run().markdown[0].value == salted  # the same file again in this session: its own entry, kept
+    monkeypatch.delenv("EXPLAINER_DEMO")  # local mode: the operator's own cache, shared as before
+    local = AppTest.from_function(_an_upload_s_cache_key, default_timeout=60).run()
+    assert local.markdown[0].value == local.markdown[1].value == raw
