@@ -37,14 +37,22 @@ def apply() -> DemoConfig | None:
     return demo
 
 
+_SERVER_LIMIT: list[int] = []  # server.maxUploadSize as this process first saw it, before any cap of ours
+
+
 def cap_uploads(limit_mb: int) -> None:
-    """Lower Streamlit's server.maxUploadSize to the demo's upload limit (0: none). Its upload endpoint takes a
-    file for any live session up to that size (200 MB by default) whether or not a page shows an uploader, so a
-    demo without uploads would still hold what a visitor sends. Streamlit reads the option on each upload."""
+    """Set Streamlit's server.maxUploadSize to the demo's upload limit (0: none), never above the server's own. Its
+    upload endpoint takes a file for any live session up to that size (200 MB by default) whether or not a page
+    shows an uploader, so a demo without uploads would still hold what a visitor sends. Streamlit reads the option
+    on each upload. Set, not only lowered: a config that could not be used for a while (a folder not yet mounted)
+    caps uploads at 0, and the demo's own limit applies again once it can."""
     from streamlit import config
 
-    if config.get_option("server.maxUploadSize") > limit_mb:
-        config.set_option("server.maxUploadSize", limit_mb, "the demo config's limits.max_upload_mb")
+    if not _SERVER_LIMIT:
+        _SERVER_LIMIT.append(config.get_option("server.maxUploadSize"))
+    wanted = min(_SERVER_LIMIT[0], limit_mb)
+    if config.get_option("server.maxUploadSize") != wanted:
+        config.set_option("server.maxUploadSize", wanted, "the demo config's limits.max_upload_mb")
 
 
 def attribution_limit() -> int | None:

@@ -375,6 +375,11 @@ def test_a_broken_config_stops_the_app_without_naming_server_paths(tmp_path, mon
         assert "gone.csv" in caplog.text and "does not exist" in caplog.text  # the operator still learns why
         # Streamlit's upload endpoint takes files for a live session whatever the page shows: it took 200 MB ones
         assert streamlit_config.get_option("server.maxUploadSize") == 0
+        # mended (the folder mounted, the edit saved): the demo's own limit again, not 0 until a restart
+        config.write_text('[limits]\nmax_upload_mb = 2\n[[models]]\nname = "sst2-baseline"\n')
+        _load_cached.cache_clear()
+        AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        assert streamlit_config.get_option("server.maxUploadSize") == 2
     finally:
         st.set_option("client.showErrorDetails", "full")
         streamlit_config.set_option("server.maxUploadSize", uploads)
