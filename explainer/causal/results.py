@@ -67,7 +67,8 @@ class Ablation(FrozenArrays):
         `count`, and only those it lowers (a head whose removal raises it does not support the target)."""
         order = np.argsort(self.heads, axis=None, kind="stable")[:count]
         heads = self.heads.shape[1]
-        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order if self.heads.flat[i] < 0]
+        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order
+                if -np.inf < self.heads.flat[i] < 0]  # NaN (a model of no numbers) is no support either
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -120,4 +121,5 @@ class Patching(FrozenArrays):
         of it (a negative share moves the run further from the clean one)."""
         order = np.argsort(-np.nan_to_num(self.heads, nan=-np.inf), axis=None, kind="stable")[:count]
         heads = self.heads.shape[1]
-        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order if self.heads.flat[i] > 0]
+        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order
+                if 0 < self.heads.flat[i] < np.inf]  # a share of no gap (inf) restores nothing measurable

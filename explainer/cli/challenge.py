@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 from explainer.cli.common import at_least_one, fail, writing_to
@@ -45,12 +46,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(examples)} rows -> {args.out}")
 
 
-
 def _is_challenge_set(path: Path) -> bool:
-    """Whether `path` starts with the challenge set's header: one this command wrote, safe to write again."""
+    """Whether `path` is empty or starts with the challenge set's header (as this command wrote it, or re-saved by a
+    spreadsheet: a BOM, quotes, CRLF): safe to write again."""
     try:
         with path.open("rb") as file:
-            first = file.readline(200)
+            first = file.readline(400)
     except OSError:
         return True  # unreadable: the write says why
-    return first.rstrip(b"\r\n") == ",".join(COLUMNS).encode()
+    header = next(csv.reader([first.decode("utf-8-sig", errors="replace")]), [])
+    return not first or [name.strip() for name in header] == list(COLUMNS)

