@@ -92,7 +92,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     retrofit_only = [f"--{name.replace('_', '-')}" for name in RETROFIT_ONLY
                      if getattr(settings, name) != getattr(defaults, name)]
     if retrofit_only and not settings.backbone:  # ignored in silence, yet listed on the card as if used
-        parser.error(f"{' and '.join(retrofit_only)} {'is' if len(retrofit_only) == 1 else 'are'} for a --backbone "
+        *others, last = retrofit_only
+        named = f"{', '.join(others)} and {last}" if others else last
+        parser.error(f"{named} {'is' if len(retrofit_only) == 1 else 'are'} for a --backbone "
                      "retrofit: training from scratch has no LoRA adapters and no base")
     if settings.backbone and args.tokenizer is not None:  # a retrofit reads with its base's tokenizer: it was
         # ignored, yet recorded in metrics.json as the tokenizer used
