@@ -242,7 +242,10 @@ def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_
         covered = (member_a.sum(axis=1) > 0) & (member_b.sum(axis=1) > 0)
         covered &= (ends <= _read_to(trace_a, len(text))) & (ends <= _read_to(trace_b, len(text)))
         if not covered.any():
-            raise CompareError("the two models share no word of this text to compare")
+            cut = [side for side, t in (("A", trace_a), ("B", trace_b)) if t.truncated]
+            why = (f": model {' and '.join(cut)} read{'s' if len(cut) == 1 else ''} only the beginning of the text, "
+                   "up to its token limit, which ends inside its first word" if cut else "")
+            raise CompareError(f"The two models share no whole word of this text to compare{why}.")
         member_a, member_b = member_a[covered], member_b[covered]
         level = "word"
         units = tuple(text[s:e] for (s, e), keep in zip(spans, covered) if keep)

@@ -222,6 +222,23 @@ def test_different_tokenisers_compare_on_words(tmp_path, ours_bundle):
     assert len(result.matching.pairs) == LAYERS * HEADS
 
 
+def test_a_text_cut_inside_its_first_word_says_so(tmp_path, ours_bundle):
+    """"the two models share no word of this text to compare" gave no reason: model B (byte-level BPE, a long word
+    in many pieces) read only the first pieces of the first word up to its token limit, so no word was read whole
+    by both."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    trained = ByteLevelBPETokenizer()
+    trained.train_from_iterator(CORPUS, vocab_size=300, min_frequency=1, special_tokens=["<pad>", "<unk>"])
+    pieces = PreTrainedTokenizerFast(tokenizer_object=trained._tokenizer, pad_token="<pad>", unk_token="<unk>")
+    b = load_model(save_checkpoint(build_model("gpt2", vocab_size=320), pieces, tmp_path / "bytes"), device="cpu")
+    with pytest.raises(CompareError, match=r"^The two models share no whole word of this text to compare: model B "
+                                           r"reads only the beginning of the text, up to its token limit, which ends "
+                                           r"inside its first word\.$"):
+        compare_text(ours_bundle, b, "x" * 300 + " film")
+
+
 def test_words_keep_their_accents_and_joined_emoji_whole(tmp_path, ours_bundle):
     # Python's re split "été" typed with combining accents into e, ́, te, and a ZWJ family into 5 words
     other = whole_word_wordpiece(CORPUS[12:20] * 2, vocab_size=110)
