@@ -385,22 +385,6 @@ def test_a_broken_config_stops_the_app_without_naming_server_paths(tmp_path, mon
         streamlit_config.set_option("server.maxUploadSize", uploads)
 
 
-def test_the_server_start_takes_no_uploads_under_a_broken_config(tmp_path, monkeypatch):
-    from explainer.serving.demo import _load_cached
-    from explainer.ui.startup import cap_demo_uploads
-
-    config = tmp_path / "broken.toml"
-    config.write_text("this is not TOML [")
-    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
-    _load_cached.cache_clear()
-    before = streamlit_config.get_option("server.maxUploadSize")
-    try:
-        cap_demo_uploads()  # what serve.py's lifespan calls as the server comes up
-        assert streamlit_config.get_option("server.maxUploadSize") == 0
-    finally:
-        streamlit_config.set_option("server.maxUploadSize", before)
-
-
 def test_a_missing_bertviz_install_is_said_without_the_install_path(demo, monkeypatch, tmp_path):
     from explainer.views import bertviz as bertviz_views
 
@@ -415,18 +399,20 @@ def test_a_missing_bertviz_install_is_said_without_the_install_path(demo, monkey
     assert app.get("plotly_chart")  # the page's own figures still drawn
 
 
-def test_the_server_start_caps_uploads_before_any_session(tmp_path, monkeypatch):
+@pytest.mark.parametrize("content, capped", [('[limits]\nmax_upload_mb = 3\n[[models]]\nname = "sst2-baseline"\n', 3),
+                                             ("this is not TOML [", 0)])  # broken: no uploads, not Streamlit's 200 MB
+def test_the_server_start_caps_uploads_before_any_session(tmp_path, monkeypatch, content, capped):
     from explainer.serving.demo import _load_cached
     from explainer.ui.startup import cap_demo_uploads
 
     config = tmp_path / "uploads.toml"
-    config.write_text('[limits]\nmax_upload_mb = 3\n[[models]]\nname = "sst2-baseline"\n')
+    config.write_text(content)
     monkeypatch.setenv("EXPLAINER_DEMO", str(config))
     _load_cached.cache_clear()
     before = streamlit_config.get_option("server.maxUploadSize")
     try:
         cap_demo_uploads()  # what serve.py's lifespan calls as the server comes up
-        assert streamlit_config.get_option("server.maxUploadSize") == 3
+        assert streamlit_config.get_option("server.maxUploadSize") == capped
     finally:
         streamlit_config.set_option("server.maxUploadSize", before)
 
