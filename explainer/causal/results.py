@@ -65,10 +65,7 @@ class Ablation(FrozenArrays):
     def top_heads(self, count: int = 10) -> list[tuple[int, int, float]]:
         """(layer, head, target logit change) of the heads whose removal lowers the target logit most: at most
         `count`, and only those it lowers (a head whose removal raises it does not support the target)."""
-        order = np.argsort(self.heads, axis=None, kind="stable")[:count]
-        heads = self.heads.shape[1]
-        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order
-                if -np.inf < self.heads.flat[i] < 0]  # NaN (a model of no numbers) is no support either
+        return _ranked(self.heads, self.heads < 0, self.heads, count)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -119,7 +116,14 @@ class Patching(FrozenArrays):
     def top_heads(self, count: int = 10) -> list[tuple[int, int, float]]:
         """(layer, head, restored share), largest share first: at most `count`, and only heads that restore some
         of it (a negative share moves the run further from the clean one)."""
-        order = np.argsort(-np.nan_to_num(self.heads, nan=-np.inf), axis=None, kind="stable")[:count]
-        heads = self.heads.shape[1]
-        return [(int(i // heads), int(i % heads), float(self.heads.flat[i])) for i in order
-                if 0 < self.heads.flat[i] < np.inf]  # a share of no gap (inf) restores nothing measurable
+        return _ranked(self.heads, self.heads > 0, -self.heads, count)
+
+
+def _ranked(values: np.ndarray, kept: np.ndarray, order_by: np.ndarray, count: int) -> list[tuple[int, int, float]]:
+    """(layer, head, value) of the `count` heads of `kept` (finite values only: NaN or inf says nothing of a head)
+    with the smallest `order_by`, in that order. values, kept, order_by: [layers, heads]."""
+    kept = kept & np.isfinite(values)
+    flat = np.flatnonzero(kept)
+    chosen = flat[np.argsort(order_by.ravel()[flat], kind="stable")][:count]
+    heads = values.shape[1]
+    return [(int(i // heads), int(i % heads), float(values.flat[i])) for i in chosen]

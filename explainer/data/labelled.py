@@ -101,6 +101,7 @@ class LabelledData:
     ids_read: tuple[int, ...] = ()  # the ids those integers were read as (a name in the file is no id read)
     text_column_guessed: bool = False  # no column had a known text name: the one of longest strings was taken
     row_files: tuple[str, ...] = ()  # each row's file name, when the rows come from several files (results)
+    cache_scope: str = ""  # what else keys its cache entries ("": nothing; a demo upload: its session's salt)
 
     def __len__(self) -> int:
         return len(self.texts)

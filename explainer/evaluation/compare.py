@@ -242,9 +242,12 @@ def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_
         covered = (member_a.sum(axis=1) > 0) & (member_b.sum(axis=1) > 0)
         covered &= (ends <= _read_to(trace_a, len(text))) & (ends <= _read_to(trace_b, len(text)))
         if not covered.any():
-            cut = [side for side, t in (("A", trace_a), ("B", trace_b)) if t.truncated]
-            why = (f": model {' and '.join(cut)} read{'s' if len(cut) == 1 else ''} only the beginning of the text, "
-                   "up to its token limit, which ends inside its first word" if cut else "")
+            first_end = int(ends[0]) if len(ends) else 0
+            cut = [side for side, t in (("A", trace_a), ("B", trace_b)) if _read_to(t, len(text)) < first_end]
+            why = (f": model {cut[0]} reads only the beginning of the text, up to its token limit, which ends inside "
+                   "its first word" if len(cut) == 1 else
+                   ": models A and B read only the beginning of the text, up to their token limits, which end inside "
+                   "its first word" if cut else "")
             raise CompareError(f"The two models share no whole word of this text to compare{why}.")
         member_a, member_b = member_a[covered], member_b[covered]
         level = "word"

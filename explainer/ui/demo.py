@@ -37,7 +37,7 @@ def apply() -> DemoConfig | None:
     return demo
 
 
-_SERVER_LIMIT: list[int] = []  # server.maxUploadSize as this process first saw it, before any cap of ours
+CAPPED_BY = "the demo config's limits.max_upload_mb"  # where_defined of a value cap_uploads set
 
 
 def cap_uploads(limit_mb: int) -> None:
@@ -48,11 +48,15 @@ def cap_uploads(limit_mb: int) -> None:
     caps uploads at 0, and the demo's own limit applies again once it can."""
     from streamlit import config
 
-    if not _SERVER_LIMIT:
-        _SERVER_LIMIT.append(config.get_option("server.maxUploadSize"))
-    wanted = min(_SERVER_LIMIT[0], limit_mb)
-    if config.get_option("server.maxUploadSize") != wanted:
-        config.set_option("server.maxUploadSize", wanted, "the demo config's limits.max_upload_mb")
+    current = config.get_option("server.maxUploadSize")
+    if config.get_where_defined("server.maxUploadSize") != CAPPED_BY:  # the server's own (again, after Streamlit
+        _server_limit[0] = current  # re-read its config files, which resets every option it did not read there)
+    wanted = min(_server_limit[0], limit_mb)
+    if current != wanted:
+        config.set_option("server.maxUploadSize", wanted, CAPPED_BY)
+
+
+_server_limit = [200]  # server.maxUploadSize as the server set it, before a cap of ours (Streamlit's default)
 
 
 def attribution_limit() -> int | None:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from collections.abc import Sequence
@@ -197,13 +196,13 @@ UPLOAD_SALT_KEY = "_upload_cache_salt"  # this session's: its uploads' cache ent
 
 
 def private_to_session(data: LabelledData) -> LabelledData:
-    """In demo mode, an upload keyed in the caches to this session alone (its content hash salted): the cache is the
-    server's, and a hit (a caption saying the predictions were read from it, a sweep or dictionary shown at once)
-    told a visitor that someone had sent the same file before. Unchanged in local mode, the operator's own cache."""
+    """In demo mode, an upload whose disk-cache entries are this session's alone (its cache_scope, a salt kept in
+    the session): the cache is the server's, and a hit (a caption saying the predictions were read from it, a
+    sweep or dictionary shown at once) told a visitor that someone had sent the same file before. Its content
+    hash stays the file's (the Map's slices of picked rows are tied to it). Unchanged in local mode."""
     if demo_mode.config() is None:
         return data
-    salt = st.session_state.setdefault(UPLOAD_SALT_KEY, secrets.token_hex(16))
-    return replace(data, content_hash=hashlib.sha256(f"{salt}:{data.content_hash}".encode()).hexdigest())
+    return replace(data, cache_scope=st.session_state.setdefault(UPLOAD_SALT_KEY, secrets.token_hex(16)))
 
 
 def tau_said(bundle: ModelBundle, tau: float | None, who: str = "the folder's") -> str:

@@ -602,12 +602,17 @@ def test_back_from_the_uploader_returns_to_the_data_set_chosen_before(tmp_path, 
 def _an_upload_s_cache_key():
     import streamlit as st
 
+    from explainer import load_model
+    from explainer.data.disk_cache import input_key
     from explainer.data.labelled import read_dataset
     from explainer.ui.labelled import private_to_session
 
     data = read_dataset(b"text,label\na fine film,pos\na dull film,neg\n", filename="mine.csv")
-    st.markdown(private_to_session(data).content_hash)
-    st.markdown(data.content_hash)
+    bundle = load_model("sst2-baseline")
+    private = private_to_session(data)
+    assert private.content_hash == data.content_hash  # the file's: the Map's slices of picked rows are tied to it
+    st.markdown(str(input_key(bundle, private)))
+    st.markdown(str(input_key(bundle, data)))
 
 
 def test_an_upload_in_demo_mode_is_cached_for_its_session_alone(demo, monkeypatch):  # noqa: F811
@@ -621,3 +626,24 @@ def test_an_upload_in_demo_mode_is_cached_for_its_session_alone(demo, monkeypatc
     monkeypatch.delenv("EXPLAINER_DEMO")  # local mode: the operator's own cache, shared as before
     local = AppTest.from_function(_an_upload_s_cache_key, default_timeout=60).run()
     assert local.markdown[0].value == local.markdown[1].value == raw
+
+
+def test_the_upload_cap_is_never_above_the_server_s_own_limit():
+    """The cap remembered the first limit it saw: an operator's lower server.maxUploadSize, read again by Streamlit
+    later, was raised back to that first value on the next run."""
+    from explainer.ui.demo import cap_uploads
+
+    before = streamlit_config.get_option("server.maxUploadSize")
+    try:
+        streamlit_config.set_option("server.maxUploadSize", 200, "the operator's config.toml")
+        cap_uploads(3)
+        assert streamlit_config.get_option("server.maxUploadSize") == 3
+        streamlit_config.set_option("server.maxUploadSize", 1, "the operator's config.toml")  # read again, lowered
+        cap_uploads(2)
+        assert streamlit_config.get_option("server.maxUploadSize") == 1
+        cap_uploads(0)  # a broken spell of the demo config
+        assert streamlit_config.get_option("server.maxUploadSize") == 0
+        cap_uploads(2)  # mended: the server's own 1 again, not Streamlit's 200 nor the demo's 2
+        assert streamlit_config.get_option("server.maxUploadSize") == 1
+    finally:
+        streamlit_config.set_option("server.maxUploadSize", before)

@@ -44,6 +44,10 @@ def test_the_top_heads_are_only_those_whose_removal_lowers_the_target_logit(cue_
     raising[raising < 0] *= -1
     assert not dataclasses.replace(result, heads=raising + 1e-3).top_heads(5)
     assert not dataclasses.replace(result, heads=np.full_like(result.heads, np.nan)).top_heads(5)
+    # a value that says nothing (-inf) takes no slot from a head that qualifies
+    odd = np.zeros_like(result.heads)
+    odd.flat[:3] = (-np.inf, -2.0, -1.0)
+    assert [change for _, _, change in dataclasses.replace(result, heads=odd).top_heads(2)] == [-2.0, -1.0]
 
 
 @pytest.mark.parametrize("family", ["bert", "qwen3", "gemma"])
