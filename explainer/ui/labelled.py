@@ -69,8 +69,9 @@ class DataChoice:
             manifest = Path(self.path.strip()).expanduser() / "manifest.json"
             stat = _stat(manifest)
             return ("results", str(manifest), file_version(stat) if stat else 0)
-        if self.kind == SOURCES[1] and self.upload is not None:
-            ident: tuple = ("upload", self.upload.file_id, self.upload.size)
+        if self.kind == SOURCES[1]:  # none yet: no file's identity (it was the challenge set's, whose kept report
+            # the page then showed under "Upload a file")
+            ident: tuple = ("upload", self.upload.file_id, self.upload.size) if self.upload is not None else ("upload",)
         elif self.kind == LISTED:
             try:
                 path = listed_path(self.path)

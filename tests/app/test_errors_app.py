@@ -106,6 +106,16 @@ def test_a_confusion_cell_in_the_link_lists_its_examples(challenge_report):
         assert any(f"cell=`{garbled}` {why}; the default is used" in t.value for t in app.toast)
 
 
+def test_choosing_the_uploader_shows_no_earlier_data_set_s_results():
+    """With no file yet, the choice had the challenge set's identity: the page kept showing the challenge set's
+    metrics and mistakes ("predictions read from the cache") under "Upload a file"."""
+    app = open_page("app_pages/errors.py")
+    assert app.metric  # the challenge set's report
+    app.radio(key="errors_source").set_value(SOURCES[1]).run()
+    assert not app.exception and not app.metric and not app.dataframe
+    assert "Choose a CSV, TSV, JSONL or Parquet file to upload." in [e.value for e in app.info]
+
+
 def test_bad_files_get_clear_messages(tmp_path):
     app = open_page("app_pages/errors.py")
     app.radio(key="errors_source").set_value(SOURCES[2]).run()
