@@ -103,13 +103,12 @@ def _tokenized_as(bundle: ModelBundle, text: str, who: str) -> Tokenized:
         return tokenized(bundle, text)
     except InputError as error:
         said = str(error)
-        if not said.startswith("The text"):
-            raise
+        if not said.startswith("The text") or type(error) not in (InputError, UnembeddableToken):
+            raise  # other subclasses keep their own words
+        renamed = who + said[len("The text"):]
         if isinstance(error, UnembeddableToken):  # keeps its type and fields for its callers
-            raise UnembeddableToken(who + said[len("The text"):], error.text_index, error.text) from None
-        if type(error) is not InputError:
-            raise
-        raise InputError(who + said[len("The text"):]) from None
+            raise UnembeddableToken(renamed, error.text_index, error.text) from None
+        raise InputError(renamed) from None
 
 
 def patch(

@@ -244,11 +244,13 @@ def compare_text(bundle_a: ModelBundle, bundle_b: ModelBundle, text: str, *, by_
         if not covered.any():
             first_end = int(ends[0]) if len(ends) else 0
             cut = [side for side, t in (("A", trace_a), ("B", trace_b)) if _read_to(t, len(text)) < first_end]
-            why = (f": model {cut[0]} reads only the beginning of the text, up to its token limit, which ends inside "
-                   "its first word" if len(cut) == 1 else
-                   ": models A and B read only the beginning of the text, up to their token limits, which end inside "
-                   "its first word" if cut else "")
-            raise CompareError(f"The two models share no whole word of this text to compare{why}.")
+            why = ""
+            if len(cut) == 1:
+                why = f": model {cut[0]} reads only the beginning of the text, up to its token limit, which ends"
+            elif cut:
+                why = ": models A and B read only the beginning of the text, up to their token limits, which end"
+            raise CompareError(f"The two models share no whole word of this text to compare"
+                               f"{why + ' inside its first word' if why else ''}.")
         member_a, member_b = member_a[covered], member_b[covered]
         level = "word"
         units = tuple(text[s:e] for (s, e), keep in zip(spans, covered) if keep)

@@ -108,8 +108,9 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
         lines += ["", not_learned]
     lines += _challenge_table(metrics["challenge"])
     reused = training.get("tokenizer_from")  # --tokenizer: --vocab-size shaped nothing
-    hidden = (SCRATCH_ONLY if retrofit else {"vocab_size", *SCRATCH_UNUSED} if reused else set(SCRATCH_UNUSED)) | (
-        set() if ours else OURS_ONLY)
+    hidden = set(SCRATCH_ONLY if retrofit else SCRATCH_UNUSED | ({"vocab_size"} if reused else set()))  # a copy
+    if not ours:
+        hidden |= OURS_ONLY
     if ours and not settings.get("num_markers", 1):  # --num-markers 0: the marker settings shaped nothing
         hidden |= MARKERS_ONLY
     lines += [

@@ -142,19 +142,9 @@ def top_heads(rows: list[tuple[int, int, float]], column: str, prefix: str, none
         st.caption(none)
         return
     st.dataframe(views.top_heads_table(rows, column), hide_index=True, key=f"{prefix}_table")
-    open_buttons(rows, f"{prefix}_open")
-
-
-def open_buttons(rows: list[tuple[int, int, float]], prefix: str) -> None:
-    """One "open in Attention" button per listed (layer, head, value)."""
-    columns = st.columns(max(len(rows), 1))
-    for column, (layer, head, _) in zip(columns, rows):
-        column.button(
-            f"L{layer} H{head} in Attention",
-            key=f"{prefix}_{layer}_{head}",
-            on_click=request_attention,
-            args=(layer, head),
-        )
+    for column, (layer, head, _) in zip(st.columns(len(rows)), rows):  # "open in Attention", one per head
+        column.button(f"L{layer} H{head} in Attention", key=f"{prefix}_open_{layer}_{head}",
+                      on_click=request_attention, args=(layer, head))
 
 
 # ---- the clean and corrupted texts ----

@@ -38,6 +38,7 @@ def apply() -> DemoConfig | None:
 
 
 CAPPED_BY = "the demo config's limits.max_upload_mb"  # where_defined of a value cap_uploads set
+_server_limit = [200]  # server.maxUploadSize as the server set it, before a cap of ours (Streamlit's default)
 
 
 def cap_uploads(limit_mb: int) -> None:
@@ -54,9 +55,6 @@ def cap_uploads(limit_mb: int) -> None:
     wanted = min(_server_limit[0], limit_mb)
     if current != wanted:
         config.set_option("server.maxUploadSize", wanted, CAPPED_BY)
-
-
-_server_limit = [200]  # server.maxUploadSize as the server set it, before a cap of ours (Streamlit's default)
 
 
 def attribution_limit() -> int | None:
