@@ -220,6 +220,14 @@ def head_change_note(model_name: str) -> str:
     return f"The change per head follows the attention from the position the classifier reads. {note}"
 
 
+def follow_sidebar(original: str) -> None:
+    """A copy never edited (still the sidebar text it was made from) follows a new sidebar text; kept, the page
+    compared two unrelated texts and reported a flip no one had made. An edited copy stays (copy_written_for)."""
+    held = st.session_state.get(COPY_OF_KEY)
+    if held is not None and held[0] == held[1] != original and st.session_state.get(EDITED_KEY) == held[0]:
+        links.set_kept(EDITED_KEY, original)
+
+
 def copy_written_for(original: str, edited: str) -> str:
     """The sidebar text the edited copy was last written or loaded against: `original` whenever the copy changed
     since the page's last run (typed, reset, a flip loaded, a link), else the one it was written for before."""

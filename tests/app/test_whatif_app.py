@@ -212,6 +212,23 @@ def test_a_copy_written_for_an_earlier_sidebar_text_says_so_until_reset_or_edite
     assert app.text_area(key="whatif_edited").value == ORIGINAL and not any(note in i.value for i in app.info)
 
 
+def test_a_copy_never_edited_follows_a_new_sidebar_text():
+    """Kept as it was, the untouched copy of the old text was compared with the new one: "13 words changed · the
+    prediction flips", a flip no one had made."""
+    app = run_page({"text": ORIGINAL})
+    assert app.text_area(key="whatif_edited").value == ORIGINAL
+    new_text = "A quiet film about a lighthouse keeper."
+    app.session_state["text"] = new_text  # the sidebar's box (app.py draws it)
+    app.run()
+    assert not app.exception
+    assert app.text_area(key="whatif_edited").value == new_text
+    assert not any("written for an earlier sidebar text" in info.value for info in app.info)
+    app.text_area(key="whatif_edited").set_value(EDITED).run()  # edited now: it stays when the sidebar changes
+    app.session_state["text"] = ORIGINAL
+    app.run()
+    assert app.text_area(key="whatif_edited").value == EDITED
+
+
 def test_a_model_reading_no_known_position_gets_a_note_not_a_head_map(tmp_path, tokenizer):
     """GPT-NeoX is not in the per-architecture table: the head map read the first token's attention, which a
     decoder's classifier does not read (every head showed 0 change). It now says why it shows none."""
