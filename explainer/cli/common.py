@@ -163,6 +163,18 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def random_seed(text: str) -> int:
+    """argparse type of a random seed: a whole number from 0 to 2**32 - 1, what numpy's generators (UMAP's) take;
+    another failed with a traceback after the whole model pass."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to 4294967295, got {value}")
+    return value
+
+
 def text_argument(text: str) -> str:
     """argparse type of --text, --clean, --corrupted: a text a tokenizer can read (a shell passes bytes that are
     not UTF-8 as unpaired surrogates, which every tokenizer and the HTML report fail on)."""

@@ -36,6 +36,7 @@ from explainer.cli.common import (
     offered_model,
     print_json,
     progress_bar,
+    random_seed,
     refuse_foreign_files,
     refuse_other_results,
     refuse_unwritable_cache,
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=("pca", "umap"), default="pca",
                         help="pca (default; instant) or umap (seeded; PCA to 50 dimensions first)")
     parser.add_argument("--neighbours", type=at_least_one, default=10, help="k nearest neighbours (default 10)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=random_seed, default=0,
                         help="UMAP's random seed (default 0): the same seed gives the same map")
     parser.add_argument(
         "--top",

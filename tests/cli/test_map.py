@@ -163,6 +163,10 @@ def test_bad_input_gets_one_clear_line(
         ["--model", str(checkpoint("bert")), "--data", str(data_file), "--out", str(tmp_path / "file")], capsys
     )
     assert code == 2 and "is a file" in err
+    for seed in ("-5", "4294967296"):  # numpy's generators (UMAP's) take 0..2**32-1: a traceback after the pass
+        code, _, err = run(["--model", str(checkpoint("bert")), "--data", str(data_file), "--method", "umap",
+                            "--seed", seed, "--out", out], capsys)
+        assert code == 2 and "from 0 to 4294967295" in err and "Traceback" not in err
 
 
 def test_fewer_rows_than_neighbours_is_said_and_the_rest_used(checkpoint, tmp_path, capsys, monkeypatch):
