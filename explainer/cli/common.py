@@ -361,6 +361,11 @@ def check_output_folder(path: str | Path) -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         fail(f"--out {folder} is a file: give a folder")
+    if folder.is_symlink() and not folder.exists():  # mkdir then said only "File exists"
+        try:
+            folder.stat()
+        except OSError as error:
+            fail(f"--out {folder} is a link that leads nowhere ({error.strerror or error}): give a folder")
     _prove_writable(folder, folder)
     return folder
 

@@ -284,6 +284,18 @@ def test_the_writability_probe_removes_the_folders_it_made_also_through_dotdot(t
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_an_out_folder_that_is_a_link_leading_nowhere_says_so(tmp_path, capsys):
+    """A dangling link or a link loop as --out was "cannot write to out: File exists"."""
+    from explainer.cli.common import check_output_folder
+
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for name, reason in (("dangling", "No such file or directory"), ("loop", "Too many levels of symbolic links")):
+        with pytest.raises(SystemExit):
+            check_output_folder(tmp_path / name)
+        assert f"{name} is a link that leads nowhere ({reason}): give a folder" in capsys.readouterr().err
+
+
 def test_out_of_memory_while_loading_is_a_one_line_error(capsys, monkeypatch):
     """The probe pass lets out of memory through (the machine's state, not a broken model); the CLI printed it as
     a traceback."""
