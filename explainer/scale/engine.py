@@ -318,6 +318,9 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+NO_CLUSTER = "Could not find any running Ray instance"  # Ray's words for --ray-address auto with none: no token hint
+
+
 def connect(address: str | None, workers: int) -> None:
     """Join the cluster at `address`, or start a local Ray sized for `workers` actors plus the read tasks."""
     try:
@@ -343,7 +346,7 @@ def connect(address: str | None, workers: int) -> None:
                          configure_logging=False)
         else:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    except (ConnectionError, RuntimeError, ValueError) as error:
+    except (OSError, RuntimeError, ValueError) as error:  # OSError: its temp folder unusable (RAY_TMPDIR a file)
         where = f"the Ray cluster at {address}" if address is not None else "a local Ray on this machine"
         # `ray start --head` requires its token, which a driver sends only in token mode: Ray says no more than
         # "Failed to connect" (its Unauthenticated lines go to the log), so the likely cause is said here
@@ -351,7 +354,7 @@ def connect(address: str | None, workers: int) -> None:
                  "Ray run there writes) requires it: set RAY_AUTH_MODE=token here, with the same token (`ray "
                  "get-auth-token` on the head node prints it)"
                  if address is not None and not os.environ.get("RAY_AUTH_MODE") and isinstance(error, ConnectionError)
-                 else "")
+                 and NO_CLUSTER not in str(error) else "")
         raise EngineError(f"cannot start or join {where}: {error}{token}") from error
     finally:
         # Ray's core worker installs a failure handler for SIGTERM that prints a stack dump and kills the process;

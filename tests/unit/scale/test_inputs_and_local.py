@@ -43,6 +43,22 @@ def test_inputs_resolve_a_file_a_folder_and_a_glob_in_sorted_order(shards, tmp_p
         resolve_inputs(tmp_path / "empty")
 
 
+def test_a_shard_that_cannot_be_read_is_named_in_one_line(shards, monkeypatch):
+    """A shard without read permission ended `evaluate --out` and `map` in a PermissionError traceback."""
+    unreadable = shards / "part-1.csv"
+    real_open = Path.open
+
+    def refusing_open(self, *args, **kwargs):
+        if self == unreadable:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refusing_open)
+    for spec in (shards, unreadable, str(shards / "part-*.csv")):
+        with pytest.raises(DatasetError, match=re.escape(f"{unreadable}: cannot be read (Permission denied)")):
+            resolve_inputs(spec)
+
+
 def test_a_file_counts_as_changed_by_its_bytes_not_by_its_inode(tmp_path):
     """A bucket or NFS mount may hand out a new inode for the same bytes: the finished job was thrown away."""
     path = tmp_path / "data.csv"
@@ -644,6 +660,28 @@ def test_a_failed_join_says_the_token_mode_a_ray_start_cluster_needs(monkeypatch
     monkeypatch.setenv("RAY_AUTH_MODE", "token")  # set already: the failure is something else, said as Ray says it
     with pytest.raises(EngineError) as raised:
         engine.connect("127.0.0.1:6391", 2)
+    assert "RAY_AUTH_MODE" not in str(raised.value)
+
+
+@pytest.mark.parametrize("address, error", [
+    (None, NotADirectoryError(20, "Not a directory", "/tmp/one.csv/ray")),  # RAY_TMPDIR naming a file
+    ("auto", ConnectionError("Could not find any running Ray instance. Please specify the one to connect to.")),
+])
+def test_a_ray_that_cannot_start_says_so_without_a_token_hint_for_no_cluster(address, error, monkeypatch):
+    """A local Ray that could not make its folder ended in a bare "[Errno 20] Not a directory" (never saying that
+    Ray failed to start); `--ray-address auto` with no cluster running was sent looking at tokens."""
+    pytest.importorskip("ray")
+    import explainer.scale.engine as engine
+
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("ray.is_initialized", lambda: False)
+    monkeypatch.setattr("ray.init", failing)
+    monkeypatch.setattr(engine, "_check_reachable", lambda address: None)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(EngineError, match="cannot start or join") as raised:
+        engine.connect(address, 2)
     assert "RAY_AUTH_MODE" not in str(raised.value)
 
 
