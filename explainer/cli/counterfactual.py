@@ -7,7 +7,7 @@ Prints {"original": {text, label, probabilities}, "target" (null: any other labe
 explainer/counterfactual/words.py splits them. `--data FILE` searches every misclassified row of a labelled file
 (target: its true label) and prints {"examples", "refused", "found_share", "median_edit_count",
 "median_forward_passes"} (refused: rows the search could not take, not counted in the share); `--out FILE.jsonl`
-writes one line per example.
+writes one line per example: its file line (and file, of several), text, label, then the search or its error.
 """
 
 from __future__ import annotations
@@ -113,14 +113,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run_data(bundle, args, swaps, limits: dict) -> None:
-    from explainer.counterfactual.dataset import example_line, misclassified, search_each, summary
+    from explainer.counterfactual.dataset import example_line, misclassified_indices, row_place, search_each, summary
 
     data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
     note_long_rows(bundle, data)
     try:
-        rows = misclassified(bundle, data)
+        indices = misclassified_indices(bundle, data)
     except InputError as error:  # a row holds a token the model cannot embed: named by its line
         fail(data.located(error))
+    rows = [(data.texts[i], bundle.label_names[data.labels[i]]) for i in indices]
     print(f"{len(rows)} misclassified of {len(data)} rows", file=sys.stderr)
     examples = []
     out = Path(args.out) if args.out else None
@@ -133,10 +134,12 @@ def _run_data(bundle, args, swaps, limits: dict) -> None:
             def over_limit(text: str) -> str | None:  # each row held to the demo's limit, as --text is
                 return demo_token_excess(bundle, text, "counterfactual searches", "attribution_tokens")
 
-            for example in search_each(bundle, rows, swaps=swaps, refuse=over_limit, **limits):
+            searches = search_each(bundle, rows, swaps=swaps, refuse=over_limit, **limits)
+            for index, example in zip(indices, searches, strict=True):  # one search per row, in order
                 examples.append(example)
                 if handle is not None:
-                    handle.write(json.dumps(to_jsonable(example_line(example)), ensure_ascii=False) + "\n")
+                    line = {**row_place(data, index), **example_line(example)}
+                    handle.write(json.dumps(to_jsonable(line), ensure_ascii=False) + "\n")
         finally:
             if handle is not None:
                 handle.close()

@@ -26,16 +26,28 @@ class Example:
     seconds: float = 0.0
 
 
-def misclassified(bundle: ModelBundle, data: LabelledData) -> list[tuple[str, str]]:
-    """(text, true label) of every row the model gets wrong, in file order."""
+def misclassified_indices(bundle: ModelBundle, data: LabelledData) -> list[int]:
+    """The index in `data` of every row the model gets wrong, in file order."""
     if not len(data):
         return []
     predicted = predict(bundle, data.texts).predicted
-    return [
-        (text, bundle.label_names[label])
-        for text, label, guess in zip(data.texts, data.labels, predicted)
-        if guess != label
-    ]
+    return [index for index, (label, guess) in enumerate(zip(data.labels, predicted)) if guess != label]
+
+
+def misclassified(bundle: ModelBundle, data: LabelledData) -> list[tuple[str, str]]:
+    """(text, true label) of every row the model gets wrong, in file order."""
+    return [(data.texts[i], bundle.label_names[data.labels[i]]) for i in misclassified_indices(bundle, data)]
+
+
+def row_place(data: LabelledData, index: int) -> dict[str, Any]:
+    """Where row `index` is in its file: its line (and the file, of several, whose lines restart in each), so that
+    a line of --out leads back to its row when texts repeat."""
+    place: dict[str, Any] = {}
+    if index < len(data.row_files):
+        place["file"] = str(data.row_files[index])
+    if index < len(data.lines):
+        place["line"] = data.lines[index]
+    return place
 
 
 def search_each(

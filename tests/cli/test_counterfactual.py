@@ -70,7 +70,7 @@ def test_data_file_summarises_the_mistakes_and_writes_one_line_each(capsys, cue_
     data = tmp_path / "mistakes.csv"
     # Every row labelled against the model's prediction, so every row is a mistake; one more row it gets right.
     rows = [f'"{t}",{bundle.label_names[1 - p]}' for t, p in zip(texts, predicted)]
-    rows.append(f'"{TEXTS[5]}",{bundle.label_names[predict(bundle, [TEXTS[5]]).predicted[0]]}')
+    rows.insert(0, f'"{TEXTS[5]}",{bundle.label_names[predict(bundle, [TEXTS[5]]).predicted[0]]}')
     data.write_text("text,label\n" + "\n".join(rows) + "\n")
     out = tmp_path / "flips.jsonl"
     summary = run(
@@ -92,6 +92,7 @@ def test_data_file_summarises_the_mistakes_and_writes_one_line_each(capsys, cue_
     assert summary["median_forward_passes"] >= 2
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["text"] for line in lines] == texts
+    assert [line["line"] for line in lines] == [3, 4, 5, 6, 7]  # the file's lines (header 1, a right row 2)
     found = sum(1 for line in lines if line["counterfactuals"])
     assert summary["found_share"] == pytest.approx(found / 5)
     for line in lines:  # the target is the true label: a flip makes the model right
