@@ -784,6 +784,9 @@ class RowStream:
         self.text_column_guessed = not self.text_column
         self.text_column = self.text_column or _guess_text_column(columns, fields, self.label_column)
         if self.text_column and self.text_column == self.label_column:
+            if text_column is not None and label_column is not None:  # the user named one column for both
+                raise DatasetError(f"{self.source}: {self.label_column!r} is named as both the text and the label "
+                                   "column; name two different columns")
             other = "label" if text_column is not None and label_column is None else "text"
             raise DatasetError(
                 f"{self.source}: the text and the label column are both {self.label_column!r}; name the {other} "

@@ -126,7 +126,8 @@ def project(
         return Projection(np.zeros((0, 2), dtype=np.float32), method)
     notes: list[str] = []
     if method == "umap" and n < UMAP_MIN_ROWS:
-        notes.append(f"UMAP needs at least {UMAP_MIN_ROWS} rows; {n} were mapped with PCA instead.")
+        mapped = "the one row was" if n == 1 else f"{n} were"
+        notes.append(f"UMAP needs at least {UMAP_MIN_ROWS} rows; {mapped} mapped with PCA instead.")
         method = "pca"
     if method == "pca":
         pca = fit_pca(vectors, 2)

@@ -553,6 +553,9 @@ def test_a_label_column_named_as_the_text_column_says_so(tmp_path):
     said = r"both 'label'; name the label column too \(Label column in the app, --label-column on the command line\)"
     with pytest.raises(DatasetError, match=said):
         read_dataset(path, text_column="label")
+    with pytest.raises(DatasetError, match=r"'text' is named as both the text and the label column; name two") as both:
+        read_dataset(path, text_column="text", label_column="text")  # told to name the text column, already named
+    assert "too" not in str(both.value)
 
 
 def test_other_file_errors(tmp_path):
