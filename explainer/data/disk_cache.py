@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import socket
 import tempfile
@@ -192,20 +193,20 @@ ENTRY = re.compile(r"[0-9a-f]{40}(\.json|\.npz)?")  # what cache_path names: not
 RECENT_S = 60.0  # an entry used this recently is never removed: a page may be reading it right now
 
 
-PARTIAL = re.compile(r"[0-9a-f]{40}\.partial-(.+)-(\d+)")  # a store being written: partial_folder's names
+PARTIAL = re.compile(r"[0-9a-f]{40}\.partial-(.+)-(\d+)(?:\.[0-9a-f]+)?")  # a store being written: partial_folder's
 ANY_PARTIAL = re.compile(r"[0-9a-f]{40}\.partial-.*")  # of any host, or named by process alone (before the host)
 UNTOUCHED_S = 24 * 3600.0  # a partial store nothing has written for this long is abandoned, whoever wrote it
 
 
 def partial_folder(folder: Path) -> Path:
-    """Where this process builds the folder entry `folder` before renaming it in, once whole (named by its host and
-    process). One of a process of this host that has ended (killed mid-pass: an upload's map on a server stopped,
-    out of memory) is removed first: nothing else ever would, and the size limit counts only whole entries."""
+    """A new folder name where this build writes the folder entry `folder` before renaming it in, once whole (named
+    by its host and process, and a token of its own: two threads of a server, the warm start's and a visitor's, had
+    one name, and the second's clean start deleted the first's store mid-write). One of a process of this host
+    that has ended (killed mid-pass: an upload's map on a server stopped, out of memory) is removed first: nothing
+    else ever would, and the size limit counts only whole entries."""
     for sibling in folder.parent.glob(f"{folder.name}.partial-*"):
         remove_if_abandoned(sibling)
-    partial = folder.with_name(f"{folder.name}.partial-{socket.gethostname()}-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    return partial
+    return folder.with_name(f"{folder.name}.partial-{socket.gethostname()}-{os.getpid()}.{secrets.token_hex(4)}")
 
 
 def remove_if_abandoned(entry: Path) -> bool:

@@ -293,8 +293,12 @@ def open_store(folder: Path) -> EmbeddingStore | None:
 
 
 def move_store_in(partial: Path, folder: Path, rows: int) -> None:
-    """Rename the whole store built at `partial` to `folder` (visible only when whole), replacing what is there; a
-    whole store of `rows` rows another process moved in just before is read instead. OSError when neither."""
+    """Rename the whole store built at `partial` to `folder` (visible only when whole), replacing what is there
+    unless it is a whole store of `rows` rows (another build's of the same key, moved in first: replaced, a reader
+    that build handed it to found no files); OSError when neither."""
+    existing = open_store(folder)
+    if existing is not None and existing.rows == rows:
+        return
     try:
         if folder.is_symlink() or (folder.exists() and not folder.is_dir()):  # rmtree leaves a file where the
             folder.unlink()  # store goes, and the move failed on every later run (NotADirectoryError)

@@ -166,3 +166,50 @@ def test_a_classifier_that_mean_pools_gets_mean_vectors_only(tokenizer, corpus_d
     assert np.isnan(batch.readout.astype(np.float32)).all()
     mapped = build_map(pooled, corpus_data, MapOptions(pooling="mean", neighbours=3))
     assert np.isfinite(mapped.frame[["x", "y"]].to_numpy()).all()
+
+
+def test_two_builds_of_one_store_in_one_process_both_finish(checkpoint, corpus_data, tmp_path, monkeypatch):
+    """The server's warm start and a visitor's first Map built the same store in two threads: they shared one
+    partial folder, the second's clean start deleted the first's store mid-write, and that build failed with "the
+    map keeps its vectors on disk, under ..., which cannot be written (No such file or directory)"."""
+    import threading
+
+    from explainer.data import disk_cache
+    from explainer.dataset_map import embeddings
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    folder = store_folder(load_model(checkpoint("bert"), device="cpu"), corpus_data, None)
+    first = disk_cache.partial_folder(folder)
+    first.mkdir(parents=True)
+    (first / "mean.npy").write_bytes(b"half written")
+    second = disk_cache.partial_folder(folder)  # the other thread's, while the first writes
+    assert second != first and (first / "mean.npy").read_bytes() == b"half written"
+    assert disk_cache.PARTIAL.fullmatch(second.name)  # still a name the clean-up of killed runs reads
+    first.joinpath("mean.npy").unlink()
+    first.rmdir()
+
+    bundle = load_model(checkpoint("bert"), device="cpu")
+    both_named = threading.Barrier(2)
+    real_predict = embeddings.predict
+
+    def predict_once_both_started(*args, **kwargs):  # both builds have their partial folder before either writes
+        both_named.wait(timeout=60)
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(embeddings, "predict", predict_once_both_started)
+    outcomes: list = [None, None]
+
+    def build(slot: int) -> None:
+        try:
+            outcomes[slot] = embed_dataset(bundle, corpus_data, batch_size=4)[1]
+        except Exception as error:  # noqa: BLE001  (the test reports it)
+            outcomes[slot] = error
+
+    threads = [threading.Thread(target=build, args=(slot,)) for slot in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert all(isinstance(outcome, EmbeddingStore) for outcome in outcomes), outcomes
+    np.testing.assert_array_equal(outcomes[0].layer(2), outcomes[1].layer(2))
+    assert open_store(folder) is not None and not list(folder.parent.glob("*.partial-*"))

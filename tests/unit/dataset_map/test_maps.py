@@ -382,4 +382,4 @@ def test_a_killed_runs_partial_store_is_removed_and_a_store_put_in_place_meanwhi
     monkeypatch.setattr(os, "replace", another_process_first)
     again = build_map(bert_bundle, corpus_data, options)
     np.testing.assert_array_equal(again.frame[["x", "y"]].to_numpy(), first.frame[["x", "y"]].to_numpy())
-    assert not list(folder.parent.glob(f"{folder.name}.partial-{here}-{os.getpid()}"))  # ours removed
+    assert not list(folder.parent.glob(f"{folder.name}.partial-{here}-{os.getpid()}.*"))  # ours removed
