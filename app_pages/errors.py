@@ -48,7 +48,9 @@ cells[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}", help="The mean F1 of t
                 "predicted label (scikit-learn's default); a label with neither has no F1 (– in the table).")
 cells[2].metric("Calibration error (ECE)", evaluation_figures.ece_text(report.calibration.ece))
 cells[3].metric("Misclassified", f"{int((~report.frame['correct']).sum()):,}")
-st.dataframe(evaluation_figures.shown_table(evaluation_figures.per_label_table(metrics, names)), hide_index=True)
+per_label = evaluation_figures.per_label_table(metrics, names)
+st.dataframe(evaluation_figures.shown_table(per_label), hide_index=True,
+             column_config=evaluation_figures.aligned(per_label))
 links.keep("errors_image_format")
 image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="errors_image_format")
 left, right = st.columns(2)

@@ -311,7 +311,8 @@ def slice_table(result: MapResult) -> None:
     """Per-slice metrics (whole set first), removal, and the exports."""
     kept = shown_slices(result.data_id)
     table = slicing.metrics_table(result.frame, kept, result.tag_column)
-    st.dataframe(evaluation_views.shown_table(table), hide_index=True, key="map_slice_metrics")
+    st.dataframe(evaluation_views.shown_table(table), hide_index=True, key="map_slice_metrics",
+                 column_config=evaluation_views.aligned(table))
     st.caption("Macro-F1 is the mean F1 over the labels that occur as truth or prediction in the slice, so on a "
                "slice of mostly one label a miss on the other counts for half; ECE is the calibration error. A "
                "slice with no rows has no metrics.")

@@ -57,11 +57,24 @@ def per_label_table(metrics: Mapping[str, Any], label_names: Sequence[str]) -> p
 
 
 def shown_table(frame: pd.DataFrame, digits: int = 4) -> Styler:
-    """`frame` as a table shows it: floats to `digits` places and a missing one as "–" (Streamlit draws a missing
-    number as a grey "None", which reads as a name or a bug). A Styler, so the numbers stay numbers: they sort as
-    numbers and stay right-aligned (a column turned into text did neither)."""
-    floats = [column for column in frame.columns if pd.api.types.is_float_dtype(frame[column])]
-    return frame.round(digits).style.format(precision=digits, na_rep="–", subset=floats)
+    """`frame` as a table shows it: floats to `digits` places and a missing one as "–". Streamlit's table draws a
+    missing number as a grey "None" (which reads as a name or a bug) whatever the Styler says, so a column of
+    scores from 0 to 1 with one missing becomes text: to `digits` places such text sorts as its numbers do, and
+    `aligned` keeps it right-aligned. Other float columns stay numbers (their missing values stay "None")."""
+    shown = frame.round(digits)
+    for column in shown.columns:
+        values = shown[column]
+        if pd.api.types.is_float_dtype(values) and values.isna().any() and values.dropna().between(0, 1).all():
+            shown[column] = ["–" if pd.isna(value) else f"{value:.{digits}f}" for value in values]
+    floats = [column for column in shown.columns if pd.api.types.is_float_dtype(shown[column])]
+    return shown.style.format(precision=digits, subset=floats)
+
+
+def aligned(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """st.dataframe's column_config for shown_table(frame): every column of numbers right-aligned, as numbers are,
+    also one shown_table turned into text."""
+    return {str(column): {"alignment": "right"} for column in frame.columns
+            if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])}
 
 
 def confusion_figure(

@@ -84,9 +84,12 @@ def test_map_renders_with_neighbours_mislabels_and_a_filter_slice(checkpoint, da
     assert list(metrics(app)["slice"]) == [slicing.WHOLE_SET, "filter", "filter 2"]  # the first one is kept
     empty = shown_metrics(app).iloc[-1]  # a slice with no rows has no metrics: a dash each, not a grey "None"
     assert empty["n"] == "0" and [empty[c] for c in ("accuracy", "macro_f1", "ece")] == ["–"] * 3
-    # ... and the columns stay numbers, so they sort as numbers and stay right-aligned
+    # ... in the data itself (the browser draws a missing number as "None" whatever the Styler says), as text that
+    # sorts as the scores do, right-aligned as numbers are
     accuracy = metrics(app)["accuracy"]
-    assert accuracy.dtype == float and accuracy.isna().tolist() == [False, False, True]
+    assert [value == "–" for value in accuracy] == [False, False, True] and sorted(accuracy)[-1] == "–"
+    config = json.loads(metrics_table(app).proto.columns)
+    assert all(config[name]["alignment"] == "right" for name in ("n", "accuracy", "macro_f1", "ece"))
 
     app.text_input(key="map_filter_name").set_value("Whole set").run()  # the table's first row is not a slice
     app.button(key="map_add_filter").click().run()

@@ -4,9 +4,10 @@ recall or F1 (macro-F1 leaves it out), not zeros."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from explainer.evaluation.predict import classification_metrics
-from explainer.views.evaluation import per_label_table, shown_table
+from explainer.views.evaluation import aligned, per_label_table, shown_table
 
 
 def test_a_label_neither_true_nor_predicted_has_no_scores_and_macro_f1_is_their_mean():
@@ -31,12 +32,17 @@ def test_a_missing_score_is_shown_as_a_dash_and_the_others_keep_their_digits():
     assert rows == [["negative", "–", "–", "–", "0"], ["positive", "1.0000", "1.0000", "1.0000", "1"]]
 
 
-def test_a_missing_score_leaves_its_column_numeric():
-    """Turned into text, a column sorted as text and lost its right alignment in the browser's table."""
-    metrics = classification_metrics(np.array([1]), np.array([1]), 2)
-    shown = shown_table(per_label_table(metrics, ["negative", "positive"]))
-    assert shown.data["F1"].dtype == float and np.isnan(shown.data.loc[0, "F1"]) and shown.data.loc[1, "F1"] == 1.0
-    assert shown.data["support"].tolist() == [0, 1]
+def test_a_missing_score_is_a_dash_in_the_data_the_browser_draws_and_its_column_sorts_as_numbers_right_aligned():
+    """Streamlit's table draws a missing number as a grey "None" whatever the Styler's na_rep says (seen in a real
+    browser): the dash must be in the data. As text of four places, scores from 0 to 1 sort as numbers do."""
+    metrics = classification_metrics(np.array([1, 1, 0]), np.array([1, 1, 1]), 3)
+    table = per_label_table(metrics, ["negative", "positive", "neutral"])
+    shown = shown_table(table).data
+    assert shown["F1"].tolist() == ["0.0000", "0.8000", "–"] and shown["support"].tolist() == [1, 2, 0]
+    assert sorted(shown["F1"]) == ["0.0000", "0.8000", "–"]  # the numbers' order, the missing one last
+    assert aligned(table) == {name: {"alignment": "right"} for name in ("precision", "recall", "F1", "support")}
+    other = pd.DataFrame({"gain": [-2.5, np.nan]})  # not a score from 0 to 1: as text it would sort wrongly
+    assert shown_table(other).data["gain"].dtype == float
 
 
 def test_a_table_without_missing_values_is_rounded():
