@@ -77,7 +77,8 @@ st.plotly_chart(
     selection_mode=("points", "box", "lasso"),
     config=export.image_config("map", "png"),
 )
-st.caption(f"The ringed point is row {focus}, whose nearest neighbours are listed below.")
+st.caption(f"The ringed point is row {focus}, whose nearest neighbours are listed below." if len(frame) > 1
+           else "The ringed point is the data set's one row, which has no neighbours.")
 map_ui.pending_selection(result)
 if not progressive.rest_may_follow(("map", bundle.name, tuple(labelled.data_link(choice).items()), options)):
     links.stop()  # slices, neighbours and the likely mislabelled follow once the browser has drawn the map
@@ -94,7 +95,7 @@ where = f"{markdown_literal(chosen['file'])}, line {chosen['line']}" if "file" i
 st.caption(
     f"Row {int(row)} ({where}), true {markdown_literal(str(chosen['label']))}, "
     f"predicted {markdown_literal(str(chosen['predicted']))} "
-    f"({chosen['confidence']:.0%}), by cosine distance ({hidden_state_name(result.layer)}):"
+    f"({chosen['confidence']:.1%}), by cosine distance ({hidden_state_name(result.layer)}):"
 )
 st.text(chosen["text"])
 st.dataframe(neighbours_table(result, int(row)).round(4), hide_index=True, key="map_neighbours")

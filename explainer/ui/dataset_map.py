@@ -280,10 +280,12 @@ def filter_form(result: MapResult) -> None:
 
 
 def _filter_set(longest: int) -> bool:
-    """Whether any value of the filter form differs from its default."""
+    """Whether any value of the filter form differs from its default (the name box's is the fresh name it was given:
+    counted as set, it opened the form by itself on the page's second run)."""
     state = st.session_state
-    named = (FILTER_NAME_KEY, "map_filter_text", "map_filter_labels", "map_filter_predicted", "map_filter_tags")
+    named = ("map_filter_text", "map_filter_labels", "map_filter_predicted", "map_filter_tags")
     return (any(state.get(key) for key in named)
+            or state.get(FILTER_NAME_KEY, "") not in ("", unique_name("filter"))
             or tuple(state.get("map_filter_tokens", (1, longest))) != (1, longest)
             or tuple(state.get("map_filter_confidence", (0.0, 1.0))) != (0.0, 1.0)
             or state.get("map_filter_correct", slicing.CORRECTNESS[0]) != slicing.CORRECTNESS[0])

@@ -56,7 +56,7 @@ def hover_texts(frame: pd.DataFrame) -> list[str]:
     else:
         sharing = np.zeros(len(frame), dtype=np.int64)
     return [
-        f"row {row}: {plot_text(text)}<br>true {plot_text(label)} · predicted {plot_text(predicted)} ({confidence:.0%})"
+        f"row {row}: {plot_text(text)}<br>true {plot_text(label)} · predicted {plot_text(predicted)} ({confidence:.1%})"
         + (f"<br>{more} more row{'s' if more != 1 else ''} at this place" if more else "")
         for row, text, label, predicted, confidence, more in zip(
             frame["row"], short, frame["label"], frame["predicted"], frame["confidence"], sharing

@@ -310,6 +310,11 @@ def test_the_filter_form_is_drawn_open_once_used(checkpoint, data_file):
         return next(e for e in app.expander if e.label == "New slice from a filter").proto.expanded
 
     assert not form_open()
+    app.run()  # the page's second run: the name box now holds its fresh name, which is no use of the form
+    assert not form_open()
+    app.text_input(key="map_filter_name").set_value("long reviews").run()
+    assert form_open()
+    app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
     app.text_input(key="map_filter_text").set_value("film").run()
     assert form_open()
     app.text_input(key="map_filter_text").set_value("").run()
@@ -413,5 +418,8 @@ def test_a_one_row_data_set_says_it_has_no_neighbours_and_offers_no_empty_list(c
     app = open_map({"model": str(checkpoint("bert")), "data": str(path)})
     assert "The data set has 1 row, so each has 0 neighbours, not the 10 asked for." in [i.value for i in app.info]
     assert "No row has a neighbour to compare its label with: none is listed." in [c.value for c in app.caption]
+    captions = [c.value for c in app.caption]  # not "whose nearest neighbours are listed below" over an empty table
+    assert "The ringed point is the data set's one row, which has no neighbours." in captions
+    assert not any("listed below" in caption for caption in captions)
     (download,) = [d for d in app.get("download_button") if d.proto.label == "Likely mislabelled (CSV)"]
     assert download.proto.disabled

@@ -101,3 +101,5 @@ def test_rows_sharing_a_place_say_so_on_hover():
     assert not any("at this place" in text for text in hover[3:])
     frame.loc[1, "x"] = 2.0
     assert map_figures.hover_texts(frame)[0].endswith("<br>1 more row at this place")
+    frame["confidence"] = 0.9952  # "(100%)" for a model not sure
+    assert "(99.5%)" in map_figures.hover_texts(frame)[0]
