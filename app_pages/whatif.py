@@ -26,8 +26,8 @@ if current.error:
     links.stop()
 name, original = current.bundle.name, current.text
 whatif_ui.back_button(name, original)  # come back by the sidebar after a head was opened for the edited copy
-links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
 whatif_ui.follow_sidebar(original)
+links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
 links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS, tell=True)
 links.seed_option(whatif_ui.SWAPS_KEY, "swaps", str, "")
 whatif_ui.seed_flip_to(name, original)

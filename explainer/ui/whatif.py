@@ -224,7 +224,10 @@ def follow_sidebar(original: str) -> None:
     """A copy never edited (still the sidebar text it was made from) follows a new sidebar text; kept, the page
     compared two unrelated texts and reported a flip no one had made. An edited copy stays (copy_written_for)."""
     held = st.session_state.get(COPY_OF_KEY)
-    if held is not None and held[0] == held[1] != original and st.session_state.get(EDITED_KEY) == held[0]:
+    # Called before the copy is seeded: a copy Back or Forward re-seeds from the address is absent here (dropped by
+    # links.begin_run), so the address's copy is never replaced; one kept while another page was shown is present.
+    copy = st.session_state.get(EDITED_KEY, st.session_state.get(links.KEPT_KEY, {}).get(EDITED_KEY))
+    if held is not None and held[0] == held[1] != original and copy == held[0]:
         links.set_kept(EDITED_KEY, original)
 
 

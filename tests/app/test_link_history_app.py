@@ -153,3 +153,29 @@ def test_a_rerun_asked_while_the_link_is_sent_is_not_lost():
     assert not app.exception, app.exception
     assert app.session_state["runs"] == 2 and [m.value for m in app.markdown] == ["run 2"]
     assert app.query_params["layer"] == "2"
+
+
+def test_back_to_an_edited_what_if_copy_keeps_it_though_the_last_copy_was_never_edited(monkeypatch):
+    """An untouched copy follows a new sidebar text; Back to an entry whose copy had been edited followed it too
+    (the copy then equal to the text it was last written for), replacing the copy the address restores."""
+    app = open_app({"text": "Yankee film, warm."})
+    app.switch_page("app_pages/whatif.py").run()
+    app.text_area(key="whatif_edited").set_value("X-ray film, dull.").run()
+    entry = dict(dict(app.query_params))  # text=Yankee…, edited=X-ray…
+    app.text_area(key="text").set_value("X-ray film, dull.").run()  # the sidebar now holds the copy's text
+    app.text_area(key="whatif_edited").set_value("Whiskey film.").run()
+    app.text_area(key="whatif_edited").set_value("X-ray film, dull.").run()  # written for this sidebar text
+    back_to(app, entry, monkeypatch)
+    assert app.text_area(key="whatif_edited").value == "X-ray film, dull."
+    assert app.query_params["edited"] == "X-ray film, dull." and app.query_params["text"] == "Yankee film, warm."
+
+
+def test_an_untouched_what_if_copy_follows_a_text_typed_on_another_page():
+    """The copy kept while Overview was shown (Streamlit forgets the undrawn widget) follows the new text too."""
+    app = open_app({"text": "Yankee film, warm."})
+    app.switch_page("app_pages/whatif.py").run()
+    app.switch_page("app_pages/overview.py").run()
+    app.text_area(key="text").set_value("A wonderful, moving film.").run()
+    app.switch_page("app_pages/whatif.py").run()
+    assert not app.exception
+    assert app.text_area(key="whatif_edited").value == "A wonderful, moving film."
