@@ -292,11 +292,12 @@ def open_store(folder: Path) -> EmbeddingStore | None:
         return None
 
 
-def move_store_in(partial: Path, folder: Path, rows: int) -> None:
-    """Rename the whole store built at `partial` to `folder` (visible only when whole), replacing what is there
-    unless it is a whole store of `rows` rows (another build's of the same key, moved in first: replaced, a reader
-    that build handed it to found no files); OSError when neither."""
-    existing = open_store(folder)
+def move_store_in(partial: Path, folder: Path, rows: int, found: bool = False) -> None:
+    """Rename the whole store built at `partial` to `folder` (visible only when whole), replacing what is there;
+    but a whole store of `rows` rows that another build of the same key moved in while this one ran is kept
+    (replaced, a reader that build handed it to found no files). `found`: a whole store was there when this build
+    began (rebuilt on purpose, its predictions gone: replaced). OSError when neither could be put in place."""
+    existing = None if found else open_store(folder)
     if existing is not None and existing.rows == rows:
         return
     try:
@@ -356,7 +357,7 @@ def embed_dataset(
         if written is None or not written.is_complete():
             raise MapError("the embedding pass did not cover every row")
         try:
-            move_store_in(partial, folder, len(data))
+            move_store_in(partial, folder, len(data), found=store is not None)
         except OSError as error:
             raise StoreUnwritable(f"the map keeps its vectors on disk, under {folder.parent}, which "
                                   f"{disk_cache.unwritable(error)}") from None

@@ -217,11 +217,13 @@ def test_entries_get_the_mode_open_gives_and_prune_removes_a_killed_runs_partial
     here = socket.gethostname()
     dead, live, elsewhere, odd = (store.with_name(f"{store.name}.partial-{name}") for name in (
         f"{here}-{gone}", f"{here}-{os.getppid()}", f"another-host-{gone}", f"{here}-99999999999999999999"))
-    for partial in (dead, live, elsewhere, odd):
+    tokened = store.with_name(f"{store.name}.partial-{here}-{gone}.0a1b2c3d")  # as partial_folder names it
+    for partial in (dead, live, elsewhere, odd, tokened):
         partial.mkdir(parents=True)
         (partial / "mean.npy").write_bytes(b"v" * 100)
     disk_cache.limit_size(10**9)
     assert disk_cache.prune() == [] and not dead.exists() and live.exists() and path.exists()
+    assert not tokened.exists()  # the token after the process id does not hide a killed run's folder
     assert elsewhere.exists() and odd.exists()  # another host's process cannot be looked up here
     for old in (elsewhere, elsewhere / "mean.npy"):  # untouched for two days: abandoned, whoever wrote it
         os.utime(old, (1_000_000, 1_000_000))

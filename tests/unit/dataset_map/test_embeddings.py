@@ -213,3 +213,24 @@ def test_two_builds_of_one_store_in_one_process_both_finish(checkpoint, corpus_d
     assert all(isinstance(outcome, EmbeddingStore) for outcome in outcomes), outcomes
     np.testing.assert_array_equal(outcomes[0].layer(2), outcomes[1].layer(2))
     assert open_store(folder) is not None and not list(folder.parent.glob("*.partial-*"))
+
+
+def test_a_store_rebuilt_because_its_predictions_are_gone_replaces_the_old_one(checkpoint, corpus_data, tmp_path,
+                                                                              monkeypatch):
+    """A whole-looking store is rebuilt on purpose when its predictions left the cache (demo mode's size limit):
+    the fresh store must replace it, not be dropped for it (a store of zeros a crash left was kept, then blamed
+    on the model)."""
+    from explainer.evaluation import prediction_cache
+
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
+    bundle = load_model(checkpoint("bert"), device="cpu")
+    _, store, _ = embed_dataset(bundle, corpus_data, batch_size=8)
+    fresh = store.layer(2).copy()
+    readout = np.load(store.folder / "readout.npy", mmap_mode="r+")
+    readout[:] = 0  # what a crash before the data reached the disk leaves: whole in form, zeros inside
+    readout.flush()
+    del readout
+    prediction_cache.forget(bundle, corpus_data)
+    _, again, cached = embed_dataset(bundle, corpus_data, batch_size=8)
+    assert not cached
+    np.testing.assert_array_equal(again.layer(2), fresh)
