@@ -361,11 +361,6 @@ def check_output_folder(path: str | Path) -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         fail(f"--out {folder} is a file: give a folder")
-    if folder.is_symlink() and not folder.exists():  # mkdir then said only "File exists"
-        try:
-            folder.stat()
-        except OSError as error:
-            fail(f"--out {folder} is a link that leads nowhere ({error.strerror or error}): give a folder")
     _prove_writable(folder, folder)
     return folder
 
@@ -388,10 +383,22 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
     return file
 
 
+def refuse_link_to_nothing(folder: Path, named: Path) -> None:
+    """Fail when `folder` or a folder above it is a link to nothing or a link loop: mkdir through it said only "File
+    exists", and resolve() raised RuntimeError on a loop."""
+    for part in (folder, *folder.parents):
+        if part.is_symlink() and not part.exists():
+            try:
+                part.stat()
+            except OSError as error:
+                fail(f"cannot write to {named}: {part} is a link that leads nowhere ({error.strerror or error})")
+
+
 def _prove_writable(folder: Path, named: Path) -> None:
     """Write and remove a probe file in `folder`, creating it for the probe only: folders it had to create are
     removed again, so a command refused later (a model or a file it cannot read) leaves nothing behind; the
     writers create them. Failing, say so of `named`."""
+    refuse_link_to_nothing(folder, named)
     missing = missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ Prints {"original": {text, label, probabilities}, "target" (null: any other labe
 explainer/counterfactual/words.py splits them. `--data FILE` searches every misclassified row of a labelled file
 (target: its true label) and prints {"examples", "refused", "found_share", "median_edit_count",
 "median_forward_passes"} (refused: rows the search could not take, not counted in the share); `--out FILE.jsonl`
-writes one line per example: its file line (and file, of several), text, label, then the search or its error.
+writes one line per example: its file line, text, label, then the search or its error.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from explainer.cli.common import at_least_one, describe, fail, unit_interval, writing_to
+from explainer.cli.common import at_least_one, describe, fail, refuse_link_to_nothing, unit_interval, writing_to
 from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
 from explainer.training.settings import RETROFIT_ONLY, TOKENIZER_FILES, TrainSettings, settings_problems
 
@@ -108,6 +108,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
         settings = dataclasses.replace(settings, backbone=str(folder.resolve()))
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} is a file: give a folder")
+    refuse_link_to_nothing(args.out, args.out)
     return args, settings
 
 

@@ -318,7 +318,7 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-NO_CLUSTER = "Could not find any running Ray instance"  # Ray's words for --ray-address auto with none: no token hint
+NO_CLUSTER = "Could not find any running Ray instance"  # Ray's words for --ray-address auto with none running
 
 
 def connect(address: str | None, workers: int) -> None:
@@ -354,7 +354,11 @@ def connect(address: str | None, workers: int) -> None:
                  "Ray run there writes) requires it: set RAY_AUTH_MODE=token here, with the same token (`ray "
                  "get-auth-token` on the head node prints it)"
                  if address is not None and not os.environ.get("RAY_AUTH_MODE") and isinstance(error, ConnectionError)
-                 and NO_CLUSTER not in str(error) else "")
+                 else "")
+        if NO_CLUSTER in str(error):  # Ray's advice names its own --address flag, not this command's option
+            raise EngineError(f"--ray-address {address}: no running Ray cluster was found; start one (`ray start "
+                              "--head`) and give --ray-address HOST:PORT, or leave --ray-address out for a local "
+                              "Ray") from error
         raise EngineError(f"cannot start or join {where}: {error}{token}") from error
     finally:
         # Ray's core worker installs a failure handler for SIGTERM that prints a stack dump and kills the process;

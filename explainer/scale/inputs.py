@@ -144,11 +144,13 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     formats = {EXTENSIONS[p.suffix.lower()] for p in files if p.suffix.lower() in EXTENSIONS}
     if len(formats) > 1:
         raise DatasetError(f"{text} mixes formats ({', '.join(sorted(formats))}): give shards of one format")
-    try:
-        stats = [p.stat() for p in files]  # before hashing
-        hashes = [_hash(p) for p in files]
-    except OSError as error:  # unreadable (no permission), or gone since listed: one line, as a single file gets
-        raise DatasetError(f"{error.filename}: cannot be read ({error.strerror or type(error).__name__})") from None
+    stats, hashes = [], []
+    for file in files:
+        try:
+            stats.append(file.stat())  # before hashing
+            hashes.append(_hash(file))
+        except OSError as error:  # unreadable (no permission), or gone since listed: one line, as a single file gets
+            raise DatasetError(f"{file}: cannot be read ({error.strerror or type(error).__name__})") from None
     return InputSet(
         spec=text,
         files=tuple(files),

@@ -172,8 +172,17 @@ def _name_box(target, label: str, key: str, base: str) -> None:
     """A slice-name box holding a name no slice has yet ("filter 2"). Renewed by _add_named in the add button's
     callback, before the next run draws it: a box that stays on screen shows what the browser holds, and a
     changed default (value=) would not reach it."""
-    st.session_state.setdefault(key, unique_name(base))
+    if key not in st.session_state:
+        _give_name(key, unique_name(base))
     text_box.text_input(label, key, target, help=REPLACES)
+
+
+GIVEN_NAMES_KEY = "_map_given_names"  # box key -> the name the app last put in it (no use of the form: _filter_set)
+
+
+def _give_name(key: str, name: str) -> None:
+    st.session_state[key] = name
+    st.session_state.setdefault(GIVEN_NAMES_KEY, {})[key] = name
 
 
 def _add_named(key: str, base: str, make: Callable[[str], slicing.Slice], data_id: str) -> bool:
@@ -186,7 +195,7 @@ def _add_named(key: str, base: str, make: Callable[[str], slicing.Slice], data_i
         return False
     if not add_slice(make(name), data_id):
         return False
-    st.session_state[key] = unique_name(base)
+    _give_name(key, unique_name(base))
     return True
 
 
@@ -280,12 +289,12 @@ def filter_form(result: MapResult) -> None:
 
 
 def _filter_set(longest: int) -> bool:
-    """Whether any value of the filter form differs from its default (the name box's is the fresh name it was given:
+    """Whether any value of the filter form differs from its default (the name box's is the name the app gave it:
     counted as set, it opened the form by itself on the page's second run)."""
     state = st.session_state
     named = ("map_filter_text", "map_filter_labels", "map_filter_predicted", "map_filter_tags")
     return (any(state.get(key) for key in named)
-            or state.get(FILTER_NAME_KEY, "") not in ("", unique_name("filter"))
+            or state.get(FILTER_NAME_KEY, "") not in ("", state.get(GIVEN_NAMES_KEY, {}).get(FILTER_NAME_KEY))
             or tuple(state.get("map_filter_tokens", (1, longest))) != (1, longest)
             or tuple(state.get("map_filter_confidence", (0.0, 1.0))) != (0.0, 1.0)
             or state.get("map_filter_correct", slicing.CORRECTNESS[0]) != slicing.CORRECTNESS[0])

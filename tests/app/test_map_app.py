@@ -315,6 +315,14 @@ def test_the_filter_form_is_drawn_open_once_used(checkpoint, data_file):
     app.text_input(key="map_filter_name").set_value("long reviews").run()
     assert form_open()
     app = open_map({"model": str(checkpoint("bert")), "data": str(data_file)})
+    app.session_state[map_ui.PENDING_KEY] = [0, 2, 4]  # a lasso's rows, made a slice named as the filter box's name
+    app.session_state[map_ui.PENDING_DATA_KEY] = map_ui.layout_id(app.session_state["_map_result"][1])
+    app.run()
+    app.text_input(key=map_ui.SELECTION_NAME_KEY).set_value("filter").run()
+    app.button(key="map_add_selection").click().run()
+    assert "filter" in list(metrics(app)["slice"]) and app.text_input(key="map_filter_name").value == "filter"
+    app.run()
+    assert not form_open()  # the box still holds the name it was given, though that name is taken now
     app.text_input(key="map_filter_text").set_value("film").run()
     assert form_open()
     app.text_input(key="map_filter_text").set_value("").run()

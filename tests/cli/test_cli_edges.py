@@ -284,16 +284,20 @@ def test_the_writability_probe_removes_the_folders_it_made_also_through_dotdot(t
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_an_out_folder_that_is_a_link_leading_nowhere_says_so(tmp_path, capsys):
-    """A dangling link or a link loop as --out was "cannot write to out: File exists"."""
-    from explainer.cli.common import check_output_folder
+def test_an_output_through_a_link_leading_nowhere_says_so(tmp_path, capsys):
+    """A dangling link or a link loop as --out, or on the way to an output, was "cannot write to out: File exists"."""
+    from explainer.cli.common import check_output_file, check_output_folder
 
     (tmp_path / "dangling").symlink_to(tmp_path / "gone")
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     for name, reason in (("dangling", "No such file or directory"), ("loop", "Too many levels of symbolic links")):
-        with pytest.raises(SystemExit):
-            check_output_folder(tmp_path / name)
-        assert f"{name} is a link that leads nowhere ({reason}): give a folder" in capsys.readouterr().err
+        link = tmp_path / name
+        for check, path in ((check_output_folder, link), (check_output_folder, link / "sub"),
+                            (check_output_file, link / "flips.jsonl"), (check_output_file, link / "sub" / "r.html")):
+            with pytest.raises(SystemExit):
+                check(path)
+            said = capsys.readouterr().err
+            assert f"cannot write to {path}: {link} is a link that leads nowhere ({reason})" in said, said
 
 
 def test_out_of_memory_while_loading_is_a_one_line_error(capsys, monkeypatch):

@@ -436,3 +436,13 @@ def test_finite_weights_whose_outputs_are_not_finite_are_a_diverged_run(tmp_path
     assert exit_info.value.code == 2, err
     assert "training diverged at step 1: the model's outputs on the dev texts are no longer finite" in err, err
     assert not out.exists()
+
+
+def test_an_out_folder_that_is_a_link_loop_is_refused_in_one_line(tmp_path, capsys):
+    """`--out loop` ended in resolve()'s RuntimeError "Symlink loop" traceback."""
+    from explainer.cli.train import parse_args
+
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", str(tmp_path / "loop")])
+    assert "loop is a link that leads nowhere (Too many levels of symbolic links)" in capsys.readouterr().err

@@ -680,9 +680,10 @@ def test_a_ray_that_cannot_start_says_so_without_a_token_hint_for_no_cluster(add
     monkeypatch.setattr("ray.init", failing)
     monkeypatch.setattr(engine, "_check_reachable", lambda address: None)
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
-    with pytest.raises(EngineError, match="cannot start or join") as raised:
+    said = "cannot start or join a local Ray" if address is None else "no running Ray cluster was found; start one"
+    with pytest.raises(EngineError, match=said) as raised:
         engine.connect(address, 2)
-    assert "RAY_AUTH_MODE" not in str(raised.value)
+    assert "RAY_AUTH_MODE" not in str(raised.value) and "`--address`" not in str(raised.value)
 
 
 @pytest.mark.parametrize("address, said", [("http://127.0.0.1:8265", "not a web address such as the dashboard's"),
