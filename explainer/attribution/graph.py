@@ -13,8 +13,11 @@ so over any stretch [a, c] of the path its integral is exactly F(c) - F(a), and 
 extra cost. Each Simpson panel (a, its middle, c) therefore knows its own error. Every layer starts on a uniform
 grid of FIRST_STEPS intervals (two panels); each round bisects, for every layer still over the tolerance, the
 panels carrying most of its error (ig_adaptive.panels_to_split), until the layer's error bound (the sum of its
-panels' |errors|, which no cancellation can hide) is within `tolerance` of its total, F(x) - F(x with layer l's
-attention zeroed), or `steps` intervals are spent. The end points are shared: alpha = 0 is that zeroed row
+panels' |errors|, where errors of different panels cannot cancel) is within `tolerance` of its total, F(x) - F(x
+with layer l's attention zeroed), and every cell's estimated error (adaptive Simpson's, a panel and its sibling
+against their parent; errors of different cells do cancel in a panel's sum) within `tolerance` of the layer's
+largest cell, or `steps` intervals are spent; a layer refined until no interval is left is named as not shown to
+converge. The end points are shared: alpha = 0 is that zeroed row
 (needed for the total anyway), alpha = 1 is the unscaled input, one row for every layer at once. Each round's rows
 (every layer still refining) are one batch, chunked to fit memory.
 Why: a fixed 16-point Gauss-Legendre rule per layer cost 38x one forward+backward pass on the shipped model at
@@ -354,7 +357,9 @@ class _LayerPath:
             start = (index - index % 2) * width  # the parent's start on the dyadic grid
             rules = [self._simpson(start, start + width), self._simpson(start + width, start + 2 * width),
                      self._simpson(start, start + 2 * width)]
-            if any(rule is None for rule in rules):  # no parent (one panel) or not on a dyadic grid: not estimated
+            # No parent (a first grid of one panel, steps 1 to 3): not estimated. The first grid of FIRST_STEPS
+            # (a power of 2) keeps every later panel dyadic, so a / width is whole and the parent's points exist.
+            if any(rule is None for rule in rules):
                 continue
             error = attention * ((rules[0] + rules[1] - rules[2]) / 4)
             largest[panel] = float(error.abs().max())
@@ -377,9 +382,11 @@ class _LayerPath:
             split = panels_to_split(errors, widths, allowed, budget)
         relative, largest = self.cell_errors()
         if relative > tolerance:  # the sum met its bound (or not), but some cells did not
-            strongest = float(self.integral(self.attention).abs().max())
-            cells = panels_to_split(largest, widths, tolerance * strongest, budget)
-            split = np.union1d(split, cells)[:budget].astype(np.int64)
+            cells_allowed = tolerance * float(self.integral(self.attention).abs().max())
+            split = np.union1d(split, panels_to_split(largest, widths, cells_allowed, budget)).astype(np.int64)
+            if len(split) > budget:  # the worst of both first, each measured against its own allowance
+                share = np.maximum(np.abs(errors) / max(allowed, 1e-12), largest / max(cells_allowed, 1e-12))
+                split = np.sort(split[np.argsort(-share[split], kind="stable")][:budget])
         if len(split) == 0:
             return []
         middles = (self.starts[split] + self.stops[split]) / 2
@@ -415,15 +422,15 @@ def _unconverged_note(bounds: np.ndarray, gaps: np.ndarray, used: list[int], tol
         return None
 
     def said(layer: int) -> str:  # layers numbered from 0, as the pages number them
-        parts = ([f"{relative[layer]:.1%} of its total"] if relative[layer] > tolerance else []) + (
-            [f"cells {cells[layer]:.1%} of its largest"] if cells[layer] > tolerance else [])
-        return f"layer {layer}: {' and '.join(parts) or 'still refining'} after {used[layer]} intervals"
+        parts = ([f"error {relative[layer]:.1%} of its total"] if relative[layer] > tolerance else []) + (
+            [f"cells' error {cells[layer]:.1%} of its largest"] if cells[layer] > tolerance else []) + (
+            ["every interval allowed used"] if at_cap[layer] else [])
+        return f"layer {layer}: {', '.join(parts)} ({used[layer]} intervals)"
 
     return (
-        f"Attribution graph: the error is over {tolerance:.0%} of the layer's total or of its largest cell, or the "
-        f"layer was still being refined, with every interval allowed spent ({', '.join(map(said, failing))}): the "
-        f"integral has not been shown to converge, so {UNRELIABLE} for "
-        f"{'that layer' if len(failing) == 1 else 'those layers'}"
+        f"Attribution graph: a layer's error over {tolerance:.0%} of its total or of its largest cell, or a layer "
+        f"refined until no interval was left, is not shown to have converged ({'; '.join(map(said, failing))}), "
+        f"so {UNRELIABLE} for {'that layer' if len(failing) == 1 else 'those layers'}"
     )
 
 

@@ -263,7 +263,7 @@ def test_layers_left_over_the_tolerance_are_named_in_a_warning(bundle):
     unmet = attention_attribution(loaded, TEXT, steps=1, tolerance=1e-9)  # one interval cannot be that exact
     (note,) = [note for note in unmet.notes if UNRELIABLE in note]
     for layer, error in enumerate(unmet.relative_deltas):
-        assert f"layer {layer}: {error:.1%} of its total after 1 intervals" in note
+        assert f"layer {layer}: error {error:.1%} of its total (1 intervals)" in note
     caption, unreliable = graph_caption(unmet, unmet.graph())
     assert unreliable and caption.endswith(note)
 
@@ -305,9 +305,20 @@ def test_a_layer_that_barely_moves_the_logit_is_not_held_to_float_noise():
 
     assert _unconverged_note(np.array([0.0, 1e-4]), np.array([3.0, 4e-3]), [4, 16], 0.02) is None
     note = _unconverged_note(np.array([0.0, 2e-3]), np.array([3.0, 4e-3]), [4, 16], 0.02)
-    assert note is not None and f"layer 1: {2e-3 / GAP_FLOOR:.1%} of its total after 16 intervals" in note
+    assert note is not None and f"layer 1: error {2e-3 / GAP_FLOOR:.1%} of its total (16 intervals)" in note
     note = _unconverged_note(np.array([0.1, 0.0]), np.array([3.0, 4e-3]), [16, 4], 0.02)
-    assert note is not None and "layer 0: 3.3% of its total after 16 intervals" in note and "layer 1" not in note
+    assert note is not None and "layer 0: error 3.3% of its total (16 intervals)" in note and "layer 1" not in note
+
+
+def test_the_note_names_cells_over_the_tolerance_and_layers_refined_to_the_cap():
+    from explainer.attribution.graph import _unconverged_note
+
+    bounds, gaps = np.array([0.0, 0.0, 0.0]), np.array([3.0, 3.0, 3.0])
+    assert _unconverged_note(bounds, gaps, [8, 4, 4], 0.02, np.array([0.01, 0.0, 0.0]), [False] * 3) is None
+    note = _unconverged_note(bounds, gaps, [8, 128, 4], 0.02, np.array([0.05, 0.01, 0.0]), [False, True, False])
+    assert note is not None and UNRELIABLE in note and "those layers" in note
+    assert "layer 0: cells' error 5.0% of its largest (8 intervals)" in note
+    assert "layer 1: every interval allowed used (128 intervals)" in note and "layer 2" not in note
 
 
 def test_a_layer_complete_by_cancellation_is_refined_or_named():
