@@ -336,8 +336,9 @@ class _LayerPath:
         f = self.integrands
         return (c - a) / 6 * (f[a].double() + 4 * f[m].double() + f[c].double())
 
-    def cell_errors(self) -> tuple[float, np.ndarray]:
-        """(the layer's largest |cell error| over its largest |cell|, each panel's largest |cell error| [panels]).
+    def cell_errors(self) -> tuple[float, np.ndarray, float]:
+        """(the layer's largest |cell error| over its largest |cell|, each panel's largest |cell error| [panels],
+        the largest |cell|).
         The panels' errors above are of the sum over cells, where errors of opposite sign in different cells
         cancel: a spike in a few cells passed at 4 intervals with cells off by most of the strongest. A cell's
         error is estimated as adaptive Simpson's is, from a panel and its sibling against their parent's rule on the
@@ -347,7 +348,7 @@ class _LayerPath:
         at 4 intervals either way)."""
         largest = np.zeros(len(self.starts))
         if self.attention is None:
-            return 0.0, largest
+            return 0.0, largest, 0.0
         attention = self.attention.double()
         total = torch.zeros_like(attention)
         pairs: set[tuple[float, float]] = set()
@@ -367,7 +368,7 @@ class _LayerPath:
                 pairs.add((start, width))
                 total += error
         strongest = float(self.integral(self.attention).abs().max())
-        return float(total.abs().max()) / max(strongest, 1e-12), largest
+        return float(total.abs().max()) / max(strongest, 1e-12), largest, strongest
 
     def to_split(self, tolerance: float, gap: float, max_points: int) -> list[float]:
         """The new points this round: the quarter points of each panel to bisect (ig_adaptive.panels_to_split),
@@ -380,9 +381,9 @@ class _LayerPath:
         split = np.array([], dtype=np.int64)
         if float(np.abs(errors).sum()) > allowed:
             split = panels_to_split(errors, widths, allowed, budget)
-        relative, largest = self.cell_errors()
+        relative, largest, strongest = self.cell_errors()
         if relative > tolerance:  # the sum met its bound (or not), but some cells did not
-            cells_allowed = tolerance * float(self.integral(self.attention).abs().max())
+            cells_allowed = tolerance * strongest
             split = np.union1d(split, panels_to_split(largest, widths, cells_allowed, budget)).astype(np.int64)
             if len(split) > budget:  # the worst of both first, each measured against its own allowance
                 share = np.maximum(np.abs(errors) / max(allowed, 1e-12), largest / max(cells_allowed, 1e-12))

@@ -113,7 +113,14 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run_data(bundle, args, swaps, limits: dict) -> None:
-    from explainer.counterfactual.dataset import example_line, misclassified_indices, row_place, search_each, summary
+    from explainer.counterfactual.dataset import (
+        example_line,
+        misclassified,
+        misclassified_indices,
+        row_place,
+        search_each,
+        summary,
+    )
 
     data = load_cli_data(bundle, args.data, args.text_column, args.label_column)
     note_long_rows(bundle, data)
@@ -121,7 +128,7 @@ def _run_data(bundle, args, swaps, limits: dict) -> None:
         indices = misclassified_indices(bundle, data)
     except InputError as error:  # a row holds a token the model cannot embed: named by its line
         fail(data.located(error))
-    rows = [(data.texts[i], bundle.label_names[data.labels[i]]) for i in indices]
+    rows = misclassified(bundle, data, indices)
     print(f"{len(rows)} misclassified of {len(data)} rows", file=sys.stderr)
     examples = []
     out = Path(args.out) if args.out else None

@@ -34,9 +34,13 @@ def misclassified_indices(bundle: ModelBundle, data: LabelledData) -> list[int]:
     return [index for index, (label, guess) in enumerate(zip(data.labels, predicted)) if guess != label]
 
 
-def misclassified(bundle: ModelBundle, data: LabelledData) -> list[tuple[str, str]]:
-    """(text, true label) of every row the model gets wrong, in file order."""
-    return [(data.texts[i], bundle.label_names[data.labels[i]]) for i in misclassified_indices(bundle, data)]
+def misclassified(
+    bundle: ModelBundle, data: LabelledData, indices: Sequence[int] | None = None
+) -> list[tuple[str, str]]:
+    """(text, true label) of every row the model gets wrong (those of `indices`, misclassified_indices's, when
+    given), in file order."""
+    rows = misclassified_indices(bundle, data) if indices is None else indices
+    return [(data.texts[i], bundle.label_names[data.labels[i]]) for i in rows]
 
 
 def row_place(data: LabelledData, index: int) -> dict[str, Any]:

@@ -193,7 +193,8 @@ ENTRY = re.compile(r"[0-9a-f]{40}(\.json|\.npz)?")  # what cache_path names: not
 RECENT_S = 60.0  # an entry used this recently is never removed: a page may be reading it right now
 
 
-PARTIAL = re.compile(r"[0-9a-f]{40}\.partial-(.+)-(\d+)(?:\.[0-9a-f]+)?")  # a store being written: partial_folder's
+# a store being written: partial_folder's names, <key>.partial-<host>-<pid>.<token> (before the token: no token)
+PARTIAL = re.compile(r"[0-9a-f]{40}\.partial-(.+)-(\d+)(?:\.[0-9a-f]+)?")
 ANY_PARTIAL = re.compile(r"[0-9a-f]{40}\.partial-.*")  # of any host, or named by process alone (before the host)
 UNTOUCHED_S = 24 * 3600.0  # a partial store nothing has written for this long is abandoned, whoever wrote it
 

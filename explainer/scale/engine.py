@@ -347,6 +347,10 @@ def connect(address: str | None, workers: int) -> None:
         else:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (OSError, RuntimeError, ValueError) as error:  # OSError: its temp folder unusable (RAY_TMPDIR a file)
+        if NO_CLUSTER in str(error):  # Ray's advice names its own --address flag, not this command's option
+            raise EngineError(f"--ray-address {address}: no running Ray cluster was found; start one (`ray start "
+                              "--head`) and give --ray-address HOST:PORT, or leave --ray-address out for a local "
+                              "Ray") from error
         where = f"the Ray cluster at {address}" if address is not None else "a local Ray on this machine"
         # `ray start --head` requires its token, which a driver sends only in token mode: Ray says no more than
         # "Failed to connect" (its Unauthenticated lines go to the log), so the likely cause is said here
@@ -355,10 +359,6 @@ def connect(address: str | None, workers: int) -> None:
                  "get-auth-token` on the head node prints it)"
                  if address is not None and not os.environ.get("RAY_AUTH_MODE") and isinstance(error, ConnectionError)
                  else "")
-        if NO_CLUSTER in str(error):  # Ray's advice names its own --address flag, not this command's option
-            raise EngineError(f"--ray-address {address}: no running Ray cluster was found; start one (`ray start "
-                              "--head`) and give --ray-address HOST:PORT, or leave --ray-address out for a local "
-                              "Ray") from error
         raise EngineError(f"cannot start or join {where}: {error}{token}") from error
     finally:
         # Ray's core worker installs a failure handler for SIGTERM that prints a stack dump and kills the process;
