@@ -19,7 +19,7 @@ from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session, target_label
 from explainer.ui.problems import show_problem
 from explainer.views import attribution as attribution_figures
-from explainer.views.text import markdown_literal
+from explainer.views.text import MISSING, markdown_literal
 
 ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for
 
@@ -94,20 +94,20 @@ if trace is not None:
     bar.empty()
     if (warning := attribution_figures.every_method_warning(results)) is not None:
         st.warning(warning)
-    st.dataframe(attribution_figures.methods_table(results).round(4), hide_index=True, width="stretch")
+    st.dataframe(attribution_figures.methods_table(results).round(4), hide_index=True, placeholder=MISSING,
+                 width="stretch")
     st.download_button("Attributions as JSON", json.dumps({m: r.as_dict() for m, r in results.items()}, indent=1),
                        file_name="attributions.json", mime="application/json", key="attribution_json",
                        on_click="ignore")
 
     st.subheader("Faithfulness")
-    st.caption(
-        "Tokens removed (replaced by the baseline) or inserted in the order each method ranks them. Faithful "
-        "rankings make deletion fall and insertion rise fast. Comprehensiveness and sufficiency: ERASER "
-        "(DeYoung et al. 2020), tokens removed from the sequence at 1, 5, 10, 20 and 50%."
-    )
+    st.caption("Tokens removed (replaced by the baseline) or inserted in the order each method ranks them. Faithful "
+               "rankings make deletion fall and insertion rise fast. Comprehensiveness and sufficiency: ERASER "
+               "(DeYoung et al. 2020), tokens removed from the sequence at 1, 5, 10, 20 and 50%.")
     chart(attribution_figures.faithfulness_curves(faithful), "faithfulness")
     unreliable = attribution_figures.unreliable_methods(results)
-    st.dataframe(attribution_figures.faithfulness_table(faithful, unreliable), hide_index=True, width="stretch")
+    st.dataframe(attribution_figures.faithfulness_table(faithful, unreliable), hide_index=True, placeholder=MISSING,
+                 width="stretch")
 
     st.subheader("Agreement between methods")
     st.caption("Rank agreement over the text tokens, by magnitude (|attribution|): signs left out, since three methods "

@@ -11,7 +11,7 @@ from explainer.thought_beacon.interventions import compare, gate_pins
 from explainer.ui import export, links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
-from explainer.views.text import markdown_literal, plural, tau_text
+from explainer.views.text import MISSING, markdown_literal, plural, tau_text
 
 PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: no MLP update; skipped when τ > 0)": 0.0}
 
@@ -121,5 +121,5 @@ elif trace is not None:
                             config=chart)
             if not result["monotone_skip_rate"]:
                 st.caption("The skip rate is not monotone in τ here: skipping early MLPs changes later gates.")
-            st.dataframe(pd.DataFrame(result["points"]).round(4), hide_index=True, width="stretch",
+            st.dataframe(pd.DataFrame(result["points"]).round(4), hide_index=True, placeholder=MISSING, width="stretch",
                          key="beacons_table")

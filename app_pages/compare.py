@@ -11,7 +11,7 @@ from explainer.ui import compare as compare_ui
 from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
 from explainer.views import evaluation as evaluation_figures
-from explainer.views.text import markdown_literal, markdown_strong
+from explainer.views.text import MISSING, markdown_literal, markdown_strong
 
 MODES = ("This text", "A data set")
 
@@ -108,5 +108,5 @@ else:
     compare_ui.open_with_picker()
     table = comparison.disagreements
     st.session_state["_compare_texts"] = table["text"].tolist()
-    st.dataframe(table.round(4), hide_index=True, width="stretch", key="compare_table", selection_mode="single-row",
-                 on_select=compare_ui.open_disagreement)
+    st.dataframe(table.round(4), hide_index=True, placeholder=MISSING, width="stretch", key="compare_table",
+                 selection_mode="single-row", on_select=compare_ui.open_disagreement)

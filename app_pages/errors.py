@@ -10,7 +10,7 @@ from explainer.ui import export, labelled, links, progressive, session, text_box
 from explainer.ui import whatif as whatif_ui
 from explainer.ui.problems import show_problem
 from explainer.views import evaluation as evaluation_figures
-from explainer.views.text import markdown_literal
+from explainer.views.text import MISSING, markdown_literal
 
 labelled.follow_open_request()
 st.title("Errors")
@@ -49,8 +49,7 @@ cells[1].metric("Macro-F1", f"{metrics['macro_f1']:.3f}", help="The mean F1 of t
 cells[2].metric("Calibration error (ECE)", evaluation_figures.ece_text(report.calibration.ece))
 cells[3].metric("Misclassified", f"{int((~report.frame['correct']).sum()):,}")
 per_label = evaluation_figures.per_label_table(metrics, names)
-st.dataframe(evaluation_figures.shown_table(per_label), hide_index=True,
-             column_config=evaluation_figures.aligned(per_label))
+st.dataframe(evaluation_figures.shown_table(per_label), hide_index=True, placeholder=MISSING)
 links.keep("errors_image_format")
 image_format = st.radio("Image export", ["png", "svg"], horizontal=True, key="errors_image_format")
 left, right = st.columns(2)
@@ -79,7 +78,8 @@ labelled.view_picker("errors_view", bundle)
 def example_table(frame: pd.DataFrame, key: str) -> None:
     shown = frame.drop(columns="correct").head(2000)  # one value in a confusion cell, and in the mistakes: says nothing
     st.session_state[f"{key}_texts"] = shown["text"].tolist()
-    st.dataframe(shown.round(4), hide_index=True, width="stretch", key=key, selection_mode="single-row",
+    st.dataframe(shown.round(4), hide_index=True, placeholder=MISSING, width="stretch", key=key,
+                 selection_mode="single-row",
                  on_select=lambda: labelled.open_selected(key, f"{key}_texts", "errors_view"))
     if len(frame) > len(shown):
         st.caption(f"The {len(shown):,} most confident of {len(frame):,}; narrow the filters to see others.")

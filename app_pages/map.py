@@ -13,7 +13,7 @@ from explainer.ui import dataset_map as map_ui
 from explainer.ui import export, labelled, links, progressive, session
 from explainer.ui.problems import show_problem
 from explainer.views import dataset_map as map_figures
-from explainer.views.text import hidden_state_name, markdown_literal
+from explainer.views.text import MISSING, hidden_state_name, markdown_literal
 
 labelled.follow_open_request()
 st.title("Data-set map")
@@ -98,7 +98,7 @@ st.caption(
     f"({chosen['confidence']:.1%}), by cosine distance ({hidden_state_name(result.layer)}):"
 )
 st.text(chosen["text"])
-st.dataframe(neighbours_table(result, int(row)).round(4), hide_index=True, key="map_neighbours")
+st.dataframe(neighbours_table(result, int(row)).round(4), hide_index=True, placeholder=MISSING, key="map_neighbours")
 
 st.subheader("Likely mislabelled")
 ranked = result.mislabelled
@@ -109,7 +109,7 @@ st.caption(
      "model, most suspicious first.")
     if usable else "No row has a neighbour to compare its label with: none is listed."
 )
-st.dataframe(mislabelled_table(result).head(2000).round(4), hide_index=True, key="map_mislabelled")
+st.dataframe(mislabelled_table(result).head(2000).round(4), hide_index=True, placeholder=MISSING, key="map_mislabelled")
 cells = st.columns(2)
 cells[0].download_button(
     "Likely mislabelled (CSV)",

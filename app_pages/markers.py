@@ -10,7 +10,7 @@ from explainer.thought_beacon.interventions import compare, marker_forces
 from explainer.ui import export, links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
-from explainer.views.text import markdown_literal, plot_text, plural
+from explainer.views.text import MISSING, markdown_literal, plot_text, plural
 
 st.title("Thought markers")
 st.markdown(
@@ -121,6 +121,6 @@ elif trace is not None:
                                                 format_func=tb_figures.marker_name)
             tb.marker_card(dictionary, card_layer, card_marker)
             table: pd.DataFrame = md.to_frame(dictionary)
-            st.dataframe(table.round(4), hide_index=True, width="stretch", key="markers_table")
+            st.dataframe(table.round(4), hide_index=True, placeholder=MISSING, width="stretch", key="markers_table")
             st.download_button("Dictionary as CSV", md.dictionary_csv(dictionary), "marker_dictionary.csv", "text/csv",
                                key="markers_csv", on_click="ignore")

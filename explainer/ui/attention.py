@@ -18,7 +18,7 @@ from explainer.ui.problems import show_problem
 from explainer.views import attention as attention_figures
 from explainer.views.attention_page import AttentionOptions, grid_note
 from explainer.views.bertviz import BertvizView, FrontendMissingError
-from explainer.views.text import markdown_literal
+from explainer.views.text import MISSING, markdown_literal
 
 Chart = Callable[..., Any]
 
@@ -132,7 +132,7 @@ def head_statistics(name: str, text: str, options: AttentionOptions, chart: Char
     st.session_state["_attention_rows"] = rows
     st.dataframe(
         pd.DataFrame(rows).round(4),
-        hide_index=True,
+        hide_index=True, placeholder=MISSING,
         width="stretch",
         key="attention_table",
         on_select=_on_table_select,

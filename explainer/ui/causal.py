@@ -18,7 +18,7 @@ from explainer.ui import whatif as whatif_ui
 from explainer.ui.caches import get_bundle, weights_version
 from explainer.ui.problems import show_problem
 from explainer.views import causal as views
-from explainer.views.text import markdown_literal
+from explainer.views.text import MISSING, markdown_literal
 
 PAGE = "app_pages/causal.py"
 CORRUPTED_KEY = "causal_corrupted"
@@ -141,7 +141,7 @@ def top_heads(rows: list[tuple[int, int, float]], column: str, prefix: str, none
     if not rows:
         st.caption(none)
         return
-    st.dataframe(views.top_heads_table(rows, column), hide_index=True, key=f"{prefix}_table")
+    st.dataframe(views.top_heads_table(rows, column), hide_index=True, placeholder=MISSING, key=f"{prefix}_table")
     for column, (layer, head, _) in zip(st.columns(len(rows)), rows):  # "open in Attention", one per head
         column.button(f"L{layer} H{head} in Attention", key=f"{prefix}_open_{layer}_{head}",
                       on_click=request_attention, args=(layer, head))

@@ -20,7 +20,7 @@ from explainer.ui import demo as demo_mode
 from explainer.ui.widget_state import resend
 from explainer.views import attribution as attribution_figures
 from explainer.views import evaluation as evaluation_figures
-from explainer.views.text import markdown_literal, plural
+from explainer.views.text import MISSING, markdown_literal, plural
 
 KEY = "compare_model_b"
 PAIR_KEY = "compare_pair"
@@ -197,7 +197,7 @@ def heads_section(result: TextComparison, chart: Callable, compared: tuple, name
     if notes := evaluation_figures.matching_notes(result.matching, result.level):
         st.caption(notes)
     rows = result.matching.as_rows()
-    picked = st.dataframe(pd.DataFrame(rows), hide_index=True, key=pairs_key(compared),
+    picked = st.dataframe(pd.DataFrame(rows), hide_index=True, placeholder=MISSING, key=pairs_key(compared),
                           selection_mode="single-row", on_select="rerun", height=240)
     pair = result.matching.pairs[chosen_heads(picked, len(result.matching.pairs), compared)]
     chart(evaluation_figures.paired_heatmaps(result.attention_a[pair.layer_a, pair.head_a],

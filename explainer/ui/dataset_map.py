@@ -16,7 +16,7 @@ from explainer.families import sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.ui import labelled, links, text_box
 from explainer.views import evaluation as evaluation_views
-from explainer.views.text import hidden_state_name, markdown_literal, plural
+from explainer.views.text import MISSING, hidden_state_name, markdown_literal, plural
 
 POOLING_TITLES = {"readout": "Readout position (CLS / last token)", "mean": "Mean of the tokens"}
 METHOD_TITLES = {"pca": "PCA", "umap": "UMAP (PCA to 50 first; slower)"}
@@ -323,7 +323,7 @@ def slice_table(result: MapResult) -> None:
     kept = shown_slices(result.data_id)
     table = slicing.metrics_table(result.frame, kept, result.tag_column)
     st.dataframe(evaluation_views.shown_table(table), hide_index=True, key="map_slice_metrics",
-                 column_config=evaluation_views.aligned(table))
+                 placeholder=MISSING)
     st.caption("Macro-F1 is the mean F1 over the labels that occur as truth or prediction in the slice, so on a "
                "slice of mostly one label a miss on the other counts for half; ECE is the calibration error. A "
                "slice with no rows has no metrics.")

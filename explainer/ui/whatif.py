@@ -19,7 +19,7 @@ from explainer.progress import Progress
 from explainer.ui import caches, demo, links, progressive, session
 from explainer.ui.text_box import limited_text_input
 from explainer.views import whatif as whatif_figures
-from explainer.views.text import markdown_literal, markdown_strong
+from explainer.views.text import MISSING, markdown_literal, markdown_strong
 
 PAGE = "app_pages/whatif.py"
 ALL = "all"
@@ -355,7 +355,7 @@ def counterfactual_section(model_name: str, original: str) -> None:
     st.session_state[FLIP_TEXTS_KEY] = [c.text for c in search.counterfactuals]
     st.dataframe(
         whatif_figures.counterfactual_table(search),
-        hide_index=True,
+        hide_index=True, placeholder=MISSING,
         width="stretch",
         key=table_key,
         selection_mode="single-row",

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explainer.views.text import label_texts, numbered, plot_text, token_labels
+from explainer.views.text import MISSING, label_texts, numbered, plot_text, token_labels
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 
 def ece_text(ece: float) -> str:
-    """The ECE as shown: three decimals, or "–" when no row had a finite confidence (nothing was calibrated)."""
-    return f"{ece:.3f}" if np.isfinite(ece) else "–"
+    """The ECE as shown: three decimals, or MISSING when no row had a finite confidence (nothing was calibrated)."""
+    return f"{ece:.3f}" if np.isfinite(ece) else MISSING
 
 
 def non_finite_note(metrics: dict, label_names: Sequence[str]) -> str | None:
@@ -43,7 +43,7 @@ def _escaped(names: Sequence[str]) -> list[str]:
 
 def per_label_table(metrics: Mapping[str, Any], label_names: Sequence[str]) -> pd.DataFrame:
     """Precision, recall, F1 and support per label from classification metrics (with their confusion matrix,
-    rows true). A label with no true and no predicted row has none of the three (NaN, shown as empty): its 0s would
+    rows true). A label with no true and no predicted row has none of the three (NaN, shown as MISSING): its 0s would
     read as a failure that macro-F1, which leaves it out, does not count."""
     confusion = np.asarray(metrics["confusion"], dtype=np.int64).reshape(len(label_names), len(label_names))
     support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
@@ -57,24 +57,10 @@ def per_label_table(metrics: Mapping[str, Any], label_names: Sequence[str]) -> p
 
 
 def shown_table(frame: pd.DataFrame, digits: int = 4) -> Styler:
-    """`frame` as a table shows it: floats to `digits` places and a missing one as "–". Streamlit's table draws a
-    missing number as a grey "None" (which reads as a name or a bug) whatever the Styler says, so a column of
-    scores from 0 to 1 with one missing becomes text: to `digits` places such text sorts as its numbers do, and
-    `aligned` keeps it right-aligned. Other float columns stay numbers (their missing values stay "None")."""
-    shown = frame.round(digits)
-    for column in shown.columns:
-        values = shown[column]
-        if pd.api.types.is_float_dtype(values) and values.isna().any() and values.dropna().between(0, 1).all():
-            shown[column] = ["–" if pd.isna(value) else f"{value:.{digits}f}" for value in values]
-    floats = [column for column in shown.columns if pd.api.types.is_float_dtype(shown[column])]
-    return shown.style.format(precision=digits, subset=floats)
-
-
-def aligned(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
-    """st.dataframe's column_config for shown_table(frame): every column of numbers right-aligned, as numbers are,
-    also one shown_table turned into text."""
-    return {str(column): {"alignment": "right"} for column in frame.columns
-            if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])}
+    """`frame` as a table shows it: floats to `digits` places, a missing one as MISSING. It stays missing in the data
+    (so its column sorts and aligns as numbers): st.dataframe draws it so only when given `placeholder=MISSING`."""
+    floats = [column for column in frame.columns if pd.api.types.is_float_dtype(frame[column])]
+    return frame.round(digits).style.format(precision=digits, subset=floats, na_rep=MISSING)
 
 
 def confusion_figure(

@@ -7,6 +7,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+# What a table shows for a missing value (st.dataframe's `placeholder=`, and text such as the ECE): Streamlit's
+# default is a grey "None", which reads as a name or a bug (a label with no F1, a slice with no rows).
+MISSING = "–"
+
 
 def plot_text(text: str) -> str:
     """`text` escaped for a plotly label, title or hover: <, > and & only. Plotly reads a subset of HTML tags in
