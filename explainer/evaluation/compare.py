@@ -184,19 +184,20 @@ def label_order(names_a: tuple[str, ...], names_b: tuple[str, ...]) -> list[int]
 
 
 def target_in_b(trace_a: Trace, trace_b: Trace, target_a: int) -> tuple[int, tuple[str, ...]]:
-    """B's label for A's label `target_a`: the same name (case-insensitive) when B has it; else the same id (two
-    checkpoints named LABEL_0, LABEL_1 or in other words), else B's own prediction; with a note when B's label
-    has another name, so no one reads B's attribution as towards A's label."""
+    """B's label for A's label `target_a`: the same name (case-insensitive) when B has it; else, when both have as
+    many labels, the same id (two checkpoints named LABEL_0, LABEL_1 or in other words), else B's own prediction;
+    with a note when B's label has another name, so no one reads B's attribution as towards A's label. Of two and
+    five labels, id 1 ('pos' and 'negative') means nothing alike: the rank agreement read -1."""
     names_a, names_b = trace_a.label_names, trace_b.label_names
     folded_b = [label_key(n) for n in names_b]
     name = names_a[target_a]
     if label_key(name) in folded_b:
         return folded_b.index(label_key(name)), ()
-    if target_a < len(names_b):
+    if len(names_a) == len(names_b):
         return target_a, (f"B has no label '{name}': B's attribution is towards its label '{names_b[target_a]}', "
                           f"the same id ({target_a}).",)
-    return trace_b.predicted, (f"B has no label '{name}' and no label id {target_a}: B's attribution is towards "
-                               f"its own prediction, '{names_b[trace_b.predicted]}'.",)
+    return trace_b.predicted, (f"B has no label '{name}' (its {len(names_b)} labels are not A's {len(names_a)}): "
+                               f"B's attribution is towards its own prediction, '{names_b[trace_b.predicted]}'.",)
 
 
 @contextmanager

@@ -186,7 +186,8 @@ def test_same_tokens_compare_on_tokens(bundle):
 
 def test_b_without_a_s_label_says_which_label_its_attribution_is_towards(tmp_path, tokenizer, ours_bundle):
     """B's labels are other words: its attribution goes to the same id, and the result says so (it once passed
-    silently for attribution towards A's label); a label id B lacks falls back to B's own prediction."""
+    silently for attribution towards A's label); of another number of labels, B's own prediction (id 1 of two
+    labels, 'pos', went to id 1 of five, 'negative', and the rank agreement read -1)."""
     other = build_model("bert", id2label={0: "cold", 1: "warm"}, label2id={"cold": 0, "warm": 1})
     b = load_model(save_checkpoint(other, tokenizer, tmp_path / "other-labels"), device="cpu")
     result = compare_text(ours_bundle, b, TEXT, target=1)
@@ -199,8 +200,10 @@ def test_b_without_a_s_label_says_which_label_its_attribution_is_towards(tmp_pat
     c = load_model(save_checkpoint(three, tokenizer, tmp_path / "three-labels"), device="cpu")
     beyond = compare_text(c, ours_bundle, TEXT, target=2)
     assert beyond.target_b == beyond.trace_b.predicted
-    assert beyond.notes == (f"B has no label 'c' and no label id 2: B's attribution is towards its own prediction, "
-                            f"'{beyond.trace_b.predicted_label}'.",)
+    assert beyond.notes == (f"B has no label 'c' (its 2 labels are not A's 3): B's attribution is towards its own "
+                            f"prediction, '{beyond.trace_b.predicted_label}'.",)
+    fewer = compare_text(ours_bundle, c, TEXT, target=1)  # id 1 exists in B, but of three labels: not the same
+    assert fewer.target_b == fewer.trace_b.predicted and "its 3 labels are not A's 2" in fewer.notes[0]
 
 
 def test_different_tokenisers_compare_on_words(tmp_path, ours_bundle):
