@@ -30,6 +30,7 @@ SOURCE_KEY = "causal_source"
 SOURCES = {"sidebar": "The sidebar text as the clean one", "pair": "Two texts: an Errors-page pair, or typed"}
 OPEN_HEAD_KEY = "_causal_open_head"  # (layer, head) a button asked the Attention page to open
 FOUND_KEY = "_causal_found"  # a counterfactual found on the last run, for the text box before it is drawn
+FIND_KEY = "_causal_find"  # the clean text the finder button asked a counterfactual of, searched in the next run
 PAIR_REQUEST = "_causal_pair_request"  # the mistake the Errors page asked to open with its flip, acted on next run
 EDITED_KEYS = ("edited", "whatif_edited", "whatif_text")  # where the What-if page may keep its edited text
 WRITTEN_FOR_KEY = "_causal_corrupted_for"  # {corrupted text: the clean texts it was written for}: written_for_another
@@ -150,16 +151,27 @@ def top_heads(rows: list[tuple[int, int, float]], column: str, prefix: str, none
 # ---- the clean and corrupted texts ----
 
 
-def _find(model_name: str, clean_key: str | None) -> None:
-    """The finder button's callback: a counterfactual of the clean text becomes the corrupted one (the sidebar's
-    as it is now: one typed and not yet sent comes with the click, after the run that drew the button)."""
-    clean = st.session_state.get(clean_key, "") if clean_key else session.sidebar_text()
+def _find(clean_key: str | None) -> None:
+    """The finder button's callback: asks for a counterfactual of the clean text as it is now (the sidebar's: one
+    typed and not yet sent comes with the click, after the run that drew the button). The search runs in the page
+    (search_requested): a message written in a callback lands above the page's title, far from the button."""
+    st.session_state[FIND_KEY] = st.session_state.get(clean_key, "") if clean_key else session.sidebar_text()
+
+
+def search_requested(model_name: str) -> None:
+    """Where the finder button asked: search, saying why below the texts when nothing is found; a counterfactual
+    found becomes the corrupted text in a new run (its box is drawn already in this one)."""
+    clean = st.session_state.pop(FIND_KEY, None)
+    if clean is None:
+        return
     usable = clean.strip() and whatif_ui.within_search_limit(model_name, clean, PATCHING_LIMITS,  # for patching
                                                              "the clean text")
-    found = find_counterfactual(model_name, clean) if usable else None
+    with st.spinner("Searching for the smallest edit that flips the prediction…"):
+        found = find_counterfactual(model_name, clean) if usable else None
     if found is not None:
         st.session_state[FOUND_KEY] = found
         _write_for(found, clean)  # found for this text, whichever it was found for before
+        st.rerun()
 
 
 def _start_pair() -> None:
@@ -192,9 +204,10 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
         "Find a counterfactual",
         key="causal_find",
         on_click=_find,
-        args=(model_name, CLEAN_KEY if paired else None),
+        args=(CLEAN_KEY if paired else None,),
         help="Fill the corrupted text with the smallest edit of the clean text that flips its prediction",
     )
+    search_requested(model_name)
     clean = st.session_state[CLEAN_KEY] if paired else sidebar_text
     corrupted = st.session_state[CORRUPTED_KEY]
     options = {"source": source if paired else "", "clean": clean if paired else "", "corrupted": corrupted}

@@ -3,6 +3,8 @@ ablation beside a head statistic with their rank correlation, options in the lin
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -257,3 +259,26 @@ def test_where_no_head_qualifies_the_page_says_so_instead_of_a_table(monkeypatch
     assert "No head restores any of the logit difference on its own." in captions
     assert "No head's removal lowers the target logit: none supports it on its own." in captions
     assert not app.dataframe and not [b for b in app.button if "in Attention" in b.label]
+
+
+def _in_order(node) -> list:
+    """The page's elements in the order drawn (blocks opened depth-first)."""
+    children = getattr(node, "children", None)
+    return [node] if not children else [leaf for child in children.values() for leaf in _in_order(child)]
+
+
+def test_the_finder_says_it_found_nothing_below_the_texts_not_above_the_title(monkeypatch):
+    """The search ran in the button's callback, whose message Streamlit draws first: "found no edit" stood above
+    the page's title, far from the button (a probe in a browser). It runs in the page now, below the text boxes."""
+    import explainer.counterfactual as counterfactual
+
+    monkeypatch.setattr(counterfactual, "find_counterfactuals", lambda *_, **__: SimpleNamespace(counterfactuals=[]))
+    app = run_page({"text": CLEAN, "corrupted": CORRUPTED})
+    app.button(key="causal_find").click().run()
+    assert not app.exception, app.exception
+    drawn = _in_order(app.main)
+    said = [i for i, e in enumerate(drawn) if e.type == "info" and "found no edit" in str(e.value)]
+    title = next(i for i, e in enumerate(drawn) if e.type == "title")
+    box = next(i for i, e in enumerate(drawn) if getattr(e, "key", None) == "causal_corrupted")
+    assert len(said) == 1 and title < box < said[0]
+    assert app.text_area(key="causal_corrupted").value == CORRUPTED  # nothing found: the box keeps its text
