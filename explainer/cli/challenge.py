@@ -8,6 +8,7 @@ from pathlib import Path
 
 from explainer.cli.common import at_least_one, fail, writing_to
 from explainer.data.challenge import COLUMNS, DEFAULT_PATH, PER_CAPABILITY, SEED, counts, generate, to_csv
+from explainer.data.folders import write_whole
 
 DESCRIPTION = "Write the CheckList-style labelled challenge set (text,label,capability) from its templates."
 
@@ -26,11 +27,13 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"--per-capability must be even (half negative, half positive), not {args.per_capability}")
     if args.out.is_dir():
         fail(f"--out {args.out} is a folder: give a file name ending in .csv")
+    if args.out.exists() and not args.out.is_file():
+        fail(f"--out {args.out} is not a regular file (a device, pipe or socket): give a file name ending in .csv")
     try:
         examples = generate(args.seed, args.per_capability)
     except ValueError as error:  # odd count, or more rows than the templates make
         fail(str(error))
-    shipped = args.out.resolve() == DEFAULT_PATH.resolve()
+    shipped = args.out.resolve() == DEFAULT_PATH.resolve() or _same_file(args.out, DEFAULT_PATH)  # a hard link too
     if shipped and (args.seed, args.per_capability) != (SEED, PER_CAPABILITY):
         # The shipped set is what the model cards, the Errors page and mean ablation read: another seed or size
         # would silently change them all.
@@ -40,10 +43,18 @@ def main(argv: list[str] | None = None) -> None:
              "another file name, or remove it first")
     with writing_to(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(to_csv(examples), encoding="utf-8", newline="")
+        text = to_csv(examples)
+        write_whole({args.out: lambda handle: handle.write(text.encode("utf-8"))})  # cut off: the old file stays
     for capability, negative, positive in counts(examples):
         print(f"{capability:15s} {negative + positive:4d} rows ({negative} negative, {positive} positive)")
     print(f"{len(examples)} rows -> {args.out}")
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.is_file() and path.samefile(other)
+    except OSError:  # either missing or unreadable: not known to be one file
+        return False
 
 
 def _is_challenge_set(path: Path) -> bool:

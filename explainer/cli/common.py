@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import tempfile
@@ -371,6 +372,10 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
     file = Path(path)
     if file.is_dir():
         fail(f"{file} is a folder: give a file name")
+    if str(path).endswith(("/", os.sep)):  # Path() drops the slash: "out/new/" wrote a file named "new"
+        fail(f"{path} names a folder (it ends with /): give a file name")
+    if file.exists() and not file.is_file():  # replaced, it became a file: /dev/full was, run as root
+        fail(f"{file} is not a regular file (a device, pipe or socket): give a file name")
     try:
         same = data is not None and file.is_file() and Path(data).is_file() and file.samefile(data)
     except OSError:  # unreadable: not known to be the same (reading --data says why, if it cannot be read)
@@ -608,6 +613,9 @@ def load_cli_data(
     path = Path(data_argument(raw)).expanduser()
     if not path.exists() and any(mark in str(raw) for mark in "*?["):
         fail(f"{raw}: no such file (a glob of shards is read by evaluate, map and markers with --out DIR)")
+    if path.is_dir():  # said here, not by the library: `train` and the app read no folder at all
+        fail(f"{raw} is a folder: give the path of a CSV, TSV, JSONL or Parquet file (a folder of shards is read "
+             "by evaluate, map and markers with --out DIR)")
     try:
         data = load_labelled(bundle, path, filename=data_name(raw), text_column=text_column,
                              label_column=label_column, quote_contents=quote_contents())

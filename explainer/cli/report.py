@@ -30,7 +30,7 @@ from explainer.cli.common import (
     writing_to,
 )
 from explainer.data.folders import write_whole
-from explainer.report.options import DEFAULT_PAGES, PAGES, ReportError, check_pages
+from explainer.report.options import DEFAULT_PAGES, PAGES, ReportError, check_pages, is_report
 from explainer.views.text import tau_text
 
 DEFAULT_APP_URL = "http://localhost:8501/"
@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     if out.is_dir():
         fail(f"--out {out} is a folder: give a file name ending in .html")
-    check_output_file(out)
+    check_output_file(args.out)  # as typed: Path() drops the slash of "new/"
+    if out.is_file() and not is_report(out):
+        fail(f"--out {out} exists and is not a report this tool wrote: give another file name, or remove it first")
     try:  # before the model loads; a page named twice is drawn once
         pages = check_pages([p.strip() for p in args.pages.split(",") if p.strip()])
     except ReportError as error:

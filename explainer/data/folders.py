@@ -32,13 +32,16 @@ def write_whole(writers: Mapping[Path, Callable[[IO[bytes]], Any]]) -> None:
     over the old ones, one after another: a full disk or an interrupted command leaves the old files as they were,
     never a cut file or one run's file beside another's (a report or map written in place was cut off mid-file,
     the good one it replaced lost). A link is written through, as open() writes it; a file replaced keeps its
-    mode. OSError is raised for the caller to say."""
+    mode; a device, pipe or socket is never replaced (--out /dev/full became a file). OSError is raised for the
+    caller to say."""
     targets = {Path(os.path.realpath(path)): write for path, write in writers.items()}
     if len(targets) != len(writers):  # a link and its target: one file, two contents
         raise ValueError(f"two of {', '.join(map(str, writers))} are one file")
     for target in targets:  # before any is replaced: a folder in the way fails the rename of that one alone
         if target.is_dir():
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+        if target.exists() and not target.is_file():  # the rename put a file in place of /dev/null, a pipe, a socket
+            raise OSError(errno.EINVAL, "not a regular file (a device, pipe or socket)", str(target))
     temporaries: dict[Path, Path] = {}
     try:
         for target, write in targets.items():

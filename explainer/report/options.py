@@ -4,10 +4,24 @@ lists and checks pages without loading a model; the package re-exports them."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+
+from explainer.views.text import REPORT_TITLE
 
 PAGES = ("overview", "attention", "attribution", "markers", "beacons")
 DEFAULT_PAGES = ("overview", "attention", "attribution", "markers")
 DEFAULT_METHOD = "integrated_gradients"
+
+
+def is_report(path: Path) -> bool:
+    """Whether `path` is empty or a report this tool wrote (the app's download or the CLI's): safe to replace. A
+    user's notes.txt given as --out was replaced in silence."""
+    try:
+        with path.open("rb") as file:
+            head = file.read(4096)
+    except OSError:
+        return True  # unreadable: the write says why
+    return not head or f"<title>{REPORT_TITLE}".encode() in head
 
 
 class ReportError(ValueError):

@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from explainer.views.text import REPORT_TITLE, clipped
+
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 1100px;
        color: #1f2430; line-height: 1.45; padding: 0 1rem; }
@@ -61,23 +63,27 @@ def _figure_html(figure: go.Figure, index: int) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
+LINK_SHOWN = 160  # characters of the live view's address shown as the link's text
+
+
 def render_report(meta: ReportMeta, sections: Sequence[Section]) -> str:
     """The whole report as one HTML document (UTF-8)."""
     e = html.escape
     probabilities = ", ".join(f"{e(label)} {p:.1%}" for label, p in meta.probabilities.items())
     options = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in meta.options.items())
     note = e(meta.link_note)
-    link = (f'<p>Live view: <a href="{e(meta.link, quote=True)}">{e(meta.link)}</a> '
+    # The address in full behind the link, cut where shown: a 10,000-character text made a 10 KB wall of a link
+    link = (f'<p>Live view: <a href="{e(meta.link, quote=True)}">{e(clipped(meta.link, LINK_SHOWN))}</a> '
             f"(opens while the app is running){'. ' + note if note else ''}</p>") if meta.link else (
         f"<p>{note}</p>" if note else "")
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Transformer Explainer report: {e(meta.model)}</title>", f"<style>{STYLE}</style>",
+        f"<title>{REPORT_TITLE}: {e(meta.model)}</title>", f"<style>{STYLE}</style>",
         # Inlined once for every figure below: the file needs no network to render (none drawn: 4.8 MB spared).
         f'<script type="text/javascript">{get_plotlyjs()}</script>' if any(s.figures for s in sections) else "",
         "</head><body>",
-        "<h1>Transformer Explainer report</h1>",
+        f"<h1>{REPORT_TITLE}</h1>",
         f'<p class="meta">Model <b>{e(meta.model)}</b>' + (f" · {e(meta.created)}" if meta.created else "") + "</p>",
     ]
     if meta.card_summary:

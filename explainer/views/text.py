@@ -10,6 +10,7 @@ from collections.abc import Sequence
 # What a table shows for a missing value (st.dataframe's `placeholder=`, and text such as the ECE): Streamlit's
 # default is a grey "None", which reads as a name or a bug (a label with no F1, a slice with no rows).
 MISSING = "–"
+REPORT_TITLE = "Transformer Explainer report"  # a report's <title> starts with it: how an earlier one is known
 
 
 def plot_text(text: str) -> str:

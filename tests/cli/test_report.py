@@ -261,3 +261,35 @@ def test_a_write_that_fails_keeps_the_earlier_report(checkpoint, tmp_path, capsy
             main([*argv, "--text", "another fine film"])
     assert stop.value.code == 2 and "No space left on device" in capsys.readouterr().err
     assert out.read_bytes() == before and [path.name for path in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_an_output_that_is_not_a_report_or_not_a_file_is_refused(checkpoint, tmp_path, capsys):
+    """`--out notes.txt` replaced the user's notes in silence; a pipe (or /dev/full, run as root) became a regular
+    file; `--out new/` wrote a file named "new". An earlier report, or an empty file, is written again."""
+    import stat
+
+    notes, pipe = tmp_path / "notes.txt", tmp_path / "pipe.html"
+    notes.write_text("keep me")
+    os.mkfifo(pipe)
+    base = ["--model", str(checkpoint("bert")), "--text", "a fine film", "--pages", "overview"]
+    for out, said in ((notes, "exists and is not a report this tool wrote"), (pipe, "not a regular file"),
+                      (f"{tmp_path}/new/", "names a folder (it ends with /)")):
+        with pytest.raises(SystemExit) as exit_:
+            main([*base, "--out", str(out)])
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
+    assert notes.read_text() == "keep me" and stat.S_ISFIFO(pipe.lstat().st_mode) and not (tmp_path / "new").exists()
+    (empty := tmp_path / "empty.html").touch()
+    main([*base, "--out", str(empty)])
+    main([*base, "--text", "another fine film", "--out", str(empty)])  # a report written before: replaced
+    assert "another fine film" in empty.read_text(encoding="utf-8")
+
+
+def test_a_long_text_s_live_link_is_cut_where_shown_and_whole_behind_it(tmp_path):
+    """A 10,000-character text printed its whole ~10 KB address as the link's text: a wall in the report."""
+    import html
+    import re
+
+    out, text = tmp_path / "r.html", "a fine film " * 800
+    main(["--model", "sst2-baseline", "--text", text, "--pages", "overview", "--out", str(out)])  # a folder: no link
+    href, shown = re.search(r'Live view: <a href="([^"]*)">([^<]*)</a>', out.read_text(encoding="utf-8")).groups()
+    assert len(html.unescape(href)) > 9000 and len(html.unescape(shown)) <= 160 and shown.endswith("…")

@@ -258,3 +258,18 @@ def test_write_whole_writes_through_a_link_keeps_a_replaced_files_mode_and_repla
     os.utime(killed, (1_000_000, 1_000_000))  # a killed run's, long ago: removed by the next whole write
     write_whole({real: lambda out: out.write(b"newest")})
     assert not killed.exists() and going.exists() and real.read_text() == "newest"
+
+
+def test_write_whole_never_replaces_a_device_pipe_or_socket(tmp_path):
+    """`report --out /dev/full` exited 0 and left /dev/full a regular file (the rename replaced the device)."""
+    import stat
+
+    import pytest
+
+    from explainer.data.folders import write_whole
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(OSError, match="not a regular file"):
+        write_whole({pipe: lambda out: out.write(b"report")})
+    assert stat.S_ISFIFO(pipe.lstat().st_mode) and [p.name for p in tmp_path.iterdir()] == ["pipe"]
