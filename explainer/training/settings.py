@@ -73,8 +73,9 @@ def settings_problems(settings: TrainSettings) -> list[str]:
     if settings.max_length < 3:  # two special tokens and one of the text: below, the tokenizer cuts nothing
         problems.append(f"max_length must be at least 3 (the two special tokens and one of the text), not "
                         f"{settings.max_length}")
-    if settings.max_steps < 0 or settings.num_markers < 0:
-        problems.append("max_steps and num_markers must be zero or more")
+    for name in ("max_steps", "num_markers"):  # one named alone: "max_steps and num_markers" for --max-steps -1
+        if getattr(settings, name) < 0:
+            problems.append(f"{name} must be zero or more, not {getattr(settings, name)}")
     if not settings.backbone and settings.num_heads >= 1 and settings.hidden_size % settings.num_heads:
         problems.append(f"hidden_size {settings.hidden_size} must be a multiple of num_heads {settings.num_heads}")
     return problems

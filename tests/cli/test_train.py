@@ -89,6 +89,7 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
      (["--out-is-a-file"], "is a file"), (["--one-label"], "has only the label 'positive' in the rows trained on"),
      (["--one-label-dev"], "has only the label 'positive': the dev file picks the checkpoint"),
      (["--max-length", "2"], "max_length must be at least 3"),  # nothing cut, while the model said it read 2
+     (["--max-steps", "-1"], "max_steps must be zero or more, not -1"),  # said "max_steps and num_markers ..."
      (["--backbone", "base", "--tokenizer", "tok"], "--tokenizer is for training from scratch"),  # recorded, unused
      (["--lora-rank", "99"], "--lora-rank is for a --backbone retrofit"),  # listed on the card, unused
      (["--backbone-sha256", "ab", "--lora-alpha", "2"], "--backbone-sha256 and --lora-alpha are for a --backbone")],
@@ -111,6 +112,14 @@ def test_train_cli_refuses_bad_settings_before_any_work(tmp_path, capsys, extra,
         train_main(["--data", str(tmp_path / "train.tsv"), "--eval", str(dev), "--out", str(out), *extra])
     assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
     assert not out.is_dir()  # nothing was created
+
+
+def test_a_folder_as_data_is_refused_without_other_commands_advice(tmp_path, capsys):
+    """It said "evaluate, map and markers read a folder of shards ... --out DIR", which train does not."""
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--data", str(tmp_path), "--eval", str(tmp_path), "--out", str(tmp_path / "model")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "is a folder: give the path of a CSV" in err and "evaluate" not in err
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,8 @@ def test_locate_errors_are_clear(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(backbone.BackboneError, match="hf download nobody/no-such-model"):
         backbone.locate("nobody/no-such-model")
+    with pytest.raises(backbone.BackboneError, match="hf download bert-base-uncased"):  # an id without an org
+        backbone.locate("bert-base-uncased")
     with pytest.raises(backbone.BackboneError, match="'nobody/no-such-model' not found"):  # missing, said first
         backbone.resolve("nobody/no-such-model")
     for path in (f"{tmp_path}/gone", "./bases/gone", "~/gone", "C:/gone"):  # a path: `hf download /tmp/x` is no command
