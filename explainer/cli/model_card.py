@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 from explainer.cli.common import fail
 from explainer.training.model_card import write_card
@@ -24,6 +26,8 @@ def main(argv: list[str] | None = None) -> None:
              "(python -m explainer train); a model trained elsewhere has its own card, if any")
     except (OSError, ValueError) as error:
         fail(f"cannot read {folder / 'metrics.json'}: {error}")
+    if (odd := implausible(metrics)) is not None:  # NaN or -5 as an accuracy was written into the card as "nan"
+        fail(f"{folder / 'metrics.json'} holds {odd}: was it written by explainer.train?")
     try:
         write_card(folder, folder.resolve().name, metrics)  # titled as train titles it: "." by its folder
     except KeyError as error:
@@ -34,3 +38,26 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as error:
         fail(f"cannot write to {folder / 'README.md'}: {error.strerror or error}")
     print(f"wrote {folder / 'README.md'}")
+
+
+SHARES = {"accuracy", "macro_f1", "skip_rate", "mlp_flops_saved", "total_flops_saved", "marker_mean_max_prob"}
+
+
+def implausible(metrics: Any, where: str = "") -> str | None:
+    """The first value no training run writes, said with its place ("dev.accuracy = nan"): a number that is not
+    finite, or a share (accuracy, skip rate ...) outside 0 to 1; None when there is none."""
+    if isinstance(metrics, dict):
+        for key, value in metrics.items():
+            place = f"{where}.{key}" if where else str(key)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if key in SHARES and number and not 0 <= value <= 1:
+                return f"{place} = {value}, not a share from 0 to 1"
+            if (found := implausible(value, place)) is not None:
+                return found
+    elif isinstance(metrics, list):
+        for index, value in enumerate(metrics):
+            if (found := implausible(value, f"{where}[{index}]")) is not None:
+                return found
+    elif isinstance(metrics, float) and not math.isfinite(metrics):
+        return f"{where} = {metrics}, not a number a run writes"
+    return None

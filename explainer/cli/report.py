@@ -11,7 +11,7 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-from explainer.capture.validation import InputError
+from explainer.capture.validation import InputError, truncation_sentence
 from explainer.cli.common import (
     MODEL_HELP,
     NAME_FIRST,
@@ -117,6 +117,10 @@ def main(argv: list[str] | None = None) -> None:
                                 model_label=offered, attribution_token_limit=limits and limits.attribution_tokens)
     except (InputError, ReportError) as error:
         fail(str(error))
+    encoded = encoded_text(bundle, args.text)
+    if encoded is not None and encoded.truncated:  # said in the file's options only: a 2,115-token text, 256 read
+        print("note: " + truncation_sentence(encoded.num_text_tokens, bundle.max_length,
+                                             cuts_left_elsewhere=bundle.cuts_left_elsewhere), file=sys.stderr)
     with writing_to(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         write_whole({out: lambda handle: handle.write(document.encode("utf-8"))})  # the old report kept on failure

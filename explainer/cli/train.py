@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     had_model = (args.out / "config.json").is_file()
     try:
         try:
-            metrics = _train_into(stage, args, settings, texts, labels, dev, challenge, device, tokenizer)
+            metrics = _train_into(stage, args, settings, texts, labels, dev, challenge, device, tokenizer,
+                                   usable=len(train_data.texts))
         # BackboneError: the base's weights, read as training starts, are damaged or do not fit its config
         except (TrainingDiverged, BackboneError) as error:
             fail(f"{error}; nothing was written" + (f", the model in {args.out} is unchanged" if had_model else ""))
@@ -226,7 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     print(_summary(args.out, written, metrics))
 
 
-def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, challenge, device, tokenizer) -> dict:
+def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, challenge, device, tokenizer,
+                usable: int) -> dict:
     """Train, pick tau and write metrics and card into `stage` (the card titled by --out's name); the metrics."""
     from tqdm.auto import tqdm
 
@@ -250,6 +252,8 @@ def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, 
     files = {"train": Path(args.data).name, "dev": Path(args.eval).name}  # the card names the data it learned
     if args.tokenizer is not None:  # by its folder's name, as the data: the card says which tokenizer, not where
         log = {**log, "tokenizer_from": args.tokenizer.resolve().name}
+    if len(texts) < usable:  # --limit: the card says of how many rows (only then: the shipped cards stay as they are)
+        log = {**log, "n_usable": usable}
     metrics = finalize(stage, dev, challenge, {**log, "n_train": len(texts), "data": files}, device,
                        args.min_skip_rate, title=args.out.resolve().name)  # "--out ." is named by its folder
     if "no tau skips" in metrics.get("tau_rule", ""):  # --min-skip-rate asked for more than any tau gives

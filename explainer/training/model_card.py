@@ -61,6 +61,16 @@ def _rows(metrics: dict[str, Any]) -> str:
     return "phrases" if _files(metrics) is None else "texts"
 
 
+def _trained_rows(metrics: dict[str, Any]) -> str:
+    """How many rows it trained on: "120 texts", or with --limit "the first 50 of its 120 texts" (it said "50 texts"
+    of a file of 120)."""
+    training = metrics["training"]
+    usable = training.get("n_usable")
+    if usable is not None and usable > training["n_train"]:
+        return f"the first {training['n_train']} of its {usable} {_rows(metrics)}, --limit"
+    return f"{training['n_train']} {_rows(metrics)}"
+
+
 def _corpus(metrics: dict[str, Any]) -> str:
     files = _files(metrics)
     return SST2_CORPUS if files is None else f"{code_span(files['train'])}, binary labels `negative` / `positive`"
@@ -281,7 +291,7 @@ def _scratch_training(metrics: dict[str, Any], ours: bool) -> str:
     stopped = (f". Training stopped at its time limit after {steps} step{'' if steps == 1 else 's'};"
                if training.get("stopped_by_time_limit") else ";")
     return (
-        f"Data: {_train_file(metrics)} ({training['n_train']} {_rows(metrics)}){stopped} checkpoint chosen on dev "
+        f"Data: {_train_file(metrics)} ({_trained_rows(metrics)}){stopped} checkpoint chosen on dev "
         "accuracy "
         f"(best {training['best_dev_accuracy']:.4f}{' with every MLP run' if ours else ''})."
         + (_tau_choice(metrics) if ours else "")
@@ -309,7 +319,7 @@ def _retrofit_training(metrics: dict[str, Any], ours: bool) -> str:
     return (
         code_span(command) + " on this CPU: "
         f"{training['steps']} steps{stopped} of {settings['batch_size']} {_rows(metrics)} drawn from "
-        f"{_train_file(metrics)} ({training['n_train']} {_rows(metrics)}), i.e. about {epochs:.2f} "
+        f"{_train_file(metrics)} ({_trained_rows(metrics)}), i.e. about {epochs:.2f} "
         "epochs; checkpoint chosen on dev accuracy "
         f"(best {training['best_dev_accuracy']:.4f}{' with every feed-forward block run' if ours else ''}). "
         "The base encoder is frozen; LoRA (Hugging Face `peft`) adapts the attention projections (query, key, value, "

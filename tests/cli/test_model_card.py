@@ -80,3 +80,22 @@ def test_a_linked_card_is_replaced_not_written_through(tmp_path):
     assert target.read_text() == "the shipped card"
     assert not (folder / "README.md").is_symlink() and (folder / "README.md").read_text().startswith("# mine\n")
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "metrics.json"]  # no part file left
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda m: m["dev"].update(accuracy=float("nan")), "dev.accuracy = nan, not a number a run writes"),
+    (lambda m: m["dev"].update(accuracy=-5), "dev.accuracy = -5, not a share from 0 to 1"),
+    (lambda m: m["challenge"]["negation"].update(accuracy=1.5), "challenge.negation.accuracy = 1.5, not a share"),
+    (lambda m: m["dev"]["f1"].__setitem__(0, float("inf")), "dev.f1[0] = inf"),
+])
+def test_a_number_no_run_writes_is_refused_not_written_into_the_card(tmp_path, capsys, edit, said):
+    """NaN, -5 or 1.5 as an accuracy exited 0 with "nan" or "-500.0%" in the card (a CLI probe)."""
+    original = shipped.ASSETS / "models" / "sst2-baseline" / "metrics.json"
+    if not original.is_file():
+        pytest.skip("sst2-baseline is not shipped here")
+    metrics = json.loads(original.read_text())
+    edit(metrics)
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path)])
+    assert exit_info.value.code == 2 and said in capsys.readouterr().err and not (tmp_path / "README.md").exists()

@@ -284,8 +284,9 @@ def test_an_output_that_is_not_a_report_or_not_a_file_is_refused(checkpoint, tmp
     assert "another fine film" in empty.read_text(encoding="utf-8")
 
 
-def test_a_long_text_s_live_link_is_cut_where_shown_and_whole_behind_it(tmp_path):
-    """A 10,000-character text printed its whole ~10 KB address as the link's text: a wall in the report."""
+def test_a_long_text_s_live_link_is_cut_where_shown_and_whole_behind_it(tmp_path, capsys):
+    """A 10,000-character text printed its whole ~10 KB address as the link's text: a wall in the report; that the
+    model read its beginning alone was said only in the file's table of options."""
     import html
     import re
 
@@ -293,3 +294,4 @@ def test_a_long_text_s_live_link_is_cut_where_shown_and_whole_behind_it(tmp_path
     main(["--model", "sst2-baseline", "--text", text, "--pages", "overview", "--out", str(out)])  # a folder: no link
     href, shown = re.search(r'Live view: <a href="([^"]*)">([^<]*)</a>', out.read_text(encoding="utf-8")).groups()
     assert len(html.unescape(href)) > 9000 and len(html.unescape(shown)) <= 160 and shown.endswith("…")
+    assert "note: The text has 2,400 tokens; the model reads" in capsys.readouterr().err

@@ -277,7 +277,8 @@ def test_the_trained_files_get_the_umask_s_modes(tmp_path, capsys):
     """safetensors writes its weights 0600: a model trained for others to read was readable by its owner only."""
     tiny_inputs(tmp_path)
     out = tmp_path / "model"
-    train_main(tiny_run(tmp_path, str(out), "baseline"))
+    train_main(tiny_run(tmp_path, str(out), "baseline") + ["--limit", "48"])
+    assert "`train.tsv` (the first 48 of its 64 texts, --limit)" in (out / "README.md").read_text()  # "(48 texts)"
     said = capsys.readouterr().out.splitlines()  # plain lines on stdout, as the README says (a dict on stderr)
     assert said[0] == f"wrote {out}: {', '.join(sorted(p.name for p in out.iterdir()))}"
     assert said[1].startswith("dev: accuracy ") and said[1].endswith(" (32 rows)") and len(said) == 2

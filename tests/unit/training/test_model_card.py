@@ -55,6 +55,10 @@ def test_a_card_names_the_data_and_base_its_metrics_record():
     scratch["training"].update(steps=1, stopped_by_time_limit=True)  # --time-limit-minutes cut it short
     said = render_card("mine", scratch)  # a sentence of its own, not wedged between "(n texts);" and "checkpoint"
     assert " texts). Training stopped at its time limit after 1 step; checkpoint chosen on dev accuracy" in said
+    scratch["training"].update(n_train=50, n_usable=120)  # --limit 50 of a file of 120: it said "(50 texts)"
+    assert "`reviews.csv` (the first 50 of its 120 texts, --limit)." in render_card("mine", scratch)
+    metrics["training"].update(n_train=50, n_usable=120)
+    assert "`reviews.csv` (the first 50 of its 120 texts, --limit), i.e. about" in render_card("mine", metrics)
 
 
 def test_file_names_alone_are_no_evidence_of_sst2():
