@@ -62,6 +62,10 @@ def paths_left_out(keys: Sequence[str]) -> str:
             "machine that made this report.")
 
 
+UPLOAD_LEFT_OUT = ("The live link is left out: the page's data set was uploaded, and an upload does not travel in a "
+                   "link (it would open the page on another data set).")
+
+
 def page_link(address: str, query: Mapping[str, str]) -> str:
     """`address` (a page's URL without its query) with `query`: the Overview's bare "http://host:port" gets the
     root's slash first, as browsers write it ("http://host:port/?model=...")."""

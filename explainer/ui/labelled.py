@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from stat import S_ISREG
@@ -363,6 +363,13 @@ def say_refused(prefix: str) -> None:
         st.warning("The link names a data set this demo does not offer; choose one from the list.")
     elif refused is not None:
         del st.session_state[f"{prefix}_refused"]
+
+
+def upload_in_use(state: Mapping[str, Any], page: str) -> bool:
+    """Whether the page of URL name `page` ("errors", "markers" ...) reads an uploaded file now: its data source
+    (keyed by the page's name, or name_data on the Markers and Beacons pages) is an upload, which no link carries:
+    a report's live link opened the page on the challenge set instead."""
+    return any(key in state and state[key] == SOURCES[1] for key in (f"{page}_source", f"{page}_data_source"))
 
 
 def source_radio(prefix: str, choices: Sequence[str]) -> str:

@@ -22,12 +22,19 @@ from explainer.capture.validation import truncation_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.report import build_report, card_summary
-from explainer.report.linking import link_model, made_on_note, page_link, paths_left_out, server_paths
+from explainer.report.linking import (
+    UPLOAD_LEFT_OUT,
+    link_model,
+    made_on_note,
+    page_link,
+    paths_left_out,
+    server_paths,
+)
 from explainer.serving.paths import PathRefused
 from explainer.thought_beacon.beacons import has_beacons
 from explainer.thought_beacon.marker_dictionary import has_markers
 from explainer.ui import demo as demo_mode
-from explainer.ui import startup, text_box
+from explainer.ui import labelled, startup, text_box
 from explainer.ui.caches import get_bundle, get_trace
 from explainer.ui.links import (
     OTHER_KEPT_KEY,
@@ -226,9 +233,11 @@ def report_button(current: Selection, demo_name: str | None) -> None:
     options = latest_address()  # updated in place as the run sends its address
     address = (st.context.url or "").split("?")[0]
     inputs = report_inputs()
+    page_name = urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1]
     inputs.update(
-        name=current.bundle.name, text=current.text, demo_name=demo_name, address=address,
-        page=urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1],
+        name=current.bundle.name, text=current.text, demo_name=demo_name, address=address, page=page_name,
+        # read now: the file is built outside the run (no session state there), and the source is chosen before it
+        uploaded=labelled.upload_in_use(st.session_state, page_name),
         # a folder's path stays out of the link: build_report leaves the link out and says why
         model=link_model(current.bundle, demo_name),
         limit=demo.limits.attribution_tokens if demo is not None else None, settled=True,
@@ -236,20 +245,21 @@ def report_button(current: Selection, demo_name: str | None) -> None:
 
     def build() -> str:
         now = _settled_inputs(inputs)
-        name, text, demo_name, address, page, model, limit = (
-            now[key] for key in ("name", "text", "demo_name", "address", "page", "model", "limit")
+        name, text, demo_name, address, page, model, limit, uploaded = (
+            now[key] for key in ("name", "text", "demo_name", "address", "page", "model", "limit", "uploaded")
         )
         params = dict(options)
         query = {**params, "model": model, "text": text}
         paths = server_paths(params) if demo is None else []  # a demo's links carry offered names only
-        link = page_link(address, query) if address and model and not paths else ""
+        link = page_link(address, query) if address and model and not paths and not uploaded else ""
         view = live_view(page, {**params, "text": text})
         try:
             bundle = get_bundle(name)
             view = view.for_model(has_markers(bundle), has_beacons(bundle))
             tau = view.beacon_threshold  # set on the Beacons page alone, of a model with beacons
             other_tau = tau is not None and tau_text(tau) != tau_text(bundle.model.config.beacon_threshold)
-            note = paths_left_out(paths) if paths else made_on_note(page, other_tau) if link else ""
+            note = (paths_left_out(paths) if paths else UPLOAD_LEFT_OUT if uploaded else
+                    made_on_note(page, other_tau) if link else "")
             return build_report(bundle, text, **view.report_options(bundle.label_names), link=link,
                                 link_note=note, model_label=demo_name, attribution_token_limit=limit)
         except InputError as error:  # a text emptied and the button pressed at once (the button is off once the

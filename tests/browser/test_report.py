@@ -118,3 +118,22 @@ def test_a_report_leaves_out_a_link_that_would_carry_a_server_path(browser, app_
     document = sidebar_report(browser, app_url, "compare", {"text": "A gentle film.", "model_b": folder}, tmp_path)
     assert "left out: its model_b= would carry a path on the machine" in document
     assert urllib.parse.quote(folder, safe="") not in document and folder not in document
+
+
+@pytest.mark.slow
+def test_a_report_of_a_page_on_an_uploaded_file_leaves_its_link_out(browser, app_url, tmp_path):  # noqa: F811
+    """No link carries an upload: the report's link opened the Errors page on the challenge set, and said it
+    opened "the page it was downloaded on, with that page's options" (a probe in a browser)."""
+    upload = tmp_path / "mine.csv"
+    upload.write_text("text,label\n" + "".join(f"film number {i} is {'good' if i % 2 else 'bad'},{i % 2}\n"
+                                               for i in range(12)))
+
+    def choose_upload(page):
+        page.get_by_text("Upload a file").first.click()
+        page.locator("[data-testid='stFileUploaderDropzoneInput']").first.set_input_files(str(upload))
+        page.get_by_text("mine.csv: 12 examples", exact=False).first.wait_for(timeout=180_000)
+        page.wait_for_function(f"() => !({BUSY})()", timeout=180_000)
+
+    document = sidebar_report(browser, app_url, "errors", {"text": "A gentle film."}, tmp_path, change=choose_upload)
+    assert "the page&#x27;s data set was uploaded, and an upload does not travel in a link" in document
+    assert "Live view:" not in document
