@@ -103,10 +103,13 @@ else:
         with column:
             chart(evaluation_figures.confusion_figure(confusion, names), f"confusion_{side}")
     st.subheader("Where they disagree")
-    st.caption("One model right, the other wrong; the most confident mistake first. Select a row to open it.")
-    labelled.view_picker("compare_view", bundle_a, bundle_b)
-    compare_ui.open_with_picker()
     table = comparison.disagreements
-    st.session_state["_compare_texts"] = table["text"].tolist()
-    st.dataframe(table.round(4), hide_index=True, placeholder=MISSING, width="stretch", key="compare_table",
-                 selection_mode="single-row", on_select=compare_ui.open_disagreement)
+    if table.empty:  # an empty grid under "select a row" read as a table still loading
+        st.info("None: on every row both models are right, or both wrong.")
+    else:
+        st.caption("One model right, the other wrong; the most confident mistake first. Select a row to open it.")
+        with_b = compare_ui.open_with_picker()  # first: the views offered are those of the model a row opens with
+        labelled.view_picker("compare_view", bundle_b if with_b else bundle_a)
+        st.session_state["_compare_texts"] = table["text"].tolist()
+        st.dataframe(table.round(4), hide_index=True, placeholder=MISSING, width="stretch", key="compare_table",
+                     selection_mode="single-row", on_select=compare_ui.open_disagreement)

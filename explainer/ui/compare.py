@@ -87,14 +87,14 @@ OPEN_WITH_KEY = "compare_open_with"
 TABLE_B_KEY = "_compare_table_b"  # model B of the disagreements drawn: a row opens with it, not with B's box now
 
 
-def open_with_picker() -> None:
-    """Which model a disagreement opens with: A (the sidebar's), or B, which then becomes the sidebar's model.
-    Drawn with the table, so B is noted as the table's: a row clicked after B's box changed, before the new
+def open_with_picker() -> bool:
+    """Which model a disagreement opens with: A (the sidebar's), or B (True), which then becomes the sidebar's
+    model. Drawn with the table, so B is noted as the table's: a row clicked after B's box changed, before the new
     comparison is drawn, is a disagreement of the B that made it."""
     st.session_state[TABLE_B_KEY] = st.session_state.get(KEY, "").strip()
     links.keep_choice(OPEN_WITH_KEY)  # drawn after the page's progressive stop
-    st.radio("with", ["Model A", "Model B"], horizontal=True, key=OPEN_WITH_KEY,
-             help="Model B becomes the sidebar's model, so the view shows B's side of the mistake.")
+    return st.radio("Open a row with", ["Model A", "Model B"], horizontal=True, key=OPEN_WITH_KEY,
+                    help="Model B becomes the sidebar's model, so the view shows B's side of the mistake.") == "Model B"
 
 
 def open_disagreement() -> None:

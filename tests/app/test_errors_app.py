@@ -332,6 +332,27 @@ def test_compare_on_a_data_set_refuses_models_of_other_labels_without_a_bar_left
     assert not app.get("progress"), [p.proto for p in app.get("progress")]
 
 
+def test_compare_offers_the_views_of_the_model_a_row_opens_with(checkpoint, tmp_path):
+    """Thought markers was offered while rows opened with B, a model without markers: a detour to a page that said
+    so (a probe in a browser)."""
+    from explainer.ui import compare, navigation
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("text,label\na fine film,pos\na dull film,neg\nthe film,pos\n")
+    app = open_page("app_pages/compare.py", {"model": str(checkpoint("ours")), "model_b": str(checkpoint("bert")),
+                                             "on": "A data set", "data": str(rows)})
+    assert not app.exception, app.exception
+    assert navigation.MARKERS_TITLE in app.radio(key="compare_view").options  # A has markers
+    app.radio(key="compare_view").set_value(navigation.MARKERS_TITLE).run()
+    app.radio(key=compare.OPEN_WITH_KEY).set_value("Model B").run()
+    assert navigation.MARKERS_TITLE not in app.radio(key="compare_view").options  # B has none
+    assert app.radio(key="compare_view").value == app.radio(key="compare_view").options[0]
+    same = open_page("app_pages/compare.py", {"model": str(checkpoint("ours")), "model_b": str(checkpoint("ours")),
+                                              "on": "A data set", "data": str(rows)})  # no row where they differ
+    assert "None: on every row both models are right, or both wrong." in [i.value for i in same.info]
+    assert not [d for d in same.dataframe if "right" in d.value.columns]  # no empty grid under "select a row"
+
+
 def test_compare_page_with_a_missing_model_b_says_so(tmp_path):
     app = open_page("app_pages/compare.py", {"model_b": str(tmp_path / "nothing")})
     assert any("Model B" in e.value and "not found" in e.value for e in app.error)
