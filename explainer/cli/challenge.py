@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from pathlib import Path
 
 from explainer.cli.common import at_least_one, fail, writing_to
@@ -15,7 +16,7 @@ DESCRIPTION = "Write the CheckList-style labelled challenge set (text,label,capa
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer challenge", description=DESCRIPTION)
-    parser.add_argument("--out", type=Path, default=DEFAULT_PATH,
+    parser.add_argument("--out", type=out_file, default=DEFAULT_PATH,
                         help=f"CSV to write (text,label,capability); default: the shipped set, {DEFAULT_PATH.name}, "
                         "which only the default seed and size may rewrite")
     parser.add_argument("--seed", type=int, default=SEED, help=f"the templates' random seed (default {SEED})")
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
         examples = generate(args.seed, args.per_capability)
     except ValueError as error:  # odd count, or more rows than the templates make
         fail(str(error))
-    shipped = args.out.resolve() == DEFAULT_PATH.resolve() or _same_file(args.out, DEFAULT_PATH)  # a hard link too
+    shipped = args.out.resolve() == DEFAULT_PATH.resolve()  # a hard link to it is replaced, the shipped file kept
     if shipped and (args.seed, args.per_capability) != (SEED, PER_CAPABILITY):
         # The shipped set is what the model cards, the Errors page and mean ablation read: another seed or size
         # would silently change them all.
@@ -50,11 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(examples)} rows -> {args.out}")
 
 
-def _same_file(path: Path, other: Path) -> bool:
-    try:
-        return path.is_file() and path.samefile(other)
-    except OSError:  # either missing or unreadable: not known to be one file
-        return False
+def out_file(raw: str) -> Path:
+    """--out as a path; one ending in a slash names a folder (Path() drops the slash: "new/" wrote a file "new")."""
+    if raw.endswith(("/", os.sep)) and not Path(raw).is_dir():
+        raise argparse.ArgumentTypeError(f"{raw} names a folder (it ends with /): give a file name ending in .csv")
+    return Path(raw)
 
 
 def _is_challenge_set(path: Path) -> bool:

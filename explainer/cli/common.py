@@ -368,14 +368,12 @@ def check_output_folder(path: str | Path) -> Path:
 
 def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
     """An output file's folder, proven writable before any work (as check_output_folder); never the --data file
-    the command reads (`data`), which it would replace with its results."""
+    the command reads (`data`), which it would replace with its results, nor a name ending in a slash (a folder)."""
     file = Path(path)
     if file.is_dir():
         fail(f"{file} is a folder: give a file name")
     if str(path).endswith(("/", os.sep)):  # Path() drops the slash: "out/new/" wrote a file named "new"
         fail(f"{path} names a folder (it ends with /): give a file name")
-    if file.exists() and not file.is_file():  # replaced, it became a file: /dev/full was, run as root
-        fail(f"{file} is not a regular file (a device, pipe or socket): give a file name")
     try:
         same = data is not None and file.is_file() and Path(data).is_file() and file.samefile(data)
     except OSError:  # unreadable: not known to be the same (reading --data says why, if it cannot be read)

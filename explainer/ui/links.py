@@ -177,6 +177,16 @@ def latest_address() -> dict[str, str]:
     return st.session_state.setdefault(ADDRESS_KEY, {})
 
 
+REPORT_INPUTS_KEY = "_report_inputs"  # the latest run's model, text and page, read when the report is built
+
+
+def report_inputs() -> dict:
+    """The session's report inputs: one dict, updated in place by each run (the sidebar's report button sets the
+    model, text and page; `settled`: the latest run has drawn its button; `uploaded`: a data page's source is an
+    upload, set by the page once drawn), read by the report's build in another thread."""
+    return st.session_state.setdefault(REPORT_INPUTS_KEY, {})
+
+
 def _remember(address: Mapping[str, str]) -> None:
     latest = latest_address()
     latest.clear()

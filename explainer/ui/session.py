@@ -34,7 +34,7 @@ from explainer.serving.paths import PathRefused
 from explainer.thought_beacon.beacons import has_beacons
 from explainer.thought_beacon.marker_dictionary import has_markers
 from explainer.ui import demo as demo_mode
-from explainer.ui import labelled, startup, text_box
+from explainer.ui import startup, text_box
 from explainer.ui.caches import get_bundle, get_trace
 from explainer.ui.links import (
     OTHER_KEPT_KEY,
@@ -43,6 +43,7 @@ from explainer.ui.links import (
     latest_address,
     live_view,
     publish_options,
+    report_inputs,
     seed_sidebar,
 )
 from explainer.ui.problems import show_problem
@@ -197,15 +198,8 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
         st.info(who + markdown_literal(typed_special_sentence(typed)))
 
 
-REPORT_INPUTS_KEY = "_report_inputs"  # the latest run's model, text and page, read when the report is built
 REPORT_GRACE_S = 0.3  # a click may come with a run of its own (a text typed, then the button): it starts this soon
 REPORT_WAIT_S = 60.0  # and reaches the sidebar within this (a model loading); then the last run's values are used
-
-
-def report_inputs() -> dict:
-    """The session's report inputs: one dict, updated in place by each run (`settled`: the latest run has drawn
-    its button), read by the report's build in another thread."""
-    return st.session_state.setdefault(REPORT_INPUTS_KEY, {})
 
 
 def _settled_inputs(inputs: dict) -> dict:
@@ -233,11 +227,10 @@ def report_button(current: Selection, demo_name: str | None) -> None:
     options = latest_address()  # updated in place as the run sends its address
     address = (st.context.url or "").split("?")[0]
     inputs = report_inputs()
-    page_name = urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1]
     inputs.update(
-        name=current.bundle.name, text=current.text, demo_name=demo_name, address=address, page=page_name,
-        # read now: the file is built outside the run (no session state there), and the source is chosen before it
-        uploaded=labelled.upload_in_use(st.session_state, page_name),
+        name=current.bundle.name, text=current.text, demo_name=demo_name, address=address,
+        page=urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1],
+        uploaded=False,  # until the page's data widgets, drawn after the sidebar, say their source is an upload
         # a folder's path stays out of the link: build_report leaves the link out and says why
         model=link_model(current.bundle, demo_name),
         limit=demo.limits.attribution_tokens if demo is not None else None, settled=True,

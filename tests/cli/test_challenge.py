@@ -67,8 +67,8 @@ def test_a_file_that_is_no_challenge_set_is_not_written_over(tmp_path, capsys):
     assert again.read_bytes() == DEFAULT_PATH.read_bytes()
 
 
-def test_a_pipe_or_a_hard_link_to_the_shipped_set_is_not_written(tmp_path, capsys, monkeypatch):
-    """A FIFO became a regular file; a hard link to the shipped set passed the guard (it compared resolved paths)."""
+def test_a_pipe_or_a_name_ending_in_a_slash_is_not_written(tmp_path, capsys):
+    """A FIFO became a regular file (the write renames over it); `--out new/` wrote a file named "new"."""
     import os
     import stat
 
@@ -78,11 +78,7 @@ def test_a_pipe_or_a_hard_link_to_the_shipped_set_is_not_written(tmp_path, capsy
         challenge_cli.main(["--out", str(pipe)])
     assert exit_info.value.code == 2 and "not a regular file" in capsys.readouterr().err
     assert stat.S_ISFIFO(pipe.lstat().st_mode)
-    shipped, link = tmp_path / "shipped.csv", tmp_path / "link.csv"
-    shipped.write_bytes(DEFAULT_PATH.read_bytes())
-    os.link(shipped, link)
-    monkeypatch.setattr(challenge_cli, "DEFAULT_PATH", shipped)
     with pytest.raises(SystemExit) as exit_info:
-        challenge_cli.main(["--out", str(link), "--seed", "7"])
-    assert exit_info.value.code == 2 and "would overwrite the shipped" in capsys.readouterr().err
-    assert shipped.read_bytes() == DEFAULT_PATH.read_bytes()
+        challenge_cli.main(["--out", f"{tmp_path}/new/"])
+    assert exit_info.value.code == 2 and "names a folder (it ends with /)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.csv"]

@@ -291,7 +291,7 @@ def test_a_long_text_s_live_link_is_cut_where_shown_and_whole_behind_it(tmp_path
     import re
 
     out, text = tmp_path / "r.html", "a fine film " * 800
-    main(["--model", "sst2-baseline", "--text", text, "--pages", "overview", "--out", str(out)])  # a folder: no link
+    main(["--model", "sst2-baseline", "--text", text, "--pages", "overview", "--out", str(out)])  # shipped: a link
     href, shown = re.search(r'Live view: <a href="([^"]*)">([^<]*)</a>', out.read_text(encoding="utf-8")).groups()
     assert len(html.unescape(href)) > 9000 and len(html.unescape(shown)) <= 160 and shown.endswith("…")
     assert "note: The text has 2,400 tokens; the model reads" in capsys.readouterr().err

@@ -48,7 +48,8 @@ def test_locate_errors_are_clear(tmp_path, monkeypatch):
         backbone.locate("bert-base-uncased")
     with pytest.raises(backbone.BackboneError, match="'nobody/no-such-model' not found"):  # missing, said first
         backbone.resolve("nobody/no-such-model")
-    for path in (f"{tmp_path}/gone", "./bases/gone", "~/gone", "C:/gone"):  # a path: `hf download /tmp/x` is no command
+    # a path: `hf download /tmp/x` is no command
+    for path in (f"{tmp_path}/gone", "./bases/gone", "~/gone", "C:/gone", "bases\\gone"):
         with pytest.raises(backbone.BackboneError, match="Check the folder's path") as refused:
             backbone.locate(path)
         assert "hf download" not in str(refused.value)
