@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -362,6 +362,7 @@ def check_output_folder(path: str | Path) -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         fail(f"--out {folder} is a file: give a folder")
+    refuse_demo_data(folder)
     _prove_writable(folder, folder)
     return folder
 
@@ -374,6 +375,8 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
         fail(f"{file} is a folder: give a file name")
     if str(path).endswith(("/", os.sep)):  # Path() drops the slash: "out/new/" wrote a file named "new"
         fail(f"{path} names a folder (it ends with /): give a file name")
+    refuse_demo_data(file)
+    data = None if data is None else data_argument(data)  # a demo's offered name: the file it stands for
     try:
         same = data is not None and file.is_file() and Path(data).is_file() and file.samefile(data)
     except OSError:  # unreadable: not known to be the same (reading --data says why, if it cannot be read)
@@ -384,6 +387,17 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
         fail(f"cannot write to {file}: {file.parent} is a file")
     _prove_writable(file.parent, file)
     return file
+
+
+def refuse_demo_data(out: Path) -> None:
+    """Under EXPLAINER_DEMO, fail when `out` lies inside one of the demo's data roots: an offered data set (or a
+    file beside it) was replaced by `evaluate --predictions-out`, its numbers wrong for every visitor after."""
+    demo = _demo()
+    if demo is None:
+        return
+    where = Path(os.path.realpath(out.expanduser()))  # links followed, also where the output does not exist yet
+    if any(where.is_relative_to(os.path.realpath(root)) for _, root in demo.data_roots):
+        fail(f"{out} is inside this demo's data: write the output elsewhere")
 
 
 def refuse_link_to_nothing(folder: Path, named: Path) -> None:
@@ -515,10 +529,19 @@ def data_argument(raw: str | Path) -> str:
     if str(raw) in offered:
         return str(demo.data_path(str(raw)))
     try:
-        return str(_inside_data_roots(demo, raw))
+        path = _inside_data_roots(demo, raw)
     except PathRefused as refused:
-        fail(f"{refused} Offered data sets: {', '.join(offered) or 'none'}")
-    raise AssertionError("unreachable")
+        fail(f"{refused} Offered data sets: {_listed(offered)}")
+    if path not in set(offered.values()):  # inside a root, yet no data set it offers: notes.txt was read and its
+        # rows printed (a folder offers its CSV, TSV, JSONL and Parquet files, a .txt only when named itself)
+        fail(f"{raw} is not a data set this demo offers. Offered data sets: {_listed(offered)}")
+    return str(path)
+
+
+def _listed(offered: Mapping[str, Path], shown: int = 20) -> str:
+    """The offered names, the first `shown` of them: a folder of thousands listed every one in each refusal."""
+    names = list(offered)
+    return (", ".join(names[:shown]) + (f" and {len(names) - shown:,} more" if len(names) > shown else "")) or "none"
 
 
 def _inside_data_roots(demo, raw: str | Path) -> Path:

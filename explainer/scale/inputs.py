@@ -11,6 +11,7 @@ from pathlib import Path
 
 from explainer.data.disk_cache import file_version
 from explainer.data.labelled import EXTENSIONS, DatasetError
+from explainer.scale.manifest import MANIFEST
 
 CHUNK = 1 << 20  # bytes per read while hashing
 
@@ -122,6 +123,9 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     if path.is_file():
         files = [path]
     elif path.is_dir():
+        if (path / MANIFEST).is_file():  # its manifest was read as a JSONL shard: "needs one whole object per line"
+            raise DatasetError(f"{text} is a results folder (it holds {MANIFEST}), not a data set: open it in the app, "
+                               f"or give its rows ({Path(text) / 'rows'}) to read them again")
         entries = list(path.iterdir())
         _refuse_broken_links(text, entries)
         _refuse_compressed(text, entries)

@@ -180,6 +180,12 @@ def read_manifest(folder: str | Path) -> Manifest:
         for name in ("label_names", "extra_columns", "shards", "columns", "shard_rows", "shard_sha256"):
             value[name] = tuple(value[name])
         manifest = Manifest(**value)
+        if wrong := _wrongly_typed(manifest) or [f"files[{i}].{name}" for i, entry in enumerate(manifest.files)
+                                                  for name in _wrongly_typed(entry)]:
+            # re-signed by hand ("rows": "forty", "shards": [5]): a TypeError traceback from the shard check
+            raise damaged(folder, f"fields of the wrong kind: {', '.join(wrong)}")
+        if not manifest.label_names:
+            raise damaged(folder, "no label names")
     except ResultsError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:  # Recursion: nested too deep
@@ -188,6 +194,24 @@ def read_manifest(folder: str | Path) -> Manifest:
         raise damaged(folder, "its run key does not match its kind, model, input and options")
     check_shards(folder, manifest)
     return manifest
+
+
+KINDS = {"str": str, "int": int, "float": (int, float), "bool": bool, "dict[str, Any]": dict,
+         "dict[str, str]": dict, "tuple[str, ...]": str, "tuple[int, ...]": int, "tuple[FileEntry, ...]": FileEntry}
+
+
+def _wrongly_typed(record: Manifest | FileEntry) -> list[str]:
+    """The fields of `record` (a dataclass read from JSON) whose value is not of its annotated kind; a tuple's
+    items are checked one by one, and a bool is no int."""
+    wrong = []
+    for spec in fields(record):
+        value, kind = getattr(record, spec.name), KINDS[str(spec.type)]
+        items = value if str(spec.type).startswith("tuple") and isinstance(value, tuple) else [value]
+        if str(spec.type).startswith("tuple") and not isinstance(value, tuple):
+            items = [object()]  # not a list at all
+        if not all(isinstance(item, kind) and (kind is bool or not isinstance(item, bool)) for item in items):
+            wrong.append(spec.name)
+    return wrong
 
 
 def damaged(folder: Path, reason: str, where: Path | None = None) -> ResultsError:

@@ -135,6 +135,9 @@ def load_demo_config(path: str | Path) -> DemoConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise DemoConfigError(f"The demo config {source} is not valid TOML: {error}") from None
     base = source.resolve().parent
+    unknown = sorted(set(raw) - {"models", "data", "limits"})
+    if unknown:  # a [limit] table was read as no limits at all, and the operator never told
+        raise DemoConfigError(f"{source}: unknown keys or tables {unknown}; known: [[models]], [[data]], [limits]")
     limits = _limits(raw.get("limits", {}), source)
     shipped_names = {m.name for m in shipped.SHIPPED} | {shipped.UNTRAINED_NAME}
     models: list[DemoModel] = []
@@ -174,6 +177,15 @@ def _entries(raw: dict[str, Any], key: str, source: Path) -> list[dict[str, Any]
     if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("name"), str)
                                                 and e["name"].strip() for e in entries):
         raise DemoConfigError(f"{source}: each [[{key}]] entry needs a `name` (text)")
+    for entry in entries:
+        if unknown := sorted(set(entry) - {"name", "path"}):  # `folder = ...` was ignored: a shipped name looked up
+            raise DemoConfigError(f"{source}: {key} {entry['name']!r}: unknown keys {unknown}; known: name, path")
+        if "path" in entry and not (isinstance(entry["path"], str) and entry["path"].strip()):
+            raise DemoConfigError(f"{source}: {key} {entry['name']!r}: `path` must be text, not {entry['path']!r}")
+        if key == "data" and ("/" in entry["name"] or "\\" in entry["name"]):  # a folder's files are "name/file": one
+            # named "d/small40.csv" stood in for the folder d's own file of that name
+            raise DemoConfigError(f"{source}: {key} {entry['name']!r}: a name holds no / or \\ (a folder's files are "
+                                  "offered as name/file)")
     names = [e["name"] for e in entries]
     if len(set(names)) != len(names):
         raise DemoConfigError(f"{source}: repeated {key} names {sorted({n for n in names if names.count(n) > 1})}")

@@ -50,6 +50,12 @@ def resolve_inside(raw: str | Path, roots: Sequence[Path], *, base: Path | None 
     raise PathRefused(f"{text} is not available here.")
 
 
+RESULTS_MARK = "manifest.json"  # what a results folder (explainer/scale's MANIFEST) holds beside its shards
+
+
 def data_files(folder: Path) -> list[Path]:
-    """The data files directly inside `folder` and its subfolders (sorted), by suffix; symlinks not followed out."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in DATA_SUFFIXES and p.is_file())
+    """The data files directly inside `folder` and its subfolders (sorted), by suffix; symlinks not followed out.
+    A results folder's files are none (its manifest, shards and exports were offered as data sets)."""
+    results = {mark.parent for mark in folder.rglob(RESULTS_MARK)}
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in DATA_SUFFIXES and p.is_file()
+                  and not (results & {p.parent, *p.parents}))

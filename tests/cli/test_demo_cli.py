@@ -303,3 +303,28 @@ def test_printed_texts_are_the_texts_the_model_read(demo, capsys):
     assert printed["original"]["text"] == typed == printed["counterfactuals"][0]["text"]
     assert printed["counterfactuals"][0]["edits"][0]["old"] == path and printed["tokens"]["clean"] == [path]
     assert printed["notes"] == ["read rows/rows.csv"] and printed["data"] == "rows/rows.csv"
+
+
+def test_a_file_inside_a_root_that_is_not_offered_is_refused_unread(demo, capsys):
+    """A typed path to notes.txt inside a data root was read and its rows printed (a folder offers its CSV, TSV,
+    JSONL and Parquet files only)."""
+    root, _ = demo
+    (root / "data" / "notes.txt").write_text("This movie was wonderful SECRETTXT\n")
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main(["--data", str(root / "data" / "notes.txt"), "--json"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "is not a data set this demo offers" in err and "SECRETTXT" not in err
+
+
+@pytest.mark.parametrize("flag", ["--predictions-out", "--out"])
+def test_no_output_is_written_inside_the_demos_data(demo, capsys, flag):
+    """`evaluate --predictions-out` onto the offered file replaced it (exit 0): the same-file check compared the
+    offered name, no file; every visitor after got the predictions as data."""
+    root, _ = demo
+    offered = root / "data" / "rows.csv"
+    before = offered.read_bytes()
+    out = offered if flag == "--predictions-out" else root / "data" / "results"
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main(["--data", "rows/rows.csv", flag, str(out), "--json"])
+    assert exit_.value.code == 2 and "is inside this demo's data: write the output elsewhere" in capsys.readouterr().err
+    assert offered.read_bytes() == before and not (root / "data" / "results").exists()

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from explainer.data.labelled import DatasetError
 from explainer.scale.engine import run_job
 from explainer.scale.inputs import resolve_inputs
 from explainer.scale.manifest import MANIFEST, ROWS, VERSION, ResultsError, file_sha256, manifest_digest
@@ -53,6 +54,29 @@ def test_a_garbled_manifest_says_to_remove_the_folder_not_only_to_rerun(shards, 
     (out / MANIFEST).write_text(json.dumps({**newer, "digest": manifest_digest(newer)}))
     with pytest.raises(ResultsError, match="a newer version of explainer .*does not know: files\\[\\].a_later_key"):
         open_results(out)
+
+
+@pytest.mark.parametrize("edit, field", [
+    ({"rows": "forty"}, "rows"), ({"skipped": None}, "skipped"), ({"shards": [5]}, "shards"),
+    ({"seconds": "x"}, "seconds"), ({"workers": True}, "workers"), ({"label_names": []}, "no label names"),
+])
+def test_a_re_signed_manifest_with_fields_of_the_wrong_kind_is_damaged_not_a_traceback(shards, tmp_path, ours_bundle,
+                                                                                         edit, field):
+    """"rows": "forty" signed again (the digest is no key) ended in a TypeError traceback from the shard check."""
+    out = tmp_path / "out"
+    run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), out)
+    manifest = {**json.loads((out / MANIFEST).read_text()), **edit}
+    _save(out, manifest, resign=True)
+    with pytest.raises(ResultsError, match=f"is damaged \\((fields of the wrong kind: )?{field}"):
+        open_results(out)
+
+
+def test_a_results_folder_given_as_data_is_named_as_one(shards, tmp_path, ours_bundle):
+    """Its manifest was read as a JSONL shard: "JSONL needs one whole object per line"."""
+    out = tmp_path / "out"
+    run_job(ours_bundle, resolve_inputs(shards), JobOptions("evaluate"), out)
+    with pytest.raises(DatasetError, match="is a results folder \\(it holds manifest.json\\), not a data set"):
+        resolve_inputs(out)
 
 
 def test_another_run_is_refused_saying_what_differs(shards, tmp_path, ours_bundle):

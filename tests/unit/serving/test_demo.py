@@ -47,6 +47,20 @@ def test_folders_are_offered_file_by_file_and_symlinks_out_are_not(tmp_path):
         assert SECRET not in str(refused.value)
 
 
+def test_a_results_folder_inside_a_data_root_offers_none_of_its_files(tmp_path):
+    """Its manifest.json, rows/*.parquet shards and exports were offered as data sets (manifest.json then read as
+    JSONL: "needs one whole object per line")."""
+    data = tmp_path / "data"
+    (data / "ev" / "rows").mkdir(parents=True)
+    (data / "a.csv").write_text("text,label\nx,positive\n")
+    (data / "ev" / "manifest.json").write_text("{}")
+    (data / "ev" / "rows" / "part-00000.parquet").write_bytes(b"PAR1")
+    (data / "ev" / "likely_mislabelled.csv").write_text("row,score\n")
+    config = load_demo_config(write(tmp_path, '[[models]]\nname = "sst2-baseline"\n'
+                                              '[[data]]\nname = "reviews"\npath = "data"\n'))
+    assert sorted(config.data_choices()) == ["reviews/a.csv"]
+
+
 def test_a_data_folder_offering_nothing_is_logged_for_the_operator(tmp_path, caplog):
     """A folder of .txt data sets offered nothing once .txt was left out of folder listings, and nothing said so."""
     (tmp_path / "notes").mkdir()
@@ -84,6 +98,11 @@ def test_models_are_offered_by_name_only(tmp_path):
         ('[[models]]\nname = "sst2-baseline"\n[limits]\nmax_text_chars = 0\n', "limits.max_text_chars"),
         ('[[models]]\nname = "sst2-baseline"\n[limits]\nmax_text = 5\n', "unknown limits"),
         ('[[models]]\nnombre = "x"\n', "needs a `name`"),
+        # typos were read as nothing: [limit] left the default limits on without a word, `folder =` a shipped name
+        ('[[models]]\nname = "sst2-baseline"\n[limit]\nmax_text_chars = 10\n', "unknown keys or tables \\['limit'\\]"),
+        ('[[models]]\nname = "m"\nfolder = "x"\n', "model.*unknown keys \\['folder'\\]|models 'm': unknown keys"),
+        ('[[models]]\nname = "m"\npath = 5\n', "`path` must be text, not 5"),
+        ('[[models]]\nname = "sst2-baseline"\n[[data]]\nname = "d/a.csv"\npath = "x.csv"\n', "a name holds no /"),
     ],
 )
 def test_bad_configs_say_what_is_wrong(tmp_path, body, message):
