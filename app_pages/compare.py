@@ -43,6 +43,7 @@ chart = export.charts("compare", image_format, html_download=False)
 
 if mode == MODES[0]:
     links.publish_options(labelled.data_link(labelled.DataChoice(labelled.SOURCES[0])))  # no data in the link
+    links.report_inputs()["uploaded"] = False  # the data mode's upload, if any, is not what the page shows now
     by_layer = compare_ui.same_layer_toggle(bundle_a, bundle_b)
     try:
         result = caches.get_comparison(name_a, name_b, current.text, by_layer, demo.attribution_limit())

@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> None:
         # would silently change them all.
         fail(f"another seed or size would overwrite the shipped {DEFAULT_PATH.name}: give --out FILE")
     if args.out.is_file() and not _is_challenge_set(args.out):  # a user's data file was replaced in silence
-        fail(f"--out {args.out} exists and is no challenge set (its first line is not {','.join(COLUMNS)}): give "
-             "another file name, or remove it first")
+        fail(f"--out {args.out} exists and is no challenge set (its first line is not {','.join(COLUMNS)}, or it "
+             "cannot be read): give another file name, or remove it first")
     with writing_to(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         text = to_csv(examples)
@@ -65,6 +65,6 @@ def _is_challenge_set(path: Path) -> bool:
         with path.open("rb") as file:
             first = file.readline(400)
     except OSError:
-        return True  # unreadable: the write says why
+        return False  # unreadable: not known to be one (the rename that replaces it needs no read permission)
     header = next(csv.reader([first.decode("utf-8-sig", errors="replace")]), [])
     return not first or [name.strip() for name in header] == list(COLUMNS)

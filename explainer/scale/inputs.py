@@ -12,6 +12,7 @@ from pathlib import Path
 from explainer.data.disk_cache import file_version
 from explainer.data.labelled import EXTENSIONS, DatasetError
 from explainer.scale.manifest import MANIFEST
+from explainer.serving.paths import is_results_folder
 
 CHUNK = 1 << 20  # bytes per read while hashing
 
@@ -123,7 +124,7 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        if (path / MANIFEST).is_file():  # its manifest was read as a JSONL shard: "needs one whole object per line"
+        if is_results_folder(path):  # its manifest was read as a JSONL shard: "needs one whole object per line"
             raise DatasetError(f"{text} is a results folder (it holds {MANIFEST}), not a data set: open it in the app, "
                                f"or give its rows ({Path(text) / 'rows'}) to read them again")
         entries = list(path.iterdir())

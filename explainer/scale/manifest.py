@@ -178,6 +178,8 @@ def read_manifest(folder: str | Path) -> Manifest:
             )
         value["files"] = tuple(FileEntry(**entry) for entry in value["files"])
         for name in ("label_names", "extra_columns", "shards", "columns", "shard_rows", "shard_sha256"):
+            if not isinstance(value[name], list):  # a text "np" became the labels ('n', 'p')
+                raise damaged(folder, f"fields of the wrong kind: {name}")
             value[name] = tuple(value[name])
         manifest = Manifest(**value)
         if wrong := _wrongly_typed(manifest) or [f"files[{i}].{name}" for i, entry in enumerate(manifest.files)

@@ -3,6 +3,7 @@ refuse it unless the result lies inside an allowed root. Messages name the path 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,11 +52,23 @@ def resolve_inside(raw: str | Path, roots: Sequence[Path], *, base: Path | None 
 
 
 RESULTS_MARK = "manifest.json"  # what a results folder (explainer/scale's MANIFEST) holds beside its shards
+RESULTS_FORMAT = "explainer-results"  # ... and its "format" (explainer/scale/manifest.py's FORMAT)
+
+
+def is_results_folder(folder: Path) -> bool:
+    """Whether `folder` is a run's results folder: its manifest.json says so (a data export's own manifest.json
+    does not make its folder one)."""
+    try:
+        fields = json.loads((folder / RESULTS_MARK).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(fields, dict) and fields.get("format") == RESULTS_FORMAT
 
 
 def data_files(folder: Path) -> list[Path]:
     """The data files directly inside `folder` and its subfolders (sorted), by suffix; symlinks not followed out.
     A results folder's files are none (its manifest, shards and exports were offered as data sets)."""
-    results = {mark.parent for mark in folder.rglob(RESULTS_MARK)}
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in DATA_SUFFIXES and p.is_file()
-                  and not (results & {p.parent, *p.parents}))
+    entries = list(folder.rglob("*"))
+    results = {p.parent for p in entries if p.name == RESULTS_MARK and is_results_folder(p.parent)}
+    return sorted(p for p in entries if p.suffix.lower() in DATA_SUFFIXES and p.is_file()
+                  and not (results and results & {p.parent, *p.parents}))

@@ -227,10 +227,12 @@ def report_button(current: Selection, demo_name: str | None) -> None:
     options = latest_address()  # updated in place as the run sends its address
     address = (st.context.url or "").split("?")[0]
     inputs = report_inputs()
+    page_name = urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1]
     inputs.update(
-        name=current.bundle.name, text=current.text, demo_name=demo_name, address=address,
-        page=urllib.parse.urlparse(address).path.rstrip("/").rsplit("/", 1)[-1],
-        uploaded=False,  # until the page's data widgets, drawn after the sidebar, say their source is an upload
+        name=current.bundle.name, text=current.text, demo_name=demo_name, address=address, page=page_name,
+        # the page's data widgets, drawn after the sidebar, say whether their source is an upload; until then (a
+        # click may build the file first) the last run's word on the same page stands
+        uploaded=inputs.get("uploaded", False) if inputs.get("page") == page_name else False,
         # a folder's path stays out of the link: build_report leaves the link out and says why
         model=link_model(current.bundle, demo_name),
         limit=demo.limits.attribution_tokens if demo is not None else None, settled=True,

@@ -59,6 +59,7 @@ def test_a_garbled_manifest_says_to_remove_the_folder_not_only_to_rerun(shards, 
 @pytest.mark.parametrize("edit, field", [
     ({"rows": "forty"}, "rows"), ({"skipped": None}, "skipped"), ({"shards": [5]}, "shards"),
     ({"seconds": "x"}, "seconds"), ({"workers": True}, "workers"), ({"label_names": []}, "no label names"),
+    ({"label_names": "np"}, "label_names"),  # a text became the labels ('n', 'p')
 ])
 def test_a_re_signed_manifest_with_fields_of_the_wrong_kind_is_damaged_not_a_traceback(shards, tmp_path, ours_bundle,
                                                                                          edit, field):
@@ -69,6 +70,15 @@ def test_a_re_signed_manifest_with_fields_of_the_wrong_kind_is_damaged_not_a_tra
     _save(out, manifest, resign=True)
     with pytest.raises(ResultsError, match=f"is damaged \\((fields of the wrong kind: )?{field}"):
         open_results(out)
+
+
+def test_every_manifest_field_has_its_kind_checked():
+    """A field of a kind KINDS lacks would make every manifest read as damaged (KeyError)."""
+    from dataclasses import fields
+
+    from explainer.scale.manifest import KINDS, FileEntry, Manifest
+
+    assert {str(f.type) for record in (Manifest, FileEntry) for f in fields(record)} <= set(KINDS)
 
 
 def test_a_results_folder_given_as_data_is_named_as_one(shards, tmp_path, ours_bundle):

@@ -53,12 +53,19 @@ def test_a_results_folder_inside_a_data_root_offers_none_of_its_files(tmp_path):
     data = tmp_path / "data"
     (data / "ev" / "rows").mkdir(parents=True)
     (data / "a.csv").write_text("text,label\nx,positive\n")
-    (data / "ev" / "manifest.json").write_text("{}")
+    (data / "ev" / "manifest.json").write_text('{"kind": "map", "format": "explainer-results"}')
     (data / "ev" / "rows" / "part-00000.parquet").write_bytes(b"PAR1")
     (data / "ev" / "likely_mislabelled.csv").write_text("row,score\n")
+    (data / "export").mkdir()  # a data export's own manifest.json makes no results folder
+    (data / "export" / "manifest.json").write_text('{"files": []}')
+    (data / "export" / "b.csv").write_text("text,label\ny,negative\n")
     config = load_demo_config(write(tmp_path, '[[models]]\nname = "sst2-baseline"\n'
                                               '[[data]]\nname = "reviews"\npath = "data"\n'))
-    assert sorted(config.data_choices()) == ["reviews/a.csv"]
+    assert sorted(config.data_choices()) == ["reviews/a.csv", "reviews/export/b.csv", "reviews/export/manifest.json"]
+    from explainer.scale.manifest import FORMAT, MANIFEST
+    from explainer.serving.paths import RESULTS_FORMAT, RESULTS_MARK
+
+    assert (RESULTS_FORMAT, RESULTS_MARK) == (FORMAT, MANIFEST)  # the scale package's, spelled out below it
 
 
 def test_a_data_folder_offering_nothing_is_logged_for_the_operator(tmp_path, caplog):
