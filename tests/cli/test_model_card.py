@@ -40,10 +40,8 @@ def test_cli_fails_clearly_on_a_folder_that_is_not_a_trained_model(tmp_path, cap
     assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("edit", [lambda m: m["dev"].update(accuracy="high"), lambda m: m.update(challenge=None)])
-def test_a_value_of_the_wrong_kind_is_one_line_not_a_traceback(tmp_path, capsys, edit):
-    """A string accuracy ended in "ValueError: Unknown format code 'f'", a null challenge in an AttributeError:
-    21-line tracebacks (a CLI walk)."""
+def refused_edit(tmp_path, capsys, edit) -> str:
+    """The one-line refusal (exit 2) of the command on the shipped baseline's metrics.json changed by `edit`."""
     original = shipped.ASSETS / "models" / "sst2-baseline" / "metrics.json"
     if not original.is_file():
         pytest.skip("sst2-baseline is not shipped here")
@@ -52,7 +50,15 @@ def test_a_value_of_the_wrong_kind_is_one_line_not_a_traceback(tmp_path, capsys,
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path)])
-    assert exit_info.value.code == 2 and "holds a value of the wrong kind for a model card" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and not (tmp_path / "README.md").exists()
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit", [lambda m: m["dev"].update(accuracy="high"), lambda m: m.update(challenge=None)])
+def test_a_value_of_the_wrong_kind_is_one_line_not_a_traceback(tmp_path, capsys, edit):
+    """A string accuracy ended in "ValueError: Unknown format code 'f'", a null challenge in an AttributeError:
+    21-line tracebacks (a CLI walk)."""
+    assert "holds a value of the wrong kind for a model card" in refused_edit(tmp_path, capsys, edit)
 
 
 def test_a_folder_named_dot_gets_its_own_name_as_title(tmp_path, monkeypatch):
@@ -90,12 +96,4 @@ def test_a_linked_card_is_replaced_not_written_through(tmp_path):
 ])
 def test_a_number_no_run_writes_is_refused_not_written_into_the_card(tmp_path, capsys, edit, said):
     """NaN, -5 or 1.5 as an accuracy exited 0 with "nan" or "-500.0%" in the card (a CLI probe)."""
-    original = shipped.ASSETS / "models" / "sst2-baseline" / "metrics.json"
-    if not original.is_file():
-        pytest.skip("sst2-baseline is not shipped here")
-    metrics = json.loads(original.read_text())
-    edit(metrics)
-    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(tmp_path)])
-    assert exit_info.value.code == 2 and said in capsys.readouterr().err and not (tmp_path / "README.md").exists()
+    assert said in refused_edit(tmp_path, capsys, edit)
