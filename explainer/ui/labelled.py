@@ -390,8 +390,8 @@ def data_widgets(prefix: str, results_kinds: tuple[str, ...] = ()) -> DataChoice
     optional column names."""
     say_refused(prefix)
     kind = source_radio(prefix, sources(bool(results_kinds)))
-    # no link carries an upload: a report's live link would open this page on another data set (set each run, after
-    # the radio is drawn; the sidebar's report button, drawn first, resets it)
+    # no link carries an upload: a report's live link would open this page on another data set (set each run once the
+    # radio is drawn; the sidebar's report button, drawn first, keeps the last run's word on the same page only)
     links.report_inputs()["uploaded"] = kind == SOURCES[1]
     upload, path = None, ""
     if kind == LISTED:
