@@ -35,6 +35,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_engine_arguments(args: argparse.Namespace) -> None:
+    if args.ray_address is not None and common._demo() is not None:  # the server would connect wherever it says
+        fail("--ray-address is not taken under a demo: its commands run on this machine's own Ray (the operator "
+             "runs cluster jobs without EXPLAINER_DEMO)")
     if args.engine != "ray":
         given = [flag for flag, value in (("--ray-address", args.ray_address), ("--workers", args.workers),
                                           ("--threads", args.threads)) if value is not None]

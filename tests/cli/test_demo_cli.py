@@ -328,3 +328,11 @@ def test_no_output_is_written_inside_the_demos_data(demo, capsys, flag):
         evaluate.main(["--data", "rows/rows.csv", flag, str(out), "--json"])
     assert exit_.value.code == 2 and "is inside this demo's data: write the output elsewhere" in capsys.readouterr().err
     assert offered.read_bytes() == before and not (root / "data" / "results").exists()
+
+
+def test_a_ray_address_is_not_taken_under_a_demo(demo, capsys):
+    """--ray-address HOST:PORT made the server connect wherever a visitor said."""
+    with pytest.raises(SystemExit) as exit_:
+        evaluate.main(["--data", "rows/rows.csv", "--engine", "ray", "--ray-address", "10.0.0.1:6379", "--out",
+                       str(demo[0] / "out")])
+    assert exit_.value.code == 2 and "--ray-address is not taken under a demo" in capsys.readouterr().err
