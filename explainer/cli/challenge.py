@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from pathlib import Path
 
-from explainer.cli.common import at_least_one, fail, writing_to
+from explainer.cli.common import at_least_one, fail, names_folder, refuse_special_file, writing_to
 from explainer.data.challenge import COLUMNS, DEFAULT_PATH, PER_CAPABILITY, SEED, counts, generate, to_csv
 from explainer.data.folders import write_whole
 
@@ -28,8 +27,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"--per-capability must be even (half negative, half positive), not {args.per_capability}")
     if args.out.is_dir():
         fail(f"--out {args.out} is a folder: give a file name ending in .csv")
-    if args.out.exists() and not args.out.is_file():
-        fail(f"--out {args.out} is not a regular file (a device, pipe or socket): give a file name ending in .csv")
+    refuse_special_file(args.out, "give a file name ending in .csv")
     try:
         examples = generate(args.seed, args.per_capability)
     except ValueError as error:  # odd count, or more rows than the templates make
@@ -53,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def out_file(raw: str) -> Path:
     """--out as a path; one ending in a slash names a folder (Path() drops the slash: "new/" wrote a file "new")."""
-    if raw.endswith(("/", os.sep)) and not Path(raw).is_dir():
+    if names_folder(raw) and not Path(raw).is_dir():
         raise argparse.ArgumentTypeError(f"{raw} names a folder (it ends with /): give a file name ending in .csv")
     return Path(raw)
 

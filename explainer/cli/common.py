@@ -373,7 +373,7 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
     file = Path(path)
     if file.is_dir():
         fail(f"{file} is a folder: give a file name")
-    if str(path).endswith(("/", os.sep)):  # Path() drops the slash: "out/new/" wrote a file named "new"
+    if names_folder(path):
         fail(f"{path} names a folder (it ends with /): give a file name")
     refuse_demo_data(file)
     data = None if data is None else data_argument(data)  # a demo's offered name: the file it stands for
@@ -387,6 +387,18 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
         fail(f"cannot write to {file}: {file.parent} is a file")
     _prove_writable(file.parent, file)
     return file
+
+
+def names_folder(raw: str | Path) -> bool:
+    """Whether an output named `raw`, as typed, ends in a slash: Path() drops it, and "out/new/" wrote a file "new"."""
+    return str(raw).endswith(("/", os.sep))
+
+
+def refuse_special_file(out: Path, hint: str = "give a file name") -> None:
+    """Fail when `out` exists and is no regular file (a device, pipe or socket): an output written whole renames a
+    file over it (--out /dev/full became one, run as root). Said before any work; write_whole refuses it too."""
+    if out.exists() and not out.is_file():
+        fail(f"--out {out} is not a regular file (a device, pipe or socket): {hint}")
 
 
 def refuse_demo_data(out: Path) -> None:

@@ -25,6 +25,7 @@ from explainer.cli.common import (
     note_unused_tau,
     offered_model,
     print_json,
+    refuse_special_file,
     text_argument,
     unit_interval,
     writing_to,
@@ -79,8 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     if out.is_dir():
         fail(f"--out {out} is a folder: give a file name ending in .html")
     check_output_file(args.out)  # as typed: Path() drops the slash of "new/"
-    if out.exists() and not out.is_file():  # the write renames a file over it: /dev/full became one, run as root
-        fail(f"--out {out} is not a regular file (a device, pipe or socket): give a file name")
+    refuse_special_file(out)
     if out.is_file() and not is_report(out):
         fail(f"--out {out} exists and is not a report this tool wrote (or cannot be read): give another file name, "
              "or remove it first")

@@ -5,6 +5,7 @@ whole (write_whole), with the mode a plain open would give them (new_file)."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import secrets
 import shutil
@@ -12,6 +13,19 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+RESULTS_MARK = "manifest.json"  # what a run's results folder (explainer/scale) holds beside its shards ...
+RESULTS_FORMAT = "explainer-results"  # ... and the "format" its manifest names
+
+
+def is_results_folder(folder: Path) -> bool:
+    """Whether `folder` is a run's results folder: its manifest.json says so (a data export's own manifest.json
+    does not make its folder one). Read by the data-set listings of a demo and of the engine's inputs."""
+    try:
+        fields = json.loads((folder / RESULTS_MARK).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(fields, dict) and fields.get("format") == RESULTS_FORMAT
 
 
 def new_file(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:

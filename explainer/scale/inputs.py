@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explainer.data.disk_cache import file_version
+from explainer.data.folders import is_results_folder
 from explainer.data.labelled import EXTENSIONS, DatasetError
 from explainer.scale.manifest import MANIFEST
-from explainer.serving.paths import is_results_folder
 
 CHUNK = 1 << 20  # bytes per read while hashing
 

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from explainer.data.disk_cache import file_sha256  # hashed once per file version: shards are large
+from explainer.data.folders import RESULTS_FORMAT, RESULTS_MARK
 from explainer.owner import OWNER, claim, running_owner  # noqa: F401  (OWNER: the claim file's name, tests read it)
 
-FORMAT = "explainer-results"
+FORMAT = RESULTS_FORMAT  # data.folders spells both: the listings below this package read them too
 VERSION = 5  # bump when the layout or the numbers change (5: model fingerprints hash both ends of every tensor,
 # so an older folder's fingerprint would read as other weights; 4: shards' rows and sha256 and the manifest's digest,
 # checked on open; 3: a decoder's trailing pad ids left out and batches padded
 # with the id its classifier skips, integer-like label names read per file, a tokenizer read as saved; 2: batches
 # pad on the right; 1 read left-padding checkpoints such as a left-padded GPT-2 at shifted positions)
-MANIFEST = "manifest.json"
+MANIFEST = RESULTS_MARK
 ROWS = "rows"  # folder of the per-row Parquet shards
 # What to do about a damaged folder: a rerun into it would read the same damage (prepare_folder reads it first).
 REDO = "remove {folder} (or give another --out) and run the job again"
@@ -206,11 +207,9 @@ def _wrongly_typed(record: Manifest | FileEntry) -> list[str]:
     """The fields of `record` (a dataclass read from JSON) whose value is not of its annotated kind; a tuple's
     items are checked one by one, and a bool is no int."""
     wrong = []
-    for spec in fields(record):
+    for spec in fields(record):  # read_manifest made every tuple field a tuple (of a list only)
         value, kind = getattr(record, spec.name), KINDS[str(spec.type)]
-        items = value if str(spec.type).startswith("tuple") and isinstance(value, tuple) else [value]
-        if str(spec.type).startswith("tuple") and not isinstance(value, tuple):
-            items = [object()]  # not a list at all
+        items = value if str(spec.type).startswith("tuple") else (value,)
         if not all(isinstance(item, kind) and (kind is bool or not isinstance(item, bool)) for item in items):
             wrong.append(spec.name)
     return wrong

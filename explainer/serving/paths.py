@@ -3,10 +3,12 @@ refuse it unless the result lies inside an allowed root. Messages name the path 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
+
+# RESULTS_FORMAT: re-exported beside RESULTS_MARK (a test checks both against explainer/scale's)
+from explainer.data.folders import RESULTS_FORMAT, RESULTS_MARK, is_results_folder  # noqa: F401
 
 # every extension data.labelled.EXTENSIONS reads (a test checks); not .txt, which it would read too: a folder's
 # readme.txt was offered as a data set (a .txt of rows is offered when the config names the file itself)
@@ -49,20 +51,6 @@ def resolve_inside(raw: str | Path, roots: Sequence[Path], *, base: Path | None 
                 raise PathRefused(f"{text} is not a file.")
             return resolved
     raise PathRefused(f"{text} is not available here.")
-
-
-RESULTS_MARK = "manifest.json"  # what a results folder (explainer/scale's MANIFEST) holds beside its shards
-RESULTS_FORMAT = "explainer-results"  # ... and its "format" (explainer/scale/manifest.py's FORMAT)
-
-
-def is_results_folder(folder: Path) -> bool:
-    """Whether `folder` is a run's results folder: its manifest.json says so (a data export's own manifest.json
-    does not make its folder one)."""
-    try:
-        fields = json.loads((folder / RESULTS_MARK).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(fields, dict) and fields.get("format") == RESULTS_FORMAT
 
 
 def data_files(folder: Path) -> list[Path]:

@@ -60,7 +60,8 @@ def settings_problems(settings: TrainSettings) -> list[str]:
         value = getattr(settings, name)
         if not (math.isfinite(value) and value > 0):
             problems.append(f"{name} must be a positive number, not {value}")
-    for name in ("weight_decay", "beacon_sparsity", "marker_confidence", "marker_balance", "time_limit_minutes"):
+    for name in ("weight_decay", "beacon_sparsity", "marker_confidence", "marker_balance", "time_limit_minutes",
+                 "max_steps", "num_markers"):
         value = getattr(settings, name)
         if not (math.isfinite(value) and value >= 0):
             problems.append(f"{name} must be zero or more, not {value}")
@@ -73,9 +74,6 @@ def settings_problems(settings: TrainSettings) -> list[str]:
     if settings.max_length < 3:  # two special tokens and one of the text: below, the tokenizer cuts nothing
         problems.append(f"max_length must be at least 3 (the two special tokens and one of the text), not "
                         f"{settings.max_length}")
-    for name in ("max_steps", "num_markers"):  # one named alone: "max_steps and num_markers" for --max-steps -1
-        if getattr(settings, name) < 0:
-            problems.append(f"{name} must be zero or more, not {getattr(settings, name)}")
     if not settings.backbone and settings.num_heads >= 1 and settings.hidden_size % settings.num_heads:
         problems.append(f"hidden_size {settings.hidden_size} must be a multiple of num_heads {settings.num_heads}")
     return problems
