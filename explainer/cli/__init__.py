@@ -9,6 +9,7 @@ import importlib
 import logging
 import os
 import sys
+from contextlib import nullcontext
 
 # command -> (module under explainer.cli, one line for --help). Modules load only when their command runs, so
 # `--help` and the data-only commands start without importing torch.
@@ -57,10 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"explainer.cli.{COMMANDS[command][0]}")
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from explainer.cli.common import Terminated
+    from explainer.cli.common import Terminated, typed_by_visitor
 
+    visitor = nullcontext() if command in OPERATOR_COMMANDS else typed_by_visitor(rest)
     try:
-        with logging_redirect_tqdm():  # a warning (a cache that cannot be written) on its own line, not in a bar's
+        # a warning (a cache that cannot be written) on its own line, not in a bar's; the renamed stderr first: the
+        # log's handler writes to the stderr it finds
+        with visitor, logging_redirect_tqdm():
             logging.root.handlers[-1].setLevel(logging.WARNING)  # its handler: what logging's last resort printed
             code = module.main(rest) or 0
             sys.stdout.flush()  # a table print()ed: a reader gone shows here (BrokenPipeError below), not at exit

@@ -218,8 +218,19 @@ def as_offered(message: str) -> str:
     return _renamer()(message)
 
 
+# What `python -m explainer` was given (cli.main sets it for the command it runs; None in-process: a test or a
+# notebook calling a command's main). Under EXPLAINER_DEMO a message keeps the absolute paths the visitor typed and
+# calls any other one SERVER_PATH: a results folder's manifest records whoever made it's input, a shard list names any
+# file, an error deep inside names a resolved cache or package folder, none of them the visitor's to see.
+TYPED: tuple[str, ...] | None = None
+SERVER_PATH = "[a path on the server]"
+# an absolute POSIX path, not a piece of one (the part after a relative path's slash, a URL's) nor a ratio ("1/2")
+_ABSOLUTE = re.compile(r"(?<![\w.:/~-])/[\w.+@%~-]+(?:/[\w.+@%~-]*)*")
+
+
 def _renamer() -> Callable[[str], str]:
     """as_offered's renaming, the demo config read once (print_json renames every string of an output)."""
+    from explainer.loading.shipped import SHIPPED
     from explainer.serving.demo import DemoConfigError, active_demo
 
     try:
@@ -230,16 +241,81 @@ def _renamer() -> Callable[[str], str]:
         return lambda message: message
     named = [(str(root), name) for name, root in demo.data_roots]
     named += [(model.target, model.name) for model in demo.models if Path(model.target).is_absolute()]
+    targets = {model.target: model.name for model in demo.models}
+    named += [(str(model.folder), targets[model.name]) for model in SHIPPED if model.name in targets]
+    typed = TYPED
+    kept: set[str] = set()
+    if typed is not None:
+        for value in {part for token in typed for part in (token, token.partition("=")[2]) if part}:
+            if "\n" in value or len(value) > 1024:
+                continue  # a text, not a path
+            kept.update(path.rstrip("/") for path in _ABSOLUTE.findall(os.path.expanduser(value)))
+            if not os.path.isabs(value) and not value.startswith("-"):  # relative: printed resolved, called as typed
+                named += [(form, value) for form in {os.path.abspath(os.path.expanduser(value)),
+                                                     os.path.realpath(os.path.expanduser(value))} if form != "/"]
+            elif value.startswith("~"):
+                named.append((os.path.expanduser(value), value))
     named.sort(key=lambda pair: -len(pair[0]))  # a root inside another: the longer first
     # not /data in /data2 or /data.csv; a full stop ending the sentence after the path is no part of it
     patterns = [(re.compile(re.escape(path) + r"(?![\w-]|\.[\w-])"), name) for path, name in named]
+    # beneath a typed folder (--out /tmp/run: its manifest.json), unless the folder is as short as /etc
+    folders = tuple(path + "/" for path in kept if len(Path(path).parts) >= 3)
+
+    def unless_typed(match: re.Match[str]) -> str:
+        path = match.group(0)
+        bare = path.rstrip(".")  # the sentence's full stop stays
+        if bare.rstrip("/") in kept or bare.startswith(folders):
+            return path
+        return SERVER_PATH + path[len(bare):]
 
     def rename(message: str) -> str:
         for pattern, name in patterns:
             message = pattern.sub(lambda _, name=name: name, message)
-        return message
+        return message if typed is None else _ABSOLUTE.sub(unless_typed, message)
 
     return rename
+
+
+@contextmanager
+def typed_by_visitor(argv: Sequence[str]) -> Iterator[None]:
+    """`with typed_by_visitor(argv):` the command `argv` is for runs with TYPED set and, under EXPLAINER_DEMO, with
+    stderr renamed as fail() renames its line: every note, progress bar, log line and warning (a results folder's
+    note printed its shard's path; Ray's lines land there too)."""
+    global TYPED
+    TYPED, before = tuple(argv), TYPED
+    original = sys.stderr
+    renamed = _Renaming(original, _renamer()) if _active_demo_or_none() is not None else original
+    sys.stderr = renamed
+    try:
+        yield
+    finally:
+        TYPED = before
+        if sys.stderr is renamed:
+            sys.stderr = original
+
+
+def _active_demo_or_none():
+    from explainer.serving.demo import DemoConfigError, active_demo
+
+    try:
+        return active_demo()
+    except DemoConfigError:  # the command's fail() says it
+        return None
+
+
+class _Renaming:
+    """A text stream writing through `rename` (a line is written whole by print and tqdm: no path is cut in two)."""
+
+    def __init__(self, stream: Any, rename: Callable[[str], str]) -> None:
+        self._stream = stream
+        self._rename = rename
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._rename(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, fileno: the stream's own
+        return getattr(self._stream, name)
 
 
 @contextmanager

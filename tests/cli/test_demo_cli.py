@@ -336,3 +336,64 @@ def test_a_ray_address_is_not_taken_under_a_demo(demo, capsys):
         evaluate.main(["--data", "rows/rows.csv", "--engine", "ray", "--ray-address", "10.0.0.1:6379", "--out",
                        str(demo[0] / "out")])
     assert exit_.value.code == 2 and "--ray-address is not taken under a demo" in capsys.readouterr().err
+
+
+def test_a_results_folders_recorded_input_is_not_shown_under_a_demo(demo, capsys, monkeypatch):
+    """`--out` holding another run's results named that run's input, a server path the visitor never typed: "another
+    input (/srv/x/SH there, rows/rows.csv now)". A message keeps the paths the visitor typed and no other."""
+    from explainer import cli
+
+    root, _ = demo
+    elsewhere = root / "operators-own-data.csv"
+    elsewhere.write_text("text,label\na fine film,positive\na dull film,negative\n")
+    out = root / "out"
+    monkeypatch.delenv("EXPLAINER_DEMO")
+    assert cli.main(["evaluate", "--model", "sst2-baseline", "--data", str(elsewhere), "--out", str(out)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("EXPLAINER_DEMO", str(root / "demo.toml"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["evaluate", "--model", "sst2-baseline", "--data", "rows/rows.csv", "--out", str(out)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "another input ([a path on the server] there, rows/rows.csv now)" in err, err
+    assert str(out) in err and str(elsewhere) not in err  # the folder the visitor typed is theirs to see
+
+
+def test_a_demo_note_on_stderr_is_renamed_as_an_error_is(demo, capsys, monkeypatch):
+    """Notes went to stderr unrenamed: "note: /srv/demo/data/rows.csv has no usable rows" printed the offered file's
+    server path. Every line on stderr is renamed now, and a relative path typed is said as typed."""
+    from explainer import cli
+    from explainer.cli import common
+
+    root, _ = demo
+    (root / "data" / "empty.csv").write_text("text,label\n")
+    monkeypatch.chdir(root)
+
+    def noisy(argv):
+        print(f"note: {root / 'data' / 'empty.csv'} has no usable rows; {root / 'mine' / 'a.json'} "
+              f"and {root / 'elsewhere'}/x. Ratio 1/2, rows/rows.csv, https://example.org/a/b", file=sys.stderr)
+        common.fail(f"cannot write {root / 'mine' / 'a.json'}")
+
+    import sys
+
+    monkeypatch.setattr(trace, "main", noisy)
+    with pytest.raises(SystemExit):
+        cli.main(["trace", "--out", "mine/a.json"])
+    err = capsys.readouterr().err
+    assert err == ("note: rows/empty.csv has no usable rows; mine/a.json and [a path on the server]. Ratio 1/2, "
+                   "rows/rows.csv, https://example.org/a/b\nerror: cannot write mine/a.json\n"), err
+    assert sys.stderr is not None and common.TYPED is None  # put back after the command
+
+
+def test_typed_absolute_paths_and_what_lies_beneath_a_typed_folder_are_kept(demo, monkeypatch):
+    from explainer.cli import common
+
+    root, _ = demo
+    with common.typed_by_visitor(["--out", f"{root}/run", "--data=/etc", "--text", "I loved /srv/x.csv"]):
+        said = common.as_offered(f"{root}/run/manifest.json, {root}/runs, /etc. /etc/shadow, /srv/x.csv, /srv/y")
+    # beneath a typed folder of three parts or more (/tmp/run), not beneath /etc
+    assert said == (f"{root}/run/manifest.json, [a path on the server], /etc. [a path on the server], /srv/x.csv, "
+                    "[a path on the server]")
+    monkeypatch.delenv("EXPLAINER_DEMO")
+    with common.typed_by_visitor([]):  # local mode: the operator's own paths
+        assert common.as_offered("/etc/shadow") == "/etc/shadow"
