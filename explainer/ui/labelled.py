@@ -505,9 +505,15 @@ def view_picker(key: str, *bundles: ModelBundle) -> str:
     """The view a selected row opens in, of those `bundles` (the models a row may open with) can show."""
     views = list(available_views(*bundles))
     links.keep_choice(key)  # drawn after the page's progressive stop
-    if st.session_state.get(key, views[0]) not in views:  # Thought markers, picked for another model
+    wanted = f"{key}_wanted"  # a view picked for a model with it, held while the page shows a model without it
+    current = st.session_state.get(key, views[0])
+    if current not in views:  # Thought markers, picked for another model
+        st.session_state[wanted] = current
         links.set_kept(key, views[0])
-    return st.radio("Selecting a row opens it in", views, horizontal=True, key=key)
+    elif st.session_state.get(wanted) in views and current == views[0]:  # that model again (not re-picked since)
+        links.set_kept(key, st.session_state.pop(wanted))
+    return st.radio("Selecting a row opens it in", views, horizontal=True, key=key,
+                    on_change=lambda: st.session_state.pop(wanted, None))
 
 
 def open_selected(table_key: str, texts_key: str, view_key: str, model: str | None = None) -> None:

@@ -115,3 +115,20 @@ def test_a_typed_path_survives_a_run_that_hid_its_box(checkpoint, tmp_path, page
     assert not app.exception, app.exception
     assert app.text_input(key=f"{prefix}_path").value == str(path)
     assert app.query_params["data"] in (str(path), [str(path)])
+
+
+def test_thought_markers_come_back_with_a_model_that_has_them(monkeypatch):
+    """Thought markers, picked for a model with markers, fell back to Attribution under one without and stayed there
+    once the first model was back (Compare: open rows with B, then with A again)."""
+    app = open_page("app_pages/errors.py", "sst2-thought-beacon")
+    app.radio(key="errors_view").set_value("Thought markers").run()
+    app.selectbox(key="model_choice").set_value("sst2-baseline").run()
+    assert app.radio(key="errors_view").value == "Attribution"
+    app.selectbox(key="model_choice").set_value("sst2-thought-beacon").run()
+    assert not app.exception, app.exception
+    assert app.radio(key="errors_view").value == "Thought markers"
+    # a view picked by hand in between is the choice: the one held for the other model is dropped
+    app.selectbox(key="model_choice").set_value("sst2-baseline").run()
+    app.radio(key="errors_view").set_value("Attention").run()
+    app.selectbox(key="model_choice").set_value("sst2-thought-beacon").run()
+    assert app.radio(key="errors_view").value == "Attention"
