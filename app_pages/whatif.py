@@ -27,7 +27,7 @@ if current.error:
 name, original = current.bundle.name, current.text
 whatif_ui.back_button(name, original)  # come back by the sidebar after a head was opened for the edited copy
 whatif_ui.follow_sidebar(original)
-links.seed_option(whatif_ui.EDITED_KEY, "edited", str, original)
+whatif_ui.seed_copy(original)
 links.seed_choice(whatif_ui.METHOD_KEY, "cf_method", whatif_ui.CF_METHODS, tell=True)
 links.seed_option(whatif_ui.SWAPS_KEY, "swaps", str, "")
 whatif_ui.seed_flip_to(name, original)
@@ -46,13 +46,14 @@ with right:
     edited = limited_text_area("Edited copy", whatif_ui.EDITED_KEY, demo.text_limit(), height=110)
     st.button("Reset to the original", on_click=whatif_ui.reset_copy, key="whatif_reset")
     written_for = whatif_ui.copy_written_for(original, edited)  # every run: it follows the copy's changes
-    if edited != original and written_for != original:
+    earlier = edited != original and written_for != original
+    if earlier:
         st.info("The edited copy was written for an earlier sidebar text: *Reset to the original* starts it "
                 "from this one.")
 cf_method = st.session_state[whatif_ui.METHOD_KEY]
 attribution_method = st.session_state["whatif_attribution"]
-links.publish_options({"edited": edited, "cf_method": cf_method, "method": attribution_method,
-                       "swaps": st.session_state.get(whatif_ui.SWAPS_KEY, ""),
+links.publish_options({"edited": edited, "edited_for": written_for if earlier else "", "cf_method": cf_method,
+                       "method": attribution_method, "swaps": st.session_state.get(whatif_ui.SWAPS_KEY, ""),
                        "flip_to": whatif_ui.flip_target(current.bundle.label_names) or ""})
 
 traces = []

@@ -249,7 +249,9 @@ def seed_sidebar() -> None:
     demo = active_demo()
     if "model_choice" not in st.session_state:
         names = _offered_models()
-        model = st.query_params.get("model", names[0])
+        model = st.query_params.get("model", "")
+        if not model.strip():  # model= names none: the first offered, as with no model= (a toast called it ``)
+            model = names[0]
         model = model.strip() if model.strip() in names else model  # "%20sst2-baseline%20": a toast called it
         if demo is not None and model not in names:  # demo mode offers its list only: a link naming anything else
             tell_adjusted("model", model, f"is not offered here; {shown_value(names[0])} is used")  # opens the first
@@ -348,6 +350,8 @@ def joined(values: Iterable[Any]) -> str:
 def shown_value(raw: str) -> str:
     """A link's value quoted for a toast (markdown): short, one line, no backtick to end the code span early."""
     value = " ".join(raw.replace("`", "'").split())
+    if not value:  # "``" showed as two backticks
+        return "(empty)"
     return f"`{value[:40]}{'…' if len(value) > 40 else ''}`"
 
 

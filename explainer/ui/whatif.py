@@ -159,6 +159,13 @@ def seed_flip_to(model_name: str, text: str) -> None:
             return labels[int(index)] if raw not in labels and index.isdigit() and int(index) < len(labels) else raw
 
         links.seed_choice(FLIP_TO_KEY, "flip_to", flip_choices(model_name, text), tell=True, parse=parse)
+    else:  # no "Flip to" to seed: a link's flip_to= was dropped without a word
+        def not_here(raw: str) -> str:
+            if raw.strip():
+                raise links.NotOffered(f"does not apply to a model of {len(labels)} labels (a flip reaches the other)")
+            return ANY_LABEL
+
+        links.seed_option(FLIP_TO_KEY, "flip_to", not_here, ANY_LABEL)
 
 
 def flip_target(label_names: tuple[str, ...]) -> str | None:
@@ -229,6 +236,19 @@ def follow_sidebar(original: str) -> None:
     copy = st.session_state.get(EDITED_KEY, st.session_state.get(links.KEPT_KEY, {}).get(EDITED_KEY))
     if held is not None and held[0] == held[1] != original and copy == held[0]:
         links.set_kept(EDITED_KEY, original)
+
+
+def seed_copy(original: str) -> None:
+    """Seed the edited copy from the link, and the sidebar text it was written for: the link's `edited_for` when it
+    names one (published while the page says the copy is from an earlier text), else `original`. Back and Forward
+    re-seed both, so the notice follows the step shown, not the session's last run (Back to the first step showed
+    it, the step where the text had changed did not)."""
+    written_for = links.from_link(EDITED_KEY, "edited_for")  # None unless the copy is about to be seeded
+    seeding = EDITED_KEY not in st.session_state and EDITED_KEY not in st.session_state.get(links.KEPT_KEY, {})
+    links.seed_option(EDITED_KEY, "edited", str, original)
+    if seeding:
+        edited = st.session_state[EDITED_KEY]
+        st.session_state[COPY_OF_KEY] = (edited, written_for if written_for and edited != original else original)
 
 
 def copy_written_for(original: str, edited: str) -> str:

@@ -66,6 +66,13 @@ def test_a_linked_model_outside_the_list_opens_the_first_offered(demo, model):
     assert streamlit_config.get_option("server.maxUploadSize") == 0  # no uploads here: the endpoint takes none
 
 
+@pytest.mark.parametrize("model", ["", "  "])
+def test_a_link_naming_no_model_opens_the_first_offered_without_a_toast(demo, model):
+    # "The link's model=`` is not offered here": an empty value, quoted as two backticks
+    app = run({"model": model, "text": "a fine film"})
+    assert app.selectbox(key="model_choice").value == "tiny" and not app.toast
+
+
 def test_an_offered_model_named_with_spaces_around_it_opens_without_a_toast(demo):
     # the toast read "model=`tiny-bert` is not offered here" (its spaces dropped): an offered name, refused
     app = run({"model": " tiny-bert ", "text": "a fine film"})

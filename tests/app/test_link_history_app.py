@@ -170,6 +170,29 @@ def test_back_to_an_edited_what_if_copy_keeps_it_though_the_last_copy_was_never_
     assert app.query_params["edited"] == "X-ray film, dull." and app.query_params["text"] == "Yankee film, warm."
 
 
+def test_the_what_if_earlier_text_notice_follows_the_history_entry_shown(monkeypatch):
+    """"The edited copy was written for an earlier sidebar text" came from the session's last run: Back to the entry
+    where the text had changed showed no notice, Back to the first entry (copy written for its text) showed it."""
+    notice = "written for an earlier sidebar text"
+
+    def said(app: AppTest) -> bool:
+        return any(notice in info.value for info in app.info)
+
+    app = open_app({"text": "A gentle film with a big heart.", "edited": "A dull film with a big heart."})
+    app.switch_page("app_pages/whatif.py").run()
+    first = dict(dict(app.query_params))
+    assert not said(app) and "edited_for" not in first
+    app.text_area(key="text").set_value("A wonderful, moving story.").run()
+    changed = dict(dict(app.query_params))
+    assert said(app) and changed["edited_for"] == "A gentle film with a big heart."
+    app.button(key="whatif_reset").click().run()
+    app.text_area(key="whatif_edited").set_value("A boring, lifeless story.").run()
+    assert not said(app)
+    assert said(back_to(app, changed, monkeypatch))
+    assert not said(back_to(app, first, monkeypatch))
+    assert said(back_to(app, changed, monkeypatch))  # Forward
+
+
 def test_an_untouched_what_if_copy_follows_a_text_typed_on_another_page():
     """The copy kept while Overview was shown (Streamlit forgets the undrawn widget) follows the new text too."""
     app = open_app({"text": "Yankee film, warm."})

@@ -465,3 +465,14 @@ def test_the_way_back_goes_once_the_sidebar_text_moves_on():
     app.text_area(key="text").input("Another text altogether.").run()
     assert not app.exception and all(button.key != "whatif_back" for button in app.button)
     assert RETURN_KEY not in app.session_state
+
+
+@pytest.mark.parametrize("flip_to", ["positive", "2", ""])
+def test_a_links_flip_to_on_a_model_of_two_labels_is_said_to_not_apply(flip_to):
+    """flip_to= left the link of a two-label model without a word (there is no "Flip to" there to take it)."""
+    app = run_page({"text": "A gentle film with a big heart.", "flip_to": flip_to})
+    assert not app.exception and "flip_to" not in app.query_params
+    told = [t.value for t in app.toast]
+    assert told == ([f"The link's flip_to=`{flip_to}` does not apply to a model of 2 labels (a flip reaches the "
+                     "other); the default is used."] if flip_to else [])
+    assert not app.run().toast  # once
