@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from explainer.capture.validation import CUT_LEFT_ELSEWHERE, InputError, validate_text  # light: no torch
-from explainer.data.folders import missing_folders, remove_made  # light: pathlib only
+from explainer.data.folders import missing_folders, not_a_folder, remove_made  # light: pathlib only
 
 if TYPE_CHECKING:  # only for annotations: the commands import torch and the loaders when they run
     from explainer.capture.encoding import Encoded
@@ -365,8 +365,10 @@ def refuse_foreign_files(folder: str | Path, kind: str, outputs: Sequence[str]) 
         fail(f"--out {folder} holds the results of a run of '{held}': give another folder, or remove this one "
              f"(the {kind} files would be written among them)")
     if foreign := {name for name in names - set(outputs) if not is_unfinished_output(name, outputs)}:
-        fail(f"--out {folder} is not empty and holds no {kind} results ({', '.join(sorted(foreign)[:5])}): give an "
-             "empty or new folder")
+        # beside this command's own files: said so ("holds no map results" of a folder holding them and notes.txt)
+        held = f"holds other files than {kind}'s" if names & set(outputs) else (
+            f"is not empty and holds no {kind} results")
+        fail(f"--out {folder} {held} ({', '.join(sorted(foreign)[:5])}): give an empty or new folder")
 
 
 def refuse_other_results(folder: str | Path, bundle: ModelBundle, data: LabelledData) -> None:
@@ -437,7 +439,7 @@ def check_output_folder(path: str | Path) -> Path:
     after minutes of computation): a probe file is written and removed, and so are the folders made for it."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        fail(f"--out {folder} is a file: give a folder")
+        fail(f"--out {folder} is {not_a_folder(folder)}: give a folder")
     refuse_demo_data(folder)
     _prove_writable(folder, folder)
     return folder

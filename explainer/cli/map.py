@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             refuse_other_results(out, bundle, data)
     except (DatasetError, OSError, ValueError) as error:
         fail(str(error))
-    note_long_rows(bundle, data)
+    truncated = note_long_rows(bundle, data)  # in the JSON too, as evaluate's (it was said on stderr only)
     options = MapOptions(
         layer=args.layer,
         pooling=args.pooling,
@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             "data": str(args.data),
             "rows": len(frame),
             "skipped_rows": len(result.problems),
+            "truncated_rows": truncated,
             "layer": result.layer,
             "layers": result.layers,
             "pooling": result.pooling,

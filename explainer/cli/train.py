@@ -18,6 +18,7 @@ from pathlib import Path
 
 from explainer.cli.common import at_least_one, describe, fail, refuse_link_to_nothing, unit_interval, writing_to
 from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
+from explainer.data.folders import not_a_folder
 from explainer.training.settings import RETROFIT_ONLY, TOKENIZER_FILES, TrainSettings, settings_problems
 
 LABEL_NAMES = ("negative", "positive")
@@ -107,7 +108,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
         # known base's name stays a name, or its published SHA-256 would no longer be found by it)
         settings = dataclasses.replace(settings, backbone=str(folder.resolve()))
     if args.out.exists() and not args.out.is_dir():
-        parser.error(f"--out {args.out} is a file: give a folder")
+        parser.error(f"--out {args.out} is {not_a_folder(args.out)}: give a folder")
     refuse_link_to_nothing(args.out, args.out)
     return args, settings
 

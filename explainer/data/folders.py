@@ -28,6 +28,17 @@ def is_results_folder(folder: Path) -> bool:
     return isinstance(fields, dict) and fields.get("format") == RESULTS_FORMAT
 
 
+def not_a_folder(path: str | Path) -> str:
+    """What `path`, which exists and is no folder, is, for "--out X is a file: give a folder" (/dev/null was called
+    a file)."""
+    import stat
+
+    mode = os.stat(path).st_mode if os.path.exists(path) else 0
+    kinds = ((stat.S_ISREG, "a file"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+             (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket"))
+    return next((said for test, said in kinds if test(mode)), "not a folder")
+
+
 def new_file(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
     """(descriptor open for writing, path) of a new file of a name no one else has in `folder`, created with the mode
     open() gives (0o666 less the umask, a default ACL applied): tempfile's 0o600 kept a renamed-in cache entry or

@@ -302,6 +302,8 @@ def build_map(
 def neighbours_table(result: MapResult, row: int) -> pd.DataFrame:
     """The nearest rows of `row`: rank, distance, row, (file,) line, text, label, predicted, correct (none for a row
     whose vector is not finite: the search leaves its list at -1, which iloc would read as the last row)."""
+    if not 0 <= row < len(result.frame):  # -1 gave the last row's, len(frame) an IndexError of numpy's
+        raise IndexError(f"row {row} is not a row of this map (0 to {len(result.frame) - 1})")
     kept = result.neighbours.indices[row] >= 0
     found = result.neighbours.indices[row][kept]
     # with the file's line too (and the file, of several, whose lines restart in each): Errors names a row by it

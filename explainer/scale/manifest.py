@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from explainer.data.disk_cache import file_sha256  # hashed once per file version: shards are large
-from explainer.data.folders import RESULTS_FORMAT, RESULTS_MARK
+from explainer.data.folders import RESULTS_FORMAT, RESULTS_MARK, not_a_folder
 from explainer.owner import OWNER, claim, running_owner  # noqa: F401  (OWNER: the claim file's name, tests read it)
 
 FORMAT = RESULTS_FORMAT  # data.folders spells both: the listings below this package read them too
@@ -355,7 +355,7 @@ def prepare_folder(
     removed). ResultsError when the folder holds another job's results (saying what differs), damaged results
     (read_manifest's checks: never reused, REDO says what to do) or files that are not results."""
     if folder.exists() and not folder.is_dir():
-        raise ResultsError(f"--out {folder} is a file: give a folder")
+        raise ResultsError(f"--out {folder} is {not_a_folder(folder)}: give a folder")
     if (folder / MANIFEST).is_file():
         manifest = read_manifest(folder)
         if manifest.run_key == run_key(kind, fingerprint, input_hash, options):

@@ -121,7 +121,7 @@ def test_rows_index_the_file_as_pandas_reads_it_when_rows_are_skipped(checkpoint
         ["--model", str(checkpoint("bert")), "--data", str(path), "--neighbours", "3", "--out", str(out)], capsys
     )
     assert code == 0, err
-    assert summary["rows"] == 10 and summary["skipped_rows"] == 2
+    assert summary["rows"] == 10 and summary["skipped_rows"] == 2 and summary["truncated_rows"] == 0
     points = pd.read_parquet(out / "points.parquet")
     kept = [i for i in range(len(texts)) if i not in (4, 7)]
     assert list(points["row"]) == kept  # the file's data rows, skipped ones counted
@@ -230,7 +230,8 @@ def test_out_takes_a_new_folder_or_an_earlier_maps_files_never_others(checkpoint
     (out / "notes.txt").write_text("mine")
     written = (out / "points.parquet").read_bytes()
     code, _, err = run(argv, capsys)
-    assert code == 2 and f"--out {out} is not empty and holds no map results (notes.txt)" in err
+    # said as what it is: the folder holds map's files, and one of someone else's
+    assert code == 2 and f"--out {out} holds other files than map's (notes.txt): give an empty or new folder" in err
     assert (out / "points.parquet").read_bytes() == written
     evaluate(["--model", model, "--data", str(data_file), "--out", str(tmp_path / "scored")])
     capsys.readouterr()
@@ -318,3 +319,19 @@ def test_a_map_killed_while_renaming_its_files_in_leaves_a_folder_the_next_run_t
     assert run(argv, capsys)[0] == 0
     (out / ".points.parquet.0a1b2c3d4e5f.tmp").write_bytes(b"PAR")  # not a name write_whole gives: another's
     assert run(argv, capsys)[0] == 2
+
+
+def test_rows_read_only_in_part_are_counted_in_the_json_and_dev_null_is_no_folder(tmp_path, checkpoint, capsys,
+                                                                                  monkeypatch):
+    """The note that a row was cut to the model's length reached stderr only (evaluate's JSON counts them); --out
+    /dev/null was called "a file"."""
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    texts = list(CORPUS[:8])
+    texts[5] = " ".join(["a long and winding film"] * 400)
+    path = tmp_path / "long.csv"
+    pd.DataFrame({"text": texts, "label": ["pos" if i % 2 else "neg" for i in range(8)]}).to_csv(path, index=False)
+    argv = ["--model", str(checkpoint("bert")), "--data", str(path), "--neighbours", "3"]
+    code, summary, err = run([*argv, "--out", str(tmp_path / "map")], capsys)
+    assert code == 0 and summary["truncated_rows"] == 1 and "1 row holds more tokens than" in err
+    code, _, err = run([*argv, "--out", "/dev/null"], capsys)
+    assert code == 2 and err.strip() == "error: --out /dev/null is a device: give a folder"

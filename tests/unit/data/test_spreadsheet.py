@@ -32,6 +32,16 @@ def test_labels_are_left_exact():
     assert back["label"].tolist() == ["+1", "-1"] and back["predicted"].tolist() == ["-1", "+1"]
 
 
+def test_a_label_that_is_a_formula_is_made_inert_and_numbers_stay_exact():
+    """A model's label names are its author's: '=HYPERLINK(...)' reached the likely-mislabelled CSV as a formula."""
+    names = ['=HYPERLINK("http://x")', "+cmd", "-x", "@SUM(A1)", "+1", "-1.5", "pos", "-inf"]
+    frame = pd.DataFrame({"text": ["t"] * 8, "label": names, "neighbour_label": names[::-1]})
+    back = pd.read_csv(io.BytesIO(spreadsheet_csv(frame)), dtype=str, keep_default_na=False)
+    assert back["label"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+cmd", "'-x", "'@SUM(A1)", "+1", "-1.5", "pos",
+                                      "-inf"]
+    assert back["neighbour_label"].tolist() == back["label"].tolist()[::-1]
+
+
 def test_the_errors_download_uses_it():
     assert b"'=1+1" in predictions_csv(pd.DataFrame({"text": ["=1+1"], "label": ["pos"]}))
 

@@ -42,6 +42,9 @@ def test_map_of_a_data_set(bert_bundle, corpus_data, tmp_path, monkeypatch):
                                                                       indices=result.neighbours.indices.copy()))
     lost.neighbours.indices[3] = -1
     assert neighbours_table(lost, 3).empty
+    for row in (-1, len(frame)):  # -1 gave the last row's neighbours, len(frame) numpy's IndexError
+        with pytest.raises(IndexError, match=f"row {row} is not a row of this map"):
+            neighbours_table(result, row)
     assert mislabelled_csv(result).startswith(b"row,line,score")
     again = build_map(bert_bundle, corpus_data, MapOptions(layer=1, pooling="mean", neighbours=4))
     assert again.cached  # predictions and embeddings from disk; the projection too
