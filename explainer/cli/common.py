@@ -480,14 +480,29 @@ def refuse_special_file(out: Path, hint: str = "give a file name") -> None:
 
 
 def refuse_demo_data(out: Path) -> None:
-    """Under EXPLAINER_DEMO, fail when `out` lies inside one of the demo's data roots: an offered data set (or a
-    file beside it) was replaced by `evaluate --predictions-out`, its numbers wrong for every visitor after."""
+    """Under EXPLAINER_DEMO, fail when `out` lies where a visitor's output would change what the server serves or
+    runs: inside a data root or beside an offered file (an offered data set was replaced by `evaluate
+    --predictions-out`, its numbers wrong for every visitor after), inside an offered model's folder
+    (`counterfactual --out MODEL/config.json` left the model unloadable), the app's own folder, its cache or its
+    Python environment."""
     demo = _demo()
     if demo is None:
         return
+    from explainer.data.disk_cache import cache_dir
+    from explainer.loading.shipped import SHIPPED
+
     where = Path(os.path.realpath(out.expanduser()))  # links followed, also where the output does not exist yet
-    if any(where.is_relative_to(os.path.realpath(root)) for _, root in demo.data_roots):
-        fail(f"{out} is inside this demo's data: write the output elsewhere")
+    shipped = {model.name: model.folder for model in SHIPPED}
+    guarded = [(root, "this demo's data") for _, root in demo.data_roots]
+    guarded += [(root.parent, "this demo's data") for _, root in demo.data_roots if not root.is_dir()]
+    guarded += [(Path(model.target) if Path(model.target).is_absolute() else shipped.get(model.target),
+                 "an offered model's folder") for model in demo.models]
+    guarded += [(Path(__file__).parents[2], "the app's own folder"), (cache_dir(), "the app's cache"),
+                (Path(sys.prefix), "the app's Python environment")]
+    inside = [(os.path.realpath(folder), what) for folder, what in guarded
+              if folder is not None and where.is_relative_to(os.path.realpath(folder))]
+    if inside:  # named by the innermost (a checkout's .venv: the Python environment)
+        fail(f"{out} is inside {max(inside, key=lambda pair: len(pair[0]))[1]}: write the output elsewhere")
 
 
 def refuse_link_to_nothing(folder: Path, named: Path) -> None:

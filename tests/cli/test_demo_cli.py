@@ -3,6 +3,8 @@ model names is refused before anything is read or fetched, with a message that q
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from explainer.cli import ablate, attribute, counterfactual, evaluate, markers, patch, report, trace
@@ -248,13 +250,14 @@ def test_a_data_files_rows_over_the_demos_token_limit_are_refused_not_searched(l
     # --data searched every mistake whatever its length, while --text was held to attribution_tokens
     import json
 
-    rows = limited / "rows.csv"
+    rows = limited / "data" / "rows.csv"
+    rows.parent.mkdir()
     # each text once under each label, so each is a mistake exactly once, whichever label the model gives it
     texts = ["a fine film", LONG]
     rows.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t in texts for lab in ("neg", "pos")))
     config = limited / "demo.toml"
     config.write_text(config.read_text() + f'[[data]]\nname = "rows"\npath = "{rows}"\n')
-    out = limited / "flips.jsonl"
+    out = limited / "flips.jsonl"  # not beside the offered file
     counterfactual.main(["--data", "rows", "--max-candidates", "20", "--out", str(out)])
     summary = json.loads(capsys.readouterr().out)
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -328,6 +331,38 @@ def test_no_output_is_written_inside_the_demos_data(demo, capsys, flag):
         evaluate.main(["--data", "rows/rows.csv", flag, str(out), "--json"])
     assert exit_.value.code == 2 and "is inside this demo's data: write the output elsewhere" in capsys.readouterr().err
     assert offered.read_bytes() == before and not (root / "data" / "results").exists()
+
+
+@pytest.mark.parametrize("where", ["model", "beside", "app", "cache", "environment"])
+def test_no_output_is_written_where_the_server_reads_its_models_data_code_or_cache(tmp_path, monkeypatch, checkpoint,
+                                                                                capsys, where):
+    """`counterfactual --out MODEL/config.json` replaced an offered model's config (the model no longer loaded), and
+    `--out assets/x.jsonl` wrote into the app's own folder: only a folder data root was guarded."""
+    import shutil
+    import sys
+
+    from tests.conftest import ROOT
+
+    model = shutil.copytree(checkpoint("bert"), tmp_path / "models" / "mine")
+    rows = tmp_path / "files" / "rows.csv"
+    rows.parent.mkdir()
+    rows.write_text("text,label\na fine film,pos\na dull film,neg\n")
+    config = tmp_path / "demo.toml"
+    config.write_text(f'[[models]]\nname = "mine"\npath = "{model}"\n[[data]]\nname = "rows"\npath = "{rows}"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    out, said = {
+        "model": (model / "config.json", "an offered model's folder"),
+        "beside": (rows.parent / "flips.jsonl", "this demo's data"),
+        "app": (ROOT / "assets" / "flips.jsonl", "the app's own folder"),
+        "cache": (tmp_path / "cache" / "flips.jsonl", "the app's cache"),
+        "environment": (Path(sys.prefix) / "flips.jsonl", "the app's Python environment"),
+    }[where]
+    before = (model / "config.json").read_bytes()
+    with pytest.raises(SystemExit) as exit_:
+        counterfactual.main(["--model", "mine", "--data", "rows", "--out", str(out)])
+    assert exit_.value.code == 2 and f"is inside {said}: write the output elsewhere" in capsys.readouterr().err
+    assert (model / "config.json").read_bytes() == before and (where == "model" or not out.exists())
 
 
 def test_a_ray_address_is_not_taken_under_a_demo(demo, capsys):
