@@ -52,8 +52,9 @@ with right:
                 "from this one.")
 cf_method = st.session_state[whatif_ui.METHOD_KEY]
 attribution_method = st.session_state["whatif_attribution"]
-links.publish_options({"edited": edited, "edited_for": written_for if earlier else "", "cf_method": cf_method,
-                       "method": attribution_method, "swaps": st.session_state.get(whatif_ui.SWAPS_KEY, ""),
+links.publish_options({"edited": edited, "edited_for": whatif_ui.written_for_link(written_for) if earlier else "",
+                       "cf_method": cf_method, "method": attribution_method,
+                       "swaps": st.session_state.get(whatif_ui.SWAPS_KEY, ""),
                        "flip_to": whatif_ui.flip_target(current.bundle.label_names) or ""})
 
 traces = []

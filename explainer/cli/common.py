@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -219,13 +219,31 @@ def as_offered(message: str) -> str:
 
 
 # What `python -m explainer` was given (cli.main sets it for the command it runs; None in-process: a test or a
-# notebook calling a command's main). Under EXPLAINER_DEMO a message keeps the absolute paths the visitor typed and
-# calls any other one SERVER_PATH: a results folder's manifest records whoever made it's input, a shard list names any
-# file, an error deep inside names a resolved cache or package folder, none of them the visitor's to see.
+# notebook calling a command's main). Under EXPLAINER_DEMO a message keeps the absolute paths the visitor gave as a
+# path option and calls any other one SERVER_PATH: a results folder's manifest records whoever made it's input, a
+# shard list names any file, an error deep inside names a resolved cache or package folder, none of them the
+# visitor's to see.
 TYPED: tuple[str, ...] | None = None
+PATH_OPTIONS = ("--out", "--data", "--predictions-out", "--model")  # a --text is words, not a path to keep
 SERVER_PATH = "[a path on the server]"
-# an absolute POSIX path, not a piece of one (the part after a relative path's slash, a URL's) nor a ratio ("1/2")
-_ABSOLUTE = re.compile(r"(?<![\w.:/~-])/[\w.+@%~-]+(?:/[\w.+@%~-]*)*")
+_PATH_CHARACTERS = r"[\w.+@%~=,-]"
+# An absolute POSIX path (a file:// URI's too), not a piece of one (the part after a relative path's slash, a URL's
+# host) nor a ratio ("1/2", "tokens/s"). A path holding a space is cut there: its end may show.
+_ABSOLUTE = re.compile(rf"(?:(?<=file://)|(?<![\w./~-])){'/'}{_PATH_CHARACTERS}+(?:/{_PATH_CHARACTERS}*)*")
+_BOUNDARY = r"(?<![\w./~-])"  # a path renamed starts here: not inside a longer one, nor one renamed before
+
+
+def _typed_paths(typed: Sequence[str]) -> list[str]:
+    """The values the visitor gave PATH_OPTIONS (`--out X` or `--out=X`), as typed."""
+    values = []
+    for index, token in enumerate(typed):
+        option, equals, value = token.partition("=")
+        if option in PATH_OPTIONS:
+            if equals:
+                values.append(value)
+            elif index + 1 < len(typed):
+                values.append(typed[index + 1])
+    return [value for value in values if value and "\n" not in value]
 
 
 def _renamer() -> Callable[[str], str]:
@@ -245,25 +263,21 @@ def _renamer() -> Callable[[str], str]:
     named += [(str(model.folder), targets[model.name]) for model in SHIPPED if model.name in targets]
     typed = TYPED
     kept: set[str] = set()
-    if typed is not None:
-        for value in {part for token in typed for part in (token, token.partition("=")[2]) if part}:
-            if "\n" in value or len(value) > 1024:
-                continue  # a text, not a path
-            kept.update(path.rstrip("/") for path in _ABSOLUTE.findall(os.path.expanduser(value)))
-            if not os.path.isabs(value) and not value.startswith("-"):  # relative: printed resolved, called as typed
-                named += [(form, value) for form in {os.path.abspath(os.path.expanduser(value)),
-                                                     os.path.realpath(os.path.expanduser(value))} if form != "/"]
-            elif value.startswith("~"):
-                named.append((os.path.expanduser(value), value))
+    for value in _typed_paths(typed or ()):
+        if os.path.isabs(value):
+            kept.add(value.rstrip("/") or "/")
+        else:  # relative (or ~): printed resolved, called as typed; not a folder as short as /usr ("../../../usr")
+            forms = {os.path.abspath(os.path.expanduser(value)), os.path.realpath(os.path.expanduser(value))}
+            named += [(form, value) for form in forms if len(Path(form).parts) >= 3]
     named.sort(key=lambda pair: -len(pair[0]))  # a root inside another: the longer first
     # not /data in /data2 or /data.csv; a full stop ending the sentence after the path is no part of it
-    patterns = [(re.compile(re.escape(path) + r"(?![\w-]|\.[\w-])"), name) for path, name in named]
-    # beneath a typed folder (--out /tmp/run: its manifest.json), unless the folder is as short as /etc
-    folders = tuple(path + "/" for path in kept if len(Path(path).parts) >= 3)
+    patterns = [(re.compile(_BOUNDARY + re.escape(path) + r"(?![\w-]|\.[\w-])"), name) for path, name in named]
+    # what lies in a folder the visitor gave (--out /tmp/run: its manifest.json), but not in "/"
+    folders = tuple(path + "/" for path in kept if path != "/")
 
     def unless_typed(match: re.Match[str]) -> str:
         path = match.group(0)
-        bare = path.rstrip(".")  # the sentence's full stop stays
+        bare = path.rstrip(".,;:=")  # the sentence's punctuation stays
         if bare.rstrip("/") in kept or bare.startswith(folders):
             return path
         return SERVER_PATH + path[len(bare):]
@@ -313,6 +327,10 @@ class _Renaming:
     def write(self, text: str) -> int:
         self._stream.write(self._rename(text))
         return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:  # the stream's own would write them unrenamed
+        for line in lines:
+            self.write(line)
 
     def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, fileno: the stream's own
         return getattr(self._stream, name)
@@ -366,7 +384,7 @@ def refuse_foreign_files(folder: str | Path, kind: str, outputs: Sequence[str]) 
              f"(the {kind} files would be written among them)")
     if foreign := {name for name in names - set(outputs) if not is_unfinished_output(name, outputs)}:
         # beside this command's own files: said so ("holds no map results" of a folder holding them and notes.txt)
-        held = f"holds other files than {kind}'s" if names & set(outputs) else (
+        held = f"holds files that {kind} did not write" if names & set(outputs) else (
             f"is not empty and holds no {kind} results")
         fail(f"--out {folder} {held} ({', '.join(sorted(foreign)[:5])}): give an empty or new folder")
 
@@ -470,6 +488,30 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
 def names_folder(raw: str | Path) -> bool:
     """Whether an output named `raw`, as typed, ends in a slash: Path() drops it, and "out/new/" wrote a file "new"."""
     return str(raw).endswith(("/", os.sep))
+
+
+def refuse_unrelated_file(out: Path, flag: str, ours: Callable[[bytes], bool], what: str) -> None:
+    """Fail when `out` is a file that is neither empty nor `what` this command wrote (`ours` is asked of its first
+    line): `counterfactual --out existing.txt` replaced the user's file in silence. One that cannot be read is not
+    known to be ours."""
+    if not out.is_file():
+        return
+    try:
+        with out.open("rb") as file:
+            head = file.readline(1 << 20)  # its first line (a header, a JSON line), up to 1 MB
+    except OSError:
+        head = None
+    if head is None or (head and not ours(head)):
+        fail(f"{flag} {out} exists and is not {what} (or cannot be read): give another file name, or remove it first")
+
+
+def json_object(line: bytes) -> dict | None:
+    """A JSON line parsed: an object, else None."""
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def refuse_special_file(out: Path, hint: str = "give a file name") -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from explainer.capture.validation import InputError
@@ -28,16 +29,19 @@ from explainer.cli.common import (
     demo_token_excess,
     describe,
     fail,
+    json_object,
     load_cli_data,
     load_cli_model,
     note_long_rows,
     print_json,
+    refuse_unrelated_file,
     text_argument,
     to_jsonable,
     within_demo_tokens,
     writing_to,
 )
 from explainer.counterfactual.registry import METHODS
+from explainer.data.folders import written_whole
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _search_lines(first: bytes) -> bool:
+    """Whether a file's first line is one of --out's: the row's text and label, then its search or why none ran."""
+    line = json_object(first)
+    return line is not None and {"text", "label"} <= line.keys() and ("original" in line or "error" in line)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from explainer.counterfactual import find_counterfactuals
@@ -84,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"--out {args.out} is a folder: give a file name ending in .jsonl")
     if args.out:
         check_output_file(args.out, args.data)  # before the misclassification pass, not after it
+        refuse_unrelated_file(Path(args.out), "--out", _search_lines, "a counterfactual --out file")
     if args.data is not None and args.target is not None:
         fail("--target goes with --text; with --data each row's target is its true label")
     methods = tuple(args.method or METHODS)
@@ -133,11 +144,9 @@ def _run_data(bundle, args, swaps, limits: dict) -> None:
     examples = []
     out = Path(args.out) if args.out else None
     with writing_to(out or "."):
-        handle = None
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
-            handle = out.open("w", encoding="utf-8")
-        try:
+        with written_whole(out) if out is not None else nullcontext() as handle:
             def over_limit(text: str) -> str | None:  # each row held to the demo's limit, as --text is
                 return demo_token_excess(bundle, text, "counterfactual searches", "attribution_tokens")
 
@@ -147,9 +156,6 @@ def _run_data(bundle, args, swaps, limits: dict) -> None:
                 if handle is not None:
                     line = {**row_place(data, index), **example_line(example)}
                     handle.write(json.dumps(to_jsonable(line), ensure_ascii=False) + "\n")
-        finally:
-            if handle is not None:
-                handle.close()
     payload = summary(examples, limits["max_edits"])
     if out is not None:
         payload["out"] = str(out)

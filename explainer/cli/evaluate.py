@@ -33,11 +33,13 @@ from explainer.cli.common import (
     offered_model,
     print_json,
     quote_contents,
+    refuse_unrelated_file,
     refuse_unwritable_cache,
     unit_interval,
     writing_to,
 )
 from explainer.cli.engine_options import add_engine_arguments, check_engine_arguments, engine_summary, run_engine_job
+from explainer.data.folders import written_whole
 
 if TYPE_CHECKING:  # pandas, torch and the library load after parsing: --help and usage errors start at once
     import pandas as pd
@@ -107,6 +109,17 @@ def _predictions_frame(reports: list) -> pd.DataFrame:
     return frame
 
 
+def _predictions_header(first: bytes) -> bool:
+    """Whether a file's first line is --predictions-out's header (_predictions_frame's columns)."""
+    import csv
+
+    try:
+        columns = next(csv.reader([first.decode("utf-8")]))
+    except (UnicodeDecodeError, StopIteration, csv.Error):
+        return False
+    return {"line", "text", "label"} <= set(columns) and any(c.startswith("predicted") for c in columns)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     names = args.model or [None]
@@ -125,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
             fail("--sweep-tau takes one model")
     if args.predictions_out:
         check_output_file(args.predictions_out, args.data)  # before the pass: an unwritable file fails now
+        refuse_unrelated_file(Path(args.predictions_out), "--predictions-out", _predictions_header,
+                              "a predictions file")
     if args.out is not None:
         check_output_folder(args.out)
     if args.engine == "ray" or args.out is not None:
@@ -186,7 +201,8 @@ def main(argv: list[str] | None = None) -> None:
         out = Path(args.predictions_out)
         with writing_to(out):
             out.parent.mkdir(parents=True, exist_ok=True)
-            _predictions_frame(reports).to_csv(out, index=False)
+            with written_whole(out) as handle:  # a stopped run leaves the old file, not a cut one
+                _predictions_frame(reports).to_csv(handle, index=False)
     if comparison is None:
         payload = results[0]
     else:
@@ -286,6 +302,7 @@ def _scaled(args, names: list) -> None:
         out = Path(args.predictions_out)
         with writing_to(out):
             out.parent.mkdir(parents=True, exist_ok=True)
-            _predictions_frame([report]).to_csv(out, index=False)
+            with written_whole(out) as handle:  # a stopped run leaves the old file, not a cut one
+                _predictions_frame([report]).to_csv(handle, index=False)
         payload["predictions_out"] = str(args.predictions_out)
     print_json(payload)

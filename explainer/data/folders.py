@@ -10,7 +10,8 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -86,6 +87,31 @@ def write_whole(writers: Mapping[Path, Callable[[IO[bytes]], Any]]) -> None:
     finally:
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def written_whole(path: Path) -> Iterator[IO[str]]:
+    """`with written_whole(path) as handle:` a text file written line by line that replaces `path` only once the
+    block ends without an error (write_whole for a writer that streams): a stopped `counterfactual --out` left a cut
+    file where the old one had been. A device, pipe or socket is written in place, as it streams (`--out
+    /dev/stdout`)."""
+    if path.exists() and not path.is_file():
+        with path.open("w", encoding="utf-8") as handle:
+            yield handle
+        return
+    target = Path(os.path.realpath(path))  # a link is written through, as write_whole does
+    descriptor, temporary = new_file(target.parent, f".{target.name}.", PARTIAL_SUFFIX)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            yield handle
+        if target.exists():
+            try:
+                shutil.copymode(target, temporary)
+            except OSError:  # a file system that refuses modes: the new file's own stands
+                pass
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _remove_if_old(path: Path, older_than_s: float = 3600.0) -> None:

@@ -287,7 +287,7 @@ def confusion_cell(frame: pd.DataFrame, true_label: str, predicted_label: str) -
 
 def predictions_csv(frame: pd.DataFrame) -> bytes:
     """The per-example table as UTF-8 CSV for the page's download button: formula-like cells of every text column
-    (the texts, the file's tag columns) made inert (data/spreadsheet.py); the labels are left exact."""
+    (the texts, the file's tag columns) made inert (data/spreadsheet.py); a label only when it is no number."""
     free_text = ["text", *(c for c in frame.columns if c not in ("text", "label", "predicted")
                            and (frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])))]
     return spreadsheet_csv(frame, free_text)

@@ -3,6 +3,7 @@ progress bar, the head-change map of two cached Traces, and the hand-over from E
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -162,7 +163,7 @@ def seed_flip_to(model_name: str, text: str) -> None:
     else:  # no "Flip to" to seed: a link's flip_to= was dropped without a word
         def not_here(raw: str) -> str:
             if raw.strip():
-                raise links.NotOffered(f"does not apply to a model of {len(labels)} labels (a flip reaches the other)")
+                raise links.NotOffered("does not apply to a model of two labels (a flip reaches the other)")
             return ANY_LABEL
 
         links.seed_option(FLIP_TO_KEY, "flip_to", not_here, ANY_LABEL)
@@ -239,16 +240,31 @@ def follow_sidebar(original: str) -> None:
 
 
 def seed_copy(original: str) -> None:
-    """Seed the edited copy from the link, and the sidebar text it was written for: the link's `edited_for` when it
-    names one (published while the page says the copy is from an earlier text), else `original`. Back and Forward
-    re-seed both, so the notice follows the step shown, not the session's last run (Back to the first step showed
-    it, the step where the text had changed did not)."""
-    written_for = links.from_link(EDITED_KEY, "edited_for")  # None unless the copy is about to be seeded
+    """Seed the edited copy from the link, and what it was written for: an earlier sidebar text when the link's
+    `edited_for` is the digest of another text than `original` (published while the page says the copy is from an
+    earlier text), else `original`. Back and Forward re-seed both, so the notice follows the step shown, not the
+    session's last run (Back to the first step showed it, the step where the text had changed did not)."""
+    digest = links.from_link(EDITED_KEY, "edited_for")  # None unless the copy is about to be seeded
     seeding = EDITED_KEY not in st.session_state and EDITED_KEY not in st.session_state.get(links.KEPT_KEY, {})
     links.seed_option(EDITED_KEY, "edited", str, original)
     if seeding:
         edited = st.session_state[EDITED_KEY]
-        st.session_state[COPY_OF_KEY] = (edited, written_for if written_for and edited != original else original)
+        earlier = bool(digest) and edited != original and digest != text_digest(original)
+        st.session_state[COPY_OF_KEY] = (edited, EARLIER_TEXT + digest if earlier else original)
+
+
+# What a copy seeded from a link was written for: an earlier text known only by its digest (never a sidebar text:
+# a text holds no NUL), so a link carries 12 characters for it, not a second copy of a long text.
+EARLIER_TEXT = "\0earlier text "
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def written_for_link(written_for: str) -> str:
+    """The link's `edited_for` for the text a copy was written for (copy_written_for)."""
+    return written_for.removeprefix(EARLIER_TEXT) if written_for.startswith(EARLIER_TEXT) else text_digest(written_for)
 
 
 def copy_written_for(original: str, edited: str) -> str:

@@ -473,6 +473,6 @@ def test_a_links_flip_to_on_a_model_of_two_labels_is_said_to_not_apply(flip_to):
     app = run_page({"text": "A gentle film with a big heart.", "flip_to": flip_to})
     assert not app.exception and "flip_to" not in app.query_params
     told = [t.value for t in app.toast]
-    assert told == ([f"The link's flip_to=`{flip_to}` does not apply to a model of 2 labels (a flip reaches the "
+    assert told == ([f"The link's flip_to=`{flip_to}` does not apply to a model of two labels (a flip reaches the "
                      "other); the default is used."] if flip_to else [])
     assert not app.run().toast  # once

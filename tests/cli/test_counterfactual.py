@@ -141,3 +141,39 @@ def test_a_data_set_of_only_refused_rows_has_no_share(cue_bundle):  # noqa: F811
 
     result = summary(list(search_each(cue_bundle, [("\u200b", "pos")])))
     assert (result["refused"], result["found_share"], result["median_forward_passes"]) == (1, None, None)
+
+
+def test_out_replaces_only_its_own_earlier_file_and_only_once_the_run_ends(capsys, cue_bundle, tmp_path,  # noqa: F811
+                                                                           monkeypatch):
+    """--out existing.txt replaced the user's notes in silence, and a run stopped midway left a cut file where the
+    old one had been."""
+    from explainer.cli import counterfactual
+    from explainer.counterfactual import dataset
+
+    data = tmp_path / "rows.csv"
+    data.write_text("text,label\n" + "".join(f'"{t}",{cue_bundle.label_names[i % 2]}\n'
+                                             for i, t in enumerate(TEXTS[:4])))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious")
+    argv = ["--model", cue_bundle.name, "--data", str(data), "--max-candidates", "20"]
+    with pytest.raises(SystemExit) as exit_:
+        counterfactual.main([*argv, "--out", str(notes)])
+    assert exit_.value.code == 2 and notes.read_text() == "precious"
+    assert "exists and is not a counterfactual --out file" in capsys.readouterr().err
+    out = tmp_path / "flips.jsonl"
+    for _ in range(2):  # an earlier --out file is replaced
+        counterfactual.main([*argv, "--out", str(out)])
+        capsys.readouterr()
+    written = out.read_bytes()
+    real = dataset.search_each
+
+    def stopped(*args, **kwargs):  # one row searched, then Ctrl+C
+        searches = real(*args, **kwargs)
+        yield next(searches)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset, "search_each", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        counterfactual.main([*argv, "--out", str(out)])
+    assert out.read_bytes() == written and sorted(p.name for p in tmp_path.iterdir()) == [
+        "flips.jsonl", "notes.txt", "rows.csv"]

@@ -420,15 +420,26 @@ def test_a_demo_note_on_stderr_is_renamed_as_an_error_is(demo, capsys, monkeypat
     assert sys.stderr is not None and common.TYPED is None  # put back after the command
 
 
-def test_typed_absolute_paths_and_what_lies_beneath_a_typed_folder_are_kept(demo, monkeypatch):
+def test_paths_given_as_path_options_and_what_lies_beneath_them_are_kept(demo, monkeypatch):
     from explainer.cli import common
 
     root, _ = demo
-    with common.typed_by_visitor(["--out", f"{root}/run", "--data=/etc", "--text", "I loved /srv/x.csv"]):
-        said = common.as_offered(f"{root}/run/manifest.json, {root}/runs, /etc. /etc/shadow, /srv/x.csv, /srv/y")
-    # beneath a typed folder of three parts or more (/tmp/run), not beneath /etc
-    assert said == (f"{root}/run/manifest.json, [a path on the server], /etc. [a path on the server], /srv/x.csv, "
-                    "[a path on the server]")
+    monkeypatch.chdir(root)
+    server = common.SERVER_PATH
+    typed = ["--out", f"{root}/run", "--data=/etc/passwd", "--text", "I loved /srv/x.csv and ../../.."]
+    with common.typed_by_visitor(typed):
+        said = common.as_offered(f"{root}/run/manifest.json, {root}/runs, /etc/passwd. /etc/shadow, /srv/x.csv, "
+                                 "file:///srv/y, PATH=/usr/bin:/opt/z, 1/2 it/s, https://example.org/a")
+        assert common.as_offered(said) == said  # fail() renames, and so does the stderr it writes to
+    # a --text is words, not a path to keep (its "/srv/x.csv" let that file's path through)
+    assert said == (f"{root}/run/manifest.json, {server}, /etc/passwd. {server}, {server}, file://{server}, "
+                    f"PATH={server}:{server}, 1/2 it/s, https://example.org/a")
+    up = "../" * len(root.parts) + "usr"  # resolves to /usr: what lies under it is not the visitor's to see
+    with common.typed_by_visitor(["--out", up, "--data", "rows/rows.csv"]):
+        assert common.as_offered("/usr/lib/python3/x.py") == server
+        assert common.as_offered(f"{root}/data/rows.csv") == "rows/rows.csv"
+    with common.typed_by_visitor(["--out", "mine/run"]):
+        assert common.as_offered(f"{root}/mine/run/points.parquet") == "mine/run/points.parquet"
     monkeypatch.delenv("EXPLAINER_DEMO")
     with common.typed_by_visitor([]):  # local mode: the operator's own paths
         assert common.as_offered("/etc/shadow") == "/etc/shadow"

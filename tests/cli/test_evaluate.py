@@ -299,3 +299,22 @@ def test_rows_longer_than_the_model_reads_are_counted_and_said(checkpoint, tmp_p
     lengths = predict(bundle, texts).lengths
     np.testing.assert_array_equal(longer_than_read(bundle, texts, lengths), longer_than_read(bundle, texts))
     assert longer_than_read(bundle, texts).tolist() == [False, True, False, True, False, False]
+
+
+def test_predictions_out_replaces_an_earlier_predictions_file_never_another(checkpoint, tmp_path, capsys,
+                                                                             monkeypatch):
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes())
+    notes = tmp_path / "notes.csv"
+    notes.write_text("name,score\nalice,3\n")
+    argv = ["--model", str(checkpoint("ours")), "--data", str(data), "--predictions-out"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, str(notes)])
+    assert exit_info.value.code == 2 and notes.read_text() == "name,score\nalice,3\n"
+    assert "--predictions-out " + str(notes) + " exists and is not a predictions file" in capsys.readouterr().err
+    out = tmp_path / "predictions.csv"
+    out.write_text("")  # empty: taken
+    main([*argv, str(out)])
+    main([*argv, str(out)])  # its own: replaced
+    assert len(pd.read_csv(out)) == len(ROWS)

@@ -231,7 +231,7 @@ def test_out_takes_a_new_folder_or_an_earlier_maps_files_never_others(checkpoint
     written = (out / "points.parquet").read_bytes()
     code, _, err = run(argv, capsys)
     # said as what it is: the folder holds map's files, and one of someone else's
-    assert code == 2 and f"--out {out} holds other files than map's (notes.txt): give an empty or new folder" in err
+    assert code == 2 and f"--out {out} holds files that map did not write (notes.txt): give an empty or new" in err
     assert (out / "points.parquet").read_bytes() == written
     evaluate(["--model", model, "--data", str(data_file), "--out", str(tmp_path / "scored")])
     capsys.readouterr()
