@@ -181,10 +181,9 @@ def text_argument(text: str) -> str:
     not UTF-8 as unpaired surrogates, which every tokenizer and the HTML report fail on)."""
     limits = demo_limits()
     if limits is not None and len(text) > limits.max_text_chars:  # the app keeps the beginning and says so; a
-        # command has no page to say it on, and an analysis of a cut text must not pass for the whole text's
-        raise argparse.ArgumentTypeError(
-            f"this demo reads texts of at most {limits.max_text_chars:,} characters; this one has {len(text):,}"
-        )
+        # command has no page to say it on, and an analysis of a cut text must not pass for the whole text's. One
+        # line, as every demo refusal (argparse's error printed its usage block above it)
+        fail(f"this demo reads texts of at most {limits.max_text_chars:,} characters; this one has {len(text):,}")
     try:
         return validate_text(text) if text.strip() else text  # empty texts get each command's own message
     except InputError as error:

@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.out and args.text is not None:
         fail("--out goes with --data (one line per example); with --text the result is printed")
+    columns = [flag for flag, value in (("--text-column", args.text_column), ("--label-column", args.label_column))
+               if value]
+    if args.text is not None and columns:  # ignored in silence before
+        fail(f"{' and '.join(columns)} go{'es' if len(columns) == 1 else ''} with --data (a file's columns); --text is "
+             "the text itself")
     if args.out and Path(args.out).is_dir():
         fail(f"--out {args.out} is a folder: give a file name ending in .jsonl")
     if args.out:

@@ -106,6 +106,8 @@ def test_data_file_summarises_the_mistakes_and_writes_one_line_each(capsys, cue_
         (["--text", TEXT, "--target", "maybe"], "the model's labels are neg, pos"),
         (["--text", TEXT, "--swaps", "good->bad, awful"], "Swap 'awful' has no '->'"),
         (["--text", TEXT, "--out", "x.jsonl"], "--out goes with --data"),
+        (["--text", TEXT, "--text-column", "x"], "--text-column goes with --data (a file's columns)"),
+        (["--text", TEXT, "--text-column", "x", "--label-column", "y"], "--text-column and --label-column go with"),
         (["--data", "/no/such/file.csv"], "/no/such/file.csv"),
     ],
 )

@@ -127,7 +127,8 @@ LONG = "a fine film with a big heart"  # 18 tokens for the tiny models, 28 chara
 def test_the_demos_text_and_token_limits_hold_on_the_command_line(limited, capsys, command, argv, said):
     with pytest.raises(SystemExit) as exit_:
         command.main(argv)
-    assert exit_.value.code == 2 and said in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and said in err and err.count("\n") == 1, err  # one line: no usage block above
 
 
 def test_a_text_within_the_demos_limits_is_analysed_and_the_report_keeps_its_attribution_limit(limited, capsys):
