@@ -170,6 +170,9 @@ def trace(
     if refusal:
         raise RuntimeError(refusal)
     logits = _numpy(out.logits[0])
+    if not np.isfinite(logits).all():  # the load's probe text passed; this one overflows (argmax read NaN as label 0)
+        raise InputError(f"{bundle.name}'s output for this text is not a finite number (NaN or infinity): an "
+                         "overflow inside the model, so there is no prediction to explain")
     probabilities = _numpy(out.logits[0].float().softmax(-1))
     if is_ours:
         mlp_ratio = _stack(out.mlp_update_ratios)

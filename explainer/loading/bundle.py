@@ -714,6 +714,11 @@ def _check_attention_is_returned(bundle: ModelBundle) -> None:
             f"'{bundle.name}' does not return attention weights even with eager attention "
             f"(implementation: {bundle.model.config._attn_implementation}); its attention cannot be shown"
         )
+    logits = getattr(out, "logits", None)
+    if logits is not None and not bool(torch.isfinite(logits).all()):  # a NaN bias: every command and page gave
+        # the first label as its prediction, with no probability (None in the JSON)
+        raise ModelLoadError(f"'{bundle.name}' gives no finite output on a short probe text (NaN or infinity): its "
+                             "weights are damaged or overflow, so no prediction of it can be explained")
     # a model that pools tokens between layers (Funnel): said at load, not as a crash in every view
     length = encoded["input_ids"].shape[1]
     if refusal := layer_shape_refusal(bundle.name, bundle.model.config.model_type, length, attentions):

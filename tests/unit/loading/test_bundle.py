@@ -423,3 +423,26 @@ def test_a_thought_beacon_tau_outside_0_to_1_is_a_load_error(tmp_path, checkpoin
         load_model(folder)
     (folder / "config.json").write_text(json.dumps({**config, "beacon_threshold": 1}))
     assert load_model(folder).model.config.beacon_threshold == 1  # the ends are taus
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_model_whose_output_is_not_finite_is_refused_at_load_and_a_text_it_overflows_on_is_refused(
+        tmp_path, tokenizer, value):
+    """A NaN classifier bias was analysed anyway: trace gave the first label with no probabilities, attribute and
+    ablate another label as 'the predicted' one."""
+    from explainer.capture.encoding import InputError
+
+    model = build_model("bert")
+    with torch.no_grad():
+        model.classifier.bias[1] = value
+    folder = save_checkpoint(model, tokenizer, tmp_path / "broken")
+    with pytest.raises(ModelLoadError, match="gives no finite output on a short probe text"):
+        load_model(folder, device="cpu")
+    bundle = load_model(save_checkpoint(build_model("bert"), tokenizer, tmp_path / "fine"), device="cpu")
+    overflow = bundle.model.classifier.register_forward_hook(lambda module, args, out: out * value)
+    try:  # finite at load, not on this text
+        with pytest.raises(InputError, match="output for this text is not a finite number"):
+            trace(bundle, "a fine film")
+    finally:
+        overflow.remove()
+    assert np.isfinite(trace(bundle, "a fine film").logits).all()
