@@ -138,6 +138,7 @@ def _on_ray(args) -> None:
         dictionary=asdict(options),
     )
     results, reused = run_engine_job(args, bundle, job, args.out, quote_contents())
+    note_long_rows(bundle, results.labelled_data())  # as a file's run says it (and evaluate's and map's engine runs)
     dictionary = {**marker_dictionary(bundle, results), "data": str(args.data)}
     try:
         json_path, csv_path = write_outputs(dictionary, args.out)

@@ -166,3 +166,14 @@ def test_a_sigterm_that_ray_turns_into_its_own_exit_is_said_as_terminated(shard_
     with pytest.raises(SystemExit) as raised:
         evaluate(["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--out", str(tmp_path / "o")])
     assert not isinstance(raised.value, common.Terminated) and raised.value.code == 1
+
+
+def test_markers_on_the_engine_says_which_rows_were_read_only_in_part(tmp_path, checkpoint, capsys):
+    """A file run said "1 row holds more tokens than ... reads"; a folder of shards said nothing."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    rows = ["a fine film,pos", "a dull film,neg", " ".join(["a long and winding film"] * 200) + ",pos"]
+    (folder / "part-0.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    code, _, err = run(markers, ["--model", str(checkpoint("ours")), "--data", str(folder), "--out",
+                                 str(tmp_path / "out"), "--no-forced-effect"], capsys)
+    assert code == 0 and "1 row holds more tokens than" in err and "first on line 4)" in err, err
