@@ -811,7 +811,8 @@ class RowStream:
             expected = self._labels.expected()
             count = len(_distinct(unknown))
             shown = (f"unknown labels {_show(unknown)}" if quote else  # never what, only how many
-                     f"{count} unknown label value{'s' if count != 1 else ''}")
+                     f"{count} unknown label value{'s' if count != 1 else ''} (a file read on the server: not "
+                     "quoted)")
             first = next(line for line, r, _ in sample if r is not None and r.get(self.label_column) is unknown[0])
             raise DatasetError(f"{self.source}: {shown}; expected {expected}{also}; the first is on line {first}")
         self.problems: list[tuple[int, str]] = []

@@ -240,6 +240,11 @@ def _rule(value: dict[str, Any]) -> SliceRule:
                     raise ValueError(f"a slice's {key} must be a number from 0 to 1, not {known[key]!r}")
     except (TypeError, OverflowError) as error:  # int([1]), int(float("inf")): as bad as int("x")
         raise ValueError(f"a slice's token or confidence limit is not a number: {error}") from None
+    for low, high in (("min_tokens", "max_tokens"), ("min_confidence", "max_confidence")):
+        if known.get(low) is not None and known.get(high) is not None and known[low] > known[high]:
+            # the page's sliders cannot make one; a hand-edited link did, and its slice kept no row, unsaid
+            raise ValueError(f"a slice's {low} {known[low]} is above its {high} {known[high]}, so it would keep "
+                             "no row")
     if known.get("correct", "all") not in CORRECTNESS:
         raise ValueError(f"correct must be one of {', '.join(CORRECTNESS)}")
     return SliceRule(**known)

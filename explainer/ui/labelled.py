@@ -484,10 +484,16 @@ def note_long_texts(frame: pd.DataFrame, max_length: int) -> None:
     predictions read only the beginning, which the single-example pages warn about one text at a time."""
     if "tokens" not in frame:
         return
-    count = int((frame["tokens"] >= max_length).sum())
+    long = frame["tokens"].to_numpy() >= max_length
+    count = int(long.sum())
     if count:
-        st.caption(f"{count:,} text{'s' if count != 1 else ''} reach{'' if count != 1 else 'es'} {max_length:,} "
-                   "tokens, the most this model reads: their predictions read only that much of them.")
+        one = count == 1
+        at = int(long.argmax())
+        of = f" of {frame['file'].iloc[at]}" if "file" in frame else ""  # of several files, whose lines restart
+        first = f" ({'' if one else 'the first '}on line {frame['line'].iloc[at]:,}{of})" if "line" in frame else ""
+        st.caption(f"{count:,} text{'' if one else 's'}{first} reach{'es' if one else ''} {max_length:,} tokens, the "
+                   f"most this model reads: {'its prediction reads' if one else 'their predictions read'} only "
+                   f"{'its' if one else 'their'} beginning.")
 
 
 def available_views(*bundles: ModelBundle) -> dict[str, str]:

@@ -76,6 +76,8 @@ def begin_run() -> None:
     """First thing in every run (app.py): follow Back/Forward or a page switch that carries parameters, then
     hold this run's options until end_run."""
     now = st.query_params.to_dict()
+    if now != st.session_state.get(PUBLISHED_KEY):  # an address the app did not write: say what it drops
+        _tell_repeated()
     relink = st.session_state.pop(RELINK_KEY, None)
     published = st.session_state.get(PUBLISHED_KEY) or {}
     named = set(relink or ())
@@ -100,6 +102,16 @@ def begin_run() -> None:
                 kept.pop(key, None)
     st.session_state[PENDING_KEY] = {}
     _remember(now)
+
+
+def _tell_repeated() -> None:
+    """A parameter given twice (tags=typo&tags=negation) is read once, its last value (to_dict()): say so rather
+    than drop the others unsaid."""
+    for key in dict.fromkeys(st.query_params):
+        values = st.query_params.get_all(key)
+        if len(values) > 1:
+            tell_adjusted(key, values[-1], f"is the last of {len(values)} {key}= in the link and the only one read "
+                          "(a list takes its values in one, separated by commas)")
 
 
 def arrive() -> None:

@@ -205,3 +205,12 @@ def test_an_untouched_what_if_copy_follows_a_text_typed_on_another_page():
     app.switch_page("app_pages/whatif.py").run()
     assert not app.exception
     assert app.text_area(key="whatif_edited").value == "A wonderful, moving film."
+
+
+def test_a_parameter_given_twice_is_said_to_be_read_once():
+    """/errors?tags=typo&tags=negation kept negation alone, unsaid."""
+    app = open_app({"text": "A gentle film.", "layer": ["1", "2"]})
+    told = [t.value for t in app.toast]
+    assert told == ["The link's layer=`2` is the last of 2 layer= in the link and the only one read (a list takes "
+                    "its values in one, separated by commas)."], told
+    assert not app.run().toast  # once: the address the app wrote has one

@@ -16,7 +16,7 @@ SECRET = "root:x:0:0:the-secret-first-line"
         (f"{SECRET}\ndaemon:x:1:1\n", "not a labelled data set"),
         (f"label,{SECRET}\npositive,1\n", "not a labelled data set"),  # a label column but no text column
         ('{"password": "' + SECRET + '"}\n', "not a labelled data set"),
-        (f"text,label\nhello,{SECRET}\n", "1 unknown label value;"),
+        (f"text,label\nhello,{SECRET}\n", "1 unknown label value (a file read on the server: not quoted);"),
         (f"text,label\nhello,1\nworld,{SECRET}\n", "labels mix ids and names (2 distinct values)"),
         (f"{SECRET},{SECRET}\n", "repeated column names in the header"),
     ],

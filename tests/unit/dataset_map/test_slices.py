@@ -162,6 +162,10 @@ def test_a_name_used_again_replaces_its_slice_and_the_whole_sets_name_is_refused
     # a percentage or an out-of-range probability kept no row, unsaid
     ({"min_confidence": 95}, "a slice's min_confidence must be a number from 0 to 1, not 95.0"),
     ({"max_confidence": "nan"}, "a slice's max_confidence must be a number from 0 to 1, not nan"),
+    # a range from high to low kept no row, unsaid (the sliders cannot make one; a hand-edited link did)
+    ({"min_tokens": 20, "max_tokens": 5}, "a slice's min_tokens 20 is above its max_tokens 5, so it would keep no row"),
+    ({"min_confidence": 0.9, "max_confidence": 0.5}, "min_confidence 0.9 is above its max_confidence 0.5, so it would "
+     "keep no row"),
     # a mistyped field was dropped, and the slice kept every row its other fields let through
     ({"tokens": [100, 200], "text": "film"}, "a slice's rule has no field 'tokens'; its fields are text, min_tokens, "
      "max_tokens, labels, predicted, tags, min_confidence, max_confidence, correct"),
