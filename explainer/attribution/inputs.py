@@ -21,7 +21,7 @@ import torch
 from explainer.attribution.options import BASELINES
 from explainer.capture.encoding import InputError, encode
 from explainer.capture.token_names import readable_tokens
-from explainer.capture.validation import label_index
+from explainer.capture.validation import label_index, require_finite
 from explainer.families import family_of, sizes
 from explainer.loading.bundle import ModelBundle
 from explainer.thought_beacon.dense import ATTRIBUTED_DENSE as DENSE_NOTE
@@ -138,6 +138,7 @@ def target_of(bundle: ModelBundle, prepared: Prepared, target: int | str | None)
     forward = logits_of_embeddings(bundle, prepared)
     with bundle.lock, torch.no_grad():
         logits = forward(prepared.embeddings)[0].float().cpu().numpy()
+    require_finite(logits, bundle.name)  # argmax read a NaN as the predicted label
     if target is None:
         if prepared.dense:  # the target is still the label the model predicts at its own tau
             mask = torch.ones_like(prepared.input_ids)

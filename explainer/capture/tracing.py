@@ -14,7 +14,7 @@ import torch
 from explainer.capture import layer_hooks
 from explainer.capture.encoding import UNREAD_START, InputError, encode, typed_special_tokens, unread_note
 from explainer.capture.token_names import readable_tokens
-from explainer.capture.validation import check_tau
+from explainer.capture.validation import check_tau, require_finite
 from explainer.families import MlpProbe, family_of, missing_family_note, single_readout_note
 from explainer.frozen import FrozenArrays
 from explainer.loading.bundle import ModelBundle
@@ -170,9 +170,8 @@ def trace(
     if refusal:
         raise RuntimeError(refusal)
     logits = _numpy(out.logits[0])
-    if not np.isfinite(logits).all():  # the load's probe text passed; this one overflows (argmax read NaN as label 0)
-        raise InputError(f"{bundle.name}'s output for this text is not a finite number (NaN or infinity): an "
-                         "overflow inside the model, so there is no prediction to explain")
+    require_finite(logits, bundle.name, "this text with these interventions" if forced_markers or pinned_gates
+                   else "this text")
     probabilities = _numpy(out.logits[0].float().softmax(-1))
     if is_ours:
         mlp_ratio = _stack(out.mlp_update_ratios)

@@ -39,6 +39,15 @@ def validate_text(text: str) -> str:
     return text
 
 
+def require_finite(logits: Sequence[float], model_name: str, what: str = "this text") -> None:
+    """InputError unless every logit of `what` is a finite number: the load's probe text passed, this input
+    overflows inside the model (argmax reads a NaN as label 0, and every view would explain a prediction that is not
+    there)."""
+    if not all(math.isfinite(float(value)) for value in logits):
+        raise InputError(f"{model_name}'s output for {what} is not a finite number (NaN or infinity): an overflow "
+                         "inside the model, so there is no prediction to explain")
+
+
 def is_count(value: object) -> bool:
     """A whole number of at least 1 (a bool is an int to Python, not a count to anyone; 1.5 failed in range())."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1

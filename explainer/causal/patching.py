@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from explainer.capture.encoding import InputError, UnembeddableToken, typed_special_tokens
-from explainer.capture.validation import typed_special_sentence
+from explainer.capture.validation import require_finite, typed_special_sentence
 from explainer.causal.ablation import truncation_note
 from explainer.causal.alignment import Alignment, EditLike, Tokenized, resolve, tokenized
 from explainer.causal.batching import check_row_counts, run_rows
@@ -153,6 +153,8 @@ def patch(
     own_passes = (own is not None) + (own_corrupted is not None)
     clean_np = clean_logits.float().cpu().numpy()
     corrupted_np = corrupted_logits.float().cpu().numpy()
+    require_finite(clean_np, bundle.name, "the clean text")
+    require_finite(corrupted_np, bundle.name, "the corrupted text")
     label = label_index(bundle, target, int(clean_np.argmax()) if own is None else own)
     foil = _foil(corrupted_np, label)
     clean_difference, corrupted_difference = _difference(clean_np, label, foil), _difference(corrupted_np, label, foil)

@@ -187,6 +187,8 @@ def text_argument(text: str) -> str:
     try:
         return validate_text(text) if text.strip() else text  # empty texts get each command's own message
     except InputError as error:
+        if limits is not None:  # one line under a demo, as its other refusals
+            fail(str(error))
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
@@ -480,7 +482,8 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
         fail(f"{file} is the --data file: writing it would replace the data set; give another file name")
     if file.parent.exists() and not file.parent.is_dir():
         fail(f"cannot write to {file}: {file.parent} is a file")
-    _prove_writable(file.parent, file)
+    # a link is written through (its target's folder holds the new file renamed over it): that folder is proven
+    _prove_writable(Path(os.path.realpath(file)).parent if file.is_symlink() else file.parent, file)
     return file
 
 
@@ -497,7 +500,7 @@ def refuse_unrelated_file(out: Path, flag: str, ours: Callable[[bytes], bool], w
         return
     try:
         with out.open("rb") as file:
-            head = file.readline(1 << 20)  # its first line (a header, a JSON line), up to 1 MB
+            head = file.readline(1 << 26)  # its first line (a header, a JSON line, its text repeated), to 64 MB
     except OSError:
         head = None
     if head is None or (head and not ours(head)):
@@ -535,7 +538,6 @@ def refuse_demo_data(out: Path) -> None:
     where = Path(os.path.realpath(out.expanduser()))  # links followed, also where the output does not exist yet
     shipped = {model.name: model.folder for model in SHIPPED}
     guarded = [(root, "this demo's data") for _, root in demo.data_roots]
-    guarded += [(root.parent, "this demo's data") for _, root in demo.data_roots if not root.is_dir()]
     guarded += [(Path(model.target) if Path(model.target).is_absolute() else shipped.get(model.target),
                  "an offered model's folder") for model in demo.models]
     guarded += [(Path(__file__).parents[2], "the app's own folder"), (cache_dir(), "the app's cache"),
@@ -544,6 +546,10 @@ def refuse_demo_data(out: Path) -> None:
               if folder is not None and where.is_relative_to(os.path.realpath(folder))]
     if inside:  # named by the innermost (a checkout's .venv: the Python environment)
         fail(f"{out} is inside {max(inside, key=lambda pair: len(pair[0]))[1]}: write the output elsewhere")
+    # beside an offered file: in its folder (not that folder's subfolders: an offered /tmp/reviews.csv kept all of
+    # /tmp)
+    if any(where.parent == Path(os.path.realpath(root)).parent for _, root in demo.data_roots if not root.is_dir()):
+        fail(f"{out} is beside a data file this demo offers: write the output elsewhere")
 
 
 def refuse_link_to_nothing(folder: Path, named: Path) -> None:

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out and args.text is not None:
         fail("--out goes with --data (one line per example); with --text the result is printed")
     columns = [flag for flag, value in (("--text-column", args.text_column), ("--label-column", args.label_column))
-               if value]
+               if value is not None]
     if args.text is not None and columns:  # ignored in silence before
         fail(f"{' and '.join(columns)} go{'es' if len(columns) == 1 else ''} with --data (a file's columns); --text is "
              "the text itself")

@@ -114,7 +114,7 @@ def _predictions_header(first: bytes) -> bool:
     import csv
 
     try:
-        columns = next(csv.reader([first.decode("utf-8")]))
+        columns = next(csv.reader([first.decode("utf-8-sig")]))  # saved again by a spreadsheet: with a BOM
     except (UnicodeDecodeError, StopIteration, csv.Error):
         return False
     return {"line", "text", "label"} <= set(columns) and any(c.startswith("predicted") for c in columns)

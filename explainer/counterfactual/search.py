@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from explainer.capture.encoding import InputError, encode
-from explainer.capture.validation import CUT_LEFT_ELSEWHERE, label_index
+from explainer.capture.validation import CUT_LEFT_ELSEWHERE, label_index, require_finite
 from explainer.counterfactual import lexicon
 from explainer.counterfactual.context import Candidate, Context
 from explainer.counterfactual.registry import METHODS, REGISTRY
@@ -69,6 +69,7 @@ def find_counterfactuals(
     target_index = resolve_target(bundle, target)
     probe = Scorer(bundle, 0, None)
     original_probabilities = probe.probabilities([text])[0]
+    require_finite(original_probabilities, bundle.name)  # argmax read a NaN as the original label
     label = int(original_probabilities.argmax())
     if target_index is not None and target_index == label:
         raise InputError(

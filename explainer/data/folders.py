@@ -7,8 +7,10 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -94,15 +96,23 @@ def written_whole(path: Path) -> Iterator[IO[str]]:
     """`with written_whole(path) as handle:` a text file written line by line that replaces `path` only once the
     block ends without an error (write_whole for a writer that streams): a stopped `counterfactual --out` left a cut
     file where the old one had been. A device, pipe or socket is written in place, as it streams (`--out
-    /dev/stdout`)."""
-    if path.exists() and not path.is_file():
-        with path.open("w", encoding="utf-8") as handle:
+    /dev/stdout`, which is also the file a shell redirected stdout to: renamed over, the command's JSON went to the
+    unlinked one). Rows end in "\n" as written (pandas' own line ends, no translation)."""
+    if (standard := _standard_stream(path)) is not None:  # the process's own descriptor, its offset shared: a new
+        # open of /dev/stdout started at 0 (O_TRUNC) and the JSON printed after the lines wrote over them
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        with os.fdopen(os.dup(standard), "w", encoding="utf-8", newline="") as handle:
+            yield handle
+        return
+    if (path.exists() and not path.is_file()) or str(path).startswith(("/dev/", "/proc/")):
+        with path.open("w", encoding="utf-8", newline="") as handle:
             yield handle
         return
     target = Path(os.path.realpath(path))  # a link is written through, as write_whole does
     descriptor, temporary = new_file(target.parent, f".{target.name}.", PARTIAL_SUFFIX)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
             yield handle
         if target.exists():
             try:
@@ -110,8 +120,18 @@ def written_whole(path: Path) -> Iterator[IO[str]]:
             except OSError:  # a file system that refuses modes: the new file's own stands
                 pass
         os.replace(temporary, target)
+        for left in target.parent.glob(f".{target.name}.*{PARTIAL_SUFFIX}"):  # a killed run's (not a running one's)
+            _remove_if_old(left)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _standard_stream(path: Path) -> int | None:
+    """The descriptor /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N names, else None."""
+    named = {"/dev/stdout": 1, "/dev/stderr": 2}.get(str(path))
+    if named is None and (match := re.fullmatch(r"/(?:dev/fd|proc/self/fd)/(\d+)", str(path))):
+        named = int(match.group(1))
+    return named
 
 
 def _remove_if_old(path: Path, older_than_s: float = 3600.0) -> None:

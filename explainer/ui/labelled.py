@@ -489,11 +489,12 @@ def note_long_texts(frame: pd.DataFrame, max_length: int) -> None:
     if count:
         one = count == 1
         at = int(long.argmax())
-        of = f" of {frame['file'].iloc[at]}" if "file" in frame else ""  # of several files, whose lines restart
+        # of several files, whose lines restart in each: the file too (a name of the user's, shown as written)
+        of = f" of {markdown_literal(str(frame['file'].iloc[at]))}" if "file" in frame else ""
         first = f" ({'' if one else 'the first '}on line {frame['line'].iloc[at]:,}{of})" if "line" in frame else ""
+        # the table's counts stop at the limit: a text of exactly that many is counted too, hence "if longer"
         st.caption(f"{count:,} text{'' if one else 's'}{first} reach{'es' if one else ''} {max_length:,} tokens, the "
-                   f"most this model reads: {'its prediction reads' if one else 'their predictions read'} only "
-                   f"{'its' if one else 'their'} beginning.")
+                   f"most this model reads: the prediction of a longer one reads only its beginning.")
 
 
 def available_views(*bundles: ModelBundle) -> dict[str, str]:

@@ -465,9 +465,9 @@ def test_texts_the_model_reads_only_the_beginning_of_are_counted(tmp_path):
     app = open_page("app_pages/errors.py", {"data": str(path)})
     max_length = load_model(device="cpu").max_length
     said = [c.value for c in app.caption if "the most this model reads" in c.value]
-    # with the line, as the command line names it (and "its prediction", not "their predictions", of one)
-    assert said == [f"1 text (on line 2) reaches {max_length:,} tokens, the most this model reads: its "
-                    "prediction reads only its beginning."]
+    # with the line, as the command line names it
+    assert said == [f"1 text (on line 2) reaches {max_length:,} tokens, the most this model reads: the prediction "
+                    "of a longer one reads only its beginning."]
 
 
 def test_the_challenge_set_s_ids_read_by_a_three_label_model_are_said(tokenizer, tmp_path):

@@ -115,6 +115,7 @@ LONG = "a fine film with a big heart"  # 18 tokens for the tiny models, 28 chara
     [
         (trace, ["--text", "x" * 41], "at most 40 characters; this one has 41"),
         (patch, ["--clean", "a fine film", "--corrupted", "y" * 50], "at most 40 characters; this one has 50"),
+        (trace, ["--text", "bad \udcff"], "The text is not valid Unicode at character 5"),
         (attribute, ["--text", LONG, "--method", "saliency"], "computes attributions for texts of at most 10 tokens"),
         (attribute, ["--text", "a fine film too", "--method", "graph"], "the attribution graph for texts of at most 8"),
         (patch, ["--clean", "a fine film", "--corrupted", LONG], "computes patching for texts of at most 10 tokens"),
@@ -122,7 +123,7 @@ LONG = "a fine film with a big heart"  # 18 tokens for the tiny models, 28 chara
         # the search ran on any length, as the pages' did (a CLI walk: 162 tokens against a limit of 128)
         (counterfactual, ["--text", LONG], "computes counterfactual searches for texts of at most 10 tokens"),
     ],
-    ids=["text", "patch-text", "attribute", "graph", "patch", "ablate", "counterfactual"],
+    ids=["text", "patch-text", "unicode", "attribute", "graph", "patch", "ablate", "counterfactual"],
 )
 def test_the_demos_text_and_token_limits_hold_on_the_command_line(limited, capsys, command, argv, said):
     with pytest.raises(SystemExit) as exit_:
@@ -353,17 +354,20 @@ def test_no_output_is_written_where_the_server_reads_its_models_data_code_or_cac
     monkeypatch.setenv("EXPLAINER_DEMO", str(config))
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
     out, said = {
-        "model": (model / "config.json", "an offered model's folder"),
-        "beside": (rows.parent / "flips.jsonl", "this demo's data"),
-        "app": (ROOT / "assets" / "flips.jsonl", "the app's own folder"),
-        "cache": (tmp_path / "cache" / "flips.jsonl", "the app's cache"),
-        "environment": (Path(sys.prefix) / "flips.jsonl", "the app's Python environment"),
+        "model": (model / "config.json", "is inside an offered model's folder"),
+        "beside": (rows.parent / "flips.jsonl", "beside a data file this demo offers"),
+        "app": (ROOT / "assets" / "flips.jsonl", "is inside the app's own folder"),
+        "cache": (tmp_path / "cache" / "flips.jsonl", "is inside the app's cache"),
+        "environment": (Path(sys.prefix) / "flips.jsonl", "is inside the app's Python environment"),
     }[where]
     before = (model / "config.json").read_bytes()
     with pytest.raises(SystemExit) as exit_:
         counterfactual.main(["--model", "mine", "--data", "rows", "--out", str(out)])
-    assert exit_.value.code == 2 and f"is inside {said}: write the output elsewhere" in capsys.readouterr().err
+    assert exit_.value.code == 2 and f"{said}: write the output elsewhere" in capsys.readouterr().err
     assert (model / "config.json").read_bytes() == before and (where == "model" or not out.exists())
+    if where == "beside":  # its folder, not that folder's subfolders (an offered /tmp/x.csv guarded all of /tmp)
+        counterfactual.main(["--model", "mine", "--data", "rows", "--out", str(rows.parent / "sub" / "f.jsonl")])
+        assert (rows.parent / "sub" / "f.jsonl").exists()
 
 
 def test_a_ray_address_is_not_taken_under_a_demo(demo, capsys):

@@ -1,0 +1,42 @@
+"""data.folders.written_whole: a streamed output replaces its file only once written, and a shell's redirect of
+/dev/stdout is written through, not renamed over."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from explainer.data.folders import PARTIAL_SUFFIX, written_whole
+
+
+def test_the_old_file_stays_until_the_block_ends_and_a_killed_runs_leftover_goes(tmp_path):
+    out = tmp_path / "flips.jsonl"
+    out.write_text("old\n")
+    os.chmod(out, 0o640)
+    left = tmp_path / f".flips.jsonl.abc123{PARTIAL_SUFFIX}"  # a run killed two hours ago
+    left.write_text("cut")
+    os.utime(left, (time.time() - 7200,) * 2)
+    with pytest.raises(KeyboardInterrupt), written_whole(out) as handle:
+        handle.write("new 1\n")
+        raise KeyboardInterrupt
+    assert out.read_text() == "old\n" and left.exists()  # stopped: nothing replaced, its own temporary gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == [left.name, "flips.jsonl"]
+    with written_whole(out) as handle:
+        handle.write("a\r\nb\n")  # written as given: no line-end translation
+    assert out.read_bytes() == b"a\r\nb\n" and out.stat().st_mode & 0o777 == 0o640 and not left.exists()
+
+
+def test_dev_stdout_redirected_to_a_file_is_written_through(tmp_path):
+    """Renamed over the shell's redirect target, the lines went to a new file and the JSON printed after them to
+    the unlinked old one: the file held the lines alone."""
+    script = ("import sys; from pathlib import Path; from explainer.data.folders import written_whole\n"
+              "with written_whole(Path('/dev/stdout')) as handle:\n    handle.write('line\\n')\n"
+              "print('{\"json\": 1}', flush=True)\n")
+    target = tmp_path / "all.jsonl"
+    with target.open("w") as redirect:
+        subprocess.run([sys.executable, "-c", script], stdout=redirect, check=True, timeout=60)
+    assert target.read_text() == 'line\n{"json": 1}\n'
