@@ -250,12 +250,8 @@ def _typed_paths(typed: Sequence[str]) -> list[str]:
 def _renamer() -> Callable[[str], str]:
     """as_offered's renaming, the demo config read once (print_json renames every string of an output)."""
     from explainer.loading.shipped import SHIPPED
-    from explainer.serving.demo import DemoConfigError, active_demo
 
-    try:
-        demo = active_demo()
-    except DemoConfigError:  # fail() is how a broken config is said: no second lookup of it
-        return lambda message: message
+    demo = _active_demo_or_none()
     if demo is None:
         return lambda message: message
     named = [(str(root), name) for name, root in demo.data_roots]
@@ -314,7 +310,7 @@ def _active_demo_or_none():
 
     try:
         return active_demo()
-    except DemoConfigError:  # the command's fail() says it
+    except DemoConfigError:  # fail() is how a broken config is said (_demo): no second lookup of it here
         return None
 
 

@@ -105,7 +105,7 @@ def written_whole(path: Path) -> Iterator[IO[str]]:
         with os.fdopen(os.dup(standard), "w", encoding="utf-8", newline="") as handle:
             yield handle
         return
-    if (path.exists() and not path.is_file()) or str(path).startswith(("/dev/", "/proc/")):
+    if path.exists() and not path.is_file():
         with path.open("w", encoding="utf-8", newline="") as handle:
             yield handle
         return
