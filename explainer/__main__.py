@@ -13,6 +13,14 @@ def _terminated(signum: int, frame) -> None:
     raise common.Terminated(128 + signum)
 
 
+def _interrupted(signum: int, frame) -> None:
+    """Ctrl+C as Python's own handler says it (KeyboardInterrupt), noted first: a Ray worker's error that the
+    interruption caused (a model half-read: "Adapter checkpoint ... is damaged") may reach the command before it."""
+    common.SIGINT_SEEN = True
+    signal.default_int_handler(signum, frame)
+
+
 common.RUN_AS_PROGRAM = True  # the whole process is this command: it may keep stdout for its JSON
 signal.signal(signal.SIGTERM, _terminated)
+signal.signal(signal.SIGINT, _interrupted)
 sys.exit(main())

@@ -58,6 +58,7 @@ class Terminated(SystemExit):
 
 
 SIGTERM_SEEN = False  # set by explainer/__main__.py's SIGTERM handler, before it raises Terminated
+SIGINT_SEEN = False  # set by its SIGINT handler, before it raises KeyboardInterrupt
 
 
 def print_json(payload: dict[str, Any]) -> None:

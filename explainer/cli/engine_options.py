@@ -82,6 +82,8 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
         bar.close()  # the bar's last line first, then the error under it
         if common.SIGTERM_SEEN:  # a worker's error that Ray made of our Terminated: the run was stopped, not broken
             raise common.Terminated(128 + signal.SIGTERM) from error
+        if common.SIGINT_SEEN:  # likewise Ctrl+C: "interrupted", not a worker's error ("checkpoint is damaged")
+            raise KeyboardInterrupt from error
         fail(str(error))
     except SystemExit as stop:
         # A SIGTERM as Ray starts or places its workers came back as Ray's own exit: its handler during ray.init

@@ -168,6 +168,27 @@ def test_a_sigterm_that_ray_turns_into_its_own_exit_is_said_as_terminated(shard_
     assert not isinstance(raised.value, common.Terminated) and raised.value.code == 1
 
 
+def test_a_workers_error_after_ctrl_c_is_said_as_interrupted(shard_folder, tmp_path, checkpoint, monkeypatch):
+    """Ctrl+C as workers read the model once ended in "error: Adapter checkpoint ... is damaged" (exit 2): the
+    worker's error, caused by the interruption, reached the command first."""
+    from explainer.cli import common
+    from explainer.scale import engine
+
+    def interrupted(*args, **kwargs):
+        common.SIGINT_SEEN = True  # as explainer/__main__.py's SIGINT handler sets it
+        raise engine.EngineError("Adapter checkpoint x is damaged or does not fit its base")
+
+    monkeypatch.setattr(common, "SIGINT_SEEN", False)
+    monkeypatch.setattr(engine, "run_job", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--out", str(tmp_path / "o")])
+    monkeypatch.setattr(common, "SIGINT_SEEN", False)
+    monkeypatch.setattr(engine, "run_job", lambda *a, **k: (_ for _ in ()).throw(engine.EngineError("broken")))
+    with pytest.raises(SystemExit) as raised:  # no Ctrl+C: the error is said
+        evaluate(["--model", str(checkpoint("ours")), "--data", str(shard_folder), "--out", str(tmp_path / "o")])
+    assert raised.value.code == 2
+
+
 def test_markers_on_the_engine_says_which_rows_were_read_only_in_part(tmp_path, checkpoint, capsys):
     """A file run said "1 row holds more tokens than ... reads"; a folder of shards said nothing."""
     folder = tmp_path / "shards"
