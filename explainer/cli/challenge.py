@@ -6,7 +6,15 @@ import argparse
 import csv
 from pathlib import Path
 
-from explainer.cli.common import at_least_one, fail, names_folder, refuse_special_file, writing_to
+from explainer.cli.common import (
+    at_least_one,
+    fail,
+    first_line_passes,
+    names_folder,
+    refuse_special_file,
+    refuse_unrelated_file,
+    writing_to,
+)
 from explainer.data.challenge import COLUMNS, DEFAULT_PATH, PER_CAPABILITY, SEED, counts, generate, to_csv
 from explainer.data.folders import write_whole
 
@@ -37,9 +45,8 @@ def main(argv: list[str] | None = None) -> None:
         # The shipped set is what the model cards, the Errors page and mean ablation read: another seed or size
         # would silently change them all.
         fail(f"another seed or size would overwrite the shipped {DEFAULT_PATH.name}: give --out FILE")
-    if args.out.is_file() and not _is_challenge_set(args.out):  # a user's data file was replaced in silence
-        fail(f"--out {args.out} exists and is no challenge set (its first line is not {','.join(COLUMNS)}, or it "
-             "cannot be read): give another file name, or remove it first")
+    refuse_unrelated_file(args.out, "--out", lambda path: first_line_passes(path, _challenge_header),
+                          f"no challenge set (its first line is not {','.join(COLUMNS)})")
     with writing_to(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         text = to_csv(examples)
@@ -56,13 +63,8 @@ def out_file(raw: str) -> Path:
     return Path(raw)
 
 
-def _is_challenge_set(path: Path) -> bool:
-    """Whether `path` is empty or starts with the challenge set's header (as this command wrote it, or re-saved by a
+def _challenge_header(first: bytes) -> bool:
+    """Whether a file's first line is the challenge set's header (as this command wrote it, or re-saved by a
     spreadsheet: a BOM, quotes, CRLF): safe to write again."""
-    try:
-        with path.open("rb") as file:
-            first = file.readline(400)
-    except OSError:
-        return False  # unreadable: not known to be one (the rename that replaces it needs no read permission)
     header = next(csv.reader([first.decode("utf-8-sig", errors="replace")]), [])
-    return not first or [name.strip() for name in header] == list(COLUMNS)
+    return [name.strip() for name in header] == list(COLUMNS)

@@ -456,7 +456,7 @@ def check_output_folder(path: str | Path) -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         fail(f"--out {folder} is {not_a_folder(folder)}: give a folder")
-    refuse_demo_data(folder)
+    refuse_demo_output(folder)
     _prove_writable(folder, folder)
     return folder
 
@@ -469,7 +469,7 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
         fail(f"{file} is a folder: give a file name")
     if names_folder(path):
         fail(f"{path} names a folder (it ends with /): give a file name")
-    refuse_demo_data(file)
+    refuse_demo_output(file)
     data = None if data is None else data_argument(data)  # a demo's offered name: the file it stands for
     try:
         same = data is not None and file.is_file() and Path(data).is_file() and file.samefile(data)
@@ -489,19 +489,24 @@ def names_folder(raw: str | Path) -> bool:
     return str(raw).endswith(("/", os.sep))
 
 
-def refuse_unrelated_file(out: Path, flag: str, ours: Callable[[bytes], bool], what: str) -> None:
-    """Fail when `out` is a file that is neither empty nor `what` this command wrote (`ours` is asked of its first
-    line): `counterfactual --out existing.txt` replaced the user's file in silence. One that cannot be read is not
-    known to be ours."""
-    if not out.is_file():
-        return
+def refuse_unrelated_file(out: Path, flag: str, ours: Callable[[Path], bool], what: str) -> None:
+    """Fail when `out` is a file that `ours` does not take for this command's own earlier output or an empty file:
+    a user's file given as the output was replaced in silence (report, challenge, counterfactual --out, evaluate
+    --predictions-out). `what` says what it is not ("not a predictions file")."""
+    if out.is_file() and not ours(out):
+        fail(f"{flag} {out} exists and is {what}, or cannot be read: give another file name, or remove it first")
+
+
+def first_line_passes(path: Path, check: Callable[[bytes], bool]) -> bool:
+    """refuse_unrelated_file's `ours` for a file known by its first line (a header; a JSON line, its text repeated:
+    read up to 64 MB): an empty file passes, one that cannot be read does not (the rename that replaces it needs no
+    read permission)."""
     try:
-        with out.open("rb") as file:
-            head = file.readline(1 << 26)  # its first line (a header, a JSON line, its text repeated), to 64 MB
+        with path.open("rb") as file:
+            first = file.readline(1 << 26)
     except OSError:
-        head = None
-    if head is None or (head and not ours(head)):
-        fail(f"{flag} {out} exists and is not {what} (or cannot be read): give another file name, or remove it first")
+        return False
+    return not first or check(first)
 
 
 def json_object(line: bytes) -> dict | None:
@@ -520,7 +525,7 @@ def refuse_special_file(out: Path, hint: str = "give a file name") -> None:
         fail(f"--out {out} is not a regular file (a device, pipe or socket): {hint}")
 
 
-def refuse_demo_data(out: Path) -> None:
+def refuse_demo_output(out: Path) -> None:
     """Under EXPLAINER_DEMO, fail when `out` lies where a visitor's output would change what the server serves or
     runs: inside a data root or beside an offered file (an offered data set was replaced by `evaluate
     --predictions-out`, its numbers wrong for every visitor after), inside an offered model's folder

@@ -29,6 +29,7 @@ from explainer.cli.common import (
     demo_token_excess,
     describe,
     fail,
+    first_line_passes,
     json_object,
     load_cli_data,
     load_cli_model,
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _search_lines(first: bytes) -> bool:
+def _search_line(first: bytes) -> bool:
     """Whether a file's first line is one of --out's: the row's text and label, then its search or why none ran."""
     line = json_object(first)
     return line is not None and {"text", "label"} <= line.keys() and ("original" in line or "error" in line)
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"--out {args.out} is a folder: give a file name ending in .jsonl")
     if args.out:
         check_output_file(args.out, args.data)  # before the misclassification pass, not after it
-        refuse_unrelated_file(Path(args.out), "--out", _search_lines, "a counterfactual --out file")
+        refuse_unrelated_file(Path(args.out), "--out", lambda path: first_line_passes(path, _search_line),
+                              "not a counterfactual --out file")
     if args.data is not None and args.target is not None:
         fail("--target goes with --text; with --data each row's target is its true label")
     methods = tuple(args.method or METHODS)

@@ -26,6 +26,7 @@ from explainer.cli.common import (
     check_output_folder,
     describe,
     fail,
+    first_line_passes,
     load_cli_data,
     load_cli_model,
     note_long_rows,
@@ -109,6 +110,14 @@ def _predictions_frame(reports: list) -> pd.DataFrame:
     return frame
 
 
+def _write_predictions(out: Path, reports: list) -> None:
+    """--predictions-out, written whole: a stopped run leaves the old file, not a cut one."""
+    with writing_to(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with written_whole(out) as handle:
+            _predictions_frame(reports).to_csv(handle, index=False)
+
+
 def _predictions_header(first: bytes) -> bool:
     """Whether a file's first line is --predictions-out's header (_predictions_frame's columns)."""
     import csv
@@ -138,8 +147,8 @@ def main(argv: list[str] | None = None) -> None:
             fail("--sweep-tau takes one model")
     if args.predictions_out:
         check_output_file(args.predictions_out, args.data)  # before the pass: an unwritable file fails now
-        refuse_unrelated_file(Path(args.predictions_out), "--predictions-out", _predictions_header,
-                              "a predictions file")
+        refuse_unrelated_file(Path(args.predictions_out), "--predictions-out",
+                              lambda path: first_line_passes(path, _predictions_header), "not a predictions file")
     if args.out is not None:
         check_output_folder(args.out)
     if args.engine == "ray" or args.out is not None:
@@ -198,11 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     results = [_model_result(report, str(args.data), note_long_rows(bundle, data, report.frame["tokens"].to_numpy()))
                for bundle, report in zip(bundles, reports)]
     if args.predictions_out:
-        out = Path(args.predictions_out)
-        with writing_to(out):
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with written_whole(out) as handle:  # a stopped run leaves the old file, not a cut one
-                _predictions_frame(reports).to_csv(handle, index=False)
+        _write_predictions(Path(args.predictions_out), reports)
     if comparison is None:
         payload = results[0]
     else:
@@ -299,10 +304,6 @@ def _scaled(args, names: list) -> None:
     payload = {**_model_result(report, str(args.data), truncated),
                "skipped_rows": results.manifest.skipped, "cached": reused, "results": scale}
     if args.predictions_out:
-        out = Path(args.predictions_out)
-        with writing_to(out):
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with written_whole(out) as handle:  # a stopped run leaves the old file, not a cut one
-                _predictions_frame([report]).to_csv(handle, index=False)
+        _write_predictions(Path(args.predictions_out), [report])
         payload["predictions_out"] = str(args.predictions_out)
     print_json(payload)

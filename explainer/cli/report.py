@@ -26,6 +26,7 @@ from explainer.cli.common import (
     offered_model,
     print_json,
     refuse_special_file,
+    refuse_unrelated_file,
     text_argument,
     unit_interval,
     writing_to,
@@ -81,9 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"--out {out} is a folder: give a file name ending in .html")
     check_output_file(args.out)  # as typed: Path() drops the slash of "new/"
     refuse_special_file(out)
-    if out.is_file() and not is_report(out):
-        fail(f"--out {out} exists and is not a report this tool wrote (or cannot be read): give another file name, "
-             "or remove it first")
+    refuse_unrelated_file(out, "--out", is_report, "not a report this tool wrote")
     try:  # before the model loads; a page named twice is drawn once
         pages = check_pages([p.strip() for p in args.pages.split(",") if p.strip()])
     except ReportError as error:

@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -34,8 +35,6 @@ def is_results_folder(folder: Path) -> bool:
 def not_a_folder(path: str | Path) -> str:
     """What `path`, which exists and is no folder, is, for "--out X is a file: give a folder" (/dev/null was called
     a file)."""
-    import stat
-
     mode = os.stat(path).st_mode if os.path.exists(path) else 0
     kinds = ((stat.S_ISREG, "a file"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
              (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket"))

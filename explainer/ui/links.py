@@ -400,9 +400,15 @@ def mark_seeded(key: str, param: str) -> None:
     st.session_state.setdefault(SEEDED_KEY, {})[key] = (param, _page())
 
 
+def has_value(key: str) -> bool:
+    """Whether widget `key` has a value already, in the session or kept while its page was not shown: else its
+    next run seeds it (from the link, or its default)."""
+    return key in st.session_state or key in st.session_state.get(KEPT_KEY, {})
+
+
 def from_link(key: str, param: str) -> str | None:
     """The link's raw `param` when widget `key` is about to get its first value from it; None otherwise."""
-    if key in st.session_state or key in st.session_state.get(KEPT_KEY, {}):
+    if has_value(key):
         return None
     seed_sidebar()
     return st.session_state.get(LINK_KEY, {}).get(param)
@@ -416,7 +422,7 @@ class NotOffered(ValueError):
 def seed_option(key: str, param: str, parse: Callable[[str], Any], default: Any) -> Any:
     """Give widget `key` its first value: from the shared link's parameter `param` if it parses, else
     `default` (and a toast says so). Later runs keep whatever the user chose. Returns the current value."""
-    if key not in st.session_state and key not in st.session_state.get(KEPT_KEY, {}):  # its first value
+    if not has_value(key):  # its first value
         raw = from_link(key, param)
         value = default
         if raw is not None:
@@ -538,7 +544,7 @@ def seed_model_index(key: str, param: str, size: int, default: int) -> int:
     previous = st.session_state.get(shown_default)
     same_model = previous is None or previous == (default, size)  # a head's default is 0 on every model
     linked = from_link(key, param) is not None  # the link seeds it this run (a first visit, Back, a page switch)
-    held = key in st.session_state or key in st.session_state.get(KEPT_KEY, {})
+    held = has_value(key)
     chosen = st.session_state.get(chosen_key)
     if held and not same_model and not linked:
         st.session_state[key] = default if chosen is None else chosen

@@ -245,7 +245,7 @@ def seed_copy(original: str) -> None:
     earlier text), else `original`. Back and Forward re-seed both, so the notice follows the step shown, not the
     session's last run (Back to the first step showed it, the step where the text had changed did not)."""
     digest = links.from_link(EDITED_KEY, "edited_for")  # None unless the copy is about to be seeded
-    seeding = EDITED_KEY not in st.session_state and EDITED_KEY not in st.session_state.get(links.KEPT_KEY, {})
+    seeding = not links.has_value(EDITED_KEY)
     links.seed_option(EDITED_KEY, "edited", str, original)
     if seeding:
         edited = st.session_state[EDITED_KEY]
