@@ -111,6 +111,7 @@ def _run_job(
     job = replace(job, beacon_threshold=check_tau(job.beacon_threshold), taus=tuple(check_tau(t) for t in job.taus))
     folder = Path(out)
     fingerprint = model_fingerprint(bundle)
+    job = _as_recorded(folder, job, inputs, fingerprint, bundle.label_names, quote_contents)
     key = run_key(job.kind, fingerprint, inputs.content_hash, job.keyed())
     finished = prepare_folder(folder, job.kind, fingerprint, inputs.content_hash, job.keyed(), bundle.name,
                               inputs.spec)
@@ -273,6 +274,27 @@ def _shared_columns(
             raise waiting[0][1]
         raise DatasetError(f"{inputs.spec}: no usable rows (all {len(inputs.files)} files are empty)")
     return (*found, by_id, guessed)
+
+
+def _as_recorded(
+    folder: Path, job: JobOptions, inputs: InputSet, fingerprint: str, label_names, quote_contents: bool
+) -> JobOptions:
+    """The job as `folder`'s finished run recorded it when the two differ only in how they named the columns and
+    read the same ones: `--text-column text` where that run found "text" itself (or the reverse) reads the same
+    rows, and was refused as "another run". Any other job is returned as it is (prepare_folder says what differs)."""
+    try:
+        manifest = read_manifest(folder)
+    except (ResultsError, OSError):  # no results there (or damaged ones): prepare_folder says so
+        return job
+    recorded = replace(job, text_column=manifest.options.get("text_column"),
+                       label_column=manifest.options.get("label_column"))
+    if recorded == job or run_key(job.kind, fingerprint, inputs.content_hash, recorded.keyed()) != manifest.run_key:
+        return job
+    try:
+        text_column, label_column, *_ = _shared_columns(inputs, job, label_names, quote_contents)
+    except DatasetError:  # the run fails as it would in an empty folder
+        return job
+    return recorded if (text_column, label_column) == (manifest.text_column, manifest.label_column) else job
 
 
 def _show_columns(columns: tuple[str, str, tuple[str, ...]]) -> str:

@@ -307,3 +307,26 @@ def test_a_bad_tau_is_refused_before_a_folder_is_claimed_and_a_numpy_one_is_a_nu
                                tmp_path / "numpy")
     assert not reused and manifest.rows > 0
     assert run_job(ours_bundle, inputs, JobOptions("evaluate", beacon_threshold=0.25), tmp_path / "numpy")[1]
+
+
+def test_naming_the_columns_a_run_found_itself_reuses_its_results(shards, tmp_path, ours_bundle):
+    """`--text-column text` on a folder whose run found "text" itself was "another run (text_column None there,
+    'text' now)": the same rows read, so the same results. Other columns are still another run."""
+    out = tmp_path / "out"
+    inputs = resolve_inputs(shards)
+    first, reused = run_job(ours_bundle, inputs, JobOptions("evaluate"), out)
+    assert not reused
+    for named in (JobOptions("evaluate", text_column="text"), JobOptions("evaluate", label_column="label"),
+                  JobOptions("evaluate", text_column="text", label_column="label")):
+        again, reused = run_job(ours_bundle, inputs, named, out)
+        assert reused and again.run_key == first.run_key
+    with pytest.raises(ResultsError, match="text_column None there, 'capability' now"):
+        run_job(ours_bundle, inputs, JobOptions("evaluate", text_column="capability"), out)
+    # and the other way round: a run that named its columns is reused by one that leaves them to be found
+    named_out = tmp_path / "named"
+    run_job(ours_bundle, inputs, JobOptions("evaluate", text_column="text", label_column="label"), named_out)
+    assert run_job(ours_bundle, inputs, JobOptions("evaluate"), named_out)[1]
+    other_out = tmp_path / "other"  # a run that read another column as its texts is not one that finds "text"
+    run_job(ours_bundle, inputs, JobOptions("evaluate", text_column="capability"), other_out)
+    with pytest.raises(ResultsError, match="text_column 'capability' there, None now"):
+        run_job(ours_bundle, inputs, JobOptions("evaluate"), other_out)
