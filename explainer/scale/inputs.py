@@ -67,17 +67,18 @@ def _first_names(names: Sequence[str], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def _refuse_compressed(text: str, paths: list[Path]) -> None:
+def _refuse_compressed(text: str, paths: list[Path], matched: bool = False) -> None:
     """DatasetError for compressed shards (part-0.csv.gz) beside the others: not read, their rows would silently
-    be left out of the results."""
+    be left out of the results. `matched`: the paths a glob matched (the pattern, not the folder, leaves them out)."""
     packed = sorted(p.name for p in paths if not p.name.startswith(".") and p.suffix.lower() in COMPRESSED
                     and Path(p.stem).suffix.lower() in EXTENSIONS and p.is_file())
     if packed:
         names = _first_names(packed)
         one = len(packed) == 1
         it, its = ("it", "its") if one else ("them", "their")
+        instead = f"give a pattern that leaves {it} out" if matched else f"move {it} out of the folder"
         raise DatasetError(f"{text}: {names} {'is' if one else 'are'} compressed, which is not read: decompress "
-                           f"{it} or move {it} out of the folder, or {its} rows would be left out")
+                           f"{it} or {instead}, or {its} rows would be left out")
 
 
 def _dead_link(path: Path) -> str | None:
@@ -139,7 +140,7 @@ def resolve_inputs(spec: str | Path) -> InputSet:
     elif glob.has_magic(text):
         matches = [Path(p) for p in glob.glob(text)]
         _refuse_broken_links(text, matches, full=True)
-        _refuse_compressed(text, matches)
+        _refuse_compressed(text, matches, matched=True)
         files = sorted(p for p in matches if _is_data_file(p))
         if not files:
             raise DatasetError(f"{text}: no labelled data file matches this pattern")
