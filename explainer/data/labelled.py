@@ -992,7 +992,7 @@ def label_id_note(data: LabelledData) -> str | None:
     # labels_by_id, so there every label used is listed.
     read = ", ".join(f"{i} as {data.label_names[i]!r}" for i in data.ids_read or used)
     return (
-        f"The file's integer labels are ids, read as this model's: {read}. The model has {len(data.label_names)} "
-        f"labels ({', '.join(data.label_names)}) and the file uses {len(used)}; if its ids mean other labels, write "
-        "the labels as names."
+        f"The data's integer labels are ids, read as this model's: {read}. The model has {len(data.label_names)} "
+        f"labels ({', '.join(data.label_names)}) and the data uses {len(used)}; if its ids mean other labels, write "
+        "the labels as names."  # "the data": a results folder's rows come from a folder or glob of files
     )
