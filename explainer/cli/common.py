@@ -428,26 +428,38 @@ def refuse_unwritable_cache(out: str | Path) -> None:
 
 class _BarProgress:
     """A library progress callback (explainer/progress.py) drawn as a tqdm bar: progress(done, total) moves it,
-    stage(text) names an uncounted step (UMAP's layout, the neighbour search) beside it."""
+    stage(text) names an uncounted step (UMAP's layout, the neighbour search) beside it. The bar is drawn from the
+    first of either: a map read from a results folder counts no texts, and drew an empty "map: 0text" at once."""
 
-    def __init__(self, bar: Any, desc: str) -> None:
-        self.bar, self.desc = bar, desc
+    def __init__(self, desc: str, unit: str) -> None:
+        self.desc, self.unit = desc, unit
+        self.bar: Any = None
+
+    def _drawn(self, total: int | None = None) -> Any:
+        if self.bar is None:  # with its total, else tqdm draws "0text" first
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(desc=self.desc, unit=self.unit, total=total, file=sys.stderr)
+        return self.bar
 
     def __call__(self, done: int, total: int) -> None:
-        self.bar.total = total
-        self.bar.update(done - self.bar.n)
+        bar = self._drawn(total)
+        bar.total = total
+        bar.update(done - bar.n)
 
     def stage(self, text: str) -> None:
-        self.bar.set_description_str(f"{self.desc}: {text}")
+        self._drawn().set_description_str(f"{self.desc}: {text}")
 
 
 @contextmanager
 def progress_bar(desc: str, unit: str) -> Iterator[_BarProgress]:
     """`with progress_bar("map", "text") as progress:` a bar on stderr for a long library call."""
-    from tqdm.auto import tqdm
-
-    with tqdm(desc=desc, unit=unit, file=sys.stderr) as bar:
-        yield _BarProgress(bar, desc)
+    progress = _BarProgress(desc, unit)
+    try:
+        yield progress
+    finally:
+        if progress.bar is not None:
+            progress.bar.close()
 
 
 def check_output_folder(path: str | Path) -> Path:

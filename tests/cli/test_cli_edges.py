@@ -219,6 +219,22 @@ def test_an_error_during_a_progress_bar_gets_a_line_of_its_own(capsys):
     assert "error: b.csv is empty" in lines  # not glued to the end of the bar's line
 
 
+def test_a_progress_bar_is_drawn_only_once_there_is_progress_to_show(capsys):
+    """A map read from a results folder counts no texts: its bar drew an empty "map: 0text" at once."""
+    from explainer.cli.common import progress_bar
+
+    with progress_bar("map", "text"):
+        pass
+    assert capsys.readouterr().err == ""
+    with progress_bar("map", "text") as progress:
+        progress.stage("Projecting 9 points with PCA…")
+    assert "map: Projecting 9 points with PCA…" in capsys.readouterr().err
+    with progress_bar("map", "text") as progress:
+        progress(9, 9)  # a map's cached vectors: all done at once
+    drawn = capsys.readouterr().err
+    assert "9/9" in drawn and "0text" not in drawn
+
+
 def test_a_glob_without_out_says_how_shards_are_read(capsys, tmp_path):
     from explainer.cli.evaluate import main as evaluate_main
 
