@@ -286,7 +286,9 @@ def _scaled(args, names: list) -> None:
                 "model": bundle.name,
                 "data": str(args.data),
                 "skipped_rows": results.manifest.skipped,
-                "truncated_rows": note_long_rows(bundle, results.labelled_data()),
+                # the shards' token counts: only rows read at the limit are tokenised again, not every text
+                "truncated_rows": note_long_rows(bundle, results.labelled_data(),
+                                                 results.used_rows(["tokens"]).column("tokens").to_numpy()),
                 "cached": reused,
                 **sweep(bundle, results),
                 "results": scale,

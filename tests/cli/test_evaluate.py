@@ -277,7 +277,8 @@ def test_rows_longer_than_the_model_reads_are_counted_and_said(checkpoint, tmp_p
     model = str(checkpoint("ours"))
     assert load_model(model).max_length <= MAX_POSITIONS
     said = f"2 rows hold more tokens than {model} reads"
-    for extra in ([], ["--sweep-tau"], ["--out", str(tmp_path / "out")], ["--model", str(checkpoint("bert"))]):
+    for extra in ([], ["--sweep-tau"], ["--out", str(tmp_path / "out")], ["--sweep-tau", "--out", str(tmp_path / "sw")],
+                  ["--model", str(checkpoint("bert"))]):
         main(["--model", model, "--data", str(data), *extra])
         captured = capsys.readouterr()
         result = json.loads(captured.out)
