@@ -74,14 +74,24 @@ def option_link(options: MapOptions, layers: int) -> dict[str, str]:
     }
 
 
+def click_value(choice: str) -> str:
+    """A click choice as the link writes it: "attribution", "attention", "markers" or "neighbours" (the whole
+    radio label made a link of "click=Open+it+in+Thought+markers")."""
+    return "neighbours" if choice == SHOW_HERE else choice.rsplit(" ", 1)[-1].lower()
+
+
 def click_picker(key: str, bundle: ModelBundle) -> str:
     """What a click on a point does: open the example in one of the per-example views `bundle` can show, or list
     its neighbours."""
     choices = [*(f"Open it in {view}" for view in labelled.available_views(bundle)), SHOW_HERE]
-    links.seed_choice(key, "click", choices, tell=True)
+    every = [*(f"Open it in {view}" for view in labelled.available_views()), SHOW_HERE]
+    by_value = {click_value(choice): choice for choice in every}
+    # a link's short value, or the whole label as links written before carried it
+    links.seed_choice(key, "click", choices, tell=True, parse=lambda text: by_value.get(text.strip().lower(), text),
+                      shown=click_value)
     chosen = st.radio("A click on a point", choices, horizontal=True, key=key,
                       help="A click picks a point while the map's Zoom or Pan tool is on (Box and Lasso select).")
-    links.publish_options({"click": "" if chosen == choices[0] else chosen})  # the default leaves the link
+    links.publish_options({"click": "" if chosen == choices[0] else click_value(chosen)})  # the default: no link
     return chosen
 
 

@@ -177,20 +177,26 @@ def test_the_click_action_is_in_the_link(checkpoint, data_file):
     choices = app.radio(key="map_click").options
     assert app.radio(key="map_click").value == choices[0] and "click" not in app.query_params  # the default
     app.radio(key="map_click").set_value(map_ui.SHOW_HERE).run()
-    assert not app.exception and app.query_params["click"] == map_ui.SHOW_HERE
-    shared = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "click": map_ui.SHOW_HERE})
-    assert shared.radio(key="map_click").value == map_ui.SHOW_HERE
+    assert not app.exception and app.query_params["click"] == "neighbours"  # a word, not the radio's whole label
+    app.radio(key="map_click").set_value("Open it in Attention").run()
+    assert app.query_params["click"] == "attention"
+    for value in ("neighbours", map_ui.SHOW_HERE):  # a link written before carried the whole label
+        shared = open_map({"model": str(checkpoint("bert")), "data": str(data_file), "click": value})
+        assert shared.radio(key="map_click").value == map_ui.SHOW_HERE and not shared.toast
 
 
 def test_a_click_opens_thought_markers_only_on_a_model_with_markers(checkpoint, data_file):
     """A model without markers was offered "Open it in Thought markers", which only said it had none."""
     ours = open_map({"model": str(checkpoint("ours")), "data": str(data_file)})
     assert "Open it in Thought markers" in ours.radio(key="map_click").options
-    link = {"model": str(checkpoint("baseline")), "data": str(data_file), "click": "Open it in Thought markers"}
-    plain = open_map(link)
-    picker = plain.radio(key="map_click")
-    assert "Open it in Thought markers" not in picker.options and picker.value == picker.options[0]
-    assert any("is not offered here" in toast.value for toast in plain.toast)
+    for value in ("markers", "Open it in Thought markers"):
+        link = {"model": str(checkpoint("baseline")), "data": str(data_file), "click": value}
+        plain = open_map(link)
+        picker = plain.radio(key="map_click")
+        assert "Open it in Thought markers" not in picker.options and picker.value == picker.options[0]
+        assert any("is not offered here" in toast.value for toast in plain.toast)
+    marked = open_map({"model": str(checkpoint("ours")), "data": str(data_file), "click": "markers"})
+    assert marked.radio(key="map_click").value == "Open it in Thought markers"
 
 
 def test_a_hand_edited_slice_in_the_link_is_dropped_with_a_toast_not_a_failed_page(checkpoint, data_file):
