@@ -32,8 +32,11 @@ def attribute(
     *,
     target: int | str | None = None,
     options: AttributionOptions = AttributionOptions(),
+    tau: float | None = None,
 ) -> Attribution:
-    """Attribute the model's `target` logit (default: the predicted label) for `text` with `method`."""
+    """Attribute the model's `target` logit (default: the predicted label) for `text` with `method`. `tau`: the
+    beacon threshold a method that reads the model as it is (attention rollout) runs it at (None: the model's
+    own); the other methods run a ThoughtBeacon model dense whatever it is."""
     if not isinstance(options, AttributionOptions):  # a dict failed later as "'dict' object has no attribute"
         raise TypeError(f"options must be an AttributionOptions (AttributionOptions(steps=16, ...)), not "
                         f"{type(options).__name__}")
@@ -42,8 +45,10 @@ def attribute(
     compute = REGISTRY[method].function()
     # a method that reads no baseline builds none: saliency with baseline "mask" failed on a tokenizer without a
     # mask token, for a token it never uses
+    dense = REGISTRY[method].dense
+    tau = None if dense else tau
     prepared = prepare(bundle, text, options.baseline if "baseline" in REGISTRY[method].reads else "zero",
-                       dense=REGISTRY[method].dense)
+                       dense=dense, tau=tau)
     label, logits = target_of(bundle, prepared, target)
     started = time.perf_counter()
     with bundle.lock, torch.enable_grad(), torch.random.fork_rng(devices=_rng_devices(bundle)):
@@ -77,6 +82,7 @@ def attribute(
         truncated=prepared.truncated,
         notes=notes,
         error_bound=computed.error_bound,
+        tau=tau,
     )
 
 

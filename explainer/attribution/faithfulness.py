@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from explainer.attribution import Attribution
-from explainer.attribution.inputs import extra_forward_args, prepare, rows_per_batch
+from explainer.attribution.inputs import prepare, rows_per_batch, run_args
 from explainer.attribution.registry import REGISTRY
 from explainer.capture.encoding import InputError
 from explainer.frozen import FrozenArrays
@@ -82,7 +82,7 @@ def faithfulness(
     order = ranking(attribution) if order is None else _checked_order(order, attribution.special_tokens)
     # the model as the attribution ran it: dense, but for attention rollout, which reads the model at its tau
     dense = REGISTRY[attribution.method].dense if attribution.method in REGISTRY else True
-    prepared = prepare(bundle, attribution.text, attribution.baseline, dense=dense)
+    prepared = prepare(bundle, attribution.text, attribution.baseline, dense=dense, tau=attribution.tau)
     n = len(order)
     counts = curve_counts(n)
     rank = np.full(prepared.length, n)  # special tokens rank after everything: never removed
@@ -99,7 +99,7 @@ def faithfulness(
     deletion, insertion = probabilities[: len(counts)], probabilities[len(counts) :]
     full = deletion[0]
     comprehensiveness, sufficiency = _eraser(bundle, prepared.input_ids[0].tolist(), order, attribution, full,
-                                             extra_forward_args(bundle) if dense else {})
+                                             run_args(bundle, dense, attribution.tau))
     fractions = counts / max(n, 1)
     return Faithfulness(
         method=attribution.method,

@@ -45,15 +45,23 @@ class Prepared:
     extra: dict[str, Any]
     truncated: bool
     num_text_tokens: int
+    dense: bool = False  # the forward passes run a ThoughtBeacon model dense (every MLP update kept)
 
     @property
     def length(self) -> int:
         return int(self.input_ids.shape[1])
 
-    @property
-    def dense(self) -> bool:
-        """Whether the forward passes run a ThoughtBeacon model dense (every MLP update kept)."""
-        return "beacon_threshold" in self.extra
+
+def run_args(bundle: ModelBundle, dense: bool, tau: float | None = None) -> dict[str, float]:
+    """The forward arguments of a run: dense (dense_forward_args), else the model at `tau` (None: its own tau;
+    a model without beacons takes none)."""
+    from explainer.models import uses_beacons  # as thought_beacon.dense imports it: only when a run is built
+
+    if dense:
+        return extra_forward_args(bundle)
+    if tau is None or not uses_beacons(bundle.model.config):
+        return {}
+    return {"beacon_threshold": float(tau)}
 
 
 def positions_from_ids(bundle: ModelBundle, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -87,9 +95,10 @@ def baseline_token_id(bundle: ModelBundle, baseline: str) -> int | None:
     return int(token_id)
 
 
-def prepare(bundle: ModelBundle, text: str, baseline: str = "pad", dense: bool = True) -> Prepared:
+def prepare(bundle: ModelBundle, text: str, baseline: str = "pad", dense: bool = True,
+            tau: float | None = None) -> Prepared:
     """Tokenise `text` (truncated to what the model reads) and build its embeddings and baseline. `dense`: a
-    ThoughtBeacon model's passes run dense (dense_forward_args), else at its own tau."""
+    ThoughtBeacon model's passes run dense (dense_forward_args), else at `tau` (None: its own)."""
     encoded = encode(bundle, text)
     replacement = baseline_token_id(bundle, baseline)
     ids = encoded.inputs["input_ids"]
@@ -115,9 +124,10 @@ def prepare(bundle: ModelBundle, text: str, baseline: str = "pad", dense: bool =
         baseline_embeddings=baseline_embeddings,
         baseline_ids=baseline_ids,
         readout=family_of(bundle.model).readout_position(len(ids)),
-        extra={**(extra_forward_args(bundle) if dense else {}), **positions_from_ids(bundle, input_ids)},
+        extra={**run_args(bundle, dense, tau), **positions_from_ids(bundle, input_ids)},
         truncated=encoded.truncated,
         num_text_tokens=encoded.num_text_tokens,
+        dense=dense and bool(extra_forward_args(bundle)),
     )
 
 

@@ -51,6 +51,7 @@ class Attribution(FrozenArrays):
     truncated: bool
     notes: tuple[str, ...] = ()
     error_bound: float | None = None  # adaptive IG: sum over path panels of |error| (>= |delta|)
+    tau: float | None = None  # the tau a method that reads the model as it is (rollout) ran it at; None: its own
 
     @property
     def target_label(self) -> str:

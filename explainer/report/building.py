@@ -151,16 +151,17 @@ def _attribution(
     chosen = result.predicted if target is None else result.label_names.index(target)
     options = page_options(baseline)  # the page's numbers, not the command line's longer runs
     try:
-        scores = attribute(bundle, result.text, method, target=chosen, options=options)
+        scores = attribute(bundle, result.text, method, target=chosen, options=options, tau=tau)  # tau: rollout's
     except MethodUnsupported as error:  # this model's family lacks what the method reads: the rest still goes
         return Section("attribution", f"Attribution: {title(method)}", "", note=f"Left out: {error}")
     which = "the predicted label" if chosen == result.predicted else "the label"
     # a method that reads no label (rollout) explains none: naming one would claim what was not computed
     of = f" of {which} {scores.target_label}" if REGISTRY[method].depends_on_target else ""
     caption = f"{title(method)}{of}. " + attribution_figures.legend_sentence(method, scores.target_label)
-    # The dense note holds against the tau the report's header was run at, not only the model's own
+    # The dense note holds against the tau the report's header was run at, not only the model's own; rollout runs
+    # the model at that tau, not dense
     notes = [note for note in scores.notes if note != ATTRIBUTED_DENSE]
-    if dense_differs(bundle.model.config, tau):
+    if REGISTRY[method].dense and dense_differs(bundle.model.config, tau):
         notes.insert(0, ATTRIBUTED_DENSE)
         at = "its own tau" if tau is None else f"tau {tau:g}"
         if differs := differs_note(result.label_names, result.predicted, scores.logits, at=at):

@@ -554,3 +554,36 @@ def test_layer_conductance_refuses_a_model_whose_layer_outputs_are_off_the_logit
     every = attribute_all(bundle, "a fine film")  # the others still run, this one is left out
     assert "layer_conductance" not in every and "integrated_gradients" in every
     assert np.isfinite(every["integrated_gradients"].scores).all()
+
+
+def test_attention_rollout_reads_the_model_at_the_tau_it_is_given(bundle):
+    """A report at --tau 0.99 drew its Attention section's rollout at that tau and its rollout attribution at the
+    model's own, the same bars at every tau. Rollout (and its faithfulness) now runs at the tau given; gradient
+    methods still run dense whatever it is."""
+    from explainer.attention.statistics import attention_rollout
+    from explainer.attribution.faithfulness import faithfulness
+    from explainer.capture.tracing import trace
+    from explainer.families import family_of
+
+    loaded = bundle("ours")
+    saved = loaded.model.config.beacon_threshold
+    loaded.model.config.beacon_threshold = 0.5
+    try:
+        differed = 0
+        for text in CORPUS[:4]:
+            at = {tau: attribute(loaded, text, "rollout", tau=tau) for tau in (0.0, 0.95)}
+            for tau, result in at.items():
+                captured = trace(loaded, text, beacon_threshold=tau)
+                readout = family_of(loaded.model).readout_position(len(result.tokens))
+                np.testing.assert_allclose(result.scores, attention_rollout(captured.attentions)[readout], atol=1e-6)
+                np.testing.assert_allclose(result.logits, captured.logits, atol=1e-5)
+                assert result.tau == tau
+                full = float(captured.probabilities[result.target])
+                assert faithfulness(loaded, result).deletion[0] == pytest.approx(full, abs=1e-5)
+            differed += not np.allclose(at[0.0].scores, at[0.95].scores, atol=1e-4)
+            dense = attribute(loaded, text, "saliency", tau=0.95)  # no tau of its own: it runs dense
+            assert dense.tau is None
+            np.testing.assert_allclose(dense.scores, attribute(loaded, text, "saliency").scores, atol=1e-6)
+        assert differed, "tau changed no text's rollout: the test shows nothing"
+    finally:
+        loaded.model.config.beacon_threshold = saved

@@ -286,3 +286,15 @@ def test_a_typed_special_token_is_said_with_the_sentence_the_pages_use(bundle):
     document = build_report(bert, f"a fine {sep} film", ("overview",)).replace("&#x27;", "'")
     assert "<td>special tokens typed</td>" in document and typed_special_sentence([sep]) in document
     assert "special tokens typed" not in build_report(bert, "a fine film", ("overview",))
+
+
+def test_a_rollout_section_runs_at_the_reports_tau_and_claims_no_dense_run(bundle):
+    """--method rollout --tau 0.99 said "attributed dense" (rollout never runs dense) and drew the model's own
+    tau's bars while its Attention section drew that tau's rollout."""
+    loaded = bundle("ours")
+    sections = {}
+    for tau in (0.0, 0.95):
+        document = build_report(loaded, CORPUS[0], ["attribution"], method="rollout", beacon_threshold=tau)
+        assert "attributed dense" not in document and "run dense" not in document, tau
+        sections[tau] = document[document.index("Attention rollout"):]
+    assert sections[0.0] != sections[0.95]  # the bars follow the tau
