@@ -171,13 +171,36 @@ def cache_path(namespace: str, *key_parts: Any) -> Path:
     return cache_root() / namespace / f"{digest}.json"
 
 
+# An entry is this line, then its JSON: a file whose bytes are not the ones written (one byte flipped in a marker
+# dictionary left valid JSON that crashed the Markers page on every load) is a miss, whatever it parses as.
+SIGNED = b"explainer-cache sha256 "
+
+
+def _header(payload: bytes) -> bytes:
+    return SIGNED + hashlib.sha256(payload).hexdigest().encode()
+
+
+def _signed(payload: bytes) -> bytes:
+    return _header(payload) + b"\n" + payload
+
+
+def _payload(content: bytes) -> bytes | None:
+    """The JSON bytes of an entry whose digest line matches them, else None (damaged, or written before entries
+    were signed: computed again once)."""
+    header, _, payload = content.partition(b"\n")
+    return payload if header == _header(payload) else None
+
+
 def load(namespace: str, *key_parts: Any, valid: Callable[[Any], bool] | None = None) -> Any | None:
-    """The cached value, or None when absent or unreadable (a damaged file is treated as a miss), or when `valid`
-    says it is not what this entry holds (JSON of another shape: `{}` was served as a sweep of no points, and a
-    list crashed the page and the command on every later run)."""
+    """The cached value, or None when absent or unreadable (a damaged file is treated as a miss: its bytes must be
+    those written, SIGNED), or when `valid` says it is not what this entry holds (JSON of another shape: `{}` was
+    served as a sweep of no points, and a list crashed the page and the command on every later run)."""
     path = cache_path(namespace, *key_parts)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        payload = _payload(path.read_bytes())
+        if payload is None:
+            return None
+        value = json.loads(payload.decode("utf-8"))
     except (OSError, ValueError):
         return None
     if valid is not None and not valid(value):
@@ -295,9 +318,9 @@ def _size(entry: Path) -> int:
 
 
 def store(namespace: str, value: Any, *key_parts: Any) -> Path:
-    """Write `value` as JSON atomically (keep_file); returns its path."""
+    """Write `value` as JSON atomically (keep_file), after its digest line (SIGNED); returns its path."""
     path = cache_path(namespace, *key_parts)
-    keep_file(path, lambda out: out.write(json.dumps(value).encode("utf-8")), ".tmp")
+    keep_file(path, lambda out: out.write(_signed(json.dumps(value).encode("utf-8"))), ".tmp")
     return path
 
 

@@ -33,6 +33,7 @@ from explainer.evaluation import prediction_cache
 from explainer.evaluation.predict import Predictions, predict
 from explainer.families import family_of, is_known, single_readout_note
 from explainer.loading.bundle import ModelBundle
+from explainer.models import uses_markers
 from explainer.progress import Progress
 
 NAMESPACE = "embeddings"
@@ -271,9 +272,17 @@ def forget_store(bundle: ModelBundle, data: LabelledData, beacon_threshold: floa
     shutil.rmtree(store_folder(bundle, data, beacon_threshold), ignore_errors=True)
 
 
-def open_store(folder: Path) -> EmbeddingStore | None:
+def marker_count(bundle: ModelBundle) -> int:
+    """How many thought markers a row's dominant marker may be (0: the model routes through none, every row -1)."""
+    config = bundle.model.config
+    return int(config.num_thought_markers) if uses_markers(config) else 0
+
+
+def open_store(folder: Path, markers: int | None = None) -> EmbeddingStore | None:
     """The store in `folder`, or None when there is none or it is damaged (a truncated or corrupted file, a row
-    never written): the caller then recomputes it instead of failing on it later."""
+    never written, or, given the model's number of thought `markers`, a dominant marker it does not have: one
+    value of 300 drew a marker "m300" in the map's legend): the caller then recomputes it instead of failing on it
+    (or showing it) later."""
     try:
         if not folder.is_dir():
             return None
@@ -283,8 +292,10 @@ def open_store(folder: Path) -> EmbeddingStore | None:
             if stored.shape != (store.layers, store.rows, store.hidden):
                 return None
             del stored
-        markers = np.load(folder / "markers.npy")
-        if markers.shape != (store.rows,) or not store.is_complete():
+        dominant = np.load(folder / "markers.npy")  # [rows]
+        if dominant.shape != (store.rows,) or not store.is_complete():
+            return None
+        if markers is not None and len(dominant) and not (dominant.min() >= -1 and dominant.max() < markers):
             return None
         disk_cache.used(folder)
         return store
@@ -292,12 +303,13 @@ def open_store(folder: Path) -> EmbeddingStore | None:
         return None
 
 
-def move_store_in(partial: Path, folder: Path, rows: int, found: bool = False) -> None:
+def move_store_in(partial: Path, folder: Path, rows: int, found: bool = False, markers: int | None = None) -> None:
     """Rename the whole store built at `partial` to `folder` (visible only when whole), replacing what is there;
     but a whole store of `rows` rows that another build of the same key moved in while this one ran is kept
     (replaced, a reader that build handed it to found no files). `found`: a whole store was there when this build
-    began (rebuilt on purpose, its predictions gone: replaced). OSError when neither could be put in place."""
-    existing = None if found else open_store(folder)
+    began (rebuilt on purpose, its predictions gone: replaced); `markers`: as open_store's (a damaged store is
+    never kept). OSError when neither could be put in place."""
+    existing = None if found else open_store(folder, markers)
     if existing is not None and existing.rows == rows:
         return
     try:
@@ -306,7 +318,7 @@ def move_store_in(partial: Path, folder: Path, rows: int, found: bool = False) -
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(partial, folder)
     except OSError:
-        other = open_store(folder)
+        other = open_store(folder, markers)
         if other is None or other.rows != rows:
             raise
 
@@ -323,7 +335,7 @@ def embed_dataset(
     with the same model reads them from disk. The predictions also go to the prediction cache. A model the
     architecture table does not know gets NaN readout vectors (its mean-pooled ones are real)."""
     folder = store_folder(bundle, data, beacon_threshold)
-    store = open_store(folder)
+    store = open_store(folder, marker_count(bundle))
     predictions = prediction_cache.load_cached(bundle, data, beacon_threshold)
     if store is not None and predictions is not None and store.rows == len(data):
         if progress:
@@ -357,7 +369,7 @@ def embed_dataset(
         if written is None or not written.is_complete():
             raise MapError("the embedding pass did not cover every row")
         try:
-            move_store_in(partial, folder, len(data), found=store is not None)
+            move_store_in(partial, folder, len(data), found=store is not None, markers=marker_count(bundle))
         except OSError as error:
             raise StoreUnwritable(f"the map keeps its vectors on disk, under {folder.parent}, which "
                                   f"{disk_cache.unwritable(error)}") from None

@@ -227,13 +227,14 @@ def import_embeddings(bundle: ModelBundle, results: Results, data: LabelledData)
     from explainer.dataset_map.embeddings import (
         BatchEmbeddings,
         EmbeddingStore,
+        marker_count,
         move_store_in,
         open_store,
         store_folder,
     )
 
     folder = store_folder(bundle, data, results.beacon_threshold())
-    if open_store(folder) is not None:
+    if open_store(folder, marker_count(bundle)) is not None:
         return folder
     partial = disk_cache.partial_folder(folder)
     store: EmbeddingStore | None = None
@@ -275,7 +276,7 @@ def import_embeddings(bundle: ModelBundle, results: Results, data: LabelledData)
             slot += len(rows)
         if store is None or not store.is_complete():
             raise ResultsError(f"{results.folder}: the map run's vectors do not cover every row")
-        move_store_in(partial, folder, results.manifest.rows)
+        move_store_in(partial, folder, results.manifest.rows, markers=marker_count(bundle))
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder

@@ -155,13 +155,14 @@ def test_a_size_limit_removes_the_least_recently_used_results_first(tmp_path, mo
     store = disk_cache.cache_path("embeddings", "a store").with_suffix("")
     store.mkdir(parents=True)
     (store / "readout.npy").write_bytes(b"v" * 3000)  # a folder entry: its files' bytes count
-    paths = [disk_cache.store("predictions", "x" * 1000, "k", i) for i in range(4)]  # 1,002 bytes each
+    paths = [disk_cache.store("predictions", "x" * 1000, "k", i) for i in range(4)]  # 1,002 bytes and a digest line
+    entry = paths[0].stat().st_size
     mine = tmp_path / "results" / "predictions" / "notes.txt"  # not a name the cache writes: never removed
     mine.write_text("x" * 5000)
     for age, path in enumerate([*paths, store]):  # oldest first: 0, 1, 2, 3, the store
         os.utime(path, (1000 + age, 1000 + age))
     assert disk_cache.load("predictions", "k", 0) is not None  # used now: last in line
-    disk_cache.limit_size(5100)
+    disk_cache.limit_size(3000 + 2 * entry + 100)  # room for the store and two entries
     removed = disk_cache.prune()
     assert removed == [paths[1], paths[2]] and store.exists() and paths[0].exists() and paths[3].exists()
     assert mine.exists()

@@ -346,6 +346,7 @@ def test_the_direct_effect_is_qualified_only_where_the_write_has_no_direct_path(
 def test_cached_results_of_another_shape_are_computed_again(ours_bundle, tmp_path, monkeypatch, written):
     """A cached sweep or dictionary that is JSON of another shape was served (`{}`: a sweep of no points) or
     crashed the Beacons and Markers pages and the commands (KeyError 'entries') on every later run."""
+    from explainer.data import disk_cache
     from explainer.thought_beacon.beacons import cached_sweep, load_cached_sweep
 
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
@@ -359,7 +360,7 @@ def test_cached_results_of_another_shape_are_computed_again(ours_bundle, tmp_pat
     ):
         first, _ = run()
         (entry,) = (tmp_path / "cache").rglob(f"{namespace}/*.json")
-        entry.write_text(written)
+        entry.write_bytes(disk_cache._signed(written.encode()))  # signed: the shape check must refuse it
         assert load() is None, namespace  # a miss, not the damaged value
         again, was_cached = run()
         assert not was_cached and again == first, namespace
