@@ -491,6 +491,8 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
         fail(f"{file} is the --data file: writing it would replace the data set; give another file name")
     if file.parent.exists() and not file.parent.is_dir():
         fail(f"cannot write to {file}: {file.parent} is a file")
+    if file.exists() and not file.is_file():  # a device, pipe or socket (/dev/stdout piped): opened and written as
+        return file  # it is, no folder of its own to prove (its link led to /proc/PID/fd, "No such file")
     # a link is written through (its target's folder holds the new file renamed over it): that folder is proven
     _prove_writable(Path(os.path.realpath(file)).parent if file.is_symlink() else file.parent, file)
     return file
@@ -532,7 +534,14 @@ def json_object(line: bytes) -> dict | None:
 
 def refuse_special_file(out: Path, hint: str = "give a file name") -> None:
     """Fail when `out` exists and is no regular file (a device, pipe or socket): an output written whole renames a
-    file over it (--out /dev/full became one, run as root). Said before any work; write_whole refuses it too."""
+    file over it (--out /dev/full became one, run as root). Said before any work; write_whole refuses it too. Nor
+    the command's own stdout or stderr (`--out /dev/stdout > r.html`: renamed over, the summary printed after it
+    went to a file no longer there)."""
+    from explainer.data.folders import is_output_stream
+
+    if is_output_stream(out):
+        fail(f"--out {out} is where this command prints (its stdout or stderr): the file is written whole and "
+             f"renamed into place; {hint}")
     if out.exists() and not out.is_file():
         fail(f"--out {out} is not a regular file (a device, pipe or socket): {hint}")
 

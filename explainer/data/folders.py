@@ -133,6 +133,24 @@ def _standard_stream(path: Path) -> int | None:
     return named
 
 
+def is_output_stream(path: Path) -> bool:
+    """Whether `path` is this process's stdout or stderr, by name (/dev/stdout, /dev/fd/1) or as the same file (a
+    shell's `> file` given again as --out): a file renamed over it loses what the command prints after it."""
+    if _standard_stream(path) in (1, 2):
+        return True
+    try:
+        found = os.stat(path)
+    except OSError:
+        return False
+    for descriptor in (1, 2):
+        try:
+            if os.path.samestat(found, os.fstat(descriptor)):
+                return True
+        except OSError:  # a closed stream
+            continue
+    return False
+
+
 def _remove_if_old(path: Path, older_than_s: float = 3600.0) -> None:
     try:
         if time.time() - path.stat().st_mtime > older_than_s:

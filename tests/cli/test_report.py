@@ -295,3 +295,23 @@ def test_a_long_text_s_live_link_is_cut_where_shown_and_whole_behind_it(tmp_path
     href, shown = re.search(r'Live view: <a href="([^"]*)">([^<]*)</a>', out.read_text(encoding="utf-8")).groups()
     assert len(html.unescape(href)) > 9000 and len(html.unescape(shown)) <= 160 and shown.endswith("…")
     assert "note: The text has 2,400 tokens; the model reads" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("piped", [False, True])
+def test_the_commands_own_stdout_is_refused_as_out(checkpoint, tmp_path, piped):
+    """`--out /dev/stdout > r.html` renamed the report over the shell's file, and the JSON printed after it went to
+    the unlinked one; piped (`| cat`) it said "cannot write to /dev/stdout: No such file or directory"."""
+    argv = [sys.executable, "-m", "explainer", "report", "--model", str(checkpoint("bert")), "--text", "a fine film",
+            "--pages", "overview", "--out", "/dev/stdout"]
+    target = tmp_path / "r.html"
+    with target.open("w") as redirect:
+        done = subprocess.run(argv, cwd=ROOT, stdout=subprocess.PIPE if piped else redirect, stderr=subprocess.PIPE,
+                              text=True, timeout=300, env={**os.environ, "EXPLAINER_CACHE": str(tmp_path / "c")})
+    assert done.returncode == 2, done.stderr
+    assert "--out /dev/stdout is where this command prints (its stdout or stderr)" in done.stderr
+    assert target.read_text() == "" and (done.stdout or "") == ""
+    same = tmp_path / "same.html"  # the shell's redirect target named again: the same file
+    with same.open("w") as redirect:
+        done = subprocess.run([*argv[:-1], str(same)], cwd=ROOT, stdout=redirect, stderr=subprocess.PIPE, text=True,
+                              timeout=300, env={**os.environ, "EXPLAINER_CACHE": str(tmp_path / "c")})
+    assert done.returncode == 2 and "is where this command prints" in done.stderr

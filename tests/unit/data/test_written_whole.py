@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +41,15 @@ def test_dev_stdout_redirected_to_a_file_is_written_through(tmp_path):
     with target.open("w") as redirect:
         subprocess.run([sys.executable, "-c", script], stdout=redirect, check=True, timeout=60)
     assert target.read_text() == 'line\n{"json": 1}\n'
+
+
+def test_a_piped_dev_stdout_passes_the_output_check_and_is_streamed_into(tmp_path):
+    """check_output_file followed /dev/stdout to /proc/PID/fd/pipe:[...] and proved that "folder" writable:
+    `counterfactual --out /dev/stdout | cat` failed with "No such file or directory"."""
+    script = ("from pathlib import Path; from explainer.cli.common import check_output_file\n"
+              "from explainer.data.folders import written_whole\n"
+              "out = check_output_file('/dev/stdout')\n"
+              "with written_whole(out) as handle:\n    handle.write('line\\n')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parents[3])
+    assert done.returncode == 0 and done.stdout == "line\n", done.stderr
