@@ -558,7 +558,9 @@ def refuse_demo_output(out: Path) -> None:
     from explainer.data.disk_cache import cache_dir
     from explainer.loading.shipped import SHIPPED
 
-    where = Path(os.path.realpath(out.expanduser()))  # links followed, also where the output does not exist yet
+    # links followed, also where the output does not exist yet; "~" as written: outputs are written where named
+    # (a quoted '~/x.html' run in the cache wrote the cache's ~/x.html while home was checked)
+    where = Path(os.path.realpath(out))
     shipped = {model.name: model.folder for model in SHIPPED}
     guarded = [(root, "this demo's data") for _, root in demo.data_roots]
     guarded += [(Path(model.target) if Path(model.target).is_absolute() else shipped.get(model.target),

@@ -335,7 +335,7 @@ def test_no_output_is_written_inside_the_demos_data(demo, capsys, flag):
     assert offered.read_bytes() == before and not (root / "data" / "results").exists()
 
 
-@pytest.mark.parametrize("where", ["model", "beside", "app", "cache", "environment"])
+@pytest.mark.parametrize("where", ["model", "beside", "app", "cache", "environment", "tilde"])
 def test_no_output_is_written_where_the_server_reads_its_models_data_code_or_cache(tmp_path, monkeypatch, checkpoint,
                                                                                 capsys, where):
     """`counterfactual --out MODEL/config.json` replaced an offered model's config (the model no longer loaded), and
@@ -359,7 +359,12 @@ def test_no_output_is_written_where_the_server_reads_its_models_data_code_or_cac
         "app": (ROOT / "assets" / "flips.jsonl", "is inside the app's own folder"),
         "cache": (tmp_path / "cache" / "flips.jsonl", "is inside the app's cache"),
         "environment": (Path(sys.prefix) / "flips.jsonl", "is inside the app's Python environment"),
+        # a quoted '~' is a folder named "~" where the command runs: checked as home, written into the cache
+        "tilde": (Path("~") / "flips.jsonl", "is inside the app's cache"),
     }[where]
+    if where == "tilde":
+        (tmp_path / "cache").mkdir()
+        monkeypatch.chdir(tmp_path / "cache")
     before = (model / "config.json").read_bytes()
     with pytest.raises(SystemExit) as exit_:
         counterfactual.main(["--model", "mine", "--data", "rows", "--out", str(out)])
