@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.tau is not None and tau_text(args.tau) != f"{args.tau:.2f}":  # 0.306: the link would open at 0.31
         fail(f"--tau {args.tau:g} is not in hundredths: the report's link opens the Beacons page, whose τ moves in "
              f"steps of 0.01 (--tau {args.tau:.2f}, say)")
+    if args.tau is not None:  # the hundredth it is within round-off of, run and linked as shown: 1e-9 was shown as
+        args.tau = round(args.tau * 100) / 100  # 0.00 and linked as tau=1e-09 (the page moved it), -0 as "-0.00"
     out = Path(args.out)
     if out.is_dir():
         fail(f"--out {out} is a folder: give a file name ending in .html")

@@ -315,3 +315,14 @@ def test_the_commands_own_stdout_is_refused_as_out(checkpoint, tmp_path, piped):
         done = subprocess.run([*argv[:-1], str(same)], cwd=ROOT, stdout=redirect, stderr=subprocess.PIPE, text=True,
                               timeout=300, env={**os.environ, "EXPLAINER_CACHE": str(tmp_path / "c")})
     assert done.returncode == 2 and "is where this command prints" in done.stderr
+
+
+@pytest.mark.parametrize("tau, linked, shown", [("1e-9", "tau=0\"", "0.00"), ("-0", "tau=0\"", "0.00"),
+                                               ("0.4000000001", "tau=0.4\"", "0.40")])
+def test_a_tau_within_round_off_of_a_hundredth_is_run_and_linked_as_that_hundredth(checkpoint, tmp_path, capsys,
+                                                                                  monkeypatch, tau, linked, shown):
+    """--tau 1e-9 was shown as 0.00 and linked as tau=1e-09 (the Beacons page moved it, with a toast); -0 read
+    "-0.00"."""
+    document = demo_report(tmp_path, monkeypatch, capsys, "tiny", checkpoint("ours"), [
+        "--text", "a fine film", "--pages", "beacons", "--tau", tau])
+    assert linked in document and "-0.00" not in document and f"τ = {shown}" in document
