@@ -122,6 +122,12 @@ def main(argv: list[str] | None = None) -> None:
     except (InputError, ReportError) as error:
         fail(str(error))
     encoded = encoded_text(bundle, args.text)
+    limit = limits and limits.attribution_tokens
+    if "attribution" in pages and limit is not None and encoded is not None and len(encoded.special) > limit:
+        # said in the file only, as a section with nothing to draw is (markers, beacons above); counted as the
+        # section counts: the tokens the model reads, special ones too
+        print(f"note: this text has {len(encoded.special)} tokens and attribution is limited to {limit} here; the "
+              "attribution section says so and draws nothing", file=sys.stderr)
     if encoded is not None and encoded.truncated:  # said in the file's options only: a 2,115-token text, 256 read
         print("note: " + truncation_sentence(encoded.num_text_tokens, bundle.max_length,
                                              cuts_left_elsewhere=bundle.cuts_left_elsewhere), file=sys.stderr)

@@ -262,8 +262,8 @@ def build_report(
     used = {"pages": ", ".join(pages)}
     if "overview" in pages:
         used["head in the Overview section"] = "layer {}, head {}".format(*_overview_head(result, layer, head))
-    if "attribution" in pages:
-        used |= _attribution_options(method, baseline, target)
+    if any(section.key == "attribution" and section.figures for section in sections):  # not where it was left out
+        used |= _attribution_options(method, baseline, target)  # (a demo's token limit, a method the model lacks)
     if "attention" in pages:
         used["head statistic"] = field_title(statistic)  # as the page names it ("self share", not self_share)
     if beacon_threshold is not None and result.beacon_gates is not None:

@@ -137,8 +137,12 @@ def test_a_text_within_the_demos_limits_is_analysed_and_the_report_keeps_its_att
     assert '"method": "saliency"' in capsys.readouterr().out
     out = limited / "r.html"
     report.main(["--text", LONG, "--pages", "overview,attribution", "--out", str(out)])
-    capsys.readouterr()
-    assert "Left out: this text has 18 tokens; attribution is limited to 10 here." in out.read_text(encoding="utf-8")
+    err = capsys.readouterr().err
+    document = out.read_text(encoding="utf-8")
+    assert "Left out: this text has 18 tokens; attribution is limited to 10 here." in document
+    # said on the command line too, and the options table lists no method that shaped nothing
+    assert "note: this text has 18 tokens and attribution is limited to 10 here" in err
+    assert "attribution method" not in document and "attribution baseline" not in document
 
 
 @pytest.mark.parametrize("command", [evaluate, markers, map_cli], ids=["evaluate", "markers", "map"])
