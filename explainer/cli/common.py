@@ -476,6 +476,8 @@ def check_output_folder(path: str | Path) -> Path:
 def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
     """An output file's folder, proven writable before any work (as check_output_folder); never the --data file
     the command reads (`data`), which it would replace with its results, nor a name ending in a slash (a folder)."""
+    if not str(path).strip():  # Path("") is "." ("--out . is a folder")
+        fail("an output file name is empty: give a file name")
     file = Path(path)
     if file.is_dir():
         fail(f"{file} is a folder: give a file name")

@@ -52,6 +52,8 @@ def implausible(metrics: Any, where: str = "") -> str | None:
             number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             if key in SHARES and number and not 0 <= value <= 1:
                 return f"{place} = {value}, not a share from 0 to 1"
+            if key in SHARES and isinstance(value, bool):  # `true` rendered as an accuracy of 1.0000
+                return f"{place} = {str(value).lower()}, not a share from 0 to 1"
             if (found := implausible(value, place)) is not None:
                 return found
     elif isinstance(metrics, list):

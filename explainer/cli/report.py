@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.tau is not None:  # the hundredth it is within round-off of, run and linked as shown: 1e-9 was shown as
         args.tau = round(args.tau * 100) / 100  # 0.00 and linked as tau=1e-09 (the page moved it), -0 as "-0.00"
     out = Path(args.out)
-    if out.is_dir():
+    if out.is_dir() and args.out.strip():  # "" is Path("."): check_output_file says it is empty
         fail(f"--out {out} is a folder: give a file name ending in .html")
     check_output_file(args.out)  # as typed: Path() drops the slash of "new/"
     refuse_special_file(out)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         pages = check_pages([p.strip() for p in args.pages.split(",") if p.strip()])
     except ReportError as error:
         fail(str(error))
-    _note_unread(parser, args, pages)
+    _check_choices(args)  # before the model loads, and before any note that an option changes nothing
     # torch, the model and the views load only now: --help and usage errors start at once
     from explainer.models import uses_beacons, uses_markers
     from explainer.report.building import build_report, target_name
@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
                    "target": None if args.target is None else target_name(bundle.label_names, args.target),
                    "statistic": args.statistic, "beacon_threshold": args.tau if uses_beacons(config) else None,
                    "path_token": args.path_token if uses_markers(config) else None}
+        _note_unread(parser, args, pages)  # once --target is known to be a label: noted, then refused, it read oddly
         link, opens = _link(args.app_url, link_model(bundle, offered), args.text, pages, options)
         limits = demo_limits()  # a demo's attribution limit, as the app's report keeps it
         document = build_report(bundle, args.text, pages, **options, link=link, link_note=opens,
@@ -147,6 +148,18 @@ READ_BY = {
     "target": ("--target", "attribution"),
     "path_token": ("--path-token", "markers"),
 }
+
+
+def _check_choices(args: argparse.Namespace) -> None:
+    """Fail on an unknown --method, --baseline or --statistic, in build_report's words (it checks them too)."""
+    from explainer.attention.statistics import FIELDS
+    from explainer.attribution.options import BASELINES
+    from explainer.attribution.registry import METHODS
+
+    for value, known, what in ((args.method, METHODS, "method"), (args.baseline, BASELINES, "baseline"),
+                               (args.statistic, FIELDS, "head statistic")):
+        if value not in known:
+            fail(f"Unknown {what} '{value}'; choose one of {', '.join(known)}")
 
 
 def _note_unread(parser: argparse.ArgumentParser, args: argparse.Namespace, pages: tuple[str, ...]) -> None:

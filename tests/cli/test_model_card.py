@@ -93,6 +93,7 @@ def test_a_linked_card_is_replaced_not_written_through(tmp_path):
     (lambda m: m["dev"].update(accuracy=-5), "dev.accuracy = -5, not a share from 0 to 1"),
     (lambda m: m["challenge"]["negation"].update(accuracy=1.5), "challenge.negation.accuracy = 1.5, not a share"),
     (lambda m: m["dev"]["f1"].__setitem__(0, float("inf")), "dev.f1[0] = inf"),
+    (lambda m: m["dev"].update(accuracy=True), "dev.accuracy = true, not a share from 0 to 1"),  # was 1.0000
 ])
 def test_a_number_no_run_writes_is_refused_not_written_into_the_card(tmp_path, capsys, edit, said):
     """NaN, -5 or 1.5 as an accuracy exited 0 with "nan" or "-500.0%" in the card (a CLI probe)."""

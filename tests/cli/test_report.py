@@ -273,6 +273,7 @@ def test_an_output_that_is_not_a_report_or_not_a_file_is_refused(checkpoint, tmp
     os.mkfifo(pipe)
     base = ["--model", str(checkpoint("bert")), "--text", "a fine film", "--pages", "overview"]
     for out, said in ((notes, "exists and is not a report this tool wrote"), (pipe, "not a regular file"),
+                      ("", "an output file name is empty"),  # was "--out . is a folder"
                       (f"{tmp_path}/new/", "names a folder (it ends with /)")):
         with pytest.raises(SystemExit) as exit_:
             main([*base, "--out", str(out)])
@@ -326,3 +327,17 @@ def test_a_tau_within_round_off_of_a_hundredth_is_run_and_linked_as_that_hundred
     document = demo_report(tmp_path, monkeypatch, capsys, "tiny", checkpoint("ours"), [
         "--text", "a fine film", "--pages", "beacons", "--tau", tau])
     assert linked in document and "-0.00" not in document and f"τ = {shown}" in document
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "foo"], "Unknown method 'foo'"), (["--statistic", "foo"], "Unknown head statistic 'foo'"),
+    (["--target", "foo"], "Unknown label 'foo'"), (["--path-token", "99"], "--path-token"),
+])
+def test_an_unknown_option_value_is_refused_without_a_note_that_it_changes_nothing(checkpoint, tmp_path, capsys, argv,
+                                                                                   message):
+    """`--pages overview --method foo` said "note: --method ... changes nothing", then "error: Unknown method"."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--model", str(checkpoint("ours")), "--text", "a fine film", "--pages", "overview", *argv,
+              "--out", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and "changes nothing" not in err, err
