@@ -494,14 +494,34 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
             read = 0
             try:
                 for batch in parquet.iter_batches(batch_size=PARQUET_BATCH, row_groups=[group]):
-                    for value in batch.to_pylist():
+                    for value, problem in _batch_rows(batch):
                         read += 1
-                        yield number + read, value, None
+                        yield number + read, value, problem
             except (pa.ArrowException, OSError) as e:  # damaged data: the group's rows before it were read
                 yield from _unreadable_rows(number + read + 1, number + max(size, read + 1), type(e).__name__)
             number += max(size, read)
 
     return columns, records()
+
+
+def _batch_rows(batch) -> Iterator[tuple[dict | None, str | None]]:
+    """(row, None) for each row of a Parquet record batch, or (None, why) for a row holding a value Python cannot
+    hold (a date past year 9999, a huge duration): one such cell, even in a column no one reads, raised
+    OverflowError for the whole file, a traceback."""
+    try:
+        rows = batch.to_pylist()
+    except (OverflowError, ValueError):  # row by row, to lose only the rows that hold one
+        for index in range(batch.num_rows):
+            try:
+                (row,) = batch.slice(index, 1).to_pylist()
+            except (OverflowError, ValueError) as error:  # its words quote the value: the type alone is said
+                yield None, (f"a value Python cannot represent ({type(error).__name__}: a date, time or number out "
+                             "of range)")
+            else:
+                yield row, None
+        return
+    for row in rows:
+        yield row, None
 
 
 def _unreadable_rows(first: int, last: int, error: str) -> Iterator[Record]:

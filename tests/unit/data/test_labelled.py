@@ -748,6 +748,24 @@ def test_a_damaged_parquet_row_group_costs_only_its_own_rows(monkeypatch):
     assert data.labels == tuple(i % 2 for i in (*range(50), *range(100, 200)))
 
 
+@pytest.mark.parametrize("column", ["date", "timestamp", "duration"])
+def test_a_parquet_value_python_cannot_hold_costs_its_row_not_the_file(column):
+    """A date past year 9999 in an extra column no one reads raised OverflowError out of the reader: a traceback for
+    the whole file. Its row is skipped with a reason that quotes no value."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    odd = {"date": pa.array([0, 2**31 - 1, 5], pa.int32()).cast(pa.date32()),
+           "timestamp": pa.array([0, 2**62, 5], pa.int64()).cast(pa.timestamp("us")),
+           "duration": pa.array([0, 2**62, 5], pa.duration("s"))}[column]
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"text": ["good", "bad", "fine"], "label": [1, 0, 1], "when": odd}), buffer)
+    data = read_dataset(buffer.getvalue(), filename="d.parquet", label_names=("neg", "pos"))
+    assert data.texts == ("good", "fine") and data.labels == (1, 1) and data.lines == (1, 3)
+    ((line, reason),) = data.problems
+    assert line == 2 and "a value Python cannot represent" in reason and str(2**62) not in reason
+
+
 def test_ids_of_a_model_whose_names_are_integers_shifted_are_read_as_ids_in_every_format():
     """Names "1".."5" (yelp_review_full's layout) and a file of ids 0-4: 0 is no name, so every integer is an id,
     as text (CSV) or as a number (JSONL); a per-value rule read 1 as the name "1" (id 0) and shifted the rest."""
