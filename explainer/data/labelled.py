@@ -309,8 +309,9 @@ def _quoted_header(first: str) -> bool:
 
 def _delimited_records(raw: _Raw, fmt: str, names: Sequence[str] = ()) -> tuple[list[str], Iterator[Record]]:
     delimiter = _delimiter(raw, fmt, names)
-    if delimiter == "\t" and not _quoted_header(raw.first_line()):
-        # SST-2 and most TSV exports do not quote: a quote character is part of the text
+    if delimiter == "\t" and fmt == "tsv" and not _quoted_header(raw.first_line()):
+        # SST-2 and most TSV exports do not quote: a quote character is part of the text. A tab-delimited .csv keeps
+        # CSV quoting, as pandas reads it (unquoted, its quoted multi-line rows were split into fragments read as rows)
         reader = csv.reader(raw.lines(), delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
         reader = csv.reader(raw.lines(), delimiter=delimiter)

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from explainer.data import labelled as datasets
@@ -813,8 +814,16 @@ def test_a_semicolon_or_swapped_delimiter_is_read_from_its_header(tmp_path):
     semicolon = write(tmp_path, "semi.csv", 'text;label;tag\n"good; really";positive;a\nbad film;negative;b\n')
     data = read_dataset(semicolon, label_names=NAMES)
     assert data.texts == ("good; really", "bad film") and data.labels == (1, 0) and data.extra["tag"] == ("a", "b")
-    tabs = write(tmp_path, "tabs.csv", 'sentence\tlabel\nsaid "fine"\t1\ndull\t0\n')  # read as TSV: unquoted
+    tabs = write(tmp_path, "tabs.csv", 'sentence\tlabel\nsaid "fine"\t1\ndull\t0\n')
     assert read_dataset(tabs, label_names=NAMES).texts == ('said "fine"', "dull")
+    # a .csv keeps CSV quoting whatever its delimiter, as pandas reads it: read unquoted (the TSV rule), its quoted
+    # multi-line row was split and a fragment of it ("lines\"") scored as a row of its own
+    quoted = write(tmp_path, "quoted.csv",
+                   'text\tlabel\n"He said ""hi"""\tpositive\n"two\nlines"\tnegative\n"has\ttab"\tpositive\n')
+    data = read_dataset(quoted, label_names=NAMES)
+    expected = pd.read_csv(quoted, sep="\t")
+    assert data.texts == tuple(expected["text"]) == ('He said "hi"', "two\nlines", "has\ttab") and not data.problems
+    assert data.lines == (2, 3, 5)
     commas = write(tmp_path, "commas.tsv", "Review,Sentiment\nfine,positive\ndull,negative\n")
     assert read_dataset(commas, label_names=NAMES).labels == (1, 0)
     named = write(tmp_path, "named.csv", "body|stars\ngood|positive\nbad|negative\n")  # names the user gave
