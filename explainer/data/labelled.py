@@ -648,7 +648,9 @@ def whole_number(value: Any) -> int | None:
 class _Labels:
     """Maps raw label values to ids: names (case-insensitive) first, then integer ids in range."""
 
-    def __init__(self, names: Sequence[str] | None, sample: list[Any], source: str, quote: bool = True) -> None:
+    def __init__(self, names: Sequence[str] | None, sample: list[Any], source: str, quote: bool = True,
+                 lines: Sequence[int] = ()) -> None:
+        """`lines`: the line of each sample value, to say where the first refused one is."""
         sample = [_as_label(v) for v in sample]
         self.inferred_ints = False
         self.inferred_names = False  # the sample held names only: the file's labels are names
@@ -656,10 +658,12 @@ class _Labels:
         self.ids_read: set[int] = set()  # which ids, for the note on them (label_id_note)
         # inf, 0.5, a list, an object: made names by str(), they were then not found by name ("unknown labels inf;
         # expected ['inf']"), and with names given "unknown labels [0], [1]" (a Parquet list column)
-        odd = [v for v in sample if not _is_missing(v) and whole_number(v) is None and not isinstance(v, str)]
+        is_odd = [not _is_missing(v) and whole_number(v) is None and not isinstance(v, str) for v in sample]
+        odd = [v for v, refused in zip(sample, is_odd, strict=True) if refused]
         if odd:
             what = _show(odd, quote=quote) if quote else f"{len(_distinct(odd))} other kind(s) of value"
-            raise DatasetError(f"{source}: labels must be names (text) or integer ids, not {what}")
+            where = f"; the first is on line {lines[is_odd.index(True)]}" if len(lines) == len(sample) else ""
+            raise DatasetError(f"{source}: labels must be names (text) or integer ids, not {what}{where}")
         if names is None:
             # "nan" (pandas' astype(str)), "NA" (R): a missing label among ids. Among names only the words no one
             # names a class ("nan", "<NA>", "#N/A"), as past the sample: "none" and "NA" can be classes (an intent
@@ -824,7 +828,8 @@ class RowStream:
         self.extra_columns = tuple(extra_columns)
 
         raw_labels = [r.get(self.label_column) for r in fields]
-        self._labels = _Labels(label_names, raw_labels, self.source, quote)
+        self._labels = _Labels(label_names, raw_labels, self.source, quote,
+                               lines=[line for line, r, _ in sample if r is not None])
         unknown = [v for v in raw_labels if not self._labels.missing(v) and self._labels(v) is None]
         if unknown:  # checked before any row is yielded, so a wrong label set fails fast with all of them
             found = _show([v for v in raw_labels if not self._labels.missing(v)], quote=quote)
@@ -869,6 +874,8 @@ class RowStream:
             text, label = fields.get(self.text_column), fields.get(self.label_column)
             if self.text_column not in fields:
                 self.problems.append((line, f"no {self.text_column!r} field"))
+            elif text is None:  # a Parquet null or JSON null: as a CSV's empty cell is said
+                self.problems.append((line, "missing text (null)"))
             elif not isinstance(text, str):
                 self.problems.append((line, f"text is {type(text).__name__}, not a string"))
             elif not text.strip():

@@ -372,8 +372,16 @@ def test_labels_that_are_neither_names_nor_ids_are_refused_as_such(tmp_path):
         path = write(tmp_path, "odd.jsonl", rows)
         with pytest.raises(DatasetError, match="labels must be names \\(text\\) or integer ids, not "):
             read_dataset(path)
-        with pytest.raises(DatasetError, match="labels must be names \\(text\\) or integer ids, not "):
+        with pytest.raises(DatasetError, match="labels must be names \\(text\\) or integer ids, not .*; the first is "
+                                               "on line 2$"):  # said where, as an unknown label is
             read_dataset(path, label_names=NAMES)  # "unknown labels [1, 2]; expected ['negative', 'positive']"
+
+
+def test_a_null_text_is_said_missing_not_a_nonetype(tmp_path):
+    path = write(tmp_path, "nulls.jsonl",
+                 '{"text": null, "label": "negative"}\n{"text": "fine", "label": "positive"}\n')
+    data = read_dataset(path, label_names=NAMES)
+    assert data.texts == ("fine",) and data.problems == ((1, "missing text (null)"),)
 
 
 def test_jsonl_with_lines_ending_in_a_lone_carriage_return_is_named_so(tmp_path):
