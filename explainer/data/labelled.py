@@ -63,6 +63,11 @@ _BINARY_KINDS = (
     (b"PK\x03\x04", "a zip archive (an Excel .xlsx is one): save or extract it as CSV, TSV, JSONL or Parquet"),
     (b"\xd0\xcf\x11\xe0", "an Office document (an Excel .xls): save it as CSV"),
     (b"PAR1", "a Parquet file: give it the .parquet extension"),
+    (b"\x89PNG\r\n\x1a\n", "an image (PNG), not a labelled data set"),
+    (b"\xff\xd8\xff", "an image (JPEG), not a labelled data set"),
+    (b"GIF8", "an image (GIF), not a labelled data set"),
+    (b"%PDF-", "a PDF document, not a labelled data set"),
+    (b"SQLite format 3\x00", "an SQLite database, not a labelled data set"),
 )
 
 Source = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
@@ -253,7 +258,8 @@ def _link_loop(path: Path) -> bool:
 
 
 def binary_kind(head: bytes) -> str | None:
-    """What a file starting with `head` is, when it is a compressed file, an archive or Parquet (None: other)."""
+    """What a file starting with `head` is, when it is a compressed file, an archive, Parquet, an image, a PDF or a
+    database (None: other)."""
     return next((kind for magic, kind in _BINARY_KINDS if head.startswith(magic)), None)
 
 

@@ -267,7 +267,10 @@ def test_a_compressed_or_binary_file_is_named_for_what_it_is():
     for data, said in ((gzip.compress(rows), r"is gzip-compressed: decompress it \(gunzip\)"),
                        (bz2.compress(rows), r"is bzip2-compressed"),
                        (zipped.getvalue(), r"is a zip archive \(an Excel \.xlsx is one\)"),
-                       (parquet.getvalue(), r"is a Parquet file: give it the \.parquet extension")):
+                       (parquet.getvalue(), r"is a Parquet file: give it the \.parquet extension"),
+                       # an image was "not UTF-8: byte 0x89 at byte offset 0 ... save the file as UTF-8"
+                       (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"is an image \(PNG\), not a labelled data set"),
+                       (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", r"is a PDF document, not a labelled data set")):
         for name in ("rows.csv", "rows.csv.gz", "rows"):
             with pytest.raises(DatasetError, match=rf"^{name} {said}"):
                 read_dataset(data, filename=name, quote_contents=False)
@@ -484,8 +487,10 @@ def test_not_utf8_is_said_alike_when_the_format_is_guessed():
     for filename in ("export.txt", "export.tsv", "data"):
         with pytest.raises(DatasetError, match=r"is UTF-16 \(it starts with a UTF-16 byte-order mark\); save it"):
             read_dataset(utf16, filename=filename)
-    with pytest.raises(DatasetError, match=r"is not UTF-8: byte 0x89 at byte offset 0"):  # not a data set at all
+    with pytest.raises(DatasetError, match=r"image.txt is an image \(PNG\), not a labelled data set$"):  # named
         read_dataset(b"\x89PNG\r\n\x1a\n" + bytes(100), filename="image.txt", quote_contents=False)
+    with pytest.raises(DatasetError, match=r"is not UTF-8: byte 0x89 at byte offset 0"):  # no known kind: the byte
+        read_dataset(b"\x89XYZ\r\n\x1a\n" + bytes(100), filename="other.txt", quote_contents=False)
 
 
 def test_nul_bytes_are_refused_and_utf16_or_32_without_a_mark_is_named(tmp_path):
