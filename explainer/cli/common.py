@@ -484,7 +484,9 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
     if names_folder(path):
         fail(f"{path} names a folder (it ends with /): give a file name")
     refuse_demo_output(file)
-    data = None if data is None else data_argument(data)  # a demo's offered name: the file it stands for
+    # a demo's offered name: the file it stands for; "~" as load_cli_data reads it (a quoted '~/d.csv' was read
+    # from home while this check looked for ./~/d.csv, and the output replaced the data set)
+    data = None if data is None else Path(data_argument(data)).expanduser()
     try:
         same = data is not None and file.is_file() and Path(data).is_file() and file.samefile(data)
     except OSError:  # unreadable: not known to be the same (reading --data says why, if it cannot be read)
@@ -493,6 +495,12 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
         fail(f"{file} is the --data file: writing it would replace the data set; give another file name")
     if file.parent.exists() and not file.parent.is_dir():
         fail(f"cannot write to {file}: {file.parent} is a file")
+    from explainer.data.folders import is_output_stream, names_standard_stream
+
+    if is_output_stream(file) and not names_standard_stream(file):  # `--out p.csv > p.csv`: renamed over the
+        # shell's file, the JSON printed after it went to one no longer there (/dev/stdout is written through)
+        fail(f"{file} is where this command prints (its stdout or stderr is redirected there): give another file "
+             "name")
     if file.exists() and not file.is_file():  # a device, pipe or socket (/dev/stdout piped): opened and written as
         return file  # it is, no folder of its own to prove (its link led to /proc/PID/fd, "No such file")
     # a link is written through (its target's folder holds the new file renamed over it): that folder is proven

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from explainer.cli import common
@@ -99,7 +100,9 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
     for entry in manifest.files:
         if not entry.rows:
             print(f"note: {entry.path} has no usable rows; the other files' rows are the results", file=sys.stderr)
-    results = open_results(out)
+    # the folder the run wrote: open_results expands a leading "~" (a path typed in the app), while `--out '~/r'`
+    # was written as typed, to ./~/r; read back from home, another run's results there were printed as this one's
+    results = open_results(Path(out).absolute())
     common.report_skipped(results.problems())  # line by line, as a file run lists them (with the file, of several)
     for note in results.notes():  # as a file read directly says them
         print(f"note: {note}", file=sys.stderr)

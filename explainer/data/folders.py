@@ -133,6 +133,11 @@ def _standard_stream(path: Path) -> int | None:
     return named
 
 
+def names_standard_stream(path: Path) -> bool:
+    """Whether `path` is a name of a descriptor (/dev/stdout, /dev/fd/N), which written_whole writes through."""
+    return _standard_stream(path) is not None
+
+
 def is_output_stream(path: Path) -> bool:
     """Whether `path` is this process's stdout or stderr, by name (/dev/stdout, /dev/fd/1) or as the same file (a
     shell's `> file` given again as --out): a file renamed over it loses what the command prints after it."""

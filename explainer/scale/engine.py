@@ -127,7 +127,9 @@ def _run_job(
         tuple(bundle.label_names), text_column, label_column, quote_contents, block_rows,
         allow_empty=len(inputs.files) > 1,
     )
-    partial = folder / PARTIAL
+    # absolute: pyarrow (and Ray Data) expand a leading "~", so `--out '~/r'` (a folder ./~/r, as typed, made here)
+    # had its shards written to, and looked for in, $HOME/r
+    partial = folder.absolute() / PARTIAL
     shards = partial / ROWS
     # A failed run removes the folders it made for --out (the folder and missing parents), so none is left empty
     created = missing_folders(folder)

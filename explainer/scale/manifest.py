@@ -95,7 +95,7 @@ def describe_shards(folder: Path, shards: tuple[str, ...]) -> tuple[tuple[int, .
     """(rows, sha256) of each shard, as the manifest records them for the checks on open."""
     import pyarrow.parquet as pq  # here: the manifest alone needs no pyarrow
 
-    rows = tuple(pq.read_metadata(folder / shard).num_rows for shard in shards)
+    rows = tuple(pq.read_metadata((folder / shard).absolute()).num_rows for shard in shards)  # "~": as typed
     return rows, tuple(file_sha256(folder / shard) for shard in shards)
 
 
@@ -254,7 +254,7 @@ def _check_shard(folder: Path, shard: str, rows: int, sha256: str) -> None:
 
     path = folder / shard
     try:  # a truncated or overwritten shard fails here, in one line, not mid-read
-        found = pq.read_metadata(path).num_rows
+        found = pq.read_metadata(path.absolute()).num_rows  # absolute: pyarrow expands a leading "~"
     except Exception as error:  # pyarrow's ArrowInvalid, OSError: the file is not the Parquet it was
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise damaged(folder, reason[:120], path) from error
@@ -279,7 +279,7 @@ def _check_files_rows(folder: Path, manifest: Manifest) -> None:
     """Every row belongs to a file of the manifest, and each file's used rows are 0..rows-1 once each."""
     import pyarrow.dataset as pa_dataset
 
-    paths = [str(folder / shard) for shard in manifest.shards]
+    paths = [str((folder / shard).absolute()) for shard in manifest.shards]  # pyarrow expands a leading "~"
     table = pa_dataset.dataset(paths, format="parquet").to_table(columns=["file", "row", "problem"])
     files = table.column("file").to_numpy()
     rows = table.column("row").to_numpy()

@@ -32,7 +32,9 @@ class Results:
     manifest: Manifest
 
     def _dataset(self) -> pa_dataset.Dataset:
-        return pa_dataset.dataset([str(self.folder / shard) for shard in self.manifest.shards], format="parquet")
+        # absolute: pyarrow expands a leading "~" (a folder ./~/r named as typed would be read from $HOME/r)
+        return pa_dataset.dataset([str((self.folder / shard).absolute()) for shard in self.manifest.shards],
+                                  format="parquet")
 
     def used_rows(self, columns: list[str]) -> pa.Table:
         """`columns` of the used rows, in data-set order (file by file, row by row)."""

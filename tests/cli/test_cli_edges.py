@@ -425,3 +425,15 @@ def test_a_warning_during_a_progress_bar_gets_a_line_of_its_own(checkpoint, tmp_
     assert main(["evaluate", "--model", str(checkpoint("ours")), "--data", str(data), "--json"]) == 0
     err = capsys.readouterr().err
     assert re.search(r"[\r\n]results are not kept between runs: the cache folder .* folder that can be\n", err), err
+
+
+def test_an_output_beside_a_quoted_tilde_data_path_is_still_the_data_file(tmp_path, monkeypatch, capsys):
+    """`--data '~/d.csv'` (quoted: read from home) with `--out ~/d.csv` (the shell's): the same-file guard looked for
+    ./~/d.csv, passed, and the output replaced the data set."""
+    from explainer.cli.common import check_output_file
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "d.csv").write_text("text,label\na,pos\n")
+    with pytest.raises(SystemExit):
+        check_output_file(str(tmp_path / "d.csv"), "~/d.csv")
+    assert "is the --data file" in capsys.readouterr().err

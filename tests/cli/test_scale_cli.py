@@ -198,3 +198,24 @@ def test_markers_on_the_engine_says_which_rows_were_read_only_in_part(tmp_path, 
     code, _, err = run(markers, ["--model", str(checkpoint("ours")), "--data", str(folder), "--out",
                                  str(tmp_path / "out"), "--no-forced-effect"], capsys)
     assert code == 0 and "1 row holds more tokens than" in err and "first on line 4)" in err, err
+
+
+def test_a_quoted_tilde_out_is_read_back_from_where_it_was_written(shard_folder, tmp_path, checkpoint, capsys,
+                                                                   monkeypatch):
+    """`--out '~/r'`: the folder was made at ./~/r, as typed, but pyarrow wrote its shards under $HOME/r ("Failed to
+    open local file"), and the results were read back from $HOME/r (another run's, printed as this one's)."""
+    home, work = tmp_path / "home", tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    model = ["--model", str(checkpoint("ours"))]
+    code, _, err = run(evaluate, [*model, "--data", str(shard_folder), "--out", str(home / "r"),
+                                  "--beacon-threshold", "0.9"], capsys)  # another run's results at $HOME/r
+    assert code == 0, err
+    code, out, err = run(evaluate, [*model, "--data", str(shard_folder), "--out", "~/r"], capsys)
+    assert code == 0, err
+    assert (work / "~" / "r" / "manifest.json").is_file() and json.loads(out)["results"]["reused"] is False
+    assert open_results(work / "~" / "r").manifest.options["beacon_threshold"] is None
+    code, out, err = run(evaluate, [*model, "--data", str(shard_folder), "--out", "~/r"], capsys)  # checked, reused
+    assert code == 0 and json.loads(out)["results"]["reused"] is True, err
+    assert sorted(p.name for p in home.iterdir()) == ["r"]  # nothing of it written there

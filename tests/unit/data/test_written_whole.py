@@ -53,3 +53,19 @@ def test_a_piped_dev_stdout_passes_the_output_check_and_is_streamed_into(tmp_pat
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).parents[3])
     assert done.returncode == 0 and done.stdout == "line\n", done.stderr
+
+
+def test_an_output_file_that_is_the_shells_redirect_target_is_refused(tmp_path):
+    """`evaluate --predictions-out p.csv > p.csv`: the file was renamed over the shell's, and the JSON printed after
+    it went to the unlinked one. /dev/stdout itself stays written through."""
+    target = tmp_path / "p.csv"
+    script = f"from explainer.cli.common import check_output_file\ncheck_output_file({str(target)!r})\n"
+    with target.open("w") as redirect:
+        done = subprocess.run([sys.executable, "-c", script], stdout=redirect, stderr=subprocess.PIPE, text=True,
+                              timeout=60, cwd=Path(__file__).parents[3])
+    assert done.returncode == 2 and "is where this command prints" in done.stderr
+    other = tmp_path / "other.csv"
+    with target.open("w") as redirect:
+        done = subprocess.run([sys.executable, "-c", script.replace(str(target), str(other))], stdout=redirect,
+                              stderr=subprocess.PIPE, text=True, timeout=60, cwd=Path(__file__).parents[3])
+    assert done.returncode == 0, done.stderr
