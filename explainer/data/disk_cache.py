@@ -156,12 +156,16 @@ def model_fingerprint(bundle) -> str:
 
 def input_key(bundle, data) -> tuple:
     """What identifies a model's pass over a labelled file: its weights, the file's bytes, which columns were read,
-    how many rows survived, and how many tokens the model reads. Every per-data-set cache keys on all of it, and on
-    the data's cache_scope where it has one (a demo upload's entries are its session's alone)."""
+    how many rows survived, how many tokens the model reads, and how the reader reads them (READER_VERSION). Every
+    per-data-set cache keys on all of it, and on the data's cache_scope where it has one (a demo upload's entries
+    are its session's alone)."""
+    from explainer.data.labelled import READER_VERSION  # here: labelled.py is the larger module, loaded on use
+
     scope = getattr(data, "cache_scope", "")  # a results folder's inputs have none
     return (
         model_fingerprint(bundle), data.content_hash, data.text_column, data.label_column, len(data), bundle.max_length,
-        *((scope,) if scope else ()),  # absent otherwise: every entry keyed before keeps its key
+        *((scope,) if scope else ()),  # absent otherwise
+        f"reader {READER_VERSION}",  # the same bytes read another way are another input
     )
 
 

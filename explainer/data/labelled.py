@@ -53,6 +53,9 @@ _INT = re.compile(r"[+-]?\d+(\.0*)?")  # "1" and "1.0" (pandas writes integer la
 # A missing label as text: pandas' astype(str) writes "nan" (and "None", "<NA>"), R writes "NA", Excel "#N/A".
 # Read as missing (the row skipped and named) unless the model has a label of that name.
 MISSING_WORDS = frozenset({"nan", "na", "n/a", "#n/a", "none", "null", "<na>"})
+# Bump when the same bytes are read as other rows, texts or labels: every per-data-set cache keys on it
+# (disk_cache.input_key), so results of the earlier reading miss (2: a tab-delimited .csv keeps CSV quoting).
+READER_VERSION = 2
 NEVER_NAMES = frozenset({"nan", "#n/a", "<na>"})  # missing words no one names a class (pandas, Excel)
 # What a file that is not text starts with: named, since "not UTF-8: byte 0x8b" sends the user the wrong way.
 _BINARY_KINDS = (
