@@ -19,7 +19,9 @@ from explainer.attribution.options import UNRELIABLE, AttributionOptions, enumer
 from explainer.attribution.registry import METHODS, REGISTRY, title
 from explainer.attribution.result import Attribution, Computed
 from explainer.capture.encoding import InputError
+from explainer.capture.validation import check_tau
 from explainer.loading.bundle import ModelBundle
+from explainer.models import uses_beacons
 
 MethodProgress = Callable[[int, int, str], None]  # (done, total, method) after each method
 T = TypeVar("T")
@@ -46,7 +48,10 @@ def attribute(
     # a method that reads no baseline builds none: saliency with baseline "mask" failed on a tokenizer without a
     # mask token, for a token it never uses
     dense = REGISTRY[method].dense
-    tau = None if dense else tau
+    # checked as trace checks it (1.5 or NaN ran silently); kept only where it is read: a method that runs the model
+    # as it is, of a model with beacons (an Attribution's tau says at which tau it ran)
+    tau = check_tau(tau)
+    tau = None if dense or not uses_beacons(bundle.model.config) else tau
     prepared = prepare(bundle, text, options.baseline if "baseline" in REGISTRY[method].reads else "zero",
                        dense=dense, tau=tau)
     label, logits = target_of(bundle, prepared, target)

@@ -524,6 +524,8 @@ def _batch_rows(batch) -> Iterator[tuple[dict | None, str | None]]:
         for index in range(batch.num_rows):
             try:
                 (row,) = batch.slice(index, 1).to_pylist()
+            except UnicodeDecodeError:  # a ValueError too: a string column holding bytes that are not UTF-8
+                yield None, "a string that is not valid UTF-8 (UnicodeDecodeError)"
             except (OverflowError, ValueError) as error:  # its words quote the value: the type alone is said
                 yield None, (f"a value Python cannot represent ({type(error).__name__}: a date, time or number out "
                              "of range)")

@@ -585,5 +585,10 @@ def test_attention_rollout_reads_the_model_at_the_tau_it_is_given(bundle):
             assert dense.tau is None
             np.testing.assert_allclose(dense.scores, attribute(loaded, text, "saliency").scores, atol=1e-6)
         assert differed, "tau changed no text's rollout: the test shows nothing"
+        for odd in (1.5, float("nan"), -0.1):  # refused as trace refuses it, not run in silence
+            with pytest.raises(InputError, match="beacon threshold must be a number from 0 to 1"):
+                attribute(loaded, CORPUS[0], "rollout", tau=odd)
+        plain = bundle("bert")  # no beacons: the tau reads nothing and is not recorded as if it had
+        assert attribute(plain, CORPUS[0], "rollout", tau=0.5).tau is None
     finally:
         loaded.model.config.beacon_threshold = saved

@@ -780,6 +780,18 @@ def test_a_parquet_value_python_cannot_hold_costs_its_row_not_the_file(column):
     assert line == 2 and "a value Python cannot represent" in reason and str(2**62) not in reason
 
 
+def test_a_parquet_string_that_is_not_utf8_is_said_so():
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    note = pa.array([b"ok", b"\xff\xfe", b"x"], pa.binary()).view(pa.string())  # bytes no writer validated
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"text": ["good", "bad", "fine"], "label": [1, 0, 1], "note": note}), buffer)
+    data = read_dataset(buffer.getvalue(), filename="d.parquet", label_names=("neg", "pos"))
+    assert data.texts == ("good", "fine") and data.problems == ((2, "a string that is not valid UTF-8 "
+                                                                     "(UnicodeDecodeError)"),)
+
+
 def test_ids_of_a_model_whose_names_are_integers_shifted_are_read_as_ids_in_every_format():
     """Names "1".."5" (yelp_review_full's layout) and a file of ids 0-4: 0 is no name, so every integer is an id,
     as text (CSV) or as a number (JSONL); a per-value rule read 1 as the name "1" (id 0) and shifted the rest."""
