@@ -104,7 +104,7 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
     # was written as typed, to ./~/r; read back from home, another run's results there were printed as this one's
     results = open_results(Path(out).absolute())
     common.report_skipped(results.problems())  # line by line, as a file run lists them (with the file, of several)
-    for note in results.notes():  # as a file read directly says them
+    for note in results.notes(text_column_named=job.text_column is not None):  # as a file read directly says them
         print(f"note: {note}", file=sys.stderr)
     return results, reused
 

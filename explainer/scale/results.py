@@ -71,9 +71,11 @@ class Results:
             )
         )
 
-    def notes(self) -> tuple[str, ...]:
+    def notes(self, text_column_named: bool = False) -> tuple[str, ...]:
         """The notes on how the files were read (data_notes) that labelled_data would give, without reading every
-        row: the manifest, and the distinct labels only where they were read as ids."""
+        row: the manifest, and the distinct labels only where they were read as ids. `text_column_named`: this run
+        named the text column the results were read from (a folder whose run guessed it, reused: no note that it
+        was guessed, which told the user to name the column they had just named)."""
         manifest = self.manifest
         used: tuple[int, ...] = ()
         if manifest.labels_by_id:
@@ -82,7 +84,8 @@ class Results:
         sketch = LabelledData(texts=(), labels=used, label_names=manifest.label_names, extra={}, problems=(),
                               source=str(self.folder), content_hash=manifest.input_hash,
                               text_column=manifest.text_column, label_column=manifest.label_column,
-                              labels_by_id=manifest.labels_by_id, text_column_guessed=manifest.text_column_guessed)
+                              labels_by_id=manifest.labels_by_id,
+                              text_column_guessed=manifest.text_column_guessed and not text_column_named)
         return data_notes(sketch)
 
     def labelled_data(self) -> LabelledData:

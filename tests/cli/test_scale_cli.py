@@ -219,3 +219,18 @@ def test_a_quoted_tilde_out_is_read_back_from_where_it_was_written(shard_folder,
     code, out, err = run(evaluate, [*model, "--data", str(shard_folder), "--out", "~/r"], capsys)  # checked, reused
     assert code == 0 and json.loads(out)["results"]["reused"] is True, err
     assert sorted(p.name for p in home.iterdir()) == ["r"]  # nothing of it written there
+
+
+def test_naming_the_column_a_reused_run_guessed_drops_the_note_to_name_it(tmp_path, checkpoint, capsys):
+    """A folder whose run guessed the text column "body", reused by `--text-column body`, still said "name it
+    (--text-column)"."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for part in range(2):
+        (folder / f"p{part}.csv").write_text("body,label\na fine warm film,pos\na dull flat film,neg\n")
+    argv = ["--model", str(checkpoint("ours")), "--data", str(folder), "--out", str(tmp_path / "out")]
+    code, _, err = run(evaluate, argv, capsys)
+    assert code == 0 and "the texts were read from column 'body'" in err, err
+    code, out, err = run(evaluate, [*argv, "--text-column", "body"], capsys)
+    assert code == 0 and json.loads(out)["results"]["reused"] is True, err
+    assert "the texts were read from column" not in err
