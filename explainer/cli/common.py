@@ -497,8 +497,9 @@ def check_output_file(path: str | Path, data: str | Path | None = None) -> Path:
         fail(f"cannot write to {file}: {file.parent} is a file")
     from explainer.data.folders import is_output_stream, names_standard_stream
 
-    if is_output_stream(file) and not names_standard_stream(file):  # `--out p.csv > p.csv`: renamed over the
-        # shell's file, the JSON printed after it went to one no longer there (/dev/stdout is written through)
+    if file.is_file() and is_output_stream(file) and not names_standard_stream(file):  # `--out p.csv > p.csv`:
+        # renamed over the shell's file, the JSON printed after it went to one no longer there (/dev/stdout is
+        # written through, a device such as /dev/null in place)
         fail(f"{file} is where this command prints (its stdout or stderr is redirected there): give another file "
              "name")
     if file.exists() and not file.is_file():  # a device, pipe or socket (/dev/stdout piped): opened and written as

@@ -69,3 +69,13 @@ def test_an_output_file_that_is_the_shells_redirect_target_is_refused(tmp_path):
         done = subprocess.run([sys.executable, "-c", script.replace(str(target), str(other))], stdout=redirect,
                               stderr=subprocess.PIPE, text=True, timeout=60, cwd=Path(__file__).parents[3])
     assert done.returncode == 0, done.stderr
+
+
+def test_dev_null_stays_an_output_when_stdout_goes_there_too(tmp_path):
+    """`evaluate --predictions-out /dev/null > /dev/null` discards both: a device is written in place, nothing is
+    renamed over it."""
+    script = "from explainer.cli.common import check_output_file\ncheck_output_file('/dev/null')\n"
+    with open(os.devnull, "w") as discard:
+        done = subprocess.run([sys.executable, "-c", script], stdout=discard, stderr=subprocess.PIPE, text=True,
+                              timeout=60, cwd=Path(__file__).parents[3])
+    assert done.returncode == 0, done.stderr
