@@ -16,6 +16,8 @@ Each row also carries the medians of both and ours' median edits.
 
 from __future__ import annotations
 
+import math
+
 import statistics
 import sys
 import time
@@ -91,28 +93,34 @@ def _methods(examples) -> dict[str, int]:
 
 def rows_for(case: str, measured: dict[str, Any], share_target: float) -> list[dict[str, Any]]:
     extra = {key: measured[key] for key in ("examples", "median_edit_count", "methods_found")}
-    share = result(
+    def value(key: str) -> float:  # None (every row refused): not measured, null; 0 stays 0 (a null ratio)
+        found = measured[key]
+        return math.nan if found is None else float(found)
+
+    # The values as measured: clamped to 1e-9, a reference share of 0 read 1e-09 with a ratio of a billion.
+    met = measured["found_share"] is not None and measured["found_share"] >= share_target
+    share = {**result(
         case=case,
         metric=f"share with a flip (ours: <= {MAX_EDITS} word edits; reference: 1 removal)",
-        ours=max(measured["found_share"] or 0.0, 1e-9),  # None: every row refused
-        reference=max(measured["reference_found_share"], 1e-9),
+        ours=value("found_share"),
+        reference=value("reference_found_share"),
         reference_name=REFERENCE_NAME,
         target=f"ours >= {share_target:.0%}",
-        meets=(measured["found_share"] or 0.0) >= share_target,
-    )
+        meets=met,
+    ), "meets": met}  # the target is on ours alone: met also where the reference found none (no ratio)
     # Passes and seconds are reported beside the reference, as the issue asks, with no target of their own.
     passes = untargeted_result(
         case=case,
         metric="forward passes per text (median)",
-        ours=measured["median_forward_passes"] or 1e-9,
-        reference=measured["reference_median_forward_passes"] or 1e-9,
+        ours=value("median_forward_passes"),
+        reference=value("reference_median_forward_passes"),
         reference_name=REFERENCE_NAME,
     )
     seconds = untargeted_result(
         case=case,
         metric="seconds for all texts",
-        ours=max(measured["ours_seconds"], 1e-9),
-        reference=max(measured["reference_seconds"], 1e-9),
+        ours=value("ours_seconds"),
+        reference=value("reference_seconds"),
         reference_name=REFERENCE_NAME,
     )
     return [{**row, **extra} for row in (share, passes, seconds)]

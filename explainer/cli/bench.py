@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from explainer.bench import NAMES, UnknownBench, run_bench
@@ -19,6 +20,17 @@ def _positive(value: str) -> int:
     return number
 
 
+MAX_THREADS = 256  # past it torch overflowed (a traceback) or ran thousands of threads on a few cores
+
+
+def _threads(value: str) -> int:
+    number = _positive(value)
+    if number > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, got {number} (this machine has "
+                                         f"{os.cpu_count() or 1} cores)")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m explainer bench",
@@ -31,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
                    "little), attribution at most 3 (a call takes seconds to minutes); map, scale, serve, pages and "
                    "counterfactuals time whole runs and take no repeats")
     p.add_argument("--quick", action="store_true", help="fewer repeats and smaller cases (for tests)")
-    p.add_argument("--threads", type=_positive, default=None,
+    p.add_argument("--threads", type=_threads, default=None,
                    help="torch.set_num_threads before running (default: torch's own, one per core)")
     return p
 
@@ -43,8 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from explainer.bench.common import BenchOptions, format_table  # torch: only once a bench runs
 
+    from explainer.data.labelled import DatasetError
+
     options = BenchOptions(repeats=args.repeats, quick=args.quick, threads=args.threads)
-    data = run_bench(args.name, options)  # a known name: checked above
+    try:
+        data = run_bench(args.name, options)  # a known name: checked above
+    except DatasetError as error:  # a data file named by EXPLAINER_SST2_DEV or _TRAIN that cannot be read
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(data, indent=2))
     else:

@@ -217,3 +217,21 @@ def test_a_bad_repeat_count_is_named(capsys, value, said):
     with pytest.raises(SystemExit) as stop:  # "x" said "invalid _positive value"
         main(["capture", "--repeats", value])
     assert stop.value.code == 2 and f"--repeats: {said}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["4096", "99999999999999999999"])
+def test_a_thread_count_past_the_limit_is_refused(capsys, value):
+    """99999999999999999999 ended in torch's "Overflow when unpacking long long" traceback; 4096 ran for minutes."""
+    with pytest.raises(SystemExit) as stop:
+        main(["capture", "--threads", value])
+    assert stop.value.code == 2 and "--threads: must be at most 256" in capsys.readouterr().err
+
+
+def test_an_unreadable_data_file_named_by_the_environment_is_one_line(capsys, tmp_path, monkeypatch):
+    """EXPLAINER_SST2_DEV naming an empty file ended in a DatasetError traceback."""
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    monkeypatch.setenv("EXPLAINER_SST2_DEV", str(empty))
+    assert main(["batch", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1, err

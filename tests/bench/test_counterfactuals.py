@@ -76,3 +76,15 @@ def test_missing_sst2_is_skipped_with_a_note(files, tmp_path):
         BenchOptions(repeats=1, quick=True), bundle=tiny, challenge=challenge, sst2=tmp_path / "absent.tsv"
     )
     assert len(data["results"]) == 3 and "absent.tsv" in data["skipped"][0]
+
+
+def test_a_reference_that_found_no_flip_is_zero_with_no_ratio_and_ours_still_meets():
+    """The reference's share 0 was clamped to 1e-09: "reference": 1e-09, "ratio": 999999999.99."""
+    measured = {"examples": 2, "median_edit_count": 1, "methods_found": {}, "found_share": 1.0,
+                "reference_found_share": 0.0, "median_forward_passes": 7, "reference_median_forward_passes": 5,
+                "ours_seconds": 0.5, "reference_seconds": 0.25}
+    share, passes, seconds = counterfactuals_bench.rows_for("case", measured, 0.8)
+    assert share["reference"] == 0.0 and share["ratio"] is None and share["meets"] is True
+    assert passes["ratio"] == pytest.approx(7 / 5) and seconds["ratio"] == pytest.approx(2.0)
+    refused = counterfactuals_bench.rows_for("case", {**measured, "found_share": None}, 0.8)[0]
+    assert refused["ours"] is None and refused["meets"] is False  # every row refused: not measured, not met
