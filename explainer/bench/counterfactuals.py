@@ -17,7 +17,6 @@ Each row also carries the medians of both and ours' median edits.
 from __future__ import annotations
 
 import math
-
 import statistics
 import sys
 import time

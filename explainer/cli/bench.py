@@ -54,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {UnknownBench.for_name(args.name)}", file=sys.stderr)
         return 2
     from explainer.bench.common import BenchOptions, format_table  # torch: only once a bench runs
-
     from explainer.data.labelled import DatasetError
 
     options = BenchOptions(repeats=args.repeats, quick=args.quick, threads=args.threads)
