@@ -68,11 +68,11 @@ def _clean(text: str) -> str:
 
 def bench_rows(count: int, data: Path | None = None) -> tuple[list[tuple[str, int]], str]:
     """`count` distinct (text, label) rows, and where they came from: SST-2 train's sentences, each once, then (past
-    its 67,349) copies of them with one word replaced by a word drawn from the whole file, seeded; else sentences
-    generated from the demo texts. Distinct, because the map searches and lays out repeated rows once while the
-    predictions it is measured against run every row; of SST-2's lengths, because the map's search and layout cost
-    the same per row whatever its length while a prediction costs more for a longer text (joining two sentences
-    made the reference dearer). Shuffled (seeded), so that any slice or prefix holds the same mix."""
+    its 66,978 distinct ones) copies of them with one word replaced by a word drawn from the whole file, seeded;
+    else sentences generated from the demo texts. Distinct, because the map searches and lays out repeated rows once
+    while the predictions it is measured against run every row; of SST-2's lengths, because the map's search and
+    layout cost the same per row whatever its length while a prediction costs more for a longer text (joining two
+    sentences made the reference dearer). Shuffled (seeded), so that any slice or prefix holds the same mix."""
     path = data if data is not None else default_data()
     rng = random.Random(0)
     if path.is_file():

@@ -16,7 +16,8 @@ local run's seconds (Ray's overhead on one machine at most 25 %), and the Ray dr
 size is at most 1.2 x its peak at the smallest (flat in the row count).
 
 Data: SST-2 train sentences with their labels (explainer.bench.map.bench_rows: distinct rows, shuffled, past
-SST-2's 67,349 copies with one word replaced, so every size holds the same mix; else generated from the demo texts),
+SST-2's 66,978 distinct sentences copies with one word replaced, so every size holds the same mix; else generated
+from the demo texts),
 written as 4 CSV shards to a temporary folder. Model: the shipped default model.
 """
 

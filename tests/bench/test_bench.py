@@ -118,6 +118,11 @@ def test_result_row_shape_ratio_and_meets():
     json.loads(json.dumps(data))
     table = format_table(data)
     assert "demo" in table and "0.500" in table and "yes" in table
+    counted = result(case="c", metric="bytes", ours=1088002, reference=53533845, reference_name="r", target="t",
+                     meets=True)  # whole counts as they are: 1088002 read 1088000.0 beside its exact count
+    assert (counted["ours"], counted["reference"]) == (1088002.0, 53533845.0)
+    assert result(case="c", metric="s", ours=1.23456789, reference=1, reference_name="r", target="t",
+                  meets=True)["ours"] == 1.23457
 
 
 def test_a_side_not_measured_is_null_and_meets_nothing():
