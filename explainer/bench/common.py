@@ -37,6 +37,12 @@ class BenchOptions:
     def effective_repeats(self) -> int:
         return min(self.repeats, 3) if self.quick else self.repeats
 
+    @property
+    def server_env(self) -> dict[str, str]:
+        """The environment of an app server a bench starts: --threads reached this process's torch alone, so the
+        `machine` line named a thread count the measured server did not run with (torch reads OMP_NUM_THREADS)."""
+        return {} if self.threads is None else {"OMP_NUM_THREADS": str(self.threads)}
+
 
 # ---------------------------------------------------------------------------------------------- machine
 

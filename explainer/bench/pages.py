@@ -58,7 +58,9 @@ def run(options: BenchOptions) -> dict[str, Any]:
     tokenizer = load_model(model, device="cpu").tokenizer
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="explainer-pages-") as scratch:
-        with app_server(Path(scratch) / "app") as app, app_server(Path(scratch) / "floor", script=FLOOR) as floor:
+        env = options.server_env
+        with app_server(Path(scratch) / "app", env) as app, app_server(Path(scratch) / "floor", env,
+                                                                        script=FLOOR) as floor:
             run_sessions(app.url, [(model, [("", "Warm-up: the server's first visit.")])], timeout_s=600)
             # The floor's first run is cold too (a 2-15 % slower visit): warmed, untimed, so no page is held to it.
             run_sessions(floor.url, [(None, [("?tokens=17&seed=999", "")])], timeout_s=600)

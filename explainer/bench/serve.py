@@ -211,7 +211,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="explainer-serve-") as scratch:
         cold_failures = 0
         for index in range(cold_rounds):  # the import race: 8 first visits on a fresh server
-            with app_server(Path(scratch) / f"cold-{index}") as server:
+            with app_server(Path(scratch) / f"cold-{index}", options.server_env) as server:
                 sessions = [(None, [("", f"Cold visitor {i} liked the film.")]) for i in range(SESSIONS)]
                 visits = [v for s in run_sessions(server.url, sessions, timeout_s=300) for v in s]
                 cold_failures += sum(v.exception or v.first_figure_s is None for v in visits)
@@ -219,7 +219,7 @@ def run(options: BenchOptions) -> dict[str, Any]:
                            ours=cold_failures, reference=cold_rounds * SESSIONS, reference_name="visits",
                            target="no failed visit", meets=cold_failures == 0))
 
-        with app_server(Path(scratch) / "load") as server:
+        with app_server(Path(scratch) / "load", options.server_env) as server:
             models = _models()
             # Every model loaded and every page run once before any timing: a first load is no page's latency.
             warm_up = [(m, [(p, f"Warm-up visit to {p or 'overview'}.") for p in PAGES]) for m in models]

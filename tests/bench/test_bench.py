@@ -240,3 +240,30 @@ def test_an_unreadable_data_file_named_by_the_environment_is_one_line(capsys, tm
     assert main(["batch", "--quick"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def test_the_app_servers_a_bench_starts_get_its_thread_count():
+    """--threads reached the bench's own torch alone: pages and serve measured servers with torch's default."""
+    import contextlib
+
+    from explainer.bench import app_driver, pages, serve
+    from explainer.bench.common import BenchOptions
+
+    assert BenchOptions(threads=1).server_env == {"OMP_NUM_THREADS": "1"} and BenchOptions().server_env == {}
+    seen = []
+
+    class Started(Exception):
+        pass
+
+    @contextlib.contextmanager
+    def app_server(cache_dir, env=None, *args, **kwargs):  # records what the bench starts a server with, then stops
+        seen.append(dict(env or {}))
+        raise Started
+        yield
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app_driver, "app_server", app_server)
+        for bench in (pages, serve):
+            with pytest.raises(Started):
+                bench.run(BenchOptions(threads=1, quick=True))
+    assert seen == [{"OMP_NUM_THREADS": "1"}] * 2
