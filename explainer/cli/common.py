@@ -435,20 +435,24 @@ class _BarProgress:
         self.desc, self.unit = desc, unit
         self.bar: Any = None
 
-    def _drawn(self, total: int | None = None) -> Any:
-        if self.bar is None:  # with its total, else tqdm draws "0text" first
+    def _drawn(self, total: int | None = None, bar_format: str | None = None) -> Any:
+        if self.bar is None:  # with its total (or a stage's format), else tqdm draws "0text" first
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(desc=self.desc, unit=self.unit, total=total, file=sys.stderr)
+            self.bar = tqdm(desc=self.desc, unit=self.unit, total=total, file=sys.stderr, bar_format=bar_format)
         return self.bar
 
     def __call__(self, done: int, total: int) -> None:
         bar = self._drawn(total)
+        bar.bar_format = None  # counts again, after a stage drawn before any (see stage)
         bar.total = total
         bar.update(done - bar.n)
 
     def stage(self, text: str) -> None:
-        self._drawn().set_description_str(f"{self.desc}: {text}")
+        bar = self._drawn(bar_format="{desc}")  # nothing counted yet: the step's name alone, not "0text [...]"
+        if bar.total is None:
+            bar.bar_format = "{desc}"
+        bar.set_description_str(f"{self.desc}: {text}")
 
 
 @contextmanager

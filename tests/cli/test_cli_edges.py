@@ -228,7 +228,12 @@ def test_a_progress_bar_is_drawn_only_once_there_is_progress_to_show(capsys):
     assert capsys.readouterr().err == ""
     with progress_bar("map", "text") as progress:
         progress.stage("Projecting 9 points with PCA…")
-    assert "map: Projecting 9 points with PCA…" in capsys.readouterr().err
+    drawn = capsys.readouterr().err
+    assert "map: Projecting 9 points with PCA…" in drawn and "0text" not in drawn
+    with progress_bar("map", "text") as progress:  # a stage, then counts
+        progress.stage("Reading…")
+        progress(4, 8)
+    assert "4/8" in capsys.readouterr().err
     with progress_bar("map", "text") as progress:
         progress(9, 9)  # a map's cached vectors: all done at once
     drawn = capsys.readouterr().err
