@@ -45,13 +45,13 @@ def attribute(
     if method not in REGISTRY:
         raise InputError(f"Unknown method '{method}': choose one of {', '.join(METHODS)}")
     compute = REGISTRY[method].function()
-    # a method that reads no baseline builds none: saliency with baseline "mask" failed on a tokenizer without a
-    # mask token, for a token it never uses
     dense = REGISTRY[method].dense
     # checked as trace checks it (1.5 or NaN ran silently); kept only where it is read: a method that runs the model
     # as it is, of a model with beacons (an Attribution's tau says at which tau it ran)
     tau = check_tau(tau)
     tau = None if dense or not uses_beacons(bundle.model.config) else tau
+    # a method that reads no baseline builds none: saliency with baseline "mask" failed on a tokenizer without a
+    # mask token, for a token it never uses
     prepared = prepare(bundle, text, options.baseline if "baseline" in REGISTRY[method].reads else "zero",
                        dense=dense, tau=tau)
     label, logits = target_of(bundle, prepared, target)

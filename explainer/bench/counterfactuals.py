@@ -92,11 +92,13 @@ def _methods(examples) -> dict[str, int]:
 
 def rows_for(case: str, measured: dict[str, Any], share_target: float) -> list[dict[str, Any]]:
     extra = {key: measured[key] for key in ("examples", "median_edit_count", "methods_found")}
-    def value(key: str) -> float:  # None (every row refused): not measured, null; 0 stays 0 (a null ratio)
+
+    def value(key: str) -> float:
+        """As measured (clamped to 1e-9, a reference share of 0 read 1e-09 with a ratio of a billion): None (every
+        row refused) is not measured, null; 0 stays 0, with a null ratio."""
         found = measured[key]
         return math.nan if found is None else float(found)
 
-    # The values as measured: clamped to 1e-9, a reference share of 0 read 1e-09 with a ratio of a billion.
     met = measured["found_share"] is not None and measured["found_share"] >= share_target
     share = {**result(
         case=case,

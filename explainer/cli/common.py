@@ -449,9 +449,7 @@ class _BarProgress:
         bar.update(done - bar.n)
 
     def stage(self, text: str) -> None:
-        bar = self._drawn(bar_format="{desc}")  # nothing counted yet: the step's name alone, not "0text [...]"
-        if bar.total is None:
-            bar.bar_format = "{desc}"
+        bar = self._drawn(bar_format="{desc}")  # drawn first: the step's name alone, not "0text [...]"
         bar.set_description_str(f"{self.desc}: {text}")
 
 

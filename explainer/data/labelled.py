@@ -47,15 +47,15 @@ EXTENSIONS = {
 PARQUET_BATCH = 4096  # rows per Parquet record batch read: bounds memory on large files
 SAMPLE_ROWS = 1000  # records read ahead to detect columns and labels before the first row is yielded
 MAX_BARE_ID = 10_000  # bare integer labels name ids 0..the largest: one stray 3000000 must not ask for 3M names
+# Bump when the same bytes are read as other rows, texts or labels: every per-data-set cache keys on it
+# (disk_cache.input_key), so results of the earlier reading miss (2: a tab-delimited .csv keeps CSV quoting).
+READER_VERSION = 2
 CHUNK = 1 << 20  # bytes per read in the hashing / UTF-8 pass
 BOM = codecs.BOM_UTF8
 _INT = re.compile(r"[+-]?\d+(\.0*)?")  # "1" and "1.0" (pandas writes integer labels as floats next to NaN)
 # A missing label as text: pandas' astype(str) writes "nan" (and "None", "<NA>"), R writes "NA", Excel "#N/A".
 # Read as missing (the row skipped and named) unless the model has a label of that name.
 MISSING_WORDS = frozenset({"nan", "na", "n/a", "#n/a", "none", "null", "<na>"})
-# Bump when the same bytes are read as other rows, texts or labels: every per-data-set cache keys on it
-# (disk_cache.input_key), so results of the earlier reading miss (2: a tab-delimited .csv keeps CSV quoting).
-READER_VERSION = 2
 NEVER_NAMES = frozenset({"nan", "#n/a", "<na>"})  # missing words no one names a class (pandas, Excel)
 # What a file that is not text starts with: named, since "not UTF-8: byte 0x8b" sends the user the wrong way.
 _BINARY_KINDS = (
