@@ -207,7 +207,8 @@ def timed_result(
 
 
 def report(bench: str, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The whole output of one bench, exactly the report shape of docs/architecture.md (Benchmarks)."""
+    """The whole output of one bench, the report shape of docs/architecture.md (Benchmarks); a bench may add
+    "skipped" or "runs" to it."""
     return {"bench": bench, "machine": machine(), "results": list(results)}
 
 
