@@ -112,7 +112,10 @@ def plural(count: int, word: str) -> str:
 
 def code_span(text: str) -> str:
     """`text` as a Markdown code span whatever it holds: fenced by one backtick more than its longest run of them,
-    padded with a space where it starts or ends with one (CommonMark)."""
+    padded with a space where it starts or ends with one (CommonMark). Line breaks become spaces, as CommonMark
+    shows them in a code span anyway: a blank line would end the paragraph, and the span with it, and what
+    followed (a file named "x\n\n<img onerror=...>") would be read as HTML."""
+    text = re.sub(r"\r\n|[\r\n]", " ", text)
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"

@@ -178,3 +178,14 @@ def test_a_label_that_could_be_misread_in_a_sentence_is_quoted():
     assert quoted_label("0") == "'0'" and quoted_label("-1") == "'-1'" and quoted_label("Negative ") == "'Negative '"
     with pytest.raises(InputError, match=r"the model's labels are 'Negative ', ' Positive'$"):
         label_index(("Negative ", " Positive"), "neutral")
+
+
+def test_a_code_span_holds_its_line_breaks():
+    """A blank line inside ended the paragraph and the span with it: "x\\n\\n<img onerror>" became live HTML."""
+    from markdown_it import MarkdownIt
+
+    from explainer.views.text import code_span
+
+    for text in ("x\n\n<img src=x onerror=alert(1)>", "x\r\n\r\n<img src=x>", "x\r\r<img src=x>"):
+        html = MarkdownIt("commonmark").render(f"before {code_span(text)} after")
+        assert "<img" not in html and html.count("<code>") == 1 and "after</p>" in html, html
