@@ -57,7 +57,8 @@ def parse_swaps(spec: str | Mapping[str, str] | Iterable[tuple[str, str]] | None
             what = "nothing" if not old_words else f"{len(old_words)} words ({pieces}{marks})"
             raise InputError(f"Swap '{shown}': the word to replace must be one word, not {what}")
         swaps.append((rule_key(old_words[0].text), " ".join(new.split())))  # as typed ("so-so", "meh!"), spaces one
-    return tuple(swaps)
+    # once each, first place kept: "good->bad" typed 200 times was listed 200 times under the search's results
+    return tuple(dict.fromkeys(swaps))
 
 
 @lru_cache(maxsize=1)

@@ -59,3 +59,9 @@ def test_typographic_apostrophes_meet_the_rules():
 
     assert rule_key("Don\u2019t") == "don't" and parse_swaps("isn\u2019t->is") == (("isn't", "is"),)
     assert rules(())[rule_key("DON\u2019T")] == ["do"]
+
+
+def test_a_swap_typed_twice_is_kept_once_in_its_first_place():
+    """"good->bad," typed 200 times (a link) was listed 200 times under the results: 35 lines of one swap."""
+    assert parse_swaps("good->bad, " * 200 + "dull->sharp, GOOD->bad") == (("good", "bad"), ("dull", "sharp"))
+    assert parse_swaps([("good", "bad"), ("good", "fine"), ("good", "bad")]) == (("good", "bad"), ("good", "fine"))
