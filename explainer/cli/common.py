@@ -193,6 +193,19 @@ def text_argument(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def named_path(text: str) -> str:
+    """argparse type of a path option: an empty one is refused. Path("") is the current folder: `--out "$OUT"` with
+    OUT unset wrote a trained model, or a map, into whatever folder the command ran in."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give a path")
+    return text
+
+
+def named_folder(text: str) -> Path:
+    """named_path, as a Path."""
+    return Path(named_path(text))
+
+
 def unit_interval(text: str) -> float:
     """argparse type: a number from 0 to 1 (thresholds)."""
     try:
@@ -746,6 +759,7 @@ def offered_data_name(raw: str) -> str:
     """--data as parsed. Under EXPLAINER_DEMO a path to a file the demo offers becomes the name it is offered by,
     so outputs and messages call it as the app does (a relative path was printed as typed, the absolute one renamed);
     anything else stays as given, for data_argument to take or refuse."""
+    named_path(raw)  # "" read the current folder, "is a folder"
     demo = _demo()
     if demo is None:
         return raw

@@ -33,6 +33,7 @@ from explainer.cli.common import (
     json_object,
     load_cli_data,
     load_cli_model,
+    named_path,
     note_long_rows,
     print_json,
     refuse_unrelated_file,
@@ -69,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"generator to run: {', '.join(METHODS)} (repeatable; default: all)",
     )
     parser.add_argument("--swaps", default=None, help='extra lexicon swaps, e.g. "good->bad, not->"')
-    parser.add_argument("--out", default=None, help="--data: write one JSON line per example to this file")
+    parser.add_argument("--out", default=None, type=named_path,
+                        help="--data: write one JSON line per example to this file")
     add_column_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)

@@ -29,6 +29,7 @@ from explainer.cli.common import (
     first_line_passes,
     load_cli_data,
     load_cli_model,
+    named_path,
     note_long_rows,
     note_unused_tau,
     offered_model,
@@ -59,13 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_arguments(parser)
     parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
     add_batch_size(parser)
-    parser.add_argument("--predictions-out", default=None, help="write per-example predictions to this CSV file")
+    parser.add_argument("--predictions-out", default=None, type=named_path,
+                        help="write per-example predictions to this CSV file")
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute predictions instead of reading the cache (with --out, a folder that already "
                         "holds finished results is refused: a run into it reuses them)")
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     parser.add_argument("--sweep-tau", action="store_true", help="accuracy vs compute over tau 0..1 (cached)")
-    parser.add_argument("--out", default=None, help="write a results folder (Parquet shards + manifest.json) here")
+    parser.add_argument("--out", default=None, type=named_path,
+                        help="write a results folder (Parquet shards + manifest.json) here")
     add_allow_pickle(parser)
     add_engine_arguments(parser)
     return parser

@@ -30,6 +30,7 @@ from explainer.cli.common import (
     fail,
     load_cli_data,
     load_cli_model,
+    named_path,
     names_shards,
     note_long_rows,
     note_unused_tau,
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--beacon-threshold", type=unit_interval, default=None, help="tau (default: the model's own)")
     add_batch_size(parser)
-    parser.add_argument("--out", required=True, help="folder for points.parquet, neighbours.parquet and the CSV")
+    parser.add_argument("--out", required=True, type=named_path,
+                        help="folder for points.parquet, neighbours.parquet and the CSV")
     parser.add_argument("--json", action="store_true", help="print a JSON summary (the default and only format)")
     add_allow_pickle(parser)
     add_engine_arguments(parser)

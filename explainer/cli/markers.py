@@ -23,6 +23,7 @@ from explainer.cli.common import (
     fail,
     load_cli_data,
     load_cli_model,
+    named_path,
     names_shards,
     note_long_rows,
     print_json,
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m explainer markers", description=describe(__doc__))
     parser.add_argument("--model", default=None, help=MODEL_HELP)
     add_data_arguments(parser)
-    parser.add_argument("--out", required=True, help="folder for marker_dictionary.json and .csv")
+    parser.add_argument("--out", required=True, type=named_path, help="folder for marker_dictionary.json and .csv")
     parser.add_argument("--top-tokens", type=at_least_one, default=DictionaryOptions.top_tokens,
                         help=f"tokens listed per marker, most routed first (default {DictionaryOptions.top_tokens})")
     parser.add_argument("--examples", type=at_least_one, default=DictionaryOptions.examples,

@@ -21,18 +21,22 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"{folder} is not a model folder")
     try:
         metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        odd = implausible(metrics)  # NaN or -5 as an accuracy was written into the card as "nan"
     except FileNotFoundError:
         fail(f"{folder} has no metrics.json: the card is rendered from the metrics a training run here writes "
              "(python -m explainer train); a model trained elsewhere has its own card, if any")
     except (OSError, ValueError) as error:
         fail(f"cannot read {folder / 'metrics.json'}: {error}")
-    if (odd := implausible(metrics)) is not None:  # NaN or -5 as an accuracy was written into the card as "nan"
+    except RecursionError:  # a value nested thousands deep: past json's limit, or implausible's
+        fail(f"cannot read {folder / 'metrics.json'}: its values are nested too deep")
+    if odd is not None:
         fail(f"{folder / 'metrics.json'} holds {odd}: was it written by explainer.train?")
     try:
         write_card(folder, folder.resolve().name, metrics)  # titled as train titles it: "." by its folder
     except KeyError as error:
         fail(f"{folder / 'metrics.json'} lacks what a model card needs ({error}): was it written by explainer.train?")
-    except (TypeError, ValueError, AttributeError) as error:  # a value of another type: "high", null, a list
+    # a value of another type ("high", null, a list), or a number no run writes (0 rows, an integer of 400 digits)
+    except (TypeError, ValueError, AttributeError, ZeroDivisionError, OverflowError) as error:
         fail(f"{folder / 'metrics.json'} holds a value of the wrong kind for a model card ({error}): was it written "
              "by explainer.train?")
     except OSError as error:
@@ -49,7 +53,9 @@ def implausible(metrics: Any, where: str = "") -> str | None:
     if isinstance(metrics, dict):
         for key, value in metrics.items():
             place = f"{where}.{key}" if where else str(key)
-            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            # an int is finite however long (math.isfinite(10**400) raised OverflowError)
+            number = (isinstance(value, int) and not isinstance(value, bool)
+                      or isinstance(value, float) and math.isfinite(value))
             if key in SHARES and number and not 0 <= value <= 1:
                 return f"{place} = {value}, not a share from 0 to 1"
             if key in SHARES and isinstance(value, bool):  # `true` rendered as an accuracy of 1.0000

@@ -22,6 +22,7 @@ from explainer.cli.common import (
     encoded_text,
     fail,
     load_cli_model,
+    named_path,
     note_unused_tau,
     offered_model,
     print_json,
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path-token", type=int, default=None,
                         help="the markers section's reasoning path of one token, from 0 with special tokens "
                         "(default: every token)")
-    parser.add_argument("--out", required=True, help="the HTML file to write")
+    parser.add_argument("--out", required=True, type=named_path, help="the HTML file to write")
     parser.add_argument("--app-url", default=DEFAULT_APP_URL,
                         help=f"where the live app runs, http(s) (for the link back; default {DEFAULT_APP_URL})")
     parser.add_argument("--json", action="store_true", help="print a JSON summary (the default and only format)")

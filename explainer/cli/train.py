@@ -16,10 +16,27 @@ import shutil
 import sys
 from pathlib import Path
 
-from explainer.cli.common import at_least_one, describe, fail, refuse_link_to_nothing, unit_interval, writing_to
+from explainer.cli.common import (
+    at_least_one,
+    describe,
+    fail,
+    named_folder,
+    named_path,
+    refuse_link_to_nothing,
+    unit_interval,
+    writing_to,
+)
 from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
 from explainer.data.folders import not_a_folder
-from explainer.training.settings import RETROFIT_ONLY, TOKENIZER_FILES, TrainSettings, settings_problems
+from explainer.training.settings import (
+    REPLACED,
+    RETROFIT_ONLY,
+    STAGE,
+    TOKENIZER_FILES,
+    TrainSettings,
+    ignored_settings,
+    settings_problems,
+)
 
 LABEL_NAMES = ("negative", "positive")
 
@@ -56,10 +73,12 @@ SETTING_HELP = {
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSettings]:
     parser = argparse.ArgumentParser(prog="python -m explainer train", description=describe(__doc__))
-    parser.add_argument("--data", required=True, help="training file (CSV, TSV or JSONL with text and label; labels "
+    parser.add_argument("--data", required=True, type=named_path,
+                        help="training file (CSV, TSV or JSONL with text and label; labels "
                         "negative/positive or 0/1)")
-    parser.add_argument("--eval", required=True, help="dev file: picks the checkpoint and the beacon threshold")
-    parser.add_argument("--out", required=True, type=Path,
+    parser.add_argument("--eval", required=True, type=named_path,
+                        help="dev file: picks the checkpoint and the beacon threshold")
+    parser.add_argument("--out", required=True, type=named_folder,
                         help="folder to write the model into (a model already there is replaced once training "
                         "has finished; a folder holding files of a model's names that are no model's is refused)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
@@ -67,7 +86,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     parser.add_argument("--limit", type=at_least_one, default=None,
                         help="train on the first N rows only (smoke tests; default: every row)")
     parser.add_argument(
-        "--tokenizer", type=Path, default=None,
+        "--tokenizer", type=named_folder, default=None,
         help="reuse the tokenizer saved in this folder (e.g. a shipped model's) instead of training one: "
         "training a WordPiece vocabulary is not bit-reproducible, everything after it is, given --seed",
     )
@@ -93,10 +112,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     retrofit_only = [f"--{name.replace('_', '-')}" for name in RETROFIT_ONLY
                      if getattr(settings, name) != getattr(defaults, name)]
     if retrofit_only and not settings.backbone:  # ignored in silence, yet listed on the card as if used
-        *others, last = retrofit_only
-        named = f"{', '.join(others)} and {last}" if others else last
-        parser.error(f"{named} {'is' if len(retrofit_only) == 1 else 'are'} for a --backbone "
+        parser.error(f"{_listed(retrofit_only)} {'is' if len(retrofit_only) == 1 else 'are'} for a --backbone "
                      "retrofit: training from scratch has no LoRA adapters and no base")
+    for flags, why in ignored_settings(settings, reused_tokenizer=args.tokenizer is not None):
+        print(f"note: {_listed(flags)} {'shapes' if len(flags) == 1 else 'shape'} nothing in this run ({why}): the "
+              "card leaves them out", file=sys.stderr)
     if settings.backbone and args.tokenizer is not None:  # a retrofit reads with its base's tokenizer: it was
         # ignored, yet recorded in metrics.json as the tokenizer used
         parser.error("--tokenizer is for training from scratch: a --backbone model reads with its base's tokenizer")
@@ -107,10 +127,20 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
         # the model's config names its base: by a relative path it loaded only from the folder it was trained in (a
         # known base's name stays a name, or its published SHA-256 would no longer be found by it)
         settings = dataclasses.replace(settings, backbone=str(folder.resolve()))
+    if reserved := [part for part in args.out.absolute().parts if part in (STAGE, REPLACED)]:
+        # another run's working folder: the two runs moved and removed each other's files
+        parser.error(f"--out {args.out} lies in a folder named {reserved[0]}, the name a training run gives its "
+                     "working folder inside --out: give another folder")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} is {not_a_folder(args.out)}: give a folder")
     refuse_link_to_nothing(args.out, args.out)
     return args, settings
+
+
+def _listed(flags: list[str]) -> str:
+    """"--a", "--a and --b", "--a, --b and --c"."""
+    *others, last = flags
+    return f"{', '.join(others)} and {last}" if others else last
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     from explainer.loading.bundle import checked_device, default_device
     from explainer.loading.retrofit import checked_base_config
     from explainer.owner import OWNER, claim, running_owner
-    from explainer.training.finalize import STAGE, not_a_model, put_in_place
+    from explainer.training.finalize import not_a_model, put_in_place
     from explainer.training.loop import SCRATCH_POSITIONS, TrainingDiverged
 
     if args.threads:
@@ -166,12 +196,33 @@ def main(argv: list[str] | None = None) -> None:
     try:
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True) if args.tokenizer else None
     except (OSError, ValueError) as error:
+        if "trust_remote_code" in str(error):  # transformers' advice to pass it: code this command never runs
+            fail(f"--tokenizer {args.tokenizer}: its config names tokenizer code of its own (auto_map), which is "
+                 "never run: give a folder with a standard saved tokenizer")
         fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there ({error})")
+    if tokenizer is not None and not getattr(tokenizer, "is_fast", False):  # load_model refuses it after training
+        fail(f"--tokenizer {args.tokenizer}: not a fast tokenizer (no tokenizer.json): character offsets need one")
+    if tokenizer is not None and not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):
+        # a tokenizer_config.json alone builds a tokenizer of special tokens: every word [UNK], found only once
+        # the trained model was loaded back
+        fail(f"--tokenizer {args.tokenizer}: its tokenizer has no vocabulary (a tokenizer_config.json without "
+             "tokenizer.json or vocab.txt): every word would read as unknown")
     positions = SCRATCH_POSITIONS
     read_from = [args.tokenizer] if args.tokenizer else []  # folders training reads: never its --out
     if settings.backbone:
         try:
-            base = backbones.resolve(settings.backbone, settings.backbone_sha256 or None)
+            base = backbones.locate(settings.backbone)
+            expected = settings.backbone_sha256 or backbones.KNOWN_SHA256.get(settings.backbone)
+            weights = base / backbones.WEIGHTS
+            if not expected:  # resolve's "No SHA-256 recorded" named no option to give one with
+                fail(f"--backbone {settings.backbone}: give the SHA-256 of its {backbones.WEIGHTS} with "
+                     f"--backbone-sha256 (`sha256sum {weights}`): a base is used only once its weights are verified")
+            if not settings.backbone_sha256:
+                backbones.verify(base, expected)  # the published digest: a mismatch is a damaged install
+            elif (actual := backbones.sha256_of(weights)) != expected.lower():
+                # verify's "the file is corrupt ... reinstall" blamed the base for a digest mistyped
+                fail(f"--backbone-sha256 {expected} is not the SHA-256 of {weights} ({actual}): check the digest "
+                     "given, or the folder")
             positions = int(checked_base_config(base).max_position_embeddings)
             read_from.append(base)  # where the base was found (a name such as all-MiniLM-L6-v2 is no folder)
         except (BackboneError, OSError, ValueError) as error:
@@ -191,6 +242,9 @@ def main(argv: list[str] | None = None) -> None:
         fail(refusal)
     if args.out.resolve() in {Path(path).resolve() for path in read_from}:
         fail(f"--out {args.out} is the folder training reads from (--backbone or --tokenizer): choose another")
+    if Path(args.data).resolve() == Path(args.eval).resolve():  # said, not refused: a smoke test may want it
+        print(f"note: --eval is the training file {args.data}: the checkpoint and tau are picked, and the card's "
+              "dev figures measured, on rows the model trained on", file=sys.stderr)
     # Trained in a folder inside --out (the same file system, so each file is renamed in) and moved in at the end:
     # a run that fails or is killed leaves the model that was there (a half-trained one in --out loaded as
     # finished, with no tau chosen).
@@ -251,6 +305,7 @@ def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, 
         log = train(texts, labels, LABEL_NAMES, settings, stage, dev_accuracy, device, progress, tokenizer)
 
     files = {"train": Path(args.data).name, "dev": Path(args.eval).name}  # the card names the data it learned
+    log = {**log, "device": device.type}  # the card says where it trained ("on this CPU" of a CUDA run)
     if args.tokenizer is not None:  # by its folder's name, as the data: the card says which tokenizer, not where
         log = {**log, "tokenizer_from": args.tokenizer.resolve().name}
     if len(texts) < usable:  # --limit: the card says of how many rows (only then: the shipped cards stay as they are)

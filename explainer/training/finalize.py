@@ -23,7 +23,7 @@ from explainer.models.adapter_io import ADAPTER_FILE
 from explainer.owner import OWNER
 from explainer.thought_beacon.beacons import DEFAULT_TAUS, has_beacons, sweep
 from explainer.training.model_card import write_card, write_metrics
-from explainer.training.settings import TOKENIZER_FILES
+from explainer.training.settings import REPLACED, TOKENIZER_FILES
 
 # The thresholds tau is chosen from: the sweep's grid without its ends (tau 0 is the dense model, evaluated on its
 # own; at tau 1 every MLP is skipped but where a gate saturates to exactly 1.0).
@@ -39,8 +39,6 @@ MODEL_FILES = ("config.json", "model.safetensors", ADAPTER_FILE, "pytorch_model.
                "training_log.json", "README.md")
 
 
-STAGE = ".training"  # the folder inside --out a run trains in; the finished model is moved out of it
-REPLACED = ".replaced"  # the folder inside --out the old model's files wait in while the new ones move in
 TRAINED_HERE = ("thought_beacon", "thought_beacon_bert")  # the model types train writes
 
 
@@ -59,10 +57,11 @@ def not_a_model(out: Path) -> str | None:
             value = json.loads(config.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             value = None
-        if not (isinstance(value, dict) and "model_type" in value):
+        if not (isinstance(value, dict) and isinstance(value.get("model_type"), str)):  # null: "a None model"
             return f"--out {out} holds a config.json that is not a model's: choose another folder"
         if value["model_type"] not in TRAINED_HERE:
-            return (f"--out {out} holds a {value['model_type']} model, which train does not write: choose another "
+            kind = value["model_type"] if len(value["model_type"]) <= 40 else value["model_type"][:40] + "…"
+            return (f"--out {out} holds a {kind!r} model, which train does not write: choose another "
                     "folder (it would be replaced)")
         return None
     # a folder without a model: its tokenizer files are someone's own too, and a saved tokenizer would replace them
@@ -172,7 +171,8 @@ def finalize(
     """Evaluate the checkpoint in `out` as shipped: pick tau on dev (ThoughtBeacon), evaluate dev and every
     challenge capability, and write metrics.json and the model card (titled `title`, else by `out`'s name).
     Rerunnable on a shipped folder. Returns the metrics written."""
-    bundle = load_model(out, device=device)
+    bundle = load_model(out.absolute(), device=device)  # as written: "~/y" (quoted) was made at ./~/y, and
+    # load_model, reading "~" as home, looked for /root/y
     config = bundle.model.config
     metrics: dict = {"training": training}
     if (out / ADAPTER_FILE).is_file():

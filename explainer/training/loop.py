@@ -207,7 +207,8 @@ def fit(
             if progress:
                 losses = {"loss": out.loss.item(), **{k: v.item() for k, v in terms.items()}}
                 progress(step, total_steps, losses)
-            stopped_early = time.monotonic() > deadline
+            # only a step short of the plan is a stop: a run whose last step ends past the limit ran every step
+            stopped_early = step < total_steps and time.monotonic() > deadline
             if step % eval_every == 0 or step == total_steps or stopped_early:
                 model.eval()
                 if not all(torch.isfinite(p).all() for p in trainable):  # the step's update overflowed

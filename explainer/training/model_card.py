@@ -8,11 +8,13 @@ produced; nothing is typed."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from explainer.training.settings import RETROFIT_ONLY
+from explainer.training.settings import RETROFIT_ONLY, SCRATCH_ONLY, THOUGHT_BEACON_ONLY
 from explainer.views.text import code_span, markdown_literal  # a name with a backtick or <img> reached HTML raw
 
 
@@ -37,10 +39,9 @@ def _replace(path: Path, text: str) -> None:
 
 
 # Settings that only shape the ThoughtBeacon model; a baseline card leaves them out.
-OURS_ONLY = {"num_markers", "marker_temperature", "beacon_sparsity", "marker_confidence", "marker_balance"}
+OURS_ONLY = set(THOUGHT_BEACON_ONLY)
 MARKERS_ONLY = {"marker_temperature", "marker_confidence", "marker_balance"}  # of those, the markers' alone
-# Settings that shape only the from-scratch encoder (a retrofit's base fixes them); a retrofit card leaves them out.
-SCRATCH_ONLY = {"vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"}
+# A retrofit card leaves out the settings of the from-scratch encoder (its base fixes them).
 SCRATCH_UNUSED = {"backbone", *RETROFIT_ONLY}  # what a from-scratch card leaves out: no base, no LoRA
 
 
@@ -118,7 +119,7 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
         lines += ["", not_learned]
     lines += _challenge_table(metrics["challenge"])
     reused = training.get("tokenizer_from")  # --tokenizer: --vocab-size shaped nothing
-    hidden = set(SCRATCH_ONLY if retrofit else SCRATCH_UNUSED | ({"vocab_size"} if reused else set()))  # a copy
+    hidden = set(SCRATCH_ONLY) if retrofit else SCRATCH_UNUSED | ({"vocab_size"} if reused else set())  # copies
     if not ours:
         hidden |= OURS_ONLY
     if ours and not settings.get("num_markers", 1):  # --num-markers 0: the marker settings shaped nothing
@@ -280,8 +281,23 @@ def _challenge_table(challenge: dict[str, dict[str, float]]) -> list[str]:
         "",
         "| capability | n | accuracy |",
         "|---|---|---|",
-        *[f"| {name} | {figures['n']} | {figures['accuracy']:.3f} |" for name, figures in challenge.items()],
+        *[f"| {_capability(name)} | {_count(figures['n'])} | {figures['accuracy']:.3f} |"
+          for name, figures in challenge.items()],  # names as text: a hand-edited "<script>" or "|" stays text
     ]
+
+
+def _capability(name: str) -> str:
+    """A challenge capability's name for the card: as it is when it is words joined by single "_", "-" or spaces
+    (the shipped cards' "neutral_filler": no emphasis can start inside a word), else escaped as text (a hand-edited
+    "<script>" or a "|" that split the table's row)."""
+    return name if re.fullmatch(r"[A-Za-z0-9]+(?:[_ -][A-Za-z0-9]+)*", name) else markdown_literal(name)
+
+
+def _count(value: Any) -> int:
+    """A count from metrics.json (TypeError for anything else: "12<b>" went into the card as it was)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{value!r} is not a count")
+    return value
 
 
 def _scratch_training(metrics: dict[str, Any], ours: bool) -> str:
@@ -314,10 +330,14 @@ def _retrofit_training(metrics: dict[str, Any], ours: bool) -> str:
     training = metrics["training"]
     settings = training["settings"]
     stopped = " (stopped by its time limit)" if training.get("stopped_by_time_limit") else ""
-    epochs = training["steps"] * settings["batch_size"] / training["n_train"]
+    # steps over steps per epoch: the last batch of an epoch may be short (one epoch of 100 texts in batches of
+    # 64 is 2 steps, which steps x batch / rows called 1.28 epochs)
+    epochs = training["steps"] / math.ceil(training["n_train"] / settings["batch_size"])
+    device = training.get("device")  # recorded since 2026-12-07; the shipped cards' runs were on this machine's CPU
+    where = {None: "on this CPU", "cpu": "on CPU", "cuda": "on a CUDA GPU"}.get(device, f"on {code_span(str(device))}")
     command = f"python -m explainer train --backbone {_base_name(settings['backbone'])} --arch {settings['arch']} ..."
     return (
-        code_span(command) + " on this CPU: "
+        code_span(command) + f" {where}: "
         f"{training['steps']} steps{stopped} of {settings['batch_size']} {_rows(metrics)} drawn from "
         f"{_train_file(metrics)} ({_trained_rows(metrics)}), i.e. about {epochs:.2f} "
         "epochs; checkpoint chosen on dev accuracy "
@@ -413,4 +433,4 @@ def _limitations(metrics: dict[str, Any], ours: bool, retrofit: bool) -> str:
 
 def _weakest(challenge: dict[str, dict[str, float]], count: int = 2) -> str:
     ranked = sorted(challenge.items(), key=lambda item: item[1]["accuracy"])[:count]
-    return ", ".join(f"{name} ({figures['accuracy']:.0%})" for name, figures in ranked)
+    return ", ".join(f"{_capability(name)} ({figures['accuracy']:.0%})" for name, figures in ranked)

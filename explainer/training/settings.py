@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")  # what a saved fast tokenizer has
+STAGE = ".training"  # the folder inside --out a run trains in; the finished model is moved out of it
+REPLACED = ".replaced"  # the folder inside --out the old model's files wait in while the new ones move in
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,30 @@ class TrainSettings:
 
 
 RETROFIT_ONLY = ("backbone_sha256", "lora_rank", "lora_alpha")  # settings only a --backbone run reads
+# Settings that shape only the from-scratch encoder (a retrofit's base fixes them).
+SCRATCH_ONLY = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")
+# Settings that shape only a ThoughtBeacon model (a baseline has no markers and no beacons).
+THOUGHT_BEACON_ONLY = ("num_markers", "marker_temperature", "beacon_sparsity", "marker_confidence", "marker_balance")
+
+
+def ignored_settings(settings: TrainSettings, reused_tokenizer: bool = False) -> list[tuple[list[str], str]]:
+    """The settings moved from their defaults that shape nothing in this run, each group with why (empty when every
+    setting given is read): twins trained with one command line but --arch, say, pass the markers' settings to the
+    baseline too. They were ignored without a word; the card leaves them out, metrics.json keeps them as given.
+    (A retrofit's settings given to a from-scratch run are refused instead: see `train`.)"""
+    defaults = TrainSettings()
+
+    def moved(names: tuple[str, ...]) -> list[str]:
+        return [f"--{name.replace('_', '-')}" for name in names if getattr(settings, name) != getattr(defaults, name)]
+
+    groups = []
+    if settings.backbone and (flags := moved(SCRATCH_ONLY)):
+        groups.append((flags, "a --backbone retrofit has its base's size and vocabulary"))
+    if not settings.backbone and reused_tokenizer and (flags := moved(("vocab_size",))):
+        groups.append((flags, "--tokenizer reuses a tokenizer, with its own vocabulary"))
+    if settings.arch == "baseline" and (flags := moved(THOUGHT_BEACON_ONLY)):
+        groups.append((flags, "a baseline has no thought markers and no beacons"))
+    return groups
 
 
 def settings_problems(settings: TrainSettings) -> list[str]:

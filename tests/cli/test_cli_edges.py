@@ -443,3 +443,19 @@ def test_an_output_beside_a_quoted_tilde_data_path_is_still_the_data_file(tmp_pa
     with pytest.raises(SystemExit):
         check_output_file(str(tmp_path / "d.csv"), "~/d.csv")
     assert "is the --data file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, argv", [
+    ("map", ["--data", "d.csv", "--out", ""]), ("markers", ["--data", "d.csv", "--out", ""]),
+    ("evaluate", ["--data", "d.csv", "--out", ""]), ("evaluate", ["--data", "d.csv", "--predictions-out", ""]),
+    ("counterfactual", ["--data", "d.csv", "--out", ""]), ("report", ["--text", "x", "--out", ""]),
+    ("evaluate", ["--data", ""]),
+])
+def test_an_empty_path_is_refused_before_any_work(name, argv, tmp_path, capsys, monkeypatch):
+    """Path("") is the current folder: `map --out "$OUT"` with OUT unset wrote its files there, `markers` and
+    `evaluate` called it "--out ." and `counterfactual --out ""` wrote nothing without a word."""
+    import importlib
+
+    monkeypatch.chdir(tmp_path)
+    code, _, err = outcome(importlib.import_module(f"explainer.cli.{name}"), argv, capsys)
+    assert code == 2 and "is empty: give a path" in err and list(tmp_path.iterdir()) == []

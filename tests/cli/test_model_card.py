@@ -98,3 +98,21 @@ def test_a_linked_card_is_replaced_not_written_through(tmp_path):
 def test_a_number_no_run_writes_is_refused_not_written_into_the_card(tmp_path, capsys, edit, said):
     """NaN, -5 or 1.5 as an accuracy exited 0 with "nan" or "-500.0%" in the card (a CLI probe)."""
     assert said in refused_edit(tmp_path, capsys, edit)
+
+
+@pytest.mark.parametrize("edit, said", [
+    # no rows in a retrofit: ZeroDivisionError; an accuracy of 401 digits: OverflowError in the plausibility check
+    (lambda m: (m["training"].update(n_train=0), m["training"]["settings"].update(backbone="foo")),
+     "holds a value of the wrong kind for a model card"),
+    (lambda m: m["dev"].update(accuracy=10**400), "dev.accuracy = 1000"),
+])
+def test_a_number_that_broke_the_renderer_is_one_line_not_a_traceback(tmp_path, capsys, edit, said):
+    assert said in refused_edit(tmp_path, capsys, edit)
+
+
+def test_values_nested_too_deep_are_one_line_not_a_traceback(tmp_path, capsys):
+    """json.loads raised RecursionError, which the command did not catch."""
+    (tmp_path / "metrics.json").write_text('{"training": ' + "[" * 5000 + "]" * 5000 + "}")
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path)])
+    assert exit_info.value.code == 2 and "its values are nested too deep" in capsys.readouterr().err

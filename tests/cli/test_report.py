@@ -273,7 +273,7 @@ def test_an_output_that_is_not_a_report_or_not_a_file_is_refused(checkpoint, tmp
     os.mkfifo(pipe)
     base = ["--model", str(checkpoint("bert")), "--text", "a fine film", "--pages", "overview"]
     for out, said in ((notes, "exists and is not a report this tool wrote"), (pipe, "not a regular file"),
-                      ("", "an output file name is empty"),  # was "--out . is a folder"
+                      ("", "argument --out: is empty: give a path"),  # was "--out . is a folder"
                       (f"{tmp_path}/new/", "names a folder (it ends with /)")):
         with pytest.raises(SystemExit) as exit_:
             main([*base, "--out", str(out)])

@@ -131,12 +131,21 @@ def test_a_folder_as_data_is_refused_without_other_commands_advice(tmp_path, cap
      (["--device", "cuda:7"], "--device cuda:7: not a device this machine has"),  # emptied --out, then failed
      (["--device", "foo"], "--device foo: not a device this machine has (no device type of that name: use cpu,"),
      (["--device", "meta"], "--device meta: not a device this machine has"),  # holds no numbers: failed later
-     (["--device", "mps"], "--device mps: not a device this machine has")],  # torch's error: 55 lines, cut to 1
+     (["--device", "mps"], "--device mps: not a device this machine has"),  # torch's error: 55 lines, cut to 1
+     # a tokenizer_config.json alone: every word [UNK], trained to the end, then refused as it was loaded back
+     (["--tokenizer", "config-only"], "--tokenizer config-only: its tokenizer has no vocabulary"),
+     # "No SHA-256 recorded ... cannot verify its weights" named no option; a mistyped digest blamed the base
+     (["--backbone", "bare-base"], "model.safetensors with --backbone-sha256 (`sha256sum "),
+     (["--backbone", "bare-base", "--backbone-sha256", "ab" * 32], f"--backbone-sha256 {'ab' * 32} is not the SHA")],
 )
 def test_a_run_that_cannot_start_leaves_the_model_in_out_alone(tmp_path, capsys, extra, complaint, monkeypatch):
     """These once emptied --out first, then ended in a traceback."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    (tmp_path / "config-only").mkdir()
+    (tmp_path / "config-only" / "tokenizer_config.json").write_text('{"tokenizer_class": "BertTokenizerFast"}')
+    (tmp_path / "bare-base").mkdir()
+    (tmp_path / "bare-base" / "model.safetensors").write_bytes(b"weights")
     out = tmp_path / "model"
     out.mkdir()
     for name in ("config.json", "model.safetensors", "metrics.json", "README.md"):
@@ -456,3 +465,48 @@ def test_an_out_folder_that_is_a_link_loop_is_refused_in_one_line(tmp_path, caps
     with pytest.raises(SystemExit):
         parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", str(tmp_path / "loop")])
     assert "loop is a link that leads nowhere (Too many levels of symbolic links)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("out, complaint", [
+    ("", "argument --out: is empty: give a path"),  # Path("") is ".": `--out "$OUT"`, OUT unset, wrote into the cwd
+    ("m/.training", "lies in a folder named .training, the name a training run gives its working folder"),
+    ("m/.replaced/x", "lies in a folder named .replaced"),  # another run's: the two moved each other's files
+])
+def test_an_empty_out_or_one_inside_a_run_s_working_folder_is_refused(tmp_path, capsys, monkeypatch, out, complaint):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--data", "t.tsv", "--eval", "d.tsv", "--out", out])
+    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_settings_that_shape_nothing_in_the_run_are_said(capsys):
+    """--arch baseline --num-markers 32 (twins trained with one command line), --vocab-size with --tokenizer and a
+    retrofit's --hidden-size were taken without a word, and metrics.json recorded them as if used."""
+    from explainer.cli.train import parse_args
+
+    parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--arch", "baseline", "--num-markers", "32",
+                "--beacon-sparsity", "0.5", "--tokenizer", "tok", "--vocab-size", "50"])
+    err = capsys.readouterr().err
+    assert "note: --num-markers and --beacon-sparsity shape nothing in this run (a baseline has no thought" in err
+    assert "note: --vocab-size shapes nothing in this run (--tokenizer reuses a tokenizer" in err
+    parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--backbone", "org/base", "--hidden-size", "32"])
+    assert "--hidden-size shapes nothing in this run (a --backbone retrofit has its base's" in capsys.readouterr().err
+    parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--num-markers", "32"])
+    assert capsys.readouterr().err == ""  # a ThoughtBeacon from scratch reads it
+
+
+def test_a_quoted_tilde_out_is_written_and_read_back_where_it_was_made(tmp_path, monkeypatch, capsys):
+    """`--out '~/y'`: the model was trained into ./~/y/.training, then loaded back from $HOME/y/.training (load_model
+    reads "~" as home): a traceback after the whole run, and an empty ./~ left. Also: --eval naming the training
+    file is said (its "dev" figures are training-set figures)."""
+    tiny_inputs(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    args = tiny_run(Path("."), "~/y", "baseline")
+    args[args.index("--eval") + 1] = "train.tsv"
+    train_main(args)
+    assert load_model(tmp_path / "~" / "y").label_names == ("negative", "positive")
+    assert not (tmp_path / "home").exists()
+    assert json.loads((tmp_path / "~" / "y" / "metrics.json").read_text())["training"]["device"] == "cpu"
+    assert "note: --eval is the training file train.tsv: the checkpoint and tau are picked" in capsys.readouterr().err

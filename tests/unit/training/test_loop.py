@@ -101,3 +101,22 @@ def test_settings_problems_is_empty_for_the_defaults_and_a_retrofit():
     assert settings_problems(TrainSettings(**TINY)) == []
     assert settings_problems(TrainSettings(backbone="some/base", hidden_size=0)) == []  # the base's sizes count
     assert len(settings_problems(TrainSettings(dropout=1.0, warmup_share=float("nan")))) == 2
+
+
+def test_a_run_that_ran_every_step_was_not_stopped_by_its_time_limit(tmp_path, monkeypatch):
+    """A limit passed during the last step said "Training stopped at its time limit after 4 steps" of 4 planned."""
+    from types import SimpleNamespace
+
+    import explainer.training.loop as loop
+
+    texts, labels = toy_data(64, seed=3)
+    clock = iter(range(0, 10**6, 120))  # two minutes a step: past a one-minute limit from the first step on
+    monkeypatch.setattr(loop, "time", SimpleNamespace(monotonic=lambda: next(clock)))  # the loop's clock alone
+    settings = TrainSettings(epochs=1, evals_per_epoch=1, max_steps=1, time_limit_minutes=1.0, **TINY)
+    log = train(texts, labels, ("negative", "positive"), settings, tmp_path, lambda m, t: 0.5, torch.device("cpu"),
+                tokenizer=fixed_tokenizer())
+    assert log["steps"] == log["planned_steps"] == 1 and log["stopped_by_time_limit"] is False
+    settings = TrainSettings(epochs=1, evals_per_epoch=1, max_steps=3, time_limit_minutes=1.0, **TINY)
+    log = train(texts, labels, ("negative", "positive"), settings, tmp_path / "cut", lambda m, t: 0.5,
+                torch.device("cpu"), tokenizer=fixed_tokenizer())
+    assert log["steps"] == 1 < log["planned_steps"] and log["stopped_by_time_limit"] is True  # a real stop

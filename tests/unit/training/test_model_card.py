@@ -222,3 +222,45 @@ def test_a_from_scratch_card_lists_no_retrofit_setting_and_credits_no_absent_mar
     assert "lora" not in card and "backbone" not in card
     assert "training routed the decision through attention, and the MLPs can be dropped" in card
     assert "thought markers, and" not in card
+
+
+def test_a_retrofit_card_counts_epochs_by_steps_and_says_where_it_trained():
+    """One epoch of 100 texts in batches of 64 (two steps, the second short) was "about 1.28 epochs", and every
+    retrofit card said "on this CPU", a CUDA run's too."""
+    from explainer.training.model_card import render_card
+
+    metrics = _shipped_metrics("sst2-minilm-baseline")
+    metrics["training"].update(n_train=100, steps=2, device="cuda")
+    metrics["training"]["settings"].update(batch_size=64)
+    card = render_card("mine", metrics)
+    assert "i.e. about 1.00 epochs" in card and "...` on a CUDA GPU: 2 steps" in card
+    metrics["training"]["device"] = "cpu"
+    assert " on CPU: 2 steps" in render_card("mine", metrics)
+
+
+def test_challenge_names_and_file_names_stay_text_in_the_card():
+    """A capability named "<script>" (or holding "|") went into the table and the Limitations raw, and a training
+    file named "x\\n\\n<img onerror>.tsv" closed its code span at the blank line: a live tag in README.md."""
+    from markdown_it import MarkdownIt
+
+    from explainer.training.model_card import render_card
+
+    metrics = _shipped_metrics("sst2-baseline")
+    metrics["challenge"] = {"<script>alert(1)</script>|x": {"n": 3, "accuracy": 0.0},
+                            "negation": {"n": 5, "accuracy": 1.0}}
+    metrics["training"]["data"] = {"train": "x\n\n<img src=x onerror=alert(2)>\n\n.tsv", "dev": "d\r\n\r\n<b>.tsv"}
+    html = MarkdownIt("commonmark").enable("table").render(render_card("mine", metrics))
+    assert "<script" not in html and "<img" not in html and "<b>" not in html, html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;|x") == 2  # the table's row (one cell) and Limitations
+    assert "<td>3</td>" in html
+
+
+def test_a_count_that_is_not_a_whole_number_is_refused():
+    import pytest
+
+    from explainer.training.model_card import render_card
+
+    metrics = _shipped_metrics("sst2-baseline")
+    metrics["challenge"] = {"negation": {"n": "3<b>", "accuracy": 0.5}}
+    with pytest.raises(TypeError):
+        render_card("mine", metrics)
