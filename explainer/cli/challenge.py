@@ -10,6 +10,7 @@ from explainer.cli.common import (
     at_least_one,
     fail,
     first_line_passes,
+    named_path,
     names_folder,
     refuse_special_file,
     refuse_unrelated_file,
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def out_file(raw: str) -> Path:
     """--out as a path; one ending in a slash names a folder (Path() drops the slash: "new/" wrote a file "new")."""
+    named_path(raw)  # "" is Path("."): "--out . is a folder"
     if names_folder(raw) and not Path(raw).is_dir():
         raise argparse.ArgumentTypeError(f"{raw} names a folder (it ends with /): give a file name ending in .csv")
     return Path(raw)

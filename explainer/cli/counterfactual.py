@@ -35,6 +35,7 @@ from explainer.cli.common import (
     load_cli_model,
     named_path,
     note_long_rows,
+    offered_data_name,
     print_json,
     refuse_unrelated_file,
     text_argument,
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", type=text_argument, help="the input text")
     source.add_argument(
-        "--data",
+        "--data", type=offered_data_name,
         help="labelled CSV, TSV, JSONL or Parquet file: search its misclassified rows (under EXPLAINER_DEMO: an "
         "offered data set's name)",
     )

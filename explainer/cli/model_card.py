@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 from typing import Any
 
-from explainer.cli.common import fail
+from explainer.cli.common import fail, named_folder
 from explainer.training.model_card import write_card
 
 
 def main(argv: list[str] | None = None) -> None:
     """Re-render a model folder's card, DIR/README.md, from DIR/metrics.json (the README is overwritten)."""
     parser = argparse.ArgumentParser(prog="python -m explainer model-card", description=main.__doc__)
-    parser.add_argument("folder", type=Path, help="the model folder: its metrics.json is read, its README.md written")
+    parser.add_argument("folder", type=named_folder,
+                        help="the model folder: its metrics.json is read, its README.md written")
     folder = parser.parse_args(argv).folder
     if not folder.is_dir():
         fail(f"{folder} is not a model folder")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -114,9 +115,6 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     if retrofit_only and not settings.backbone:  # ignored in silence, yet listed on the card as if used
         parser.error(f"{_listed(retrofit_only)} {'is' if len(retrofit_only) == 1 else 'are'} for a --backbone "
                      "retrofit: training from scratch has no LoRA adapters and no base")
-    for flags, why in ignored_settings(settings, reused_tokenizer=args.tokenizer is not None):
-        print(f"note: {_listed(flags)} {'shapes' if len(flags) == 1 else 'shape'} nothing in this run ({why}): the "
-              "card leaves them out", file=sys.stderr)
     if settings.backbone and args.tokenizer is not None:  # a retrofit reads with its base's tokenizer: it was
         # ignored, yet recorded in metrics.json as the tokenizer used
         parser.error("--tokenizer is for training from scratch: a --backbone model reads with its base's tokenizer")
@@ -127,18 +125,34 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
         # the model's config names its base: by a relative path it loaded only from the folder it was trained in (a
         # known base's name stays a name, or its published SHA-256 would no longer be found by it)
         settings = dataclasses.replace(settings, backbone=str(folder.resolve()))
-    if reserved := [part for part in args.out.absolute().parts if part in (STAGE, REPLACED)]:
-        # another run's working folder: the two runs moved and removed each other's files
-        parser.error(f"--out {args.out} lies in a folder named {reserved[0]}, the name a training run gives its "
-                     "working folder inside --out: give another folder")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} is {not_a_folder(args.out)}: give a folder")
     refuse_link_to_nothing(args.out, args.out)
+    if (working := _run_working_folder(args.out)) is not None:
+        # another run's: the two runs moved and removed each other's files
+        parser.error(f"--out {args.out} is or lies in {working}, a training run's working folder inside a model "
+                     "folder: give another folder")
+    for flags, why in ignored_settings(settings, reused_tokenizer=args.tokenizer is not None):  # after every refusal
+        one = len(flags) == 1
+        print(f"note: {_listed(flags)} {'shapes' if one else 'shape'} nothing in this run ({why}): the card leaves "
+              f"{'it' if one else 'them'} out", file=sys.stderr)
     return args, settings
 
 
+def _run_working_folder(out: Path) -> Path | None:
+    """The folder named STAGE or REPLACED that `out` is or lies in, where it is a run's (it holds a run's claim, or
+    sits in a model folder); None otherwise. A user's own ".training" elsewhere is no run's."""
+    from explainer.owner import OWNER  # light: no torch
+
+    resolved = out.resolve()  # "m/.training/../x" is m/x; a link into a run's stage is that stage
+    for folder in (resolved, *resolved.parents):
+        if folder.name in (STAGE, REPLACED) and ((folder / OWNER).exists() or (folder.parent / "config.json").exists()):
+            return folder
+    return None
+
+
 def _listed(flags: list[str]) -> str:
-    """"--a", "--a and --b", "--a, --b and --c"."""
+    """The flags in a sentence: --a; --a and --b; --a, --b and --c."""
     *others, last = flags
     return f"{', '.join(others)} and {last}" if others else last
 
@@ -194,19 +208,21 @@ def main(argv: list[str] | None = None) -> None:
         # transformers' own words for a folder without them: "You need to have sentencepiece or tiktoken installed"
         fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there (none of {', '.join(TOKENIZER_FILES)})")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True) if args.tokenizer else None
+        # trust_remote_code=False: an auto_map in its config asked "run the custom code? [y/N]", and ran it on "y"
+        tokenizer = (AutoTokenizer.from_pretrained(args.tokenizer, local_files_only=True, trust_remote_code=False)
+                     if args.tokenizer else None)
     except (OSError, ValueError) as error:
-        if "trust_remote_code" in str(error):  # transformers' advice to pass it: code this command never runs
-            fail(f"--tokenizer {args.tokenizer}: its config names tokenizer code of its own (auto_map), which is "
-                 "never run: give a folder with a standard saved tokenizer")
+        if "trust_remote_code" in str(error):  # transformers' advice to pass it: this command never does
+            fail(f"--tokenizer {args.tokenizer}: its config names tokenizer code of its own (auto_map), which this "
+                 "tool never runs: give a folder with a standard saved tokenizer")
         fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there ({error})")
     if tokenizer is not None and not getattr(tokenizer, "is_fast", False):  # load_model refuses it after training
         fail(f"--tokenizer {args.tokenizer}: not a fast tokenizer (no tokenizer.json): character offsets need one")
     if tokenizer is not None and not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):
         # a tokenizer_config.json alone builds a tokenizer of special tokens: every word [UNK], found only once
         # the trained model was loaded back
-        fail(f"--tokenizer {args.tokenizer}: its tokenizer has no vocabulary (a tokenizer_config.json without "
-             "tokenizer.json or vocab.txt): every word would read as unknown")
+        fail(f"--tokenizer {args.tokenizer}: its tokenizer has no words beyond its special tokens (a "
+             "tokenizer_config.json without tokenizer.json or vocab.txt, say): every word would read as unknown")
     positions = SCRATCH_POSITIONS
     read_from = [args.tokenizer] if args.tokenizer else []  # folders training reads: never its --out
     if settings.backbone:
@@ -215,8 +231,9 @@ def main(argv: list[str] | None = None) -> None:
             expected = settings.backbone_sha256 or backbones.KNOWN_SHA256.get(settings.backbone)
             weights = base / backbones.WEIGHTS
             if not expected:  # resolve's "No SHA-256 recorded" named no option to give one with
-                fail(f"--backbone {settings.backbone}: give the SHA-256 of its {backbones.WEIGHTS} with "
-                     f"--backbone-sha256 (`sha256sum {weights}`): a base is used only once its weights are verified")
+                fail(f"--backbone {settings.backbone}: give the SHA-256 its publisher lists for "
+                     f"{shlex.quote(str(weights))} with --backbone-sha256: a base is used only once its weights are "
+                     "verified")
             if not settings.backbone_sha256:
                 backbones.verify(base, expected)  # the published digest: a mismatch is a damaged install
             elif (actual := backbones.sha256_of(weights)) != expected.lower():
@@ -320,7 +337,8 @@ def _train_into(stage: Path, args, settings: TrainSettings, texts, labels, dev, 
 def _summary(out: Path, written: list[str], metrics: dict) -> str:
     """What train wrote, in plain lines (stdout): the folder, its files, and the dev figures its card quotes."""
     dev = metrics["dev"]
-    lines = [f"wrote {out}: {', '.join(written)}",
+    shown = out.absolute() if str(out).startswith("~") else out  # a quoted "~/y" is ./~/y, not home's y
+    lines = [f"wrote {shown}: {', '.join(written)}",
              f"dev: accuracy {dev['accuracy']:.4f}, macro-F1 {dev['macro_f1']:.4f} ({dev['n']} rows)"]
     if "beacon_threshold" in metrics:
         lines.append(f"beacon threshold tau {metrics['beacon_threshold']:.2f}: {dev['skip_rate']:.1%} of MLP "

@@ -147,7 +147,9 @@ def build_retrofit(settings: TrainSettings, label_names: Sequence[str]):
     )
     model.config.beacons_engaged = ours
     parameters = add_lora(model, settings.lora_rank, settings.lora_alpha, dropout=settings.dropout)
-    tokenizer = AutoTokenizer.from_pretrained(backbones.locate(settings.backbone), use_fast=True)
+    # never the folder's own code: an auto_map in its tokenizer_config.json asked "run the custom code? [y/N]"
+    tokenizer = AutoTokenizer.from_pretrained(backbones.locate(settings.backbone), use_fast=True,
+                                              trust_remote_code=False, local_files_only=True)
     return model, tokenizer, parameters
 
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from explainer.training.settings import RETROFIT_ONLY, SCRATCH_ONLY, THOUGHT_BEACON_ONLY
+from explainer.training.settings import MARKERS_ONLY, RETROFIT_ONLY, SCRATCH_ONLY, THOUGHT_BEACON_ONLY
 from explainer.views.text import code_span, markdown_literal  # a name with a backtick or <img> reached HTML raw
 
 
@@ -38,10 +38,8 @@ def _replace(path: Path, text: str) -> None:
         part.unlink(missing_ok=True)
 
 
-# Settings that only shape the ThoughtBeacon model; a baseline card leaves them out.
-OURS_ONLY = set(THOUGHT_BEACON_ONLY)
-MARKERS_ONLY = {"marker_temperature", "marker_confidence", "marker_balance"}  # of those, the markers' alone
-# A retrofit card leaves out the settings of the from-scratch encoder (its base fixes them).
+# A baseline card leaves out the ThoughtBeacon's settings (settings.THOUGHT_BEACON_ONLY), a retrofit card the
+# from-scratch encoder's (SCRATCH_ONLY: its base fixes them), and a from-scratch card these:
 SCRATCH_UNUSED = {"backbone", *RETROFIT_ONLY}  # what a from-scratch card leaves out: no base, no LoRA
 
 
@@ -121,9 +119,9 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
     reused = training.get("tokenizer_from")  # --tokenizer: --vocab-size shaped nothing
     hidden = set(SCRATCH_ONLY) if retrofit else SCRATCH_UNUSED | ({"vocab_size"} if reused else set())  # copies
     if not ours:
-        hidden |= OURS_ONLY
+        hidden |= set(THOUGHT_BEACON_ONLY)
     if ours and not settings.get("num_markers", 1):  # --num-markers 0: the marker settings shaped nothing
-        hidden |= MARKERS_ONLY
+        hidden |= set(MARKERS_ONLY)
     lines += [
         "",
         "## Training",
@@ -290,7 +288,9 @@ def _capability(name: str) -> str:
     """A challenge capability's name for the card: as it is when it is words joined by single "_", "-" or spaces
     (the shipped cards' "neutral_filler": no emphasis can start inside a word), else escaped as text (a hand-edited
     "<script>" or a "|" that split the table's row)."""
-    return name if re.fullmatch(r"[A-Za-z0-9]+(?:[_ -][A-Za-z0-9]+)*", name) else markdown_literal(name)
+    if re.fullmatch(r"[A-Za-z0-9]+(?:[_ -][A-Za-z0-9]+)*", name):
+        return name
+    return markdown_literal(re.sub(r"\r\n|[\r\n]", " ", name))  # a line break ended the table at its row
 
 
 def _count(value: Any) -> int:

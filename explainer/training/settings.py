@@ -49,6 +49,7 @@ RETROFIT_ONLY = ("backbone_sha256", "lora_rank", "lora_alpha")  # settings only 
 SCRATCH_ONLY = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")
 # Settings that shape only a ThoughtBeacon model (a baseline has no markers and no beacons).
 THOUGHT_BEACON_ONLY = ("num_markers", "marker_temperature", "beacon_sparsity", "marker_confidence", "marker_balance")
+MARKERS_ONLY = ("marker_temperature", "marker_confidence", "marker_balance")  # of those, the markers' alone
 
 
 def ignored_settings(settings: TrainSettings, reused_tokenizer: bool = False) -> list[tuple[list[str], str]]:
@@ -68,6 +69,8 @@ def ignored_settings(settings: TrainSettings, reused_tokenizer: bool = False) ->
         groups.append((flags, "--tokenizer reuses a tokenizer, with its own vocabulary"))
     if settings.arch == "baseline" and (flags := moved(THOUGHT_BEACON_ONLY)):
         groups.append((flags, "a baseline has no thought markers and no beacons"))
+    if settings.arch != "baseline" and settings.num_markers == 0 and (flags := moved(MARKERS_ONLY)):
+        groups.append((flags, "--num-markers 0: the model has no thought markers"))
     return groups
 
 

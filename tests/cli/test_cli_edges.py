@@ -449,7 +449,8 @@ def test_an_output_beside_a_quoted_tilde_data_path_is_still_the_data_file(tmp_pa
     ("map", ["--data", "d.csv", "--out", ""]), ("markers", ["--data", "d.csv", "--out", ""]),
     ("evaluate", ["--data", "d.csv", "--out", ""]), ("evaluate", ["--data", "d.csv", "--predictions-out", ""]),
     ("counterfactual", ["--data", "d.csv", "--out", ""]), ("report", ["--text", "x", "--out", ""]),
-    ("evaluate", ["--data", ""]),
+    ("evaluate", ["--data", ""]), ("counterfactual", ["--data", ""]), ("challenge", ["--out", ""]),
+    ("model_card", [""]),
 ])
 def test_an_empty_path_is_refused_before_any_work(name, argv, tmp_path, capsys, monkeypatch):
     """Path("") is the current folder: `map --out "$OUT"` with OUT unset wrote its files there, `markers` and

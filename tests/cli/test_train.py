@@ -133,9 +133,9 @@ def test_a_folder_as_data_is_refused_without_other_commands_advice(tmp_path, cap
      (["--device", "meta"], "--device meta: not a device this machine has"),  # holds no numbers: failed later
      (["--device", "mps"], "--device mps: not a device this machine has"),  # torch's error: 55 lines, cut to 1
      # a tokenizer_config.json alone: every word [UNK], trained to the end, then refused as it was loaded back
-     (["--tokenizer", "config-only"], "--tokenizer config-only: its tokenizer has no vocabulary"),
+     (["--tokenizer", "config-only"], "--tokenizer config-only: its tokenizer has no words beyond its special tokens"),
      # "No SHA-256 recorded ... cannot verify its weights" named no option; a mistyped digest blamed the base
-     (["--backbone", "bare-base"], "model.safetensors with --backbone-sha256 (`sha256sum "),
+     (["--backbone", "bare-base"], "bare-base/model.safetensors with --backbone-sha256: a base is used only once"),
      (["--backbone", "bare-base", "--backbone-sha256", "ab" * 32], f"--backbone-sha256 {'ab' * 32} is not the SHA")],
 )
 def test_a_run_that_cannot_start_leaves_the_model_in_out_alone(tmp_path, capsys, extra, complaint, monkeypatch):
@@ -469,21 +469,45 @@ def test_an_out_folder_that_is_a_link_loop_is_refused_in_one_line(tmp_path, caps
 
 @pytest.mark.parametrize("out, complaint", [
     ("", "argument --out: is empty: give a path"),  # Path("") is ".": `--out "$OUT"`, OUT unset, wrote into the cwd
-    ("m/.training", "lies in a folder named .training, the name a training run gives its working folder"),
-    ("m/.replaced/x", "lies in a folder named .replaced"),  # another run's: the two moved each other's files
+    ("m/.training", "is or lies in {m}/.training, a training run's working folder inside a model folder"),
+    ("m/.replaced/x", "is or lies in {m}/.replaced, a training run's"),  # the two runs moved each other's files
+    ("link/x", "is or lies in {m}/.training, a training run's"),  # a link into one
+    ("claimed/.training", "is or lies in {tmp}/claimed/.training, a training run's"),  # a run's claim in it
 ])
 def test_an_empty_out_or_one_inside_a_run_s_working_folder_is_refused(tmp_path, capsys, monkeypatch, out, complaint):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "m" / ".training").mkdir(parents=True)
+    (tmp_path / "m" / "config.json").write_text('{"model_type": "thought_beacon"}')
+    (tmp_path / "link").symlink_to(tmp_path / "m" / ".training")
+    (tmp_path / "claimed" / ".training").mkdir(parents=True)
+    (tmp_path / "claimed" / ".training" / "owner.json").write_text("{}")
+    before = sorted(tmp_path.rglob("*"))
     with pytest.raises(SystemExit) as exit_info:
         train_main(["--data", "t.tsv", "--eval", "d.tsv", "--out", out])
-    assert exit_info.value.code == 2 and complaint in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and complaint.format(m=tmp_path.resolve() / "m", tmp=tmp_path.resolve()) in err
+    assert sorted(tmp_path.rglob("*")) == before
 
 
-def test_settings_that_shape_nothing_in_the_run_are_said(capsys):
+def test_a_user_s_own_folder_named_like_a_run_s_working_folder_is_no_run_s(tmp_path, monkeypatch):
+    """Any ".training" in the path was refused as a run's, and "m/.training/.." (which is m) too."""
+    from explainer.cli.train import parse_args
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".training" / "proj").mkdir(parents=True)
+    (tmp_path / "m" / ".training").mkdir(parents=True)
+    (tmp_path / "m" / "config.json").write_text('{"model_type": "thought_beacon"}')
+    for out in (".training/proj/model", "m/.training/../n"):
+        args, _ = parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", out])
+        assert args.out == Path(out)
+
+
+def test_settings_that_shape_nothing_in_the_run_are_said(capsys, tmp_path, monkeypatch):
     """--arch baseline --num-markers 32 (twins trained with one command line), --vocab-size with --tokenizer and a
     retrofit's --hidden-size were taken without a word, and metrics.json recorded them as if used."""
     from explainer.cli.train import parse_args
+
+    monkeypatch.chdir(tmp_path)
 
     parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--arch", "baseline", "--num-markers", "32",
                 "--beacon-sparsity", "0.5", "--tokenizer", "tok", "--vocab-size", "50"])
@@ -492,8 +516,39 @@ def test_settings_that_shape_nothing_in_the_run_are_said(capsys):
     assert "note: --vocab-size shapes nothing in this run (--tokenizer reuses a tokenizer" in err
     parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--backbone", "org/base", "--hidden-size", "32"])
     assert "--hidden-size shapes nothing in this run (a --backbone retrofit has its base's" in capsys.readouterr().err
-    parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--num-markers", "32"])
-    assert capsys.readouterr().err == ""  # a ThoughtBeacon from scratch reads it
+    parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--num-markers", "0", "--marker-temperature", "2"])
+    assert "note: --marker-temperature shapes nothing in this run (--num-markers 0: the model has no thought " \
+           "markers): the card leaves it out" in capsys.readouterr().err
+    parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--num-markers", "32", "--beacon-sparsity", "0.5"])
+    parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--arch", "baseline", "--num-markers", "16"])
+    assert capsys.readouterr().err == ""  # a ThoughtBeacon from scratch reads them; a default given is no change
+    with pytest.raises(SystemExit):  # a refusal comes alone, not after a note on a run that will not happen
+        parse_args(["--data", "t.tsv", "--eval", "d.tsv", "--out", "m", "--backbone", "org/b", "--hidden-size", "64",
+                    "--tokenizer", "tok"])
+    assert "note:" not in capsys.readouterr().err
+
+
+def test_a_tokenizer_folder_s_own_code_is_never_run(tmp_path, capsys, monkeypatch):
+    """An auto_map in --tokenizer's config made transformers ask "run the custom code? [y/N]", and a "y" on stdin
+    ran the folder's code."""
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    tiny_inputs(tmp_path)
+    remote = tmp_path / "remote"
+    fixed_tokenizer().save_pretrained(remote)
+    config = json.loads((remote / "tokenizer_config.json").read_text())
+    config.update(auto_map={"AutoTokenizer": [None, "tok.RemoteTokenizer"]}, tokenizer_class="RemoteTokenizer")
+    (remote / "tokenizer_config.json").write_text(json.dumps(config))
+    (remote / "tok.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').write('ran')\n"
+                                   "from transformers import PreTrainedTokenizerFast as RemoteTokenizer\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n" * 10))
+    args = tiny_run(tmp_path, str(tmp_path / "model"), "baseline")
+    args[args.index("--tokenizer") + 1] = str(remote)
+    with pytest.raises(SystemExit):
+        train_main(args)
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "model").exists()
+    assert "tokenizer code of its own (auto_map), which this tool never runs" in capsys.readouterr().err
 
 
 def test_a_quoted_tilde_out_is_written_and_read_back_where_it_was_made(tmp_path, monkeypatch, capsys):
