@@ -374,11 +374,14 @@ def prepare_folder(
                 f"another run ({running}) is writing into --out {folder}: wait for it to finish, or give another "
                 f"folder (if no run is going, remove {folder / PARTIAL})"
             )
+        # A run killed (SIGKILL) between moving its shards in and writing its manifest leaves its claimed .partial
+        # beside them: those rows are no results, started afresh (they were refused as a folder of other files).
+        # Without it, a rows/ of Parquet files is the user's (a data set, maybe this run's input): it was deleted.
+        killed_midway = (folder / PARTIAL).is_dir()
         shutil.rmtree(folder / PARTIAL, ignore_errors=True)
         rows = folder / ROWS
-        if rows.is_dir() and not rows.is_symlink() and all(p.suffix == ".parquet" for p in rows.iterdir()):
-            # a run killed between moving its shards in and writing its manifest: no results, started afresh
-            # (it was refused as a folder of other files)
+        if (killed_midway and rows.is_dir() and not rows.is_symlink()
+                and all(p.suffix == ".parquet" for p in rows.iterdir())):
             shutil.rmtree(rows)
         foreign = [p.name for p in folder.iterdir()]
         if foreign:

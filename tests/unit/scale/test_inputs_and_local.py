@@ -236,6 +236,7 @@ def test_a_rerun_reuses_the_same_job_and_refuses_another(shards, tmp_path, ours_
     # (rows)", though the README says an interrupted run is started afresh
     moved = tmp_path / "moved"
     shutil.copytree(out / "rows", moved / "rows")
+    (moved / PARTIAL).mkdir()  # the killed run's folder, left beside its rows (its claim's process is gone)
     manifest, reused = run_job(ours_bundle, inputs, JobOptions("evaluate"), moved)
     assert not reused and manifest.rows == 180 and (moved / MANIFEST).is_file()
     mine = tmp_path / "mine"  # a folder named rows that holds a user's files is no run's: still refused
@@ -243,6 +244,13 @@ def test_a_rerun_reuses_the_same_job_and_refuses_another(shards, tmp_path, ours_
     (mine / "rows" / "notes.txt").write_text("mine")
     with pytest.raises(ResultsError, match="not empty and holds no results"):
         run_job(ours_bundle, inputs, JobOptions("evaluate"), mine)
+    users = tmp_path / "users"  # a rows/ of Parquet files with no run's .partial beside it: a data set, kept (it was
+    shutil.copytree(out / "rows", users / "rows")  # deleted without a word, even when it was the run's input)
+    before = sorted(p.name for p in (users / "rows").iterdir())
+    for data in (inputs, resolve_inputs(users / "rows")):
+        with pytest.raises(ResultsError, match="not empty and holds no results"):
+            run_job(ours_bundle, data, JobOptions("evaluate"), users)
+        assert sorted(p.name for p in (users / "rows").iterdir()) == before
 
 
 def test_a_second_run_into_a_folder_another_run_is_writing_is_refused(shards, tmp_path, ours_bundle):
