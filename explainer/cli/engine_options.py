@@ -29,10 +29,21 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         help="an existing cluster: its head node's HOST:PORT (the GCS address `ray start --head` prints; port "
         "6379 by default) or auto on a node of it (default: start a local Ray on this machine)",
     )
-    group.add_argument("--workers", type=at_least_one, default=None,
-                       help=f"actors, each holding the model (default {WORKERS})")
+    group.add_argument("--workers", type=worker_count, default=None,
+                       help=f"actors, each holding the model (default {WORKERS}; at most {MAX_WORKERS:,})")
     group.add_argument("--threads", type=at_least_one, default=None,
                        help=f"torch threads per actor (default {THREADS})")
+
+
+MAX_WORKERS = 100_000  # past 1e14 Ray refused "Resource quantities" of 'CPU', naming no option
+
+
+def worker_count(text: str) -> int:
+    """argparse type of --workers: a whole number from 1 to MAX_WORKERS."""
+    number = at_least_one(text)
+    if number > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS:,}, got {number}")
+    return number
 
 
 def check_engine_arguments(args: argparse.Namespace) -> None:

@@ -90,6 +90,8 @@ def test_evaluate_sweep_into_a_results_folder(shard_folder, tmp_path, checkpoint
         (["--engine", "ray"], "--engine ray needs --out DIR"),
         (["--ray-address", "auto"], "--ray-address needs --engine ray"),
         (["--out", "OUT", "--model", "SECOND"], "take one --model"),
+        # Ray's "Resource quantities must be at most 1e14 ... 'CPU'" named no option
+        (["--engine", "ray", "--out", "OUT", "--workers", "9" * 20], "--workers: must be at most 100,000"),
     ],
 )
 def test_options_that_do_not_go_together_are_refused(extra, message, shard_folder, tmp_path, checkpoint, capsys):
@@ -234,3 +236,11 @@ def test_naming_the_column_a_reused_run_guessed_drops_the_note_to_name_it(tmp_pa
     code, out, err = run(evaluate, [*argv, "--text-column", "body"], capsys)
     assert code == 0 and json.loads(out)["results"]["reused"] is True, err
     assert "the texts were read from column" not in err
+
+
+def test_more_workers_than_cpus_on_a_local_ray_are_said():
+    """A local Ray is sized for --workers, so the cluster-CPU note never fired: 5 actors on 2 cores took 3 GB."""
+    from explainer.scale.engine import local_workers_note
+
+    assert local_workers_note(2, 2) is None
+    assert local_workers_note(5, 2).startswith("note: --workers 5 on a local Ray: this machine has 2 CPUs and each")

@@ -112,6 +112,23 @@ def test_ray_builds_the_same_marker_dictionary(shards, tmp_path, ours_bundle, re
         assert ours["mean_prob"] == pytest.approx(theirs["mean_prob"], abs=1e-6)
 
 
+def test_ray_runs_the_local_engines_blocks_spread_over_its_actors(shards, tmp_path, ours_bundle):
+    """Ray's read merged each file into one block (up to 128 MiB): one actor ran a whole file whatever --workers
+    said, and the markers' per-block parts (and batches) were not the local engine's."""
+    import pyarrow.dataset as pa_dataset
+
+    options = DictionaryOptions(batch_size=16, examples=2)
+    job = JobOptions("markers", batch_size=16, dictionary=dict(options.__dict__))
+    starts = {}
+    for engine in ("ray", "local"):
+        run_job(ours_bundle, resolve_inputs(shards), job, tmp_path / engine, engine=engine, ray_options=WORKERS,
+                block_rows=40)
+        rows = pa_dataset.dataset(str(tmp_path / engine / "rows"), format="parquet")
+        table = rows.to_table(columns=["file", "row", "parts"]).to_pandas().sort_values(["file", "row"])
+        starts[engine] = table[table["parts"].notna()][["file", "row"]].values.tolist()  # a block's first row
+    assert starts["ray"] == starts["local"] and len(starts["ray"]) == 6, starts  # 88 and 90 rows read: 3 blocks each
+
+
 def test_ray_map_gives_the_local_maps_vectors_and_projection(shards, tmp_path, ours_bundle, reference):
     run_job(ours_bundle, resolve_inputs(shards), JobOptions("map"), tmp_path / "ray", engine="ray",
             ray_options=WORKERS, block_rows=60)
