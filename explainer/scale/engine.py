@@ -569,6 +569,24 @@ def _run_ray(
         ) from error
     except Exception as error:  # Ray wraps the worker's exception: keep its message (files and rows)
         raise EngineError(_worker_message(error)) from error
+    _name_in_data_order(shards)
+
+
+def _name_in_data_order(shards: Path) -> None:
+    """Rename Ray's shards (`<dataset>_<uuid>_<task>-0.parquet`, numbered as blocks finished) part-00000.parquet,
+    part-00001.parquet ... in the order of their first (file, line): a folder of them given again as --data (as
+    the message for a results folder advises) was read, and its rows numbered, in another order than the local
+    engine's part-00000.parquet. Each shard holds one block: rows of one file, in order (skipped rows, row -1, too)."""
+    def first_row(path: Path) -> tuple[float, float]:
+        table = pq.read_table(path, columns=["file", "line"])
+        if table.num_rows == 0:
+            return (float("inf"), float("inf"))
+        return min(zip(table.column("file").to_pylist(), table.column("line").to_pylist()))
+
+    ordered = sorted(shards.glob("*.parquet"), key=lambda path: (first_row(path), path.name))
+    staged = [path.rename(path.with_name(f".ordering-{i:05d}.parquet")) for i, path in enumerate(ordered)]
+    for i, path in enumerate(staged):
+        path.rename(path.with_name(f"part-{i:05d}.parquet"))
 
 
 def _worker_message(error: BaseException) -> str:

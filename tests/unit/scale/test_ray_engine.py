@@ -114,8 +114,10 @@ def test_ray_builds_the_same_marker_dictionary(shards, tmp_path, ours_bundle, re
 
 def test_ray_runs_the_local_engines_blocks_spread_over_its_actors(shards, tmp_path, ours_bundle):
     """Ray's read merged each file into one block (up to 128 MiB): one actor ran a whole file whatever --workers
-    said, and the markers' per-block parts (and batches) were not the local engine's."""
+    said, and the markers' per-block parts (and batches) were not the local engine's. Its shards, named as blocks
+    finished, read back (`--data OUT/rows`) in another order than the local engine's."""
     import pyarrow.dataset as pa_dataset
+    import pyarrow.parquet as pq
 
     options = DictionaryOptions(batch_size=16, examples=2)
     job = JobOptions("markers", batch_size=16, dictionary=dict(options.__dict__))
@@ -127,6 +129,11 @@ def test_ray_runs_the_local_engines_blocks_spread_over_its_actors(shards, tmp_pa
         table = rows.to_table(columns=["file", "row", "parts"]).to_pandas().sort_values(["file", "row"])
         starts[engine] = table[table["parts"].notna()][["file", "row"]].values.tolist()  # a block's first row
     assert starts["ray"] == starts["local"] and len(starts["ray"]) == 6, starts  # 88 and 90 rows read: 3 blocks each
+    names = sorted(path.name for path in (tmp_path / "ray" / "rows").iterdir())
+    assert names == [f"part-{i:05d}.parquet" for i in range(6)]
+    in_order = [pq.read_table(tmp_path / "ray" / "rows" / name, columns=["file", "line"]).to_pylist() for name in names]
+    read = [(row["file"], row["line"]) for shard in in_order for row in shard]
+    assert read == sorted(read) and len(read) == 182  # the 2 skipped rows too, each at its line
 
 
 def test_ray_map_gives_the_local_maps_vectors_and_projection(shards, tmp_path, ours_bundle, reference):
