@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,10 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
             fail(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --engine ray")
 
 
-def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool = True) -> tuple[Any, bool]:
-    """(results, reused): run `job` with the chosen engine into `out`; every failure is a one-line error."""
+def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool = True,
+                   outputs: Sequence[str] = ()) -> tuple[Any, bool]:
+    """(results, reused): run `job` with the chosen engine into `out` (where the command then writes `outputs`, which
+    an earlier run may have left there); every failure is a one-line error."""
     from explainer.capture.validation import InputError
     from explainer.data.labelled import DatasetError
     from explainer.scale.engine import EngineError, RayOptions, run_job
@@ -89,6 +92,7 @@ def run_engine_job(args: argparse.Namespace, bundle, job, out: str, quote: bool 
             ray_options=RayOptions(address=args.ray_address, workers=args.workers or WORKERS,
                                    threads=args.threads or THREADS),
             progress=bar.advance,
+            outputs=outputs,
         )
     except (DatasetError, EngineError, ResultsError, InputError, OSError) as error:  # InputError: a tau out of 0-1
         bar.close()  # the bar's last line first, then the error under it

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 text_column=args.text_column,
                 label_column=args.label_column,
             )
-            results, reused = run_engine_job(args, bundle, job, str(out))
+            results, reused = run_engine_job(args, bundle, job, str(out), outputs=MAP_FILES)
             data = seed_caches(bundle, results)
             files = len(results.manifest.files)
             scale = engine_summary(results, reused)

@@ -138,7 +138,7 @@ def _on_ray(args) -> None:
         batch_size=args.batch_size,
         dictionary=asdict(options),
     )
-    results, reused = run_engine_job(args, bundle, job, args.out, quote_contents())
+    results, reused = run_engine_job(args, bundle, job, args.out, quote_contents(), outputs=OUTPUT_FILES)
     note_long_rows(bundle, results.labelled_data())  # as a file's run says it (and evaluate's and map's engine runs)
     dictionary = {**marker_dictionary(bundle, results), "data": str(args.data)}
     try:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -84,12 +84,15 @@ def run_job(
     quote_contents: bool = True,
     progress: RowsDone | None = None,
     block_rows: int = BLOCK_ROWS,
+    outputs: Sequence[str] = (),
 ) -> tuple[Manifest, bool]:
     """(manifest, reused): run `job` over `inputs` into the folder `out`, or reuse the finished results of the
-    same job found there. DatasetError for unusable input, ResultsError for a folder that cannot take the
-    results, EngineError when the run fails."""
+    same job found there. `outputs`: the files the command writes beside the results (map's points.parquet ...),
+    which an earlier run may have left in `out` and which do not make it another's folder. DatasetError for
+    unusable input, ResultsError for a folder that cannot take the results, EngineError when the run fails."""
     with model_labels_said(bundle, DatasetError, EngineError):  # a worker's arrive as EngineError
-        return _run_job(bundle, inputs, job, out, engine, ray_options, quote_contents, progress, block_rows)
+        return _run_job(bundle, inputs, job, out, engine, ray_options, quote_contents, progress, block_rows,
+                        outputs)
 
 
 def _run_job(
@@ -102,6 +105,7 @@ def _run_job(
     quote_contents: bool,
     progress: RowsDone | None,
     block_rows: int,
+    outputs: Sequence[str] = (),
 ) -> tuple[Manifest, bool]:
     if job.kind not in KINDS:
         raise ValueError(f"unknown job {job.kind!r}; one of {', '.join(KINDS)}")
@@ -114,7 +118,7 @@ def _run_job(
     job = _as_recorded(folder, job, inputs, fingerprint, bundle.label_names, quote_contents)
     key = run_key(job.kind, fingerprint, inputs.content_hash, job.keyed())
     finished = prepare_folder(folder, job.kind, fingerprint, inputs.content_hash, job.keyed(), bundle.name,
-                              inputs.spec)
+                              inputs.spec, outputs)
     if finished is not None:
         return finished, True
     text_column, label_column, extra_columns, labels_by_id, guessed = _shared_columns(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -348,12 +349,14 @@ def partial_owner(folder: Path) -> str | None:
 
 def prepare_folder(
     folder: Path, kind: str, fingerprint: str, input_hash: str, options: dict[str, Any], model: str | None = None,
-    input_spec: str | None = None,
+    input_spec: str | None = None, outputs: Sequence[str] = (),
 ) -> Manifest | None:
     """Before a run of the job (kind, fingerprint, input_hash, options: see run_key) into `folder`: the finished
     results of this very job (reuse them), or None after making room (an unfinished run's partial output
     removed). ResultsError when the folder holds another job's results (saying what differs), damaged results
-    (read_manifest's checks: never reused, REDO says what to do) or files that are not results."""
+    (read_manifest's checks: never reused, REDO says what to do) or files that are not results, other than
+    `outputs` (what the command writes beside its results: a local run's map left them, and an engine run into
+    the same folder was refused as one that "holds no results")."""
     if folder.exists() and not folder.is_dir():
         raise ResultsError(f"--out {folder} is {not_a_folder(folder)}: give a folder")
     if (folder / MANIFEST).is_file():
@@ -383,7 +386,7 @@ def prepare_folder(
         if (killed_midway and rows.is_dir() and not rows.is_symlink()
                 and all(p.suffix == ".parquet" for p in rows.iterdir())):
             shutil.rmtree(rows)
-        foreign = [p.name for p in folder.iterdir()]
+        foreign = [p.name for p in folder.iterdir() if p.name not in outputs]
         if foreign:
             raise ResultsError(
                 f"--out {folder} is not empty and holds no results ({', '.join(sorted(foreign)[:5])}): "

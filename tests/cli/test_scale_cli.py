@@ -244,3 +244,26 @@ def test_more_workers_than_cpus_on_a_local_ray_are_said():
 
     assert local_workers_note(2, 2) is None
     assert local_workers_note(5, 2).startswith("note: --workers 5 on a local Ray: this machine has 2 CPUs and each")
+
+
+@pytest.mark.parametrize("command", ["map", "markers"])
+def test_an_engine_run_goes_into_a_folder_of_the_same_command_s_own_outputs(command, shard_folder, tmp_path,
+                                                                            checkpoint, capsys):
+    """A map (or dictionary) of one file, then of a folder of shards into the same --out: the engine run was refused
+    as a folder that "holds no results (likely_mislabelled.csv, neighbours.parquet, points.parquet)", though the
+    other order is taken. Another file there is still refused."""
+    from explainer.cli.map import main as map_main
+
+    main, extra = {"map": (map_main, []), "markers": (markers, ["--no-forced-effect"])}[command]
+    out = tmp_path / "out"
+    base = ["--model", str(checkpoint("ours")), "--out", str(out), *extra]
+    code, _, err = run(main, [*base, "--data", str(shard_folder / "part-1.csv")], capsys)
+    assert code == 0, err
+    code, printed, err = run(main, [*base, "--data", str(shard_folder)], capsys)
+    assert code == 0 and json.loads(printed)["results"]["engine"] == "local", err
+    assert (out / "manifest.json").is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    code, _, err = run(main, [*base[:3], str(mine), *extra, "--data", str(shard_folder)], capsys)
+    assert code == 2 and "not empty and holds no results (notes.txt)" in err
