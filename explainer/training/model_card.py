@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from explainer.training.settings import MARKERS_ONLY, RETROFIT_ONLY, SCRATCH_ONLY, THOUGHT_BEACON_ONLY
-from explainer.views.text import code_span, markdown_literal  # a name with a backtick or <img> reached HTML raw
+from explainer.views.text import (  # a name with a backtick or <img> reached HTML raw
+    code_span,
+    markdown_literal,
+    one_line,
+)
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
@@ -290,7 +294,7 @@ def _capability(name: str) -> str:
     "<script>" or a "|" that split the table's row)."""
     if re.fullmatch(r"[A-Za-z0-9]+(?:[_ -][A-Za-z0-9]+)*", name):
         return name
-    return markdown_literal(re.sub(r"\r\n|[\r\n]", " ", name))  # a line break ended the table at its row
+    return markdown_literal(one_line(name))  # a line break ended the table at its row
 
 
 def _count(value: Any) -> int:

@@ -110,12 +110,17 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+def one_line(text: str) -> str:
+    """`text` with each line break (CommonMark's: CR LF, LF, CR) a space."""
+    return re.sub(r"\r\n|[\r\n]", " ", text)
+
+
 def code_span(text: str) -> str:
     """`text` as a Markdown code span whatever it holds: fenced by one backtick more than its longest run of them,
     padded with a space where it starts or ends with one (CommonMark). Line breaks become spaces, as CommonMark
     shows them in a code span anyway: a blank line would end the paragraph, and the span with it, and what
     followed (a file named "x\n\n<img onerror=...>") would be read as HTML."""
-    text = re.sub(r"\r\n|[\r\n]", " ", text)
+    text = one_line(text)
     fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
