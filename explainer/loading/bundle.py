@@ -532,9 +532,13 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
     # With no tokenizer files, transformers builds the config's tokenizer class with only its special tokens,
     # which turns every word into [UNK]: refuse it rather than explain a model that reads nothing.
     if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):
+        folder = Path(source)
+        files = folder.is_dir() and (any(folder.glob("tokenizer.json")) or any(folder.glob("vocab*")))
+        said = ("holds a tokenizer whose vocabulary is only special tokens" if files
+                else "has no tokenizer files (such as tokenizer.json or vocab.txt)")  # a vocabulary of [PAD], [UNK]..
         raise ModelLoadError(
-            f"'{source}' has no tokenizer files (such as tokenizer.json or vocab.txt): its tokenizer would have no "
-            "vocabulary. Save the tokenizer beside the model."
+            f"'{source}' {said}: every word would read as the unknown token. Save the tokenizer beside the model "
+            "(the one it was trained with)."
         )
     return tokenizer
 
@@ -637,8 +641,10 @@ def embedding_rows(model: PreTrainedModel) -> int | None:
 def probe_inputs(bundle: ModelBundle, text: str):
     """`text` tokenised as tensors on the model's device for a check of the model itself (its words do not matter),
     ids cut to the embedding's rows: a tokenizer may know words the model cannot embed (refused in a user's text,
-    capture.encoding), which made every load or causal run fail with an IndexError."""
-    encoded = bundle.tokenizer(text, return_tensors="pt").to(bundle.device)
+    capture.encoding), which made every load or causal run fail with an IndexError, and cut to the model's readable
+    length (a model of 16 positions refused at load, or failed in patching with a traceback, on a 17-token probe)."""
+    encoded = bundle.tokenizer(text, truncation=True, max_length=bundle.max_length, return_tensors="pt")
+    encoded = encoded.to(bundle.device)
     rows = embedding_rows(bundle.model)
     if rows is not None:
         encoded["input_ids"] = encoded["input_ids"].clamp(max=rows - 1)

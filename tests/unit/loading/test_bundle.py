@@ -132,6 +132,20 @@ def test_folder_without_tokenizer_files_is_refused(tmp_path, checkpoint, family)
     assert "\n" not in str(error.value)  # one line, not transformers' numbered list of backends
 
 
+def test_a_tokenizer_of_special_tokens_alone_is_refused_as_such(tmp_path, checkpoint):
+    """Its files are there (it was said to have none): every word would be [UNK]."""
+    from transformers import BertTokenizerFast
+
+    folder = copy_checkpoint(checkpoint, "bert", tmp_path / "specials-only")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    BertTokenizerFast(vocab={token: i for i, token in enumerate(specials)}).save_pretrained(folder)
+    with pytest.raises(ModelLoadError, match="vocabulary is only special tokens: every word would read as the unknown "
+                                             "token. Save the tokenizer beside the model"):
+        load_model(folder)
+
+
 def _pickle_only_checkpoint(tmp_path, tokenizer):
     model = build_model("bert")
     folder = tmp_path / "pickle-only"
@@ -454,3 +468,23 @@ def test_a_model_whose_output_is_not_finite_is_refused_at_load_and_a_text_it_ove
     finally:
         overflow.remove()
     assert np.isfinite(trace(bundle, "a fine film").logits).all()
+
+
+def test_a_model_of_few_positions_loads_and_runs_the_causal_methods(tmp_path, tokenizer):
+    """The load check's and the causal hooks' probe texts were tokenised whole: a model of fewer positions than the
+    probe's tokens was refused at load (a model of 16 positions, reading "a gentle film" fine, failed in `patch` and
+    `ablate` with a traceback). The probes are cut to the readable length, as every user text is."""
+    from transformers import BertForSequenceClassification
+
+    from explainer.causal import ablate_heads, patch
+
+    positions = 3
+    assert len(tokenizer("attention check")["input_ids"]) > positions  # the probe is longer than the model reads
+    torch.manual_seed(0)
+    folder = save_checkpoint(BertForSequenceClassification(tiny_config("bert", max_position_embeddings=positions)),
+                             tokenizer, tmp_path / "short")
+    bundle = load_model(folder, device="cpu")
+    assert bundle.max_length == positions
+    patched = patch(bundle, "fine", "dull")
+    assert patched.residual[-1, patched.readout] == pytest.approx(1.0, abs=1e-4)
+    assert ablate_heads(bundle, "fine", mode="zero").heads.shape[0] == LAYERS
