@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from explainer.capture.encoding import tokenize
 from explainer.capture.validation import InputError, validate_text
 from explainer.counterfactual.scoring import Scorer
 from explainer.counterfactual.words import Word, apply_edits, split_words
@@ -91,10 +92,13 @@ class Context:
 def readable(bundle: ModelBundle, text: str) -> bool:
     """Whether the app would run `text` (capture.encoding.encode's checks): an edit that leaves no word ("bad"
     with "bad" removed), or only characters the tokenizer drops (a zero-width space), is no counterfactual, since
-    the model is never run on such a text, however its tokenizer scores one."""
+    the model is never run on such a text, however its tokenizer scores one. Nor is an edit the model cannot embed
+    (a replacement word its tokenizer knows beyond the model's embedding rows): one such candidate ended the whole
+    search with an error blaming the user's text."""
     try:
         validate_text(text)
-    except InputError:
+        tokenize(bundle, text)
+    except InputError:  # UnembeddableToken is one
         return False
     with bundle.lock:  # fast tokenizers switch truncation per call: not thread-safe (capture.encoding.tokenize)
         return bool(bundle.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])

@@ -4,6 +4,8 @@ input gets a clear message."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -250,3 +252,19 @@ def test_removal_scores_every_pair_when_the_budget_affords_them():
     search = find_counterfactuals(model, text, methods=("removal",))
     assert [(c.text, c.edit_count) for c in search.counterfactuals] == [("I, I cried, and I would watch it again.", 2)]
     check_verified(model, search)
+
+
+def test_a_replacement_the_model_cannot_embed_is_skipped_not_the_whole_search(cue_bundle):
+    """A tokenizer may know words the model has no embedding row for: one such replacement (a swap's, or the
+    lexicon's) ended the whole search with an error blaming the user's text. It is skipped; the rest is searched."""
+    import dataclasses
+
+    tokenizer = copy.deepcopy(cue_bundle.tokenizer)
+    tokenizer.add_tokens(["splendid"])  # beyond the model's embedding rows
+    widened = dataclasses.replace(cue_bundle, tokenizer=tokenizer)
+    with pytest.raises(InputError, match="no embedding for"):  # in the user's own text it is still refused
+        find_counterfactuals(widened, NEGATIVE + " splendid", methods=("lexicon",))
+    search = find_counterfactuals(widened, NEGATIVE, methods=("lexicon",), swaps="story->splendid, plot->clever")
+    assert (Edit(3, "plot", CUE),) in [c.edits for c in search.counterfactuals]
+    assert not any("splendid" in c.text for c in search.counterfactuals)
+    check_verified(widened, search)
