@@ -47,6 +47,7 @@ class Tokenized:
     readout: int  # the position the classifier reads
     truncated: bool
     num_text_tokens: int
+    unread: int = 0  # trailing typed tokens equal to the pad id, which the classifier never reads (encoding.Encoded)
 
     @property
     def length(self) -> int:
@@ -78,6 +79,7 @@ def tokenized(bundle: ModelBundle, text: str) -> Tokenized:
         readout=family_of(bundle.model).readout_position(len(ids)),
         truncated=encoded.truncated,
         num_text_tokens=encoded.num_text_tokens,
+        unread=encoded.unread,
     )
 
 

@@ -24,7 +24,7 @@ import torch
 
 from explainer.capture.encoding import InputError, UnembeddableToken, typed_special_tokens
 from explainer.capture.validation import require_finite, typed_special_sentence
-from explainer.causal.ablation import truncation_note
+from explainer.causal.ablation import truncation_note, unread_note_of
 from explainer.causal.alignment import Alignment, EditLike, Tokenized, resolve, tokenized
 from explainer.causal.batching import check_row_counts, run_rows
 from explainer.causal.hooks import (
@@ -193,6 +193,8 @@ def patch(
         for who, item in (("The clean text", left), ("The corrupted text", right))
         if item.truncated
     ]
+    notes += [unread_note_of(who, bundle, item)
+              for who, item in (("The clean text", left), ("The corrupted text", right)) if item.unread]
     for who, item in (("The clean text", left), ("The corrupted text", right)):  # as the pages say the sidebar's
         if typed := typed_special_tokens(bundle.tokenizer, item.text, item.tokens, item.special, item.offsets):
             notes.append(typed_special_sentence(typed, who))
