@@ -46,14 +46,15 @@ def test_trace_cli_reports_bad_input_and_missing_model(tmp_path, capsys, monkeyp
     assert code == 2 and "not found" in err
 
 
-def test_trace_cli_says_a_typed_special_token(tmp_path):
+def test_trace_cli_says_a_typed_special_token(tmp_path, capsys, monkeypatch):
     from explainer.capture.encoding import typed_special_sentence
 
-    done = run_cli("--text", "a fine [SEP] film [SEP]", "--json", cache=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert typed_special_sentence(["[SEP]"]) in json.loads(done.stdout)["notes"]
-    plain = json.loads(run_cli("--text", "a fine film", "--json", cache=tmp_path).stdout)
-    assert not any("which the tokenizer reads as" in note for note in plain["notes"])
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))  # in this process: the test above runs the command itself
+    code, payload, err = run(capsys, "trace", "--text", "a fine [SEP] film [SEP]", "--json")
+    assert code == 0, err
+    assert typed_special_sentence(["[SEP]"]) in payload["notes"]
+    code, plain, err = run(capsys, "trace", "--text", "a fine film", "--json")
+    assert code == 0 and not any("which the tokenizer reads as" in note for note in plain["notes"])
 
 
 def test_attribute_ablate_and_patch_say_a_typed_special_token_too(checkpoint, tmp_path, capsys, monkeypatch):
