@@ -198,8 +198,13 @@ def _markers(result: Trace, token: int | None, name: str) -> Section:
 
 
 def _beacons(result: Trace, config, name: str) -> Section:
-    if result.beacon_gates is None:
-        return Section("beacons", "Activation beacons", "", note=f"{name} has no activation beacons.")
+    if result.beacon_gates is None:  # the page draws the measured MLP update ratio instead: so does the report
+        if result.mlp_update_ratio is None:
+            return Section("beacons", "Activation beacons", "", note=f"{name} has no activation beacons.")
+        return Section("beacons", "Measured MLP update ratio (this model has no beacons)",
+                       "Not a gate: how large each layer's MLP update is next to the word's state, ‖MLP(h)‖ / ‖h‖, "
+                       "measured with hooks. Small values mark MLP evaluations that change little.",
+                       (tb_figures.mlp_ratio_map(result),), note=f"{name} has no activation beacons.")
     saved = input_compute(result, config)
     figures = [tb_figures.gate_map(result), tb_figures.skip_mask_map(saved.skip_mask, result, saved.tau)]
     if result.mlp_update_ratio is not None:

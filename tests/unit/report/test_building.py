@@ -40,6 +40,9 @@ def test_every_page_is_there_and_user_text_is_escaped(bundle):
 def test_a_model_without_markers_gets_a_note(bundle):
     document = build_report(bundle("bert"), "a fine film", ("markers", "beacons"), path_token=1)
     assert "has no thought markers" in document and "has no activation beacons" in document
+    # the Beacons page draws such a model's measured MLP update ratio: the report drew nothing and named nothing
+    assert "Measured MLP update ratio" in document and document.count('class="plotly-graph-div"') == 1
+    document = build_report(bundle("bert"), "a fine film", ("markers",), path_token=1)
     # no figure: no 4.8 MB of plotly.js; no reasoning path listed as drawn where the section has none
     assert "plotly.js v" not in document and "<script" not in document and "reasoning path" not in document
     assert "only ThoughtBeacon models route tokens through them" in document
