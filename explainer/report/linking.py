@@ -132,11 +132,14 @@ def _and(words: Sequence[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def made_on_note(page: str, own_tau_differs: bool) -> str:
+def made_on_note(page: str, own_tau_differs: bool, intervention: str = "") -> str:
     """What a sidebar report's link opens: the page it was downloaded on (its URL path: "" for the Overview), with
     that page's options; a τ of the Beacons page other than the model's own is no other page's (the command line's
-    link says the same, live_link)."""
+    link says the same, live_link). `intervention`: what the link also runs that the report does not draw ("the
+    marker forced on the page"): the link opens the page with it, not as the report shows the model."""
     title = TITLES.get(page or "overview")
     said = (f"It opens {title} with this report's options" if title else
             "It opens the page it was downloaded on, with that page's options (its own view is not in this report)")
+    if intervention:
+        said += f", and with {intervention}, which this report does not draw"
     return said + ("; the other pages show the model's own τ, not this report's" if own_tau_differs else "") + "."

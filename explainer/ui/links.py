@@ -664,12 +664,21 @@ class LiveView:
     def for_model(self, markers: bool, beacons: bool) -> LiveView:
         """This view without the notes of a data-set view the model has none of (a model without thought markers
         has no marker dictionary to leave out: its report's markers section says it has no markers)."""
-        gone = {NOT_IN_REPORT["markers"]} if not markers else set()
-        gone |= {NOT_IN_REPORT["beacons"]} if not beacons else set()
+        gone = {NOT_IN_REPORT["markers"], *self._intervened("markers")} if not markers else set()
+        gone |= {NOT_IN_REPORT["beacons"], *self._intervened("beacons")} if not beacons else set()
         # a link's tau= or path= the model cannot take: build_report refused it, and the file blamed an empty text
         return replace(self, left_out=tuple(note for note in self.left_out if note not in gone),
                        beacon_threshold=self.beacon_threshold if beacons else None,
                        path_token=self.path_token if markers else None)
+
+    def _intervened(self, page: str) -> list[str]:
+        return [note for note in self.left_out if note.startswith(INTERVENTIONS[page][1])]
+
+    @property
+    def intervention(self) -> str:
+        """What the page ran that the report does not draw ("the marker forced on the page"), "" for none: its
+        link opens the page with it (report.linking.made_on_note says so)."""
+        return next((said for page, (_, said) in INTERVENTIONS.items() if self._intervened(page)), "")
 
     def report_options(self, label_names: Sequence[str]) -> dict[str, Any]:
         """build_report's keyword arguments for this view: every field, by the same name (a test checks that
@@ -692,6 +701,20 @@ NOT_IN_REPORT = {
     "markers": "the marker dictionary of a data set",
     "beacons": "the τ sweep over a data set",
 }
+
+
+# What a page's link may carry that changes the model's run, which the report does not draw (it shows the model as
+# it is): said among what the file leaves out, and beside its link, which opens the page with it.
+INTERVENTIONS = {"beacons": ("pin_layers", "the gates pinned on the page"),
+                 "markers": ("force_layers", "the marker forced on the page")}
+INTERVENTIONS_NOT_DRAWN = {"beacons": "the report shows the model's own gates",
+                           "markers": "the report shows the model's own routing"}
+
+
+def page_intervention(page: str, params: Mapping[str, str]) -> str:
+    """What of INTERVENTIONS page `page`'s link `params` carries ("the marker forced on the page"), "" for none."""
+    key, said = INTERVENTIONS.get(page, ("", ""))
+    return said if key and params.get(key) else ""
 
 
 def live_view(page: str, params: Mapping[str, str]) -> LiveView:
@@ -719,14 +742,11 @@ def live_view(page: str, params: Mapping[str, str]) -> LiveView:
                        target=params.get("target") or None)  # a name the model lacks: the caller's predicted
     if page == "beacons":
         view = replace(view, beacon_threshold=number("tau", parse_fraction, None))
-        if params.get("pin_layers"):
-            view = replace(view, left_out=("the gates pinned on the page (the report shows the model's own gates)",))
     if page == "markers":
         token = number("path", int, None)
         view = replace(view, path_token=token if token is not None and token >= 0 else None)
-        if params.get("force_layers"):
-            view = replace(view, left_out=("the marker forced on the page (the report shows the model's own "
-                                           "routing)",))
+    if intervention := page_intervention(page, params):
+        view = replace(view, left_out=(f"{intervention} ({INTERVENTIONS_NOT_DRAWN[page]})",))
     unedited = page == "whatif" and params.get("edited", "") in ("", params.get("text"))  # nothing left out
     if page in NOT_IN_REPORT and not unedited:
         view = replace(view, left_out=(*view.left_out, NOT_IN_REPORT[page]))

@@ -254,7 +254,7 @@ def report_button(current: Selection, demo_name: str | None) -> None:
             tau = view.beacon_threshold  # set on the Beacons page alone, of a model with beacons
             other_tau = tau is not None and tau_text(tau) != tau_text(bundle.model.config.beacon_threshold)
             note = (paths_left_out(paths) if paths else UPLOAD_LEFT_OUT if uploaded else
-                    made_on_note(page, other_tau) if link else "")
+                    made_on_note(page, other_tau, view.intervention) if link else "")
             return build_report(bundle, text, **view.report_options(bundle.label_names), link=link,
                                 link_note=note, model_label=demo_name, attribution_token_limit=limit)
         except InputError as error:  # a text emptied and the button pressed at once (the button is off once the

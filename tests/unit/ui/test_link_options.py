@@ -88,7 +88,8 @@ def test_a_report_names_no_data_set_view_the_model_has_none_of():
     # saying the model has no markers
     markers = live_view("markers", {"path": "all", "force_layers": "2", "force_pos": "1", "force_marker": "0"})
     assert markers.for_model(markers=True, beacons=False) == markers
-    assert markers.for_model(markers=False, beacons=True).left_out == markers.left_out[:1]  # forcing still named
+    # nor forcing: the page of a model without markers forces nothing (it offers a switch to one that has them)
+    assert markers.for_model(markers=False, beacons=True).left_out == ()
     beacons = live_view("beacons", {"tau": "0.3"})
     assert beacons.for_model(markers=False, beacons=False).left_out == ()
     assert beacons.for_model(markers=False, beacons=True) == beacons
@@ -170,3 +171,23 @@ def test_a_links_tau_or_path_the_model_cannot_take_stays_out_of_its_report(check
     assert made_on_note("beacons", True) == ("It opens the Beacons page with this report's options; the other pages "
                                              "show the model's own τ, not this report's.")
     assert made_on_note("causal", False).startswith("It opens the page it was downloaded on, with that page's")
+
+
+def test_a_link_that_forces_or_pins_says_it_opens_the_page_with_that():
+    """The report leaves a forced marker or pinned gates out, but its link carries them: the note said it opened
+    the page "with this report's options" alone."""
+    from explainer.report.linking import made_on_note
+
+    forced = live_view("markers", {"force_layers": "2", "force_marker": "3", "path": "3"})
+    assert forced.intervention == "the marker forced on the page"
+    assert forced.left_out[0] == "the marker forced on the page (the report shows the model's own routing)"
+    pinned = live_view("beacons", {"pin_layers": "1,2", "pin": "0"})
+    assert pinned.intervention == "the gates pinned on the page"
+    assert made_on_note("beacons", False, pinned.intervention) == (
+        "It opens the Beacons page with this report's options, and with the gates pinned on the page, which this "
+        "report does not draw.")
+    assert live_view("markers", {"path": "3"}).intervention == "" and live_view("beacons", {}).intervention == ""
+    # a model without markers or beacons runs no forcing or pinning: nothing left out, nothing said of it
+    for view in (forced.for_model(markers=False, beacons=True), pinned.for_model(markers=True, beacons=False)):
+        assert view.intervention == "" and not any("on the page" in note for note in view.left_out)
+    assert forced.for_model(markers=True, beacons=False).intervention == "the marker forced on the page"
