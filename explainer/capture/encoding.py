@@ -118,12 +118,12 @@ def encode(bundle: ModelBundle, text: str) -> Encoded:
     )
 
 
-UNREAD_START = "The text ends in"  # how unread_note begins: the pages find it among a trace's notes
+UNREAD_START = "The text ends in"  # how unread_note begins (of "The text"): the pages find it among a trace's notes
 
 
-def unread_note(bundle: ModelBundle, count: int) -> str:
-    """Why the last `count` tokens of a text are missing from its analysis: they equal the pad id, and the
-    classifier reads the last token that is not padding."""
+def unread_note(bundle: ModelBundle, count: int, who: str = "The text") -> str:
+    """Why the last `count` tokens of a text (`who`: which text, "The clean text") are missing from its analysis:
+    they equal the pad id, and the classifier reads the last token that is not padding."""
     token = bundle.tokenizer.convert_ids_to_tokens(int(bundle.model.config.pad_token_id))
     which = (
         "which stands in for the padding token this checkpoint does not define (Hugging Face cannot batch it "
@@ -132,7 +132,7 @@ def unread_note(bundle: ModelBundle, count: int) -> str:
         else "which this model also uses as its padding token"
     )
     return (
-        f"{UNREAD_START} {count} x {token!r}, {which}; its classifier reads the last token that is not padding, so "
+        f"{who} ends in {count} x {token!r}, {which}; its classifier reads the last token that is not padding, so "
         f"{'it is' if count == 1 else 'they are'} not read and not shown."
     )
 

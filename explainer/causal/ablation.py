@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainer.capture.encoding import InputError, tokenize, unread_note
+from explainer.capture.encoding import InputError, tokenize
 from explainer.capture.validation import CUT_LEFT_ELSEWHERE, truncation_sentence
 from explainer.causal.alignment import Tokenized, tokenized
 from explainer.causal.batching import Run, check_row_counts
@@ -242,8 +242,6 @@ def ablate_heads(
         notes.append(differs)
     if item.truncated:
         notes.append(truncation_note("The text", item, bundle.cuts_left_elsewhere))
-    if item.unread:  # as trace and attribute say it: the tokens are not in the maps
-        notes.append(unread_note_of("The text", bundle, item))
     if mode == "mean" and plan.mlp is not None and forward_extra(bundle):
         notes.append(
             "MLP mean ablation replaces what the layer's MLP writes, its gate times the feed-forward output, by "
@@ -303,11 +301,6 @@ def truncation_note(who: str, item: Tokenized, cuts_left_elsewhere: bool = False
         + f" That is its first {len(used):,} characters (up to “…{used[-40:]}”)."
         + CUT_LEFT_ELSEWHERE * cuts_left_elsewhere
     )
-
-
-def unread_note_of(who: str, bundle: ModelBundle, item: Tokenized) -> str:
-    """encoding.unread_note, of the text `who` names ("The clean text ends in 2 x '<|endoftext|>' ...")."""
-    return who + unread_note(bundle, item.unread)[len("The text"):]
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:

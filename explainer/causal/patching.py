@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from explainer.capture.encoding import InputError, UnembeddableToken, typed_special_tokens
+from explainer.capture.encoding import InputError, UnembeddableToken, typed_special_tokens, unread_note
 from explainer.capture.validation import require_finite, typed_special_sentence
-from explainer.causal.ablation import truncation_note, unread_note_of
+from explainer.causal.ablation import truncation_note
 from explainer.causal.alignment import Alignment, EditLike, Tokenized, resolve, tokenized
 from explainer.causal.batching import check_row_counts, run_rows
 from explainer.causal.hooks import (
@@ -193,7 +193,7 @@ def patch(
         for who, item in (("The clean text", left), ("The corrupted text", right))
         if item.truncated
     ]
-    notes += [unread_note_of(who, bundle, item)
+    notes += [unread_note(bundle, item.unread, who)  # the sidebar's text says its own: the corrupted one may not be it
               for who, item in (("The clean text", left), ("The corrupted text", right)) if item.unread]
     for who, item in (("The clean text", left), ("The corrupted text", right)):  # as the pages say the sidebar's
         if typed := typed_special_tokens(bundle.tokenizer, item.text, item.tokens, item.special, item.offsets):

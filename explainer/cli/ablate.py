@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)
     args = parser.parse_args(argv)
-    from explainer.capture.encoding import typed_special_notes
+    from explainer.capture.encoding import encode, typed_special_notes, unread_note
     from explainer.causal.ablation import ablate_heads
 
     try:
@@ -83,5 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as error:
         fail(str(error))
     payload = summary(result)
+    if unread := encode(bundle, args.text).unread:  # as trace --json says it (the Causal page: the sidebar's note)
+        payload["notes"].append(unread_note(bundle, unread))
     payload["notes"] += typed_special_notes(bundle, args.text)  # as every page says it
     print_json(payload)

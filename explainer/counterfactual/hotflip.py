@@ -19,7 +19,7 @@ import torch
 
 from explainer.counterfactual.context import Candidate, Context, Option, State, beam_search
 from explainer.counterfactual.words import match_case, split_words
-from explainer.loading.bundle import ModelBundle
+from explainer.loading.bundle import ModelBundle, embedding_rows
 
 PER_POSITION = 6  # replacements considered at each position
 WORD_PREFIXES = ("Ġ", "▁")  # byte-level BPE and SentencePiece mark a word's first piece this way
@@ -31,15 +31,17 @@ class Vocabulary:
     words: tuple[str, ...]  # [V] the words as typed
 
 
-_vocabularies: dict[int, tuple[object, Vocabulary]] = {}
+_vocabularies: dict[tuple[int, int | None], tuple[object, Vocabulary]] = {}
 _vocabulary_lock = threading.Lock()
 
 
 def whole_words(bundle: ModelBundle) -> Vocabulary:
-    """The tokenizer's whole-word entries (cached per tokenizer)."""
+    """The tokenizer's whole-word entries the model can embed (cached per tokenizer and embedding size): a tokenizer
+    may know words beyond the model's embedding rows, and one such word failed the whole search (an IndexError)."""
     tokenizer = bundle.tokenizer
+    rows = embedding_rows(bundle.model)
     with _vocabulary_lock:
-        kept = _vocabularies.get(id(tokenizer))
+        kept = _vocabularies.get((id(tokenizer), rows))
         if kept is not None and kept[0] is tokenizer:
             return kept[1]
         vocab = tokenizer.get_vocab()
@@ -48,7 +50,7 @@ def whole_words(bundle: ModelBundle) -> Vocabulary:
         ids: list[int] = []
         words: list[str] = []
         for token, index in sorted(vocab.items(), key=lambda item: item[1]):
-            if token in special or token.startswith("##"):
+            if token in special or token.startswith("##") or (rows is not None and index >= rows):
                 continue
             if prefixed:  # only pieces that open a word are words; the others continue one
                 if not token.startswith(WORD_PREFIXES):
@@ -58,7 +60,7 @@ def whole_words(bundle: ModelBundle) -> Vocabulary:
                 ids.append(index)
                 words.append(token)
         vocabulary = Vocabulary(torch.tensor(ids, dtype=torch.long), tuple(words))
-        _vocabularies[id(tokenizer)] = (tokenizer, vocabulary)
+        _vocabularies[(id(tokenizer), rows)] = (tokenizer, vocabulary)
         return vocabulary
 
 

@@ -519,7 +519,7 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
         )
     except (OSError, ValueError, TypeError, AttributeError, RecursionError) as error:  # also JSON of the wrong shape
         folder = Path(source)
-        if folder.is_dir() and not any(folder.glob("tokenizer*")) and not any(folder.glob("vocab*")):
+        if folder.is_dir() and not _has_tokenizer_files(folder):
             raise ModelLoadError(
                 f"'{source}' has no tokenizer files (such as tokenizer.json or vocab.txt): save the tokenizer beside "
                 "the model (tokenizer.save_pretrained(folder))."
@@ -533,7 +533,7 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
     # which turns every word into [UNK]: refuse it rather than explain a model that reads nothing.
     if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):
         folder = Path(source)
-        files = folder.is_dir() and (any(folder.glob("tokenizer.json")) or any(folder.glob("vocab*")))
+        files = not folder.is_dir() or _has_tokenizer_files(folder)  # a hub id's files are on the hub
         said = ("holds a tokenizer whose vocabulary is only special tokens" if files
                 else "has no tokenizer files (such as tokenizer.json or vocab.txt)")  # a vocabulary of [PAD], [UNK]..
         raise ModelLoadError(
@@ -541,6 +541,12 @@ def _load_tokenizer(source: str, local_files_only: bool = False) -> PreTrainedTo
             "(the one it was trained with)."
         )
     return tokenizer
+
+
+def _has_tokenizer_files(folder: Path) -> bool:
+    """Whether `folder` holds a tokenizer's files: tokenizer.json / tokenizer_config.json, a vocabulary, BPE merges
+    or a SentencePiece model (spiece.model, sentencepiece.bpe.model)."""
+    return any(any(folder.glob(pattern)) for pattern in ("tokenizer*", "vocab*", "merges*", "*.model"))
 
 
 def _config_pad_token(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast) -> str | None:

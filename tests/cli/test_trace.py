@@ -49,7 +49,8 @@ def test_trace_cli_reports_bad_input_and_missing_model(tmp_path, capsys, monkeyp
 def test_trace_cli_says_a_typed_special_token(tmp_path, capsys, monkeypatch):
     from explainer.capture.encoding import typed_special_sentence
 
-    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))  # in this process: the test above runs the command itself
+    # in this process: test_trace_cli_on_default_model runs `python -m explainer trace` itself
+    monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path))
     code, payload, err = run(capsys, "trace", "--text", "a fine [SEP] film [SEP]", "--json")
     assert code == 0, err
     assert typed_special_sentence(["[SEP]"]) in payload["notes"]

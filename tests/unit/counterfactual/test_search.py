@@ -5,6 +5,7 @@ input gets a clear message."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -256,9 +257,8 @@ def test_removal_scores_every_pair_when_the_budget_affords_them():
 
 def test_a_replacement_the_model_cannot_embed_is_skipped_not_the_whole_search(cue_bundle):
     """A tokenizer may know words the model has no embedding row for: one such replacement (a swap's, or the
-    lexicon's) ended the whole search with an error blaming the user's text. It is skipped; the rest is searched."""
-    import dataclasses
-
+    lexicon's) ended the whole search with an error blaming the user's text, and one in HotFlip's vocabulary with an
+    IndexError. It is skipped; the rest is searched."""
     tokenizer = copy.deepcopy(cue_bundle.tokenizer)
     tokenizer.add_tokens(["splendid"])  # beyond the model's embedding rows
     widened = dataclasses.replace(cue_bundle, tokenizer=tokenizer)
@@ -268,3 +268,6 @@ def test_a_replacement_the_model_cannot_embed_is_skipped_not_the_whole_search(cu
     assert (Edit(3, "plot", CUE),) in [c.edits for c in search.counterfactuals]
     assert not any("splendid" in c.text for c in search.counterfactuals)
     check_verified(widened, search)
+    every = find_counterfactuals(widened, POSITIVE)  # the default generators, HotFlip's whole vocabulary included
+    assert every.counterfactuals and not any("splendid" in c.text for c in every.counterfactuals)
+    check_verified(widened, every)
