@@ -43,8 +43,17 @@ from explainer.cli.common import (
     within_demo_tokens,
     writing_to,
 )
-from explainer.counterfactual.registry import METHODS
+from explainer.counterfactual.registry import MAX_EDITS_LIMIT, METHODS
 from explainer.data.folders import written_whole
+
+
+def edit_limit(text: str) -> int:
+    """argparse type of --max-edits: 1 to MAX_EDITS_LIMIT, as the search takes it (a file's run took 11, ran the
+    whole model pass, then refused every row, exit 0, replacing the last --out)."""
+    value = at_least_one(text)
+    if value > MAX_EDITS_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_EDITS_LIMIT}, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--target", default=None,
                         help="label name or index to flip to (default: any other label); " + NAME_FIRST)
-    parser.add_argument("--max-edits", type=at_least_one, default=3, help="most words changed (default 3)")
+    parser.add_argument("--max-edits", type=edit_limit, default=3,
+                        help=f"most words changed, 1 to {MAX_EDITS_LIMIT} (default 3)")
     parser.add_argument(
         "--max-candidates", type=at_least_one, default=None, help="most edited texts scored per search (default 300)"
     )

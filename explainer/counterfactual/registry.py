@@ -25,6 +25,8 @@ class Generator:
         return getattr(importlib.import_module(module), name)
 
 
+MAX_EDITS_LIMIT = 10  # most words one counterfactual may change (the search, and the command line's --max-edits)
+
 _HERE = "explainer.counterfactual"
 
 REGISTRY: dict[str, Generator] = {

@@ -19,7 +19,7 @@ from explainer.capture.encoding import InputError, encode
 from explainer.capture.validation import CUT_LEFT_ELSEWHERE, label_index, require_finite
 from explainer.counterfactual import lexicon
 from explainer.counterfactual.context import Candidate, Context
-from explainer.counterfactual.registry import METHODS, REGISTRY
+from explainer.counterfactual.registry import MAX_EDITS_LIMIT, METHODS, REGISTRY
 from explainer.counterfactual.result import Counterfactual, CounterfactualSearch, Edit, Prediction
 from explainer.counterfactual.scoring import Scorer
 from explainer.counterfactual.words import apply_edits, split_words
@@ -27,7 +27,6 @@ from explainer.loading.bundle import ModelBundle
 from explainer.progress import Progress
 
 DEFAULT_MAX_CANDIDATES = 300  # candidate texts scored in one search, every generator together
-MAX_EDITS_LIMIT = 10
 MAX_RESULTS = 25  # flips kept, fewest edits first
 
 

@@ -119,6 +119,15 @@ def test_bad_input_is_one_line_and_exit_2(capsys, cue_bundle, argv, message):  #
     assert message in err and err.startswith("error: ") and "Traceback" not in err
 
 
+@pytest.mark.parametrize("source", [["--text", TEXT], ["--data", "any.csv"]])
+def test_max_edits_past_the_search_s_limit_is_refused_at_parse_time(capsys, source):
+    # a file's run took 11, ran its whole model pass, then refused every row with exit 0 (replacing the last --out)
+    with pytest.raises(SystemExit) as done:
+        main([*source, "--max-edits", "11"])
+    assert done.value.code == 2
+    assert "error: argument --max-edits: must be at most 10, got 11" in capsys.readouterr().err
+
+
 def test_registered_and_an_unknown_method_is_refused(capsys):
     assert COMMANDS["counterfactual"][0] == "counterfactual"
     with pytest.raises(SystemExit) as done:
