@@ -319,3 +319,16 @@ def test_predictions_out_replaces_an_earlier_predictions_file_never_another(chec
     main([*argv, str(out)])
     main([*argv, str(out)])  # its own: replaced
     assert len(pd.read_csv(out)) == len(ROWS)
+
+
+@pytest.mark.parametrize("name", ["p.parquet", "p.JSONL", "p.tsv"])
+def test_predictions_out_under_another_format_s_name_is_refused_before_any_work(tmp_path, capsys, name):
+    """It wrote CSV under that name, which evaluate --data (reading by suffix) then failed on."""
+    data = tmp_path / "rows.csv"
+    data.write_text("text,label\na fine film,positive\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", "/nowhere", "--data", str(data), "--predictions-out", str(tmp_path / name)])
+    suffix = name[1:].lower()
+    assert exit_info.value.code == 2
+    assert f"--predictions-out writes CSV: name the file .csv, not {suffix}" in capsys.readouterr().err
+    assert not (tmp_path / name).exists()
