@@ -113,10 +113,6 @@ def _predictions_frame(reports: list) -> pd.DataFrame:
     return frame
 
 
-# Names of the data formats --data reads that --predictions-out does not write (it writes CSV).
-OTHER_DATA_SUFFIXES = (".parquet", ".pq", ".jsonl", ".ndjson", ".json", ".tsv", ".tab")
-
-
 def _write_predictions(out: Path, reports: list) -> None:
     """--predictions-out, written whole: a stopped run leaves the old file, not a cut one."""
     with writing_to(out):
@@ -154,8 +150,10 @@ def main(argv: list[str] | None = None) -> None:
             fail("--sweep-tau takes one model")
     if args.predictions_out:
         check_output_file(args.predictions_out, args.data)  # before the pass: an unwritable file fails now
+        from explainer.data.labelled import EXTENSIONS
+
         suffix = Path(args.predictions_out).suffix.lower()
-        if suffix in OTHER_DATA_SUFFIXES:  # CSV under a Parquet or JSON name: every reader of it, --data too, failed
+        if EXTENSIONS.get(suffix, "csv") != "csv":  # CSV under a Parquet or JSON name: every reader, --data too, failed
             fail(f"--predictions-out writes CSV: name the file .csv, not {suffix}")
         refuse_unrelated_file(Path(args.predictions_out), "--predictions-out",
                               lambda path: first_line_passes(path, _predictions_header), "not a predictions file")

@@ -672,13 +672,13 @@ class LiveView:
                        path_token=self.path_token if markers else None)
 
     def _intervened(self, page: str) -> list[str]:
-        return [note for note in self.left_out if note.startswith(INTERVENTIONS[page][1])]
+        return [note for note in self.left_out if note.startswith(INTERVENTIONS[page].said)]
 
     @property
     def intervention(self) -> str:
         """What the page ran that the report does not draw ("the marker forced on the page"), "" for none: its
         link opens the page with it (report.linking.made_on_note says so)."""
-        return next((said for page, (_, said) in INTERVENTIONS.items() if self._intervened(page)), "")
+        return next((kind.said for page, kind in INTERVENTIONS.items() if self._intervened(page)), "")
 
     def report_options(self, label_names: Sequence[str]) -> dict[str, Any]:
         """build_report's keyword arguments for this view: every field, by the same name (a test checks that
@@ -703,18 +703,21 @@ NOT_IN_REPORT = {
 }
 
 
-# What a page's link may carry that changes the model's run, which the report does not draw (it shows the model as
-# it is): said among what the file leaves out, and beside its link, which opens the page with it.
-INTERVENTIONS = {"beacons": ("pin_layers", "the gates pinned on the page"),
-                 "markers": ("force_layers", "the marker forced on the page")}
-INTERVENTIONS_NOT_DRAWN = {"beacons": "the report shows the model's own gates",
-                           "markers": "the report shows the model's own routing"}
+@dataclass(frozen=True)
+class Intervention:
+    """What a page's link may carry that changes the model's run, which the report does not draw (it shows the model
+    as it is): said among what the file leaves out, and beside its link, which opens the page with it."""
+
+    param: str  # the link option that carries it
+    said: str  # what it is, as the file says it
+    instead: str  # what the report shows in its place
 
 
-def page_intervention(page: str, params: Mapping[str, str]) -> str:
-    """What of INTERVENTIONS page `page`'s link `params` carries ("the marker forced on the page"), "" for none."""
-    key, said = INTERVENTIONS.get(page, ("", ""))
-    return said if key and params.get(key) else ""
+INTERVENTIONS = {
+    "beacons": Intervention("pin_layers", "the gates pinned on the page", "the report shows the model's own gates"),
+    "markers": Intervention("force_layers", "the marker forced on the page",
+                            "the report shows the model's own routing"),
+}
 
 
 def live_view(page: str, params: Mapping[str, str]) -> LiveView:
@@ -745,8 +748,8 @@ def live_view(page: str, params: Mapping[str, str]) -> LiveView:
     if page == "markers":
         token = number("path", int, None)
         view = replace(view, path_token=token if token is not None and token >= 0 else None)
-    if intervention := page_intervention(page, params):
-        view = replace(view, left_out=(f"{intervention} ({INTERVENTIONS_NOT_DRAWN[page]})",))
+    if (kind := INTERVENTIONS.get(page)) and params.get(kind.param):
+        view = replace(view, left_out=(f"{kind.said} ({kind.instead})",))
     unedited = page == "whatif" and params.get("edited", "") in ("", params.get("text"))  # nothing left out
     if page in NOT_IN_REPORT and not unedited:
         view = replace(view, left_out=(*view.left_out, NOT_IN_REPORT[page]))
