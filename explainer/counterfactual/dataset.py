@@ -95,16 +95,17 @@ def summary(examples: Sequence[Example], max_edits: int = 3) -> dict[str, Any]:
     """{"examples", "refused", "found_share", "median_edit_count", "median_forward_passes"}: `refused` counts the
     examples the search could not take (a text with nothing to read, a target already predicted; each has its
     reason in --out); the share with a flip of at most `max_edits` words and the medians are over the examples
-    searched (edit counts: over those with a flip; None when none; all None when nothing was searched). A refused
-    row is not a search that failed."""
+    searched (edit counts: over those with a flip; None when none; all None when nothing was searched), as floats.
+    A refused row is not a search that failed."""
     searched = [e.search for e in examples if e.search is not None]
     found = [s for s in searched if s.best is not None and s.best.edit_count <= max_edits]
     return {
         "examples": len(examples),
         "refused": len(examples) - len(searched),
         "found_share": len(found) / len(searched) if searched else None,
-        "median_edit_count": statistics.median(s.best.edit_count for s in found) if found else None,
-        "median_forward_passes": statistics.median(s.forward_passes for s in searched) if searched else None,
+        # float always: statistics.median gives an int for an odd count and a float for an even one (1 vs 1.0)
+        "median_edit_count": float(statistics.median(s.best.edit_count for s in found)) if found else None,
+        "median_forward_passes": float(statistics.median(s.forward_passes for s in searched)) if searched else None,
     }
 
 

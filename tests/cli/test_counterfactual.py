@@ -90,6 +90,8 @@ def test_data_file_summarises_the_mistakes_and_writes_one_line_each(capsys, cue_
     assert summary["examples"] == 5 and summary["refused"] == 0 and summary["out"] == str(out)
     assert summary["found_share"] == 1.0 and summary["median_edit_count"] == 1  # the cue in or out flips each
     assert summary["median_forward_passes"] >= 2
+    # floats whatever the count: statistics.median gave 1 for five rows and 1.0 for four
+    assert type(summary["median_edit_count"]) is float and type(summary["median_forward_passes"]) is float
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["text"] for line in lines] == texts
     assert [line["line"] for line in lines] == [3, 4, 5, 6, 7]  # the file's lines (header 1, a right row 2)
