@@ -639,7 +639,9 @@ def _demo():
     try:
         return active_demo()
     except DemoConfigError as error:
-        fail(str(error))
+        # its reason names the config's, a model's or a data set's resolved path: the entry and the reason are said,
+        # the server's paths are not (the app says less still: its visitor reads a fixed line, the log the rest)
+        fail(_ABSOLUTE.sub(SERVER_PATH, str(error)))
 
 
 def demo_limits():

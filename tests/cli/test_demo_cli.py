@@ -75,6 +75,19 @@ def test_a_broken_demo_config_stops_the_command(tmp_path, monkeypatch, capsys):
     assert exit_.value.code == 2 and "Cannot read the demo config" in capsys.readouterr().err
 
 
+def test_a_broken_demo_configs_reason_names_no_server_path(tmp_path, monkeypatch, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "demo.toml").write_text('[[models]]\nname = "m"\npath = "../secret-models/m"\n')
+    monkeypatch.chdir(tmp_path)
+    for config in ("sub/demo.toml", str(tmp_path / "sub" / "demo.toml")):
+        monkeypatch.setenv("EXPLAINER_DEMO", config)
+        with pytest.raises(SystemExit) as exit_:
+            trace.main(["--text", "hi"])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "model 'm': [a path on the server] is not a model folder" in err, err
+        assert str(tmp_path) not in err and "secret-models" not in err
+
+
 @pytest.mark.parametrize(
     "command, argv",
     [
