@@ -1,5 +1,6 @@
 """`python -m explainer counterfactual [--model M] --text "..." [--target LABEL] [--max-edits N] [--method NAME]
-[--swaps "good->bad,not->"] --json`: the smallest edits that flip one prediction.
+[--swaps "good->bad,not->"] --json`: the smallest edits that flip one prediction; with --data FILE instead of
+--text, a search on every row of a labelled file the model gets wrong, towards its true label.
 
 Prints {"original": {text, label, probabilities}, "target" (null: any other label), "methods", "searched_words",
 "counterfactuals": [{text, label, probabilities, edits: [{position, old, new}], edit_count, method}],
@@ -7,7 +8,7 @@ Prints {"original": {text, label, probabilities}, "target" (null: any other labe
 explainer/counterfactual/words.py splits them. `--data FILE` searches every misclassified row of a labelled file
 (target: its true label) and prints {"examples", "refused", "found_share", "median_edit_count",
 "median_forward_passes"} (refused: rows the search could not take, not counted in the share); `--out FILE.jsonl`
-writes one line per example: its file line, text, label, then the search or its error.
+writes one line per misclassified row: its file line, text, label, then the search or its error.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--swaps", default=None, help='extra lexicon swaps, e.g. "good->bad, not->"')
     parser.add_argument("--out", default=None, type=named_path,
-                        help="--data: write one JSON line per example to this file")
+                        help="--data: write one JSON line per misclassified row (its search, or why none ran) "
+                        "to this file")
     add_column_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON (the default and only format)")
     add_allow_pickle(parser)

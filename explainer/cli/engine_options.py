@@ -28,12 +28,13 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
         "--ray-address",
         default=None,
         help="an existing cluster: its head node's HOST:PORT (the GCS address `ray start --head` prints; port "
-        "6379 by default) or auto on a node of it (default: start a local Ray on this machine)",
+        "6379 by default) or auto on a node of it (with --engine ray; default: start a local Ray on this machine)",
     )
     group.add_argument("--workers", type=worker_count, default=None,
-                       help=f"actors, each holding the model (default {WORKERS}; at most {MAX_WORKERS:,})")
+                       help=f"actors, each holding the model (with --engine ray; default {WORKERS}; "
+                       f"at most {MAX_WORKERS:,})")
     group.add_argument("--threads", type=at_least_one, default=None,
-                       help=f"torch threads per actor (default {THREADS})")
+                       help=f"torch threads per actor (with --engine ray; default {THREADS})")
 
 
 MAX_WORKERS = 100_000  # past 1e14 Ray refused "Resource quantities" of 'CPU', naming no option

@@ -74,7 +74,7 @@ SETTING_HELP = {
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSettings]:
     parser = argparse.ArgumentParser(prog="python -m explainer train", description=describe(__doc__))
     parser.add_argument("--data", required=True, type=named_path,
-                        help="training file (CSV, TSV or JSONL with text and label; labels "
+                        help="training file (CSV, TSV, JSONL or Parquet with text and label; labels "
                         "negative/positive or 0/1)")
     parser.add_argument("--eval", required=True, type=named_path,
                         help="dev file: picks the checkpoint and the beacon threshold")
