@@ -282,9 +282,12 @@ def test_errors_page_calls_a_listed_data_set_by_its_offered_name(demo):
 
 def test_a_model_folder_the_demo_offers_is_shown_by_its_offered_name(demo, checkpoint):
     folder = str(checkpoint("ours"))
-    for page in (None, "app_pages/errors.py", "app_pages/compare.py"):
+    named = {None: "tiny · 8 tokens", "app_pages/errors.py": "tiny on rows/rows.csv",
+             "app_pages/compare.py": "A: tiny "}
+    for page, said in named.items():
         app = run({"text": "a fine film", "data": "rows/rows.csv"}, page=page)
         assert not app.error, page
+        assert said in shown(app), page  # named, not only unnamed
         assert folder not in shown(app) and folder not in str(dict(app.query_params)), page
 
 

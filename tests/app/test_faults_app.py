@@ -109,10 +109,12 @@ def test_a_crafted_model_folder_s_name_is_shown_as_typed_in_the_overview(checkpo
 
 
 def test_a_run_stopped_inside_the_model_leaves_no_lock_held(bundle):
-    """What Streamlit does when a tab closes or the input changes mid-run: an exception raised from the next
-    Streamlit call, here the progress callback between attribution methods. Another thread (the next session)
-    then gets the lock and its run completes."""
-    from explainer.attribution.attributing import attribute, each_method
+    """What Streamlit does when a tab closes or the input changes mid-run: an exception raised while the model runs,
+    here from a hook inside it during integrated gradients' gradient passes, with the model's lock held. Another
+    thread (the next session) then gets the lock and its run completes."""
+    import torch
+
+    from explainer.attribution.attributing import attribute
     from explainer.capture.tracing import trace
 
     ours = bundle("ours")
@@ -120,11 +122,30 @@ def test_a_run_stopped_inside_the_model_leaves_no_lock_held(bundle):
     class Stopped(Exception):
         pass
 
-    def stop(done, total, method):
+    held: list[bool] = []
+
+    def taken_elsewhere() -> None:  # the lock is reentrant: only another thread sees it held
+        got = ours.lock.acquire(blocking=False)
+        held.append(not got)
+        if got:
+            ours.lock.release()
+
+    def stop(module, inputs, output):
+        if not torch.is_grad_enabled():  # the prediction attribute() reads first, under its own lock
+            return
+        probe = threading.Thread(target=taken_elsewhere)  # the stop comes while attribute() holds the lock
+        probe.start()
+        probe.join()
         raise Stopped
 
-    with pytest.raises(Stopped):  # the stop really happened mid-run, with the first method done
-        each_method(lambda method: attribute(ours, "a fine film", method), progress=stop)
+    layer = next(m for m in ours.model.modules() if isinstance(m, torch.nn.Linear))
+    hook = layer.register_forward_hook(stop)
+    try:
+        with pytest.raises(Stopped):
+            attribute(ours, "a fine film", "integrated_gradients")
+    finally:
+        hook.remove()
+    assert held == [True]
     results: list[object] = []
 
     def next_session() -> None:
