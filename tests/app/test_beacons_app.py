@@ -75,7 +75,10 @@ def test_sweep_runs_with_progress_then_comes_from_disk(checkpoint, monkeypatch):
     assert table["skip_rate"].is_monotonic_increasing
     import explainer.thought_beacon.beacons as beacons
 
-    monkeypatch.setattr(beacons, "sweep", lambda *a, **k: pytest.fail("recomputed"))
+    def recomputed(*args, **kwargs):  # an AssertionError reaches app.exception (pytest.fail's ended the run unseen)
+        raise AssertionError("the sweep was recomputed")
+
+    monkeypatch.setattr(beacons, "sweep", recomputed)
     again = open_page({"model": folder, "text": "Something else."})
     assert not again.exception and len(again.dataframe[0].value) == 21
     assert len(again.get("plotly_chart")) == 3  # gate map, skip mask, curve

@@ -129,7 +129,10 @@ def test_dictionary_builds_with_progress_then_comes_from_disk(checkpoint, monkey
     # A fresh session (no Streamlit cache of the run) finds it on disk: nothing is recomputed.
     import explainer.thought_beacon.marker_dictionary as md
 
-    monkeypatch.setattr(md, "build_dictionary", lambda *a, **k: pytest.fail("recomputed"))
+    def recomputed(*args, **kwargs):  # an AssertionError reaches app.exception (pytest.fail's ended the run unseen)
+        raise AssertionError("the dictionary was recomputed")
+
+    monkeypatch.setattr(md, "build_dictionary", recomputed)
     again = open_page({"model": folder, "text": "Another text."})
     assert not again.exception and len(again.dataframe[0].value) == 10
     assert any("Layer 0, marker m0" in m.value for m in again.markdown)  # the marker card
