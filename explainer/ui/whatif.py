@@ -12,6 +12,7 @@ import numpy as np
 import streamlit as st
 
 from explainer.capture.encoding import InputError
+from explainer.capture.validation import label_key
 from explainer.counterfactual.registry import METHODS
 from explainer.counterfactual.result import CounterfactualSearch
 from explainer.counterfactual.scoring import MAX_BATCH
@@ -155,9 +156,13 @@ def seed_flip_to(model_name: str, text: str) -> None:
     as the command line's --target takes it ("2"; a label named "2" is that label)."""
     labels = caches.get_bundle(model_name).label_names
     if targets_offered(labels):
-        def parse(raw: str) -> str:
-            index = raw.strip()
-            return labels[int(index)] if raw not in labels and index.isdigit() and int(index) < len(labels) else raw
+        keys = {label_key(name) for name in labels}
+
+        def parse(raw: str) -> str:  # a name first, case and spaces aside (" 2" is the label named "2"), as target=
+            index = label_key(raw)
+            if index in keys or not (index.isascii() and index.isdigit() and int(index) < len(labels)):
+                return raw
+            return labels[int(index)]
 
         links.seed_choice(FLIP_TO_KEY, "flip_to", flip_choices(model_name, text), tell=True, parse=parse)
     else:  # no "Flip to" to seed: a link's flip_to= was dropped without a word

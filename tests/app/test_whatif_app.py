@@ -423,6 +423,20 @@ def test_a_linked_label_index_is_read_as_the_command_lines_target(three_labels):
     assert not [t.value for t in app.toast if "flip_to" in t.value]
 
 
+def test_a_linked_label_named_by_digits_is_that_label_spaces_aside(tmp_path, tokenizer):
+    """Labels named "2", "0", "1": flip_to=" 2" is the label named "2", as target= reads it; it was read as index 2
+    (the label named "1"), unsaid."""
+    from tests.conftest import build_model, save_checkpoint
+
+    names = {0: "2", 1: "0", 2: "1"}
+    model = build_model("bert", id2label=names, label2id={name: i for i, name in names.items()})
+    folder = str(save_checkpoint(model, tokenizer, tmp_path / "model"))
+    for raw in (" 2", "2 ", "2"):
+        app = run_page({"model": folder, "text": "a fine film", "flip_to": raw})
+        assert not app.exception and app.selectbox(key="whatif_flip_to").value == "2", raw
+        assert not [t.value for t in app.toast if "flip_to" in t.value], raw
+
+
 def test_flip_to_does_not_offer_the_label_the_model_already_predicts(three_labels):
     """It was offered, and refused only once the search was asked for ("The model already predicts ...")."""
     folder, _ = three_labels
