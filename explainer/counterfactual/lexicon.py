@@ -14,8 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from explainer.capture.encoding import InputError
-from explainer.counterfactual.context import Candidate, Context, Option, State, beam_search
-from explainer.counterfactual.words import match_case, split_words
+from explainer.counterfactual.context import Candidate, Context, Option, State, beam_search, readable
+from explainer.counterfactual.words import apply_edits, match_case, split_words
+from explainer.loading.bundle import ModelBundle
 
 SHIPPED = Path(__file__).with_name("sentiment_en.txt")
 ANY_WORD = "*"  # a rule's old word that stands for any word: "* -> dull" is a polar word
@@ -91,6 +92,20 @@ def rules(user: Iterable[Swap]) -> dict[str, list[str]]:
         if new not in news:
             news.append(new)
     return table
+
+
+def unreadable_swaps(bundle: ModelBundle, text: str, swaps: Iterable[Swap]) -> set[Swap]:
+    """The swaps whose word is in `text` but whose edit the model cannot read wherever the word stands (a
+    replacement it cannot embed; removing the text's only word): the search skips such candidates (context.readable),
+    so they were never tried."""
+    words = split_words(text)
+    refused: set[Swap] = set()
+    for old, new in swaps:
+        places = [index for index, word in enumerate(words) if rule_key(word.text) == old]
+        edited = (apply_edits(text, words, {index: match_case(new, words[index].text)}) for index in places)
+        if places and not any(readable(bundle, candidate) for candidate in edited):
+            refused.add((old, new))
+    return refused
 
 
 def leaned_on(context: Context, count: int = POLAR_POSITIONS) -> list[int]:

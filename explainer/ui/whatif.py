@@ -379,9 +379,11 @@ def counterfactual_section(model_name: str, original: str) -> None:
         + (FEWER_MAY_EXIST if found and search.counterfactuals[0].edit_count > 1 else "")
     )
     if swaps.strip() and "lexicon" in methods_of(choice):  # parsed when the search ran: they parse
-        from explainer.counterfactual.lexicon import parse_swaps
+        from explainer.counterfactual.lexicon import parse_swaps, unreadable_swaps
 
-        st.caption(markdown_literal(whatif_figures.swap_outcomes(original, parse_swaps(swaps), search)))
+        user_swaps = parse_swaps(swaps)
+        unread = unreadable_swaps(caches.get_bundle(model_name), original, user_swaps)
+        st.caption(markdown_literal(whatif_figures.swap_outcomes(original, user_swaps, search, unread)))
     if not search.counterfactuals:
         st.info(no_flip_advice(choice, search.original.probabilities.get(search.original.label)))
         return

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -114,15 +114,18 @@ def _pieces(text: str, words: list[Word]) -> list[int]:
     return [bisect_right(starts, word.start) - 1 for word in words]
 
 
-def swap_outcomes(text: str, swaps: Sequence[tuple[str, str]], search: CounterfactualSearch) -> str:
-    """What became of each of the user's swaps ("" for none): in a listed flip, tried without being in one, or not
-    applicable (its word is not in the text). A swap that moved nothing was simply missing from the table."""
+def swap_outcomes(text: str, swaps: Sequence[tuple[str, str]], search: CounterfactualSearch,
+                  unreadable: Collection[tuple[str, str]] = ()) -> str:
+    """What became of each of the user's swaps ("" for none): in a listed flip, tried without being in one, not
+    tried (`unreadable`: the model cannot read the text it makes, lexicon.unreadable_swaps), or not applicable (its
+    word is not in the text). A swap that moved nothing was simply missing from the table."""
     words = {word.text.lower() for word in split_words(text)}
     used = {(edit.old.lower(), edit.new.lower()) for flip in search.counterfactuals for edit in flip.edits}
     said = []
     for old, new in swaps:
         outcome = ("its word is not in the text" if old not in words else "in a flip below"
-                   if (old, new.lower()) in used else "tried, but in none of the flips found")
+                   if (old, new.lower()) in used else "not tried: the model cannot read the text it makes"
+                   if (old, new) in unreadable else "tried, but in none of the flips found")
         said.append(f"{old}->{new}: {outcome}")
     return ("Your swaps: " + "; ".join(said) + ".") if said else ""
 

@@ -93,6 +93,22 @@ def test_find_counterfactuals_lists_real_flips():
     assert fewer == (table["edits"].iloc[0] > 1)
 
 
+def test_a_swap_the_model_cannot_read_is_said_not_tried(checkpoint, tmp_path):
+    """The search skips an edit the model cannot embed (context.readable): such a swap was reported "tried, but in
+    none of the flips found"."""
+    from tests.conftest import with_unembeddable_word
+
+    folder = str(with_unembeddable_word(checkpoint("bert"), tmp_path / "model"))
+    app = run_page({"model": folder, "text": "a fine film with a big heart", "cf_method": "lexicon",
+                    "swaps": "fine->zebra, big->small"})
+    app.button(key="whatif_find").click().run()
+    assert not app.exception, app.exception
+    said = [as_read(c.value) for c in app.caption if "Your swaps" in c.value]
+    assert said and said[0].startswith("Your swaps: fine->zebra: not tried: the model cannot read the text it makes; "
+                                       "big->small: "), said
+    assert "big->small: not tried" not in said[0]
+
+
 def test_a_search_that_found_only_longer_flips_says_fewer_may_exist():
     # HotFlip's first-order ranking puts "dull" 16,217th for "gentle" on the MiniLM baseline: it lists two-word
     # flips only, though "A dull film with a big heart." flips it. The page had read as "no one-word flip exists".

@@ -65,3 +65,13 @@ def test_a_swap_typed_twice_is_kept_once_in_its_first_place():
     """"good->bad," typed 200 times (a link) was listed 200 times under the results: 35 lines of one swap."""
     assert parse_swaps("good->bad, " * 200 + "dull->sharp, GOOD->bad") == (("good", "bad"), ("dull", "sharp"))
     assert parse_swaps([("good", "bad"), ("good", "fine"), ("good", "bad")]) == (("good", "bad"), ("good", "fine"))
+
+
+def test_a_swap_is_unreadable_only_where_no_place_of_its_word_gives_a_text_the_model_reads(cue_bundle):
+    from explainer.counterfactual.lexicon import unreadable_swaps
+
+    swaps = parse_swaps("clever->, film->movie, zebra->")
+    # the text's only word removed leaves nothing to read; a word not in the text is no concern of this check
+    assert unreadable_swaps(cue_bundle, "clever", swaps) == {("clever", "")}
+    assert unreadable_swaps(cue_bundle, "clever film", swaps) == set()
+    assert unreadable_swaps(cue_bundle, "clever\u200b", swaps) == {("clever", "")}  # a zero-width space alone left
