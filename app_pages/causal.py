@@ -58,7 +58,7 @@ if trace is not None:
     if not causal_ui.within_demo_limit(name, clean, corrupted, paired):
         pass  # said, before asking for the other text: a demo's over-long sidebar text cannot be patched at all
     elif not clean.strip() or not corrupted.strip():
-        st.info("Type a corrupted text (or find a counterfactual) to patch." if clean.strip() else "Type a clean text.")
+        causal_ui.missing_text(name, clean, paired)
     elif stale:
         st.info("The corrupted text was written for another clean text: *Find a counterfactual* fills it from the "
                 "sidebar text, or edit it to patch.")

@@ -165,8 +165,9 @@ def search_requested(model_name: str, current_clean: str) -> None:
     clean = st.session_state.pop(FIND_KEY, None)
     if clean is None or clean != current_clean:
         return
-    usable = clean.strip() and whatif_ui.within_search_limit(model_name, clean, PATCHING_LIMITS,  # for patching
-                                                             "the clean text")
+    # a text the model cannot read is not searched: the page says what is wrong with it (missing_text)
+    usable = clean.strip() and unreadable(model_name, clean) is None and whatif_ui.within_search_limit(
+        model_name, clean, PATCHING_LIMITS, "the clean text")  # for patching
     with st.spinner("Searching for the smallest edit that flips the prediction…"):
         found = find_counterfactual(model_name, clean) if usable else None
     if found is not None:
@@ -243,6 +244,28 @@ def written_for_another(clean: str, corrupted: str, paired: bool) -> bool:
     if paired or corrupted not in written:
         _write_for(corrupted, clean)
     return clean not in written[corrupted] and corrupted.strip() != clean.strip()  # the same: "nothing to patch"
+
+
+def unreadable(model_name: str, text: str) -> InputError | None:
+    """Why the model cannot read `text` (only invisible characters, a token it cannot embed), else None: tokenized
+    only, no model run."""
+    try:
+        encode(get_bundle(model_name), text)
+    except InputError as error:
+        return error
+    return None
+
+
+def missing_text(model_name: str, clean: str, paired: bool) -> None:
+    """Say what the patching still needs, where a text is missing: the clean text first (a clean text of only a
+    zero-width space was asked for a corrupted one, and the finder it pointed to could not search it)."""
+    problem = unreadable(model_name, clean) if clean.strip() else None
+    if not clean.strip():
+        st.info("Type a clean text.")
+    elif problem is not None:
+        show_problem(problem, "info", subject="The clean text" if paired else "The sidebar text")
+    else:
+        st.info("Type a corrupted text (or find a counterfactual) to patch.")
 
 
 def within_demo_limit(model_name: str, clean: str, corrupted: str, paired: bool) -> bool:

@@ -282,3 +282,15 @@ def test_the_finder_says_it_found_nothing_below_the_texts_not_above_the_title(mo
     box = next(i for i, e in enumerate(drawn) if getattr(e, "key", None) == "causal_corrupted")
     assert len(said) == 1 and title < box < said[0]
     assert app.text_area(key="causal_corrupted").value == CORRUPTED  # nothing found: the box keeps its text
+
+
+def test_a_clean_text_the_model_cannot_read_is_named_once_not_asked_for_a_corrupted_one():
+    """A clean text of only a zero-width space: "The text has nothing ..." from the finder, beside "Type a corrupted
+    text (or find a counterfactual)" from the page, which pointed to the finder that had just failed."""
+    app = run_page({"text": "a fine film", "source": "pair", "clean": " \u200b ", "mode": "zero"})
+    app.button(key="causal_find").click().run()
+    assert not app.exception, app.exception
+    infos = [i.value for i in app.info]
+    assert [i for i in infos if "nothing the model can read" in i] == [
+        "The clean text has nothing the model can read (only spaces, control or invisible characters)."], infos
+    assert not [i for i in infos if "Type a" in i], infos
