@@ -373,3 +373,19 @@ def test_the_counterfactual_gradient_reads_a_decoder_s_text_where_trace_reads_it
     scorer = Scorer(loaded, int(logits.argmax()), None)
     expected = float(scorer.objective(torch.as_tensor(logits, dtype=torch.float32)))
     assert scorer.gradient(text, split_words(text)).objective == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("method", ["lime", "kernel_shap"])
+def test_a_text_of_only_unread_pad_id_tokens_gets_zero_scores_from_the_sampling_methods(tokenizer, tmp_path, method):
+    """Llama padding with </s>, the text "</s>": every token read is special. LIME and KernelSHAP, with no feature to
+    switch, failed with "attempt to get argmin of an empty sequence"; the other methods score every token 0."""
+    from explainer import load_model
+    from explainer.attribution.attributing import attribute
+    from tests.conftest import save_checkpoint
+
+    folder = save_checkpoint(build_model("llama", pad_token_id=tokenizer.sep_token_id), tokenizer, tmp_path / "l")
+    loaded = load_model(folder, device="cpu")
+    result = attribute(loaded, tokenizer.sep_token, method)
+    occluded = attribute(loaded, tokenizer.sep_token, "occlusion")
+    assert len(result.scores) == len(occluded.scores) > 0
+    assert not np.any(result.scores) and not np.any(occluded.scores)
