@@ -19,7 +19,7 @@ from explainer.thought_beacon.dense import dense_suffix
 from explainer.ui import caches, demo, export, links, progressive, session, target_label
 from explainer.ui.problems import show_problem
 from explainer.views import attribution as attribution_figures
-from explainer.views.text import MISSING, markdown_literal
+from explainer.views.text import MISSING, markdown_label, markdown_literal
 
 ASKED = "_attribution_asked"  # (model, text) whose expensive sections the user asked for
 
@@ -63,7 +63,7 @@ if trace is not None:
 
     st.subheader(title(method))
     st.markdown(attribution_figures.highlighted_html(result), unsafe_allow_html=True)
-    st.caption(attribution_figures.legend_sentence(method, markdown_literal(result.target_label)))  # label: as named
+    st.caption(attribution_figures.legend_sentence(method, markdown_label(result.target_label)))  # label: as named
     if result.convergence_delta is not None:
         st.caption(attribution_figures.convergence_caption(result))
     chart(attribution_figures.bars(result), "bars")

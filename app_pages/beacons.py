@@ -11,7 +11,7 @@ from explainer.thought_beacon.interventions import compare, gate_pins
 from explainer.ui import export, links, progressive, session
 from explainer.ui import thought_beacon as tb
 from explainer.views import thought_beacon as tb_figures
-from explainer.views.text import MISSING, markdown_literal, plural, tau_text
+from explainer.views.text import MISSING, markdown_label, markdown_literal, plural, tau_text
 
 PIN_VALUES = {"open (1: run the MLP in full)": 1.0, "shut (0: no MLP update; skipped when τ > 0)": 0.0}
 
@@ -65,7 +65,7 @@ elif trace is not None:
                        delta_color="off", delta_arrow="off")
         cols[1].metric("MLP FLOPs saved", f"{saved.skip_rate:.1%}")
         cols[2].metric("Total FLOPs saved", f"{saved.total_flops_saved:.1%}")
-        cols[3].metric("Prediction at this τ", markdown_literal(at_tau.predicted_label),  # a value is markdown
+        cols[3].metric("Prediction at this τ", markdown_label(at_tau.predicted_label),  # a value is markdown
                        f"{at_tau.probabilities.max():.1%}", delta_color="off", delta_arrow="off")
         st.plotly_chart(tb_figures.gate_map(at_tau), width="stretch", key="beacons_gate_map", config=chart)
         if not progressive.rest_may_follow(("beacons", trace.model_name, trace.text, float(tau))):

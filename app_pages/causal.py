@@ -13,7 +13,7 @@ from explainer.ui import caches, demo, export, links, progressive, session, targ
 from explainer.ui import causal as causal_ui
 from explainer.ui.problems import show_problem
 from explainer.views import causal as views
-from explainer.views.text import markdown_literal
+from explainer.views.text import markdown_label, markdown_literal
 
 st.title("Causal")
 causal_ui.follow_attention_request()
@@ -108,7 +108,7 @@ if trace is not None:
         chart(views.ablated_heads(ablation), "ablation")
     with summary.container():
         st.caption(
-            f"{markdown_literal(ablation.target_label)}: logit {ablation.baseline_logit:.3f}, probability "
+            f"{markdown_label(ablation.target_label)}: logit {ablation.baseline_logit:.3f}, probability "
             f"{ablation.baseline_probability:.1%}{dense_suffix(ablation.notes)} · {ablation.forward_passes} batched "
             f"forward pass{'' if ablation.forward_passes == 1 else 'es'}, "
             f"{ablation.layer_evaluations:,} layer evaluations"

@@ -13,7 +13,7 @@ from explainer.ui import dataset_map as map_ui
 from explainer.ui import export, labelled, links, progressive, session
 from explainer.ui.problems import show_problem
 from explainer.views import dataset_map as map_figures
-from explainer.views.text import MISSING, hidden_state_name, markdown_literal
+from explainer.views.text import MISSING, hidden_state_name, markdown_label, markdown_literal
 
 labelled.follow_open_request()
 st.title("Data-set map")
@@ -93,7 +93,7 @@ row = st.number_input("Row", 0, len(frame) - 1, key=map_ui.FOCUS_KEY, step=1)
 chosen = frame.iloc[int(row)]
 where = f"{markdown_literal(chosen['file'])}, line {chosen['line']}" if "file" in frame else f"line {chosen['line']}"
 st.caption(
-    f"Row {int(row)} ({where}), true {markdown_literal(str(chosen['label']))}, "
+    f"Row {int(row)} ({where}), true {markdown_label(str(chosen['label']))}, "
     f"predicted {markdown_literal(str(chosen['predicted']))} "
     f"({chosen['confidence']:.1%}), by cosine distance ({hidden_state_name(result.layer)}):"
 )

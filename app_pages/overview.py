@@ -4,12 +4,12 @@ import streamlit as st
 
 from explainer.ui import export, links, session
 from explainer.views import attention as attention_figures
-from explainer.views.text import markdown_literal, plural
+from explainer.views.text import markdown_label, markdown_literal, plural
 
 st.title("Overview")
 trace = session.current_trace()
 if trace is not None:
-    st.subheader(f"Prediction: {markdown_literal(trace.predicted_label)} ({trace.probabilities[trace.predicted]:.1%})")
+    st.subheader(f"Prediction: {markdown_label(trace.predicted_label)} ({trace.probabilities[trace.predicted]:.1%})")
     st.plotly_chart(attention_figures.prediction_bars(trace), width="stretch", key="prediction",
                     config=export.image_config("overview-prediction", "png"))
 

@@ -17,7 +17,7 @@ from explainer.ui.problems import show_problem
 from explainer.ui.text_box import limited_text_area
 from explainer.views import attribution as attribution_figures
 from explainer.views import whatif as whatif_figures
-from explainer.views.text import html_text, markdown_literal, markdown_strong
+from explainer.views.text import html_text, markdown_label, markdown_literal, markdown_strong
 
 st.title("What-if")
 current = session.selection()
@@ -68,7 +68,7 @@ for who, trace in zip(("Original: ", "Edited: "), traces):
     session.warn_if_truncated(trace, who)
 one, two = st.columns(2)
 for column, who, trace in zip((one, two), ("Original", "Edited"), traces):
-    column.metric(f"{who} prediction", markdown_literal(trace.predicted_label),  # a metric's value is markdown
+    column.metric(f"{who} prediction", markdown_label(trace.predicted_label),  # a metric's value is markdown
                   f"{trace.probabilities[trace.predicted]:.1%}", delta_color="off", delta_arrow="off")  # no arrow
 if len(traces) < 2:  # the copy cannot be run (emptied): the original's flips can still be loaded into it
     if traces:

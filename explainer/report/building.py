@@ -31,7 +31,7 @@ from explainer.views import attention as attention_figures
 from explainer.views import attribution as attribution_figures
 from explainer.views import thought_beacon as tb_figures
 from explainer.views.report import ReportMeta, Section, render_report
-from explainer.views.text import clipped, display_token, tau_text
+from explainer.views.text import clipped, display_token, isolated, tau_text
 
 CARD_SUMMARY_CHARS = 600
 UNTRAINED_NOTE = ", from an untrained model: random weights, its predictions mean nothing"  # as the app warns
@@ -291,7 +291,7 @@ def build_report(
     shareable = link_model(bundle, model_label) is not None  # else the link would carry the folder's path
     meta = ReportMeta(
         model=shown_name,
-        text=text, prediction=f"{result.predicted_label} ({result.probabilities[result.predicted]:.1%})" + (
+        text=text, prediction=f"{isolated(result.predicted_label)} ({result.probabilities[result.predicted]:.1%})" + (
             UNTRAINED_NOTE if result.untrained else ""),
         probabilities=dict(zip(result.label_names, map(float, result.probabilities))),
         options=used, card_summary=card_summary(bundle), link=link if shareable else "",

@@ -15,7 +15,7 @@ from explainer.thought_beacon.dense import dense_suffix
 from explainer.views.text import (
     hidden_state_name,
     label_text,
-    markdown_literal,
+    markdown_label,
     plural,
     quoted_label,
     token_labels,
@@ -191,7 +191,7 @@ def top_heads_table(rows: list[tuple[int, int, float]], column: str) -> pd.DataF
 def patch_summary(result: Patching) -> str:
     """One line of markdown (label names escaped: a model's config names them): what is patched into what, the two
     logit differences and the label pair."""
-    target, foil = (markdown_literal(quoted_label(result.label_names[i])) for i in (result.target, result.foil))
+    target, foil = (markdown_label(quoted_label(result.label_names[i])) for i in (result.target, result.foil))
     passes, alone = result.forward_passes, len(result.unpartnered_corrupted)
     return (
         f"Logit difference {target} − {foil}: clean {result.logit_difference_clean:+.3f}, corrupted "

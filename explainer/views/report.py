@@ -41,7 +41,7 @@ class Section:
 class ReportMeta:
     model: str
     text: str
-    prediction: str  # e.g. "positive (93.1%)"
+    prediction: str  # e.g. "positive (93.1%)", a right-to-left label set apart (views.text.isolated)
     probabilities: Mapping[str, float]
     options: Mapping[str, str] = field(default_factory=dict)
     card_summary: str = ""  # plain text from the model card
@@ -69,7 +69,8 @@ LINK_SHOWN = 160  # characters of the live view's address shown as the link's te
 def render_report(meta: ReportMeta, sections: Sequence[Section]) -> str:
     """The whole report as one HTML document (UTF-8)."""
     e = html.escape
-    probabilities = ", ".join(f"{e(label)} {p:.1%}" for label, p in meta.probabilities.items())
+    # each label set apart (<bdi>): a right-to-left one took the number after it into its direction ("%4.38")
+    probabilities = ", ".join(f"<bdi>{e(label)}</bdi> {p:.1%}" for label, p in meta.probabilities.items())
     options = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in meta.options.items())
     note = e(meta.link_note)
     # The address in full behind the link, cut where shown: a 10,000-character text made a 10 KB wall of a link

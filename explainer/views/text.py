@@ -165,10 +165,17 @@ def quoted_label(name: str) -> str:
 
 
 def markdown_strong(text: str) -> str:
-    """`text` in bold, as markdown_literal shows it: without the spaces around it, since "**Negative **" is no
+    """`text` in bold, as markdown_label shows it: without the spaces around it, since "**Negative **" is no
     emphasis in Markdown (a label "Negative " showed its asterisks); a text of spaces only is quoted."""
     inner = text.strip()
-    return f"**{markdown_literal(inner if inner else repr(text))}**"
+    return f"**{markdown_label(inner if inner else repr(text))}**"
+
+
+def markdown_label(name: str) -> str:
+    """A label (or model) name for markdown: escaped, and set apart where it holds right-to-left text (U+2068 …
+    U+2069), so that it cannot take what follows into its direction: "Prediction: חיובי (83.4%)" read
+    "(%83.4) חיובי", and a label ending in U+202E reversed the sentence after it."""
+    return markdown_literal(isolated(name))
 
 
 # How byte-level BPE (GPT-2, RoBERTa) and SentencePiece write a space, a newline and a tab inside a token; shown as
@@ -187,7 +194,7 @@ def display_token(token: str) -> str:
 RIGHT_TO_LEFT = {"R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI", "PDI"}
 
 
-def _isolated(text: str) -> str:
+def isolated(text: str) -> str:
     """Text that could reorder its label set apart (U+2068 … U+2069), so that "2 ##ي" does not read "ي## 2"."""
     if any(unicodedata.bidirectional(character) in RIGHT_TO_LEFT for character in text):
         return f"\u2068{text}\u2069"
@@ -204,7 +211,7 @@ def hidden_state_name(index: int) -> str:
 def numbered(index: int, shown: str) -> str:
     """"3 movie": a position and its token as already shown (escaped for plotly, or as typed for a widget),
     the index kept first whatever script the token is in."""
-    return f"{index} {_isolated(shown)}"
+    return f"{index} {isolated(shown)}"
 
 
 def token_labels(tokens: Sequence[str], plotly: bool = True) -> list[str]:

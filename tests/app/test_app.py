@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.loading import shipped
+from explainer.loading.bundle import load_model
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -435,3 +436,21 @@ def test_the_overview_says_what_the_model_is_from_its_card(checkpoint, tmp_path)
     (folder / "README.md").unlink()  # no card: nothing said
     app = run_app({"model": str(shutil.copytree(checkpoint("bert"), tmp_path / "bare")), "text": "a fine film"})
     assert not [c.value for c in app.caption if c.value.startswith("About this model")]
+
+
+def test_a_right_to_left_label_keeps_its_percentage_in_place(tmp_path, tokenizer):
+    """A Hebrew label took "(83.4%)" into its direction ("(%83.4) חיובי"): the Overview's heading, the Attention
+    page's caption and the report set the label apart (the heading and the report checked here)."""
+    from explainer.report.building import build_report
+    from tests.conftest import build_model, save_checkpoint
+
+    names = {0: "שלילי", 1: "חיובי"}
+    model = build_model("bert", id2label=names, label2id={name: i for i, name in names.items()})
+    folder = str(save_checkpoint(model, tokenizer, tmp_path / "model"))
+    app = run_app({"model": folder, "text": "a fine film"})
+    assert not app.exception, app.exception
+    heading = next(h.value for h in app.subheader if h.value.startswith("Prediction:"))
+    assert any(f"Prediction: \u2068{name}\u2069 (" in heading for name in names.values()), heading
+    document = build_report(load_model(folder, device="cpu"), "a fine film", ["overview"])
+    assert "<bdi>שלילי</bdi>" in document and "<bdi>חיובי</bdi>" in document
+    assert any(f"Prediction: <b>\u2068{name}\u2069 (" in document for name in names.values())

@@ -166,6 +166,17 @@ def test_a_label_with_spaces_around_it_is_still_bold():
     assert markdown_strong("  ") == "**'  '**"
 
 
+def test_a_right_to_left_label_is_set_apart_from_the_number_after_it():
+    """"Prediction: חיובי (83.4%)" showed as "(%83.4) חיובי" in a left-to-right page, and a label ending in U+202E
+    (RIGHT-TO-LEFT OVERRIDE) read the percentage backwards ("4.38%"): such a label is isolated (U+2068 ... U+2069),
+    inside the markdown's escaping, and a left-to-right label is left as it is."""
+    from explainer.views.text import markdown_label, markdown_strong
+
+    assert markdown_label("חיובי") == "\u2068חיובי\u2069" and markdown_label("positive") == "positive"
+    assert markdown_label("\u202eevil *x*") == "\u2068\u202eevil \\*x\\*\u2069"
+    assert markdown_strong(" שלילי ") == "**\u2068שלילי\u2069**" and markdown_strong("pos") == "**pos**"
+
+
 def test_a_label_that_could_be_misread_in_a_sentence_is_quoted():
     """"Logit difference 0 − 1", "favours 0 more" and "the model's labels are Negative ,  Positive" on models whose
     labels are numbers or have spaces around them."""
