@@ -8,6 +8,7 @@ import difflib
 import re
 from bisect import bisect_right
 from collections.abc import Collection, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,8 +41,22 @@ def attribution_key(method: str, label: str) -> str:
 def _opcodes(a: list[Word], b: list[Word]) -> list[tuple[str, int, int, int, int]]:
     # Words compared as typed: "good" -> "Good" is an edit, since a cased tokenizer reads another input (it was
     # folded away, so an edit could move the prediction while the diff showed nothing changed).
-    matcher = difflib.SequenceMatcher(None, [w.text for w in a], [w.text for w in b], autojunk=False)
-    return matcher.get_opcodes()
+    return _word_opcodes(tuple(w.text for w in a), tuple(w.text for w in b))
+
+
+@lru_cache(maxsize=16)  # the page diffs the same pair three times a run (marks, changed words, head change)
+def _word_opcodes(a: tuple[str, ...], b: tuple[str, ...]) -> list[tuple[str, int, int, int, int]]:
+    """SequenceMatcher's opcodes, the shared start and end taken as equal first: it is quadratic at worst (two
+    15,000-word texts took 50 s, on every rerun), and an edit leaves most of a long text as it was."""
+    shortest = min(len(a), len(b))
+    start = next((i for i in range(shortest) if a[i] != b[i]), shortest)
+    end = next((i for i in range(shortest - start) if a[-1 - i] != b[-1 - i]), shortest - start)
+    middle = difflib.SequenceMatcher(None, a[start : len(a) - end], b[start : len(b) - end], autojunk=False)
+    opcodes = [("equal", 0, start, 0, start)] if start else []
+    opcodes += [(tag, a0 + start, a1 + start, b0 + start, b1 + start) for tag, a0, a1, b0, b1 in middle.get_opcodes()]
+    if end:
+        opcodes.append(("equal", len(a) - end, len(a), len(b) - end, len(b)))
+    return opcodes
 
 
 def diff_html(original: str, edited: str) -> str:

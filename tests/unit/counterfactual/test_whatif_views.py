@@ -141,3 +141,29 @@ def test_a_copy_differing_in_spacing_alone_says_so():
     assert change_caption("A gentle film.", "A gentle film.   ", False).startswith("Only the spacing changed")
     assert change_caption("A film.", "A film.", False) == "0 words changed · the prediction stays the same"
     assert change_caption("A gentle film.", "A dull film.", True) == "1 word changed · the prediction **flips**"
+
+
+def test_the_diff_compares_only_what_lies_between_the_texts_shared_start_and_end(monkeypatch):
+    """The word matcher is quadratic at worst: an edit of a 15,000-word text of two repeated words took 50 s, on
+    every rerun. What the texts share at both ends is equal without it; it sees only the middle, once per pair."""
+    import difflib
+
+    words = ["a" if i % 3 else "b" for i in range(15_000)]
+    edited = [*words[:7000], "c", *words[7001:]]
+    seen: list[tuple[int, int]] = []
+    real = difflib.SequenceMatcher
+
+    def matcher(junk, a, b, autojunk=True):
+        seen.append((len(a), len(b)))
+        return real(junk, a, b, autojunk=autojunk)
+
+    monkeypatch.setattr(difflib, "SequenceMatcher", matcher)
+    original_text, edited_text = " ".join(words), " ".join(edited)
+    assert whatif_figures.changed_words(original_text, edited_text) == whatif_figures.changed_words(
+        original_text, edited_text)
+    assert seen == [(1, 1)]
+    assert whatif_figures._opcodes(split_words(original_text), split_words(edited_text)) == [
+        ("equal", 0, 7000, 0, 7000), ("replace", 7000, 7001, 7000, 7001), ("equal", 7001, 15_000, 7001, 15_000)]
+    # words removed at both ends: the rest is one equal run
+    assert whatif_figures._opcodes(split_words("x a b c d"), split_words("a b c")) == [
+        ("delete", 0, 1, 0, 0), ("equal", 1, 4, 0, 3), ("delete", 4, 5, 3, 3)]
