@@ -28,14 +28,14 @@ def receiver(node: ast.AST) -> str | None:
 
 def bare_problems(source: str) -> list[str]:
     """`st.<markdown element>(...)` calls whose arguments hold an exception's text unescaped: `str(...)`, a name an
-    `except ... as name` bound, or a `.error` field. Arguments passed through `markdown_literal` or `html_text`
-    (or `show_problem` itself) are escaped and not counted."""
+    `except ... as name` bound, or a `.error` field. Arguments passed through `markdown_literal`, `markdown_label`
+    or `html_text` (or `show_problem` itself) are escaped and not counted."""
     tree = ast.parse(source)
     caught = {handler.name for handler in ast.walk(tree) if isinstance(handler, ast.ExceptHandler) and handler.name}
 
     def unescaped(node: ast.AST) -> bool:
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in {
-            "markdown_literal", "html_text", "plot_text"}:
+            "markdown_literal", "markdown_label", "html_text", "plot_text"}:
             return False
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "str":
             return True
