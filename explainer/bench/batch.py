@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from explainer.bench.common import BenchOptions, measure_alternating, report, result
+from explainer.bench.common import BenchOptions, measure_alternating, named_file, report, result
 
 NAME = "batch"
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ QUICK_EXAMPLES = 128
 
 def default_data() -> Path:
     if os.environ.get("EXPLAINER_SST2_DEV"):
-        return Path(os.environ["EXPLAINER_SST2_DEV"])
+        return named_file("EXPLAINER_SST2_DEV")
     candidates = [folder / "shared" / "data" / "sst2" / "dev.tsv" for folder in (ROOT.parent, ROOT.parent.parent)]
     return next((path for path in candidates if path.is_file()), candidates[0])
 

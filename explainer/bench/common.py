@@ -47,6 +47,17 @@ class BenchOptions:
 # ---------------------------------------------------------------------------------------------- machine
 
 
+def named_file(variable: str) -> Path:
+    """The data file environment `variable` names; DatasetError (the command's one line, exit 2) when it names no
+    file: a path set on purpose and not found was taken as "not set", and the bench ran on other data or none."""
+    path = Path(os.environ[variable])
+    if not path.is_file():
+        from explainer.data.labelled import DatasetError
+
+        raise DatasetError(f"{variable} names {path}, which is not a file: name the file, or unset it")
+    return path
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():

@@ -141,6 +141,7 @@ def run(
     from explainer.data.labelled import read_dataset
     from explainer.evaluation.error_report import load_labelled
 
+    path = Path(sst2) if sst2 is not None else default_data()  # a data file named but missing: refused before work
     bundle = bundle or load_model()
     limit = QUICK_COUNT if options.quick else None
     rows: list[dict[str, Any]] = []
@@ -154,7 +155,6 @@ def run(
         TARGETS["challenge"],
     )
 
-    path = Path(sst2) if sst2 is not None else default_data()
     if path.is_file():
         count = sst2_count or (QUICK_COUNT if options.quick else SST_COUNT)
         texts = list(read_dataset(path).texts)[:count]

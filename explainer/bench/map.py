@@ -40,7 +40,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from explainer.bench.common import BenchOptions, report, result
+from explainer.bench.common import BenchOptions, named_file, report, result
 
 NAME = "map"
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 def default_data() -> Path:
     if os.environ.get("EXPLAINER_SST2_TRAIN"):
-        return Path(os.environ["EXPLAINER_SST2_TRAIN"])
+        return named_file("EXPLAINER_SST2_TRAIN")
     candidates = [folder / "shared" / "data" / "sst2" / "train.tsv" for folder in (ROOT.parent, ROOT.parent.parent)]
     return next((path for path in candidates if path.is_file()), candidates[0])
 
@@ -109,7 +109,9 @@ def bench_rows(count: int, data: Path | None = None) -> tuple[list[tuple[str, in
     while len(rows) < count:
         attempts += 1
         if attempts > 50 * count:
-            raise ValueError(f"{path}: {sentences} distinct sentences cannot make {count:,} distinct rows")
+            from explainer.data.labelled import DatasetError  # a file too small: the command's one line, no traceback
+
+            raise DatasetError(f"{path}: {sentences} distinct sentences cannot make {count:,} distinct rows")
         text, label = make()
         if text not in seen:
             seen.add(text)

@@ -242,6 +242,28 @@ def test_an_unreadable_data_file_named_by_the_environment_is_one_line(capsys, tm
     assert err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("variable, bench", [("EXPLAINER_SST2_DEV", "batch"), ("EXPLAINER_SST2_DEV", "counterfactuals"),
+                                             ("EXPLAINER_SST2_TRAIN", "map")])
+def test_a_data_path_the_environment_names_that_is_no_file_is_refused(capsys, tmp_path, monkeypatch, variable, bench):
+    """Named on purpose and missing (or a folder), it was taken as unset: the batch bench measured nothing with
+    exit 0, the map bench ran on generated sentences."""
+    for given in (tmp_path / "missing.tsv", tmp_path):
+        monkeypatch.setenv(variable, str(given))
+        assert main([bench, "--quick"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: {variable} names {given}, which is not a file: name the file, or unset it\n", err
+
+
+def test_a_data_file_too_small_for_the_map_bench_is_one_line(capsys, tmp_path, monkeypatch):
+    """Three sentences cannot make the bench's distinct rows: a ValueError traceback."""
+    rows = tmp_path / "three.csv"
+    rows.write_text("text,label\na fine film,1\na dull film,0\nan odd film,1\n")
+    monkeypatch.setenv("EXPLAINER_SST2_TRAIN", str(rows))
+    assert main(["map", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "3 distinct sentences cannot make" in err and err.count("\n") == 1, err
+
+
 def test_the_app_servers_a_bench_starts_get_its_thread_count():
     """--threads reached the bench's own torch alone: pages and serve measured servers with torch's default."""
     import contextlib
