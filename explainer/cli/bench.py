@@ -4,31 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from explainer.bench import NAMES, UnknownBench, run_bench
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:  # argparse said "invalid _positive value"
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
-MAX_THREADS = 256  # past it torch overflowed (a traceback) or ran thousands of threads on a few cores
-
-
-def _threads(value: str) -> int:
-    number = _positive(value)
-    if number > MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, got {number} (this machine has "
-                                         f"{os.cpu_count() or 1} cores)")
-    return number
+from explainer.cli.common import at_least_one, thread_count
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,12 +17,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("name", help=f"bench to run: {', '.join(sorted(NAMES))}")
     p.add_argument("--json", action="store_true", help="print the report as JSON (default: a table)")
-    p.add_argument("--repeats", type=_positive, default=7,
+    p.add_argument("--repeats", type=at_least_one, default=7,
                    help="timed repetitions per side (default 7): beacons times 3x as many (its sides differ by "
                    "little), attribution at most 3 (a call takes seconds to minutes); map, scale, serve, pages and "
                    "counterfactuals time whole runs and take no repeats")
     p.add_argument("--quick", action="store_true", help="fewer repeats and smaller cases (for tests)")
-    p.add_argument("--threads", type=_threads, default=None,
+    p.add_argument("--threads", type=thread_count, default=None,
                    help="torch.set_num_threads before running (default: torch's own, one per core)")
     return p
 

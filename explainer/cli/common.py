@@ -165,6 +165,18 @@ def at_least_one(text: str) -> int:
     return value
 
 
+MAX_THREADS = 256  # past it torch overflowed (a traceback) or ran thousands of threads on a few cores
+
+
+def thread_count(text: str) -> int:
+    """argparse type of every --threads: a whole number from 1 to MAX_THREADS."""
+    value = at_least_one(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, got {value} (this machine has "
+                                         f"{os.cpu_count() or 1} cores)")
+    return value
+
+
 def random_seed(text: str) -> int:
     """argparse type of a random seed: a whole number from 0 to 2**32 - 1, what numpy's generators (UMAP's) take;
     another failed with a traceback after the whole model pass."""

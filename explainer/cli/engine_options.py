@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from explainer.cli import common
-from explainer.cli.common import at_least_one, data_argument, fail, stdout_for_json_only
+from explainer.cli.common import at_least_one, data_argument, fail, stdout_for_json_only, thread_count
 
 WORKERS, THREADS = 2, 1  # Ray actors, and torch threads in each: two single-threaded actors fill two cores
 
@@ -33,7 +33,7 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--workers", type=worker_count, default=None,
                        help=f"actors, each holding the model (with --engine ray; default {WORKERS}; "
                        f"at most {MAX_WORKERS:,})")
-    group.add_argument("--threads", type=at_least_one, default=None,
+    group.add_argument("--threads", type=thread_count, default=None,
                        help=f"torch threads per actor (with --engine ray; default {THREADS})")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -23,11 +24,12 @@ from explainer.cli.common import (
     named_folder,
     named_path,
     refuse_link_to_nothing,
+    thread_count,
     unit_interval,
     writing_to,
 )
 from explainer.data.challenge import DEFAULT_PATH as CHALLENGE_PATH
-from explainer.data.folders import not_a_folder
+from explainer.data.folders import missing_folders, not_a_folder, remove_made
 from explainer.training.settings import (
     REPLACED,
     RETROFIT_ONLY,
@@ -82,7 +84,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
                         help="folder to write the model into (a model already there is replaced once training "
                         "has finished; a folder holding files of a model's names that are no model's is refused)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
-    parser.add_argument("--threads", type=at_least_one, default=None, help="torch CPU threads (default: torch's own)")
+    parser.add_argument("--threads", type=thread_count, default=None, help="torch CPU threads (default: torch's own)")
     parser.add_argument("--limit", type=at_least_one, default=None,
                         help="train on the first N rows only (smoke tests; default: every row)")
     parser.add_argument(
@@ -106,8 +108,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
         parser.error("--min-skip-rate picks the beacons' tau: --arch baseline has no beacons, so leave it out")
     settings = TrainSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)})
     problems = settings_problems(settings)
-    if problems:
-        parser.error("; ".join(problems))
+    if problems:  # named by their flags, as argparse's own errors name them ("epochs must be ..." was a field)
+        flags = re.compile(r"\b(" + "|".join(f.name for f in dataclasses.fields(TrainSettings)) + r")\b")
+        parser.error("; ".join(flags.sub(lambda m: "--" + m.group(1).replace("_", "-"), p) for p in problems))
     defaults = TrainSettings()
     retrofit_only = [f"--{name.replace('_', '-')}" for name in RETROFIT_ONLY
                      if getattr(settings, name) != getattr(defaults, name)]
@@ -148,6 +151,12 @@ def _run_working_folder(out: Path) -> Path | None:
         if folder.name in (STAGE, REPLACED) and ((folder / OWNER).exists() or (folder.parent / "config.json").exists()):
             return folder
     return None
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is an allocation that failed (torch's CPU allocator raises RuntimeError, CUDA's its own
+    subclass of it): a model sized past the machine's memory, said in one line, not a traceback."""
+    return isinstance(error, MemoryError) or "can't allocate memory" in str(error) or "out of memory" in str(error)
 
 
 def _listed(flags: list[str]) -> str:
@@ -234,6 +243,10 @@ def main(argv: list[str] | None = None) -> None:
     if settings.max_length > positions:
         fail(f"--max-length {settings.max_length} is more than the model can read: it has {positions} positions")
     stage = args.out / STAGE
+    for reserved in (stage, args.out / REPLACED):  # a link's target was trained in, and all it held moved into --out
+        if reserved.is_symlink() or (reserved.exists() and not reserved.is_dir()):
+            fail(f"--out {args.out} holds {reserved.name}, the name of a run's working folder, as "
+                 f"{'a link' if reserved.is_symlink() else not_a_folder(reserved)}: remove it, then run again")
     if (running := running_owner(stage)) is not None:  # a second run removed the first's stage, which then
         # trained to its end and failed in a traceback
         fail(f"another run ({running}) is training into --out {args.out}: wait for it to finish, or give another "
@@ -252,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     # Trained in a folder inside --out (the same file system, so each file is renamed in) and moved in at the end:
     # a run that fails or is killed leaves the model that was there (a half-trained one in --out loaded as
     # finished, with no tau chosen).
-    created = not args.out.exists()
+    made = missing_folders(args.out)  # --out and the parents it needs: removed again if no model lands there
     with writing_to(args.out):
         args.out.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(stage, ignore_errors=True)  # a killed run's
@@ -267,6 +280,12 @@ def main(argv: list[str] | None = None) -> None:
         # BackboneError: the base's weights, read as training starts, are damaged or do not fit its config
         except (TrainingDiverged, BackboneError) as error:
             fail(f"{error}; nothing was written" + (f", the model in {args.out} is unchanged" if had_model else ""))
+        except (MemoryError, RuntimeError) as error:
+            if not _out_of_memory(error):
+                raise
+            fail("the model does not fit in memory (see --hidden-size, --intermediate-size, --num-layers, "
+                 "--num-markers, --vocab-size and --batch-size); nothing was written"
+                 + (f", the model in {args.out} is unchanged" if had_model else ""))
         trained = True
         try:
             written = sorted(path.name for path in stage.iterdir() if path.name != OWNER)
@@ -278,8 +297,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if moved or not trained:
             shutil.rmtree(stage, ignore_errors=True)
-        if created and not moved and args.out.is_dir() and not any(args.out.iterdir()):  # stopped or failed:
-            args.out.rmdir()  # no empty folder left where none was
+        if not moved:  # stopped or failed: no empty folder left where none was, --out's new parents included
+            remove_made(made)
     if had_model:
         gone = f": removed {', '.join(removed)} of the one before" if removed else ""
         print(f"replaced the model in {args.out}{gone}", file=sys.stderr)

@@ -81,15 +81,18 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
 
 @pytest.mark.parametrize(
     "extra, complaint",
-    [(["--batch-size", "0"], "batch_size must be at least 1"), (["--epochs", "0"], "epochs must be at least 1"),
-     (["--evals-per-epoch", "0"], "evals_per_epoch"), (["--learning-rate", "-1"], "learning_rate"),
-     (["--hidden-size", "16", "--num-heads", "3"], "multiple of num_heads"), (["--min-skip-rate", "2"], "from 0 to 1"),
+    [(["--batch-size", "0"], "--batch-size must be at least 1"), (["--epochs", "0"], "--epochs must be at least 1"),
+     (["--evals-per-epoch", "0"], "--evals-per-epoch must be at least 1"),
+     (["--learning-rate", "-1"], "--learning-rate must be a positive number"),
+     (["--hidden-size", "16", "--num-heads", "3"], "--hidden-size 16 must be a multiple of --num-heads 3"),
+     (["--min-skip-rate", "2"], "from 0 to 1"),
      (["--arch", "baseline", "--min-skip-rate", "0.5"], "--arch baseline has no beacons"),
-     (["--seed", "-1"], "seed must be from 0"), (["--seed", str(2**32)], "seed must be from 0"),
+     (["--seed", "-1"], "--seed must be from 0"), (["--seed", str(2**32)], "--seed must be from 0"),
+     (["--threads", "99999999999999999999"], "--threads: must be at most 256"),  # torch's overflow traceback
      (["--out-is-a-file"], "is a file"), (["--one-label"], "has only the label 'positive' in the rows trained on"),
      (["--one-label-dev"], "has only the label 'positive': the dev file picks the checkpoint"),
-     (["--max-length", "2"], "max_length must be at least 3"),  # nothing cut, while the model said it read 2
-     (["--max-steps", "-1"], "max_steps must be zero or more, not -1"),  # said "max_steps and num_markers ..."
+     (["--max-length", "2"], "--max-length must be at least 3"),  # nothing cut, while the model said it read 2
+     (["--max-steps", "-1"], "--max-steps must be zero or more, not -1"),  # said "max_steps and num_markers ..."
      (["--backbone", "base", "--tokenizer", "tok"], "--tokenizer is for training from scratch"),  # recorded, unused
      (["--lora-rank", "99"], "--lora-rank is for a --backbone retrofit"),  # listed on the card, unused
      (["--backbone-sha256", "ab", "--lora-alpha", "2"], "--backbone-sha256 and --lora-alpha are for a --backbone")],
@@ -335,6 +338,51 @@ def test_a_diverged_run_is_refused_not_shipped(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_main(tiny_run(tmp_path, str(new), "baseline") + ["--learning-rate", "1e10"])
     assert not new.exists()  # no empty folder where none was
+    with pytest.raises(SystemExit):  # nor the parents --out needed: new/a/ was left behind
+        train_main(tiny_run(tmp_path, str(new / "a" / "b"), "baseline") + ["--learning-rate", "1e10"])
+    assert not new.exists()
+
+
+@pytest.mark.parametrize("kind", ["link", "file"])
+@pytest.mark.parametrize("name", [".training", ".replaced"])
+def test_a_working_folders_name_held_by_a_link_or_file_is_refused_and_nothing_moves(tmp_path, capsys, kind, name):
+    """--out/.training a link to another folder: training went through the link, and all that folder held was
+    moved into --out."""
+    tiny_inputs(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "sub").mkdir(parents=True)
+    (elsewhere / "notes.txt").write_text("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    if kind == "link":
+        (out / name).symlink_to(elsewhere)
+    else:
+        (out / name).write_text("a file")
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(tiny_run(tmp_path, str(out), "baseline"))
+    err = capsys.readouterr().err
+    said = "a link" if kind == "link" else "a file"
+    assert exit_info.value.code == 2 and f"holds {name}, the name of a run's working folder, as {said}" in err, err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.txt", "sub"] and sorted(os.listdir(out)) == [name]
+
+
+def test_a_model_too_big_for_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    """--hidden-size 1099511627776: torch's "can't allocate memory" traceback, exit 1."""
+    import explainer.cli.train as train_cli
+
+    tiny_inputs(tmp_path)
+
+    def too_big(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 4398046511104 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(train_cli, "_train_into", too_big)
+    out = tmp_path / "new" / "model"
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(tiny_run(tmp_path, str(out), "baseline"))
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.splitlines()[-1].startswith("error: the model does not fit in memory")
+    assert "Traceback" not in err and not (tmp_path / "new").exists()
 
 
 def test_a_second_run_into_the_same_folder_is_refused(tmp_path, capsys):
