@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")  # what a saved fast tokenizer has
 STAGE = ".training"  # the folder inside --out a run trains in; the finished model is moved out of it
+MAX_VOCAB = 1_000_000  # a WordPiece vocabulary past any real one (BERT's 30,522; multilingual models' 250,000)
 REPLACED = ".replaced"  # the folder inside --out the old model's files wait in while the new ones move in
 
 
@@ -98,6 +99,8 @@ def settings_problems(settings: TrainSettings) -> list[str]:
         value = getattr(settings, name)
         if not (math.isfinite(value) and 0 <= value < 1):
             problems.append(f"{name} must be from 0 up to (not including) 1, not {value}")
+    if settings.vocab_size > MAX_VOCAB:  # the trainer reserves room for all of it: 1e12 aborted the process
+        problems.append(f"vocab_size must be at most {MAX_VOCAB:,}, not {settings.vocab_size:,}")
     if not 0 <= settings.seed < 2**32:  # numpy's seeds; past them it raised only after --out was emptied
         problems.append(f"seed must be from 0 to {2**32 - 1}, not {settings.seed}")
     if settings.max_length < 3:  # two special tokens and one of the text: below, the tokenizer cuts nothing

@@ -89,6 +89,7 @@ def test_train_cli_writes_model_metrics_and_card(tmp_path):
      (["--arch", "baseline", "--min-skip-rate", "0.5"], "--arch baseline has no beacons"),
      (["--seed", "-1"], "--seed must be from 0"), (["--seed", str(2**32)], "--seed must be from 0"),
      (["--threads", "99999999999999999999"], "--threads: must be at most 256"),  # torch's overflow traceback
+     (["--vocab-size", "1000000000000"], "--vocab-size must be at most 1,000,000"),  # the trainer's abort, rc 134
      (["--out-is-a-file"], "is a file"), (["--one-label"], "has only the label 'positive' in the rows trained on"),
      (["--one-label-dev"], "has only the label 'positive': the dev file picks the checkpoint"),
      (["--max-length", "2"], "--max-length must be at least 3"),  # nothing cut, while the model said it read 2
