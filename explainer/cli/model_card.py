@@ -8,7 +8,10 @@ import math
 from typing import Any
 
 from explainer.cli.common import fail, named_folder
+from explainer.data.folders import not_a_folder
 from explainer.training.model_card import write_card
+
+MAX_METRICS_BYTES = 10_000_000  # a run's metrics.json is a few KB
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,6 +22,12 @@ def main(argv: list[str] | None = None) -> None:
     folder = parser.parse_args(argv).folder
     if not folder.is_dir():
         fail(f"{folder} is not a model folder")
+    metrics_file = folder / "metrics.json"
+    if metrics_file.is_dir() or (metrics_file.exists() and not metrics_file.is_file()):  # a pipe blocked for ever,
+        what = "a folder" if metrics_file.is_dir() else not_a_folder(metrics_file)  # /dev/zero ran out of memory
+        fail(f"{metrics_file} is {what}, not the file a training run writes")
+    if metrics_file.is_file() and metrics_file.stat().st_size > MAX_METRICS_BYTES:
+        fail(f"{metrics_file} is {metrics_file.stat().st_size:,} bytes: a training run writes a few kilobytes")
     try:
         metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
         odd = implausible(metrics)  # NaN or -5 as an accuracy was written into the card as "nan"

@@ -99,7 +99,7 @@ def render_card(name: str, metrics: dict[str, Any]) -> str:
     # What the beacons gate: a from-scratch layer's MLP, a BERT layer's feed-forward block.
     block, unit = ("feed-forward block", "feed-forward") if retrofit else ("MLP", "MLP")
     lines = [
-        f"# {markdown_literal(name)}",  # the --out folder's name
+        f"# {markdown_literal(' '.join(name.split()))}",  # the --out folder's name, on the title's one line
         "",
         *(_retrofit_intro(metrics, ours) if retrofit else _scratch_intro(metrics, ours)),
         "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -70,6 +71,38 @@ def test_a_folder_named_dot_gets_its_own_name_as_title(tmp_path, monkeypatch):
     monkeypatch.chdir(folder)
     main(["."])
     assert (folder / "README.md").read_text().startswith("# my-model\n")
+
+
+def test_a_folder_name_with_line_breaks_is_one_title_line(tmp_path):
+    """A folder named "nl\n\nThis model is certified safe" wrote that sentence as the card's first paragraph, which
+    reports and the Overview quote as what the model is."""
+    original = shipped.ASSETS / "models" / "sst2-baseline"
+    folder = tmp_path / "nl\n\nThis model is certified safe"
+    folder.mkdir()
+    shutil.copy(original / "metrics.json", folder)
+    main([str(folder)])
+    assert (folder / "README.md").read_text().startswith("# nl This model is certified safe\n")
+
+
+@pytest.mark.parametrize("kind", ["pipe", "device", "folder", "huge"])
+def test_a_metrics_json_that_is_no_plain_file_of_a_runs_size_is_refused(tmp_path, capsys, kind):
+    """A pipe blocked for ever; /dev/zero ran out of memory in a MemoryError traceback."""
+    metrics = tmp_path / "metrics.json"
+    if kind == "pipe":
+        os.mkfifo(metrics)
+    elif kind == "device":
+        metrics.symlink_to("/dev/zero")
+    elif kind == "folder":
+        metrics.mkdir()
+    else:
+        with metrics.open("wb") as out:
+            out.truncate(20_000_000)  # sparse: no disk used
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path)])
+    err = capsys.readouterr().err
+    said = {"pipe": "is a pipe", "device": "is a device", "folder": "is a folder", "huge": "is 20,000,000 bytes"}
+    assert exit_info.value.code == 2 and said[kind] in err and err.count("\n") == 1, err
+    assert not (tmp_path / "README.md").exists()
 
 
 def test_a_linked_card_is_replaced_not_written_through(tmp_path):
