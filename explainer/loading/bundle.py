@@ -412,6 +412,11 @@ def _check_sizes(source: str, config) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: {name} must be a "
                                  f"whole number of at least 1, not {value!r}"[:300])
+    markers = getattr(config, "num_thought_markers", None) if is_thought_beacon(config) else None
+    if markers is not None and (isinstance(markers, bool) or not isinstance(markers, int) or markers < 0):
+        # -1 loaded: the FLOPs counted markers that were not there and the tau sweep failed on a negative size
+        raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: num_thought_markers must "
+                             f"be a whole number of at least 0, not {markers!r}"[:300])
     tau = getattr(config, "beacon_threshold", None) if is_thought_beacon(config) else None
     if tau is not None and (isinstance(tau, bool) or not isinstance(tau, int | float) or not 0 <= tau <= 1):
         # a gate is a sigmoid: 1.5 skipped as 1.0 does, while the Beacons page's slider and the tau sweep, which
@@ -470,6 +475,15 @@ def _from_pretrained(
         raise ModelLoadError(
             f"Weights of '{source}' hold at least {extra + 1} layers, its config.json {layers}: the config does not "
             "belong to them, and the model would run without the rest"
+        )
+    unexpected = sorted(map(str, info.get("unexpected_keys", ())))
+    if unexpected and is_thought_beacon(config):  # our own architecture takes every tensor it saved
+        # num_thought_markers 0 or use_beacons false over trained weights: transformers dropped the markers' or
+        # gates' tensors in silence, and the model ran (76.8% where it says 96.2%) as if built without them
+        raise ModelLoadError(
+            f"Weights of '{source}' hold tensors its config.json builds no place for ({', '.join(unexpected[:3])}"
+            f"{', ...' if len(unexpected) > 3 else ''}): the config does not belong to them (markers or beacons "
+            "switched off by hand?), and the model would run without them"
         )
     return model
 

@@ -488,3 +488,22 @@ def test_a_model_of_few_positions_loads_and_runs_the_causal_methods(tmp_path, to
     patched = patch(bundle, "fine", "dull")
     assert patched.residual[-1, patched.readout] == pytest.approx(1.0, abs=1e-4)
     assert ablate_heads(bundle, "fine", mode="zero").heads.shape[0] == LAYERS
+
+
+@pytest.mark.parametrize("edit, said", [
+    ({"num_thought_markers": 0}, "hold tensors its config.json builds no place for"),
+    ({"use_beacons": False}, "hold tensors its config.json builds no place for"),
+    ({"num_thought_markers": -1}, "num_thought_markers must be a whole number of at least 0, not -1"),
+    ({"num_thought_markers": 2.5}, "num_thought_markers must be a whole number of at least 0, not 2.5"),
+])
+def test_a_thought_beacon_config_edited_past_its_weights_is_refused(tmp_path, checkpoint, edit, said):
+    """Markers or beacons switched off in config.json over trained weights: their tensors were dropped in silence
+    and the model ran without them (76.8% where the model says 96.2%); -1 markers loaded, then miscounted FLOPs
+    and failed the tau sweep."""
+    folder = tmp_path / "edited"
+    shutil.copytree(checkpoint("ours"), folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **edit}))
+    with pytest.raises(ModelLoadError, match=said):
+        load_model(str(folder), device="cpu")
+    load_model(str(checkpoint("ours")), device="cpu")  # the model as saved loads
