@@ -23,7 +23,7 @@ The result is plain JSON (a dict) so it is cached on disk (`cached_dictionary`) 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,11 +43,12 @@ from explainer.models import MarkerForce, is_thought_beacon, uses_markers
 from explainer.progress import Progress
 from explainer.thought_beacon.dictionary_options import OUTPUT_FILES, DictionaryOptions
 
-VERSION = 9  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
+VERSION = 10  # bump when the result's meaning or layout changes: old cache entries then miss (3: ties in file order,
 # 4: byte-level tokens past ASCII named by their text, 5: and added tokens by their own names, blanks by their bytes,
 # 6: examples one per text whenever there are texts enough, 7: a [SEP]'s left context ends where the model's reading
 # of the text ends, not at the text's end, 8: examples say whether their token is special, set apart when shown,
-# 9: copies of one text are one text, and a context is listed once).
+# 9: copies of one text are one text, and a context is listed once, 10: and so when the candidates are kept: a copy
+# took a text's place there, and a worse example was shown).
 # Not bumped for examples' "cut" (where a context stops short of its text): read with a default, both sides, since
 # a dictionary with the forced effect takes minutes to build again.
 
@@ -109,10 +110,10 @@ class DictionaryParts:
         self.forced_sums += other.forced_sums
         self.slots += other.slots
         self.n_texts += other.n_texts
+        self.texts.update(other.texts)  # first: _kept tells texts apart by their words
         for layer, row in enumerate(other.best):
             for marker, items in enumerate(row):
-                self.best[layer][marker] = _kept(self.best[layer][marker] + items, options.examples)
-        self.texts.update(other.texts)
+                self.best[layer][marker] = _kept(self.best[layer][marker] + items, options.examples, self.texts)
         self._prune()
 
     def _prune(self) -> None:
@@ -146,15 +147,17 @@ class DictionaryParts:
         return parts
 
 
-def _kept(items: list[tuple], examples: int) -> list[tuple]:
+def _kept(items: list[tuple], examples: int, texts: Mapping[int, str]) -> list[tuple]:
     """The candidates a marker keeps, best first: the slots of the `examples` texts whose best slots rank highest,
     at most `examples` of each. Exactly what `_examples` can pick (one per text while there are texts enough, the
     rest from the same texts): a fixed number of the best slots could all be one long text's, since probabilities
-    tie at 1.0 and ties go to the earlier text."""
+    tie at 1.0 and ties go to the earlier text. Texts are told apart by their words (`texts`: each key's), as
+    `_examples` tells them apart: a copy of a text took a text's place here and was dropped there, leaving a worse
+    example in place of a better one."""
     chosen: list[tuple] = []
-    per_text: dict[int, int] = {}
+    per_text: dict[str, int] = {}
     for item in sorted(items, key=_rank, reverse=True):
-        key = item[1]
+        key = texts[item[1]]
         if key not in per_text and len(per_text) == examples:
             continue
         if per_text.get(key, 0) < examples:
@@ -164,7 +167,8 @@ def _kept(items: list[tuple], examples: int) -> list[tuple]:
 
 
 def _batch_candidates(order: np.ndarray, slot_keys: np.ndarray, examples: int) -> np.ndarray:
-    """`_kept` on one batch's slots in rank order (`order` indexes slots, best first): the indices kept."""
+    """`_kept` on one batch's slots in rank order (`order` indexes slots, best first): the indices kept.
+    `slot_keys`: each slot's text, as one number for each distinct text."""
     ranked_keys = slot_keys[order]
     keys, first = np.unique(ranked_keys, return_index=True)
     top = keys[np.argsort(first, kind="stable")[:examples]]  # the texts whose best slots rank highest
@@ -221,6 +225,10 @@ def accumulate(
     read_end = np.maximum.accumulate(offsets[:, :, 1], axis=1)  # [batch, T]
     rows, positions = np.nonzero(mask)
     slot_keys = np.asarray(keys, dtype=np.int64)[rows]  # [slots]
+    first_copy = {text: row for row, text in reversed(list(enumerate(texts)))}  # a batch's copies of a text: one
+    slot_texts = np.asarray([first_copy[text] for text in texts], dtype=np.int64)[rows]  # [slots] text, as a row
+    for key, text in zip(keys, texts, strict=True):  # before _kept, which tells texts apart by their words
+        parts.texts[int(key)] = text
     parts.slots += len(rows)
     parts.n_texts += len(texts)
     for layer in range(layers):
@@ -231,7 +239,7 @@ def accumulate(
         np.add.at(parts.token_counts[layer], (chosen, ids[rows, positions]), 1)
         for marker in range(k):
             column = probs[:, marker]
-            top = _batch_candidates(np.lexsort((positions, slot_keys, -column)), slot_keys, options.examples)
+            top = _batch_candidates(np.lexsort((positions, slot_keys, -column)), slot_texts, options.examples)
             items = []
             for index in top:
                 row, position = int(rows[index]), int(positions[index])
@@ -242,9 +250,7 @@ def accumulate(
                     (float(column[index]), int(slot_keys[index]), position, start, end,
                      bool(special[row, position]), int(ids[row, position]))
                 )
-            parts.best[layer][marker] = _kept(parts.best[layer][marker] + items, options.examples)
-    for key, text in zip(keys, texts, strict=True):
-        parts.texts[int(key)] = text
+            parts.best[layer][marker] = _kept(parts.best[layer][marker] + items, options.examples, parts.texts)
     parts._prune()
 
 

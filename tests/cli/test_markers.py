@@ -90,12 +90,11 @@ def test_out_holding_other_files_is_refused(ours_bundle, tmp_path, capsys):
 
 
 def test_a_thought_beacon_model_built_without_markers_is_not_called_another_kind(checkpoint, tmp_path, capsys,
-                                                                                 monkeypatch):
+                                                                                 monkeypatch, tokenizer):
     """--num-markers 0: 'has no thought markers: a marker dictionary needs a ThoughtBeacon model', to a user
     holding one; a tau sweep of a model built without beacons said the same of beacons."""
-    import shutil
-
     from explainer.cli.evaluate import main as evaluate_main
+    from tests.conftest import build_model, save_checkpoint
     from tests.unit.thought_beacon.test_beacons import labelled_csv as beacons_csv
 
     monkeypatch.setenv("EXPLAINER_CACHE", str(tmp_path / "cache"))
@@ -104,10 +103,9 @@ def test_a_thought_beacon_model_built_without_markers_is_not_called_another_kind
                               lambda m: main(["--model", m, "--data", str(data), "--out", str(tmp_path / "o")])),
                              ("use_beacons", "has no activation beacons: it was built with none",
                               lambda m: evaluate_main(["--model", m, "--data", str(data), "--sweep-tau"]))):
-        folder = tmp_path / field
-        shutil.copytree(checkpoint("ours"), folder)
-        config = json.loads((folder / "config.json").read_text())
-        (folder / "config.json").write_text(json.dumps({**config, field: 0 if field[0] == "n" else False}))
+        # built so, not a config edited over trained markers or gates (refused: their weights would go unused)
+        model = build_model("ours", **{field: 0 if field[0] == "n" else False})
+        folder = save_checkpoint(model, tokenizer, tmp_path / field)
         with pytest.raises(SystemExit):
             run(str(folder))
         err = capsys.readouterr().err

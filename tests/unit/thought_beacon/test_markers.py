@@ -238,6 +238,22 @@ def test_copies_of_one_text_list_a_context_once_from_the_first_copy(ours_bundle)
     assert cell.startswith(f"{example_context(first['examples'][0])} (p {first['examples'][0]['prob']:.3g})")
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 16])
+def test_a_copy_of_a_text_takes_no_other_texts_place_among_the_examples(ours_bundle, batch_size):
+    """Candidates were kept per row, examples picked per text: a copy's slots took a place, were then dropped as
+    the same text, and a worse context was shown (p 1e-06 where another text's 0.97 was due). With a copy the
+    examples are those of the texts without it, whatever the batches."""
+    texts = [*CORPUS[:6], CORPUS[0], CORPUS[2]]
+    options = DictionaryOptions(batch_size=batch_size, forced_effect=False, examples=3)
+
+    def examples(rows: list[str]) -> list[list[tuple]]:
+        result = build_dictionary(ours_bundle, rows, options)
+        return [[(rows[e["text_index"]], e["position"], round(e["prob"], 6)) for e in entry["examples"]]
+                for entry in result["entries"]]
+
+    assert examples(texts) == examples(texts[:6])
+
+
 @pytest.mark.parametrize("batch_size", [1, 16])
 def test_examples_come_from_distinct_texts_when_one_long_text_ties_them_all(one_hot_bundle, batch_size):
     """Routing saturates (probabilities of exactly 1 are common at low temperature) and ties go to the earlier
