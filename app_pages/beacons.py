@@ -49,7 +49,7 @@ elif trace is not None:
     layers, count = trace.beacon_gates.shape
     chart = export.image_config("beacons", "png")  # saved as beacons.png, not plotly's newplot.png
     own = beacons.input_compute(trace, config)
-    rate, dev_name = beacons.reported_dev(bundle.folder or shipped.resolve(bundle.name)) or (None, "")
+    rate, dev_name = beacons.reported_dev(bundle.folder or shipped.resolve(bundle.name), model_tau) or (None, "")
     note = beacons.mostly_skipped_note(own.skip_rate, rate, model_tau, markdown_literal(dev_name),  # a file's name
                                        trace.thought_markers is not None)
     if note is not None:

@@ -191,9 +191,10 @@ def remember_sweep(bundle: ModelBundle, data: LabelledData, result: dict[str, An
     disk_cache.store("tau_sweep", result, VERSION, *disk_cache.input_key(bundle, data), list(taus))
 
 
-def reported_dev(model_folder: Any) -> tuple[float, str] | None:
+def reported_dev(model_folder: Any, tau: float | None = None) -> tuple[float, str] | None:
     """(skip rate, dev set's name) that the model's own metrics.json reports, if any: a model trained here names
-    its dev file (training.data.dev); a shipped one was scored on the SST-2 dev set."""
+    its dev file (training.data.dev); a shipped one was scored on the SST-2 dev set. None where the metrics were
+    measured at another tau than `tau`, the model's now (a config edited to tau 0 was said to skip 99.8% there)."""
     import json
     from pathlib import Path
 
@@ -203,6 +204,9 @@ def reported_dev(model_folder: Any) -> tuple[float, str] | None:
         metrics = json.loads((Path(model_folder) / "metrics.json").read_text(encoding="utf-8"))
         files = (metrics.get("training") or {}).get("data") or {}
         dev = Path(str(files.get("dev") or "")).name  # `train` writes a file name; a hand-edited path stays private
+        measured_at = metrics.get("beacon_threshold")
+        if tau is not None and measured_at is not None and abs(float(measured_at) - tau) > 1e-9:
+            return None
         return float(metrics["dev"]["skip_rate"]), f"its dev set, {dev}" if dev else "the SST-2 dev set"
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

@@ -172,3 +172,16 @@ def test_the_mostly_skipped_note_names_the_dev_set_the_model_reports(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"dev": {"skip_rate": 0.97},
                                                        "training": {"data": {"dev": "/srv/private/dev.tsv"}}}))
     assert reported_dev(tmp_path) == (0.97, "its dev set, dev.tsv")  # a path written by hand: its file name only
+
+
+def test_a_dev_skip_rate_measured_at_another_tau_is_not_reported(tmp_path):
+    """A copy whose config.json was set to tau 0: the Beacons page said it skips "99.8% on the SST-2 dev set",
+    measured at the 0.95 its metrics.json records."""
+    import json
+
+    from explainer.thought_beacon.beacons import reported_dev
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"dev": {"skip_rate": 0.998}, "beacon_threshold": 0.95}))
+    assert reported_dev(tmp_path, 0.95) == (0.998, "the SST-2 dev set")
+    assert reported_dev(tmp_path, 0.0) is None and reported_dev(tmp_path, 0.5) is None
+    assert reported_dev(tmp_path) == (0.998, "the SST-2 dev set")  # no tau to compare with: as recorded
