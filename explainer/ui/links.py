@@ -569,11 +569,12 @@ def seed_indices(key: str, param: str, size: int, emptied: str = "") -> list[int
     `emptied`: what the toast adds when every chosen value was dropped (the caller undoes what none would mean)."""
     raw = from_link(key, param)
     seed_option(key, param, parse_ints, [])
-    kept = [v for v in st.session_state[key] if 0 <= v < size]
+    inside = [v for v in st.session_state[key] if 0 <= v < size]
+    kept = list(dict.fromkeys(inside))  # "0,0,1" is two choices: the multiselect showed layer 0 twice
     then = f"; {emptied}" if emptied and st.session_state[key] and not kept else ""
-    if raw is not None and len(kept) != len(st.session_state[key]):
+    if raw is not None and len(inside) != len(st.session_state[key]):
         tell_adjusted(param, raw, f"names values outside 0 to {size - 1}; they are left out{then}")
-    elif len(kept) != len(st.session_state[key]):  # the kept choice, made for another model
+    elif len(inside) != len(st.session_state[key]):  # the kept choice, made for another model
         dropped = joined(v for v in st.session_state[key] if not 0 <= v < size)
         tell_clamped(param, dropped, f"is outside 0 to {size - 1} here; left out{then}")
     _adjust(key, kept)

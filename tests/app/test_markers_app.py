@@ -80,6 +80,17 @@ def test_link_reproduces_the_forced_view():
         assert said in told, said
 
 
+def test_a_links_repeated_values_are_one_choice_each(checkpoint):
+    """force_layers=0,0,1: the multiselect held layer 0 twice (two chips), and the link kept it so."""
+    app = open_page({"model": str(checkpoint("ours")), "text": "a fine film", "force_layers": "0,0,1",
+                     "force_pos": "2,2,1"})
+    assert not app.exception
+    assert app.multiselect(key="markers_force_layers").value == [0, 1]
+    assert app.multiselect(key="markers_force_positions").value == [2, 1]
+    assert app.query_params["force_layers"] == "0,1" and app.query_params["force_pos"] == "2,1"
+    assert not [t.value for t in app.toast if "force_" in t.value]  # nothing left out: no toast
+
+
 @pytest.mark.parametrize("page, prefix, params", [
     (PAGE, "markers_force", ("force_layers", "force_pos")),
     (str(ROOT / "app_pages" / "beacons.py"), "beacons_pin", ("pin_layers", "pin_pos")),
