@@ -153,6 +153,18 @@ def _run_working_folder(out: Path) -> Path | None:
     return None
 
 
+def _same_file(data: Path, dev: Path) -> bool:
+    """Whether the dev file is the training file: the same path, or a copy of the same bytes (a copy was not said)."""
+    import filecmp
+
+    if data.resolve() == dev.resolve():
+        return True
+    try:
+        return data.stat().st_size == dev.stat().st_size and filecmp.cmp(data, dev, shallow=False)
+    except OSError:
+        return False
+
+
 def _out_of_memory(error: BaseException) -> bool:
     """Whether `error` is an allocation that failed (torch's CPU allocator raises RuntimeError, CUDA's its own
     subclass of it): a model sized past the machine's memory, said in one line, not a traceback."""
@@ -259,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(refusal)
     if args.out.resolve() in {Path(path).resolve() for path in read_from}:
         fail(f"--out {args.out} is the folder training reads from (--backbone or --tokenizer): choose another")
-    if Path(args.data).resolve() == Path(args.eval).resolve():  # said, not refused: a smoke test may want it
+    if _same_file(Path(args.data), Path(args.eval)):  # said, not refused: a smoke test may want it
         print(f"note: --eval is the training file {args.data}: the checkpoint and tau are picked, and the card's "
               "dev figures measured, on rows the model trained on", file=sys.stderr)
     # Trained in a folder inside --out (the same file system, so each file is renamed in) and moved in at the end:

@@ -614,3 +614,17 @@ def test_a_quoted_tilde_out_is_written_and_read_back_where_it_was_made(tmp_path,
     assert not (tmp_path / "home").exists()
     assert json.loads((tmp_path / "~" / "y" / "metrics.json").read_text())["training"]["device"] == "cpu"
     assert "note: --eval is the training file train.tsv: the checkpoint and tau are picked" in capsys.readouterr().err
+
+
+def test_a_dev_file_with_the_training_files_bytes_is_the_training_file(tmp_path):
+    """Only the same path was said: a copy of train.tsv as --eval gave dev figures of training rows unsaid."""
+    from explainer.cli.train import _same_file
+
+    train = tmp_path / "train.tsv"
+    train.write_text("sentence\tlabel\ngood\t1\n")
+    copy, other, longer = tmp_path / "copy.tsv", tmp_path / "other.tsv", tmp_path / "longer.tsv"
+    copy.write_bytes(train.read_bytes())
+    other.write_text("sentence\tlabel\nbad!\t0\n")  # as many bytes, others
+    longer.write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
+    assert _same_file(train, train) and _same_file(train, copy)
+    assert not _same_file(train, other) and not _same_file(train, longer) and not _same_file(train, tmp_path / "x")
