@@ -12,6 +12,7 @@ from explainer.cli.common import (
     first_line_passes,
     named_path,
     names_folder,
+    refuse_link_to_nothing,
     refuse_special_file,
     refuse_unrelated_file,
     writing_to,
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"another seed or size would overwrite the shipped {DEFAULT_PATH.name}: give --out FILE")
     refuse_unrelated_file(args.out, "--out", lambda path: first_line_passes(path, _challenge_header),
                           f"no challenge set (its first line is not {','.join(COLUMNS)})")
+    refuse_link_to_nothing(args.out.parent, args.out)  # mkdir through it said only "File exists"
     with writing_to(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         text = to_csv(examples)

@@ -48,6 +48,18 @@ def test_a_file_where_a_folder_should_be_is_named(tmp_path, capsys):
     assert (tmp_path / "afile").read_text() == "mine"
 
 
+def test_a_folder_that_is_a_link_to_nothing_is_named(tmp_path, capsys):
+    """`--out dangling/c.csv`, dangling a link to a missing folder: "cannot write to ...: File exists"."""
+    from explainer.cli.challenge import main
+
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "dangling" / "c.csv")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"{tmp_path / 'dangling'} is a link that leads nowhere" in err, err
+    assert not (tmp_path / "gone").exists()
+
+
 def test_a_file_that_is_no_challenge_set_is_not_written_over(tmp_path, capsys):
     """`--out data/train.csv` replaced the user's training file in silence; a challenge set written before is
     still written again (another seed or size)."""
