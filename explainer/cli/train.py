@@ -236,7 +236,10 @@ def main(argv: list[str] | None = None) -> None:
         if "trust_remote_code" in str(error):  # transformers' advice to pass it: this command never does
             fail(f"--tokenizer {args.tokenizer}: its config names tokenizer code of its own (auto_map), which this "
                  "tool never runs: give a folder with a standard saved tokenizer")
-        fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there ({error})")
+        said = (str(error).strip().splitlines() or [type(error).__name__])[0]  # transformers' run 5 lines
+        if "sentencepiece" in str(error) or "tiktoken" in str(error):  # advice to install what would not help
+            said = "its files build no tokenizer: it needs tokenizer.json, or vocab.txt and its tokenizer_class"
+        fail(f"--tokenizer {args.tokenizer}: no tokenizer could be read there ({said})")
     if tokenizer is not None and not getattr(tokenizer, "is_fast", False):  # load_model refuses it after training
         fail(f"--tokenizer {args.tokenizer}: not a fast tokenizer (no tokenizer.json): character offsets need one")
     if tokenizer is not None and not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):

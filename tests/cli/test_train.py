@@ -637,3 +637,21 @@ def test_the_architectures_are_argparse_choices_shown_in_help(capsys):
     with pytest.raises(SystemExit):
         train_main(["--help"])
     assert "--arch {thought-beacon,baseline}" in capsys.readouterr().out
+
+
+def test_a_tokenizer_config_that_builds_no_tokenizer_is_one_line(tmp_path, capsys):
+    """A lone tokenizer_config.json of {}: transformers' five lines, ending in advice to install sentencepiece or
+    tiktoken, which would not help."""
+    tiny_inputs(tmp_path)
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer_config.json").write_text("{}")
+    args = tiny_run(tmp_path, str(tmp_path / "out"), "baseline")
+    args[args.index("--tokenizer") + 1] = str(folder)
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(args)
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert exit_info.value.code == 2 and last == (
+        f"error: --tokenizer {folder}: no tokenizer could be read there (its files build no tokenizer: it needs "
+        "tokenizer.json, or vocab.txt and its tokenizer_class)"), last
+    assert not (tmp_path / "out").exists()
