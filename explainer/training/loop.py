@@ -198,8 +198,12 @@ def fit(
             terms = auxiliary_losses(out, mask, settings)
             loss = out.loss + sum(terms.values())
             if not torch.isfinite(loss):
-                raise TrainingDiverged(f"training diverged at step {step + 1}: the loss is {loss.item()} (try a "
-                                       f"lower --learning-rate than {settings.learning_rate:g})")
+                advice = (f"try a lower --learning-rate than {settings.learning_rate:g}" if step else
+                          # before any update: no learning rate is the cause (--marker-temperature 1e-300 was)
+                          "before any update, so a setting of the model or its losses, not the learning rate"
+                          + (f": --marker-temperature {settings.marker_temperature:g}, say"
+                             if settings.arch == "thought-beacon" else ""))
+                raise TrainingDiverged(f"training diverged at step {step + 1}: the loss is {loss.item()} ({advice})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)

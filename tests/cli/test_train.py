@@ -655,3 +655,14 @@ def test_a_tokenizer_config_that_builds_no_tokenizer_is_one_line(tmp_path, capsy
         f"error: --tokenizer {folder}: no tokenizer could be read there (its files build no tokenizer: it needs "
         "tokenizer.json, or vocab.txt and its tokenizer_class)"), last
     assert not (tmp_path / "out").exists()
+
+
+def test_a_loss_that_is_not_finite_before_any_update_blames_no_learning_rate(tmp_path, capsys):
+    """--marker-temperature 1e-300: "the loss is nan (try a lower --learning-rate than 0.0005)" at step 1, before
+    the learning rate had moved anything."""
+    tiny_inputs(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(tiny_run(tmp_path, str(tmp_path / "out"), "thought-beacon") + ["--marker-temperature", "1e-300"])
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert exit_info.value.code == 2 and "training diverged at step 1" in last, last
+    assert "not the learning rate: --marker-temperature 1e-300, say" in last and "lower --learning-rate" not in last
