@@ -22,6 +22,7 @@ from explainer.views.text import (
     hidden_state_name,
     html_piece,
     html_text,
+    isolated,
     label_text,
     markdown_literal,
     markdown_strong,
@@ -406,7 +407,7 @@ def graph_figure(graph: AttributionGraph) -> go.Figure:
         )
     )
     figure.update_layout(
-        title=f"Attribution graph → {plot_text(graph.target_label)} (threshold {graph.threshold:.2f})",
+        title=f"Attribution graph → {plot_text(isolated(graph.target_label))} (threshold {graph.threshold:.2f})",
         xaxis={
             "tickmode": "array",
             "tickvals": list(range(0, len(labels), step)),

@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly import colors as plotly_colors
 
-from explainer.views.text import plot_text
+from explainer.views.text import isolated, plot_text
 from explainer.views.thought_beacon import marker_color, marker_name
 
 WEBGL_ABOVE = 1000  # points; plotly express switches to WebGL above this many rows too
@@ -56,7 +56,8 @@ def hover_texts(frame: pd.DataFrame) -> list[str]:
     else:
         sharing = np.zeros(len(frame), dtype=np.int64)
     return [
-        f"row {row}: {plot_text(text)}<br>true {plot_text(label)} · predicted {plot_text(predicted)} ({confidence:.1%})"
+        f"row {row}: {plot_text(text)}<br>true {plot_text(isolated(str(label)))} · predicted "
+        f"{plot_text(isolated(str(predicted)))} ({confidence:.1%})"
         + (f"<br>{more} more row{'s' if more != 1 else ''} at this place" if more else "")
         for row, text, label, predicted, confidence, more in zip(
             frame["row"], short, frame["label"], frame["predicted"], frame["confidence"], sharing

@@ -103,3 +103,10 @@ def test_rows_sharing_a_place_say_so_on_hover():
     assert map_figures.hover_texts(frame)[0].endswith("<br>1 more row at this place")
     frame["confidence"] = 0.9952  # "(100%)" for a model not sure
     assert "(99.5%)" in map_figures.hover_texts(frame)[0]
+
+
+def test_a_right_to_left_label_on_hover_keeps_the_confidence_after_it():
+    """"predicted חיובי (83.4%)" read "(%83.4) חיובי": the labels are set apart (U+2068 ... U+2069)."""
+    frame = frame_with_markers(2).head(1).copy()
+    frame["label"], frame["predicted"], frame["confidence"] = "שלילי", "חיובי", 0.834
+    assert "true \u2068שלילי\u2069 · predicted \u2068חיובי\u2069 (83.4%)" in map_figures.hover_texts(frame)[0]
