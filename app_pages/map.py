@@ -94,7 +94,7 @@ chosen = frame.iloc[int(row)]
 where = f"{markdown_literal(chosen['file'])}, line {chosen['line']}" if "file" in frame else f"line {chosen['line']}"
 st.caption(
     f"Row {int(row)} ({where}), true {markdown_label(str(chosen['label']))}, "
-    f"predicted {markdown_literal(str(chosen['predicted']))} "
+    f"predicted {markdown_label(str(chosen['predicted']))} "
     f"({chosen['confidence']:.1%}), by cosine distance ({hidden_state_name(result.layer)}):"
 )
 st.text(chosen["text"])

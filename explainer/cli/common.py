@@ -646,14 +646,21 @@ def _prove_writable(folder: Path, named: Path) -> None:
 
 
 def _demo():
-    from explainer.serving.demo import DemoConfigError, active_demo
+    from explainer.serving.demo import DemoConfigError, active_demo, requested_config
 
     try:
         return active_demo()
     except DemoConfigError as error:
         # its reason names the config's, a model's or a data set's resolved path: the entry and the reason are said,
-        # the server's paths are not (the app says less still: its visitor reads a fixed line, the log the rest)
-        fail(_ABSOLUTE.sub(SERVER_PATH, str(error)))
+        # the server's paths are not (the app says less still: its visitor reads a fixed line, the log the rest).
+        # The paths it names are replaced whole first: the pattern's stops at a space ("/srv/my demo/x" showed
+        # "demo/x")
+        said = str(error)
+        named = [str(path) for path in error.paths] + [str(Path(requested_config() or "").expanduser())]
+        for path in sorted(named, key=len, reverse=True):
+            if os.path.isabs(path):
+                said = said.replace(path, SERVER_PATH)
+        fail(_ABSOLUTE.sub(SERVER_PATH, said))
 
 
 def demo_limits():

@@ -50,7 +50,12 @@ FLAG = "--demo"
 
 
 class DemoConfigError(ValueError):
-    """The demo config cannot be used; the message names the file and the entry."""
+    """The demo config cannot be used; the message names the file and the entry. `paths`: the resolved server
+    paths it names besides the config's own (a model's or a data set's), for a caller that must not show them."""
+
+    def __init__(self, message: str, paths: tuple[Path, ...] = ()) -> None:
+        super().__init__(message)
+        self.paths = paths
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,8 @@ def load_demo_config(path: str | Path) -> DemoConfig:
         if "path" in entry:
             folder = (base / str(entry["path"])).resolve()
             if not (folder / "config.json").is_file():
-                raise DemoConfigError(f"{source}: model {name!r}: {folder} is not a model folder (no config.json)")
+                raise DemoConfigError(f"{source}: model {name!r}: {folder} is not a model folder (no config.json)",
+                                      (folder,))
             models.append(DemoModel(name, str(folder)))
         elif name in shipped_names:
             models.append(DemoModel(name, name))
@@ -163,7 +169,7 @@ def load_demo_config(path: str | Path) -> DemoConfig:
             raise DemoConfigError(f"{source}: data {entry['name']!r} needs a `path`")
         target = (base / str(entry["path"])).resolve()
         if not target.exists():
-            raise DemoConfigError(f"{source}: data {entry['name']!r}: {target} does not exist")
+            raise DemoConfigError(f"{source}: data {entry['name']!r}: {target} does not exist", (target,))
         if target.is_dir() and not data_files(target):  # the operator's mistake, said where the operator looks
             logging.getLogger("explainer.demo").warning(
                 "%s: data %r: the folder %s offers no data file (%s; name any other file itself)", source,

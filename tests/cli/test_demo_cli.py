@@ -75,17 +75,26 @@ def test_a_broken_demo_config_stops_the_command(tmp_path, monkeypatch, capsys):
     assert exit_.value.code == 2 and "Cannot read the demo config" in capsys.readouterr().err
 
 
-def test_a_broken_demo_configs_reason_names_no_server_path(tmp_path, monkeypatch, capsys):
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "demo.toml").write_text('[[models]]\nname = "m"\npath = "../secret-models/m"\n')
+@pytest.mark.parametrize("folder", ["sub", "my secret dir"])  # a space: the path pattern stopped there
+def test_a_broken_demo_configs_reason_names_no_server_path(tmp_path, monkeypatch, capsys, folder):
+    (tmp_path / folder).mkdir()
+    (tmp_path / folder / "demo.toml").write_text('[[models]]\nname = "m"\npath = "../secret models/m"\n'
+                                                 '[[data]]\nname = "d"\npath = "../private data/d.csv"\n')
     monkeypatch.chdir(tmp_path)
-    for config in ("sub/demo.toml", str(tmp_path / "sub" / "demo.toml")):
+    for config in (f"{folder}/demo.toml", str(tmp_path / folder / "demo.toml")):
         monkeypatch.setenv("EXPLAINER_DEMO", config)
         with pytest.raises(SystemExit) as exit_:
             trace.main(["--text", "hi"])
         err = capsys.readouterr().err
         assert exit_.value.code == 2 and "model 'm': [a path on the server] is not a model folder" in err, err
-        assert str(tmp_path) not in err and "secret-models" not in err
+        assert str(tmp_path) not in err and "secret models" not in err and "models/m" not in err, err  # the
+        # config's own path as the operator named it relatively stays (it is the operator's)
+    (tmp_path / "secret models" / "m").mkdir(parents=True)
+    (tmp_path / "secret models" / "m" / "config.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        trace.main(["--text", "hi"])
+    err = capsys.readouterr().err
+    assert "data 'd': [a path on the server] does not exist" in err and "private" not in err, err
 
 
 @pytest.mark.parametrize(
