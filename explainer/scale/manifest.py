@@ -26,8 +26,10 @@ from explainer.data.folders import RESULTS_FORMAT, RESULTS_MARK, not_a_folder
 from explainer.owner import OWNER, claim, running_owner  # noqa: F401  (OWNER: the claim file's name, tests read it)
 
 FORMAT = RESULTS_FORMAT  # data.folders spells both: the listings below this package read them too
-VERSION = 5  # bump when the layout or the numbers change (5: model fingerprints hash both ends of every tensor,
-# so an older folder's fingerprint would read as other weights; 4: shards' rows and sha256 and the manifest's digest,
+VERSION = 6  # bump when the layout or the numbers change (6: a markers run's parts keep a marker's candidates per
+# text, not per row (marker dictionary version 10): an older run's parts had dropped what the merge now needs;
+# 5: model fingerprints hash both ends of every tensor, so an older folder's fingerprint would read as other
+# weights; 4: shards' rows and sha256 and the manifest's digest,
 # checked on open; 3: a decoder's trailing pad ids left out and batches padded
 # with the id its classifier skips, integer-like label names read per file, a tokenizer read as saved; 2: batches
 # pad on the right; 1 read left-padding checkpoints such as a left-padded GPT-2 at shifted positions)

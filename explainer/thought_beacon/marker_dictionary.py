@@ -153,15 +153,19 @@ def _kept(items: list[tuple], examples: int, texts: Mapping[int, str]) -> list[t
     rest from the same texts): a fixed number of the best slots could all be one long text's, since probabilities
     tie at 1.0 and ties go to the earlier text. Texts are told apart by their words (`texts`: each key's), as
     `_examples` tells them apart: a copy of a text took a text's place here and was dropped there, leaving a worse
-    example in place of a better one."""
+    example in place of a better one. A context (text, position) is kept once: a copy's took its text's places."""
     chosen: list[tuple] = []
     per_text: dict[str, int] = {}
+    contexts: set[tuple[str, int]] = set()  # a copy's slot is the same context: it would take a place of its own
     for item in sorted(items, key=_rank, reverse=True):
         key = texts[item[1]]
+        if (key, item[2]) in contexts:
+            continue
         if key not in per_text and len(per_text) == examples:
             continue
         if per_text.get(key, 0) < examples:
             per_text[key] = per_text.get(key, 0) + 1
+            contexts.add((key, item[2]))
             chosen.append(item)
     return chosen
 
@@ -227,6 +231,7 @@ def accumulate(
     slot_keys = np.asarray(keys, dtype=np.int64)[rows]  # [slots]
     first_copy = {text: row for row, text in reversed(list(enumerate(texts)))}  # a batch's copies of a text: one
     slot_texts = np.asarray([first_copy[text] for text in texts], dtype=np.int64)[rows]  # [slots] text, as a row
+    from_first = slot_texts == rows  # [slots] a slot of its text's first copy in the batch: the copies' are the same
     for key, text in zip(keys, texts, strict=True):  # before _kept, which tells texts apart by their words
         parts.texts[int(key)] = text
     parts.slots += len(rows)
@@ -239,7 +244,8 @@ def accumulate(
         np.add.at(parts.token_counts[layer], (chosen, ids[rows, positions]), 1)
         for marker in range(k):
             column = probs[:, marker]
-            top = _batch_candidates(np.lexsort((positions, slot_keys, -column)), slot_texts, options.examples)
+            order = np.lexsort((positions, slot_keys, -column))
+            top = _batch_candidates(order[from_first[order]], slot_texts, options.examples)
             items = []
             for index in top:
                 row, position = int(rows[index]), int(positions[index])

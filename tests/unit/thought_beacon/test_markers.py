@@ -254,6 +254,24 @@ def test_a_copy_of_a_text_takes_no_other_texts_place_among_the_examples(ours_bun
     assert examples(texts) == examples(texts[:6])
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 16])
+@pytest.mark.parametrize("distinct, copies, count", [(1, 3, 3), (1, 2, 3), (2, 3, 5), (3, 3, 8)])
+def test_copies_leave_a_text_all_its_own_examples(ours_bundle, batch_size, distinct, copies, count):
+    """With fewer texts than examples, the rest come from the same texts: a copy's slot, the same context, took one
+    of its text's places and was then shown once, so one text three times gave one example where alone it gave
+    three."""
+    options = DictionaryOptions(batch_size=batch_size, forced_effect=False, examples=count)
+
+    def examples(rows: list[str]) -> list[list[tuple]]:
+        result = build_dictionary(ours_bundle, rows, options)
+        return [[(rows[e["text_index"]], e["position"], round(e["prob"], 5)) for e in entry["examples"]]
+                for entry in result["entries"]]
+
+    alone = examples(list(CORPUS[:distinct]))
+    assert examples([text for text in CORPUS[:distinct] for _ in range(copies)]) == alone
+    assert sum(map(len, alone)) > 0
+
+
 @pytest.mark.parametrize("batch_size", [1, 16])
 def test_examples_come_from_distinct_texts_when_one_long_text_ties_them_all(one_hot_bundle, batch_size):
     """Routing saturates (probabilities of exactly 1 are common at low temperature) and ties go to the earlier
