@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.per_capability % 2:  # said with the option's name (the library's error names its parameter)
         fail(f"--per-capability must be even (half negative, half positive), not {args.per_capability}")
+    refuse_link_to_nothing(args.out.parent, args.out)  # mkdir through it said "File exists", resolve() of a loop
+    # raised RuntimeError
     if args.out.is_dir():
         fail(f"--out {args.out} is a folder: give a file name ending in .csv")
     refuse_special_file(args.out, "give a file name ending in .csv")
@@ -49,7 +51,6 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"another seed or size would overwrite the shipped {DEFAULT_PATH.name}: give --out FILE")
     refuse_unrelated_file(args.out, "--out", lambda path: first_line_passes(path, _challenge_header),
                           f"no challenge set (its first line is not {','.join(COLUMNS)})")
-    refuse_link_to_nothing(args.out.parent, args.out)  # mkdir through it said only "File exists"
     with writing_to(args.out):
         args.out.parent.mkdir(parents=True, exist_ok=True)
         text = to_csv(examples)

@@ -7,7 +7,8 @@ Prints {"original": {text, label, probabilities}, "target" (null: any other labe
 "forward_passes": N}. Positions count words as
 explainer/counterfactual/words.py splits them. `--data FILE` searches every misclassified row of a labelled file
 (target: its true label) and prints {"examples", "refused", "found_share", "median_edit_count",
-"median_forward_passes"} (refused: rows the search could not take, not counted in the share); `--out FILE.jsonl`
+"median_forward_passes"}, and "out" with --out (refused: rows the search could not take, not counted in the
+share); `--out FILE.jsonl`
 writes one line per misclassified row: its file line, text, label, then the search or its error.
 """
 

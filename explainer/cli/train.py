@@ -299,8 +299,10 @@ def main(argv: list[str] | None = None) -> None:
         except (MemoryError, RuntimeError) as error:
             if not _out_of_memory(error):
                 raise
-            fail("the model does not fit in memory (see --hidden-size, --intermediate-size, --num-layers, "
-                 "--num-markers, --vocab-size and --batch-size); nothing was written"
+            sizes = ("--batch-size, --max-length and --num-markers" if settings.backbone else
+                     "--hidden-size, --intermediate-size, --num-layers, --num-markers, --vocab-size, --batch-size and "
+                     "--max-length")
+            fail(f"the model does not fit in memory (see {sizes}); nothing was written"
                  + (f", the model in {args.out} is unchanged" if had_model else ""))
         trained = True
         try:

@@ -202,7 +202,7 @@ def fit(
                           # before any update: no learning rate is the cause (--marker-temperature 1e-300 was)
                           "before any update, so a setting of the model or its losses, not the learning rate"
                           + (f": --marker-temperature {settings.marker_temperature:g}, say"
-                             if settings.arch == "thought-beacon" else ""))
+                             if settings.arch == "thought-beacon" and settings.num_markers else ""))
                 raise TrainingDiverged(f"training diverged at step {step + 1}: the loss is {loss.item()} ({advice})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

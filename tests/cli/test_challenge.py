@@ -94,3 +94,14 @@ def test_a_pipe_or_a_name_ending_in_a_slash_is_not_written(tmp_path, capsys):
         challenge_cli.main(["--out", f"{tmp_path}/new/"])
     assert exit_info.value.code == 2 and "names a folder (it ends with /)" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.csv"]
+
+
+def test_a_folder_that_is_a_link_loop_is_named(tmp_path, capsys):
+    """`--out loop/c.csv`, loop a link to itself: resolve() raised a RuntimeError traceback."""
+    from explainer.cli.challenge import main
+
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "loop" / "c.csv")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"{tmp_path / 'loop'} is a link that leads nowhere" in err, err
