@@ -374,8 +374,9 @@ def _load_config(source: str, local_files_only: bool = False):
         where = "the hub is unreachable from this machine and it is not in the local Hugging Face cache" if (
             local_files_only
         ) else "not found on the Hugging Face hub"
+        names = ", ".join(m.name for m in shipped.SHIPPED)  # a mistyped one is a dead end without them
         raise ModelLoadError(
-            f"Could not find model '{source}': not a shipped model, not a local folder, and {where}."
+            f"Could not find model '{source}': not a shipped model ({names}), not a local folder, and {where}."
         ) from error
     except ValueError as error:  # unknown model_type, or a config that asks for remote code
         if "trust_remote_code" in str(error):  # never offered: code that comes with a model is not run here

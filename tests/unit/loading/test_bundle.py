@@ -95,6 +95,10 @@ def test_unknown_hub_id_offline_is_a_load_error_naming_it(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # never try the network from tests
     with pytest.raises(ModelLoadError, match="nobody-here/no-such-classifier"):
         load_model("nobody-here/no-such-classifier")
+    with pytest.raises(ModelLoadError) as typo:  # a mistyped shipped name: the names are said, no dead end
+        load_model("sst2-basline")
+    assert f"not a shipped model ({', '.join(m.name for m in shipped.SHIPPED)})" in str(typo.value)
+    assert "sst2-baseline" in str(typo.value)
 
 
 def test_folder_without_config_is_refused(tmp_path, tokenizer):
