@@ -289,10 +289,13 @@ def build_report(
     if typed := result.typed_special_tokens(bundle.tokenizer):  # as every page says it
         used["special tokens typed"] = typed_special_sentence(typed)
     shareable = link_model(bundle, model_label) is not None  # else the link would carry the folder's path
+    # at a tau of the report's own, the headline says so: the Overview page, at the model's own, showed another
+    # probability (98.6% beside the report's 82.3% at 0.90), even another label
+    own_tau = "beacon tau" in used and tau_text(beacon_threshold) != tau_text(bundle.model.config.beacon_threshold)
     meta = ReportMeta(
         model=shown_name,
         text=text, prediction=f"{isolated(result.predicted_label)} ({result.probabilities[result.predicted]:.1%})" + (
-            UNTRAINED_NOTE if result.untrained else ""),
+            f" at τ {tau_text(beacon_threshold)}" if own_tau else "") + (UNTRAINED_NOTE if result.untrained else ""),
         probabilities=dict(zip(result.label_names, map(float, result.probabilities))),
         options=used, card_summary=card_summary(bundle), link=link if shareable else "",
         link_note=link_note if shareable else LINK_LEFT_OUT,

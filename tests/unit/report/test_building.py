@@ -302,3 +302,19 @@ def test_a_rollout_section_runs_at_the_reports_tau_and_claims_no_dense_run(bundl
 
     assert section(0.0) == section(0.0)  # drawn alike (no random ids): a difference is the bars'
     assert section(0.0) != section(0.95)  # the bars follow the tau
+
+
+def test_the_headline_says_the_reports_own_tau_where_it_is_not_the_models(bundle):
+    """A report from the Beacons page at tau 0.90 headlined "negative (82.3%)" while the Overview page, at the
+    model's own tau, showed 98.6%: the headline now names its tau."""
+    from explainer.views.text import tau_text
+
+    loaded = bundle("ours")
+    own = tau_text(loaded.model.config.beacon_threshold)
+    other = "0.90" if own != "0.90" else "0.10"
+    headline = re.compile(r"<p>Prediction: <b>([^<]*)</b>")
+    shown = headline.search(build_report(loaded, CORPUS[0], ["overview"], beacon_threshold=float(other))).group(1)
+    assert shown.endswith(f"%) at τ {other}"), shown
+    for tau in (None, float(own)):
+        shown = headline.search(build_report(loaded, CORPUS[0], ["overview"], beacon_threshold=tau)).group(1)
+        assert " at τ" not in shown and shown.endswith("%)"), (tau, shown)
