@@ -74,6 +74,23 @@ def typed_special_sentence(tokens: list[str], who: str = "The text") -> str:
             "characters.")
 
 
+def unknown_sentence(tokens: Sequence[str], special: Sequence[bool], unknown: str | None,
+                     who: str = "The text") -> str | None:
+    """What the pages say when the model read some of the text as its unknown token (emoji or a script its
+    vocabulary lacks): the prediction came with no word of it, and only the heatmaps' axes showed it. None when
+    none is, or the tokenizer has no unknown token (byte-level BPE reads every character)."""
+    if not unknown:
+        return None
+    text_tokens = [token for token, is_special in zip(tokens, special, strict=True) if not is_special]
+    count = sum(token == unknown for token in text_tokens)
+    if not count:
+        return None
+    tokens_said = f"{len(text_tokens)} token{'' if len(text_tokens) == 1 else 's'}"
+    return (f"{who}: {count} of its {tokens_said} {'is' if count == 1 else 'are'} the model's unknown "
+            f"token '{unknown}': its vocabulary lacks those characters (emoji or another script, say), so the model "
+            "reads them all alike, whatever they were.")
+
+
 # said after any sentence of a cut text, for a model whose tokenizer keeps a long text's end (ModelBundle)
 CUT_LEFT_ELSEWHERE = (" Its tokenizer is set to keep the end of a long text (truncation_side 'left'), so its own "
                       "pipeline would read the end instead.")

@@ -18,7 +18,7 @@ import streamlit as st
 
 from explainer.capture.encoding import InputError, typed_special_sentence
 from explainer.capture.tracing import Trace
-from explainer.capture.validation import truncation_sentence
+from explainer.capture.validation import truncation_sentence, unknown_sentence
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.report import build_report, card_summary
@@ -194,8 +194,11 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
                                              cuts_left_elsewhere=get_bundle(result.model_name).cuts_left_elsewhere))
     if result.unread_note:
         st.info(who + markdown_literal(result.unread_note))
-    if typed := result.typed_special_tokens(get_bundle(result.model_name).tokenizer):
+    tokenizer = get_bundle(result.model_name).tokenizer
+    if typed := result.typed_special_tokens(tokenizer):
         st.info(who + markdown_literal(typed_special_sentence(typed)))
+    if unknown := unknown_sentence(result.tokens, result.special_tokens, tokenizer.unk_token):
+        st.info(who + markdown_literal(unknown))
 
 
 REPORT_GRACE_S = 0.3  # a click may come with a run of its own (a text typed, then the button): it starts this soon

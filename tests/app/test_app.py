@@ -438,6 +438,15 @@ def test_the_overview_says_what_the_model_is_from_its_card(checkpoint, tmp_path)
     assert not [c.value for c in app.caption if c.value.startswith("About this model")]
 
 
+def test_text_read_as_the_unknown_token_is_said_on_the_page():
+    app = run_app({"text": "Le film 😍🔥 but the ending was boring"})
+    assert not app.exception, app.exception
+    said = [i.value for i in app.info if "unknown token" in i.value]
+    assert len(said) == 1 and "The text: 1 of its 8 tokens is" in said[0], said  # "😍🔥": one [UNK]
+    plain = run_app({"text": "The film was boring"})
+    assert not [i.value for i in plain.info if "unknown token" in i.value]
+
+
 def test_a_right_to_left_label_keeps_its_percentage_in_place(tmp_path, tokenizer):
     """A Hebrew label took "(83.4%)" into its direction ("(%83.4) חיובי"): the Overview's heading, the Attention
     page's caption and the report set the label apart (the heading and the report checked here)."""

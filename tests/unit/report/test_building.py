@@ -318,3 +318,18 @@ def test_the_headline_says_the_reports_own_tau_where_it_is_not_the_models(bundle
     for tau in (None, float(own)):
         shown = headline.search(build_report(loaded, CORPUS[0], ["overview"], beacon_threshold=tau)).group(1)
         assert " at τ" not in shown and shown.endswith("%)"), (tau, shown)
+
+
+def test_text_the_model_reads_as_its_unknown_token_is_said():
+    """Emoji and Chinese read as [UNK] by a WordPiece vocabulary: the prediction came with no word of it."""
+    from explainer.capture.validation import unknown_sentence
+
+    tokens, special = ["[CLS]", "le", "[UNK]", "but", "[UNK]", "[SEP]"], [True, False, False, False, False, True]
+    assert unknown_sentence(tokens, special, "[UNK]") == (
+        "The text: 2 of its 4 tokens are the model's unknown token '[UNK]': its vocabulary lacks those characters "
+        "(emoji or another script, say), so the model reads them all alike, whatever they were.")
+    assert unknown_sentence(tokens, special, "[UNK]", who="Model B").startswith("Model B: 2 of its 4 tokens are")
+    assert unknown_sentence(["[CLS]", "[UNK]", "[SEP]"], [True, False, True], "[UNK]").startswith(
+        "The text: 1 of its 1 token is")
+    assert unknown_sentence(tokens, special, None) is None  # byte-level BPE has none
+    assert unknown_sentence(["[CLS]", "le", "[SEP]"], [True, False, True], "[UNK]") is None
