@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import re
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Collection, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -230,15 +231,20 @@ def head_change_figure(change: np.ndarray) -> go.Figure:
     return figure
 
 
-def describe_edits(edits: tuple[Edit, ...]) -> str:
-    """ "bad → good; removed 'not'" (plain text, for a table cell)."""
-    parts = [f"removed '{e.old}'" if e.is_removal else f"'{e.old}' → '{e.new}'" for e in edits]
-    return "; ".join(parts)
+def describe_edits(edits: tuple[Edit, ...], repeated: Collection[str] = ()) -> str:
+    """ "bad → good; removed 'not'" (plain text, for a table cell). A word the text holds more than once
+    (`repeated`) says which it is ("'is' (word 12) → 'is not'"): two flips of different "is" read as one."""
+    def old(e: Edit) -> str:
+        return f"'{e.old}'" + (f" (word {e.position + 1})" if e.old in repeated else "")
+
+    return "; ".join(f"removed {old(e)}" if e.is_removal else f"{old(e)} → '{e.new}'" for e in edits)
 
 
 def counterfactual_table(search: CounterfactualSearch) -> pd.DataFrame:
     """One row per flip, in the search's order (fewest edits first)."""
     watched = search.target or search.original.label
+    words = Counter(word.text for word in split_words(search.original.text))
+    repeated = {word for word, count in words.items() if count > 1}
 
     def row(c: Counterfactual) -> dict[str, object]:
         return {
@@ -246,7 +252,7 @@ def counterfactual_table(search: CounterfactualSearch) -> pd.DataFrame:
             "label": c.label,
             f"P({watched})": round(c.probabilities[watched], 4),
             "method": c.method,
-            "change": describe_edits(c.edits),
+            "change": describe_edits(c.edits, repeated),
             "text": c.text,
         }
 

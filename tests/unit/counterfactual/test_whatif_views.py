@@ -167,3 +167,14 @@ def test_the_diff_compares_only_what_lies_between_the_texts_shared_start_and_end
     # words removed at both ends: the rest is one equal run
     assert whatif_figures._opcodes(split_words("x a b c d"), split_words("a b c")) == [
         ("delete", 0, 1, 0, 0), ("equal", 1, 4, 0, 3), ("delete", 4, 5, 3, 3)]
+
+
+def test_an_edit_of_a_word_the_text_holds_twice_says_which():
+    """Two flips negating different "is" both read "'is' → 'is not'"."""
+    from explainer.counterfactual.result import Edit
+
+    edits = (Edit(4, "is", "is not"),)
+    assert whatif_figures.describe_edits(edits, {"is"}) == "'is' (word 5) → 'is not'"
+    assert whatif_figures.describe_edits(edits) == "'is' → 'is not'"
+    removal = (Edit(0, "The", ""), Edit(4, "is", "is not"))
+    assert whatif_figures.describe_edits(removal, {"is"}) == "removed 'The'; 'is' (word 5) → 'is not'"
