@@ -56,7 +56,8 @@ elif trace is not None:
         st.info(note)
     tb.seed_tau("beacons_tau", trace.model_name, model_tau)
     tau = st.slider("Threshold τ", 0.0, 1.0, step=tb.TAU_STEP, key="beacons_tau",
-                    help=f"The model's own τ is {tau_text(model_tau)}. τ = 0 runs every MLP (scaled by its gate).")
+                    help=f"The model's own τ is {tau_text(model_tau)}, which every other page runs it at. τ = 0 runs "
+                         "every MLP (scaled by its gate).")
     at_tau = trace if float(tau) == model_tau else tb.intervened(trace.model_name, trace.text, float(tau))
     if at_tau is not None:
         saved = beacons.input_compute(at_tau, config)
@@ -66,7 +67,8 @@ elif trace is not None:
         cols[1].metric("MLP FLOPs saved", f"{saved.skip_rate:.1%}")
         cols[2].metric("Total FLOPs saved", f"{saved.total_flops_saved:.1%}")
         cols[3].metric("Prediction at this τ", markdown_label(at_tau.predicted_label),  # a value is markdown
-                       f"{at_tau.probabilities.max():.1%}", delta_color="off", delta_arrow="off")
+                       f"{at_tau.probabilities.max():.1%}", delta_color="off", delta_arrow="off",
+                       help=f"The other pages show the prediction at the model's own τ, {tau_text(model_tau)}")
         st.plotly_chart(tb_figures.gate_map(at_tau), width="stretch", key="beacons_gate_map", config=chart)
         if not progressive.rest_may_follow(("beacons", trace.model_name, trace.text, float(tau))):
             links.stop()  # the skip mask, pins and the accuracy curve follow once the browser has drawn the gates

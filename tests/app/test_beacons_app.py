@@ -8,7 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explainer.loading import shipped
+from explainer.loading.bundle import load_model
 from explainer.ui.thought_beacon import shipped_thought_beacon
+from explainer.views.text import tau_text
 from tests.conftest import FROM_SCRATCH, ROOT, from_scratch_model
 
 pytestmark = pytest.mark.slow
@@ -163,3 +165,13 @@ def test_an_untouched_tau_follows_the_model_s_own_when_its_folder_is_trained_aga
     app.slider(key="beacons_tau").set_value(0.0).run()  # a tau the user moved stays
     app.run()
     assert app.slider(key="beacons_tau").value == 0.0
+
+
+def test_the_prediction_at_this_tau_says_the_other_pages_use_the_models_own(checkpoint):
+    """After moving τ the prediction here differs from every other page's (even its label), and nothing said why."""
+    app = open_page({"model": str(checkpoint("ours")), "text": "a fine film", "tau": "0.90"})
+    assert not app.exception, app.exception
+    own = tau_text(load_model(str(checkpoint("ours")), device="cpu").model.config.beacon_threshold)
+    metric = next(m for m in app.metric if m.label == "Prediction at this τ")
+    assert metric.help == f"The other pages show the prediction at the model's own τ, {own}", metric.help
+    assert "which every other page runs it at" in app.slider(key="beacons_tau").help
