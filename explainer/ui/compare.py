@@ -46,7 +46,9 @@ def pair_picker(name_a: str) -> str:
     names = _model_names()
     others = [name for name in names if name != name_a] or names
     pairs = [p for p in shipped.available_pairs() if {p.left, p.right} <= set(names)]
-    twin = next((p.right for p in pairs if p.left == name_a), None)  # its natural partner, when it has one
+    # its natural partner, when it has one: the first pair it is in, either side (sst2-minilm-baseline got
+    # sst2-baseline, its left pair's partner, not its twin with markers and beacons, the pair listed first)
+    twin = next((p.right if p.left == name_a else p.left for p in pairs if name_a in (p.left, p.right)), None)
     default = twin or others[0]
     raw = links.from_link(KEY, "model_b")
     links.seed_option(KEY, "model_b", str, default)

@@ -371,6 +371,19 @@ def test_compare_page_offers_the_natural_pairs_and_loads_both_models():
     assert [s.value for s in app.subheader][:2] == [f"A: {pairs[1].left}", f"B: {pairs[1].right}"]
 
 
+@pytest.mark.parametrize("model_a, twin", [("sst2-minilm-baseline", "sst2-minilm-thought-beacon"),
+                                           ("sst2-baseline", "sst2-thought-beacon"),
+                                           ("sst2-thought-beacon", "sst2-baseline")])
+def test_compares_default_model_b_is_the_twin_with_or_without_markers_and_beacons(model_a, twin):
+    """sst2-minilm-baseline got sst2-baseline (the first pair it stood left in), not its twin with markers and
+    beacons, which the first pair lists it beside."""
+    if not {model_a, twin} <= {m.name for m in shipped.available()}:
+        pytest.skip("needs both shipped models")
+    app = open_page("app_pages/compare.py", {"text": "A gentle film.", "model": model_a})
+    assert not app.exception, app.exception
+    assert app.text_input(key="compare_model_b").value == twin
+
+
 def test_compare_page_keeps_the_same_layer_choice_in_the_link_and_warns_on_long_text():
     long_text = "A warm and funny film. " * 120  # far past what either model reads
     app = open_page("app_pages/compare.py", {"text": long_text, "same_layer": "1"})
