@@ -89,8 +89,9 @@ if trace is not None:
 
         return report
 
-    results = caches.get_attributions(name, text, target, options, progress=step("Attributing", 0))
-    faithful = caches.get_faithfulness(name, text, target, options, progress=step("Faithfulness", len(METHODS)))
+    results = caches.get_attributions(name, text, target, options, progress=step("Attributing (1 of 2)", 0))
+    faithful = caches.get_faithfulness(name, text, target, options,
+                                       progress=step("Faithfulness (2 of 2)", len(METHODS)))
     bar.empty()
     if (warning := attribution_figures.every_method_warning(results)) is not None:
         st.warning(warning)
