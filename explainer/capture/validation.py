@@ -91,6 +91,15 @@ def unknown_sentence(tokens: Sequence[str], special: Sequence[bool], unknown: st
             "reads them all alike, whatever they were.")
 
 
+def unknown_token(tokenizer) -> str | None:
+    """The tokenizer's unknown token, where it stands for nothing else: GPT-2's is its end-of-text token, which a
+    text that holds it typed reads as that token (typed_special_sentence says so), not as characters unknown."""
+    unknown = getattr(tokenizer, "unk_token", None)
+    others = {getattr(tokenizer, name, None) for name in ("bos_token", "eos_token", "pad_token", "sep_token",
+                                                          "cls_token", "mask_token")}
+    return None if not unknown or unknown in others else str(unknown)
+
+
 # said after any sentence of a cut text, for a model whose tokenizer keeps a long text's end (ModelBundle)
 CUT_LEFT_ELSEWHERE = (" Its tokenizer is set to keep the end of a long text (truncation_side 'left'), so its own "
                       "pipeline would read the end instead.")

@@ -19,7 +19,7 @@ from explainer.attribution.options import page_options
 from explainer.attribution.registry import METHODS, REGISTRY, title
 from explainer.capture.encoding import typed_special_sentence
 from explainer.capture.tracing import Trace, trace
-from explainer.capture.validation import InputError, label_index, truncation_sentence, unknown_sentence
+from explainer.capture.validation import InputError, label_index, truncation_sentence, unknown_sentence, unknown_token
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.models import THOUGHT_BEACON_TYPES
@@ -288,7 +288,7 @@ def build_report(
         used["not read"] = result.unread_note
     if typed := result.typed_special_tokens(bundle.tokenizer):  # as every page says it
         used["special tokens typed"] = typed_special_sentence(typed)
-    if unknown := unknown_sentence(result.tokens, result.special_tokens, bundle.tokenizer.unk_token):
+    if unknown := unknown_sentence(result.tokens, result.special_tokens, unknown_token(bundle.tokenizer)):
         used["unknown tokens"] = unknown
     shareable = link_model(bundle, model_label) is not None  # else the link would carry the folder's path
     # at a tau of the report's own, the headline says so: the Overview page, at the model's own, showed another

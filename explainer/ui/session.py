@@ -18,7 +18,7 @@ import streamlit as st
 
 from explainer.capture.encoding import InputError, typed_special_sentence
 from explainer.capture.tracing import Trace
-from explainer.capture.validation import truncation_sentence, unknown_sentence
+from explainer.capture.validation import truncation_sentence, unknown_sentence, unknown_token
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle, ModelLoadError
 from explainer.report import build_report, card_summary
@@ -197,7 +197,7 @@ def warn_if_truncated(result: Trace, who: str = "") -> None:
     tokenizer = get_bundle(result.model_name).tokenizer
     if typed := result.typed_special_tokens(tokenizer):
         st.info(who + markdown_literal(typed_special_sentence(typed)))
-    if unknown := unknown_sentence(result.tokens, result.special_tokens, tokenizer.unk_token):
+    if unknown := unknown_sentence(result.tokens, result.special_tokens, unknown_token(tokenizer)):
         st.info(who + markdown_literal(unknown))
 
 

@@ -333,3 +333,15 @@ def test_text_the_model_reads_as_its_unknown_token_is_said():
         "The text: 1 of its 1 token is")
     assert unknown_sentence(tokens, special, None) is None  # byte-level BPE has none
     assert unknown_sentence(["[CLS]", "le", "[SEP]"], [True, False, True], "[UNK]") is None
+
+
+def test_an_unknown_token_that_is_also_end_of_text_is_no_unknown_token(tokenizer):
+    """GPT-2's unknown token is <|endoftext|>: a text holding it typed is said as a typed special token, not as
+    characters the vocabulary lacks."""
+    from types import SimpleNamespace
+
+    from explainer.capture.validation import unknown_token
+
+    assert unknown_token(tokenizer) == tokenizer.unk_token  # a WordPiece [UNK]
+    gpt2 = SimpleNamespace(unk_token="<|endoftext|>", eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    assert unknown_token(gpt2) is None and unknown_token(SimpleNamespace()) is None
