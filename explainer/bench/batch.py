@@ -15,27 +15,22 @@ bench reports no rows and says why in `skipped`.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from explainer.bench.common import BenchOptions, measure_alternating, named_file, report, result
+from explainer.bench.common import BenchOptions, measure_alternating, report, result, sst2_file
 
 NAME = "batch"
-ROOT = Path(__file__).resolve().parents[2]
 BATCH_SIZE = 32
 TARGET = 1.5
 QUICK_EXAMPLES = 128
 
 
 def default_data() -> Path:
-    if os.environ.get("EXPLAINER_SST2_DEV"):
-        return named_file("EXPLAINER_SST2_DEV")
-    candidates = [folder / "shared" / "data" / "sst2" / "dev.tsv" for folder in (ROOT.parent, ROOT.parent.parent)]
-    return next((path for path in candidates if path.is_file()), candidates[0])
+    return sst2_file("EXPLAINER_SST2_DEV", "dev.tsv")
 
 
 def _logits_only_pipeline():

@@ -47,15 +47,21 @@ class BenchOptions:
 # ---------------------------------------------------------------------------------------------- machine
 
 
-def named_file(variable: str) -> Path:
-    """The data file environment `variable` names; DatasetError (the command's one line, exit 2) when it names no
-    file: a path set on purpose and not found was taken as "not set", and the bench ran on other data or none."""
-    path = Path(os.environ[variable])
-    if not path.is_file():
-        from explainer.data.labelled import DatasetError
+def sst2_file(variable: str, name: str) -> Path:
+    """The SST-2 file environment `variable` names, else GLUE's `name` (dev.tsv, train.tsv) where the team keeps a
+    copy beside the checkout (the first of those paths when none is there: the caller says it is missing).
+    DatasetError (the command's one line, exit 2) when the variable names no file: a path set on purpose and not
+    found was taken as "not set", and the bench ran on other data or none."""
+    if os.environ.get(variable):
+        path = Path(os.environ[variable])
+        if not path.is_file():
+            from explainer.data.labelled import DatasetError
 
-        raise DatasetError(f"{variable} names {path}, which is not a file: name the file, or unset it")
-    return path
+            raise DatasetError(f"{variable} names {path}, which is not a file: name the file, or unset it")
+        return path
+    root = Path(__file__).resolve().parents[2]
+    candidates = [folder / "shared" / "data" / "sst2" / name for folder in (root.parent, root.parent.parent)]
+    return next((path for path in candidates if path.is_file()), candidates[0])
 
 
 def _cpu_model() -> str:

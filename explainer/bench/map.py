@@ -40,10 +40,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from explainer.bench.common import BenchOptions, named_file, report, result
+from explainer.bench.common import BenchOptions, report, result, sst2_file
 
 NAME = "map"
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = 100_000
 QUICK_ROWS = 2_000
 SLICES = 20  # the passes alternate slice by slice
@@ -56,10 +55,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 
 def default_data() -> Path:
-    if os.environ.get("EXPLAINER_SST2_TRAIN"):
-        return named_file("EXPLAINER_SST2_TRAIN")
-    candidates = [folder / "shared" / "data" / "sst2" / "train.tsv" for folder in (ROOT.parent, ROOT.parent.parent)]
-    return next((path for path in candidates if path.is_file()), candidates[0])
+    return sst2_file("EXPLAINER_SST2_TRAIN", "train.tsv")
 
 
 def _clean(text: str) -> str:

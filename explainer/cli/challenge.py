@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.per_capability % 2:  # said with the option's name (the library's error names its parameter)
         fail(f"--per-capability must be even (half negative, half positive), not {args.per_capability}")
-    refuse_link_to_nothing(args.out.parent, args.out)  # mkdir through it said "File exists", resolve() of a loop
-    # raised RuntimeError
+    # before resolve(), which raised RuntimeError on a link loop (and mkdir through a dangling link said "File exists")
+    refuse_link_to_nothing(args.out.parent, args.out)
     if args.out.is_dir():
         fail(f"--out {args.out} is a folder: give a file name ending in .csv")
     refuse_special_file(args.out, "give a file name ending in .csv")

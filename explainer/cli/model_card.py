@@ -23,13 +23,13 @@ def main(argv: list[str] | None = None) -> None:
     if not folder.is_dir():
         fail(f"{folder} is not a model folder")
     metrics_file = folder / "metrics.json"
-    if metrics_file.is_dir() or (metrics_file.exists() and not metrics_file.is_file()):  # a pipe blocked for ever,
-        what = "a folder" if metrics_file.is_dir() else not_a_folder(metrics_file)  # /dev/zero ran out of memory
+    if metrics_file.exists() and not metrics_file.is_file():  # a pipe blocked for ever, /dev/zero ran out of memory
+        what = "a folder" if metrics_file.is_dir() else not_a_folder(metrics_file)
         fail(f"{metrics_file} is {what}, not the file a training run writes")
     if metrics_file.is_file() and metrics_file.stat().st_size > MAX_METRICS_BYTES:
         fail(f"{metrics_file} is {metrics_file.stat().st_size:,} bytes: a training run writes a few kilobytes")
     try:
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8"))
         odd = implausible(metrics)  # NaN or -5 as an accuracy was written into the card as "nan"
     except FileNotFoundError:
         fail(f"{folder} has no metrics.json: the card is rendered from the metrics a training run here writes "

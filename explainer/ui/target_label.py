@@ -41,15 +41,25 @@ def parse(label_names: Sequence[str]) -> Callable[[str], str]:
     "Predicted label"; else an empty value or "Predicted label" is the prediction; else a label's index, as
     `--target` takes one ("1" on a LABEL_0/LABEL_1 model was refused); anything else stays as written, for the
     page's toast to refuse."""
+    by_name_or_index = parse_label(label_names)
     keys = {label_key(name) for name in label_names}
 
     def read(raw: str) -> str:
         key = label_key(raw)
-        if key in keys:
-            return raw
-        if key in _PREDICTED_WORDS:
-            return PREDICTED
-        if key.isascii() and key.isdigit() and int(key) < len(label_names):  # a name first, as label_index reads
+        return PREDICTED if key not in keys and key in _PREDICTED_WORDS else by_name_or_index(raw)
+
+    return read
+
+
+def parse_label(label_names: Sequence[str]) -> Callable[[str], str]:
+    """How a link names a label (target=, What-if's flip_to=): a label's name (case and spaces aside) stays as
+    written, for the picker to match; else a label's index is that label, as `--target` takes one; anything else
+    stays as written, for the page's toast to refuse."""
+    keys = {label_key(name) for name in label_names}
+
+    def read(raw: str) -> str:
+        key = label_key(raw)
+        if key not in keys and key.isascii() and key.isdigit() and int(key) < len(label_names):  # a name first
             return label_names[int(key)]
         return raw
 

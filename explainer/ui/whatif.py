@@ -12,13 +12,12 @@ import numpy as np
 import streamlit as st
 
 from explainer.capture.encoding import InputError
-from explainer.capture.validation import label_key
 from explainer.counterfactual.registry import METHODS
 from explainer.counterfactual.result import CounterfactualSearch
 from explainer.counterfactual.scoring import MAX_BATCH
 from explainer.families import family_of, single_readout_note
 from explainer.progress import Progress
-from explainer.ui import caches, demo, links, progressive, session
+from explainer.ui import caches, demo, links, progressive, session, target_label
 from explainer.ui.text_box import limited_text_input
 from explainer.views import whatif as whatif_figures
 from explainer.views.text import MISSING, markdown_literal, markdown_strong
@@ -156,15 +155,9 @@ def seed_flip_to(model_name: str, text: str) -> None:
     as the command line's --target takes it ("2"; a label named "2" is that label)."""
     labels = caches.get_bundle(model_name).label_names
     if targets_offered(labels):
-        keys = {label_key(name) for name in labels}
-
-        def parse(raw: str) -> str:  # a name first, case and spaces aside (" 2" is the label named "2"), as target=
-            index = label_key(raw)
-            if index in keys or not (index.isascii() and index.isdigit() and int(index) < len(labels)):
-                return raw
-            return labels[int(index)]
-
-        links.seed_choice(FLIP_TO_KEY, "flip_to", flip_choices(model_name, text), tell=True, parse=parse)
+        # a name first, case and spaces aside (" 2" is the label named "2"), as target= reads it
+        links.seed_choice(FLIP_TO_KEY, "flip_to", flip_choices(model_name, text), tell=True,
+                          parse=target_label.parse_label(labels))
     else:  # no "Flip to" to seed: a link's flip_to= was dropped without a word
         def not_here(raw: str) -> str:
             if raw.strip():
