@@ -314,3 +314,28 @@ def test_workers_run_at_a_lower_cpu_priority_and_threads_they_start_inherit_it()
         assert own() == base  # the caller's is untouched
     finally:
         niced.shutdown()
+
+
+def test_a_job_cancelled_inside_no_grad_leaves_its_worker_with_gradients_on():
+    """Grad mode belongs to the worker thread, which outlives the job: a stop raised in no_grad's exit (a torch
+    call too) left every later job on that worker without gradients."""
+    queue = WorkQueue(workers=1, name="grad-work", job_context=CancelPoints)
+    ticket_box: list = []
+    submitted = threading.Event()
+
+    def cancelled_in_no_grad(progress):
+        assert submitted.wait(WAIT)
+        with torch.no_grad():
+            torch.ones(3).sum()
+            ticket_box[0].withdraw()
+            torch.ones(3).sum()  # the stop is raised here, and no_grad's exit must still restore the mode
+
+    try:
+        ticket_box.append(queue.submit("a", "attribution", ("no_grad", "x"), cancelled_in_no_grad))
+        submitted.set()
+        with pytest.raises(Cancelled):
+            ticket_box[0].wait()
+        assert ticket_box[0].state == CANCELLED
+        assert queue.submit("b", "attribution", ("mode", "y"), lambda progress: torch.is_grad_enabled()).wait()
+    finally:
+        queue.shutdown()
