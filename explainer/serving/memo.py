@@ -68,6 +68,19 @@ def freeze(value: Any, _seen: set[int] | None = None) -> None:
             freeze(v, seen)
 
 
+_MISSING = object()
+
+
+class _Flight:
+    """One key being computed: its lock, the callers holding or waiting on it, and the value once computed (handed
+    to them even when it is too big to keep)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.value: Any = _MISSING
+
+
 class ResultCache:
     """LRU over (key -> result) with a byte budget and a time to live. Thread-safe; one compute per key."""
 
@@ -76,7 +89,9 @@ class ResultCache:
         self.ttl_seconds = ttl_seconds
         self._entries: OrderedDict[Hashable, tuple[Any, int, float]] = OrderedDict()  # key -> (value, bytes, time)
         self._lock = threading.Lock()
-        self._computing: dict[Hashable, threading.Lock] = {}
+        # a flight lives while anyone holds or waits on it: dropped sooner (before `put`, or after a failure), a
+        # newcomer started a second computation of the key beside the waiters' own
+        self._computing: dict[Hashable, _Flight] = {}
         self.bytes = 0
         self.last_compute = 0.0  # time.monotonic() of the last computation: the idle trimmer reads it
 
@@ -97,24 +112,33 @@ class ResultCache:
         if found:
             return value
         with self._lock:
-            key_lock = self._computing.setdefault(key, threading.Lock())
-        with key_lock:  # a second caller of the same key waits here, then finds the first one's result
-            found, value = self.get(key)
-            if found:
+            flight = self._computing.setdefault(key, _Flight())
+            flight.users += 1
+        try:
+            with flight.lock:  # a second caller of the same key waits here, then takes the first one's result
+                if flight.value is not _MISSING:
+                    return flight.value
+                found, value = self.get(key)
+                if found:
+                    return value
+                try:  # a failure is not kept: the next waiter computes (after this one, never beside it)
+                    value = compute()
+                finally:
+                    self.last_compute = time.monotonic()
+                self.put(key, value)
+                flight.value = value
                 return value
-            try:
-                value = compute()
-            finally:
-                self.last_compute = time.monotonic()
-                with self._lock:
-                    self._computing.pop(key, None)
-            self.put(key, value)
-            return value
+        finally:
+            with self._lock:
+                flight.users -= 1
+                if flight.users == 0:
+                    del self._computing[key]
 
     def put(self, key: Hashable, value: Any) -> None:
         freeze(value)
         size = size_of(value)
         with self._lock:
+            self._expire()
             if key in self._entries:
                 self._drop(key)
             if size > self.budget_bytes:
@@ -123,6 +147,19 @@ class ResultCache:
             self.bytes += size
             while self.bytes > self.budget_bytes:
                 self._drop(next(iter(self._entries)))
+
+    def expire(self) -> int:
+        """Drop the entries past their time to live (an entry nobody reads again held its bytes until the budget
+        pushed it out); returns how many went."""
+        with self._lock:
+            return self._expire()
+
+    def _expire(self) -> int:  # under self._lock
+        deadline = time.monotonic() - self.ttl_seconds
+        old = [key for key, (_, _, stored) in self._entries.items() if stored < deadline]
+        for key in old:
+            self._drop(key)
+        return len(old)
 
     def _drop(self, key: Hashable) -> None:
         _, size, _ = self._entries.pop(key)

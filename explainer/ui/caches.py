@@ -238,6 +238,8 @@ def _start_trimmer() -> None:
         trimmed_after = 0.0
         while True:
             time.sleep(IDLE_SECONDS / 2)
+            if RESULTS.expire():  # results past their hour that nobody read again: their memory goes back too
+                release_freed_memory()
             last = RESULTS.last_compute
             if last > trimmed_after and time.monotonic() - last > IDLE_SECONDS:
                 release_freed_memory()

@@ -87,3 +87,84 @@ def test_entries_expire():
     cache.put("k", result(2))
     time.sleep(0.1)
     assert cache.get("k") == (False, None) and cache.bytes == 0
+
+
+def test_expired_entries_give_their_bytes_back_though_nobody_reads_them():
+    cache = ResultCache(ttl_seconds=0.05)
+    cache.put("old", result(1000))
+    time.sleep(0.1)
+    assert cache.expire() == 1 and len(cache) == 0 and cache.bytes == 0
+    cache.put("older", result(1000))
+    time.sleep(0.1)
+    cache.put("new", result(10))  # a put sweeps too
+    assert len(cache) == 1 and cache.get("new")[0]
+
+
+def _race(cache: ResultCache, compute, started: threading.Event, callers: int = 4) -> list:
+    """`callers` threads asking for one key (the others started once the first one's computation has)."""
+    values: list = []
+    first = threading.Thread(target=lambda: values.append(cache.get_or_compute("k", compute)))
+    first.start()
+    assert started.wait(5)
+    rest = [threading.Thread(target=lambda: values.append(cache.get_or_compute("k", compute)))
+            for _ in range(callers - 1)]
+    for thread in rest:
+        thread.start()
+    for thread in [first, *rest]:
+        thread.join()
+    return values
+
+
+def test_a_value_too_big_to_keep_is_computed_once_for_the_callers_waiting_on_it():
+    cache = ResultCache(budget_bytes=1_000)
+    calls: list[int] = []
+    started = threading.Event()
+
+    def compute() -> Result:
+        calls.append(1)
+        started.set()
+        time.sleep(0.2)
+        return result(10_000)  # 40 kB: larger than the whole budget
+
+    values = _race(cache, compute, started)
+    assert calls == [1] and len(values) == 4 and all(v is values[0] for v in values) and len(cache) == 0
+
+
+def test_after_a_failure_the_waiters_compute_one_at_a_time_not_side_by_side():
+    cache = ResultCache()
+    running: list[int] = []
+    overlaps: list[int] = []
+    attempts: list[int] = []
+    started = threading.Event()
+
+    def compute() -> Result:
+        attempts.append(1)
+        running.append(1)
+        overlaps.append(len(running))
+        started.set()
+        time.sleep(0.1)
+        running.pop()
+        if len(attempts) == 1:
+            raise MemoryError("a transient failure")
+        return result(3)
+
+    values: list = []
+
+    def call() -> None:
+        try:
+            values.append(cache.get_or_compute("k", compute))
+        except MemoryError:
+            values.append("failed")
+
+    first = threading.Thread(target=call)
+    first.start()
+    assert started.wait(5)
+    waiter = threading.Thread(target=call)
+    waiter.start()
+    time.sleep(0.15)  # the first has failed now, the waiter recomputes; a newcomer must join it, not start its own
+    late = threading.Thread(target=call)
+    late.start()
+    for thread in (first, waiter, late):
+        thread.join()
+    assert max(overlaps) == 1 and len(attempts) == 2
+    assert values.count("failed") == 1 and sum(isinstance(v, Result) for v in values) == 2
