@@ -123,7 +123,10 @@ class DemoConfig:
         file = self.data_choices().get(name)
         if file is None:
             raise PathRefused("That data set is not offered here; choose one from the list.")
-        return resolve_inside(file, [root for _, root in self.data_roots])
+        try:
+            return resolve_inside(file, [root for _, root in self.data_roots])
+        except PathRefused:  # renamed, removed or re-pointed since the listing: its message quoted the server path
+            raise PathRefused(f"The data set {name} is not available now; choose one from the list.") from None
 
 
 def load_demo_config(path: str | Path) -> DemoConfig:

@@ -23,6 +23,7 @@ went to another page, submits nothing).
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import os
@@ -63,6 +64,7 @@ class _Job:
     state: str = QUEUED
     value: Any = None
     error: BaseException | None = None
+    error_traceback: Any = None  # the worker's, as it failed: each waiter's raise starts from it
     progress: ProgressState = None
     submitted: float = field(default_factory=time.monotonic)
     started: float | None = None
@@ -102,6 +104,20 @@ def stop_requested() -> threading.Event | None:
     return None if job is None else job.stop
 
 
+def _own_copy(error: BaseException, traceback: Any) -> BaseException:
+    """`error` to raise in one waiter's thread: a copy carrying the worker's traceback. Raising the one shared
+    object in every waiter grew its traceback by each waiter's frames (another session's script among them, and
+    every frame's locals kept alive). An exception that cannot be copied is raised itself."""
+    try:
+        fresh = copy.copy(error)
+    except Exception:
+        fresh = error
+    if fresh is not error:
+        fresh.__cause__, fresh.__context__ = error.__cause__, error.__context__
+        fresh.__suppress_context__ = error.__suppress_context__
+    return fresh.with_traceback(traceback)
+
+
 class Ticket(Generic[T]):
     """One session's claim on a job: wait for its result, or give the claim up."""
 
@@ -133,7 +149,7 @@ class Ticket(Generic[T]):
                     self.abandon()
                     raise
         if job.error is not None:
-            raise job.error
+            raise _own_copy(job.error, job.error_traceback)
         return job.value
 
     def abandon(self) -> None:
@@ -316,9 +332,10 @@ class WorkQueue:
                 with self._job_context():
                     value = job.work(progress)
             except Cancelled as stopped:
-                job.error, outcome = stopped, CANCELLED if job.stop.is_set() else FAILED
-            except BaseException as error:  # handed to every waiter, which re-raises it
-                job.error, outcome = error, FAILED
+                job.error, job.error_traceback = stopped, stopped.__traceback__
+                outcome = CANCELLED if job.stop.is_set() else FAILED
+            except BaseException as error:  # handed to every waiter, which re-raises its own copy
+                job.error, job.error_traceback, outcome = error, error.__traceback__, FAILED
             else:
                 job.value, outcome = value, DONE  # finished before a late stop request reached a checkpoint
             finally:

@@ -147,3 +147,17 @@ def test_a_demo_holds_its_cached_results_to_its_size_limit(tmp_path, monkeypatch
     assert demo.active_demo() is not None and disk_cache._LIMIT == [limit]
     monkeypatch.delenv("EXPLAINER_DEMO")
     demo._load_cached.cache_clear()
+
+
+def test_a_data_set_gone_between_the_listing_and_the_recheck_is_refused_without_the_server_path(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("text,label\nx,positive\n")
+    config = load_demo_config(write(tmp_path, '[[models]]\nname = "sst2-baseline"\n'
+                                              '[[data]]\nname = "reviews"\npath = "data"\n'))
+    listed = config.data_choices()
+    (data / "a.csv").unlink()  # the operator rotates the files while a visitor's choice is on its way
+    monkeypatch.setattr(type(config), "data_choices", lambda self: listed)
+    with pytest.raises(PathRefused) as refused:
+        config.data_path("reviews/a.csv")
+    assert str(tmp_path) not in str(refused.value) and "reviews/a.csv" in str(refused.value)

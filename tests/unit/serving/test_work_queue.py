@@ -339,3 +339,33 @@ def test_a_job_cancelled_inside_no_grad_leaves_its_worker_with_gradients_on():
         assert queue.submit("b", "attribution", ("mode", "y"), lambda progress: torch.is_grad_enabled()).wait()
     finally:
         queue.shutdown()
+
+
+def test_each_waiter_of_a_failed_job_gets_the_workers_traceback_not_the_other_waiters_frames(queue):
+    """One exception object raised in every waiter grew its traceback by each waiter's frames: a session's error
+    showed another session's script (and kept its locals alive)."""
+    ticket, release = blocker(queue)
+
+    def failing(progress):
+        raise ValueError("no such label: 'neutral'")
+
+    first = queue.submit("a", "graph", ("graph", "bad"), failing)
+    second = queue.submit("b", "graph", ("graph", "bad"), failing)  # joins the same job
+    release.set()
+    ticket.wait()
+    frames: list[list[str]] = []
+
+    def session_script(waiting) -> None:
+        try:
+            waiting.wait()
+        except ValueError as error:
+            assert "neutral" in str(error)
+            names, tb = [], error.__traceback__
+            while tb is not None:
+                names.append(tb.tb_frame.f_code.co_name)
+                tb = tb.tb_next
+            frames.append(names)
+
+    session_script(first)
+    session_script(second)
+    assert all(names.count("session_script") == 1 and names[-1] == "failing" for names in frames), frames
