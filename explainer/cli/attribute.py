@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         f"the error bound holds, from {AttributionOptions.steps} intervals to at most "
         f"{AttributionOptions.max_steps} path points, more if --steps asks for more); layer conductance: "
         "intervals of its first grid (default 32, doubled up to 256 until each layer is within 5%% of complete); "
-        f"graph: the most intervals per layer, doubled until its completeness check holds (default {DEFAULT_STEPS})",
+        "graph: the most intervals per layer (each starts at 4 and bisects its worst panels while its error bound or a "
+        f"cell's error is over 2%%; default {DEFAULT_STEPS})",
     )
     parser.add_argument("--samples", type=at_least_one, default=None,
                         help=f"LIME / KernelSHAP samples (default {SAMPLES})")

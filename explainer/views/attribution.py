@@ -438,7 +438,7 @@ def convergence_caption(result: Attribution) -> str:
             # Each panel's error is known exactly for the sum of the token scores only: errors of opposite sign in
             # different tokens cancel in it, so it says nothing of a single token (measured: one token of a random
             # tiny DeBERTa off by 6.8% of the gap under a 0.2% bound; on the shipped default at most 2.1%).
-            parts.append(f"error bound {share:.2%} of the scores' sum (|error| summed over path panels; "
+            parts.append(f"error bound {share:.2%} of F(x) − F(baseline) (|error| summed over path panels; "
                          "not a bound on each token)")
     if result.method == "layer_conductance":  # its steps count the trapezoid's intervals, one point fewer
         parts.append(f"{result.steps} intervals ({result.steps + 1} path points)")

@@ -79,7 +79,7 @@ def test_convergence_caption_states_delta_bound_and_points(results):
     caption = attribution_figures.convergence_caption(ig)
     assert f"{ig.convergence_delta:+.5f}" in caption
     assert f"{ig.relative_delta:.2%}" in caption
-    assert f"error bound {ig.error_bound / abs(ig.logit_gap):.2%} of the scores' sum" in caption
+    assert f"error bound {ig.error_bound / abs(ig.logit_gap):.2%} of F(x) − F(baseline)" in caption
     assert "not a bound on each token" in caption  # read as every token's accuracy, it overstated it
     assert caption.endswith(f"{ig.steps} path points")
     assert ig.error_bound >= abs(ig.convergence_delta) - 1e-6  # the bound holds the delta
