@@ -284,15 +284,15 @@ def resolve(
     corrupted: Tokenized,
     alignment: Alignment | Sequence[tuple[int, int]] | Sequence[EditLike] | None,
 ) -> Alignment:
-    """An Alignment from what the caller gave: None (word alignment), an Alignment, token pairs
-    (clean position, corrupted position; the two readouts are paired with each other whatever the pairs say), or a
+    """An Alignment from what the caller gave: None (word alignment), an Alignment or token pairs (clean position,
+    corrupted position; either way the two readouts are paired with each other whatever the pairs say), or a
     counterfactual's edits."""
     if alignment is None:
         return align_words(clean, corrupted)
     if isinstance(alignment, Alignment):
         if (alignment.clean_length, alignment.corrupted_length) != (clean.length, corrupted.length):
             raise InputError("The alignment was made for texts of other lengths")
-        return alignment
+        return _with_readout(list(alignment.pairs), clean, corrupted)  # as for pairs: one without them left a NaN
     items = list(alignment)
     if items and all(hasattr(item, "position") and hasattr(item, "new") for item in items):
         return align_edits(clean, corrupted, items)

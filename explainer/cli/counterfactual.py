@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     try:
         swaps = parse_swaps(args.swaps)
+        if swaps and "lexicon" not in methods:
+            fail("--swaps feed the lexicon generator: add --method lexicon, or leave --swaps out")
         bundle = load_cli_model(args.model, args.allow_pickle)
         if args.text is not None:
             within_demo_tokens(bundle, args.text, "counterfactual searches", "attribution_tokens")  # as the pages
@@ -136,9 +138,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"note: {note}", file=sys.stderr)
             if not search.counterfactuals:  # "counterfactuals": [] said nothing of why, or what to try
                 to = f" to {search.target}" if search.target else ""
+                swaps_too = ", or --swaps" if "lexicon" in methods else ""
                 print(f"note: no edit of at most {args.max_edits} words flipped the prediction{to} in "
                       f"{search.forward_passes} forward passes; a larger --max-edits or --max-candidates (default "
-                      f"{DEFAULT_MAX_CANDIDATES}), or --swaps, may find one", file=sys.stderr)
+                      f"{DEFAULT_MAX_CANDIDATES}){swaps_too}, may find one", file=sys.stderr)
             print_json(search.as_dict())
             return
         _run_data(bundle, args, swaps, limits)

@@ -11,7 +11,7 @@ from typing import Any
 from explainer.capture.encoding import InputError
 from explainer.counterfactual.registry import METHODS
 from explainer.counterfactual.result import CounterfactualSearch
-from explainer.counterfactual.search import DEFAULT_MAX_CANDIDATES, find_counterfactuals
+from explainer.counterfactual.search import DEFAULT_MAX_CANDIDATES, find_counterfactuals, swaps_for
 from explainer.data.labelled import LabelledData
 from explainer.evaluation.predict import predict
 from explainer.loading.bundle import ModelBundle
@@ -69,6 +69,7 @@ def search_each(
     (a demo's token limit)."""
     import time
 
+    swaps_for(methods, swaps)  # once, not as every row's refusal
     for text, target in rows:
         started = time.perf_counter()
         reason = refuse(text) if refuse is not None else None

@@ -49,6 +49,16 @@ def _check(methods: Sequence[str], max_edits: int, max_candidates: int) -> tuple
     return tuple(dict.fromkeys(methods))
 
 
+def swaps_for(methods: Sequence[str], swaps: str | Mapping[str, str] | Iterable[tuple[str, str]] | None) -> tuple:
+    """The user's swaps, parsed; InputError when they are given but the lexicon generator, the only one that reads
+    them, is not among `methods` (they went untried, unsaid)."""
+    parsed = lexicon.parse_swaps(swaps)
+    if parsed and "lexicon" not in methods:
+        raise InputError("Swaps feed the lexicon generator, which this search does not run: add 'lexicon' to the "
+                         "methods, or leave the swaps out")
+    return parsed
+
+
 def find_counterfactuals(
     bundle: ModelBundle,
     text: str,
@@ -63,7 +73,7 @@ def find_counterfactuals(
     index, when given), found by `methods` (registry names) within `max_candidates` scored texts. `swaps` adds
     lexicon rules ("good->bad, not->"). `progress(done, total)` after each method. InputError on bad input."""
     methods = _check(methods, max_edits, max_candidates)
-    user_swaps = lexicon.parse_swaps(swaps)
+    user_swaps = swaps_for(methods, swaps)
     encoded = encode(bundle, text)  # validates the text; says how much of it the model reads
     target_index = resolve_target(bundle, target)
     probe = Scorer(bundle, 0, None)

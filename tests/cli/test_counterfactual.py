@@ -107,6 +107,8 @@ def test_data_file_summarises_the_mistakes_and_writes_one_line_each(capsys, cue_
         (["--text", "   "], "empty"),
         (["--text", TEXT, "--target", "maybe"], "the model's labels are neg, pos"),
         (["--text", TEXT, "--swaps", "good->bad, awful"], "Swap 'awful' has no '->'"),
+        (["--text", TEXT, "--method", "removal", "--swaps", "good->bad"], "--swaps feed the lexicon generator"),
+        (["--data", "any.csv", "--method", "hotflip", "--swaps", "good->bad"], "add --method lexicon"),
         (["--text", TEXT, "--out", "x.jsonl"], "--out goes with --data"),
         (["--text", TEXT, "--text-column", "x"], "--text-column goes with --data (a file's columns)"),
         (["--text", TEXT, "--text-column", "x", "--label-column", "y"], "--text-column and --label-column go with"),

@@ -205,7 +205,7 @@ def test_token_pairs_always_pair_the_readouts(bundle):
     readouts alone (an empty list made a float index tensor)."""
     bert = bundle("bert")
     clean, corrupted = "the film is funny .", "the film is warm ."
-    for pairs in ([(3, 3)], []):
+    for pairs in ([(3, 3)], [], Alignment(((3, 3),), 7, 7)):  # an Alignment made by hand too
         result = patch(bert, clean, corrupted, alignment=pairs)
         layers = result.attention.shape[0]
         assert result.residual[layers, result.readout] == pytest.approx(1.0, abs=1e-4), pairs

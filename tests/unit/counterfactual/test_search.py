@@ -166,6 +166,7 @@ def test_long_text_is_searched_only_where_the_model_reads(cue_bundle):
         ({"max_edits": 0}, "max_edits"),
         ({"max_candidates": 0}, "max_candidates"),
         ({"swaps": "good"}, "Swap 'good' has no '->'"),
+        ({"swaps": "good->bad", "methods": ("removal",)}, "Swaps feed the lexicon generator"),  # untried, unsaid
     ],
 )
 def test_bad_input_gets_a_clear_message(cue_bundle, kwargs, message):
