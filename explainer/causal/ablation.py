@@ -208,6 +208,8 @@ def ablate_heads(
     when it returns."""
     if mode not in MODES:
         raise InputError(f"Unknown ablation mode '{mode}': choose one of {', '.join(MODES)}")
+    if mode == "zero" and reference is not None:  # read by mean ablation only: it went unused, unsaid
+        raise InputError("A reference set is what mean ablation averages over; zero ablation reads none")
     check_row_counts(batch_rows=batch_rows)
     plan = layout(bundle)
     item = tokenized(bundle, text)

@@ -166,6 +166,8 @@ def test_bad_input(bundle):
         ablate_heads(bert, "   ")
     with pytest.raises(InputError, match="no texts"):
         ablate_heads(bert, "fine", reference=["  "])
+    with pytest.raises(InputError, match="zero ablation reads none"):  # a reference set unused, unsaid
+        ablate_heads(bert, "fine", mode="zero", reference=["a fine film"])
     for rows in (-3, 0, 2.5, True):  # -3 ran no pass and returned never-filled logits as the result
         with pytest.raises(InputError, match=f"batch_rows must be a whole number of rows, 1 or more.*not {rows!r}"):
             ablate_heads(bert, "fine", mode="zero", batch_rows=rows)
