@@ -4,6 +4,7 @@ into a results folder (explainer/scale) from them."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -52,6 +53,13 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
     if args.ray_address is not None and common._demo() is not None:  # the server would connect wherever it says
         fail("--ray-address is not taken under a demo: its commands run on this machine's own Ray (the operator "
              "runs cluster jobs without EXPLAINER_DEMO)")
+    if args.engine == "ray" and args.ray_address is None and args.workers is not None:
+        from explainer.scale.engine import EngineError, local_workers_note
+
+        try:  # refused before the model loads; the note itself is said when the local Ray starts
+            local_workers_note(args.workers, os.cpu_count() or 1)
+        except EngineError as error:
+            fail(str(error))
     if args.engine != "ray":
         given = [flag for flag, value in (("--ray-address", args.ray_address), ("--workers", args.workers),
                                           ("--threads", args.threads)) if value is not None]

@@ -148,15 +148,20 @@ def _run_job(
         if engine == "ray":  # the run's seconds (and examples_per_s) count from a cluster that is up, as a local run's
             connect(ray_options.address, ray_options.workers)
         start = time.perf_counter()
-        if engine == "local":
-            _run_local(bundle, inputs, job, reader, shards, names, progress)
-            workers = 1
-        else:
-            _run_ray(bundle, fingerprint, inputs, job, reader, shards, names, ray_options, progress is not None)
-            workers = ray_options.workers
+        try:
+            if engine == "local":
+                _run_local(bundle, inputs, job, reader, shards, names, progress)
+                workers = 1
+            else:
+                _run_ray(bundle, fingerprint, inputs, job, reader, shards, names, ray_options, progress is not None)
+                workers = ray_options.workers
+        except (OSError, EngineError, DatasetError) as error:  # a file removed mid-run: the OS's bare "No such file"
+            if (changed := inputs.changed()) is not None:
+                raise EngineError(f"{changed} {CHANGED_WHILE_READ}") from error
+            raise
         seconds = time.perf_counter() - start
         if (changed := inputs.changed()) is not None:  # the rows read may not be the bytes hashed: keep none
-            raise EngineError(f"{changed} changed while the job read it; run it again on the file as it is now")
+            raise EngineError(f"{changed} {CHANGED_WHILE_READ}")
         # Ray's workers read the weights mapped from the file: one rewritten in place while they ran may have
         # mixed into rows kept under the old fingerprint (the driver's loaded copy is its own)
         if bundle.changed_on_disk():
@@ -346,6 +351,7 @@ def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+CHANGED_WHILE_READ = "changed (or was removed) while the job read it; run it again on the file as it is now"
 NO_CLUSTER = "Could not find any running Ray instance"  # Ray's words for --ray-address auto with none running
 
 
@@ -359,10 +365,12 @@ def connect(address: str | None, workers: int) -> None:
         return
     if address is not None:
         _check_reachable(address)
+    else:
+        note = local_workers_note(workers, os.cpu_count() or 1)  # EngineError for far more than the CPUs
     own_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         if address is None:
-            if (note := local_workers_note(workers, os.cpu_count() or 1)) is not None:
+            if note is not None:
                 say(note)
             # A local Ray turns token authentication on by default and says so on stderr on every run: keep the
             # default, not the notice (the cluster is this process's own, on this machine).
@@ -384,9 +392,12 @@ def connect(address: str | None, workers: int) -> None:
         where = f"the Ray cluster at {address}" if address is not None else "a local Ray on this machine"
         # `ray start --head` requires its token, which a driver sends only in token mode: Ray says no more than
         # "Failed to connect" (its Unauthenticated lines go to the log), so the likely cause is said here
-        token = ("; a cluster whose head node holds a Ray token (RAY_AUTH_TOKEN, or ~/.ray/auth_token, which any local "
-                 "Ray run there writes) requires it: set RAY_AUTH_MODE=token here, with the same token (`ray "
-                 "get-auth-token` on the head node prints it)"
+        # Any HTTP/2 server passes _check_speaks_grpc (a proxy, Ray Client's port 10001): the wrong port is said
+        # as likely as the token
+        token = ("; is this the head node's GCS address (`ray start --head` prints it; not Ray Client's port "
+                 "10001)? If it is, and the head node holds a Ray token (RAY_AUTH_TOKEN, or ~/.ray/auth_token, which "
+                 "any local Ray run there writes), it requires it: set RAY_AUTH_MODE=token here, with the same token "
+                 "(`ray get-auth-token` on the head node prints it)"
                  if address is not None and not os.environ.get("RAY_AUTH_MODE") and isinstance(error, ConnectionError)
                  else "")
         raise EngineError(f"cannot start or join {where}: {error}{token}") from error
@@ -397,11 +408,20 @@ def connect(address: str | None, workers: int) -> None:
             signal.signal(signal.SIGTERM, own_sigterm)
 
 
+LOCAL_WORKERS_PER_CPU = 4  # past this many per CPU, a local Ray is refused: --workers 1000 took 7.9 GB in a minute
+
+
 def local_workers_note(workers: int, cpus: int) -> str | None:
     """The note for more --workers than this machine has CPUs, on a local Ray (None: no more): the local Ray is
-    sized for them, so the cluster-CPU note of _run_ray never fired (5 actors on 2 cores took 3 GB, unsaid)."""
+    sized for them, so the cluster-CPU note of _run_ray never fired (5 actors on 2 cores took 3 GB, unsaid).
+    EngineError past LOCAL_WORKERS_PER_CPU per CPU: each is a process holding the model, all started at once."""
     if workers <= cpus:
         return None
+    if workers > LOCAL_WORKERS_PER_CPU * cpus:
+        raise EngineError(f"--workers {workers} on a local Ray would start {workers} processes on this machine's "
+                          f"{cpus} CPUs, each holding its own copy of the model: give at most "
+                          f"{LOCAL_WORKERS_PER_CPU * cpus} (as many as CPUs is usually as fast), or join a cluster "
+                          "with --ray-address")
     return (f"note: --workers {workers} on a local Ray: this machine has {cpus} CPUs and each worker holds its own "
             "copy of the model; they share the CPUs (as many workers as CPUs is usually as fast)")
 
@@ -427,9 +447,16 @@ def _check_reachable(address: str) -> None:
             target = canonicalize_bootstrap_address(target) or target
         except Exception:  # noqa: BLE001 - a private helper: without it, Ray's own connect says what is wrong
             return
+        # an address the user never typed (Ray also turns 127.0.0.1 into this node's own address): say its source
+        source = f"RAY_ADDRESS={os.environ['RAY_ADDRESS']}" if os.environ.get("RAY_ADDRESS") else (
+            "the address `ray start` left on this machine")
+        address = f"auto ({source}, tried as {target})"
     host, colon, port = target.rpartition(":")
     if not colon or not port.isdigit():
-        return  # not HOST:PORT: ray.init says what is wrong with it
+        if target not in ("auto", "local"):  # "Invalid address format: localhost" said nothing of the form wanted
+            raise EngineError(f"--ray-address {address}: give the head node's HOST:PORT (its GCS port, 6379 unless "
+                              "changed) or auto on a node of the cluster")
+        return  # Ray's own words for these
     if not 0 < int(port) < 65536:
         raise EngineError(f"--ray-address {address}: {port} is not a port (1 to 65535)")
     host = host.strip("[]") or "127.0.0.1"
@@ -487,16 +514,22 @@ def _quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
         logger.setLevel(before)
 
 
+# Ray Data's warning when every CPU is taken at the moment it looks: here the actors hold theirs by design (one
+# each, started before the first block), and it came on every run, just before "Data sink Parquet finished". A
+# cluster that cannot place the actors is said by _run_ray's own note and its ACTOR_START_SECONDS timeout.
+NO_FREE_CPU_WARNING = "does not have any available CPUs"
+
+
 class _NoErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno < logging.ERROR
+        return record.levelno < logging.ERROR and NO_FREE_CPU_WARNING not in record.getMessage()
 
 
 @contextmanager
 def _quiet_ray_data_errors() -> Iterator[None]:
     """Keep Ray Data's own report of a failed task (error records with the task's tracebacks, 150 lines and
     more) off the console while the dataset runs: the EngineError it becomes says the same in one line. Ray's
-    log files in the session folder keep them."""
+    log files in the session folder keep them. Its false "will hang" warning goes too (NO_FREE_CPU_WARNING)."""
     quiet = _NoErrors()
     handlers = [
         h for h in logging.getLogger("ray.data").handlers

@@ -329,7 +329,8 @@ def differences(manifest: Manifest, kind: str, fingerprint: str, input_hash: str
         return json.dumps(value, sort_keys=True, default=str)
 
     changed = sorted(name for name in set(manifest.options) | set(options)
-                     if written(manifest.options.get(name)) != written(options.get(name)))
+                     if written(manifest.options.get(name)) != written(options.get(name))
+                     and not (name == "kind" and manifest.kind != kind))  # said first, in words
     if changed:
         found.append("other options: " + ", ".join(
             f"{name} {manifest.options.get(name)!r} there, {options.get(name)!r} now" for name in changed))

@@ -92,6 +92,8 @@ def test_evaluate_sweep_into_a_results_folder(shard_folder, tmp_path, checkpoint
         (["--out", "OUT", "--model", "SECOND"], "take one --model"),
         # Ray's "Resource quantities must be at most 1e14 ... 'CPU'" named no option
         (["--engine", "ray", "--out", "OUT", "--workers", "9" * 20], "--workers: must be at most 100,000"),
+        # a local Ray started every one of them: 80 model copies (7.9 GB) in the first minute on 2 cores
+        (["--engine", "ray", "--out", "OUT", "--workers", "100000"], "or join a cluster with --ray-address"),
     ],
 )
 def test_options_that_do_not_go_together_are_refused(extra, message, shard_folder, tmp_path, checkpoint, capsys):
@@ -240,10 +242,13 @@ def test_naming_the_column_a_reused_run_guessed_drops_the_note_to_name_it(tmp_pa
 
 def test_more_workers_than_cpus_on_a_local_ray_are_said():
     """A local Ray is sized for --workers, so the cluster-CPU note never fired: 5 actors on 2 cores took 3 GB."""
-    from explainer.scale.engine import local_workers_note
+    from explainer.scale.engine import EngineError, local_workers_note
 
     assert local_workers_note(2, 2) is None
     assert local_workers_note(5, 2).startswith("note: --workers 5 on a local Ray: this machine has 2 CPUs and each")
+    assert local_workers_note(8, 2) is not None
+    with pytest.raises(EngineError, match="--workers 9 on a local Ray would start 9 processes .* give at most 8"):
+        local_workers_note(9, 2)
 
 
 @pytest.mark.parametrize("command", ["map", "markers"])

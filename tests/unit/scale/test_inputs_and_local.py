@@ -431,12 +431,26 @@ def test_a_file_changed_while_the_job_reads_it_keeps_no_results(shards, tmp_path
         if second.read_bytes() == original:
             second.write_bytes(original + b"a row appended while the job ran,1\n" * 10)
 
-    with pytest.raises(EngineError, match=rf"{second.name} changed while the job read it; run it again"):
+    with pytest.raises(EngineError, match=rf"{second.name} changed \(or was removed\) while the job read it; run it"):
         run_job(ours_bundle, inputs, JobOptions("evaluate"), tmp_path / "out", block_rows=40, progress=append_once)
     assert not (tmp_path / "out" / MANIFEST).exists() and not (tmp_path / "out" / "rows").exists()
     second.write_bytes(original)
     manifest, reused = run_job(ours_bundle, resolve_inputs(folder), JobOptions("evaluate"), tmp_path / "out")
     assert not reused and manifest.rows == 180
+
+
+def test_a_file_removed_while_the_job_runs_is_said_as_such(shards, tmp_path, ours_bundle):
+    """The OS's bare "[Errno 2] No such file or directory: '...'" was the whole message."""
+    folder = shutil.copytree(shards, tmp_path / "in")
+    last = sorted(folder.glob("*.csv"))[-1]
+    inputs = resolve_inputs(folder)
+
+    def remove(done: int, total: int) -> None:
+        last.unlink(missing_ok=True)
+
+    with pytest.raises(EngineError, match=rf"{last.name} changed \(or was removed\) while the job read it"):
+        run_job(ours_bundle, inputs, JobOptions("evaluate"), tmp_path / "out", block_rows=40, progress=remove)
+    assert not (tmp_path / "out" / MANIFEST).exists()
 
 
 def test_local_sweep_matches_todays_sweep(shards, tmp_path, ours_bundle):
@@ -663,7 +677,8 @@ def test_a_failed_join_says_the_token_mode_a_ray_start_cluster_needs(monkeypatch
     monkeypatch.setattr("ray.init", refused)
     monkeypatch.setattr(engine, "_check_reachable", lambda address: None)  # something listens there
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
-    with pytest.raises(EngineError, match=r"Failed to connect .*; a cluster whose head node holds a Ray token .*"
+    with pytest.raises(EngineError, match=r"Failed to connect .*; is this the head node's GCS address .* not Ray "
+                                          r"Client's port 10001\)\? If it is, and the head node holds a Ray token .*"
                                           r"requires it: set RAY_AUTH_MODE=token here"):
         engine.connect("127.0.0.1:6391", 2)
     monkeypatch.setenv("RAY_AUTH_MODE", "token")  # set already: the failure is something else, said as Ray says it
@@ -697,15 +712,32 @@ def test_a_ray_that_cannot_start_says_so_without_a_token_hint_for_no_cluster(add
 
 @pytest.mark.parametrize("address, said", [("http://127.0.0.1:8265", "not a web address such as the dashboard's"),
                                            ("", "--ray-address is empty"),
-                                           ("127.0.0.1:99999", "99999 is not a port (1 to 65535)")])
+                                           ("127.0.0.1:99999", "99999 is not a port (1 to 65535)"),
+                                           ("localhost", "--ray-address localhost: give the head node's HOST:PORT")])
 def test_an_address_of_the_wrong_form_is_said_as_such(address, said):
     """The dashboard's http:// address read as 'nothing accepted a connection ... (Name or service not known)', port
-    99999 as 'Connection refused', an empty one as Ray's 'Invalid address format: '."""
+    99999 as 'Connection refused', an empty one (and a host with no port) as Ray's 'Invalid address format: '."""
     pytest.importorskip("ray")
     import explainer.scale.engine as engine
 
     with pytest.raises(EngineError, match=re.escape(said)):
         engine._check_reachable(address)
+
+
+def test_auto_with_ray_address_set_names_where_the_address_came_from(monkeypatch):
+    """'cannot reach the Ray cluster at auto: nothing accepted a connection to 192.0.2.2:1' named an address the
+    user never typed (RAY_ADDRESS's 127.0.0.1, rewritten by Ray to this node's own)."""
+    import socket
+
+    pytest.importorskip("ray")
+    import explainer.scale.engine as engine
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    with pytest.raises(EngineError, match=rf"at auto \(RAY_ADDRESS=127\.0\.0\.1:{port}, tried as [^)]*:{port}\)"):
+        engine._check_reachable("auto")
 
 
 def test_a_results_folder_keeps_the_note_on_labels_read_as_ids(tmp_path, ours_bundle):
@@ -764,3 +796,21 @@ def test_a_model_whose_files_change_while_the_job_runs_keeps_no_results(shards, 
     with pytest.raises(EngineError, match="the model's files in .* changed while the job ran"):
         run_job(bundle, resolve_inputs(shards), JobOptions("evaluate"), tmp_path / "out")
     assert not (tmp_path / "out" / MANIFEST).exists()
+
+
+def test_ray_data_s_false_hang_warning_is_kept_off_the_console():
+    """Every CPU of a local Ray is taken by the actors by design (one each, started first): Ray Data's "The Dataset
+    job will hang unless more CPUs are freed up" came just before the job finished. Its other warnings pass."""
+    import logging
+
+    pytest.importorskip("ray")
+    import explainer.scale.engine as engine
+
+    def record(level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord("ray.data.dataset", level, __file__, 1, message, None, None)
+
+    kept = engine._NoErrors()
+    assert not kept.filter(record(logging.WARNING, "Warning: The Ray cluster currently does not have any available "
+                                                   "CPUs. The Dataset job will hang unless more CPUs are freed up."))
+    assert not kept.filter(record(logging.ERROR, "a task failed: 150 lines of traceback"))
+    assert kept.filter(record(logging.WARNING, "a block is larger than the target size"))
