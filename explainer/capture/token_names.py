@@ -66,8 +66,8 @@ def readable_token(token: str) -> str:
     if token.isascii() or any(character not in table for character in token):
         return token
     raw = bytes(table[character] for character in token)
-    if raw.isascii():  # only the shifted stand-ins of spaces and control bytes: the marks already read well
-        return token
+    if raw.isascii() and all(b >= 0x20 and b != 0x7F or b in (0x09, 0x0A) for b in raw):
+        return token  # printable, spaces, newlines and tabs: the marks read well ("čĊ" read as the letter č + ↵)
     named: list[str] = []
     start = 0
     while start < len(raw):

@@ -47,7 +47,11 @@ def prediction_bars(trace: Trace, order: Sequence[int] | None = None) -> go.Figu
     return figure
 
 
-def _token_heatmap(matrix, labels: list[str], title: str, hover: str, colorscale: str = "Blues") -> go.Figure:
+def _token_heatmap(
+    matrix, labels: list[str], title: str, hover: str, colorscale: str = "Blues",
+    axes: tuple[str, str] = ("key", "query"),
+) -> go.Figure:
+    """A [T, T] token heatmap; `axes`: the titles of the columns (x) and the rows (y)."""
     figure = go.Figure(
         go.Heatmap(
             z=matrix,
@@ -63,8 +67,8 @@ def _token_heatmap(matrix, labels: list[str], title: str, hover: str, colorscale
     size = min(900, 220 + 18 * len(labels))
     figure.update_layout(
         title=title,
-        xaxis={"title": "key", "tickangle": -60, "type": "category"},
-        yaxis={"title": "query", "autorange": "reversed", "type": "category"},
+        xaxis={"title": axes[0], "tickangle": -60, "type": "category"},
+        yaxis={"title": axes[1], "autorange": "reversed", "type": "category"},
         height=size,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
@@ -90,6 +94,7 @@ def rollout_heatmap(rollout: np.ndarray, trace: Trace) -> go.Figure:
         "Attention rollout (all layers, residual included)",
         "position %{y}<br>draws on %{x}<br>share %{z:.4f}<extra></extra>",
         colorscale="Purples",
+        axes=("input token drawn on", "position"),  # not a head's keys and queries: the layers' product
     )
 
 
@@ -137,12 +142,13 @@ def head_statistic_map(values: np.ndarray, name: str, selected: tuple[int, int] 
             x=np.arange(heads),
             y=np.arange(layers),
             colorscale="Viridis",
-            colorbar={"title": name},
+            colorbar={"title": field_title(name)},  # as the title says it ("mean_distance" read as a field name)
             hoverinfo="skip",
         )
     )
     layer_index, head_index = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
-    hover = [f"layer {lay}, head {hd}<br>{name} {values[lay, hd]:.3f}" for lay, hd in np.ndindex(layers, heads)]
+    hover = [f"layer {lay}, head {hd}<br>{field_title(name)} {values[lay, hd]:.3f}"
+             for lay, hd in np.ndindex(layers, heads)]
     head_picker(figure, layers, heads, head_index, layer_index, hover, selected)
     figure.update_layout(
         title=field_title(name),

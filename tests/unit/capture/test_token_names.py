@@ -37,7 +37,9 @@ def test_the_alphabet_is_the_tokenizers_library_s():
         ("Ã©č", "é<0x0D>"),  # a carriage return decoded: shown as its byte, not as a raw control character
         ("Âł", "<0xC2><0xA0>"),  # a no-break space alone: as itself it labelled the token with nothing
         ("ÂħÃ©", "<0xC2><0x85>é"),  # NEL, a line break in some renderers
-        ("čĊ", "čĊ"),  # ASCII control bytes only: the tokenizer's own names
+        ("čĊ", "<0x0D>Ċ"),  # a carriage return alone too: its stand-in č read as the Czech letter on every axis
+        ("ċ", "<0x0B>"),  # a vertical tab
+        ("ĠĊĉ", "ĠĊĉ"),  # a space, a newline and a tab keep the marks the views read
     ],
 )
 def test_a_byte_level_token_is_named_by_its_text(token, named):

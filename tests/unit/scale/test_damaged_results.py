@@ -105,8 +105,8 @@ def test_another_run_is_refused_saying_what_differs(shards, tmp_path, ours_bundl
         f"{manifest.model}); other input bytes (a file was edited, added or removed)")
     # the options of another kind hold its name: said once, first, not again as "other options: kind ..."
     sweep = JobOptions("sweep", taus=(0.5,)).keyed()
-    assert differences(manifest, "sweep", *same[1:3], sweep).startswith("it ran evaluate, this is sweep; other options:")
-    assert "kind" not in differences(manifest, "sweep", *same[1:3], sweep)
+    said = differences(manifest, "sweep", *same[1:3], sweep)
+    assert said.startswith("it ran evaluate, this is sweep; other options:") and "kind" not in said
     assert differences(manifest, *same[:1], "other", *same[2:], model="elsewhere/the-same-weights") == (
         f"another model name ({manifest.model} there, elsewhere/the-same-weights now; a model is known by its name, "
         "config and files together)")  # said "other model weights" of the same folder named by its path

@@ -79,6 +79,14 @@ def test_grid_and_statistics_map_points_name_their_head(small_trace):
         assert (ring.x[0], ring.y[0]) == (picker.x[index], picker.y[index])  # the open head is ringed
     stat = page.figures["statistics"].data[0].z
     np.testing.assert_allclose(stat, page.statistics.entropy)
+    distance = build(small_trace, AttentionOptions(statistic="mean_distance")).figures["statistics"]
+    assert distance.data[0].colorbar.title.text == "mean distance" == distance.layout.title.text  # not the field
+    assert next(t for t in distance.data if t.name == "heads").hovertext[0].startswith("layer 0, head 0<br>mean dist")
+
+
+def test_the_rollout_axes_are_positions_and_input_tokens_not_keys_and_queries(small_trace):
+    rollout = build(small_trace, AttentionOptions()).figures["rollout"]
+    assert (rollout.layout.xaxis.title.text, rollout.layout.yaxis.title.text) == ("input token drawn on", "position")
 
 
 def test_long_input_pools_thumbnails_windows_bertviz_and_says_so(small_trace):
