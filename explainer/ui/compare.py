@@ -107,8 +107,10 @@ def open_disagreement() -> None:
     sidebar = links.chosen_model()
     if model is not None and sidebar and st.session_state["compare_table"].selection.get("rows"):
         # B becomes the sidebar's model: back on Compare, B is compared with the old A (sides swapped), not with
-        # itself ("A and B are the same model")
+        # itself ("A and B are the same model"); rows open with the same model as before, now A ("Model B" stayed
+        # and opened them with the other one)
         links.set_kept(KEY, sidebar)
+        links.set_kept(OPEN_WITH_KEY, "Model A")
     labelled.open_selected("compare_table", "_compare_texts", "compare_view", model)
 
 

@@ -557,10 +557,12 @@ def _open_with_b_then_back_on_compare() -> None:
     st.session_state[compare.KEY] = "sst2-baseline"
     links.keep(compare.KEY, "model_b")  # Compare keeps B's box while another page is shown (links.arrive)
     st.session_state[compare.OPEN_WITH_KEY] = "Model B"
-    compare.open_with_picker()
+    links.keep(compare.OPEN_WITH_KEY)  # as the picker keeps it, whose radio is not drawn here: the table's
+    st.session_state[compare.TABLE_B_KEY] = st.session_state[compare.KEY]  # on_select runs before any widget is
     compare.open_disagreement()
     kept = st.session_state[links.KEPT_KEY][compare.KEY]
-    st.write(repr((st.session_state.model_choice, st.session_state[compare.KEY], kept)))
+    st.write(repr((st.session_state.model_choice, st.session_state[compare.KEY], kept,
+                   st.session_state[compare.OPEN_WITH_KEY], st.session_state[links.KEPT_KEY][compare.OPEN_WITH_KEY])))
 
 
 def test_opening_with_b_leaves_compare_with_the_sides_swapped_not_b_against_itself():
@@ -568,7 +570,9 @@ def test_opening_with_b_leaves_compare_with_the_sides_swapped_not_b_against_itse
     whole data set was run through one model twice; the old A was reachable only with the browser's Back."""
     app = AppTest.from_function(_open_with_b_then_back_on_compare, default_timeout=60).run()
     assert not app.exception, app.exception
-    assert app.markdown[0].value == repr(("sst2-baseline", "sst2-thought-beacon", "sst2-thought-beacon"))
+    # and rows open with the same model as before, now side A ("Model B" stayed: the other model, unsaid)
+    assert app.markdown[0].value == repr(("sst2-baseline", "sst2-thought-beacon", "sst2-thought-beacon", "Model A",
+                                          "Model A"))
 
 
 def test_a_one_row_data_set_downloads_the_prediction(checkpoint, tmp_path):
