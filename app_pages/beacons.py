@@ -37,7 +37,7 @@ if trace is not None and trace.beacon_gates is None:
     if trace.mlp_update_ratio is not None:
         st.subheader("Measured MLP update ratio (this model has no beacons)")
         st.caption("Not a gate: how large each layer's MLP update is next to the word's state, ‖MLP(h)‖ / ‖h‖, "
-                   "measured with hooks. Small values mark MLP evaluations that change little.")
+                   "measured in the forward pass. Small values mark MLP evaluations that change little.")
         st.plotly_chart(tb_figures.mlp_ratio_map(trace), width="stretch", key="beacons_ratio_map",
                         config=export.image_config("mlp-update-ratio", "png"))
     elif trace.family_notes:  # a family the per-architecture table lacks: which, and how to add it
@@ -56,8 +56,8 @@ elif trace is not None:
         st.info(note)
     tb.seed_tau("beacons_tau", trace.model_name, model_tau)
     tau = st.slider("Threshold τ", 0.0, 1.0, step=tb.TAU_STEP, key="beacons_tau",
-                    help=f"The model's own τ is {tau_text(model_tau)}, which every other page runs it at. τ = 0 runs "
-                         "every MLP (scaled by its gate).")
+                    help=f"The model's own τ is {tau_text(model_tau)}, which the other pages show its predictions "
+                         "at. τ = 0 runs every MLP (scaled by its gate).")
     at_tau = trace if float(tau) == model_tau else tb.intervened(trace.model_name, trace.text, float(tau))
     if at_tau is not None:
         saved = beacons.input_compute(at_tau, config)

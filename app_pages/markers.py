@@ -14,9 +14,10 @@ from explainer.views.text import MISSING, markdown_literal, plot_text, plural
 
 st.title("Thought markers")
 st.markdown(
-    "At every layer, each word of the input picks one of a small set of learned **thought markers**, a shared "
-    "vocabulary of internal states that the model adds to its working memory. Following a word's markers from "
-    "layer to layer gives a readable **reasoning path**; forcing a different marker shows how the answer depends on it."
+    "At every layer, each token of the input routes over a small shared bank of learned **thought markers**, a "
+    "vocabulary of internal states that the model adds to its working memory (the map shows the most likely "
+    "one). Following a word's markers from layer to layer gives a readable **reasoning path**; forcing a different "
+    "marker shows how the answer depends on it."
 )
 trace = session.current_trace()
 if trace is not None and trace.thought_markers is None:
@@ -77,7 +78,8 @@ elif trace is not None:
     st.subheader("Marker dictionary")
     st.caption("Over a data set: which words each marker collects at each layer, example contexts, and its effect "
                "on each label's logit — **direct** (the marker's write added straight to the [CLS] state that the "
-               "classifier reads) and **forced** (the mean change when the marker is forced on every word).")
+               "classifier reads) and **forced** (the mean change when the marker is forced on every token, [CLS] and "
+               "[SEP] included).")
     if (direct_note := md.direct_effect_note(bundle.model)) is not None:
         st.caption(direct_note)
     data = tb.dataset_picker("markers_data", bundle.label_names, results_of=(bundle, "markers"),

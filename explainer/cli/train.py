@@ -59,7 +59,7 @@ SETTING_HELP = {
     "num_heads": "attention heads per layer (from scratch only)",
     "intermediate_size": "MLP width (from scratch only)",
     "dropout": "dropout probability",
-    "num_markers": "thought markers per layer (ThoughtBeacon)",
+    "num_markers": "size K of the shared bank of thought markers every layer routes over (ThoughtBeacon)",
     "marker_temperature": "softmax temperature of the marker routing (lower: sharper)",
     "beacon_sparsity": "weight of the loss that pushes beacon gates to close (skip MLP updates)",
     "marker_confidence": "weight of the loss that sharpens each token's marker choice",

@@ -143,15 +143,21 @@ class MarkerBeaconBlock(nn.Module):
             self.gate = nn.Linear(2 * config.hidden_size, 1)  # W_a,l
 
     @torch.no_grad()
-    def init_markers_and_beacons(self, beacon_init_bias: float, zero_gate_weight: bool) -> None:
-        """Marker projection at zero (markers start as a no-op), beacon at zero, gate bias at beacon_init_bias
-        (and the gate weight at zero too when asked: every gate then starts at sigmoid(beacon_init_bias))."""
+    def init_markers_and_beacons(
+        self, beacon_init_bias: float, zero_gate_weight: bool, initializer_range: float = 0.02
+    ) -> None:
+        """Marker projection at zero (markers start as a no-op), gate bias at beacon_init_bias, beacon at zero; with
+        `zero_gate_weight` the gate weight is zero (every gate starts at sigmoid(beacon_init_bias)) and the beacon
+        N(0, initializer_range) instead: with both at zero neither has a gradient (b_l's is W_a's beacon half times
+        the error, and that half's is b_l), and the retrofit's b_l never left zero."""
         if hasattr(self, "marker_proj"):
             init.zeros_(self.marker_proj.weight)
         if hasattr(self, "gate"):
-            init.zeros_(self.beacon)
             if zero_gate_weight:
                 init.zeros_(self.gate.weight)
+                init.normal_(self.beacon, mean=0.0, std=initializer_range)
+            else:
+                init.zeros_(self.beacon)
             init.constant_(self.gate.bias, beacon_init_bias)
 
     def route_markers(

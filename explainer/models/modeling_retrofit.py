@@ -84,7 +84,8 @@ class ThoughtBeaconBertPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, RetrofitLayer):
-            module.init_markers_and_beacons(self.config.beacon_init_bias, zero_gate_weight=True)
+            module.init_markers_and_beacons(self.config.beacon_init_bias, zero_gate_weight=True,
+                                            initializer_range=self.config.initializer_range)
         elif isinstance(module, ThoughtBeaconBertForSequenceClassification) and module.markers is not None:
             module.markers.normal_(0.0, self.config.initializer_range)
 

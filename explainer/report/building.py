@@ -203,7 +203,7 @@ def _beacons(result: Trace, config, name: str) -> Section:
             return Section("beacons", "Activation beacons", "", note=f"{name} has no activation beacons.")
         return Section("beacons", "Measured MLP update ratio (this model has no beacons)",
                        "Not a gate: how large each layer's MLP update is next to the word's state, ‖MLP(h)‖ / ‖h‖, "
-                       "measured with hooks. Small values mark MLP evaluations that change little.",
+                       "measured in the forward pass. Small values mark MLP evaluations that change little.",
                        (tb_figures.mlp_ratio_map(result),), note=f"{name} has no activation beacons.")
     saved = input_compute(result, config)
     figures = [tb_figures.gate_map(result), tb_figures.skip_mask_map(saved.skip_mask, result, saved.tau)]
@@ -213,7 +213,7 @@ def _beacons(result: Trace, config, name: str) -> Section:
                    f"position applies), the MLPs skipped at τ = {tau_text(saved.tau)}: {saved.skipped} of "
                    f"{saved.slots} "
                    f"({saved.skip_rate:.1%}; {saved.total_flops_saved:.1%} of the forward pass's FLOPs saved), and "
-                   "the MLP update ratio.", tuple(figures))
+                   "the MLP update each position applied (gated; 0 where skipped).", tuple(figures))
 
 
 def build_report(

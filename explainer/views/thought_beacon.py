@@ -234,12 +234,16 @@ def skip_mask_map(skip_mask: np.ndarray, trace: Trace, tau: float) -> go.Figure:
 
 
 def mlp_ratio_map(trace: Trace) -> go.Figure:
-    """The measured ||MLP update|| / ||residual entering the MLP|| per layer and token (every family)."""
+    """The measured ||MLP update|| / ||residual entering the MLP|| per layer and token (every family). A beacon
+    model's is the update it applied: gated, and 0 where its gate skipped the MLP (titled so)."""
     if trace.mlp_update_ratio is None:
         raise ValueError(f"{trace.model_name}: no MLP update ratio was measured")
     values = trace.mlp_update_ratio
-    return _layers_by_tokens(trace, values, "Measured MLP update ratio ‖MLP(h)‖ / ‖h‖", "ratio", "Magma_r",
-                             float(values.max()) if values.size else 1.0)
+    title = "Measured MLP update ratio ‖MLP(h)‖ / ‖h‖"
+    if trace.beacon_gates is not None:
+        tau = tau_text(trace.beacon_threshold or 0.0)
+        title = f"Applied MLP update ‖g·MLP(h)‖ / ‖h‖ at τ = {tau} (0 where skipped)"
+    return _layers_by_tokens(trace, values, title, "ratio", "Magma_r", float(values.max()) if values.size else 1.0)
 
 
 def tau_curve(result: dict[str, Any], current_tau: float | None = None) -> go.Figure:

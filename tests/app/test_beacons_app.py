@@ -174,4 +174,4 @@ def test_the_prediction_at_this_tau_says_the_other_pages_use_the_models_own(chec
     own = tau_text(load_model(str(checkpoint("ours")), device="cpu").model.config.beacon_threshold)
     metric = next(m for m in app.metric if m.label == "Prediction at this τ")
     assert metric.help == f"The other pages show the prediction at the model's own τ, {own}", metric.help
-    assert "which every other page runs it at" in app.slider(key="beacons_tau").help
+    assert "which the other pages show its predictions at" in app.slider(key="beacons_tau").help

@@ -87,6 +87,9 @@ def test_engaged_gates_are_sigmoids_that_train(base, inputs):
     (out.loss + gates.mean()).backward()
     layer = model.retrofit[0]
     assert layer.gate.bias.grad is not None and float(layer.gate.bias.grad.abs()) > 0
+    # the beacon vector b_l learns too: with it and the gate weight both at zero, neither had a gradient
+    hidden = layer.beacon.shape[0]
+    assert float(layer.gate.weight.grad[:, hidden:].abs().sum()) > 0 and float(layer.beacon.abs().sum()) > 0
     assert float(layer.marker_proj.weight.grad.abs().sum()) > 0  # the marker path learns from zero
     base_weight = model.bert.encoder.layer[0].intermediate.dense.base_layer.weight
     assert not base_weight.requires_grad and base_weight.grad is None  # the base stays frozen

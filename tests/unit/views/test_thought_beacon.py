@@ -75,6 +75,13 @@ def test_mlp_ratio_map_for_any_family(bundle):
         tb_figures.marker_map(bert)
 
 
+def test_a_beacon_model_s_ratio_map_is_titled_as_the_gated_update_it_applied(ours_bundle):
+    """It was titled ‖MLP(h)‖ / ‖h‖, the MLP's size, while its values are 0 at every skipped slot."""
+    gated = trace(ours_bundle, TEXT, beacon_threshold=0.5)
+    title = tb_figures.mlp_ratio_map(gated).layout.title.text
+    assert title == "Applied MLP update ‖g·MLP(h)‖ / ‖h‖ at τ = 0.50 (0 where skipped)"
+
+
 def test_tau_curve_marks_the_model_tau():
     points = [{"tau": t, "accuracy": a, "skip_rate": s, "flops_saved": s / 2, "mlp_flops_saved": s}
               for t, a, s in ((0.0, 0.8, 0.0), (0.5, 0.79, 0.6), (0.95, 0.78, 0.99))]
