@@ -419,6 +419,7 @@ class _RepeatedKey(ValueError):
 
 
 MAX_JSONL_EXTRA = 64  # extra columns kept from JSON objects, the most frequent keys of the sample
+MAX_COLUMNS = 10_000  # a CSV, TSV or Parquet header of more is refused before any row is read
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -508,7 +509,7 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
                         read += 1
                         yield number + read, value, problem
             except (pa.ArrowException, OSError) as e:  # damaged data: the group's rows before it were read
-                yield from _unreadable_rows(number + read + 1, number + max(size, read + 1), type(e).__name__)
+                yield from _unreadable_rows(number + read + 1, number + max(size, read + 1), type(e).__name__, raw.name)
             number += max(size, read)
 
     return columns, records()
@@ -536,10 +537,17 @@ def _batch_rows(batch) -> Iterator[tuple[dict | None, str | None]]:
         yield row, None
 
 
-def _unreadable_rows(first: int, last: int, error: str) -> Iterator[Record]:
+MAX_UNREADABLE_ROWS = 1_000_000  # a damaged row group claiming more is refused, not counted row by row
+
+
+def _unreadable_rows(first: int, last: int, error: str, source: str = "the file") -> Iterator[Record]:
     """One problem per row the damage cost (the file's metadata says how many it holds), so that every count of
-    skipped rows (the Errors page, the command line, a results folder's row check) counts them all."""
+    skipped rows (the Errors page, the command line, a results folder's row check) counts them all. The claim is
+    the damaged file's own: past MAX_UNREADABLE_ROWS the file is refused (a 742-byte file claiming 2^62 rows grew
+    the list of problems until memory ran out)."""
     rows = f"rows {first}-{last} ({last - first + 1:,} rows)" if last > first else f"row {first}"
+    if last - first + 1 > MAX_UNREADABLE_ROWS:
+        raise DatasetError(f"{source}: unreadable Parquet data: {rows} cannot be read ({error}); the file is damaged")
     reason = f"unreadable Parquet data: {rows} cannot be read ({error}); the file is damaged"
     for row in range(first, last + 1):
         yield row, None, reason
@@ -613,8 +621,13 @@ def _is_number(value: Any) -> bool:
 def _guess_text_column(columns: Sequence[str], sample: list[dict[str, Any]], exclude: str) -> str:
     """The column of strings (not numbers) with the longest mean length in the sample, or ""."""
     best, best_length = "", 0.0
+    by_column: dict[str, list[Any]] = {column: [] for column in columns}
+    for row in sample:  # one pass over the rows: a scan per column cost JSONL keys x rows (1 MB of keys each on
+        for column, value in row.items():  # one line: 10 s)
+            if value not in (None, "") and column in by_column:
+                by_column[column].append(value)
     for column in columns:
-        values = [r.get(column) for r in sample if r.get(column) not in (None, "")]
+        values = by_column[column]
         if column == exclude or not values:
             continue
         if not all(isinstance(v, str) for v in values) or sum(map(_is_number, values)) * 2 >= len(values):
@@ -797,6 +810,9 @@ class RowStream:
         else:
             given = [c for c in (text_column, label_column) if c]
             columns, records = _delimited_records(raw, self.format, given)
+        if len(columns) > MAX_COLUMNS:  # before the sample: 200,000 columns of 40 rows (9.5 MB) held 600 MB
+            raise DatasetError(f"{self.source} has {len(columns):,} columns; a labelled data set has a text and a "
+                               f"label column and at most {MAX_COLUMNS:,} in all")
         sample = list(islice(records, SAMPLE_ROWS))
         fields = [r for _, r, _ in sample if r is not None]
         if self.format == "jsonl":  # JSON objects need not share keys: take every key the sample shows

@@ -405,6 +405,10 @@ def _load_config(source: str, local_files_only: bool = False):
 # Counts a model is built from: 0 or -1 builds a model with no layers (or no outputs), which then fails far from the
 # cause ("does not return attention weights"); named here instead.
 COUNT_FIELDS = ("num_hidden_layers", "num_attention_heads", "num_key_value_heads", "hidden_size", "num_labels")
+# Far past any real model (Llama 3 405B: 126 layers, 128 heads, width 16,384): a 63 KB folder whose config asked for
+# 10,000 layers was built in full (92 s, 2.5 GB) before its weights were found not to fit
+MOST = {"num_hidden_layers": 1024, "num_attention_heads": 4096, "num_key_value_heads": 4096, "hidden_size": 131_072,
+        "num_labels": 1_000_000}
 
 
 def _check_sizes(source: str, config) -> None:
@@ -413,6 +417,9 @@ def _check_sizes(source: str, config) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ModelLoadError(f"The config.json of '{source}' is not a valid model config: {name} must be a "
                                  f"whole number of at least 1, not {value!r}"[:300])
+        if value is not None and value > MOST[name]:
+            raise ModelLoadError(f"The config.json of '{source}' asks for {name} {value:,}, more than any model this "
+                                 f"app loads ({MOST[name]:,} at most)"[:300])
     markers = getattr(config, "num_thought_markers", None) if is_thought_beacon(config) else None
     if markers is not None and (isinstance(markers, bool) or not isinstance(markers, int) or markers < 0):
         # -1 loaded: the FLOPs counted markers that were not there and the tau sweep failed on a negative size

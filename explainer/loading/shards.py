@@ -23,7 +23,7 @@ def index_problem(folder: Path, index_name: str) -> str | None:
     path = folder / index_name
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:  # nested 100,000 deep: a traceback
         return f"{folder}: {index_name} cannot be read as JSON ({type(error).__name__})"
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if (

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 SOURCES = ("Challenge set (shipped)", "Upload a file", "Path on this machine")
 # what read_dataset reads; every uploader
 UPLOAD_TYPES = ("csv", "tsv", "tab", "jsonl", "ndjson", "json", "txt", "parquet", "pq")
+# A demo takes no Parquet upload: a few hundred bytes of it unpack to gigabytes (one string stored once, read once
+# per row: 795 bytes were 500 MB of text), past the upload limit, which counts the bytes sent
+PARQUET_TYPES = ("parquet", "pq")
 LISTED = "A data set offered here"  # demo mode's only server-side source: the config's list, by name
 RESULTS = "Results folder"  # a folder a run's `--out` wrote (either engine): read back, the model not run
 PREDICTION_KINDS = ("evaluate", "map")  # results folders that hold predictions
@@ -91,6 +94,9 @@ class DataChoice:
             if self.upload is None:
                 raise NothingChosen("Choose a CSV, TSV, JSONL or Parquet file to upload.")
             check_upload_size(self.upload.size, self.upload.name, upload_limit())
+            if demo_mode.config() is not None and Path(self.upload.name).suffix.lower().lstrip(".") in PARQUET_TYPES:
+                raise DatasetError(f"{self.upload.name}: this demo takes no Parquet upload (a few bytes of Parquet can "
+                                   "unpack to gigabytes); upload it as CSV, TSV or JSONL")
             data = load_labelled(bundle, self.upload, filename=self.upload.name, upload_limit=upload_limit(),
                                  **columns)
             return private_to_session(check_upload_rows(data))
@@ -263,9 +269,10 @@ def uploader(prefix: str):
     key, kept_key, empty_key = f"{prefix}_upload", f"_{prefix}_upload_kept", f"_{prefix}_upload_shown_empty"
     held = browser_holds(key)  # False: the browser draws the box anew, empty (after a page switch, or a run that
     # stopped before it), and a file cannot be sent back to it: the session's copy is used, and said so
+    demo = demo_mode.config() is not None
     upload = st.file_uploader(
-        f"Labelled CSV, TSV, JSONL or Parquet (at most {limit_mb:,} MB; text as UTF-8)",
-        type=list(UPLOAD_TYPES), key=key, max_upload_size=limit_mb,
+        f"Labelled CSV, TSV{' or JSONL' if demo else ', JSONL or Parquet'} (at most {limit_mb:,} MB; text as UTF-8)",
+        type=[t for t in UPLOAD_TYPES if not (demo and t in PARQUET_TYPES)], key=key, max_upload_size=limit_mb,
     )
     if held and upload is not None:  # the file the box shows
         st.session_state[kept_key], st.session_state[empty_key] = upload, False

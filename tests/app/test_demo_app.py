@@ -182,6 +182,36 @@ def test_an_upload_of_more_rows_than_the_demo_runs_is_refused_before_the_model_r
     assert len(DataChoice(SOURCES[1], upload=Upload(three)).load(bundle("ours"))) == 3
 
 
+def test_a_demo_takes_no_parquet_upload(tmp_path, monkeypatch, bundle):
+    """795 bytes of Parquet (one 250 KB string stored once, 2,000 rows naming it) passed a 1 MB upload limit and were
+    read as 500 MB of text; the limit counts the bytes sent. The uploader does not offer Parquet either."""
+    from explainer.data.labelled import DatasetError
+    from explainer.ui.labelled import DataChoice
+
+    config = tmp_path / "uploads.toml"
+    config.write_text('[limits]\nmax_upload_mb = 1\n[[models]]\nname = "sst2-baseline"\n')
+    monkeypatch.setenv("EXPLAINER_DEMO", str(config))
+
+    class Upload:  # reading it would fail the test
+        name, size, file_id = "small.PARQUET", 795, "id"
+
+        def getvalue(self):
+            raise AssertionError("a Parquet upload must not be read in a demo")
+
+    with pytest.raises(DatasetError, match=r"small\.PARQUET: this demo takes no Parquet upload"):
+        DataChoice(SOURCES[1], upload=Upload()).load(bundle("ours"))
+    app = AppTest.from_function(_uploader, default_timeout=30).run()
+    assert not app.exception, app.exception
+    (box,) = app.get("file_uploader")
+    assert "parquet" not in {t.lstrip(".") for t in box.proto.type} and "Parquet" not in box.proto.label
+
+
+def _uploader() -> None:
+    from explainer.ui.labelled import uploader
+
+    uploader("probe")
+
+
 def test_work_that_runs_each_row_many_times_gets_that_many_times_fewer_upload_rows(tmp_path, monkeypatch, bundle):
     """The marker dictionary runs a row 1 + layers x K times (97 on the default model), the tau sweep once per tau:
     2,000 uploaded rows of the dictionary were 20 minutes of both cores."""

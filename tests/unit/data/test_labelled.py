@@ -753,6 +753,33 @@ def test_a_damaged_parquet_row_group_counts_every_row_it_loses(monkeypatch):
     assert "unreadable Parquet data: rows 151-200 (50 rows) cannot be read" in data.problems[0][1]
 
 
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_header_of_more_columns_than_any_data_set_is_refused_before_rows_are_read(suffix):
+    """200,000 columns of 40 rows (9.5 MB) held 600 MB: every sample row a dict of them all, every row's extras."""
+    columns = ["text", "label", *(f"c{i}" for i in range(datasets.MAX_COLUMNS))]
+    if suffix == "csv":
+        raw = (",".join(columns) + "\n" + ",".join(["a fine film", "pos", *["x"] * (len(columns) - 2)]) + "\n").encode()
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buffer = io.BytesIO()
+        pq.write_table(pa.table({c: ["a fine film" if c == "text" else "pos" if c == "label" else "x"]
+                                 for c in columns}), buffer)
+        raw = buffer.getvalue()
+    with pytest.raises(DatasetError, match=f"wide.{suffix} has 10,002 columns; a labelled data set has a text and"):
+        read_dataset(raw, filename=f"wide.{suffix}", label_names=("neg", "pos"))
+
+
+def test_a_damaged_parquet_row_group_claiming_more_rows_than_any_file_holds_refuses_the_file(monkeypatch):
+    """The count is the damaged file's claim: a 742-byte file claiming 2^62 rows listed a problem per row until memory
+    ran out. Past MAX_UNREADABLE_ROWS the file is refused, the damage said."""
+    monkeypatch.setattr(datasets, "PARQUET_BATCH", 50)
+    monkeypatch.setattr(datasets, "MAX_UNREADABLE_ROWS", 49)  # the 50 damaged rows claim more than this
+    with pytest.raises(DatasetError, match=r"damaged\.parquet: unreadable Parquet data: rows 151-200 \(50 rows\)"):
+        read_dataset(damaged_parquet(3), filename="damaged.parquet")
+
+
 def test_a_damaged_parquet_row_group_costs_only_its_own_rows(monkeypatch):
     # the intact row groups after the damaged one were dropped with it (rows 51-200 lost for 50 damaged rows)
     monkeypatch.setattr(datasets, "PARQUET_BATCH", 20)

@@ -262,6 +262,8 @@ def test_an_unknown_model_type_is_one_line(tmp_path, checkpoint):
     ({"num_hidden_layers": -1}, "num_hidden_layers must be a whole number of at least 1, not -1"),
     ({"num_attention_heads": 0}, "num_attention_heads must be a whole number of at least 1, not 0"),
     ({"num_labels": 0, "id2label": None, "label2id": None}, "num_labels must be a whole number of at least 1, not 0"),
+    # built in full first (10,000 layers: 92 s, 2.5 GB), then refused as weights that do not fit
+    ({"num_hidden_layers": 10_000}, "asks for num_hidden_layers 10,000, more than any model this app loads"),
 ])
 def test_a_config_of_the_wrong_shape_is_a_load_error_not_a_traceback(tmp_path, checkpoint, written, said):
     folder = copy_checkpoint(checkpoint, "bert", tmp_path / "shape")

@@ -100,6 +100,9 @@ def test_a_damaged_index_is_named(checkpoint, tmp_path, index, said):
     (folder / "model.safetensors.index.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="model.safetensors.index.json cannot be read as JSON"):
         load_model(folder)
+    (folder / "model.safetensors.index.json").write_text("[" * 100_000 + "]" * 100_000)  # a RecursionError
+    with pytest.raises(ModelLoadError, match=r"model.safetensors.index.json cannot be read as JSON \(Recursion"):
+        load_model(folder)
 
 
 def test_an_unreadable_folder_or_weights_file_is_said_as_such(checkpoint, tmp_path, monkeypatch):
