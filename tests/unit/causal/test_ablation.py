@@ -22,7 +22,8 @@ CUE_TEXT = f"the film is {CUE_WORD} ."
 
 @pytest.mark.parametrize("mode", ["zero", "mean"])
 def test_the_cue_head_ranks_first(cue_bundle, mode):
-    result = ablate_heads(cue_bundle, CUE_TEXT, mode=mode, reference=["the film is warm .", "a dull script ."])
+    reference = ["the film is warm .", "a dull script ."] if mode == "mean" else None  # zero ablation reads none
+    result = ablate_heads(cue_bundle, CUE_TEXT, mode=mode, reference=reference)
     assert result.target_label == "pos"
     layer, head, change = result.top_heads(1)[0]
     assert (layer, head) == (CUE_LAYER, CUE_HEAD) and change < -1.0
