@@ -51,17 +51,21 @@ def test_results_are_frozen_on_the_way_in():
     assert cache.get_or_compute("k", lambda: result(4)) is value  # the same object, not a copy
 
 
-def test_concurrent_callers_of_one_key_compute_once():
-    cache = ResultCache()
-    calls: list[int] = []
-    started = threading.Event()
-
+def counted(calls: list[int], started: threading.Event, n: int):
+    """A 0.2 s computation of result(n) that counts its calls (callers pile up on it meanwhile)."""
     def compute() -> Result:
         calls.append(1)
         started.set()
         time.sleep(0.2)
-        return result(10)
+        return result(n)
 
+    return compute
+
+
+def test_concurrent_callers_of_one_key_compute_once():
+    cache = ResultCache()
+    calls: list[int] = []
+    compute = counted(calls, threading.Event(), 10)
     values: list[Result] = []
     threads = [threading.Thread(target=lambda: values.append(cache.get_or_compute("k", compute))) for _ in range(8)]
     for thread in threads:
@@ -119,14 +123,7 @@ def test_a_value_too_big_to_keep_is_computed_once_for_the_callers_waiting_on_it(
     cache = ResultCache(budget_bytes=1_000)
     calls: list[int] = []
     started = threading.Event()
-
-    def compute() -> Result:
-        calls.append(1)
-        started.set()
-        time.sleep(0.2)
-        return result(10_000)  # 40 kB: larger than the whole budget
-
-    values = _race(cache, compute, started)
+    values = _race(cache, counted(calls, started, 10_000), started)  # 40 kB: larger than the whole budget
     assert calls == [1] and len(values) == 4 and all(v is values[0] for v in values) and len(cache) == 0
 
 
