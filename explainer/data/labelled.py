@@ -500,6 +500,7 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
 
     def records() -> Iterator[Record]:
         number = 0  # rows before this row group
+        lost = 0  # rows of damaged groups so far: the file's own claim, bounded over all its groups
         for group in range(parquet.num_row_groups):  # one group at a time: damage in one costs only its rows
             size = parquet.metadata.row_group(group).num_rows
             read = 0
@@ -509,7 +510,9 @@ def _parquet_records(raw: _Raw) -> tuple[list[str], Iterator[Record]]:
                         read += 1
                         yield number + read, value, problem
             except (pa.ArrowException, OSError) as e:  # damaged data: the group's rows before it were read
-                yield from _unreadable_rows(number + read + 1, number + max(size, read + 1), type(e).__name__, raw.name)
+                first, last = number + read + 1, number + max(size, read + 1)
+                lost += last - first + 1
+                yield from _unreadable_rows(first, last, type(e).__name__, raw.name, refuse=lost > MAX_UNREADABLE_ROWS)
             number += max(size, read)
 
     return columns, records()
@@ -537,16 +540,20 @@ def _batch_rows(batch) -> Iterator[tuple[dict | None, str | None]]:
         yield row, None
 
 
-MAX_UNREADABLE_ROWS = 1_000_000  # a damaged row group claiming more is refused, not counted row by row
+# Damaged rows a file may claim in all before it is refused, not counted row by row: four of pyarrow's largest
+# default row groups (2^20 rows each), ~0.4 GB of problems at most
+MAX_UNREADABLE_ROWS = 4 * 2**20
 
 
-def _unreadable_rows(first: int, last: int, error: str, source: str = "the file") -> Iterator[Record]:
+def _unreadable_rows(
+    first: int, last: int, error: str, source: str = "the file", refuse: bool = False
+) -> Iterator[Record]:
     """One problem per row the damage cost (the file's metadata says how many it holds), so that every count of
-    skipped rows (the Errors page, the command line, a results folder's row check) counts them all. The claim is
-    the damaged file's own: past MAX_UNREADABLE_ROWS the file is refused (a 742-byte file claiming 2^62 rows grew
-    the list of problems until memory ran out)."""
+    skipped rows (the Errors page, the command line, a results folder's row check) counts them all. The count is
+    the damaged file's own claim: with `refuse` (its damaged groups claim more than MAX_UNREADABLE_ROWS in all) the
+    file is refused (a 742-byte file claiming 2^62 rows grew the list of problems until memory ran out)."""
     rows = f"rows {first}-{last} ({last - first + 1:,} rows)" if last > first else f"row {first}"
-    if last - first + 1 > MAX_UNREADABLE_ROWS:
+    if refuse:
         raise DatasetError(f"{source}: unreadable Parquet data: {rows} cannot be read ({error}); the file is damaged")
     reason = f"unreadable Parquet data: {rows} cannot be read ({error}); the file is damaged"
     for row in range(first, last + 1):

@@ -156,8 +156,10 @@ def _run_job(
                 _run_ray(bundle, fingerprint, inputs, job, reader, shards, names, ray_options, progress is not None)
                 workers = ray_options.workers
         except (OSError, EngineError, DatasetError) as error:  # a file removed mid-run: the OS's bare "No such file"
-            if (changed := inputs.changed()) is not None:
-                raise EngineError(f"{changed} {CHANGED_WHILE_READ}") from error
+            if (changed := inputs.changed()) is not None:  # said first, the failure it caused after it
+                said = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise EngineError(f"{changed} {CHANGED_WHILE_READ} ({type(error).__name__}"
+                                  f"{': ' + said if said else ''})") from error
             raise
         seconds = time.perf_counter() - start
         if (changed := inputs.changed()) is not None:  # the rows read may not be the bytes hashed: keep none
@@ -454,8 +456,10 @@ def _check_reachable(address: str) -> None:
     host, colon, port = target.rpartition(":")
     if not colon or not port.isdigit():
         if target not in ("auto", "local"):  # "Invalid address format: localhost" said nothing of the form wanted
-            raise EngineError(f"--ray-address {address}: give the head node's HOST:PORT (its GCS port, 6379 unless "
-                              "changed) or auto on a node of the cluster")
+            port_said = ("ray://HOST:PORT (Ray Client's port, 10001 unless changed)" if address.startswith("ray://")
+                         else "HOST:PORT (its GCS port, 6379 unless changed)")
+            raise EngineError(f"--ray-address {address}: give the head node's {port_said} or auto on a node of the "
+                              "cluster")
         return  # Ray's own words for these
     if not 0 < int(port) < 65536:
         raise EngineError(f"--ray-address {address}: {port} is not a port (1 to 65535)")

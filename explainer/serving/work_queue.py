@@ -107,14 +107,19 @@ def stop_requested() -> threading.Event | None:
 def _own_copy(error: BaseException, traceback: Any) -> BaseException:
     """`error` to raise in one waiter's thread: a copy carrying the worker's traceback. Raising the one shared
     object in every waiter grew its traceback by each waiter's frames (another session's script among them, and
-    every frame's locals kept alive). An exception that cannot be copied is raised itself."""
+    every frame's locals kept alive). An exception that cannot be copied as it is (its class builds its message from
+    its arguments, and a copy would say it twice) is raised itself."""
     try:
         fresh = copy.copy(error)
     except Exception:
         fresh = error
+    if fresh is not error and (type(fresh) is not type(error) or fresh.args != error.args or str(fresh) != str(error)):
+        fresh = error
     if fresh is not error:
         fresh.__cause__, fresh.__context__ = error.__cause__, error.__context__
         fresh.__suppress_context__ = error.__suppress_context__
+        if hasattr(error, "__notes__"):
+            fresh.__notes__ = list(error.__notes__)
     return fresh.with_traceback(traceback)
 
 

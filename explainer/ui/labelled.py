@@ -92,11 +92,8 @@ class DataChoice:
         columns = {"text_column": self.text_column, "label_column": self.label_column}
         if self.kind == SOURCES[1]:
             if self.upload is None:
-                raise NothingChosen("Choose a CSV, TSV, JSONL or Parquet file to upload.")
-            check_upload_size(self.upload.size, self.upload.name, upload_limit())
-            if demo_mode.config() is not None and Path(self.upload.name).suffix.lower().lstrip(".") in PARQUET_TYPES:
-                raise DatasetError(f"{self.upload.name}: this demo takes no Parquet upload (a few bytes of Parquet can "
-                                   "unpack to gigabytes); upload it as CSV, TSV or JSONL")
+                raise NothingChosen(f"Choose a {upload_kinds()} file to upload.")
+            check_upload(self.upload)
             data = load_labelled(bundle, self.upload, filename=self.upload.name, upload_limit=upload_limit(),
                                  **columns)
             return private_to_session(check_upload_rows(data))
@@ -220,6 +217,20 @@ def tau_said(bundle: ModelBundle, tau: float | None, who: str = "the folder's") 
     return f", at {who} tau {tau:g}" if tau is not None and uses_beacons(bundle.model.config) else ""
 
 
+def check_upload(upload) -> None:
+    """Before an upload is read: its size against the limit, and in a demo no Parquet (a few hundred bytes of it
+    unpack to gigabytes, past a limit that counts the bytes sent)."""
+    check_upload_size(upload.size, upload.name, upload_limit())
+    if demo_mode.config() is not None and Path(upload.name).suffix.lower().lstrip(".") in PARQUET_TYPES:
+        raise DatasetError(f"{upload.name}: this demo takes no Parquet upload (a few bytes of Parquet can unpack to "
+                           "gigabytes); upload it as CSV, TSV or JSONL")
+
+
+def upload_kinds() -> str:
+    """The formats an upload may be in, as the uploader's label says them."""
+    return "CSV, TSV or JSONL" if demo_mode.config() is not None else "CSV, TSV, JSONL or Parquet"
+
+
 def upload_limit() -> int:
     """Largest upload in bytes: the demo config's, else the library's."""
     demo = demo_mode.config()
@@ -271,7 +282,7 @@ def uploader(prefix: str):
     # stopped before it), and a file cannot be sent back to it: the session's copy is used, and said so
     demo = demo_mode.config() is not None
     upload = st.file_uploader(
-        f"Labelled CSV, TSV{' or JSONL' if demo else ', JSONL or Parquet'} (at most {limit_mb:,} MB; text as UTF-8)",
+        f"Labelled {upload_kinds()} (at most {limit_mb:,} MB; text as UTF-8)",
         type=[t for t in UPLOAD_TYPES if not (demo and t in PARQUET_TYPES)], key=key, max_upload_size=limit_mb,
     )
     if held and upload is not None:  # the file the box shows

@@ -14,7 +14,7 @@ from explainer.capture.encoding import InputError
 from explainer.capture.tracing import Trace
 from explainer.data.disk_cache import file_version
 from explainer.data.labelled import DatasetError, LabelledData
-from explainer.evaluation.error_report import check_upload_size, with_labels_taken
+from explainer.evaluation.error_report import with_labels_taken
 from explainer.loading import shipped
 from explainer.loading.bundle import ModelBundle
 from explainer.models import THOUGHT_BEACON_TYPES
@@ -275,7 +275,7 @@ def dataset_picker(
             upload = labelled.uploader(prefix)
             if upload is None:
                 return None
-            check_upload_size(upload.size, upload.name, labelled.upload_limit())
+            labelled.check_upload(upload)
             data = labelled.private_to_session(
                 labelled.check_upload_rows(read_labelled(upload.getvalue(), upload.name, label_names), *work))
         elif demo is not None:  # and whatever the list of sources says: a demo never reads a typed path

@@ -530,7 +530,7 @@ def test_a_demo_of_uploads_and_no_listed_data_opens_on_the_uploader(tmp_path, mo
     app.run()
     app.switch_page("app_pages/errors.py").run()
     said = [e.value for e in app.info]  # a prompt: it was a red error box before any file was chosen
-    assert not app.exception and not app.error and "Choose a CSV, TSV, JSONL or Parquet file to upload." in said, said
+    assert not app.exception and not app.error and "Choose a CSV, TSV or JSONL file to upload." in said, said
     closed = tmp_path / "closed.toml"  # nothing to offer: the list, which says the demo offers no data sets
     closed.write_text('[limits]\nmax_upload_mb = 0\n[[models]]\nname = "sst2-baseline"\n')
     monkeypatch.setenv("EXPLAINER_DEMO", str(closed))

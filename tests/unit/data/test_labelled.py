@@ -773,7 +773,9 @@ def test_a_header_of_more_columns_than_any_data_set_is_refused_before_rows_are_r
 
 def test_a_damaged_parquet_row_group_claiming_more_rows_than_any_file_holds_refuses_the_file(monkeypatch):
     """The count is the damaged file's claim: a 742-byte file claiming 2^62 rows listed a problem per row until memory
-    ran out. Past MAX_UNREADABLE_ROWS the file is refused, the damage said."""
+    ran out. Past MAX_UNREADABLE_ROWS in all the file is refused, the damage said; a genuine file's largest default
+    row group (2^20 rows) is counted, not refused."""
+    assert datasets.MAX_UNREADABLE_ROWS >= 2**20
     monkeypatch.setattr(datasets, "PARQUET_BATCH", 50)
     monkeypatch.setattr(datasets, "MAX_UNREADABLE_ROWS", 49)  # the 50 damaged rows claim more than this
     with pytest.raises(DatasetError, match=r"damaged\.parquet: unreadable Parquet data: rows 151-200 \(50 rows\)"):

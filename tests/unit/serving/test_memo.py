@@ -127,21 +127,29 @@ def test_a_value_too_big_to_keep_is_computed_once_for_the_callers_waiting_on_it(
     assert calls == [1] and len(values) == 4 and all(v is values[0] for v in values) and len(cache) == 0
 
 
+def _users(cache: ResultCache, key: str, count: int) -> None:
+    """Wait until `count` callers hold or wait on `key`'s computation."""
+    deadline = time.monotonic() + 5
+    while getattr(cache._computing.get(key), "users", 0) != count:
+        assert time.monotonic() < deadline, f"never {count} callers of {key!r}"
+        time.sleep(0.005)
+
+
 def test_after_a_failure_the_waiters_compute_one_at_a_time_not_side_by_side():
     cache = ResultCache()
     running: list[int] = []
     overlaps: list[int] = []
-    attempts: list[int] = []
-    started = threading.Event()
+    attempts = [threading.Event(), threading.Event()]  # set as each attempt starts
+    release = [threading.Event(), threading.Event()]  # each attempt ends when its event is set
 
     def compute() -> Result:
-        attempts.append(1)
+        attempt = sum(e.is_set() for e in attempts)
         running.append(1)
         overlaps.append(len(running))
-        started.set()
-        time.sleep(0.1)
+        attempts[attempt].set()
+        assert release[attempt].wait(5)
         running.pop()
-        if len(attempts) == 1:
+        if attempt == 0:
             raise MemoryError("a transient failure")
         return result(3)
 
@@ -153,15 +161,17 @@ def test_after_a_failure_the_waiters_compute_one_at_a_time_not_side_by_side():
         except MemoryError:
             values.append("failed")
 
-    first = threading.Thread(target=call)
+    first, waiter, late = (threading.Thread(target=call) for _ in range(3))
     first.start()
-    assert started.wait(5)
-    waiter = threading.Thread(target=call)
+    assert attempts[0].wait(5)
     waiter.start()
-    time.sleep(0.15)  # the first has failed now, the waiter recomputes; a newcomer must join it, not start its own
-    late = threading.Thread(target=call)
-    late.start()
+    _users(cache, "k", 2)  # the waiter waits on the first one's computation
+    release[0].set()  # the first fails; the waiter computes again
+    assert attempts[1].wait(5)
+    late.start()  # after the failure: it must wait on the waiter's computation, not start its own beside it
+    _users(cache, "k", 2)
+    release[1].set()
     for thread in (first, waiter, late):
         thread.join()
-    assert max(overlaps) == 1 and len(attempts) == 2
+    assert max(overlaps) == 1 and all(e.is_set() for e in attempts) and len(overlaps) == 2
     assert values.count("failed") == 1 and sum(isinstance(v, Result) for v in values) == 2

@@ -369,3 +369,28 @@ def test_each_waiter_of_a_failed_job_gets_the_workers_traceback_not_the_other_wa
     session_script(first)
     session_script(second)
     assert all(names.count("session_script") == 1 and names[-1] == "failing" for names in frames), frames
+
+
+def test_a_job_error_whose_class_builds_its_message_reaches_the_waiter_as_raised(queue):
+    """A copy rebuilds an exception from its args: a class that formats its argument said it twice ("bad value bad
+    value 3"); such an error is raised itself."""
+
+    class Formatted(ValueError):
+        def __init__(self, value: object) -> None:
+            super().__init__(f"bad value {value}")
+
+    def failing(progress):
+        error = Formatted(3)
+        error.add_note("a note the worker added")
+        raise error
+
+    with pytest.raises(Formatted) as raised:
+        queue.submit("a", "graph", ("graph", "fmt"), failing).wait()
+    assert str(raised.value) == "bad value 3" and raised.value.__notes__ == ["a note the worker added"]
+
+    def plain(progress):
+        raise ValueError("plain")
+
+    with pytest.raises(ValueError) as again:  # a plain one is still each waiter's own copy, as raised
+        queue.submit("a", "graph", ("graph", "plain"), plain).wait()
+    assert again.value.args == ("plain",) and str(again.value) == "plain"
