@@ -54,10 +54,10 @@ def check_engine_arguments(args: argparse.Namespace) -> None:
         fail("--ray-address is not taken under a demo: its commands run on this machine's own Ray (the operator "
              "runs cluster jobs without EXPLAINER_DEMO)")
     if args.engine == "ray" and args.ray_address is None and args.workers is not None:
-        from explainer.scale.engine import EngineError, local_workers_note
+        from explainer.scale.engine import EngineError, check_local_workers
 
         try:  # refused before the model loads; the note itself is said when the local Ray starts
-            local_workers_note(args.workers, os.cpu_count() or 1)
+            check_local_workers(args.workers, os.cpu_count() or 1)
         except EngineError as error:
             fail(str(error))
     if args.engine != "ray":

@@ -368,7 +368,7 @@ def connect(address: str | None, workers: int) -> None:
     if address is not None:
         _check_reachable(address)
     else:
-        note = local_workers_note(workers, os.cpu_count() or 1)  # EngineError for far more than the CPUs
+        note = check_local_workers(workers, os.cpu_count() or 1)  # EngineError for far more than the CPUs
     own_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         if address is None:
@@ -413,7 +413,7 @@ def connect(address: str | None, workers: int) -> None:
 LOCAL_WORKERS_PER_CPU = 4  # past this many per CPU, a local Ray is refused: --workers 1000 took 7.9 GB in a minute
 
 
-def local_workers_note(workers: int, cpus: int) -> str | None:
+def check_local_workers(workers: int, cpus: int) -> str | None:
     """The note for more --workers than this machine has CPUs, on a local Ray (None: no more): the local Ray is
     sized for them, so the cluster-CPU note of _run_ray never fired (5 actors on 2 cores took 3 GB, unsaid).
     EngineError past LOCAL_WORKERS_PER_CPU per CPU: each is a process holding the model, all started at once."""
@@ -524,7 +524,7 @@ def _quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
 NO_FREE_CPU_WARNING = "does not have any available CPUs"
 
 
-class _NoErrors(logging.Filter):
+class _ConsoleQuiet(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno < logging.ERROR and NO_FREE_CPU_WARNING not in record.getMessage()
 
@@ -534,7 +534,7 @@ def _quiet_ray_data_errors() -> Iterator[None]:
     """Keep Ray Data's own report of a failed task (error records with the task's tracebacks, 150 lines and
     more) off the console while the dataset runs: the EngineError it becomes says the same in one line. Ray's
     log files in the session folder keep them. Its false "will hang" warning goes too (NO_FREE_CPU_WARNING)."""
-    quiet = _NoErrors()
+    quiet = _ConsoleQuiet()
     handlers = [
         h for h in logging.getLogger("ray.data").handlers
         if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)

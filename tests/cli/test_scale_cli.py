@@ -242,13 +242,13 @@ def test_naming_the_column_a_reused_run_guessed_drops_the_note_to_name_it(tmp_pa
 
 def test_more_workers_than_cpus_on_a_local_ray_are_said():
     """A local Ray is sized for --workers, so the cluster-CPU note never fired: 5 actors on 2 cores took 3 GB."""
-    from explainer.scale.engine import EngineError, local_workers_note
+    from explainer.scale.engine import EngineError, check_local_workers
 
-    assert local_workers_note(2, 2) is None
-    assert local_workers_note(5, 2).startswith("note: --workers 5 on a local Ray: this machine has 2 CPUs and each")
-    assert local_workers_note(8, 2) is not None
+    assert check_local_workers(2, 2) is None
+    assert check_local_workers(5, 2).startswith("note: --workers 5 on a local Ray: this machine has 2 CPUs and each")
+    assert check_local_workers(8, 2) is not None
     with pytest.raises(EngineError, match="--workers 9 on a local Ray would start 9 processes .* give at most 8"):
-        local_workers_note(9, 2)
+        check_local_workers(9, 2)
 
 
 @pytest.mark.parametrize("command", ["map", "markers"])
